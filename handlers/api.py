@@ -1,0 +1,241 @@
+"""The JSON API for mailing tools (CONTRACT §5): thin translation to suppression/service.py."""
+
+import json
+import logging
+
+from aiohttp import web
+
+from handlers.errors import ApiError
+from handlers.state import METRICS, SERVICE
+from suppression.apikeys import ApiKey
+from suppression.service import CheckResult
+from suppression.store import ALL_TOPICS, Change, Suppression
+
+log = logging.getLogger(__name__)
+
+# Bulk text is read and answered in blocks of about this many bytes: large enough that
+# numpy's per-call cost vanishes, small enough to stream.
+_BLOCK_BYTES = 256 * 1024
+_MAX_LINE_BYTES = 2048  # longer "lines" are no address; they are skipped, not buffered
+_DEFAULT_CHANGES_PAGE = 1000
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/v1/suppressions/{email}", get_suppression)
+    app.router.add_delete("/v1/suppressions/{email}", delete_suppression)
+    app.router.add_post("/v1/suppressions", post_suppression)
+    app.router.add_post("/v1/check", post_check)
+    app.router.add_get("/v1/changes", get_changes)
+    app.router.add_get("/healthz", get_healthz)
+    app.router.add_get("/metrics", get_metrics)
+
+
+# -- authentication ---------------------------------------------------------------------
+
+
+async def require(request: web.Request, scope: str) -> ApiKey:
+    """The request's API key, if it may do what `scope` needs; else 401 or 403."""
+    header = request.headers.get("Authorization", "")
+    kind, _, presented = header.partition(" ")
+    if kind.lower() != "bearer" or not presented.strip():
+        raise ApiError(401, "missing API key: send Authorization: Bearer KEY", _CHALLENGE)
+    key = await request.app[SERVICE].authenticate(presented.strip())
+    if key is None:
+        raise ApiError(401, "invalid API key", _CHALLENGE)
+    if not key.allows(scope):
+        raise ApiError(403, f"the key {key.name!r} may only check; this needs an admin key")
+    return key
+
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="suppression"'}
+
+
+def actor_of(key: ApiKey) -> str:
+    return f"api:{key.name}"
+
+
+# -- checks -----------------------------------------------------------------------------
+
+
+async def get_suppression(request: web.Request) -> web.Response:
+    await require(request, "check")
+    result = await request.app[SERVICE].check(request.match_info["email"], request.query.get("topic"))
+    request.app[METRICS].checked.labels("single").inc()
+    return web.json_response(check_body(result))
+
+
+def check_body(result: CheckResult) -> dict:
+    body = {"email": result.email, "topic": result.topic, "suppressed": result.suppressed}
+    if result.matched is not None:
+        body.update(suppression_fields(result.matched))
+    return body
+
+
+def suppression_fields(row: Suppression) -> dict:
+    return {
+        "scope": "all" if row.topic == ALL_TOPICS else row.topic,
+        "reason": row.reason,
+        "source": row.source,
+        "since": row.since,
+    }
+
+
+async def post_check(request: web.Request) -> web.StreamResponse:
+    await require(request, "check")
+    if request.content_type == "text/plain":
+        return await _check_text(request)
+    if request.content_type == "application/json":
+        return await _check_json(request)
+    raise ApiError(415, "send application/json {\"emails\": [...]} or text/plain, one address a line")
+
+
+async def _check_json(request: web.Request) -> web.Response:
+    body = await json_object(request, allowed={"emails", "topic"})
+    emails = body.get("emails")
+    if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
+        raise ApiError(400, "`emails` must be a list of strings")
+    topic = optional_string(body, "topic")
+    suppressed = request.app[SERVICE].suppressed_texts(emails, topic)
+    request.app[METRICS].checked.labels("bulk").inc(len(emails))
+    return web.json_response({"suppressed": suppressed})
+
+
+async def _check_text(request: web.Request) -> web.StreamResponse:
+    service = request.app[SERVICE]
+    topic = request.query.get("topic")
+    service.topic_scope(topic)  # an unknown topic is refused before streaming starts
+    response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
+    await response.prepare(request)
+    checked = 0
+    async for block in _line_blocks(request.content):
+        checked += block.count(b"\n")
+        hits = service.suppressed_block(block, topic)
+        if hits:
+            await response.write(hits)
+    request.app[METRICS].checked.labels("bulk").inc(checked)
+    await response.write_eof()
+    return response
+
+
+async def _line_blocks(stream):
+    """Blocks of whole lines, each ending in a newline, from a streamed body."""
+    pending = b""
+    skipping = False  # inside an overlong line, dropped up to its newline
+    async for data in stream.iter_chunked(_BLOCK_BYTES):
+        if skipping:
+            newline = data.find(b"\n")
+            if newline < 0:
+                continue
+            data, skipping = data[newline + 1:], False
+        pending += data
+        cut = pending.rfind(b"\n") + 1
+        if cut:
+            block, pending = pending[:cut], pending[cut:]
+            yield block
+        if len(pending) > _MAX_LINE_BYTES:
+            pending, skipping = b"", True
+    if pending and not skipping:
+        yield pending + b"\n"
+
+
+# -- changes ----------------------------------------------------------------------------
+
+
+async def post_suppression(request: web.Request) -> web.Response:
+    key = await require(request, "admin")
+    body = await json_object(request, allowed={"email", "topic", "reason"})
+    email = body.get("email")
+    if not isinstance(email, str):
+        raise ApiError(400, "`email` is required and must be a string")
+    suppression, created = await request.app[SERVICE].suppress(
+        email, optional_string(body, "topic"), optional_string(body, "reason") or "manual",
+        "api", actor_of(key),
+    )
+    if created:
+        request.app[METRICS].changes.labels("suppress", "api").inc()
+    return web.json_response(
+        {
+            "email": suppression.email,
+            "topic": None if suppression.topic == ALL_TOPICS else suppression.topic,
+            "suppressed": True,
+            "created": created,
+            **suppression_fields(suppression),
+        }
+    )
+
+
+async def delete_suppression(request: web.Request) -> web.Response:
+    key = await require(request, "admin")
+    topic = request.query.get("topic")
+    email, removed = await request.app[SERVICE].unsuppress(
+        request.match_info["email"], topic, "api", actor_of(key)
+    )
+    if removed:
+        request.app[METRICS].changes.labels("unsuppress", "api").inc()
+    return web.json_response({"email": email, "topic": topic or None, "removed": removed})
+
+
+async def get_changes(request: web.Request) -> web.Response:
+    await require(request, "check")
+    limit_text = request.query.get("limit", str(_DEFAULT_CHANGES_PAGE))
+    try:
+        limit = int(limit_text)
+    except ValueError:
+        raise ApiError(400, "limit must be a whole number") from None
+    page, next_cursor = await request.app[SERVICE].changes(request.query.get("after"), limit)
+    return web.json_response({"changes": [change_body(c) for c in page], "next": next_cursor})
+
+
+def change_body(change: Change) -> dict:
+    return {
+        "cursor": str(change.id),
+        "at": change.at,
+        "action": change.action,
+        "email": change.email,
+        "topic": None if change.topic == ALL_TOPICS else change.topic,
+        "reason": change.reason,
+        "source": change.source,
+        "actor": change.actor,
+    }
+
+
+# -- operations -------------------------------------------------------------------------
+
+
+async def get_healthz(request: web.Request) -> web.Response:
+    if await request.app[SERVICE].store.ping():
+        return web.json_response({"status": "ok"})
+    return web.json_response({"status": "unavailable"}, status=503)
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    return request.app[METRICS].render()
+
+
+# -- request bodies ---------------------------------------------------------------------
+
+
+async def json_object(request: web.Request, allowed: set[str]) -> dict:
+    """The body as a JSON object with only `allowed` keys; 415 or 400 otherwise."""
+    if request.content_type != "application/json":
+        raise ApiError(415, "send a JSON body with Content-Type: application/json")
+    raw = await request.read()
+    try:
+        body = json.loads(raw)
+    except UnicodeDecodeError:
+        raise ApiError(400, "the body is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    unknown = set(body) - allowed
+    if unknown:
+        raise ApiError(400, f"unknown field(s): {', '.join(sorted(unknown))[:200]}")
+    return body
+
+
+def optional_string(body: dict, name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ApiError(400, f"`{name}` must be a string or null")
+    return value

@@ -1,0 +1,52 @@
+"""Start the service: read the configuration, build the app, serve until SIGTERM or Ctrl-C."""
+
+import argparse
+import logging
+import os
+import sys
+
+from aiohttp import web
+
+from handlers.app import build_app
+from suppression.config import load_settings
+from suppression.errors import ConfigError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Email unsubscribe and suppression-list service")
+    parser.add_argument(
+        "--config", default=os.environ.get("SUPPRESSION_CONFIG"),
+        help="TOML configuration file (default: $SUPPRESSION_CONFIG, else embedded defaults)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.service.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        # run_app turns SIGTERM and SIGINT into a clean shutdown that runs cleanup_ctx.
+        web.run_app(
+            build_app(settings),
+            host=settings.http.host,
+            port=settings.http.port,
+            print=lambda _: logging.getLogger("run").info(
+                "serving HTTP on http://%s:%d", settings.http.host, settings.http.port
+            ),
+            access_log=None,
+        )
+    except ConfigError as exc:
+        logging.getLogger("run").error("%s", exc)
+        return 2
+    except OSError as exc:
+        logging.getLogger("run").error("cannot start: %s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

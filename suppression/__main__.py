@@ -1,0 +1,5 @@
+import sys
+
+from suppression.cli import main
+
+sys.exit(main())

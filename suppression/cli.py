@@ -1,0 +1,188 @@
+"""The admin CLI (CONTRACT §2), thin over service.py.
+
+Exit status: 0 on success, 2 on bad usage or bad input, 1 when the database cannot be used;
+always with a one-line reason on stderr.
+"""
+
+import argparse
+import asyncio
+import csv
+import getpass
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from suppression.apikeys import SCOPES
+from suppression.config import Settings, load_settings
+from suppression.errors import StoreUnavailable, SuppressionError
+from suppression.service import REASONS, SuppressionService
+from suppression.store import ALL_TOPICS, SuppressionStore
+
+EXIT_OK, EXIT_UNAVAILABLE, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+        return asyncio.run(_run(settings, args.command_fn, args))
+    except StoreUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except SuppressionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("error: interrupted; nothing more was written", file=sys.stderr)
+        return 130
+
+
+async def _run(settings: Settings, command: Callable[..., Awaitable[int]], args) -> int:
+    service = SuppressionService(settings, SuppressionStore(settings.database_path))
+    await service.start(with_index=False)
+    try:
+        return await command(service, args)
+    finally:
+        await service.stop()
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _print_json(value: dict) -> None:
+    print(json.dumps(value, ensure_ascii=False))
+
+
+# -- commands ---------------------------------------------------------------------------
+
+
+async def apikey_create(service: SuppressionService, args) -> int:
+    key = await service.create_api_key(args.name, args.scope)
+    print(f"Created {args.scope} key {args.name!r}. It is shown only now; store it safely:", file=sys.stderr)
+    print(key)
+    return EXIT_OK
+
+
+async def apikey_list(service: SuppressionService, args) -> int:
+    for name, scope, created, revoked in await service.store.list_api_keys():
+        state = f"revoked {revoked}" if revoked else "active"
+        print(f"{name}\t{scope}\tcreated {created}\t{state}")
+    return EXIT_OK
+
+
+async def apikey_revoke(service: SuppressionService, args) -> int:
+    await service.revoke_api_key(args.name)
+    print(f"revoked {args.name!r}; running servers refuse it within 30 seconds")
+    return EXIT_OK
+
+
+async def check(service: SuppressionService, args) -> int:
+    result = await service.check(args.email, args.topic)
+    body = {"email": result.email, "topic": result.topic, "suppressed": result.suppressed}
+    if result.matched is not None:
+        row = result.matched
+        body |= {
+            "scope": "all" if row.topic == ALL_TOPICS else row.topic,
+            "reason": row.reason, "source": row.source, "since": row.since,
+        }
+    _print_json(body)
+    return EXIT_OK
+
+
+async def add(service: SuppressionService, args) -> int:
+    row, created = await service.suppress(args.email, args.topic, args.reason, "cli", _actor())
+    _print_json({
+        "email": row.email, "topic": args.topic, "created": created,
+        "reason": row.reason, "source": row.source, "since": row.since,
+    })
+    return EXIT_OK
+
+
+async def remove(service: SuppressionService, args) -> int:
+    email, removed = await service.unsuppress(args.email, args.topic, "cli", _actor())
+    _print_json({"email": email, "topic": args.topic, "removed": removed})
+    return EXIT_OK
+
+
+async def import_file(service: SuppressionService, args) -> int:
+    skipped = []
+
+    def on_invalid(line: int, text: str, why: str) -> None:
+        skipped.append(line)
+        print(f"skipped line {line}: {text[:100]!r} is not an address ({why})", file=sys.stderr)
+
+    def on_progress(rows: int) -> None:
+        print(f"read {rows:,} rows...", file=sys.stderr, flush=True)
+
+    try:
+        source = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    with source:
+        report = await service.import_lines(
+            source, _actor(), args.reason, on_invalid if args.skip_invalid else None, on_progress
+        )
+    print(
+        f"imported {args.file}: {report.added} new suppressions, "
+        f"{report.rows - report.added} already suppressed, {len(skipped)} invalid lines skipped"
+    )
+    return EXIT_OK
+
+
+async def export(service: SuppressionService, args) -> int:
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["email", "topic", "reason", "source", "since"])
+    async for row in service.export():
+        writer.writerow([row.email, row.topic, row.reason, row.source, row.since])
+    return EXIT_OK
+
+
+# -- arguments --------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="suppression", description="Administer the suppression list.")
+    parser.add_argument(
+        "--config", default=os.environ.get("SUPPRESSION_CONFIG"),
+        help="TOML configuration file (default: $SUPPRESSION_CONFIG, else embedded defaults)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    apikey = commands.add_parser("apikey", help="create, list and revoke API keys")
+    apikey_commands = apikey.add_subparsers(dest="apikey_command", required=True, metavar="ACTION")
+    create = apikey_commands.add_parser("create", help="create a key; prints it on the last line")
+    create.add_argument("name")
+    create.add_argument("--scope", choices=SCOPES, required=True)
+    create.set_defaults(command_fn=apikey_create)
+    apikey_commands.add_parser("list", help="list keys (never their secrets)").set_defaults(command_fn=apikey_list)
+    revoke = apikey_commands.add_parser("revoke", help="revoke a key by name")
+    revoke.add_argument("name")
+    revoke.set_defaults(command_fn=apikey_revoke)
+
+    for name, fn, text in (
+        ("check", check, "is an address suppressed?"),
+        ("add", add, "suppress an address"),
+        ("remove", remove, "lift a suppression"),
+    ):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("email")
+        sub.add_argument("--topic", help="a topic id from the config (default: all emails)")
+        if name == "add":
+            sub.add_argument("--reason", choices=REASONS, default="manual")
+        sub.set_defaults(command_fn=fn)
+
+    imp = commands.add_parser("import", help="add the suppressions of a CSV file (only adds)")
+    imp.add_argument("file", help="CSV file, or - for standard input")
+    imp.add_argument("--reason", choices=REASONS, help="reason for every row (default: from the file, else import)")
+    imp.add_argument("--skip-invalid", action="store_true", help="skip invalid addresses instead of refusing the file")
+    imp.set_defaults(command_fn=import_file)
+
+    commands.add_parser("export", help="write every suppression as CSV to stdout").set_defaults(command_fn=export)
+    return parser

@@ -1,0 +1,184 @@
+"""Typed, frozen settings, read once from TOML; every key and default is in config.example.toml."""
+
+import dataclasses
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from suppression.addresses import normalise_address
+from suppression.errors import ConfigError, InvalidAddress
+
+TOPIC_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+DEFAULT_TOPICS = {
+    "newsletters": "Email newsletters",
+    "promotions": "Promotions and offers",
+    "product-updates": "Product updates",
+}
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    base_url: str = "http://127.0.0.1:8080"
+    data_dir: Path = Path("./data")
+    company_name: str = "PLUS"
+    log_level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_json_bytes: int = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = "127.0.0.1"
+    port: int = 8025
+    request_addresses: tuple[str, ...] = ("PLUSinfo@plusnxt.com",)
+    max_message_bytes: int = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SigningSettings:
+    secret_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    service: ServiceSettings = field(default_factory=ServiceSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    signing: SigningSettings = field(default_factory=SigningSettings)
+    topics: types.MappingProxyType = field(
+        default_factory=lambda: types.MappingProxyType(dict(DEFAULT_TOPICS))
+    )
+
+    @property
+    def database_path(self) -> Path:
+        return self.service.data_dir / "suppression.sqlite3"
+
+    def with_overrides(self, **sections) -> "Settings":
+        """A copy with whole sections replaced; for tests and tools that derive settings."""
+        return dataclasses.replace(self, **sections)
+
+
+_SECTIONS = {
+    "service": ServiceSettings,
+    "http": HttpSettings,
+    "smtp": SmtpSettings,
+    "signing": SigningSettings,
+}
+
+
+def load_settings(path: str | Path | None) -> Settings:
+    """Read the TOML file at path (None: embedded defaults) into validated Settings."""
+    if path is None:
+        return _validated(Settings())
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config path is a directory, not a file: {path}") from None
+    except PermissionError:
+        raise ConfigError(f"config file cannot be read (permission denied): {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    return settings_from_mapping(raw)
+
+
+def settings_from_mapping(raw: dict) -> Settings:
+    """Build Settings from a parsed TOML document; unknown keys and wrong types are errors."""
+    sections = {}
+    for name, value in raw.items():
+        if name == "topics":
+            sections["topics"] = _topics(value)
+        elif name in _SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key {name}: expected a table [{name}]")
+            sections[name] = _section(_SECTIONS[name], name, value)
+        else:
+            raise ConfigError(f"unknown config key: {name}")
+    return _validated(Settings(**sections))
+
+
+def _section(cls, name: str, table: dict):
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for key, value in table.items():
+        if key not in hints:
+            raise ConfigError(f"unknown config key: {name}.{key}")
+        values[key] = _coerce(f"{name}.{key}", hints[key], value)
+    return cls(**values)
+
+
+def _coerce(key: str, kind, value):
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif kind is str:
+        if isinstance(value, str):
+            return value
+    elif kind is Path:
+        if isinstance(value, str) and value:
+            return Path(value)
+    elif typing.get_origin(kind) is tuple:
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise ConfigError(f"config key {key}: expected a list of strings")
+    raise ConfigError(f"config key {key}: expected {_describe(kind)}, got {type(value).__name__}")
+
+
+def _describe(kind) -> str:
+    return {bool: "true or false", int: "an integer", str: "a string", Path: "a path"}.get(kind, str(kind))
+
+
+def _topics(table) -> types.MappingProxyType:
+    if not isinstance(table, dict):
+        raise ConfigError("config key topics: expected a table [topics]")
+    for topic, label in table.items():
+        if not TOPIC_ID.fullmatch(topic):
+            raise ConfigError(
+                f"config key topics.{topic}: a topic id is lower-case letters, digits, '-' or '_'"
+            )
+        if not isinstance(label, str) or not label.strip():
+            raise ConfigError(f"config key topics.{topic}: expected a non-empty string label")
+    return types.MappingProxyType(dict(table))
+
+
+def _validated(settings: Settings) -> Settings:
+    url = urlsplit(settings.service.base_url)
+    if url.scheme not in ("http", "https") or not url.netloc or url.query or url.fragment:
+        raise ConfigError("config key service.base_url: expected an http(s) origin such as https://unsub.example.com")
+    for key, port in (("http.port", settings.http.port), ("smtp.port", settings.smtp.port)):
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"config key {key}: expected a port from 0 to 65535")
+    for key, size in (
+        ("http.max_json_bytes", settings.http.max_json_bytes),
+        ("smtp.max_message_bytes", settings.smtp.max_message_bytes),
+    ):
+        if size < 1024:
+            raise ConfigError(f"config key {key}: expected at least 1024 bytes")
+    if not settings.smtp.request_addresses:
+        raise ConfigError("config key smtp.request_addresses: list at least one address")
+    for address in settings.smtp.request_addresses:
+        try:
+            normalise_address(address)
+        except InvalidAddress as exc:
+            raise ConfigError(f"config key smtp.request_addresses: {address!r} is not an address ({exc})") from None
+    if any(not key for key in settings.signing.secret_keys):
+        raise ConfigError("config key signing.secret_keys: a key must not be empty")
+    if settings.service.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError("config key service.log_level: expected DEBUG, INFO, WARNING or ERROR")
+    return settings

@@ -1,0 +1,157 @@
+"""Reading suppression CSV files: ours and the exports of the common email services.
+
+The address column is found by its header (SendGrid `email`, Mailchimp `Email Address`,
+Mailgun `address`, Postmark `Recipient`/`EmailAddress`, Amazon SES `EmailAddress`, ...).
+A file without a known header is accepted when it is a plain list: one address a line.
+A reason column, when present, maps onto our reasons; a `topic` column scopes a row.
+"""
+
+import csv
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+
+from suppression.addresses import key_of_canonical, normalise_address
+from suppression.errors import BadImport, InvalidAddress
+from suppression.store import ALL_TOPICS, ImportRow, signed64
+
+# Headers compared in lower case with everything but letters and digits removed; the
+# first of these a file has is its address column.
+ADDRESS_HEADERS = (
+    "email", "emailaddress", "address", "recipient", "recipientemail", "recipientaddress",
+    "emailaddr", "mail", "destination",
+)
+REASON_HEADERS = ("reason", "suppressionreason", "suppressiontype", "type", "category")
+TOPIC_HEADERS = ("topic",)
+
+# What the services write in their reason or type columns, to our reasons.
+_REASON_WORDS = (
+    ("bounce", "bounce"), ("hard", "bounce"), ("cleaned", "bounce"),
+    ("complain", "complaint"), ("spam", "complaint"), ("abuse", "complaint"),
+    ("unsub", "unsubscribe"), ("optout", "unsubscribe"), ("opt-out", "unsubscribe"),
+    ("manual", "manual"),
+)
+
+CSV_FIELD_LIMIT = 64 * 1024  # a longer field is a damaged file, not data
+
+
+def read_import_rows(
+    lines: Iterable[str],
+    topics: Mapping[str, str],
+    reason: str | None = None,
+    on_invalid: Callable[[int, str, str], None] | None = None,
+) -> Iterator[ImportRow]:
+    """Yield one ImportRow a suppression in the file; raise BadImport at the first bad line.
+
+    `reason` overrides what the file says for every row. With `on_invalid`, a row whose
+    address is not valid is reported to it (line, text, why) and skipped instead.
+    """
+    csv.field_size_limit(CSV_FIELD_LIMIT)
+    reader = csv.reader(lines)
+    try:
+        header = _next_row(reader)
+    except StopIteration:
+        raise BadImport("the file is empty", line=1) from None
+    columns = _columns(header)
+    if columns is None:
+        raise BadImport(
+            "no address column: the header needs a column such as email, Email Address, "
+            f"address, EmailAddress or Recipient (found: {', '.join(header)[:200]})",
+            line=reader.line_num,
+        )
+    address_at, reason_at, topic_at = columns
+    if address_at is None:
+        # A plain list of addresses: the first line is data, not a header.
+        address_at, rows = 0, _chain_first(header, reader)
+    else:
+        rows = _rows(reader)
+    for row in rows:
+        line = reader.line_num
+        if not any(field.strip() for field in row):
+            continue
+        text = row[address_at].strip() if address_at < len(row) else ""
+        if not text:
+            raise BadImport("the address column is empty", line=line)
+        try:
+            email = normalise_address(text)
+        except InvalidAddress as exc:
+            if on_invalid is None:
+                raise BadImport(str(exc), line=line) from None
+            on_invalid(line, text, str(exc))
+            continue
+        topic = _topic(row, topic_at, topics, line)
+        row_reason = reason or _reason(row, reason_at)
+        yield ImportRow(email, topic, row_reason, signed64(key_of_canonical(email)), line)
+
+
+def _columns(header: list[str]) -> tuple[int | None, int | None, int | None] | None:
+    names = [re.sub(r"[^a-z0-9]", "", h.lower()) for h in header]
+    address_at = _first_of(names, ADDRESS_HEADERS)
+    if address_at is None:
+        if len(header) == 1 and _is_address(header[0]):
+            return None, None, None
+        return None
+    return address_at, _first_of(names, REASON_HEADERS), _first_of(names, TOPIC_HEADERS)
+
+
+def _first_of(names: list[str], wanted: tuple[str, ...]) -> int | None:
+    for candidate in wanted:
+        if candidate in names:
+            return names.index(candidate)
+    return None
+
+
+def _is_address(text: str) -> bool:
+    try:
+        normalise_address(text)
+    except InvalidAddress:
+        return False
+    return True
+
+
+def _topic(row: list[str], topic_at: int | None, topics: Mapping[str, str], line: int) -> str:
+    if topic_at is None or topic_at >= len(row) or not row[topic_at].strip():
+        return ALL_TOPICS
+    topic = row[topic_at].strip()
+    if topic not in topics:
+        raise BadImport(f"unknown topic {topic[:64]!r} (known: {', '.join(topics)})", line=line)
+    return topic
+
+
+def _reason(row: list[str], reason_at: int | None) -> str:
+    if reason_at is None or reason_at >= len(row):
+        return "import"
+    text = row[reason_at].strip().lower()
+    for word, reason in _REASON_WORDS:
+        if word in text:
+            return reason
+    return "import"
+
+
+def _next_row(reader) -> list[str]:
+    while True:
+        row = _read(reader)
+        if row is None:
+            raise StopIteration
+        if any(field.strip() for field in row):
+            return [field.lstrip("\ufeff") for field in row]
+
+
+def _rows(reader) -> Iterator[list[str]]:
+    while (row := _read(reader)) is not None:
+        yield row
+
+
+def _chain_first(first: list[str], reader) -> Iterator[list[str]]:
+    yield first
+    yield from _rows(reader)
+
+
+def _read(reader) -> list[str] | None:
+    try:
+        return next(reader)
+    except StopIteration:
+        return None
+    except csv.Error as exc:
+        raise BadImport(f"not valid CSV ({exc})", line=reader.line_num) from None
+    except UnicodeDecodeError:
+        raise BadImport("not valid UTF-8 text", line=reader.line_num + 1) from None

@@ -1,0 +1,41 @@
+"""Errors the domain raises; the edges (handlers/, cli.py) map each to a status."""
+
+
+class SuppressionError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+
+class ConfigError(SuppressionError):
+    """The configuration cannot be used; the message names the key or file."""
+
+
+class InvalidAddress(SuppressionError):
+    """The text is not an email address."""
+
+
+class UnknownTopic(SuppressionError):
+    """A topic that the configuration does not list."""
+
+
+class InvalidValue(SuppressionError):
+    """A reason, cursor or other argument outside what the domain accepts."""
+
+
+class BadImport(SuppressionError):
+    """A CSV file that cannot be imported; nothing of it was written."""
+
+    def __init__(self, message: str, line: int | None = None):
+        super().__init__(f"line {line}: {message}" if line is not None else message)
+        self.line = line
+
+
+class StoreUnavailable(SuppressionError):
+    """The database cannot take the work now (locked, full, read-only); try again later."""
+
+
+class Conflict(SuppressionError):
+    """The thing to create exists already."""
+
+
+class NotFound(SuppressionError):
+    """The thing asked for does not exist."""

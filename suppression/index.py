@@ -1,0 +1,143 @@
+"""The in-memory index that answers "is this address suppressed?" without the database.
+
+Each topic ("" for all emails) holds the 64-bit keys of its suppressed addresses
+(suppression/addresses.py) in a sorted numpy array, 8 bytes an address, plus two small sets
+of keys added and removed since the array was last rebuilt. Lookups of a whole batch are
+one vectorised binary search.
+
+Two addresses share a key with probability about n / 2**64 (5e-13 for ten million): such an
+address would read as suppressed, the safe direction for a suppression list.
+"""
+
+import numpy as np
+
+from suppression.store import ALL_TOPICS
+
+_EMPTY = np.empty(0, dtype=np.uint64)
+
+
+class KeySet:
+    """A set of unsigned 64-bit keys, compact for millions, cheap to change one at a time."""
+
+    def __init__(self, keys: np.ndarray = _EMPTY):
+        self._base = np.unique(np.asarray(keys, dtype=np.uint64))
+        self._added: set[int] = set()
+        self._removed: set[int] = set()
+        self._added_array = _EMPTY
+        self._removed_array = _EMPTY
+
+    def __len__(self) -> int:
+        return len(self._base) - len(self._removed) + len(self._added)
+
+    def __contains__(self, key: int) -> bool:
+        if key in self._added:
+            return True
+        if key in self._removed:
+            return False
+        return _in_sorted(self._base, key)
+
+    def add(self, key: int) -> None:
+        if key in self._removed:
+            self._removed.discard(key)
+        elif key not in self._added and not _in_sorted(self._base, key):
+            self._added.add(key)
+        else:
+            return
+        self._changed()
+
+    def discard(self, key: int) -> None:
+        if key in self._added:
+            self._added.discard(key)
+        elif key not in self._removed and _in_sorted(self._base, key):
+            self._removed.add(key)
+        else:
+            return
+        self._changed()
+
+    def contains_many(self, keys: np.ndarray) -> np.ndarray:
+        """A boolean mask: which of `keys` (uint64) are in the set."""
+        found = _in_sorted_many(self._base, keys)
+        if self._removed:
+            found &= ~np.isin(keys, self._removed_array)
+        if self._added:
+            found |= np.isin(keys, self._added_array)
+        return found
+
+    def _changed(self) -> None:
+        # The sets are folded into the array once they grow past a share of it, so a
+        # change costs O(1) amortised and the sets stay small enough for np.isin.
+        if len(self._added) + len(self._removed) > 4096 + len(self._base) // 32:
+            self._rebuild()
+        else:
+            self._added_array = np.fromiter(self._added, dtype=np.uint64, count=len(self._added))
+            self._removed_array = np.fromiter(
+                self._removed, dtype=np.uint64, count=len(self._removed)
+            )
+
+    def _rebuild(self) -> None:
+        base = self._base
+        if self._removed:
+            removed = np.fromiter(self._removed, dtype=np.uint64, count=len(self._removed))
+            base = base[~np.isin(base, removed)]
+        if self._added:
+            added = np.sort(np.fromiter(self._added, dtype=np.uint64, count=len(self._added)))
+            base = np.insert(base, np.searchsorted(base, added), added)
+        self._base = base
+        self._added, self._removed = set(), set()
+        self._added_array = self._removed_array = _EMPTY
+
+
+def _in_sorted(base: np.ndarray, key: int) -> bool:
+    i = int(np.searchsorted(base, np.uint64(key)))
+    return i < len(base) and int(base[i]) == key
+
+
+def _in_sorted_many(base: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    if len(base) == 0:
+        return np.zeros(len(keys), dtype=bool)
+    positions = np.searchsorted(base, keys)
+    positions[positions == len(base)] = 0
+    return base[positions] == keys
+
+
+class SuppressionIndex:
+    """Every topic's KeySet; an address is suppressed for T when in "" (all) or in T."""
+
+    def __init__(self, keys_by_topic: dict[str, np.ndarray] | None = None):
+        self._sets: dict[str, KeySet] = {
+            topic: KeySet(keys) for topic, keys in (keys_by_topic or {}).items()
+        }
+
+    def __len__(self) -> int:
+        return sum(len(s) for s in self._sets.values())
+
+    def size_of(self, topic: str) -> int:
+        keys = self._sets.get(topic)
+        return len(keys) if keys is not None else 0
+
+    def add(self, topic: str, key: int) -> None:
+        self._sets.setdefault(topic, KeySet()).add(key)
+
+    def discard(self, topic: str, key: int) -> None:
+        keys = self._sets.get(topic)
+        if keys is not None:
+            keys.discard(key)
+
+    def contains(self, key: int, topic: str | None) -> bool:
+        """Suppressed for all emails, or for `topic` when one is given."""
+        everything = self._sets.get(ALL_TOPICS)
+        if everything is not None and key in everything:
+            return True
+        if topic is None:
+            return False
+        scoped = self._sets.get(topic)
+        return scoped is not None and key in scoped
+
+    def contains_many(self, keys: np.ndarray, topic: str | None) -> np.ndarray:
+        """A boolean mask: which of `keys` are suppressed for all emails or for `topic`."""
+        found = np.zeros(len(keys), dtype=bool)
+        for name in (ALL_TOPICS, topic) if topic is not None else (ALL_TOPICS,):
+            scoped = self._sets.get(name)
+            if scoped is not None:
+                found |= scoped.contains_many(keys)
+        return found

@@ -1,0 +1,268 @@
+"""The operations people and programs perform on the suppression list.
+
+Reads of "is it suppressed?" go to the in-memory index; the database is asked only for the
+details of an address the index holds. The index follows the change log in order, so it
+sees writes made by other processes (the admin CLI) too, within FOLLOW_SECONDS.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from suppression.addresses import key_of_canonical, keys_of_block, keys_of_texts, normalise_address
+from suppression.apikeys import SCOPES, ApiKey, mint_api_key, split_api_key
+from suppression.config import Settings
+from suppression.csv_import import read_import_rows
+from suppression.errors import InvalidValue, NotFound, UnknownTopic
+from suppression.index import SuppressionIndex
+from suppression.store import ALL_TOPICS, Change, Suppression, SuppressionStore
+
+log = logging.getLogger(__name__)
+
+REASONS = ("unsubscribe", "complaint", "bounce", "manual", "import")
+SOURCES = ("link", "one-click", "email", "api", "cli", "import")
+FOLLOW_SECONDS = 0.5
+MAX_CHANGES_PAGE = 10_000
+_KEY_CACHE_SECONDS = 30.0  # how long a revoked key may still be honoured
+_FOLLOW_BATCH = 20_000
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    email: str
+    topic: str | None
+    suppressed: bool
+    matched: Suppression | None  # the suppression that applies; "all emails" wins
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0  # suppressions read from the file
+    added: int = 0  # of which new; the rest were suppressed already
+
+
+class SuppressionService:
+    """Build with settings and a store; start() before use and stop() after."""
+
+    def __init__(self, settings: Settings, store: SuppressionStore):
+        self.settings = settings
+        self.store = store
+        self.index: SuppressionIndex | None = None
+        self._cursor = 0  # the last change id the index reflects
+        self._follow_lock = asyncio.Lock()
+        self._follower: asyncio.Task | None = None
+        self._api_keys: dict[str, tuple[ApiKey, float]] = {}
+
+    async def start(self, with_index: bool = True) -> None:
+        """Open the store; with_index loads the index and follows the change log (servers)."""
+        await self.store.open()
+        if with_index:
+            started = time.monotonic()
+            self._cursor, keys = await self.store.load_index_keys()
+            self.index = SuppressionIndex(keys)
+            log.info(
+                "index loaded: %d suppressions in %.2f s", len(self.index), time.monotonic() - started
+            )
+            self._follower = asyncio.create_task(self._follow(), name="index-follower")
+
+    async def stop(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            try:
+                await self._follower
+            except asyncio.CancelledError:
+                pass
+            self._follower = None
+        await self.store.close()
+
+    # -- vocabulary ---------------------------------------------------------------------
+
+    def topic_scope(self, topic: str | None) -> str:
+        """The stored scope of a topic argument: ALL_TOPICS for none, else a known topic."""
+        if topic is None or topic == "":
+            return ALL_TOPICS
+        if topic not in self.settings.topics:
+            known = ", ".join(self.settings.topics) or "none"
+            raise UnknownTopic(f"unknown topic {topic[:64]!r} (known topics: {known})")
+        return topic
+
+    @staticmethod
+    def check_reason(reason: str | None, default: str) -> str:
+        if reason is None:
+            return default
+        if reason not in REASONS:
+            raise InvalidValue(f"unknown reason {reason[:64]!r} (one of: {', '.join(REASONS)})")
+        return reason
+
+    # -- checks -------------------------------------------------------------------------
+
+    async def check(self, text: str, topic: str | None = None) -> CheckResult:
+        """Whether one address is suppressed for a topic (or for all emails)."""
+        email = normalise_address(text)
+        scope = self.topic_scope(topic)
+        if self.index is not None and not self.index.contains(key_of_canonical(email), _or_none(scope)):
+            return CheckResult(email, _or_none(scope), False, None)
+        rows = {row.topic: row for row in await self.store.suppressions_of(email)}
+        matched = rows.get(ALL_TOPICS) or (rows.get(scope) if scope != ALL_TOPICS else None)
+        return CheckResult(email, _or_none(scope), matched is not None, matched)
+
+    def suppressed_texts(self, texts: list[str], topic: str | None) -> list[str]:
+        """The given strings that are suppressed addresses, as given, in input order."""
+        mask = self._index().contains_many(keys_of_texts(texts), _or_none(self.topic_scope(topic)))
+        return [texts[i] for i in np.flatnonzero(mask)]
+
+    def suppressed_block(self, block: bytes, topic: str | None) -> bytes:
+        """The suppressed lines of a block of whole lines, as given, each ending in a newline."""
+        lines, keys = keys_of_block(block)
+        mask = self._index().contains_many(keys, _or_none(self.topic_scope(topic)))
+        hits = np.flatnonzero(mask)
+        if len(hits) == 0:
+            return b""
+        return b"\n".join([lines[i].rstrip(b"\r") for i in hits]) + b"\n"
+
+    def _index(self) -> SuppressionIndex:
+        if self.index is None:
+            raise RuntimeError("bulk checks need the index: start(with_index=True)")
+        return self.index
+
+    def list_size(self) -> int:
+        return len(self.index) if self.index is not None else 0
+
+    # -- changes ------------------------------------------------------------------------
+
+    async def suppress(
+        self, text: str, topic: str | None, reason: str, source: str, actor: str
+    ) -> tuple[Suppression, bool]:
+        """Suppress an address (idempotent); return the suppression and whether it is new."""
+        email = normalise_address(text)
+        scope = self.topic_scope(topic)
+        reason = self.check_reason(reason, "manual")
+        suppression, created = await self.store.suppress(
+            email, key_of_canonical(email), scope, reason, source, actor
+        )
+        if created:
+            await self.follow_changes()
+        return suppression, created
+
+    async def unsuppress(self, text: str, topic: str | None, source: str, actor: str) -> tuple[str, bool]:
+        """Lift the suppression of an address for one scope; return the address and whether one was lifted."""
+        email = normalise_address(text)
+        lifted = await self.store.unsuppress(email, self.topic_scope(topic), source, actor)
+        if lifted:
+            await self.follow_changes()
+        return email, lifted
+
+    async def changes(self, after: str | None, limit: int) -> tuple[list[Change], str]:
+        """A page of the change log after a cursor, and the cursor to ask for next."""
+        try:
+            position = int(after) if after not in (None, "") else 0
+        except ValueError:
+            raise InvalidValue("the cursor must be a value of `next` from an earlier page") from None
+        if position < 0:
+            raise InvalidValue("the cursor must not be negative")
+        if not 1 <= limit <= MAX_CHANGES_PAGE:
+            raise InvalidValue(f"limit must be from 1 to {MAX_CHANGES_PAGE}")
+        page = await self.store.changes_after(position, limit)
+        return page, str(page[-1].id if page else position)
+
+    async def follow_changes(self) -> None:
+        """Apply every change logged since the index's cursor, in order."""
+        if self.index is None:
+            return
+        async with self._follow_lock:
+            while True:
+                batch = await self.store.index_changes_after(self._cursor, _FOLLOW_BATCH)
+                for change_id, action, email, topic in batch:
+                    key = key_of_canonical(email)
+                    if action == "suppress":
+                        self.index.add(topic, key)
+                    else:
+                        self.index.discard(topic, key)
+                    self._cursor = change_id
+                if len(batch) < _FOLLOW_BATCH:
+                    return
+
+    async def _follow(self) -> None:
+        while True:
+            await asyncio.sleep(FOLLOW_SECONDS)
+            try:
+                await self.follow_changes()
+            except Exception:
+                # A locked or busy database now is no reason to stop following for good.
+                log.exception("could not read the change log; will try again")
+
+    # -- import and export --------------------------------------------------------------
+
+    async def import_lines(
+        self,
+        lines: Iterable[str],
+        actor: str,
+        reason: str | None = None,
+        on_invalid: Callable[[int, str, str], None] | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> ImportReport:
+        """Import a CSV file's lines in one transaction: all of it or, on a bad line, nothing."""
+        if reason is not None:
+            self.check_reason(reason, reason)
+        report = ImportReport()
+        rows = read_import_rows(lines, self.settings.topics, reason, on_invalid)
+        report.added = await self.store.import_rows(_counted(rows, report, on_progress), actor)
+        await self.follow_changes()
+        return report
+
+    def export(self) -> AsyncIterator[Suppression]:
+        return self.store.iter_suppressions()
+
+    # -- API keys -----------------------------------------------------------------------
+
+    async def create_api_key(self, name: str, scope: str) -> str:
+        """Create a key and return it in full: the only time it is ever shown."""
+        name = name.strip()
+        if not name or len(name) > 100:
+            raise InvalidValue("a key name must be 1 to 100 characters")
+        if scope not in SCOPES:
+            raise InvalidValue(f"unknown scope {scope!r} (one of: {', '.join(SCOPES)})")
+        full, key_id, secret_hash = mint_api_key()
+        await self.store.add_api_key(ApiKey(key_id, name, scope, secret_hash))
+        return full
+
+    async def revoke_api_key(self, name: str) -> None:
+        if not await self.store.revoke_api_key(name):
+            raise NotFound(f"no active API key named {name!r}")
+
+    async def authenticate(self, presented: str) -> ApiKey | None:
+        """The key a bearer token names, if it is one of ours and not revoked."""
+        parts = split_api_key(presented)
+        if parts is None:
+            return None
+        key_id, secret = parts
+        now = time.monotonic()
+        cached = self._api_keys.get(key_id)
+        if cached is not None and now - cached[1] < _KEY_CACHE_SECONDS:
+            key = cached[0]
+        else:
+            key = await self.store.find_api_key(key_id)
+            if key is None:
+                self._api_keys.pop(key_id, None)
+                return None
+            self._api_keys[key_id] = (key, now)
+        return key if key.matches(secret) else None
+
+
+_PROGRESS_EVERY = 100_000
+
+
+def _counted(rows, report: ImportReport, on_progress: Callable[[int], None] | None):
+    for row in rows:
+        report.rows += 1
+        if on_progress is not None and report.rows % _PROGRESS_EVERY == 0:
+            on_progress(report.rows)
+        yield row
+
+
+def _or_none(scope: str) -> str | None:
+    return None if scope == ALL_TOPICS else scope

@@ -1,0 +1,434 @@
+"""The only module that speaks SQL: one SQLite file, one writer, readers beside it.
+
+Every write goes through one queue to one connection (datasette's pattern): no "database
+is locked" between our own writers, and writes that arrive together share one commit
+(group commit). Each write runs in its own SAVEPOINT, so one failing write does not undo
+the others in its group. A write's future resolves only after COMMIT returns with
+synchronous=FULL: acknowledged means on disk.
+"""
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import numpy as np
+
+from suppression.apikeys import ApiKey
+from suppression.errors import BadImport, Conflict, StoreUnavailable
+from suppression.schema import MIGRATIONS
+
+log = logging.getLogger(__name__)
+
+ALL_TOPICS = ""  # how "all emails" is stored in the topic column
+_MAX_GROUP = 512
+_BUSY_TIMEOUT_MS = 10_000
+
+
+@dataclass(frozen=True)
+class Suppression:
+    email: str
+    topic: str  # ALL_TOPICS for "all emails"
+    reason: str
+    source: str
+    since: str
+
+
+@dataclass(frozen=True)
+class Change:
+    id: int
+    at: str
+    action: str
+    email: str
+    topic: str
+    reason: str | None
+    source: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    email: str
+    topic: str
+    reason: str
+    key: int  # signed form of the index key
+    line: int
+
+
+def utc_now() -> str:
+    """Timestamps are ISO 8601 UTC with milliseconds, so text order is time order."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def signed64(key: int) -> int:
+    """SQLite integers are signed; index keys are unsigned 64-bit."""
+    return key - (1 << 64) if key >= (1 << 63) else key
+
+
+Write = Callable[[aiosqlite.Connection], Awaitable[Any]]
+
+
+class SuppressionStore:
+    """The database: open() before use, close() after; all methods are coroutines."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._queue: asyncio.Queue[tuple[Write, asyncio.Future]] = asyncio.Queue()
+        self._writer_task: asyncio.Task | None = None
+
+    # -- life cycle -------------------------------------------------------------------
+
+    async def open(self) -> None:
+        # The list is personal data: the folder is for this user alone.
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            self._writer = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._writer.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            await self._writer.execute("PRAGMA journal_mode = WAL")
+            await self._writer.execute("PRAGMA synchronous = FULL")
+            await self._migrate()
+            self._reader = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._reader.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            await self._reader.execute("PRAGMA query_only = ON")
+        except sqlite3.Error as exc:
+            await self.close()
+            raise StoreUnavailable(f"cannot open the database {self.path}: {exc}") from None
+        self._writer_task = asyncio.create_task(self._run_writer(), name="store-writer")
+
+    async def close(self) -> None:
+        if self._writer_task is not None:
+            # Let queued writes finish: their callers were promised an answer.
+            await self._queue.join()
+            self._writer_task.cancel()
+            try:
+                await self._writer_task
+            except asyncio.CancelledError:
+                pass
+            self._writer_task = None
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                await conn.close()
+        self._reader = self._writer = None
+
+    async def _migrate(self) -> None:
+        (version,) = await (await self._writer.execute("PRAGMA user_version")).fetchone()
+        if version > len(MIGRATIONS):
+            raise StoreUnavailable(
+                f"the database {self.path} is at schema version {version}, newer than this "
+                f"program ({len(MIGRATIONS)}); upgrade the program"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            log.info("applying database migration %d", number)
+            # PRAGMA takes no parameters; `number` is our own integer, not input.
+            try:
+                await self._writer.executescript(
+                    f"BEGIN IMMEDIATE; {script}; PRAGMA user_version = {number}; COMMIT;"
+                )
+            except sqlite3.Error:
+                await self._writer.execute("ROLLBACK")
+                raise
+
+    # -- the one writer -----------------------------------------------------------------
+
+    async def _write(self, work: Write) -> Any:
+        if self._writer_task is None:
+            raise StoreUnavailable("the database is closed")
+        future = asyncio.get_running_loop().create_future()
+        await self._queue.put((work, future))
+        return await future
+
+    async def _run_writer(self) -> None:
+        while True:
+            group = [await self._queue.get()]
+            while len(group) < _MAX_GROUP and not self._queue.empty():
+                group.append(self._queue.get_nowait())
+            try:
+                await self._commit_group(group)
+            finally:
+                for _ in group:
+                    self._queue.task_done()
+
+    async def _commit_group(self, group: list[tuple[Write, asyncio.Future]]) -> None:
+        db = self._writer
+        outcomes: list[tuple[asyncio.Future, Any, BaseException | None]] = []
+        try:
+            await db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            _fail_all(group, _unavailable(exc))
+            return
+        try:
+            for work, future in group:
+                await db.execute("SAVEPOINT one_write")
+                try:
+                    result = await work(db)
+                except Exception as exc:
+                    if not isinstance(exc, (sqlite3.Error, BadImport, Conflict)):
+                        log.exception("a database write failed unexpectedly")
+                    await db.execute("ROLLBACK TO one_write")
+                    await db.execute("RELEASE one_write")
+                    outcomes.append((future, None, _domain_error(exc)))
+                else:
+                    await db.execute("RELEASE one_write")
+                    outcomes.append((future, result, None))
+            await db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            log.error("database commit failed, %d writes refused: %s", len(group), exc)
+            await _rollback(db)
+            _fail_all(group, _unavailable(exc))
+            return
+        except BaseException:
+            await _rollback(db)
+            _fail_all(group, StoreUnavailable("the service is stopping"))
+            raise
+        for future, result, error in outcomes:
+            if future.done():
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+    # -- suppressions -------------------------------------------------------------------
+
+    async def suppress(
+        self, email: str, key: int, topic: str, reason: str, source: str, actor: str
+    ) -> tuple[Suppression, bool]:
+        """Record a suppression unless one exists; return it and whether it is new."""
+
+        async def work(db: aiosqlite.Connection):
+            at = utc_now()
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO suppressions (email, topic, key, reason, source, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (email, topic, signed64(key), reason, source, at),
+            )
+            if cursor.rowcount == 0:
+                return await _one_suppression(db, email, topic), False
+            await _log_change(db, at, "suppress", email, topic, reason, source, actor)
+            return Suppression(email, topic, reason, source, at), True
+
+        return await self._write(work)
+
+    async def unsuppress(self, email: str, topic: str, source: str, actor: str) -> bool:
+        """Lift a suppression; return whether there was one."""
+
+        async def work(db: aiosqlite.Connection):
+            cursor = await db.execute(
+                "DELETE FROM suppressions WHERE email = ? AND topic = ?", (email, topic)
+            )
+            if cursor.rowcount == 0:
+                return False
+            await _log_change(db, utc_now(), "unsuppress", email, topic, None, source, actor)
+            return True
+
+        return await self._write(work)
+
+    async def import_rows(self, rows: Iterable[ImportRow], actor: str) -> int:
+        """Add every row not suppressed already, all in one transaction; return how many.
+
+        `rows` may raise BadImport part way: then nothing is written. An import only adds:
+        existing suppressions keep their reason and time.
+        """
+
+        async def work(db: aiosqlite.Connection):
+            at = utc_now()
+            await db.execute("DROP TABLE IF EXISTS temp.import_rows")
+            await db.execute(
+                "CREATE TEMP TABLE import_rows (email TEXT NOT NULL, topic TEXT NOT NULL,"
+                " reason TEXT NOT NULL, key INTEGER NOT NULL, line INTEGER NOT NULL,"
+                " PRIMARY KEY (email, topic)) WITHOUT ROWID"
+            )
+            try:
+                # The first occurrence of an address in the file wins.
+                await db.executemany(
+                    "INSERT OR IGNORE INTO temp.import_rows VALUES (?, ?, ?, ?, ?)",
+                    ((r.email, r.topic, r.reason, r.key, r.line) for r in rows),
+                )
+                await db.execute(
+                    "DELETE FROM temp.import_rows WHERE EXISTS (SELECT 1 FROM suppressions s"
+                    " WHERE s.email = import_rows.email AND s.topic = import_rows.topic)"
+                )
+                cursor = await db.execute(
+                    "INSERT INTO changes (at, action, email, topic, reason, source, actor)"
+                    " SELECT ?, 'suppress', email, topic, reason, 'import', ?"
+                    " FROM temp.import_rows ORDER BY line",
+                    (at, actor),
+                )
+                added = cursor.rowcount
+                await db.execute(
+                    "INSERT INTO suppressions (email, topic, key, reason, source, created_at)"
+                    " SELECT email, topic, key, reason, 'import', ? FROM temp.import_rows",
+                    (at,),
+                )
+            finally:
+                await db.execute("DROP TABLE IF EXISTS temp.import_rows")
+            return added
+
+        return await self._write(work)
+
+    async def suppressions_of(self, email: str) -> list[Suppression]:
+        """Every suppression of one address, "all emails" first."""
+        rows = await self._reader.execute_fetchall(
+            "SELECT email, topic, reason, source, created_at FROM suppressions"
+            " WHERE email = ? ORDER BY topic",
+            (email,),
+        )
+        return [Suppression(*row) for row in rows]
+
+    async def iter_suppressions(self, batch: int = 10_000) -> AsyncIterator[Suppression]:
+        """All suppressions in address order, read in batches (for export)."""
+        cursor = await self._reader.execute(
+            "SELECT email, topic, reason, source, created_at FROM suppressions ORDER BY email, topic"
+        )
+        try:
+            while rows := await cursor.fetchmany(batch):
+                for row in rows:
+                    yield Suppression(*row)
+        finally:
+            await cursor.close()
+
+    async def count(self) -> int:
+        (n,) = (await self._reader.execute_fetchall("SELECT count(*) FROM suppressions"))[0]
+        return n
+
+    # -- the change log -----------------------------------------------------------------
+
+    async def changes_after(self, after: int, limit: int) -> list[Change]:
+        rows = await self._reader.execute_fetchall(
+            "SELECT id, at, action, email, topic, reason, source, actor FROM changes"
+            " WHERE id > ? ORDER BY id LIMIT ?",
+            (after, limit),
+        )
+        return [Change(*row) for row in rows]
+
+    async def index_changes_after(self, after: int, limit: int) -> list[tuple[int, str, str, str]]:
+        """(id, action, email, topic) of changes after a cursor: what keeps the index in step."""
+        return await self._reader.execute_fetchall(
+            "SELECT id, action, email, topic FROM changes WHERE id > ? ORDER BY id LIMIT ?",
+            (after, limit),
+        )
+
+    async def load_index_keys(self) -> tuple[int, dict[str, np.ndarray]]:
+        """Every topic's index keys (sorted, unsigned) and the change id they reflect.
+
+        Read on a connection of its own, in one read transaction, in a thread: millions of
+        rows are faster through the plain driver than one await per batch.
+        """
+        return await asyncio.to_thread(_load_index_keys, self.path)
+
+    # -- API keys -----------------------------------------------------------------------
+
+    async def add_api_key(self, key: ApiKey) -> None:
+        async def work(db: aiosqlite.Connection):
+            try:
+                await db.execute(
+                    "INSERT INTO api_keys (key_id, name, scope, secret_hash, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (key.key_id, key.name, key.scope, key.secret_hash, utc_now()),
+                )
+            except sqlite3.IntegrityError:
+                raise Conflict(f"an API key named {key.name!r} exists already") from None
+
+        await self._write(work)
+
+    async def find_api_key(self, key_id: str) -> ApiKey | None:
+        rows = await self._reader.execute_fetchall(
+            "SELECT key_id, name, scope, secret_hash FROM api_keys"
+            " WHERE key_id = ? AND revoked_at IS NULL",
+            (key_id,),
+        )
+        return ApiKey(*rows[0]) if rows else None
+
+    async def list_api_keys(self) -> list[tuple[str, str, str, str | None]]:
+        """(name, scope, created_at, revoked_at) of every key; never the hashes."""
+        return await self._reader.execute_fetchall(
+            "SELECT name, scope, created_at, revoked_at FROM api_keys ORDER BY created_at, name"
+        )
+
+    async def revoke_api_key(self, name: str) -> bool:
+        async def work(db: aiosqlite.Connection):
+            cursor = await db.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+                (utc_now(), name),
+            )
+            return cursor.rowcount > 0
+
+        return await self._write(work)
+
+    async def ping(self) -> bool:
+        if self._reader is None:
+            return False
+        try:
+            await self._reader.execute_fetchall("SELECT 1 FROM changes LIMIT 1")
+        except (sqlite3.Error, ValueError):
+            return False
+        return True
+
+
+async def _one_suppression(db: aiosqlite.Connection, email: str, topic: str) -> Suppression:
+    rows = await db.execute_fetchall(
+        "SELECT email, topic, reason, source, created_at FROM suppressions"
+        " WHERE email = ? AND topic = ?",
+        (email, topic),
+    )
+    return Suppression(*rows[0])
+
+
+async def _log_change(db, at, action, email, topic, reason, source, actor) -> None:
+    await db.execute(
+        "INSERT INTO changes (at, action, email, topic, reason, source, actor)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (at, action, email, topic, reason, source, actor),
+    )
+
+
+def _load_index_keys(path: Path) -> tuple[int, dict[str, np.ndarray]]:
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    try:
+        db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        db.execute("BEGIN")
+        (cursor,) = db.execute("SELECT coalesce(max(id), 0) FROM changes").fetchone()
+        keys = {}
+        topic = db.execute("SELECT min(topic) FROM suppressions").fetchone()[0]
+        while topic is not None:
+            rows = db.execute("SELECT key FROM suppressions WHERE topic = ?", (topic,))
+            signed = np.fromiter((k for (k,) in rows), dtype=np.int64)
+            keys[topic] = np.sort(signed.view(np.uint64))
+            # The next topic by one index seek; DISTINCT would read every row.
+            topic = db.execute(
+                "SELECT min(topic) FROM suppressions WHERE topic > ?", (topic,)
+            ).fetchone()[0]
+        db.execute("COMMIT")
+        return cursor, keys
+    finally:
+        db.close()
+
+
+def _unavailable(exc: sqlite3.Error) -> StoreUnavailable:
+    return StoreUnavailable(f"the database cannot take writes now: {exc}")
+
+
+def _domain_error(exc: BaseException) -> BaseException:
+    if isinstance(exc, sqlite3.Error):
+        return _unavailable(exc)
+    return exc
+
+
+def _fail_all(group, error: BaseException) -> None:
+    for _, future in group:
+        if not future.done():
+            future.set_exception(error)
+
+
+async def _rollback(db: aiosqlite.Connection) -> None:
+    try:
+        await db.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass  # no transaction was open; nothing to undo

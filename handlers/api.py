@@ -221,7 +221,8 @@ async def json_object(request: web.Request, allowed: set[str]) -> dict:
         raise ApiError(415, "send a JSON body with Content-Type: application/json")
     raw = await request.read()
     try:
-        body = json.loads(raw)
+        # RFC 8259: JSON between systems is UTF-8; json.loads would guess others.
+        body = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ApiError(400, "the body is not UTF-8 text") from None
     except json.JSONDecodeError as exc:

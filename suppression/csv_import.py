@@ -46,7 +46,7 @@ def read_import_rows(
     address is not valid is reported to it (line, text, why) and skipped instead.
     """
     csv.field_size_limit(CSV_FIELD_LIMIT)
-    reader = csv.reader(lines)
+    reader = csv.reader(lines, strict=True)
     try:
         header = _next_row(reader)
     except StopIteration:

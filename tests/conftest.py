@@ -1,0 +1,135 @@
+"""Fixtures: real settings in a temporary folder, the real app on a real socket, real keys."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from handlers.app import build_app
+from handlers.state import SERVICE
+from suppression.config import settings_from_mapping
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_settings(data_dir: Path, **tables):
+    raw = {"service": {"data_dir": str(data_dir)}}
+    for name, table in tables.items():
+        raw.setdefault(name, {}).update(table)
+    return settings_from_mapping(raw)
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return make_settings(tmp_path / "data")
+
+
+@pytest.fixture
+async def client(aiohttp_client, settings):
+    """A test client of the real app, served over a loopback socket."""
+    return await aiohttp_client(build_app(settings))
+
+
+@pytest.fixture
+async def admin_key(client):
+    return await client.app[SERVICE].create_api_key("admin-tests", "admin")
+
+
+@pytest.fixture
+async def check_key(client):
+    return await client.app[SERVICE].create_api_key("check-tests", "check")
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_config(path: Path, data_dir: Path, http_port: int, smtp_port: int, extra: str = "") -> Path:
+    path.write_text(
+        f"""
+[service]
+base_url = "http://127.0.0.1:{http_port}"
+data_dir = "{data_dir}"
+
+[http]
+port = {http_port}
+
+[smtp]
+port = {smtp_port}
+{extra}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def run_cli(*args: str, config: Path | None = None, stdin: str | None = None, cwd: Path | None = None):
+    command = [sys.executable, "-m", "suppression"]
+    if config is not None:
+        command += ["--config", str(config)]
+    return subprocess.run(
+        command + list(args), capture_output=True, text=True, input=stdin, cwd=cwd or ROOT,
+        env=_env(), timeout=120,
+    )
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("SUPPRESSION_CONFIG", None)
+    return env
+
+
+class ServiceProcess:
+    """`python run.py --config ...` in a subprocess, for start-up, signals and restarts."""
+
+    def __init__(self, config: Path, http_port: int, cwd: Path):
+        self.config, self.http_port, self.cwd = config, http_port, cwd
+        self.process: subprocess.Popen | None = None
+        self.base_url = f"http://127.0.0.1:{http_port}"
+
+    def start(self) -> "ServiceProcess":
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "run.py"), "--config", str(self.config)],
+            cwd=self.cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, attempts: int = 300) -> None:
+        # Polls until the service answers; a bounded wait for readiness, not a timing test.
+        for _ in range(attempts):
+            if self.process.poll() is not None:
+                raise AssertionError(f"service exited early:\n{self.process.stdout.read()}")
+            try:
+                with urllib.request.urlopen(self.base_url + "/healthz", timeout=1) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("service did not become ready")
+
+    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
+        self.process.send_signal(sig)
+        output, _ = self.process.communicate(timeout=30)
+        return self.process.returncode, output
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate(timeout=30)

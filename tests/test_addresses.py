@@ -1,0 +1,151 @@
+"""normalise_address and the lookup keys: the awkward cases, and the fast paths proven equal to the validator."""
+
+import email_validator
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from suppression.addresses import (
+    _simple_canonical,
+    key_of_canonical,
+    keys_of_block,
+    keys_of_texts,
+    lookup_form,
+    normalise_address,
+)
+from suppression.errors import InvalidAddress
+
+
+@pytest.mark.parametrize(
+    ("text", "canonical"),
+    [
+        ("jane@example.com", "jane@example.com"),
+        ("Jane.Doe@Example.COM", "jane.doe@example.com"),
+        ("  jane@example.com \t\n", "jane@example.com"),
+        ("Jane Doe <Jane@Example.com>", "jane@example.com"),
+        ('"Doe, Jane" <jane@example.com>', "jane@example.com"),
+        ("jane+news@example.com", "jane+news@example.com"),
+        # IDN: the Unicode and punycode forms of a domain are one address.
+        ("jane@bücher.de", "jane@xn--bcher-kva.de"),
+        ("jane@xn--bcher-kva.de", "jane@xn--bcher-kva.de"),
+        ("JANE@XN--BCHER-KVA.DE", "jane@xn--bcher-kva.de"),
+        ("jane@BÜCHER.de", "jane@xn--bcher-kva.de"),
+        # SMTPUTF8 local parts keep their letters, in lower case.
+        ("Ñandú@example.com", "ñandú@example.com"),
+        ("用户@例子.广告", "用户@xn--fsqu00a.xn--4rr70v"),
+        # Quoted local parts: kept when the quotes are needed, dropped when not.
+        ('"john doe"@example.com', '"john doe"@example.com'),
+        ('"abc"@example.com', "abc@example.com"),
+        ("a" * 64 + "@example.com", "a" * 64 + "@example.com"),
+        # RFC 5321 caps local parts at 64, but senders exceed it and suppressing is harmless.
+        ("A" * 65 + "@example.com", "a" * 65 + "@example.com"),
+    ],
+)
+def test_normalise_accepts_and_canonicalises(text, canonical):
+    assert normalise_address(text) == canonical
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "jane",
+        "jane@",
+        "@example.com",
+        "jane@example",  # no dot: not deliverable on the internet
+        "jane@example.com.",  # trailing dot of the domain
+        "jane.@example.com",  # trailing dot of the local part
+        ".jane@example.com",
+        "ja..ne@example.com",
+        "jane@@example.com",
+        "jane doe@example.com",
+        "jane@exa mple.com",
+        "jane@-example.com",
+        "jane@example.local",  # special-use names are never mail addresses
+        "jane@foo.test",
+        "jane@[192.0.2.1]",
+        "a" * 64 + "@" + ".".join(["b" * 63] * 3) + ".com",  # 260 characters: over 254 in all
+        "x" * 5000,
+        "jane@xn--zz.com",  # punycode that is not valid IDNA
+        "jane@ab--cd.com",  # reserved R-LDH label
+    ],
+)
+def test_normalise_rejects_with_a_reason(text):
+    with pytest.raises(InvalidAddress) as error:
+        normalise_address(text)
+    assert "not an email address" in str(error.value)
+
+
+def test_non_string_is_rejected():
+    with pytest.raises(InvalidAddress):
+        normalise_address(None)  # type: ignore[arg-type]
+
+
+def test_unicode_and_punycode_forms_share_one_key():
+    assert key_of_canonical(normalise_address("Jane@bücher.de")) == key_of_canonical(
+        normalise_address("jane@XN--BCHER-KVA.DE")
+    )
+
+
+def _validator(text: str) -> str | None:
+    try:
+        valid = email_validator.validate_email(
+            text.strip(), check_deliverability=False, allow_display_name=True,
+            allow_quoted_local=True, allow_smtputf8=True,
+        )
+    except email_validator.EmailNotValidError:
+        return None
+    return f"{valid.local_part.lower()}@{valid.ascii_domain}"
+
+
+_ascii_address_like = st.from_regex(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,70}@[A-Za-z0-9.-]{1,70}\.[A-Za-z0-9-]{0,12}", fullmatch=True
+)
+
+
+@settings(max_examples=3000, suppress_health_check=[HealthCheck.too_slow])
+@given(_ascii_address_like)
+@example("a-b@c--d.com")
+@example("x@xn--bcher-kva.de")
+@example("x@123.com")
+@example("x@a.b1")
+def test_fast_path_only_accepts_what_the_validator_accepts_identically(text):
+    fast = _simple_canonical(text)
+    if fast is not None:
+        assert _validator(text) == fast
+
+
+@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(_ascii_address_like, st.emails(), st.text(max_size=80)))
+def test_canonical_form_is_a_fixed_point_and_lookup_finds_it(text):
+    try:
+        canonical = normalise_address(text)
+    except InvalidAddress:
+        return
+    assert normalise_address(canonical) == canonical
+    # The bulk path must reach the same key for any accepted spelling.
+    assert lookup_form(text.encode("utf-8", "surrogatepass")) == canonical.encode("utf-8")
+
+
+def test_lookup_form_of_junk_is_none_or_never_stored():
+    assert lookup_form(b"\xff\xfe not utf-8 <x>") is None
+    assert lookup_form(b"Jane <JANE@example.com>") == b"jane@example.com"
+
+
+def test_keys_of_block_fast_and_slow_blocks_agree():
+    clean = b"Jane@Example.com\nbob@example.org\n"
+    messy = b"  Jane@Example.com\r\nBob <bob@example.org>\n"
+    clean_lines, clean_keys = keys_of_block(clean)
+    messy_lines, messy_keys = keys_of_block(messy)
+    assert clean_lines == [b"Jane@Example.com", b"bob@example.org"]
+    assert messy_lines == [b"  Jane@Example.com\r", b"Bob <bob@example.org>"]
+    assert list(clean_keys) == list(messy_keys) == [
+        key_of_canonical("jane@example.com"), key_of_canonical("bob@example.org"),
+    ]
+
+
+def test_keys_of_texts_matches_canonical_keys():
+    keys = keys_of_texts(["JANE@bücher.de", "Jane <jane@XN--BCHER-KVA.de>", "\udcff@x.com"])
+    assert int(keys[0]) == int(keys[1]) == key_of_canonical("jane@xn--bcher-kva.de")
+    assert int(keys[2]) == key_of_canonical("")  # not even encodable: never matches

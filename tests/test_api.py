@@ -1,0 +1,325 @@
+"""The JSON API for mailing tools (CONTRACT §5), driven over a real socket with a real SQLite file."""
+
+import io
+import json
+
+import pytest
+
+from handlers.app import build_app
+from handlers.state import SERVICE
+from tests.conftest import bearer, make_settings
+
+
+async def suppress(client, key, email, **fields):
+    answer = await client.post("/v1/suppressions", json={"email": email, **fields}, headers=bearer(key))
+    assert answer.status == 200, await answer.text()
+    return await answer.json()
+
+
+# -- authentication ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer"}, {"Authorization": "Basic dXNlcjpwYXNz"},
+     {"Authorization": "Bearer sk_000000000000_wrong"}, {"Authorization": "Bearer nonsense"}],
+)
+async def test_missing_or_wrong_key_is_401_json(client, headers):
+    answer = await client.get("/v1/suppressions/jane@example.com", headers=headers)
+    assert answer.status == 401
+    assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+    assert "error" in await answer.json()
+
+
+async def test_right_id_with_wrong_secret_is_401(client, check_key):
+    forged = check_key[: check_key.rindex("_") + 1] + "A" * 43
+    answer = await client.get("/v1/suppressions/jane@example.com", headers=bearer(forged))
+    assert answer.status == 401
+
+
+async def test_check_key_cannot_write(client, check_key):
+    add = await client.post("/v1/suppressions", json={"email": "jane@example.com"}, headers=bearer(check_key))
+    delete = await client.delete("/v1/suppressions/jane@example.com", headers=bearer(check_key))
+    assert (add.status, delete.status) == (403, 403)
+    assert "admin" in (await add.json())["error"]
+    state = await client.get("/v1/suppressions/jane@example.com", headers=bearer(check_key))
+    assert (await state.json())["suppressed"] is False
+
+
+async def test_revoked_key_is_refused(aiohttp_client, settings):
+    first = await aiohttp_client(build_app(settings))
+    service = first.app[SERVICE]
+    key = await service.create_api_key("temporary", "check")
+    assert (await first.get("/v1/changes", headers=bearer(key))).status == 200
+    await service.revoke_api_key("temporary")
+    await first.close()
+    second = await aiohttp_client(build_app(settings))
+    assert (await second.get("/v1/changes", headers=bearer(key))).status == 401
+
+
+# -- single check -----------------------------------------------------------------------
+
+
+async def test_single_check_of_a_clean_address(client, check_key):
+    answer = await client.get("/v1/suppressions/Jane@Example.com", headers=bearer(check_key))
+    assert answer.status == 200
+    assert await answer.json() == {"email": "jane@example.com", "topic": None, "suppressed": False}
+
+
+async def test_single_check_reports_reason_source_and_since(client, admin_key, check_key):
+    added = await suppress(client, admin_key, "jane@bücher.de", reason="unsubscribe")
+    for spelling in ("JANE@BÜCHER.DE", "jane@xn--bcher-kva.de", "Jane <jane@XN--BCHER-KVA.de>"):
+        answer = await client.get(f"/v1/suppressions/{spelling}", headers=bearer(check_key))
+        body = await answer.json()
+        assert body == {
+            "email": "jane@xn--bcher-kva.de", "topic": None, "suppressed": True, "scope": "all",
+            "reason": "unsubscribe", "source": "api", "since": added["since"],
+        }
+
+
+async def test_topic_suppression_scopes_only_that_topic(client, admin_key, check_key):
+    await suppress(client, admin_key, "jane@example.com", topic="newsletters")
+
+    async def suppressed(query):
+        answer = await client.get(f"/v1/suppressions/jane@example.com{query}", headers=bearer(check_key))
+        return (await answer.json())["suppressed"]
+
+    assert await suppressed("?topic=newsletters") is True
+    assert await suppressed("?topic=promotions") is False
+    assert await suppressed("") is False
+
+
+async def test_global_suppression_covers_every_topic(client, admin_key, check_key):
+    await suppress(client, admin_key, "jane@example.com")
+    answer = await client.get("/v1/suppressions/jane@example.com?topic=promotions", headers=bearer(check_key))
+    body = await answer.json()
+    assert (body["suppressed"], body["topic"], body["scope"]) == (True, "promotions", "all")
+
+
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [("/v1/suppressions/not-an-address", "not an email address"),
+     ("/v1/suppressions/jane@example.com?topic=sports", "unknown topic")],
+)
+async def test_single_check_bad_input_is_400_json(client, check_key, path, says):
+    answer = await client.get(path, headers=bearer(check_key))
+    assert answer.status == 400
+    assert says in (await answer.json())["error"]
+
+
+# -- bulk check -------------------------------------------------------------------------
+
+
+async def test_bulk_json_returns_suppressed_inputs_as_given_in_order(client, admin_key, check_key):
+    await suppress(client, admin_key, "b@example.com")
+    await suppress(client, admin_key, "d@example.com", topic="promotions")
+    emails = ["a@example.com", "B@Example.COM", "not an address", "Bee <b@example.com>", "d@example.com", "b@example.com"]
+    answer = await client.post("/v1/check", json={"emails": emails}, headers=bearer(check_key))
+    assert await answer.json() == {"suppressed": ["B@Example.COM", "Bee <b@example.com>", "b@example.com"]}
+    scoped = await client.post(
+        "/v1/check", json={"emails": emails, "topic": "promotions"}, headers=bearer(check_key)
+    )
+    assert (await scoped.json())["suppressed"] == [
+        "B@Example.COM", "Bee <b@example.com>", "d@example.com", "b@example.com",
+    ]
+
+
+async def test_bulk_text_streams_suppressed_lines_as_given(client, admin_key, check_key):
+    await suppress(client, admin_key, "b@example.com")
+    await suppress(client, admin_key, "ñandú@bücher.de")
+    body = (
+        "a@example.com\r\n"
+        "  B@EXAMPLE.com\r\n"
+        "\n"
+        + "x" * 5000 + "\n"  # an overlong line is skipped, not buffered
+        + "Ñandú@xn--bcher-kva.de\n"
+        "b@example.com"  # the last line needs no newline
+    )
+    answer = await client.post(
+        "/v1/check", data=body.encode(), headers={**bearer(check_key), "Content-Type": "text/plain"}
+    )
+    assert answer.status == 200
+    assert answer.headers["Content-Type"].startswith("text/plain")
+    assert await answer.text() == "  B@EXAMPLE.com\nÑandú@xn--bcher-kva.de\nb@example.com\n"
+
+
+async def test_bulk_text_of_many_lines_in_many_blocks(client, admin_key, check_key):
+    await client.app[SERVICE].store.import_rows(
+        iter(_rows(f"user{i}@example.com" for i in range(0, 60_000, 3))), actor="test"
+    )
+    await client.app[SERVICE].follow_changes()
+    lines = [f"User{i}@example.com" for i in range(60_000)]
+    answer = await client.post(
+        "/v1/check?topic=newsletters", data=io.BytesIO("\n".join(lines).encode()),
+        headers={**bearer(check_key), "Content-Type": "text/plain; charset=utf-8"},
+    )
+    assert (await answer.text()).splitlines() == lines[::3]
+
+
+def _rows(emails):
+    from suppression.addresses import key_of_canonical
+    from suppression.store import ImportRow, signed64
+
+    for line, email in enumerate(emails, start=1):
+        yield ImportRow(email, "", "import", signed64(key_of_canonical(email)), line)
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "status", "says"),
+    [
+        (b'{"emails": ["a@example.com"', "application/json", 400, "not valid JSON"),
+        (b"\xff\xfe", "application/json", 400, "UTF-8"),
+        (b'["a@example.com"]', "application/json", 400, "JSON object"),
+        (b'{"emails": "a@example.com"}', "application/json", 400, "list of strings"),
+        (b'{"emails": [1, 2]}', "application/json", 400, "list of strings"),
+        (b'{"emails": [], "topic": 5}', "application/json", 400, "topic"),
+        (b'{"emails": [], "topic": "sports"}', "application/json", 400, "unknown topic"),
+        (b'{"emails": [], "extra": 1}', "application/json", 400, "unknown field"),
+        (b"a@example.com", "application/xml", 415, "text/plain"),
+        (b"a@example.com", "", 415, "text/plain"),
+    ],
+)
+async def test_bulk_bad_bodies_are_4xx_json(client, check_key, data, content_type, status, says):
+    headers = {**bearer(check_key), "Content-Type": content_type}
+    answer = await client.post("/v1/check", data=data, headers=headers)
+    assert answer.status == status
+    assert says in (await answer.json())["error"]
+
+
+async def test_bulk_text_unknown_topic_is_400_before_streaming(client, check_key):
+    answer = await client.post(
+        "/v1/check?topic=sports", data=b"a@example.com\n",
+        headers={**bearer(check_key), "Content-Type": "text/plain"},
+    )
+    assert answer.status == 400
+    assert "unknown topic" in (await answer.json())["error"]
+
+
+async def test_oversize_json_body_is_413_json(aiohttp_client, tmp_path):
+    app = build_app(make_settings(tmp_path / "d", http={"max_json_bytes": 2048}))
+    client = await aiohttp_client(app)
+    key = await client.app[SERVICE].create_api_key("k", "check")
+    body = json.dumps({"emails": [f"user{i}@example.com" for i in range(500)]})
+    answer = await client.post("/v1/check", data=body, headers={**bearer(key), "Content-Type": "application/json"})
+    assert answer.status == 413
+    assert "error" in await answer.json()
+    # The service keeps answering.
+    small = await client.post("/v1/check", json={"emails": ["a@example.com"]}, headers=bearer(key))
+    assert small.status == 200
+
+
+# -- add and remove ---------------------------------------------------------------------
+
+
+async def test_add_is_idempotent_and_keeps_the_first_reason_and_time(client, admin_key):
+    first = await suppress(client, admin_key, "Jane@Example.com", reason="complaint")
+    again = await suppress(client, admin_key, "jane@example.com", reason="manual")
+    assert first["created"] is True and again["created"] is False
+    assert (again["reason"], again["since"]) == ("complaint", first["since"])
+    assert first["email"] == "jane@example.com" and first["source"] == "api"
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({}, "`email` is required"),
+        ({"email": 5}, "`email` is required"),
+        ({"email": "nope"}, "not an email address"),
+        ({"email": "a@example.com", "reason": "because"}, "unknown reason"),
+        ({"email": "a@example.com", "topic": "sports"}, "unknown topic"),
+        ({"email": "a@example.com", "color": "red"}, "unknown field"),
+    ],
+)
+async def test_add_bad_input_is_400_and_writes_nothing(client, admin_key, body, says):
+    answer = await client.post("/v1/suppressions", json=body, headers=bearer(admin_key))
+    assert answer.status == 400
+    assert says in (await answer.json())["error"]
+    feed = await client.get("/v1/changes", headers=bearer(admin_key))
+    assert (await feed.json())["changes"] == []
+
+
+async def test_add_with_wrong_content_type_is_415(client, admin_key):
+    answer = await client.post("/v1/suppressions", data="email=a@example.com", headers={
+        **bearer(admin_key), "Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status == 415
+
+
+async def test_delete_lifts_only_its_scope_and_is_idempotent(client, admin_key, check_key):
+    await suppress(client, admin_key, "jane@example.com")
+    await suppress(client, admin_key, "jane@example.com", topic="newsletters")
+    first = await client.delete("/v1/suppressions/JANE@example.com", headers=bearer(admin_key))
+    again = await client.delete("/v1/suppressions/jane@example.com", headers=bearer(admin_key))
+    assert (await first.json()) == {"email": "jane@example.com", "topic": None, "removed": True}
+    assert (await again.json())["removed"] is False
+    news = await client.get("/v1/suppressions/jane@example.com?topic=newsletters", headers=bearer(check_key))
+    other = await client.get("/v1/suppressions/jane@example.com?topic=promotions", headers=bearer(check_key))
+    assert (await news.json())["suppressed"] is True
+    assert (await other.json())["suppressed"] is False
+
+
+async def test_delete_bad_address_is_400(client, admin_key):
+    answer = await client.delete("/v1/suppressions/nope", headers=bearer(admin_key))
+    assert answer.status == 400
+
+
+# -- change feed ------------------------------------------------------------------------
+
+
+async def test_change_feed_lists_every_change_in_order_with_who(client, admin_key, check_key):
+    await suppress(client, admin_key, "a@example.com", reason="unsubscribe")
+    await suppress(client, admin_key, "a@example.com")  # no change: already suppressed
+    await suppress(client, admin_key, "b@example.com", topic="newsletters")
+    await client.delete("/v1/suppressions/a@example.com", headers=bearer(admin_key))
+    answer = await client.get("/v1/changes", headers=bearer(check_key))
+    body = await answer.json()
+    assert [(c["action"], c["email"], c["topic"], c["reason"], c["actor"]) for c in body["changes"]] == [
+        ("suppress", "a@example.com", None, "unsubscribe", "api:admin-tests"),
+        ("suppress", "b@example.com", "newsletters", "manual", "api:admin-tests"),
+        ("unsuppress", "a@example.com", None, None, "api:admin-tests"),
+    ]
+    assert body["next"] == body["changes"][-1]["cursor"]
+
+
+async def test_change_feed_pages_with_the_cursor(client, admin_key, check_key):
+    for n in range(5):
+        await suppress(client, admin_key, f"user{n}@example.com")
+    seen, cursor = [], ""
+    for _ in range(10):
+        answer = await client.get(f"/v1/changes?after={cursor}&limit=2", headers=bearer(check_key))
+        body = await answer.json()
+        if not body["changes"]:
+            assert body["next"] == cursor
+            break
+        seen += [c["email"] for c in body["changes"]]
+        cursor = body["next"]
+    assert seen == [f"user{n}@example.com" for n in range(5)]
+
+
+@pytest.mark.parametrize("query", ["?after=abc", "?after=-1", "?limit=0", "?limit=10001", "?limit=x"])
+async def test_change_feed_bad_cursor_or_limit_is_400(client, check_key, query):
+    answer = await client.get(f"/v1/changes{query}", headers=bearer(check_key))
+    assert answer.status == 400
+    assert "error" in await answer.json()
+
+
+# -- operations and unknown routes ------------------------------------------------------
+
+
+async def test_healthz_and_metrics(client, admin_key, check_key):
+    await suppress(client, admin_key, "a@example.com")
+    await client.post("/v1/check", json={"emails": ["a@example.com", "b@example.com"]}, headers=bearer(check_key))
+    health = await client.get("/healthz")
+    assert (health.status, await health.json()) == (200, {"status": "ok"})
+    metrics = await client.get("/metrics")
+    text = await metrics.text()
+    assert metrics.headers["Content-Type"].startswith("text/plain")
+    assert "suppression_list_size 1.0" in text
+    assert 'suppression_checked_addresses_total{kind="bulk"} 2.0' in text
+    assert 'suppression_changes_total{action="suppress",source="api"} 1.0' in text
+
+
+async def test_unknown_route_and_method_are_json(client, check_key):
+    missing = await client.get("/v1/nothing", headers=bearer(check_key))
+    wrong = await client.put("/v1/check", headers=bearer(check_key))
+    assert (missing.status, wrong.status) == (404, 405)
+    assert "error" in await missing.json() and "error" in await wrong.json()

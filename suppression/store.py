@@ -100,6 +100,10 @@ class SuppressionStore:
         except sqlite3.Error as exc:
             await self.close()
             raise StoreUnavailable(f"cannot open the database {self.path}: {exc}") from None
+        except BaseException:
+            # A connection left open keeps its thread, and the process, alive.
+            await self.close()
+            raise
         self._writer_task = asyncio.create_task(self._run_writer(), name="store-writer")
 
     async def close(self) -> None:

@@ -95,14 +95,15 @@ def _env() -> dict[str, str]:
 class ServiceProcess:
     """`python run.py --config ...` in a subprocess, for start-up, signals and restarts."""
 
-    def __init__(self, config: Path, http_port: int, cwd: Path):
+    def __init__(self, config: Path | None, http_port: int, cwd: Path):
         self.config, self.http_port, self.cwd = config, http_port, cwd
         self.process: subprocess.Popen | None = None
         self.base_url = f"http://127.0.0.1:{http_port}"
 
     def start(self) -> "ServiceProcess":
+        options = ["--config", str(self.config)] if self.config is not None else []
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "run.py"), "--config", str(self.config)],
+            [sys.executable, str(ROOT / "run.py"), *options],
             cwd=self.cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         self.wait_ready()

@@ -1,0 +1,146 @@
+"""The admin CLI (CONTRACT §2) as an admin runs it: `python -m suppression ...` in a subprocess."""
+
+import csv
+import io
+import json
+import sqlite3
+
+import pytest
+
+from tests.conftest import free_port, run_cli, write_config
+
+
+@pytest.fixture
+def config(tmp_path):
+    return write_config(tmp_path / "config.toml", tmp_path / "data", free_port(), free_port())
+
+
+def ok(result) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def refused(result, says: str) -> None:
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stderr.count("\n") == 1, result.stderr  # one line
+    assert says in result.stderr
+
+
+def test_apikey_create_prints_the_key_alone_on_the_last_line_and_stores_only_a_hash(config, tmp_path):
+    out = ok(run_cli("apikey", "create", "mailer", "--scope", "check", config=config))
+    key = out.strip().splitlines()[-1]
+    assert key.startswith("sk_") and " " not in key
+    db = sqlite3.connect(tmp_path / "data" / "suppression.sqlite3")
+    stored = db.execute("SELECT * FROM api_keys").fetchall()
+    assert len(stored) == 1
+    assert not any(key.split("_", 2)[2] in str(value) for value in stored[0])
+    listing = ok(run_cli("apikey", "list", config=config))
+    assert "mailer\tcheck" in listing and key not in listing
+
+
+def test_apikey_errors(config):
+    ok(run_cli("apikey", "create", "mailer", "--scope", "admin", config=config))
+    refused(run_cli("apikey", "create", "mailer", "--scope", "admin", config=config), "exists already")
+    assert run_cli("apikey", "create", "x", "--scope", "root", config=config).returncode == 2
+    refused(run_cli("apikey", "revoke", "nobody", config=config), "no active API key")
+    ok(run_cli("apikey", "revoke", "mailer", config=config))
+    assert "revoked" in ok(run_cli("apikey", "list", config=config))
+
+
+def test_add_check_remove(config):
+    added = json.loads(ok(run_cli("add", "Jane@Example.com", "--reason", "complaint", config=config)))
+    assert (added["email"], added["created"], added["reason"], added["source"]) == (
+        "jane@example.com", True, "complaint", "cli",
+    )
+    again = json.loads(ok(run_cli("add", "jane@example.com", config=config)))
+    assert (again["created"], again["reason"]) == (False, "complaint")
+    checked = json.loads(ok(run_cli("check", "JANE@example.com", "--topic", "promotions", config=config)))
+    assert (checked["suppressed"], checked["scope"], checked["reason"]) == (True, "all", "complaint")
+    removed = json.loads(ok(run_cli("remove", "jane@example.com", config=config)))
+    assert removed["removed"] is True
+    assert json.loads(ok(run_cli("check", "jane@example.com", config=config)))["suppressed"] is False
+
+
+def test_topic_scoped_add(config):
+    ok(run_cli("add", "jane@example.com", "--topic", "newsletters", config=config))
+    news = json.loads(ok(run_cli("check", "jane@example.com", "--topic", "newsletters", config=config)))
+    everything = json.loads(ok(run_cli("check", "jane@example.com", config=config)))
+    assert (news["suppressed"], news["scope"], everything["suppressed"]) == (True, "newsletters", False)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("check", "not-an-address"), "not an email address"),
+        (("add", "jane@example.com", "--topic", "sports"), "unknown topic"),
+        (("remove", "@example.com"), "not an email address"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(config, args, says):
+    refused(run_cli(*args, config=config), says)
+
+
+def test_bad_usage_and_bad_config_exit_2(config, tmp_path):
+    assert run_cli(config=config).returncode == 2
+    assert run_cli("frobnicate", config=config).returncode == 2
+    refused(run_cli("check", "a@example.com", config=tmp_path / "missing.toml"), "config file not found")
+
+
+MAILCHIMP = (
+    "Email Address,First Name,Last Name,UNSUB_TIME,UNSUB_REASON\n"
+    "bob@example.com,Bob,Jones,2024-01-01 10:00:00,\"Too many emails\"\n"
+    "ANN@example.org,Ann,Lee,2024-01-02 10:00:00,\n"
+)
+
+
+def test_import_adds_and_reports(config, tmp_path):
+    ok(run_cli("add", "bob@example.com", "--reason", "complaint", config=config))
+    path = tmp_path / "mailchimp.csv"
+    path.write_text(MAILCHIMP, encoding="utf-8")
+    out = ok(run_cli("import", str(path), config=config))
+    assert "1 new suppressions, 1 already suppressed" in out
+    bob = json.loads(ok(run_cli("check", "bob@example.com", config=config)))
+    ann = json.loads(ok(run_cli("check", "ann@example.org", config=config)))
+    assert (bob["reason"], bob["source"]) == ("complaint", "cli")  # never replaced by an import
+    assert (ann["suppressed"], ann["reason"], ann["source"]) == (True, "import", "import")
+
+
+def test_bad_file_exits_2_with_the_line_and_imports_nothing(config, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("email\nok@example.com\nfine@example.com\nnot an address\n", encoding="utf-8")
+    refused(run_cli("import", str(path), config=config), "line 4:")
+    assert json.loads(ok(run_cli("check", "ok@example.com", config=config)))["suppressed"] is False
+    out = ok(run_cli("import", str(path), "--skip-invalid", config=config))
+    assert "2 new suppressions" in out and "1 invalid lines skipped" in out
+
+
+def test_import_from_stdin_and_missing_file(config, tmp_path):
+    out = ok(run_cli("import", "-", "--reason", "bounce", config=config, stdin="address\nx@example.com\n"))
+    assert "1 new suppressions" in out
+    assert json.loads(ok(run_cli("check", "x@example.com", config=config)))["reason"] == "bounce"
+    refused(run_cli("import", str(tmp_path / "nope.csv"), config=config), "cannot read")
+
+
+def test_large_import_reports_progress(config, tmp_path):
+    path = tmp_path / "big.csv"
+    path.write_text("email\n" + "".join(f"user{n}@example.com\n" for n in range(250_000)), encoding="utf-8")
+    result = run_cli("import", str(path), config=config)
+    assert "250000 new suppressions" in ok(result)
+    assert "read 200,000 rows" in result.stderr
+
+
+def test_export_round_trips_through_import(config, tmp_path):
+    ok(run_cli("add", "a@example.com", "--reason", "unsubscribe", config=config))
+    ok(run_cli("add", "b@example.com", "--topic", "newsletters", config=config))
+    exported = ok(run_cli("export", config=config))
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    assert [(r["email"], r["topic"], r["reason"], r["source"]) for r in rows] == [
+        ("a@example.com", "", "unsubscribe", "cli"), ("b@example.com", "newsletters", "manual", "cli"),
+    ]
+    other = write_config(tmp_path / "other.toml", tmp_path / "other-data", free_port(), free_port())
+    dump = tmp_path / "export.csv"
+    dump.write_text(exported, encoding="utf-8")
+    ok(run_cli("import", str(dump), config=other))
+    assert ok(run_cli("export", config=other)).count("\n") == 3
+    imported = json.loads(ok(run_cli("check", "b@example.com", "--topic", "newsletters", config=other)))
+    assert (imported["suppressed"], imported["reason"]) == (True, "manual")

@@ -1,0 +1,144 @@
+"""The store on a real SQLite file: migrations, durability, group commits, the append-only log."""
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from suppression.addresses import key_of_canonical
+from suppression.errors import BadImport, StoreUnavailable
+from suppression.schema import MIGRATIONS
+from suppression.store import ImportRow, SuppressionStore, signed64
+
+
+@pytest.fixture
+async def store(tmp_path):
+    store = SuppressionStore(tmp_path / "db.sqlite3")
+    await store.open()
+    yield store
+    await store.close()
+
+
+def key(email: str) -> int:
+    return key_of_canonical(email)
+
+
+async def test_migrates_an_empty_database_to_the_latest_schema(tmp_path):
+    path = tmp_path / "fresh.sqlite3"
+    store = SuppressionStore(path)
+    await store.open()
+    await store.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"suppressions", "changes", "api_keys"} <= tables
+
+
+async def test_reopening_applies_no_migration_twice_and_keeps_data(tmp_path):
+    path = tmp_path / "db.sqlite3"
+    first = SuppressionStore(path)
+    await first.open()
+    await first.suppress("a@example.com", key("a@example.com"), "", "manual", "api", "test")
+    await first.close()
+    second = SuppressionStore(path)
+    await second.open()
+    assert [s.email for s in await second.suppressions_of("a@example.com")] == ["a@example.com"]
+    await second.close()
+
+
+async def test_database_from_a_newer_program_is_refused(tmp_path):
+    path = tmp_path / "db.sqlite3"
+    sqlite3.connect(path).execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    with pytest.raises(StoreUnavailable, match="newer than this program"):
+        await SuppressionStore(path).open()
+
+
+async def test_an_acknowledged_write_is_visible_to_another_connection(store):
+    await store.suppress("a@example.com", key("a@example.com"), "", "manual", "api", "test")
+    other = sqlite3.connect(store.path)
+    assert other.execute("SELECT email FROM suppressions").fetchall() == [("a@example.com",)]
+    assert other.execute("SELECT action, email FROM changes").fetchall() == [("suppress", "a@example.com")]
+
+
+async def test_concurrent_writes_share_commits_and_all_land(store):
+    emails = [f"user{n}@example.com" for n in range(300)]
+    results = await asyncio.gather(
+        *(store.suppress(e, key(e), "", "manual", "api", "test") for e in emails)
+    )
+    assert all(created for _, created in results)
+    assert await store.count() == 300
+    ids = [c.id for c in await store.changes_after(0, 1000)]
+    assert ids == sorted(ids) and len(ids) == 300
+
+
+async def test_one_failing_write_in_a_group_does_not_undo_the_others(store):
+    async def broken(db):
+        await db.execute("INSERT INTO no_such_table VALUES (1)")
+
+    good = [store.suppress(f"u{n}@example.com", key(f"u{n}@example.com"), "", "manual", "api", "t") for n in range(5)]
+    outcome = await asyncio.gather(store._write(broken), *good, return_exceptions=True)
+    assert isinstance(outcome[0], StoreUnavailable)
+    assert await store.count() == 5
+
+
+async def test_audit_trail_is_append_only(store):
+    await store.suppress("a@example.com", key("a@example.com"), "", "manual", "api", "test")
+    other = sqlite3.connect(store.path)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        other.execute("DELETE FROM changes")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        other.execute("UPDATE changes SET actor = 'someone else'")
+
+
+def _rows(*emails, fail_at=None):
+    for line, email in enumerate(emails, start=2):
+        if line == fail_at:
+            raise BadImport("broken", line=line)
+        yield ImportRow(email, "", "import", signed64(key(email)), line)
+
+
+async def test_import_only_adds_and_keeps_existing_reason_and_time(store):
+    existing, _ = await store.suppress("a@example.com", key("a@example.com"), "", "complaint", "api", "t")
+    added = await store.import_rows(_rows("a@example.com", "b@example.com", "b@example.com"), "cli:test")
+    assert added == 1
+    (kept,) = await store.suppressions_of("a@example.com")
+    assert (kept.reason, kept.since) == ("complaint", existing.since)
+    assert [(c.email, c.source) for c in await store.changes_after(0, 10)] == [
+        ("a@example.com", "api"), ("b@example.com", "import"),
+    ]
+
+
+async def test_import_that_fails_part_way_writes_nothing(store):
+    with pytest.raises(BadImport):
+        await store.import_rows(_rows("a@example.com", "b@example.com", "c@example.com", fail_at=4), "t")
+    assert await store.count() == 0
+    assert await store.changes_after(0, 10) == []
+    # The writer is still healthy afterwards.
+    assert await store.import_rows(_rows("a@example.com"), "t") == 1
+
+
+async def test_writes_fail_cleanly_while_another_process_holds_the_lock(tmp_path, monkeypatch):
+    monkeypatch.setattr("suppression.store._BUSY_TIMEOUT_MS", 50)
+    store = SuppressionStore(tmp_path / "db.sqlite3")
+    await store.open()
+    blocker = sqlite3.connect(store.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreUnavailable, match="cannot take writes"):
+            await store.suppress("a@example.com", key("a@example.com"), "", "manual", "api", "t")
+    finally:
+        blocker.execute("ROLLBACK")
+    # Once the lock is gone, writing works again.
+    _, created = await store.suppress("a@example.com", key("a@example.com"), "", "manual", "api", "t")
+    assert created
+    await store.close()
+
+
+async def test_index_keys_load_per_topic_with_the_cursor(store):
+    for email, topic in (("a@example.com", ""), ("b@example.com", ""), ("a@example.com", "newsletters")):
+        await store.suppress(email, key(email), topic, "manual", "api", "t")
+    cursor, keys = await store.load_index_keys()
+    assert cursor == 3
+    assert sorted(int(k) for k in keys[""]) == sorted([key("a@example.com"), key("b@example.com")])
+    assert [int(k) for k in keys["newsletters"]] == [key("a@example.com")]

@@ -8,8 +8,8 @@ from aiohttp import web
 from handlers.errors import ApiError
 from handlers.state import METRICS, SERVICE
 from suppression.apikeys import ApiKey
-from suppression.service import CheckResult
-from suppression.store import ALL_TOPICS, Change, Suppression
+from suppression.service import describe_suppression
+from suppression.store import ALL_TOPICS, Change
 
 log = logging.getLogger(__name__)
 
@@ -61,23 +61,7 @@ async def get_suppression(request: web.Request) -> web.Response:
     await require(request, "check")
     result = await request.app[SERVICE].check(request.match_info["email"], request.query.get("topic"))
     request.app[METRICS].checked.labels("single").inc()
-    return web.json_response(check_body(result))
-
-
-def check_body(result: CheckResult) -> dict:
-    body = {"email": result.email, "topic": result.topic, "suppressed": result.suppressed}
-    if result.matched is not None:
-        body.update(suppression_fields(result.matched))
-    return body
-
-
-def suppression_fields(row: Suppression) -> dict:
-    return {
-        "scope": "all" if row.topic == ALL_TOPICS else row.topic,
-        "reason": row.reason,
-        "source": row.source,
-        "since": row.since,
-    }
+    return web.json_response(result.as_dict())
 
 
 async def post_check(request: web.Request) -> web.StreamResponse:
@@ -159,7 +143,7 @@ async def post_suppression(request: web.Request) -> web.Response:
             "topic": None if suppression.topic == ALL_TOPICS else suppression.topic,
             "suppressed": True,
             "created": created,
-            **suppression_fields(suppression),
+            **describe_suppression(suppression),
         }
     )
 

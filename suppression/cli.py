@@ -12,13 +12,12 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 from suppression.apikeys import SCOPES
 from suppression.config import Settings, load_settings
 from suppression.errors import StoreUnavailable, SuppressionError
-from suppression.service import REASONS, SuppressionService
-from suppression.store import ALL_TOPICS, SuppressionStore
+from suppression.service import REASONS, SuppressionService, describe_suppression
+from suppression.store import SuppressionStore
 
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -84,23 +83,13 @@ async def apikey_revoke(service: SuppressionService, args) -> int:
 
 async def check(service: SuppressionService, args) -> int:
     result = await service.check(args.email, args.topic)
-    body = {"email": result.email, "topic": result.topic, "suppressed": result.suppressed}
-    if result.matched is not None:
-        row = result.matched
-        body |= {
-            "scope": "all" if row.topic == ALL_TOPICS else row.topic,
-            "reason": row.reason, "source": row.source, "since": row.since,
-        }
-    _print_json(body)
+    _print_json(result.as_dict())
     return EXIT_OK
 
 
 async def add(service: SuppressionService, args) -> int:
     row, created = await service.suppress(args.email, args.topic, args.reason, "cli", _actor())
-    _print_json({
-        "email": row.email, "topic": args.topic, "created": created,
-        "reason": row.reason, "source": row.source, "since": row.since,
-    })
+    _print_json({"email": row.email, "topic": args.topic, "created": created, **describe_suppression(row)})
     return EXIT_OK
 
 

@@ -38,6 +38,23 @@ class CheckResult:
     suppressed: bool
     matched: Suppression | None  # the suppression that applies; "all emails" wins
 
+    def as_dict(self) -> dict:
+        """What a check says, as the API and the CLI print it."""
+        body = {"email": self.email, "topic": self.topic, "suppressed": self.suppressed}
+        if self.matched is not None:
+            body.update(describe_suppression(self.matched))
+        return body
+
+
+def describe_suppression(row: Suppression) -> dict:
+    """The fields that say which suppression applies, why, and since when."""
+    return {
+        "scope": "all" if row.topic == ALL_TOPICS else row.topic,
+        "reason": row.reason,
+        "source": row.source,
+        "since": row.since,
+    }
+
 
 @dataclass
 class ImportReport:

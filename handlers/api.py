@@ -26,6 +26,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/suppressions", post_suppression)
     app.router.add_post("/v1/check", post_check)
     app.router.add_get("/v1/changes", get_changes)
+    app.router.add_post("/v1/links", post_link)
     app.router.add_get("/healthz", get_healthz)
     app.router.add_get("/metrics", get_metrics)
 
@@ -181,6 +182,26 @@ def change_body(change: Change) -> dict:
         "source": change.source,
         "actor": change.actor,
     }
+
+
+# -- links ----------------------------------------------------------------------------
+
+
+async def post_link(request: web.Request) -> web.Response:
+    # A check key may mint links: the tool that checks before sending is the one that
+    # puts a link in each email.
+    await require(request, "check")
+    body = await json_object(request, allowed={"email", "topic"})
+    email = body.get("email")
+    if not isinstance(email, str):
+        raise ApiError(400, "`email` is required and must be a string")
+    link = request.app[SERVICE].mint_link(email, optional_string(body, "topic"))
+    return web.json_response({
+        "url": link.url,
+        "mailto": link.mailto,
+        "list_unsubscribe": link.list_unsubscribe,
+        "list_unsubscribe_post": link.list_unsubscribe_post,
+    })
 
 
 # -- operations -------------------------------------------------------------------------

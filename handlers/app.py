@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from handlers import api
-from handlers.errors import json_errors
+from handlers.pages import build_pages
+from handlers.errors import json_errors, route_of
 from handlers.metrics import Metrics
-from handlers.state import METRICS, SERVICE, SETTINGS, SIGNING_KEYS
+from handlers.state import METRICS, SERVICE, SETTINGS
 from suppression.config import Settings
 from suppression.keyfile import signing_keys
 from suppression.service import SuppressionService
@@ -26,14 +27,16 @@ def build_app(settings: Settings) -> web.Application:
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(service_context)
     api.add_routes(app)
+    app.add_subapp("/u/", build_pages(settings))
     return app
 
 
 async def service_context(app: web.Application) -> AsyncIterator[None]:
     """Open the database and load the index before serving; close them after."""
     settings = app[SETTINGS]
-    app[SIGNING_KEYS] = signing_keys(settings)
-    service = SuppressionService(settings, SuppressionStore(settings.database_path))
+    service = SuppressionService(
+        settings, SuppressionStore(settings.database_path), signing_keys(settings)
+    )
     await service.start()
     app[SERVICE] = service
     app[METRICS].watch_list_size(service.list_size)
@@ -46,7 +49,5 @@ async def service_context(app: web.Application) -> AsyncIterator[None]:
 @web.middleware
 async def count_requests(request: web.Request, handler):
     response = await handler(request)
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else "unmatched"
-    request.app[METRICS].requests.labels(route, str(response.status)).inc()
+    request.config_dict[METRICS].requests.labels(route_of(request), str(response.status)).inc()
     return response

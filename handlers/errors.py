@@ -1,12 +1,18 @@
-"""The one place where errors become HTTP answers: domain types to statuses, never a traceback."""
+"""The one place where errors become HTTP answers: domain types to statuses, never a traceback.
+
+`classify` decides status and message for any exception; the API renders that as JSON
+(`json_errors`), the recipients' pages as HTML (handlers/pages.py).
+"""
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from suppression.errors import (
     BadImport,
+    BadToken,
     Conflict,
     InvalidAddress,
     InvalidValue,
@@ -23,6 +29,7 @@ STATUS_OF = {
     UnknownTopic: 400,
     InvalidValue: 400,
     BadImport: 400,
+    BadToken: 400,
     NotFound: 404,
     Conflict: 409,
     StoreUnavailable: 503,
@@ -39,45 +46,61 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-def status_of(exc: SuppressionError) -> int:
+@dataclass
+class Failure:
+    status: int
+    message: str
+    headers: dict[str, str] = field(default_factory=dict)
+    cause: BaseException | None = None
+
+
+def classify(request: web.Request, exc: Exception) -> Failure:
+    """Status and message for an exception a handler raised, logged in one line."""
+    if isinstance(exc, ApiError):
+        failure = Failure(exc.status, exc.message, dict(exc.headers), exc)
+    elif isinstance(exc, SuppressionError):
+        failure = Failure(_status_of(exc), str(exc), {}, exc)
+    elif isinstance(exc, web.HTTPException) and exc.status >= 400:
+        failure = Failure(exc.status, exc.text if exc.status == 413 else exc.reason, {}, exc)
+    else:
+        log.error("unexpected error answering %s %s", request.method, route_of(request), exc_info=exc)
+        return Failure(500, "internal error; the service logged it", {}, exc)
+    if failure.status == 503:
+        failure.headers["Retry-After"] = "5"
+    level = logging.WARNING if failure.status >= 500 else logging.INFO
+    log.log(level, "%s %s -> %d: %s", request.method, route_of(request), failure.status, failure.message)
+    return failure
+
+
+def handled(exc: BaseException) -> bool:
+    """Whether a middleware should turn this exception into an answer (not redirects, not cancellation)."""
+    if isinstance(exc, (asyncio.CancelledError, ConnectionResetError)):
+        return False
+    if isinstance(exc, web.HTTPException):
+        return exc.status >= 400
+    return isinstance(exc, Exception)
+
+
+def _status_of(exc: SuppressionError) -> int:
     for kind in type(exc).__mro__:
         if kind in STATUS_OF:
             return STATUS_OF[kind]
     return 400
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
-    response = web.json_response({"error": message}, status=status, headers=headers)
-    if status == 503:
-        response.headers["Retry-After"] = "5"
-    return response
-
-
 @web.middleware
 async def json_errors(request: web.Request, handler):
-    """Every error of the API as JSON `{"error": ...}` with its status, and a log line."""
+    """Every error of the API as JSON `{"error": ...}` with its status."""
     try:
         return await handler(request)
-    except ApiError as exc:
-        status, message, headers = exc.status, exc.message, exc.headers
-    except SuppressionError as exc:
-        status, message, headers = status_of(exc), str(exc), None
-    except web.HTTPException as exc:
-        if exc.status < 400:
+    except BaseException as exc:
+        if not handled(exc):
             raise
-        status, headers = exc.status, None
-        message = exc.text if exc.status == 413 else exc.reason
-    except (asyncio.CancelledError, ConnectionResetError):
-        raise
-    except Exception:
-        log.exception("unexpected error answering %s %s", request.method, _route(request))
-        status, message, headers = 500, "internal error; the service logged it", None
-    level = logging.WARNING if status >= 500 else logging.INFO
-    log.log(level, "%s %s -> %d: %s", request.method, _route(request), status, message)
-    return error_response(status, message, headers)
+        failure = classify(request, exc)
+        return web.json_response({"error": failure.message}, status=failure.status, headers=failure.headers)
 
 
-def _route(request: web.Request) -> str:
+def route_of(request: web.Request) -> str:
     """The route's template, so logs do not collect addresses or tokens."""
     resource = request.match_info.route.resource
     return resource.canonical if resource is not None else "(no route)"

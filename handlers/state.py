@@ -9,4 +9,3 @@ from suppression.service import SuppressionService
 SETTINGS = web.AppKey("settings", Settings)
 SERVICE = web.AppKey("service", SuppressionService)
 METRICS = web.AppKey("metrics", Metrics)
-SIGNING_KEYS = web.AppKey("signing_keys", tuple)

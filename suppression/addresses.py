@@ -10,6 +10,7 @@ skip the full validator.
 import re
 
 import email_validator
+import idna
 import numpy as np
 import xxhash
 
@@ -17,6 +18,7 @@ from suppression.errors import InvalidAddress
 
 __all__ = [
     "normalise_address", "address_key", "key_of_canonical", "lookup_form", "keys_of_block", "keys_of_texts",
+    "mask_address",
 ]
 
 # A conservative subset of addresses whose canonical form is their lower-cased text; a
@@ -121,3 +123,14 @@ def keys_of_texts(texts: list[str]) -> np.ndarray:
     """The lookup keys of a list of strings (addresses or not)."""
     forms = [lookup_form(text.encode("utf-8", "surrogatepass")) or b"" for text in texts]
     return np.fromiter(map(xxhash.xxh3_64_intdigest, forms), dtype=np.uint64, count=len(forms))
+
+
+def mask_address(canonical: str) -> str:
+    """An address as shown to whoever holds a link: j•••@bücher.de (enough to recognise, not to harvest)."""
+    local, _, domain = canonical.rpartition("@")
+    if "xn--" in domain:
+        try:
+            domain = idna.decode(domain)
+        except idna.IDNAError:
+            pass  # shown as stored; it was valid when stored
+    return f"{local[:1]}\u2022\u2022\u2022@{domain}"

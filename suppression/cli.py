@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from suppression.apikeys import SCOPES
 from suppression.config import Settings, load_settings
 from suppression.errors import StoreUnavailable, SuppressionError
+from suppression.keyfile import signing_keys
 from suppression.service import REASONS, SuppressionService, describe_suppression
 from suppression.store import SuppressionStore
 
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _run(settings: Settings, command: Callable[..., Awaitable[int]], args) -> int:
-    service = SuppressionService(settings, SuppressionStore(settings.database_path))
+    service = SuppressionService(settings, SuppressionStore(settings.database_path), signing_keys(settings))
     await service.start(with_index=False)
     try:
         return await command(service, args)
@@ -96,6 +97,14 @@ async def add(service: SuppressionService, args) -> int:
 async def remove(service: SuppressionService, args) -> int:
     email, removed = await service.unsuppress(args.email, args.topic, "cli", _actor())
     _print_json({"email": email, "topic": args.topic, "removed": removed})
+    return EXIT_OK
+
+
+async def link(service: SuppressionService, args) -> int:
+    made = service.mint_link(args.email, args.topic)
+    print(made.url)
+    print(f"List-Unsubscribe: {made.list_unsubscribe}")
+    print(f"List-Unsubscribe-Post: {made.list_unsubscribe_post}")
     return EXIT_OK
 
 
@@ -156,6 +165,7 @@ def _parser() -> argparse.ArgumentParser:
     revoke.set_defaults(command_fn=apikey_revoke)
 
     for name, fn, text in (
+        ("link", link, "print the unsubscribe link and the two header values"),
         ("check", check, "is an address suppressed?"),
         ("add", add, "suppress an address"),
         ("remove", remove, "lift a suppression"),

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from suppression.addresses import normalise_address
 from suppression.errors import ConfigError, InvalidAddress
 
+RESERVED_SCOPE = "all"  # the scope name of "all emails" on pages and in the API
 TOPIC_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 DEFAULT_TOPICS = {
@@ -47,6 +48,7 @@ class SmtpSettings:
 @dataclass(frozen=True)
 class SigningSettings:
     secret_keys: tuple[str, ...] = ()
+    max_age_days: int = 0  # 0: links never expire
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,8 @@ def _topics(table) -> types.MappingProxyType:
     if not isinstance(table, dict):
         raise ConfigError("config key topics: expected a table [topics]")
     for topic, label in table.items():
+        if topic == RESERVED_SCOPE:
+            raise ConfigError(f"config key topics.{topic}: '{RESERVED_SCOPE}' means every topic; choose another id")
         if not TOPIC_ID.fullmatch(topic):
             raise ConfigError(
                 f"config key topics.{topic}: a topic id is lower-case letters, digits, '-' or '_'"
@@ -179,6 +183,8 @@ def _validated(settings: Settings) -> Settings:
             raise ConfigError(f"config key smtp.request_addresses: {address!r} is not an address ({exc})") from None
     if any(not key for key in settings.signing.secret_keys):
         raise ConfigError("config key signing.secret_keys: a key must not be empty")
+    if settings.signing.max_age_days < 0:
+        raise ConfigError("config key signing.max_age_days: expected 0 (never expire) or more days")
     if settings.service.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("config key service.log_level: expected DEBUG, INFO, WARNING or ERROR")
     return settings

@@ -21,6 +21,10 @@ class InvalidValue(SuppressionError):
     """A reason, cursor or other argument outside what the domain accepts."""
 
 
+class BadToken(SuppressionError):
+    """An unsubscribe token that is forged, damaged, too old or signed with an unknown key."""
+
+
 class BadImport(SuppressionError):
     """A CSV file that cannot be imported; nothing of it was written."""
 

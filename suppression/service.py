@@ -19,7 +19,9 @@ from suppression.config import Settings
 from suppression.csv_import import read_import_rows
 from suppression.errors import InvalidValue, NotFound, UnknownTopic
 from suppression.index import SuppressionIndex
+from suppression.links import UnsubscribeLink, mint_link
 from suppression.store import ALL_TOPICS, Change, Suppression, SuppressionStore
+from suppression.tokens import LinkClaim, verify_token
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +67,10 @@ class ImportReport:
 class SuppressionService:
     """Build with settings and a store; start() before use and stop() after."""
 
-    def __init__(self, settings: Settings, store: SuppressionStore):
+    def __init__(self, settings: Settings, store: SuppressionStore, signing_keys: tuple[str, ...] = ()):
         self.settings = settings
         self.store = store
+        self.signing_keys = signing_keys  # newest first
         self.index: SuppressionIndex | None = None
         self._cursor = 0  # the last change id the index reflects
         self._follow_lock = asyncio.Lock()
@@ -211,6 +214,38 @@ class SuppressionService:
             except Exception:
                 # A locked or busy database now is no reason to stop following for good.
                 log.exception("could not read the change log; will try again")
+
+    # -- links --------------------------------------------------------------------------
+
+    def mint_link(self, text: str, topic: str | None = None) -> UnsubscribeLink:
+        """The unsubscribe link and header values for one recipient and topic."""
+        email = normalise_address(text)
+        scope = self.topic_scope(topic)
+        return mint_link(
+            email, _or_none(scope),
+            base_url=self.settings.service.base_url,
+            secret_keys=self._keys(),
+            request_address=self.settings.smtp.request_addresses[0],
+        )
+
+    def read_link(self, token: str) -> LinkClaim:
+        """Who and what a link's token names; BadToken if it is not one of ours."""
+        days = self.settings.signing.max_age_days
+        claim = verify_token(self._keys(), token, days * 86400 if days else None)
+        if claim.topic is not None and claim.topic not in self.settings.topics:
+            # The topic was dropped from the config after the mail was sent; the person
+            # still wants less mail, and all emails is the safe reading.
+            return LinkClaim(claim.email, None)
+        return claim
+
+    async def suppressed_scopes(self, email: str) -> set[str]:
+        """The scopes (ALL_TOPICS or topic ids) an address is suppressed for."""
+        return {row.topic for row in await self.store.suppressions_of(email)}
+
+    def _keys(self) -> tuple[str, ...]:
+        if not self.signing_keys:
+            raise RuntimeError("links need signing keys: pass signing_keys to the service")
+        return self.signing_keys
 
     # -- import and export --------------------------------------------------------------
 

@@ -1,0 +1,164 @@
+"""What recipients see: the unsubscribe page, RFC 8058 one-click, confirmation and undo.
+
+GET never changes state (mail scanners and link previewers fetch every link); only a POST
+does. Pages work without JavaScript, cookies or CSRF tokens: the signed token in the URL is
+the only credential, as RFC 8058 requires for one-click.
+"""
+
+import base64
+import hashlib
+from pathlib import Path
+
+import jinja2
+from aiohttp import web
+
+from handlers.errors import classify, handled
+from handlers.state import SERVICE
+from suppression.addresses import mask_address
+from suppression.config import RESERVED_SCOPE, Settings
+from suppression.errors import BadToken, StoreUnavailable
+from suppression.links import ONE_CLICK
+from suppression.store import ALL_TOPICS
+
+TEMPLATES = Path(__file__).parent / "templates"
+MAX_FORM_BYTES = 64 * 1024
+ACTOR = "recipient"  # who acts through a link: the person holding it
+
+
+class Pages:
+    """The templates, the stylesheet and the headers every page carries."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATES),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+        )
+        self.css = (TEMPLATES / "page.css").read_text(encoding="utf-8")
+        css_hash = base64.b64encode(hashlib.sha256(self.css.encode("utf-8")).digest()).decode()
+        self.headers = {
+            # Only our one inline stylesheet may apply; no scripts, images, frames or other origins.
+            "Content-Security-Policy": (
+                f"default-src 'none'; style-src 'sha256-{css_hash}'; form-action 'self'; "
+                "frame-ancestors 'none'; base-uri 'none'"
+            ),
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+            "X-Frame-Options": "DENY",
+            "X-Content-Type-Options": "nosniff",
+        }
+
+    def render(self, template: str, status: int = 200, **context) -> web.Response:
+        html = self.env.get_template(template).render(
+            css=self.css, company=self.settings.service.company_name, **context
+        )
+        return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+
+    def problem(self, status: int, heading: str, message: str, offer_email: bool = True) -> web.Response:
+        return self.render(
+            "problem.html", status, title=heading, heading=heading, message=message,
+            request_address=self.settings.smtp.request_addresses[0] if offer_email else "",
+        )
+
+    def label(self, scope: str | None) -> str:
+        """How a scope reads in a sentence: "Email newsletters", "any emails from PLUS"."""
+        if scope is None:
+            return f"any emails from {self.settings.service.company_name}"
+        return self.settings.topics[scope]
+
+    def choices(self, topic: str | None) -> list[dict]:
+        """The linked topic first and chosen, the other topics, then all emails."""
+        topics = list(self.settings.topics)
+        if topic is not None:
+            topics.remove(topic)
+            topics.insert(0, topic)
+        rows = [{"id": t, "label": self.settings.topics[t], "checked": t == topic} for t in topics]
+        rows.append({
+            "id": RESERVED_SCOPE,
+            "label": f"All emails from {self.settings.service.company_name}",
+            "checked": topic is None,
+        })
+        return rows
+
+
+PAGES = web.AppKey("pages", Pages)
+
+
+def build_pages(settings: Settings) -> web.Application:
+    """The /u/ sub-application, with its own small body limit and HTML errors."""
+    pages = web.Application(client_max_size=MAX_FORM_BYTES, middlewares=[page_errors])
+    pages[PAGES] = Pages(settings)
+    pages.router.add_get("/{token}", show_link)  # HEAD too
+    pages.router.add_post("/{token}", act_on_link)
+    return pages
+
+
+async def show_link(request: web.Request) -> web.Response:
+    service, pages = request.config_dict[SERVICE], request.app[PAGES]
+    claim = service.read_link(request.match_info["token"])
+    scopes = await service.suppressed_scopes(claim.email)
+    already = [pages.label(None if s == ALL_TOPICS else s) for s in sorted(scopes)]
+    return pages.render(
+        "choose.html", title="Unsubscribe", masked=mask_address(claim.email),
+        choices=pages.choices(claim.topic), already=already,
+    )
+
+
+async def act_on_link(request: web.Request) -> web.Response:
+    service, pages = request.config_dict[SERVICE], request.app[PAGES]
+    claim = service.read_link(request.match_info["token"])
+    form = await request.post()
+    masked = mask_address(claim.email)
+    if form.get("List-Unsubscribe") == ONE_CLICK.split("=", 1)[1]:
+        await service.suppress(claim.email, claim.topic, "unsubscribe", "one-click", ACTOR)
+        return pages.render("one_click.html", title="Unsubscribed", masked=masked, label=pages.label(claim.topic))
+    action, scope = form.get("action"), form.get("scope")
+    if action not in ("unsubscribe", "resubscribe") or not isinstance(scope, str):
+        return pages.problem(
+            400, "Nothing was changed",
+            "This request did not say what to do. Open the link from your email again and press the button.",
+        )
+    topic = None if scope == RESERVED_SCOPE else scope
+    if action == "unsubscribe":
+        await service.suppress(claim.email, topic, "unsubscribe", "link", ACTOR)
+    else:
+        await service.unsuppress(claim.email, topic, "link", ACTOR)
+    return pages.render(
+        "done.html", title="Unsubscribed" if action == "unsubscribe" else "Subscribed again",
+        unsubscribed=action == "unsubscribe", masked=masked, label=pages.label(topic), scope=scope,
+    )
+
+
+@web.middleware
+async def page_errors(request: web.Request, handler):
+    """Every answer of /u/ carries the page headers; every error is a readable page."""
+    pages = request.app[PAGES]
+    try:
+        response = await handler(request)
+    except BaseException as exc:
+        if not handled(exc):
+            raise
+        response = _problem_page(pages, request, exc)
+    response.headers.update(pages.headers)
+    return response
+
+
+def _problem_page(pages: Pages, request: web.Request, exc: Exception) -> web.Response:
+    failure = classify(request, exc)
+    if isinstance(exc, BadToken):
+        response = pages.problem(
+            400, "This unsubscribe link is not valid",
+            "It may have been cut off or changed on its way to you, or it is too old.",
+        )
+    elif isinstance(exc, StoreUnavailable):
+        response = pages.problem(503, "Please try again in a minute", "We could not save your choice just now; nothing was changed.")
+    elif failure.status == 413:
+        response = pages.problem(413, "Nothing was changed", "The request was too large.")
+    elif failure.status < 500:
+        response = pages.problem(failure.status, "Nothing was changed", "We could not understand this request.")
+    else:
+        response = pages.problem(500, "Something went wrong", "Nothing was changed; we have been told about it.")
+    response.headers.update(failure.headers)
+    return response
+

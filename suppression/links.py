@@ -1,0 +1,36 @@
+"""The unsubscribe link and the ready List-Unsubscribe header values (RFC 2369, RFC 8058)."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from suppression.tokens import mint_token
+
+ONE_CLICK = "List-Unsubscribe=One-Click"
+
+
+@dataclass(frozen=True)
+class UnsubscribeLink:
+    url: str  # https link: GET shows the page, POST with ONE_CLICK unsubscribes
+    mailto: str  # mail to the request address; the subject carries the token
+    list_unsubscribe: str  # the List-Unsubscribe header value: the link first, then the mailto
+    list_unsubscribe_post: str = ONE_CLICK  # the List-Unsubscribe-Post header value
+
+
+def mint_link(
+    email: str,
+    topic: str | None = None,
+    *,
+    base_url: str,
+    secret_keys: str | Sequence[str],
+    request_address: str,
+) -> UnsubscribeLink:
+    """Everything a promotional email needs to carry to be unsubscribable by one click or mail.
+
+    The https link comes first: mail clients use the first they support, and a mailto
+    listed first makes Gmail send an email instead of the one-click POST.
+    """
+    token = mint_token(secret_keys, email, topic)
+    url = f"{base_url.rstrip('/')}/u/{token}"
+    mailto = f"mailto:{request_address}?subject={quote('unsubscribe ' + token)}"
+    return UnsubscribeLink(url, mailto, f"<{url}>, <{mailto}>")

@@ -86,11 +86,12 @@ PAGES = web.AppKey("pages", Pages)
 
 
 def build_pages(settings: Settings) -> web.Application:
-    """The /u/ sub-application, with its own small body limit and HTML errors."""
-    pages = web.Application(client_max_size=MAX_FORM_BYTES, middlewares=[page_errors])
+    """The /u/ sub-application: HTML errors, page headers, a small body limit."""
+    pages = web.Application(middlewares=[page_errors])
     pages[PAGES] = Pages(settings)
     pages.router.add_get("/{token}", show_link)  # HEAD too
     pages.router.add_post("/{token}", act_on_link)
+    pages.router.add_route("*", "/", no_token)
     return pages
 
 
@@ -103,6 +104,10 @@ async def show_link(request: web.Request) -> web.Response:
         "choose.html", title="Unsubscribe", masked=mask_address(claim.email),
         choices=pages.choices(claim.topic), already=already,
     )
+
+
+async def no_token(request: web.Request) -> web.Response:
+    raise BadToken("the link has lost its token")
 
 
 async def act_on_link(request: web.Request) -> web.Response:
@@ -135,7 +140,8 @@ async def page_errors(request: web.Request, handler):
     """Every answer of /u/ carries the page headers; every error is a readable page."""
     pages = request.app[PAGES]
     try:
-        response = await handler(request)
+        # aiohttp sizes requests by the root app's limit, set for bulk JSON; forms are small.
+        response = await handler(request.clone(client_max_size=MAX_FORM_BYTES))
     except BaseException as exc:
         if not handled(exc):
             raise

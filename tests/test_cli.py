@@ -47,6 +47,20 @@ def test_apikey_errors(config):
     assert "revoked" in ok(run_cli("apikey", "list", config=config))
 
 
+def test_link_prints_the_url_and_both_header_values(config):
+    from suppression.config import load_settings
+    from suppression.keyfile import signing_keys
+    from suppression.tokens import LinkClaim, verify_token
+
+    url, unsubscribe, post = ok(run_cli("link", "Jane@Example.com", "--topic", "newsletters", config=config)).splitlines()
+    assert url.startswith("http://127.0.0.1:") and "/u/" in url
+    assert unsubscribe.startswith(f"List-Unsubscribe: <{url}>, <mailto:PLUSinfo@plusnxt.com?subject=unsubscribe%20")
+    assert post == "List-Unsubscribe-Post: List-Unsubscribe=One-Click"
+    keys = signing_keys(load_settings(config))  # the key the CLI generated and kept
+    assert verify_token(keys, url.rsplit("/", 1)[1]) == LinkClaim("jane@example.com", "newsletters")
+    refused(run_cli("link", "jane@example.com", "--topic", "sports", config=config), "unknown topic")
+
+
 def test_add_check_remove(config):
     added = json.loads(ok(run_cli("add", "Jane@Example.com", "--reason", "complaint", config=config)))
     assert (added["email"], added["created"], added["reason"], added["source"]) == (

@@ -1,0 +1,71 @@
+"""A real browser (Debian's Chromium, driven by Playwright) follows a link, confirms, and undoes.
+
+JavaScript is switched off: the pages must work without it. Screenshots of the three pages go
+to tests/screenshots/ (or $SCREENSHOT_DIR).
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+from playwright.async_api import async_playwright, expect
+
+from handlers.app import build_app
+from handlers.state import SERVICE
+from tests.conftest import ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", ROOT / "tests" / "screenshots"))
+
+if not Path(CHROMIUM).exists() and os.environ.get("CI") != "true":
+    pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
+
+# Flags for a machine with no network beyond loopback and no display (see .ci/run).
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+async def test_link_confirm_and_undo_in_a_real_browser(aiohttp_server, settings):
+    server = await aiohttp_server(build_app(settings))
+    service = server.app[SERVICE]
+    link = service.mint_link("jane.doe@example.com", "newsletters")
+    url = str(server.make_url("/u/" + link.url.rsplit("/", 1)[1]))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    async def scopes():
+        return await service.suppressed_scopes("jane.doe@example.com")
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = await browser.new_context(
+            java_script_enabled=False, viewport={"width": 390, "height": 844}, is_mobile=True
+        )
+        page = await context.new_page()
+        refused = []
+        page.on("console", lambda message: refused.append(message.text) if "Refused" in message.text else None)
+
+        await page.goto(url)
+        await expect(page.get_by_role("heading", name="Unsubscribe")).to_be_visible()
+        await expect(page.get_by_text("j\u2022\u2022\u2022@example.com")).to_be_visible()
+        await expect(page.get_by_label("Email newsletters")).to_be_checked()
+        assert await scopes() == set()  # opening the link changed nothing
+        await page.screenshot(path=SCREENSHOTS / "1-unsubscribe-page.png", full_page=True)
+
+        await page.get_by_label("Email newsletters").check()
+        await page.get_by_role("button", name="Unsubscribe").click()
+        await expect(page.get_by_role("heading", name="You are unsubscribed")).to_be_visible()
+        assert await scopes() == {"newsletters"}
+        await page.screenshot(path=SCREENSHOTS / "2-confirmation.png", full_page=True)
+
+        await page.get_by_role("button", name="Undo: subscribe me again").click()
+        await expect(page.get_by_role("heading", name="You are subscribed again")).to_be_visible()
+        assert await scopes() == set()
+        await page.screenshot(path=SCREENSHOTS / "3-undone.png", full_page=True)
+
+        await browser.close()
+    # The stylesheet was allowed by its hash: the strict CSP refused nothing.
+    assert refused == []
+    changes = [(c.action, c.topic, c.source) for c in await service.store.changes_after(0, 10)]
+    assert changes == [("suppress", "newsletters", "link"), ("unsuppress", "newsletters", "link")]

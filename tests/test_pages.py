@@ -1,0 +1,248 @@
+"""Recipients' links over real HTTP: RFC 8058 one-click, the page, undo, and bad links (CONTRACT §3)."""
+
+import re
+
+import aiohttp
+import pytest
+
+from handlers.app import build_app
+from handlers.state import SERVICE
+from suppression.tokens import mint_token
+from tests.conftest import bearer, make_settings
+
+
+@pytest.fixture
+async def service(client):
+    return client.app[SERVICE]
+
+
+def link_path(service, email="jane@example.com", topic=None) -> str:
+    return "/u/" + service.mint_link(email, topic).url.rsplit("/", 1)[1]
+
+
+async def state(service, email="jane@example.com"):
+    return await service.suppressed_scopes(email)
+
+
+async def feed(service):
+    return [(c.action, c.topic, c.source, c.actor) for c in await service.store.changes_after(0, 100)]
+
+
+# -- GET never changes state ------------------------------------------------------------
+
+
+async def test_get_shows_masked_address_topic_and_choices_without_changing_anything(client, service):
+    answer = await client.get(link_path(service, topic="newsletters"))
+    html = await answer.text()
+    assert answer.status == 200
+    assert answer.content_type == "text/html"
+    assert '<html lang="en">' in html
+    assert "j\u2022\u2022\u2022@example.com" in html and "jane@example.com" not in html
+    # The linked topic comes first and is chosen; "all emails" is offered too.
+    radios = re.findall(r'name="scope" value="([^"]+)"( checked)?', html)
+    assert radios[0] == ("newsletters", " checked")
+    assert ("all", "") in radios and len(radios) == 4
+    assert re.search(r'<label for="scope-newsletters">Email newsletters</label>', html)
+    assert await state(service) == set() and await feed(service) == []
+
+
+async def test_head_and_repeated_gets_change_nothing(client, service):
+    path = link_path(service)
+    for _ in range(3):
+        assert (await client.get(path)).status == 200
+    head = await client.head(path)
+    assert head.status == 200
+    assert await feed(service) == []
+
+
+async def test_pages_carry_privacy_and_framing_headers(client, service):
+    for answer in (await client.get(link_path(service)), await client.get("/u/forged")):
+        headers = answer.headers
+        assert headers["Cache-Control"] == "no-store"
+        assert headers["Referrer-Policy"] == "no-referrer"
+        assert headers["X-Frame-Options"] == "DENY"
+        csp = headers["Content-Security-Policy"]
+        assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+        assert "script-src" not in csp and "unsafe-inline" not in csp
+
+
+async def test_get_says_when_already_unsubscribed(client, service):
+    await service.suppress("jane@example.com", "promotions", "unsubscribe", "api", "t")
+    html = await (await client.get(link_path(service))).text()
+    assert "already unsubscribed from Promotions and offers" in html
+
+
+# -- RFC 8058 one-click -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["urlencoded", "multipart"])
+async def test_one_click_post_suppresses_before_answering_200(client, service, encoding):
+    path = link_path(service, topic="newsletters")
+    if encoding == "urlencoded":
+        answer = await client.post(path, data="List-Unsubscribe=One-Click",
+                                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+    else:
+        form = aiohttp.FormData()
+        form.add_field("List-Unsubscribe", "One-Click")
+        form._is_multipart = True  # send multipart/form-data as some providers do
+        answer = await client.post(path, data=form)
+    assert answer.status == 200
+    assert "Location" not in answer.headers and "Set-Cookie" not in answer.headers
+    assert await state(service) == {"newsletters"}
+    assert await feed(service) == [("suppress", "newsletters", "one-click", "recipient")]
+
+
+async def test_one_click_is_idempotent(client, service):
+    path = link_path(service)
+    for _ in range(3):
+        answer = await client.post(path, data={"List-Unsubscribe": "One-Click"})
+        assert answer.status == 200
+    assert await feed(service) == [("suppress", "", "one-click", "recipient")]
+
+
+async def test_one_click_scopes_to_the_links_topic(client, service, check_key):
+    await client.post(link_path(service, topic="promotions"), data={"List-Unsubscribe": "One-Click"})
+
+    async def suppressed(topic):
+        answer = await client.get(f"/v1/suppressions/jane@example.com?topic={topic}", headers=bearer(check_key))
+        return (await answer.json())["suppressed"]
+
+    assert await suppressed("promotions") is True
+    assert await suppressed("newsletters") is False
+
+
+# -- the page's form, confirmation and undo ---------------------------------------------
+
+
+async def test_form_unsubscribe_then_undo_only_by_explicit_post(client, service):
+    path = link_path(service, topic="newsletters")
+    done = await client.post(path, data={"action": "unsubscribe", "scope": "all"})
+    html = await done.text()
+    assert done.status == 200 and "You are unsubscribed" in html
+    assert 'name="action" value="resubscribe"' in html and 'name="scope" value="all"' in html
+    assert await state(service) == {""}
+    await client.get(path)  # looking again changes nothing
+    assert await state(service) == {""}
+    undone = await client.post(path, data={"action": "resubscribe", "scope": "all"})
+    assert "You are subscribed again" in await undone.text()
+    assert await state(service) == set()
+    assert await feed(service) == [
+        ("suppress", "", "link", "recipient"), ("unsuppress", "", "link", "recipient"),
+    ]
+
+
+async def test_form_may_choose_another_topic_than_the_link(client, service):
+    await client.post(link_path(service, topic="newsletters"), data={"action": "unsubscribe", "scope": "promotions"})
+    assert await state(service) == {"promotions"}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{}, {"action": "delete", "scope": "all"}, {"action": "unsubscribe"}, {"List-Unsubscribe": "Yes"}],
+)
+async def test_post_that_says_nothing_clear_is_400_and_changes_nothing(client, service, data):
+    answer = await client.post(link_path(service), data=data)
+    assert answer.status == 400
+    assert "Nothing was changed" in await answer.text()
+    assert await feed(service) == []
+
+
+async def test_unknown_scope_in_form_is_400_page(client, service):
+    answer = await client.post(link_path(service), data={"action": "unsubscribe", "scope": "sports"})
+    assert answer.status == 400
+    assert answer.content_type == "text/html"
+    assert await feed(service) == []
+
+
+async def test_oversize_form_is_413_page(client, service):
+    answer = await client.post(link_path(service), data={"action": "unsubscribe", "scope": "x" * 100_000})
+    assert answer.status == 413
+    assert answer.content_type == "text/html"
+
+
+# -- bad links --------------------------------------------------------------------------
+
+
+def _variants(path: str) -> list[str]:
+    token = path.rsplit("/", 1)[1]
+    flipped = token[:10] + ("A" if token[10] != "A" else "B") + token[11:]
+    return [
+        "/u/" + flipped,  # tampered
+        "/u/" + token[: len(token) // 2],  # truncated
+        "/u/" + mint_token(["an-unknown-key-" * 3], "jane@example.com"),  # unknown key
+        "/u/" + "A" * 4000,  # absurdly long
+        "/u/%E2%9C%93%00%3Cscript%3E",  # odd characters
+        "/u/..%2F..%2Fetc%2Fpasswd",
+        "/u/",  # the token cut off entirely
+    ]
+
+
+async def test_bad_links_get_a_400_page_pointing_to_the_request_address(client, service):
+    for path in _variants(link_path(service)):
+        for method in ("GET", "POST"):
+            answer = await client.request(method, path, data={"List-Unsubscribe": "One-Click"} if method == "POST" else None)
+            html = await answer.text()
+            assert answer.status == 400, (method, path)
+            assert "This unsubscribe link is not valid" in html
+            assert "mailto:PLUSinfo@plusnxt.com" in html
+            assert "Traceback" not in html
+    assert await feed(service) == []
+
+
+async def test_rotation_through_the_running_service(aiohttp_client, tmp_path):
+    old, new = "old-signing-key-" * 3, "new-signing-key-" * 3
+    before = make_settings(tmp_path / "d", signing={"secret_keys": [old]})
+    during = make_settings(tmp_path / "d", signing={"secret_keys": [new, old]})
+    after = make_settings(tmp_path / "d", signing={"secret_keys": [new]})
+    first = await aiohttp_client(build_app(before))
+    path = link_path(first.app[SERVICE])
+    await first.close()
+    second = await aiohttp_client(build_app(during))
+    assert (await second.get(path)).status == 200
+    await second.close()
+    third = await aiohttp_client(build_app(after))
+    assert (await third.get(path)).status == 400
+
+
+async def test_expired_link_is_a_400_page(aiohttp_client, tmp_path, monkeypatch):
+    import itsdangerous.timed
+
+    client = await aiohttp_client(build_app(make_settings(tmp_path / "d", signing={"max_age_days": 30})))
+    real_time = itsdangerous.timed.time.time
+    monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: real_time() - 31 * 86400)
+    path = link_path(client.app[SERVICE])
+    monkeypatch.setattr(itsdangerous.timed.time, "time", real_time)
+    assert (await client.get(path)).status == 400
+
+
+# -- POST /v1/links ---------------------------------------------------------------------
+
+
+async def test_links_api_returns_ready_headers(client, check_key, service):
+    answer = await client.post("/v1/links", json={"email": "Jane@Example.com", "topic": "newsletters"},
+                               headers=bearer(check_key))
+    body = await answer.json()
+    assert answer.status == 200
+    assert body["url"].startswith("http://127.0.0.1:8080/u/")
+    assert body["list_unsubscribe"] == f"<{body['url']}>, <{body['mailto']}>"
+    assert body["mailto"].startswith("mailto:PLUSinfo@plusnxt.com?subject=unsubscribe%20")
+    assert body["list_unsubscribe_post"] == "List-Unsubscribe=One-Click"
+    # The link it gives works against this service.
+    path = "/u/" + body["url"].rsplit("/", 1)[1]
+    assert (await client.post(path, data={"List-Unsubscribe": "One-Click"})).status == 200
+    assert await state(service) == {"newsletters"}
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [({"email": "nope"}, 400), ({"email": "a@example.com", "topic": "sports"}, 400), ({}, 400),
+     ({"email": "a@example.com", "extra": 1}, 400)],
+)
+async def test_links_api_bad_input(client, check_key, body, status):
+    answer = await client.post("/v1/links", json=body, headers=bearer(check_key))
+    assert answer.status == status
+    assert "error" in await answer.json()
+
+
+async def test_links_api_needs_a_key(client):
+    assert (await client.post("/v1/links", json={"email": "a@example.com"})).status == 401

@@ -1,5 +1,6 @@
 """The JSON API for mailing tools (CONTRACT §5): thin translation to suppression/service.py."""
 
+import dataclasses
 import json
 import logging
 
@@ -9,7 +10,7 @@ from handlers.errors import ApiError
 from handlers.state import METRICS, SERVICE
 from suppression.apikeys import ApiKey
 from suppression.service import describe_suppression
-from suppression.store import ALL_TOPICS, Change
+from suppression.store import ALL_TOPICS, Change, StoredMessage
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/check", post_check)
     app.router.add_get("/v1/changes", get_changes)
     app.router.add_post("/v1/links", post_link)
+    app.router.add_get("/v1/inbox", get_inbox)
+    app.router.add_get("/v1/inbox/{id}", get_inbox_message)
     app.router.add_get("/healthz", get_healthz)
     app.router.add_get("/metrics", get_metrics)
 
@@ -162,13 +165,15 @@ async def delete_suppression(request: web.Request) -> web.Response:
 
 async def get_changes(request: web.Request) -> web.Response:
     await require(request, "check")
-    limit_text = request.query.get("limit", str(_DEFAULT_CHANGES_PAGE))
+    page, next_cursor = await request.app[SERVICE].changes(request.query.get("after"), _limit(request))
+    return web.json_response({"changes": [change_body(c) for c in page], "next": next_cursor})
+
+
+def _limit(request: web.Request) -> int:
     try:
-        limit = int(limit_text)
+        return int(request.query.get("limit", str(_DEFAULT_CHANGES_PAGE)))
     except ValueError:
         raise ApiError(400, "limit must be a whole number") from None
-    page, next_cursor = await request.app[SERVICE].changes(request.query.get("after"), limit)
-    return web.json_response({"changes": [change_body(c) for c in page], "next": next_cursor})
 
 
 def change_body(change: Change) -> dict:
@@ -182,6 +187,33 @@ def change_body(change: Change) -> dict:
         "source": change.source,
         "actor": change.actor,
     }
+
+
+# -- received mail ----------------------------------------------------------------------
+
+
+async def get_inbox(request: web.Request) -> web.Response:
+    await require(request, "admin")  # people's mail: admin keys only
+    page, next_cursor = await request.app[SERVICE].inbox(
+        request.query.get("status"), request.query.get("after"), _limit(request)
+    )
+    return web.json_response({"messages": [message_body(m) for m in page], "next": next_cursor})
+
+
+async def get_inbox_message(request: web.Request) -> web.Response:
+    await require(request, "admin")
+    try:
+        message_id = int(request.match_info["id"])
+    except ValueError:
+        raise ApiError(400, "a message id is a whole number") from None
+    message = await request.app[SERVICE].inbox_message(message_id)
+    return web.json_response({**message_body(message), "raw": message.raw.decode("utf-8", "replace")})
+
+
+def message_body(message: StoredMessage) -> dict:
+    body = dataclasses.asdict(message)
+    body.pop("raw")
+    return body
 
 
 # -- links ----------------------------------------------------------------------------

@@ -9,8 +9,10 @@ from handlers import api
 from handlers.pages import build_pages
 from handlers.errors import json_errors, route_of
 from handlers.metrics import Metrics
-from handlers.state import METRICS, SERVICE, SETTINGS
+from handlers.smtp import RequestServer
+from handlers.state import INTAKE, METRICS, SERVICE, SETTINGS, SMTP_SERVER
 from suppression.config import Settings
+from suppression.intake import RequestIntake
 from suppression.keyfile import signing_keys
 from suppression.service import SuppressionService
 from suppression.store import SuppressionStore
@@ -26,6 +28,7 @@ def build_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(service_context)
+    app.cleanup_ctx.append(smtp_context)  # stops before the service: clean-up runs in reverse
     api.add_routes(app)
     app.add_subapp("/u/", build_pages(settings))
     return app
@@ -44,6 +47,19 @@ async def service_context(app: web.Application) -> AsyncIterator[None]:
     yield
     await service.stop()
     log.info("database closed")
+
+
+async def smtp_context(app: web.Application) -> AsyncIterator[None]:
+    """The request intake and its SMTP server, on this loop; stored mail is handled first."""
+    intake = RequestIntake(app[SERVICE])
+    await intake.start()
+    server = RequestServer(intake, app[SETTINGS].smtp)
+    await server.start()
+    app[INTAKE], app[SMTP_SERVER] = intake, server
+    yield
+    await server.stop()
+    await intake.stop()
+    log.info("SMTP stopped")
 
 
 @web.middleware

@@ -3,9 +3,13 @@
 from aiohttp import web
 
 from handlers.metrics import Metrics
+from handlers.smtp import RequestServer
 from suppression.config import Settings
+from suppression.intake import RequestIntake
 from suppression.service import SuppressionService
 
 SETTINGS = web.AppKey("settings", Settings)
 SERVICE = web.AppKey("service", SuppressionService)
 METRICS = web.AppKey("metrics", Metrics)
+INTAKE = web.AppKey("intake", RequestIntake)
+SMTP_SERVER = web.AppKey("smtp_server", RequestServer)

@@ -17,7 +17,7 @@ from suppression.apikeys import SCOPES
 from suppression.config import Settings, load_settings
 from suppression.errors import StoreUnavailable, SuppressionError
 from suppression.keyfile import signing_keys
-from suppression.service import REASONS, SuppressionService, describe_suppression
+from suppression.service import INBOX_STATUSES, REASONS, SuppressionService, describe_suppression
 from suppression.store import SuppressionStore
 
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_BAD_INPUT = 0, 1, 2
@@ -134,6 +134,25 @@ async def import_file(service: SuppressionService, args) -> int:
     return EXIT_OK
 
 
+async def inbox_list(service: SuppressionService, args) -> int:
+    page, _ = await service.inbox(args.status, str(args.after), args.limit)
+    for m in page:
+        print("\t".join([
+            str(m.id), m.received_at, m.status, m.sender or m.mail_from or "<>",
+            (m.subject or "")[:80], ",".join(m.addresses),
+        ]))
+    return EXIT_OK
+
+
+async def inbox_show(service: SuppressionService, args) -> int:
+    message = await service.inbox_message(args.id)
+    details = {k: v for k, v in vars(message).items() if k != "raw"}
+    print(json.dumps(details, ensure_ascii=False, indent=2))
+    print()
+    sys.stdout.write(message.raw.decode("utf-8", "replace"))
+    return EXIT_OK
+
+
 async def export(service: SuppressionService, args) -> int:
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["email", "topic", "reason", "source", "since"])
@@ -182,6 +201,17 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--reason", choices=REASONS, help="reason for every row (default: from the file, else import)")
     imp.add_argument("--skip-invalid", action="store_true", help="skip invalid addresses instead of refusing the file")
     imp.set_defaults(command_fn=import_file)
+
+    inbox = commands.add_parser("inbox", help="mail received at the request addresses")
+    inbox_commands = inbox.add_subparsers(dest="inbox_command", required=True, metavar="ACTION")
+    listing = inbox_commands.add_parser("list", help="one line a message: id, time, status, sender, subject, addresses")
+    listing.add_argument("--status", choices=INBOX_STATUSES)
+    listing.add_argument("--after", type=int, default=0, help="only messages after this id")
+    listing.add_argument("--limit", type=int, default=1000)
+    listing.set_defaults(command_fn=inbox_list)
+    show = inbox_commands.add_parser("show", help="a message's outcome, reasons and raw text")
+    show.add_argument("id", type=int)
+    show.set_defaults(command_fn=inbox_show)
 
     commands.add_parser("export", help="write every suppression as CSV to stdout").set_defaults(command_fn=export)
     return parser

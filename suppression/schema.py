@@ -44,4 +44,32 @@ MIGRATIONS: tuple[str, ...] = (
         revoked_at  TEXT
     );
     """,
+    # 2: mail to the request addresses, kept raw with its outcome; replies sent (one a day).
+    """
+    CREATE TABLE inbox (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        received_at  TEXT NOT NULL,
+        mail_from    TEXT NOT NULL,          -- SMTP envelope sender ('' for <>)
+        rcpt_to      TEXT NOT NULL,          -- JSON list of envelope recipients
+        size         INTEGER NOT NULL,
+        raw          BLOB NOT NULL,          -- the message exactly as received
+        status       TEXT NOT NULL DEFAULT 'pending' CHECK (status IN
+                         ('pending', 'request', 'automatic', 'bounce', 'complaint', 'review')),
+        reasons      TEXT,                   -- JSON list: why it got its status
+        addresses    TEXT,                   -- JSON list: addresses suppressed because of it
+        topic        TEXT,
+        sender       TEXT,
+        subject      TEXT,
+        message_id   TEXT,
+        processed_at TEXT
+    );
+    CREATE INDEX inbox_status ON inbox (status, id);
+
+    CREATE TABLE replies (
+        email   TEXT NOT NULL,
+        day     TEXT NOT NULL,               -- UTC date: at most one reply an address a day
+        sent_at TEXT NOT NULL,
+        PRIMARY KEY (email, day)
+    ) WITHOUT ROWID;
+    """,
 )

@@ -20,11 +20,12 @@ from suppression.csv_import import read_import_rows
 from suppression.errors import InvalidValue, NotFound, UnknownTopic
 from suppression.index import SuppressionIndex
 from suppression.links import UnsubscribeLink, mint_link
-from suppression.store import ALL_TOPICS, Change, Suppression, SuppressionStore
+from suppression.store import ALL_TOPICS, Change, StoredMessage, Suppression, SuppressionStore
 from suppression.tokens import LinkClaim, verify_token
 
 log = logging.getLogger(__name__)
 
+INBOX_STATUSES = ("pending", "request", "automatic", "bounce", "complaint", "review")
 REASONS = ("unsubscribe", "complaint", "bounce", "manual", "import")
 SOURCES = ("link", "one-click", "email", "api", "cli", "import")
 FOLLOW_SECONDS = 0.5
@@ -178,12 +179,7 @@ class SuppressionService:
 
     async def changes(self, after: str | None, limit: int) -> tuple[list[Change], str]:
         """A page of the change log after a cursor, and the cursor to ask for next."""
-        try:
-            position = int(after) if after not in (None, "") else 0
-        except ValueError:
-            raise InvalidValue("the cursor must be a value of `next` from an earlier page") from None
-        if position < 0:
-            raise InvalidValue("the cursor must not be negative")
+        position = _cursor(after)
         if not 1 <= limit <= MAX_CHANGES_PAGE:
             raise InvalidValue(f"limit must be from 1 to {MAX_CHANGES_PAGE}")
         page = await self.store.changes_after(position, limit)
@@ -214,6 +210,24 @@ class SuppressionService:
             except Exception:
                 # A locked or busy database now is no reason to stop following for good.
                 log.exception("could not read the change log; will try again")
+
+    # -- received mail --------------------------------------------------------------------
+
+    async def inbox(self, status: str | None, after: str | None, limit: int) -> tuple[list[StoredMessage], str]:
+        """A page of received mail, optionally of one status, and the cursor to ask for next."""
+        if status is not None and status not in INBOX_STATUSES:
+            raise InvalidValue(f"unknown status {status[:32]!r} (one of: {', '.join(INBOX_STATUSES)})")
+        position = _cursor(after)
+        if not 1 <= limit <= MAX_CHANGES_PAGE:
+            raise InvalidValue(f"limit must be from 1 to {MAX_CHANGES_PAGE}")
+        page = await self.store.list_messages(status, position, limit)
+        return page, str(page[-1].id if page else position)
+
+    async def inbox_message(self, message_id: int) -> StoredMessage:
+        found = await self.store.get_message(message_id)
+        if found is None:
+            raise NotFound(f"no received message {message_id}")
+        return found
 
     # -- links --------------------------------------------------------------------------
 
@@ -314,6 +328,16 @@ def _counted(rows, report: ImportReport, on_progress: Callable[[int], None] | No
         if on_progress is not None and report.rows % _PROGRESS_EVERY == 0:
             on_progress(report.rows)
         yield row
+
+
+def _cursor(after: str | None) -> int:
+    try:
+        position = int(after) if after not in (None, "") else 0
+    except ValueError:
+        raise InvalidValue("the cursor must be a value of `next` from an earlier page") from None
+    if position < 0:
+        raise InvalidValue("the cursor must not be negative")
+    return position
 
 
 def _or_none(scope: str) -> str | None:

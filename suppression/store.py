@@ -8,6 +8,7 @@ synchronous=FULL: acknowledged means on disk.
 """
 
 import asyncio
+import json
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -49,6 +50,35 @@ class Change:
     reason: str | None
     source: str
     actor: str
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: int
+    received_at: str
+    mail_from: str
+    rcpt_to: list[str]
+    size: int
+    status: str
+    reasons: list[str]
+    addresses: list[str]
+    topic: str | None
+    sender: str | None
+    subject: str | None
+    message_id: str | None
+    processed_at: str | None
+    raw: bytes | None = None  # only when asked for
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    reasons: list[str]
+    addresses: list[str]
+    topic: str | None
+    sender: str | None
+    subject: str | None
+    message_id: str | None
 
 
 @dataclass(frozen=True)
@@ -327,6 +357,72 @@ class SuppressionStore:
         """
         return await asyncio.to_thread(_load_index_keys, self.path)
 
+    # -- mail to the request addresses --------------------------------------------------
+
+    async def add_message(self, raw: bytes, mail_from: str, rcpt_to: list[str]) -> int:
+        """Keep a received message; the returned id is on disk when this returns."""
+
+        async def work(db: aiosqlite.Connection):
+            cursor = await db.execute(
+                "INSERT INTO inbox (received_at, mail_from, rcpt_to, size, raw) VALUES (?, ?, ?, ?, ?)",
+                (utc_now(), mail_from, json.dumps(rcpt_to), len(raw), raw),
+            )
+            return cursor.lastrowid
+
+        return await self._write(work)
+
+    async def pending_messages(self, limit: int) -> list[tuple[int, bytes, str]]:
+        """(id, raw, envelope sender) of messages not yet handled, oldest first."""
+        return await self._reader.execute_fetchall(
+            "SELECT id, raw, mail_from FROM inbox WHERE status = 'pending' ORDER BY id LIMIT ?", (limit,)
+        )
+
+    async def record_outcome(self, message_id: int, outcome: Outcome) -> None:
+        async def work(db: aiosqlite.Connection):
+            await db.execute(
+                "UPDATE inbox SET status = ?, reasons = ?, addresses = ?, topic = ?, sender = ?,"
+                " subject = ?, message_id = ?, processed_at = ? WHERE id = ?",
+                (
+                    outcome.status, json.dumps(outcome.reasons), json.dumps(outcome.addresses),
+                    outcome.topic, outcome.sender, outcome.subject, outcome.message_id,
+                    utc_now(), message_id,
+                ),
+            )
+
+        await self._write(work)
+
+    async def list_messages(self, status: str | None, after: int, limit: int) -> list[StoredMessage]:
+        columns = ", ".join(_MESSAGE_COLUMNS)
+        if status is None:
+            rows = await self._reader.execute_fetchall(
+                f"SELECT {columns} FROM inbox WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+            )
+        else:
+            rows = await self._reader.execute_fetchall(
+                f"SELECT {columns} FROM inbox WHERE status = ? AND id > ? ORDER BY id LIMIT ?",
+                (status, after, limit),
+            )
+        return [_message(row) for row in rows]
+
+    async def get_message(self, message_id: int) -> StoredMessage | None:
+        columns = ", ".join(_MESSAGE_COLUMNS)
+        rows = await self._reader.execute_fetchall(
+            f"SELECT {columns}, raw FROM inbox WHERE id = ?", (message_id,)
+        )
+        return _message(rows[0][:-1], raw=rows[0][-1]) if rows else None
+
+    async def claim_reply(self, email: str, day: str) -> bool:
+        """Record that `email` is answered on `day`; False if it was already today."""
+
+        async def work(db: aiosqlite.Connection):
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO replies (email, day, sent_at) VALUES (?, ?, ?)",
+                (email, day, utc_now()),
+            )
+            return cursor.rowcount == 1
+
+        return await self._write(work)
+
     # -- API keys -----------------------------------------------------------------------
 
     async def add_api_key(self, key: ApiKey) -> None:
@@ -391,6 +487,20 @@ async def _log_change(db, at, action, email, topic, reason, source, actor) -> No
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         (at, action, email, topic, reason, source, actor),
     )
+
+
+# Column names are constants of ours, joined into the SELECT; values are always parameters.
+_MESSAGE_COLUMNS = (
+    "id", "received_at", "mail_from", "rcpt_to", "size", "status", "reasons", "addresses",
+    "topic", "sender", "subject", "message_id", "processed_at",
+)
+
+
+def _message(row, raw: bytes | None = None) -> StoredMessage:
+    values = dict(zip(_MESSAGE_COLUMNS, row, strict=True))
+    for name in ("rcpt_to", "reasons", "addresses"):
+        values[name] = json.loads(values[name]) if values[name] else []
+    return StoredMessage(**values, raw=raw)
 
 
 def _load_index_keys(path: Path) -> tuple[int, dict[str, np.ndarray]]:

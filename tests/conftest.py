@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def make_settings(data_dir: Path, **tables):
-    raw = {"service": {"data_dir": str(data_dir)}}
+    # SMTP on a port of the system's choosing, so tests never collide on 8025.
+    raw = {"service": {"data_dir": str(data_dir)}, "smtp": {"port": 0}}
     for name, table in tables.items():
         raw.setdefault(name, {}).update(table)
     return settings_from_mapping(raw)

@@ -1,0 +1,91 @@
+"""What the person asks for, in their own words: an unsubscribe request, in common languages.
+
+A phrase counts unless its own clause negates it ("please do not unsubscribe me").
+"""
+
+import re
+from dataclasses import dataclass, field
+
+_I = re.IGNORECASE
+
+REQUEST_PHRASES = {
+    "en": [
+        r"\bun-?\s?subscribe\b", r"\bunsubscribing\b", r"\bunsub\b", r"\bremove me\b",
+        r"\bremove (my|this|the) (e-?mail|address|name)\b", r"\btake me off\b", r"\bopt(ing)?[- ]?out\b",
+        r"\b(delete|remove|drop) (me|my (e-?mail|address)) from\b", r"\bcancel my subscription\b",
+        r"\bno (more|longer want)\b.{0,30}\b(e-?mails?|messages|newsletters?|mail)\b",
+        r"\bstop (sending|e-?mailing|mailing|contacting|spamming)\b",
+        r"\b(don'?t|do not|please stop) (send|e-?mail|mail)(ing)? me\b", r"^\W*stop\W*$",
+    ],
+    "es": [
+        r"\bdar(me|nos|lo|la)? de baja\b", r"\bdarse de baja\b", r"\bbaja\b", r"\bdesuscrib", r"\bdesinscrib",
+        r"\bcancelar (mi |la )?suscripci[oó]n\b", r"\bno (quiero|deseo) (seguir )?recibir\b",
+        r"\beliminar(me)? de (la|su|vuestra|sus) lista", r"\bdejen de enviar",
+    ],
+    "fr": [
+        r"d[ée]sinscri", r"d[ée]sabonn", r"\bne (plus|veux plus|souhaite plus) recevoir\b",
+        r"\b(retirez|supprimez|enlevez)[- ]moi\b", r"\bme (retirer|supprimer) de\b", r"\barr[êe]tez de m'envoyer",
+    ],
+    "de": [
+        r"abmelden", r"abbestell", r"austragen", r"\babmeldung\b", r"\bkeine (e-?mails?|newsletter|werbung|nachrichten) mehr\b",
+        r"\bl[öo]schen sie mich\b", r"\bnehmen sie mich aus\b",
+    ],
+    "pt": [
+        r"descadastr", r"desinscrev", r"\bcancelar (a |minha )?(inscri[çc][ãa]o|subscri[çc][ãa]o|assinatura)\b",
+        r"\bn[ãa]o quero (mais )?receber\b", r"\bremover (o )?meu (e-?mail|endere[çc]o)\b", r"\bsair da lista\b",
+        r"\bparem de (me )?enviar\b",
+    ],
+    "it": [
+        r"disiscriv", r"\bdisiscrizione\b", r"\bcancellatemi\b", r"\bcancellami\b", r"\bannullare l'iscrizione\b",
+        r"\bnon (voglio|desidero) pi[uù] ricevere\b", r"\brimuovetemi\b", r"\brimuovermi\b",
+    ],
+    "nl": [
+        r"\bafmelden\b", r"\buitschrijven\b", r"\bschrijf (mij|me) uit\b", r"\bverwijder (mij|me)\b",
+        r"\bgeen (e-?mails?|nieuwsbrief|nieuwsbrieven|berichten) meer\b",
+    ],
+    "ja": [r"配信停止", r"配信を停止", r"購読解除", r"購読を解除", r"登録解除", r"登録を解除", r"配信を(止め|やめ)", r"送らないで"],
+    "zh": [r"退订", r"退訂", r"取消订阅", r"取消訂閱", r"不要再(发|發)", r"停止(发送|發送)", r"别再(发|發)"],
+}
+
+_PHRASES = [(lang, re.compile(p, _I | re.MULTILINE)) for lang, ps in REQUEST_PHRASES.items() for p in ps]
+
+_CLAUSE_END = re.compile(r"[.!?;,:。！？；，、\n]")
+# A negation within the three words before a phrase, in its clause. "No thanks" is no negation.
+_NEGATION_BEFORE = re.compile(
+    r"(\bnot\b|\bdon'?t\b|\bdo not\b|\bnever\b|\bwon'?t\b|\bno need to\b|\bdidn'?t\b|"
+    r"\bno\b(?!\s*(thanks|thank|more|longer|gracias|merci|danke|obrigad|grazie|bedankt))|"
+    r"\bnunca\b|\bne\b|\bn'|\bpas\b|\bnicht\b|\bkein|\bn[ãa]o\b|\bnon\b|\bniet\b|"
+    r"不要|别|別|不|请勿|請勿|勿)\s*(\S+\s+){0,3}$",
+    _I,
+)
+_NEGATION_AFTER = re.compile(r"^\s*(\S+\s+)?(pas\b|nicht\b|しないで|しない|ないで|不要)", _I)
+
+
+@dataclass
+class Intent:
+    asked: list[str] = field(default_factory=list)  # phrases that ask to unsubscribe
+    negated: list[str] = field(default_factory=list)  # phrases that say the opposite
+
+
+def find_intent(text: str) -> Intent:
+    intent = Intent()
+    for _lang, pattern in _PHRASES:
+        for match in pattern.finditer(text):
+            phrase = match.group(0).strip()
+            if _negated(text, match.start(), match.end()):
+                intent.negated.append(phrase)
+            else:
+                intent.asked.append(phrase)
+    return intent
+
+
+def _negated(text: str, start: int, end: int) -> bool:
+    before = text[max(0, start - 40): start]
+    clause_breaks = list(_CLAUSE_END.finditer(before))
+    if clause_breaks:
+        before = before[clause_breaks[-1].end():]
+    after = text[end: end + 20]
+    cut = _CLAUSE_END.search(after)
+    if cut:
+        after = after[: cut.start()]
+    return bool(_NEGATION_BEFORE.search(before) or _NEGATION_AFTER.search(after))

@@ -1,0 +1,111 @@
+"""Mail to the request addresses: kept durably first, then read and acted on by one worker.
+
+receive() returns only when the raw message is committed, so an SMTP 250 is never a
+promise on sand. The worker takes stored messages in order; a restart picks up whatever was
+stored and not yet handled. Handling a message twice changes nothing more: suppressing is
+idempotent.
+"""
+
+import asyncio
+import logging
+
+from suppression.addresses import normalise_address
+from suppression.errors import StoreUnavailable
+from suppression.inbound.classify import BOUNCE, COMPLAINT, REQUEST, REVIEW, Decision, classify_message
+from suppression.service import SuppressionService
+from suppression.store import Outcome
+
+log = logging.getLogger(__name__)
+
+REASON_OF = {REQUEST: "unsubscribe", BOUNCE: "bounce", COMPLAINT: "complaint"}
+_BATCH = 50
+_RETRY_SECONDS = 5.0
+
+
+class RequestIntake:
+    def __init__(self, service: SuppressionService, on_request=None):
+        self.service = service
+        self.request_addresses = frozenset(
+            normalise_address(a) for a in service.settings.smtp.request_addresses
+        )
+        self._on_request = on_request  # awaited with (message id, Decision) after a request is honoured
+        self._wake = asyncio.Event()
+        self._worker: asyncio.Task | None = None
+        self.handled = 0
+
+    def accepts(self, recipient: str) -> bool:
+        """Whether mail for this (canonical) address is ours to take."""
+        return recipient in self.request_addresses
+
+    async def receive(self, raw: bytes, mail_from: str, rcpt_to: list[str]) -> int:
+        """Store a message durably, wake the worker, and return its id."""
+        message_id = await self.service.store.add_message(raw, mail_from or "", rcpt_to)
+        self._wake.set()
+        return message_id
+
+    async def start(self) -> None:
+        self._wake.set()  # whatever a previous run stored and did not handle
+        self._worker = asyncio.create_task(self._run(), name="request-intake")
+
+    async def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            try:
+                await self._worker
+            except asyncio.CancelledError:
+                pass
+            self._worker = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=_RETRY_SECONDS)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.handle_pending()
+            except StoreUnavailable as exc:
+                log.warning("cannot handle stored mail now, will retry: %s", exc)
+
+    async def handle_pending(self) -> int:
+        """Handle every stored message not yet handled; return how many."""
+        count = 0
+        while batch := await self.service.store.pending_messages(_BATCH):
+            for message_id, raw, mail_from in batch:
+                await self.handle(message_id, raw, mail_from)
+                count += 1
+        return count
+
+    async def handle(self, message_id: int, raw: bytes, mail_from: str) -> Decision:
+        decision = await self._decide(message_id, raw, mail_from)
+        if decision.kind in REASON_OF:
+            for address in decision.addresses:
+                await self.service.suppress(
+                    address, decision.topic, REASON_OF[decision.kind], "email", f"email:{message_id}"
+                )
+        await self.service.store.record_outcome(message_id, _outcome(decision))
+        self.handled += 1
+        log.info("message %d: %s %s (%s)", message_id, decision.kind,
+                 ", ".join(decision.addresses) or "-", "; ".join(decision.reasons))
+        if decision.kind == REQUEST and self._on_request is not None:
+            await self._on_request(message_id, decision)
+        return decision
+
+    async def _decide(self, message_id: int, raw: bytes, mail_from: str) -> Decision:
+        try:
+            # Reading a large message is CPU work; the loop keeps serving meanwhile.
+            return await asyncio.to_thread(
+                classify_message, raw, mail_from, self.request_addresses, self.service.read_link
+            )
+        except Exception as exc:
+            # A message we cannot read is kept for a person, never lost and never fatal.
+            log.exception("message %d could not be read", message_id)
+            return Decision(REVIEW, (f"could not be read: {type(exc).__name__}: {str(exc)[:200]}",))
+
+
+def _outcome(decision: Decision) -> Outcome:
+    return Outcome(
+        decision.kind, list(decision.reasons), list(decision.addresses), decision.topic,
+        decision.sender or None, decision.subject or None, decision.message_id or None,
+    )

@@ -32,7 +32,8 @@ def header(message: Message, name: str) -> str:
     if value is None:
         return ""
     try:
-        parts = email.header.decode_header(str(value))
+        # A Header object carries raw 8-bit bytes (SMTPUTF8 mail); decode it as it is.
+        parts = email.header.decode_header(value if isinstance(value, email.header.Header) else str(value))
         text = "".join(
             chunk.decode(_codec(charset), "replace") if isinstance(chunk, bytes) else chunk
             for chunk, charset in parts

@@ -15,6 +15,9 @@ REQUEST_PHRASES = {
         r"\b(delete|remove|drop) (me|my (e-?mail|address)) from\b", r"\bcancel my subscription\b",
         r"\bno (more|longer want)\b.{0,30}\b(e-?mails?|messages|newsletters?|mail)\b",
         r"\bstop (sending|e-?mailing|mailing|contacting|spamming)\b",
+        r"\bstop (the |these |your |all )?(e-?mails?|newsletters?|messages|mail)\b",
+        r"\b(remove|delete|take)\b[^.!?\n]{0,160}\b(from|off) (your|the|all|this|my)\b[^.!?\n]{0,20}"
+        r"\b(lists?|mailings?|database|newsletters?)\b",
         r"\b(don'?t|do not|please stop) (send|e-?mail|mail)(ing)? me\b", r"^\W*stop\W*$",
     ],
     "es": [
@@ -29,6 +32,8 @@ REQUEST_PHRASES = {
     "de": [
         r"abmelden", r"abbestell", r"austragen", r"\babmeldung\b", r"\bkeine (e-?mails?|newsletter|werbung|nachrichten) mehr\b",
         r"\bl[öo]schen sie mich\b", r"\bnehmen sie mich aus\b",
+        # Separable verbs: "melden Sie mich (vom Newsletter) ab", "tragen Sie mich aus".
+        r"\bmelden sie mich\b[^.!?\n]{0,40}\bab\b", r"\btragen sie mich\b[^.!?\n]{0,40}\baus\b",
     ],
     "pt": [
         r"descadastr", r"desinscrev", r"\bcancelar (a |minha )?(inscri[çc][ãa]o|subscri[çc][ãa]o|assinatura)\b",

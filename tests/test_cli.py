@@ -158,3 +158,34 @@ def test_export_round_trips_through_import(config, tmp_path):
     assert ok(run_cli("export", config=other)).count("\n") == 3
     imported = json.loads(ok(run_cli("check", "b@example.com", "--topic", "newsletters", config=other)))
     assert (imported["suppressed"], imported["reason"]) == (True, "manual")
+
+
+def test_inbox_list_and_show(config, tmp_path):
+    import asyncio
+
+    from suppression.config import load_settings
+    from suppression.keyfile import signing_keys
+    from suppression.intake import RequestIntake
+    from suppression.service import SuppressionService
+    from suppression.store import SuppressionStore
+
+    async def receive_two():
+        settings = load_settings(config)
+        service = SuppressionService(settings, SuppressionStore(settings.database_path), signing_keys(settings))
+        await service.start(with_index=False)
+        intake = RequestIntake(service)
+        await intake.receive(b"From: a@example.com\r\nSubject: unsubscribe\r\n\r\nplease\r\n", "a@example.com", ["PLUSinfo@plusnxt.com"])
+        await intake.receive(b"From: b@example.com\r\nSubject: hours?\r\n\r\nWhen are you open?\r\n", "b@example.com", ["PLUSinfo@plusnxt.com"])
+        await intake.handle_pending()
+        await service.stop()
+
+    asyncio.run(receive_two())
+    listing = ok(run_cli("inbox", "list", config=config)).splitlines()
+    assert [line.split("\t")[2] for line in listing] == ["request", "review"]
+    assert listing[0].endswith("a@example.com")
+    reviews = ok(run_cli("inbox", "list", "--status", "review", config=config)).splitlines()
+    assert len(reviews) == 1 and "hours?" in reviews[0]
+    shown = ok(run_cli("inbox", "show", "2", config=config))
+    assert '"status": "review"' in shown and "When are you open?" in shown
+    refused(run_cli("inbox", "show", "9", config=config), "no received message 9")
+    assert run_cli("inbox", "list", "--status", "lost", config=config).returncode == 2

@@ -93,3 +93,57 @@ def test_starts_on_embedded_defaults_in_an_empty_folder(tmp_path):
     assert code == 0
     assert (tmp_path / "data" / "suppression.sqlite3").exists()
     assert (tmp_path / "data" / "signing.key").stat().st_mode & 0o777 == 0o600
+
+
+def _smtp_send(port: int, sender: str) -> int:
+    import smtplib
+
+    raw = (f"From: <{sender}>\r\nTo: PLUSinfo@plusnxt.com\r\nSubject: unsubscribe\r\n\r\nPlease unsubscribe me.\r\n").encode()
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as session:
+        session.ehlo("client.example")
+        session.mail(sender)
+        session.rcpt("PLUSinfo@plusnxt.com")
+        return session.data(raw)[0]
+
+
+@pytest.fixture
+def smtp_deployment(tmp_path):
+    http, smtp = free_port(), free_port()
+    config = write_config(tmp_path / "config.toml", tmp_path / "data", http, smtp)
+    created = run_cli("apikey", "create", "ops", "--scope", "admin", config=config)
+    return config, http, smtp, created.stdout.strip().splitlines()[-1], tmp_path
+
+
+def test_mail_acknowledged_before_sigkill_is_all_honoured_after_restart(smtp_deployment):
+    config, http, smtp, key, cwd = smtp_deployment
+    senders = [f"person{n}@example.com" for n in range(30)]
+    with ServiceProcess(config, http, cwd) as service:
+        assert all(_smtp_send(smtp, sender) == 250 for sender in senders)
+        service.stop(signal.SIGKILL)  # right after the last 250, handled or not
+    with ServiceProcess(config, http, cwd) as service:
+        for _ in range(250):  # bounded wait for the worker to finish what was stored
+            _, inbox = call(service.base_url, "GET", "/v1/inbox?status=pending", key)
+            if not inbox["messages"]:
+                break
+            time.sleep(0.02)
+        _, inbox = call(service.base_url, "GET", "/v1/inbox?limit=100", key)
+        assert [m["status"] for m in inbox["messages"]] == ["request"] * 30
+        _, checked = call(service.base_url, "POST", "/v1/check", key, {"emails": senders})
+        assert checked["suppressed"] == senders
+
+
+def test_sigterm_answers_open_smtp_sessions_with_421(smtp_deployment):
+    import socket
+
+    config, http, smtp, key, cwd = smtp_deployment
+    with ServiceProcess(config, http, cwd) as service:
+        with socket.create_connection(("127.0.0.1", smtp), timeout=30) as sock:
+            reader = sock.makefile("rb")
+            assert reader.readline().startswith(b"220")
+            sock.sendall(b"EHLO client.example\r\n")
+            while not reader.readline().startswith(b"250 "):
+                pass
+            code, output = service.stop(signal.SIGTERM)
+            assert reader.readline().startswith(b"421 4.3.2")
+    assert code == 0, output
+    assert "SMTP stopped" in output and "database closed" in output

@@ -106,7 +106,7 @@ def _collect(part: Message, plain: list[str], html: list[str], depth: int) -> No
 
 
 def _is_attachment(part: Message) -> bool:
-    disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+    disposition = header(part, "Content-Disposition").split(";")[0].strip().lower()
     return disposition == "attachment"
 
 

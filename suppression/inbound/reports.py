@@ -65,9 +65,9 @@ def _feedback(parts: list[Message]) -> Report:
         if kind == "message/feedback-report":
             for block in _fields(part):
                 feedback_type = feedback_type or header(block, "Feedback-Type").lower()
-                complainants += [
-                    address_of(v) or v.strip() for v in block.get_all("Original-Rcpt-To") or []
-                ]
+                for value in block.get_all("Original-Rcpt-To") or []:
+                    text = str(value)
+                    complainants.append(address_of(text) or text.strip())
         elif kind in ("message/rfc822", "text/rfc822-headers") and not complainants:
             original = _original(part)
             if original is not None and address_of(header(original, "To")):

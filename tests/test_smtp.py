@@ -1,0 +1,227 @@
+"""Email requests over real SMTP to the running service (CONTRACT §4)."""
+
+import asyncio
+import smtplib
+import sqlite3
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from handlers.app import build_app
+from handlers.smtp import RequestHandler
+from handlers.state import INTAKE, SERVICE, SMTP_SERVER
+from tests.conftest import bearer, make_settings
+
+CORPUS = Path(__file__).parent / "corpus"
+EXPECTED = tomllib.loads((CORPUS / "expected.toml").read_text(encoding="utf-8"))
+CORPUS_KEY = EXPECTED.pop("_keys")["signing_key"]
+
+SIMPLE = (
+    b"From: Jane <jane@example.com>\r\nTo: PLUSinfo@plusnxt.com\r\nSubject: Unsubscribe\r\n"
+    b"Message-ID: <simple@example.com>\r\n\r\nPlease unsubscribe me.\r\n"
+)
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return make_settings(
+        tmp_path / "data", signing={"secret_keys": [CORPUS_KEY]}, smtp={"max_message_bytes": 64 * 1024}
+    )
+
+
+def smtp_port(client) -> int:
+    return client.app[SMTP_SERVER].port
+
+
+def send(port: int, raw: bytes, mail_from="jane@example.com", rcpt=("PLUSinfo@plusnxt.com",), utf8=False):
+    """One real SMTP session from a standard client; returns the final reply to DATA."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as session:
+        session.ehlo("client.example")
+        code, reply = session.mail(mail_from, ["SMTPUTF8"] if utf8 else [])
+        assert code == 250, reply
+        for address in rcpt:
+            code, reply = session.rcpt(address)
+            assert code == 250, reply
+        return session.data(raw)
+
+
+async def in_thread(fn, *args, **kwargs):
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+async def wait_until(predicate, attempts: int = 250):
+    """Poll a condition (bounded): processing is asynchronous; this is no timing assertion."""
+    for _ in range(attempts):
+        if await predicate():
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+# -- the SMTP policy --------------------------------------------------------------------
+
+
+async def test_ehlo_advertises_size_8bitmime_and_smtputf8(client):
+    def ehlo():
+        with smtplib.SMTP("127.0.0.1", smtp_port(client), timeout=30) as session:
+            session.ehlo("client.example")
+            return session.esmtp_features
+
+    features = await in_thread(ehlo)
+    assert features["size"] == str(64 * 1024)
+    assert "8bitmime" in features and "smtputf8" in features
+
+
+async def test_only_the_request_addresses_are_accepted_in_any_case(client):
+    def session():
+        with smtplib.SMTP("127.0.0.1", smtp_port(client), timeout=30) as s:
+            s.ehlo("client.example")
+            s.mail("someone@example.com")
+            return [s.rcpt(a)[0] for a in (
+                "victim@gmail.example", "plusinfo@plusnxt.com", "PLUSINFO@PLUSNXT.COM",
+                "other@plusnxt.com", "not an address",
+            )]
+
+    assert await in_thread(session) == [550, 250, 250, 550, 553]
+
+
+async def test_relay_attempt_is_refused_and_nothing_is_stored(client):
+    def relay():
+        with smtplib.SMTP("127.0.0.1", smtp_port(client), timeout=30) as s:
+            s.ehlo("client.example")
+            s.mail("spammer@example.com")
+            code, _ = s.rcpt("victim@example.org")
+            return code, s.docmd("DATA")[0]
+
+    assert await in_thread(relay) == (550, 503)  # no valid recipient: no DATA
+    page, _ = await client.app[SERVICE].inbox(None, None, 10)
+    assert page == []
+
+
+async def test_oversize_message_gets_552_and_the_service_goes_on(client):
+    big = SIMPLE + (b"x" * 76 + b"\r\n") * 1000  # 78 KB in lines of a normal length
+    code, reply = await in_thread(send, smtp_port(client), big)
+    assert code == 552, reply
+    code, _ = await in_thread(send, smtp_port(client), SIMPLE)
+    assert code == 250
+
+
+# -- durability and processing ----------------------------------------------------------
+
+
+async def test_250_means_stored_then_honoured_within_seconds(client, admin_key):
+    code, reply = await in_thread(send, smtp_port(client), SIMPLE)
+    assert code == 250 and b"Stored as message 1" in reply
+    # On disk at the 250: another connection reads it.
+    db = sqlite3.connect(client.app[SERVICE].store.path)
+    assert db.execute("SELECT count(*) FROM inbox").fetchone()[0] == 1
+
+    async def honoured():
+        answer = await client.get("/v1/suppressions/jane@example.com", headers=bearer(admin_key))
+        return (await answer.json())["suppressed"]
+
+    assert await wait_until(honoured)  # well within the contract's 5 seconds
+    answer = await client.get("/v1/suppressions/jane@example.com", headers=bearer(admin_key))
+    assert (await answer.json())["source"] == "email"
+
+
+async def test_the_corpus_over_smtp(client, admin_key):
+    service = client.app[SERVICE]
+    for name, expected in sorted(EXPECTED.items()):
+        raw = (CORPUS / f"{name}.eml").read_bytes()
+        mail_from = "" if expected["mail_from"] == "" else "sender@example.com"
+        code, _ = await in_thread(send, smtp_port(client), raw, mail_from=mail_from, utf8=True)
+        assert code == 250, name
+
+    async def all_handled():
+        page, _ = await service.inbox("pending", None, 100)
+        return page == []
+
+    assert await wait_until(all_handled)
+    stored, _ = await service.inbox(None, None, 100)
+    assert len(stored) == len(EXPECTED)
+    outcomes = {m.id: m for m in stored}
+    for number, (name, expected) in enumerate(sorted(EXPECTED.items()), start=1):
+        message = outcomes[number]
+        assert message.status == expected["kind"], (name, message.reasons)
+        if expected["kind"] in ("request", "bounce", "complaint"):
+            assert message.addresses == expected["addresses"], name
+            for address in expected["addresses"]:
+                scopes = await service.suppressed_scopes(address)
+                assert (expected["topic"] or "") in scopes, name
+        else:
+            assert message.addresses == [], name
+    # Automatic mail and reviews suppressed nobody: every change came from an honoured message.
+    changes = await service.store.changes_after(0, 1000)
+    honoured = {a for m in stored if m.status in ("request", "bounce", "complaint") for a in m.addresses}
+    assert {c.email for c in changes} == honoured
+
+
+async def test_handling_a_message_twice_changes_nothing_more(client):
+    intake, service = client.app[INTAKE], client.app[SERVICE]
+    await in_thread(send, smtp_port(client), SIMPLE)
+    assert await wait_until(lambda: _no_pending(service))
+    stored = await service.store.get_message(1)
+    await intake.handle(1, stored.raw, stored.mail_from)
+    changes = await service.store.changes_after(0, 100)
+    assert [(c.action, c.email, c.actor) for c in changes] == [("suppress", "jane@example.com", "email:1")]
+
+
+async def _no_pending(service):
+    page, _ = await service.inbox("pending", None, 1)
+    return page == []
+
+
+async def test_stored_but_unhandled_mail_is_handled_at_start(aiohttp_client, settings):
+    # As after a crash between the 250 and the handling: the message is on disk, pending.
+    from suppression.store import SuppressionStore
+
+    store = SuppressionStore(settings.database_path)
+    await store.open()
+    await store.add_message(SIMPLE, "jane@example.com", ["PLUSinfo@plusnxt.com"])
+    await store.close()
+    client = await aiohttp_client(build_app(settings))
+    service = client.app[SERVICE]
+    assert await wait_until(lambda: _no_pending(service))
+    assert await service.suppressed_scopes("jane@example.com") == {""}
+
+
+async def test_locked_database_gets_451_and_loses_nothing(aiohttp_client, settings, monkeypatch):
+    monkeypatch.setattr("suppression.store._BUSY_TIMEOUT_MS", 100)
+    client = await aiohttp_client(build_app(settings))
+    blocker = sqlite3.connect(settings.database_path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        code, reply = await in_thread(send, smtp_port(client), SIMPLE)
+        assert (code, reply) == (451, b"4.3.0 Temporary failure, please try again later")  # the sender retries
+    finally:
+        blocker.execute("ROLLBACK")
+    code, _ = await in_thread(send, smtp_port(client), SIMPLE)  # the retry
+    assert code == 250
+
+
+async def test_handler_errors_answer_451_without_internals():
+    handler = RequestHandler(intake=None)  # handle_exception needs nothing else
+    reply = await handler.handle_exception(ValueError("secret internals"))
+    assert reply.startswith("451 4.3.0") and "ValueError" not in reply and "secret" not in reply
+
+
+# -- the inbox: nothing dropped silently ------------------------------------------------
+
+
+async def test_inbox_api_lists_outcomes_for_admin_keys_only(client, admin_key, check_key):
+    await in_thread(send, smtp_port(client), SIMPLE)
+    await in_thread(send, smtp_port(client), (CORPUS / "unrelated_question.eml").read_bytes(), mail_from="c@example.com")
+    assert await wait_until(lambda: _no_pending(client.app[SERVICE]))
+    assert (await client.get("/v1/inbox", headers=bearer(check_key))).status == 403
+    everything = await (await client.get("/v1/inbox", headers=bearer(admin_key))).json()
+    assert [m["status"] for m in everything["messages"]] == ["request", "review"]
+    review = await (await client.get("/v1/inbox?status=review", headers=bearer(admin_key))).json()
+    assert [m["subject"] for m in review["messages"]] == ["Opening hours"]
+    assert review["messages"][0]["reasons"] == ["no unsubscribe request in the sender's own words"]
+    one = await (await client.get("/v1/inbox/1", headers=bearer(admin_key))).json()
+    assert one["raw"].startswith("From: Jane") and one["addresses"] == ["jane@example.com"]
+    assert (await client.get("/v1/inbox/99", headers=bearer(admin_key))).status == 404
+    assert (await client.get("/v1/inbox/x", headers=bearer(admin_key))).status == 400
+    assert (await client.get("/v1/inbox?status=lost", headers=bearer(admin_key))).status == 400

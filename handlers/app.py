@@ -9,6 +9,7 @@ from handlers import api
 from handlers.pages import build_pages
 from handlers.errors import json_errors, route_of
 from handlers.metrics import Metrics
+from handlers.replies import ReplySender
 from handlers.smtp import RequestServer
 from handlers.state import INTAKE, METRICS, SERVICE, SETTINGS, SMTP_SERVER
 from suppression.config import Settings
@@ -51,7 +52,7 @@ async def service_context(app: web.Application) -> AsyncIterator[None]:
 
 async def smtp_context(app: web.Application) -> AsyncIterator[None]:
     """The request intake and its SMTP server, on this loop; stored mail is handled first."""
-    intake = RequestIntake(app[SERVICE])
+    intake = RequestIntake(app[SERVICE], on_request=ReplySender(app[SETTINGS], app[SERVICE]))
     await intake.start()
     server = RequestServer(intake, app[SETTINGS].smtp)
     await server.start()

@@ -52,11 +52,24 @@ class SigningSettings:
 
 
 @dataclass(frozen=True)
+class ReplySettings:
+    enabled: bool = False
+    relay_host: str = "127.0.0.1"
+    relay_port: int = 25
+    starttls: bool = False
+    username: str = ""
+    password: str = ""
+    from_address: str = ""  # empty: the first request address
+    subject: str = "You are unsubscribed"
+
+
+@dataclass(frozen=True)
 class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     signing: SigningSettings = field(default_factory=SigningSettings)
+    reply: ReplySettings = field(default_factory=ReplySettings)
     topics: types.MappingProxyType = field(
         default_factory=lambda: types.MappingProxyType(dict(DEFAULT_TOPICS))
     )
@@ -75,6 +88,7 @@ _SECTIONS = {
     "http": HttpSettings,
     "smtp": SmtpSettings,
     "signing": SigningSettings,
+    "reply": ReplySettings,
 }
 
 
@@ -165,7 +179,10 @@ def _validated(settings: Settings) -> Settings:
     url = urlsplit(settings.service.base_url)
     if url.scheme not in ("http", "https") or not url.netloc or url.query or url.fragment:
         raise ConfigError("config key service.base_url: expected an http(s) origin such as https://unsub.example.com")
-    for key, port in (("http.port", settings.http.port), ("smtp.port", settings.smtp.port)):
+    for key, port in (
+        ("http.port", settings.http.port), ("smtp.port", settings.smtp.port),
+        ("reply.relay_port", settings.reply.relay_port),
+    ):
         if not 0 <= port <= 65535:
             raise ConfigError(f"config key {key}: expected a port from 0 to 65535")
     for key, size in (
@@ -185,6 +202,11 @@ def _validated(settings: Settings) -> Settings:
         raise ConfigError("config key signing.secret_keys: a key must not be empty")
     if settings.signing.max_age_days < 0:
         raise ConfigError("config key signing.max_age_days: expected 0 (never expire) or more days")
+    if settings.reply.from_address:
+        try:
+            normalise_address(settings.reply.from_address)
+        except InvalidAddress:
+            raise ConfigError("config key reply.from_address: not an email address") from None
     if settings.service.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("config key service.log_level: expected DEBUG, INFO, WARNING or ERROR")
     return settings

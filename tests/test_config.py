@@ -39,7 +39,7 @@ def test_example_file_lists_every_key():
     with open(ROOT / "config.example.toml", "rb") as fh:
         documented = tomllib.load(fh)
     defaults = Settings()
-    for section in ("service", "http", "smtp", "signing"):
+    for section in ("service", "http", "smtp", "signing", "reply"):
         assert set(documented[section]) == set(vars(getattr(defaults, section))), section
 
 

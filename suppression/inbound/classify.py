@@ -36,6 +36,7 @@ class Decision:
     sender: str = ""
     subject: str = ""
     message_id: str = ""
+    answerable: bool = False  # a person wrote it: a confirmation may go to the sender
 
 
 def classify_message(
@@ -55,11 +56,13 @@ def classify_message(
     if report is not None:
         return _from_report(report, about)
 
+    machine = automatic_reasons(message, mail_from)
     subject_claims = _claims(subject, read_token)
     if subject_claims and _TOKEN.sub("", subject).strip().lower() in ("unsubscribe", ""):
-        return _request(subject_claims, ["sent through our List-Unsubscribe mailto (token in the subject)"], about)
-
-    machine = automatic_reasons(message, mail_from)
+        # Only our own List-Unsubscribe mailto carries a token there: a request even when
+        # a provider generated it, but not one to answer then.
+        return _request(subject_claims, ["sent through our List-Unsubscribe mailto (token in the subject)"],
+                        {**about, "answerable": not machine})
     if machine:
         return Decision(AUTOMATIC, tuple(machine), **about)
 
@@ -75,6 +78,7 @@ def classify_message(
         return Decision(REVIEW, tuple(why), **about)
     asked = f"asked in own words: {', '.join(dict.fromkeys(intent.asked))}"
 
+    about["answerable"] = True  # a person asked in their own words (only requests are answered)
     claims = subject_claims or _claims("\n".join(_all_texts(message)), read_token)
     if claims:
         return _request(claims, [asked, "address from a link token in the message"], about)

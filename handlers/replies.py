@@ -1,0 +1,80 @@
+"""The optional confirmation to a person whose emailed request was honoured (RFC 3834).
+
+Sent through the configured outbound relay with aiosmtplib, from the null sender so it
+can never bounce back into a loop, marked Auto-Submitted: auto-replied, at most once an
+address a day, and never for automatic mail.
+"""
+
+import logging
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+import aiosmtplib
+
+from suppression.addresses import mask_address, normalise_address
+from suppression.config import Settings
+from suppression.errors import InvalidAddress
+from suppression.inbound.classify import Decision
+from suppression.service import SuppressionService
+
+log = logging.getLogger(__name__)
+
+
+class ReplySender:
+    def __init__(self, settings: Settings, service: SuppressionService):
+        self.settings = settings
+        self.reply = settings.reply
+        self.service = service
+        self.sent = 0
+
+    async def __call__(self, message_id: int, decision: Decision) -> None:
+        """Confirm an honoured request to its sender, if allowed; failures are logged, not raised."""
+        if not self.reply.enabled or not decision.answerable or not decision.sender:
+            return
+        try:
+            recipient = normalise_address(decision.sender)
+        except InvalidAddress:
+            return
+        today = datetime.now(timezone.utc).date().isoformat()
+        if not await self.service.store.claim_reply(recipient, today):
+            log.info("message %d: %s was answered today already; no second reply", message_id, recipient)
+            return
+        try:
+            await aiosmtplib.send(
+                self._compose(decision),
+                sender="",  # the null sender: replies to replies go nowhere
+                recipients=[recipient],
+                hostname=self.reply.relay_host,
+                port=self.reply.relay_port,
+                start_tls=self.reply.starttls,
+                username=self.reply.username or None,
+                password=self.reply.password or None,
+                timeout=30,
+            )
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            log.warning("message %d: the confirmation to %s could not be sent: %s", message_id, recipient, exc)
+            return
+        self.sent += 1
+        log.info("message %d: confirmation sent to %s", message_id, recipient)
+
+    def _compose(self, decision: Decision) -> EmailMessage:
+        company = self.settings.service.company_name
+        scope = self.settings.topics.get(decision.topic) if decision.topic else f"all emails from {company}"
+        message = EmailMessage()
+        message["From"] = self.reply.from_address or self.settings.smtp.request_addresses[0]
+        message["To"] = decision.sender
+        message["Subject"] = self.reply.subject
+        message["Date"] = formatdate(localtime=False)
+        message["Message-ID"] = make_msgid()
+        message["Auto-Submitted"] = "auto-replied"
+        if decision.message_id:
+            message["In-Reply-To"] = decision.message_id
+            message["References"] = decision.message_id
+        addresses = "\n".join(f"  {mask_address(a)}" for a in decision.addresses)
+        message.set_content(
+            f"We have received your request and unsubscribed:\n\n{addresses}\n\n"
+            f"from: {scope}. This took effect immediately; there is nothing more to do.\n\n"
+            f"{company}\n"
+        )
+        return message

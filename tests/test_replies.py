@@ -1,0 +1,92 @@
+"""The optional confirmation reply, through a real SMTP relay (an aiosmtpd sink on loopback)."""
+
+import asyncio
+import email
+from functools import partial
+from pathlib import Path
+
+import pytest
+from aiosmtpd.smtp import SMTP
+
+from handlers.app import build_app
+from handlers.state import INTAKE, SERVICE
+from tests.conftest import free_port, make_settings
+
+CORPUS = Path(__file__).parent / "corpus"
+KEY = "corpus-signing-key-not-secret-0123456789"
+REQUEST = b"From: Jane <jane@example.com>\r\nSubject: unsubscribe\r\nMessage-ID: <r1@example.com>\r\n\r\nPlease.\r\n"
+
+
+class RecordingRelay:
+    """A relay that keeps what it is given, as a mail server would."""
+
+    def __init__(self):
+        self.envelopes = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.envelopes.append(envelope)
+        return "250 2.0.0 OK"
+
+
+@pytest.fixture
+async def relay():
+    handler = RecordingRelay()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(partial(SMTP, handler, loop=loop), "127.0.0.1", 0)
+    handler.port = server.sockets[0].getsockname()[1]
+    yield handler
+    server.close()
+    await server.wait_closed()
+
+
+async def serve(aiohttp_client, tmp_path, relay_port, enabled=True):
+    settings = make_settings(
+        tmp_path / "data", signing={"secret_keys": [KEY]},
+        reply={"enabled": enabled, "relay_port": relay_port, "subject": "Done: unsubscribed"},
+    )
+    client = await aiohttp_client(build_app(settings))
+    return client.app[INTAKE], client.app[SERVICE]
+
+
+async def receive_and_handle(intake, raw, mail_from="jane@example.com"):
+    message_id = await intake.receive(raw, mail_from, ["PLUSinfo@plusnxt.com"])
+    await intake.handle_pending()
+    return message_id
+
+
+async def test_an_honoured_request_is_confirmed_once_a_day(aiohttp_client, tmp_path, relay):
+    intake, service = await serve(aiohttp_client, tmp_path, relay.port)
+    await receive_and_handle(intake, REQUEST)
+    await receive_and_handle(intake, REQUEST.replace(b"r1@", b"r2@"))  # the same person again today
+    assert len(relay.envelopes) == 1
+    envelope = relay.envelopes[0]
+    assert (envelope.mail_from, envelope.rcpt_tos) == ("<>", ["jane@example.com"])  # null sender: no loops
+    reply = email.message_from_bytes(envelope.original_content)
+    assert reply["Auto-Submitted"] == "auto-replied"
+    assert reply["In-Reply-To"] == "<r1@example.com>"
+    assert reply["Subject"] == "Done: unsubscribed"
+    assert reply["From"] == "PLUSinfo@plusnxt.com"
+    assert "j\u2022\u2022\u2022@example.com" in reply.get_payload(decode=True).decode()
+    assert await service.suppressed_scopes("jane@example.com") == {""}
+
+
+@pytest.mark.parametrize("name", ["auto_submitted_out_of_office", "mailto_with_auto_submitted", "dsn_permanent_failure",
+                                  "arf_complaint", "unrelated_question"])
+async def test_automatic_mail_and_non_requests_are_never_answered(aiohttp_client, tmp_path, relay, name):
+    intake, _ = await serve(aiohttp_client, tmp_path, relay.port)
+    await receive_and_handle(intake, (CORPUS / f"{name}.eml").read_bytes(), mail_from="x@example.com")
+    assert relay.envelopes == []
+
+
+async def test_replies_are_off_by_default(aiohttp_client, tmp_path, relay):
+    intake, service = await serve(aiohttp_client, tmp_path, relay.port, enabled=False)
+    await receive_and_handle(intake, REQUEST)
+    assert relay.envelopes == []
+    assert await service.suppressed_scopes("jane@example.com") == {""}
+
+
+async def test_a_relay_that_is_down_never_costs_the_unsubscribe(aiohttp_client, tmp_path):
+    intake, service = await serve(aiohttp_client, tmp_path, free_port())  # nothing listens there
+    message_id = await receive_and_handle(intake, REQUEST)
+    assert await service.suppressed_scopes("jane@example.com") == {""}
+    assert (await service.store.get_message(message_id)).status == "request"

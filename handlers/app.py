@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from handlers import api
-from handlers.pages import build_pages
 from handlers.errors import json_errors, route_of
 from handlers.metrics import Metrics
+from handlers.pages import build_pages
 from handlers.replies import ReplySender
 from handlers.smtp import RequestServer
 from handlers.state import INTAKE, METRICS, SERVICE, SETTINGS, SMTP_SERVER

@@ -10,6 +10,7 @@ import asyncio
 import logging
 
 from suppression.addresses import normalise_address
+from suppression.background import cancel_and_wait
 from suppression.errors import StoreUnavailable
 from suppression.inbound.classify import BOUNCE, COMPLAINT, REQUEST, REVIEW, Decision, classify_message
 from suppression.service import SuppressionService
@@ -48,13 +49,8 @@ class RequestIntake:
         self._worker = asyncio.create_task(self._run(), name="request-intake")
 
     async def stop(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            try:
-                await self._worker
-            except asyncio.CancelledError:
-                pass
-            self._worker = None
+        await cancel_and_wait(self._worker)
+        self._worker = None
 
     async def _run(self) -> None:
         while True:

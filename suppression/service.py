@@ -15,6 +15,7 @@ import numpy as np
 
 from suppression.addresses import key_of_canonical, keys_of_block, keys_of_texts, normalise_address
 from suppression.apikeys import SCOPES, ApiKey, mint_api_key, split_api_key
+from suppression.background import cancel_and_wait
 from suppression.config import Settings
 from suppression.csv_import import read_import_rows
 from suppression.errors import InvalidValue, NotFound, UnknownTopic
@@ -91,13 +92,8 @@ class SuppressionService:
             self._follower = asyncio.create_task(self._follow(), name="index-follower")
 
     async def stop(self) -> None:
-        if self._follower is not None:
-            self._follower.cancel()
-            try:
-                await self._follower
-            except asyncio.CancelledError:
-                pass
-            self._follower = None
+        await cancel_and_wait(self._follower)
+        self._follower = None
         await self.store.close()
 
     # -- vocabulary ---------------------------------------------------------------------

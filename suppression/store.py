@@ -21,6 +21,7 @@ import aiosqlite
 import numpy as np
 
 from suppression.apikeys import ApiKey
+from suppression.background import cancel_and_wait
 from suppression.errors import BadImport, Conflict, StoreUnavailable
 from suppression.schema import MIGRATIONS
 
@@ -140,11 +141,7 @@ class SuppressionStore:
         if self._writer_task is not None:
             # Let queued writes finish: their callers were promised an answer.
             await self._queue.join()
-            self._writer_task.cancel()
-            try:
-                await self._writer_task
-            except asyncio.CancelledError:
-                pass
+            await cancel_and_wait(self._writer_task)
             self._writer_task = None
         for conn in (self._reader, self._writer):
             if conn is not None:

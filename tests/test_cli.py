@@ -164,8 +164,8 @@ def test_inbox_list_and_show(config, tmp_path):
     import asyncio
 
     from suppression.config import load_settings
-    from suppression.keyfile import signing_keys
     from suppression.intake import RequestIntake
+    from suppression.keyfile import signing_keys
     from suppression.service import SuppressionService
     from suppression.store import SuppressionStore
 

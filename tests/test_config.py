@@ -1,8 +1,8 @@
 """Configuration: embedded defaults, the example file, and clear refusals naming the key."""
 
 import stat
-import sys
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 

@@ -29,7 +29,9 @@ _ATEXT = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]"
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _SIMPLE = re.compile(rf"({_ATEXT}+(?:\.{_ATEXT}+)*)@((?:{_LABEL}\.)+[a-z]{{2,63}})", re.ASCII)
 _RESERVED_LABEL = re.compile(r"(?:^|\.)..--")
-_SPECIAL_USE = tuple(email_validator.SPECIAL_USE_DOMAIN_NAMES)
+_SPECIAL_USE = re.compile(
+    r"(?:^|\.)(?:" + "|".join(map(re.escape, email_validator.SPECIAL_USE_DOMAIN_NAMES)) + r")$"
+)
 
 _MAX_ADDRESS = 254
 _MAX_LOCAL = 64
@@ -72,7 +74,7 @@ def _simple_canonical(text: str) -> str | None:
     local, domain = match.groups()
     if len(local) > _MAX_LOCAL or _RESERVED_LABEL.search(domain):
         return None
-    if any(domain == d or domain.endswith("." + d) for d in _SPECIAL_USE):
+    if _SPECIAL_USE.search(domain):
         return None
     return lowered
 

@@ -66,8 +66,8 @@ def read_import_rows(
         rows = _rows(reader)
     for row in rows:
         line = reader.line_num
-        if not any(field.strip() for field in row):
-            continue
+        if not "".join(row).strip():
+            continue  # a blank line
         text = row[address_at].strip() if address_at < len(row) else ""
         if not text:
             raise BadImport("the address column is empty", line=line)

@@ -9,7 +9,7 @@ idempotent.
 import asyncio
 import logging
 
-from suppression.addresses import normalise_address
+from suppression.addresses import key_of_canonical, normalise_address
 from suppression.background import cancel_and_wait
 from suppression.errors import StoreUnavailable
 from suppression.inbound.classify import BOUNCE, COMPLAINT, REQUEST, REVIEW, Decision, classify_message
@@ -65,35 +65,44 @@ class RequestIntake:
                 log.warning("cannot handle stored mail now, will retry: %s", exc)
 
     async def handle_pending(self) -> int:
-        """Handle every stored message not yet handled; return how many."""
+        """Handle every stored message not yet handled; return how many.
+
+        A batch is read in one thread call and settled together, so its writes share a commit.
+        """
         count = 0
         while batch := await self.service.store.pending_messages(_BATCH):
-            for message_id, raw, mail_from in batch:
-                await self.handle(message_id, raw, mail_from)
-                count += 1
+            decisions = await asyncio.to_thread(self._decide_all, batch)
+            await asyncio.gather(*(self.settle(item[0], d) for item, d in zip(batch, decisions, strict=True)))
+            count += len(batch)
         return count
 
     async def handle(self, message_id: int, raw: bytes, mail_from: str) -> Decision:
-        decision = await self._decide(message_id, raw, mail_from)
-        if decision.kind in REASON_OF:
-            for address in decision.addresses:
-                await self.service.suppress(
-                    address, decision.topic, REASON_OF[decision.kind], "email", f"email:{message_id}"
-                )
-        await self.service.store.record_outcome(message_id, _outcome(decision))
+        """Handle one stored message (again, if it was handled before)."""
+        (decision,) = await asyncio.to_thread(self._decide_all, [(message_id, raw, mail_from)])
+        await self.settle(message_id, decision)
+        return decision
+
+    async def settle(self, message_id: int, decision: Decision) -> None:
+        """Suppress what a decision names and record its outcome, in one write; then log and answer."""
+        keys = [(address, key_of_canonical(address)) for address in decision.addresses]
+        change_id = await self.service.store.settle_message(
+            message_id, _outcome(decision), keys, REASON_OF.get(decision.kind), "email",
+            f"email:{message_id}",
+        )
+        if change_id is not None:
+            await self.service.follow_changes(upto=change_id)
         self.handled += 1
         log.info("message %d: %s %s (%s)", message_id, decision.kind,
                  ", ".join(decision.addresses) or "-", "; ".join(decision.reasons))
         if decision.kind == REQUEST and self._on_request is not None:
             await self._on_request(message_id, decision)
-        return decision
 
-    async def _decide(self, message_id: int, raw: bytes, mail_from: str) -> Decision:
+    def _decide_all(self, batch: list[tuple[int, bytes, str]]) -> list[Decision]:
+        return [self._decide(message_id, raw, mail_from) for message_id, raw, mail_from in batch]
+
+    def _decide(self, message_id: int, raw: bytes, mail_from: str) -> Decision:
         try:
-            # Reading a large message is CPU work; the loop keeps serving meanwhile.
-            return await asyncio.to_thread(
-                classify_message, raw, mail_from, self.request_addresses, self.service.read_link
-            )
+            return classify_message(raw, mail_from, self.request_addresses, self.service.read_link)
         except Exception as exc:
             # A message we cannot read is kept for a person, never lost and never fatal.
             log.exception("message %d could not be read", message_id)

@@ -158,20 +158,20 @@ class SuppressionService:
         email = normalise_address(text)
         scope = self.topic_scope(topic)
         reason = self.check_reason(reason, "manual")
-        suppression, created = await self.store.suppress(
+        suppression, change_id = await self.store.suppress(
             email, key_of_canonical(email), scope, reason, source, actor
         )
-        if created:
-            await self.follow_changes()
-        return suppression, created
+        if change_id is not None:
+            await self.follow_changes(upto=change_id)
+        return suppression, change_id is not None
 
     async def unsuppress(self, text: str, topic: str | None, source: str, actor: str) -> tuple[str, bool]:
         """Lift the suppression of an address for one scope; return the address and whether one was lifted."""
         email = normalise_address(text)
-        lifted = await self.store.unsuppress(email, self.topic_scope(topic), source, actor)
-        if lifted:
-            await self.follow_changes()
-        return email, lifted
+        change_id = await self.store.unsuppress(email, self.topic_scope(topic), source, actor)
+        if change_id is not None:
+            await self.follow_changes(upto=change_id)
+        return email, change_id is not None
 
     async def changes(self, after: str | None, limit: int) -> tuple[list[Change], str]:
         """A page of the change log after a cursor, and the cursor to ask for next."""
@@ -181,11 +181,17 @@ class SuppressionService:
         page = await self.store.changes_after(position, limit)
         return page, str(page[-1].id if page else position)
 
-    async def follow_changes(self) -> None:
-        """Apply every change logged since the index's cursor, in order."""
+    async def follow_changes(self, upto: int | None = None) -> None:
+        """Apply every change logged since the index's cursor, in order.
+
+        With `upto`, return at once if the index is there already: concurrent writers
+        then share one read of the log instead of one each.
+        """
         if self.index is None:
             return
         async with self._follow_lock:
+            if upto is not None and self._cursor >= upto:
+                return
             while True:
                 batch = await self.store.index_changes_after(self._cursor, _FOLLOW_BATCH)
                 for change_id, action, email, topic in batch:

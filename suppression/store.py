@@ -1,17 +1,21 @@
 """The only module that speaks SQL: one SQLite file, one writer, readers beside it.
 
-Every write goes through one queue to one connection (datasette's pattern): no "database
-is locked" between our own writers, and writes that arrive together share one commit
-(group commit). Each write runs in its own SAVEPOINT, so one failing write does not undo
-the others in its group. A write's future resolves only after COMMIT returns with
-synchronous=FULL: acknowledged means on disk.
+Every write goes through one queue to one connection on one thread (datasette's pattern):
+no "database is locked" between our own writers, and writes that arrive together share one
+transaction and one fsync (group commit), run in a single call on the writer thread. Each
+write is a plain function in its own SAVEPOINT, so one failing write does not undo the
+others in its group. A write's future resolves only after COMMIT returns with
+synchronous=FULL: acknowledged means on disk. Reads go through aiosqlite on another
+connection; WAL lets them run beside the writer.
 """
 
 import asyncio
 import json
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +34,7 @@ log = logging.getLogger(__name__)
 ALL_TOPICS = ""  # how "all emails" is stored in the topic column
 _MAX_GROUP = 512
 _BUSY_TIMEOUT_MS = 10_000
+_IMPORT_CACHE_KIB = 1024 * 1024  # 1 GiB of page cache while importing
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,7 @@ def signed64(key: int) -> int:
     return key - (1 << 64) if key >= (1 << 63) else key
 
 
-Write = Callable[[aiosqlite.Connection], Awaitable[Any]]
+Write = Callable[[sqlite3.Connection], Any]
 
 
 class SuppressionStore:
@@ -109,7 +114,8 @@ class SuppressionStore:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self._writer: aiosqlite.Connection | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
+        self._writer: sqlite3.Connection | None = None  # used only on self._thread
         self._reader: aiosqlite.Connection | None = None
         self._queue: asyncio.Queue[tuple[Write, asyncio.Future]] = asyncio.Queue()
         self._writer_task: asyncio.Task | None = None
@@ -120,11 +126,7 @@ class SuppressionStore:
         # The list is personal data: the folder is for this user alone.
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
-            self._writer = await aiosqlite.connect(self.path, isolation_level=None)
-            await self._writer.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            await self._writer.execute("PRAGMA journal_mode = WAL")
-            await self._writer.execute("PRAGMA synchronous = FULL")
-            await self._migrate()
+            await self._on_writer(self._open_writer)
             self._reader = await aiosqlite.connect(self.path, isolation_level=None)
             await self._reader.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             await self._reader.execute("PRAGMA query_only = ON")
@@ -143,28 +145,27 @@ class SuppressionStore:
             await self._queue.join()
             await cancel_and_wait(self._writer_task)
             self._writer_task = None
-        for conn in (self._reader, self._writer):
-            if conn is not None:
-                await conn.close()
-        self._reader = self._writer = None
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
+        if self._writer is not None:
+            await self._on_writer(self._close_writer)
+        self._thread.shutdown(wait=True)
 
-    async def _migrate(self) -> None:
-        (version,) = await (await self._writer.execute("PRAGMA user_version")).fetchone()
-        if version > len(MIGRATIONS):
-            raise StoreUnavailable(
-                f"the database {self.path} is at schema version {version}, newer than this "
-                f"program ({len(MIGRATIONS)}); upgrade the program"
-            )
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            log.info("applying database migration %d", number)
-            # PRAGMA takes no parameters; `number` is our own integer, not input.
-            try:
-                await self._writer.executescript(
-                    f"BEGIN IMMEDIATE; {script}; PRAGMA user_version = {number}; COMMIT;"
-                )
-            except sqlite3.Error:
-                await self._writer.execute("ROLLBACK")
-                raise
+    def _open_writer(self) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None)
+        self._writer = db
+        db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = FULL")
+        _migrate(db, self.path)
+
+    def _close_writer(self) -> None:
+        self._writer.close()
+        self._writer = None
+
+    async def _on_writer(self, fn: Callable[[], Any]) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn)
 
     # -- the one writer -----------------------------------------------------------------
 
@@ -181,83 +182,43 @@ class SuppressionStore:
             while len(group) < _MAX_GROUP and not self._queue.empty():
                 group.append(self._queue.get_nowait())
             try:
-                await self._commit_group(group)
-            finally:
+                outcomes = await self._on_writer(partial(_commit_group, self._writer, [w for w, _ in group]))
+            except BaseException as exc:
+                _fail_all(group, StoreUnavailable("the service is stopping"))
                 for _ in group:
                     self._queue.task_done()
-
-    async def _commit_group(self, group: list[tuple[Write, asyncio.Future]]) -> None:
-        db = self._writer
-        outcomes: list[tuple[asyncio.Future, Any, BaseException | None]] = []
-        try:
-            await db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            _fail_all(group, _unavailable(exc))
-            return
-        try:
-            for work, future in group:
-                await db.execute("SAVEPOINT one_write")
-                try:
-                    result = await work(db)
-                except Exception as exc:
-                    if not isinstance(exc, (sqlite3.Error, BadImport, Conflict)):
-                        log.exception("a database write failed unexpectedly")
-                    await db.execute("ROLLBACK TO one_write")
-                    await db.execute("RELEASE one_write")
-                    outcomes.append((future, None, _domain_error(exc)))
-                else:
-                    await db.execute("RELEASE one_write")
-                    outcomes.append((future, result, None))
-            await db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            log.error("database commit failed, %d writes refused: %s", len(group), exc)
-            await _rollback(db)
-            _fail_all(group, _unavailable(exc))
-            return
-        except BaseException:
-            await _rollback(db)
-            _fail_all(group, StoreUnavailable("the service is stopping"))
-            raise
-        for future, result, error in outcomes:
-            if future.done():
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                log.exception("the database writer failed")
                 continue
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(result)
+            for (_, future), (result, error) in zip(group, outcomes, strict=True):
+                if not future.done():
+                    if error is not None:
+                        future.set_exception(error)
+                    else:
+                        future.set_result(result)
+                self._queue.task_done()
 
     # -- suppressions -------------------------------------------------------------------
 
     async def suppress(
         self, email: str, key: int, topic: str, reason: str, source: str, actor: str
-    ) -> tuple[Suppression, bool]:
-        """Record a suppression unless one exists; return it and whether it is new."""
+    ) -> tuple[Suppression, int | None]:
+        """Record a suppression unless one exists; return it and the new change's id (None: existed)."""
 
-        async def work(db: aiosqlite.Connection):
-            at = utc_now()
-            cursor = await db.execute(
-                "INSERT OR IGNORE INTO suppressions (email, topic, key, reason, source, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (email, topic, signed64(key), reason, source, at),
-            )
-            if cursor.rowcount == 0:
-                return await _one_suppression(db, email, topic), False
-            await _log_change(db, at, "suppress", email, topic, reason, source, actor)
-            return Suppression(email, topic, reason, source, at), True
+        def work(db: sqlite3.Connection):
+            return _suppress(db, utc_now(), email, key, topic, reason, source, actor)
 
         return await self._write(work)
 
-    async def unsuppress(self, email: str, topic: str, source: str, actor: str) -> bool:
-        """Lift a suppression; return whether there was one."""
+    async def unsuppress(self, email: str, topic: str, source: str, actor: str) -> int | None:
+        """Lift a suppression; return the change's id, or None if there was none."""
 
-        async def work(db: aiosqlite.Connection):
-            cursor = await db.execute(
-                "DELETE FROM suppressions WHERE email = ? AND topic = ?", (email, topic)
-            )
+        def work(db: sqlite3.Connection):
+            cursor = db.execute("DELETE FROM suppressions WHERE email = ? AND topic = ?", (email, topic))
             if cursor.rowcount == 0:
-                return False
-            await _log_change(db, utc_now(), "unsuppress", email, topic, None, source, actor)
-            return True
+                return None
+            return _log_change(db, utc_now(), "unsuppress", email, topic, None, source, actor)
 
         return await self._write(work)
 
@@ -268,38 +229,44 @@ class SuppressionStore:
         existing suppressions keep their reason and time.
         """
 
-        async def work(db: aiosqlite.Connection):
+        def work(db: sqlite3.Connection):
             at = utc_now()
-            await db.execute("DROP TABLE IF EXISTS temp.import_rows")
-            await db.execute(
+            # Millions of B-tree inserts thrash SQLite's default 2 MB page cache; a large one
+            # for the import only (the CLI's process), set back afterwards.
+            db.execute(f"PRAGMA cache_size = -{_IMPORT_CACHE_KIB}")
+            db.execute(f"PRAGMA temp.cache_size = -{_IMPORT_CACHE_KIB}")
+            db.execute("DROP TABLE IF EXISTS temp.import_rows")
+            db.execute(
                 "CREATE TEMP TABLE import_rows (email TEXT NOT NULL, topic TEXT NOT NULL,"
                 " reason TEXT NOT NULL, key INTEGER NOT NULL, line INTEGER NOT NULL,"
                 " PRIMARY KEY (email, topic)) WITHOUT ROWID"
             )
             try:
                 # The first occurrence of an address in the file wins.
-                await db.executemany(
+                db.executemany(
                     "INSERT OR IGNORE INTO temp.import_rows VALUES (?, ?, ?, ?, ?)",
                     ((r.email, r.topic, r.reason, r.key, r.line) for r in rows),
                 )
-                await db.execute(
+                db.execute(
                     "DELETE FROM temp.import_rows WHERE EXISTS (SELECT 1 FROM suppressions s"
                     " WHERE s.email = import_rows.email AND s.topic = import_rows.topic)"
                 )
-                cursor = await db.execute(
+                added = db.execute(
                     "INSERT INTO changes (at, action, email, topic, reason, source, actor)"
                     " SELECT ?, 'suppress', email, topic, reason, 'import', ?"
                     " FROM temp.import_rows ORDER BY line",
                     (at, actor),
-                )
-                added = cursor.rowcount
-                await db.execute(
+                ).rowcount
+                db.execute(
                     "INSERT INTO suppressions (email, topic, key, reason, source, created_at)"
-                    " SELECT email, topic, key, reason, 'import', ? FROM temp.import_rows",
+                    " SELECT email, topic, key, reason, 'import', ? FROM temp.import_rows"
+                    " ORDER BY email, topic",  # primary-key order: appends, not scattered inserts
                     (at,),
                 )
             finally:
-                await db.execute("DROP TABLE IF EXISTS temp.import_rows")
+                db.execute("DROP TABLE IF EXISTS temp.import_rows")
+                db.execute("PRAGMA cache_size = -2000")
+                db.execute("PRAGMA temp.cache_size = -2000")
             return added
 
         return await self._write(work)
@@ -359,12 +326,11 @@ class SuppressionStore:
     async def add_message(self, raw: bytes, mail_from: str, rcpt_to: list[str]) -> int:
         """Keep a received message; the returned id is on disk when this returns."""
 
-        async def work(db: aiosqlite.Connection):
-            cursor = await db.execute(
+        def work(db: sqlite3.Connection):
+            return db.execute(
                 "INSERT INTO inbox (received_at, mail_from, rcpt_to, size, raw) VALUES (?, ?, ?, ?, ?)",
                 (utc_now(), mail_from, json.dumps(rcpt_to), len(raw), raw),
-            )
-            return cursor.lastrowid
+            ).lastrowid
 
         return await self._write(work)
 
@@ -374,19 +340,30 @@ class SuppressionStore:
             "SELECT id, raw, mail_from FROM inbox WHERE status = 'pending' ORDER BY id LIMIT ?", (limit,)
         )
 
-    async def record_outcome(self, message_id: int, outcome: Outcome) -> None:
-        async def work(db: aiosqlite.Connection):
-            await db.execute(
+    async def settle_message(
+        self, message_id: int, outcome: Outcome, keys: list[tuple[str, int]], reason: str | None,
+        source: str, actor: str,
+    ) -> int | None:
+        """Suppress a handled message's (address, key) pairs for `reason`, if any, and record its
+        outcome, in one savepoint; return the last new change's id (None: nothing changed)."""
+
+        def work(db: sqlite3.Connection):
+            at, last = utc_now(), None
+            if reason is not None:
+                for email, key in keys:
+                    _, change_id = _suppress(db, at, email, key, outcome.topic or ALL_TOPICS, reason, source, actor)
+                    last = change_id or last
+            db.execute(
                 "UPDATE inbox SET status = ?, reasons = ?, addresses = ?, topic = ?, sender = ?,"
                 " subject = ?, message_id = ?, processed_at = ? WHERE id = ?",
                 (
                     outcome.status, json.dumps(outcome.reasons), json.dumps(outcome.addresses),
-                    outcome.topic, outcome.sender, outcome.subject, outcome.message_id,
-                    utc_now(), message_id,
+                    outcome.topic, outcome.sender, outcome.subject, outcome.message_id, at, message_id,
                 ),
             )
+            return last
 
-        await self._write(work)
+        return await self._write(work)
 
     async def list_messages(self, status: str | None, after: int, limit: int) -> list[StoredMessage]:
         columns = ", ".join(_MESSAGE_COLUMNS)
@@ -411,23 +388,20 @@ class SuppressionStore:
     async def claim_reply(self, email: str, day: str) -> bool:
         """Record that `email` is answered on `day`; False if it was already today."""
 
-        async def work(db: aiosqlite.Connection):
-            cursor = await db.execute(
-                "INSERT OR IGNORE INTO replies (email, day, sent_at) VALUES (?, ?, ?)",
-                (email, day, utc_now()),
-            )
-            return cursor.rowcount == 1
+        def work(db: sqlite3.Connection):
+            return db.execute(
+                "INSERT OR IGNORE INTO replies (email, day, sent_at) VALUES (?, ?, ?)", (email, day, utc_now())
+            ).rowcount == 1
 
         return await self._write(work)
 
     # -- API keys -----------------------------------------------------------------------
 
     async def add_api_key(self, key: ApiKey) -> None:
-        async def work(db: aiosqlite.Connection):
+        def work(db: sqlite3.Connection):
             try:
-                await db.execute(
-                    "INSERT INTO api_keys (key_id, name, scope, secret_hash, created_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
+                db.execute(
+                    "INSERT INTO api_keys (key_id, name, scope, secret_hash, created_at) VALUES (?, ?, ?, ?, ?)",
                     (key.key_id, key.name, key.scope, key.secret_hash, utc_now()),
                 )
             except sqlite3.IntegrityError:
@@ -450,12 +424,10 @@ class SuppressionStore:
         )
 
     async def revoke_api_key(self, name: str) -> bool:
-        async def work(db: aiosqlite.Connection):
-            cursor = await db.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
-                (utc_now(), name),
-            )
-            return cursor.rowcount > 0
+        def work(db: sqlite3.Connection):
+            return db.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", (utc_now(), name)
+            ).rowcount > 0
 
         return await self._write(work)
 
@@ -469,24 +441,77 @@ class SuppressionStore:
         return True
 
 
-async def _one_suppression(db: aiosqlite.Connection, email: str, topic: str) -> Suppression:
-    rows = await db.execute_fetchall(
-        "SELECT email, topic, reason, source, created_at FROM suppressions"
-        " WHERE email = ? AND topic = ?",
-        (email, topic),
+def _suppress(db, at, email, key, topic, reason, source, actor) -> tuple[Suppression, int | None]:
+    cursor = db.execute(
+        "INSERT OR IGNORE INTO suppressions (email, topic, key, reason, source, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (email, topic, signed64(key), reason, source, at),
     )
-    return Suppression(*rows[0])
+    if cursor.rowcount == 0:
+        row = db.execute(
+            "SELECT email, topic, reason, source, created_at FROM suppressions WHERE email = ? AND topic = ?",
+            (email, topic),
+        ).fetchone()
+        return Suppression(*row), None
+    return Suppression(email, topic, reason, source, at), _log_change(db, at, "suppress", email, topic, reason, source, actor)
 
 
-async def _log_change(db, at, action, email, topic, reason, source, actor) -> None:
-    await db.execute(
-        "INSERT INTO changes (at, action, email, topic, reason, source, actor)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+def _log_change(db, at, action, email, topic, reason, source, actor) -> int:
+    return db.execute(
+        "INSERT INTO changes (at, action, email, topic, reason, source, actor) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (at, action, email, topic, reason, source, actor),
-    )
+    ).lastrowid
 
 
-# Column names are constants of ours, joined into the SELECT; values are always parameters.
+def _migrate(db: sqlite3.Connection, path: Path) -> None:
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    if version > len(MIGRATIONS):
+        raise StoreUnavailable(
+            f"the database {path} is at schema version {version}, newer than this "
+            f"program ({len(MIGRATIONS)}); upgrade the program"
+        )
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        log.info("applying database migration %d", number)
+        # PRAGMA takes no parameters; `number` is our own integer, not input.
+        try:
+            db.executescript(f"BEGIN IMMEDIATE; {script}; PRAGMA user_version = {number}; COMMIT;")
+        except sqlite3.Error:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+
+def _commit_group(db: sqlite3.Connection, works: list[Write]) -> list[tuple[Any, BaseException | None]]:
+    """Run a group of writes in one transaction on the writer thread: (result, error) for each."""
+    try:
+        db.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as exc:
+        return [(None, _unavailable(exc))] * len(works)
+    outcomes: list[tuple[Any, BaseException | None]] = []
+    try:
+        for work in works:
+            db.execute("SAVEPOINT one_write")
+            try:
+                result = work(db)
+            except Exception as exc:
+                if not isinstance(exc, (sqlite3.Error, BadImport, Conflict)):
+                    log.exception("a database write failed unexpectedly")
+                db.execute("ROLLBACK TO one_write")
+                db.execute("RELEASE one_write")
+                outcomes.append((None, _domain_error(exc)))
+            else:
+                db.execute("RELEASE one_write")
+                outcomes.append((result, None))
+        db.execute("COMMIT")
+    except sqlite3.Error as exc:
+        log.error("database commit failed, %d writes refused: %s", len(works), exc)
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        return [(None, _unavailable(exc))] * len(works)
+    return outcomes
+
+
+# Column names are constants# Column names are constants of ours, joined into the SELECT; values are always parameters.
 _MESSAGE_COLUMNS = (
     "id", "received_at", "mail_from", "rcpt_to", "size", "status", "reasons", "addresses",
     "topic", "sender", "subject", "message_id", "processed_at",
@@ -536,10 +561,3 @@ def _fail_all(group, error: BaseException) -> None:
     for _, future in group:
         if not future.done():
             future.set_exception(error)
-
-
-async def _rollback(db: aiosqlite.Connection) -> None:
-    try:
-        await db.execute("ROLLBACK")
-    except sqlite3.Error:
-        pass  # no transaction was open; nothing to undo

@@ -1,0 +1,289 @@
+"""Every benchmark figure beside its limit, in one run, on this machine.
+
+    python bench/run.py [--addresses 10000000] [--bulk 1000000] [--seconds 10] [--fresh]
+
+Builds a list of --addresses suppressions through the import path (kept in bench/out/ and
+reused unless --fresh), starts the service as a user would, measures each row of the
+table in bench/README.md and prints it. Needs wrk (apt-get install wrk) and curl.
+"""
+
+import argparse
+import asyncio
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.smtpload import intake_with_visibility, send_requests  # noqa: E402
+from suppression.config import load_settings  # noqa: E402
+from suppression.keyfile import signing_keys  # noqa: E402
+from suppression.tokens import mint_token  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+HTTP_PORT, SMTP_PORT, BARE_HTTP_PORT, BARE_SMTP_PORT = 18080, 18025, 18081, 18026
+PYTHON = sys.executable
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--addresses", type=int, default=10_000_000, help="size of the suppression list")
+    parser.add_argument("--bulk", type=int, default=1_000_000, help="addresses in the bulk check")
+    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
+    parser.add_argument("--smtp-clients", type=int, default=16)
+    parser.add_argument("--smtp-messages", type=int, default=4000, help="messages in each SMTP run")
+    parser.add_argument("--fresh", action="store_true", help="rebuild the list even if one of this size exists")
+    args = parser.parse_args()
+    for tool in ("wrk", "curl"):
+        if shutil.which(tool) is None:
+            sys.exit(f"bench needs {tool}: apt-get install -y {tool}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    config = write_config(OUT / "config.toml")
+    rows: list[tuple] = []
+
+    import_seconds = build_list(config, args.addresses, args.fresh)
+    check_key = cli(config, "apikey", "create", f"bench-check-{time.time_ns()}", "--scope", "check")
+    admin_key = cli(config, "apikey", "create", f"bench-admin-{time.time_ns()}", "--scope", "admin")
+
+    service, startup = start_service(config)
+    try:
+        rss_loaded = rss_mb(service.pid)
+        rows.append(("start-up with the list loaded, to serving", f"{startup:.2f} s", "-", "-", "<= 5 s", startup <= 5))
+        single = wrk_get(HTTP_PORT, "/v1/suppressions/nobody.here@example.org", check_key, args.seconds)
+        suppressed = wrk_get(HTTP_PORT, "/v1/suppressions/user123@example123.com", check_key, args.seconds)
+        bulk_rate, set_rate = bulk_check(config, check_key, args.addresses, args.bulk)
+        one_click = wrk_one_click(config, args.seconds)
+        intake, delays = asyncio.run(intake_with_visibility(
+            SMTP_PORT, f"http://127.0.0.1:{HTTP_PORT}", admin_key, args.smtp_clients,
+            args.smtp_messages // args.smtp_clients,
+        ))
+        rss_after = rss_mb(service.pid)
+    finally:
+        stop(service)
+
+    bare = start_baseline("http", BARE_HTTP_PORT)
+    try:
+        bare_single = wrk_get(BARE_HTTP_PORT, "/v1/suppressions/nobody.here@example.org", "", args.seconds)
+        bare_post = wrk_one_click(config, args.seconds, port=BARE_HTTP_PORT)
+    finally:
+        stop(bare)
+    sink = start_baseline("smtp", BARE_SMTP_PORT)
+    try:
+        bare_intake, _ = asyncio.run(send_requests(
+            BARE_SMTP_PORT, args.smtp_clients, args.smtp_messages // args.smtp_clients, "bare"
+        ))
+    finally:
+        stop(sink)
+
+    p50, p99 = percentile(delays, 50), percentile(delays, 99)
+    rows += [
+        ("single check, requests/s, 64 connections", f"{single:,.0f}", f"{bare_single:,.0f}",
+         f"{single / bare_single:.2f}", ">= 0.9", single / bare_single >= 0.9),
+        ("  (the same for a suppressed address: reads its details)", f"{suppressed:,.0f}", f"{bare_single:,.0f}",
+         f"{suppressed / bare_single:.2f}", "-", None),
+        (f"bulk check, text/plain, {args.bulk:,} against {args.addresses:,}, addresses/s", f"{bulk_rate:,.0f}",
+         f"{set_rate:,.0f} (Python set)", f"{bulk_rate / set_rate:.2f}", ">= 1,000,000/s", bulk_rate >= 1_000_000),
+        (f"SMTP intake, durable, messages/s, {args.smtp_clients} clients", f"{intake:,.0f}", f"{bare_intake:,.0f}",
+         f"{intake / bare_intake:.2f}", ">= 0.9", intake / bare_intake >= 0.9),
+        ("250 to visible in the API during that intake", f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms",
+         "-", "-", "p99 <= 1 s", p99 <= 1.0),
+        ("one-click POST, requests/s (each a new suppression)", f"{one_click:,.0f}", f"{bare_post:,.0f}",
+         f"{one_click / bare_post:.2f}", ">= 0.8", one_click / bare_post >= 0.8),
+        (f"resident memory, {args.addresses:,} loaded", f"{rss_loaded:,.0f} MB (after the runs: {rss_after:,.0f} MB)",
+         "-", "-", "<= 400 MB", max(rss_loaded, rss_after) <= 400),
+    ]
+    report(rows, import_seconds, args)
+
+
+# -- the list -----------------------------------------------------------------------------
+
+
+def write_config(path: Path) -> Path:
+    path.write_text(
+        f'[service]\nbase_url = "http://127.0.0.1:{HTTP_PORT}"\ndata_dir = "{OUT / "data"}"\nlog_level = "WARNING"\n'
+        f"[http]\nport = {HTTP_PORT}\n[smtp]\nport = {SMTP_PORT}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def address(n: int) -> str:
+    return f"user{n}@example{n % 5000}.com"
+
+
+def build_list(config: Path, size: int, fresh: bool) -> float | None:
+    """Import `size` addresses through the CLI; return the seconds it took (None: reused)."""
+    marker = OUT / "list-size"
+    if not fresh and marker.exists() and marker.read_text() == str(size):
+        print(f"reusing the list of {size:,} in {OUT / 'data'}", file=sys.stderr)
+        return None
+    shutil.rmtree(OUT / "data", ignore_errors=True)
+    csv_path = OUT / "list.csv"
+    with open(csv_path, "w", encoding="utf-8") as fh:
+        fh.write("email\n")
+        fh.writelines(f"{address(n)}\n" for n in range(size))
+    print(f"importing {size:,} addresses...", file=sys.stderr)
+    started = time.monotonic()
+    cli(config, "import", str(csv_path))
+    seconds = time.monotonic() - started
+    csv_path.unlink()
+    marker.write_text(str(size))
+    return seconds
+
+
+def cli(config: Path, *args: str) -> str:
+    result = subprocess.run([PYTHON, "-m", "suppression", "--config", str(config), *args],
+                            capture_output=True, text=True, env=ENV, check=True)
+    return result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+
+
+# -- processes ----------------------------------------------------------------------------
+
+
+def start_service(config: Path) -> tuple[subprocess.Popen, float]:
+    started = time.monotonic()
+    process = subprocess.Popen([PYTHON, str(ROOT / "run.py"), "--config", str(config)], env=ENV)
+    wait_http(HTTP_PORT, "/healthz", process)
+    return process, time.monotonic() - started
+
+
+def start_baseline(kind: str, port: int) -> subprocess.Popen:
+    process = subprocess.Popen([PYTHON, str(ROOT / "bench" / "baselines.py"), kind, str(port)], env=ENV)
+    if kind == "http":
+        wait_http(port, "/v1/suppressions/x@example.com", process)
+    else:
+        time.sleep(1.0)  # a listener with nothing to load; only for start-up, never measured
+    return process
+
+
+def wait_http(port: int, path: str, process: subprocess.Popen) -> None:
+    for _ in range(6000):
+        if process.poll() is not None:
+            sys.exit("a server exited during start-up")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.005)
+    sys.exit("a server did not start")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
+
+
+def rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
+
+
+# -- HTTP figures -------------------------------------------------------------------------
+
+
+def wrk(url: str, seconds: int, headers: dict[str, str], script: Path | None = None) -> float:
+    command = ["wrk", "-t1", "-c64", f"-d{seconds}s", "--latency"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    if script is not None:
+        command += ["-s", str(script)]
+    output = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if errors:
+        sys.exit(f"wrk saw {errors.group(1)} error responses from {url}:\n{output}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+
+
+def wrk_get(port: int, path: str, key: str, seconds: int) -> float:
+    return wrk(f"http://127.0.0.1:{port}{path}", seconds, {"Authorization": f"Bearer {key}"} if key else {})
+
+
+def wrk_one_click(config: Path, seconds: int, port: int = HTTP_PORT) -> float:
+    """One-click POSTs, each for an address not yet suppressed (tokens minted beforehand)."""
+    keys = signing_keys(load_settings(config))
+    paths = OUT / f"one-click-paths-{port}.txt"
+    with open(paths, "w") as fh:
+        for n in range(200_000):
+            fh.write(f"/u/{mint_token(keys, f'click{port}.{time.time_ns()}.{n}@bench.example')}\n")
+    script = OUT / "one-click.lua"
+    script.write_text(
+        'local paths = {}\n'
+        f'for line in io.lines("{paths}") do paths[#paths + 1] = line end\n'
+        'local i = 0\n'
+        'wrk.method = "POST"\n'
+        'wrk.body = "List-Unsubscribe=One-Click"\n'
+        'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
+        'request = function()\n'
+        '  i = i % #paths + 1\n'
+        '  return wrk.format(nil, paths[i])\n'
+        'end\n'
+    )
+    return wrk(f"http://127.0.0.1:{port}", seconds, {}, script)
+
+
+def bulk_check(config: Path, key: str, size: int, count: int) -> tuple[float, float]:
+    """Addresses a second of the streamed bulk check, and of a Python set loop doing the same."""
+    query = OUT / "bulk.txt"
+    lines = [address(n * 7 % size) if n % 2 else f"Nobody{n}@Example.org" for n in range(count)]
+    query.write_text("\n".join(lines) + "\n")
+    started = time.monotonic()
+    result = subprocess.run(
+        ["curl", "-sS", "--fail", "-H", f"Authorization: Bearer {key}", "-H", "Content-Type: text/plain",
+         "--data-binary", f"@{query}", f"http://127.0.0.1:{HTTP_PORT}/v1/check"],
+        capture_output=True, check=True,
+    )
+    elapsed = time.monotonic() - started
+    found = result.stdout.count(b"\n")
+    if found != count // 2:
+        sys.exit(f"bulk check found {found:,} suppressed, expected {count // 2:,}")
+    listed = {address(n) for n in range(size)}
+    started = time.monotonic()
+    hits = [line for line in lines if line.strip().lower() in listed]
+    set_elapsed = time.monotonic() - started
+    assert len(hits) == count // 2
+    del listed
+    return count / elapsed, count / set_elapsed
+
+
+# -- the report ---------------------------------------------------------------------------
+
+
+def percentile(values: list[float], p: float) -> float:
+    return values[min(len(values) - 1, int(len(values) * p / 100))]
+
+
+def report(rows: list[tuple], import_seconds: float | None, args) -> None:
+    lines = [
+        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {platform_line()}",
+        f"command: python bench/run.py --addresses {args.addresses} --bulk {args.bulk} --seconds {args.seconds}",
+        f"building the list of {args.addresses:,} through `suppression import`: "
+        + (f"{import_seconds:.1f} s" if import_seconds is not None else "reused from an earlier run"),
+        "",
+        "| figure | ours | limit beside it | ratio | target | met |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for figure, ours, limit, ratio, target, met in rows:
+        verdict = "" if met is None else ("yes" if met else "**no**")
+        lines.append(f"| {figure} | {ours} | {limit} | {ratio} | {target} | {verdict} |")
+    text = "\n".join(lines)
+    print(text)
+    (OUT / "last-run.md").write_text(text + "\n")
+
+
+def platform_line() -> str:
+    model = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
+    return model.group(1).strip() if model else "unknown CPU"
+
+
+if __name__ == "__main__":
+    resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
+    main()

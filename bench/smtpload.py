@@ -1,0 +1,88 @@
+"""SMTP load: concurrent sessions sending unsubscribe requests, and when each becomes visible.
+
+A lean client (plain asyncio streams, no library) so that the load generator is not what
+limits the measurement.
+"""
+
+import asyncio
+import time
+
+import aiohttp
+
+RECIPIENT = "PLUSinfo@plusnxt.com"
+
+
+def request_message(sender: str) -> bytes:
+    return (
+        f"From: <{sender}>\r\nTo: {RECIPIENT}\r\nSubject: unsubscribe\r\n"
+        f"Message-ID: <{sender}.bench>\r\n\r\nPlease unsubscribe me.\r\n"
+    ).encode()
+
+
+async def _reply(reader: asyncio.StreamReader) -> int:
+    while True:
+        line = await reader.readline()
+        if not line:
+            raise ConnectionError("the server closed the session")
+        if line[3:4] != b"-":
+            return int(line[:3])
+
+
+async def _session(port: int, senders: list[str], acked: dict[str, float]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    await _reply(reader)
+    writer.write(b"EHLO bench.example\r\n")
+    await _reply(reader)
+    for sender in senders:
+        for command, wanted in ((f"MAIL FROM:<{sender}>", 250), (f"RCPT TO:<{RECIPIENT}>", 250), ("DATA", 354)):
+            writer.write(command.encode() + b"\r\n")
+            code = await _reply(reader)
+            if code != wanted:
+                raise RuntimeError(f"{command}: {code}")
+        writer.write(request_message(sender) + b".\r\n")
+        if await _reply(reader) != 250:
+            raise RuntimeError(f"message from {sender} refused")
+        acked[sender] = time.monotonic()
+    writer.write(b"QUIT\r\n")
+    await _reply(reader)
+    writer.close()
+
+
+async def send_requests(port: int, clients: int, per_client: int, prefix: str) -> tuple[float, dict[str, float]]:
+    """Send clients × per_client messages; return messages a second and each 250's time."""
+    acked: dict[str, float] = {}
+    groups = [[f"{prefix}{c}.{n}@bench.example" for n in range(per_client)] for c in range(clients)]
+    started = time.monotonic()
+    await asyncio.gather(*(_session(port, group, acked) for group in groups))
+    return len(acked) / (time.monotonic() - started), acked
+
+
+async def watch_changes(base_url: str, key: str, seen: dict[str, float], stop: asyncio.Event) -> None:
+    """Follow the change feed, noting when each address first appears in it."""
+    cursor = ""
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http:
+        while not stop.is_set():
+            async with http.get(f"{base_url}/v1/changes?after={cursor}&limit=10000") as answer:
+                body = await answer.json()
+            now = time.monotonic()
+            for change in body["changes"]:
+                seen.setdefault(change["email"], now)
+            cursor = body["next"]
+            if not body["changes"]:
+                await asyncio.sleep(0.01)
+
+
+async def intake_with_visibility(port: int, base_url: str, key: str, clients: int, per_client: int):
+    """Intake rate, and the delays from each 250 to its suppression showing in the API."""
+    seen: dict[str, float] = {}
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(watch_changes(base_url, key, seen, stop))
+    rate, acked = await send_requests(port, clients, per_client, "svc")
+    for _ in range(3000):  # bounded: at most 30 s for the last ones to show
+        if all(sender in seen for sender in acked):
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await watcher
+    delays = sorted(seen.get(s, float("inf")) - t for s, t in acked.items())
+    return rate, delays

@@ -6,7 +6,7 @@ import logging
 
 from aiohttp import web
 
-from handlers.errors import ApiError
+from handlers.errors import ApiError, json_answers
 from handlers.state import METRICS, SERVICE
 from suppression.apikeys import ApiKey
 from suppression.service import describe_suppression
@@ -22,16 +22,32 @@ _DEFAULT_CHANGES_PAGE = 1000
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/v1/suppressions/{email}", get_suppression)
-    app.router.add_delete("/v1/suppressions/{email}", delete_suppression)
-    app.router.add_post("/v1/suppressions", post_suppression)
-    app.router.add_post("/v1/check", post_check)
-    app.router.add_get("/v1/changes", get_changes)
-    app.router.add_post("/v1/links", post_link)
-    app.router.add_get("/v1/inbox", get_inbox)
-    app.router.add_get("/v1/inbox/{id}", get_inbox_message)
-    app.router.add_get("/healthz", get_healthz)
-    app.router.add_get("/metrics", get_metrics)
+    routes = [
+        ("GET", "/v1/suppressions/{email}", get_suppression),
+        ("DELETE", "/v1/suppressions/{email}", delete_suppression),
+        ("POST", "/v1/suppressions", post_suppression),
+        ("POST", "/v1/check", post_check),
+        ("GET", "/v1/changes", get_changes),
+        ("POST", "/v1/links", post_link),
+        ("GET", "/v1/inbox", get_inbox),
+        ("GET", "/v1/inbox/{id}", get_inbox_message),
+        ("GET", "/healthz", get_healthz),
+        ("GET", "/metrics", get_metrics),
+    ]
+    for method, path, handler in routes:
+        app.router.add_route(method, path, json_answers(handler))
+    # Other methods on these paths, and unknown /v1 paths, still answer in JSON.
+    for path in dict.fromkeys(path for _, path, _ in routes):
+        app.router.add_route("*", path, json_answers(method_not_allowed))
+    app.router.add_route("*", "/v1/{anything:.*}", json_answers(not_found))
+
+
+async def method_not_allowed(request: web.Request) -> web.Response:
+    raise ApiError(405, f"{request.method} is not allowed here")
+
+
+async def not_found(request: web.Request) -> web.Response:
+    raise ApiError(404, "no such endpoint")
 
 
 # -- authentication ---------------------------------------------------------------------
@@ -64,7 +80,7 @@ def actor_of(key: ApiKey) -> str:
 async def get_suppression(request: web.Request) -> web.Response:
     await require(request, "check")
     result = await request.app[SERVICE].check(request.match_info["email"], request.query.get("topic"))
-    request.app[METRICS].checked.labels("single").inc()
+    request.app[METRICS].checked["single"] += 1
     return web.json_response(result.as_dict())
 
 
@@ -84,7 +100,7 @@ async def _check_json(request: web.Request) -> web.Response:
         raise ApiError(400, "`emails` must be a list of strings")
     topic = optional_string(body, "topic")
     suppressed = request.app[SERVICE].suppressed_texts(emails, topic)
-    request.app[METRICS].checked.labels("bulk").inc(len(emails))
+    request.app[METRICS].checked["bulk"] += len(emails)
     return web.json_response({"suppressed": suppressed})
 
 
@@ -100,7 +116,7 @@ async def _check_text(request: web.Request) -> web.StreamResponse:
         hits = service.suppressed_block(block, topic)
         if hits:
             await response.write(hits)
-    request.app[METRICS].checked.labels("bulk").inc(checked)
+    request.app[METRICS].checked["bulk"] += checked
     await response.write_eof()
     return response
 
@@ -140,7 +156,7 @@ async def post_suppression(request: web.Request) -> web.Response:
         "api", actor_of(key),
     )
     if created:
-        request.app[METRICS].changes.labels("suppress", "api").inc()
+        request.app[METRICS].changes["suppress", "api"] += 1
     return web.json_response(
         {
             "email": suppression.email,
@@ -159,7 +175,7 @@ async def delete_suppression(request: web.Request) -> web.Response:
         request.match_info["email"], topic, "api", actor_of(key)
     )
     if removed:
-        request.app[METRICS].changes.labels("unsuppress", "api").inc()
+        request.app[METRICS].changes["unsuppress", "api"] += 1
     return web.json_response({"email": email, "topic": topic or None, "removed": removed})
 
 

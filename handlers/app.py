@@ -1,14 +1,14 @@
 """Builds the one aiohttp application: routes, middlewares, and what starts and stops with it."""
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from handlers import api
-from handlers.errors import json_errors, route_of
 from handlers.metrics import Metrics
-from handlers.pages import build_pages
+from handlers.pages import add_page_routes
 from handlers.replies import ReplySender
 from handlers.smtp import RequestServer
 from handlers.state import INTAKE, METRICS, SERVICE, SETTINGS, SMTP_SERVER
@@ -22,16 +22,14 @@ log = logging.getLogger(__name__)
 
 
 def build_app(settings: Settings) -> web.Application:
-    app = web.Application(
-        client_max_size=settings.http.max_json_bytes,
-        middlewares=[count_requests, json_errors],
-    )
+    # No middlewares, on purpose: handlers are wrapped instead (see handlers/errors.py).
+    app = web.Application(client_max_size=settings.http.max_json_bytes)
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(service_context)
     app.cleanup_ctx.append(smtp_context)  # stops before the service: clean-up runs in reverse
     api.add_routes(app)
-    app.add_subapp("/u/", build_pages(settings))
+    add_page_routes(app, settings)
     return app
 
 
@@ -45,6 +43,9 @@ async def service_context(app: web.Application) -> AsyncIterator[None]:
     app[SERVICE] = service
     app[METRICS].watch_list_size(service.list_size)
     log.info("suppression list ready: %d suppressions, data in %s", service.list_size(), settings.service.data_dir)
+    # Everything built so far lives as long as the process: keep it out of the collector's
+    # sight, or each full collection walks all of it while requests wait.
+    gc.freeze()
     yield
     await service.stop()
     log.info("database closed")
@@ -61,10 +62,3 @@ async def smtp_context(app: web.Application) -> AsyncIterator[None]:
     await server.stop()
     await intake.stop()
     log.info("SMTP stopped")
-
-
-@web.middleware
-async def count_requests(request: web.Request, handler):
-    response = await handler(request)
-    request.config_dict[METRICS].requests.labels(route_of(request), str(response.status)).inc()
-    return response

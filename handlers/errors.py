@@ -1,15 +1,17 @@
 """The one place where errors become HTTP answers: domain types to statuses, never a traceback.
 
 `classify` decides status and message for any exception; the API renders that as JSON
-(`json_errors`), the recipients' pages as HTML (handlers/pages.py).
+(`json_answers`), the recipients' pages as HTML (handlers/pages.py).
 """
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from handlers.state import METRICS
 from suppression.errors import (
     BadImport,
     BadToken,
@@ -88,16 +90,30 @@ def _status_of(exc: SuppressionError) -> int:
     return 400
 
 
-@web.middleware
-async def json_errors(request: web.Request, handler):
-    """Every error of the API as JSON `{"error": ...}` with its status."""
-    try:
-        return await handler(request)
-    except BaseException as exc:
-        if not handled(exc):
-            raise
-        failure = classify(request, exc)
-        return web.json_response({"error": failure.message}, status=failure.status, headers=failure.headers)
+def json_answers(handler):
+    """An API handler whose errors become JSON `{"error": ...}` with their status; every answer counted.
+
+    A decorator, not a middleware: with no middleware at all aiohttp takes a fast path
+    that is worth a fifth of a small request's cost.
+    """
+
+    @functools.wraps(handler)
+    async def answer(request: web.Request) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except BaseException as exc:
+            if not handled(exc):
+                raise
+            failure = classify(request, exc)
+            response = web.json_response({"error": failure.message}, status=failure.status, headers=failure.headers)
+        count(request, response)
+        return response
+
+    return answer
+
+
+def count(request: web.Request, response: web.StreamResponse) -> None:
+    request.app[METRICS].requests[route_of(request), response.status] += 1
 
 
 def route_of(request: web.Request) -> str:

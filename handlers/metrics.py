@@ -1,33 +1,46 @@
-"""Prometheus metrics of one app, on a registry of its own (not the process-global one)."""
+"""Prometheus metrics of one app, on a registry of its own (not the process-global one).
 
+Requests are counted in plain dictionaries and turned into metric families only when
+Prometheus scrapes: a label lookup on every request would cost more than the check itself.
+"""
+
+from collections import Counter
 from collections.abc import Callable
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 
 class Metrics:
     def __init__(self):
+        self.requests: Counter[tuple[str, int]] = Counter()  # (route, status)
+        self.checked: Counter[str] = Counter()  # kind: single or bulk
+        self.changes: Counter[tuple[str, str]] = Counter()  # (action, source)
+        self._list_size: Callable[[], int] = lambda: 0
         self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "suppression_http_requests", "HTTP requests answered",
-            ["route", "status"], registry=self.registry,
-        )
-        self.checked = Counter(
-            "suppression_checked_addresses", "Addresses checked against the list",
-            ["kind"], registry=self.registry,
-        )
-        self.changes = Counter(
-            "suppression_changes", "Suppressions added or lifted through this process",
-            ["action", "source"], registry=self.registry,
-        )
-        self.list_size = Gauge(
-            "suppression_list_size", "Suppressions held in the index", registry=self.registry
-        )
+        self.registry.register(self)
 
     def watch_list_size(self, size: Callable[[], int]) -> None:
-        self.list_size.set_function(size)
+        self._list_size = size
+
+    def collect(self):
+        """Called by prometheus_client at scrape time."""
+        requests = CounterMetricFamily("suppression_http_requests", "HTTP requests answered", labels=["route", "status"])
+        for (route, status), count in sorted(self.requests.items()):
+            requests.add_metric([route, str(status)], count)
+        checked = CounterMetricFamily("suppression_checked_addresses", "Addresses checked against the list", labels=["kind"])
+        for kind, count in sorted(self.checked.items()):
+            checked.add_metric([kind], count)
+        changes = CounterMetricFamily(
+            "suppression_changes", "Suppressions added or lifted through this process", labels=["action", "source"]
+        )
+        for (action, source), count in sorted(self.changes.items()):
+            changes.add_metric([action, source], count)
+        size = GaugeMetricFamily("suppression_list_size", "Suppressions held in the index")
+        size.add_metric([], self._list_size())
+        return [requests, checked, changes, size]
 
     def render(self) -> web.Response:
         response = web.Response(body=generate_latest(self.registry))

@@ -6,13 +6,14 @@ the only credential, as RFC 8058 requires for one-click.
 """
 
 import base64
+import functools
 import hashlib
 from pathlib import Path
 
 import jinja2
 from aiohttp import web
 
-from handlers.errors import classify, handled
+from handlers.errors import classify, count, handled
 from handlers.state import SERVICE
 from suppression.addresses import mask_address
 from suppression.config import RESERVED_SCOPE, Settings
@@ -85,18 +86,36 @@ class Pages:
 PAGES = web.AppKey("pages", Pages)
 
 
-def build_pages(settings: Settings) -> web.Application:
-    """The /u/ sub-application: HTML errors, page headers, a small body limit."""
-    pages = web.Application(middlewares=[page_errors])
-    pages[PAGES] = Pages(settings)
-    pages.router.add_get("/{token}", show_link)  # HEAD too
-    pages.router.add_post("/{token}", act_on_link)
-    pages.router.add_route("*", "/", no_token)
-    return pages
+def add_page_routes(app: web.Application, settings: Settings) -> None:
+    """/u/{token}: plain routes of the main app (a sub-app would cost every request a wrapper)."""
+    app[PAGES] = Pages(settings)
+    app.router.add_get("/u/{token}", as_page(show_link))  # HEAD too
+    app.router.add_post("/u/{token}", as_page(act_on_link))
+    app.router.add_route("*", "/u/", as_page(no_token))
+
+
+def as_page(handler):
+    """A recipients' page: a small body limit, readable error pages, the page headers."""
+
+    @functools.wraps(handler)
+    async def page(request: web.Request) -> web.Response:
+        pages = request.app[PAGES]
+        try:
+            # aiohttp sizes requests by the app's limit, set for bulk JSON; forms are small.
+            response = await handler(request.clone(client_max_size=MAX_FORM_BYTES))
+        except BaseException as exc:
+            if not handled(exc):
+                raise
+            response = _problem_page(pages, request, exc)
+        response.headers.update(pages.headers)
+        count(request, response)
+        return response
+
+    return page
 
 
 async def show_link(request: web.Request) -> web.Response:
-    service, pages = request.config_dict[SERVICE], request.app[PAGES]
+    service, pages = request.app[SERVICE], request.app[PAGES]
     claim = service.read_link(request.match_info["token"])
     scopes = await service.suppressed_scopes(claim.email)
     already = [pages.label(None if s == ALL_TOPICS else s) for s in sorted(scopes)]
@@ -111,7 +130,7 @@ async def no_token(request: web.Request) -> web.Response:
 
 
 async def act_on_link(request: web.Request) -> web.Response:
-    service, pages = request.config_dict[SERVICE], request.app[PAGES]
+    service, pages = request.app[SERVICE], request.app[PAGES]
     claim = service.read_link(request.match_info["token"])
     form = await request.post()
     masked = mask_address(claim.email)
@@ -133,21 +152,6 @@ async def act_on_link(request: web.Request) -> web.Response:
         "done.html", title="Unsubscribed" if action == "unsubscribe" else "Subscribed again",
         unsubscribed=action == "unsubscribe", masked=masked, label=pages.label(topic), scope=scope,
     )
-
-
-@web.middleware
-async def page_errors(request: web.Request, handler):
-    """Every answer of /u/ carries the page headers; every error is a readable page."""
-    pages = request.app[PAGES]
-    try:
-        # aiohttp sizes requests by the root app's limit, set for bulk JSON; forms are small.
-        response = await handler(request.clone(client_max_size=MAX_FORM_BYTES))
-    except BaseException as exc:
-        if not handled(exc):
-            raise
-        response = _problem_page(pages, request, exc)
-    response.headers.update(pages.headers)
-    return response
 
 
 def _problem_page(pages: Pages, request: web.Request, exc: Exception) -> web.Response:

@@ -25,6 +25,7 @@ class KeySet:
         self._removed: set[int] = set()
         self._added_array = _EMPTY
         self._removed_array = _EMPTY
+        self._arrays_stale = False
 
     def __len__(self) -> int:
         return len(self._base) - len(self._removed) + len(self._added)
@@ -57,6 +58,11 @@ class KeySet:
     def contains_many(self, keys: np.ndarray) -> np.ndarray:
         """A boolean mask: which of `keys` (uint64) are in the set."""
         found = _in_sorted_many(self._base, keys)
+        if self._arrays_stale:
+            # Built when a bulk check needs them, not at every change.
+            self._added_array = np.fromiter(self._added, dtype=np.uint64, count=len(self._added))
+            self._removed_array = np.fromiter(self._removed, dtype=np.uint64, count=len(self._removed))
+            self._arrays_stale = False
         if self._removed:
             found &= ~np.isin(keys, self._removed_array)
         if self._added:
@@ -69,10 +75,7 @@ class KeySet:
         if len(self._added) + len(self._removed) > 4096 + len(self._base) // 32:
             self._rebuild()
         else:
-            self._added_array = np.fromiter(self._added, dtype=np.uint64, count=len(self._added))
-            self._removed_array = np.fromiter(
-                self._removed, dtype=np.uint64, count=len(self._removed)
-            )
+            self._arrays_stale = True
 
     def _rebuild(self) -> None:
         base = self._base
@@ -85,6 +88,7 @@ class KeySet:
         self._base = base
         self._added, self._removed = set(), set()
         self._added_array = self._removed_array = _EMPTY
+        self._arrays_stale = False
 
 
 def _in_sorted(base: np.ndarray, key: int) -> bool:

@@ -32,6 +32,7 @@ SOURCES = ("link", "one-click", "email", "api", "cli", "import")
 FOLLOW_SECONDS = 0.5
 MAX_CHANGES_PAGE = 10_000
 _KEY_CACHE_SECONDS = 30.0  # how long a revoked key may still be honoured
+_PRESENTED_CACHE_SIZE = 1000
 _FOLLOW_BATCH = 20_000
 
 
@@ -78,6 +79,7 @@ class SuppressionService:
         self._follow_lock = asyncio.Lock()
         self._follower: asyncio.Task | None = None
         self._api_keys: dict[str, tuple[ApiKey, float]] = {}
+        self._presented: dict[str, tuple[ApiKey, float]] = {}  # full keys verified recently
 
     async def start(self, with_index: bool = True) -> None:
         """Open the store; with_index loads the index and follows the change log (servers)."""
@@ -304,11 +306,14 @@ class SuppressionService:
 
     async def authenticate(self, presented: str) -> ApiKey | None:
         """The key a bearer token names, if it is one of ours and not revoked."""
+        now = time.monotonic()
+        known = self._presented.get(presented)
+        if known is not None and now - known[1] < _KEY_CACHE_SECONDS:
+            return known[0]  # this exact key was verified moments ago: skip the hash
         parts = split_api_key(presented)
         if parts is None:
             return None
         key_id, secret = parts
-        now = time.monotonic()
         cached = self._api_keys.get(key_id)
         if cached is not None and now - cached[1] < _KEY_CACHE_SECONDS:
             key = cached[0]
@@ -318,7 +323,12 @@ class SuppressionService:
                 self._api_keys.pop(key_id, None)
                 return None
             self._api_keys[key_id] = (key, now)
-        return key if key.matches(secret) else None
+        if not key.matches(secret):
+            return None
+        if len(self._presented) >= _PRESENTED_CACHE_SIZE:
+            self._presented.clear()  # only valid keys get here; a handful in practice
+        self._presented[presented] = (key, now)
+        return key
 
 
 _PROGRESS_EVERY = 100_000

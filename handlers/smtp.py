@@ -27,6 +27,7 @@ ERR_553_SYNTAX = "553 5.1.3 Recipient address is not valid"
 
 SESSION_TIMEOUT_SECONDS = 60  # idle time before aiosmtpd closes a session
 MAX_RECIPIENTS = 50
+SESSION_COMMAND_LIMIT = 1000  # of each command in one session
 SHUTDOWN_GRACE_SECONDS = 10  # for messages being stored when the service stops
 
 
@@ -85,7 +86,9 @@ class RequestServer:
             enable_SMTPUTF8=True,
             decode_data=False,
             timeout=SESSION_TIMEOUT_SECONDS,
-            command_call_limit={"RCPT": MAX_RECIPIENTS + 10, "*": 50},
+            # Per session: generous for an MTA delivering a batch over one connection, a
+            # bound for a client that loops forever.
+            command_call_limit={"RCPT": SESSION_COMMAND_LIMIT * 5, "*": SESSION_COMMAND_LIMIT},
             loop=asyncio.get_running_loop(),
         )
         self.sessions.add(protocol)

@@ -107,6 +107,21 @@ async def test_oversize_message_gets_552_and_the_service_goes_on(client):
     assert code == 250
 
 
+async def test_regression_many_messages_in_one_session_are_all_accepted(client):
+    # A 50-command limit once answered 421 to a mail server delivering a batch on one connection.
+    def batch():
+        codes = []
+        with smtplib.SMTP("127.0.0.1", smtp_port(client), timeout=30) as session:
+            session.ehlo("mx.provider.example")
+            for n in range(120):
+                session.mail(f"person{n}@example.com")
+                session.rcpt("PLUSinfo@plusnxt.com")
+                codes.append(session.data(SIMPLE)[0])
+        return codes
+
+    assert await in_thread(batch) == [250] * 120
+
+
 # -- durability and processing ----------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ import re
 import resource
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -64,7 +65,7 @@ def main() -> None:
         one_click = wrk_one_click(config, args.seconds)
         intake, delays = asyncio.run(intake_with_visibility(
             SMTP_PORT, f"http://127.0.0.1:{HTTP_PORT}", admin_key, args.smtp_clients,
-            args.smtp_messages // args.smtp_clients,
+            args.smtp_messages // args.smtp_clients, last_change(),
         ))
         rss_after = rss_mb(service.pid)
     finally:
@@ -181,6 +182,12 @@ def wait_http(port: int, path: str, process: subprocess.Popen) -> None:
 def stop(process: subprocess.Popen) -> None:
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=60)
+
+
+def last_change() -> str:
+    """The end of the change log now, read from the file (the feed would page from the start)."""
+    with sqlite3.connect(OUT / "data" / "suppression.sqlite3") as db:
+        return str(db.execute("SELECT coalesce(max(id), 0) FROM changes").fetchone()[0])
 
 
 def rss_mb(pid: int) -> float:

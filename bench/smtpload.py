@@ -57,9 +57,8 @@ async def send_requests(port: int, clients: int, per_client: int, prefix: str) -
     return len(acked) / (time.monotonic() - started), acked
 
 
-async def watch_changes(base_url: str, key: str, seen: dict[str, float], stop: asyncio.Event) -> None:
-    """Follow the change feed, noting when each address first appears in it."""
-    cursor = ""
+async def watch_changes(base_url: str, key: str, seen: dict[str, float], stop: asyncio.Event, cursor: str) -> None:
+    """Follow the change feed from `cursor`, noting when each address first appears in it."""
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http:
         while not stop.is_set():
             async with http.get(f"{base_url}/v1/changes?after={cursor}&limit=10000") as answer:
@@ -72,11 +71,14 @@ async def watch_changes(base_url: str, key: str, seen: dict[str, float], stop: a
                 await asyncio.sleep(0.01)
 
 
-async def intake_with_visibility(port: int, base_url: str, key: str, clients: int, per_client: int):
-    """Intake rate, and the delays from each 250 to its suppression showing in the API."""
+async def intake_with_visibility(port: int, base_url: str, key: str, clients: int, per_client: int, cursor: str):
+    """Intake rate, and the delays from each 250 to its suppression showing in the API.
+
+    `cursor` is the end of the change log before the run: the feed is read from there.
+    """
     seen: dict[str, float] = {}
     stop = asyncio.Event()
-    watcher = asyncio.create_task(watch_changes(base_url, key, seen, stop))
+    watcher = asyncio.create_task(watch_changes(base_url, key, seen, stop, cursor))
     rate, acked = await send_requests(port, clients, per_client, "svc")
     for _ in range(3000):  # bounded: at most 30 s for the last ones to show
         if all(sender in seen for sender in acked):

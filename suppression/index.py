@@ -43,6 +43,12 @@ class KeySet:
             return False
         return _in_sorted(self._base, key)
 
+    def sorted_keys(self) -> np.ndarray:
+        """Every key, sorted: the array with recent changes folded in."""
+        if self._added or self._removed:
+            self._rebuild()
+        return self._base
+
     def add(self, key: int) -> None:
         if key in self._removed:
             self._removed.discard(key)
@@ -130,6 +136,10 @@ class SuppressionIndex:
 
     def __len__(self) -> int:
         return sum(len(s) for s in self._sets.values())
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Each topic's sorted keys, for a snapshot."""
+        return {topic: keys.sorted_keys() for topic, keys in self._sets.items()}
 
     def size_of(self, topic: str) -> int:
         keys = self._sets.get(topic)

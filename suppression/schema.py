@@ -72,4 +72,9 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (email, day)
     ) WITHOUT ROWID;
     """,
+    # 3: facts about this database; database_id tells its index snapshot from another's.
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    INSERT INTO meta (key, value) VALUES ('database_id', lower(hex(randomblob(16))));
+    """,
 )

@@ -313,6 +313,12 @@ class SuppressionStore:
             (after, limit),
         )
 
+    async def identity(self) -> tuple[str, int]:
+        """This database's id and the id of its newest change."""
+        (database_id,) = (await self._reader.execute_fetchall("SELECT value FROM meta WHERE key = 'database_id'"))[0]
+        (newest,) = (await self._reader.execute_fetchall("SELECT coalesce(max(id), 0) FROM changes"))[0]
+        return database_id, newest
+
     async def load_index_keys(self) -> tuple[int, dict[str, np.ndarray]]:
         """Every topic's index keys (sorted, unsigned) and the change id they reflect.
 

@@ -1,0 +1,53 @@
+"""A snapshot of the in-memory index on disk, so that start-up need not read every row.
+
+It holds each topic's sorted keys, the change id they reflect and the identity of the
+database they came from. A snapshot of another database, or one from the future, is
+ignored: start-up then reads the rows as before. Written to a temporary file and renamed,
+so a crash leaves the old snapshot or the new one, never half of one.
+"""
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_NAME = "index-snapshot.npz"
+_FORMAT = 1
+
+
+def save_snapshot(path: Path, database_id: str, cursor: int, keys: dict[str, np.ndarray]) -> None:
+    temporary = path.with_suffix(".tmp")
+    arrays = {f"topic_{i}": array for i, array in enumerate(keys.values())}
+    with open(temporary, "wb") as fh:
+        np.savez(
+            fh, format=np.array(_FORMAT), database_id=np.array(database_id), cursor=np.array(cursor),
+            topics=np.array(list(keys), dtype=str), **arrays,
+        )
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.chmod(temporary, 0o600)
+    os.replace(temporary, path)
+
+
+def load_snapshot(path: Path, database_id: str, newest_change: int) -> tuple[int, dict[str, np.ndarray]] | None:
+    """(cursor, keys by topic) if the snapshot belongs to this database and is not ahead of it."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:  # no pickle: a data file is never code
+            if int(data["format"]) != _FORMAT or str(data["database_id"]) != database_id:
+                log.info("index snapshot is of another database; reading the rows instead")
+                return None
+            cursor = int(data["cursor"])
+            if cursor > newest_change:
+                log.warning("index snapshot is ahead of the database (restored from backup?); reading the rows")
+                return None
+            topics = list(data["topics"])
+            keys = {str(topic): data[f"topic_{i}"].astype(np.uint64, copy=False) for i, topic in enumerate(topics)}
+    except (OSError, ValueError, KeyError, EOFError) as exc:
+        log.warning("index snapshot unreadable (%s); reading the rows instead", exc)
+        return None
+    return cursor, keys

@@ -86,7 +86,7 @@ def main() -> None:
     sink = start_baseline("smtp", BARE_SMTP_PORT)
     try:
         bare_intake, _ = asyncio.run(send_requests(
-            BARE_SMTP_PORT, args.smtp_clients, args.smtp_messages // args.smtp_clients, "bare"
+            BARE_SMTP_PORT, args.smtp_clients, args.smtp_messages // args.smtp_clients, f"bare{time.time_ns()}."
         ))
     finally:
         stop(sink)

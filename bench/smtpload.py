@@ -79,7 +79,8 @@ async def intake_with_visibility(port: int, base_url: str, key: str, clients: in
     seen: dict[str, float] = {}
     stop = asyncio.Event()
     watcher = asyncio.create_task(watch_changes(base_url, key, seen, stop, cursor))
-    rate, acked = await send_requests(port, clients, per_client, "svc")
+    # New addresses each run: an address suppressed by an earlier run would change nothing.
+    rate, acked = await send_requests(port, clients, per_client, f"svc{time.time_ns()}.")
     for _ in range(3000):  # bounded: at most 30 s for the last ones to show
         if all(sender in seen for sender in acked):
             break

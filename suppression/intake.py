@@ -32,6 +32,7 @@ class RequestIntake:
         self._on_request = on_request  # awaited with (message id, Decision) after a request is honoured
         self._wake = asyncio.Event()
         self._worker: asyncio.Task | None = None
+        self._replying: set[asyncio.Task] = set()
         self.handled = 0
 
     def accepts(self, recipient: str) -> bool:
@@ -51,6 +52,16 @@ class RequestIntake:
     async def stop(self) -> None:
         await cancel_and_wait(self._worker)
         self._worker = None
+        if self._replying:
+            # Confirmations are optional: a hung relay must not hold up a shutdown.
+            log.info("stopping: %d confirmation(s) not sent", len(self._replying))
+            for task in list(self._replying):
+                await cancel_and_wait(task)
+
+    async def replies_sent(self) -> None:
+        """Wait for confirmations under way (tests, shutdown)."""
+        while self._replying:
+            await asyncio.gather(*list(self._replying), return_exceptions=True)
 
     async def _run(self) -> None:
         while True:
@@ -95,7 +106,10 @@ class RequestIntake:
         log.info("message %d: %s %s (%s)", message_id, decision.kind,
                  ", ".join(decision.addresses) or "-", "; ".join(decision.reasons))
         if decision.kind == REQUEST and self._on_request is not None:
-            await self._on_request(message_id, decision)
+            # In the background: a slow relay must not hold up the next person's request.
+            task = asyncio.create_task(self._on_request(message_id, decision))
+            self._replying.add(task)
+            task.add_done_callback(self._replying.discard)
 
     def _decide_all(self, batch: list[tuple[int, bytes, str]]) -> list[Decision]:
         return [self._decide(message_id, raw, mail_from) for message_id, raw, mail_from in batch]

@@ -128,7 +128,11 @@ class SuppressionService:
         if self._snapshotting is not None:
             await self._snapshotting
         if self.index is not None:
-            await self.follow_changes()
+            try:
+                await self.follow_changes()
+            except Exception:
+                # The snapshot is consistent at whatever change it has reached.
+                log.warning("could not read the last changes before saving the index snapshot")
             await self._save_snapshot()
         await self.store.close()
 

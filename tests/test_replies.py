@@ -51,6 +51,7 @@ async def serve(aiohttp_client, tmp_path, relay_port, enabled=True):
 async def receive_and_handle(intake, raw, mail_from="jane@example.com"):
     message_id = await intake.receive(raw, mail_from, ["PLUSinfo@plusnxt.com"])
     await intake.handle_pending()
+    await intake.replies_sent()
     return message_id
 
 
@@ -90,3 +91,20 @@ async def test_a_relay_that_is_down_never_costs_the_unsubscribe(aiohttp_client, 
     message_id = await receive_and_handle(intake, REQUEST)
     assert await service.suppressed_scopes("jane@example.com") == {""}
     assert (await service.store.get_message(message_id)).status == "request"
+
+
+async def test_a_slow_relay_does_not_hold_up_the_next_request(aiohttp_client, tmp_path):
+    import socket
+
+    # A relay that accepts the connection and never says a word.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    try:
+        intake, service = await serve(aiohttp_client, tmp_path, silent.getsockname()[1])
+        await intake.receive(REQUEST, "jane@example.com", ["PLUSinfo@plusnxt.com"])
+        await intake.receive(REQUEST.replace(b"jane@", b"bob@"), "bob@example.com", ["PLUSinfo@plusnxt.com"])
+        await intake.handle_pending()  # returns while the first reply still waits on the relay
+        assert await service.suppressed_scopes("bob@example.com") == {""}
+    finally:
+        silent.close()

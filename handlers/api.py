@@ -35,11 +35,11 @@ def add_routes(app: web.Application) -> None:
         ("GET", "/metrics", get_metrics),
     ]
     for method, path, handler in routes:
-        app.router.add_route(method, path, json_answers(handler))
+        app.router.add_route(method, path, json_answers(handler, path))
     # Other methods on these paths, and unknown /v1 paths, still answer in JSON.
     for path in dict.fromkeys(path for _, path, _ in routes):
-        app.router.add_route("*", path, json_answers(method_not_allowed))
-    app.router.add_route("*", "/v1/{anything:.*}", json_answers(not_found))
+        app.router.add_route("*", path, json_answers(method_not_allowed, path))
+    app.router.add_route("*", "/v1/{anything:.*}", json_answers(not_found, "/v1/{anything}"))
 
 
 async def method_not_allowed(request: web.Request) -> web.Response:

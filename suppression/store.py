@@ -59,32 +59,29 @@ class Change:
 
 
 @dataclass(frozen=True)
-class StoredMessage:
+class Outcome:
+    """What handling a received message decided, and why."""
+
+    status: str
+    reasons: list[str]
+    addresses: list[str]
+    topic: str | None
+    sender: str | None
+    subject: str | None
+    message_id: str | None
+
+
+@dataclass(frozen=True)
+class StoredMessage(Outcome):
+    """A received message as kept: its envelope and its outcome (pending until handled)."""
+
     id: int
     received_at: str
     mail_from: str
     rcpt_to: list[str]
     size: int
-    status: str
-    reasons: list[str]
-    addresses: list[str]
-    topic: str | None
-    sender: str | None
-    subject: str | None
-    message_id: str | None
     processed_at: str | None
     raw: bytes | None = None  # only when asked for
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: str
-    reasons: list[str]
-    addresses: list[str]
-    topic: str | None
-    sender: str | None
-    subject: str | None
-    message_id: str | None
 
 
 @dataclass(frozen=True)

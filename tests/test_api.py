@@ -323,3 +323,20 @@ async def test_unknown_route_and_method_are_json(client, check_key):
     wrong = await client.put("/v1/check", headers=bearer(check_key))
     assert (missing.status, wrong.status) == (404, 405)
     assert "error" in await missing.json() and "error" in await wrong.json()
+
+
+async def test_checks_answer_while_another_process_holds_the_write_lock(client, admin_key, check_key):
+    import sqlite3
+
+    await suppress(client, admin_key, "held@example.com", reason="unsubscribe")
+    blocker = sqlite3.connect(client.app[SERVICE].store.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # as an admin's long import does
+    blocker.execute("INSERT INTO meta (key, value) VALUES ('import', 'running')")
+    try:
+        single = await client.get("/v1/suppressions/held@example.com", headers=bearer(check_key))
+        bulk = await client.post("/v1/check", json={"emails": ["held@example.com", "free@example.com"]},
+                                 headers=bearer(check_key))
+        assert (single.status, (await single.json())["reason"]) == (200, "unsubscribe")
+        assert (await bulk.json())["suppressed"] == ["held@example.com"]
+    finally:
+        blocker.execute("ROLLBACK")

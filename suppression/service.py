@@ -148,9 +148,8 @@ class SuppressionService:
         return topic
 
     @staticmethod
-    def check_reason(reason: str | None, default: str) -> str:
-        if reason is None:
-            return default
+    def check_reason(reason: str) -> str:
+        """A reason the domain knows, or InvalidValue."""
         if reason not in REASONS:
             raise InvalidValue(f"unknown reason {reason[:64]!r} (one of: {', '.join(REASONS)})")
         return reason
@@ -197,7 +196,7 @@ class SuppressionService:
         """Suppress an address (idempotent); return the suppression and whether it is new."""
         email = normalise_address(text)
         scope = self.topic_scope(topic)
-        reason = self.check_reason(reason, "manual")
+        reason = self.check_reason(reason or "manual")
         suppression, change_id = await self.store.suppress(
             email, key_of_canonical(email), scope, reason, source, actor
         )
@@ -315,7 +314,7 @@ class SuppressionService:
     ) -> ImportReport:
         """Import a CSV file's lines in one transaction: all of it or, on a bad line, nothing."""
         if reason is not None:
-            self.check_reason(reason, reason)
+            self.check_reason(reason)
         report = ImportReport()
         rows = read_import_rows(lines, self.settings.topics, reason, on_invalid)
         report.added = await self.store.import_rows(_counted(rows, report, on_progress), actor)

@@ -50,6 +50,10 @@ class Pages:
             "X-Content-Type-Options": "nosniff",
         }
 
+    @functools.cached_property
+    def one_click_page(self) -> bytes:
+        return self.render("one_click.html", title="Unsubscribed").body
+
     def render(self, template: str, status: int = 200, **context) -> web.Response:
         html = self.env.get_template(template).render(
             css=self.css, company=self.settings.service.company_name, **context
@@ -133,17 +137,17 @@ async def act_on_link(request: web.Request) -> web.Response:
     service, pages = request.app[SERVICE], request.app[PAGES]
     claim = service.read_link(request.match_info["token"])
     form = await request.post()
-    masked = mask_address(claim.email)
     if form.get("List-Unsubscribe") == ONE_CLICK.split("=", 1)[1]:
         await service.suppress(claim.email, claim.topic, "unsubscribe", "one-click", ACTOR)
-        return pages.render("one_click.html", title="Unsubscribed", masked=masked, label=pages.label(claim.topic))
+        # Mail providers send this POST and ignore the body: one page, rendered once.
+        return web.Response(body=pages.one_click_page, content_type="text/html", charset="utf-8")
     action, scope = form.get("action"), form.get("scope")
     if action not in ("unsubscribe", "resubscribe") or not isinstance(scope, str):
         return pages.problem(
             400, "Nothing was changed",
             "This request did not say what to do. Open the link from your email again and press the button.",
         )
-    topic = None if scope == RESERVED_SCOPE else scope
+    topic, masked = (None if scope == RESERVED_SCOPE else scope), mask_address(claim.email)
     if action == "unsubscribe":
         await service.suppress(claim.email, topic, "unsubscribe", "link", ACTOR)
     else:

@@ -4,6 +4,7 @@ Signed with itsdangerous (HMAC-SHA256) in a namespace (salt) of their own, so no
 signed value of ours can pass for one. The newest key signs; every listed key verifies.
 """
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,10 +69,13 @@ def _canonical(token: str) -> bool:
 
 
 def _serializer(secret_keys: str | Sequence[str]) -> URLSafeTimedSerializer:
-    keys = [secret_keys] if isinstance(secret_keys, str) else list(secret_keys)
+    keys = (secret_keys,) if isinstance(secret_keys, str) else tuple(secret_keys)
     if not keys:
         raise ValueError("at least one signing key is needed")
+    return _serializer_of(keys)
+
+
+@functools.lru_cache(maxsize=8)
+def _serializer_of(keys: tuple[str, ...]) -> URLSafeTimedSerializer:
     # Ours are newest first; itsdangerous signs with the last of its list.
-    return URLSafeTimedSerializer(
-        keys[::-1], salt=SALT, signer_kwargs={"digest_method": hashlib.sha256}
-    )
+    return URLSafeTimedSerializer(list(keys[::-1]), salt=SALT, signer_kwargs={"digest_method": hashlib.sha256})

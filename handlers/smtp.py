@@ -7,7 +7,7 @@ it, and its answers become SMTP replies. It runs on the service's own loop.
 import asyncio
 import logging
 import weakref
-from functools import partial
+from collections import Counter
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -15,17 +15,19 @@ from suppression.addresses import normalise_address
 from suppression.config import SmtpSettings
 from suppression.errors import InvalidAddress, StoreUnavailable
 from suppression.intake import RequestIntake
+from suppression.ratelimit import SlidingWindow
 
 log = logging.getLogger(__name__)
 
 OK_RCPT = "250 2.1.5 Recipient OK"
 ERR_421 = "421 4.3.2 Service shutting down, please try again later"
+ERR_421_SESSION = "421 4.4.2 Session too long, please reconnect"
+ERR_450_SENDER = "450 4.7.1 Too many messages from this sender, please try again later"
 ERR_451 = "451 4.3.0 Temporary failure, please try again later"
 ERR_452_RCPTS = "452 4.5.3 Too many recipients"
 ERR_550_RELAY = "550 5.7.1 Relaying denied: this server only takes mail for its unsubscribe address"
 ERR_553_SYNTAX = "553 5.1.3 Recipient address is not valid"
 
-SESSION_TIMEOUT_SECONDS = 60  # idle time before aiosmtpd closes a session
 MAX_RECIPIENTS = 50
 SESSION_COMMAND_LIMIT = 1000  # of each command in one session
 SHUTDOWN_GRACE_SECONDS = 10  # for messages being stored when the service stops
@@ -34,9 +36,18 @@ SHUTDOWN_GRACE_SECONDS = 10  # for messages being stored when the service stops
 class RequestHandler:
     """aiosmtpd handler: RCPT only for the request addresses, DATA stored before 250."""
 
-    def __init__(self, intake: RequestIntake):
+    def __init__(self, intake: RequestIntake, settings: SmtpSettings):
         self.intake = intake
-        self.storing = 0  # DATA commands being stored right now
+        self.storing: weakref.WeakSet[Session] = weakref.WeakSet()  # sessions whose DATA is being stored
+        self.senders = SlidingWindow(settings.sender_messages_per_hour, 3600)
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options):
+        if not self.senders.allows(_sender_key(address)):
+            log.warning("refused a message with 450: more than %d this hour from one sender", self.senders.limit)
+            return ERR_450_SENDER
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options):
         try:
@@ -52,7 +63,7 @@ class RequestHandler:
         return OK_RCPT
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope):
-        self.storing += 1
+        self.storing.add(session)
         try:
             message_id = await self.intake.receive(
                 envelope.original_content or b"", envelope.mail_from or "", list(envelope.rcpt_tos)
@@ -61,7 +72,8 @@ class RequestHandler:
             log.warning("refused a message with 451: %s", exc)
             return ERR_451
         finally:
-            self.storing -= 1
+            self.storing.discard(session)
+        self.senders.record(_sender_key(envelope.mail_from or ""))
         return f"250 2.0.0 Stored as message {message_id}"
 
     async def handle_exception(self, error: Exception) -> str:
@@ -70,33 +82,103 @@ class RequestHandler:
         return ERR_451
 
 
-class RequestServer:
-    """The listening SMTP server and its open sessions, for a clean stop."""
+def _sender_key(address: str) -> str:
+    return address.strip().lower()
 
-    def __init__(self, intake: RequestIntake, settings: SmtpSettings):
-        self.handler = RequestHandler(intake)
-        self.settings = settings
-        self.sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
-        self.server: asyncio.base_events.Server | None = None
 
-    def _session(self) -> SMTP:
-        protocol = SMTP(
-            self.handler,
-            data_size_limit=self.settings.max_message_bytes,
+class ConnectionGate:
+    """Counts open sessions, in all and per client IP, so a few clients cannot hold them all."""
+
+    def __init__(self, total: int, per_client: int):
+        self.total, self.per_client = total, per_client
+        self.open: Counter[str] = Counter()
+
+    def admit(self, client: str) -> str | None:
+        """Take a place for `client`, or say why not."""
+        if sum(self.open.values()) >= self.total:
+            return "Too many connections"
+        if self.open[client] >= self.per_client:
+            return "Too many connections from your address"
+        self.open[client] += 1
+        return None
+
+    def release(self, client: str) -> None:
+        self.open[client] -= 1
+        if self.open[client] <= 0:
+            del self.open[client]
+
+
+class RequestSession(SMTP):
+    """aiosmtpd's session with our limits: a place at the gate, and a longest lifetime."""
+
+    def __init__(self, handler: RequestHandler, gate: ConnectionGate, settings: SmtpSettings):
+        super().__init__(
+            handler,
+            data_size_limit=settings.max_message_bytes,
             enable_SMTPUTF8=True,
             decode_data=False,
-            timeout=SESSION_TIMEOUT_SECONDS,
+            timeout=settings.idle_timeout_seconds,
             # Per session: generous for an MTA delivering a batch over one connection, a
             # bound for a client that loops forever.
             command_call_limit={"RCPT": SESSION_COMMAND_LIMIT * 5, "*": SESSION_COMMAND_LIMIT},
             loop=asyncio.get_running_loop(),
         )
+        self._gate = gate
+        self._client: str | None = None
+        self._max_seconds = settings.max_session_seconds
+        self._lifetime: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer = transport.get_extra_info("peername")
+        client = peer[0] if peer else "unknown"
+        refusal = self._gate.admit(client)
+        if refusal is not None:
+            log.warning("refused an SMTP connection from %s: %s", client, refusal)
+            transport.write(f"421 4.7.0 {refusal}, please try again later\r\n".encode())
+            transport.close()
+            return
+        self._client = client
+        super().connection_made(transport)
+        self._lifetime = self.loop.call_later(self._max_seconds, self._end_long_session)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._client is None:
+            return  # refused at the gate: aiosmtpd never saw it
+        self._gate.release(self._client)
+        self._client = None
+        self._lifetime.cancel()
+        super().connection_lost(error)
+
+    def _end_long_session(self) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        if self.session in self.event_handler.storing:
+            # Its message is being committed: the client must get the 250, so ask again soon.
+            self._lifetime = self.loop.call_later(1, self._end_long_session)
+            return
+        log.info("closing an SMTP session from %s after %d s", self._client, self._max_seconds)
+        self.transport.write(f"{ERR_421_SESSION}\r\n".encode())
+        self.transport.close()
+
+
+class RequestServer:
+    """The listening SMTP server and its open sessions, for a clean stop."""
+
+    def __init__(self, intake: RequestIntake, settings: SmtpSettings):
+        self.handler = RequestHandler(intake, settings)
+        self.settings = settings
+        self.gate = ConnectionGate(settings.max_connections, settings.max_connections_per_client)
+        self.sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
+        self.server: asyncio.base_events.Server | None = None
+
+    def _session(self) -> SMTP:
+        protocol = RequestSession(self.handler, self.gate, self.settings)
         self.sessions.add(protocol)
         return protocol
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(partial(self._session), self.settings.host, self.settings.port)
+        self.server = await loop.create_server(self._session, self.settings.host, self.settings.port)
         log.info("serving SMTP on %s:%d", self.settings.host, self.settings.port)
 
     @property
@@ -109,7 +191,7 @@ class RequestServer:
             return
         self.server.close()
         for _ in range(SHUTDOWN_GRACE_SECONDS * 20):
-            if self.handler.storing == 0:
+            if not self.handler.storing:
                 break
             await asyncio.sleep(0.05)
         for session in list(self.sessions):

@@ -17,7 +17,12 @@ from suppression.apikeys import SCOPES
 from suppression.config import Settings, load_settings
 from suppression.errors import StoreUnavailable, SuppressionError
 from suppression.keyfile import signing_keys
-from suppression.service import INBOX_STATUSES, REASONS, SuppressionService, describe_suppression
+from suppression.service import (
+    INBOX_STATUSES,
+    REASONS,
+    SuppressionService,
+    describe_suppression,
+)
 from suppression.store import SuppressionStore
 
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_BAD_INPUT = 0, 1, 2

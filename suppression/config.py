@@ -43,6 +43,13 @@ class SmtpSettings:
     port: int = 8025
     request_addresses: tuple[str, ...] = ("PLUSinfo@plusnxt.com",)
     max_message_bytes: int = 10 * 1024 * 1024
+    idle_timeout_seconds: int = 60  # a session that sends nothing this long is closed
+    max_session_seconds: int = 600  # no session lasts longer, however busy
+    max_connections: int = 200  # open sessions in all
+    max_connections_per_client: int = 20  # open sessions from one IP address
+    sender_messages_per_hour: int = 100  # from one envelope sender; beyond: 450, the sending MTA retries
+    sender_requests_per_day: int = 10  # honoured requests naming other people's addresses, per sender
+    trusted_authserv_ids: tuple[str, ...] = ()  # Authentication-Results from these hosts are believed
 
 
 @dataclass(frozen=True)
@@ -191,6 +198,12 @@ def _validated(settings: Settings) -> Settings:
     ):
         if size < 1024:
             raise ConfigError(f"config key {key}: expected at least 1024 bytes")
+    for key in (
+        "idle_timeout_seconds", "max_session_seconds", "max_connections", "max_connections_per_client",
+        "sender_messages_per_hour", "sender_requests_per_day",
+    ):
+        if getattr(settings.smtp, key) < 1:
+            raise ConfigError(f"config key smtp.{key}: expected 1 or more")
     if not settings.smtp.request_addresses:
         raise ConfigError("config key smtp.request_addresses: list at least one address")
     for address in settings.smtp.request_addresses:

@@ -12,7 +12,14 @@ import logging
 from suppression.addresses import key_of_canonical, normalise_address
 from suppression.background import cancel_and_wait
 from suppression.errors import StoreUnavailable
-from suppression.inbound.classify import BOUNCE, COMPLAINT, REQUEST, REVIEW, Decision, classify_message
+from suppression.inbound.classify import (
+    BOUNCE,
+    COMPLAINT,
+    REQUEST,
+    REVIEW,
+    Decision,
+    classify_message,
+)
 from suppression.service import SuppressionService
 from suppression.store import Outcome
 

@@ -13,7 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from suppression.addresses import key_of_canonical, keys_of_block, keys_of_texts, normalise_address
+from suppression.addresses import (
+    key_of_canonical,
+    keys_of_block,
+    keys_of_texts,
+    normalise_address,
+)
 from suppression.apikeys import SCOPES, ApiKey, mint_api_key, split_api_key
 from suppression.background import cancel_and_wait
 from suppression.config import Settings
@@ -22,7 +27,13 @@ from suppression.errors import InvalidValue, NotFound, UnknownTopic
 from suppression.index import SuppressionIndex
 from suppression.links import UnsubscribeLink, mint_link
 from suppression.snapshot import SNAPSHOT_NAME, load_snapshot, save_snapshot
-from suppression.store import ALL_TOPICS, Change, StoredMessage, Suppression, SuppressionStore
+from suppression.store import (
+    ALL_TOPICS,
+    Change,
+    StoredMessage,
+    Suppression,
+    SuppressionStore,
+)
 from suppression.tokens import LinkClaim, verify_token
 
 log = logging.getLogger(__name__)

@@ -11,6 +11,7 @@ import pytest
 from handlers.app import build_app
 from handlers.smtp import RequestHandler
 from handlers.state import INTAKE, SERVICE, SMTP_SERVER
+from suppression.config import SmtpSettings
 from tests.conftest import bearer, make_settings
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -217,7 +218,7 @@ async def test_locked_database_gets_451_and_loses_nothing(aiohttp_client, settin
 
 
 async def test_handler_errors_answer_451_without_internals():
-    handler = RequestHandler(intake=None)  # handle_exception needs nothing else
+    handler = RequestHandler(intake=None, settings=SmtpSettings())  # handle_exception needs nothing else
     reply = await handler.handle_exception(ValueError("secret internals"))
     assert reply.startswith("451 4.3.0") and "ValueError" not in reply and "secret" not in reply
 

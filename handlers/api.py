@@ -256,8 +256,13 @@ async def post_link(request: web.Request) -> web.Response:
 
 
 async def get_healthz(request: web.Request) -> web.Response:
-    if await request.app[SERVICE].store.ping():
-        return web.json_response({"status": "ok"})
+    store = request.app[SERVICE].store
+    if await store.ping():
+        # Checks are answered either way; a refusing disk is reported, not made an outage.
+        if store.write_problem is not None:
+            # Unauthenticated: the reason (paths, free space) is in the log, not here.
+            return web.json_response({"status": "degraded", "writes": "refused"})
+        return web.json_response({"status": "ok", "writes": "ok"})
     return web.json_response({"status": "unavailable"}, status=503)
 
 

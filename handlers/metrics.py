@@ -19,11 +19,15 @@ class Metrics:
         self.checked: Counter[str] = Counter()  # kind: single or bulk
         self.changes: Counter[tuple[str, str]] = Counter()  # (action, source)
         self._list_size: Callable[[], int] = lambda: 0
+        self._writable: Callable[[], bool] = lambda: True
         self.registry = CollectorRegistry()
         self.registry.register(self)
 
     def watch_list_size(self, size: Callable[[], int]) -> None:
         self._list_size = size
+
+    def watch_writable(self, writable: Callable[[], bool]) -> None:
+        self._writable = writable
 
     def collect(self):
         """Called by prometheus_client at scrape time."""
@@ -40,7 +44,9 @@ class Metrics:
             changes.add_metric([action, source], count)
         size = GaugeMetricFamily("suppression_list_size", "Suppressions held in the index")
         size.add_metric([], self._list_size())
-        return [requests, checked, changes, size]
+        writable = GaugeMetricFamily("suppression_database_writable", "1 while the database takes writes, 0 while it refuses them")
+        writable.add_metric([], 1 if self._writable() else 0)
+        return [requests, checked, changes, size, writable]
 
     def render(self) -> web.Response:
         response = web.Response(body=generate_latest(self.registry))

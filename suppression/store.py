@@ -12,6 +12,8 @@ connection; WAL lets them run beside the writer.
 import asyncio
 import json
 import logging
+import os
+import shutil
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -117,6 +119,8 @@ class SuppressionStore:
         self._reader: aiosqlite.Connection | None = None
         self._queue: asyncio.Queue[tuple[Write, asyncio.Future]] = asyncio.Queue()
         self._writer_task: asyncio.Task | None = None
+        self.write_problem: str | None = None  # why writes are refused now; None: they are not
+        self._reopen = False  # the writer connection must be opened afresh before the next write
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -136,6 +140,10 @@ class SuppressionStore:
             await self.close()
             raise
         self._writer_task = asyncio.create_task(self._run_writer(), name="store-writer")
+        if not os.access(self.path, os.W_OK):
+            # Reads work, so checks are answered; writes are refused until the file is writable.
+            self._note_failure(sqlite3.OperationalError("the database file is read-only"))
+            self._reopen = True
 
     async def close(self) -> None:
         if self._writer_task is not None:
@@ -183,7 +191,7 @@ class SuppressionStore:
             while len(group) < _MAX_GROUP and not self._queue.empty():
                 group.append(self._queue.get_nowait())
             try:
-                outcomes = await self._on_writer(partial(_commit_group, self._writer, [w for w, _ in group]))
+                outcomes = await self._on_writer(partial(self._commit, [w for w, _ in group]))
             except BaseException as exc:
                 _fail_all(group, StoreUnavailable("the service is stopping"))
                 for _ in group:
@@ -199,6 +207,38 @@ class SuppressionStore:
                     else:
                         future.set_result(result)
                 self._queue.task_done()
+
+    def _commit(self, works: list[Write]) -> list[tuple[Any, BaseException | None]]:
+        """One group on the writer thread, noting when writes start and stop failing."""
+        if self._reopen:
+            try:
+                self._reopen_writer()
+            except sqlite3.Error as exc:
+                self._note_failure(exc)
+                return [(None, _unavailable(exc))] * len(works)
+        outcomes, failure = _commit_group(self._writer, works)
+        if failure is not None:
+            self._note_failure(failure)
+        elif self.write_problem is not None:
+            log.warning("the database takes writes again (after: %s)", self.write_problem)
+            self.write_problem = None
+        return outcomes
+
+    def _note_failure(self, exc: sqlite3.Error) -> None:
+        # A connection that found its file read-only stays so; a new one sees a fixed file.
+        self._reopen = getattr(exc, "sqlite_errorname", "").startswith(_REOPEN_AFTER)
+        problem = f"{exc} ({_free_space(self.path.parent)})"
+        if self.write_problem is None:
+            log.error("the database %s refuses writes; new work is refused (503, SMTP 451) until it"
+                      " takes them again: %s", self.path, problem)
+        self.write_problem = problem
+
+    def _reopen_writer(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self._open_writer()
+        self._reopen = False
 
     # -- suppressions -------------------------------------------------------------------
 
@@ -488,12 +528,15 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
             raise
 
 
-def _commit_group(db: sqlite3.Connection, works: list[Write]) -> list[tuple[Any, BaseException | None]]:
-    """Run a group of writes in one transaction on the writer thread: (result, error) for each."""
+def _commit_group(
+    db: sqlite3.Connection, works: list[Write]
+) -> tuple[list[tuple[Any, BaseException | None]], sqlite3.Error | None]:
+    """Run a group of writes in one transaction on the writer thread: (result, error) for each,
+    and the error that refused the whole group, if one did."""
     try:
         db.execute("BEGIN IMMEDIATE")
     except sqlite3.Error as exc:
-        return [(None, _unavailable(exc))] * len(works)
+        return [(None, _unavailable(exc))] * len(works), exc
     outcomes: list[tuple[Any, BaseException | None]] = []
     try:
         for work in works:
@@ -501,6 +544,8 @@ def _commit_group(db: sqlite3.Connection, works: list[Write]) -> list[tuple[Any,
             try:
                 result = work(db)
             except Exception as exc:
+                if _of_the_environment(exc):
+                    raise  # the disk or the file, not this write: the whole group is refused
                 if not isinstance(exc, (sqlite3.Error, BadImport, Conflict)):
                     log.exception("a database write failed unexpectedly")
                 db.execute("ROLLBACK TO one_write")
@@ -511,11 +556,14 @@ def _commit_group(db: sqlite3.Connection, works: list[Write]) -> list[tuple[Any,
                 outcomes.append((result, None))
         db.execute("COMMIT")
     except sqlite3.Error as exc:
-        log.error("database commit failed, %d writes refused: %s", len(works), exc)
+        log.warning("database commit failed, %d writes refused: %s", len(works), exc)
         if db.in_transaction:
-            db.execute("ROLLBACK")
-        return [(None, _unavailable(exc))] * len(works)
-    return outcomes
+            try:
+                db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # SQLite has rolled back itself
+        return [(None, _unavailable(exc))] * len(works), exc
+    return outcomes, None
 
 
 # Column names are constants# Column names are constants of ours, joined into the SELECT; values are always parameters.
@@ -553,6 +601,26 @@ def _load_index_keys(path: Path) -> tuple[int, dict[str, np.ndarray]]:
         return cursor, keys
     finally:
         db.close()
+
+
+# Errors of the disk, the file or the lock, not of one write's content.
+_ENVIRONMENT_ERRORS = (
+    "SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_BUSY",
+    "SQLITE_LOCKED", "SQLITE_CORRUPT", "SQLITE_NOMEM",
+)
+_REOPEN_AFTER = ("SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN")
+
+
+def _of_the_environment(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorname", "").startswith(_ENVIRONMENT_ERRORS)
+
+
+def _free_space(folder: Path) -> str:
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError as exc:
+        return f"free space unknown: {exc.strerror}"
+    return f"{free / 1e6:.1f} MB free in {folder}"
 
 
 def _unavailable(exc: sqlite3.Error) -> StoreUnavailable:

@@ -309,13 +309,14 @@ async def test_healthz_and_metrics(client, admin_key, check_key):
     await suppress(client, admin_key, "a@example.com")
     await client.post("/v1/check", json={"emails": ["a@example.com", "b@example.com"]}, headers=bearer(check_key))
     health = await client.get("/healthz")
-    assert (health.status, await health.json()) == (200, {"status": "ok"})
+    assert (health.status, await health.json()) == (200, {"status": "ok", "writes": "ok"})
     metrics = await client.get("/metrics")
     text = await metrics.text()
     assert metrics.headers["Content-Type"].startswith("text/plain")
     assert "suppression_list_size 1.0" in text
     assert 'suppression_checked_addresses_total{kind="bulk"} 2.0' in text
     assert 'suppression_changes_total{action="suppress",source="api"} 1.0' in text
+    assert "suppression_database_writable 1.0" in text
 
 
 async def test_unknown_route_and_method_are_json(client, check_key):

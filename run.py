@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
         level=settings.service.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # aiosmtpd logs every sender and recipient address at INFO; addresses are personal data.
+    logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         # run_app turns SIGTERM and SIGINT into a clean shutdown that runs cleanup_ctx.
         web.run_app(

@@ -9,7 +9,7 @@ idempotent.
 import asyncio
 import logging
 
-from suppression.addresses import key_of_canonical, normalise_address
+from suppression.addresses import key_of_canonical, mask_address, normalise_address
 from suppression.background import cancel_and_wait
 from suppression.errors import StoreUnavailable
 from suppression.inbound.classify import (
@@ -110,8 +110,9 @@ class RequestIntake:
         if change_id is not None:
             await self.service.follow_changes(upto=change_id)
         self.handled += 1
+        # Masked: the log is no place for the list's addresses (the inbox view has them).
         log.info("message %d: %s %s (%s)", message_id, decision.kind,
-                 ", ".join(decision.addresses) or "-", "; ".join(decision.reasons))
+                 ", ".join(map(mask_address, decision.addresses)) or "-", "; ".join(decision.reasons))
         if decision.kind == REQUEST and self._on_request is not None:
             # In the background: a slow relay must not hold up the next person's request.
             task = asyncio.create_task(self._on_request(message_id, decision))

@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -107,14 +108,27 @@ class ServiceProcess:
             [sys.executable, str(ROOT / "run.py"), *options],
             cwd=self.cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
+        # Read the log as it comes: a full pipe would block the service's logging, and its loop.
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read_output, daemon=True)
+        self._reader.start()
         self.wait_ready()
         return self
+
+    def _read_output(self) -> None:
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
 
     def wait_ready(self, attempts: int = 300) -> None:
         # Polls until the service answers; a bounded wait for readiness, not a timing test.
         for _ in range(attempts):
             if self.process.poll() is not None:
-                raise AssertionError(f"service exited early:\n{self.process.stdout.read()}")
+                self._reader.join(timeout=30)
+                raise AssertionError(f"service exited early:\n{self.output}")
             try:
                 with urllib.request.urlopen(self.base_url + "/healthz", timeout=1) as answer:
                     if answer.status == 200:
@@ -125,13 +139,19 @@ class ServiceProcess:
 
     def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
         self.process.send_signal(sig)
-        output, _ = self.process.communicate(timeout=30)
-        return self.process.returncode, output
+        self._finish()
+        return self.process.returncode, self.output
+
+    def _finish(self) -> None:
+        self.process.wait(timeout=30)
+        self._reader.join(timeout=30)
+        self.process.stdout.close()
 
     def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc):
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.communicate(timeout=30)
+        if self.process is not None and not self.process.stdout.closed:
+            if self.process.poll() is None:
+                self.process.kill()
+            self._finish()

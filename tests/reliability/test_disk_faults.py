@@ -9,7 +9,14 @@ import pytest
 
 from tests.conftest import ServiceProcess
 from tests.reliability.helpers import (
-    FileSizeLimitDisk, TmpfsDisk, call, can_mount, deploy, integrity, one_click, smtp_send,
+    FileSizeLimitDisk,
+    TmpfsDisk,
+    call,
+    can_mount,
+    deploy,
+    integrity,
+    one_click,
+    smtp_send,
 )
 
 MOUNTS = can_mount()

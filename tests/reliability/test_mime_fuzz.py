@@ -10,7 +10,7 @@ from handlers.state import INTAKE, SERVICE
 from suppression.inbound.classify import Decision, classify_message
 from suppression.tokens import LinkClaim
 
-CORPUS = sorted((Path(__file__).parent / "corpus").glob("*.eml"))
+CORPUS = sorted((Path(__file__).parent.parent / "corpus").glob("*.eml"))
 SEEDS = [path.read_bytes() for path in CORPUS]
 REQUEST = frozenset({"plusinfo@plusnxt.com"})
 

@@ -7,7 +7,9 @@ idempotent.
 """
 
 import asyncio
+import dataclasses
 import logging
+from datetime import datetime, timedelta, timezone
 
 from suppression.addresses import key_of_canonical, mask_address, normalise_address
 from suppression.background import cancel_and_wait
@@ -21,7 +23,7 @@ from suppression.inbound.classify import (
     classify_message,
 )
 from suppression.service import SuppressionService
-from suppression.store import Outcome
+from suppression.store import Outcome, utc_iso
 
 log = logging.getLogger(__name__)
 
@@ -89,23 +91,57 @@ class RequestIntake:
         """
         count = 0
         while batch := await self.service.store.pending_messages(_BATCH):
-            decisions = await asyncio.to_thread(self._decide_all, batch)
-            await asyncio.gather(*(self.settle(item[0], d) for item, d in zip(batch, decisions, strict=True)))
+            await self._handle_batch(batch)
             count += len(batch)
         return count
 
     async def handle(self, message_id: int, raw: bytes, mail_from: str) -> Decision:
         """Handle one stored message (again, if it was handled before)."""
-        (decision,) = await asyncio.to_thread(self._decide_all, [(message_id, raw, mail_from)])
-        await self.settle(message_id, decision)
+        (decision,) = await self._handle_batch([(message_id, raw, mail_from)])
         return decision
 
-    async def settle(self, message_id: int, decision: Decision) -> None:
+    async def _handle_batch(self, batch: list[tuple[int, bytes, str]]) -> list[Decision]:
+        decisions = await asyncio.to_thread(self._decide_all, batch)
+        limited = await self._limit_senders(batch, decisions)
+        await asyncio.gather(*(
+            self.settle(item[0], decision, counted) for item, (decision, counted) in zip(batch, limited, strict=True)
+        ))
+        return [decision for decision, _ in limited]
+
+    async def _limit_senders(
+        self, batch: list[tuple[int, bytes, str]], decisions: list[Decision]
+    ) -> list[tuple[Decision, str | None]]:
+        """Past its daily limit, a sender's requests naming other people are kept for review.
+
+        Each decision comes back with the sender it counts against (None: it does not count).
+        """
+        limit = self.service.settings.smtp.sender_requests_per_day
+        since = utc_iso(datetime.now(timezone.utc) - timedelta(days=1))
+        counts: dict[str, int] = {}
+        limited = []
+        for (_, _, mail_from), decision in zip(batch, decisions, strict=True):
+            if decision.kind != REQUEST or not decision.names_others:
+                limited.append((decision, None))
+                continue
+            sender = (decision.sender or mail_from).strip().lower()
+            if sender not in counts:
+                counts[sender] = await self.service.store.sender_requests_since(sender, since)
+            if counts[sender] >= limit:
+                why = (f"rate limit: this sender has had {counts[sender]} requests naming other people's"
+                       f" addresses honoured in 24 hours (limit {limit}); kept for review")
+                limited.append((dataclasses.replace(decision, kind=REVIEW, reasons=(*decision.reasons, why),
+                                                    addresses=()), None))
+                continue
+            counts[sender] += 1
+            limited.append((decision, sender))
+        return limited
+
+    async def settle(self, message_id: int, decision: Decision, counted_sender: str | None = None) -> None:
         """Suppress what a decision names and record its outcome, in one write; then log and answer."""
         keys = [(address, key_of_canonical(address)) for address in decision.addresses]
         change_id = await self.service.store.settle_message(
             message_id, _outcome(decision), keys, REASON_OF.get(decision.kind), "email",
-            f"email:{message_id}",
+            f"email:{message_id}", counted_sender,
         )
         if change_id is not None:
             await self.service.follow_changes(upto=change_id)
@@ -124,7 +160,10 @@ class RequestIntake:
 
     def _decide(self, message_id: int, raw: bytes, mail_from: str) -> Decision:
         try:
-            return classify_message(raw, mail_from, self.request_addresses, self.service.read_link)
+            return classify_message(
+                raw, mail_from, self.request_addresses, self.service.read_link,
+                self.service.settings.smtp.trusted_authserv_ids,
+            )
         except Exception as exc:
             # A message we cannot read is kept for a person, never lost and never fatal.
             log.exception("message %d could not be read", message_id)
@@ -135,4 +174,5 @@ def _outcome(decision: Decision) -> Outcome:
     return Outcome(
         decision.kind, list(decision.reasons), list(decision.addresses), decision.topic,
         decision.sender or None, decision.subject or None, decision.message_id or None,
+        decision.authentication or None,
     )

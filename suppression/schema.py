@@ -77,4 +77,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     INSERT INTO meta (key, value) VALUES ('database_id', lower(hex(randomblob(16))));
     """,
+    # 4: the receiving MTA's verdict on each message's sender; requests naming other people's
+    # addresses, per sender, for the daily limit.
+    """
+    ALTER TABLE inbox ADD COLUMN authentication TEXT;
+    CREATE TABLE sender_requests (
+        sender  TEXT NOT NULL,               -- lower-cased From (or envelope) address
+        at      TEXT NOT NULL,
+        message INTEGER NOT NULL REFERENCES inbox (id)
+    );
+    CREATE INDEX sender_requests_by_sender ON sender_requests (sender, at);
+    """,
 )

@@ -72,6 +72,7 @@ class Outcome:
     sender: str | None
     subject: str | None
     message_id: str | None
+    authentication: str | None  # the trusted MTA's verdict on the sender
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,12 @@ class ImportRow:
 
 
 def utc_now() -> str:
+    return utc_iso(datetime.now(timezone.utc))
+
+
+def utc_iso(moment: datetime) -> str:
     """Timestamps are ISO 8601 UTC with milliseconds, so text order is time order."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def signed64(key: int) -> int:
@@ -389,10 +394,11 @@ class SuppressionStore:
 
     async def settle_message(
         self, message_id: int, outcome: Outcome, keys: list[tuple[str, int]], reason: str | None,
-        source: str, actor: str,
+        source: str, actor: str, counted_sender: str | None = None,
     ) -> int | None:
         """Suppress a handled message's (address, key) pairs for `reason`, if any, and record its
-        outcome, in one savepoint; return the last new change's id (None: nothing changed)."""
+        outcome (and, if given, one request against `counted_sender`'s daily limit), in one
+        savepoint; return the last new change's id (None: nothing changed)."""
 
         def work(db: sqlite3.Connection):
             at, last = utc_now(), None
@@ -402,15 +408,28 @@ class SuppressionStore:
                     last = change_id or last
             db.execute(
                 "UPDATE inbox SET status = ?, reasons = ?, addresses = ?, topic = ?, sender = ?,"
-                " subject = ?, message_id = ?, processed_at = ? WHERE id = ?",
+                " subject = ?, message_id = ?, authentication = ?, processed_at = ? WHERE id = ?",
                 (
                     outcome.status, json.dumps(outcome.reasons), json.dumps(outcome.addresses),
-                    outcome.topic, outcome.sender, outcome.subject, outcome.message_id, at, message_id,
+                    outcome.topic, outcome.sender, outcome.subject, outcome.message_id,
+                    outcome.authentication, at, message_id,
                 ),
             )
+            if counted_sender is not None:
+                db.execute(
+                    "INSERT INTO sender_requests (sender, at, message) VALUES (?, ?, ?)",
+                    (counted_sender, at, message_id),
+                )
             return last
 
         return await self._write(work)
+
+    async def sender_requests_since(self, sender: str, since: str) -> int:
+        """How many requests naming others were honoured for `sender` since a time."""
+        rows = await self._reader.execute_fetchall(
+            "SELECT count(*) FROM sender_requests WHERE sender = ? AND at > ?", (sender, since)
+        )
+        return rows[0][0]
 
     async def list_messages(self, status: str | None, after: int, limit: int) -> list[StoredMessage]:
         columns = ", ".join(_MESSAGE_COLUMNS)
@@ -569,7 +588,7 @@ def _commit_group(
 # Column names are constants# Column names are constants of ours, joined into the SELECT; values are always parameters.
 _MESSAGE_COLUMNS = (
     "id", "received_at", "mail_from", "rcpt_to", "size", "status", "reasons", "addresses",
-    "topic", "sender", "subject", "message_id", "processed_at",
+    "topic", "sender", "subject", "message_id", "processed_at", "authentication",
 )
 
 

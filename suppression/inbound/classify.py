@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from suppression.addresses import normalise_address
 from suppression.errors import BadToken, InvalidAddress
+from suppression.inbound.authresults import sender_verdict
 from suppression.inbound.automatic import automatic_reasons
 from suppression.inbound.decode import address_of, body_text, header, parse, part_text
 from suppression.inbound.intent import find_intent
@@ -37,6 +38,8 @@ class Decision:
     subject: str = ""
     message_id: str = ""
     answerable: bool = False  # a person wrote it: a confirmation may go to the sender
+    authentication: str = ""  # the trusted MTA's verdict on the sender, if there is one
+    names_others: bool = False  # a request for addresses other than the sender's own, named in the text
 
 
 def classify_message(
@@ -44,12 +47,17 @@ def classify_message(
     mail_from: str,
     request_addresses: Collection[str],
     read_token: Callable[[str], LinkClaim],
+    trusted_authserv_ids: Collection[str] = (),
 ) -> Decision:
     """Decide what a received message is; `read_token` verifies a link token or raises BadToken."""
     message = parse(raw)
     subject = header(message, "Subject")
     sender = address_of(header(message, "From"))
-    about = {"sender": sender, "subject": subject[:500], "message_id": header(message, "Message-ID")[:500]}
+    verdict = sender_verdict(message, trusted_authserv_ids)
+    about = {
+        "sender": sender, "subject": subject[:500], "message_id": header(message, "Message-ID")[:500],
+        "authentication": verdict.summary if verdict else "",
+    }
     defects = [type(d).__name__ for d in message.defects]
 
     report = read_report(message)
@@ -82,18 +90,28 @@ def classify_message(
     claims = subject_claims or _claims("\n".join(_all_texts(message)), read_token)
     if claims:
         return _request(claims, [asked, "address from a link token in the message"], about)
+    if verdict is not None and verdict.forged:
+        # Without a token, the sender's word is all there is, and the sender is not who it says.
+        return Decision(REVIEW, (asked, f"the sender failed authentication: {verdict.summary}"), **about)
     named, invalid = _named(f"{own_subject}\n{words}", request_addresses)
+    own = _address_or_none(sender or mail_from)
     if named:
-        return Decision(REQUEST, (asked, f"addresses named in the text: {', '.join(named)}"), tuple(named), **about)
+        reasons = (asked, f"addresses named in the text: {', '.join(named)}")
+        return Decision(REQUEST, reasons, tuple(named), names_others=any(a != own for a in named), **about)
     if invalid:
         return Decision(REVIEW, (asked, f"named addresses that are not valid: {', '.join(invalid)}"), **about)
-    try:
-        own = normalise_address(sender or mail_from)
-    except InvalidAddress:
+    if own is None:
         return Decision(REVIEW, (asked, "no valid sender address to unsubscribe"), **about)
     if own in request_addresses:
         return Decision(REVIEW, (asked, "the sender is our own request address"), **about)
     return Decision(REQUEST, (asked, "the sender's own address"), (own,), **about)
+
+
+def _address_or_none(text: str) -> str | None:
+    try:
+        return normalise_address(text)
+    except InvalidAddress:
+        return None
 
 
 def _from_report(report, about: dict) -> Decision:

@@ -1,0 +1,136 @@
+"""Abuse of the request path: one sender naming many other people's addresses, forged senders."""
+
+import email.message
+
+import pytest
+
+from handlers.state import INTAKE, SERVICE, SMTP_SERVER
+from suppression.inbound.authresults import sender_verdict
+from suppression.inbound.classify import REQUEST, REVIEW, classify_message
+from suppression.links import mint_link
+from suppression.tokens import verify_token
+from tests.conftest import bearer, make_settings
+from tests.test_smtp import in_thread, send, wait_until
+
+KEY = "request-abuse-tests-key-0123456789abcdef"
+MX = "mx.plusnxt.com"
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return make_settings(
+        tmp_path / "data",
+        signing={"secret_keys": [KEY]},
+        smtp={"sender_requests_per_day": 3, "trusted_authserv_ids": [MX]},
+    )
+
+
+def mail(sender: str, body: str, auth: str | None = None, n: int = 0) -> bytes:
+    head = f"Authentication-Results: {auth}\r\n" if auth else ""
+    return (
+        f"{head}From: <{sender}>\r\nTo: PLUSinfo@plusnxt.com\r\nSubject: unsubscribe\r\n"
+        f"Message-ID: <{n}.{sender}>\r\n\r\n{body}\r\n"
+    ).encode()
+
+
+async def deliver(client, raw: bytes, sender: str) -> None:
+    code, reply = await in_thread(send, client.app[SMTP_SERVER].port, raw, mail_from=sender)
+    assert code == 250, reply
+
+
+async def all_handled(client, count: int) -> list:
+    store = client.app[SERVICE].store
+
+    async def done():
+        return len(await store.list_messages(None, 0, 1000)) == count and not await store.list_messages("pending", 0, 10)
+
+    assert await wait_until(done)
+    return await store.list_messages(None, 0, 1000)
+
+
+async def test_one_sender_naming_many_others_is_limited_per_day_and_kept_for_review(client, check_key):
+    for n in range(6):
+        await deliver(client, mail("mallory@example.com", f"Please unsubscribe victim{n}@example.com", n=n), "mallory@example.com")
+    await deliver(client, mail("alice@example.com", "Please unsubscribe bob@example.com"), "alice@example.com")
+    for n in range(5):  # asking for oneself is never limited
+        await deliver(client, mail("carol@example.com", "Unsubscribe me please", n=n), "carol@example.com")
+    messages = await all_handled(client, 12)
+    mallory = [m for m in messages if m.sender == "mallory@example.com"]
+    assert [m.status for m in mallory] == [REQUEST] * 3 + [REVIEW] * 3
+    assert all("rate limit" in m.reasons[-1] and m.addresses == [] for m in mallory[3:])
+    checked = await client.post(
+        "/v1/check", json={"emails": [f"victim{n}@example.com" for n in range(6)] + ["bob@example.com", "carol@example.com"]},
+        headers=bearer(check_key),
+    )
+    assert (await checked.json())["suppressed"] == [
+        "victim0@example.com", "victim1@example.com", "victim2@example.com", "bob@example.com", "carol@example.com",
+    ]
+
+
+async def test_the_limit_is_counted_in_the_database_not_in_memory(client):
+    intake = client.app[INTAKE]
+    for n in range(3):
+        await deliver(client, mail("mallory@example.com", f"unsubscribe v{n}@example.com", n=n), "mallory@example.com")
+    await all_handled(client, 3)
+    # The count lives in the database, not in memory: re-reading a stored message sees it.
+    message_id = await client.app[SERVICE].store.add_message(
+        mail("mallory@example.com", "unsubscribe v9@example.com", n=9), "mallory@example.com", ["PLUSinfo@plusnxt.com"]
+    )
+    decision = await intake.handle(message_id, mail("mallory@example.com", "unsubscribe v9@example.com", n=9), "mallory@example.com")
+    assert decision.kind == REVIEW
+
+
+async def test_a_forged_sender_is_recorded_with_the_verdict_and_kept_for_review(client, admin_key):
+    forged = f"{MX}; spf=fail smtp.mailfrom=bank.example; dkim=none; dmarc=fail header.from=bank.example"
+    await deliver(client, mail("ceo@bank.example", "Unsubscribe me", forged), "ceo@bank.example")
+    # The same claim under another server's name is the sender's own text, and is ignored.
+    untrusted = "mx.evil.example; dmarc=pass header.from=bank.example"
+    await deliver(client, mail("ops@bank.example", "Unsubscribe me", untrusted, n=1), "ops@bank.example")
+    passed = f"{MX}; spf=pass smtp.mailfrom=shop.example; dkim=pass header.d=shop.example; dmarc=pass"
+    await deliver(client, mail("jane@shop.example", "Unsubscribe me", passed, n=2), "jane@shop.example")
+    first, second, third = await all_handled(client, 3)
+    assert first.status == REVIEW and "failed authentication" in first.reasons[-1]
+    assert first.authentication == f"dmarc=fail spf=fail dkim=none (by {MX})"
+    assert (second.status, second.authentication) == (REQUEST, None)
+    assert (third.status, third.authentication) == (REQUEST, f"dmarc=pass spf=pass dkim=pass (by {MX})")
+    shown = await (await client.get(f"/v1/inbox/{first.id}", headers=bearer(admin_key))).json()
+    assert shown["authentication"] == first.authentication
+
+
+def test_a_link_token_is_honoured_whatever_the_sender_verdict():
+    link = mint_link("jane@example.com", "newsletters", base_url="https://u.example", secret_keys=KEY,
+                     request_address="PLUSinfo@plusnxt.com")
+    raw = mail("someone@forwarder.example", f"unsubscribe\r\n\r\n> {link.url}",
+               f"{MX}; dmarc=fail header.from=forwarder.example")
+    decision = classify_message(raw, "someone@forwarder.example", {"plusinfo@plusnxt.com"},
+                                lambda t: verify_token(KEY, t), [MX])
+    assert (decision.kind, decision.addresses, decision.topic) == (REQUEST, ("jane@example.com",), "newsletters")
+    assert decision.authentication.startswith("dmarc=fail")
+
+
+def _with_results(*values: str) -> email.message.Message:
+    message = email.message.Message()
+    for value in values:
+        message["Authentication-Results"] = value
+    return message
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ([f"{MX}; dmarc=fail header.from=a.example"], (True, "dmarc=fail spf=none dkim=none")),
+        ([f"{MX}; spf=fail smtp.mailfrom=a.example; dkim=pass header.d=a.example"], (False, "dmarc=none spf=fail dkim=pass")),
+        ([f"{MX}; spf=fail smtp.mailfrom=a.example"], (True, "dmarc=none spf=fail dkim=none")),
+        ([f"{MX.upper()}; dmarc=pass", f"{MX}; dmarc=fail"], (False, "dmarc=pass spf=none dkim=none")),  # topmost wins
+        (["not a header at all ;;;", f"{MX}; dmarc=fail"], (True, "dmarc=fail spf=none dkim=none")),
+        (["mx.other.example; dmarc=fail"], None),
+        ([f"{MX}; none"], (False, "dmarc=none spf=none dkim=none")),
+        ([], None),
+    ],
+)
+def test_sender_verdict_believes_only_the_trusted_topmost_header(headers, expected):
+    verdict = sender_verdict(_with_results(*headers), [MX])
+    if expected is None:
+        assert verdict is None
+    else:
+        assert (verdict.forged, verdict.summary.rsplit(" (by", 1)[0]) == expected

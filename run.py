@@ -8,6 +8,7 @@ import sys
 from aiohttp import web
 
 from handlers.app import build_app
+from handlers.logs import quiet_protocol_errors
 from suppression.config import load_settings
 from suppression.errors import ConfigError
 
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     # aiosmtpd logs every sender and recipient address at INFO; addresses are personal data.
     logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
+    quiet_protocol_errors()
     try:
         # run_app turns SIGTERM and SIGINT into a clean shutdown that runs cleanup_ctx.
         web.run_app(

@@ -37,13 +37,22 @@ def add_routes(app: web.Application) -> None:
     for method, path, handler in routes:
         app.router.add_route(method, path, json_answers(handler, path))
     # Other methods on these paths, and unknown /v1 paths, still answer in JSON.
-    for path in dict.fromkeys(path for _, path, _ in routes):
-        app.router.add_route("*", path, json_answers(method_not_allowed, path))
+    allowed: dict[str, list[str]] = {}
+    for method, path, _ in routes:
+        allowed.setdefault(path, []).append(method)
+    for path, methods in allowed.items():
+        app.router.add_route("*", path, json_answers(_method_not_allowed(methods), path))
     app.router.add_route("*", "/v1/{anything:.*}", json_answers(not_found, "/v1/{anything}"))
 
 
-async def method_not_allowed(request: web.Request) -> web.Response:
-    raise ApiError(405, f"{request.method} is not allowed here")
+def _method_not_allowed(methods: list[str]):
+    # RFC 9110 §15.5.6: a 405 names the methods the resource does take.
+    allow = ", ".join(methods + (["HEAD"] if "GET" in methods else []))
+
+    async def refuse(request: web.Request) -> web.Response:
+        raise ApiError(405, f"{request.method} is not allowed here", {"Allow": allow})
+
+    return refuse
 
 
 async def not_found(request: web.Request) -> web.Response:
@@ -222,6 +231,8 @@ async def get_inbox_message(request: web.Request) -> web.Response:
         message_id = int(request.match_info["id"])
     except ValueError:
         raise ApiError(400, "a message id is a whole number") from None
+    if not 1 <= message_id < 2**63:  # beyond SQLite's integers no message can be
+        raise ApiError(404, f"no received message {str(message_id)[:30]}")
     message = await request.app[SERVICE].inbox_message(message_id)
     return web.json_response({**message_body(message), "raw": message.raw.decode("utf-8", "replace")})
 

@@ -341,3 +341,18 @@ async def test_checks_answer_while_another_process_holds_the_write_lock(client, 
         assert (await bulk.json())["suppressed"] == ["held@example.com"]
     finally:
         blocker.execute("ROLLBACK")
+
+
+@pytest.mark.parametrize("message_id", ["150113982990543252094976", "0", "-1", "9223372036854775808"])
+async def test_inbox_ids_beyond_any_message_are_404_not_500(client, admin_key, message_id):
+    # Found by schemathesis: an id past SQLite's 64-bit integers overflowed into a 500.
+    answer = await client.get(f"/v1/inbox/{message_id}", headers=bearer(admin_key))
+    assert answer.status == 404
+    assert (await answer.json())["error"].startswith("no received message")
+
+
+@pytest.mark.parametrize(("path", "allow"), [("/v1/check", "POST"), ("/v1/suppressions/a@example.com", "GET, DELETE, HEAD")])
+async def test_405_names_the_methods_that_are_allowed(client, path, allow):
+    answer = await client.request("PATCH", path)
+    assert answer.status == 405
+    assert answer.headers["Allow"] == allow

@@ -1,7 +1,9 @@
 """Typed, frozen settings, read once from TOML; every key and default is in config.example.toml."""
 
 import dataclasses
+import logging
 import re
+import stat
 import tomllib
 import types
 import typing
@@ -14,6 +16,8 @@ from suppression.errors import ConfigError, InvalidAddress
 
 RESERVED_SCOPE = "all"  # the scope name of "all emails" on pages and in the API
 TOPIC_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TOPICS = {
     "newsletters": "Email newsletters",
@@ -115,7 +119,19 @@ def load_settings(path: str | Path | None) -> Settings:
         raise ConfigError(f"config file cannot be read (permission denied): {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    return settings_from_mapping(raw)
+    settings = settings_from_mapping(raw)
+    _warn_if_secrets_exposed(path, settings)
+    return settings
+
+
+def _warn_if_secrets_exposed(path: Path, settings: Settings) -> None:
+    # A warning, not a refusal: the file is the operator's, and may sit in a protected folder.
+    if not (settings.signing.secret_keys or settings.reply.password):
+        return
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        log.warning("config file %s holds signing keys or a password and is readable by others"
+                    " (mode %o); run: chmod 600 %s", path, mode, path)
 
 
 def settings_from_mapping(raw: dict) -> Settings:

@@ -136,3 +136,15 @@ def test_signing_key_readable_by_others_is_refused(tmp_path):
     (tmp_path / KEY_FILE_NAME).chmod(0o644)
     with pytest.raises(ConfigError, match="chmod 600"):
         signing_keys(settings)
+
+
+def test_a_config_with_signing_keys_readable_by_others_is_warned_about(tmp_path, caplog):
+    config = tmp_path / "config.toml"
+    config.write_text('[signing]\nsecret_keys = ["a-long-enough-secret-signing-key-0123456789"]\n')
+    config.chmod(0o644)
+    load_settings(config)
+    assert "readable by others (mode 644); run: chmod 600" in caplog.text
+    caplog.clear()
+    config.chmod(0o600)
+    load_settings(config)
+    assert "readable by others" not in caplog.text

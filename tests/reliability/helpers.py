@@ -49,6 +49,7 @@ def deploy(tmp_path: Path, data_dir: Path | None = None, extra_smtp: str = "") -
     config = write_config(
         tmp_path / "config.toml", data_dir, http, smtp, extra=extra_smtp + f'\n[signing]\nsecret_keys = ["{SIGNING_KEY}"]\n'
     )
+    config.chmod(0o600)  # it holds the signing key
     created = run_cli("apikey", "create", "ops", "--scope", "admin", config=config)
     assert created.returncode == 0, created.stderr
     return Deployment(config, http, smtp, data_dir, tmp_path, created.stdout.strip().splitlines()[-1])

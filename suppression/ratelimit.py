@@ -1,44 +1,49 @@
-"""Counting events per key in a sliding window, in memory, with bounded size."""
+"""Counting events per key over a sliding window, in memory of a fixed bound."""
 
 import time
-from collections import deque
 from collections.abc import Callable
+
+_MAX_KEYS = 50_000  # about 10 MB; past it the least recently seen keys are forgotten
 
 
 class SlidingWindow:
-    """At most `limit` events per key in any `seconds`; older events are forgotten."""
+    """At most about `limit` events per key in any `seconds`.
 
-    def __init__(self, limit: int, seconds: float, clock: Callable[[], float] = time.monotonic):
+    Each key keeps two counts, this window's and the previous one's, and the previous count
+    is weighted by how much of it still lies inside the sliding span: a few bytes a key
+    however many events, rather than one timestamp an event.
+    """
+
+    def __init__(self, limit: int, seconds: float, clock: Callable[[], float] = time.monotonic,
+                 max_keys: int = _MAX_KEYS):
         self.limit = limit
         self.seconds = seconds
         self._clock = clock
-        self._events: dict[str, deque[float]] = {}
+        self._max_keys = max_keys
+        self._counts: dict[str, tuple[int, int, int]] = {}  # key: (window number, count, previous count)
 
     def allows(self, key: str) -> bool:
         """Whether one more event for `key` stays within the limit (records nothing)."""
-        events = self._events.get(key)
-        if events is None:
-            return True
-        self._forget_old(events, self._clock())
-        return len(events) < self.limit
+        return self._estimate(key, self._clock()) < self.limit
 
     def record(self, key: str) -> None:
         now = self._clock()
-        events = self._events.setdefault(key, deque())
-        self._forget_old(events, now)
-        events.append(now)
-        if len(events) > self.limit:
-            events.popleft()  # never more than `limit` kept per key
-        if len(self._events) > 10_000:
-            self._sweep(now)
+        window = int(now // self.seconds)
+        number, count, previous = self._counts.pop(key, (window, 0, 0))
+        if number != window:
+            previous, count = (count if number == window - 1 else 0), 0
+        self._counts[key] = (window, count + 1, previous)  # re-inserted: most recent last
+        if len(self._counts) > self._max_keys:
+            del self._counts[next(iter(self._counts))]
 
-    def _forget_old(self, events: deque[float], now: float) -> None:
-        while events and events[0] <= now - self.seconds:
-            events.popleft()
-
-    def _sweep(self, now: float) -> None:
-        # Many one-off keys (a spammer's random senders) must not grow the table for ever.
-        for key in list(self._events):
-            self._forget_old(self._events[key], now)
-            if not self._events[key]:
-                del self._events[key]
+    def _estimate(self, key: str, now: float) -> float:
+        if key not in self._counts:
+            return 0.0
+        number, count, previous = self._counts[key]
+        window = int(now // self.seconds)
+        if number < window - 1:
+            return 0.0
+        if number == window - 1:
+            previous, count = count, 0
+        elapsed = (now % self.seconds) / self.seconds
+        return count + previous * (1 - elapsed)

@@ -234,11 +234,23 @@ async def test_one_sender_gets_450_past_its_hourly_limit_and_others_do_not(clien
     assert await stored_messages(client) == 4
 
 
-def test_sliding_window_forgets_events_older_than_its_span():
+def test_sliding_window_forgets_events_as_they_leave_its_span():
     now = [0.0]
     window = SlidingWindow(2, 10, clock=lambda: now[0])
     window.record("a")
     window.record("a")
     assert not window.allows("a") and window.allows("b")
-    now[0] = 10.0
+    now[0] = 15.0  # half of the previous window still counts: 1 event
     assert window.allows("a")
+    window.record("a")
+    assert not window.allows("a")
+    now[0] = 30.0  # two windows on: nothing counts
+    assert window.allows("a")
+
+
+def test_sliding_window_forgets_the_least_recent_keys_past_its_bound():
+    window = SlidingWindow(1, 3600, clock=lambda: 0.0, max_keys=3)
+    for key in ("a", "b", "c", "a", "d"):
+        window.record(key)
+    assert window.allows("b")  # forgotten, the least recently seen
+    assert not window.allows("a") and not window.allows("c") and not window.allows("d")

@@ -3,6 +3,7 @@
 import argparse
 import logging
 import os
+import resource
 import sys
 
 from aiohttp import web
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     # aiosmtpd logs every sender and recipient address at INFO; addresses are personal data.
     logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
     quiet_protocol_errors()
+    _raise_open_files_limit()
     try:
         # run_app turns SIGTERM and SIGINT into a clean shutdown that runs cleanup_ctx.
         web.run_app(
@@ -50,6 +52,16 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("run").error("cannot start: %s", exc)
         return 1
     return 0
+
+
+def _raise_open_files_limit() -> None:
+    # Every HTTP and SMTP connection is a file descriptor; the usual soft limit of 1,024 would
+    # let a few hundred slow clients stop the service from accepting anyone else.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        logging.getLogger("run").info("open files limit raised from %d to %d", soft, wanted)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ outstanding (more are counted as refused by the generator, never queued without 
 
 import argparse
 import asyncio
-import json
 import random
 import re
 import shutil

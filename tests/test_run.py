@@ -1,6 +1,5 @@
 """The service as a process: start-up, clean stop on SIGTERM, restart and SIGKILL with data kept."""
 
-import json
 import signal
 import time
 import urllib.error
@@ -8,20 +7,9 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import ServiceProcess, free_port, run_cli, write_config
+from tests.conftest import ServiceProcess, api_call, free_port, run_cli, write_config
 
-
-def call(base_url: str, method: str, path: str, key: str, body: dict | None = None) -> tuple[int, dict]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base_url + path, data=data, method=method)
-    request.add_header("Authorization", f"Bearer {key}")
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+call = api_call  # (base_url, method, path, key, body=None) -> (status, body)
 
 
 @pytest.fixture

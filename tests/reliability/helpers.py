@@ -1,6 +1,5 @@
 """A deployed service in a subprocess, its clients, and ways to make its disk fail under it."""
 
-import json
 import os
 import resource
 import smtplib
@@ -13,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from suppression.links import mint_link
-from tests.conftest import free_port, run_cli, write_config
+from tests.conftest import api_call, free_port, run_cli, write_config
 
 SIGNING_KEY = "reliability-tests-signing-key-0123456789"
 REQUEST_ADDRESS = "PLUSinfo@plusnxt.com"
@@ -56,16 +55,8 @@ def deploy(tmp_path: Path, data_dir: Path | None = None, extra_smtp: str = "") -
 
 
 def call(deployment: Deployment, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(deployment.base_url + path, data=data, method=method)
-    request.add_header("Authorization", f"Bearer {deployment.admin_key}")
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    """A JSON API request with the deployment's admin key."""
+    return api_call(deployment.base_url, method, path, deployment.admin_key, body)
 
 
 def one_click(url: str) -> int:

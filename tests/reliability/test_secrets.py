@@ -5,9 +5,8 @@ import signal
 import urllib.request
 
 from suppression.apikeys import split_api_key
-from tests.conftest import ServiceProcess, run_cli
+from tests.conftest import ServiceProcess, api_call, run_cli
 from tests.reliability.helpers import SIGNING_KEY, call, deploy, one_click, smtp_send
-from tests.test_run import call as call_with_key
 
 ADDRESS = "secret.person@example.com"
 
@@ -19,9 +18,9 @@ def test_the_log_and_the_database_never_hold_a_key_and_the_log_no_token_or_addre
     token = link.rsplit("/", 1)[1]
     with ServiceProcess(deployment.config, deployment.http_port, tmp_path) as service:
         # Every path a key, a token or an address travels, the failing ones included.
-        assert call_with_key(service.base_url, "GET", f"/v1/suppressions/{ADDRESS}", check)[0] == 200
-        assert call_with_key(service.base_url, "GET", f"/v1/suppressions/{ADDRESS}", check + "x")[0] == 401
-        assert call_with_key(service.base_url, "POST", "/v1/suppressions", check, {"email": ADDRESS})[0] == 403
+        assert api_call(service.base_url, "GET", f"/v1/suppressions/{ADDRESS}", check)[0] == 200
+        assert api_call(service.base_url, "GET", f"/v1/suppressions/{ADDRESS}", check + "x")[0] == 401
+        assert api_call(service.base_url, "POST", "/v1/suppressions", check, {"email": ADDRESS})[0] == 403
         assert call(deployment, "POST", "/v1/links", {"email": ADDRESS})[0] == 200
         with urllib.request.urlopen(link, timeout=30) as page:
             assert page.status == 200

@@ -51,6 +51,17 @@ class Load:
             thread.join(timeout=60)
 
 
+def kill_under_load(deployment, attempt: Callable[[str], bool], acknowledged: int) -> list[str]:
+    """Run the service under `attempt` load, SIGKILL it once `acknowledged` requests have
+    succeeded, and return every request that was acknowledged before it died."""
+    with ServiceProcess(deployment.config, deployment.http_port, deployment.cwd) as service:
+        with Load(attempt) as load:
+            load.wait_for_acknowledged(acknowledged)
+            service.process.send_signal(signal.SIGKILL)
+            service.process.wait(timeout=30)
+        return list(load.acknowledged)
+
+
 def bulk_check(deployment, emails: list[str]) -> list[str]:
     status, body = call(deployment, "POST", "/v1/check", {"emails": emails})
     assert status == 200
@@ -59,12 +70,9 @@ def bulk_check(deployment, emails: list[str]) -> list[str]:
 
 def test_sigkill_during_smtp_intake_loses_no_acknowledged_message(tmp_path):
     deployment = deploy(tmp_path, extra_smtp="sender_messages_per_hour = 100000")
-    with ServiceProcess(deployment.config, deployment.http_port, tmp_path) as service:
-        with Load(lambda sender: smtp_send(deployment.smtp_port, sender, sender.split("@")[0]) == 250) as load:
-            load.wait_for_acknowledged(200)
-            service.process.send_signal(signal.SIGKILL)
-            service.process.wait(timeout=30)
-        acknowledged = list(load.acknowledged)
+    acknowledged = kill_under_load(
+        deployment, lambda sender: smtp_send(deployment.smtp_port, sender, sender.split("@")[0]) == 250, 200
+    )
     assert integrity(deployment.database) == "ok"
     with ServiceProcess(deployment.config, deployment.http_port, tmp_path):
         # What was stored but not handled before the kill is handled now.
@@ -78,12 +86,7 @@ def test_sigkill_during_smtp_intake_loses_no_acknowledged_message(tmp_path):
 
 def test_sigkill_during_one_click_posts_loses_no_acknowledged_unsubscribe(tmp_path):
     deployment = deploy(tmp_path)
-    with ServiceProcess(deployment.config, deployment.http_port, tmp_path) as service:
-        with Load(lambda email: one_click(deployment.link(email, "newsletters")) == 200) as load:
-            load.wait_for_acknowledged(400)
-            service.process.send_signal(signal.SIGKILL)
-            service.process.wait(timeout=30)
-        acknowledged = list(load.acknowledged)
+    acknowledged = kill_under_load(deployment, lambda email: one_click(deployment.link(email, "newsletters")) == 200, 400)
     assert integrity(deployment.database) == "ok"
     with ServiceProcess(deployment.config, deployment.http_port, tmp_path):
         status, body = call(deployment, "POST", "/v1/check", {"emails": acknowledged, "topic": "newsletters"})

@@ -42,7 +42,10 @@ class RequestHandler:
         self.senders = SlidingWindow(settings.sender_messages_per_hour, 3600)
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options):
-        if not self.senders.allows(_sender_key(address)):
+        key = _sender_key(address)
+        # The null sender is every mail server's bounces and reports: one key for all of them
+        # would throttle a campaign's bounces to a trickle, so it is not counted.
+        if key and not self.senders.allows(key):
             log.warning("refused a message with 450: more than %d this hour from one sender", self.senders.limit)
             return ERR_450_SENDER
         envelope.mail_from = address
@@ -73,7 +76,8 @@ class RequestHandler:
             return ERR_451
         finally:
             self.storing.discard(session)
-        self.senders.record(_sender_key(envelope.mail_from or ""))
+        if key := _sender_key(envelope.mail_from or ""):
+            self.senders.record(key)
         return f"250 2.0.0 Stored as message {message_id}"
 
     async def handle_exception(self, error: Exception) -> str:
@@ -83,7 +87,7 @@ class RequestHandler:
 
 
 def _sender_key(address: str) -> str:
-    return address.strip().lower()
+    return address.strip().strip("<>").lower()
 
 
 class ConnectionGate:

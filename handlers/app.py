@@ -3,6 +3,7 @@
 import gc
 import logging
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from aiohttp import web
 
@@ -26,11 +27,23 @@ def build_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=settings.http.max_json_bytes)
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
-    app.cleanup_ctx.append(service_context)
-    app.cleanup_ctx.append(smtp_context)  # stops before the service: clean-up runs in reverse
+    app.cleanup_ctx.append(lifespan)
     api.add_routes(app)
     add_page_routes(app, settings)
     return app
+
+
+async def lifespan(app: web.Application) -> AsyncIterator[None]:
+    """The service, then SMTP on it; stopped in reverse.
+
+    One context, not two: aiohttp runs no clean-up at all when a start-up step fails (an SMTP
+    port in use, say), so each stage that did start must be unwound here, or the database
+    stays open and its threads keep the process from exiting.
+    """
+    async with AsyncExitStack() as stages:
+        await stages.enter_async_context(asynccontextmanager(service_context)(app))
+        await stages.enter_async_context(asynccontextmanager(smtp_context)(app))
+        yield
 
 
 async def service_context(app: web.Application) -> AsyncIterator[None]:
@@ -47,9 +60,11 @@ async def service_context(app: web.Application) -> AsyncIterator[None]:
     # Everything built so far lives as long as the process: keep it out of the collector's
     # sight, or each full collection walks all of it while requests wait.
     gc.freeze()
-    yield
-    await service.stop()
-    log.info("database closed")
+    try:
+        yield
+    finally:
+        await service.stop()
+        log.info("database closed")
 
 
 async def smtp_context(app: web.Application) -> AsyncIterator[None]:
@@ -57,9 +72,15 @@ async def smtp_context(app: web.Application) -> AsyncIterator[None]:
     intake = RequestIntake(app[SERVICE], on_request=ReplySender(app[SETTINGS], app[SERVICE]))
     await intake.start()
     server = RequestServer(intake, app[SETTINGS].smtp)
-    await server.start()
+    try:
+        await server.start()
+    except BaseException:
+        await intake.stop()  # its worker reads the database, which is closed next
+        raise
     app[INTAKE], app[SMTP_SERVER] = intake, server
-    yield
-    await server.stop()
-    await intake.stop()
-    log.info("SMTP stopped")
+    try:
+        yield
+    finally:
+        await server.stop()
+        await intake.stop()
+        log.info("SMTP stopped")

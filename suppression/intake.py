@@ -75,8 +75,11 @@ class RequestIntake:
     async def _run(self) -> None:
         while True:
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=_RETRY_SECONDS)
-            except asyncio.TimeoutError:
+                # asyncio.timeout, not wait_for: 3.11's wait_for can lose a cancellation that
+                # meets the wake-up, and then stop() would wait for ever.
+                async with asyncio.timeout(_RETRY_SECONDS):
+                    await self._wake.wait()
+            except TimeoutError:
                 pass
             self._wake.clear()
             try:

@@ -1,13 +1,24 @@
 """The service as a process: start-up, clean stop on SIGTERM, restart and SIGKILL with data kept."""
 
 import signal
+import socket
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from tests.conftest import ServiceProcess, api_call, free_port, run_cli, write_config
+from tests.conftest import (
+    ROOT,
+    ServiceProcess,
+    _env,
+    api_call,
+    free_port,
+    run_cli,
+    write_config,
+)
 
 call = api_call  # (base_url, method, path, key, body=None) -> (status, body)
 
@@ -121,8 +132,6 @@ def test_mail_acknowledged_before_sigkill_is_all_honoured_after_restart(smtp_dep
 
 
 def test_sigterm_answers_open_smtp_sessions_with_421(smtp_deployment):
-    import socket
-
     config, http, smtp, key, cwd = smtp_deployment
     with ServiceProcess(config, http, cwd) as service:
         with socket.create_connection(("127.0.0.1", smtp), timeout=30) as sock:
@@ -135,3 +144,20 @@ def test_sigterm_answers_open_smtp_sessions_with_421(smtp_deployment):
             assert reader.readline().startswith(b"421 4.3.2")
     assert code == 0, output
     assert "SMTP stopped" in output and "database closed" in output
+
+
+@pytest.mark.parametrize("taken", ["http", "smtp"])
+def test_a_port_in_use_stops_start_up_cleanly_with_one_line(tmp_path, taken):
+    http, smtp = free_port(), free_port()
+    config = write_config(tmp_path / "config.toml", tmp_path / "data", http, smtp)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", http if taken == "http" else smtp))
+        holder.listen()
+        # A failed start-up must unwind what did start: with the database left open, its
+        # threads kept the process alive (this run would time out).
+        run = subprocess.run([sys.executable, str(ROOT / "run.py"), "--config", str(config)],
+                             capture_output=True, text=True, env=_env(), timeout=60, cwd=tmp_path)
+    assert run.returncode == 1, run.stderr
+    assert "cannot start:" in run.stderr and "address already in use" in run.stderr
+    assert "database closed" in run.stderr
+    assert "Traceback" not in run.stderr

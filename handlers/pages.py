@@ -17,7 +17,7 @@ from handlers.errors import classify, count, handled
 from handlers.state import SERVICE
 from suppression.addresses import mask_address
 from suppression.config import RESERVED_SCOPE, Settings
-from suppression.errors import BadToken, StoreUnavailable
+from suppression.errors import BadToken, BadUndo, StoreUnavailable
 from suppression.links import ONE_CLICK
 from suppression.store import ALL_TOPICS
 
@@ -149,18 +149,32 @@ async def act_on_link(request: web.Request) -> web.Response:
         )
     topic, masked = (None if scope == RESERVED_SCOPE else scope), mask_address(claim.email)
     if action == "unsubscribe":
-        await service.suppress(claim.email, topic, "unsubscribe", "link", ACTOR)
+        suppression, created = await service.suppress(claim.email, topic, "unsubscribe", "link", ACTOR)
+        changed = created
+        undo = service.mint_undo(suppression) if created else ""
     else:
-        await service.unsuppress(claim.email, topic, "link", ACTOR)
+        undo_token = form.get("undo")
+        # Only the undo this address's own unsubscribe handed out lifts anything, and only that
+        # suppression: a link alone never lifts one made by an admin, a bounce or an import.
+        changed = await service.undo(claim.email, topic, undo_token if isinstance(undo_token, str) else "", ACTOR)
+        undo = ""
+    remaining = await service.suppressed_scopes(claim.email)
     return pages.render(
         "done.html", title="Unsubscribed" if action == "unsubscribe" else "Subscribed again",
-        unsubscribed=action == "unsubscribe", masked=masked, label=pages.label(topic), scope=scope,
+        unsubscribed=action == "unsubscribe", changed=changed, masked=masked, label=pages.label(topic),
+        scope=scope, undo=undo,
+        remaining=[pages.label(None if s == ALL_TOPICS else s) for s in sorted(remaining)],
     )
 
 
 def _problem_page(pages: Pages, request: web.Request, exc: Exception) -> web.Response:
     failure = classify(request, exc)
-    if isinstance(exc, BadToken):
+    if isinstance(exc, BadUndo):
+        response = pages.problem(
+            400, "Nothing was changed",
+            "This undo has expired or was not offered to you here. To receive our emails again, write to us.",
+        )
+    elif isinstance(exc, BadToken):
         response = pages.problem(
             400, "This unsubscribe link is not valid",
             "It may have been cut off or changed on its way to you, or it is too old.",

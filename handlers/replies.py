@@ -2,7 +2,8 @@
 
 Sent through the configured outbound relay with aiosmtplib, from the null sender so it
 can never bounce back into a loop, marked Auto-Submitted: auto-replied, at most once an
-address a day, and never for automatic mail.
+address a day, and never for automatic mail. It goes to the envelope sender, or to From only
+when DMARC passed at a trusted authserv-id (RFC 3834 §4): a forged From gets nothing.
 """
 
 import logging
@@ -12,7 +13,7 @@ from email.utils import formatdate, make_msgid
 
 import aiosmtplib
 
-from suppression.addresses import mask_address, normalise_address
+from suppression.addresses import mask_address, mask_addresses_in, normalise_address
 from suppression.config import Settings
 from suppression.errors import InvalidAddress
 from suppression.inbound.classify import Decision
@@ -30,19 +31,19 @@ class ReplySender:
 
     async def __call__(self, message_id: int, decision: Decision) -> None:
         """Confirm an honoured request to its sender, if allowed; failures are logged, not raised."""
-        if not self.reply.enabled or not decision.answerable or not decision.sender:
+        if not self.reply.enabled or not decision.answerable or not decision.reply_to:
             return
         try:
-            recipient = normalise_address(decision.sender)
+            recipient = normalise_address(decision.reply_to)
         except InvalidAddress:
             return
         today = datetime.now(timezone.utc).date().isoformat()
         if not await self.service.store.claim_reply(recipient, today):
-            log.info("message %d: %s was answered today already; no second reply", message_id, recipient)
+            log.info("message %d: %s was answered today already; no second reply", message_id, mask_address(recipient))
             return
         try:
             await aiosmtplib.send(
-                self._compose(decision),
+                self._compose(decision, recipient),
                 sender="",  # the null sender: replies to replies go nowhere
                 recipients=[recipient],
                 hostname=self.reply.relay_host,
@@ -53,17 +54,18 @@ class ReplySender:
                 timeout=30,
             )
         except (aiosmtplib.SMTPException, OSError) as exc:
-            log.warning("message %d: the confirmation to %s could not be sent: %s", message_id, recipient, exc)
+            log.warning("message %d: the confirmation to %s could not be sent: %s", message_id, mask_address(recipient),
+                        mask_addresses_in(str(exc))[:300])
             return
         self.sent += 1
-        log.info("message %d: confirmation sent to %s", message_id, recipient)
+        log.info("message %d: confirmation sent to %s", message_id, mask_address(recipient))
 
-    def _compose(self, decision: Decision) -> EmailMessage:
+    def _compose(self, decision: Decision, recipient: str) -> EmailMessage:
         company = self.settings.service.company_name
         scope = self.settings.topics.get(decision.topic) if decision.topic else f"all emails from {company}"
         message = EmailMessage()
         message["From"] = self.reply.from_address or self.settings.smtp.request_addresses[0]
-        message["To"] = decision.sender
+        message["To"] = recipient
         message["Subject"] = self.reply.subject
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = make_msgid()

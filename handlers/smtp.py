@@ -9,11 +9,14 @@ import logging
 import weakref
 from collections import Counter
 
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from suppression.addresses import normalise_address
+from suppression.addresses import normalise_address, sender_key
 from suppression.config import SmtpSettings
-from suppression.errors import InvalidAddress, StoreUnavailable
+from suppression.errors import InvalidAddress, MailStorageFull, StoreUnavailable
 from suppression.intake import RequestIntake
 from suppression.ratelimit import SlidingWindow
 
@@ -23,8 +26,10 @@ OK_RCPT = "250 2.1.5 Recipient OK"
 ERR_421 = "421 4.3.2 Service shutting down, please try again later"
 ERR_421_SESSION = "421 4.4.2 Session too long, please reconnect"
 ERR_450_SENDER = "450 4.7.1 Too many messages from this sender, please try again later"
+ERR_450_BYTES = "450 4.7.1 Too much mail from this sender this hour, please try again later"
 ERR_451 = "451 4.3.0 Temporary failure, please try again later"
 ERR_452_RCPTS = "452 4.5.3 Too many recipients"
+ERR_452_STORAGE = "452 4.3.1 Insufficient system storage, please try again later"
 ERR_550_RELAY = "550 5.7.1 Relaying denied: this server only takes mail for its unsubscribe address"
 ERR_553_SYNTAX = "553 5.1.3 Recipient address is not valid"
 
@@ -40,14 +45,20 @@ class RequestHandler:
         self.intake = intake
         self.storing: weakref.WeakSet[Session] = weakref.WeakSet()  # sessions whose DATA is being stored
         self.senders = SlidingWindow(settings.sender_messages_per_hour, 3600)
+        self.sender_bytes = SlidingWindow(settings.sender_bytes_per_hour, 3600)
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options):
-        key = _sender_key(address)
+        key = sender_key(address)
         # The null sender is every mail server's bounces and reports: one key for all of them
-        # would throttle a campaign's bounces to a trickle, so it is not counted.
+        # would throttle a campaign's bounces to a trickle, so its messages are counted per
+        # client address, and only those that are not reports (handle_DATA).
         if key and not self.senders.allows(key):
             log.warning("refused a message with 450: more than %d this hour from one sender", self.senders.limit)
             return ERR_450_SENDER
+        if not self.sender_bytes.allows(_bytes_key(key, session)):
+            log.warning("refused a message with 450: more than %d bytes this hour from one sender",
+                        self.sender_bytes.limit)
+            return ERR_450_BYTES
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
@@ -66,18 +77,30 @@ class RequestHandler:
         return OK_RCPT
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope):
+        raw, key = envelope.original_content or b"", sender_key(envelope.mail_from or "")
+        count_key = key or (None if _is_report(raw) else _bytes_key(key, session))
+        if count_key and not self.senders.allows(count_key):
+            log.warning("refused a message with 450: more than %d this hour from the null sender at one client",
+                        self.senders.limit)
+            return ERR_450_SENDER
+        if not self.sender_bytes.allows(_bytes_key(key, session), len(raw)):
+            log.warning("refused a message with 450: more than %d bytes this hour from one sender",
+                        self.sender_bytes.limit)
+            return ERR_450_BYTES
         self.storing.add(session)
         try:
-            message_id = await self.intake.receive(
-                envelope.original_content or b"", envelope.mail_from or "", list(envelope.rcpt_tos)
-            )
+            message_id = await self.intake.receive(raw, envelope.mail_from or "", list(envelope.rcpt_tos))
         except StoreUnavailable as exc:
             log.warning("refused a message with 451: %s", exc)
             return ERR_451
+        except MailStorageFull as exc:
+            log.warning("refused a message with 452: %s", exc)
+            return ERR_452_STORAGE
         finally:
             self.storing.discard(session)
-        if key := _sender_key(envelope.mail_from or ""):
-            self.senders.record(key)
+        if count_key:
+            self.senders.record(count_key)
+        self.sender_bytes.record(_bytes_key(key, session), len(raw))
         return f"250 2.0.0 Stored as message {message_id}"
 
     async def handle_exception(self, error: Exception) -> str:
@@ -86,8 +109,21 @@ class RequestHandler:
         return ERR_451
 
 
-def _sender_key(address: str) -> str:
-    return address.strip().strip("<>").lower()
+def _bytes_key(sender: str, session: Session) -> str:
+    """Whom the bytes of a message count against: its sender, or for the null sender its client."""
+    if sender:
+        return sender
+    peer = session.peer
+    return f"<>@{peer[0] if isinstance(peer, tuple) else peer}"
+
+
+def _is_report(raw: bytes) -> bool:
+    """Whether a message is a delivery or feedback report (multipart/report), from its headers alone."""
+    headers = BytesHeaderParser(policy=compat32).parsebytes(raw[:_MAX_HEAD])  # stops at the blank line
+    return headers.get_content_type() == "multipart/report"
+
+
+_MAX_HEAD = 64 * 1024
 
 
 class ConnectionGate:
@@ -125,6 +161,7 @@ class RequestSession(SMTP):
             # Per session: generous for an MTA delivering a batch over one connection, a
             # bound for a client that loops forever.
             command_call_limit={"RCPT": SESSION_COMMAND_LIMIT * 5, "*": SESSION_COMMAND_LIMIT},
+            ident="ESMTP",  # aiosmtpd's default names itself and its version to every client
             loop=asyncio.get_running_loop(),
         )
         self._gate = gate

@@ -18,7 +18,7 @@ from suppression.errors import InvalidAddress
 
 __all__ = [
     "normalise_address", "address_key", "key_of_canonical", "lookup_form", "keys_of_block", "keys_of_texts",
-    "mask_address",
+    "mask_address", "mask_addresses_in", "sender_key",
 ]
 
 # A conservative subset of addresses whose canonical form is their lower-cased text; a
@@ -136,3 +136,25 @@ def mask_address(canonical: str) -> str:
         except idna.IDNAError:
             pass  # shown as stored; it was valid when stored
     return f"{local[:1]}\u2022\u2022\u2022@{domain}"
+
+
+# A run of characters that may belong to an address: one class repeated, found in one pass.
+_RUN = re.compile(r"[^\s<>()\[\]{},;:\"'`/\\|]+")
+
+
+def mask_addresses_in(text: str) -> str:
+    """Text with every address-like run masked, for logs: "named x@example.com" -> "named x•••@example.com"."""
+    return _RUN.sub(lambda run: mask_address(run.group()) if "@" in run.group() else run.group(), text)
+
+
+def sender_key(address: str) -> str:
+    """Who a sender is, for counting: lower case, without <> and without a +tag ('' for the null sender).
+
+    jane+1@example.com and jane+2@example.com are one sender: a tag per message must not
+    buy a fresh allowance.
+    """
+    address = address.strip().strip("<>").lower()
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return address
+    return f"{local.split('+', 1)[0]}@{domain}"

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from suppression.addresses import normalise_address
 from suppression.errors import ConfigError, InvalidAddress
 
+MIN_KEY_BYTES = 32
 RESERVED_SCOPE = "all"  # the scope name of "all emails" on pages and in the API
 TOPIC_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
@@ -54,6 +55,9 @@ class SmtpSettings:
     sender_messages_per_hour: int = 100  # from one envelope sender; beyond: 450, the sending MTA retries
     sender_requests_per_day: int = 10  # honoured requests naming other people's addresses, per sender
     trusted_authserv_ids: tuple[str, ...] = ()  # Authentication-Results from these hosts are believed
+    sender_bytes_per_hour: int = 50 * 1024 * 1024  # from one envelope sender (<>: one client address)
+    max_stored_mail_bytes: int = 2 * 1024 * 1024 * 1024  # raw mail kept in all; beyond: 452
+    message_read_seconds: int = 10  # longest one message may take to read; slower ones go to review
 
 
 @dataclass(frozen=True)
@@ -216,7 +220,8 @@ def _validated(settings: Settings) -> Settings:
             raise ConfigError(f"config key {key}: expected at least 1024 bytes")
     for key in (
         "idle_timeout_seconds", "max_session_seconds", "max_connections", "max_connections_per_client",
-        "sender_messages_per_hour", "sender_requests_per_day",
+        "sender_messages_per_hour", "sender_requests_per_day", "sender_bytes_per_hour",
+        "max_stored_mail_bytes", "message_read_seconds",
     ):
         if getattr(settings.smtp, key) < 1:
             raise ConfigError(f"config key smtp.{key}: expected 1 or more")
@@ -227,8 +232,10 @@ def _validated(settings: Settings) -> Settings:
             normalise_address(address)
         except InvalidAddress as exc:
             raise ConfigError(f"config key smtp.request_addresses: {address!r} is not an address ({exc})") from None
-    if any(not key for key in settings.signing.secret_keys):
-        raise ConfigError("config key signing.secret_keys: a key must not be empty")
+    if any(len(key.encode("utf-8")) < MIN_KEY_BYTES for key in settings.signing.secret_keys):
+        # A short key can be guessed offline from any one link, and then forged for anyone.
+        raise ConfigError(f"config key signing.secret_keys: each key must be at least {MIN_KEY_BYTES} bytes"
+                          " (e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')")
     if settings.signing.max_age_days < 0:
         raise ConfigError("config key signing.max_age_days: expected 0 (never expire) or more days")
     if settings.reply.from_address:

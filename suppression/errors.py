@@ -25,6 +25,10 @@ class BadToken(SuppressionError):
     """An unsubscribe token that is forged, damaged, too old or signed with an unknown key."""
 
 
+class BadUndo(BadToken):
+    """An undo that this address's own unsubscribe did not hand out, or that has expired."""
+
+
 class BadImport(SuppressionError):
     """A CSV file that cannot be imported; nothing of it was written."""
 
@@ -43,3 +47,7 @@ class Conflict(SuppressionError):
 
 class NotFound(SuppressionError):
     """The thing asked for does not exist."""
+
+
+class MailStorageFull(SuppressionError):
+    """The raw mail kept has reached its configured total; new mail is refused for now."""

@@ -11,33 +11,42 @@ import dataclasses
 import logging
 from datetime import datetime, timedelta, timezone
 
-from suppression.addresses import key_of_canonical, mask_address, normalise_address
-from suppression.background import cancel_and_wait
-from suppression.errors import StoreUnavailable
-from suppression.inbound.classify import (
-    BOUNCE,
-    COMPLAINT,
-    REQUEST,
-    REVIEW,
-    Decision,
-    classify_message,
+from suppression.addresses import (
+    key_of_canonical,
+    mask_address,
+    mask_addresses_in,
+    normalise_address,
+    sender_key,
 )
+from suppression.background import cancel_and_wait
+from suppression.errors import MailStorageFull, StoreUnavailable
+from suppression.inbound.classify import REQUEST, REVIEW, Decision
+from suppression.reader import MailReader, ReaderSettings
 from suppression.service import SuppressionService
 from suppression.store import Outcome, utc_iso
 
 log = logging.getLogger(__name__)
 
-REASON_OF = {REQUEST: "unsubscribe", BOUNCE: "bounce", COMPLAINT: "complaint"}
 _BATCH = 50
 _RETRY_SECONDS = 5.0
+# The reader's address space: a 10 MB message parsed with all its parts needs a few hundred MB.
+_READER_MEMORY_BYTES = 2 * 1024 * 1024 * 1024
 
 
 class RequestIntake:
     def __init__(self, service: SuppressionService, on_request=None):
         self.service = service
-        self.request_addresses = frozenset(
-            normalise_address(a) for a in service.settings.smtp.request_addresses
-        )
+        settings = service.settings
+        self.request_addresses = frozenset(normalise_address(a) for a in settings.smtp.request_addresses)
+        self.reader = MailReader(ReaderSettings(
+            request_addresses=self.request_addresses,
+            signing_keys=service.signing_keys,
+            max_age_seconds=service.max_age_seconds,
+            topics=tuple(settings.topics),
+            trusted_authserv_ids=settings.smtp.trusted_authserv_ids,
+            budget_seconds=settings.smtp.message_read_seconds,
+            memory_bytes=_READER_MEMORY_BYTES,
+        ))
         self._on_request = on_request  # awaited with (message id, Decision) after a request is honoured
         self._wake = asyncio.Event()
         self._worker: asyncio.Task | None = None
@@ -49,7 +58,10 @@ class RequestIntake:
         return recipient in self.request_addresses
 
     async def receive(self, raw: bytes, mail_from: str, rcpt_to: list[str]) -> int:
-        """Store a message durably, wake the worker, and return its id."""
+        """Store a message durably, wake the worker, and return its id; MailStorageFull past the total."""
+        limit = self.service.settings.smtp.max_stored_mail_bytes
+        if self.service.store.stored_mail_bytes + len(raw) > limit:
+            raise MailStorageFull(f"the raw mail kept has reached max_stored_mail_bytes ({limit})")
         message_id = await self.service.store.add_message(raw, mail_from or "", rcpt_to)
         self._wake.set()
         return message_id
@@ -61,6 +73,7 @@ class RequestIntake:
     async def stop(self) -> None:
         await cancel_and_wait(self._worker)
         self._worker = None
+        await asyncio.to_thread(self.reader.close)
         if self._replying:
             # Confirmations are optional: a hung relay must not hold up a shutdown.
             log.info("stopping: %d confirmation(s) not sent", len(self._replying))
@@ -104,7 +117,7 @@ class RequestIntake:
         return decision
 
     async def _handle_batch(self, batch: list[tuple[int, bytes, str]]) -> list[Decision]:
-        decisions = await asyncio.to_thread(self._decide_all, batch)
+        decisions = await asyncio.to_thread(self.reader.read, batch)
         limited = await self._limit_senders(batch, decisions)
         await asyncio.gather(*(
             self.settle(item[0], decision, counted) for item, (decision, counted) in zip(batch, limited, strict=True)
@@ -113,10 +126,11 @@ class RequestIntake:
 
     async def _limit_senders(
         self, batch: list[tuple[int, bytes, str]], decisions: list[Decision]
-    ) -> list[tuple[Decision, str | None]]:
-        """Past its daily limit, a sender's requests naming other people are kept for review.
+    ) -> list[tuple[Decision, tuple[str, int] | None]]:
+        """Past its daily limit of addresses, a sender's requests naming other people are kept for review.
 
-        Each decision comes back with the sender it counts against (None: it does not count).
+        The sender is the envelope sender with any +tag folded: the From header is anyone's to
+        change per message. Each decision comes back with (sender, addresses) to count, or None.
         """
         limit = self.service.settings.smtp.sender_requests_per_day
         since = utc_iso(datetime.now(timezone.utc) - timedelta(days=1))
@@ -126,52 +140,38 @@ class RequestIntake:
             if decision.kind != REQUEST or not decision.names_others:
                 limited.append((decision, None))
                 continue
-            sender = (decision.sender or mail_from).strip().lower()
+            sender, named = sender_key(mail_from) or sender_key(decision.sender), len(decision.addresses)
             if sender not in counts:
                 counts[sender] = await self.service.store.sender_requests_since(sender, since)
-            if counts[sender] >= limit:
-                why = (f"rate limit: this sender has had {counts[sender]} requests naming other people's"
-                       f" addresses honoured in 24 hours (limit {limit}); kept for review")
+            if counts[sender] + named > limit:
+                why = (f"rate limit: this sender has had {counts[sender]} addresses of other people honoured in"
+                       f" 24 hours and this message names {named} (limit {limit}); kept for review")
                 limited.append((dataclasses.replace(decision, kind=REVIEW, reasons=(*decision.reasons, why),
-                                                    addresses=()), None))
+                                                    addresses=(), reason=None), None))
                 continue
-            counts[sender] += 1
-            limited.append((decision, sender))
+            counts[sender] += named
+            limited.append((decision, (sender, named)))
         return limited
 
-    async def settle(self, message_id: int, decision: Decision, counted_sender: str | None = None) -> None:
+    async def settle(self, message_id: int, decision: Decision, counted: tuple[str, int] | None = None) -> None:
         """Suppress what a decision names and record its outcome, in one write; then log and answer."""
         keys = [(address, key_of_canonical(address)) for address in decision.addresses]
         change_id = await self.service.store.settle_message(
-            message_id, _outcome(decision), keys, REASON_OF.get(decision.kind), "email",
-            f"email:{message_id}", counted_sender,
+            message_id, _outcome(decision), keys, decision.reason if decision.addresses else None, "email",
+            f"email:{message_id}", counted,
         )
         if change_id is not None:
             await self.service.follow_changes(upto=change_id)
         self.handled += 1
         # Masked: the log is no place for the list's addresses (the inbox view has them).
         log.info("message %d: %s %s (%s)", message_id, decision.kind,
-                 ", ".join(map(mask_address, decision.addresses)) or "-", "; ".join(decision.reasons))
+                 ", ".join(map(mask_address, decision.addresses)) or "-",
+                 mask_addresses_in("; ".join(decision.reasons))[:1000])
         if decision.kind == REQUEST and self._on_request is not None:
             # In the background: a slow relay must not hold up the next person's request.
             task = asyncio.create_task(self._on_request(message_id, decision))
             self._replying.add(task)
             task.add_done_callback(self._replying.discard)
-
-    def _decide_all(self, batch: list[tuple[int, bytes, str]]) -> list[Decision]:
-        return [self._decide(message_id, raw, mail_from) for message_id, raw, mail_from in batch]
-
-    def _decide(self, message_id: int, raw: bytes, mail_from: str) -> Decision:
-        try:
-            return classify_message(
-                raw, mail_from, self.request_addresses, self.service.read_link,
-                self.service.settings.smtp.trusted_authserv_ids,
-            )
-        except Exception as exc:
-            # A message we cannot read is kept for a person, never lost and never fatal.
-            log.exception("message %d could not be read", message_id)
-            return Decision(REVIEW, (f"could not be read: {type(exc).__name__}: {str(exc)[:200]}",))
-
 
 def _outcome(decision: Decision) -> Outcome:
     return Outcome(

@@ -22,17 +22,17 @@ class SlidingWindow:
         self._max_keys = max_keys
         self._counts: dict[str, tuple[int, int, int]] = {}  # key: (window number, count, previous count)
 
-    def allows(self, key: str) -> bool:
-        """Whether one more event for `key` stays within the limit (records nothing)."""
-        return self._estimate(key, self._clock()) < self.limit
+    def allows(self, key: str, amount: int = 1) -> bool:
+        """Whether `amount` more (events, or bytes) for `key` stay within the limit (records nothing)."""
+        return self._estimate(key, self._clock()) < self.limit - amount + 1
 
-    def record(self, key: str) -> None:
+    def record(self, key: str, amount: int = 1) -> None:
         now = self._clock()
         window = int(now // self.seconds)
         number, count, previous = self._counts.pop(key, (window, 0, 0))
         if number != window:
             previous, count = (count if number == window - 1 else 0), 0
-        self._counts[key] = (window, count + 1, previous)  # re-inserted: most recent last
+        self._counts[key] = (window, count + amount, previous)  # re-inserted: most recent last
         if len(self._counts) > self._max_keys:
             del self._counts[next(iter(self._counts))]
 

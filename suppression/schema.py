@@ -88,4 +88,9 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX sender_requests_by_sender ON sender_requests (sender, at);
     """,
+    # 5: the per-sender limit counts addresses, not messages (one message naming 300 people
+    # used one of ten a day); received mail's size in all is read at start from inbox.size.
+    """
+    ALTER TABLE sender_requests ADD COLUMN addresses INTEGER NOT NULL DEFAULT 1;
+    """,
 )

@@ -34,7 +34,7 @@ from suppression.store import (
     Suppression,
     SuppressionStore,
 )
-from suppression.tokens import LinkClaim, verify_token
+from suppression.tokens import LinkClaim, mint_undo, read_claim, verify_undo
 
 log = logging.getLogger(__name__)
 
@@ -223,6 +223,20 @@ class SuppressionService:
             await self.follow_changes(upto=change_id)
         return email, change_id is not None
 
+    def mint_undo(self, suppression: Suppression) -> str:
+        """The undo a confirmation page offers for a suppression it has just made."""
+        return mint_undo(self._keys(), suppression.email, suppression.topic, suppression.since)
+
+    async def undo(self, text: str, topic: str | None, undo_token: str, actor: str) -> bool:
+        """Lift the suppression an undo token names, if it is still that recipient's own; BadUndo if
+        the token is not one this address's unsubscribe handed out. Whether one was lifted."""
+        email, scope = normalise_address(text), self.topic_scope(topic)
+        made_at = verify_undo(self._keys(), undo_token, email, scope)
+        change_id = await self.store.unsuppress(email, scope, "link", actor, only_own_made_at=made_at)
+        if change_id is not None:
+            await self.follow_changes(upto=change_id)
+        return change_id is not None
+
     async def changes(self, after: str | None, limit: int) -> tuple[list[Change], str]:
         """A page of the change log after a cursor, and the cursor to ask for next."""
         position = _cursor(after)
@@ -296,13 +310,12 @@ class SuppressionService:
 
     def read_link(self, token: str) -> LinkClaim:
         """Who and what a link's token names; BadToken if it is not one of ours."""
+        return read_claim(self._keys(), token, self.max_age_seconds, self.settings.topics)
+
+    @property
+    def max_age_seconds(self) -> int | None:
         days = self.settings.signing.max_age_days
-        claim = verify_token(self._keys(), token, days * 86400 if days else None)
-        if claim.topic is not None and claim.topic not in self.settings.topics:
-            # The topic was dropped from the config after the mail was sent; the person
-            # still wants less mail, and all emails is the safe reading.
-            return LinkClaim(claim.email, None)
-        return claim
+        return days * 86400 if days else None
 
     async def suppressed_scopes(self, email: str) -> set[str]:
         """The scopes (ALL_TOPICS or topic ids) an address is suppressed for."""

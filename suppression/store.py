@@ -126,6 +126,7 @@ class SuppressionStore:
         self._writer_task: asyncio.Task | None = None
         self.write_problem: str | None = None  # why writes are refused now; None: they are not
         self._reopen = False  # the writer connection must be opened afresh before the next write
+        self.stored_mail_bytes = 0  # raw received mail kept, in bytes (read at open, added to after)
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -144,6 +145,8 @@ class SuppressionStore:
             # A connection left open keeps its thread, and the process, alive.
             await self.close()
             raise
+        (self.stored_mail_bytes,) = (await self._reader.execute_fetchall(
+            "SELECT coalesce(sum(size), 0) FROM inbox WHERE raw IS NOT NULL"))[0]
         self._writer_task = asyncio.create_task(self._run_writer(), name="store-writer")
         if not os.access(self.path, os.W_OK):
             # Reads work, so checks are answered; writes are refused until the file is writable.
@@ -257,11 +260,23 @@ class SuppressionStore:
 
         return await self._write(work)
 
-    async def unsuppress(self, email: str, topic: str, source: str, actor: str) -> int | None:
-        """Lift a suppression; return the change's id, or None if there was none."""
+    async def unsuppress(
+        self, email: str, topic: str, source: str, actor: str, only_own_made_at: str | None = None
+    ) -> int | None:
+        """Lift a suppression; return the change's id, or None if there was none.
+
+        With `only_own_made_at`, only the recipient's own unsubscribe made at that time is lifted.
+        """
 
         def work(db: sqlite3.Connection):
-            cursor = db.execute("DELETE FROM suppressions WHERE email = ? AND topic = ?", (email, topic))
+            if only_own_made_at is None:
+                cursor = db.execute("DELETE FROM suppressions WHERE email = ? AND topic = ?", (email, topic))
+            else:
+                cursor = db.execute(
+                    "DELETE FROM suppressions WHERE email = ? AND topic = ? AND created_at = ?"
+                    " AND reason = 'unsubscribe' AND source IN ('link', 'one-click', 'email')",
+                    (email, topic, only_own_made_at),
+                )
             if cursor.rowcount == 0:
                 return None
             return _log_change(db, utc_now(), "unsuppress", email, topic, None, source, actor)
@@ -384,7 +399,9 @@ class SuppressionStore:
                 (utc_now(), mail_from, json.dumps(rcpt_to), len(raw), raw),
             ).lastrowid
 
-        return await self._write(work)
+        message_id = await self._write(work)
+        self.stored_mail_bytes += len(raw)
+        return message_id
 
     async def pending_messages(self, limit: int) -> list[tuple[int, bytes, str]]:
         """(id, raw, envelope sender) of messages not yet handled, oldest first."""
@@ -394,10 +411,10 @@ class SuppressionStore:
 
     async def settle_message(
         self, message_id: int, outcome: Outcome, keys: list[tuple[str, int]], reason: str | None,
-        source: str, actor: str, counted_sender: str | None = None,
+        source: str, actor: str, counted: tuple[str, int] | None = None,
     ) -> int | None:
         """Suppress a handled message's (address, key) pairs for `reason`, if any, and record its
-        outcome (and, if given, one request against `counted_sender`'s daily limit), in one
+        outcome (and, if given, (sender, addresses) against that sender's daily limit), in one
         savepoint; return the last new change's id (None: nothing changed)."""
 
         def work(db: sqlite3.Connection):
@@ -415,19 +432,20 @@ class SuppressionStore:
                     outcome.authentication, at, message_id,
                 ),
             )
-            if counted_sender is not None:
+            if counted is not None:
+                sender, addresses = counted
                 db.execute(
-                    "INSERT INTO sender_requests (sender, at, message) VALUES (?, ?, ?)",
-                    (counted_sender, at, message_id),
+                    "INSERT INTO sender_requests (sender, at, message, addresses) VALUES (?, ?, ?, ?)",
+                    (sender, at, message_id, addresses),
                 )
             return last
 
         return await self._write(work)
 
     async def sender_requests_since(self, sender: str, since: str) -> int:
-        """How many requests naming others were honoured for `sender` since a time."""
+        """How many addresses `sender`'s honoured requests naming others have named since a time."""
         rows = await self._reader.execute_fetchall(
-            "SELECT count(*) FROM sender_requests WHERE sender = ? AND at > ?", (sender, since)
+            "SELECT coalesce(sum(addresses), 0) FROM sender_requests WHERE sender = ? AND at > ?", (sender, since)
         )
         return rows[0][0]
 

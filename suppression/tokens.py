@@ -6,16 +6,18 @@ signed value of ours can pass for one. The newest key signs; every listed key ve
 
 import functools
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from itsdangerous import BadData, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
 
 from suppression.addresses import normalise_address
-from suppression.errors import BadToken, InvalidAddress
+from suppression.errors import BadToken, BadUndo, InvalidAddress
 
 SALT = "suppression.unsubscribe-link.v1"
+UNDO_SALT = "suppression.undo.v1"
+UNDO_MAX_AGE_SECONDS = 86400  # an undo offered on a confirmation page works for a day
 MAX_TOKEN_CHARS = 1024  # real tokens are about 100; longer ones are refused unread
 
 
@@ -54,6 +56,49 @@ def verify_token(
     return LinkClaim(email, payload[1] or None)
 
 
+def read_claim(
+    secret_keys: Sequence[str], token: str, max_age_seconds: int | None, topics: Collection[str]
+) -> LinkClaim:
+    """verify_token, and a topic no longer configured read as all emails.
+
+    The topic was dropped from the config after the mail was sent; the person still wants
+    less mail, and all emails is the safe reading.
+    """
+    claim = verify_token(secret_keys, token, max_age_seconds)
+    if claim.topic is not None and claim.topic not in topics:
+        return LinkClaim(claim.email, None)
+    return claim
+
+
+def mint_undo(secret_keys: Sequence[str], email: str, scope: str, since: str) -> str:
+    """The undo of one suppression a page just made: the address (as a hash), scope and time it was made.
+
+    Only the POST that created the suppression can hand this out, so holding a link (or a
+    key that mints links) is never enough to lift a suppression that was already there.
+    """
+    return _serializer(secret_keys, UNDO_SALT).dumps([_address_hash(email), scope, since])
+
+
+def verify_undo(secret_keys: Sequence[str], token: str, email: str, scope: str) -> str:
+    """When the suppression an undo token names was made; BadUndo unless it names this address and scope."""
+    if not token or len(token) > MAX_TOKEN_CHARS or not token.isascii() or not _canonical(token):
+        raise BadUndo("the undo is damaged")
+    try:
+        payload = _serializer(secret_keys, UNDO_SALT).loads(token, max_age=UNDO_MAX_AGE_SECONDS)
+    except BadData:
+        raise BadUndo("the undo is damaged or has expired") from None
+    if (
+        not isinstance(payload, list) or len(payload) != 3 or payload[0] != _address_hash(email)
+        or payload[1] != scope or not isinstance(payload[2], str)
+    ):
+        raise BadUndo("the undo is for another address or choice")
+    return payload[2]
+
+
+def _address_hash(email: str) -> str:
+    return hashlib.sha256(email.encode("utf-8")).hexdigest()[:32]
+
+
 def _canonical(token: str) -> bool:
     """Each segment is base64 as we write it: the spare bits of a last character could
     otherwise be changed without changing the decoded bytes, so an altered token would verify."""
@@ -68,14 +113,14 @@ def _canonical(token: str) -> bool:
     return True
 
 
-def _serializer(secret_keys: str | Sequence[str]) -> URLSafeTimedSerializer:
+def _serializer(secret_keys: str | Sequence[str], salt: str = SALT) -> URLSafeTimedSerializer:
     keys = (secret_keys,) if isinstance(secret_keys, str) else tuple(secret_keys)
     if not keys:
         raise ValueError("at least one signing key is needed")
-    return _serializer_of(keys)
+    return _serializer_of(keys, salt)
 
 
 @functools.lru_cache(maxsize=8)
-def _serializer_of(keys: tuple[str, ...]) -> URLSafeTimedSerializer:
+def _serializer_of(keys: tuple[str, ...], salt: str) -> URLSafeTimedSerializer:
     # Ours are newest first; itsdangerous signs with the last of its list.
-    return URLSafeTimedSerializer(list(keys[::-1]), salt=SALT, signer_kwargs={"digest_method": hashlib.sha256})
+    return URLSafeTimedSerializer(list(keys[::-1]), salt=salt, signer_kwargs={"digest_method": hashlib.sha256})

@@ -12,12 +12,14 @@ from email.message import Message
 import authres
 
 _METHODS = ("dmarc", "spf", "dkim")
+_MAX_HEADER_CHARS = 4000
 
 
 @dataclass(frozen=True)
 class Verdict:
     summary: str  # e.g. "dmarc=fail spf=fail dkim=none (by mx.plusnxt.com)"
     forged: bool  # the sender's domain says this message is not from it
+    passed: bool = False  # DMARC passed: the From address is the sender's own
 
 
 def sender_verdict(message: Message, trusted_ids: Collection[str]) -> Verdict | None:
@@ -26,6 +28,8 @@ def sender_verdict(message: Message, trusted_ids: Collection[str]) -> Verdict | 
     if not trusted:
         return None
     for value in message.get_all("Authentication-Results") or ():
+        if len(str(value)) > _MAX_HEADER_CHARS:
+            continue  # no MTA writes one this long; the parser's cost grows with it
         try:
             parsed = authres.AuthenticationResultsHeader.parse_value(" ".join(str(value).split()))
         except Exception:  # authres raises its own SyntaxError and others on hostile text
@@ -46,5 +50,5 @@ def _verdict(results: dict[str, str], by: str) -> Verdict:
         forged = results["dmarc"] == "fail"
     else:  # no DMARC policy evaluated: an SPF failure with no DKIM pass to make up for it
         forged = results.get("spf") == "fail" and results.get("dkim") != "pass"
-    summary = " ".join(f"{m}={results.get(m, 'none')}" for m in _METHODS) + f" (by {by})"
-    return Verdict(summary, forged)
+    summary = " ".join(f"{m}={results.get(m, 'none')}" for m in _METHODS) + f" (by {by[:100]})"
+    return Verdict(summary, forged, passed=results.get("dmarc") == "pass")

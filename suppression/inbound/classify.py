@@ -23,9 +23,17 @@ REQUEST, AUTOMATIC, BOUNCE, COMPLAINT, REVIEW = "request", "automatic", "bounce"
 
 # Payload.timestamp.signature in URL-safe base64 (a leading dot when compressed).
 _TOKEN = re.compile(r"(?<![A-Za-z0-9_.-])\.?[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{4,12}\.[A-Za-z0-9_-]{20,}")
-_ADDRESS = re.compile(r"[^\s<>()\[\]{},;:\"'`/\\|]+@[^\s<>()\[\]{},;:\"'`/\\|]+\.[^\s<>()\[\]{},;:\"'`/\\|]+")
+# A run of characters that may belong to an address. One character class repeated, so the
+# engine never backtracks: each run is found in one pass, then looked at as a whole (an
+# address has an "@" with a "." after it). A pattern of three such runs around "@" and "."
+# backtracked cubically on "a@a@a@...", freezing the process on a 4.5 KB message.
+_RUN = re.compile(r"[^\s<>()\[\]{},;:\"'`/\\|]+")
+_MAX_RUN = 320  # longer runs are no address (254 at most, with "mailto:" and punctuation)
+MAX_NAMED = 50  # addresses read from one message's text; a longer list is not a person's request
 _REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|vs|antw|ref|rif|res|tr|rv|fw|fwd|wg|doorst|enc|回复|回覆|答复|转发|転送)\s*[:：]\s*)+", re.I)
 _MAX_TOKENS = 20  # candidates verified per message; a flood of look-alikes is not read further
+_MAX_SUBJECT = 1000
+UNSUBSCRIBE = "unsubscribe"  # the suppression reason of a person's own request
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,11 @@ class Decision:
     answerable: bool = False  # a person wrote it: a confirmation may go to the sender
     authentication: str = ""  # the trusted MTA's verdict on the sender, if there is one
     names_others: bool = False  # a request for addresses other than the sender's own, named in the text
+    reason: str | None = None  # the suppression reason for `addresses` (unsubscribe, bounce, complaint)
+    # Where a confirmation may go: the envelope sender, or From when DMARC passed at a trusted
+    # authserv-id. From alone is anyone's to write; answering it would send our mail to a
+    # victim of a forgery (backscatter, RFC 3834 §4).
+    reply_to: str = ""
 
 
 def classify_message(
@@ -51,7 +64,7 @@ def classify_message(
 ) -> Decision:
     """Decide what a received message is; `read_token` verifies a link token or raises BadToken."""
     message = parse(raw)
-    subject = header(message, "Subject")
+    subject = header(message, "Subject")[:_MAX_SUBJECT]
     sender = address_of(header(message, "From"))
     verdict = sender_verdict(message, trusted_authserv_ids)
     about = {
@@ -62,7 +75,7 @@ def classify_message(
 
     report = read_report(message)
     if report is not None:
-        return _from_report(report, about)
+        return _from_report(report, read_token, about)
 
     machine = automatic_reasons(message, mail_from)
     subject_claims = _claims(subject, read_token)
@@ -70,7 +83,7 @@ def classify_message(
         # Only our own List-Unsubscribe mailto carries a token there: a request even when
         # a provider generated it, but not one to answer then.
         return _request(subject_claims, ["sent through our List-Unsubscribe mailto (token in the subject)"],
-                        {**about, "answerable": not machine})
+                        {**about, "answerable": not machine, "reply_to": _reply_address(sender, mail_from, verdict)})
     if machine:
         return Decision(AUTOMATIC, tuple(machine), **about)
 
@@ -87,6 +100,7 @@ def classify_message(
     asked = f"asked in own words: {', '.join(dict.fromkeys(intent.asked))}"
 
     about["answerable"] = True  # a person asked in their own words (only requests are answered)
+    about["reply_to"] = _reply_address(sender, mail_from, verdict)
     claims = subject_claims or _claims("\n".join(_all_texts(message)), read_token)
     if claims:
         return _request(claims, [asked, "address from a link token in the message"], about)
@@ -95,16 +109,20 @@ def classify_message(
         return Decision(REVIEW, (asked, f"the sender failed authentication: {verdict.summary}"), **about)
     named, invalid = _named(f"{own_subject}\n{words}", request_addresses)
     own = _address_or_none(sender or mail_from)
+    if len(named) >= MAX_NAMED:
+        return Decision(REVIEW, (asked, f"names {MAX_NAMED} or more addresses: a list, not one person's request"),
+                        **about)
     if named:
         reasons = (asked, f"addresses named in the text: {', '.join(named)}")
-        return Decision(REQUEST, reasons, tuple(named), names_others=any(a != own for a in named), **about)
+        return Decision(REQUEST, reasons, tuple(named), names_others=any(a != own for a in named),
+                        reason=UNSUBSCRIBE, **about)
     if invalid:
         return Decision(REVIEW, (asked, f"named addresses that are not valid: {', '.join(invalid)}"), **about)
     if own is None:
         return Decision(REVIEW, (asked, "no valid sender address to unsubscribe"), **about)
     if own in request_addresses:
         return Decision(REVIEW, (asked, "the sender is our own request address"), **about)
-    return Decision(REQUEST, (asked, "the sender's own address"), (own,), **about)
+    return Decision(REQUEST, (asked, "the sender's own address"), (own,), reason=UNSUBSCRIBE, **about)
 
 
 def _address_or_none(text: str) -> str | None:
@@ -114,27 +132,49 @@ def _address_or_none(text: str) -> str | None:
         return None
 
 
-def _from_report(report, about: dict) -> Decision:
-    addresses = []
-    for text in report.failed:
-        try:
-            addresses.append(normalise_address(text))
-        except InvalidAddress:
-            continue
+def _reply_address(sender: str, mail_from: str, verdict) -> str:
+    if verdict is not None and verdict.passed and sender:
+        return sender
+    return mail_from.strip().strip("<>")
+
+
+def _from_report(report, read_token: Callable[[str], LinkClaim], about: dict) -> Decision:
+    """Suppress only the recipients a report proves we mailed: our link token for each is in the
+    message it returns. Anything else it names is left for a person."""
+    notes = list(report.notes)
+    if report.kind == "feedback-report" and not report.complaint:
+        return Decision(REVIEW, tuple(notes), **about)
+    named = list(dict.fromkeys(a for a in map(_address_or_none, report.failed) if a is not None))
+    if report.kind == "delivery-status" and not named:
+        return Decision(AUTOMATIC, ("delivery report without a permanent failure", *notes), **about)
+    proven = list(dict.fromkeys(claim.email for claim in _claims(report.returned, read_token)))
     if report.kind == "delivery-status":
-        if addresses:
-            return Decision(BOUNCE, tuple(report.notes), tuple(dict.fromkeys(addresses)), **about)
-        return Decision(AUTOMATIC, ("delivery report without a permanent failure", *report.notes), **about)
-    if addresses:
-        return Decision(COMPLAINT, tuple(report.notes), tuple(dict.fromkeys(addresses)), **about)
-    return Decision(REVIEW, ("feedback report without a usable recipient", *report.notes), **about)
+        kind, reason = BOUNCE, "bounce"
+        suppress = [a for a in named if a in proven]  # a dead address, and the mail to it was ours
+    else:
+        # A complaint is about the returned message; providers often redact the complainant
+        # but keep our links, and the token names the person we sent it to.
+        kind, reason = COMPLAINT, "complaint"
+        suppress = proven
+    # A To header guessed at is superseded by the token; an address the report names is not.
+    unproven = [] if suppress and report.guessed else [a for a in named if a not in suppress]
+    if suppress:
+        notes.append(f"proven ours by the link token in the returned message: {', '.join(suppress)}")
+    if not unproven and suppress:
+        return Decision(kind, tuple(notes), tuple(suppress), reason=reason, **about)
+    if unproven:
+        notes.append(f"no link token of ours in the returned message proves we mailed: {', '.join(unproven[:20])}"
+                     + (f" and {len(unproven) - 20} more" if len(unproven) > 20 else ""))
+    else:
+        notes.append("no recipient named and no link token of ours in the returned message")
+    return Decision(REVIEW, tuple(notes), tuple(suppress), reason=reason if suppress else None, **about)
 
 
 def _request(claims: list[LinkClaim], reasons: list[str], about: dict) -> Decision:
     topics = {claim.topic for claim in claims}
     topic = topics.pop() if len(topics) == 1 else None  # links of several topics: all emails
     addresses = tuple(dict.fromkeys(claim.email for claim in claims))
-    return Decision(REQUEST, tuple(reasons), addresses, topic, **about)
+    return Decision(REQUEST, tuple(reasons), addresses, topic, reason=UNSUBSCRIBE, **about)
 
 
 def _claims(text: str, read_token: Callable[[str], LinkClaim]) -> list[LinkClaim]:
@@ -156,9 +196,21 @@ def _all_texts(message) -> list[str]:
     ]
 
 
+def address_runs(text: str):
+    """The runs of text that look like an address: an "@" with a "." somewhere after it."""
+    for run in _RUN.finditer(text):
+        found = run.group()
+        at = found.find("@")
+        if at > 0 and "." in found[at + 2:] and len(found) <= _MAX_RUN:
+            yield found
+
+
 def _named(text: str, request_addresses: Collection[str]) -> tuple[list[str], list[str]]:
     named, invalid = [], []
-    for found in _ADDRESS.findall(text):
+    for found in address_runs(text):
+        if len(named) + len(invalid) >= MAX_NAMED:
+            invalid.append(f"more than {MAX_NAMED} addresses")
+            break
         candidate = found.strip(".")
         if candidate.lower().startswith("mailto:"):
             candidate = candidate[7:]

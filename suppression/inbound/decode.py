@@ -20,6 +20,10 @@ _CHARSET_SUPERSETS = {
     "ascii": "cp1252", "windows-874": "cp874", "iso-8859-8-i": "iso-8859-8",
 }
 MAX_TEXT_CHARS = 200_000  # what we read of a body; requests are short
+# What we read of one header: RFC 5322 lines are at most 998 characters, and the standard
+# library's RFC 2047 decoder and address parser are quadratic (or recurse) on longer hostile ones.
+MAX_HEADER_CHARS = 4000
+_MAX_ADDRESS_HEADER_CHARS = 1000
 
 
 def parse(raw: bytes) -> Message:
@@ -33,19 +37,24 @@ def header(message: Message, name: str) -> str:
         return ""
     try:
         # A Header object carries raw 8-bit bytes (SMTPUTF8 mail); decode it as it is.
-        parts = email.header.decode_header(value if isinstance(value, email.header.Header) else str(value))
+        parts = email.header.decode_header(
+            value if isinstance(value, email.header.Header) else str(value)[:MAX_HEADER_CHARS]
+        )
         text = "".join(
             chunk.decode(_codec(charset), "replace") if isinstance(chunk, bytes) else chunk
             for chunk, charset in parts
         )
     except (LookupError, ValueError, email.errors.HeaderParseError):
         text = str(value)
-    return " ".join(text.split())
+    return " ".join(text[:MAX_HEADER_CHARS].split())
 
 
 def address_of(value: str) -> str:
     """The address part of a From-like header value ('' if none)."""
-    return email.utils.parseaddr(value)[1]
+    try:
+        return email.utils.parseaddr(value[:_MAX_ADDRESS_HEADER_CHARS])[1]
+    except RecursionError:  # nested comments "((((...": no address a person wrote
+        return ""
 
 
 def part_text(part: Message) -> str:

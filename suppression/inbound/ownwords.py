@@ -24,7 +24,9 @@ _REPLY_HEADERS = [
     r"在\s?.{0,250}写道\s*[:：]",
     r".{0,250}(写道|寫道)\s*[:：]",
 ]
-_REPLY_HEADER = re.compile(r"^\s*(?:" + "|".join(_REPLY_HEADERS) + r")\s*$", _I)
+# Matched against stripped lines with fullmatch: a leading \s* before a pattern that starts
+# with .{0,250} made each blank line cost its length times 250.
+_REPLY_HEADER = re.compile("(?:" + "|".join(_REPLY_HEADERS) + ")", _I)
 
 # Separator lines of quoted or forwarded messages.
 _SEPARATORS = [
@@ -37,32 +39,36 @@ _SEPARATORS = [
     r"begin doorgestuurd bericht)\s*:",
     r"_{10,}",  # Outlook's rule above its header block
 ]
-_SEPARATOR = re.compile(r"^\s*(?:" + "|".join(_SEPARATORS) + r")\s*$", _I)
+_SEPARATOR = re.compile("(?:" + "|".join(_SEPARATORS) + ")", _I)
 
 # Outlook's header block: a From line followed closely by a Sent/Date line.
-_FROM_LINE = re.compile(r"^\s*\*?(from|de|von|da|van|från|fra|发件人|寄件者|差出人)\s*\*?\s*[:：]", _I)
+_FROM_LINE = re.compile(r"\*?(from|de|von|da|van|från|fra|发件人|寄件者|差出人)\s*(?:\*\s*)?[:：]", _I)
 _SENT_LINE = re.compile(
-    r"^\s*\*?(sent|date|envoyé|gesendet|datum|enviado|fecha|data|inviato|verzonden|skickat|"
-    r"发送时间|發送時間|日期|送信日時|日付)\s*\*?\s*[:：]", _I,
+    r"\*?(sent|date|envoyé|gesendet|datum|enviado|fecha|data|inviato|verzonden|skickat|"
+    r"发送时间|發送時間|日期|送信日時|日付)\s*(?:\*\s*)?[:：]", _I,
 )
 
 # Signatures and the lines phones and apps add.
 _SIGNATURE = re.compile(
-    r"^\s*(--\s*|"
+    r"(--|"
     r"sent from my\b.*|sent from (mail|outlook|yahoo|gmail)\b.*|get outlook for\b.*|"
     r"enviado desde mi\b.*|envoyé de mon\b.*|envoyé depuis mon\b.*|von meinem\b.*gesendet.*|"
     r"enviado do meu\b.*|enviado a partir do\b.*|inviato da\b.*|verzonden (vanaf|met) mijn\b.*|"
-    r".*から送信|发自我的.*|從我的.*傳送|sent via\b.*)$",
+    r".*から送信|发自我的.*|從我的.*傳送|sent via\b.*)",
     _I,
 )
+# Lines longer than this start no quote, forward or signature; they are only kept. Every
+# pattern above then costs at most this many steps a line, whatever the text.
+_MAX_MARKER_LINE = 600
 
 
 def own_words(text: str) -> str:
     """The part of a plain-text body that the sender wrote for this message."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    stripped = [line.strip() if len(line) <= _MAX_MARKER_LINE else "" for line in lines]
     kept: list[str] = []
     for number, line in enumerate(lines):
-        if _starts_earlier_message(lines, number):
+        if stripped[number] and _starts_earlier_message(stripped, number):
             break
         if line.lstrip().startswith(">"):
             continue
@@ -71,12 +77,13 @@ def own_words(text: str) -> str:
 
 
 def _starts_earlier_message(lines: list[str], number: int) -> bool:
+    """Whether stripped line `number` starts a quote, a forward or a signature ("" for overlong lines)."""
     line = lines[number]
-    if _SEPARATOR.match(line) or _SIGNATURE.match(line) or _REPLY_HEADER.match(line):
+    if _SEPARATOR.fullmatch(line) or _SIGNATURE.fullmatch(line) or _REPLY_HEADER.fullmatch(line):
         return True
     following = lines[number + 1] if number + 1 < len(lines) else ""
     # Clients wrap a long "On ... wrote:" line in two.
-    if following and _REPLY_HEADER.match(f"{line} {following}") and not _REPLY_HEADER.match(following):
+    if following and _REPLY_HEADER.fullmatch(f"{line} {following}") and not _REPLY_HEADER.fullmatch(following):
         return True
     if _FROM_LINE.match(line):
         return any(_SENT_LINE.match(nearby) for nearby in lines[number + 1: number + 5])

@@ -22,6 +22,13 @@ DATE = "Mon, 01 Jan 2024 10:00:00 +0000"
 ALIAS_TOKEN = mint_token([CORPUS_KEY], "jane.alias@example.net", "newsletters")
 PROMO_TOKEN = mint_token([CORPUS_KEY], "promo.reader@example.com", "promotions")
 FORWARD_TOKEN = mint_token([CORPUS_KEY], "old.box@example.org", None)
+# Reports prove a recipient was ours by our link token in the message they return.
+GONE_TOKEN = mint_token([CORPUS_KEY], "gone@example.com", "newsletters")
+ANGRY_TOKEN = mint_token([CORPUS_KEY], "angry@example.com", "promotions")
+ANGRY2_TOKEN = mint_token([CORPUS_KEY], "angry2@example.com", None)
+FWD_TOKEN = mint_token([CORPUS_KEY], "fwd.user@example.com", None)
+OTHER_TOKEN = mint_token([CORPUS_KEY], "attacker@example.com", None)
+REDACTED_TOKEN = mint_token([CORPUS_KEY], "redacted.person@example.com", None)
 
 NEWSLETTER_FOOTER = f"""You are receiving this because you subscribed to PLUS news.
 To unsubscribe, click here: https://unsub.plusnxt.com/u/{ALIAS_TOKEN}
@@ -607,11 +614,61 @@ Content-Type: message/rfc822
 From: PLUS <news@plusnxt.com>
 To: gone@example.com
 Subject: PLUS news
+List-Unsubscribe: <https://unsub.plusnxt.com/u/{GONE_TOKEN}>,
+ <mailto:PLUSinfo@plusnxt.com?subject=unsubscribe%20{GONE_TOKEN}>
 
 Hello.
 
 --dsn-fail--
 """, "bounce", ["gone@example.com"], mail_from="")
+
+
+def dsn(name: str, recipients: str, returned_headers: str, kind: str, addresses=()):
+    case(name, f"""
+From: Mail Delivery Subsystem <mailer-daemon@mx.example>
+To: {TO}
+Subject: Undelivered Mail Returned to Sender
+Date: {DATE}
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="dsn"
+
+--dsn
+Content-Type: text/plain
+
+Your message could not be delivered.
+
+--dsn
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example
+
+{recipients}
+
+--dsn
+Content-Type: text/rfc822-headers
+
+From: PLUS <news@plusnxt.com>
+Subject: PLUS news
+{returned_headers}
+
+--dsn--
+""", kind, list(addresses), mail_from="")
+
+
+# Anyone can send a report naming anyone: without our token it suppresses nothing.
+dsn("dsn_forged_without_token", """Final-Recipient: rfc822; victim@example.com
+Action: failed
+Status: 5.1.1""", "To: victim@example.com", "review")
+# Our token, but for someone else: proves nothing about the address that failed.
+dsn("dsn_token_for_another_address", """Final-Recipient: rfc822; victim@example.com
+Action: failed
+Status: 5.1.1""", f"To: victim@example.com\nList-Unsubscribe: <https://unsub.plusnxt.com/u/{OTHER_TOKEN}>", "review")
+# Forwarded: the address we sent to is the original recipient (RFC 3464 §2.3.1).
+dsn("dsn_forwarded_original_recipient", """Original-Recipient: rfc822; Fwd.User@example.com
+Final-Recipient: rfc822; fwd.user@elsewhere.example
+Action: failed
+Status: 5.1.1""", f"To: fwd.user@example.com\nList-Unsubscribe: <https://unsub.plusnxt.com/u/{FWD_TOKEN}>",
+    "bounce", ["fwd.user@example.com"])
 
 case("arf_complaint", f"""
 From: Feedback Loop <fbl@isp.example>
@@ -642,6 +699,7 @@ Content-Type: message/rfc822
 From: PLUS <deals@plusnxt.com>
 To: angry@example.com
 Subject: PLUS deals
+List-Unsubscribe: <https://unsub.plusnxt.com/u/{ANGRY_TOKEN}>
 
 Deals.
 
@@ -673,9 +731,48 @@ Content-Type: text/rfc822-headers
 From: PLUS <deals@plusnxt.com>
 To: Angry Two <angry2@example.com>
 Subject: PLUS deals
+List-Unsubscribe: <https://unsub.plusnxt.com/u/{ANGRY2_TOKEN}>
 
 --arf2--
 """, "complaint", ["angry2@example.com"], mail_from="")
+
+
+def arf(name: str, feedback: str, returned_headers: str, kind: str, addresses=()):
+    case(name, f"""
+From: Feedback Loop <fbl@isp.example>
+To: {TO}
+Subject: complaint
+Date: {DATE}
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report; boundary="arf3"
+
+--arf3
+Content-Type: text/plain
+
+Complaint.
+
+--arf3
+Content-Type: message/feedback-report
+
+Feedback-Type: abuse
+Version: 1
+{feedback}
+
+--arf3
+Content-Type: text/rfc822-headers
+
+From: PLUS <deals@plusnxt.com>
+Subject: PLUS deals
+{returned_headers}
+
+--arf3--
+""", kind, list(addresses), mail_from="")
+
+
+arf("arf_forged_without_token", "Original-Rcpt-To: <victim@example.com>", "To: victim@example.com", "review")
+# Providers redact the complainant, but keep our links: the token names whom we sent it to.
+arf("arf_redacted_recipient", "", f"To: redacted@isp.example\nList-Unsubscribe: <https://unsub.plusnxt.com/u/{REDACTED_TOKEN}>",
+    "complaint", ["redacted.person@example.com"])
 
 
 def main() -> None:

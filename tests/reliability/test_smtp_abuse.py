@@ -232,9 +232,19 @@ async def test_one_sender_gets_450_past_its_hourly_limit_and_others_do_not(clien
     assert (await in_thread(fourth)).startswith(b"450 4.7.1")
     await still_serves_others(client)
     for _ in range(4):  # bounces and reports (the null sender) are not limited
-        code, _ = await in_thread(send, port_of(client), SIMPLE, mail_from="")
+        code, _ = await in_thread(send, port_of(client), REPORT, mail_from="")
         assert code == 250
-    assert await stored_messages(client) == 8
+    # Other mail from the null sender is: per client address, as one sender.
+    codes = [(await in_thread(send, port_of(client), SIMPLE, mail_from=""))[0] for _ in range(4)]
+    assert codes == [250, 250, 250, 450]
+    assert await stored_messages(client) == 11
+
+
+REPORT = (
+    b"From: MAILER-DAEMON@mx.example\r\nTo: PLUSinfo@plusnxt.com\r\nSubject: failure\r\n"
+    b"Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
+    b"--b\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--b--\r\n"
+)
 
 
 def test_sliding_window_forgets_events_as_they_leave_its_span():

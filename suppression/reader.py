@@ -1,0 +1,130 @@
+"""Reading received mail in a child process, with a time budget for each message.
+
+Each message is read by classify_message in a process of its own. A pattern or a parser
+that is slow on hostile input then costs that child its budget, not the service its loop
+(`re` holds the GIL, so a thread would not do). A message that runs out of time, or kills
+the child, is decided as review with that reason and is not read again; a fresh child
+reads the next message.
+"""
+
+import logging
+import multiprocessing
+import resource
+import signal
+import threading
+from collections.abc import Collection
+from dataclasses import dataclass
+from functools import partial
+from multiprocessing.connection import Connection
+
+from suppression.inbound.classify import REVIEW, Decision, classify_message
+from suppression.tokens import read_claim
+
+log = logging.getLogger(__name__)
+
+_START_SECONDS = 30.0  # a child that cannot import and say "ready" in this long is broken
+
+
+@dataclass(frozen=True)
+class ReaderSettings:
+    request_addresses: frozenset[str]
+    signing_keys: tuple[str, ...]
+    max_age_seconds: int | None
+    topics: tuple[str, ...]
+    trusted_authserv_ids: tuple[str, ...]
+    budget_seconds: float  # longest a message may take to read
+    memory_bytes: int  # the child's address space; past it a message gets MemoryError
+
+
+class MailReader:
+    """Decides messages in a child process started on first use; read() blocks (run it in a thread)."""
+
+    def __init__(self, settings: ReaderSettings):
+        self.settings = settings
+        self._context = multiprocessing.get_context("spawn")  # no copy of our threads or sockets
+        self._lock = threading.Lock()
+        self._process = None
+        self._conn: Connection | None = None
+        self.restarts = 0  # children ended for overrunning or dying
+
+    def read(self, batch: list[tuple[int, bytes, str]]) -> list[Decision]:
+        """The decision for each (id, raw, envelope sender), in order."""
+        with self._lock:
+            return [self._read_one(message_id, raw, mail_from) for message_id, raw, mail_from in batch]
+
+    def close(self) -> None:
+        with self._lock:
+            self._end_child()
+
+    def _read_one(self, message_id: int, raw: bytes, mail_from: str) -> Decision:
+        conn = self._child()
+        try:
+            conn.send((raw, mail_from))
+            if conn.poll(self.settings.budget_seconds):
+                return conn.recv()
+        except (EOFError, OSError):
+            code = self._end_child()
+            log.warning("message %d stopped the mail reader (exit code %s); kept for review", message_id, code)
+            return _review(f"the reader stopped while reading it (exit code {code}); kept for a person, not read again")
+        self._end_child()
+        log.warning("message %d took longer than %g s to read; kept for review", message_id, self.settings.budget_seconds)
+        return _review(
+            f"reading it took longer than {self.settings.budget_seconds:g} s; kept for a person, not read again"
+        )
+
+    def _child(self) -> Connection:
+        if self._conn is not None and self._process.is_alive():
+            return self._conn
+        self._end_child()
+        ours, theirs = self._context.Pipe()
+        process = self._context.Process(
+            target=serve, args=(theirs, self.settings), name="mail-reader", daemon=True
+        )
+        process.start()
+        theirs.close()
+        if not ours.poll(_START_SECONDS) or ours.recv() != "ready":
+            process.kill()
+            raise RuntimeError("the mail reader process did not start")
+        self._process, self._conn = process, ours
+        return ours
+
+    def _end_child(self) -> int | None:
+        if self._process is None:
+            return None
+        self._conn.close()
+        if self._process.is_alive():
+            self._process.kill()
+            self.restarts += 1
+        elif self._process.exitcode not in (0, None):
+            self.restarts += 1
+        self._process.join()
+        code = self._process.exitcode
+        self._process = self._conn = None
+        return code
+
+
+def _review(reason: str) -> Decision:
+    return Decision(REVIEW, (reason,))
+
+
+def serve(conn: Connection, settings: ReaderSettings) -> None:
+    """The child: read (raw, envelope sender) pairs and answer each with its Decision."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the service, which ends us
+    resource.setrlimit(resource.RLIMIT_AS, (settings.memory_bytes, settings.memory_bytes))
+    read_token = partial(read_claim, settings.signing_keys, max_age_seconds=settings.max_age_seconds,
+                         topics=settings.topics)
+    conn.send("ready")
+    while True:
+        try:
+            raw, mail_from = conn.recv()
+        except EOFError:
+            return  # the service closed its end, or died
+        conn.send(decide(raw, mail_from, settings.request_addresses, read_token, settings.trusted_authserv_ids))
+
+
+def decide(raw: bytes, mail_from: str, request_addresses: Collection[str], read_token, trusted_ids) -> Decision:
+    """classify_message, with any failure made a decision for a person."""
+    try:
+        return classify_message(raw, mail_from, request_addresses, read_token, trusted_ids)
+    except Exception as exc:  # MemoryError and RecursionError included: hostile input, not our state
+        return _review(f"could not be read: {type(exc).__name__}: {str(exc)[:200]}")

@@ -9,7 +9,7 @@ import sys
 from aiohttp import web
 
 from handlers.app import build_app
-from handlers.logs import quiet_protocol_errors
+from handlers.protocol import quiet_protocol_errors
 from suppression.config import load_settings
 from suppression.errors import ConfigError
 

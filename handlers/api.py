@@ -7,7 +7,7 @@ import logging
 from aiohttp import web
 
 from handlers.errors import ApiError, json_answers
-from handlers.state import METRICS, SERVICE
+from handlers.state import METRICS, SERVICE, SETTINGS
 from suppression.apikeys import ApiKey
 from suppression.service import describe_suppression
 from suppression.store import ALL_TOPICS, Change, StoredMessage
@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 _BLOCK_BYTES = 256 * 1024
 _MAX_LINE_BYTES = 2048  # longer "lines" are no address; they are skipped, not buffered
 _DEFAULT_CHANGES_PAGE = 1000
+SMALL_JSON_BYTES = 64 * 1024  # every body but the bulk check's is a few fields
+MAX_JSON_CONTAINERS = 64  # objects and arrays in a body past SMALL_JSON_BYTES
+MAX_JSON_ITEMS = 1_000_000  # addresses in one JSON bulk check (text/plain streams any number)
 
 
 def add_routes(app: web.Application) -> None:
@@ -103,7 +106,7 @@ async def post_check(request: web.Request) -> web.StreamResponse:
 
 
 async def _check_json(request: web.Request) -> web.Response:
-    body = await json_object(request, allowed={"emails", "topic"})
+    body = await json_object(request, allowed={"emails", "topic"}, max_bytes=request.app[SETTINGS].http.max_json_bytes)
     emails = body.get("emails")
     if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
         raise ApiError(400, "`emails` must be a list of strings")
@@ -284,11 +287,22 @@ async def get_metrics(request: web.Request) -> web.Response:
 # -- request bodies ---------------------------------------------------------------------
 
 
-async def json_object(request: web.Request, allowed: set[str]) -> dict:
-    """The body as a JSON object with only `allowed` keys; 415 or 400 otherwise."""
+async def json_object(request: web.Request, allowed: set[str], max_bytes: int = SMALL_JSON_BYTES) -> dict:
+    """The body as a JSON object with only `allowed` keys; 415, 413 or 400 otherwise.
+
+    json.loads builds every object of a body before we can look at it: 60 MB of `[{},{},...]`
+    held 1.6 GB. A body past SMALL_JSON_BYTES must therefore be flat (a list of strings, as
+    the bulk check's is) and hold at most MAX_JSON_ITEMS items, both counted in C first.
+    """
     if request.content_type != "application/json":
         raise ApiError(415, "send a JSON body with Content-Type: application/json")
-    raw = await request.read()
+    raw = await _read_at_most(request, max_bytes)
+    if len(raw) > SMALL_JSON_BYTES:
+        if raw.count(b"{") + raw.count(b"[") > MAX_JSON_CONTAINERS:
+            raise ApiError(400, "a large body must be one flat object such as {\"emails\": [strings]}")
+        if raw.count(b",") >= MAX_JSON_ITEMS:
+            raise ApiError(413, f"at most {MAX_JSON_ITEMS} items in one JSON body; send text/plain,"
+                                " one address a line, for more (it is streamed)")
     try:
         # RFC 8259: JSON between systems is UTF-8; json.loads would guess others.
         body = json.loads(raw.decode("utf-8"))
@@ -296,12 +310,27 @@ async def json_object(request: web.Request, allowed: set[str]) -> dict:
         raise ApiError(400, "the body is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise ApiError(400, f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise ApiError(400, "the body nests too deeply") from None
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object")
     unknown = set(body) - allowed
     if unknown:
         raise ApiError(400, f"unknown field(s): {', '.join(sorted(unknown))[:200]}")
     return body
+
+
+async def _read_at_most(request: web.Request, max_bytes: int) -> bytes:
+    """The whole body, or 413 as soon as it passes `max_bytes` (nothing more is buffered)."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise ApiError(413, f"the body is larger than {max_bytes} bytes")
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(256 * 1024):
+        size += len(chunk)
+        if size > max_bytes:
+            raise ApiError(413, f"the body is larger than {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def optional_string(body: dict, name: str) -> str | None:

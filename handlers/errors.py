@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from handlers.state import METRICS
+from suppression.addresses import mask_addresses_in
 from suppression.errors import (
     BadImport,
     BadToken,
@@ -70,7 +71,9 @@ def classify(request: web.Request, exc: Exception) -> Failure:
     if failure.status == 503:
         failure.headers["Retry-After"] = "5"
     level = logging.WARNING if failure.status >= 500 else logging.INFO
-    log.log(level, "%s %s -> %d: %s", request.method, route_of(request), failure.status, failure.message)
+    # The message may quote what was sent ("'jane@example..com' is not an email address").
+    log.log(level, "%s %s -> %d: %s", request.method, route_of(request), failure.status,
+            mask_addresses_in(failure.message)[:300])
     return failure
 
 

@@ -33,6 +33,10 @@ _SPECIAL_USE = re.compile(
     r"(?:^|\.)(?:" + "|".join(map(re.escape, email_validator.SPECIAL_USE_DOMAIN_NAMES)) + r")$"
 )
 
+# The ASCII characters str.strip() removes (what a single check strips), so that a line of a
+# bulk check is read as the same address: bytes.strip() leaves \x1c-\x1f in place.
+_ASCII_SPACE = bytes(c for c in range(128) if chr(c).isspace())
+
 _MAX_ADDRESS = 254
 _MAX_LOCAL = 64
 
@@ -95,7 +99,7 @@ def lookup_form(line: bytes) -> bytes | None:
     Plain ASCII lines are only stripped and lower-cased (an invalid one simply matches
     nothing, since only valid addresses are ever stored); anything else is validated.
     """
-    line = line.strip()
+    line = line.strip(_ASCII_SPACE)
     if line.isascii() and b"<" not in line and b'"' not in line:
         return line.lower()
     try:
@@ -112,7 +116,7 @@ def keys_of_block(block: bytes) -> tuple[list[bytes], np.ndarray]:
     lines = block.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
-    if block.isascii() and not any(c in block for c in (b"<", b'"', b" ", b"\t", b"\r")):
+    if block.isascii() and not any(bytes([c]) in block for c in b'<"' + _ASCII_SPACE.replace(b"\n", b"")):
         # The common case, a clean list of plain addresses: one C-level pass for all.
         forms = block.lower().split(b"\n")[: len(lines)]
     else:

@@ -408,8 +408,8 @@ def _cursor(after: str | None) -> int:
         position = int(after) if after not in (None, "") else 0
     except ValueError:
         raise InvalidValue("the cursor must be a value of `next` from an earlier page") from None
-    if position < 0:
-        raise InvalidValue("the cursor must not be negative")
+    if not 0 <= position < 2**63:  # SQLite's integers; past them no change or message can be
+        raise InvalidValue("the cursor must be a value of `next` from an earlier page")
     return position
 
 

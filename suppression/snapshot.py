@@ -21,14 +21,14 @@ _FORMAT = 1
 def save_snapshot(path: Path, database_id: str, cursor: int, keys: dict[str, np.ndarray]) -> None:
     temporary = path.with_suffix(".tmp")
     arrays = {f"topic_{i}": array for i, array in enumerate(keys.values())}
-    with open(temporary, "wb") as fh:
+    # Created 0600: the keys are hashes of addresses, and never readable by others, not even while written.
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
         np.savez(
             fh, format=np.array(_FORMAT), database_id=np.array(database_id), cursor=np.array(cursor),
             topics=np.array(list(keys), dtype=str), **arrays,
         )
         fh.flush()
         os.fsync(fh.fileno())
-    os.chmod(temporary, 0o600)
     os.replace(temporary, path)
 
 

@@ -28,7 +28,9 @@ import numpy as np
 
 from suppression.apikeys import ApiKey
 from suppression.background import cancel_and_wait
+from suppression.datadir import create_private_file, secure_data_dir
 from suppression.errors import BadImport, Conflict, StoreUnavailable
+from suppression.keyfile import KEY_FILE_NAME
 from suppression.schema import MIGRATIONS
 
 log = logging.getLogger(__name__)
@@ -131,8 +133,10 @@ class SuppressionStore:
     # -- life cycle -------------------------------------------------------------------
 
     async def open(self) -> None:
-        # The list is personal data: the folder is for this user alone.
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # The list is personal data: the folder and its files are for this user alone. SQLite
+        # gives the WAL and shared-memory files the database file's mode.
+        secure_data_dir(self.path.parent, refused_if_loose=frozenset({KEY_FILE_NAME}))
+        create_private_file(self.path)
         try:
             await self._on_writer(self._open_writer)
             self._reader = await aiosqlite.connect(self.path, isolation_level=None)

@@ -1,0 +1,44 @@
+"""What the HTTP library says about a client's malformed request: one log line, nothing echoed.
+
+aiohttp answers a malformed request (an overlong request line, bad header bytes, bad framing)
+with 400 and a body quoting up to 100 bytes of it, and logs it with a traceback at ERROR. The
+request line of a link is its token; a header may hold a key. Neither may reach the answer
+or the log.
+"""
+
+import logging
+
+from aiohttp import web_server
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestHandler
+
+MALFORMED = "400 Bad Request: the request line or a header is malformed or too long"
+
+
+class ProtocolErrorsInOneLine(logging.Filter):
+    """The traceback of a client's malformed request becomes one INFO line naming only its kind."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], HttpProcessingError):
+            error = record.exc_info[1]
+            record.msg = "malformed HTTP request refused with %s: %s"
+            record.args = (error.code, type(error).__name__)
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info = record.exc_text = None
+        return True
+
+
+class QuietRequestHandler(RequestHandler):
+    """aiohttp's connection handler, whose 400 for a malformed request quotes none of it."""
+
+    def handle_error(self, request, status=500, exc=None, message=None):
+        if status == 400 and isinstance(exc, HttpProcessingError):
+            message = MALFORMED
+        return super().handle_error(request, status, exc, message)
+
+
+def quiet_protocol_errors() -> None:
+    logging.getLogger("aiohttp.server").addFilter(ProtocolErrorsInOneLine())
+    # aiohttp's Server makes each connection's handler from this module-level name; there is
+    # no parameter for it. A subclass that changes only the 400's text.
+    web_server.RequestHandler = QuietRequestHandler

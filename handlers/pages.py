@@ -72,6 +72,10 @@ class Pages:
             return f"any emails from {self.settings.service.company_name}"
         return self.settings.topics[scope]
 
+    @property
+    def all_label(self) -> str:
+        return f"All emails from {self.settings.service.company_name}"
+
     def choices(self, topic: str | None) -> list[dict]:
         """The linked topic first and chosen, the other topics, then all emails."""
         topics = list(self.settings.topics)
@@ -81,7 +85,7 @@ class Pages:
         rows = [{"id": t, "label": self.settings.topics[t], "checked": t == topic} for t in topics]
         rows.append({
             "id": RESERVED_SCOPE,
-            "label": f"All emails from {self.settings.service.company_name}",
+            "label": self.all_label,
             "checked": topic is None,
         })
         return rows
@@ -163,7 +167,7 @@ async def act_on_link(request: web.Request) -> web.Response:
         "done.html", title="Unsubscribed" if action == "unsubscribe" else "Subscribed again",
         unsubscribed=action == "unsubscribe", changed=changed, masked=masked, label=pages.label(topic),
         scope=scope, undo=undo,
-        remaining=[pages.label(None if s == ALL_TOPICS else s) for s in sorted(remaining)],
+        remaining=[pages.settings.topics[s] if s != ALL_TOPICS else pages.all_label for s in sorted(remaining)],
     )
 
 

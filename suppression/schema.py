@@ -92,5 +92,7 @@ MIGRATIONS: tuple[str, ...] = (
     # used one of ten a day); received mail's size in all is read at start from inbox.size.
     """
     ALTER TABLE sender_requests ADD COLUMN addresses INTEGER NOT NULL DEFAULT 1;
+    -- A message handled twice is counted once.
+    CREATE INDEX sender_requests_by_message ON sender_requests (message);
     """,
 )

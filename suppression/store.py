@@ -439,8 +439,9 @@ class SuppressionStore:
             if counted is not None:
                 sender, addresses = counted
                 db.execute(
-                    "INSERT INTO sender_requests (sender, at, message, addresses) VALUES (?, ?, ?, ?)",
-                    (sender, at, message_id, addresses),
+                    "INSERT INTO sender_requests (sender, at, message, addresses) SELECT ?, ?, ?, ?"
+                    " WHERE NOT EXISTS (SELECT 1 FROM sender_requests WHERE message = ?)",
+                    (sender, at, message_id, addresses, message_id),
                 )
             return last
 

@@ -1,0 +1,103 @@
+"""No message can take the process hostage: reading happens in a child with a time budget.
+
+The review's message: subject "unsubscribe", a base64 body of "a@" 1,600 times (4.5 KB),
+froze the whole service for 17 s, and again at every restart; 200,000 characters froze it
+for good. Driven through real SMTP and HTTP against the service as a process.
+"""
+
+import os
+import signal
+
+from tests.conftest import ServiceProcess
+from tests.reliability.helpers import call, deploy
+from tests.security.helpers import reader_pid, request_with_body, send_raw, settled
+
+ATTACK = request_with_body("unsubscribe", "a@" * 1600)
+ATTACK_200K = request_with_body("unsubscribe", "a@" * 100_000)
+PLAIN = request_with_body("hello", "Just a question about my order.")
+
+
+def content_reasons(message: dict) -> list[str]:
+    """The reasons, having checked that the reader read it rather than gave up on it."""
+    assert not any("longer than" in r or "reader stopped" in r for r in message["reasons"]), message["reasons"]
+    return message["reasons"]
+
+
+def test_a_check_is_answered_while_the_attack_message_is_being_read(tmp_path):
+    deployment = deploy(tmp_path)
+    with ServiceProcess(deployment.config, deployment.http_port, tmp_path) as service:
+        _, first = send_raw(deployment.smtp_port, PLAIN)
+        settled(deployment, first)  # the reader is started by the first message
+        reader = reader_pid(service.process.pid)
+        os.kill(reader, signal.SIGSTOP)  # the reader is now in the middle of the next message
+        try:
+            code, attack = send_raw(deployment.smtp_port, ATTACK)
+            assert code == 250
+            status, answer = call(deployment, "GET", "/v1/suppressions/someone@example.com")
+            assert (status, answer["suppressed"]) == (200, False)
+            status, message = call(deployment, "GET", f"/v1/inbox/{attack}")
+            assert message["status"] == "pending"  # answered while the message was being read
+        finally:
+            os.kill(reader, signal.SIGCONT)
+        message = settled(deployment, attack)
+        # Read in full: "a@a@..." names no address (none has a dot after its @), so the
+        # sender asked for itself; the old code came to this too, 17 s later.
+        assert (message["status"], message["addresses"]) == ("request", ["attacker@example.net"])
+        assert "the sender's own address" in content_reasons(message)
+
+
+def test_a_200000_character_variant_is_read_and_checks_go_on(tmp_path):
+    deployment = deploy(tmp_path)
+    with ServiceProcess(deployment.config, deployment.http_port, tmp_path):
+        code, attack = send_raw(deployment.smtp_port, ATTACK_200K)
+        assert code == 250
+        answered = 0
+        for _ in range(600):  # bounded: the old code would not finish this message for hours
+            status, _ = call(deployment, "GET", "/v1/suppressions/someone@example.com")
+            answered += status == 200
+            status, message = call(deployment, "GET", f"/v1/inbox/{attack}")
+            if message["status"] != "pending":
+                break
+        assert (message["status"], answered >= 1) == ("request", True)
+        assert "the sender's own address" in content_reasons(message)
+
+
+def test_a_message_that_overruns_its_budget_goes_to_review_and_is_never_read_again(tmp_path):
+    deployment = deploy(tmp_path, extra_smtp="message_read_seconds = 1")
+    with ServiceProcess(deployment.config, deployment.http_port, tmp_path) as service:
+        _, first = send_raw(deployment.smtp_port, PLAIN)
+        settled(deployment, first)
+        stuck = reader_pid(service.process.pid)
+        os.kill(stuck, signal.SIGSTOP)  # a reader that never finishes, as on a pathological input
+        _, slow = send_raw(deployment.smtp_port, request_with_body("unsubscribe", "please unsubscribe me"))
+        message = settled(deployment, slow)
+        assert message["status"] == "review" and message["addresses"] == []
+        assert any("took longer than 1 s" in r for r in message["reasons"])
+        # A fresh reader takes the next message at once.
+        _, after = send_raw(deployment.smtp_port, request_with_body("unsubscribe", "please unsubscribe me"),
+                            mail_from="reader.ok@example.com")
+        assert settled(deployment, after)["status"] == "request"
+        assert reader_pid(service.process.pid) != stuck
+        assert service.stop()[0] == 0
+    with ServiceProcess(deployment.config, deployment.http_port, tmp_path):
+        # After a restart the overrun message is not read again: it waits for a person.
+        status, again = call(deployment, "GET", f"/v1/inbox/{slow}")
+        assert (again["status"], again["processed_at"]) == ("review", message["processed_at"])
+
+
+def test_a_reader_that_dies_mid_message_sends_it_to_review(tmp_path):
+    deployment = deploy(tmp_path)
+    with ServiceProcess(deployment.config, deployment.http_port, tmp_path) as service:
+        _, first = send_raw(deployment.smtp_port, PLAIN)
+        settled(deployment, first)
+        reader = reader_pid(service.process.pid)
+        os.kill(reader, signal.SIGSTOP)
+        _, victim = send_raw(deployment.smtp_port, ATTACK)
+        status, message = call(deployment, "GET", f"/v1/inbox/{victim}")
+        assert message["status"] == "pending"  # handed to the stopped reader
+        os.kill(reader, signal.SIGKILL)
+        message = settled(deployment, victim)
+        assert message["status"] == "review"
+        assert any("reader stopped while reading it" in r for r in message["reasons"])
+        status, answer = call(deployment, "GET", "/v1/suppressions/someone@example.com")
+        assert status == 200

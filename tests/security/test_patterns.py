@@ -43,12 +43,18 @@ def reader():
     reader.close()
 
 
+def gave_up(reason: str) -> bool:
+    """The reader did not read the message: out of time, killed, or an error on the way."""
+    return any(words in reason for words in ("longer than", "reader stopped", "could not be read"))
+
+
 def message(shape: str, chars: int) -> bytes:
     text = (shape * (chars // len(shape) + 1))[:chars]
     header_text = " ".join(text[:20_000].split())  # folded onto one header line
     body = base64.encodebytes(text.encode()).decode().replace("\n", "\r\n")
     return (
-        f"From: {header_text}\r\nTo: PLUSinfo@plusnxt.com\r\nSubject: {header_text}\r\n"
+        # "unsubscribe" first, as in the review's attack: past it, the addresses are looked for.
+        f"From: {header_text}\r\nTo: PLUSinfo@plusnxt.com\r\nSubject: unsubscribe {header_text}\r\n"
         f"Authentication-Results: mx.plusnxt.com; {header_text}\r\n"
         f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
         f"{body}"
@@ -59,11 +65,11 @@ def message(shape: str, chars: int) -> bytes:
 @given(shape=shapes)
 def test_hostile_shapes_are_read_within_the_budget(reader, shape):
     decision, = reader.read([(1, message("".join(shape), 200_000), "attacker@example.net")])
-    assert not any("longer than" in r or "reader stopped" in r for r in decision.reasons), (shape, decision.reasons)
+    assert not any(gave_up(r) for r in decision.reasons), (shape, decision.reasons)
     assert reader.restarts == 0
 
 
-@pytest.mark.parametrize("shape", ["a@", "\n", " ", "on " * 3 + "\n", "=?a?q?", "(", "remove from your "])
+@pytest.mark.parametrize("shape", ["a@", "\n.", " ", "=?a?q?", "("])
 def test_the_shapes_that_froze_the_old_patterns_are_read_within_the_budget(reader, shape):
     decision, = reader.read([(1, message(shape, 200_000), "attacker@example.net")])
-    assert not any("longer than" in r for r in decision.reasons), (shape, decision.reasons)
+    assert not any(gave_up(r) for r in decision.reasons), (shape, decision.reasons)

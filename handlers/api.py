@@ -1,6 +1,5 @@
 """The JSON API for mailing tools (CONTRACT §5): thin translation to suppression/service.py."""
 
-import dataclasses
 import json
 import logging
 
@@ -10,6 +9,7 @@ from handlers.errors import ApiError, json_answers
 from handlers.state import METRICS, SERVICE, SETTINGS
 from suppression.apikeys import ApiKey
 from suppression.service import describe_suppression
+from suppression.errors import StoreUnavailable
 from suppression.store import ALL_TOPICS, Change, StoredMessage
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ def add_routes(app: web.Application) -> None:
         ("POST", "/v1/links", post_link),
         ("GET", "/v1/inbox", get_inbox),
         ("GET", "/v1/inbox/{id}", get_inbox_message),
+        ("POST", "/v1/inbox/{id}/resolve", post_resolve),
         ("GET", "/healthz", get_healthz),
         ("GET", "/metrics", get_metrics),
     ]
@@ -222,28 +223,71 @@ def change_body(change: Change) -> dict:
 
 async def get_inbox(request: web.Request) -> web.Response:
     await require(request, "admin")  # people's mail: admin keys only
-    page, next_cursor = await request.app[SERVICE].inbox(
-        request.query.get("status"), request.query.get("after"), _limit(request)
-    )
-    return web.json_response({"messages": [message_body(m) for m in page], "next": next_cursor})
+    service = request.app[SERVICE]
+    page, next_cursor = await service.inbox(request.query.get("status"), request.query.get("after"), _limit(request))
+    return web.json_response({"messages": [message_body(m, service.due(m)) for m in page], "next": next_cursor})
 
 
 async def get_inbox_message(request: web.Request) -> web.Response:
     await require(request, "admin")
+    service = request.app[SERVICE]
+    message = await service.inbox_message(_message_id(request))
+    raw = message.raw.decode("utf-8", "replace") if message.raw is not None else None
+    return web.json_response({**message_body(message, service.due(message)), "raw": raw})
+
+
+async def post_resolve(request: web.Request) -> web.Response:
+    key = await require(request, "admin")
+    message_id = _message_id(request)
+    body = await json_object(request, allowed={"action", "emails", "topic", "note"})
+    action = body.get("action")
+    if not isinstance(action, str):
+        raise ApiError(400, "`action` is required: \"suppress\" or \"dismiss\"")
+    emails = body.get("emails")
+    if emails is not None and (not isinstance(emails, list) or not all(isinstance(e, str) for e in emails)):
+        raise ApiError(400, "`emails` must be a list of strings")
+    service = request.app[SERVICE]
+    message = await service.resolve(
+        message_id, action, actor_of(key), emails, optional_string(body, "topic"), optional_string(body, "note"),
+    )
+    return web.json_response(message_body(message, service.due(message)))
+
+
+def _message_id(request: web.Request) -> int:
     try:
         message_id = int(request.match_info["id"])
     except ValueError:
         raise ApiError(400, "a message id is a whole number") from None
     if not 1 <= message_id < 2**63:  # beyond SQLite's integers no message can be
         raise ApiError(404, f"no received message {str(message_id)[:30]}")
-    message = await request.app[SERVICE].inbox_message(message_id)
-    return web.json_response({**message_body(message), "raw": message.raw.decode("utf-8", "replace")})
+    return message_id
 
 
-def message_body(message: StoredMessage) -> dict:
-    body = dataclasses.asdict(message)
-    body.pop("raw")
-    return body
+def message_body(message: StoredMessage, due: str) -> dict:
+    """A received message as the API shows it (never its raw text: GET /v1/inbox/{id} adds that)."""
+    return {
+        "id": message.id,
+        "received": message.received_at,
+        "received_at": message.received_at,  # the earlier name, kept
+        "due": due,
+        "status": message.status,
+        "mail_from": message.mail_from,
+        "rcpt_to": message.rcpt_to,
+        "size": message.size,
+        "sender": message.sender,
+        "subject": message.subject,
+        "message_id": message.message_id,
+        "authentication": message.authentication,
+        "reasons": message.reasons,
+        "found": message.found,
+        "words": message.words,
+        "addresses": message.addresses,
+        "topic": message.topic,
+        "processed_at": message.processed_at,
+        "resolved_at": message.resolved_at,
+        "resolved_by": message.resolved_by,
+        "note": message.note,
+    }
 
 
 # -- links ----------------------------------------------------------------------------
@@ -270,18 +314,26 @@ async def post_link(request: web.Request) -> web.Response:
 
 
 async def get_healthz(request: web.Request) -> web.Response:
-    store = request.app[SERVICE].store
-    if await store.ping():
-        # Checks are answered either way; a refusing disk is reported, not made an outage.
-        if store.write_problem is not None:
-            # Unauthenticated: the reason (paths, free space) is in the log, not here.
-            return web.json_response({"status": "degraded", "writes": "refused"})
-        return web.json_response({"status": "ok", "writes": "ok"})
-    return web.json_response({"status": "unavailable"}, status=503)
+    service = request.app[SERVICE]
+    health = await service.health()
+    if health is None:
+        return web.json_response({"status": "unavailable"}, status=503)
+    # Checks are answered either way: a refusing disk or an overdue desk is reported, not made
+    # an outage. Unauthenticated: the reasons (paths, free space) are in the log, not here.
+    return web.json_response({
+        "status": "ok" if health.writable else "degraded",
+        "writes": "ok" if health.writable else "refused",
+        "review": "overdue" if health.review.overdue else "ok",
+    })
 
 
 async def get_metrics(request: web.Request) -> web.Response:
-    return request.app[METRICS].render()
+    metrics = request.app[METRICS]
+    try:
+        metrics.review = await request.app[SERVICE].review_state()
+    except StoreUnavailable:
+        metrics.review = None  # the gauges are left out rather than made up
+    return metrics.render()
 
 
 # -- request bodies ---------------------------------------------------------------------

@@ -20,6 +20,7 @@ class Metrics:
         self.changes: Counter[tuple[str, str]] = Counter()  # (action, source)
         self._list_size: Callable[[], int] = lambda: 0
         self._writable: Callable[[], bool] = lambda: True
+        self.review = None  # the review desk's state, read just before each scrape
         self.registry = CollectorRegistry()
         self.registry.register(self)
 
@@ -46,7 +47,18 @@ class Metrics:
         size.add_metric([], self._list_size())
         writable = GaugeMetricFamily("suppression_database_writable", "1 while the database takes writes, 0 while it refuses them")
         writable.add_metric([], 1 if self._writable() else 0)
-        return [requests, checked, changes, size, writable]
+        families = [requests, checked, changes, size, writable]
+        if self.review is not None:
+            for name, text, value in (
+                ("suppression_review_open", "Received messages a person must decide", self.review.open),
+                ("suppression_review_overdue", "Of those, past [review] due_hours", self.review.overdue),
+                ("suppression_review_oldest_age_seconds", "Age of the oldest message to decide (0: none)",
+                 self.review.oldest_age_seconds),
+            ):
+                gauge = GaugeMetricFamily(name, text)
+                gauge.add_metric([], value)
+                families.append(gauge)
+        return families
 
     def render(self) -> web.Response:
         response = web.Response(body=generate_latest(self.registry))

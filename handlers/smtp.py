@@ -9,14 +9,12 @@ import logging
 import weakref
 from collections import Counter
 
-from email.parser import BytesHeaderParser
-from email.policy import compat32
-
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from suppression.addresses import normalise_address, sender_key
 from suppression.config import SmtpSettings
 from suppression.errors import InvalidAddress, MailStorageFull, StoreUnavailable
+from suppression.inbound.reports import report_type
 from suppression.intake import RequestIntake
 from suppression.ratelimit import SlidingWindow
 
@@ -65,10 +63,10 @@ class RequestHandler:
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options):
         try:
-            canonical = normalise_address(address)
+            accepted = self.intake.accepts(address)
         except InvalidAddress:
             return ERR_553_SYNTAX
-        if not self.intake.accepts(canonical):
+        if not accepted:
             return ERR_550_RELAY
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
             return ERR_452_RCPTS
@@ -78,7 +76,7 @@ class RequestHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope):
         raw, key = envelope.original_content or b"", sender_key(envelope.mail_from or "")
-        count_key = key or (None if _is_report(raw) else _bytes_key(key, session))
+        count_key = key or (None if report_type(raw) else _bytes_key(key, session))
         if count_key and not self.senders.allows(count_key):
             log.warning("refused a message with 450: more than %d this hour from the null sender at one client",
                         self.senders.limit)
@@ -117,13 +115,6 @@ def _bytes_key(sender: str, session: Session) -> str:
     return f"<>@{peer[0] if isinstance(peer, tuple) else peer}"
 
 
-def _is_report(raw: bytes) -> bool:
-    """Whether a message is a delivery or feedback report (multipart/report), from its headers alone."""
-    headers = BytesHeaderParser(policy=compat32).parsebytes(raw[:_MAX_HEAD])  # stops at the blank line
-    return headers.get_content_type() == "multipart/report"
-
-
-_MAX_HEAD = 64 * 1024
 
 
 class ConnectionGate:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from suppression.apikeys import SCOPES
 from suppression.config import Settings, load_settings
-from suppression.errors import StoreUnavailable, SuppressionError
+from suppression.errors import InvalidValue, StoreUnavailable, SuppressionError
 from suppression.keyfile import signing_keys
 from suppression.service import (
     INBOX_STATUSES,
@@ -140,12 +140,25 @@ async def import_file(service: SuppressionService, args) -> int:
 
 
 async def inbox_list(service: SuppressionService, args) -> int:
+    """One line a message, oldest first: id, received, due, status, sender, subject, addresses
+    suppressed (or, under review, found)."""
     page, _ = await service.inbox(args.status, str(args.after), args.limit)
     for m in page:
         print("\t".join([
-            str(m.id), m.received_at, m.status, m.sender or m.mail_from or "<>",
-            (m.subject or "")[:80], ",".join(m.addresses),
+            str(m.id), m.received_at, service.due(m), m.status, m.sender or m.mail_from or "<>",
+            " ".join((m.subject or "").split())[:80], ",".join(m.addresses or m.found),
         ]))
+    return EXIT_OK
+
+
+async def inbox_resolve(service: SuppressionService, args) -> int:
+    if args.dismiss and (args.emails or args.topic):
+        raise InvalidValue("--dismiss suppresses nothing: give no addresses or --topic")
+    message = await service.resolve(
+        args.id, "dismiss" if args.dismiss else "suppress", _actor(), args.emails or None, args.topic, args.note,
+    )
+    details = {k: v for k, v in vars(message).items() if k != "raw"}
+    _print_json(details)
     return EXIT_OK
 
 
@@ -154,7 +167,7 @@ async def inbox_show(service: SuppressionService, args) -> int:
     details = {k: v for k, v in vars(message).items() if k != "raw"}
     print(json.dumps(details, ensure_ascii=False, indent=2))
     print()
-    sys.stdout.write(message.raw.decode("utf-8", "replace"))
+    sys.stdout.write(message.raw.decode("utf-8", "replace") if message.raw is not None else "(raw text removed)\n")
     return EXIT_OK
 
 
@@ -217,6 +230,17 @@ def _parser() -> argparse.ArgumentParser:
     show = inbox_commands.add_parser("show", help="a message's outcome, reasons and raw text")
     show.add_argument("id", type=int)
     show.set_defaults(command_fn=inbox_show)
+    resolve = inbox_commands.add_parser(
+        "resolve", help="decide a message under review: --suppress [EMAIL ...] or --dismiss --note TEXT")
+    resolve.add_argument("id", type=int)
+    decision = resolve.add_mutually_exclusive_group(required=True)
+    decision.add_argument("--suppress", action="store_true",
+                          help="honour it: the EMAILs given, else the addresses found, else the sender")
+    decision.add_argument("--dismiss", action="store_true", help="end it without suppressing anything (needs --note)")
+    resolve.add_argument("emails", nargs="*", metavar="EMAIL")
+    resolve.add_argument("--topic", help="a topic id (default: all emails)")
+    resolve.add_argument("--note", help="why; kept with the message")
+    resolve.set_defaults(command_fn=inbox_resolve)
 
     commands.add_parser("export", help="write every suppression as CSV to stdout").set_defaults(command_fn=export)
     return parser

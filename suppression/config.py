@@ -79,12 +79,18 @@ class ReplySettings:
 
 
 @dataclass(frozen=True)
+class ReviewSettings:
+    due_hours: int = 48  # a message a person must decide is overdue this long after it came
+
+
+@dataclass(frozen=True)
 class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     signing: SigningSettings = field(default_factory=SigningSettings)
     reply: ReplySettings = field(default_factory=ReplySettings)
+    review: ReviewSettings = field(default_factory=ReviewSettings)
     topics: types.MappingProxyType = field(
         default_factory=lambda: types.MappingProxyType(dict(DEFAULT_TOPICS))
     )
@@ -104,6 +110,7 @@ _SECTIONS = {
     "smtp": SmtpSettings,
     "signing": SigningSettings,
     "reply": ReplySettings,
+    "review": ReviewSettings,
 }
 
 
@@ -236,6 +243,8 @@ def _validated(settings: Settings) -> Settings:
         # A short key can be guessed offline from any one link, and then forged for anyone.
         raise ConfigError(f"config key signing.secret_keys: each key must be at least {MIN_KEY_BYTES} bytes"
                           " (e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')")
+    if settings.review.due_hours < 0:
+        raise ConfigError("config key review.due_hours: expected 0 or more hours")
     if settings.signing.max_age_days < 0:
         raise ConfigError("config key signing.max_age_days: expected 0 (never expire) or more days")
     if settings.reply.from_address:

@@ -19,7 +19,7 @@ from suppression.addresses import (
     sender_key,
 )
 from suppression.background import cancel_and_wait
-from suppression.errors import MailStorageFull, StoreUnavailable
+from suppression.errors import InvalidAddress, MailStorageFull, StoreUnavailable
 from suppression.inbound.classify import REQUEST, REVIEW, Decision
 from suppression.reader import MailReader, ReaderSettings
 from suppression.service import SuppressionService
@@ -27,6 +27,8 @@ from suppression.store import Outcome, utc_iso
 
 log = logging.getLogger(__name__)
 
+POSTMASTER = "postmaster"
+_POSTMASTER_WHY = "mail to postmaster (RFC 5321 §4.5.1): kept for a person, never read as a request"
 _BATCH = 50
 _RETRY_SECONDS = 5.0
 # The reader's address space: a 10 MB message parsed with all its parts needs a few hundred MB.
@@ -38,11 +40,12 @@ class RequestIntake:
         self.service = service
         settings = service.settings
         self.request_addresses = frozenset(normalise_address(a) for a in settings.smtp.request_addresses)
+        self.postmaster_domains = frozenset(a.rpartition("@")[2] for a in self.request_addresses)
         self.reader = MailReader(ReaderSettings(
             request_addresses=self.request_addresses,
             signing_keys=service.signing_keys,
             max_age_seconds=service.max_age_seconds,
-            topics=tuple(settings.topics),
+            topics=dict(settings.topics),
             trusted_authserv_ids=settings.smtp.trusted_authserv_ids,
             budget_seconds=settings.smtp.message_read_seconds,
             memory_bytes=_READER_MEMORY_BYTES,
@@ -54,15 +57,23 @@ class RequestIntake:
         self.handled = 0
 
     def accepts(self, recipient: str) -> bool:
-        """Whether mail for this (canonical) address is ours to take."""
-        return recipient in self.request_addresses
+        """Whether mail for this recipient is ours to take: a request address, or postmaster (any
+        case) at their domains or bare (RFC 5321 §4.5.1); InvalidAddress if it is no address."""
+        if _is_postmaster(recipient, self.postmaster_domains):
+            return True
+        return normalise_address(recipient) in self.request_addresses
 
     async def receive(self, raw: bytes, mail_from: str, rcpt_to: list[str]) -> int:
-        """Store a message durably, wake the worker, and return its id; MailStorageFull past the total."""
+        """Store a message durably, wake the worker, and return its id; MailStorageFull past the total.
+
+        Mail for postmaster alone is kept as `postmaster`, for a person, and never read as a request.
+        """
         limit = self.service.settings.smtp.max_stored_mail_bytes
-        if self.service.store.stored_mail_bytes + len(raw) > limit:
+        if self.service.stored_mail_bytes + len(raw) > limit:
             raise MailStorageFull(f"the raw mail kept has reached max_stored_mail_bytes ({limit})")
-        message_id = await self.service.store.add_message(raw, mail_from or "", rcpt_to)
+        if rcpt_to and all(_is_postmaster(r, self.postmaster_domains) for r in rcpt_to):
+            return await self.service.store_message(raw, mail_from or "", rcpt_to, (POSTMASTER, [_POSTMASTER_WHY]))
+        message_id = await self.service.store_message(raw, mail_from or "", rcpt_to)
         self._wake.set()
         return message_id
 
@@ -146,8 +157,10 @@ class RequestIntake:
             if counts[sender] + named > limit:
                 why = (f"rate limit: this sender has had {counts[sender]} addresses of other people honoured in"
                        f" 24 hours and this message names {named} (limit {limit}); kept for review")
-                limited.append((dataclasses.replace(decision, kind=REVIEW, reasons=(*decision.reasons, why),
-                                                    addresses=(), reason=None), None))
+                limited.append((dataclasses.replace(
+                    decision, kind=REVIEW, reasons=(*decision.reasons, why), addresses=(), reason=None,
+                    found=tuple(dict.fromkeys([*decision.found, *decision.addresses])),
+                ), None))
                 continue
             counts[sender] += named
             limited.append((decision, (sender, named)))
@@ -177,5 +190,15 @@ def _outcome(decision: Decision) -> Outcome:
     return Outcome(
         decision.kind, list(decision.reasons), list(decision.addresses), decision.topic,
         decision.sender or None, decision.subject or None, decision.message_id or None,
-        decision.authentication or None,
+        decision.authentication or None, list(decision.found), decision.words or None,
     )
+
+
+def _is_postmaster(recipient: str, domains: frozenset[str]) -> bool:
+    local, at, domain = recipient.strip().strip("<>").rpartition("@")
+    if not at:
+        return domain.lower() == "postmaster"
+    try:
+        return local.lower() == "postmaster" and normalise_address(recipient).rpartition("@")[2] in domains
+    except InvalidAddress:
+        return False

@@ -12,7 +12,6 @@ import multiprocessing
 import resource
 import signal
 import threading
-from collections.abc import Collection
 from dataclasses import dataclass
 from functools import partial
 from multiprocessing.connection import Connection
@@ -23,6 +22,7 @@ from suppression.tokens import read_claim
 log = logging.getLogger(__name__)
 
 _START_SECONDS = 30.0  # a child that cannot import and say "ready" in this long is broken
+_CHUNK_BYTES = 8 * 1024 * 1024  # mail handed to the child at once: a batch, without copying 500 MB
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class ReaderSettings:
     request_addresses: frozenset[str]
     signing_keys: tuple[str, ...]
     max_age_seconds: int | None
-    topics: tuple[str, ...]
+    topics: dict[str, str]  # id: label
     trusted_authserv_ids: tuple[str, ...]
     budget_seconds: float  # longest a message may take to read
     memory_bytes: int  # the child's address space; past it a message gets MemoryError
@@ -50,27 +50,40 @@ class MailReader:
     def read(self, batch: list[tuple[int, bytes, str]]) -> list[Decision]:
         """The decision for each (id, raw, envelope sender), in order."""
         with self._lock:
-            return [self._read_one(message_id, raw, mail_from) for message_id, raw, mail_from in batch]
+            decisions: list[Decision] = []
+            for chunk in _chunks(batch):
+                decisions.extend(self._read_chunk(chunk))
+            return decisions
 
     def close(self) -> None:
         with self._lock:
             self._end_child()
 
-    def _read_one(self, message_id: int, raw: bytes, mail_from: str) -> Decision:
+    def _read_chunk(self, chunk: list[tuple[int, bytes, str]]) -> list[Decision]:
+        """Hand the child a chunk at once (no round trip a message); it answers each message as it
+        is read, and each answer has its own budget. Past an overrun or a crash, a new child
+        reads the rest."""
         conn = self._child()
+        decisions: list[Decision] = []
         try:
-            conn.send((raw, mail_from))
-            if conn.poll(self.settings.budget_seconds):
-                return conn.recv()
+            conn.send([(raw, mail_from) for _, raw, mail_from in chunk])
+            for message_id, _, _ in chunk:
+                if not conn.poll(self.settings.budget_seconds):
+                    self._end_child()
+                    log.warning("message %d took longer than %g s to read; kept for review",
+                                message_id, self.settings.budget_seconds)
+                    decisions.append(_review(f"reading it took longer than {self.settings.budget_seconds:g} s;"
+                                             " kept for a person, not read again"))
+                    break
+                decisions.append(conn.recv())
         except (EOFError, OSError):
             code = self._end_child()
+            message_id = chunk[len(decisions)][0]
             log.warning("message %d stopped the mail reader (exit code %s); kept for review", message_id, code)
-            return _review(f"the reader stopped while reading it (exit code {code}); kept for a person, not read again")
-        self._end_child()
-        log.warning("message %d took longer than %g s to read; kept for review", message_id, self.settings.budget_seconds)
-        return _review(
-            f"reading it took longer than {self.settings.budget_seconds:g} s; kept for a person, not read again"
-        )
+            decisions.append(_review(f"the reader stopped while reading it (exit code {code});"
+                                     " kept for a person, not read again"))
+        rest = chunk[len(decisions):]
+        return decisions + (self._read_chunk(rest) if rest else [])
 
     def _child(self) -> Connection:
         if self._conn is not None and self._process.is_alive():
@@ -103,6 +116,20 @@ class MailReader:
         return code
 
 
+def _chunks(batch: list[tuple[int, bytes, str]]):
+    """The batch in runs of at most _CHUNK_BYTES of mail (one message at least)."""
+    chunk: list[tuple[int, bytes, str]] = []
+    size = 0
+    for item in batch:
+        if chunk and size + len(item[1]) > _CHUNK_BYTES:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(item)
+        size += len(item[1])
+    if chunk:
+        yield chunk
+
+
 def _review(reason: str) -> Decision:
     return Decision(REVIEW, (reason,))
 
@@ -116,15 +143,17 @@ def serve(conn: Connection, settings: ReaderSettings) -> None:
     conn.send("ready")
     while True:
         try:
-            raw, mail_from = conn.recv()
+            chunk = conn.recv()
         except EOFError:
             return  # the service closed its end, or died
-        conn.send(decide(raw, mail_from, settings.request_addresses, read_token, settings.trusted_authserv_ids))
+        for raw, mail_from in chunk:
+            conn.send(decide(raw, mail_from, settings, read_token))
 
 
-def decide(raw: bytes, mail_from: str, request_addresses: Collection[str], read_token, trusted_ids) -> Decision:
+def decide(raw: bytes, mail_from: str, settings: ReaderSettings, read_token) -> Decision:
     """classify_message, with any failure made a decision for a person."""
     try:
-        return classify_message(raw, mail_from, request_addresses, read_token, trusted_ids)
+        return classify_message(raw, mail_from, settings.request_addresses, read_token,
+                                settings.trusted_authserv_ids, settings.topics)
     except Exception as exc:  # MemoryError and RecursionError included: hostile input, not our state
         return _review(f"could not be read: {type(exc).__name__}: {str(exc)[:200]}")

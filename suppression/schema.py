@@ -95,4 +95,41 @@ MIGRATIONS: tuple[str, ...] = (
     -- A message handled twice is counted once.
     CREATE INDEX sender_requests_by_message ON sender_requests (message);
     """,
+    # 6: the review desk. A message a person decides ends `resolved` (suppressions made) or
+    # `dismissed`, with who, when and a note; mail to postmaster is kept as `postmaster`. The
+    # reader keeps the addresses it found and the person's own words (read in its child process,
+    # never again in the service). SQLite cannot change a CHECK: the table is rebuilt.
+    """
+    CREATE TABLE inbox_new (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        received_at  TEXT NOT NULL,
+        mail_from    TEXT NOT NULL,
+        rcpt_to      TEXT NOT NULL,
+        size         INTEGER NOT NULL,
+        raw          BLOB,                   -- NULL once retention has removed it
+        status       TEXT NOT NULL DEFAULT 'pending' CHECK (status IN
+                         ('pending', 'request', 'automatic', 'bounce', 'complaint', 'review',
+                          'resolved', 'dismissed', 'postmaster')),
+        reasons      TEXT,
+        addresses    TEXT,
+        topic        TEXT,
+        sender       TEXT,
+        subject      TEXT,
+        message_id   TEXT,
+        processed_at TEXT,
+        authentication TEXT,
+        found        TEXT,                   -- JSON list: addresses the reader found (for the desk)
+        words        TEXT,                   -- the person's own words, as the reader saw them
+        resolved_at  TEXT,
+        resolved_by  TEXT,
+        note         TEXT
+    );
+    INSERT INTO inbox_new (id, received_at, mail_from, rcpt_to, size, raw, status, reasons, addresses,
+                           topic, sender, subject, message_id, processed_at, authentication)
+        SELECT id, received_at, mail_from, rcpt_to, size, raw, status, reasons, addresses,
+               topic, sender, subject, message_id, processed_at, authentication FROM inbox;
+    DROP TABLE inbox;
+    ALTER TABLE inbox_new RENAME TO inbox;
+    CREATE INDEX inbox_status ON inbox (status, id);
+    """,
 )

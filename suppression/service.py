@@ -7,7 +7,9 @@ sees writes made by other processes (the admin CLI) too, within FOLLOW_SECONDS.
 
 import asyncio
 import logging
+import sqlite3
 import time
+from datetime import datetime, timedelta, timezone
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 
@@ -23,7 +25,8 @@ from suppression.apikeys import SCOPES, ApiKey, mint_api_key, split_api_key
 from suppression.background import cancel_and_wait
 from suppression.config import Settings
 from suppression.csv_import import read_import_rows
-from suppression.errors import InvalidValue, NotFound, UnknownTopic
+from suppression.errors import InvalidValue, NotFound, StoreUnavailable, UnknownTopic
+from suppression.inbound.reports import report_type
 from suppression.index import SuppressionIndex
 from suppression.links import UnsubscribeLink, mint_link
 from suppression.snapshot import SNAPSHOT_NAME, load_snapshot, save_snapshot
@@ -33,12 +36,18 @@ from suppression.store import (
     StoredMessage,
     Suppression,
     SuppressionStore,
+    utc_iso,
 )
 from suppression.tokens import LinkClaim, mint_undo, read_claim, verify_undo
 
 log = logging.getLogger(__name__)
 
-INBOX_STATUSES = ("pending", "request", "automatic", "bounce", "complaint", "review")
+INBOX_STATUSES = (
+    "pending", "request", "automatic", "bounce", "complaint", "review", "resolved", "dismissed", "postmaster",
+)
+RESOLVE_ACTIONS = ("suppress", "dismiss")
+MAX_NOTE_CHARS = 2000
+_REASON_OF_REPORT = {"delivery-status": "bounce", "feedback-report": "complaint"}
 REASONS = ("unsubscribe", "complaint", "bounce", "manual", "import")
 SOURCES = ("link", "one-click", "email", "api", "cli", "import")
 FOLLOW_SECONDS = 0.1  # how soon writes by other processes (the CLI) reach checks
@@ -73,6 +82,19 @@ def describe_suppression(row: Suppression) -> dict:
         "source": row.source,
         "since": row.since,
     }
+
+
+@dataclass(frozen=True)
+class ReviewState:
+    open: int
+    overdue: int
+    oldest_age_seconds: float
+
+
+@dataclass(frozen=True)
+class Health:
+    writable: bool
+    review: ReviewState
 
 
 @dataclass
@@ -278,6 +300,75 @@ class SuppressionService:
                 log.exception("could not read the change log; will try again")
 
     # -- received mail --------------------------------------------------------------------
+
+    @property
+    def stored_mail_bytes(self) -> int:
+        """Raw received mail kept, in bytes."""
+        return self.store.stored_mail_bytes
+
+    async def store_message(
+        self, raw: bytes, mail_from: str, rcpt_to: list[str], settled: tuple[str, list[str]] | None = None
+    ) -> int:
+        """Keep a received message durably (settled: as already handled); its id."""
+        return await self.store.add_message(raw, mail_from, rcpt_to, settled)
+
+    async def resolve(
+        self, message_id: int, action: str, actor: str, emails: list[str] | None = None,
+        topic: str | None = None, note: str | None = None,
+    ) -> StoredMessage:
+        """A person's decision on a message under review: suppress (the given addresses, else those
+        the reader found, else the sender) or dismiss with a note. Everything is checked before
+        anything is written, and it is written in one transaction; NotFound, Conflict if settled."""
+        if action not in RESOLVE_ACTIONS:
+            raise InvalidValue(f"unknown action {str(action)[:32]!r} (one of: {', '.join(RESOLVE_ACTIONS)})")
+        if note is not None and len(note) > MAX_NOTE_CHARS:
+            raise InvalidValue(f"a note is at most {MAX_NOTE_CHARS} characters")
+        message = await self.inbox_message(message_id)
+        if action == "dismiss":
+            if emails or topic:
+                raise InvalidValue("a dismissal suppresses nothing: give no emails or topic")
+            if not (note or "").strip():
+                raise InvalidValue("say why in a note when dismissing")
+            await self.store.resolve_message(message_id, "dismissed", [], ALL_TOPICS, "", "", actor, note)
+            return await self.inbox_message(message_id)
+        scope = self.topic_scope(topic)
+        if emails is not None:
+            if not emails:
+                raise InvalidValue("`emails` must name at least one address (or be left out)")
+            addresses = list(dict.fromkeys(normalise_address(e) for e in emails))
+        else:
+            addresses = list(message.found) or [normalise_address(message.sender or message.mail_from)]
+        keys = [(address, key_of_canonical(address)) for address in addresses]
+        reason = _REASON_OF_REPORT.get(report_type(message.raw or b""), "unsubscribe")
+        change_id = await self.store.resolve_message(
+            message_id, "resolved", keys, scope, reason, f"email:{message_id}", actor, note,
+        )
+        if change_id is not None:
+            await self.follow_changes(upto=change_id)
+        return await self.inbox_message(message_id)
+
+    async def review_state(self) -> "ReviewState":
+        """The messages a person must decide: how many, how many overdue, the oldest's age."""
+        now = datetime.now(timezone.utc)
+        due_before = utc_iso(now - timedelta(hours=self.settings.review.due_hours))
+        open_, overdue, oldest = await self.store.review_state(due_before)
+        age = (now - datetime.fromisoformat(oldest.replace("Z", "+00:00"))).total_seconds() if oldest else 0.0
+        return ReviewState(open_, overdue, max(age, 0.0))
+
+    async def health(self) -> "Health | None":
+        """Whether the database answers (None: it does not), takes writes, and how the desk stands."""
+        if not await self.store.ping():
+            return None
+        try:
+            review = await self.review_state()
+        except (StoreUnavailable, sqlite3.Error):
+            return None
+        return Health(self.store.write_problem is None, review)
+
+    def due(self, message: StoredMessage) -> str:
+        """When a person must have decided a message: its arrival plus [review] due_hours."""
+        received = datetime.fromisoformat(message.received_at.replace("Z", "+00:00"))
+        return utc_iso(received + timedelta(hours=self.settings.review.due_hours))
 
     async def inbox(self, status: str | None, after: str | None, limit: int) -> tuple[list[StoredMessage], str]:
         """A page of received mail, optionally of one status, and the cursor to ask for next."""

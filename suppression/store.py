@@ -17,7 +17,7 @@ import shutil
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -29,7 +29,7 @@ import numpy as np
 from suppression.apikeys import ApiKey
 from suppression.background import cancel_and_wait
 from suppression.datadir import create_private_file, secure_data_dir
-from suppression.errors import BadImport, Conflict, StoreUnavailable
+from suppression.errors import BadImport, Conflict, NotFound, StoreUnavailable
 from suppression.keyfile import KEY_FILE_NAME
 from suppression.schema import MIGRATIONS
 
@@ -75,9 +75,11 @@ class Outcome:
     subject: str | None
     message_id: str | None
     authentication: str | None  # the trusted MTA's verdict on the sender
+    found: list[str] = field(default_factory=list)  # addresses the reader found, for a person
+    words: str | None = None  # the person's own words, as the reader saw them
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StoredMessage(Outcome):
     """A received message as kept: its envelope and its outcome (pending until handled)."""
 
@@ -87,6 +89,9 @@ class StoredMessage(Outcome):
     rcpt_to: list[str]
     size: int
     processed_at: str | None
+    resolved_at: str | None = None
+    resolved_by: str | None = None
+    note: str | None = None
     raw: bytes | None = None  # only when asked for
 
 
@@ -394,13 +399,22 @@ class SuppressionStore:
 
     # -- mail to the request addresses --------------------------------------------------
 
-    async def add_message(self, raw: bytes, mail_from: str, rcpt_to: list[str]) -> int:
-        """Keep a received message; the returned id is on disk when this returns."""
+    async def add_message(
+        self, raw: bytes, mail_from: str, rcpt_to: list[str], settled: tuple[str, list[str]] | None = None
+    ) -> int:
+        """Keep a received message; the returned id is on disk when this returns.
+
+        `settled` (status, reasons) keeps it as already handled: mail that is never read.
+        """
 
         def work(db: sqlite3.Connection):
+            at = utc_now()
+            status, reasons = settled or ("pending", None)
             return db.execute(
-                "INSERT INTO inbox (received_at, mail_from, rcpt_to, size, raw) VALUES (?, ?, ?, ?, ?)",
-                (utc_now(), mail_from, json.dumps(rcpt_to), len(raw), raw),
+                "INSERT INTO inbox (received_at, mail_from, rcpt_to, size, raw, status, reasons, processed_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (at, mail_from, json.dumps(rcpt_to), len(raw), raw, status,
+                 json.dumps(reasons) if reasons is not None else None, at if settled else None),
             ).lastrowid
 
         message_id = await self._write(work)
@@ -429,11 +443,12 @@ class SuppressionStore:
                     last = change_id or last
             db.execute(
                 "UPDATE inbox SET status = ?, reasons = ?, addresses = ?, topic = ?, sender = ?,"
-                " subject = ?, message_id = ?, authentication = ?, processed_at = ? WHERE id = ?",
+                " subject = ?, message_id = ?, authentication = ?, found = ?, words = ?, processed_at = ?"
+                " WHERE id = ?",
                 (
                     outcome.status, json.dumps(outcome.reasons), json.dumps(outcome.addresses),
                     outcome.topic, outcome.sender, outcome.subject, outcome.message_id,
-                    outcome.authentication, at, message_id,
+                    outcome.authentication, json.dumps(outcome.found), outcome.words, at, message_id,
                 ),
             )
             if counted is not None:
@@ -446,6 +461,44 @@ class SuppressionStore:
             return last
 
         return await self._write(work)
+
+    async def resolve_message(
+        self, message_id: int, status: str, keys: list[tuple[str, int]], topic: str, reason: str,
+        source: str, actor: str, note: str | None,
+    ) -> int | None:
+        """Settle a message under review as `status` (resolved or dismissed), suppressing the
+        (address, key) pairs, all in one savepoint; return the last new change's id.
+
+        NotFound if there is no such message, Conflict if it is not under review: a second
+        resolve changes nothing.
+        """
+
+        def work(db: sqlite3.Connection):
+            row = db.execute("SELECT status FROM inbox WHERE id = ?", (message_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no received message {message_id}")
+            if row[0] != "review":
+                raise Conflict(f"message {message_id} is settled already ({row[0]})")
+            at, last = utc_now(), None
+            for email, key in keys:
+                _, change_id = _suppress(db, at, email, key, topic, reason, source, actor)
+                last = change_id or last
+            db.execute(
+                "UPDATE inbox SET status = ?, addresses = ?, topic = ?, resolved_at = ?, resolved_by = ?, note = ?"
+                " WHERE id = ?",
+                (status, json.dumps([email for email, _ in keys]), topic or None, at, actor, note, message_id),
+            )
+            return last
+
+        return await self._write(work)
+
+    async def review_state(self, due_before: str) -> tuple[int, int, str | None]:
+        """Messages under review, how many of them came before `due_before` (overdue), and when the oldest came."""
+        rows = await self._reader.execute_fetchall(
+            "SELECT count(*), coalesce(sum(received_at < ?), 0), min(received_at) FROM inbox WHERE status = 'review'",
+            (due_before,),
+        )
+        return rows[0][0], rows[0][1], rows[0][2]
 
     async def sender_requests_since(self, sender: str, since: str) -> int:
         """How many addresses `sender`'s honoured requests naming others have named since a time."""
@@ -588,7 +641,7 @@ def _commit_group(
             except Exception as exc:
                 if _of_the_environment(exc):
                     raise  # the disk or the file, not this write: the whole group is refused
-                if not isinstance(exc, (sqlite3.Error, BadImport, Conflict)):
+                if not isinstance(exc, (sqlite3.Error, BadImport, Conflict, NotFound)):
                     log.exception("a database write failed unexpectedly")
                 db.execute("ROLLBACK TO one_write")
                 db.execute("RELEASE one_write")
@@ -611,13 +664,14 @@ def _commit_group(
 # Column names are constants# Column names are constants of ours, joined into the SELECT; values are always parameters.
 _MESSAGE_COLUMNS = (
     "id", "received_at", "mail_from", "rcpt_to", "size", "status", "reasons", "addresses",
-    "topic", "sender", "subject", "message_id", "processed_at", "authentication",
+    "topic", "sender", "subject", "message_id", "processed_at", "authentication", "found", "words",
+    "resolved_at", "resolved_by", "note",
 )
 
 
 def _message(row, raw: bytes | None = None) -> StoredMessage:
     values = dict(zip(_MESSAGE_COLUMNS, row, strict=True))
-    for name in ("rcpt_to", "reasons", "addresses"):
+    for name in ("rcpt_to", "reasons", "addresses", "found"):
         values[name] = json.loads(values[name]) if values[name] else []
     return StoredMessage(**values, raw=raw)
 

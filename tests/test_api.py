@@ -309,7 +309,7 @@ async def test_healthz_and_metrics(client, admin_key, check_key):
     await suppress(client, admin_key, "a@example.com")
     await client.post("/v1/check", json={"emails": ["a@example.com", "b@example.com"]}, headers=bearer(check_key))
     health = await client.get("/healthz")
-    assert (health.status, await health.json()) == (200, {"status": "ok", "writes": "ok"})
+    assert (health.status, await health.json()) == (200, {"status": "ok", "writes": "ok", "review": "ok"})
     metrics = await client.get("/metrics")
     text = await metrics.text()
     assert metrics.headers["Content-Type"].startswith("text/plain")

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from suppression.addresses import normalise_address
+from suppression.config import DEFAULT_TOPICS
 from suppression.inbound.classify import classify_message
 from suppression.inbound.decode import address_of, header, parse
 from suppression.tokens import verify_token
@@ -26,7 +27,7 @@ def decide(name: str):
     raw = (CORPUS / f"{name}.eml").read_bytes()
     expected = EXPECTED[name]
     return classify_message(raw, envelope_sender(raw, expected), REQUEST_ADDRESSES,
-                            lambda token: verify_token([KEY], token)), expected
+                            lambda token: verify_token([KEY], token), topics=DEFAULT_TOPICS), expected
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

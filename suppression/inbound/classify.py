@@ -6,7 +6,7 @@ link token found in the message, else those the person names, else the sender.
 """
 
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from suppression.addresses import normalise_address
@@ -14,7 +14,7 @@ from suppression.errors import BadToken, InvalidAddress
 from suppression.inbound.authresults import sender_verdict
 from suppression.inbound.automatic import automatic_reasons
 from suppression.inbound.decode import address_of, body_text, header, parse, part_text
-from suppression.inbound.intent import find_intent
+from suppression.inbound.intent import find_intent, scope_in_words
 from suppression.inbound.ownwords import own_words
 from suppression.inbound.reports import read_report
 from suppression.tokens import LinkClaim
@@ -33,6 +33,7 @@ MAX_NAMED = 50  # addresses read from one message's text; a longer list is not a
 _REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|vs|antw|ref|rif|res|tr|rv|fw|fwd|wg|doorst|enc|回复|回覆|答复|转发|転送)\s*[:：]\s*)+", re.I)
 _MAX_TOKENS = 20  # candidates verified per message; a flood of look-alikes is not read further
 _MAX_SUBJECT = 1000
+MAX_WORDS = 4000  # of the person's own words kept for the review desk
 UNSUBSCRIBE = "unsubscribe"  # the suppression reason of a person's own request
 
 
@@ -53,6 +54,8 @@ class Decision:
     # authserv-id. From alone is anyone's to write; answering it would send our mail to a
     # victim of a forgery (backscatter, RFC 3834 §4).
     reply_to: str = ""
+    found: tuple[str, ...] = ()  # every address the reader found, for a person to choose from
+    words: str = ""  # the person's own words (subject and body without quotes), as read
 
 
 def classify_message(
@@ -61,8 +64,13 @@ def classify_message(
     request_addresses: Collection[str],
     read_token: Callable[[str], LinkClaim],
     trusted_authserv_ids: Collection[str] = (),
+    topics: Mapping[str, str] | None = None,
 ) -> Decision:
-    """Decide what a received message is; `read_token` verifies a link token or raises BadToken."""
+    """Decide what a received message is; `read_token` verifies a link token or raises BadToken.
+
+    `topics` (id: label) lets the person's words name a topic; without it a request found
+    through a quoted link is for all emails.
+    """
     message = parse(raw)
     subject = header(message, "Subject")[:_MAX_SUBJECT]
     sender = address_of(header(message, "From"))
@@ -88,8 +96,13 @@ def classify_message(
         return Decision(AUTOMATIC, tuple(machine), **about)
 
     own_subject = "" if _REPLY_PREFIX.match(subject) else subject
-    words = own_words(body_text(message))
-    intent = find_intent(f"{own_subject}\n{words}")
+    text = f"{own_subject}\n{own_words(body_text(message))}".strip()
+    about["words"] = text[:MAX_WORDS]
+    claims = subject_claims or _claims("\n".join(_all_texts(message)), read_token)
+    named, invalid = _named(text, request_addresses)
+    own = _address_or_none(sender or mail_from)
+    about["found"] = tuple(dict.fromkeys([*(claim.email for claim in claims), *named]))
+    intent = find_intent(text)
     if not intent.asked:
         why = ["no unsubscribe request in the sender's own words"]
         if intent.negated:
@@ -101,14 +114,16 @@ def classify_message(
 
     about["answerable"] = True  # a person asked in their own words (only requests are answered)
     about["reply_to"] = _reply_address(sender, mail_from, verdict)
-    claims = subject_claims or _claims("\n".join(_all_texts(message)), read_token)
     if claims:
-        return _request(claims, [asked, "address from a link token in the message"], about)
+        # The token proves whose address it is; the person's words say what they want. A
+        # reply to a newsletter asking for "everything" is not about the newsletter alone.
+        linked = {claim.topic for claim in claims}
+        topic = scope_in_words(text, topics or {}, linked.pop() if len(linked) == 1 else None)
+        scope = f"scope from the person's words: {topic or 'all emails'}"
+        return _request(claims, [asked, "address from a link token in the message", scope], about, topic)
     if verdict is not None and verdict.forged:
         # Without a token, the sender's word is all there is, and the sender is not who it says.
         return Decision(REVIEW, (asked, f"the sender failed authentication: {verdict.summary}"), **about)
-    named, invalid = _named(f"{own_subject}\n{words}", request_addresses)
-    own = _address_or_none(sender or mail_from)
     if len(named) >= MAX_NAMED:
         return Decision(REVIEW, (asked, f"names {MAX_NAMED} or more addresses: a list, not one person's request"),
                         **about)
@@ -148,6 +163,7 @@ def _from_report(report, read_token: Callable[[str], LinkClaim], about: dict) ->
     if report.kind == "delivery-status" and not named:
         return Decision(AUTOMATIC, ("delivery report without a permanent failure", *notes), **about)
     proven = list(dict.fromkeys(claim.email for claim in _claims(report.returned, read_token)))
+    about = {**about, "found": tuple(dict.fromkeys([*proven, *named]))}
     if report.kind == "delivery-status":
         kind, reason = BOUNCE, "bounce"
         suppress = [a for a in named if a in proven]  # a dead address, and the mail to it was ours
@@ -170,9 +186,10 @@ def _from_report(report, read_token: Callable[[str], LinkClaim], about: dict) ->
     return Decision(REVIEW, tuple(notes), tuple(suppress), reason=reason if suppress else None, **about)
 
 
-def _request(claims: list[LinkClaim], reasons: list[str], about: dict) -> Decision:
-    topics = {claim.topic for claim in claims}
-    topic = topics.pop() if len(topics) == 1 else None  # links of several topics: all emails
+def _request(claims: list[LinkClaim], reasons: list[str], about: dict, topic: str | None = ...) -> Decision:
+    if topic is ...:  # our mailto: the token's own topic (links of several topics: all emails)
+        topics = {claim.topic for claim in claims}
+        topic = topics.pop() if len(topics) == 1 else None
     addresses = tuple(dict.fromkeys(claim.email for claim in claims))
     return Decision(REQUEST, tuple(reasons), addresses, topic, reason=UNSUBSCRIBE, **about)
 

@@ -3,7 +3,9 @@
 A phrase counts unless its own clause negates it ("please do not unsubscribe me").
 """
 
+import functools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 _I = re.IGNORECASE
@@ -97,3 +99,41 @@ def _negated(text: str, start: int, end: int) -> bool:
     if cut:
         after = after[: cut.start()]
     return bool(_NEGATION_BEFORE.search(before) or _NEGATION_AFTER.search(after))
+
+
+# Words that ask for everything: a request that says them is for all emails, whatever link it quotes.
+_EVERYTHING = re.compile(
+    r"\b(everything|all (of )?(your |the |these |my )?(e-?mails?|mails?|messages|newsletters|communications|lists?)|"
+    r"any (more )?(e-?mails?|mail|messages)|todo|todos|todas|tous|toutes|alle[ns]?|tutt[eio]|tudo|"
+    r"nada m[aá]s|geen enkele)\b|すべて|全て|全部|所有",
+    _I,
+)
+
+
+# Words that point at the mail being answered: "unsubscribe me from this", "this newsletter".
+_THIS = re.compile(r"\b(from|of|to) this\b|\bthis (newsletter|list|mailing|one|e-?mail|topic|kind)\b", _I)
+
+
+def scope_in_words(text: str, topics: Mapping[str, str], linked: str | None = None) -> str | None:
+    """The one topic a person's words name, `linked` (the topic of the link in the mail they
+    answer) when they point at "this", or None (all emails) when they say everything, name
+    several or nothing clear: unclear words mean all emails, the safe reading for a suppression list."""
+    if _EVERYTHING.search(text):
+        return None
+    named = {topic for topic, pattern in _topic_patterns(tuple(topics.items())) if pattern.search(text)}
+    if len(named) == 1:
+        return named.pop()
+    if not named and linked is not None and _THIS.search(text):
+        return linked
+    return None
+
+
+@functools.lru_cache(maxsize=4)
+def _topic_patterns(topics: tuple[tuple[str, str], ...]) -> list[tuple[str, re.Pattern]]:
+    """Per topic: its id (also with spaces, and without a plural s) or its label, as whole words."""
+    patterns = []
+    for topic, label in topics:
+        spaced = topic.replace("-", " ").replace("_", " ")
+        forms = {topic, spaced, spaced.removesuffix("s"), label.lower()}
+        patterns.append((topic, re.compile(r"\b(" + "|".join(map(re.escape, sorted(forms))) + r")\b", _I)))
+    return patterns

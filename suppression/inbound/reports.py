@@ -6,7 +6,8 @@ it returns is kept here so that the caller can look for proof that the mail was 
 
 from dataclasses import dataclass, field
 from email.message import Message
-from email.parser import HeaderParser
+from email.parser import BytesHeaderParser, HeaderParser
+from email.policy import compat32
 
 from suppression.inbound.decode import MAX_TEXT_CHARS, address_of, header, part_text
 
@@ -21,6 +22,18 @@ class Report:
     returned: str = ""  # the returned message's headers and text, where our link token would be
     complaint: bool = True  # for feedback reports: whether the feedback type is a complaint
     guessed: bool = False  # the complainant was read from the returned To header, not named by the report
+
+
+_MAX_HEAD = 64 * 1024
+
+
+def report_type(raw: bytes) -> str | None:
+    """"delivery-status" or "feedback-report" for a report, from its headers alone; else None."""
+    headers = BytesHeaderParser(policy=compat32).parsebytes(raw[:_MAX_HEAD])  # stops at the blank line
+    if headers.get_content_type() != "multipart/report":
+        return None
+    kind = str(headers.get_param("report-type") or "").lower()
+    return kind if kind in ("delivery-status", "feedback-report") else None
 
 
 def read_report(message: Message) -> Report | None:

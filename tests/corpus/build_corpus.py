@@ -105,6 +105,61 @@ Content-Type: text/html; charset="UTF-8"
 """, "request", ["jane.alias@example.net"], "newsletters",
     note="forwarding mailbox: the token in the quoted footer names the subscribed address")
 
+def gmail_reply(name: str, words: str, kind: str, addresses=(), topic=None, note=""):
+    """A Gmail reply to our newsletter (its footer carries a newsletters link) with the person's words on top."""
+    case(name, f"""
+From: Jane Doe <jane@example.com>
+To: {TO}
+Subject: Re: Your weekly PLUS newsletter
+Date: {DATE}
+Message-ID: <{name}@mail.gmail.com>
+MIME-Version: 1.0
+Content-Type: text/plain; charset="UTF-8"
+
+{words}
+
+On Mon, Jan 1, 2024 at 10:00 AM PLUS News <news@plusnxt.com> wrote:
+
+> This week at PLUS: new products and offers.
+>
+> {NEWSLETTER_FOOTER.replace(chr(10), chr(10) + '> ')}
+""", kind, list(addresses), topic, note=note)
+
+
+# The person's words decide the scope; a link quoted below them decides only whose address it is.
+gmail_reply("reply_everything_under_a_topic_link", "Unsubscribe me from everything, please.", "request",
+            ["jane.alias@example.net"], None, note="'everything' beats the newsletters link it quotes")
+gmail_reply("reply_all_your_emails_under_a_topic_link", "Stop sending me all your emails.", "request",
+            ["jane.alias@example.net"], None)
+gmail_reply("reply_unclear_scope_under_a_topic_link", "Unsubscribe.", "request", ["jane.alias@example.net"], None,
+            note="unclear words: all emails")
+gmail_reply("reply_names_another_topic", "Please unsubscribe me from promotions.", "request",
+            ["jane.alias@example.net"], "promotions")
+
+# Inline quoting with no "On ... wrote:" header above it: the quoted phrase is not a request.
+case("inline_quote_without_header", f"""
+From: Jane Doe <jane@example.com>
+To: {TO}
+Subject: question
+Date: {DATE}
+
+> To unsubscribe from these emails, reply with unsubscribe.
+Thanks, but where is my order?
+""", "review")
+
+# Auto-Submitted is the only sign of a machine: a plain subject, and a request phrase.
+AUTO_BODY = f"""From: Jane Doe <jane@example.com>
+To: {TO}
+Subject: question
+Date: {DATE}
+Auto-Submitted: {{value}}
+
+Please unsubscribe me.
+"""
+case("auto_submitted_generated_only_signal", AUTO_BODY.format(value="auto-generated"), "automatic")
+case("auto_submitted_no_is_a_person", AUTO_BODY.format(value="no"), "request", ["jane@example.com"], mail_from="sender")
+
+
 case("outlook_html_reply_remove_me", f"""
 From: "Smith, Robert" <robert.smith@corp.example.com>
 To: {TO}

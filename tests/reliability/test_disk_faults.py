@@ -50,7 +50,7 @@ def refuses_new_work(deployment, tag: str) -> None:
     assert status == 503 and "cannot take writes" in body["error"], (status, body)
     assert one_click(deployment.link(f"click-{tag}@example.com")) == 503
     assert smtp_send(deployment.smtp_port, f"mail-{tag}@example.com", tag) == 451
-    assert call(deployment, "GET", "/healthz") == (200, {"status": "degraded", "writes": "refused"})
+    assert call(deployment, "GET", "/healthz") == (200, {"status": "degraded", "writes": "refused", "review": "ok"})
     # The list is still answered from memory and the database's readable pages.
     assert suppressed(deployment, "before@example.com")
 
@@ -60,7 +60,7 @@ def takes_new_work(deployment, tag: str) -> None:
     assert one_click(deployment.link(f"click-{tag}@example.com")) == 200
     assert smtp_send(deployment.smtp_port, f"mail-{tag}@example.com", tag) == 250
     assert wait_for(lambda: suppressed(deployment, f"mail-{tag}@example.com"))
-    assert call(deployment, "GET", "/healthz") == (200, {"status": "ok", "writes": "ok"})
+    assert call(deployment, "GET", "/healthz") == (200, {"status": "ok", "writes": "ok", "review": "ok"})
 
 
 def changes_of(deployment) -> list[str]:

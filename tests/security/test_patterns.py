@@ -36,7 +36,7 @@ shapes = st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=4)
 def reader():
     reader = MailReader(ReaderSettings(
         request_addresses=frozenset({normalise_address("PLUSinfo@plusnxt.com")}),
-        signing_keys=(KEY,), max_age_seconds=None, topics=("newsletters",), trusted_authserv_ids=("mx.plusnxt.com",),
+        signing_keys=(KEY,), max_age_seconds=None, topics={"newsletters": "Email newsletters"}, trusted_authserv_ids=("mx.plusnxt.com",),
         budget_seconds=BUDGET_SECONDS, memory_bytes=2 * 1024**3,
     ))
     yield reader

@@ -140,22 +140,22 @@ async def import_file(service: SuppressionService, args) -> int:
 
 
 async def inbox_list(service: SuppressionService, args) -> int:
-    """One line a message, oldest first: id, received, due, status, sender, subject, addresses
-    suppressed (or, under review, found)."""
+    """One line a message, oldest first: id, received, status, sender, subject, addresses
+    suppressed (or, under review, found), due."""
     page, _ = await service.inbox(args.status, str(args.after), args.limit)
     for m in page:
         print("\t".join([
-            str(m.id), m.received_at, service.due(m), m.status, m.sender or m.mail_from or "<>",
-            " ".join((m.subject or "").split())[:80], ",".join(m.addresses or m.found),
+            str(m.id), m.received_at, m.status, m.sender or m.mail_from or "<>",
+            " ".join((m.subject or "").split())[:80], ",".join(m.addresses or m.found), service.due(m),
         ]))
     return EXIT_OK
 
 
 async def inbox_resolve(service: SuppressionService, args) -> int:
-    if args.dismiss and (args.emails or args.topic):
-        raise InvalidValue("--dismiss suppresses nothing: give no addresses or --topic")
+    if args.dismiss and args.topic:
+        raise InvalidValue("--dismiss suppresses nothing: give no --topic")
     message = await service.resolve(
-        args.id, "dismiss" if args.dismiss else "suppress", _actor(), args.emails or None, args.topic, args.note,
+        args.id, "dismiss" if args.dismiss else "suppress", _actor(), args.suppress or None, args.topic, args.note,
     )
     details = {k: v for k, v in vars(message).items() if k != "raw"}
     _print_json(details)
@@ -234,10 +234,9 @@ def _parser() -> argparse.ArgumentParser:
         "resolve", help="decide a message under review: --suppress [EMAIL ...] or --dismiss --note TEXT")
     resolve.add_argument("id", type=int)
     decision = resolve.add_mutually_exclusive_group(required=True)
-    decision.add_argument("--suppress", action="store_true",
+    decision.add_argument("--suppress", nargs="*", metavar="EMAIL",
                           help="honour it: the EMAILs given, else the addresses found, else the sender")
     decision.add_argument("--dismiss", action="store_true", help="end it without suppressing anything (needs --note)")
-    resolve.add_argument("emails", nargs="*", metavar="EMAIL")
     resolve.add_argument("--topic", help="a topic id (default: all emails)")
     resolve.add_argument("--note", help="why; kept with the message")
     resolve.set_defaults(command_fn=inbox_resolve)

@@ -1,5 +1,6 @@
 """The admin CLI (CONTRACT §2) as an admin runs it: `python -m suppression ...` in a subprocess."""
 
+import asyncio
 import csv
 import io
 import json
@@ -7,6 +8,11 @@ import sqlite3
 
 import pytest
 
+from suppression.config import load_settings
+from suppression.intake import RequestIntake
+from suppression.keyfile import signing_keys
+from suppression.service import SuppressionService
+from suppression.store import SuppressionStore
 from tests.conftest import free_port, run_cli, write_config
 
 
@@ -160,32 +166,52 @@ def test_export_round_trips_through_import(config, tmp_path):
     assert (imported["suppressed"], imported["reason"]) == (True, "manual")
 
 
-def test_inbox_list_and_show(config, tmp_path):
-    import asyncio
+def receive_mail(config, messages: list[tuple[bytes, str]]) -> None:
+    """Messages received and handled by the intake, as the server would, before the CLI looks."""
 
-    from suppression.config import load_settings
-    from suppression.intake import RequestIntake
-    from suppression.keyfile import signing_keys
-    from suppression.service import SuppressionService
-    from suppression.store import SuppressionStore
-
-    async def receive_two():
+    async def receive():
         settings = load_settings(config)
         service = SuppressionService(settings, SuppressionStore(settings.database_path), signing_keys(settings))
         await service.start(with_index=False)
         intake = RequestIntake(service)
-        await intake.receive(b"From: a@example.com\r\nSubject: unsubscribe\r\n\r\nplease\r\n", "a@example.com", ["PLUSinfo@plusnxt.com"])
-        await intake.receive(b"From: b@example.com\r\nSubject: hours?\r\n\r\nWhen are you open?\r\n", "b@example.com", ["PLUSinfo@plusnxt.com"])
+        for raw, sender in messages:
+            await intake.receive(raw, sender, ["PLUSinfo@plusnxt.com"])
         await intake.handle_pending()
+        await intake.stop()
         await service.stop()
 
-    asyncio.run(receive_two())
+    asyncio.run(receive())
+
+
+def test_inbox_list_and_show(config, tmp_path):
+    receive_mail(config, [
+        (b"From: a@example.com\r\nSubject: unsubscribe\r\n\r\nplease\r\n", "a@example.com"),
+        (b"From: b@example.com\r\nSubject: hours?\r\n\r\nWhen are you open?\r\n", "b@example.com"),
+    ])
     listing = ok(run_cli("inbox", "list", config=config)).splitlines()
     assert [line.split("\t")[2] for line in listing] == ["request", "review"]
-    assert listing[0].endswith("a@example.com")
+    columns = listing[0].split("\t")
+    assert columns[5] == "a@example.com" and columns[6] > columns[1]  # addresses, then when it is due
     reviews = ok(run_cli("inbox", "list", "--status", "review", config=config)).splitlines()
     assert len(reviews) == 1 and "hours?" in reviews[0]
     shown = ok(run_cli("inbox", "show", "2", config=config))
     assert '"status": "review"' in shown and "When are you open?" in shown
     refused(run_cli("inbox", "show", "9", config=config), "no received message 9")
+
+
+def test_inbox_resolve_suppresses_or_dismisses_once(config, tmp_path):
+    receive_mail(config, [
+        (f"From: b@example.com\r\nSubject: hi\r\n\r\n{text}\r\n".encode(), "b@example.com")
+        for text in ("Could you take c@example.com off?", "When are you open?")
+    ])
+    refused(run_cli("inbox", "resolve", "1", "--suppress", "not-an-address", config=config), "not an email address")
+    refused(run_cli("inbox", "resolve", "2", "--dismiss", config=config), "note")
+    resolved = json.loads(ok(run_cli("inbox", "resolve", "1", "--suppress", "--topic", "newsletters",
+                                     "--note", "asked for a colleague", config=config)))
+    assert (resolved["status"], resolved["addresses"], resolved["topic"]) == ("resolved", ["c@example.com"], "newsletters")
+    assert resolved["resolved_by"].startswith("cli")
+    assert json.loads(ok(run_cli("check", "c@example.com", "--topic", "newsletters", config=config)))["suppressed"]
+    refused(run_cli("inbox", "resolve", "1", "--dismiss", "--note", "again", config=config), "settled already")
+    dismissed = json.loads(ok(run_cli("inbox", "resolve", "2", "--dismiss", "--note", "a question", config=config)))
+    assert (dismissed["status"], dismissed["addresses"], dismissed["note"]) == ("dismissed", [], "a question")
     assert run_cli("inbox", "list", "--status", "lost", config=config).returncode == 2

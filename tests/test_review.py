@@ -1,0 +1,162 @@
+"""The review desk through real SMTP and HTTP (CONTRACT §6): every message a person must decide
+reaches an end, with the person who ended it in the audit trail."""
+
+import smtplib
+
+import pytest
+
+from handlers.app import build_app
+from handlers.state import INTAKE, SERVICE
+from tests.conftest import bearer, make_settings
+from tests.test_smtp import in_thread, send, smtp_port
+
+FORGED = (
+    b"Authentication-Results: mx.plusnxt.com; dmarc=fail header.from=example.com; spf=fail\r\n"
+    b"From: Jane <jane@example.com>\r\nTo: PLUSinfo@plusnxt.com\r\nSubject: unsubscribe\r\n\r\n"
+    b"Please unsubscribe me and my colleague bob@example.com.\r\n"
+)
+QUESTION = b"From: Ann <ann@example.com>\r\nSubject: hours\r\n\r\nWhen are you open?\r\n"
+
+
+def desk_client(due_hours: int):
+    async def make(aiohttp_client, tmp_path):
+        settings = make_settings(tmp_path / "data", smtp={"trusted_authserv_ids": ["mx.plusnxt.com"]},
+                                 review={"due_hours": due_hours})
+        return await aiohttp_client(build_app(settings))
+    return make
+
+
+@pytest.fixture
+async def client(aiohttp_client, tmp_path):
+    return await desk_client(48)(aiohttp_client, tmp_path)
+
+
+async def received(client, raw: bytes, mail_from: str = "jane@example.com") -> int:
+    code, reply = await in_thread(send, smtp_port(client), raw, mail_from=mail_from)
+    assert code == 250
+    await client.app[INTAKE].handle_pending()
+    return int(reply.split()[-1])
+
+
+async def resolve(client, key, message_id, body):
+    answer = await client.post(f"/v1/inbox/{message_id}/resolve", json=body, headers=bearer(key))
+    return answer.status, await answer.json()
+
+
+async def test_a_dmarc_failing_request_is_reviewed_then_honoured_with_the_resolver_as_actor(client, admin_key):
+    message_id = await received(client, FORGED)
+    listed = await (await client.get("/v1/inbox", params={"status": "review"}, headers=bearer(admin_key))).json()
+    (item,) = listed["messages"]
+    assert (item["id"], item["sender"], item["subject"]) == (message_id, "jane@example.com", "unsubscribe")
+    assert item["found"] == ["bob@example.com"] and item["due"] > item["received"]
+    assert any("failed authentication" in r for r in item["reasons"])
+    assert "Please unsubscribe me" in item["words"]
+    assert not (await client.app[SERVICE].check("jane@example.com")).suppressed
+
+    status, body = await resolve(client, admin_key, message_id,
+                                 {"action": "suppress", "emails": ["jane@example.com"], "note": "verified by phone"})
+    assert (status, body["status"], body["addresses"], body["note"]) == (200, "resolved", ["jane@example.com"],
+                                                                          "verified by phone")
+    assert body["resolved_by"] == "api:admin-tests"
+    check = await client.app[SERVICE].check("jane@example.com")
+    assert (check.suppressed, check.matched.reason, check.matched.source) == (True, "unsubscribe", f"email:{message_id}")
+    changes = await (await client.get("/v1/changes", headers=bearer(admin_key))).json()
+    assert [(c["email"], c["source"], c["actor"]) for c in changes["changes"]] == [
+        ("jane@example.com", f"email:{message_id}", "api:admin-tests")]
+    status, body = await resolve(client, admin_key, message_id, {"action": "dismiss", "note": "again"})
+    assert status == 409 and "settled already" in body["error"]
+
+
+async def test_without_emails_the_found_addresses_else_the_sender_are_suppressed(client, admin_key):
+    forged = await received(client, FORGED)
+    status, body = await resolve(client, admin_key, forged, {"action": "suppress", "topic": "promotions"})
+    assert (status, body["addresses"], body["topic"]) == (200, ["bob@example.com"], "promotions")
+    question = await received(client, QUESTION, "ann@example.com")
+    status, body = await resolve(client, admin_key, question, {"action": "suppress"})
+    assert (status, body["addresses"]) == (200, ["ann@example.com"])
+
+
+async def test_a_dismissal_suppresses_nothing(client, admin_key):
+    message_id = await received(client, FORGED)
+    status, body = await resolve(client, admin_key, message_id, {"action": "dismiss", "note": "a prank"})
+    assert (status, body["status"], body["addresses"]) == (200, "dismissed", [])
+    assert await client.app[SERVICE].store.count() == 0
+
+
+@pytest.mark.parametrize("body, says", [
+    ({"action": "honour"}, "unknown action"),
+    ({}, "action"),
+    ({"action": "suppress", "extra": 1}, "unknown field"),
+    ({"action": "suppress", "emails": "jane@example.com"}, "list of strings"),
+    ({"action": "suppress", "emails": ["jane@example.com", "not an address"]}, "not an email address"),
+    ({"action": "suppress", "topic": "sports"}, "unknown topic"),
+    ({"action": "dismiss"}, "note"),
+    ({"action": "dismiss", "note": "x", "emails": ["a@example.com"]}, "suppresses nothing"),
+])
+async def test_bad_resolutions_are_400_and_change_nothing(client, admin_key, body, says):
+    message_id = await received(client, FORGED)
+    status, answer = await resolve(client, admin_key, message_id, body)
+    assert status == 400 and says in answer["error"]
+    assert (await client.app[SERVICE].inbox_message(message_id)).status == "review"
+    assert await client.app[SERVICE].store.count() == 0
+
+
+async def test_unknown_ids_are_404_and_check_keys_403(client, admin_key, check_key):
+    assert (await resolve(client, admin_key, 999, {"action": "dismiss", "note": "x"}))[0] == 404
+    assert (await resolve(client, admin_key, "abc", {"action": "dismiss", "note": "x"}))[0] == 400
+    message_id = await received(client, FORGED)
+    assert (await resolve(client, check_key, message_id, {"action": "dismiss", "note": "x"}))[0] == 403
+
+
+async def metric(client, name: str) -> float:
+    text = await (await client.get("/metrics")).text()
+    return float(next(line.split()[-1] for line in text.splitlines() if line.startswith(name + " ")))
+
+
+async def test_gauges_and_healthz_follow_the_desk(client, admin_key):
+    assert (await metric(client, "suppression_review_open"), await metric(client, "suppression_review_overdue")) == (0, 0)
+    first = await received(client, FORGED)
+    await received(client, QUESTION, "ann@example.com")
+    assert await metric(client, "suppression_review_open") == 2
+    assert await metric(client, "suppression_review_overdue") == 0  # due in 48 hours
+    assert await metric(client, "suppression_review_oldest_age_seconds") >= 0
+    assert (await (await client.get("/healthz")).json())["review"] == "ok"
+    await resolve(client, admin_key, first, {"action": "dismiss", "note": "done"})
+    assert await metric(client, "suppression_review_open") == 1
+
+
+async def test_with_due_hours_0_every_open_message_is_overdue(aiohttp_client, tmp_path):
+    client = await desk_client(0)(aiohttp_client, tmp_path)
+    assert (await (await client.get("/healthz")).json())["review"] == "ok"  # nothing open
+    await received(client, QUESTION, "ann@example.com")
+    assert await metric(client, "suppression_review_overdue") == 1
+    health = await client.get("/healthz")
+    assert health.status == 200 and (await health.json())["review"] == "overdue"
+
+
+def rcpt_reply(port: int, recipient: str) -> int:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as session:
+        session.ehlo("client.example")
+        session.mail("mailer-daemon@mx.example")
+        return session.rcpt(recipient)[0]
+
+
+@pytest.mark.parametrize("recipient, code", [
+    ("postmaster@plusnxt.com", 250), ("PostMaster@PLUSNXT.com", 250), ("<postmaster>", 250), ("postmaster", 250),
+    ("postmaster@elsewhere.example", 550), ("abuse@plusnxt.com", 550),
+])
+async def test_postmaster_is_taken_at_our_domains_and_bare(client, recipient, code):
+    assert await in_thread(rcpt_reply, smtp_port(client), recipient) == code
+
+
+async def test_postmaster_mail_is_kept_and_never_read_as_a_request(client, admin_key):
+    raw = b"From: Jane <jane@example.com>\r\nSubject: unsubscribe\r\n\r\nPlease unsubscribe me.\r\n"
+    code, reply = await in_thread(send, smtp_port(client), raw, rcpt=("Postmaster@plusnxt.com",))
+    assert code == 250
+    await client.app[INTAKE].handle_pending()
+    message = await client.app[SERVICE].inbox_message(int(reply.split()[-1]))
+    assert (message.status, message.addresses) == ("postmaster", [])
+    assert "RFC 5321" in message.reasons[0]
+    assert not (await client.app[SERVICE].check("jane@example.com")).suppressed
+    listed = await (await client.get("/v1/inbox", params={"status": "postmaster"}, headers=bearer(admin_key))).json()
+    assert [m["id"] for m in listed["messages"]] == [message.id]

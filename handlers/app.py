@@ -8,11 +8,12 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from aiohttp import web
 
 from handlers import api
+from handlers.desk import add_desk_routes
 from handlers.metrics import Metrics
 from handlers.pages import add_page_routes
 from handlers.replies import ReplySender
 from handlers.smtp import RequestServer
-from handlers.state import INTAKE, METRICS, SERVICE, SETTINGS, SMTP_SERVER
+from handlers.state import INTAKE, METRICS, SERVICE, SETTINGS, SIGNING_KEYS, SMTP_SERVER
 from suppression.config import Settings
 from suppression.intake import RequestIntake
 from suppression.keyfile import signing_keys
@@ -30,6 +31,8 @@ def build_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(lifespan)
     api.add_routes(app)
     add_page_routes(app, settings)
+    app[SIGNING_KEYS] = signing_keys(settings)  # read once: the links', the service's and the desk's
+    add_desk_routes(app, app[SIGNING_KEYS], secure=settings.service.base_url.startswith("https://"))
     return app
 
 
@@ -49,9 +52,7 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
 async def service_context(app: web.Application) -> AsyncIterator[None]:
     """Open the database and load the index before serving; close them after."""
     settings = app[SETTINGS]
-    service = SuppressionService(
-        settings, SuppressionStore(settings.database_path), signing_keys(settings)
-    )
+    service = SuppressionService(settings, SuppressionStore(settings.database_path), app[SIGNING_KEYS])
     await service.start()
     app[SERVICE] = service
     app[METRICS].watch_list_size(service.list_size)

@@ -9,6 +9,7 @@ from suppression.intake import RequestIntake
 from suppression.service import SuppressionService
 
 SETTINGS = web.AppKey("settings", Settings)
+SIGNING_KEYS = web.AppKey("signing_keys", tuple)
 SERVICE = web.AppKey("service", SuppressionService)
 METRICS = web.AppKey("metrics", Metrics)
 INTAKE = web.AppKey("intake", RequestIntake)

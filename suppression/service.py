@@ -456,6 +456,10 @@ class SuppressionService:
         if not await self.store.revoke_api_key(name):
             raise NotFound(f"no active API key named {name!r}")
 
+    async def api_key_by_id(self, key_id: str) -> ApiKey | None:
+        """The active (not revoked) key with this id; read afresh each time."""
+        return await self.store.find_api_key(key_id)
+
     async def authenticate(self, presented: str) -> ApiKey | None:
         """The key a bearer token names, if it is one of ours and not revoked."""
         now = time.monotonic()

@@ -5,6 +5,7 @@ to tests/screenshots/ (or $SCREENSHOT_DIR).
 """
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,62 @@ async def test_link_confirm_and_undo_in_a_real_browser(aiohttp_server, settings)
     assert refused == []
     changes = [(c.action, c.topic, c.source) for c in await service.store.changes_after(0, 10)]
     assert changes == [("suppress", "newsletters", "link"), ("unsuppress", "newsletters", "link")]
+
+
+async def test_the_review_desk_in_a_real_browser(aiohttp_server, tmp_path):
+    from handlers.state import INTAKE
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path / "data", smtp={"trusted_authserv_ids": ["mx.plusnxt.com"]})
+    server = await aiohttp_server(build_app(settings))
+    service, intake = server.app[SERVICE], server.app[INTAKE]
+    admin_key = await service.create_api_key("ops", "admin")
+    forged = (b"Authentication-Results: mx.plusnxt.com; dmarc=fail\r\nFrom: Jane <jane@example.com>\r\n"
+              b"Subject: unsubscribe\r\n\r\nPlease take me and jane.work@example.com off your list.\r\n"
+              b"\r\nOn Mon, Jan 1, 2024 PLUS wrote:\r\n> This week's deals. Unsubscribe here.\r\n")
+    question = b"From: Ann <ann@example.com>\r\nSubject: opening hours\r\n\r\nWhen are you open on Sundays?\r\n"
+    for raw, sender in ((forged, "jane@example.com"), (question, "ann@example.com")):
+        await intake.receive(raw, sender, ["PLUSinfo@plusnxt.com"])
+    await intake.handle_pending()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = await browser.new_context(
+            java_script_enabled=False, viewport={"width": 390, "height": 844}, is_mobile=True
+        )
+        page = await context.new_page()
+        await page.goto(str(server.make_url("/admin/")))
+        await expect(page.get_by_role("heading", name="Review desk")).to_be_visible()
+        await page.get_by_label("Admin API key").fill(admin_key)
+        await page.screenshot(path=SCREENSHOTS / "desk-1-sign-in.png", full_page=True)
+        await page.get_by_role("button", name="Sign in").click()
+
+        await expect(page.get_by_text("2 messages to decide")).to_be_visible()
+        first = page.locator("section.message").first
+        await expect(first.get_by_text("Please take me and jane.work@example.com off your list.")).to_be_visible()
+        await expect(first.get_by_text("This week's deals")).to_have_count(0)  # the quote is not theirs
+        await page.screenshot(path=SCREENSHOTS / "desk-2-messages.png", full_page=True)
+        addresses = first.get_by_label("Addresses to unsubscribe (one a line)")
+        await expect(addresses).to_have_value("jane.work@example.com")
+        await addresses.fill("jane@example.com\njane.work@example.com")
+        await first.get_by_role("button", name="Honour: unsubscribe").click()
+
+        await expect(page.get_by_text(re.compile(r"Message #\d+ is settled"))).to_be_visible()
+        await expect(page.get_by_text("1 message to decide")).to_be_visible()
+        remaining = page.locator("section.message").first
+        await remaining.get_by_label("Note (required to dismiss)").fill("a question, answered by phone")
+        await remaining.get_by_role("button", name="Dismiss").click()
+        await expect(page.get_by_text("Nothing to decide")).to_be_visible()
+        await page.screenshot(path=SCREENSHOTS / "desk-3-done.png", full_page=True)
+        await page.get_by_role("button", name=re.compile("Sign out")).click()
+        await expect(page.get_by_label("Admin API key")).to_be_visible()
+        await browser.close()
+
+    for email in ("jane@example.com", "jane.work@example.com"):
+        check = await service.check(email)
+        assert check.suppressed and check.matched.source.startswith("email:")
+    changes = await service.store.changes_after(0, 10)
+    assert {c.actor for c in changes} == {"desk:ops"}
+    statuses = [m.status for m in (await service.inbox(None, None, 10))[0]]
+    assert statuses == ["resolved", "dismissed"]

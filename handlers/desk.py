@@ -1,0 +1,230 @@
+"""The review desk in a browser (CONTRACT §6): people sign in with an admin key and decide the
+messages under review, oldest first.
+
+Server-rendered forms, no JavaScript. The session is a signed cookie (HttpOnly, SameSite=Strict,
+Secure under https, ending after SESSION_SECONDS) naming the key and a random nonce; every POST,
+the sign-in's included, carries a CSRF token derived from that nonce, and signing in starts a
+new nonce. Each request checks the key again, so a revoked key ends its sessions.
+"""
+
+import functools
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from aiohttp import web
+from itsdangerous import BadSignature, Signer, URLSafeSerializer
+
+from handlers.errors import classify, count, handled
+from handlers.pages import PAGES, Pages
+from handlers.state import SERVICE
+from suppression.apikeys import ApiKey
+from suppression.errors import SuppressionError
+from suppression.service import SuppressionService
+
+SESSION_COOKIE = "desk_session"
+SESSION_SECONDS = 8 * 3600
+_SESSION_SALT = "suppression.desk-session.v1"
+_CSRF_SALT = "suppression.desk-csrf.v1"
+MAX_FORM_BYTES = 64 * 1024
+_SHOWN = 200  # messages on one page of the desk; the oldest first
+
+
+@dataclass(frozen=True)
+class DeskSession:
+    key_id: str  # "" before signing in
+    nonce: str
+    issued: float
+
+
+class DeskSessions:
+    """Signs and reads session cookies and their CSRF tokens; `clock` is the time source."""
+
+    def __init__(self, signing_keys: tuple[str, ...], secure: bool, clock: Callable[[], float] = time.time):
+        # Ours are newest first; itsdangerous signs with the last of its list.
+        self._cookies = URLSafeSerializer(list(signing_keys[::-1]), salt=_SESSION_SALT)
+        self._csrf = Signer(list(signing_keys[::-1]), salt=_CSRF_SALT)
+        self.secure = secure
+        self.clock = clock
+
+    def start(self, key_id: str = "") -> tuple[DeskSession, str]:
+        """A new session (signed in as `key_id`, or not yet) and its cookie value."""
+        session = DeskSession(key_id, secrets.token_urlsafe(16), self.clock())
+        return session, self._cookies.dumps([session.key_id, session.nonce, session.issued])
+
+    def read(self, cookie: str | None) -> DeskSession | None:
+        """The session a cookie holds, if we signed it and it has not ended."""
+        if not cookie or len(cookie) > 1000:
+            return None
+        try:
+            key_id, nonce, issued = self._cookies.loads(cookie)
+        except (BadSignature, ValueError, TypeError):
+            return None
+        if not (isinstance(key_id, str) and isinstance(nonce, str) and isinstance(issued, (int, float))):
+            return None
+        if not 0 <= self.clock() - issued <= SESSION_SECONDS:
+            return None
+        return DeskSession(key_id, nonce, issued)
+
+    def csrf(self, session: DeskSession) -> str:
+        return self._csrf.get_signature(session.nonce).decode("ascii")
+
+    def csrf_ok(self, session: DeskSession, token) -> bool:
+        return isinstance(token, str) and hmac.compare_digest(token.encode(), self.csrf(session).encode())
+
+    def set_cookie(self, response: web.StreamResponse, value: str) -> None:
+        response.set_cookie(
+            SESSION_COOKIE, value, max_age=SESSION_SECONDS, path="/admin", httponly=True,
+            samesite="Strict", secure=self.secure,
+        )
+
+
+DESK = web.AppKey("desk", DeskSessions)
+
+
+def add_desk_routes(app: web.Application, signing_keys: tuple[str, ...], secure: bool) -> None:
+    app[DESK] = DeskSessions(signing_keys, secure)
+    app.router.add_get("/admin", as_desk_page(lambda request: _redirect("/admin/")))
+    app.router.add_get("/admin/", as_desk_page(show_desk))
+    app.router.add_post("/admin/signin", as_desk_page(sign_in))
+    app.router.add_post("/admin/signout", as_desk_page(sign_out))
+    app.router.add_post("/admin/messages/{id}/resolve", as_desk_page(resolve))
+
+
+class Refused(Exception):
+    """A desk request without a valid session or CSRF token; nothing was changed."""
+
+
+def as_desk_page(handler):
+    """A desk page: a small body limit, readable error pages, the page headers."""
+
+    @functools.wraps(handler)
+    async def page(request: web.Request) -> web.StreamResponse:
+        pages = request.app[PAGES]
+        try:
+            response = await handler(request.clone(client_max_size=MAX_FORM_BYTES))
+        except Refused as exc:
+            response = await _sign_in_page(request, str(exc), status=403)
+        except BaseException as exc:
+            if not handled(exc):
+                raise
+            failure = classify(request, exc)
+            response = pages.problem(failure.status, "Nothing was changed", failure.message, offer_email=False)
+        response.headers.update(pages.headers)
+        count(request, response)
+        return response
+
+    return page
+
+
+async def show_desk(request: web.Request) -> web.StreamResponse:
+    session, key = await _signed_in(request)
+    if key is None:
+        return await _sign_in_page(request)
+    done = request.query.get("done", "")
+    return await _desk_page(request, session, key, done=f"Message #{done} is settled." if done.isdigit() else "")
+
+
+async def sign_in(request: web.Request) -> web.StreamResponse:
+    desk, service = request.app[DESK], request.app[SERVICE]
+    form = await request.post()
+    session = desk.read(request.cookies.get(SESSION_COOKIE))
+    if session is None or not desk.csrf_ok(session, form.get("csrf")):
+        raise Refused("The sign-in form had expired. Please sign in again.")
+    presented = form.get("key")
+    key = await service.authenticate(presented.strip()) if isinstance(presented, str) and presented.strip() else None
+    if key is None:
+        return await _sign_in_page(request, "That key is not valid.", status=401)
+    if not key.allows("admin"):
+        return await _sign_in_page(request, f"The key {key.name!r} may only check; the desk needs an admin key.",
+                                   status=403)
+    _, cookie = desk.start(key.key_id)  # a new nonce: nothing from before signing in carries over
+    response = _redirect("/admin/")
+    desk.set_cookie(response, cookie)
+    return response
+
+
+async def sign_out(request: web.Request) -> web.StreamResponse:
+    desk = request.app[DESK]
+    session = desk.read(request.cookies.get(SESSION_COOKIE))
+    form = await request.post()
+    if session is None or not desk.csrf_ok(session, form.get("csrf")):
+        raise Refused("Your session had ended.")
+    response = _redirect("/admin/")
+    response.del_cookie(SESSION_COOKIE, path="/admin")
+    return response
+
+
+async def resolve(request: web.Request) -> web.StreamResponse:
+    desk, service = request.app[DESK], request.app[SERVICE]
+    session, key = await _signed_in(request)
+    form = await request.post()
+    if key is None or not desk.csrf_ok(session, form.get("csrf")):
+        raise Refused("Your session had ended, or the form was not ours: nothing was changed. Please sign in.")
+    try:
+        message_id = int(request.match_info["id"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+    action, topic, note = form.get("action"), form.get("topic") or None, form.get("note") or None
+    emails = [e.strip(",;") for e in str(form.get("emails") or "").split() if e.strip(",;")]
+    try:
+        await service.resolve(message_id, str(action or ""), f"desk:{key.name}",
+                              emails if action == "suppress" and emails else None, topic, note)
+    except SuppressionError as exc:
+        failure = classify(request, exc)
+        return await _desk_page(request, session, key, error=f"Message #{message_id}: {failure.message}",
+                                status=failure.status)
+    return _redirect(f"/admin/?done={message_id}")
+
+
+async def _signed_in(request: web.Request) -> tuple[DeskSession | None, ApiKey | None]:
+    """The session and its key, if the cookie is valid and the key is still an admin key."""
+    session = request.app[DESK].read(request.cookies.get(SESSION_COOKIE))
+    if session is None or not session.key_id:
+        return session, None
+    key = await request.app[SERVICE].api_key_by_id(session.key_id)
+    if key is None or not key.allows("admin"):
+        return session, None
+    return session, key
+
+
+async def _sign_in_page(request: web.Request, error: str = "", status: int = 200) -> web.Response:
+    desk, pages = request.app[DESK], request.app[PAGES]
+    session = desk.read(request.cookies.get(SESSION_COOKIE))
+    cookie = None
+    if session is None or session.key_id:
+        session, cookie = desk.start()
+    response = pages.render("desk_signin.html", status, title="Review desk", csrf=desk.csrf(session),
+                            error=error, hours=SESSION_SECONDS // 3600)
+    if cookie is not None:
+        desk.set_cookie(response, cookie)
+    return response
+
+
+async def _desk_page(request, session: DeskSession, key: ApiKey, done: str = "", error: str = "",
+                     status: int = 200) -> web.Response:
+    service: SuppressionService = request.app[SERVICE]
+    pages: Pages = request.app[PAGES]
+    messages, _ = await service.inbox("review", None, _SHOWN)
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    rows = []
+    for m in messages:
+        due = service.due(m)
+        rows.append({
+            "id": m.id, "subject": m.subject, "sender": m.sender, "mail_from": m.mail_from,
+            "received": m.received_at, "due": due, "overdue": due < now, "words": m.words or "",
+            "reasons": m.reasons, "addresses": m.found or [a for a in [m.sender or m.mail_from] if a],
+        })
+    return pages.render(
+        "desk.html", status, title="Review desk", main_class="wide", csrf=request.app[DESK].csrf(session),
+        who=key.name, messages=rows, overdue=sum(r["overdue"] for r in rows), done=done, error=error,
+        topics=list(service.settings.topics.items()),
+    )
+
+
+def _redirect(location: str) -> web.Response:
+    # 303: the browser follows with a GET, so a reload never posts a decision twice.
+    return web.Response(status=303, headers={"Location": location})

@@ -1,0 +1,128 @@
+"""The review desk over real HTTP (CONTRACT §6): sign-in, sessions, CSRF, and deciding messages."""
+
+import re
+
+import pytest
+
+from handlers.app import build_app
+from handlers.desk import DESK, SESSION_SECONDS
+from handlers.state import INTAKE, SERVICE
+from tests.conftest import make_settings
+
+REQUEST = (b"Authentication-Results: mx.plusnxt.com; dmarc=fail\r\nFrom: Jane <jane@example.com>\r\n"
+           b"Subject: unsubscribe\r\n\r\nPlease unsubscribe me.\r\n\r\nOn Mon, Jan 1, 2024 PLUS wrote:\r\n"
+           b"> Our newsletter. Click here to unsubscribe.\r\n")
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return make_settings(tmp_path / "data", smtp={"trusted_authserv_ids": ["mx.plusnxt.com"]})
+
+
+async def under_review(client, raw: bytes = REQUEST, sender: str = "jane@example.com") -> int:
+    intake = client.app[INTAKE]
+    message_id = await intake.receive(raw, sender, ["PLUSinfo@plusnxt.com"])
+    await intake.handle_pending()
+    assert (await client.app[SERVICE].inbox_message(message_id)).status == "review"
+    return message_id
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+async def sign_in(client, key: str):
+    page = await client.get("/admin/")
+    return await client.post("/admin/signin", data={"csrf": csrf_of(await page.text()), "key": key},
+                             allow_redirects=False)
+
+
+async def signed_in(client, key: str) -> str:
+    """Sign in and return the desk's CSRF token."""
+    answer = await sign_in(client, key)
+    assert answer.status == 303
+    desk = await client.get("/admin/")
+    assert "Sign out" in await desk.text()
+    return csrf_of(await desk.text())
+
+
+async def test_the_session_cookie_is_httponly_strict_and_scoped(client):
+    page = await client.get("/admin/")
+    cookie = page.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/admin" in cookie
+    assert "Secure" not in cookie  # base_url is http here
+    assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert page.headers["X-Frame-Options"] == "DENY" and page.headers["Cache-Control"] == "no-store"
+
+
+async def test_under_https_the_cookie_is_secure(aiohttp_client, tmp_path):
+    client = await aiohttp_client(build_app(make_settings(tmp_path / "d", service={"base_url": "https://u.example"})))
+    assert "Secure" in (await client.get("/admin/")).headers["Set-Cookie"]
+
+
+async def test_signing_in_needs_the_forms_token_and_an_admin_key(client, admin_key, check_key):
+    page = await client.get("/admin/")
+    assert (await client.post("/admin/signin", data={"key": admin_key})).status == 403  # no token
+    assert (await client.post("/admin/signin", data={"key": admin_key, "csrf": "forged"})).status == 403
+    token = csrf_of(await page.text())
+    wrong = await client.post("/admin/signin", data={"key": "sk_nothing", "csrf": token})
+    assert wrong.status == 401 and "not valid" in await wrong.text()
+    checker = await client.post("/admin/signin", data={"key": check_key, "csrf": token})
+    assert checker.status == 403 and "needs an admin key" in await checker.text()
+    assert "Sign out" not in await (await client.get("/admin/")).text()
+
+
+async def test_an_admin_decides_messages_oldest_first(client, admin_key):
+    first = await under_review(client)
+    second = await under_review(client, b"From: Ann <ann@example.com>\r\nSubject: hours\r\n\r\nWhen are you open?\r\n",
+                                "ann@example.com")
+    token = await signed_in(client, admin_key)
+    html = await (await client.get("/admin/")).text()
+    assert html.index(f"#{first}:") < html.index(f"#{second}:")
+    assert "Please unsubscribe me." in html and "Our newsletter" not in html  # their own words, not the quote
+    assert "failed authentication" in html
+    answer = await client.post(f"/admin/messages/{first}/resolve", allow_redirects=False, data={
+        "csrf": token, "action": "suppress", "emails": "jane@example.com\nj.doe@example.com", "topic": "newsletters"})
+    assert answer.status == 303
+    message = await client.app[SERVICE].inbox_message(first)
+    assert (message.status, message.addresses, message.resolved_by) == (
+        "resolved", ["jane@example.com", "j.doe@example.com"], "desk:admin-tests")
+    refused = await client.post(f"/admin/messages/{second}/resolve", data={"csrf": token, "action": "dismiss"})
+    assert refused.status == 400 and "note" in await refused.text()
+    await client.post(f"/admin/messages/{second}/resolve", data={"csrf": token, "action": "dismiss", "note": "a question"})
+    assert (await client.app[SERVICE].inbox_message(second)).status == "dismissed"
+    assert "Nothing to decide" in await (await client.get("/admin/")).text()
+
+
+async def test_a_decision_without_the_session_or_its_token_changes_nothing(client, aiohttp_client, settings, admin_key):
+    message_id = await under_review(client)
+    token = await signed_in(client, admin_key)
+    for data in ({"action": "dismiss", "note": "x"}, {"action": "dismiss", "note": "x", "csrf": "forged"}):
+        assert (await client.post(f"/admin/messages/{message_id}/resolve", data=data)).status == 403
+    # Another browser, signed in itself, cannot use this one's token either.
+    other = await aiohttp_client(client.server)
+    await signed_in(other, admin_key)
+    answer = await other.post(f"/admin/messages/{message_id}/resolve", data={"action": "dismiss", "note": "x", "csrf": token})
+    assert answer.status == 403
+    client.session.cookie_jar.clear()  # no cookie at all
+    answer = await client.post(f"/admin/messages/{message_id}/resolve", data={"action": "dismiss", "note": "x", "csrf": token})
+    assert answer.status == 403
+    assert (await client.app[SERVICE].inbox_message(message_id)).status == "review"
+
+
+async def test_an_expired_session_is_refused(client, admin_key):
+    message_id = await under_review(client)
+    token = await signed_in(client, admin_key)
+    desk = client.app[DESK]
+    started = desk.clock()
+    desk.clock = lambda: started + SESSION_SECONDS + 1
+    assert "Sign in" in await (await client.get("/admin/")).text()
+    answer = await client.post(f"/admin/messages/{message_id}/resolve", data={"csrf": token, "action": "dismiss", "note": "x"})
+    assert answer.status == 403
+    assert (await client.app[SERVICE].inbox_message(message_id)).status == "review"
+
+
+async def test_revoking_the_key_ends_its_sessions(client, admin_key):
+    await signed_in(client, admin_key)
+    await client.app[SERVICE].revoke_api_key("admin-tests")
+    assert "Sign in" in await (await client.get("/admin/")).text()

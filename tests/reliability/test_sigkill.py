@@ -2,6 +2,7 @@
 load. After a restart every acknowledged request is there, and nothing is half-written."""
 
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ class Load:
     def __init__(self, attempt: Callable[[str], bool]):
         self.attempt = attempt
         self.acknowledged: list[str] = []
+        self.in_flight = 0  # requests sent and not yet answered
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._client, args=(n,)) for n in range(CLIENTS)]
@@ -30,12 +32,17 @@ class Load:
             if self._stop.is_set():
                 return
             value = f"c{number}-{sequence}@example.com"
+            with self._lock:
+                self.in_flight += 1
             try:
                 if self.attempt(value):
                     with self._lock:
                         self.acknowledged.append(value)
             except OSError:
                 return  # the service is gone: this request was never acknowledged
+            finally:
+                with self._lock:
+                    self.in_flight -= 1
 
     def __enter__(self):
         for thread in self._threads:
@@ -86,7 +93,24 @@ def test_sigkill_during_smtp_intake_loses_no_acknowledged_message(tmp_path):
 
 def test_sigkill_during_one_click_posts_loses_no_acknowledged_unsubscribe(tmp_path):
     deployment = deploy(tmp_path)
-    acknowledged = kill_under_load(deployment, lambda email: one_click(deployment.link(email, "newsletters")) == 200, 400)
+    with ServiceProcess(deployment.config, deployment.http_port, tmp_path) as service:
+        with Load(lambda email: one_click(deployment.link(email, "newsletters")) == 200) as load:
+            load.wait_for_acknowledged(200)
+            # Another process takes the write lock, so no write can commit now. A service that
+            # answered 200 before its commit would go on answering here, and the kill would lose
+            # those; one that commits first answers nothing until the lock is free.
+            blocker = sqlite3.connect(deployment.database, isolation_level=None, timeout=30)
+            blocker.execute("BEGIN IMMEDIATE")
+            try:
+                before = len(load.acknowledged)
+                assert wait_for(lambda: load.in_flight >= CLIENTS or len(load.acknowledged) >= before + 50)
+                service.process.send_signal(signal.SIGKILL)
+                service.process.wait(timeout=30)
+            finally:
+                blocker.execute("ROLLBACK")
+                blocker.close()
+        acknowledged = list(load.acknowledged)
+    assert len(acknowledged) >= 200
     assert integrity(deployment.database) == "ok"
     with ServiceProcess(deployment.config, deployment.http_port, tmp_path):
         status, body = call(deployment, "POST", "/v1/check", {"emails": acknowledged, "topic": "newsletters"})

@@ -24,37 +24,58 @@ REQUEST_PHRASES = {
         # A line of "stop" alone. Not \W*, which crosses newlines: on a text of blank lines
         # every line start rescanned the rest (quadratic; 200,000 newlines took minutes).
         r"^[^\w\n]*stop[^\w\n]*$",
+        # A line of one imperative: "Remove.", "Unsubscribe please", "opt out".
+        r"^[^\w\n]*(remove|unsubscribe|opt[- ]?out|stop)( me)?( now)?( please| pls| thanks?( you)?)?[^\w\n]*$",
+        # A closing "Stop." after a complaint: "Why do I keep getting these? Stop."
+        r"[.!?]\s+stop[.!]*\s*$",
+        r"\b(no longer|don'?t|do not|never) (want|wish|need|care) to (receive|get|be (sent|e-?mailed|contacted))\b",
+        r"\bunsubscribed\b", r"\bopt me out\b", r"\b(be|get|been) removed from\b",
+        r"\bcease (all |any )?(communications?|e-?mails?|mailings?|contacting me)\b",
+        r"\b(keep|still) (getting|receiving) (your |these |this |all these )?(e-?mails?|mails?|messages|newsletters?|spam)\b",
     ],
     "es": [
         r"\bdar(me|nos|lo|la)? de baja\b", r"\bdarse de baja\b", r"\bbaja\b", r"\bdesuscrib", r"\bdesinscrib",
         r"\bcancelar (mi |la )?suscripci[oó]n\b", r"\bno (quiero|deseo) (seguir )?recibir\b",
         r"\beliminar(me)? de (la|su|vuestra|sus) lista", r"\bdejen de enviar",
+        r"\belimin\w* (mi|mis) (direcci[oó]n|correo|datos|e-?mail)", r"\bya me di de baja\b",
     ],
     "fr": [
         r"d[ée]sinscri", r"d[ée]sabonn", r"\bne (plus|veux plus|souhaite plus) recevoir\b",
         r"\b(retirez|supprimez|enlevez)[- ]moi\b", r"\bme (retirer|supprimer) de\b", r"\barr[êe]tez de m'envoyer",
+        r"\b(supprime[rz]?|retire[rz]?|enleve[rz]?) (mon|mes) (adresse|e-?mail|courriel|coordonn[ée]es)",
     ],
     "de": [
         r"abmelden", r"abbestell", r"austragen", r"\babmeldung\b", r"\bkeine (e-?mails?|newsletter|werbung|nachrichten) mehr\b",
         r"\bl[öo]schen sie mich\b", r"\bnehmen sie mich aus\b",
         # Separable verbs: "melden Sie mich (vom Newsletter) ab", "tragen Sie mich aus".
         r"\bmelden sie mich\b[^.!?\n]{0,40}\bab\b", r"\btragen sie mich\b[^.!?\n]{0,40}\baus\b",
+        # The objection of GDPR Art. 21 to advertising, and complaints after unsubscribing.
+        r"\bwiderspreche\b", r"\babgemeldet\b", r"\bl[öo]schen sie (bitte )?mein",
+        r"\bh[öo]ren sie (bitte )?auf\b[^.!?\n]{0,40}\b(mails?|e-?mails?|schicken|senden|werbung)\b",
     ],
     "pt": [
         r"descadastr", r"desinscrev", r"\bcancelar (a |minha )?(inscri[çc][ãa]o|subscri[çc][ãa]o|assinatura)\b",
         r"\bn[ãa]o quero (mais )?receber\b", r"\bremover (o )?meu (e-?mail|endere[çc]o)\b", r"\bsair da lista\b",
         r"\bparem de (me )?enviar\b",
+        r"\bremov\w* (o )?meu (e-?mail|endere[çc]o|cadastro)", r"\bexclus[ãa]o d[oe] meu",
+        r"\bexclu(a|am|ir) (o )?meu",
     ],
     "it": [
         r"disiscriv", r"\bdisiscrizione\b", r"\bcancellatemi\b", r"\bcancellami\b", r"\bannullare l'iscrizione\b",
         r"\bnon (voglio|desidero) pi[uù] ricevere\b", r"\brimuovetemi\b", r"\brimuovermi\b",
+        r"\bcancellarmi\b", r"\bdisiscritt[oa]\b", r"\bsmettete di (inviar|mandar)mi\b",
+        r"\brimuov\w* (il )?mio (indirizzo|e-?mail)",
     ],
     "nl": [
         r"\bafmelden\b", r"\buitschrijven\b", r"\bschrijf (mij|me) uit\b", r"\bverwijder (mij|me)\b",
         r"\bgeen (e-?mails?|nieuwsbrief|nieuwsbrieven|berichten) meer\b",
+        r"\bhaal (mij|me)\b[^.!?\n]{0,30}\b(van|uit) (de|uw|jullie) (mailing)?lijst", r"\bafgemeld\b",
+        r"\bstop met (het )?(sturen|mailen|e-?mailen)", r"\bverwijder (mijn|me|mij)\b",
     ],
-    "ja": [r"配信停止", r"配信を停止", r"購読解除", r"購読を解除", r"登録解除", r"登録を解除", r"配信を(止め|やめ)", r"送らないで"],
-    "zh": [r"退订", r"退訂", r"取消订阅", r"取消訂閱", r"不要再(发|發)", r"停止(发送|發送)", r"别再(发|發)"],
+    "ja": [r"配信停止", r"配信を停止", r"購読解除", r"購読を解除", r"登録解除", r"登録を解除", r"配信を(止め|やめ)", r"送らないで",
+           r"(配信|メール)は?不要"],
+    "zh": [r"退订", r"退訂", r"取消订阅", r"取消訂閱", r"不要再(发|發)", r"停止(发送|發送)", r"别再(发|發)",
+           r"(从|從).{0,10}(列表|名单|名單).{0,4}(删除|刪除|移除)", r"不想再?(收到|接收)"],
 }
 
 # One pass over the text for every phrase of every language.
@@ -69,6 +90,9 @@ _NEGATION_BEFORE = re.compile(
     r"不要|别|別|不|请勿|請勿|勿)\s*(\S+\s+){0,3}$",
     _I,
 )
+# A negation inside a separable verb: "melden Sie mich nicht ab". Only German's and Dutch's: in
+# the other languages' phrases a negation is the phrase's own ("do not want to receive").
+_NEGATION_INSIDE = re.compile(r"\b(nicht|niet)\b", _I)
 _NEGATION_AFTER = re.compile(r"^\s*(\S+\s+)?(pas\b|nicht\b|しないで|しない|ないで|不要)", _I)
 
 
@@ -98,7 +122,8 @@ def _negated(text: str, start: int, end: int) -> bool:
     cut = _CLAUSE_END.search(after)
     if cut:
         after = after[: cut.start()]
-    return bool(_NEGATION_BEFORE.search(before) or _NEGATION_AFTER.search(after))
+    inside = text[start:end]
+    return bool(_NEGATION_BEFORE.search(before) or _NEGATION_AFTER.search(after) or _NEGATION_INSIDE.search(inside))
 
 
 # Words that ask for everything: a request that says them is for all emails, whatever link it quotes.

@@ -1,0 +1,140 @@
+"""How people actually ask, in nine languages: polite and formal registers, complaints that the
+mail keeps coming, short imperatives; and the traps that must stay traps. Each is read as a
+whole message, so quoting, signatures and negation apply as they do to real mail."""
+
+import pytest
+
+from suppression.addresses import normalise_address
+from suppression.inbound.classify import REQUEST, REVIEW, classify_message
+from suppression.tokens import verify_token
+
+REQUESTS = {
+    "en": [
+        "Please remove me from your mailing list.",
+        "I would like to unsubscribe.",
+        "Kindly unsubscribe me from all future emails.",
+        "I no longer wish to receive these emails.",
+        "Why do I keep getting your emails? I never signed up. Stop.",
+        "I unsubscribed twice and you are still sending me emails!",
+        "Take me off your list.",
+        "Stop emailing me.",
+        "Please stop sending me promotional emails.",
+        "Could you please delete my email address from your database?",
+        "I do not want to receive any more emails from you.",
+        "Remove.",
+        "Opt me out please",
+        "Please cease all communications to this address.",
+        "I wish to be removed from all future mailings.",
+    ],
+    "es": [
+        "Por favor, denme de baja de su lista de correo.",
+        "Quiero darme de baja.",
+        "No deseo recibir más correos de ustedes.",
+        "Dejen de enviarme correos, por favor.",
+        "Les solicito que eliminen mi dirección de su base de datos.",
+        "Sigo recibiendo sus correos aunque ya me di de baja.",
+        "Baja, por favor.",
+        "No quiero recibir más publicidad.",
+    ],
+    "fr": [
+        "Merci de me désinscrire de votre liste.",
+        "Je ne souhaite plus recevoir vos courriels.",
+        "Veuillez me retirer de votre liste de diffusion.",
+        "Arrêtez de m'envoyer des e-mails.",
+        "Je voudrais me désabonner.",
+        "Je continue de recevoir vos messages alors que je me suis désinscrit.",
+        "Supprimez mon adresse de votre fichier, s'il vous plaît.",
+        "Je ne veux plus recevoir de newsletter.",
+    ],
+    "de": [
+        "Bitte tragen Sie mich aus Ihrem Verteiler aus.",
+        "Ich möchte keine E-Mails mehr von Ihnen erhalten.",
+        "Bitte melden Sie mich vom Newsletter ab.",
+        "Hiermit widerspreche ich der Nutzung meiner Daten zu Werbezwecken.",
+        "Bitte löschen Sie meine E-Mail-Adresse aus Ihrer Liste.",
+        "Ich bekomme immer noch Ihre Werbung, obwohl ich mich abgemeldet habe.",
+        "Abmelden bitte.",
+        "Hören Sie auf, mir E-Mails zu schicken.",
+    ],
+    "pt": [
+        "Por favor, removam meu e-mail da lista.",
+        "Não quero mais receber seus e-mails.",
+        "Gostaria de cancelar minha inscrição.",
+        "Parem de me enviar mensagens.",
+        "Continuo recebendo e-mails mesmo depois de me descadastrar.",
+        "Quero sair da lista de e-mails.",
+        "Solicito a exclusão do meu endereço de e-mail.",
+    ],
+    "it": [
+        "Vi prego di cancellarmi dalla vostra mailing list.",
+        "Non desidero più ricevere le vostre email.",
+        "Smettete di inviarmi email.",
+        "Vorrei annullare l'iscrizione alla newsletter.",
+        "Continuo a ricevere le vostre email nonostante mi sia disiscritto.",
+        "Rimuovete il mio indirizzo dalla lista, grazie.",
+        "Non voglio più ricevere la newsletter.",
+    ],
+    "nl": [
+        "Graag uitschrijven voor de nieuwsbrief.",
+        "Ik wil geen e-mails meer ontvangen.",
+        "Haal mij alstublieft van de mailinglijst.",
+        "Stop met het sturen van e-mails.",
+        "Ik ontvang nog steeds uw mails, terwijl ik me heb afgemeld.",
+        "Verwijder mijn e-mailadres uit uw bestand.",
+        "Afmelden a.u.b.",
+    ],
+    "ja": [
+        "メールの配信を停止してください。",
+        "今後のメール配信は不要です。",
+        "メールマガジンの購読を解除したいです。",
+        "配信を止めてください。",
+        "何度も解除したのにまだメールが届きます。配信停止をお願いします。",
+        "メールを送らないでください。",
+        "登録を解除してください。",
+    ],
+    "zh": [
+        "请将我从邮件列表中删除。",
+        "我不想再收到你们的邮件。",
+        "退订",
+        "请停止发送邮件给我。",
+        "我已经退订了，为什么还收到你们的邮件？",
+        "取消订阅，谢谢。",
+        "不要再发邮件给我了。",
+    ],
+}
+
+TRAPS = [
+    "Please do not unsubscribe me, I love the newsletter.",
+    "Never unsubscribe me, I read every issue.",
+    "I'm not asking to be removed, just to change my address.",
+    "Thanks for the update!",
+    "What are your opening hours on Sunday?",
+    "I'd like to subscribe to the newsletter too.",
+    "No me den de baja, por favor.",
+    "Je ne veux pas me désinscrire.",
+    "Bitte melden Sie mich nicht ab.",
+    "配信停止しないでください。",
+    "不要退订我。",
+    "Can you send me the invoice again?",
+    "I received your email about the offer, is it still valid?",
+]
+
+KEY = "phrasing-tests-signing-key-0123456789abcd"
+ADDRESSES = frozenset({normalise_address("PLUSinfo@plusnxt.com")})
+
+
+def read(words: str):
+    raw = (f"From: Person <person@example.com>\r\nTo: PLUSinfo@plusnxt.com\r\nSubject: Re: PLUS news\r\n"
+           f"Content-Type: text/plain; charset=utf-8\r\n\r\n{words}\r\n").encode()
+    return classify_message(raw, "person@example.com", ADDRESSES, lambda t: verify_token([KEY], t))
+
+
+@pytest.mark.parametrize("words", [(lang, w) for lang, ws in REQUESTS.items() for w in ws], ids=lambda p: f"{p[0]}:{p[1][:30]}")
+def test_a_genuine_request_is_honoured(words):
+    decision = read(words[1])
+    assert (decision.kind, decision.addresses) == (REQUEST, ("person@example.com",)), decision.reasons
+
+
+@pytest.mark.parametrize("words", TRAPS, ids=lambda w: w[:30])
+def test_a_trap_stays_a_trap(words):
+    assert read(words).kind == REVIEW

@@ -8,9 +8,10 @@ from aiohttp import web
 from handlers.errors import ApiError, json_answers
 from handlers.state import METRICS, SERVICE, SETTINGS
 from suppression.apikeys import ApiKey
-from suppression.service import describe_suppression
+from suppression.addresses import HASHES
 from suppression.errors import StoreUnavailable
-from suppression.store import ALL_TOPICS, Change, StoredMessage
+from suppression.records import change_record, message_record, subject_record, suppression_record
+from suppression.store import ALL_TOPICS
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +28,13 @@ MAX_JSON_ITEMS = 1_000_000  # addresses in one JSON bulk check (text/plain strea
 def add_routes(app: web.Application) -> None:
     routes = [
         ("GET", "/v1/suppressions/{email}", get_suppression),
+        ("GET", "/v1/suppressions/{email}/history", get_history),
         ("DELETE", "/v1/suppressions/{email}", delete_suppression),
         ("POST", "/v1/suppressions", post_suppression),
         ("POST", "/v1/check", post_check),
         ("GET", "/v1/changes", get_changes),
         ("POST", "/v1/links", post_link),
+        ("GET", "/v1/subjects/{email}", get_subject),
         ("GET", "/v1/inbox", get_inbox),
         ("GET", "/v1/inbox/{id}", get_inbox_message),
         ("POST", "/v1/inbox/{id}/resolve", post_resolve),
@@ -76,7 +79,7 @@ async def require(request: web.Request, scope: str) -> ApiKey:
     if key is None:
         raise ApiError(401, "invalid API key", _CHALLENGE)
     if not key.allows(scope):
-        raise ApiError(403, f"the key {key.name!r} may only check; this needs an admin key")
+        raise ApiError(403, f"the key {key.name!r} is a {key.scope} key; this needs a {scope} key or an admin key")
     return key
 
 
@@ -102,6 +105,8 @@ async def post_check(request: web.Request) -> web.StreamResponse:
     if request.content_type == "text/plain":
         return await _check_text(request)
     if request.content_type == "application/json":
+        if "hash" in request.query:
+            raise ApiError(400, "hashed checks are text/plain: one hex digest a line")
         return await _check_json(request)
     raise ApiError(415, "send application/json {\"emails\": [...]} or text/plain, one address a line")
 
@@ -119,14 +124,19 @@ async def _check_json(request: web.Request) -> web.Response:
 
 async def _check_text(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE]
-    topic = request.query.get("topic")
+    topic, algorithm = request.query.get("topic"), request.query.get("hash")
     service.topic_scope(topic)  # an unknown topic is refused before streaming starts
+    if algorithm is not None and algorithm not in HASHES:
+        raise ApiError(400, f"hash must be one of: {', '.join(HASHES)}")
     response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
     await response.prepare(request)
     checked = 0
     async for block in _line_blocks(request.content):
         checked += block.count(b"\n")
-        hits = service.suppressed_block(block, topic)
+        if algorithm is None:
+            hits = service.suppressed_block(block, topic)
+        else:
+            hits = await service.suppressed_hashed_block(block, algorithm, topic)
         if hits:
             await response.write(hits)
     request.app[METRICS].checked["bulk"] += checked
@@ -176,7 +186,7 @@ async def post_suppression(request: web.Request) -> web.Response:
             "topic": None if suppression.topic == ALL_TOPICS else suppression.topic,
             "suppressed": True,
             "created": created,
-            **describe_suppression(suppression),
+            **suppression_record(suppression),
         }
     )
 
@@ -193,9 +203,23 @@ async def delete_suppression(request: web.Request) -> web.Response:
 
 
 async def get_changes(request: web.Request) -> web.Response:
-    await require(request, "check")
+    await require(request, "sync")  # the whole list: not for every sender
     page, next_cursor = await request.app[SERVICE].changes(request.query.get("after"), _limit(request))
-    return web.json_response({"changes": [change_body(c) for c in page], "next": next_cursor})
+    return web.json_response({"changes": [change_record(c) for c in page], "next": next_cursor})
+
+
+async def get_history(request: web.Request) -> web.Response:
+    """The proof for one address: every change to its suppressions, oldest first."""
+    await require(request, "sync")
+    email, history = await request.app[SERVICE].history(request.match_info["email"])
+    return web.json_response({"email": email, "history": [change_record(c) for c in history]})
+
+
+async def get_subject(request: web.Request) -> web.Response:
+    """Everything held about one address (the right of access); an empty record if nothing is."""
+    await require(request, "admin")
+    service = request.app[SERVICE]
+    return web.json_response(subject_record(await service.subject(request.match_info["email"]), service.due))
 
 
 def _limit(request: web.Request) -> int:
@@ -205,19 +229,6 @@ def _limit(request: web.Request) -> int:
         raise ApiError(400, "limit must be a whole number") from None
 
 
-def change_body(change: Change) -> dict:
-    return {
-        "cursor": str(change.id),
-        "at": change.at,
-        "action": change.action,
-        "email": change.email,
-        "topic": None if change.topic == ALL_TOPICS else change.topic,
-        "reason": change.reason,
-        "source": change.source,
-        "actor": change.actor,
-    }
-
-
 # -- received mail ----------------------------------------------------------------------
 
 
@@ -225,15 +236,14 @@ async def get_inbox(request: web.Request) -> web.Response:
     await require(request, "admin")  # people's mail: admin keys only
     service = request.app[SERVICE]
     page, next_cursor = await service.inbox(request.query.get("status"), request.query.get("after"), _limit(request))
-    return web.json_response({"messages": [message_body(m, service.due(m)) for m in page], "next": next_cursor})
+    return web.json_response({"messages": [message_record(m, service.due(m)) for m in page], "next": next_cursor})
 
 
 async def get_inbox_message(request: web.Request) -> web.Response:
     await require(request, "admin")
     service = request.app[SERVICE]
     message = await service.inbox_message(_message_id(request))
-    raw = message.raw.decode("utf-8", "replace") if message.raw is not None else None
-    return web.json_response({**message_body(message, service.due(message)), "raw": raw})
+    return web.json_response(message_record(message, service.due(message), with_raw=True))
 
 
 async def post_resolve(request: web.Request) -> web.Response:
@@ -250,7 +260,7 @@ async def post_resolve(request: web.Request) -> web.Response:
     message = await service.resolve(
         message_id, action, actor_of(key), emails, optional_string(body, "topic"), optional_string(body, "note"),
     )
-    return web.json_response(message_body(message, service.due(message)))
+    return web.json_response(message_record(message, service.due(message)))
 
 
 def _message_id(request: web.Request) -> int:
@@ -261,33 +271,6 @@ def _message_id(request: web.Request) -> int:
     if not 1 <= message_id < 2**63:  # beyond SQLite's integers no message can be
         raise ApiError(404, f"no received message {str(message_id)[:30]}")
     return message_id
-
-
-def message_body(message: StoredMessage, due: str) -> dict:
-    """A received message as the API shows it (never its raw text: GET /v1/inbox/{id} adds that)."""
-    return {
-        "id": message.id,
-        "received": message.received_at,
-        "received_at": message.received_at,  # the earlier name, kept
-        "due": due,
-        "status": message.status,
-        "mail_from": message.mail_from,
-        "rcpt_to": message.rcpt_to,
-        "size": message.size,
-        "sender": message.sender,
-        "subject": message.subject,
-        "message_id": message.message_id,
-        "authentication": message.authentication,
-        "reasons": message.reasons,
-        "found": message.found,
-        "words": message.words,
-        "addresses": message.addresses,
-        "topic": message.topic,
-        "processed_at": message.processed_at,
-        "resolved_at": message.resolved_at,
-        "resolved_by": message.resolved_by,
-        "note": message.note,
-    }
 
 
 # -- links ----------------------------------------------------------------------------

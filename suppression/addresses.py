@@ -7,6 +7,7 @@ canonical form of every plain ASCII address its lower-cased text, which lets bul
 skip the full validator.
 """
 
+import hashlib
 import re
 
 import email_validator
@@ -18,7 +19,7 @@ from suppression.errors import InvalidAddress
 
 __all__ = [
     "normalise_address", "address_key", "key_of_canonical", "lookup_form", "keys_of_block", "keys_of_texts",
-    "mask_address", "mask_addresses_in", "sender_key",
+    "mask_address", "mask_addresses_in", "sender_key", "HASHES", "hashed_key", "keys_of_hashed_block",
 ]
 
 # A conservative subset of addresses whose canonical form is their lower-cased text; a
@@ -162,3 +163,25 @@ def sender_key(address: str) -> str:
     if not at:
         return address
     return f"{local.split('+', 1)[0]}@{domain}"
+
+
+# For partners who must not see addresses: a canonical address's digest, lower-case hex.
+HASHES = {"sha256": hashlib.sha256, "md5": hashlib.md5}
+_HEX = re.compile(rb"[0-9a-f]+")
+
+
+def hashed_key(canonical: str, algorithm: str) -> int:
+    """The lookup key of an address's digest: its first 64 bits (collisions as for key_of_canonical)."""
+    return int.from_bytes(HASHES[algorithm](canonical.encode("utf-8")).digest()[:8], "big")
+
+
+def keys_of_hashed_block(block: bytes, algorithm: str) -> tuple[list[bytes], np.ndarray, np.ndarray]:
+    """Lines of hex digests: the lines, their keys, and which lines are digests at all."""
+    width = HASHES[algorithm]().digest_size * 2
+    lines = block.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    forms = [line.strip(_ASCII_SPACE).lower() for line in lines]
+    valid = np.fromiter((len(f) == width and _HEX.fullmatch(f) is not None for f in forms), dtype=bool, count=len(forms))
+    keys = np.fromiter((int(f[:16], 16) if ok else 0 for f, ok in zip(forms, valid)), dtype=np.uint64, count=len(forms))
+    return lines, keys, valid

@@ -9,7 +9,9 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-SCOPES = ("check", "admin")
+# Each scope includes those before it: check reads one address at a time (and the bulk check),
+# sync also reads the whole list (the change feed, the history), admin also writes.
+SCOPES = ("check", "sync", "admin")
 
 
 @dataclass(frozen=True)
@@ -20,8 +22,10 @@ class ApiKey:
     secret_hash: str
 
     def allows(self, scope: str) -> bool:
-        """True when this key may do what `scope` needs (admin includes check)."""
-        return self.scope == "admin" or scope == "check"
+        """True when this key may do what `scope` needs (admin includes sync, sync includes check)."""
+        if self.scope not in SCOPES or scope not in SCOPES:
+            return False
+        return SCOPES.index(self.scope) >= SCOPES.index(scope)
 
     def matches(self, secret: str) -> bool:
         return hmac.compare_digest(hash_secret(secret), self.secret_hash)

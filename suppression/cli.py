@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 
+from suppression.addresses import HASHES
 from suppression.apikeys import SCOPES
 from suppression.config import Settings, load_settings
 from suppression.errors import InvalidValue, StoreUnavailable, SuppressionError
@@ -21,8 +22,8 @@ from suppression.service import (
     INBOX_STATUSES,
     REASONS,
     SuppressionService,
-    describe_suppression,
 )
+from suppression.records import change_record, subject_record, suppression_record
 from suppression.store import SuppressionStore
 
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_BAD_INPUT = 0, 1, 2
@@ -95,7 +96,7 @@ async def check(service: SuppressionService, args) -> int:
 
 async def add(service: SuppressionService, args) -> int:
     row, created = await service.suppress(args.email, args.topic, args.reason, "cli", _actor())
-    _print_json({"email": row.email, "topic": args.topic, "created": created, **describe_suppression(row)})
+    _print_json({"email": row.email, "topic": args.topic, "created": created, **suppression_record(row)})
     return EXIT_OK
 
 
@@ -171,7 +172,28 @@ async def inbox_show(service: SuppressionService, args) -> int:
     return EXIT_OK
 
 
+async def history(service: SuppressionService, args) -> int:
+    """Every change for one address, oldest first, one JSON object a line."""
+    _, changes = await service.history(args.email)
+    for change in changes:
+        _print_json(change_record(change))
+    return EXIT_OK
+
+
+async def subject_export(service: SuppressionService, args) -> int:
+    print(json.dumps(subject_record(await service.subject(args.email), service.due), ensure_ascii=False, indent=2))
+    return EXIT_OK
+
+
 async def export(service: SuppressionService, args) -> int:
+    if args.hash is not None:
+        # One digest a suppressed address (once, whatever its topics), for partners who must not see addresses.
+        digest, seen = HASHES[args.hash], set()
+        async for row in service.export():
+            if row.email not in seen:
+                seen.add(row.email)
+                sys.stdout.write(digest(row.email.encode("utf-8")).hexdigest() + "\n")
+        return EXIT_OK
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["email", "topic", "reason", "source", "since"])
     async for row in service.export():
@@ -241,5 +263,16 @@ def _parser() -> argparse.ArgumentParser:
     resolve.add_argument("--note", help="why; kept with the message")
     resolve.set_defaults(command_fn=inbox_resolve)
 
-    commands.add_parser("export", help="write every suppression as CSV to stdout").set_defaults(command_fn=export)
+    exporting = commands.add_parser("export", help="write every suppression as CSV to stdout")
+    exporting.add_argument("--hash", choices=tuple(HASHES), help="instead: one hex digest of each suppressed address a line")
+    exporting.set_defaults(command_fn=export)
+
+    proof = commands.add_parser("history", help="every change for an address, oldest first, one JSON object a line")
+    proof.add_argument("email")
+    proof.set_defaults(command_fn=history)
+    subject = commands.add_parser("subject", help="a person's rights: what is held about an address")
+    subject_commands = subject.add_subparsers(dest="subject_command", required=True, metavar="ACTION")
+    exported = subject_commands.add_parser("export", help="everything held about an address, as JSON")
+    exported.add_argument("email")
+    exported.set_defaults(command_fn=subject_export)
     return parser

@@ -132,4 +132,19 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE inbox_new RENAME TO inbox;
     CREATE INDEX inbox_status ON inbox (status, id);
     """,
+    # 7: API keys of scope `sync` (the whole list: change feed and history, no writes). SQLite
+    # cannot change a CHECK: the table is rebuilt.
+    """
+    CREATE TABLE api_keys_new (
+        key_id      TEXT PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        scope       TEXT NOT NULL CHECK (scope IN ('check', 'sync', 'admin')),
+        secret_hash TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        revoked_at  TEXT
+    );
+    INSERT INTO api_keys_new SELECT key_id, name, scope, secret_hash, created_at, revoked_at FROM api_keys;
+    DROP TABLE api_keys;
+    ALTER TABLE api_keys_new RENAME TO api_keys;
+    """,
 )

@@ -16,10 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from suppression.addresses import (
+    HASHES,
+    hashed_key,
     key_of_canonical,
+    keys_of_hashed_block,
     keys_of_block,
     keys_of_texts,
     normalise_address,
+    sender_key,
 )
 from suppression.apikeys import SCOPES, ApiKey, mint_api_key, split_api_key
 from suppression.background import cancel_and_wait
@@ -29,6 +33,7 @@ from suppression.errors import InvalidValue, NotFound, StoreUnavailable, Unknown
 from suppression.inbound.reports import report_type
 from suppression.index import SuppressionIndex
 from suppression.links import UnsubscribeLink, mint_link
+from suppression.records import suppression_record
 from suppression.snapshot import SNAPSHOT_NAME, load_snapshot, save_snapshot
 from suppression.store import (
     ALL_TOPICS,
@@ -70,18 +75,8 @@ class CheckResult:
         """What a check says, as the API and the CLI print it."""
         body = {"email": self.email, "topic": self.topic, "suppressed": self.suppressed}
         if self.matched is not None:
-            body.update(describe_suppression(self.matched))
+            body.update(suppression_record(self.matched))
         return body
-
-
-def describe_suppression(row: Suppression) -> dict:
-    """The fields that say which suppression applies, why, and since when."""
-    return {
-        "scope": "all" if row.topic == ALL_TOPICS else row.topic,
-        "reason": row.reason,
-        "source": row.source,
-        "since": row.since,
-    }
 
 
 @dataclass(frozen=True)
@@ -89,6 +84,18 @@ class ReviewState:
     open: int
     overdue: int
     oldest_age_seconds: float
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Everything held about one address."""
+
+    email: str
+    suppressions: list[Suppression]
+    history: list[Change]
+    messages: list[StoredMessage]
+    replies: list[tuple[str, str]]  # (day, sent at) of confirmations sent to it
+    sender_counts: list[tuple[str, int, int]]  # (at, message id, addresses) against its daily limit
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,7 @@ class SuppressionService:
         self._snapshot_path = settings.service.data_dir / SNAPSHOT_NAME
         self._snapshotting: asyncio.Task | None = None
         self._database_id = ""
+        self._hashed: dict[str, SuppressionIndex] = {}  # digests of the list, for partners (built on first use)
 
     async def start(self, with_index: bool = True) -> None:
         """Open the store; with_index loads the index and follows the change log (servers)."""
@@ -213,6 +221,28 @@ class SuppressionService:
             return b""
         return b"\n".join([lines[i].rstrip(b"\r") for i in hits]) + b"\n"
 
+    async def suppressed_hashed_block(self, block: bytes, algorithm: str, topic: str | None) -> bytes:
+        """The lines of a block of hex digests (HASHES) of canonical addresses that are suppressed, as given."""
+        index = await self._hashed_index(algorithm)
+        lines, keys, valid = keys_of_hashed_block(block, algorithm)
+        hits = np.flatnonzero(index.contains_many(keys, _or_none(self.topic_scope(topic))) & valid)
+        if len(hits) == 0:
+            return b""
+        return b"\n".join([lines[i].rstrip(b"\r") for i in hits]) + b"\n"
+
+    async def _hashed_index(self, algorithm: str) -> SuppressionIndex:
+        """The index of the list's digests, built from the rows on first use and kept in step after."""
+        if algorithm not in HASHES:
+            raise InvalidValue(f"unknown hash {algorithm[:16]!r} (one of: {', '.join(HASHES)})")
+        async with self._follow_lock:
+            if algorithm not in self._hashed:
+                by_topic: dict[str, list[int]] = {}
+                async for row in self.store.iter_suppressions():
+                    by_topic.setdefault(row.topic, []).append(hashed_key(row.email, algorithm))
+                self._hashed[algorithm] = SuppressionIndex(
+                    {topic: np.array(keys, dtype=np.uint64) for topic, keys in by_topic.items()})
+        return self._hashed[algorithm]
+
     def _index(self) -> SuppressionIndex:
         if self.index is None:
             raise RuntimeError("bulk checks need the index: start(with_index=True)")
@@ -267,6 +297,23 @@ class SuppressionService:
         page = await self.store.changes_after(position, limit)
         return page, str(page[-1].id if page else position)
 
+    async def subject(self, text: str) -> "Subject":
+        """Everything held about one address (the right of access): an empty record if nothing is."""
+        email = normalise_address(text)
+        return Subject(
+            email=email,
+            suppressions=await self.store.suppressions_of(email),
+            history=await self.store.changes_of(email),
+            messages=await self.store.messages_about(email),
+            replies=await self.store.replies_to(email),
+            sender_counts=await self.store.sender_counts_of(sender_key(email)),
+        )
+
+    async def history(self, text: str) -> tuple[str, list[Change]]:
+        """Every change to one address's suppressions, oldest first: what proves each opt-out."""
+        email = normalise_address(text)
+        return email, await self.store.changes_of(email)
+
     async def follow_changes(self, upto: int | None = None) -> None:
         """Apply every change logged since the index's cursor, in order.
 
@@ -286,6 +333,8 @@ class SuppressionService:
                         self.index.add(topic, key)
                     else:
                         self.index.discard(topic, key)
+                    for algorithm, hashed in self._hashed.items():
+                        (hashed.add if action == "suppress" else hashed.discard)(topic, hashed_key(email, algorithm))
                     self._cursor = change_id
                 if len(batch) < _FOLLOW_BATCH:
                     return

@@ -376,6 +376,40 @@ class SuppressionStore:
         )
         return [Change(*row) for row in rows]
 
+    async def messages_about(self, email: str) -> list[StoredMessage]:
+        """Received messages from or naming an address (as sender, envelope sender, suppressed or
+        found), or holding it in their raw text, with the raw text while it is kept."""
+        # JSON lists hold the canonical address in quotes; LIKE's own characters are escaped.
+        quoted = '%"' + email.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + '"%'
+        columns = ", ".join(_MESSAGE_COLUMNS)
+        rows = await self._reader.execute_fetchall(
+            f"SELECT {columns}, raw FROM inbox WHERE lower(sender) = ? OR lower(mail_from) = ?"
+            " OR addresses LIKE ? ESCAPE '\\' OR found LIKE ? ESCAPE '\\'"
+            " OR instr(lower(CAST(raw AS TEXT)), ?) > 0 ORDER BY id",
+            (email, email, quoted, quoted, email),
+        )
+        return [_message(row[:-1], raw=row[-1]) for row in rows]
+
+    async def replies_to(self, email: str) -> list[tuple[str, str]]:
+        """(day, sent_at) of every confirmation sent to an address."""
+        return await self._reader.execute_fetchall(
+            "SELECT day, sent_at FROM replies WHERE email = ? ORDER BY day", (email,)
+        )
+
+    async def sender_counts_of(self, sender: str) -> list[tuple[str, int, int]]:
+        """(at, message id, addresses) of the per-sender limit's rows for a sender."""
+        return await self._reader.execute_fetchall(
+            "SELECT at, message, addresses FROM sender_requests WHERE sender = ? ORDER BY at", (sender,)
+        )
+
+    async def changes_of(self, email: str) -> list[Change]:
+        """Every change for one address, oldest first (by the changes_email index)."""
+        rows = await self._reader.execute_fetchall(
+            "SELECT id, at, action, email, topic, reason, source, actor FROM changes WHERE email = ? ORDER BY id",
+            (email,),
+        )
+        return [Change(*row) for row in rows]
+
     async def index_changes_after(self, after: int, limit: int) -> list[tuple[int, str, str, str]]:
         """(id, action, email, topic) of changes after a cursor: what keeps the index in step."""
         return await self._reader.execute_fetchall(

@@ -1,0 +1,68 @@
+"""The domain's records as plain dicts, in the one shape the API and the CLI both print."""
+
+from suppression.store import ALL_TOPICS, Change, StoredMessage, Suppression
+
+
+def change_record(change: Change) -> dict:
+    return {
+        "cursor": str(change.id),
+        "at": change.at,
+        "action": change.action,
+        "email": change.email,
+        "topic": None if change.topic == ALL_TOPICS else change.topic,
+        "reason": change.reason,
+        "source": change.source,
+        "actor": change.actor,
+    }
+
+
+def suppression_record(row: Suppression) -> dict:
+    """Which suppression applies, why, and since when."""
+    return {
+        "scope": "all" if row.topic == ALL_TOPICS else row.topic,
+        "reason": row.reason,
+        "source": row.source,
+        "since": row.since,
+    }
+
+
+def message_record(message: StoredMessage, due: str, with_raw: bool = False) -> dict:
+    """A received message; its raw text only when asked for (and while it is kept)."""
+    record = {
+        "id": message.id,
+        "received": message.received_at,
+        "received_at": message.received_at,  # the earlier name, kept
+        "due": due,
+        "status": message.status,
+        "mail_from": message.mail_from,
+        "rcpt_to": message.rcpt_to,
+        "size": message.size,
+        "sender": message.sender,
+        "subject": message.subject,
+        "message_id": message.message_id,
+        "authentication": message.authentication,
+        "reasons": message.reasons,
+        "found": message.found,
+        "words": message.words,
+        "addresses": message.addresses,
+        "topic": message.topic,
+        "processed_at": message.processed_at,
+        "resolved_at": message.resolved_at,
+        "resolved_by": message.resolved_by,
+        "note": message.note,
+    }
+    if with_raw:
+        record["raw"] = message.raw.decode("utf-8", "replace") if message.raw is not None else None
+    return record
+
+
+def subject_record(subject, due) -> dict:
+    """Everything held about one address (a service.Subject); `due` gives a message's due time."""
+    return {
+        "email": subject.email,
+        "suppressions": [suppression_record(row) for row in subject.suppressions],
+        "history": [change_record(change) for change in subject.history],
+        "messages": [message_record(m, due(m), with_raw=True) for m in subject.messages],
+        "replies": [{"day": day, "sent_at": sent_at} for day, sent_at in subject.replies],
+        "rate_limits": [{"at": at, "message": message, "addresses": n} for at, message, n in subject.sender_counts],
+    }

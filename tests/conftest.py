@@ -46,6 +46,11 @@ async def admin_key(client):
 
 
 @pytest.fixture
+async def sync_key(client):
+    return await client.app[SERVICE].create_api_key("sync-tests", "sync")
+
+
+@pytest.fixture
 async def check_key(client):
     return await client.app[SERVICE].create_api_key("check-tests", "check")
 

@@ -14,7 +14,7 @@ from handlers.pages import add_page_routes
 from handlers.replies import ReplySender
 from handlers.smtp import RequestServer
 from handlers.state import INTAKE, METRICS, SERVICE, SETTINGS, SIGNING_KEYS, SMTP_SERVER
-from suppression.config import Settings
+from suppression.config import Settings, warn_if_links_are_plain_http
 from suppression.intake import RequestIntake
 from suppression.keyfile import signing_keys
 from suppression.service import SuppressionService
@@ -58,6 +58,7 @@ async def service_context(app: web.Application) -> AsyncIterator[None]:
     app[METRICS].watch_list_size(service.list_size)
     app[METRICS].watch_writable(lambda: service.store.write_problem is None)
     log.info("suppression list ready: %d suppressions, data in %s", service.list_size(), settings.service.data_dir)
+    warn_if_links_are_plain_http(settings)
     # Everything built so far lives as long as the process: keep it out of the collector's
     # sight, or each full collection walks all of it while requests wait.
     gc.freeze()

@@ -15,6 +15,7 @@ from suppression.addresses import normalise_address
 from suppression.errors import ConfigError, InvalidAddress
 
 MIN_KEY_BYTES = 32
+MIN_LINK_DAYS = 60
 RESERVED_SCOPE = "all"  # the scope name of "all emails" on pages and in the API
 TOPIC_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
@@ -135,6 +136,16 @@ def load_settings(path: str | Path | None) -> Settings:
     return settings
 
 
+def warn_if_links_are_plain_http(settings: Settings) -> None:
+    # Links carry a credential (the token) and recipients' clients may refuse plain http; on a
+    # loopback listener, a TLS proxy in front is the usual setup and base_url names it.
+    loopback = settings.http.host in ("127.0.0.1", "::1", "localhost") or settings.http.host.startswith("127.")
+    if settings.service.base_url.startswith("http://") and not loopback:
+        log.warning("service.base_url is %s while HTTP listens on %s: put https in front and make base_url"
+                    " https://..., or links and their tokens travel in the clear", settings.service.base_url,
+                    settings.http.host)
+
+
 def _warn_if_secrets_exposed(path: Path, settings: Settings) -> None:
     # A warning, not a refusal: the file is the operator's, and may sit in a protected folder.
     if not (settings.signing.secret_keys or settings.reply.password):
@@ -247,6 +258,10 @@ def _validated(settings: Settings) -> Settings:
         raise ConfigError("config key review.due_hours: expected 0 or more hours")
     if settings.signing.max_age_days < 0:
         raise ConfigError("config key signing.max_age_days: expected 0 (never expire) or more days")
+    if 0 < settings.signing.max_age_days < MIN_LINK_DAYS:
+        # CAN-SPAM gives people 30 days to use a link, Canada's CASL 60.
+        raise ConfigError(f"config key signing.max_age_days: links must work for at least {MIN_LINK_DAYS} days"
+                          " (Canada's CASL); use 0 for links that never expire")
     if settings.reply.from_address:
         try:
             normalise_address(settings.reply.from_address)

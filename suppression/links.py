@@ -32,5 +32,6 @@ def mint_link(
     """
     token = mint_token(secret_keys, email, topic)
     url = f"{base_url.rstrip('/')}/u/{token}"
-    mailto = f"mailto:{request_address}?subject={quote('unsubscribe ' + token)}"
+    # RFC 6068: characters of the address that mean something in a URL are percent-encoded.
+    mailto = f"mailto:{quote(request_address, safe='@')}?subject={quote('unsubscribe ' + token)}"
     return UnsubscribeLink(url, mailto, f"<{url}>, <{mailto}>")

@@ -1,21 +1,34 @@
-"""Signed unsubscribe tokens: who (canonical address) and what (a topic, or all emails).
+"""Unsubscribe tokens: who (canonical address) and what (a topic, or all emails), unreadable.
 
-Signed with itsdangerous (HMAC-SHA256) in a namespace (salt) of their own, so no other
-signed value of ours can pass for one. The newest key signs; every listed key verifies.
+A token is `CIPHERTEXT.TIMESTAMP.SIGNATURE`: the address and topic, padded and encrypted with
+AES-256-GCM under a key derived from the signing key (HKDF-SHA256), then signed with
+itsdangerous (HMAC-SHA256, a salt of its own), which does the key rotation, the timestamp
+and the signature. Proxies, scanners and browser histories keep URLs; nobody without the key
+reads the address out of one. The newest key signs; every listed key verifies. Tokens of the
+earlier, readable form (a signed base64 JSON payload) still verify while their key is listed.
 """
 
 import functools
 import hashlib
+import json
+import os
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from itsdangerous import BadData, URLSafeTimedSerializer
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
 
 from suppression.addresses import normalise_address
 from suppression.errors import BadToken, BadUndo, InvalidAddress
 
-SALT = "suppression.unsubscribe-link.v1"
+SALT = "suppression.unsubscribe-link.v1"  # the earlier, readable form
+PRIVATE_SALT = "suppression.unsubscribe-link.v2"
+_CIPHER_INFO = b"suppression.unsubscribe-link.v2 encryption"
+_PAD = 32  # plaintexts are padded to a multiple of this, so a token's length says little of the address
 UNDO_SALT = "suppression.undo.v1"
 UNDO_MAX_AGE_SECONDS = 86400  # an undo offered on a confirmation page works for a day
 MAX_TOKEN_CHARS = 1024  # real tokens are about 100; longer ones are refused unread
@@ -28,7 +41,17 @@ class LinkClaim:
 
 
 def mint_token(secret_keys: str | Sequence[str], email: str, topic: str | None = None) -> str:
-    """A token naming an address (normalised here) and optionally a topic."""
+    """A token naming an address (normalised here) and optionally a topic, which only the key reads."""
+    keys = _keys(secret_keys)
+    plain = json.dumps([normalise_address(email), topic], ensure_ascii=False, separators=(",", ":")).encode()
+    plain += b" " * (-len(plain) % _PAD)  # JSON allows the trailing spaces
+    nonce = os.urandom(12)
+    sealed = nonce + _cipher(keys[0]).encrypt(nonce, plain, None)
+    return _signer(keys).sign(base64_encode(sealed)).decode("ascii")
+
+
+def mint_readable_token(secret_keys: str | Sequence[str], email: str, topic: str | None = None) -> str:
+    """The earlier form, whose payload anyone can decode: only to test that such links still work."""
     return _serializer(secret_keys).dumps([normalise_address(email), topic])
 
 
@@ -38,10 +61,16 @@ def verify_token(
     """The claim a token carries; BadToken if it is forged, damaged, too old or unknown."""
     if not token or len(token) > MAX_TOKEN_CHARS or not token.isascii() or not _canonical(token):
         raise BadToken("the link is damaged or incomplete")
+    keys = _keys(secret_keys)
     try:
-        payload = _serializer(secret_keys).loads(token, max_age=max_age_seconds)
-    except BadData:
-        raise BadToken("the link is damaged, incomplete or no longer valid") from None
+        payload = _open(keys, _signer(keys).unsign(token, max_age=max_age_seconds))
+    except BadData as exc:
+        if not _signature_mismatch(exc):
+            raise BadToken("the link is damaged, incomplete or no longer valid") from None
+        try:  # not of the private form: perhaps of the earlier, readable one
+            payload = _serializer(keys).loads(token, max_age=max_age_seconds)
+        except BadData:
+            raise BadToken("the link is damaged, incomplete or no longer valid") from None
     if (
         not isinstance(payload, list)
         or len(payload) != 2
@@ -113,11 +142,47 @@ def _canonical(token: str) -> bool:
     return True
 
 
-def _serializer(secret_keys: str | Sequence[str], salt: str = SALT) -> URLSafeTimedSerializer:
+def _keys(secret_keys: str | Sequence[str]) -> tuple[str, ...]:
     keys = (secret_keys,) if isinstance(secret_keys, str) else tuple(secret_keys)
     if not keys:
         raise ValueError("at least one signing key is needed")
-    return _serializer_of(keys, salt)
+    return keys
+
+
+def _open(keys: tuple[str, ...], sealed_text: bytes):
+    """The payload of a private token's signed ciphertext, under whichever listed key sealed it."""
+    try:
+        sealed = base64_decode(sealed_text)
+    except (BadData, ValueError):
+        raise BadToken("the link is damaged") from None
+    for key in keys:
+        try:
+            return json.loads(_cipher(key).decrypt(sealed[:12], sealed[12:], None))
+        except (InvalidTag, ValueError):
+            continue
+    raise BadToken("the link is damaged or its key is no longer listed")
+
+
+def _signature_mismatch(exc: BadData) -> bool:
+    """A signature that no key of this form made (maybe one of the earlier form), not an expiry:
+    itsdangerous checks the age only of a token whose signature is good."""
+    return not isinstance(exc, SignatureExpired)
+
+
+@functools.lru_cache(maxsize=8)
+def _cipher(key: str) -> AESGCM:
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_CIPHER_INFO).derive(key.encode("utf-8"))
+    return AESGCM(derived)
+
+
+@functools.lru_cache(maxsize=8)
+def _signer(keys: tuple[str, ...]) -> TimestampSigner:
+    # Ours are newest first; itsdangerous signs with the last of its list.
+    return TimestampSigner(list(keys[::-1]), salt=PRIVATE_SALT, digest_method=hashlib.sha256)
+
+
+def _serializer(secret_keys: str | Sequence[str], salt: str = SALT) -> URLSafeTimedSerializer:
+    return _serializer_of(_keys(secret_keys), salt)
 
 
 @functools.lru_cache(maxsize=8)

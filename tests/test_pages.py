@@ -213,9 +213,9 @@ async def test_rotation_through_the_running_service(aiohttp_client, tmp_path):
 async def test_expired_link_is_a_400_page(aiohttp_client, tmp_path, monkeypatch):
     import itsdangerous.timed
 
-    client = await aiohttp_client(build_app(make_settings(tmp_path / "d", signing={"max_age_days": 30})))
+    client = await aiohttp_client(build_app(make_settings(tmp_path / "d", signing={"max_age_days": 60})))
     real_time = itsdangerous.timed.time.time
-    monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: real_time() - 31 * 86400)
+    monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: real_time() - 61 * 86400)
     path = link_path(client.app[SERVICE])
     monkeypatch.setattr(itsdangerous.timed.time, "time", real_time)
     assert (await client.get(path)).status == 400

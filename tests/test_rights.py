@@ -3,11 +3,15 @@ access to everything held, and a list that is not for every sender."""
 
 import hashlib
 import json
+import subprocess
+import sys
 
 import pytest
 
 from handlers.state import INTAKE, SERVICE
-from tests.conftest import bearer, run_cli, write_config, free_port
+from suppression.config import warn_if_links_are_plain_http
+from suppression.links import mint_link
+from tests.conftest import ROOT, _env, bearer, free_port, make_settings, run_cli, write_config
 
 
 def path_of(url: str) -> str:
@@ -125,3 +129,33 @@ def test_the_cli_gives_history_subject_records_and_digests(tmp_path):
     created = run_cli("apikey", "create", "partner", "--scope", "sync", config=config)
     assert created.returncode == 0 and created.stdout.strip().splitlines()[-1].startswith("sk_")
     assert run_cli("history", "not an address", config=config).returncode == 2
+
+
+@pytest.mark.parametrize("days", [1, 30, 59])
+def test_links_that_expire_before_60_days_stop_start_up(tmp_path, days):
+    http = free_port()
+    config = write_config(tmp_path / "config.toml", tmp_path / "data", http, free_port(),
+                          extra=f"\n[signing]\nmax_age_days = {days}\n")
+    started = subprocess.run([sys.executable, str(ROOT / "run.py"), "--config", str(config)], capture_output=True,
+                             text=True, timeout=60, cwd=tmp_path, env=_env())
+    assert started.returncode == 2 and "at least 60 days" in started.stderr
+
+
+@pytest.mark.parametrize("days", [0, 60, 400])
+def test_links_may_last_60_days_or_more_or_for_ever(tmp_path, days):
+    assert make_settings(tmp_path, signing={"max_age_days": days}).signing.max_age_days == days
+
+
+@pytest.mark.parametrize("host, warned", [("0.0.0.0", True), ("192.0.2.1", True), ("127.0.0.1", False), ("::1", False)])
+def test_plain_http_links_on_an_open_listener_are_warned_about(tmp_path, caplog, host, warned):
+    warn_if_links_are_plain_http(make_settings(tmp_path, http={"host": host}))
+    assert ("travel in the clear" in caplog.text) is warned
+    caplog.clear()
+    warn_if_links_are_plain_http(make_settings(tmp_path, http={"host": host}, service={"base_url": "https://u.example"}))
+    assert "travel in the clear" not in caplog.text
+
+
+def test_the_mailto_percent_encodes_the_request_address():
+    link = mint_link("jane@example.com", base_url="https://u.example", secret_keys=["k" * 40],
+                     request_address="PLUS+info@plusnxt.com")
+    assert link.mailto.startswith("mailto:PLUS%2Binfo@plusnxt.com?subject=unsubscribe%20")

@@ -9,7 +9,11 @@ from hypothesis import strategies as st
 
 from suppression import mint_link
 from suppression.errors import BadToken
-from suppression.tokens import LinkClaim, mint_token, verify_token
+from itsdangerous.encoding import base64_decode
+
+from suppression.addresses import normalise_address
+from suppression.errors import InvalidAddress
+from suppression.tokens import LinkClaim, mint_readable_token, mint_token, verify_token
 
 OLD, NEW = "old-key-" * 6, "new-key-" * 6
 
@@ -70,12 +74,14 @@ def test_payloads_that_are_not_an_address_claim_are_refused():
 
 _alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ %"
 VALID = mint_token([NEW], "jane.doe@example.com", "newsletters")
+READABLE = mint_readable_token([NEW], "jane.doe@example.com", "newsletters")  # the earlier form
 
 
-@settings(max_examples=3000)
-@given(st.data())
-def test_no_altered_token_is_ever_accepted(data):
-    chars = list(VALID)
+@pytest.mark.parametrize("valid", [VALID, READABLE], ids=["private", "readable"])
+@settings(max_examples=1500)
+@given(data=st.data())
+def test_no_altered_token_is_ever_accepted(valid, data):
+    chars = list(valid)
     for _ in range(data.draw(st.integers(1, 4))):
         kind = data.draw(st.sampled_from(["replace", "delete", "insert", "truncate", "swap"]))
         at = data.draw(st.integers(0, max(len(chars) - 1, 0)))
@@ -90,20 +96,66 @@ def test_no_altered_token_is_ever_accepted(data):
         elif kind == "swap" and len(chars) > at + 1:
             chars[at], chars[at + 1] = chars[at + 1], chars[at]
     altered = "".join(chars)
-    if altered == VALID:
+    if altered == valid:
         return
     with pytest.raises(BadToken):
         verify_token([NEW], altered)
 
 
-def test_every_last_character_variant_is_refused():
+@pytest.mark.parametrize("valid", [VALID, READABLE], ids=["private", "readable"])
+def test_every_last_character_variant_is_refused(valid):
     # Base64's spare bits: a changed last character can decode to the same bytes.
-    for position in (len(VALID) - 1, VALID.index(".") - 1, VALID.rindex(".") - 1):
+    for position in (len(valid) - 1, valid.index(".") - 1, valid.rindex(".") - 1):
         for char in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_":
-            altered = VALID[:position] + char + VALID[position + 1:]
-            if altered != VALID:
+            altered = valid[:position] + char + valid[position + 1:]
+            if altered != valid:
                 with pytest.raises(BadToken):
                     verify_token([NEW], altered)
+
+
+def _visible(token: str) -> list[bytes]:
+    """What anyone holding a link can read: its text and each of its segments base64-decoded."""
+    forms = [token.lower().encode()]
+    for segment in token.split("."):
+        try:
+            forms.append(base64_decode(segment).lower())
+        except Exception:
+            continue
+    return forms
+
+
+addresses = st.emails().filter(lambda e: _valid(e))
+
+
+def _valid(text: str) -> bool:
+    try:
+        normalise_address(text)
+    except InvalidAddress:
+        return False
+    return True
+
+
+@settings(max_examples=300)
+@given(email=addresses, topic=st.sampled_from([None, "newsletters", "product-updates"]))
+def test_private_tokens_never_reveal_the_address(email, topic):
+    canonical = normalise_address(email)
+    token = mint_token([NEW], canonical, topic)
+    assert verify_token([NEW], token) == LinkClaim(canonical, topic)
+    secrets_in_it = [canonical.encode()] + ([canonical.split("@")[0].encode()] if len(canonical.split("@")[0]) >= 8 else [])
+    for visible in _visible(token):
+        for secret in secrets_in_it:
+            assert secret not in visible
+
+
+def test_readable_tokens_of_the_earlier_form_still_verify_and_did_reveal_it():
+    assert verify_token([NEW], READABLE) == LinkClaim("jane.doe@example.com", "newsletters")
+    assert any(b"jane.doe@example.com" in visible for visible in _visible(READABLE))
+    assert not any(b"jane.doe@example.com" in visible for visible in _visible(VALID))
+
+
+def test_a_private_token_is_of_a_length_that_says_little_of_the_address():
+    lengths = {len(mint_token([NEW], f"{'a' * n}@example.com")) for n in range(1, 20)}
+    assert len(lengths) <= 2  # padded to 32-byte blocks
 
 
 def test_mint_link_gives_ready_header_values():

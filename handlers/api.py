@@ -35,6 +35,7 @@ def add_routes(app: web.Application) -> None:
         ("GET", "/v1/changes", get_changes),
         ("POST", "/v1/links", post_link),
         ("GET", "/v1/subjects/{email}", get_subject),
+        ("POST", "/v1/subjects/{email}/erase", post_erase),
         ("GET", "/v1/inbox", get_inbox),
         ("GET", "/v1/inbox/{id}", get_inbox_message),
         ("POST", "/v1/inbox/{id}/resolve", post_resolve),
@@ -220,6 +221,13 @@ async def get_subject(request: web.Request) -> web.Response:
     await require(request, "admin")
     service = request.app[SERVICE]
     return web.json_response(subject_record(await service.subject(request.match_info["email"]), service.due))
+
+
+async def post_erase(request: web.Request) -> web.Response:
+    """Forget an address and keep its opt-out (the right to erasure)."""
+    key = await require(request, "admin")
+    email, suppressed = await request.app[SERVICE].erase(request.match_info["email"], actor_of(key))
+    return web.json_response({"email": email, "erased": True, "suppressed": suppressed})
 
 
 def _limit(request: web.Request) -> int:

@@ -19,7 +19,8 @@ from suppression.errors import InvalidAddress
 
 __all__ = [
     "normalise_address", "address_key", "key_of_canonical", "lookup_form", "keys_of_block", "keys_of_texts",
-    "mask_address", "mask_addresses_in", "sender_key", "HASHES", "hashed_key", "keys_of_hashed_block",
+    "forms_of_block", "forms_of_texts", "keys_of_forms",
+    "mask_address", "mask_addresses_in", "sender_key", "unicode_form", "HASHES", "hashed_key", "keys_of_hashed_block",
 ]
 
 # A conservative subset of addresses whose canonical form is their lower-cased text; a
@@ -114,22 +115,41 @@ def keys_of_block(block: bytes) -> tuple[list[bytes], np.ndarray]:
 
     A line that is no address gets the key of the empty string, which is never stored.
     """
+    lines, forms = forms_of_block(block)
+    return lines, keys_of_forms(forms)
+
+
+def forms_of_block(block: bytes) -> tuple[list[bytes], list[bytes]]:
+    """A block of whole lines and each line's lookup form (b"" for a line that is no address)."""
     lines = block.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
     if block.isascii() and not any(bytes([c]) in block for c in b'<"' + _ASCII_SPACE.replace(b"\n", b"")):
         # The common case, a clean list of plain addresses: one C-level pass for all.
-        forms = block.lower().split(b"\n")[: len(lines)]
-    else:
-        forms = [lookup_form(line) or b"" for line in lines]
-    keys = np.fromiter(map(xxhash.xxh3_64_intdigest, forms), dtype=np.uint64, count=len(forms))
-    return lines, keys
+        return lines, block.lower().split(b"\n")[: len(lines)]
+    return lines, [lookup_form(line) or b"" for line in lines]
 
 
 def keys_of_texts(texts: list[str]) -> np.ndarray:
     """The lookup keys of a list of strings (addresses or not)."""
-    forms = [lookup_form(text.encode("utf-8", "surrogatepass")) or b"" for text in texts]
+    return keys_of_forms(forms_of_texts(texts))
+
+
+def forms_of_texts(texts: list[str]) -> list[bytes]:
+    return [lookup_form(text.encode("utf-8", "surrogatepass")) or b"" for text in texts]
+
+
+def keys_of_forms(forms: list[bytes]) -> np.ndarray:
     return np.fromiter(map(xxhash.xxh3_64_intdigest, forms), dtype=np.uint64, count=len(forms))
+
+
+def unicode_form(canonical: str) -> str:
+    """The address with its domain in Unicode (jane@bücher.de), as people write it."""
+    local, _, domain = canonical.rpartition("@")
+    try:
+        return f"{local}@{idna.decode(domain)}" if "xn--" in domain else canonical
+    except idna.IDNAError:
+        return canonical
 
 
 def mask_address(canonical: str) -> str:

@@ -185,6 +185,12 @@ async def subject_export(service: SuppressionService, args) -> int:
     return EXIT_OK
 
 
+async def subject_erase(service: SuppressionService, args) -> int:
+    email, suppressed = await service.erase(args.email, _actor())
+    _print_json({"email": email, "erased": True, "suppressed": suppressed})
+    return EXIT_OK
+
+
 async def export(service: SuppressionService, args) -> int:
     if args.hash is not None:
         # One digest a suppressed address (once, whatever its topics), for partners who must not see addresses.
@@ -275,4 +281,7 @@ def _parser() -> argparse.ArgumentParser:
     exported = subject_commands.add_parser("export", help="everything held about an address, as JSON")
     exported.add_argument("email")
     exported.set_defaults(command_fn=subject_export)
+    erased = subject_commands.add_parser("erase", help="forget an address, keeping its opt-out as a keyed hash")
+    erased.add_argument("email")
+    erased.set_defaults(command_fn=subject_erase)
     return parser

@@ -85,6 +85,11 @@ class ReviewSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    raw_message_days: int = 90  # a settled message's raw text is removed this long after it came
+
+
+@dataclass(frozen=True)
 class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
@@ -92,6 +97,7 @@ class Settings:
     signing: SigningSettings = field(default_factory=SigningSettings)
     reply: ReplySettings = field(default_factory=ReplySettings)
     review: ReviewSettings = field(default_factory=ReviewSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     topics: types.MappingProxyType = field(
         default_factory=lambda: types.MappingProxyType(dict(DEFAULT_TOPICS))
     )
@@ -112,6 +118,7 @@ _SECTIONS = {
     "signing": SigningSettings,
     "reply": ReplySettings,
     "review": ReviewSettings,
+    "retention": RetentionSettings,
 }
 
 
@@ -254,6 +261,8 @@ def _validated(settings: Settings) -> Settings:
         # A short key can be guessed offline from any one link, and then forged for anyone.
         raise ConfigError(f"config key signing.secret_keys: each key must be at least {MIN_KEY_BYTES} bytes"
                           " (e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')")
+    if settings.retention.raw_message_days < 0:
+        raise ConfigError("config key retention.raw_message_days: expected 0 or more days")
     if settings.review.due_hours < 0:
         raise ConfigError("config key review.due_hours: expected 0 or more hours")
     if settings.signing.max_age_days < 0:

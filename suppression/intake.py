@@ -12,7 +12,6 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 from suppression.addresses import (
-    key_of_canonical,
     mask_address,
     mask_addresses_in,
     normalise_address,
@@ -52,6 +51,7 @@ class RequestIntake:
         ))
         self._on_request = on_request  # awaited with (message id, Decision) after a request is honoured
         self._wake = asyncio.Event()
+        self._handling = asyncio.Lock()
         self._worker: asyncio.Task | None = None
         self._replying: set[asyncio.Task] = set()
         self.handled = 0
@@ -117,14 +117,18 @@ class RequestIntake:
         A batch is read in one thread call and settled together, so its writes share a commit.
         """
         count = 0
-        while batch := await self.service.store.pending_messages(_BATCH):
-            await self._handle_batch(batch)
-            count += len(batch)
+        # One handler at a time (the worker, or a caller such as a test or the CLI): two reading
+        # the same pending messages would each count a sender's requests without the other's.
+        async with self._handling:
+            while batch := await self.service.store.pending_messages(_BATCH):
+                await self._handle_batch(batch)
+                count += len(batch)
         return count
 
     async def handle(self, message_id: int, raw: bytes, mail_from: str) -> Decision:
         """Handle one stored message (again, if it was handled before)."""
-        (decision,) = await self._handle_batch([(message_id, raw, mail_from)])
+        async with self._handling:
+            (decision,) = await self._handle_batch([(message_id, raw, mail_from)])
         return decision
 
     async def _handle_batch(self, batch: list[tuple[int, bytes, str]]) -> list[Decision]:
@@ -168,7 +172,7 @@ class RequestIntake:
 
     async def settle(self, message_id: int, decision: Decision, counted: tuple[str, int] | None = None) -> None:
         """Suppress what a decision names and record its outcome, in one write; then log and answer."""
-        keys = [(address, key_of_canonical(address)) for address in decision.addresses]
+        keys = self.service.stored_keys(decision.addresses)
         change_id = await self.service.store.settle_message(
             message_id, _outcome(decision), keys, decision.reason if decision.addresses else None, "email",
             f"email:{message_id}", counted,

@@ -1,10 +1,15 @@
 """The domain's records as plain dicts, in the one shape the API and the CLI both print."""
 
+import json
+
 from suppression.store import ALL_TOPICS, Change, StoredMessage, Suppression
 
 
 def change_record(change: Change) -> dict:
-    return {
+    """A change as the feed and the history show it. After an erasure, `email` is the address's
+    keyed hash ("erased:..."); the `erase` change itself lists, in `replaced`, the cursors of
+    the changes whose address it replaced, so a tool that keeps a copy can forget those."""
+    record = {
         "cursor": str(change.id),
         "at": change.at,
         "action": change.action,
@@ -14,6 +19,9 @@ def change_record(change: Change) -> dict:
         "source": change.source,
         "actor": change.actor,
     }
+    if change.action == "erase":
+        record["replaced"] = json.loads(change.detail or "{}").get("cursors", [])
+    return record
 
 
 def suppression_record(row: Suppression) -> dict:

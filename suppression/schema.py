@@ -147,4 +147,42 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE api_keys;
     ALTER TABLE api_keys_new RENAME TO api_keys;
     """,
+    # 8: erasure. The change log takes an `erase` action and a detail (the cursors an erasure
+    # replaced); its one permitted update replaces an address by its keyed hash, nothing else.
+    # erased_subjects keeps, per erased address, only keyed hashes: what checks match it by.
+    """
+    CREATE TABLE changes_new (
+        id     INTEGER PRIMARY KEY AUTOINCREMENT,
+        at     TEXT NOT NULL,
+        action TEXT NOT NULL CHECK (action IN ('suppress', 'unsuppress', 'erase')),
+        email  TEXT NOT NULL,
+        topic  TEXT NOT NULL,
+        reason TEXT,
+        source TEXT NOT NULL,
+        actor  TEXT NOT NULL,
+        detail TEXT                           -- JSON, for an erase: the cursors it replaced
+    );
+    INSERT INTO changes_new (id, at, action, email, topic, reason, source, actor)
+        SELECT id, at, action, email, topic, reason, source, actor FROM changes;
+    DROP TABLE changes;
+    ALTER TABLE changes_new RENAME TO changes;
+    CREATE INDEX changes_email ON changes (email);
+    CREATE TRIGGER changes_append_only_update BEFORE UPDATE ON changes
+    WHEN NOT (NEW.email LIKE 'erased:%' AND OLD.email NOT LIKE 'erased:%' AND NEW.id = OLD.id
+              AND NEW.at = OLD.at AND NEW.action = OLD.action AND NEW.topic = OLD.topic
+              AND NEW.reason IS OLD.reason AND NEW.source IS OLD.source AND NEW.actor IS OLD.actor
+              AND NEW.detail IS OLD.detail)
+    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only; only an erasure may replace an address by its keyed hash'); END;
+    CREATE TRIGGER changes_append_only_delete BEFORE DELETE ON changes
+    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+
+    CREATE TABLE erased_subjects (
+        record     TEXT PRIMARY KEY,          -- 'erased:' + HMAC-SHA256 of the canonical address
+        key        INTEGER NOT NULL,          -- its keyed index key
+        sha256_key INTEGER NOT NULL,          -- keyed keys of its digests, for hashed checks
+        md5_key    INTEGER NOT NULL,
+        at         TEXT NOT NULL,
+        actor      TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )

@@ -6,6 +6,7 @@ sees writes made by other processes (the admin CLI) too, within FOLLOW_SECONDS.
 """
 
 import asyncio
+import dataclasses
 import logging
 import sqlite3
 import time
@@ -19,11 +20,13 @@ from suppression.addresses import (
     HASHES,
     hashed_key,
     key_of_canonical,
+    forms_of_block,
+    forms_of_texts,
+    keys_of_forms,
     keys_of_hashed_block,
-    keys_of_block,
-    keys_of_texts,
     normalise_address,
     sender_key,
+    unicode_form,
 )
 from suppression.apikeys import SCOPES, ApiKey, mint_api_key, split_api_key
 from suppression.background import cancel_and_wait
@@ -31,6 +34,7 @@ from suppression.config import Settings
 from suppression.csv_import import read_import_rows
 from suppression.errors import InvalidValue, NotFound, StoreUnavailable, UnknownTopic
 from suppression.inbound.reports import report_type
+from suppression.erasure import ErasureKeys, is_record
 from suppression.index import SuppressionIndex
 from suppression.links import UnsubscribeLink, mint_link
 from suppression.records import suppression_record
@@ -41,6 +45,7 @@ from suppression.store import (
     StoredMessage,
     Suppression,
     SuppressionStore,
+    signed64,
     utc_iso,
 )
 from suppression.tokens import LinkClaim, mint_undo, read_claim, verify_undo
@@ -55,6 +60,7 @@ MAX_NOTE_CHARS = 2000
 _REASON_OF_REPORT = {"delivery-status": "bounce", "feedback-report": "complaint"}
 REASONS = ("unsubscribe", "complaint", "bounce", "manual", "import")
 SOURCES = ("link", "one-click", "email", "api", "cli", "import")
+RETENTION_EVERY_SECONDS = 3600
 FOLLOW_SECONDS = 0.1  # how soon writes by other processes (the CLI) reach checks
 MAX_CHANGES_PAGE = 10_000
 _KEY_CACHE_SECONDS = 30.0  # how long a revoked key may still be honoured
@@ -121,19 +127,27 @@ class SuppressionService:
         self._cursor = 0  # the last change id the index reflects
         self._follow_lock = asyncio.Lock()
         self._follower: asyncio.Task | None = None
+        self._retention: asyncio.Task | None = None
         self._api_keys: dict[str, tuple[ApiKey, float]] = {}
         self._presented: dict[str, tuple[ApiKey, float]] = {}  # full keys verified recently
         self._snapshot_path = settings.service.data_dir / SNAPSHOT_NAME
         self._snapshotting: asyncio.Task | None = None
         self._database_id = ""
         self._hashed: dict[str, SuppressionIndex] = {}  # digests of the list, for partners (built on first use)
+        self.erasure: ErasureKeys | None = None  # read from data_dir at start
+        # Erased addresses: record ("erased:...") -> (keyed index key, keyed sha256 key, keyed md5 key).
+        self._erased: dict[str, tuple[int, int, int]] = {}
+        self._erased_keys: set[int] = set()
 
     async def start(self, with_index: bool = True) -> None:
         """Open the store; with_index loads the index and follows the change log (servers)."""
         await self.store.open()
+        self.erasure = ErasureKeys.of_data_dir(self.settings.service.data_dir)
+        await self._load_erased()
         if with_index:
             await self._load_index()
             self._follower = asyncio.create_task(self._follow(), name="index-follower")
+            self._retention = asyncio.create_task(self._keep_retention(), name="retention")
 
     async def _load_index(self) -> None:
         """From the snapshot and the changes since, if it fits this database; else from the rows."""
@@ -165,7 +179,8 @@ class SuppressionService:
 
     async def stop(self) -> None:
         await cancel_and_wait(self._follower)
-        self._follower = None
+        await cancel_and_wait(self._retention)
+        self._follower = self._retention = None
         if self._snapshotting is not None:
             await self._snapshotting
         if self.index is not None:
@@ -201,31 +216,46 @@ class SuppressionService:
         """Whether one address is suppressed for a topic (or for all emails)."""
         email = normalise_address(text)
         scope = self.topic_scope(topic)
-        if self.index is not None and not self.index.contains(key_of_canonical(email), _or_none(scope)):
+        stored, key = self._stored(email)
+        if self.index is not None and not self.index.contains(key, _or_none(scope)):
             return CheckResult(email, _or_none(scope), False, None)
-        rows = {row.topic: row for row in await self.store.suppressions_of(email)}
+        rows = {row.topic: row for row in await self.store.suppressions_of(stored)}
         matched = rows.get(ALL_TOPICS) or (rows.get(scope) if scope != ALL_TOPICS else None)
         return CheckResult(email, _or_none(scope), matched is not None, matched)
 
     def suppressed_texts(self, texts: list[str], topic: str | None) -> list[str]:
         """The given strings that are suppressed addresses, as given, in input order."""
-        mask = self._index().contains_many(keys_of_texts(texts), _or_none(self.topic_scope(topic)))
+        mask = self._matching(forms_of_texts(texts), _or_none(self.topic_scope(topic)))
         return [texts[i] for i in np.flatnonzero(mask)]
 
     def suppressed_block(self, block: bytes, topic: str | None) -> bytes:
         """The suppressed lines of a block of whole lines, as given, each ending in a newline."""
-        lines, keys = keys_of_block(block)
-        mask = self._index().contains_many(keys, _or_none(self.topic_scope(topic)))
-        hits = np.flatnonzero(mask)
+        lines, forms = forms_of_block(block)
+        hits = np.flatnonzero(self._matching(forms, _or_none(self.topic_scope(topic))))
         if len(hits) == 0:
             return b""
         return b"\n".join([lines[i].rstrip(b"\r") for i in hits]) + b"\n"
+
+    def _matching(self, forms: list[bytes], topic: str | None) -> np.ndarray:
+        """Which lookup forms are suppressed: by their key, or, once anyone was erased, their keyed key."""
+        index = self._index()
+        mask = index.contains_many(keys_of_forms(forms), topic)
+        if self._erased:
+            mask |= index.contains_many(self.erasure.index_keys(forms), topic)
+        return mask
 
     async def suppressed_hashed_block(self, block: bytes, algorithm: str, topic: str | None) -> bytes:
         """The lines of a block of hex digests (HASHES) of canonical addresses that are suppressed, as given."""
         index = await self._hashed_index(algorithm)
         lines, keys, valid = keys_of_hashed_block(block, algorithm)
-        hits = np.flatnonzero(index.contains_many(keys, _or_none(self.topic_scope(topic))) & valid)
+        scope = _or_none(self.topic_scope(topic))
+        mask = index.contains_many(keys, scope)
+        if self._erased:
+            keyed = np.fromiter(
+                (self.erasure.digest_key(algorithm, bytes.fromhex(lines[i].strip().decode())) if ok else 0
+                 for i, ok in enumerate(valid)), dtype=np.uint64, count=len(lines))
+            mask |= index.contains_many(keyed, scope)
+        hits = np.flatnonzero(mask & valid)
         if len(hits) == 0:
             return b""
         return b"\n".join([lines[i].rstrip(b"\r") for i in hits]) + b"\n"
@@ -238,7 +268,10 @@ class SuppressionService:
             if algorithm not in self._hashed:
                 by_topic: dict[str, list[int]] = {}
                 async for row in self.store.iter_suppressions():
-                    by_topic.setdefault(row.topic, []).append(hashed_key(row.email, algorithm))
+                    if not is_record(row.email):
+                        by_topic.setdefault(row.topic, []).append(hashed_key(row.email, algorithm))
+                for topic, sha256_key, md5_key in await self.store.erased_digest_rows():
+                    by_topic.setdefault(topic, []).append(sha256_key if algorithm == "sha256" else md5_key)
                 self._hashed[algorithm] = SuppressionIndex(
                     {topic: np.array(keys, dtype=np.uint64) for topic, keys in by_topic.items()})
         return self._hashed[algorithm]
@@ -260,17 +293,16 @@ class SuppressionService:
         email = normalise_address(text)
         scope = self.topic_scope(topic)
         reason = self.check_reason(reason or "manual")
-        suppression, change_id = await self.store.suppress(
-            email, key_of_canonical(email), scope, reason, source, actor
-        )
+        stored, key = self._stored(email)
+        suppression, change_id = await self.store.suppress(stored, key, scope, reason, source, actor)
         if change_id is not None:
             await self.follow_changes(upto=change_id)
-        return suppression, change_id is not None
+        return dataclasses.replace(suppression, email=email), change_id is not None
 
     async def unsuppress(self, text: str, topic: str | None, source: str, actor: str) -> tuple[str, bool]:
         """Lift the suppression of an address for one scope; return the address and whether one was lifted."""
         email = normalise_address(text)
-        change_id = await self.store.unsuppress(email, self.topic_scope(topic), source, actor)
+        change_id = await self.store.unsuppress(self._stored(email)[0], self.topic_scope(topic), source, actor)
         if change_id is not None:
             await self.follow_changes(upto=change_id)
         return email, change_id is not None
@@ -284,7 +316,7 @@ class SuppressionService:
         the token is not one this address's unsubscribe handed out. Whether one was lifted."""
         email, scope = normalise_address(text), self.topic_scope(topic)
         made_at = verify_undo(self._keys(), undo_token, email, scope)
-        change_id = await self.store.unsuppress(email, scope, "link", actor, only_own_made_at=made_at)
+        change_id = await self.store.unsuppress(self._stored(email)[0], scope, "link", actor, only_own_made_at=made_at)
         if change_id is not None:
             await self.follow_changes(upto=change_id)
         return change_id is not None
@@ -300,19 +332,20 @@ class SuppressionService:
     async def subject(self, text: str) -> "Subject":
         """Everything held about one address (the right of access): an empty record if nothing is."""
         email = normalise_address(text)
+        stored = self._stored(email)[0]  # after an erasure, only its keyed hash is held
         return Subject(
             email=email,
-            suppressions=await self.store.suppressions_of(email),
-            history=await self.store.changes_of(email),
-            messages=await self.store.messages_about(email),
-            replies=await self.store.replies_to(email),
-            sender_counts=await self.store.sender_counts_of(sender_key(email)),
+            suppressions=await self.store.suppressions_of(stored),
+            history=await self.store.changes_of(stored),
+            messages=await self.store.messages_about(stored),
+            replies=await self.store.replies_to(stored),
+            sender_counts=await self.store.sender_counts_of(stored if is_record(stored) else sender_key(email)),
         )
 
     async def history(self, text: str) -> tuple[str, list[Change]]:
         """Every change to one address's suppressions, oldest first: what proves each opt-out."""
         email = normalise_address(text)
-        return email, await self.store.changes_of(email)
+        return email, await self.store.changes_of(self._stored(email)[0])
 
     async def follow_changes(self, upto: int | None = None) -> None:
         """Apply every change logged since the index's cursor, in order.
@@ -328,16 +361,102 @@ class SuppressionService:
             while True:
                 batch = await self.store.index_changes_after(self._cursor, _FOLLOW_BATCH)
                 for change_id, action, email, topic in batch:
-                    key = key_of_canonical(email)
+                    if change_id <= self._cursor:
+                        continue  # read with the rows already, after an erasure in this batch
+                    if action == "erase":
+                        # An address became its keyed hash: its rows are read afresh (erasures are rare).
+                        await self._reload_after_erasure()
+                        self._cursor = max(self._cursor, change_id)
+                        continue
+                    key, digests = self._keys_of_stored(email)
                     if action == "suppress":
                         self.index.add(topic, key)
                     else:
                         self.index.discard(topic, key)
                     for algorithm, hashed in self._hashed.items():
-                        (hashed.add if action == "suppress" else hashed.discard)(topic, hashed_key(email, algorithm))
-                    self._cursor = change_id
+                        (hashed.add if action == "suppress" else hashed.discard)(topic, digests[algorithm])
+                    self._cursor = max(self._cursor, change_id)
                 if len(batch) < _FOLLOW_BATCH:
                     return
+
+    # -- erasure ----------------------------------------------------------------------------
+
+    async def erase(self, text: str, actor: str) -> tuple[str, bool]:
+        """Forget an address but keep its opt-out (the right to erasure): every trace becomes its
+        keyed hash, in the database and its journal, the mail and the snapshot; it stays
+        suppressed for what it was (for all emails if it was not). Returns (address, suppressed)."""
+        email = normalise_address(text)
+        forms = list(dict.fromkeys([email, unicode_form(email)]))
+        record = self.erasure.record(email)
+        digests = self.erasure.digest_keys(email)
+        topics, change_id, _ = await self.store.erase(
+            forms, record, self.erasure.index_key(email), digests, [email, sender_key(email)], actor,
+        )
+        self._erased[record] = (self.erasure.index_key(email), digests["sha256"], digests["md5"])
+        self._erased_keys.add(self.erasure.index_key(email))
+        await self.follow_changes(upto=change_id)
+        if self.index is not None:
+            await self._save_snapshot()  # the one on disk still holds the address's plain key
+        log.info("erased one address at the request of %s: kept as a keyed hash, suppressed for %d scope(s)",
+                 actor, len(topics))
+        return email, bool(topics)
+
+    def _stored(self, email: str) -> tuple[str, int]:
+        """How an address is kept and looked up: itself and its key, or if it was erased, its keyed hash and keyed key."""
+        if self._erased:
+            keyed = self.erasure.index_key(email)
+            if keyed in self._erased_keys:
+                return self.erasure.record(email), keyed
+        return email, key_of_canonical(email)
+
+    def stored_keys(self, addresses) -> list[tuple[str, int]]:
+        """(stored form, key) of each address, as suppressing them would store it."""
+        return [self._stored(address) for address in addresses]
+
+    def _erased_as_records(self, rows):
+        """Import rows, those of erased addresses as their keyed hash: an import never brings one back."""
+        for row in rows:
+            if self._erased:
+                stored, key = self._stored(row.email)
+                if stored != row.email:
+                    row = dataclasses.replace(row, email=stored, key=signed64(key))
+            yield row
+
+    def _keys_of_stored(self, stored: str) -> tuple[int, dict[str, int]]:
+        """The index key and digest keys of a stored address or erased record."""
+        if is_record(stored):
+            key, sha256_key, md5_key = self._erased.get(stored, (0, 0, 0))
+            return key, {"sha256": sha256_key, "md5": md5_key}
+        return key_of_canonical(stored), {name: hashed_key(stored, name) for name in self._hashed}
+
+    async def _load_erased(self) -> None:
+        rows = await self.store.erased_subject_rows()
+        self._erased = {record: (key, sha, md5) for record, key, sha, md5 in rows}
+        self._erased_keys = {key for key, _, _ in self._erased.values()}
+
+    async def _reload_after_erasure(self) -> None:
+        await self._load_erased()
+        self._cursor, keys = await self.store.load_index_keys()
+        self.index = SuppressionIndex(keys)
+        self._hashed.clear()  # rebuilt on the next hashed check
+
+    async def apply_retention(self) -> int:
+        """Remove the raw text of settled messages older than [retention] raw_message_days; how many."""
+        days = self.settings.retention.raw_message_days
+        before = utc_iso(datetime.now(timezone.utc) - timedelta(days=days))
+        count, size = await self.store.remove_raw_before(before)
+        if count:
+            log.info("retention: removed the raw text of %d settled message(s) received before %s (%d bytes);"
+                     " their outcomes stay", count, before, size)
+        return count
+
+    async def _keep_retention(self) -> None:
+        while True:
+            try:
+                await self.apply_retention()
+            except StoreUnavailable as exc:
+                log.warning("retention could not run now, will try again: %s", exc)
+            await asyncio.sleep(RETENTION_EVERY_SECONDS)
 
     async def _follow(self) -> None:
         while True:
@@ -387,7 +506,7 @@ class SuppressionService:
             addresses = list(dict.fromkeys(normalise_address(e) for e in emails))
         else:
             addresses = list(message.found) or [normalise_address(message.sender or message.mail_from)]
-        keys = [(address, key_of_canonical(address)) for address in addresses]
+        keys = self.stored_keys(addresses)
         reason = _REASON_OF_REPORT.get(report_type(message.raw or b""), "unsubscribe")
         change_id = await self.store.resolve_message(
             message_id, "resolved", keys, scope, reason, f"email:{message_id}", actor, note,
@@ -480,7 +599,7 @@ class SuppressionService:
         if reason is not None:
             self.check_reason(reason)
         report = ImportReport()
-        rows = read_import_rows(lines, self.settings.topics, reason, on_invalid)
+        rows = self._erased_as_records(read_import_rows(lines, self.settings.topics, reason, on_invalid))
         report.added = await self.store.import_rows(_counted(rows, report, on_progress), actor)
         await self.follow_changes()
         return report

@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import shutil
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -55,12 +56,13 @@ class Suppression:
 class Change:
     id: int
     at: str
-    action: str
-    email: str
+    action: str  # suppress, unsuppress or erase
+    email: str  # canonical address, or an erased address's keyed hash ("erased:...")
     topic: str
     reason: str | None
     source: str
     actor: str
+    detail: str | None = None  # JSON; for an erase, the cursors whose address it replaced
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,9 @@ class SuppressionStore:
         # Inserts into a B-tree of ten million rows miss SQLite's default 2 MB cache on
         # almost every page; 64 MB holds the upper levels of every index.
         db.execute(f"PRAGMA cache_size = -{_WRITER_CACHE_KIB}")
+        # Deleted and replaced content is overwritten with zeros, not left in free space: an
+        # erased address must not survive in the file's unused bytes.
+        db.execute("PRAGMA secure_delete = ON")
         _migrate(db, self.path)
 
     def _close_writer(self) -> None:
@@ -370,11 +375,111 @@ class SuppressionStore:
 
     async def changes_after(self, after: int, limit: int) -> list[Change]:
         rows = await self._reader.execute_fetchall(
-            "SELECT id, at, action, email, topic, reason, source, actor FROM changes"
+            "SELECT id, at, action, email, topic, reason, source, actor, detail FROM changes"
             " WHERE id > ? ORDER BY id LIMIT ?",
             (after, limit),
         )
         return [Change(*row) for row in rows]
+
+    # -- erasure --------------------------------------------------------------------------
+
+    async def erase(self, forms: list[str], record: str, key: int, digest_keys: dict[str, int],
+                    sender_keys: list[str], actor: str) -> tuple[list[str], int, int]:
+        """Replace every trace of an address (`forms[0]` canonical, then other spellings) by its
+        keyed hash `record`, in one transaction: its suppressions (kept, under `key`; one for all
+        emails if it had none), its audit trail (pseudonymised, and an `erase` change naming the
+        cursors replaced), the mail from or naming it (raw text removed, the address replaced),
+        replies and rate-limit rows. Returns (topics suppressed, the erase change's id, bytes of
+        raw mail removed)."""
+        email = forms[0]
+
+        def work(db: sqlite3.Connection):
+            at = utc_now()
+            rows = db.execute(
+                "SELECT topic, reason, source, created_at FROM suppressions WHERE email = ?", (email,)
+            ).fetchall()
+            known = db.execute("SELECT 1 FROM suppressions WHERE email = ? LIMIT 1", (record,)).fetchone()
+            if not rows and not known:
+                # Erased before, or without, ever opting out: never mailed again all the same.
+                rows = [(ALL_TOPICS, "erasure", "erasure", at)]
+            db.execute("DELETE FROM suppressions WHERE email = ?", (email,))
+            db.executemany(
+                "INSERT OR IGNORE INTO suppressions (email, topic, key, reason, source, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [(record, topic, signed64(key), reason, source, since) for topic, reason, source, since in rows],
+            )
+            cursors = [str(i) for (i,) in db.execute("SELECT id FROM changes WHERE email = ? ORDER BY id", (email,))]
+            db.execute("UPDATE changes SET email = ? WHERE email = ?", (record, email))
+            change_id = db.execute(
+                "INSERT INTO changes (at, action, email, topic, reason, source, actor, detail)"
+                " VALUES (?, 'erase', ?, '', NULL, 'erasure', ?, ?)",
+                (at, record, actor, json.dumps({"cursors": cursors})),
+            ).lastrowid
+            db.execute(
+                "INSERT OR IGNORE INTO erased_subjects (record, key, sha256_key, md5_key, at, actor)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (record, signed64(key), signed64(digest_keys["sha256"]), signed64(digest_keys["md5"]), at, actor),
+            )
+            freed = _scrub_messages(db, forms, record)
+            db.execute("DELETE FROM replies WHERE email = ?", (email,))
+            for sender in dict.fromkeys(sender_keys):
+                db.execute("UPDATE sender_requests SET sender = ? WHERE sender = ?", (record, sender))
+            topics = [t for (t,) in db.execute("SELECT topic FROM suppressions WHERE email = ? ORDER BY topic", (record,))]
+            return topics, change_id, freed
+
+        topics, change_id, freed = await self._write(work)
+        self.stored_mail_bytes -= freed
+        await self.truncate_journal()
+        return topics, change_id, freed
+
+    async def truncate_journal(self, attempts: int = 50) -> bool:
+        """Move everything into the database file and empty the write-ahead log, so that what a
+        write replaced lives on in neither; True once done (readers may hold it up a moment)."""
+
+        def checkpoint():
+            return self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+
+        for _ in range(attempts):
+            busy, _, _ = await self._on_writer(checkpoint)
+            if not busy:
+                return True
+            await asyncio.sleep(0.02)
+        log.warning("the write-ahead log could not be emptied now; it will be at the next checkpoint")
+        return False
+
+    async def remove_raw_before(self, before: str) -> tuple[int, int]:
+        """Remove the raw text and own words of settled messages received before a time;
+        (messages, bytes) removed."""
+
+        def work(db: sqlite3.Connection):
+            count, size = db.execute(
+                "SELECT count(*), coalesce(sum(size), 0) FROM inbox WHERE raw IS NOT NULL AND received_at < ?"
+                " AND status NOT IN ('pending', 'review')", (before,),
+            ).fetchone()
+            db.execute(
+                "UPDATE inbox SET raw = NULL, words = NULL WHERE raw IS NOT NULL AND received_at < ?"
+                " AND status NOT IN ('pending', 'review')", (before,),
+            )
+            return count, size
+
+        count, size = await self._write(work)
+        self.stored_mail_bytes -= size
+        if count:
+            await self.truncate_journal()
+        return count, size
+
+    async def erased_subject_rows(self) -> list[tuple[str, int, int, int]]:
+        """(record, keyed index key, keyed sha256 key, keyed md5 key) of every erased address."""
+        rows = await self._reader.execute_fetchall("SELECT record, key, sha256_key, md5_key FROM erased_subjects")
+        mask = 0xFFFFFFFFFFFFFFFF
+        return [(record, key & mask, sha & mask, md5 & mask) for record, key, sha, md5 in rows]
+
+    async def erased_digest_rows(self) -> list[tuple[str, int, int]]:
+        """(topic, keyed sha256 key, keyed md5 key) of every erased address's suppressions."""
+        rows = await self._reader.execute_fetchall(
+            "SELECT s.topic, e.sha256_key, e.md5_key FROM suppressions s JOIN erased_subjects e ON s.email = e.record"
+        )
+        return [(topic, sha & 0xFFFFFFFFFFFFFFFF, md5 & 0xFFFFFFFFFFFFFFFF) for topic, sha, md5 in rows]
 
     async def messages_about(self, email: str) -> list[StoredMessage]:
         """Received messages from or naming an address (as sender, envelope sender, suppressed or
@@ -405,7 +510,7 @@ class SuppressionStore:
     async def changes_of(self, email: str) -> list[Change]:
         """Every change for one address, oldest first (by the changes_email index)."""
         rows = await self._reader.execute_fetchall(
-            "SELECT id, at, action, email, topic, reason, source, actor FROM changes WHERE email = ? ORDER BY id",
+            "SELECT id, at, action, email, topic, reason, source, actor, detail FROM changes WHERE email = ? ORDER BY id",
             (email,),
         )
         return [Change(*row) for row in rows]
@@ -701,6 +806,32 @@ _MESSAGE_COLUMNS = (
     "topic", "sender", "subject", "message_id", "processed_at", "authentication", "found", "words",
     "resolved_at", "resolved_by", "note",
 )
+
+
+# The text columns of a message that can hold an address; raw and words are removed outright.
+_SCRUBBED = ("sender", "mail_from", "rcpt_to", "subject", "message_id", "authentication", "reasons", "addresses",
+             "found", "note", "resolved_by")
+
+
+def _scrub_messages(db: sqlite3.Connection, forms: list[str], record: str) -> int:
+    """Remove the raw text and own words of every message holding one of `forms`, and replace
+    them in its other columns by `record`; return the bytes of raw mail removed."""
+    text = " || ' ' || ".join(f"coalesce({c}, '')" for c in (*_SCRUBBED, "words"))
+    where = " OR ".join(
+        [f"instr(lower({text}), ?) > 0"] * len(forms) + ["instr(lower(CAST(raw AS TEXT)), ?) > 0"] * len(forms)
+    )
+    columns = ", ".join(_SCRUBBED)
+    rows = db.execute(
+        f"SELECT id, size, raw IS NOT NULL, {columns} FROM inbox WHERE {where}", [*forms, *forms]
+    ).fetchall()
+    pattern = re.compile("|".join(re.escape(f) for f in forms), re.IGNORECASE)
+    freed = 0
+    for message_id, size, had_raw, *values in rows:
+        freed += size if had_raw else 0
+        cleaned = [pattern.sub(record, v) if isinstance(v, str) else v for v in values]
+        assignments = ", ".join(f"{c} = ?" for c in _SCRUBBED)
+        db.execute(f"UPDATE inbox SET raw = NULL, words = NULL, {assignments} WHERE id = ?", (*cleaned, message_id))
+    return freed
 
 
 def _message(row, raw: bytes | None = None) -> StoredMessage:

@@ -56,7 +56,7 @@ async def service_context(app: web.Application) -> AsyncIterator[None]:
     await service.start()
     app[SERVICE] = service
     app[METRICS].watch_list_size(service.list_size)
-    app[METRICS].watch_writable(lambda: service.store.write_problem is None)
+    app[METRICS].watch_writable(lambda: service.writable)
     log.info("suppression list ready: %d suppressions, data in %s", service.list_size(), settings.service.data_dir)
     warn_if_links_are_plain_http(settings)
     # Everything built so far lives as long as the process: keep it out of the collector's

@@ -7,7 +7,6 @@ the sign-in's included, carries a CSRF token derived from that nonce, and signin
 new nonce. Each request checks the key again, so a revoked key ends its sessions.
 """
 
-import functools
 import hmac
 import secrets
 import time
@@ -18,8 +17,8 @@ from datetime import datetime, timezone
 from aiohttp import web
 from itsdangerous import BadSignature, Signer, URLSafeSerializer
 
-from handlers.errors import classify, count, handled
-from handlers.pages import PAGES, Pages
+from handlers.errors import classify
+from handlers.pages import PAGES, Pages, as_page
 from handlers.state import SERVICE
 from suppression.apikeys import ApiKey
 from suppression.errors import SuppressionError
@@ -29,7 +28,6 @@ SESSION_COOKIE = "desk_session"
 SESSION_SECONDS = 8 * 3600
 _SESSION_SALT = "suppression.desk-session.v1"
 _CSRF_SALT = "suppression.desk-csrf.v1"
-MAX_FORM_BYTES = 64 * 1024
 _SHOWN = 200  # messages on one page of the desk; the oldest first
 
 
@@ -99,25 +97,15 @@ class Refused(Exception):
 
 
 def as_desk_page(handler):
-    """A desk page: a small body limit, readable error pages, the page headers."""
+    """A desk page: as a recipients' page, but a refused session leads back to the sign-in."""
+    return as_page(handler, problem=_desk_problem)
 
-    @functools.wraps(handler)
-    async def page(request: web.Request) -> web.StreamResponse:
-        pages = request.app[PAGES]
-        try:
-            response = await handler(request.clone(client_max_size=MAX_FORM_BYTES))
-        except Refused as exc:
-            response = await _sign_in_page(request, str(exc), status=403)
-        except BaseException as exc:
-            if not handled(exc):
-                raise
-            failure = classify(request, exc)
-            response = pages.problem(failure.status, "Nothing was changed", failure.message, offer_email=False)
-        response.headers.update(pages.headers)
-        count(request, response)
-        return response
 
-    return page
+async def _desk_problem(request: web.Request, exc: BaseException) -> web.Response:
+    if isinstance(exc, Refused):
+        return await _sign_in_page(request, str(exc), status=403)
+    failure = classify(request, exc)
+    return request.app[PAGES].problem(failure.status, "Nothing was changed", failure.message, offer_email=False)
 
 
 async def show_desk(request: web.Request) -> web.StreamResponse:

@@ -102,11 +102,12 @@ def add_page_routes(app: web.Application, settings: Settings) -> None:
     app.router.add_route("*", "/u/", as_page(no_token))
 
 
-def as_page(handler):
-    """A recipients' page: a small body limit, readable error pages, the page headers."""
+def as_page(handler, problem=None):
+    """A page: a small body limit, readable error pages (`problem(request, exc)`, by default the
+    recipients'), the page headers."""
 
     @functools.wraps(handler)
-    async def page(request: web.Request) -> web.Response:
+    async def page(request: web.Request) -> web.StreamResponse:
         pages = request.app[PAGES]
         try:
             # aiohttp sizes requests by the app's limit, set for bulk JSON; forms are small.
@@ -114,7 +115,7 @@ def as_page(handler):
         except BaseException as exc:
             if not handled(exc):
                 raise
-            response = _problem_page(pages, request, exc)
+            response = await problem(request, exc) if problem else _problem_page(pages, request, exc)
         response.headers.update(pages.headers)
         count(request, response)
         return response

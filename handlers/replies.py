@@ -38,7 +38,7 @@ class ReplySender:
         except InvalidAddress:
             return
         today = datetime.now(timezone.utc).date().isoformat()
-        if not await self.service.store.claim_reply(recipient, today):
+        if not await self.service.claim_reply(recipient, today):
             log.info("message %d: %s was answered today already; no second reply", message_id, mask_address(recipient))
             return
         try:

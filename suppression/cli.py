@@ -76,7 +76,7 @@ async def apikey_create(service: SuppressionService, args) -> int:
 
 
 async def apikey_list(service: SuppressionService, args) -> int:
-    for name, scope, created, revoked in await service.store.list_api_keys():
+    for name, scope, created, revoked in await service.list_api_keys():
         state = f"revoked {revoked}" if revoked else "active"
         print(f"{name}\t{scope}\tcreated {created}\t{state}")
     return EXIT_OK

@@ -120,7 +120,7 @@ class RequestIntake:
         # One handler at a time (the worker, or a caller such as a test or the CLI): two reading
         # the same pending messages would each count a sender's requests without the other's.
         async with self._handling:
-            while batch := await self.service.store.pending_messages(_BATCH):
+            while batch := await self.service.pending_messages(_BATCH):
                 await self._handle_batch(batch)
                 count += len(batch)
         return count
@@ -157,7 +157,7 @@ class RequestIntake:
                 continue
             sender, named = sender_key(mail_from) or sender_key(decision.sender), len(decision.addresses)
             if sender not in counts:
-                counts[sender] = await self.service.store.sender_requests_since(sender, since)
+                counts[sender] = await self.service.sender_requests_since(sender, since)
             if counts[sender] + named > limit:
                 why = (f"rate limit: this sender has had {counts[sender]} addresses of other people honoured in"
                        f" 24 hours and this message names {named} (limit {limit}); kept for review")
@@ -173,12 +173,9 @@ class RequestIntake:
     async def settle(self, message_id: int, decision: Decision, counted: tuple[str, int] | None = None) -> None:
         """Suppress what a decision names and record its outcome, in one write; then log and answer."""
         keys = self.service.stored_keys(decision.addresses)
-        change_id = await self.service.store.settle_message(
-            message_id, _outcome(decision), keys, decision.reason if decision.addresses else None, "email",
-            f"email:{message_id}", counted,
+        await self.service.settle_message(
+            message_id, _outcome(decision), keys, decision.reason if decision.addresses else None, counted,
         )
-        if change_id is not None:
-            await self.service.follow_changes(upto=change_id)
         self.handled += 1
         # Masked: the log is no place for the list's addresses (the inbox view has them).
         log.info("message %d: %s %s (%s)", message_id, decision.kind,

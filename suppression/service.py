@@ -474,6 +474,31 @@ class SuppressionService:
         """Raw received mail kept, in bytes."""
         return self.store.stored_mail_bytes
 
+    async def pending_messages(self, limit: int) -> list[tuple[int, bytes, str]]:
+        """(id, raw, envelope sender) of stored messages not yet handled, oldest first."""
+        return await self.store.pending_messages(limit)
+
+    async def settle_message(self, message_id: int, outcome, keys, reason: str | None, counted) -> None:
+        """Record what handling a message decided, and suppress what it names, in one write."""
+        change_id = await self.store.settle_message(
+            message_id, outcome, keys, reason, "email", f"email:{message_id}", counted,
+        )
+        if change_id is not None:
+            await self.follow_changes(upto=change_id)
+
+    async def sender_requests_since(self, sender: str, since: str) -> int:
+        """How many addresses of other people a sender's honoured requests have named since a time."""
+        return await self.store.sender_requests_since(sender, since)
+
+    async def claim_reply(self, email: str, day: str) -> bool:
+        """Note that `email` is answered on `day`; False if it was already that day."""
+        return await self.store.claim_reply(email, day)
+
+    @property
+    def writable(self) -> bool:
+        """Whether the database takes writes now."""
+        return self.store.write_problem is None
+
     async def store_message(
         self, raw: bytes, mail_from: str, rcpt_to: list[str], settled: tuple[str, list[str]] | None = None
     ) -> int:
@@ -531,7 +556,7 @@ class SuppressionService:
             review = await self.review_state()
         except (StoreUnavailable, sqlite3.Error):
             return None
-        return Health(self.store.write_problem is None, review)
+        return Health(self.writable, review)
 
     def due(self, message: StoredMessage) -> str:
         """When a person must have decided a message: its arrival plus [review] due_hours."""
@@ -619,6 +644,10 @@ class SuppressionService:
         full, key_id, secret_hash = mint_api_key()
         await self.store.add_api_key(ApiKey(key_id, name, scope, secret_hash))
         return full
+
+    async def list_api_keys(self) -> list[tuple[str, str, str, str | None]]:
+        """(name, scope, created_at, revoked_at) of every key; never the hashes."""
+        return await self.store.list_api_keys()
 
     async def revoke_api_key(self, name: str) -> None:
         if not await self.store.revoke_api_key(name):

@@ -20,7 +20,7 @@ from suppression.addresses import (
 from suppression.background import cancel_and_wait
 from suppression.errors import InvalidAddress, MailStorageFull, StoreUnavailable
 from suppression.inbound.classify import REQUEST, REVIEW, Decision
-from suppression.reader import MailReader, ReaderSettings
+from suppression.reader import MailReader, ReaderSettings, ReaderUnavailable
 from suppression.service import SuppressionService
 from suppression.store import Outcome, utc_iso
 
@@ -110,6 +110,9 @@ class RequestIntake:
                 await self.handle_pending()
             except StoreUnavailable as exc:
                 log.warning("cannot handle stored mail now, will retry: %s", exc)
+            except ReaderUnavailable as exc:
+                # The mail stays stored and pending: nothing is lost, it is read once a reader starts.
+                log.error("cannot read stored mail now, will retry in %g s: %s", _RETRY_SECONDS, exc)
 
     async def handle_pending(self) -> int:
         """Handle every stored message not yet handled; return how many.

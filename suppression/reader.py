@@ -22,7 +22,12 @@ from suppression.tokens import read_claim
 log = logging.getLogger(__name__)
 
 _START_SECONDS = 30.0  # a child that cannot import and say "ready" in this long is broken
-_CHUNK_BYTES = 8 * 1024 * 1024  # mail handed to the child at once: a batch, without copying 500 MB
+_CHUNK_BYTES = 8 * 1024 * 1024
+_ROOM_BYTES = 64 * 1024 * 1024  # mail handed to the child at once: a batch, without copying 500 MB
+
+
+class ReaderUnavailable(Exception):
+    """No reader process could be started (out of memory or processes): try again later."""
 
 
 @dataclass(frozen=True)
@@ -95,9 +100,14 @@ class MailReader:
         )
         process.start()
         theirs.close()
-        if not ours.poll(_START_SECONDS) or ours.recv() != "ready":
+        try:
+            ready = ours.poll(_START_SECONDS) and ours.recv() == "ready"
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
             process.kill()
-            raise RuntimeError("the mail reader process did not start")
+            process.join()
+            raise ReaderUnavailable(f"the mail reader process did not start (exit code {process.exitcode})")
         self._process, self._conn = process, ours
         return ours
 
@@ -138,6 +148,9 @@ def serve(conn: Connection, settings: ReaderSettings) -> None:
     """The child: read (raw, envelope sender) pairs and answer each with its Decision."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the service, which ends us
     resource.setrlimit(resource.RLIMIT_AS, (settings.memory_bytes, settings.memory_bytes))
+    # A reader without room to parse one message is not ready: otherwise every message would
+    # be decided "could not be read" for want of memory, not for what it is.
+    bytearray(_ROOM_BYTES)
     read_token = partial(read_claim, settings.signing_keys, max_age_seconds=settings.max_age_seconds,
                          topics=settings.topics)
     conn.send("ready")

@@ -1,0 +1,35 @@
+"""The mail reader process: decisions in order, and a clear error when no reader can start."""
+
+import pytest
+
+from suppression.addresses import normalise_address
+from suppression.reader import MailReader, ReaderSettings, ReaderUnavailable
+
+
+def settings(memory_bytes: int) -> ReaderSettings:
+    return ReaderSettings(
+        request_addresses=frozenset({normalise_address("PLUSinfo@plusnxt.com")}),
+        signing_keys=("reader-tests-signing-key-0123456789abcdef",), max_age_seconds=None,
+        topics={"newsletters": "Email newsletters"}, trusted_authserv_ids=(), budget_seconds=10,
+        memory_bytes=memory_bytes,
+    )
+
+
+def test_a_batch_is_decided_in_order_across_chunks():
+    reader = MailReader(settings(2 * 1024**3))
+    try:
+        big = b"From: a@example.com\r\nSubject: hello\r\n\r\n" + (b"x" * 998 + b"\r\n") * 5000  # 5 MB each
+        batch = [(1, b"From: a@example.com\r\nSubject: unsubscribe\r\n\r\nplease\r\n", "a@example.com"),
+                 (2, big, "b@example.com"), (3, big, "c@example.com"),
+                 (4, b"From: d@example.com\r\nSubject: hi\r\n\r\nWhen are you open?\r\n", "d@example.com")]
+        assert [d.kind for d in reader.read(batch)] == ["request", "review", "review", "review"]
+        assert reader.restarts == 0
+    finally:
+        reader.close()
+
+
+def test_a_reader_that_cannot_start_is_an_error_to_retry_not_a_decision():
+    reader = MailReader(settings(1))  # an address space smaller than the child already uses
+    with pytest.raises(ReaderUnavailable):
+        reader.read([(1, b"From: a@example.com\r\nSubject: unsubscribe\r\n\r\nplease\r\n", "a@example.com")])
+    reader.close()

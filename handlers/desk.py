@@ -18,7 +18,10 @@ from aiohttp import web
 from itsdangerous import BadSignature, Signer, URLSafeSerializer
 
 from handlers.errors import classify
-from handlers.pages import PAGES, Pages, as_page
+from markupsafe import Markup
+
+from handlers.locale import DEFAULT_LANGUAGE, N_
+from handlers.pages import LANG, PAGES, Pages, as_page
 from handlers.state import SERVICE
 from suppression.apikeys import ApiKey
 from suppression.errors import SuppressionError
@@ -105,7 +108,8 @@ async def _desk_problem(request: web.Request, exc: BaseException) -> web.Respons
     if isinstance(exc, Refused):
         return await _sign_in_page(request, str(exc), status=403)
     failure = classify(request, exc)
-    return request.app[PAGES].problem(failure.status, "Nothing was changed", failure.message, offer_email=False)
+    return request.app[PAGES].problem(failure.status, N_("Nothing was changed"), failure.message,
+                                      request.get(LANG, DEFAULT_LANGUAGE), offer_email=False)
 
 
 async def show_desk(request: web.Request) -> web.StreamResponse:
@@ -121,14 +125,13 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     session = desk.read(request.cookies.get(SESSION_COOKIE))
     if session is None or not desk.csrf_ok(session, form.get("csrf")):
-        raise Refused("The sign-in form had expired. Please sign in again.")
+        raise Refused(N_("The sign-in form had expired. Please sign in again."))
     presented = form.get("key")
     key = await service.authenticate(presented.strip()) if isinstance(presented, str) and presented.strip() else None
     if key is None:
-        return await _sign_in_page(request, "That key is not valid.", status=401)
+        return await _sign_in_page(request, N_("That key is not valid."), status=401)
     if not key.allows("admin"):
-        return await _sign_in_page(request, f"The key {key.name!r} may only check; the desk needs an admin key.",
-                                   status=403)
+        return await _sign_in_page(request, N_("This key may not use the desk: it needs an admin key."), status=403)
     _, cookie = desk.start(key.key_id)  # a new nonce: nothing from before signing in carries over
     response = _redirect("/admin/")
     desk.set_cookie(response, cookie)
@@ -140,7 +143,7 @@ async def sign_out(request: web.Request) -> web.StreamResponse:
     session = desk.read(request.cookies.get(SESSION_COOKIE))
     form = await request.post()
     if session is None or not desk.csrf_ok(session, form.get("csrf")):
-        raise Refused("Your session had ended.")
+        raise Refused(N_("Your session had ended."))
     response = _redirect("/admin/")
     response.del_cookie(SESSION_COOKIE, path="/admin")
     return response
@@ -151,7 +154,7 @@ async def resolve(request: web.Request) -> web.StreamResponse:
     session, key = await _signed_in(request)
     form = await request.post()
     if key is None or not desk.csrf_ok(session, form.get("csrf")):
-        raise Refused("Your session had ended, or the form was not ours: nothing was changed. Please sign in.")
+        raise Refused(N_("Your session had ended, or the form was not ours: nothing was changed. Please sign in."))
     try:
         message_id = int(request.match_info["id"])
     except ValueError:
@@ -185,8 +188,12 @@ async def _sign_in_page(request: web.Request, error: str = "", status: int = 200
     cookie = None
     if session is None or session.key_id:
         session, cookie = desk.start()
-    response = pages.render("desk_signin.html", status, title="Review desk", csrf=desk.csrf(session),
-                            error=error, hours=SESSION_SECONDS // 3600)
+    lang = request.get(LANG, DEFAULT_LANGUAGE)
+    response = pages.render(
+        "desk_signin.html", status, lang=lang, title=N_("Review desk"), csrf=desk.csrf(session),
+        error=pages.catalogues.gettext(lang)(error) if error else "", hours=SESSION_SECONDS // 3600,
+        command=Markup("<code>suppression apikey create NAME --scope admin</code>"),
+    )
     if cookie is not None:
         desk.set_cookie(response, cookie)
     return response
@@ -207,7 +214,7 @@ async def _desk_page(request, session: DeskSession, key: ApiKey, done: str = "",
             "reasons": m.reasons, "addresses": m.found or [a for a in [m.sender or m.mail_from] if a],
         })
     return pages.render(
-        "desk.html", status, title="Review desk", main_class="wide", csrf=request.app[DESK].csrf(session),
+        "desk.html", status, lang=DEFAULT_LANGUAGE, switcher=False, title="Review desk", main_class="wide", csrf=request.app[DESK].csrf(session),
         who=key.name, messages=rows, overdue=sum(r["overdue"] for r in rows), done=done, error=error,
         topics=list(service.settings.topics.items()),
     )

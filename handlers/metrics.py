@@ -18,6 +18,7 @@ class Metrics:
         self.requests: Counter[tuple[str, int]] = Counter()  # (route, status)
         self.checked: Counter[str] = Counter()  # kind: single or bulk
         self.changes: Counter[tuple[str, str]] = Counter()  # (action, source)
+        self.leaving: Counter[str] = Counter()  # why people said they unsubscribed (the page's optional question)
         self._list_size: Callable[[], int] = lambda: 0
         self._writable: Callable[[], bool] = lambda: True
         self.review = None  # the review desk's state, read just before each scrape
@@ -47,7 +48,11 @@ class Metrics:
         size.add_metric([], self._list_size())
         writable = GaugeMetricFamily("suppression_database_writable", "1 while the database takes writes, 0 while it refuses them")
         writable.add_metric([], 1 if self._writable() else 0)
-        families = [requests, checked, changes, size, writable]
+        leaving = CounterMetricFamily("suppression_leaving_reasons", "Answers to \"why are you leaving?\" on the page",
+                                      labels=["reason"])
+        for reason, count in sorted(self.leaving.items()):
+            leaving.add_metric([reason], count)
+        families = [requests, checked, changes, size, writable, leaving]
         if self.review is not None:
             for name, text, value in (
                 ("suppression_review_open", "Received messages a person must decide", self.review.open),

@@ -13,12 +13,16 @@ from pathlib import Path
 import jinja2
 from aiohttp import web
 
+from markupsafe import Markup
+
 from handlers.errors import classify, count, handled
-from handlers.state import SERVICE
+from handlers.locale import DEFAULT_LANGUAGE, LANGUAGES, N_, Catalogues, choose_language
+from handlers.state import METRICS, SERVICE
 from suppression.addresses import mask_address
 from suppression.config import RESERVED_SCOPE, Settings
 from suppression.errors import BadToken, BadUndo, StoreUnavailable
 from suppression.links import ONE_CLICK
+from suppression.service import Leaving
 from suppression.store import ALL_TOPICS
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -27,7 +31,7 @@ ACTOR = "recipient"  # who acts through a link: the person holding it
 
 
 class Pages:
-    """The templates, the stylesheet and the headers every page carries."""
+    """The templates, the translations, the stylesheet and the headers every page carries."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -36,6 +40,7 @@ class Pages:
             autoescape=True,
             undefined=jinja2.StrictUndefined,
         )
+        self.catalogues = Catalogues()
         self.css = (TEMPLATES / "page.css").read_text(encoding="utf-8")
         css_hash = base64.b64encode(hashlib.sha256(self.css.encode("utf-8")).digest()).decode()
         self.headers = {
@@ -48,50 +53,63 @@ class Pages:
             "Referrer-Policy": "no-referrer",
             "X-Frame-Options": "DENY",
             "X-Content-Type-Options": "nosniff",
+            "Vary": "Accept-Language",
         }
+        self._one_click: dict[str, bytes] = {}
 
-    @functools.cached_property
-    def one_click_page(self) -> bytes:
-        return self.render("one_click.html", title="Unsubscribed").body
+    def one_click_page(self, lang: str) -> bytes:
+        # Mail providers send this POST and ignore the body: one page a language, rendered once.
+        if lang not in self._one_click:
+            self._one_click[lang] = self.render("one_click.html", lang=lang, title=N_("Unsubscribed")).body
+        return self._one_click[lang]
 
-    def render(self, template: str, status: int = 200, **context) -> web.Response:
+    def render(self, template: str, status: int = 200, *, lang: str, switcher: bool = True, **context) -> web.Response:
         html = self.env.get_template(template).render(
-            css=self.css, company=self.settings.service.company_name, **context
+            css=self.css, company=self.settings.service.company_name, lang=lang,
+            _=self.catalogues.gettext(lang), languages=list(LANGUAGES.items()) if switcher else [], **context,
         )
-        return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+        response = web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+        response.headers["Content-Language"] = lang
+        return response
 
-    def problem(self, status: int, heading: str, message: str, offer_email: bool = True) -> web.Response:
+    def problem(self, status: int, heading: str, message: str, lang: str = DEFAULT_LANGUAGE,
+                offer_email: bool = True) -> web.Response:
+        address = self.settings.smtp.request_addresses[0] if offer_email else ""
         return self.render(
-            "problem.html", status, title=heading, heading=heading, message=message,
-            request_address=self.settings.smtp.request_addresses[0] if offer_email else "",
+            "problem.html", status, lang=lang, title=heading, heading=heading, message=message,
+            request_address=address,
+            mailto=Markup('<a href="mailto:{0}?subject=unsubscribe">{0}</a>').format(address),
         )
 
-    def label(self, scope: str | None) -> str:
-        """How a scope reads in a sentence: "Email newsletters", "any emails from PLUS"."""
-        if scope is None:
-            return f"any emails from {self.settings.service.company_name}"
+    def label(self, scope: str | None, lang: str) -> str:
+        """How a scope reads in a list: "Email newsletters", "All emails from PLUS"."""
+        if scope is None or scope == ALL_TOPICS:
+            return self.catalogues.gettext(lang)(N_("All emails from %(company)s"),
+                                                 company=self.settings.service.company_name)
         return self.settings.topics[scope]
 
-    @property
-    def all_label(self) -> str:
-        return f"All emails from {self.settings.service.company_name}"
-
-    def choices(self, topic: str | None) -> list[dict]:
-        """The linked topic first and chosen, the other topics, then all emails."""
+    def choices(self, topic: str | None, suppressed: set[str], lang: str) -> list[dict]:
+        """Every topic (the link's first) and all emails, with what is chosen and what is already so."""
         topics = list(self.settings.topics)
         if topic is not None:
             topics.remove(topic)
             topics.insert(0, topic)
-        rows = [{"id": t, "label": self.settings.topics[t], "checked": t == topic} for t in topics]
-        rows.append({
-            "id": RESERVED_SCOPE,
-            "label": self.all_label,
-            "checked": topic is None,
-        })
+        everything = ALL_TOPICS in suppressed
+        rows = [{"id": t, "label": self.settings.topics[t], "checked": t == topic or t in suppressed or everything,
+                 "already": t in suppressed or everything} for t in topics]
+        rows.append({"id": RESERVED_SCOPE, "label": self.label(None, lang), "checked": topic is None or everything,
+                     "already": everything})
         return rows
 
 
 PAGES = web.AppKey("pages", Pages)
+LANG = web.RequestKey("lang", str)  # the language a page is shown in
+LEAVING_LABELS = (
+    ("too-many", N_("I get too many emails")),
+    ("not-relevant", N_("The emails are not relevant to me")),
+    ("never-signed-up", N_("I never signed up")),
+    ("other", N_("Another reason")),
+)
 
 
 def add_page_routes(app: web.Application, settings: Settings) -> None:
@@ -103,12 +121,13 @@ def add_page_routes(app: web.Application, settings: Settings) -> None:
 
 
 def as_page(handler, problem=None):
-    """A page: a small body limit, readable error pages (`problem(request, exc)`, by default the
-    recipients'), the page headers."""
+    """A page in the reader's language: a small body limit, readable error pages
+    (`problem(request, exc)`, by default the recipients'), the page headers."""
 
     @functools.wraps(handler)
     async def page(request: web.Request) -> web.StreamResponse:
         pages = request.app[PAGES]
+        request[LANG] = language_of(request)
         try:
             # aiohttp sizes requests by the app's limit, set for bulk JSON; forms are small.
             response = await handler(request.clone(client_max_size=MAX_FORM_BYTES))
@@ -123,14 +142,18 @@ def as_page(handler, problem=None):
     return page
 
 
+def language_of(request: web.Request) -> str:
+    return choose_language(request.query.get("lang"), request.headers.get("Accept-Language"))
+
+
 async def show_link(request: web.Request) -> web.Response:
-    service, pages = request.app[SERVICE], request.app[PAGES]
+    service, pages, lang = request.app[SERVICE], request.app[PAGES], request[LANG]
     claim = service.read_link(request.match_info["token"])
-    scopes = await service.suppressed_scopes(claim.email)
-    already = [pages.label(None if s == ALL_TOPICS else s) for s in sorted(scopes)]
+    suppressed = await service.suppressed_scopes(claim.email)
     return pages.render(
-        "choose.html", title="Unsubscribe", masked=mask_address(claim.email),
-        choices=pages.choices(claim.topic), already=already,
+        "choose.html", lang=lang, title=N_("Unsubscribe"), address=_address(claim.email),
+        choices=pages.choices(claim.topic, suppressed, lang), everything=ALL_TOPICS in suppressed,
+        reasons=LEAVING_LABELS,
     )
 
 
@@ -139,59 +162,76 @@ async def no_token(request: web.Request) -> web.Response:
 
 
 async def act_on_link(request: web.Request) -> web.Response:
-    service, pages = request.app[SERVICE], request.app[PAGES]
+    service, pages, lang = request.app[SERVICE], request.app[PAGES], request[LANG]
     claim = service.read_link(request.match_info["token"])
     form = await request.post()
     if form.get("List-Unsubscribe") == ONE_CLICK.split("=", 1)[1]:
         await service.suppress(claim.email, claim.topic, "unsubscribe", "one-click", ACTOR)
-        # Mail providers send this POST and ignore the body: one page, rendered once.
-        return web.Response(body=pages.one_click_page, content_type="text/html", charset="utf-8")
-    action, scope = form.get("action"), form.get("scope")
-    if action not in ("unsubscribe", "resubscribe") or not isinstance(scope, str):
-        return pages.problem(
-            400, "Nothing was changed",
-            "This request did not say what to do. Open the link from your email again and press the button.",
-        )
-    topic, masked = (None if scope == RESERVED_SCOPE else scope), mask_address(claim.email)
+        return web.Response(body=pages.one_click_page(lang), content_type="text/html", charset="utf-8",
+                            headers={"Content-Language": lang})
+    action = form.get("action")
     if action == "unsubscribe":
-        suppression, created = await service.suppress(claim.email, topic, "unsubscribe", "link", ACTOR)
-        changed = created
-        undo = service.mint_undo(suppression) if created else ""
+        scopes = [s for s in form.getall("scope", []) if isinstance(s, str)]
+        if not scopes:
+            return pages.problem(400, N_("Nothing was changed"), N_("Choose at least one kind of email."), lang)
+        topics = list(dict.fromkeys(None if s == RESERVED_SCOPE else s for s in scopes))
+        for topic in topics:
+            service.topic_scope(topic)  # every choice is checked before anything is written
+        if None in topics:
+            topics = [None]  # all emails covers every topic
+        why = Leaving.of(form.get("why"), form.get("why_text"))
+        made = []
+        for topic in topics:
+            suppression, created = await service.suppress(claim.email, topic, "unsubscribe", "link", ACTOR, why)
+            if created:
+                made.append(suppression)
+        if why is not None and made:
+            request.app[METRICS].leaving[why.reason or "unstated"] += 1
+        changed = [s.topic for s in made]
+        undo = [service.mint_undo(s) for s in made]
+    elif action == "resubscribe":
+        tokens = [t for t in form.getall("undo", []) if isinstance(t, str)]
+        changed = [ALL_TOPICS if t is None else t for t in await service.undo(claim.email, tokens, ACTOR)]
+        undo = []
     else:
-        undo_token = form.get("undo")
-        # Only the undo this address's own unsubscribe handed out lifts anything, and only that
-        # suppression: a link alone never lifts one made by an admin, a bounce or an import.
-        changed = await service.undo(claim.email, topic, undo_token if isinstance(undo_token, str) else "", ACTOR)
-        undo = ""
+        return pages.problem(
+            400, N_("Nothing was changed"),
+            N_("This request did not say what to do. Open the link from your email again and press the button."), lang,
+        )
     remaining = await service.suppressed_scopes(claim.email)
     return pages.render(
-        "done.html", title="Unsubscribed" if action == "unsubscribe" else "Subscribed again",
-        unsubscribed=action == "unsubscribe", changed=changed, masked=masked, label=pages.label(topic),
-        scope=scope, undo=undo,
-        remaining=[pages.settings.topics[s] if s != ALL_TOPICS else pages.all_label for s in sorted(remaining)],
+        "done.html", lang=lang, title=N_("Unsubscribed") if action == "unsubscribe" else N_("Subscribed again"),
+        unsubscribed=action == "unsubscribe", address=_address(claim.email), undo=undo,
+        changed=[pages.label(s, lang) for s in changed],
+        changed_scopes=[RESERVED_SCOPE if s == ALL_TOPICS else s for s in changed],
+        remaining=[pages.label(s, lang) for s in sorted(remaining)],
     )
+
+
+def _address(email: str) -> Markup:
+    return Markup('<span class="address">{}</span>').format(mask_address(email))
 
 
 def _problem_page(pages: Pages, request: web.Request, exc: Exception) -> web.Response:
     failure = classify(request, exc)
+    lang = request.get(LANG, DEFAULT_LANGUAGE)
     if isinstance(exc, BadUndo):
-        response = pages.problem(
-            400, "Nothing was changed",
-            "This undo has expired or was not offered to you here. To receive our emails again, write to us.",
-        )
+        response = pages.problem(400, N_("Nothing was changed"), N_(
+            "This undo has expired or was not offered to you here. To receive our emails again, write to us."), lang)
     elif isinstance(exc, BadToken):
-        response = pages.problem(
-            400, "This unsubscribe link is not valid",
-            "It may have been cut off or changed on its way to you, or it is too old.",
-        )
+        response = pages.problem(400, N_("This unsubscribe link is not valid"), N_(
+            "It may have been cut off or changed on its way to you, or it is too old."), lang)
     elif isinstance(exc, StoreUnavailable):
-        response = pages.problem(503, "Please try again in a minute", "We could not save your choice just now; nothing was changed.")
+        response = pages.problem(503, N_("Please try again in a minute"), N_(
+            "We could not save your choice just now; nothing was changed."), lang)
     elif failure.status == 413:
-        response = pages.problem(413, "Nothing was changed", "The request was too large.")
+        response = pages.problem(413, N_("Nothing was changed"), N_("The request was too large."), lang)
     elif failure.status < 500:
-        response = pages.problem(failure.status, "Nothing was changed", "We could not understand this request.")
+        response = pages.problem(failure.status, N_("Nothing was changed"), N_(
+            "We could not understand this request."), lang)
     else:
-        response = pages.problem(500, "Something went wrong", "Nothing was changed; we have been told about it.")
+        response = pages.problem(500, N_("Something went wrong"), N_(
+            "Nothing was changed; we have been told about it."), lang)
     response.headers.update(failure.headers)
     return response
 

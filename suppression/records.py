@@ -8,7 +8,8 @@ from suppression.store import ALL_TOPICS, Change, StoredMessage, Suppression
 def change_record(change: Change) -> dict:
     """A change as the feed and the history show it. After an erasure, `email` is the address's
     keyed hash ("erased:..."); the `erase` change itself lists, in `replaced`, the cursors of
-    the changes whose address it replaced, so a tool that keeps a copy can forget those."""
+    the changes whose address it replaced, so a tool that keeps a copy can forget those. A
+    suppression made on the page carries `why` and `why_text` when the person said why."""
     record = {
         "cursor": str(change.id),
         "at": change.at,
@@ -19,8 +20,12 @@ def change_record(change: Change) -> dict:
         "source": change.source,
         "actor": change.actor,
     }
+    detail = json.loads(change.detail) if change.detail else {}
     if change.action == "erase":
-        record["replaced"] = json.loads(change.detail or "{}").get("cursors", [])
+        record["replaced"] = detail.get("cursors", [])
+    for name in ("why", "why_text"):  # the person's answer to "why are you leaving?", if given
+        if name in detail:
+            record[name] = detail[name]
     return record
 
 

@@ -171,7 +171,7 @@ MIGRATIONS: tuple[str, ...] = (
     WHEN NOT (NEW.email LIKE 'erased:%' AND OLD.email NOT LIKE 'erased:%' AND NEW.id = OLD.id
               AND NEW.at = OLD.at AND NEW.action = OLD.action AND NEW.topic = OLD.topic
               AND NEW.reason IS OLD.reason AND NEW.source IS OLD.source AND NEW.actor IS OLD.actor
-              AND NEW.detail IS OLD.detail)
+              AND (NEW.detail IS OLD.detail OR NEW.detail IS json_remove(OLD.detail, '$.why_text')))
     BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only; only an erasure may replace an address by its keyed hash'); END;
     CREATE TRIGGER changes_append_only_delete BEFORE DELETE ON changes
     BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;

@@ -7,6 +7,7 @@ sees writes made by other processes (the admin CLI) too, within FOLLOW_SECONDS.
 
 import asyncio
 import dataclasses
+import json
 import logging
 import sqlite3
 import time
@@ -32,7 +33,7 @@ from suppression.apikeys import SCOPES, ApiKey, mint_api_key, split_api_key
 from suppression.background import cancel_and_wait
 from suppression.config import Settings
 from suppression.csv_import import read_import_rows
-from suppression.errors import InvalidValue, NotFound, StoreUnavailable, UnknownTopic
+from suppression.errors import BadUndo, InvalidValue, NotFound, StoreUnavailable, UnknownTopic
 from suppression.inbound.reports import report_type
 from suppression.erasure import ErasureKeys, is_record
 from suppression.index import SuppressionIndex
@@ -83,6 +84,28 @@ class CheckResult:
         if self.matched is not None:
             body.update(suppression_record(self.matched))
         return body
+
+
+LEAVING_REASONS = ("too-many", "not-relevant", "never-signed-up", "other")
+MAX_LEAVING_TEXT = 500
+MAX_UNDO = 16  # undo tokens in one request: one a scope
+
+
+@dataclass(frozen=True)
+class Leaving:
+    """Why a person unsubscribes, if they say: one of LEAVING_REASONS, and free text."""
+
+    reason: str | None = None
+    text: str = ""
+
+    @classmethod
+    def of(cls, reason, text) -> "Leaving | None":
+        reason = reason if reason in LEAVING_REASONS else None
+        text = " ".join(str(text or "").split())[:MAX_LEAVING_TEXT]
+        return cls(reason, text) if reason or text else None
+
+    def as_detail(self) -> dict:
+        return {k: v for k, v in (("why", self.reason), ("why_text", self.text)) if v}
 
 
 @dataclass(frozen=True)
@@ -287,14 +310,16 @@ class SuppressionService:
     # -- changes ------------------------------------------------------------------------
 
     async def suppress(
-        self, text: str, topic: str | None, reason: str, source: str, actor: str
+        self, text: str, topic: str | None, reason: str, source: str, actor: str, why: "Leaving | None" = None,
     ) -> tuple[Suppression, bool]:
-        """Suppress an address (idempotent); return the suppression and whether it is new."""
+        """Suppress an address (idempotent); return the suppression and whether it is new. `why`,
+        the person's optional answer to "why are you leaving?", goes into the audit trail."""
         email = normalise_address(text)
         scope = self.topic_scope(topic)
         reason = self.check_reason(reason or "manual")
         stored, key = self._stored(email)
-        suppression, change_id = await self.store.suppress(stored, key, scope, reason, source, actor)
+        detail = json.dumps(why.as_detail(), ensure_ascii=False) if why is not None else None
+        suppression, change_id = await self.store.suppress(stored, key, scope, reason, source, actor, detail)
         if change_id is not None:
             await self.follow_changes(upto=change_id)
         return dataclasses.replace(suppression, email=email), change_id is not None
@@ -311,15 +336,20 @@ class SuppressionService:
         """The undo a confirmation page offers for a suppression it has just made."""
         return mint_undo(self._keys(), suppression.email, suppression.topic, suppression.since)
 
-    async def undo(self, text: str, topic: str | None, undo_token: str, actor: str) -> bool:
-        """Lift the suppression an undo token names, if it is still that recipient's own; BadUndo if
-        the token is not one this address's unsubscribe handed out. Whether one was lifted."""
-        email, scope = normalise_address(text), self.topic_scope(topic)
-        made_at = verify_undo(self._keys(), undo_token, email, scope)
-        change_id = await self.store.unsuppress(self._stored(email)[0], scope, "link", actor, only_own_made_at=made_at)
-        if change_id is not None:
-            await self.follow_changes(upto=change_id)
-        return change_id is not None
+    async def undo(self, text: str, undo_tokens: list[str], actor: str) -> list[str | None]:
+        """Lift the suppressions undo tokens name, those still that recipient's own; BadUndo if any
+        token is not one this address's unsubscribe handed out. The topics lifted (None: all emails)."""
+        email = normalise_address(text)
+        if not undo_tokens:
+            raise BadUndo("there is nothing to undo")
+        named = [verify_undo(self._keys(), token, email) for token in undo_tokens[:MAX_UNDO]]
+        stored, lifted = self._stored(email)[0], []
+        for scope, made_at in named:
+            change_id = await self.store.unsuppress(stored, scope, "link", actor, only_own_made_at=made_at)
+            if change_id is not None:
+                await self.follow_changes(upto=change_id)
+                lifted.append(_or_none(scope))
+        return lifted
 
     async def changes(self, after: str | None, limit: int) -> tuple[list[Change], str]:
         """A page of the change log after a cursor, and the cursor to ask for next."""

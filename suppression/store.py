@@ -265,12 +265,14 @@ class SuppressionStore:
     # -- suppressions -------------------------------------------------------------------
 
     async def suppress(
-        self, email: str, key: int, topic: str, reason: str, source: str, actor: str
+        self, email: str, key: int, topic: str, reason: str, source: str, actor: str, detail: str | None = None
     ) -> tuple[Suppression, int | None]:
-        """Record a suppression unless one exists; return it and the new change's id (None: existed)."""
+        """Record a suppression unless one exists; return it and the new change's id (None: existed).
+
+        `detail` (JSON) goes with the change into the audit trail: why the person left, say."""
 
         def work(db: sqlite3.Connection):
-            return _suppress(db, utc_now(), email, key, topic, reason, source, actor)
+            return _suppress(db, utc_now(), email, key, topic, reason, source, actor, detail)
 
         return await self._write(work)
 
@@ -409,7 +411,9 @@ class SuppressionStore:
                 [(record, topic, signed64(key), reason, source, since) for topic, reason, source, since in rows],
             )
             cursors = [str(i) for (i,) in db.execute("SELECT id FROM changes WHERE email = ? ORDER BY id", (email,))]
-            db.execute("UPDATE changes SET email = ? WHERE email = ?", (record, email))
+            # What the person wrote about why they left may name them: it goes, the choice stays.
+            db.execute("UPDATE changes SET email = ?, detail = CASE WHEN detail IS NULL THEN NULL"
+                       " ELSE json_remove(detail, '$.why_text') END WHERE email = ?", (record, email))
             change_id = db.execute(
                 "INSERT INTO changes (at, action, email, topic, reason, source, actor, detail)"
                 " VALUES (?, 'erase', ?, '', NULL, 'erasure', ?, ?)",
@@ -722,7 +726,7 @@ class SuppressionStore:
         return True
 
 
-def _suppress(db, at, email, key, topic, reason, source, actor) -> tuple[Suppression, int | None]:
+def _suppress(db, at, email, key, topic, reason, source, actor, detail=None) -> tuple[Suppression, int | None]:
     cursor = db.execute(
         "INSERT OR IGNORE INTO suppressions (email, topic, key, reason, source, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?)",
@@ -734,13 +738,14 @@ def _suppress(db, at, email, key, topic, reason, source, actor) -> tuple[Suppres
             (email, topic),
         ).fetchone()
         return Suppression(*row), None
-    return Suppression(email, topic, reason, source, at), _log_change(db, at, "suppress", email, topic, reason, source, actor)
+    change_id = _log_change(db, at, "suppress", email, topic, reason, source, actor, detail)
+    return Suppression(email, topic, reason, source, at), change_id
 
 
-def _log_change(db, at, action, email, topic, reason, source, actor) -> int:
+def _log_change(db, at, action, email, topic, reason, source, actor, detail=None) -> int:
     return db.execute(
-        "INSERT INTO changes (at, action, email, topic, reason, source, actor) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (at, action, email, topic, reason, source, actor),
+        "INSERT INTO changes (at, action, email, topic, reason, source, actor, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (at, action, email, topic, reason, source, actor, detail),
     ).lastrowid
 
 

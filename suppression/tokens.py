@@ -108,8 +108,8 @@ def mint_undo(secret_keys: Sequence[str], email: str, scope: str, since: str) ->
     return _serializer(secret_keys, UNDO_SALT).dumps([_address_hash(email), scope, since])
 
 
-def verify_undo(secret_keys: Sequence[str], token: str, email: str, scope: str) -> str:
-    """When the suppression an undo token names was made; BadUndo unless it names this address and scope."""
+def verify_undo(secret_keys: Sequence[str], token: str, email: str) -> tuple[str, str]:
+    """(scope, when it was made) of the suppression an undo token names; BadUndo unless it is this address's."""
     if not token or len(token) > MAX_TOKEN_CHARS or not token.isascii() or not _canonical(token):
         raise BadUndo("the undo is damaged")
     try:
@@ -118,10 +118,10 @@ def verify_undo(secret_keys: Sequence[str], token: str, email: str, scope: str) 
         raise BadUndo("the undo is damaged or has expired") from None
     if (
         not isinstance(payload, list) or len(payload) != 3 or payload[0] != _address_hash(email)
-        or payload[1] != scope or not isinstance(payload[2], str)
+        or not isinstance(payload[1], str) or not isinstance(payload[2], str)
     ):
-        raise BadUndo("the undo is for another address or choice")
-    return payload[2]
+        raise BadUndo("the undo is for another address")
+    return payload[1], payload[2]
 
 
 def _address_hash(email: str) -> str:

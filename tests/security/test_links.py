@@ -22,8 +22,9 @@ def path_of(url: str) -> str:
     return "/u/" + url.rsplit("/", 1)[1]
 
 
-def hidden_fields(html: str) -> dict[str, str]:
-    return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', html))
+def hidden_fields(html: str) -> list[tuple[str, str]]:
+    form = html[html.index('value="resubscribe"') - 80:]
+    return re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', form)
 
 
 async def test_a_link_cannot_lift_an_admins_suppression(client, service, admin_key, check_key):

@@ -129,3 +129,40 @@ async def test_the_review_desk_in_a_real_browser(aiohttp_server, tmp_path):
     assert {c.actor for c in changes} == {"desk:ops"}
     statuses = [m.status for m in (await service.inbox(None, None, 10))[0]]
     assert statuses == ["resolved", "dismissed"]
+
+
+async def tab_to(page, selector: str, presses: int = 30) -> None:
+    """Press Tab until the element matching `selector` has the focus (keyboard only)."""
+    for _ in range(presses):
+        await page.keyboard.press("Tab")
+        if await page.evaluate("(s) => document.activeElement.matches(s)", selector):
+            return
+    raise AssertionError(f"{selector} never got the focus")
+
+
+@pytest.mark.parametrize("language, viewport", [("en", {"width": 1280, "height": 900}), ("de", {"width": 390, "height": 844})])
+async def test_the_preference_centre_by_keyboard_alone(aiohttp_server, settings, language, viewport):
+    server = await aiohttp_server(build_app(settings))
+    service = server.app[SERVICE]
+    link = service.mint_link("kim.keyboard@example.com", "newsletters")
+    url = str(server.make_url("/u/" + link.url.rsplit("/", 1)[1]))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = await browser.new_context(java_script_enabled=False, viewport=viewport, locale=language)
+        page = await context.new_page()
+        await page.goto(url)  # the language from the browser's Accept-Language
+        assert await page.locator("html").get_attribute("lang") == language
+        await page.screenshot(path=SCREENSHOTS / f"preferences-{language}.png", full_page=True)
+        await tab_to(page, "#scope-promotions")
+        await page.keyboard.press("Space")
+        await tab_to(page, "#why-too-many")  # a radio group is one Tab stop; arrows choose within it
+        await page.keyboard.press("ArrowDown")
+        await tab_to(page, "form button[type=submit]")
+        await page.keyboard.press("Enter")
+        await page.wait_for_selector("input[name=undo]", state="attached")
+        await page.screenshot(path=SCREENSHOTS / f"confirmation-{language}.png", full_page=True)
+        await browser.close()
+    assert await service.suppressed_scopes("kim.keyboard@example.com") == {"newsletters", "promotions"}
+    _, history = await service.history("kim.keyboard@example.com")
+    assert {c.detail for c in history} == {'{"why": "not-relevant"}'}

@@ -1,0 +1,105 @@
+"""axe-core finds no violation on any page, in any state, at phone and desktop widths, light and dark.
+
+axe-core (npm, pinned in tests/a11y/package.json; .ci/run installs it) is injected by Playwright
+into the real pages in Debian's Chromium. The pages themselves carry no script: JavaScript is
+on in these contexts only so that axe can run, and their CSP is bypassed to let it in.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+from playwright.async_api import async_playwright
+
+from handlers.app import build_app
+from handlers.state import SERVICE
+from tests.conftest import ROOT, make_settings
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
+
+AXE = ROOT / "tests" / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
+
+if not AXE.exists() and os.environ.get("CI") != "true":
+    pytest.skip("axe-core is not installed (npm install --prefix tests/a11y)", allow_module_level=True)
+
+VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
+
+
+async def violations(page) -> list[str]:
+    await page.add_script_tag(path=str(AXE))
+    result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [f"{v['id']}: {v['help']} at {[n['target'] for n in v['nodes']][:3]}" for v in result["violations"]]
+
+
+async def visit_every_state(page, base: str, service, language: str):
+    """Yield (state, page) for each page a recipient or an admin can reach."""
+    link = service.mint_link(f"reader.{language}@example.com", "newsletters").url.rsplit("/", 1)[1]
+    path = f"{base}/u/{link}?lang={language}"
+    await page.goto(path)
+    assert await page.locator("input[type=checkbox]").count() == 4
+    yield "landing"
+    await page.get_by_role("checkbox").nth(1).check()
+    await page.locator("#why-too-many").check()
+    await page.locator("button[type=submit]").first.click()
+    assert await page.locator("input[name=undo]").count() == 2
+    yield "confirmation"
+    await page.locator("button[type=submit]").first.click()
+    assert await page.locator("input[name=action][value=unsubscribe]").count() == 1
+    yield "undone"
+    await page.goto(path)
+    await page.get_by_role("checkbox").first.uncheck()
+    async with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        await page.locator("form button[type=submit]").last.click()
+    assert (await posted.value).status == 400
+    yield "nothing chosen (400)"
+    answer = await page.goto(f"{base}/u/{link[:-3]}xyz?lang={language}")
+    assert answer.status == 400
+    yield "invalid or expired link (400)"
+    everything = service.mint_link(f"all.{language}@example.com").url.rsplit("/", 1)[1]
+    await service.suppress(f"all.{language}@example.com", None, "unsubscribe", "api", "tests")
+    await page.goto(f"{base}/u/{everything}?lang={language}")
+    yield "unsubscribed from everything"
+    answer = await page.request.post(f"{base}/u/{link}?lang={language}", form={"List-Unsubscribe": "One-Click"})
+    await page.set_content(await answer.text())
+    yield "one-click answer"
+    await page.goto(f"{base}/admin/?lang={language}")
+    yield "desk sign-in"
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+async def test_no_page_has_an_accessibility_violation(aiohttp_server, tmp_path, language):
+    server = await aiohttp_server(build_app(make_settings(tmp_path / "data")))
+    service, base = server.app[SERVICE], str(server.make_url("")).rstrip("/")
+    found, checked = {}, 0
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for width, viewport in VIEWPORTS.items():
+            for scheme in ("light", "dark"):
+                context = await browser.new_context(viewport=viewport, color_scheme=scheme, bypass_csp=True)
+                page = await context.new_page()
+                async for state in visit_every_state(page, base, service, language):
+                    assert await page.locator("html").get_attribute("lang") == language, state
+                    checked += 1
+                    problems = await violations(page)
+                    if problems:
+                        found[f"{state}, {width}, {scheme}"] = problems
+                await context.close()
+                # A fresh address for the next round: these states begin with nothing suppressed.
+                await service.unsuppress(f"reader.{language}@example.com", "newsletters", "api", "tests")
+                await service.unsuppress(f"reader.{language}@example.com", None, "api", "tests")
+                await service.unsuppress(f"all.{language}@example.com", None, "api", "tests")
+        await browser.close()
+    assert checked == 8 * 4
+    assert found == {}, found
+
+
+async def test_the_checker_does_find_violations(tmp_path):
+    """The control: a page with an unlabelled field, an image without text and faint text."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = await browser.new_page()
+        await page.set_content('<html><body><main><input type="text"><img src="x.png">'
+                               '<p style="color:#eee;background:#fff">faint</p></main></body></html>')
+        found = " ".join(await violations(page))
+        await browser.close()
+    for rule in ("html-has-lang", "label", "image-alt", "color-contrast"):
+        assert rule in found

@@ -56,6 +56,8 @@ class SmtpSettings:
     sender_messages_per_hour: int = 100  # from one envelope sender; beyond: 450, the sending MTA retries
     sender_requests_per_day: int = 10  # honoured requests naming other people's addresses, per sender
     trusted_authserv_ids: tuple[str, ...] = ()  # Authentication-Results from these hosts are believed
+    tls_cert_file: str = ""  # STARTTLS (CONTRACT §1): not offered by this version; set, start-up stops
+    tls_key_file: str = ""
     sender_bytes_per_hour: int = 50 * 1024 * 1024  # from one envelope sender (<>: one client address)
     max_stored_mail_bytes: int = 2 * 1024 * 1024 * 1024  # raw mail kept in all; beyond: 452
     message_read_seconds: int = 10  # longest one message may take to read; slower ones go to review
@@ -90,6 +92,11 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True)
+class StoreSettings:
+    url: str = ""  # empty: the embedded SQLite file in data_dir
+
+
+@dataclass(frozen=True)
 class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
@@ -98,6 +105,7 @@ class Settings:
     reply: ReplySettings = field(default_factory=ReplySettings)
     review: ReviewSettings = field(default_factory=ReviewSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
     topics: types.MappingProxyType = field(
         default_factory=lambda: types.MappingProxyType(dict(DEFAULT_TOPICS))
     )
@@ -119,6 +127,13 @@ _SECTIONS = {
     "reply": ReplySettings,
     "review": ReviewSettings,
     "retention": RetentionSettings,
+    "store": StoreSettings,
+}
+# Named by the contract, built by later work: a config that asks for them is refused with this
+# reason rather than run without them (a receiver that never gets its events is worse than none).
+_NOT_YET = {
+    "webhooks": "webhooks are not delivered by this version; remove the [[webhooks]] tables",
+    "imap": "mailbox intake over IMAP is not in this version; remove the [imap] table",
 }
 
 
@@ -169,6 +184,9 @@ def settings_from_mapping(raw: dict) -> Settings:
     for name, value in raw.items():
         if name == "topics":
             sections["topics"] = _topics(value)
+        elif name in _NOT_YET:
+            if value not in ([], {}):
+                raise ConfigError(f"config key {name}: {_NOT_YET[name]}")
         elif name in _SECTIONS:
             if not isinstance(value, dict):
                 raise ConfigError(f"config key {name}: expected a table [{name}]")
@@ -261,6 +279,12 @@ def _validated(settings: Settings) -> Settings:
         # A short key can be guessed offline from any one link, and then forged for anyone.
         raise ConfigError(f"config key signing.secret_keys: each key must be at least {MIN_KEY_BYTES} bytes"
                           " (e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')")
+    if settings.store.url:
+        raise ConfigError("config key store.url: this version keeps the list in the embedded SQLite file only;"
+                          " leave url empty (PostgreSQL is not supported yet)")
+    if settings.smtp.tls_cert_file or settings.smtp.tls_key_file:
+        raise ConfigError("config keys smtp.tls_cert_file and smtp.tls_key_file: STARTTLS is not offered by this"
+                          " version; leave them empty (terminate TLS in a mail server in front)")
     if settings.retention.raw_message_days < 0:
         raise ConfigError("config key retention.raw_message_days: expected 0 or more days")
     if settings.review.due_hours < 0:

@@ -57,7 +57,9 @@ def message_record(message: StoredMessage, due: str, with_raw: bool = False) -> 
         "reasons": message.reasons,
         "found": message.found,
         "words": message.words,
-        "addresses": message.addresses,
+        # Suppressed because of it; while a person must decide it, also the addresses found.
+        "addresses": (list(dict.fromkeys([*message.addresses, *message.found])) if message.status == "review"
+                      else message.addresses),
         "topic": message.topic,
         "processed_at": message.processed_at,
         "resolved_at": message.resolved_at,

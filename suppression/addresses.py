@@ -20,7 +20,8 @@ from suppression.errors import InvalidAddress
 __all__ = [
     "normalise_address", "address_key", "key_of_canonical", "lookup_form", "keys_of_block", "keys_of_texts",
     "forms_of_block", "forms_of_texts", "keys_of_forms",
-    "mask_address", "mask_addresses_in", "sender_key", "unicode_form", "HASHES", "hashed_key", "keys_of_hashed_block",
+    "mask_address", "mask_addresses_in", "sender_key", "unicode_form", "normalise_entry", "domain_entry",
+    "DOMAIN_PREFIX", "HASHES", "hashed_key", "keys_of_hashed_block",
 ]
 
 # A conservative subset of addresses whose canonical form is their lower-cased text; a
@@ -51,6 +52,15 @@ def normalise_address(text: str) -> str:
     if not isinstance(text, str):
         raise InvalidAddress("an address must be a string")
     text = text.strip()
+    canonical = _canonical(text)
+    if canonical.startswith("*@"):
+        # "*" is a legal local part, and no one's mailbox: "*@domain" is only ever a domain
+        # entry, made by normalise_entry, never by a link, a From header or a named address.
+        raise InvalidAddress(f"{text[:100]!r} is a domain entry, not an address")
+    return canonical
+
+
+def _canonical(text: str) -> str:
     simple = _simple_canonical(text)
     if simple is not None:
         return simple
@@ -205,3 +215,24 @@ def keys_of_hashed_block(block: bytes, algorithm: str) -> tuple[list[bytes], np.
     valid = np.fromiter((len(f) == width and _HEX.fullmatch(f) is not None for f in forms), dtype=bool, count=len(forms))
     keys = np.fromiter((int(f[:16], 16) if ok else 0 for f, ok in zip(forms, valid)), dtype=np.uint64, count=len(forms))
     return lines, keys, valid
+
+
+# A suppression of every address at one exact domain: "*@example.com" (CONTRACT §5).
+DOMAIN_PREFIX = "*@"
+
+
+def normalise_entry(text: str) -> str:
+    """An address's canonical form, or for "*@DOMAIN" the canonical domain entry ("*@xn--bcher-kva.de")."""
+    if isinstance(text, str) and text.strip().startswith(DOMAIN_PREFIX):
+        domain = text.strip()[len(DOMAIN_PREFIX):]
+        try:
+            canonical = normalise_address(f"x@{domain}")
+        except InvalidAddress as exc:
+            raise InvalidAddress(f"{text.strip()[:100]!r} is not a domain entry: {str(exc).split(': ', 1)[-1]}") from None
+        return DOMAIN_PREFIX + canonical.rpartition("@")[2]
+    return normalise_address(text)
+
+
+def domain_entry(canonical: str) -> str:
+    """The domain entry an address falls under: jane@example.com -> *@example.com."""
+    return DOMAIN_PREFIX + canonical.rpartition("@")[2]

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 
-from suppression.addresses import HASHES
+from suppression.addresses import DOMAIN_PREFIX, HASHES
 from suppression.apikeys import SCOPES
 from suppression.config import Settings, load_settings
 from suppression.errors import InvalidValue, StoreUnavailable, SuppressionError
@@ -196,7 +196,7 @@ async def export(service: SuppressionService, args) -> int:
         # One digest a suppressed address (once, whatever its topics), for partners who must not see addresses.
         digest, seen = HASHES[args.hash], set()
         async for row in service.export():
-            if row.email not in seen:
+            if row.email not in seen and not row.email.startswith(DOMAIN_PREFIX):  # a domain has no address digest
                 seen.add(row.email)
                 sys.stdout.write(digest(row.email.encode("utf-8")).hexdigest() + "\n")
         return EXIT_OK

@@ -10,7 +10,7 @@ import csv
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
-from suppression.addresses import key_of_canonical, normalise_address
+from suppression.addresses import key_of_canonical, normalise_address, normalise_entry
 from suppression.errors import BadImport, InvalidAddress
 from suppression.store import ALL_TOPICS, ImportRow, signed64
 
@@ -72,7 +72,7 @@ def read_import_rows(
         if not text:
             raise BadImport("the address column is empty", line=line)
         try:
-            email = normalise_address(text)
+            email = normalise_entry(text)  # an address, or "*@domain" for all of a domain
         except InvalidAddress as exc:
             if on_invalid is None:
                 raise BadImport(str(exc), line=line) from None

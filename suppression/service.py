@@ -26,6 +26,9 @@ from suppression.addresses import (
     keys_of_forms,
     keys_of_hashed_block,
     normalise_address,
+    DOMAIN_PREFIX,
+    domain_entry,
+    normalise_entry,
     sender_key,
     unicode_form,
 )
@@ -161,12 +164,16 @@ class SuppressionService:
         # Erased addresses: record ("erased:...") -> (keyed index key, keyed sha256 key, keyed md5 key).
         self._erased: dict[str, tuple[int, int, int]] = {}
         self._erased_keys: set[int] = set()
+        # The "*@DOMAIN" entries by topic, as bytes of the domain: a few thousand at most, so a bulk
+        # check looks each line's domain up in a set rather than a second hashed lookup.
+        self._domains: dict[str, set[bytes]] = {}
 
     async def start(self, with_index: bool = True) -> None:
         """Open the store; with_index loads the index and follows the change log (servers)."""
         await self.store.open()
         self.erasure = ErasureKeys.of_data_dir(self.settings.service.data_dir)
         await self._load_erased()
+        await self._load_domains()
         if with_index:
             await self._load_index()
             self._follower = asyncio.create_task(self._follow(), name="index-follower")
@@ -240,10 +247,17 @@ class SuppressionService:
         email = normalise_address(text)
         scope = self.topic_scope(topic)
         stored, key = self._stored(email)
-        if self.index is not None and not self.index.contains(key, _or_none(scope)):
+        domain = domain_entry(email)
+        if self.index is not None and not (
+            self.index.contains(key, _or_none(scope)) or self._domain_suppressed(email, scope)
+        ):
             return CheckResult(email, _or_none(scope), False, None)
-        rows = {row.topic: row for row in await self.store.suppressions_of(stored)}
-        matched = rows.get(ALL_TOPICS) or (rows.get(scope) if scope != ALL_TOPICS else None)
+        own = {row.topic: row for row in await self.store.suppressions_of(stored)}
+        of_domain = {row.topic: row for row in await self.store.suppressions_of(domain)} if self._domains else {}
+        # All emails first, the address's own before its domain's; then the topic.
+        matched = own.get(ALL_TOPICS) or of_domain.get(ALL_TOPICS)
+        if matched is None and scope != ALL_TOPICS:
+            matched = own.get(scope) or of_domain.get(scope)
         return CheckResult(email, _or_none(scope), matched is not None, matched)
 
     def suppressed_texts(self, texts: list[str], topic: str | None) -> list[str]:
@@ -263,6 +277,10 @@ class SuppressionService:
         """Which lookup forms are suppressed: by their key, or, once anyone was erased, their keyed key."""
         index = self._index()
         mask = index.contains_many(keys_of_forms(forms), topic)
+        if self._domains:
+            domains = self._domains.get(ALL_TOPICS, set()) | (self._domains.get(topic, set()) if topic else set())
+            if domains:
+                mask |= np.fromiter((f[f.rfind(b"@") + 1:] in domains for f in forms), dtype=bool, count=len(forms))
         if self._erased:
             mask |= index.contains_many(self.erasure.index_keys(forms), topic)
         return mask
@@ -291,7 +309,8 @@ class SuppressionService:
             if algorithm not in self._hashed:
                 by_topic: dict[str, list[int]] = {}
                 async for row in self.store.iter_suppressions():
-                    if not is_record(row.email):
+                    # Partners send digests of addresses: neither erased records nor domain entries match one.
+                    if not is_record(row.email) and not row.email.startswith(DOMAIN_PREFIX):
                         by_topic.setdefault(row.topic, []).append(hashed_key(row.email, algorithm))
                 for topic, sha256_key, md5_key in await self.store.erased_digest_rows():
                     by_topic.setdefault(topic, []).append(sha256_key if algorithm == "sha256" else md5_key)
@@ -312,9 +331,10 @@ class SuppressionService:
     async def suppress(
         self, text: str, topic: str | None, reason: str, source: str, actor: str, why: "Leaving | None" = None,
     ) -> tuple[Suppression, bool]:
-        """Suppress an address (idempotent); return the suppression and whether it is new. `why`,
-        the person's optional answer to "why are you leaving?", goes into the audit trail."""
-        email = normalise_address(text)
+        """Suppress an address, or with "*@DOMAIN" every address at that domain (idempotent);
+        return the suppression and whether it is new. `why`, the person's optional answer to
+        "why are you leaving?", goes into the audit trail."""
+        email = normalise_entry(text)
         scope = self.topic_scope(topic)
         reason = self.check_reason(reason or "manual")
         stored, key = self._stored(email)
@@ -325,8 +345,8 @@ class SuppressionService:
         return dataclasses.replace(suppression, email=email), change_id is not None
 
     async def unsuppress(self, text: str, topic: str | None, source: str, actor: str) -> tuple[str, bool]:
-        """Lift the suppression of an address for one scope; return the address and whether one was lifted."""
-        email = normalise_address(text)
+        """Lift the suppression of an address (or a "*@DOMAIN" entry) for one scope; return it and whether one was lifted."""
+        email = normalise_entry(text)
         change_id = await self.store.unsuppress(self._stored(email)[0], self.topic_scope(topic), source, actor)
         if change_id is not None:
             await self.follow_changes(upto=change_id)
@@ -399,6 +419,12 @@ class SuppressionService:
                         self._cursor = max(self._cursor, change_id)
                         continue
                     key, digests = self._keys_of_stored(email)
+                    if email.startswith(DOMAIN_PREFIX):
+                        # Matched by the domain sets, never by key: kept out of the index, whose
+                        # set of keys added since its last rebuild every bulk lookup pays for.
+                        self._note_domain(action, email, topic)
+                        self._cursor = max(self._cursor, change_id)
+                        continue
                     if action == "suppress":
                         self.index.add(topic, key)
                     else:
@@ -459,6 +485,23 @@ class SuppressionService:
             return key, {"sha256": sha256_key, "md5": md5_key}
         return key_of_canonical(stored), {name: hashed_key(stored, name) for name in self._hashed}
 
+    async def _load_domains(self) -> None:
+        self._domains = {}
+        for entry, topic in await self.store.domain_entries():
+            self._note_domain("suppress", entry, topic)
+
+    def _note_domain(self, action: str, entry: str, topic: str) -> None:
+        domains = self._domains.setdefault(topic, set())
+        domain = entry[len(DOMAIN_PREFIX):].encode("utf-8")
+        if action == "suppress":
+            domains.add(domain)
+        else:
+            domains.discard(domain)
+
+    def _domain_suppressed(self, email: str, scope: str) -> bool:
+        domain = email.rpartition("@")[2].encode("utf-8")
+        return domain in self._domains.get(ALL_TOPICS, ()) or domain in self._domains.get(scope, ())
+
     async def _load_erased(self) -> None:
         rows = await self.store.erased_subject_rows()
         self._erased = {record: (key, sha, md5) for record, key, sha, md5 in rows}
@@ -466,6 +509,7 @@ class SuppressionService:
 
     async def _reload_after_erasure(self) -> None:
         await self._load_erased()
+        await self._load_domains()
         self._cursor, keys = await self.store.load_index_keys()
         self.index = SuppressionIndex(keys)
         self._hashed.clear()  # rebuilt on the next hashed check

@@ -472,6 +472,12 @@ class SuppressionStore:
             await self.truncate_journal()
         return count, size
 
+    async def domain_entries(self) -> list[tuple[str, str]]:
+        """(entry, topic) of every "*@DOMAIN" suppression (a range of the primary key: no scan)."""
+        return await self._reader.execute_fetchall(
+            "SELECT email, topic FROM suppressions WHERE email >= '*@' AND email < '*A'"
+        )
+
     async def erased_subject_rows(self) -> list[tuple[str, int, int, int]]:
         """(record, keyed index key, keyed sha256 key, keyed md5 key) of every erased address."""
         rows = await self._reader.execute_fetchall("SELECT record, key, sha256_key, md5_key FROM erased_subjects")

@@ -6,6 +6,7 @@ it, and its answers become SMTP replies. It runs on the service's own loop.
 
 import asyncio
 import logging
+import ssl
 import weakref
 from collections import Counter
 
@@ -13,7 +14,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from suppression.addresses import normalise_address, sender_key
 from suppression.config import SmtpSettings
-from suppression.errors import InvalidAddress, MailStorageFull, StoreUnavailable
+from suppression.errors import ConfigError, InvalidAddress, MailStorageFull, StoreUnavailable
 from suppression.inbound.reports import report_type
 from suppression.intake import RequestIntake
 from suppression.ratelimit import SlidingWindow
@@ -139,10 +140,24 @@ class ConnectionGate:
             del self.open[client]
 
 
+def tls_context(settings: SmtpSettings) -> ssl.SSLContext | None:
+    """The server's TLS context for STARTTLS, when a certificate and key are configured."""
+    if not settings.tls_cert_file:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"config keys smtp.tls_cert_file/tls_key_file: cannot load them: {exc}") from None
+    return context
+
+
 class RequestSession(SMTP):
     """aiosmtpd's session with our limits: a place at the gate, and a longest lifetime."""
 
-    def __init__(self, handler: RequestHandler, gate: ConnectionGate, settings: SmtpSettings):
+    def __init__(self, handler: RequestHandler, gate: ConnectionGate, settings: SmtpSettings,
+                 tls: ssl.SSLContext | None = None):
         super().__init__(
             handler,
             data_size_limit=settings.max_message_bytes,
@@ -153,6 +168,9 @@ class RequestSession(SMTP):
             # bound for a client that loops forever.
             command_call_limit={"RCPT": SESSION_COMMAND_LIMIT * 5, "*": SESSION_COMMAND_LIMIT},
             ident="ESMTP",  # aiosmtpd's default names itself and its version to every client
+            # Offered, never required: a sender without TLS must still be able to unsubscribe.
+            tls_context=tls,
+            require_starttls=False,
             loop=asyncio.get_running_loop(),
         )
         self._gate = gate
@@ -200,11 +218,12 @@ class RequestServer:
         self.handler = RequestHandler(intake, settings)
         self.settings = settings
         self.gate = ConnectionGate(settings.max_connections, settings.max_connections_per_client)
+        self.tls = tls_context(settings)
         self.sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
         self.server: asyncio.base_events.Server | None = None
 
     def _session(self) -> SMTP:
-        protocol = RequestSession(self.handler, self.gate, self.settings)
+        protocol = RequestSession(self.handler, self.gate, self.settings, self.tls)
         self.sessions.add(protocol)
         return protocol
 

@@ -56,7 +56,7 @@ class SmtpSettings:
     sender_messages_per_hour: int = 100  # from one envelope sender; beyond: 450, the sending MTA retries
     sender_requests_per_day: int = 10  # honoured requests naming other people's addresses, per sender
     trusted_authserv_ids: tuple[str, ...] = ()  # Authentication-Results from these hosts are believed
-    tls_cert_file: str = ""  # STARTTLS (CONTRACT §1): not offered by this version; set, start-up stops
+    tls_cert_file: str = ""  # PEM; with tls_key_file, STARTTLS is offered (never required)
     tls_key_file: str = ""
     sender_bytes_per_hour: int = 50 * 1024 * 1024  # from one envelope sender (<>: one client address)
     max_stored_mail_bytes: int = 2 * 1024 * 1024 * 1024  # raw mail kept in all; beyond: 452
@@ -282,9 +282,8 @@ def _validated(settings: Settings) -> Settings:
     if settings.store.url:
         raise ConfigError("config key store.url: this version keeps the list in the embedded SQLite file only;"
                           " leave url empty (PostgreSQL is not supported yet)")
-    if settings.smtp.tls_cert_file or settings.smtp.tls_key_file:
-        raise ConfigError("config keys smtp.tls_cert_file and smtp.tls_key_file: STARTTLS is not offered by this"
-                          " version; leave them empty (terminate TLS in a mail server in front)")
+    if bool(settings.smtp.tls_cert_file) != bool(settings.smtp.tls_key_file):
+        raise ConfigError("config keys smtp.tls_cert_file and smtp.tls_key_file: set both (STARTTLS) or neither")
     if settings.retention.raw_message_days < 0:
         raise ConfigError("config key retention.raw_message_days: expected 0 or more days")
     if settings.review.due_hours < 0:

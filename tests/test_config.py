@@ -156,7 +156,6 @@ def test_the_contracts_store_and_webhook_keys_are_accepted_empty_and_refused_wit
         ({"store": {"url": "postgresql://u:p@127.0.0.1:5432/db"}}, "PostgreSQL is not supported yet"),
         ({"webhooks": [{"url": "https://crm.example.com/hook", "secret": "whsec_x", "events": []}]}, "not delivered"),
         ({"imap": {"host": "imap.example.com"}}, "IMAP is not in this version"),
-        ({"smtp": {"tls_cert_file": "/etc/cert.pem", "tls_key_file": "/etc/key.pem"}}, "STARTTLS is not offered"),
     ):
         with pytest.raises(ConfigError, match=says):
             settings_from_mapping(raw)

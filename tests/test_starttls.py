@@ -1,0 +1,91 @@
+"""STARTTLS on the SMTP intake (CONTRACT §1): offered when a certificate and key are set, never
+required. A real client verifies a self-signed certificate made here."""
+
+import ipaddress
+import smtplib
+import ssl
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from handlers.app import build_app
+from handlers.state import INTAKE, SERVICE
+from suppression.config import settings_from_mapping
+from suppression.errors import ConfigError
+from tests.conftest import ROOT, _env, free_port, make_settings, write_config
+from tests.test_smtp import in_thread, smtp_port
+
+REQUEST = b"From: tls.user@example.com\r\nSubject: unsubscribe\r\n\r\nPlease unsubscribe me.\r\n"
+
+
+def self_signed(folder) -> tuple[str, str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(timezone.utc)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_file.chmod(0o600)
+    return str(cert_file), str(key_file)
+
+
+def session(port: int, cafile: str | None, use_tls: bool) -> tuple[bool, str | None, int]:
+    """(STARTTLS offered, TLS version used or None, reply to DATA)."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.ehlo("client.example")
+        offered = client.has_extn("starttls")
+        version = None
+        if use_tls:
+            client.starttls(context=ssl.create_default_context(cafile=cafile))
+            client.ehlo("client.example")
+            version = client.sock.version()
+        client.mail("tls.user@example.com")
+        client.rcpt("PLUSinfo@plusnxt.com")
+        code, _ = client.data(REQUEST)
+    return offered, version, code
+
+
+async def test_starttls_is_offered_and_verified_and_plain_mail_still_works(aiohttp_client, tmp_path):
+    cert, key = self_signed(tmp_path)
+    client = await aiohttp_client(build_app(make_settings(tmp_path / "data", smtp={"tls_cert_file": cert,
+                                                                                    "tls_key_file": key})))
+    offered, version, code = await in_thread(session, smtp_port(client), cert, True)
+    assert (offered, code) == (True, 250) and version in ("TLSv1.2", "TLSv1.3")
+    offered, version, code = await in_thread(session, smtp_port(client), None, False)  # never required
+    assert (offered, version, code) == (True, None, 250)
+    await client.app[INTAKE].handle_pending()
+    assert (await client.app[SERVICE].check("tls.user@example.com")).suppressed
+
+
+async def test_without_a_certificate_starttls_is_not_offered(client):
+    offered, _, code = await in_thread(session, smtp_port(client), None, False)
+    assert (offered, code) == (False, 250)
+
+
+def test_a_certificate_without_its_key_is_refused():
+    with pytest.raises(ConfigError, match="set both"):
+        settings_from_mapping({"smtp": {"tls_cert_file": "/etc/cert.pem"}})
+
+
+def test_an_unreadable_certificate_stops_start_up_with_exit_2(tmp_path):
+    http = free_port()
+    config = write_config(tmp_path / "config.toml", tmp_path / "data", http, free_port(),
+                          extra=f'tls_cert_file = "{tmp_path}/missing.pem"\ntls_key_file = "{tmp_path}/missing.key"\n')
+    started = subprocess.run([sys.executable, str(ROOT / "run.py"), "--config", str(config)], capture_output=True,
+                             text=True, timeout=60, cwd=tmp_path, env=_env())
+    assert started.returncode == 2, started.stderr
+    assert "cannot load them" in started.stderr

@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     # aiosmtpd logs every sender and recipient address at INFO; addresses are personal data.
     logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
+    # aioimaplib logs every line it sends and receives at DEBUG: messages, and so addresses.
+    logging.getLogger("aioimaplib").setLevel(max(logging.WARNING, logging.getLogger().level))
     quiet_protocol_errors()
     _raise_open_files_limit()
     try:

@@ -6,7 +6,7 @@ import logging
 from aiohttp import web
 
 from handlers.errors import ApiError, json_answers
-from handlers.state import METRICS, SERVICE, SETTINGS
+from handlers.state import METRICS, SERVICE, SETTINGS, WEBHOOKS
 from suppression.apikeys import ApiKey
 from suppression.addresses import HASHES
 from suppression.errors import StoreUnavailable
@@ -324,6 +324,10 @@ async def get_metrics(request: web.Request) -> web.Response:
         metrics.review = await request.app[SERVICE].review_state()
     except StoreUnavailable:
         metrics.review = None  # the gauges are left out rather than made up
+    try:
+        metrics.webhooks = await request.app[WEBHOOKS].report() if WEBHOOKS in request.app else []
+    except StoreUnavailable:
+        metrics.webhooks = []
     return metrics.render()
 
 

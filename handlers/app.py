@@ -13,7 +13,9 @@ from handlers.metrics import Metrics
 from handlers.pages import add_page_routes
 from handlers.replies import ReplySender
 from handlers.smtp import RequestServer
-from handlers.state import INTAKE, METRICS, SERVICE, SETTINGS, SIGNING_KEYS, SMTP_SERVER
+from handlers.imap import MailboxIntake
+from handlers.state import INTAKE, MAILBOX, METRICS, SERVICE, SETTINGS, SIGNING_KEYS, SMTP_SERVER, WEBHOOKS
+from handlers.webhooks import WebhookDispatcher
 from suppression.config import Settings, warn_if_links_are_plain_http
 from suppression.intake import RequestIntake
 from suppression.keyfile import signing_keys
@@ -45,6 +47,7 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
     """
     async with AsyncExitStack() as stages:
         await stages.enter_async_context(asynccontextmanager(service_context)(app))
+        await stages.enter_async_context(asynccontextmanager(webhooks_context)(app))
         await stages.enter_async_context(asynccontextmanager(smtp_context)(app))
         yield
 
@@ -69,20 +72,37 @@ async def service_context(app: web.Application) -> AsyncIterator[None]:
         log.info("database closed")
 
 
-async def smtp_context(app: web.Application) -> AsyncIterator[None]:
-    """The request intake and its SMTP server, on this loop; stored mail is handled first."""
-    intake = RequestIntake(app[SERVICE], on_request=ReplySender(app[SETTINGS], app[SERVICE]))
-    await intake.start()
-    server = RequestServer(intake, app[SETTINGS].smtp)
-    try:
-        await server.start()
-    except BaseException:
-        await intake.stop()  # its worker reads the database, which is closed next
-        raise
-    app[INTAKE], app[SMTP_SERVER] = intake, server
+async def webhooks_context(app: web.Application) -> AsyncIterator[None]:
+    """Deliver the outbox to the [[webhooks]] receivers (with none, only forget old receivers)."""
+    dispatcher = WebhookDispatcher(app[SERVICE], app[SETTINGS].webhooks)
+    await dispatcher.start()
+    app[WEBHOOKS] = dispatcher
     try:
         yield
     finally:
-        await server.stop()
-        await intake.stop()
-        log.info("SMTP stopped")
+        await dispatcher.stop()
+
+
+async def smtp_context(app: web.Application) -> AsyncIterator[None]:
+    """The request intake, its SMTP server and its mailbox reader, on this loop; stored mail is
+    handled first."""
+    settings = app[SETTINGS]
+    intake = RequestIntake(app[SERVICE], on_request=ReplySender(settings, app[SERVICE]))
+    await intake.start()
+    app[INTAKE] = intake
+    async with AsyncExitStack() as stages:
+        stages.push_async_callback(intake.stop)  # its worker reads the database, which is closed next
+        if settings.smtp.enabled:
+            server = RequestServer(intake, settings.smtp)
+            await server.start()
+            stages.callback(log.info, "SMTP stopped")  # logged once the server has stopped
+            stages.push_async_callback(server.stop)
+            app[SMTP_SERVER] = server
+        if settings.imap.host:
+            mailbox = MailboxIntake(intake, settings.imap, settings.smtp.max_message_bytes,
+                                    settings.smtp.request_addresses[0])
+            await mailbox.start()
+            stages.push_async_callback(mailbox.stop)
+            app[MAILBOX] = mailbox
+        yield
+    log.info("mail intake stopped")

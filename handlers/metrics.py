@@ -22,6 +22,7 @@ class Metrics:
         self._list_size: Callable[[], int] = lambda: 0
         self._writable: Callable[[], bool] = lambda: True
         self.review = None  # the review desk's state, read just before each scrape
+        self.webhooks = []  # each receiver's (label, backlog, oldest age, disabled, attempts), ditto
         self.registry = CollectorRegistry()
         self.registry.register(self)
 
@@ -63,7 +64,27 @@ class Metrics:
                 gauge = GaugeMetricFamily(name, text)
                 gauge.add_metric([], value)
                 families.append(gauge)
+        families.extend(self._webhook_families())
         return families
+
+    def _webhook_families(self):
+        if not self.webhooks:
+            return []
+        backlog = GaugeMetricFamily("suppression_webhook_backlog", "Events a receiver has yet to take",
+                                    labels=["receiver"])
+        age = GaugeMetricFamily("suppression_webhook_oldest_age_seconds",
+                                "Age of the oldest event a receiver has yet to take (0: none)", labels=["receiver"])
+        disabled = GaugeMetricFamily("suppression_webhook_disabled", "1 once a receiver answered 410 Gone",
+                                     labels=["receiver"])
+        attempts = CounterMetricFamily("suppression_webhook_attempts", "Delivery attempts by this process",
+                                       labels=["receiver", "outcome"])
+        for label, events, oldest, off, counted in self.webhooks:
+            backlog.add_metric([label], events)
+            age.add_metric([label], oldest)
+            disabled.add_metric([label], 1 if off else 0)
+            for outcome in ("ok", "failed"):
+                attempts.add_metric([label, outcome], counted[outcome])
+        return [backlog, age, disabled, attempts]
 
     def render(self) -> web.Response:
         response = web.Response(body=generate_latest(self.registry))

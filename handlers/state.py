@@ -2,8 +2,10 @@
 
 from aiohttp import web
 
+from handlers.imap import MailboxIntake
 from handlers.metrics import Metrics
 from handlers.smtp import RequestServer
+from handlers.webhooks import WebhookDispatcher
 from suppression.config import Settings
 from suppression.intake import RequestIntake
 from suppression.service import SuppressionService
@@ -14,3 +16,5 @@ SERVICE = web.AppKey("service", SuppressionService)
 METRICS = web.AppKey("metrics", Metrics)
 INTAKE = web.AppKey("intake", RequestIntake)
 SMTP_SERVER = web.AppKey("smtp_server", RequestServer)
+WEBHOOKS = web.AppKey("webhooks", WebhookDispatcher)
+MAILBOX = web.AppKey("mailbox", MailboxIntake)

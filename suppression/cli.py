@@ -207,6 +207,40 @@ async def export(service: SuppressionService, args) -> int:
     return EXIT_OK
 
 
+async def webhooks_list(service: SuppressionService, args) -> int:
+    """Each configured receiver's state, one JSON object a line."""
+    for receiver in service.settings.webhooks:
+        state = await service.receiver(receiver.url)
+        if state is None:
+            _print_json({"receiver": receiver.label, "state": "not started: the service has not run with it yet"})
+            continue
+        backlog = await service.webhook_backlog(state.cursor)
+        _print_json({
+            "receiver": receiver.label,
+            "state": "disabled" if state.disabled_at else ("retrying" if state.attempts else "delivering"),
+            "delivered_up_to": state.cursor,
+            "backlog": backlog.events,
+            "oldest_waiting": backlog.oldest_at,
+            "attempts": state.attempts,
+            "failing_since": state.failing_since,
+            "next_attempt_at": state.next_attempt_at,
+            "last_error": state.last_error,
+            "disabled_at": state.disabled_at,
+            "events": list(receiver.events) or "all",
+        })
+    return EXIT_OK
+
+
+async def webhooks_replay(service: SuppressionService, args) -> int:
+    matching = [r for r in service.settings.webhooks if args.receiver in (r.label, r.url)]
+    if not matching:
+        known = ", ".join(r.label for r in service.settings.webhooks) or "none configured"
+        raise InvalidValue(f"no receiver {args.receiver!r} in the config (receivers: {known})")
+    state = await service.replay_receiver(matching[0].url, args.from_event)
+    _print_json({"receiver": matching[0].label, "delivers_after": state.cursor, "state": "delivering"})
+    return EXIT_OK
+
+
 # -- arguments --------------------------------------------------------------------------
 
 
@@ -284,4 +318,15 @@ def _parser() -> argparse.ArgumentParser:
     erased = subject_commands.add_parser("erase", help="forget an address, keeping its opt-out as a keyed hash")
     erased.add_argument("email")
     erased.set_defaults(command_fn=subject_erase)
+
+    hooks = commands.add_parser("webhooks", help="the [[webhooks]] receivers: their state, and replays")
+    hook_commands = hooks.add_subparsers(dest="webhooks_command", required=True, metavar="ACTION")
+    hook_commands.add_parser("list", help="each receiver's state, backlog and last error, one JSON object a line"
+                             ).set_defaults(command_fn=webhooks_list)
+    replay = hook_commands.add_parser(
+        "replay", help="deliver again every event after --from (default: where it stopped); enables a disabled one")
+    replay.add_argument("receiver", help="its name, or its URL")
+    replay.add_argument("--from", dest="from_event", type=int, metavar="EVENT",
+                        help="the number of the last event it should be treated as having (as in webhook-id)")
+    replay.set_defaults(command_fn=webhooks_replay)
     return parser

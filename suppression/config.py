@@ -1,5 +1,7 @@
 """Typed, frozen settings, read once from TOML; every key and default is in config.example.toml."""
 
+import base64
+import binascii
 import dataclasses
 import logging
 import re
@@ -45,6 +47,7 @@ class HttpSettings:
 
 @dataclass(frozen=True)
 class SmtpSettings:
+    enabled: bool = True  # false: no SMTP listener (mail comes only from [imap])
     host: str = "127.0.0.1"
     port: int = 8025
     request_addresses: tuple[str, ...] = ("PLUSinfo@plusnxt.com",)
@@ -97,6 +100,50 @@ class StoreSettings:
 
 
 @dataclass(frozen=True)
+class ImapSettings:
+    host: str = ""  # empty: no mailbox intake
+    port: int = 993
+    tls: bool = True  # implicit TLS (IMAPS); false only for a server on this machine
+    ca_file: str = ""  # PEM: trust this CA too (a private server's certificate)
+    username: str = ""
+    password: str = ""  # LOGIN; or, instead:
+    oauth2_token_file: str = ""  # XOAUTH2: a file holding a current access token, read at each login
+    mailbox: str = "INBOX"
+    keyword: str = "$SuppressionStored"  # set on each message once it is stored
+    move_to: str = ""  # also move each stored message to this mailbox (needs MOVE)
+    poll_seconds: int = 60  # how often to look when the server offers no IDLE
+    recipient: str = ""  # recorded as the envelope recipient; empty: the first request address
+    timeout_seconds: int = 60  # one command not answered within this ends the session (it reconnects)
+
+
+# The event types a receiver can be sent (CONTRACT §9).
+EVENT_TYPES = ("suppression.created", "suppression.removed", "subject.erased", "review.opened")
+WEBHOOK_SECRET_PREFIX = "whsec_"
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    url: str
+    secret: str  # "whsec_" + base64 of 24 to 64 random bytes (Standard Webhooks)
+    events: tuple[str, ...] = ()  # empty: every event type
+    name: str = ""  # how logs, metrics and the CLI call it; empty: the URL's host and path
+    timeout_seconds: float = 10.0  # one attempt that takes longer has failed
+    first_retry_seconds: float = 5.0  # the first wait after a failure; doubled each time after
+    max_retry_seconds: float = 3600.0  # the longest wait between attempts; retries never stop
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        # Never the query string: it may carry the receiver's own token.
+        url = urlsplit(self.url)
+        return url.netloc + url.path
+
+    def wants(self, event_type: str) -> bool:
+        return not self.events or event_type in self.events
+
+
+@dataclass(frozen=True)
 class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
@@ -106,6 +153,8 @@ class Settings:
     review: ReviewSettings = field(default_factory=ReviewSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    webhooks: tuple[WebhookSettings, ...] = ()
+    imap: ImapSettings = field(default_factory=ImapSettings)
     topics: types.MappingProxyType = field(
         default_factory=lambda: types.MappingProxyType(dict(DEFAULT_TOPICS))
     )
@@ -128,12 +177,7 @@ _SECTIONS = {
     "review": ReviewSettings,
     "retention": RetentionSettings,
     "store": StoreSettings,
-}
-# Named by the contract, built by later work: a config that asks for them is refused with this
-# reason rather than run without them (a receiver that never gets its events is worse than none).
-_NOT_YET = {
-    "webhooks": "webhooks are not delivered by this version; remove the [[webhooks]] tables",
-    "imap": "mailbox intake over IMAP is not in this version; remove the [imap] table",
+    "imap": ImapSettings,
 }
 
 
@@ -170,11 +214,11 @@ def warn_if_links_are_plain_http(settings: Settings) -> None:
 
 def _warn_if_secrets_exposed(path: Path, settings: Settings) -> None:
     # A warning, not a refusal: the file is the operator's, and may sit in a protected folder.
-    if not (settings.signing.secret_keys or settings.reply.password):
+    if not (settings.signing.secret_keys or settings.reply.password or settings.webhooks or settings.imap.password):
         return
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        log.warning("config file %s holds signing keys or a password and is readable by others"
+        log.warning("config file %s holds signing keys, webhook secrets or a password and is readable by others"
                     " (mode %o); run: chmod 600 %s", path, mode, path)
 
 
@@ -184,9 +228,8 @@ def settings_from_mapping(raw: dict) -> Settings:
     for name, value in raw.items():
         if name == "topics":
             sections["topics"] = _topics(value)
-        elif name in _NOT_YET:
-            if value not in ([], {}):
-                raise ConfigError(f"config key {name}: {_NOT_YET[name]}")
+        elif name == "webhooks":
+            sections["webhooks"] = _webhooks(value)
         elif name in _SECTIONS:
             if not isinstance(value, dict):
                 raise ConfigError(f"config key {name}: expected a table [{name}]")
@@ -216,6 +259,9 @@ def _coerce(key: str, kind, value):
     elif kind is str:
         if isinstance(value, str):
             return value
+    elif kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
     elif kind is Path:
         if isinstance(value, str) and value:
             return Path(value)
@@ -227,7 +273,7 @@ def _coerce(key: str, kind, value):
 
 
 def _describe(kind) -> str:
-    return {bool: "true or false", int: "an integer", str: "a string", Path: "a path"}.get(kind, str(kind))
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string", Path: "a path"}.get(kind, str(kind))
 
 
 def _topics(table) -> types.MappingProxyType:
@@ -243,6 +289,81 @@ def _topics(table) -> types.MappingProxyType:
         if not isinstance(label, str) or not label.strip():
             raise ConfigError(f"config key topics.{topic}: expected a non-empty string label")
     return types.MappingProxyType(dict(table))
+
+
+def _webhooks(value) -> tuple[WebhookSettings, ...]:
+    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+        raise ConfigError("config key webhooks: expected [[webhooks]] tables")
+    receivers = []
+    for number, table in enumerate(value, start=1):
+        where = f"webhooks[{number}]"
+        for required in ("url", "secret"):
+            if required not in table:
+                raise ConfigError(f"config key {where}.{required}: required")
+        receiver = _section(WebhookSettings, where, table)
+        _check_webhook(where, receiver)
+        receivers.append(receiver)
+    for key in ("url", "label"):
+        seen = [getattr(r, key) for r in receivers]
+        if len(seen) != len(set(seen)):
+            raise ConfigError(f"config key webhooks: two receivers have the same {'url' if key == 'url' else 'name'};"
+                              " give each its own url and name")
+    return tuple(receivers)
+
+
+def _check_webhook(where: str, receiver: WebhookSettings) -> None:
+    url = urlsplit(receiver.url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ConfigError(f"config key {where}.url: expected an http(s) URL")
+    if url.scheme == "http" and url.hostname not in ("127.0.0.1", "::1", "localhost"):
+        log.warning("config key %s.url is plain http: the events name people's addresses; use https", where)
+    if not receiver.secret.startswith(WEBHOOK_SECRET_PREFIX):
+        raise ConfigError(f"config key {where}.secret: expected a Standard Webhooks secret, 'whsec_' + base64"
+                          " (e.g. python -c \"import base64, secrets; print('whsec_' +"
+                          " base64.b64encode(secrets.token_bytes(32)).decode())\")")
+    try:
+        raw = base64.b64decode(receiver.secret[len(WEBHOOK_SECRET_PREFIX):], validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError(f"config key {where}.secret: the part after 'whsec_' is not base64") from None
+    if not 24 <= len(raw) <= 64:
+        # The specification's bounds: shorter can be guessed from signatures offline.
+        raise ConfigError(f"config key {where}.secret: expected 24 to 64 bytes after 'whsec_', got {len(raw)}")
+    unknown = [e for e in receiver.events if e not in EVENT_TYPES]
+    if unknown:
+        raise ConfigError(f"config key {where}.events: unknown event type {unknown[0]!r}; known: {', '.join(EVENT_TYPES)}")
+    if not 0 < receiver.timeout_seconds <= 300:
+        raise ConfigError(f"config key {where}.timeout_seconds: expected more than 0 and at most 300")
+    if not 0 < receiver.first_retry_seconds <= receiver.max_retry_seconds:
+        raise ConfigError(f"config key {where}.first_retry_seconds: expected more than 0 and at most max_retry_seconds")
+
+
+_IMAP_ATOM = re.compile(r"\$?[A-Za-z0-9_.-]{1,64}")
+
+
+def _check_imap(imap: ImapSettings) -> None:
+    if not imap.host:
+        return
+    if not imap.username:
+        raise ConfigError("config key imap.username: required when imap.host is set")
+    if bool(imap.password) == bool(imap.oauth2_token_file):
+        raise ConfigError("config keys imap.password and imap.oauth2_token_file: set one of them (LOGIN or XOAUTH2)")
+    if not imap.tls and imap.host not in ("127.0.0.1", "::1", "localhost"):
+        # The password, and every message, would cross the network in the clear.
+        raise ConfigError("config key imap.tls: false is allowed only for a server on this machine")
+    if not 0 < imap.port <= 65535:
+        raise ConfigError("config key imap.port: expected a port from 1 to 65535")
+    if not _IMAP_ATOM.fullmatch(imap.keyword):
+        raise ConfigError("config key imap.keyword: expected a keyword such as $SuppressionStored (letters, digits, $ _ . -)")
+    if imap.poll_seconds < 1 or imap.timeout_seconds < 1:
+        raise ConfigError("config keys imap.poll_seconds and imap.timeout_seconds: expected 1 or more")
+    for key in ("mailbox", "move_to"):
+        if any(c in getattr(imap, key) for c in '"\r\n\\'):
+            raise ConfigError(f"config key imap.{key}: a mailbox name without quotes, backslashes or line breaks")
+    if imap.recipient:
+        try:
+            normalise_address(imap.recipient)
+        except InvalidAddress:
+            raise ConfigError("config key imap.recipient: not an email address") from None
 
 
 def _validated(settings: Settings) -> Settings:
@@ -284,6 +405,7 @@ def _validated(settings: Settings) -> Settings:
                           " leave url empty (PostgreSQL is not supported yet)")
     if bool(settings.smtp.tls_cert_file) != bool(settings.smtp.tls_key_file):
         raise ConfigError("config keys smtp.tls_cert_file and smtp.tls_key_file: set both (STARTTLS) or neither")
+    _check_imap(settings.imap)
     if settings.retention.raw_message_days < 0:
         raise ConfigError("config key retention.raw_message_days: expected 0 or more days")
     if settings.review.due_hours < 0:

@@ -2,7 +2,7 @@
 
 import json
 
-from suppression.store import ALL_TOPICS, Change, StoredMessage, Suppression
+from suppression.model import ALL_TOPICS, Change, StoredMessage, Suppression
 
 
 def change_record(change: Change) -> dict:
@@ -81,3 +81,17 @@ def subject_record(subject, due) -> dict:
         "replies": [{"day": day, "sent_at": sent_at} for day, sent_at in subject.replies],
         "rate_limits": [{"at": at, "message": message, "addresses": n} for at, message, n in subject.sender_counts],
     }
+
+
+def event_record(event, due: str | None, desk_url: str) -> dict:
+    """A webhook's body (an outbox.Event): Standard Webhooks' {"type", "timestamp", "data"}. A
+    change's data is its feed record; a message put before a person names no address (the desk
+    shows it to those allowed to see it), only where and by when it must be decided."""
+    if event.change is not None:
+        data = change_record(event.change)
+    elif event.message is not None:
+        message_id, received, reasons = event.message
+        data = {"id": message_id, "received": received, "due": due, "reasons": reasons, "desk": desk_url}
+    else:
+        data = {}
+    return {"type": event.type, "timestamp": event.at, "data": data}

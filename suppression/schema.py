@@ -185,4 +185,52 @@ MIGRATIONS: tuple[str, ...] = (
         actor      TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 9: webhooks (CONTRACT §9). `events` is the durable outbox: triggers append one row for each
+    # change logged and each message put before a person, in the change log's order and in the
+    # same transaction, whichever process wrote it; only while a receiver is configured. Its data
+    # is read at delivery from the rows it names, so an erasure reaches what is not yet sent.
+    # Each receiver's row keeps how far it has got and how its retries stand, across restarts.
+    """
+    CREATE TABLE webhook_receivers (
+        url             TEXT PRIMARY KEY,
+        cursor          INTEGER NOT NULL,     -- the last event it has had (or did not want)
+        generation      INTEGER NOT NULL DEFAULT 0,  -- bumped by a replay: progress saved for an
+                                              -- older generation is not applied
+        added_at        TEXT NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,  -- failed attempts at the next event
+        failing_since   TEXT,
+        next_attempt_at TEXT,
+        last_error      TEXT,
+        disabled_at     TEXT,                 -- set when it answered 410 Gone
+        disabled_reason TEXT
+    ) WITHOUT ROWID;
+    CREATE TABLE events (
+        seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+        type    TEXT NOT NULL,
+        at      TEXT NOT NULL,
+        change  INTEGER,                      -- changes.id, for suppression.* and subject.erased
+        message INTEGER                       -- inbox.id, for review.opened
+    );
+    CREATE TRIGGER events_of_changes AFTER INSERT ON changes
+    WHEN EXISTS (SELECT 1 FROM webhook_receivers)
+    BEGIN
+        INSERT INTO events (type, at, change) VALUES (
+            CASE NEW.action WHEN 'suppress' THEN 'suppression.created'
+                            WHEN 'unsuppress' THEN 'suppression.removed' ELSE 'subject.erased' END,
+            NEW.at, NEW.id);
+    END;
+    CREATE TRIGGER events_of_review AFTER UPDATE OF status ON inbox
+    WHEN NEW.status = 'review' AND OLD.status IS NOT 'review' AND EXISTS (SELECT 1 FROM webhook_receivers)
+    BEGIN
+        INSERT INTO events (type, at, message)
+        VALUES ('review.opened', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), NEW.id);
+    END;
+    """,
+    # 10: mail read from a mailbox over IMAP names where it came from (a keyed digest of server,
+    # mailbox, UIDVALIDITY and UID), so a message read again after a crash between storing it
+    # and marking it on the server is stored once.
+    """
+    ALTER TABLE inbox ADD COLUMN origin TEXT;
+    CREATE UNIQUE INDEX inbox_origin ON inbox (origin) WHERE origin IS NOT NULL;
+    """,
 )

@@ -41,7 +41,8 @@ from suppression.inbound.reports import report_type
 from suppression.erasure import ErasureKeys, is_record
 from suppression.index import SuppressionIndex
 from suppression.links import UnsubscribeLink, mint_link
-from suppression.records import suppression_record
+from suppression.outbox import KEEP_DELIVERED_DAYS, Backlog, Event, Receiver
+from suppression.records import event_record, suppression_record
 from suppression.snapshot import SNAPSHOT_NAME, load_snapshot, save_snapshot
 from suppression.store import (
     ALL_TOPICS,
@@ -524,10 +525,16 @@ class SuppressionService:
                      " their outcomes stay", count, before, size)
         return count
 
+    async def prune_events(self) -> int:
+        """Forget webhook events every enabled receiver had more than KEEP_DELIVERED_DAYS ago."""
+        before = utc_iso(datetime.now(timezone.utc) - timedelta(days=KEEP_DELIVERED_DAYS))
+        return await self.store.prune_events(before)
+
     async def _keep_retention(self) -> None:
         while True:
             try:
                 await self.apply_retention()
+                await self.prune_events()
             except StoreUnavailable as exc:
                 log.warning("retention could not run now, will try again: %s", exc)
             await asyncio.sleep(RETENTION_EVERY_SECONDS)
@@ -536,10 +543,51 @@ class SuppressionService:
         while True:
             await asyncio.sleep(FOLLOW_SECONDS)
             try:
+                before = self._cursor
                 await self.follow_changes()
+                if self._cursor != before:
+                    self.store.announce_writes()  # another process (the CLI) wrote: wake the outbox
             except Exception:
                 # A locked or busy database now is no reason to stop following for good.
                 log.exception("could not read the change log; will try again")
+
+    # -- webhooks -----------------------------------------------------------------------------
+
+    async def sync_receivers(self, urls: list[str]) -> None:
+        """Keep the configured receivers' progress, and only theirs."""
+        added, removed = await self.store.sync_receivers(urls)
+        if added:
+            log.info("webhooks: %d new receiver(s) start with the events from now on", len(added))
+        if removed:
+            log.info("webhooks: %d receiver(s) no longer configured are forgotten", len(removed))
+
+    async def receiver(self, url: str) -> Receiver | None:
+        return await self.store.receiver(url)
+
+    async def webhook_backlog(self, cursor: int) -> Backlog:
+        return await self.store.backlog(cursor)
+
+    async def events_after(self, seq: int, limit: int) -> list[Event]:
+        return await self.store.events_after(seq, limit)
+
+    async def save_delivery(self, url: str, generation: int, cursor: int, **state) -> bool:
+        return await self.store.save_delivery(url, generation, cursor, **state)
+
+    async def replay_receiver(self, url: str, from_seq: int | None) -> Receiver:
+        return await self.store.replay_receiver(url, from_seq)
+
+    async def wait_for_writes(self, timeout: float) -> None:
+        """Return after the next write (this process's, or the CLI's once followed), or after `timeout`."""
+        await self.store.wait_for_writes(timeout)
+
+    def event_body(self, event: Event) -> dict:
+        """What a receiver is sent for an event."""
+        due = self._due_after(event.message[1]) if event.message is not None else None
+        return event_record(event, due, self.settings.service.base_url.rstrip("/") + "/admin/")
+
+    @property
+    def database_id(self) -> str:
+        return self._database_id
 
     # -- received mail --------------------------------------------------------------------
 
@@ -574,10 +622,11 @@ class SuppressionService:
         return self.store.write_problem is None
 
     async def store_message(
-        self, raw: bytes, mail_from: str, rcpt_to: list[str], settled: tuple[str, list[str]] | None = None
+        self, raw: bytes, mail_from: str, rcpt_to: list[str], settled: tuple[str, list[str]] | None = None,
+        origin: str | None = None,
     ) -> int:
-        """Keep a received message durably (settled: as already handled); its id."""
-        return await self.store.add_message(raw, mail_from, rcpt_to, settled)
+        """Keep a received message durably (settled: as already handled; origin: once per origin); its id."""
+        return await self.store.add_message(raw, mail_from, rcpt_to, settled, origin)
 
     async def resolve(
         self, message_id: int, action: str, actor: str, emails: list[str] | None = None,
@@ -634,7 +683,10 @@ class SuppressionService:
 
     def due(self, message: StoredMessage) -> str:
         """When a person must have decided a message: its arrival plus [review] due_hours."""
-        received = datetime.fromisoformat(message.received_at.replace("Z", "+00:00"))
+        return self._due_after(message.received_at)
+
+    def _due_after(self, received_at: str) -> str:
+        received = datetime.fromisoformat(received_at.replace("Z", "+00:00"))
         return utc_iso(received + timedelta(hours=self.settings.review.due_hours))
 
     async def inbox(self, status: str | None, after: str | None, limit: int) -> tuple[list[StoredMessage], str]:

@@ -18,8 +18,6 @@ import shutil
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -32,87 +30,18 @@ from suppression.background import cancel_and_wait
 from suppression.datadir import create_private_file, secure_data_dir
 from suppression.errors import BadImport, Conflict, NotFound, StoreUnavailable
 from suppression.keyfile import KEY_FILE_NAME
+from suppression.model import (  # noqa: F401  (re-exported: the store's rows)
+    ALL_TOPICS, Change, ImportRow, Outcome, StoredMessage, Suppression, utc_iso, utc_now,
+)
+from suppression.outbox_queries import OutboxQueries
 from suppression.schema import MIGRATIONS
 
 log = logging.getLogger(__name__)
 
-ALL_TOPICS = ""  # how "all emails" is stored in the topic column
 _MAX_GROUP = 512
 _BUSY_TIMEOUT_MS = 10_000
 _IMPORT_CACHE_KIB = 1024 * 1024  # 1 GiB of page cache while importing
 _WRITER_CACHE_KIB = 64 * 1024
-
-
-@dataclass(frozen=True)
-class Suppression:
-    email: str
-    topic: str  # ALL_TOPICS for "all emails"
-    reason: str
-    source: str
-    since: str
-
-
-@dataclass(frozen=True)
-class Change:
-    id: int
-    at: str
-    action: str  # suppress, unsuppress or erase
-    email: str  # canonical address, or an erased address's keyed hash ("erased:...")
-    topic: str
-    reason: str | None
-    source: str
-    actor: str
-    detail: str | None = None  # JSON; for an erase, the cursors whose address it replaced
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What handling a received message decided, and why."""
-
-    status: str
-    reasons: list[str]
-    addresses: list[str]
-    topic: str | None
-    sender: str | None
-    subject: str | None
-    message_id: str | None
-    authentication: str | None  # the trusted MTA's verdict on the sender
-    found: list[str] = field(default_factory=list)  # addresses the reader found, for a person
-    words: str | None = None  # the person's own words, as the reader saw them
-
-
-@dataclass(frozen=True, kw_only=True)
-class StoredMessage(Outcome):
-    """A received message as kept: its envelope and its outcome (pending until handled)."""
-
-    id: int
-    received_at: str
-    mail_from: str
-    rcpt_to: list[str]
-    size: int
-    processed_at: str | None
-    resolved_at: str | None = None
-    resolved_by: str | None = None
-    note: str | None = None
-    raw: bytes | None = None  # only when asked for
-
-
-@dataclass(frozen=True)
-class ImportRow:
-    email: str
-    topic: str
-    reason: str
-    key: int  # signed form of the index key
-    line: int
-
-
-def utc_now() -> str:
-    return utc_iso(datetime.now(timezone.utc))
-
-
-def utc_iso(moment: datetime) -> str:
-    """Timestamps are ISO 8601 UTC with milliseconds, so text order is time order."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def signed64(key: int) -> int:
@@ -123,7 +52,7 @@ def signed64(key: int) -> int:
 Write = Callable[[sqlite3.Connection], Any]
 
 
-class SuppressionStore:
+class SuppressionStore(OutboxQueries):
     """The database: open() before use, close() after; all methods are coroutines."""
 
     def __init__(self, path: Path):
@@ -136,6 +65,7 @@ class SuppressionStore:
         self.write_problem: str | None = None  # why writes are refused now; None: they are not
         self._reopen = False  # the writer connection must be opened afresh before the next write
         self.stored_mail_bytes = 0  # raw received mail kept, in bytes (read at open, added to after)
+        self._written = asyncio.Event()  # set, and replaced, after each group of writes
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -229,6 +159,19 @@ class SuppressionStore:
                     else:
                         future.set_result(result)
                 self._queue.task_done()
+            self.announce_writes()
+
+    def announce_writes(self) -> None:
+        """Wake whoever waits in wait_for_writes: something may have been written."""
+        written, self._written = self._written, asyncio.Event()
+        written.set()
+
+    async def wait_for_writes(self, timeout: float) -> None:
+        """Return after the next group of writes (or announce_writes), or after `timeout` seconds."""
+        try:
+            await asyncio.wait_for(self._written.wait(), timeout)
+        except TimeoutError:
+            pass
 
     def _commit(self, works: list[Write]) -> list[tuple[Any, BaseException | None]]:
         """One group on the writer thread, noting when writes start and stop failing."""
@@ -549,25 +492,33 @@ class SuppressionStore:
     # -- mail to the request addresses --------------------------------------------------
 
     async def add_message(
-        self, raw: bytes, mail_from: str, rcpt_to: list[str], settled: tuple[str, list[str]] | None = None
+        self, raw: bytes, mail_from: str, rcpt_to: list[str], settled: tuple[str, list[str]] | None = None,
+        origin: str | None = None,
     ) -> int:
         """Keep a received message; the returned id is on disk when this returns.
 
         `settled` (status, reasons) keeps it as already handled: mail that is never read.
+        `origin` names where it was read from (a mailbox): a message of a known origin is not
+        stored again, and the id of the one kept is returned.
         """
 
         def work(db: sqlite3.Connection):
+            if origin is not None:
+                row = db.execute("SELECT id FROM inbox WHERE origin = ?", (origin,)).fetchone()
+                if row is not None:
+                    return row[0], False
             at = utc_now()
             status, reasons = settled or ("pending", None)
             return db.execute(
-                "INSERT INTO inbox (received_at, mail_from, rcpt_to, size, raw, status, reasons, processed_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO inbox (received_at, mail_from, rcpt_to, size, raw, status, reasons, processed_at, origin)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (at, mail_from, json.dumps(rcpt_to), len(raw), raw, status,
-                 json.dumps(reasons) if reasons is not None else None, at if settled else None),
-            ).lastrowid
+                 json.dumps(reasons) if reasons is not None else None, at if settled else None, origin),
+            ).lastrowid, True
 
-        message_id = await self._write(work)
-        self.stored_mail_bytes += len(raw)
+        message_id, added = await self._write(work)
+        if added:
+            self.stored_mail_bytes += len(raw)
         return message_id
 
     async def pending_messages(self, limit: int) -> list[tuple[int, bytes, str]]:

@@ -150,12 +150,10 @@ def test_a_config_with_signing_keys_readable_by_others_is_warned_about(tmp_path,
     assert "readable by others" not in caplog.text
 
 
-def test_the_contracts_store_and_webhook_keys_are_accepted_empty_and_refused_with_a_reason_when_set(tmp_path):
+def test_the_contracts_store_key_is_accepted_empty_and_refused_with_a_reason_when_set(tmp_path):
     assert settings_from_mapping({"store": {"url": ""}, "webhooks": []}).store.url == ""
     for raw, says in (
         ({"store": {"url": "postgresql://u:p@127.0.0.1:5432/db"}}, "PostgreSQL is not supported yet"),
-        ({"webhooks": [{"url": "https://crm.example.com/hook", "secret": "whsec_x", "events": []}]}, "not delivered"),
-        ({"imap": {"host": "imap.example.com"}}, "IMAP is not in this version"),
     ):
         with pytest.raises(ConfigError, match=says):
             settings_from_mapping(raw)

@@ -1,0 +1,70 @@
+"""SMTP intake beside the bare aiosmtpd sink, alternating, on a fresh small list: the ratio and
+the delay from each 250 to the suppression showing in the API.
+
+    python bench/intake.py [--rounds 3] [--messages 4000] [--clients 16]
+
+The same client (bench/smtpload.py) drives both; each round runs the service, then the sink.
+"""
+
+import argparse
+import asyncio
+import shutil
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.run import BARE_SMTP_PORT, HTTP_PORT, OUT, SMTP_PORT, cli, percentile, start_baseline, start_service, stop  # noqa: E402
+from bench.smtpload import intake_with_visibility, send_requests  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--messages", type=int, default=4000)
+    parser.add_argument("--clients", type=int, default=16)
+    args = parser.parse_args()
+    data = OUT / "intake-data"
+    shutil.rmtree(data, ignore_errors=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    config = OUT / "intake.toml"
+    config.write_text(
+        f'[service]\nbase_url = "http://127.0.0.1:{HTTP_PORT}"\ndata_dir = "{data}"\nlog_level = "WARNING"\n'
+        f"[http]\nport = {HTTP_PORT}\n[smtp]\nport = {SMTP_PORT}\nsender_messages_per_hour = 1000000\n",
+        encoding="utf-8",
+    )
+    key = cli(config, "apikey", "create", f"bench-{time.time_ns()}", "--scope", "admin")
+    per_client = args.messages // args.clients
+    ratios, all_delays = [], []
+    for round_ in range(1, args.rounds + 1):
+        service, _ = start_service(config)
+        try:
+            rate, delays = asyncio.run(intake_with_visibility(
+                SMTP_PORT, f"http://127.0.0.1:{HTTP_PORT}", key, args.clients, per_client, _end(data)))
+        finally:
+            stop(service)
+        sink = start_baseline("smtp", BARE_SMTP_PORT)
+        try:
+            bare, _ = asyncio.run(send_requests(BARE_SMTP_PORT, args.clients, per_client, f"bare{time.time_ns()}."))
+        finally:
+            stop(sink)
+        ratios.append(rate / bare)
+        all_delays += delays
+        print(f"round {round_}: service {rate:,.0f}/s, sink {bare:,.0f}/s, ratio {rate / bare:.2f}; 250 to visible"
+              f" p50 {percentile(delays, 50) * 1000:.0f} ms, p99 {percentile(delays, 99) * 1000:.0f} ms,"
+              f" max {max(delays) * 1000:.0f} ms", flush=True)
+    print(f"ratio: median {sorted(ratios)[len(ratios) // 2]:.2f} (min {min(ratios):.2f}, max {max(ratios):.2f});"
+          f" 250 to visible over all rounds: p50 {percentile(all_delays, 50) * 1000:.0f} ms,"
+          f" p99 {percentile(all_delays, 99) * 1000:.0f} ms")
+
+
+def _end(data: Path) -> str:
+    """The end of the change log before a round: the feed is watched from there."""
+    with sqlite3.connect(data / "suppression.sqlite3") as db:
+        return str(db.execute("SELECT coalesce(max(id), 0) FROM changes").fetchone()[0])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""Delivers the outbox to each [[webhooks]] receiver (CONTRACT §9), signed per Standard Webhooks.
+
+Each receiver has a task and an HTTP session of its own, so one that hangs or is down delays
+nobody else: not the other receivers, not any answer of the service. A receiver gets its
+events one at a time in the outbox's order; a failed attempt is retried, with doubling waits
+and jitter, until it takes the event (a 2xx), however long that is; a 410 Gone disables it.
+Progress is saved after each batch and after each failure, so a kill delivers some events
+again (same `webhook-id`, for the receiver to drop) and loses none.
+"""
+
+import asyncio
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import aiohttp
+from standardwebhooks.webhooks import Webhook
+
+from suppression.background import cancel_and_wait
+from suppression.config import WebhookSettings
+from suppression.errors import StoreUnavailable
+from suppression.model import utc_iso
+from suppression.outbox import Event, Receiver, next_attempt
+from suppression.service import SuppressionService
+
+log = logging.getLogger(__name__)
+
+BATCH = 100  # events read at once
+IDLE_SECONDS = 1.0  # how often an idle or waiting receiver looks again (for the CLI's replays)
+USER_AGENT = "suppression-webhooks/1"
+
+
+@dataclass
+class ReceiverStatus:
+    """What this process knows of a receiver between scrapes."""
+
+    delivered: Counter = field(default_factory=Counter)  # outcome -> attempts
+    disabled: bool = False
+
+
+class WebhookDispatcher:
+    def __init__(self, service: SuppressionService, receivers: tuple[WebhookSettings, ...]):
+        self.service = service
+        self.receivers = receivers
+        self.status = {r.label: ReceiverStatus() for r in receivers}
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._sync(), name="webhook receivers"))
+        for receiver in self.receivers:
+            self._tasks.append(asyncio.create_task(self._run(receiver), name=f"webhook {receiver.label}"))
+        if self.receivers:
+            log.info("webhooks: delivering to %d receiver(s)", len(self.receivers))
+
+    async def report(self) -> list[tuple[str, int, float, bool, Counter]]:
+        """(label, events waiting, age in seconds of the oldest waiting, disabled, attempts by
+        outcome) of each receiver, for the metrics."""
+        rows = []
+        now = datetime.now(timezone.utc)
+        for receiver in self.receivers:
+            state = await self.service.receiver(receiver.url)
+            if state is None:
+                continue
+            backlog = await self.service.webhook_backlog(state.cursor)
+            age = 0.0
+            if backlog.oldest_at is not None:
+                age = max(0.0, (now - datetime.fromisoformat(backlog.oldest_at.replace("Z", "+00:00"))).total_seconds())
+            rows.append((receiver.label, backlog.events, age, state.disabled_at is not None,
+                         self.status[receiver.label].delivered))
+        return rows
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            await cancel_and_wait(task)
+        self._tasks.clear()
+
+    async def _sync(self) -> None:
+        # Not a reason to refuse to start: a read-only database still answers checks.
+        while True:
+            try:
+                await self.service.sync_receivers([r.url for r in self.receivers])
+                return
+            except StoreUnavailable as exc:
+                log.warning("webhooks: the receivers cannot be recorded now, will try again: %s", exc)
+                await asyncio.sleep(IDLE_SECONDS * 5)
+
+    async def _run(self, receiver: WebhookSettings) -> None:
+        signer = Webhook(receiver.secret)
+        timeout = aiohttp.ClientTimeout(total=receiver.timeout_seconds)
+        # One connection at a time to each receiver: its events go in order.
+        connector = aiohttp.TCPConnector(limit=1)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector, auto_decompress=False) as session:
+            delivery = _Delivery(self.service, receiver, signer, session, self.status[receiver.label])
+            while True:
+                try:
+                    await delivery.step()
+                except StoreUnavailable as exc:
+                    log.warning("webhooks %s: the database cannot be read or written now, will try again: %s",
+                                receiver.label, exc)
+                    await asyncio.sleep(IDLE_SECONDS)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("webhooks %s: delivery failed unexpectedly; will try again", receiver.label)
+                    await asyncio.sleep(IDLE_SECONDS)
+
+
+class _Delivery:
+    """One receiver's loop body: wait if there is nothing to do, else deliver the next events."""
+
+    def __init__(self, service, receiver: WebhookSettings, signer: Webhook, session, status: ReceiverStatus):
+        self.service, self.receiver, self.signer, self.session, self.status = service, receiver, signer, session, status
+
+    async def step(self) -> None:
+        state = await self.service.receiver(self.receiver.url)
+        if state is None:
+            await asyncio.sleep(IDLE_SECONDS)  # the service is syncing receivers (start-up)
+            return
+        self.status.disabled = state.disabled_at is not None
+        if state.disabled_at is not None:
+            await self.service.wait_for_writes(IDLE_SECONDS)  # until a replay enables it again
+            return
+        waiting = _seconds_until(state.next_attempt_at)
+        if waiting > 0:
+            await self.service.wait_for_writes(min(waiting, IDLE_SECONDS))
+            return
+        events = await self.service.events_after(state.cursor, BATCH)
+        if not events:
+            await self.service.wait_for_writes(IDLE_SECONDS)
+            return
+        await self._deliver_batch(state, events)
+
+    async def _deliver_batch(self, state: Receiver, events: list[Event]) -> None:
+        cursor = state.cursor
+        for event in events:
+            if not self.receiver.wants(event.type):
+                cursor = event.seq
+                continue
+            status, error = await self._post(event)
+            self.status.delivered["ok" if error is None else "failed"] += 1
+            if error is None:
+                if state.attempts:
+                    log.info("webhooks %s: delivering again after %d failed attempt(s)", self.receiver.label,
+                             state.attempts)
+                    state = Receiver(state.url, state.cursor, state.generation, state.added_at)
+                cursor = event.seq
+                continue
+            if status == 410:
+                await self._disable(state, cursor)
+            else:
+                await self._fail(state, cursor, error)
+            return
+        await self._save(state, cursor)
+
+    async def _post(self, event: Event) -> tuple[int | None, str | None]:
+        """(HTTP status or None, why it failed or None)."""
+        body = json.dumps(self.service.event_body(event), ensure_ascii=False, separators=(",", ":"))
+        message_id = f"evt_{self.service.database_id}_{event.seq}"
+        now = datetime.now(timezone.utc)
+        headers = {
+            "webhook-id": message_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": self.signer.sign(message_id, now, body),
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        try:
+            async with self.session.post(self.receiver.url, data=body.encode("utf-8"), headers=headers,
+                                         allow_redirects=False) as answer:
+                await answer.content.readany()  # a little of the answer, never all of a huge one
+                if 200 <= answer.status < 300:
+                    return answer.status, None
+                return answer.status, f"answered {answer.status}"
+        except asyncio.TimeoutError:
+            return None, f"no answer within {self.receiver.timeout_seconds:g} s"
+        except (aiohttp.ClientError, OSError) as exc:
+            return None, f"{type(exc).__name__}: {exc}"[:300]
+
+    async def _save(self, state: Receiver, cursor: int) -> None:
+        if cursor != state.cursor or state.attempts:
+            await self.service.save_delivery(state.url, state.generation, cursor)
+
+    async def _fail(self, state: Receiver, cursor: int, error: str) -> None:
+        attempts = (state.attempts if cursor == state.cursor else 0) + 1
+        now = datetime.now(timezone.utc)
+        failing_since = state.failing_since if cursor == state.cursor and state.failing_since else utc_iso(now)
+        retry_at = next_attempt(now, attempts, self.receiver.first_retry_seconds, self.receiver.max_retry_seconds)
+        # The first failure of a run, then every tenth: a receiver down for days is not a flood.
+        if attempts == 1 or attempts % 10 == 0:
+            log.warning("webhooks %s: attempt %d failed (%s); trying again at %s, and for as long as it takes",
+                        self.receiver.label, attempts, error, utc_iso(retry_at))
+        await self.service.save_delivery(state.url, state.generation, cursor, attempts=attempts,
+                                         failing_since=failing_since, next_attempt_at=utc_iso(retry_at),
+                                         last_error=error)
+
+    async def _disable(self, state: Receiver, cursor: int) -> None:
+        log.error("webhooks %s: the receiver answered 410 Gone; it is disabled and gets nothing more until"
+                  " `suppression webhooks replay %s` enables it", self.receiver.label, self.receiver.label)
+        await self.service.save_delivery(state.url, state.generation, cursor, last_error="answered 410 Gone",
+                                         disabled_reason="answered 410 Gone")
+        self.status.disabled = True
+
+
+def _seconds_until(moment: str | None) -> float:
+    if moment is None:
+        return 0.0
+    then = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    return (then - datetime.now(timezone.utc)).total_seconds()
+

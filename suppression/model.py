@@ -1,0 +1,79 @@
+"""The domain's model of what is kept: suppressions, changes and received messages, as the
+store returns them and the handlers serialise them (suppression/records.py)."""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+ALL_TOPICS = ""  # how "all emails" is stored in the topic column
+
+
+@dataclass(frozen=True)
+class Suppression:
+    email: str
+    topic: str  # ALL_TOPICS for "all emails"
+    reason: str
+    source: str
+    since: str
+
+
+@dataclass(frozen=True)
+class Change:
+    id: int
+    at: str
+    action: str  # suppress, unsuppress or erase
+    email: str  # canonical address, or an erased address's keyed hash ("erased:...")
+    topic: str
+    reason: str | None
+    source: str
+    actor: str
+    detail: str | None = None  # JSON; for an erase, the cursors whose address it replaced
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What handling a received message decided, and why."""
+
+    status: str
+    reasons: list[str]
+    addresses: list[str]
+    topic: str | None
+    sender: str | None
+    subject: str | None
+    message_id: str | None
+    authentication: str | None  # the trusted MTA's verdict on the sender
+    found: list[str] = field(default_factory=list)  # addresses the reader found, for a person
+    words: str | None = None  # the person's own words, as the reader saw them
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredMessage(Outcome):
+    """A received message as kept: its envelope and its outcome (pending until handled)."""
+
+    id: int
+    received_at: str
+    mail_from: str
+    rcpt_to: list[str]
+    size: int
+    processed_at: str | None
+    resolved_at: str | None = None
+    resolved_by: str | None = None
+    note: str | None = None
+    raw: bytes | None = None  # only when asked for
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    email: str
+    topic: str
+    reason: str
+    key: int  # signed form of the index key
+    line: int
+
+
+def utc_now() -> str:
+    return utc_iso(datetime.now(timezone.utc))
+
+
+def utc_iso(moment: datetime) -> str:
+    """Timestamps are ISO 8601 UTC with milliseconds, so text order is time order."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

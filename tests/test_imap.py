@@ -1,0 +1,265 @@
+"""Mailbox intake over IMAP (CONTRACT §9) against a real Dovecot started here: stored durably
+before it is marked on the server, IDLE or polling, TLS, LOGIN and XOAUTH2, and a server that
+goes away mid-fetch or between storing and marking (a message is kept and handled once)."""
+
+import asyncio
+import base64
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from handlers.app import build_app
+from handlers.state import INTAKE, MAILBOX, SERVICE
+from suppression.config import settings_from_mapping
+from suppression.errors import ConfigError
+from tests.conftest import free_port, make_settings
+from tests.dovecot import PASSWORD, USER, Dovecot, available
+from tests.test_smtp import wait_until
+
+# In CI a missing Dovecot fails these tests rather than skipping them (.ci/run installs it).
+pytestmark = pytest.mark.skipif(not available() and os.environ.get("CI") != "true",
+                                reason="needs Debian's dovecot-imapd and root (.ci/run installs it)")
+
+REQUEST = b"Return-Path: <jane@example.com>\r\nFrom: Jane <jane@example.com>\r\nTo: PLUSinfo@plusnxt.com\r\n" \
+          b"Subject: unsubscribe\r\nMessage-ID: <{n}@example.com>\r\n\r\nPlease unsubscribe me.\r\n"
+
+
+def request_from(name: str) -> bytes:
+    return REQUEST.replace(b"jane@", f"{name}@".encode()).replace(b"{n}", name.encode())
+
+
+@pytest.fixture
+def dovecot(tmp_path):
+    made = []
+
+    def make(**options) -> Dovecot:
+        # Not under tmp_path: pytest makes that 0700, and Dovecot's own users must reach the files.
+        folder = Path(tempfile.mkdtemp(prefix="dovecot-"))
+        folder.chmod(0o755)
+        made.append(Dovecot(folder, **options).start())
+        return made[-1]
+    yield make
+    for each in made:
+        each.stop()
+        shutil.rmtree(each.folder, ignore_errors=True)
+
+
+async def service_reading(aiohttp_client, tmp_path, **imap):
+    table = {"host": "127.0.0.1", "username": USER, "password": PASSWORD, "timeout_seconds": 5, **imap}
+    settings = make_settings(tmp_path / "data", imap=table, smtp={"enabled": False})
+    client = await aiohttp_client(build_app(settings))
+    return client
+
+
+async def suppressed(client, email: str) -> bool:
+    return (await client.app[SERVICE].check(email)).suppressed
+
+
+async def stored_messages(client) -> list:
+    messages, _ = await client.app[SERVICE].inbox(None, None, 1000)
+    return messages
+
+
+def marked(server: Dovecot, mailbox: str = "INBOX") -> list[bool]:
+    return ["$SuppressionStored" in line for line in server.flags(mailbox)]
+
+
+async def test_mail_is_read_over_imaps_with_idle_stored_then_marked_and_honoured(aiohttp_client, tmp_path, dovecot):
+    server = dovecot()
+    server.deliver(request_from("before"))  # there before the service starts
+    client = await service_reading(aiohttp_client, tmp_path, port=server.tls_port, tls=True, ca_file=server.cert_file)
+    assert await wait_until(lambda: suppressed(client, "before@example.com"))
+    await asyncio.to_thread(server.deliver, request_from("during"))  # IDLE tells the service
+    assert await wait_until(lambda: suppressed(client, "during@example.com"))
+    assert await wait_until(lambda: asyncio.to_thread(lambda: marked(server) == [True, True]))
+    flags = await asyncio.to_thread(server.flags)
+    assert all("\\Seen" not in line for line in flags)  # people reading the mailbox still see it unread
+    messages = await stored_messages(client)
+    assert [(m.status, m.mail_from, m.rcpt_to) for m in messages] == [
+        ("request", "before@example.com", ["PLUSinfo@plusnxt.com"]),
+        ("request", "during@example.com", ["PLUSinfo@plusnxt.com"])]
+    history = await client.app[SERVICE].history("during@example.com")
+    assert history[1][0].source == "email" and history[1][0].actor == f"email:{messages[1].id}"
+    assert client.app[MAILBOX].sessions == 1
+
+
+async def test_without_idle_the_mailbox_is_polled_and_stored_mail_can_be_moved(aiohttp_client, tmp_path, dovecot):
+    server = dovecot(idle=False)
+    server.create("Processed")
+    client = await service_reading(aiohttp_client, tmp_path, port=server.port, tls=False, poll_seconds=1,
+                                   move_to="Processed")
+    await asyncio.to_thread(server.deliver, request_from("polled"))
+    assert await wait_until(lambda: suppressed(client, "polled@example.com"), attempts=500)
+    assert await wait_until(lambda: asyncio.to_thread(lambda: server.count("Processed") == 1))
+    assert await asyncio.to_thread(server.count, "INBOX") == 0
+    assert await asyncio.to_thread(marked, server, "Processed") == [True]
+
+
+async def test_a_refused_login_is_logged_without_the_password_and_retried(aiohttp_client, tmp_path, dovecot, caplog):
+    server = dovecot()
+    client = await service_reading(aiohttp_client, tmp_path, port=server.port, tls=False, password="wrong-horse")
+    assert await wait_until(lambda: _true("IMAP intake: ImapFailure: login refused" in caplog.text))
+    assert "wrong-horse" not in caplog.text
+    assert (await client.get("/healthz")).status == 200  # the service goes on
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+# -- a server that goes away -------------------------------------------------------------------
+
+
+class CuttingProxy:
+    """A TCP proxy to Dovecot that cuts the connection once: after `after_bytes` of the server's
+    answer to the first FETCH, or when the client first sends a command matching `on_command`."""
+
+    def __init__(self, upstream_port: int, after_bytes: int | None = None, on_command: bytes | None = None):
+        self.upstream_port, self.after_bytes, self.on_command = upstream_port, after_bytes, on_command
+        self.cut = False
+        self.client_said: list[bytes] = []
+        self.server: asyncio.base_events.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        self.server.close()
+
+    async def _serve(self, reader, writer) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        fetching = asyncio.Event()
+
+        async def client_to_server():
+            while data := await reader.read(65536):
+                self.client_said.append(data)
+                if b"FETCH" in data:
+                    fetching.set()
+                if self.on_command and not self.cut and self.on_command in data:
+                    self.cut = True
+                    raise ConnectionResetError
+                up_writer.write(data)
+                await up_writer.drain()
+
+        async def server_to_client():
+            sent = 0
+            while data := await up_reader.read(4096):
+                if self.after_bytes is not None and not self.cut and fetching.is_set():
+                    if sent + len(data) > self.after_bytes:
+                        writer.write(data[: self.after_bytes - sent])
+                        await writer.drain()
+                        self.cut = True
+                        raise ConnectionResetError
+                    sent += len(data)
+                writer.write(data)
+                await writer.drain()
+
+        try:
+            await asyncio.gather(client_to_server(), server_to_client())
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            for w in (writer, up_writer):
+                w.transport.abort()
+
+
+async def test_the_server_going_away_mid_fetch_loses_nothing(aiohttp_client, tmp_path, dovecot):
+    server = dovecot()
+    big = request_from("midfetch").replace(b"Please unsubscribe me.", b"Please unsubscribe me.\r\n" + b"x" * 200_000)
+    server.deliver(big)
+    proxy = CuttingProxy(server.port, after_bytes=50_000)
+    port = await proxy.start()
+    try:
+        client = await service_reading(aiohttp_client, tmp_path, port=port, tls=False)
+        assert await wait_until(lambda: suppressed(client, "midfetch@example.com"), attempts=1000)
+    finally:
+        await proxy.close()
+    assert proxy.cut
+    messages = await stored_messages(client)
+    assert len(messages) == 1 and messages[0].size == len(big)
+    assert await wait_until(lambda: asyncio.to_thread(lambda: marked(server) == [True]))
+    assert client.app[MAILBOX].sessions >= 2
+
+
+async def test_a_cut_between_storing_and_marking_reads_it_again_and_keeps_it_once(aiohttp_client, tmp_path, dovecot):
+    server = dovecot()
+    server.deliver(request_from("twice"))
+    proxy = CuttingProxy(server.port, on_command=b"UID STORE")
+    port = await proxy.start()
+    try:
+        client = await service_reading(aiohttp_client, tmp_path, port=port, tls=False)
+        assert await wait_until(lambda: asyncio.to_thread(lambda: marked(server) == [True]), attempts=1000)
+    finally:
+        await proxy.close()
+    assert proxy.cut
+    fetches = sum(said.count(b"UID FETCH") for said in proxy.client_said)
+    assert fetches == 2  # read again after the cut ...
+    await client.app[INTAKE].handle_pending()
+    messages = await stored_messages(client)
+    assert len(messages) == 1 and messages[0].status == "request"  # ... and kept and handled once
+    history = await client.app[SERVICE].history("twice@example.com")
+    assert [c.action for c in history[1]] == ["suppress"]
+
+
+# -- XOAUTH2 ------------------------------------------------------------------------------
+
+
+async def test_xoauth2_logs_in_with_the_token_from_its_file(aiohttp_client, tmp_path, dovecot):
+    # Dovecot checks the token with an introspection endpoint: ours, here, knows one token.
+    seen = []
+
+    async def introspect(request):
+        form = await request.post()
+        seen.append(form.get("token"))
+        active = form.get("token") == "ya29.test-token"
+        return web.json_response({"active": active, "username": USER} if active else {"active": False})
+    app = web.Application()
+    app.router.add_post("/introspect", introspect)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        server = dovecot(oauth2_url=f"http://127.0.0.1:{port}/introspect")
+        server.deliver(request_from("oauth"))
+        token_file = tmp_path / "token"
+        token_file.write_text("ya29.test-token\n")
+        proxy = CuttingProxy(server.port)  # cuts nothing: shows what went over the wire
+        proxy_port = await proxy.start()
+        client = await service_reading(aiohttp_client, tmp_path, port=proxy_port, tls=False, password="",
+                                       oauth2_token_file=str(token_file))
+        assert await wait_until(lambda: suppressed(client, "oauth@example.com"), attempts=1000)
+        await proxy.close()
+    finally:
+        await runner.cleanup()
+    assert seen and seen[0] == "ya29.test-token"
+    said = b"".join(proxy.client_said)
+    (encoded,) = re.findall(rb"AUTHENTICATE XOAUTH2 ([A-Za-z0-9+/=]+)", said)
+    assert base64.b64decode(encoded) == f"user={USER}\x01auth=Bearer ya29.test-token\x01\x01".encode()
+    assert b"ya29.test-token" not in said.replace(encoded, b"")
+
+
+# -- configuration -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("table, says", [
+    ({"host": "imap.example.com", "password": "x"}, "imap.username: required"),
+    ({"host": "imap.example.com", "username": "u"}, "set one of them"),
+    ({"host": "imap.example.com", "username": "u", "password": "x", "oauth2_token_file": "/t"}, "set one of them"),
+    ({"host": "imap.example.com", "username": "u", "password": "x", "tls": False}, "only for a server on this machine"),
+    ({"host": "127.0.0.1", "username": "u", "password": "x", "keyword": "\\Seen"}, "imap.keyword"),
+    ({"host": "127.0.0.1", "username": "u", "password": "x", "move_to": 'a"b'}, "imap.move_to"),
+])
+def test_an_imap_config_that_cannot_work_is_refused_with_the_key_named(table, says):
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        settings_from_mapping({"imap": table})
+
+
+def test_imap_is_off_by_default():
+    assert settings_from_mapping({}).imap.host == ""

@@ -1,0 +1,312 @@
+"""Webhooks (CONTRACT §9) with real receivers over HTTP: signed per Standard Webhooks (verified
+with the `standardwebhooks` library), every event type in the change log's order, retried
+until taken, never lost across SIGKILL, and a hanging receiver delays nobody else."""
+
+import asyncio
+import json
+import re
+import signal
+import sqlite3
+import time
+
+import pytest
+
+from handlers.app import build_app
+from handlers.state import INTAKE, SERVICE
+from suppression.config import settings_from_mapping
+from suppression.errors import ConfigError
+from suppression.outbox import retry_delay
+from tests.conftest import ServiceProcess, api_call, bearer, free_port, make_settings, run_cli, write_config
+from tests.test_review import FORGED
+from tests.test_smtp import in_thread, send, smtp_port, wait_until
+from tests.webhook_receiver import Receiver, data_of, new_secret, seq_of, types_of
+
+
+def hook(receiver: Receiver, **extra) -> dict:
+    return {"url": receiver.url, "secret": receiver.secret, **extra}
+
+
+@pytest.fixture
+def receivers():
+    made: list[Receiver] = []
+
+    def make(answers=lambda n: 200, delay=0.0, started=True) -> Receiver:
+        receiver = Receiver(free_port(), new_secret(), answers, delay)
+        made.append(receiver)
+        return receiver.start() if started else receiver
+    yield make
+    for receiver in made:
+        receiver.close()
+
+
+async def app_with(aiohttp_client, tmp_path, *hooks):
+    settings = make_settings(tmp_path / "data", smtp={"trusted_authserv_ids": ["mx.plusnxt.com"]})
+    settings = settings.with_overrides(webhooks=settings_from_mapping({"webhooks": list(hooks)}).webhooks)
+    client = await aiohttp_client(build_app(settings))
+    key = await client.app[SERVICE].create_api_key("hooks-admin", "admin")
+    return client, key
+
+
+async def suppress(client, key, email, **extra):
+    answer = await client.post("/v1/suppressions", json={"email": email, **extra}, headers=bearer(key))
+    assert answer.status in (200, 201), await answer.text()
+
+
+async def arrived(receiver: Receiver, count: int) -> list[dict]:
+    return await in_thread(receiver.wait_for, count)
+
+
+# -- configuration ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("table, says", [
+    ({"secret": new_secret()}, "webhooks[1].url: required"),
+    ({"url": "ftp://crm.example.com/", "secret": new_secret()}, "expected an http(s) URL"),
+    ({"url": "https://crm.example.com/", "secret": "not-a-secret"}, "expected a Standard Webhooks secret"),
+    ({"url": "https://crm.example.com/", "secret": "whsec_!!!"}, "not base64"),
+    ({"url": "https://crm.example.com/", "secret": "whsec_c2hvcnQ="}, "expected 24 to 64 bytes"),
+    ({"url": "https://crm.example.com/", "secret": new_secret(), "events": ["suppression.maybe"]}, "unknown event type"),
+    ({"url": "https://crm.example.com/", "secret": new_secret(), "timeout_seconds": 0}, "timeout_seconds"),
+    ({"url": "https://crm.example.com/", "secret": new_secret(), "colour": "blue"}, "unknown config key: webhooks[1].colour"),
+])
+def test_a_receiver_that_cannot_work_is_refused_at_start_with_the_key_named(table, says):
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        settings_from_mapping({"webhooks": [table]})
+
+
+def test_two_receivers_may_not_share_a_url():
+    table = {"url": "https://crm.example.com/hooks", "secret": new_secret()}
+    with pytest.raises(ConfigError, match="same url"):
+        settings_from_mapping({"webhooks": [table, dict(table, name="other")]})
+
+
+def test_the_service_refuses_a_bad_secret_with_exit_2(tmp_path):
+    config = write_config(tmp_path / "c.toml", tmp_path / "data", free_port(), free_port(),
+                          '[[webhooks]]\nurl = "https://crm.example.com/h"\nsecret = "whsec_c2hvcnQ="\n')
+    result = run_cli("check", "a@example.com", config=config)
+    assert result.returncode == 2 and "webhooks[1].secret" in result.stderr
+
+
+def test_retry_waits_double_with_jitter_up_to_the_longest_and_never_stop():
+    import random
+    rng = random.Random(7)
+    for attempts, ceiling in ((1, 5), (2, 10), (3, 20), (8, 640), (9, 1280), (11, 3600), (10_000, 3600)):
+        waits = [retry_delay(attempts, 5, 3600, rng) for _ in range(200)]
+        assert all(ceiling / 2 <= w <= ceiling for w in waits)
+        assert max(waits) - min(waits) > ceiling / 10  # jittered, not in lockstep
+    # The contract's "at least 72 hours": the waits of the first 90 failures alone add up to more.
+    assert sum(retry_delay(n, 5, 3600, random.Random(1)) for n in range(1, 90)) > 72 * 3600 / 2
+
+
+# -- delivery -------------------------------------------------------------------------------
+
+
+async def test_every_event_type_arrives_signed_in_the_change_logs_order(aiohttp_client, tmp_path, receivers):
+    receiver = receivers()
+    client, key = await app_with(aiohttp_client, tmp_path, hook(receiver, name="crm"))
+    await suppress(client, key, "Ann@Example.com", topic="newsletters")
+    answer = await client.delete("/v1/suppressions/ann@example.com", params={"topic": "newsletters"},
+                                 headers=bearer(key))
+    assert answer.status == 200
+    await suppress(client, key, "bob@example.com")
+    assert (await client.post("/v1/subjects/bob@example.com/erase", headers=bearer(key))).status == 200
+    code, _ = await in_thread(send, smtp_port(client), FORGED)
+    assert code == 250
+    await client.app[INTAKE].handle_pending()
+
+    got = await arrived(receiver, 5)
+    assert receiver.unverified == []  # every delivery verified with the library
+    assert types_of(got) == ["suppression.created", "suppression.removed", "suppression.created",
+                             "subject.erased", "review.opened"]
+    assert [seq_of(d) for d in got] == sorted(seq_of(d) for d in got)
+    created, removed, bob, erased, review = data_of(got)
+    assert (created["email"], created["topic"], created["action"], created["source"]) == (
+        "ann@example.com", "newsletters", "suppress", "api")
+    assert (removed["email"], removed["action"], removed["actor"]) == ("ann@example.com", "unsuppress", "api:hooks-admin")
+    assert int(removed["cursor"]) > int(created["cursor"])
+    # The erasure names the cursors a receiver's copy must forget.
+    assert erased["email"].startswith("erased:") and bob["cursor"] in erased["replaced"]
+    assert set(review) == {"id", "received", "due", "reasons", "desk"} and review["desk"].endswith("/admin/")
+    assert "jane@example.com" not in json.dumps(review)
+    for delivery in got:
+        assert set(delivery["payload"]) == {"type", "timestamp", "data"}
+        assert abs(delivery["timestamp"] - time.time()) < 300
+        assert delivery["id"].startswith("evt_")
+
+
+async def test_a_receiver_asks_for_only_some_event_types(aiohttp_client, tmp_path, receivers):
+    everything, erasures = receivers(), receivers()
+    client, key = await app_with(aiohttp_client, tmp_path, hook(everything),
+                                 hook(erasures, events=["subject.erased"]))
+    await suppress(client, key, "carl@example.com")
+    assert (await client.post("/v1/subjects/carl@example.com/erase", headers=bearer(key))).status == 200
+    assert types_of(await arrived(everything, 2)) == ["suppression.created", "subject.erased"]
+    assert types_of(await arrived(erasures, 1)) == ["subject.erased"]
+    # The one it skipped is not owed: it is caught up.
+    assert await wait_until(lambda: _backlog(client, erasures.url, 0))
+
+
+async def _backlog(client, url, expected) -> bool:
+    state = await client.app[SERVICE].receiver(url)
+    return (await client.app[SERVICE].webhook_backlog(state.cursor)).events == expected
+
+
+async def test_a_receiver_down_for_a_while_then_up_gets_everything_in_order(aiohttp_client, tmp_path, receivers):
+    receiver = receivers(started=False)  # nothing listens on its port yet
+    client, key = await app_with(aiohttp_client, tmp_path,
+                                 hook(receiver, first_retry_seconds=0.05, max_retry_seconds=0.5))
+    emails = [f"down{n}@example.com" for n in range(6)]
+    for email in emails:
+        await suppress(client, key, email)
+    service = client.app[SERVICE]
+    # Erased while its suppression waits to be sent: what is sent names the keyed hash only.
+    await suppress(client, key, "gone@example.com")
+    assert (await client.post("/v1/subjects/gone@example.com/erase", headers=bearer(key))).status == 200
+
+    async def failed_twice():
+        return (state := await service.receiver(receiver.url)).attempts >= 2 and state.last_error
+    assert await wait_until(failed_twice)
+    state = await service.receiver(receiver.url)
+    assert "Connect" in state.last_error and state.failing_since is not None and state.next_attempt_at
+    metrics = await (await client.get("/metrics")).text()
+    assert f'suppression_webhook_backlog{{receiver="127.0.0.1:{receiver.port}/hooks"}} 8.0' in metrics
+
+    receiver.start()
+    got = await arrived(receiver, 8)
+    assert [d["email"] for d in data_of(got)][:6] == emails
+    created, erased = data_of(got)[6:]
+    assert created["email"].startswith("erased:") and created["email"] == erased["email"]
+    assert "gone@" not in json.dumps([d["payload"] for d in got])
+    assert await wait_until(lambda: _backlog(client, receiver.url, 0))
+    state = await service.receiver(receiver.url)
+    assert (state.attempts, state.failing_since, state.last_error) == (0, None, None)
+
+
+async def test_errors_and_slow_answers_are_retried_until_a_2xx(aiohttp_client, tmp_path, receivers):
+    # 500, 429, 302 and a timeout, then it takes them: each event once, in order.
+    script = {1: 500, 2: 429, 3: 302, 5: 503}
+    receiver = receivers(answers=lambda n: script.get(n, 200))
+    client, key = await app_with(aiohttp_client, tmp_path,
+                                 hook(receiver, first_retry_seconds=0.02, max_retry_seconds=0.1))
+    for n in range(3):
+        await suppress(client, key, f"retry{n}@example.com")
+    got = await arrived(receiver, 3)
+    assert [d["email"] for d in data_of(got)] == [f"retry{n}@example.com" for n in range(3)]
+    assert len(receiver.taken()) == 3 and receiver.requests == 7
+
+
+async def test_a_410_disables_the_receiver_until_a_replay(aiohttp_client, tmp_path, receivers, caplog):
+    gone = {"yes": True}
+    receiver = receivers(answers=lambda n: 410 if gone["yes"] else 200)
+    client, key = await app_with(aiohttp_client, tmp_path, hook(receiver, name="old-crm"))
+    config = client.app[SERVICE].settings
+    await suppress(client, key, "first@example.com")
+    service = client.app[SERVICE]
+
+    async def disabled():
+        return (await service.receiver(receiver.url)).disabled_at is not None
+    assert await wait_until(disabled)
+    assert "old-crm: the receiver answered 410 Gone; it is disabled" in caplog.text
+    await suppress(client, key, "second@example.com")
+    assert (await service.receiver(receiver.url)).disabled_at is not None
+    assert receiver.requests == 1  # nothing more was sent to it
+
+    gone["yes"] = False
+    toml = write_config(tmp_path / "cli.toml", config.service.data_dir, 1, 1,
+                        f'[[webhooks]]\nname = "old-crm"\nurl = "{receiver.url}"\nsecret = "{receiver.secret}"\n')
+    listed = run_cli("webhooks", "list", config=toml)
+    assert listed.returncode == 0, listed.stderr
+    row = json.loads(listed.stdout)
+    assert (row["receiver"], row["state"], row["backlog"]) == ("old-crm", "disabled", 2)
+    replayed = run_cli("webhooks", "replay", "old-crm", config=toml)
+    assert replayed.returncode == 0, replayed.stderr
+    got = await arrived(receiver, 2)
+    assert [d["email"] for d in data_of(got)] == ["first@example.com", "second@example.com"]
+    again = run_cli("webhooks", "replay", "old-crm", "--from", "1", config=toml)
+    assert again.returncode == 0, again.stderr
+    assert await in_thread(lambda: wait_for_count(receiver, 3))
+    assert receiver.taken()[-1]["id"] == got[1]["id"]  # the same event, the same webhook-id
+    bad = run_cli("webhooks", "replay", "nobody", config=toml)
+    assert bad.returncode == 2 and "no receiver 'nobody'" in bad.stderr
+    too_far = run_cli("webhooks", "replay", "old-crm", "--from", "99", config=toml)
+    assert too_far.returncode == 2 and "--from must be an event number from 0 to 2" in too_far.stderr
+
+
+def wait_for_count(receiver: Receiver, count: int) -> bool:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if len(receiver.taken()) >= count:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+async def test_a_hanging_receiver_delays_neither_another_receiver_nor_any_answer(aiohttp_client, tmp_path, receivers):
+    hanging = receivers(answers=lambda n: None)  # takes the request and never answers
+    healthy = receivers()
+    client, key = await app_with(aiohttp_client, tmp_path, hook(hanging, timeout_seconds=120), hook(healthy))
+    for n in range(3):
+        await suppress(client, key, f"hang{n}@example.com")
+    got = await arrived(healthy, 3)
+    assert [d["email"] for d in data_of(got)] == [f"hang{n}@example.com" for n in range(3)]
+    assert hanging.requests == 1 and hanging.taken() == []  # still waiting on its first answer
+    answer = await client.get("/v1/suppressions/hang0@example.com", headers=bearer(key))
+    assert answer.status == 200 and (await answer.json())["suppressed"]
+
+
+async def test_changes_made_by_the_cli_are_delivered_too(aiohttp_client, tmp_path, receivers):
+    receiver = receivers()
+    client, key = await app_with(aiohttp_client, tmp_path, hook(receiver))
+    settings = client.app[SERVICE].settings
+    toml = write_config(tmp_path / "cli.toml", settings.service.data_dir, 1, 1)
+    result = run_cli("add", "from-cli@example.com", config=toml)
+    assert result.returncode == 0, result.stderr
+    (delivery,) = await arrived(receiver, 1)
+    assert (delivery["payload"]["data"]["email"], delivery["payload"]["data"]["source"]) == ("from-cli@example.com", "cli")
+
+
+async def test_delivered_events_are_forgotten_after_a_week_and_undelivered_ones_kept(aiohttp_client, tmp_path, receivers):
+    receiver = receivers()
+    client, key = await app_with(aiohttp_client, tmp_path, hook(receiver))
+    for n in range(3):
+        await suppress(client, key, f"old{n}@example.com")
+    await arrived(receiver, 3)
+    service = client.app[SERVICE]
+    assert await wait_until(lambda: _backlog(client, receiver.url, 0))
+    receiver.stop()
+    await suppress(client, key, "waiting@example.com")
+    with sqlite3.connect(service.settings.database_path) as db:
+        db.execute("UPDATE events SET at = '2020-01-01T00:00:00.000Z'")
+    assert await service.prune_events() == 3  # the one it has not had stays, however old
+    with sqlite3.connect(service.settings.database_path) as db:
+        assert db.execute("SELECT count(*) FROM events").fetchone() == (1,)
+
+
+# -- across a kill -----------------------------------------------------------------------------
+
+
+def test_sigkill_mid_delivery_loses_nothing_and_redelivers_with_the_same_id(tmp_path, receivers):
+    receiver = receivers(delay=0.03)  # slow enough that the kill lands mid-way
+    http_port = free_port()
+    config = write_config(tmp_path / "c.toml", tmp_path / "data", http_port, free_port(),
+                          f'[[webhooks]]\nurl = "{receiver.url}"\nsecret = "{receiver.secret}"\n')
+    created = run_cli("apikey", "create", "k", "--scope", "admin", config=config)
+    key = created.stdout.strip().splitlines()[-1]
+    emails = [f"kill{n}@example.com" for n in range(60)]
+    with ServiceProcess(config, http_port, tmp_path) as service:
+        for email in emails:
+            status, _ = api_call(service.base_url, "POST", "/v1/suppressions", key, {"email": email})
+            assert status in (200, 201)
+        receiver.wait_for(5)
+        service.process.send_signal(signal.SIGKILL)
+        service._finish()
+    assert len(receiver.distinct()) < len(emails)  # the kill did land mid-delivery
+    with ServiceProcess(config, http_port, tmp_path):
+        got = receiver.wait_for(len(emails))
+    assert [d["payload"]["data"]["email"] for d in got] == emails
+    by_id = {}
+    for delivery in receiver.taken():  # a redelivery is the same event: same id, same body
+        assert by_id.setdefault(delivery["id"], delivery["body"]) == delivery["body"]
+    first_seen = [seq_of(d) for d in got]
+    assert first_seen == sorted(first_seen)
+    assert receiver.unverified == []

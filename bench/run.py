@@ -106,7 +106,7 @@ def main() -> None:
         (f"SMTP intake, durable, messages/s, {args.smtp_clients} clients", f"{intake:,.0f}", f"{bare_intake:,.0f}",
          f"{intake / bare_intake:.2f}", ">= 0.9", intake / bare_intake >= 0.9),
         ("250 to visible in the API during that intake", f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms",
-         "-", "-", "p99 <= 1 s", p99 <= 1.0),
+         "-", "-", "p99 <= 5 s", p99 <= 5.0),
         ("one-click POST, requests/s (each a new suppression)", f"{one_click:,.0f}", f"{bare_post:,.0f}",
          f"{one_click / bare_post:.2f}", ">= 0.8", one_click / bare_post >= 0.8),
         (f"resident memory, {args.addresses:,} loaded", f"{rss_loaded:,.0f} MB (after the runs: {rss_after:,.0f} MB)",

@@ -21,6 +21,7 @@ class Metrics:
         self.leaving: Counter[str] = Counter()  # why people said they unsubscribed (the page's optional question)
         self._list_size: Callable[[], int] = lambda: 0
         self._writable: Callable[[], bool] = lambda: True
+        self._intake: Callable[[], tuple[int, int]] = lambda: (0, 0)
         self.review = None  # the review desk's state, read just before each scrape
         self.webhooks = []  # each receiver's (label, backlog, oldest age, disabled, attempts), ditto
         self.registry = CollectorRegistry()
@@ -31,6 +32,10 @@ class Metrics:
 
     def watch_writable(self, writable: Callable[[], bool]) -> None:
         self._writable = writable
+
+    def watch_intake(self, intake: Callable[[], tuple[int, int]]) -> None:
+        """(stored and not yet read, being read now), of received mail."""
+        self._intake = intake
 
     def collect(self):
         """Called by prometheus_client at scrape time."""
@@ -53,7 +58,12 @@ class Metrics:
                                       labels=["reason"])
         for reason, count in sorted(self.leaving.items()):
             leaving.add_metric([reason], count)
-        families = [requests, checked, changes, size, writable, leaving]
+        unread, reading = self._intake()
+        waiting = GaugeMetricFamily("suppression_intake_unread", "Received messages stored and not yet read")
+        waiting.add_metric([], unread)
+        being_read = GaugeMetricFamily("suppression_intake_reading", "Received messages being read now")
+        being_read.add_metric([], reading)
+        families = [requests, checked, changes, size, writable, leaving, waiting, being_read]
         if self.review is not None:
             for name, text, value in (
                 ("suppression_review_open", "Received messages a person must decide", self.review.open),

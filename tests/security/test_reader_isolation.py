@@ -7,6 +7,8 @@ for good. Driven through real SMTP and HTTP against the service as a process.
 
 import os
 import signal
+import time
+import urllib.request
 
 from tests.conftest import ServiceProcess
 from tests.reliability.helpers import call, deploy
@@ -15,6 +17,16 @@ from tests.security.helpers import reader_pid, request_with_body, send_raw, sett
 ATTACK = request_with_body("unsubscribe", "a@" * 1600)
 ATTACK_200K = request_with_body("unsubscribe", "a@" * 100_000)
 PLAIN = request_with_body("hello", "Just a question about my order.")
+
+
+def wait_for_metric(deployment, line: str, attempts: int = 500) -> bool:
+    """Poll /metrics (bounded) until it has `line`: reading is asynchronous; no timing assertion."""
+    for _ in range(attempts):
+        with urllib.request.urlopen(deployment.base_url + "/metrics", timeout=10) as answer:
+            if line in answer.read().decode():
+                return True
+        time.sleep(0.02)
+    return False
 
 
 def content_reasons(message: dict) -> list[str]:
@@ -93,6 +105,8 @@ def test_a_reader_that_dies_mid_message_sends_it_to_review(tmp_path):
         reader = reader_pid(service.process.pid)
         os.kill(reader, signal.SIGSTOP)
         _, victim = send_raw(deployment.smtp_port, ATTACK)
+        # Reading trails storing by a moment: wait until it is handed to the stopped reader.
+        assert wait_for_metric(deployment, "suppression_intake_reading 1.0")
         status, message = call(deployment, "GET", f"/v1/inbox/{victim}")
         assert message["status"] == "pending"  # handed to the stopped reader
         os.kill(reader, signal.SIGKILL)

@@ -1,0 +1,54 @@
+"""Reading trails storing (issue 14, faster intake): while mail keeps arriving the worker lets
+the 250s go first, but no message waits past the trail to be read."""
+
+import asyncio
+import threading
+
+from handlers.state import INTAKE, SERVICE
+from tests.test_smtp import in_thread, send, smtp_port, wait_until
+
+REQUEST = b"From: {who}@example.com\r\nSubject: unsubscribe\r\n\r\nPlease unsubscribe me.\r\n"
+
+
+def request(who: str) -> bytes:
+    return REQUEST.replace(b"{who}", who.encode())
+
+
+async def test_while_mail_keeps_coming_reading_waits_for_a_quiet_moment(client):
+    intake = client.app[INTAKE]
+    intake.quiet_seconds, intake.trail_seconds = 30.0, 60.0
+    for n in range(5):
+        code, _ = await in_thread(send, smtp_port(client), request(f"burst{n}"), f"burst{n}@example.com")
+        assert code == 250
+    await asyncio.sleep(0)  # the worker has been woken by each message
+    assert intake.handled == 0  # all stored, none read yet: no quiet moment has come
+    assert len((await client.app[SERVICE].inbox("pending", None, 100))[0]) == 5
+    assert await intake.handle_pending() == 5  # a direct call reads at once
+
+
+async def test_a_stream_that_never_pauses_is_still_read_within_the_trail(client):
+    intake = client.app[INTAKE]
+    intake.quiet_seconds, intake.trail_seconds = 30.0, 0.3
+    stop = threading.Event()
+    sent = []
+
+    def stream():
+        n = 0
+        while not stop.is_set():
+            send(smtp_port(client), request(f"stream{n}"), f"stream{n}@example.com")
+            sent.append(n)
+            n += 1
+
+    sender = asyncio.create_task(in_thread(stream))
+    try:
+        # Never quiet for 30 s, yet read: the oldest reached its trail while mail kept coming.
+        assert await wait_until(lambda: _true(intake.handled > 0), attempts=1000)
+        assert not sender.done()
+    finally:
+        stop.set()
+        await sender
+    assert (await client.app[SERVICE].check("stream0@example.com")).suppressed
+
+
+async def _true(value: bool) -> bool:
+    return value

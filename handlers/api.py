@@ -118,6 +118,7 @@ async def _check_json(request: web.Request) -> web.Response:
     if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
         raise ApiError(400, "`emails` must be a list of strings")
     topic = optional_string(body, "topic")
+    await request.app[SERVICE].see_writes()
     suppressed = request.app[SERVICE].suppressed_texts(emails, topic)
     request.app[METRICS].checked["bulk"] += len(emails)
     return web.json_response({"suppressed": suppressed})
@@ -129,6 +130,7 @@ async def _check_text(request: web.Request) -> web.StreamResponse:
     service.topic_scope(topic)  # an unknown topic is refused before streaming starts
     if algorithm is not None and algorithm not in HASHES:
         raise ApiError(400, f"hash must be one of: {', '.join(HASHES)}")
+    await service.see_writes()
     response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
     await response.prepare(request)
     checked = 0

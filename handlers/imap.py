@@ -107,7 +107,8 @@ class _Session:
         if self.client is None or self.lost.is_set():
             return
         try:
-            await asyncio.wait_for(self.client.logout(), 5)
+            async with asyncio.timeout(5):
+                await self.client.logout()
         except Exception:
             pass  # the connection is going anyway
         transport = self.client.protocol.transport
@@ -222,7 +223,7 @@ class _Session:
         finally:
             if not self.lost.is_set():
                 self.client.idle_done()
-                await self._bounded(asyncio.wait_for(idle, self.settings.timeout_seconds))
+                await self._bounded(idle)
 
     def _origin(self, uidvalidity: int, uid: int) -> str:
         where = f"{self.settings.host}:{self.settings.port}\0{self.settings.username}\0{self.settings.mailbox}"

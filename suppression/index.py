@@ -69,16 +69,25 @@ class KeySet:
 
     def contains_many(self, keys: np.ndarray) -> np.ndarray:
         """A boolean mask: which of `keys` (uint64) are in the set."""
-        found = _in_sorted_many(self._base, keys)
+        order = np.argsort(keys)
+        found = np.empty(len(keys), dtype=bool)
+        found[order] = self.contains_sorted(keys[order])
+        return found
+
+    def contains_sorted(self, ordered: np.ndarray) -> np.ndarray:
+        """A boolean mask over `ordered` (sorted uint64 keys): which are in the set. The recent
+        changes are searched as sorted arrays too, so a lookup costs the same whatever their
+        number: the set is as fast after any history of changes as after a fresh start."""
+        found = _member_sorted(self._base, ordered)
         if self._arrays_stale:
             # Built when a bulk check needs them, not at every change.
-            self._added_array = np.fromiter(self._added, dtype=np.uint64, count=len(self._added))
-            self._removed_array = np.fromiter(self._removed, dtype=np.uint64, count=len(self._removed))
+            self._added_array = np.sort(np.fromiter(self._added, dtype=np.uint64, count=len(self._added)))
+            self._removed_array = np.sort(np.fromiter(self._removed, dtype=np.uint64, count=len(self._removed)))
             self._arrays_stale = False
         if self._removed:
-            found &= ~np.isin(keys, self._removed_array)
+            found &= ~_member_sorted(self._removed_array, ordered)
         if self._added:
-            found |= np.isin(keys, self._added_array)
+            found |= _member_sorted(self._added_array, ordered)
         return found
 
     def _changed(self) -> None:
@@ -112,18 +121,14 @@ def _in_sorted(base: np.ndarray, key: int) -> bool:
     return i < len(base) and int(base[i]) == key
 
 
-def _in_sorted_many(base: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    if len(base) == 0:
-        return np.zeros(len(keys), dtype=bool)
+def _member_sorted(base: np.ndarray, ordered: np.ndarray) -> np.ndarray:
     # Searching in key order walks the array once instead of jumping across all of it:
-    # about four times faster against ten million keys, sort included.
-    order = np.argsort(keys)
-    ordered = keys[order]
+    # about four times faster against ten million keys than unsorted probes.
+    if len(base) == 0:
+        return np.zeros(len(ordered), dtype=bool)
     positions = np.searchsorted(base, ordered)
     positions[positions == len(base)] = 0
-    found = np.empty(len(keys), dtype=bool)
-    found[order] = base[positions] == ordered
-    return found
+    return base[positions] == ordered
 
 
 class SuppressionIndex:
@@ -165,9 +170,13 @@ class SuppressionIndex:
 
     def contains_many(self, keys: np.ndarray, topic: str | None) -> np.ndarray:
         """A boolean mask: which of `keys` are suppressed for all emails or for `topic`."""
-        found = np.zeros(len(keys), dtype=bool)
+        order = np.argsort(keys)  # sorted once for every topic's search
+        ordered = keys[order]
+        in_order = np.zeros(len(keys), dtype=bool)
         for name in (ALL_TOPICS, topic) if topic is not None else (ALL_TOPICS,):
             scoped = self._sets.get(name)
             if scoped is not None:
-                found |= scoped.contains_many(keys)
+                in_order |= scoped.contains_sorted(ordered)
+        found = np.empty(len(keys), dtype=bool)
+        found[order] = in_order
         return found

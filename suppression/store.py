@@ -27,6 +27,7 @@ import numpy as np
 
 from suppression.apikeys import ApiKey
 from suppression.background import cancel_and_wait
+from suppression.changesignal import SIGNAL_NAME, ChangeSignal
 from suppression.datadir import create_private_file, secure_data_dir
 from suppression.errors import BadImport, Conflict, NotFound, StoreUnavailable
 from suppression.keyfile import KEY_FILE_NAME
@@ -66,6 +67,7 @@ class SuppressionStore(OutboxQueries):
         self._reopen = False  # the writer connection must be opened afresh before the next write
         self.stored_mail_bytes = 0  # raw received mail kept, in bytes (read at open, added to after)
         self._written = asyncio.Event()  # set, and replaced, after each group of writes
+        self.signal: ChangeSignal | None = None  # how far the change log has got, for every process
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -74,6 +76,7 @@ class SuppressionStore(OutboxQueries):
         # gives the WAL and shared-memory files the database file's mode.
         secure_data_dir(self.path.parent, refused_if_loose=frozenset({KEY_FILE_NAME}))
         create_private_file(self.path)
+        self.signal = ChangeSignal(self.path.parent / SIGNAL_NAME)
         try:
             await self._on_writer(self._open_writer)
             self._reader = await aiosqlite.connect(self.path, isolation_level=None)
@@ -106,6 +109,9 @@ class SuppressionStore(OutboxQueries):
         if self._writer is not None:
             await self._on_writer(self._close_writer)
         self._thread.shutdown(wait=True)
+        if self.signal is not None:
+            self.signal.close()
+            self.signal = None
 
     def _open_writer(self) -> None:
         db = sqlite3.connect(self.path, isolation_level=None)
@@ -168,8 +174,11 @@ class SuppressionStore(OutboxQueries):
 
     async def wait_for_writes(self, timeout: float) -> None:
         """Return after the next group of writes (or announce_writes), or after `timeout` seconds."""
+        # asyncio.timeout, not wait_for: 3.11's wait_for can lose a cancellation that meets the
+        # wake-up, and a stopping task would then wait here for ever.
         try:
-            await asyncio.wait_for(self._written.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._written.wait()
         except TimeoutError:
             pass
 
@@ -182,12 +191,22 @@ class SuppressionStore(OutboxQueries):
                 self._note_failure(exc)
                 return [(None, _unavailable(exc))] * len(works)
         outcomes, failure = _commit_group(self._writer, works)
+        if failure is None:
+            # Before anyone is answered: a check anywhere that starts after the answer sees it.
+            self.signal.publish(self._newest_change())
         if failure is not None:
             self._note_failure(failure)
         elif self.write_problem is not None:
             log.warning("the database takes writes again (after: %s)", self.write_problem)
             self.write_problem = None
         return outcomes
+
+    def _newest_change(self) -> int:
+        return self._writer.execute("SELECT coalesce(max(id), 0) FROM changes").fetchone()[0]
+
+    async def reset_signal(self) -> None:
+        """Set the shared word to the database's newest change (at a server's start)."""
+        await self._on_writer(partial(self.signal.reset, self._newest_change))
 
     def _note_failure(self, exc: sqlite3.Error) -> None:
         # A connection that found its file read-only stays so; a new one sees a fixed file.
@@ -474,6 +493,10 @@ class SuppressionStore(OutboxQueries):
             "SELECT id, action, email, topic FROM changes WHERE id > ? ORDER BY id LIMIT ?",
             (after, limit),
         )
+
+    async def newest_change(self) -> int:
+        (newest,) = (await self._reader.execute_fetchall("SELECT coalesce(max(id), 0) FROM changes"))[0]
+        return newest
 
     async def identity(self) -> tuple[str, int]:
         """This database's id and the id of its newest change."""

@@ -1,0 +1,81 @@
+"""Read-your-writes across processes (CONTRACT §8, issue 13): a check that starts after a write
+was acknowledged, by this process or another (the CLI), sees it; a big import is caught up by
+reading the rows, leaving the index in the shape of a fresh start."""
+
+import struct
+
+from suppression.changesignal import SIGNAL_NAME
+from suppression.service import SuppressionService
+from suppression.store import SuppressionStore
+from tests.conftest import ServiceProcess, api_call, free_port, make_settings, run_cli, write_config
+
+
+async def open_pair(tmp_path):
+    """A server's service (with its index) and a CLI's (without), on one data_dir, as two
+    processes would have them: each its own store, connections and shared word."""
+    settings = make_settings(tmp_path / "data")
+    server = SuppressionService(settings, SuppressionStore(settings.database_path))
+    await server.start()
+    cli = SuppressionService(settings, SuppressionStore(settings.database_path))
+    await cli.start(with_index=False)
+    return server, cli
+
+
+async def test_a_write_by_another_process_is_seen_by_the_next_check_with_no_wait(tmp_path):
+    server, cli = await open_pair(tmp_path)
+    try:
+        for n in range(20):
+            await cli.suppress(f"other{n}@example.com", None, "manual", "cli", "cli")
+            # No await between the acknowledgement and the check: the follower has not run.
+            assert (await server.check(f"other{n}@example.com")).suppressed
+            await cli.unsuppress(f"other{n}@example.com", None, "cli", "cli")
+            assert not (await server.check(f"other{n}@example.com")).suppressed
+        await cli.suppress("bulk@example.com", None, "manual", "cli", "cli")
+        await server.see_writes()  # what the bulk endpoints do first
+        assert server.suppressed_texts(["bulk@example.com", "no@example.com"], None) == ["bulk@example.com"]
+    finally:
+        await cli.stop()
+        await server.stop()
+
+
+async def test_a_big_import_elsewhere_is_read_from_the_rows_into_a_fresh_shape(tmp_path):
+    server, cli = await open_pair(tmp_path)
+    try:
+        await server.suppress("before@example.com", None, "manual", "api", "api")
+        lines = [f"imported{n}@example{n % 97}.com" for n in range(150_000)]
+        report = await cli.import_lines(["email", *lines], "cli")
+        assert report.added == 150_000
+        assert (await server.check(lines[-1])).suppressed  # the first check after the import
+        everything = server.index._sets[""]
+        assert (len(everything._added), len(everything._removed)) == (0, 0)  # as after a restart
+        assert len(server.index) == 150_001
+        assert server.suppressed_texts(lines[:3] + ["before@example.com", "nobody@example.com"], None) == [
+            *lines[:3], "before@example.com"]
+    finally:
+        await cli.stop()
+        await server.stop()
+
+
+async def test_a_restored_database_behind_the_shared_word_still_sees_new_writes(tmp_path):
+    settings = make_settings(tmp_path / "data")
+    settings.service.data_dir.mkdir(mode=0o700)
+    (settings.service.data_dir / SIGNAL_NAME).write_bytes(struct.pack("<Q", 10**9))  # from a newer copy
+    server, cli = await open_pair(tmp_path)
+    try:
+        assert not (await server.check("after-restore@example.com")).suppressed
+        await cli.suppress("after-restore@example.com", None, "manual", "cli", "cli")
+        assert (await server.check("after-restore@example.com")).suppressed
+    finally:
+        await cli.stop()
+        await server.stop()
+
+
+def test_the_cli_then_a_running_server_from_outside(tmp_path):
+    http = free_port()
+    config = write_config(tmp_path / "c.toml", tmp_path / "data", http, free_port())
+    key = run_cli("apikey", "create", "k", "--scope", "admin", config=config).stdout.strip().splitlines()[-1]
+    with ServiceProcess(config, http, tmp_path) as service:
+        for n in range(5):
+            assert run_cli("add", f"outside{n}@example.com", config=config).returncode == 0
+            status, body = api_call(service.base_url, "GET", f"/v1/suppressions/outside{n}@example.com", key)
+            assert (status, body["suppressed"]) == (200, True)

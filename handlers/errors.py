@@ -1,4 +1,5 @@
-"""The one place where errors become HTTP answers: domain types to statuses, never a traceback.
+"""The one place where errors become HTTP answers: domain types to statuses (handlers/answers.py),
+never a traceback.
 
 `classify` decides status and message for any exception; the API renders that as JSON
 (`json_answers`), the recipients' pages as HTML (handlers/pages.py).
@@ -11,33 +12,12 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from handlers.answers import http_status
 from handlers.state import METRICS
 from suppression.addresses import mask_addresses_in
-from suppression.errors import (
-    BadImport,
-    BadToken,
-    Conflict,
-    InvalidAddress,
-    InvalidValue,
-    NotFound,
-    StoreUnavailable,
-    SuppressionError,
-    UnknownTopic,
-)
+from suppression.errors import SuppressionError
 
 log = logging.getLogger("handlers.http")
-
-STATUS_OF = {
-    InvalidAddress: 400,
-    UnknownTopic: 400,
-    InvalidValue: 400,
-    BadImport: 400,
-    BadToken: 400,
-    NotFound: 404,
-    Conflict: 409,
-    StoreUnavailable: 503,
-}
-
 
 class ApiError(Exception):
     """An HTTP-level refusal raised by a handler (auth, content type, body shape)."""
@@ -62,7 +42,7 @@ def classify(request: web.Request, exc: Exception) -> Failure:
     if isinstance(exc, ApiError):
         failure = Failure(exc.status, exc.message, dict(exc.headers), exc)
     elif isinstance(exc, SuppressionError):
-        failure = Failure(_status_of(exc), str(exc), {}, exc)
+        failure = Failure(http_status(exc), str(exc), {}, exc)
     elif isinstance(exc, web.HTTPException) and exc.status >= 400:
         failure = Failure(exc.status, exc.text if exc.status == 413 else exc.reason, {}, exc)
     else:
@@ -84,13 +64,6 @@ def handled(exc: BaseException) -> bool:
     if isinstance(exc, web.HTTPException):
         return exc.status >= 400
     return isinstance(exc, Exception)
-
-
-def _status_of(exc: SuppressionError) -> int:
-    for kind in type(exc).__mro__:
-        if kind in STATUS_OF:
-            return STATUS_OF[kind]
-    return 400
 
 
 def json_answers(handler, route: str):

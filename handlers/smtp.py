@@ -12,6 +12,7 @@ from collections import Counter
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from handlers.answers import ANSWERS, smtp_reply
 from suppression.addresses import normalise_address, sender_key
 from suppression.config import SmtpSettings
 from suppression.errors import ConfigError, InvalidAddress, MailStorageFull, StoreUnavailable
@@ -26,9 +27,8 @@ ERR_421 = "421 4.3.2 Service shutting down, please try again later"
 ERR_421_SESSION = "421 4.4.2 Session too long, please reconnect"
 ERR_450_SENDER = "450 4.7.1 Too many messages from this sender, please try again later"
 ERR_450_BYTES = "450 4.7.1 Too much mail from this sender this hour, please try again later"
-ERR_451 = "451 4.3.0 Temporary failure, please try again later"
+ERR_451 = ANSWERS[StoreUnavailable][1]
 ERR_452_RCPTS = "452 4.5.3 Too many recipients"
-ERR_452_STORAGE = "452 4.3.1 Insufficient system storage, please try again later"
 ERR_550_RELAY = "550 5.7.1 Relaying denied: this server only takes mail for its unsubscribe address"
 ERR_553_SYNTAX = "553 5.1.3 Recipient address is not valid"
 
@@ -89,12 +89,10 @@ class RequestHandler:
         self.storing.add(session)
         try:
             message_id = await self.intake.receive(raw, envelope.mail_from or "", list(envelope.rcpt_tos))
-        except StoreUnavailable as exc:
-            log.warning("refused a message with 451: %s", exc)
-            return ERR_451
-        except MailStorageFull as exc:
-            log.warning("refused a message with 452: %s", exc)
-            return ERR_452_STORAGE
+        except (StoreUnavailable, MailStorageFull) as exc:
+            reply = smtp_reply(exc)
+            log.warning("refused a message with %s: %s", reply[:3], exc)
+            return reply
         finally:
             self.storing.discard(session)
         if count_key:

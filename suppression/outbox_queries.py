@@ -21,7 +21,7 @@ class OutboxQueries:
         (it gets what happens from now on; a replay gives it older ones); one no longer configured
         is forgotten. Returns (added, removed). Writes nothing when they are already so (a
         read-only database still starts)."""
-        kept = {url for (url,) in await self._reader.execute_fetchall("SELECT url FROM webhook_receivers")}
+        kept = {url for (url,) in await self._read("SELECT url FROM webhook_receivers")}
         if kept == set(urls):
             return [], []
 
@@ -40,11 +40,11 @@ class OutboxQueries:
         return await self._write(work)
 
     async def receiver(self, url: str) -> Receiver | None:
-        rows = await self._reader.execute_fetchall(f"SELECT {_COLUMNS} FROM webhook_receivers WHERE url = ?", (url,))
+        rows = await self._read(f"SELECT {_COLUMNS} FROM webhook_receivers WHERE url = ?", (url,))
         return Receiver(*rows[0]) if rows else None
 
     async def backlog(self, cursor: int) -> Backlog:
-        rows = await self._reader.execute_fetchall(
+        rows = await self._read(
             "SELECT count(*), min(at) FROM events WHERE seq > ?", (cursor,)
         )
         return Backlog(rows[0][0], rows[0][1])
@@ -52,7 +52,7 @@ class OutboxQueries:
     async def events_after(self, seq: int, limit: int) -> list[Event]:
         """Events after `seq` in order, each with the change or message it names as it is now
         (an erasure since has replaced the address already)."""
-        rows = await self._reader.execute_fetchall(
+        rows = await self._read(
             "SELECT e.seq, e.type, e.at, c.id, c.at, c.action, c.email, c.topic, c.reason, c.source, c.actor,"
             " c.detail, i.id, i.received_at, i.reasons FROM events e"
             " LEFT JOIN changes c ON c.id = e.change LEFT JOIN inbox i ON i.id = e.message"

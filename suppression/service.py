@@ -9,7 +9,6 @@ import asyncio
 import dataclasses
 import json
 import logging
-import sqlite3
 import time
 from datetime import datetime, timedelta, timezone
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -357,15 +356,16 @@ class SuppressionService:
         detail = json.dumps(why.as_detail(), ensure_ascii=False) if why is not None else None
         suppression, change_id = await self.store.suppress(stored, key, scope, reason, source, actor, detail)
         if change_id is not None:
-            await self.follow_changes(upto=change_id)
+            await self._note_own(change_id, "suppress", stored, scope)
         return dataclasses.replace(suppression, email=email), change_id is not None
 
     async def unsuppress(self, text: str, topic: str | None, source: str, actor: str) -> tuple[str, bool]:
         """Lift the suppression of an address (or a "*@DOMAIN" entry) for one scope; return it and whether one was lifted."""
         email = normalise_entry(text)
-        change_id = await self.store.unsuppress(self._stored(email)[0], self.topic_scope(topic), source, actor)
+        stored, scope = self._stored(email)[0], self.topic_scope(topic)
+        change_id = await self.store.unsuppress(stored, scope, source, actor)
         if change_id is not None:
-            await self.follow_changes(upto=change_id)
+            await self._note_own(change_id, "unsuppress", stored, scope)
         return email, change_id is not None
 
     def mint_undo(self, suppression: Suppression) -> str:
@@ -441,23 +441,36 @@ class SuppressionService:
                         await self._reload_from_rows()
                         self._cursor = max(self._cursor, change_id)
                         continue
-                    key, digests = self._keys_of_stored(email)
-                    if email.startswith(DOMAIN_PREFIX):
-                        # Matched by the domain sets, never by key: kept out of the index, whose
-                        # set of keys added since its last rebuild every bulk lookup pays for.
-                        self._note_domain(action, email, topic)
-                        self._cursor = max(self._cursor, change_id)
-                        continue
-                    if action == "suppress":
-                        self.index.add(topic, key)
-                    else:
-                        self.index.discard(topic, key)
-                    for algorithm, hashed in self._hashed.items():
-                        (hashed.add if action == "suppress" else hashed.discard)(topic, digests[algorithm])
-                    self._cursor = max(self._cursor, change_id)
+                    self._apply_change(change_id, action, email, topic)
                 if len(batch) < _FOLLOW_BATCH:
                     return
                 upto = max(upto, await self.store.newest_change())  # a big write may have landed meanwhile
+
+    def _apply_change(self, change_id: int, action: str, email: str, topic: str) -> None:
+        """Put one suppress or unsuppress of the change log into the index."""
+        if email.startswith(DOMAIN_PREFIX):
+            # Matched by the domain sets, never by key: kept out of the index, whose set of
+            # keys added since its last rebuild every bulk lookup pays for.
+            self._note_domain(action, email, topic)
+        else:
+            key, digests = self._keys_of_stored(email)
+            if action == "suppress":
+                self.index.add(topic, key)
+            else:
+                self.index.discard(topic, key)
+            for algorithm, hashed in self._hashed.items():
+                (hashed.add if action == "suppress" else hashed.discard)(topic, digests[algorithm])
+        self._cursor = max(self._cursor, change_id)
+
+    async def _note_own(self, change_id: int, action: str, email: str, topic: str) -> None:
+        """Put this process's own acknowledged change into the index before answering. When it
+        is the next one in the log (as it is, unless another process wrote meanwhile), from what
+        was written, without reading it back; else by following the log up to it."""
+        # Ids are consecutive: any other writer's change would lie between the cursor and this one.
+        if self.index is not None and change_id == self._cursor + 1 and not self._follow_lock.locked():
+            self._apply_change(change_id, action, email, topic)
+            return
+        await self.follow_changes(upto=change_id)
 
     # -- erasure ----------------------------------------------------------------------------
 
@@ -700,7 +713,7 @@ class SuppressionService:
             return None
         try:
             review = await self.review_state()
-        except (StoreUnavailable, sqlite3.Error):
+        except StoreUnavailable:
             return None
         return Health(self.writable, review)
 

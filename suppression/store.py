@@ -89,7 +89,7 @@ class SuppressionStore(OutboxQueries):
             # A connection left open keeps its thread, and the process, alive.
             await self.close()
             raise
-        (self.stored_mail_bytes,) = (await self._reader.execute_fetchall(
+        (self.stored_mail_bytes,) = (await self._read(
             "SELECT coalesce(sum(size), 0) FROM inbox WHERE raw IS NOT NULL"))[0]
         self._writer_task = asyncio.create_task(self._run_writer(), name="store-writer")
         if not os.access(self.path, os.W_OK):
@@ -224,6 +224,19 @@ class SuppressionStore(OutboxQueries):
         self._open_writer()
         self._reopen = False
 
+    # -- reads --------------------------------------------------------------------------
+
+    async def _read(self, sql: str, params=()) -> list:
+        """The rows of one query on the reader connection. The driver's errors (a damaged or
+        changed file, a closed connection) become the domain's StoreUnavailable: a 503 or a
+        451 with the reason, never a traceback."""
+        if self._reader is None:
+            raise StoreUnavailable("the database is closed")
+        try:
+            return await self._reader.execute_fetchall(sql, params)
+        except (sqlite3.Error, ValueError) as exc:  # ValueError: aiosqlite's closed connection
+            raise StoreUnavailable(f"the database cannot be read now: {exc}") from None
+
     # -- suppressions -------------------------------------------------------------------
 
     async def suppress(
@@ -312,7 +325,7 @@ class SuppressionStore(OutboxQueries):
 
     async def suppressions_of(self, email: str) -> list[Suppression]:
         """Every suppression of one address, "all emails" first."""
-        rows = await self._reader.execute_fetchall(
+        rows = await self._read(
             "SELECT email, topic, reason, source, created_at FROM suppressions"
             " WHERE email = ? ORDER BY topic",
             (email,),
@@ -321,24 +334,33 @@ class SuppressionStore(OutboxQueries):
 
     async def iter_suppressions(self, batch: int = 10_000) -> AsyncIterator[Suppression]:
         """All suppressions in address order, read in batches (for export)."""
-        cursor = await self._reader.execute(
-            "SELECT email, topic, reason, source, created_at FROM suppressions ORDER BY email, topic"
-        )
         try:
-            while rows := await cursor.fetchmany(batch):
+            cursor = await self._reader.execute(
+                "SELECT email, topic, reason, source, created_at FROM suppressions ORDER BY email, topic"
+            )
+        except (sqlite3.Error, ValueError) as exc:
+            raise StoreUnavailable(f"the database cannot be read now: {exc}") from None
+        try:
+            while True:
+                try:
+                    rows = await cursor.fetchmany(batch)
+                except sqlite3.Error as exc:
+                    raise StoreUnavailable(f"the database cannot be read now: {exc}") from None
+                if not rows:
+                    break
                 for row in rows:
                     yield Suppression(*row)
         finally:
             await cursor.close()
 
     async def count(self) -> int:
-        (n,) = (await self._reader.execute_fetchall("SELECT count(*) FROM suppressions"))[0]
+        (n,) = (await self._read("SELECT count(*) FROM suppressions"))[0]
         return n
 
     # -- the change log -----------------------------------------------------------------
 
     async def changes_after(self, after: int, limit: int) -> list[Change]:
-        rows = await self._reader.execute_fetchall(
+        rows = await self._read(
             "SELECT id, at, action, email, topic, reason, source, actor, detail FROM changes"
             " WHERE id > ? ORDER BY id LIMIT ?",
             (after, limit),
@@ -436,19 +458,19 @@ class SuppressionStore(OutboxQueries):
 
     async def domain_entries(self) -> list[tuple[str, str]]:
         """(entry, topic) of every "*@DOMAIN" suppression (a range of the primary key: no scan)."""
-        return await self._reader.execute_fetchall(
+        return await self._read(
             "SELECT email, topic FROM suppressions WHERE email >= '*@' AND email < '*A'"
         )
 
     async def erased_subject_rows(self) -> list[tuple[str, int, int, int]]:
         """(record, keyed index key, keyed sha256 key, keyed md5 key) of every erased address."""
-        rows = await self._reader.execute_fetchall("SELECT record, key, sha256_key, md5_key FROM erased_subjects")
+        rows = await self._read("SELECT record, key, sha256_key, md5_key FROM erased_subjects")
         mask = 0xFFFFFFFFFFFFFFFF
         return [(record, key & mask, sha & mask, md5 & mask) for record, key, sha, md5 in rows]
 
     async def erased_digest_rows(self) -> list[tuple[str, int, int]]:
         """(topic, keyed sha256 key, keyed md5 key) of every erased address's suppressions."""
-        rows = await self._reader.execute_fetchall(
+        rows = await self._read(
             "SELECT s.topic, e.sha256_key, e.md5_key FROM suppressions s JOIN erased_subjects e ON s.email = e.record"
         )
         return [(topic, sha & 0xFFFFFFFFFFFFFFFF, md5 & 0xFFFFFFFFFFFFFFFF) for topic, sha, md5 in rows]
@@ -459,7 +481,7 @@ class SuppressionStore(OutboxQueries):
         # JSON lists hold the canonical address in quotes; LIKE's own characters are escaped.
         quoted = '%"' + email.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + '"%'
         columns = ", ".join(_MESSAGE_COLUMNS)
-        rows = await self._reader.execute_fetchall(
+        rows = await self._read(
             f"SELECT {columns}, raw FROM inbox WHERE lower(sender) = ? OR lower(mail_from) = ?"
             " OR addresses LIKE ? ESCAPE '\\' OR found LIKE ? ESCAPE '\\'"
             " OR instr(lower(CAST(raw AS TEXT)), ?) > 0 ORDER BY id",
@@ -469,19 +491,19 @@ class SuppressionStore(OutboxQueries):
 
     async def replies_to(self, email: str) -> list[tuple[str, str]]:
         """(day, sent_at) of every confirmation sent to an address."""
-        return await self._reader.execute_fetchall(
+        return await self._read(
             "SELECT day, sent_at FROM replies WHERE email = ? ORDER BY day", (email,)
         )
 
     async def sender_counts_of(self, sender: str) -> list[tuple[str, int, int]]:
         """(at, message id, addresses) of the per-sender limit's rows for a sender."""
-        return await self._reader.execute_fetchall(
+        return await self._read(
             "SELECT at, message, addresses FROM sender_requests WHERE sender = ? ORDER BY at", (sender,)
         )
 
     async def changes_of(self, email: str) -> list[Change]:
         """Every change for one address, oldest first (by the changes_email index)."""
-        rows = await self._reader.execute_fetchall(
+        rows = await self._read(
             "SELECT id, at, action, email, topic, reason, source, actor, detail FROM changes WHERE email = ? ORDER BY id",
             (email,),
         )
@@ -489,19 +511,19 @@ class SuppressionStore(OutboxQueries):
 
     async def index_changes_after(self, after: int, limit: int) -> list[tuple[int, str, str, str]]:
         """(id, action, email, topic) of changes after a cursor: what keeps the index in step."""
-        return await self._reader.execute_fetchall(
+        return await self._read(
             "SELECT id, action, email, topic FROM changes WHERE id > ? ORDER BY id LIMIT ?",
             (after, limit),
         )
 
     async def newest_change(self) -> int:
-        (newest,) = (await self._reader.execute_fetchall("SELECT coalesce(max(id), 0) FROM changes"))[0]
+        (newest,) = (await self._read("SELECT coalesce(max(id), 0) FROM changes"))[0]
         return newest
 
     async def identity(self) -> tuple[str, int]:
         """This database's id and the id of its newest change."""
-        (database_id,) = (await self._reader.execute_fetchall("SELECT value FROM meta WHERE key = 'database_id'"))[0]
-        (newest,) = (await self._reader.execute_fetchall("SELECT coalesce(max(id), 0) FROM changes"))[0]
+        (database_id,) = (await self._read("SELECT value FROM meta WHERE key = 'database_id'"))[0]
+        (newest,) = (await self._read("SELECT coalesce(max(id), 0) FROM changes"))[0]
         return database_id, newest
 
     async def load_index_keys(self) -> tuple[int, dict[str, np.ndarray]]:
@@ -546,7 +568,7 @@ class SuppressionStore(OutboxQueries):
 
     async def pending_messages(self, limit: int) -> list[tuple[int, bytes, str]]:
         """(id, raw, envelope sender) of messages not yet handled, oldest first."""
-        return await self._reader.execute_fetchall(
+        return await self._read(
             "SELECT id, raw, mail_from FROM inbox WHERE status = 'pending' ORDER BY id LIMIT ?", (limit,)
         )
 
@@ -617,7 +639,7 @@ class SuppressionStore(OutboxQueries):
 
     async def review_state(self, due_before: str) -> tuple[int, int, str | None]:
         """Messages under review, how many of them came before `due_before` (overdue), and when the oldest came."""
-        rows = await self._reader.execute_fetchall(
+        rows = await self._read(
             "SELECT count(*), coalesce(sum(received_at < ?), 0), min(received_at) FROM inbox WHERE status = 'review'",
             (due_before,),
         )
@@ -625,7 +647,7 @@ class SuppressionStore(OutboxQueries):
 
     async def sender_requests_since(self, sender: str, since: str) -> int:
         """How many addresses `sender`'s honoured requests naming others have named since a time."""
-        rows = await self._reader.execute_fetchall(
+        rows = await self._read(
             "SELECT coalesce(sum(addresses), 0) FROM sender_requests WHERE sender = ? AND at > ?", (sender, since)
         )
         return rows[0][0]
@@ -633,11 +655,11 @@ class SuppressionStore(OutboxQueries):
     async def list_messages(self, status: str | None, after: int, limit: int) -> list[StoredMessage]:
         columns = ", ".join(_MESSAGE_COLUMNS)
         if status is None:
-            rows = await self._reader.execute_fetchall(
+            rows = await self._read(
                 f"SELECT {columns} FROM inbox WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
             )
         else:
-            rows = await self._reader.execute_fetchall(
+            rows = await self._read(
                 f"SELECT {columns} FROM inbox WHERE status = ? AND id > ? ORDER BY id LIMIT ?",
                 (status, after, limit),
             )
@@ -645,7 +667,7 @@ class SuppressionStore(OutboxQueries):
 
     async def get_message(self, message_id: int) -> StoredMessage | None:
         columns = ", ".join(_MESSAGE_COLUMNS)
-        rows = await self._reader.execute_fetchall(
+        rows = await self._read(
             f"SELECT {columns}, raw FROM inbox WHERE id = ?", (message_id,)
         )
         return _message(rows[0][:-1], raw=rows[0][-1]) if rows else None
@@ -675,7 +697,7 @@ class SuppressionStore(OutboxQueries):
         await self._write(work)
 
     async def find_api_key(self, key_id: str) -> ApiKey | None:
-        rows = await self._reader.execute_fetchall(
+        rows = await self._read(
             "SELECT key_id, name, scope, secret_hash FROM api_keys"
             " WHERE key_id = ? AND revoked_at IS NULL",
             (key_id,),
@@ -684,7 +706,7 @@ class SuppressionStore(OutboxQueries):
 
     async def list_api_keys(self) -> list[tuple[str, str, str, str | None]]:
         """(name, scope, created_at, revoked_at) of every key; never the hashes."""
-        return await self._reader.execute_fetchall(
+        return await self._read(
             "SELECT name, scope, created_at, revoked_at FROM api_keys ORDER BY created_at, name"
         )
 
@@ -700,8 +722,8 @@ class SuppressionStore(OutboxQueries):
         if self._reader is None:
             return False
         try:
-            await self._reader.execute_fetchall("SELECT 1 FROM changes LIMIT 1")
-        except (sqlite3.Error, ValueError):
+            await self._read("SELECT 1 FROM changes LIMIT 1")
+        except StoreUnavailable:
             return False
         return True
 

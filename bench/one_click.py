@@ -1,0 +1,51 @@
+"""One-click POSTs, each a new suppression, on a fresh list: requests/s over a few wrk rounds,
+beside the bare aiohttp POST handler of bench/baselines.py.
+
+    python bench/one_click.py [--rounds 3] [--seconds 5]
+"""
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.run import BARE_HTTP_PORT, HTTP_PORT, OUT, SMTP_PORT, start_baseline, start_service, stop, wrk_one_click  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=5)
+    args = parser.parse_args()
+    data = OUT / "one-click-data"
+    shutil.rmtree(data, ignore_errors=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    config = OUT / "one-click.toml"
+    config.write_text(
+        f'[service]\nbase_url = "http://127.0.0.1:{HTTP_PORT}"\ndata_dir = "{data}"\nlog_level = "WARNING"\n'
+        f'[http]\nport = {HTTP_PORT}\n[smtp]\nport = {SMTP_PORT}\n'
+        f'[signing]\nsecret_keys = ["bench-one-click-key-{"x" * 40}"]\n', encoding="utf-8")
+    config.chmod(0o600)
+    ours, bare = [], []
+    for _ in range(args.rounds):
+        service, _ = start_service(config)
+        try:
+            ours.append(wrk_one_click(config, args.seconds))
+        finally:
+            stop(service)
+        baseline = start_baseline("http", BARE_HTTP_PORT)
+        try:
+            bare.append(wrk_one_click(config, args.seconds, port=BARE_HTTP_PORT))
+        finally:
+            stop(baseline)
+        print(f"ours {ours[-1]:,.0f}/s, bare {bare[-1]:,.0f}/s, ratio {ours[-1] / bare[-1]:.2f}", flush=True)
+        time.sleep(0)
+    ratios = sorted(o / b for o, b in zip(ours, bare))
+    print(f"median ratio {ratios[len(ratios) // 2]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

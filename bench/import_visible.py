@@ -7,7 +7,6 @@ a check answers that the last one is suppressed; then the bulk check of 1,000,00
 """
 
 import argparse
-import shutil
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import HTTP_PORT, OUT, PYTHON, SMTP_PORT, ENV, cli, start_service, stop  # noqa: E402
+from bench.run import ENV, HTTP_PORT, OUT, PYTHON, cli, fresh_config, start_service, stop  # noqa: E402
 
 BULK = 1_000_000
 
@@ -30,13 +29,7 @@ def main() -> None:
 
 
 def measure(size: int) -> None:
-    data = OUT / "visible-data"
-    shutil.rmtree(data, ignore_errors=True)
-    OUT.mkdir(parents=True, exist_ok=True)
-    config = OUT / "visible.toml"
-    config.write_text(
-        f'[service]\nbase_url = "http://127.0.0.1:{HTTP_PORT}"\ndata_dir = "{data}"\nlog_level = "WARNING"\n'
-        f"[http]\nport = {HTTP_PORT}\n[smtp]\nport = {SMTP_PORT}\n", encoding="utf-8")
+    config = fresh_config("visible")
     key = cli(config, "apikey", "create", f"bench-{time.time_ns()}", "--scope", "check")
     listing = OUT / "visible.csv"
     with open(listing, "w", encoding="utf-8") as fh:

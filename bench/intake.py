@@ -8,7 +8,6 @@ The same client (bench/smtpload.py) drives both; each round runs the service, th
 
 import argparse
 import asyncio
-import shutil
 import sqlite3
 import sys
 import time
@@ -18,7 +17,9 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import BARE_SMTP_PORT, HTTP_PORT, OUT, SMTP_PORT, cli, percentile, start_baseline, start_service, stop  # noqa: E402
+from bench.run import (  # noqa: E402
+    BARE_SMTP_PORT, HTTP_PORT, OUT, SMTP_PORT, cli, fresh_config, percentile, start_baseline, start_service, stop,
+)
 from bench.smtpload import intake_with_visibility, send_requests  # noqa: E402
 
 
@@ -28,15 +29,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=4000)
     parser.add_argument("--clients", type=int, default=16)
     args = parser.parse_args()
+    config = fresh_config("intake", "sender_messages_per_hour = 1000000\n")
     data = OUT / "intake-data"
-    shutil.rmtree(data, ignore_errors=True)
-    OUT.mkdir(parents=True, exist_ok=True)
-    config = OUT / "intake.toml"
-    config.write_text(
-        f'[service]\nbase_url = "http://127.0.0.1:{HTTP_PORT}"\ndata_dir = "{data}"\nlog_level = "WARNING"\n'
-        f"[http]\nport = {HTTP_PORT}\n[smtp]\nport = {SMTP_PORT}\nsender_messages_per_hour = 1000000\n",
-        encoding="utf-8",
-    )
     key = cli(config, "apikey", "create", f"bench-{time.time_ns()}", "--scope", "admin")
     per_client = args.messages // args.clients
     ratios, all_delays = [], []

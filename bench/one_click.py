@@ -5,14 +5,13 @@ beside the bare aiohttp POST handler of bench/baselines.py.
 """
 
 import argparse
-import shutil
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import BARE_HTTP_PORT, HTTP_PORT, OUT, SMTP_PORT, start_baseline, start_service, stop, wrk_one_click  # noqa: E402
+from bench.run import BARE_HTTP_PORT, fresh_config, start_baseline, start_service, stop, wrk_one_click  # noqa: E402
 
 
 def main() -> None:
@@ -20,15 +19,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
     args = parser.parse_args()
-    data = OUT / "one-click-data"
-    shutil.rmtree(data, ignore_errors=True)
-    OUT.mkdir(parents=True, exist_ok=True)
-    config = OUT / "one-click.toml"
-    config.write_text(
-        f'[service]\nbase_url = "http://127.0.0.1:{HTTP_PORT}"\ndata_dir = "{data}"\nlog_level = "WARNING"\n'
-        f'[http]\nport = {HTTP_PORT}\n[smtp]\nport = {SMTP_PORT}\n'
-        f'[signing]\nsecret_keys = ["bench-one-click-key-{"x" * 40}"]\n', encoding="utf-8")
-    config.chmod(0o600)
+    config = fresh_config("one-click", f'[signing]\nsecret_keys = ["bench-one-click-key-{"x" * 40}"]\n')
     ours, bare = [], []
     for _ in range(args.rounds):
         service, _ = start_service(config)

@@ -127,6 +127,20 @@ def write_config(path: Path) -> Path:
     return path
 
 
+def fresh_config(name: str, extra: str = "") -> Path:
+    """A config on a new, empty data_dir, OUT/NAME-data, for the benches of one figure; `extra`
+    goes at the end of the [smtp] table (and may open tables of its own)."""
+    data = OUT / f"{name}-data"
+    shutil.rmtree(data, ignore_errors=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    config = OUT / f"{name}.toml"
+    config.write_text(
+        f'[service]\nbase_url = "http://127.0.0.1:{HTTP_PORT}"\ndata_dir = "{data}"\nlog_level = "WARNING"\n'
+        f"[http]\nport = {HTTP_PORT}\n[smtp]\nport = {SMTP_PORT}\n{extra}", encoding="utf-8")
+    config.chmod(0o600)  # it may hold keys
+    return config
+
+
 def address(n: int) -> str:
     return f"user{n}@example{n % 5000}.com"
 

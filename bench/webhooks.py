@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import base64
 import secrets
-import shutil
 import sys
 import threading
 import time
@@ -21,7 +20,7 @@ from standardwebhooks.webhooks import Webhook
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import HTTP_PORT, OUT, SMTP_PORT, cli, start_service, stop  # noqa: E402
+from bench.run import OUT, cli, fresh_config, start_service, stop  # noqa: E402
 
 RECEIVER_PORT = 18090
 
@@ -30,18 +29,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=20_000)
     args = parser.parse_args()
-    data = OUT / "webhooks-data"
-    shutil.rmtree(data, ignore_errors=True)
-    OUT.mkdir(parents=True, exist_ok=True)
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-    config = OUT / "webhooks.toml"
-    config.write_text(
-        f'[service]\nbase_url = "http://127.0.0.1:{HTTP_PORT}"\ndata_dir = "{data}"\nlog_level = "WARNING"\n'
-        f"[http]\nport = {HTTP_PORT}\n[smtp]\nport = {SMTP_PORT}\n"
-        f'[[webhooks]]\nurl = "http://127.0.0.1:{RECEIVER_PORT}/hooks"\nsecret = "{secret}"\n',
-        encoding="utf-8",
-    )
-    config.chmod(0o600)  # it holds the receiver's secret
+    config = fresh_config("webhooks", f'[[webhooks]]\nurl = "http://127.0.0.1:{RECEIVER_PORT}/hooks"\nsecret = "{secret}"\n')
     taken: set[str] = set()
     done = threading.Event()
     hook = Webhook(secret)

@@ -11,7 +11,7 @@ from suppression.apikeys import ApiKey
 from suppression.addresses import HASHES
 from suppression.errors import StoreUnavailable
 from suppression.records import change_record, message_record, subject_record, suppression_record
-from suppression.store import ALL_TOPICS
+from suppression.model import ALL_TOPICS
 
 log = logging.getLogger(__name__)
 

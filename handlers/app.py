@@ -20,7 +20,6 @@ from suppression.config import Settings, warn_if_links_are_plain_http
 from suppression.intake import RequestIntake
 from suppression.keyfile import signing_keys
 from suppression.service import SuppressionService
-from suppression.store import SuppressionStore
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,7 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
 async def service_context(app: web.Application) -> AsyncIterator[None]:
     """Open the database and load the index before serving; close them after."""
     settings = app[SETTINGS]
-    service = SuppressionService(settings, SuppressionStore(settings.database_path), app[SIGNING_KEYS])
+    service = SuppressionService.of_settings(settings, app[SIGNING_KEYS])
     await service.start()
     app[SERVICE] = service
     app[METRICS].watch_list_size(service.list_size)

@@ -23,7 +23,7 @@ from suppression.config import RESERVED_SCOPE, Settings
 from suppression.errors import BadToken, BadUndo, StoreUnavailable
 from suppression.links import ONE_CLICK
 from suppression.service import Leaving
-from suppression.store import ALL_TOPICS
+from suppression.model import ALL_TOPICS
 
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_FORM_BYTES = 64 * 1024

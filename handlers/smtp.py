@@ -13,7 +13,7 @@ from collections import Counter
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from handlers.answers import ANSWERS, smtp_reply
-from suppression.addresses import normalise_address, sender_key
+from suppression.addresses import sender_key
 from suppression.config import SmtpSettings
 from suppression.errors import ConfigError, InvalidAddress, MailStorageFull, StoreUnavailable
 from suppression.inbound.reports import report_type

@@ -24,7 +24,6 @@ from suppression.service import (
     SuppressionService,
 )
 from suppression.records import change_record, subject_record, suppression_record
-from suppression.store import SuppressionStore
 
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -46,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _run(settings: Settings, command: Callable[..., Awaitable[int]], args) -> int:
-    service = SuppressionService(settings, SuppressionStore(settings.database_path), signing_keys(settings))
+    service = SuppressionService.of_settings(settings, signing_keys(settings))
     await service.start(with_index=False)
     try:
         return await command(service, args)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from suppression.addresses import key_of_canonical, normalise_address, normalise_entry
 from suppression.errors import BadImport, InvalidAddress
-from suppression.store import ALL_TOPICS, ImportRow, signed64
+from suppression.model import ALL_TOPICS, ImportRow, signed64
 
 # Headers compared in lower case with everything but letters and digits removed; the
 # first of these a file has is its address column.

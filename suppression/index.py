@@ -11,7 +11,7 @@ address would read as suppressed, the safe direction for a suppression list.
 
 import numpy as np
 
-from suppression.store import ALL_TOPICS
+from suppression.model import ALL_TOPICS
 
 _EMPTY = np.empty(0, dtype=np.uint64)
 

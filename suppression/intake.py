@@ -22,7 +22,7 @@ from suppression.errors import InvalidAddress, MailStorageFull, StoreUnavailable
 from suppression.inbound.classify import REQUEST, REVIEW, Decision
 from suppression.reader import MailReader, ReaderSettings, ReaderUnavailable
 from suppression.service import SuppressionService
-from suppression.store import Outcome, utc_iso
+from suppression.model import Outcome, utc_iso
 
 log = logging.getLogger(__name__)
 

@@ -77,3 +77,8 @@ def utc_now() -> str:
 def utc_iso(moment: datetime) -> str:
     """Timestamps are ISO 8601 UTC with milliseconds, so text order is time order."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def signed64(key: int) -> int:
+    """Index keys are unsigned 64-bit; databases keep signed 64-bit integers."""
+    return key - (1 << 64) if key >= (1 << 63) else key

@@ -43,15 +43,8 @@ from suppression.links import UnsubscribeLink, mint_link
 from suppression.outbox import KEEP_DELIVERED_DAYS, Backlog, Event, Receiver
 from suppression.records import event_record, suppression_record
 from suppression.snapshot import SNAPSHOT_NAME, load_snapshot, save_snapshot
-from suppression.store import (
-    ALL_TOPICS,
-    Change,
-    StoredMessage,
-    Suppression,
-    SuppressionStore,
-    signed64,
-    utc_iso,
-)
+from suppression.model import ALL_TOPICS, Change, StoredMessage, Suppression, signed64, utc_iso
+from suppression.store import SuppressionStore
 from suppression.tokens import LinkClaim, mint_undo, read_claim, verify_undo
 
 log = logging.getLogger(__name__)
@@ -170,6 +163,12 @@ class SuppressionService:
         # The "*@DOMAIN" entries by topic, as bytes of the domain: a few thousand at most, so a bulk
         # check looks each line's domain up in a set rather than a second hashed lookup.
         self._domains: dict[str, set[bytes]] = {}
+
+    @classmethod
+    def of_settings(cls, settings: Settings, signing_keys: tuple[str, ...] = ()) -> "SuppressionService":
+        """The service on the store the settings name: the one place a store is chosen and made
+        ([store] url empty: the SQLite file in data_dir, the only store of this version)."""
+        return cls(settings, SuppressionStore(settings.database_path), signing_keys)
 
     async def start(self, with_index: bool = True) -> None:
         """Open the store; with_index loads the index and follows the change log (servers)."""

@@ -32,7 +32,7 @@ from suppression.datadir import create_private_file, secure_data_dir
 from suppression.errors import BadImport, Conflict, NotFound, StoreUnavailable
 from suppression.keyfile import KEY_FILE_NAME
 from suppression.model import (  # noqa: F401  (re-exported: the store's rows)
-    ALL_TOPICS, Change, ImportRow, Outcome, StoredMessage, Suppression, utc_iso, utc_now,
+    ALL_TOPICS, Change, ImportRow, Outcome, StoredMessage, Suppression, signed64, utc_iso, utc_now,
 )
 from suppression.outbox_queries import OutboxQueries
 from suppression.schema import MIGRATIONS
@@ -43,11 +43,6 @@ _MAX_GROUP = 512
 _BUSY_TIMEOUT_MS = 10_000
 _IMPORT_CACHE_KIB = 1024 * 1024  # 1 GiB of page cache while importing
 _WRITER_CACHE_KIB = 64 * 1024
-
-
-def signed64(key: int) -> int:
-    """SQLite integers are signed; index keys are unsigned 64-bit."""
-    return key - (1 << 64) if key >= (1 << 63) else key
 
 
 Write = Callable[[sqlite3.Connection], Any]

@@ -2,7 +2,6 @@
 with the `standardwebhooks` library), every event type in the change log's order, retried
 until taken, never lost across SIGKILL, and a hanging receiver delays nobody else."""
 
-import asyncio
 import json
 import re
 import signal

@@ -92,3 +92,19 @@ def test_the_cli_and_imports_take_domain_entries_and_a_running_service_honours_t
     exported = run_cli("export", config=deployment.config).stdout
     assert "*@cli.example,,manual,cli," in exported and "*@imported.example" in exported
     assert json.loads(run_cli("remove", "*@cli.example", config=deployment.config).stdout)["removed"] is True
+
+
+async def test_the_bulk_check_compares_domains_exactly_whatever_their_endings_share(client, admin_key, check_key):
+    # Short and long domains sharing endings with addresses that are not at them: the quick
+    # comparison of line endings only picks lines to compare in full.
+    for entry in ("*@a.io", "*@hotmail.com", "*@mail.example.net"):
+        assert (await add(client, admin_key, entry))[0] == 200
+    lines = ["x@a.io", "x@ba.io", "a.io@b.io", "x@gmail.com", "y@hotmail.com", "x@hotmail.com.au",
+             "x@mail.example.net", "x@gmail.example.net", "x@sub.mail.example.net", "hotmail.com", "@a.io", "x@y@a.io"]
+    text = await client.post("/v1/check", data="\n".join(lines).encode(),
+                             headers={**bearer(check_key), "Content-Type": "text/plain"})
+    assert (await text.text()).splitlines() == ["x@a.io", "y@hotmail.com", "x@mail.example.net"]
+    assert (await add(client, admin_key, "*@b.io"))[0] == 200  # a change is seen by the next check
+    text = await client.post("/v1/check", data="a.io@b.io\n".encode(),
+                             headers={**bearer(check_key), "Content-Type": "text/plain"})
+    assert (await text.text()).splitlines() == ["a.io@b.io"]

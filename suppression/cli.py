@@ -208,6 +208,8 @@ async def export(service: SuppressionService, args) -> int:
 
 async def webhooks_list(service: SuppressionService, args) -> int:
     """Each configured receiver's state, one JSON object a line."""
+    if not service.settings.webhooks:
+        print("no [[webhooks]] receivers in the config (see config.example.toml)", file=sys.stderr)
     for receiver in service.settings.webhooks:
         state = await service.receiver(receiver.url)
         if state is None:

@@ -309,3 +309,10 @@ def test_sigkill_mid_delivery_loses_nothing_and_redelivers_with_the_same_id(tmp_
     first_seen = [seq_of(d) for d in got]
     assert first_seen == sorted(first_seen)
     assert receiver.unverified == []
+
+
+def test_webhooks_list_says_when_none_are_configured(tmp_path):
+    config = write_config(tmp_path / "c.toml", tmp_path / "data", free_port(), free_port())
+    listed = run_cli("webhooks", "list", config=config)
+    assert (listed.returncode, listed.stdout) == (0, "")
+    assert "no [[webhooks]] receivers in the config" in listed.stderr

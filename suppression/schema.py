@@ -233,4 +233,14 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE inbox ADD COLUMN origin TEXT;
     CREATE UNIQUE INDEX inbox_origin ON inbox (origin) WHERE origin IS NOT NULL;
     """,
+    # 11: a message stored straight into review (one read from a mailbox that is over the size
+    # limit) is put before a person too: review.opened for it as for one the reader sent there.
+    """
+    CREATE TRIGGER events_of_review_stored AFTER INSERT ON inbox
+    WHEN NEW.status = 'review' AND EXISTS (SELECT 1 FROM webhook_receivers)
+    BEGIN
+        INSERT INTO events (type, at, message)
+        VALUES ('review.opened', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), NEW.id);
+    END;
+    """,
 )

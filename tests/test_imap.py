@@ -49,9 +49,9 @@ def dovecot(tmp_path):
         shutil.rmtree(each.folder, ignore_errors=True)
 
 
-async def service_reading(aiohttp_client, tmp_path, **imap):
+async def service_reading(aiohttp_client, tmp_path, smtp=None, **imap):
     table = {"host": "127.0.0.1", "username": USER, "password": PASSWORD, "timeout_seconds": 5, **imap}
-    settings = make_settings(tmp_path / "data", imap=table, smtp={"enabled": False})
+    settings = make_settings(tmp_path / "data", imap=table, smtp={"enabled": False, **(smtp or {})})
     client = await aiohttp_client(build_app(settings))
     return client
 
@@ -98,6 +98,19 @@ async def test_without_idle_the_mailbox_is_polled_and_stored_mail_can_be_moved(a
     assert await wait_until(lambda: asyncio.to_thread(lambda: server.count("Processed") == 1))
     assert await asyncio.to_thread(server.count, "INBOX") == 0
     assert await asyncio.to_thread(marked, server, "Processed") == [True]
+
+
+async def test_a_message_over_the_size_limit_is_kept_cut_for_a_person(aiohttp_client, tmp_path, dovecot):
+    server = dovecot()
+    big = request_from("huge").replace(b"Please unsubscribe me.", b"Please unsubscribe me.\r\n" + b"y" * 10_000)
+    server.deliver(big)
+    client = await service_reading(aiohttp_client, tmp_path, smtp={"max_message_bytes": 4096}, port=server.port,
+                                   tls=False)
+    assert await wait_until(lambda: asyncio.to_thread(lambda: marked(server) == [True]), attempts=500)
+    (message,) = await stored_messages(client)
+    assert message.status == "review" and "larger than smtp.max_message_bytes" in message.reasons[0]
+    stored = await client.app[SERVICE].inbox_message(message.id)
+    assert len(stored.raw) == 4096 and not (await suppressed(client, "huge@example.com"))
 
 
 async def test_a_refused_login_is_logged_without_the_password_and_retried(aiohttp_client, tmp_path, dovecot, caplog):

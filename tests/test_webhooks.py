@@ -316,3 +316,15 @@ def test_webhooks_list_says_when_none_are_configured(tmp_path):
     listed = run_cli("webhooks", "list", config=config)
     assert (listed.returncode, listed.stdout) == (0, "")
     assert "no [[webhooks]] receivers in the config" in listed.stderr
+
+
+async def test_a_message_stored_straight_into_review_is_announced_too(aiohttp_client, tmp_path, receivers):
+    # As the mailbox intake stores a message over the size limit: kept for a person at once.
+    receiver = receivers()
+    client, _ = await app_with(aiohttp_client, tmp_path, hook(receiver))
+    message_id = await client.app[SERVICE].store_message(
+        b"Subject: big\r\n\r\n...", "", ["PLUSinfo@plusnxt.com"], ("review", ["larger than the limit"]))
+    (delivery,) = await arrived(receiver, 1)
+    assert delivery["payload"]["type"] == "review.opened"
+    assert (delivery["payload"]["data"]["id"], delivery["payload"]["data"]["reasons"]) == (
+        message_id, ["larger than the limit"])

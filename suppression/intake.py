@@ -142,6 +142,9 @@ class RequestIntake:
             async with self._handling:
                 batch = await self.service.pending_messages(_BATCH)
                 if not batch:
+                    # Nothing is pending: whatever was noted as unread was handled (or was a
+                    # mailbox message read again, stored once before).
+                    self._unread.clear()
                     return count
                 await self._handle_batch(batch)
             count += len(batch)

@@ -216,6 +216,7 @@ async def test_a_cut_between_storing_and_marking_reads_it_again_and_keeps_it_onc
     await client.app[INTAKE].handle_pending()
     messages = await stored_messages(client)
     assert len(messages) == 1 and messages[0].status == "request"  # ... and kept and handled once
+    assert client.app[INTAKE].unread == 0  # nothing is left noted as waiting to be read
     history = await client.app[SERVICE].history("twice@example.com")
     assert [c.action for c in history[1]] == ["suppress"]
 

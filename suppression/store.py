@@ -1,24 +1,17 @@
-"""The only module that speaks SQL: one SQLite file, one writer, readers beside it.
+"""The queries of the SQLite store: one file, one writer, readers beside it.
 
-Every write goes through one queue to one connection on one thread (datasette's pattern):
-no "database is locked" between our own writers, and writes that arrive together share one
-transaction and one fsync (group commit), run in a single call on the writer thread. Each
-write is a plain function in its own SAVEPOINT, so one failing write does not undo the
-others in its group. A write's future resolves only after COMMIT returns with
-synchronous=FULL: acknowledged means on disk. Reads go through aiosqlite on another
-connection; WAL lets them run beside the writer.
+Every write is a plain function handed to the one writer (suppression/sqlite_writer.py: one
+queue, one connection on one thread, group commits; datasette's pattern). Reads go through
+aiosqlite on another connection; WAL lets them run beside the writer. Only this module, the
+writer and outbox_queries.py speak SQL.
 """
 
 import asyncio
 import json
 import logging
-import os
 import re
-import shutil
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -26,26 +19,23 @@ import aiosqlite
 import numpy as np
 
 from suppression.apikeys import ApiKey
-from suppression.background import cancel_and_wait
 from suppression.changesignal import SIGNAL_NAME, ChangeSignal
 from suppression.datadir import create_private_file, secure_data_dir
-from suppression.errors import BadImport, Conflict, NotFound, StoreUnavailable
+from suppression.errors import Conflict, NotFound, StoreUnavailable
 from suppression.keyfile import KEY_FILE_NAME
 from suppression.model import (  # noqa: F401  (re-exported: the store's rows)
     ALL_TOPICS, Change, ImportRow, Outcome, StoredMessage, Suppression, signed64, utc_iso, utc_now,
 )
 from suppression.outbox_queries import OutboxQueries
 from suppression.schema import MIGRATIONS
+from suppression.sqlite_writer import WRITER_CACHE_KIB, SqliteWriter, Write
 
 log = logging.getLogger(__name__)
 
-_MAX_GROUP = 512
 _BUSY_TIMEOUT_MS = 10_000
 _IMPORT_CACHE_KIB = 1024 * 1024  # 1 GiB of page cache while importing
-_WRITER_CACHE_KIB = 64 * 1024
 
 
-Write = Callable[[sqlite3.Connection], Any]
 
 
 class SuppressionStore(OutboxQueries):
@@ -53,15 +43,9 @@ class SuppressionStore(OutboxQueries):
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
-        self._writer: sqlite3.Connection | None = None  # used only on self._thread
+        self._writer = SqliteWriter(self.path, migrate=_migrate, on_commit=self._published)
         self._reader: aiosqlite.Connection | None = None
-        self._queue: asyncio.Queue[tuple[Write, asyncio.Future]] = asyncio.Queue()
-        self._writer_task: asyncio.Task | None = None
-        self.write_problem: str | None = None  # why writes are refused now; None: they are not
-        self._reopen = False  # the writer connection must be opened afresh before the next write
         self.stored_mail_bytes = 0  # raw received mail kept, in bytes (read at open, added to after)
-        self._written = asyncio.Event()  # set, and replaced, after each group of writes
         self.signal: ChangeSignal | None = None  # how far the change log has got, for every process
 
     # -- life cycle -------------------------------------------------------------------
@@ -73,7 +57,7 @@ class SuppressionStore(OutboxQueries):
         create_private_file(self.path)
         self.signal = ChangeSignal(self.path.parent / SIGNAL_NAME)
         try:
-            await self._on_writer(self._open_writer)
+            await self._writer.open(_BUSY_TIMEOUT_MS)
             self._reader = await aiosqlite.connect(self.path, isolation_level=None)
             await self._reader.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             await self._reader.execute("PRAGMA query_only = ON")
@@ -86,138 +70,43 @@ class SuppressionStore(OutboxQueries):
             raise
         (self.stored_mail_bytes,) = (await self._read(
             "SELECT coalesce(sum(size), 0) FROM inbox WHERE raw IS NOT NULL"))[0]
-        self._writer_task = asyncio.create_task(self._run_writer(), name="store-writer")
-        if not os.access(self.path, os.W_OK):
-            # Reads work, so checks are answered; writes are refused until the file is writable.
-            self._note_failure(sqlite3.OperationalError("the database file is read-only"))
-            self._reopen = True
+        self._writer.start()
 
     async def close(self) -> None:
-        if self._writer_task is not None:
-            # Let queued writes finish: their callers were promised an answer.
-            await self._queue.join()
-            await cancel_and_wait(self._writer_task)
-            self._writer_task = None
+        await self._writer.close()
         if self._reader is not None:
             await self._reader.close()
             self._reader = None
-        if self._writer is not None:
-            await self._on_writer(self._close_writer)
-        self._thread.shutdown(wait=True)
         if self.signal is not None:
             self.signal.close()
             self.signal = None
 
-    def _open_writer(self) -> None:
-        db = sqlite3.connect(self.path, isolation_level=None)
-        self._writer = db
-        db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = FULL")
-        # Inserts into a B-tree of ten million rows miss SQLite's default 2 MB cache on
-        # almost every page; 64 MB holds the upper levels of every index.
-        db.execute(f"PRAGMA cache_size = -{_WRITER_CACHE_KIB}")
-        # Deleted and replaced content is overwritten with zeros, not left in free space: an
-        # erased address must not survive in the file's unused bytes.
-        db.execute("PRAGMA secure_delete = ON")
-        _migrate(db, self.path)
+    # -- the one writer (suppression/sqlite_writer.py) -----------------------------------
 
-    def _close_writer(self) -> None:
-        self._writer.close()
-        self._writer = None
-
-    async def _on_writer(self, fn: Callable[[], Any]) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, fn)
-
-    # -- the one writer -----------------------------------------------------------------
+    @property
+    def write_problem(self) -> str | None:
+        """Why writes are refused now; None: they are not."""
+        return self._writer.problem
 
     async def _write(self, work: Write) -> Any:
-        if self._writer_task is None:
-            raise StoreUnavailable("the database is closed")
-        future = asyncio.get_running_loop().create_future()
-        await self._queue.put((work, future))
-        return await future
-
-    async def _run_writer(self) -> None:
-        while True:
-            group = [await self._queue.get()]
-            while len(group) < _MAX_GROUP and not self._queue.empty():
-                group.append(self._queue.get_nowait())
-            try:
-                outcomes = await self._on_writer(partial(self._commit, [w for w, _ in group]))
-            except BaseException as exc:
-                _fail_all(group, StoreUnavailable("the service is stopping"))
-                for _ in group:
-                    self._queue.task_done()
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-                log.exception("the database writer failed")
-                continue
-            for (_, future), (result, error) in zip(group, outcomes, strict=True):
-                if not future.done():
-                    if error is not None:
-                        future.set_exception(error)
-                    else:
-                        future.set_result(result)
-                self._queue.task_done()
-            self.announce_writes()
+        return await self._writer.write(work)
 
     def announce_writes(self) -> None:
         """Wake whoever waits in wait_for_writes: something may have been written."""
-        written, self._written = self._written, asyncio.Event()
-        written.set()
+        self._writer.announce()
 
     async def wait_for_writes(self, timeout: float) -> None:
         """Return after the next group of writes (or announce_writes), or after `timeout` seconds."""
-        # asyncio.timeout, not wait_for: 3.11's wait_for can lose a cancellation that meets the
-        # wake-up, and a stopping task would then wait here for ever.
-        try:
-            async with asyncio.timeout(timeout):
-                await self._written.wait()
-        except TimeoutError:
-            pass
+        await self._writer.wait(timeout)
 
-    def _commit(self, works: list[Write]) -> list[tuple[Any, BaseException | None]]:
-        """One group on the writer thread, noting when writes start and stop failing."""
-        if self._reopen:
-            try:
-                self._reopen_writer()
-            except sqlite3.Error as exc:
-                self._note_failure(exc)
-                return [(None, _unavailable(exc))] * len(works)
-        outcomes, failure = _commit_group(self._writer, works)
-        if failure is None:
-            # Before anyone is answered: a check anywhere that starts after the answer sees it.
-            self.signal.publish(self._newest_change())
-        if failure is not None:
-            self._note_failure(failure)
-        elif self.write_problem is not None:
-            log.warning("the database takes writes again (after: %s)", self.write_problem)
-            self.write_problem = None
-        return outcomes
-
-    def _newest_change(self) -> int:
-        return self._writer.execute("SELECT coalesce(max(id), 0) FROM changes").fetchone()[0]
+    def _published(self, db: sqlite3.Connection) -> None:
+        # On the writer thread after each commit, before anyone is answered: a check anywhere
+        # that starts after the answer sees it.
+        self.signal.publish(_newest_change(db))
 
     async def reset_signal(self) -> None:
         """Set the shared word to the database's newest change (at a server's start)."""
-        await self._on_writer(partial(self.signal.reset, self._newest_change))
-
-    def _note_failure(self, exc: sqlite3.Error) -> None:
-        # A connection that found its file read-only stays so; a new one sees a fixed file.
-        self._reopen = getattr(exc, "sqlite_errorname", "").startswith(_REOPEN_AFTER)
-        problem = f"{exc} ({_free_space(self.path.parent)})"
-        if self.write_problem is None:
-            log.error("the database %s refuses writes; new work is refused (503, SMTP 451) until it"
-                      " takes them again: %s", self.path, problem)
-        self.write_problem = problem
-
-    def _reopen_writer(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-        self._open_writer()
-        self._reopen = False
+        await self._writer.run(lambda db: self.signal.reset(lambda: _newest_change(db)))
 
     # -- reads --------------------------------------------------------------------------
 
@@ -312,7 +201,7 @@ class SuppressionStore(OutboxQueries):
                 )
             finally:
                 db.execute("DROP TABLE IF EXISTS temp.import_rows")
-                db.execute(f"PRAGMA cache_size = -{_WRITER_CACHE_KIB}")
+                db.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
                 db.execute("PRAGMA temp.cache_size = -2000")
             return added
 
@@ -419,11 +308,11 @@ class SuppressionStore(OutboxQueries):
         """Move everything into the database file and empty the write-ahead log, so that what a
         write replaced lives on in neither; True once done (readers may hold it up a moment)."""
 
-        def checkpoint():
-            return self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        def checkpoint(db: sqlite3.Connection):
+            return db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
         for _ in range(attempts):
-            busy, _, _ = await self._on_writer(checkpoint)
+            busy, _, _ = await self._writer.run(checkpoint)
             if not busy:
                 return True
             await asyncio.sleep(0.02)
@@ -764,44 +653,6 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
             raise
 
 
-def _commit_group(
-    db: sqlite3.Connection, works: list[Write]
-) -> tuple[list[tuple[Any, BaseException | None]], sqlite3.Error | None]:
-    """Run a group of writes in one transaction on the writer thread: (result, error) for each,
-    and the error that refused the whole group, if one did."""
-    try:
-        db.execute("BEGIN IMMEDIATE")
-    except sqlite3.Error as exc:
-        return [(None, _unavailable(exc))] * len(works), exc
-    outcomes: list[tuple[Any, BaseException | None]] = []
-    try:
-        for work in works:
-            db.execute("SAVEPOINT one_write")
-            try:
-                result = work(db)
-            except Exception as exc:
-                if _of_the_environment(exc):
-                    raise  # the disk or the file, not this write: the whole group is refused
-                if not isinstance(exc, (sqlite3.Error, BadImport, Conflict, NotFound)):
-                    log.exception("a database write failed unexpectedly")
-                db.execute("ROLLBACK TO one_write")
-                db.execute("RELEASE one_write")
-                outcomes.append((None, _domain_error(exc)))
-            else:
-                db.execute("RELEASE one_write")
-                outcomes.append((result, None))
-        db.execute("COMMIT")
-    except sqlite3.Error as exc:
-        log.warning("database commit failed, %d writes refused: %s", len(works), exc)
-        if db.in_transaction:
-            try:
-                db.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass  # SQLite has rolled back itself
-        return [(None, _unavailable(exc))] * len(works), exc
-    return outcomes, None
-
-
 # Column names are constants# Column names are constants of ours, joined into the SELECT; values are always parameters.
 _MESSAGE_COLUMNS = (
     "id", "received_at", "mail_from", "rcpt_to", "size", "status", "reasons", "addresses",
@@ -866,37 +717,5 @@ def _load_index_keys(path: Path) -> tuple[int, dict[str, np.ndarray]]:
         db.close()
 
 
-# Errors of the disk, the file or the lock, not of one write's content.
-_ENVIRONMENT_ERRORS = (
-    "SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_BUSY",
-    "SQLITE_LOCKED", "SQLITE_CORRUPT", "SQLITE_NOMEM",
-)
-_REOPEN_AFTER = ("SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN")
-
-
-def _of_the_environment(exc: BaseException) -> bool:
-    return isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorname", "").startswith(_ENVIRONMENT_ERRORS)
-
-
-def _free_space(folder: Path) -> str:
-    try:
-        free = shutil.disk_usage(folder).free
-    except OSError as exc:
-        return f"free space unknown: {exc.strerror}"
-    return f"{free / 1e6:.1f} MB free in {folder}"
-
-
-def _unavailable(exc: sqlite3.Error) -> StoreUnavailable:
-    return StoreUnavailable(f"the database cannot take writes now: {exc}")
-
-
-def _domain_error(exc: BaseException) -> BaseException:
-    if isinstance(exc, sqlite3.Error):
-        return _unavailable(exc)
-    return exc
-
-
-def _fail_all(group, error: BaseException) -> None:
-    for _, future in group:
-        if not future.done():
-            future.set_exception(error)
+def _newest_change(db: sqlite3.Connection) -> int:
+    return db.execute("SELECT coalesce(max(id), 0) FROM changes").fetchone()[0]

@@ -175,14 +175,11 @@ class _Session:
         if raw is None:
             return  # expunged meanwhile
         origin = self._origin(uidvalidity, uid)
-        rcpt = [self.owner.recipient]
-        if size > self.owner.max_bytes:
-            # Kept, cut to the limit, for a person: never dropped without a trace.
-            message_id = await self.owner.intake.service.store_message(
-                raw, _return_path(raw), rcpt,
-                ("review", [f"larger than smtp.max_message_bytes ({size} bytes); the start is kept"]), origin)
-        else:
-            message_id = await self.owner.intake.receive(raw, _return_path(raw), rcpt, origin=origin)
+        # One over the size limit is kept, cut to it, for a person: never dropped without a trace.
+        too_big = (f"larger than smtp.max_message_bytes ({size} bytes); the start is kept"
+                   if size > self.owner.max_bytes else None)
+        message_id = await self.owner.intake.receive(raw, _return_path(raw), [self.owner.recipient], origin=origin,
+                                                     for_review=too_big)
         self.owner.stored += 1
         self.took_any = True
         await self._mark(uid)

@@ -21,7 +21,7 @@ from standardwebhooks.webhooks import Webhook
 from suppression.background import cancel_and_wait
 from suppression.config import WebhookSettings
 from suppression.errors import StoreUnavailable
-from suppression.model import utc_iso
+from suppression.model import seconds_since, utc_iso
 from suppression.outbox import Event, Receiver, next_attempt
 from suppression.service import SuppressionService
 
@@ -64,9 +64,7 @@ class WebhookDispatcher:
             if state is None:
                 continue
             backlog = await self.service.webhook_backlog(state.cursor)
-            age = 0.0
-            if backlog.oldest_at is not None:
-                age = max(0.0, (now - datetime.fromisoformat(backlog.oldest_at.replace("Z", "+00:00"))).total_seconds())
+            age = seconds_since(backlog.oldest_at, now) if backlog.oldest_at is not None else 0.0
             rows.append((receiver.label, backlog.events, age, state.disabled_at is not None,
                          self.status[receiver.label].delivered))
         return rows
@@ -206,6 +204,5 @@ class _Delivery:
 def _seconds_until(moment: str | None) -> float:
     if moment is None:
         return 0.0
-    then = datetime.fromisoformat(moment.replace("Z", "+00:00"))
-    return (then - datetime.now(timezone.utc)).total_seconds()
+    return (datetime.fromisoformat(moment) - datetime.now(timezone.utc)).total_seconds()
 

@@ -72,15 +72,19 @@ class RequestIntake:
             return True
         return normalise_address(recipient) in self.request_addresses
 
-    async def receive(self, raw: bytes, mail_from: str, rcpt_to: list[str], origin: str | None = None) -> int:
+    async def receive(self, raw: bytes, mail_from: str, rcpt_to: list[str], origin: str | None = None,
+                      for_review: str | None = None) -> int:
         """Store a message durably, wake the worker, and return its id; MailStorageFull past the total.
 
         Mail for postmaster alone is kept as `postmaster`, for a person, and never read as a request.
         A message of an `origin` already stored (read from a mailbox again) is not stored twice.
+        With `for_review` (why), it is kept for a person at once, never read.
         """
         limit = self.service.settings.smtp.max_stored_mail_bytes
         if self.service.stored_mail_bytes + len(raw) > limit:
             raise MailStorageFull(f"the raw mail kept has reached max_stored_mail_bytes ({limit})")
+        if for_review is not None:
+            return await self.service.store_message(raw, mail_from or "", rcpt_to, (REVIEW, [for_review]), origin)
         if rcpt_to and all(_is_postmaster(r, self.postmaster_domains) for r in rcpt_to):
             return await self.service.store_message(raw, mail_from or "", rcpt_to, (POSTMASTER, [_POSTMASTER_WHY]),
                                                     origin)

@@ -74,6 +74,11 @@ def utc_now() -> str:
     return utc_iso(datetime.now(timezone.utc))
 
 
+def seconds_since(text: str, now: datetime | None = None) -> float:
+    """Seconds from a stored timestamp (utc_iso) until `now` (default: this moment); never negative."""
+    return max(0.0, ((now or datetime.now(timezone.utc)) - datetime.fromisoformat(text)).total_seconds())
+
+
 def utc_iso(moment: datetime) -> str:
     """Timestamps are ISO 8601 UTC with milliseconds, so text order is time order."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

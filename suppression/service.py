@@ -44,7 +44,7 @@ from suppression.links import UnsubscribeLink, mint_link
 from suppression.outbox import KEEP_DELIVERED_DAYS, Backlog, Event, Receiver
 from suppression.records import event_record, suppression_record
 from suppression.snapshot import SNAPSHOT_NAME, load_snapshot, save_snapshot
-from suppression.model import ALL_TOPICS, Change, StoredMessage, Suppression, signed64, utc_iso
+from suppression.model import ALL_TOPICS, Change, StoredMessage, Suppression, seconds_since, signed64, utc_iso
 from suppression.store import SuppressionStore
 from suppression.tokens import LinkClaim, mint_undo, read_claim, verify_undo
 
@@ -730,8 +730,7 @@ class SuppressionService:
         now = datetime.now(timezone.utc)
         due_before = utc_iso(now - timedelta(hours=self.settings.review.due_hours))
         open_, overdue, oldest = await self.store.review_state(due_before)
-        age = (now - datetime.fromisoformat(oldest.replace("Z", "+00:00"))).total_seconds() if oldest else 0.0
-        return ReviewState(open_, overdue, max(age, 0.0))
+        return ReviewState(open_, overdue, seconds_since(oldest, now) if oldest else 0.0)
 
     async def health(self) -> "Health | None":
         """Whether the database answers (None: it does not), takes writes, and how the desk stands."""
@@ -748,8 +747,7 @@ class SuppressionService:
         return self._due_after(message.received_at)
 
     def _due_after(self, received_at: str) -> str:
-        received = datetime.fromisoformat(received_at.replace("Z", "+00:00"))
-        return utc_iso(received + timedelta(hours=self.settings.review.due_hours))
+        return utc_iso(datetime.fromisoformat(received_at) + timedelta(hours=self.settings.review.due_hours))
 
     async def inbox(self, status: str | None, after: str | None, limit: int) -> tuple[list[StoredMessage], str]:
         """A page of received mail, optionally of one status, and the cursor to ask for next."""

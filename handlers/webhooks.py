@@ -48,7 +48,12 @@ class WebhookDispatcher:
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
-        self._tasks.append(asyncio.create_task(self._sync(), name="webhook receivers"))
+        # Before serving, so that the first change after start-up is already an event; in the
+        # background only while the database refuses it.
+        try:
+            await self.service.sync_receivers([r.url for r in self.receivers])
+        except StoreUnavailable:
+            self._tasks.append(asyncio.create_task(self._sync(), name="webhook receivers"))
         for receiver in self.receivers:
             self._tasks.append(asyncio.create_task(self._run(receiver), name=f"webhook {receiver.label}"))
         if self.receivers:
@@ -119,6 +124,9 @@ class _Delivery:
         self.status.disabled = state.disabled_at is not None
         if state.disabled_at is not None:
             await self.service.wait_for_writes(IDLE_SECONDS)  # until a replay enables it again
+            return
+        if not await self.service.lead_receiver(self.receiver.url):
+            await asyncio.sleep(IDLE_SECONDS)  # another instance delivers to it; taken over if it stops
             return
         waiting = _seconds_until(state.next_attempt_at)
         if waiting > 0:

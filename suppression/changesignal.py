@@ -64,3 +64,20 @@ class _FileLock:
 
     def __exit__(self, *exc):
         fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+
+class FollowedSignal:
+    """The same word for a store shared over the network (PostgreSQL): kept in this process,
+    raised by this process's own commits and by the database's notifications of others'."""
+
+    def __init__(self):
+        self._newest = 0
+
+    def read(self) -> int:
+        return self._newest
+
+    def raise_to(self, newest: int) -> None:
+        self._newest = max(self._newest, newest)
+
+    def reset(self, newest: int) -> None:
+        self._newest = newest

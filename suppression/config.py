@@ -96,7 +96,8 @@ class RetentionSettings:
 
 @dataclass(frozen=True)
 class StoreSettings:
-    url: str = ""  # empty: the embedded SQLite file in data_dir
+    url: str = ""  # empty: the embedded SQLite file in data_dir; else postgresql://user@host/db
+    pool_size: int = 10  # PostgreSQL connections this instance keeps at most
 
 
 @dataclass(frozen=True)
@@ -400,9 +401,11 @@ def _validated(settings: Settings) -> Settings:
         # A short key can be guessed offline from any one link, and then forged for anyone.
         raise ConfigError(f"config key signing.secret_keys: each key must be at least {MIN_KEY_BYTES} bytes"
                           " (e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')")
-    if settings.store.url:
-        raise ConfigError("config key store.url: this version keeps the list in the embedded SQLite file only;"
-                          " leave url empty (PostgreSQL is not supported yet)")
+    if settings.store.url and urlsplit(settings.store.url).scheme not in ("postgresql", "postgres"):
+        raise ConfigError("config key store.url: expected a PostgreSQL URL such as postgresql://suppression@db/suppression"
+                          " (or leave it empty for the embedded SQLite file)")
+    if not 1 <= settings.store.pool_size <= 1000:
+        raise ConfigError("config key store.pool_size: expected 1 to 1000 connections")
     if bool(settings.smtp.tls_cert_file) != bool(settings.smtp.tls_key_file):
         raise ConfigError("config keys smtp.tls_cert_file and smtp.tls_key_file: set both (STARTTLS) or neither")
     _check_imap(settings.imap)

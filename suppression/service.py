@@ -171,7 +171,10 @@ class SuppressionService:
     @classmethod
     def of_settings(cls, settings: Settings, signing_keys: tuple[str, ...] = ()) -> "SuppressionService":
         """The service on the store the settings name: the one place a store is chosen and made
-        ([store] url empty: the SQLite file in data_dir, the only store of this version)."""
+        ([store] url empty: the SQLite file in data_dir; a postgresql:// URL: that database)."""
+        if settings.store.url:
+            from suppression.pg_store import PostgresStore  # psycopg is loaded only when used
+            return cls(settings, PostgresStore(settings.store.url, settings.store.pool_size), signing_keys)
         return cls(settings, SuppressionStore(settings.database_path), signing_keys)
 
     async def start(self, with_index: bool = True) -> None:
@@ -183,6 +186,8 @@ class SuppressionService:
         if with_index:
             await self.store.reset_signal()  # a database restored from a backup may be behind it
             await self._load_index()
+            self.store.note_followed(self._cursor)
+            await self.store.join()  # shared stores: heard of the others' writes, and heard from
             self._follower = asyncio.create_task(self._follow(), name="index-follower")
             self._retention = asyncio.create_task(self._keep_retention(), name="retention")
 
@@ -258,6 +263,7 @@ class SuppressionService:
         if published != self._seen_signal:
             await self.follow_changes(upto=published)
             self._seen_signal = published
+            self.store.note_followed(self._cursor)
 
     async def check(self, text: str, topic: str | None = None) -> CheckResult:
         """Whether one address is suppressed for a topic (or for all emails)."""
@@ -602,16 +608,27 @@ class SuppressionService:
             await asyncio.sleep(RETENTION_EVERY_SECONDS)
 
     async def _follow(self) -> None:
+        failing = False  # said once when it starts and once when it ends, not ten times a second
         while True:
             await asyncio.sleep(FOLLOW_SECONDS)
             try:
                 before = self._cursor
                 await self.follow_changes()  # the newest change, whoever wrote it
+                self.store.note_followed(self._cursor)
                 if self._cursor != before:
                     self.store.announce_writes()  # another process (the CLI) wrote: wake the outbox
+            except StoreUnavailable as exc:
+                if not failing:
+                    log.warning("cannot read the change log now; checks are answered from memory meanwhile: %s", exc)
+                failing = True
+                continue
             except Exception:
                 # A locked or busy database now is no reason to stop following for good.
                 log.exception("could not read the change log; will try again")
+                continue
+            if failing:
+                log.info("the change log can be read again")
+                failing = False
 
     # -- webhooks -----------------------------------------------------------------------------
 
@@ -625,6 +642,10 @@ class SuppressionService:
 
     async def receiver(self, url: str) -> Receiver | None:
         return await self.store.receiver(url)
+
+    async def lead_receiver(self, url: str) -> bool:
+        """Whether this instance delivers to a receiver now (of several sharing a database, one does)."""
+        return await self.store.lead_receiver(url)
 
     async def webhook_backlog(self, cursor: int) -> Backlog:
         return await self.store.backlog(cursor)

@@ -104,6 +104,16 @@ class SuppressionStore(OutboxQueries):
         # that starts after the answer sees it.
         self.signal.publish(_newest_change(db))
 
+    async def join(self) -> None:
+        """A server instance joins: nothing to do for a file that one instance serves."""
+
+    def note_followed(self, cursor: int) -> None:
+        """The index has applied changes up to `cursor`: the shared word already tells every process."""
+
+    async def lead_receiver(self, url: str) -> bool:
+        """Whether this process delivers to a webhook receiver: the one instance of a file does."""
+        return True
+
     async def reset_signal(self) -> None:
         """Set the shared word to the database's newest change (at a server's start)."""
         await self._writer.run(lambda db: self.signal.reset(lambda: _newest_change(db)))

@@ -17,21 +17,59 @@ import pytest
 from handlers.app import build_app
 from handlers.state import SERVICE
 from suppression.config import settings_from_mapping
+from tests.postgres import shared_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def make_settings(data_dir: Path, **tables):
+# The modules whose tests that take `settings` run on both stores: SQLite, and a database of
+# a throwaway PostgreSQL server (tests/postgres.py).
+BOTH_STORES = {"test_api", "test_smtp", "test_review", "test_rights", "test_desk", "test_replies",
+               "test_domains", "test_webhooks", "test_read_your_writes"}
+_databases: dict[Path, str] = {}
+_test_store = ["sqlite"]  # the running test's store: settings made without naming one use it
+
+
+def make_settings(data_dir: Path, store: str | None = None, **tables):
     # SMTP on a port of the system's choosing, so tests never collide on 8025.
+    store = store or _test_store[0]
     raw = {"service": {"data_dir": str(data_dir)}, "smtp": {"port": 0}}
+    if store == "postgresql":
+        raw["store"] = {"url": database_of(data_dir)}
     for name, table in tables.items():
         raw.setdefault(name, {}).update(table)
     return settings_from_mapping(raw)
 
 
+def database_of(data_dir: Path) -> str:
+    """The PostgreSQL database of a data folder: made on first use, found again after (a restart)."""
+    if data_dir not in _databases:
+        _databases[data_dir] = shared_server().create_database()
+    return _databases[data_dir]
+
+
+def pytest_generate_tests(metafunc):
+    if ("store" in metafunc.fixturenames and metafunc.module.__name__.rpartition(".")[2] in BOTH_STORES
+            and metafunc.definition.get_closest_marker("sqlite_only") is None):
+        metafunc.parametrize("store", ["sqlite", "postgresql"])
+
+
+@pytest.fixture(autouse=True)
+def store():
+    """Which store the test's settings name (parametrised over both in BOTH_STORES)."""
+    return "sqlite"
+
+
+@pytest.fixture(autouse=True)
+def _settings_on_the_tests_store(store):
+    _test_store[0] = store
+    yield
+    _test_store[0] = "sqlite"
+
+
 @pytest.fixture
-def settings(tmp_path):
-    return make_settings(tmp_path / "data")
+def settings(tmp_path, store):
+    return make_settings(tmp_path / "data", store)
 
 
 @pytest.fixture
@@ -80,6 +118,8 @@ def free_port() -> int:
 
 
 def write_config(path: Path, data_dir: Path, http_port: int, smtp_port: int, extra: str = "") -> Path:
+    if _test_store[0] == "postgresql" and "[store]" not in extra:
+        extra += f'\n[store]\nurl = "{database_of(data_dir)}"\n'
     path.write_text(
         f"""
 [service]
@@ -176,3 +216,26 @@ class ServiceProcess:
             if self.process.poll() is None:
                 self.process.kill()
             self._finish()
+
+
+def count_from_outside(settings, table: str) -> int:
+    """Rows of a table, read on a connection of another program (what a 250 or a 200 promised)."""
+    assert table.isidentifier()
+    return execute_from_outside(settings, f"SELECT count(*) FROM {table}")[0][0]
+
+
+def execute_from_outside(settings, statement: str) -> list:
+    """One statement of the test's own, on a connection of another program, committed; its rows."""
+    if settings.store.url:
+        import psycopg
+
+        with psycopg.connect(settings.store.url, autocommit=True) as conn:
+            cursor = conn.execute(statement)
+            return cursor.fetchall() if cursor.description else []
+    import sqlite3
+
+    db = sqlite3.connect(settings.database_path, isolation_level=None)
+    try:
+        return db.execute(statement).fetchall()
+    finally:
+        db.close()

@@ -326,6 +326,7 @@ async def test_unknown_route_and_method_are_json(client, check_key):
     assert "error" in await missing.json() and "error" in await wrong.json()
 
 
+@pytest.mark.sqlite_only
 async def test_checks_answer_while_another_process_holds_the_write_lock(client, admin_key, check_key):
     import sqlite3
 

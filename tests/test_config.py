@@ -150,10 +150,12 @@ def test_a_config_with_signing_keys_readable_by_others_is_warned_about(tmp_path,
     assert "readable by others" not in caplog.text
 
 
-def test_the_contracts_store_key_is_accepted_empty_and_refused_with_a_reason_when_set(tmp_path):
+def test_the_store_key_takes_empty_or_a_postgresql_url_and_refuses_others_with_a_reason(tmp_path):
     assert settings_from_mapping({"store": {"url": ""}, "webhooks": []}).store.url == ""
+    assert settings_from_mapping({"store": {"url": "postgresql://u@db/suppression"}}).store.url.startswith("postgresql")
     for raw, says in (
-        ({"store": {"url": "postgresql://u:p@127.0.0.1:5432/db"}}, "PostgreSQL is not supported yet"),
+        ({"store": {"url": "mysql://u:p@127.0.0.1:3306/db"}}, "expected a PostgreSQL URL"),
+        ({"store": {"url": "postgresql:///db", "pool_size": 0}}, "store.pool_size"),
     ):
         with pytest.raises(ConfigError, match=says):
             settings_from_mapping(raw)

@@ -12,7 +12,8 @@ from handlers.app import build_app
 from handlers.smtp import RequestHandler
 from handlers.state import INTAKE, SERVICE, SMTP_SERVER
 from suppression.config import SmtpSettings
-from tests.conftest import bearer, make_settings
+from suppression.service import SuppressionService
+from tests.conftest import bearer, count_from_outside, make_settings
 
 CORPUS = Path(__file__).parent / "corpus"
 EXPECTED = tomllib.loads((CORPUS / "expected.toml").read_text(encoding="utf-8"))
@@ -130,8 +131,7 @@ async def test_250_means_stored_then_honoured_within_seconds(client, admin_key):
     code, reply = await in_thread(send, smtp_port(client), SIMPLE)
     assert code == 250 and b"Stored as message 1" in reply
     # On disk at the 250: another connection reads it.
-    db = sqlite3.connect(client.app[SERVICE].store.path)
-    assert db.execute("SELECT count(*) FROM inbox").fetchone()[0] == 1
+    assert count_from_outside(client.app[SERVICE].settings, "inbox") == 1
 
     async def honoured():
         answer = await client.get("/v1/suppressions/jane@example.com", headers=bearer(admin_key))
@@ -191,9 +191,7 @@ async def _no_pending(service):
 
 async def test_stored_but_unhandled_mail_is_handled_at_start(aiohttp_client, settings):
     # As after a crash between the 250 and the handling: the message is on disk, pending.
-    from suppression.store import SuppressionStore
-
-    store = SuppressionStore(settings.database_path)
+    store = SuppressionService.of_settings(settings).store
     await store.open()
     await store.add_message(SIMPLE, "jane@example.com", ["PLUSinfo@plusnxt.com"])
     await store.close()
@@ -203,6 +201,7 @@ async def test_stored_but_unhandled_mail_is_handled_at_start(aiohttp_client, set
     assert await service.suppressed_scopes("jane@example.com") == {""}
 
 
+@pytest.mark.sqlite_only
 async def test_locked_database_gets_451_and_loses_nothing(aiohttp_client, settings, monkeypatch):
     monkeypatch.setattr("suppression.store._BUSY_TIMEOUT_MS", 100)
     client = await aiohttp_client(build_app(settings))

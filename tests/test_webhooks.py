@@ -2,10 +2,10 @@
 with the `standardwebhooks` library), every event type in the change log's order, retried
 until taken, never lost across SIGKILL, and a hanging receiver delays nobody else."""
 
+import asyncio
 import json
 import re
 import signal
-import sqlite3
 import time
 
 import pytest
@@ -15,7 +15,10 @@ from handlers.state import INTAKE, SERVICE
 from suppression.config import settings_from_mapping
 from suppression.errors import ConfigError
 from suppression.outbox import retry_delay
-from tests.conftest import ServiceProcess, api_call, bearer, free_port, make_settings, run_cli, write_config
+from tests.conftest import (
+    ServiceProcess, api_call, bearer, count_from_outside, execute_from_outside, free_port, make_settings, run_cli,
+    write_config,
+)
 from tests.test_review import FORGED
 from tests.test_smtp import in_thread, send, smtp_port, wait_until
 from tests.webhook_receiver import Receiver, data_of, new_secret, seq_of, types_of
@@ -258,7 +261,8 @@ async def test_changes_made_by_the_cli_are_delivered_too(aiohttp_client, tmp_pat
     client, key = await app_with(aiohttp_client, tmp_path, hook(receiver))
     settings = client.app[SERVICE].settings
     toml = write_config(tmp_path / "cli.toml", settings.service.data_dir, 1, 1)
-    result = run_cli("add", "from-cli@example.com", config=toml)
+    # In a thread: the CLI returns once the running service has followed its change.
+    result = await asyncio.to_thread(run_cli, "add", "from-cli@example.com", config=toml)
     assert result.returncode == 0, result.stderr
     (delivery,) = await arrived(receiver, 1)
     assert (delivery["payload"]["data"]["email"], delivery["payload"]["data"]["source"]) == ("from-cli@example.com", "cli")
@@ -274,11 +278,9 @@ async def test_delivered_events_are_forgotten_after_a_week_and_undelivered_ones_
     assert await wait_until(lambda: _backlog(client, receiver.url, 0))
     receiver.stop()
     await suppress(client, key, "waiting@example.com")
-    with sqlite3.connect(service.settings.database_path) as db:
-        db.execute("UPDATE events SET at = '2020-01-01T00:00:00.000Z'")
+    execute_from_outside(service.settings, "UPDATE events SET at = '2020-01-01T00:00:00.000Z'")
     assert await service.prune_events() == 3  # the one it has not had stays, however old
-    with sqlite3.connect(service.settings.database_path) as db:
-        assert db.execute("SELECT count(*) FROM events").fetchone() == (1,)
+    assert count_from_outside(service.settings, "events") == 1
 
 
 # -- across a kill -----------------------------------------------------------------------------

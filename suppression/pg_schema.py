@@ -1,0 +1,217 @@
+"""The numbered migrations in PostgreSQL's dialect: entry N makes what SQLite's migration N
+(suppression/schema.py) makes, so both stores stand at the same number. Applied in order, each
+in its own transaction under an advisory lock (two instances starting together migrate once),
+and recorded in schema_version.
+
+Append a new entry for every change, beside SQLite's; never edit one that has shipped.
+
+Text that is compared or ordered (addresses, topics) uses the "C" collation: byte order, as in
+SQLite, whatever the database's locale (the "*@" range of domain entries depends on it).
+Timestamps stay ISO 8601 text, as in SQLite, so the model is the same for both stores.
+"""
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: suppressions, the append-only change log, API keys; the running instances (how far
+    # each has followed the log, and whether it is alive: PostgreSQL only).
+    """
+    CREATE TABLE suppressions (
+        email      TEXT COLLATE "C" NOT NULL,
+        topic      TEXT COLLATE "C" NOT NULL,
+        key        BIGINT NOT NULL,
+        reason     TEXT NOT NULL,
+        source     TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (email, topic)
+    );
+    CREATE INDEX suppressions_topic_key ON suppressions (topic, key);
+
+    CREATE TABLE changes (
+        id     BIGSERIAL PRIMARY KEY,
+        at     TEXT NOT NULL,
+        action TEXT NOT NULL CHECK (action IN ('suppress', 'unsuppress')),
+        email  TEXT COLLATE "C" NOT NULL,
+        topic  TEXT COLLATE "C" NOT NULL,
+        reason TEXT,
+        source TEXT NOT NULL,
+        actor  TEXT NOT NULL
+    );
+    CREATE INDEX changes_email ON changes (email);
+    CREATE FUNCTION changes_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION 'the audit trail is append-only';
+    END $$;
+    CREATE TRIGGER changes_append_only BEFORE UPDATE OR DELETE ON changes
+        FOR EACH ROW EXECUTE FUNCTION changes_append_only();
+    -- Followers wake on this (LISTEN); the payload is the statement's newest change id. One
+    -- notification a statement: an import of millions is one.
+    CREATE FUNCTION changes_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('suppression_changes', (SELECT max(id) FROM inserted)::text);
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER changes_notify AFTER INSERT ON changes REFERENCING NEW TABLE AS inserted
+        FOR EACH STATEMENT EXECUTE FUNCTION changes_notify();
+
+    CREATE TABLE api_keys (
+        key_id      TEXT PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        scope       TEXT NOT NULL CHECK (scope IN ('check', 'admin')),
+        secret_hash TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        revoked_at  TEXT
+    );
+
+    CREATE TABLE instances (
+        id      TEXT PRIMARY KEY,             -- random, per process
+        cursor  BIGINT NOT NULL,              -- the newest change its index has applied
+        seen_at TIMESTAMPTZ NOT NULL          -- its last heartbeat
+    );
+    """,
+    # 2: mail to the request addresses; replies sent. A message is claimed by the instance
+    # handling it (claimed_by), so each is handled once; a dead instance's claims are taken over.
+    """
+    CREATE TABLE inbox (
+        id           BIGSERIAL PRIMARY KEY,
+        received_at  TEXT NOT NULL,
+        mail_from    TEXT NOT NULL,
+        rcpt_to      TEXT NOT NULL,
+        size         INTEGER NOT NULL,
+        raw          BYTEA NOT NULL,
+        status       TEXT NOT NULL DEFAULT 'pending' CHECK (status IN
+                         ('pending', 'request', 'automatic', 'bounce', 'complaint', 'review')),
+        reasons      TEXT,
+        addresses    TEXT,
+        topic        TEXT,
+        sender       TEXT,
+        subject      TEXT,
+        message_id   TEXT,
+        processed_at TEXT,
+        claimed_by   TEXT
+    );
+    CREATE INDEX inbox_status ON inbox (status, id);
+
+    CREATE TABLE replies (
+        email   TEXT NOT NULL,
+        day     TEXT NOT NULL,
+        sent_at TEXT NOT NULL,
+        PRIMARY KEY (email, day)
+    );
+    """,
+    # 3: facts about this database.
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    INSERT INTO meta (key, value) VALUES ('database_id', md5(random()::text || clock_timestamp()::text));
+    """,
+    # 4: the receiving MTA's verdict; requests naming other people's addresses, per sender.
+    """
+    ALTER TABLE inbox ADD COLUMN authentication TEXT;
+    CREATE TABLE sender_requests (
+        sender  TEXT NOT NULL,
+        at      TEXT NOT NULL,
+        message BIGINT NOT NULL REFERENCES inbox (id)
+    );
+    CREATE INDEX sender_requests_by_sender ON sender_requests (sender, at);
+    """,
+    # 5: the per-sender limit counts addresses.
+    """
+    ALTER TABLE sender_requests ADD COLUMN addresses INTEGER NOT NULL DEFAULT 1;
+    CREATE INDEX sender_requests_by_message ON sender_requests (message);
+    """,
+    # 6: the review desk.
+    """
+    ALTER TABLE inbox ALTER COLUMN raw DROP NOT NULL;
+    ALTER TABLE inbox DROP CONSTRAINT inbox_status_check;
+    ALTER TABLE inbox ADD CONSTRAINT inbox_status_check CHECK (status IN
+        ('pending', 'request', 'automatic', 'bounce', 'complaint', 'review', 'resolved', 'dismissed', 'postmaster'));
+    ALTER TABLE inbox ADD COLUMN found TEXT, ADD COLUMN words TEXT, ADD COLUMN resolved_at TEXT,
+        ADD COLUMN resolved_by TEXT, ADD COLUMN note TEXT;
+    """,
+    # 7: API keys of scope `sync`.
+    """
+    ALTER TABLE api_keys DROP CONSTRAINT api_keys_scope_check;
+    ALTER TABLE api_keys ADD CONSTRAINT api_keys_scope_check CHECK (scope IN ('check', 'sync', 'admin'));
+    """,
+    # 8: erasure: an `erase` action and a detail; the one permitted update of the change log
+    # replaces an address by its keyed hash (and drops the person's own words), nothing else.
+    """
+    ALTER TABLE changes DROP CONSTRAINT changes_action_check;
+    ALTER TABLE changes ADD CONSTRAINT changes_action_check CHECK (action IN ('suppress', 'unsuppress', 'erase'));
+    ALTER TABLE changes ADD COLUMN detail TEXT;
+    CREATE OR REPLACE FUNCTION changes_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'UPDATE' AND NEW.email LIKE 'erased:%' AND OLD.email NOT LIKE 'erased:%'
+           AND NEW.id = OLD.id AND NEW.at = OLD.at AND NEW.action = OLD.action AND NEW.topic = OLD.topic
+           AND NEW.reason IS NOT DISTINCT FROM OLD.reason AND NEW.source = OLD.source AND NEW.actor = OLD.actor
+           AND (NEW.detail IS NOT DISTINCT FROM OLD.detail
+                OR NEW.detail IS NOT DISTINCT FROM (OLD.detail::jsonb - 'why_text')::text) THEN
+            RETURN NEW;
+        END IF;
+        RAISE EXCEPTION 'the audit trail is append-only; only an erasure may replace an address by its keyed hash';
+    END $$;
+
+    CREATE TABLE erased_subjects (
+        record     TEXT PRIMARY KEY,
+        key        BIGINT NOT NULL,
+        sha256_key BIGINT NOT NULL,
+        md5_key    BIGINT NOT NULL,
+        at         TEXT NOT NULL,
+        actor      TEXT NOT NULL
+    );
+    """,
+    # 9: webhooks: the durable outbox, filled by triggers in the transaction of what it reports,
+    # only while a receiver is configured; each receiver's progress. A receiver is delivered to by
+    # one live instance at a time: the one that took the lead (PostgreSQL only).
+    """
+    CREATE TABLE webhook_receivers (
+        url             TEXT PRIMARY KEY,
+        cursor          BIGINT NOT NULL,
+        generation      INTEGER NOT NULL DEFAULT 0,
+        added_at        TEXT NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        failing_since   TEXT,
+        next_attempt_at TEXT,
+        last_error      TEXT,
+        disabled_at     TEXT,
+        disabled_reason TEXT,
+        leased_by       TEXT                  -- the instance delivering to it
+    );
+    CREATE TABLE events (
+        seq     BIGSERIAL PRIMARY KEY,
+        type    TEXT NOT NULL,
+        at      TEXT NOT NULL,
+        change  BIGINT,
+        message BIGINT
+    );
+    CREATE FUNCTION events_of_changes() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF EXISTS (SELECT 1 FROM webhook_receivers) THEN
+            INSERT INTO events (type, at, change) VALUES (
+                CASE NEW.action WHEN 'suppress' THEN 'suppression.created'
+                                WHEN 'unsuppress' THEN 'suppression.removed' ELSE 'subject.erased' END,
+                NEW.at, NEW.id);
+        END IF;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER events_of_changes AFTER INSERT ON changes FOR EACH ROW EXECUTE FUNCTION events_of_changes();
+    CREATE FUNCTION events_of_review() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NEW.status = 'review' AND (TG_OP = 'INSERT' OR OLD.status IS DISTINCT FROM 'review')
+           AND EXISTS (SELECT 1 FROM webhook_receivers) THEN
+            INSERT INTO events (type, at, message) VALUES (
+                'review.opened',
+                to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), NEW.id);
+        END IF;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER events_of_review AFTER UPDATE OF status ON inbox FOR EACH ROW EXECUTE FUNCTION events_of_review();
+    """,
+    # 10: where a message read from a mailbox came from, so it is stored once.
+    """
+    ALTER TABLE inbox ADD COLUMN origin TEXT;
+    CREATE UNIQUE INDEX inbox_origin ON inbox (origin) WHERE origin IS NOT NULL;
+    """,
+    # 11: a message stored straight into review is announced too.
+    """
+    CREATE TRIGGER events_of_review_stored AFTER INSERT ON inbox FOR EACH ROW EXECUTE FUNCTION events_of_review();
+    """,
+)

@@ -1,0 +1,887 @@
+"""The PostgreSQL store: one database shared by any number of instances and the CLI.
+
+The same queries as the SQLite store (suppression/store.py), in PostgreSQL's dialect, on a
+psycopg 3 pool. What sharing needs besides:
+
+- The change log is the feed every instance follows. Writers that log changes (or outbox
+  events) take one advisory transaction lock first, so ids are handed out and committed in the
+  same order and a follower reading "after my cursor" never skips one committed late.
+- A statement-level trigger NOTIFYs the newest change id; each instance LISTENs and raises its
+  signal, so its next check catches up (and the service polls besides: a lost connection
+  loses no change, only the early wake-up).
+- Each server instance has a row in `instances`: how far its index has followed, and a
+  heartbeat. The CLI's writes return only once every live instance has followed them (a check
+  that starts after the CLI exits sees its change, CONTRACT §8); stored messages are claimed
+  by one instance (FOR UPDATE SKIP LOCKED), and a dead instance's claims are taken over.
+- The driver's errors (the server down or restarting) become StoreUnavailable: a 503 or a 451
+  with the reason; the pool reconnects by itself.
+"""
+
+import asyncio
+import json
+import logging
+import re
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import numpy as np
+import psycopg
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from suppression.apikeys import ApiKey
+from suppression.changesignal import FollowedSignal
+from suppression.errors import Conflict, InvalidValue, NotFound, StoreUnavailable
+from suppression.model import (
+    ALL_TOPICS, Change, ImportRow, Outcome, StoredMessage, Suppression, signed64, utc_now,
+)
+from suppression.outbox import Backlog, Event, Receiver
+from suppression.pg_schema import MIGRATIONS
+
+log = logging.getLogger("suppression.store")
+
+_LOG_LOCK = 0x5355_5050  # the advisory lock that orders writers of the change log ("SUPP")
+_MIGRATION_LOCK = 0x5355_5051
+CHANNEL = "suppression_changes"
+ALIVE_SECONDS = 5  # an instance whose heartbeat is older is dead: its claims and leases are taken over
+HEARTBEAT_SECONDS = 1
+_FOLLOWED_WAIT_SECONDS = 5.0  # how long the CLI waits for the instances to follow its change
+_CONNECT_SECONDS = 3.0
+_UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
+
+_MESSAGE_COLUMNS = (
+    "id", "received_at", "mail_from", "rcpt_to", "size", "status", "reasons", "addresses",
+    "topic", "sender", "subject", "message_id", "processed_at", "authentication", "found", "words",
+    "resolved_at", "resolved_by", "note",
+)
+_COLUMNS = ", ".join(_MESSAGE_COLUMNS)  # constants of ours; values are always parameters
+_SCRUBBED = ("sender", "mail_from", "rcpt_to", "subject", "message_id", "authentication", "reasons", "addresses",
+             "found", "note", "resolved_by")
+_RECEIVER_COLUMNS = ("url, cursor, generation, added_at, attempts, failing_since, next_attempt_at, last_error,"
+                     " disabled_at, disabled_reason")
+
+Work = Callable[[psycopg.AsyncConnection], Awaitable[Any]]
+
+
+class _ConnectionLost(StoreUnavailable):
+    """A pooled connection failed in use (the server restarted, say): a fresh one may work."""
+
+
+class PostgresStore:
+    """open() before use, close() after; the same coroutines as the SQLite store."""
+
+    def __init__(self, url: str, pool_size: int = 10):
+        self.url = url
+        self._pool = AsyncConnectionPool(
+            url, min_size=1, max_size=pool_size, open=False, timeout=_CONNECT_SECONDS,
+            kwargs={"autocommit": True, "connect_timeout": int(_CONNECT_SECONDS)},
+            name="suppression",
+        )
+        self.instance = secrets.token_hex(8)
+        self.signal = FollowedSignal()
+        self.stored_mail_bytes = 0
+        self._problem: str | None = None
+        self._written = asyncio.Event()
+        self._listener: asyncio.Task | None = None
+        self._heartbeat: asyncio.Task | None = None
+        self._followed = 0  # the newest change this instance's index has applied
+        self._followed_changed = asyncio.Event()
+        self._newest_written = 0  # the newest change this process wrote
+        self._serving = False
+
+    # -- life cycle -------------------------------------------------------------------
+
+    async def open(self) -> None:
+        try:
+            await self._pool.open(wait=True, timeout=_CONNECT_SECONDS * 2)
+        except _UNAVAILABLE as exc:
+            await self._pool.close()
+            raise StoreUnavailable(f"cannot connect to the PostgreSQL database: {_reason(exc)}") from None
+        try:
+            async with self._conn() as conn:
+                await _migrate(conn)
+            self.stored_mail_bytes = (await self._read(
+                "SELECT coalesce(sum(size), 0) FROM inbox WHERE raw IS NOT NULL"))[0][0]
+        except BaseException:
+            await self._pool.close()
+            raise
+
+    async def join(self) -> None:
+        """As a server instance: follow the others' writes (LISTEN) and keep a heartbeat."""
+        self._serving = True
+        await self._beat()
+        self._listener = asyncio.create_task(self._listen(), name="store-listener")
+        self._heartbeat = asyncio.create_task(self._keep_heartbeat(), name="store-heartbeat")
+
+    async def close(self) -> None:
+        for task in (self._listener, self._heartbeat):
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+        self._listener = self._heartbeat = None
+        if self._serving:
+            try:
+                async with self._conn() as conn:
+                    await conn.execute("DELETE FROM instances WHERE id = %s", (self.instance,))
+            except StoreUnavailable:
+                pass
+        elif self._newest_written:
+            await self._wait_followed(self._newest_written)
+        await self._pool.close()
+
+    # -- writes ---------------------------------------------------------------------------
+
+    @property
+    def write_problem(self) -> str | None:
+        return self._problem
+
+    @asynccontextmanager
+    async def _conn(self):
+        """A pooled connection; the driver's errors become StoreUnavailable (503 / 451)."""
+        try:
+            async with self._pool.connection() as conn:
+                yield conn
+        except PoolTimeout as exc:
+            _raise_if_cancelled()
+            raise StoreUnavailable(f"the PostgreSQL database cannot be reached now: {_reason(exc)}") from None
+        except _UNAVAILABLE as exc:
+            _raise_if_cancelled()
+            raise _ConnectionLost(f"the PostgreSQL database cannot be reached now: {_reason(exc)}") from None
+
+    async def _write(self, work: Work, ordered: bool = True) -> Any:
+        """Run `work(conn)` in one transaction; committed when this returns. `ordered` writes
+        (those that may log a change or an event) hold the change log's lock."""
+        try:
+            async with self._conn() as conn:
+                async with conn.transaction():
+                    if ordered:
+                        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOG_LOCK,))
+                    result = await work(conn)
+        except StoreUnavailable as exc:
+            self._problem = str(exc)
+            raise
+        self._problem = None
+        self.announce_writes()
+        return result
+
+    def _wrote(self, change_id: int | None) -> int | None:
+        if change_id is not None:
+            self._newest_written = max(self._newest_written, change_id)
+            self.signal.raise_to(change_id)
+        return change_id
+
+    def announce_writes(self) -> None:
+        written, self._written = self._written, asyncio.Event()
+        written.set()
+
+    async def wait_for_writes(self, timeout: float) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                await self._written.wait()
+        except TimeoutError:
+            pass
+
+    async def reset_signal(self) -> None:
+        self.signal.reset(await self.newest_change())
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def _read(self, query: str, params=()) -> list:
+        try:
+            async with self._conn() as conn:
+                return await (await conn.execute(query, params)).fetchall()
+        except _ConnectionLost:
+            # Once more on a fresh connection: the first use of a pooled one after a server restart fails.
+            async with self._conn() as conn:
+                return await (await conn.execute(query, params)).fetchall()
+
+    # -- suppressions -------------------------------------------------------------------
+
+    async def suppress(self, email, key, topic, reason, source, actor, detail=None):
+        async def work(conn):
+            return await _suppress(conn, utc_now(), email, key, topic, reason, source, actor, detail)
+
+        suppression, change_id = await self._write(work)
+        self._wrote(change_id)
+        return suppression, change_id
+
+    async def unsuppress(self, email, topic, source, actor, only_own_made_at=None):
+        async def work(conn):
+            if only_own_made_at is None:
+                cursor = await conn.execute("DELETE FROM suppressions WHERE email = %s AND topic = %s", (email, topic))
+            else:
+                cursor = await conn.execute(
+                    "DELETE FROM suppressions WHERE email = %s AND topic = %s AND created_at = %s"
+                    " AND reason = 'unsubscribe' AND source IN ('link', 'one-click', 'email')",
+                    (email, topic, only_own_made_at),
+                )
+            if cursor.rowcount == 0:
+                return None
+            return await _log_change(conn, utc_now(), "unsuppress", email, topic, None, source, actor)
+
+        return self._wrote(await self._write(work))
+
+    async def import_rows(self, rows: Iterable[ImportRow], actor: str) -> int:
+        """Streamed with COPY into a temporary table, then added in one transaction."""
+
+        async def work(conn):
+            at = utc_now()
+            await conn.execute(
+                'CREATE TEMP TABLE import_rows (email TEXT COLLATE "C", topic TEXT COLLATE "C", reason TEXT,'
+                " key BIGINT, line BIGINT) ON COMMIT DROP"
+            )
+            async with conn.cursor().copy("COPY import_rows FROM STDIN") as copy:
+                for r in rows:
+                    await copy.write_row((r.email, r.topic, r.reason, r.key, r.line))
+            # The first occurrence of an address in the file wins; existing suppressions stay.
+            await conn.execute(
+                "CREATE TEMP TABLE import_first ON COMMIT DROP AS SELECT DISTINCT ON (email, topic)"
+                " email, topic, reason, key, line FROM import_rows i WHERE NOT EXISTS (SELECT 1 FROM suppressions s"
+                " WHERE s.email = i.email AND s.topic = i.topic) ORDER BY email, topic, line"
+            )
+            added = (await conn.execute(
+                "INSERT INTO changes (at, action, email, topic, reason, source, actor)"
+                " SELECT %s, 'suppress', email, topic, reason, 'import', %s FROM import_first ORDER BY line",
+                (at, actor),
+            )).rowcount
+            await conn.execute(
+                "INSERT INTO suppressions (email, topic, key, reason, source, created_at)"
+                " SELECT email, topic, key, reason, 'import', %s FROM import_first", (at,),
+            )
+            return added, await _newest_change(conn)
+
+        added, newest = await self._write(work)
+        if added:
+            self._wrote(newest)
+        return added
+
+    async def suppressions_of(self, email: str) -> list[Suppression]:
+        rows = await self._read(
+            "SELECT email, topic, reason, source, created_at FROM suppressions WHERE email = %s ORDER BY topic",
+            (email,),
+        )
+        return [Suppression(*row) for row in rows]
+
+    async def iter_suppressions(self, batch: int = 10_000) -> AsyncIterator[Suppression]:
+        """All suppressions in address order, by keyset pages (no transaction held open)."""
+        after = ("", "")
+        while True:
+            rows = await self._read(
+                "SELECT email, topic, reason, source, created_at FROM suppressions"
+                " WHERE (email, topic) > (%s, %s) ORDER BY email, topic LIMIT %s",
+                (*after, batch),
+            )
+            for row in rows:
+                yield Suppression(*row)
+            if len(rows) < batch:
+                return
+            after = (rows[-1][0], rows[-1][1])
+
+    async def count(self) -> int:
+        return (await self._read("SELECT count(*) FROM suppressions"))[0][0]
+
+    # -- the change log -----------------------------------------------------------------
+
+    async def changes_after(self, after: int, limit: int) -> list[Change]:
+        rows = await self._read(
+            "SELECT id, at, action, email, topic, reason, source, actor, detail FROM changes"
+            " WHERE id > %s ORDER BY id LIMIT %s", (after, limit),
+        )
+        return [Change(*row) for row in rows]
+
+    async def changes_of(self, email: str) -> list[Change]:
+        rows = await self._read(
+            "SELECT id, at, action, email, topic, reason, source, actor, detail FROM changes"
+            " WHERE email = %s ORDER BY id", (email,),
+        )
+        return [Change(*row) for row in rows]
+
+    async def index_changes_after(self, after: int, limit: int) -> list[tuple[int, str, str, str]]:
+        return await self._read(
+            "SELECT id, action, email, topic FROM changes WHERE id > %s ORDER BY id LIMIT %s", (after, limit),
+        )
+
+    async def newest_change(self) -> int:
+        return (await self._read("SELECT coalesce(max(id), 0) FROM changes"))[0][0]
+
+    async def identity(self) -> tuple[str, int]:
+        (database_id,) = (await self._read("SELECT value FROM meta WHERE key = 'database_id'"))[0]
+        return database_id, await self.newest_change()
+
+    async def load_index_keys(self) -> tuple[int, dict[str, np.ndarray]]:
+        """Every topic's keys (sorted, unsigned) and the change they reflect, in one snapshot,
+        streamed with binary COPY: ten million rows without a Python object each."""
+        try:
+            async with self._conn() as conn:
+                async with conn.transaction():
+                    await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    cursor = await _newest_change(conn)
+                    keys = {}
+                    topic = (await (await conn.execute("SELECT min(topic) FROM suppressions")).fetchone())[0]
+                    while topic is not None:
+                        keys[topic] = await _copy_keys(conn, topic)
+                        topic = (await (await conn.execute(
+                            "SELECT min(topic) FROM suppressions WHERE topic > %s", (topic,))).fetchone())[0]
+                    return cursor, keys
+        except StoreUnavailable:
+            raise
+
+    # -- erasure --------------------------------------------------------------------------
+
+    async def erase(self, forms, record, key, digest_keys, sender_keys, actor):
+        email = forms[0]
+
+        async def work(conn):
+            at = utc_now()
+            rows = await (await conn.execute(
+                "SELECT topic, reason, source, created_at FROM suppressions WHERE email = %s", (email,))).fetchall()
+            known = await (await conn.execute(
+                "SELECT 1 FROM suppressions WHERE email = %s LIMIT 1", (record,))).fetchone()
+            if not rows and not known:
+                rows = [(ALL_TOPICS, "erasure", "erasure", at)]
+            await conn.execute("DELETE FROM suppressions WHERE email = %s", (email,))
+            async with conn.cursor() as cur:
+                await cur.executemany(
+                    "INSERT INTO suppressions (email, topic, key, reason, source, created_at)"
+                    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    [(record, topic, signed64(key), reason, source, since) for topic, reason, source, since in rows],
+                )
+            cursors = [str(i) for (i,) in await (await conn.execute(
+                "SELECT id FROM changes WHERE email = %s ORDER BY id", (email,))).fetchall()]
+            await conn.execute(
+                "UPDATE changes SET email = %s, detail = CASE WHEN detail IS NULL THEN NULL"
+                " ELSE (detail::jsonb - 'why_text')::text END WHERE email = %s", (record, email),
+            )
+            change_id = (await (await conn.execute(
+                "INSERT INTO changes (at, action, email, topic, reason, source, actor, detail)"
+                " VALUES (%s, 'erase', %s, '', NULL, 'erasure', %s, %s) RETURNING id",
+                (at, record, actor, json.dumps({"cursors": cursors})),
+            )).fetchone())[0]
+            await conn.execute(
+                "INSERT INTO erased_subjects (record, key, sha256_key, md5_key, at, actor)"
+                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (record, signed64(key), signed64(digest_keys["sha256"]), signed64(digest_keys["md5"]), at, actor),
+            )
+            freed = await _scrub_messages(conn, forms, record)
+            await conn.execute("DELETE FROM replies WHERE email = %s", (email,))
+            for sender in dict.fromkeys(sender_keys):
+                await conn.execute("UPDATE sender_requests SET sender = %s WHERE sender = %s", (record, sender))
+            topics = [t for (t,) in await (await conn.execute(
+                "SELECT topic FROM suppressions WHERE email = %s ORDER BY topic", (record,))).fetchall()]
+            return topics, change_id, freed
+
+        topics, change_id, freed = await self._write(work)
+        self._wrote(change_id)
+        self.stored_mail_bytes -= freed
+        return topics, change_id, freed
+
+    async def truncate_journal(self, attempts: int = 50) -> bool:
+        """Nothing to do here: PostgreSQL's own WAL and dead rows are its server's to recycle
+        (VACUUM, checkpoints); the README says what that means for erasure."""
+        return True
+
+    async def remove_raw_before(self, before: str) -> tuple[int, int]:
+        async def work(conn):
+            return await (await conn.execute(
+                "WITH removed AS (UPDATE inbox SET raw = NULL, words = NULL WHERE raw IS NOT NULL"
+                " AND received_at < %s AND status NOT IN ('pending', 'review') RETURNING size)"
+                " SELECT count(*), coalesce(sum(size), 0) FROM removed", (before,),
+            )).fetchone()
+
+        count, size = await self._write(work, ordered=False)
+        self.stored_mail_bytes -= size
+        return count, size
+
+    async def domain_entries(self) -> list[tuple[str, str]]:
+        return await self._read("SELECT email, topic FROM suppressions WHERE email >= '*@' AND email < '*A'")
+
+    async def erased_subject_rows(self) -> list[tuple[str, int, int, int]]:
+        rows = await self._read("SELECT record, key, sha256_key, md5_key FROM erased_subjects")
+        mask = 0xFFFFFFFFFFFFFFFF
+        return [(record, key & mask, sha & mask, md5 & mask) for record, key, sha, md5 in rows]
+
+    async def erased_digest_rows(self) -> list[tuple[str, int, int]]:
+        rows = await self._read(
+            "SELECT s.topic, e.sha256_key, e.md5_key FROM suppressions s JOIN erased_subjects e ON s.email = e.record"
+        )
+        return [(topic, sha & 0xFFFFFFFFFFFFFFFF, md5 & 0xFFFFFFFFFFFFFFFF) for topic, sha, md5 in rows]
+
+    async def messages_about(self, email: str) -> list[StoredMessage]:
+        quoted = '%"' + email.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + '"%'
+        rows = await self._read(
+            f"SELECT {_COLUMNS}, raw FROM inbox WHERE lower(sender) = %s OR lower(mail_from) = %s"
+            " OR addresses LIKE %s ESCAPE '\\' OR found LIKE %s ESCAPE '\\'"
+            " OR position(%s in lower(encode(raw, 'escape'))) > 0 ORDER BY id",
+            (email, email, quoted, quoted, email),
+        )
+        return [_message(row[:-1], raw=row[-1]) for row in rows]
+
+    async def replies_to(self, email: str) -> list[tuple[str, str]]:
+        return await self._read("SELECT day, sent_at FROM replies WHERE email = %s ORDER BY day", (email,))
+
+    async def sender_counts_of(self, sender: str) -> list[tuple[str, int, int]]:
+        return await self._read(
+            "SELECT at, message, addresses FROM sender_requests WHERE sender = %s ORDER BY at", (sender,))
+
+    # -- mail to the request addresses --------------------------------------------------
+
+    async def add_message(self, raw, mail_from, rcpt_to, settled=None, origin=None) -> int:
+        async def work(conn):
+            if origin is not None:
+                row = await (await conn.execute("SELECT id FROM inbox WHERE origin = %s", (origin,))).fetchone()
+                if row is not None:
+                    return row[0], False
+            at = utc_now()
+            status, reasons = settled or ("pending", None)
+            row = await (await conn.execute(
+                "INSERT INTO inbox (received_at, mail_from, rcpt_to, size, raw, status, reasons, processed_at, origin,"
+                " claimed_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                (at, mail_from, json.dumps(rcpt_to), len(raw), raw, status,
+                 json.dumps(reasons) if reasons is not None else None, at if settled else None, origin,
+                 self.instance if self._serving else None),
+            )).fetchone()
+            return row[0], True
+
+        # One into review opens an event: it takes the log's order like a change.
+        message_id, added = await self._write(work, ordered=settled is not None and settled[0] == "review")
+        if added:
+            self.stored_mail_bytes += len(raw)
+        return message_id
+
+    async def pending_messages(self, limit: int) -> list[tuple[int, bytes, str]]:
+        """Claim up to `limit` messages not yet handled, oldest first: those unclaimed, this
+        instance's own, and those of instances that have stopped beating. Another instance's
+        live claims are skipped, so each message is handled by one."""
+
+        async def work(conn):
+            return await (await conn.execute(
+                "UPDATE inbox SET claimed_by = %(me)s WHERE id IN (SELECT id FROM inbox WHERE status = 'pending'"
+                " AND (claimed_by IS NULL OR claimed_by = %(me)s OR claimed_by NOT IN (SELECT id FROM instances"
+                " WHERE seen_at > now() - make_interval(secs => %(alive)s)))"
+                " ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) RETURNING id, raw, mail_from",
+                {"me": self.instance, "alive": ALIVE_SECONDS, "limit": limit},
+            )).fetchall()
+
+        return sorted(await self._write(work, ordered=False))
+
+    async def settle_message(self, message_id, outcome: Outcome, keys, reason, source, actor, counted=None):
+        async def work(conn):
+            row = await (await conn.execute(
+                "SELECT claimed_by FROM inbox WHERE id = %s FOR UPDATE", (message_id,))).fetchone()
+            if row is not None and row[0] not in (None, self.instance):
+                # Another instance took it over, believing this one dead: it settles it, once.
+                log.warning("message %d: claimed meanwhile by another instance; left to it", message_id)
+                return None
+            at, last = utc_now(), None
+            if reason is not None:
+                for email, key in keys:
+                    _, change_id = await _suppress(conn, at, email, key, outcome.topic or ALL_TOPICS, reason, source,
+                                                   actor)
+                    last = change_id or last
+            await conn.execute(
+                "UPDATE inbox SET status = %s, reasons = %s, addresses = %s, topic = %s, sender = %s,"
+                " subject = %s, message_id = %s, authentication = %s, found = %s, words = %s, processed_at = %s"
+                " WHERE id = %s",
+                (outcome.status, json.dumps(outcome.reasons), json.dumps(outcome.addresses),
+                 outcome.topic, outcome.sender, outcome.subject, outcome.message_id,
+                 outcome.authentication, json.dumps(outcome.found), outcome.words, at, message_id),
+            )
+            if counted is not None:
+                sender, addresses = counted
+                await conn.execute(
+                    "INSERT INTO sender_requests (sender, at, message, addresses) SELECT %s, %s, %s, %s"
+                    " WHERE NOT EXISTS (SELECT 1 FROM sender_requests WHERE message = %s)",
+                    (sender, at, message_id, addresses, message_id),
+                )
+            return last
+
+        return self._wrote(await self._write(work))
+
+    async def resolve_message(self, message_id, status, keys, topic, reason, source, actor, note):
+        async def work(conn):
+            row = await (await conn.execute(
+                "SELECT status FROM inbox WHERE id = %s FOR UPDATE", (message_id,))).fetchone()
+            if row is None:
+                raise NotFound(f"no received message {message_id}")
+            if row[0] != "review":
+                raise Conflict(f"message {message_id} is settled already ({row[0]})")
+            at, last = utc_now(), None
+            for email, key in keys:
+                _, change_id = await _suppress(conn, at, email, key, topic, reason, source, actor)
+                last = change_id or last
+            await conn.execute(
+                "UPDATE inbox SET status = %s, addresses = %s, topic = %s, resolved_at = %s, resolved_by = %s,"
+                " note = %s WHERE id = %s",
+                (status, json.dumps([email for email, _ in keys]), topic or None, at, actor, note, message_id),
+            )
+            return last
+
+        return self._wrote(await self._write(work))
+
+    async def review_state(self, due_before: str) -> tuple[int, int, str | None]:
+        rows = await self._read(
+            "SELECT count(*), count(*) FILTER (WHERE received_at < %s), min(received_at) FROM inbox"
+            " WHERE status = 'review'", (due_before,),
+        )
+        return rows[0][0], rows[0][1], rows[0][2]
+
+    async def sender_requests_since(self, sender: str, since: str) -> int:
+        rows = await self._read(
+            "SELECT coalesce(sum(addresses), 0) FROM sender_requests WHERE sender = %s AND at > %s", (sender, since))
+        return int(rows[0][0])
+
+    async def list_messages(self, status, after, limit) -> list[StoredMessage]:
+        if status is None:
+            rows = await self._read(f"SELECT {_COLUMNS} FROM inbox WHERE id > %s ORDER BY id LIMIT %s", (after, limit))
+        else:
+            rows = await self._read(
+                f"SELECT {_COLUMNS} FROM inbox WHERE status = %s AND id > %s ORDER BY id LIMIT %s",
+                (status, after, limit))
+        return [_message(row) for row in rows]
+
+    async def get_message(self, message_id: int) -> StoredMessage | None:
+        rows = await self._read(f"SELECT {_COLUMNS}, raw FROM inbox WHERE id = %s", (message_id,))
+        return _message(rows[0][:-1], raw=rows[0][-1]) if rows else None
+
+    async def claim_reply(self, email: str, day: str) -> bool:
+        async def work(conn):
+            return (await conn.execute(
+                "INSERT INTO replies (email, day, sent_at) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                (email, day, utc_now()),
+            )).rowcount == 1
+
+        return await self._write(work, ordered=False)
+
+    # -- API keys -----------------------------------------------------------------------
+
+    async def add_api_key(self, key: ApiKey) -> None:
+        async def work(conn):
+            try:
+                await conn.execute(
+                    "INSERT INTO api_keys (key_id, name, scope, secret_hash, created_at) VALUES (%s, %s, %s, %s, %s)",
+                    (key.key_id, key.name, key.scope, key.secret_hash, utc_now()),
+                )
+            except psycopg.errors.UniqueViolation:
+                raise Conflict(f"an API key named {key.name!r} exists already") from None
+
+        await self._write(work, ordered=False)
+
+    async def find_api_key(self, key_id: str) -> ApiKey | None:
+        rows = await self._read(
+            "SELECT key_id, name, scope, secret_hash FROM api_keys WHERE key_id = %s AND revoked_at IS NULL",
+            (key_id,))
+        return ApiKey(*rows[0]) if rows else None
+
+    async def list_api_keys(self) -> list[tuple[str, str, str, str | None]]:
+        return await self._read("SELECT name, scope, created_at, revoked_at FROM api_keys ORDER BY created_at, name")
+
+    async def revoke_api_key(self, name: str) -> bool:
+        async def work(conn):
+            return (await conn.execute(
+                "UPDATE api_keys SET revoked_at = %s WHERE name = %s AND revoked_at IS NULL", (utc_now(), name),
+            )).rowcount > 0
+
+        return await self._write(work, ordered=False)
+
+    async def ping(self) -> bool:
+        try:
+            await self._read("SELECT 1")
+        except StoreUnavailable:
+            return False
+        self._problem = None  # the server is back: writes are not known to fail
+        return True
+
+    # -- webhooks (the outbox of migration 9) ----------------------------------------------
+
+    async def sync_receivers(self, urls: list[str]) -> tuple[list[str], list[str]]:
+        kept = {url for (url,) in await self._read("SELECT url FROM webhook_receivers")}
+        if kept == set(urls):
+            return [], []
+
+        async def work(conn):
+            kept = [url for (url,) in await (await conn.execute("SELECT url FROM webhook_receivers")).fetchall()]
+            removed = [url for url in kept if url not in urls]
+            added = [url for url in urls if url not in kept]
+            for url in removed:
+                await conn.execute("DELETE FROM webhook_receivers WHERE url = %s", (url,))
+            newest = await _newest_seq(conn)
+            for url in added:
+                await conn.execute(
+                    "INSERT INTO webhook_receivers (url, cursor, added_at) VALUES (%s, %s, %s)",
+                    (url, newest, utc_now()))
+            return added, removed
+
+        return await self._write(work)
+
+    async def receiver(self, url: str) -> Receiver | None:
+        rows = await self._read(f"SELECT {_RECEIVER_COLUMNS} FROM webhook_receivers WHERE url = %s", (url,))
+        return Receiver(*rows[0]) if rows else None
+
+    async def lead_receiver(self, url: str) -> bool:
+        """Take or keep the lead in delivering to a receiver: one live instance delivers at a time,
+        and a stopped one's lead passes to another once its heartbeat is ALIVE_SECONDS old."""
+        rows = await self._read(
+            "SELECT leased_by FROM webhook_receivers WHERE url = %s AND leased_by IS NOT NULL AND leased_by IN"
+            " (SELECT id FROM instances WHERE seen_at > now() - make_interval(secs => %s))", (url, ALIVE_SECONDS),
+        )
+        if rows:
+            return rows[0][0] == self.instance
+
+        async def work(conn):
+            return (await conn.execute(
+                "UPDATE webhook_receivers SET leased_by = %(me)s WHERE url = %(url)s"
+                " AND (leased_by IS NULL OR leased_by = %(me)s OR leased_by NOT IN (SELECT id FROM instances"
+                " WHERE seen_at > now() - make_interval(secs => %(alive)s)))",
+                {"me": self.instance, "url": url, "alive": ALIVE_SECONDS},
+            )).rowcount == 1
+
+        return await self._write(work, ordered=False)
+
+    async def backlog(self, cursor: int) -> Backlog:
+        rows = await self._read("SELECT count(*), min(at) FROM events WHERE seq > %s", (cursor,))
+        return Backlog(rows[0][0], rows[0][1])
+
+    async def events_after(self, seq: int, limit: int) -> list[Event]:
+        rows = await self._read(
+            "SELECT e.seq, e.type, e.at, c.id, c.at, c.action, c.email, c.topic, c.reason, c.source, c.actor,"
+            " c.detail, i.id, i.received_at, i.reasons FROM events e"
+            " LEFT JOIN changes c ON c.id = e.change LEFT JOIN inbox i ON i.id = e.message"
+            " WHERE e.seq > %s ORDER BY e.seq LIMIT %s", (seq, limit),
+        )
+        return [
+            Event(seq_, type_, at, change=Change(*change) if change[0] is not None else None,
+                  message=(message_id, received_at, json.loads(reasons) if reasons else [])
+                  if message_id is not None else None)
+            for seq_, type_, at, *change, message_id, received_at, reasons in rows
+        ]
+
+    async def save_delivery(self, url, generation, cursor, attempts=0, failing_since=None, next_attempt_at=None,
+                            last_error=None, disabled_reason=None) -> bool:
+        async def work(conn):
+            return (await conn.execute(
+                "UPDATE webhook_receivers SET cursor = %s, attempts = %s, failing_since = %s, next_attempt_at = %s,"
+                " last_error = %s, disabled_at = CASE WHEN %s::text IS NULL THEN NULL ELSE %s END,"
+                " disabled_reason = %s WHERE url = %s AND generation = %s",
+                (cursor, attempts, failing_since, next_attempt_at, last_error, disabled_reason, utc_now(),
+                 disabled_reason, url, generation),
+            )).rowcount == 1
+
+        return await self._write(work, ordered=False)
+
+    async def replay_receiver(self, url: str, from_seq: int | None) -> Receiver:
+        async def work(conn):
+            row = await (await conn.execute(
+                "SELECT cursor FROM webhook_receivers WHERE url = %s FOR UPDATE", (url,))).fetchone()
+            if row is None:
+                raise NotFound("no such receiver in the database; is it in the service's config, and has the"
+                               " service started with it?")
+            cursor = row[0] if from_seq is None else from_seq
+            newest = await _newest_seq(conn)
+            (oldest_kept,) = await (await conn.execute("SELECT min(seq) FROM events")).fetchone()
+            if cursor < 0 or cursor > newest:
+                raise InvalidValue(f"--from must be an event number from 0 to {newest}")
+            if cursor < newest and oldest_kept is not None and cursor < oldest_kept - 1:
+                raise InvalidValue(f"events up to {oldest_kept - 1} are no longer kept; replay from {oldest_kept - 1}"
+                                   " or later (the change feed, /v1/changes, has every change)")
+            return Receiver(*await (await conn.execute(
+                "UPDATE webhook_receivers SET cursor = %s, generation = generation + 1, attempts = 0,"
+                " failing_since = NULL, next_attempt_at = NULL, last_error = NULL, disabled_at = NULL,"
+                f" disabled_reason = NULL WHERE url = %s RETURNING {_RECEIVER_COLUMNS}", (cursor, url),
+            )).fetchone())
+
+        return await self._write(work, ordered=False)
+
+    async def prune_events(self, before: str) -> int:
+        async def work(conn):
+            return (await conn.execute(
+                "DELETE FROM events WHERE at < %s AND seq <= coalesce("
+                " (SELECT min(cursor) FROM webhook_receivers WHERE disabled_at IS NULL),"
+                " (SELECT max(seq) FROM events))", (before,),
+            )).rowcount
+
+        return await self._write(work, ordered=False)
+
+    # -- the instances ----------------------------------------------------------------------
+
+    def note_followed(self, cursor: int) -> None:
+        """This instance's index has applied every change up to `cursor` (told to the others)."""
+        if cursor > self._followed:
+            self._followed = cursor
+            self._followed_changed.set()
+
+    async def _beat(self) -> None:
+        async with self._conn() as conn:
+            await conn.execute(
+                "INSERT INTO instances (id, cursor, seen_at) VALUES (%s, %s, now())"
+                " ON CONFLICT (id) DO UPDATE SET cursor = excluded.cursor, seen_at = now()",
+                (self.instance, self._followed),
+            )
+
+    async def _keep_heartbeat(self) -> None:
+        while True:
+            try:
+                async with asyncio.timeout(HEARTBEAT_SECONDS):
+                    await self._followed_changed.wait()
+            except TimeoutError:
+                pass
+            self._followed_changed.clear()
+            try:
+                await self._beat()
+            except StoreUnavailable as exc:
+                log.warning("could not record this instance's heartbeat, will try again: %s", exc)
+                await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    async def _wait_followed(self, change_id: int) -> None:
+        """Until every live instance's index has applied `change_id` (the CLI, before it exits)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _FOLLOWED_WAIT_SECONDS
+        behind = 0
+        while loop.time() < deadline:
+            try:
+                (behind,) = (await self._read(
+                    "SELECT count(*) FROM instances WHERE cursor < %s"
+                    " AND seen_at > now() - make_interval(secs => %s)", (change_id, ALIVE_SECONDS),
+                ))[0]
+            except StoreUnavailable:
+                return
+            if behind == 0:
+                return
+            await asyncio.sleep(0.01)
+        log.warning("%d running instance(s) have not applied this change yet; they will within seconds", behind)
+
+    async def _listen(self) -> None:
+        """Raise the signal on each change another process commits (NOTIFY), reconnecting when lost."""
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(
+                    self.url, autocommit=True, connect_timeout=int(_CONNECT_SECONDS))
+                async with conn:
+                    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
+                    self.signal.raise_to(await _newest_change(conn))  # what was missed meanwhile
+                    self.announce_writes()
+                    async for notice in conn.notifies():
+                        if notice.payload.isdigit():
+                            self.signal.raise_to(int(notice.payload))
+                        self.announce_writes()
+            except asyncio.CancelledError:
+                raise
+            except _UNAVAILABLE as exc:
+                _raise_if_cancelled()
+                log.warning("lost the PostgreSQL notification connection, reconnecting: %s", _reason(exc))
+            await asyncio.sleep(1.0)
+
+
+async def _suppress(conn, at, email, key, topic, reason, source, actor, detail=None):
+    inserted = (await conn.execute(
+        "INSERT INTO suppressions (email, topic, key, reason, source, created_at) VALUES (%s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT DO NOTHING",
+        (email, topic, signed64(key), reason, source, at),
+    )).rowcount
+    if inserted == 0:
+        row = await (await conn.execute(
+            "SELECT email, topic, reason, source, created_at FROM suppressions WHERE email = %s AND topic = %s",
+            (email, topic),
+        )).fetchone()
+        return Suppression(*row), None
+    change_id = await _log_change(conn, at, "suppress", email, topic, reason, source, actor, detail)
+    return Suppression(email, topic, reason, source, at), change_id
+
+
+async def _log_change(conn, at, action, email, topic, reason, source, actor, detail=None) -> int:
+    return (await (await conn.execute(
+        "INSERT INTO changes (at, action, email, topic, reason, source, actor, detail)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        (at, action, email, topic, reason, source, actor, detail),
+    )).fetchone())[0]
+
+
+async def _newest_change(conn) -> int:
+    return (await (await conn.execute("SELECT coalesce(max(id), 0) FROM changes")).fetchone())[0]
+
+
+async def _newest_seq(conn) -> int:
+    # The sequence keeps the highest number ever given, even once those events are pruned.
+    return (await (await conn.execute(
+        "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM events_seq_seq")).fetchone())[0]
+
+
+# Binary COPY of one bigint column: a 19-byte header, then per row a field count (2 bytes), a
+# length (4) and the value (8), big-endian; a 2-byte trailer.
+_COPY_ROW = np.dtype([("fields", ">i2"), ("length", ">i4"), ("value", ">i8")])
+
+
+async def _copy_keys(conn, topic: str) -> np.ndarray:
+    chunks = []
+    async with conn.cursor().copy(
+        "COPY (SELECT key FROM suppressions WHERE topic = %s) TO STDOUT (FORMAT binary)", (topic,)
+    ) as copy:
+        async for chunk in copy:
+            chunks.append(bytes(chunk))
+    data = b"".join(chunks)
+    chunks.clear()
+    values = np.frombuffer(data, dtype=_COPY_ROW, offset=19, count=(len(data) - 21) // _COPY_ROW.itemsize)["value"]
+    unsigned = values.astype(np.int64).view(np.uint64)
+    unsigned.sort()
+    return unsigned
+
+
+async def _migrate(conn) -> None:
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = await (await conn.execute("SELECT max(version) FROM schema_version")).fetchone()
+        version = row[0] or 0
+        if version > len(MIGRATIONS):
+            raise StoreUnavailable(
+                f"the PostgreSQL database is at schema version {version}, newer than this program"
+                f" ({len(MIGRATIONS)}); upgrade the program")
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            log.info("applying database migration %d", number)
+            await conn.execute(script)
+            await conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
+
+
+async def _scrub_messages(conn, forms: list[str], record: str) -> int:
+    text = " || ' ' || ".join(f"coalesce({c}, '')" for c in (*_SCRUBBED, "words"))
+    where = " OR ".join(
+        [f"position(%s in lower({text})) > 0"] * len(forms)
+        + ["position(%s in lower(encode(raw, 'escape'))) > 0"] * len(forms)
+    )
+    columns = ", ".join(_SCRUBBED)
+    rows = await (await conn.execute(
+        f"SELECT id, size, raw IS NOT NULL, {columns} FROM inbox WHERE {where}", [*forms, *forms])).fetchall()
+    pattern = re.compile("|".join(re.escape(f) for f in forms), re.IGNORECASE)
+    freed = 0
+    assignments = ", ".join(f"{c} = %s" for c in _SCRUBBED)
+    for message_id, size, had_raw, *values in rows:
+        freed += size if had_raw else 0
+        cleaned = [pattern.sub(record, v) if isinstance(v, str) else v for v in values]
+        await conn.execute(f"UPDATE inbox SET raw = NULL, words = NULL, {assignments} WHERE id = %s",
+                           (*cleaned, message_id))
+    return freed
+
+
+def _message(row, raw: bytes | None = None) -> StoredMessage:
+    values = dict(zip(_MESSAGE_COLUMNS, row, strict=True))
+    for name in ("rcpt_to", "reasons", "addresses", "found"):
+        values[name] = json.loads(values[name]) if values[name] else []
+    return StoredMessage(**values, raw=raw)
+
+
+def _raise_if_cancelled() -> None:
+    # psycopg answers a cancelled task's query with QueryCanceled (an OperationalError) after
+    # cancelling it on the server: that is our task stopping, not the database failing.
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+def _reason(exc: BaseException) -> str:
+    # The driver's first line only: never the connection string (it may hold a password).
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return re.sub(r"postgres(?:ql)?://\S+", "postgresql://…", text)[:300]

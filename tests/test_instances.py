@@ -1,0 +1,204 @@
+"""Several instances on one PostgreSQL database (CONTRACT §8), each `run.py` a process of its own
+on its own ports, against a real server the tests start (tests/postgres.py)."""
+
+import signal
+import smtplib
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.conftest import ServiceProcess, api_call, free_port, run_cli, write_config
+from tests.postgres import PostgresServer, shared_server
+from tests.reliability.helpers import SIGNING_KEY, smtp_send
+
+
+class Instance:
+    def __init__(self, tmp_path: Path, name: str, url: str):
+        self.http, self.smtp = free_port(), free_port()
+        folder = tmp_path / name
+        folder.mkdir()
+        self.config = write_config(
+            folder / "config.toml", folder / "data", self.http, self.smtp,
+            extra=f'\n[store]\nurl = "{url}"\n\n[signing]\nsecret_keys = ["{SIGNING_KEY}"]\n',
+        )
+        self.config.chmod(0o600)
+        self.process = ServiceProcess(self.config, self.http, folder)
+        self.base_url = f"http://127.0.0.1:{self.http}"
+
+
+def _instances(tmp_path: Path, url: str, count: int = 2) -> tuple[list[Instance], str]:
+    instances = [Instance(tmp_path, f"instance{n}", url) for n in range(count)]
+    created = run_cli("apikey", "create", "ops", "--scope", "admin", config=instances[0].config)
+    assert created.returncode == 0, created.stderr
+    return instances, created.stdout.strip().splitlines()[-1]
+
+
+def suppressed(instance: Instance, key: str, email: str) -> bool:
+    status, body = api_call(instance.base_url, "GET", f"/v1/suppressions/{email}", key)
+    assert status == 200, body
+    return body["suppressed"]
+
+
+def within(seconds: float, condition) -> bool:
+    """Whether `condition()` holds before `seconds` pass (asked again as soon as it answers)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if condition():
+            return True
+        if time.monotonic() > deadline:
+            return False
+
+
+@pytest.fixture
+def database():
+    return shared_server().create_database()
+
+
+def test_a_change_through_one_instance_is_answered_by_the_other_within_a_second(tmp_path, database):
+    (a, b), key = _instances(tmp_path, database)
+    with a.process, b.process:
+        assert not suppressed(b, key, "jane@example.com")
+        status, _ = api_call(a.base_url, "POST", "/v1/suppressions", key, {"email": "jane@example.com"})
+        assert status in (200, 201)
+        assert within(1.0, lambda: suppressed(b, key, "jane@example.com"))
+        status, _ = api_call(b.base_url, "DELETE", "/v1/suppressions/jane@example.com", key)
+        assert status == 200
+        assert within(1.0, lambda: not suppressed(a, key, "jane@example.com"))
+        # The audit trail is one: both changes, in order, whichever instance is asked.
+        _, feed = api_call(a.base_url, "GET", "/v1/changes?after=0", key)
+        assert [(c["action"], c["email"]) for c in feed["changes"]] == [
+            ("suppress", "jane@example.com"), ("unsuppress", "jane@example.com")]
+
+
+def test_a_cli_import_is_answered_by_every_instance_as_soon_as_the_cli_returns(tmp_path, database):
+    (a, b), key = _instances(tmp_path, database)
+    rows = tmp_path / "import.csv"
+    rows.write_text("email\n" + "".join(f"imported{n}@example.com\n" for n in range(2000)))
+    with a.process, b.process:
+        imported = run_cli("import", str(rows), config=a.config)
+        assert imported.returncode == 0, imported.stderr
+        # No wait: the CLI returned once both had followed its change (a check after it sees it).
+        assert suppressed(a, key, "imported1999@example.com") and suppressed(b, key, "imported0@example.com")
+        added = run_cli("add", "one-more@example.com", config=b.config)
+        assert added.returncode == 0, added.stderr
+        assert suppressed(a, key, "one-more@example.com") and suppressed(b, key, "one-more@example.com")
+        status, body = api_call(b.base_url, "POST", "/v1/check", key,
+                                {"emails": ["imported7@example.com", "nobody@example.com"]})
+        assert (status, body["suppressed"]) == (200, ["imported7@example.com"])
+
+
+def test_smtp_to_both_with_one_killed_midway_loses_nothing_and_handles_each_once(tmp_path, database):
+    (a, b), key = _instances(tmp_path, database)
+    acknowledged: list[str] = []
+    refused: list[int] = []
+    checks: list[int] = []
+    stop_checking = threading.Event()
+
+    def keep_checking():
+        # The survivor answers checks throughout.
+        while not stop_checking.is_set():
+            status, _ = api_call(b.base_url, "GET", "/v1/suppressions/someone@example.com", key)
+            checks.append(status)
+
+    def send(instance: Instance, senders: list[str]):
+        for sender in senders:
+            try:
+                code = smtp_send(instance.smtp, sender, sender.partition("@")[0])
+            except (OSError, smtplib.SMTPException):
+                code = 0  # the instance was killed mid-session: not acknowledged
+
+            if code == 250:
+                acknowledged.append(sender)
+            else:
+                refused.append(code)
+
+    with a.process, b.process:
+        checker = threading.Thread(target=keep_checking)
+        checker.start()
+        to_a = [f"a{n}@example.com" for n in range(150)]
+        to_b = [f"b{n}@example.com" for n in range(150)]
+        senders = [threading.Thread(target=send, args=(a, to_a)), threading.Thread(target=send, args=(b, to_b))]
+        for thread in senders:
+            thread.start()
+        assert within(60, lambda: sum(s.startswith("a") for s in acknowledged) >= 50)
+        a.process.process.send_signal(signal.SIGKILL)  # mid-way: some of its mail stored, not all handled
+        a.process.process.wait(timeout=30)
+        for thread in senders:
+            thread.join(timeout=300)
+        from_a = [s for s in acknowledged if s.startswith("a")]
+        assert 50 <= len(from_a) < 150 and len([s for s in acknowledged if s.startswith("b")]) == 150
+
+        def all_handled():
+            with psycopg.connect(database) as conn:
+                return conn.execute("SELECT count(*) FROM inbox WHERE status = 'pending'").fetchone()[0] == 0
+
+        # The survivor takes over the dead instance's claims once its heartbeat has stopped.
+        assert within(60, all_handled)
+        stop_checking.set()
+        checker.join(timeout=30)
+        status, body = api_call(b.base_url, "POST", "/v1/check", key, {"emails": acknowledged})
+        assert status == 200 and sorted(body["suppressed"]) == sorted(acknowledged)  # nothing acknowledged lost
+        with psycopg.connect(database) as conn:
+            stored = conn.execute("SELECT count(*), count(DISTINCT mail_from) FROM inbox").fetchone()
+            per_address = conn.execute(
+                "SELECT email, count(*) FROM changes GROUP BY email HAVING count(*) > 1").fetchall()
+        assert stored[0] >= len(acknowledged) and per_address == []
+        b_log = b.process.output
+        a_log = "".join(a.process.lines)
+    assert checks and set(checks) == {200}
+    # Each message handled once: no message number is logged as handled by both instances.
+    handled_a = set(_handled(a_log))
+    handled_b = set(_handled(b_log))
+    assert not handled_a & handled_b
+    assert len(handled_a | handled_b) >= len(acknowledged) - 1  # at most the one A died settling went unlogged
+
+
+def _handled(log: str) -> list[str]:
+    return [line.split("message ", 1)[1].split(":", 1)[0] for line in log.splitlines()
+            if "suppression.intake" in line and " message " in line and ": request " in line]
+
+
+def test_the_database_restarted_under_load_gives_503_and_451_then_recovers_by_itself(tmp_path):
+    server = PostgresServer().init()
+    try:
+        url = server.create_database()
+        (a,), key = _instances(tmp_path, url, count=1)
+        with a.process:
+            status, _ = api_call(a.base_url, "POST", "/v1/suppressions", key, {"email": "before@example.com"})
+            assert status in (200, 201)
+            server.stop()
+            # Checks are answered from memory; what needs the database (writes, a suppressed
+            # address's details) is refused with the reason, never a 500.
+            status, body = api_call(a.base_url, "POST", "/v1/check", key,
+                                    {"emails": ["before@example.com", "other@example.com"]})
+            assert (status, body["suppressed"]) == (200, ["before@example.com"])
+            status, body = api_call(a.base_url, "GET", "/v1/suppressions/before@example.com", key)
+            assert status == 503 and "PostgreSQL" in body["error"]
+            status, body = api_call(a.base_url, "POST", "/v1/suppressions", key, {"email": "during@example.com"})
+            assert status == 503 and "PostgreSQL" in body["error"]
+            assert smtp_send(a.smtp, "during@example.com", "during") == 451
+            health = urllib.request.Request(a.base_url + "/healthz")
+            with pytest.raises(urllib.error.HTTPError) as down:
+                urllib.request.urlopen(health, timeout=30)
+            assert down.value.code == 503
+            server.start()
+
+            def writes_again():
+                status, _ = api_call(a.base_url, "POST", "/v1/suppressions", key, {"email": "after@example.com"})
+                return status in (200, 201)
+
+            assert within(30, writes_again)  # the pool reconnects by itself: no restart of the service
+            assert smtp_send(a.smtp, "after-mail@example.com", "after") == 250
+            assert within(10, lambda: suppressed(a, key, "after-mail@example.com"))
+            assert suppressed(a, key, "after@example.com") and not suppressed(a, key, "during@example.com")
+            returncode, output = a.process.stop()
+        assert returncode == 0
+        assert "Traceback" not in output and "postgresql://" not in output
+    finally:
+        server.remove()

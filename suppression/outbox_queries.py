@@ -7,10 +7,9 @@ import sqlite3
 from suppression.errors import InvalidValue, NotFound
 from suppression.outbox import Backlog, Event, Receiver
 from suppression.model import Change, utc_now
+from suppression.rows import RECEIVER_COLUMNS
 
-_RECEIVER_COLUMNS = ("url", "cursor", "generation", "added_at", "attempts", "failing_since", "next_attempt_at",
-                     "last_error", "disabled_at", "disabled_reason")
-_COLUMNS = ", ".join(_RECEIVER_COLUMNS)  # constants of ours; values are always parameters
+_COLUMNS = ", ".join(RECEIVER_COLUMNS)  # constants of ours; values are always parameters
 
 
 class OutboxQueries:

@@ -39,6 +39,7 @@ from suppression.model import (
 )
 from suppression.outbox import Backlog, Event, Receiver
 from suppression.pg_schema import MIGRATIONS
+from suppression.rows import MESSAGE_COLUMNS, RECEIVER_COLUMNS, SCRUBBED, message_of_row
 
 log = logging.getLogger("suppression.store")
 
@@ -47,20 +48,13 @@ _MIGRATION_LOCK = 0x5355_5051
 CHANNEL = "suppression_changes"
 ALIVE_SECONDS = 5  # an instance whose heartbeat is older is dead: its claims and leases are taken over
 HEARTBEAT_SECONDS = 1
+_RECOUNT_BEATS = 30  # how often (in heartbeats) the mail kept by every instance is counted again
 _FOLLOWED_WAIT_SECONDS = 5.0  # how long the CLI waits for the instances to follow its change
 _CONNECT_SECONDS = 3.0
 _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 
-_MESSAGE_COLUMNS = (
-    "id", "received_at", "mail_from", "rcpt_to", "size", "status", "reasons", "addresses",
-    "topic", "sender", "subject", "message_id", "processed_at", "authentication", "found", "words",
-    "resolved_at", "resolved_by", "note",
-)
-_COLUMNS = ", ".join(_MESSAGE_COLUMNS)  # constants of ours; values are always parameters
-_SCRUBBED = ("sender", "mail_from", "rcpt_to", "subject", "message_id", "authentication", "reasons", "addresses",
-             "found", "note", "resolved_by")
-_RECEIVER_COLUMNS = ("url, cursor, generation, added_at, attempts, failing_since, next_attempt_at, last_error,"
-                     " disabled_at, disabled_reason")
+_COLUMNS = ", ".join(MESSAGE_COLUMNS)  # constants of ours; values are always parameters
+_RECEIVER_COLUMNS = ", ".join(RECEIVER_COLUMNS)
 
 Work = Callable[[psycopg.AsyncConnection], Awaitable[Any]]
 
@@ -419,7 +413,7 @@ class PostgresStore:
             " OR position(%s in lower(encode(raw, 'escape'))) > 0 ORDER BY id",
             (email, email, quoted, quoted, email),
         )
-        return [_message(row[:-1], raw=row[-1]) for row in rows]
+        return [message_of_row(row[:-1], raw=row[-1]) for row in rows]
 
     async def replies_to(self, email: str) -> list[tuple[str, str]]:
         return await self._read("SELECT day, sent_at FROM replies WHERE email = %s ORDER BY day", (email,))
@@ -542,11 +536,11 @@ class PostgresStore:
             rows = await self._read(
                 f"SELECT {_COLUMNS} FROM inbox WHERE status = %s AND id > %s ORDER BY id LIMIT %s",
                 (status, after, limit))
-        return [_message(row) for row in rows]
+        return [message_of_row(row) for row in rows]
 
     async def get_message(self, message_id: int) -> StoredMessage | None:
         rows = await self._read(f"SELECT {_COLUMNS}, raw FROM inbox WHERE id = %s", (message_id,))
-        return _message(rows[0][:-1], raw=rows[0][-1]) if rows else None
+        return message_of_row(rows[0][:-1], raw=rows[0][-1]) if rows else None
 
     async def claim_reply(self, email: str, day: str) -> bool:
         async def work(conn):
@@ -723,6 +717,7 @@ class PostgresStore:
             )
 
     async def _keep_heartbeat(self) -> None:
+        beats = 0
         while True:
             try:
                 async with asyncio.timeout(HEARTBEAT_SECONDS):
@@ -730,8 +725,13 @@ class PostgresStore:
             except TimeoutError:
                 pass
             self._followed_changed.clear()
+            beats += 1
             try:
                 await self._beat()
+                if beats % _RECOUNT_BEATS == 0:
+                    # Other instances store and remove mail too: the limit on mail kept is for all of it.
+                    self.stored_mail_bytes = (await self._read(
+                        "SELECT coalesce(sum(size), 0) FROM inbox WHERE raw IS NOT NULL"))[0][0]
             except StoreUnavailable as exc:
                 log.warning("could not record this instance's heartbeat, will try again: %s", exc)
                 await asyncio.sleep(HEARTBEAT_SECONDS)
@@ -847,30 +847,23 @@ async def _migrate(conn) -> None:
 
 
 async def _scrub_messages(conn, forms: list[str], record: str) -> int:
-    text = " || ' ' || ".join(f"coalesce({c}, '')" for c in (*_SCRUBBED, "words"))
+    text = " || ' ' || ".join(f"coalesce({c}, '')" for c in (*SCRUBBED, "words"))
     where = " OR ".join(
         [f"position(%s in lower({text})) > 0"] * len(forms)
         + ["position(%s in lower(encode(raw, 'escape'))) > 0"] * len(forms)
     )
-    columns = ", ".join(_SCRUBBED)
+    columns = ", ".join(SCRUBBED)
     rows = await (await conn.execute(
         f"SELECT id, size, raw IS NOT NULL, {columns} FROM inbox WHERE {where}", [*forms, *forms])).fetchall()
     pattern = re.compile("|".join(re.escape(f) for f in forms), re.IGNORECASE)
     freed = 0
-    assignments = ", ".join(f"{c} = %s" for c in _SCRUBBED)
+    assignments = ", ".join(f"{c} = %s" for c in SCRUBBED)
     for message_id, size, had_raw, *values in rows:
         freed += size if had_raw else 0
         cleaned = [pattern.sub(record, v) if isinstance(v, str) else v for v in values]
         await conn.execute(f"UPDATE inbox SET raw = NULL, words = NULL, {assignments} WHERE id = %s",
                            (*cleaned, message_id))
     return freed
-
-
-def _message(row, raw: bytes | None = None) -> StoredMessage:
-    values = dict(zip(_MESSAGE_COLUMNS, row, strict=True))
-    for name in ("rcpt_to", "reasons", "addresses", "found"):
-        values[name] = json.loads(values[name]) if values[name] else []
-    return StoredMessage(**values, raw=raw)
 
 
 def _raise_if_cancelled() -> None:

@@ -46,6 +46,7 @@ from suppression.records import event_record, suppression_record
 from suppression.snapshot import SNAPSHOT_NAME, load_snapshot, save_snapshot
 from suppression.model import ALL_TOPICS, Change, StoredMessage, Suppression, seconds_since, signed64, utc_iso
 from suppression.store import SuppressionStore
+from suppression.store_interface import Store
 from suppression.tokens import LinkClaim, mint_undo, read_claim, verify_undo
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ class ImportReport:
 class SuppressionService:
     """Build with settings and a store; start() before use and stop() after."""
 
-    def __init__(self, settings: Settings, store: SuppressionStore, signing_keys: tuple[str, ...] = ()):
+    def __init__(self, settings: Settings, store: Store, signing_keys: tuple[str, ...] = ()):
         self.settings = settings
         self.store = store
         self.signing_keys = signing_keys  # newest first

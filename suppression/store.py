@@ -27,6 +27,7 @@ from suppression.model import (  # noqa: F401  (re-exported: the store's rows)
     ALL_TOPICS, Change, ImportRow, Outcome, StoredMessage, Suppression, signed64, utc_iso, utc_now,
 )
 from suppression.outbox_queries import OutboxQueries
+from suppression.rows import MESSAGE_COLUMNS, SCRUBBED, message_of_row
 from suppression.schema import MIGRATIONS
 from suppression.sqlite_writer import WRITER_CACHE_KIB, SqliteWriter, Write
 
@@ -374,14 +375,14 @@ class SuppressionStore(OutboxQueries):
         found), or holding it in their raw text, with the raw text while it is kept."""
         # JSON lists hold the canonical address in quotes; LIKE's own characters are escaped.
         quoted = '%"' + email.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + '"%'
-        columns = ", ".join(_MESSAGE_COLUMNS)
+        columns = ", ".join(MESSAGE_COLUMNS)
         rows = await self._read(
             f"SELECT {columns}, raw FROM inbox WHERE lower(sender) = ? OR lower(mail_from) = ?"
             " OR addresses LIKE ? ESCAPE '\\' OR found LIKE ? ESCAPE '\\'"
             " OR instr(lower(CAST(raw AS TEXT)), ?) > 0 ORDER BY id",
             (email, email, quoted, quoted, email),
         )
-        return [_message(row[:-1], raw=row[-1]) for row in rows]
+        return [message_of_row(row[:-1], raw=row[-1]) for row in rows]
 
     async def replies_to(self, email: str) -> list[tuple[str, str]]:
         """(day, sent_at) of every confirmation sent to an address."""
@@ -547,7 +548,7 @@ class SuppressionStore(OutboxQueries):
         return rows[0][0]
 
     async def list_messages(self, status: str | None, after: int, limit: int) -> list[StoredMessage]:
-        columns = ", ".join(_MESSAGE_COLUMNS)
+        columns = ", ".join(MESSAGE_COLUMNS)
         if status is None:
             rows = await self._read(
                 f"SELECT {columns} FROM inbox WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
@@ -557,14 +558,14 @@ class SuppressionStore(OutboxQueries):
                 f"SELECT {columns} FROM inbox WHERE status = ? AND id > ? ORDER BY id LIMIT ?",
                 (status, after, limit),
             )
-        return [_message(row) for row in rows]
+        return [message_of_row(row) for row in rows]
 
     async def get_message(self, message_id: int) -> StoredMessage | None:
-        columns = ", ".join(_MESSAGE_COLUMNS)
+        columns = ", ".join(MESSAGE_COLUMNS)
         rows = await self._read(
             f"SELECT {columns}, raw FROM inbox WHERE id = ?", (message_id,)
         )
-        return _message(rows[0][:-1], raw=rows[0][-1]) if rows else None
+        return message_of_row(rows[0][:-1], raw=rows[0][-1]) if rows else None
 
     async def claim_reply(self, email: str, day: str) -> bool:
         """Record that `email` is answered on `day`; False if it was already today."""
@@ -663,27 +664,14 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
             raise
 
 
-# Column names are constants# Column names are constants of ours, joined into the SELECT; values are always parameters.
-_MESSAGE_COLUMNS = (
-    "id", "received_at", "mail_from", "rcpt_to", "size", "status", "reasons", "addresses",
-    "topic", "sender", "subject", "message_id", "processed_at", "authentication", "found", "words",
-    "resolved_at", "resolved_by", "note",
-)
-
-
-# The text columns of a message that can hold an address; raw and words are removed outright.
-_SCRUBBED = ("sender", "mail_from", "rcpt_to", "subject", "message_id", "authentication", "reasons", "addresses",
-             "found", "note", "resolved_by")
-
-
 def _scrub_messages(db: sqlite3.Connection, forms: list[str], record: str) -> int:
     """Remove the raw text and own words of every message holding one of `forms`, and replace
     them in its other columns by `record`; return the bytes of raw mail removed."""
-    text = " || ' ' || ".join(f"coalesce({c}, '')" for c in (*_SCRUBBED, "words"))
+    text = " || ' ' || ".join(f"coalesce({c}, '')" for c in (*SCRUBBED, "words"))
     where = " OR ".join(
         [f"instr(lower({text}), ?) > 0"] * len(forms) + ["instr(lower(CAST(raw AS TEXT)), ?) > 0"] * len(forms)
     )
-    columns = ", ".join(_SCRUBBED)
+    columns = ", ".join(SCRUBBED)
     rows = db.execute(
         f"SELECT id, size, raw IS NOT NULL, {columns} FROM inbox WHERE {where}", [*forms, *forms]
     ).fetchall()
@@ -692,16 +680,9 @@ def _scrub_messages(db: sqlite3.Connection, forms: list[str], record: str) -> in
     for message_id, size, had_raw, *values in rows:
         freed += size if had_raw else 0
         cleaned = [pattern.sub(record, v) if isinstance(v, str) else v for v in values]
-        assignments = ", ".join(f"{c} = ?" for c in _SCRUBBED)
+        assignments = ", ".join(f"{c} = ?" for c in SCRUBBED)
         db.execute(f"UPDATE inbox SET raw = NULL, words = NULL, {assignments} WHERE id = ?", (*cleaned, message_id))
     return freed
-
-
-def _message(row, raw: bytes | None = None) -> StoredMessage:
-    values = dict(zip(_MESSAGE_COLUMNS, row, strict=True))
-    for name in ("rcpt_to", "reasons", "addresses", "found"):
-        values[name] = json.loads(values[name]) if values[name] else []
-    return StoredMessage(**values, raw=raw)
 
 
 def _load_index_keys(path: Path) -> tuple[int, dict[str, np.ndarray]]:

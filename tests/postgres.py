@@ -27,6 +27,15 @@ def _tool(name: str) -> str:
     return found
 
 
+def available() -> bool:
+    """Whether Debian's postgresql server programs are installed here."""
+    try:
+        _tool("initdb"), _tool("pg_ctl")
+    except RuntimeError:
+        return False
+    return True
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -1,0 +1,42 @@
+"""The one door: both stores implement the whole interface the service uses, with the same
+parameters, and nothing outside the service reaches a store."""
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from suppression.pg_store import PostgresStore
+from suppression.store import SuppressionStore
+from suppression.store_interface import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+MEMBERS = sorted(name for name in vars(Store) if not name.startswith("_") and name not in ("signal", "stored_mail_bytes"))
+
+
+@pytest.mark.parametrize("implementation", [SuppressionStore, PostgresStore])
+def test_each_store_has_every_method_of_the_interface_with_its_parameters(implementation):
+    for name in MEMBERS:
+        wanted = getattr(Store, name)
+        given = getattr(implementation, name, None)
+        assert given is not None, f"{implementation.__name__} lacks {name}"
+        if isinstance(wanted, property):
+            assert isinstance(given, property), name
+            continue
+        assert list(inspect.signature(given).parameters) == list(inspect.signature(wanted).parameters), name
+        assert inspect.iscoroutinefunction(given) == inspect.iscoroutinefunction(wanted) or inspect.isasyncgenfunction(
+            given), name
+
+
+def test_the_service_uses_only_what_the_interface_has():
+    used = set(re.findall(r"self\.store\.(\w+)", (ROOT / "suppression" / "service.py").read_text()))
+    assert used and used <= set(MEMBERS) | {"signal", "stored_mail_bytes"}, used - set(MEMBERS)
+
+
+def test_no_module_outside_the_service_reaches_a_store():
+    for path in [*(ROOT / "handlers").glob("*.py"), *(ROOT / "suppression").glob("*.py")]:
+        if path.name in ("service.py", "store.py", "pg_store.py", "store_interface.py", "sqlite_writer.py", "outbox_queries.py"):
+            continue
+        text = path.read_text()
+        assert not re.search(r"\.store\.\w+\(|\bSuppressionStore\b|\bPostgresStore\b", text), path.name

@@ -1,10 +1,15 @@
 """Every benchmark figure beside its limit, in one run, on this machine.
 
-    python bench/run.py [--addresses 10000000] [--bulk 1000000] [--seconds 10] [--fresh]
+    python bench/run.py [--store sqlite|postgresql] [--addresses 10000000] [--bulk 1000000]
+                        [--seconds 10] [--fresh]
 
 Builds a list of --addresses suppressions through the import path (kept in bench/out/ and
 reused unless --fresh), starts the service as a user would, measures each row of the
 table in bench/README.md and prints it. Needs wrk (apt-get install wrk) and curl.
+
+With --store postgresql the list is kept in a PostgreSQL server the bench runs from Debian's
+postgresql package (in bench/out/pg, kept between runs), and a second instance on the same
+database is started for the aggregate rate of two instances' single checks.
 """
 
 import argparse
@@ -32,6 +37,9 @@ from suppression.tokens import mint_token  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 HTTP_PORT, SMTP_PORT, BARE_HTTP_PORT, BARE_SMTP_PORT = 18080, 18025, 18081, 18026
+SECOND_HTTP_PORT, SECOND_SMTP_PORT = 18082, 18027
+DATA = OUT / "data"  # the list's data_dir (another with --store postgresql)
+STORE_URL = ""  # the PostgreSQL database, with --store postgresql
 PYTHON = sys.executable
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
@@ -44,19 +52,47 @@ def main() -> None:
     parser.add_argument("--smtp-clients", type=int, default=16)
     parser.add_argument("--smtp-messages", type=int, default=4000, help="messages in each SMTP run")
     parser.add_argument("--fresh", action="store_true", help="rebuild the list even if one of this size exists")
+    parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
     for tool in ("wrk", "curl"):
         if shutil.which(tool) is None:
             sys.exit(f"bench needs {tool}: apt-get install -y {tool}")
     OUT.mkdir(parents=True, exist_ok=True)
-    config = write_config(OUT / "config.toml")
+    server = None
+    if args.store == "postgresql":
+        server = use_postgresql(args.fresh)
+    try:
+        run(args)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def use_postgresql(fresh: bool):
+    """The bench's PostgreSQL server (bench/out/pg, kept between runs) and its database."""
+    global DATA, STORE_URL
+    from tests.postgres import PostgresServer
+
+    server = PostgresServer(OUT / "pg").init()
+    DATA = OUT / "pg-data"
+    marker = OUT / "pg-list-size"
+    if fresh or not marker.exists():
+        marker.unlink(missing_ok=True)
+        STORE_URL = server.create_database("bench")
+    else:
+        STORE_URL = server.url("bench")
+    return server
+
+
+def run(args) -> None:
+    config = write_config(OUT / f"config-{args.store}.toml")
     rows: list[tuple] = []
 
     import_seconds = build_list(config, args.addresses, args.fresh)
     check_key = cli(config, "apikey", "create", f"bench-check-{time.time_ns()}", "--scope", "check")
     admin_key = cli(config, "apikey", "create", f"bench-admin-{time.time_ns()}", "--scope", "admin")
 
-    (OUT / "data" / "index-snapshot.npz").unlink(missing_ok=True)
+    (DATA / "index-snapshot.npz").unlink(missing_ok=True)
     service, first_startup = start_service(config)  # reads every row, then writes a snapshot
     time.sleep(3)  # let the snapshot be written; only set-up, never measured
     stop(service)
@@ -76,6 +112,8 @@ def main() -> None:
             args.smtp_messages // args.smtp_clients, last_change(),
         ))
         rss_after = rss_mb(service.pid)
+        if STORE_URL:
+            both = two_instances(config, check_key, args.seconds)
     finally:
         stop(service)
 
@@ -112,16 +150,21 @@ def main() -> None:
         (f"resident memory, {args.addresses:,} loaded", f"{rss_loaded:,.0f} MB (after the runs: {rss_after:,.0f} MB)",
          "-", "-", "<= 400 MB", max(rss_loaded, rss_after) <= 400),
     ]
+    if STORE_URL:
+        rows.append(("two instances on one database: single checks, aggregate requests/s (64 connections each)",
+                     f"{both:,.0f}", f"{single:,.0f} (one instance)", f"{both / single:.2f}", ">= 1.8",
+                     both / single >= 1.8))
     report(rows, import_seconds, args)
 
 
 # -- the list -----------------------------------------------------------------------------
 
 
-def write_config(path: Path) -> Path:
+def write_config(path: Path, data: Path | None = None, http: int = HTTP_PORT, smtp: int = SMTP_PORT) -> Path:
+    store = f'[store]\nurl = "{STORE_URL}"\n' if STORE_URL else ""
     path.write_text(
-        f'[service]\nbase_url = "http://127.0.0.1:{HTTP_PORT}"\ndata_dir = "{OUT / "data"}"\nlog_level = "WARNING"\n'
-        f"[http]\nport = {HTTP_PORT}\n[smtp]\nport = {SMTP_PORT}\n",
+        f'[service]\nbase_url = "http://127.0.0.1:{http}"\ndata_dir = "{data or DATA}"\nlog_level = "WARNING"\n'
+        f"[http]\nport = {http}\n[smtp]\nport = {smtp}\n{store}",
         encoding="utf-8",
     )
     return path
@@ -147,11 +190,15 @@ def address(n: int) -> str:
 
 def build_list(config: Path, size: int, fresh: bool) -> float:
     """Import `size` addresses through the CLI; return the seconds it took (then or when reused)."""
-    marker = OUT / "list-size"
+    marker = OUT / ("pg-list-size" if STORE_URL else "list-size")
     if not fresh and marker.exists() and marker.read_text().split()[0] == str(size):
-        print(f"reusing the list of {size:,} in {OUT / 'data'}", file=sys.stderr)
+        print(f"reusing the list of {size:,} in {STORE_URL or DATA}", file=sys.stderr)
         return float(marker.read_text().split()[1])
-    shutil.rmtree(OUT / "data", ignore_errors=True)
+    shutil.rmtree(DATA, ignore_errors=True)
+    if STORE_URL and marker.exists():  # a list of another size: start again from an empty database
+        from tests.postgres import PostgresServer
+
+        PostgresServer(OUT / "pg").create_database("bench")
     csv_path = OUT / "list.csv"
     with open(csv_path, "w", encoding="utf-8") as fh:
         fh.write("email\n")
@@ -175,10 +222,10 @@ def cli(config: Path, *args: str) -> str:
 # -- processes ----------------------------------------------------------------------------
 
 
-def start_service(config: Path) -> tuple[subprocess.Popen, float]:
+def start_service(config: Path, port: int = HTTP_PORT) -> tuple[subprocess.Popen, float]:
     started = time.monotonic()
     process = subprocess.Popen([PYTHON, str(ROOT / "run.py"), "--config", str(config)], env=ENV)
-    wait_http(HTTP_PORT, "/healthz", process)
+    wait_http(port, "/healthz", process)
     return process, time.monotonic() - started
 
 
@@ -209,9 +256,29 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def last_change() -> str:
-    """The end of the change log now, read from the file (the feed would page from the start)."""
-    with sqlite3.connect(OUT / "data" / "suppression.sqlite3") as db:
+    """The end of the change log now, read from the database (the feed would page from the start)."""
+    if STORE_URL:
+        import psycopg
+
+        with psycopg.connect(STORE_URL) as conn:
+            return str(conn.execute("SELECT coalesce(max(id), 0) FROM changes").fetchone()[0])
+    with sqlite3.connect(DATA / "suppression.sqlite3") as db:
         return str(db.execute("SELECT coalesce(max(id), 0) FROM changes").fetchone()[0])
+
+
+def two_instances(config: Path, key: str, seconds: int) -> float:
+    """Single checks against two instances on one database at once: their requests/s summed."""
+    second = write_config(OUT / "config-second.toml", OUT / "pg-data-2", SECOND_HTTP_PORT, SECOND_SMTP_PORT)
+    process, _ = start_service(second, SECOND_HTTP_PORT)
+    try:
+        path = "/v1/suppressions/nobody.here@example.org"
+        runs = [subprocess.Popen(["wrk", "-t1", "-c64", f"-d{seconds}s", "-H", f"Authorization: Bearer {key}",
+                                  f"http://127.0.0.1:{port}{path}"], stdout=subprocess.PIPE, text=True)
+                for port in (HTTP_PORT, SECOND_HTTP_PORT)]
+        outputs = [run.communicate()[0] for run in runs]
+    finally:
+        stop(process)
+    return sum(float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)) for output in outputs)
 
 
 def rss_mb(pid: int) -> float:
@@ -318,7 +385,8 @@ def percentile(values: list[float], p: float) -> float:
 def report(rows: list[tuple], import_seconds: float, args) -> None:
     lines = [
         f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {platform_line()}",
-        f"command: python bench/run.py --addresses {args.addresses} --bulk {args.bulk} --seconds {args.seconds}",
+        f"command: python bench/run.py --store {args.store} --addresses {args.addresses} --bulk {args.bulk}"
+        f" --seconds {args.seconds}",
         f"building the list of {args.addresses:,} through `suppression import`: {import_seconds:.1f} s",
         "",
         "| figure | ours | limit beside it | ratio | target | met |",
@@ -329,7 +397,7 @@ def report(rows: list[tuple], import_seconds: float, args) -> None:
         lines.append(f"| {figure} | {ours} | {limit} | {ratio} | {target} | {verdict} |")
     text = "\n".join(lines)
     print(text)
-    (OUT / "last-run.md").write_text(text + "\n")
+    (OUT / f"last-run-{args.store}.md").write_text(text + "\n")
 
 
 def platform_line() -> str:

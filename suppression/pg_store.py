@@ -51,6 +51,7 @@ HEARTBEAT_SECONDS = 1
 _RECOUNT_BEATS = 30  # how often (in heartbeats) the mail kept by every instance is counted again
 _FOLLOWED_WAIT_SECONDS = 5.0  # how long the CLI waits for the instances to follow its change
 _CONNECT_SECONDS = 3.0
+_MAX_GROUP = 256  # writes committed together at most
 _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 
 _COLUMNS = ", ".join(MESSAGE_COLUMNS)  # constants of ours; values are always parameters
@@ -84,6 +85,7 @@ class PostgresStore:
         self._followed_changed = asyncio.Event()
         self._newest_written = 0  # the newest change this process wrote
         self._serving = False
+        self._group = GroupWriter(self._commit_group)
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -101,6 +103,7 @@ class PostgresStore:
         except BaseException:
             await self._pool.close()
             raise
+        self._group.start()
 
     async def join(self) -> None:
         """As a server instance: follow the others' writes (LISTEN) and keep a heartbeat."""
@@ -110,6 +113,7 @@ class PostgresStore:
         self._heartbeat = asyncio.create_task(self._keep_heartbeat(), name="store-heartbeat")
 
     async def close(self) -> None:
+        await self._group.close()  # queued writes finish first: their callers were promised an answer
         for task in (self._listener, self._heartbeat):
             if task is not None:
                 task.cancel()
@@ -148,8 +152,14 @@ class PostgresStore:
             raise _ConnectionLost(f"the PostgreSQL database cannot be reached now: {_reason(exc)}") from None
 
     async def _write(self, work: Work, ordered: bool = True) -> Any:
-        """Run `work(conn)` in one transaction; committed when this returns. `ordered` writes
-        (those that may log a change or an event) hold the change log's lock."""
+        """Run `work(conn)` in a transaction; its result once committed. `ordered` writes (those
+        that may log a change or an event) go through the group writer, under the change log's
+        lock; others run on a pooled connection of their own."""
+        if ordered:
+            return await self._group.write(work)
+        return await self._write_alone(work, ordered=False)
+
+    async def _write_alone(self, work: Work, ordered: bool) -> Any:
         try:
             async with self._conn() as conn:
                 async with conn.transaction():
@@ -162,6 +172,37 @@ class PostgresStore:
         self._problem = None
         self.announce_writes()
         return result
+
+    async def _commit_group(self, group: list[tuple[Work, asyncio.Future]]) -> None:
+        """One transaction, one lock and one commit for writes that arrived together. Should one
+        of them fail (a Conflict, say), the group is rolled back and each runs alone, so one
+        write's failure is its own; savepoints would cost two round trips a write every time."""
+        outcomes: list[Any] = []
+        if len(group) > 1:
+            try:
+                async with self._conn() as conn:
+                    async with conn.transaction():
+                        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOG_LOCK,))
+                        for work, _ in group:
+                            outcomes.append(await work(conn))
+            except StoreUnavailable as exc:
+                self._problem = str(exc)
+                for _, future in group:
+                    _settle(future, error=exc)
+                return
+            except Exception:
+                outcomes = []
+            else:
+                self._problem = None
+                self.announce_writes()
+                for (_, future), result in zip(group, outcomes, strict=True):
+                    _settle(future, result)
+                return
+        for work, future in group:
+            try:
+                _settle(future, await self._write_alone(work, ordered=True))
+            except Exception as exc:
+                _settle(future, error=exc)
 
     def _wrote(self, change_id: int | None) -> int | None:
         if change_id is not None:
@@ -249,7 +290,7 @@ class PostgresStore:
             )
             return added, await _newest_change(conn)
 
-        added, newest = await self._write(work)
+        added, newest = await self._write_alone(work, ordered=True)  # millions of rows: a transaction of its own
         if added:
             self._wrote(newest)
         return added
@@ -777,19 +818,23 @@ class PostgresStore:
 
 
 async def _suppress(conn, at, email, key, topic, reason, source, actor, detail=None):
-    inserted = (await conn.execute(
-        "INSERT INTO suppressions (email, topic, key, reason, source, created_at) VALUES (%s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT DO NOTHING",
-        (email, topic, signed64(key), reason, source, at),
-    )).rowcount
-    if inserted == 0:
-        row = await (await conn.execute(
+    # The suppression and its change in one statement: one round trip for a new one.
+    row = await (await conn.execute(
+        "WITH added AS (INSERT INTO suppressions (email, topic, key, reason, source, created_at)"
+        " VALUES (%(email)s, %(topic)s, %(key)s, %(reason)s, %(source)s, %(at)s) ON CONFLICT DO NOTHING RETURNING 1)"
+        " INSERT INTO changes (at, action, email, topic, reason, source, actor, detail)"
+        " SELECT %(at)s, 'suppress', %(email)s, %(topic)s, %(reason)s, %(source)s, %(actor)s, %(detail)s FROM added"
+        " RETURNING id",
+        {"email": email, "topic": topic, "key": signed64(key), "reason": reason, "source": source, "at": at,
+         "actor": actor, "detail": detail},
+    )).fetchone()
+    if row is None:
+        existing = await (await conn.execute(
             "SELECT email, topic, reason, source, created_at FROM suppressions WHERE email = %s AND topic = %s",
             (email, topic),
         )).fetchone()
-        return Suppression(*row), None
-    change_id = await _log_change(conn, at, "suppress", email, topic, reason, source, actor, detail)
-    return Suppression(email, topic, reason, source, at), change_id
+        return Suppression(*existing), None
+    return Suppression(email, topic, reason, source, at), row[0]
 
 
 async def _log_change(conn, at, action, email, topic, reason, source, actor, detail=None) -> int:
@@ -864,6 +909,58 @@ async def _scrub_messages(conn, forms: list[str], record: str) -> int:
         await conn.execute(f"UPDATE inbox SET raw = NULL, words = NULL, {assignments} WHERE id = %s",
                            (*cleaned, message_id))
     return freed
+
+
+class GroupWriter:
+    """Ordered writes queue here; one task commits whatever has gathered as one group."""
+
+    def __init__(self, commit: Callable[[list[tuple[Work, asyncio.Future]]], Awaitable[None]]):
+        self._commit = commit
+        self._queue: asyncio.Queue[tuple[Work, asyncio.Future]] = asyncio.Queue()
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="store-group-writer")
+
+    async def write(self, work: Work) -> Any:
+        if self._task is None:
+            raise StoreUnavailable("the database is closed")
+        future = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((work, future))
+        return await future
+
+    async def close(self) -> None:
+        if self._task is not None:
+            await self._queue.join()
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            group = [await self._queue.get()]
+            while not self._queue.empty() and len(group) < _MAX_GROUP:
+                group.append(self._queue.get_nowait())
+            try:
+                await self._commit(group)
+            except Exception as exc:  # never leave a caller waiting
+                for _, future in group:
+                    _settle(future, error=exc)
+            finally:
+                for _ in group:
+                    self._queue.task_done()
+
+
+def _settle(future: asyncio.Future, result: Any = None, error: BaseException | None = None) -> None:
+    if future.done():
+        return  # its caller has gone (cancelled)
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 def _raise_if_cancelled() -> None:

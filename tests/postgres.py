@@ -43,8 +43,10 @@ def _free_port() -> int:
 
 
 class PostgresServer:
-    def __init__(self):
-        self.folder = Path(tempfile.mkdtemp(prefix="suppression-pg-"))
+    def __init__(self, folder: Path | None = None):
+        """In a new temporary folder, or in `folder` (kept, and its cluster reused: the bench's)."""
+        self.folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="suppression-pg-"))
+        self.folder.mkdir(parents=True, exist_ok=True)
         self.folder.chmod(0o755)
         self.data = self.folder / "data"
         self.port = _free_port()
@@ -61,6 +63,9 @@ class PostgresServer:
     def init(self) -> "PostgresServer":
         if self._user is not None:
             os.chown(self.folder, self._user.pw_uid, self._user.pw_gid)
+        if (self.data / "PG_VERSION").exists():
+            self.start()
+            return self
         self._as_postgres(_tool("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
                           "-E", "UTF8", "--locale=C.UTF-8")
         self.start()
@@ -85,11 +90,12 @@ class PostgresServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
-    def create_database(self) -> str:
-        """A new empty database; its URL."""
-        name = f"test_{os.getpid()}_{next(self._names)}"
+    def create_database(self, name: str | None = None) -> str:
+        """A new empty database (dropped first if it exists); its URL."""
+        name = name or f"test_{os.getpid()}_{next(self._names)}"
         with psycopg.connect(self.url(), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')  # our own name, not input
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # our own name, not input
+            conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
     def remove(self) -> None:

@@ -1,0 +1,93 @@
+"""What only the PostgreSQL store has: writes committed in groups, ordered across processes,
+and claims of stored mail (each message handled by one instance)."""
+
+import asyncio
+import os
+
+import pytest
+
+from suppression.errors import NotFound
+from suppression.model import ImportRow, Outcome
+from suppression.pg_store import PostgresStore
+from tests.postgres import available, shared_server
+
+pytestmark = pytest.mark.skipif(not available() and os.environ.get("CI") != "true",
+                                reason="needs Debian's postgresql package (.ci/run installs it)")
+
+
+@pytest.fixture
+async def stores():
+    url = shared_server().create_database()
+    opened = []
+
+    async def open_store(serving: bool = False) -> PostgresStore:
+        store = PostgresStore(url)
+        await store.open()
+        if serving:
+            await store.join()
+        opened.append(store)
+        return store
+
+    yield open_store
+    for store in opened:
+        await store.close()
+
+
+async def test_a_failing_write_in_a_group_is_its_own_failure_and_the_others_commit(stores):
+    store = await stores()
+    results = await asyncio.gather(
+        store.suppress("a@example.com", 1, "", "manual", "api", "t"),
+        store.resolve_message(999, "resolved", [], "", "manual", "desk", "t", None),
+        store.suppress("b@example.com", 2, "", "manual", "api", "t"),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], NotFound)
+    assert results[0][1] < results[2][1]  # (the rolled-back try used up some ids: gaps are harmless)
+    assert [c.email for c in await store.changes_after(0, 10)] == ["a@example.com", "b@example.com"]
+
+
+async def test_a_follower_reading_after_its_cursor_while_two_processes_write_misses_nothing(stores):
+    # Ids are committed in order (the change log's lock), so "after my cursor" never skips a
+    # change that took its id earlier and committed later.
+    one, two, follower = await stores(), await stores(), await stores()
+    seen: list[int] = []
+    writing = True
+
+    async def follow():
+        cursor = 0
+        while writing or cursor < await follower.newest_change():
+            for change in await follower.changes_after(cursor, 1000):
+                seen.append(change.id)
+                cursor = change.id
+            await asyncio.sleep(0)
+
+    following = asyncio.create_task(follow())
+    await asyncio.gather(*(
+        (one if n % 2 else two).suppress(f"p{n}@example.com", n, "", "manual", "api", "t") for n in range(300)
+    ), one.import_rows([ImportRow(f"i{n}@example.com", "", "import", 1000 + n, n) for n in range(500)], "cli"))
+    writing = False
+    await following
+    assert len(seen) == 800 and seen == sorted(set(seen))
+
+
+async def test_a_message_is_claimed_by_one_instance_and_a_dead_ones_claims_are_taken_over(stores, monkeypatch):
+    first, second = await stores(serving=True), await stores(serving=True)
+    ids = [await first.add_message(b"Subject: x\r\n\r\nunsubscribe\r\n", f"s{n}@example.com", ["info@x"])
+           for n in range(4)]
+    assert [m[0] for m in await second.pending_messages(10)] == []  # the first's own, and it is alive
+    assert [m[0] for m in await first.pending_messages(10)] == ids
+    outcome = Outcome("request", [], [], None, None, None, None, None, [], None)
+    await first.settle_message(ids[0], outcome, [], None, "email", "email:1")
+    await first.close()  # as good as dead to the others once its heartbeat is old
+    monkeypatch.setattr("suppression.pg_store.ALIVE_SECONDS", 0)
+    taken = [m[0] for m in await second.pending_messages(10)]
+    assert taken == ids[1:]
+    # The first, were it to come back with a late result for a message taken over, is refused.
+    late = PostgresStore(first.url)
+    await late.open()
+    late.instance = first.instance
+    try:
+        assert await late.settle_message(ids[1], outcome, [("z@example.com", 9)], "unsubscribe", "email", "x") is None
+        assert await late.suppressions_of("z@example.com") == []
+    finally:
+        await late.close()

@@ -40,6 +40,7 @@ HTTP_PORT, SMTP_PORT, BARE_HTTP_PORT, BARE_SMTP_PORT = 18080, 18025, 18081, 1802
 SECOND_HTTP_PORT, SECOND_SMTP_PORT = 18082, 18027
 DATA = OUT / "data"  # the list's data_dir (another with --store postgresql)
 STORE_URL = ""  # the PostgreSQL database, with --store postgresql
+SERVER = None  # its server (tests/postgres.py), started by the bench
 PYTHON = sys.executable
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
@@ -70,10 +71,10 @@ def main() -> None:
 
 def use_postgresql(fresh: bool):
     """The bench's PostgreSQL server (bench/out/pg, kept between runs) and its database."""
-    global DATA, STORE_URL
+    global DATA, STORE_URL, SERVER
     from tests.postgres import PostgresServer
 
-    server = PostgresServer(OUT / "pg").init()
+    server = SERVER = PostgresServer(OUT / "pg").init()
     DATA = OUT / "pg-data"
     marker = OUT / "pg-list-size"
     if fresh or not marker.exists():
@@ -196,9 +197,7 @@ def build_list(config: Path, size: int, fresh: bool) -> float:
         return float(marker.read_text().split()[1])
     shutil.rmtree(DATA, ignore_errors=True)
     if STORE_URL and marker.exists():  # a list of another size: start again from an empty database
-        from tests.postgres import PostgresServer
-
-        PostgresServer(OUT / "pg").create_database("bench")
+        SERVER.create_database("bench")
     csv_path = OUT / "list.csv"
     with open(csv_path, "w", encoding="utf-8") as fh:
         fh.write("email\n")

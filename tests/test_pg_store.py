@@ -91,3 +91,15 @@ async def test_a_message_is_claimed_by_one_instance_and_a_dead_ones_claims_are_t
         assert await late.suppressions_of("z@example.com") == []
     finally:
         await late.close()
+
+
+async def test_the_index_keys_are_read_in_pages_whole_and_sorted_as_unsigned(stores, monkeypatch):
+    monkeypatch.setattr("suppression.pg_store._KEYS_PAGE", 3)  # pages of three: boundaries everywhere
+    store = await stores()
+    keys = [-(2**63), -5, -1, 0, 1, 7, 2**62, 2**63 - 1]
+    await store.import_rows([ImportRow(f"k{n}@example.com", "", "import", key, n) for n, key in enumerate(keys)], "cli")
+    await store.suppress("n@example.com", 42, "newsletters", "manual", "api", "t")
+    cursor, loaded = await store.load_index_keys()
+    assert cursor == await store.newest_change()
+    assert loaded[""].tolist() == sorted(k % 2**64 for k in keys)
+    assert loaded["newsletters"].tolist() == [42]

@@ -1,14 +1,27 @@
 """Background tasks of the service: how one is stopped."""
 
 import asyncio
+import logging
+
+log = logging.getLogger(__name__)
+
+_RECANCEL_SECONDS = 1.0
 
 
 async def cancel_and_wait(task: asyncio.Task | None) -> None:
-    """Cancel a task and wait until it has finished unwinding."""
+    """Cancel a task and wait until it has finished unwinding.
+
+    Cancelled again each second until it has: a cancellation that meets a library's own
+    handling of it (psycopg cancelling the query on the server, asyncio.timeout on 3.11) can be
+    lost, and a loop that then sleeps for an hour would hold up the stop for that hour."""
     if task is None:
         return
     task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
+    while True:
+        await asyncio.wait({task}, timeout=_RECANCEL_SECONDS)
+        if task.done():
+            break
+        log.warning("background task %r did not stop when cancelled; cancelling it again", task.get_name())
+        task.cancel()
+    if not task.cancelled() and task.exception() is not None:
+        raise task.exception()

@@ -32,6 +32,7 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from suppression.apikeys import ApiKey
+from suppression.background import cancel_and_wait
 from suppression.changesignal import FollowedSignal
 from suppression.errors import Conflict, InvalidValue, NotFound, StoreUnavailable
 from suppression.model import (
@@ -115,12 +116,7 @@ class PostgresStore:
     async def close(self) -> None:
         await self._group.close()  # queued writes finish first: their callers were promised an answer
         for task in (self._listener, self._heartbeat):
-            if task is not None:
-                task.cancel()
-                try:
-                    await task
-                except asyncio.CancelledError:
-                    pass
+            await cancel_and_wait(task)
         self._listener = self._heartbeat = None
         if self._serving:
             try:
@@ -937,11 +933,7 @@ class GroupWriter:
     async def close(self) -> None:
         if self._task is not None:
             await self._queue.join()
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await cancel_and_wait(self._task)
             self._task = None
 
     async def _run(self) -> None:

@@ -4,6 +4,8 @@ on its own ports, against a real server the tests start (tests/postgres.py)."""
 import os
 import signal
 import smtplib
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -13,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import ServiceProcess, api_call, free_port, run_cli, write_config
+from tests.conftest import ROOT, ServiceProcess, _env, api_call, free_port, run_cli, write_config
 from tests.postgres import PostgresServer, available, shared_server
 from tests.reliability.helpers import SIGNING_KEY, smtp_send
 
@@ -206,3 +208,41 @@ def test_the_database_restarted_under_load_gives_503_and_451_then_recovers_by_it
         assert "Traceback" not in output and "postgresql://" not in output
     finally:
         server.remove()
+
+
+def test_sigkill_of_the_cli_mid_import_leaves_nothing_and_checks_never_fail(tmp_path, database):
+    (a,), key = _instances(tmp_path, database, count=1)
+    rows = 300_000
+    csv = tmp_path / "bounces.csv"
+    csv.write_text("email,reason\n" + "".join(f"bulk{n}@example.com,bounce\n" for n in range(rows)))
+    command = [sys.executable, "-m", "suppression", "--config", str(a.config), "import", str(csv)]
+    with a.process:
+        api_call(a.base_url, "POST", "/v1/suppressions", key, {"email": "before@example.com"})
+        importer = subprocess.Popen(command, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        checks = 0
+        try:
+            with psycopg.connect(database, autocommit=True) as watcher:
+                # Killed while its COPY streams rows into the server, inside its one transaction.
+                while not watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY import_rows%%'"
+                                          " AND pid <> pg_backend_pid()").fetchone()[0]:
+                    assert importer.poll() is None, "the import finished before it could be interrupted"
+                    status, body = api_call(a.base_url, "POST", "/v1/check", key,
+                                            {"emails": ["before@example.com", "bulk1@example.com"]})
+                    assert (status, body["suppressed"]) == (200, ["before@example.com"])
+                    checks += 1
+            importer.send_signal(signal.SIGKILL)
+            importer.wait(timeout=30)
+        finally:
+            if importer.poll() is None:
+                importer.kill()
+        assert checks > 0
+        assert not suppressed(a, key, "bulk1@example.com")
+        status, _ = api_call(a.base_url, "POST", "/v1/suppressions", key, {"email": "after@example.com"})
+        assert status in (200, 201)  # the killed transaction's lock went with its connection
+        again = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0, again.stderr
+        status, body = api_call(a.base_url, "POST", "/v1/check", key,
+                                {"emails": ["bulk0@example.com", f"bulk{rows - 1}@example.com"]})
+        assert body["suppressed"] == ["bulk0@example.com", f"bulk{rows - 1}@example.com"]
+    with psycopg.connect(database) as conn:
+        assert conn.execute("SELECT count(*) FROM suppressions").fetchone()[0] == rows + 2

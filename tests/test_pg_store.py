@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from suppression.errors import NotFound
+from suppression.errors import NotFound, StoreUnavailable
 from suppression.model import ImportRow, Outcome
 from suppression.pg_store import PostgresStore
 from tests.postgres import available, shared_server
@@ -103,3 +103,35 @@ async def test_the_index_keys_are_read_in_pages_whole_and_sorted_as_unsigned(sto
     assert cursor == await store.newest_change()
     assert loaded[""].tolist() == sorted(k % 2**64 for k in keys)
     assert loaded["newsletters"].tolist() == [42]
+
+
+async def test_the_audit_trail_is_append_only_on_the_server_too(stores):
+    store = await stores()
+    await store.suppress("a@example.com", 1, "", "manual", "api", "t")
+    import psycopg
+
+    with psycopg.connect(store.url, autocommit=True) as other:
+        for statement in ("UPDATE changes SET actor = 'someone else'", "DELETE FROM changes"):
+            with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+                other.execute(statement)
+        # The one update allowed: an erasure replacing the address by its keyed hash.
+        other.execute("UPDATE changes SET email = 'erased:abc' WHERE email = 'a@example.com'")
+
+
+async def test_instances_starting_together_migrate_once_and_a_newer_schema_is_refused(stores):
+    url = shared_server().create_database()
+    together = [PostgresStore(url) for _ in range(3)]
+    await asyncio.gather(*(store.open() for store in together))
+    import psycopg
+
+    try:
+        with psycopg.connect(url, autocommit=True) as other:
+            versions = [v for (v,) in other.execute("SELECT version FROM schema_version ORDER BY version")]
+            assert versions == list(range(1, len(versions) + 1))  # each number once
+            other.execute("INSERT INTO schema_version VALUES (%s)", (len(versions) + 1,))
+    finally:
+        for store in together:
+            await store.close()
+    newer = PostgresStore(url)
+    with pytest.raises(StoreUnavailable, match="newer than this program"):
+        await newer.open()

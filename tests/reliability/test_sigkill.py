@@ -9,6 +9,8 @@ import threading
 import urllib.request
 from collections.abc import Callable
 
+import pytest
+
 from tests.conftest import ROOT, ServiceProcess, _env
 from tests.reliability.helpers import call, deploy, integrity, one_click, smtp_send
 from tests.reliability.test_disk_faults import wait_for
@@ -122,6 +124,7 @@ def test_sigkill_during_one_click_posts_loses_no_acknowledged_unsubscribe(tmp_pa
         assert {c["topic"] for c in changes["changes"]} == {"newsletters"}
 
 
+@pytest.mark.sqlite_only  # watches the SQLite journal grow; tests/test_instances.py has PostgreSQL's
 def test_sigkill_during_a_bulk_import_leaves_all_or_nothing_and_checks_never_fail(tmp_path):
     deployment = deploy(tmp_path)
     rows = 300_000

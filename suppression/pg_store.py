@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import psycopg
+import psycopg.types.string
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -61,6 +62,18 @@ _RECEIVER_COLUMNS = ", ".join(RECEIVER_COLUMNS)
 Work = Callable[[psycopg.AsyncConnection], Awaitable[Any]]
 
 
+class _NulFreeText(psycopg.types.string.StrDumperUnknown):
+    """PostgreSQL text cannot hold NUL (SQLite's can): mail and forms may carry one, so it is
+    kept as U+FFFD, as a replacement character stands for what could not be kept."""
+
+    def dump(self, obj: str):
+        return super().dump(obj.replace("\x00", "\ufffd"))
+
+
+async def _configure_async(conn: psycopg.AsyncConnection) -> None:
+    conn.adapters.register_dumper(str, _NulFreeText)
+
+
 class _ConnectionLost(StoreUnavailable):
     """A pooled connection failed in use (the server restarted, say): a fresh one may work."""
 
@@ -73,7 +86,7 @@ class PostgresStore:
         self._pool = AsyncConnectionPool(
             url, min_size=1, max_size=pool_size, open=False, timeout=_CONNECT_SECONDS,
             kwargs={"autocommit": True, "connect_timeout": int(_CONNECT_SECONDS)},
-            name="suppression",
+            name="suppression", configure=_configure_async,
         )
         self.instance = secrets.token_hex(8)
         self.signal = FollowedSignal()
@@ -814,6 +827,8 @@ class PostgresStore:
 
 
 async def _suppress(conn, at, email, key, topic, reason, source, actor, detail=None):
+    if detail is not None:
+        detail = detail.replace("\\u0000", "\\ufffd")  # escaped NUL: jsonb (used by erasure) refuses it
     # The suppression and its change in one statement: one round trip for a new one.
     row = await (await conn.execute(
         "WITH added AS (INSERT INTO suppressions (email, topic, key, reason, source, created_at)"

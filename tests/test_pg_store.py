@@ -135,3 +135,17 @@ async def test_instances_starting_together_migrate_once_and_a_newer_schema_is_re
     newer = PostgresStore(url)
     with pytest.raises(StoreUnavailable, match="newer than this program"):
         await newer.open()
+
+
+async def test_text_with_nul_is_kept_with_a_replacement_character_and_erasure_still_works(stores):
+    store = await stores()
+    message = await store.add_message(b"Subject: a\x00b\r\n\r\nx\r\n", "jo\x00e@example.com", ["info@x"])
+    outcome = Outcome("review", ["odd\x00"], [], None, "jo\x00e@example.com", "a\x00b", None, None, [], "w\x00")
+    await store.settle_message(message, outcome, [], None, "email", "email:1")
+    stored = await store.get_message(message)
+    assert (stored.mail_from, stored.subject) == ("jo\ufffde@example.com", "a\ufffdb")
+    assert stored.reasons == ["odd\x00"]  # inside JSON text a NUL is an escape, kept as it was
+    await store.suppress("nul@example.com", 5, "", "unsubscribe", "one-click", "t",
+                         detail='{"why": "other", "why_text": "a\\u0000b"}')
+    topics, _, _ = await store.erase(["nul@example.com"], "erased:n", 6, {"sha256": 1, "md5": 2}, [], "t")
+    assert topics == [""] and [c.detail for c in await store.changes_of("erased:n")][0] == '{"why": "other"}'

@@ -25,3 +25,24 @@ async def cancel_and_wait(task: asyncio.Task | None) -> None:
         task.cancel()
     if not task.cancelled() and task.exception() is not None:
         raise task.exception()
+
+
+class Wakeup:
+    """Wakes whoever waits: set() wakes every current waiter, wait() returns at the next set()
+    or after a timeout. (The writes a webhook receiver's loop waits for, on either store.)"""
+
+    def __init__(self):
+        self._event = asyncio.Event()
+
+    def set(self) -> None:
+        event, self._event = self._event, asyncio.Event()
+        event.set()
+
+    async def wait(self, timeout: float) -> None:
+        # asyncio.timeout, not wait_for: 3.11's wait_for can lose a cancellation that meets the
+        # wake-up, and a stopping task would then wait here for ever.
+        try:
+            async with asyncio.timeout(timeout):
+                await self._event.wait()
+        except TimeoutError:
+            pass

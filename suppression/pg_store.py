@@ -33,7 +33,7 @@ from psycopg import sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from suppression.apikeys import ApiKey
-from suppression.background import cancel_and_wait
+from suppression.background import Wakeup, cancel_and_wait
 from suppression.changesignal import FollowedSignal
 from suppression.errors import Conflict, InvalidValue, NotFound, StoreUnavailable
 from suppression.model import (
@@ -41,7 +41,7 @@ from suppression.model import (
 )
 from suppression.outbox import Backlog, Event, Receiver
 from suppression.pg_schema import MIGRATIONS
-from suppression.rows import MESSAGE_COLUMNS, RECEIVER_COLUMNS, SCRUBBED, message_of_row
+from suppression.rows import MESSAGE_COLUMNS, RECEIVER_COLUMNS, SCRUBBED, message_of_row, quoted_in_json_list
 
 log = logging.getLogger("suppression.store")
 
@@ -92,7 +92,7 @@ class PostgresStore:
         self.signal = FollowedSignal()
         self.stored_mail_bytes = 0
         self._problem: str | None = None
-        self._written = asyncio.Event()
+        self._written = Wakeup()
         self._listener: asyncio.Task | None = None
         self._heartbeat: asyncio.Task | None = None
         self._followed = 0  # the newest change this instance's index has applied
@@ -220,15 +220,10 @@ class PostgresStore:
         return change_id
 
     def announce_writes(self) -> None:
-        written, self._written = self._written, asyncio.Event()
-        written.set()
+        self._written.set()
 
     async def wait_for_writes(self, timeout: float) -> None:
-        try:
-            async with asyncio.timeout(timeout):
-                await self._written.wait()
-        except TimeoutError:
-            pass
+        await self._written.wait(timeout)
 
     async def reset_signal(self) -> None:
         self.signal.reset(await self.newest_change())
@@ -456,7 +451,7 @@ class PostgresStore:
         return [(topic, sha & 0xFFFFFFFFFFFFFFFF, md5 & 0xFFFFFFFFFFFFFFFF) for topic, sha, md5 in rows]
 
     async def messages_about(self, email: str) -> list[StoredMessage]:
-        quoted = '%"' + email.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + '"%'
+        quoted = quoted_in_json_list(email)
         rows = await self._read(
             f"SELECT {_COLUMNS}, raw FROM inbox WHERE lower(sender) = %s OR lower(mail_from) = %s"
             " OR addresses LIKE %s ESCAPE '\\' OR found LIKE %s ESCAPE '\\'"

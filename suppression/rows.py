@@ -25,3 +25,9 @@ def message_of_row(row, raw: bytes | None = None) -> StoredMessage:
     for name in ("rcpt_to", "reasons", "addresses", "found"):
         values[name] = json.loads(values[name]) if values[name] else []
     return StoredMessage(**values, raw=raw)
+
+
+def quoted_in_json_list(email: str) -> str:
+    """A LIKE pattern (ESCAPE '\\') for an address inside a JSON list column: the lists hold the
+    canonical address in quotes; LIKE's own characters are escaped."""
+    return '%"' + email.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + '"%'

@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from suppression.background import cancel_and_wait
+from suppression.background import Wakeup, cancel_and_wait
 from suppression.errors import BadImport, Conflict, NotFound, StoreUnavailable
 
 log = logging.getLogger("suppression.store")
@@ -47,7 +47,7 @@ class SqliteWriter:
         self._busy_timeout_ms = 10_000
         self.problem: str | None = None  # why writes are refused now; None: they are not
         self._reopen = False  # the connection must be opened afresh before the next write
-        self._written = asyncio.Event()  # set, and replaced, after each group of writes
+        self._written = Wakeup()  # set after each group of writes
 
     async def open(self, busy_timeout_ms: int) -> None:
         self._busy_timeout_ms = busy_timeout_ms
@@ -88,18 +88,11 @@ class SqliteWriter:
 
     def announce(self) -> None:
         """Wake whoever waits in wait(): something may have been written."""
-        written, self._written = self._written, asyncio.Event()
-        written.set()
+        self._written.set()
 
     async def wait(self, timeout: float) -> None:
         """Return after the next group of writes (or announce()), or after `timeout` seconds."""
-        # asyncio.timeout, not wait_for: 3.11's wait_for can lose a cancellation that meets the
-        # wake-up, and a stopping task would then wait here for ever.
-        try:
-            async with asyncio.timeout(timeout):
-                await self._written.wait()
-        except TimeoutError:
-            pass
+        await self._written.wait(timeout)
 
     # -- on the writer thread --------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from suppression.model import (  # noqa: F401  (re-exported: the store's rows)
     ALL_TOPICS, Change, ImportRow, Outcome, StoredMessage, Suppression, signed64, utc_iso, utc_now,
 )
 from suppression.outbox_queries import OutboxQueries
-from suppression.rows import MESSAGE_COLUMNS, SCRUBBED, message_of_row
+from suppression.rows import MESSAGE_COLUMNS, SCRUBBED, message_of_row, quoted_in_json_list
 from suppression.schema import MIGRATIONS
 from suppression.sqlite_writer import WRITER_CACHE_KIB, SqliteWriter, Write
 
@@ -373,8 +373,7 @@ class SuppressionStore(OutboxQueries):
     async def messages_about(self, email: str) -> list[StoredMessage]:
         """Received messages from or naming an address (as sender, envelope sender, suppressed or
         found), or holding it in their raw text, with the raw text while it is kept."""
-        # JSON lists hold the canonical address in quotes; LIKE's own characters are escaped.
-        quoted = '%"' + email.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + '"%'
+        quoted = quoted_in_json_list(email)
         columns = ", ".join(MESSAGE_COLUMNS)
         rows = await self._read(
             f"SELECT {columns}, raw FROM inbox WHERE lower(sender) = ? OR lower(mail_from) = ?"

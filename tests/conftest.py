@@ -1,5 +1,6 @@
 """Fixtures: real settings in a temporary folder, the real app on a real socket, real keys."""
 
+import asyncio
 import json
 import os
 import signal
@@ -143,6 +144,14 @@ port = {smtp_port}
 
 
 def run_cli(*args: str, config: Path | None = None, stdin: str | None = None, cwd: Path | None = None):
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass  # not on an event loop's thread: blocking here blocks nobody
+    else:
+        # A server in this loop would stand still meanwhile, holding whatever it was in the
+        # middle of (a row lock the CLI then waits for, until the timeout).
+        raise AssertionError("run_cli blocks the event loop; call it as `await in_thread(run_cli, ...)`")
     command = [sys.executable, "-m", "suppression"]
     if config is not None:
         command += ["--config", str(config)]

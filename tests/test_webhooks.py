@@ -216,21 +216,21 @@ async def test_a_410_disables_the_receiver_until_a_replay(aiohttp_client, tmp_pa
     gone["yes"] = False
     toml = write_config(tmp_path / "cli.toml", config.service.data_dir, 1, 1,
                         f'[[webhooks]]\nname = "old-crm"\nurl = "{receiver.url}"\nsecret = "{receiver.secret}"\n')
-    listed = run_cli("webhooks", "list", config=toml)
+    listed = await in_thread(run_cli, "webhooks", "list", config=toml)
     assert listed.returncode == 0, listed.stderr
     row = json.loads(listed.stdout)
     assert (row["receiver"], row["state"], row["backlog"]) == ("old-crm", "disabled", 2)
-    replayed = run_cli("webhooks", "replay", "old-crm", config=toml)
+    replayed = await in_thread(run_cli, "webhooks", "replay", "old-crm", config=toml)
     assert replayed.returncode == 0, replayed.stderr
     got = await arrived(receiver, 2)
     assert [d["email"] for d in data_of(got)] == ["first@example.com", "second@example.com"]
-    again = run_cli("webhooks", "replay", "old-crm", "--from", "1", config=toml)
+    again = await in_thread(run_cli, "webhooks", "replay", "old-crm", "--from", "1", config=toml)
     assert again.returncode == 0, again.stderr
     assert await in_thread(lambda: wait_for_count(receiver, 3))
     assert receiver.taken()[-1]["id"] == got[1]["id"]  # the same event, the same webhook-id
-    bad = run_cli("webhooks", "replay", "nobody", config=toml)
+    bad = await in_thread(run_cli, "webhooks", "replay", "nobody", config=toml)
     assert bad.returncode == 2 and "no receiver 'nobody'" in bad.stderr
-    too_far = run_cli("webhooks", "replay", "old-crm", "--from", "99", config=toml)
+    too_far = await in_thread(run_cli, "webhooks", "replay", "old-crm", "--from", "99", config=toml)
     assert too_far.returncode == 2 and "--from must be an event number from 0 to 2" in too_far.stderr
 
 

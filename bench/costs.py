@@ -19,6 +19,7 @@ sys.path.insert(0, str(ROOT))
 from bench.smtpload import request_message  # noqa: E402
 from suppression.addresses import key_of_canonical, normalise_address  # noqa: E402
 from suppression.inbound.classify import classify_message  # noqa: E402
+from suppression.model import Scope  # noqa: E402
 from suppression.tokens import mint_readable_token, mint_token, verify_token  # noqa: E402
 
 KEY = "costs-signing-key-0123456789abcdefghijklmnop"
@@ -49,7 +50,7 @@ def one_write_statements():
 
 
 def main() -> None:
-    token = mint_token(KEY, "someone.else@example.com", "newsletters")
+    token = mint_token(KEY, "someone.else@example.com", Scope("newsletters"))
     readable = mint_readable_token(KEY, "someone.else@example.com", "newsletters")
     message = request_message("person0.1@bench.example")
     rows = [

@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from bench.run import ENV, PYTHON, address, cli, percentile, rss_mb, wait_http  # noqa: E402
 from bench.smtpload import RECIPIENT, _reply, request_message  # noqa: E402
 from suppression.links import mint_link  # noqa: E402
+from suppression.model import Scope  # noqa: E402
 
 OUT = ROOT / "bench" / "out" / "soak"
 HTTP_PORT, SMTP_PORT = 18480, 18425
@@ -173,7 +174,7 @@ async def soak(args, key: str, service: subprocess.Popen) -> dict:
 
         async def click(n: int) -> str | None:
             email = f"soak-click-{n}@example.org"
-            url = mint_link(email, "newsletters", base_url=base, secret_keys=SIGNING_KEY, request_address=RECIPIENT).url
+            url = mint_link(email, Scope("newsletters"), base_url=base, secret_keys=SIGNING_KEY, request_address=RECIPIENT).url
             async with http.post(url, data={"List-Unsubscribe": "One-Click"}) as answer:
                 await answer.read()
                 if answer.status != 200:

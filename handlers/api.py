@@ -11,7 +11,7 @@ from suppression.apikeys import ApiKey
 from suppression.addresses import HASHES
 from suppression.errors import StoreUnavailable
 from suppression.records import change_record, message_record, subject_record, suppression_record
-from suppression.model import ALL_TOPICS
+from suppression.model import Scope
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def actor_of(key: ApiKey) -> str:
 
 async def get_suppression(request: web.Request) -> web.Response:
     await require(request, "check")
-    result = await request.app[SERVICE].check(request.match_info["email"], request.query.get("topic"))
+    result = await request.app[SERVICE].check(request.match_info["email"], Scope.of_topic(request.query.get("topic")))
     request.app[METRICS].checked["single"] += 1
     return web.json_response(result.as_dict())
 
@@ -117,17 +117,17 @@ async def _check_json(request: web.Request) -> web.Response:
     emails = body.get("emails")
     if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
         raise ApiError(400, "`emails` must be a list of strings")
-    topic = optional_string(body, "topic")
+    scope = Scope.of_topic(optional_string(body, "topic"))
     await request.app[SERVICE].see_writes()
-    suppressed = request.app[SERVICE].suppressed_texts(emails, topic)
+    suppressed = request.app[SERVICE].suppressed_texts(emails, scope)
     request.app[METRICS].checked["bulk"] += len(emails)
     return web.json_response({"suppressed": suppressed})
 
 
 async def _check_text(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE]
-    topic, algorithm = request.query.get("topic"), request.query.get("hash")
-    service.topic_scope(topic)  # an unknown topic is refused before streaming starts
+    scope, algorithm = Scope.of_topic(request.query.get("topic")), request.query.get("hash")
+    service.known_scope(scope)  # an unknown topic is refused before streaming starts
     if algorithm is not None and algorithm not in HASHES:
         raise ApiError(400, f"hash must be one of: {', '.join(HASHES)}")
     await service.see_writes()
@@ -137,9 +137,9 @@ async def _check_text(request: web.Request) -> web.StreamResponse:
     async for block in _line_blocks(request.content):
         checked += block.count(b"\n")
         if algorithm is None:
-            hits = service.suppressed_block(block, topic)
+            hits = service.suppressed_block(block, scope)
         else:
-            hits = await service.suppressed_hashed_block(block, algorithm, topic)
+            hits = await service.suppressed_hashed_block(block, algorithm, scope)
         if hits:
             await response.write(hits)
     request.app[METRICS].checked["bulk"] += checked
@@ -178,7 +178,7 @@ async def post_suppression(request: web.Request) -> web.Response:
     if not isinstance(email, str):
         raise ApiError(400, "`email` is required and must be a string")
     suppression, created = await request.app[SERVICE].suppress(
-        email, optional_string(body, "topic"), optional_string(body, "reason") or "manual",
+        email, Scope.of_topic(optional_string(body, "topic")), optional_string(body, "reason") or "manual",
         "api", actor_of(key),
     )
     if created:
@@ -186,7 +186,7 @@ async def post_suppression(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "email": suppression.email,
-            "topic": None if suppression.topic == ALL_TOPICS else suppression.topic,
+            "topic": suppression.scope.topic,
             "suppressed": True,
             "created": created,
             **suppression_record(suppression),
@@ -196,13 +196,11 @@ async def post_suppression(request: web.Request) -> web.Response:
 
 async def delete_suppression(request: web.Request) -> web.Response:
     key = await require(request, "admin")
-    topic = request.query.get("topic")
-    email, removed = await request.app[SERVICE].unsuppress(
-        request.match_info["email"], topic, "api", actor_of(key)
-    )
+    scope = Scope.of_topic(request.query.get("topic"))
+    email, removed = await request.app[SERVICE].unsuppress(request.match_info["email"], scope, "api", actor_of(key))
     if removed:
         request.app[METRICS].changes["unsuppress", "api"] += 1
-    return web.json_response({"email": email, "topic": topic or None, "removed": removed})
+    return web.json_response({"email": email, "topic": scope.topic, "removed": removed})
 
 
 async def get_changes(request: web.Request) -> web.Response:
@@ -268,7 +266,8 @@ async def post_resolve(request: web.Request) -> web.Response:
         raise ApiError(400, "`emails` must be a list of strings")
     service = request.app[SERVICE]
     message = await service.resolve(
-        message_id, action, actor_of(key), emails, optional_string(body, "topic"), optional_string(body, "note"),
+        message_id, action, actor_of(key), emails, Scope.of_topic(optional_string(body, "topic")),
+        optional_string(body, "note"),
     )
     return web.json_response(message_record(message, service.due(message)))
 
@@ -294,7 +293,7 @@ async def post_link(request: web.Request) -> web.Response:
     email = body.get("email")
     if not isinstance(email, str):
         raise ApiError(400, "`email` is required and must be a string")
-    link = request.app[SERVICE].mint_link(email, optional_string(body, "topic"))
+    link = request.app[SERVICE].mint_link(email, Scope.of_topic(optional_string(body, "topic")))
     return web.json_response({
         "url": link.url,
         "mailto": link.mailto,

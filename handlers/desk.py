@@ -25,6 +25,7 @@ from handlers.pages import LANG, PAGES, Pages, as_page
 from handlers.state import SERVICE
 from suppression.apikeys import ApiKey
 from suppression.errors import SuppressionError
+from suppression.model import Scope
 from suppression.service import SuppressionService
 
 SESSION_COOKIE = "desk_session"
@@ -159,11 +160,12 @@ async def resolve(request: web.Request) -> web.StreamResponse:
         message_id = int(request.match_info["id"])
     except ValueError:
         raise web.HTTPNotFound() from None
-    action, topic, note = form.get("action"), form.get("topic") or None, form.get("note") or None
+    action, note = form.get("action"), form.get("note") or None
+    scope = Scope.of_topic(str(form.get("topic") or ""))  # the form's "" is all emails
     emails = [e.strip(",;") for e in str(form.get("emails") or "").split() if e.strip(",;")]
     try:
         await service.resolve(message_id, str(action or ""), f"desk:{key.name}",
-                              emails if action == "suppress" and emails else None, topic, note)
+                              emails if action == "suppress" and emails else None, scope, note)
     except SuppressionError as exc:
         failure = classify(request, exc)
         return await _desk_page(request, session, key, error=f"Message #{message_id}: {failure.message}",

@@ -19,11 +19,11 @@ from handlers.errors import classify, count, handled
 from handlers.locale import DEFAULT_LANGUAGE, LANGUAGES, N_, Catalogues, choose_language
 from handlers.state import METRICS, SERVICE
 from suppression.addresses import mask_address
-from suppression.config import RESERVED_SCOPE, Settings
+from suppression.config import Settings
 from suppression.errors import BadToken, BadUndo, StoreUnavailable
 from suppression.links import ONE_CLICK
 from suppression.service import Leaving
-from suppression.model import ALL_TOPICS
+from suppression.model import ALL_EMAILS, Scope
 
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_FORM_BYTES = 64 * 1024
@@ -81,24 +81,25 @@ class Pages:
             mailto=Markup('<a href="mailto:{0}?subject=unsubscribe">{0}</a>').format(address),
         )
 
-    def label(self, scope: str | None, lang: str) -> str:
+    def label(self, scope: Scope, lang: str) -> str:
         """How a scope reads in a list: "Email newsletters", "All emails from PLUS"."""
-        if scope is None or scope == ALL_TOPICS:
+        if scope.everything:
             return self.catalogues.gettext(lang)(N_("All emails from %(company)s"),
                                                  company=self.settings.service.company_name)
-        return self.settings.topics[scope]
+        return self.settings.topics[scope.topic]
 
-    def choices(self, topic: str | None, suppressed: set[str], lang: str) -> list[dict]:
-        """Every topic (the link's first) and all emails, with what is chosen and what is already so."""
-        topics = list(self.settings.topics)
-        if topic is not None:
-            topics.remove(topic)
-            topics.insert(0, topic)
-        everything = ALL_TOPICS in suppressed
-        rows = [{"id": t, "label": self.settings.topics[t], "checked": t == topic or t in suppressed or everything,
-                 "already": t in suppressed or everything} for t in topics]
-        rows.append({"id": RESERVED_SCOPE, "label": self.label(None, lang), "checked": topic is None or everything,
-                     "already": everything})
+    def choices(self, linked: Scope, suppressed: set[Scope], lang: str) -> list[dict]:
+        """Every topic (the link's first) and all emails, with what is chosen and what is already
+        so; each choice's `id` is its scope's name, which the form sends back."""
+        scopes = [Scope.of_topic(t) for t in self.settings.topics]
+        if not linked.everything:
+            scopes.remove(linked)
+            scopes.insert(0, linked)
+        everything = ALL_EMAILS in suppressed
+        rows = [{"id": s.name, "label": self.label(s, lang), "checked": s == linked or s in suppressed or everything,
+                 "already": s in suppressed or everything} for s in scopes]
+        rows.append({"id": ALL_EMAILS.name, "label": self.label(ALL_EMAILS, lang),
+                     "checked": linked.everything or everything, "already": everything})
         return rows
 
 
@@ -152,7 +153,7 @@ async def show_link(request: web.Request) -> web.Response:
     suppressed = await service.suppressed_scopes(claim.email)
     return pages.render(
         "choose.html", lang=lang, title=N_("Unsubscribe"), address=_address(claim.email),
-        choices=pages.choices(claim.topic, suppressed, lang), everything=ALL_TOPICS in suppressed,
+        choices=pages.choices(claim.scope, suppressed, lang), everything=ALL_EMAILS in suppressed,
         reasons=LEAVING_LABELS,
     )
 
@@ -166,7 +167,7 @@ async def act_on_link(request: web.Request) -> web.Response:
     claim = service.read_link(request.match_info["token"])
     form = await request.post()
     if form.get("List-Unsubscribe") == ONE_CLICK.split("=", 1)[1]:
-        await service.suppress(claim.email, claim.topic, "unsubscribe", "one-click", ACTOR)
+        await service.suppress(claim.email, claim.scope, "unsubscribe", "one-click", ACTOR)
         return web.Response(body=pages.one_click_page(lang), content_type="text/html", charset="utf-8",
                             headers={"Content-Language": lang})
     action = form.get("action")
@@ -174,24 +175,22 @@ async def act_on_link(request: web.Request) -> web.Response:
         scopes = [s for s in form.getall("scope", []) if isinstance(s, str)]
         if not scopes:
             return pages.problem(400, N_("Nothing was changed"), N_("Choose at least one kind of email."), lang)
-        topics = list(dict.fromkeys(None if s == RESERVED_SCOPE else s for s in scopes))
-        for topic in topics:
-            service.topic_scope(topic)  # every choice is checked before anything is written
-        if None in topics:
-            topics = [None]  # all emails covers every topic
+        chosen = [service.known_scope(Scope.named(s)) for s in dict.fromkeys(scopes)]  # all checked before any write
+        if ALL_EMAILS in chosen:
+            chosen = [ALL_EMAILS]  # all emails covers every topic
         why = Leaving.of(form.get("why"), form.get("why_text"))
         made = []
-        for topic in topics:
-            suppression, created = await service.suppress(claim.email, topic, "unsubscribe", "link", ACTOR, why)
+        for scope in chosen:
+            suppression, created = await service.suppress(claim.email, scope, "unsubscribe", "link", ACTOR, why)
             if created:
                 made.append(suppression)
         if why is not None and made:
             request.app[METRICS].leaving[why.reason or "unstated"] += 1
-        changed = [s.topic for s in made]
+        changed = [s.scope for s in made]
         undo = [service.mint_undo(s) for s in made]
     elif action == "resubscribe":
         tokens = [t for t in form.getall("undo", []) if isinstance(t, str)]
-        changed = [ALL_TOPICS if t is None else t for t in await service.undo(claim.email, tokens, ACTOR)]
+        changed = await service.undo(claim.email, tokens, ACTOR)
         undo = []
     else:
         return pages.problem(
@@ -203,8 +202,8 @@ async def act_on_link(request: web.Request) -> web.Response:
         "done.html", lang=lang, title=N_("Unsubscribed") if action == "unsubscribe" else N_("Subscribed again"),
         unsubscribed=action == "unsubscribe", address=_address(claim.email), undo=undo,
         changed=[pages.label(s, lang) for s in changed],
-        changed_scopes=[RESERVED_SCOPE if s == ALL_TOPICS else s for s in changed],
-        remaining=[pages.label(s, lang) for s in sorted(remaining)],
+        changed_scopes=[s.name for s in changed],
+        remaining=[pages.label(s, lang) for s in sorted(remaining, key=lambda s: s.stored)],  # all emails first
     )
 
 

@@ -62,7 +62,8 @@ class ReplySender:
 
     def _compose(self, decision: Decision, recipient: str) -> EmailMessage:
         company = self.settings.service.company_name
-        scope = self.settings.topics.get(decision.topic) if decision.topic else f"all emails from {company}"
+        topic = decision.scope.topic
+        scope = self.settings.topics.get(topic) if topic else f"all emails from {company}"
         message = EmailMessage()
         message["From"] = self.reply.from_address or self.settings.smtp.request_addresses[0]
         message["To"] = recipient

@@ -23,7 +23,8 @@ from suppression.service import (
     REASONS,
     SuppressionService,
 )
-from suppression.records import change_record, subject_record, suppression_record
+from suppression.model import Scope
+from suppression.records import change_record, message_record, subject_record, suppression_record
 
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -88,25 +89,26 @@ async def apikey_revoke(service: SuppressionService, args) -> int:
 
 
 async def check(service: SuppressionService, args) -> int:
-    result = await service.check(args.email, args.topic)
+    result = await service.check(args.email, Scope.of_topic(args.topic))
     _print_json(result.as_dict())
     return EXIT_OK
 
 
 async def add(service: SuppressionService, args) -> int:
-    row, created = await service.suppress(args.email, args.topic, args.reason, "cli", _actor())
-    _print_json({"email": row.email, "topic": args.topic, "created": created, **suppression_record(row)})
+    row, created = await service.suppress(args.email, Scope.of_topic(args.topic), args.reason, "cli", _actor())
+    _print_json({"email": row.email, "topic": row.scope.topic, "created": created, **suppression_record(row)})
     return EXIT_OK
 
 
 async def remove(service: SuppressionService, args) -> int:
-    email, removed = await service.unsuppress(args.email, args.topic, "cli", _actor())
-    _print_json({"email": email, "topic": args.topic, "removed": removed})
+    scope = Scope.of_topic(args.topic)
+    email, removed = await service.unsuppress(args.email, scope, "cli", _actor())
+    _print_json({"email": email, "topic": scope.topic, "removed": removed})
     return EXIT_OK
 
 
 async def link(service: SuppressionService, args) -> int:
-    made = service.mint_link(args.email, args.topic)
+    made = service.mint_link(args.email, Scope.of_topic(args.topic))
     print(made.url)
     print(f"List-Unsubscribe: {made.list_unsubscribe}")
     print(f"List-Unsubscribe-Post: {made.list_unsubscribe_post}")
@@ -155,17 +157,16 @@ async def inbox_resolve(service: SuppressionService, args) -> int:
     if args.dismiss and args.topic:
         raise InvalidValue("--dismiss suppresses nothing: give no --topic")
     message = await service.resolve(
-        args.id, "dismiss" if args.dismiss else "suppress", _actor(), args.suppress or None, args.topic, args.note,
+        args.id, "dismiss" if args.dismiss else "suppress", _actor(), args.suppress or None,
+        Scope.of_topic(args.topic), args.note,
     )
-    details = {k: v for k, v in vars(message).items() if k != "raw"}
-    _print_json(details)
+    _print_json(message_record(message, service.due(message)))
     return EXIT_OK
 
 
 async def inbox_show(service: SuppressionService, args) -> int:
     message = await service.inbox_message(args.id)
-    details = {k: v for k, v in vars(message).items() if k != "raw"}
-    print(json.dumps(details, ensure_ascii=False, indent=2))
+    print(json.dumps(message_record(message, service.due(message)), ensure_ascii=False, indent=2))
     print()
     sys.stdout.write(message.raw.decode("utf-8", "replace") if message.raw is not None else "(raw text removed)\n")
     return EXIT_OK
@@ -202,7 +203,7 @@ async def export(service: SuppressionService, args) -> int:
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["email", "topic", "reason", "source", "since"])
     async for row in service.export():
-        writer.writerow([row.email, row.topic, row.reason, row.source, row.since])
+        writer.writerow([row.email, row.scope.stored, row.reason, row.source, row.since])  # all emails: empty
     return EXIT_OK
 
 

@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 
 from suppression.addresses import normalise_address
 from suppression.errors import ConfigError, InvalidAddress
+from suppression.model import ALL_NAME
 
 MIN_KEY_BYTES = 32
 MIN_LINK_DAYS = 60
-RESERVED_SCOPE = "all"  # the scope name of "all emails" on pages and in the API
 TOPIC_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 log = logging.getLogger(__name__)
@@ -281,8 +281,8 @@ def _topics(table) -> types.MappingProxyType:
     if not isinstance(table, dict):
         raise ConfigError("config key topics: expected a table [topics]")
     for topic, label in table.items():
-        if topic == RESERVED_SCOPE:
-            raise ConfigError(f"config key topics.{topic}: '{RESERVED_SCOPE}' means every topic; choose another id")
+        if topic == ALL_NAME:
+            raise ConfigError(f"config key topics.{topic}: '{ALL_NAME}' means every topic; choose another id")
         if not TOPIC_ID.fullmatch(topic):
             raise ConfigError(
                 f"config key topics.{topic}: a topic id is lower-case letters, digits, '-' or '_'"

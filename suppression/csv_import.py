@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from suppression.addresses import key_of_canonical, normalise_address, normalise_entry
 from suppression.errors import BadImport, InvalidAddress
-from suppression.model import ALL_TOPICS, ImportRow, signed64
+from suppression.model import ALL_EMAILS, ImportRow, Scope, signed64
 
 # Headers compared in lower case with everything but letters and digits removed; the
 # first of these a file has is its address column.
@@ -78,9 +78,9 @@ def read_import_rows(
                 raise BadImport(str(exc), line=line) from None
             on_invalid(line, text, str(exc))
             continue
-        topic = _topic(row, topic_at, topics, line)
+        scope = _scope(row, topic_at, topics, line)
         row_reason = reason or _reason(row, reason_at)
-        yield ImportRow(email, topic, row_reason, signed64(key_of_canonical(email)), line)
+        yield ImportRow(email, scope, row_reason, signed64(key_of_canonical(email)), line)
 
 
 def _columns(header: list[str]) -> tuple[int | None, int | None, int | None] | None:
@@ -108,13 +108,14 @@ def _is_address(text: str) -> bool:
     return True
 
 
-def _topic(row: list[str], topic_at: int | None, topics: Mapping[str, str], line: int) -> str:
+def _scope(row: list[str], topic_at: int | None, topics: Mapping[str, str], line: int) -> Scope:
+    """A row's topic cell: empty (as `export` writes all emails) or a configured topic."""
     if topic_at is None or topic_at >= len(row) or not row[topic_at].strip():
-        return ALL_TOPICS
+        return ALL_EMAILS
     topic = row[topic_at].strip()
     if topic not in topics:
         raise BadImport(f"unknown topic {topic[:64]!r} (known: {', '.join(topics)})", line=line)
-    return topic
+    return Scope.of_topic(topic)
 
 
 def _reason(row: list[str], reason_at: int | None) -> str:

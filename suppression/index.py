@@ -1,6 +1,6 @@
 """The in-memory index that answers "is this address suppressed?" without the database.
 
-Each topic ("" for all emails) holds the 64-bit keys of its suppressed addresses
+Each scope (all emails, or one topic) holds the 64-bit keys of its suppressed addresses
 (suppression/addresses.py) in a sorted numpy array, 8 bytes an address, plus two small sets
 of keys added and removed since the array was last rebuilt. Lookups of a whole batch are
 one vectorised binary search.
@@ -11,7 +11,7 @@ address would read as suppressed, the safe direction for a suppression list.
 
 import numpy as np
 
-from suppression.model import ALL_TOPICS
+from suppression.model import ALL_EMAILS, Scope
 
 _EMPTY = np.empty(0, dtype=np.uint64)
 
@@ -132,48 +132,48 @@ def _member_sorted(base: np.ndarray, ordered: np.ndarray) -> np.ndarray:
 
 
 class SuppressionIndex:
-    """Every topic's KeySet; an address is suppressed for T when in "" (all) or in T."""
+    """Every scope's KeySet; an address is suppressed for topic T when in all emails or in T."""
 
-    def __init__(self, keys_by_topic: dict[str, np.ndarray] | None = None):
-        self._sets: dict[str, KeySet] = {
-            topic: KeySet(keys) for topic, keys in (keys_by_topic or {}).items()
+    def __init__(self, keys_by_scope: dict[Scope, np.ndarray] | None = None):
+        self._sets: dict[Scope, KeySet] = {
+            scope: KeySet(keys) for scope, keys in (keys_by_scope or {}).items()
         }
 
     def __len__(self) -> int:
         return sum(len(s) for s in self._sets.values())
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        """Each topic's sorted keys, for a snapshot."""
-        return {topic: keys.sorted_keys() for topic, keys in self._sets.items()}
+    def arrays(self) -> dict[Scope, np.ndarray]:
+        """Each scope's sorted keys, for a snapshot."""
+        return {scope: keys.sorted_keys() for scope, keys in self._sets.items()}
 
-    def size_of(self, topic: str) -> int:
-        keys = self._sets.get(topic)
+    def size_of(self, scope: Scope) -> int:
+        keys = self._sets.get(scope)
         return len(keys) if keys is not None else 0
 
-    def add(self, topic: str, key: int) -> None:
-        self._sets.setdefault(topic, KeySet()).add(key)
+    def add(self, scope: Scope, key: int) -> None:
+        self._sets.setdefault(scope, KeySet()).add(key)
 
-    def discard(self, topic: str, key: int) -> None:
-        keys = self._sets.get(topic)
+    def discard(self, scope: Scope, key: int) -> None:
+        keys = self._sets.get(scope)
         if keys is not None:
             keys.discard(key)
 
-    def contains(self, key: int, topic: str | None) -> bool:
-        """Suppressed for all emails, or for `topic` when one is given."""
-        everything = self._sets.get(ALL_TOPICS)
+    def contains(self, key: int, scope: Scope) -> bool:
+        """Suppressed for all emails, or for the scope's topic."""
+        everything = self._sets.get(ALL_EMAILS)
         if everything is not None and key in everything:
             return True
-        if topic is None:
+        if scope.topic is None:
             return False
-        scoped = self._sets.get(topic)
+        scoped = self._sets.get(scope)
         return scoped is not None and key in scoped
 
-    def contains_many(self, keys: np.ndarray, topic: str | None) -> np.ndarray:
-        """A boolean mask: which of `keys` are suppressed for all emails or for `topic`."""
-        order = np.argsort(keys)  # sorted once for every topic's search
+    def contains_many(self, keys: np.ndarray, scope: Scope) -> np.ndarray:
+        """A boolean mask: which of `keys` are suppressed for all emails or for the scope's topic."""
+        order = np.argsort(keys)  # sorted once for every scope's search
         ordered = keys[order]
         in_order = np.zeros(len(keys), dtype=bool)
-        for name in (ALL_TOPICS, topic) if topic is not None else (ALL_TOPICS,):
+        for name in (ALL_EMAILS, scope) if scope.topic is not None else (ALL_EMAILS,):
             scoped = self._sets.get(name)
             if scoped is not None:
                 in_order |= scoped.contains_sorted(ordered)

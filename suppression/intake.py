@@ -238,7 +238,7 @@ class RequestIntake:
 
 def _outcome(decision: Decision) -> Outcome:
     return Outcome(
-        decision.kind, list(decision.reasons), list(decision.addresses), decision.topic,
+        decision.kind, list(decision.reasons), list(decision.addresses), decision.scope,
         decision.sender or None, decision.subject or None, decision.message_id or None,
         decision.authentication or None, list(decision.found), decision.words or None,
     )

@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from suppression.model import ALL_EMAILS, Scope
 from suppression.tokens import mint_token
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
@@ -19,7 +20,7 @@ class UnsubscribeLink:
 
 def mint_link(
     email: str,
-    topic: str | None = None,
+    scope: Scope = ALL_EMAILS,
     *,
     base_url: str,
     secret_keys: str | Sequence[str],
@@ -30,7 +31,7 @@ def mint_link(
     The https link comes first: mail clients use the first they support, and a mailto
     listed first makes Gmail send an email instead of the one-click POST.
     """
-    token = mint_token(secret_keys, email, topic)
+    token = mint_token(secret_keys, email, scope)
     url = f"{base_url.rstrip('/')}/u/{token}"
     # RFC 6068: characters of the address that mean something in a URL are percent-encoded.
     mailto = f"mailto:{quote(request_address, safe='@')}?subject={quote('unsubscribe ' + token)}"

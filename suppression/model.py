@@ -3,14 +3,53 @@ store returns them and the handlers serialise them (suppression/records.py)."""
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import NamedTuple
 
-ALL_TOPICS = ""  # how "all emails" is stored in the topic column
+ALL_NAME = "all"  # the name of "all emails" on pages and in a suppression record's `scope`
+
+
+class Scope(NamedTuple):
+    """What a suppression covers: all emails (`topic` None) or one topic. The one spelling of
+    "all emails" inside the service; each edge has its own, converted here and only here: the
+    database's topic column keeps "" (`of_stored`, `stored`); the API, the CLI and a CSV's
+    topic cell a missing, null or empty topic (`of_topic`, `topic`); pages and a suppression
+    record's `scope` field "all" (`named`, `name`). A tuple, so that the index's per-check
+    lookups by scope hash in C."""
+
+    topic: str | None = None
+
+    @classmethod
+    def of_topic(cls, topic: str | None) -> "Scope":
+        return ALL_EMAILS if not topic else cls(topic)
+
+    @classmethod
+    def of_stored(cls, text: str) -> "Scope":
+        return ALL_EMAILS if text == "" else cls(text)
+
+    @classmethod
+    def named(cls, name: str) -> "Scope":
+        return ALL_EMAILS if name == ALL_NAME else cls.of_topic(name)
+
+    @property
+    def everything(self) -> bool:
+        return self.topic is None
+
+    @property
+    def stored(self) -> str:
+        return "" if self.topic is None else self.topic
+
+    @property
+    def name(self) -> str:
+        return ALL_NAME if self.topic is None else self.topic
+
+
+ALL_EMAILS = Scope(None)
 
 
 @dataclass(frozen=True)
 class Suppression:
     email: str
-    topic: str  # ALL_TOPICS for "all emails"
+    scope: Scope
     reason: str
     source: str
     since: str
@@ -22,7 +61,7 @@ class Change:
     at: str
     action: str  # suppress, unsuppress or erase
     email: str  # canonical address, or an erased address's keyed hash ("erased:...")
-    topic: str
+    scope: Scope
     reason: str | None
     source: str
     actor: str
@@ -36,7 +75,7 @@ class Outcome:
     status: str
     reasons: list[str]
     addresses: list[str]
-    topic: str | None
+    scope: Scope
     sender: str | None
     subject: str | None
     message_id: str | None
@@ -64,7 +103,7 @@ class StoredMessage(Outcome):
 @dataclass(frozen=True)
 class ImportRow:
     email: str
-    topic: str
+    scope: Scope
     reason: str
     key: int  # signed form of the index key
     line: int

@@ -6,8 +6,8 @@ import sqlite3
 
 from suppression.errors import InvalidValue, NotFound
 from suppression.outbox import Backlog, Event, Receiver
-from suppression.model import Change, utc_now
-from suppression.rows import RECEIVER_COLUMNS
+from suppression.model import utc_now
+from suppression.rows import RECEIVER_COLUMNS, change_of_row
 
 _COLUMNS = ", ".join(RECEIVER_COLUMNS)  # constants of ours; values are always parameters
 
@@ -62,7 +62,7 @@ class OutboxQueries:
         for seq_, type_, at, *change, message_id, received_at, reasons in rows:
             events.append(Event(
                 seq_, type_, at,
-                change=Change(*change) if change[0] is not None else None,
+                change=change_of_row(change) if change[0] is not None else None,
                 message=(message_id, received_at, json.loads(reasons) if reasons else [])
                 if message_id is not None else None,
             ))

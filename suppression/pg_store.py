@@ -37,11 +37,14 @@ from suppression.background import Wakeup, cancel_and_wait
 from suppression.changesignal import FollowedSignal
 from suppression.errors import Conflict, InvalidValue, NotFound, StoreUnavailable
 from suppression.model import (
-    ALL_TOPICS, Change, ImportRow, Outcome, StoredMessage, Suppression, signed64, utc_now,
+    ALL_EMAILS, Change, ImportRow, Outcome, Scope, StoredMessage, Suppression, signed64, utc_now,
 )
 from suppression.outbox import Backlog, Event, Receiver
 from suppression.pg_schema import MIGRATIONS
-from suppression.rows import MESSAGE_COLUMNS, RECEIVER_COLUMNS, SCRUBBED, message_of_row, quoted_in_json_list
+from suppression.rows import (
+    CHANGE_COLUMNS, MESSAGE_COLUMNS, RECEIVER_COLUMNS, SCRUBBED, SUPPRESSION_COLUMNS, change_of_row, message_of_row,
+    quoted_in_json_list, suppression_of_row,
+)
 
 log = logging.getLogger("suppression.store")
 
@@ -241,15 +244,17 @@ class PostgresStore:
 
     # -- suppressions -------------------------------------------------------------------
 
-    async def suppress(self, email, key, topic, reason, source, actor, detail=None):
+    async def suppress(self, email, key, scope, reason, source, actor, detail=None):
         async def work(conn):
-            return await _suppress(conn, utc_now(), email, key, topic, reason, source, actor, detail)
+            return await _suppress(conn, utc_now(), email, key, scope, reason, source, actor, detail)
 
         suppression, change_id = await self._write(work)
         self._wrote(change_id)
         return suppression, change_id
 
-    async def unsuppress(self, email, topic, source, actor, only_own_made_at=None):
+    async def unsuppress(self, email, scope, source, actor, only_own_made_at=None):
+        topic = scope.stored
+
         async def work(conn):
             if only_own_made_at is None:
                 cursor = await conn.execute("DELETE FROM suppressions WHERE email = %s AND topic = %s", (email, topic))
@@ -276,7 +281,7 @@ class PostgresStore:
             )
             async with conn.cursor().copy("COPY import_rows FROM STDIN") as copy:
                 for r in rows:
-                    await copy.write_row((r.email, r.topic, r.reason, r.key, r.line))
+                    await copy.write_row((r.email, r.scope.stored, r.reason, r.key, r.line))
             # The first occurrence of an address in the file wins; existing suppressions stay.
             await conn.execute(
                 "CREATE TEMP TABLE import_first ON COMMIT DROP AS SELECT DISTINCT ON (email, topic)"
@@ -301,22 +306,20 @@ class PostgresStore:
 
     async def suppressions_of(self, email: str) -> list[Suppression]:
         rows = await self._read(
-            "SELECT email, topic, reason, source, created_at FROM suppressions WHERE email = %s ORDER BY topic",
-            (email,),
-        )
-        return [Suppression(*row) for row in rows]
+            f"SELECT {SUPPRESSION_COLUMNS} FROM suppressions WHERE email = %s ORDER BY topic", (email,))
+        return [suppression_of_row(row) for row in rows]
 
     async def iter_suppressions(self, batch: int = 10_000) -> AsyncIterator[Suppression]:
         """All suppressions in address order, by keyset pages (no transaction held open)."""
         after = ("", "")
         while True:
             rows = await self._read(
-                "SELECT email, topic, reason, source, created_at FROM suppressions"
+                f"SELECT {SUPPRESSION_COLUMNS} FROM suppressions"
                 " WHERE (email, topic) > (%s, %s) ORDER BY email, topic LIMIT %s",
                 (*after, batch),
             )
             for row in rows:
-                yield Suppression(*row)
+                yield suppression_of_row(row)
             if len(rows) < batch:
                 return
             after = (rows[-1][0], rows[-1][1])
@@ -328,22 +331,17 @@ class PostgresStore:
 
     async def changes_after(self, after: int, limit: int) -> list[Change]:
         rows = await self._read(
-            "SELECT id, at, action, email, topic, reason, source, actor, detail FROM changes"
-            " WHERE id > %s ORDER BY id LIMIT %s", (after, limit),
-        )
-        return [Change(*row) for row in rows]
+            f"SELECT {CHANGE_COLUMNS} FROM changes WHERE id > %s ORDER BY id LIMIT %s", (after, limit))
+        return [change_of_row(row) for row in rows]
 
     async def changes_of(self, email: str) -> list[Change]:
-        rows = await self._read(
-            "SELECT id, at, action, email, topic, reason, source, actor, detail FROM changes"
-            " WHERE email = %s ORDER BY id", (email,),
-        )
-        return [Change(*row) for row in rows]
+        rows = await self._read(f"SELECT {CHANGE_COLUMNS} FROM changes WHERE email = %s ORDER BY id", (email,))
+        return [change_of_row(row) for row in rows]
 
-    async def index_changes_after(self, after: int, limit: int) -> list[tuple[int, str, str, str]]:
-        return await self._read(
-            "SELECT id, action, email, topic FROM changes WHERE id > %s ORDER BY id LIMIT %s", (after, limit),
-        )
+    async def index_changes_after(self, after: int, limit: int) -> list[tuple[int, str, str, Scope]]:
+        rows = await self._read(
+            "SELECT id, action, email, topic FROM changes WHERE id > %s ORDER BY id LIMIT %s", (after, limit))
+        return [(change_id, action, email, Scope.of_stored(topic)) for change_id, action, email, topic in rows]
 
     async def newest_change(self) -> int:
         return (await self._read("SELECT coalesce(max(id), 0) FROM changes"))[0][0]
@@ -352,9 +350,9 @@ class PostgresStore:
         (database_id,) = (await self._read("SELECT value FROM meta WHERE key = 'database_id'"))[0]
         return database_id, await self.newest_change()
 
-    async def load_index_keys(self) -> tuple[int, dict[str, np.ndarray]]:
-        """Every topic's keys (sorted, unsigned) and the change they reflect, in one snapshot,
-        streamed with binary COPY: ten million rows without a Python object each."""
+    async def load_index_keys(self) -> tuple[int, dict[Scope, np.ndarray]]:
+        """Every scope's keys (sorted, unsigned) and the change they reflect, in one snapshot,
+        read in pages the server packs (_copy_keys): ten million rows without a Python object each."""
         try:
             async with self._conn() as conn:
                 async with conn.transaction():
@@ -363,7 +361,7 @@ class PostgresStore:
                     keys = {}
                     topic = (await (await conn.execute("SELECT min(topic) FROM suppressions")).fetchone())[0]
                     while topic is not None:
-                        keys[topic] = await _copy_keys(conn, topic)
+                        keys[Scope.of_stored(topic)] = await _copy_keys(conn, topic)
                         topic = (await (await conn.execute(
                             "SELECT min(topic) FROM suppressions WHERE topic > %s", (topic,))).fetchone())[0]
                     return cursor, keys
@@ -382,7 +380,7 @@ class PostgresStore:
             known = await (await conn.execute(
                 "SELECT 1 FROM suppressions WHERE email = %s LIMIT 1", (record,))).fetchone()
             if not rows and not known:
-                rows = [(ALL_TOPICS, "erasure", "erasure", at)]
+                rows = [(ALL_EMAILS.stored, "erasure", "erasure", at)]
             await conn.execute("DELETE FROM suppressions WHERE email = %s", (email,))
             async with conn.cursor() as cur:
                 await cur.executemany(
@@ -398,8 +396,8 @@ class PostgresStore:
             )
             change_id = (await (await conn.execute(
                 "INSERT INTO changes (at, action, email, topic, reason, source, actor, detail)"
-                " VALUES (%s, 'erase', %s, '', NULL, 'erasure', %s, %s) RETURNING id",
-                (at, record, actor, json.dumps({"cursors": cursors})),
+                " VALUES (%s, 'erase', %s, %s, NULL, 'erasure', %s, %s) RETURNING id",
+                (at, record, ALL_EMAILS.stored, actor, json.dumps({"cursors": cursors})),
             )).fetchone())[0]
             await conn.execute(
                 "INSERT INTO erased_subjects (record, key, sha256_key, md5_key, at, actor)"
@@ -410,14 +408,14 @@ class PostgresStore:
             await conn.execute("DELETE FROM replies WHERE email = %s", (email,))
             for sender in dict.fromkeys(sender_keys):
                 await conn.execute("UPDATE sender_requests SET sender = %s WHERE sender = %s", (record, sender))
-            topics = [t for (t,) in await (await conn.execute(
+            scopes = [Scope.of_stored(t) for (t,) in await (await conn.execute(
                 "SELECT topic FROM suppressions WHERE email = %s ORDER BY topic", (record,))).fetchall()]
-            return topics, change_id, freed
+            return scopes, change_id, freed
 
-        topics, change_id, freed = await self._write(work)
+        scopes, change_id, freed = await self._write(work)
         self._wrote(change_id)
         self.stored_mail_bytes -= freed
-        return topics, change_id, freed
+        return scopes, change_id, freed
 
     async def truncate_journal(self, attempts: int = 50) -> bool:
         """Nothing to do here: PostgreSQL's own WAL and dead rows are its server's to recycle
@@ -436,19 +434,20 @@ class PostgresStore:
         self.stored_mail_bytes -= size
         return count, size
 
-    async def domain_entries(self) -> list[tuple[str, str]]:
-        return await self._read("SELECT email, topic FROM suppressions WHERE email >= '*@' AND email < '*A'")
+    async def domain_entries(self) -> list[tuple[str, Scope]]:
+        rows = await self._read("SELECT email, topic FROM suppressions WHERE email >= '*@' AND email < '*A'")
+        return [(entry, Scope.of_stored(topic)) for entry, topic in rows]
 
     async def erased_subject_rows(self) -> list[tuple[str, int, int, int]]:
         rows = await self._read("SELECT record, key, sha256_key, md5_key FROM erased_subjects")
         mask = 0xFFFFFFFFFFFFFFFF
         return [(record, key & mask, sha & mask, md5 & mask) for record, key, sha, md5 in rows]
 
-    async def erased_digest_rows(self) -> list[tuple[str, int, int]]:
+    async def erased_digest_rows(self) -> list[tuple[Scope, int, int]]:
         rows = await self._read(
             "SELECT s.topic, e.sha256_key, e.md5_key FROM suppressions s JOIN erased_subjects e ON s.email = e.record"
         )
-        return [(topic, sha & 0xFFFFFFFFFFFFFFFF, md5 & 0xFFFFFFFFFFFFFFFF) for topic, sha, md5 in rows]
+        return [(Scope.of_stored(topic), sha & 0xFFFFFFFFFFFFFFFF, md5 & 0xFFFFFFFFFFFFFFFF) for topic, sha, md5 in rows]
 
     async def messages_about(self, email: str) -> list[StoredMessage]:
         quoted = quoted_in_json_list(email)
@@ -519,7 +518,7 @@ class PostgresStore:
             at, last = utc_now(), None
             if reason is not None:
                 for email, key in keys:
-                    _, change_id = await _suppress(conn, at, email, key, outcome.topic or ALL_TOPICS, reason, source,
+                    _, change_id = await _suppress(conn, at, email, key, outcome.scope, reason, source,
                                                    actor)
                     last = change_id or last
             await conn.execute(
@@ -527,7 +526,7 @@ class PostgresStore:
                 " subject = %s, message_id = %s, authentication = %s, found = %s, words = %s, processed_at = %s"
                 " WHERE id = %s",
                 (outcome.status, json.dumps(outcome.reasons), json.dumps(outcome.addresses),
-                 outcome.topic, outcome.sender, outcome.subject, outcome.message_id,
+                 outcome.scope.topic, outcome.sender, outcome.subject, outcome.message_id,
                  outcome.authentication, json.dumps(outcome.found), outcome.words, at, message_id),
             )
             if counted is not None:
@@ -541,7 +540,7 @@ class PostgresStore:
 
         return self._wrote(await self._write(work))
 
-    async def resolve_message(self, message_id, status, keys, topic, reason, source, actor, note):
+    async def resolve_message(self, message_id, status, keys, scope, reason, source, actor, note):
         async def work(conn):
             row = await (await conn.execute(
                 "SELECT status FROM inbox WHERE id = %s FOR UPDATE", (message_id,))).fetchone()
@@ -551,12 +550,12 @@ class PostgresStore:
                 raise Conflict(f"message {message_id} is settled already ({row[0]})")
             at, last = utc_now(), None
             for email, key in keys:
-                _, change_id = await _suppress(conn, at, email, key, topic, reason, source, actor)
+                _, change_id = await _suppress(conn, at, email, key, scope, reason, source, actor)
                 last = change_id or last
             await conn.execute(
                 "UPDATE inbox SET status = %s, addresses = %s, topic = %s, resolved_at = %s, resolved_by = %s,"
                 " note = %s WHERE id = %s",
-                (status, json.dumps([email for email, _ in keys]), topic or None, at, actor, note, message_id),
+                (status, json.dumps([email for email, _ in keys]), scope.topic, at, actor, note, message_id),
             )
             return last
 
@@ -693,7 +692,7 @@ class PostgresStore:
             " WHERE e.seq > %s ORDER BY e.seq LIMIT %s", (seq, limit),
         )
         return [
-            Event(seq_, type_, at, change=Change(*change) if change[0] is not None else None,
+            Event(seq_, type_, at, change=change_of_row(change) if change[0] is not None else None,
                   message=(message_id, received_at, json.loads(reasons) if reasons else [])
                   if message_id is not None else None)
             for seq_, type_, at, *change, message_id, received_at, reasons in rows
@@ -821,7 +820,8 @@ class PostgresStore:
             await asyncio.sleep(1.0)
 
 
-async def _suppress(conn, at, email, key, topic, reason, source, actor, detail=None):
+async def _suppress(conn, at, email, key, scope, reason, source, actor, detail=None):
+    topic = scope.stored
     if detail is not None:
         detail = detail.replace("\\u0000", "\\ufffd")  # escaped NUL: jsonb (used by erasure) refuses it
     # The suppression and its change in one statement: one round trip for a new one.
@@ -836,11 +836,10 @@ async def _suppress(conn, at, email, key, topic, reason, source, actor, detail=N
     )).fetchone()
     if row is None:
         existing = await (await conn.execute(
-            "SELECT email, topic, reason, source, created_at FROM suppressions WHERE email = %s AND topic = %s",
-            (email, topic),
+            f"SELECT {SUPPRESSION_COLUMNS} FROM suppressions WHERE email = %s AND topic = %s", (email, topic),
         )).fetchone()
-        return Suppression(*existing), None
-    return Suppression(email, topic, reason, source, at), row[0]
+        return suppression_of_row(existing), None
+    return Suppression(email, scope, reason, source, at), row[0]
 
 
 async def _log_change(conn, at, action, email, topic, reason, source, actor, detail=None) -> int:

@@ -2,7 +2,7 @@
 
 import json
 
-from suppression.model import ALL_TOPICS, Change, StoredMessage, Suppression
+from suppression.model import Change, StoredMessage, Suppression
 
 
 def change_record(change: Change) -> dict:
@@ -15,7 +15,7 @@ def change_record(change: Change) -> dict:
         "at": change.at,
         "action": change.action,
         "email": change.email,
-        "topic": None if change.topic == ALL_TOPICS else change.topic,
+        "topic": change.scope.topic,
         "reason": change.reason,
         "source": change.source,
         "actor": change.actor,
@@ -32,7 +32,7 @@ def change_record(change: Change) -> dict:
 def suppression_record(row: Suppression) -> dict:
     """Which suppression applies, why, and since when."""
     return {
-        "scope": "all" if row.topic == ALL_TOPICS else row.topic,
+        "scope": row.scope.name,
         "reason": row.reason,
         "source": row.source,
         "since": row.since,
@@ -60,7 +60,7 @@ def message_record(message: StoredMessage, due: str, with_raw: bool = False) -> 
         # Suppressed because of it; while a person must decide it, also the addresses found.
         "addresses": (list(dict.fromkeys([*message.addresses, *message.found])) if message.status == "review"
                       else message.addresses),
-        "topic": message.topic,
+        "topic": message.scope.topic,
         "processed_at": message.processed_at,
         "resolved_at": message.resolved_at,
         "resolved_by": message.resolved_by,

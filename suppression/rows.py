@@ -1,9 +1,10 @@
-"""How both stores read a received message's row into the model (suppression/model.py): the
-columns, in order, and the JSON lists among them."""
+"""How both stores read their rows into the model (suppression/model.py): the columns, in
+order, the JSON lists among them, and the stored spelling of a scope (the topic column: ""
+for all emails in suppressions and changes, NULL in a message's row)."""
 
 import json
 
-from suppression.model import StoredMessage
+from suppression.model import Change, Scope, StoredMessage, Suppression
 
 # Column names are constants of ours, joined into the SELECT; values are always parameters.
 MESSAGE_COLUMNS = (
@@ -20,10 +21,25 @@ RECEIVER_COLUMNS = ("url", "cursor", "generation", "added_at", "attempts", "fail
                     "last_error", "disabled_at", "disabled_reason")
 
 
+SUPPRESSION_COLUMNS = "email, topic, reason, source, created_at"
+CHANGE_COLUMNS = "id, at, action, email, topic, reason, source, actor, detail"
+
+
+def suppression_of_row(row) -> Suppression:
+    email, topic, reason, source, since = row
+    return Suppression(email, Scope.of_stored(topic), reason, source, since)
+
+
+def change_of_row(row) -> Change:
+    change_id, at, action, email, topic, reason, source, actor, detail = row
+    return Change(change_id, at, action, email, Scope.of_stored(topic), reason, source, actor, detail)
+
+
 def message_of_row(row, raw: bytes | None = None) -> StoredMessage:
     values = dict(zip(MESSAGE_COLUMNS, row, strict=True))
     for name in ("rcpt_to", "reasons", "addresses", "found"):
         values[name] = json.loads(values[name]) if values[name] else []
+    values["scope"] = Scope.of_topic(values.pop("topic"))
     return StoredMessage(**values, raw=raw)
 
 

@@ -44,7 +44,7 @@ from suppression.links import UnsubscribeLink, mint_link
 from suppression.outbox import KEEP_DELIVERED_DAYS, Backlog, Event, Receiver
 from suppression.records import event_record, suppression_record
 from suppression.snapshot import SNAPSHOT_NAME, load_snapshot, save_snapshot
-from suppression.model import ALL_TOPICS, Change, StoredMessage, Suppression, seconds_since, signed64, utc_iso
+from suppression.model import ALL_EMAILS, Change, Scope, StoredMessage, Suppression, seconds_since, signed64, utc_iso
 from suppression.store import SuppressionStore
 from suppression.store_interface import Store
 from suppression.tokens import LinkClaim, mint_undo, read_claim, verify_undo
@@ -74,13 +74,13 @@ _REBUILD_GAP = 100_000
 @dataclass(frozen=True)
 class CheckResult:
     email: str
-    topic: str | None
+    scope: Scope
     suppressed: bool
     matched: Suppression | None  # the suppression that applies; "all emails" wins
 
     def as_dict(self) -> dict:
         """What a check says, as the API and the CLI print it."""
-        body = {"email": self.email, "topic": self.topic, "suppressed": self.suppressed}
+        body = {"email": self.email, "topic": self.scope.topic, "suppressed": self.suppressed}
         if self.matched is not None:
             body.update(suppression_record(self.matched))
         return body
@@ -162,12 +162,12 @@ class SuppressionService:
         # Erased addresses: record ("erased:...") -> (keyed index key, keyed sha256 key, keyed md5 key).
         self._erased: dict[str, tuple[int, int, int]] = {}
         self._erased_keys: set[int] = set()
-        # The "*@DOMAIN" entries by topic, as bytes of the domain: a few thousand at most, so a bulk
+        # The "*@DOMAIN" entries by scope, as bytes of the domain: a few thousand at most, so a bulk
         # check looks each line's domain up in a set rather than a second hashed lookup.
-        self._domains: dict[str, set[bytes]] = {}
-        # Per topic asked for (None: all emails only): its domains, the width of the endings
+        self._domains: dict[Scope, set[bytes]] = {}
+        # Per scope asked for (with all emails' entries): its domains, the width of the endings
         # compared first, and those endings; made on the first bulk check after a change.
-        self._domain_endings: dict[str | None, tuple[set[bytes], int, set[bytes]]] = {}
+        self._domain_endings: dict[Scope, tuple[set[bytes], int, set[bytes]]] = {}
 
     @classmethod
     def of_settings(cls, settings: Settings, signing_keys: tuple[str, ...] = ()) -> "SuppressionService":
@@ -237,14 +237,12 @@ class SuppressionService:
 
     # -- vocabulary ---------------------------------------------------------------------
 
-    def topic_scope(self, topic: str | None) -> str:
-        """The stored scope of a topic argument: ALL_TOPICS for none, else a known topic."""
-        if topic is None or topic == "":
-            return ALL_TOPICS
-        if topic not in self.settings.topics:
+    def known_scope(self, scope: Scope) -> Scope:
+        """The scope, if it is all emails or a configured topic; else UnknownTopic."""
+        if scope.topic is not None and scope.topic not in self.settings.topics:
             known = ", ".join(self.settings.topics) or "none"
-            raise UnknownTopic(f"unknown topic {topic[:64]!r} (known topics: {known})")
-        return topic
+            raise UnknownTopic(f"unknown topic {scope.topic[:64]!r} (known topics: {known})")
+        return scope
 
     @staticmethod
     def check_reason(reason: str) -> str:
@@ -266,53 +264,53 @@ class SuppressionService:
             self._seen_signal = published
             self.store.note_followed(self._cursor)
 
-    async def check(self, text: str, topic: str | None = None) -> CheckResult:
+    async def check(self, text: str, scope: Scope = ALL_EMAILS) -> CheckResult:
         """Whether one address is suppressed for a topic (or for all emails)."""
         await self.see_writes()
         email = normalise_address(text)
-        scope = self.topic_scope(topic)
+        scope = self.known_scope(scope)
         stored, key = self._stored(email)
         domain = domain_entry(email)
         if self.index is not None and not (
-            self.index.contains(key, _or_none(scope)) or self._domain_suppressed(email, scope)
+            self.index.contains(key, scope) or self._domain_suppressed(email, scope)
         ):
-            return CheckResult(email, _or_none(scope), False, None)
-        own = {row.topic: row for row in await self.store.suppressions_of(stored)}
-        of_domain = {row.topic: row for row in await self.store.suppressions_of(domain)} if self._domains else {}
+            return CheckResult(email, scope, False, None)
+        own = {row.scope: row for row in await self.store.suppressions_of(stored)}
+        of_domain = {row.scope: row for row in await self.store.suppressions_of(domain)} if self._domains else {}
         # All emails first, the address's own before its domain's; then the topic.
-        matched = own.get(ALL_TOPICS) or of_domain.get(ALL_TOPICS)
-        if matched is None and scope != ALL_TOPICS:
+        matched = own.get(ALL_EMAILS) or of_domain.get(ALL_EMAILS)
+        if matched is None and not scope.everything:
             matched = own.get(scope) or of_domain.get(scope)
-        return CheckResult(email, _or_none(scope), matched is not None, matched)
+        return CheckResult(email, scope, matched is not None, matched)
 
-    def suppressed_texts(self, texts: list[str], topic: str | None) -> list[str]:
+    def suppressed_texts(self, texts: list[str], scope: Scope) -> list[str]:
         """The given strings that are suppressed addresses, as given, in input order."""
-        mask = self._matching(forms_of_texts(texts), _or_none(self.topic_scope(topic)))
+        mask = self._matching(forms_of_texts(texts), self.known_scope(scope))
         return [texts[i] for i in np.flatnonzero(mask)]
 
-    def suppressed_block(self, block: bytes, topic: str | None) -> bytes:
+    def suppressed_block(self, block: bytes, scope: Scope) -> bytes:
         """The suppressed lines of a block of whole lines, as given, each ending in a newline."""
         lines, forms = forms_of_block(block)
-        hits = np.flatnonzero(self._matching(forms, _or_none(self.topic_scope(topic))))
+        hits = np.flatnonzero(self._matching(forms, self.known_scope(scope)))
         if len(hits) == 0:
             return b""
         return b"\n".join([lines[i].rstrip(b"\r") for i in hits]) + b"\n"
 
-    def _matching(self, forms: list[bytes], topic: str | None) -> np.ndarray:
+    def _matching(self, forms: list[bytes], scope: Scope) -> np.ndarray:
         """Which lookup forms are suppressed: by their key, or, once anyone was erased, their keyed key."""
         index = self._index()
-        mask = index.contains_many(keys_of_forms(forms), topic)
+        mask = index.contains_many(keys_of_forms(forms), scope)
         if self._domains:
-            mask |= self._domain_matches(forms, topic)
+            mask |= self._domain_matches(forms, scope)
         if self._erased:
-            mask |= index.contains_many(self.erasure.index_keys(forms), topic)
+            mask |= index.contains_many(self.erasure.index_keys(forms), scope)
         return mask
 
-    async def suppressed_hashed_block(self, block: bytes, algorithm: str, topic: str | None) -> bytes:
+    async def suppressed_hashed_block(self, block: bytes, algorithm: str, scope: Scope) -> bytes:
         """The lines of a block of hex digests (HASHES) of canonical addresses that are suppressed, as given."""
         index = await self._hashed_index(algorithm)
         lines, keys, valid = keys_of_hashed_block(block, algorithm)
-        scope = _or_none(self.topic_scope(topic))
+        scope = self.known_scope(scope)
         mask = index.contains_many(keys, scope)
         if self._erased:
             keyed = np.fromiter(
@@ -330,15 +328,15 @@ class SuppressionService:
             raise InvalidValue(f"unknown hash {algorithm[:16]!r} (one of: {', '.join(HASHES)})")
         async with self._follow_lock:
             if algorithm not in self._hashed:
-                by_topic: dict[str, list[int]] = {}
+                by_scope: dict[Scope, list[int]] = {}
                 async for row in self.store.iter_suppressions():
                     # Partners send digests of addresses: neither erased records nor domain entries match one.
                     if not is_record(row.email) and not row.email.startswith(DOMAIN_PREFIX):
-                        by_topic.setdefault(row.topic, []).append(hashed_key(row.email, algorithm))
-                for topic, sha256_key, md5_key in await self.store.erased_digest_rows():
-                    by_topic.setdefault(topic, []).append(sha256_key if algorithm == "sha256" else md5_key)
+                        by_scope.setdefault(row.scope, []).append(hashed_key(row.email, algorithm))
+                for scope, sha256_key, md5_key in await self.store.erased_digest_rows():
+                    by_scope.setdefault(scope, []).append(sha256_key if algorithm == "sha256" else md5_key)
                 self._hashed[algorithm] = SuppressionIndex(
-                    {topic: np.array(keys, dtype=np.uint64) for topic, keys in by_topic.items()})
+                    {scope: np.array(keys, dtype=np.uint64) for scope, keys in by_scope.items()})
         return self._hashed[algorithm]
 
     def _index(self) -> SuppressionIndex:
@@ -352,13 +350,13 @@ class SuppressionService:
     # -- changes ------------------------------------------------------------------------
 
     async def suppress(
-        self, text: str, topic: str | None, reason: str, source: str, actor: str, why: "Leaving | None" = None,
+        self, text: str, scope: Scope, reason: str, source: str, actor: str, why: "Leaving | None" = None,
     ) -> tuple[Suppression, bool]:
         """Suppress an address, or with "*@DOMAIN" every address at that domain (idempotent);
         return the suppression and whether it is new. `why`, the person's optional answer to
         "why are you leaving?", goes into the audit trail."""
         email = normalise_entry(text)
-        scope = self.topic_scope(topic)
+        scope = self.known_scope(scope)
         reason = self.check_reason(reason or "manual")
         stored, key = self._stored(email)
         detail = json.dumps(why.as_detail(), ensure_ascii=False) if why is not None else None
@@ -367,10 +365,10 @@ class SuppressionService:
             await self._note_own(change_id, "suppress", stored, scope)
         return dataclasses.replace(suppression, email=email), change_id is not None
 
-    async def unsuppress(self, text: str, topic: str | None, source: str, actor: str) -> tuple[str, bool]:
+    async def unsuppress(self, text: str, scope: Scope, source: str, actor: str) -> tuple[str, bool]:
         """Lift the suppression of an address (or a "*@DOMAIN" entry) for one scope; return it and whether one was lifted."""
         email = normalise_entry(text)
-        stored, scope = self._stored(email)[0], self.topic_scope(topic)
+        stored, scope = self._stored(email)[0], self.known_scope(scope)
         change_id = await self.store.unsuppress(stored, scope, source, actor)
         if change_id is not None:
             await self._note_own(change_id, "unsuppress", stored, scope)
@@ -378,11 +376,11 @@ class SuppressionService:
 
     def mint_undo(self, suppression: Suppression) -> str:
         """The undo a confirmation page offers for a suppression it has just made."""
-        return mint_undo(self._keys(), suppression.email, suppression.topic, suppression.since)
+        return mint_undo(self._keys(), suppression.email, suppression.scope, suppression.since)
 
-    async def undo(self, text: str, undo_tokens: list[str], actor: str) -> list[str | None]:
+    async def undo(self, text: str, undo_tokens: list[str], actor: str) -> list[Scope]:
         """Lift the suppressions undo tokens name, those still that recipient's own; BadUndo if any
-        token is not one this address's unsubscribe handed out. The topics lifted (None: all emails)."""
+        token is not one this address's unsubscribe handed out. The scopes lifted."""
         email = normalise_address(text)
         if not undo_tokens:
             raise BadUndo("there is nothing to undo")
@@ -392,7 +390,7 @@ class SuppressionService:
             change_id = await self.store.unsuppress(stored, scope, "link", actor, only_own_made_at=made_at)
             if change_id is not None:
                 await self.follow_changes(upto=change_id)
-                lifted.append(_or_none(scope))
+                lifted.append(scope)
         return lifted
 
     async def changes(self, after: str | None, limit: int) -> tuple[list[Change], str]:
@@ -441,7 +439,7 @@ class SuppressionService:
                     await self._reload_from_rows()
                     return
                 batch = await self.store.index_changes_after(self._cursor, _FOLLOW_BATCH)
-                for change_id, action, email, topic in batch:
+                for change_id, action, email, scope in batch:
                     if change_id <= self._cursor:
                         continue  # read with the rows already, after an erasure in this batch
                     if action == "erase":
@@ -449,34 +447,34 @@ class SuppressionService:
                         await self._reload_from_rows()
                         self._cursor = max(self._cursor, change_id)
                         continue
-                    self._apply_change(change_id, action, email, topic)
+                    self._apply_change(change_id, action, email, scope)
                 if len(batch) < _FOLLOW_BATCH:
                     return
                 upto = max(upto, await self.store.newest_change())  # a big write may have landed meanwhile
 
-    def _apply_change(self, change_id: int, action: str, email: str, topic: str) -> None:
+    def _apply_change(self, change_id: int, action: str, email: str, scope: Scope) -> None:
         """Put one suppress or unsuppress of the change log into the index."""
         if email.startswith(DOMAIN_PREFIX):
             # Matched by the domain sets, never by key: kept out of the index, whose set of
             # keys added since its last rebuild every bulk lookup pays for.
-            self._note_domain(action, email, topic)
+            self._note_domain(action, email, scope)
         else:
             key, digests = self._keys_of_stored(email)
             if action == "suppress":
-                self.index.add(topic, key)
+                self.index.add(scope, key)
             else:
-                self.index.discard(topic, key)
+                self.index.discard(scope, key)
             for algorithm, hashed in self._hashed.items():
-                (hashed.add if action == "suppress" else hashed.discard)(topic, digests[algorithm])
+                (hashed.add if action == "suppress" else hashed.discard)(scope, digests[algorithm])
         self._cursor = max(self._cursor, change_id)
 
-    async def _note_own(self, change_id: int, action: str, email: str, topic: str) -> None:
+    async def _note_own(self, change_id: int, action: str, email: str, scope: Scope) -> None:
         """Put this process's own acknowledged change into the index before answering. When it
         is the next one in the log (as it is, unless another process wrote meanwhile), from what
         was written, without reading it back; else by following the log up to it."""
         # Ids are consecutive: any other writer's change would lie between the cursor and this one.
         if self.index is not None and change_id == self._cursor + 1 and not self._follow_lock.locked():
-            self._apply_change(change_id, action, email, topic)
+            self._apply_change(change_id, action, email, scope)
             return
         await self.follow_changes(upto=change_id)
 
@@ -490,7 +488,7 @@ class SuppressionService:
         forms = list(dict.fromkeys([email, unicode_form(email)]))
         record = self.erasure.record(email)
         digests = self.erasure.digest_keys(email)
-        topics, change_id, _ = await self.store.erase(
+        scopes, change_id, _ = await self.store.erase(
             forms, record, self.erasure.index_key(email), digests, [email, sender_key(email)], actor,
         )
         self._erased[record] = (self.erasure.index_key(email), digests["sha256"], digests["md5"])
@@ -499,8 +497,8 @@ class SuppressionService:
         if self.index is not None:
             await self._save_snapshot()  # the one on disk still holds the address's plain key
         log.info("erased one address at the request of %s: kept as a keyed hash, suppressed for %d scope(s)",
-                 actor, len(topics))
-        return email, bool(topics)
+                 actor, len(scopes))
+        return email, bool(scopes)
 
     def _stored(self, email: str) -> tuple[str, int]:
         """How an address is kept and looked up: itself and its key, or if it was erased, its keyed hash and keyed key."""
@@ -533,30 +531,30 @@ class SuppressionService:
     async def _load_domains(self) -> None:
         self._domains = {}
         self._domain_endings.clear()
-        for entry, topic in await self.store.domain_entries():
-            self._note_domain("suppress", entry, topic)
+        for entry, scope in await self.store.domain_entries():
+            self._note_domain("suppress", entry, scope)
 
-    def _note_domain(self, action: str, entry: str, topic: str) -> None:
+    def _note_domain(self, action: str, entry: str, scope: Scope) -> None:
         self._domain_endings.clear()
-        domains = self._domains.setdefault(topic, set())
+        domains = self._domains.setdefault(scope, set())
         domain = entry[len(DOMAIN_PREFIX):].encode("utf-8")
         if action == "suppress":
             domains.add(domain)
         else:
             domains.discard(domain)
 
-    def _domain_matches(self, forms: list[bytes], topic: str | None) -> np.ndarray:
-        """Which lookup forms are at a "*@DOMAIN" entry's domain, for all emails or `topic`.
+    def _domain_matches(self, forms: list[bytes], scope: Scope) -> np.ndarray:
+        """Which lookup forms are at a "*@DOMAIN" entry's domain, for all emails or the scope's topic.
 
         Each form's last few bytes are looked up first (one C-level pass, 70 ns a line against
         165 for cutting out every domain); only the lines whose ending some entry shares are
         cut and compared exactly. That keeps the bulk check over 1M/s with 10,000 entries."""
         mask = np.zeros(len(forms), dtype=bool)
-        if topic not in self._domain_endings:
-            domains = self._domains.get(ALL_TOPICS, set()) | (self._domains.get(topic, set()) if topic else set())
+        if scope not in self._domain_endings:
+            domains = self._domains.get(ALL_EMAILS, set()) | self._domains.get(scope, set())
             width = min(16, min(map(len, domains), default=1))
-            self._domain_endings[topic] = (domains, width, {domain[-width:] for domain in domains})
-        domains, width, endings = self._domain_endings[topic]
+            self._domain_endings[scope] = (domains, width, {domain[-width:] for domain in domains})
+        domains, width, endings = self._domain_endings[scope]
         if not domains:
             return mask
         candidates = np.fromiter(map(endings.__contains__, map(itemgetter(slice(-width, None)), forms)),
@@ -568,9 +566,9 @@ class SuppressionService:
             mask[i] = at > 0 and form.rfind(b"@") == at and form[at + 1:] in domains
         return mask
 
-    def _domain_suppressed(self, email: str, scope: str) -> bool:
+    def _domain_suppressed(self, email: str, scope: Scope) -> bool:
         domain = email.rpartition("@")[2].encode("utf-8")
-        return domain in self._domains.get(ALL_TOPICS, ()) or domain in self._domains.get(scope, ())
+        return domain in self._domains.get(ALL_EMAILS, ()) or domain in self._domains.get(scope, ())
 
     async def _load_erased(self) -> None:
         rows = await self.store.erased_subject_rows()
@@ -714,7 +712,7 @@ class SuppressionService:
 
     async def resolve(
         self, message_id: int, action: str, actor: str, emails: list[str] | None = None,
-        topic: str | None = None, note: str | None = None,
+        scope: Scope = ALL_EMAILS, note: str | None = None,
     ) -> StoredMessage:
         """A person's decision on a message under review: suppress (the given addresses, else those
         the reader found, else the sender) or dismiss with a note. Everything is checked before
@@ -725,13 +723,13 @@ class SuppressionService:
             raise InvalidValue(f"a note is at most {MAX_NOTE_CHARS} characters")
         message = await self.inbox_message(message_id)
         if action == "dismiss":
-            if emails or topic:
+            if emails or not scope.everything:
                 raise InvalidValue("a dismissal suppresses nothing: give no emails or topic")
             if not (note or "").strip():
                 raise InvalidValue("say why in a note when dismissing")
-            await self.store.resolve_message(message_id, "dismissed", [], ALL_TOPICS, "", "", actor, note)
+            await self.store.resolve_message(message_id, "dismissed", [], ALL_EMAILS, "", "", actor, note)
             return await self.inbox_message(message_id)
-        scope = self.topic_scope(topic)
+        scope = self.known_scope(scope)
         if emails is not None:
             if not emails:
                 raise InvalidValue("`emails` must name at least one address (or be left out)")
@@ -789,12 +787,11 @@ class SuppressionService:
 
     # -- links --------------------------------------------------------------------------
 
-    def mint_link(self, text: str, topic: str | None = None) -> UnsubscribeLink:
-        """The unsubscribe link and header values for one recipient and topic."""
+    def mint_link(self, text: str, scope: Scope = ALL_EMAILS) -> UnsubscribeLink:
+        """The unsubscribe link and header values for one recipient and scope."""
         email = normalise_address(text)
-        scope = self.topic_scope(topic)
         return mint_link(
-            email, _or_none(scope),
+            email, self.known_scope(scope),
             base_url=self.settings.service.base_url,
             secret_keys=self._keys(),
             request_address=self.settings.smtp.request_addresses[0],
@@ -809,9 +806,9 @@ class SuppressionService:
         days = self.settings.signing.max_age_days
         return days * 86400 if days else None
 
-    async def suppressed_scopes(self, email: str) -> set[str]:
-        """The scopes (ALL_TOPICS or topic ids) an address is suppressed for."""
-        return {row.topic for row in await self.store.suppressions_of(email)}
+    async def suppressed_scopes(self, email: str) -> set[Scope]:
+        """The scopes an address is suppressed for."""
+        return {row.scope for row in await self.store.suppressions_of(email)}
 
     def _keys(self) -> tuple[str, ...]:
         if not self.signing_keys:
@@ -912,6 +909,3 @@ def _cursor(after: str | None) -> int:
         raise InvalidValue("the cursor must be a value of `next` from an earlier page")
     return position
 
-
-def _or_none(scope: str) -> str | None:
-    return None if scope == ALL_TOPICS else scope

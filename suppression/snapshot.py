@@ -1,6 +1,6 @@
 """A snapshot of the in-memory index on disk, so that start-up need not read every row.
 
-It holds each topic's sorted keys, the change id they reflect and the identity of the
+It holds each scope's sorted keys (named as the database stores them: "" for all emails), the change id they reflect and the identity of the
 database they came from. A snapshot of another database, or one from the future, is
 ignored: start-up then reads the rows as before. Written to a temporary file and renamed,
 so a crash leaves the old snapshot or the new one, never half of one.
@@ -12,28 +12,30 @@ from pathlib import Path
 
 import numpy as np
 
+from suppression.model import Scope
+
 log = logging.getLogger(__name__)
 
 SNAPSHOT_NAME = "index-snapshot.npz"
 _FORMAT = 1
 
 
-def save_snapshot(path: Path, database_id: str, cursor: int, keys: dict[str, np.ndarray]) -> None:
+def save_snapshot(path: Path, database_id: str, cursor: int, keys: dict[Scope, np.ndarray]) -> None:
     temporary = path.with_suffix(".tmp")
     arrays = {f"topic_{i}": array for i, array in enumerate(keys.values())}
     # Created 0600: the keys are hashes of addresses, and never readable by others, not even while written.
     with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
         np.savez(
             fh, format=np.array(_FORMAT), database_id=np.array(database_id), cursor=np.array(cursor),
-            topics=np.array(list(keys), dtype=str), **arrays,
+            topics=np.array([scope.stored for scope in keys], dtype=str), **arrays,
         )
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(temporary, path)
 
 
-def load_snapshot(path: Path, database_id: str, newest_change: int) -> tuple[int, dict[str, np.ndarray]] | None:
-    """(cursor, keys by topic) if the snapshot belongs to this database and is not ahead of it."""
+def load_snapshot(path: Path, database_id: str, newest_change: int) -> tuple[int, dict[Scope, np.ndarray]] | None:
+    """(cursor, keys by scope) if the snapshot belongs to this database and is not ahead of it."""
     if not path.exists():
         return None
     try:
@@ -46,7 +48,7 @@ def load_snapshot(path: Path, database_id: str, newest_change: int) -> tuple[int
                 log.warning("index snapshot is ahead of the database (restored from backup?); reading the rows")
                 return None
             topics = list(data["topics"])
-            keys = {str(topic): data[f"topic_{i}"].astype(np.uint64, copy=False) for i, topic in enumerate(topics)}
+            keys = {Scope.of_stored(str(topic)): data[f"topic_{i}"].astype(np.uint64, copy=False) for i, topic in enumerate(topics)}
     except (OSError, ValueError, KeyError, EOFError) as exc:
         log.warning("index snapshot unreadable (%s); reading the rows instead", exc)
         return None

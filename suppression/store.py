@@ -24,10 +24,13 @@ from suppression.datadir import create_private_file, secure_data_dir
 from suppression.errors import Conflict, NotFound, StoreUnavailable
 from suppression.keyfile import KEY_FILE_NAME
 from suppression.model import (  # noqa: F401  (re-exported: the store's rows)
-    ALL_TOPICS, Change, ImportRow, Outcome, StoredMessage, Suppression, signed64, utc_iso, utc_now,
+    ALL_EMAILS, Change, ImportRow, Outcome, Scope, StoredMessage, Suppression, signed64, utc_iso, utc_now,
 )
 from suppression.outbox_queries import OutboxQueries
-from suppression.rows import MESSAGE_COLUMNS, SCRUBBED, message_of_row, quoted_in_json_list
+from suppression.rows import (
+    CHANGE_COLUMNS, MESSAGE_COLUMNS, SCRUBBED, SUPPRESSION_COLUMNS, change_of_row, message_of_row, quoted_in_json_list,
+    suppression_of_row,
+)
 from suppression.schema import MIGRATIONS
 from suppression.sqlite_writer import WRITER_CACHE_KIB, SqliteWriter, Write
 
@@ -135,24 +138,26 @@ class SuppressionStore(OutboxQueries):
     # -- suppressions -------------------------------------------------------------------
 
     async def suppress(
-        self, email: str, key: int, topic: str, reason: str, source: str, actor: str, detail: str | None = None
+        self, email: str, key: int, scope: Scope, reason: str, source: str, actor: str, detail: str | None = None
     ) -> tuple[Suppression, int | None]:
         """Record a suppression unless one exists; return it and the new change's id (None: existed).
 
         `detail` (JSON) goes with the change into the audit trail: why the person left, say."""
 
         def work(db: sqlite3.Connection):
-            return _suppress(db, utc_now(), email, key, topic, reason, source, actor, detail)
+            return _suppress(db, utc_now(), email, key, scope, reason, source, actor, detail)
 
         return await self._write(work)
 
     async def unsuppress(
-        self, email: str, topic: str, source: str, actor: str, only_own_made_at: str | None = None
+        self, email: str, scope: Scope, source: str, actor: str, only_own_made_at: str | None = None
     ) -> int | None:
         """Lift a suppression; return the change's id, or None if there was none.
 
         With `only_own_made_at`, only the recipient's own unsubscribe made at that time is lifted.
         """
+
+        topic = scope.stored
 
         def work(db: sqlite3.Connection):
             if only_own_made_at is None:
@@ -192,7 +197,7 @@ class SuppressionStore(OutboxQueries):
                 # The first occurrence of an address in the file wins.
                 db.executemany(
                     "INSERT OR IGNORE INTO temp.import_rows VALUES (?, ?, ?, ?, ?)",
-                    ((r.email, r.topic, r.reason, r.key, r.line) for r in rows),
+                    ((r.email, r.scope.stored, r.reason, r.key, r.line) for r in rows),
                 )
                 db.execute(
                     "DELETE FROM temp.import_rows WHERE EXISTS (SELECT 1 FROM suppressions s"
@@ -221,17 +226,14 @@ class SuppressionStore(OutboxQueries):
     async def suppressions_of(self, email: str) -> list[Suppression]:
         """Every suppression of one address, "all emails" first."""
         rows = await self._read(
-            "SELECT email, topic, reason, source, created_at FROM suppressions"
-            " WHERE email = ? ORDER BY topic",
-            (email,),
-        )
-        return [Suppression(*row) for row in rows]
+            f"SELECT {SUPPRESSION_COLUMNS} FROM suppressions WHERE email = ? ORDER BY topic", (email,))
+        return [suppression_of_row(row) for row in rows]
 
     async def iter_suppressions(self, batch: int = 10_000) -> AsyncIterator[Suppression]:
         """All suppressions in address order, read in batches (for export)."""
         try:
             cursor = await self._reader.execute(
-                "SELECT email, topic, reason, source, created_at FROM suppressions ORDER BY email, topic"
+                f"SELECT {SUPPRESSION_COLUMNS} FROM suppressions ORDER BY email, topic"
             )
         except (sqlite3.Error, ValueError) as exc:
             raise StoreUnavailable(f"the database cannot be read now: {exc}") from None
@@ -244,7 +246,7 @@ class SuppressionStore(OutboxQueries):
                 if not rows:
                     break
                 for row in rows:
-                    yield Suppression(*row)
+                    yield suppression_of_row(row)
         finally:
             await cursor.close()
 
@@ -255,22 +257,19 @@ class SuppressionStore(OutboxQueries):
     # -- the change log -----------------------------------------------------------------
 
     async def changes_after(self, after: int, limit: int) -> list[Change]:
-        rows = await self._read(
-            "SELECT id, at, action, email, topic, reason, source, actor, detail FROM changes"
-            " WHERE id > ? ORDER BY id LIMIT ?",
-            (after, limit),
-        )
-        return [Change(*row) for row in rows]
+        rows = await self._read(f"SELECT {CHANGE_COLUMNS} FROM changes WHERE id > ? ORDER BY id LIMIT ?",
+                                (after, limit))
+        return [change_of_row(row) for row in rows]
 
     # -- erasure --------------------------------------------------------------------------
 
     async def erase(self, forms: list[str], record: str, key: int, digest_keys: dict[str, int],
-                    sender_keys: list[str], actor: str) -> tuple[list[str], int, int]:
+                    sender_keys: list[str], actor: str) -> tuple[list[Scope], int, int]:
         """Replace every trace of an address (`forms[0]` canonical, then other spellings) by its
         keyed hash `record`, in one transaction: its suppressions (kept, under `key`; one for all
         emails if it had none), its audit trail (pseudonymised, and an `erase` change naming the
         cursors replaced), the mail from or naming it (raw text removed, the address replaced),
-        replies and rate-limit rows. Returns (topics suppressed, the erase change's id, bytes of
+        replies and rate-limit rows. Returns (scopes suppressed, the erase change's id, bytes of
         raw mail removed)."""
         email = forms[0]
 
@@ -282,7 +281,7 @@ class SuppressionStore(OutboxQueries):
             known = db.execute("SELECT 1 FROM suppressions WHERE email = ? LIMIT 1", (record,)).fetchone()
             if not rows and not known:
                 # Erased before, or without, ever opting out: never mailed again all the same.
-                rows = [(ALL_TOPICS, "erasure", "erasure", at)]
+                rows = [(ALL_EMAILS.stored, "erasure", "erasure", at)]
             db.execute("DELETE FROM suppressions WHERE email = ?", (email,))
             db.executemany(
                 "INSERT OR IGNORE INTO suppressions (email, topic, key, reason, source, created_at)"
@@ -295,8 +294,8 @@ class SuppressionStore(OutboxQueries):
                        " ELSE json_remove(detail, '$.why_text') END WHERE email = ?", (record, email))
             change_id = db.execute(
                 "INSERT INTO changes (at, action, email, topic, reason, source, actor, detail)"
-                " VALUES (?, 'erase', ?, '', NULL, 'erasure', ?, ?)",
-                (at, record, actor, json.dumps({"cursors": cursors})),
+                " VALUES (?, 'erase', ?, ?, NULL, 'erasure', ?, ?)",
+                (at, record, ALL_EMAILS.stored, actor, json.dumps({"cursors": cursors})),
             ).lastrowid
             db.execute(
                 "INSERT OR IGNORE INTO erased_subjects (record, key, sha256_key, md5_key, at, actor)"
@@ -307,13 +306,14 @@ class SuppressionStore(OutboxQueries):
             db.execute("DELETE FROM replies WHERE email = ?", (email,))
             for sender in dict.fromkeys(sender_keys):
                 db.execute("UPDATE sender_requests SET sender = ? WHERE sender = ?", (record, sender))
-            topics = [t for (t,) in db.execute("SELECT topic FROM suppressions WHERE email = ? ORDER BY topic", (record,))]
-            return topics, change_id, freed
+            scopes = [Scope.of_stored(t) for (t,) in db.execute(
+                "SELECT topic FROM suppressions WHERE email = ? ORDER BY topic", (record,))]
+            return scopes, change_id, freed
 
-        topics, change_id, freed = await self._write(work)
+        scopes, change_id, freed = await self._write(work)
         self.stored_mail_bytes -= freed
         await self.truncate_journal()
-        return topics, change_id, freed
+        return scopes, change_id, freed
 
     async def truncate_journal(self, attempts: int = 50) -> bool:
         """Move everything into the database file and empty the write-ahead log, so that what a
@@ -351,11 +351,10 @@ class SuppressionStore(OutboxQueries):
             await self.truncate_journal()
         return count, size
 
-    async def domain_entries(self) -> list[tuple[str, str]]:
-        """(entry, topic) of every "*@DOMAIN" suppression (a range of the primary key: no scan)."""
-        return await self._read(
-            "SELECT email, topic FROM suppressions WHERE email >= '*@' AND email < '*A'"
-        )
+    async def domain_entries(self) -> list[tuple[str, Scope]]:
+        """(entry, scope) of every "*@DOMAIN" suppression (a range of the primary key: no scan)."""
+        rows = await self._read("SELECT email, topic FROM suppressions WHERE email >= '*@' AND email < '*A'")
+        return [(entry, Scope.of_stored(topic)) for entry, topic in rows]
 
     async def erased_subject_rows(self) -> list[tuple[str, int, int, int]]:
         """(record, keyed index key, keyed sha256 key, keyed md5 key) of every erased address."""
@@ -363,12 +362,12 @@ class SuppressionStore(OutboxQueries):
         mask = 0xFFFFFFFFFFFFFFFF
         return [(record, key & mask, sha & mask, md5 & mask) for record, key, sha, md5 in rows]
 
-    async def erased_digest_rows(self) -> list[tuple[str, int, int]]:
-        """(topic, keyed sha256 key, keyed md5 key) of every erased address's suppressions."""
+    async def erased_digest_rows(self) -> list[tuple[Scope, int, int]]:
+        """(scope, keyed sha256 key, keyed md5 key) of every erased address's suppressions."""
         rows = await self._read(
             "SELECT s.topic, e.sha256_key, e.md5_key FROM suppressions s JOIN erased_subjects e ON s.email = e.record"
         )
-        return [(topic, sha & 0xFFFFFFFFFFFFFFFF, md5 & 0xFFFFFFFFFFFFFFFF) for topic, sha, md5 in rows]
+        return [(Scope.of_stored(topic), sha & 0xFFFFFFFFFFFFFFFF, md5 & 0xFFFFFFFFFFFFFFFF) for topic, sha, md5 in rows]
 
     async def messages_about(self, email: str) -> list[StoredMessage]:
         """Received messages from or naming an address (as sender, envelope sender, suppressed or
@@ -397,18 +396,14 @@ class SuppressionStore(OutboxQueries):
 
     async def changes_of(self, email: str) -> list[Change]:
         """Every change for one address, oldest first (by the changes_email index)."""
-        rows = await self._read(
-            "SELECT id, at, action, email, topic, reason, source, actor, detail FROM changes WHERE email = ? ORDER BY id",
-            (email,),
-        )
-        return [Change(*row) for row in rows]
+        rows = await self._read(f"SELECT {CHANGE_COLUMNS} FROM changes WHERE email = ? ORDER BY id", (email,))
+        return [change_of_row(row) for row in rows]
 
-    async def index_changes_after(self, after: int, limit: int) -> list[tuple[int, str, str, str]]:
-        """(id, action, email, topic) of changes after a cursor: what keeps the index in step."""
-        return await self._read(
-            "SELECT id, action, email, topic FROM changes WHERE id > ? ORDER BY id LIMIT ?",
-            (after, limit),
-        )
+    async def index_changes_after(self, after: int, limit: int) -> list[tuple[int, str, str, Scope]]:
+        """(id, action, email, scope) of changes after a cursor: what keeps the index in step."""
+        rows = await self._read("SELECT id, action, email, topic FROM changes WHERE id > ? ORDER BY id LIMIT ?",
+                                (after, limit))
+        return [(change_id, action, email, Scope.of_stored(topic)) for change_id, action, email, topic in rows]
 
     async def newest_change(self) -> int:
         (newest,) = (await self._read("SELECT coalesce(max(id), 0) FROM changes"))[0]
@@ -420,7 +415,7 @@ class SuppressionStore(OutboxQueries):
         (newest,) = (await self._read("SELECT coalesce(max(id), 0) FROM changes"))[0]
         return database_id, newest
 
-    async def load_index_keys(self) -> tuple[int, dict[str, np.ndarray]]:
+    async def load_index_keys(self) -> tuple[int, dict[Scope, np.ndarray]]:
         """Every topic's index keys (sorted, unsigned) and the change id they reflect.
 
         Read on a connection of its own, in one read transaction, in a thread: millions of
@@ -478,7 +473,7 @@ class SuppressionStore(OutboxQueries):
             at, last = utc_now(), None
             if reason is not None:
                 for email, key in keys:
-                    _, change_id = _suppress(db, at, email, key, outcome.topic or ALL_TOPICS, reason, source, actor)
+                    _, change_id = _suppress(db, at, email, key, outcome.scope, reason, source, actor)
                     last = change_id or last
             db.execute(
                 "UPDATE inbox SET status = ?, reasons = ?, addresses = ?, topic = ?, sender = ?,"
@@ -486,7 +481,7 @@ class SuppressionStore(OutboxQueries):
                 " WHERE id = ?",
                 (
                     outcome.status, json.dumps(outcome.reasons), json.dumps(outcome.addresses),
-                    outcome.topic, outcome.sender, outcome.subject, outcome.message_id,
+                    outcome.scope.topic, outcome.sender, outcome.subject, outcome.message_id,
                     outcome.authentication, json.dumps(outcome.found), outcome.words, at, message_id,
                 ),
             )
@@ -502,7 +497,7 @@ class SuppressionStore(OutboxQueries):
         return await self._write(work)
 
     async def resolve_message(
-        self, message_id: int, status: str, keys: list[tuple[str, int]], topic: str, reason: str,
+        self, message_id: int, status: str, keys: list[tuple[str, int]], scope: Scope, reason: str,
         source: str, actor: str, note: str | None,
     ) -> int | None:
         """Settle a message under review as `status` (resolved or dismissed), suppressing the
@@ -520,12 +515,12 @@ class SuppressionStore(OutboxQueries):
                 raise Conflict(f"message {message_id} is settled already ({row[0]})")
             at, last = utc_now(), None
             for email, key in keys:
-                _, change_id = _suppress(db, at, email, key, topic, reason, source, actor)
+                _, change_id = _suppress(db, at, email, key, scope, reason, source, actor)
                 last = change_id or last
             db.execute(
                 "UPDATE inbox SET status = ?, addresses = ?, topic = ?, resolved_at = ?, resolved_by = ?, note = ?"
                 " WHERE id = ?",
-                (status, json.dumps([email for email, _ in keys]), topic or None, at, actor, note, message_id),
+                (status, json.dumps([email for email, _ in keys]), scope.topic, at, actor, note, message_id),
             )
             return last
 
@@ -622,7 +617,8 @@ class SuppressionStore(OutboxQueries):
         return True
 
 
-def _suppress(db, at, email, key, topic, reason, source, actor, detail=None) -> tuple[Suppression, int | None]:
+def _suppress(db, at, email, key, scope, reason, source, actor, detail=None) -> tuple[Suppression, int | None]:
+    topic = scope.stored
     cursor = db.execute(
         "INSERT OR IGNORE INTO suppressions (email, topic, key, reason, source, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?)",
@@ -630,12 +626,11 @@ def _suppress(db, at, email, key, topic, reason, source, actor, detail=None) -> 
     )
     if cursor.rowcount == 0:
         row = db.execute(
-            "SELECT email, topic, reason, source, created_at FROM suppressions WHERE email = ? AND topic = ?",
-            (email, topic),
+            f"SELECT {SUPPRESSION_COLUMNS} FROM suppressions WHERE email = ? AND topic = ?", (email, topic),
         ).fetchone()
-        return Suppression(*row), None
+        return suppression_of_row(row), None
     change_id = _log_change(db, at, "suppress", email, topic, reason, source, actor, detail)
-    return Suppression(email, topic, reason, source, at), change_id
+    return Suppression(email, scope, reason, source, at), change_id
 
 
 def _log_change(db, at, action, email, topic, reason, source, actor, detail=None) -> int:
@@ -684,7 +679,7 @@ def _scrub_messages(db: sqlite3.Connection, forms: list[str], record: str) -> in
     return freed
 
 
-def _load_index_keys(path: Path) -> tuple[int, dict[str, np.ndarray]]:
+def _load_index_keys(path: Path) -> tuple[int, dict[Scope, np.ndarray]]:
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
     try:
         db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
@@ -696,7 +691,7 @@ def _load_index_keys(path: Path) -> tuple[int, dict[str, np.ndarray]]:
             rows = db.execute("SELECT key FROM suppressions WHERE topic = ?", (topic,))
             unsigned = np.fromiter((k for (k,) in rows), dtype=np.int64).view(np.uint64)
             unsigned.sort()  # in place: no second copy of ten million keys
-            keys[topic] = unsigned
+            keys[Scope.of_stored(topic)] = unsigned
             # The next topic by one index seek; DISTINCT would read every row.
             topic = db.execute(
                 "SELECT min(topic) FROM suppressions WHERE topic > ?", (topic,)

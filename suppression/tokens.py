@@ -24,6 +24,7 @@ from itsdangerous.encoding import base64_decode, base64_encode
 
 from suppression.addresses import normalise_address
 from suppression.errors import BadToken, BadUndo, InvalidAddress
+from suppression.model import ALL_EMAILS, Scope
 
 SALT = "suppression.unsubscribe-link.v1"  # the earlier, readable form
 PRIVATE_SALT = "suppression.unsubscribe-link.v2"
@@ -37,22 +38,23 @@ MAX_TOKEN_CHARS = 1024  # real tokens are about 100; longer ones are refused unr
 @dataclass(frozen=True)
 class LinkClaim:
     email: str  # canonical
-    topic: str | None  # None: all emails
+    scope: Scope
 
 
-def mint_token(secret_keys: str | Sequence[str], email: str, topic: str | None = None) -> str:
-    """A token naming an address (normalised here) and optionally a topic, which only the key reads."""
+def mint_token(secret_keys: str | Sequence[str], email: str, scope: Scope = ALL_EMAILS) -> str:
+    """A token naming an address (normalised here) and a scope (its topic, or null for all
+    emails, in the payload), which only the key reads."""
     keys = _keys(secret_keys)
-    plain = json.dumps([normalise_address(email), topic], ensure_ascii=False, separators=(",", ":")).encode()
+    plain = json.dumps([normalise_address(email), scope.topic], ensure_ascii=False, separators=(",", ":")).encode()
     plain += b" " * (-len(plain) % _PAD)  # JSON allows the trailing spaces
     nonce = os.urandom(12)
     sealed = nonce + _cipher(keys[0]).encrypt(nonce, plain, None)
     return _signer(keys).sign(base64_encode(sealed)).decode("ascii")
 
 
-def mint_readable_token(secret_keys: str | Sequence[str], email: str, topic: str | None = None) -> str:
+def mint_readable_token(secret_keys: str | Sequence[str], email: str, scope: Scope = ALL_EMAILS) -> str:
     """The earlier form, whose payload anyone can decode: only to test that such links still work."""
-    return _serializer(secret_keys).dumps([normalise_address(email), topic])
+    return _serializer(secret_keys).dumps([normalise_address(email), scope.topic])
 
 
 def verify_token(
@@ -82,7 +84,7 @@ def verify_token(
         email = normalise_address(payload[0])
     except InvalidAddress:
         raise BadToken("the link does not name a valid address") from None
-    return LinkClaim(email, payload[1] or None)
+    return LinkClaim(email, Scope.of_topic(payload[1]))
 
 
 def read_claim(
@@ -94,21 +96,21 @@ def read_claim(
     less mail, and all emails is the safe reading.
     """
     claim = verify_token(secret_keys, token, max_age_seconds)
-    if claim.topic is not None and claim.topic not in topics:
-        return LinkClaim(claim.email, None)
+    if claim.scope.topic is not None and claim.scope.topic not in topics:
+        return LinkClaim(claim.email, ALL_EMAILS)
     return claim
 
 
-def mint_undo(secret_keys: Sequence[str], email: str, scope: str, since: str) -> str:
+def mint_undo(secret_keys: Sequence[str], email: str, scope: Scope, since: str) -> str:
     """The undo of one suppression a page just made: the address (as a hash), scope and time it was made.
 
     Only the POST that created the suppression can hand this out, so holding a link (or a
     key that mints links) is never enough to lift a suppression that was already there.
     """
-    return _serializer(secret_keys, UNDO_SALT).dumps([_address_hash(email), scope, since])
+    return _serializer(secret_keys, UNDO_SALT).dumps([_address_hash(email), scope.stored, since])
 
 
-def verify_undo(secret_keys: Sequence[str], token: str, email: str) -> tuple[str, str]:
+def verify_undo(secret_keys: Sequence[str], token: str, email: str) -> tuple[Scope, str]:
     """(scope, when it was made) of the suppression an undo token names; BadUndo unless it is this address's."""
     if not token or len(token) > MAX_TOKEN_CHARS or not token.isascii() or not _canonical(token):
         raise BadUndo("the undo is damaged")
@@ -121,7 +123,7 @@ def verify_undo(secret_keys: Sequence[str], token: str, email: str) -> tuple[str
         or not isinstance(payload[1], str) or not isinstance(payload[2], str)
     ):
         raise BadUndo("the undo is for another address")
-    return payload[1], payload[2]
+    return Scope.of_stored(payload[1]), payload[2]
 
 
 def _address_hash(email: str) -> str:

@@ -6,15 +6,15 @@ on in these contexts only so that axe can run, and their CSP is bypassed to let 
 """
 
 import os
-from pathlib import Path
 
 import pytest
 from playwright.async_api import async_playwright
 
 from handlers.app import build_app
 from handlers.state import SERVICE
+from suppression.model import ALL_EMAILS, Scope
 from tests.conftest import ROOT, make_settings
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 AXE = ROOT / "tests" / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
 
@@ -32,7 +32,7 @@ async def violations(page) -> list[str]:
 
 async def visit_every_state(page, base: str, service, language: str):
     """Yield (state, page) for each page a recipient or an admin can reach."""
-    link = service.mint_link(f"reader.{language}@example.com", "newsletters").url.rsplit("/", 1)[1]
+    link = service.mint_link(f"reader.{language}@example.com", Scope("newsletters")).url.rsplit("/", 1)[1]
     path = f"{base}/u/{link}?lang={language}"
     await page.goto(path)
     assert await page.locator("input[type=checkbox]").count() == 4
@@ -55,7 +55,7 @@ async def visit_every_state(page, base: str, service, language: str):
     assert answer.status == 400
     yield "invalid or expired link (400)"
     everything = service.mint_link(f"all.{language}@example.com").url.rsplit("/", 1)[1]
-    await service.suppress(f"all.{language}@example.com", None, "unsubscribe", "api", "tests")
+    await service.suppress(f"all.{language}@example.com", ALL_EMAILS, "unsubscribe", "api", "tests")
     await page.goto(f"{base}/u/{everything}?lang={language}")
     yield "unsubscribed from everything"
     answer = await page.request.post(f"{base}/u/{link}?lang={language}", form={"List-Unsubscribe": "One-Click"})
@@ -84,9 +84,9 @@ async def test_no_page_has_an_accessibility_violation(aiohttp_server, tmp_path, 
                         found[f"{state}, {width}, {scheme}"] = problems
                 await context.close()
                 # A fresh address for the next round: these states begin with nothing suppressed.
-                await service.unsuppress(f"reader.{language}@example.com", "newsletters", "api", "tests")
-                await service.unsuppress(f"reader.{language}@example.com", None, "api", "tests")
-                await service.unsuppress(f"all.{language}@example.com", None, "api", "tests")
+                await service.unsuppress(f"reader.{language}@example.com", Scope("newsletters"), "api", "tests")
+                await service.unsuppress(f"reader.{language}@example.com", ALL_EMAILS, "api", "tests")
+                await service.unsuppress(f"all.{language}@example.com", ALL_EMAILS, "api", "tests")
         await browser.close()
     assert checked == 8 * 4
     assert found == {}, found

@@ -7,6 +7,7 @@ import pytest
 
 from handlers.app import build_app
 from handlers.state import SERVICE
+from suppression.model import ALL_EMAILS
 from tests.conftest import bearer, make_settings
 
 
@@ -161,7 +162,7 @@ def _rows(emails):
     from suppression.store import ImportRow, signed64
 
     for line, email in enumerate(emails, start=1):
-        yield ImportRow(email, "", "import", signed64(key_of_canonical(email)), line)
+        yield ImportRow(email, ALL_EMAILS, "import", signed64(key_of_canonical(email)), line)
 
 
 @pytest.mark.parametrize(

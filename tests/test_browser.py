@@ -13,6 +13,7 @@ from playwright.async_api import async_playwright, expect
 
 from handlers.app import build_app
 from handlers.state import SERVICE
+from suppression.model import Scope
 from tests.conftest import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
@@ -31,12 +32,12 @@ CHROMIUM_ARGS = [
 async def test_link_confirm_and_undo_in_a_real_browser(aiohttp_server, settings):
     server = await aiohttp_server(build_app(settings))
     service = server.app[SERVICE]
-    link = service.mint_link("jane.doe@example.com", "newsletters")
+    link = service.mint_link("jane.doe@example.com", Scope("newsletters"))
     url = str(server.make_url("/u/" + link.url.rsplit("/", 1)[1]))
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     async def scopes():
-        return await service.suppressed_scopes("jane.doe@example.com")
+        return {scope.name for scope in await service.suppressed_scopes("jane.doe@example.com")}
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -68,7 +69,7 @@ async def test_link_confirm_and_undo_in_a_real_browser(aiohttp_server, settings)
         await browser.close()
     # The stylesheet was allowed by its hash: the strict CSP refused nothing.
     assert refused == []
-    changes = [(c.action, c.topic, c.source) for c in await service.store.changes_after(0, 10)]
+    changes = [(c.action, c.scope.topic, c.source) for c in await service.store.changes_after(0, 10)]
     assert changes == [("suppress", "newsletters", "link"), ("unsuppress", "newsletters", "link")]
 
 
@@ -144,7 +145,7 @@ async def tab_to(page, selector: str, presses: int = 30) -> None:
 async def test_the_preference_centre_by_keyboard_alone(aiohttp_server, settings, language, viewport):
     server = await aiohttp_server(build_app(settings))
     service = server.app[SERVICE]
-    link = service.mint_link("kim.keyboard@example.com", "newsletters")
+    link = service.mint_link("kim.keyboard@example.com", Scope("newsletters"))
     url = str(server.make_url("/u/" + link.url.rsplit("/", 1)[1]))
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as playwright:
@@ -163,6 +164,6 @@ async def test_the_preference_centre_by_keyboard_alone(aiohttp_server, settings,
         await page.wait_for_selector("input[name=undo]", state="attached")
         await page.screenshot(path=SCREENSHOTS / f"confirmation-{language}.png", full_page=True)
         await browser.close()
-    assert await service.suppressed_scopes("kim.keyboard@example.com") == {"newsletters", "promotions"}
+    assert await service.suppressed_scopes("kim.keyboard@example.com") == {Scope("newsletters"), Scope("promotions")}
     _, history = await service.history("kim.keyboard@example.com")
     assert {c.detail for c in history} == {'{"why": "not-relevant"}'}

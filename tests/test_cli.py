@@ -11,6 +11,7 @@ import pytest
 from suppression.config import load_settings
 from suppression.intake import RequestIntake
 from suppression.keyfile import signing_keys
+from suppression.model import Scope
 from suppression.service import SuppressionService
 from suppression.store import SuppressionStore
 from tests.conftest import free_port, run_cli, write_config
@@ -63,7 +64,7 @@ def test_link_prints_the_url_and_both_header_values(config):
     assert unsubscribe.startswith(f"List-Unsubscribe: <{url}>, <mailto:PLUSinfo@plusnxt.com?subject=unsubscribe%20")
     assert post == "List-Unsubscribe-Post: List-Unsubscribe=One-Click"
     keys = signing_keys(load_settings(config))  # the key the CLI generated and kept
-    assert verify_token(keys, url.rsplit("/", 1)[1]) == LinkClaim("jane@example.com", "newsletters")
+    assert verify_token(keys, url.rsplit("/", 1)[1]) == LinkClaim("jane@example.com", Scope("newsletters"))
     refused(run_cli("link", "jane@example.com", "--topic", "sports", config=config), "unknown topic")
 
 

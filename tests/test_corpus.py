@@ -33,7 +33,7 @@ def decide(name: str):
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_corpus_message_gets_its_expected_outcome(name):
     decision, expected = decide(name)
-    assert (decision.kind, list(decision.addresses), decision.topic or "") == (
+    assert (decision.kind, list(decision.addresses), decision.scope.stored) == (
         expected["kind"], expected["addresses"], expected["topic"],
     ), decision.reasons
     assert decision.reasons, "every decision says why"

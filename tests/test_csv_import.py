@@ -44,7 +44,7 @@ EXPORTS = {
 def test_exports_of_common_services_are_read(name):
     text, reason = EXPORTS[name]
     rows = list(read_import_rows(io.StringIO(text, newline=""), DEFAULT_TOPICS))
-    assert [(r.email, r.topic, r.reason) for r in rows] == [("bob@example.com", "", reason)]
+    assert [(r.email, r.scope.stored, r.reason) for r in rows] == [("bob@example.com", "", reason)]
 
 
 def test_our_own_export_round_trips_with_topics_and_reasons():
@@ -54,7 +54,7 @@ def test_our_own_export_round_trips_with_topics_and_reasons():
         "a@example.com,newsletters,bounce,email,2026-01-01T00:00:00.000Z\n"
     )
     rows = list(read_import_rows(io.StringIO(text), DEFAULT_TOPICS))
-    assert [(r.email, r.topic, r.reason, r.line) for r in rows] == [
+    assert [(r.email, r.scope.stored, r.reason, r.line) for r in rows] == [
         ("a@example.com", "", "unsubscribe", 2),
         ("a@example.com", "newsletters", "bounce", 3),
     ]

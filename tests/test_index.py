@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from suppression.index import KeySet, SuppressionIndex
+from suppression.model import ALL_EMAILS, Scope
 
 
 @settings(max_examples=200)
@@ -49,13 +50,14 @@ def test_keyset_survives_many_rebuilds():
 
 
 def test_topic_check_includes_all_emails_but_not_other_topics():
-    index = SuppressionIndex({"": np.array([1], dtype=np.uint64)})
-    index.add("newsletters", 2)
-    assert index.contains(1, None) and index.contains(1, "promotions")
-    assert index.contains(2, "newsletters")
-    assert not index.contains(2, None)
-    assert not index.contains(2, "promotions")
-    mask = index.contains_many(np.array([1, 2, 3], dtype=np.uint64), "newsletters")
+    newsletters, promotions = Scope("newsletters"), Scope("promotions")
+    index = SuppressionIndex({ALL_EMAILS: np.array([1], dtype=np.uint64)})
+    index.add(newsletters, 2)
+    assert index.contains(1, ALL_EMAILS) and index.contains(1, promotions)
+    assert index.contains(2, newsletters)
+    assert not index.contains(2, ALL_EMAILS)
+    assert not index.contains(2, promotions)
+    mask = index.contains_many(np.array([1, 2, 3], dtype=np.uint64), newsletters)
     assert list(mask) == [True, True, False]
-    index.discard("", 1)
-    assert not index.contains(1, "newsletters")
+    index.discard(ALL_EMAILS, 1)
+    assert not index.contains(1, newsletters)

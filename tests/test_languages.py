@@ -9,6 +9,7 @@ from babel.messages.pofile import read_po
 from handlers.locale import LANGUAGES, LOCALE_DIR, choose_language
 from handlers.locale_messages import message_ids
 from handlers.state import SERVICE
+from suppression.model import ALL_EMAILS, Scope
 from tests.conftest import bearer
 
 PLACEHOLDER = re.compile(r"%\(\w+\)s")
@@ -35,7 +36,7 @@ def test_the_language_is_the_asked_one_else_the_best_accepted_else_english(asked
 
 
 def path_of(service, email="jane@example.com", topic="newsletters") -> str:
-    return "/u/" + service.mint_link(email, topic).url.rsplit("/", 1)[1]
+    return "/u/" + service.mint_link(email, Scope.of_topic(topic)).url.rsplit("/", 1)[1]
 
 
 async def test_the_page_speaks_the_readers_language_with_a_switcher(client):
@@ -72,7 +73,7 @@ async def test_one_submit_applies_every_checked_topic_and_one_undo_lifts_them(cl
     done = await client.post(path, data=form)
     html = await done.text()
     assert "We will no longer send you: Email newsletters, Promotions and offers." in html
-    assert await service.suppressed_scopes("jane@example.com") == {"newsletters", "promotions"}
+    assert await service.suppressed_scopes("jane@example.com") == {Scope("newsletters"), Scope("promotions")}
     again = await (await client.get(path)).text()
     assert 'value="promotions" checked disabled>' in again  # shown as it is now
     history = await (await client.get("/v1/suppressions/jane@example.com/history", headers=bearer(admin_key))).json()
@@ -92,7 +93,7 @@ async def test_all_emails_covers_the_topics_and_a_choice_is_needed(client):
     path = path_of(service)
     both = await client.post(path, data=[("action", "unsubscribe"), ("scope", "promotions"), ("scope", "all")])
     assert "We will no longer send you: All emails from PLUS." in await both.text()
-    assert await service.suppressed_scopes("jane@example.com") == {""}
+    assert await service.suppressed_scopes("jane@example.com") == {ALL_EMAILS}
     everything = await (await client.get(path)).text()
     assert "You are unsubscribed from all emails" in everything and "<form" not in everything
     other = path_of(service, "bob@example.com")

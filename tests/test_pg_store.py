@@ -7,7 +7,7 @@ import os
 import pytest
 
 from suppression.errors import NotFound, StoreUnavailable
-from suppression.model import ImportRow, Outcome
+from suppression.model import ALL_EMAILS, ImportRow, Outcome, Scope
 from suppression.pg_store import PostgresStore
 from tests.postgres import available, shared_server
 
@@ -36,9 +36,9 @@ async def stores():
 async def test_a_failing_write_in_a_group_is_its_own_failure_and_the_others_commit(stores):
     store = await stores()
     results = await asyncio.gather(
-        store.suppress("a@example.com", 1, "", "manual", "api", "t"),
+        store.suppress("a@example.com", 1, ALL_EMAILS, "manual", "api", "t"),
         store.resolve_message(999, "resolved", [], "", "manual", "desk", "t", None),
-        store.suppress("b@example.com", 2, "", "manual", "api", "t"),
+        store.suppress("b@example.com", 2, ALL_EMAILS, "manual", "api", "t"),
         return_exceptions=True,
     )
     assert isinstance(results[1], NotFound)
@@ -63,8 +63,8 @@ async def test_a_follower_reading_after_its_cursor_while_two_processes_write_mis
 
     following = asyncio.create_task(follow())
     await asyncio.gather(*(
-        (one if n % 2 else two).suppress(f"p{n}@example.com", n, "", "manual", "api", "t") for n in range(300)
-    ), one.import_rows([ImportRow(f"i{n}@example.com", "", "import", 1000 + n, n) for n in range(500)], "cli"))
+        (one if n % 2 else two).suppress(f"p{n}@example.com", n, ALL_EMAILS, "manual", "api", "t") for n in range(300)
+    ), one.import_rows([ImportRow(f"i{n}@example.com", ALL_EMAILS, "import", 1000 + n, n) for n in range(500)], "cli"))
     writing = False
     await following
     assert len(seen) == 800 and seen == sorted(set(seen))
@@ -76,7 +76,7 @@ async def test_a_message_is_claimed_by_one_instance_and_a_dead_ones_claims_are_t
            for n in range(4)]
     assert [m[0] for m in await second.pending_messages(10)] == []  # the first's own, and it is alive
     assert [m[0] for m in await first.pending_messages(10)] == ids
-    outcome = Outcome("request", [], [], None, None, None, None, None, [], None)
+    outcome = Outcome("request", [], [], ALL_EMAILS, None, None, None, None, [], None)
     await first.settle_message(ids[0], outcome, [], None, "email", "email:1")
     await first.close()  # as good as dead to the others once its heartbeat is old
     monkeypatch.setattr("suppression.pg_store.ALIVE_SECONDS", 0)
@@ -97,17 +97,17 @@ async def test_the_index_keys_are_read_in_pages_whole_and_sorted_as_unsigned(sto
     monkeypatch.setattr("suppression.pg_store._KEYS_PAGE", 3)  # pages of three: boundaries everywhere
     store = await stores()
     keys = [-(2**63), -5, -1, 0, 1, 7, 2**62, 2**63 - 1]
-    await store.import_rows([ImportRow(f"k{n}@example.com", "", "import", key, n) for n, key in enumerate(keys)], "cli")
-    await store.suppress("n@example.com", 42, "newsletters", "manual", "api", "t")
+    await store.import_rows([ImportRow(f"k{n}@example.com", ALL_EMAILS, "import", key, n) for n, key in enumerate(keys)], "cli")
+    await store.suppress("n@example.com", 42, Scope("newsletters"), "manual", "api", "t")
     cursor, loaded = await store.load_index_keys()
     assert cursor == await store.newest_change()
-    assert loaded[""].tolist() == sorted(k % 2**64 for k in keys)
-    assert loaded["newsletters"].tolist() == [42]
+    assert loaded[ALL_EMAILS].tolist() == sorted(k % 2**64 for k in keys)
+    assert loaded[Scope("newsletters")].tolist() == [42]
 
 
 async def test_the_audit_trail_is_append_only_on_the_server_too(stores):
     store = await stores()
-    await store.suppress("a@example.com", 1, "", "manual", "api", "t")
+    await store.suppress("a@example.com", 1, ALL_EMAILS, "manual", "api", "t")
     import psycopg
 
     with psycopg.connect(store.url, autocommit=True) as other:
@@ -140,12 +140,12 @@ async def test_instances_starting_together_migrate_once_and_a_newer_schema_is_re
 async def test_text_with_nul_is_kept_with_a_replacement_character_and_erasure_still_works(stores):
     store = await stores()
     message = await store.add_message(b"Subject: a\x00b\r\n\r\nx\r\n", "jo\x00e@example.com", ["info@x"])
-    outcome = Outcome("review", ["odd\x00"], [], None, "jo\x00e@example.com", "a\x00b", None, None, [], "w\x00")
+    outcome = Outcome("review", ["odd\x00"], [], ALL_EMAILS, "jo\x00e@example.com", "a\x00b", None, None, [], "w\x00")
     await store.settle_message(message, outcome, [], None, "email", "email:1")
     stored = await store.get_message(message)
     assert (stored.mail_from, stored.subject) == ("jo\ufffde@example.com", "a\ufffdb")
     assert stored.reasons == ["odd\x00"]  # inside JSON text a NUL is an escape, kept as it was
-    await store.suppress("nul@example.com", 5, "", "unsubscribe", "one-click", "t",
+    await store.suppress("nul@example.com", 5, ALL_EMAILS, "unsubscribe", "one-click", "t",
                          detail='{"why": "other", "why_text": "a\\u0000b"}')
-    topics, _, _ = await store.erase(["nul@example.com"], "erased:n", 6, {"sha256": 1, "md5": 2}, [], "t")
-    assert topics == [""] and [c.detail for c in await store.changes_of("erased:n")][0] == '{"why": "other"}'
+    scopes, _, _ = await store.erase(["nul@example.com"], "erased:n", 6, {"sha256": 1, "md5": 2}, [], "t")
+    assert scopes == [ALL_EMAILS] and [c.detail for c in await store.changes_of("erased:n")][0] == '{"why": "other"}'

@@ -5,6 +5,7 @@ reading the rows, leaving the index in the shape of a fresh start."""
 import struct
 
 from suppression.changesignal import SIGNAL_NAME
+from suppression.model import ALL_EMAILS
 from suppression.service import SuppressionService
 from suppression.store import SuppressionStore
 from tests.conftest import ServiceProcess, api_call, free_port, make_settings, run_cli, write_config
@@ -25,14 +26,14 @@ async def test_a_write_by_another_process_is_seen_by_the_next_check_with_no_wait
     server, cli = await open_pair(tmp_path)
     try:
         for n in range(20):
-            await cli.suppress(f"other{n}@example.com", None, "manual", "cli", "cli")
+            await cli.suppress(f"other{n}@example.com", ALL_EMAILS, "manual", "cli", "cli")
             # No await between the acknowledgement and the check: the follower has not run.
             assert (await server.check(f"other{n}@example.com")).suppressed
-            await cli.unsuppress(f"other{n}@example.com", None, "cli", "cli")
+            await cli.unsuppress(f"other{n}@example.com", ALL_EMAILS, "cli", "cli")
             assert not (await server.check(f"other{n}@example.com")).suppressed
-        await cli.suppress("bulk@example.com", None, "manual", "cli", "cli")
+        await cli.suppress("bulk@example.com", ALL_EMAILS, "manual", "cli", "cli")
         await server.see_writes()  # what the bulk endpoints do first
-        assert server.suppressed_texts(["bulk@example.com", "no@example.com"], None) == ["bulk@example.com"]
+        assert server.suppressed_texts(["bulk@example.com", "no@example.com"], ALL_EMAILS) == ["bulk@example.com"]
     finally:
         await cli.stop()
         await server.stop()
@@ -41,15 +42,15 @@ async def test_a_write_by_another_process_is_seen_by_the_next_check_with_no_wait
 async def test_a_big_import_elsewhere_is_read_from_the_rows_into_a_fresh_shape(tmp_path):
     server, cli = await open_pair(tmp_path)
     try:
-        await server.suppress("before@example.com", None, "manual", "api", "api")
+        await server.suppress("before@example.com", ALL_EMAILS, "manual", "api", "api")
         lines = [f"imported{n}@example{n % 97}.com" for n in range(150_000)]
         report = await cli.import_lines(["email", *lines], "cli")
         assert report.added == 150_000
         assert (await server.check(lines[-1])).suppressed  # the first check after the import
-        everything = server.index._sets[""]
+        everything = server.index._sets[ALL_EMAILS]
         assert (len(everything._added), len(everything._removed)) == (0, 0)  # as after a restart
         assert len(server.index) == 150_001
-        assert server.suppressed_texts(lines[:3] + ["before@example.com", "nobody@example.com"], None) == [
+        assert server.suppressed_texts(lines[:3] + ["before@example.com", "nobody@example.com"], ALL_EMAILS) == [
             *lines[:3], "before@example.com"]
     finally:
         await cli.stop()
@@ -63,7 +64,7 @@ async def test_a_restored_database_behind_the_shared_word_still_sees_new_writes(
     server, cli = await open_pair(tmp_path)
     try:
         assert not (await server.check("after-restore@example.com")).suppressed
-        await cli.suppress("after-restore@example.com", None, "manual", "cli", "cli")
+        await cli.suppress("after-restore@example.com", ALL_EMAILS, "manual", "cli", "cli")
         assert (await server.check("after-restore@example.com")).suppressed
     finally:
         await cli.stop()

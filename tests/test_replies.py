@@ -10,6 +10,7 @@ from aiosmtpd.smtp import SMTP
 
 from handlers.app import build_app
 from handlers.state import INTAKE, SERVICE
+from suppression.model import ALL_EMAILS
 from tests.conftest import free_port, make_settings
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -68,7 +69,7 @@ async def test_an_honoured_request_is_confirmed_once_a_day(aiohttp_client, tmp_p
     assert reply["Subject"] == "Done: unsubscribed"
     assert reply["From"] == "PLUSinfo@plusnxt.com"
     assert "j\u2022\u2022\u2022@example.com" in reply.get_payload(decode=True).decode()
-    assert await service.suppressed_scopes("jane@example.com") == {""}
+    assert await service.suppressed_scopes("jane@example.com") == {ALL_EMAILS}
 
 
 @pytest.mark.parametrize("name", ["auto_submitted_out_of_office", "mailto_with_auto_submitted", "dsn_permanent_failure",
@@ -83,13 +84,13 @@ async def test_replies_are_off_by_default(aiohttp_client, tmp_path, relay):
     intake, service = await serve(aiohttp_client, tmp_path, relay.port, enabled=False)
     await receive_and_handle(intake, REQUEST)
     assert relay.envelopes == []
-    assert await service.suppressed_scopes("jane@example.com") == {""}
+    assert await service.suppressed_scopes("jane@example.com") == {ALL_EMAILS}
 
 
 async def test_a_relay_that_is_down_never_costs_the_unsubscribe(aiohttp_client, tmp_path):
     intake, service = await serve(aiohttp_client, tmp_path, free_port())  # nothing listens there
     message_id = await receive_and_handle(intake, REQUEST)
-    assert await service.suppressed_scopes("jane@example.com") == {""}
+    assert await service.suppressed_scopes("jane@example.com") == {ALL_EMAILS}
     assert (await service.store.get_message(message_id)).status == "request"
 
 
@@ -105,6 +106,6 @@ async def test_a_slow_relay_does_not_hold_up_the_next_request(aiohttp_client, tm
         await intake.receive(REQUEST, "jane@example.com", ["PLUSinfo@plusnxt.com"])
         await intake.receive(REQUEST.replace(b"jane@", b"bob@"), "bob@example.com", ["PLUSinfo@plusnxt.com"])
         await intake.handle_pending()  # returns while the first reply still waits on the relay
-        assert await service.suppressed_scopes("bob@example.com") == {""}
+        assert await service.suppressed_scopes("bob@example.com") == {ALL_EMAILS}
     finally:
         silent.close()

@@ -11,6 +11,7 @@ import pytest
 from handlers.state import INTAKE, SERVICE
 from suppression.config import warn_if_links_are_plain_http
 from suppression.links import mint_link
+from suppression.model import Scope
 from tests.conftest import ROOT, _env, bearer, free_port, make_settings, run_cli, write_config
 
 
@@ -33,7 +34,7 @@ async def test_the_whole_list_needs_a_sync_or_admin_key(client, check_key, sync_
 
 async def test_the_history_proves_each_change_with_its_source_and_actor(client, admin_key, sync_key):
     service = client.app[SERVICE]
-    await client.post(path_of(service.mint_link("Jane@Example.com", "newsletters").url),
+    await client.post(path_of(service.mint_link("Jane@Example.com", Scope("newsletters")).url),
                       data={"List-Unsubscribe": "One-Click"})
     await client.post("/v1/suppressions", json={"email": "jane@example.com", "reason": "complaint"},
                       headers=bearer(admin_key))

@@ -6,6 +6,7 @@ import shutil
 import pytest
 
 from suppression.addresses import key_of_canonical
+from suppression.model import ALL_EMAILS, Scope
 from suppression.service import SuppressionService
 from suppression.snapshot import SNAPSHOT_NAME
 from suppression.store import SuppressionStore
@@ -20,21 +21,21 @@ async def started(settings) -> SuppressionService:
 
 def suppressed(service, topic=None) -> list[str]:
     """What the index (not the database) says: the bulk check reads only the index."""
-    return service.suppressed_texts(["a@example.com", "b@example.com", "c@example.com"], topic)
+    return service.suppressed_texts(["a@example.com", "b@example.com", "c@example.com"], Scope.of_topic(topic))
 
 
 async def test_restart_from_the_snapshot_includes_changes_made_while_stopped(tmp_path, caplog):
     settings = make_settings(tmp_path / "data")
     service = await started(settings)
-    await service.suppress("a@example.com", None, "manual", "api", "t")
-    await service.suppress("b@example.com", "newsletters", "manual", "api", "t")
+    await service.suppress("a@example.com", ALL_EMAILS, "manual", "api", "t")
+    await service.suppress("b@example.com", Scope("newsletters"), "manual", "api", "t")
     await service.stop()
     assert (settings.service.data_dir / SNAPSHOT_NAME).exists()
     # Changes by another process while the service is down.
     store = SuppressionStore(settings.database_path)
     await store.open()
-    await store.suppress("c@example.com", key_of_canonical("c@example.com"), "", "manual", "cli", "t")
-    await store.unsuppress("a@example.com", "", "cli", "t")
+    await store.suppress("c@example.com", key_of_canonical("c@example.com"), ALL_EMAILS, "manual", "cli", "t")
+    await store.unsuppress("a@example.com", ALL_EMAILS, "cli", "t")
     await store.close()
     with caplog.at_level(logging.INFO, logger="suppression.service"):
         service = await started(settings)
@@ -48,8 +49,8 @@ async def test_restart_from_the_snapshot_includes_changes_made_while_stopped(tmp
 async def test_a_snapshot_that_does_not_fit_is_ignored(tmp_path, caplog, damage):
     first = make_settings(tmp_path / "first")
     service = await started(first)
-    await service.suppress("a@example.com", None, "manual", "api", "t")
-    await service.suppress("b@example.com", None, "manual", "api", "t")
+    await service.suppress("a@example.com", ALL_EMAILS, "manual", "api", "t")
+    await service.suppress("b@example.com", ALL_EMAILS, "manual", "api", "t")
     await service.stop()
     snapshot = first.service.data_dir / SNAPSHOT_NAME
     if damage == "other database":
@@ -64,7 +65,7 @@ async def test_a_snapshot_that_does_not_fit_is_ignored(tmp_path, caplog, damage)
         # As if the database were restored from a backup older than the snapshot.
         shutil.copy(snapshot, tmp_path / "saved.npz")
         service = await started(first)
-        await service.unsuppress("b@example.com", None, "api", "t")
+        await service.unsuppress("b@example.com", ALL_EMAILS, "api", "t")
         await service.stop()
         shutil.copy(tmp_path / "saved.npz", snapshot)
         import sqlite3

@@ -7,6 +7,7 @@ import pytest
 
 from suppression.addresses import key_of_canonical
 from suppression.errors import BadImport, StoreUnavailable
+from suppression.model import ALL_EMAILS, Scope
 from suppression.schema import MIGRATIONS
 from suppression.store import ImportRow, SuppressionStore, signed64
 
@@ -39,7 +40,7 @@ async def test_reopening_applies_no_migration_twice_and_keeps_data(tmp_path):
     path = tmp_path / "db.sqlite3"
     first = SuppressionStore(path)
     await first.open()
-    await first.suppress("a@example.com", key("a@example.com"), "", "manual", "api", "test")
+    await first.suppress("a@example.com", key("a@example.com"), ALL_EMAILS, "manual", "api", "test")
     await first.close()
     second = SuppressionStore(path)
     await second.open()
@@ -55,7 +56,7 @@ async def test_database_from_a_newer_program_is_refused(tmp_path):
 
 
 async def test_an_acknowledged_write_is_visible_to_another_connection(store):
-    await store.suppress("a@example.com", key("a@example.com"), "", "manual", "api", "test")
+    await store.suppress("a@example.com", key("a@example.com"), ALL_EMAILS, "manual", "api", "test")
     other = sqlite3.connect(store.path)
     assert other.execute("SELECT email FROM suppressions").fetchall() == [("a@example.com",)]
     assert other.execute("SELECT action, email FROM changes").fetchall() == [("suppress", "a@example.com")]
@@ -64,7 +65,7 @@ async def test_an_acknowledged_write_is_visible_to_another_connection(store):
 async def test_concurrent_writes_share_commits_and_all_land(store):
     emails = [f"user{n}@example.com" for n in range(300)]
     results = await asyncio.gather(
-        *(store.suppress(e, key(e), "", "manual", "api", "test") for e in emails)
+        *(store.suppress(e, key(e), ALL_EMAILS, "manual", "api", "test") for e in emails)
     )
     assert all(change_id is not None for _, change_id in results)
     assert await store.count() == 300
@@ -76,14 +77,14 @@ async def test_one_failing_write_in_a_group_does_not_undo_the_others(store):
     def broken(db):
         db.execute("INSERT INTO no_such_table VALUES (1)")
 
-    good = [store.suppress(f"u{n}@example.com", key(f"u{n}@example.com"), "", "manual", "api", "t") for n in range(5)]
+    good = [store.suppress(f"u{n}@example.com", key(f"u{n}@example.com"), ALL_EMAILS, "manual", "api", "t") for n in range(5)]
     outcome = await asyncio.gather(store._write(broken), *good, return_exceptions=True)
     assert isinstance(outcome[0], StoreUnavailable)
     assert await store.count() == 5
 
 
 async def test_audit_trail_is_append_only(store):
-    await store.suppress("a@example.com", key("a@example.com"), "", "manual", "api", "test")
+    await store.suppress("a@example.com", key("a@example.com"), ALL_EMAILS, "manual", "api", "test")
     other = sqlite3.connect(store.path)
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         other.execute("DELETE FROM changes")
@@ -95,11 +96,11 @@ def _rows(*emails, fail_at=None):
     for line, email in enumerate(emails, start=2):
         if line == fail_at:
             raise BadImport("broken", line=line)
-        yield ImportRow(email, "", "import", signed64(key(email)), line)
+        yield ImportRow(email, ALL_EMAILS, "import", signed64(key(email)), line)
 
 
 async def test_import_only_adds_and_keeps_existing_reason_and_time(store):
-    existing, _ = await store.suppress("a@example.com", key("a@example.com"), "", "complaint", "api", "t")
+    existing, _ = await store.suppress("a@example.com", key("a@example.com"), ALL_EMAILS, "complaint", "api", "t")
     added = await store.import_rows(_rows("a@example.com", "b@example.com", "b@example.com"), "cli:test")
     assert added == 1
     (kept,) = await store.suppressions_of("a@example.com")
@@ -126,19 +127,19 @@ async def test_writes_fail_cleanly_while_another_process_holds_the_lock(tmp_path
     blocker.execute("BEGIN IMMEDIATE")
     try:
         with pytest.raises(StoreUnavailable, match="cannot take writes"):
-            await store.suppress("a@example.com", key("a@example.com"), "", "manual", "api", "t")
+            await store.suppress("a@example.com", key("a@example.com"), ALL_EMAILS, "manual", "api", "t")
     finally:
         blocker.execute("ROLLBACK")
     # Once the lock is gone, writing works again.
-    _, change_id = await store.suppress("a@example.com", key("a@example.com"), "", "manual", "api", "t")
+    _, change_id = await store.suppress("a@example.com", key("a@example.com"), ALL_EMAILS, "manual", "api", "t")
     assert change_id is not None
     await store.close()
 
 
 async def test_index_keys_load_per_topic_with_the_cursor(store):
-    for email, topic in (("a@example.com", ""), ("b@example.com", ""), ("a@example.com", "newsletters")):
-        await store.suppress(email, key(email), topic, "manual", "api", "t")
+    for email, topic in (("a@example.com", None), ("b@example.com", None), ("a@example.com", "newsletters")):
+        await store.suppress(email, key(email), Scope.of_topic(topic), "manual", "api", "t")
     cursor, keys = await store.load_index_keys()
     assert cursor == 3
-    assert sorted(int(k) for k in keys[""]) == sorted([key("a@example.com"), key("b@example.com")])
-    assert [int(k) for k in keys["newsletters"]] == [key("a@example.com")]
+    assert sorted(int(k) for k in keys[ALL_EMAILS]) == sorted([key("a@example.com"), key("b@example.com")])
+    assert [int(k) for k in keys[Scope("newsletters")]] == [key("a@example.com")]

@@ -17,6 +17,7 @@ from suppression.inbound.decode import address_of, body_text, header, parse, par
 from suppression.inbound.intent import find_intent, scope_in_words
 from suppression.inbound.ownwords import own_words
 from suppression.inbound.reports import read_report
+from suppression.model import ALL_EMAILS, Scope
 from suppression.tokens import LinkClaim
 
 REQUEST, AUTOMATIC, BOUNCE, COMPLAINT, REVIEW = "request", "automatic", "bounce", "complaint", "review"
@@ -42,7 +43,7 @@ class Decision:
     kind: str  # request, automatic, bounce, complaint or review
     reasons: tuple[str, ...]
     addresses: tuple[str, ...] = ()  # canonical addresses to suppress
-    topic: str | None = None  # None: all emails
+    scope: Scope = ALL_EMAILS
     sender: str = ""
     subject: str = ""
     message_id: str = ""
@@ -117,10 +118,10 @@ def classify_message(
     if claims:
         # The token proves whose address it is; the person's words say what they want. A
         # reply to a newsletter asking for "everything" is not about the newsletter alone.
-        linked = {claim.topic for claim in claims}
-        topic = scope_in_words(text, topics or {}, linked.pop() if len(linked) == 1 else None)
-        scope = f"scope from the person's words: {topic or 'all emails'}"
-        return _request(claims, [asked, "address from a link token in the message", scope], about, topic)
+        linked = {claim.scope for claim in claims}
+        scope = scope_in_words(text, topics or {}, linked.pop() if len(linked) == 1 else ALL_EMAILS)
+        said = f"scope from the person's words: {scope.topic or 'all emails'}"
+        return _request(claims, [asked, "address from a link token in the message", said], about, scope)
     if verdict is not None and verdict.forged:
         # Without a token, the sender's word is all there is, and the sender is not who it says.
         return Decision(REVIEW, (asked, f"the sender failed authentication: {verdict.summary}"), **about)
@@ -186,12 +187,12 @@ def _from_report(report, read_token: Callable[[str], LinkClaim], about: dict) ->
     return Decision(REVIEW, tuple(notes), tuple(suppress), reason=reason if suppress else None, **about)
 
 
-def _request(claims: list[LinkClaim], reasons: list[str], about: dict, topic: str | None = ...) -> Decision:
-    if topic is ...:  # our mailto: the token's own topic (links of several topics: all emails)
-        topics = {claim.topic for claim in claims}
-        topic = topics.pop() if len(topics) == 1 else None
+def _request(claims: list[LinkClaim], reasons: list[str], about: dict, scope: Scope | None = None) -> Decision:
+    if scope is None:  # our mailto: the token's own scope (links of several scopes: all emails)
+        scopes = {claim.scope for claim in claims}
+        scope = scopes.pop() if len(scopes) == 1 else ALL_EMAILS
     addresses = tuple(dict.fromkeys(claim.email for claim in claims))
-    return Decision(REQUEST, tuple(reasons), addresses, topic, reason=UNSUBSCRIBE, **about)
+    return Decision(REQUEST, tuple(reasons), addresses, scope, reason=UNSUBSCRIBE, **about)
 
 
 def _claims(text: str, read_token: Callable[[str], LinkClaim]) -> list[LinkClaim]:

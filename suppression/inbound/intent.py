@@ -8,6 +8,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from suppression.model import ALL_EMAILS, Scope
+
 _I = re.IGNORECASE
 
 REQUEST_PHRASES = {
@@ -139,18 +141,18 @@ _EVERYTHING = re.compile(
 _THIS = re.compile(r"\b(from|of|to) this\b|\bthis (newsletter|list|mailing|one|e-?mail|topic|kind)\b", _I)
 
 
-def scope_in_words(text: str, topics: Mapping[str, str], linked: str | None = None) -> str | None:
-    """The one topic a person's words name, `linked` (the topic of the link in the mail they
-    answer) when they point at "this", or None (all emails) when they say everything, name
-    several or nothing clear: unclear words mean all emails, the safe reading for a suppression list."""
+def scope_in_words(text: str, topics: Mapping[str, str], linked: Scope = ALL_EMAILS) -> Scope:
+    """The one topic a person's words name, `linked` (the scope of the link in the mail they
+    answer) when they point at "this", or all emails when they say everything, name several or
+    nothing clear: unclear words mean all emails, the safe reading for a suppression list."""
     if _EVERYTHING.search(text):
-        return None
+        return ALL_EMAILS
     named = {topic for topic, pattern in _topic_patterns(tuple(topics.items())) if pattern.search(text)}
     if len(named) == 1:
-        return named.pop()
-    if not named and linked is not None and _THIS.search(text):
+        return Scope.of_topic(named.pop())
+    if not named and _THIS.search(text):
         return linked
-    return None
+    return ALL_EMAILS
 
 
 @functools.lru_cache(maxsize=4)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from suppression.model import ALL_EMAILS, Scope  # noqa: E402
 from suppression.tokens import mint_token  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -19,16 +20,16 @@ CORPUS_KEY = "corpus-signing-key-not-secret-0123456789"
 TO = "PLUSinfo@plusnxt.com"
 DATE = "Mon, 01 Jan 2024 10:00:00 +0000"
 
-ALIAS_TOKEN = mint_token([CORPUS_KEY], "jane.alias@example.net", "newsletters")
-PROMO_TOKEN = mint_token([CORPUS_KEY], "promo.reader@example.com", "promotions")
-FORWARD_TOKEN = mint_token([CORPUS_KEY], "old.box@example.org", None)
+ALIAS_TOKEN = mint_token([CORPUS_KEY], "jane.alias@example.net", Scope("newsletters"))
+PROMO_TOKEN = mint_token([CORPUS_KEY], "promo.reader@example.com", Scope("promotions"))
+FORWARD_TOKEN = mint_token([CORPUS_KEY], "old.box@example.org", ALL_EMAILS)
 # Reports prove a recipient was ours by our link token in the message they return.
-GONE_TOKEN = mint_token([CORPUS_KEY], "gone@example.com", "newsletters")
-ANGRY_TOKEN = mint_token([CORPUS_KEY], "angry@example.com", "promotions")
-ANGRY2_TOKEN = mint_token([CORPUS_KEY], "angry2@example.com", None)
-FWD_TOKEN = mint_token([CORPUS_KEY], "fwd.user@example.com", None)
-OTHER_TOKEN = mint_token([CORPUS_KEY], "attacker@example.com", None)
-REDACTED_TOKEN = mint_token([CORPUS_KEY], "redacted.person@example.com", None)
+GONE_TOKEN = mint_token([CORPUS_KEY], "gone@example.com", Scope("newsletters"))
+ANGRY_TOKEN = mint_token([CORPUS_KEY], "angry@example.com", Scope("promotions"))
+ANGRY2_TOKEN = mint_token([CORPUS_KEY], "angry2@example.com", ALL_EMAILS)
+FWD_TOKEN = mint_token([CORPUS_KEY], "fwd.user@example.com", ALL_EMAILS)
+OTHER_TOKEN = mint_token([CORPUS_KEY], "attacker@example.com", ALL_EMAILS)
+REDACTED_TOKEN = mint_token([CORPUS_KEY], "redacted.person@example.com", ALL_EMAILS)
 
 NEWSLETTER_FOOTER = f"""You are receiving this because you subscribed to PLUS news.
 To unsubscribe, click here: https://unsub.plusnxt.com/u/{ALIAS_TOKEN}

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from suppression.links import mint_link
+from suppression.model import Scope
 from tests.conftest import api_call, free_port, run_cli, write_config
 
 SIGNING_KEY = "reliability-tests-signing-key-0123456789"
@@ -37,7 +38,7 @@ class Deployment:
 
     def link(self, email: str, topic: str | None = None) -> str:
         return mint_link(
-            email, topic, base_url=self.base_url, secret_keys=SIGNING_KEY, request_address=REQUEST_ADDRESS
+            email, Scope.of_topic(topic), base_url=self.base_url, secret_keys=SIGNING_KEY, request_address=REQUEST_ADDRESS
         ).url
 
 

@@ -8,6 +8,7 @@ from handlers.state import INTAKE, SERVICE, SMTP_SERVER
 from suppression.inbound.authresults import sender_verdict
 from suppression.inbound.classify import REQUEST, REVIEW, classify_message
 from suppression.links import mint_link
+from suppression.model import ALL_EMAILS, Scope
 from suppression.tokens import verify_token
 from tests.conftest import bearer, make_settings
 from tests.test_smtp import in_thread, send, wait_until
@@ -98,14 +99,14 @@ async def test_a_forged_sender_is_recorded_with_the_verdict_and_kept_for_review(
 
 
 def test_a_link_token_is_honoured_whatever_the_sender_verdict():
-    link = mint_link("jane@example.com", "newsletters", base_url="https://u.example", secret_keys=KEY,
+    link = mint_link("jane@example.com", Scope("newsletters"), base_url="https://u.example", secret_keys=KEY,
                      request_address="PLUSinfo@plusnxt.com")
     raw = mail("someone@forwarder.example", f"unsubscribe\r\n\r\n> {link.url}",
                f"{MX}; dmarc=fail header.from=forwarder.example")
     decision = classify_message(raw, "someone@forwarder.example", {"plusinfo@plusnxt.com"},
                                 lambda t: verify_token(KEY, t), [MX])
     # The token vouches for the address; a bare "unsubscribe" is unclear about scope: all emails.
-    assert (decision.kind, decision.addresses, decision.topic) == (REQUEST, ("jane@example.com",), None)
+    assert (decision.kind, decision.addresses, decision.scope) == (REQUEST, ("jane@example.com",), ALL_EMAILS)
     assert decision.authentication.startswith("dmarc=fail")
 
 

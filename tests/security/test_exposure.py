@@ -22,7 +22,7 @@ def named_request(text: str) -> bytes:
 
 
 async def test_addresses_reach_the_log_only_masked(tmp_path, relay):  # noqa: F811
-    deployment = deploy(tmp_path, extra_smtp="")
+    deployment = await asyncio.to_thread(deploy, tmp_path, extra_smtp="")  # the relay runs on this loop
     config = deployment.config.read_text() + f"\n[reply]\nenabled = true\nrelay_port = {relay.port}\n"
     deployment.config.write_text(config)
     service = ServiceProcess(deployment.config, deployment.http_port, tmp_path)

@@ -10,6 +10,7 @@ import pytest
 from handlers.app import build_app
 from handlers.state import INTAKE, SERVICE
 from suppression.links import mint_link
+from suppression.model import ALL_EMAILS
 from tests.conftest import make_settings
 from tests.test_smtp import in_thread, send, smtp_port
 
@@ -38,7 +39,7 @@ async def suppressed_count(client) -> int:
 
 
 def token_of(email: str) -> str:
-    return mint_link(email, None, base_url="https://u.example", secret_keys=KEY, request_address=TO).url.rsplit("/", 1)[1]
+    return mint_link(email, ALL_EMAILS, base_url="https://u.example", secret_keys=KEY, request_address=TO).url.rsplit("/", 1)[1]
 
 
 def dsn(recipients: list[str], returned_headers: str = "", field: str = "Final-Recipient") -> bytes:

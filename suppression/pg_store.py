@@ -81,6 +81,11 @@ class _ConnectionLost(StoreUnavailable):
     """A pooled connection failed in use (the server restarted, say): a fresh one may work."""
 
 
+class _QueryFailed(StoreUnavailable):
+    """The server answered, and refused the statement: a table altered or damaged underneath
+    (answered 503 like any database that cannot be used, never a 500), or a trigger's refusal."""
+
+
 class PostgresStore:
     """open() before use, close() after; the same coroutines as the SQLite store."""
 
@@ -162,6 +167,9 @@ class PostgresStore:
         except _UNAVAILABLE as exc:
             _raise_if_cancelled()
             raise _ConnectionLost(f"the PostgreSQL database cannot be reached now: {_reason(exc)}") from None
+        except psycopg.Error as exc:
+            _raise_if_cancelled()
+            raise _QueryFailed(f"the PostgreSQL database cannot be read or written now: {_reason(exc)}") from None
 
     async def _write(self, work: Work, ordered: bool = True) -> Any:
         """Run `work(conn)` in a transaction; its result once committed. `ordered` writes (those
@@ -178,6 +186,8 @@ class PostgresStore:
                     if ordered:
                         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOG_LOCK,))
                     result = await work(conn)
+        except _QueryFailed:
+            raise  # this statement's failure, not the database's: later writes may go through
         except StoreUnavailable as exc:
             self._problem = str(exc)
             raise
@@ -197,6 +207,8 @@ class PostgresStore:
                         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOG_LOCK,))
                         for work, _ in group:
                             outcomes.append(await work(conn))
+            except _QueryFailed:
+                outcomes = []  # one write's failure: each runs alone below
             except StoreUnavailable as exc:
                 self._problem = str(exc)
                 for _, future in group:

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # The modules whose tests that take `settings` run on both stores: SQLite, and a database of
 # a throwaway PostgreSQL server (tests/postgres.py).
-BOTH_STORES = {"test_api", "test_smtp", "test_review", "test_rights", "test_desk", "test_replies",
+BOTH_STORES = {"test_store", "test_unreadable", "test_api", "test_smtp", "test_review", "test_rights", "test_desk", "test_replies",
                "test_domains", "test_webhooks", "test_read_your_writes", "test_sigkill",
                "test_request_abuse", "test_smtp_abuse", "test_mime_fuzz", "test_openapi"}
 _databases: dict[Path, str] = {}

@@ -37,7 +37,7 @@ async def test_a_failing_write_in_a_group_is_its_own_failure_and_the_others_comm
     store = await stores()
     results = await asyncio.gather(
         store.suppress("a@example.com", 1, ALL_EMAILS, "manual", "api", "t"),
-        store.resolve_message(999, "resolved", [], "", "manual", "desk", "t", None),
+        store.resolve_message(999, "resolved", [], ALL_EMAILS, "manual", "desk", "t", None),
         store.suppress("b@example.com", 2, ALL_EMAILS, "manual", "api", "t"),
         return_exceptions=True,
     )

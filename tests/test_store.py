@@ -1,4 +1,6 @@
-"""The store on a real SQLite file: migrations, durability, group commits, the append-only log."""
+"""Either store (conftest.BOTH_STORES): durability, group commits, imports, the index's keys; and
+the SQLite file's own (migrations, its lock, the append-only log's triggers; PostgreSQL's are in
+test_pg_store.py)."""
 
 import asyncio
 import sqlite3
@@ -8,22 +10,30 @@ import pytest
 from suppression.addresses import key_of_canonical
 from suppression.errors import BadImport, StoreUnavailable
 from suppression.model import ALL_EMAILS, Scope
+from suppression.pg_store import PostgresStore
 from suppression.schema import MIGRATIONS
 from suppression.store import ImportRow, SuppressionStore, signed64
+from tests.conftest import execute_from_outside
 
 
 @pytest.fixture
-async def store(tmp_path):
-    store = SuppressionStore(tmp_path / "db.sqlite3")
-    await store.open()
-    yield store
-    await store.close()
+async def db(settings):
+    """The test's store (conftest's `store` names which), opened on a new database."""
+    if settings.store.url:
+        opened = PostgresStore(settings.store.url)
+    else:
+        settings.service.data_dir.mkdir(mode=0o700, parents=True)
+        opened = SuppressionStore(settings.database_path)
+    await opened.open()
+    yield opened
+    await opened.close()
 
 
 def key(email: str) -> int:
     return key_of_canonical(email)
 
 
+@pytest.mark.sqlite_only
 async def test_migrates_an_empty_database_to_the_latest_schema(tmp_path):
     path = tmp_path / "fresh.sqlite3"
     store = SuppressionStore(path)
@@ -36,6 +46,7 @@ async def test_migrates_an_empty_database_to_the_latest_schema(tmp_path):
     assert {"suppressions", "changes", "api_keys"} <= tables
 
 
+@pytest.mark.sqlite_only
 async def test_reopening_applies_no_migration_twice_and_keeps_data(tmp_path):
     path = tmp_path / "db.sqlite3"
     first = SuppressionStore(path)
@@ -48,6 +59,7 @@ async def test_reopening_applies_no_migration_twice_and_keeps_data(tmp_path):
     await second.close()
 
 
+@pytest.mark.sqlite_only
 async def test_database_from_a_newer_program_is_refused(tmp_path):
     path = tmp_path / "db.sqlite3"
     sqlite3.connect(path).execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
@@ -55,37 +67,38 @@ async def test_database_from_a_newer_program_is_refused(tmp_path):
         await SuppressionStore(path).open()
 
 
-async def test_an_acknowledged_write_is_visible_to_another_connection(store):
-    await store.suppress("a@example.com", key("a@example.com"), ALL_EMAILS, "manual", "api", "test")
-    other = sqlite3.connect(store.path)
-    assert other.execute("SELECT email FROM suppressions").fetchall() == [("a@example.com",)]
-    assert other.execute("SELECT action, email FROM changes").fetchall() == [("suppress", "a@example.com")]
+async def test_an_acknowledged_write_is_visible_to_another_connection(db, settings):
+    await db.suppress("a@example.com", key("a@example.com"), ALL_EMAILS, "manual", "api", "test")
+    assert execute_from_outside(settings, "SELECT email FROM suppressions") == [("a@example.com",)]
+    assert execute_from_outside(settings, "SELECT action, email FROM changes") == [("suppress", "a@example.com")]
 
 
-async def test_concurrent_writes_share_commits_and_all_land(store):
+async def test_concurrent_writes_share_commits_and_all_land(db):
     emails = [f"user{n}@example.com" for n in range(300)]
     results = await asyncio.gather(
-        *(store.suppress(e, key(e), ALL_EMAILS, "manual", "api", "test") for e in emails)
+        *(db.suppress(e, key(e), ALL_EMAILS, "manual", "api", "test") for e in emails)
     )
     assert all(change_id is not None for _, change_id in results)
-    assert await store.count() == 300
-    ids = [c.id for c in await store.changes_after(0, 1000)]
+    assert await db.count() == 300
+    ids = [c.id for c in await db.changes_after(0, 1000)]
     assert ids == sorted(ids) and len(ids) == 300
 
 
-async def test_one_failing_write_in_a_group_does_not_undo_the_others(store):
+@pytest.mark.sqlite_only
+async def test_one_failing_write_in_a_group_does_not_undo_the_others(db):
     def broken(db):
         db.execute("INSERT INTO no_such_table VALUES (1)")
 
-    good = [store.suppress(f"u{n}@example.com", key(f"u{n}@example.com"), ALL_EMAILS, "manual", "api", "t") for n in range(5)]
-    outcome = await asyncio.gather(store._write(broken), *good, return_exceptions=True)
+    good = [db.suppress(f"u{n}@example.com", key(f"u{n}@example.com"), ALL_EMAILS, "manual", "api", "t") for n in range(5)]
+    outcome = await asyncio.gather(db._write(broken), *good, return_exceptions=True)
     assert isinstance(outcome[0], StoreUnavailable)
-    assert await store.count() == 5
+    assert await db.count() == 5
 
 
-async def test_audit_trail_is_append_only(store):
-    await store.suppress("a@example.com", key("a@example.com"), ALL_EMAILS, "manual", "api", "test")
-    other = sqlite3.connect(store.path)
+@pytest.mark.sqlite_only
+async def test_audit_trail_is_append_only(db):
+    await db.suppress("a@example.com", key("a@example.com"), ALL_EMAILS, "manual", "api", "test")
+    other = sqlite3.connect(db.path)
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         other.execute("DELETE FROM changes")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
@@ -99,47 +112,48 @@ def _rows(*emails, fail_at=None):
         yield ImportRow(email, ALL_EMAILS, "import", signed64(key(email)), line)
 
 
-async def test_import_only_adds_and_keeps_existing_reason_and_time(store):
-    existing, _ = await store.suppress("a@example.com", key("a@example.com"), ALL_EMAILS, "complaint", "api", "t")
-    added = await store.import_rows(_rows("a@example.com", "b@example.com", "b@example.com"), "cli:test")
+async def test_import_only_adds_and_keeps_existing_reason_and_time(db):
+    existing, _ = await db.suppress("a@example.com", key("a@example.com"), ALL_EMAILS, "complaint", "api", "t")
+    added = await db.import_rows(_rows("a@example.com", "b@example.com", "b@example.com"), "cli:test")
     assert added == 1
-    (kept,) = await store.suppressions_of("a@example.com")
+    (kept,) = await db.suppressions_of("a@example.com")
     assert (kept.reason, kept.since) == ("complaint", existing.since)
-    assert [(c.email, c.source) for c in await store.changes_after(0, 10)] == [
+    assert [(c.email, c.source) for c in await db.changes_after(0, 10)] == [
         ("a@example.com", "api"), ("b@example.com", "import"),
     ]
 
 
-async def test_import_that_fails_part_way_writes_nothing(store):
+async def test_import_that_fails_part_way_writes_nothing(db):
     with pytest.raises(BadImport):
-        await store.import_rows(_rows("a@example.com", "b@example.com", "c@example.com", fail_at=4), "t")
-    assert await store.count() == 0
-    assert await store.changes_after(0, 10) == []
+        await db.import_rows(_rows("a@example.com", "b@example.com", "c@example.com", fail_at=4), "t")
+    assert await db.count() == 0
+    assert await db.changes_after(0, 10) == []
     # The writer is still healthy afterwards.
-    assert await store.import_rows(_rows("a@example.com"), "t") == 1
+    assert await db.import_rows(_rows("a@example.com"), "t") == 1
 
 
+@pytest.mark.sqlite_only
 async def test_writes_fail_cleanly_while_another_process_holds_the_lock(tmp_path, monkeypatch):
     monkeypatch.setattr("suppression.store._BUSY_TIMEOUT_MS", 50)
-    store = SuppressionStore(tmp_path / "db.sqlite3")
-    await store.open()
-    blocker = sqlite3.connect(store.path, isolation_level=None)
+    db = SuppressionStore(tmp_path / "db.sqlite3")
+    await db.open()
+    blocker = sqlite3.connect(db.path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
     try:
         with pytest.raises(StoreUnavailable, match="cannot take writes"):
-            await store.suppress("a@example.com", key("a@example.com"), ALL_EMAILS, "manual", "api", "t")
+            await db.suppress("a@example.com", key("a@example.com"), ALL_EMAILS, "manual", "api", "t")
     finally:
         blocker.execute("ROLLBACK")
     # Once the lock is gone, writing works again.
-    _, change_id = await store.suppress("a@example.com", key("a@example.com"), ALL_EMAILS, "manual", "api", "t")
+    _, change_id = await db.suppress("a@example.com", key("a@example.com"), ALL_EMAILS, "manual", "api", "t")
     assert change_id is not None
-    await store.close()
+    await db.close()
 
 
-async def test_index_keys_load_per_topic_with_the_cursor(store):
+async def test_index_keys_load_per_topic_with_the_cursor(db):
     for email, topic in (("a@example.com", None), ("b@example.com", None), ("a@example.com", "newsletters")):
-        await store.suppress(email, key(email), Scope.of_topic(topic), "manual", "api", "t")
-    cursor, keys = await store.load_index_keys()
+        await db.suppress(email, key(email), Scope.of_topic(topic), "manual", "api", "t")
+    cursor, keys = await db.load_index_keys()
     assert cursor == 3
     assert sorted(int(k) for k in keys[ALL_EMAILS]) == sorted([key("a@example.com"), key("b@example.com")])
     assert [int(k) for k in keys[Scope("newsletters")]] == [key("a@example.com")]

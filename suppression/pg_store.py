@@ -54,6 +54,7 @@ CHANNEL = "suppression_changes"
 ALIVE_SECONDS = 5  # an instance whose heartbeat is older is dead: its claims and leases are taken over
 HEARTBEAT_SECONDS = 1
 _RECOUNT_BEATS = 30  # how often (in heartbeats) the mail kept by every instance is counted again
+_STALE_INSTANCE_SECONDS = 86400  # an instance not seen for this long has its row removed
 _FOLLOWED_WAIT_SECONDS = 5.0  # how long the CLI waits for the instances to follow its change
 _CONNECT_SECONDS = 3.0
 _MAX_GROUP = 256  # writes committed together at most
@@ -788,9 +789,18 @@ class PostgresStore:
                     # Other instances store and remove mail too: the limit on mail kept is for all of it.
                     self.stored_mail_bytes = (await self._read(
                         "SELECT coalesce(sum(size), 0) FROM inbox WHERE raw IS NOT NULL"))[0][0]
+                    await self._forget_stale_instances()
             except StoreUnavailable as exc:
                 log.warning("could not record this instance's heartbeat, will try again: %s", exc)
                 await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    async def _forget_stale_instances(self) -> None:
+        """Remove the rows of instances not heard from for a day (killed, never to come back: ids
+        are new at each start). Their claims and leases were taken over long before, as those
+        of any instance not seen for ALIVE_SECONDS."""
+        async with self._conn() as conn:
+            await conn.execute("DELETE FROM instances WHERE seen_at < now() - make_interval(secs => %s)",
+                               (_STALE_INSTANCE_SECONDS,))
 
     async def _wait_followed(self, change_id: int) -> None:
         """Until every live instance's index has applied `change_id` (the CLI, before it exits)."""

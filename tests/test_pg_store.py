@@ -4,6 +4,7 @@ and claims of stored mail (each message handled by one instance)."""
 import asyncio
 import os
 
+import psycopg
 import pytest
 
 from suppression.errors import NotFound, StoreUnavailable
@@ -149,3 +150,19 @@ async def test_text_with_nul_is_kept_with_a_replacement_character_and_erasure_st
                          detail='{"why": "other", "why_text": "a\\u0000b"}')
     scopes, _, _ = await store.erase(["nul@example.com"], "erased:n", 6, {"sha256": 1, "md5": 2}, [], "t")
     assert scopes == [ALL_EMAILS] and [c.detail for c in await store.changes_of("erased:n")][0] == '{"why": "other"}'
+
+
+async def test_an_instance_not_heard_from_for_a_day_is_forgotten_and_a_recent_one_kept(stores, monkeypatch):
+    monkeypatch.setattr("suppression.pg_store._RECOUNT_BEATS", 1)  # the clean-up at every heartbeat
+    store = await stores()
+    async with await psycopg.AsyncConnection.connect(store.url, autocommit=True) as conn:
+        await conn.execute("INSERT INTO instances (id, cursor, seen_at) VALUES"
+                           " ('killed', 0, now() - interval '2 days'), ('stopped', 0, now() - interval '1 hour')")
+        await store.join()  # serving: a heartbeat each second
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
+            rows = {i for (i,) in await (await conn.execute("SELECT id FROM instances")).fetchall()}
+            if "killed" not in rows or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.05)
+    assert rows == {store.instance, "stopped"}

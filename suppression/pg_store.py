@@ -57,6 +57,7 @@ _RECOUNT_BEATS = 30  # how often (in heartbeats) the mail kept by every instance
 _STALE_INSTANCE_SECONDS = 86400  # an instance not seen for this long has its row removed
 _FOLLOWED_WAIT_SECONDS = 5.0  # how long the CLI waits for the instances to follow its change
 _CONNECT_SECONDS = 3.0
+_CLI_LOCK_WAIT_SECONDS = 30.0  # how long a CLI write waits for a lock an instance holds
 _MAX_GROUP = 256  # writes committed together at most
 _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 
@@ -165,6 +166,10 @@ class PostgresStore:
         except PoolTimeout as exc:
             _raise_if_cancelled()
             raise StoreUnavailable(f"the PostgreSQL database cannot be reached now: {_reason(exc)}") from None
+        except psycopg.errors.LockNotAvailable:
+            raise _QueryFailed(
+                f"waited over {_CLI_LOCK_WAIT_SECONDS:g} s for a lock that a running instance (or another command)"
+                " holds; nothing was written, try again") from None
         except _UNAVAILABLE as exc:
             _raise_if_cancelled()
             raise _ConnectionLost(f"the PostgreSQL database cannot be reached now: {_reason(exc)}") from None
@@ -184,8 +189,7 @@ class PostgresStore:
         try:
             async with self._conn() as conn:
                 async with conn.transaction():
-                    if ordered:
-                        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOG_LOCK,))
+                    await self._begin(conn, ordered)
                     result = await work(conn)
         except _QueryFailed:
             raise  # this statement's failure, not the database's: later writes may go through
@@ -196,6 +200,16 @@ class PostgresStore:
         self.announce_writes()
         return result
 
+    async def _begin(self, conn, ordered: bool) -> None:
+        """A write's first statements: the change log's lock for ordered ones; for the CLI, a
+        limit on waiting for locks, so that a stuck instance's transaction is an error it reports
+        rather than a command that never returns (instances wait: their callers have timeouts)."""
+        if not self._serving:
+            await conn.execute("SELECT set_config('lock_timeout', %s, true)",
+                               (f"{round(_CLI_LOCK_WAIT_SECONDS * 1000)}ms",))
+        if ordered:
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOG_LOCK,))
+
     async def _commit_group(self, group: list[tuple[Work, asyncio.Future]]) -> None:
         """One transaction, one lock and one commit for writes that arrived together. Should one
         of them fail (a Conflict, say), the group is rolled back and each runs alone, so one
@@ -205,7 +219,7 @@ class PostgresStore:
             try:
                 async with self._conn() as conn:
                     async with conn.transaction():
-                        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOG_LOCK,))
+                        await self._begin(conn, ordered=True)
                         for work, _ in group:
                             outcomes.append(await work(conn))
             except _QueryFailed:

@@ -166,3 +166,17 @@ async def test_an_instance_not_heard_from_for_a_day_is_forgotten_and_a_recent_on
                 break
             await asyncio.sleep(0.05)
     assert rows == {store.instance, "stopped"}
+
+
+async def test_a_cli_write_waits_only_so_long_for_a_lock_a_stuck_instance_holds(stores, monkeypatch):
+    monkeypatch.setattr("suppression.pg_store._CLI_LOCK_WAIT_SECONDS", 0.5)
+    server = await stores(serving=True)
+    await server.sync_receivers(["https://crm.example/hook"])
+    cli = await stores()  # not serving: as the CLI opens it
+    async with await psycopg.AsyncConnection.connect(server.url) as stuck:  # holds its transaction open
+        await stuck.execute("SELECT 1 FROM webhook_receivers FOR UPDATE")
+        async with asyncio.timeout(20):  # without the limit, it would wait for as long as `stuck`
+            with pytest.raises(StoreUnavailable, match=r"waited over 0.5 s for a lock .* nothing was written"):
+                await cli.replay_receiver("https://crm.example/hook", None)
+        await stuck.rollback()
+    assert (await cli.replay_receiver("https://crm.example/hook", None)).url == "https://crm.example/hook"

@@ -1,9 +1,10 @@
 """A snapshot of the in-memory index on disk, so that start-up need not read every row.
 
-It holds each scope's sorted keys (named as the database stores them: "" for all emails), the change id they reflect and the identity of the
-database they came from. A snapshot of another database, or one from the future, is
-ignored: start-up then reads the rows as before. Written to a temporary file and renamed,
-so a crash leaves the old snapshot or the new one, never half of one.
+It holds each scope's sorted keys (named as the database stores them: "" for all emails),
+the change id they reflect and the identity of the database they came from. A snapshot of
+another database, or one from the future, is ignored: start-up then reads the rows as
+before. Written to a temporary file and renamed, so a crash leaves the old snapshot or the
+new one, never half of one.
 """
 
 import logging
@@ -48,7 +49,8 @@ def load_snapshot(path: Path, database_id: str, newest_change: int) -> tuple[int
                 log.warning("index snapshot is ahead of the database (restored from backup?); reading the rows")
                 return None
             topics = list(data["topics"])
-            keys = {Scope.of_stored(str(topic)): data[f"topic_{i}"].astype(np.uint64, copy=False) for i, topic in enumerate(topics)}
+            keys = {Scope.of_stored(str(topic)): data[f"topic_{i}"].astype(np.uint64, copy=False)
+                    for i, topic in enumerate(topics)}
     except (OSError, ValueError, KeyError, EOFError) as exc:
         log.warning("index snapshot unreadable (%s); reading the rows instead", exc)
         return None

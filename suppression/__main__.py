@@ -1,5 +1,8 @@
+"""`python -m suppression`: the installed `suppression` command. Its `serve` starts the edges,
+so this entry point (like run.py) is the one place under suppression/ that reaches handlers/."""
+
 import sys
 
-from suppression.cli import main
+from handlers.serve import console
 
-sys.exit(main())
+sys.exit(console())

@@ -29,8 +29,11 @@ from suppression.records import change_record, message_record, subject_record, s
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_BAD_INPUT = 0, 1, 2
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def main(argv: list[str] | None = None, serve: Callable[[str | None], int] | None = None) -> int:
+    """Run one admin command; `serve` (given by the installed command) starts the service."""
+    args = _parser(with_serve=serve is not None).parse_args(argv)
+    if args.command == "serve":
+        return serve(args.serve_config or args.config)
     try:
         settings = load_settings(args.config)
         return asyncio.run(_run(settings, args.command_fn, args))
@@ -246,13 +249,16 @@ async def webhooks_replay(service: SuppressionService, args) -> int:
 # -- arguments --------------------------------------------------------------------------
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(with_serve: bool = False) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="suppression", description="Administer the suppression list.")
     parser.add_argument(
         "--config", default=os.environ.get("SUPPRESSION_CONFIG"),
         help="TOML configuration file (default: $SUPPRESSION_CONFIG, else embedded defaults)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    if with_serve:
+        start = commands.add_parser("serve", help="start the service (HTTP, SMTP, workers) until SIGTERM or Ctrl-C")
+        start.add_argument("--config", dest="serve_config", help="TOML configuration file (as before the command)")
 
     apikey = commands.add_parser("apikey", help="create, list and revoke API keys")
     apikey_commands = apikey.add_subparsers(dest="apikey_command", required=True, metavar="ACTION")

@@ -169,18 +169,22 @@ def _env() -> dict[str, str]:
 
 
 class ServiceProcess:
-    """`python run.py --config ...` in a subprocess, for start-up, signals and restarts."""
+    """`python run.py --config ...` in a subprocess, for start-up, signals and restarts; or any
+    other `command` that starts the service (then with `env` as given)."""
 
-    def __init__(self, config: Path | None, http_port: int, cwd: Path):
+    def __init__(self, config: Path | None, http_port: int, cwd: Path,
+                 command: list[str] | None = None, env: dict[str, str] | None = None):
         self.config, self.http_port, self.cwd = config, http_port, cwd
+        self.command = command or [sys.executable, str(ROOT / "run.py")]
+        self.env = env if env is not None else _env()
         self.process: subprocess.Popen | None = None
         self.base_url = f"http://127.0.0.1:{http_port}"
 
     def start(self) -> "ServiceProcess":
         options = ["--config", str(self.config)] if self.config is not None else []
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "run.py"), *options],
-            cwd=self.cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [*self.command, *options],
+            cwd=self.cwd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         # Read the log as it comes: a full pipe would block the service's logging, and its loop.
         self.lines: list[str] = []
@@ -202,6 +206,7 @@ class ServiceProcess:
         for _ in range(attempts):
             if self.process.poll() is not None:
                 self._reader.join(timeout=30)
+                self.process.stdout.close()
                 raise AssertionError(f"service exited early:\n{self.output}")
             try:
                 with urllib.request.urlopen(self.base_url + "/healthz", timeout=1) as answer:

@@ -12,7 +12,8 @@ def readme_commands() -> list[str]:
 
 def test_readme_opens_with_the_start_and_test_commands():
     start, test = readme_commands()
-    assert start.endswith("run.py") and "pip install -e ." in start
+    # Installed as an operator would (not editable), started by the installed command.
+    assert start.endswith("suppression serve") and "pip install . " in start
     assert "[test]" in test and "pytest" in test
 
 

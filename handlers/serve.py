@@ -1,0 +1,82 @@
+"""Start the service: read the configuration, build the app, serve until SIGTERM or Ctrl-C.
+
+`python run.py` and the installed `suppression serve` both end here; every other `suppression`
+command is the admin CLI of suppression/cli.py, which knows nothing of the edges.
+"""
+
+import argparse
+import logging
+import os
+import resource
+import sys
+
+from aiohttp import web
+
+from handlers.app import build_app
+from handlers.protocol import quiet_protocol_errors
+from suppression import cli
+from suppression.config import load_settings
+from suppression.errors import ConfigError
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python run.py [--config PATH]`."""
+    parser = argparse.ArgumentParser(description="Email unsubscribe and suppression-list service")
+    parser.add_argument(
+        "--config", default=os.environ.get("SUPPRESSION_CONFIG"),
+        help="TOML configuration file (default: $SUPPRESSION_CONFIG, else embedded defaults)",
+    )
+    return serve(parser.parse_args(argv).config)
+
+
+def console(argv: list[str] | None = None) -> int:
+    """The installed `suppression` command: the admin CLI, with `serve` starting the service."""
+    return cli.main(argv, serve=serve)
+
+
+def serve(config: str | None) -> int:
+    """Serve until SIGTERM or SIGINT; 0 after a clean stop, 2 for bad configuration, 1 if it cannot start."""
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.service.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # aiosmtpd logs every sender and recipient address at INFO; addresses are personal data.
+    logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
+    # aioimaplib logs every line it sends and receives at DEBUG: messages, and so addresses.
+    logging.getLogger("aioimaplib").setLevel(max(logging.WARNING, logging.getLogger().level))
+    quiet_protocol_errors()
+    _raise_open_files_limit()
+    try:
+        # run_app turns SIGTERM and SIGINT into a clean shutdown that runs cleanup_ctx.
+        web.run_app(
+            build_app(settings),
+            host=settings.http.host,
+            port=settings.http.port,
+            print=lambda _: logging.getLogger("run").info(
+                "serving HTTP on http://%s:%d", settings.http.host, settings.http.port
+            ),
+            access_log=None,
+        )
+    except ConfigError as exc:
+        logging.getLogger("run").error("%s", exc)
+        return 2
+    except OSError as exc:
+        logging.getLogger("run").error("cannot start: %s", exc)
+        return 1
+    return 0
+
+
+def _raise_open_files_limit() -> None:
+    # Every HTTP and SMTP connection is a file descriptor; the usual soft limit of 1,024 would
+    # let a few hundred slow clients stop the service from accepting anyone else.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        logging.getLogger("run").info("open files limit raised from %d to %d", soft, wanted)
+

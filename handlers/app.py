@@ -89,7 +89,7 @@ async def smtp_context(app: web.Application) -> AsyncIterator[None]:
     intake = RequestIntake(app[SERVICE], on_request=ReplySender(settings, app[SERVICE]))
     await intake.start()
     app[INTAKE] = intake
-    app[METRICS].watch_intake(lambda: (intake.unread, intake.reading))
+    app[METRICS].watch_intake(lambda: (intake.unread, intake.reading, intake.deferred))
     async with AsyncExitStack() as stages:
         stages.push_async_callback(intake.stop)  # its worker reads the database, which is closed next
         if settings.smtp.enabled:

@@ -21,7 +21,7 @@ class Metrics:
         self.leaving: Counter[str] = Counter()  # why people said they unsubscribed (the page's optional question)
         self._list_size: Callable[[], int] = lambda: 0
         self._writable: Callable[[], bool] = lambda: True
-        self._intake: Callable[[], tuple[int, int]] = lambda: (0, 0)
+        self._intake: Callable[[], tuple[int, int, int]] = lambda: (0, 0, 0)
         self.review = None  # the review desk's state, read just before each scrape
         self.webhooks = []  # each receiver's (label, backlog, oldest age, disabled, attempts), ditto
         self.registry = CollectorRegistry()
@@ -33,8 +33,8 @@ class Metrics:
     def watch_writable(self, writable: Callable[[], bool]) -> None:
         self._writable = writable
 
-    def watch_intake(self, intake: Callable[[], tuple[int, int]]) -> None:
-        """(stored and not yet read, being read now), of received mail."""
+    def watch_intake(self, intake: Callable[[], tuple[int, int, int]]) -> None:
+        """(stored and not yet read, being read now, unproven requests sent to review past a budget)."""
         self._intake = intake
 
     def collect(self):
@@ -58,12 +58,16 @@ class Metrics:
                                       labels=["reason"])
         for reason, count in sorted(self.leaving.items()):
             leaving.add_metric([reason], count)
-        unread, reading = self._intake()
+        unread, reading, deferred = self._intake()
         waiting = GaugeMetricFamily("suppression_intake_unread", "Received messages stored and not yet read")
         waiting.add_metric([], unread)
         being_read = GaugeMetricFamily("suppression_intake_reading", "Received messages being read now")
         being_read.add_metric([], reading)
-        families = [requests, checked, changes, size, writable, leaving, waiting, being_read]
+        over_budget = CounterMetricFamily(
+            "suppression_unproven_requests_deferred",
+            "Requests on the sender's word alone kept for review because a network or all had used their hourly budget")
+        over_budget.add_metric([], deferred)
+        families = [requests, checked, changes, size, writable, leaving, waiting, being_read, over_budget]
         if self.review is not None:
             for name, text, value in (
                 ("suppression_review_open", "Received messages a person must decide", self.review.open),

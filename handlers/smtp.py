@@ -14,9 +14,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from handlers.answers import ANSWERS, smtp_reply
 from suppression.addresses import sender_key
+from suppression.ratelimit import client_network
 from suppression.config import SmtpSettings
 from suppression.errors import ConfigError, InvalidAddress, MailStorageFull, StoreUnavailable
-from suppression.inbound.reports import report_type
 from suppression.intake import RequestIntake
 from suppression.ratelimit import SlidingWindow
 
@@ -44,15 +44,18 @@ class RequestHandler:
         self.intake = intake
         self.storing: weakref.WeakSet[Session] = weakref.WeakSet()  # sessions whose DATA is being stored
         self.senders = SlidingWindow(settings.sender_messages_per_hour, 3600)
+        self.null_senders = SlidingWindow(settings.null_sender_messages_per_hour, 3600)
         self.sender_bytes = SlidingWindow(settings.sender_bytes_per_hour, 3600)
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options):
         key = sender_key(address)
         # The null sender is every mail server's bounces and reports: one key for all of them
         # would throttle a campaign's bounces to a trickle, so its messages are counted per
-        # client address, and only those that are not reports (handle_DATA).
-        if key and not self.senders.allows(key):
-            log.warning("refused a message with 450: more than %d this hour from one sender", self.senders.limit)
+        # client address, under a larger limit. Nothing here reads a message: what it is, is
+        # for the reader process to say.
+        window, count_key = (self.senders, key) if key else (self.null_senders, _bytes_key(key, session))
+        if not window.allows(count_key):
+            log.warning("refused a message with 450: more than %d this hour from one sender", window.limit)
             return ERR_450_SENDER
         if not self.sender_bytes.allows(_bytes_key(key, session)):
             log.warning("refused a message with 450: more than %d bytes this hour from one sender",
@@ -77,26 +80,22 @@ class RequestHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope):
         raw, key = envelope.original_content or b"", sender_key(envelope.mail_from or "")
-        count_key = key or (None if report_type(raw) else _bytes_key(key, session))
-        if count_key and not self.senders.allows(count_key):
-            log.warning("refused a message with 450: more than %d this hour from the null sender at one client",
-                        self.senders.limit)
-            return ERR_450_SENDER
+        window, count_key = (self.senders, key) if key else (self.null_senders, _bytes_key(key, session))
         if not self.sender_bytes.allows(_bytes_key(key, session), len(raw)):
             log.warning("refused a message with 450: more than %d bytes this hour from one sender",
                         self.sender_bytes.limit)
             return ERR_450_BYTES
         self.storing.add(session)
         try:
-            message_id = await self.intake.receive(raw, envelope.mail_from or "", list(envelope.rcpt_tos))
+            message_id = await self.intake.receive(raw, envelope.mail_from or "", list(envelope.rcpt_tos),
+                                                   network=client_network(session.peer))
         except (StoreUnavailable, MailStorageFull) as exc:
             reply = smtp_reply(exc)
             log.warning("refused a message with %s: %s", reply[:3], exc)
             return reply
         finally:
             self.storing.discard(session)
-        if count_key:
-            self.senders.record(count_key)
+        window.record(count_key)
         self.sender_bytes.record(_bytes_key(key, session), len(raw))
         return f"250 2.0.0 Stored as message {message_id}"
 

@@ -64,6 +64,11 @@ class SmtpSettings:
     sender_bytes_per_hour: int = 50 * 1024 * 1024  # from one envelope sender (<>: one client address)
     max_stored_mail_bytes: int = 2 * 1024 * 1024 * 1024  # raw mail kept in all; beyond: 452
     message_read_seconds: int = 10  # longest one message may take to read; slower ones go to review
+    null_sender_messages_per_hour: int = 1000  # from <> (bounces, reports), per client IP address
+    # Requests honoured on the word of the From header or the text alone (no token, no reply
+    # to our Message-ID, no DMARC pass): per client network (IPv4 /24, IPv6 /56) and in all.
+    unproven_requests_per_network_per_hour: int = 10
+    unproven_requests_per_hour: int = 100
 
 
 @dataclass(frozen=True)
@@ -386,7 +391,8 @@ def _validated(settings: Settings) -> Settings:
     for key in (
         "idle_timeout_seconds", "max_session_seconds", "max_connections", "max_connections_per_client",
         "sender_messages_per_hour", "sender_requests_per_day", "sender_bytes_per_hour",
-        "max_stored_mail_bytes", "message_read_seconds",
+        "max_stored_mail_bytes", "message_read_seconds", "null_sender_messages_per_hour",
+        "unproven_requests_per_network_per_hour", "unproven_requests_per_hour",
     ):
         if getattr(settings.smtp, key) < 1:
             raise ConfigError(f"config key smtp.{key}: expected 1 or more")

@@ -19,7 +19,7 @@ from suppression.addresses import (
 )
 from suppression.background import cancel_and_wait
 from suppression.errors import InvalidAddress, MailStorageFull, StoreUnavailable
-from suppression.inbound.classify import REQUEST, REVIEW, Decision
+from suppression.inbound.classify import REQUEST, REVIEW, UNPROVEN, Decision
 from suppression.reader import MailReader, ReaderSettings, ReaderUnavailable
 from suppression.service import SuppressionService
 from suppression.model import Outcome, utc_iso
@@ -64,6 +64,8 @@ class RequestIntake:
         self._last_stored = 0.0
         self.quiet_seconds, self.trail_seconds = _QUIET_SECONDS, _TRAIL_SECONDS
         self.reading = 0  # messages handed to the reader now
+        self.deferred = 0  # unproven requests kept for review past a budget, by this process
+        self._networks: dict[int, str | None] = {}  # message id -> client network, for messages stored here
 
     def accepts(self, recipient: str) -> bool:
         """Whether mail for this recipient is ours to take: a request address, or postmaster (any
@@ -73,12 +75,13 @@ class RequestIntake:
         return normalise_address(recipient) in self.request_addresses
 
     async def receive(self, raw: bytes, mail_from: str, rcpt_to: list[str], origin: str | None = None,
-                      for_review: str | None = None) -> int:
+                      for_review: str | None = None, network: str | None = None) -> int:
         """Store a message durably, wake the worker, and return its id; MailStorageFull past the total.
 
         Mail for postmaster alone is kept as `postmaster`, for a person, and never read as a request.
         A message of an `origin` already stored (read from a mailbox again) is not stored twice.
-        With `for_review` (why), it is kept for a person at once, never read.
+        With `for_review` (why), it is kept for a person at once, never read. `network` is the
+        client network it came over (SMTP), for the budget of requests on the sender's word alone.
         """
         limit = self.service.settings.smtp.max_stored_mail_bytes
         if self.service.stored_mail_bytes + len(raw) > limit:
@@ -88,7 +91,8 @@ class RequestIntake:
         if rcpt_to and all(_is_postmaster(r, self.postmaster_domains) for r in rcpt_to):
             return await self.service.store_message(raw, mail_from or "", rcpt_to, (POSTMASTER, [_POSTMASTER_WHY]),
                                                     origin)
-        message_id = await self.service.store_message(raw, mail_from or "", rcpt_to, origin=origin)
+        message_id = await self.service.store_message(raw, mail_from or "", rcpt_to, origin=origin, network=network)
+        self._networks[message_id] = network
         self._last_stored = asyncio.get_running_loop().time()
         self._unread.setdefault(message_id, self._last_stored)
         self._wake.set()
@@ -149,6 +153,7 @@ class RequestIntake:
                     # Nothing is pending: whatever was noted as unread was handled (or was a
                     # mailbox message read again, stored once before).
                     self._unread.clear()
+                    self._networks.clear()
                     return count
                 await self._handle_batch(batch)
             count += len(batch)
@@ -186,16 +191,20 @@ class RequestIntake:
         ))
         for message_id, _, _ in batch:
             self._unread.pop(message_id, None)
+            self._networks.pop(message_id, None)
         return [decision for decision, _ in limited]
 
     async def _limit_senders(
         self, batch: list[tuple[int, bytes, str]], decisions: list[Decision]
     ) -> list[tuple[Decision, tuple[str, int] | None]]:
-        """Past its daily limit of addresses, a sender's requests naming other people are kept for review.
+        """Requests on the sender's word alone past their network's or everyone's hourly budget,
+        and requests naming other people past their sender's daily limit, are kept for review.
 
-        The sender is the envelope sender with any +tag folded: the From header is anyone's to
-        change per message. Each decision comes back with (sender, addresses) to count, or None.
+        The budgets count what an attacker cannot multiply: the client network, and all mail
+        together (an envelope sender or a From is anyone's to change per message). Each
+        decision comes back with (sender, addresses) to count, or None.
         """
+        decisions = await self._budget_unproven(batch, decisions)
         limit = self.service.settings.smtp.sender_requests_per_day
         since = utc_iso(datetime.now(timezone.utc) - timedelta(days=1))
         counts: dict[str, int] = {}
@@ -219,6 +228,39 @@ class RequestIntake:
             limited.append((decision, (sender, named)))
         return limited
 
+    async def _budget_unproven(self, batch: list[tuple[int, bytes, str]], decisions: list[Decision]) -> list[Decision]:
+        smtp = self.service.settings.smtp
+        since = utc_iso(datetime.now(timezone.utc) - timedelta(hours=1))
+        in_network: dict[str | None, int] = {}
+        total: int | None = None
+        kept = []
+        for (message_id, _, _), decision in zip(batch, decisions, strict=True):
+            if decision.kind != REQUEST or decision.proof != UNPROVEN:
+                kept.append(decision)
+                continue
+            network = self._networks.get(message_id) or await self.service.message_network(message_id)
+            if network not in in_network or total is None:
+                in_network[network], total = await self.service.unproven_requests_since(since, network)
+            if network is not None and in_network[network] >= smtp.unproven_requests_per_network_per_hour:
+                why = (f"budget: {in_network[network]} requests on the sender's word alone were honoured from"
+                       f" this network in the last hour (limit {smtp.unproven_requests_per_network_per_hour});"
+                       " kept for review")
+            elif total >= smtp.unproven_requests_per_hour:
+                why = (f"budget: {total} requests on the sender's word alone were honoured in the last hour"
+                       f" (limit {smtp.unproven_requests_per_hour}); kept for review")
+            else:
+                in_network[network] += 1
+                total += 1
+                kept.append(decision)
+                continue
+            self.deferred += 1
+            log.warning("message %d: a request without proof kept for review past its hourly budget", message_id)
+            kept.append(dataclasses.replace(
+                decision, kind=REVIEW, reasons=(*decision.reasons, why), addresses=(), reason=None,
+                found=tuple(dict.fromkeys([*decision.found, *decision.addresses])),
+            ))
+        return kept
+
     async def settle(self, message_id: int, decision: Decision, counted: tuple[str, int] | None = None) -> None:
         """Suppress what a decision names and record its outcome, in one write; then log and answer."""
         keys = self.service.stored_keys(decision.addresses)
@@ -241,6 +283,7 @@ def _outcome(decision: Decision) -> Outcome:
         decision.kind, list(decision.reasons), list(decision.addresses), decision.scope,
         decision.sender or None, decision.subject or None, decision.message_id or None,
         decision.authentication or None, list(decision.found), decision.words or None,
+        decision.proof or None, decision.report or None,
     )
 
 

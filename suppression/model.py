@@ -82,6 +82,8 @@ class Outcome:
     authentication: str | None  # the trusted MTA's verdict on the sender
     found: list[str] = field(default_factory=list)  # addresses the reader found, for a person
     words: str | None = None  # the person's own words, as the reader saw them
+    proof: str | None = None  # for a request: how it proved whose address it is (token, reply, dmarc, none)
+    report: str | None = None  # a machine report's type (delivery-status, feedback-report)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,6 +99,7 @@ class StoredMessage(Outcome):
     resolved_at: str | None = None
     resolved_by: str | None = None
     note: str | None = None
+    network: str | None = None  # the client network it came over (SMTP), for the unproven budget
     raw: bytes | None = None  # only when asked for
 
 

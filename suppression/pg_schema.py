@@ -214,4 +214,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TRIGGER events_of_review_stored AFTER INSERT ON inbox FOR EACH ROW EXECUTE FUNCTION events_of_review();
     """,
+    # 12: a message's client network, a request's proof, a report's type (see schema.py).
+    """
+    ALTER TABLE inbox ADD COLUMN network TEXT;
+    ALTER TABLE inbox ADD COLUMN proof TEXT;
+    ALTER TABLE inbox ADD COLUMN report TEXT;
+    CREATE INDEX inbox_unproven ON inbox (processed_at) WHERE proof = 'none';
+    """,
 )

@@ -495,7 +495,7 @@ class PostgresStore:
 
     # -- mail to the request addresses --------------------------------------------------
 
-    async def add_message(self, raw, mail_from, rcpt_to, settled=None, origin=None) -> int:
+    async def add_message(self, raw, mail_from, rcpt_to, settled=None, origin=None, network=None) -> int:
         async def work(conn):
             if origin is not None:
                 row = await (await conn.execute("SELECT id FROM inbox WHERE origin = %s", (origin,))).fetchone()
@@ -505,10 +505,10 @@ class PostgresStore:
             status, reasons = settled or ("pending", None)
             row = await (await conn.execute(
                 "INSERT INTO inbox (received_at, mail_from, rcpt_to, size, raw, status, reasons, processed_at, origin,"
-                " claimed_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                " claimed_by, network) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
                 (at, mail_from, json.dumps(rcpt_to), len(raw), raw, status,
                  json.dumps(reasons) if reasons is not None else None, at if settled else None, origin,
-                 self.instance if self._serving else None),
+                 self.instance if self._serving else None, network),
             )).fetchone()
             return row[0], True
 
@@ -550,11 +550,12 @@ class PostgresStore:
                     last = change_id or last
             await conn.execute(
                 "UPDATE inbox SET status = %s, reasons = %s, addresses = %s, topic = %s, sender = %s,"
-                " subject = %s, message_id = %s, authentication = %s, found = %s, words = %s, processed_at = %s"
-                " WHERE id = %s",
+                " subject = %s, message_id = %s, authentication = %s, found = %s, words = %s, processed_at = %s,"
+                " proof = %s, report = %s WHERE id = %s",
                 (outcome.status, json.dumps(outcome.reasons), json.dumps(outcome.addresses),
                  outcome.scope.topic, outcome.sender, outcome.subject, outcome.message_id,
-                 outcome.authentication, json.dumps(outcome.found), outcome.words, at, message_id),
+                 outcome.authentication, json.dumps(outcome.found), outcome.words, at,
+                 outcome.proof, outcome.report, message_id),
             )
             if counted is not None:
                 sender, addresses = counted
@@ -594,6 +595,12 @@ class PostgresStore:
             " WHERE status = 'review'", (due_before,),
         )
         return rows[0][0], rows[0][1], rows[0][2]
+
+    async def unproven_requests_since(self, since: str, network: str | None) -> tuple[int, int]:
+        rows = await self._read(
+            "SELECT count(*) FILTER (WHERE network = %s), count(*) FROM inbox"
+            " WHERE proof = 'none' AND status = 'request' AND processed_at > %s", (network, since))
+        return rows[0][0], rows[0][1]
 
     async def sender_requests_since(self, sender: str, since: str) -> int:
         rows = await self._read(

@@ -1,5 +1,6 @@
 """Counting events per key over a sliding window, in memory of a fixed bound."""
 
+import ipaddress
 import time
 from collections.abc import Callable
 
@@ -47,3 +48,18 @@ class SlidingWindow:
             previous, count = count, 0
         elapsed = (now % self.seconds) / self.seconds
         return count + previous * (1 - elapsed)
+
+
+def client_network(peer) -> str | None:
+    """The network a client connects from, as one sender controls it: an IPv4 /24 or an IPv6
+    /56 (an ISP's customer gets a /48 to /64; one host picks any address in it). None if the
+    peer is no IP address (a Unix socket, a test)."""
+    host = peer[0] if isinstance(peer, tuple) and peer else peer
+    try:
+        address = ipaddress.ip_address(str(host).split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    prefix = 24 if address.version == 4 else 56
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))

@@ -243,4 +243,14 @@ MIGRATIONS: tuple[str, ...] = (
         VALUES ('review.opened', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), NEW.id);
     END;
     """,
+    # 12: who may switch mail off. The client network a message came from (IPv4 /24, IPv6 /56;
+    # not the address) and, once read, how a request proved whose address it is ('none': on the
+    # word of From or the text alone), so unproven requests are counted per network and in all;
+    # the report type the reader found, so a person's resolve needs no parse of the raw mail.
+    """
+    ALTER TABLE inbox ADD COLUMN network TEXT;
+    ALTER TABLE inbox ADD COLUMN proof TEXT;
+    ALTER TABLE inbox ADD COLUMN report TEXT;
+    CREATE INDEX inbox_unproven ON inbox (processed_at) WHERE proof = 'none';
+    """,
 )

@@ -37,7 +37,6 @@ from suppression.background import cancel_and_wait
 from suppression.config import Settings
 from suppression.csv_import import read_import_rows
 from suppression.errors import BadUndo, InvalidValue, NotFound, StoreUnavailable, UnknownTopic
-from suppression.inbound.reports import report_type
 from suppression.erasure import ErasureKeys, is_record
 from suppression.index import SuppressionIndex
 from suppression.links import UnsubscribeLink, mint_link
@@ -690,6 +689,15 @@ class SuppressionService:
         if change_id is not None:
             await self.follow_changes(upto=change_id)
 
+    async def message_network(self, message_id: int) -> str | None:
+        """The client network a stored message came over (None: not SMTP, or unknown)."""
+        message = await self.store.get_message(message_id)
+        return message.network if message is not None else None
+
+    async def unproven_requests_since(self, since: str, network: str | None) -> tuple[int, int]:
+        """(from `network`, from all networks): requests honoured on the sender's word alone since a time."""
+        return await self.store.unproven_requests_since(since, network)
+
     async def sender_requests_since(self, sender: str, since: str) -> int:
         """How many addresses of other people a sender's honoured requests have named since a time."""
         return await self.store.sender_requests_since(sender, since)
@@ -705,10 +713,10 @@ class SuppressionService:
 
     async def store_message(
         self, raw: bytes, mail_from: str, rcpt_to: list[str], settled: tuple[str, list[str]] | None = None,
-        origin: str | None = None,
+        origin: str | None = None, network: str | None = None,
     ) -> int:
         """Keep a received message durably (settled: as already handled; origin: once per origin); its id."""
-        return await self.store.add_message(raw, mail_from, rcpt_to, settled, origin)
+        return await self.store.add_message(raw, mail_from, rcpt_to, settled, origin, network)
 
     async def resolve(
         self, message_id: int, action: str, actor: str, emails: list[str] | None = None,
@@ -737,7 +745,7 @@ class SuppressionService:
         else:
             addresses = list(message.found) or [normalise_address(message.sender or message.mail_from)]
         keys = self.stored_keys(addresses)
-        reason = _REASON_OF_REPORT.get(report_type(message.raw or b""), "unsubscribe")
+        reason = _REASON_OF_REPORT.get(message.report, "unsubscribe")  # what the reader found, not a parse here
         change_id = await self.store.resolve_message(
             message_id, "resolved", keys, scope, reason, f"email:{message_id}", actor, note,
         )

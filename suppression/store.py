@@ -427,14 +427,9 @@ class SuppressionStore(OutboxQueries):
 
     async def add_message(
         self, raw: bytes, mail_from: str, rcpt_to: list[str], settled: tuple[str, list[str]] | None = None,
-        origin: str | None = None,
+        origin: str | None = None, network: str | None = None,
     ) -> int:
-        """Keep a received message; the returned id is on disk when this returns.
-
-        `settled` (status, reasons) keeps it as already handled: mail that is never read.
-        `origin` names where it was read from (a mailbox): a message of a known origin is not
-        stored again, and the id of the one kept is returned.
-        """
+        """See Store.add_message."""
 
         def work(db: sqlite3.Connection):
             if origin is not None:
@@ -444,10 +439,10 @@ class SuppressionStore(OutboxQueries):
             at = utc_now()
             status, reasons = settled or ("pending", None)
             return db.execute(
-                "INSERT INTO inbox (received_at, mail_from, rcpt_to, size, raw, status, reasons, processed_at, origin)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO inbox (received_at, mail_from, rcpt_to, size, raw, status, reasons, processed_at, origin,"
+                " network) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (at, mail_from, json.dumps(rcpt_to), len(raw), raw, status,
-                 json.dumps(reasons) if reasons is not None else None, at if settled else None, origin),
+                 json.dumps(reasons) if reasons is not None else None, at if settled else None, origin, network),
             ).lastrowid, True
 
         message_id, added = await self._write(work)
@@ -477,12 +472,13 @@ class SuppressionStore(OutboxQueries):
                     last = change_id or last
             db.execute(
                 "UPDATE inbox SET status = ?, reasons = ?, addresses = ?, topic = ?, sender = ?,"
-                " subject = ?, message_id = ?, authentication = ?, found = ?, words = ?, processed_at = ?"
-                " WHERE id = ?",
+                " subject = ?, message_id = ?, authentication = ?, found = ?, words = ?, processed_at = ?,"
+                " proof = ?, report = ? WHERE id = ?",
                 (
                     outcome.status, json.dumps(outcome.reasons), json.dumps(outcome.addresses),
                     outcome.scope.topic, outcome.sender, outcome.subject, outcome.message_id,
-                    outcome.authentication, json.dumps(outcome.found), outcome.words, at, message_id,
+                    outcome.authentication, json.dumps(outcome.found), outcome.words, at,
+                    outcome.proof, outcome.report, message_id,
                 ),
             )
             if counted is not None:
@@ -533,6 +529,15 @@ class SuppressionStore(OutboxQueries):
             (due_before,),
         )
         return rows[0][0], rows[0][1], rows[0][2]
+
+    async def unproven_requests_since(self, since: str, network: str | None) -> tuple[int, int]:
+        """See Store.unproven_requests_since."""
+        rows = await self._read(
+            "SELECT count(*), coalesce(sum(network = ?), 0) FROM inbox"
+            " WHERE proof = 'none' AND status = 'request' AND processed_at > ?", (network, since),
+        )
+        total, in_network = rows[0]
+        return in_network, total
 
     async def sender_requests_since(self, sender: str, since: str) -> int:
         """How many addresses `sender`'s honoured requests naming others have named since a time."""

@@ -32,10 +32,15 @@ _databases: dict[Path, str] = {}
 _test_store = ["sqlite"]  # the running test's store: settings made without naming one use it
 
 
+# Every test's mail comes from 127.0.0.1 and most of it is unproven: the tests of the hourly
+# budgets (tests/security/test_forged_from.py) set it as an operator would, the rest lift it.
+UNLIMITED_UNPROVEN = {"unproven_requests_per_network_per_hour": 1_000_000, "unproven_requests_per_hour": 1_000_000}
+
+
 def make_settings(data_dir: Path, store: str | None = None, **tables):
     # SMTP on a port of the system's choosing, so tests never collide on 8025.
     store = store or _test_store[0]
-    raw = {"service": {"data_dir": str(data_dir)}, "smtp": {"port": 0}}
+    raw = {"service": {"data_dir": str(data_dir)}, "smtp": {"port": 0, **UNLIMITED_UNPROVEN}}
     if store == "postgresql":
         raw["store"] = {"url": database_of(data_dir)}
     for name, table in tables.items():
@@ -136,6 +141,8 @@ port = {http_port}
 
 [smtp]
 port = {smtp_port}
+unproven_requests_per_network_per_hour = 1000000
+unproven_requests_per_hour = 1000000
 {extra}
 """,
         encoding="utf-8",

@@ -21,6 +21,11 @@ from suppression.model import ALL_EMAILS, Scope
 from suppression.tokens import LinkClaim
 
 REQUEST, AUTOMATIC, BOUNCE, COMPLAINT, REVIEW = "request", "automatic", "bounce", "complaint", "review"
+# How a request proves whose address it is: our link token in the message (the mailto, a
+# quoted link), our Message-ID in In-Reply-To/References, or DMARC passed at a trusted
+# authserv-id for the sender's own address. UNPROVEN: the From header or the text's word only,
+# which anyone can write; honoured automatically only within the budgets (intake.py).
+TOKEN, REPLY, DMARC, UNPROVEN = "token", "reply", "dmarc", "none"
 
 # Payload.timestamp.signature in URL-safe base64 (a leading dot when compressed).
 _TOKEN = re.compile(r"(?<![A-Za-z0-9_.-])\.?[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{4,12}\.[A-Za-z0-9_-]{20,}")
@@ -57,6 +62,8 @@ class Decision:
     reply_to: str = ""
     found: tuple[str, ...] = ()  # every address the reader found, for a person to choose from
     words: str = ""  # the person's own words (subject and body without quotes), as read
+    proof: str = ""  # for a request: TOKEN, REPLY, DMARC or UNPROVEN
+    report: str = ""  # the report type of a machine report (delivery-status, feedback-report), else ""
 
 
 def classify_message(
@@ -84,7 +91,7 @@ def classify_message(
 
     report = read_report(message)
     if report is not None:
-        return _from_report(report, read_token, about)
+        return _from_report(report, read_token, {**about, "report": report.kind})
 
     machine = automatic_reasons(message, mail_from)
     subject_claims = _claims(subject, read_token)
@@ -92,7 +99,8 @@ def classify_message(
         # Only our own List-Unsubscribe mailto carries a token there: a request even when
         # a provider generated it, but not one to answer then.
         return _request(subject_claims, ["sent through our List-Unsubscribe mailto (token in the subject)"],
-                        {**about, "answerable": not machine, "reply_to": _reply_address(sender, mail_from, verdict)})
+                        {**about, "answerable": not machine, "reply_to": _reply_address(sender, mail_from, verdict),
+                         "proof": TOKEN})
     if machine:
         return Decision(AUTOMATIC, tuple(machine), **about)
 
@@ -100,6 +108,10 @@ def classify_message(
     text = f"{own_subject}\n{own_words(body_text(message))}".strip()
     about["words"] = text[:MAX_WORDS]
     claims = subject_claims or _claims("\n".join(_all_texts(message)), read_token)
+    proof = TOKEN
+    if not claims:
+        # A reply to our mail: the Message-ID we gave it (links.message_id) carries the token.
+        claims, proof = _claims(f"{header(message, 'In-Reply-To')}\n{header(message, 'References')}", read_token), REPLY
     named, invalid = _named(text, request_addresses)
     own = _address_or_none(sender or mail_from)
     about["found"] = tuple(dict.fromkeys([*(claim.email for claim in claims), *named]))
@@ -121,24 +133,29 @@ def classify_message(
         linked = {claim.scope for claim in claims}
         scope = scope_in_words(text, topics or {}, linked.pop() if len(linked) == 1 else ALL_EMAILS)
         said = f"scope from the person's words: {scope.topic or 'all emails'}"
-        return _request(claims, [asked, "address from a link token in the message", said], about, scope)
+        where = "a link token in the message" if proof == TOKEN else "our Message-ID in the mail it answers"
+        return _request(claims, [asked, f"address from {where}", said], {**about, "proof": proof}, scope)
     if verdict is not None and verdict.forged:
         # Without a token, the sender's word is all there is, and the sender is not who it says.
         return Decision(REVIEW, (asked, f"the sender failed authentication: {verdict.summary}"), **about)
     if len(named) >= MAX_NAMED:
         return Decision(REVIEW, (asked, f"names {MAX_NAMED} or more addresses: a list, not one person's request"),
                         **about)
+    if invalid:
+        # A person who names an address we cannot read must not have only the rest honoured.
+        return Decision(REVIEW, (asked, f"named addresses that are not valid: {', '.join(invalid)}"), **about)
+    proven = verdict is not None and verdict.passed
     if named:
         reasons = (asked, f"addresses named in the text: {', '.join(named)}")
-        return Decision(REQUEST, reasons, tuple(named), names_others=any(a != own for a in named),
-                        reason=UNSUBSCRIBE, **about)
-    if invalid:
-        return Decision(REVIEW, (asked, f"named addresses that are not valid: {', '.join(invalid)}"), **about)
+        others = any(a != own for a in named)
+        return Decision(REQUEST, reasons, tuple(named), names_others=others, reason=UNSUBSCRIBE,
+                        proof=DMARC if proven and not others else UNPROVEN, **about)
     if own is None:
         return Decision(REVIEW, (asked, "no valid sender address to unsubscribe"), **about)
     if own in request_addresses:
         return Decision(REVIEW, (asked, "the sender is our own request address"), **about)
-    return Decision(REQUEST, (asked, "the sender's own address"), (own,), reason=UNSUBSCRIBE, **about)
+    return Decision(REQUEST, (asked, "the sender's own address"), (own,), reason=UNSUBSCRIBE,
+                    proof=DMARC if proven else UNPROVEN, **about)
 
 
 def _address_or_none(text: str) -> str | None:
@@ -192,7 +209,7 @@ def _request(claims: list[LinkClaim], reasons: list[str], about: dict, scope: Sc
         scopes = {claim.scope for claim in claims}
         scope = scopes.pop() if len(scopes) == 1 else ALL_EMAILS
     addresses = tuple(dict.fromkeys(claim.email for claim in claims))
-    return Decision(REQUEST, tuple(reasons), addresses, scope, reason=UNSUBSCRIBE, **about)
+    return Decision(REQUEST, tuple(reasons), addresses, scope, reason=UNSUBSCRIBE, **{"proof": TOKEN, **about})
 
 
 def _claims(text: str, read_token: Callable[[str], LinkClaim]) -> list[LinkClaim]:
@@ -229,7 +246,8 @@ def _named(text: str, request_addresses: Collection[str]) -> tuple[list[str], li
         if len(named) + len(invalid) >= MAX_NAMED:
             invalid.append(f"more than {MAX_NAMED} addresses")
             break
-        candidate = found.strip(".")
+        # Sentence punctuation after an address ("... and b1@example.com? thanks") ends no domain.
+        candidate = found.lstrip(".").rstrip(".?!…。！？")
         if candidate.lower().startswith("mailto:"):
             candidate = candidate[7:]
         try:

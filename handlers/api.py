@@ -299,6 +299,7 @@ async def post_link(request: web.Request) -> web.Response:
         "mailto": link.mailto,
         "list_unsubscribe": link.list_unsubscribe,
         "list_unsubscribe_post": link.list_unsubscribe_post,
+        "message_id": link.message_id,
     })
 
 

@@ -115,6 +115,7 @@ async def link(service: SuppressionService, args) -> int:
     print(made.url)
     print(f"List-Unsubscribe: {made.list_unsubscribe}")
     print(f"List-Unsubscribe-Post: {made.list_unsubscribe_post}")
+    print(f"Message-ID: {made.message_id}")
     return EXIT_OK
 
 

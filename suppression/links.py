@@ -16,6 +16,9 @@ class UnsubscribeLink:
     mailto: str  # mail to the request address; the subject carries the token
     list_unsubscribe: str  # the List-Unsubscribe header value: the link first, then the mailto
     list_unsubscribe_post: str = ONE_CLICK  # the List-Unsubscribe-Post header value
+    # A Message-ID for the email (RFC 5322 msg-id) that carries the token: a reply to it names
+    # it in In-Reply-To/References, which proves the request is about this recipient.
+    message_id: str = ""
 
 
 def mint_link(
@@ -35,4 +38,7 @@ def mint_link(
     url = f"{base_url.rstrip('/')}/u/{token}"
     # RFC 6068: characters of the address that mean something in a URL are percent-encoded.
     mailto = f"mailto:{quote(request_address, safe='@')}?subject={quote('unsubscribe ' + token)}"
-    return UnsubscribeLink(url, mailto, f"<{url}>, <{mailto}>")
+    # "=" before the token: a dot-atom may not start with the "." of a compressed token, and
+    # the reader finds a token only where no token character stands before it.
+    message_id = f"<unsubscribe={token}@{request_address.rpartition('@')[2]}>"
+    return UnsubscribeLink(url, mailto, f"<{url}>, <{mailto}>", message_id=message_id)

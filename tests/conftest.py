@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # a throwaway PostgreSQL server (tests/postgres.py).
 BOTH_STORES = {"test_store", "test_unreadable", "test_api", "test_smtp", "test_review", "test_rights", "test_desk", "test_replies",
                "test_domains", "test_webhooks", "test_read_your_writes", "test_sigkill",
-               "test_request_abuse", "test_smtp_abuse", "test_mime_fuzz", "test_openapi"}
+               "test_request_abuse", "test_smtp_abuse", "test_mime_fuzz", "test_openapi", "test_forged_from"}
 _databases: dict[Path, str] = {}
 _test_store = ["sqlite"]  # the running test's store: settings made without naming one use it
 

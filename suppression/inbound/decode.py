@@ -26,8 +26,23 @@ MAX_HEADER_CHARS = 4000
 _MAX_ADDRESS_HEADER_CHARS = 1000
 
 
+class _BoundedMessage(Message):
+    """A Message whose header parameters (Content-Type's boundary and report-type, a
+    disposition's filename) are read from the first MAX_HEADER_CHARS of the header only: the
+    standard library's parameter parser is quadratic, and the parser itself asks for the
+    boundary, so a 63 KB Content-Type of folded ";" held the reader for 2.7 s."""
+
+    def _get_params_preserve(self, failobj, header):
+        value = self.get(header, None)
+        if value is not None and len(str(value)) > MAX_HEADER_CHARS:
+            head = Message()
+            head[header] = str(value)[:MAX_HEADER_CHARS]
+            return head._get_params_preserve(failobj, header)
+        return super()._get_params_preserve(failobj, header)
+
+
 def parse(raw: bytes) -> Message:
-    return email.message_from_bytes(raw, policy=email.policy.compat32)
+    return email.message_from_bytes(raw, _class=_BoundedMessage, policy=email.policy.compat32)
 
 
 def header(message: Message, name: str) -> str:

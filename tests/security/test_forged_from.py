@@ -1,0 +1,120 @@
+"""Who may switch mail off: a forged From header, from as many envelope senders and connections
+as an attacker likes, switches off at most a network's hourly budget of people; the rest wait
+for a person. Proven requests (our mailto's token, a reply to our Message-ID, DMARC passed at
+a trusted authserv-id) are honoured at once, flood or no flood.
+
+The measured attack: 30 messages `From: <a stranger>` "unsubscribe", each from a fresh
+envelope sender over its own connection, suppressed all 30 strangers.
+"""
+
+import pytest
+
+from handlers.app import build_app
+from handlers.state import SERVICE
+from suppression.links import mint_link
+from suppression.model import ALL_EMAILS
+from tests.conftest import bearer, make_settings
+from tests.security.helpers import send_raw
+from tests.test_smtp import in_thread, smtp_port, wait_until
+
+TRUSTED = "mx.plusnxt.com"
+
+
+@pytest.fixture
+async def client(aiohttp_client, tmp_path, store):
+    # The budgets at their defaults, as an operator runs them (conftest lifts them elsewhere).
+    settings = make_settings(tmp_path / "data", store, smtp={
+        "unproven_requests_per_network_per_hour": 10, "unproven_requests_per_hour": 100,
+        "trusted_authserv_ids": [TRUSTED],
+    })
+    return await aiohttp_client(build_app(settings))
+
+
+def forged(victim: str, extra_headers: str = "", subject: str = "unsubscribe") -> bytes:
+    return (f"From: <{victim}>\r\nTo: PLUSinfo@plusnxt.com\r\nSubject: {subject}\r\n{extra_headers}"
+            f"Message-ID: <{victim.replace('@', '.')}@attacker.example>\r\n\r\nunsubscribe\r\n").encode()
+
+
+async def suppressed(client, key: str, email: str) -> bool:
+    answer = await client.get(f"/v1/suppressions/{email}", headers=bearer(key))
+    return (await answer.json())["suppressed"]
+
+
+async def settle_all(client) -> None:
+    """Wait (bounded) until the service's own worker has read every stored message."""
+    async def none_pending():
+        page, _ = await client.app[SERVICE].inbox("pending", None, 100)
+        return page == []
+    assert await wait_until(none_pending, attempts=1500)
+
+
+async def test_thirty_forged_senders_from_one_network_switch_off_at_most_ten(client, admin_key):
+    victims = [f"victim{n}@example.org" for n in range(30)]
+    for n, victim in enumerate(victims):  # each over its own connection, from its own envelope sender
+        code, stored = await in_thread(send_raw, smtp_port(client), forged(victim), f"bounce{n}@evil{n}.example")
+        assert (code, stored is not None) == (250, True)
+    await settle_all(client)
+
+    switched_off = [v for v in victims if await suppressed(client, admin_key, v)]
+    assert len(switched_off) == 10
+    review, _ = await client.app[SERVICE].inbox("review", None, 100)
+    assert len(review) == 20
+    assert all(any("budget" in reason and "this network" in reason for reason in m.reasons) for m in review)
+    # The victim is among the addresses a person may choose from, nothing was lost.
+    assert {m.found[0] for m in review} == set(victims) - set(switched_off)
+    metrics = await (await client.get("/metrics")).text()
+    assert "suppression_unproven_requests_deferred_total 20.0" in metrics
+
+    # Right after the flood, proven requests are honoured at once: through our mailto (the token
+    # in the subject), a reply naming our Message-ID, and mail with DMARC passed at our MTA.
+    service = client.app[SERVICE]
+    keys, request_address = service.signing_keys, "PLUSinfo@plusnxt.com"
+    by_mailto = mint_link("mailto.person@example.net", ALL_EMAILS, base_url="http://x", secret_keys=keys,
+                          request_address=request_address)
+    by_reply = mint_link("reply.person@example.net", ALL_EMAILS, base_url="http://x", secret_keys=keys,
+                         request_address=request_address)
+    proven = {
+        "mailto.person@example.net": forged("someone.else@example.com",
+                                            subject=by_mailto.mailto.split("subject=")[1].replace("%20", " ")),
+        "reply.person@example.net": forged("reply.person@example.net",
+                                           f"In-Reply-To: {by_reply.message_id}\r\nReferences: {by_reply.message_id}\r\n",
+                                           subject="Re: our news"),
+        "signed.person@example.net": forged(
+            "signed.person@example.net",
+            f"Authentication-Results: {TRUSTED}; dmarc=pass header.from=example.net\r\n"),
+    }
+    for n, (person, raw) in enumerate(proven.items()):
+        code, _ = await in_thread(send_raw, smtp_port(client), raw, f"someone{n}@example.com")
+        assert code == 250
+
+    async def all_honoured():
+        return all([await suppressed(client, admin_key, person) for person in proven])
+
+    assert await wait_until(all_honoured)  # within the contract's 5 seconds of the 250
+    honoured, _ = await client.app[SERVICE].inbox("request", None, 100)
+    assert {m.proof for m in honoured if m.addresses[0] in proven} == {"token", "reply", "dmarc"}
+
+
+async def test_the_overall_budget_holds_whatever_the_network(aiohttp_client, tmp_path, store):
+    settings = make_settings(tmp_path / "data", store, smtp={
+        "unproven_requests_per_network_per_hour": 10, "unproven_requests_per_hour": 4})
+    client = await aiohttp_client(build_app(settings))
+    key = await client.app[SERVICE].create_api_key("admin", "admin")
+    victims = [f"far{n}@example.org" for n in range(6)]
+    for n, victim in enumerate(victims):
+        code, _ = await in_thread(send_raw, smtp_port(client), forged(victim), f"s{n}@example.com")
+        assert code == 250
+    await settle_all(client)
+    assert sum([await suppressed(client, key, v) for v in victims]) == 4
+    review, _ = await client.app[SERVICE].inbox("review", None, 100)
+    assert len(review) == 2 and all(any("in the last hour (limit 4)" in r for r in m.reasons) for m in review)
+
+
+async def test_a_person_writing_once_is_honoured_when_no_flood_is_under_way(client, admin_key):
+    code, _ = await in_thread(send_raw, smtp_port(client), forged("jane@example.com"), "jane@example.com")
+    assert code == 250
+
+    async def honoured():
+        return await suppressed(client, admin_key, "jane@example.com")
+
+    assert await wait_until(honoured)

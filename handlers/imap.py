@@ -32,6 +32,10 @@ _FETCHED_UID = re.compile(rb"UID (\d+)")
 # The envelope sender, as the delivering server wrote it; read with a linear pattern from the
 # header block only, never with the email package in this process (hostile headers).
 _RETURN_PATH = re.compile(rb"^Return-Path:[ \t]*<([^<>\s]{0,320})>", re.IGNORECASE | re.MULTILINE)
+# Without one (a server that does not write it), the From address stands in: the request is then
+# on the word of From alone, and the unproven budget applies to it (intake.py).
+_FROM = re.compile(rb"^From:[^\r\n<]{0,500}<([^<>\s]{1,320}@[^<>\s]{1,255})>|^From:[ \t]*([^<>\s\"]{1,320}@[^<>\s\"]{1,255})[ \t]*\r?$",
+                   re.IGNORECASE | re.MULTILINE)
 _HEADER_SCAN_BYTES = 64 * 1024
 
 
@@ -253,8 +257,12 @@ def _return_path(raw: bytes) -> str:
     end = head.find(b"\r\n\r\n")
     if end < 0:
         end = head.find(b"\n\n")
-    found = _RETURN_PATH.search(head if end < 0 else head[:end])
-    return found.group(1).decode("utf-8", "replace") if found else ""
+    head = head if end < 0 else head[:end]
+    found = _RETURN_PATH.search(head)
+    if found:
+        return found.group(1).decode("utf-8", "replace")  # "" for the null sender: bounces, reports
+    found = _FROM.search(head)
+    return (found.group(1) or found.group(2)).decode("utf-8", "replace") if found else ""
 
 
 def _read_token(path: str) -> str:

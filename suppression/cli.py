@@ -17,6 +17,7 @@ from suppression.addresses import DOMAIN_PREFIX, HASHES
 from suppression.apikeys import SCOPES
 from suppression.config import Settings, load_settings
 from suppression.errors import InvalidValue, StoreUnavailable, SuppressionError
+from suppression.inbound.corpus import desk_label
 from suppression.keyfile import signing_keys
 from suppression.service import (
     INBOX_STATUSES,
@@ -176,6 +177,21 @@ async def inbox_show(service: SuppressionService, args) -> int:
     return EXIT_OK
 
 
+async def inbox_export_labels(service: SuppressionService, args) -> int:
+    """Every decision a person made at the desk, as the reader's corpus records (JSON lines),
+    for `python -m suppression.inbound.train --labels FILE`. Erased people's words are gone
+    from the messages, and so from here."""
+    after = None
+    while True:
+        page, after = await service.inbox(None, after, 1000)
+        for m in page:
+            label = desk_label(m.id, m.status, m.sender, m.words, m.addresses)
+            if label is not None:
+                _print_json(label)
+        if not page:
+            return EXIT_OK
+
+
 async def history(service: SuppressionService, args) -> int:
     """Every change for one address, oldest first, one JSON object a line."""
     _, changes = await service.history(args.email)
@@ -311,6 +327,9 @@ def _parser(with_serve: bool = False) -> argparse.ArgumentParser:
     resolve.add_argument("--topic", help="a topic id (default: all emails)")
     resolve.add_argument("--note", help="why; kept with the message")
     resolve.set_defaults(command_fn=inbox_resolve)
+    inbox_commands.add_parser(
+        "export-labels", help="the desk's decisions as labelled examples for the reader (JSON lines)",
+    ).set_defaults(command_fn=inbox_export_labels)
 
     exporting = commands.add_parser("export", help="write every suppression as CSV to stdout")
     exporting.add_argument("--hash", choices=tuple(HASHES), help="instead: one hex digest of each suppressed address a line")

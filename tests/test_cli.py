@@ -59,10 +59,13 @@ def test_link_prints_the_url_and_both_header_values(config):
     from suppression.keyfile import signing_keys
     from suppression.tokens import LinkClaim, verify_token
 
-    url, unsubscribe, post = ok(run_cli("link", "Jane@Example.com", "--topic", "newsletters", config=config)).splitlines()
+    url, unsubscribe, post, message_id = ok(
+        run_cli("link", "Jane@Example.com", "--topic", "newsletters", config=config)).splitlines()
     assert url.startswith("http://127.0.0.1:") and "/u/" in url
     assert unsubscribe.startswith(f"List-Unsubscribe: <{url}>, <mailto:PLUSinfo@plusnxt.com?subject=unsubscribe%20")
     assert post == "List-Unsubscribe-Post: List-Unsubscribe=One-Click"
+    token = url.rsplit("/", 1)[1]
+    assert message_id == f"Message-ID: <unsubscribe={token}@plusnxt.com>"  # a reply naming it is proven
     keys = signing_keys(load_settings(config))  # the key the CLI generated and kept
     assert verify_token(keys, url.rsplit("/", 1)[1]) == LinkClaim("jane@example.com", Scope("newsletters"))
     refused(run_cli("link", "jane@example.com", "--topic", "sports", config=config), "unknown topic")
@@ -203,7 +206,8 @@ def test_inbox_list_and_show(config, tmp_path):
 def test_inbox_resolve_suppresses_or_dismisses_once(config, tmp_path):
     receive_mail(config, [
         (f"From: b@example.com\r\nSubject: hi\r\n\r\n{text}\r\n".encode(), "b@example.com")
-        for text in ("Could you take c@example.com off?", "When are you open?")
+        # The first names an address that is not one: for a person, whatever the words.
+        for text in ("Could you take c@example.com off? And d@@example.com too.", "When are you open?")
     ])
     refused(run_cli("inbox", "resolve", "1", "--suppress", "not-an-address", config=config), "not an email address")
     refused(run_cli("inbox", "resolve", "2", "--dismiss", config=config), "note")

@@ -277,3 +277,21 @@ def test_an_imap_config_that_cannot_work_is_refused_with_the_key_named(table, sa
 
 def test_imap_is_off_by_default():
     assert settings_from_mapping({}).imap.host == ""
+
+
+async def test_mail_without_return_path_is_read_from_its_from_address_within_the_unproven_budget(
+        aiohttp_client, tmp_path, dovecot):
+    # Before: no Return-Path read as the null sender, so a person's request was never honoured.
+    server = dovecot()
+    for name in ("first", "second"):
+        server.deliver(request_from(name).replace(f"Return-Path: <{name}@example.com>\r\n".encode(), b""))
+    client = await service_reading(aiohttp_client, tmp_path, port=server.port, tls=False,
+                                   smtp={"unproven_requests_per_hour": 1})
+    assert await wait_until(lambda: suppressed(client, "first@example.com"))
+
+    async def second_in_review():
+        return [m.status for m in await stored_messages(client)] == ["request", "review"]
+
+    assert await wait_until(second_in_review)  # the From header alone is anyone's word: one an hour here
+    assert not await suppressed(client, "second@example.com")
+    assert [m.mail_from for m in await stored_messages(client)] == ["first@example.com", "second@example.com"]

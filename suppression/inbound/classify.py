@@ -6,6 +6,7 @@ link token found in the message, else those the person names, else the sender.
 """
 
 import re
+from itertools import islice
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from suppression.inbound.authresults import sender_verdict
 from suppression.inbound.automatic import automatic_reasons
 from suppression.inbound.decode import address_of, body_text, header, parse, part_text
 from suppression.inbound.intent import find_intent, scope_in_words
+from suppression.inbound.judge import Judge, shipped_judge
 from suppression.inbound.ownwords import own_words
 from suppression.inbound.reports import read_report
 from suppression.model import ALL_EMAILS, Scope
@@ -32,11 +34,12 @@ _TOKEN = re.compile(r"(?<![A-Za-z0-9_.-])\.?[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{4,1
 # A run of characters that may belong to an address. One character class repeated, so the
 # engine never backtracks: each run is found in one pass, then looked at as a whole (an
 # address has an "@" with a "." after it). A pattern of three such runs around "@" and "."
-# backtracked cubically on "a@a@a@...", freezing the process on a 4.5 KB message.
-_RUN = re.compile(r"[^\s<>()\[\]{},;:\"'`/\\|]+")
+# backtracked cubically on "a@a@a@...", freezing the process on a 4.5 KB message. CJK
+# punctuation ends a run as ASCII's does ("対象アドレス：jane@example.com").
+_RUN = re.compile(r"[^\s<>()\[\]{},;:\"'`/\\|：、，；。・「」『』（）【】〈〉《》]+")
 _MAX_RUN = 320  # longer runs are no address (254 at most, with "mailto:" and punctuation)
 MAX_NAMED = 50  # addresses read from one message's text; a longer list is not a person's request
-_REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|vs|antw|ref|rif|res|tr|rv|fw|fwd|wg|doorst|enc|回复|回覆|答复|转发|転送)\s*[:：]\s*)+", re.I)
+_REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|vs|antw|ref|réf|r|rif|res|tr|rv|fw|fwd|wg|doorst|enc|回复|回覆|答复|转发|転送)\s*[:：]\s*)+", re.I)
 _MAX_TOKENS = 20  # candidates verified per message; a flood of look-alikes is not read further
 _MAX_SUBJECT = 1000
 MAX_WORDS = 4000  # of the person's own words kept for the review desk
@@ -73,11 +76,13 @@ def classify_message(
     read_token: Callable[[str], LinkClaim],
     trusted_authserv_ids: Collection[str] = (),
     topics: Mapping[str, str] | None = None,
+    judge: Judge | None = None,
 ) -> Decision:
     """Decide what a received message is; `read_token` verifies a link token or raises BadToken.
 
     `topics` (id: label) lets the person's words name a topic; without it a request found
-    through a quoted link is for all emails.
+    through a quoted link is for all emails. `judge` weighs the person's own words (default:
+    the model shipped with the package).
     """
     message = parse(raw)
     subject = header(message, "Subject")[:_MAX_SUBJECT]
@@ -104,26 +109,37 @@ def classify_message(
     if machine:
         return Decision(AUTOMATIC, tuple(machine), **about)
 
-    own_subject = "" if _REPLY_PREFIX.match(subject) else subject
-    text = f"{own_subject}\n{own_words(body_text(message))}".strip()
+    text, subject_only = words_of(message, subject)
     about["words"] = text[:MAX_WORDS]
     claims = subject_claims or _claims("\n".join(_all_texts(message)), read_token)
     proof = TOKEN
     if not claims:
         # A reply to our mail: the Message-ID we gave it (links.message_id) carries the token.
         claims, proof = _claims(f"{header(message, 'In-Reply-To')}\n{header(message, 'References')}", read_token), REPLY
-    named, invalid = _named(text, request_addresses)
+    named, invalid = named_addresses(text, request_addresses)
     own = _address_or_none(sender or mail_from)
     about["found"] = tuple(dict.fromkeys([*(claim.email for claim in claims), *named]))
+    if _has_calendar(message):
+        # An invitation's agenda is about a meeting ("unsubscribe rates" on slide 3), not a request.
+        return Decision(REVIEW, ("a calendar invitation (text/calendar): not a request; kept for a person",), **about)
+    if not text:
+        return Decision(REVIEW, ("no words of the sender's own: nothing asks for anything",), **about)
     intent = find_intent(text)
-    if not intent.asked:
-        why = ["no unsubscribe request in the sender's own words"]
-        if intent.negated:
-            why.append(f"negated: {', '.join(dict.fromkeys(intent.negated))}")
+    judge = judge or shipped_judge()
+    probability = judge.probability(text, intent, subject_only)
+    threshold = judge.threshold_for(bool(named))
+    phrases = [f"phrases that ask: {', '.join(dict.fromkeys(intent.asked))}"] if intent.asked else []
+    if intent.negated:
+        phrases.append(f"negated: {', '.join(dict.fromkeys(intent.negated))}")
+    if probability < threshold:
+        why = [f"the reader is not sure the sender's own words ask to unsubscribe (judged {probability:.2f};"
+               f" decided alone from {threshold:.2f})", *phrases]
+        if invalid:
+            why.append(f"named addresses that are not valid: {', '.join(invalid)}")
         if defects:
             why.append(f"malformed MIME: {', '.join(sorted(set(defects)))}")
         return Decision(REVIEW, tuple(why), **about)
-    asked = f"asked in own words: {', '.join(dict.fromkeys(intent.asked))}"
+    asked = "; ".join([f"the sender's own words ask to unsubscribe (judged {probability:.2f})", *phrases])
 
     about["answerable"] = True  # a person asked in their own words (only requests are answered)
     about["reply_to"] = _reply_address(sender, mail_from, verdict)
@@ -156,6 +172,18 @@ def classify_message(
         return Decision(REVIEW, (asked, "the sender is our own request address"), **about)
     return Decision(REQUEST, (asked, "the sender's own address"), (own,), reason=UNSUBSCRIBE,
                     proof=DMARC if proven else UNPROVEN, **about)
+
+
+def words_of(message, subject: str) -> tuple[str, bool]:
+    """The sender's own words (a subject that is not a reply's, and the body without quotes,
+    forwards and signatures), and whether the subject is all of them."""
+    own_subject = "" if _REPLY_PREFIX.match(subject) else subject
+    body = own_words(body_text(message)).strip()
+    return f"{own_subject}\n{body}".strip(), not body
+
+
+def _has_calendar(message) -> bool:
+    return any(part.get_content_type() == "text/calendar" for part in islice(message.walk(), 100))
 
 
 def _address_or_none(text: str) -> str | None:
@@ -240,7 +268,7 @@ def address_runs(text: str):
             yield found
 
 
-def _named(text: str, request_addresses: Collection[str]) -> tuple[list[str], list[str]]:
+def named_addresses(text: str, request_addresses: Collection[str]) -> tuple[list[str], list[str]]:
     named, invalid = [], []
     for found in address_runs(text):
         if len(named) + len(invalid) >= MAX_NAMED:

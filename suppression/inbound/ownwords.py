@@ -69,11 +69,23 @@ def own_words(text: str) -> str:
     kept: list[str] = []
     for number, line in enumerate(lines):
         if stripped[number] and _starts_earlier_message(stripped, number):
+            if _introduces_cited_lines(stripped, number):
+                # Bottom-posting: "On ... wrote:", the quote in ">" lines, and the answer below.
+                continue
             break
         if line.lstrip().startswith(">"):
             continue
         kept.append(line)
     return "\n".join(kept).strip()
+
+
+def _introduces_cited_lines(lines: list[str], number: int) -> bool:
+    """Whether line `number` is an "On ... wrote:" whose quote follows in ">" lines (or is the
+    first of two such lines, wrapped)."""
+    if not (_REPLY_HEADER.fullmatch(lines[number]) or _REPLY_HEADER.fullmatch(" ".join(lines[number:number + 2]))):
+        return False
+    following = [line for line in lines[number + 1: number + 4] if line]
+    return bool(following) and (following[0].startswith(">") or len(following) > 1 and following[1].startswith(">"))
 
 
 def _starts_earlier_message(lines: list[str], number: int) -> bool:

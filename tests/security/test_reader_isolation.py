@@ -52,10 +52,11 @@ def test_a_check_is_answered_while_the_attack_message_is_being_read(tmp_path):
         finally:
             os.kill(reader, signal.SIGCONT)
         message = settled(deployment, attack)
-        # Read in full: "a@a@..." names no address (none has a dot after its @), so the
-        # sender asked for itself; the old code came to this too, 17 s later.
-        assert (message["status"], message["addresses"]) == ("request", ["attacker@example.net"])
-        assert "the sender's own address" in content_reasons(message)
+        # Read in full, not given up on (the old code came to its decision 17 s later): what
+        # the judge makes of "unsubscribe" above "a@a@..." is not this test's subject, only
+        # that it was read, and that it names no one but the sender.
+        assert message["status"] in ("request", "review") and set(message["addresses"]) <= {"attacker@example.net"}
+        assert "judged" in content_reasons(message)[0]
 
 
 def test_a_200000_character_variant_is_read_and_checks_go_on(tmp_path):
@@ -70,8 +71,8 @@ def test_a_200000_character_variant_is_read_and_checks_go_on(tmp_path):
             status, message = call(deployment, "GET", f"/v1/inbox/{attack}")
             if message["status"] != "pending":
                 break
-        assert (message["status"], answered >= 1) == ("request", True)
-        assert "the sender's own address" in content_reasons(message)
+        assert message["status"] in ("request", "review") and answered >= 1
+        assert "judged" in content_reasons(message)[0]
 
 
 def test_a_message_that_overruns_its_budget_goes_to_review_and_is_never_read_again(tmp_path):

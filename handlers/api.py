@@ -5,6 +5,7 @@ import logging
 
 from aiohttp import web
 
+from handlers.bodies import all_strings, decoded, flat_object, json_list_in_slices
 from handlers.errors import ApiError, json_answers
 from handlers.state import METRICS, SERVICE, SETTINGS, WEBHOOKS
 from suppression.apikeys import ApiKey
@@ -23,6 +24,7 @@ _DEFAULT_CHANGES_PAGE = 1000
 SMALL_JSON_BYTES = 64 * 1024  # every body but the bulk check's is a few fields
 MAX_JSON_CONTAINERS = 64  # objects and arrays in a body past SMALL_JSON_BYTES
 MAX_JSON_ITEMS = 1_000_000  # addresses in one JSON bulk check (text/plain streams any number)
+_SMALL_ANSWER = 2000  # items checked or answered at once; more go through bodies.py in slices
 
 
 def add_routes(app: web.Application) -> None:
@@ -115,13 +117,20 @@ async def post_check(request: web.Request) -> web.StreamResponse:
 async def _check_json(request: web.Request) -> web.Response:
     body = await json_object(request, allowed={"emails", "topic"}, max_bytes=request.app[SETTINGS].http.max_json_bytes)
     emails = body.get("emails")
-    if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
+    if not isinstance(emails, list) or not await all_strings(emails):
         raise ApiError(400, "`emails` must be a list of strings")
     scope = Scope.of_topic(optional_string(body, "topic"))
     await request.app[SERVICE].see_writes()
-    suppressed = request.app[SERVICE].suppressed_texts(emails, scope)
+    suppressed = await request.app[SERVICE].suppressed_texts(emails, scope)
     request.app[METRICS].checked["bulk"] += len(emails)
-    return web.json_response({"suppressed": suppressed})
+    if len(suppressed) < _SMALL_ANSWER:
+        return web.json_response({"suppressed": suppressed})
+    response = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
+    await response.prepare(request)
+    async for part in json_list_in_slices("suppressed", suppressed):
+        await response.write(part)
+    await response.write_eof()
+    return response
 
 
 async def _check_text(request: web.Request) -> web.StreamResponse:
@@ -137,7 +146,7 @@ async def _check_text(request: web.Request) -> web.StreamResponse:
     async for block in _line_blocks(request.content):
         checked += block.count(b"\n")
         if algorithm is None:
-            hits = service.suppressed_block(block, scope)
+            hits = await service.suppressed_block(block, scope)
         else:
             hits = await service.suppressed_hashed_block(block, algorithm, scope)
         if hits:
@@ -352,6 +361,9 @@ async def json_object(request: web.Request, allowed: set[str], max_bytes: int = 
         if raw.count(b",") >= MAX_JSON_ITEMS:
             raise ApiError(413, f"at most {MAX_JSON_ITEMS} items in one JSON body; send text/plain,"
                                 " one address a line, for more (it is streamed)")
+        # Past the small size, read in slices: json.loads would hold the loop for the whole body.
+        body = await flat_object(await decoded(raw))
+        return _only(body, allowed)
     try:
         # RFC 8259: JSON between systems is UTF-8; json.loads would guess others.
         body = json.loads(raw.decode("utf-8"))
@@ -363,6 +375,10 @@ async def json_object(request: web.Request, allowed: set[str], max_bytes: int = 
         raise ApiError(400, "the body nests too deeply") from None
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object")
+    return _only(body, allowed)
+
+
+def _only(body: dict, allowed: set[str]) -> dict:
     unknown = set(body) - allowed
     if unknown:
         raise ApiError(400, f"unknown field(s): {', '.join(sorted(unknown))[:200]}")

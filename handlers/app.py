@@ -1,5 +1,6 @@
 """Builds the one aiohttp application: routes, middlewares, and what starts and stops with it."""
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ from handlers.smtp import RequestServer
 from handlers.imap import MailboxIntake
 from handlers.state import INTAKE, MAILBOX, METRICS, SERVICE, SETTINGS, SIGNING_KEYS, SMTP_SERVER, WEBHOOKS
 from handlers.webhooks import WebhookDispatcher
+from suppression.background import cancel_and_wait
 from suppression.config import Settings, warn_if_links_are_plain_http
 from suppression.intake import RequestIntake
 from suppression.keyfile import signing_keys
@@ -45,10 +47,29 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
     stays open and its threads keep the process from exiting.
     """
     async with AsyncExitStack() as stages:
+        await stages.enter_async_context(asynccontextmanager(loop_lag_context)(app))
         await stages.enter_async_context(asynccontextmanager(service_context)(app))
         await stages.enter_async_context(asynccontextmanager(webhooks_context)(app))
         await stages.enter_async_context(asynccontextmanager(smtp_context)(app))
         yield
+
+
+async def loop_lag_context(app: web.Application) -> AsyncIterator[None]:
+    """A probe that sleeps 0.1 s at a time and records how late it woke: the time some callback
+    held the loop, which every answer waits behind (suppression_event_loop_lag_seconds)."""
+    probe = asyncio.create_task(_probe_loop_lag(app[METRICS]), name="loop-lag-probe")
+    try:
+        yield
+    finally:
+        await cancel_and_wait(probe)
+
+
+async def _probe_loop_lag(metrics: Metrics, interval: float = 0.1) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        asked = loop.time()
+        await asyncio.sleep(interval)
+        metrics.observe_loop_lag(max(0.0, loop.time() - asked - interval))
 
 
 async def service_context(app: web.Application) -> AsyncIterator[None]:

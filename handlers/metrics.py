@@ -9,12 +9,17 @@ from collections.abc import Callable
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+
+LAG_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 class Metrics:
     def __init__(self):
+        self.lag_buckets = [0] * len(LAG_BUCKETS)
+        self.lag_sum, self.lag_count = 0.0, 0
         self.requests: Counter[tuple[str, int]] = Counter()  # (route, status)
         self.checked: Counter[str] = Counter()  # kind: single or bulk
         self.changes: Counter[tuple[str, str]] = Counter()  # (action, source)
@@ -26,6 +31,14 @@ class Metrics:
         self.webhooks = []  # each receiver's (label, backlog, oldest age, disabled, attempts), ditto
         self.registry = CollectorRegistry()
         self.registry.register(self)
+
+    def observe_loop_lag(self, seconds: float) -> None:
+        """How late the loop woke the lag probe: time some callback held it."""
+        self.lag_sum += seconds
+        for position, bound in enumerate(LAG_BUCKETS):
+            if seconds <= bound:
+                self.lag_buckets[position] += 1
+        self.lag_count += 1
 
     def watch_list_size(self, size: Callable[[], int]) -> None:
         self._list_size = size
@@ -67,7 +80,12 @@ class Metrics:
             "suppression_unproven_requests_deferred",
             "Requests on the sender's word alone kept for review because a network or all had used their hourly budget")
         over_budget.add_metric([], deferred)
-        families = [requests, checked, changes, size, writable, leaving, waiting, being_read, over_budget]
+        lag = HistogramMetricFamily(
+            "suppression_event_loop_lag_seconds", "How late the event loop woke a probe that asks every 0.1 s",
+            buckets=[*((str(bound), count) for bound, count in zip(LAG_BUCKETS, self.lag_buckets)),
+                     ("+Inf", self.lag_count)],
+            sum_value=self.lag_sum)
+        families = [requests, checked, changes, size, writable, leaving, waiting, being_read, over_budget, lag]
         if self.review is not None:
             for name, text, value in (
                 ("suppression_review_open", "Received messages a person must decide", self.review.open),

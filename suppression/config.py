@@ -69,6 +69,7 @@ class SmtpSettings:
     # to our Message-ID, no DMARC pass): per client network (IPv4 /24, IPv6 /56) and in all.
     unproven_requests_per_network_per_hour: int = 10
     unproven_requests_per_hour: int = 100
+    reader_model: str = ""  # a judge.npz of your own (python -m suppression.inbound.train); "": the shipped one
 
 
 @dataclass(frozen=True)
@@ -414,6 +415,13 @@ def _validated(settings: Settings) -> Settings:
         raise ConfigError("config key store.pool_size: expected 1 to 1000 connections")
     if bool(settings.smtp.tls_cert_file) != bool(settings.smtp.tls_key_file):
         raise ConfigError("config keys smtp.tls_cert_file and smtp.tls_key_file: set both (STARTTLS) or neither")
+    if settings.smtp.reader_model:
+        from suppression.inbound.judge import load_judge  # numpy, only when a model is named
+
+        try:
+            load_judge(Path(settings.smtp.reader_model))
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError(f"config key smtp.reader_model: cannot use {settings.smtp.reader_model!r} ({exc})") from None
     _check_imap(settings.imap)
     if settings.retention.raw_message_days < 0:
         raise ConfigError("config key retention.raw_message_days: expected 0 or more days")

@@ -53,6 +53,7 @@ class RequestIntake:
             trusted_authserv_ids=settings.smtp.trusted_authserv_ids,
             budget_seconds=settings.smtp.message_read_seconds,
             memory_bytes=_READER_MEMORY_BYTES,
+            judge_path=settings.smtp.reader_model,
         ))
         self._on_request = on_request  # awaited with (message id, Decision) after a request is honoured
         self._wake = asyncio.Event()

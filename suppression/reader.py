@@ -15,8 +15,10 @@ import threading
 from dataclasses import dataclass
 from functools import partial
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 from suppression.inbound.classify import REVIEW, Decision, classify_message
+from suppression.inbound.judge import Judge, load_judge, shipped_judge
 from suppression.tokens import read_claim
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ class ReaderSettings:
     trusted_authserv_ids: tuple[str, ...]
     budget_seconds: float  # longest a message may take to read
     memory_bytes: int  # the child's address space; past it a message gets MemoryError
+    judge_path: str = ""  # a model of the operator's own ("": the one shipped)
 
 
 class MailReader:
@@ -153,6 +156,7 @@ def serve(conn: Connection, settings: ReaderSettings) -> None:
     bytearray(_ROOM_BYTES)
     read_token = partial(read_claim, settings.signing_keys, max_age_seconds=settings.max_age_seconds,
                          topics=settings.topics)
+    judge = load_judge(Path(settings.judge_path)) if settings.judge_path else shipped_judge()
     conn.send("ready")
     while True:
         try:
@@ -160,13 +164,13 @@ def serve(conn: Connection, settings: ReaderSettings) -> None:
         except EOFError:
             return  # the service closed its end, or died
         for raw, mail_from in chunk:
-            conn.send(decide(raw, mail_from, settings, read_token))
+            conn.send(decide(raw, mail_from, settings, read_token, judge))
 
 
-def decide(raw: bytes, mail_from: str, settings: ReaderSettings, read_token) -> Decision:
+def decide(raw: bytes, mail_from: str, settings: ReaderSettings, read_token, judge: Judge | None = None) -> Decision:
     """classify_message, with any failure made a decision for a person."""
     try:
         return classify_message(raw, mail_from, settings.request_addresses, read_token,
-                                settings.trusted_authserv_ids, settings.topics)
+                                settings.trusted_authserv_ids, settings.topics, judge)
     except Exception as exc:  # MemoryError and RecursionError included: hostile input, not our state
         return _review(f"could not be read: {type(exc).__name__}: {str(exc)[:200]}")

@@ -91,3 +91,34 @@ def test_training_writes_a_model_the_reader_loads(tmp_path):
     assert "trained on 81 messages" in trained.stdout
     judge = load_judge(output)
     assert 0 < judge.threshold <= 1
+
+
+def test_a_reader_model_that_cannot_be_used_stops_start_up(tmp_path):
+    from suppression.config import settings_from_mapping
+    from suppression.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="smtp.reader_model"):
+        settings_from_mapping({"smtp": {"reader_model": str(tmp_path / "missing.npz")}})
+
+
+def test_the_reader_uses_the_operators_model(tmp_path):
+    from suppression.addresses import normalise_address
+    from suppression.reader import MailReader, ReaderSettings
+
+    cautious = tmp_path / "cautious.npz"
+    shipped = load_judge()
+    Judge(shipped.weights, shipped.bias, 2.0, 2.0).save(cautious)  # above any probability: a person decides all
+    raw = (b"From: <jane@example.com>\r\nTo: PLUSinfo@plusnxt.com\r\nSubject: Unsubscribe\r\n\r\n"
+           b"Please remove me from your mailing list.\r\n")
+    decisions = {}
+    for name, path in (("shipped", ""), ("cautious", str(cautious))):
+        reader = MailReader(ReaderSettings(
+            request_addresses=frozenset({normalise_address("PLUSinfo@plusnxt.com")}), signing_keys=("k" * 40,),
+            max_age_seconds=None, topics={}, trusted_authserv_ids=(), budget_seconds=10, memory_bytes=2 * 1024**3,
+            judge_path=path))
+        try:
+            decisions[name] = reader.read([(1, raw, "jane@example.com")])[0]
+        finally:
+            reader.close()
+    assert decisions["shipped"].kind == "request"
+    assert decisions["cautious"].kind == "review" and "decided alone from 2.00" in decisions["cautious"].reasons[0]

@@ -33,7 +33,7 @@ async def test_a_write_by_another_process_is_seen_by_the_next_check_with_no_wait
             assert not (await server.check(f"other{n}@example.com")).suppressed
         await cli.suppress("bulk@example.com", ALL_EMAILS, "manual", "cli", "cli")
         await server.see_writes()  # what the bulk endpoints do first
-        assert server.suppressed_texts(["bulk@example.com", "no@example.com"], ALL_EMAILS) == ["bulk@example.com"]
+        assert await server.suppressed_texts(["bulk@example.com", "no@example.com"], ALL_EMAILS) == ["bulk@example.com"]
     finally:
         await cli.stop()
         await server.stop()
@@ -50,7 +50,7 @@ async def test_a_big_import_elsewhere_is_read_from_the_rows_into_a_fresh_shape(t
         everything = server.index._sets[ALL_EMAILS]
         assert (len(everything._added), len(everything._removed)) == (0, 0)  # as after a restart
         assert len(server.index) == 150_001
-        assert server.suppressed_texts(lines[:3] + ["before@example.com", "nobody@example.com"], ALL_EMAILS) == [
+        assert await server.suppressed_texts(lines[:3] + ["before@example.com", "nobody@example.com"], ALL_EMAILS) == [
             *lines[:3], "before@example.com"]
     finally:
         await cli.stop()

@@ -19,9 +19,9 @@ async def started(settings) -> SuppressionService:
     return service
 
 
-def suppressed(service, topic=None) -> list[str]:
+async def suppressed(service, topic=None) -> list[str]:
     """What the index (not the database) says: the bulk check reads only the index."""
-    return service.suppressed_texts(["a@example.com", "b@example.com", "c@example.com"], Scope.of_topic(topic))
+    return await service.suppressed_texts(["a@example.com", "b@example.com", "c@example.com"], Scope.of_topic(topic))
 
 
 async def test_restart_from_the_snapshot_includes_changes_made_while_stopped(tmp_path, caplog):
@@ -40,8 +40,8 @@ async def test_restart_from_the_snapshot_includes_changes_made_while_stopped(tmp
     with caplog.at_level(logging.INFO, logger="suppression.service"):
         service = await started(settings)
     assert "index loaded from snapshot" in caplog.text
-    assert suppressed(service) == ["c@example.com"]
-    assert suppressed(service, "newsletters") == ["b@example.com", "c@example.com"]
+    assert await suppressed(service) == ["c@example.com"]
+    assert await suppressed(service, "newsletters") == ["b@example.com", "c@example.com"]
     await service.stop()
 
 
@@ -77,5 +77,5 @@ async def test_a_snapshot_that_does_not_fit_is_ignored(tmp_path, caplog, damage)
         service = await started(target)
     assert "index loaded from rows" in caplog.text
     from_db = sorted({s.email for s in [row async for row in service.export()]})
-    assert suppressed(service) == from_db
+    assert await suppressed(service) == from_db
     await service.stop()

@@ -1,0 +1,120 @@
+"""No request from anyone without an admin key, and no message, holds the event loop: each
+public surface is fed its worst input at the largest size allowed while a probe measures
+single checks from outside. Measured before: 100,000 non-ASCII addresses in one bulk check
+held /healthz and every other answer for 14-17 s (each validated by email-validator on the
+loop, in one call); three report-shaped messages held checks for 7.8 s."""
+
+import json
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from tests.conftest import ServiceProcess, run_cli
+from tests.reliability.helpers import deploy
+from tests.security.helpers import send_raw
+from tests.security.test_hostile_reports import hostile_report
+
+WORST_CHECK_SECONDS = 0.1
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("loop")
+    deployment = deploy(tmp_path)
+    created = run_cli("apikey", "create", "mailer", "--scope", "check", config=deployment.config)
+    assert created.returncode == 0, created.stderr
+    check_key = created.stdout.strip().splitlines()[-1]
+    # Every 1,000th of the addresses the attacks send is on the list: the answers are checked too.
+    listed = tmp_path / "listed.csv"
+    listed.write_text("email\n" + "".join(f"jöhn{n}@exämple.com\n" for n in range(0, 1_000_000, 1000)),
+                      encoding="utf-8")
+    imported = run_cli("import", str(listed), config=deployment.config)
+    assert imported.returncode == 0, imported.stderr
+    with ServiceProcess(deployment.config, deployment.http_port, tmp_path) as running:
+        yield running, deployment, check_key
+
+
+def post(base_url: str, key: str, path: str, body: bytes, content_type: str) -> tuple[int, bytes]:
+    request = urllib.request.Request(base_url + path, data=body, method="POST",
+                                     headers={"Authorization": f"Bearer {key}", "Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=300) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def probed(base_url: str, key: str, attack) -> tuple[object, list[float]]:
+    """Run `attack` in a thread and time single checks one after another until it ends."""
+    outcome: list = []
+    worker = threading.Thread(target=lambda: outcome.append(attack()))
+    worker.start()
+    latencies = []
+    request = urllib.request.Request(base_url + "/v1/suppressions/probe@example.com",
+                                     headers={"Authorization": f"Bearer {key}"})
+    while worker.is_alive() or len(latencies) < 20:
+        started = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            assert answer.status == 200 and json.loads(answer.read())["suppressed"] is False
+        latencies.append(time.perf_counter() - started)
+    worker.join()
+    return outcome[0], latencies
+
+
+def test_a_million_non_ascii_addresses_in_one_json_check(service):
+    running, _, key = service
+    emails = [f"jöhn{n}@exämple.com" for n in range(1_000_000)]
+    body = json.dumps({"emails": emails}, ensure_ascii=False).encode()
+    (status, answer), latencies = probed(running.base_url, key, lambda: post(
+        running.base_url, key, "/v1/check", body, "application/json"))
+    assert status == 200, answer[:300]
+    assert json.loads(answer)["suppressed"] == emails[::1000]
+    assert max(latencies) < WORST_CHECK_SECONDS, sorted(latencies)[-5:]
+
+
+def test_non_ascii_lines_in_a_streamed_text_check(service):
+    running, _, key = service
+    lines = [f"JÖHN{n}@EXÄMPLE.COM" for n in range(200_000)]
+    body = ("\n".join(lines) + "\n").encode()
+    (status, answer), latencies = probed(running.base_url, key, lambda: post(
+        running.base_url, key, "/v1/check", body, "text/plain"))
+    assert status == 200
+    assert answer.decode().splitlines() == lines[::1000]
+    assert max(latencies) < WORST_CHECK_SECONDS, sorted(latencies)[-5:]
+
+
+def test_the_largest_json_body_of_junk_is_refused_without_a_stall(service):
+    running, deployment, key = service
+    body = b'{"emails": [' + b",".join([b'"\\u00e9' + b"x" * 50 + b'"'] * 500_000) + b"], \"topic\": 7}"
+    (status, answer), latencies = probed(running.base_url, key, lambda: post(
+        running.base_url, key, "/v1/check", body, "application/json"))
+    assert status == 400 and b"flat object" in answer
+    assert max(latencies) < WORST_CHECK_SECONDS, sorted(latencies)[-5:]
+
+
+def test_hostile_mail_and_a_long_link_token_do_not_stall_checks(service):
+    running, deployment, key = service
+
+    def attack():
+        codes = [send_raw(deployment.smtp_port, hostile_report(n), mail_from="")[0] for n in range(3)]
+        page = urllib.request.Request(running.base_url + "/u/" + "A" * 7000)
+        try:
+            urllib.request.urlopen(page, timeout=60)
+        except urllib.error.HTTPError as error:
+            codes.append(error.code)
+        return codes
+
+    codes, latencies = probed(running.base_url, key, attack)
+    assert codes[:3] == [250, 250, 250] and codes[3] in (400, 414)
+    assert max(latencies) < WORST_CHECK_SECONDS, sorted(latencies)[-5:]
+
+
+def test_the_lag_probe_reports_what_the_loop_went_through(service):
+    running, _, _ = service
+    with urllib.request.urlopen(running.base_url + "/metrics", timeout=30) as answer:
+        text = answer.read().decode()
+    count = float(text.split("suppression_event_loop_lag_seconds_count ")[1].split()[0])
+    over = float(text.split('suppression_event_loop_lag_seconds_bucket{le="0.1"} ')[1].split()[0])
+    assert count > 10 and over == count  # after all of the above, no wake-up was 100 ms late

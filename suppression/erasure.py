@@ -15,8 +15,9 @@ import xxhash
 
 from suppression.addresses import HASHES
 from suppression.keyfile import load_or_create_key
+from suppression.shared_secrets import ERASURE, shared_secret
 
-KEY_FILE_NAME = "erasure.key"
+KEY_FILE_NAME = "erasure.key"  # on SQLite; on PostgreSQL the key is in the database (shared_secrets.py)
 RECORD_PREFIX = "erased:"
 
 
@@ -27,6 +28,13 @@ class ErasureKeys:
     @classmethod
     def of_data_dir(cls, data_dir) -> "ErasureKeys":
         return cls(load_or_create_key(data_dir / KEY_FILE_NAME))
+
+    @classmethod
+    def of_settings(cls, settings) -> "ErasureKeys":
+        """The key file in data_dir on SQLite; on PostgreSQL the one key every instance shares."""
+        if settings.store.url:
+            return cls(shared_secret(settings.store.url, ERASURE, settings.service.data_dir / KEY_FILE_NAME))
+        return cls.of_data_dir(settings.service.data_dir)
 
     def record(self, canonical: str) -> str:
         """How an erased address is kept: its keyed hash, never the address."""

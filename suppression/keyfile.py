@@ -7,14 +7,18 @@ from pathlib import Path
 
 from suppression.config import Settings
 from suppression.errors import ConfigError
+from suppression.shared_secrets import SIGNING, shared_secret
 
 KEY_FILE_NAME = "signing.key"
 
 
 def signing_keys(settings: Settings) -> tuple[str, ...]:
-    """The keys that verify links, newest (the one that signs) first."""
+    """The keys that verify links, newest (the one that signs) first: those configured, else
+    one generated once (on PostgreSQL, once for every instance, in the database)."""
     if settings.signing.secret_keys:
         return settings.signing.secret_keys
+    if settings.store.url:
+        return (shared_secret(settings.store.url, SIGNING, settings.service.data_dir / KEY_FILE_NAME),)
     return (load_or_create_key(settings.service.data_dir / KEY_FILE_NAME),)
 
 

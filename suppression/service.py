@@ -192,7 +192,7 @@ class SuppressionService:
     async def start(self, with_index: bool = True) -> None:
         """Open the store; with_index loads the index and follows the change log (servers)."""
         await self.store.open()
-        self.erasure = ErasureKeys.of_data_dir(self.settings.service.data_dir)
+        self.erasure = await asyncio.to_thread(ErasureKeys.of_settings, self.settings)
         await self._load_erased()
         await self._load_domains()
         if with_index:

@@ -24,21 +24,22 @@ pytestmark = pytest.mark.skipif(not available() and os.environ.get("CI") != "tru
 
 
 class Instance:
-    def __init__(self, tmp_path: Path, name: str, url: str):
+    def __init__(self, tmp_path: Path, name: str, url: str, configured_key: bool = True):
         self.http, self.smtp = free_port(), free_port()
         folder = tmp_path / name
         folder.mkdir()
+        signing = f'\n[signing]\nsecret_keys = ["{SIGNING_KEY}"]\n' if configured_key else ""
         self.config = write_config(
             folder / "config.toml", folder / "data", self.http, self.smtp,
-            extra=f'\n[store]\nurl = "{url}"\n\n[signing]\nsecret_keys = ["{SIGNING_KEY}"]\n',
+            extra=f'\n[store]\nurl = "{url}"\n{signing}',
         )
         self.config.chmod(0o600)
         self.process = ServiceProcess(self.config, self.http, folder)
         self.base_url = f"http://127.0.0.1:{self.http}"
 
 
-def _instances(tmp_path: Path, url: str, count: int = 2) -> tuple[list[Instance], str]:
-    instances = [Instance(tmp_path, f"instance{n}", url) for n in range(count)]
+def _instances(tmp_path: Path, url: str, count: int = 2, configured_key: bool = True) -> tuple[list[Instance], str]:
+    instances = [Instance(tmp_path, f"instance{n}", url, configured_key) for n in range(count)]
     created = run_cli("apikey", "create", "ops", "--scope", "admin", config=instances[0].config)
     assert created.returncode == 0, created.stderr
     return instances, created.stdout.strip().splitlines()[-1]
@@ -246,3 +247,64 @@ def test_sigkill_of_the_cli_mid_import_leaves_nothing_and_checks_never_fail(tmp_
         assert body["suppressed"] == ["bulk0@example.com", f"bulk{rows - 1}@example.com"]
     with psycopg.connect(database) as conn:
         assert conn.execute("SELECT count(*) FROM suppressions").fetchone()[0] == rows + 2
+
+
+def test_instances_with_their_own_data_dirs_share_the_erasure_and_signing_keys(tmp_path, database):
+    # Before: each instance made its own erasure.key in its own data_dir; after an erasure
+    # through one, the other answered `suppressed: false` for the erased address.
+    (a, b), key = _instances(tmp_path, database, configured_key=False)
+    with a.process, b.process:
+        status, _ = api_call(a.base_url, "POST", "/v1/suppressions", key, {"email": "erase.me@example.com"})
+        assert status in (200, 201)
+        status, _ = api_call(a.base_url, "POST", "/v1/subjects/erase.me@example.com/erase", key)
+        assert status == 200
+        assert within(2.0, lambda: suppressed(b, key, "erase.me@example.com"))
+
+        def bulk(instance: Instance) -> bytes:
+            request = urllib.request.Request(instance.base_url + "/v1/check", data=b"ERASE.ME@example.com\nx@example.com\n",
+                                             headers={"Authorization": f"Bearer {key}", "Content-Type": "text/plain"})
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return answer.read()
+
+        assert bulk(b) == bulk(a) == b"ERASE.ME@example.com\n"
+        # A link minted through one verifies on the other: one generated signing key for all.
+        status, link = api_call(a.base_url, "POST", "/v1/links", key, {"email": "jane@example.com"})
+        assert status == 200
+        request = urllib.request.Request(link["url"].replace(a.base_url, b.base_url), data=b"List-Unsubscribe=One-Click",
+                                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            assert answer.status == 200
+        assert suppressed(a, key, "jane@example.com")
+    # Neither data_dir holds a key of its own: the database does.
+    assert not list(tmp_path.glob("instance*/data/erasure.key"))
+    with psycopg.connect(database) as conn:
+        names = [row[0] for row in conn.execute("SELECT name FROM shared_secrets ORDER BY name")]
+    assert names == ["erasure_key", "signing_key"]
+
+
+def test_an_erasure_key_already_in_a_data_dir_is_the_one_shared(tmp_path, database):
+    # An instance that erased before this version keyed its records with its file: the first to
+    # start offers it to the database, so those records keep matching.
+    from suppression.erasure import ErasureKeys
+    from suppression.config import settings_from_mapping
+
+    data = tmp_path / "old" / "data"
+    data.mkdir(parents=True)
+    (data / "erasure.key").write_text("k" * 64 + "\n", encoding="ascii")
+    (data / "erasure.key").chmod(0o600)
+    settings = settings_from_mapping({"service": {"data_dir": str(data)}, "store": {"url": database}})
+    other = settings_from_mapping({"service": {"data_dir": str(tmp_path / "new")}, "store": {"url": database}})
+    first, second = ErasureKeys.of_settings(settings), ErasureKeys.of_settings(other)
+    assert first.record("jane@example.com") == second.record("jane@example.com") \
+        == ErasureKeys("k" * 64).record("jane@example.com")
+
+
+def test_an_unreachable_database_stops_start_up_with_one_line(tmp_path):
+    port = free_port()
+    config = write_config(tmp_path / "config.toml", tmp_path / "data", port, free_port(),
+                          extra=f'\n[store]\nurl = "postgresql://nobody@127.0.0.1:{free_port()}/none"\n')
+    started = subprocess.run([sys.executable, str(ROOT / "run.py"), "--config", str(config)], capture_output=True,
+                             text=True, env=_env(), timeout=60)
+    assert started.returncode == 2
+    lines = (started.stdout + started.stderr).strip().splitlines()
+    assert len(lines) == 1 and "PostgreSQL" in lines[0] and "Traceback" not in lines[0], lines

@@ -46,6 +46,9 @@ def add_routes(app: web.Application) -> None:
     ]
     for method, path, handler in routes:
         app.router.add_route(method, path, json_answers(handler, path))
+        if method == "GET" and path == "/healthz":
+            # What a 405 promised: load balancers ask HEAD /healthz (RFC 9110 §9.3.2).
+            app.router.add_route("HEAD", path, json_answers(handler, path))
     # Other methods on these paths, and unknown /v1 paths, still answer in JSON.
     allowed: dict[str, list[str]] = {}
     for method, path, _ in routes:
@@ -373,6 +376,8 @@ async def json_object(request: web.Request, allowed: set[str], max_bytes: int = 
         raise ApiError(400, f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise ApiError(400, "the body nests too deeply") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits (CVE-2020-10735's limit)
+        raise ApiError(400, f"the body is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object")
     return _only(body, allowed)

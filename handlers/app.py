@@ -31,12 +31,18 @@ def build_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=settings.http.max_json_bytes)
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
+    app.on_response_prepare.append(_plain_server_header)
     app.cleanup_ctx.append(lifespan)
     api.add_routes(app)
     add_page_routes(app, settings)
     app[SIGNING_KEYS] = signing_keys(settings)  # read once: the links', the service's and the desk's
     add_desk_routes(app, app[SIGNING_KEYS], secure=settings.service.base_url.startswith("https://"))
     return app
+
+
+async def _plain_server_header(request: web.Request, response: web.StreamResponse) -> None:
+    # aiohttp names itself and its version: a list of what to attack, for anyone who asks.
+    response.headers["Server"] = "suppression"
 
 
 async def lifespan(app: web.Application) -> AsyncIterator[None]:

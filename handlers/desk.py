@@ -89,11 +89,15 @@ DESK = web.AppKey("desk", DeskSessions)
 
 def add_desk_routes(app: web.Application, signing_keys: tuple[str, ...], secure: bool) -> None:
     app[DESK] = DeskSessions(signing_keys, secure)
-    app.router.add_get("/admin", as_desk_page(lambda request: _redirect("/admin/")))
+    app.router.add_get("/admin", as_desk_page(_to_the_desk))
     app.router.add_get("/admin/", as_desk_page(show_desk))
     app.router.add_post("/admin/signin", as_desk_page(sign_in))
     app.router.add_post("/admin/signout", as_desk_page(sign_out))
     app.router.add_post("/admin/messages/{id}/resolve", as_desk_page(resolve))
+
+
+async def _to_the_desk(request: web.Request) -> web.Response:
+    return _redirect("/admin/")
 
 
 class Refused(Exception):
@@ -211,15 +215,27 @@ async def _desk_page(request, session: DeskSession, key: ApiKey, done: str = "",
     for m in messages:
         due = service.due(m)
         rows.append({
-            "id": m.id, "subject": m.subject, "sender": m.sender, "mail_from": m.mail_from,
-            "received": m.received_at, "due": due, "overdue": due < now, "words": m.words or "",
-            "reasons": m.reasons, "addresses": m.found or [a for a in [m.sender or m.mail_from] if a],
+            "id": m.id, "subject": shown(m.subject), "sender": shown(m.sender), "mail_from": shown(m.mail_from),
+            "received": m.received_at, "due": due, "overdue": due < now, "words": shown(m.words or ""),
+            "reasons": [shown(r) for r in m.reasons],
+            "addresses": m.found or [a for a in [m.sender or m.mail_from] if a],
         })
     return pages.render(
         "desk.html", status, lang=DEFAULT_LANGUAGE, switcher=False, title="Review desk", main_class="wide", csrf=request.app[DESK].csrf(session),
         who=key.name, messages=rows, overdue=sum(r["overdue"] for r in rows), done=done, error=error,
         topics=list(service.settings.topics.items()),
     )
+
+
+# Bidirectional controls and invisible format characters make a text read as another to the
+# person deciding ("moc.elpmaxe@" shown as "@example.com"); on the desk they are named instead.
+_HIDDEN = {c: f"[U+{c:04X}]" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C,
+                                       0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF)}
+
+
+def shown(text: str | None) -> str | None:
+    """Text as the desk shows it: what would hide or reorder characters is spelled out."""
+    return text.translate(_HIDDEN) if text else text
 
 
 def _redirect(location: str) -> web.Response:

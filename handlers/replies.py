@@ -13,7 +13,7 @@ from email.utils import formatdate, make_msgid
 
 import aiosmtplib
 
-from suppression.addresses import mask_address, mask_addresses_in, normalise_address
+from suppression.addresses import sender_key, mask_address, mask_addresses_in, normalise_address
 from suppression.config import Settings
 from suppression.errors import InvalidAddress
 from suppression.inbound.classify import Decision
@@ -38,7 +38,8 @@ class ReplySender:
         except InvalidAddress:
             return
         today = datetime.now(timezone.utc).date().isoformat()
-        if not await self.service.claim_reply(recipient, today):
+        # Once a day a person, however they tag their address: jane+1@ and jane+2@ are one inbox.
+        if not await self.service.claim_reply(sender_key(recipient), today):
             log.info("message %d: %s was answered today already; no second reply", message_id, mask_address(recipient))
             return
         try:

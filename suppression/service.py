@@ -42,6 +42,7 @@ from suppression.csv_import import read_import_rows
 from suppression.errors import BadUndo, InvalidValue, NotFound, StoreUnavailable, UnknownTopic
 from suppression.erasure import ErasureKeys, is_record
 from suppression.index import SuppressionIndex
+from suppression.instance_lock import InstanceLock
 from suppression.links import UnsubscribeLink, mint_link
 from suppression.outbox import KEEP_DELIVERED_DAYS, Backlog, Event, Receiver
 from suppression.records import event_record, suppression_record
@@ -170,6 +171,7 @@ class SuppressionService:
         self._database_id = ""
         self._hashed: dict[str, SuppressionIndex] = {}  # digests of the list, for partners (built on first use)
         self.erasure: ErasureKeys | None = None  # read from data_dir at start
+        self._instance_lock: InstanceLock | None = None  # a serving instance's hold on its SQLite data_dir
         # Erased addresses: record ("erased:...") -> (keyed index key, keyed sha256 key, keyed md5 key).
         self._erased: dict[str, tuple[int, int, int]] = {}
         self._erased_keys: set[int] = set()
@@ -191,6 +193,9 @@ class SuppressionService:
 
     async def start(self, with_index: bool = True) -> None:
         """Open the store; with_index loads the index and follows the change log (servers)."""
+        if with_index and not self.settings.store.url:
+            self._instance_lock = InstanceLock(self.settings.service.data_dir)
+            self._instance_lock.take()
         await self.store.open()
         self.erasure = await asyncio.to_thread(ErasureKeys.of_settings, self.settings)
         await self._load_erased()
@@ -232,6 +237,13 @@ class SuppressionService:
             log.warning("could not write the index snapshot (start-up will read the rows): %s", exc)
 
     async def stop(self) -> None:
+        try:
+            await self._stop()
+        finally:
+            if self._instance_lock is not None:
+                self._instance_lock.release()
+
+    async def _stop(self) -> None:
         await cancel_and_wait(self._follower)
         await cancel_and_wait(self._retention)
         self._follower = self._retention = None

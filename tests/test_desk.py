@@ -126,3 +126,26 @@ async def test_revoking_the_key_ends_its_sessions(client, admin_key):
     await signed_in(client, admin_key)
     await client.app[SERVICE].revoke_api_key("admin-tests")
     assert "Sign in" in await (await client.get("/admin/")).text()
+
+
+async def test_an_empty_or_shortened_csrf_token_is_refused(client, admin_key):
+    message_id = await under_review(client)
+    token = await signed_in(client, admin_key)
+    for forged in ("", token[:1], token[:-1], token + "x"):
+        answer = await client.post(f"/admin/messages/{message_id}/resolve", data={"csrf": forged, "action": "dismiss",
+                                                                                  "note": "x"})
+        assert answer.status == 403, forged
+    assert (await client.app[SERVICE].inbox_message(message_id)).status == "review"
+
+
+async def test_bidirectional_controls_are_named_on_the_desk_not_obeyed(client, admin_key):
+    # U+202E would show "moc.elpmaxe@evil" as "live@example.com" to the person deciding.
+    raw = ("From: <x@example.com>\r\nSubject: =?utf-8?b?" + __import__("base64").b64encode(
+        "Re: \u202emoc.elpmaxe@evil".encode()).decode() + "?=\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Hello \u202eereh kcilc\u202c and \u200bhidden\r\n").encode()
+    await under_review(client, raw, "x@example.com")
+    await signed_in(client, admin_key)
+    html = await (await client.get("/admin/")).text()
+    for hidden in ("\u202e", "\u202c", "\u200b"):
+        assert hidden not in html
+    assert "[U+202E]moc.elpmaxe@evil" in html and "[U+200B]hidden" in html

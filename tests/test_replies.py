@@ -109,3 +109,11 @@ async def test_a_slow_relay_does_not_hold_up_the_next_request(aiohttp_client, tm
         assert await service.suppressed_scopes("bob@example.com") == {ALL_EMAILS}
     finally:
         silent.close()
+
+
+async def test_regression_plus_tags_do_not_buy_a_second_reply_the_same_day(aiohttp_client, tmp_path, relay):
+    intake, _ = await serve(aiohttp_client, tmp_path, relay.port)
+    for tag in ("a", "b", "c"):
+        raw = REQUEST.replace(b"jane@", f"jane+{tag}@".encode()).replace(b"r1@", f"r{tag}@".encode())
+        await receive_and_handle(intake, raw, mail_from=f"jane+{tag}@example.com")
+    assert len(relay.envelopes) == 1  # one inbox, one confirmation a day

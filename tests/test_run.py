@@ -161,3 +161,18 @@ def test_a_port_in_use_stops_start_up_cleanly_with_one_line(tmp_path, taken):
     assert "cannot start:" in run.stderr and "address already in use" in run.stderr
     assert "database closed" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_a_second_instance_on_the_same_sqlite_data_dir_is_refused(deployment):
+    config, port, _, cwd = deployment
+    with ServiceProcess(config, port, cwd) as first:
+        second_port = free_port()
+        second = write_config(cwd / "second.toml", cwd / "data", second_port, free_port())
+        started = subprocess.run([sys.executable, str(ROOT / "run.py"), "--config", str(second)], capture_output=True,
+                                 text=True, env=_env(), timeout=60)
+        assert started.returncode == 2
+        assert "another instance" in started.stderr + started.stdout and "Traceback" not in started.stderr
+        assert str(first.process.pid) in started.stderr + started.stdout
+        assert run_cli("check", "jane@example.com", config=config).returncode == 0  # the CLI works beside it
+    with ServiceProcess(second, second_port, cwd) as again:  # once the first has stopped, it may
+        assert again.process.poll() is None

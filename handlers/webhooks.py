@@ -163,7 +163,9 @@ class _Delivery:
     async def _post(self, event: Event) -> tuple[int | None, str | None]:
         """(HTTP status or None, why it failed or None)."""
         body = json.dumps(self.service.event_body(event), ensure_ascii=False, separators=(",", ":"))
-        message_id = f"evt_{self.service.database_id}_{event.seq}"
+        # Unique forever (random, kept with the event): stable across retries, never repeated by
+        # a database restored from a backup. Events made before it had one keep the old form.
+        message_id = f"evt_{event.uid}" if event.uid else f"evt_{self.service.database_id}_{event.seq}"
         now = datetime.now(timezone.utc)
         headers = {
             "webhook-id": message_id,

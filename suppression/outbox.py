@@ -19,6 +19,7 @@ class Event:
     at: str
     change: Change | None = None  # suppression.* and subject.erased
     message: tuple[int, str, list[str]] | None = None  # review.opened: (id, received_at, reasons)
+    uid: str | None = None  # random, made with the event: its webhook-id (None: an event from before)
 
 
 @dataclass(frozen=True)

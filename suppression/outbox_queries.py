@@ -53,18 +53,18 @@ class OutboxQueries:
         (an erasure since has replaced the address already)."""
         rows = await self._read(
             "SELECT e.seq, e.type, e.at, c.id, c.at, c.action, c.email, c.topic, c.reason, c.source, c.actor,"
-            " c.detail, i.id, i.received_at, i.reasons FROM events e"
+            " c.detail, i.id, i.received_at, i.reasons, e.uid FROM events e"
             " LEFT JOIN changes c ON c.id = e.change LEFT JOIN inbox i ON i.id = e.message"
             " WHERE e.seq > ? ORDER BY e.seq LIMIT ?",
             (seq, limit),
         )
         events = []
-        for seq_, type_, at, *change, message_id, received_at, reasons in rows:
+        for seq_, type_, at, *change, message_id, received_at, reasons, uid in rows:
             events.append(Event(
                 seq_, type_, at,
                 change=change_of_row(change) if change[0] is not None else None,
                 message=(message_id, received_at, json.loads(reasons) if reasons else [])
-                if message_id is not None else None,
+                if message_id is not None else None, uid=uid,
             ))
         return events
 

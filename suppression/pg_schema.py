@@ -221,4 +221,9 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE inbox ADD COLUMN report TEXT;
     CREATE INDEX inbox_unproven ON inbox (processed_at) WHERE proof = 'none';
     """,
+    # 13: each event's webhook-id is random (see schema.py); events from before keep the old form.
+    """
+    ALTER TABLE events ADD COLUMN uid TEXT;
+    ALTER TABLE events ALTER COLUMN uid SET DEFAULT md5(random()::text || clock_timestamp()::text || txid_current()::text);
+    """,
 )

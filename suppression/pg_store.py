@@ -721,15 +721,15 @@ class PostgresStore:
     async def events_after(self, seq: int, limit: int) -> list[Event]:
         rows = await self._read(
             "SELECT e.seq, e.type, e.at, c.id, c.at, c.action, c.email, c.topic, c.reason, c.source, c.actor,"
-            " c.detail, i.id, i.received_at, i.reasons FROM events e"
+            " c.detail, i.id, i.received_at, i.reasons, e.uid FROM events e"
             " LEFT JOIN changes c ON c.id = e.change LEFT JOIN inbox i ON i.id = e.message"
             " WHERE e.seq > %s ORDER BY e.seq LIMIT %s", (seq, limit),
         )
         return [
             Event(seq_, type_, at, change=change_of_row(change) if change[0] is not None else None,
                   message=(message_id, received_at, json.loads(reasons) if reasons else [])
-                  if message_id is not None else None)
-            for seq_, type_, at, *change, message_id, received_at, reasons in rows
+                  if message_id is not None else None, uid=uid)
+            for seq_, type_, at, *change, message_id, received_at, reasons, uid in rows
         ]
 
     async def save_delivery(self, url, generation, cursor, attempts=0, failing_since=None, next_attempt_at=None,

@@ -253,4 +253,14 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE inbox ADD COLUMN report TEXT;
     CREATE INDEX inbox_unproven ON inbox (processed_at) WHERE proof = 'none';
     """,
+    # 13: each event's webhook-id is random (128 bits), made as the event is: "evt_<database
+    # id>_<seq>" repeated after a restore from a backup, and receivers that drop repeats dropped
+    # real opt-outs. Events from before keep the old form.
+    """
+    ALTER TABLE events ADD COLUMN uid TEXT;
+    CREATE TRIGGER events_uid AFTER INSERT ON events WHEN NEW.uid IS NULL
+    BEGIN
+        UPDATE events SET uid = lower(hex(randomblob(16))) WHERE seq = NEW.seq;
+    END;
+    """,
 )

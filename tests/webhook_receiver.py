@@ -106,8 +106,10 @@ class Receiver:
                              f"{[d['payload']['type'] for d in self.distinct()]}")
 
 
-def seq_of(delivery: dict) -> int:
-    return int(delivery["id"].rsplit("_", 1)[1])
+def cursor_of(delivery: dict) -> int:
+    """The change-log position of a suppression or erasure event (its order among them); the
+    webhook-id is random and says nothing of order."""
+    return int(delivery["payload"]["data"]["cursor"])
 
 
 def types_of(deliveries: list[dict]) -> list[str]:

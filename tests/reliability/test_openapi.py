@@ -41,3 +41,16 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_descriptio
     assert code == 0
     assert "Traceback" not in log
     assert " -> 500" not in log
+
+
+def test_regression_the_openapi_description_is_valid_openapi():
+    # Before: an unquoted comma in a flow mapping (Change.replaced) made the description
+    # invalid, and /healthz's schema did not name `review`.
+    from openapi_spec_validator import validate
+    from openapi_spec_validator.readers import read_from_filename
+
+    spec, _ = read_from_filename(str(ROOT / "openapi.yaml"))
+    validate(spec)
+    health = spec["paths"]["/healthz"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert "review" in health["required"]
+    assert "message_id" in spec["components"]["schemas"]["Link"]["properties"]

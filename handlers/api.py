@@ -8,7 +8,7 @@ from aiohttp import web
 from handlers.bodies import all_strings, decoded, flat_object, json_list_in_slices
 from handlers.errors import ApiError, json_answers
 from handlers.state import METRICS, SERVICE, SETTINGS, WEBHOOKS
-from suppression.apikeys import ApiKey
+from suppression.apikeys import SCOPES, ApiKey
 from suppression.addresses import HASHES
 from suppression.errors import StoreUnavailable
 from suppression.records import change_record, message_record, subject_record, suppression_record
@@ -68,6 +68,12 @@ def _method_not_allowed(methods: list[str]):
     return refuse
 
 
+def _needed(role: str) -> str:
+    """Which keys may: "an admin key", "a sync or an admin key" (a key's role includes those below it)."""
+    roles = SCOPES[SCOPES.index(role):]
+    return " or ".join(f"{'an' if r[0] in 'aeiou' else 'a'} {r}" for r in roles) + " key"
+
+
 async def not_found(request: web.Request) -> web.Response:
     raise ApiError(404, "no such endpoint")
 
@@ -85,7 +91,7 @@ async def require(request: web.Request, scope: str) -> ApiKey:
     if key is None:
         raise ApiError(401, "invalid API key", _CHALLENGE)
     if not key.allows(scope):
-        raise ApiError(403, f"the key {key.name!r} is a {key.scope} key; this needs a {scope} key or an admin key")
+        raise ApiError(403, f"the key {key.name!r} is a {key.scope} key; this needs {_needed(scope)}")
     return key
 
 

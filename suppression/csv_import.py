@@ -10,6 +10,7 @@ import csv
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
+from suppression.erasure import RECORD_PREFIX
 from suppression.addresses import key_of_canonical, normalise_address, normalise_entry
 from suppression.errors import BadImport, InvalidAddress
 from suppression.model import ALL_EMAILS, ImportRow, Scope, signed64
@@ -39,11 +40,14 @@ def read_import_rows(
     topics: Mapping[str, str],
     reason: str | None = None,
     on_invalid: Callable[[int, str, str], None] | None = None,
+    on_erased: Callable[[int], None] | None = None,
 ) -> Iterator[ImportRow]:
     """Yield one ImportRow a suppression in the file; raise BadImport at the first bad line.
 
     `reason` overrides what the file says for every row. With `on_invalid`, a row whose
-    address is not valid is reported to it (line, text, why) and skipped instead.
+    address is not valid is reported to it (line, text, why) and skipped instead. An erased
+    entry (`export` writes its keyed hash, "erased:...") is reported to `on_erased` and left:
+    only the database that erased it holds what recognises the address, and it keeps it.
     """
     csv.field_size_limit(CSV_FIELD_LIMIT)
     reader = csv.reader(lines, strict=True)
@@ -71,6 +75,10 @@ def read_import_rows(
         text = row[address_at].strip() if address_at < len(row) else ""
         if not text:
             raise BadImport("the address column is empty", line=line)
+        if text.startswith(RECORD_PREFIX):
+            if on_erased is not None:
+                on_erased(line)
+            continue
         try:
             email = normalise_entry(text)  # an address, or "*@domain" for all of a domain
         except InvalidAddress as exc:

@@ -149,6 +149,7 @@ class Health:
 class ImportReport:
     rows: int = 0  # suppressions read from the file
     added: int = 0  # of which new; the rest were suppressed already
+    erased: int = 0  # erased entries (keyed hashes from an export), left as they are
 
 
 class SuppressionService:
@@ -874,7 +875,11 @@ class SuppressionService:
         if reason is not None:
             self.check_reason(reason)
         report = ImportReport()
-        rows = self._erased_as_records(read_import_rows(lines, self.settings.topics, reason, on_invalid))
+
+        def on_erased(line: int) -> None:
+            report.erased += 1
+
+        rows = self._erased_as_records(read_import_rows(lines, self.settings.topics, reason, on_invalid, on_erased))
         report.added = await self.store.import_rows(_counted(rows, report, on_progress), actor)
         await self.follow_changes()
         return report

@@ -220,3 +220,22 @@ def test_inbox_resolve_suppresses_or_dismisses_once(config, tmp_path):
     dismissed = json.loads(ok(run_cli("inbox", "resolve", "2", "--dismiss", "--note", "a question", config=config)))
     assert (dismissed["status"], dismissed["addresses"], dismissed["note"]) == ("dismissed", [], "a question")
     assert run_cli("inbox", "list", "--status", "lost", config=config).returncode == 2
+
+
+def test_regression_an_export_with_erased_entries_imports_back(config, tmp_path):
+    # Before: `'erased:…' is not an email address`, and the whole file was refused.
+    ok(run_cli("add", "keep@example.com", config=config))
+    ok(run_cli("add", "gone@example.com", config=config))
+    ok(run_cli("subject", "erase", "gone@example.com", config=config))
+    exported = ok(run_cli("export", config=config))
+    assert "erased:" in exported and "gone@example.com" not in exported
+    path = tmp_path / "export.csv"
+    path.write_text(exported, encoding="utf-8")
+    other = write_config(tmp_path / "other.toml", tmp_path / "other", free_port(), free_port())
+    said = ok(run_cli("import", str(path), config=other))
+    assert "1 new suppressions" in said and "1 erased entries left as they are" in said
+    assert json.loads(ok(run_cli("check", "keep@example.com", config=other)))["suppressed"]
+    # Into the database that erased it, it is already there, as its keyed hash.
+    said = ok(run_cli("import", str(path), config=config))
+    assert "0 new suppressions" in said and "1 erased entries" in said
+    assert json.loads(ok(run_cli("check", "gone@example.com", config=config)))["suppressed"]

@@ -26,3 +26,12 @@ async def test_the_server_header_names_no_software_version(client):
     for path in ("/healthz", "/admin/", "/u/not-a-token", "/v1/nothing"):
         server = (await client.get(path)).headers.get("Server", "")
         assert "aiohttp" not in server and "Python" not in server, (path, server)
+
+
+async def test_regression_a_403_names_the_keys_that_may_in_plain_words(client, check_key, sync_key):
+    # Before: "this needs a admin key or an admin key".
+    refused = await client.post("/v1/suppressions", json={"email": "a@example.com"}, headers=bearer(check_key))
+    assert refused.status == 403
+    assert (await refused.json())["error"].endswith("is a check key; this needs an admin key")
+    refused = await client.get("/v1/changes", headers=bearer(check_key))
+    assert (await refused.json())["error"].endswith("this needs a sync or an admin key")

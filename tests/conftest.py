@@ -25,9 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # The modules whose tests that take `settings` run on both stores: SQLite, and a database of
 # a throwaway PostgreSQL server (tests/postgres.py).
-BOTH_STORES = {"test_store", "test_unreadable", "test_api", "test_smtp", "test_review", "test_rights", "test_desk", "test_replies",
-               "test_domains", "test_webhooks", "test_read_your_writes", "test_sigkill",
-               "test_request_abuse", "test_smtp_abuse", "test_mime_fuzz", "test_openapi", "test_forged_from"}
 _databases: dict[Path, str] = {}
 _test_store = ["sqlite"]  # the running test's store: settings made without naming one use it
 
@@ -56,7 +53,8 @@ def database_of(data_dir: Path) -> str:
 
 
 def pytest_generate_tests(metafunc):
-    if ("store" in metafunc.fixturenames and metafunc.module.__name__.rpartition(".")[2] in BOTH_STORES
+    # A module marks itself `pytestmark = pytest.mark.both_stores` (renaming it keeps its PostgreSQL run).
+    if ("store" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_stores") is not None
             and metafunc.definition.get_closest_marker("sqlite_only") is None):
         postgresql = pytest.param("postgresql", marks=pytest.mark.skipif(
             not postgres_available() and os.environ.get("CI") != "true",
@@ -66,7 +64,7 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture(autouse=True)
 def store():
-    """Which store the test's settings name (parametrised over both in BOTH_STORES)."""
+    """Which store the test's settings name (parametrised over both for modules marked both_stores)."""
     return "sqlite"
 
 

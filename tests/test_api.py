@@ -10,6 +10,9 @@ from handlers.state import SERVICE
 from suppression.model import ALL_EMAILS
 from tests.conftest import bearer, make_settings
 
+# Runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_stores
+
 
 async def suppress(client, key, email, **fields):
     answer = await client.post("/v1/suppressions", json={"email": email, **fields}, headers=bearer(key))

@@ -9,6 +9,9 @@ from handlers.desk import DESK, SESSION_SECONDS
 from handlers.state import INTAKE, SERVICE
 from tests.conftest import make_settings
 
+# Runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_stores
+
 REQUEST = (b"Authentication-Results: mx.plusnxt.com; dmarc=fail\r\nFrom: Jane <jane@example.com>\r\n"
            b"Subject: unsubscribe\r\n\r\nPlease unsubscribe me.\r\n\r\nOn Mon, Jan 1, 2024 PLUS wrote:\r\n"
            b"> Our newsletter. Click here to unsubscribe.\r\n")

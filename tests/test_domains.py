@@ -9,6 +9,9 @@ from tests.conftest import ServiceProcess, bearer, run_cli
 from tests.reliability.helpers import call, deploy
 from tests.reliability.test_disk_faults import wait_for
 
+# Runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_stores
+
 
 async def add(client, key, email, topic=None):
     answer = await client.post("/v1/suppressions", json={"email": email, **({"topic": topic} if topic else {})},

@@ -1,13 +1,18 @@
+
 """Read-your-writes across processes (CONTRACT §8, issue 13): a check that starts after a write
 was acknowledged, by this process or another (the CLI), sees it; a big import is caught up by
 reading the rows, leaving the index in the shape of a fresh start."""
 
+import pytest
 import struct
 
 from suppression.changesignal import SIGNAL_NAME
 from suppression.model import ALL_EMAILS
 from suppression.service import SuppressionService
 from suppression.store import SuppressionStore
+
+# Runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_stores
 from tests.conftest import ServiceProcess, api_call, free_port, make_settings, run_cli, write_config
 
 

@@ -13,6 +13,9 @@ from handlers.state import INTAKE, SERVICE
 from suppression.model import ALL_EMAILS
 from tests.conftest import free_port, make_settings
 
+# Runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_stores
+
 CORPUS = Path(__file__).parent / "corpus"
 KEY = "corpus-signing-key-not-secret-0123456789"
 REQUEST = b"From: Jane <jane@example.com>\r\nSubject: unsubscribe\r\nMessage-ID: <r1@example.com>\r\n\r\nPlease.\r\n"

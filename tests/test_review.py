@@ -10,6 +10,9 @@ from handlers.state import INTAKE, SERVICE
 from tests.conftest import bearer, make_settings
 from tests.test_smtp import in_thread, send, smtp_port
 
+# Runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_stores
+
 FORGED = (
     b"Authentication-Results: mx.plusnxt.com; dmarc=fail header.from=example.com; spf=fail\r\n"
     b"From: Jane <jane@example.com>\r\nTo: PLUSinfo@plusnxt.com\r\nSubject: unsubscribe\r\n\r\n"

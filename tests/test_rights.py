@@ -14,6 +14,9 @@ from suppression.links import mint_link
 from suppression.model import Scope
 from tests.conftest import ROOT, _env, bearer, free_port, make_settings, run_cli, write_config
 
+# Runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_stores
+
 
 def path_of(url: str) -> str:
     return "/u/" + url.rsplit("/", 1)[1]

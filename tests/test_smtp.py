@@ -16,6 +16,9 @@ from suppression.model import ALL_EMAILS, Scope
 from suppression.service import SuppressionService
 from tests.conftest import bearer, count_from_outside, make_settings
 
+# Runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_stores
+
 CORPUS = Path(__file__).parent / "corpus"
 EXPECTED = tomllib.loads((CORPUS / "expected.toml").read_text(encoding="utf-8"))
 CORPUS_KEY = EXPECTED.pop("_keys")["signing_key"]

@@ -1,4 +1,4 @@
-"""Either store (conftest.BOTH_STORES): durability, group commits, imports, the index's keys; and
+"""Either store (marked both_stores): durability, group commits, imports, the index's keys; and
 the SQLite file's own (migrations, its lock, the append-only log's triggers; PostgreSQL's are in
 test_pg_store.py)."""
 
@@ -14,6 +14,9 @@ from suppression.pg_store import PostgresStore
 from suppression.schema import MIGRATIONS
 from suppression.store import ImportRow, SuppressionStore, signed64
 from tests.conftest import execute_from_outside
+
+# Runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_stores
 
 
 @pytest.fixture

@@ -23,6 +23,9 @@ from tests.test_review import FORGED
 from tests.test_smtp import in_thread, send, smtp_port, wait_until
 from tests.webhook_receiver import Receiver, cursor_of, data_of, new_secret, types_of
 
+# Runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_stores
+
 
 def hook(receiver: Receiver, **extra) -> dict:
     return {"url": receiver.url, "secret": receiver.secret, **extra}

@@ -1,5 +1,7 @@
+
 """Malformed and random MIME never stops the reader or the worker (hypothesis)."""
 
+import pytest
 import random
 from pathlib import Path
 
@@ -8,6 +10,9 @@ from hypothesis import strategies as st
 
 from handlers.state import INTAKE, SERVICE
 from suppression.inbound.classify import Decision, classify_message
+
+# Runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_stores
 from suppression.tokens import LinkClaim
 
 CORPUS = sorted((Path(__file__).parent.parent / "corpus").glob("*.eml"))

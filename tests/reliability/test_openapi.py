@@ -1,6 +1,8 @@
+
 """The HTTP API fuzzed from its own OpenAPI description (openapi.yaml) by schemathesis, against
 the service running as a process: no 500, every answer as the description says."""
 
+import pytest
 import shutil
 import signal
 import subprocess
@@ -8,6 +10,9 @@ import sys
 from pathlib import Path
 
 from tests.conftest import ROOT, ServiceProcess
+
+# Runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_stores
 from tests.reliability.helpers import deploy
 
 # Every check but one: the server, not the schema, knows what an address or a configured topic

@@ -13,6 +13,9 @@ from suppression.tokens import verify_token
 from tests.conftest import bearer, make_settings
 from tests.test_smtp import in_thread, send, wait_until
 
+# Runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_stores
+
 KEY = "request-abuse-tests-key-0123456789abcdef"
 MX = "mx.plusnxt.com"
 

@@ -15,6 +15,9 @@ from tests.conftest import ROOT, ServiceProcess, _env
 from tests.reliability.helpers import call, deploy, integrity, one_click, smtp_send
 from tests.reliability.test_disk_faults import wait_for
 
+# Runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_stores
+
 CLIENTS = 8
 
 

@@ -11,6 +11,9 @@ from suppression.ratelimit import SlidingWindow
 from tests.conftest import make_settings
 from tests.test_smtp import SIMPLE, in_thread, send, wait_until
 
+# Runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_stores
+
 REQUEST_RCPT = b"RCPT TO:<PLUSinfo@plusnxt.com>\r\n"
 
 

@@ -1,8 +1,13 @@
+
 """A database that cannot be read (a damaged file, a table changed underneath), on either store:
 reads answer 503 with the reason and Retry-After, never a 500 or a traceback, and recover by
 themselves."""
 
+import pytest
 from handlers.state import SERVICE
+
+# Runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_stores
 from tests.conftest import bearer, execute_from_outside
 
 

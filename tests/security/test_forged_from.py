@@ -17,6 +17,9 @@ from tests.conftest import bearer, make_settings
 from tests.security.helpers import send_raw
 from tests.test_smtp import in_thread, smtp_port, wait_until
 
+# Runs on SQLite and on PostgreSQL (tests/conftest.py).
+pytestmark = pytest.mark.both_stores
+
 TRUSTED = "mx.plusnxt.com"
 
 

@@ -2,6 +2,7 @@
 
 import json
 
+from suppression.addresses import mask_addresses_in
 from suppression.model import Change, StoredMessage, Suppression
 
 
@@ -91,7 +92,9 @@ def event_record(event, due: str | None, desk_url: str) -> dict:
         data = change_record(event.change)
     elif event.message is not None:
         message_id, received, reasons = event.message
-        data = {"id": message_id, "received": received, "due": due, "reasons": reasons, "desk": desk_url}
+        # The reasons name addresses ("addresses named in the text: jane@..."): masked, as in the log.
+        data = {"id": message_id, "received": received, "due": due, "reasons": [mask_addresses_in(r) for r in reasons],
+                "desk": desk_url}
     else:
         data = {}
     return {"type": event.type, "timestamp": event.at, "data": data}

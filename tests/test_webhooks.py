@@ -365,3 +365,16 @@ async def test_regression_webhook_ids_do_not_repeat_after_a_restore_from_backup(
         await service.stop()
     assert after.seq == lost.seq
     assert re.fullmatch(r"[0-9a-f]{32}", after.uid) and after.uid != lost.uid
+
+
+def test_regression_review_opened_reasons_name_no_address():
+    # Before: the reasons went out as the reader wrote them ("addresses named in the text: ..."),
+    # though the README says the event names none.
+    from suppression.outbox import Event
+    from suppression.records import event_record
+
+    event = Event(7, "review.opened", "2026-12-03T10:00:00.000Z",
+                  message=(12, "2026-12-03T10:00:00.000Z", ["addresses named in the text: bob.smith@example.org"]))
+    body = event_record(event, "2026-12-04T10:00:00.000Z", "https://u.example/admin/")
+    assert "bob.smith@example.org" not in json.dumps(body)
+    assert body["data"]["reasons"] == ["addresses named in the text: b\u2022\u2022\u2022@example.org"]

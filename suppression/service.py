@@ -167,6 +167,7 @@ class SuppressionService:
         self._retention: asyncio.Task | None = None
         self._api_keys: dict[str, tuple[ApiKey, float]] = {}
         self._presented: dict[str, tuple[ApiKey, float]] = {}  # full keys verified recently
+        self._rereading: dict[str, asyncio.Task] = {}  # key ids being read again beside the answers
         self._snapshot_path = settings.service.data_dir / SNAPSHOT_NAME
         self._snapshotting: asyncio.Task | None = None
         self._database_id = ""
@@ -245,6 +246,8 @@ class SuppressionService:
                 self._instance_lock.release()
 
     async def _stop(self) -> None:
+        for task in list(self._rereading.values()):
+            await cancel_and_wait(task)
         await cancel_and_wait(self._follower)
         await cancel_and_wait(self._retention)
         self._follower = self._retention = None
@@ -912,6 +915,24 @@ class SuppressionService:
         """The active (not revoked) key with this id; read afresh each time."""
         return await self.store.find_api_key(key_id)
 
+    def _reread_key(self, key_id: str) -> None:
+        if key_id in self._rereading:
+            return
+        task = asyncio.create_task(self._reread(key_id), name="api-key-reread")
+        self._rereading[key_id] = task
+        task.add_done_callback(lambda _: self._rereading.pop(key_id, None))
+
+    async def _reread(self, key_id: str) -> None:
+        try:
+            key = await self.store.find_api_key(key_id)
+        except StoreUnavailable:
+            return  # the cached key goes on serving; read again at its next use
+        if key is None:  # revoked or gone: refused from the next request on
+            self._api_keys.pop(key_id, None)
+            self._presented = {p: k for p, k in self._presented.items() if k[0].key_id != key_id}
+        else:
+            self._api_keys[key_id] = (key, time.monotonic())
+
     async def authenticate(self, presented: str) -> ApiKey | None:
         """The key a bearer token names, if it is one of ours and not revoked."""
         now = time.monotonic()
@@ -923,12 +944,15 @@ class SuppressionService:
             return None
         key_id, secret = parts
         cached = self._api_keys.get(key_id)
-        if cached is not None and now - cached[1] < _KEY_CACHE_SECONDS:
+        if cached is not None:
             key = cached[0]
+            if now - cached[1] >= _KEY_CACHE_SECONDS:
+                # Read again beside the answer, not before it: a check must not wait on the
+                # database (a restart, a failover); a revoked key is refused once it is read.
+                self._reread_key(key_id)
         else:
             key = await self.store.find_api_key(key_id)
             if key is None:
-                self._api_keys.pop(key_id, None)
                 return None
             self._api_keys[key_id] = (key, now)
         if not key.matches(secret):

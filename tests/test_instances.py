@@ -1,6 +1,7 @@
 """Several instances on one PostgreSQL database (CONTRACT §8), each `run.py` a process of its own
 on its own ports, against a real server the tests start (tests/postgres.py)."""
 
+import asyncio
 import os
 import signal
 import smtplib
@@ -308,3 +309,36 @@ def test_an_unreachable_database_stops_start_up_with_one_line(tmp_path):
     assert started.returncode == 2
     lines = (started.stdout + started.stderr).strip().splitlines()
     assert len(lines) == 1 and "PostgreSQL" in lines[0] and "Traceback" not in lines[0], lines
+
+
+async def test_checks_do_not_wait_to_read_a_key_again_while_the_database_is_down(aiohttp_client, tmp_path, monkeypatch):
+    # Before: every 30 s each key was read again before the answer; with PostgreSQL restarting,
+    # checks of addresses never on the list waited for the reconnect (or got a 503).
+    import time as clock
+
+    import suppression.service
+    from handlers.app import build_app
+    from handlers.state import SERVICE
+    from tests.conftest import bearer
+
+    monkeypatch.setattr(suppression.service, "_KEY_CACHE_SECONDS", 0.0)  # every use is a stale one
+    server = PostgresServer().init()
+    try:
+        from suppression.config import settings_from_mapping
+
+        settings = settings_from_mapping({"service": {"data_dir": str(tmp_path / "data")}, "smtp": {"port": 0},
+                                          "store": {"url": server.create_database()}})
+        client = await aiohttp_client(build_app(settings))
+        key = await client.app[SERVICE].create_api_key("mailer", "check")
+        assert (await client.get("/v1/suppressions/a@example.com", headers=bearer(key))).status == 200
+        await asyncio.to_thread(server.stop)
+        worst = 0.0
+        for n in range(20):
+            started = clock.perf_counter()
+            answer = await client.get(f"/v1/suppressions/never{n}@example.com", headers=bearer(key))
+            worst = max(worst, clock.perf_counter() - started)
+            assert answer.status == 200 and (await answer.json())["suppressed"] is False
+        assert worst < 0.1
+        await asyncio.to_thread(server.start)
+    finally:
+        await asyncio.to_thread(server.remove)

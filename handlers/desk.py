@@ -26,6 +26,7 @@ from handlers.state import SERVICE
 from suppression.apikeys import ApiKey
 from suppression.errors import SuppressionError
 from suppression.model import Scope
+from suppression.ratelimit import SlidingWindow
 from suppression.service import SuppressionService
 
 SESSION_COOKIE = "desk_session"
@@ -33,6 +34,8 @@ SESSION_SECONDS = 8 * 3600
 _SESSION_SALT = "suppression.desk-session.v1"
 _CSRF_SALT = "suppression.desk-csrf.v1"
 _SHOWN = 200  # messages on one page of the desk; the oldest first
+SIGN_IN_FAILURES = 10  # failed sign-ins from one client address in SIGN_IN_WINDOW_SECONDS; then 429
+SIGN_IN_WINDOW_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,9 @@ class DeskSessions:
     """Signs and reads session cookies and their CSRF tokens; `clock` is the time source."""
 
     def __init__(self, signing_keys: tuple[str, ...], secure: bool, clock: Callable[[], float] = time.time):
+        # Failed sign-ins per client address: an admin key cannot be guessed, but the hashing of
+        # each try is work anyone could ask of us without end.
+        self.failures = SlidingWindow(SIGN_IN_FAILURES, SIGN_IN_WINDOW_SECONDS)
         # Ours are newest first; itsdangerous signs with the last of its list.
         self._cookies = URLSafeSerializer(list(signing_keys[::-1]), salt=_SESSION_SALT)
         self._csrf = Signer(list(signing_keys[::-1]), salt=_CSRF_SALT)
@@ -131,9 +137,14 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     session = desk.read(request.cookies.get(SESSION_COOKIE))
     if session is None or not desk.csrf_ok(session, form.get("csrf")):
         raise Refused(N_("The sign-in form had expired. Please sign in again."))
+    client = request.remote or "unknown"
+    if not desk.failures.allows(client):
+        return await _sign_in_page(request, N_("Too many failed sign-ins from here. Please wait a few minutes."),
+                                   status=429)
     presented = form.get("key")
     key = await service.authenticate(presented.strip()) if isinstance(presented, str) and presented.strip() else None
     if key is None:
+        desk.failures.record(client)
         return await _sign_in_page(request, N_("That key is not valid."), status=401)
     if not key.allows("admin"):
         return await _sign_in_page(request, N_("This key may not use the desk: it needs an admin key."), status=403)

@@ -152,3 +152,12 @@ async def test_bidirectional_controls_are_named_on_the_desk_not_obeyed(client, a
     for hidden in ("\u202e", "\u202c", "\u200b"):
         assert hidden not in html
     assert "[U+202E]moc.elpmaxe@evil" in html and "[U+200B]hidden" in html
+
+
+async def test_failed_sign_ins_from_one_address_are_throttled(client, admin_key):
+    page = await client.get("/admin/")
+    token = csrf_of(await page.text())
+    for _ in range(10):
+        assert (await client.post("/admin/signin", data={"key": "sk_guess", "csrf": token})).status == 401
+    throttled = await client.post("/admin/signin", data={"key": admin_key, "csrf": token}, allow_redirects=False)
+    assert throttled.status == 429 and "Too many failed sign-ins" in await throttled.text()

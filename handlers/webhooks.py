@@ -9,11 +9,12 @@ again (same `webhook-id`, for the receiver to drop) and loses none.
 """
 
 import asyncio
+import email.utils
 import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import aiohttp
 from standardwebhooks.webhooks import Webhook
@@ -144,7 +145,7 @@ class _Delivery:
             if not self.receiver.wants(event.type):
                 cursor = event.seq
                 continue
-            status, error = await self._post(event)
+            status, error, wait = await self._post(event)
             self.status.delivered["ok" if error is None else "failed"] += 1
             if error is None:
                 if state.attempts:
@@ -156,12 +157,12 @@ class _Delivery:
             if status == 410:
                 await self._disable(state, cursor)
             else:
-                await self._fail(state, cursor, error)
+                await self._fail(state, cursor, error, wait)
             return
         await self._save(state, cursor)
 
-    async def _post(self, event: Event) -> tuple[int | None, str | None]:
-        """(HTTP status or None, why it failed or None)."""
+    async def _post(self, event: Event) -> tuple[int | None, str | None, float | None]:
+        """(HTTP status or None, why it failed or None, the wait a 429 or 503 asked for or None)."""
         body = json.dumps(self.service.event_body(event), ensure_ascii=False, separators=(",", ":"))
         # Unique forever (random, kept with the event): stable across retries, never repeated by
         # a database restored from a backup. Events made before it had one keep the old form.
@@ -179,22 +180,25 @@ class _Delivery:
                                          allow_redirects=False) as answer:
                 await answer.content.readany()  # a little of the answer, never all of a huge one
                 if 200 <= answer.status < 300:
-                    return answer.status, None
-                return answer.status, f"answered {answer.status}"
+                    return answer.status, None, None
+                wait = retry_after(answer.headers.get("Retry-After")) if answer.status in (429, 503) else None
+                return answer.status, f"answered {answer.status}", wait
         except asyncio.TimeoutError:
-            return None, f"no answer within {self.receiver.timeout_seconds:g} s"
+            return None, f"no answer within {self.receiver.timeout_seconds:g} s", None
         except (aiohttp.ClientError, OSError) as exc:
-            return None, f"{type(exc).__name__}: {exc}"[:300]
+            return None, f"{type(exc).__name__}: {exc}"[:300], None
 
     async def _save(self, state: Receiver, cursor: int) -> None:
         if cursor != state.cursor or state.attempts:
             await self.service.save_delivery(state.url, state.generation, cursor)
 
-    async def _fail(self, state: Receiver, cursor: int, error: str) -> None:
+    async def _fail(self, state: Receiver, cursor: int, error: str, wait: float | None = None) -> None:
         attempts = (state.attempts if cursor == state.cursor else 0) + 1
         now = datetime.now(timezone.utc)
         failing_since = state.failing_since if cursor == state.cursor and state.failing_since else utc_iso(now)
         retry_at = next_attempt(now, attempts, self.receiver.first_retry_seconds, self.receiver.max_retry_seconds)
+        if wait is not None:  # what the receiver asked for (RFC 9110 §10.2.3), up to the longest wait
+            retry_at = max(retry_at, now + timedelta(seconds=min(wait, self.receiver.max_retry_seconds)))
         # The first failure of a run, then every tenth: a receiver down for days is not a flood.
         if attempts == 1 or attempts % 10 == 0:
             log.warning("webhooks %s: attempt %d failed (%s); trying again at %s, and for as long as it takes",
@@ -209,6 +213,22 @@ class _Delivery:
         await self.service.save_delivery(state.url, state.generation, cursor, last_error="answered 410 Gone",
                                          disabled_reason="answered 410 Gone")
         self.status.disabled = True
+
+
+def retry_after(value: str | None) -> float | None:
+    """A Retry-After header's wait in seconds: delta-seconds or an HTTP date; None if neither."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(min(int(value[:12]), 10**9))
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return max(0.0, (moment - datetime.now(timezone.utc)).total_seconds())
 
 
 def _seconds_until(moment: str | None) -> float:

@@ -134,7 +134,7 @@ class WebhookSettings:
     secret: str  # "whsec_" + base64 of 24 to 64 random bytes (Standard Webhooks)
     events: tuple[str, ...] = ()  # empty: every event type
     name: str = ""  # how logs, metrics and the CLI call it; empty: the URL's host and path
-    timeout_seconds: float = 10.0  # one attempt that takes longer has failed
+    timeout_seconds: float = 15.0  # one attempt that takes longer has failed (Standard Webhooks: 15-30 s)
     first_retry_seconds: float = 5.0  # the first wait after a failure; doubled each time after
     max_retry_seconds: float = 3600.0  # the longest wait between attempts; retries never stop
 

@@ -3,6 +3,7 @@ with the `standardwebhooks` library), every event type in the change log's order
 until taken, never lost across SIGKILL, and a hanging receiver delays nobody else."""
 
 import asyncio
+from datetime import datetime, timedelta, timezone
 import json
 import re
 import signal
@@ -378,3 +379,32 @@ def test_regression_review_opened_reasons_name_no_address():
     body = event_record(event, "2026-12-04T10:00:00.000Z", "https://u.example/admin/")
     assert "bob.smith@example.org" not in json.dumps(body)
     assert body["data"]["reasons"] == ["addresses named in the text: b\u2022\u2022\u2022@example.org"]
+
+
+@pytest.mark.parametrize("answer", [(429, {"Retry-After": "120"}), (503, {"Retry-After": "120"})])
+async def test_a_retry_after_is_honoured(aiohttp_client, tmp_path, receivers, answer):
+    receiver = receivers(answers=lambda n: answer if n == 1 else 200)
+    client, key = await app_with(aiohttp_client, tmp_path, hook(receiver, first_retry_seconds=0.02))
+    service = client.app[SERVICE]
+    await suppress(client, key, "later@example.com")
+
+    async def failed_once():
+        state = await service.receiver(receiver.url)
+        return state is not None and state.attempts == 1
+
+    assert await wait_until(failed_once)
+    state = await service.receiver(receiver.url)
+    waits = (datetime.fromisoformat(state.next_attempt_at) - datetime.now(timezone.utc)).total_seconds()
+    assert 100 < waits <= 120  # the receiver's 120 s, not the configured 0.02 s
+    assert receiver.requests == 1
+
+
+def test_retry_after_reads_seconds_and_http_dates():
+    from email.utils import format_datetime
+
+    from handlers.webhooks import retry_after
+
+    assert retry_after("30") == 30.0
+    soon = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=90), usegmt=True)
+    assert 80 < retry_after(soon) <= 90
+    assert retry_after("soon") is None and retry_after(None) is None

@@ -70,7 +70,9 @@ class Receiver:
         except WebhookVerificationError as exc:
             self.unverified.append(str(exc))
             return web.Response(status=400)
-        status = self.answers(number)
+        status, headers = self.answers(number), {}
+        if isinstance(status, tuple):  # (status, headers)
+            status, headers = status
         if status is None:
             await self._release.wait()
             return web.Response(status=503)
@@ -79,7 +81,7 @@ class Receiver:
         if 200 <= status < 300:
             self.deliveries.append({"id": request.headers["webhook-id"], "payload": payload, "body": body,
                                     "timestamp": int(request.headers["webhook-timestamp"])})
-        return web.Response(status=status)
+        return web.Response(status=status, headers=headers)
 
     # -- what the tests read ---------------------------------------------------------------
 

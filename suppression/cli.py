@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from suppression.addresses import DOMAIN_PREFIX, HASHES
 from suppression.apikeys import SCOPES
-from suppression.config import Settings, load_settings
+from suppression.config import Settings, links_are_plain_http, load_settings
 from suppression.errors import InvalidValue, StoreUnavailable, SuppressionError
 from suppression.inbound.corpus import desk_label
 from suppression.keyfile import signing_keys
@@ -113,6 +113,9 @@ async def remove(service: SuppressionService, args) -> int:
 
 async def link(service: SuppressionService, args) -> int:
     made = service.mint_link(args.email, Scope.of_topic(args.topic))
+    if links_are_plain_http(service.settings):
+        print(f"warning: base_url is {service.settings.service.base_url}: mailbox providers honour"
+              " List-Unsubscribe-Post only with an https link (RFC 8058 §3.1)", file=sys.stderr)
     print(made.url)
     print(f"List-Unsubscribe: {made.list_unsubscribe}")
     print(f"List-Unsubscribe-Post: {made.list_unsubscribe_post}")

@@ -209,14 +209,25 @@ def load_settings(path: str | Path | None) -> Settings:
     return settings
 
 
+def links_are_plain_http(settings: Settings) -> bool:
+    """Whether links go out over plain http beyond this machine (base_url, or the listener, is
+    not loopback): their tokens travel in the clear, and mailbox providers ignore
+    List-Unsubscribe-Post without an https link (RFC 8058 §3.1). A loopback base_url on a
+    loopback listener is a developer's machine."""
+    url = urlsplit(settings.service.base_url)
+    return url.scheme == "http" and not (_is_loopback(url.hostname or "") and _is_loopback(settings.http.host))
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.lower().strip("[]")
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
 def warn_if_links_are_plain_http(settings: Settings) -> None:
-    # Links carry a credential (the token) and recipients' clients may refuse plain http; on a
-    # loopback listener, a TLS proxy in front is the usual setup and base_url names it.
-    loopback = settings.http.host in ("127.0.0.1", "::1", "localhost") or settings.http.host.startswith("127.")
-    if settings.service.base_url.startswith("http://") and not loopback:
-        log.warning("service.base_url is %s while HTTP listens on %s: put https in front and make base_url"
-                    " https://..., or links and their tokens travel in the clear", settings.service.base_url,
-                    settings.http.host)
+    if links_are_plain_http(settings):
+        log.warning("service.base_url is %s: put https in front and make base_url https://..., or links and their"
+                    " tokens travel in the clear and mailbox providers ignore one-click unsubscribes (RFC 8058)",
+                    settings.service.base_url)
 
 
 def _warn_if_secrets_exposed(path: Path, settings: Settings) -> None:

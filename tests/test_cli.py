@@ -239,3 +239,12 @@ def test_regression_an_export_with_erased_entries_imports_back(config, tmp_path)
     said = ok(run_cli("import", str(path), config=config))
     assert "0 new suppressions" in said and "1 erased entries" in said
     assert json.loads(ok(run_cli("check", "gone@example.com", config=config)))["suppressed"]
+
+
+def test_link_warns_when_one_click_cannot_work_over_plain_http(tmp_path):
+    config = write_config(tmp_path / "c.toml", tmp_path / "data", free_port(), free_port())
+    config.write_text(config.read_text().replace('base_url = "http://127.0.0.1:', 'base_url = "http://u.example:'))
+    made = run_cli("link", "jane@example.com", config=config)
+    assert made.returncode == 0 and "List-Unsubscribe-Post only with an https link" in made.stderr
+    quiet = run_cli("link", "jane@example.com", config=write_config(tmp_path / "d.toml", tmp_path / "d", 1, 2))
+    assert quiet.returncode == 0 and quiet.stderr == ""  # a developer's loopback setup

@@ -163,3 +163,9 @@ def test_the_mailto_percent_encodes_the_request_address():
     link = mint_link("jane@example.com", base_url="https://u.example", secret_keys=["k" * 40],
                      request_address="PLUS+info@plusnxt.com")
     assert link.mailto.startswith("mailto:PLUS%2Binfo@plusnxt.com?subject=unsubscribe%20")
+
+
+def test_regression_plain_http_links_to_another_host_are_warned_about_on_a_loopback_listener(tmp_path, caplog):
+    # Before: a proxy-style setup (loopback listener) with base_url http://u.example said nothing.
+    warn_if_links_are_plain_http(make_settings(tmp_path, service={"base_url": "http://u.example"}))
+    assert "travel in the clear" in caplog.text and "RFC 8058" in caplog.text

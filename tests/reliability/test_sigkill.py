@@ -1,6 +1,7 @@
 """SIGKILL in the middle of the work: mail intake, one-click POSTs and a bulk import, each under
 load. After a restart every acknowledged request is there, and nothing is half-written."""
 
+import contextlib
 import signal
 import sqlite3
 import subprocess
@@ -80,12 +81,13 @@ def bulk_check(deployment, emails: list[str]) -> list[str]:
     return body["suppressed"]
 
 
-def test_sigkill_during_smtp_intake_loses_no_acknowledged_message(tmp_path):
+def test_sigkill_during_smtp_intake_loses_no_acknowledged_message(tmp_path, store):
     deployment = deploy(tmp_path, extra_smtp="sender_messages_per_hour = 100000")
     acknowledged = kill_under_load(
         deployment, lambda sender: smtp_send(deployment.smtp_port, sender, sender.split("@")[0]) == 250, 200
     )
-    assert integrity(deployment.database) == "ok"
+    if store == "sqlite":  # the SQLite file; PostgreSQL keeps its own
+        assert integrity(deployment.database) == "ok"
     with ServiceProcess(deployment.config, deployment.http_port, tmp_path):
         # What was stored but not handled before the kill is handled now.
         assert wait_for(lambda: call(deployment, "GET", "/v1/inbox?status=pending")[1]["messages"] == [], 1000)
@@ -96,7 +98,31 @@ def test_sigkill_during_smtp_intake_loses_no_acknowledged_message(tmp_path):
         assert bulk_check(deployment, acknowledged) == acknowledged
 
 
-def test_sigkill_during_one_click_posts_loses_no_acknowledged_unsubscribe(tmp_path):
+@contextlib.contextmanager
+def writes_blocked(deployment, store: str):
+    """Another program holding the store's write lock: SQLite's, or on PostgreSQL the change log's."""
+    if store == "sqlite":
+        blocker = sqlite3.connect(deployment.database, isolation_level=None, timeout=30)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        return
+    import psycopg
+
+    from suppression.config import load_settings
+
+    with psycopg.connect(load_settings(deployment.config).store.url) as blocker:
+        blocker.execute("LOCK TABLE changes IN EXCLUSIVE MODE")  # held until the rollback
+        try:
+            yield
+        finally:
+            blocker.rollback()
+
+
+def test_sigkill_during_one_click_posts_loses_no_acknowledged_unsubscribe(tmp_path, store):
     deployment = deploy(tmp_path)
     with ServiceProcess(deployment.config, deployment.http_port, tmp_path) as service:
         with Load(lambda email: one_click(deployment.link(email, "newsletters")) == 200) as load:
@@ -104,19 +130,15 @@ def test_sigkill_during_one_click_posts_loses_no_acknowledged_unsubscribe(tmp_pa
             # Another process takes the write lock, so no write can commit now. A service that
             # answered 200 before its commit would go on answering here, and the kill would lose
             # those; one that commits first answers nothing until the lock is free.
-            blocker = sqlite3.connect(deployment.database, isolation_level=None, timeout=30)
-            blocker.execute("BEGIN IMMEDIATE")
-            try:
+            with writes_blocked(deployment, store):
                 before = len(load.acknowledged)
                 assert wait_for(lambda: load.in_flight >= CLIENTS or len(load.acknowledged) >= before + 50)
                 service.process.send_signal(signal.SIGKILL)
                 service.process.wait(timeout=30)
-            finally:
-                blocker.execute("ROLLBACK")
-                blocker.close()
         acknowledged = list(load.acknowledged)
     assert len(acknowledged) >= 200
-    assert integrity(deployment.database) == "ok"
+    if store == "sqlite":  # the SQLite file; PostgreSQL keeps its own
+        assert integrity(deployment.database) == "ok"
     with ServiceProcess(deployment.config, deployment.http_port, tmp_path):
         status, body = call(deployment, "POST", "/v1/check", {"emails": acknowledged, "topic": "newsletters"})
         assert body["suppressed"] == acknowledged

@@ -143,7 +143,7 @@ async def test_an_empty_or_shortened_csrf_token_is_refused(client, admin_key):
 
 async def test_bidirectional_controls_are_named_on_the_desk_not_obeyed(client, admin_key):
     # U+202E would show "moc.elpmaxe@evil" as "live@example.com" to the person deciding.
-    raw = ("From: <x@example.com>\r\nSubject: =?utf-8?b?" + __import__("base64").b64encode(
+    raw = ("Authentication-Results: mx.plusnxt.com; dmarc=fail\r\nFrom: <x@example.com>\r\nSubject: =?utf-8?b?" + __import__("base64").b64encode(
         "Re: \u202emoc.elpmaxe@evil".encode()).decode() + "?=\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
         "Hello \u202eereh kcilc\u202c and \u200bhidden\r\n").encode()
     await under_review(client, raw, "x@example.com")

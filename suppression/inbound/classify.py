@@ -131,9 +131,13 @@ def classify_message(
     phrases = [f"phrases that ask: {', '.join(dict.fromkeys(intent.asked))}"] if intent.asked else []
     if intent.negated:
         phrases.append(f"negated: {', '.join(dict.fromkeys(intent.negated))}")
-    if probability < threshold:
+    # Every phrase that would ask negated in its own clause ("please do not unsubscribe me"):
+    # whatever the judge makes of the rest, a person decides.
+    negated_only = bool(intent.negated) and not intent.asked
+    if probability < threshold or negated_only:
         why = [f"the reader is not sure the sender's own words ask to unsubscribe (judged {probability:.2f};"
-               f" decided alone from {threshold:.2f})", *phrases]
+               f" decided alone from {threshold:.2f}" + ("; every phrase that would ask is negated)" if negated_only
+                                                        else ")"), *phrases]
         if invalid:
             why.append(f"named addresses that are not valid: {', '.join(invalid)}")
         if defects:

@@ -27,6 +27,9 @@ from suppression.inbound.judge import DIMENSIONS, MODEL_FILE, Judge, features
 # Log-odds added above the highest-scoring development message that does not ask, so that
 # it is itself below the threshold (a wider margin sends more requests to a person).
 SAFETY_MARGIN = 0.1
+# And never below even odds: when every development trap of a group scores low, the threshold
+# would follow it down, and the next trap is unseen.
+FLOOR = 0.5
 STRENGTHS = (64.0, 256.0, 1024.0)  # the inverse regularisation tried, chosen on the development split
 
 
@@ -73,12 +76,13 @@ def log_odds(weights: np.ndarray, bias: float, examples: list[Example]) -> np.nd
 def choose_thresholds(scores: np.ndarray, examples: list[Example]) -> tuple[float, float, float]:
     """(threshold, threshold for requests naming addresses, share of the development requests
     decided alone): each just above the highest-scoring development message of its group that
-    does not ask, or that would suppress someone it does not name."""
+    does not ask, or that would suppress someone it does not name, and never below FLOOR."""
     thresholds, alone = [], 0
     for named in (False, True):
         judged = [(s, e) for s, e in zip(scores, examples, strict=True) if e.reaches_judge and e.names_addresses == named]
         traps = [s for s, e in judged if e.record.label != ASKS or not e.addresses_right]
-        cut = (max(traps) if traps else min((s for s, _ in judged), default=0.0)) + SAFETY_MARGIN
+        floor = float(np.log(FLOOR / (1 - FLOOR)))
+        cut = max((max(traps) if traps else min((s for s, _ in judged), default=floor)) + SAFETY_MARGIN, floor)
         thresholds.append(float(1 / (1 + np.exp(-cut))))
         alone += sum(1 for s, e in judged if e.record.label == ASKS and e.addresses_right and s >= cut)
     requests = sum(1 for e in examples if e.record.label == ASKS)

@@ -16,7 +16,7 @@ from handlers.app import build_app
 from handlers.protocol import quiet_protocol_errors
 from suppression import cli
 from suppression.config import load_settings
-from suppression.errors import ConfigError
+from suppression.errors import ConfigError, StoreUnavailable
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,6 +49,9 @@ def serve(config: str | None) -> int:
     logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
     # aioimaplib logs every line it sends and receives at DEBUG: messages, and so addresses.
     logging.getLogger("aioimaplib").setLevel(max(logging.WARNING, logging.getLogger().level))
+    # psycopg's pool logs every failed connection attempt with the driver's multi-line text;
+    # the store reports the one reason that matters.
+    logging.getLogger("psycopg.pool").setLevel(max(logging.ERROR, logging.getLogger().level))
     quiet_protocol_errors()
     _raise_open_files_limit()
     try:
@@ -66,6 +69,9 @@ def serve(config: str | None) -> int:
         logging.getLogger("run").error("%s", exc)
         return 2
     except OSError as exc:
+        logging.getLogger("run").error("cannot start: %s", exc)
+        return 1
+    except StoreUnavailable as exc:  # the database cannot be reached: its reason, not a traceback
         logging.getLogger("run").error("cannot start: %s", exc)
         return 1
     return 0

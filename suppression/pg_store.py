@@ -113,12 +113,22 @@ class PostgresStore:
 
     # -- life cycle -------------------------------------------------------------------
 
+    async def _root_cause(self, exc: BaseException) -> str:
+        """Why the pool could not connect, in the server's or the network's words: the pool
+        itself says only that it timed out."""
+        try:
+            conn = await psycopg.AsyncConnection.connect(self.url, connect_timeout=int(_CONNECT_SECONDS))
+        except psycopg.Error as cause:
+            return _reason(cause)
+        await conn.close()
+        return _reason(exc)
+
     async def open(self) -> None:
         try:
             await self._pool.open(wait=True, timeout=_CONNECT_SECONDS * 2)
         except _UNAVAILABLE as exc:
             await self._pool.close()
-            raise StoreUnavailable(f"cannot connect to the PostgreSQL database: {_reason(exc)}") from None
+            raise StoreUnavailable(f"cannot connect to the PostgreSQL database: {await self._root_cause(exc)}") from None
         try:
             async with self._conn() as conn:
                 await _migrate(conn)

@@ -300,15 +300,19 @@ def test_an_erasure_key_already_in_a_data_dir_is_the_one_shared(tmp_path, databa
         == ErasureKeys("k" * 64).record("jane@example.com")
 
 
-def test_an_unreachable_database_stops_start_up_with_one_line(tmp_path):
+@pytest.mark.parametrize("configured_key, code", [(False, 2), (True, 1)])
+def test_an_unreachable_database_stops_start_up_with_one_line_naming_the_cause(tmp_path, configured_key, code):
+    # Before: a traceback ending in "pool initialization incomplete after 6.0 sec".
     port = free_port()
+    signing = f'\n[signing]\nsecret_keys = ["{SIGNING_KEY}"]\n' if configured_key else ""
     config = write_config(tmp_path / "config.toml", tmp_path / "data", port, free_port(),
-                          extra=f'\n[store]\nurl = "postgresql://nobody@127.0.0.1:{free_port()}/none"\n')
+                          extra=f'\n[store]\nurl = "postgresql://nobody@127.0.0.1:{free_port()}/none"\n{signing}')
+    config.chmod(0o600)
     started = subprocess.run([sys.executable, str(ROOT / "run.py"), "--config", str(config)], capture_output=True,
                              text=True, env=_env(), timeout=60)
-    assert started.returncode == 2
+    assert started.returncode == code
     lines = (started.stdout + started.stderr).strip().splitlines()
-    assert len(lines) == 1 and "PostgreSQL" in lines[0] and "Traceback" not in lines[0], lines
+    assert len(lines) == 1 and "PostgreSQL" in lines[0] and "refused" in lines[0], lines
 
 
 async def test_checks_do_not_wait_to_read_a_key_again_while_the_database_is_down(aiohttp_client, tmp_path, monkeypatch):

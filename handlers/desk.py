@@ -57,6 +57,9 @@ class DeskSessions:
         self._csrf = Signer(list(signing_keys[::-1]), salt=_CSRF_SALT)
         self.secure = secure
         self.clock = clock
+        # Sessions signed out before their time: their cookies are refused from then on, though
+        # a copy kept elsewhere is still signed. Kept by this process, pruned as they expire.
+        self._ended: dict[str, float] = {}  # nonce -> issued
 
     def start(self, key_id: str = "") -> tuple[DeskSession, str]:
         """A new session (signed in as `key_id`, or not yet) and its cookie value."""
@@ -73,9 +76,15 @@ class DeskSessions:
             return None
         if not (isinstance(key_id, str) and isinstance(nonce, str) and isinstance(issued, (int, float))):
             return None
-        if not 0 <= self.clock() - issued <= SESSION_SECONDS:
+        if not 0 <= self.clock() - issued <= SESSION_SECONDS or nonce in self._ended:
             return None
         return DeskSession(key_id, nonce, issued)
+
+    def end(self, session: DeskSession) -> None:
+        """Refuse this session's cookie from now on (signing out)."""
+        now = self.clock()
+        self._ended = {n: issued for n, issued in self._ended.items() if now - issued <= SESSION_SECONDS}
+        self._ended[session.nonce] = session.issued
 
     def csrf(self, session: DeskSession) -> str:
         return self._csrf.get_signature(session.nonce).decode("ascii")
@@ -160,6 +169,7 @@ async def sign_out(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     if session is None or not desk.csrf_ok(session, form.get("csrf")):
         raise Refused(N_("Your session had ended."))
+    desk.end(session)
     response = _redirect("/admin/")
     response.del_cookie(SESSION_COOKIE, path="/admin")
     return response

@@ -161,3 +161,17 @@ async def test_failed_sign_ins_from_one_address_are_throttled(client, admin_key)
         assert (await client.post("/admin/signin", data={"key": "sk_guess", "csrf": token})).status == 401
     throttled = await client.post("/admin/signin", data={"key": admin_key, "csrf": token}, allow_redirects=False)
     assert throttled.status == 429 and "Too many failed sign-ins" in await throttled.text()
+
+
+async def test_regression_a_signed_out_session_is_refused_even_with_its_old_cookie(client, admin_key):
+    # Before: sign-out only deleted the cookie; a copy of it and its CSRF token still resolved
+    # messages for 8 hours.
+    message_id = await under_review(client)
+    token = await signed_in(client, admin_key)
+    cookie = client.session.cookie_jar.filter_cookies(client.make_url("/admin/"))["desk_session"].value
+    assert (await client.post("/admin/signout", data={"csrf": token}, allow_redirects=False)).status == 303
+    replayed = await client.post(f"/admin/messages/{message_id}/resolve",
+                                 data={"csrf": token, "action": "dismiss", "note": "x"},
+                                 cookies={"desk_session": cookie}, allow_redirects=False)
+    assert replayed.status == 403
+    assert (await client.app[SERVICE].inbox_message(message_id)).status == "review"

@@ -119,7 +119,8 @@ async def link(service: SuppressionService, args) -> int:
     print(made.url)
     print(f"List-Unsubscribe: {made.list_unsubscribe}")
     print(f"List-Unsubscribe-Post: {made.list_unsubscribe_post}")
-    print(f"Message-ID: {made.message_id}")
+    if args.message_id:
+        print(f"Message-ID: {made.message_id}")
     return EXIT_OK
 
 
@@ -304,6 +305,9 @@ def _parser(with_serve: bool = False) -> argparse.ArgumentParser:
         sub.add_argument("--topic", help="a topic id from the config (default: all emails)")
         if name == "add":
             sub.add_argument("--reason", choices=REASONS, default="manual")
+        if name == "link":
+            sub.add_argument("--message-id", action="store_true",
+                             help="also print a Message-ID header whose replies prove the recipient (a fourth line)")
         sub.set_defaults(command_fn=fn)
 
     imp = commands.add_parser("import", help="add the suppressions of a CSV file (only adds)")

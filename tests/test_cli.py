@@ -59,13 +59,15 @@ def test_link_prints_the_url_and_both_header_values(config):
     from suppression.keyfile import signing_keys
     from suppression.tokens import LinkClaim, verify_token
 
-    url, unsubscribe, post, message_id = ok(
-        run_cli("link", "Jane@Example.com", "--topic", "newsletters", config=config)).splitlines()
+    url, unsubscribe, post = ok(run_cli("link", "Jane@Example.com", "--topic", "newsletters", config=config)).splitlines()
     assert url.startswith("http://127.0.0.1:") and "/u/" in url
     assert unsubscribe.startswith(f"List-Unsubscribe: <{url}>, <mailto:PLUSinfo@plusnxt.com?subject=unsubscribe%20")
     assert post == "List-Unsubscribe-Post: List-Unsubscribe=One-Click"
-    token = url.rsplit("/", 1)[1]
-    assert message_id == f"Message-ID: <unsubscribe={token}@plusnxt.com>"  # a reply naming it is proven
+    asked = ok(run_cli("link", "jane@example.com", "--topic", "newsletters", "--message-id", config=config))
+    message_id = asked.splitlines()[3]
+    assert message_id.startswith("Message-ID: <unsubscribe=") and message_id.endswith("@plusnxt.com>")
+    minted = message_id.removeprefix("Message-ID: <unsubscribe=").removesuffix("@plusnxt.com>")
+    assert verify_token(signing_keys(load_settings(config)), minted) == LinkClaim("jane@example.com", Scope("newsletters"))
     keys = signing_keys(load_settings(config))  # the key the CLI generated and kept
     assert verify_token(keys, url.rsplit("/", 1)[1]) == LinkClaim("jane@example.com", Scope("newsletters"))
     refused(run_cli("link", "jane@example.com", "--topic", "sports", config=config), "unknown topic")

@@ -53,7 +53,7 @@ class RequestHandler:
         # would throttle a campaign's bounces to a trickle, so its messages are counted per
         # client address, under a larger limit. Nothing here reads a message: what it is, is
         # for the reader process to say.
-        window, count_key = (self.senders, key) if key else (self.null_senders, _bytes_key(key, session))
+        window, count_key = self._messages_window(key, session)
         if not window.allows(count_key):
             log.warning("refused a message with 450: more than %d this hour from one sender", window.limit)
             return ERR_450_SENDER
@@ -80,7 +80,7 @@ class RequestHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope):
         raw, key = envelope.original_content or b"", sender_key(envelope.mail_from or "")
-        window, count_key = (self.senders, key) if key else (self.null_senders, _bytes_key(key, session))
+        window, count_key = self._messages_window(key, session)
         if not self.sender_bytes.allows(_bytes_key(key, session), len(raw)):
             log.warning("refused a message with 450: more than %d bytes this hour from one sender",
                         self.sender_bytes.limit)
@@ -98,6 +98,10 @@ class RequestHandler:
         window.record(count_key)
         self.sender_bytes.record(_bytes_key(key, session), len(raw))
         return f"250 2.0.0 Stored as message {message_id}"
+
+    def _messages_window(self, key: str, session: Session) -> tuple[SlidingWindow, str]:
+        """Where a message counts: its sender's window, or for the null sender its client's."""
+        return (self.senders, key) if key else (self.null_senders, _bytes_key(key, session))
 
     async def handle_exception(self, error: Exception) -> str:
         # aiosmtpd's default answer names the exception; ours says nothing and asks for a retry.

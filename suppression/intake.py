@@ -66,7 +66,6 @@ class RequestIntake:
         self.quiet_seconds, self.trail_seconds = _QUIET_SECONDS, _TRAIL_SECONDS
         self.reading = 0  # messages handed to the reader now
         self.deferred = 0  # unproven requests kept for review past a budget, by this process
-        self._networks: dict[int, str | None] = {}  # message id -> client network, for messages stored here
 
     def accepts(self, recipient: str) -> bool:
         """Whether mail for this recipient is ours to take: a request address, or postmaster (any
@@ -93,7 +92,6 @@ class RequestIntake:
             return await self.service.store_message(raw, mail_from or "", rcpt_to, (POSTMASTER, [_POSTMASTER_WHY]),
                                                     origin)
         message_id = await self.service.store_message(raw, mail_from or "", rcpt_to, origin=origin, network=network)
-        self._networks[message_id] = network
         self._last_stored = asyncio.get_running_loop().time()
         self._unread.setdefault(message_id, self._last_stored)
         self._wake.set()
@@ -154,7 +152,6 @@ class RequestIntake:
                     # Nothing is pending: whatever was noted as unread was handled (or was a
                     # mailbox message read again, stored once before).
                     self._unread.clear()
-                    self._networks.clear()
                     return count
                 await self._handle_batch(batch)
             count += len(batch)
@@ -192,7 +189,6 @@ class RequestIntake:
         ))
         for message_id, _, _ in batch:
             self._unread.pop(message_id, None)
-            self._networks.pop(message_id, None)
         return [decision for decision, _ in limited]
 
     async def _limit_senders(
@@ -232,16 +228,16 @@ class RequestIntake:
     async def _budget_unproven(self, batch: list[tuple[int, bytes, str]], decisions: list[Decision]) -> list[Decision]:
         smtp = self.service.settings.smtp
         since = utc_iso(datetime.now(timezone.utc) - timedelta(hours=1))
-        in_network: dict[str | None, int] = {}
+        in_network: dict[str | None, int] = {}  # honoured so far, with this batch's own
         total: int | None = None
         kept = []
         for (message_id, _, _), decision in zip(batch, decisions, strict=True):
             if decision.kind != REQUEST or decision.proof != UNPROVEN:
                 kept.append(decision)
                 continue
-            network = self._networks.get(message_id) or await self.service.message_network(message_id)
-            if network not in in_network or total is None:
-                in_network[network], total = await self.service.unproven_requests_since(since, network)
+            network, from_network, from_all = await self.service.unproven_requests_since(since, message_id)
+            in_network.setdefault(network, from_network)
+            total = from_all if total is None else total
             if network is not None and in_network[network] >= smtp.unproven_requests_per_network_per_hour:
                 why = (f"budget: {in_network[network]} requests on the sender's word alone were honoured from"
                        f" this network in the last hour (limit {smtp.unproven_requests_per_network_per_hour});"

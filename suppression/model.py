@@ -99,7 +99,6 @@ class StoredMessage(Outcome):
     resolved_at: str | None = None
     resolved_by: str | None = None
     note: str | None = None
-    network: str | None = None  # the client network it came over (SMTP), for the unproven budget
     raw: bytes | None = None  # only when asked for
 
 

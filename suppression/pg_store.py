@@ -606,11 +606,12 @@ class PostgresStore:
         )
         return rows[0][0], rows[0][1], rows[0][2]
 
-    async def unproven_requests_since(self, since: str, network: str | None) -> tuple[int, int]:
+    async def unproven_requests_since(self, since: str, message_id: int) -> tuple[str | None, int, int]:
         rows = await self._read(
-            "SELECT count(*) FILTER (WHERE network = %s), count(*) FROM inbox"
-            " WHERE proof = 'none' AND status = 'request' AND processed_at > %s", (network, since))
-        return rows[0][0], rows[0][1]
+            "SELECT m.network, coalesce(sum(CASE WHEN i.network = m.network THEN 1 ELSE 0 END), 0), count(i.id)"
+            " FROM inbox m LEFT JOIN inbox i ON i.proof = 'none' AND i.status = 'request' AND i.processed_at > %s"
+            " WHERE m.id = %s GROUP BY m.network", (since, message_id))
+        return tuple(rows[0]) if rows else (None, 0, 0)
 
     async def sender_requests_since(self, sender: str, since: str) -> int:
         rows = await self._read(

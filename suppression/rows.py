@@ -10,7 +10,7 @@ from suppression.model import Change, Scope, StoredMessage, Suppression
 MESSAGE_COLUMNS = (
     "id", "received_at", "mail_from", "rcpt_to", "size", "status", "reasons", "addresses",
     "topic", "sender", "subject", "message_id", "processed_at", "authentication", "found", "words",
-    "resolved_at", "resolved_by", "note", "proof", "report", "network",
+    "resolved_at", "resolved_by", "note", "proof", "report",
 )
 
 # The text columns of a message that can hold an address; raw and words are removed outright.

@@ -730,14 +730,10 @@ class SuppressionService:
         if change_id is not None:
             await self.follow_changes(upto=change_id)
 
-    async def message_network(self, message_id: int) -> str | None:
-        """The client network a stored message came over (None: not SMTP, or unknown)."""
-        message = await self.store.get_message(message_id)
-        return message.network if message is not None else None
-
-    async def unproven_requests_since(self, since: str, network: str | None) -> tuple[int, int]:
-        """(from `network`, from all networks): requests honoured on the sender's word alone since a time."""
-        return await self.store.unproven_requests_since(since, network)
+    async def unproven_requests_since(self, since: str, message_id: int) -> tuple[str | None, int, int]:
+        """(the network a message came over, requests honoured on the sender's word alone from it
+        since a time, and from all networks)."""
+        return await self.store.unproven_requests_since(since, message_id)
 
     async def sender_requests_since(self, sender: str, since: str) -> int:
         """How many addresses of other people a sender's honoured requests have named since a time."""

@@ -530,14 +530,14 @@ class SuppressionStore(OutboxQueries):
         )
         return rows[0][0], rows[0][1], rows[0][2]
 
-    async def unproven_requests_since(self, since: str, network: str | None) -> tuple[int, int]:
+    async def unproven_requests_since(self, since: str, message_id: int) -> tuple[str | None, int, int]:
         """See Store.unproven_requests_since."""
         rows = await self._read(
-            "SELECT count(*), coalesce(sum(network = ?), 0) FROM inbox"
-            " WHERE proof = 'none' AND status = 'request' AND processed_at > ?", (network, since),
+            "SELECT m.network, coalesce(sum(CASE WHEN i.network = m.network THEN 1 ELSE 0 END), 0), count(i.id)"
+            " FROM inbox m LEFT JOIN inbox i ON i.proof = 'none' AND i.status = 'request' AND i.processed_at > ?"
+            " WHERE m.id = ? GROUP BY m.network", (since, message_id),
         )
-        total, in_network = rows[0]
-        return in_network, total
+        return tuple(rows[0]) if rows else (None, 0, 0)
 
     async def sender_requests_since(self, sender: str, since: str) -> int:
         """How many addresses `sender`'s honoured requests naming others have named since a time."""

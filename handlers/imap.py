@@ -211,11 +211,25 @@ class _Session:
         if response.result != "OK":
             raise ImapFailure(f"the server refused our keyword {self.settings.keyword}: {_text(response)}")
         if self.settings.move_to:
-            if not self.client.has_capability("MOVE"):
-                raise ImapFailure("move_to is set but the server offers no MOVE")
-            response = await self._bounded(self.client.uid("move", str(uid), _quoted(self.settings.move_to)))
-            if response.result != "OK":
-                raise ImapFailure(f"cannot move to {self.settings.move_to!r}: {_text(response)}")
+            await self._move(uid)
+
+    async def _move(self, uid: int) -> None:
+        """MOVE (RFC 6851) where offered; else its documented equivalent: COPY, flag \\Deleted, and
+        UID EXPUNGE (UIDPLUS) of this message alone. Without UIDPLUS a plain EXPUNGE would also
+        remove what people flagged themselves, so the copy is left flagged for their client."""
+        target = _quoted(self.settings.move_to)
+        if self.client.has_capability("MOVE"):
+            await self._command(f"cannot move to {self.settings.move_to!r}", "move", str(uid), target)
+            return
+        await self._command(f"cannot copy to {self.settings.move_to!r}", "copy", str(uid), target)
+        await self._command("cannot flag the moved message deleted", "store", str(uid), "+FLAGS.SILENT", "(\\Deleted)")
+        if self.client.has_capability("UIDPLUS"):
+            await self._command("cannot expunge the moved message", "expunge", str(uid))
+
+    async def _command(self, failure: str, *command: str) -> None:
+        response = await self._bounded(self.client.uid(*command))
+        if response.result != "OK":
+            raise ImapFailure(f"{failure}: {_text(response)}")
 
     async def _idle(self) -> None:
         idle = await self._bounded(self.client.idle_start(timeout=IDLE_SECONDS))

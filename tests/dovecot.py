@@ -30,8 +30,9 @@ def _free_port() -> int:
 
 
 class Dovecot:
-    def __init__(self, folder: Path, idle: bool = True, oauth2_url: str = ""):
+    def __init__(self, folder: Path, idle: bool = True, oauth2_url: str = "", move: bool = True):
         self.folder = folder
+        self.move = move
         self.port, self.tls_port = _free_port(), _free_port()
         self.idle, self.oauth2_url = idle, oauth2_url
         self.process: subprocess.Popen | None = None
@@ -52,8 +53,11 @@ class Dovecot:
         return self
 
     def _config(self, nobody) -> str:
-        capability = "" if self.idle else \
-            "imap_capability = IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE SORT UIDPLUS MOVE\n"
+        # Advertising fewer capabilities than Dovecot has makes the servers the service must also
+        # serve: one without IDLE (polled), one without MOVE (copied, flagged, expunged).
+        capability = "" if self.idle and self.move else \
+            "imap_capability = IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE SORT UIDPLUS" + \
+            (" IDLE" if self.idle else "") + (" MOVE" if self.move else "") + "\n"
         oauth2 = ""
         mechanisms = "plain login"
         if self.oauth2_url:

@@ -100,6 +100,25 @@ async def test_without_idle_the_mailbox_is_polled_and_stored_mail_can_be_moved(a
     assert await asyncio.to_thread(marked, server, "Processed") == [True]
 
 
+async def test_a_server_without_move_gets_copy_then_expunge_of_that_message_alone(aiohttp_client, tmp_path,
+                                                                                  dovecot):
+    server = dovecot(move=False)
+    server.create("Processed")
+    await asyncio.to_thread(server.deliver, request_from("earlier"))
+    with server.client() as imap:  # read earlier, then deleted by a person in their client, not expunged
+        imap.select("INBOX")
+        imap.store("1", "+FLAGS", "($SuppressionStored \\Deleted)")
+    client = await service_reading(aiohttp_client, tmp_path, port=server.port, tls=False, poll_seconds=1,
+                                   move_to="Processed")
+    await asyncio.to_thread(server.deliver, request_from("copied"))
+    assert await wait_until(lambda: suppressed(client, "copied@example.com"), attempts=500)
+    assert await wait_until(lambda: asyncio.to_thread(lambda: server.count("INBOX") == 1), attempts=500)
+    assert await asyncio.to_thread(marked, server, "Processed") == [True]
+    (left,) = await asyncio.to_thread(server.flags)
+    assert "\\Deleted" in left  # the person's own deletion stays theirs to expunge
+    assert not await suppressed(client, "earlier@example.com")  # already marked: never read
+
+
 async def test_a_message_over_the_size_limit_is_kept_cut_for_a_person(aiohttp_client, tmp_path, dovecot):
     server = dovecot()
     big = request_from("huge").replace(b"Please unsubscribe me.", b"Please unsubscribe me.\r\n" + b"y" * 10_000)

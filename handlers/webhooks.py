@@ -91,7 +91,7 @@ class WebhookDispatcher:
                 await asyncio.sleep(IDLE_SECONDS * 5)
 
     async def _run(self, receiver: WebhookSettings) -> None:
-        signer = Webhook(receiver.secret)
+        signer = _Signer(receiver)
         timeout = aiohttp.ClientTimeout(total=receiver.timeout_seconds)
         # One connection at a time to each receiver: its events go in order.
         connector = aiohttp.TCPConnector(limit=1)
@@ -111,10 +111,22 @@ class WebhookDispatcher:
                     await asyncio.sleep(IDLE_SECONDS)
 
 
+class _Signer:
+    """Signs with the receiver's secret, and during a rotation with its previous one too: the
+    header then carries both signatures, space-separated, as Standard Webhooks allows."""
+
+    def __init__(self, receiver: WebhookSettings):
+        secrets = (receiver.secret, receiver.previous_secret) if receiver.previous_secret else (receiver.secret,)
+        self.webhooks = tuple(Webhook(secret) for secret in secrets)
+
+    def sign(self, message_id: str, at: datetime, body: str) -> str:
+        return " ".join(webhook.sign(message_id, at, body) for webhook in self.webhooks)
+
+
 class _Delivery:
     """One receiver's loop body: wait if there is nothing to do, else deliver the next events."""
 
-    def __init__(self, service, receiver: WebhookSettings, signer: Webhook, session, status: ReceiverStatus):
+    def __init__(self, service, receiver: WebhookSettings, signer: "_Signer", session, status: ReceiverStatus):
         self.service, self.receiver, self.signer, self.session, self.status = service, receiver, signer, session, status
 
     async def step(self) -> None:

@@ -132,6 +132,8 @@ WEBHOOK_SECRET_PREFIX = "whsec_"
 class WebhookSettings:
     url: str
     secret: str  # "whsec_" + base64 of 24 to 64 random bytes (Standard Webhooks)
+    # During a rotation each event is signed with both, so the receiver can switch at its pace.
+    previous_secret: str = ""
     events: tuple[str, ...] = ()  # empty: every event type
     name: str = ""  # how logs, metrics and the CLI call it; empty: the URL's host and path
     timeout_seconds: float = 15.0  # one attempt that takes longer has failed (Standard Webhooks: 15-30 s)
@@ -329,23 +331,29 @@ def _webhooks(value) -> tuple[WebhookSettings, ...]:
     return tuple(receivers)
 
 
+def _check_webhook_secret(key: str, secret: str) -> None:
+    if not secret.startswith(WEBHOOK_SECRET_PREFIX):
+        raise ConfigError(f"config key {key}: expected a Standard Webhooks secret, 'whsec_' + base64"
+                          " (e.g. python -c \"import base64, secrets; print('whsec_' +"
+                          " base64.b64encode(secrets.token_bytes(32)).decode())\")")
+    try:
+        raw = base64.b64decode(secret[len(WEBHOOK_SECRET_PREFIX):], validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError(f"config key {key}: the part after 'whsec_' is not base64") from None
+    if not 24 <= len(raw) <= 64:
+        # The specification's bounds: shorter can be guessed from signatures offline.
+        raise ConfigError(f"config key {key}: expected 24 to 64 bytes after 'whsec_', got {len(raw)}")
+
+
 def _check_webhook(where: str, receiver: WebhookSettings) -> None:
     url = urlsplit(receiver.url)
     if url.scheme not in ("http", "https") or not url.hostname:
         raise ConfigError(f"config key {where}.url: expected an http(s) URL")
     if url.scheme == "http" and url.hostname not in ("127.0.0.1", "::1", "localhost"):
         log.warning("config key %s.url is plain http: the events name people's addresses; use https", where)
-    if not receiver.secret.startswith(WEBHOOK_SECRET_PREFIX):
-        raise ConfigError(f"config key {where}.secret: expected a Standard Webhooks secret, 'whsec_' + base64"
-                          " (e.g. python -c \"import base64, secrets; print('whsec_' +"
-                          " base64.b64encode(secrets.token_bytes(32)).decode())\")")
-    try:
-        raw = base64.b64decode(receiver.secret[len(WEBHOOK_SECRET_PREFIX):], validate=True)
-    except (binascii.Error, ValueError):
-        raise ConfigError(f"config key {where}.secret: the part after 'whsec_' is not base64") from None
-    if not 24 <= len(raw) <= 64:
-        # The specification's bounds: shorter can be guessed from signatures offline.
-        raise ConfigError(f"config key {where}.secret: expected 24 to 64 bytes after 'whsec_', got {len(raw)}")
+    _check_webhook_secret(f"{where}.secret", receiver.secret)
+    if receiver.previous_secret:
+        _check_webhook_secret(f"{where}.previous_secret", receiver.previous_secret)
     unknown = [e for e in receiver.events if e not in EVENT_TYPES]
     if unknown:
         raise ConfigError(f"config key {where}.events: unknown event type {unknown[0]!r}; known: {', '.join(EVENT_TYPES)}")

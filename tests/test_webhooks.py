@@ -154,6 +154,25 @@ async def test_a_receiver_asks_for_only_some_event_types(aiohttp_client, tmp_pat
     assert await wait_until(lambda: _backlog(client, erasures.url, 0))
 
 
+async def test_during_a_rotation_each_event_verifies_with_the_old_secret_and_with_the_new(aiohttp_client, tmp_path,
+                                                                                         receivers):
+    # Two receivers stand for one receiver before and after it switched to the new secret.
+    still_old, already_new = receivers(), receivers()
+    new = already_new.secret
+    client, key = await app_with(aiohttp_client, tmp_path, hook(still_old, secret=new, previous_secret=still_old.secret),
+                                 hook(already_new, previous_secret=new_secret()))
+    await suppress(client, key, "rotating@example.com")
+    assert types_of(await arrived(still_old, 1)) == ["suppression.created"]
+    assert types_of(await arrived(already_new, 1)) == ["suppression.created"]
+    assert still_old.unverified == [] and already_new.unverified == []
+
+
+def test_a_previous_secret_is_checked_like_the_secret():
+    table = {"url": "https://crm.example.com/hooks", "secret": new_secret(), "previous_secret": "whsec_c2hvcnQ="}
+    with pytest.raises(ConfigError, match="webhooks\\[1\\].previous_secret: expected 24 to 64 bytes"):
+        settings_from_mapping({"webhooks": [table]})
+
+
 async def _backlog(client, url, expected) -> bool:
     state = await client.app[SERVICE].receiver(url)
     return (await client.app[SERVICE].webhook_backlog(state.cursor)).events == expected

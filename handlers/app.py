@@ -3,8 +3,9 @@
 import asyncio
 import gc
 import logging
+import signal
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 
 from aiohttp import web
 
@@ -122,6 +123,8 @@ async def smtp_context(app: web.Application) -> AsyncIterator[None]:
         if settings.smtp.enabled:
             server = RequestServer(intake, settings.smtp)
             await server.start()
+            if server.tls is not None:
+                stages.enter_context(_on_sighup(server.reload_tls))
             stages.callback(log.info, "SMTP stopped")  # logged once the server has stopped
             stages.push_async_callback(server.stop)
             app[SMTP_SERVER] = server
@@ -133,3 +136,19 @@ async def smtp_context(app: web.Application) -> AsyncIterator[None]:
             app[MAILBOX] = mailbox
         yield
     log.info("mail intake stopped")
+
+
+@contextmanager
+def _on_sighup(action):
+    """SIGHUP runs `action` while the service runs (where the loop can take signals: the main
+    thread of a POSIX process)."""
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGHUP, action)
+    except (NotImplementedError, RuntimeError, ValueError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGHUP)

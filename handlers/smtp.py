@@ -6,6 +6,7 @@ it, and its answers become SMTP replies. It runs on the service's own loop.
 
 import asyncio
 import logging
+import os
 import ssl
 import weakref
 from collections import Counter
@@ -14,6 +15,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from handlers.answers import ANSWERS, smtp_reply
 from suppression.addresses import sender_key
+from suppression.background import cancel_and_wait
 from suppression.ratelimit import client_network
 from suppression.config import SmtpSettings
 from suppression.errors import ConfigError, InvalidAddress, MailStorageFull, StoreUnavailable
@@ -35,6 +37,8 @@ ERR_553_SYNTAX = "553 5.1.3 Recipient address is not valid"
 MAX_RECIPIENTS = 50
 SESSION_COMMAND_LIMIT = 1000  # of each command in one session
 SHUTDOWN_GRACE_SECONDS = 10  # for messages being stored when the service stops
+# How often the certificate files are looked at: a renewal (certbot, ACME) is served within this.
+CERTIFICATE_CHECK_SECONDS = 60
 
 
 class RequestHandler:
@@ -141,6 +145,18 @@ class ConnectionGate:
             del self.open[client]
 
 
+def _certificate_stamp(settings: SmtpSettings) -> tuple:
+    """What changes when the certificate or key file is replaced or rewritten."""
+    stamp = []
+    for name in (settings.tls_cert_file, settings.tls_key_file):
+        try:
+            found = os.stat(name)
+            stamp.append((found.st_mtime_ns, found.st_size, found.st_ino))
+        except OSError:
+            stamp.append(None)
+    return tuple(stamp)
+
+
 def tls_context(settings: SmtpSettings) -> ssl.SSLContext | None:
     """The server's TLS context for STARTTLS, when a certificate and key are configured."""
     if not settings.tls_cert_file:
@@ -220,8 +236,29 @@ class RequestServer:
         self.settings = settings
         self.gate = ConnectionGate(settings.max_connections, settings.max_connections_per_client)
         self.tls = tls_context(settings)
+        self._stamp = _certificate_stamp(settings) if self.tls else None
+        self._watch: asyncio.Task | None = None
         self.sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
         self.server: asyncio.base_events.Server | None = None
+
+    def reload_tls(self) -> None:
+        """Serve a renewed certificate to new sessions (SIGHUP, or its files changed). A pair that
+        does not load (a half-written renewal) keeps the one in use, with a logged reason."""
+        if self.tls is None:
+            return
+        self._stamp = _certificate_stamp(self.settings)
+        try:
+            self.tls = tls_context(self.settings)
+        except ConfigError as exc:
+            log.error("SMTP TLS: kept the certificate in use; the new one did not load: %s", exc)
+            return
+        log.info("SMTP TLS: loaded the certificate again")
+
+    async def _watch_certificate(self) -> None:
+        while True:
+            await asyncio.sleep(CERTIFICATE_CHECK_SECONDS)
+            if _certificate_stamp(self.settings) != self._stamp:
+                self.reload_tls()
 
     def _session(self) -> SMTP:
         protocol = RequestSession(self.handler, self.gate, self.settings, self.tls)
@@ -231,6 +268,8 @@ class RequestServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(self._session, self.settings.host, self.settings.port)
+        if self.tls is not None:
+            self._watch = asyncio.create_task(self._watch_certificate())
         log.info("serving SMTP on %s:%d", self.settings.host, self.settings.port)
 
     @property
@@ -241,6 +280,8 @@ class RequestServer:
         """Stop listening, let messages being stored finish, then close sessions with 421."""
         if self.server is None:
             return
+        if self._watch is not None:
+            await cancel_and_wait(self._watch)
         self.server.close()
         for _ in range(SHUTDOWN_GRACE_SECONDS * 20):
             if not self.handler.storing:

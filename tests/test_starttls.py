@@ -1,12 +1,16 @@
 """STARTTLS on the SMTP intake (CONTRACT §1): offered when a certificate and key are set, never
 required. A real client verifies a self-signed certificate made here."""
 
+import asyncio
 import ipaddress
+import os
+import signal
 import smtplib
 import ssl
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -14,12 +18,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+import handlers.smtp
 from handlers.app import build_app
 from handlers.state import INTAKE, SERVICE
 from suppression.config import settings_from_mapping
 from suppression.errors import ConfigError
 from tests.conftest import ROOT, _env, free_port, make_settings, write_config
-from tests.test_smtp import in_thread, smtp_port
+from tests.test_smtp import in_thread, smtp_port, wait_until
 
 REQUEST = b"From: tls.user@example.com\r\nSubject: unsubscribe\r\n\r\nPlease unsubscribe me.\r\n"
 
@@ -69,6 +74,56 @@ async def test_starttls_is_offered_and_verified_and_plain_mail_still_works(aioht
     assert (offered, version, code) == (True, None, 250)
     await client.app[INTAKE].handle_pending()
     assert (await client.app[SERVICE].check("tls.user@example.com")).suppressed
+
+
+def served_certificate(port: int) -> bytes:
+    """The certificate the SMTP server presents after STARTTLS (not verified: we compare it)."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.ehlo("client.example")
+        client.starttls(context=context)
+        return client.sock.getpeercert(binary_form=True)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+def pem_to_der(cert_file: str) -> bytes:
+    return ssl.PEM_cert_to_DER_cert(Path(cert_file).read_text())
+
+
+async def test_a_renewed_certificate_is_served_after_sighup(aiohttp_client, tmp_path, caplog):
+    (tmp_path / "one").mkdir(), (tmp_path / "two").mkdir()
+    cert, key = self_signed(tmp_path / "one")
+    client = await aiohttp_client(build_app(make_settings(tmp_path / "data", smtp={"tls_cert_file": cert,
+                                                                                    "tls_key_file": key})))
+    assert await in_thread(served_certificate, smtp_port(client)) == pem_to_der(cert)
+    renewed, renewed_key = self_signed(tmp_path / "two")
+    (tmp_path / "two" / "key.pem").rename(key)  # key first: a half-done renewal must not break TLS
+    os.kill(os.getpid(), signal.SIGHUP)
+    assert await wait_until(lambda: _true("kept the certificate in use" in caplog.text))
+    assert await in_thread(served_certificate, smtp_port(client)) == pem_to_der(cert)  # mismatched pair: kept
+    (tmp_path / "two" / "cert.pem").rename(cert)
+    os.kill(os.getpid(), signal.SIGHUP)
+    assert await wait_until(lambda: in_thread(lambda: served_certificate(smtp_port(client)) == pem_to_der(cert)))
+    offered, version, code = await in_thread(session, smtp_port(client), cert, True)  # verifies against the new one
+    assert (offered, code) == (True, 250) and version
+
+
+async def test_a_certificate_file_replaced_on_disk_is_served_without_a_signal(aiohttp_client, tmp_path, monkeypatch):
+    monkeypatch.setattr(handlers.smtp, "CERTIFICATE_CHECK_SECONDS", 0.05)
+    (tmp_path / "one").mkdir(), (tmp_path / "two").mkdir()
+    cert, key = self_signed(tmp_path / "one")
+    client = await aiohttp_client(build_app(make_settings(tmp_path / "data", smtp={"tls_cert_file": cert,
+                                                                                    "tls_key_file": key})))
+    first = await in_thread(served_certificate, smtp_port(client))
+    renewed, renewed_key = self_signed(tmp_path / "two")
+    os.replace(renewed_key, key)
+    os.replace(renewed, cert)
+    assert await wait_until(lambda: in_thread(lambda: served_certificate(smtp_port(client)) != first))
+    assert await in_thread(served_certificate, smtp_port(client)) == pem_to_der(cert)
 
 
 async def test_without_a_certificate_starttls_is_not_offered(client):

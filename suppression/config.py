@@ -63,6 +63,11 @@ class SmtpSettings:
     tls_key_file: str = ""
     sender_bytes_per_hour: int = 50 * 1024 * 1024  # from one envelope sender (<>: one client address)
     max_stored_mail_bytes: int = 2 * 1024 * 1024 * 1024  # raw mail kept in all; beyond: 452
+    # Fair shares of that room (suppression/mail_shares.py): one client network, one envelope
+    # sender, and the last part kept for mail carrying our token.
+    stored_mail_percent_per_network: int = 10
+    stored_mail_percent_per_sender: int = 2
+    stored_mail_percent_reserved: int = 10
     message_read_seconds: int = 10  # longest one message may take to read; slower ones go to review
     null_sender_messages_per_hour: int = 1000  # from <> (bounces, reports), per client IP address
     # Requests honoured on the word of the From header or the text alone (no token, no reply
@@ -416,6 +421,11 @@ def _validated(settings: Settings) -> Settings:
     ):
         if getattr(settings.smtp, key) < 1:
             raise ConfigError(f"config key smtp.{key}: expected 1 or more")
+    for key in ("stored_mail_percent_per_network", "stored_mail_percent_per_sender", "stored_mail_percent_reserved"):
+        if not 1 <= getattr(settings.smtp, key) <= 100:
+            raise ConfigError(f"config key smtp.{key}: expected a percentage from 1 to 100")
+    if settings.smtp.stored_mail_percent_reserved == 100:
+        raise ConfigError("config key smtp.stored_mail_percent_reserved: leave some room for other mail (below 100)")
     if not settings.smtp.request_addresses:
         raise ConfigError("config key smtp.request_addresses: list at least one address")
     for address in settings.smtp.request_addresses:

@@ -9,6 +9,7 @@ idempotent.
 import asyncio
 import dataclasses
 import logging
+from functools import partial
 from datetime import datetime, timedelta, timezone
 
 from suppression.addresses import (
@@ -19,9 +20,11 @@ from suppression.addresses import (
 )
 from suppression.background import cancel_and_wait
 from suppression.errors import InvalidAddress, MailStorageFull, StoreUnavailable
+from suppression.mail_shares import MailShares, carries_our_token
 from suppression.inbound.classify import REQUEST, REVIEW, UNPROVEN, Decision
 from suppression.reader import MailReader, ReaderSettings, ReaderUnavailable
 from suppression.service import SuppressionService
+from suppression.tokens import verify_token
 from suppression.model import Outcome, utc_iso
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,7 @@ POSTMASTER = "postmaster"
 _POSTMASTER_WHY = "mail to postmaster (RFC 5321 §4.5.1): kept for a person, never read as a request"
 _BATCH = 50
 _RETRY_SECONDS = 5.0
+_RECOUNT_SECONDS = 300.0  # how often the shares of stored mail are counted from the database
 # While mail is arriving, storing it (the 250s) goes first and reading trails: until no new
 # message has come for _QUIET_SECONDS, but never once the oldest unread has waited
 # _TRAIL_SECONDS (the promise to people is 5 s from the 250 to the suppression).
@@ -65,6 +69,9 @@ class RequestIntake:
         self._last_stored = 0.0
         self.quiet_seconds, self.trail_seconds = _QUIET_SECONDS, _TRAIL_SECONDS
         self.reading = 0  # messages handed to the reader now
+        self.shares = MailShares(settings.smtp)
+        self._read_token = partial(verify_token, service.signing_keys, max_age_seconds=service.max_age_seconds)
+        self._counted_at = -_RECOUNT_SECONDS
         self.deferred = 0  # unproven requests kept for review past a budget, by this process
 
     def accepts(self, recipient: str) -> bool:
@@ -83,21 +90,32 @@ class RequestIntake:
         With `for_review` (why), it is kept for a person at once, never read. `network` is the
         client network it came over (SMTP), for the budget of requests on the sender's word alone.
         """
-        limit = self.service.settings.smtp.max_stored_mail_bytes
-        if self.service.stored_mail_bytes + len(raw) > limit:
-            raise MailStorageFull(f"the raw mail kept has reached max_stored_mail_bytes ({limit})")
+        mail_from = mail_from or ""
+        proven = carries_our_token(raw, self._read_token)
+        refusal = self.shares.refusal(len(raw), self.service.stored_mail_bytes, network, mail_from, proven)
+        if refusal is not None:
+            raise MailStorageFull(refusal)
+        message_id = await self._store(raw, mail_from, rcpt_to, origin, for_review, network)
+        self.shares.record(len(raw), network, mail_from)
+        return message_id
+
+    async def _store(self, raw: bytes, mail_from: str, rcpt_to: list[str], origin: str | None,
+                     for_review: str | None, network: str | None) -> int:
         if for_review is not None:
-            return await self.service.store_message(raw, mail_from or "", rcpt_to, (REVIEW, [for_review]), origin)
+            return await self.service.store_message(raw, mail_from, rcpt_to, (REVIEW, [for_review]), origin)
         if rcpt_to and all(_is_postmaster(r, self.postmaster_domains) for r in rcpt_to):
-            return await self.service.store_message(raw, mail_from or "", rcpt_to, (POSTMASTER, [_POSTMASTER_WHY]),
-                                                    origin)
-        message_id = await self.service.store_message(raw, mail_from or "", rcpt_to, origin=origin, network=network)
+            return await self.service.store_message(raw, mail_from, rcpt_to, (POSTMASTER, [_POSTMASTER_WHY]), origin)
+        message_id = await self.service.store_message(raw, mail_from, rcpt_to, origin=origin, network=network)
         self._last_stored = asyncio.get_running_loop().time()
         self._unread.setdefault(message_id, self._last_stored)
         self._wake.set()
         return message_id
 
     async def start(self) -> None:
+        try:
+            await self._recount()
+        except StoreUnavailable as exc:  # a database that cannot be read now is counted by the worker later
+            log.warning("cannot count the mail kept now, will retry: %s", exc)
         self._wake.set()  # whatever a previous run stored and did not handle
         self._worker = asyncio.create_task(self._run(), name="request-intake")
 
@@ -127,12 +145,19 @@ class RequestIntake:
                 pass
             self._wake.clear()
             try:
+                if asyncio.get_running_loop().time() - self._counted_at >= _RECOUNT_SECONDS:
+                    await self._recount()
                 await self.handle_pending(trailing=True)
             except StoreUnavailable as exc:
                 log.warning("cannot handle stored mail now, will retry: %s", exc)
             except ReaderUnavailable as exc:
                 # The mail stays stored and pending: nothing is lost, it is read once a reader starts.
                 log.error("cannot read stored mail now, will retry in %g s: %s", _RETRY_SECONDS, exc)
+
+    async def _recount(self) -> None:
+        """Count the mail kept per network and sender again: other instances and retention change it."""
+        self.shares.recount(await self.service.stored_mail())
+        self._counted_at = asyncio.get_running_loop().time()
 
     async def handle_pending(self, trailing: bool = False) -> int:
         """Handle every stored message not yet handled; return how many.

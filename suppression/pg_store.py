@@ -41,8 +41,9 @@ from suppression.model import (
 )
 from suppression.outbox import Backlog, Event, Receiver
 from suppression.pg_schema import MIGRATIONS
+from suppression.mail_shares import StoredMail
 from suppression.rows import (
-    CHANGE_COLUMNS, MESSAGE_COLUMNS, RECEIVER_COLUMNS, SCRUBBED, SUPPRESSION_COLUMNS, change_of_row, message_of_row,
+    STORED_MAIL_BY_NETWORK, STORED_MAIL_BY_SENDER, CHANGE_COLUMNS, MESSAGE_COLUMNS, RECEIVER_COLUMNS, SCRUBBED, SUPPRESSION_COLUMNS, change_of_row, message_of_row,
     quoted_in_json_list, suppression_of_row,
 )
 
@@ -605,6 +606,11 @@ class PostgresStore:
             " WHERE status = 'review'", (due_before,),
         )
         return rows[0][0], rows[0][1], rows[0][2]
+
+    async def stored_mail(self) -> StoredMail:
+        by_network = {network: int(size) for network, size in await self._read(STORED_MAIL_BY_NETWORK)}
+        by_sender = {sender: int(size) for sender, size in await self._read(STORED_MAIL_BY_SENDER)}
+        return StoredMail(self.stored_mail_bytes, by_network, by_sender)
 
     async def unproven_requests_since(self, since: str, message_id: int) -> tuple[str | None, int, int]:
         rows = await self._read(

@@ -47,6 +47,7 @@ from suppression.links import UnsubscribeLink, mint_link
 from suppression.outbox import KEEP_DELIVERED_DAYS, Backlog, Event, Receiver
 from suppression.records import event_record, suppression_record
 from suppression.snapshot import SNAPSHOT_NAME, load_snapshot, save_snapshot
+from suppression.mail_shares import StoredMail
 from suppression.model import ALL_EMAILS, Change, Scope, StoredMessage, Suppression, seconds_since, signed64, utc_iso
 from suppression.store import SuppressionStore
 from suppression.store_interface import Store
@@ -712,6 +713,10 @@ class SuppressionService:
         return self._database_id
 
     # -- received mail --------------------------------------------------------------------
+
+    async def stored_mail(self) -> StoredMail:
+        """Raw mail kept now, in all, per client network and per sender (the shares of the room)."""
+        return await self.store.stored_mail()
 
     @property
     def stored_mail_bytes(self) -> int:

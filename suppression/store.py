@@ -27,8 +27,9 @@ from suppression.model import (  # noqa: F401  (re-exported: the store's rows)
     ALL_EMAILS, Change, ImportRow, Outcome, Scope, StoredMessage, Suppression, signed64, utc_iso, utc_now,
 )
 from suppression.outbox_queries import OutboxQueries
+from suppression.mail_shares import StoredMail
 from suppression.rows import (
-    CHANGE_COLUMNS, MESSAGE_COLUMNS, SCRUBBED, SUPPRESSION_COLUMNS, change_of_row, message_of_row, quoted_in_json_list,
+    STORED_MAIL_BY_NETWORK, STORED_MAIL_BY_SENDER, CHANGE_COLUMNS, MESSAGE_COLUMNS, SCRUBBED, SUPPRESSION_COLUMNS, change_of_row, message_of_row, quoted_in_json_list,
     suppression_of_row,
 )
 from suppression.schema import MIGRATIONS
@@ -529,6 +530,12 @@ class SuppressionStore(OutboxQueries):
             (due_before,),
         )
         return rows[0][0], rows[0][1], rows[0][2]
+
+    async def stored_mail(self) -> StoredMail:
+        """See Store.stored_mail."""
+        by_network = dict(await self._read(STORED_MAIL_BY_NETWORK))
+        by_sender = dict(await self._read(STORED_MAIL_BY_SENDER))
+        return StoredMail(self.stored_mail_bytes, by_network, by_sender)
 
     async def unproven_requests_since(self, since: str, message_id: int) -> tuple[str | None, int, int]:
         """See Store.unproven_requests_since."""

@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from suppression.apikeys import ApiKey
+from suppression.mail_shares import StoredMail
 from suppression.model import Change, ImportRow, Outcome, Scope, StoredMessage, Suppression
 from suppression.outbox import Backlog, Event, Receiver
 
@@ -87,6 +88,9 @@ class Store(Protocol):
                               reason: str, source: str, actor: str, note: str | None) -> int | None: ...
     async def review_state(self, due_before: str) -> tuple[int, int, str | None]: ...
     async def sender_requests_since(self, sender: str, since: str) -> int: ...
+    async def stored_mail(self) -> StoredMail:
+        """Raw mail kept now: in all, per client network and per envelope sender (for the shares
+        of max_stored_mail_bytes; see suppression/mail_shares.py)."""
     async def unproven_requests_since(self, since: str, message_id: int) -> tuple[str | None, int, int]:
         """(the client network message `message_id` came over, requests settled since a time whose
         proof was none from that network, and from all networks)."""

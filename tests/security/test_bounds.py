@@ -32,7 +32,9 @@ async def data_code(client, raw: bytes, mail_from: str) -> int:
 
 
 async def test_mail_past_the_stored_total_gets_452_and_is_not_kept(aiohttp_client, tmp_path, caplog):
-    client = await smtp_client(aiohttp_client, tmp_path, max_stored_mail_bytes=25_000)
+    # The total alone (its shares per network and sender: test_stored_mail_shares.py).
+    client = await smtp_client(aiohttp_client, tmp_path, max_stored_mail_bytes=25_000, stored_mail_percent_per_network=100,
+                               stored_mail_percent_per_sender=100, stored_mail_percent_reserved=1)
     codes = [await data_code(client, mail(10_000), f"sender{i}@example.com") for i in range(3)]
     assert codes == [250, 250, 452]
     assert "max_stored_mail_bytes" in caplog.text

@@ -1,0 +1,92 @@
+"""Fair shares of the room kept for raw mail (`[smtp] max_stored_mail_bytes`).
+
+Without shares, whoever sends the most fills the room on purpose (rotating envelope senders
+defeat the per-sender hourly limits), and afterwards real requests and real bounces get 452
+until retention frees space. So:
+
+- one client network (IPv4 /24, IPv6 /56) may hold at most `stored_mail_percent_per_network`
+  of the room, and one envelope sender (+tags folded) `stored_mail_percent_per_sender`;
+- the last `stored_mail_percent_reserved` of the room takes only mail that proves itself: a
+  token of ours in its first bytes (a mailto's subject, a reply naming our Message-ID, a
+  bounce or complaint quoting the headers of mail we sent), verified, not merely matched.
+
+The figures are what is stored now: counted from the database at start and every few minutes
+(other instances and retention change them too), and added to as this process stores mail.
+Between counts, mail removed is still counted: the shares err on the side of refusing, and the
+sending MTA retries a 452.
+"""
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from suppression.addresses import sender_key
+from suppression.config import SmtpSettings
+from suppression.errors import BadToken
+
+# How far into a message a token is looked for: headers, and the start of a report's parts.
+# A constant bound, whatever the message's size: this runs before the message is stored.
+PROOF_WINDOW_BYTES = 32 * 1024
+_MAX_CANDIDATES = 20
+# The shape of our tokens (itsdangerous: payload.timestamp.signature), as the reader finds them.
+_TOKEN = re.compile(rb"(?<![A-Za-z0-9_.-])\.?[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{4,12}\.[A-Za-z0-9_-]{20,}")
+
+
+def carries_our_token(raw: bytes, read_token: Callable[[str], object]) -> bool:
+    """Whether the first PROOF_WINDOW_BYTES of a message hold a token we signed."""
+    candidates = dict.fromkeys(_TOKEN.findall(raw[:PROOF_WINDOW_BYTES]))
+    for candidate in list(candidates)[:_MAX_CANDIDATES]:
+        try:
+            read_token(candidate.decode("ascii"))
+            return True
+        except (BadToken, UnicodeDecodeError):
+            continue
+    return False
+
+
+@dataclass(frozen=True)
+class StoredMail:
+    """Raw mail kept now: in all, per client network, per envelope sender (sender_key)."""
+    total: int
+    by_network: dict[str, int]
+    by_sender: dict[str, int]
+
+
+class MailShares:
+    def __init__(self, settings: SmtpSettings):
+        room = settings.max_stored_mail_bytes
+        self.room = room
+        self.open_room = room - room * settings.stored_mail_percent_reserved // 100
+        self.per_network = room * settings.stored_mail_percent_per_network // 100
+        self.per_sender = room * settings.stored_mail_percent_per_sender // 100
+        self.by_network: Counter[str] = Counter()
+        self.by_sender: Counter[str] = Counter()
+
+    def recount(self, stored: StoredMail) -> None:
+        self.by_network = Counter(stored.by_network)
+        self.by_sender = Counter()
+        for sender, size in stored.by_sender.items():
+            self.by_sender[sender_key(sender)] += size
+
+    def refusal(self, size: int, total: int, network: str | None, mail_from: str, proven: bool) -> str | None:
+        """Why a message of `size` bytes may not be stored now, or None. `total` is all mail kept."""
+        if total + size > self.room:
+            return f"the raw mail kept has reached max_stored_mail_bytes ({self.room})"
+        if proven:
+            return None
+        if total + size > self.open_room:
+            return "the room left for raw mail is kept for mail that carries our token"
+        if network and self.by_network[network] + size > self.per_network:
+            return "the raw mail kept from this client network has reached its share"
+        sender = sender_key(mail_from)
+        if sender and self.by_sender[sender] + size > self.per_sender:
+            return "the raw mail kept from this sender has reached its share"
+        return None
+
+    def record(self, size: int, network: str | None, mail_from: str) -> None:
+        if network:
+            self.by_network[network] += size
+        sender = sender_key(mail_from)
+        if sender:
+            self.by_sender[sender] += size

@@ -12,16 +12,20 @@ from aiohttp import web
 from handlers import api
 from handlers.desk import add_desk_routes
 from handlers.metrics import Metrics
-from handlers.pages import add_page_routes
+from handlers.pages import PAGES, add_page_routes
 from handlers.replies import ReplySender
+from handlers.return_mail import ReturnMailer
 from handlers.smtp import RequestServer
 from handlers.imap import MailboxIntake
-from handlers.state import INTAKE, MAILBOX, METRICS, SERVICE, SETTINGS, SIGNING_KEYS, SMTP_SERVER, WEBHOOKS
+from handlers.state import (
+    COMING_BACK, INTAKE, MAILBOX, METRICS, RETURN_MAILER, SERVICE, SETTINGS, SIGNING_KEYS, SMTP_SERVER, WEBHOOKS,
+)
 from handlers.webhooks import WebhookDispatcher
 from suppression.background import cancel_and_wait
 from suppression.config import Settings, warn_if_links_are_plain_http
 from suppression.intake import RequestIntake
 from suppression.keyfile import signing_keys
+from suppression.returning import ComingBack
 from suppression.service import SuppressionService
 
 log = logging.getLogger(__name__)
@@ -56,6 +60,7 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
     async with AsyncExitStack() as stages:
         await stages.enter_async_context(asynccontextmanager(loop_lag_context)(app))
         await stages.enter_async_context(asynccontextmanager(service_context)(app))
+        await stages.enter_async_context(asynccontextmanager(coming_back_context)(app))
         await stages.enter_async_context(asynccontextmanager(webhooks_context)(app))
         await stages.enter_async_context(asynccontextmanager(smtp_context)(app))
         yield
@@ -97,6 +102,17 @@ async def service_context(app: web.Application) -> AsyncIterator[None]:
     finally:
         await service.stop()
         log.info("database closed")
+
+
+async def coming_back_context(app: web.Application) -> AsyncIterator[None]:
+    """Asking to come back and confirming it; the confirmations mailed beside the answers."""
+    mailer = ReturnMailer(app[SETTINGS], app[PAGES].catalogues)
+    app[RETURN_MAILER] = mailer
+    app[COMING_BACK] = ComingBack(app[SERVICE], app[SETTINGS].reply.come_back_per_day, mailer.send_soon)
+    try:
+        yield
+    finally:
+        await mailer.stop()
 
 
 async def webhooks_context(app: web.Application) -> AsyncIterator[None]:

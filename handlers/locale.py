@@ -75,6 +75,16 @@ class Catalogues:
 
         return translate
 
+    def plain(self, language: str) -> Callable[..., str]:
+        """`_(message, **params)` for plain text (a mail's body): the translation with params filled in, unescaped."""
+        translations = self._translations.get(language, self._translations[DEFAULT_LANGUAGE])
+
+        def translate(message: str, **params) -> str:
+            text = translations.gettext(message)
+            return text % params if params else text
+
+        return translate
+
 
 def _read(path: Path, language: str) -> gettext.GNUTranslations:
     with path.open("rb") as fh:

@@ -17,11 +17,12 @@ from markupsafe import Markup
 
 from handlers.errors import classify, count, handled
 from handlers.locale import DEFAULT_LANGUAGE, LANGUAGES, N_, Catalogues, choose_language
-from handlers.state import METRICS, SERVICE
+from handlers.state import COMING_BACK, METRICS, SERVICE
 from suppression.addresses import mask_address
 from suppression.config import Settings
-from suppression.errors import BadToken, BadUndo, StoreUnavailable
+from suppression.errors import BadReturn, BadToken, BadUndo, StoreUnavailable
 from suppression.links import ONE_CLICK
+from suppression.tokens import RETURN_MAX_AGE_SECONDS
 from suppression.service import Leaving
 from suppression.model import ALL_EMAILS, Scope
 
@@ -119,6 +120,8 @@ def add_page_routes(app: web.Application, settings: Settings) -> None:
     app.router.add_get("/u/{token}", as_page(show_link))  # HEAD too
     app.router.add_post("/u/{token}", as_page(act_on_link))
     app.router.add_route("*", "/u/", as_page(no_token))
+    app.router.add_get("/return/{token}", as_page(show_return))  # HEAD too
+    app.router.add_post("/return/{token}", as_page(confirm_return))
 
 
 def as_page(handler, problem=None):
@@ -155,6 +158,9 @@ async def show_link(request: web.Request) -> web.Response:
         "choose.html", lang=lang, title=N_("Unsubscribe"), address=_address(claim.email),
         choices=pages.choices(claim.scope, suppressed, lang), everything=ALL_EMAILS in suppressed,
         reasons=LEAVING_LABELS,
+        # Offered to whoever is suppressed at all, never only to those it would help: the page
+        # says nothing of whether an opt-out is the person's own, a bounce or an admin's.
+        come_back=pages.settings.reply.enabled and bool(suppressed),
     )
 
 
@@ -171,6 +177,8 @@ async def act_on_link(request: web.Request) -> web.Response:
         return web.Response(body=pages.one_click_page(lang), content_type="text/html", charset="utf-8",
                             headers={"Content-Language": lang})
     action = form.get("action")
+    if action == "come-back":
+        return await ask_to_come_back(request, claim)
     if action == "unsubscribe":
         scopes = [s for s in form.getall("scope", []) if isinstance(s, str)]
         if not scopes:
@@ -207,6 +215,49 @@ async def act_on_link(request: web.Request) -> web.Response:
     )
 
 
+async def ask_to_come_back(request: web.Request, claim) -> web.Response:
+    """The same answer whatever applies (own opt-out, bounce, complaint, admin's entry, erasure,
+    nothing, the day's limit reached), after the same work: the mail, if any, goes beside it."""
+    pages, lang = request.app[PAGES], request[LANG]
+    if not pages.settings.reply.enabled:
+        return pages.problem(400, N_("Nothing was changed"), N_(
+            "This page cannot send confirmations. To receive our emails again, write to us."), lang)
+    # Links carry a campaign once issue 23's campaigns are in; until then there is none to record.
+    await request.app[COMING_BACK].ask(claim.email, getattr(claim, "campaign", None), lang)
+    request_address = pages.settings.smtp.request_addresses[0]
+    return pages.render("come_back_asked.html", lang=lang, title=N_("Check your email"),
+                        address=_address(claim.email), days=RETURN_MAX_AGE_SECONDS // 86400,
+                        mailto=Markup('<a href="mailto:{0}">{0}</a>').format(request_address))
+
+
+async def show_return(request: web.Request) -> web.Response:
+    """The confirmation mailed to a person who asked to come back: a button, never a change (GET)."""
+    pages, lang = request.app[PAGES], request[LANG]
+    claim = request.app[COMING_BACK].read(request.match_info["token"])
+    return pages.render("come_back.html", lang=lang, title=N_("Receive our emails again?"),
+                        address=_address(claim.email))
+
+
+async def confirm_return(request: web.Request) -> web.Response:
+    """The POST of that page: the person's own opt-outs are lifted (again: nothing more)."""
+    service, pages, lang = request.app[SERVICE], request.app[PAGES], request[LANG]
+    coming_back = request.app[COMING_BACK]
+    coming_back.read(request.match_info["token"])  # a bad link is told so before the form is read
+    form = await request.post()
+    if form.get("action") != "come-back":
+        return pages.problem(
+            400, N_("Nothing was changed"),
+            N_("This request did not say what to do. Open the link from your email again and press the button."), lang,
+        )
+    claim, lifted = await coming_back.confirm(request.match_info["token"])
+    remaining = await service.suppressed_scopes(claim.email)
+    return pages.render(
+        "come_back_done.html", lang=lang, title=N_("Subscribed again") if lifted else N_("Nothing more to change"),
+        address=_address(claim.email), changed=[pages.label(s, lang) for s in lifted],
+        remaining=[pages.label(s, lang) for s in sorted(remaining, key=lambda s: s.stored)],
+    )
+
+
 def _address(email: str) -> Markup:
     return Markup('<span class="address">{}</span>').format(mask_address(email))
 
@@ -214,7 +265,11 @@ def _address(email: str) -> Markup:
 def _problem_page(pages: Pages, request: web.Request, exc: Exception) -> web.Response:
     failure = classify(request, exc)
     lang = request.get(LANG, DEFAULT_LANGUAGE)
-    if isinstance(exc, BadUndo):
+    if isinstance(exc, BadReturn):
+        response = pages.problem(400, N_("This confirmation link is not valid"), N_(
+            "It may have been cut off on its way to you, or it is more than a week old. To ask again,"
+            " open the unsubscribe link in any of our emails."), lang)
+    elif isinstance(exc, BadUndo):
         response = pages.problem(400, N_("Nothing was changed"), N_(
             "This undo has expired or was not offered to you here. To receive our emails again, write to us."), lang)
     elif isinstance(exc, BadToken):

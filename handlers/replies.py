@@ -14,12 +14,28 @@ from email.utils import formatdate, make_msgid
 import aiosmtplib
 
 from suppression.addresses import sender_key, mask_address, mask_addresses_in, normalise_address
-from suppression.config import Settings
+from suppression.config import ReplySettings, Settings
 from suppression.errors import InvalidAddress
 from suppression.inbound.classify import Decision
 from suppression.service import SuppressionService
 
 log = logging.getLogger(__name__)
+
+
+async def send_through_relay(reply: ReplySettings, message: EmailMessage, recipient: str) -> None:
+    """Hand one message to the [reply] relay, from the null sender: answers to it go nowhere, so
+    nothing we send can start a loop. Raises aiosmtplib.SMTPException or OSError."""
+    await aiosmtplib.send(
+        message,
+        sender="",
+        recipients=[recipient],
+        hostname=reply.relay_host,
+        port=reply.relay_port,
+        start_tls=reply.starttls,
+        username=reply.username or None,
+        password=reply.password or None,
+        timeout=30,
+    )
 
 
 class ReplySender:
@@ -43,17 +59,7 @@ class ReplySender:
             log.info("message %d: %s was answered today already; no second reply", message_id, mask_address(recipient))
             return
         try:
-            await aiosmtplib.send(
-                self._compose(decision, recipient),
-                sender="",  # the null sender: replies to replies go nowhere
-                recipients=[recipient],
-                hostname=self.reply.relay_host,
-                port=self.reply.relay_port,
-                start_tls=self.reply.starttls,
-                username=self.reply.username or None,
-                password=self.reply.password or None,
-                timeout=30,
-            )
+            await send_through_relay(self.reply, self._compose(decision, recipient), recipient)
         except (aiosmtplib.SMTPException, OSError) as exc:
             log.warning("message %d: the confirmation to %s could not be sent: %s", message_id, mask_address(recipient),
                         mask_addresses_in(str(exc))[:300])

@@ -93,6 +93,7 @@ class ReplySettings:
     password: str = ""
     from_address: str = ""  # empty: the first request address
     subject: str = "You are unsubscribed"
+    come_back_per_day: int = 3  # confirmations to come back an address may ask for a day
 
 
 @dataclass(frozen=True)
@@ -462,6 +463,8 @@ def _validated(settings: Settings) -> Settings:
         # CAN-SPAM gives people 30 days to use a link, Canada's CASL 60.
         raise ConfigError(f"config key signing.max_age_days: links must work for at least {MIN_LINK_DAYS} days"
                           " (Canada's CASL); use 0 for links that never expire")
+    if settings.reply.come_back_per_day < 1:
+        raise ConfigError("config key reply.come_back_per_day: expected 1 or more")
     if settings.reply.from_address:
         try:
             normalise_address(settings.reply.from_address)

@@ -38,7 +38,11 @@ class ErasureKeys:
 
     def record(self, canonical: str) -> str:
         """How an erased address is kept: its keyed hash, never the address."""
-        return RECORD_PREFIX + hmac.new(self._secret, canonical.encode("utf-8"), hashlib.sha256).hexdigest()
+        return RECORD_PREFIX + self.keyed_hash(canonical)
+
+    def keyed_hash(self, text: str) -> str:
+        """HMAC-SHA256 under the erasure key, in hex: how a table that must never hold an address names one."""
+        return hmac.new(self._secret, text.encode("utf-8"), hashlib.sha256).hexdigest()
 
     def index_key(self, canonical: str) -> int:
         return xxhash.xxh3_64_intdigest(self._secret + canonical.encode("utf-8"))

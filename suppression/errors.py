@@ -29,6 +29,10 @@ class BadUndo(BadToken):
     """An undo that this address's own unsubscribe did not hand out, or that has expired."""
 
 
+class BadReturn(BadToken):
+    """A come-back confirmation that is forged, damaged, not one, or older than a week."""
+
+
 class BadImport(SuppressionError):
     """A CSV file that cannot be imported; nothing of it was written."""
 

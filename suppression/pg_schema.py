@@ -226,4 +226,15 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE events ADD COLUMN uid TEXT;
     ALTER TABLE events ALTER COLUMN uid SET DEFAULT md5(random()::text || clock_timestamp()::text || txid_current()::text);
     """,
+    "SELECT 1;  -- reserved for another branch",  # 14
+    "SELECT 1;  -- reserved for another branch",  # 15
+    # 16: how often a person asked today to come back, per inbox (see schema.py).
+    """
+    CREATE TABLE return_requests (
+        inbox TEXT NOT NULL,
+        day   TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (inbox, day)
+    );
+    """,
 )

@@ -308,6 +308,40 @@ class PostgresStore:
 
         return self._wrote(await self._write(work))
 
+    async def lift_own_opt_outs(self, email, reason, sources, made_before, source, actor, detail=None):
+        """See Store.lift_own_opt_outs."""
+
+        async def work(conn):
+            at = utc_now()
+            rows = await (await conn.execute(
+                "DELETE FROM suppressions WHERE email = %s AND reason = %s AND source = ANY(%s) AND created_at <= %s"
+                " RETURNING topic", (email, reason, list(sources), made_before))).fetchall()
+            return [(Scope.of_stored(topic), await _log_change(conn, at, "unsuppress", email, topic, None, source, actor,
+                                                               detail)) for topic in sorted(t for (t,) in rows)]
+
+        lifted = await self._write(work)
+        for _, change_id in lifted:
+            self._wrote(change_id)
+        return lifted
+
+    async def count_return_request(self, inbox: str, day: str) -> int:
+        """See Store.count_return_request."""
+
+        async def work(conn):
+            return (await (await conn.execute(
+                "INSERT INTO return_requests (inbox, day, count) VALUES (%s, %s, 1) ON CONFLICT (inbox, day)"
+                " DO UPDATE SET count = return_requests.count + 1 RETURNING count", (inbox, day))).fetchone())[0]
+
+        return await self._write(work, ordered=False)
+
+    async def prune_return_requests(self, before_day: str) -> int:
+        """See Store.prune_return_requests."""
+
+        async def work(conn):
+            return (await conn.execute("DELETE FROM return_requests WHERE day < %s", (before_day,))).rowcount
+
+        return await self._write(work, ordered=False)
+
     async def import_rows(self, rows: Iterable[ImportRow], actor: str) -> int:
         """Streamed with COPY into a temporary table, then added in one transaction."""
 

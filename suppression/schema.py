@@ -263,4 +263,17 @@ MIGRATIONS: tuple[str, ...] = (
         UPDATE events SET uid = lower(hex(randomblob(16))) WHERE seq = NEW.seq;
     END;
     """,
+    "SELECT 1;  -- reserved for another branch",  # 14
+    "SELECT 1;  -- reserved for another branch",  # 15
+    # 16: coming back (CONTRACT §10). How often a person asked today to come back, per inbox:
+    # the address as a keyed hash (the erasure key's HMAC, never the address, so an erasure
+    # leaves nothing readable here), the UTC day and the count against [reply] come_back_per_day.
+    """
+    CREATE TABLE return_requests (
+        inbox TEXT NOT NULL,                  -- keyed hash of the address without its +tag
+        day   TEXT NOT NULL,                  -- UTC date
+        count INTEGER NOT NULL,
+        PRIMARY KEY (inbox, day)
+    ) WITHOUT ROWID;
+    """,
 )

@@ -46,6 +46,7 @@ from suppression.instance_lock import InstanceLock
 from suppression.links import UnsubscribeLink, mint_link
 from suppression.outbox import KEEP_DELIVERED_DAYS, Backlog, Event, Receiver
 from suppression.records import event_record, suppression_record
+from suppression.returning import KEEP_COUNTS_DAYS
 from suppression.snapshot import SNAPSHOT_NAME, load_snapshot, save_snapshot
 from suppression.mail_shares import StoredMail
 from suppression.model import ALL_EMAILS, Change, Scope, StoredMessage, Suppression, seconds_since, signed64, utc_iso
@@ -633,6 +634,11 @@ class SuppressionService:
                      " their outcomes stay", count, before, size)
         return count
 
+    async def forget_return_counts(self) -> int:
+        """Drop the daily counts of requests to come back (suppression/returning.py) of days gone by."""
+        before = datetime.now(timezone.utc) - timedelta(days=KEEP_COUNTS_DAYS)
+        return await self.store.prune_return_requests(before.date().isoformat())
+
     async def prune_events(self) -> int:
         """Forget webhook events every enabled receiver had more than KEEP_DELIVERED_DAYS ago."""
         before = utc_iso(datetime.now(timezone.utc) - timedelta(days=KEEP_DELIVERED_DAYS))
@@ -643,6 +649,7 @@ class SuppressionService:
             try:
                 await self.apply_retention()
                 await self.prune_events()
+                await self.forget_return_counts()
             except StoreUnavailable as exc:
                 log.warning("retention could not run now, will try again: %s", exc)
             await asyncio.sleep(RETENTION_EVERY_SECONDS)

@@ -175,6 +175,42 @@ class SuppressionStore(OutboxQueries):
 
         return await self._write(work)
 
+    async def lift_own_opt_outs(
+        self, email: str, reason: str, sources: tuple[str, ...], made_before: str, source: str, actor: str,
+        detail: str | None = None,
+    ) -> list[tuple[Scope, int]]:
+        """See Store.lift_own_opt_outs."""
+        marks = ", ".join("?" for _ in sources)  # placeholders only: the values are parameters
+
+        def work(db: sqlite3.Connection):
+            at = utc_now()
+            topics = sorted(topic for (topic,) in db.execute(
+                f"DELETE FROM suppressions WHERE email = ? AND reason = ? AND source IN ({marks})"
+                " AND created_at <= ? RETURNING topic", (email, reason, *sources, made_before)).fetchall())
+            return [(Scope.of_stored(topic), _log_change(db, at, "unsuppress", email, topic, None, source, actor, detail))
+                    for topic in topics]
+
+        return await self._write(work)
+
+    async def count_return_request(self, inbox: str, day: str) -> int:
+        """See Store.count_return_request."""
+
+        def work(db: sqlite3.Connection):
+            return db.execute(
+                "INSERT INTO return_requests (inbox, day, count) VALUES (?, ?, 1)"
+                " ON CONFLICT (inbox, day) DO UPDATE SET count = count + 1 RETURNING count", (inbox, day),
+            ).fetchone()[0]
+
+        return await self._write(work)
+
+    async def prune_return_requests(self, before_day: str) -> int:
+        """See Store.prune_return_requests."""
+
+        def work(db: sqlite3.Connection):
+            return db.execute("DELETE FROM return_requests WHERE day < ?", (before_day,)).rowcount
+
+        return await self._write(work)
+
     async def import_rows(self, rows: Iterable[ImportRow], actor: str) -> int:
         """Add every row not suppressed already, all in one transaction; return how many.
 

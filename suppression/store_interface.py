@@ -46,6 +46,17 @@ class Store(Protocol):
                        detail: str | None = None) -> tuple[Suppression, int | None]: ...
     async def unsuppress(self, email: str, scope: Scope, source: str, actor: str,
                          only_own_made_at: str | None = None) -> int | None: ...
+    async def lift_own_opt_outs(self, email: str, reason: str, sources: tuple[str, ...], made_before: str,
+                                source: str, actor: str, detail: str | None = None) -> list[tuple[Scope, int]]:
+        """Lift, in one transaction, every suppression of `email` (as stored) with this reason, one
+        of these sources and made at or before `made_before`, logging an unsuppress change for each
+        (`source`, `actor`, `detail`); the (scope, change id) of each lifted, all emails first.
+        What counts as a person's own is suppression/returning.py's to say, not the store's."""
+    async def count_return_request(self, inbox: str, day: str) -> int:
+        """Count one request to come back from `inbox` (a keyed hash) on `day` (UTC date); how
+        many that day, this one included. Committed when it returns."""
+    async def prune_return_requests(self, before_day: str) -> int:
+        """Forget the counts of days before `before_day`; how many rows went."""
     async def import_rows(self, rows: Iterable[ImportRow], actor: str) -> int: ...
     async def suppressions_of(self, email: str) -> list[Suppression]: ...
     def iter_suppressions(self, batch: int = 10_000) -> AsyncIterator[Suppression]: ...

@@ -23,7 +23,7 @@ from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTime
 from itsdangerous.encoding import base64_decode, base64_encode
 
 from suppression.addresses import normalise_address
-from suppression.errors import BadToken, BadUndo, InvalidAddress
+from suppression.errors import BadReturn, BadToken, BadUndo, InvalidAddress
 from suppression.model import ALL_EMAILS, Scope
 
 SALT = "suppression.unsubscribe-link.v1"  # the earlier, readable form
@@ -32,6 +32,9 @@ _CIPHER_INFO = b"suppression.unsubscribe-link.v2 encryption"
 _PAD = 32  # plaintexts are padded to a multiple of this, so a token's length says little of the address
 UNDO_SALT = "suppression.undo.v1"
 UNDO_MAX_AGE_SECONDS = 86400  # an undo offered on a confirmation page works for a day
+RETURN_SALT = "suppression.return.v1"  # the confirmation mailed to a person who asks to come back
+_RETURN_CIPHER_INFO = b"suppression.return.v1 encryption"
+RETURN_MAX_AGE_SECONDS = 7 * 86400  # a confirmation mailed to a person who asks to come back works for a week
 MAX_TOKEN_CHARS = 1024  # real tokens are about 100; longer ones are refused unread
 
 
@@ -39,6 +42,16 @@ MAX_TOKEN_CHARS = 1024  # real tokens are about 100; longer ones are refused unr
 class LinkClaim:
     email: str  # canonical
     scope: Scope
+
+
+@dataclass(frozen=True)
+class ReturnClaim:
+    """What a come-back confirmation names: whose opt-outs, asked when, from which campaign's link."""
+
+    email: str  # canonical
+    asked_at: str  # utc_iso: opt-outs made after it are not the ones the person asked to lift
+    campaign: str | None
+    lang: str  # the language of the page it was asked on
 
 
 def mint_token(secret_keys: str | Sequence[str], email: str, scope: Scope = ALL_EMAILS) -> str:
@@ -50,6 +63,41 @@ def mint_token(secret_keys: str | Sequence[str], email: str, scope: Scope = ALL_
     nonce = os.urandom(12)
     sealed = nonce + _cipher(keys[0]).encrypt(nonce, plain, None)
     return _signer(keys).sign(base64_encode(sealed)).decode("ascii")
+
+
+def mint_return(secret_keys: Sequence[str], claim: ReturnClaim, now: float | None = None) -> str:
+    """The token of a come-back confirmation: sealed like a link's (a URL in a mailbox is read by
+    scanners too), under a salt and cipher of its own, so no link, undo or other token is one.
+    `now` (seconds since the epoch) stands in for the clock in tests."""
+    keys = _keys(secret_keys)
+    plain = json.dumps([claim.email, claim.asked_at, claim.campaign, claim.lang], ensure_ascii=False,
+                       separators=(",", ":")).encode()
+    plain += b" " * (-len(plain) % _PAD)
+    nonce = os.urandom(12)
+    sealed = nonce + _cipher(keys[0], _RETURN_CIPHER_INFO).encrypt(nonce, plain, None)
+    return _signer(keys, RETURN_SALT, now).sign(base64_encode(sealed)).decode("ascii")
+
+
+def verify_return(secret_keys: Sequence[str], token: str, now: float | None = None) -> ReturnClaim:
+    """The claim of a come-back confirmation; BadReturn if it is forged, damaged, not one or older than a week."""
+    if not token or len(token) > MAX_TOKEN_CHARS or not token.isascii() or not _canonical(token):
+        raise BadReturn("the confirmation is damaged or incomplete")
+    keys = _keys(secret_keys)
+    try:
+        payload = _open(keys, _signer(keys, RETURN_SALT, now).unsign(token, max_age=RETURN_MAX_AGE_SECONDS),
+                        _RETURN_CIPHER_INFO)
+    except (BadData, BadToken):
+        raise BadReturn("the confirmation is damaged, not ours or has expired") from None
+    if (
+        not isinstance(payload, list) or len(payload) != 4 or not all(isinstance(p, str) for p in payload[:2])
+        or not (payload[2] is None or isinstance(payload[2], str)) or not isinstance(payload[3], str)
+    ):
+        raise BadReturn("the confirmation does not name an address")
+    try:
+        email = normalise_address(payload[0])
+    except InvalidAddress:
+        raise BadReturn("the confirmation does not name a valid address") from None
+    return ReturnClaim(email, payload[1], payload[2], payload[3])
 
 
 def mint_readable_token(secret_keys: str | Sequence[str], email: str, scope: Scope = ALL_EMAILS) -> str:
@@ -151,7 +199,7 @@ def _keys(secret_keys: str | Sequence[str]) -> tuple[str, ...]:
     return keys
 
 
-def _open(keys: tuple[str, ...], sealed_text: bytes):
+def _open(keys: tuple[str, ...], sealed_text: bytes, info: bytes = _CIPHER_INFO):
     """The payload of a private token's signed ciphertext, under whichever listed key sealed it."""
     try:
         sealed = base64_decode(sealed_text)
@@ -159,7 +207,7 @@ def _open(keys: tuple[str, ...], sealed_text: bytes):
         raise BadToken("the link is damaged") from None
     for key in keys:
         try:
-            return json.loads(_cipher(key).decrypt(sealed[:12], sealed[12:], None))
+            return json.loads(_cipher(key, info).decrypt(sealed[:12], sealed[12:], None))
         except (InvalidTag, ValueError):
             continue
     raise BadToken("the link is damaged or its key is no longer listed")
@@ -172,15 +220,32 @@ def _signature_mismatch(exc: BadData) -> bool:
 
 
 @functools.lru_cache(maxsize=8)
-def _cipher(key: str) -> AESGCM:
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_CIPHER_INFO).derive(key.encode("utf-8"))
+def _cipher(key: str, info: bytes = _CIPHER_INFO) -> AESGCM:
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(key.encode("utf-8"))
     return AESGCM(derived)
 
 
+def _signer(keys: tuple[str, ...], salt: str = PRIVATE_SALT, now: float | None = None) -> TimestampSigner:
+    if now is None:
+        return _signer_of(keys, salt)
+    clocked = _ClockedSigner(list(keys[::-1]), salt=salt, digest_method=hashlib.sha256)
+    clocked.now = int(now)
+    return clocked
+
+
 @functools.lru_cache(maxsize=8)
-def _signer(keys: tuple[str, ...]) -> TimestampSigner:
+def _signer_of(keys: tuple[str, ...], salt: str) -> TimestampSigner:
     # Ours are newest first; itsdangerous signs with the last of its list.
-    return TimestampSigner(list(keys[::-1]), salt=PRIVATE_SALT, digest_method=hashlib.sha256)
+    return TimestampSigner(list(keys[::-1]), salt=salt, digest_method=hashlib.sha256)
+
+
+class _ClockedSigner(TimestampSigner):
+    """A signer whose clock is given (tests of expiry); itsdangerous asks get_timestamp for both ends."""
+
+    now = 0
+
+    def get_timestamp(self) -> int:
+        return self.now
 
 
 def _serializer(secret_keys: str | Sequence[str], salt: str = SALT) -> URLSafeTimedSerializer:

@@ -1,0 +1,115 @@
+"""Coming back (CONTRACT §10): a person whose own opt-out suppresses them asks, on the link's
+page, to receive mail again; a confirmation goes to that address, and only a POST on it lifts.
+
+Holding someone's link is not enough to bring them back: the confirmation reaches only the
+mailbox, its token has a salt and cipher of its own and works for a week, and it lifts only the
+opt-outs made before it was asked for (a later opt-out stays), so using it twice changes nothing
+more. A bounce, a complaint, an admin's entry (API, CLI, import, the desk) or an erasure is never
+lifted, and the asking says nothing about which applies: the same answer, after the same work.
+"""
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from suppression.addresses import normalise_address, sender_key
+from suppression.erasure import is_record
+from suppression.model import Scope, Suppression, utc_iso
+from suppression.tokens import ReturnClaim, mint_return, verify_return
+
+log = logging.getLogger(__name__)
+
+# What is a person's own opt-out, today, in the one-row-per-address model: made by their own
+# hand (the one-click link, the page, an email they sent that the reader honoured) and for the
+# reason "unsubscribe". A bounce or complaint (reasons of their own), an admin's entry (sources
+# api, cli, import; reasons manual, import, block) and a request the desk resolved (source
+# "email:N", an admin's decision) are not.
+OWN_REASON = "unsubscribe"
+OWN_SOURCES = ("link", "one-click", "email")
+RETURN_SOURCE = "return"  # the change log's source of a lift made by a confirmation
+RETURN_ACTOR = "confirmation"  # and its actor: the person, proven by the mail they received
+KEEP_COUNTS_DAYS = 2  # the daily counts are forgotten after this
+
+
+def is_own_opt_out(suppression: Suppression) -> bool:
+    """Whether a person may lift this suppression by confirming from their mailbox."""
+    return suppression.reason == OWN_REASON and suppression.source in OWN_SOURCES
+
+
+@dataclass(frozen=True)
+class ReturnInvitation:
+    """A confirmation to mail: to whom, the link to confirm with, in which language."""
+
+    email: str
+    url: str
+    lang: str
+
+
+class ComingBack:
+    """Asking to come back and confirming it, over the service's store.
+
+    `invite` is given by the edge that mails (handlers/return_mail.py); it must not wait for
+    the mail to go, so that asking takes as long whether a mail goes or not. `clock` (seconds
+    since the epoch) stands in for time in tests.
+    """
+
+    def __init__(self, service, per_day: int, invite: Callable[[ReturnInvitation], None],
+                 clock: Callable[[], float] = time.time):
+        self.service = service
+        self.per_day = per_day
+        self.invite = invite
+        self.clock = clock
+
+    async def ask(self, text: str, campaign: str | None, lang: str) -> bool:
+        """A request from the link's page: one count and one read whatever applies; the
+        confirmation is handed to `invite` only when the address has an opt-out of its own to
+        lift and has asked at most `per_day` times today. Whether it was (for tests and logs;
+        the page never says)."""
+        email = normalise_address(text)
+        now = datetime.fromtimestamp(self.clock(), timezone.utc)
+        store = self.service.store
+        # Counted per inbox (jane+1@ and jane+2@ are one) by keyed hash: this table never holds an address.
+        asked = await store.count_return_request(
+            self.service.erasure.keyed_hash("return:" + sender_key(email)), now.date().isoformat())
+        stored = self.service.stored_keys([email])[0][0]
+        own = [row for row in await store.suppressions_of(stored) if is_own_opt_out(row)]
+        if is_record(stored) or not own:
+            log.info("a request to come back: nothing of the person's own to lift; no confirmation sent")
+            return False
+        if asked > self.per_day:
+            log.info("a request to come back: asked %d times today (limit %d); no confirmation sent", asked, self.per_day)
+            return False
+        token = mint_return(self.service.signing_keys, ReturnClaim(email, utc_iso(now), campaign, lang), self.clock())
+        base = self.service.settings.service.base_url.rstrip("/")
+        self.invite(ReturnInvitation(email, f"{base}/return/{token}?lang={lang}", lang))
+        return True
+
+    def read(self, token: str) -> ReturnClaim:
+        """Whose return a confirmation names; BadReturn if it is not one of ours or is older than a week."""
+        return verify_return(self.service.signing_keys, token, self.clock())
+
+    async def confirm(self, token: str) -> tuple[ReturnClaim, list[Scope]]:
+        """The POST on a confirmation: lift the person's own opt-outs made before they asked; the scopes lifted."""
+        claim = self.read(token)
+        return claim, await self.lift_own_opt_outs(claim.email, claim.asked_at, claim.campaign)
+
+    async def lift_own_opt_outs(self, email: str, asked_at: str, campaign: str | None) -> list[Scope]:
+        """Lift this address's own opt-outs made at or before `asked_at`, and nothing else: never a
+        bounce, a complaint, an admin's entry or an erased address's. Each lift is an unsuppress
+        in the change log (source "return", actor "confirmation", the campaign in its detail),
+        seen by the history, the feed and webhooks.
+
+        The one place that decides what a person may lift: with claims (one per asker), re-point
+        it at "remove this address's claims made by the person" and keep the rest."""
+        stored = self.service.stored_keys([email])[0][0]
+        if is_record(stored):
+            return []  # erased: kept suppressed for good, whatever it was for
+        detail = json.dumps({"campaign": campaign}) if campaign else None
+        lifted = await self.service.store.lift_own_opt_outs(
+            stored, OWN_REASON, OWN_SOURCES, asked_at, RETURN_SOURCE, RETURN_ACTOR, detail)
+        if lifted:
+            await self.service.follow_changes(upto=max(change_id for _, change_id in lifted))
+        return [scope for scope, _ in lifted]

@@ -86,10 +86,10 @@ class ReturnMailer:
         message["Date"] = formatdate(localtime=False)
         message["Message-ID"] = make_msgid()
         message["Auto-Submitted"] = "auto-generated"
-        message["Content-Language"] = invitation.lang
         first, confirm, expiry = BODY
         message.set_content(
             f"{_(first, company=company)}\n\n{_(confirm)}\n\n{invitation.url}\n\n"
             f"{_(expiry, days=RETURN_MAX_AGE_SECONDS // 86400)}\n\n{company}\n"
         )
+        message["Content-Language"] = invitation.lang  # after set_content, which drops every Content-* header
         return message

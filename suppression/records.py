@@ -10,7 +10,8 @@ def change_record(change: Change) -> dict:
     """A change as the feed and the history show it. After an erasure, `email` is the address's
     keyed hash ("erased:..."); the `erase` change itself lists, in `replaced`, the cursors of
     the changes whose address it replaced, so a tool that keeps a copy can forget those. A
-    suppression made on the page carries `why` and `why_text` when the person said why."""
+    suppression made on the page carries `why` and `why_text` when the person said why; a lift
+    made by a person coming back (source "return") carries the `campaign` of its link, if any."""
     record = {
         "cursor": str(change.id),
         "at": change.at,
@@ -27,6 +28,8 @@ def change_record(change: Change) -> dict:
     for name in ("why", "why_text"):  # the person's answer to "why are you leaving?", if given
         if name in detail:
             record[name] = detail[name]
+    if "campaign" in detail:  # the campaign of the link a person came back through
+        record["campaign"] = detail["campaign"]
     return record
 
 

@@ -5,16 +5,19 @@ into the real pages in Debian's Chromium. The pages themselves carry no script: 
 on in these contexts only so that axe can run, and their CSP is bypassed to let it in.
 """
 
+import email
 import os
+import re
 
 import pytest
 from playwright.async_api import async_playwright
 
 from handlers.app import build_app
-from handlers.state import SERVICE
+from handlers.state import RETURN_MAILER, SERVICE
 from suppression.model import ALL_EMAILS, Scope
 from tests.conftest import ROOT, make_settings
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.test_replies import relay  # noqa: F401  (a real SMTP sink for the confirmations)
 
 AXE = ROOT / "tests" / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
 
@@ -103,3 +106,59 @@ async def test_the_checker_does_find_violations(tmp_path):
         await browser.close()
     for rule in ("html-has-lang", "label", "image-alt", "color-contrast"):
         assert rule in found
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+async def test_the_coming_back_pages_have_no_accessibility_violation(aiohttp_server, tmp_path, relay, language):
+    """The offer on the link's page, the answer to asking, the mailed confirmation's page, its
+    answer (lifted, then nothing more) and an expired confirmation, in a real Chromium."""
+    settings = make_settings(tmp_path / "data", reply={"enabled": True, "relay_port": relay.port, "come_back_per_day": 100})
+    server = await aiohttp_server(build_app(settings))
+    service, base = server.app[SERVICE], str(server.make_url("")).rstrip("/")
+    found, checked = {}, 0
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for width, viewport in VIEWPORTS.items():
+            for scheme in ("light", "dark"):
+                context = await browser.new_context(viewport=viewport, color_scheme=scheme, bypass_csp=True)
+                page = await context.new_page()
+                async for state in visit_coming_back(page, base, server.app, relay, language):
+                    assert await page.locator("html").get_attribute("lang") == language, state
+                    checked += 1
+                    problems = await violations(page)
+                    if problems:
+                        found[f"{state}, {width}, {scheme}"] = problems
+                await context.close()
+        await browser.close()
+    assert checked == 6 * 4
+    assert found == {}, found
+
+
+async def visit_coming_back(page, base: str, app, relay, language: str):
+    service = app[SERVICE]
+    address = f"back.{language}@example.com"
+    link = service.mint_link(address, Scope("newsletters")).url.rsplit("/", 1)[1]
+    await service.suppress(address, Scope("newsletters"), "unsubscribe", "link", "recipient")
+    await page.goto(f"{base}/u/{link}?lang={language}")
+    assert await page.locator("input[name=action][value=come-back]").count() == 1
+    yield "link page with the offer"
+    await page.locator("section.come-back button[type=submit]").click()
+    await page.wait_for_load_state()
+    yield "asked"
+    await app[RETURN_MAILER].sent_all()
+    body = email.message_from_bytes(relay.envelopes[-1].original_content).get_payload(decode=True).decode("utf-8")
+    confirm = re.search(r"http://127\.0\.0\.1:8080(/return/\S+)", body).group(1)
+    await page.goto(base + confirm)
+    yield "confirmation page"
+    await page.locator("button[type=submit]").click()
+    await page.wait_for_load_state()
+    assert await service.suppressed_scopes(address) == set()
+    yield "subscribed again"
+    await page.goto(base + confirm)
+    await page.locator("button[type=submit]").click()
+    await page.wait_for_load_state()
+    yield "nothing more to change"
+    token = confirm.split("?")[0].rsplit("/", 1)[1]
+    answer = await page.goto(f"{base}/return/{token[:-3]}xyz?lang={language}")
+    assert answer.status == 400
+    yield "invalid or expired confirmation (400)"

@@ -8,15 +8,13 @@ more. A bounce, a complaint, an admin's entry (API, CLI, import, the desk) or an
 lifted, and the asking says nothing about which applies: the same answer, after the same work.
 """
 
-import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from suppression.addresses import normalise_address, sender_key
-from suppression.erasure import is_record
+from suppression.addresses import normalise_address
 from suppression.model import Scope, Suppression, utc_iso
 from suppression.tokens import ReturnClaim, mint_return, verify_return
 
@@ -49,7 +47,8 @@ class ReturnInvitation:
 
 
 class ComingBack:
-    """Asking to come back and confirming it, over the service's store.
+    """Asking to come back and confirming it, through the service (SuppressionService.own_opt_outs,
+    lift_own_opt_outs, count_return_request).
 
     `invite` is given by the edge that mails (handlers/return_mail.py); it must not wait for
     the mail to go, so that asking takes as long whether a mail goes or not. `clock` (seconds
@@ -70,13 +69,8 @@ class ComingBack:
         the page never says)."""
         email = normalise_address(text)
         now = datetime.fromtimestamp(self.clock(), timezone.utc)
-        store = self.service.store
-        # Counted per inbox (jane+1@ and jane+2@ are one) by keyed hash: this table never holds an address.
-        asked = await store.count_return_request(
-            self.service.erasure.keyed_hash("return:" + sender_key(email)), now.date().isoformat())
-        stored = self.service.stored_keys([email])[0][0]
-        own = [row for row in await store.suppressions_of(stored) if is_own_opt_out(row)]
-        if is_record(stored) or not own:
+        asked = await self.service.count_return_request(email, now.date().isoformat())
+        if not await self.service.own_opt_outs(email):
             log.info("a request to come back: nothing of the person's own to lift; no confirmation sent")
             return False
         if asked > self.per_day:
@@ -94,22 +88,4 @@ class ComingBack:
     async def confirm(self, token: str) -> tuple[ReturnClaim, list[Scope]]:
         """The POST on a confirmation: lift the person's own opt-outs made before they asked; the scopes lifted."""
         claim = self.read(token)
-        return claim, await self.lift_own_opt_outs(claim.email, claim.asked_at, claim.campaign)
-
-    async def lift_own_opt_outs(self, email: str, asked_at: str, campaign: str | None) -> list[Scope]:
-        """Lift this address's own opt-outs made at or before `asked_at`, and nothing else: never a
-        bounce, a complaint, an admin's entry or an erased address's. Each lift is an unsuppress
-        in the change log (source "return", actor "confirmation", the campaign in its detail),
-        seen by the history, the feed and webhooks.
-
-        The one place that decides what a person may lift: with claims (one per asker), re-point
-        it at "remove this address's claims made by the person" and keep the rest."""
-        stored = self.service.stored_keys([email])[0][0]
-        if is_record(stored):
-            return []  # erased: kept suppressed for good, whatever it was for
-        detail = json.dumps({"campaign": campaign}) if campaign else None
-        lifted = await self.service.store.lift_own_opt_outs(
-            stored, OWN_REASON, OWN_SOURCES, asked_at, RETURN_SOURCE, RETURN_ACTOR, detail)
-        if lifted:
-            await self.service.follow_changes(upto=max(change_id for _, change_id in lifted))
-        return [scope for scope, _ in lifted]
+        return claim, await self.service.lift_own_opt_outs(claim.email, claim.asked_at, claim.campaign)

@@ -46,7 +46,9 @@ from suppression.instance_lock import InstanceLock
 from suppression.links import UnsubscribeLink, mint_link
 from suppression.outbox import KEEP_DELIVERED_DAYS, Backlog, Event, Receiver
 from suppression.records import event_record, suppression_record
-from suppression.returning import KEEP_COUNTS_DAYS
+from suppression.returning import (
+    KEEP_COUNTS_DAYS, OWN_REASON, OWN_SOURCES, RETURN_ACTOR, RETURN_SOURCE, is_own_opt_out,
+)
 from suppression.snapshot import SNAPSHOT_NAME, load_snapshot, save_snapshot
 from suppression.mail_shares import StoredMail
 from suppression.model import ALL_EMAILS, Change, Scope, StoredMessage, Suppression, seconds_since, signed64, utc_iso
@@ -434,6 +436,39 @@ class SuppressionService:
                 await self.follow_changes(upto=change_id)
                 lifted.append(scope)
         return lifted
+
+    # -- coming back (suppression/returning.py) ------------------------------------------
+
+    async def own_opt_outs(self, text: str) -> list[Suppression]:
+        """The suppressions of an address that the person may lift by coming back; none once it is erased."""
+        stored = self._stored(normalise_address(text))[0]
+        rows = await self.store.suppressions_of(stored)
+        return [] if is_record(stored) else [row for row in rows if is_own_opt_out(row)]
+
+    async def lift_own_opt_outs(self, text: str, made_before: str, campaign: str | None = None) -> list[Scope]:
+        """Lift this address's own opt-outs (returning.is_own_opt_out) made at or before
+        `made_before`, and nothing else: never a bounce, a complaint, an admin's entry or an
+        erased address's. Each lift is an unsuppress in the change log (source "return", actor
+        "confirmation", the campaign in its detail): the history, the feed and webhooks show it.
+        The scopes lifted, all emails first.
+
+        The one place that lifts what a person may lift. With claims (one per asker), re-point it
+        at "remove this address's claims the person made before `made_before`"; callers stay."""
+        stored = self._stored(normalise_address(text))[0]
+        if is_record(stored):
+            return []  # erased: kept suppressed for good, whatever it was for
+        detail = json.dumps({"campaign": campaign}) if campaign else None
+        lifted = await self.store.lift_own_opt_outs(
+            stored, OWN_REASON, OWN_SOURCES, made_before, RETURN_SOURCE, RETURN_ACTOR, detail)
+        if lifted:
+            await self.follow_changes(upto=max(change_id for _, change_id in lifted))
+        return [scope for scope, _ in lifted]
+
+    async def count_return_request(self, text: str, day: str) -> int:
+        """Count a request to come back on a UTC day; how many that inbox made that day, this one
+        included. Per inbox (jane+1@ and jane+2@ are one), by keyed hash: the count never holds an address."""
+        inbox = self.erasure.keyed_hash("return:" + sender_key(normalise_address(text)))
+        return await self.store.count_return_request(inbox, day)
 
     async def changes(self, after: str | None, limit: int) -> tuple[list[Change], str]:
         """A page of the change log after a cursor, and the cursor to ask for next."""

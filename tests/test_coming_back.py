@@ -2,13 +2,16 @@
 SMTP relay (an aiosmtpd sink on loopback), lifted only by a POST, and only the person's own
 opt-outs; the asking page is the same whatever applies."""
 
+import asyncio
 import email
 import email.header
 import re
 import time
 from email.message import Message
+from functools import partial
 
 import pytest
+from aiosmtpd.smtp import SMTP
 
 from handlers.app import build_app
 from handlers.state import COMING_BACK, RETURN_MAILER, SERVICE
@@ -278,3 +281,35 @@ async def test_without_a_relay_the_page_offers_nothing_and_says_so_alike(aiohttp
     answer = await client.post(path, data=ASK)
     assert answer.status == 400 and "This page cannot send confirmations" in await answer.text()
     assert relay.envelopes == [] and client.app[RETURN_MAILER].sent == 0
+
+
+class HeldRelay(RecordingRelay):
+    """A relay that holds each message until the test lets it go: a slow or hanging mail server."""
+
+    def __init__(self):
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def handle_DATA(self, server, session, envelope):
+        await self.release.wait()
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_the_answer_does_not_wait_for_the_mail(aiohttp_client, tmp_path):
+    """Sending happens beside the answer: were the page to wait for the relay, it would take
+    longer exactly when there is something to lift. A relay that holds the message shows it."""
+    held = HeldRelay()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(partial(SMTP, held, loop=loop), "127.0.0.1", 0)
+    held.port = server.sockets[0].getsockname()[1]
+    try:
+        client = await serve(aiohttp_client, tmp_path, held)
+        path = link_path(client, "jane@example.com")
+        await client.post(path, data={"List-Unsubscribe": "One-Click"})
+        answer = await asyncio.wait_for(client.post(path, data=ASK), 60)  # a bound, not a timing claim
+        assert answer.status == 200 and held.envelopes == []
+        held.release.set()
+        assert len(await confirmations(client, held)) == 1
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -22,7 +22,7 @@ from suppression.addresses import mask_address
 from suppression.config import Settings
 from suppression.errors import BadReturn, BadToken, BadUndo, StoreUnavailable
 from suppression.links import ONE_CLICK
-from suppression.tokens import RETURN_MAX_AGE_SECONDS
+from suppression.tokens import RETURN_MAX_AGE_SECONDS, LinkClaim
 from suppression.service import Leaving
 from suppression.model import ALL_EMAILS, Scope
 
@@ -215,7 +215,7 @@ async def act_on_link(request: web.Request) -> web.Response:
     )
 
 
-async def ask_to_come_back(request: web.Request, claim) -> web.Response:
+async def ask_to_come_back(request: web.Request, claim: LinkClaim) -> web.Response:
     """The same answer whatever applies (own opt-out, bounce, complaint, admin's entry, erasure,
     nothing, the day's limit reached), after the same work: the mail, if any, goes beside it."""
     pages, lang = request.app[PAGES], request[LANG]
@@ -268,7 +268,7 @@ def _problem_page(pages: Pages, request: web.Request, exc: Exception) -> web.Res
     if isinstance(exc, BadReturn):
         response = pages.problem(400, N_("This confirmation link is not valid"), N_(
             "It may have been cut off on its way to you, or it is more than a week old. To ask again,"
-            " open the unsubscribe link in any of our emails."), lang)
+            " open the unsubscribe link in any of our emails."), lang, offer_email=False)  # not about leaving
     elif isinstance(exc, BadUndo):
         response = pages.problem(400, N_("Nothing was changed"), N_(
             "This undo has expired or was not offered to you here. To receive our emails again, write to us."), lang)

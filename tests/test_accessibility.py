@@ -72,6 +72,22 @@ async def visit_every_state(page, base: str, service, language: str):
 async def test_no_page_has_an_accessibility_violation(aiohttp_server, tmp_path, language):
     server = await aiohttp_server(build_app(make_settings(tmp_path / "data")))
     service, base = server.app[SERVICE], str(server.make_url("")).rstrip("/")
+
+    async def fresh_addresses():
+        # A fresh address for the next round: these states begin with nothing suppressed.
+        await service.unsuppress(f"reader.{language}@example.com", Scope("newsletters"), "api", "tests")
+        await service.unsuppress(f"reader.{language}@example.com", ALL_EMAILS, "api", "tests")
+        await service.unsuppress(f"all.{language}@example.com", ALL_EMAILS, "api", "tests")
+
+    found, checked = await check_each_context(
+        lambda page: visit_every_state(page, base, service, language), language, after_each=fresh_addresses)
+    assert checked == 8 * 4
+    assert found == {}, found
+
+
+async def check_each_context(visit, language: str, after_each=None) -> tuple[dict[str, list[str]], int]:
+    """Run axe on every state `visit(page)` yields, at each width in light and dark: (violations by
+    state, states checked). `after_each` runs after each round."""
     found, checked = {}, 0
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -79,20 +95,17 @@ async def test_no_page_has_an_accessibility_violation(aiohttp_server, tmp_path, 
             for scheme in ("light", "dark"):
                 context = await browser.new_context(viewport=viewport, color_scheme=scheme, bypass_csp=True)
                 page = await context.new_page()
-                async for state in visit_every_state(page, base, service, language):
+                async for state in visit(page):
                     assert await page.locator("html").get_attribute("lang") == language, state
                     checked += 1
                     problems = await violations(page)
                     if problems:
                         found[f"{state}, {width}, {scheme}"] = problems
                 await context.close()
-                # A fresh address for the next round: these states begin with nothing suppressed.
-                await service.unsuppress(f"reader.{language}@example.com", Scope("newsletters"), "api", "tests")
-                await service.unsuppress(f"reader.{language}@example.com", ALL_EMAILS, "api", "tests")
-                await service.unsuppress(f"all.{language}@example.com", ALL_EMAILS, "api", "tests")
+                if after_each is not None:
+                    await after_each()
         await browser.close()
-    assert checked == 8 * 4
-    assert found == {}, found
+    return found, checked
 
 
 async def test_the_checker_does_find_violations(tmp_path):
@@ -112,24 +125,12 @@ async def test_the_checker_does_find_violations(tmp_path):
 async def test_the_coming_back_pages_have_no_accessibility_violation(aiohttp_server, tmp_path, relay, language):
     """The offer on the link's page, the answer to asking, the mailed confirmation's page, its
     answer (lifted, then nothing more) and an expired confirmation, in a real Chromium."""
-    settings = make_settings(tmp_path / "data", reply={"enabled": True, "relay_port": relay.port, "come_back_per_day": 100})
+    reply = {"enabled": True, "relay_port": relay.port, "come_back_per_day": 100}  # four rounds, one address
+    settings = make_settings(tmp_path / "data", reply=reply)
     server = await aiohttp_server(build_app(settings))
-    service, base = server.app[SERVICE], str(server.make_url("")).rstrip("/")
-    found, checked = {}, 0
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        for width, viewport in VIEWPORTS.items():
-            for scheme in ("light", "dark"):
-                context = await browser.new_context(viewport=viewport, color_scheme=scheme, bypass_csp=True)
-                page = await context.new_page()
-                async for state in visit_coming_back(page, base, server.app, relay, language):
-                    assert await page.locator("html").get_attribute("lang") == language, state
-                    checked += 1
-                    problems = await violations(page)
-                    if problems:
-                        found[f"{state}, {width}, {scheme}"] = problems
-                await context.close()
-        await browser.close()
+    base = str(server.make_url("")).rstrip("/")
+    found, checked = await check_each_context(
+        lambda page: visit_coming_back(page, base, server.app, relay, language), language)
     assert checked == 6 * 4
     assert found == {}, found
 

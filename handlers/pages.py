@@ -122,6 +122,7 @@ def add_page_routes(app: web.Application, settings: Settings) -> None:
     app.router.add_route("*", "/u/", as_page(no_token))
     app.router.add_get("/return/{token}", as_page(show_return))  # HEAD too
     app.router.add_post("/return/{token}", as_page(confirm_return))
+    app.router.add_route("*", "/return/", as_page(no_return_token))
 
 
 def as_page(handler, problem=None):
@@ -228,6 +229,10 @@ async def ask_to_come_back(request: web.Request, claim: LinkClaim) -> web.Respon
     return pages.render("come_back_asked.html", lang=lang, title=N_("Check your email"),
                         address=_address(claim.email), days=RETURN_MAX_AGE_SECONDS // 86400,
                         mailto=Markup('<a href="mailto:{0}">{0}</a>').format(request_address))
+
+
+async def no_return_token(request: web.Request) -> web.Response:
+    raise BadReturn("the confirmation link has lost its token")
 
 
 async def show_return(request: web.Request) -> web.Response:

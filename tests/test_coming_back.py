@@ -214,6 +214,8 @@ async def test_a_confirmation_expires_after_a_week_and_no_other_token_is_one(aio
         answer = await client.post(f"/return/{token}", data=ASK)
         assert answer.status == 400, name
     assert (await client.get("/u/" + confirm.rsplit("/", 1)[1])).status == 400  # nor is it a link
+    cut = await client.get("/return/")
+    assert cut.status == 400 and "This confirmation link is not valid" in await cut.text()
     assert await scopes(client, "jane@example.com") == {ALL_EMAILS}
     assert (await client.post(confirm, data=ASK)).status == 200
     assert await scopes(client, "jane@example.com") == set()

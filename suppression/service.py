@@ -141,6 +141,7 @@ class Subject:
     messages: list[StoredMessage]
     replies: list[tuple[str, str]]  # (day, sent at) of confirmations sent to it
     sender_counts: list[tuple[str, int, int]]  # (at, message id, addresses) against its daily limit
+    return_requests: list[tuple[str, int]] = dataclasses.field(default_factory=list)  # (day, count) of asking to come back
 
 
 @dataclass(frozen=True)
@@ -467,8 +468,11 @@ class SuppressionService:
     async def count_return_request(self, text: str, day: str) -> int:
         """Count a request to come back on a UTC day; how many that inbox made that day, this one
         included. Per inbox (jane+1@ and jane+2@ are one), by keyed hash: the count never holds an address."""
-        inbox = self.erasure.keyed_hash("return:" + sender_key(normalise_address(text)))
-        return await self.store.count_return_request(inbox, day)
+        return await self.store.count_return_request(self._return_inbox(normalise_address(text)), day)
+
+    def _return_inbox(self, email: str) -> str:
+        """How the counts of asking to come back name an inbox: a keyed hash, never the address."""
+        return self.erasure.keyed_hash("return:" + sender_key(email))
 
     async def changes(self, after: str | None, limit: int) -> tuple[list[Change], str]:
         """A page of the change log after a cursor, and the cursor to ask for next."""
@@ -489,6 +493,7 @@ class SuppressionService:
             messages=await self.store.messages_about(stored),
             replies=await self.store.replies_to(stored),
             sender_counts=await self.store.sender_counts_of(stored if is_record(stored) else sender_key(email)),
+            return_requests=await self.store.return_requests_of(self._return_inbox(email)),
         )
 
     async def history(self, text: str) -> tuple[str, list[Change]]:

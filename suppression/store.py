@@ -203,6 +203,11 @@ class SuppressionStore(OutboxQueries):
 
         return await self._write(work)
 
+    async def return_requests_of(self, inbox: str) -> list[tuple[str, int]]:
+        """See Store.return_requests_of."""
+        rows = await self._read("SELECT day, count FROM return_requests WHERE inbox = ? ORDER BY day", (inbox,))
+        return [tuple(row) for row in rows]
+
     async def prune_return_requests(self, before_day: str) -> int:
         """See Store.prune_return_requests."""
 

@@ -273,6 +273,9 @@ async def test_each_inbox_gets_at_most_the_days_limit_of_confirmations(aiohttp_c
     coming_back.clock = lambda: time.time() + 86400  # the next day
     await client.post(link_path(client, "jane@example.com"), data=ASK)
     assert len(await confirmations(client, relay)) == 3
+    admin = await client.app[SERVICE].create_api_key("admin", "admin")
+    held = await (await client.get("/v1/subjects/jane@example.com", headers=bearer(admin))).json()
+    assert [r["count"] for r in held["come_back_requests"]] == [3, 1]  # the right of access shows them too
 
 
 async def test_without_a_relay_the_page_offers_nothing_and_says_so_alike(aiohttp_client, tmp_path, relay):

@@ -318,3 +318,22 @@ async def test_the_answer_does_not_wait_for_the_mail(aiohttp_client, tmp_path):
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_an_address_with_its_own_and_an_admins_entry_gets_back_only_its_own(aiohttp_client, tmp_path, relay):
+    client = await serve(aiohttp_client, tmp_path, relay)
+    admin = await client.app[SERVICE].create_api_key("admin", "admin")
+    path = link_path(client, "jane@example.com", "newsletters")
+    await client.post(path, data={"action": "unsubscribe", "scope": "newsletters"})
+    entry = {"email": "jane@example.com", "topic": "promotions", "reason": "manual"}
+    assert (await client.post("/v1/suppressions", json=entry, headers=bearer(admin))).status in (200, 201)
+    await client.post(path, data=ASK)
+    [mail] = await confirmations(client, relay)
+    done = await client.post(confirmation_path(mail), data=ASK)
+    html = await done.text()
+    assert "You will receive these emails at" in html and "Email newsletters" in html
+    assert "Still unsubscribed at" in html and "Promotions and offers" in html
+    assert await scopes(client, "jane@example.com") == {Scope("promotions")}
+    history = (await (await client.get("/v1/suppressions/jane@example.com/history", headers=bearer(admin))).json())
+    assert [(c["action"], c["topic"], c["source"]) for c in history["history"]] == [
+        ("suppress", "newsletters", "link"), ("suppress", "promotions", "api"), ("unsuppress", "newsletters", "return")]

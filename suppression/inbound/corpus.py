@@ -20,8 +20,12 @@ from pathlib import Path
 # batches are frozen: nothing is tuned on them, and they were written by writers who never
 # saw the other batches. Batches an operator exports from the desk (`inbox export-labels`)
 # are named otherwise and train.
-DEVELOPMENT_BATCHES = ("batch_05", "batch_06")
-TEST_BATCHES = ("batch_07", "batch_08")
+# batch_35 was written as a fresh test batch; read once (on mail it had never seen the judge
+# took 12 of its 126 other messages as requests, 5 after training on batches 33-34), its
+# mistakes were read, so it now only chooses thresholds. batch_36, written by another writer
+# after that, is the fresh test.
+DEVELOPMENT_BATCHES = ("batch_05", "batch_06", "batch_35")
+TEST_BATCHES = ("batch_07", "batch_08", "batch_36")
 LANGUAGES = ("en", "es", "fr", "de", "pt", "it", "nl", "ja", "zh")
 REQUEST, STAY = "request", "stay"
 SHAPES = ("plain", "html", "base64", "qp", "reply_top", "reply_bottom", "forward", "calendar", "auto_reply")

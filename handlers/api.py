@@ -106,10 +106,10 @@ def actor_of(key: ApiKey) -> str:
 
 
 async def get_suppression(request: web.Request) -> web.Response:
-    await require(request, "check")
+    key = await require(request, "check")
     result = await request.app[SERVICE].check(request.match_info["email"], Scope.of_topic(request.query.get("topic")))
     request.app[METRICS].checked["single"] += 1
-    return web.json_response(result.as_dict())
+    return web.json_response(result.as_dict(reveal_erasure=key.allows("admin")))
 
 
 async def post_check(request: web.Request) -> web.StreamResponse:
@@ -229,8 +229,8 @@ async def get_changes(request: web.Request) -> web.Response:
 
 async def get_history(request: web.Request) -> web.Response:
     """The proof for one address: every change to its suppressions, oldest first."""
-    await require(request, "sync")
-    email, history = await request.app[SERVICE].history(request.match_info["email"])
+    key = await require(request, "sync")
+    email, history = await request.app[SERVICE].history(request.match_info["email"], reveal_erasure=key.allows("admin"))
     return web.json_response({"email": email, "history": [change_record(c) for c in history]})
 
 

@@ -103,6 +103,21 @@ class StoredMessage(Outcome):
 
 
 @dataclass(frozen=True)
+class Traces:
+    """Where a person is held besides their suppressions and audit trail, as an erasure's or an
+    access export's search found them (suppression/subject_search.py)."""
+
+    messages: tuple[int, ...] = ()  # ids of received messages from or naming them
+    senders: tuple[str, ...] = ()  # sender_requests.sender values that are they (per-sender limit)
+    replies: tuple[str, ...] = ()  # replies.email values that are they (confirmations sent)
+    searched_to: int = 0  # the newest message id the search read: later ones are searched again
+
+
+# Why a message not yet read when an erasure removed its text is put before a person.
+UNREAD_ERASED = "its text was erased (the right to erasure) before it was read; decide it by hand"
+
+
+@dataclass(frozen=True)
 class ImportRow:
     email: str
     scope: Scope

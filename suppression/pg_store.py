@@ -37,14 +37,14 @@ from suppression.background import Wakeup, cancel_and_wait
 from suppression.changesignal import FollowedSignal
 from suppression.errors import Conflict, InvalidValue, NotFound, StoreUnavailable
 from suppression.model import (
-    ALL_EMAILS, Change, ImportRow, Outcome, Scope, StoredMessage, Suppression, signed64, utc_now,
+    ALL_EMAILS, UNREAD_ERASED, Change, ImportRow, Outcome, Scope, StoredMessage, Suppression, signed64, utc_now,
 )
 from suppression.outbox import Backlog, Event, Receiver
 from suppression.pg_schema import MIGRATIONS
 from suppression.mail_shares import StoredMail
 from suppression.rows import (
-    STORED_MAIL_BY_NETWORK, STORED_MAIL_BY_SENDER, CHANGE_COLUMNS, MESSAGE_COLUMNS, RECEIVER_COLUMNS, SCRUBBED, SUPPRESSION_COLUMNS, change_of_row, message_of_row,
-    quoted_in_json_list, suppression_of_row,
+    STORED_MAIL_BY_NETWORK, STORED_MAIL_BY_SENDER, CHANGE_COLUMNS, MESSAGE_COLUMNS, RECEIVER_COLUMNS, SCRUBBED,
+    SUPPRESSION_COLUMNS, change_of_row, message_of_row, suppression_of_row,
 )
 
 log = logging.getLogger("suppression.store")
@@ -60,6 +60,7 @@ _FOLLOWED_WAIT_SECONDS = 5.0  # how long the CLI waits for the instances to foll
 _CONNECT_SECONDS = 3.0
 _CLI_LOCK_WAIT_SECONDS = 30.0  # how long a CLI write waits for a lock an instance holds
 _MAX_GROUP = 256  # writes committed together at most
+_PAGE_ROWS = 500  # messages read at once by an erasure's search (and bytes: its caller's bound)
 _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 
 _COLUMNS = ", ".join(MESSAGE_COLUMNS)  # constants of ours; values are always parameters
@@ -447,9 +448,7 @@ class PostgresStore:
 
     # -- erasure --------------------------------------------------------------------------
 
-    async def erase(self, forms, record, key, digest_keys, sender_keys, actor):
-        email = forms[0]
-
+    async def erase(self, email, record, key, digest_keys, traces, scrub, actor):
         async def work(conn):
             at = utc_now()
             rows = await (await conn.execute(
@@ -481,10 +480,12 @@ class PostgresStore:
                 " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                 (record, signed64(key), signed64(digest_keys["sha256"]), signed64(digest_keys["md5"]), at, actor),
             )
-            freed = await _scrub_messages(conn, forms, record)
-            await conn.execute("DELETE FROM replies WHERE email = %s", (email,))
-            for sender in dict.fromkeys(sender_keys):
-                await conn.execute("UPDATE sender_requests SET sender = %s WHERE sender = %s", (record, sender))
+            freed = await _scrub_messages(conn, traces.messages, scrub)
+            if traces.replies:
+                await conn.execute("DELETE FROM replies WHERE email = ANY(%s)", (list(traces.replies),))
+            if traces.senders:
+                await conn.execute("UPDATE sender_requests SET sender = %s WHERE sender = ANY(%s)",
+                                   (record, list(traces.senders)))
             scopes = [Scope.of_stored(t) for (t,) in await (await conn.execute(
                 "SELECT topic FROM suppressions WHERE email = %s ORDER BY topic", (record,))).fetchall()]
             return scopes, change_id, freed
@@ -493,6 +494,11 @@ class PostgresStore:
         self._wrote(change_id)
         self.stored_mail_bytes -= freed
         return scopes, change_id, freed
+
+    async def scrub_messages(self, ids, scrub):
+        freed = await self._write(lambda conn: _scrub_messages(conn, ids, scrub))
+        self.stored_mail_bytes -= freed
+        return freed
 
     async def truncate_journal(self, attempts: int = 50) -> bool:
         """Nothing to do here: PostgreSQL's own WAL and dead rows are its server's to recycle
@@ -526,22 +532,40 @@ class PostgresStore:
         )
         return [(Scope.of_stored(topic), sha & 0xFFFFFFFFFFFFFFFF, md5 & 0xFFFFFFFFFFFFFFFF) for topic, sha, md5 in rows]
 
-    async def messages_about(self, email: str) -> list[StoredMessage]:
-        quoted = quoted_in_json_list(email)
-        rows = await self._read(
-            f"SELECT {_COLUMNS}, raw FROM inbox WHERE lower(sender) = %s OR lower(mail_from) = %s"
-            " OR addresses LIKE %s ESCAPE '\\' OR found LIKE %s ESCAPE '\\'"
-            " OR position(%s in lower(encode(raw, 'escape'))) > 0 ORDER BY id",
-            (email, email, quoted, quoted, email),
-        )
+    async def message_page(self, after, max_bytes):
+        sizes = await self._read(
+            "SELECT id, CASE WHEN raw IS NULL THEN 0 ELSE size END FROM inbox WHERE id > %s ORDER BY id LIMIT %s",
+            (after, _PAGE_ROWS))
+        if not sizes:
+            return []
+        last, total = sizes[0][0], 0
+        for message_id, size in sizes:
+            if total and total + size > max_bytes:
+                break
+            last, total = message_id, total + size
+        columns = ", ".join((*SCRUBBED, "words"))
+        rows = await self._read(f"SELECT id, raw, {columns} FROM inbox WHERE id > %s AND id <= %s ORDER BY id",
+                                (after, last))
+        return [(row[0], row[1], tuple(row[2:])) for row in rows]
+
+    async def messages_by_id(self, ids):
+        rows = await self._read(f"SELECT {_COLUMNS}, raw FROM inbox WHERE id = ANY(%s) ORDER BY id", (list(ids),))
         return [message_of_row(row[:-1], raw=row[-1]) for row in rows]
 
-    async def replies_to(self, email: str) -> list[tuple[str, str]]:
-        return await self._read("SELECT day, sent_at FROM replies WHERE email = %s ORDER BY day", (email,))
+    async def sender_request_keys(self):
+        return [sender for (sender,) in await self._read("SELECT DISTINCT sender FROM sender_requests")]
 
-    async def sender_counts_of(self, sender: str) -> list[tuple[str, int, int]]:
+    async def reply_keys(self):
+        return [email for (email,) in await self._read("SELECT DISTINCT email FROM replies")]
+
+    async def replies_to(self, keys):
+        return await self._read("SELECT day, sent_at FROM replies WHERE email = ANY(%s) ORDER BY day, sent_at",
+                                (list(keys),))
+
+    async def sender_counts_of(self, senders):
         return await self._read(
-            "SELECT at, message, addresses FROM sender_requests WHERE sender = %s ORDER BY at", (sender,))
+            "SELECT at, message, addresses FROM sender_requests WHERE sender = ANY(%s) ORDER BY at, message",
+            (list(senders),))
 
     # -- mail to the request addresses --------------------------------------------------
 
@@ -1000,23 +1024,26 @@ async def _migrate(conn) -> None:
             await conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
 
 
-async def _scrub_messages(conn, forms: list[str], record: str) -> int:
-    text = " || ' ' || ".join(f"coalesce({c}, '')" for c in (*SCRUBBED, "words"))
-    where = " OR ".join(
-        [f"position(%s in lower({text})) > 0"] * len(forms)
-        + ["position(%s in lower(encode(raw, 'escape'))) > 0"] * len(forms)
-    )
-    columns = ", ".join(SCRUBBED)
-    rows = await (await conn.execute(
-        f"SELECT id, size, raw IS NOT NULL, {columns} FROM inbox WHERE {where}", [*forms, *forms])).fetchall()
-    pattern = re.compile("|".join(re.escape(f) for f in forms), re.IGNORECASE)
-    freed = 0
+async def _scrub_messages(conn, ids, scrub) -> int:
+    """As the SQLite store's: raw text and own words removed, the other columns through `scrub`,
+    a message not yet read put before a person; the bytes of raw mail removed."""
+    columns, freed = ", ".join(SCRUBBED), 0
     assignments = ", ".join(f"{c} = %s" for c in SCRUBBED)
-    for message_id, size, had_raw, *values in rows:
+    for message_id in ids:
+        row = await (await conn.execute(
+            f"SELECT size, raw IS NOT NULL, status, {columns} FROM inbox WHERE id = %s FOR UPDATE",
+            (message_id,))).fetchone()
+        if row is None:
+            continue
+        size, had_raw, status, *values = row
         freed += size if had_raw else 0
-        cleaned = [pattern.sub(record, v) if isinstance(v, str) else v for v in values]
+        cleaned = [scrub(v) if isinstance(v, str) else v for v in values]
         await conn.execute(f"UPDATE inbox SET raw = NULL, words = NULL, {assignments} WHERE id = %s",
                            (*cleaned, message_id))
+        if status == "pending":
+            await conn.execute("UPDATE inbox SET status = 'review', reasons = %s WHERE id = %s",
+                               (json.dumps([UNREAD_ERASED]), message_id))
+        await asyncio.sleep(0)  # the columns are short, but one person may have written many times
     return freed
 
 

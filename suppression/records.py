@@ -85,6 +85,9 @@ def subject_record(subject, due) -> dict:
         "replies": [{"day": day, "sent_at": sent_at} for day, sent_at in subject.replies],
         "rate_limits": [{"at": at, "message": message, "addresses": n} for at, message, n in subject.sender_counts],
         "come_back_requests": [{"day": day, "count": n} for day, n in subject.return_requests],
+        "recipients": subject.recipients,
+        "purposes": subject.purposes,
+        "retention": subject.retention,
     }
 
 

@@ -43,12 +43,6 @@ def message_of_row(row, raw: bytes | None = None) -> StoredMessage:
     return StoredMessage(**values, raw=raw)
 
 
-def quoted_in_json_list(email: str) -> str:
-    """A LIKE pattern (ESCAPE '\\') for an address inside a JSON list column: the lists hold the
-    canonical address in quotes; LIKE's own characters are escaped."""
-    return '%"' + email.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + '"%'
-
-
 # Raw mail kept now, per client network and per envelope sender (the same SQL in both dialects).
 STORED_MAIL_BY_NETWORK = "SELECT network, sum(size) FROM inbox WHERE raw IS NOT NULL AND network IS NOT NULL GROUP BY network"
 STORED_MAIL_BY_SENDER = "SELECT mail_from, sum(size) FROM inbox WHERE raw IS NOT NULL AND mail_from <> '' GROUP BY mail_from"

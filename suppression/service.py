@@ -7,6 +7,7 @@ sees writes made by other processes (the admin CLI) too, within FOLLOW_SECONDS.
 
 import asyncio
 import dataclasses
+import functools
 from operator import itemgetter
 import json
 import logging
@@ -40,7 +41,9 @@ from suppression.background import cancel_and_wait
 from suppression.config import Settings
 from suppression.csv_import import read_import_rows
 from suppression.errors import BadUndo, InvalidValue, NotFound, StoreUnavailable, UnknownTopic
+from suppression import rights
 from suppression.erasure import ErasureKeys, is_record
+from suppression.inbound.mentions import Person
 from suppression.index import SuppressionIndex
 from suppression.instance_lock import InstanceLock
 from suppression.links import UnsubscribeLink, mint_link
@@ -54,6 +57,7 @@ from suppression.mail_shares import StoredMail
 from suppression.model import ALL_EMAILS, Change, Scope, StoredMessage, Suppression, seconds_since, signed64, utc_iso
 from suppression.store import SuppressionStore
 from suppression.store_interface import Store
+from suppression.subject_search import find_traces
 from suppression.tokens import LinkClaim, mint_undo, read_claim, verify_undo
 
 log = logging.getLogger(__name__)
@@ -94,13 +98,20 @@ class CheckResult:
     suppressed: bool
     matched: Suppression | None  # the suppression that applies; "all emails" wins
 
-    def as_dict(self) -> dict:
-        """What a check says, as the API and the CLI print it."""
+    def as_dict(self, reveal_erasure: bool = True) -> dict:
+        """What a check says, as the API and the CLI print it. Without `reveal_erasure` (any key
+        but an admin's), a suppression an erasure made reads as what it is to a sender, an
+        administrator's entry by hand: that the person asked to be forgotten is not theirs to know."""
         body = {"email": self.email, "topic": self.scope.topic, "suppressed": self.suppressed}
         if self.matched is not None:
-            body.update(suppression_record(self.matched))
+            matched = self.matched
+            if matched.source == ERASURE_SOURCE and not reveal_erasure:
+                matched = dataclasses.replace(matched, reason="manual", source="api")
+            body.update(suppression_record(matched))
         return body
 
+
+ERASURE_SOURCE = "erasure"  # the source (and reason) of the suppression an erasure makes of an unsuppressed address
 
 LEAVING_REASONS = ("too-many", "not-relevant", "never-signed-up", "other")
 MAX_LEAVING_TEXT = 500
@@ -142,6 +153,9 @@ class Subject:
     replies: list[tuple[str, str]]  # (day, sent at) of confirmations sent to it
     sender_counts: list[tuple[str, int, int]]  # (at, message id, addresses) against its daily limit
     return_requests: list[tuple[str, int]] = dataclasses.field(default_factory=list)  # (day, count) of asking to come back
+    recipients: list[dict] = dataclasses.field(default_factory=list)  # who was sent the address (rights.py)
+    purposes: list[dict] = dataclasses.field(default_factory=list)
+    retention: list[dict] = dataclasses.field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -483,23 +497,36 @@ class SuppressionService:
         return page, str(page[-1].id if page else position)
 
     async def subject(self, text: str) -> "Subject":
-        """Everything held about one address (the right of access): an empty record if nothing is."""
+        """Everything held about one address (the right of access): an empty record if nothing is.
+        Its mail is found as an erasure would find it, in every spelling and encoding."""
         email = normalise_address(text)
         stored = self._stored(email)[0]  # after an erasure, only its keyed hash is held
+        traces = await find_traces(self.store, (stored,) if is_record(stored) else _spellings(email))
+        history = await self.store.changes_of(stored)
+        replies = await self.store.replies_to(list(traces.replies))
+        return_requests = await self.store.return_requests_of(self._return_inbox(email))
         return Subject(
             email=email,
             suppressions=await self.store.suppressions_of(stored),
-            history=await self.store.changes_of(stored),
-            messages=await self.store.messages_about(stored),
-            replies=await self.store.replies_to(stored),
-            sender_counts=await self.store.sender_counts_of(stored if is_record(stored) else sender_key(email)),
-            return_requests=await self.store.return_requests_of(self._return_inbox(email)),
+            history=history,
+            messages=await self.store.messages_by_id(list(traces.messages)),
+            replies=replies,
+            sender_counts=await self.store.sender_counts_of(list(traces.senders)),
+            return_requests=return_requests,
+            recipients=rights.recipients(self.settings, bool(history), bool(replies or return_requests)),
+            purposes=list(rights.PURPOSES),
+            retention=rights.retention(self.settings),
         )
 
-    async def history(self, text: str) -> tuple[str, list[Change]]:
-        """Every change to one address's suppressions, oldest first: what proves each opt-out."""
+    async def history(self, text: str, reveal_erasure: bool = True) -> tuple[str, list[Change]]:
+        """Every change to one address's suppressions, oldest first: what proves each opt-out.
+        Without `reveal_erasure` (any key but an admin's), an erased address has no history, as
+        one never seen: a guessed address must not lead to its keyed hash, nor say it was erased."""
         email = normalise_address(text)
-        return email, await self.store.changes_of(self._stored(email)[0])
+        stored = self._stored(email)[0]
+        if is_record(stored) and not reveal_erasure:
+            return email, []
+        return email, await self.store.changes_of(stored)
 
     async def follow_changes(self, upto: int | None = None) -> None:
         """Apply every change logged since the index's cursor, in order.
@@ -565,21 +592,30 @@ class SuppressionService:
     async def erase(self, text: str, actor: str) -> tuple[str, bool]:
         """Forget an address but keep its opt-out (the right to erasure): every trace becomes its
         keyed hash, in the database and its journal, the mail and the snapshot; it stays
-        suppressed for what it was (for all emails if it was not). Returns (address, suppressed)."""
+        suppressed for what it was (for all emails if it was not). Mail is searched for the
+        person in every spelling and encoding (suppression/subject_search.py), in a child process.
+        Returns (address, suppressed)."""
         email = normalise_address(text)
-        forms = list(dict.fromkeys([email, unicode_form(email)]))
+        forms = _spellings(email)
         record = self.erasure.record(email)
+        scrub = functools.partial(Person(forms).scrub, record=record)
         digests = self.erasure.digest_keys(email)
+        traces = await find_traces(self.store, forms)
         scopes, change_id, _ = await self.store.erase(
-            forms, record, self.erasure.index_key(email), digests, [email, sender_key(email)], actor,
+            email, record, self.erasure.index_key(email), digests, traces, scrub, actor,
         )
+        # Mail stored while the search ran: searched and scrubbed too before the answer.
+        late = await find_traces(self.store, forms, after=traces.searched_to, with_keys=False)
+        if late.messages:
+            await self.store.scrub_messages(list(late.messages), scrub)
         self._erased[record] = (self.erasure.index_key(email), digests["sha256"], digests["md5"])
         self._erased_keys.add(self.erasure.index_key(email))
         await self.follow_changes(upto=change_id)
         if self.index is not None:
             await self._save_snapshot()  # the one on disk still holds the address's plain key
-        log.info("erased one address at the request of %s: kept as a keyed hash, suppressed for %d scope(s)",
-                 actor, len(scopes))
+        log.info("erased one address at the request of %s: kept as a keyed hash, suppressed for %d scope(s);"
+                 " %d message(s), %d reply row(s) and %d rate-limit key(s) scrubbed", actor, len(scopes),
+                 len(traces.messages) + len(late.messages), len(traces.replies), len(traces.senders))
         return email, bool(scopes)
 
     def _stored(self, email: str) -> tuple[str, int]:
@@ -1020,6 +1056,11 @@ def _counted(rows, report: ImportReport, on_progress: Callable[[int], None] | No
         if on_progress is not None and report.rows % _PROGRESS_EVERY == 0:
             on_progress(report.rows)
         yield row
+
+
+def _spellings(email: str) -> tuple[str, ...]:
+    """A canonical address and its Unicode-domain form: what mentions.Person folds further."""
+    return tuple(dict.fromkeys([email, unicode_form(email)]))
 
 
 def _cursor(after: str | None) -> int:

@@ -9,9 +9,8 @@ writer and outbox_queries.py speak SQL.
 import asyncio
 import json
 import logging
-import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +23,14 @@ from suppression.datadir import create_private_file, secure_data_dir
 from suppression.errors import Conflict, NotFound, StoreUnavailable
 from suppression.keyfile import KEY_FILE_NAME
 from suppression.model import (  # noqa: F401  (re-exported: the store's rows)
-    ALL_EMAILS, Change, ImportRow, Outcome, Scope, StoredMessage, Suppression, signed64, utc_iso, utc_now,
+    ALL_EMAILS, UNREAD_ERASED, Change, ImportRow, Outcome, Scope, StoredMessage, Suppression, Traces, signed64,
+    utc_iso, utc_now,
 )
 from suppression.outbox_queries import OutboxQueries
 from suppression.mail_shares import StoredMail
 from suppression.rows import (
-    STORED_MAIL_BY_NETWORK, STORED_MAIL_BY_SENDER, CHANGE_COLUMNS, MESSAGE_COLUMNS, SCRUBBED, SUPPRESSION_COLUMNS, change_of_row, message_of_row, quoted_in_json_list,
-    suppression_of_row,
+    STORED_MAIL_BY_NETWORK, STORED_MAIL_BY_SENDER, CHANGE_COLUMNS, MESSAGE_COLUMNS, SCRUBBED, SUPPRESSION_COLUMNS,
+    change_of_row, message_of_row, suppression_of_row,
 )
 from suppression.schema import MIGRATIONS
 from suppression.sqlite_writer import WRITER_CACHE_KIB, SqliteWriter, Write
@@ -38,6 +38,7 @@ from suppression.sqlite_writer import WRITER_CACHE_KIB, SqliteWriter, Write
 log = logging.getLogger(__name__)
 
 _BUSY_TIMEOUT_MS = 10_000
+_PAGE_ROWS = 500  # messages read at once by an erasure's search (and bytes: its caller's bound)
 _IMPORT_CACHE_KIB = 1024 * 1024  # 1 GiB of page cache while importing
 
 
@@ -305,15 +306,9 @@ class SuppressionStore(OutboxQueries):
 
     # -- erasure --------------------------------------------------------------------------
 
-    async def erase(self, forms: list[str], record: str, key: int, digest_keys: dict[str, int],
-                    sender_keys: list[str], actor: str) -> tuple[list[Scope], int, int]:
-        """Replace every trace of an address (`forms[0]` canonical, then other spellings) by its
-        keyed hash `record`, in one transaction: its suppressions (kept, under `key`; one for all
-        emails if it had none), its audit trail (pseudonymised, and an `erase` change naming the
-        cursors replaced), the mail from or naming it (raw text removed, the address replaced),
-        replies and rate-limit rows. Returns (scopes suppressed, the erase change's id, bytes of
-        raw mail removed)."""
-        email = forms[0]
+    async def erase(self, email: str, record: str, key: int, digest_keys: dict[str, int], traces: Traces,
+                    scrub: Callable[[str | None], str | None], actor: str) -> tuple[list[Scope], int, int]:
+        """See Store.erase."""
 
         def work(db: sqlite3.Connection):
             at = utc_now()
@@ -344,10 +339,10 @@ class SuppressionStore(OutboxQueries):
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (record, signed64(key), signed64(digest_keys["sha256"]), signed64(digest_keys["md5"]), at, actor),
             )
-            freed = _scrub_messages(db, forms, record)
-            db.execute("DELETE FROM replies WHERE email = ?", (email,))
-            for sender in dict.fromkeys(sender_keys):
-                db.execute("UPDATE sender_requests SET sender = ? WHERE sender = ?", (record, sender))
+            freed = _scrub_messages(db, traces.messages, scrub)
+            db.executemany("DELETE FROM replies WHERE email = ?", [(k,) for k in traces.replies])
+            db.executemany("UPDATE sender_requests SET sender = ? WHERE sender = ?",
+                           [(record, sender) for sender in traces.senders])
             scopes = [Scope.of_stored(t) for (t,) in db.execute(
                 "SELECT topic FROM suppressions WHERE email = ? ORDER BY topic", (record,))]
             return scopes, change_id, freed
@@ -356,6 +351,13 @@ class SuppressionStore(OutboxQueries):
         self.stored_mail_bytes -= freed
         await self.truncate_journal()
         return scopes, change_id, freed
+
+    async def scrub_messages(self, ids: list[int], scrub: Callable[[str | None], str | None]) -> int:
+        """See Store.scrub_messages."""
+        freed = await self._write(lambda db: _scrub_messages(db, ids, scrub))
+        self.stored_mail_bytes -= freed
+        await self.truncate_journal()
+        return freed
 
     async def truncate_journal(self, attempts: int = 50) -> bool:
         """Move everything into the database file and empty the write-ahead log, so that what a
@@ -411,29 +413,59 @@ class SuppressionStore(OutboxQueries):
         )
         return [(Scope.of_stored(topic), sha & 0xFFFFFFFFFFFFFFFF, md5 & 0xFFFFFFFFFFFFFFFF) for topic, sha, md5 in rows]
 
-    async def messages_about(self, email: str) -> list[StoredMessage]:
-        """Received messages from or naming an address (as sender, envelope sender, suppressed or
-        found), or holding it in their raw text, with the raw text while it is kept."""
-        quoted = quoted_in_json_list(email)
+    async def message_page(self, after: int, max_bytes: int) -> list[tuple[int, bytes | None, tuple]]:
+        """See Store.message_page."""
+        sizes = await self._read(
+            "SELECT id, CASE WHEN raw IS NULL THEN 0 ELSE size END FROM inbox WHERE id > ? ORDER BY id LIMIT ?",
+            (after, _PAGE_ROWS),
+        )
+        if not sizes:
+            return []
+        last, total = sizes[0][0], 0
+        for message_id, size in sizes:
+            if total and total + size > max_bytes:
+                break
+            last, total = message_id, total + size
+        columns = ", ".join((*SCRUBBED, "words"))
+        rows = await self._read(f"SELECT id, raw, {columns} FROM inbox WHERE id > ? AND id <= ? ORDER BY id",
+                                (after, last))
+        return [(row[0], row[1], tuple(row[2:])) for row in rows]
+
+    async def messages_by_id(self, ids: list[int]) -> list[StoredMessage]:
+        """See Store.messages_by_id."""
         columns = ", ".join(MESSAGE_COLUMNS)
-        rows = await self._read(
-            f"SELECT {columns}, raw FROM inbox WHERE lower(sender) = ? OR lower(mail_from) = ?"
-            " OR addresses LIKE ? ESCAPE '\\' OR found LIKE ? ESCAPE '\\'"
-            " OR instr(lower(CAST(raw AS TEXT)), ?) > 0 ORDER BY id",
-            (email, email, quoted, quoted, email),
-        )
-        return [message_of_row(row[:-1], raw=row[-1]) for row in rows]
+        found = []
+        for start in range(0, len(ids), _PAGE_ROWS):
+            part = ids[start:start + _PAGE_ROWS]
+            rows = await self._read(f"SELECT {columns}, raw FROM inbox WHERE id IN ({', '.join('?' * len(part))})"
+                                    " ORDER BY id", part)
+            found.extend(message_of_row(row[:-1], raw=row[-1]) for row in rows)
+        return found
 
-    async def replies_to(self, email: str) -> list[tuple[str, str]]:
-        """(day, sent_at) of every confirmation sent to an address."""
+    async def sender_request_keys(self) -> list[str]:
+        """See Store.sender_request_keys."""
+        return [sender for (sender,) in await self._read("SELECT DISTINCT sender FROM sender_requests")]
+
+    async def reply_keys(self) -> list[str]:
+        """See Store.reply_keys."""
+        return [email for (email,) in await self._read("SELECT DISTINCT email FROM replies")]
+
+    async def replies_to(self, keys: list[str]) -> list[tuple[str, str]]:
+        """(day, sent_at) of every confirmation sent to any of `keys` (the person's reply keys)."""
+        if not keys:
+            return []
         return await self._read(
-            "SELECT day, sent_at FROM replies WHERE email = ? ORDER BY day", (email,)
+            f"SELECT day, sent_at FROM replies WHERE email IN ({', '.join('?' * len(keys))}) ORDER BY day, sent_at",
+            list(keys),
         )
 
-    async def sender_counts_of(self, sender: str) -> list[tuple[str, int, int]]:
-        """(at, message id, addresses) of the per-sender limit's rows for a sender."""
+    async def sender_counts_of(self, senders: list[str]) -> list[tuple[str, int, int]]:
+        """(at, message id, addresses) of the per-sender limit's rows for any of `senders`."""
+        if not senders:
+            return []
         return await self._read(
-            "SELECT at, message, addresses FROM sender_requests WHERE sender = ? ORDER BY at", (sender,)
+            "SELECT at, message, addresses FROM sender_requests"
+            f" WHERE sender IN ({', '.join('?' * len(senders))}) ORDER BY at, message", list(senders),
         )
 
     async def changes_of(self, email: str) -> list[Change]:
@@ -711,24 +743,24 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
             raise
 
 
-def _scrub_messages(db: sqlite3.Connection, forms: list[str], record: str) -> int:
-    """Remove the raw text and own words of every message holding one of `forms`, and replace
-    them in its other columns by `record`; return the bytes of raw mail removed."""
-    text = " || ' ' || ".join(f"coalesce({c}, '')" for c in (*SCRUBBED, "words"))
-    where = " OR ".join(
-        [f"instr(lower({text}), ?) > 0"] * len(forms) + ["instr(lower(CAST(raw AS TEXT)), ?) > 0"] * len(forms)
-    )
-    columns = ", ".join(SCRUBBED)
-    rows = db.execute(
-        f"SELECT id, size, raw IS NOT NULL, {columns} FROM inbox WHERE {where}", [*forms, *forms]
-    ).fetchall()
-    pattern = re.compile("|".join(re.escape(f) for f in forms), re.IGNORECASE)
-    freed = 0
-    for message_id, size, had_raw, *values in rows:
+def _scrub_messages(db: sqlite3.Connection, ids, scrub: Callable[[str | None], str | None]) -> int:
+    """Remove the raw text and own words of each message, and pass its other columns through
+    `scrub`; return the bytes of raw mail removed. One not yet read cannot be any more: it goes
+    before a person instead."""
+    columns, freed = ", ".join(SCRUBBED), 0
+    assignments = ", ".join(f"{c} = ?" for c in SCRUBBED)
+    for message_id in ids:
+        row = db.execute(f"SELECT size, raw IS NOT NULL, status, {columns} FROM inbox WHERE id = ?",
+                         (message_id,)).fetchone()
+        if row is None:
+            continue
+        size, had_raw, status, *values = row
         freed += size if had_raw else 0
-        cleaned = [pattern.sub(record, v) if isinstance(v, str) else v for v in values]
-        assignments = ", ".join(f"{c} = ?" for c in SCRUBBED)
+        cleaned = [scrub(v) if isinstance(v, str) else v for v in values]
         db.execute(f"UPDATE inbox SET raw = NULL, words = NULL, {assignments} WHERE id = ?", (*cleaned, message_id))
+        if status == "pending":
+            db.execute("UPDATE inbox SET status = 'review', reasons = ? WHERE id = ?",
+                       (json.dumps([UNREAD_ERASED]), message_id))
     return freed
 
 

@@ -8,14 +8,14 @@ so the service puts it into the index without reading it back. Scopes cross this
 `Scope`; each store keeps its own spelling of one in its columns (suppression/rows.py).
 """
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Protocol
 
 import numpy as np
 
 from suppression.apikeys import ApiKey
 from suppression.mail_shares import StoredMail
-from suppression.model import Change, ImportRow, Outcome, Scope, StoredMessage, Suppression
+from suppression.model import Change, ImportRow, Outcome, Scope, StoredMessage, Suppression, Traces
 from suppression.outbox import Backlog, Event, Receiver
 
 
@@ -72,15 +72,33 @@ class Store(Protocol):
     async def load_index_keys(self) -> tuple[int, dict[Scope, np.ndarray]]: ...
 
     # -- erasure and retention
-    async def erase(self, forms: list[str], record: str, key: int, digest_keys: dict[str, int],
-                    sender_keys: list[str], actor: str) -> tuple[list[Scope], int, int]: ...
+    async def erase(self, email: str, record: str, key: int, digest_keys: dict[str, int], traces: Traces,
+                    scrub: Callable[[str | None], str | None], actor: str) -> tuple[list[Scope], int, int]:
+        """Replace every trace of a canonical address by its keyed hash `record`, in one
+        transaction: its suppressions (kept, under `key`; one for all emails if it had none), its
+        audit trail (pseudonymised, and an `erase` change naming the cursors replaced), the
+        messages `traces` found (raw text and own words removed, every other column passed through
+        `scrub`), and the replies and rate-limit rows it found (deleted; pseudonymised). Returns
+        (scopes suppressed, the erase change's id, bytes of raw mail removed)."""
+    async def scrub_messages(self, ids: list[int], scrub: Callable[[str | None], str | None]) -> int:
+        """As erase does to its messages, for messages that came during its search; bytes removed."""
     async def truncate_journal(self, attempts: int = 50) -> bool: ...
     async def remove_raw_before(self, before: str) -> tuple[int, int]: ...
     async def erased_subject_rows(self) -> list[tuple[str, int, int, int]]: ...
     async def erased_digest_rows(self) -> list[tuple[Scope, int, int]]: ...
-    async def messages_about(self, email: str) -> list[StoredMessage]: ...
-    async def replies_to(self, email: str) -> list[tuple[str, str]]: ...
-    async def sender_counts_of(self, sender: str) -> list[tuple[str, int, int]]: ...
+    async def message_page(self, after: int, max_bytes: int) -> list[tuple[int, bytes | None, tuple]]:
+        """The messages after an id, oldest first, as (id, raw or None, (*SCRUBBED columns, words)):
+        at least one, and more while their raw text stays within max_bytes; [] past the newest."""
+    async def messages_by_id(self, ids: list[int]) -> list[StoredMessage]:
+        """Those messages (with their raw text while kept), oldest first."""
+    async def sender_request_keys(self) -> list[str]:
+        """Every distinct sender the per-sender limit has rows for."""
+    async def reply_keys(self) -> list[str]:
+        """Every distinct address a confirmation was sent to."""
+    async def replies_to(self, keys: list[str]) -> list[tuple[str, str]]:
+        """(day, sent_at) of every confirmation sent to any of these reply keys."""
+    async def sender_counts_of(self, senders: list[str]) -> list[tuple[str, int, int]]:
+        """(at, message id, addresses) of the per-sender limit's rows for any of these senders."""
 
     # -- received mail
     async def add_message(self, raw: bytes, mail_from: str, rcpt_to: list[str],

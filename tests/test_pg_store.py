@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from suppression.errors import NotFound, StoreUnavailable
-from suppression.model import ALL_EMAILS, ImportRow, Outcome, Scope
+from suppression.model import ALL_EMAILS, ImportRow, Outcome, Scope, Traces
 from suppression.pg_store import PostgresStore
 from tests.postgres import available, shared_server
 
@@ -148,7 +148,7 @@ async def test_text_with_nul_is_kept_with_a_replacement_character_and_erasure_st
     assert stored.reasons == ["odd\x00"]  # inside JSON text a NUL is an escape, kept as it was
     await store.suppress("nul@example.com", 5, ALL_EMAILS, "unsubscribe", "one-click", "t",
                          detail='{"why": "other", "why_text": "a\\u0000b"}')
-    scopes, _, _ = await store.erase(["nul@example.com"], "erased:n", 6, {"sha256": 1, "md5": 2}, [], "t")
+    scopes, _, _ = await store.erase("nul@example.com", "erased:n", 6, {"sha256": 1, "md5": 2}, Traces(), str, "t")
     assert scopes == [ALL_EMAILS] and [c.detail for c in await store.changes_of("erased:n")][0] == '{"why": "other"}'
 
 

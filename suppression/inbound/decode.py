@@ -56,7 +56,7 @@ def header(message: Message, name: str) -> str:
             value if isinstance(value, email.header.Header) else str(value)[:MAX_HEADER_CHARS]
         )
         text = "".join(
-            chunk.decode(_codec(charset), "replace") if isinstance(chunk, bytes) else chunk
+            chunk.decode(codec_of(charset), "replace") if isinstance(chunk, bytes) else chunk
             for chunk, charset in parts
         )
     except (LookupError, ValueError, email.errors.HeaderParseError):
@@ -79,7 +79,7 @@ def part_text(part: Message) -> str:
         payload = part.get_payload()
         return payload if isinstance(payload, str) else ""
     charset = part.get_content_charset() or "utf-8"
-    for codec in (_codec(charset), "utf-8", "cp1252"):
+    for codec in (codec_of(charset), "utf-8", "cp1252"):
         try:
             return payload[: MAX_TEXT_CHARS * 4].decode(codec)[:MAX_TEXT_CHARS]
         except (LookupError, UnicodeDecodeError):
@@ -87,7 +87,8 @@ def part_text(part: Message) -> str:
     return payload.decode("utf-8", "replace")[:MAX_TEXT_CHARS]
 
 
-def _codec(charset: str | None) -> str:
+def codec_of(charset: str | None) -> str:
+    """The Python codec for a MIME charset label, read as mail software means it (utf-8 if unknown)."""
     name = (charset or "utf-8").strip().strip('"').lower()
     name = _CHARSET_SUPERSETS.get(name, name)
     try:

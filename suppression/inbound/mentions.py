@@ -1,0 +1,223 @@
+"""Where a person is named in stored mail, however the address is spelled or encoded.
+
+Erasure and the right of access look for a person, not for bytes: ERASE.TARGET@BÜCHER.DE,
+its decomposed (NFD) form, erase.target@xn--bcher-kva.de, an RFC 2047 base64 `Cc:`, a
+quoted-printable body or a base64 body in another charset all name the same person. Every
+text is decoded (headers' encoded words, each part's transfer encoding and charset, HTML
+character references, %-escapes) and folded (Unicode compatibility caseless matching: NFKD,
+case folding, ideographic full stops as dots) before it is searched.
+
+Pure functions, bytes and strings in: the service runs them in a child process
+(suppression/subject_search.py), never on its event loop, because their cost grows with the mail.
+"""
+
+import base64
+import binascii
+import html
+import json
+import re
+import unicodedata
+import urllib.parse
+from collections.abc import Iterator
+from email.message import Message
+from functools import lru_cache
+
+import idna
+
+from suppression.inbound.decode import codec_of, parse
+
+# UTS #46 reads these as the dot between labels; NFKD already maps U+FF0E.
+_DOTS = str.maketrans({"\u3002": ".", "\uff61": ".", "\uff0e": "."})
+_MAX_PARTS = 10_000  # parts of one message searched; a message with more is an attack, not a letter
+# Characters an address's local part may hold (RFC 5322 atext and the dot): the match must not
+# start inside a longer local part ("majane@" is not "jane@").
+_BEFORE = r"(?<![\w.!#$%&'*+/=?^`{|}~-])"
+# Nor end inside a longer domain ("example.com.evil.org", "example.community").
+_AFTER = r"(?![\w-]|\.[\w-])"
+# RFC 2047 encoded words, and the white space between adjacent ones (which is not text).
+_ENCODED_WORD = re.compile(r"=\?([^?\s]{1,75})\?([bBqQ])\?([^?\s]*)\?=")
+_BETWEEN_WORDS = re.compile(r"(\?=)[ \t]*(?:\r?\n[ \t]+)?[ \t]*(=\?)")
+
+
+def fold(text: str) -> str:
+    """A text in the form two spellings of one address share: compatibility-decomposed,
+    case-folded, with every dot a dot."""
+    return unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold()).translate(_DOTS)
+
+
+@lru_cache(maxsize=4096)
+def _fold_char(char: str) -> str:
+    return fold(char)
+
+
+class Person:
+    """Finds one person in texts: an address (canonical, as addresses.normalise_address gives
+    it) in any of its spellings, or an erased address's keyed hash ("erased:...")."""
+
+    def __init__(self, forms: tuple[str, ...]):
+        self.forms = forms
+        alternatives = set()
+        for form in forms:
+            local, at, domain = form.rpartition("@")
+            if not at:
+                alternatives.add(re.escape(fold(form)))
+                continue
+            domains = {fold(domain)}
+            try:
+                domains.add(fold(idna.decode(domain)) if "xn--" in domain else fold(idna.encode(domain).decode()))
+            except (idna.IDNAError, UnicodeError):
+                pass
+            alternatives.add(re.escape(fold(local)) + "@(?:" + "|".join(map(re.escape, sorted(domains))) + ")")
+        self.pattern = re.compile(_BEFORE + "(?:" + "|".join(sorted(alternatives)) + ")" + _AFTER)
+
+    def named_in(self, text: str | None) -> bool:
+        return bool(text) and self.pattern.search(fold(text)) is not None
+
+    def is_key(self, text: str) -> bool:
+        """Whether a stored key (a rate-limit row's sender, a reply's address) is this person."""
+        return self.pattern.fullmatch(fold(text.strip().strip("<>"))) is not None
+
+    def named_in_message(self, raw: bytes | None, columns: tuple[str | None, ...]) -> bool:
+        """Whether a stored message names the person: in its raw text, decoded every way, or in
+        any of the columns read from it."""
+        if any(self.named_in(column) for column in columns):
+            return True
+        return raw is not None and any(self.named_in(text) for text in message_texts(raw))
+
+    def scrub(self, text: str | None, record: str) -> str | None:
+        """The text with every spelling of the person replaced by `record`; a JSON list stays one."""
+        if not text or not self.named_in(text):
+            return text
+        if text.startswith("["):
+            try:
+                items = json.loads(text)
+            except ValueError:
+                items = None
+            if isinstance(items, list):
+                return json.dumps([self.scrub(i, record) if isinstance(i, str) else i for i in items])
+        scrubbed = self._replace(text, record)
+        # A spelling the span mapping could not place (marks out of canonical order): the whole
+        # value goes rather than the trace staying.
+        return record if self.named_in(scrubbed) else scrubbed
+
+    def _replace(self, text: str, record: str) -> str:
+        """Replace matches found in the folded text at their places in the original one."""
+        folded, origin = [], []
+        for position, char in enumerate(text):
+            piece = _fold_char(char)
+            folded.append(piece)
+            origin.extend([position] * len(piece))
+        spans = [(origin[m.start()], origin[m.end() - 1] + 1) for m in self.pattern.finditer("".join(folded))]
+        out, last = [], 0
+        for start, end in spans:
+            if start >= last:
+                out.extend((text[last:start], record))
+                last = end
+        out.append(text[last:])
+        return "".join(out)
+
+
+def message_texts(raw: bytes) -> Iterator[str]:
+    """Every text a message holds, each decoded as a reader would see it: the raw text, its
+    encoded words decoded, and each part's payload after its transfer encoding and charset."""
+    text = raw.decode("utf-8", "replace")
+    yield from _with_escapes_read(text)
+    if "=?" in text:
+        yield from _with_escapes_read(decode_encoded_words(text))
+    try:
+        message = parse(raw)
+        for count, part in enumerate(_leaves(message)):
+            if count >= _MAX_PARTS:
+                break
+            yield from _with_escapes_read(_payload_text(part))
+    except (RecursionError, LookupError, ValueError, TypeError, AssertionError):
+        return  # a message the parser cannot take apart is still searched as text above
+
+
+def _with_escapes_read(text: str) -> Iterator[str]:
+    yield text
+    if "&" in text:
+        yield html.unescape(text)
+    if "%" in text:
+        yield urllib.parse.unquote(text)
+
+
+def _leaves(message: Message) -> Iterator[Message]:
+    """The non-multipart parts, depth first, without recursion (a deep nesting is no stack risk)."""
+    stack = [message]
+    while stack:
+        part = stack.pop()
+        payload = part.get_payload()
+        if part.is_multipart() and isinstance(payload, list):
+            stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
+        else:
+            yield part
+
+
+def _payload_text(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    charset = part.get_content_charset() or "utf-8"
+    for codec in (codec_of(charset), "utf-8"):
+        try:
+            return payload.decode(codec)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return payload.decode("cp1252", "replace")
+
+
+def decode_encoded_words(text: str) -> str:
+    """Text with RFC 2047 encoded words decoded; adjacent words are joined first (the space
+    between them is not text, and one character may be split across two)."""
+    text = _BETWEEN_WORDS.sub(r"\1\2", text)
+    out, last = [], 0
+    pending: list[tuple[str, bytes]] = []
+
+    def flush():
+        if pending:
+            charset = pending[0][0]
+            out.append(b"".join(chunk for _, chunk in pending).decode(codec_of(charset), "replace"))
+            pending.clear()
+
+    for word in _ENCODED_WORD.finditer(text):
+        if word.start() != last:
+            flush()
+            out.append(text[last:word.start()])
+        charset = word.group(1).split("*", 1)[0]  # RFC 2231 adds *language
+        chunk = _word_bytes(word.group(2), word.group(3))
+        if pending and pending[0][0].lower() != charset.lower():
+            flush()
+        pending.append((charset, chunk))
+        last = word.end()
+    flush()
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _word_bytes(encoding: str, data: str) -> bytes:
+    if encoding in "bB":
+        try:
+            return base64.b64decode(data + "=" * (-len(data) % 4))
+        except (binascii.Error, ValueError):
+            return data.encode("ascii", "replace")
+    return re.sub(rb"=([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]),
+                  data.replace("_", " ").encode("utf-8", "replace"))
+
+
+# What a child process is handed, and answers: plain data, so it pickles.
+def messages_naming(forms: tuple[str, ...], rows: list[tuple[int, bytes | None, tuple[str | None, ...]]]) -> list[int]:
+    """The ids of the (id, raw, columns) rows that name the person."""
+    person = _person(forms)
+    return [message_id for message_id, raw, columns in rows if person.named_in_message(raw, columns)]
+
+
+def keys_naming(forms: tuple[str, ...], keys: list[str]) -> list[str]:
+    """The stored keys (rate-limit senders, reply addresses) that are the person."""
+    person = _person(forms)
+    return [key for key in keys if person.is_key(key)]
+
+
+@lru_cache(maxsize=8)
+def _person(forms: tuple[str, ...]) -> Person:
+    return Person(forms)

@@ -1,0 +1,73 @@
+"""Finding a person in what is stored besides the list: received mail, replies, rate-limit rows.
+
+The search decodes every stored message (suppression/inbound/mentions.py), so its cost grows
+with the mail kept (up to [smtp] max_stored_mail_bytes). It runs in a child process, one page
+of mail at a time: the service's loop only hands pages over and collects the ids.
+"""
+
+import asyncio
+import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from suppression.addresses import sender_key
+from suppression.errors import StoreUnavailable
+from suppression.inbound.mentions import keys_naming, messages_naming
+from suppression.model import Traces
+
+log = logging.getLogger(__name__)
+
+PAGE_BYTES = 8 * 1024 * 1024  # raw mail handed to the child at once
+_KEYS_AT_ONCE = 20_000
+
+
+def key_forms(forms: tuple[str, ...]) -> tuple[str, ...]:
+    """The forms a person's rate-limit and reply rows are kept under: their address, and
+    without its +tag (addresses.sender_key: jane+1@ and jane+2@ share one allowance)."""
+    return tuple(dict.fromkeys([*forms, *(sender_key(f) for f in forms if "@" in f)]))
+
+
+class _Child:
+    """One child process for one search, started when there is something to search."""
+
+    def __init__(self):
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def run(self, function, *args):
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, function, *args)
+        except BrokenProcessPool:
+            raise StoreUnavailable("the search of stored mail stopped (its process ended); try again") from None
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)
+
+
+async def find_traces(store, forms: tuple[str, ...], after: int = 0, with_keys: bool = True) -> Traces:
+    """Every message after id `after` that names the person (any of `forms`: canonical address
+    and Unicode form, or an erased address's keyed hash), and their reply and rate-limit rows."""
+    child = _Child()
+    try:
+        messages, searched_to = [], after
+        while page := await store.message_page(searched_to, PAGE_BYTES):
+            messages.extend(await child.run(messages_naming, forms, page))
+            searched_to = page[-1][0]
+        senders, replies = [], []
+        if with_keys:
+            keyed = key_forms(forms)
+            senders = await _keys(child, keyed, await store.sender_request_keys())
+            replies = await _keys(child, keyed, await store.reply_keys())
+        return Traces(tuple(messages), tuple(senders), tuple(replies), searched_to)
+    finally:
+        await child.close()
+
+
+async def _keys(child: _Child, forms: tuple[str, ...], keys: list[str]) -> list[str]:
+    found = []
+    for start in range(0, len(keys), _KEYS_AT_ONCE):
+        found.extend(await child.run(keys_naming, forms, keys[start:start + _KEYS_AT_ONCE]))
+    return found

@@ -1,0 +1,139 @@
+"""Erasure matches people, not bytes (issue 21, item 4), on both stores.
+
+Before: after erasing erase.target@bücher.de, other people's stored mail still held
+ERASE.TARGET@BÜCHER.DE, its NFD form, an RFC 2047 base64 `Cc:`, a quoted-printable body and a
+base64 body in another charset (the stores searched with SQL `lower()`, ASCII only, in the
+undecoded bytes), and the access export missed those messages too. The per-sender limit's row
+of a request sent from ERASE.TARGET@BÜCHER.DE kept the address (its key is the lower-cased
+envelope sender, Unicode domain and all, and only the punycode form was replaced).
+"""
+
+import base64
+import quopri
+import re
+import unicodedata
+
+import pytest
+
+from handlers.state import INTAKE, SERVICE
+from suppression.addresses import sender_key
+from tests.conftest import bearer, execute_from_outside
+
+pytestmark = pytest.mark.both_stores
+
+TARGET = "erase.target@bücher.de"
+CANONICAL = "erase.target@xn--bcher-kva.de"
+REQUEST = "PLUSinfo@plusnxt.com"
+
+
+def base64_body(text: str, charset: str) -> str:
+    encoded = base64.encodebytes(text.encode(charset)).decode().replace("\n", "\r\n")
+    return (f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset={charset}\r\n"
+            f"Content-Transfer-Encoding: base64\r\n\r\n{encoded}")
+
+
+def encoded_word(text: str) -> str:
+    return "=?utf-8?b?" + base64.b64encode(text.encode()).decode() + "?="
+
+
+# Each a question from someone else (kept for review), naming the person only in one spelling.
+SPELLINGS = {
+    "upper case": "From: bob@example.org\r\nCc: ERASE.TARGET@BÜCHER.DE\r\nSubject: hours\r\n"
+                  "Content-Type: text/plain; charset=utf-8\r\n\r\nWhen are you open?\r\n",
+    "NFD": "From: carl@example.org\r\nSubject: hours\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+           f"When are you open? Ask {unicodedata.normalize('NFD', TARGET)} too.\r\n",
+    "RFC 2047 base64 Cc": f"From: dora@example.org\r\nCc: {encoded_word('Erase Target <Erase.Target@Bücher.de>')}\r\n"
+                          "Subject: hours\r\n\r\nWhen are you open?\r\n",
+    "quoted-printable body": "From: emil@example.org\r\nSubject: hours\r\nMIME-Version: 1.0\r\n"
+                             "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable"
+                             "\r\n\r\n" + quopri.encodestring(f"When are you open? My wife is {TARGET}.".encode())
+                             .decode().replace("\n", "\r\n") + "\r\n",
+    "base64 latin-1 body": "From: fritz@example.org\r\nSubject: hours\r\n"
+                           + base64_body("Wann haben Sie offen? Fragen Sie ERASE.TARGET@BÜCHER.DE.", "iso-8859-1"),
+}
+# Not the person: a longer local part, a longer domain, someone else at that domain.
+OTHERS = ("From: gina@example.org\r\nSubject: hours\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+          "When are you open? Ask xerase.target@bücher.de, erase.target@bücher.dev or other@bücher.de.\r\n")
+
+
+# The person, in text folded by NFC and case folding (not the code's own folding, on purpose).
+PERSON = re.compile(r"(?<![\w.+-])erase\.target@(?:bücher|xn--bcher-kva)\.de(?![\w-]|\.\w)")
+
+
+def names_person(text: str) -> bool:
+    return PERSON.search(unicodedata.normalize("NFC", text).casefold()) is not None
+
+
+async def receive_all(client, raws: list[tuple[str, str]]) -> list[int]:
+    intake = client.app[INTAKE]
+    ids = [await intake.receive(raw.encode(), mail_from, [REQUEST]) for raw, mail_from in raws]
+    await intake.handle_pending()
+    return ids
+
+
+def held_anywhere(settings) -> list[str]:
+    """Every inbox column and rate-limit or reply key that still names the person in any spelling (folded)."""
+    columns = ("sender", "mail_from", "rcpt_to", "subject", "message_id", "authentication", "reasons", "addresses",
+               "found", "note", "resolved_by", "words")
+    found = []
+    for row in execute_from_outside(settings, f"SELECT id, {', '.join(columns)} FROM inbox"):
+        for name, value in zip(columns, row[1:]):
+            if value and names_person(value):
+                found.append(f"message {row[0]} {name}")
+    for table, column in (("sender_requests", "sender"), ("replies", "email")):
+        for (value,) in execute_from_outside(settings, f"SELECT {column} FROM {table}"):
+            if names_person(value):
+                found.append(f"{table}: {value}")
+    return found
+
+
+def raw_of(settings, message_id: int):
+    return execute_from_outside(settings, f"SELECT raw FROM inbox WHERE id = {int(message_id)}")[0][0]
+
+
+async def test_every_spelling_and_encoding_of_an_address_in_stored_mail_is_found_and_scrubbed(
+        client, admin_key, settings):
+    ids = await receive_all(client, [(raw, "someone@example.org") for raw in SPELLINGS.values()])
+    (other,) = await receive_all(client, [(OTHERS, "gina@example.org")])
+    naming = dict(zip(SPELLINGS, ids, strict=True))
+    assert all(raw_of(settings, i) is not None for i in [*ids, other])
+
+    # The access export finds exactly those messages, whichever spelling is asked for.
+    for asked in (TARGET, CANONICAL, "Erase.Target@BÜCHER.de"):
+        record = await (await client.get(f"/v1/subjects/{asked}", headers=bearer(admin_key))).json()
+        assert {m["id"] for m in record["messages"]} == set(ids), (asked, naming)
+
+    erased = await client.post(f"/v1/subjects/{TARGET}/erase", headers=bearer(admin_key))
+    assert erased.status == 200
+    for spelling, message_id in naming.items():
+        assert raw_of(settings, message_id) is None, spelling
+    assert held_anywhere(settings) == []
+    assert raw_of(settings, other) is not None  # someone else's mail is left as it was
+    # After the erasure the export finds, by the keyed hash that replaced the address, those
+    # whose columns named it (the others held it only in their raw text, now gone), without text.
+    record = await (await client.get(f"/v1/subjects/{TARGET}", headers=bearer(admin_key))).json()
+    assert {m["id"] for m in record["messages"]} <= set(ids) and record["messages"]
+    assert all(m["raw"] is None and m["words"] is None for m in record["messages"])
+
+
+async def test_an_erasure_scrubs_the_senders_rate_limit_rows_and_its_replies(client, admin_key, settings):
+    # A request from the person naming someone else: counted against their daily limit under
+    # their envelope sender as sent (upper case, Unicode domain).
+    request = ("From: ERASE.TARGET@BÜCHER.DE\r\nSubject: unsubscribe\r\nContent-Type: text/plain; charset=utf-8"
+               "\r\n\r\nPlease unsubscribe friend.one@example.com from your list.\r\n")
+    await receive_all(client, [(request, "ERASE.TARGET@BÜCHER.DE")])
+    service = client.app[SERVICE]
+    assert await service.claim_reply(sender_key(CANONICAL), "2026-11-25")  # as handlers/replies.py keys it
+    before = await (await client.get(f"/v1/subjects/{TARGET}", headers=bearer(admin_key))).json()
+    assert [r["addresses"] for r in before["rate_limits"]] == [1]
+    assert [r["day"] for r in before["replies"]] == ["2026-11-25"]
+    assert held_anywhere(settings)  # the test can see it while it is there
+
+    assert (await client.post(f"/v1/subjects/{TARGET}/erase", headers=bearer(admin_key))).status == 200
+    assert held_anywhere(settings) == []
+    assert execute_from_outside(settings, "SELECT count(*) FROM replies")[0][0] == 0
+    # The count stays (the limit still holds for that sender), under the keyed hash.
+    rows = execute_from_outside(settings, "SELECT sender, addresses FROM sender_requests")
+    assert [(sender.startswith("erased:"), n) for sender, n in rows] == [(True, 1)]
+    after = await (await client.get(f"/v1/subjects/{TARGET}", headers=bearer(admin_key))).json()
+    assert [r["addresses"] for r in after["rate_limits"]] == [1] and after["replies"] == []

@@ -59,7 +59,9 @@ class Metrics:
         for kind, count in sorted(self.checked.items()):
             checked.add_metric([kind], count)
         changes = CounterMetricFamily(
-            "suppression_changes", "Suppressions added or lifted through this process", labels=["action", "source"]
+            "suppression_changes",
+            "Changes to the list logged since this process started, whoever made them (API, pages, mail, CLI, import,"
+            " another instance)", labels=["action", "source"]
         )
         for (action, source), count in sorted(self.changes.items()):
             changes.add_metric([action, source], count)

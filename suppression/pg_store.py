@@ -421,6 +421,10 @@ class PostgresStore:
             "SELECT id, action, email, topic FROM changes WHERE id > %s ORDER BY id LIMIT %s", (after, limit))
         return [(change_id, action, email, Scope.of_stored(topic)) for change_id, action, email, topic in rows]
 
+    async def change_counts_after(self, after):
+        return await self._read(
+            "SELECT action, source, count(*), max(id) FROM changes WHERE id > %s GROUP BY action, source", (after,))
+
     async def newest_change(self) -> int:
         return (await self._read("SELECT coalesce(max(id), 0) FROM changes"))[0][0]
 

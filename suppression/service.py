@@ -14,6 +14,7 @@ import logging
 import time
 from datetime import datetime, timedelta, timezone
 from collections.abc import AsyncIterator, Callable, Iterable
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -196,6 +197,9 @@ class SuppressionService:
         # Erased addresses: record ("erased:...") -> (keyed index key, keyed sha256 key, keyed md5 key).
         self._erased: dict[str, tuple[int, int, int]] = {}
         self._erased_keys: set[int] = set()
+        # Changes logged since start, by anyone (this process, the CLI, another instance): (action, source) -> count.
+        self._change_counts: Counter[tuple[str, str]] = Counter()
+        self._counted_to = 0
         # The "*@DOMAIN" entries by scope, as bytes of the domain: a few thousand at most, so a bulk
         # check looks each line's domain up in a set rather than a second hashed lookup.
         self._domains: dict[Scope, set[bytes]] = {}
@@ -224,6 +228,7 @@ class SuppressionService:
         if with_index:
             await self.store.reset_signal()  # a database restored from a backup may be behind it
             await self._load_index()
+            self._counted_to = self._cursor
             self.store.note_followed(self._cursor)
             await self.store.join()  # shared stores: heard of the others' writes, and heard from
             self._follower = asyncio.create_task(self._follow(), name="index-follower")
@@ -527,6 +532,15 @@ class SuppressionService:
         if is_record(stored) and not reveal_erasure:
             return email, []
         return email, await self.store.changes_of(stored)
+
+    async def change_counts(self) -> Counter[tuple[str, str]]:
+        """How many changes of each (action, source) were logged since this process started,
+        whoever wrote them: one grouped read of the new part of the log, when metrics are scraped."""
+        rows = await self.store.change_counts_after(self._counted_to)
+        for action, source, count, newest in rows:
+            self._change_counts[action, source] += count
+            self._counted_to = max(self._counted_to, newest)
+        return self._change_counts
 
     async def follow_changes(self, upto: int | None = None) -> None:
         """Apply every change logged since the index's cursor, in order.

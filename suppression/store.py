@@ -479,6 +479,11 @@ class SuppressionStore(OutboxQueries):
                                 (after, limit))
         return [(change_id, action, email, Scope.of_stored(topic)) for change_id, action, email, topic in rows]
 
+    async def change_counts_after(self, after: int) -> list[tuple[str, str, int, int]]:
+        """See Store.change_counts_after."""
+        return await self._read(
+            "SELECT action, source, count(*), max(id) FROM changes WHERE id > ? GROUP BY action, source", (after,))
+
     async def newest_change(self) -> int:
         (newest,) = (await self._read("SELECT coalesce(max(id), 0) FROM changes"))[0]
         return newest

@@ -18,7 +18,7 @@ from suppression.model import Traces
 
 log = logging.getLogger(__name__)
 
-PAGE_BYTES = 8 * 1024 * 1024  # raw mail handed to the child at once
+PAGE_BYTES = 4 * 1024 * 1024  # raw mail read and handed to the child at once
 _KEYS_AT_ONCE = 20_000
 
 
@@ -38,7 +38,9 @@ class _Child:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, function, *args)
+            # Submitted from a thread: the first submit starts the child (a fork and exec and
+            # a handshake), which must not hold the loop.
+            return await asyncio.wrap_future(await asyncio.to_thread(self._pool.submit, function, *args))
         except BrokenProcessPool:
             raise StoreUnavailable("the search of stored mail stopped (its process ended); try again") from None
 

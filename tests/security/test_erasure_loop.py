@@ -1,0 +1,44 @@
+"""An erasure searches all stored mail, decoding every message: that work grows with the mail
+kept (up to [smtp] max_stored_mail_bytes), so it is done in a child process, a page at a time,
+and single checks answer meanwhile as quickly as ever (issue 21: no work on the loop that grows
+with someone else's input)."""
+
+import base64
+import random
+import string
+
+from tests.conftest import ServiceProcess, run_cli
+from tests.reliability.helpers import call, deploy
+from tests.security.helpers import send_raw, settled
+from tests.security.test_loop_budget import WORST_CHECK_SECONDS, probed
+
+MESSAGES = 24
+BODY_CHARACTERS = 1_000_000
+
+
+def big_message(number: int, tail: str) -> bytes:
+    words = random.Random(number).choices(string.ascii_lowercase + "  äöü", k=BODY_CHARACTERS)
+    body = base64.encodebytes(("".join(words) + tail).encode("utf-8")).decode().replace("\n", "\r\n")
+    return (f"From: writer{number}@example.org\r\nSubject: long letter {number}\r\nMIME-Version: 1.0\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{body}").encode()
+
+
+def test_an_erasure_over_many_megabytes_of_encoded_mail_does_not_stall_checks(tmp_path):
+    deployment = deploy(tmp_path)
+    created = run_cli("apikey", "create", "mailer", "--scope", "check", config=deployment.config)
+    check_key = created.stdout.strip().splitlines()[-1]
+    with ServiceProcess(deployment.config, deployment.http_port, tmp_path) as running:
+        ids = []
+        for number in range(MESSAGES):
+            tail = " Write to ERASE.ME@EXAMPLE.COM." if number == MESSAGES - 1 else ""
+            code, message_id = send_raw(deployment.smtp_port, big_message(number, tail), f"writer{number}@example.org")
+            assert code == 250, code
+            ids.append(message_id)
+        for message_id in ids:
+            settled(deployment, message_id, attempts=2400)
+        (status, erased), latencies = probed(running.base_url, check_key, lambda: call(
+            deployment, "POST", "/v1/subjects/erase.me@example.com/erase"))
+        assert (status, erased["erased"]) == (200, True)
+        assert max(latencies) < WORST_CHECK_SECONDS, sorted(latencies)[-5:]
+        assert call(deployment, "GET", f"/v1/inbox/{ids[-1]}")[1]["raw"] is None  # the address was only in base64
+        assert call(deployment, "GET", f"/v1/inbox/{ids[0]}")[1]["raw"] is not None

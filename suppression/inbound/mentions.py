@@ -30,9 +30,10 @@ from suppression.inbound.decode import codec_of, parse
 # and U+FF61 to this one).
 _IDEOGRAPHIC_STOP = "\u3002"
 _MAX_PARTS = 10_000  # parts of one message searched; a message with more is an attack, not a letter
-# Characters an address's local part may hold (RFC 5322 atext and the dot): the match must not
-# start inside a longer local part ("majane@" is not "jane@").
-_BEFORE = r"(?<![\w.!#$%&'*+/=?^`{|}~-])"
+# The match must not start inside a longer local part ("majane@" is not "jane@"): letters, digits,
+# dot, plus, hyphen and underscore. RFC 5322 allows more (= ? / ! ...), but in mail those mostly
+# stand before an address ("mailto:?to=jane@..."), and finding a person once too often is the safe side.
+_BEFORE = r"(?<![\w.+-])"
 # Nor end inside a longer domain ("example.com.evil.org", "example.community").
 _AFTER = r"(?![\w-]|\.[\w-])"
 # RFC 2047 encoded words, and the white space between adjacent ones (which is not text).

@@ -77,6 +77,8 @@ class Person:
                 pass
             alternatives.add(re.escape(fold(local)) + "@(?:" + "|".join(map(re.escape, sorted(domains))) + ")")
         self.pattern = re.compile(_BEFORE + "(?:" + "|".join(sorted(alternatives)) + ")" + _AFTER)
+        # A keyed hash is only ever written into columns by an erasure, never sent in mail.
+        self._in_raw = any("@" in form for form in forms)
 
     def named_in(self, text: str | None) -> bool:
         if not text:
@@ -93,7 +95,7 @@ class Person:
         any of the columns read from it."""
         if any(self.named_in(column) for column in columns):
             return True
-        return raw is not None and any(self.named_in(text) for text in message_texts(raw))
+        return raw is not None and self._in_raw and any(self.named_in(text) for text in message_texts(raw))
 
     def scrub(self, text: str | None, record: str) -> str | None:
         """The text with every spelling of the person replaced by `record`; a JSON list stays one."""

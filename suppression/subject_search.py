@@ -6,7 +6,6 @@ of mail at a time: the service's loop only hands pages over and collects the ids
 """
 
 import asyncio
-import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -16,7 +15,6 @@ from suppression.errors import StoreUnavailable
 from suppression.inbound.mentions import keys_naming, messages_naming
 from suppression.model import Traces
 
-log = logging.getLogger(__name__)
 
 PAGE_BYTES = 4 * 1024 * 1024  # raw mail read and handed to the child at once
 _KEYS_AT_ONCE = 20_000

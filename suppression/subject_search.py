@@ -53,9 +53,12 @@ async def find_traces(store, forms: tuple[str, ...], after: int = 0, with_keys: 
     child = _Child()
     try:
         messages, searched_to = [], after
+        in_raw = any("@" in form for form in forms)  # a keyed hash is only ever in columns
         while page := await store.message_page(searched_to, PAGE_BYTES):
-            messages.extend(await child.run(messages_naming, forms, page))
             searched_to = page[-1][0]
+            if not in_raw:
+                page = [(message_id, None, columns) for message_id, _, columns in page]
+            messages.extend(await child.run(messages_naming, forms, page))
         senders, replies = [], []
         if with_keys:
             keyed = key_forms(forms)

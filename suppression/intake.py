@@ -19,7 +19,7 @@ from suppression.addresses import (
     sender_key,
 )
 from suppression.background import cancel_and_wait
-from suppression.errors import InvalidAddress, MailStorageFull, StoreUnavailable
+from suppression.errors import Conflict, InvalidAddress, MailStorageFull, StoreUnavailable
 from suppression.mail_shares import MailShares, carries_our_token
 from suppression.inbound.classify import REQUEST, REVIEW, UNPROVEN, Decision
 from suppression.reader import MailReader, ReaderSettings, ReaderUnavailable
@@ -286,9 +286,14 @@ class RequestIntake:
     async def settle(self, message_id: int, decision: Decision, counted: tuple[str, int] | None = None) -> None:
         """Suppress what a decision names and record its outcome, in one write; then log and answer."""
         keys = self.service.stored_keys(decision.addresses)
-        await self.service.settle_message(
-            message_id, _outcome(decision), keys, decision.reason if decision.addresses else None, counted,
-        )
+        try:
+            await self.service.settle_message(
+                message_id, _outcome(decision), keys, decision.reason if decision.addresses else None, counted,
+            )
+        except Conflict:
+            # An erasure took its text while it was read: what was read must not come back, nor be answered.
+            log.warning("message %d: settled while it was read (an erasure); the reading is dropped", message_id)
+            return
         self.handled += 1
         # Masked: the log is no place for the list's addresses (the inbox view has them).
         log.info("message %d: %s %s (%s)", message_id, decision.kind,

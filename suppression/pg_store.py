@@ -615,11 +615,15 @@ class PostgresStore:
     async def settle_message(self, message_id, outcome: Outcome, keys, reason, source, actor, counted=None):
         async def work(conn):
             row = await (await conn.execute(
-                "SELECT claimed_by FROM inbox WHERE id = %s FOR UPDATE", (message_id,))).fetchone()
+                "SELECT claimed_by, status FROM inbox WHERE id = %s FOR UPDATE", (message_id,))).fetchone()
             if row is not None and row[0] not in (None, self.instance):
                 # Another instance took it over, believing this one dead: it settles it, once.
                 log.warning("message %d: claimed meanwhile by another instance; left to it", message_id)
                 return None
+            if row is not None and row[1] != "pending":
+                # Settled meanwhile: an erasure took its text (and put it before a person) while
+                # it was being read; what the reader found in it must not come back.
+                raise Conflict(f"message {message_id} is no longer waiting to be read ({row[1]})")
             at, last = utc_now(), None
             if reason is not None:
                 for email, key in keys:

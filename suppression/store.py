@@ -544,6 +544,11 @@ class SuppressionStore(OutboxQueries):
         savepoint; return the last new change's id (None: nothing changed)."""
 
         def work(db: sqlite3.Connection):
+            row = db.execute("SELECT status FROM inbox WHERE id = ?", (message_id,)).fetchone()
+            if row is not None and row[0] != "pending":
+                # Settled meanwhile: an erasure took its text (and put it before a person) while
+                # it was being read; what the reader found in it must not come back.
+                raise Conflict(f"message {message_id} is no longer waiting to be read ({row[0]})")
             at, last = utc_now(), None
             if reason is not None:
                 for email, key in keys:

@@ -2,6 +2,7 @@
 why each kind of data is held, to whom it went, and how long it is kept."""
 
 from suppression.config import Settings
+from suppression.returning import KEEP_COUNTS_DAYS
 
 # The events that name an address; review.opened masks it and subject.erased carries only the keyed hash.
 _NAMING_EVENTS = ("suppression.created", "suppression.removed")
@@ -15,6 +16,8 @@ PURPOSES = (
     {"data": "replies", "purpose": "to confirm an honoured request by email at most once a day"},
     {"data": "rate_limits", "purpose": "to limit how many other people's addresses one sender may unsubscribe"
                                        " in a day (protection against abuse)"},
+    {"data": "come_back_requests", "purpose": "to limit how many confirmations to come back an address is sent"
+                                              " in a day (kept as a keyed hash, never the address)"},
 )
 
 
@@ -29,12 +32,14 @@ def retention(settings: Settings) -> list[dict]:
                                      " a person has still to decide it; what was decided: until erased"},
         {"data": "replies", "kept": "until erased"},
         {"data": "rate_limits", "kept": "until erased (counted for 24 hours)"},
+        {"data": "come_back_requests", "kept": f"{KEEP_COUNTS_DAYS} days"},
     ]
 
 
 def recipients(settings: Settings, has_history: bool, has_replies: bool) -> list[dict]:
     """Who was (or will be) sent this person's address: each webhook receiver given the events
-    that name it, when the person has a history, and the outbound relay that carried replies."""
+    that name it, when the person has a history, and the outbound relay that carried replies
+    (confirmations of a request, or of asking to come back)."""
     found = []
     if has_history:
         for receiver in settings.webhooks:

@@ -38,7 +38,7 @@ async def test_the_export_names_recipients_purposes_and_retention(client, admin_
         {"kind": "webhook", "receiver": "127.0.0.1:9/hooks/crm", "events": ["suppression.created", "suppression.removed"]},
         {"kind": "mail relay", "receiver": "127.0.0.1:25", "events": ["confirmation replies"]},
     ]
-    kinds = ["suppressions", "history", "messages", "replies", "rate_limits"]
+    kinds = ["suppressions", "history", "messages", "replies", "rate_limits", "come_back_requests"]
     assert [p["data"] for p in record["purposes"]] == kinds and all(p["purpose"] for p in record["purposes"])
     assert [r["data"] for r in record["retention"]] == kinds
     assert "30 days" in next(r["kept"] for r in record["retention"] if r["data"] == "messages")

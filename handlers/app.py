@@ -92,6 +92,7 @@ async def service_context(app: web.Application) -> AsyncIterator[None]:
     app[SERVICE] = service
     app[METRICS].watch_list_size(service.list_size)
     app[METRICS].watch_writable(lambda: service.writable)
+    app[METRICS].watch_answered_early(lambda: service.answered_early)
     log.info("suppression list ready: %d suppressions, data in %s", service.list_size(), settings.service.data_dir)
     warn_if_links_are_plain_http(settings)
     # Everything built so far lives as long as the process: keep it out of the collector's

@@ -27,6 +27,7 @@ class Metrics:
         self._list_size: Callable[[], int] = lambda: 0
         self._writable: Callable[[], bool] = lambda: True
         self._intake: Callable[[], tuple[int, int, int]] = lambda: (0, 0, 0)
+        self._answered_early: Callable[[], Counter[str]] = Counter
         self.review = None  # the review desk's state, read just before each scrape
         self.webhooks = []  # each receiver's (label, backlog, oldest age, disabled, attempts), ditto
         self.registry = CollectorRegistry()
@@ -45,6 +46,10 @@ class Metrics:
 
     def watch_writable(self, writable: Callable[[], bool]) -> None:
         self._writable = writable
+
+    def watch_answered_early(self, answered_early: Callable[[], Counter[str]]) -> None:
+        """Checks answered from memory before the database or the index caught up, by why."""
+        self._answered_early = answered_early
 
     def watch_intake(self, intake: Callable[[], tuple[int, int, int]]) -> None:
         """(stored and not yet read, being read now, unproven requests sent to review past a budget)."""
@@ -87,7 +92,15 @@ class Metrics:
             buckets=[*((str(bound), count) for bound, count in zip(LAG_BUCKETS, self.lag_buckets)),
                      ("+Inf", self.lag_count)],
             sum_value=self.lag_sum)
-        families = [requests, checked, changes, size, writable, leaving, waiting, being_read, over_budget, lag]
+        early = CounterMetricFamily(
+            "suppression_checks_answered_early",
+            "Checks answered from memory without waiting longer for the database: behind_writes (the index"
+            " had not taken in an acknowledged write within 1 s), without_details (suppressed, reason unknown)",
+            labels=["why"])
+        answered_early = self._answered_early()
+        for why in ("behind_writes", "without_details"):
+            early.add_metric([why], answered_early[why])
+        families = [requests, checked, changes, size, writable, leaving, waiting, being_read, over_budget, lag, early]
         if self.review is not None:
             for name, text, value in (
                 ("suppression_review_open", "Received messages a person must decide", self.review.open),

@@ -67,8 +67,9 @@ class _FileLock:
 
 
 class FollowedSignal:
-    """The same word for a store shared over the network (PostgreSQL): kept in this process,
-    raised by this process's own commits and by the database's notifications of others'."""
+    """The same word for a store shared over the network (PostgreSQL): kept in this process and
+    raised by its own commits only. The CLI waits until every instance has followed its change
+    before it exits; other instances' changes reach the index by the follower, within a second."""
 
     def __init__(self):
         self._newest = 0

@@ -6,9 +6,10 @@ psycopg 3 pool. What sharing needs besides:
 - The change log is the feed every instance follows. Writers that log changes (or outbox
   events) take one advisory transaction lock first, so ids are handed out and committed in the
   same order and a follower reading "after my cursor" never skips one committed late.
-- A statement-level trigger NOTIFYs the newest change id; each instance LISTENs and raises its
-  signal, so its next check catches up (and the service polls besides: a lost connection
-  loses no change, only the early wake-up).
+- A statement-level trigger NOTIFYs the newest change id; each instance LISTENs to wake what
+  waits for writes (the webhook outbox). Its index follows the log by polling every 0.1 s; a
+  check never waits for another instance's change (CONTRACT §8 gives them a second), only for
+  this process's own, which its writer puts into the index before answering.
 - Each server instance has a row in `instances`: how far its index has followed, and a
   heartbeat. The CLI's writes return only once every live instance has followed them (a check
   that starts after the CLI exits sees its change, CONTRACT §8); stored messages are claimed
@@ -102,6 +103,7 @@ class PostgresStore:
         )
         self.instance = secrets.token_hex(8)
         self.signal = FollowedSignal()
+        self.reachable = True  # False from a connection failure until a statement succeeds again
         self.stored_mail_bytes = 0
         self._problem: str | None = None
         self._written = Wakeup()
@@ -175,7 +177,9 @@ class PostgresStore:
         try:
             async with self._pool.connection() as conn:
                 yield conn
+            self.reachable = True
         except PoolTimeout as exc:
+            self.reachable = False
             _raise_if_cancelled()
             raise StoreUnavailable(f"the PostgreSQL database cannot be reached now: {_reason(exc)}") from None
         except psycopg.errors.LockNotAvailable:
@@ -183,6 +187,7 @@ class PostgresStore:
                 f"waited over {_CLI_LOCK_WAIT_SECONDS:g} s for a lock that a running instance (or another command)"
                 " holds; nothing was written, try again") from None
         except _UNAVAILABLE as exc:
+            self.reachable = False
             _raise_if_cancelled()
             raise _ConnectionLost(f"the PostgreSQL database cannot be reached now: {_reason(exc)}") from None
         except psycopg.Error as exc:
@@ -930,18 +935,18 @@ class PostgresStore:
         log.warning("%d running instance(s) have not applied this change yet; they will within seconds", behind)
 
     async def _listen(self) -> None:
-        """Raise the signal on each change another process commits (NOTIFY), reconnecting when lost."""
+        """Wake the outbox on each change another process commits (NOTIFY), reconnecting when lost."""
         while True:
             try:
                 conn = await psycopg.AsyncConnection.connect(
                     self.url, autocommit=True, connect_timeout=int(_CONNECT_SECONDS))
                 async with conn:
                     await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
-                    self.signal.raise_to(await _newest_change(conn))  # what was missed meanwhile
-                    self.announce_writes()
-                    async for notice in conn.notifies():
-                        if notice.payload.isdigit():
-                            self.signal.raise_to(int(notice.payload))
+                    self.announce_writes()  # what was missed meanwhile
+                    async for _ in conn.notifies():
+                        # Not the signal: a check must not wait for another instance's change
+                        # (the index follows it within FOLLOW_SECONDS), least of all through a
+                        # reconnect.
                         self.announce_writes()
             except asyncio.CancelledError:
                 raise

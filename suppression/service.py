@@ -1,13 +1,17 @@
 """The operations people and programs perform on the suppression list.
 
 Reads of "is it suppressed?" go to the in-memory index; the database is asked only for the
-details of an address the index holds. The index follows the change log in order, so it
-sees writes made by other processes (the admin CLI) too, within FOLLOW_SECONDS.
+details of an address the index holds, and a check waits for them a bounded time
+(DETAILS_WAIT_SECONDS). The index follows the change log in order, so it sees writes made by
+other processes (the admin CLI, other instances) too, within FOLLOW_SECONDS; a check waits for
+the index only when a write acknowledged here or by the CLI is known to be newer, and then at
+most READ_YOUR_WRITES_SECONDS. Whatever the database does, a check answers from memory.
 """
 
 import asyncio
 import dataclasses
 import functools
+from collections import Counter
 from operator import itemgetter
 import json
 import logging
@@ -82,6 +86,12 @@ REASONS = ("unsubscribe", "complaint", "bounce", "manual", "import")
 SOURCES = ("link", "one-click", "email", "api", "cli", "import")
 RETENTION_EVERY_SECONDS = 3600
 FOLLOW_SECONDS = 0.1  # how soon writes by other processes (the CLI) reach checks
+# The longest a check waits for the index to take in a write acknowledged here or by the CLI
+# (read-your-writes); past it, it answers from the index as it is (counted: behind_writes).
+READ_YOUR_WRITES_SECONDS = 1.0
+# The longest a check of a suppressed address waits for the database's details (reason, source,
+# since); past it, or while the database is known to be away, it answers from memory without them.
+DETAILS_WAIT_SECONDS = 0.05
 MAX_CHANGES_PAGE = 10_000
 _KEY_CACHE_SECONDS = 30.0  # how long a revoked key may still be honoured
 _PRESENTED_CACHE_SIZE = 1000
@@ -98,6 +108,7 @@ class CheckResult:
     scope: Scope
     suppressed: bool
     matched: Suppression | None  # the suppression that applies; "all emails" wins
+    details_unavailable: bool = False  # suppressed, from memory: the database did not answer in time
 
     def as_dict(self, reveal_erasure: bool = True) -> dict:
         """What a check says, as the API and the CLI print it. Without `reveal_erasure` (any key
@@ -109,6 +120,8 @@ class CheckResult:
             if matched.source == ERASURE_SOURCE and not reveal_erasure:
                 matched = dataclasses.replace(matched, reason="manual", source="api")
             body.update(suppression_record(matched))
+        if self.details_unavailable:
+            body["details_unavailable"] = True
         return body
 
 
@@ -182,6 +195,11 @@ class SuppressionService:
         self.index: SuppressionIndex | None = None
         self._cursor = 0  # the last change id the index reflects
         self._seen_signal = -1  # the shared change word when the index last caught up with it
+        self._catching_up: asyncio.Task | None = None  # the index following a write a check must see
+        self._catching_up_to = 0
+        # Checks answered from memory without waiting longer: "behind_writes" (the index had not
+        # taken in an acknowledged write within READ_YOUR_WRITES_SECONDS), "without_details".
+        self.answered_early: Counter[str] = Counter()
         self._follow_lock = asyncio.Lock()
         self._follower: asyncio.Task | None = None
         self._retention: asyncio.Task | None = None
@@ -272,6 +290,7 @@ class SuppressionService:
     async def _stop(self) -> None:
         for task in list(self._rereading.values()):
             await cancel_and_wait(task)
+        await cancel_and_wait(self._catching_up)
         await cancel_and_wait(self._follower)
         await cancel_and_wait(self._retention)
         self._follower = self._retention = None
@@ -305,15 +324,38 @@ class SuppressionService:
     # -- checks -------------------------------------------------------------------------
 
     async def see_writes(self) -> None:
-        """Bring the index up to every write acknowledged so far, by this process or any other
-        (the CLI): a read of shared memory when there was none. Every check starts with it."""
+        """Bring the index up to every write acknowledged so far by this process or the CLI (the
+        store's signal: a read of memory, no query, when there is none). Every check starts with
+        it; it waits at most READ_YOUR_WRITES_SECONDS, then the check answers with what the index
+        holds (counted), so a database that does not answer never holds a check for longer."""
         if self.index is None:
             return
         published = self.store.signal.read()
-        if published != self._seen_signal:
-            await self.follow_changes(upto=published)
-            self._seen_signal = published
-            self.store.note_followed(self._cursor)
+        if published <= self._cursor or published == self._seen_signal:
+            return
+        catching_up = self._catch_up_to(published)
+        await asyncio.wait({catching_up}, timeout=READ_YOUR_WRITES_SECONDS)
+        if catching_up.done() and not catching_up.cancelled():
+            failure = catching_up.exception()
+            if failure is not None and not isinstance(failure, StoreUnavailable):
+                raise failure
+        if self._cursor < published and published != self._seen_signal:
+            self.answered_early["behind_writes"] += 1
+
+    def _catch_up_to(self, published: int) -> asyncio.Task:
+        """The index following the log up to `published`, in a task of its own: a check that stops
+        waiting for it does not stop it, and checks arriving meanwhile share it."""
+        task = self._catching_up
+        if task is None or task.done() or self._catching_up_to < published:
+            task = asyncio.create_task(self._catch_up(published), name="index-catch-up")
+            task.add_done_callback(_retrieve)
+            self._catching_up, self._catching_up_to = task, published
+        return task
+
+    async def _catch_up(self, published: int) -> None:
+        await self.follow_changes(upto=published)
+        self._seen_signal = max(self._seen_signal, published)
+        self.store.note_followed(self._cursor)
 
     async def check(self, text: str, scope: Scope = ALL_EMAILS) -> CheckResult:
         """Whether one address is suppressed for a topic (or for all emails)."""
@@ -322,17 +364,39 @@ class SuppressionService:
         scope = self.known_scope(scope)
         stored, key = self._stored(email)
         domain = domain_entry(email)
-        if self.index is not None and not (
-            self.index.contains(key, scope) or self._domain_suppressed(email, scope)
-        ):
+        if self.index is None:  # the CLI: the database is the only source
+            own, of_domain = await self._details(stored, domain)
+        elif not (self.index.contains(key, scope) or self._domain_suppressed(email, scope)):
             return CheckResult(email, scope, False, None)
-        own = {row.scope: row for row in await self.store.suppressions_of(stored)}
-        of_domain = {row.scope: row for row in await self.store.suppressions_of(domain)} if self._domains else {}
+        else:
+            details = await self._details_soon(stored, domain)
+            if details is None:
+                self.answered_early["without_details"] += 1
+                return CheckResult(email, scope, True, None, details_unavailable=True)
+            own, of_domain = details
         # All emails first, the address's own before its domain's; then the topic.
         matched = own.get(ALL_EMAILS) or of_domain.get(ALL_EMAILS)
         if matched is None and not scope.everything:
             matched = own.get(scope) or of_domain.get(scope)
         return CheckResult(email, scope, matched is not None, matched)
+
+    async def _details(self, stored: str, domain: str) -> tuple[dict, dict]:
+        """The address's own suppressions and its domain's, by scope, from the database."""
+        own = {row.scope: row for row in await self.store.suppressions_of(stored)}
+        of_domain = {row.scope: row for row in await self.store.suppressions_of(domain)} if self._domains else {}
+        return own, of_domain
+
+    async def _details_soon(self, stored: str, domain: str) -> tuple[dict, dict] | None:
+        """The details if the database gives them within DETAILS_WAIT_SECONDS; None if it does not,
+        or is known to be away (then it is not asked: a restart must not pile up waiting reads)."""
+        if not self.store.reachable:
+            return None
+        reading = asyncio.create_task(self._details(stored, domain), name="check-details")
+        reading.add_done_callback(_retrieve)
+        await asyncio.wait({reading}, timeout=DETAILS_WAIT_SECONDS)
+        if not reading.done() or reading.cancelled() or isinstance(reading.exception(), StoreUnavailable):
+            return None  # a late read finishes (or fails) on its own; nobody waits for it
+        return reading.result()
 
     async def suppressed_texts(self, texts: list[str], scope: Scope) -> list[str]:
         """The given strings that are suppressed addresses, as given, in input order."""
@@ -1062,6 +1126,16 @@ class SuppressionService:
 
 
 _PROGRESS_EVERY = 100_000
+
+
+def _retrieve(task: asyncio.Task) -> None:
+    """A task a check stopped waiting for: its outcome is read here, so an error is logged once
+    (a database away is expected and said by the follower) rather than as "never retrieved"."""
+    if task.cancelled():
+        return
+    failure = task.exception()
+    if failure is not None and not isinstance(failure, StoreUnavailable):
+        log.error("%s failed", task.get_name(), exc_info=failure)
 
 
 def _counted(rows, report: ImportReport, on_progress: Callable[[int], None] | None):

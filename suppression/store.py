@@ -53,6 +53,7 @@ class SuppressionStore(OutboxQueries):
         self._reader: aiosqlite.Connection | None = None
         self.stored_mail_bytes = 0  # raw received mail kept, in bytes (read at open, added to after)
         self.signal: ChangeSignal | None = None  # how far the change log has got, for every process
+        self.reachable = True  # a local file: it answers or fails at once, never reconnects
 
     # -- life cycle -------------------------------------------------------------------
 

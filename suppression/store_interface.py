@@ -26,8 +26,14 @@ class ChangeWord(Protocol):
 
 
 class Store(Protocol):
+    # The newest change a check in this process must see: one this process or the CLI
+    # acknowledged (CONTRACT §8). Other instances' changes are not in it: the follower takes
+    # them in within a second, and a check never waits for them.
     signal: ChangeWord | None
     stored_mail_bytes: int
+    # False from a failure to reach the database until it answers again: a check then asks it
+    # nothing (its details are left out) rather than wait for a reconnect.
+    reachable: bool
 
     # -- life cycle, and the other processes sharing the store
     async def open(self) -> None: ...

@@ -85,3 +85,30 @@ def test_the_cli_then_a_running_server_from_outside(tmp_path):
             assert run_cli("add", f"outside{n}@example.com", config=config).returncode == 0
             status, body = api_call(service.base_url, "GET", f"/v1/suppressions/outside{n}@example.com", key)
             assert (status, body["suppressed"]) == (200, True)
+
+
+async def test_a_check_waits_for_an_acknowledged_write_a_bounded_time_then_answers_with_what_it_has(
+        tmp_path, monkeypatch):
+    # The bound made zero: the first check after a big import by another process cannot wait for
+    # the index to read it, so it answers from the index as it is and counts that; the index
+    # goes on catching up by itself, and a later check sees the import.
+    import asyncio
+
+    import suppression.service
+
+    monkeypatch.setattr(suppression.service, "READ_YOUR_WRITES_SECONDS", 0.0)
+    server, cli = await open_pair(tmp_path)
+    try:
+        lines = [f"late{n}@example.org" for n in range(120_000)]
+        await cli.import_lines(["email", *lines], "cli")
+        assert not (await server.check(lines[-1])).suppressed
+        assert server.answered_early["behind_writes"] == 1
+        for _ in range(600):  # bounded: the catch-up runs on its own, a check never drives it
+            if (await server.check(lines[-1])).suppressed:
+                break
+            await asyncio.sleep(0.05)
+        assert (await server.check(lines[-1])).suppressed
+        assert await server.suppressed_texts(lines[:2], ALL_EMAILS) == lines[:2]
+    finally:
+        await cli.stop()
+        await server.stop()

@@ -172,14 +172,16 @@ class PostgresStore:
         return self._problem
 
     @asynccontextmanager
-    async def _conn(self):
-        """A pooled connection; the driver's errors become StoreUnavailable (503 / 451)."""
+    async def _conn(self, free_within: float | None = None):
+        """A pooled connection (waiting `free_within` seconds at most for one, else the pool's
+        timeout); the driver's errors become StoreUnavailable (503 / 451)."""
         try:
-            async with self._pool.connection() as conn:
+            async with self._pool.connection(timeout=free_within) as conn:
                 yield conn
             self.reachable = True
         except PoolTimeout as exc:
-            self.reachable = False
+            if free_within is None:  # a short wait running out says only that the pool is busy
+                self.reachable = False
             _raise_if_cancelled()
             raise StoreUnavailable(f"the PostgreSQL database cannot be reached now: {_reason(exc)}") from None
         except psycopg.errors.LockNotAvailable:
@@ -277,13 +279,13 @@ class PostgresStore:
 
     # -- reads ----------------------------------------------------------------------------
 
-    async def _read(self, query: str, params=()) -> list:
+    async def _read(self, query: str, params=(), free_within: float | None = None) -> list:
         try:
-            async with self._conn() as conn:
+            async with self._conn(free_within) as conn:
                 return await (await conn.execute(query, params)).fetchall()
         except _ConnectionLost:
             # Once more on a fresh connection: the first use of a pooled one after a server restart fails.
-            async with self._conn() as conn:
+            async with self._conn(free_within) as conn:
                 return await (await conn.execute(query, params)).fetchall()
 
     # -- suppressions -------------------------------------------------------------------
@@ -387,9 +389,10 @@ class PostgresStore:
             self._wrote(newest)
         return added
 
-    async def suppressions_of(self, email: str) -> list[Suppression]:
+    async def suppressions_of(self, email: str, free_within: float | None = None) -> list[Suppression]:
         rows = await self._read(
-            f"SELECT {SUPPRESSION_COLUMNS} FROM suppressions WHERE email = %s ORDER BY topic", (email,))
+            f"SELECT {SUPPRESSION_COLUMNS} FROM suppressions WHERE email = %s ORDER BY topic", (email,),
+            free_within=free_within)
         return [suppression_of_row(row) for row in rows]
 
     async def iter_suppressions(self, batch: int = 10_000) -> AsyncIterator[Suppression]:

@@ -380,10 +380,11 @@ class SuppressionService:
             matched = own.get(scope) or of_domain.get(scope)
         return CheckResult(email, scope, matched is not None, matched)
 
-    async def _details(self, stored: str, domain: str) -> tuple[dict, dict]:
+    async def _details(self, stored: str, domain: str, free_within: float | None = None) -> tuple[dict, dict]:
         """The address's own suppressions and its domain's, by scope, from the database."""
-        own = {row.scope: row for row in await self.store.suppressions_of(stored)}
-        of_domain = {row.scope: row for row in await self.store.suppressions_of(domain)} if self._domains else {}
+        own = {row.scope: row for row in await self.store.suppressions_of(stored, free_within)}
+        of_domain = ({row.scope: row for row in await self.store.suppressions_of(domain, free_within)}
+                     if self._domains else {})
         return own, of_domain
 
     async def _details_soon(self, stored: str, domain: str) -> tuple[dict, dict] | None:
@@ -391,7 +392,9 @@ class SuppressionService:
         or is known to be away (then it is not asked: a restart must not pile up waiting reads)."""
         if not self.store.reachable:
             return None
-        reading = asyncio.create_task(self._details(stored, domain), name="check-details")
+        # Nor does it queue for a connection behind writes: a busy pool is a missing detail, and
+        # reads a check gave up on do not pile up in the pool's queue.
+        reading = asyncio.create_task(self._details(stored, domain, DETAILS_WAIT_SECONDS), name="check-details")
         reading.add_done_callback(_retrieve)
         await asyncio.wait({reading}, timeout=DETAILS_WAIT_SECONDS)
         if not reading.done() or reading.cancelled() or isinstance(reading.exception(), StoreUnavailable):

@@ -267,8 +267,8 @@ class SuppressionStore(OutboxQueries):
 
         return await self._write(work)
 
-    async def suppressions_of(self, email: str) -> list[Suppression]:
-        """Every suppression of one address, "all emails" first."""
+    async def suppressions_of(self, email: str, free_within: float | None = None) -> list[Suppression]:
+        """Every suppression of one address, "all emails" first (one reader connection: nothing to wait for)."""
         rows = await self._read(
             f"SELECT {SUPPRESSION_COLUMNS} FROM suppressions WHERE email = ? ORDER BY topic", (email,))
         return [suppression_of_row(row) for row in rows]

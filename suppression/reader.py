@@ -157,14 +157,16 @@ def serve(conn: Connection, settings: ReaderSettings) -> None:
     read_token = partial(read_claim, settings.signing_keys, max_age_seconds=settings.max_age_seconds,
                          topics=settings.topics)
     judge = load_judge(Path(settings.judge_path)) if settings.judge_path else shipped_judge()
-    conn.send("ready")
-    while True:
-        try:
+    try:
+        conn.send("ready")
+        while True:
             chunk = conn.recv()
-        except EOFError:
-            return  # the service closed its end, or died
-        for raw, mail_from in chunk:
-            conn.send(decide(raw, mail_from, settings, read_token, judge))
+            for raw, mail_from in chunk:
+                conn.send(decide(raw, mail_from, settings, read_token, judge))
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        # The service closed its end, or died (SIGKILL while this child started or read): it
+        # reads the message again at its next start; a traceback here would say nothing more.
+        return
 
 
 def decide(raw: bytes, mail_from: str, settings: ReaderSettings, read_token, judge: Judge | None = None) -> Decision:

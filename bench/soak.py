@@ -68,8 +68,13 @@ class Phase:
     name: str
     start: float
     end: float = float("inf")
+    load: str = ""  # the machine's load average when the phase ended
     rss_start: dict[int, float] = field(default_factory=dict)
     rss_end: dict[int, float] = field(default_factory=dict)
+    # Seconds each instance's loop thread spent runnable but waiting for a core (schedstat), at
+    # the phase's start and end: how much of its latency the machine, not the service, caused.
+    cpu_wait_start: dict[int, float] = field(default_factory=dict)
+    cpu_wait_end: dict[int, float] = field(default_factory=dict)
     recovery: list[str] = field(default_factory=list)
 
 
@@ -127,6 +132,16 @@ class Instance:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(timeout=120)
         self.log.close()
+
+    def cpu_wait(self) -> float:
+        """Seconds the service's loop thread has waited for a core since it started."""
+        if self.process is None or self.process.poll() is not None:
+            return 0.0
+        try:
+            stat = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/schedstat").read_text()
+        except OSError:
+            return 0.0
+        return int(stat.split()[1]) / 1e9
 
     def rss_mb(self) -> float:
         """The service's resident memory and its children's (the mail readers), in MB."""
@@ -367,10 +382,14 @@ class Soak:
     # -- memory -------------------------------------------------------------------------
 
     def sample_memory_now(self, phase: Phase, which: str, only: int | None = None) -> None:
+        if which == "end":
+            phase.load = load_average()
         target = phase.rss_start if which == "start" else phase.rss_end
+        waited = phase.cpu_wait_start if which == "start" else phase.cpu_wait_end
         for instance in self.instances:
             if only is None or instance.number == only:
                 target[instance.number] = instance.rss_mb()
+                waited[instance.number] = instance.cpu_wait()
 
     async def sample_memory(self) -> None:
         while self.now() < self.args.duration:
@@ -442,6 +461,12 @@ def report(soak: Soak, args, logs: str) -> str:
         rss = ", ".join(f"{names[n]} {phase.rss_start.get(n, 0):.0f} → {phase.rss_end.get(n, 0):.0f}"
                         for n in names)
         lines += ["", f"resident memory, service + children, MB (start → end of phase): {rss}"]
+        length = min(phase.end, args.duration) - phase.start
+        waits = ", ".join(
+            f"{names[n]} {100 * max(0.0, phase.cpu_wait_end.get(n, 0) - phase.cpu_wait_start.get(n, 0)) / length:.0f}%"
+            for n in names)
+        lines.append(f"time the service's loop thread waited for a core (runnable, not running; a killed"
+                     f" instance's from its restart): {waits} of the phase; load average {phase.load}")
         lines += [f"recovery: {line}" for line in phase.recovery]
     lines += ["", "acknowledged writes missing at the end, by instance asked: " + "; ".join(
         f"{kind} on {names[n]}: {len(missing)}" for (kind, n), missing in sorted(soak.lost.items()))]

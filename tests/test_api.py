@@ -321,6 +321,9 @@ async def test_healthz_and_metrics(client, admin_key, check_key):
     assert 'suppression_checked_addresses_total{kind="bulk"} 2.0' in text
     assert 'suppression_changes_total{action="suppress",source="api"} 1.0' in text
     assert "suppression_database_writable 1.0" in text
+    # Checks answered from memory before the database or the index caught up: none here.
+    assert 'suppression_checks_answered_early_total{why="behind_writes"} 0.0' in text
+    assert 'suppression_checks_answered_early_total{why="without_details"} 0.0' in text
 
 
 async def test_unknown_route_and_method_are_json(client, check_key):

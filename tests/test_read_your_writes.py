@@ -97,6 +97,7 @@ async def test_a_check_waits_for_an_acknowledged_write_a_bounded_time_then_answe
     import suppression.service
 
     monkeypatch.setattr(suppression.service, "READ_YOUR_WRITES_SECONDS", 0.0)
+    monkeypatch.setattr(suppression.service, "FOLLOW_SECONDS", 3600.0)  # only checks make it catch up here
     server, cli = await open_pair(tmp_path)
     try:
         lines = [f"late{n}@example.org" for n in range(120_000)]

@@ -11,7 +11,6 @@ most READ_YOUR_WRITES_SECONDS. Whatever the database does, a check answers from 
 import asyncio
 import dataclasses
 import functools
-from collections import Counter
 from operator import itemgetter
 import json
 import logging

@@ -95,10 +95,11 @@ class Metrics:
         early = CounterMetricFamily(
             "suppression_checks_answered_early",
             "Checks answered from memory without waiting longer for the database: behind_writes (the index"
-            " had not taken in an acknowledged write within 1 s), without_details (suppressed, reason unknown)",
+            " had not taken in an acknowledged write within 1 s), behind_other_instances (nor a change another"
+            " instance announced within 50 ms), without_details (suppressed, reason unknown)",
             labels=["why"])
         answered_early = self._answered_early()
-        for why in ("behind_writes", "without_details"):
+        for why in ("behind_writes", "behind_other_instances", "without_details"):
             early.add_metric([why], answered_early[why])
         families = [requests, checked, changes, size, writable, leaving, waiting, being_read, over_budget, lag, early]
         if self.review is not None:

@@ -35,6 +35,9 @@ class ChangeSignal:
     def read(self) -> int:
         return _WORD.unpack_from(self._map, 0)[0]
 
+    def heard(self) -> int:
+        return 0  # one SQLite file, one instance: every writer publishes to the word itself
+
     def publish(self, newest: int) -> None:
         """Raise the word to `newest` (never lower it: another process may be further)."""
         with self._locked():
@@ -73,9 +76,17 @@ class FollowedSignal:
 
     def __init__(self):
         self._newest = 0
+        self._heard = 0
 
     def read(self) -> int:
         return self._newest
+
+    def heard(self) -> int:
+        return self._heard
+
+    def hear(self, newest: int) -> None:
+        """Another instance committed up to `newest` (its NOTIFY)."""
+        self._heard = max(self._heard, newest)
 
     def raise_to(self, newest: int) -> None:
         self._newest = max(self._newest, newest)

@@ -946,10 +946,11 @@ class PostgresStore:
                 async with conn:
                     await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
                     self.announce_writes()  # what was missed meanwhile
-                    async for _ in conn.notifies():
-                        # Not the signal: a check must not wait for another instance's change
-                        # (the index follows it within FOLLOW_SECONDS), least of all through a
-                        # reconnect.
+                    async for notice in conn.notifies():
+                        # Heard, not the signal: a check waits for another instance's change only
+                        # briefly, and never through a reconnect (nothing is heard meanwhile).
+                        if notice.payload and notice.payload.isdigit():
+                            self.signal.hear(int(notice.payload))
                         self.announce_writes()
             except asyncio.CancelledError:
                 raise

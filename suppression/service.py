@@ -88,6 +88,9 @@ FOLLOW_SECONDS = 0.1  # how soon writes by other processes (the CLI) reach check
 # The longest a check waits for the index to take in a write acknowledged here or by the CLI
 # (read-your-writes); past it, it answers from the index as it is (counted: behind_writes).
 READ_YOUR_WRITES_SECONDS = 1.0
+# The longest a check waits for a change another instance announced (it answers within ms when
+# the database does; a restart or failover must not hold checks).
+OTHER_WRITES_SECONDS = 0.05
 # The longest a check of a suppressed address waits for the database's details (reason, source,
 # since); past it, or while the database is known to be away, it answers from memory without them.
 DETAILS_WAIT_SECONDS = 0.05
@@ -197,7 +200,8 @@ class SuppressionService:
         self._catching_up: asyncio.Task | None = None  # the index following a write a check must see
         self._catching_up_to = 0
         # Checks answered from memory without waiting longer: "behind_writes" (the index had not
-        # taken in an acknowledged write within READ_YOUR_WRITES_SECONDS), "without_details".
+        # taken in an acknowledged write within READ_YOUR_WRITES_SECONDS), "behind_other_instances"
+        # (nor another instance's announced change within OTHER_WRITES_SECONDS), "without_details".
         self.answered_early: Counter[str] = Counter()
         self._follow_lock = asyncio.Lock()
         self._follower: asyncio.Task | None = None
@@ -330,16 +334,20 @@ class SuppressionService:
         if self.index is None:
             return
         published = self.store.signal.read()
-        if published <= self._cursor or published == self._seen_signal:
+        own = published > self._cursor and published != self._seen_signal
+        heard = self.store.signal.heard()
+        others = heard > self._cursor and heard > self._seen_signal
+        if not (own or others):
             return
-        catching_up = self._catch_up_to(published)
-        await asyncio.wait({catching_up}, timeout=READ_YOUR_WRITES_SECONDS)
+        newest = max(published, heard) if others else published
+        catching_up = self._catch_up_to(newest)
+        await asyncio.wait({catching_up}, timeout=READ_YOUR_WRITES_SECONDS if own else OTHER_WRITES_SECONDS)
         if catching_up.done() and not catching_up.cancelled():
             failure = catching_up.exception()
             if failure is not None and not isinstance(failure, StoreUnavailable):
                 raise failure
-        if self._cursor < published and published != self._seen_signal:
-            self.answered_early["behind_writes"] += 1
+        if self._cursor < newest and newest > self._seen_signal:
+            self.answered_early["behind_writes" if own else "behind_other_instances"] += 1
 
     def _catch_up_to(self, published: int) -> asyncio.Task:
         """The index following the log up to `published`, in a task of its own: a check that stops

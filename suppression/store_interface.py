@@ -24,11 +24,16 @@ class ChangeWord(Protocol):
 
     def read(self) -> int: ...
 
+    def heard(self) -> int:
+        """The newest change another instance announced (NOTIFY) that this process has heard of;
+        0 where there are no other instances."""
+
 
 class Store(Protocol):
     # The newest change a check in this process must see: one this process or the CLI
-    # acknowledged (CONTRACT §8). Other instances' changes are not in it: the follower takes
-    # them in within a second, and a check never waits for them.
+    # acknowledged (CONTRACT §8), waited for up to a second. Other instances' changes are
+    # `heard()`: a check waits for them only OTHER_WRITES_SECONDS, so a database that does not
+    # answer (a restart, a failover) never holds a check.
     signal: ChangeWord | None
     stored_mail_bytes: int
     # False from a failure to reach the database until it answers again: a check then asks it

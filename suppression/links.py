@@ -23,7 +23,7 @@ class UnsubscribeLink:
 
 def mint_link(
     email: str,
-    scope: Scope = ALL_EMAILS,
+    scope: Scope | str | None = ALL_EMAILS,
     *,
     base_url: str,
     secret_keys: str | Sequence[str],
@@ -32,8 +32,11 @@ def mint_link(
     """Everything a promotional email needs to carry to be unsubscribable by one click or mail.
 
     The https link comes first: mail clients use the first they support, and a mailto
-    listed first makes Gmail send an email instead of the one-click POST.
+    listed first makes Gmail send an email instead of the one-click POST. `scope` is a Scope,
+    or, for a mailing tool that knows no Scope, a topic's id (None or "": all emails).
     """
+    if not isinstance(scope, Scope):
+        scope = Scope.of_topic(scope)
     token = mint_token(secret_keys, email, scope)
     url = f"{base_url.rstrip('/')}/u/{token}"
     # RFC 6068: characters of the address that mean something in a URL are percent-encoded.

@@ -28,6 +28,7 @@ from suppression.model import Scope
 from suppression.records import change_record, message_record, subject_record, suppression_record
 
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_READER_GONE = 128 + 13  # as a shell reports a tool ended by SIGPIPE (`suppression export | head`)
 
 
 def main(argv: list[str] | None = None, serve: Callable[[str | None], int] | None = None) -> int:
@@ -37,7 +38,14 @@ def main(argv: list[str] | None = None, serve: Callable[[str | None], int] | Non
         return serve(args.serve_config or args.config)
     try:
         settings = load_settings(args.config)
-        return asyncio.run(_run(settings, args.command_fn, args))
+        status = asyncio.run(_run(settings, args.command_fn, args))
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at the interpreter's exit
+        return status
+    except BrokenPipeError:
+        # Whoever read stdout has what they wanted: stop quietly, as a Unix tool does, and
+        # keep the interpreter's last flush from meeting the closed pipe again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_READER_GONE
     except StoreUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE

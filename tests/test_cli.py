@@ -250,3 +250,26 @@ def test_link_warns_when_one_click_cannot_work_over_plain_http(tmp_path):
     assert made.returncode == 0 and "List-Unsubscribe-Post only with an https link" in made.stderr
     quiet = run_cli("link", "jane@example.com", config=write_config(tmp_path / "d.toml", tmp_path / "d", 1, 2))
     assert quiet.returncode == 0 and quiet.stderr == ""  # a developer's loopback setup
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly_as_a_unix_tool(config):
+    # `suppression export | head -n 1`: once head has what it needs, export's next write meets a
+    # closed pipe. A traceback there (found by the docs' own examples) is one to a user.
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, _env
+
+    ok(run_cli("import", "-", config=config, stdin="".join(f"p{i}@example.com\n" for i in range(3000))))
+    for command in (["export"], ["export", "--hash", "sha256"]):
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # the reader has gone before the first write: deterministic
+        try:
+            done = subprocess.run([sys.executable, "-m", "suppression", "--config", str(config), *command],
+                                  stdout=write_end, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=_env(),
+                                  timeout=120)
+        finally:
+            os.close(write_end)
+        assert done.stderr == "", done.stderr
+        assert done.returncode == 141  # as a shell reports a tool ended by SIGPIPE

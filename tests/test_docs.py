@@ -173,30 +173,45 @@ def quickstart(reader):
     """The README's examples run; the environment they leave to every other page."""
     variables = reader.work.parent / "variables"
     epilogue = "".join(f"printf '%s=%s\\n' {name} \"${{{name}:-}}\" >> {str(variables)!r}\n" for name in QUICKSTART)
-    run_page(ROOT / "README.md", reader, reader.env, epilogue)
+    done = run_page(ROOT / "README.md", reader, reader.env, epilogue)
     values = dict(line.split("=", 1) for line in variables.read_text().splitlines())
     env = dict(reader.env, **values)
     env["PATH"] = f"{reader.bin_dir}{os.pathsep}{env['PATH']}"
-    return values, env
+    return values, env, done.stdout
 
 
 def test_the_readme_quick_start_runs_and_sets_the_variables_the_docs_use(quickstart, reader):
-    values, _ = quickstart
+    values, _, _ = quickstart
     assert [name for name in QUICKSTART if not values.get(name)] == []
     assert values["URL"] == f"http://127.0.0.1:{reader.http_port}"
     assert all(values[key].startswith("sk_") for key in QUICKSTART[1:])
 
 
+def test_the_quick_start_answers_as_the_readme_says(quickstart):
+    _, _, out = quickstart
+    # What the README's prose says of its own quick start ...
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert ('The single check answers `{"email": "jane@example.com", "topic": null, "suppressed": true, '
+            '"scope": "all", "reason": "unsubscribe", "source": "cli", "since": "..."}`') in text
+    assert ('prints the lines that must not be mailed: `jane@example.com`, `bob@example.com` and '
+            '`sam@former-partner.example.net`') in text and "not `kim@example.com`" in text
+    # ... is what it printed.
+    assert ('{"email": "jane@example.com", "topic": null, "suppressed": true, "scope": "all", '
+            '"reason": "unsubscribe", "source": "cli", "since": "') in out
+    assert "jane@example.com\nbob@example.com\nsam@former-partner.example.net\n" in out
+    assert "kim@example.com\n" not in out
+
+
 @pytest.mark.parametrize("page", [page for page in pages() if page.name != "README.md" or page.parent != ROOT],
                          ids=lambda page: str(page.relative_to(ROOT)))
 def test_every_example_of_the_page_runs(page, quickstart, reader):
-    _, env = quickstart
+    _, env, _ = quickstart
     run_page(page, reader, env)
 
 
 def test_a_broken_example_fails(quickstart, reader, tmp_path):
     # The runner is no rubber stamp: an example the service refuses, or a Python error, fails.
-    _, env = quickstart
+    _, env, _ = quickstart
     for broken in ('```sh\ncurl -sS -H "Authorization: Bearer $CHECK_KEY" $URL/v1/no-such-thing\n```\n',
                    '```sh\nsuppression add not-an-address\n```\n',
                    '```python\nfrom suppression import no_such_name\n```\n'):
@@ -223,7 +238,7 @@ def test_a_block_that_shows_a_file_shows_it_as_it_is():
 
 
 def test_the_webhook_receiver_example_verifies_and_prints_an_event(quickstart, reader):
-    _, env = quickstart
+    _, env, _ = quickstart
     receiver = subprocess.Popen(
         [str(reader.bin_dir / "python"), "docs/examples/webhook_receiver.py"], cwd=reader.work,
         env=dict(env, WEBHOOK_SECRET=HOOK_SECRET, PORT=str(reader.hook_port)),

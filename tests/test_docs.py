@@ -27,6 +27,7 @@ import os
 import queue
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -156,16 +157,27 @@ def script_of(blocks: list[Block], reader: Reader, marker: Path) -> str:
 
 
 def run_page(page: Path, reader: Reader, env: dict[str, str], epilogue: str = "") -> subprocess.CompletedProcess:
-    marker = reader.work.parent / "block"
+    marker, finished = reader.work.parent / "block", reader.work.parent / "finished"
     marker.write_text("")
-    script = script_of(runnable(page), reader, marker) + epilogue
-    done = subprocess.run(["bash", "-c", script], cwd=reader.work, env=env, capture_output=True, text=True,
-                          timeout=300)
+    finished.unlink(missing_ok=True)
+    # The last line proves every block ran: an `exit 0` in a block must not pass for the rest.
+    script = script_of(runnable(page), reader, marker) + epilogue + f": > {str(finished)!r}\n"
+    # A session of its own, so that whatever a block left running in the background ends with it.
+    shell = subprocess.Popen(["bash", "-c", script], cwd=reader.work, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = shell.communicate(timeout=300)
+    finally:
+        try:
+            os.killpg(shell.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        shell.wait()
     where = marker.read_text().strip()
-    assert done.returncode == 0, (
-        f"the example at {where} failed (exit {done.returncode}):\n{done.stderr[-3000:]}\n{done.stdout[-2000:]}"
+    assert shell.returncode == 0 and finished.exists(), (
+        f"the example at {where} failed (exit {shell.returncode}):\n{stderr[-3000:]}\n{stdout[-2000:]}"
         f"\nthe service said:\n{reader.service.output[-2000:]}")
-    return done
+    return subprocess.CompletedProcess(shell.args, shell.returncode, stdout, stderr)
 
 
 @pytest.fixture(scope="module")
@@ -213,6 +225,7 @@ def test_a_broken_example_fails(quickstart, reader, tmp_path):
     # The runner is no rubber stamp: an example the service refuses, or a Python error, fails.
     _, env, _ = quickstart
     for broken in ('```sh\ncurl -sS -H "Authorization: Bearer $CHECK_KEY" $URL/v1/no-such-thing\n```\n',
+                   '```sh\nexit 0\n```\n',
                    '```sh\nsuppression add not-an-address\n```\n',
                    '```python\nfrom suppression import no_such_name\n```\n'):
         page = tmp_path / "broken.md"

@@ -93,7 +93,7 @@ def reader_folder(work: Path) -> Path:
     shutil.copytree(DOCS / "examples", work / "docs" / "examples")
     bin_dir = work / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
-    path = f"{ROOT}{os.pathsep}" + "${PYTHONPATH:-}"
+    path = f"{ROOT}" + "${PYTHONPATH:+:$PYTHONPATH}"  # this checkout, as the venv's install would be
     _executable(bin_dir / "python", f'#!/bin/sh\nPYTHONPATH="{path}" exec "{sys.executable}" "$@"\n')
     _executable(bin_dir / "suppression", f'#!/bin/sh\nexec "{bin_dir / "python"}" -m suppression "$@"\n')
     curl = shutil.which("curl")

@@ -63,8 +63,8 @@ def is_repeat(claim: Claim, reason: str, source: str, until: str | None) -> bool
 
 def is_undo_of(claim: Claim, made_at: str) -> bool:
     """Whether an undo handed out for a click at `made_at` names this claim: that click's own
-    opt-out, and nothing anyone added after it."""
-    return claim.since == made_at and claim.reason == "unsubscribe" and claim.source in OWN_SOURCES
+    opt-out or pause, and nothing anyone added after it."""
+    return claim.since == made_at and claim.reason in OWN_REASONS and claim.source in OWN_SOURCES
 
 
 def suppressed(state: str | None, now: str) -> bool:

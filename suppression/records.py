@@ -21,7 +21,7 @@ def change_record(change: Change) -> dict:
     {"suppressed": BOOL, "until": TIMESTAMP or null} (null: no end). A copy of the list that
     follows `after` is right whatever the order of claims and lifts."""
     record = {
-        "cursor": str(change.id),
+        "cursor": str(change.id) if change.action != "expire" else None,  # an end written by nobody
         "at": change.at,
         "action": change.action,
         "email": change.email,
@@ -30,7 +30,10 @@ def change_record(change: Change) -> dict:
         "source": change.source,
         "actor": change.actor,
     }
-    if change.action != "erase":
+    if change.action == "expire":  # a pause ran out (history only): what it was, and when
+        record["campaign"] = change.campaign
+        record["until"] = change.until
+    elif change.action != "erase":
         record["campaign"] = change.campaign
         record["until"] = change.until
         state = change.state if change.state is not None else state_of_legacy(change.action, change.reason)

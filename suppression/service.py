@@ -479,6 +479,28 @@ class SuppressionService:
             await self._note_own(placed.change_id, _state_of(placed.suppression), stored, scope)
         return dataclasses.replace(placed.suppression, email=email), placed.created
 
+    async def pause(self, text: str, days: int, source: str, actor: str) -> tuple[str, str]:
+        """A person's pause of all emails for `days` (one of [preferences] pause_days): suppressed
+        until then, then not, with no write. (until, the undo for it)."""
+        if days not in self.settings.preferences.pause_days:
+            offered = ", ".join(str(d) for d in self.settings.preferences.pause_days) or "none"
+            raise InvalidValue(f"a pause is for one of these numbers of days: {offered}")
+        email = normalise_address(text)
+        until = utc_iso(self.clock() + timedelta(days=days))
+        stored, key = self._stored(email)
+        placed = await self.store.claim(stored, key, ALL_EMAILS, "pause", source, actor, None, None, until)
+        if placed.change_id is not None:
+            await self._note_own(placed.change_id, _state_of(placed.suppression), stored, ALL_EMAILS)
+        return until, mint_undo(self._keys(), email, ALL_EMAILS, placed.claim.since)
+
+    async def paused_until(self, text: str) -> str | None:
+        """When an address's pause of all emails ends, if only pauses hold it now."""
+        now = self._now()
+        for row in await self.store.suppressions_of(self._stored(normalise_address(text))[0]):
+            if row.scope == ALL_EMAILS and row.until is not None and row.until > now:
+                return row.until
+        return None
+
     async def unsuppress(self, text: str, scope: Scope, source: str, actor: str) -> tuple[str, bool]:
         """Lift every claim on an address (or a "*@DOMAIN" entry) for one scope (an admin may);
         return it and whether one was lifted."""
@@ -563,7 +585,7 @@ class SuppressionService:
         email = normalise_address(text)
         stored = self._stored(email)[0]  # after an erasure, only its keyed hash is held
         traces = await find_traces(self.store, (stored,) if is_record(stored) else _spellings(email))
-        history = await self.store.changes_of(stored)
+        history = _with_pause_ends(await self.store.changes_of(stored), self._now())
         replies = await self.store.replies_to(list(traces.replies))
         return_requests = await self.store.return_requests_of(self._return_inbox(email))
         return Subject(
@@ -582,12 +604,14 @@ class SuppressionService:
     async def history(self, text: str, reveal_erasure: bool = True) -> tuple[str, list[Change]]:
         """Every change to one address's suppressions, oldest first: what proves each opt-out.
         Without `reveal_erasure` (any key but an admin's), an erased address has no history, as
-        one never seen: a guessed address must not lead to its keyed hash, nor say it was erased."""
+        one never seen: a guessed address must not lead to its keyed hash, nor say it was erased.
+        A pause that has ended shows its end (action `expire`, at its `until`, no cursor: nothing
+        was written then, and the change feed has no such entry)."""
         email = normalise_address(text)
         stored = self._stored(email)[0]
         if is_record(stored) and not reveal_erasure:
             return email, []
-        return email, await self.store.changes_of(stored)
+        return email, _with_pause_ends(await self.store.changes_of(stored), self._now())
 
     async def change_counts(self) -> Counter[tuple[str, str]]:
         """How many changes of each (action, source) were logged since this process started,
@@ -1144,6 +1168,22 @@ def _suppression_of(claims: list[Claim], holding: list[Claim]) -> Suppression:
     until = None if any(c.until is None for c in holding) else max((c.until for c in holding), default=None)
     hard = any(c.until is None and c.reason in HARD_REASONS for c in holding)
     return Suppression(first.email, first.scope, first.reason, first.source, first.since, until, hard)
+
+
+def _with_pause_ends(changes: list[Change], now: str) -> list[Change]:
+    """The changes, with the end of each pause that ran out by `now` (not lifted before) among them."""
+    ends = []
+    for i, change in enumerate(changes):
+        if change.action != "suppress" or change.until is None or change.until > now:
+            continue
+        lifted = any(later.action == "unsuppress" and later.scope == change.scope and later.at < change.until
+                     for later in changes[i + 1:])
+        if not lifted:
+            ends.append(Change(0, change.until, "expire", change.email, change.scope, change.reason, change.source,
+                               "clock", None, change.campaign, change.until, None))
+    if not ends:
+        return changes
+    return sorted(changes + ends, key=lambda c: (c.at, c.id == 0, c.id))
 
 
 def _state_of(row: Suppression) -> str:

@@ -115,7 +115,7 @@ def parse_until(value, now: datetime) -> str:
 
 def check_purpose(purpose: str | None) -> str:
     """A check's purpose (default promotional); InvalidValue for another."""
-    if purpose is None or purpose == "":
+    if purpose is None:
         return "promotional"
     if purpose not in PURPOSES:
         raise InvalidValue(f"unknown purpose {purpose[:32]!r} (one of: {', '.join(PURPOSES)})")

@@ -77,8 +77,9 @@ class Claim:
 
 class Placed(NamedTuple):
     """What adding a claim did: the suppression as it stands, the claim (new, or the same one
-    standing already), the change logged (None: nothing new) and whether the scope became
-    suppressed by it (it was not before)."""
+    standing already), the change logged (None: nothing new) and whether the suppression is
+    new: the new claim is the one it shows (it was not suppressed, or only pauses held it
+    that end sooner)."""
 
     suppression: Suppression
     claim: Claim

@@ -1002,7 +1002,6 @@ async def _claim(conn, at, email, key, scope, reason, source, actor, detail=None
     for claim in claims:
         if is_repeat(claim, reason, source, until):
             return Placed(_shown(email, scope, claims), claim, None, False)
-    was = standing(claims)
     (claim_id,) = await (await conn.execute(
         "INSERT INTO claims (email, topic, reason, source, actor, created_at, campaign, until)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
@@ -1012,7 +1011,7 @@ async def _claim(conn, at, email, key, scope, reason, source, actor, detail=None
     state = await _settle_row(conn, email, topic, key, claims)
     change_id = await _log_change(conn, at, "suppress", email, topic, reason, source, actor, detail, campaign, until,
                                   state)
-    return Placed(_shown(email, scope, claims), claim, change_id, not suppressed(was, at))
+    return Placed(_shown(email, scope, claims), claim, change_id, shown(claims).id == claim_id)
 
 
 async def _lift(conn, at, email, topic, lifted, source, actor, detail=None) -> int | None:

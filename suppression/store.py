@@ -752,7 +752,6 @@ def _claim(db, at, email, key, scope, reason, source, actor, detail=None, campai
     for claim in claims:
         if is_repeat(claim, reason, source, until):
             return Placed(_shown(email, scope, claims), claim, None, False)
-    was = standing(claims)
     claim_id = db.execute(
         "INSERT INTO claims (email, topic, reason, source, actor, created_at, campaign, until)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (email, topic, reason, source, actor, at, campaign, until),
@@ -761,7 +760,7 @@ def _claim(db, at, email, key, scope, reason, source, actor, detail=None, campai
     claims.append(claim)
     state = _settle_row(db, email, topic, key, claims)
     change_id = _log_change(db, at, "suppress", email, topic, reason, source, actor, detail, campaign, until, state)
-    return Placed(_shown(email, scope, claims), claim, change_id, not suppressed(was, at))
+    return Placed(_shown(email, scope, claims), claim, change_id, shown(claims).id == claim_id)
 
 
 def _lift(db, at, email, topic, lifted, source, actor, detail=None) -> int | None:

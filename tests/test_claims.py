@@ -359,3 +359,36 @@ async def test_a_pause_ends_on_every_instance_with_no_write(aiohttp_client, tmp_
         assert (await single(c, check, "paused@example.com"))["suppressed"] is False
         assert await bulk_forms(c, check, ["paused@example.com"]) == {"json": [], "text": [], "hashed": []}
     assert await two.app[SERVICE].store.newest_change() == newest
+
+
+async def test_webhook_events_say_when_a_pause_was_made_and_when_one_claim_of_two_is_lifted(client, admin_key):
+    service = client.app[SERVICE]
+    service.clock = Clock()
+    await service.sync_receivers(["https://crm.example.com/hooks"])  # events are kept while a receiver is configured
+    until = utc_iso(service.clock.now + timedelta(days=30))
+    await add(client, admin_key, "jane@example.com", until=until)
+    path = link_path(service)
+    done = await client.post(path, data={"action": "unsubscribe", "scope": "all"})
+    await client.post(path, data={"action": "resubscribe", "undo": dict(undo_form(await done.text()))["undo"]})
+    bodies = [service.event_body(event) for event in await service.events_after(0, 10)]
+    assert [(b["type"], b["data"]["action"], b["data"]["until"], b["data"]["after"]) for b in bodies] == [
+        ("suppression.created", "suppress", until, {"suppressed": True, "until": until}),
+        ("suppression.created", "suppress", None, {"suppressed": True, "until": None}),
+        ("suppression.claim_removed", "lift", None, {"suppressed": True, "until": until}),  # the pause still holds
+    ]
+    assert all("jane" not in str(b["data"].get("why_text", "")) for b in bodies)
+
+
+async def test_an_import_adds_a_block_to_an_opted_out_address_and_replaces_nothing(client, admin_key, check_key):
+    service = client.app[SERVICE]
+    await client.post(link_path(service, "out@example.com"), data={"List-Unsubscribe": "One-Click"})
+    await add(client, admin_key, "manual@example.com")
+    report = await service.import_lines(
+        ["email,type", "out@example.com,Blocked", "manual@example.com,unsubscribed", "new@example.com,hard bounce"],
+        "cli:test")
+    assert report.added == 2  # the block beside the opt-out, and the new bounce; the second opt-out adds nothing
+    answers = {e: (await single(client, check_key, e, purpose="transactional"))["suppressed"]
+               for e in ("out@example.com", "manual@example.com", "new@example.com")}
+    assert answers == {"out@example.com": True, "manual@example.com": False, "new@example.com": True}
+    shown = await single(client, check_key, "out@example.com")
+    assert (shown["reason"], shown["source"]) == ("unsubscribe", "one-click")  # an import never replaces what shows

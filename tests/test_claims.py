@@ -392,3 +392,28 @@ async def test_an_import_adds_a_block_to_an_opted_out_address_and_replaces_nothi
     assert answers == {"out@example.com": True, "manual@example.com": False, "new@example.com": True}
     shown = await single(client, check_key, "out@example.com")
     assert (shown["reason"], shown["source"]) == ("unsubscribe", "one-click")  # an import never replaces what shows
+
+
+async def test_an_undo_never_lifts_a_bounce_that_came_back_by_mail(client, check_key):
+    from handlers.state import INTAKE
+
+    service = client.app[SERVICE]
+    path = link_path(service)
+    done = await client.post(path, data={"action": "unsubscribe", "scope": "all"})
+    undo = undo_form(await done.text())
+    returned = service.mint_link("jane@example.com").url  # our link in the returned message proves it was ours
+    dsn = (
+        "From: MAILER-DAEMON@mx.example\r\nTo: PLUSinfo@plusnxt.com\r\nSubject: Undelivered\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
+        "--b\r\nContent-Type: text/plain\r\n\r\nfailed\r\n"
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example\r\n\r\n"
+        "Final-Recipient: rfc822; jane@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+        f"--b\r\nContent-Type: message/rfc822\r\n\r\nTo: jane@example.com\r\nList-Unsubscribe: <{returned}>\r\n\r\nhi\r\n"
+        "--b--\r\n").encode()
+    intake = client.app[INTAKE]
+    await intake.receive(dsn, "", ["PLUSinfo@plusnxt.com"])
+    await intake.handle_pending()
+    await client.post(path, data=undo)
+    answer = await single(client, check_key, "jane@example.com", purpose="transactional")
+    assert answer["suppressed"] is True and answer["reason"] == "bounce"
+    assert (await single(client, check_key, "jane@example.com"))["suppressed"] is True

@@ -16,8 +16,8 @@ def change_record(change: Change) -> dict:
 
     Each claim is a change: `suppress` for every new claim (the first, or another party's on
     an address suppressed already), `lift` for a claim lifted while others still hold the
-    address, `unsuppress` when none is left. `campaign` and `until` are the claim's own (a pause
-    ends at `until`); `after` is the scope's standing once the change is made:
+    address, `unsuppress` when none is left. `campaign` and `until` are the claim's own, present
+    when it has them (a pause ends at `until`); `after` is the scope's standing once the change is made:
     {"suppressed": BOOL, "until": TIMESTAMP or null} (null: no end). A copy of the list that
     follows `after` is right whatever the order of claims and lifts."""
     record = {
@@ -30,12 +30,12 @@ def change_record(change: Change) -> dict:
         "source": change.source,
         "actor": change.actor,
     }
-    if change.action == "expire":  # a pause ran out (history only): what it was, and when
-        record["campaign"] = change.campaign
-        record["until"] = change.until
-    elif change.action != "erase":
-        record["campaign"] = change.campaign
-        record["until"] = change.until
+    # The claim's campaign and end, when it has them (a pause has an end; "expire", in a history
+    # only, is a pause running out).
+    if change.action != "erase":
+        record.update({name: value for name, value in (("campaign", change.campaign), ("until", change.until))
+                       if value is not None})
+    if change.action not in ("erase", "expire"):
         state = change.state if change.state is not None else state_of_legacy(change.action, change.reason)
         holds = bool(state) and change.action != "unsuppress"
         record["after"] = {"suppressed": holds, "until": until_of(state) if holds else None}

@@ -133,13 +133,14 @@ async def test_coming_back_lifts_only_the_persons_own_opt_outs(client, admin_key
     await client.post(link_path(service, topic="newsletters"), data={"action": "unsubscribe", "scope": "newsletters"})
     await add(client, admin_key, "jane@example.com", reason="complaint")
     await client.post(link_path(service, "solo@example.com"), data={"List-Unsubscribe": "One-Click"})
-    lifted = await service.lift_own_opt_outs("jane@example.com", "link", "recipient")
+    now = utc_iso(datetime.now(timezone.utc))
+    lifted = await service.lift_own_opt_outs("jane@example.com", now)
     assert set(lifted) == {ALL_EMAILS, Scope("newsletters")}
     answer = await single(client, check_key, "jane@example.com", topic="newsletters")
     assert answer["suppressed"] is True and answer["reason"] == "complaint"  # the complaint stays
     claims = await service.store.claims_of("jane@example.com")
     assert [(c.scope, c.reason, c.source) for c in claims] == [(ALL_EMAILS, "complaint", "api")]
-    assert await service.lift_own_opt_outs("solo@example.com", "link", "recipient") == [ALL_EMAILS]
+    assert await service.lift_own_opt_outs("solo@example.com", now) == [ALL_EMAILS]
     assert (await single(client, check_key, "solo@example.com"))["suppressed"] is False
 
 
@@ -371,7 +372,7 @@ async def test_webhook_events_say_when_a_pause_was_made_and_when_one_claim_of_tw
     done = await client.post(path, data={"action": "unsubscribe", "scope": "all"})
     await client.post(path, data={"action": "resubscribe", "undo": dict(undo_form(await done.text()))["undo"]})
     bodies = [service.event_body(event) for event in await service.events_after(0, 10)]
-    assert [(b["type"], b["data"]["action"], b["data"]["until"], b["data"]["after"]) for b in bodies] == [
+    assert [(b["type"], b["data"]["action"], b["data"].get("until"), b["data"]["after"]) for b in bodies] == [
         ("suppression.created", "suppress", until, {"suppressed": True, "until": until}),
         ("suppression.created", "suppress", None, {"suppressed": True, "until": None}),
         ("suppression.claim_removed", "lift", None, {"suppressed": True, "until": until}),  # the pause still holds

@@ -46,9 +46,9 @@ from suppression import rights
 from suppression.erasure import ErasureKeys, is_record
 from suppression.inbound.mentions import Person
 from suppression.claims import (
-    HARD, HARD_REASONS, PERMANENT, check_purpose, milliseconds, parse_until, shown, suppressed,
+    HARD, HARD_REASONS, PERMANENT, check_purpose, parse_until, shown,
 )
-from suppression.index import ScopeRows, SuppressionIndex
+from suppression.index import SuppressionIndex
 from suppression.instance_lock import InstanceLock
 from suppression.links import UnsubscribeLink, mint_link
 from suppression.outbox import KEEP_DELIVERED_DAYS, Backlog, Event, Receiver

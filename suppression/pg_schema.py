@@ -226,8 +226,63 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE events ADD COLUMN uid TEXT;
     ALTER TABLE events ALTER COLUMN uid SET DEFAULT md5(random()::text || clock_timestamp()::text || txid_current()::text);
     """,
-    "SELECT 1;  -- reserved for another branch",  # 14
-    "SELECT 1;  -- reserved for another branch",  # 15
+    # 14: reserved for another branch.
+    "SELECT 1;  -- reserved for another branch",
+    # 15: claims (see schema.py).
+    """
+    CREATE TABLE claims (
+        id         BIGSERIAL PRIMARY KEY,
+        email      TEXT COLLATE "C" NOT NULL,
+        topic      TEXT COLLATE "C" NOT NULL,
+        reason     TEXT NOT NULL,
+        source     TEXT NOT NULL,
+        actor      TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        campaign   TEXT,
+        until      TEXT
+    );
+    CREATE INDEX claims_of ON claims (email, topic);
+    INSERT INTO claims (email, topic, reason, source, actor, created_at)
+        SELECT s.email, s.topic, s.reason, s.source,
+               coalesce((SELECT c.actor FROM changes c WHERE c.email = s.email AND c.topic = s.topic
+                         AND c.action = 'suppress' ORDER BY c.id DESC LIMIT 1), s.source),
+               s.created_at
+        FROM suppressions s ORDER BY s.created_at;
+    ALTER TABLE suppressions ADD COLUMN until TEXT, ADD COLUMN hard BOOLEAN NOT NULL DEFAULT false;
+    UPDATE suppressions SET hard = true WHERE reason IN ('bounce', 'complaint', 'block');
+    DROP INDEX suppressions_topic_key;
+    CREATE INDEX suppressions_lasting ON suppressions (topic, key) WHERE until IS NULL;
+    CREATE INDEX suppressions_hard ON suppressions (topic, key) WHERE hard;
+    CREATE INDEX suppressions_paused ON suppressions (until) WHERE until IS NOT NULL;
+
+    ALTER TABLE changes DROP CONSTRAINT changes_action_check;
+    ALTER TABLE changes ADD CONSTRAINT changes_action_check CHECK (action IN ('suppress', 'unsuppress', 'lift', 'erase'));
+    ALTER TABLE changes ADD COLUMN campaign TEXT, ADD COLUMN until TEXT, ADD COLUMN state TEXT;
+    CREATE OR REPLACE FUNCTION changes_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'UPDATE' AND NEW.email LIKE 'erased:%' AND OLD.email NOT LIKE 'erased:%'
+           AND NEW.id = OLD.id AND NEW.at = OLD.at AND NEW.action = OLD.action AND NEW.topic = OLD.topic
+           AND NEW.reason IS NOT DISTINCT FROM OLD.reason AND NEW.source = OLD.source AND NEW.actor = OLD.actor
+           AND NEW.campaign IS NOT DISTINCT FROM OLD.campaign AND NEW.until IS NOT DISTINCT FROM OLD.until
+           AND NEW.state IS NOT DISTINCT FROM OLD.state
+           AND (NEW.detail IS NOT DISTINCT FROM OLD.detail
+                OR NEW.detail IS NOT DISTINCT FROM (OLD.detail::jsonb - 'why_text')::text) THEN
+            RETURN NEW;
+        END IF;
+        RAISE EXCEPTION 'the audit trail is append-only; only an erasure may replace an address by its keyed hash';
+    END $$;
+    CREATE OR REPLACE FUNCTION events_of_changes() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF EXISTS (SELECT 1 FROM webhook_receivers) THEN
+            INSERT INTO events (type, at, change) VALUES (
+                CASE NEW.action WHEN 'suppress' THEN 'suppression.created'
+                                WHEN 'unsuppress' THEN 'suppression.removed'
+                                WHEN 'lift' THEN 'suppression.claim_removed' ELSE 'subject.erased' END,
+                NEW.at, NEW.id);
+        END IF;
+        RETURN NULL;
+    END $$;
+    """,
     # 16: how often a person asked today to come back, per inbox (see schema.py).
     """
     CREATE TABLE return_requests (

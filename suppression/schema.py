@@ -263,8 +263,83 @@ MIGRATIONS: tuple[str, ...] = (
         UPDATE events SET uid = lower(hex(randomblob(16))) WHERE seq = NEW.seq;
     END;
     """,
-    "SELECT 1;  -- reserved for another branch",  # 14
-    "SELECT 1;  -- reserved for another branch",  # 15
+    # 14: reserved for another branch.
+    "SELECT 1;  -- reserved for another branch",
+    # 15: a suppression is the set of everyone who asked. Each claim (who, where from, why, when,
+    # campaign, and a pause's end) is kept in `claims`; a suppressions row is what its claims add
+    # up to (suppression/claims.py): `until` is set when only pauses hold it, `hard` when a
+    # bounce, complaint or block without end does. Every existing suppression becomes one claim.
+    # The change log takes `lift` (a claim lifted while others hold), the claim's campaign and
+    # end, and `state`, the scope's standing after the change, which the index follows. SQLite
+    # cannot change a CHECK: the log is rebuilt, with its triggers.
+    """
+    CREATE TABLE claims (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        email      TEXT NOT NULL,
+        topic      TEXT NOT NULL,
+        reason     TEXT NOT NULL,
+        source     TEXT NOT NULL,
+        actor      TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        campaign   TEXT,
+        until      TEXT                       -- a pause: it holds until then
+    );
+    CREATE INDEX claims_of ON claims (email, topic);
+    INSERT INTO claims (email, topic, reason, source, actor, created_at)
+        SELECT s.email, s.topic, s.reason, s.source,
+               coalesce((SELECT c.actor FROM changes c WHERE c.email = s.email AND c.topic = s.topic
+                         AND c.action = 'suppress' ORDER BY c.id DESC LIMIT 1), s.source),
+               s.created_at
+        FROM suppressions s ORDER BY s.created_at;
+    ALTER TABLE suppressions ADD COLUMN until TEXT;
+    ALTER TABLE suppressions ADD COLUMN hard INTEGER NOT NULL DEFAULT 0;
+    UPDATE suppressions SET hard = 1 WHERE reason IN ('bounce', 'complaint', 'block');
+    -- Start-up reads each kind of key from an index of its own. The lasting keys' index holds
+    -- `until` itself (NULL first), not as a partial index's condition: SQLite would read every
+    -- row to check it (8x slower for a million rows).
+    DROP INDEX suppressions_topic_key;
+    CREATE INDEX suppressions_lasting ON suppressions (topic, until, key);
+    CREATE INDEX suppressions_hard ON suppressions (topic, key) WHERE hard = 1;
+    CREATE INDEX suppressions_paused ON suppressions (until) WHERE until IS NOT NULL;
+
+    CREATE TABLE changes_new (
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+        at       TEXT NOT NULL,
+        action   TEXT NOT NULL CHECK (action IN ('suppress', 'unsuppress', 'lift', 'erase')),
+        email    TEXT NOT NULL,
+        topic    TEXT NOT NULL,
+        reason   TEXT,
+        source   TEXT NOT NULL,
+        actor    TEXT NOT NULL,
+        detail   TEXT,
+        campaign TEXT,
+        until    TEXT,
+        state    TEXT
+    );
+    INSERT INTO changes_new (id, at, action, email, topic, reason, source, actor, detail)
+        SELECT id, at, action, email, topic, reason, source, actor, detail FROM changes;
+    DROP TABLE changes;
+    ALTER TABLE changes_new RENAME TO changes;
+    CREATE INDEX changes_email ON changes (email);
+    CREATE TRIGGER changes_append_only_update BEFORE UPDATE ON changes
+    WHEN NOT (NEW.email LIKE 'erased:%' AND OLD.email NOT LIKE 'erased:%' AND NEW.id = OLD.id
+              AND NEW.at = OLD.at AND NEW.action = OLD.action AND NEW.topic = OLD.topic
+              AND NEW.reason IS OLD.reason AND NEW.source IS OLD.source AND NEW.actor IS OLD.actor
+              AND NEW.campaign IS OLD.campaign AND NEW.until IS OLD.until AND NEW.state IS OLD.state
+              AND (NEW.detail IS OLD.detail OR NEW.detail IS json_remove(OLD.detail, '$.why_text')))
+    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only; only an erasure may replace an address by its keyed hash'); END;
+    CREATE TRIGGER changes_append_only_delete BEFORE DELETE ON changes
+    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+    CREATE TRIGGER events_of_changes AFTER INSERT ON changes
+    WHEN EXISTS (SELECT 1 FROM webhook_receivers)
+    BEGIN
+        INSERT INTO events (type, at, change) VALUES (
+            CASE NEW.action WHEN 'suppress' THEN 'suppression.created'
+                            WHEN 'unsuppress' THEN 'suppression.removed'
+                            WHEN 'lift' THEN 'suppression.claim_removed' ELSE 'subject.erased' END,
+            NEW.at, NEW.id);
+    END;
+    """,
     # 16: coming back (CONTRACT §10). How often a person asked today to come back, per inbox:
     # the address as a keyed hash (the erasure key's HMAC, never the address, so an erasure
     # leaves nothing readable here), the UTC day and the count against [reply] come_back_per_day.

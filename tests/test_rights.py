@@ -53,7 +53,10 @@ async def test_the_history_proves_each_change_with_its_source_and_actor(client, 
         ("suppress", "newsletters", "unsubscribe", "one-click", "recipient"),
         ("suppress", None, "complaint", "api", "api:admin-tests"),
         ("unsuppress", "newsletters", None, "api", "api:admin-tests"),
-    ]  # the email request found it suppressed for all already: no change, nothing to prove
+        # Suppressed for all already, but the person's own request is a claim of its own (it
+        # outlives the complaint being lifted): the history shows each claim.
+        ("suppress", None, "unsubscribe", "email", "email:1"),
+    ]
     assert (await service.inbox_message(message_id)).status == "request"
     assert all(c["at"] for c in body["history"])
 

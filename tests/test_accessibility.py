@@ -15,7 +15,8 @@ from playwright.async_api import async_playwright
 from handlers.app import build_app
 from handlers.state import RETURN_MAILER, SERVICE
 from suppression.model import ALL_EMAILS, Scope
-from tests.conftest import ROOT, make_settings
+from tests.support.paths import ROOT
+from tests.support.settings import make_settings
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.test_replies import relay  # noqa: F401  (a real SMTP sink for the confirmations)
 

@@ -174,7 +174,7 @@ async def act_on_link(request: web.Request) -> web.Response:
     claim = service.read_link(request.match_info["token"])
     form = await request.post()
     if form.get("List-Unsubscribe") == ONE_CLICK.split("=", 1)[1]:
-        await service.suppress(claim.email, claim.scope, "unsubscribe", "one-click", ACTOR)
+        await service.suppress(claim.email, claim.scope, "unsubscribe", "one-click", ACTOR, campaign=claim.campaign)
         return web.Response(body=pages.one_click_page(lang), content_type="text/html", charset="utf-8",
                             headers={"Content-Language": lang})
     action = form.get("action")
@@ -190,7 +190,8 @@ async def act_on_link(request: web.Request) -> web.Response:
         why = Leaving.of(form.get("why"), form.get("why_text"))
         made = []
         for scope in chosen:
-            suppression, created = await service.suppress(claim.email, scope, "unsubscribe", "link", ACTOR, why)
+            suppression, created = await service.suppress(claim.email, scope, "unsubscribe", "link", ACTOR, why,
+                                                          campaign=claim.campaign)
             if created:
                 made.append(suppression)
         if why is not None and made:

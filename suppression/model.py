@@ -66,6 +66,7 @@ class Change:
     source: str
     actor: str
     detail: str | None = None  # JSON; for an erase, the cursors whose address it replaced
+    campaign: str | None = None  # the campaign of the link a suppression was made through
 
 
 @dataclass(frozen=True)

@@ -226,7 +226,94 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE events ADD COLUMN uid TEXT;
     ALTER TABLE events ALTER COLUMN uid SET DEFAULT md5(random()::text || clock_timestamp()::text || txid_current()::text);
     """,
-    "SELECT 1;  -- reserved for another branch",  # 14
+    # 14: campaigns and statistics (see schema.py). One statement-level trigger counts a whole
+    # statement's changes at once (an import of millions is one upsert a bucket), and the
+    # change log's advisory lock orders its writers, so the counts' rows are never fought over.
+    """
+    ALTER TABLE changes ADD COLUMN campaign TEXT;
+    CREATE OR REPLACE FUNCTION changes_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'UPDATE' AND NEW.email LIKE 'erased:%' AND OLD.email NOT LIKE 'erased:%'
+           AND NEW.id = OLD.id AND NEW.at = OLD.at AND NEW.action = OLD.action AND NEW.topic = OLD.topic
+           AND NEW.reason IS NOT DISTINCT FROM OLD.reason AND NEW.source = OLD.source AND NEW.actor = OLD.actor
+           AND NEW.campaign IS NOT DISTINCT FROM OLD.campaign
+           AND (NEW.detail IS NOT DISTINCT FROM OLD.detail
+                OR NEW.detail IS NOT DISTINCT FROM (OLD.detail::jsonb - 'why_text')::text) THEN
+            RETURN NEW;
+        END IF;
+        RAISE EXCEPTION 'the audit trail is append-only; only an erasure may replace an address by its keyed hash';
+    END $$;
+
+    CREATE TABLE campaigns (
+        id         TEXT COLLATE "C" PRIMARY KEY,
+        sent       BIGINT NOT NULL CHECK (sent >= 0),
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+
+    CREATE TABLE daily_changes (
+        day      TEXT COLLATE "C" NOT NULL,
+        campaign TEXT COLLATE "C" NOT NULL,
+        topic    TEXT COLLATE "C" NOT NULL,
+        source   TEXT COLLATE "C" NOT NULL,
+        reason   TEXT COLLATE "C" NOT NULL,
+        why      TEXT COLLATE "C" NOT NULL,
+        created  BIGINT NOT NULL,
+        lifted   BIGINT NOT NULL,
+        PRIMARY KEY (day, campaign, topic, source, reason, why)
+    );
+
+    -- The bucket of a change's source (docs/stats.md): a fixed set, whatever sources are written.
+    CREATE FUNCTION source_bucket(source TEXT, reason TEXT) RETURNS TEXT LANGUAGE sql IMMUTABLE AS $$
+        SELECT CASE WHEN source IN ('one-click', 'link', 'api', 'cli', 'import') THEN source
+                    WHEN source = 'email' OR source LIKE 'email:%'
+                    THEN CASE WHEN reason IN ('bounce', 'complaint') THEN reason ELSE 'email' END
+                    ELSE 'other' END
+    $$;
+    -- The person's chosen answer in a change's detail (always a JSON object when set); '' for none.
+    CREATE FUNCTION why_of(detail TEXT) RETURNS TEXT LANGUAGE sql IMMUTABLE AS $$
+        SELECT CASE WHEN detail LIKE '{%' THEN coalesce(detail::jsonb ->> 'why', '') ELSE '' END
+    $$;
+    -- Each change with the suppression it counts for: itself, or for a lift the newest earlier
+    -- suppress of that address and scope.
+    CREATE FUNCTION daily_changes_count() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO daily_changes AS d (day, campaign, topic, source, reason, why, created, lifted)
+        SELECT substr(c.at, 1, 10), coalesce(m.campaign, ''), c.topic, source_bucket(m.source, m.reason),
+               coalesce(m.reason, ''), why_of(m.detail),
+               count(*) FILTER (WHERE c.action = 'suppress'), count(*) FILTER (WHERE c.action = 'unsuppress')
+        FROM inserted c
+        LEFT JOIN LATERAL (
+            SELECT c.campaign, c.source, c.reason, c.detail WHERE c.action = 'suppress'
+            UNION ALL
+            (SELECT p.campaign, p.source, p.reason, p.detail FROM changes p
+             WHERE c.action = 'unsuppress' AND p.email = c.email AND p.topic = c.topic AND p.action = 'suppress'
+               AND p.id < c.id ORDER BY p.id DESC LIMIT 1)
+        ) m ON true
+        WHERE c.action IN ('suppress', 'unsuppress')
+        GROUP BY 1, 2, 3, 4, 5, 6
+        ON CONFLICT (day, campaign, topic, source, reason, why)
+        DO UPDATE SET created = d.created + EXCLUDED.created, lifted = d.lifted + EXCLUDED.lifted;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER daily_changes_count AFTER INSERT ON changes REFERENCING NEW TABLE AS inserted
+        FOR EACH STATEMENT EXECUTE FUNCTION daily_changes_count();
+
+    INSERT INTO daily_changes (day, campaign, topic, source, reason, why, created, lifted)
+    SELECT substr(c.at, 1, 10), coalesce(m.campaign, ''), c.topic, source_bucket(m.source, m.reason),
+           coalesce(m.reason, ''), why_of(m.detail),
+           count(*) FILTER (WHERE c.action = 'suppress'), count(*) FILTER (WHERE c.action = 'unsuppress')
+    FROM changes c
+    LEFT JOIN LATERAL (
+        SELECT c.campaign, c.source, c.reason, c.detail WHERE c.action = 'suppress'
+        UNION ALL
+        (SELECT p.campaign, p.source, p.reason, p.detail FROM changes p
+         WHERE c.action = 'unsuppress' AND p.email = c.email AND p.topic = c.topic AND p.action = 'suppress'
+           AND p.id < c.id ORDER BY p.id DESC LIMIT 1)
+    ) m ON true
+    WHERE c.action IN ('suppress', 'unsuppress')
+    GROUP BY 1, 2, 3, 4, 5, 6;
+    """,
     "SELECT 1;  -- reserved for another branch",  # 15
     # 16: how often a person asked today to come back, per inbox (see schema.py).
     """

@@ -41,8 +41,10 @@ from suppression.model import (
     ALL_EMAILS, UNREAD_ERASED, Change, ImportRow, Outcome, Scope, StoredMessage, Suppression, signed64, utc_now,
 )
 from suppression.outbox import Backlog, Event, Receiver
+from suppression import stats_queries
 from suppression.pg_schema import MIGRATIONS
 from suppression.mail_shares import StoredMail
+from suppression.stats_queries import for_postgresql
 from suppression.rows import (
     STORED_MAIL_BY_NETWORK, STORED_MAIL_BY_SENDER, CHANGE_COLUMNS, MESSAGE_COLUMNS, RECEIVER_COLUMNS, SCRUBBED,
     SUPPRESSION_COLUMNS, change_of_row, message_of_row, suppression_of_row,
@@ -290,9 +292,9 @@ class PostgresStore:
 
     # -- suppressions -------------------------------------------------------------------
 
-    async def suppress(self, email, key, scope, reason, source, actor, detail=None):
+    async def suppress(self, email, key, scope, reason, source, actor, detail=None, campaign=None):
         async def work(conn):
-            return await _suppress(conn, utc_now(), email, key, scope, reason, source, actor, detail)
+            return await _suppress(conn, utc_now(), email, key, scope, reason, source, actor, detail, campaign)
 
         suppression, change_id = await self._write(work)
         self._wrote(change_id)
@@ -419,6 +421,25 @@ class PostgresStore:
         rows = await self._read(
             f"SELECT {CHANGE_COLUMNS} FROM changes WHERE id > %s ORDER BY id LIMIT %s", (after, limit))
         return [change_of_row(row) for row in rows]
+
+    # -- campaigns and statistics (suppression/stats_queries.py) -------------------------------
+
+    async def record_sent(self, campaign: str, sent: int) -> None:
+        async def work(conn):
+            at = utc_now()
+            await conn.execute(for_postgresql(stats_queries.RECORD_SENT), (campaign, sent, at, at))
+
+        await self._write(work, ordered=False)
+
+    async def daily_counts(self, first: str, last: str, by: tuple[str, ...]) -> list[tuple]:
+        return await self._read(for_postgresql(stats_queries.counts(by)), (first, last))
+
+    async def campaign_counts(self, first: str, last: str, after_last: str) -> list[tuple[str, int, int, int | None]]:
+        return await self._read(for_postgresql(stats_queries.CAMPAIGN_COUNTS), (first, last, first, after_last))
+
+    async def desk_days(self, days: list[tuple[str, str, str]]) -> list[tuple[str, int, int, int]]:
+        params = [value for day in days for value in day] + [days[0][0], days[-1][1]]
+        return await self._read(for_postgresql(stats_queries.desk_days(len(days))), params)
 
     async def changes_of(self, email: str) -> list[Change]:
         rows = await self._read(f"SELECT {CHANGE_COLUMNS} FROM changes WHERE email = %s ORDER BY id", (email,))
@@ -620,7 +641,8 @@ class PostgresStore:
 
         return sorted(await self._write(work, ordered=False))
 
-    async def settle_message(self, message_id, outcome: Outcome, keys, reason, source, actor, counted=None):
+    async def settle_message(self, message_id, outcome: Outcome, keys, reason, source, actor, counted=None,
+                             campaign=None):
         async def work(conn):
             row = await (await conn.execute(
                 "SELECT claimed_by, status FROM inbox WHERE id = %s FOR UPDATE", (message_id,))).fetchone()
@@ -636,7 +658,7 @@ class PostgresStore:
             if reason is not None:
                 for email, key in keys:
                     _, change_id = await _suppress(conn, at, email, key, outcome.scope, reason, source,
-                                                   actor)
+                                                   actor, campaign=campaign)
                     last = change_id or last
             await conn.execute(
                 "UPDATE inbox SET status = %s, reasons = %s, addresses = %s, topic = %s, sender = %s,"
@@ -817,7 +839,7 @@ class PostgresStore:
     async def events_after(self, seq: int, limit: int) -> list[Event]:
         rows = await self._read(
             "SELECT e.seq, e.type, e.at, c.id, c.at, c.action, c.email, c.topic, c.reason, c.source, c.actor,"
-            " c.detail, i.id, i.received_at, i.reasons, e.uid FROM events e"
+            " c.detail, c.campaign, i.id, i.received_at, i.reasons, e.uid FROM events e"
             " LEFT JOIN changes c ON c.id = e.change LEFT JOIN inbox i ON i.id = e.message"
             " WHERE e.seq > %s ORDER BY e.seq LIMIT %s", (seq, limit),
         )
@@ -960,7 +982,7 @@ class PostgresStore:
             await asyncio.sleep(1.0)
 
 
-async def _suppress(conn, at, email, key, scope, reason, source, actor, detail=None):
+async def _suppress(conn, at, email, key, scope, reason, source, actor, detail=None, campaign=None):
     topic = scope.stored
     if detail is not None:
         detail = detail.replace("\\u0000", "\\ufffd")  # escaped NUL: jsonb (used by erasure) refuses it
@@ -968,11 +990,11 @@ async def _suppress(conn, at, email, key, scope, reason, source, actor, detail=N
     row = await (await conn.execute(
         "WITH added AS (INSERT INTO suppressions (email, topic, key, reason, source, created_at)"
         " VALUES (%(email)s, %(topic)s, %(key)s, %(reason)s, %(source)s, %(at)s) ON CONFLICT DO NOTHING RETURNING 1)"
-        " INSERT INTO changes (at, action, email, topic, reason, source, actor, detail)"
-        " SELECT %(at)s, 'suppress', %(email)s, %(topic)s, %(reason)s, %(source)s, %(actor)s, %(detail)s FROM added"
-        " RETURNING id",
+        " INSERT INTO changes (at, action, email, topic, reason, source, actor, detail, campaign)"
+        " SELECT %(at)s, 'suppress', %(email)s, %(topic)s, %(reason)s, %(source)s, %(actor)s, %(detail)s,"
+        " %(campaign)s FROM added RETURNING id",
         {"email": email, "topic": topic, "key": signed64(key), "reason": reason, "source": source, "at": at,
-         "actor": actor, "detail": detail},
+         "actor": actor, "detail": detail, "campaign": campaign},
     )).fetchone()
     if row is None:
         existing = await (await conn.execute(

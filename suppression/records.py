@@ -10,8 +10,9 @@ def change_record(change: Change) -> dict:
     """A change as the feed and the history show it. After an erasure, `email` is the address's
     keyed hash ("erased:..."); the `erase` change itself lists, in `replaced`, the cursors of
     the changes whose address it replaced, so a tool that keeps a copy can forget those. A
-    suppression made on the page carries `why` and `why_text` when the person said why; a lift
-    made by a person coming back (source "return") carries the `campaign` of its link, if any."""
+    suppression made on the page carries `why` and `why_text` when the person said why; one made
+    through a link minted for a campaign carries `campaign`, and so does a lift made by a person
+    coming back (source "return") through such a link."""
     record = {
         "cursor": str(change.id),
         "at": change.at,
@@ -28,7 +29,9 @@ def change_record(change: Change) -> dict:
     for name in ("why", "why_text"):  # the person's answer to "why are you leaving?", if given
         if name in detail:
             record[name] = detail[name]
-    if "campaign" in detail:  # the campaign of the link a person came back through
+    if change.campaign is not None:
+        record["campaign"] = change.campaign
+    elif "campaign" in detail:  # the campaign of the link a person came back through
         record["campaign"] = detail["campaign"]
     return record
 

@@ -22,7 +22,7 @@ RECEIVER_COLUMNS = ("url", "cursor", "generation", "added_at", "attempts", "fail
 
 
 SUPPRESSION_COLUMNS = "email, topic, reason, source, created_at"
-CHANGE_COLUMNS = "id, at, action, email, topic, reason, source, actor, detail"
+CHANGE_COLUMNS = "id, at, action, email, topic, reason, source, actor, detail, campaign"
 
 
 def suppression_of_row(row) -> Suppression:
@@ -31,8 +31,8 @@ def suppression_of_row(row) -> Suppression:
 
 
 def change_of_row(row) -> Change:
-    change_id, at, action, email, topic, reason, source, actor, detail = row
-    return Change(change_id, at, action, email, Scope.of_stored(topic), reason, source, actor, detail)
+    change_id, at, action, email, topic, reason, source, actor, detail, campaign = row
+    return Change(change_id, at, action, email, Scope.of_stored(topic), reason, source, actor, detail, campaign)
 
 
 def message_of_row(row, raw: bytes | None = None) -> StoredMessage:

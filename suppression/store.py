@@ -32,6 +32,7 @@ from suppression.rows import (
     STORED_MAIL_BY_NETWORK, STORED_MAIL_BY_SENDER, CHANGE_COLUMNS, MESSAGE_COLUMNS, SCRUBBED, SUPPRESSION_COLUMNS,
     change_of_row, message_of_row, suppression_of_row,
 )
+from suppression import stats_queries
 from suppression.schema import MIGRATIONS
 from suppression.sqlite_writer import WRITER_CACHE_KIB, SqliteWriter, Write
 
@@ -141,14 +142,13 @@ class SuppressionStore(OutboxQueries):
     # -- suppressions -------------------------------------------------------------------
 
     async def suppress(
-        self, email: str, key: int, scope: Scope, reason: str, source: str, actor: str, detail: str | None = None
+        self, email: str, key: int, scope: Scope, reason: str, source: str, actor: str, detail: str | None = None,
+        campaign: str | None = None,
     ) -> tuple[Suppression, int | None]:
-        """Record a suppression unless one exists; return it and the new change's id (None: existed).
-
-        `detail` (JSON) goes with the change into the audit trail: why the person left, say."""
+        """See Store.suppress."""
 
         def work(db: sqlite3.Connection):
-            return _suppress(db, utc_now(), email, key, scope, reason, source, actor, detail)
+            return _suppress(db, utc_now(), email, key, scope, reason, source, actor, detail, campaign)
 
         return await self._write(work)
 
@@ -469,6 +469,30 @@ class SuppressionStore(OutboxQueries):
             f" WHERE sender IN ({', '.join('?' * len(senders))}) ORDER BY at, message", list(senders),
         )
 
+    # -- campaigns and statistics (suppression/stats_queries.py) -------------------------------
+
+    async def record_sent(self, campaign: str, sent: int) -> None:
+        """See Store.record_sent."""
+
+        def work(db: sqlite3.Connection):
+            at = utc_now()
+            db.execute(stats_queries.RECORD_SENT, (campaign, sent, at, at))
+
+        await self._write(work)
+
+    async def daily_counts(self, first: str, last: str, by: tuple[str, ...]) -> list[tuple]:
+        """See Store.daily_counts."""
+        return await self._read(stats_queries.counts(by), (first, last))
+
+    async def campaign_counts(self, first: str, last: str, after_last: str) -> list[tuple[str, int, int, int | None]]:
+        """See Store.campaign_counts."""
+        return await self._read(stats_queries.CAMPAIGN_COUNTS, (first, last, first, after_last))
+
+    async def desk_days(self, days: list[tuple[str, str, str]]) -> list[tuple[str, int, int, int]]:
+        """See Store.desk_days."""
+        params = [value for day in days for value in day] + [days[0][0], days[-1][1]]
+        return await self._read(stats_queries.desk_days(len(days)), params)
+
     async def changes_of(self, email: str) -> list[Change]:
         """Every change for one address, oldest first (by the changes_email index)."""
         rows = await self._read(f"SELECT {CHANGE_COLUMNS} FROM changes WHERE email = ? ORDER BY id", (email,))
@@ -538,11 +562,12 @@ class SuppressionStore(OutboxQueries):
 
     async def settle_message(
         self, message_id: int, outcome: Outcome, keys: list[tuple[str, int]], reason: str | None,
-        source: str, actor: str, counted: tuple[str, int] | None = None,
+        source: str, actor: str, counted: tuple[str, int] | None = None, campaign: str | None = None,
     ) -> int | None:
-        """Suppress a handled message's (address, key) pairs for `reason`, if any, and record its
-        outcome (and, if given, (sender, addresses) against that sender's daily limit), in one
-        savepoint; return the last new change's id (None: nothing changed)."""
+        """Suppress a handled message's (address, key) pairs for `reason`, if any (made through the
+        link of `campaign`), and record its outcome (and, if given, (sender, addresses) against
+        that sender's daily limit), in one savepoint; return the last new change's id (None:
+        nothing changed)."""
 
         def work(db: sqlite3.Connection):
             row = db.execute("SELECT status FROM inbox WHERE id = ?", (message_id,)).fetchone()
@@ -553,7 +578,8 @@ class SuppressionStore(OutboxQueries):
             at, last = utc_now(), None
             if reason is not None:
                 for email, key in keys:
-                    _, change_id = _suppress(db, at, email, key, outcome.scope, reason, source, actor)
+                    _, change_id = _suppress(db, at, email, key, outcome.scope, reason, source, actor,
+                                             campaign=campaign)
                     last = change_id or last
             db.execute(
                 "UPDATE inbox SET status = ?, reasons = ?, addresses = ?, topic = ?, sender = ?,"
@@ -713,7 +739,8 @@ class SuppressionStore(OutboxQueries):
         return True
 
 
-def _suppress(db, at, email, key, scope, reason, source, actor, detail=None) -> tuple[Suppression, int | None]:
+def _suppress(db, at, email, key, scope, reason, source, actor, detail=None,
+              campaign=None) -> tuple[Suppression, int | None]:
     topic = scope.stored
     cursor = db.execute(
         "INSERT OR IGNORE INTO suppressions (email, topic, key, reason, source, created_at)"
@@ -725,14 +752,15 @@ def _suppress(db, at, email, key, scope, reason, source, actor, detail=None) -> 
             f"SELECT {SUPPRESSION_COLUMNS} FROM suppressions WHERE email = ? AND topic = ?", (email, topic),
         ).fetchone()
         return suppression_of_row(row), None
-    change_id = _log_change(db, at, "suppress", email, topic, reason, source, actor, detail)
+    change_id = _log_change(db, at, "suppress", email, topic, reason, source, actor, detail, campaign)
     return Suppression(email, scope, reason, source, at), change_id
 
 
-def _log_change(db, at, action, email, topic, reason, source, actor, detail=None) -> int:
+def _log_change(db, at, action, email, topic, reason, source, actor, detail=None, campaign=None) -> int:
     return db.execute(
-        "INSERT INTO changes (at, action, email, topic, reason, source, actor, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (at, action, email, topic, reason, source, actor, detail),
+        "INSERT INTO changes (at, action, email, topic, reason, source, actor, detail, campaign)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (at, action, email, topic, reason, source, actor, detail, campaign),
     ).lastrowid
 
 

@@ -54,7 +54,10 @@ class Store(Protocol):
 
     # -- suppressions and the change log
     async def suppress(self, email: str, key: int, scope: Scope, reason: str, source: str, actor: str,
-                       detail: str | None = None) -> tuple[Suppression, int | None]: ...
+                       detail: str | None = None, campaign: str | None = None) -> tuple[Suppression, int | None]:
+        """Record a suppression unless one exists; return it and the new change's id (None: it
+        existed, and keeps its own reason, time and campaign). `detail` (JSON) and `campaign` (the
+        send whose link was used) go with the change into the audit trail."""
     async def unsuppress(self, email: str, scope: Scope, source: str, actor: str,
                          only_own_made_at: str | None = None) -> int | None: ...
     async def lift_own_opt_outs(self, email: str, reason: str, sources: tuple[str, ...], made_before: str,
@@ -86,6 +89,19 @@ class Store(Protocol):
     async def newest_change(self) -> int: ...
     async def identity(self) -> tuple[str, int]: ...
     async def load_index_keys(self) -> tuple[int, dict[Scope, np.ndarray]]: ...
+
+    # -- campaigns and statistics (counts only: no address is read)
+    async def record_sent(self, campaign: str, sent: int) -> None:
+        """Set how many a campaign was sent to (a repeat sets the same number again)."""
+    async def daily_counts(self, first: str, last: str, by: tuple[str, ...]) -> list[tuple]:
+        """(*values of the `by` columns of daily_changes, created, lifted) summed over the days
+        `first` to `last` (YYYY-MM-DD, both included)."""
+    async def campaign_counts(self, first: str, last: str, after_last: str) -> list[tuple[str, int, int, int | None]]:
+        """(campaign, created, lifted, sent or None) for the days `first` to `last`, and a row of
+        zeros for each campaign whose sent count was first recorded from `first` to before `after_last`."""
+    async def desk_days(self, days: list[tuple[str, str, str]]) -> list[tuple[str, int, int, int]]:
+        """For each (day, the next day, overdue-before timestamp): (day, messages put before a
+        person that came that day, settled by a person that day, overdue at the day's end)."""
 
     # -- erasure and retention
     async def erase(self, email: str, record: str, key: int, digest_keys: dict[str, int], traces: Traces,
@@ -130,9 +146,10 @@ class Store(Protocol):
     async def pending_messages(self, limit: int) -> list[tuple[int, bytes, str]]: ...
     async def settle_message(self, message_id: int, outcome: Outcome, keys: list[tuple[str, int]],
                              reason: str | None, source: str, actor: str,
-                             counted: tuple[str, int] | None = None) -> int | None:
-        """Record what reading a pending message decided (and suppress what it names, and count it
-        against its sender); the last new change's id. Conflict if it is no longer pending (an
+                             counted: tuple[str, int] | None = None, campaign: str | None = None) -> int | None:
+        """Record what reading a pending message decided (and suppress what it names, made through
+        the link of `campaign` if its token named one, and count it against its sender); the last
+        new change's id. Conflict if it is no longer pending (an
         erasure took its text while it was read): nothing is written."""
     async def resolve_message(self, message_id: int, status: str, keys: list[tuple[str, int]], scope: Scope,
                               reason: str, source: str, actor: str, note: str | None) -> int | None: ...

@@ -6,8 +6,8 @@ so nothing here is the only way to read a number.
 
 from markupsafe import Markup, escape
 
-WIDTH, HEIGHT = 720, 260
-_LEFT, _RIGHT, _TOP, _BOTTOM = 48, 12, 12, 28
+WIDTH, HEIGHT = 720, 280
+_LEFT, _RIGHT, _TOP, _BOTTOM = 56, 12, 14, 34
 
 
 def _nice_top(value: float) -> int:
@@ -32,9 +32,11 @@ def _frame(label: str, body: list[str], top: int, x_labels: list[tuple[float, st
         value = top * fraction
         text = f"{value:g}" if value == int(value) else f"{value:.1f}"
         parts.append(f'<line class="grid" x1="{_LEFT}" x2="{WIDTH - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        parts.append(f'<text class="axis" x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{escape(text)}</text>')
-    for x, text in x_labels:
-        parts.append(f'<text class="axis" x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="middle">{escape(text)}</text>')
+        parts.append(f'<text class="axis" x="{_LEFT - 6}" y="{y + 6:.1f}" text-anchor="end">{escape(text)}</text>')
+    for n, (x, text) in enumerate(x_labels):
+        # The first and last labels lean inwards, so that neither is cut at the edge.
+        anchor = "start" if n == 0 else "end" if n == len(x_labels) - 1 else "middle"
+        parts.append(f'<text class="axis" x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="{anchor}">{escape(text)}</text>')
     parts.extend(body)
     parts.append("</svg>")
     return Markup("".join(parts))
@@ -89,17 +91,18 @@ def lines(label: str, days: list[str], series: list[tuple[str, list[int]]]) -> M
 
 def bars(label: str, rows: list[tuple[str, float]], shown: list[str], series: int = 4) -> Markup:
     """One horizontal bar a row (its name on the left, `shown` text at its end), in series colour `series`."""
-    height = 28 * max(len(rows), 1) + 8
-    name_w, plot_w = 200, WIDTH - 200 - 90
+    row_h = 34
+    height = row_h * max(len(rows), 1) + 8
+    name_w, plot_w = 250, WIDTH - 250 - 100
     top = max((value for _, value in rows), default=0) or 1
     parts = [f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{escape(label)}"'
              ' focusable="false">']
     for i, ((name, value), text) in enumerate(zip(rows, shown, strict=True)):
-        y = 4 + 28 * i
+        y = 4 + row_h * i
         w = max(plot_w * value / top, 1 if value else 0)
-        short = name if len(name) <= 28 else name[:27] + "…"
-        parts.append(f'<text class="axis" x="{name_w - 8}" y="{y + 18}" text-anchor="end">{escape(short)}</text>')
-        parts.append(f'<rect class="s{series}" x="{name_w}" y="{y + 4}" width="{w:.1f}" height="20"/>')
-        parts.append(f'<text class="axis" x="{name_w + w + 6:.1f}" y="{y + 18}">{escape(text)}</text>')
+        short = name if len(name) <= 22 else name[:21] + "…"  # the table beside has it whole
+        parts.append(f'<text class="axis" x="{name_w - 8}" y="{y + 22}" text-anchor="end">{escape(short)}</text>')
+        parts.append(f'<rect class="s{series}" x="{name_w}" y="{y + 4}" width="{w:.1f}" height="24"/>')
+        parts.append(f'<text class="axis" x="{name_w + w + 6:.1f}" y="{y + 22}">{escape(text)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))

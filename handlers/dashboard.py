@@ -58,7 +58,7 @@ async def show_dashboard(request: web.Request) -> web.StreamResponse:
                for row in board.reasons]
     desk = board.desk
     return pages.render(
-        "stats.html", lang=lang, title=N_("Statistics"), main_class="wide", csrf=request.app[DESK].csrf(session),
+        "stats.html", lang=lang, title=N_("Statistics"), main_class="wider", csrf=request.app[DESK].csrf(session),
         who=key.name, days=DASHBOARD_DAYS, first=board.first.isoformat(), last=board.last.isoformat(),
         sources=[{"id": name, "label": label, "n": n} for n, (name, label) in enumerate(sources)],
         per_day=per_day, any_created=any(board.by_source[day] for day in board.days),

@@ -267,10 +267,19 @@ def test_the_cli_links_with_a_campaign_records_sends_and_prints_stats(tmp_path):
     assert bad.returncode == 2 and "campaign" in bad.stderr
     assert run_cli("add", "bob@example.com", config=config).returncode == 0
     assert run_cli("remove", "bob@example.com", config=config).returncode == 0
+    assert run_cli("add", "cy@example.com", config=config).returncode == 0
+    # An import is counted by its own statement: what it added, not what it found already there.
+    csv = tmp_path / "list.csv"
+    csv.write_text("email,topic\ncy@example.com,\ndee@example.com,\neli@example.com,newsletters\n"
+                   "dee@example.com,\n", encoding="utf-8")
+    assert run_cli("import", str(csv), config=config).returncode == 0
     assert run_cli("campaign", "sent", "cli-1", "250", config=config).returncode == 0
     counted = run_cli("stats", "--by", "source", config=config)
     assert counted.returncode == 0, counted.stderr
-    assert [json.loads(line) for line in counted.stdout.splitlines()] == [{"key": "cli", "created": 1, "lifted": 1}]
+    assert [json.loads(line) for line in counted.stdout.splitlines()] == [
+        {"key": "cli", "created": 2, "lifted": 1}, {"key": "import", "created": 2, "lifted": 0}]
+    topics = [json.loads(line) for line in run_cli("stats", "--by", "topic", config=config).stdout.splitlines()]
+    assert topics == [{"key": None, "created": 3, "lifted": 1}, {"key": "newsletters", "created": 1, "lifted": 0}]
     campaigns = run_cli("stats", "--by", "campaign", config=config)
     assert json.loads(campaigns.stdout.splitlines()[0]) == {"key": "cli-1", "created": 0, "lifted": 0, "sent": 250,
                                                             "rate": 0.0}

@@ -15,6 +15,7 @@ from suppression.model import ALL_EMAILS, Scope
 from suppression.tokens import mint_token, verify_token
 from tests.conftest import bearer, free_port, make_settings, run_cli, write_config
 from tests.test_desk import csrf_of, sign_in, under_review as _under_review
+from tests.security.test_forged_mail import arf, dsn
 from tests.test_smtp import in_thread, send, wait_until
 from tests.webhook_receiver import Receiver, new_secret
 
@@ -84,6 +85,23 @@ async def test_a_campaign_rides_hidden_in_the_link_to_each_suppression_it_makes(
     assert [c.get("campaign") for c in feed["changes"]] == [CAMPAIGN] * 3
     counted = rows_by_key(await stats(client, admin_key, by="campaign"))
     assert counted[CAMPAIGN] == {"key": CAMPAIGN, "created": 3, "lifted": 0}  # no `sent` recorded yet
+
+
+async def test_bounces_and_complaints_proven_by_a_campaign_token_record_it(client, admin_key):
+    service = client.app[SERVICE]
+    for email, report in (("gone@example.com", dsn), ("angry@example.com", arf)):
+        url = service.mint_link(email, ALL_EMAILS, "summer").url
+        raw = report([email], f"To: {email}\r\nList-Unsubscribe: <{url}>")
+        code, _ = await in_thread(send, client.app[SMTP_SERVER].port, raw, "")
+        assert code == 250
+    assert await wait_until(lambda: _suppressed(service, "gone@example.com"))
+    assert await wait_until(lambda: _suppressed(service, "angry@example.com"))
+    for email, reason in (("gone@example.com", "bounce"), ("angry@example.com", "complaint")):
+        (change,) = await history(client, admin_key, email)
+        assert (change["reason"], change["campaign"]) == (reason, "summer")
+    sources = rows_by_key(await stats(client, admin_key, by="source"))
+    assert (sources["bounce"]["created"], sources["complaint"]["created"]) == (1, 1)
+    assert rows_by_key(await stats(client, admin_key, by="campaign"))["summer"]["created"] == 2
 
 
 async def _suppressed(service, email: str) -> bool:

@@ -228,15 +228,16 @@ def _from_report(report, read_token: Callable[[str], LinkClaim], about: dict) ->
     unproven = [] if suppress and report.guessed else [a for a in named if a not in suppress]
     if suppress:
         notes.append(f"proven ours by the link token in the returned message: {', '.join(suppress)}")
+    campaign = _campaign_of([claim for claim in returned if claim.email in suppress])
     if not unproven and suppress:
-        campaign = _campaign_of([claim for claim in returned if claim.email in suppress])
         return Decision(kind, tuple(notes), tuple(suppress), reason=reason, campaign=campaign, **about)
     if unproven:
         notes.append(f"no link token of ours in the returned message proves we mailed: {', '.join(unproven[:20])}"
                      + (f" and {len(unproven) - 20} more" if len(unproven) > 20 else ""))
     else:
         notes.append("no recipient named and no link token of ours in the returned message")
-    return Decision(REVIEW, tuple(notes), tuple(suppress), reason=reason if suppress else None, **about)
+    return Decision(REVIEW, tuple(notes), tuple(suppress), reason=reason if suppress else None, campaign=campaign,
+                    **about)
 
 
 def _request(claims: list[LinkClaim], reasons: list[str], about: dict, scope: Scope | None = None) -> Decision:

@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import statistics
 import subprocess
@@ -34,7 +35,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
-HTTP_PORT, SMTP_PORT = 18480, 18425  # apart from bench/run.py's, which may run beside this
 YEAR = "2026-01-01"
 TOPICS = ("", "newsletters", "promotions", "product-updates")
 
@@ -82,19 +82,21 @@ def build_sqlite(path: Path, addresses: int, campaigns: int) -> float:
 
 
 # Change i: campaign i % campaigns, sent on its day of the year, the opt-out 0-29 days later;
-# sources one-click 12/20, link 5/20, email 2/20, api 1/20 (no campaign); link ones say why.
+# sources one-click 12/20, link 5/20, email 2/20, api 1/20 (no campaign); link ones say why; the
+# topic, source and answer vary within each campaign (each campaign's opt-outs fill about 840
+# of the rollup's rows: 30 days x 4 topics x 7 source-and-answer pairs).
 _SQLITE_CHANGES = """
 WITH RECURSIVE n(i) AS (SELECT :start UNION ALL SELECT i + 1 FROM n WHERE i < :end),
-shaped AS (SELECT i, i % :campaigns AS c, i % 20 AS s, (i / :campaigns) % 30 AS lag FROM n)
+shaped AS (SELECT i, i % :campaigns AS c, (i / 3) % 20 AS s, (i / :campaigns) % 30 AS lag FROM n)
 INSERT INTO changes (at, action, email, topic, reason, source, actor, detail, campaign)
 SELECT strftime('%Y-%m-%dT%H:%M:%fZ', :year, '+' || min(364, c * 365 / :campaigns + lag) || ' days',
                 '+' || (i % 86400) || ' seconds'),
        'suppress', printf('u%09d@bench.example', i),
-       CASE i % 4 WHEN 0 THEN '' WHEN 1 THEN 'newsletters' WHEN 2 THEN 'promotions' ELSE 'product-updates' END,
+       CASE (i / 7) % 4 WHEN 0 THEN '' WHEN 1 THEN 'newsletters' WHEN 2 THEN 'promotions' ELSE 'product-updates' END,
        'unsubscribe',
        CASE WHEN s < 12 THEN 'one-click' WHEN s < 17 THEN 'link' WHEN s < 19 THEN 'email' ELSE 'api' END,
        'bench',
-       CASE WHEN s BETWEEN 12 AND 16 THEN json_object('why', CASE (i / 7) % 4 WHEN 0 THEN 'too-many'
+       CASE WHEN s BETWEEN 12 AND 16 THEN json_object('why', CASE (i / 11) % 4 WHEN 0 THEN 'too-many'
             WHEN 1 THEN 'not-relevant' WHEN 2 THEN 'never-signed-up' ELSE 'other' END) END,
        CASE WHEN s < 19 THEN 'campaign-' || printf('%04d', c) END
 FROM shaped
@@ -138,18 +140,18 @@ def build_postgresql(url: str, addresses: int, campaigns: int) -> float:
 
 
 _PG_CHANGES = """
-WITH shaped AS (SELECT i, i % %(campaigns)s AS c, i % 20 AS s, (i / %(campaigns)s) % 30 AS lag
+WITH shaped AS (SELECT i, i % %(campaigns)s AS c, (i / 3) % 20 AS s, (i / %(campaigns)s) % 30 AS lag
                 FROM generate_series(%(start)s::bigint, %(end)s::bigint) i)
 INSERT INTO changes (at, action, email, topic, reason, source, actor, detail, campaign)
 SELECT to_char((%(year)s::date + least(364, c * 365 / %(campaigns)s + lag)::int
                 + make_interval(secs => i % 86400))::timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
        'suppress', 'u' || lpad(i::text, 9, '0') || '@bench.example',
-       (ARRAY['', 'newsletters', 'promotions', 'product-updates'])[i % 4 + 1],
+       (ARRAY['', 'newsletters', 'promotions', 'product-updates'])[(i / 7) % 4 + 1],
        'unsubscribe',
        CASE WHEN s < 12 THEN 'one-click' WHEN s < 17 THEN 'link' WHEN s < 19 THEN 'email' ELSE 'api' END,
        'bench',
        CASE WHEN s BETWEEN 12 AND 16 THEN json_build_object('why', (ARRAY['too-many', 'not-relevant',
-            'never-signed-up', 'other'])[(i / 7) % 4 + 1])::text END,
+            'never-signed-up', 'other'])[(i / 11) % 4 + 1])::text END,
        CASE WHEN s < 19 THEN 'campaign-' || lpad(c::text, 4, '0') END
 FROM shaped ORDER BY i
 """
@@ -264,13 +266,14 @@ def one_click(args) -> None:
     rates: dict[str, list[float]] = {name: [] for name, _, _ in trees}
     for round_ in range(args.rounds):
         for name, tree, kind in trees:
-            config = _fresh_config(f"one-click-{kind}-{tree.name}")
+            port = _free_port()  # other benches (and other people's) may hold any fixed one
+            config = _fresh_config(f"one-click-{kind}-{tree.name}", port, _free_port())
             env = dict(os.environ, PYTHONPATH=str(tree))
             service = subprocess.Popen([sys.executable, str(tree / "run.py"), "--config", str(config)], env=env,
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
-                _wait(HTTP_PORT, service)
-                answer = subprocess.run([sys.executable, "-c", _CLIENT, str(config), str(HTTP_PORT),
+                _wait(port, service)
+                answer = subprocess.run([sys.executable, "-c", _CLIENT, str(config), str(port),
                                          str(args.seconds), kind], env=env, capture_output=True, text=True,
                                         check=True, timeout=600)
             finally:
@@ -286,14 +289,20 @@ def one_click(args) -> None:
         print(f"| {name} | {statistics.median(values):,.0f}/s | {', '.join(f'{v:,.0f}' for v in values)} |")
 
 
-def _fresh_config(name: str) -> Path:
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _fresh_config(name: str, http_port: int, smtp_port: int) -> Path:
     data = OUT / f"{name}-data"
     shutil.rmtree(data, ignore_errors=True)
     OUT.mkdir(parents=True, exist_ok=True)
     config = OUT / f"{name}.toml"
     config.write_text(
-        f'[service]\nbase_url = "http://127.0.0.1:{HTTP_PORT}"\ndata_dir = "{data}"\nlog_level = "WARNING"\n'
-        f'[http]\nport = {HTTP_PORT}\n[smtp]\nport = {SMTP_PORT}\n'
+        f'[service]\nbase_url = "http://127.0.0.1:{http_port}"\ndata_dir = "{data}"\nlog_level = "WARNING"\n'
+        f'[http]\nport = {http_port}\n[smtp]\nport = {smtp_port}\n'
         f'[signing]\nsecret_keys = ["bench-one-click-key-{"x" * 40}"]\n', encoding="utf-8")
     config.chmod(0o600)
     return config

@@ -20,7 +20,6 @@ in the machine's load falls on every kind alike.
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import signal
@@ -140,18 +139,18 @@ def build_postgresql(url: str, addresses: int, campaigns: int) -> float:
 
 
 _PG_CHANGES = """
-WITH shaped AS (SELECT i, i % %(campaigns)s AS c, (i / 3) % 20 AS s, (i / %(campaigns)s) % 30 AS lag
+WITH shaped AS (SELECT i, i %% %(campaigns)s AS c, (i / 3) %% 20 AS s, (i / %(campaigns)s) %% 30 AS lag
                 FROM generate_series(%(start)s::bigint, %(end)s::bigint) i)
 INSERT INTO changes (at, action, email, topic, reason, source, actor, detail, campaign)
 SELECT to_char((%(year)s::date + least(364, c * 365 / %(campaigns)s + lag)::int
-                + make_interval(secs => i % 86400))::timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                + make_interval(secs => i %% 86400))::timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
        'suppress', 'u' || lpad(i::text, 9, '0') || '@bench.example',
-       (ARRAY['', 'newsletters', 'promotions', 'product-updates'])[(i / 7) % 4 + 1],
+       (ARRAY['', 'newsletters', 'promotions', 'product-updates'])[(i / 7) %% 4 + 1],
        'unsubscribe',
        CASE WHEN s < 12 THEN 'one-click' WHEN s < 17 THEN 'link' WHEN s < 19 THEN 'email' ELSE 'api' END,
        'bench',
        CASE WHEN s BETWEEN 12 AND 16 THEN json_build_object('why', (ARRAY['too-many', 'not-relevant',
-            'never-signed-up', 'other'])[(i / 11) % 4 + 1])::text END,
+            'never-signed-up', 'other'])[(i / 11) %% 4 + 1])::text END,
        CASE WHEN s < 19 THEN 'campaign-' || lpad(c::text, 4, '0') END
 FROM shaped ORDER BY i
 """

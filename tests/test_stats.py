@@ -8,10 +8,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from handlers.state import INTAKE, SERVICE, SMTP_SERVER
+from handlers.app import build_app
+from handlers.state import SERVICE, SMTP_SERVER
+from suppression.config import load_settings, settings_from_mapping
 from suppression.keyfile import signing_keys
-from suppression.config import load_settings
-from suppression.model import ALL_EMAILS, Scope
+from suppression.model import ALL_EMAILS
 from suppression.tokens import mint_token, verify_token
 from tests.conftest import bearer, free_port, make_settings, run_cli, write_config
 from tests.test_desk import csrf_of, sign_in, under_review as _under_review
@@ -250,11 +251,11 @@ async def test_an_erasure_keeps_every_count_and_no_answer_names_an_address(clien
 
 
 async def test_the_webhook_event_of_a_campaign_suppression_names_it(aiohttp_client, tmp_path):
-    from handlers.app import build_app
     receiver = Receiver(free_port(), new_secret()).start()
     try:
         settings = make_settings(tmp_path / "data", store=None)
-        settings = settings.with_overrides(webhooks=load_settings_webhooks(receiver))
+        hooks = settings_from_mapping({"webhooks": [{"url": receiver.url, "secret": receiver.secret}]}).webhooks
+        settings = settings.with_overrides(webhooks=hooks)
         client = await aiohttp_client(build_app(settings))
         token = token_of({"url": client.app[SERVICE].mint_link("ann@example.com", ALL_EMAILS, "autumn").url})
         assert (await client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"})).status == 200
@@ -264,10 +265,6 @@ async def test_the_webhook_event_of_a_campaign_suppression_names_it(aiohttp_clie
     finally:
         receiver.close()
 
-
-def load_settings_webhooks(receiver: Receiver):
-    from suppression.config import settings_from_mapping
-    return settings_from_mapping({"webhooks": [{"url": receiver.url, "secret": receiver.secret}]}).webhooks
 
 
 # -- every writer: the CLI too --------------------------------------------------------------

@@ -274,26 +274,27 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE FUNCTION why_of(detail TEXT) RETURNS TEXT LANGUAGE sql IMMUTABLE AS $$
         SELECT CASE WHEN detail LIKE '{%' THEN coalesce(detail::jsonb ->> 'why', '') ELSE '' END
     $$;
-    -- Each change with the suppression it counts for: itself, or for a lift the newest earlier
+    -- A statement's suppressions counted in their own buckets (a plain GROUP BY: an import of
+    -- millions reads its transition table once); its lifts in the buckets of the newest earlier
     -- suppress of that address and scope.
     CREATE FUNCTION daily_changes_count() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         INSERT INTO daily_changes AS d (day, campaign, topic, source, reason, why, created, lifted)
-        SELECT substr(c.at, 1, 10), coalesce(m.campaign, ''), c.topic, source_bucket(m.source, m.reason),
-               coalesce(m.reason, ''), why_of(m.detail),
-               count(*) FILTER (WHERE c.action = 'suppress'), count(*) FILTER (WHERE c.action = 'unsuppress')
-        FROM inserted c
-        LEFT JOIN LATERAL (
-            SELECT c.campaign, c.source, c.reason, c.detail WHERE c.action = 'suppress'
-            UNION ALL
-            (SELECT p.campaign, p.source, p.reason, p.detail FROM changes p
-             WHERE c.action = 'unsuppress' AND p.email = c.email AND p.topic = c.topic AND p.action = 'suppress'
-               AND p.id < c.id ORDER BY p.id DESC LIMIT 1)
-        ) m ON true
-        WHERE c.action IN ('suppress', 'unsuppress')
+        SELECT substr(c.at, 1, 10), coalesce(c.campaign, ''), c.topic, source_bucket(c.source, c.reason),
+               coalesce(c.reason, ''), why_of(c.detail), count(*), 0
+        FROM inserted c WHERE c.action = 'suppress'
         GROUP BY 1, 2, 3, 4, 5, 6
-        ON CONFLICT (day, campaign, topic, source, reason, why)
-        DO UPDATE SET created = d.created + EXCLUDED.created, lifted = d.lifted + EXCLUDED.lifted;
+        ON CONFLICT (day, campaign, topic, source, reason, why) DO UPDATE SET created = d.created + EXCLUDED.created;
+        INSERT INTO daily_changes AS d (day, campaign, topic, source, reason, why, created, lifted)
+        SELECT substr(c.at, 1, 10), coalesce(m.campaign, ''), c.topic, source_bucket(m.source, m.reason),
+               coalesce(m.reason, ''), why_of(m.detail), 0, count(*)
+        FROM inserted c
+        LEFT JOIN LATERAL (SELECT p.campaign, p.source, p.reason, p.detail FROM changes p
+                           WHERE p.email = c.email AND p.topic = c.topic AND p.action = 'suppress' AND p.id < c.id
+                           ORDER BY p.id DESC LIMIT 1) m ON true
+        WHERE c.action = 'unsuppress'
+        GROUP BY 1, 2, 3, 4, 5, 6
+        ON CONFLICT (day, campaign, topic, source, reason, why) DO UPDATE SET lifted = d.lifted + EXCLUDED.lifted;
         RETURN NULL;
     END $$;
     CREATE TRIGGER daily_changes_count AFTER INSERT ON changes REFERENCING NEW TABLE AS inserted

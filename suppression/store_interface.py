@@ -73,7 +73,10 @@ class Store(Protocol):
         """Forget the counts of days before `before_day`; how many rows went."""
     async def return_requests_of(self, inbox: str) -> list[tuple[str, int]]:
         """(day, count) of an inbox's requests to come back still kept, oldest first."""
-    async def import_rows(self, rows: Iterable[ImportRow], actor: str) -> int: ...
+    async def import_rows(self, rows: Iterable[ImportRow], actor: str) -> int:
+        """Add every row not suppressed already, in one transaction; how many were added. Its
+        changes are counted in daily_changes like any other (SQLite: by one statement of the
+        import itself; PostgreSQL: by the change log's statement trigger)."""
     # `free_within`: for a check's read, the seconds to wait for a free connection at most (a
     # shared store's pool): it does not queue behind writes, nor pile up while the database is away.
     async def suppressions_of(self, email: str, free_within: float | None = None) -> list[Suppression]: ...

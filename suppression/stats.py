@@ -78,7 +78,7 @@ class Dashboard:
 
 def day_of(text: str | None, name: str) -> date | None:
     """A YYYY-MM-DD parameter as a date (None if not given); InvalidValue otherwise."""
-    if text is None or text == "":
+    if text is None:
         return None
     if not _DAY.fullmatch(text):
         raise InvalidValue(f"`{name}` must be a date as YYYY-MM-DD (UTC)")

@@ -167,6 +167,7 @@ async def test_a_bad_sent_count_or_campaign_id_is_a_400_with_the_reason(client, 
 @pytest.mark.parametrize("query, says", [
     ({"by": "colour"}, "`by` must be one of"),
     ({"from": "2026-1-1"}, "YYYY-MM-DD"),
+    ({"to": ""}, "YYYY-MM-DD"),
     ({"from": "20260101"}, "YYYY-MM-DD"),
     ({"to": "2026-02-30"}, "not a date of the calendar"),
     ({"from": "2026-03-02", "to": "2026-03-01"}, "must not be after"),

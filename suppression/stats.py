@@ -121,7 +121,7 @@ class Statistics:
     async def report(self, first: str | None, last: str | None, by: str | None) -> StatsReport:
         """Counts per bucket of `by` (default: day) from `first` to `last` (YYYY-MM-DD); InvalidValue
         for anything else."""
-        by = by or "day"
+        by = "day" if by is None else by
         if by not in BY:
             raise InvalidValue(f"`by` must be one of: {', '.join(BY)}")
         start, end = stats_range(day_of(first, "from"), day_of(last, "to"), self.today())

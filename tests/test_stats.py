@@ -166,6 +166,7 @@ async def test_a_bad_sent_count_or_campaign_id_is_a_400_with_the_reason(client, 
 
 @pytest.mark.parametrize("query, says", [
     ({"by": "colour"}, "`by` must be one of"),
+    ({"by": ""}, "`by` must be one of"),
     ({"from": "2026-1-1"}, "YYYY-MM-DD"),
     ({"to": ""}, "YYYY-MM-DD"),
     ({"from": "20260101"}, "YYYY-MM-DD"),

@@ -6,7 +6,7 @@
 `scale` builds a list of ADDRESSES suppressions made over one year (2026) through CAMPAIGNS
 campaigns (each sent on its own day, its opt-outs over the 30 days after; a twentieth of the
 list made by the API with no campaign; 1% lifted again), written straight into the change log
-so that the triggers of migration 14 count every change as the service's writes would be
+so that the triggers of migration 17 count every change as the service's writes would be
 counted; then times GET /v1/stats's work (Statistics.report, the store's reads included) for the
 whole year by campaign, day, source and reason, and the dashboard's reads. The database is kept
 in bench/out/stats-* and reused while its size matches.

@@ -10,6 +10,7 @@ from handlers.errors import ApiError, json_answers
 from handlers.state import METRICS, SERVICE, SETTINGS, WEBHOOKS
 from suppression.apikeys import SCOPES, ApiKey
 from suppression.addresses import HASHES
+from suppression.claims import check_purpose
 from suppression.errors import StoreUnavailable
 from suppression.records import change_record, message_record, subject_record, suppression_record
 from suppression.model import Scope
@@ -109,13 +110,15 @@ def actor_of(key: ApiKey) -> str:
 
 async def get_suppression(request: web.Request) -> web.Response:
     key = await require(request, "check")
-    result = await request.app[SERVICE].check(request.match_info["email"], Scope.of_topic(request.query.get("topic")))
+    result = await request.app[SERVICE].check(request.match_info["email"], Scope.of_topic(request.query.get("topic")),
+                                              request.query.get("purpose"))
     request.app[METRICS].checked["single"] += 1
     return web.json_response(result.as_dict(reveal_erasure=key.allows("admin")))
 
 
 async def post_check(request: web.Request) -> web.StreamResponse:
     await require(request, "check")
+    check_purpose(request.query.get("purpose"))  # an unknown purpose is refused before anything is read
     if request.content_type == "text/plain":
         return await _check_text(request)
     if request.content_type == "application/json":
@@ -132,7 +135,7 @@ async def _check_json(request: web.Request) -> web.Response:
         raise ApiError(400, "`emails` must be a list of strings")
     scope = Scope.of_topic(optional_string(body, "topic"))
     await request.app[SERVICE].see_writes()
-    suppressed = await request.app[SERVICE].suppressed_texts(emails, scope)
+    suppressed = await request.app[SERVICE].suppressed_texts(emails, scope, request.query.get("purpose"))
     request.app[METRICS].checked["bulk"] += len(emails)
     if len(suppressed) < _SMALL_ANSWER:
         return web.json_response({"suppressed": suppressed})
@@ -157,9 +160,9 @@ async def _check_text(request: web.Request) -> web.StreamResponse:
     async for block in _line_blocks(request.content):
         checked += block.count(b"\n")
         if algorithm is None:
-            hits = await service.suppressed_block(block, scope)
+            hits = await service.suppressed_block(block, scope, request.query.get("purpose"))
         else:
-            hits = await service.suppressed_hashed_block(block, algorithm, scope)
+            hits = await service.suppressed_hashed_block(block, algorithm, scope, request.query.get("purpose"))
         if hits:
             await response.write(hits)
     request.app[METRICS].checked["bulk"] += checked
@@ -193,13 +196,15 @@ async def _line_blocks(stream):
 
 async def post_suppression(request: web.Request) -> web.Response:
     key = await require(request, "admin")
-    body = await json_object(request, allowed={"email", "topic", "reason"})
+    body = await json_object(request, allowed={"email", "topic", "reason", "until"})
     email = body.get("email")
     if not isinstance(email, str):
         raise ApiError(400, "`email` is required and must be a string")
-    suppression, created = await request.app[SERVICE].suppress(
+    service = request.app[SERVICE]
+    until = service.until_of(body["until"]) if body.get("until") is not None else None
+    suppression, created = await service.suppress(
         email, Scope.of_topic(optional_string(body, "topic")), optional_string(body, "reason") or "manual",
-        "api", actor_of(key),
+        "api", actor_of(key), until=until,
     )
     return web.json_response(
         {
@@ -208,6 +213,7 @@ async def post_suppression(request: web.Request) -> web.Response:
             "suppressed": True,
             "created": created,
             **suppression_record(suppression),
+            **({"until": suppression.until} if suppression.until is not None else {}),
         }
     )
 

@@ -17,7 +17,7 @@ from markupsafe import Markup
 
 from handlers.errors import classify, count, handled
 from handlers.locale import DEFAULT_LANGUAGE, LANGUAGES, N_, Catalogues, choose_language
-from handlers.state import COMING_BACK, METRICS, SERVICE
+from handlers.state import COMING_BACK, METRICS, SERVICE, SETTINGS
 from suppression.addresses import mask_address
 from suppression.config import Settings
 from suppression.errors import BadReturn, BadToken, BadUndo, StoreUnavailable
@@ -154,7 +154,9 @@ def language_of(request: web.Request) -> str:
 async def show_link(request: web.Request) -> web.Response:
     service, pages, lang = request.app[SERVICE], request.app[PAGES], request[LANG]
     claim = service.read_link(request.match_info["token"])
-    suppressed = await service.suppressed_scopes(claim.email)
+    paused = await service.paused_until(claim.email)
+    # While only a pause holds all emails, the person may still leave for good (or pause longer).
+    suppressed = {s for s in await service.suppressed_scopes(claim.email) if not (paused and s == ALL_EMAILS)}
     return pages.render(
         "choose.html", lang=lang, title=N_("Unsubscribe"), address=_address(claim.email),
         choices=pages.choices(claim.scope, suppressed, lang), everything=ALL_EMAILS in suppressed,
@@ -162,6 +164,7 @@ async def show_link(request: web.Request) -> web.Response:
         # Offered to whoever is suppressed at all, never only to those it would help: the page
         # says nothing of whether an opt-out is the person's own, a bounce or an admin's.
         come_back=pages.settings.reply.enabled and bool(suppressed),
+        pauses=request.app[SETTINGS].preferences.pause_days, paused_until=_day(paused),
     )
 
 
@@ -198,6 +201,14 @@ async def act_on_link(request: web.Request) -> web.Response:
             request.app[METRICS].leaving[why.reason or "unstated"] += 1
         changed = [s.scope for s in made]
         undo = [service.mint_undo(s) for s in made]
+    elif action == "pause":
+        days = form.get("days")
+        if not isinstance(days, str) or not days.isdigit() or len(days) > 5:
+            return pages.problem(400, N_("Nothing was changed"), N_("We could not understand this request."), lang)
+        until, undo_token = await service.pause(claim.email, int(days), "link", ACTOR,
+                                                campaign=claim.campaign)
+        return pages.render("paused.html", lang=lang, title=N_("Your emails are paused"), address=_address(claim.email),
+                            until=_day(until), undo=[undo_token])
     elif action == "resubscribe":
         tokens = [t for t in form.getall("undo", []) if isinstance(t, str)]
         changed = await service.undo(claim.email, tokens, ACTOR)
@@ -224,8 +235,8 @@ async def ask_to_come_back(request: web.Request, claim: LinkClaim) -> web.Respon
     if not pages.settings.reply.enabled:
         return pages.problem(400, N_("Nothing was changed"), N_(
             "This page cannot send confirmations. To receive our emails again, write to us."), lang)
-    # Links carry a campaign once issue 23's campaigns are in; until then there is none to record.
-    await request.app[COMING_BACK].ask(claim.email, getattr(claim, "campaign", None), lang)
+    # The campaign of the link they came back through goes with the lift it confirms.
+    await request.app[COMING_BACK].ask(claim.email, claim.campaign, lang)
     request_address = pages.settings.smtp.request_addresses[0]
     return pages.render("come_back_asked.html", lang=lang, title=N_("Check your email"),
                         address=_address(claim.email), days=RETURN_MAX_AGE_SECONDS // 86400,
@@ -262,6 +273,11 @@ async def confirm_return(request: web.Request) -> web.Response:
         address=_address(claim.email), changed=[pages.label(s, lang) for s in lifted],
         remaining=[pages.label(s, lang) for s in sorted(remaining, key=lambda s: s.stored)],
     )
+
+
+def _day(timestamp: str | None) -> str | None:
+    """The day a pause ends, as people read dates in every language the pages speak: YYYY-MM-DD (UTC)."""
+    return timestamp[:10] if timestamp else None
 
 
 def _address(email: str) -> Markup:

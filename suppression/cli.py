@@ -19,6 +19,7 @@ from suppression.config import Settings, links_are_plain_http, load_settings
 from suppression.errors import InvalidValue, StoreUnavailable, SuppressionError
 from suppression.inbound.corpus import desk_label
 from suppression.keyfile import signing_keys
+from suppression.claims import PURPOSES
 from suppression.service import (
     INBOX_STATUSES,
     REASONS,
@@ -102,14 +103,17 @@ async def apikey_revoke(service: SuppressionService, args) -> int:
 
 
 async def check(service: SuppressionService, args) -> int:
-    result = await service.check(args.email, Scope.of_topic(args.topic))
+    result = await service.check(args.email, Scope.of_topic(args.topic), args.purpose)
     _print_json(result.as_dict())
     return EXIT_OK
 
 
 async def add(service: SuppressionService, args) -> int:
-    row, created = await service.suppress(args.email, Scope.of_topic(args.topic), args.reason, "cli", _actor())
-    _print_json({"email": row.email, "topic": row.scope.topic, "created": created, **suppression_record(row)})
+    until = service.until_of(args.until) if args.until is not None else None
+    row, created = await service.suppress(args.email, Scope.of_topic(args.topic), args.reason, "cli", _actor(),
+                                          until=until)
+    extra = {"until": row.until} if row.until is not None else {}
+    _print_json({"email": row.email, "topic": row.scope.topic, "created": created, **suppression_record(row), **extra})
     return EXIT_OK
 
 
@@ -329,6 +333,10 @@ def _parser(with_serve: bool = False) -> argparse.ArgumentParser:
         sub.add_argument("--topic", help="a topic id from the config (default: all emails)")
         if name == "add":
             sub.add_argument("--reason", choices=REASONS, default="manual")
+            sub.add_argument("--until", help="a pause: suppressed until this ISO 8601 time (UTC unless it says)")
+        if name == "check":
+            sub.add_argument("--purpose", choices=PURPOSES, default="promotional",
+                             help="transactional: only bounces, complaints and blocks count")
         if name == "link":
             sub.add_argument("--message-id", action="store_true",
                              help="also print a Message-ID header whose replies prove the recipient (a fourth line)")

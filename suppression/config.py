@@ -102,6 +102,15 @@ class ReviewSettings:
 
 
 @dataclass(frozen=True)
+class PreferenceSettings:
+    # The preference centre offers "pause all emails" for each of these numbers of days.
+    pause_days: tuple[int, ...] = (30, 90)
+
+
+MAX_PAUSE_DAYS = 3650
+
+
+@dataclass(frozen=True)
 class RetentionSettings:
     raw_message_days: int = 90  # a settled message's raw text is removed this long after it came
 
@@ -130,7 +139,8 @@ class ImapSettings:
 
 
 # The event types a receiver can be sent (CONTRACT §9).
-EVENT_TYPES = ("suppression.created", "suppression.removed", "subject.erased", "review.opened")
+EVENT_TYPES = ("suppression.created", "suppression.removed", "suppression.claim_removed", "subject.erased",
+               "review.opened")
 WEBHOOK_SECRET_PREFIX = "whsec_"
 
 
@@ -166,6 +176,7 @@ class Settings:
     signing: SigningSettings = field(default_factory=SigningSettings)
     reply: ReplySettings = field(default_factory=ReplySettings)
     review: ReviewSettings = field(default_factory=ReviewSettings)
+    preferences: PreferenceSettings = field(default_factory=PreferenceSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     webhooks: tuple[WebhookSettings, ...] = ()
@@ -190,6 +201,7 @@ _SECTIONS = {
     "signing": SigningSettings,
     "reply": ReplySettings,
     "review": ReviewSettings,
+    "preferences": PreferenceSettings,
     "retention": RetentionSettings,
     "store": StoreSettings,
     "imap": ImapSettings,
@@ -291,6 +303,10 @@ def _coerce(key: str, kind, value):
     elif kind is Path:
         if isinstance(value, str) and value:
             return Path(value)
+    elif typing.get_origin(kind) is tuple and typing.get_args(kind)[0] is int:
+        if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return tuple(value)
+        raise ConfigError(f"config key {key}: expected a list of integers")
     elif typing.get_origin(kind) is tuple:
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return tuple(value)
@@ -455,6 +471,8 @@ def _validated(settings: Settings) -> Settings:
     _check_imap(settings.imap)
     if settings.retention.raw_message_days < 0:
         raise ConfigError("config key retention.raw_message_days: expected 0 or more days")
+    if any(not 1 <= days <= MAX_PAUSE_DAYS for days in settings.preferences.pause_days):
+        raise ConfigError(f"config key preferences.pause_days: each must be 1 to {MAX_PAUSE_DAYS} days")
     if settings.review.due_hours < 0:
         raise ConfigError("config key review.due_hours: expected 0 or more hours")
     if settings.signing.max_age_days < 0:

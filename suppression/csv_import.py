@@ -26,6 +26,7 @@ TOPIC_HEADERS = ("topic",)
 
 # What the services write in their reason or type columns, to our reasons.
 _REASON_WORDS = (
+    ("block", "block"),  # ours: never mail this address, receipts included
     ("bounce", "bounce"), ("hard", "bounce"), ("cleaned", "bounce"),
     ("complain", "complaint"), ("spam", "complaint"), ("abuse", "complaint"),
     ("unsub", "unsubscribe"), ("optout", "unsubscribe"), ("opt-out", "unsubscribe"),

@@ -5,12 +5,20 @@ Each scope (all emails, or one topic) holds the 64-bit keys of its suppressed ad
 of keys added and removed since the array was last rebuilt. Lookups of a whole batch are
 one vectorised binary search.
 
+Each scope also keeps, apart, the keys that count for transactional mail (a bounce,
+complaint or block without end: `hard`, a KeySet of its own, so that check costs what the
+promotional one does) and the keys that only pauses hold, each with its end: a check compares
+that end with the time it is asked at, so a pause ends with no write.
+
 Two addresses share a key with probability about n / 2**64 (5e-13 for ten million): such an
 address would read as suppressed, the safe direction for a suppression list.
 """
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
+from suppression.claims import HARD, NOT_SUPPRESSED, PERMANENT, milliseconds
 from suppression.model import ALL_EMAILS, Scope
 
 _EMPTY = np.empty(0, dtype=np.uint64)
@@ -131,52 +139,182 @@ def _member_sorted(base: np.ndarray, ordered: np.ndarray) -> np.ndarray:
     return base[positions] == ordered
 
 
-class SuppressionIndex:
-    """Every scope's KeySet; an address is suppressed for topic T when in all emails or in T."""
+_NO_TIMES = np.empty(0, dtype=np.int64)
 
-    def __init__(self, keys_by_scope: dict[Scope, np.ndarray] | None = None):
+
+@dataclass
+class ScopeRows:
+    """One scope's keys as stored: lasting (no end), hard (counts for transactional mail) and
+    paused (only pauses hold them), with each pause's end in milliseconds since the epoch."""
+
+    lasting: np.ndarray = field(default_factory=lambda: _EMPTY)
+    hard: np.ndarray = field(default_factory=lambda: _EMPTY)
+    paused: np.ndarray = field(default_factory=lambda: _EMPTY)
+    paused_until: np.ndarray = field(default_factory=lambda: _NO_TIMES)
+
+    @staticmethod
+    def of_rows(lasting: dict[str, np.ndarray], hard: list[tuple[str, int]],
+                paused: list[tuple[str, int, str]]) -> dict[Scope, "ScopeRows"]:
+        """From a store's reads: lasting keys by stored topic (sorted, unsigned), (topic, signed
+        key) of hard rows, (topic, signed key, until) of paused rows."""
+        out: dict[Scope, ScopeRows] = {Scope.of_stored(t): ScopeRows(lasting=keys) for t, keys in lasting.items()}
+        hard_by: dict[str, list[int]] = {}
+        for topic, key in hard:
+            hard_by.setdefault(topic, []).append(key)
+        for topic, keys in hard_by.items():
+            out.setdefault(Scope.of_stored(topic), ScopeRows()).hard = np.sort(
+                np.array(keys, dtype=np.int64).view(np.uint64))
+        paused_by: dict[str, list[tuple[int, int]]] = {}
+        for topic, key, until in paused:
+            paused_by.setdefault(topic, []).append((key, milliseconds(until)))
+        for topic, pairs in paused_by.items():
+            rows = out.setdefault(Scope.of_stored(topic), ScopeRows())
+            rows.paused = np.array([k for k, _ in pairs], dtype=np.int64).view(np.uint64)
+            rows.paused_until = np.array([u for _, u in pairs], dtype=np.int64)
+        return out
+
+
+class Paused:
+    """Keys only pauses hold, with each one's end (ms): a dict for single checks, sorted arrays
+    (made when a bulk check needs them) for batches."""
+
+    def __init__(self, keys: np.ndarray = _EMPTY, until: np.ndarray = _NO_TIMES):
+        self.ends: dict[int, int] = dict(zip(np.asarray(keys, dtype=np.uint64).tolist(),
+                                             np.asarray(until, dtype=np.int64).tolist()))
+        self._arrays: tuple[np.ndarray, np.ndarray] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.ends)
+
+    def set(self, key: int, until: int) -> None:
+        self.ends[key] = until
+        self._arrays = None
+
+    def discard(self, key: int) -> None:
+        if self.ends.pop(key, None) is not None:
+            self._arrays = None
+
+    def holds(self, key: int, now: int) -> bool:
+        return self.ends.get(key, 0) > now
+
+    def holds_sorted(self, ordered: np.ndarray, now: int) -> np.ndarray:
+        keys, ends = self.arrays()
+        if len(keys) == 0:
+            return np.zeros(len(ordered), dtype=bool)
+        positions = np.searchsorted(keys, ordered)
+        positions[positions == len(keys)] = 0
+        return (keys[positions] == ordered) & (ends[positions] > now)
+
+    def arrays(self, now: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(sorted keys, their ends); with `now`, only the pauses that still hold then."""
+        if self._arrays is None:
+            keys = np.fromiter(self.ends.keys(), dtype=np.uint64, count=len(self.ends))
+            ends = np.fromiter(self.ends.values(), dtype=np.int64, count=len(self.ends))
+            order = np.argsort(keys)
+            self._arrays = (keys[order], ends[order])
+        keys, ends = self._arrays
+        if now is None:
+            return keys, ends
+        holding = ends > now
+        return keys[holding], ends[holding]
+
+
+class SuppressionIndex:
+    """Every scope's KeySets; an address is suppressed for topic T when in all emails or in T.
+
+    Checks take `now` (ms since the epoch) for pauses; promotional checks count every key,
+    transactional ones only the hard keys, of any scope."""
+
+    def __init__(self, keys_by_scope: dict[Scope, np.ndarray] | None = None,
+                 rows: dict[Scope, ScopeRows] | None = None):
         self._sets: dict[Scope, KeySet] = {
             scope: KeySet(keys) for scope, keys in (keys_by_scope or {}).items()
         }
+        self._hard: dict[Scope, KeySet] = {}
+        self._paused: dict[Scope, Paused] = {}
+        for scope, stored in (rows or {}).items():
+            if len(stored.lasting):
+                self._sets[scope] = KeySet(stored.lasting)
+            if len(stored.hard):
+                self._hard[scope] = KeySet(stored.hard)
+            if len(stored.paused):
+                self._paused[scope] = Paused(stored.paused, stored.paused_until)
 
     def __len__(self) -> int:
-        return sum(len(s) for s in self._sets.values())
+        return sum(len(s) for s in self._sets.values()) + sum(len(p.ends) for p in self._paused.values())
 
     def arrays(self) -> dict[Scope, np.ndarray]:
-        """Each scope's sorted keys, for a snapshot."""
+        """Each scope's sorted lasting keys."""
         return {scope: keys.sorted_keys() for scope, keys in self._sets.items()}
+
+    def rows(self, now: int) -> dict[Scope, ScopeRows]:
+        """Everything, for a snapshot; pauses ended by `now` are left out."""
+        out: dict[Scope, ScopeRows] = {scope: ScopeRows(lasting=keys.sorted_keys()) for scope, keys in self._sets.items()}
+        for scope, keys in self._hard.items():
+            out.setdefault(scope, ScopeRows()).hard = keys.sorted_keys()
+        for scope, paused in self._paused.items():
+            keys, ends = paused.arrays(now)
+            if len(keys):
+                rows = out.setdefault(scope, ScopeRows())
+                rows.paused, rows.paused_until = keys, ends
+        return out
 
     def size_of(self, scope: Scope) -> int:
         keys = self._sets.get(scope)
         return len(keys) if keys is not None else 0
 
     def add(self, scope: Scope, key: int) -> None:
-        self._sets.setdefault(scope, KeySet()).add(key)
+        self.set_state(scope, key, PERMANENT)
 
     def discard(self, scope: Scope, key: int) -> None:
-        keys = self._sets.get(scope)
-        if keys is not None:
-            keys.discard(key)
+        self.set_state(scope, key, NOT_SUPPRESSED)
 
-    def contains(self, key: int, scope: Scope) -> bool:
-        """Suppressed for all emails, or for the scope's topic."""
-        everything = self._sets.get(ALL_EMAILS)
-        if everything is not None and key in everything:
-            return True
-        if scope.topic is None:
-            return False
-        scoped = self._sets.get(scope)
-        return scoped is not None and key in scoped
+    def set_state(self, scope: Scope, key: int, state: str) -> None:
+        """Make a key's standing for a scope `state` (suppression/claims.py)."""
+        lasting = state in (PERMANENT, HARD)
+        if lasting:
+            self._sets.setdefault(scope, KeySet()).add(key)
+        elif scope in self._sets:
+            self._sets[scope].discard(key)
+        if state == HARD:
+            self._hard.setdefault(scope, KeySet()).add(key)
+        elif scope in self._hard:
+            self._hard[scope].discard(key)
+        if state and not lasting:
+            self._paused.setdefault(scope, Paused()).set(key, milliseconds(state))
+        elif scope in self._paused:
+            self._paused[scope].discard(key)
 
-    def contains_many(self, keys: np.ndarray, scope: Scope) -> np.ndarray:
-        """A boolean mask: which of `keys` are suppressed for all emails or for the scope's topic."""
+    def contains(self, key: int, scope: Scope, now: int = 0, transactional: bool = False) -> bool:
+        """Suppressed for all emails, or for the scope's topic (transactional: hard in any scope)."""
+        if transactional:
+            return any(key in keys for keys in self._hard.values())
+        for name in (ALL_EMAILS, scope) if scope.topic is not None else (ALL_EMAILS,):
+            keys = self._sets.get(name)
+            if keys is not None and key in keys:
+                return True
+            paused = self._paused.get(name)
+            if paused and paused.holds(key, now):
+                return True
+        return False
+
+    def contains_many(self, keys: np.ndarray, scope: Scope, now: int = 0, transactional: bool = False) -> np.ndarray:
+        """A boolean mask: which of `keys` are suppressed for all emails or for the scope's topic
+        (transactional: which are hard in any scope)."""
         order = np.argsort(keys)  # sorted once for every scope's search
         ordered = keys[order]
         in_order = np.zeros(len(keys), dtype=bool)
-        for name in (ALL_EMAILS, scope) if scope.topic is not None else (ALL_EMAILS,):
-            scoped = self._sets.get(name)
-            if scoped is not None:
-                in_order |= scoped.contains_sorted(ordered)
+        if transactional:
+            for hard in self._hard.values():
+                in_order |= hard.contains_sorted(ordered)
+        else:
+            for name in (ALL_EMAILS, scope) if scope.topic is not None else (ALL_EMAILS,):
+                scoped = self._sets.get(name)
+                if scoped is not None:
+                    in_order |= scoped.contains_sorted(ordered)
+                paused = self._paused.get(name)
+                if paused:
+                    in_order |= paused.holds_sorted(ordered, now)
         found = np.empty(len(keys), dtype=bool)
         found[order] = in_order
         return found

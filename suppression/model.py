@@ -48,11 +48,43 @@ ALL_EMAILS = Scope(None)
 
 @dataclass(frozen=True)
 class Suppression:
+    """An address's suppression for one scope: what the claims on it add up to (suppression/claims.py),
+    shown by one of them (the earliest standing without end, else the pause that ends last)."""
+
     email: str
     scope: Scope
     reason: str
     source: str
     since: str
+    until: str | None = None  # set when only pauses hold it: suppressed until then, then not
+    hard: bool = False  # a bounce, complaint or block without end holds it: counts for transactional mail
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One party's request that an address not be mailed (for a scope): kept until lifted."""
+
+    id: int
+    email: str
+    scope: Scope
+    reason: str
+    source: str
+    actor: str
+    since: str
+    campaign: str | None = None
+    until: str | None = None  # a pause: it holds until then
+
+
+class Placed(NamedTuple):
+    """What adding a claim did: the suppression as it stands, the claim (new, or the same one
+    standing already), the change logged (None: nothing new) and whether the suppression is
+    new: the new claim is the one it shows (it was not suppressed, or only pauses held it
+    that end sooner)."""
+
+    suppression: Suppression
+    claim: Claim
+    change_id: int | None
+    created: bool
 
 
 @dataclass(frozen=True)
@@ -66,7 +98,9 @@ class Change:
     source: str
     actor: str
     detail: str | None = None  # JSON; for an erase, the cursors whose address it replaced
-    campaign: str | None = None  # the campaign of the link a suppression was made through
+    campaign: str | None = None  # the campaign of the link the claim was made through
+    until: str | None = None  # the claim's own end (a pause)
+    state: str | None = None  # the scope's standing after it (suppression/claims.py); None before migration 15
 
 
 @dataclass(frozen=True)

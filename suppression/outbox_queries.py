@@ -53,7 +53,7 @@ class OutboxQueries:
         (an erasure since has replaced the address already)."""
         rows = await self._read(
             "SELECT e.seq, e.type, e.at, c.id, c.at, c.action, c.email, c.topic, c.reason, c.source, c.actor,"
-            " c.detail, c.campaign, i.id, i.received_at, i.reasons, e.uid FROM events e"
+            " c.detail, c.campaign, c.until, c.state, i.id, i.received_at, i.reasons, e.uid FROM events e"
             " LEFT JOIN changes c ON c.id = e.change LEFT JOIN inbox i ON i.id = e.message"
             " WHERE e.seq > ? ORDER BY e.seq LIMIT ?",
             (seq, limit),

@@ -226,24 +226,9 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE events ADD COLUMN uid TEXT;
     ALTER TABLE events ALTER COLUMN uid SET DEFAULT md5(random()::text || clock_timestamp()::text || txid_current()::text);
     """,
-    # 14: campaigns and statistics (see schema.py). One statement-level trigger counts a whole
-    # statement's changes at once (an import of millions is one upsert a bucket), and the
-    # change log's advisory lock orders its writers, so the counts' rows are never fought over.
+    # 14: campaigns and statistics (see schema.py): the tables, the functions that bucket a
+    # change, and the history so far counted once. The trigger that keeps the counts is 17's.
     """
-    ALTER TABLE changes ADD COLUMN campaign TEXT;
-    CREATE OR REPLACE FUNCTION changes_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP = 'UPDATE' AND NEW.email LIKE 'erased:%' AND OLD.email NOT LIKE 'erased:%'
-           AND NEW.id = OLD.id AND NEW.at = OLD.at AND NEW.action = OLD.action AND NEW.topic = OLD.topic
-           AND NEW.reason IS NOT DISTINCT FROM OLD.reason AND NEW.source = OLD.source AND NEW.actor = OLD.actor
-           AND NEW.campaign IS NOT DISTINCT FROM OLD.campaign
-           AND (NEW.detail IS NOT DISTINCT FROM OLD.detail
-                OR NEW.detail IS NOT DISTINCT FROM (OLD.detail::jsonb - 'why_text')::text) THEN
-            RETURN NEW;
-        END IF;
-        RAISE EXCEPTION 'the audit trail is append-only; only an erasure may replace an address by its keyed hash';
-    END $$;
-
     CREATE TABLE campaigns (
         id         TEXT COLLATE "C" PRIMARY KEY,
         sent       BIGINT NOT NULL CHECK (sent >= 0),
@@ -274,6 +259,90 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE FUNCTION why_of(detail TEXT) RETURNS TEXT LANGUAGE sql IMMUTABLE AS $$
         SELECT CASE WHEN detail LIKE '{%' THEN coalesce(detail::jsonb ->> 'why', '') ELSE '' END
     $$;
+    INSERT INTO daily_changes (day, campaign, topic, source, reason, why, created, lifted)
+    SELECT substr(c.at, 1, 10), '', c.topic, source_bucket(m.source, m.reason),
+           coalesce(m.reason, ''), why_of(m.detail),
+           count(*) FILTER (WHERE c.action = 'suppress'), count(*) FILTER (WHERE c.action = 'unsuppress')
+    FROM changes c
+    LEFT JOIN LATERAL (
+        SELECT c.source, c.reason, c.detail WHERE c.action = 'suppress'
+        UNION ALL
+        (SELECT p.source, p.reason, p.detail FROM changes p
+         WHERE c.action = 'unsuppress' AND p.email = c.email AND p.topic = c.topic AND p.action = 'suppress'
+           AND p.id < c.id ORDER BY p.id DESC LIMIT 1)
+    ) m ON true
+    WHERE c.action IN ('suppress', 'unsuppress')
+    GROUP BY 1, 2, 3, 4, 5, 6;
+    """,
+    # 15: claims (see schema.py).
+    """
+    CREATE TABLE claims (
+        id         BIGSERIAL PRIMARY KEY,
+        email      TEXT COLLATE "C" NOT NULL,
+        topic      TEXT COLLATE "C" NOT NULL,
+        reason     TEXT NOT NULL,
+        source     TEXT NOT NULL,
+        actor      TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        campaign   TEXT,
+        until      TEXT
+    );
+    CREATE INDEX claims_of ON claims (email, topic);
+    INSERT INTO claims (email, topic, reason, source, actor, created_at)
+        SELECT s.email, s.topic, s.reason, s.source,
+               coalesce((SELECT c.actor FROM changes c WHERE c.email = s.email AND c.topic = s.topic
+                         AND c.action = 'suppress' ORDER BY c.id DESC LIMIT 1), s.source),
+               s.created_at
+        FROM suppressions s ORDER BY s.created_at;
+    ALTER TABLE suppressions ADD COLUMN until TEXT, ADD COLUMN hard BOOLEAN NOT NULL DEFAULT false;
+    UPDATE suppressions SET hard = true WHERE reason IN ('bounce', 'complaint', 'block');
+    DROP INDEX suppressions_topic_key;
+    CREATE INDEX suppressions_lasting ON suppressions (topic, key) WHERE until IS NULL;
+    CREATE INDEX suppressions_hard ON suppressions (topic, key) WHERE hard;
+    CREATE INDEX suppressions_paused ON suppressions (until) WHERE until IS NOT NULL;
+
+    ALTER TABLE changes DROP CONSTRAINT changes_action_check;
+    ALTER TABLE changes ADD CONSTRAINT changes_action_check CHECK (action IN ('suppress', 'unsuppress', 'lift', 'erase'));
+    ALTER TABLE changes ADD COLUMN campaign TEXT, ADD COLUMN until TEXT, ADD COLUMN state TEXT;
+    CREATE OR REPLACE FUNCTION changes_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'UPDATE' AND NEW.email LIKE 'erased:%' AND OLD.email NOT LIKE 'erased:%'
+           AND NEW.id = OLD.id AND NEW.at = OLD.at AND NEW.action = OLD.action AND NEW.topic = OLD.topic
+           AND NEW.reason IS NOT DISTINCT FROM OLD.reason AND NEW.source = OLD.source AND NEW.actor = OLD.actor
+           AND NEW.campaign IS NOT DISTINCT FROM OLD.campaign AND NEW.until IS NOT DISTINCT FROM OLD.until
+           AND NEW.state IS NOT DISTINCT FROM OLD.state
+           AND (NEW.detail IS NOT DISTINCT FROM OLD.detail
+                OR NEW.detail IS NOT DISTINCT FROM (OLD.detail::jsonb - 'why_text')::text) THEN
+            RETURN NEW;
+        END IF;
+        RAISE EXCEPTION 'the audit trail is append-only; only an erasure may replace an address by its keyed hash';
+    END $$;
+    CREATE OR REPLACE FUNCTION events_of_changes() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF EXISTS (SELECT 1 FROM webhook_receivers) THEN
+            INSERT INTO events (type, at, change) VALUES (
+                CASE NEW.action WHEN 'suppress' THEN 'suppression.created'
+                                WHEN 'unsuppress' THEN 'suppression.removed'
+                                WHEN 'lift' THEN 'suppression.claim_removed' ELSE 'subject.erased' END,
+                NEW.at, NEW.id);
+        END IF;
+        RETURN NULL;
+    END $$;
+    """,
+    # 16: how often a person asked today to come back, per inbox (see schema.py).
+    """
+    CREATE TABLE return_requests (
+        inbox TEXT NOT NULL,
+        day   TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (inbox, day)
+    );
+    """,
+    # 17: the statistics' counts follow the change log (see schema.py): one statement-level
+    # trigger counts a whole statement's changes at once (an import of millions is one upsert a
+    # bucket), and the change log's advisory lock orders its writers, so the counts' rows are
+    # never fought over. `lift` is not counted: the address stays suppressed.
+    """
     -- A statement's suppressions counted in their own buckets (a plain GROUP BY: an import of
     -- millions reads its transition table once); its lifts in the buckets of the newest earlier
     -- suppress of that address and scope.
@@ -300,29 +369,5 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER daily_changes_count AFTER INSERT ON changes REFERENCING NEW TABLE AS inserted
         FOR EACH STATEMENT EXECUTE FUNCTION daily_changes_count();
 
-    INSERT INTO daily_changes (day, campaign, topic, source, reason, why, created, lifted)
-    SELECT substr(c.at, 1, 10), coalesce(m.campaign, ''), c.topic, source_bucket(m.source, m.reason),
-           coalesce(m.reason, ''), why_of(m.detail),
-           count(*) FILTER (WHERE c.action = 'suppress'), count(*) FILTER (WHERE c.action = 'unsuppress')
-    FROM changes c
-    LEFT JOIN LATERAL (
-        SELECT c.campaign, c.source, c.reason, c.detail WHERE c.action = 'suppress'
-        UNION ALL
-        (SELECT p.campaign, p.source, p.reason, p.detail FROM changes p
-         WHERE c.action = 'unsuppress' AND p.email = c.email AND p.topic = c.topic AND p.action = 'suppress'
-           AND p.id < c.id ORDER BY p.id DESC LIMIT 1)
-    ) m ON true
-    WHERE c.action IN ('suppress', 'unsuppress')
-    GROUP BY 1, 2, 3, 4, 5, 6;
-    """,
-    "SELECT 1;  -- reserved for another branch",  # 15
-    # 16: how often a person asked today to come back, per inbox (see schema.py).
-    """
-    CREATE TABLE return_requests (
-        inbox TEXT NOT NULL,
-        day   TEXT NOT NULL,
-        count INTEGER NOT NULL,
-        PRIMARY KEY (inbox, day)
-    );
     """,
 )

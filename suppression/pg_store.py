@@ -37,8 +37,13 @@ from suppression.apikeys import ApiKey
 from suppression.background import Wakeup, cancel_and_wait
 from suppression.changesignal import FollowedSignal
 from suppression.errors import Conflict, InvalidValue, NotFound, StoreUnavailable
+from suppression.claims import (
+    HARD, HARD_REASONS, is_repeat, is_undo_of, shown, standing, state_of_legacy, suppressed, until_of,
+)
+from suppression.index import ScopeRows
 from suppression.model import (
-    ALL_EMAILS, UNREAD_ERASED, Change, ImportRow, Outcome, Scope, StoredMessage, Suppression, signed64, utc_now,
+    ALL_EMAILS, UNREAD_ERASED, Change, Claim, ImportRow, Outcome, Placed, Scope, StoredMessage, Suppression, signed64,
+    utc_now,
 )
 from suppression.outbox import Backlog, Event, Receiver
 from suppression import stats_queries
@@ -46,8 +51,8 @@ from suppression.pg_schema import MIGRATIONS
 from suppression.mail_shares import StoredMail
 from suppression.stats_queries import for_postgresql
 from suppression.rows import (
-    STORED_MAIL_BY_NETWORK, STORED_MAIL_BY_SENDER, CHANGE_COLUMNS, MESSAGE_COLUMNS, RECEIVER_COLUMNS, SCRUBBED,
-    SUPPRESSION_COLUMNS, change_of_row, message_of_row, suppression_of_row,
+    STORED_MAIL_BY_NETWORK, STORED_MAIL_BY_SENDER, CHANGE_COLUMNS, CLAIM_COLUMNS, MESSAGE_COLUMNS, RECEIVER_COLUMNS,
+    SCRUBBED, SUPPRESSION_COLUMNS, change_of_row, claim_of_row, message_of_row, suppression_of_row,
 )
 
 log = logging.getLogger("suppression.store")
@@ -292,47 +297,56 @@ class PostgresStore:
 
     # -- suppressions -------------------------------------------------------------------
 
-    async def suppress(self, email, key, scope, reason, source, actor, detail=None, campaign=None):
-        async def work(conn):
-            return await _suppress(conn, utc_now(), email, key, scope, reason, source, actor, detail, campaign)
+    async def suppress(self, email, key, scope, reason, source, actor, detail=None):
+        placed = await self.claim(email, key, scope, reason, source, actor, detail)
+        return placed.suppression, placed.change_id
 
-        suppression, change_id = await self._write(work)
-        self._wrote(change_id)
-        return suppression, change_id
+    async def claim(self, email, key, scope, reason, source, actor, detail=None, campaign=None, until=None) -> Placed:
+        async def work(conn):
+            return await _claim(conn, utc_now(), email, key, scope, reason, source, actor, detail, campaign, until)
+
+        placed = await self._write(work)
+        self._wrote(placed.change_id)
+        return placed
 
     async def unsuppress(self, email, scope, source, actor, only_own_made_at=None):
-        topic = scope.stored
+        if only_own_made_at is None:
+            def lifted(claim: Claim) -> bool:
+                return True
+        else:
+            def lifted(claim: Claim) -> bool:
+                return is_undo_of(claim, only_own_made_at)
 
         async def work(conn):
-            if only_own_made_at is None:
-                cursor = await conn.execute("DELETE FROM suppressions WHERE email = %s AND topic = %s", (email, topic))
-            else:
-                cursor = await conn.execute(
-                    "DELETE FROM suppressions WHERE email = %s AND topic = %s AND created_at = %s"
-                    " AND reason = 'unsubscribe' AND source IN ('link', 'one-click', 'email')",
-                    (email, topic, only_own_made_at),
-                )
-            if cursor.rowcount == 0:
-                return None
-            return await _log_change(conn, utc_now(), "unsuppress", email, topic, None, source, actor)
+            return await _lift(conn, utc_now(), email, scope.stored, lifted, source, actor)
 
         return self._wrote(await self._write(work))
 
     async def lift_own_opt_outs(self, email, reason, sources, made_before, source, actor, detail=None):
         """See Store.lift_own_opt_outs."""
 
+        def own(claim: Claim) -> bool:
+            return claim.reason == reason and claim.source in sources and claim.since <= made_before
+
         async def work(conn):
-            at = utc_now()
-            rows = await (await conn.execute(
-                "DELETE FROM suppressions WHERE email = %s AND reason = %s AND source = ANY(%s) AND created_at <= %s"
-                " RETURNING topic", (email, reason, list(sources), made_before))).fetchall()
-            return [(Scope.of_stored(topic), await _log_change(conn, at, "unsuppress", email, topic, None, source, actor,
-                                                               detail)) for topic in sorted(t for (t,) in rows)]
+            at, done = utc_now(), []
+            topics = [t for (t,) in await (await conn.execute(
+                "SELECT DISTINCT topic FROM claims WHERE email = %s ORDER BY topic", (email,))).fetchall()]
+            for topic in topics:
+                change_id = await _lift(conn, at, email, topic, own, source, actor, detail)
+                if change_id is not None:
+                    done.append((Scope.of_stored(topic), change_id))
+            return done
 
         lifted = await self._write(work)
         for _, change_id in lifted:
             self._wrote(change_id)
         return lifted
+
+    async def claims_of(self, email: str, free_within: float | None = None) -> list[Claim]:
+        rows = await self._read(f"SELECT {CLAIM_COLUMNS} FROM claims WHERE email = %s ORDER BY topic, id", (email,),
+                                free_within=free_within)
+        return [claim_of_row(row) for row in rows]
 
     async def count_return_request(self, inbox: str, day: str) -> int:
         """See Store.count_return_request."""
@@ -369,6 +383,12 @@ class PostgresStore:
             async with conn.cursor().copy("COPY import_rows FROM STDIN") as copy:
                 for r in rows:
                     await copy.write_row((r.email, r.scope.stored, r.reason, r.key, r.line))
+            # An address suppressed already takes a claim only where it adds something: a lasting
+            # one where only pauses hold it, a hard one (bounce, block) where none is.
+            further = await (await conn.execute(
+                "SELECT DISTINCT ON (i.email, i.topic) i.email, i.topic, i.reason, i.key FROM import_rows i"
+                " JOIN suppressions s ON s.email = i.email AND s.topic = i.topic WHERE s.until IS NOT NULL"
+                f" OR (NOT s.hard AND i.reason IN ({_HARD_LIST})) ORDER BY i.email, i.topic, i.line")).fetchall()
             # The first occurrence of an address in the file wins; existing suppressions stay.
             await conn.execute(
                 "CREATE TEMP TABLE import_first ON COMMIT DROP AS SELECT DISTINCT ON (email, topic)"
@@ -376,14 +396,22 @@ class PostgresStore:
                 " WHERE s.email = i.email AND s.topic = i.topic) ORDER BY email, topic, line"
             )
             added = (await conn.execute(
-                "INSERT INTO changes (at, action, email, topic, reason, source, actor)"
-                " SELECT %s, 'suppress', email, topic, reason, 'import', %s FROM import_first ORDER BY line",
+                "INSERT INTO changes (at, action, email, topic, reason, source, actor, state)"
+                f" SELECT %s, 'suppress', email, topic, reason, 'import', %s, CASE WHEN reason IN ({_HARD_LIST})"
+                " THEN 'H' ELSE 'P' END FROM import_first ORDER BY line",
                 (at, actor),
             )).rowcount
             await conn.execute(
-                "INSERT INTO suppressions (email, topic, key, reason, source, created_at)"
-                " SELECT email, topic, key, reason, 'import', %s FROM import_first", (at,),
+                "INSERT INTO suppressions (email, topic, key, reason, source, created_at, hard)"
+                f" SELECT email, topic, key, reason, 'import', %s, reason IN ({_HARD_LIST}) FROM import_first", (at,),
             )
+            await conn.execute(
+                "INSERT INTO claims (email, topic, reason, source, actor, created_at)"
+                " SELECT email, topic, reason, 'import', %s, %s FROM import_first ORDER BY line", (actor, at),
+            )
+            for email, topic, reason, key in further:
+                placed = await _claim(conn, at, email, key, Scope.of_stored(topic), reason, "import", actor)
+                added += placed.change_id is not None
             return added, await _newest_change(conn)
 
         added, newest = await self._write_alone(work, ordered=True)  # millions of rows: a transaction of its own
@@ -445,10 +473,12 @@ class PostgresStore:
         rows = await self._read(f"SELECT {CHANGE_COLUMNS} FROM changes WHERE email = %s ORDER BY id", (email,))
         return [change_of_row(row) for row in rows]
 
-    async def index_changes_after(self, after: int, limit: int) -> list[tuple[int, str, str, Scope]]:
+    async def index_changes_after(self, after: int, limit: int) -> list[tuple[int, str, str, Scope, str]]:
         rows = await self._read(
-            "SELECT id, action, email, topic FROM changes WHERE id > %s ORDER BY id LIMIT %s", (after, limit))
-        return [(change_id, action, email, Scope.of_stored(topic)) for change_id, action, email, topic in rows]
+            "SELECT id, action, email, topic, state, reason FROM changes WHERE id > %s ORDER BY id LIMIT %s",
+            (after, limit))
+        return [(change_id, action, email, Scope.of_stored(topic), state_of_legacy(action, reason) if state is None
+                 else state) for change_id, action, email, topic, state, reason in rows]
 
     async def change_counts_after(self, after):
         return await self._read(
@@ -462,41 +492,46 @@ class PostgresStore:
         return database_id, await self.newest_change()
 
     async def load_index_keys(self) -> tuple[int, dict[Scope, np.ndarray]]:
-        """Every scope's keys (sorted, unsigned) and the change they reflect, in one snapshot,
-        read in pages the server packs (_copy_keys): ten million rows without a Python object each."""
-        try:
-            async with self._conn() as conn:
-                async with conn.transaction():
-                    await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                    cursor = await _newest_change(conn)
-                    keys = {}
-                    topic = (await (await conn.execute("SELECT min(topic) FROM suppressions")).fetchone())[0]
-                    while topic is not None:
-                        keys[Scope.of_stored(topic)] = await _copy_keys(conn, topic)
-                        topic = (await (await conn.execute(
-                            "SELECT min(topic) FROM suppressions WHERE topic > %s", (topic,))).fetchone())[0]
-                    return cursor, keys
-        except StoreUnavailable:
-            raise
+        """Every scope's keys suppressed with no end (sorted, unsigned) and the change they reflect."""
+        cursor, rows = await self.load_index()
+        return cursor, {scope: keys.lasting for scope, keys in rows.items() if len(keys.lasting)}
+
+    async def load_index(self) -> tuple[int, dict[Scope, ScopeRows]]:
+        """Every scope's keys and the change they reflect, in one snapshot; the lasting ones read in
+        pages the server packs (_copy_keys): ten million rows without a Python object each."""
+        async with self._conn() as conn:
+            async with conn.transaction():
+                await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                cursor = await _newest_change(conn)
+                lasting = {}
+                topic = (await (await conn.execute(
+                    "SELECT min(topic) FROM suppressions WHERE until IS NULL")).fetchone())[0]
+                while topic is not None:
+                    lasting[topic] = await _copy_keys(conn, topic)
+                    topic = (await (await conn.execute(
+                        "SELECT min(topic) FROM suppressions WHERE topic > %s AND until IS NULL", (topic,))).fetchone())[0]
+                hard = await (await conn.execute("SELECT topic, key FROM suppressions WHERE hard")).fetchall()
+                paused = await (await conn.execute(
+                    "SELECT topic, key, until FROM suppressions WHERE until IS NOT NULL")).fetchall()
+                return cursor, ScopeRows.of_rows(lasting, hard, paused)
 
     # -- erasure --------------------------------------------------------------------------
 
     async def erase(self, email, record, key, digest_keys, traces, scrub, actor):
         async def work(conn):
             at = utc_now()
-            rows = await (await conn.execute(
-                "SELECT topic, reason, source, created_at FROM suppressions WHERE email = %s", (email,))).fetchall()
+            rows = await (await conn.execute("SELECT 1 FROM claims WHERE email = %s LIMIT 1", (email,))).fetchall()
             known = await (await conn.execute(
                 "SELECT 1 FROM suppressions WHERE email = %s LIMIT 1", (record,))).fetchone()
-            if not rows and not known:
-                rows = [(ALL_EMAILS.stored, "erasure", "erasure", at)]
+            await conn.execute("UPDATE claims SET email = %s WHERE email = %s", (record, email))
             await conn.execute("DELETE FROM suppressions WHERE email = %s", (email,))
-            async with conn.cursor() as cur:
-                await cur.executemany(
-                    "INSERT INTO suppressions (email, topic, key, reason, source, created_at)"
-                    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                    [(record, topic, signed64(key), reason, source, since) for topic, reason, source, since in rows],
-                )
+            if not rows and not known:
+                await conn.execute("INSERT INTO claims (email, topic, reason, source, actor, created_at)"
+                                   " VALUES (%s, %s, 'erasure', 'erasure', %s, %s)",
+                                   (record, ALL_EMAILS.stored, actor, at))
+            for (topic,) in await (await conn.execute(
+                    "SELECT DISTINCT topic FROM claims WHERE email = %s", (record,))).fetchall():
+                await _settle_row(conn, record, topic, key, await _claims(conn, record, topic))
             cursors = [str(i) for (i,) in await (await conn.execute(
                 "SELECT id FROM changes WHERE email = %s ORDER BY id", (email,))).fetchall()]
             await conn.execute(
@@ -550,9 +585,9 @@ class PostgresStore:
         self.stored_mail_bytes -= size
         return count, size
 
-    async def domain_entries(self) -> list[tuple[str, Scope]]:
-        rows = await self._read("SELECT email, topic FROM suppressions WHERE email >= '*@' AND email < '*A'")
-        return [(entry, Scope.of_stored(topic)) for entry, topic in rows]
+    async def domain_entries(self) -> list[tuple[str, Scope, bool]]:
+        rows = await self._read("SELECT email, topic, hard FROM suppressions WHERE email >= '*@' AND email < '*A'")
+        return [(entry, Scope.of_stored(topic), bool(hard)) for entry, topic, hard in rows]
 
     async def erased_subject_rows(self) -> list[tuple[str, int, int, int]]:
         rows = await self._read("SELECT record, key, sha256_key, md5_key FROM erased_subjects")
@@ -657,9 +692,9 @@ class PostgresStore:
             at, last = utc_now(), None
             if reason is not None:
                 for email, key in keys:
-                    _, change_id = await _suppress(conn, at, email, key, outcome.scope, reason, source,
-                                                   actor, campaign=campaign)
-                    last = change_id or last
+                    placed = await _claim(conn, at, email, key, outcome.scope, reason, source, actor,
+                                          campaign=campaign)
+                    last = placed.change_id or last
             await conn.execute(
                 "UPDATE inbox SET status = %s, reasons = %s, addresses = %s, topic = %s, sender = %s,"
                 " subject = %s, message_id = %s, authentication = %s, found = %s, words = %s, processed_at = %s,"
@@ -690,8 +725,8 @@ class PostgresStore:
                 raise Conflict(f"message {message_id} is settled already ({row[0]})")
             at, last = utc_now(), None
             for email, key in keys:
-                _, change_id = await _suppress(conn, at, email, key, scope, reason, source, actor)
-                last = change_id or last
+                placed = await _claim(conn, at, email, key, scope, reason, source, actor)
+                last = placed.change_id or last
             await conn.execute(
                 "UPDATE inbox SET status = %s, addresses = %s, topic = %s, resolved_at = %s, resolved_by = %s,"
                 " note = %s WHERE id = %s",
@@ -839,7 +874,7 @@ class PostgresStore:
     async def events_after(self, seq: int, limit: int) -> list[Event]:
         rows = await self._read(
             "SELECT e.seq, e.type, e.at, c.id, c.at, c.action, c.email, c.topic, c.reason, c.source, c.actor,"
-            " c.detail, c.campaign, i.id, i.received_at, i.reasons, e.uid FROM events e"
+            " c.detail, c.campaign, c.until, c.state, i.id, i.received_at, i.reasons, e.uid FROM events e"
             " LEFT JOIN changes c ON c.id = e.change LEFT JOIN inbox i ON i.id = e.message"
             " WHERE e.seq > %s ORDER BY e.seq LIMIT %s", (seq, limit),
         )
@@ -982,33 +1017,79 @@ class PostgresStore:
             await asyncio.sleep(1.0)
 
 
-async def _suppress(conn, at, email, key, scope, reason, source, actor, detail=None, campaign=None):
+_HARD_LIST = ", ".join(f"'{reason}'" for reason in sorted(HARD_REASONS))  # constants of ours
+
+
+async def _claims(conn, email: str, topic: str) -> list[Claim]:
+    rows = await (await conn.execute(
+        f"SELECT {CLAIM_COLUMNS} FROM claims WHERE email = %s AND topic = %s ORDER BY id", (email, topic))).fetchall()
+    return [claim_of_row(row) for row in rows]
+
+
+async def _claim(conn, at, email, key, scope, reason, source, actor, detail=None, campaign=None, until=None) -> Placed:
+    """As the SQLite store's _claim: add one party's claim unless the same one stands already."""
     topic = scope.stored
     if detail is not None:
         detail = detail.replace("\\u0000", "\\ufffd")  # escaped NUL: jsonb (used by erasure) refuses it
-    # The suppression and its change in one statement: one round trip for a new one.
-    row = await (await conn.execute(
-        "WITH added AS (INSERT INTO suppressions (email, topic, key, reason, source, created_at)"
-        " VALUES (%(email)s, %(topic)s, %(key)s, %(reason)s, %(source)s, %(at)s) ON CONFLICT DO NOTHING RETURNING 1)"
-        " INSERT INTO changes (at, action, email, topic, reason, source, actor, detail, campaign)"
-        " SELECT %(at)s, 'suppress', %(email)s, %(topic)s, %(reason)s, %(source)s, %(actor)s, %(detail)s,"
-        " %(campaign)s FROM added RETURNING id",
-        {"email": email, "topic": topic, "key": signed64(key), "reason": reason, "source": source, "at": at,
-         "actor": actor, "detail": detail, "campaign": campaign},
-    )).fetchone()
-    if row is None:
-        existing = await (await conn.execute(
-            f"SELECT {SUPPRESSION_COLUMNS} FROM suppressions WHERE email = %s AND topic = %s", (email, topic),
-        )).fetchone()
-        return suppression_of_row(existing), None
-    return Suppression(email, scope, reason, source, at), row[0]
-
-
-async def _log_change(conn, at, action, email, topic, reason, source, actor, detail=None) -> int:
-    return (await (await conn.execute(
-        "INSERT INTO changes (at, action, email, topic, reason, source, actor, detail)"
+    claims = await _claims(conn, email, topic)
+    for claim in claims:
+        if is_repeat(claim, reason, source, until):
+            return Placed(_shown(email, scope, claims), claim, None, False)
+    (claim_id,) = await (await conn.execute(
+        "INSERT INTO claims (email, topic, reason, source, actor, created_at, campaign, until)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-        (at, action, email, topic, reason, source, actor, detail),
+        (email, topic, reason, source, actor, at, campaign, until))).fetchone()
+    claim = Claim(claim_id, email, scope, reason, source, actor, at, campaign, until)
+    claims.append(claim)
+    state = await _settle_row(conn, email, topic, key, claims)
+    change_id = await _log_change(conn, at, "suppress", email, topic, reason, source, actor, detail, campaign, until,
+                                  state)
+    return Placed(_shown(email, scope, claims), claim, change_id, shown(claims).id == claim_id)
+
+
+async def _lift(conn, at, email, topic, lifted, source, actor, detail=None) -> int | None:
+    claims = await _claims(conn, email, topic)
+    gone = [claim for claim in claims if lifted(claim)]
+    if not gone:
+        return None
+    await conn.execute("DELETE FROM claims WHERE id = ANY(%s)", ([claim.id for claim in gone],))
+    left = [claim for claim in claims if claim not in gone]
+    state = await _settle_row(conn, email, topic, None, left)
+    action = "lift" if suppressed(state, at) else "unsuppress"
+    return await _log_change(conn, at, action, email, topic, gone[0].reason if action == "lift" else None, source,
+                             actor, detail, state=state)
+
+
+async def _settle_row(conn, email, topic, key, claims: list[Claim]) -> str:
+    state = standing(claims)
+    if not claims:
+        await conn.execute("DELETE FROM suppressions WHERE email = %s AND topic = %s", (email, topic))
+        return state
+    first = shown(claims)
+    values = (first.reason, first.source, first.since, until_of(state), state == HARD)
+    if key is None:
+        await conn.execute("UPDATE suppressions SET reason = %s, source = %s, created_at = %s, until = %s, hard = %s"
+                           " WHERE email = %s AND topic = %s", (*values, email, topic))
+    else:
+        await conn.execute(
+            "INSERT INTO suppressions (email, topic, key, reason, source, created_at, until, hard)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (email, topic) DO UPDATE SET"
+            " reason = excluded.reason, source = excluded.source, created_at = excluded.created_at,"
+            " until = excluded.until, hard = excluded.hard", (email, topic, signed64(key), *values))
+    return state
+
+
+def _shown(email: str, scope: Scope, claims: list[Claim]) -> Suppression:
+    first, state = shown(claims), standing(claims)
+    return Suppression(email, scope, first.reason, first.source, first.since, until_of(state), state == HARD)
+
+
+async def _log_change(conn, at, action, email, topic, reason, source, actor, detail=None, campaign=None, until=None,
+                      state=None) -> int:
+    return (await (await conn.execute(
+        "INSERT INTO changes (at, action, email, topic, reason, source, actor, detail, campaign, until, state)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        (at, action, email, topic, reason, source, actor, detail, campaign, until, state),
     )).fetchone())[0]
 
 
@@ -1035,7 +1116,7 @@ async def _copy_keys(conn, topic: str) -> np.ndarray:
         params = (topic,) if last is None else (topic, last)
         packed, last, count = await (await conn.execute(
             "SELECT string_agg(int8send(key), ''::bytea), max(key), count(*) FROM (SELECT key FROM suppressions"
-            f" WHERE topic = %s{after} ORDER BY key LIMIT {_KEYS_PAGE}) page", params,
+            f" WHERE topic = %s AND until IS NULL{after} ORDER BY key LIMIT {_KEYS_PAGE}) page", params,
         )).fetchone()
         if count:
             parts.append(np.frombuffer(packed, dtype=">i8"))

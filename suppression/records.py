@@ -3,6 +3,7 @@
 import json
 
 from suppression.addresses import mask_addresses_in
+from suppression.claims import state_of_legacy, until_of
 from suppression.model import Change, StoredMessage, Suppression
 
 
@@ -12,9 +13,16 @@ def change_record(change: Change) -> dict:
     the changes whose address it replaced, so a tool that keeps a copy can forget those. A
     suppression made on the page carries `why` and `why_text` when the person said why; one made
     through a link minted for a campaign carries `campaign`, and so does a lift made by a person
-    coming back (source "return") through such a link."""
+    coming back (source "return") through such a link.
+
+    Each claim is a change: `suppress` for every new claim (the first, or another party's on
+    an address suppressed already), `lift` for a claim lifted while others still hold the
+    address, `unsuppress` when none is left. `campaign` and `until` are the claim's own, present
+    when it has them (a pause ends at `until`); `after` is the scope's standing once the change is made:
+    {"suppressed": BOOL, "until": TIMESTAMP or null} (null: no end). A copy of the list that
+    follows `after` is right whatever the order of claims and lifts."""
     record = {
-        "cursor": str(change.id),
+        "cursor": str(change.id) if change.action != "expire" else None,  # an end written by nobody
         "at": change.at,
         "action": change.action,
         "email": change.email,
@@ -23,15 +31,22 @@ def change_record(change: Change) -> dict:
         "source": change.source,
         "actor": change.actor,
     }
+    # The claim's campaign and end, when it has them (a pause has an end; "expire", in a history
+    # only, is a pause running out).
+    if change.action != "erase":
+        record.update({name: value for name, value in (("campaign", change.campaign), ("until", change.until))
+                       if value is not None})
+    if change.action not in ("erase", "expire"):
+        state = change.state if change.state is not None else state_of_legacy(change.action, change.reason)
+        holds = bool(state) and change.action != "unsuppress"
+        record["after"] = {"suppressed": holds, "until": until_of(state) if holds else None}
     detail = json.loads(change.detail) if change.detail else {}
     if change.action == "erase":
         record["replaced"] = detail.get("cursors", [])
     for name in ("why", "why_text"):  # the person's answer to "why are you leaving?", if given
         if name in detail:
             record[name] = detail[name]
-    if change.campaign is not None:
-        record["campaign"] = change.campaign
-    elif "campaign" in detail:  # the campaign of the link a person came back through
+    if "campaign" in detail:  # the campaign of the link a person came back through (a lift's detail)
         record["campaign"] = detail["campaign"]
     return record
 

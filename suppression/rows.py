@@ -4,7 +4,7 @@ for all emails in suppressions and changes, NULL in a message's row)."""
 
 import json
 
-from suppression.model import Change, Scope, StoredMessage, Suppression
+from suppression.model import Change, Claim, Scope, StoredMessage, Suppression
 
 # Column names are constants of ours, joined into the SELECT; values are always parameters.
 MESSAGE_COLUMNS = (
@@ -21,18 +21,27 @@ RECEIVER_COLUMNS = ("url", "cursor", "generation", "added_at", "attempts", "fail
                     "last_error", "disabled_at", "disabled_reason")
 
 
-SUPPRESSION_COLUMNS = "email, topic, reason, source, created_at"
-CHANGE_COLUMNS = "id, at, action, email, topic, reason, source, actor, detail, campaign"
+SUPPRESSION_COLUMNS = "email, topic, reason, source, created_at, until, hard"
+CHANGE_COLUMNS = "id, at, action, email, topic, reason, source, actor, detail, campaign, until, state"
+CLAIM_COLUMNS = "id, email, topic, reason, source, actor, created_at, campaign, until"
 
 
 def suppression_of_row(row) -> Suppression:
-    email, topic, reason, source, since = row
-    return Suppression(email, Scope.of_stored(topic), reason, source, since)
+    # A row of the columns before claims (migration 15) reads as one with no end, not hard.
+    email, topic, reason, source, since, until, hard = (*row, None, False)[:7]
+    return Suppression(email, Scope.of_stored(topic), reason, source, since, until, bool(hard))
 
 
 def change_of_row(row) -> Change:
-    change_id, at, action, email, topic, reason, source, actor, detail, campaign = row
-    return Change(change_id, at, action, email, Scope.of_stored(topic), reason, source, actor, detail, campaign)
+    change_id, at, action, email, topic, reason, source, actor, detail, campaign, until, state = (
+        *row, None, None, None)[:12]
+    return Change(change_id, at, action, email, Scope.of_stored(topic), reason, source, actor, detail,
+                  campaign, until, state)
+
+
+def claim_of_row(row) -> Claim:
+    claim_id, email, topic, reason, source, actor, since, campaign, until = row
+    return Claim(claim_id, email, Scope.of_stored(topic), reason, source, actor, since, campaign, until)
 
 
 def message_of_row(row, raw: bytes | None = None) -> StoredMessage:

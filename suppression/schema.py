@@ -263,28 +263,14 @@ MIGRATIONS: tuple[str, ...] = (
         UPDATE events SET uid = lower(hex(randomblob(16))) WHERE seq = NEW.seq;
     END;
     """,
-    # 14: campaigns and statistics (CONTRACT §10). A suppression made through a link minted for a
-    # campaign names it in the change log. `campaigns` keeps how many each was sent to.
-    # `daily_changes` counts the change log per UTC day and bucket (campaign, topic, source bucket,
-    # reason, the person's answer to "why are you leaving?"), kept by triggers in the same
-    # transaction as each change, whichever process writes it; no address is in it, and an
-    # erasure (an UPDATE of the log) leaves it as it is. A lift is counted in the buckets of the
-    # suppression it lifted (the newest `suppress` of that address and scope before it). Source
-    # buckets are a fixed set (docs/stats.md): a desk's "email:123" is "email", never a bucket
-    # a message. An import's changes are counted by the import's own statement in its transaction
-    # (store.py, import_rows): a row trigger for each of millions doubled the cost of logging them.
-    # The history so far is counted once, here.
+    # 14: campaigns and statistics (CONTRACT §10). `campaigns` keeps how many each campaign was
+    # sent to. `daily_changes` counts the change log per UTC day and bucket (campaign, topic,
+    # source bucket, reason, the person's answer to "why are you leaving?"); no address is in it,
+    # and an erasure (an UPDATE of the log) leaves it as it is. Source buckets are a fixed set
+    # (docs/stats.md): a desk's "email:123" is "email", never a bucket a message. The history so
+    # far is counted once, here (it names no campaign: the log takes `campaign` in 15). The
+    # triggers that keep the counts come in 17, on the change log 15 rebuilds.
     """
-    ALTER TABLE changes ADD COLUMN campaign TEXT;
-    DROP TRIGGER changes_append_only_update;
-    CREATE TRIGGER changes_append_only_update BEFORE UPDATE ON changes
-    WHEN NOT (NEW.email LIKE 'erased:%' AND OLD.email NOT LIKE 'erased:%' AND NEW.id = OLD.id
-              AND NEW.at = OLD.at AND NEW.action = OLD.action AND NEW.topic = OLD.topic
-              AND NEW.reason IS OLD.reason AND NEW.source IS OLD.source AND NEW.actor IS OLD.actor
-              AND NEW.campaign IS OLD.campaign
-              AND (NEW.detail IS OLD.detail OR NEW.detail IS json_remove(OLD.detail, '$.why_text')))
-    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only; only an erasure may replace an address by its keyed hash'); END;
-
     CREATE TABLE campaigns (
         id         TEXT PRIMARY KEY,          -- 1 to 64 of A-Za-z0-9._-
         sent       INTEGER NOT NULL CHECK (sent >= 0),
@@ -304,6 +290,116 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (day, campaign, topic, source, reason, why)
     ) WITHOUT ROWID;
 
+    INSERT INTO daily_changes (day, campaign, topic, source, reason, why, created, lifted)
+    SELECT day, '', topic, source, reason, why, sum(created), sum(lifted) FROM (
+        SELECT substr(c.at, 1, 10) AS day, c.topic AS topic,
+               CASE WHEN m.source IN ('one-click', 'link', 'api', 'cli', 'import') THEN m.source
+                    WHEN m.source = 'email' OR m.source LIKE 'email:%'
+                    THEN CASE WHEN m.reason IN ('bounce', 'complaint') THEN m.reason ELSE 'email' END
+                    ELSE 'other' END AS source,
+               coalesce(m.reason, '') AS reason,
+               CASE WHEN json_valid(m.detail) THEN coalesce(json_extract(m.detail, '$.why'), '') ELSE '' END AS why,
+               c.action = 'suppress' AS created, c.action = 'unsuppress' AS lifted
+        FROM changes c LEFT JOIN changes m ON m.id = CASE WHEN c.action = 'suppress' THEN c.id ELSE
+            (SELECT p.id FROM changes p WHERE p.email = c.email AND p.topic = c.topic AND p.action = 'suppress'
+             AND p.id < c.id ORDER BY p.id DESC LIMIT 1) END
+        WHERE c.action IN ('suppress', 'unsuppress')
+    ) GROUP BY day, topic, source, reason, why;
+    """,
+    # 15: a suppression is the set of everyone who asked. Each claim (who, where from, why, when,
+    # campaign, and a pause's end) is kept in `claims`; a suppressions row is what its claims add
+    # up to (suppression/claims.py): `until` is set when only pauses hold it, `hard` when a
+    # bounce, complaint or block without end does. Every existing suppression becomes one claim.
+    # The change log takes `lift` (a claim lifted while others hold), the claim's campaign and
+    # end, and `state`, the scope's standing after the change, which the index follows. SQLite
+    # cannot change a CHECK: the log is rebuilt, with its triggers.
+    """
+    CREATE TABLE claims (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        email      TEXT NOT NULL,
+        topic      TEXT NOT NULL,
+        reason     TEXT NOT NULL,
+        source     TEXT NOT NULL,
+        actor      TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        campaign   TEXT,
+        until      TEXT                       -- a pause: it holds until then
+    );
+    CREATE INDEX claims_of ON claims (email, topic);
+    INSERT INTO claims (email, topic, reason, source, actor, created_at)
+        SELECT s.email, s.topic, s.reason, s.source,
+               coalesce((SELECT c.actor FROM changes c WHERE c.email = s.email AND c.topic = s.topic
+                         AND c.action = 'suppress' ORDER BY c.id DESC LIMIT 1), s.source),
+               s.created_at
+        FROM suppressions s ORDER BY s.created_at;
+    ALTER TABLE suppressions ADD COLUMN until TEXT;
+    ALTER TABLE suppressions ADD COLUMN hard INTEGER NOT NULL DEFAULT 0;
+    UPDATE suppressions SET hard = 1 WHERE reason IN ('bounce', 'complaint', 'block');
+    -- Start-up reads each kind of key from an index of its own. The lasting keys' index holds
+    -- `until` itself (NULL first), not as a partial index's condition: SQLite would read every
+    -- row to check it (8x slower for a million rows).
+    DROP INDEX suppressions_topic_key;
+    CREATE INDEX suppressions_lasting ON suppressions (topic, until, key);
+    CREATE INDEX suppressions_hard ON suppressions (topic, key) WHERE hard = 1;
+    CREATE INDEX suppressions_paused ON suppressions (until) WHERE until IS NOT NULL;
+
+    CREATE TABLE changes_new (
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+        at       TEXT NOT NULL,
+        action   TEXT NOT NULL CHECK (action IN ('suppress', 'unsuppress', 'lift', 'erase')),
+        email    TEXT NOT NULL,
+        topic    TEXT NOT NULL,
+        reason   TEXT,
+        source   TEXT NOT NULL,
+        actor    TEXT NOT NULL,
+        detail   TEXT,
+        campaign TEXT,
+        until    TEXT,
+        state    TEXT
+    );
+    INSERT INTO changes_new (id, at, action, email, topic, reason, source, actor, detail)
+        SELECT id, at, action, email, topic, reason, source, actor, detail FROM changes;
+    DROP TABLE changes;
+    ALTER TABLE changes_new RENAME TO changes;
+    CREATE INDEX changes_email ON changes (email);
+    CREATE TRIGGER changes_append_only_update BEFORE UPDATE ON changes
+    WHEN NOT (NEW.email LIKE 'erased:%' AND OLD.email NOT LIKE 'erased:%' AND NEW.id = OLD.id
+              AND NEW.at = OLD.at AND NEW.action = OLD.action AND NEW.topic = OLD.topic
+              AND NEW.reason IS OLD.reason AND NEW.source IS OLD.source AND NEW.actor IS OLD.actor
+              AND NEW.campaign IS OLD.campaign AND NEW.until IS OLD.until AND NEW.state IS OLD.state
+              AND (NEW.detail IS OLD.detail OR NEW.detail IS json_remove(OLD.detail, '$.why_text')))
+    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only; only an erasure may replace an address by its keyed hash'); END;
+    CREATE TRIGGER changes_append_only_delete BEFORE DELETE ON changes
+    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+    CREATE TRIGGER events_of_changes AFTER INSERT ON changes
+    WHEN EXISTS (SELECT 1 FROM webhook_receivers)
+    BEGIN
+        INSERT INTO events (type, at, change) VALUES (
+            CASE NEW.action WHEN 'suppress' THEN 'suppression.created'
+                            WHEN 'unsuppress' THEN 'suppression.removed'
+                            WHEN 'lift' THEN 'suppression.claim_removed' ELSE 'subject.erased' END,
+            NEW.at, NEW.id);
+    END;
+    """,
+    # 16: coming back (CONTRACT §10). How often a person asked today to come back, per inbox:
+    # the address as a keyed hash (the erasure key's HMAC, never the address, so an erasure
+    # leaves nothing readable here), the UTC day and the count against [reply] come_back_per_day.
+    """
+    CREATE TABLE return_requests (
+        inbox TEXT NOT NULL,                  -- keyed hash of the address without its +tag
+        day   TEXT NOT NULL,                  -- UTC date
+        count INTEGER NOT NULL,
+        PRIMARY KEY (inbox, day)
+    ) WITHOUT ROWID;
+    """,
+    # 17: the statistics' counts follow the change log (docs/stats.md), kept by triggers in the
+    # same transaction as each change, whichever process writes it. A `suppress` (a claim added)
+    # is counted as created, in its own buckets and campaign; an `unsuppress` (the last claim
+    # gone) as lifted, in the buckets of the newest `suppress` of that address and scope before
+    # it; a `lift` (one claim gone while others still hold the address) not at all: the address
+    # stays suppressed. An import's changes are counted by the import's own statement in its
+    # transaction (store.py, import_rows): a row trigger for each of millions doubled the cost.
+    """
     CREATE TRIGGER daily_changes_of_suppress AFTER INSERT ON changes
     WHEN NEW.action = 'suppress' AND NEW.source IS NOT 'import'
     BEGIN
@@ -336,32 +432,5 @@ MIGRATIONS: tuple[str, ...] = (
         ON CONFLICT (day, campaign, topic, source, reason, why) DO UPDATE SET lifted = daily_changes.lifted + 1;
     END;
 
-    INSERT INTO daily_changes (day, campaign, topic, source, reason, why, created, lifted)
-    SELECT day, '', topic, source, reason, why, sum(created), sum(lifted) FROM (
-        SELECT substr(c.at, 1, 10) AS day, c.topic AS topic,
-               CASE WHEN m.source IN ('one-click', 'link', 'api', 'cli', 'import') THEN m.source
-                    WHEN m.source = 'email' OR m.source LIKE 'email:%'
-                    THEN CASE WHEN m.reason IN ('bounce', 'complaint') THEN m.reason ELSE 'email' END
-                    ELSE 'other' END AS source,
-               coalesce(m.reason, '') AS reason,
-               CASE WHEN json_valid(m.detail) THEN coalesce(json_extract(m.detail, '$.why'), '') ELSE '' END AS why,
-               c.action = 'suppress' AS created, c.action = 'unsuppress' AS lifted
-        FROM changes c LEFT JOIN changes m ON m.id = CASE WHEN c.action = 'suppress' THEN c.id ELSE
-            (SELECT p.id FROM changes p WHERE p.email = c.email AND p.topic = c.topic AND p.action = 'suppress'
-             AND p.id < c.id ORDER BY p.id DESC LIMIT 1) END
-        WHERE c.action IN ('suppress', 'unsuppress')
-    ) GROUP BY day, topic, source, reason, why;
-    """,
-    "SELECT 1;  -- reserved for another branch",  # 15
-    # 16: coming back (CONTRACT §10). How often a person asked today to come back, per inbox:
-    # the address as a keyed hash (the erasure key's HMAC, never the address, so an erasure
-    # leaves nothing readable here), the UTC day and the count against [reply] come_back_per_day.
-    """
-    CREATE TABLE return_requests (
-        inbox TEXT NOT NULL,                  -- keyed hash of the address without its +tag
-        day   TEXT NOT NULL,                  -- UTC date
-        count INTEGER NOT NULL,
-        PRIMARY KEY (inbox, day)
-    ) WITHOUT ROWID;
     """,
 )

@@ -49,6 +49,9 @@ from suppression.errors import BadUndo, InvalidValue, NotFound, StoreUnavailable
 from suppression import rights
 from suppression.erasure import ErasureKeys, is_record
 from suppression.inbound.mentions import Person
+from suppression.claims import (
+    HARD, HARD_REASONS, PERMANENT, check_purpose, parse_until, shown,
+)
 from suppression.index import SuppressionIndex
 from suppression.instance_lock import InstanceLock
 from suppression.links import UnsubscribeLink, mint_link
@@ -60,7 +63,9 @@ from suppression.returning import (
 from suppression.stats import Statistics
 from suppression.snapshot import SNAPSHOT_NAME, load_snapshot, save_snapshot
 from suppression.mail_shares import StoredMail
-from suppression.model import ALL_EMAILS, Change, Scope, StoredMessage, Suppression, seconds_since, signed64, utc_iso
+from suppression.model import (
+    ALL_EMAILS, Change, Claim, Scope, StoredMessage, Suppression, seconds_since, signed64, utc_iso,
+)
 from suppression.store import SuppressionStore
 from suppression.store_interface import Store
 from suppression.subject_search import find_traces
@@ -83,7 +88,9 @@ async def _let_others_run() -> None:
 
 
 _REASON_OF_REPORT = {"delivery-status": "bounce", "feedback-report": "complaint"}
-REASONS = ("unsubscribe", "complaint", "bounce", "manual", "import")
+# `block`: never mail this address, receipts included (counts for transactional mail, as bounces
+# and complaints do); `pause`: a person's own pause from the preference centre.
+REASONS = ("unsubscribe", "complaint", "bounce", "manual", "import", "block", "pause")
 SOURCES = ("link", "one-click", "email", "api", "cli", "import")
 RETENTION_EVERY_SECONDS = 3600
 FOLLOW_SECONDS = 0.1  # how soon writes by other processes (the CLI) reach checks
@@ -112,18 +119,24 @@ class CheckResult:
     scope: Scope
     suppressed: bool
     matched: Suppression | None  # the suppression that applies; "all emails" wins
+    purpose: str = "promotional"
     details_unavailable: bool = False  # suppressed, from memory: the database did not answer in time
 
     def as_dict(self, reveal_erasure: bool = True) -> dict:
         """What a check says, as the API and the CLI print it. Without `reveal_erasure` (any key
         but an admin's), a suppression an erasure made reads as what it is to a sender, an
-        administrator's entry by hand: that the person asked to be forgotten is not theirs to know."""
+        administrator's entry by hand: that the person asked to be forgotten is not theirs to know.
+        A suppression that only pauses hold has `until` (when it ends); one with no end has none."""
         body = {"email": self.email, "topic": self.scope.topic, "suppressed": self.suppressed}
+        if self.purpose != "promotional":
+            body["purpose"] = self.purpose
         if self.matched is not None:
             matched = self.matched
             if matched.source == ERASURE_SOURCE and not reveal_erasure:
                 matched = dataclasses.replace(matched, reason="manual", source="api")
             body.update(suppression_record(matched))
+            if matched.until is not None:
+                body["until"] = matched.until
         if self.details_unavailable:
             body["details_unavailable"] = True
         return body
@@ -230,7 +243,11 @@ class SuppressionService:
         self._domains: dict[Scope, set[bytes]] = {}
         # Per scope asked for (with all emails' entries): its domains, the width of the endings
         # compared first, and those endings; made on the first bulk check after a change.
-        self._domain_endings: dict[Scope, tuple[set[bytes], int, set[bytes]]] = {}
+        self._domain_endings: dict[tuple[Scope, bool], tuple[set[bytes], int, set[bytes]]] = {}
+        # The "*@DOMAIN" entries that count for transactional mail (a block, say), by scope.
+        self._hard_domains: dict[Scope, set[bytes]] = {}
+        # What time it is: checks compare pauses' ends with it (tests give their own clock).
+        self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
 
     @classmethod
     def of_settings(cls, settings: Settings, signing_keys: tuple[str, ...] = ()) -> "SuppressionService":
@@ -269,9 +286,9 @@ class SuppressionService:
             self._cursor, keys = snapshot
             source = "snapshot"
         else:
-            self._cursor, keys = await self.store.load_index_keys()
+            self._cursor, keys = await self.store.load_index()
             source = "rows"
-        self.index = SuppressionIndex(keys)
+        self.index = SuppressionIndex(rows=keys)
         await self.follow_changes()  # what happened since the snapshot
         log.info("index loaded from %s: %d suppressions in %.2f s", source, len(self.index), time.monotonic() - started)
         if source == "rows":
@@ -281,7 +298,7 @@ class SuppressionService:
     async def _save_snapshot(self) -> None:
         if self.index is None:
             return
-        arrays, cursor = self.index.arrays(), self._cursor
+        arrays, cursor = self.index.rows(self._now_ms()), self._cursor
         try:
             await asyncio.to_thread(save_snapshot, self._snapshot_path, self._database_id, cursor, arrays)
         except OSError as exc:
@@ -320,6 +337,16 @@ class SuppressionService:
             known = ", ".join(self.settings.topics) or "none"
             raise UnknownTopic(f"unknown topic {scope.topic[:64]!r} (known topics: {known})")
         return scope
+
+    def _now(self) -> str:
+        return utc_iso(self.clock())
+
+    def _now_ms(self) -> int:
+        return int(self.clock().timestamp() * 1000)
+
+    def until_of(self, value) -> str:
+        """An `until` an admin gave, as stored (ISO 8601, in the future); InvalidValue otherwise."""
+        return parse_until(value, self.clock())
 
     @staticmethod
     def check_reason(reason: str) -> str:
@@ -368,97 +395,115 @@ class SuppressionService:
         self._seen_signal = max(self._seen_signal, published)
         self.store.note_followed(self._cursor)
 
-    async def check(self, text: str, scope: Scope = ALL_EMAILS) -> CheckResult:
-        """Whether one address is suppressed for a topic (or for all emails)."""
+    async def check(self, text: str, scope: Scope = ALL_EMAILS, purpose: str | None = None) -> CheckResult:
+        """Whether one address is suppressed for a topic (or for all emails), for mail of a
+        purpose: promotional (every claim counts) or transactional (only bounces, complaints
+        and blocks without end, of any scope)."""
         await self.see_writes()
+        purpose = check_purpose(purpose)
+        transactional = purpose == "transactional"
         email = normalise_address(text)
         scope = self.known_scope(scope)
         stored, key = self._stored(email)
         domain = domain_entry(email)
         if self.index is None:  # the CLI: the database is the only source
-            own, of_domain = await self._details(stored, domain)
-        elif not (self.index.contains(key, scope) or self._domain_suppressed(email, scope)):
-            return CheckResult(email, scope, False, None)
+            own, of_domain = await self._claims(stored, domain)
+        elif not (self.index.contains(key, scope, self._now_ms(), transactional)
+                  or self._domain_suppressed(email, scope, transactional)):
+            return CheckResult(email, scope, False, None, purpose)
         else:
             details = await self._details_soon(stored, domain)
             if details is None:
                 self.answered_early["without_details"] += 1
-                return CheckResult(email, scope, True, None, details_unavailable=True)
+                return CheckResult(email, scope, True, None, purpose, details_unavailable=True)
             own, of_domain = details
+        now = self._now()
+        matched = None
         # All emails first, the address's own before its domain's; then the topic.
-        matched = own.get(ALL_EMAILS) or of_domain.get(ALL_EMAILS)
-        if matched is None and not scope.everything:
-            matched = own.get(scope) or of_domain.get(scope)
-        return CheckResult(email, scope, matched is not None, matched)
+        for claims in ([c for c in own if c.scope == ALL_EMAILS], [c for c in of_domain if c.scope == ALL_EMAILS],
+                       [c for c in own if c.scope == scope], [c for c in of_domain if c.scope == scope]):
+            counted = [c for c in claims if _counts(c, now, transactional)]
+            if counted:
+                matched = _suppression_of(counted, [c for c in own + of_domain
+                                                    if c.scope in (ALL_EMAILS, scope) and _counts(c, now, False)])
+                break
+        if matched is None and transactional:
+            hard = [c for c in own + of_domain if _counts(c, now, True)]
+            matched = _suppression_of(hard, hard) if hard else None
+        return CheckResult(email, scope, matched is not None, matched, purpose)
 
-    async def _details(self, stored: str, domain: str, free_within: float | None = None) -> tuple[dict, dict]:
-        """The address's own suppressions and its domain's, by scope, from the database."""
-        own = {row.scope: row for row in await self.store.suppressions_of(stored, free_within)}
-        of_domain = ({row.scope: row for row in await self.store.suppressions_of(domain, free_within)}
-                     if self._domains else {})
+    async def _claims(self, stored: str, domain: str, free_within: float | None = None) -> tuple[list, list]:
+        """The address's own claims and its domain's, from the database."""
+        own = await self.store.claims_of(stored, free_within)
+        of_domain = await self.store.claims_of(domain, free_within) if self._domains else []
         return own, of_domain
 
-    async def _details_soon(self, stored: str, domain: str) -> tuple[dict, dict] | None:
-        """The details if the database gives them within DETAILS_WAIT_SECONDS; None if it does not,
+    async def _details_soon(self, stored: str, domain: str) -> tuple[list, list] | None:
+        """The claims if the database gives them within DETAILS_WAIT_SECONDS; None if it does not,
         or is known to be away (then it is not asked: a restart must not pile up waiting reads)."""
         if not self.store.reachable:
             return None
         # Nor does it queue for a connection behind writes: a busy pool is a missing detail, and
         # reads a check gave up on do not pile up in the pool's queue.
-        reading = asyncio.create_task(self._details(stored, domain, DETAILS_WAIT_SECONDS), name="check-details")
+        reading = asyncio.create_task(self._claims(stored, domain, DETAILS_WAIT_SECONDS), name="check-details")
         reading.add_done_callback(_retrieve)
         await asyncio.wait({reading}, timeout=DETAILS_WAIT_SECONDS)
         if not reading.done() or reading.cancelled() or isinstance(reading.exception(), StoreUnavailable):
             return None  # a late read finishes (or fails) on its own; nobody waits for it
         return reading.result()
 
-    async def suppressed_texts(self, texts: list[str], scope: Scope) -> list[str]:
-        """The given strings that are suppressed addresses, as given, in input order."""
+    async def suppressed_texts(self, texts: list[str], scope: Scope, purpose: str | None = None) -> list[str]:
+        """The given strings that are suppressed addresses (for mail of `purpose`), as given, in input order."""
         scope = self.known_scope(scope)
+        transactional = check_purpose(purpose) == "transactional"
         found: list[str] = []
         for start in range(0, len(texts), _SLICE):
             part = texts[start:start + _SLICE]
-            found.extend(part[i] for i in np.flatnonzero(self._matching(forms_of_texts(part), scope)))
+            found.extend(part[i] for i in np.flatnonzero(self._matching(forms_of_texts(part), scope, transactional)))
             await _let_others_run()
         return found
 
-    async def suppressed_block(self, block: bytes, scope: Scope) -> bytes:
+    async def suppressed_block(self, block: bytes, scope: Scope, purpose: str | None = None) -> bytes:
         """The suppressed lines of a block of whole lines, as given, each ending in a newline."""
         scope = self.known_scope(scope)
+        transactional = check_purpose(purpose) == "transactional"
         lines = lines_of_block(block)
         if is_clean_block(block):
-            hits = [lines[i] for i in np.flatnonzero(self._matching(clean_forms(block, len(lines)), scope))]
+            hits = [lines[i] for i in np.flatnonzero(
+                self._matching(clean_forms(block, len(lines)), scope, transactional))]
         else:
             hits = []
             for start in range(0, len(lines), _SLICE):
                 part = lines[start:start + _SLICE]
-                hits.extend(part[i] for i in np.flatnonzero(self._matching(forms_of_lines(part), scope)))
+                hits.extend(part[i] for i in np.flatnonzero(self._matching(forms_of_lines(part), scope, transactional)))
                 await _let_others_run()
         if not hits:
             return b""
         return b"\n".join([line.rstrip(b"\r") for line in hits]) + b"\n"
 
-    def _matching(self, forms: list[bytes], scope: Scope) -> np.ndarray:
+    def _matching(self, forms: list[bytes], scope: Scope, transactional: bool = False) -> np.ndarray:
         """Which lookup forms are suppressed: by their key, or, once anyone was erased, their keyed key."""
-        index = self._index()
-        mask = index.contains_many(keys_of_forms(forms), scope)
+        index, now = self._index(), self._now_ms()
+        mask = index.contains_many(keys_of_forms(forms), scope, now, transactional)
         if self._domains:
-            mask |= self._domain_matches(forms, scope)
+            mask |= self._domain_matches(forms, scope, transactional)
         if self._erased:
-            mask |= index.contains_many(self.erasure.index_keys(forms), scope)
+            mask |= index.contains_many(self.erasure.index_keys(forms), scope, now, transactional)
         return mask
 
-    async def suppressed_hashed_block(self, block: bytes, algorithm: str, scope: Scope) -> bytes:
+    async def suppressed_hashed_block(self, block: bytes, algorithm: str, scope: Scope,
+                                      purpose: str | None = None) -> bytes:
         """The lines of a block of hex digests (HASHES) of canonical addresses that are suppressed, as given."""
+        transactional = check_purpose(purpose) == "transactional"
         index = await self._hashed_index(algorithm)
         lines, keys, valid = keys_of_hashed_block(block, algorithm)
-        scope = self.known_scope(scope)
-        mask = index.contains_many(keys, scope)
+        scope, now = self.known_scope(scope), self._now_ms()
+        mask = index.contains_many(keys, scope, now, transactional)
         if self._erased:
             keyed = np.fromiter(
                 (self.erasure.digest_key(algorithm, bytes.fromhex(lines[i].strip().decode())) if ok else 0
                  for i, ok in enumerate(valid)), dtype=np.uint64, count=len(lines))
-            mask |= index.contains_many(keyed, scope)
+            mask |= index.contains_many(keyed, scope, now, transactional)
         hits = np.flatnonzero(mask & valid)
         if len(hits) == 0:
             return b""
@@ -470,15 +515,14 @@ class SuppressionService:
             raise InvalidValue(f"unknown hash {algorithm[:16]!r} (one of: {', '.join(HASHES)})")
         async with self._follow_lock:
             if algorithm not in self._hashed:
-                by_scope: dict[Scope, list[int]] = {}
+                hashed = SuppressionIndex()
                 async for row in self.store.iter_suppressions():
                     # Partners send digests of addresses: neither erased records nor domain entries match one.
                     if not is_record(row.email) and not row.email.startswith(DOMAIN_PREFIX):
-                        by_scope.setdefault(row.scope, []).append(hashed_key(row.email, algorithm))
+                        hashed.set_state(row.scope, hashed_key(row.email, algorithm), _state_of(row))
                 for scope, sha256_key, md5_key in await self.store.erased_digest_rows():
-                    by_scope.setdefault(scope, []).append(sha256_key if algorithm == "sha256" else md5_key)
-                self._hashed[algorithm] = SuppressionIndex(
-                    {scope: np.array(keys, dtype=np.uint64) for scope, keys in by_scope.items()})
+                    hashed.add(scope, sha256_key if algorithm == "sha256" else md5_key)
+                self._hashed[algorithm] = hashed
         return self._hashed[algorithm]
 
     def _index(self) -> SuppressionIndex:
@@ -493,30 +537,59 @@ class SuppressionService:
 
     async def suppress(
         self, text: str, scope: Scope, reason: str, source: str, actor: str, why: "Leaving | None" = None,
-        campaign: str | None = None,
+        campaign: str | None = None, until: str | None = None,
     ) -> tuple[Suppression, bool]:
-        """Suppress an address, or with "*@DOMAIN" every address at that domain (idempotent);
-        return the suppression and whether it is new. `why`, the person's optional answer to
-        "why are you leaving?", and `campaign`, the send whose link they used, go into the audit
-        trail with the change (a suppression that existed already keeps its own)."""
+        """Record a claim that an address, or with "*@DOMAIN" every address at that domain, not
+        be mailed (the same claim twice is one); return the suppression as it stands and whether
+        the scope became suppressed by it. `why`, the person's optional answer to "why are you
+        leaving?", goes into the audit trail; `campaign` names the send the link came from;
+        `until` (stored form, see until_of) makes the claim a pause that ends then."""
         email = normalise_entry(text)
         scope = self.known_scope(scope)
         reason = self.check_reason(reason or "manual")
+        if until is not None and email.startswith(DOMAIN_PREFIX):
+            raise InvalidValue("a \"*@DOMAIN\" entry cannot be paused: leave `until` out")
         campaign = campaign_id(campaign) if campaign is not None else None
         stored, key = self._stored(email)
         detail = json.dumps(why.as_detail(), ensure_ascii=False) if why is not None else None
-        suppression, change_id = await self.store.suppress(stored, key, scope, reason, source, actor, detail, campaign)
-        if change_id is not None:
-            await self._note_own(change_id, "suppress", stored, scope)
-        return dataclasses.replace(suppression, email=email), change_id is not None
+        placed = await self.store.claim(stored, key, scope, reason, source, actor, detail, campaign, until)
+        if placed.change_id is not None:
+            await self._note_own(placed.change_id, _state_of(placed.suppression), stored, scope)
+        return dataclasses.replace(placed.suppression, email=email), placed.created
+
+    async def pause(self, text: str, days: int, source: str, actor: str,
+                    campaign: str | None = None) -> tuple[str, str]:
+        """A person's pause of all emails for `days` (one of [preferences] pause_days): suppressed
+        until then, then not, with no write (`campaign`: of the link it was made through). (until,
+        the undo for it)."""
+        if days not in self.settings.preferences.pause_days:
+            offered = ", ".join(str(d) for d in self.settings.preferences.pause_days) or "none"
+            raise InvalidValue(f"a pause is for one of these numbers of days: {offered}")
+        email = normalise_address(text)
+        until = utc_iso(self.clock() + timedelta(days=days))
+        stored, key = self._stored(email)
+        campaign = campaign_id(campaign) if campaign is not None else None
+        placed = await self.store.claim(stored, key, ALL_EMAILS, "pause", source, actor, None, campaign, until)
+        if placed.change_id is not None:
+            await self._note_own(placed.change_id, _state_of(placed.suppression), stored, ALL_EMAILS)
+        return until, mint_undo(self._keys(), email, ALL_EMAILS, placed.claim.since)
+
+    async def paused_until(self, text: str) -> str | None:
+        """When an address's pause of all emails ends, if only pauses hold it now."""
+        now = self._now()
+        for row in await self.store.suppressions_of(self._stored(normalise_address(text))[0]):
+            if row.scope == ALL_EMAILS and row.until is not None and row.until > now:
+                return row.until
+        return None
 
     async def unsuppress(self, text: str, scope: Scope, source: str, actor: str) -> tuple[str, bool]:
-        """Lift the suppression of an address (or a "*@DOMAIN" entry) for one scope; return it and whether one was lifted."""
+        """Lift every claim on an address (or a "*@DOMAIN" entry) for one scope (an admin may);
+        return it and whether one was lifted."""
         email = normalise_entry(text)
         stored, scope = self._stored(email)[0], self.known_scope(scope)
         change_id = await self.store.unsuppress(stored, scope, source, actor)
         if change_id is not None:
-            await self._note_own(change_id, "unsuppress", stored, scope)
+            await self.follow_changes(upto=change_id)
         return email, change_id is not None
 
     def mint_undo(self, suppression: Suppression) -> str:
@@ -541,10 +614,14 @@ class SuppressionService:
     # -- coming back (suppression/returning.py) ------------------------------------------
 
     async def own_opt_outs(self, text: str) -> list[Suppression]:
-        """The suppressions of an address that the person may lift by coming back; none once it is erased."""
+        """The claims of an address that the person may lift by coming back (as suppressions: scope,
+        reason, source, since); none once it is erased."""
         stored = self._stored(normalise_address(text))[0]
-        rows = await self.store.suppressions_of(stored)
-        return [] if is_record(stored) else [row for row in rows if is_own_opt_out(row)]
+        if is_record(stored):
+            return []
+        own = [Suppression(c.email, c.scope, c.reason, c.source, c.since, c.until)
+               for c in await self.store.claims_of(stored)]
+        return [row for row in own if is_own_opt_out(row)]
 
     async def lift_own_opt_outs(self, text: str, made_before: str, campaign: str | None = None) -> list[Scope]:
         """Lift this address's own opt-outs (returning.is_own_opt_out) made at or before
@@ -553,8 +630,9 @@ class SuppressionService:
         "confirmation", the campaign in its detail): the history, the feed and webhooks show it.
         The scopes lifted, all emails first.
 
-        The one place that lifts what a person may lift. With claims (one per asker), re-point it
-        at "remove this address's claims the person made before `made_before`"; callers stay."""
+        The one place that lifts what a person may lift: the store removes only the person's own
+        claims (suppression/claims.py); another's keep the address suppressed, and a scope they
+        still hold logs `lift` rather than `unsuppress`."""
         stored = self._stored(normalise_address(text))[0]
         if is_record(stored):
             return []  # erased: kept suppressed for good, whatever it was for
@@ -588,7 +666,7 @@ class SuppressionService:
         email = normalise_address(text)
         stored = self._stored(email)[0]  # after an erasure, only its keyed hash is held
         traces = await find_traces(self.store, (stored,) if is_record(stored) else _spellings(email))
-        history = await self.store.changes_of(stored)
+        history = _with_pause_ends(await self.store.changes_of(stored), self._now())
         replies = await self.store.replies_to(list(traces.replies))
         return_requests = await self.store.return_requests_of(self._return_inbox(email))
         return Subject(
@@ -607,12 +685,14 @@ class SuppressionService:
     async def history(self, text: str, reveal_erasure: bool = True) -> tuple[str, list[Change]]:
         """Every change to one address's suppressions, oldest first: what proves each opt-out.
         Without `reveal_erasure` (any key but an admin's), an erased address has no history, as
-        one never seen: a guessed address must not lead to its keyed hash, nor say it was erased."""
+        one never seen: a guessed address must not lead to its keyed hash, nor say it was erased.
+        A pause that has ended shows its end (action `expire`, at its `until`, no cursor: nothing
+        was written then, and the change feed has no such entry)."""
         email = normalise_address(text)
         stored = self._stored(email)[0]
         if is_record(stored) and not reveal_erasure:
             return email, []
-        return email, await self.store.changes_of(stored)
+        return email, _with_pause_ends(await self.store.changes_of(stored), self._now())
 
     async def change_counts(self) -> Counter[tuple[str, str]]:
         """How many changes of each (action, source) were logged since this process started,
@@ -643,7 +723,7 @@ class SuppressionService:
                     await self._reload_from_rows()
                     return
                 batch = await self.store.index_changes_after(self._cursor, _FOLLOW_BATCH)
-                for change_id, action, email, scope in batch:
+                for change_id, action, email, scope, state in batch:
                     if change_id <= self._cursor:
                         continue  # read with the rows already, after an erasure in this batch
                     if action == "erase":
@@ -651,34 +731,31 @@ class SuppressionService:
                         await self._reload_from_rows()
                         self._cursor = max(self._cursor, change_id)
                         continue
-                    self._apply_change(change_id, action, email, scope)
+                    self._apply_change(change_id, state, email, scope)
                 if len(batch) < _FOLLOW_BATCH:
                     return
                 upto = max(upto, await self.store.newest_change())  # a big write may have landed meanwhile
 
-    def _apply_change(self, change_id: int, action: str, email: str, scope: Scope) -> None:
-        """Put one suppress or unsuppress of the change log into the index."""
+    def _apply_change(self, change_id: int, state: str, email: str, scope: Scope) -> None:
+        """Put the standing one change of the log left (suppression/claims.py) into the index."""
         if email.startswith(DOMAIN_PREFIX):
             # Matched by the domain sets, never by key: kept out of the index, whose set of
             # keys added since its last rebuild every bulk lookup pays for.
-            self._note_domain(action, email, scope)
+            self._note_domain(state, email, scope)
         else:
             key, digests = self._keys_of_stored(email)
-            if action == "suppress":
-                self.index.add(scope, key)
-            else:
-                self.index.discard(scope, key)
+            self.index.set_state(scope, key, state)
             for algorithm, hashed in self._hashed.items():
-                (hashed.add if action == "suppress" else hashed.discard)(scope, digests[algorithm])
+                hashed.set_state(scope, digests[algorithm], state)
         self._cursor = max(self._cursor, change_id)
 
-    async def _note_own(self, change_id: int, action: str, email: str, scope: Scope) -> None:
+    async def _note_own(self, change_id: int, state: str, email: str, scope: Scope) -> None:
         """Put this process's own acknowledged change into the index before answering. When it
         is the next one in the log (as it is, unless another process wrote meanwhile), from what
         was written, without reading it back; else by following the log up to it."""
         # Ids are consecutive: any other writer's change would lie between the cursor and this one.
         if self.index is not None and change_id == self._cursor + 1 and not self._follow_lock.locked():
-            self._apply_change(change_id, action, email, scope)
+            self._apply_change(change_id, state, email, scope)
             return
         await self.follow_changes(upto=change_id)
 
@@ -742,32 +819,38 @@ class SuppressionService:
         return key_of_canonical(stored), {name: hashed_key(stored, name) for name in self._hashed}
 
     async def _load_domains(self) -> None:
-        self._domains = {}
+        self._domains, self._hard_domains = {}, {}
         self._domain_endings.clear()
-        for entry, scope in await self.store.domain_entries():
-            self._note_domain("suppress", entry, scope)
+        for entry, scope, hard in await self.store.domain_entries():
+            self._note_domain(HARD if hard else PERMANENT, entry, scope)
 
-    def _note_domain(self, action: str, entry: str, scope: Scope) -> None:
+    def _note_domain(self, state: str, entry: str, scope: Scope) -> None:
+        # Domain entries have no pauses (refused in suppress): lasting, hard or gone.
         self._domain_endings.clear()
-        domains = self._domains.setdefault(scope, set())
         domain = entry[len(DOMAIN_PREFIX):].encode("utf-8")
-        if action == "suppress":
-            domains.add(domain)
-        else:
-            domains.discard(domain)
+        for domains, holds in ((self._domains.setdefault(scope, set()), bool(state)),
+                               (self._hard_domains.setdefault(scope, set()), state == HARD)):
+            if holds:
+                domains.add(domain)
+            else:
+                domains.discard(domain)
 
-    def _domain_matches(self, forms: list[bytes], scope: Scope) -> np.ndarray:
+    def _domain_matches(self, forms: list[bytes], scope: Scope, transactional: bool = False) -> np.ndarray:
         """Which lookup forms are at a "*@DOMAIN" entry's domain, for all emails or the scope's topic.
 
         Each form's last few bytes are looked up first (one C-level pass, 70 ns a line against
         165 for cutting out every domain); only the lines whose ending some entry shares are
         cut and compared exactly. That keeps the bulk check over 1M/s with 10,000 entries."""
         mask = np.zeros(len(forms), dtype=bool)
-        if scope not in self._domain_endings:
-            domains = self._domains.get(ALL_EMAILS, set()) | self._domains.get(scope, set())
+        asked = (scope, transactional)
+        if asked not in self._domain_endings:
+            if transactional:
+                domains = set().union(*self._hard_domains.values())
+            else:
+                domains = self._domains.get(ALL_EMAILS, set()) | self._domains.get(scope, set())
             width = min(16, min(map(len, domains), default=1))
-            self._domain_endings[scope] = (domains, width, {domain[-width:] for domain in domains})
-        domains, width, endings = self._domain_endings[scope]
+            self._domain_endings[asked] = (domains, width, {domain[-width:] for domain in domains})
+        domains, width, endings = self._domain_endings[asked]
         if not domains:
             return mask
         candidates = np.fromiter(map(endings.__contains__, map(itemgetter(slice(-width, None)), forms)),
@@ -779,8 +862,10 @@ class SuppressionService:
             mask[i] = at > 0 and form.rfind(b"@") == at and form[at + 1:] in domains
         return mask
 
-    def _domain_suppressed(self, email: str, scope: Scope) -> bool:
+    def _domain_suppressed(self, email: str, scope: Scope, transactional: bool = False) -> bool:
         domain = email.rpartition("@")[2].encode("utf-8")
+        if transactional:
+            return any(domain in domains for domains in self._hard_domains.values())
         return domain in self._domains.get(ALL_EMAILS, ()) or domain in self._domains.get(scope, ())
 
     async def _load_erased(self) -> None:
@@ -791,8 +876,8 @@ class SuppressionService:
     async def _reload_from_rows(self) -> None:
         await self._load_erased()
         await self._load_domains()
-        self._cursor, keys = await self.store.load_index_keys()
-        self.index = SuppressionIndex(keys)
+        self._cursor, keys = await self.store.load_index()
+        self.index = SuppressionIndex(rows=keys)
         self._hashed.clear()  # rebuilt on the next hashed check
 
     async def apply_retention(self) -> int:
@@ -1044,8 +1129,9 @@ class SuppressionService:
         return days * 86400 if days else None
 
     async def suppressed_scopes(self, email: str) -> set[Scope]:
-        """The scopes an address is suppressed for."""
-        return {row.scope for row in await self.store.suppressions_of(email)}
+        """The scopes an address is suppressed for now."""
+        now = self._now()
+        return {row.scope for row in await self.store.suppressions_of(email) if row.until is None or row.until > now}
 
     def _keys(self) -> tuple[str, ...]:
         if not self.signing_keys:
@@ -1075,8 +1161,12 @@ class SuppressionService:
         await self.follow_changes()
         return report
 
-    def export(self) -> AsyncIterator[Suppression]:
-        return self.store.iter_suppressions()
+    async def export(self) -> AsyncIterator[Suppression]:
+        """Every suppression that holds now (a pause that has ended is left out)."""
+        now = self._now()
+        async for row in self.store.iter_suppressions():
+            if row.until is None or row.until > now:
+                yield row
 
     # -- API keys -----------------------------------------------------------------------
 
@@ -1162,6 +1252,45 @@ def _retrieve(task: asyncio.Task) -> None:
     failure = task.exception()
     if failure is not None and not isinstance(failure, StoreUnavailable):
         log.error("%s failed", task.get_name(), exc_info=failure)
+
+
+def _counts(claim: Claim, now: str, transactional: bool) -> bool:
+    """Whether a claim holds at `now` for mail of a purpose (transactional: hard claims only)."""
+    if transactional:
+        return claim.until is None and claim.reason in HARD_REASONS
+    return claim.until is None or claim.until > now
+
+
+def _suppression_of(claims: list[Claim], holding: list[Claim]) -> Suppression:
+    """What a check names: the first of `claims` to show, ending when every claim `holding` the
+    address (in the scopes asked about) has ended, or never."""
+    first = shown(claims)
+    until = None if any(c.until is None for c in holding) else max((c.until for c in holding), default=None)
+    hard = any(c.until is None and c.reason in HARD_REASONS for c in holding)
+    return Suppression(first.email, first.scope, first.reason, first.source, first.since, until, hard)
+
+
+def _with_pause_ends(changes: list[Change], now: str) -> list[Change]:
+    """The changes, with the end of each pause that ran out by `now` (not lifted before) among them."""
+    ends = []
+    for i, change in enumerate(changes):
+        if change.action != "suppress" or change.until is None or change.until > now:
+            continue
+        lifted = any(later.action == "unsuppress" and later.scope == change.scope and later.at < change.until
+                     for later in changes[i + 1:])
+        if not lifted:
+            ends.append(Change(0, change.until, "expire", change.email, change.scope, change.reason, change.source,
+                               "clock", None, change.campaign, change.until, None))
+    if not ends:
+        return changes
+    return sorted(changes + ends, key=lambda c: (c.at, c.id == 0, c.id))
+
+
+def _state_of(row: Suppression) -> str:
+    """The standing a suppressions row stands for (suppression/claims.py)."""
+    if row.until is not None:
+        return row.until
+    return HARD if row.hard else PERMANENT
 
 
 def _counted(rows, report: ImportReport, on_progress: Callable[[int], None] | None):

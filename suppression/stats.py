@@ -1,7 +1,7 @@
 """Statistics (CONTRACT §10): suppressions created and lifted per day, campaign, topic, source
 bucket, reason or the person's answer to "why are you leaving?", and the review desk's days.
 
-Everything is read from counts the database keeps as it writes (`daily_changes`, migration 14),
+Everything is read from counts the database keeps as it writes (`daily_changes`, migrations 14 and 17),
 never from the rows of the list: an answer costs the same at ten thousand suppressions as at ten
 million, and names no address. Dates are UTC days, both ends included.
 """

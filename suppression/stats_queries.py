@@ -2,7 +2,8 @@
 the PostgreSQL store turns into `%s` (no statement here holds a literal question mark).
 
 Counts come from `daily_changes`, the rollup the change log's triggers keep (schema.py and
-pg_schema.py, migration 14); the desk's days from the inbox's own timestamps.
+pg_schema.py: the table in migration 14, the triggers in 17); the desk's days from the inbox's
+own timestamps.
 """
 
 # What a `by` groups on: its column of daily_changes. Constants of ours, joined into the SQL.

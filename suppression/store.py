@@ -23,14 +23,18 @@ from suppression.datadir import create_private_file, secure_data_dir
 from suppression.errors import Conflict, NotFound, StoreUnavailable
 from suppression.keyfile import KEY_FILE_NAME
 from suppression.model import (  # noqa: F401  (re-exported: the store's rows)
-    ALL_EMAILS, UNREAD_ERASED, Change, ImportRow, Outcome, Scope, StoredMessage, Suppression, Traces, signed64,
-    utc_iso, utc_now,
+    ALL_EMAILS, UNREAD_ERASED, Change, Claim, ImportRow, Outcome, Placed, Scope, StoredMessage, Suppression, Traces,
+    signed64, utc_iso, utc_now,
 )
 from suppression.outbox_queries import OutboxQueries
+from suppression.claims import (
+    HARD, HARD_REASONS, is_repeat, is_undo_of, shown, standing, state_of_legacy, suppressed, until_of,
+)
+from suppression.index import ScopeRows
 from suppression.mail_shares import StoredMail
 from suppression.rows import (
-    STORED_MAIL_BY_NETWORK, STORED_MAIL_BY_SENDER, CHANGE_COLUMNS, MESSAGE_COLUMNS, SCRUBBED, SUPPRESSION_COLUMNS,
-    change_of_row, message_of_row, suppression_of_row,
+    STORED_MAIL_BY_NETWORK, STORED_MAIL_BY_SENDER, CHANGE_COLUMNS, CLAIM_COLUMNS, MESSAGE_COLUMNS, SCRUBBED,
+    SUPPRESSION_COLUMNS, change_of_row, claim_of_row, message_of_row, suppression_of_row,
 )
 from suppression import stats_queries
 from suppression.schema import MIGRATIONS
@@ -143,37 +147,35 @@ class SuppressionStore(OutboxQueries):
 
     async def suppress(
         self, email: str, key: int, scope: Scope, reason: str, source: str, actor: str, detail: str | None = None,
-        campaign: str | None = None,
     ) -> tuple[Suppression, int | None]:
         """See Store.suppress."""
+        placed = await self.claim(email, key, scope, reason, source, actor, detail)
+        return placed.suppression, placed.change_id
+
+    async def claim(
+        self, email: str, key: int, scope: Scope, reason: str, source: str, actor: str, detail: str | None = None,
+        campaign: str | None = None, until: str | None = None,
+    ) -> Placed:
+        """See Store.claim."""
 
         def work(db: sqlite3.Connection):
-            return _suppress(db, utc_now(), email, key, scope, reason, source, actor, detail, campaign)
+            return _claim(db, utc_now(), email, key, scope, reason, source, actor, detail, campaign, until)
 
         return await self._write(work)
 
     async def unsuppress(
         self, email: str, scope: Scope, source: str, actor: str, only_own_made_at: str | None = None
     ) -> int | None:
-        """Lift a suppression; return the change's id, or None if there was none.
-
-        With `only_own_made_at`, only the recipient's own unsubscribe made at that time is lifted.
-        """
-
-        topic = scope.stored
+        """See Store.unsuppress."""
+        if only_own_made_at is None:
+            def lifted(claim: Claim) -> bool:
+                return True
+        else:
+            def lifted(claim: Claim) -> bool:
+                return is_undo_of(claim, only_own_made_at)
 
         def work(db: sqlite3.Connection):
-            if only_own_made_at is None:
-                cursor = db.execute("DELETE FROM suppressions WHERE email = ? AND topic = ?", (email, topic))
-            else:
-                cursor = db.execute(
-                    "DELETE FROM suppressions WHERE email = ? AND topic = ? AND created_at = ?"
-                    " AND reason = 'unsubscribe' AND source IN ('link', 'one-click', 'email')",
-                    (email, topic, only_own_made_at),
-                )
-            if cursor.rowcount == 0:
-                return None
-            return _log_change(db, utc_now(), "unsuppress", email, topic, None, source, actor)
+            return _lift(db, utc_now(), email, scope.stored, lifted, source, actor)
 
         return await self._write(work)
 
@@ -182,17 +184,26 @@ class SuppressionStore(OutboxQueries):
         detail: str | None = None,
     ) -> list[tuple[Scope, int]]:
         """See Store.lift_own_opt_outs."""
-        marks = ", ".join("?" for _ in sources)  # placeholders only: the values are parameters
+
+        def own(claim: Claim) -> bool:
+            return claim.reason == reason and claim.source in sources and claim.since <= made_before
 
         def work(db: sqlite3.Connection):
-            at = utc_now()
-            topics = sorted(topic for (topic,) in db.execute(
-                f"DELETE FROM suppressions WHERE email = ? AND reason = ? AND source IN ({marks})"
-                " AND created_at <= ? RETURNING topic", (email, reason, *sources, made_before)).fetchall())
-            return [(Scope.of_stored(topic), _log_change(db, at, "unsuppress", email, topic, None, source, actor, detail))
-                    for topic in topics]
+            at, done = utc_now(), []
+            topics = [t for (t,) in db.execute("SELECT DISTINCT topic FROM claims WHERE email = ? ORDER BY topic",
+                                               (email,))]
+            for topic in topics:
+                change_id = _lift(db, at, email, topic, own, source, actor, detail)
+                if change_id is not None:
+                    done.append((Scope.of_stored(topic), change_id))
+            return done
 
         return await self._write(work)
+
+    async def claims_of(self, email: str, free_within: float | None = None) -> list[Claim]:
+        """See Store.claims_of (one reader connection: nothing to wait for)."""
+        rows = await self._read(f"SELECT {CLAIM_COLUMNS} FROM claims WHERE email = ? ORDER BY topic, id", (email,))
+        return [claim_of_row(row) for row in rows]
 
     async def count_return_request(self, inbox: str, day: str) -> int:
         """See Store.count_return_request."""
@@ -243,23 +254,35 @@ class SuppressionStore(OutboxQueries):
                     "INSERT OR IGNORE INTO temp.import_rows VALUES (?, ?, ?, ?, ?)",
                     ((r.email, r.scope.stored, r.reason, r.key, r.line) for r in rows),
                 )
+                # An address suppressed already takes a claim only where it adds something: a
+                # lasting one where only pauses hold it, a hard one (bounce, block) where none is.
+                further = db.execute(
+                    "SELECT i.email, i.topic, i.reason, i.key FROM temp.import_rows i JOIN suppressions s"
+                    " ON s.email = i.email AND s.topic = i.topic WHERE s.until IS NOT NULL"
+                    f" OR (s.hard = 0 AND i.reason IN ({_HARD_LIST})) ORDER BY i.line"
+                ).fetchall()
                 db.execute(
                     "DELETE FROM temp.import_rows WHERE EXISTS (SELECT 1 FROM suppressions s"
                     " WHERE s.email = import_rows.email AND s.topic = import_rows.topic)"
                 )
                 added = db.execute(
-                    "INSERT INTO changes (at, action, email, topic, reason, source, actor)"
-                    " SELECT ?, 'suppress', email, topic, reason, 'import', ?"
-                    " FROM temp.import_rows ORDER BY line",
+                    "INSERT INTO changes (at, action, email, topic, reason, source, actor, state)"
+                    f" SELECT ?, 'suppress', email, topic, reason, 'import', ?, CASE WHEN reason IN ({_HARD_LIST})"
+                    " THEN 'H' ELSE 'P' END FROM temp.import_rows ORDER BY line",
                     (at, actor),
                 ).rowcount
                 db.execute(
-                    "INSERT INTO suppressions (email, topic, key, reason, source, created_at)"
-                    " SELECT email, topic, key, reason, 'import', ? FROM temp.import_rows"
+                    "INSERT INTO suppressions (email, topic, key, reason, source, created_at, hard)"
+                    f" SELECT email, topic, key, reason, 'import', ?, reason IN ({_HARD_LIST}) FROM temp.import_rows"
                     " ORDER BY email, topic",  # primary-key order: appends, not scattered inserts
                     (at,),
                 )
-                # The statistics' counts of what was added, in one statement (migration 14 leaves
+                db.execute(
+                    "INSERT INTO claims (email, topic, reason, source, actor, created_at)"
+                    " SELECT email, topic, reason, 'import', ?, ? FROM temp.import_rows ORDER BY line",
+                    (actor, at),
+                )
+                # The statistics' counts of what was added, in one statement (migration 17 leaves
                 # imported changes to this: a trigger a row doubled the cost of logging them).
                 db.execute(
                     "INSERT INTO daily_changes (day, campaign, topic, source, reason, why, created, lifted)"
@@ -268,6 +291,20 @@ class SuppressionStore(OutboxQueries):
                     " ON CONFLICT (day, campaign, topic, source, reason, why)"
                     " DO UPDATE SET created = daily_changes.created + excluded.created",
                     (at,),
+                )
+                further_added: dict[tuple[str, str], int] = {}
+                for email, topic, reason, key in further:
+                    placed = _claim(db, at, email, key, Scope.of_stored(topic), reason, "import", actor)
+                    if placed.change_id is not None:
+                        added += 1
+                        further_added[topic, reason] = further_added.get((topic, reason), 0) + 1
+                # ...and of the claims added to addresses suppressed already (few: one at a time).
+                db.executemany(
+                    "INSERT INTO daily_changes (day, campaign, topic, source, reason, why, created, lifted)"
+                    " VALUES (substr(?, 1, 10), '', ?, 'import', ?, '', ?, 0)"
+                    " ON CONFLICT (day, campaign, topic, source, reason, why)"
+                    " DO UPDATE SET created = daily_changes.created + excluded.created",
+                    [(at, topic, reason, count) for (topic, reason), count in further_added.items()],
                 )
             finally:
                 db.execute("DROP TABLE IF EXISTS temp.import_rows")
@@ -323,19 +360,17 @@ class SuppressionStore(OutboxQueries):
 
         def work(db: sqlite3.Connection):
             at = utc_now()
-            rows = db.execute(
-                "SELECT topic, reason, source, created_at FROM suppressions WHERE email = ?", (email,)
-            ).fetchall()
+            rows = db.execute("SELECT 1 FROM claims WHERE email = ? LIMIT 1", (email,)).fetchall()
             known = db.execute("SELECT 1 FROM suppressions WHERE email = ? LIMIT 1", (record,)).fetchone()
+            # Its claims become the record's, and its suppressions what they add up to there.
+            db.execute("UPDATE claims SET email = ? WHERE email = ?", (record, email))
+            db.execute("DELETE FROM suppressions WHERE email = ?", (email,))
             if not rows and not known:
                 # Erased before, or without, ever opting out: never mailed again all the same.
-                rows = [(ALL_EMAILS.stored, "erasure", "erasure", at)]
-            db.execute("DELETE FROM suppressions WHERE email = ?", (email,))
-            db.executemany(
-                "INSERT OR IGNORE INTO suppressions (email, topic, key, reason, source, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [(record, topic, signed64(key), reason, source, since) for topic, reason, source, since in rows],
-            )
+                db.execute("INSERT INTO claims (email, topic, reason, source, actor, created_at)"
+                           " VALUES (?, ?, 'erasure', 'erasure', ?, ?)", (record, ALL_EMAILS.stored, actor, at))
+            for (topic,) in db.execute("SELECT DISTINCT topic FROM claims WHERE email = ?", (record,)).fetchall():
+                _settle_row(db, record, topic, key, _claims(db, record, topic))
             cursors = [str(i) for (i,) in db.execute("SELECT id FROM changes WHERE email = ? ORDER BY id", (email,))]
             # What the person wrote about why they left may name them: it goes, the choice stays.
             db.execute("UPDATE changes SET email = ?, detail = CASE WHEN detail IS NULL THEN NULL"
@@ -406,10 +441,10 @@ class SuppressionStore(OutboxQueries):
             await self.truncate_journal()
         return count, size
 
-    async def domain_entries(self) -> list[tuple[str, Scope]]:
-        """(entry, scope) of every "*@DOMAIN" suppression (a range of the primary key: no scan)."""
-        rows = await self._read("SELECT email, topic FROM suppressions WHERE email >= '*@' AND email < '*A'")
-        return [(entry, Scope.of_stored(topic)) for entry, topic in rows]
+    async def domain_entries(self) -> list[tuple[str, Scope, bool]]:
+        """(entry, scope, hard) of every "*@DOMAIN" suppression (a range of the primary key: no scan)."""
+        rows = await self._read("SELECT email, topic, hard FROM suppressions WHERE email >= '*@' AND email < '*A'")
+        return [(entry, Scope.of_stored(topic), bool(hard)) for entry, topic, hard in rows]
 
     async def erased_subject_rows(self) -> list[tuple[str, int, int, int]]:
         """(record, keyed index key, keyed sha256 key, keyed md5 key) of every erased address."""
@@ -508,11 +543,13 @@ class SuppressionStore(OutboxQueries):
         rows = await self._read(f"SELECT {CHANGE_COLUMNS} FROM changes WHERE email = ? ORDER BY id", (email,))
         return [change_of_row(row) for row in rows]
 
-    async def index_changes_after(self, after: int, limit: int) -> list[tuple[int, str, str, Scope]]:
-        """(id, action, email, scope) of changes after a cursor: what keeps the index in step."""
-        rows = await self._read("SELECT id, action, email, topic FROM changes WHERE id > ? ORDER BY id LIMIT ?",
-                                (after, limit))
-        return [(change_id, action, email, Scope.of_stored(topic)) for change_id, action, email, topic in rows]
+    async def index_changes_after(self, after: int, limit: int) -> list[tuple[int, str, str, Scope, str]]:
+        """See Store.index_changes_after."""
+        rows = await self._read(
+            "SELECT id, action, email, topic, state, reason FROM changes WHERE id > ? ORDER BY id LIMIT ?",
+            (after, limit))
+        return [(change_id, action, email, Scope.of_stored(topic), state_of_legacy(action, reason) if state is None
+                 else state) for change_id, action, email, topic, state, reason in rows]
 
     async def change_counts_after(self, after: int) -> list[tuple[str, str, int, int]]:
         """See Store.change_counts_after."""
@@ -530,12 +567,14 @@ class SuppressionStore(OutboxQueries):
         return database_id, newest
 
     async def load_index_keys(self) -> tuple[int, dict[Scope, np.ndarray]]:
-        """Every topic's index keys (sorted, unsigned) and the change id they reflect.
+        """Every topic's keys suppressed with no end (sorted, unsigned) and the change id they reflect."""
+        cursor, rows = await self.load_index()
+        return cursor, {scope: keys.lasting for scope, keys in rows.items() if len(keys.lasting)}
 
-        Read on a connection of its own, in one read transaction, in a thread: millions of
-        rows are faster through the plain driver than one await per batch.
-        """
-        return await asyncio.to_thread(_load_index_keys, self.path)
+    async def load_index(self) -> tuple[int, dict[Scope, ScopeRows]]:
+        """See Store.load_index. Read on a connection of its own, in one read transaction, in a
+        thread: millions of rows are faster through the plain driver than one await per batch."""
+        return await asyncio.to_thread(_load_index, self.path)
 
     # -- mail to the request addresses --------------------------------------------------
 
@@ -588,9 +627,8 @@ class SuppressionStore(OutboxQueries):
             at, last = utc_now(), None
             if reason is not None:
                 for email, key in keys:
-                    _, change_id = _suppress(db, at, email, key, outcome.scope, reason, source, actor,
-                                             campaign=campaign)
-                    last = change_id or last
+                    last = _claim(db, at, email, key, outcome.scope, reason, source, actor,
+                                   campaign=campaign).change_id or last
             db.execute(
                 "UPDATE inbox SET status = ?, reasons = ?, addresses = ?, topic = ?, sender = ?,"
                 " subject = ?, message_id = ?, authentication = ?, found = ?, words = ?, processed_at = ?,"
@@ -632,8 +670,7 @@ class SuppressionStore(OutboxQueries):
                 raise Conflict(f"message {message_id} is settled already ({row[0]})")
             at, last = utc_now(), None
             for email, key in keys:
-                _, change_id = _suppress(db, at, email, key, scope, reason, source, actor)
-                last = change_id or last
+                last = _claim(db, at, email, key, scope, reason, source, actor).change_id or last
             db.execute(
                 "UPDATE inbox SET status = ?, addresses = ?, topic = ?, resolved_at = ?, resolved_by = ?, note = ?"
                 " WHERE id = ?",
@@ -749,28 +786,77 @@ class SuppressionStore(OutboxQueries):
         return True
 
 
-def _suppress(db, at, email, key, scope, reason, source, actor, detail=None,
-              campaign=None) -> tuple[Suppression, int | None]:
+_HARD_LIST = ", ".join(f"'{reason}'" for reason in sorted(HARD_REASONS))  # constants of ours
+
+
+def _claims(db, email: str, topic: str) -> list[Claim]:
+    rows = db.execute(f"SELECT {CLAIM_COLUMNS} FROM claims WHERE email = ? AND topic = ? ORDER BY id", (email, topic))
+    return [claim_of_row(row) for row in rows]
+
+
+def _claim(db, at, email, key, scope, reason, source, actor, detail=None, campaign=None, until=None) -> Placed:
+    """Add one party's claim unless the same one stands already; the suppressions row follows."""
     topic = scope.stored
-    cursor = db.execute(
-        "INSERT OR IGNORE INTO suppressions (email, topic, key, reason, source, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (email, topic, signed64(key), reason, source, at),
-    )
-    if cursor.rowcount == 0:
-        row = db.execute(
-            f"SELECT {SUPPRESSION_COLUMNS} FROM suppressions WHERE email = ? AND topic = ?", (email, topic),
-        ).fetchone()
-        return suppression_of_row(row), None
-    change_id = _log_change(db, at, "suppress", email, topic, reason, source, actor, detail, campaign)
-    return Suppression(email, scope, reason, source, at), change_id
+    claims = _claims(db, email, topic)
+    for claim in claims:
+        if is_repeat(claim, reason, source, until):
+            return Placed(_shown(email, scope, claims), claim, None, False)
+    claim_id = db.execute(
+        "INSERT INTO claims (email, topic, reason, source, actor, created_at, campaign, until)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (email, topic, reason, source, actor, at, campaign, until),
+    ).lastrowid
+    claim = Claim(claim_id, email, scope, reason, source, actor, at, campaign, until)
+    claims.append(claim)
+    state = _settle_row(db, email, topic, key, claims)
+    change_id = _log_change(db, at, "suppress", email, topic, reason, source, actor, detail, campaign, until, state)
+    return Placed(_shown(email, scope, claims), claim, change_id, shown(claims).id == claim_id)
 
 
-def _log_change(db, at, action, email, topic, reason, source, actor, detail=None, campaign=None) -> int:
+def _lift(db, at, email, topic, lifted, source, actor, detail=None) -> int | None:
+    """Remove the claims `lifted` picks; log `unsuppress` if none is left that holds now, else `lift`."""
+    claims = _claims(db, email, topic)
+    gone = [claim for claim in claims if lifted(claim)]
+    if not gone:
+        return None
+    db.executemany("DELETE FROM claims WHERE id = ?", [(claim.id,) for claim in gone])
+    left = [claim for claim in claims if claim not in gone]
+    state = _settle_row(db, email, topic, None, left)
+    action = "lift" if suppressed(state, at) else "unsuppress"
+    return _log_change(db, at, action, email, topic, gone[0].reason if action == "lift" else None, source, actor,
+                       detail, state=state)
+
+
+def _settle_row(db, email, topic, key, claims: list[Claim]) -> str:
+    """Make the suppressions row what `claims` add up to; return their standing."""
+    state = standing(claims)
+    if not claims:
+        db.execute("DELETE FROM suppressions WHERE email = ? AND topic = ?", (email, topic))
+        return state
+    first = shown(claims)
+    values = (first.reason, first.source, first.since, until_of(state), state == HARD)
+    if key is None:
+        db.execute("UPDATE suppressions SET reason = ?, source = ?, created_at = ?, until = ?, hard = ?"
+                   " WHERE email = ? AND topic = ?", (*values, email, topic))
+    else:
+        db.execute(
+            "INSERT INTO suppressions (email, topic, key, reason, source, created_at, until, hard)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email, topic) DO UPDATE SET reason = excluded.reason,"
+            " source = excluded.source, created_at = excluded.created_at, until = excluded.until,"
+            " hard = excluded.hard", (email, topic, signed64(key), *values))
+    return state
+
+
+def _shown(email: str, scope: Scope, claims: list[Claim]) -> Suppression:
+    first, state = shown(claims), standing(claims)
+    return Suppression(email, scope, first.reason, first.source, first.since, until_of(state), state == HARD)
+
+
+def _log_change(db, at, action, email, topic, reason, source, actor, detail=None, campaign=None, until=None,
+                state=None) -> int:
     return db.execute(
-        "INSERT INTO changes (at, action, email, topic, reason, source, actor, detail, campaign)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (at, action, email, topic, reason, source, actor, detail, campaign),
+        "INSERT INTO changes (at, action, email, topic, reason, source, actor, detail, campaign, until, state)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (at, action, email, topic, reason, source, actor, detail, campaign, until, state),
     ).lastrowid
 
 
@@ -813,25 +899,27 @@ def _scrub_messages(db: sqlite3.Connection, ids, scrub: Callable[[str | None], s
     return freed
 
 
-def _load_index_keys(path: Path) -> tuple[int, dict[Scope, np.ndarray]]:
+def _load_index(path: Path) -> tuple[int, dict[Scope, ScopeRows]]:
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
     try:
         db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         db.execute("BEGIN")
         (cursor,) = db.execute("SELECT coalesce(max(id), 0) FROM changes").fetchone()
-        keys = {}
-        topic = db.execute("SELECT min(topic) FROM suppressions").fetchone()[0]
+        lasting = {}
+        topic = db.execute("SELECT min(topic) FROM suppressions WHERE until IS NULL").fetchone()[0]
         while topic is not None:
-            rows = db.execute("SELECT key FROM suppressions WHERE topic = ?", (topic,))
+            rows = db.execute("SELECT key FROM suppressions WHERE topic = ? AND until IS NULL", (topic,))
             unsigned = np.fromiter((k for (k,) in rows), dtype=np.int64).view(np.uint64)
             unsigned.sort()  # in place: no second copy of ten million keys
-            keys[Scope.of_stored(topic)] = unsigned
+            lasting[topic] = unsigned
             # The next topic by one index seek; DISTINCT would read every row.
             topic = db.execute(
-                "SELECT min(topic) FROM suppressions WHERE topic > ?", (topic,)
+                "SELECT min(topic) FROM suppressions WHERE topic > ? AND until IS NULL", (topic,)
             ).fetchone()[0]
+        hard = db.execute("SELECT topic, key FROM suppressions WHERE hard = 1").fetchall()
+        paused = db.execute("SELECT topic, key, until FROM suppressions WHERE until IS NOT NULL").fetchall()
         db.execute("COMMIT")
-        return cursor, keys
+        return cursor, ScopeRows.of_rows(lasting, hard, paused)
     finally:
         db.close()
 

@@ -14,8 +14,9 @@ from typing import Protocol
 import numpy as np
 
 from suppression.apikeys import ApiKey
+from suppression.index import ScopeRows
 from suppression.mail_shares import StoredMail
-from suppression.model import Change, ImportRow, Outcome, Scope, StoredMessage, Suppression, Traces
+from suppression.model import Change, Claim, ImportRow, Outcome, Placed, Scope, StoredMessage, Suppression, Traces
 from suppression.outbox import Backlog, Event, Receiver
 
 
@@ -52,20 +53,29 @@ class Store(Protocol):
     def write_problem(self) -> str | None: ...
     async def ping(self) -> bool: ...
 
-    # -- suppressions and the change log
+    # -- suppressions (the claims on them, suppression/claims.py) and the change log
     async def suppress(self, email: str, key: int, scope: Scope, reason: str, source: str, actor: str,
-                       detail: str | None = None, campaign: str | None = None) -> tuple[Suppression, int | None]:
-        """Record a suppression unless one exists; return it and the new change's id (None: it
-        existed, and keeps its own reason, time and campaign). `detail` (JSON) and `campaign` (the
-        send whose link was used) go with the change into the audit trail."""
+                       detail: str | None = None) -> tuple[Suppression, int | None]:
+        """claim() without campaign or end: (the suppression as it stands, the change id or None)."""
+    async def claim(self, email: str, key: int, scope: Scope, reason: str, source: str, actor: str,
+                    detail: str | None = None, campaign: str | None = None, until: str | None = None) -> Placed:
+        """Record one party's claim on (email, scope) unless the same one (reason, source, end)
+        stands already, and make the suppressions row what the claims add up to. Each new claim
+        logs a `suppress` change carrying it and the scope's standing after it (`state`)."""
     async def unsuppress(self, email: str, scope: Scope, source: str, actor: str,
-                         only_own_made_at: str | None = None) -> int | None: ...
+                         only_own_made_at: str | None = None) -> int | None:
+        """Lift claims on (email, scope): every one (an admin), or with `only_own_made_at` only the
+        opt-out the click at that time made (an undo): never a bounce, complaint, block or
+        another's entry made since. Logs `unsuppress` when no claim holding now is left, else
+        `lift` (the address stays suppressed); the change's id, or None if nothing was lifted."""
     async def lift_own_opt_outs(self, email: str, reason: str, sources: tuple[str, ...], made_before: str,
                                 source: str, actor: str, detail: str | None = None) -> list[tuple[Scope, int]]:
-        """Lift, in one transaction, every suppression of `email` (as stored) with this reason, one
-        of these sources and made at or before `made_before`, logging an unsuppress change for each
-        (`source`, `actor`, `detail`); the (scope, change id) of each lifted, all emails first.
-        What counts as a person's own is suppression/returning.py's to say, not the store's."""
+        """Lift, in one transaction, every claim on `email` (as stored) with this reason, one of these
+        sources and made at or before `made_before` (a person's confirmed "coming back"): never a
+        bounce, complaint, block or another's entry, which keep the address suppressed. Each scope
+        whose claims changed logs one change (`unsuppress` if none is left, else `lift`; `source`,
+        `actor`, `detail`); the (scope, change id) of each, all emails first. What counts as a
+        person's own is suppression/returning.py's to say, not the store's."""
     async def count_return_request(self, inbox: str, day: str) -> int:
         """Count one request to come back from `inbox` (a keyed hash) on `day` (UTC date); how
         many that day, this one included. Committed when it returns."""
@@ -73,25 +83,31 @@ class Store(Protocol):
         """Forget the counts of days before `before_day`; how many rows went."""
     async def return_requests_of(self, inbox: str) -> list[tuple[str, int]]:
         """(day, count) of an inbox's requests to come back still kept, oldest first."""
+    async def claims_of(self, email: str, free_within: float | None = None) -> list[Claim]:
+        """Every claim standing on one address, by scope then age (`free_within`: see below)."""
     async def import_rows(self, rows: Iterable[ImportRow], actor: str) -> int:
         """Add every row not suppressed already, in one transaction; how many were added. Its
-        changes are counted in daily_changes like any other (SQLite: by one statement of the
-        import itself; PostgreSQL: by the change log's statement trigger)."""
+        changes are counted in daily_changes like any other (SQLite: by the import's own
+        statements; PostgreSQL: by the change log's statement trigger)."""
     # `free_within`: for a check's read, the seconds to wait for a free connection at most (a
     # shared store's pool): it does not queue behind writes, nor pile up while the database is away.
     async def suppressions_of(self, email: str, free_within: float | None = None) -> list[Suppression]: ...
     def iter_suppressions(self, batch: int = 10_000) -> AsyncIterator[Suppression]: ...
     async def count(self) -> int: ...
-    async def domain_entries(self) -> list[tuple[str, Scope]]: ...
+    async def domain_entries(self) -> list[tuple[str, Scope, bool]]:
+        """(entry, scope, hard) of every "*@DOMAIN" suppression."""
     async def changes_after(self, after: int, limit: int) -> list[Change]: ...
     async def changes_of(self, email: str) -> list[Change]: ...
-    async def index_changes_after(self, after: int, limit: int) -> list[tuple[int, str, str, Scope]]: ...
+    async def index_changes_after(self, after: int, limit: int) -> list[tuple[int, str, str, Scope, str]]:
+        """(id, action, email, scope, standing after it) of changes after a cursor: what keeps the index in step."""
     async def change_counts_after(self, after: int) -> list[tuple[str, str, int, int]]:
         """(action, source, how many, the newest id) of the changes logged after a cursor, by
         whichever process wrote them: what suppression_changes_total counts."""
     async def newest_change(self) -> int: ...
     async def identity(self) -> tuple[str, int]: ...
     async def load_index_keys(self) -> tuple[int, dict[Scope, np.ndarray]]: ...
+    async def load_index(self) -> tuple[int, dict[Scope, ScopeRows]]:
+        """Every scope's lasting, hard and paused keys, and the change id they reflect, read at one moment."""
 
     # -- campaigns and statistics (counts only: no address is read)
     async def record_sent(self, campaign: str, sent: int) -> None:

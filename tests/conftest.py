@@ -1,55 +1,31 @@
-"""Fixtures: real settings in a temporary folder, the real app on a real socket, real keys."""
+"""Fixtures and hooks: real settings in a temporary folder, the real app on a real socket, real
+keys; which tests run on both stores; which run with no other test beside them.
 
-import asyncio
-import json
+The helpers live in tests/support/; their names are re-exported here for the tests (and the
+branches) that import them from `tests.conftest`."""
+
 import os
-import signal
-import socket
-import subprocess
-import sys
-import threading
-import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 from handlers.app import build_app
 from handlers.state import SERVICE
-from suppression.config import settings_from_mapping
-from tests.postgres import available as postgres_available, shared_server
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-# The modules whose tests that take `settings` run on both stores: SQLite, and a database of
-# a throwaway PostgreSQL server (tests/postgres.py).
-_databases: dict[Path, str] = {}
-_test_store = ["sqlite"]  # the running test's store: settings made without naming one use it
-
-
-# Every test's mail comes from 127.0.0.1 and most of it is unproven: the tests of the hourly
-# budgets (tests/security/test_forged_from.py) set it as an operator would, the rest lift it.
-UNLIMITED_UNPROVEN = {"unproven_requests_per_network_per_hour": 1_000_000, "unproven_requests_per_hour": 1_000_000}
-
-
-def make_settings(data_dir: Path, store: str | None = None, **tables):
-    # SMTP on a port of the system's choosing, so tests never collide on 8025.
-    store = store or _test_store[0]
-    raw = {"service": {"data_dir": str(data_dir)}, "smtp": {"port": 0, **UNLIMITED_UNPROVEN}}
-    if store == "postgresql":
-        raw["store"] = {"url": database_of(data_dir)}
-    for name, table in tables.items():
-        raw.setdefault(name, {}).update(table)
-    return settings_from_mapping(raw)
-
-
-def database_of(data_dir: Path) -> str:
-    """The PostgreSQL database of a data folder: made on first use, found again after (a restart)."""
-    if data_dir not in _databases:
-        _databases[data_dir] = shared_server().create_database()
-    return _databases[data_dir]
+from suppression.config import settings_from_mapping  # noqa: F401 (importable from here, as before)
+from tests.support.alone import RunLock
+from tests.support.cli import _env, cli, run_cli  # noqa: F401
+from tests.support.http import api_call, bearer, free_port  # noqa: F401
+from tests.support.outside import count_from_outside, execute_from_outside  # noqa: F401
+from tests.support.paths import ROOT  # noqa: F401
+from tests.support.postgres import available as postgres_available, shared_server  # noqa: F401
+from tests.support.service import ServiceProcess  # noqa: F401
+from tests.support.settings import (  # noqa: F401
+    UNLIMITED_UNPROVEN,
+    _databases,
+    _test_store,
+    database_of,
+    make_settings,
+    write_config,
+)
 
 
 def pytest_generate_tests(metafunc):
@@ -60,6 +36,52 @@ def pytest_generate_tests(metafunc):
             not postgres_available() and os.environ.get("CI") != "true",
             reason="needs Debian's postgresql package (.ci/run installs it)"))
         metafunc.parametrize("store", ["sqlite", postgresql])
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` (pyproject's addopts): the whole suite, or a folder of it, on every core this
+    process may use; a run that names test files or tests runs in one process, which starts
+    sooner and lets --pdb and -s work. `-n N` on the command line always wins, and so does
+    PYTEST_XDIST_AUTO_NUM_WORKERS (docs/testing.md)."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
+    named = [arg for arg in config.args if "::" in arg or arg.split("::")[0].endswith(".py")]
+    return 0 if named else len(os.sched_getaffinity(0))
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    # A module whose tests share a module-scoped fixture (a service started once, a wheel built
+    # once) runs on one worker, which sets it up once.
+    for item in items:
+        fixtures = getattr(item, "_fixtureinfo", None)
+        shared = fixtures is not None and any(
+            definitions[-1].scope in ("class", "module") for definitions in fixtures.name2fixturedefs.values() if definitions)
+        if shared and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
+_run_lock: list[RunLock] = []
+
+
+def _the_run_lock(config) -> RunLock | None:
+    """Under pytest-xdist, the lock the workers share; none in a run of one process."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return None
+    if not _run_lock:
+        # In the run's temporary folder, which holds each worker's own.
+        _run_lock.append(RunLock(config._tmp_path_factory.getbasetemp().parent))
+    return _run_lock[0]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """A test marked `alone` runs with no other beside it (tests/support/alone.py)."""
+    lock = _the_run_lock(item.config)
+    if lock is None:
+        return (yield)
+    with lock.exclusive() if item.get_closest_marker("alone") else lock.shared():
+        return (yield)
 
 
 @pytest.fixture(autouse=True)
@@ -99,166 +121,3 @@ async def sync_key(client):
 @pytest.fixture
 async def check_key(client):
     return await client.app[SERVICE].create_api_key("check-tests", "check")
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def api_call(base_url: str, method: str, path: str, key: str, body: dict | None = None) -> tuple[int, dict]:
-    """One JSON API request to a service running as a process: (status, body)."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base_url + path, data=data, method=method)
-    request.add_header("Authorization", f"Bearer {key}")
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def write_config(path: Path, data_dir: Path, http_port: int, smtp_port: int, extra: str = "") -> Path:
-    if _test_store[0] == "postgresql" and "[store]" not in extra:
-        extra += f'\n[store]\nurl = "{database_of(data_dir)}"\n'
-    path.write_text(
-        f"""
-[service]
-base_url = "http://127.0.0.1:{http_port}"
-data_dir = "{data_dir}"
-
-[http]
-port = {http_port}
-
-[smtp]
-port = {smtp_port}
-unproven_requests_per_network_per_hour = 1000000
-unproven_requests_per_hour = 1000000
-{extra}
-""",
-        encoding="utf-8",
-    )
-    return path
-
-
-def run_cli(*args: str, config: Path | None = None, stdin: str | None = None, cwd: Path | None = None):
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass  # not on an event loop's thread: blocking here blocks nobody
-    else:
-        # A server in this loop would stand still meanwhile, holding whatever it was in the
-        # middle of (a row lock the CLI then waits for, until the timeout).
-        raise AssertionError("run_cli blocks the event loop; call it as `await in_thread(run_cli, ...)`")
-    command = [sys.executable, "-m", "suppression"]
-    if config is not None:
-        command += ["--config", str(config)]
-    return subprocess.run(
-        command + list(args), capture_output=True, text=True, input=stdin, cwd=cwd or ROOT,
-        env=_env(), timeout=120,
-    )
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop("SUPPRESSION_CONFIG", None)
-    return env
-
-
-class ServiceProcess:
-    """`python run.py --config ...` in a subprocess, for start-up, signals and restarts; or any
-    other `command` that starts the service (then with `env` as given)."""
-
-    def __init__(self, config: Path | None, http_port: int, cwd: Path,
-                 command: list[str] | None = None, env: dict[str, str] | None = None):
-        self.config, self.http_port, self.cwd = config, http_port, cwd
-        self.command = command or [sys.executable, str(ROOT / "run.py")]
-        self.env = env if env is not None else _env()
-        self.process: subprocess.Popen | None = None
-        self.base_url = f"http://127.0.0.1:{http_port}"
-
-    def start(self) -> "ServiceProcess":
-        options = ["--config", str(self.config)] if self.config is not None else []
-        self.process = subprocess.Popen(
-            [*self.command, *options],
-            cwd=self.cwd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        # Read the log as it comes: a full pipe would block the service's logging, and its loop.
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read_output, daemon=True)
-        self._reader.start()
-        self.wait_ready()
-        return self
-
-    def _read_output(self) -> None:
-        for line in self.process.stdout:
-            self.lines.append(line)
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def wait_ready(self, attempts: int = 300) -> None:
-        # Polls until the service answers; a bounded wait for readiness, not a timing test.
-        for _ in range(attempts):
-            if self.process.poll() is not None:
-                self._reader.join(timeout=30)
-                self.process.stdout.close()
-                raise AssertionError(f"service exited early:\n{self.output}")
-            try:
-                with urllib.request.urlopen(self.base_url + "/healthz", timeout=1) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("service did not become ready")
-
-    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
-        self.process.send_signal(sig)
-        self._finish()
-        return self.process.returncode, self.output
-
-    def _finish(self) -> None:
-        self.process.wait(timeout=30)
-        self._reader.join(timeout=30)
-        self.process.stdout.close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        if self.process is not None and not self.process.stdout.closed:
-            if self.process.poll() is None:
-                self.process.kill()
-            self._finish()
-
-
-def count_from_outside(settings, table: str) -> int:
-    """Rows of a table, read on a connection of another program (what a 250 or a 200 promised)."""
-    assert table.isidentifier()
-    return execute_from_outside(settings, f"SELECT count(*) FROM {table}")[0][0]
-
-
-def execute_from_outside(settings, statement: str) -> list:
-    """One statement of the test's own, on a connection of another program, committed; its rows."""
-    if settings.store.url:
-        import psycopg
-
-        with psycopg.connect(settings.store.url, autocommit=True) as conn:
-            cursor = conn.execute(statement)
-            return cursor.fetchall() if cursor.description else []
-    import sqlite3
-
-    db = sqlite3.connect(settings.database_path, isolation_level=None)
-    try:
-        return db.execute(statement).fetchall()
-    finally:
-        db.close()

@@ -8,7 +8,8 @@ import pytest
 from handlers.app import build_app
 from handlers.state import SERVICE
 from suppression.model import ALL_EMAILS
-from tests.conftest import bearer, make_settings
+from tests.support.http import bearer
+from tests.support.settings import make_settings
 
 # Runs on SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.both_stores

@@ -14,7 +14,7 @@ from playwright.async_api import async_playwright, expect
 from handlers.app import build_app
 from handlers.state import SERVICE
 from suppression.model import Scope
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", ROOT / "tests" / "screenshots"))
@@ -75,7 +75,7 @@ async def test_link_confirm_and_undo_in_a_real_browser(aiohttp_server, settings)
 
 async def test_the_review_desk_in_a_real_browser(aiohttp_server, tmp_path):
     from handlers.state import INTAKE
-    from tests.conftest import make_settings
+    from tests.support.settings import make_settings
 
     settings = make_settings(tmp_path / "data", smtp={"trusted_authserv_ids": ["mx.plusnxt.com"]})
     server = await aiohttp_server(build_app(settings))

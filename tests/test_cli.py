@@ -1,4 +1,8 @@
-"""The admin CLI (CONTRACT §2) as an admin runs it: `python -m suppression ...` in a subprocess."""
+"""The admin CLI (CONTRACT §2) as an admin runs it: `python -m suppression ...`.
+
+Every command runs here at least once as a process of its own (`run_cli`): its exit status, what
+it prints, standard input. The rest of each test calls the same entry point in this process
+(`cli`), which is the same code without an interpreter's start-up for every line."""
 
 import asyncio
 import csv
@@ -14,7 +18,9 @@ from suppression.keyfile import signing_keys
 from suppression.model import Scope
 from suppression.service import SuppressionService
 from suppression.store import SuppressionStore
-from tests.conftest import free_port, run_cli, write_config
+from tests.support.cli import cli, run_cli
+from tests.support.http import free_port
+from tests.support.settings import write_config
 
 
 @pytest.fixture
@@ -46,12 +52,12 @@ def test_apikey_create_prints_the_key_alone_on_the_last_line_and_stores_only_a_h
 
 
 def test_apikey_errors(config):
-    ok(run_cli("apikey", "create", "mailer", "--scope", "admin", config=config))
-    refused(run_cli("apikey", "create", "mailer", "--scope", "admin", config=config), "exists already")
-    assert run_cli("apikey", "create", "x", "--scope", "root", config=config).returncode == 2
-    refused(run_cli("apikey", "revoke", "nobody", config=config), "no active API key")
+    ok(cli("apikey", "create", "mailer", "--scope", "admin", config=config))
+    refused(cli("apikey", "create", "mailer", "--scope", "admin", config=config), "exists already")
+    assert cli("apikey", "create", "x", "--scope", "root", config=config).returncode == 2
+    refused(cli("apikey", "revoke", "nobody", config=config), "no active API key")
     ok(run_cli("apikey", "revoke", "mailer", config=config))
-    assert "revoked" in ok(run_cli("apikey", "list", config=config))
+    assert "revoked" in ok(cli("apikey", "list", config=config))
 
 
 def test_link_prints_the_url_and_both_header_values(config):
@@ -63,14 +69,14 @@ def test_link_prints_the_url_and_both_header_values(config):
     assert url.startswith("http://127.0.0.1:") and "/u/" in url
     assert unsubscribe.startswith(f"List-Unsubscribe: <{url}>, <mailto:PLUSinfo@plusnxt.com?subject=unsubscribe%20")
     assert post == "List-Unsubscribe-Post: List-Unsubscribe=One-Click"
-    asked = ok(run_cli("link", "jane@example.com", "--topic", "newsletters", "--message-id", config=config))
+    asked = ok(cli("link", "jane@example.com", "--topic", "newsletters", "--message-id", config=config))
     message_id = asked.splitlines()[3]
     assert message_id.startswith("Message-ID: <unsubscribe=") and message_id.endswith("@plusnxt.com>")
     minted = message_id.removeprefix("Message-ID: <unsubscribe=").removesuffix("@plusnxt.com>")
     assert verify_token(signing_keys(load_settings(config)), minted) == LinkClaim("jane@example.com", Scope("newsletters"))
     keys = signing_keys(load_settings(config))  # the key the CLI generated and kept
     assert verify_token(keys, url.rsplit("/", 1)[1]) == LinkClaim("jane@example.com", Scope("newsletters"))
-    refused(run_cli("link", "jane@example.com", "--topic", "sports", config=config), "unknown topic")
+    refused(cli("link", "jane@example.com", "--topic", "sports", config=config), "unknown topic")
 
 
 def test_add_check_remove(config):
@@ -78,19 +84,19 @@ def test_add_check_remove(config):
     assert (added["email"], added["created"], added["reason"], added["source"]) == (
         "jane@example.com", True, "complaint", "cli",
     )
-    again = json.loads(ok(run_cli("add", "jane@example.com", config=config)))
+    again = json.loads(ok(cli("add", "jane@example.com", config=config)))
     assert (again["created"], again["reason"]) == (False, "complaint")
     checked = json.loads(ok(run_cli("check", "JANE@example.com", "--topic", "promotions", config=config)))
     assert (checked["suppressed"], checked["scope"], checked["reason"]) == (True, "all", "complaint")
     removed = json.loads(ok(run_cli("remove", "jane@example.com", config=config)))
     assert removed["removed"] is True
-    assert json.loads(ok(run_cli("check", "jane@example.com", config=config)))["suppressed"] is False
+    assert json.loads(ok(cli("check", "jane@example.com", config=config)))["suppressed"] is False
 
 
 def test_topic_scoped_add(config):
-    ok(run_cli("add", "jane@example.com", "--topic", "newsletters", config=config))
-    news = json.loads(ok(run_cli("check", "jane@example.com", "--topic", "newsletters", config=config)))
-    everything = json.loads(ok(run_cli("check", "jane@example.com", config=config)))
+    ok(cli("add", "jane@example.com", "--topic", "newsletters", config=config))
+    news = json.loads(ok(cli("check", "jane@example.com", "--topic", "newsletters", config=config)))
+    everything = json.loads(ok(cli("check", "jane@example.com", config=config)))
     assert (news["suppressed"], news["scope"], everything["suppressed"]) == (True, "newsletters", False)
 
 
@@ -103,7 +109,7 @@ def test_topic_scoped_add(config):
     ],
 )
 def test_bad_input_exits_2_with_one_line(config, args, says):
-    refused(run_cli(*args, config=config), says)
+    refused(cli(*args, config=config), says)
 
 
 def test_bad_usage_and_bad_config_exit_2(config, tmp_path):
@@ -120,13 +126,13 @@ MAILCHIMP = (
 
 
 def test_import_adds_and_reports(config, tmp_path):
-    ok(run_cli("add", "bob@example.com", "--reason", "complaint", config=config))
+    ok(cli("add", "bob@example.com", "--reason", "complaint", config=config))
     path = tmp_path / "mailchimp.csv"
     path.write_text(MAILCHIMP, encoding="utf-8")
     out = ok(run_cli("import", str(path), config=config))
     assert "1 new suppressions, 1 already suppressed" in out
-    bob = json.loads(ok(run_cli("check", "bob@example.com", config=config)))
-    ann = json.loads(ok(run_cli("check", "ann@example.org", config=config)))
+    bob = json.loads(ok(cli("check", "bob@example.com", config=config)))
+    ann = json.loads(ok(cli("check", "ann@example.org", config=config)))
     assert (bob["reason"], bob["source"]) == ("complaint", "cli")  # never replaced by an import
     assert (ann["suppressed"], ann["reason"], ann["source"]) == (True, "import", "import")
 
@@ -134,30 +140,30 @@ def test_import_adds_and_reports(config, tmp_path):
 def test_bad_file_exits_2_with_the_line_and_imports_nothing(config, tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("email\nok@example.com\nfine@example.com\nnot an address\n", encoding="utf-8")
-    refused(run_cli("import", str(path), config=config), "line 4:")
-    assert json.loads(ok(run_cli("check", "ok@example.com", config=config)))["suppressed"] is False
-    out = ok(run_cli("import", str(path), "--skip-invalid", config=config))
+    refused(cli("import", str(path), config=config), "line 4:")
+    assert json.loads(ok(cli("check", "ok@example.com", config=config)))["suppressed"] is False
+    out = ok(cli("import", str(path), "--skip-invalid", config=config))
     assert "2 new suppressions" in out and "1 invalid lines skipped" in out
 
 
 def test_import_from_stdin_and_missing_file(config, tmp_path):
     out = ok(run_cli("import", "-", "--reason", "bounce", config=config, stdin="address\nx@example.com\n"))
     assert "1 new suppressions" in out
-    assert json.loads(ok(run_cli("check", "x@example.com", config=config)))["reason"] == "bounce"
-    refused(run_cli("import", str(tmp_path / "nope.csv"), config=config), "cannot read")
+    assert json.loads(ok(cli("check", "x@example.com", config=config)))["reason"] == "bounce"
+    refused(cli("import", str(tmp_path / "nope.csv"), config=config), "cannot read")
 
 
 def test_large_import_reports_progress(config, tmp_path):
     path = tmp_path / "big.csv"
     path.write_text("email\n" + "".join(f"user{n}@example.com\n" for n in range(250_000)), encoding="utf-8")
-    result = run_cli("import", str(path), config=config)
+    result = cli("import", str(path), config=config)
     assert "250000 new suppressions" in ok(result)
     assert "read 200,000 rows" in result.stderr
 
 
 def test_export_round_trips_through_import(config, tmp_path):
-    ok(run_cli("add", "a@example.com", "--reason", "unsubscribe", config=config))
-    ok(run_cli("add", "b@example.com", "--topic", "newsletters", config=config))
+    ok(cli("add", "a@example.com", "--reason", "unsubscribe", config=config))
+    ok(cli("add", "b@example.com", "--topic", "newsletters", config=config))
     exported = ok(run_cli("export", config=config))
     rows = list(csv.DictReader(io.StringIO(exported)))
     assert [(r["email"], r["topic"], r["reason"], r["source"]) for r in rows] == [
@@ -166,9 +172,9 @@ def test_export_round_trips_through_import(config, tmp_path):
     other = write_config(tmp_path / "other.toml", tmp_path / "other-data", free_port(), free_port())
     dump = tmp_path / "export.csv"
     dump.write_text(exported, encoding="utf-8")
-    ok(run_cli("import", str(dump), config=other))
-    assert ok(run_cli("export", config=other)).count("\n") == 3
-    imported = json.loads(ok(run_cli("check", "b@example.com", "--topic", "newsletters", config=other)))
+    ok(cli("import", str(dump), config=other))
+    assert ok(cli("export", config=other)).count("\n") == 3
+    imported = json.loads(ok(cli("check", "b@example.com", "--topic", "newsletters", config=other)))
     assert (imported["suppressed"], imported["reason"]) == (True, "manual")
 
 
@@ -198,11 +204,11 @@ def test_inbox_list_and_show(config, tmp_path):
     assert [line.split("\t")[2] for line in listing] == ["request", "review"]
     columns = listing[0].split("\t")
     assert columns[5] == "a@example.com" and columns[6] > columns[1]  # addresses, then when it is due
-    reviews = ok(run_cli("inbox", "list", "--status", "review", config=config)).splitlines()
+    reviews = ok(cli("inbox", "list", "--status", "review", config=config)).splitlines()
     assert len(reviews) == 1 and "hours?" in reviews[0]
     shown = ok(run_cli("inbox", "show", "2", config=config))
     assert '"status": "review"' in shown and "When are you open?" in shown
-    refused(run_cli("inbox", "show", "9", config=config), "no received message 9")
+    refused(cli("inbox", "show", "9", config=config), "no received message 9")
 
 
 def test_inbox_resolve_suppresses_or_dismisses_once(config, tmp_path):
@@ -211,44 +217,44 @@ def test_inbox_resolve_suppresses_or_dismisses_once(config, tmp_path):
         # The first names an address that is not one: for a person, whatever the words.
         for text in ("Could you take c@example.com off? And d@@example.com too.", "When are you open?")
     ])
-    refused(run_cli("inbox", "resolve", "1", "--suppress", "not-an-address", config=config), "not an email address")
-    refused(run_cli("inbox", "resolve", "2", "--dismiss", config=config), "note")
+    refused(cli("inbox", "resolve", "1", "--suppress", "not-an-address", config=config), "not an email address")
+    refused(cli("inbox", "resolve", "2", "--dismiss", config=config), "note")
     resolved = json.loads(ok(run_cli("inbox", "resolve", "1", "--suppress", "--topic", "newsletters",
                                      "--note", "asked for a colleague", config=config)))
     assert (resolved["status"], resolved["addresses"], resolved["topic"]) == ("resolved", ["c@example.com"], "newsletters")
     assert resolved["resolved_by"].startswith("cli")
-    assert json.loads(ok(run_cli("check", "c@example.com", "--topic", "newsletters", config=config)))["suppressed"]
-    refused(run_cli("inbox", "resolve", "1", "--dismiss", "--note", "again", config=config), "settled already")
-    dismissed = json.loads(ok(run_cli("inbox", "resolve", "2", "--dismiss", "--note", "a question", config=config)))
+    assert json.loads(ok(cli("check", "c@example.com", "--topic", "newsletters", config=config)))["suppressed"]
+    refused(cli("inbox", "resolve", "1", "--dismiss", "--note", "again", config=config), "settled already")
+    dismissed = json.loads(ok(cli("inbox", "resolve", "2", "--dismiss", "--note", "a question", config=config)))
     assert (dismissed["status"], dismissed["addresses"], dismissed["note"]) == ("dismissed", [], "a question")
-    assert run_cli("inbox", "list", "--status", "lost", config=config).returncode == 2
+    assert cli("inbox", "list", "--status", "lost", config=config).returncode == 2
 
 
 def test_regression_an_export_with_erased_entries_imports_back(config, tmp_path):
     # Before: `'erased:…' is not an email address`, and the whole file was refused.
-    ok(run_cli("add", "keep@example.com", config=config))
-    ok(run_cli("add", "gone@example.com", config=config))
+    ok(cli("add", "keep@example.com", config=config))
+    ok(cli("add", "gone@example.com", config=config))
     ok(run_cli("subject", "erase", "gone@example.com", config=config))
-    exported = ok(run_cli("export", config=config))
+    exported = ok(cli("export", config=config))
     assert "erased:" in exported and "gone@example.com" not in exported
     path = tmp_path / "export.csv"
     path.write_text(exported, encoding="utf-8")
     other = write_config(tmp_path / "other.toml", tmp_path / "other", free_port(), free_port())
-    said = ok(run_cli("import", str(path), config=other))
+    said = ok(cli("import", str(path), config=other))
     assert "1 new suppressions" in said and "1 erased entries left as they are" in said
-    assert json.loads(ok(run_cli("check", "keep@example.com", config=other)))["suppressed"]
+    assert json.loads(ok(cli("check", "keep@example.com", config=other)))["suppressed"]
     # Into the database that erased it, it is already there, as its keyed hash.
-    said = ok(run_cli("import", str(path), config=config))
+    said = ok(cli("import", str(path), config=config))
     assert "0 new suppressions" in said and "1 erased entries" in said
-    assert json.loads(ok(run_cli("check", "gone@example.com", config=config)))["suppressed"]
+    assert json.loads(ok(cli("check", "gone@example.com", config=config)))["suppressed"]
 
 
 def test_link_warns_when_one_click_cannot_work_over_plain_http(tmp_path):
     config = write_config(tmp_path / "c.toml", tmp_path / "data", free_port(), free_port())
     config.write_text(config.read_text().replace('base_url = "http://127.0.0.1:', 'base_url = "http://u.example:'))
-    made = run_cli("link", "jane@example.com", config=config)
+    made = cli("link", "jane@example.com", config=config)
     assert made.returncode == 0 and "List-Unsubscribe-Post only with an https link" in made.stderr
-    quiet = run_cli("link", "jane@example.com", config=write_config(tmp_path / "d.toml", tmp_path / "d", 1, 2))
+    quiet = cli("link", "jane@example.com", config=write_config(tmp_path / "d.toml", tmp_path / "d", 1, 2))
     assert quiet.returncode == 0 and quiet.stderr == ""  # a developer's loopback setup
 
 

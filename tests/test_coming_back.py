@@ -19,10 +19,12 @@ from suppression.config import settings_from_mapping
 from suppression.model import ALL_EMAILS, Scope, utc_now
 from suppression.returning import ComingBack
 from suppression.tokens import ReturnClaim, mint_return, mint_undo
-from tests.conftest import bearer, execute_from_outside, free_port, make_settings
+from tests.support.http import bearer, free_port
+from tests.support.outside import execute_from_outside
+from tests.support.settings import make_settings
 from tests.test_replies import RecordingRelay, relay  # noqa: F401  (the relay fixture)
+from tests.support.webhook_receiver import Receiver, data_of, new_secret, types_of
 from tests.test_smtp import in_thread, send, smtp_port, wait_until
-from tests.webhook_receiver import Receiver, data_of, new_secret, types_of
 
 # Runs on SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.both_stores

@@ -11,7 +11,8 @@ import pytest
 from suppression.config import Settings, load_settings, settings_from_mapping
 from suppression.errors import ConfigError
 from suppression.keyfile import KEY_FILE_NAME, signing_keys
-from tests.conftest import ROOT, _env
+from tests.support.cli import _env
+from tests.support.paths import ROOT
 
 
 def test_no_config_runs_on_the_contract_defaults():

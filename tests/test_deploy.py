@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 UNIT = ROOT / "deploy" / "suppression.service"
 ANALYZE = shutil.which("systemd-analyze")

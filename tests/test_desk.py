@@ -7,7 +7,7 @@ import pytest
 from handlers.app import build_app
 from handlers.desk import DESK, SESSION_SECONDS
 from handlers.state import INTAKE, SERVICE
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 # Runs on SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.both_stores

@@ -7,8 +7,10 @@ import json
 from handlers.app import build_app
 from handlers.state import SERVICE
 from suppression.inbound.corpus import REQUEST, STAY, read_batch
-from tests.conftest import bearer, make_settings, run_cli, write_config
 from tests.security.helpers import send_raw
+from tests.support.cli import cli, run_cli
+from tests.support.http import bearer
+from tests.support.settings import make_settings, write_config
 from tests.test_smtp import in_thread, smtp_port, wait_until
 
 TRUSTED = "mx.plusnxt.com"
@@ -56,6 +58,6 @@ async def test_resolved_and_dismissed_messages_export_as_labels_and_erasure_remo
 
     erased = await in_thread(run_cli, "subject", "erase", "alice@example.com", config=config)
     assert erased.returncode == 0, erased.stderr
-    exported = await in_thread(run_cli, "inbox", "export-labels", config=config)
+    exported = await in_thread(cli, "inbox", "export-labels", config=config)
     assert [json.loads(line)["id"] for line in exported.stdout.splitlines()] == [f"desk-{asked}"]
     assert "Sunday" not in exported.stdout and "alice" not in exported.stdout

@@ -5,9 +5,11 @@ import json
 import pytest
 
 from handlers.state import INTAKE
-from tests.conftest import ServiceProcess, bearer, run_cli
 from tests.reliability.helpers import call, deploy
 from tests.reliability.test_disk_faults import wait_for
+from tests.support.cli import cli, run_cli
+from tests.support.http import bearer
+from tests.support.service import ServiceProcess
 
 # Runs on SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.both_stores
@@ -92,9 +94,9 @@ def test_the_cli_and_imports_take_domain_entries_and_a_running_service_honours_t
                                     for email in ("a@cli.example", "someone@imported.example")))
         status, body = call(deployment, "POST", "/v1/check", {"emails": ["x@cli.example", "y@other.example"]})
         assert body["suppressed"] == ["x@cli.example"]
-    exported = run_cli("export", config=deployment.config).stdout
+    exported = cli("export", config=deployment.config).stdout
     assert "*@cli.example,,manual,cli," in exported and "*@imported.example" in exported
-    assert json.loads(run_cli("remove", "*@cli.example", config=deployment.config).stdout)["removed"] is True
+    assert json.loads(cli("remove", "*@cli.example", config=deployment.config).stdout)["removed"] is True
 
 
 async def test_the_bulk_check_compares_domains_exactly_whatever_their_endings_share(client, admin_key, check_key):

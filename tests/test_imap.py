@@ -17,8 +17,9 @@ from handlers.app import build_app
 from handlers.state import INTAKE, MAILBOX, SERVICE
 from suppression.config import settings_from_mapping
 from suppression.errors import ConfigError
-from tests.conftest import free_port, make_settings
-from tests.dovecot import PASSWORD, USER, Dovecot, available
+from tests.support.dovecot import PASSWORD, USER, Dovecot, available
+from tests.support.http import free_port
+from tests.support.settings import make_settings
 from tests.test_smtp import wait_until
 
 # In CI a missing Dovecot fails these tests rather than skipping them (.ci/run installs it).

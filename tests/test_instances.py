@@ -16,9 +16,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import ROOT, ServiceProcess, _env, api_call, free_port, run_cli, write_config
-from tests.postgres import PostgresServer, available, shared_server
 from tests.reliability.helpers import SIGNING_KEY, smtp_send
+from tests.support.cli import _env, cli, run_cli
+from tests.support.http import api_call, free_port
+from tests.support.paths import ROOT
+from tests.support.postgres import PostgresServer, available, shared_server
+from tests.support.service import ServiceProcess
+from tests.support.settings import write_config
 
 pytestmark = pytest.mark.skipif(not available() and os.environ.get("CI") != "true",
                                 reason="needs Debian's postgresql package (.ci/run installs it)")
@@ -41,7 +45,7 @@ class Instance:
 
 def _instances(tmp_path: Path, url: str, count: int = 2, configured_key: bool = True) -> tuple[list[Instance], str]:
     instances = [Instance(tmp_path, f"instance{n}", url, configured_key) for n in range(count)]
-    created = run_cli("apikey", "create", "ops", "--scope", "admin", config=instances[0].config)
+    created = cli("apikey", "create", "ops", "--scope", "admin", config=instances[0].config)
     assert created.returncode == 0, created.stderr
     return instances, created.stdout.strip().splitlines()[-1]
 
@@ -67,6 +71,7 @@ def database():
     return shared_server().create_database()
 
 
+@pytest.mark.alone  # within a second: no other test runs meanwhile
 def test_a_change_through_one_instance_is_answered_by_the_other_within_a_second(tmp_path, database):
     (a, b), key = _instances(tmp_path, database)
     with a.process, b.process:
@@ -172,7 +177,7 @@ def _handled(log: str) -> list[str]:
 
 
 def test_the_database_restarted_under_load_gives_503_and_451_then_recovers_by_itself(tmp_path):
-    server = PostgresServer().init()
+    server = PostgresServer(durable=False).init()
     try:
         url = server.create_database()
         (a,), key = _instances(tmp_path, url, count=1)
@@ -251,6 +256,7 @@ def test_sigkill_of_the_cli_mid_import_leaves_nothing_and_checks_never_fail(tmp_
         assert conn.execute("SELECT count(*) FROM suppressions").fetchone()[0] == rows + 2
 
 
+@pytest.mark.alone  # within two seconds: no other test runs meanwhile
 def test_instances_with_their_own_data_dirs_share_the_erasure_and_signing_keys(tmp_path, database):
     # Before: each instance made its own erasure.key in its own data_dir; after an erasure
     # through one, the other answered `suppressed: false` for the erased address.
@@ -318,6 +324,7 @@ def test_an_unreachable_database_stops_start_up_with_one_line_naming_the_cause(t
     assert len(lines) == 1 and "PostgreSQL" in lines[0] and "refused" in lines[0], lines
 
 
+@pytest.mark.alone  # it measures latencies of 100 ms: no other test runs meanwhile
 async def test_checks_do_not_wait_to_read_a_key_again_while_the_database_is_down(aiohttp_client, tmp_path, monkeypatch):
     # Before: every 30 s each key was read again before the answer; with PostgreSQL restarting,
     # checks of addresses never on the list waited for the reconnect (or got a 503).
@@ -326,10 +333,10 @@ async def test_checks_do_not_wait_to_read_a_key_again_while_the_database_is_down
     import suppression.service
     from handlers.app import build_app
     from handlers.state import SERVICE
-    from tests.conftest import bearer
+    from tests.support.http import bearer
 
     monkeypatch.setattr(suppression.service, "_KEY_CACHE_SECONDS", 0.0)  # every use is a stale one
-    server = PostgresServer().init()
+    server = PostgresServer(durable=False).init()
     try:
         from suppression.config import settings_from_mapping
 

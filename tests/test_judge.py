@@ -12,7 +12,7 @@ import pytest
 from suppression.inbound import evaluate
 from suppression.inbound.corpus import LANGUAGES, REQUEST, STAY, TEST_BATCHES, read_batches, split
 from suppression.inbound.judge import MODEL_FILE, Judge, load_judge
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 CORPUS = ROOT / "tests" / "corpus" / "reader"
 

@@ -10,7 +10,7 @@ from handlers.locale import LANGUAGES, LOCALE_DIR, choose_language
 from handlers.locale_messages import message_ids
 from handlers.state import SERVICE
 from suppression.model import ALL_EMAILS, Scope
-from tests.conftest import bearer
+from tests.support.http import bearer
 
 PLACEHOLDER = re.compile(r"%\(\w+\)s")
 

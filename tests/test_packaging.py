@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, ServiceProcess, free_port, write_config
+from tests.support.http import free_port
+from tests.support.paths import ROOT
+from tests.support.service import ServiceProcess
+from tests.support.settings import write_config
 
 # What a checkout holds that a wheel must not need (and that is slow to copy).
 _NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "node_modules", "__pycache__", "*.egg-info", "build",

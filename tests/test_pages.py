@@ -9,7 +9,8 @@ from handlers.app import build_app
 from handlers.state import SERVICE
 from suppression.model import Scope
 from suppression.tokens import mint_token
-from tests.conftest import bearer, make_settings
+from tests.support.http import bearer
+from tests.support.settings import make_settings
 
 
 @pytest.fixture

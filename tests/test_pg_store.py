@@ -10,7 +10,7 @@ import pytest
 from suppression.errors import NotFound, StoreUnavailable
 from suppression.model import ALL_EMAILS, ImportRow, Outcome, Scope, Traces
 from suppression.pg_store import PostgresStore
-from tests.postgres import available, shared_server
+from tests.support.postgres import available, shared_server
 
 pytestmark = pytest.mark.skipif(not available() and os.environ.get("CI") != "true",
                                 reason="needs Debian's postgresql package (.ci/run installs it)")

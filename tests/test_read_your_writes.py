@@ -13,7 +13,10 @@ from suppression.store import SuppressionStore
 
 # Runs on SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.both_stores
-from tests.conftest import ServiceProcess, api_call, free_port, make_settings, run_cli, write_config
+from tests.support.cli import cli, run_cli
+from tests.support.http import api_call, free_port
+from tests.support.service import ServiceProcess
+from tests.support.settings import make_settings, write_config
 
 
 async def open_pair(tmp_path):
@@ -79,7 +82,7 @@ async def test_a_restored_database_behind_the_shared_word_still_sees_new_writes(
 def test_the_cli_then_a_running_server_from_outside(tmp_path):
     http = free_port()
     config = write_config(tmp_path / "c.toml", tmp_path / "data", http, free_port())
-    key = run_cli("apikey", "create", "k", "--scope", "admin", config=config).stdout.strip().splitlines()[-1]
+    key = cli("apikey", "create", "k", "--scope", "admin", config=config).stdout.strip().splitlines()[-1]
     with ServiceProcess(config, http, tmp_path) as service:
         for n in range(5):
             assert run_cli("add", f"outside{n}@example.com", config=config).returncode == 0

@@ -4,7 +4,7 @@ tests/test_docs.py."""
 
 import re
 
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 START = "python3 -m venv .venv && .venv/bin/pip install . && .venv/bin/suppression serve"
 TEST = "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/python -m pytest"

@@ -11,7 +11,8 @@ from aiosmtpd.smtp import SMTP
 from handlers.app import build_app
 from handlers.state import INTAKE, SERVICE
 from suppression.model import ALL_EMAILS
-from tests.conftest import free_port, make_settings
+from tests.support.http import free_port
+from tests.support.settings import make_settings
 
 # Runs on SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.both_stores

@@ -7,7 +7,8 @@ import pytest
 
 from handlers.app import build_app
 from handlers.state import INTAKE, SERVICE
-from tests.conftest import bearer, make_settings
+from tests.support.http import bearer
+from tests.support.settings import make_settings
 from tests.test_smtp import in_thread, send, smtp_port
 
 # Runs on SQLite and on PostgreSQL (tests/conftest.py).

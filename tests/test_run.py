@@ -10,15 +10,11 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import (
-    ROOT,
-    ServiceProcess,
-    _env,
-    api_call,
-    free_port,
-    run_cli,
-    write_config,
-)
+from tests.support.cli import _env, cli, run_cli
+from tests.support.http import api_call, free_port
+from tests.support.paths import ROOT
+from tests.support.service import ServiceProcess
+from tests.support.settings import write_config
 
 call = api_call  # (base_url, method, path, key, body=None) -> (status, body)
 
@@ -28,7 +24,7 @@ def deployment(tmp_path):
     """A config on free ports, and an admin key made with the CLI as an operator would."""
     port = free_port()
     config = write_config(tmp_path / "config.toml", tmp_path / "data", port, free_port())
-    created = run_cli("apikey", "create", "ops", "--scope", "admin", config=config)
+    created = cli("apikey", "create", "ops", "--scope", "admin", config=config)
     assert created.returncode == 0, created.stderr
     return config, port, created.stdout.strip().splitlines()[-1], tmp_path
 
@@ -82,6 +78,7 @@ def test_cli_changes_reach_the_running_server(deployment):
         assert body["suppressed"] == []
 
 
+@pytest.mark.alone  # on the fixed ports 8080 and 8025: no other test runs meanwhile
 def test_starts_on_embedded_defaults_in_an_empty_folder(tmp_path):
     # The README's first command: no config at all, data under ./data, ports 8080 and 8025.
     service = ServiceProcess(None, 8080, tmp_path)
@@ -109,7 +106,7 @@ def _smtp_send(port: int, sender: str) -> int:
 def smtp_deployment(tmp_path):
     http, smtp = free_port(), free_port()
     config = write_config(tmp_path / "config.toml", tmp_path / "data", http, smtp)
-    created = run_cli("apikey", "create", "ops", "--scope", "admin", config=config)
+    created = cli("apikey", "create", "ops", "--scope", "admin", config=config)
     return config, http, smtp, created.stdout.strip().splitlines()[-1], tmp_path
 
 

@@ -14,7 +14,9 @@ from handlers.state import INTAKE, SERVICE, SMTP_SERVER
 from suppression.config import SmtpSettings
 from suppression.model import ALL_EMAILS, Scope
 from suppression.service import SuppressionService
-from tests.conftest import bearer, count_from_outside, make_settings
+from tests.support.http import bearer
+from tests.support.outside import count_from_outside
+from tests.support.settings import make_settings
 
 # Runs on SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.both_stores

@@ -10,7 +10,7 @@ from suppression.model import ALL_EMAILS, Scope
 from suppression.service import SuppressionService
 from suppression.snapshot import SNAPSHOT_NAME
 from suppression.store import SuppressionStore
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 
 async def started(settings) -> SuppressionService:

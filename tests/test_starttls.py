@@ -23,7 +23,10 @@ from handlers.app import build_app
 from handlers.state import INTAKE, SERVICE
 from suppression.config import settings_from_mapping
 from suppression.errors import ConfigError
-from tests.conftest import ROOT, _env, free_port, make_settings, write_config
+from tests.support.cli import _env
+from tests.support.http import free_port
+from tests.support.paths import ROOT
+from tests.support.settings import make_settings, write_config
 from tests.test_smtp import in_thread, smtp_port, wait_until
 
 REQUEST = b"From: tls.user@example.com\r\nSubject: unsubscribe\r\n\r\nPlease unsubscribe me.\r\n"

@@ -269,6 +269,125 @@ async def test_the_webhook_event_of_a_campaign_suppression_names_it(aiohttp_clie
 
 
 
+# -- claims (migration 15) and the rollup -----------------------------------------------------
+
+
+async def test_a_claim_lifted_while_another_holds_is_not_counted_and_the_last_lift_is(client, admin_key):
+    made = await link_of(client, admin_key, "ann@example.com", campaign="june")
+    done = await client.post(f"/u/{token_of(made)}", data={"action": "unsubscribe", "scope": "all"})
+    undo = re.findall(r'name="undo" value="([^"]+)"', await done.text())
+    assert len(undo) == 1
+    # Another party's claim on the same address: a suppress of its own, counted where it came from.
+    answer = await client.post("/v1/suppressions", json={"email": "ann@example.com", "reason": "complaint"},
+                               headers=bearer(admin_key))
+    assert answer.status == 200
+    # The person takes their own opt-out back: the complaint still holds the address (a `lift`).
+    again = await client.post(f"/u/{token_of(made)}", data={"action": "resubscribe", "undo": undo[0]})
+    assert again.status == 200
+    steps = await history(client, admin_key, "ann@example.com")
+    assert [(step["action"], step.get("campaign")) for step in steps] == [
+        ("suppress", "june"), ("suppress", None), ("lift", None)]
+    assert rows_by_key(await stats(client, admin_key, by="campaign"))["june"] == {
+        "key": "june", "created": 1, "lifted": 0}
+    assert rows_by_key(await stats(client, admin_key, by="source")) == {
+        "link": {"key": "link", "created": 1, "lifted": 0}, "api": {"key": "api", "created": 1, "lifted": 0}}
+    # The last claim goes: an `unsuppress`, counted where the newest suppression came from.
+    assert (await client.delete("/v1/suppressions/ann@example.com", headers=bearer(admin_key))).status == 200
+    assert (await history(client, admin_key, "ann@example.com"))[-1]["action"] == "unsuppress"
+    assert rows_by_key(await stats(client, admin_key, by="source")) == {
+        "link": {"key": "link", "created": 1, "lifted": 0}, "api": {"key": "api", "created": 1, "lifted": 1}}
+
+
+async def test_a_pause_through_a_campaigns_link_is_that_campaigns_claim(client, admin_key):
+    made = await link_of(client, admin_key, "bob@example.com", campaign="june")
+    paused = await client.post(f"/u/{token_of(made)}", data={"action": "pause", "days": "30"})
+    assert paused.status == 200
+    (step,) = await history(client, admin_key, "bob@example.com")
+    assert step["action"] == "suppress" and step["campaign"] == "june" and step["until"]
+    (claim,) = await client.app[SERVICE].store.claims_of("bob@example.com")
+    assert claim.campaign == "june" and claim.reason == "pause"
+    assert rows_by_key(await stats(client, admin_key, by="reason"))["pause"] == {
+        "key": "pause", "created": 1, "lifted": 0}
+    assert rows_by_key(await stats(client, admin_key, by="campaign"))["june"]["created"] == 1
+
+
+async def test_an_import_counts_the_claims_it_adds_to_addresses_suppressed_already(client, admin_key):
+    service = client.app[SERVICE]
+    await service.suppress("old@example.com", ALL_EMAILS, "unsubscribe", "api", "tests")
+    # old@ takes a hard claim of its own (a bounce where none was); new@ is new; kept@ adds nothing.
+    await service.suppress("kept@example.com", ALL_EMAILS, "unsubscribe", "api", "tests")
+    report = await service.import_lines(
+        ["email,reason", "old@example.com,bounce", "new@example.com,unsubscribe", "kept@example.com,unsubscribe"],
+        "tests")
+    assert report.added == 2
+    sources = rows_by_key(await stats(client, admin_key, by="source"))
+    assert sources["import"] == {"key": "import", "created": 2, "lifted": 0}
+    reasons = rows_by_key(await stats(client, admin_key, by="reason"))
+    assert reasons["bounce"] == {"key": "bounce", "created": 1, "lifted": 0}
+    assert reasons["unsubscribe"] == {"key": "unsubscribe", "created": 3, "lifted": 0}
+
+
+
+async def test_the_history_before_migration_14_is_counted_once_and_changes_after_17_by_the_triggers(
+        settings, monkeypatch):
+    import suppression.pg_store
+    import suppression.store
+    from suppression.service import SuppressionService
+
+    pg = bool(settings.store.url)
+    module = suppression.pg_store if pg else suppression.store
+    monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:13])
+    old = SuppressionService.of_settings(settings).store
+    await old.open()
+    history_rows = [  # as the program before statistics wrote them
+        ("2026-01-01T10:00:00.000Z", "suppress", "a@example.com", "", "unsubscribe", "link", '{"why": "too-many"}'),
+        ("2026-01-02T10:00:00.000Z", "unsuppress", "a@example.com", "", None, "api", None),
+        ("2026-01-02T11:00:00.000Z", "suppress", "b@example.com", "news", "bounce", "email", None),
+    ]
+    try:
+        sql = ("INSERT INTO changes (at, action, email, topic, reason, source, actor, detail)"
+               " VALUES (?, ?, ?, ?, ?, ?, 'old', ?)")
+        if pg:
+            async with old._conn() as conn:
+                for row in history_rows:
+                    await conn.execute(sql.replace("?", "%s"), row)
+        else:
+            await old._write(lambda db: db.executemany(sql, history_rows))
+    finally:
+        await old.close()
+    monkeypatch.undo()
+    store = SuppressionService.of_settings(settings).store
+    await store.open()
+    try:
+        by_day = {row[0]: row[1:] for row in await store.daily_counts("2026-01-01", "2026-01-02", ("day",))}
+        assert by_day == {"2026-01-01": (1, 0), "2026-01-02": (1, 1)}
+        assert sorted(await store.daily_counts("2026-01-01", "2026-01-02", ("source", "why"))) == [
+            ("bounce", "", 1, 0), ("link", "too-many", 1, 1)]
+        # After the migrations, each write is counted by 17's triggers, its campaign with it.
+        placed = await store.claim("c@example.com", 3, ALL_EMAILS, "unsubscribe", "one-click", "tests",
+                                   campaign="june")
+        assert placed.change_id is not None
+        today = datetime.now(timezone.utc).date().isoformat()
+        assert await store.daily_counts(today, today, ("campaign", "source")) == [("june", "one-click", 1, 0)]
+        # The change log is still append-only (15 rebuilt it on SQLite, with its guards).
+        if pg:
+            with pytest.raises(Exception, match="append-only"):
+                async with store._conn() as conn:
+                    await conn.execute("UPDATE changes SET actor = 'someone else'")
+            with pytest.raises(Exception, match="append-only"):
+                async with store._conn() as conn:
+                    await conn.execute("DELETE FROM changes")
+        else:
+            names = {row[0] for row in await store._read(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'changes'")}
+            assert names == {"changes_append_only_update", "changes_append_only_delete", "events_of_changes",
+                             "daily_changes_of_suppress", "daily_changes_of_lift"}
+            for statement in ("UPDATE changes SET actor = 'someone else'", "DELETE FROM changes"):
+                with pytest.raises(Exception, match="append-only"):
+                    await store._write(lambda db, statement=statement: db.execute(statement))
+    finally:
+        await store.close()
+
 # -- every writer: the CLI too --------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from suppression.model import ALL_EMAILS, Scope
 from suppression.pg_store import PostgresStore
 from suppression.schema import MIGRATIONS
 from suppression.store import ImportRow, SuppressionStore, signed64
-from tests.conftest import execute_from_outside
+from tests.support.outside import execute_from_outside
 
 # Runs on SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.both_stores

@@ -16,13 +16,14 @@ from handlers.state import INTAKE, SERVICE
 from suppression.config import settings_from_mapping
 from suppression.errors import ConfigError
 from suppression.outbox import retry_delay
-from tests.conftest import (
-    ServiceProcess, api_call, bearer, count_from_outside, execute_from_outside, free_port, make_settings, run_cli,
-    write_config,
-)
+from tests.support.cli import cli, run_cli
+from tests.support.http import api_call, bearer, free_port
+from tests.support.outside import count_from_outside, execute_from_outside
+from tests.support.service import ServiceProcess
+from tests.support.settings import make_settings, write_config
+from tests.support.webhook_receiver import Receiver, cursor_of, data_of, new_secret, types_of
 from tests.test_review import FORGED
 from tests.test_smtp import in_thread, send, smtp_port, wait_until
-from tests.webhook_receiver import Receiver, cursor_of, data_of, new_secret, types_of
 
 # Runs on SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.both_stores
@@ -89,7 +90,7 @@ def test_two_receivers_may_not_share_a_url():
 def test_the_service_refuses_a_bad_secret_with_exit_2(tmp_path):
     config = write_config(tmp_path / "c.toml", tmp_path / "data", free_port(), free_port(),
                           '[[webhooks]]\nurl = "https://crm.example.com/h"\nsecret = "whsec_c2hvcnQ="\n')
-    result = run_cli("check", "a@example.com", config=config)
+    result = cli("check", "a@example.com", config=config)
     assert result.returncode == 2 and "webhooks[1].secret" in result.stderr
 
 
@@ -253,9 +254,10 @@ async def test_a_410_disables_the_receiver_until_a_replay(aiohttp_client, tmp_pa
     assert again.returncode == 0, again.stderr
     assert await in_thread(lambda: wait_for_count(receiver, 3))
     assert receiver.taken()[-1]["id"] == got[1]["id"]  # the same event, the same webhook-id
-    bad = await in_thread(run_cli, "webhooks", "replay", "nobody", config=toml)
+    # The refusals in this process; the list and the replays above ran as programs.
+    bad = await in_thread(cli, "webhooks", "replay", "nobody", config=toml)
     assert bad.returncode == 2 and "no receiver 'nobody'" in bad.stderr
-    too_far = await in_thread(run_cli, "webhooks", "replay", "old-crm", "--from", "99", config=toml)
+    too_far = await in_thread(cli, "webhooks", "replay", "old-crm", "--from", "99", config=toml)
     assert too_far.returncode == 2 and "--from must be an event number from 0 to 2" in too_far.stderr
 
 
@@ -316,7 +318,7 @@ def test_sigkill_mid_delivery_loses_nothing_and_redelivers_with_the_same_id(tmp_
     http_port = free_port()
     config = write_config(tmp_path / "c.toml", tmp_path / "data", http_port, free_port(),
                           f'[[webhooks]]\nurl = "{receiver.url}"\nsecret = "{receiver.secret}"\n')
-    created = run_cli("apikey", "create", "k", "--scope", "admin", config=config)
+    created = cli("apikey", "create", "k", "--scope", "admin", config=config)
     key = created.stdout.strip().splitlines()[-1]
     emails = [f"kill{n}@example.com" for n in range(60)]
     with ServiceProcess(config, http_port, tmp_path) as service:
@@ -340,7 +342,7 @@ def test_sigkill_mid_delivery_loses_nothing_and_redelivers_with_the_same_id(tmp_
 
 def test_webhooks_list_says_when_none_are_configured(tmp_path):
     config = write_config(tmp_path / "c.toml", tmp_path / "data", free_port(), free_port())
-    listed = run_cli("webhooks", "list", config=config)
+    listed = cli("webhooks", "list", config=config)
     assert (listed.returncode, listed.stdout) == (0, "")
     assert "no [[webhooks]] receivers in the config" in listed.stderr
 
@@ -362,7 +364,8 @@ async def test_regression_webhook_ids_do_not_repeat_after_a_restore_from_backup(
     # events as the lost ones had been, and receivers that drop repeats dropped real opt-outs.
     from suppression.model import ALL_EMAILS
     from suppression.service import SuppressionService
-    from tests.conftest import make_settings, execute_from_outside
+    from tests.support.outside import execute_from_outside
+    from tests.support.settings import make_settings
 
     settings = make_settings(tmp_path / "data", store)
     service = SuppressionService.of_settings(settings, ("k" * 48,))

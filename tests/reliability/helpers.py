@@ -5,6 +5,7 @@ import resource
 import smtplib
 import sqlite3
 import subprocess
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -13,7 +14,9 @@ from pathlib import Path
 
 from suppression.links import mint_link
 from suppression.model import Scope
-from tests.conftest import api_call, free_port, run_cli, write_config
+from tests.support.cli import cli
+from tests.support.http import api_call, free_port
+from tests.support.settings import write_config
 
 SIGNING_KEY = "reliability-tests-signing-key-0123456789"
 REQUEST_ADDRESS = "PLUSinfo@plusnxt.com"
@@ -43,14 +46,15 @@ class Deployment:
 
 
 def deploy(tmp_path: Path, data_dir: Path | None = None, extra_smtp: str = "") -> Deployment:
-    """A config on free ports with a known signing key, and an admin key made with the CLI."""
+    """A config on free ports with a known signing key, and an admin key made with the CLI (in this
+    process: tests/test_cli.py runs `apikey create` as a program)."""
     http, smtp = free_port(), free_port()
     data_dir = data_dir or tmp_path / "data"
     config = write_config(
         tmp_path / "config.toml", data_dir, http, smtp, extra=extra_smtp + f'\n[signing]\nsecret_keys = ["{SIGNING_KEY}"]\n'
     )
     config.chmod(0o600)  # it holds the signing key
-    created = run_cli("apikey", "create", "ops", "--scope", "admin", config=config)
+    created = cli("apikey", "create", "ops", "--scope", "admin", config=config)
     assert created.returncode == 0, created.stderr
     return Deployment(config, http, smtp, data_dir, tmp_path, created.stdout.strip().splitlines()[-1])
 
@@ -102,13 +106,16 @@ def can_mount() -> bool:
     """Whether this process may mount filesystems (root with CAP_SYS_ADMIN, as in CI)."""
     if os.geteuid() != 0:
         return False
-    probe = Path("/tmp/suppression-mount-probe")
-    probe.mkdir(exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(probe)], capture_output=True)
-    if mounted.returncode != 0:
-        return False
-    subprocess.run(["umount", str(probe)], check=True)
-    return True
+    # A folder of this process's own: the workers of pytest-xdist each probe at collection.
+    probe = Path(tempfile.mkdtemp(prefix="suppression-mount-probe-"))
+    try:
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(probe)], capture_output=True)
+        if mounted.returncode != 0:
+            return False
+        subprocess.run(["umount", str(probe)], check=True)
+        return True
+    finally:
+        probe.rmdir()
 
 
 class TmpfsDisk:

@@ -9,9 +9,10 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import ServiceProcess, run_cli
 from tests.reliability.helpers import call, deploy, one_click
 from tests.security.helpers import send_raw, settled
+from tests.support.cli import run_cli
+from tests.support.service import ServiceProcess
 
 pytestmark = pytest.mark.both_stores
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.conftest import ServiceProcess
+from tests.support.service import ServiceProcess
 from tests.reliability.helpers import (
     FileSizeLimitDisk,
     TmpfsDisk,

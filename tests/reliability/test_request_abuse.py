@@ -10,7 +10,8 @@ from suppression.inbound.classify import REQUEST, REVIEW, classify_message
 from suppression.links import mint_link
 from suppression.model import ALL_EMAILS, Scope
 from suppression.tokens import verify_token
-from tests.conftest import bearer, make_settings
+from tests.support.http import bearer
+from tests.support.settings import make_settings
 from tests.test_smtp import in_thread, send, wait_until
 
 # Runs on SQLite and on PostgreSQL (tests/conftest.py).

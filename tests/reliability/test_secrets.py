@@ -5,15 +5,17 @@ import signal
 import urllib.request
 
 from suppression.apikeys import split_api_key
-from tests.conftest import ServiceProcess, api_call, run_cli
 from tests.reliability.helpers import SIGNING_KEY, call, deploy, one_click, smtp_send
+from tests.support.cli import cli
+from tests.support.http import api_call
+from tests.support.service import ServiceProcess
 
 ADDRESS = "secret.person@example.com"
 
 
 def test_the_log_and_the_database_never_hold_a_key_and_the_log_no_token_or_address(tmp_path):
     deployment = deploy(tmp_path)
-    check = run_cli("apikey", "create", "mailer", "--scope", "check", config=deployment.config).stdout.split()[-1]
+    check = cli("apikey", "create", "mailer", "--scope", "check", config=deployment.config).stdout.split()[-1]
     link = deployment.link(ADDRESS, "newsletters")
     token = link.rsplit("/", 1)[1]
     with ServiceProcess(deployment.config, deployment.http_port, tmp_path) as service:

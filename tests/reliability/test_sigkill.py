@@ -12,9 +12,11 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.conftest import ROOT, ServiceProcess, _env
 from tests.reliability.helpers import call, deploy, integrity, one_click, smtp_send
 from tests.reliability.test_disk_faults import wait_for
+from tests.support.cli import _env
+from tests.support.paths import ROOT
+from tests.support.service import ServiceProcess
 
 # Runs on SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.both_stores

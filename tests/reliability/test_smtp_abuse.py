@@ -8,7 +8,7 @@ import pytest
 
 from handlers.state import SERVICE, SMTP_SERVER
 from suppression.ratelimit import SlidingWindow
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 from tests.test_smtp import SIMPLE, in_thread, send, wait_until
 
 # Runs on SQLite and on PostgreSQL (tests/conftest.py).

@@ -145,6 +145,7 @@ class Probe(threading.Thread):
         connection.close()
 
 
+@pytest.mark.alone  # it measures latencies of 100 ms: no other test runs meanwhile (tests/support/alone.py)
 def test_checks_stay_under_100_ms_while_postgresql_restarts_under_load(tmp_path):
     server = PostgresServer().init()
     try:

@@ -8,7 +8,8 @@ from handlers.state import SERVICE
 
 # Runs on SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.both_stores
-from tests.conftest import bearer, execute_from_outside
+from tests.support.http import bearer
+from tests.support.outside import execute_from_outside
 
 
 async def test_a_read_that_fails_in_the_driver_is_a_503_with_the_reason(client, admin_key):

@@ -12,7 +12,8 @@ import pytest
 
 from handlers.state import SERVICE
 from suppression.config import WebhookSettings
-from tests.conftest import bearer, make_settings
+from tests.support.http import bearer
+from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.both_stores
 

@@ -3,7 +3,7 @@ when DMARC passed at a trusted authserv-id. A real relay (aiosmtpd on loopback) 
 
 from handlers.app import build_app
 from handlers.state import INTAKE
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 from tests.test_replies import KEY, relay  # noqa: F401 (the relay fixture)
 
 

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from handlers.app import build_app
-from tests.conftest import ServiceProcess, bearer, make_settings
 from tests.reliability.helpers import deploy
 from tests.security.helpers import send_raw
+from tests.support.http import bearer
+from tests.support.service import ServiceProcess
+from tests.support.settings import make_settings
 from tests.test_smtp import in_thread, smtp_port
 
 

@@ -9,9 +9,10 @@ import hashlib
 import smtplib
 import sqlite3
 
-from tests.conftest import ServiceProcess, run_cli
 from tests.reliability.helpers import REQUEST_ADDRESS, call, deploy, one_click, quoted
 from tests.security.helpers import settled
+from tests.support.cli import run_cli
+from tests.support.service import ServiceProcess
 
 ADDRESS = "Jane.Erased@Bücher.de"
 CANONICAL = "jane.erased@xn--bcher-kva.de"

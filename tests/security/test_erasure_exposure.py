@@ -14,7 +14,7 @@ import pytest
 
 from suppression.outbox import Event
 from suppression.records import event_record
-from tests.conftest import bearer
+from tests.support.http import bearer
 
 pytestmark = pytest.mark.both_stores
 

@@ -7,10 +7,13 @@ import base64
 import random
 import string
 
-from tests.conftest import ServiceProcess, run_cli
+import pytest
+
 from tests.reliability.helpers import call, deploy
 from tests.security.helpers import send_raw, settled
 from tests.security.test_loop_budget import WORST_CHECK_SECONDS, probed
+from tests.support.cli import cli
+from tests.support.service import ServiceProcess
 
 MESSAGES = 24
 BODY_CHARACTERS = 1_000_000
@@ -23,9 +26,10 @@ def big_message(number: int, tail: str) -> bytes:
             f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{body}").encode()
 
 
+@pytest.mark.alone  # it measures latencies of 100 ms: no other test runs meanwhile (tests/support/alone.py)
 def test_an_erasure_over_many_megabytes_of_encoded_mail_does_not_stall_checks(tmp_path):
     deployment = deploy(tmp_path)
-    created = run_cli("apikey", "create", "mailer", "--scope", "check", config=deployment.config)
+    created = cli("apikey", "create", "mailer", "--scope", "check", config=deployment.config)
     check_key = created.stdout.strip().splitlines()[-1]
     with ServiceProcess(deployment.config, deployment.http_port, tmp_path) as running:
         ids = []

@@ -11,7 +11,7 @@ import pytest
 from suppression.model import ALL_EMAILS, UNREAD_ERASED, Outcome
 from suppression.service import SuppressionService
 from suppression.errors import Conflict
-from tests.conftest import execute_from_outside
+from tests.support.outside import execute_from_outside
 
 pytestmark = pytest.mark.both_stores
 

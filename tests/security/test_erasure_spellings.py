@@ -17,7 +17,8 @@ import pytest
 
 from handlers.state import INTAKE, SERVICE
 from suppression.addresses import sender_key
-from tests.conftest import bearer, execute_from_outside
+from tests.support.http import bearer
+from tests.support.outside import execute_from_outside
 
 pytestmark = pytest.mark.both_stores
 

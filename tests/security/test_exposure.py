@@ -9,9 +9,12 @@ import stat
 
 import pytest
 
-from tests.conftest import ServiceProcess, free_port, run_cli, write_config
 from tests.reliability.helpers import call, deploy
 from tests.security.helpers import send_raw, settled
+from tests.support.cli import cli
+from tests.support.http import free_port
+from tests.support.service import ServiceProcess
+from tests.support.settings import write_config
 from tests.test_replies import relay  # noqa: F401 (the relay fixture)
 
 VICTIM = "victim.person@example.com"
@@ -91,7 +94,7 @@ def test_short_signing_keys_stop_start_up(tmp_path, key):
     config = write_config(tmp_path / "config.toml", tmp_path / "data", http, free_port(),
                           extra=f'\n[signing]\nsecret_keys = ["{key}"]\n')
     config.chmod(0o600)
-    result = run_cli("check", "a@example.com", config=config)
+    result = cli("check", "a@example.com", config=config)
     assert result.returncode == 2 and "at least 32 bytes" in result.stderr
 
 
@@ -109,7 +112,7 @@ def test_the_smtp_banner_names_no_software_or_version(tmp_path):
 
 @pytest.mark.parametrize("space", ["\x0b", "\x0c", "\x1c", "\x1f", " \t"])
 async def test_the_text_bulk_check_strips_what_the_single_check_strips(client, admin_key, space):
-    from tests.conftest import bearer
+    from tests.support.http import bearer
 
     await client.post("/v1/suppressions", json={"email": "jane@example.com"}, headers=bearer(admin_key))
     line = f"jane@example.com{space}"

@@ -13,8 +13,9 @@ from handlers.app import build_app
 from handlers.state import SERVICE
 from suppression.links import mint_link
 from suppression.model import ALL_EMAILS
-from tests.conftest import bearer, make_settings
 from tests.security.helpers import send_raw
+from tests.support.http import bearer
+from tests.support.settings import make_settings
 from tests.test_smtp import in_thread, smtp_port, wait_until
 
 # Runs on SQLite and on PostgreSQL (tests/conftest.py).

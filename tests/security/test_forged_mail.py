@@ -11,7 +11,7 @@ from handlers.app import build_app
 from handlers.state import INTAKE, SERVICE
 from suppression.links import mint_link
 from suppression.model import ALL_EMAILS
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 from tests.test_smtp import in_thread, send, smtp_port
 
 KEY = "forged-mail-tests-signing-key-0123456789"

@@ -8,10 +8,12 @@ import threading
 import time
 import urllib.request
 
+import pytest
+
 from suppression.inbound.classify import classify_message
-from tests.conftest import ServiceProcess
 from tests.reliability.helpers import deploy
 from tests.security.helpers import send_raw, settled
+from tests.support.service import ServiceProcess
 
 WORST_CHECK_SECONDS = 0.1
 
@@ -33,6 +35,7 @@ def single_check(base_url: str, key: str) -> float:
     return time.perf_counter() - started
 
 
+@pytest.mark.alone  # it measures latencies of 100 ms: no other test runs meanwhile
 def test_single_checks_stay_fast_while_three_hostile_reports_arrive_in_parallel(tmp_path):
     deployment = deploy(tmp_path)
     with ServiceProcess(deployment.config, deployment.http_port, tmp_path) as service:

@@ -11,7 +11,7 @@ import pytest
 
 from handlers.state import SERVICE
 from suppression.model import ALL_EMAILS, Scope
-from tests.conftest import bearer
+from tests.support.http import bearer
 
 
 @pytest.fixture

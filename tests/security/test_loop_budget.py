@@ -11,26 +11,30 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import ServiceProcess, run_cli
 from tests.reliability.helpers import deploy
 from tests.security.helpers import send_raw
 from tests.security.test_hostile_reports import hostile_report
+from tests.support.cli import cli
+from tests.support.service import ServiceProcess
 
 WORST_CHECK_SECONDS = 0.1
+
+# Latencies of 100 ms are measured: no other test runs meanwhile (tests/support/alone.py).
+pytestmark = pytest.mark.alone
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("loop")
     deployment = deploy(tmp_path)
-    created = run_cli("apikey", "create", "mailer", "--scope", "check", config=deployment.config)
+    created = cli("apikey", "create", "mailer", "--scope", "check", config=deployment.config)
     assert created.returncode == 0, created.stderr
     check_key = created.stdout.strip().splitlines()[-1]
     # Every 1,000th of the addresses the attacks send is on the list: the answers are checked too.
     listed = tmp_path / "listed.csv"
     listed.write_text("email\n" + "".join(f"jöhn{n}@exämple.com\n" for n in range(0, 1_000_000, 1000)),
                       encoding="utf-8")
-    imported = run_cli("import", str(listed), config=deployment.config)
+    imported = cli("import", str(listed), config=deployment.config)
     assert imported.returncode == 0, imported.stderr
     with ServiceProcess(deployment.config, deployment.http_port, tmp_path) as running:
         yield running, deployment, check_key

@@ -10,9 +10,9 @@ import signal
 import time
 import urllib.request
 
-from tests.conftest import ServiceProcess
 from tests.reliability.helpers import call, deploy
 from tests.security.helpers import reader_pid, request_with_body, send_raw, settled
+from tests.support.service import ServiceProcess
 
 ATTACK = request_with_body("unsubscribe", "a@" * 1600)
 ATTACK_200K = request_with_body("unsubscribe", "a@" * 100_000)

@@ -1,6 +1,6 @@
 """The review's smaller findings, each named after what it found, each failing before its fix."""
 
-from tests.conftest import bearer
+from tests.support.http import bearer
 
 
 async def test_regression_get_admin_without_the_slash_redirects_instead_of_a_500(client):

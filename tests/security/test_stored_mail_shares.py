@@ -14,7 +14,7 @@ from handlers.app import build_app
 from handlers.state import SERVICE
 from suppression.links import mint_link
 from suppression.model import ALL_EMAILS
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 from tests.test_smtp import in_thread, smtp_port
 
 pytestmark = pytest.mark.both_stores

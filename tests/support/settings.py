@@ -1,0 +1,56 @@
+"""Settings and config files for a test, on the store the running test is on: SQLite, or a
+database of this run's throwaway PostgreSQL server (tests/support/postgres.py)."""
+
+from pathlib import Path
+
+from suppression.config import settings_from_mapping
+from tests.support.postgres import shared_server
+
+_databases: dict[Path, str] = {}
+_test_store = ["sqlite"]  # the running test's store: settings made without naming one use it
+
+
+# Every test's mail comes from 127.0.0.1 and most of it is unproven: the tests of the hourly
+# budgets (tests/security/test_forged_from.py) set it as an operator would, the rest lift it.
+UNLIMITED_UNPROVEN = {"unproven_requests_per_network_per_hour": 1_000_000, "unproven_requests_per_hour": 1_000_000}
+
+
+def make_settings(data_dir: Path, store: str | None = None, **tables):
+    # SMTP on a port of the system's choosing, so tests never collide on 8025.
+    store = store or _test_store[0]
+    raw = {"service": {"data_dir": str(data_dir)}, "smtp": {"port": 0, **UNLIMITED_UNPROVEN}}
+    if store == "postgresql":
+        raw["store"] = {"url": database_of(data_dir)}
+    for name, table in tables.items():
+        raw.setdefault(name, {}).update(table)
+    return settings_from_mapping(raw)
+
+
+def database_of(data_dir: Path) -> str:
+    """The PostgreSQL database of a data folder: made on first use, found again after (a restart)."""
+    if data_dir not in _databases:
+        _databases[data_dir] = shared_server().create_database()
+    return _databases[data_dir]
+
+
+def write_config(path: Path, data_dir: Path, http_port: int, smtp_port: int, extra: str = "") -> Path:
+    if _test_store[0] == "postgresql" and "[store]" not in extra:
+        extra += f'\n[store]\nurl = "{database_of(data_dir)}"\n'
+    path.write_text(
+        f"""
+[service]
+base_url = "http://127.0.0.1:{http_port}"
+data_dir = "{data_dir}"
+
+[http]
+port = {http_port}
+
+[smtp]
+port = {smtp_port}
+unproven_requests_per_network_per_hour = 1000000
+unproven_requests_per_hour = 1000000
+{extra}
+""",
+        encoding="utf-8",
+    )
+    return path

@@ -37,6 +37,8 @@ def add_routes(app: web.Application) -> None:
         ("POST", "/v1/check", post_check),
         ("GET", "/v1/changes", get_changes),
         ("POST", "/v1/links", post_link),
+        ("POST", "/v1/campaigns/{id}", post_campaign),
+        ("GET", "/v1/stats", get_stats),
         ("GET", "/v1/subjects/{email}", get_subject),
         ("POST", "/v1/subjects/{email}/erase", post_erase),
         ("GET", "/v1/inbox", get_inbox),
@@ -309,11 +311,12 @@ async def post_link(request: web.Request) -> web.Response:
     # A check key may mint links: the tool that checks before sending is the one that
     # puts a link in each email.
     await require(request, "check")
-    body = await json_object(request, allowed={"email", "topic"})
+    body = await json_object(request, allowed={"email", "topic", "campaign"})
     email = body.get("email")
     if not isinstance(email, str):
         raise ApiError(400, "`email` is required and must be a string")
-    link = request.app[SERVICE].mint_link(email, Scope.of_topic(optional_string(body, "topic")))
+    link = request.app[SERVICE].mint_link(
+        email, Scope.of_topic(optional_string(body, "topic")), optional_string(body, "campaign"))
     return web.json_response({
         "url": link.url,
         "mailto": link.mailto,
@@ -321,6 +324,30 @@ async def post_link(request: web.Request) -> web.Response:
         "list_unsubscribe_post": link.list_unsubscribe_post,
         "message_id": link.message_id,
     })
+
+
+# -- campaigns and statistics -------------------------------------------------------------
+
+
+async def post_campaign(request: web.Request) -> web.Response:
+    """How many a campaign was sent to: set (a repeat changes nothing), for its rate in /v1/stats."""
+    await require(request, "sync")
+    body = await json_object(request, allowed={"sent"})
+    if "sent" not in body:
+        raise ApiError(400, "`sent` is required: how many recipients the campaign was sent to")
+    campaign, sent = await request.app[SERVICE].record_sent(request.match_info["id"], body["sent"])
+    return web.json_response({"campaign": campaign, "sent": sent})
+
+
+async def get_stats(request: web.Request) -> web.Response:
+    """Suppressions created and lifted per bucket; counts only, never an address."""
+    await require(request, "sync")
+    unknown = set(request.query) - {"from", "to", "by"}
+    if unknown:
+        raise ApiError(400, f"unknown parameter(s): {', '.join(sorted(unknown))[:200]} (from, to, by)")
+    report = await request.app[SERVICE].statistics.report(
+        request.query.get("from"), request.query.get("to"), request.query.get("by"))
+    return web.json_response(report.as_dict())
 
 
 # -- operations -------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from aiohttp import web
 
 from handlers import api
+from handlers.dashboard import add_dashboard_routes
 from handlers.desk import add_desk_routes
 from handlers.metrics import Metrics
 from handlers.pages import PAGES, add_page_routes
@@ -42,6 +43,7 @@ def build_app(settings: Settings) -> web.Application:
     add_page_routes(app, settings)
     app[SIGNING_KEYS] = signing_keys(settings)  # read once: the links', the service's and the desk's
     add_desk_routes(app, app[SIGNING_KEYS], secure=settings.service.base_url.startswith("https://"))
+    add_dashboard_routes(app)
     return app
 
 

@@ -126,16 +126,16 @@ def as_desk_page(handler):
 
 async def _desk_problem(request: web.Request, exc: BaseException) -> web.Response:
     if isinstance(exc, Refused):
-        return await _sign_in_page(request, str(exc), status=403)
+        return await sign_in_page(request, str(exc), status=403)
     failure = classify(request, exc)
     return request.app[PAGES].problem(failure.status, N_("Nothing was changed"), failure.message,
                                       request.get(LANG, DEFAULT_LANGUAGE), offer_email=False)
 
 
 async def show_desk(request: web.Request) -> web.StreamResponse:
-    session, key = await _signed_in(request)
+    session, key = await signed_in(request)
     if key is None:
-        return await _sign_in_page(request)
+        return await sign_in_page(request)
     done = request.query.get("done", "")
     return await _desk_page(request, session, key, done=f"Message #{done} is settled." if done.isdigit() else "")
 
@@ -148,15 +148,15 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
         raise Refused(N_("The sign-in form had expired. Please sign in again."))
     client = request.remote or "unknown"
     if not desk.failures.allows(client):
-        return await _sign_in_page(request, N_("Too many failed sign-ins from here. Please wait a few minutes."),
+        return await sign_in_page(request, N_("Too many failed sign-ins from here. Please wait a few minutes."),
                                    status=429)
     presented = form.get("key")
     key = await service.authenticate(presented.strip()) if isinstance(presented, str) and presented.strip() else None
     if key is None:
         desk.failures.record(client)
-        return await _sign_in_page(request, N_("That key is not valid."), status=401)
+        return await sign_in_page(request, N_("That key is not valid."), status=401)
     if not key.allows("admin"):
-        return await _sign_in_page(request, N_("This key may not use the desk: it needs an admin key."), status=403)
+        return await sign_in_page(request, N_("This key may not use the desk: it needs an admin key."), status=403)
     _, cookie = desk.start(key.key_id)  # a new nonce: nothing from before signing in carries over
     response = _redirect("/admin/")
     desk.set_cookie(response, cookie)
@@ -177,7 +177,7 @@ async def sign_out(request: web.Request) -> web.StreamResponse:
 
 async def resolve(request: web.Request) -> web.StreamResponse:
     desk, service = request.app[DESK], request.app[SERVICE]
-    session, key = await _signed_in(request)
+    session, key = await signed_in(request)
     form = await request.post()
     if key is None or not desk.csrf_ok(session, form.get("csrf")):
         raise Refused(N_("Your session had ended, or the form was not ours: nothing was changed. Please sign in."))
@@ -198,7 +198,7 @@ async def resolve(request: web.Request) -> web.StreamResponse:
     return _redirect(f"/admin/?done={message_id}")
 
 
-async def _signed_in(request: web.Request) -> tuple[DeskSession | None, ApiKey | None]:
+async def signed_in(request: web.Request) -> tuple[DeskSession | None, ApiKey | None]:
     """The session and its key, if the cookie is valid and the key is still an admin key."""
     session = request.app[DESK].read(request.cookies.get(SESSION_COOKIE))
     if session is None or not session.key_id:
@@ -209,7 +209,7 @@ async def _signed_in(request: web.Request) -> tuple[DeskSession | None, ApiKey |
     return session, key
 
 
-async def _sign_in_page(request: web.Request, error: str = "", status: int = 200) -> web.Response:
+async def sign_in_page(request: web.Request, error: str = "", status: int = 200) -> web.Response:
     desk, pages = request.app[DESK], request.app[PAGES]
     session = desk.read(request.cookies.get(SESSION_COOKIE))
     cookie = None

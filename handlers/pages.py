@@ -177,7 +177,7 @@ async def act_on_link(request: web.Request) -> web.Response:
     claim = service.read_link(request.match_info["token"])
     form = await request.post()
     if form.get("List-Unsubscribe") == ONE_CLICK.split("=", 1)[1]:
-        await service.suppress(claim.email, claim.scope, "unsubscribe", "one-click", ACTOR)
+        await service.suppress(claim.email, claim.scope, "unsubscribe", "one-click", ACTOR, campaign=claim.campaign)
         return web.Response(body=pages.one_click_page(lang), content_type="text/html", charset="utf-8",
                             headers={"Content-Language": lang})
     action = form.get("action")
@@ -193,7 +193,8 @@ async def act_on_link(request: web.Request) -> web.Response:
         why = Leaving.of(form.get("why"), form.get("why_text"))
         made = []
         for scope in chosen:
-            suppression, created = await service.suppress(claim.email, scope, "unsubscribe", "link", ACTOR, why)
+            suppression, created = await service.suppress(claim.email, scope, "unsubscribe", "link", ACTOR, why,
+                                                          campaign=claim.campaign)
             if created:
                 made.append(suppression)
         if why is not None and made:
@@ -204,7 +205,8 @@ async def act_on_link(request: web.Request) -> web.Response:
         days = form.get("days")
         if not isinstance(days, str) or not days.isdigit() or len(days) > 5:
             return pages.problem(400, N_("Nothing was changed"), N_("We could not understand this request."), lang)
-        until, undo_token = await service.pause(claim.email, int(days), "link", ACTOR)
+        until, undo_token = await service.pause(claim.email, int(days), "link", ACTOR,
+                                                campaign=claim.campaign)
         return pages.render("paused.html", lang=lang, title=N_("Your emails are paused"), address=_address(claim.email),
                             until=_day(until), undo=[undo_token])
     elif action == "resubscribe":
@@ -233,8 +235,8 @@ async def ask_to_come_back(request: web.Request, claim: LinkClaim) -> web.Respon
     if not pages.settings.reply.enabled:
         return pages.problem(400, N_("Nothing was changed"), N_(
             "This page cannot send confirmations. To receive our emails again, write to us."), lang)
-    # Links carry a campaign once issue 23's campaigns are in; until then there is none to record.
-    await request.app[COMING_BACK].ask(claim.email, getattr(claim, "campaign", None), lang)
+    # The campaign of the link they came back through goes with the lift it confirms.
+    await request.app[COMING_BACK].ask(claim.email, claim.campaign, lang)
     request_address = pages.settings.smtp.request_addresses[0]
     return pages.render("come_back_asked.html", lang=lang, title=N_("Check your email"),
                         address=_address(claim.email), days=RETURN_MAX_AGE_SECONDS // 86400,

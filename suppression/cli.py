@@ -26,6 +26,7 @@ from suppression.service import (
     SuppressionService,
 )
 from suppression.model import Scope
+from suppression.stats import BY
 from suppression.records import change_record, message_record, subject_record, suppression_record
 
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_BAD_INPUT = 0, 1, 2
@@ -124,7 +125,7 @@ async def remove(service: SuppressionService, args) -> int:
 
 
 async def link(service: SuppressionService, args) -> int:
-    made = service.mint_link(args.email, Scope.of_topic(args.topic))
+    made = service.mint_link(args.email, Scope.of_topic(args.topic), args.campaign)
     if links_are_plain_http(service.settings):
         print(f"warning: base_url is {service.settings.service.base_url}: mailbox providers honour"
               " List-Unsubscribe-Post only with an https link (RFC 8058 §3.1)", file=sys.stderr)
@@ -208,6 +209,21 @@ async def inbox_export_labels(service: SuppressionService, args) -> int:
                 _print_json(label)
         if not page:
             return EXIT_OK
+
+
+async def stats(service: SuppressionService, args) -> int:
+    """Suppressions created and lifted per bucket, as GET /v1/stats answers: one JSON object a row."""
+    report = await service.statistics.report(args.from_day, args.to_day, args.by)
+    print(f"# from {report.first} to {report.last}, by {report.by}", file=sys.stderr)
+    for row in report.rows:
+        _print_json(row.as_dict())
+    return EXIT_OK
+
+
+async def campaign_sent(service: SuppressionService, args) -> int:
+    campaign, sent = await service.record_sent(args.campaign, args.sent)
+    _print_json({"campaign": campaign, "sent": sent})
+    return EXIT_OK
 
 
 async def history(service: SuppressionService, args) -> int:
@@ -324,6 +340,9 @@ def _parser(with_serve: bool = False) -> argparse.ArgumentParser:
         if name == "link":
             sub.add_argument("--message-id", action="store_true",
                              help="also print a Message-ID header whose replies prove the recipient (a fourth line)")
+            sub.add_argument("--campaign", metavar="ID",
+                             help="the send it is for (1-64 of A-Za-z0-9._-), carried hidden in the link and"
+                                  " recorded with the suppression it makes")
         sub.set_defaults(command_fn=fn)
 
     imp = commands.add_parser("import", help="add the suppressions of a CSV file (only adds)")
@@ -359,6 +378,19 @@ def _parser(with_serve: bool = False) -> argparse.ArgumentParser:
     exporting = commands.add_parser("export", help="write every suppression as CSV to stdout")
     exporting.add_argument("--hash", choices=tuple(HASHES), help="instead: one hex digest of each suppressed address a line")
     exporting.set_defaults(command_fn=export)
+
+    counting = commands.add_parser(
+        "stats", help="suppressions created and lifted per day, campaign, topic, source, reason or why")
+    counting.add_argument("--from", dest="from_day", metavar="YYYY-MM-DD", help="first day, UTC (default: 30 days to --to)")
+    counting.add_argument("--to", dest="to_day", metavar="YYYY-MM-DD", help="last day, UTC (default: today)")
+    counting.add_argument("--by", choices=BY, default="day")
+    counting.set_defaults(command_fn=stats)
+    sending = commands.add_parser("campaign", help="campaigns: record how many a send went to")
+    sending_commands = sending.add_subparsers(dest="campaign_command", required=True, metavar="ACTION")
+    sent = sending_commands.add_parser("sent", help="set how many recipients a campaign was sent to")
+    sent.add_argument("campaign")
+    sent.add_argument("sent", type=int)
+    sent.set_defaults(command_fn=campaign_sent)
 
     proof = commands.add_parser("history", help="every change for an address, oldest first, one JSON object a line")
     proof.add_argument("email")

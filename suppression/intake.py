@@ -289,6 +289,7 @@ class RequestIntake:
         try:
             await self.service.settle_message(
                 message_id, _outcome(decision), keys, decision.reason if decision.addresses else None, counted,
+                decision.campaign,
             )
         except Conflict:
             # An erasure took its text while it was read: what was read must not come back, nor be answered.

@@ -28,8 +28,10 @@ def mint_link(
     base_url: str,
     secret_keys: str | Sequence[str],
     request_address: str,
+    campaign: str | None = None,
 ) -> UnsubscribeLink:
-    """Everything a promotional email needs to carry to be unsubscribable by one click or mail.
+    """Everything a promotional email needs to carry to be unsubscribable by one click or mail;
+    a campaign goes inside the token, as hidden as the address.
 
     The https link comes first: mail clients use the first they support, and a mailto
     listed first makes Gmail send an email instead of the one-click POST. `scope` is a Scope,
@@ -37,7 +39,7 @@ def mint_link(
     """
     if not isinstance(scope, Scope):
         scope = Scope.of_topic(scope)
-    token = mint_token(secret_keys, email, scope)
+    token = mint_token(secret_keys, email, scope, campaign)
     url = f"{base_url.rstrip('/')}/u/{token}"
     # RFC 6068: characters of the address that mean something in a URL are percent-encoded.
     mailto = f"mailto:{quote(request_address, safe='@')}?subject={quote('unsubscribe ' + token)}"

@@ -98,7 +98,7 @@ class Change:
     source: str
     actor: str
     detail: str | None = None  # JSON; for an erase, the cursors whose address it replaced
-    campaign: str | None = None
+    campaign: str | None = None  # the campaign of the link the claim was made through
     until: str | None = None  # the claim's own end (a pause)
     state: str | None = None  # the scope's standing after it (suppression/claims.py); None before migration 15
 

@@ -226,8 +226,54 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE events ADD COLUMN uid TEXT;
     ALTER TABLE events ALTER COLUMN uid SET DEFAULT md5(random()::text || clock_timestamp()::text || txid_current()::text);
     """,
-    # 14: reserved for another branch.
-    "SELECT 1;  -- reserved for another branch",
+    # 14: campaigns and statistics (see schema.py): the tables, the functions that bucket a
+    # change, and the history so far counted once. The trigger that keeps the counts is 17's.
+    """
+    CREATE TABLE campaigns (
+        id         TEXT COLLATE "C" PRIMARY KEY,
+        sent       BIGINT NOT NULL CHECK (sent >= 0),
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+
+    CREATE TABLE daily_changes (
+        day      TEXT COLLATE "C" NOT NULL,
+        campaign TEXT COLLATE "C" NOT NULL,
+        topic    TEXT COLLATE "C" NOT NULL,
+        source   TEXT COLLATE "C" NOT NULL,
+        reason   TEXT COLLATE "C" NOT NULL,
+        why      TEXT COLLATE "C" NOT NULL,
+        created  BIGINT NOT NULL,
+        lifted   BIGINT NOT NULL,
+        PRIMARY KEY (day, campaign, topic, source, reason, why)
+    );
+
+    -- The bucket of a change's source (docs/stats.md): a fixed set, whatever sources are written.
+    CREATE FUNCTION source_bucket(source TEXT, reason TEXT) RETURNS TEXT LANGUAGE sql IMMUTABLE AS $$
+        SELECT CASE WHEN source IN ('one-click', 'link', 'api', 'cli', 'import') THEN source
+                    WHEN source = 'email' OR source LIKE 'email:%'
+                    THEN CASE WHEN reason IN ('bounce', 'complaint') THEN reason ELSE 'email' END
+                    ELSE 'other' END
+    $$;
+    -- The person's chosen answer in a change's detail (always a JSON object when set); '' for none.
+    CREATE FUNCTION why_of(detail TEXT) RETURNS TEXT LANGUAGE sql IMMUTABLE AS $$
+        SELECT CASE WHEN detail LIKE '{%' THEN coalesce(detail::jsonb ->> 'why', '') ELSE '' END
+    $$;
+    INSERT INTO daily_changes (day, campaign, topic, source, reason, why, created, lifted)
+    SELECT substr(c.at, 1, 10), '', c.topic, source_bucket(m.source, m.reason),
+           coalesce(m.reason, ''), why_of(m.detail),
+           count(*) FILTER (WHERE c.action = 'suppress'), count(*) FILTER (WHERE c.action = 'unsuppress')
+    FROM changes c
+    LEFT JOIN LATERAL (
+        SELECT c.source, c.reason, c.detail WHERE c.action = 'suppress'
+        UNION ALL
+        (SELECT p.source, p.reason, p.detail FROM changes p
+         WHERE c.action = 'unsuppress' AND p.email = c.email AND p.topic = c.topic AND p.action = 'suppress'
+           AND p.id < c.id ORDER BY p.id DESC LIMIT 1)
+    ) m ON true
+    WHERE c.action IN ('suppress', 'unsuppress')
+    GROUP BY 1, 2, 3, 4, 5, 6;
+    """,
     # 15: claims (see schema.py).
     """
     CREATE TABLE claims (
@@ -291,5 +337,37 @@ MIGRATIONS: tuple[str, ...] = (
         count INTEGER NOT NULL,
         PRIMARY KEY (inbox, day)
     );
+    """,
+    # 17: the statistics' counts follow the change log (see schema.py): one statement-level
+    # trigger counts a whole statement's changes at once (an import of millions is one upsert a
+    # bucket), and the change log's advisory lock orders its writers, so the counts' rows are
+    # never fought over. `lift` is not counted: the address stays suppressed.
+    """
+    -- A statement's suppressions counted in their own buckets (a plain GROUP BY: an import of
+    -- millions reads its transition table once); its lifts in the buckets of the newest earlier
+    -- suppress of that address and scope.
+    CREATE FUNCTION daily_changes_count() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO daily_changes AS d (day, campaign, topic, source, reason, why, created, lifted)
+        SELECT substr(c.at, 1, 10), coalesce(c.campaign, ''), c.topic, source_bucket(c.source, c.reason),
+               coalesce(c.reason, ''), why_of(c.detail), count(*), 0
+        FROM inserted c WHERE c.action = 'suppress'
+        GROUP BY 1, 2, 3, 4, 5, 6
+        ON CONFLICT (day, campaign, topic, source, reason, why) DO UPDATE SET created = d.created + EXCLUDED.created;
+        INSERT INTO daily_changes AS d (day, campaign, topic, source, reason, why, created, lifted)
+        SELECT substr(c.at, 1, 10), coalesce(m.campaign, ''), c.topic, source_bucket(m.source, m.reason),
+               coalesce(m.reason, ''), why_of(m.detail), 0, count(*)
+        FROM inserted c
+        LEFT JOIN LATERAL (SELECT p.campaign, p.source, p.reason, p.detail FROM changes p
+                           WHERE p.email = c.email AND p.topic = c.topic AND p.action = 'suppress' AND p.id < c.id
+                           ORDER BY p.id DESC LIMIT 1) m ON true
+        WHERE c.action = 'unsuppress'
+        GROUP BY 1, 2, 3, 4, 5, 6
+        ON CONFLICT (day, campaign, topic, source, reason, why) DO UPDATE SET lifted = d.lifted + EXCLUDED.lifted;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER daily_changes_count AFTER INSERT ON changes REFERENCING NEW TABLE AS inserted
+        FOR EACH STATEMENT EXECUTE FUNCTION daily_changes_count();
+
     """,
 )

@@ -46,8 +46,10 @@ from suppression.model import (
     utc_now,
 )
 from suppression.outbox import Backlog, Event, Receiver
+from suppression import stats_queries
 from suppression.pg_schema import MIGRATIONS
 from suppression.mail_shares import StoredMail
+from suppression.stats_queries import for_postgresql
 from suppression.rows import (
     STORED_MAIL_BY_NETWORK, STORED_MAIL_BY_SENDER, CHANGE_COLUMNS, CLAIM_COLUMNS, MESSAGE_COLUMNS, RECEIVER_COLUMNS,
     SCRUBBED, SUPPRESSION_COLUMNS, change_of_row, claim_of_row, message_of_row, suppression_of_row,
@@ -448,6 +450,25 @@ class PostgresStore:
             f"SELECT {CHANGE_COLUMNS} FROM changes WHERE id > %s ORDER BY id LIMIT %s", (after, limit))
         return [change_of_row(row) for row in rows]
 
+    # -- campaigns and statistics (suppression/stats_queries.py) -------------------------------
+
+    async def record_sent(self, campaign: str, sent: int) -> None:
+        async def work(conn):
+            at = utc_now()
+            await conn.execute(for_postgresql(stats_queries.RECORD_SENT), (campaign, sent, at, at))
+
+        await self._write(work, ordered=False)
+
+    async def daily_counts(self, first: str, last: str, by: tuple[str, ...]) -> list[tuple]:
+        return await self._read(for_postgresql(stats_queries.counts(by)), (first, last))
+
+    async def campaign_counts(self, first: str, last: str, after_last: str) -> list[tuple[str, int, int, int | None]]:
+        return await self._read(for_postgresql(stats_queries.CAMPAIGN_COUNTS), (first, last, first, after_last))
+
+    async def desk_days(self, days: list[tuple[str, str, str]]) -> list[tuple[str, int, int, int]]:
+        params = [value for day in days for value in day] + [days[0][0], days[-1][1]]
+        return await self._read(for_postgresql(stats_queries.desk_days(len(days))), params)
+
     async def changes_of(self, email: str) -> list[Change]:
         rows = await self._read(f"SELECT {CHANGE_COLUMNS} FROM changes WHERE email = %s ORDER BY id", (email,))
         return [change_of_row(row) for row in rows]
@@ -655,7 +676,8 @@ class PostgresStore:
 
         return sorted(await self._write(work, ordered=False))
 
-    async def settle_message(self, message_id, outcome: Outcome, keys, reason, source, actor, counted=None):
+    async def settle_message(self, message_id, outcome: Outcome, keys, reason, source, actor, counted=None,
+                             campaign=None):
         async def work(conn):
             row = await (await conn.execute(
                 "SELECT claimed_by, status FROM inbox WHERE id = %s FOR UPDATE", (message_id,))).fetchone()
@@ -670,7 +692,8 @@ class PostgresStore:
             at, last = utc_now(), None
             if reason is not None:
                 for email, key in keys:
-                    placed = await _claim(conn, at, email, key, outcome.scope, reason, source, actor)
+                    placed = await _claim(conn, at, email, key, outcome.scope, reason, source, actor,
+                                          campaign=campaign)
                     last = placed.change_id or last
             await conn.execute(
                 "UPDATE inbox SET status = %s, reasons = %s, addresses = %s, topic = %s, sender = %s,"

@@ -11,8 +11,9 @@ def change_record(change: Change) -> dict:
     """A change as the feed and the history show it. After an erasure, `email` is the address's
     keyed hash ("erased:..."); the `erase` change itself lists, in `replaced`, the cursors of
     the changes whose address it replaced, so a tool that keeps a copy can forget those. A
-    suppression made on the page carries `why` and `why_text` when the person said why; a lift
-    made by a person coming back (source "return") carries the `campaign` of its link, if any.
+    suppression made on the page carries `why` and `why_text` when the person said why; one made
+    through a link minted for a campaign carries `campaign`, and so does a lift made by a person
+    coming back (source "return") through such a link.
 
     Each claim is a change: `suppress` for every new claim (the first, or another party's on
     an address suppressed already), `lift` for a claim lifted while others still hold the
@@ -45,7 +46,7 @@ def change_record(change: Change) -> dict:
     for name in ("why", "why_text"):  # the person's answer to "why are you leaving?", if given
         if name in detail:
             record[name] = detail[name]
-    if "campaign" in detail:  # the campaign of the link a person came back through
+    if "campaign" in detail:  # the campaign of the link a person came back through (a lift's detail)
         record["campaign"] = detail["campaign"]
     return record
 

@@ -263,8 +263,49 @@ MIGRATIONS: tuple[str, ...] = (
         UPDATE events SET uid = lower(hex(randomblob(16))) WHERE seq = NEW.seq;
     END;
     """,
-    # 14: reserved for another branch.
-    "SELECT 1;  -- reserved for another branch",
+    # 14: campaigns and statistics (CONTRACT §10). `campaigns` keeps how many each campaign was
+    # sent to. `daily_changes` counts the change log per UTC day and bucket (campaign, topic,
+    # source bucket, reason, the person's answer to "why are you leaving?"); no address is in it,
+    # and an erasure (an UPDATE of the log) leaves it as it is. Source buckets are a fixed set
+    # (docs/stats.md): a desk's "email:123" is "email", never a bucket a message. The history so
+    # far is counted once, here (it names no campaign: the log takes `campaign` in 15). The
+    # triggers that keep the counts come in 17, on the change log 15 rebuilds.
+    """
+    CREATE TABLE campaigns (
+        id         TEXT PRIMARY KEY,          -- 1 to 64 of A-Za-z0-9._-
+        sent       INTEGER NOT NULL CHECK (sent >= 0),
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE daily_changes (
+        day      TEXT NOT NULL,               -- UTC date of the change, YYYY-MM-DD
+        campaign TEXT NOT NULL,               -- '' for none
+        topic    TEXT NOT NULL,               -- '' for all emails
+        source   TEXT NOT NULL,               -- a source bucket
+        reason   TEXT NOT NULL,
+        why      TEXT NOT NULL,               -- the person's chosen answer, '' if none
+        created  INTEGER NOT NULL,
+        lifted   INTEGER NOT NULL,
+        PRIMARY KEY (day, campaign, topic, source, reason, why)
+    ) WITHOUT ROWID;
+
+    INSERT INTO daily_changes (day, campaign, topic, source, reason, why, created, lifted)
+    SELECT day, '', topic, source, reason, why, sum(created), sum(lifted) FROM (
+        SELECT substr(c.at, 1, 10) AS day, c.topic AS topic,
+               CASE WHEN m.source IN ('one-click', 'link', 'api', 'cli', 'import') THEN m.source
+                    WHEN m.source = 'email' OR m.source LIKE 'email:%'
+                    THEN CASE WHEN m.reason IN ('bounce', 'complaint') THEN m.reason ELSE 'email' END
+                    ELSE 'other' END AS source,
+               coalesce(m.reason, '') AS reason,
+               CASE WHEN json_valid(m.detail) THEN coalesce(json_extract(m.detail, '$.why'), '') ELSE '' END AS why,
+               c.action = 'suppress' AS created, c.action = 'unsuppress' AS lifted
+        FROM changes c LEFT JOIN changes m ON m.id = CASE WHEN c.action = 'suppress' THEN c.id ELSE
+            (SELECT p.id FROM changes p WHERE p.email = c.email AND p.topic = c.topic AND p.action = 'suppress'
+             AND p.id < c.id ORDER BY p.id DESC LIMIT 1) END
+        WHERE c.action IN ('suppress', 'unsuppress')
+    ) GROUP BY day, topic, source, reason, why;
+    """,
     # 15: a suppression is the set of everyone who asked. Each claim (who, where from, why, when,
     # campaign, and a pause's end) is kept in `claims`; a suppressions row is what its claims add
     # up to (suppression/claims.py): `until` is set when only pauses hold it, `hard` when a
@@ -350,5 +391,46 @@ MIGRATIONS: tuple[str, ...] = (
         count INTEGER NOT NULL,
         PRIMARY KEY (inbox, day)
     ) WITHOUT ROWID;
+    """,
+    # 17: the statistics' counts follow the change log (docs/stats.md), kept by triggers in the
+    # same transaction as each change, whichever process writes it. A `suppress` (a claim added)
+    # is counted as created, in its own buckets and campaign; an `unsuppress` (the last claim
+    # gone) as lifted, in the buckets of the newest `suppress` of that address and scope before
+    # it; a `lift` (one claim gone while others still hold the address) not at all: the address
+    # stays suppressed. An import's changes are counted by the import's own statement in its
+    # transaction (store.py, import_rows): a row trigger for each of millions doubled the cost.
+    """
+    CREATE TRIGGER daily_changes_of_suppress AFTER INSERT ON changes
+    WHEN NEW.action = 'suppress' AND NEW.source IS NOT 'import'
+    BEGIN
+        INSERT INTO daily_changes (day, campaign, topic, source, reason, why, created, lifted)
+        VALUES (substr(NEW.at, 1, 10), coalesce(NEW.campaign, ''), NEW.topic,
+                CASE WHEN NEW.source IN ('one-click', 'link', 'api', 'cli', 'import') THEN NEW.source
+                     WHEN NEW.source = 'email' OR NEW.source LIKE 'email:%'
+                     THEN CASE WHEN NEW.reason IN ('bounce', 'complaint') THEN NEW.reason ELSE 'email' END
+                     ELSE 'other' END,
+                coalesce(NEW.reason, ''),
+                CASE WHEN json_valid(NEW.detail) THEN coalesce(json_extract(NEW.detail, '$.why'), '') ELSE '' END,
+                1, 0)
+        ON CONFLICT (day, campaign, topic, source, reason, why) DO UPDATE SET created = daily_changes.created + 1;
+    END;
+    CREATE TRIGGER daily_changes_of_lift AFTER INSERT ON changes WHEN NEW.action = 'unsuppress'
+    BEGIN
+        INSERT INTO daily_changes (day, campaign, topic, source, reason, why, created, lifted)
+        SELECT substr(NEW.at, 1, 10), coalesce(made.campaign, ''), NEW.topic,
+               CASE WHEN made.source IN ('one-click', 'link', 'api', 'cli', 'import') THEN made.source
+                    WHEN made.source = 'email' OR made.source LIKE 'email:%'
+                    THEN CASE WHEN made.reason IN ('bounce', 'complaint') THEN made.reason ELSE 'email' END
+                    ELSE 'other' END,
+               coalesce(made.reason, ''),
+               CASE WHEN json_valid(made.detail) THEN coalesce(json_extract(made.detail, '$.why'), '') ELSE '' END,
+               0, 1
+        FROM (SELECT 1) LEFT JOIN (SELECT campaign, source, reason, detail FROM changes
+                                   WHERE email = NEW.email AND topic = NEW.topic AND action = 'suppress' AND id < NEW.id
+                                   ORDER BY id DESC LIMIT 1) made
+        WHERE true
+        ON CONFLICT (day, campaign, topic, source, reason, why) DO UPDATE SET lifted = daily_changes.lifted + 1;
+    END;
+
     """,
 )

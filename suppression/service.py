@@ -42,6 +42,7 @@ from suppression.addresses import (
 )
 from suppression.apikeys import SCOPES, ApiKey, mint_api_key, split_api_key
 from suppression.background import cancel_and_wait
+from suppression.campaigns import campaign_id, sent_count
 from suppression.config import Settings
 from suppression.csv_import import read_import_rows
 from suppression.errors import BadUndo, InvalidValue, NotFound, StoreUnavailable, UnknownTopic
@@ -59,6 +60,7 @@ from suppression.records import event_record, suppression_record
 from suppression.returning import (
     KEEP_COUNTS_DAYS, OWN_REASON, OWN_SOURCES, RETURN_ACTOR, RETURN_SOURCE, is_own_opt_out,
 )
+from suppression.stats import Statistics
 from suppression.snapshot import SNAPSHOT_NAME, load_snapshot, save_snapshot
 from suppression.mail_shares import StoredMail
 from suppression.model import (
@@ -207,6 +209,8 @@ class SuppressionService:
         self.settings = settings
         self.store = store
         self.signing_keys = signing_keys  # newest first
+        # Counts only, read from the database's daily rollup: callers that only read go there.
+        self.statistics = Statistics(store, settings.review.due_hours)
         self.index: SuppressionIndex | None = None
         self._cursor = 0  # the last change id the index reflects
         self._seen_signal = -1  # the shared change word when the index last caught up with it
@@ -545,6 +549,7 @@ class SuppressionService:
         reason = self.check_reason(reason or "manual")
         if until is not None and email.startswith(DOMAIN_PREFIX):
             raise InvalidValue("a \"*@DOMAIN\" entry cannot be paused: leave `until` out")
+        campaign = campaign_id(campaign) if campaign is not None else None
         stored, key = self._stored(email)
         detail = json.dumps(why.as_detail(), ensure_ascii=False) if why is not None else None
         placed = await self.store.claim(stored, key, scope, reason, source, actor, detail, campaign, until)
@@ -552,16 +557,19 @@ class SuppressionService:
             await self._note_own(placed.change_id, _state_of(placed.suppression), stored, scope)
         return dataclasses.replace(placed.suppression, email=email), placed.created
 
-    async def pause(self, text: str, days: int, source: str, actor: str) -> tuple[str, str]:
+    async def pause(self, text: str, days: int, source: str, actor: str,
+                    campaign: str | None = None) -> tuple[str, str]:
         """A person's pause of all emails for `days` (one of [preferences] pause_days): suppressed
-        until then, then not, with no write. (until, the undo for it)."""
+        until then, then not, with no write (`campaign`: of the link it was made through). (until,
+        the undo for it)."""
         if days not in self.settings.preferences.pause_days:
             offered = ", ".join(str(d) for d in self.settings.preferences.pause_days) or "none"
             raise InvalidValue(f"a pause is for one of these numbers of days: {offered}")
         email = normalise_address(text)
         until = utc_iso(self.clock() + timedelta(days=days))
         stored, key = self._stored(email)
-        placed = await self.store.claim(stored, key, ALL_EMAILS, "pause", source, actor, None, None, until)
+        campaign = campaign_id(campaign) if campaign is not None else None
+        placed = await self.store.claim(stored, key, ALL_EMAILS, "pause", source, actor, None, campaign, until)
         if placed.change_id is not None:
             await self._note_own(placed.change_id, _state_of(placed.suppression), stored, ALL_EMAILS)
         return until, mint_undo(self._keys(), email, ALL_EMAILS, placed.claim.since)
@@ -982,10 +990,12 @@ class SuppressionService:
         """(id, raw, envelope sender) of stored messages not yet handled, oldest first."""
         return await self.store.pending_messages(limit)
 
-    async def settle_message(self, message_id: int, outcome, keys, reason: str | None, counted) -> None:
-        """Record what handling a message decided, and suppress what it names, in one write."""
+    async def settle_message(self, message_id: int, outcome, keys, reason: str | None, counted,
+                             campaign: str | None = None) -> None:
+        """Record what handling a message decided, and suppress what it names (made through the
+        link of `campaign`, if its token named one), in one write."""
         change_id = await self.store.settle_message(
-            message_id, outcome, keys, reason, "email", f"email:{message_id}", counted,
+            message_id, outcome, keys, reason, "email", f"email:{message_id}", counted, campaign,
         )
         if change_id is not None:
             await self.follow_changes(upto=change_id)
@@ -1092,15 +1102,22 @@ class SuppressionService:
 
     # -- links --------------------------------------------------------------------------
 
-    def mint_link(self, text: str, scope: Scope = ALL_EMAILS) -> UnsubscribeLink:
-        """The unsubscribe link and header values for one recipient and scope."""
+    def mint_link(self, text: str, scope: Scope = ALL_EMAILS, campaign: str | None = None) -> UnsubscribeLink:
+        """The unsubscribe link and header values for one recipient and scope (and campaign)."""
         email = normalise_address(text)
         return mint_link(
             email, self.known_scope(scope),
             base_url=self.settings.service.base_url,
             secret_keys=self._keys(),
             request_address=self.settings.smtp.request_addresses[0],
+            campaign=campaign_id(campaign) if campaign is not None else None,
         )
+
+    async def record_sent(self, campaign: str, sent) -> tuple[str, int]:
+        """Note how many a campaign was sent to (set, not added: repeating it changes nothing)."""
+        campaign, sent = campaign_id(campaign), sent_count(sent)
+        await self.store.record_sent(campaign, sent)
+        return campaign, sent
 
     def read_link(self, token: str) -> LinkClaim:
         """Who and what a link's token names; BadToken if it is not one of ours."""

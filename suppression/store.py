@@ -36,6 +36,7 @@ from suppression.rows import (
     STORED_MAIL_BY_NETWORK, STORED_MAIL_BY_SENDER, CHANGE_COLUMNS, CLAIM_COLUMNS, MESSAGE_COLUMNS, SCRUBBED,
     SUPPRESSION_COLUMNS, change_of_row, claim_of_row, message_of_row, suppression_of_row,
 )
+from suppression import stats_queries
 from suppression.schema import MIGRATIONS
 from suppression.sqlite_writer import WRITER_CACHE_KIB, SqliteWriter, Write
 
@@ -145,7 +146,7 @@ class SuppressionStore(OutboxQueries):
     # -- suppressions -------------------------------------------------------------------
 
     async def suppress(
-        self, email: str, key: int, scope: Scope, reason: str, source: str, actor: str, detail: str | None = None
+        self, email: str, key: int, scope: Scope, reason: str, source: str, actor: str, detail: str | None = None,
     ) -> tuple[Suppression, int | None]:
         """See Store.suppress."""
         placed = await self.claim(email, key, scope, reason, source, actor, detail)
@@ -281,9 +282,30 @@ class SuppressionStore(OutboxQueries):
                     " SELECT email, topic, reason, 'import', ?, ? FROM temp.import_rows ORDER BY line",
                     (actor, at),
                 )
+                # The statistics' counts of what was added, in one statement (migration 17 leaves
+                # imported changes to this: a trigger a row doubled the cost of logging them).
+                db.execute(
+                    "INSERT INTO daily_changes (day, campaign, topic, source, reason, why, created, lifted)"
+                    " SELECT substr(?, 1, 10), '', topic, 'import', reason, '', count(*), 0 FROM temp.import_rows"
+                    " WHERE true GROUP BY topic, reason"
+                    " ON CONFLICT (day, campaign, topic, source, reason, why)"
+                    " DO UPDATE SET created = daily_changes.created + excluded.created",
+                    (at,),
+                )
+                further_added: dict[tuple[str, str], int] = {}
                 for email, topic, reason, key in further:
                     placed = _claim(db, at, email, key, Scope.of_stored(topic), reason, "import", actor)
-                    added += placed.change_id is not None
+                    if placed.change_id is not None:
+                        added += 1
+                        further_added[topic, reason] = further_added.get((topic, reason), 0) + 1
+                # ...and of the claims added to addresses suppressed already (few: one at a time).
+                db.executemany(
+                    "INSERT INTO daily_changes (day, campaign, topic, source, reason, why, created, lifted)"
+                    " VALUES (substr(?, 1, 10), '', ?, 'import', ?, '', ?, 0)"
+                    " ON CONFLICT (day, campaign, topic, source, reason, why)"
+                    " DO UPDATE SET created = daily_changes.created + excluded.created",
+                    [(at, topic, reason, count) for (topic, reason), count in further_added.items()],
+                )
             finally:
                 db.execute("DROP TABLE IF EXISTS temp.import_rows")
                 db.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
@@ -492,6 +514,30 @@ class SuppressionStore(OutboxQueries):
             f" WHERE sender IN ({', '.join('?' * len(senders))}) ORDER BY at, message", list(senders),
         )
 
+    # -- campaigns and statistics (suppression/stats_queries.py) -------------------------------
+
+    async def record_sent(self, campaign: str, sent: int) -> None:
+        """See Store.record_sent."""
+
+        def work(db: sqlite3.Connection):
+            at = utc_now()
+            db.execute(stats_queries.RECORD_SENT, (campaign, sent, at, at))
+
+        await self._write(work)
+
+    async def daily_counts(self, first: str, last: str, by: tuple[str, ...]) -> list[tuple]:
+        """See Store.daily_counts."""
+        return await self._read(stats_queries.counts(by), (first, last))
+
+    async def campaign_counts(self, first: str, last: str, after_last: str) -> list[tuple[str, int, int, int | None]]:
+        """See Store.campaign_counts."""
+        return await self._read(stats_queries.CAMPAIGN_COUNTS, (first, last, first, after_last))
+
+    async def desk_days(self, days: list[tuple[str, str, str]]) -> list[tuple[str, int, int, int]]:
+        """See Store.desk_days."""
+        params = [value for day in days for value in day] + [days[0][0], days[-1][1]]
+        return await self._read(stats_queries.desk_days(len(days)), params)
+
     async def changes_of(self, email: str) -> list[Change]:
         """Every change for one address, oldest first (by the changes_email index)."""
         rows = await self._read(f"SELECT {CHANGE_COLUMNS} FROM changes WHERE email = ? ORDER BY id", (email,))
@@ -565,11 +611,12 @@ class SuppressionStore(OutboxQueries):
 
     async def settle_message(
         self, message_id: int, outcome: Outcome, keys: list[tuple[str, int]], reason: str | None,
-        source: str, actor: str, counted: tuple[str, int] | None = None,
+        source: str, actor: str, counted: tuple[str, int] | None = None, campaign: str | None = None,
     ) -> int | None:
-        """Suppress a handled message's (address, key) pairs for `reason`, if any, and record its
-        outcome (and, if given, (sender, addresses) against that sender's daily limit), in one
-        savepoint; return the last new change's id (None: nothing changed)."""
+        """Suppress a handled message's (address, key) pairs for `reason`, if any (made through the
+        link of `campaign`), and record its outcome (and, if given, (sender, addresses) against
+        that sender's daily limit), in one savepoint; return the last new change's id (None:
+        nothing changed)."""
 
         def work(db: sqlite3.Connection):
             row = db.execute("SELECT status FROM inbox WHERE id = ?", (message_id,)).fetchone()
@@ -580,7 +627,8 @@ class SuppressionStore(OutboxQueries):
             at, last = utc_now(), None
             if reason is not None:
                 for email, key in keys:
-                    last = _claim(db, at, email, key, outcome.scope, reason, source, actor).change_id or last
+                    last = _claim(db, at, email, key, outcome.scope, reason, source, actor,
+                                   campaign=campaign).change_id or last
             db.execute(
                 "UPDATE inbox SET status = ?, reasons = ?, addresses = ?, topic = ?, sender = ?,"
                 " subject = ?, message_id = ?, authentication = ?, found = ?, words = ?, processed_at = ?,"

@@ -85,7 +85,10 @@ class Store(Protocol):
         """(day, count) of an inbox's requests to come back still kept, oldest first."""
     async def claims_of(self, email: str, free_within: float | None = None) -> list[Claim]:
         """Every claim standing on one address, by scope then age (`free_within`: see below)."""
-    async def import_rows(self, rows: Iterable[ImportRow], actor: str) -> int: ...
+    async def import_rows(self, rows: Iterable[ImportRow], actor: str) -> int:
+        """Add every row not suppressed already, in one transaction; how many were added. Its
+        changes are counted in daily_changes like any other (SQLite: by the import's own
+        statements; PostgreSQL: by the change log's statement trigger)."""
     # `free_within`: for a check's read, the seconds to wait for a free connection at most (a
     # shared store's pool): it does not queue behind writes, nor pile up while the database is away.
     async def suppressions_of(self, email: str, free_within: float | None = None) -> list[Suppression]: ...
@@ -105,6 +108,19 @@ class Store(Protocol):
     async def load_index_keys(self) -> tuple[int, dict[Scope, np.ndarray]]: ...
     async def load_index(self) -> tuple[int, dict[Scope, ScopeRows]]:
         """Every scope's lasting, hard and paused keys, and the change id they reflect, read at one moment."""
+
+    # -- campaigns and statistics (counts only: no address is read)
+    async def record_sent(self, campaign: str, sent: int) -> None:
+        """Set how many a campaign was sent to (a repeat sets the same number again)."""
+    async def daily_counts(self, first: str, last: str, by: tuple[str, ...]) -> list[tuple]:
+        """(*values of the `by` columns of daily_changes, created, lifted) summed over the days
+        `first` to `last` (YYYY-MM-DD, both included)."""
+    async def campaign_counts(self, first: str, last: str, after_last: str) -> list[tuple[str, int, int, int | None]]:
+        """(campaign, created, lifted, sent or None) for the days `first` to `last`, and a row of
+        zeros for each campaign whose sent count was first recorded from `first` to before `after_last`."""
+    async def desk_days(self, days: list[tuple[str, str, str]]) -> list[tuple[str, int, int, int]]:
+        """For each (day, the next day, overdue-before timestamp): (day, messages put before a
+        person that came that day, settled by a person that day, overdue at the day's end)."""
 
     # -- erasure and retention
     async def erase(self, email: str, record: str, key: int, digest_keys: dict[str, int], traces: Traces,
@@ -149,9 +165,10 @@ class Store(Protocol):
     async def pending_messages(self, limit: int) -> list[tuple[int, bytes, str]]: ...
     async def settle_message(self, message_id: int, outcome: Outcome, keys: list[tuple[str, int]],
                              reason: str | None, source: str, actor: str,
-                             counted: tuple[str, int] | None = None) -> int | None:
-        """Record what reading a pending message decided (and suppress what it names, and count it
-        against its sender); the last new change's id. Conflict if it is no longer pending (an
+                             counted: tuple[str, int] | None = None, campaign: str | None = None) -> int | None:
+        """Record what reading a pending message decided (and suppress what it names, made through
+        the link of `campaign` if its token named one, and count it against its sender); the last
+        new change's id. Conflict if it is no longer pending (an
         erasure took its text while it was read): nothing is written."""
     async def resolve_message(self, message_id: int, status: str, keys: list[tuple[str, int]], scope: Scope,
                               reason: str, source: str, actor: str, note: str | None) -> int | None: ...

@@ -1,6 +1,7 @@
-"""Unsubscribe tokens: who (canonical address) and what (a topic, or all emails), unreadable.
+"""Unsubscribe tokens: who (canonical address) and what (a topic, or all emails), and for which
+campaign, if any: unreadable.
 
-A token is `CIPHERTEXT.TIMESTAMP.SIGNATURE`: the address and topic, padded and encrypted with
+A token is `CIPHERTEXT.TIMESTAMP.SIGNATURE`: the address, topic and campaign, padded and encrypted with
 AES-256-GCM under a key derived from the signing key (HKDF-SHA256), then signed with
 itsdangerous (HMAC-SHA256, a salt of its own), which does the key rotation, the timestamp
 and the signature. Proxies, scanners and browser histories keep URLs; nobody without the key
@@ -8,6 +9,7 @@ reads the address out of one. The newest key signs; every listed key verifies. T
 earlier, readable form (a signed base64 JSON payload) still verify while their key is listed.
 """
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -23,6 +25,7 @@ from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTime
 from itsdangerous.encoding import base64_decode, base64_encode
 
 from suppression.addresses import normalise_address
+from suppression.campaigns import campaign_id, is_campaign
 from suppression.errors import BadReturn, BadToken, BadUndo, InvalidAddress
 from suppression.model import ALL_EMAILS, Scope
 
@@ -42,6 +45,7 @@ MAX_TOKEN_CHARS = 1024  # real tokens are about 100; longer ones are refused unr
 class LinkClaim:
     email: str  # canonical
     scope: Scope
+    campaign: str | None = None  # the send the link was minted for, if the tool named one
 
 
 @dataclass(frozen=True)
@@ -54,11 +58,17 @@ class ReturnClaim:
     lang: str  # the language of the page it was asked on
 
 
-def mint_token(secret_keys: str | Sequence[str], email: str, scope: Scope = ALL_EMAILS) -> str:
-    """A token naming an address (normalised here) and a scope (its topic, or null for all
-    emails, in the payload), which only the key reads."""
+def mint_token(
+    secret_keys: str | Sequence[str], email: str, scope: Scope = ALL_EMAILS, campaign: str | None = None,
+) -> str:
+    """A token naming an address (normalised here), a scope (its topic, or null for all emails)
+    and, if given, a campaign (a third element of the payload: tokens without one keep their
+    earlier two), which only the key reads."""
     keys = _keys(secret_keys)
-    plain = json.dumps([normalise_address(email), scope.topic], ensure_ascii=False, separators=(",", ":")).encode()
+    payload = [normalise_address(email), scope.topic]
+    if campaign is not None:
+        payload.append(campaign_id(campaign))
+    plain = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
     plain += b" " * (-len(plain) % _PAD)  # JSON allows the trailing spaces
     nonce = os.urandom(12)
     sealed = nonce + _cipher(keys[0]).encrypt(nonce, plain, None)
@@ -123,16 +133,17 @@ def verify_token(
             raise BadToken("the link is damaged, incomplete or no longer valid") from None
     if (
         not isinstance(payload, list)
-        or len(payload) != 2
+        or len(payload) not in (2, 3)
         or not isinstance(payload[0], str)
         or not (payload[1] is None or isinstance(payload[1], str))
+        or (len(payload) == 3 and not is_campaign(payload[2]))
     ):
         raise BadToken("the link does not name an address")
     try:
         email = normalise_address(payload[0])
     except InvalidAddress:
         raise BadToken("the link does not name a valid address") from None
-    return LinkClaim(email, Scope.of_topic(payload[1]))
+    return LinkClaim(email, Scope.of_topic(payload[1]), payload[2] if len(payload) == 3 else None)
 
 
 def read_claim(
@@ -145,7 +156,7 @@ def read_claim(
     """
     claim = verify_token(secret_keys, token, max_age_seconds)
     if claim.scope.topic is not None and claim.scope.topic not in topics:
-        return LinkClaim(claim.email, ALL_EMAILS)
+        return dataclasses.replace(claim, scope=ALL_EMAILS)
     return claim
 
 

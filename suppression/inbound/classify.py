@@ -67,6 +67,7 @@ class Decision:
     words: str = ""  # the person's own words (subject and body without quotes), as read
     proof: str = ""  # for a request: TOKEN, REPLY, DMARC or UNPROVEN
     report: str = ""  # the report type of a machine report (delivery-status, feedback-report), else ""
+    campaign: str | None = None  # the campaign the link tokens that prove the addresses were minted for
 
 
 def classify_message(
@@ -212,7 +213,8 @@ def _from_report(report, read_token: Callable[[str], LinkClaim], about: dict) ->
     named = list(dict.fromkeys(a for a in map(_address_or_none, report.failed) if a is not None))
     if report.kind == "delivery-status" and not named:
         return Decision(AUTOMATIC, ("delivery report without a permanent failure", *notes), **about)
-    proven = list(dict.fromkeys(claim.email for claim in _claims(report.returned, read_token)))
+    returned = _claims(report.returned, read_token)
+    proven = list(dict.fromkeys(claim.email for claim in returned))
     about = {**about, "found": tuple(dict.fromkeys([*proven, *named]))}
     if report.kind == "delivery-status":
         kind, reason = BOUNCE, "bounce"
@@ -226,14 +228,16 @@ def _from_report(report, read_token: Callable[[str], LinkClaim], about: dict) ->
     unproven = [] if suppress and report.guessed else [a for a in named if a not in suppress]
     if suppress:
         notes.append(f"proven ours by the link token in the returned message: {', '.join(suppress)}")
+    campaign = _campaign_of([claim for claim in returned if claim.email in suppress])
     if not unproven and suppress:
-        return Decision(kind, tuple(notes), tuple(suppress), reason=reason, **about)
+        return Decision(kind, tuple(notes), tuple(suppress), reason=reason, campaign=campaign, **about)
     if unproven:
         notes.append(f"no link token of ours in the returned message proves we mailed: {', '.join(unproven[:20])}"
                      + (f" and {len(unproven) - 20} more" if len(unproven) > 20 else ""))
     else:
         notes.append("no recipient named and no link token of ours in the returned message")
-    return Decision(REVIEW, tuple(notes), tuple(suppress), reason=reason if suppress else None, **about)
+    return Decision(REVIEW, tuple(notes), tuple(suppress), reason=reason if suppress else None, campaign=campaign,
+                    **about)
 
 
 def _request(claims: list[LinkClaim], reasons: list[str], about: dict, scope: Scope | None = None) -> Decision:
@@ -241,7 +245,14 @@ def _request(claims: list[LinkClaim], reasons: list[str], about: dict, scope: Sc
         scopes = {claim.scope for claim in claims}
         scope = scopes.pop() if len(scopes) == 1 else ALL_EMAILS
     addresses = tuple(dict.fromkeys(claim.email for claim in claims))
-    return Decision(REQUEST, tuple(reasons), addresses, scope, reason=UNSUBSCRIBE, **{"proof": TOKEN, **about})
+    return Decision(REQUEST, tuple(reasons), addresses, scope, reason=UNSUBSCRIBE, campaign=_campaign_of(claims),
+                    **{"proof": TOKEN, **about})
+
+
+def _campaign_of(claims: list[LinkClaim]) -> str | None:
+    """The one campaign the tokens name; None if they name none, or several (no send is to blame alone)."""
+    campaigns = {claim.campaign for claim in claims}
+    return campaigns.pop() if len(campaigns) == 1 else None
 
 
 def _claims(text: str, read_token: Callable[[str], LinkClaim]) -> list[LinkClaim]:

@@ -55,3 +55,14 @@ def message_of_row(row, raw: bytes | None = None) -> StoredMessage:
 # Raw mail kept now, per client network and per envelope sender (the same SQL in both dialects).
 STORED_MAIL_BY_NETWORK = "SELECT network, sum(size) FROM inbox WHERE raw IS NOT NULL AND network IS NOT NULL GROUP BY network"
 STORED_MAIL_BY_SENDER = "SELECT mail_from, sum(size) FROM inbox WHERE raw IS NOT NULL AND mail_from <> '' GROUP BY mail_from"
+
+
+def last_of_page(sizes: list[tuple[int, int]], max_bytes: int) -> int:
+    """The last message id of a page of stored mail: (id, size) in id order, taken while their
+    sizes add up to at most `max_bytes` (always at least one, however large)."""
+    last, total = sizes[0][0], 0
+    for message_id, size in sizes:
+        if total and total + size > max_bytes:
+            break
+        last, total = message_id, total + size
+    return last

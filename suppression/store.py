@@ -33,6 +33,7 @@ from suppression.claims import (
 from suppression.index import ScopeRows
 from suppression.mail_shares import StoredMail
 from suppression.rows import (
+    last_of_page,
     STORED_MAIL_BY_NETWORK, STORED_MAIL_BY_SENDER, CHANGE_COLUMNS, CLAIM_COLUMNS, MESSAGE_COLUMNS, SCRUBBED,
     SUPPRESSION_COLUMNS, change_of_row, claim_of_row, message_of_row, suppression_of_row,
 )
@@ -467,11 +468,7 @@ class SuppressionStore(OutboxQueries):
         )
         if not sizes:
             return []
-        last, total = sizes[0][0], 0
-        for message_id, size in sizes:
-            if total and total + size > max_bytes:
-                break
-            last, total = message_id, total + size
+        last = last_of_page(sizes, max_bytes)
         columns = ", ".join((*SCRUBBED, "words"))
         rows = await self._read(f"SELECT id, raw, {columns} FROM inbox WHERE id > ? AND id <= ? ORDER BY id",
                                 (after, last))

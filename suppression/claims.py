@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 
 from suppression.errors import InvalidValue
-from suppression.model import Claim, utc_iso
+from suppression.model import Claim, Scope, Suppression, utc_iso
 
 NOT_SUPPRESSED = ""
 PERMANENT = "P"
@@ -120,3 +120,9 @@ def check_purpose(purpose: str | None) -> str:
     if purpose not in PURPOSES:
         raise InvalidValue(f"unknown purpose {purpose[:32]!r} (one of: {', '.join(PURPOSES)})")
     return purpose
+
+
+def suppression_of_claims(email: str, scope: Scope, claims: list[Claim]) -> Suppression:
+    """The suppressions row a scope's standing claims add up to (the store keeps it beside them)."""
+    first, state = shown(claims), standing(claims)
+    return Suppression(email, scope, first.reason, first.source, first.since, until_of(state), state == HARD)

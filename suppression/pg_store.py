@@ -38,6 +38,7 @@ from suppression.background import Wakeup, cancel_and_wait
 from suppression.changesignal import FollowedSignal
 from suppression.errors import Conflict, InvalidValue, NotFound, StoreUnavailable
 from suppression.claims import (
+    suppression_of_claims,
     HARD, HARD_REASONS, is_repeat, is_undo_of, shown, standing, state_of_legacy, suppressed, until_of,
 )
 from suppression.index import ScopeRows
@@ -1031,7 +1032,7 @@ async def _claim(conn, at, email, key, scope, reason, source, actor, detail=None
     claims = await _claims(conn, email, topic)
     for claim in claims:
         if is_repeat(claim, reason, source, until):
-            return Placed(_shown(email, scope, claims), claim, None, False)
+            return Placed(suppression_of_claims(email, scope, claims), claim, None, False)
     (claim_id,) = await (await conn.execute(
         "INSERT INTO claims (email, topic, reason, source, actor, created_at, campaign, until)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
@@ -1041,7 +1042,7 @@ async def _claim(conn, at, email, key, scope, reason, source, actor, detail=None
     state = await _settle_row(conn, email, topic, key, claims)
     change_id = await _log_change(conn, at, "suppress", email, topic, reason, source, actor, detail, campaign, until,
                                   state)
-    return Placed(_shown(email, scope, claims), claim, change_id, shown(claims).id == claim_id)
+    return Placed(suppression_of_claims(email, scope, claims), claim, change_id, shown(claims).id == claim_id)
 
 
 async def _lift(conn, at, email, topic, lifted, source, actor, detail=None) -> int | None:
@@ -1075,10 +1076,6 @@ async def _settle_row(conn, email, topic, key, claims: list[Claim]) -> str:
             " until = excluded.until, hard = excluded.hard", (email, topic, signed64(key), *values))
     return state
 
-
-def _shown(email: str, scope: Scope, claims: list[Claim]) -> Suppression:
-    first, state = shown(claims), standing(claims)
-    return Suppression(email, scope, first.reason, first.source, first.since, until_of(state), state == HARD)
 
 
 async def _log_change(conn, at, action, email, topic, reason, source, actor, detail=None, campaign=None, until=None,

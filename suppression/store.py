@@ -28,6 +28,7 @@ from suppression.model import (  # noqa: F401  (re-exported: the store's rows)
 )
 from suppression.outbox_queries import OutboxQueries
 from suppression.claims import (
+    suppression_of_claims,
     HARD, HARD_REASONS, is_repeat, is_undo_of, shown, standing, state_of_legacy, suppressed, until_of,
 )
 from suppression.index import ScopeRows
@@ -797,7 +798,7 @@ def _claim(db, at, email, key, scope, reason, source, actor, detail=None, campai
     claims = _claims(db, email, topic)
     for claim in claims:
         if is_repeat(claim, reason, source, until):
-            return Placed(_shown(email, scope, claims), claim, None, False)
+            return Placed(suppression_of_claims(email, scope, claims), claim, None, False)
     claim_id = db.execute(
         "INSERT INTO claims (email, topic, reason, source, actor, created_at, campaign, until)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (email, topic, reason, source, actor, at, campaign, until),
@@ -806,7 +807,7 @@ def _claim(db, at, email, key, scope, reason, source, actor, detail=None, campai
     claims.append(claim)
     state = _settle_row(db, email, topic, key, claims)
     change_id = _log_change(db, at, "suppress", email, topic, reason, source, actor, detail, campaign, until, state)
-    return Placed(_shown(email, scope, claims), claim, change_id, shown(claims).id == claim_id)
+    return Placed(suppression_of_claims(email, scope, claims), claim, change_id, shown(claims).id == claim_id)
 
 
 def _lift(db, at, email, topic, lifted, source, actor, detail=None) -> int | None:
@@ -842,10 +843,6 @@ def _settle_row(db, email, topic, key, claims: list[Claim]) -> str:
             " hard = excluded.hard", (email, topic, signed64(key), *values))
     return state
 
-
-def _shown(email: str, scope: Scope, claims: list[Claim]) -> Suppression:
-    first, state = shown(claims), standing(claims)
-    return Suppression(email, scope, first.reason, first.source, first.since, until_of(state), state == HARD)
 
 
 def _log_change(db, at, action, email, topic, reason, source, actor, detail=None, campaign=None, until=None,

@@ -35,18 +35,17 @@ def test_the_corpus_is_large_labelled_and_split_by_writing_batch():
 
 
 def test_on_the_frozen_test_split_almost_no_one_is_wrongly_suppressed_and_no_request_is_lost(test_split):
-    # Measured (docs/email.md): 2 of 366 other messages taken as requests, both in batch_36,
-    # the batch written last by a writer who saw nothing else; before batches 33-38 the judge
-    # took 11 of that batch's 126. The bar is a wrong opt-out in under 1% of unseen mail: what
+    # Measured (docs/email.md): 1 of 489 other messages taken as a request, in batch_36; before
+    # batches 33-38 the judge took 11 of that batch's 126, and 2 before batches 39-40. The bar is a wrong opt-out in under 1% of unseen mail: what
     # is below it goes to a person, and what is above is measured, not tuned away.
     overall = test_split["all"]
-    assert overall.traps >= 360 and overall.counts[evaluate.WRONG] / overall.traps < 0.01, evaluate.table(test_split)
+    assert overall.traps >= 480 and overall.counts[evaluate.WRONG] / overall.traps < 0.01, evaluate.table(test_split)
     assert overall.counts[evaluate.LOST] == 0
     assert overall.automatic_share >= 0.90, evaluate.table(test_split)
 
 
 def test_every_language_is_mostly_decided_without_a_person(test_split):
-    # The measured figures (docs/email.md): 91.3% (Portuguese) to 97.8% of requests.
+    # The measured figures (docs/email.md): 90.5% (English) to 98.4% of requests.
     for language in LANGUAGES:
         assert test_split[language].automatic_share >= 0.9, (language, evaluate.table(test_split))
         assert test_split[language].counts[evaluate.WRONG] <= 2, language
@@ -56,7 +55,7 @@ def test_the_evaluation_command_prints_the_table():
     printed = subprocess.run([sys.executable, "-m", "suppression.inbound.evaluate"], capture_output=True, text=True,
                              cwd=ROOT, timeout=300)
     assert printed.returncode == 0, printed.stderr
-    assert "| all | 423 |" in printed.stdout and "| language | requests | decided automatically" in printed.stdout
+    assert "| all | 570 |" in printed.stdout and "| language | requests | decided automatically" in printed.stdout
 
 
 def test_the_shipped_model_matches_the_features_and_decides_below_its_thresholds():

@@ -23,9 +23,12 @@ from pathlib import Path
 # batch_35 was written as a fresh test batch; read once (on mail it had never seen the judge
 # took 12 of its 126 other messages as requests, 5 after training on batches 33-34), its
 # mistakes were read, so it now only chooses thresholds. batch_36, written by another writer
-# after that, is the fresh test.
+# after that, is the fresh test. batch_41, written later by a writer who saw no other, joined the
+# test split unread (the judge then shipped made no wrong opt-out on its 123 other messages and
+# decided 95.2% of its requests alone); batches 39-40, written at the same time by two other
+# writers, train.
 DEVELOPMENT_BATCHES = ("batch_05", "batch_06", "batch_35")
-TEST_BATCHES = ("batch_07", "batch_08", "batch_36")
+TEST_BATCHES = ("batch_07", "batch_08", "batch_36", "batch_41")
 LANGUAGES = ("en", "es", "fr", "de", "pt", "it", "nl", "ja", "zh")
 REQUEST, STAY = "request", "stay"
 SHAPES = ("plain", "html", "base64", "qp", "reply_top", "reply_bottom", "forward", "calendar", "auto_reply")

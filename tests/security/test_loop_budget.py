@@ -7,6 +7,7 @@ loop, in one call); three report-shaped messages held checks for 7.8 s."""
 import json
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -15,6 +16,7 @@ from tests.reliability.helpers import deploy
 from tests.security.helpers import send_raw
 from tests.security.test_hostile_reports import hostile_report
 from tests.support.cli import cli
+from tests.support.latency import Stopwatch, Timing, describe, worst_waiting
 from tests.support.service import ServiceProcess
 
 WORST_CHECK_SECONDS = 0.1
@@ -50,52 +52,60 @@ def post(base_url: str, key: str, path: str, body: bytes, content_type: str) -> 
         return error.code, error.read()
 
 
-def probed(base_url: str, key: str, attack) -> tuple[object, list[float]]:
-    """Run `attack` in a thread and time single checks one after another until it ends."""
+def probed(running: ServiceProcess, key: str, attack) -> tuple[object, list[Timing]]:
+    """Run `attack` in a thread and time single checks one after another until it ends (each
+    timed less the time the machine kept it from a core: tests/support/latency.py)."""
     outcome: list = []
     worker = threading.Thread(target=lambda: outcome.append(attack()))
     worker.start()
-    latencies = []
-    request = urllib.request.Request(base_url + "/v1/suppressions/probe@example.com",
+    stopwatch = Stopwatch(running.process.pid)
+    timings = []
+    request = urllib.request.Request(running.base_url + "/v1/suppressions/probe@example.com",
                                      headers={"Authorization": f"Bearer {key}"})
-    while worker.is_alive() or len(latencies) < 20:
-        started = time.perf_counter()
+
+    def check() -> None:
         with urllib.request.urlopen(request, timeout=60) as answer:
             assert answer.status == 200 and json.loads(answer.read())["suppressed"] is False
-        latencies.append(time.perf_counter() - started)
+
+    while worker.is_alive() or len(timings) < 20:
+        timings.append(stopwatch.time(check)[1])
     worker.join()
-    return outcome[0], latencies
+    return outcome[0], timings
+
+
+def assert_no_stall(timings: list[Timing]) -> None:
+    assert worst_waiting(timings).waiting < WORST_CHECK_SECONDS, describe(timings)
 
 
 def test_a_million_non_ascii_addresses_in_one_json_check(service):
     running, _, key = service
     emails = [f"jöhn{n}@exämple.com" for n in range(1_000_000)]
     body = json.dumps({"emails": emails}, ensure_ascii=False).encode()
-    (status, answer), latencies = probed(running.base_url, key, lambda: post(
+    (status, answer), timings = probed(running, key, lambda: post(
         running.base_url, key, "/v1/check", body, "application/json"))
     assert status == 200, answer[:300]
     assert json.loads(answer)["suppressed"] == emails[::1000]
-    assert max(latencies) < WORST_CHECK_SECONDS, sorted(latencies)[-5:]
+    assert_no_stall(timings)
 
 
 def test_non_ascii_lines_in_a_streamed_text_check(service):
     running, _, key = service
     lines = [f"JÖHN{n}@EXÄMPLE.COM" for n in range(200_000)]
     body = ("\n".join(lines) + "\n").encode()
-    (status, answer), latencies = probed(running.base_url, key, lambda: post(
+    (status, answer), timings = probed(running, key, lambda: post(
         running.base_url, key, "/v1/check", body, "text/plain"))
     assert status == 200
     assert answer.decode().splitlines() == lines[::1000]
-    assert max(latencies) < WORST_CHECK_SECONDS, sorted(latencies)[-5:]
+    assert_no_stall(timings)
 
 
 def test_the_largest_json_body_of_junk_is_refused_without_a_stall(service):
     running, deployment, key = service
     body = b'{"emails": [' + b",".join([b'"\\u00e9' + b"x" * 50 + b'"'] * 500_000) + b"], \"topic\": 7}"
-    (status, answer), latencies = probed(running.base_url, key, lambda: post(
+    (status, answer), timings = probed(running, key, lambda: post(
         running.base_url, key, "/v1/check", body, "application/json"))
     assert status == 400 and b"flat object" in answer
-    assert max(latencies) < WORST_CHECK_SECONDS, sorted(latencies)[-5:]
+    assert_no_stall(timings)
 
 
 def test_hostile_mail_and_a_long_link_token_do_not_stall_checks(service):
@@ -110,9 +120,9 @@ def test_hostile_mail_and_a_long_link_token_do_not_stall_checks(service):
             codes.append(error.code)
         return codes
 
-    codes, latencies = probed(running.base_url, key, attack)
+    codes, timings = probed(running, key, attack)
     assert codes[:3] == [250, 250, 250] and codes[3] in (400, 414)
-    assert max(latencies) < WORST_CHECK_SECONDS, sorted(latencies)[-5:]
+    assert_no_stall(timings)
 
 
 def test_the_lag_probe_reports_what_the_loop_went_through(service):

@@ -51,7 +51,7 @@ def one_write_statements():
 
 def main() -> None:
     token = mint_token(KEY, "someone.else@example.com", Scope("newsletters"))
-    readable = mint_readable_token(KEY, "someone.else@example.com", "newsletters")
+    readable = mint_readable_token(KEY, "someone.else@example.com", Scope("newsletters"))
     message = request_message("person0.1@bench.example")
     rows = [
         ("verify a link token (AES-256-GCM inside, itsdangerous HMAC-SHA256)", micros(lambda: verify_token(KEY, token))),

@@ -1,5 +1,7 @@
 """normalise_address and the lookup keys: the awkward cases, and the fast paths proven equal to the validator."""
 
+import re
+
 import email_validator
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -7,6 +9,7 @@ from hypothesis import strategies as st
 
 from suppression.addresses import (
     _simple_canonical,
+    _unicode_canonical,
     key_of_canonical,
     keys_of_block,
     keys_of_texts,
@@ -187,3 +190,102 @@ def test_the_step_by_step_validator_with_remembered_domains_agrees_with_email_va
     expected = None if theirs is not None and theirs.startswith("*@") else theirs
     assert _ours(text) == expected
     assert _ours(text) == expected
+
+
+# -- the Unicode fast path (issue 24): most non-ASCII addresses without the step-by-step validator
+
+
+def test_the_unicode_fast_path_admits_only_letters_digits_and_underscore():
+    # Every code point the fast path's \w admits passes the validator's own category check
+    # (letters and numbers), and none is a character split_email treats specially.
+    from suppression.addresses import _INTL_LOCAL, _SPLIT_SPECIALS
+
+    import unicodedata
+    word = re.compile(r"\w")
+    for code in range(0x110000):
+        char = chr(code)
+        if word.match(char):
+            assert char == "_" or unicodedata.category(char)[0] in "LN", hex(code)
+            assert char not in _SPLIT_SPECIALS
+    assert _INTL_LOCAL.fullmatch("a\u0301") is None  # a combining mark: the normal path
+    assert _INTL_LOCAL.fullmatch("a\u200bb") is None  # a format character
+    assert _INTL_LOCAL.fullmatch("a\u00a0b") is None  # a no-break space
+
+
+_TRICKY_LOCAL = st.sampled_from(
+    ["\u212b", "\u1100", "\u1161", "\u2126"] + list("aZ09._+-!#$%&'*/=?^`{|}~") + ['"', "\\", " ", "(", ")", ",", ";", ":", "<", ">", "[", "]", "@"]
+    + ["ö", "Ö", "ß", "é", "e\u0301", "я", "Я", "猫", "١", "Ⅻ", "ǅ", "\u200b", "\u00a0", "\u202e", "Ａ", "ﬁ", "İ", "_"]
+)
+_TRICKY_DOMAIN = st.sampled_from(list("aZ09.-") + ["ä", "Ü", "ß", "ς", "猫", "xn--", "Ａ", "\u0301", " ", "_", "。"])
+_TLD = st.sampled_from(["com", "DE", "example", "local", "test", "onion", "xn--p1ai", "рф", "1", "", "co.uk"])
+
+
+def _address_at_length(local_char: str, domain_char: str, octets: int) -> str:
+    """An address of about `octets` UTF-8 octets: its length checks decide, not its syntax."""
+    local = local_char * max(1, min(64, (octets // 3) // len(local_char.encode())))
+    room = octets - len(local.encode()) - len("@.com")
+    labels, rest = [], max(1, room)
+    while rest > 0:
+        size = min(63, rest)
+        labels.append(domain_char * max(1, size // len(domain_char.encode())))
+        rest -= size + 1
+    return f"{local}@{'.'.join(labels)}.com"
+
+
+_tricky_addresses = st.one_of(
+    st.builds(lambda local, domain, tld, shape: shape.format(f"{local}@{domain}.{tld}"),
+              st.lists(_TRICKY_LOCAL, min_size=0, max_size=70).map("".join),
+              st.lists(_TRICKY_DOMAIN, min_size=0, max_size=70).map("".join), _TLD,
+              st.sampled_from(["{}", '"{}"', "Jöhn <{}>", "{} ", " {}"])),
+    st.builds(lambda local, domain: f'"{local}"@{domain}.com', st.text(max_size=20), st.sampled_from(["a", "bücher"])),
+    st.builds(lambda local, literal: f"{local}@[{literal}]", st.sampled_from(["a", "jöhn"]),
+              st.sampled_from(["192.0.2.1", "IPv6:2001:db8::1", "300.1.1.1", "x"])),
+    st.builds(_address_at_length, st.sampled_from(["a", "ö", "猫", "Ö"]), st.sampled_from(["b", "ä", "猫"]),
+              st.integers(min_value=240, max_value=270)),
+    st.emails(),
+)
+
+
+@settings(max_examples=4000, suppress_health_check=[HealthCheck.too_slow])
+@given(_tricky_addresses)
+@example("jöhn1@exämple.com")
+@example("JÖHN@EXÄMPLE.COM")
+@example("jöhn.doe+news@bücher.de")
+@example("e\u0301@exämple.com")  # NFD: the normal path normalises it
+@example("\u212bngström@bücher.de")  # the Angstrom sign, a letter that NFC changes
+@example("\u1100\u1161@bücher.de")  # conjoining jamo, letters NFC composes
+@example("ﬁ@bücher.de")  # NFC leaves the ligature; lower() keeps it
+@example("İ@bücher.de")  # lower() makes two code points of it
+@example("jöhn@[192.0.2.1]")
+@example('"jöhn doe"@bücher.de')
+@example("postmaster@bücher.de")
+@example("*@bücher.de")
+@example("jöhn@bücher.local")
+@example("jöhn@xn--zz.com")
+@example("jöhn@exämple。com")
+def test_the_fast_paths_agree_with_email_validator_on_tricky_addresses(text):
+    theirs = _validator(text)
+    for fast in (_simple_canonical, _unicode_canonical):
+        ours = fast(text.strip())
+        if ours is not None:
+            assert ours == theirs, fast.__name__
+    # Whatever the path, normalise_address answers as the validator does.
+    assert _ours(text) == (None if theirs is not None and theirs.startswith("*@") else theirs)
+
+
+@pytest.mark.parametrize("text", [
+    "jöhn@bücher.de", "Jane@bücher.de", '"jane"@example.com', "jane@[192.0.2.1]", "Jane <jane@example.com>",
+])
+def test_the_ascii_fast_path_leaves_non_ascii_quoted_and_literal_addresses_to_the_normal_path(text):
+    assert _simple_canonical(text) is None
+
+
+@pytest.mark.parametrize("text", ['"jöhn"@bücher.de', "jöhn@[192.0.2.1]", "e\u0301@bücher.de", "Jöhn <jöhn@bücher.de>",
+                                  "jö hn@bücher.de", "jöhn@bücher.test", "a@b@bücher.de"])
+def test_the_unicode_fast_path_leaves_quoted_decomposed_and_odd_addresses_to_the_normal_path(text):
+    assert _unicode_canonical(text) is None
+
+
+def test_the_unicode_fast_path_takes_the_common_non_ascii_address():
+    assert _unicode_canonical("Jöhn.Doe+news@Bücher.de") == "jöhn.doe+news@xn--bcher-kva.de"
+    assert _unicode_canonical("用户@例子.广告") == "用户@xn--fsqu00a.xn--4rr70v"

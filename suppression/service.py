@@ -40,7 +40,7 @@ from suppression.addresses import (
     sender_key,
     unicode_form,
 )
-from suppression.apikeys import SCOPES, ApiKey, mint_api_key, split_api_key
+from suppression.apikeys import SCOPES, ApiKey, RecentKeys, mint_api_key, split_api_key
 from suppression.background import cancel_and_wait
 from suppression.campaigns import campaign_id, sent_count
 from suppression.config import Settings
@@ -105,7 +105,6 @@ OTHER_WRITES_SECONDS = 0.05
 DETAILS_WAIT_SECONDS = 0.05
 MAX_CHANGES_PAGE = 10_000
 _KEY_CACHE_SECONDS = 30.0  # how long a revoked key may still be honoured
-_PRESENTED_CACHE_SIZE = 1000
 _FOLLOW_BATCH = 20_000
 # Past this many changes since the snapshot, reading the rows is quicker than replaying.
 _REPLAY_LIMIT = 1_000_000
@@ -223,8 +222,7 @@ class SuppressionService:
         self._follow_lock = asyncio.Lock()
         self._follower: asyncio.Task | None = None
         self._retention: asyncio.Task | None = None
-        self._api_keys: dict[str, tuple[ApiKey, float]] = {}
-        self._presented: dict[str, tuple[ApiKey, float]] = {}  # full keys verified recently
+        self._api_keys = RecentKeys()
         self._rereading: dict[str, asyncio.Task] = {}  # key ids being read again beside the answers
         self._snapshot_path = settings.service.data_dir / SNAPSHOT_NAME
         self._snapshotting: asyncio.Task | None = None
@@ -1188,6 +1186,7 @@ class SuppressionService:
     async def revoke_api_key(self, name: str) -> None:
         if not await self.store.revoke_api_key(name):
             raise NotFound(f"no active API key named {name!r}")
+        self._api_keys.forget_name(name)  # revoked here: refused from the next request on
 
     async def api_key_by_id(self, key_id: str) -> ApiKey | None:
         """The active (not revoked) key with this id; read afresh each time."""
@@ -1206,39 +1205,31 @@ class SuppressionService:
         except StoreUnavailable:
             return  # the cached key goes on serving; read again at its next use
         if key is None:  # revoked or gone: refused from the next request on
-            self._api_keys.pop(key_id, None)
-            self._presented = {p: k for p, k in self._presented.items() if k[0].key_id != key_id}
+            self._api_keys.forget(key_id)
         else:
-            self._api_keys[key_id] = (key, time.monotonic())
+            self._api_keys.put(key, time.monotonic())
 
     async def authenticate(self, presented: str) -> ApiKey | None:
         """The key a bearer token names, if it is one of ours and not revoked."""
         now = time.monotonic()
-        known = self._presented.get(presented)
-        if known is not None and now - known[1] < _KEY_CACHE_SECONDS:
-            return known[0]  # this exact key was verified moments ago: skip the hash
+        recent = self._api_keys.recent(presented, now - _KEY_CACHE_SECONDS)
+        if recent is not None:
+            return recent  # this exact key verified against a row read moments ago
         parts = split_api_key(presented)
         if parts is None:
             return None
         key_id, secret = parts
-        cached = self._api_keys.get(key_id)
-        if cached is not None:
-            key = cached[0]
-            if now - cached[1] >= _KEY_CACHE_SECONDS:
-                # Read again beside the answer, not before it: a check must not wait on the
-                # database (a restart, a failover); a revoked key is refused once it is read.
-                self._reread_key(key_id)
-        else:
+        read_at = self._api_keys.read_at(key_id)
+        if read_at is None:
             key = await self.store.find_api_key(key_id)
             if key is None:
                 return None
-            self._api_keys[key_id] = (key, now)
-        if not key.matches(secret):
-            return None
-        if len(self._presented) >= _PRESENTED_CACHE_SIZE:
-            self._presented.clear()  # only valid keys get here; a handful in practice
-        self._presented[presented] = (key, now)
-        return key
+            self._api_keys.put(key, now)
+        elif now - read_at >= _KEY_CACHE_SECONDS:
+            # Read again beside the answer, not before it: a check must not wait on the
+            # database (a restart, a failover); a revoked key is refused once it is read.
+            self._reread_key(key_id)
+        return self._api_keys.verified(key_id, secret, presented)
 
 
 _PROGRESS_EVERY = 100_000

@@ -1,5 +1,6 @@
 """The JSON API for mailing tools (CONTRACT §5), driven over a real socket with a real SQLite file."""
 
+import asyncio
 import io
 import json
 
@@ -60,6 +61,51 @@ async def test_revoked_key_is_refused(aiohttp_client, settings):
     await first.close()
     second = await aiohttp_client(build_app(settings))
     assert (await second.get("/v1/suppressions/jane@example.com", headers=bearer(key))).status == 401
+
+
+async def test_a_key_revoked_on_this_instance_is_refused_by_the_next_request(client):
+    # Before: the instance that revoked a key kept honouring it from its cache for 30 s.
+    service = client.app[SERVICE]
+    key = await service.create_api_key("temporary", "check")
+    for _ in range(2):  # the second answer comes from the cache of recent keys
+        assert (await client.get("/v1/suppressions/jane@example.com", headers=bearer(key))).status == 200
+    await service.revoke_api_key("temporary")
+    answer = await client.get("/v1/suppressions/jane@example.com", headers=bearer(key))
+    assert answer.status == 401 and (await answer.json())["error"] == "invalid API key"
+
+
+async def test_a_key_revoked_by_another_process_is_refused_once_its_row_is_read_again(client, settings, monkeypatch):
+    # The CLI revokes in its own process: a running server reads each key again once it is
+    # _KEY_CACHE_SECONDS old (beside an answer, never before it), and refuses it from then on.
+    import suppression.service
+    from suppression.keyfile import signing_keys
+    from suppression.service import SuppressionService
+
+    service = client.app[SERVICE]
+    key = await service.create_api_key("temporary", "check")
+    assert (await client.get("/v1/suppressions/jane@example.com", headers=bearer(key))).status == 200
+    cli = SuppressionService.of_settings(settings, signing_keys(settings))
+    await cli.start(with_index=False)
+    try:
+        await cli.revoke_api_key("temporary")
+    finally:
+        await cli.stop()
+    # Within the bound the cached key is still honoured, as before (what `apikey revoke` says).
+    assert (await client.get("/v1/suppressions/jane@example.com", headers=bearer(key))).status == 200
+    monkeypatch.setattr(suppression.service, "_KEY_CACHE_SECONDS", 0.0)  # the bound has passed
+    assert (await client.get("/v1/suppressions/jane@example.com", headers=bearer(key))).status == 200
+    await asyncio.gather(*service._rereading.values())  # the read beside that answer
+    answer = await client.get("/v1/suppressions/jane@example.com", headers=bearer(key))
+    assert answer.status == 401
+
+
+async def test_a_wrong_secret_for_a_cached_key_id_is_refused(client):
+    key = await client.app[SERVICE].create_api_key("mailer", "check")
+    assert (await client.get("/v1/suppressions/jane@example.com", headers=bearer(key))).status == 200
+    forged = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
+    for wrong in (forged, key[:-1], key + "x", key[:16] + "é" * 20):
+        assert (await client.get("/v1/suppressions/jane@example.com", headers=bearer(wrong))).status == 401, wrong
+    assert (await client.get("/v1/suppressions/jane@example.com", headers=bearer(key))).status == 200
 
 
 # -- single check -----------------------------------------------------------------------

@@ -111,3 +111,21 @@ async def test_a_small_endpoint_takes_no_large_body(client, admin_key):
 async def test_cursors_past_the_database_range_are_400(client, admin_key, path, after):
     answer = await client.get(path, params={"after": after}, headers=bearer(admin_key))
     assert answer.status == 400 and "cursor" in (await answer.json())["error"]
+
+
+def test_the_cache_of_recent_api_keys_is_bounded_and_holds_only_what_verified():
+    from suppression.apikeys import ApiKey, RecentKeys, mint_api_key, split_api_key
+
+    recent = RecentKeys(size=3)
+    minted = [mint_api_key() for _ in range(5)]
+    for n, (full, key_id, secret_hash) in enumerate(minted):
+        recent.put(ApiKey(key_id, f"k{n}", "check", secret_hash), read_at=float(n))
+        assert recent.verified(key_id, split_api_key(full)[1], full) is not None
+    assert len(recent) == 3  # the two read longest ago were dropped
+    assert [recent.read_at(key_id) for _, key_id, _ in minted] == [None, None, 2.0, 3.0, 4.0]
+    full, key_id, _ = minted[4]
+    assert recent.recent(full, since=4.0).name == "k4"
+    assert recent.recent(full, since=4.5) is None  # read too long ago: verified afresh
+    assert recent.recent(full[:-1] + ("A" if full[-1] != "A" else "B"), since=0.0) is None
+    recent.forget_name("k4")
+    assert recent.recent(full, since=0.0) is None and len(recent) == 2

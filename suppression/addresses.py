@@ -30,6 +30,7 @@ from suppression.errors import InvalidAddress
 __all__ = [
     "normalise_address", "address_key", "key_of_canonical", "lookup_form", "keys_of_block", "keys_of_texts",
     "forms_of_block", "forms_of_texts", "keys_of_forms", "lines_of_block", "is_clean_block", "clean_forms", "forms_of_lines",
+    "clean_lines_where",
     "mask_address", "mask_addresses_in", "sender_key", "unicode_form", "normalise_entry", "domain_entry",
     "DOMAIN_PREFIX", "HASHES", "hashed_key", "keys_of_hashed_block",
 ]
@@ -250,6 +251,16 @@ def is_clean_block(block: bytes) -> bool:
 def clean_forms(block: bytes, count: int) -> list[bytes]:
     """The lookup forms of a clean block's lines: one C-level pass for all."""
     return block.lower().split(b"\n")[:count]
+
+
+def clean_lines_where(block: bytes, mask: np.ndarray) -> bytes:
+    """The lines of a clean block (is_clean_block: no \r to strip) where `mask` is true, as given,
+    each ending in a newline: cut from the block in one vectorised pass, no object a line."""
+    if not block.endswith(b"\n"):
+        block += b"\n"
+    data = np.frombuffer(block, dtype=np.uint8)
+    ends = np.flatnonzero(data == 10) + 1  # one past each line's newline
+    return data[np.repeat(mask, np.diff(ends, prepend=0))].tobytes()
 
 
 def forms_of_lines(lines: list[bytes]) -> list[bytes]:

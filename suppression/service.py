@@ -27,6 +27,7 @@ from suppression.addresses import (
     hashed_key,
     key_of_canonical,
     clean_forms,
+    clean_lines_where,
     forms_of_lines,
     forms_of_texts,
     is_clean_block,
@@ -465,16 +466,14 @@ class SuppressionService:
         """The suppressed lines of a block of whole lines, as given, each ending in a newline."""
         scope = self.known_scope(scope)
         transactional = check_purpose(purpose) == "transactional"
-        lines = lines_of_block(block)
-        if is_clean_block(block):
-            hits = [lines[i] for i in np.flatnonzero(
-                self._matching(clean_forms(block, len(lines)), scope, transactional))]
-        else:
-            hits = []
-            for start in range(0, len(lines), _SLICE):
-                part = lines[start:start + _SLICE]
-                hits.extend(part[i] for i in np.flatnonzero(self._matching(forms_of_lines(part), scope, transactional)))
-                await _let_others_run()
+        if is_clean_block(block):  # the common case, one vectorised pass (no \r to strip)
+            count = block.count(b"\n") + (bool(block) and not block.endswith(b"\n"))
+            return clean_lines_where(block, self._matching(clean_forms(block, count), scope, transactional))
+        lines, hits = lines_of_block(block), []
+        for start in range(0, len(lines), _SLICE):
+            part = lines[start:start + _SLICE]
+            hits.extend(part[i] for i in np.flatnonzero(self._matching(forms_of_lines(part), scope, transactional)))
+            await _let_others_run()
         if not hits:
             return b""
         return b"\n".join([line.rstrip(b"\r") for line in hits]) + b"\n"

@@ -3,6 +3,7 @@
 import re
 
 import email_validator
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -289,3 +290,19 @@ def test_the_unicode_fast_path_leaves_quoted_decomposed_and_odd_addresses_to_the
 def test_the_unicode_fast_path_takes_the_common_non_ascii_address():
     assert _unicode_canonical("Jöhn.Doe+news@Bücher.de") == "jöhn.doe+news@xn--bcher-kva.de"
     assert _unicode_canonical("用户@例子.广告") == "用户@xn--fsqu00a.xn--4rr70v"
+
+
+_clean_line = st.from_regex(r"[A-Za-z0-9.@+_-]{0,30}", fullmatch=True)
+
+
+@settings(max_examples=500)
+@given(st.lists(st.tuples(_clean_line, st.booleans()), max_size=60), st.booleans())
+def test_clean_lines_where_cuts_the_same_lines_as_splitting(pairs, final_newline):
+    from suppression.addresses import clean_lines_where, is_clean_block, lines_of_block
+
+    block = b"\n".join(line.encode() for line, _ in pairs) + (b"\n" if final_newline and pairs else b"")
+    assert is_clean_block(block)
+    lines = lines_of_block(block)
+    mask = np.array([keep for _, keep in pairs][:len(lines)] + [False] * (len(lines) - len(pairs)), dtype=bool)
+    expected = b"".join(line + b"\n" for line, keep in zip(lines, mask) if keep)
+    assert clean_lines_where(block, mask) == expected

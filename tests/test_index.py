@@ -61,3 +61,54 @@ def test_topic_check_includes_all_emails_but_not_other_topics():
     assert list(mask) == [True, True, False]
     index.discard(ALL_EMAILS, 1)
     assert not index.contains(1, newsletters)
+
+
+# -- bulk lookups in buckets (issue 24): the same answers as np.isin, whatever the keys
+
+
+def _bucketed(keys: np.ndarray) -> KeySet:
+    from suppression.index import _BUCKETED_FROM
+
+    assert len(np.unique(keys)) >= _BUCKETED_FROM  # large enough to be searched in buckets
+    keyset = KeySet(keys)
+    assert keyset._buckets is not None
+    return keyset
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(min_value=0, max_value=2**32), st.sampled_from(["uniform", "clustered", "edges"]))
+def test_bucketed_lookups_agree_with_isin(seed, shape):
+    rng = np.random.default_rng(seed)
+    count = 70_000
+    if shape == "uniform":
+        keys = rng.integers(0, 2**64 - 1, count, dtype=np.uint64, endpoint=True)
+    elif shape == "clustered":  # most keys in a few buckets: correct, only slower
+        keys = np.concatenate([rng.integers(0, 2**20, count // 2, dtype=np.uint64),
+                               rng.integers(2**63, 2**63 + 2**24, count // 2, dtype=np.uint64)])
+    else:
+        keys = np.concatenate([np.array([0, 1, 2**63, 2**64 - 2, 2**64 - 1], dtype=np.uint64),
+                               rng.integers(0, 2**64 - 1, count, dtype=np.uint64, endpoint=True)])
+    keyset = _bucketed(keys)
+    asked = np.concatenate([rng.choice(keys, 3000), keys[:5], rng.integers(0, 2**64 - 1, 3000, dtype=np.uint64,
+                                                                             endpoint=True),
+                            np.array([0, 3, 2**64 - 1, 2**64 - 3], dtype=np.uint64), keys[:5] + np.uint64(1)])
+    expected = np.isin(asked, keys)
+    assert (keyset.contains_many(asked) == expected).all()
+    ordered = np.sort(asked)
+    assert (keyset.contains_sorted(ordered) == np.isin(ordered, keys)).all()
+
+
+def test_bucketed_lookups_follow_changes_and_rebuilds():
+    rng = np.random.default_rng(7)
+    keys = rng.integers(0, 2**64 - 1, 80_000, dtype=np.uint64, endpoint=True)
+    keyset, model = _bucketed(keys), set(int(k) for k in keys)
+    for round_ in range(3):
+        for key in rng.choice(keys, 3000):
+            keyset.discard(int(key))
+            model.discard(int(key))
+        for key in rng.integers(0, 2**64 - 1, 5000, dtype=np.uint64, endpoint=True):
+            keyset.add(int(key))
+            model.add(int(key))
+        keyset.sorted_keys()  # folds the changes in: new buckets
+        asked = np.concatenate([keys[:4000], rng.integers(0, 2**64 - 1, 4000, dtype=np.uint64, endpoint=True)])
+        assert list(keyset.contains_many(asked)) == [int(k) in model for k in asked], round_

@@ -14,6 +14,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -191,16 +192,27 @@ def _address_hash(email: str) -> str:
 
 def _canonical(token: str) -> bool:
     """Each segment is base64 as we write it: the spare bits of a last character could
-    otherwise be changed without changing the decoded bytes, so an altered token would verify."""
+    otherwise be changed without changing the decoded bytes, so an altered token would verify.
+
+    Read without decoding (decoding and encoding each segment again was 12 µs of a link's
+    60 under load): URL-safe letters only, no length that leaves a lone character, and a last
+    character whose bits past the encoded bytes are zero. A property test holds it to the
+    decode-and-encode it replaces."""
     for segment in token.split("."):
         if not segment:
             continue  # the leading dot of a compressed payload
-        try:
-            if base64_encode(base64_decode(segment)).decode("ascii") != segment:
-                return False
-        except (BadData, ValueError):
+        tail = len(segment) % 4
+        if tail == 1 or _BASE64URL.fullmatch(segment) is None:
+            return False
+        if tail and _BASE64URL_VALUE[segment[-1]] & _SPARE_BITS[tail]:
             return False
     return True
+
+
+_BASE64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_BASE64URL = re.compile("[A-Za-z0-9_-]+")
+_BASE64URL_VALUE = {c: i for i, c in enumerate(_BASE64URL_ALPHABET)}
+_SPARE_BITS = {2: 0b1111, 3: 0b11}  # a last group of 2 characters holds 1 byte, of 3 holds 2
 
 
 def _keys(secret_keys: str | Sequence[str]) -> tuple[str, ...]:

@@ -169,3 +169,31 @@ def test_mint_link_gives_ready_header_values():
     assert unquote(link.mailto.split("subject=", 1)[1]) == f"unsubscribe {token}"
     assert link.list_unsubscribe_post == "List-Unsubscribe=One-Click"
     assert verify_token([NEW], token) == LinkClaim("jane@example.com", Scope("promotions"))
+
+
+def _canonical_by_decoding(token: str) -> bool:
+    """The check _canonical replaced (issue 24): decode each segment and encode it again."""
+    from itsdangerous import BadData
+    from itsdangerous.encoding import base64_decode, base64_encode
+
+    for segment in token.split("."):
+        if not segment:
+            continue
+        try:
+            if base64_encode(base64_decode(segment)).decode("ascii") != segment:
+                return False
+        except (BadData, ValueError):
+            return False
+    return True
+
+
+@settings(max_examples=3000)
+@given(st.one_of(
+    st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.", max_size=40),
+    st.text(alphabet="AQgw_-.=+/ !\n\t", max_size=12),
+    st.text(max_size=20),
+))
+def test_the_canonical_check_reads_segments_as_decoding_them_would(token):
+    from suppression.tokens import _canonical
+
+    assert _canonical(token) == _canonical_by_decoding(token)

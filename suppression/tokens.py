@@ -120,11 +120,18 @@ def verify_token(
     secret_keys: str | Sequence[str], token: str, max_age_seconds: int | None = None
 ) -> LinkClaim:
     """The claim a token carries; BadToken if it is forged, damaged, too old or unknown."""
-    if not token or len(token) > MAX_TOKEN_CHARS or not token.isascii() or not _canonical(token):
+    if not token or len(token) > MAX_TOKEN_CHARS or not token.isascii():
         raise BadToken("the link is damaged or incomplete")
     keys = _keys(secret_keys)
+    known = _RECENT_LINKS.get(keys, token, max_age_seconds)
+    if known is not None:
+        return known
+    if not _canonical(token):
+        raise BadToken("the link is damaged or incomplete")
+    signed_at = None  # only links of the private form are remembered
     try:
-        payload = _open(keys, _signer(keys).unsign(token, max_age=max_age_seconds))
+        sealed, signed_at = _signer(keys).unsign(token, max_age=max_age_seconds, return_timestamp=True)
+        payload = _open(keys, sealed)
     except BadData as exc:
         if not _signature_mismatch(exc):
             raise BadToken("the link is damaged, incomplete or no longer valid") from None
@@ -144,7 +151,42 @@ def verify_token(
         email = normalise_address(payload[0])
     except InvalidAddress:
         raise BadToken("the link does not name a valid address") from None
-    return LinkClaim(email, Scope.of_topic(payload[1]), payload[2] if len(payload) == 3 else None)
+    claim = LinkClaim(email, Scope.of_topic(payload[1]), payload[2] if len(payload) == 3 else None)
+    if signed_at is not None:
+        _RECENT_LINKS.put(keys, token, claim, int(signed_at.timestamp()))
+    return claim
+
+
+class _RecentLinks:
+    """Links verified lately, so that each is verified once (HMAC and AES-GCM, 20-40 µs): the page's
+    GET and then its POST, a mail provider's repeated one-click POST. A link is found again by its
+    SHA-256 (never compared as text) under the same keys, and answers only while young enough
+    for the age asked, by the signer's own clock, as itsdangerous would judge it. Bounded: the
+    oldest goes first; a forged or damaged link is never kept."""
+
+    def __init__(self, size: int = 4096):
+        self._size = size
+        self._links: dict[tuple[tuple[str, ...], bytes], tuple[LinkClaim, int]] = {}
+
+    def get(self, keys: tuple[str, ...], token: str, max_age_seconds: int | None) -> LinkClaim | None:
+        known = self._links.get((keys, hashlib.sha256(token.encode("ascii")).digest()))
+        if known is None:
+            return None
+        claim, signed_at = known
+        if max_age_seconds is not None and not 0 <= _signer(keys).get_timestamp() - signed_at <= max_age_seconds:
+            return None  # verified again, and refused as expired there
+        return claim
+
+    def put(self, keys: tuple[str, ...], token: str, claim: LinkClaim, signed_at: int) -> None:
+        while len(self._links) >= self._size:
+            del self._links[next(iter(self._links))]
+        self._links[(keys, hashlib.sha256(token.encode("ascii")).digest())] = (claim, signed_at)
+
+    def clear(self) -> None:
+        self._links.clear()
+
+
+_RECENT_LINKS = _RecentLinks()
 
 
 def read_claim(

@@ -2,6 +2,8 @@
 
 from urllib.parse import unquote
 
+import hashlib
+
 import itsdangerous.timed
 import pytest
 from hypothesis import given, settings
@@ -197,3 +199,54 @@ def test_the_canonical_check_reads_segments_as_decoding_them_would(token):
     from suppression.tokens import _canonical
 
     assert _canonical(token) == _canonical_by_decoding(token)
+
+
+# -- each link verified once (issue 24) --------------------------------------------------
+
+
+def test_a_link_is_verified_once_while_it_is_young_enough(monkeypatch):
+    import suppression.tokens as tokens
+
+    opened = []
+    real_open = tokens._open
+    monkeypatch.setattr(tokens, "_open", lambda *args: opened.append(1) or real_open(*args))
+    keys = ("a-signing-key-for-the-recent-links-" + "x" * 20,)
+    token = tokens.mint_token(keys, "Once@Example.com", Scope("news"))
+    first = tokens.verify_token(keys, token, max_age_seconds=100)
+    assert tokens.verify_token(keys, token, max_age_seconds=100) == first
+    assert first.email == "once@example.com" and len(opened) == 1  # the second came from memory
+    # Under other keys the same text is verified afresh (and refused: none of them signed it).
+    with pytest.raises(BadToken):
+        tokens.verify_token(("another-key-" + "y" * 40,), token, max_age_seconds=100)
+    # Past its age a remembered link is refused as verifying it would refuse it.
+    real_time = itsdangerous.timed.time.time
+    monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: real_time() + 101)
+    with pytest.raises(BadToken):
+        tokens.verify_token(keys, token, max_age_seconds=100)
+    assert tokens.verify_token(keys, token, max_age_seconds=None) == first  # no maximum age: still good
+    monkeypatch.setattr(itsdangerous.timed.time, "time", lambda: real_time() - 5)  # a clock set back
+    with pytest.raises(BadToken):
+        tokens.verify_token(keys, token, max_age_seconds=100)
+
+
+def test_a_forged_link_is_never_remembered(monkeypatch):
+    import suppression.tokens as tokens
+
+    keys = ("a-signing-key-for-the-recent-links-" + "z" * 20,)
+    token = tokens.mint_token(keys, "forged@example.com")
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BA")
+    for _ in range(2):
+        with pytest.raises(BadToken):
+            tokens.verify_token(keys, forged)
+    assert all(claim.email != "forged@example.com" or digest != hashlib.sha256(forged.encode()).digest()
+               for (_, digest), (claim, _) in tokens._RECENT_LINKS._links.items())
+
+
+def test_the_recent_links_are_bounded():
+    from suppression.tokens import LinkClaim, _RecentLinks
+
+    recent = _RecentLinks(size=3)
+    for n in range(5):
+        recent.put(("k",), f"token{n}", LinkClaim(f"p{n}@example.com", Scope.of_topic(None)), signed_at=0)
+    assert len(recent._links) == 3
+    assert recent.get(("k",), "token0", None) is None and recent.get(("k",), "token4", None).email == "p4@example.com"

@@ -13,12 +13,16 @@ kept in bench/out/fastpath-data; both trees serve the same file in turn):
 - single check, wrk, 64 connections (an address not on the list);
 - one-click POST, wrk, 64 connections, each a new suppression, on a fresh list each time.
 
-Then the limits once per round: the set loop over the same ASCII lines, the bare handler for
-the single check and for the one-click POST.
+Each figure's limit is measured right beside it (the set loop over the same ASCII lines after
+each bulk check; the bare handler after each tree's single checks and one-click POSTs), so each
+ratio compares two runs made moments apart. The service's CPU time a request or an address
+(/proc/PID/stat, all its threads) is printed too: on a machine others load as well, it moves
+less than a rate does.
 """
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import socket
@@ -33,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import OUT, wrk  # noqa: E402
+from bench.run import OUT  # noqa: E402
 from suppression.config import load_settings  # noqa: E402
 from suppression.keyfile import signing_keys  # noqa: E402
 from suppression.tokens import mint_token  # noqa: E402
@@ -106,6 +110,30 @@ def build_list(tree: Path, size: int) -> None:
     marker.write_text(str(size))
 
 
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far (all its threads): less shaken by other people's load than a rate."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, seconds: int, headers: dict[str, str], script: Path | None = None,
+        pid: int | None = None) -> tuple[float, float]:
+    """(requests/s, the server's CPU µs a request) of one wrk run, 64 connections."""
+    command = ["wrk", "-t1", "-c64", f"-d{seconds}s"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    if script is not None:
+        command += ["-s", str(script)]
+    before = cpu_seconds(pid) if pid else 0.0
+    output = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(pid) - before if pid else 0.0
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if errors:
+        sys.exit(f"wrk saw {errors.group(1)} error responses from {url}:\n{output}")
+    count = int(re.search(r"(\d+) requests in", output).group(1))
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)), cpu / max(count, 1) * 1e6
+
+
 def curl_bulk(port: int, key: str, body: Path) -> tuple[float, bytes]:
     started = time.monotonic()
     result = subprocess.run(
@@ -138,7 +166,7 @@ def worst_check_during(port: int, key: str, work) -> tuple[object, float]:
     return result, worst[0]
 
 
-def one_click(tree: Path, seconds: int, baseline: bool = False) -> float:
+def one_click(tree: Path, seconds: int, baseline: bool = False) -> tuple[float, float]:
     port = free_port()
     data = OUT / "fastpath-one-click-data"
     shutil.rmtree(data, ignore_errors=True)
@@ -146,7 +174,7 @@ def one_click(tree: Path, seconds: int, baseline: bool = False) -> float:
     keys = signing_keys(load_settings(config))
     paths = OUT / "fastpath-one-click-paths.txt"
     with open(paths, "w") as fh:
-        for n in range(200_000):
+        for n in range(60_000):  # more than ours answers in --seconds: each POST a new suppression
             fh.write(f"/u/{mint_token(keys, f'click.{time.time_ns()}.{n}@bench.example')}\n")
     script = OUT / "fastpath-one-click.lua"
     script.write_text(
@@ -156,28 +184,45 @@ def one_click(tree: Path, seconds: int, baseline: bool = False) -> float:
         'request = function()\n  i = i % #paths + 1\n  return wrk.format(nil, paths[i])\nend\n')
     process = start(tree, config, port, baseline)
     try:
-        return wrk(f"http://127.0.0.1:{port}", seconds, {}, script)
+        return wrk(f"http://127.0.0.1:{port}", seconds, {}, script, pid=process.pid)
     finally:
         stop(process)
 
 
-def measure_tree(tree: Path, size: int, seconds: int, ascii_body: Path, non_ascii_body: Path) -> dict[str, float]:
+def measure_tree(tree: Path, size: int, seconds: int, ascii_body: Path, non_ascii_body: Path,
+                 lines: list[str]) -> tuple[dict[str, float], dict[str, float]]:
+    """(this tree's figures, the limits measured right beside each of them)."""
     port = free_port()
     config = config_for("list", DATA, port)
     key = cli(tree, config, "apikey", "create", f"bench-fastpath-{time.time_ns()}", "--scope", "check")
     process = start(tree, config, port)
+    ours, limit = {}, {}
     try:
+        cpu = cpu_seconds(process.pid)
         elapsed, found = curl_bulk(port, key, ascii_body)
+        ours["bulk_cpu"] = (cpu_seconds(process.pid) - cpu) / BULK * 1e9
         hits = found.count(b"\n")
         if hits != BULK // 2:
             sys.exit(f"{tree}: the bulk check found {hits:,} suppressed, expected {BULK // 2:,}")
+        ours["bulk"], limit["bulk"] = BULK / elapsed, set_loop(size, lines)
+        cpu = cpu_seconds(process.pid)
         (non_elapsed, _), worst = worst_check_during(port, key, lambda: curl_bulk(port, key, non_ascii_body))
-        single = wrk(f"http://127.0.0.1:{port}/v1/suppressions/nobody.here@example.org", seconds,
-                     {"Authorization": f"Bearer {key}"})
+        ours["non_ascii_cpu"] = (cpu_seconds(process.pid) - cpu) / NON_ASCII * 1e9
+        ours["non_ascii"], ours["worst_ms"] = NON_ASCII / non_elapsed, worst * 1000
+        ours["single"], ours["single_cpu"] = wrk(f"http://127.0.0.1:{port}/v1/suppressions/nobody.here@example.org",
+                                                 seconds, {"Authorization": f"Bearer {key}"}, pid=process.pid)
     finally:
         stop(process)
-    return {"bulk": BULK / elapsed, "non_ascii": NON_ASCII / non_elapsed, "worst_ms": worst * 1000,
-            "single": single, "one_click": one_click(tree, seconds)}
+    bare_port = free_port()
+    bare = start(ROOT, OUT / "unused.toml", bare_port, baseline=True)
+    try:
+        limit["single"], limit["single_cpu"] = wrk(
+            f"http://127.0.0.1:{bare_port}/v1/suppressions/nobody.here@example.org", seconds, {}, pid=bare.pid)
+    finally:
+        stop(bare)
+    ours["one_click"], ours["one_click_cpu"] = one_click(tree, seconds)
+    limit["one_click"], limit["one_click_cpu"] = one_click(ROOT, seconds, baseline=True)
+    return ours, limit
 
 
 def set_loop(size: int, lines: list[str]) -> float:
@@ -203,21 +248,14 @@ def main() -> None:
     ascii_body.write_text("\n".join(lines) + "\n")
     non_ascii_body.write_text("".join(f"jöhn{n}@exämple.com\n" for n in range(NON_ASCII)), encoding="utf-8")
     trees = {"before": Path(args.before).resolve(), "after": ROOT}
-    figures: dict[str, dict[str, list[float]]] = {name: {} for name in (*trees, "limit")}
+    figures: dict[str, dict[str, list[float]]] = {name: {} for name in (*trees, *(f"limit {t}" for t in trees))}
     for round_ in range(args.rounds):
         for name, tree in trees.items():
-            for figure, value in measure_tree(tree, args.addresses, args.seconds, ascii_body, non_ascii_body).items():
+            ours, limit = measure_tree(tree, args.addresses, args.seconds, ascii_body, non_ascii_body, lines)
+            for figure, value in ours.items():
                 figures[name].setdefault(figure, []).append(value)
-        limit = {"bulk": set_loop(args.addresses, lines), "single": 0.0, "one_click": 0.0}
-        port = free_port()
-        bare = start(ROOT, OUT / "unused.toml", port, baseline=True)
-        try:
-            limit["single"] = wrk(f"http://127.0.0.1:{port}/v1/suppressions/nobody.here@example.org", args.seconds, {})
-        finally:
-            stop(bare)
-        limit["one_click"] = one_click(ROOT, args.seconds, baseline=True)
-        for figure, value in limit.items():
-            figures["limit"].setdefault(figure, []).append(value)
+            for figure, value in limit.items():
+                figures[f"limit {name}"].setdefault(figure, []).append(value)
         print(f"round {round_ + 1}: " + "; ".join(f"{name} " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in f.items())
                                                    for name, f in figures.items()), file=sys.stderr, flush=True)
     print_table(figures, args)
@@ -225,21 +263,27 @@ def main() -> None:
 
 def print_table(figures: dict[str, dict[str, list[float]]], args) -> None:
     rows = [("bulk", f"bulk check, text/plain, {BULK:,} ASCII against {args.addresses:,}, addresses/s", "set loop"),
+            ("bulk_cpu", "  its CPU in the service, ns an address", None),
             ("non_ascii", f"bulk check, text/plain, {NON_ASCII:,} non-ASCII lines, addresses/s", None),
-            ("worst_ms", "slowest single check during that non-ASCII bulk check, ms", None),
+            ("non_ascii_cpu", "  its CPU in the service, ns an address", None),
+            ("worst_ms", "  slowest single check meanwhile, ms", None),
             ("single", "single check, requests/s, 64 connections", "bare handler"),
-            ("one_click", "one-click POST, requests/s, each a new suppression", "bare POST handler")]
+            ("single_cpu", "  CPU µs a request (the bare handler's beside it)", "bare handler"),
+            ("one_click", "one-click POST, requests/s, each a new suppression", "bare POST handler"),
+            ("one_click_cpu", "  CPU µs a request (the bare handler's beside it)", "bare POST handler")]
     print(f"python -m bench.fastpath --before {args.before} --addresses {args.addresses} "
           f"--rounds {args.rounds} --seconds {args.seconds}\n")
-    print("| figure (median of the rounds; each round's value) | before | after | limit | before / limit | after / limit |")
+    print("| figure (median of the rounds; each round's value) | before | after | limit beside before / after "
+          "| before / limit | after / limit |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for figure, title, limit_name in rows:
-        before, after = figures["before"][figure], figures["after"][figure]
-        cells = [f"{statistics.median(v):,.0f} ({' / '.join(f'{x:,.0f}' for x in v)})" for v in (before, after)]
+        cells = [f"{statistics.median(figures[t][figure]):,.0f} ({' / '.join(f'{x:,.0f}' for x in figures[t][figure])})"
+                 for t in ("before", "after")]
         if limit_name:
-            limit = figures["limit"][figure]
-            ratios = [f"{statistics.median(b / l for b, l in zip(v, limit)):.2f}" for v in (before, after)]
-            cells += [f"{statistics.median(limit):,.0f} ({limit_name})", *ratios]
+            limits = [figures[f"limit {t}"][figure] for t in ("before", "after")]
+            ratios = [f"{statistics.median(o / l for o, l in zip(figures[t][figure], limit)):.2f}"
+                      for t, limit in zip(("before", "after"), limits)]
+            cells += [" / ".join(f"{statistics.median(limit):,.0f}" for limit in limits) + f" ({limit_name})", *ratios]
         else:
             cells += ["-", "-", "-"]
         print(f"| {title} | " + " | ".join(cells) + " |")

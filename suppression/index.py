@@ -171,16 +171,17 @@ class _Buckets:
 
     def member(self, base: np.ndarray, keys: np.ndarray) -> np.ndarray:
         """Which of `keys` (uint64, in any order; sorted is kinder to the caches) are in `base`."""
-        bucket = (keys >> self.shift).astype(np.intp)
-        low, high = self.offsets[bucket], self.offsets[bucket + 1]
+        # Each key's lower bound, all keys at once, by halving a window from its bucket's start
+        # wide enough for the fullest bucket. Past a bucket's end lie only larger keys (the next
+        # buckets'), so the window may run over it; past the array's end, probes read its last key.
+        position = self.offsets[(keys >> self.shift).astype(np.intp)]
         last = len(base) - 1
-        for _ in range(self.steps):  # each key's lower bound within its bucket, all at once
-            middle = (low + high) >> 1
-            below = base[np.minimum(middle, last)] < keys
-            searching = low < high
-            low = np.where(searching & below, middle + 1, low)
-            high = np.where(searching & ~below, middle, high)
-        return base[np.minimum(low, last)] == keys
+        step = (1 << self.steps) >> 1
+        while step:
+            probe = base[np.minimum(position + (step - 1), last)]
+            np.add(position, step, out=position, where=probe < keys)
+            step >>= 1
+        return base[np.minimum(position, last)] == keys
 
 
 _NO_TIMES = np.empty(0, dtype=np.int64)

@@ -2,6 +2,7 @@
 
 import json
 import logging
+from json.encoder import encode_basestring_ascii as _json_string
 
 from aiohttp import web
 
@@ -113,7 +114,23 @@ async def get_suppression(request: web.Request) -> web.Response:
     result = await request.app[SERVICE].check(request.match_info["email"], Scope.of_topic(request.query.get("topic")),
                                               request.query.get("purpose"))
     request.app[METRICS].checked["single"] += 1
-    return web.json_response(result.as_dict(reveal_erasure=key.allows("admin")))
+    body = result.as_dict(reveal_erasure=key.allows("admin"))
+    return web.Response(text=check_json(body), content_type="application/json")
+
+
+_CHECK_KEYS = ("email", "topic", "suppressed")
+
+
+def check_json(body: dict) -> str:
+    """json.dumps(body), as web.json_response writes it: the most common answer, an address not
+    suppressed, put together from its two strings (1.9 µs of json.dumps a check, 0.5 this way)."""
+    if tuple(body) != _CHECK_KEYS or body["suppressed"] is not False:
+        return json.dumps(body)
+    topic = body["topic"]
+    if topic is not None and not isinstance(topic, str) or not isinstance(body["email"], str):
+        return json.dumps(body)
+    return (f'{{"email": {_json_string(body["email"])}, "topic": {"null" if topic is None else _json_string(topic)}'
+            f', "suppressed": false}}')
 
 
 async def post_check(request: web.Request) -> web.StreamResponse:

@@ -123,7 +123,8 @@ def verify_token(
     if not token or len(token) > MAX_TOKEN_CHARS or not token.isascii():
         raise BadToken("the link is damaged or incomplete")
     keys = _keys(secret_keys)
-    known = _RECENT_LINKS.get(keys, token, max_age_seconds)
+    remembered_as = (keys, hashlib.sha256(token.encode("ascii")).digest())
+    known = _RECENT_LINKS.get(remembered_as, max_age_seconds)
     if known is not None:
         return known
     if not _canonical(token):
@@ -153,7 +154,7 @@ def verify_token(
         raise BadToken("the link does not name a valid address") from None
     claim = LinkClaim(email, Scope.of_topic(payload[1]), payload[2] if len(payload) == 3 else None)
     if signed_at is not None:
-        _RECENT_LINKS.put(keys, token, claim, int(signed_at.timestamp()))
+        _RECENT_LINKS.put(remembered_as, claim, int(signed_at.timestamp()))
     return claim
 
 
@@ -168,19 +169,20 @@ class _RecentLinks:
         self._size = size
         self._links: dict[tuple[tuple[str, ...], bytes], tuple[LinkClaim, int]] = {}
 
-    def get(self, keys: tuple[str, ...], token: str, max_age_seconds: int | None) -> LinkClaim | None:
-        known = self._links.get((keys, hashlib.sha256(token.encode("ascii")).digest()))
+    def get(self, link: tuple[tuple[str, ...], bytes], max_age_seconds: int | None) -> LinkClaim | None:
+        """The claim of a link (its keys and its SHA-256) verified before, if it is young enough."""
+        known = self._links.get(link)
         if known is None:
             return None
         claim, signed_at = known
-        if max_age_seconds is not None and not 0 <= _signer(keys).get_timestamp() - signed_at <= max_age_seconds:
+        if max_age_seconds is not None and not 0 <= _signer(link[0]).get_timestamp() - signed_at <= max_age_seconds:
             return None  # verified again, and refused as expired there
         return claim
 
-    def put(self, keys: tuple[str, ...], token: str, claim: LinkClaim, signed_at: int) -> None:
+    def put(self, link: tuple[tuple[str, ...], bytes], claim: LinkClaim, signed_at: int) -> None:
         while len(self._links) >= self._size:
             del self._links[next(iter(self._links))]
-        self._links[(keys, hashlib.sha256(token.encode("ascii")).digest())] = (claim, signed_at)
+        self._links[link] = (claim, signed_at)
 
     def clear(self) -> None:
         self._links.clear()

@@ -247,6 +247,7 @@ def test_the_recent_links_are_bounded():
 
     recent = _RecentLinks(size=3)
     for n in range(5):
-        recent.put(("k",), f"token{n}", LinkClaim(f"p{n}@example.com", Scope.of_topic(None)), signed_at=0)
+        recent.put((("k",), bytes([n])), LinkClaim(f"p{n}@example.com", Scope.of_topic(None)), signed_at=0)
     assert len(recent._links) == 3
-    assert recent.get(("k",), "token0", None) is None and recent.get(("k",), "token4", None).email == "p4@example.com"
+    assert recent.get((("k",), bytes([0])), None) is None
+    assert recent.get((("k",), bytes([4])), None).email == "p4@example.com"

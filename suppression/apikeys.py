@@ -7,6 +7,7 @@ Keys carry 256 random bits, so a fast hash is enough (no password stretching nee
 import hashlib
 import hmac
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass
 
 # Each scope includes those before it: check reads one address at a time (and the bulk check),
@@ -62,7 +63,7 @@ class RecentKeys:
 
     def __init__(self, size: int = 1000):
         self._size = size
-        self._keys: dict[str, tuple[ApiKey, float, str]] = {}
+        self._keys: OrderedDict[str, tuple[ApiKey, float, str]] = OrderedDict()  # the oldest read first
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -76,7 +77,7 @@ class RecentKeys:
         """Hold a key as the store has it now (a changed hash forgets what verified before)."""
         before = self._keys.pop(key.key_id, None)  # re-inserted last: the oldest read stays first
         while len(self._keys) >= self._size:
-            del self._keys[next(iter(self._keys))]
+            self._keys.popitem(last=False)
         verified = before[2] if before is not None and before[0].secret_hash == key.secret_hash else ""
         self._keys[key.key_id] = (key, read_at, verified)
 

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -167,7 +168,9 @@ class _RecentLinks:
 
     def __init__(self, size: int = 4096):
         self._size = size
-        self._links: dict[tuple[tuple[str, ...], bytes], tuple[LinkClaim, int]] = {}
+        # Ordered, so the oldest goes in O(1): a dict's first item is found past every slot
+        # emptied before it (1-3 µs a link once full, when every new link drops one).
+        self._links: OrderedDict[tuple[tuple[str, ...], bytes], tuple[LinkClaim, int]] = OrderedDict()
 
     def get(self, link: tuple[tuple[str, ...], bytes], max_age_seconds: int | None) -> LinkClaim | None:
         """The claim of a link (its keys and its SHA-256) verified before, if it is young enough."""
@@ -181,7 +184,7 @@ class _RecentLinks:
 
     def put(self, link: tuple[tuple[str, ...], bytes], claim: LinkClaim, signed_at: int) -> None:
         while len(self._links) >= self._size:
-            del self._links[next(iter(self._links))]
+            self._links.popitem(last=False)
         self._links[link] = (claim, signed_at)
 
     def clear(self) -> None:

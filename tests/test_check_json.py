@@ -11,7 +11,7 @@ from handlers.api import check_json
 _values = st.one_of(st.none(), st.booleans(), st.text(max_size=30), st.integers(), st.just("ö\"\\\u2028\ud800"))
 
 
-@settings(max_examples=2000)
+@settings(max_examples=2000, deadline=None)
 @given(st.text(max_size=60), st.one_of(st.none(), st.text(max_size=20)), _values,
        st.dictionaries(st.sampled_from(["purpose", "reason", "source", "since", "until", "email"]), _values, max_size=3),
        st.booleans())

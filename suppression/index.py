@@ -148,12 +148,14 @@ _KEYS_PER_BUCKET = 32
 
 class _Buckets:
     """Where each run of keys that share their top bits begins in a sorted array, so that a lookup
-    searches its own bucket (about 32 keys, a few cache lines) rather than the whole array.
+    searches its own bucket (16 to 32 keys, a few cache lines) rather than the whole array.
 
     A binary search over ten million keys (80 MB) misses the caches at most of its 23 steps: under
     load, beside the HTTP client, np.searchsorted took 450-620 ns a key, most of a bulk check's
     time. Keys are 64-bit hashes, so the buckets are even; searching within them, all keys at once,
-    takes 40-70 ns a key (bench/README.md). 8 bytes a bucket: 2.5 MB for ten million keys.
+    takes 40-100 ns a key (bench/README.md). 8 bytes a bucket: 4.2 MB for ten million keys, built
+    with the array (63 ms for ten million, where the array is built or rebuilt anyway: at start-up,
+    and when changes are folded in, itself a copy of the whole array).
     """
 
     def __init__(self, base: np.ndarray):

@@ -10,10 +10,6 @@ import os
 import resource
 import sys
 
-from aiohttp import web
-
-from handlers.app import build_app
-from handlers.protocol import quiet_protocol_errors
 from suppression import cli
 from suppression.config import load_settings
 from suppression.errors import ConfigError, StoreUnavailable
@@ -52,6 +48,13 @@ def serve(config: str | None) -> int:
     # psycopg's pool logs every failed connection attempt with the driver's multi-line text;
     # the store reports the one reason that matters.
     logging.getLogger("psycopg.pool").setLevel(max(logging.ERROR, logging.getLogger().level))
+    # Imported here, not at the top: every other `suppression` command goes through this module
+    # and needs neither aiohttp nor the app (about a third of a CLI call's start-up).
+    from aiohttp import web
+
+    from handlers.app import build_app
+    from handlers.protocol import quiet_protocol_errors
+
     quiet_protocol_errors()
     _raise_open_files_limit()
     try:

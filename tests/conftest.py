@@ -4,6 +4,7 @@ keys; which tests run on both stores; which run with no other test beside them.
 The helpers live in tests/support/; their names are re-exported here for the tests (and the
 branches) that import them from `tests.conftest`."""
 
+import contextlib
 import os
 
 import pytest
@@ -82,6 +83,16 @@ def pytest_runtest_protocol(item, nextitem):
         return (yield)
     with lock.exclusive() if item.get_closest_marker("alone") else lock.shared():
         return (yield)
+
+
+@pytest.fixture
+def run_alone(request):
+    """`with run_alone(): ...`: that part of the test runs with no other test beside it (the
+    part that measures a latency, after a set-up that other tests may run beside); see
+    tests/support/alone.py. In a run of one process, nothing runs beside it anyway."""
+    lock = _the_run_lock(request.config)
+    assert request.node.get_closest_marker("alone") is None, "an `alone` test holds the lock throughout already"
+    return lock.exclusive_within_shared if lock is not None else contextlib.nullcontext
 
 
 @pytest.fixture(autouse=True)

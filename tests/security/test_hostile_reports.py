@@ -8,8 +8,6 @@ import threading
 import time
 import urllib.request
 
-import pytest
-
 from suppression.inbound.classify import classify_message
 from tests.reliability.helpers import deploy
 from tests.security.helpers import send_raw, settled
@@ -34,10 +32,11 @@ def single_check(base_url: str, key: str) -> None:
         answer.read()
 
 
-@pytest.mark.alone  # it measures latencies of 100 ms: no other test runs meanwhile
-def test_single_checks_stay_fast_while_three_hostile_reports_arrive_in_parallel(tmp_path):
+def test_single_checks_stay_fast_while_three_hostile_reports_arrive_in_parallel(tmp_path, run_alone):
     deployment = deploy(tmp_path)
-    with ServiceProcess(deployment.config, deployment.http_port, tmp_path) as service:
+    # It measures latencies of 100 ms: no other test runs meanwhile (tests/support/alone.py),
+    # from the first check to the last; the service starts beside other tests.
+    with ServiceProcess(deployment.config, deployment.http_port, tmp_path) as service, run_alone():
         single_check(service.base_url, deployment.admin_key)  # the connection path warmed once
         stopwatch = Stopwatch(service.process.pid)
         stored: list[int | None] = [None] * 3

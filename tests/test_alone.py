@@ -1,0 +1,81 @@
+"""The lock behind `@pytest.mark.alone` and `run_alone` (tests/support/alone.py): a test that
+holds it shared can hold it exclusively for a part, with no deadlock and no other test beside
+that part. Each RunLock here stands for one worker (its own open files, as in its own process);
+probes with LOCK_NB on further files see who holds what, without waiting or timing anything."""
+
+import fcntl
+import os
+import threading
+
+from tests.support.alone import RunLock
+
+
+def _free(path, mode) -> bool:
+    """Whether the lock file could be taken in `mode` now (and leaves it as it was)."""
+    probe = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(probe, mode | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(probe)
+
+
+def test_a_part_held_exclusively_waits_for_the_other_tests_and_keeps_new_ones_out(tmp_path):
+    measuring, other = RunLock(tmp_path), RunLock(tmp_path)
+    entered, leave, left, end = threading.Event(), threading.Event(), threading.Event(), threading.Event()
+
+    def measuring_test():
+        with measuring.shared():
+            with measuring.exclusive_within_shared():
+                entered.set()
+                assert leave.wait(30)
+            left.set()
+            assert end.wait(30)
+
+    with other.shared():  # a test on the other worker, running when the part begins
+        worker = threading.Thread(target=measuring_test)
+        worker.start()
+        # It waits at the gate's far side: the gate is taken (new tests stay out), the part not begun.
+        for _ in range(3000):
+            if not _free(tmp_path / "alone.gate", fcntl.LOCK_EX):
+                break
+            threading.Event().wait(0.01)  # a bounded poll for the thread to get there
+        assert not _free(tmp_path / "alone.gate", fcntl.LOCK_EX)
+        assert not entered.is_set()
+    assert entered.wait(30)  # the other test ended: the part runs
+    assert not _free(tmp_path / "alone.lock", fcntl.LOCK_SH)  # no test can start beside it
+    leave.set()
+    assert left.wait(30)
+    # After the part the test holds it shared again: others run beside it, an `alone` test waits.
+    assert _free(tmp_path / "alone.lock", fcntl.LOCK_SH)
+    assert not _free(tmp_path / "alone.lock", fcntl.LOCK_EX)
+    end.set()
+    worker.join(30)
+    assert _free(tmp_path / "alone.lock", fcntl.LOCK_EX)
+
+
+def test_two_tests_each_holding_a_part_exclusively_take_turns(tmp_path):
+    first, second = RunLock(tmp_path), RunLock(tmp_path)
+    inside: list[str] = []
+    overlaps: list[list[str]] = []
+    both_started = threading.Barrier(2, timeout=30)
+
+    def test(name: str, lock: RunLock):
+        with lock.shared():
+            both_started.wait()  # both hold it shared before either asks for its part
+            for _ in range(20):
+                with lock.exclusive_within_shared():
+                    inside.append(name)
+                    if len(inside) > 1:
+                        overlaps.append(list(inside))
+                    inside.remove(name)
+
+    workers = [threading.Thread(target=test, args=(name, lock)) for name, lock in (("a", first), ("b", second))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert not any(worker.is_alive() for worker in workers)  # neither waits for the other for ever
+    assert overlaps == []

@@ -14,7 +14,7 @@ from suppression.config import load_settings, settings_from_mapping
 from suppression.keyfile import signing_keys
 from suppression.model import ALL_EMAILS
 from suppression.tokens import mint_token, verify_token
-from tests.conftest import bearer, free_port, make_settings, run_cli, write_config
+from tests.conftest import bearer, cli, free_port, make_settings, run_cli, write_config
 from tests.test_desk import csrf_of, sign_in, under_review as _under_review
 from tests.security.test_forged_mail import arf, dsn
 from tests.test_smtp import in_thread, send, wait_until
@@ -393,33 +393,35 @@ async def test_the_history_before_migration_14_is_counted_once_and_changes_after
 
 def test_the_cli_links_with_a_campaign_records_sends_and_prints_stats(tmp_path):
     config = write_config(tmp_path / "c.toml", tmp_path / "data", free_port(), free_port())
-    made = run_cli("link", "ann@example.com", "--campaign", "cli-1", config=config)
+    # `campaign sent` and `stats` run as programs (their only run as one: exit status, printing);
+    # the other commands here run in this process (tests/test_cli.py runs each as a program).
+    made = cli("link", "ann@example.com", "--campaign", "cli-1", config=config)
     assert made.returncode == 0, made.stderr
     url = made.stdout.splitlines()[0]
     assert "cli-1" not in made.stdout
     claim = verify_token(signing_keys(load_settings(config)), url.rsplit("/", 1)[1])
     assert (claim.email, claim.campaign) == ("ann@example.com", "cli-1")
-    bad = run_cli("link", "ann@example.com", "--campaign", "no spaces", config=config)
+    bad = cli("link", "ann@example.com", "--campaign", "no spaces", config=config)
     assert bad.returncode == 2 and "campaign" in bad.stderr
-    assert run_cli("add", "bob@example.com", config=config).returncode == 0
-    assert run_cli("remove", "bob@example.com", config=config).returncode == 0
-    assert run_cli("add", "cy@example.com", config=config).returncode == 0
+    assert cli("add", "bob@example.com", config=config).returncode == 0
+    assert cli("remove", "bob@example.com", config=config).returncode == 0
+    assert cli("add", "cy@example.com", config=config).returncode == 0
     # An import is counted by its own statement: what it added, not what it found already there.
     csv = tmp_path / "list.csv"
     csv.write_text("email,topic\ncy@example.com,\ndee@example.com,\neli@example.com,newsletters\n"
                    "dee@example.com,\n", encoding="utf-8")
-    assert run_cli("import", str(csv), config=config).returncode == 0
+    assert cli("import", str(csv), config=config).returncode == 0
     assert run_cli("campaign", "sent", "cli-1", "250", config=config).returncode == 0
     counted = run_cli("stats", "--by", "source", config=config)
     assert counted.returncode == 0, counted.stderr
     assert [json.loads(line) for line in counted.stdout.splitlines()] == [
         {"key": "cli", "created": 2, "lifted": 1}, {"key": "import", "created": 2, "lifted": 0}]
-    topics = [json.loads(line) for line in run_cli("stats", "--by", "topic", config=config).stdout.splitlines()]
+    topics = [json.loads(line) for line in cli("stats", "--by", "topic", config=config).stdout.splitlines()]
     assert topics == [{"key": None, "created": 3, "lifted": 1}, {"key": "newsletters", "created": 1, "lifted": 0}]
-    campaigns = run_cli("stats", "--by", "campaign", config=config)
+    campaigns = cli("stats", "--by", "campaign", config=config)
     assert json.loads(campaigns.stdout.splitlines()[0]) == {"key": "cli-1", "created": 0, "lifted": 0, "sent": 250,
                                                             "rate": 0.0}
-    wrong = run_cli("stats", "--from", "yesterday", config=config)
+    wrong = cli("stats", "--from", "yesterday", config=config)
     assert wrong.returncode == 2 and "YYYY-MM-DD" in wrong.stderr
 
 

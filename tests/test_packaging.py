@@ -2,6 +2,7 @@
 run from an empty directory (no checkout on the path), as a container build would."""
 
 import json
+import os
 import shutil
 import signal
 import site
@@ -39,9 +40,15 @@ def installed(tmp_path_factory):
     assert built.returncode == 0, built.stderr
     wheel = next((work / "dist").glob("suppression-*.whl"))
     target = work / "venv"
-    venv.create(target, with_pip=True)
-    installed = subprocess.run([str(target / "bin" / "pip"), "install", "-q", "--no-deps", "--no-index", str(wheel)],
-                               capture_output=True, text=True, timeout=300)
+    # A fresh venv without its own pip (ensurepip cost seconds): this run's pip installs into it
+    # (`pip --python`), as the venv's own would, and nothing of the checkout comes along.
+    venv.create(target, with_pip=False)
+    # Without PYTHONPATH: a checkout on it (with the egg-info of an editable install) reads as
+    # "suppression is already installed", and nothing would be.
+    clean = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    installed = subprocess.run([sys.executable, "-m", "pip", "--python", str(target / "bin" / "python"), "install",
+                                "-q", "--no-deps", "--no-index", str(wheel)],
+                               capture_output=True, text=True, timeout=300, env=clean)
     assert installed.returncode == 0, installed.stderr
     purelib = Path(sysconfig.get_path("purelib", vars={"base": str(target), "platbase": str(target)}))
     # Dependencies from this run's environment; path lines in a .pth are appended after the

@@ -35,7 +35,7 @@ def test_a_part_held_exclusively_waits_for_the_other_tests_and_keeps_new_ones_ou
             assert end.wait(30)
 
     with other.shared():  # a test on the other worker, running when the part begins
-        worker = threading.Thread(target=measuring_test)
+        worker = threading.Thread(target=measuring_test, daemon=True)
         worker.start()
         # It waits at the gate's far side: the gate is taken (new tests stay out), the part not begun.
         for _ in range(3000):
@@ -72,10 +72,12 @@ def test_two_tests_each_holding_a_part_exclusively_take_turns(tmp_path):
                         overlaps.append(list(inside))
                     inside.remove(name)
 
-    workers = [threading.Thread(target=test, args=(name, lock)) for name, lock in (("a", first), ("b", second))]
+    # Daemon threads: were they to wait for each other for ever, the assertion below says so.
+    workers = [threading.Thread(target=test, args=(name, lock), daemon=True)
+               for name, lock in (("a", first), ("b", second))]
     for worker in workers:
         worker.start()
     for worker in workers:
-        worker.join(60)
+        worker.join(30)
     assert not any(worker.is_alive() for worker in workers)  # neither waits for the other for ever
     assert overlaps == []

@@ -378,11 +378,12 @@ async def test_regression_webhook_ids_do_not_repeat_after_a_restore_from_backup(
         await service.suppress("lost@example.com", ALL_EMAILS, "manual", "api", "t")
         lost = (await service.events_after(backup, 10))[0]
         # The restore: the event after the backup is gone, and the next one takes its number.
-        execute_from_outside(settings, f"DELETE FROM events WHERE seq > {int(backup)}")
+        await asyncio.to_thread(execute_from_outside, settings, f"DELETE FROM events WHERE seq > {int(backup)}")
         if store == "sqlite":
-            execute_from_outside(settings, f"UPDATE sqlite_sequence SET seq = {int(backup)} WHERE name = 'events'")
+            await asyncio.to_thread(execute_from_outside, settings,
+                                    f"UPDATE sqlite_sequence SET seq = {int(backup)} WHERE name = 'events'")
         else:
-            execute_from_outside(settings, f"SELECT setval('events_seq_seq', {int(backup)})")
+            await asyncio.to_thread(execute_from_outside, settings, f"SELECT setval('events_seq_seq', {int(backup)})")
         await service.suppress("after@example.com", ALL_EMAILS, "manual", "api", "t")
         after = (await service.events_after(backup, 10))[0]
     finally:

@@ -1,5 +1,7 @@
 """Reads of the store on a connection of another program: what a 250 or a 200 promised."""
 
+import asyncio
+
 
 def count_from_outside(settings, table: str) -> int:
     """Rows of a table, read on a connection of another program (what a 250 or a 200 promised)."""
@@ -8,7 +10,10 @@ def count_from_outside(settings, table: str) -> int:
 
 
 def execute_from_outside(settings, statement: str) -> list:
-    """One statement of the test's own, on a connection of another program, committed; its rows."""
+    """One statement of the test's own, on a connection of another program, committed; its rows.
+    Anything but a plain read may wait for a lock the app holds: never on the app's event loop."""
+    if not _reads_only(statement):
+        _not_on_an_event_loop()
     if settings.store.url:
         import psycopg
 
@@ -22,3 +27,20 @@ def execute_from_outside(settings, statement: str) -> list:
         return db.execute(statement).fetchall()
     finally:
         db.close()
+
+
+def _reads_only(statement: str) -> bool:
+    # A read waits for no lock: SQLite's WAL and PostgreSQL's snapshots.
+    words = statement.upper().split()
+    return words[0] == "SELECT" and "UPDATE" not in words
+
+
+def _not_on_an_event_loop() -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return  # not on an event loop's thread: blocking here blocks nobody
+    # The app under test runs on this loop: a write or DDL that waits for one of its
+    # transactions would wait for ever (it hung a CI run in test_unreadable).
+    raise AssertionError("a write from outside blocks the event loop; call it as"
+                         " `await asyncio.to_thread(execute_from_outside, ...)`")

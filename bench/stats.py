@@ -110,7 +110,7 @@ async def _open_and_close(store) -> None:
 def build_postgresql(url: str, addresses: int, campaigns: int) -> float:
     import psycopg
 
-    from suppression.pg_store import PostgresStore
+    from suppression.store.postgresql import PostgresStore
 
     asyncio.run(_open_and_close(PostgresStore(url)))
     started = time.monotonic()
@@ -175,7 +175,7 @@ def scale(args) -> None:
         if args.fresh or not marker.exists() or marker.read_text().split()[:2] != wanted.split():
             built = build_postgresql(url, args.addresses, args.campaigns)
             marker.write_text(f"{wanted} {built:.1f}")
-        from suppression.pg_store import PostgresStore
+        from suppression.store.postgresql import PostgresStore
         store = PostgresStore(url)
     built_seconds = float(marker.read_text().split()[2])
     asyncio.run(_measure(store, Statistics, args, built_seconds))

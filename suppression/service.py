@@ -67,8 +67,7 @@ from suppression.mail_shares import StoredMail
 from suppression.model import (
     ALL_EMAILS, Change, Claim, Scope, StoredMessage, Suppression, seconds_since, signed64, utc_iso,
 )
-from suppression.store import SuppressionStore
-from suppression.store_interface import Store
+from suppression.store import Store, SuppressionStore
 from suppression.subject_search import find_traces
 from suppression.tokens import LinkClaim, mint_undo, read_claim, verify_undo
 
@@ -253,7 +252,7 @@ class SuppressionService:
         """The service on the store the settings name: the one place a store is chosen and made
         ([store] url empty: the SQLite file in data_dir; a postgresql:// URL: that database)."""
         if settings.store.url:
-            from suppression.pg_store import PostgresStore  # psycopg is loaded only when used
+            from suppression.store.postgresql import PostgresStore  # psycopg is loaded only when used
             return cls(settings, PostgresStore(settings.store.url, settings.store.pool_size), signing_keys)
         return cls(settings, SuppressionStore(settings.database_path), signing_keys)
 

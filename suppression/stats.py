@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from suppression.errors import InvalidValue
 from suppression.model import utc_iso
-from suppression.store_interface import Store
+from suppression.store import Store
 
 BY = ("day", "campaign", "topic", "source", "reason", "why")
 # The buckets a change's source is counted in (docs/stats.md): a fixed set, whatever the log

@@ -209,7 +209,7 @@ async def test_bulk_text_of_many_lines_in_many_blocks(client, admin_key, check_k
 
 def _rows(emails):
     from suppression.addresses import key_of_canonical
-    from suppression.store import ImportRow, signed64
+    from suppression.model import ImportRow, signed64
 
     for line, email in enumerate(emails, start=1):
         yield ImportRow(email, ALL_EMAILS, "import", signed64(key_of_canonical(email)), line)

@@ -146,10 +146,10 @@ async def test_coming_back_lifts_only_the_persons_own_opt_outs(client, admin_key
 
 async def test_every_existing_suppression_becomes_one_claim_when_migrated(settings, monkeypatch):
     # A database at migration 13 (before claims) with suppressions, opened by this program.
-    import suppression.pg_store
-    import suppression.store
+    import suppression.store.postgresql
+    import suppression.store.sqlite
 
-    module = suppression.pg_store if settings.store.url else suppression.store
+    module = suppression.store.postgresql if settings.store.url else suppression.store.sqlite
     monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:13])
     old = SuppressionService.of_settings(settings).store
     await old.open()

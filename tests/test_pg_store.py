@@ -9,7 +9,7 @@ import pytest
 
 from suppression.errors import NotFound, StoreUnavailable
 from suppression.model import ALL_EMAILS, ImportRow, Outcome, Scope, Traces
-from suppression.pg_store import PostgresStore
+from suppression.store.postgresql import PostgresStore
 from tests.support.postgres import available, shared_server
 
 pytestmark = pytest.mark.skipif(not available() and os.environ.get("CI") != "true",
@@ -80,7 +80,7 @@ async def test_a_message_is_claimed_by_one_instance_and_a_dead_ones_claims_are_t
     outcome = Outcome("request", [], [], ALL_EMAILS, None, None, None, None, [], None)
     await first.settle_message(ids[0], outcome, [], None, "email", "email:1")
     await first.close()  # as good as dead to the others once its heartbeat is old
-    monkeypatch.setattr("suppression.pg_store.ALIVE_SECONDS", 0)
+    monkeypatch.setattr("suppression.store.pg_instances.ALIVE_SECONDS", 0)
     taken = [m[0] for m in await second.pending_messages(10)]
     assert taken == ids[1:]
     # The first, were it to come back with a late result for a message taken over, is refused.
@@ -95,7 +95,7 @@ async def test_a_message_is_claimed_by_one_instance_and_a_dead_ones_claims_are_t
 
 
 async def test_the_index_keys_are_read_in_pages_whole_and_sorted_as_unsigned(stores, monkeypatch):
-    monkeypatch.setattr("suppression.pg_store._KEYS_PAGE", 3)  # pages of three: boundaries everywhere
+    monkeypatch.setattr("suppression.store.pg_bulk._KEYS_PAGE", 3)  # pages of three: boundaries everywhere
     store = await stores()
     keys = [-(2**63), -5, -1, 0, 1, 7, 2**62, 2**63 - 1]
     await store.import_rows([ImportRow(f"k{n}@example.com", ALL_EMAILS, "import", key, n) for n, key in enumerate(keys)], "cli")
@@ -153,7 +153,7 @@ async def test_text_with_nul_is_kept_with_a_replacement_character_and_erasure_st
 
 
 async def test_an_instance_not_heard_from_for_a_day_is_forgotten_and_a_recent_one_kept(stores, monkeypatch):
-    monkeypatch.setattr("suppression.pg_store._RECOUNT_BEATS", 1)  # the clean-up at every heartbeat
+    monkeypatch.setattr("suppression.store.pg_instances._RECOUNT_BEATS", 1)  # the clean-up at every heartbeat
     store = await stores()
     async with await psycopg.AsyncConnection.connect(store.url, autocommit=True) as conn:
         await conn.execute("INSERT INTO instances (id, cursor, seen_at) VALUES"
@@ -169,7 +169,7 @@ async def test_an_instance_not_heard_from_for_a_day_is_forgotten_and_a_recent_on
 
 
 async def test_a_cli_write_waits_only_so_long_for_a_lock_a_stuck_instance_holds(stores, monkeypatch):
-    monkeypatch.setattr("suppression.pg_store._CLI_LOCK_WAIT_SECONDS", 0.5)
+    monkeypatch.setattr("suppression.store.postgresql._CLI_LOCK_WAIT_SECONDS", 0.5)
     server = await stores(serving=True)
     await server.sync_receivers(["https://crm.example/hook"])
     cli = await stores()  # not serving: as the CLI opens it

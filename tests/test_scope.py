@@ -5,7 +5,7 @@ import sqlite3
 import pytest
 
 from suppression.model import ALL_EMAILS, ALL_NAME, Scope
-from suppression.rows import MESSAGE_COLUMNS, change_of_row, message_of_row, suppression_of_row
+from suppression.store.rows import MESSAGE_COLUMNS, change_of_row, message_of_row, suppression_of_row
 from suppression.service import SuppressionService
 from tests.support.settings import make_settings
 

@@ -209,7 +209,7 @@ async def test_stored_but_unhandled_mail_is_handled_at_start(aiohttp_client, set
 
 @pytest.mark.sqlite_only
 async def test_locked_database_gets_451_and_loses_nothing(aiohttp_client, settings, monkeypatch):
-    monkeypatch.setattr("suppression.store._BUSY_TIMEOUT_MS", 100)
+    monkeypatch.setattr("suppression.store.sqlite._BUSY_TIMEOUT_MS", 100)
     client = await aiohttp_client(build_app(settings))
     blocker = sqlite3.connect(settings.database_path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")

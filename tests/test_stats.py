@@ -330,12 +330,12 @@ async def test_an_import_counts_the_claims_it_adds_to_addresses_suppressed_alrea
 
 async def test_the_history_before_migration_14_is_counted_once_and_changes_after_17_by_the_triggers(
         settings, monkeypatch):
-    import suppression.pg_store
-    import suppression.store
+    import suppression.store.postgresql
+    import suppression.store.sqlite
     from suppression.service import SuppressionService
 
     pg = bool(settings.store.url)
-    module = suppression.pg_store if pg else suppression.store
+    module = suppression.store.postgresql if pg else suppression.store.sqlite
     monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:13])
     old = SuppressionService.of_settings(settings).store
     await old.open()

@@ -10,9 +10,10 @@ import pytest
 from suppression.addresses import key_of_canonical
 from suppression.errors import BadImport, StoreUnavailable
 from suppression.model import ALL_EMAILS, Scope
-from suppression.pg_store import PostgresStore
+from suppression.store.postgresql import PostgresStore
 from suppression.schema import MIGRATIONS
-from suppression.store import ImportRow, SuppressionStore, signed64
+from suppression.model import ImportRow, signed64
+from suppression.store import SuppressionStore
 from tests.support.outside import execute_from_outside
 
 # Runs on SQLite and on PostgreSQL (tests/conftest.py).
@@ -137,7 +138,7 @@ async def test_import_that_fails_part_way_writes_nothing(db):
 
 @pytest.mark.sqlite_only
 async def test_writes_fail_cleanly_while_another_process_holds_the_lock(tmp_path, monkeypatch):
-    monkeypatch.setattr("suppression.store._BUSY_TIMEOUT_MS", 50)
+    monkeypatch.setattr("suppression.store.sqlite._BUSY_TIMEOUT_MS", 50)
     db = SuppressionStore(tmp_path / "db.sqlite3")
     await db.open()
     blocker = sqlite3.connect(db.path, isolation_level=None)

@@ -1,6 +1,7 @@
-"""How both stores read their rows into the model (suppression/model.py): the columns, in
-order, the JSON lists among them, and the stored spelling of a scope (the topic column: ""
-for all emails in suppressions and changes, NULL in a message's row)."""
+"""Row mapping, in one place for both stores: how a row reads into the model
+(suppression/model.py): the columns, in order, the JSON lists among them, and the stored
+spelling of a scope (the topic column: "" for all emails in suppressions and changes, NULL in a
+message's row)."""
 
 import json
 
@@ -50,11 +51,6 @@ def message_of_row(row, raw: bytes | None = None) -> StoredMessage:
         values[name] = json.loads(values[name]) if values[name] else []
     values["scope"] = Scope.of_topic(values.pop("topic"))
     return StoredMessage(**values, raw=raw)
-
-
-# Raw mail kept now, per client network and per envelope sender (the same SQL in both dialects).
-STORED_MAIL_BY_NETWORK = "SELECT network, sum(size) FROM inbox WHERE raw IS NOT NULL AND network IS NOT NULL GROUP BY network"
-STORED_MAIL_BY_SENDER = "SELECT mail_from, sum(size) FROM inbox WHERE raw IS NOT NULL AND mail_from <> '' GROUP BY mail_from"
 
 
 def last_of_page(sizes: list[tuple[int, int]], max_bytes: int) -> int:

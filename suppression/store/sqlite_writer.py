@@ -6,7 +6,7 @@ its own SAVEPOINT, so one failing write does not undo the others in its group. A
 future resolves only after COMMIT returns with synchronous=FULL: acknowledged means on disk.
 When the disk or the file refuses writes, new work is refused (StoreUnavailable) with the
 reason until a write succeeds again; after a read-only or I/O error the connection is opened
-afresh before the next try. The store (suppression/store.py) holds the queries.
+afresh before the next try. The store (suppression/store/sqlite.py) holds the queries.
 """
 
 import asyncio

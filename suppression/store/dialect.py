@@ -1,0 +1,54 @@
+"""Each dialect's statements, built once at import: the shared ones (sql.py) in its placeholder
+style, then its own (sqlite_sql.py, pg_sql.py: only what it spells differently, or runs alone).
+The one place where SQLite's `?` becomes psycopg's `%s`, and a list parameter becomes SQLite's
+`IN (?, ?, ...)` or PostgreSQL's array."""
+
+from types import ModuleType
+
+from suppression.store import pg_sql, sql, sqlite_sql
+
+
+class Statements:
+    """One dialect's statements as attributes (q.CLAIMS_ON), and the builders of those whose text
+    depends on their arguments (q.counts(by))."""
+
+    def __init__(self, placeholder: str, own: ModuleType):
+        self.placeholder = placeholder
+        for name, value in vars(sql).items():
+            if name.isupper() and isinstance(value, str):
+                assert "%" not in value, name  # psycopg would read it as a placeholder
+                setattr(self, name, self.text(value))
+        for name, value in vars(own).items():
+            if name.isupper() and isinstance(value, str):
+                setattr(self, name, value)
+        self.stored_detail = own.stored_detail
+
+    def text(self, statement: str) -> str:
+        return statement if self.placeholder == "?" else statement.replace("?", self.placeholder)
+
+    def counts(self, by: tuple[str, ...]) -> str:
+        return self.text(sql.counts(by))
+
+    def desk_days(self, days: int) -> str:
+        return self.text(sql.desk_days(days))
+
+
+SQLITE = Statements("?", sqlite_sql)
+POSTGRESQL = Statements("%s", pg_sql)
+
+
+def spread(statement: str, params):
+    """SQLite has no arrays: each list parameter of `= ANY(?)` becomes `IN (?, ?, ...)`."""
+    if "= ANY(?)" not in statement:
+        return statement, params
+    pieces = statement.split("?")
+    text, flat = [pieces[0]], []
+    for value, piece in zip(params, pieces[1:], strict=True):
+        if isinstance(value, list):
+            text[-1] = text[-1].removesuffix("= ANY(") + "IN ("
+            text.append(", ".join("?" * len(value)) + piece)
+            flat.extend(value)
+        else:
+            text.append("?" + piece)
+            flat.append(value)
+    return "".join(text), flat

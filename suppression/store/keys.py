@@ -1,0 +1,36 @@
+"""API keys (suppression/apikeys.py mints and checks them; only hashes are stored): a part of
+either store (part.py), written once for both."""
+
+from suppression.apikeys import ApiKey
+from suppression.errors import Conflict
+from suppression.model import utc_now
+from suppression.store.part import Part
+from suppression.store.steps import COUNT, Steps, one
+
+
+class ApiKeys(Part):
+    unique_violation: type[Exception]  # the driver's error for a duplicate key
+
+    async def add_api_key(self, key: ApiKey) -> None:
+        """See Store.add_api_key."""
+
+        def steps() -> Steps:
+            try:
+                yield COUNT, self.q.ADD_API_KEY, (key.key_id, key.name, key.scope, key.secret_hash, utc_now())
+            except self.unique_violation:
+                raise Conflict(f"an API key named {key.name!r} exists already") from None
+
+        await self._transact(steps, ordered=False)
+
+    async def find_api_key(self, key_id: str) -> ApiKey | None:
+        """See Store.find_api_key."""
+        rows = await self._read(self.q.FIND_API_KEY, (key_id,))
+        return ApiKey(*rows[0]) if rows else None
+
+    async def list_api_keys(self) -> list[tuple[str, str, str, str | None]]:
+        """See Store.list_api_keys."""
+        return await self._read(self.q.LIST_API_KEYS)
+
+    async def revoke_api_key(self, name: str) -> bool:
+        """See Store.revoke_api_key."""
+        return await self._transact(lambda: one(COUNT, self.q.REVOKE_API_KEY, (utc_now(), name)), ordered=False) > 0

@@ -1,0 +1,78 @@
+"""A write transaction written once for both stores: a generator that yields its statements as
+steps, (what it wants back, statement, parameters), and is sent each one's result. The SQLite
+store runs it on its writer's thread (run_sqlite), the PostgreSQL store on a pooled connection
+(run_postgresql); neither the logic nor the statements are written twice. A statement's error is
+thrown into the generator where it yielded, as if the statement had raised there."""
+
+import asyncio
+from collections.abc import Generator
+from typing import Any
+
+from suppression.store.dialect import spread
+
+ROWS = "rows"  # every row
+ROW = "row"  # the first row, or None
+COUNT = "count"  # the rows changed
+PAUSE = "pause"  # a moment for the event loop between long steps (PostgreSQL; SQLite's writer has a thread)
+
+Steps = Generator[tuple[str, str, Any], Any, Any]
+
+
+def run_sqlite(db, steps: Steps) -> Any:
+    """Run `steps` on an sqlite3 connection (in the writer's transaction); what it returns."""
+    outcome: tuple[Any, BaseException | None] = (None, None)
+    while True:
+        try:
+            how, statement, params = _advance(steps, outcome)
+        except StopIteration as done:
+            return done.value
+        try:
+            outcome = (_on_sqlite(db, how, statement, params), None)
+        except Exception as exc:
+            outcome = (None, exc)
+
+
+async def run_postgresql(conn, steps: Steps) -> Any:
+    """Run `steps` on a psycopg connection (in its transaction); what it returns."""
+    outcome: tuple[Any, BaseException | None] = (None, None)
+    while True:
+        try:
+            how, statement, params = _advance(steps, outcome)
+        except StopIteration as done:
+            return done.value
+        try:
+            outcome = (await _on_postgresql(conn, how, statement, params), None)
+        except Exception as exc:
+            outcome = (None, exc)
+
+
+def _advance(steps: Steps, outcome: tuple[Any, BaseException | None]):
+    """The next step, given what the last one returned or raised."""
+    value, error = outcome
+    return steps.send(value) if error is None else steps.throw(error)
+
+
+def _on_sqlite(db, how: str, statement: str, params) -> Any:
+    if how == PAUSE:
+        return None
+    cursor = db.execute(*spread(statement, params))
+    if how == COUNT:
+        return cursor.rowcount
+    # fetchall even for one row: a statement left unfinished would hold its savepoint.
+    rows = cursor.fetchall()
+    return rows if how == ROWS else (rows[0] if rows else None)
+
+
+async def _on_postgresql(conn, how: str, statement: str, params) -> Any:
+    if how == PAUSE:
+        await asyncio.sleep(0)
+        return None
+    cursor = await conn.execute(statement, params)
+    if how == COUNT:
+        return cursor.rowcount
+    return await cursor.fetchall() if how == ROWS else await cursor.fetchone()
+
+
+def one(how: str, statement: str, params=()) -> Steps:
+    """A transaction of one statement."""
+    return (yield how, statement, params)

@@ -3,17 +3,18 @@ the SQLite file's own (migrations, its lock, the append-only log's triggers; Pos
 test_pg_store.py)."""
 
 import asyncio
+import re
 import sqlite3
 
 import pytest
 
 from suppression.addresses import key_of_canonical
 from suppression.errors import BadImport, StoreUnavailable
-from suppression.model import ALL_EMAILS, Scope
-from suppression.store.postgresql import PostgresStore
+from suppression.model import ALL_EMAILS, ImportRow, Scope, signed64
 from suppression.schema import MIGRATIONS
-from suppression.model import ImportRow, signed64
 from suppression.store import SuppressionStore
+from suppression.store.dialect import spread
+from suppression.store.postgresql import PostgresStore
 from tests.support.outside import execute_from_outside
 
 # Runs on SQLite and on PostgreSQL (tests/conftest.py).
@@ -35,6 +36,40 @@ async def db(settings):
 
 def key(email: str) -> int:
     return key_of_canonical(email)
+
+
+def statements_of(store) -> dict[str, str]:
+    """Every named statement the store runs: those written once in sql.py, and its dialect's own."""
+    return {name: text for name, text in vars(store.q).items() if name.isupper()}
+
+
+async def test_every_statement_written_once_is_one_this_database_prepares(db):
+    # A statement kept once for both dialects must mean something to each: each is compiled
+    # (SQLite: EXPLAIN; PostgreSQL: PREPARE) against the migrated schema, not run.
+    refused = {}
+    for name, text in statements_of(db).items():
+        if text.split()[0] not in ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH"):
+            continue  # PostgreSQL's SET TRANSACTION: not a statement PREPARE takes
+        try:
+            if isinstance(db, SuppressionStore):
+                numbered = [int(n) for n in re.findall(r"\?(\d+)", text)]
+                params = ([None] * max(numbered) if numbered else
+                          [[None] if piece.endswith("= ANY(") else None for piece in text.split("?")[:-1]])
+                await db._read("EXPLAIN " + text, params)
+            else:
+                numbered, count = text, 0
+                while "%s" in numbered:
+                    count += 1
+                    numbered = numbered.replace("%s", f"${count}", 1)
+                for named in dict.fromkeys(re.findall(r"%\((\w+)\)s", numbered)):
+                    count += 1
+                    numbered = numbered.replace(f"%({named})s", f"${count}")
+                async with db._conn() as conn:
+                    await conn.execute(f"PREPARE checked AS {numbered}")
+                    await conn.execute("DEALLOCATE checked")
+        except StoreUnavailable as exc:
+            refused[name] = str(exc)
+    assert len(statements_of(db)) > 80 and refused == {}
 
 
 @pytest.mark.sqlite_only

@@ -1,7 +1,8 @@
 """Every statement both stores run alike, written once, named, in SQLite's spelling: `?` for a
 parameter, and `= ANY(?)` where the parameter is a list. suppression/store/dialect.py turns them
 into each dialect's (PostgreSQL: `%s`, and a list passed as an array; SQLite: the list spread
-into `IN (?, ?, ...)`); what the dialects spell differently is in sqlite_sql.py and pg_sql.py.
+into `IN (?, ?, ...)`, and a new row's id read as lastrowid rather than by `RETURNING id`); what
+the dialects spell differently is in sqlite_sql.py and pg_sql.py.
 
 Column names are constants of ours joined in here; values are always parameters. No statement
 here holds a literal `?` or `%`.

@@ -23,7 +23,7 @@ RECEIVER_CURSOR = "SELECT cursor FROM webhook_receivers WHERE url = ?"
 # Numbered parameters: the tenth, the instance that claims the message, has no column here.
 INSERT_MESSAGE = (
     "INSERT INTO inbox (received_at, mail_from, rcpt_to, size, raw, status, reasons, processed_at, origin,"
-    " network) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11) RETURNING id"
+    " network) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11)"
 )
 PENDING_MESSAGES = "SELECT id, raw, mail_from FROM inbox WHERE status = 'pending' ORDER BY id LIMIT ?"
 

@@ -13,23 +13,27 @@ from suppression.store.dialect import spread
 ROWS = "rows"  # every row
 ROW = "row"  # the first row, or None
 COUNT = "count"  # the rows changed
+NEW_ID = "new id"  # the id of the row an INSERT ... RETURNING id added (SQLite: its lastrowid, dialect.py)
 PAUSE = "pause"  # a moment for the event loop between long steps (PostgreSQL; SQLite's writer has a thread)
 
 Steps = Generator[tuple[str, str, Any], Any, Any]
 
 
 def run_sqlite(db, steps: Steps) -> Any:
-    """Run `steps` on an sqlite3 connection (in the writer's transaction); what it returns."""
-    outcome: tuple[Any, BaseException | None] = (None, None)
+    """Run `steps` on an sqlite3 connection (in the writer's transaction); what it returns. On
+    the writer's thread, where every microsecond a claim costs is one the writer spends: the
+    loop is kept plain."""
+    send, value = steps.send, None
     while True:
         try:
-            how, statement, params = _advance(steps, outcome)
+            how, statement, params = send(value)
         except StopIteration as done:
             return done.value
+        send = steps.send
         try:
-            outcome = (_on_sqlite(db, how, statement, params), None)
+            value = _on_sqlite(db, how, statement, params)
         except Exception as exc:
-            outcome = (None, exc)
+            send, value = steps.throw, exc
 
 
 async def run_postgresql(conn, steps: Steps) -> Any:
@@ -55,9 +59,11 @@ def _advance(steps: Steps, outcome: tuple[Any, BaseException | None]):
 def _on_sqlite(db, how: str, statement: str, params) -> Any:
     if how == PAUSE:
         return None
-    cursor = db.execute(*spread(statement, params))
+    cursor = db.execute(*spread(statement, params)) if "= ANY(" in statement else db.execute(statement, params)
     if how == COUNT:
         return cursor.rowcount
+    if how == NEW_ID:
+        return cursor.lastrowid
     # fetchall even for one row: a statement left unfinished would hold its savepoint.
     rows = cursor.fetchall()
     return rows if how == ROWS else (rows[0] if rows else None)
@@ -70,6 +76,8 @@ async def _on_postgresql(conn, how: str, statement: str, params) -> Any:
     cursor = await conn.execute(statement, params)
     if how == COUNT:
         return cursor.rowcount
+    if how == NEW_ID:
+        return (await cursor.fetchone())[0]
     return await cursor.fetchall() if how == ROWS else await cursor.fetchone()
 
 

@@ -12,7 +12,7 @@ from suppression.errors import Conflict, InvalidValue, NotFound
 from suppression.model import ALL_EMAILS, UNREAD_ERASED, Claim, Outcome, Placed, Scope, Traces, signed64, utc_now
 from suppression.outbox import Receiver
 from suppression.store.rows import claim_of_row
-from suppression.store.steps import COUNT, PAUSE, ROW, ROWS, Steps
+from suppression.store.steps import COUNT, NEW_ID, PAUSE, ROW, ROWS, Steps
 
 log = logging.getLogger("suppression.store")
 
@@ -33,7 +33,7 @@ def claim(q, at, email, key, scope: Scope, reason, source, actor, detail=None, c
     for standing_claim in claims:
         if is_repeat(standing_claim, reason, source, until):
             return Placed(suppression_of_claims(email, scope, claims), standing_claim, None, False)
-    (claim_id,) = yield ROW, q.INSERT_CLAIM, (email, topic, reason, source, actor, at, campaign, until)
+    claim_id = yield NEW_ID, q.INSERT_CLAIM, (email, topic, reason, source, actor, at, campaign, until)
     new = Claim(claim_id, email, scope, reason, source, actor, at, campaign, until)
     claims.append(new)
     state = yield from settle_row(q, email, topic, key, claims)
@@ -83,8 +83,8 @@ def settle_row(q, email, topic, key, claims: list[Claim]) -> Steps:
 
 def log_change(q, at, action, email, topic, reason, source, actor, detail=None, campaign=None, until=None,
                state=None) -> Steps:
-    (change_id,) = yield ROW, q.INSERT_CHANGE, (at, action, email, topic, reason, source, actor, detail, campaign,
-                                               until, state)
+    change_id = yield NEW_ID, q.INSERT_CHANGE, (at, action, email, topic, reason, source, actor, detail, campaign,
+                                                until, state)
     return change_id
 
 
@@ -99,7 +99,7 @@ def add_message(q, raw: bytes, mail_from, rcpt_to, settled, origin, network, cla
             return row[0], False
     at = utc_now()
     status, reasons = settled or ("pending", None)
-    (message_id,) = yield ROW, q.INSERT_MESSAGE, (
+    message_id = yield NEW_ID, q.INSERT_MESSAGE, (
         at, mail_from, json.dumps(rcpt_to), len(raw), raw, status,
         json.dumps(reasons) if reasons is not None else None, at if settled else None, origin, claimed_by, network)
     return message_id, True
@@ -163,8 +163,8 @@ def erase(q, email, record, key, digest_keys, traces: Traces, scrub, actor) -> S
         yield from settle_row(q, record, topic, key, (yield from claims_on(q, record, topic)))
     cursors = [str(i) for (i,) in (yield ROWS, q.CHANGE_IDS_OF, (email,))]
     yield COUNT, q.PSEUDONYMISE_CHANGES, (record, email)
-    (change_id,) = yield ROW, q.INSERT_ERASE_CHANGE, (at, record, ALL_EMAILS.stored, actor,
-                                                     json.dumps({"cursors": cursors}))
+    change_id = yield NEW_ID, q.INSERT_ERASE_CHANGE, (at, record, ALL_EMAILS.stored, actor,
+                                                      json.dumps({"cursors": cursors}))
     yield COUNT, q.INSERT_ERASED_SUBJECT, (record, signed64(key), signed64(digest_keys["sha256"]),
                                           signed64(digest_keys["md5"]), at, actor)
     freed = yield from scrub_messages(q, traces.messages, scrub)

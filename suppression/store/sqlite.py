@@ -123,7 +123,7 @@ class SuppressionStore(Suppressions, ChangeLog, Messages, Erasure, ApiKeys, Webh
 
     async def _transact(self, steps: Callable[[], Steps], ordered: bool = True) -> Any:
         """See Part._transact: in the writer's next group, in a savepoint of its own."""
-        return await self._write(lambda db: run_sqlite(db, steps()))
+        return await self._writer.write(lambda db: run_sqlite(db, steps()))  # not through _write: an await less
 
     async def _write(self, work: Write) -> Any:
         """Run `work(db)` on the writer's thread in the next group; its result once committed."""

@@ -9,11 +9,11 @@ import sqlite3
 import pytest
 
 from suppression.addresses import key_of_canonical
-from suppression.errors import BadImport, StoreUnavailable
+from suppression.apikeys import ApiKey
+from suppression.errors import BadImport, Conflict, StoreUnavailable
 from suppression.model import ALL_EMAILS, ImportRow, Scope, signed64
 from suppression.schema import MIGRATIONS
 from suppression.store import SuppressionStore
-from suppression.store.dialect import spread
 from suppression.store.postgresql import PostgresStore
 from tests.support.outside import execute_from_outside
 
@@ -70,6 +70,19 @@ async def test_every_statement_written_once_is_one_this_database_prepares(db):
         except StoreUnavailable as exc:
             refused[name] = str(exc)
     assert len(statements_of(db)) > 80 and refused == {}
+
+
+async def test_a_statement_refused_inside_a_write_is_that_writes_domain_error_and_the_store_goes_on(db):
+    # The driver's refusal (a unique key) is thrown into the write where its statement was
+    # yielded (store/steps.py), which answers Conflict; the next writes are not held by it.
+    await db.add_api_key(ApiKey("k1", "mailer", "check", "hash1"))
+    writes = [db.add_api_key(ApiKey("k2", "mailer", "admin", "hash2")),
+              db.suppress("a@example.com", key("a@example.com"), ALL_EMAILS, "manual", "api", "test")]
+    refused, (_, change_id) = await asyncio.gather(*writes, return_exceptions=True)
+    assert isinstance(refused, Conflict) and "exists already" in str(refused)
+    assert change_id is not None and await db.find_api_key("k2") is None
+    assert [name for name, *_ in await db.list_api_keys()] == ["mailer"]
+    assert await db.revoke_api_key("mailer") and await db.find_api_key("k1") is None
 
 
 @pytest.mark.sqlite_only

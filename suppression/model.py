@@ -3,7 +3,8 @@ store returns them and the handlers serialise them (suppression/records.py)."""
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import NamedTuple
+from enum import StrEnum
+from typing import ClassVar, NamedTuple
 
 ALL_NAME = "all"  # the name of "all emails" on pages and in a suppression record's `scope`
 
@@ -44,6 +45,99 @@ class Scope(NamedTuple):
 
 
 ALL_EMAILS = Scope(None)
+
+
+# The service's words, one spelling each. Each is a StrEnum: a member is the very string that is
+# stored, returned and compared, so the database, the API and the contract see the same text.
+
+
+class Status(StrEnum):
+    """Where a received message stands (the inbox's `status`): waiting to be read, what the
+    reader decided, or how a person ended it at the review desk."""
+
+    PENDING = "pending"  # stored, not yet read
+    REQUEST = "request"  # a request, honoured by the reader
+    AUTOMATIC = "automatic"  # an auto-reply or other automatic mail: nothing to do
+    BOUNCE = "bounce"  # a bounce; the recipients it proves ours are suppressed
+    COMPLAINT = "complaint"  # a spam complaint (ARF); likewise
+    REVIEW = "review"  # a person must decide
+    RESOLVED = "resolved"  # decided at the desk: suppressions made
+    DISMISSED = "dismissed"  # decided at the desk: nothing to do
+    POSTMASTER = "postmaster"  # mail for postmaster, kept, never a request
+
+
+class Reason(StrEnum):
+    """Why an address is suppressed (a claim's and a change's `reason`)."""
+
+    UNSUBSCRIBE = "unsubscribe"  # the person's own opt-out
+    COMPLAINT = "complaint"
+    BOUNCE = "bounce"
+    MANUAL = "manual"  # an admin's entry; the API's and the CLI's default
+    IMPORT = "import"
+    BLOCK = "block"  # never mail this address, receipts included
+    PAUSE = "pause"  # the person's own pause from the preference centre
+    ERASURE = "erasure"  # the entry an erasure keeps of an address that was not suppressed
+
+
+class Source(StrEnum):
+    """Where a change came from (docs/api.md): a fixed set, so statistics can count by it. Who
+    made it is its Actor."""
+
+    LINK = "link"  # the preference centre's form
+    ONE_CLICK = "one-click"  # a mail provider's RFC 8058 POST
+    EMAIL = "email"  # a request by mail the reader honoured (its actor names the message)
+    DESK = "desk"  # a message a person decided at the review desk (its actor is that person)
+    API = "api"
+    CLI = "cli"
+    IMPORT = "import"
+    RETURN = "return"  # a person's confirmed return lifting their own opt-out
+    ERASURE = "erasure"  # the entry an erasure keeps of an address that was not suppressed
+
+
+class Role(StrEnum):
+    """What an API key may do; each includes those before it: check reads one address at a time
+    (and the bulk check), sync also reads the whole list (the feed, the history), admin also
+    writes. Called `scope` outside (the CLI's `--scope`, `apikey list`)."""
+
+    CHECK = "check"
+    SYNC = "sync"
+    ADMIN = "admin"
+
+
+class Actor(str):
+    """Who made a change, as the audit trail keeps it (docs/api.md). A str, stored and returned
+    as is; each kind is spelled here and only here."""
+
+    __slots__ = ()
+
+    RECIPIENT: ClassVar["Actor"]  # the person holding a link (one-click, the page)
+    CONFIRMATION: ClassVar["Actor"]  # the person, proven by the confirmation mail they received
+    CLI: ClassVar["Actor"]  # the CLI when the operating system names no user
+
+    @classmethod
+    def of_api_key(cls, name: str) -> "Actor":
+        """An API key, by its name."""
+        return cls(f"api:{name}")
+
+    @classmethod
+    def of_desk(cls, name: str) -> "Actor":
+        """A person signed in at /admin/ with the key of that name."""
+        return cls(f"desk:{name}")
+
+    @classmethod
+    def of_cli_user(cls, user: str) -> "Actor":
+        """The CLI, run by that operating-system user."""
+        return cls(f"cli:{user}")
+
+    @classmethod
+    def of_message(cls, message_id: int) -> "Actor":
+        """The person who sent a received message the reader honoured, named by that message."""
+        return cls(f"email:{message_id}")
+
+
+Actor.RECIPIENT = Actor("recipient")
+Actor.CONFIRMATION = Actor("confirmation")
+Actor.CLI = Actor("cli")
 
 
 @dataclass(frozen=True)

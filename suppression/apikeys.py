@@ -10,23 +10,25 @@ import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
 
-# Each scope includes those before it: check reads one address at a time (and the bulk check),
-# sync also reads the whole list (the change feed, the history), admin also writes.
-SCOPES = ("check", "sync", "admin")
+from suppression.model import Role
+
+# A key's role (called its `scope` outside: the CLI's --scope, the api_keys table); each includes
+# those before it (suppression/model.py, Role).
+ROLES = tuple(role.value for role in Role)  # plain strings: argparse shows their repr
 
 
 @dataclass(frozen=True)
 class ApiKey:
     key_id: str
     name: str
-    scope: str
+    role: str
     secret_hash: str
 
-    def allows(self, scope: str) -> bool:
-        """True when this key may do what `scope` needs (admin includes sync, sync includes check)."""
-        if self.scope not in SCOPES or scope not in SCOPES:
+    def allows(self, role: str) -> bool:
+        """True when this key may do what `role` needs (admin includes sync, sync includes check)."""
+        if self.role not in ROLES or role not in ROLES:
             return False
-        return SCOPES.index(self.scope) >= SCOPES.index(scope)
+        return ROLES.index(self.role) >= ROLES.index(role)
 
     def matches(self, secret: str) -> bool:
         return hmac.compare_digest(hash_secret(secret), self.secret_hash)

@@ -17,18 +17,18 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 
 from suppression.errors import InvalidValue
-from suppression.model import Claim, Scope, Suppression, utc_iso
+from suppression.model import Claim, Reason, Scope, Source, Suppression, utc_iso
 
 NOT_SUPPRESSED = ""
 PERMANENT = "P"
 HARD = "H"
 # What says "never mail this address, receipts included": a dead or complaining address, or an
 # admin's block. Counted by checks of purpose `transactional`.
-HARD_REASONS = frozenset({"bounce", "complaint", "block"})
+HARD_REASONS = frozenset({Reason.BOUNCE, Reason.COMPLAINT, Reason.BLOCK})
 # What an undo may lift: the person's own opt-out or pause, from their link or their email.
 # (What a confirmed "coming back" lifts is suppression/returning.py's to say.)
-OWN_SOURCES = frozenset({"link", "one-click", "email"})
-OWN_REASONS = frozenset({"unsubscribe", "pause"})
+OWN_SOURCES = frozenset({Source.LINK, Source.ONE_CLICK, Source.EMAIL})
+OWN_REASONS = frozenset({Reason.UNSUBSCRIBE, Reason.PAUSE})
 PURPOSES = ("promotional", "transactional")
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from suppression.addresses import normalise_address
-from suppression.model import Scope, Suppression, utc_iso
+from suppression.model import Actor, Reason, Scope, Source, Suppression, utc_iso
 from suppression.tokens import ReturnClaim, mint_return, verify_return
 
 log = logging.getLogger(__name__)
@@ -25,10 +25,10 @@ log = logging.getLogger(__name__)
 # reason "unsubscribe". A bounce or complaint (reasons of their own), an admin's entry (sources
 # api, cli, import; reasons manual, import, block) and a request the desk resolved (source
 # "email:N", an admin's decision) are not.
-OWN_REASON = "unsubscribe"
-OWN_SOURCES = ("link", "one-click", "email")
-RETURN_SOURCE = "return"  # the change log's source of a lift made by a confirmation
-RETURN_ACTOR = "confirmation"  # and its actor: the person, proven by the mail they received
+OWN_REASON = Reason.UNSUBSCRIBE
+OWN_SOURCES = (Source.LINK, Source.ONE_CLICK, Source.EMAIL)
+RETURN_SOURCE = Source.RETURN  # the change log's source of a lift made by a confirmation
+RETURN_ACTOR = Actor.CONFIRMATION  # and its actor: the person, proven by the mail they received
 KEEP_COUNTS_DAYS = 2  # the daily counts are forgotten after this
 
 

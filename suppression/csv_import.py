@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from suppression.erasure import RECORD_PREFIX
 from suppression.addresses import key_of_canonical, normalise_address, normalise_entry
 from suppression.errors import BadImport, InvalidAddress
-from suppression.model import ALL_EMAILS, ImportRow, Scope, signed64
+from suppression.model import ALL_EMAILS, ImportRow, Reason, Scope, signed64
 
 # Headers compared in lower case with everything but letters and digits removed; the
 # first of these a file has is its address column.
@@ -26,11 +26,11 @@ TOPIC_HEADERS = ("topic",)
 
 # What the services write in their reason or type columns, to our reasons.
 _REASON_WORDS = (
-    ("block", "block"),  # ours: never mail this address, receipts included
-    ("bounce", "bounce"), ("hard", "bounce"), ("cleaned", "bounce"),
-    ("complain", "complaint"), ("spam", "complaint"), ("abuse", "complaint"),
-    ("unsub", "unsubscribe"), ("optout", "unsubscribe"), ("opt-out", "unsubscribe"),
-    ("manual", "manual"),
+    ("block", Reason.BLOCK),  # ours: never mail this address, receipts included
+    ("bounce", Reason.BOUNCE), ("hard", Reason.BOUNCE), ("cleaned", Reason.BOUNCE),
+    ("complain", Reason.COMPLAINT), ("spam", Reason.COMPLAINT), ("abuse", Reason.COMPLAINT),
+    ("unsub", Reason.UNSUBSCRIBE), ("optout", Reason.UNSUBSCRIBE), ("opt-out", Reason.UNSUBSCRIBE),
+    ("manual", Reason.MANUAL),
 )
 
 CSV_FIELD_LIMIT = 64 * 1024  # a longer field is a damaged file, not data
@@ -129,12 +129,12 @@ def _scope(row: list[str], topic_at: int | None, topics: Mapping[str, str], line
 
 def _reason(row: list[str], reason_at: int | None) -> str:
     if reason_at is None or reason_at >= len(row):
-        return "import"
+        return Reason.IMPORT
     text = row[reason_at].strip().lower()
     for word, reason in _REASON_WORDS:
         if word in text:
             return reason
-    return "import"
+    return Reason.IMPORT
 
 
 def _next_row(reader) -> list[str]:

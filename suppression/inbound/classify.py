@@ -19,10 +19,10 @@ from suppression.inbound.intent import find_intent, scope_in_words
 from suppression.inbound.judge import Judge, shipped_judge
 from suppression.inbound.ownwords import own_words
 from suppression.inbound.reports import read_report
-from suppression.model import ALL_EMAILS, Scope
+from suppression.model import ALL_EMAILS, Reason, Scope, Status
 from suppression.tokens import LinkClaim
 
-REQUEST, AUTOMATIC, BOUNCE, COMPLAINT, REVIEW = "request", "automatic", "bounce", "complaint", "review"
+REQUEST, AUTOMATIC, BOUNCE, COMPLAINT, REVIEW = Status.REQUEST, Status.AUTOMATIC, Status.BOUNCE, Status.COMPLAINT, Status.REVIEW
 # How a request proves whose address it is: our link token in the message (the mailto, a
 # quoted link), our Message-ID in In-Reply-To/References, or DMARC passed at a trusted
 # authserv-id for the sender's own address. UNPROVEN: the From header or the text's word only,
@@ -43,7 +43,7 @@ _REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|vs|antw|ref|réf|r|rif|res|tr|rv|fw|
 _MAX_TOKENS = 20  # candidates verified per message; a flood of look-alikes is not read further
 _MAX_SUBJECT = 1000
 MAX_WORDS = 4000  # of the person's own words kept for the review desk
-UNSUBSCRIBE = "unsubscribe"  # the suppression reason of a person's own request
+UNSUBSCRIBE = Reason.UNSUBSCRIBE  # the suppression reason of a person's own request
 
 
 @dataclass(frozen=True)
@@ -217,12 +217,12 @@ def _from_report(report, read_token: Callable[[str], LinkClaim], about: dict) ->
     proven = list(dict.fromkeys(claim.email for claim in returned))
     about = {**about, "found": tuple(dict.fromkeys([*proven, *named]))}
     if report.kind == "delivery-status":
-        kind, reason = BOUNCE, "bounce"
+        kind, reason = BOUNCE, Reason.BOUNCE
         suppress = [a for a in named if a in proven]  # a dead address, and the mail to it was ours
     else:
         # A complaint is about the returned message; providers often redact the complainant
         # but keep our links, and the token names the person we sent it to.
-        kind, reason = COMPLAINT, "complaint"
+        kind, reason = COMPLAINT, Reason.COMPLAINT
         suppress = proven
     # A To header guessed at is superseded by the token; an address the report names is not.
     unproven = [] if suppress and report.guessed else [a for a in named if a not in suppress]

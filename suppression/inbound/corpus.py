@@ -16,6 +16,8 @@ from email.header import Header
 from email.utils import formataddr, parseaddr
 from pathlib import Path
 
+from suppression.model import Status
+
 # Which batches train the model, which choose its threshold, which report on it. The test
 # batches are frozen: nothing is tuned on them, and they were written by writers who never
 # saw the other batches. Batches an operator exports from the desk (`inbox export-labels`)
@@ -97,11 +99,11 @@ def desk_label(message_id: int, status: str, sender: str | None, words: str | No
     `resolved` taught that the words ask, `dismissed` that they do not. The words are the
     reader's own-words text, so the record is plain text with no quote; its language is not
     known (it counts in the overall figures only)."""
-    if status not in ("resolved", "dismissed") or not (words or "").strip():
+    if status not in (Status.RESOLVED, Status.DISMISSED) or not (words or "").strip():
         return None
     own = (sender or "").lower()
-    names = [a for a in addresses if a.lower() != own] if status == "resolved" else []
-    return {"id": f"desk-{message_id}", "lang": "", "label": REQUEST if status == "resolved" else STAY,
+    names = [a for a in addresses if a.lower() != own] if status == Status.RESOLVED else []
+    return {"id": f"desk-{message_id}", "lang": "", "label": REQUEST if status == Status.RESOLVED else STAY,
             "kind": f"desk-{status}", "from": sender or "unknown@invalid.example", "subject": "", "body": words,
             "shape": "plain", "quoted": "", "names": names}
 

@@ -25,11 +25,11 @@ from suppression.inbound.classify import REQUEST, REVIEW, UNPROVEN, Decision
 from suppression.reader import MailReader, ReaderSettings, ReaderUnavailable
 from suppression.service import SuppressionService
 from suppression.tokens import verify_token
-from suppression.model import Outcome, utc_iso
+from suppression.model import Outcome, Status, utc_iso
 
 log = logging.getLogger(__name__)
 
-POSTMASTER = "postmaster"
+POSTMASTER = Status.POSTMASTER
 _POSTMASTER_WHY = "mail to postmaster (RFC 5321 §4.5.1): kept for a person, never read as a request"
 _BATCH = 50
 _RETRY_SECONDS = 5.0

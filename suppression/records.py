@@ -4,7 +4,7 @@ import json
 
 from suppression.addresses import mask_addresses_in
 from suppression.claims import state_of_legacy, until_of
-from suppression.model import Change, StoredMessage, Suppression
+from suppression.model import Change, Status, StoredMessage, Suppression
 
 
 def change_record(change: Change) -> dict:
@@ -80,7 +80,7 @@ def message_record(message: StoredMessage, due: str, with_raw: bool = False) -> 
         "found": message.found,
         "words": message.words,
         # Suppressed because of it; while a person must decide it, also the addresses found.
-        "addresses": (list(dict.fromkeys([*message.addresses, *message.found])) if message.status == "review"
+        "addresses": (list(dict.fromkeys([*message.addresses, *message.found])) if message.status == Status.REVIEW
                       else message.addresses),
         "topic": message.scope.topic,
         "processed_at": message.processed_at,

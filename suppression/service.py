@@ -41,7 +41,7 @@ from suppression.addresses import (
     sender_key,
     unicode_form,
 )
-from suppression.apikeys import SCOPES, ApiKey, RecentKeys, mint_api_key, split_api_key
+from suppression.apikeys import ROLES, ApiKey, RecentKeys, mint_api_key, split_api_key
 from suppression.background import cancel_and_wait
 from suppression.campaigns import campaign_id, sent_count
 from suppression.config import Settings
@@ -65,7 +65,8 @@ from suppression.stats import Statistics
 from suppression.snapshot import SNAPSHOT_NAME, load_snapshot, save_snapshot
 from suppression.mail_shares import StoredMail
 from suppression.model import (
-    ALL_EMAILS, Change, Claim, Scope, StoredMessage, Suppression, seconds_since, signed64, utc_iso,
+    ALL_EMAILS, Actor, Change, Claim, Reason, Scope, Source, Status, StoredMessage, Suppression, seconds_since,
+    signed64, utc_iso,
 )
 from suppression.store import Store, SuppressionStore
 from suppression.subject_search import find_traces
@@ -73,9 +74,7 @@ from suppression.tokens import LinkClaim, mint_undo, read_claim, verify_undo
 
 log = logging.getLogger(__name__)
 
-INBOX_STATUSES = (
-    "pending", "request", "automatic", "bounce", "complaint", "review", "resolved", "dismissed", "postmaster",
-)
+INBOX_STATUSES = tuple(status.value for status in Status)  # plain strings: argparse shows their repr
 RESOLVE_ACTIONS = ("suppress", "dismiss")
 MAX_NOTE_CHARS = 2000
 # Addresses read between two looks at the loop: a non-ASCII one costs up to ~10 µs to validate,
@@ -87,11 +86,10 @@ async def _let_others_run() -> None:
     await asyncio.sleep(0)
 
 
-_REASON_OF_REPORT = {"delivery-status": "bounce", "feedback-report": "complaint"}
+_REASON_OF_REPORT = {"delivery-status": Reason.BOUNCE, "feedback-report": Reason.COMPLAINT}
 # `block`: never mail this address, receipts included (counts for transactional mail, as bounces
 # and complaints do); `pause`: a person's own pause from the preference centre.
-REASONS = ("unsubscribe", "complaint", "bounce", "manual", "import", "block", "pause")
-SOURCES = ("link", "one-click", "email", "api", "cli", "import")
+REASONS = tuple(reason.value for reason in Reason if reason is not Reason.ERASURE)  # an erasure's is its own
 RETENTION_EVERY_SECONDS = 3600
 FOLLOW_SECONDS = 0.1  # how soon writes by other processes (the CLI) reach checks
 # The longest a check waits for the index to take in a write acknowledged here or by the CLI
@@ -132,7 +130,7 @@ class CheckResult:
         if self.matched is not None:
             matched = self.matched
             if matched.source == ERASURE_SOURCE and not reveal_erasure:
-                matched = dataclasses.replace(matched, reason="manual", source="api")
+                matched = dataclasses.replace(matched, reason=Reason.MANUAL, source=Source.API)
             body.update(suppression_record(matched))
             if matched.until is not None:
                 body["until"] = matched.until
@@ -141,7 +139,7 @@ class CheckResult:
         return body
 
 
-ERASURE_SOURCE = "erasure"  # the source (and reason) of the suppression an erasure makes of an unsuppressed address
+ERASURE_SOURCE = Source.ERASURE  # the source (and reason) of the suppression an erasure makes of an unsuppressed address
 
 LEAVING_REASONS = ("too-many", "not-relevant", "never-signed-up", "other")
 MAX_LEAVING_TEXT = 500
@@ -542,7 +540,7 @@ class SuppressionService:
         `until` (stored form, see until_of) makes the claim a pause that ends then."""
         email = normalise_entry(text)
         scope = self.known_scope(scope)
-        reason = self.check_reason(reason or "manual")
+        reason = self.check_reason(reason or Reason.MANUAL)
         if until is not None and email.startswith(DOMAIN_PREFIX):
             raise InvalidValue("a \"*@DOMAIN\" entry cannot be paused: leave `until` out")
         campaign = campaign_id(campaign) if campaign is not None else None
@@ -565,7 +563,7 @@ class SuppressionService:
         until = utc_iso(self.clock() + timedelta(days=days))
         stored, key = self._stored(email)
         campaign = campaign_id(campaign) if campaign is not None else None
-        placed = await self.store.claim(stored, key, ALL_EMAILS, "pause", source, actor, None, campaign, until)
+        placed = await self.store.claim(stored, key, ALL_EMAILS, Reason.PAUSE, source, actor, None, campaign, until)
         if placed.change_id is not None:
             await self._note_own(placed.change_id, _state_of(placed.suppression), stored, ALL_EMAILS)
         return until, mint_undo(self._keys(), email, ALL_EMAILS, placed.claim.since)
@@ -601,7 +599,7 @@ class SuppressionService:
         named = [verify_undo(self._keys(), token, email) for token in undo_tokens[:MAX_UNDO]]
         stored, lifted = self._stored(email)[0], []
         for scope, made_at in named:
-            change_id = await self.store.unsuppress(stored, scope, "link", actor, only_own_made_at=made_at)
+            change_id = await self.store.unsuppress(stored, scope, Source.LINK, actor, only_own_made_at=made_at)
             if change_id is not None:
                 await self.follow_changes(upto=change_id)
                 lifted.append(scope)
@@ -991,7 +989,7 @@ class SuppressionService:
         """Record what handling a message decided, and suppress what it names (made through the
         link of `campaign`, if its token named one), in one write."""
         change_id = await self.store.settle_message(
-            message_id, outcome, keys, reason, "email", f"email:{message_id}", counted, campaign,
+            message_id, outcome, keys, reason, Source.EMAIL, Actor.of_message(message_id), counted, campaign,
         )
         if change_id is not None:
             await self.follow_changes(upto=change_id)
@@ -1038,7 +1036,7 @@ class SuppressionService:
                 raise InvalidValue("a dismissal suppresses nothing: give no emails or topic")
             if not (note or "").strip():
                 raise InvalidValue("say why in a note when dismissing")
-            await self.store.resolve_message(message_id, "dismissed", [], ALL_EMAILS, "", "", actor, note)
+            await self.store.resolve_message(message_id, Status.DISMISSED, [], ALL_EMAILS, "", "", actor, note)
             return await self.inbox_message(message_id)
         scope = self.known_scope(scope)
         if emails is not None:
@@ -1048,9 +1046,9 @@ class SuppressionService:
         else:
             addresses = list(message.found) or [normalise_address(message.sender or message.mail_from)]
         keys = self.stored_keys(addresses)
-        reason = _REASON_OF_REPORT.get(message.report, "unsubscribe")  # what the reader found, not a parse here
+        reason = _REASON_OF_REPORT.get(message.report, Reason.UNSUBSCRIBE)  # what the reader found, not a parse here
         change_id = await self.store.resolve_message(
-            message_id, "resolved", keys, scope, reason, f"email:{message_id}", actor, note,
+            message_id, Status.RESOLVED, keys, scope, reason, f"email:{message_id}", actor, note,
         )
         if change_id is not None:
             await self.follow_changes(upto=change_id)
@@ -1166,19 +1164,19 @@ class SuppressionService:
 
     # -- API keys -----------------------------------------------------------------------
 
-    async def create_api_key(self, name: str, scope: str) -> str:
+    async def create_api_key(self, name: str, role: str) -> str:
         """Create a key and return it in full: the only time it is ever shown."""
         name = name.strip()
         if not name or len(name) > 100:
             raise InvalidValue("a key name must be 1 to 100 characters")
-        if scope not in SCOPES:
-            raise InvalidValue(f"unknown scope {scope!r} (one of: {', '.join(SCOPES)})")
+        if role not in ROLES:  # "scope": the CLI's word for it
+            raise InvalidValue(f"unknown scope {role!r} (one of: {', '.join(ROLES)})")
         full, key_id, secret_hash = mint_api_key()
-        await self.store.add_api_key(ApiKey(key_id, name, scope, secret_hash))
+        await self.store.add_api_key(ApiKey(key_id, name, role, secret_hash))
         return full
 
     async def list_api_keys(self) -> list[tuple[str, str, str, str | None]]:
-        """(name, scope, created_at, revoked_at) of every key; never the hashes."""
+        """(name, role, created_at, revoked_at) of every key; never the hashes."""
         return await self.store.list_api_keys()
 
     async def revoke_api_key(self, name: str) -> None:

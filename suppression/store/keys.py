@@ -16,7 +16,7 @@ class ApiKeys(Part):
 
         def steps() -> Steps:
             try:
-                yield COUNT, self.q.ADD_API_KEY, (key.key_id, key.name, key.scope, key.secret_hash, utc_now())
+                yield COUNT, self.q.ADD_API_KEY, (key.key_id, key.name, key.role, key.secret_hash, utc_now())
             except self.unique_violation:
                 raise Conflict(f"an API key named {key.name!r} exists already") from None
 

@@ -2,7 +2,7 @@
 person at the desk: a part of either store (part.py), written once for both."""
 
 from suppression.mail_shares import StoredMail
-from suppression.model import Outcome, Scope, StoredMessage, utc_now
+from suppression.model import Outcome, Scope, Status, StoredMessage, utc_now
 from suppression.store import writes
 from suppression.store.part import Part
 from suppression.store.rows import message_of_row
@@ -18,7 +18,7 @@ class Messages(Part):
         # One into review opens an event: it takes the log's order like a change.
         message_id, added = await self._transact(
             lambda: writes.add_message(self.q, raw, mail_from, rcpt_to, settled, origin, network, claimed_by),
-            ordered=settled is not None and settled[0] == "review")
+            ordered=settled is not None and settled[0] == Status.REVIEW)
         if added:
             self.stored_mail_bytes += len(raw)
         return message_id

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from suppression.index import ScopeRows
-from suppression.model import ImportRow, Scope, utc_now
+from suppression.model import ImportRow, Scope, Source, utc_now
 from suppression.store import writes
 from suppression.store.dialect import POSTGRESQL as q
 from suppression.store.sql import HARD_LIST
@@ -54,7 +54,7 @@ async def import_rows(conn, rows: Iterable[ImportRow], actor: str) -> tuple[int,
         " SELECT email, topic, reason, 'import', %s, %s FROM import_first ORDER BY line", (actor, at),
     )
     for email, topic, reason, key in further:
-        placed = await run_postgresql(conn, writes.claim(q, at, email, key, Scope.of_stored(topic), reason, "import",
+        placed = await run_postgresql(conn, writes.claim(q, at, email, key, Scope.of_stored(topic), reason, Source.IMPORT,
                                                          actor))
         added += placed.change_id is not None
     return added, (await (await conn.execute(q.NEWEST_CHANGE)).fetchone())[0]

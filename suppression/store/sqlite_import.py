@@ -6,7 +6,7 @@ their reason and time."""
 import sqlite3
 from collections.abc import Iterable
 
-from suppression.model import ImportRow, Scope, utc_now
+from suppression.model import ImportRow, Scope, Source, utc_now
 from suppression.store import writes
 from suppression.store.dialect import SQLITE
 from suppression.store.sql import HARD_LIST as _HARD_LIST
@@ -75,7 +75,7 @@ def import_rows(db: sqlite3.Connection, rows: Iterable[ImportRow], actor: str) -
         )
         further_added: dict[tuple[str, str], int] = {}
         for email, topic, reason, key in further:
-            placed = run_sqlite(db, writes.claim(SQLITE, at, email, key, Scope.of_stored(topic), reason, "import",
+            placed = run_sqlite(db, writes.claim(SQLITE, at, email, key, Scope.of_stored(topic), reason, Source.IMPORT,
                                                  actor))
             if placed.change_id is not None:
                 added += 1

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from suppression.claims import HARD, is_repeat, shown, standing, suppressed, suppression_of_claims, until_of
 from suppression.errors import Conflict, InvalidValue, NotFound
 from suppression.model import ALL_EMAILS, UNREAD_ERASED, Claim, Outcome, Placed, Scope, Traces, signed64, utc_now
+from suppression.model import Status
 from suppression.outbox import Receiver
 from suppression.store.rows import claim_of_row
 from suppression.store.steps import COUNT, NEW_ID, PAUSE, ROW, ROWS, Steps
@@ -98,7 +99,7 @@ def add_message(q, raw: bytes, mail_from, rcpt_to, settled, origin, network, cla
         if row is not None:
             return row[0], False
     at = utc_now()
-    status, reasons = settled or ("pending", None)
+    status, reasons = settled or (Status.PENDING, None)
     message_id = yield NEW_ID, q.INSERT_MESSAGE, (
         at, mail_from, json.dumps(rcpt_to), len(raw), raw, status,
         json.dumps(reasons) if reasons is not None else None, at if settled else None, origin, claimed_by, network)
@@ -111,7 +112,7 @@ def settle_message(q, instance, message_id, outcome: Outcome, keys, reason, sour
         # Another instance took it over, believing this one dead: it settles it, once.
         log.warning("message %d: claimed meanwhile by another instance; left to it", message_id)
         return None
-    if row is not None and row[1] != "pending":
+    if row is not None and row[1] != Status.PENDING:
         # Settled meanwhile: an erasure took its text (and put it before a person) while
         # it was being read; what the reader found in it must not come back.
         raise Conflict(f"message {message_id} is no longer waiting to be read ({row[1]})")
@@ -134,7 +135,7 @@ def resolve_message(q, message_id, status, keys, scope: Scope, reason, source, a
     row = yield ROW, q.MESSAGE_TO_RESOLVE, (message_id,)
     if row is None:
         raise NotFound(f"no received message {message_id}")
-    if row[0] != "review":
+    if row[0] != Status.REVIEW:
         raise Conflict(f"message {message_id} is settled already ({row[0]})")
     at, last = utc_now(), None
     for email, key in keys:
@@ -189,7 +190,7 @@ def scrub_messages(q, ids, scrub: Callable[[str | None], str | None]) -> Steps:
         freed += size if had_raw else 0
         cleaned = [scrub(v) if isinstance(v, str) else v for v in values]
         yield COUNT, q.SCRUB_MESSAGE, (*cleaned, message_id)
-        if status == "pending":
+        if status == Status.PENDING:
             yield COUNT, q.UNREAD_TO_REVIEW, (json.dumps([UNREAD_ERASED]), message_id)
         yield PAUSE, "", ()  # the columns are short, but one person may have written many times
     return freed

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Awaitable, Callable
 
 from suppression.addresses import DOMAIN_PREFIX, HASHES
-from suppression.apikeys import SCOPES
+from suppression.apikeys import ROLES
 from suppression.config import Settings, links_are_plain_http, load_settings
 from suppression.errors import InvalidValue, StoreUnavailable, SuppressionError
 from suppression.inbound.corpus import desk_label
@@ -25,7 +25,7 @@ from suppression.service import (
     REASONS,
     SuppressionService,
 )
-from suppression.model import Scope
+from suppression.model import Actor, Scope, Source
 from suppression.stats import BY
 from suppression.records import change_record, message_record, subject_record, suppression_record
 
@@ -68,11 +68,11 @@ async def _run(settings: Settings, command: Callable[..., Awaitable[int]], args)
         await service.stop()
 
 
-def _actor() -> str:
+def _actor() -> Actor:
     try:
-        return f"cli:{getpass.getuser()}"
+        return Actor.of_cli_user(getpass.getuser())
     except (KeyError, OSError):
-        return "cli"
+        return Actor.CLI
 
 
 def _print_json(value: dict) -> None:
@@ -110,7 +110,7 @@ async def check(service: SuppressionService, args) -> int:
 
 async def add(service: SuppressionService, args) -> int:
     until = service.until_of(args.until) if args.until is not None else None
-    row, created = await service.suppress(args.email, Scope.of_topic(args.topic), args.reason, "cli", _actor(),
+    row, created = await service.suppress(args.email, Scope.of_topic(args.topic), args.reason, Source.CLI, _actor(),
                                           until=until)
     extra = {"until": row.until} if row.until is not None else {}
     _print_json({"email": row.email, "topic": row.scope.topic, "created": created, **suppression_record(row), **extra})
@@ -119,7 +119,7 @@ async def add(service: SuppressionService, args) -> int:
 
 async def remove(service: SuppressionService, args) -> int:
     scope = Scope.of_topic(args.topic)
-    email, removed = await service.unsuppress(args.email, scope, "cli", _actor())
+    email, removed = await service.unsuppress(args.email, scope, Source.CLI, _actor())
     _print_json({"email": email, "topic": scope.topic, "removed": removed})
     return EXIT_OK
 
@@ -315,7 +315,7 @@ def _parser(with_serve: bool = False) -> argparse.ArgumentParser:
     apikey_commands = apikey.add_subparsers(dest="apikey_command", required=True, metavar="ACTION")
     create = apikey_commands.add_parser("create", help="create a key; prints it on the last line")
     create.add_argument("name")
-    create.add_argument("--scope", choices=SCOPES, required=True)
+    create.add_argument("--scope", choices=ROLES, required=True)  # a key's role
     create.set_defaults(command_fn=apikey_create)
     apikey_commands.add_parser("list", help="list keys (never their secrets)").set_defaults(command_fn=apikey_list)
     revoke = apikey_commands.add_parser("revoke", help="revoke a key by name")

@@ -9,12 +9,12 @@ from aiohttp import web
 from handlers.bodies import all_strings, decoded, flat_object, json_list_in_slices
 from handlers.errors import ApiError, json_answers
 from handlers.state import METRICS, SERVICE, SETTINGS, WEBHOOKS
-from suppression.apikeys import SCOPES, ApiKey
+from suppression.apikeys import ROLES, ApiKey
 from suppression.addresses import HASHES
 from suppression.claims import check_purpose
 from suppression.errors import StoreUnavailable
 from suppression.records import change_record, message_record, subject_record, suppression_record
-from suppression.model import Scope
+from suppression.model import Actor, Role, Scope, Source
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def _method_not_allowed(methods: list[str]):
 
 def _needed(role: str) -> str:
     """Which keys may: "an admin key", "a sync or an admin key" (a key's role includes those below it)."""
-    roles = SCOPES[SCOPES.index(role):]
+    roles = ROLES[ROLES.index(role):]
     return " or ".join(f"{'an' if r[0] in 'aeiou' else 'a'} {r}" for r in roles) + " key"
 
 
@@ -85,8 +85,8 @@ async def not_found(request: web.Request) -> web.Response:
 # -- authentication ---------------------------------------------------------------------
 
 
-async def require(request: web.Request, scope: str) -> ApiKey:
-    """The request's API key, if it may do what `scope` needs; else 401 or 403."""
+async def require(request: web.Request, role: Role) -> ApiKey:
+    """The request's API key, if its role may do what `role` needs; else 401 or 403."""
     header = request.headers.get("Authorization", "")
     kind, _, presented = header.partition(" ")
     if kind.lower() != "bearer" or not presented.strip():
@@ -94,27 +94,27 @@ async def require(request: web.Request, scope: str) -> ApiKey:
     key = await request.app[SERVICE].authenticate(presented.strip())
     if key is None:
         raise ApiError(401, "invalid API key", _CHALLENGE)
-    if not key.allows(scope):
-        raise ApiError(403, f"the key {key.name!r} is a {key.scope} key; this needs {_needed(scope)}")
+    if not key.allows(role):
+        raise ApiError(403, f"the key {key.name!r} is a {key.role} key; this needs {_needed(role)}")
     return key
 
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="suppression"'}
 
 
-def actor_of(key: ApiKey) -> str:
-    return f"api:{key.name}"
+def actor_of(key: ApiKey) -> Actor:
+    return Actor.of_api_key(key.name)
 
 
 # -- checks -----------------------------------------------------------------------------
 
 
 async def get_suppression(request: web.Request) -> web.Response:
-    key = await require(request, "check")
+    key = await require(request, Role.CHECK)
     result = await request.app[SERVICE].check(request.match_info["email"], Scope.of_topic(request.query.get("topic")),
                                               request.query.get("purpose"))
     request.app[METRICS].checked["single"] += 1
-    body = result.as_dict(reveal_erasure=key.allows("admin"))
+    body = result.as_dict(reveal_erasure=key.allows(Role.ADMIN))
     return web.Response(text=check_json(body), content_type="application/json")
 
 
@@ -134,7 +134,7 @@ def check_json(body: dict) -> str:
 
 
 async def post_check(request: web.Request) -> web.StreamResponse:
-    await require(request, "check")
+    await require(request, Role.CHECK)
     check_purpose(request.query.get("purpose"))  # an unknown purpose is refused before anything is read
     if request.content_type == "text/plain":
         return await _check_text(request)
@@ -212,7 +212,7 @@ async def _line_blocks(stream):
 
 
 async def post_suppression(request: web.Request) -> web.Response:
-    key = await require(request, "admin")
+    key = await require(request, Role.ADMIN)
     body = await json_object(request, allowed={"email", "topic", "reason", "until"})
     email = body.get("email")
     if not isinstance(email, str):
@@ -221,7 +221,7 @@ async def post_suppression(request: web.Request) -> web.Response:
     until = service.until_of(body["until"]) if body.get("until") is not None else None
     suppression, created = await service.suppress(
         email, Scope.of_topic(optional_string(body, "topic")), optional_string(body, "reason") or "manual",
-        "api", actor_of(key), until=until,
+        Source.API, actor_of(key), until=until,
     )
     return web.json_response(
         {
@@ -236,35 +236,35 @@ async def post_suppression(request: web.Request) -> web.Response:
 
 
 async def delete_suppression(request: web.Request) -> web.Response:
-    key = await require(request, "admin")
+    key = await require(request, Role.ADMIN)
     scope = Scope.of_topic(request.query.get("topic"))
-    email, removed = await request.app[SERVICE].unsuppress(request.match_info["email"], scope, "api", actor_of(key))
+    email, removed = await request.app[SERVICE].unsuppress(request.match_info["email"], scope, Source.API, actor_of(key))
     return web.json_response({"email": email, "topic": scope.topic, "removed": removed})
 
 
 async def get_changes(request: web.Request) -> web.Response:
-    await require(request, "sync")  # the whole list: not for every sender
+    await require(request, Role.SYNC)  # the whole list: not for every sender
     page, next_cursor = await request.app[SERVICE].changes(request.query.get("after"), _limit(request))
     return web.json_response({"changes": [change_record(c) for c in page], "next": next_cursor})
 
 
 async def get_history(request: web.Request) -> web.Response:
     """The proof for one address: every change to its suppressions, oldest first."""
-    key = await require(request, "sync")
-    email, history = await request.app[SERVICE].history(request.match_info["email"], reveal_erasure=key.allows("admin"))
+    key = await require(request, Role.SYNC)
+    email, history = await request.app[SERVICE].history(request.match_info["email"], reveal_erasure=key.allows(Role.ADMIN))
     return web.json_response({"email": email, "history": [change_record(c) for c in history]})
 
 
 async def get_subject(request: web.Request) -> web.Response:
     """Everything held about one address (the right of access); an empty record if nothing is."""
-    await require(request, "admin")
+    await require(request, Role.ADMIN)
     service = request.app[SERVICE]
     return web.json_response(subject_record(await service.subject(request.match_info["email"]), service.due))
 
 
 async def post_erase(request: web.Request) -> web.Response:
     """Forget an address and keep its opt-out (the right to erasure)."""
-    key = await require(request, "admin")
+    key = await require(request, Role.ADMIN)
     email, suppressed = await request.app[SERVICE].erase(request.match_info["email"], actor_of(key))
     return web.json_response({"email": email, "erased": True, "suppressed": suppressed})
 
@@ -280,21 +280,21 @@ def _limit(request: web.Request) -> int:
 
 
 async def get_inbox(request: web.Request) -> web.Response:
-    await require(request, "admin")  # people's mail: admin keys only
+    await require(request, Role.ADMIN)  # people's mail: admin keys only
     service = request.app[SERVICE]
     page, next_cursor = await service.inbox(request.query.get("status"), request.query.get("after"), _limit(request))
     return web.json_response({"messages": [message_record(m, service.due(m)) for m in page], "next": next_cursor})
 
 
 async def get_inbox_message(request: web.Request) -> web.Response:
-    await require(request, "admin")
+    await require(request, Role.ADMIN)
     service = request.app[SERVICE]
     message = await service.inbox_message(_message_id(request))
     return web.json_response(message_record(message, service.due(message), with_raw=True))
 
 
 async def post_resolve(request: web.Request) -> web.Response:
-    key = await require(request, "admin")
+    key = await require(request, Role.ADMIN)
     message_id = _message_id(request)
     body = await json_object(request, allowed={"action", "emails", "topic", "note"})
     action = body.get("action")
@@ -327,7 +327,7 @@ def _message_id(request: web.Request) -> int:
 async def post_link(request: web.Request) -> web.Response:
     # A check key may mint links: the tool that checks before sending is the one that
     # puts a link in each email.
-    await require(request, "check")
+    await require(request, Role.CHECK)
     body = await json_object(request, allowed={"email", "topic", "campaign"})
     email = body.get("email")
     if not isinstance(email, str):
@@ -348,7 +348,7 @@ async def post_link(request: web.Request) -> web.Response:
 
 async def post_campaign(request: web.Request) -> web.Response:
     """How many a campaign was sent to: set (a repeat changes nothing), for its rate in /v1/stats."""
-    await require(request, "sync")
+    await require(request, Role.SYNC)
     body = await json_object(request, allowed={"sent"})
     if "sent" not in body:
         raise ApiError(400, "`sent` is required: how many recipients the campaign was sent to")
@@ -358,7 +358,7 @@ async def post_campaign(request: web.Request) -> web.Response:
 
 async def get_stats(request: web.Request) -> web.Response:
     """Suppressions created and lifted per bucket; counts only, never an address."""
-    await require(request, "sync")
+    await require(request, Role.SYNC)
     unknown = set(request.query) - {"from", "to", "by"}
     if unknown:
         raise ApiError(400, f"unknown parameter(s): {', '.join(sorted(unknown))[:200]} (from, to, by)")

@@ -25,7 +25,7 @@ from handlers.pages import LANG, PAGES, Pages, as_page
 from handlers.state import SERVICE
 from suppression.apikeys import ApiKey
 from suppression.errors import SuppressionError
-from suppression.model import Scope
+from suppression.model import Actor, Role, Scope, Status
 from suppression.ratelimit import SlidingWindow
 from suppression.service import SuppressionService
 
@@ -155,7 +155,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     if key is None:
         desk.failures.record(client)
         return await sign_in_page(request, N_("That key is not valid."), status=401)
-    if not key.allows("admin"):
+    if not key.allows(Role.ADMIN):
         return await sign_in_page(request, N_("This key may not use the desk: it needs an admin key."), status=403)
     _, cookie = desk.start(key.key_id)  # a new nonce: nothing from before signing in carries over
     response = _redirect("/admin/")
@@ -189,7 +189,7 @@ async def resolve(request: web.Request) -> web.StreamResponse:
     scope = Scope.of_topic(str(form.get("topic") or ""))  # the form's "" is all emails
     emails = [e.strip(",;") for e in str(form.get("emails") or "").split() if e.strip(",;")]
     try:
-        await service.resolve(message_id, str(action or ""), f"desk:{key.name}",
+        await service.resolve(message_id, str(action or ""), Actor.of_desk(key.name),
                               emails if action == "suppress" and emails else None, scope, note)
     except SuppressionError as exc:
         failure = classify(request, exc)
@@ -204,7 +204,7 @@ async def signed_in(request: web.Request) -> tuple[DeskSession | None, ApiKey | 
     if session is None or not session.key_id:
         return session, None
     key = await request.app[SERVICE].api_key_by_id(session.key_id)
-    if key is None or not key.allows("admin"):
+    if key is None or not key.allows(Role.ADMIN):
         return session, None
     return session, key
 
@@ -230,7 +230,7 @@ async def _desk_page(request, session: DeskSession, key: ApiKey, done: str = "",
                      status: int = 200) -> web.Response:
     service: SuppressionService = request.app[SERVICE]
     pages: Pages = request.app[PAGES]
-    messages, _ = await service.inbox("review", None, _SHOWN)
+    messages, _ = await service.inbox(Status.REVIEW, None, _SHOWN)
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     rows = []
     for m in messages:

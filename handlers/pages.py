@@ -24,11 +24,11 @@ from suppression.errors import BadReturn, BadToken, BadUndo, StoreUnavailable
 from suppression.links import ONE_CLICK
 from suppression.tokens import RETURN_MAX_AGE_SECONDS, LinkClaim
 from suppression.service import Leaving
-from suppression.model import ALL_EMAILS, Scope
+from suppression.model import ALL_EMAILS, Actor, Reason, Scope, Source
 
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_FORM_BYTES = 64 * 1024
-ACTOR = "recipient"  # who acts through a link: the person holding it
+ACTOR = Actor.RECIPIENT  # who acts through a link: the person holding it
 
 
 class Pages:
@@ -177,7 +177,7 @@ async def act_on_link(request: web.Request) -> web.Response:
     claim = service.read_link(request.match_info["token"])
     form = await request.post()
     if form.get("List-Unsubscribe") == ONE_CLICK.split("=", 1)[1]:
-        await service.suppress(claim.email, claim.scope, "unsubscribe", "one-click", ACTOR, campaign=claim.campaign)
+        await service.suppress(claim.email, claim.scope, Reason.UNSUBSCRIBE, Source.ONE_CLICK, ACTOR, campaign=claim.campaign)
         return web.Response(body=pages.one_click_page(lang), content_type="text/html", charset="utf-8",
                             headers={"Content-Language": lang})
     action = form.get("action")
@@ -193,7 +193,7 @@ async def act_on_link(request: web.Request) -> web.Response:
         why = Leaving.of(form.get("why"), form.get("why_text"))
         made = []
         for scope in chosen:
-            suppression, created = await service.suppress(claim.email, scope, "unsubscribe", "link", ACTOR, why,
+            suppression, created = await service.suppress(claim.email, scope, Reason.UNSUBSCRIBE, Source.LINK, ACTOR, why,
                                                           campaign=claim.campaign)
             if created:
                 made.append(suppression)
@@ -205,7 +205,7 @@ async def act_on_link(request: web.Request) -> web.Response:
         days = form.get("days")
         if not isinstance(days, str) or not days.isdigit() or len(days) > 5:
             return pages.problem(400, N_("Nothing was changed"), N_("We could not understand this request."), lang)
-        until, undo_token = await service.pause(claim.email, int(days), "link", ACTOR,
+        until, undo_token = await service.pause(claim.email, int(days), Source.LINK, ACTOR,
                                                 campaign=claim.campaign)
         return pages.render("paused.html", lang=lang, title=N_("Your emails are paused"), address=_address(claim.email),
                             until=_day(until), undo=[undo_token])

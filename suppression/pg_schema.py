@@ -370,4 +370,16 @@ MIGRATIONS: tuple[str, ...] = (
         FOR EACH STATEMENT EXECUTE FUNCTION daily_changes_count();
 
     """,
+    # 18: a decision at the review desk has the source "desk" (see schema.py): what stands is
+    # rewritten, the append-only change log is read as "desk", and the bucket counts it as email.
+    """
+    UPDATE claims SET source = 'desk' WHERE source LIKE 'email:%';
+    UPDATE suppressions SET source = 'desk' WHERE source LIKE 'email:%';
+    CREATE OR REPLACE FUNCTION source_bucket(source TEXT, reason TEXT) RETURNS TEXT LANGUAGE sql IMMUTABLE AS $$
+        SELECT CASE WHEN source IN ('one-click', 'link', 'api', 'cli', 'import') THEN source
+                    WHEN source IN ('email', 'desk') OR source LIKE 'email:%'
+                    THEN CASE WHEN reason IN ('bounce', 'complaint') THEN reason ELSE 'email' END
+                    ELSE 'other' END
+    $$;
+    """,
 )

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 # hand (the one-click link, the page, an email they sent that the reader honoured) and for the
 # reason "unsubscribe". A bounce or complaint (reasons of their own), an admin's entry (sources
 # api, cli, import; reasons manual, import, block) and a request the desk resolved (source
-# "email:N", an admin's decision) are not.
+# "desk", an admin's decision) are not.
 OWN_REASON = Reason.UNSUBSCRIBE
 OWN_SOURCES = (Source.LINK, Source.ONE_CLICK, Source.EMAIL)
 RETURN_SOURCE = Source.RETURN  # the change log's source of a lift made by a confirmation

@@ -433,4 +433,49 @@ MIGRATIONS: tuple[str, ...] = (
     END;
 
     """,
+    # 18: one vocabulary (docs/api.md, suppression/model.py): a source says where a change came
+    # from, from a fixed set; its actor says who. A decision at the review desk was written with
+    # the message as its source ("email:N") and the person as its actor, while a request the
+    # reader honoured has the source "email" and the message as its actor ("email:N"): the desk's
+    # source is "desk" now. The claims and suppressions (what stands) are rewritten; the change
+    # log is append-only and keeps what was written, read as "desk" (suppression/rows.py,
+    # source_of_stored). The statistics' triggers count "desk" as they counted "email:N": in the
+    # email bucket, or bounce/complaint by reason (and still "email:N", for lifts of old claims).
+    """
+    UPDATE claims SET source = 'desk' WHERE source LIKE 'email:%';
+    UPDATE suppressions SET source = 'desk' WHERE source LIKE 'email:%';
+    DROP TRIGGER daily_changes_of_suppress;
+    DROP TRIGGER daily_changes_of_lift;
+    CREATE TRIGGER daily_changes_of_suppress AFTER INSERT ON changes
+    WHEN NEW.action = 'suppress' AND NEW.source IS NOT 'import'
+    BEGIN
+        INSERT INTO daily_changes (day, campaign, topic, source, reason, why, created, lifted)
+        VALUES (substr(NEW.at, 1, 10), coalesce(NEW.campaign, ''), NEW.topic,
+                CASE WHEN NEW.source IN ('one-click', 'link', 'api', 'cli', 'import') THEN NEW.source
+                     WHEN NEW.source IN ('email', 'desk') OR NEW.source LIKE 'email:%'
+                     THEN CASE WHEN NEW.reason IN ('bounce', 'complaint') THEN NEW.reason ELSE 'email' END
+                     ELSE 'other' END,
+                coalesce(NEW.reason, ''),
+                CASE WHEN json_valid(NEW.detail) THEN coalesce(json_extract(NEW.detail, '$.why'), '') ELSE '' END,
+                1, 0)
+        ON CONFLICT (day, campaign, topic, source, reason, why) DO UPDATE SET created = daily_changes.created + 1;
+    END;
+    CREATE TRIGGER daily_changes_of_lift AFTER INSERT ON changes WHEN NEW.action = 'unsuppress'
+    BEGIN
+        INSERT INTO daily_changes (day, campaign, topic, source, reason, why, created, lifted)
+        SELECT substr(NEW.at, 1, 10), coalesce(made.campaign, ''), NEW.topic,
+               CASE WHEN made.source IN ('one-click', 'link', 'api', 'cli', 'import') THEN made.source
+                    WHEN made.source IN ('email', 'desk') OR made.source LIKE 'email:%'
+                    THEN CASE WHEN made.reason IN ('bounce', 'complaint') THEN made.reason ELSE 'email' END
+                    ELSE 'other' END,
+               coalesce(made.reason, ''),
+               CASE WHEN json_valid(made.detail) THEN coalesce(json_extract(made.detail, '$.why'), '') ELSE '' END,
+               0, 1
+        FROM (SELECT 1) LEFT JOIN (SELECT campaign, source, reason, detail FROM changes
+                                   WHERE email = NEW.email AND topic = NEW.topic AND action = 'suppress' AND id < NEW.id
+                                   ORDER BY id DESC LIMIT 1) made
+        WHERE true
+        ON CONFLICT (day, campaign, topic, source, reason, why) DO UPDATE SET lifted = daily_changes.lifted + 1;
+    END;
+    """,
 )

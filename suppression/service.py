@@ -1048,7 +1048,7 @@ class SuppressionService:
         keys = self.stored_keys(addresses)
         reason = _REASON_OF_REPORT.get(message.report, Reason.UNSUBSCRIBE)  # what the reader found, not a parse here
         change_id = await self.store.resolve_message(
-            message_id, Status.RESOLVED, keys, scope, reason, f"email:{message_id}", actor, note,
+            message_id, Status.RESOLVED, keys, scope, reason, Source.DESK, actor, note,
         )
         if change_id is not None:
             await self.follow_changes(upto=change_id)

@@ -17,8 +17,8 @@ from suppression.store import Store
 
 BY = ("day", "campaign", "topic", "source", "reason", "why")
 # The buckets a change's source is counted in (docs/stats.md): a fixed set, whatever the log
-# holds; the desk's per-message sources ("email:123") are "email", bounces and complaints read
-# from mail are their own.
+# holds; the desk's decisions ("desk", and "email:123" in the log before migration 18) are
+# "email", bounces and complaints read from mail are their own.
 SOURCE_BUCKETS = ("one-click", "link", "email", "bounce", "complaint", "api", "cli", "import", "other")
 MAX_DAYS = 1100  # about three years in one answer
 DEFAULT_DAYS = 30  # when `from` is not given: the 30 days up to `to`

@@ -5,11 +5,16 @@ import smtplib
 
 import pytest
 
+import suppression.pg_store
+import suppression.store
 from handlers.app import build_app
 from handlers.state import INTAKE, SERVICE
+from suppression.addresses import key_of_canonical
+from suppression.model import ALL_EMAILS, Source
+from suppression.service import SuppressionService
 from tests.support.http import bearer
 from tests.support.settings import make_settings
-from tests.test_smtp import in_thread, send, smtp_port
+from tests.test_smtp import SIMPLE, in_thread, send, smtp_port
 
 # Runs on SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.both_stores
@@ -63,12 +68,66 @@ async def test_a_dmarc_failing_request_is_reviewed_then_honoured_with_the_resolv
                                                                           "verified by phone")
     assert body["resolved_by"] == "api:admin-tests"
     check = await client.app[SERVICE].check("jane@example.com")
-    assert (check.suppressed, check.matched.reason, check.matched.source) == (True, "unsubscribe", f"email:{message_id}")
+    assert (check.suppressed, check.matched.reason, check.matched.source) == (True, "unsubscribe", "desk")
     changes = await (await client.get("/v1/changes", headers=bearer(admin_key))).json()
     assert [(c["email"], c["source"], c["actor"]) for c in changes["changes"]] == [
-        ("jane@example.com", f"email:{message_id}", "api:admin-tests")]
+        ("jane@example.com", "desk", "api:admin-tests")]
     status, body = await resolve(client, admin_key, message_id, {"action": "dismiss", "note": "again"})
     assert status == 409 and "settled already" in body["error"]
+
+
+async def test_regression_email_n_is_the_actor_of_a_request_by_mail_never_a_source(client, admin_key, sync_key):
+    # A request the reader honours came by mail (source "email") from the person who sent that
+    # message (actor "email:N"); a message decided at the desk came through the desk (source
+    # "desk") from the person who decided (actor: their key). Before, the desk wrote the message
+    # as its source ("email:N"), the reader's actor: one string, two meanings.
+    honoured = await received(client, SIMPLE)
+    decided = await received(client, FORGED)
+    status, _ = await resolve(client, admin_key, decided, {"action": "suppress", "emails": ["bob@example.com"]})
+    assert status == 200
+    single = {email: await (await client.get(f"/v1/suppressions/{email}", headers=bearer(admin_key))).json()
+              for email in ("jane@example.com", "bob@example.com")}
+    assert [(single[e]["suppressed"], single[e]["source"]) for e in single] == [(True, "email"), (True, "desk")]
+    feed = (await (await client.get("/v1/changes", headers=bearer(sync_key))).json())["changes"]
+    assert [(c["email"], c["source"], c["actor"]) for c in feed] == [
+        ("jane@example.com", "email", f"email:{honoured}"), ("bob@example.com", "desk", "api:admin-tests")]
+    history = (await (await client.get("/v1/suppressions/bob@example.com/history", headers=bearer(sync_key))).json())
+    assert [(c["source"], c["actor"]) for c in history["history"]] == [("desk", "api:admin-tests")]
+    assert {c["source"] for c in feed} <= set(Source)  # every source is one of the fixed set
+    # Statistics count the desk's decision with the email requests, as before.
+    stats = await (await client.get("/v1/stats", params={"by": "source"}, headers=bearer(sync_key))).json()
+    assert [(row["key"], row["created"]) for row in stats["rows"]] == [("email", 2)]
+
+
+async def test_a_desk_decision_stored_before_migration_18_reads_as_source_desk(settings, monkeypatch):
+    # A database at migration 17 holding desk decisions as the old program wrote them (the
+    # message as the source), opened by this program.
+    module = suppression.pg_store if settings.store.url else suppression.store
+    monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:17])
+    old = SuppressionService.of_settings(settings).store
+    await old.open()
+    try:
+        for email, reason, message in (("bob@example.com", "unsubscribe", 7), ("fay@example.com", "bounce", 8)):
+            await old.claim(email, key_of_canonical(email), ALL_EMAILS, reason, f"email:{message}", "api:old")
+        await old.claim("kim@example.com", key_of_canonical("kim@example.com"), ALL_EMAILS, "unsubscribe", "email",
+                        "email:9")
+    finally:
+        await old.close()
+    monkeypatch.undo()
+    store = SuppressionService.of_settings(settings).store
+    await store.open()
+    try:
+        for email in ("bob@example.com", "fay@example.com"):
+            assert [(c.source, c.actor) for c in await store.claims_of(email)] == [("desk", "api:old")]
+            assert [row.source for row in await store.suppressions_of(email)] == ["desk"]
+            assert [(c.source, c.actor) for c in await store.changes_of(email)] == [("desk", "api:old")]
+        assert [(c.source, c.actor) for c in await store.claims_of("kim@example.com")] == [("email", "email:9")]
+        # A lift of a decision made before counts where the decision was counted: a bounce.
+        await store.unsuppress("fay@example.com", ALL_EMAILS, "api", "api:new")
+        rows = await store.daily_counts("2000-01-01", "2999-12-31", ("source",))
+        assert sorted(tuple(r) for r in rows) == [("bounce", 1, 1), ("email", 2, 0)]
+    finally:
+        await store.close()
 
 
 async def test_without_emails_the_found_addresses_else_the_sender_are_suppressed(client, admin_key):

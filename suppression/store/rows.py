@@ -5,7 +5,7 @@ message's row)."""
 
 import json
 
-from suppression.model import Change, Claim, Scope, StoredMessage, Suppression
+from suppression.model import Change, Claim, Scope, Source, StoredMessage, Suppression
 
 # Column names are constants of ours, joined into the SELECT; values are always parameters.
 MESSAGE_COLUMNS = (
@@ -27,22 +27,31 @@ CHANGE_COLUMNS = "id, at, action, email, topic, reason, source, actor, detail, c
 CLAIM_COLUMNS = "id, email, topic, reason, source, actor, created_at, campaign, until"
 
 
+def source_of_stored(source: str) -> str:
+    """A stored source in today's words. Before migration 18 a decision at the review desk was
+    written with the message as its source ("email:N", its actor the person who decided); it is
+    the source "desk" now. Migration 18 rewrote the claims and suppressions; the change log, which
+    nothing may rewrite, keeps what was written and reads as this."""
+    return Source.DESK if source.startswith("email:") else source
+
+
 def suppression_of_row(row) -> Suppression:
     # A row of the columns before claims (migration 15) reads as one with no end, not hard.
     email, topic, reason, source, since, until, hard = (*row, None, False)[:7]
-    return Suppression(email, Scope.of_stored(topic), reason, source, since, until, bool(hard))
+    return Suppression(email, Scope.of_stored(topic), reason, source_of_stored(source), since, until, bool(hard))
 
 
 def change_of_row(row) -> Change:
     change_id, at, action, email, topic, reason, source, actor, detail, campaign, until, state = (
         *row, None, None, None)[:12]
-    return Change(change_id, at, action, email, Scope.of_stored(topic), reason, source, actor, detail,
-                  campaign, until, state)
+    return Change(change_id, at, action, email, Scope.of_stored(topic), reason, source_of_stored(source), actor,
+                  detail, campaign, until, state)
 
 
 def claim_of_row(row) -> Claim:
     claim_id, email, topic, reason, source, actor, since, campaign, until = row
-    return Claim(claim_id, email, Scope.of_stored(topic), reason, source, actor, since, campaign, until)
+    return Claim(claim_id, email, Scope.of_stored(topic), reason, source_of_stored(source), actor, since, campaign,
+                 until)
 
 
 def message_of_row(row, raw: bytes | None = None) -> StoredMessage:

@@ -125,7 +125,7 @@ async def test_the_review_desk_in_a_real_browser(aiohttp_server, tmp_path):
 
     for email in ("jane@example.com", "jane.work@example.com"):
         check = await service.check(email)
-        assert check.suppressed and check.matched.source.startswith("email:")
+        assert check.suppressed and check.matched.source == "desk"
     changes = await service.store.changes_after(0, 10)
     assert {c.actor for c in changes} == {"desk:ops"}
     statuses = [m.status for m in (await service.inbox(None, None, 10))[0]]

@@ -137,7 +137,7 @@ async def test_the_request_page_is_the_same_whatever_applies_and_only_an_own_opt
     # An admin's entry with the person's own reason and source is still an admin's: the actor is not the person.
     await service.suppress(cases["block"], ALL_EMAILS, "manual", "cli", "cli")
     await service.suppress(cases["import"], ALL_EMAILS, "import", "import", "cli")
-    await service.suppress(cases["desk"], ALL_EMAILS, "unsubscribe", "email:7", "admin-desk")
+    await service.suppress(cases["desk"], ALL_EMAILS, "unsubscribe", "desk", "desk:admin")
     await client.post(link_path(client, cases["erased"]), data={"List-Unsubscribe": "One-Click"})
     assert (await client.post(f"/v1/subjects/{cases['erased']}/erase", headers=bearer(admin))).status == 200
 

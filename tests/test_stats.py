@@ -214,7 +214,7 @@ async def test_sources_are_a_few_buckets_and_a_lift_counts_where_its_suppression
     # The person takes it back on the confirmation page: a lift of the campaign's suppression.
     again = await client.post(f"/u/{token_of(made)}", data={"action": "resubscribe", "undo": undo[0]})
     assert again.status == 200
-    # Two messages decided at the desk: each has a source of its own ("email:N"), one bucket for both.
+    # Two messages decided at the desk (source "desk"): counted with the email requests.
     for sender in ("dan@example.com", "eve@example.com"):
         message_id = await under_review(client, sender)
         answer = await client.post(f"/v1/inbox/{message_id}/resolve", json={"action": "suppress"},

@@ -5,8 +5,8 @@ import smtplib
 
 import pytest
 
-import suppression.pg_store
-import suppression.store
+import suppression.store.postgresql
+import suppression.store.sqlite
 from handlers.app import build_app
 from handlers.state import INTAKE, SERVICE
 from suppression.addresses import key_of_canonical
@@ -102,7 +102,7 @@ async def test_regression_email_n_is_the_actor_of_a_request_by_mail_never_a_sour
 async def test_a_desk_decision_stored_before_migration_18_reads_as_source_desk(settings, monkeypatch):
     # A database at migration 17 holding desk decisions as the old program wrote them (the
     # message as the source), opened by this program.
-    module = suppression.pg_store if settings.store.url else suppression.store
+    module = suppression.store.postgresql if settings.store.url else suppression.store.sqlite
     monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:17])
     old = SuppressionService.of_settings(settings).store
     await old.open()

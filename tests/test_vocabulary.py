@@ -7,7 +7,7 @@ from pathlib import Path
 
 from suppression.apikeys import ROLES, ApiKey
 from suppression.model import Actor, Reason, Role, Source
-from suppression.rows import source_of_stored
+from suppression.store.rows import source_of_stored
 
 API_DOCS = Path(__file__).parent.parent / "docs" / "api.md"
 

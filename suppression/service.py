@@ -53,7 +53,7 @@ from suppression.inbound.mentions import Person
 from suppression.claims import (
     HARD, HARD_REASONS, PERMANENT, check_purpose, parse_until, shown,
 )
-from suppression.index import SuppressionIndex
+from suppression.index.keys import SuppressionIndex
 from suppression.instance_lock import InstanceLock
 from suppression.links import UnsubscribeLink, mint_link
 from suppression.outbox import KEEP_DELIVERED_DAYS, Backlog, Event, Receiver
@@ -62,7 +62,7 @@ from suppression.returning import (
     KEEP_COUNTS_DAYS, OWN_REASON, OWN_SOURCES, RETURN_ACTOR, RETURN_SOURCE, is_own_opt_out,
 )
 from suppression.stats import Statistics
-from suppression.snapshot import SNAPSHOT_NAME, load_snapshot, save_snapshot
+from suppression.index.snapshot import SNAPSHOT_NAME, load_snapshot, save_snapshot
 from suppression.mail_shares import StoredMail
 from suppression.model import (
     ALL_EMAILS, Change, Claim, Scope, StoredMessage, Suppression, seconds_since, signed64, utc_iso,

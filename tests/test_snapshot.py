@@ -8,7 +8,7 @@ import pytest
 from suppression.addresses import key_of_canonical
 from suppression.model import ALL_EMAILS, Scope
 from suppression.service import SuppressionService
-from suppression.snapshot import SNAPSHOT_NAME
+from suppression.index.snapshot import SNAPSHOT_NAME
 from suppression.store import SuppressionStore
 from tests.support.settings import make_settings
 

@@ -91,7 +91,7 @@ async def require(request: web.Request, scope: str) -> ApiKey:
     kind, _, presented = header.partition(" ")
     if kind.lower() != "bearer" or not presented.strip():
         raise ApiError(401, "missing API key: send Authorization: Bearer KEY", _CHALLENGE)
-    key = await request.app[SERVICE].authenticate(presented.strip())
+    key = await request.app[SERVICE].api_keys.authenticate(presented.strip())
     if key is None:
         raise ApiError(401, "invalid API key", _CHALLENGE)
     if not key.allows(scope):
@@ -151,7 +151,7 @@ async def _check_json(request: web.Request) -> web.Response:
     if not isinstance(emails, list) or not await all_strings(emails):
         raise ApiError(400, "`emails` must be a list of strings")
     scope = Scope.of_topic(optional_string(body, "topic"))
-    await request.app[SERVICE].see_writes()
+    await request.app[SERVICE].live.see_writes()
     suppressed = await request.app[SERVICE].suppressed_texts(emails, scope, request.query.get("purpose"))
     request.app[METRICS].checked["bulk"] += len(emails)
     if len(suppressed) < _SMALL_ANSWER:
@@ -170,7 +170,7 @@ async def _check_text(request: web.Request) -> web.StreamResponse:
     service.known_scope(scope)  # an unknown topic is refused before streaming starts
     if algorithm is not None and algorithm not in HASHES:
         raise ApiError(400, f"hash must be one of: {', '.join(HASHES)}")
-    await service.see_writes()
+    await service.live.see_writes()
     response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
     await response.prepare(request)
     checked = 0
@@ -251,7 +251,7 @@ async def get_changes(request: web.Request) -> web.Response:
 async def get_history(request: web.Request) -> web.Response:
     """The proof for one address: every change to its suppressions, oldest first."""
     key = await require(request, "sync")
-    email, history = await request.app[SERVICE].history(request.match_info["email"], reveal_erasure=key.allows("admin"))
+    email, history = await request.app[SERVICE].rights.history(request.match_info["email"], reveal_erasure=key.allows("admin"))
     return web.json_response({"email": email, "history": [change_record(c) for c in history]})
 
 
@@ -259,13 +259,13 @@ async def get_subject(request: web.Request) -> web.Response:
     """Everything held about one address (the right of access); an empty record if nothing is."""
     await require(request, "admin")
     service = request.app[SERVICE]
-    return web.json_response(subject_record(await service.subject(request.match_info["email"]), service.due))
+    return web.json_response(subject_record(await service.rights.subject(request.match_info["email"]), service.review.due))
 
 
 async def post_erase(request: web.Request) -> web.Response:
     """Forget an address and keep its opt-out (the right to erasure)."""
     key = await require(request, "admin")
-    email, suppressed = await request.app[SERVICE].erase(request.match_info["email"], actor_of(key))
+    email, suppressed = await request.app[SERVICE].rights.erase(request.match_info["email"], actor_of(key))
     return web.json_response({"email": email, "erased": True, "suppressed": suppressed})
 
 
@@ -282,15 +282,15 @@ def _limit(request: web.Request) -> int:
 async def get_inbox(request: web.Request) -> web.Response:
     await require(request, "admin")  # people's mail: admin keys only
     service = request.app[SERVICE]
-    page, next_cursor = await service.inbox(request.query.get("status"), request.query.get("after"), _limit(request))
-    return web.json_response({"messages": [message_record(m, service.due(m)) for m in page], "next": next_cursor})
+    page, next_cursor = await service.review.inbox(request.query.get("status"), request.query.get("after"), _limit(request))
+    return web.json_response({"messages": [message_record(m, service.review.due(m)) for m in page], "next": next_cursor})
 
 
 async def get_inbox_message(request: web.Request) -> web.Response:
     await require(request, "admin")
     service = request.app[SERVICE]
-    message = await service.inbox_message(_message_id(request))
-    return web.json_response(message_record(message, service.due(message), with_raw=True))
+    message = await service.review.inbox_message(_message_id(request))
+    return web.json_response(message_record(message, service.review.due(message), with_raw=True))
 
 
 async def post_resolve(request: web.Request) -> web.Response:
@@ -304,11 +304,11 @@ async def post_resolve(request: web.Request) -> web.Response:
     if emails is not None and (not isinstance(emails, list) or not all(isinstance(e, str) for e in emails)):
         raise ApiError(400, "`emails` must be a list of strings")
     service = request.app[SERVICE]
-    message = await service.resolve(
+    message = await service.review.resolve(
         message_id, action, actor_of(key), emails, Scope.of_topic(optional_string(body, "topic")),
         optional_string(body, "note"),
     )
-    return web.json_response(message_record(message, service.due(message)))
+    return web.json_response(message_record(message, service.review.due(message)))
 
 
 def _message_id(request: web.Request) -> int:
@@ -387,7 +387,7 @@ async def get_healthz(request: web.Request) -> web.Response:
 async def get_metrics(request: web.Request) -> web.Response:
     metrics = request.app[METRICS]
     try:
-        metrics.review = await request.app[SERVICE].review_state()
+        metrics.review = await request.app[SERVICE].review.review_state()
     except StoreUnavailable:
         metrics.review = None  # the gauges are left out rather than made up
     try:

@@ -55,9 +55,9 @@ async def test_check_key_cannot_write(client, check_key):
 async def test_revoked_key_is_refused(aiohttp_client, settings):
     first = await aiohttp_client(build_app(settings))
     service = first.app[SERVICE]
-    key = await service.create_api_key("temporary", "check")
+    key = await service.api_keys.create_api_key("temporary", "check")
     assert (await first.get("/v1/suppressions/jane@example.com", headers=bearer(key))).status == 200
-    await service.revoke_api_key("temporary")
+    await service.api_keys.revoke_api_key("temporary")
     await first.close()
     second = await aiohttp_client(build_app(settings))
     assert (await second.get("/v1/suppressions/jane@example.com", headers=bearer(key))).status == 401
@@ -198,7 +198,7 @@ async def test_bulk_text_of_many_lines_in_many_blocks(client, admin_key, check_k
     await client.app[SERVICE].store.import_rows(
         iter(_rows(f"user{i}@example.com" for i in range(0, 60_000, 3))), actor="test"
     )
-    await client.app[SERVICE].follow_changes()
+    await client.app[SERVICE].live.follow_changes()
     lines = [f"User{i}@example.com" for i in range(60_000)]
     answer = await client.post(
         "/v1/check?topic=newsletters", data=io.BytesIO("\n".join(lines).encode()),
@@ -249,7 +249,7 @@ async def test_bulk_text_unknown_topic_is_400_before_streaming(client, check_key
 async def test_oversize_json_body_is_413_json(aiohttp_client, tmp_path):
     app = build_app(make_settings(tmp_path / "d", http={"max_json_bytes": 2048}))
     client = await aiohttp_client(app)
-    key = await client.app[SERVICE].create_api_key("k", "check")
+    key = await client.app[SERVICE].api_keys.create_api_key("k", "check")
     body = json.dumps({"emails": [f"user{i}@example.com" for i in range(500)]})
     answer = await client.post("/v1/check", data=body, headers={**bearer(key), "Content-Type": "application/json"})
     assert answer.status == 413

@@ -110,5 +110,5 @@ async def test_the_reason_is_never_required_and_free_text_goes_with_an_erasure(c
         "action": "unsubscribe", "scope": "newsletters", "why": "other", "why_text": "I am ann@example.com, stop."})
     assert [c.detail for c in await service.store.changes_of("jane@example.com")] == [None]
     await client.post("/v1/subjects/ann@example.com/erase", headers=bearer(admin_key))
-    _, history = await service.history("ann@example.com")
+    _, history = await service.rights.history("ann@example.com")
     assert [json.loads(c.detail) for c in history if c.action == "suppress"] == [{"why": "other"}]

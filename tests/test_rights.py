@@ -61,7 +61,7 @@ async def test_the_history_proves_each_change_with_its_source_and_actor(client, 
         # outlives the complaint being lifted): the history shows each claim.
         ("suppress", None, "unsubscribe", "email", "email:1"),
     ]
-    assert (await service.inbox_message(message_id)).status == "request"
+    assert (await service.review.inbox_message(message_id)).status == "request"
     assert all(c["at"] for c in body["history"])
 
 

@@ -332,7 +332,7 @@ async def post_link(request: web.Request) -> web.Response:
     email = body.get("email")
     if not isinstance(email, str):
         raise ApiError(400, "`email` is required and must be a string")
-    link = request.app[SERVICE].mint_link(
+    link = request.app[SERVICE].links.mint_link(
         email, Scope.of_topic(optional_string(body, "topic")), optional_string(body, "campaign"))
     return web.json_response({
         "url": link.url,
@@ -391,7 +391,7 @@ async def get_metrics(request: web.Request) -> web.Response:
     except StoreUnavailable:
         metrics.review = None  # the gauges are left out rather than made up
     try:
-        metrics.changes = await request.app[SERVICE].change_counts()
+        metrics.changes = await request.app[SERVICE].statistics.change_counts()
     except StoreUnavailable:
         pass  # the counts read last time: a counter never goes back
     try:

@@ -122,7 +122,7 @@ async def remove(service: SuppressionService, args) -> int:
 
 
 async def link(service: SuppressionService, args) -> int:
-    made = service.mint_link(args.email, Scope.of_topic(args.topic), args.campaign)
+    made = service.links.mint_link(args.email, Scope.of_topic(args.topic), args.campaign)
     if links_are_plain_http(service.settings):
         print(f"warning: base_url is {service.settings.service.base_url}: mailbox providers honour"
               " List-Unsubscribe-Post only with an https link (RFC 8058 §3.1)", file=sys.stderr)

@@ -52,7 +52,7 @@ class RequestIntake:
         self.reader = MailReader(ReaderSettings(
             request_addresses=self.request_addresses,
             signing_keys=service.signing_keys,
-            max_age_seconds=service.max_age_seconds,
+            max_age_seconds=service.links.max_age_seconds,
             topics=dict(settings.topics),
             trusted_authserv_ids=settings.smtp.trusted_authserv_ids,
             budget_seconds=settings.smtp.message_read_seconds,
@@ -70,7 +70,7 @@ class RequestIntake:
         self.quiet_seconds, self.trail_seconds = _QUIET_SECONDS, _TRAIL_SECONDS
         self.reading = 0  # messages handed to the reader now
         self.shares = MailShares(settings.smtp)
-        self._read_token = partial(verify_token, service.signing_keys, max_age_seconds=service.max_age_seconds)
+        self._read_token = partial(verify_token, service.signing_keys, max_age_seconds=service.links.max_age_seconds)
         self._counted_at = -_RECOUNT_SECONDS
         self.deferred = 0  # unproven requests kept for review past a budget, by this process
 

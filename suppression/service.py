@@ -1,14 +1,15 @@
 """The door: the operations people and programs perform on the suppression list.
 
-Check, suppress, lift, import, the change feed, links. What it holds is elsewhere, each in the
-one object that knows: the live index (suppression/index/live.py), the review desk
+Check, suppress, lift, import, the change feed. What it holds is elsewhere, each in the one
+object that knows: the live index (suppression/index/live.py), the review desk
 (suppression/review.py), a person's rights and retention (suppression/rights.py), the API keys
-(suppression/keyring.py); callers that only read the store ask `service.store`, whose contract
-is written on the Protocol (suppression/store_interface.py).
+(suppression/keyring.py), the links it hands out (suppression/links.py), the counts
+(suppression/stats.py). Callers that only read the store ask `service.store` by the store's own
+names; its contract is written on the Protocol (suppression/store_interface.py).
 
 Reads of "is it suppressed?" go to the live index; the database is asked only for the details
 of an address the index holds, and a check waits for them a bounded time
-(DETAILS_WAIT_SECONDS). Every write hands the change it made to the live index before its
+(suppression/details.py). Every write hands the change it made to the live index before its
 answer, so a check after it sees it. Whatever the database does, a check answers from memory.
 """
 
@@ -18,7 +19,6 @@ import json
 import logging
 from datetime import datetime, timedelta, timezone
 from collections.abc import AsyncIterator, Callable, Iterable
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,20 +40,21 @@ from suppression.config import Settings
 from suppression.csv_import import read_import_rows
 from suppression.errors import BadUndo, InvalidValue, StoreUnavailable, UnknownTopic
 from suppression.erasure import ErasureKeys, is_record
-from suppression.claims import HARD_REASONS, check_purpose, parse_until, shown
-from suppression.index.live import LiveIndex, retrieve, state_of
+from suppression.claims import check_purpose, parse_until
+from suppression.details import Details, matched
+from suppression.index.live import LiveIndex, state_of
 from suppression.index.snapshot import SNAPSHOT_NAME
 from suppression.instance_lock import InstanceLock
 from suppression.keyring import KeyRing
-from suppression.links import UnsubscribeLink, mint_link
+from suppression.links import Links
 from suppression.records import suppression_record
 from suppression.returning import OWN_REASON, OWN_SOURCES, RETURN_ACTOR, RETURN_SOURCE
 from suppression.review import Review, ReviewState, page_cursor
 from suppression.rights import Rights
 from suppression.stats import Statistics
-from suppression.model import ALL_EMAILS, Change, Claim, Scope, Suppression, utc_iso
+from suppression.model import ALL_EMAILS, Change, Scope, Suppression, utc_iso
 from suppression.store import Store, SuppressionStore
-from suppression.tokens import LinkClaim, mint_undo, read_claim, verify_undo
+from suppression.tokens import mint_undo, verify_undo
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +71,6 @@ async def _let_others_run() -> None:
 # and complaints do); `pause`: a person's own pause from the preference centre.
 REASONS = ("unsubscribe", "complaint", "bounce", "manual", "import", "block", "pause")
 SOURCES = ("link", "one-click", "email", "api", "cli", "import")
-# The longest a check of a suppressed address waits for the database's details (reason, source,
-# since); past it, or while the database is known to be away, it answers from memory without them.
-DETAILS_WAIT_SECONDS = 0.05
 MAX_CHANGES_PAGE = 10_000
 
 
@@ -157,12 +155,11 @@ class SuppressionService:
         self.review = Review(settings, store, self.live, self.known_scope)
         self.rights = Rights(settings, store, self.live, now)
         self.api_keys = KeyRing(store)
+        self.details = Details(store, self.live)
+        self.links = Links(settings, signing_keys, self.known_scope)
         # Counts only, read from the database's daily rollup: callers that only read go there.
         self.statistics = Statistics(store, settings.review.due_hours)
         self._instance_lock: InstanceLock | None = None  # a serving instance's hold on its SQLite data_dir
-        # Changes logged since start, by anyone (this process, the CLI, another instance): (action, source) -> count.
-        self._change_counts: Counter[tuple[str, str]] = Counter()
-        self._counted_to = 0
 
     @classmethod
     def of_settings(cls, settings: Settings, signing_keys: tuple[str, ...] = ()) -> "SuppressionService":
@@ -182,7 +179,7 @@ class SuppressionService:
         await self.live.open(await asyncio.to_thread(ErasureKeys.of_settings, self.settings))
         if with_index:
             await self.live.start()
-            self._counted_to = self.live.cursor
+            self.statistics.count_changes_after(self.live.cursor)
             self.rights.start()
 
     async def stop(self) -> None:
@@ -232,36 +229,16 @@ class SuppressionService:
         stored, key = self.live.stored(email)
         domain = domain_entry(email)
         if self.live.index is None:  # the CLI: the database is the only source
-            own, of_domain = await self._claims(stored, domain)
+            own, of_domain = await self.details.claims(stored, domain)
         elif not self.live.contains(email, key, scope, transactional):
             return CheckResult(email, scope, False, None, purpose)
         else:
-            details = await self._details_soon(stored, domain)
+            details = await self.details.soon(stored, domain)
             if details is None:
                 self.live.answered_early["without_details"] += 1
                 return CheckResult(email, scope, True, None, purpose, details_unavailable=True)
             own, of_domain = details
-        return CheckResult(email, scope, *_matched(own, of_domain, scope, self._now(), transactional), purpose)
-
-    async def _claims(self, stored: str, domain: str, free_within: float | None = None) -> tuple[list, list]:
-        """The address's own claims and its domain's, from the database."""
-        own = await self.store.claims_of(stored, free_within)
-        of_domain = await self.store.claims_of(domain, free_within) if self.live.domains else []
-        return own, of_domain
-
-    async def _details_soon(self, stored: str, domain: str) -> tuple[list, list] | None:
-        """The claims if the database gives them within DETAILS_WAIT_SECONDS; None if it does not,
-        or is known to be away (then it is not asked: a restart must not pile up waiting reads)."""
-        if not self.store.reachable:
-            return None
-        # Nor does it queue for a connection behind writes: a busy pool is a missing detail, and
-        # reads a check gave up on do not pile up in the pool's queue.
-        reading = asyncio.create_task(self._claims(stored, domain, DETAILS_WAIT_SECONDS), name="check-details")
-        reading.add_done_callback(retrieve)
-        await asyncio.wait({reading}, timeout=DETAILS_WAIT_SECONDS)
-        if not reading.done() or reading.cancelled() or isinstance(reading.exception(), StoreUnavailable):
-            return None  # a late read finishes (or fails) on its own; nobody waits for it
-        return reading.result()
+        return CheckResult(email, scope, *matched(own, of_domain, scope, self._now(), transactional), purpose)
 
     async def suppressed_texts(self, texts: list[str], scope: Scope, purpose: str | None = None) -> list[str]:
         """The given strings that are suppressed addresses (for mail of `purpose`), as given, in input order."""
@@ -337,7 +314,7 @@ class SuppressionService:
         campaign = campaign_id(campaign) if campaign is not None else None
         placed = await self.store.claim(stored, key, ALL_EMAILS, "pause", source, actor, None, campaign, until)
         await self.live.took(placed.change_id, (state_of(placed.suppression), stored, ALL_EMAILS))
-        return until, mint_undo(self._keys(), email, ALL_EMAILS, placed.claim.since)
+        return until, mint_undo(self.links.keys(), email, ALL_EMAILS, placed.claim.since)
 
     async def paused_until(self, text: str) -> str | None:
         """When an address's pause of all emails ends, if only pauses hold it now."""
@@ -356,17 +333,13 @@ class SuppressionService:
         await self.live.took(change_id)
         return email, change_id is not None
 
-    def mint_undo(self, suppression: Suppression) -> str:
-        """The undo a confirmation page offers for a suppression it has just made."""
-        return mint_undo(self._keys(), suppression.email, suppression.scope, suppression.since)
-
     async def undo(self, text: str, undo_tokens: list[str], actor: str) -> list[Scope]:
         """Lift the suppressions undo tokens name, those still that recipient's own; BadUndo if any
         token is not one this address's unsubscribe handed out. The scopes lifted."""
         email = normalise_address(text)
         if not undo_tokens:
             raise BadUndo("there is nothing to undo")
-        named = [verify_undo(self._keys(), token, email) for token in undo_tokens[:MAX_UNDO]]
+        named = [verify_undo(self.links.keys(), token, email) for token in undo_tokens[:MAX_UNDO]]
         stored, lifted = self.live.stored(email)[0], []
         for scope, made_at in named:
             change_id = await self.store.unsuppress(stored, scope, "link", actor, only_own_made_at=made_at)
@@ -412,15 +385,6 @@ class SuppressionService:
         page = await self.store.changes_after(position, limit)
         return page, str(page[-1].id if page else position)
 
-    async def change_counts(self) -> Counter[tuple[str, str]]:
-        """How many changes of each (action, source) were logged since this process started,
-        whoever wrote them: one grouped read of the new part of the log, when metrics are scraped."""
-        rows = await self.store.change_counts_after(self._counted_to)
-        for action, source, count, newest in rows:
-            self._change_counts[action, source] += count
-            self._counted_to = max(self._counted_to, newest)
-        return self._change_counts
-
     # -- import and export --------------------------------------------------------------
 
     async def import_lines(
@@ -451,32 +415,7 @@ class SuppressionService:
             if row.until is None or row.until > now:
                 yield row
 
-    # -- links and campaigns ------------------------------------------------------------
-
-    def mint_link(self, text: str, scope: Scope = ALL_EMAILS, campaign: str | None = None) -> UnsubscribeLink:
-        """The unsubscribe link and header values for one recipient and scope (and campaign)."""
-        email = normalise_address(text)
-        return mint_link(
-            email, self.known_scope(scope),
-            base_url=self.settings.service.base_url,
-            secret_keys=self._keys(),
-            request_address=self.settings.smtp.request_addresses[0],
-            campaign=campaign_id(campaign) if campaign is not None else None,
-        )
-
-    def read_link(self, token: str) -> LinkClaim:
-        """Who and what a link's token names; BadToken if it is not one of ours."""
-        return read_claim(self._keys(), token, self.max_age_seconds, self.settings.topics)
-
-    @property
-    def max_age_seconds(self) -> int | None:
-        days = self.settings.signing.max_age_days
-        return days * 86400 if days else None
-
-    def _keys(self) -> tuple[str, ...]:
-        if not self.signing_keys:
-            raise RuntimeError("links need signing keys: pass signing_keys to the service")
-        return self.signing_keys
+    # -- what a person's page shows, and campaigns ------------------------------------
 
     async def suppressed_scopes(self, email: str) -> set[Scope]:
         """The scopes an address is suppressed for now."""
@@ -508,39 +447,6 @@ class SuppressionService:
 
 
 _PROGRESS_EVERY = 100_000
-
-
-def _matched(own: list[Claim], of_domain: list[Claim], scope: Scope, now: str,
-             transactional: bool) -> tuple[bool, Suppression | None]:
-    """Whether the claims on an address and its domain suppress it for a scope now, and the
-    suppression that applies: all emails first, the address's own before its domain's; then the topic."""
-    for claims in ([c for c in own if c.scope == ALL_EMAILS], [c for c in of_domain if c.scope == ALL_EMAILS],
-                   [c for c in own if c.scope == scope], [c for c in of_domain if c.scope == scope]):
-        counted = [c for c in claims if _counts(c, now, transactional)]
-        if counted:
-            return True, _suppression_of(counted, [c for c in own + of_domain
-                                                   if c.scope in (ALL_EMAILS, scope) and _counts(c, now, False)])
-    if transactional:
-        hard = [c for c in own + of_domain if _counts(c, now, True)]
-        if hard:
-            return True, _suppression_of(hard, hard)
-    return False, None
-
-
-def _counts(claim: Claim, now: str, transactional: bool) -> bool:
-    """Whether a claim holds at `now` for mail of a purpose (transactional: hard claims only)."""
-    if transactional:
-        return claim.until is None and claim.reason in HARD_REASONS
-    return claim.until is None or claim.until > now
-
-
-def _suppression_of(claims: list[Claim], holding: list[Claim]) -> Suppression:
-    """What a check names: the first of `claims` to show, ending when every claim `holding` the
-    address (in the scopes asked about) has ended, or never."""
-    first = shown(claims)
-    until = None if any(c.until is None for c in holding) else max((c.until for c in holding), default=None)
-    hard = any(c.until is None and c.reason in HARD_REASONS for c in holding)
-    return Suppression(first.email, first.scope, first.reason, first.source, first.since, until, hard)
 
 
 def _counted(rows, report: ImportReport, on_progress: Callable[[int], None] | None):

@@ -32,7 +32,7 @@ CHROMIUM_ARGS = [
 async def test_link_confirm_and_undo_in_a_real_browser(aiohttp_server, settings):
     server = await aiohttp_server(build_app(settings))
     service = server.app[SERVICE]
-    link = service.mint_link("jane.doe@example.com", Scope("newsletters"))
+    link = service.links.mint_link("jane.doe@example.com", Scope("newsletters"))
     url = str(server.make_url("/u/" + link.url.rsplit("/", 1)[1]))
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
@@ -145,7 +145,7 @@ async def tab_to(page, selector: str, presses: int = 30) -> None:
 async def test_the_preference_centre_by_keyboard_alone(aiohttp_server, settings, language, viewport):
     server = await aiohttp_server(build_app(settings))
     service = server.app[SERVICE]
-    link = service.mint_link("kim.keyboard@example.com", Scope("newsletters"))
+    link = service.links.mint_link("kim.keyboard@example.com", Scope("newsletters"))
     url = str(server.make_url("/u/" + link.url.rsplit("/", 1)[1]))
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as playwright:

@@ -37,7 +37,7 @@ class Clock:
 
 
 def link_path(service, email="jane@example.com", topic=None) -> str:
-    return "/u/" + service.mint_link(email, Scope.of_topic(topic)).url.rsplit("/", 1)[1]
+    return "/u/" + service.links.mint_link(email, Scope.of_topic(topic)).url.rsplit("/", 1)[1]
 
 
 def undo_form(html: str) -> list[tuple[str, str]]:
@@ -403,7 +403,7 @@ async def test_an_undo_never_lifts_a_bounce_that_came_back_by_mail(client, check
     path = link_path(service)
     done = await client.post(path, data={"action": "unsubscribe", "scope": "all"})
     undo = undo_form(await done.text())
-    returned = service.mint_link("jane@example.com").url  # our link in the returned message proves it was ours
+    returned = service.links.mint_link("jane@example.com").url  # our link in the returned message proves it was ours
     dsn = (
         "From: MAILER-DAEMON@mx.example\r\nTo: PLUSinfo@plusnxt.com\r\nSubject: Undelivered\r\nMIME-Version: 1.0\r\n"
         "Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"

@@ -43,7 +43,7 @@ async def serve(aiohttp_client, tmp_path, relay, *, webhooks=(), enabled=True, *
 
 
 def link_path(client, address: str, topic: str | None = None) -> str:
-    return "/u/" + client.app[SERVICE].mint_link(address, Scope.of_topic(topic)).url.rsplit("/", 1)[1]
+    return "/u/" + client.app[SERVICE].links.mint_link(address, Scope.of_topic(topic)).url.rsplit("/", 1)[1]
 
 
 async def confirmations(client, relay: RecordingRelay) -> list[Message]:

@@ -36,7 +36,7 @@ def test_the_language_is_the_asked_one_else_the_best_accepted_else_english(asked
 
 
 def path_of(service, email="jane@example.com", topic="newsletters") -> str:
-    return "/u/" + service.mint_link(email, Scope.of_topic(topic)).url.rsplit("/", 1)[1]
+    return "/u/" + service.links.mint_link(email, Scope.of_topic(topic)).url.rsplit("/", 1)[1]
 
 
 async def test_the_page_speaks_the_readers_language_with_a_switcher(client):

@@ -93,7 +93,7 @@ async def service_context(app: web.Application) -> AsyncIterator[None]:
     await service.start()
     app[SERVICE] = service
     app[METRICS].watch_list_size(lambda: len(service.live))
-    app[METRICS].watch_writable(lambda: service.writable)
+    app[METRICS].watch_writable(lambda: service.store.write_problem is None)
     app[METRICS].watch_answered_early(lambda: service.live.answered_early)
     log.info("suppression list ready: %d suppressions, data in %s", len(service.live), settings.service.data_dir)
     warn_if_links_are_plain_http(settings)

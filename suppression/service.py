@@ -67,6 +67,13 @@ async def _let_others_run() -> None:
     await asyncio.sleep(0)
 
 
+def check_reason(reason: str) -> str:
+    """A reason the domain knows, or InvalidValue."""
+    if reason not in REASONS:
+        raise InvalidValue(f"unknown reason {reason[:64]!r} (one of: {', '.join(REASONS)})")
+    return reason
+
+
 # `block`: never mail this address, receipts included (counts for transactional mail, as bounces
 # and complaints do); `pause`: a person's own pause from the preference centre.
 REASONS = ("unsubscribe", "complaint", "bounce", "manual", "import", "block", "pause")
@@ -208,13 +215,6 @@ class SuppressionService:
         """An `until` an admin gave, as stored (ISO 8601, in the future); InvalidValue otherwise."""
         return parse_until(value, self.clock())
 
-    @staticmethod
-    def check_reason(reason: str) -> str:
-        """A reason the domain knows, or InvalidValue."""
-        if reason not in REASONS:
-            raise InvalidValue(f"unknown reason {reason[:64]!r} (one of: {', '.join(REASONS)})")
-        return reason
-
     # -- checks -------------------------------------------------------------------------
 
     async def check(self, text: str, scope: Scope = ALL_EMAILS, purpose: str | None = None) -> CheckResult:
@@ -290,7 +290,7 @@ class SuppressionService:
         `until` (stored form, see until_of) makes the claim a pause that ends then."""
         email = normalise_entry(text)
         scope = self.known_scope(scope)
-        reason = self.check_reason(reason or "manual")
+        reason = check_reason(reason or "manual")
         if until is not None and email.startswith(DOMAIN_PREFIX):
             raise InvalidValue("a \"*@DOMAIN\" entry cannot be paused: leave `until` out")
         campaign = campaign_id(campaign) if campaign is not None else None
@@ -397,7 +397,7 @@ class SuppressionService:
     ) -> ImportReport:
         """Import a CSV file's lines in one transaction: all of it or, on a bad line, nothing."""
         if reason is not None:
-            self.check_reason(reason)
+            check_reason(reason)
         report = ImportReport()
 
         def on_erased(line: int) -> None:
@@ -430,11 +430,6 @@ class SuppressionService:
 
     # -- health ---------------------------------------------------------------------------
 
-    @property
-    def writable(self) -> bool:
-        """Whether the database takes writes now."""
-        return self.store.write_problem is None
-
     async def health(self) -> "Health | None":
         """Whether the database answers (None: it does not), takes writes, and how the desk stands."""
         if not await self.store.ping():
@@ -443,7 +438,7 @@ class SuppressionService:
             review = await self.review.review_state()
         except StoreUnavailable:
             return None
-        return Health(self.writable, review)
+        return Health(self.store.write_problem is None, review)
 
 
 _PROGRESS_EVERY = 100_000

@@ -247,7 +247,8 @@ class SuppressionService:
         found: list[str] = []
         for start in range(0, len(texts), _SLICE):
             part = texts[start:start + _SLICE]
-            found.extend(part[i] for i in np.flatnonzero(self.live.matching(forms_of_texts(part), scope, transactional)))
+            mask = self.live.matching(forms_of_texts(part), scope, transactional)
+            found.extend(part[i] for i in np.flatnonzero(mask))
             await _let_others_run()
         return found
 

@@ -251,7 +251,8 @@ async def get_changes(request: web.Request) -> web.Response:
 async def get_history(request: web.Request) -> web.Response:
     """The proof for one address: every change to its suppressions, oldest first."""
     key = await require(request, "sync")
-    email, history = await request.app[SERVICE].rights.history(request.match_info["email"], reveal_erasure=key.allows("admin"))
+    rights = request.app[SERVICE].rights
+    email, history = await rights.history(request.match_info["email"], reveal_erasure=key.allows("admin"))
     return web.json_response({"email": email, "history": [change_record(c) for c in history]})
 
 
@@ -259,7 +260,8 @@ async def get_subject(request: web.Request) -> web.Response:
     """Everything held about one address (the right of access); an empty record if nothing is."""
     await require(request, "admin")
     service = request.app[SERVICE]
-    return web.json_response(subject_record(await service.rights.subject(request.match_info["email"]), service.review.due))
+    subject = await service.rights.subject(request.match_info["email"])
+    return web.json_response(subject_record(subject, service.review.due))
 
 
 async def post_erase(request: web.Request) -> web.Response:
@@ -282,8 +284,9 @@ def _limit(request: web.Request) -> int:
 async def get_inbox(request: web.Request) -> web.Response:
     await require(request, "admin")  # people's mail: admin keys only
     service = request.app[SERVICE]
-    page, next_cursor = await service.review.inbox(request.query.get("status"), request.query.get("after"), _limit(request))
-    return web.json_response({"messages": [message_record(m, service.review.due(m)) for m in page], "next": next_cursor})
+    review = service.review
+    page, next_cursor = await review.inbox(request.query.get("status"), request.query.get("after"), _limit(request))
+    return web.json_response({"messages": [message_record(m, review.due(m)) for m in page], "next": next_cursor})
 
 
 async def get_inbox_message(request: web.Request) -> web.Response:

@@ -151,7 +151,8 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
         return await sign_in_page(request, N_("Too many failed sign-ins from here. Please wait a few minutes."),
                                    status=429)
     presented = form.get("key")
-    key = await service.api_keys.authenticate(presented.strip()) if isinstance(presented, str) and presented.strip() else None
+    presented = presented.strip() if isinstance(presented, str) else ""
+    key = await service.api_keys.authenticate(presented) if presented else None
     if key is None:
         desk.failures.record(client)
         return await sign_in_page(request, N_("That key is not valid."), status=401)

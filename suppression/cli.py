@@ -232,7 +232,8 @@ async def history(service: SuppressionService, args) -> int:
 
 
 async def subject_export(service: SuppressionService, args) -> int:
-    print(json.dumps(subject_record(await service.rights.subject(args.email), service.review.due), ensure_ascii=False, indent=2))
+    subject = await service.rights.subject(args.email)
+    print(json.dumps(subject_record(subject, service.review.due), ensure_ascii=False, indent=2))
     return EXIT_OK
 
 

@@ -104,7 +104,8 @@ class RequestIntake:
         if for_review is not None:
             return await self.service.store.add_message(raw, mail_from, rcpt_to, (REVIEW, [for_review]), origin)
         if rcpt_to and all(_is_postmaster(r, self.postmaster_domains) for r in rcpt_to):
-            return await self.service.store.add_message(raw, mail_from, rcpt_to, (POSTMASTER, [_POSTMASTER_WHY]), origin)
+            settled = (POSTMASTER, [_POSTMASTER_WHY])
+            return await self.service.store.add_message(raw, mail_from, rcpt_to, settled, origin)
         message_id = await self.service.store.add_message(raw, mail_from, rcpt_to, origin=origin, network=network)
         self._last_stored = asyncio.get_running_loop().time()
         self._unread.setdefault(message_id, self._last_stored)

@@ -89,7 +89,8 @@ class Subject:
     messages: list[StoredMessage]
     replies: list[tuple[str, str]]  # (day, sent at) of confirmations sent to it
     sender_counts: list[tuple[str, int, int]]  # (at, message id, addresses) against its daily limit
-    return_requests: list[tuple[str, int]] = dataclasses.field(default_factory=list)  # (day, count) of asking to come back
+    # (day, count) of asking to come back
+    return_requests: list[tuple[str, int]] = dataclasses.field(default_factory=list)
     recipients: list[dict] = dataclasses.field(default_factory=list)  # who was sent the address
     purposes: list[dict] = dataclasses.field(default_factory=list)
     retention: list[dict] = dataclasses.field(default_factory=list)

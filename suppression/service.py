@@ -16,7 +16,6 @@ answer, so a check after it sees it. Whatever the database does, a check answers
 import asyncio
 import dataclasses
 import json
-import logging
 from datetime import datetime, timedelta, timezone
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
@@ -56,8 +55,6 @@ from suppression.model import ALL_EMAILS, Change, Scope, Suppression, utc_iso
 from suppression.store import Store, SuppressionStore
 from suppression.tokens import mint_undo, verify_undo
 
-log = logging.getLogger(__name__)
-
 # Addresses read between two looks at the loop: a non-ASCII one costs up to ~10 µs to validate,
 # so a slice is a few milliseconds however long the caller's list is.
 _SLICE = 500
@@ -67,18 +64,18 @@ async def _let_others_run() -> None:
     await asyncio.sleep(0)
 
 
-def check_reason(reason: str) -> str:
-    """A reason the domain knows, or InvalidValue."""
-    if reason not in REASONS:
-        raise InvalidValue(f"unknown reason {reason[:64]!r} (one of: {', '.join(REASONS)})")
-    return reason
-
-
 # `block`: never mail this address, receipts included (counts for transactional mail, as bounces
 # and complaints do); `pause`: a person's own pause from the preference centre.
 REASONS = ("unsubscribe", "complaint", "bounce", "manual", "import", "block", "pause")
 SOURCES = ("link", "one-click", "email", "api", "cli", "import")
 MAX_CHANGES_PAGE = 10_000
+
+
+def check_reason(reason: str) -> str:
+    """A reason the domain knows, or InvalidValue."""
+    if reason not in REASONS:
+        raise InvalidValue(f"unknown reason {reason[:64]!r} (one of: {', '.join(REASONS)})")
+    return reason
 
 
 @dataclass(frozen=True)

@@ -330,12 +330,12 @@ async def test_checks_do_not_wait_to_read_a_key_again_while_the_database_is_down
     # checks of addresses never on the list waited for the reconnect (or got a 503).
     import time as clock
 
-    import suppression.service
+    import suppression.keyring
     from handlers.app import build_app
     from handlers.state import SERVICE
     from tests.support.http import bearer
 
-    monkeypatch.setattr(suppression.service, "_KEY_CACHE_SECONDS", 0.0)  # every use is a stale one
+    monkeypatch.setattr(suppression.keyring, "_KEY_CACHE_SECONDS", 0.0)  # every use is a stale one
     server = PostgresServer(durable=False).init()
     try:
         from suppression.config import settings_from_mapping

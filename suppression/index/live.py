@@ -121,7 +121,7 @@ class ErasedAddresses:
     """The addresses erased so far, by their keyed hash ("erased:..."), and the keys that make it
     (suppression/erasure.py): how an erased address is stored and looked up from then on."""
 
-    def __init__(self, keys: ErasureKeys) -> None:
+    def __init__(self, keys: ErasureKeys | None) -> None:
         self.keys = keys
         # record ("erased:...") -> (keyed index key, keyed sha256 key, keyed md5 key).
         self._records: dict[str, tuple[int, int, int]] = {}
@@ -176,7 +176,7 @@ class LiveIndex:
         self.clock = clock
         self.index: SuppressionIndex | None = None
         self.domains = DomainEntries()
-        self.erased: ErasedAddresses | None = None  # made at open(), with the keys read from data_dir
+        self.erased = ErasedAddresses(None)  # none until open() reads them, with the keys from data_dir
         self.database_id = ""
         # Checks answered from memory without waiting longer: "behind_writes" (the index had not
         # taken in an acknowledged write within READ_YOUR_WRITES_SECONDS), "behind_other_instances"
@@ -192,7 +192,8 @@ class LiveIndex:
         self._snapshotting: asyncio.Task | None = None
         self._hashed: dict[str, SuppressionIndex] = {}  # digests of the list, for partners (built on first use)
 
-    def __len__(self) -> int:
+    def size(self) -> int:
+        """Suppressions in the index (none before start(), nor in the CLI, which has no index)."""
         return len(self.index) if self.index is not None else 0
 
     def _now_ms(self) -> int:

@@ -96,7 +96,7 @@ class ComingBack:
     async def own_opt_outs(self, email: str) -> list[Suppression]:
         """The claims of an address that the person may lift by coming back (as suppressions: scope,
         reason, source, since); none once it is erased."""
-        stored = self.service.live.stored(email)[0]
+        stored = self.service.live.erased.stored(email)[0]
         if is_record(stored):
             return []
         own = [Suppression(c.email, c.scope, c.reason, c.source, c.since, c.until)

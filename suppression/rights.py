@@ -121,7 +121,7 @@ class Rights:
         """Everything held about one address (the right of access): an empty record if nothing is.
         Its mail is found as an erasure would find it, in every spelling and encoding."""
         email = normalise_address(text)
-        stored = self.live.stored(email)[0]  # after an erasure, only its keyed hash is held
+        stored = self.live.erased.stored(email)[0]  # after an erasure, only its keyed hash is held
         traces = await find_traces(self.store, (stored,) if is_record(stored) else spellings(email))
         history = with_pause_ends(await self.store.changes_of(stored), self._now())
         replies = await self.store.replies_to(list(traces.replies))
@@ -146,7 +146,7 @@ class Rights:
         A pause that has ended shows its end (action `expire`, at its `until`, no cursor: nothing
         was written then, and the change feed has no such entry)."""
         email = normalise_address(text)
-        stored = self.live.stored(email)[0]
+        stored = self.live.erased.stored(email)[0]
         if is_record(stored) and not reveal_erasure:
             return email, []
         return email, with_pause_ends(await self.store.changes_of(stored), self._now())

@@ -223,7 +223,7 @@ class SuppressionService:
         transactional = purpose == "transactional"
         email = normalise_address(text)
         scope = self.known_scope(scope)
-        stored, key = self.live.stored(email)
+        stored, key = self.live.erased.stored(email)
         domain = domain_entry(email)
         if self.live.index is None:  # the CLI: the database is the only source
             own, of_domain = await self.details.claims(stored, domain)
@@ -292,7 +292,7 @@ class SuppressionService:
         if until is not None and email.startswith(DOMAIN_PREFIX):
             raise InvalidValue("a \"*@DOMAIN\" entry cannot be paused: leave `until` out")
         campaign = campaign_id(campaign) if campaign is not None else None
-        stored, key = self.live.stored(email)
+        stored, key = self.live.erased.stored(email)
         detail = json.dumps(why.as_detail(), ensure_ascii=False) if why is not None else None
         placed = await self.store.claim(stored, key, scope, reason, source, actor, detail, campaign, until)
         await self.live.took(placed.change_id, (state_of(placed.suppression), stored, scope))
@@ -308,7 +308,7 @@ class SuppressionService:
             raise InvalidValue(f"a pause is for one of these numbers of days: {offered}")
         email = normalise_address(text)
         until = utc_iso(self.clock() + timedelta(days=days))
-        stored, key = self.live.stored(email)
+        stored, key = self.live.erased.stored(email)
         campaign = campaign_id(campaign) if campaign is not None else None
         placed = await self.store.claim(stored, key, ALL_EMAILS, "pause", source, actor, None, campaign, until)
         await self.live.took(placed.change_id, (state_of(placed.suppression), stored, ALL_EMAILS))
@@ -317,7 +317,7 @@ class SuppressionService:
     async def paused_until(self, text: str) -> str | None:
         """When an address's pause of all emails ends, if only pauses hold it now."""
         now = self._now()
-        for row in await self.store.suppressions_of(self.live.stored(normalise_address(text))[0]):
+        for row in await self.store.suppressions_of(self.live.erased.stored(normalise_address(text))[0]):
             if row.scope == ALL_EMAILS and row.until is not None and row.until > now:
                 return row.until
         return None
@@ -326,7 +326,7 @@ class SuppressionService:
         """Lift every claim on an address (or a "*@DOMAIN" entry) for one scope (an admin may);
         return it and whether one was lifted."""
         email = normalise_entry(text)
-        stored, scope = self.live.stored(email)[0], self.known_scope(scope)
+        stored, scope = self.live.erased.stored(email)[0], self.known_scope(scope)
         change_id = await self.store.unsuppress(stored, scope, source, actor)
         await self.live.took(change_id)
         return email, change_id is not None
@@ -338,7 +338,7 @@ class SuppressionService:
         if not undo_tokens:
             raise BadUndo("there is nothing to undo")
         named = [verify_undo(self.links.keys(), token, email) for token in undo_tokens[:MAX_UNDO]]
-        stored, lifted = self.live.stored(email)[0], []
+        stored, lifted = self.live.erased.stored(email)[0], []
         for scope, made_at in named:
             change_id = await self.store.unsuppress(stored, scope, "link", actor, only_own_made_at=made_at)
             if change_id is not None:
@@ -356,7 +356,7 @@ class SuppressionService:
         The one place that lifts what a person may lift (coming back, suppression/returning.py):
         the store removes only the person's own claims (suppression/claims.py); another's keep
         the address suppressed, and a scope they still hold logs `lift` rather than `unsuppress`."""
-        stored = self.live.stored(normalise_address(text))[0]
+        stored = self.live.erased.stored(normalise_address(text))[0]
         if is_record(stored):
             return []  # erased: kept suppressed for good, whatever it was for
         detail = json.dumps({"campaign": campaign}) if campaign else None

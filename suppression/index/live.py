@@ -252,10 +252,6 @@ class LiveIndex:
 
     # -- lookups ----------------------------------------------------------------------------
 
-    def stored(self, email: str) -> tuple[str, int]:
-        """How an address is kept and looked up (its keyed hash once erased); see ErasedAddresses."""
-        return self.erased.stored(email)
-
     def stored_keys(self, addresses) -> list[tuple[str, int]]:
         """(stored form, key) of each address, as suppressing them would store it."""
         return [self.erased.stored(address) for address in addresses]

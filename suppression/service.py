@@ -5,7 +5,7 @@ object that knows: the live index (suppression/index/live.py), the review desk
 (suppression/review.py), a person's rights and retention (suppression/rights.py), the API keys
 (suppression/keyring.py), the links it hands out (suppression/links.py), the counts
 (suppression/stats.py). Callers that only read the store ask `service.store` by the store's own
-names; its contract is written on the Protocol (suppression/store_interface.py).
+names; its contract is written on the Protocol (suppression/store/__init__.py).
 
 Reads of "is it suppressed?" go to the live index; the database is asked only for the details
 of an address the index holds, and a check waits for them a bounded time

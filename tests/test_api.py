@@ -66,10 +66,10 @@ async def test_revoked_key_is_refused(aiohttp_client, settings):
 async def test_a_key_revoked_on_this_instance_is_refused_by_the_next_request(client):
     # Before: the instance that revoked a key kept honouring it from its cache for 30 s.
     service = client.app[SERVICE]
-    key = await service.create_api_key("temporary", "check")
+    key = await service.api_keys.create_api_key("temporary", "check")
     for _ in range(2):  # the second answer comes from the cache of recent keys
         assert (await client.get("/v1/suppressions/jane@example.com", headers=bearer(key))).status == 200
-    await service.revoke_api_key("temporary")
+    await service.api_keys.revoke_api_key("temporary")
     answer = await client.get("/v1/suppressions/jane@example.com", headers=bearer(key))
     assert answer.status == 401 and (await answer.json())["error"] == "invalid API key"
 
@@ -82,7 +82,7 @@ async def test_a_key_revoked_by_another_process_is_refused_once_its_row_is_read_
     from suppression.service import SuppressionService
 
     service = client.app[SERVICE]
-    key = await service.create_api_key("temporary", "check")
+    key = await service.api_keys.create_api_key("temporary", "check")
     assert (await client.get("/v1/suppressions/jane@example.com", headers=bearer(key))).status == 200
     cli = SuppressionService.of_settings(settings, signing_keys(settings))
     await cli.start(with_index=False)
@@ -100,7 +100,7 @@ async def test_a_key_revoked_by_another_process_is_refused_once_its_row_is_read_
 
 
 async def test_a_wrong_secret_for_a_cached_key_id_is_refused(client):
-    key = await client.app[SERVICE].create_api_key("mailer", "check")
+    key = await client.app[SERVICE].api_keys.create_api_key("mailer", "check")
     assert (await client.get("/v1/suppressions/jane@example.com", headers=bearer(key))).status == 200
     forged = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
     for wrong in (forged, key[:-1], key + "x", key[:16] + "é" * 20):

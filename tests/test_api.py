@@ -77,7 +77,7 @@ async def test_a_key_revoked_on_this_instance_is_refused_by_the_next_request(cli
 async def test_a_key_revoked_by_another_process_is_refused_once_its_row_is_read_again(client, settings, monkeypatch):
     # The CLI revokes in its own process: a running server reads each key again once it is
     # _KEY_CACHE_SECONDS old (beside an answer, never before it), and refuses it from then on.
-    import suppression.service
+    import suppression.keyring
     from suppression.keyfile import signing_keys
     from suppression.service import SuppressionService
 
@@ -87,14 +87,14 @@ async def test_a_key_revoked_by_another_process_is_refused_once_its_row_is_read_
     cli = SuppressionService.of_settings(settings, signing_keys(settings))
     await cli.start(with_index=False)
     try:
-        await cli.revoke_api_key("temporary")
+        await cli.api_keys.revoke_api_key("temporary")
     finally:
         await cli.stop()
     # Within the bound the cached key is still honoured, as before (what `apikey revoke` says).
     assert (await client.get("/v1/suppressions/jane@example.com", headers=bearer(key))).status == 200
-    monkeypatch.setattr(suppression.service, "_KEY_CACHE_SECONDS", 0.0)  # the bound has passed
+    monkeypatch.setattr(suppression.keyring, "_KEY_CACHE_SECONDS", 0.0)  # the bound has passed
     assert (await client.get("/v1/suppressions/jane@example.com", headers=bearer(key))).status == 200
-    await asyncio.gather(*service._rereading.values())  # the read beside that answer
+    await asyncio.gather(*service.api_keys._rereading.values())  # the read beside that answer
     answer = await client.get("/v1/suppressions/jane@example.com", headers=bearer(key))
     assert answer.status == 401
 

@@ -33,7 +33,7 @@ def main() -> None:
     def run(with_domains: bool, with_erasures: bool) -> int:
         _, forms = forms_of_block(block)
         mask = index.contains_many(keys_of_forms(forms), ALL_EMAILS)
-        if with_domains:  # as SuppressionService._matching does it
+        if with_domains:  # as LiveIndex.matching does it (suppression/index/live.py)
             mask |= np.fromiter((f[f.rfind(b"@") + 1:] in domains for f in forms), dtype=bool, count=len(forms))
         if with_erasures:
             mask |= index.contains_many(erasure.index_keys(forms), ALL_EMAILS)

@@ -91,7 +91,7 @@ async def require(request: web.Request, role: Role) -> ApiKey:
     kind, _, presented = header.partition(" ")
     if kind.lower() != "bearer" or not presented.strip():
         raise ApiError(401, "missing API key: send Authorization: Bearer KEY", _CHALLENGE)
-    key = await request.app[SERVICE].authenticate(presented.strip())
+    key = await request.app[SERVICE].api_keys.authenticate(presented.strip())
     if key is None:
         raise ApiError(401, "invalid API key", _CHALLENGE)
     if not key.allows(role):
@@ -151,7 +151,7 @@ async def _check_json(request: web.Request) -> web.Response:
     if not isinstance(emails, list) or not await all_strings(emails):
         raise ApiError(400, "`emails` must be a list of strings")
     scope = Scope.of_topic(optional_string(body, "topic"))
-    await request.app[SERVICE].see_writes()
+    await request.app[SERVICE].live.see_writes()
     suppressed = await request.app[SERVICE].suppressed_texts(emails, scope, request.query.get("purpose"))
     request.app[METRICS].checked["bulk"] += len(emails)
     if len(suppressed) < _SMALL_ANSWER:
@@ -170,7 +170,7 @@ async def _check_text(request: web.Request) -> web.StreamResponse:
     service.known_scope(scope)  # an unknown topic is refused before streaming starts
     if algorithm is not None and algorithm not in HASHES:
         raise ApiError(400, f"hash must be one of: {', '.join(HASHES)}")
-    await service.see_writes()
+    await service.live.see_writes()
     response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
     await response.prepare(request)
     checked = 0
@@ -251,7 +251,8 @@ async def get_changes(request: web.Request) -> web.Response:
 async def get_history(request: web.Request) -> web.Response:
     """The proof for one address: every change to its suppressions, oldest first."""
     key = await require(request, Role.SYNC)
-    email, history = await request.app[SERVICE].history(request.match_info["email"], reveal_erasure=key.allows(Role.ADMIN))
+    rights = request.app[SERVICE].rights
+    email, history = await rights.history(request.match_info["email"], reveal_erasure=key.allows(Role.ADMIN))
     return web.json_response({"email": email, "history": [change_record(c) for c in history]})
 
 
@@ -259,13 +260,14 @@ async def get_subject(request: web.Request) -> web.Response:
     """Everything held about one address (the right of access); an empty record if nothing is."""
     await require(request, Role.ADMIN)
     service = request.app[SERVICE]
-    return web.json_response(subject_record(await service.subject(request.match_info["email"]), service.due))
+    subject = await service.rights.subject(request.match_info["email"])
+    return web.json_response(subject_record(subject, service.review.due))
 
 
 async def post_erase(request: web.Request) -> web.Response:
     """Forget an address and keep its opt-out (the right to erasure)."""
     key = await require(request, Role.ADMIN)
-    email, suppressed = await request.app[SERVICE].erase(request.match_info["email"], actor_of(key))
+    email, suppressed = await request.app[SERVICE].rights.erase(request.match_info["email"], actor_of(key))
     return web.json_response({"email": email, "erased": True, "suppressed": suppressed})
 
 
@@ -282,15 +284,16 @@ def _limit(request: web.Request) -> int:
 async def get_inbox(request: web.Request) -> web.Response:
     await require(request, Role.ADMIN)  # people's mail: admin keys only
     service = request.app[SERVICE]
-    page, next_cursor = await service.inbox(request.query.get("status"), request.query.get("after"), _limit(request))
-    return web.json_response({"messages": [message_record(m, service.due(m)) for m in page], "next": next_cursor})
+    review = service.review
+    page, next_cursor = await review.inbox(request.query.get("status"), request.query.get("after"), _limit(request))
+    return web.json_response({"messages": [message_record(m, review.due(m)) for m in page], "next": next_cursor})
 
 
 async def get_inbox_message(request: web.Request) -> web.Response:
     await require(request, Role.ADMIN)
     service = request.app[SERVICE]
-    message = await service.inbox_message(_message_id(request))
-    return web.json_response(message_record(message, service.due(message), with_raw=True))
+    message = await service.review.inbox_message(_message_id(request))
+    return web.json_response(message_record(message, service.review.due(message), with_raw=True))
 
 
 async def post_resolve(request: web.Request) -> web.Response:
@@ -304,11 +307,11 @@ async def post_resolve(request: web.Request) -> web.Response:
     if emails is not None and (not isinstance(emails, list) or not all(isinstance(e, str) for e in emails)):
         raise ApiError(400, "`emails` must be a list of strings")
     service = request.app[SERVICE]
-    message = await service.resolve(
+    message = await service.review.resolve(
         message_id, action, actor_of(key), emails, Scope.of_topic(optional_string(body, "topic")),
         optional_string(body, "note"),
     )
-    return web.json_response(message_record(message, service.due(message)))
+    return web.json_response(message_record(message, service.review.due(message)))
 
 
 def _message_id(request: web.Request) -> int:
@@ -332,7 +335,7 @@ async def post_link(request: web.Request) -> web.Response:
     email = body.get("email")
     if not isinstance(email, str):
         raise ApiError(400, "`email` is required and must be a string")
-    link = request.app[SERVICE].mint_link(
+    link = request.app[SERVICE].links.mint_link(
         email, Scope.of_topic(optional_string(body, "topic")), optional_string(body, "campaign"))
     return web.json_response({
         "url": link.url,
@@ -387,11 +390,11 @@ async def get_healthz(request: web.Request) -> web.Response:
 async def get_metrics(request: web.Request) -> web.Response:
     metrics = request.app[METRICS]
     try:
-        metrics.review = await request.app[SERVICE].review_state()
+        metrics.review = await request.app[SERVICE].review.review_state()
     except StoreUnavailable:
         metrics.review = None  # the gauges are left out rather than made up
     try:
-        metrics.changes = await request.app[SERVICE].change_counts()
+        metrics.changes = await request.app[SERVICE].statistics.change_counts()
     except StoreUnavailable:
         pass  # the counts read last time: a counter never goes back
     try:

@@ -92,10 +92,10 @@ async def service_context(app: web.Application) -> AsyncIterator[None]:
     service = SuppressionService.of_settings(settings, app[SIGNING_KEYS])
     await service.start()
     app[SERVICE] = service
-    app[METRICS].watch_list_size(service.list_size)
-    app[METRICS].watch_writable(lambda: service.writable)
-    app[METRICS].watch_answered_early(lambda: service.answered_early)
-    log.info("suppression list ready: %d suppressions, data in %s", service.list_size(), settings.service.data_dir)
+    app[METRICS].watch_list_size(service.live.size)
+    app[METRICS].watch_writable(lambda: service.store.write_problem is None)
+    app[METRICS].watch_answered_early(lambda: service.live.answered_early)
+    log.info("suppression list ready: %d suppressions, data in %s", service.live.size(), settings.service.data_dir)
     warn_if_links_are_plain_http(settings)
     # Everything built so far lives as long as the process: keep it out of the collector's
     # sight, or each full collection walks all of it while requests wait.

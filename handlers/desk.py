@@ -151,7 +151,8 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
         return await sign_in_page(request, N_("Too many failed sign-ins from here. Please wait a few minutes."),
                                    status=429)
     presented = form.get("key")
-    key = await service.authenticate(presented.strip()) if isinstance(presented, str) and presented.strip() else None
+    presented = presented.strip() if isinstance(presented, str) else ""
+    key = await service.api_keys.authenticate(presented) if presented else None
     if key is None:
         desk.failures.record(client)
         return await sign_in_page(request, N_("That key is not valid."), status=401)
@@ -189,7 +190,7 @@ async def resolve(request: web.Request) -> web.StreamResponse:
     scope = Scope.of_topic(str(form.get("topic") or ""))  # the form's "" is all emails
     emails = [e.strip(",;") for e in str(form.get("emails") or "").split() if e.strip(",;")]
     try:
-        await service.resolve(message_id, str(action or ""), Actor.of_desk(key.name),
+        await service.review.resolve(message_id, str(action or ""), Actor.of_desk(key.name),
                               emails if action == "suppress" and emails else None, scope, note)
     except SuppressionError as exc:
         failure = classify(request, exc)
@@ -203,7 +204,7 @@ async def signed_in(request: web.Request) -> tuple[DeskSession | None, ApiKey | 
     session = request.app[DESK].read(request.cookies.get(SESSION_COOKIE))
     if session is None or not session.key_id:
         return session, None
-    key = await request.app[SERVICE].api_key_by_id(session.key_id)
+    key = await request.app[SERVICE].store.find_api_key(session.key_id)
     if key is None or not key.allows(Role.ADMIN):
         return session, None
     return session, key
@@ -230,11 +231,11 @@ async def _desk_page(request, session: DeskSession, key: ApiKey, done: str = "",
                      status: int = 200) -> web.Response:
     service: SuppressionService = request.app[SERVICE]
     pages: Pages = request.app[PAGES]
-    messages, _ = await service.inbox(Status.REVIEW, None, _SHOWN)
+    messages, _ = await service.review.inbox(Status.REVIEW, None, _SHOWN)
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     rows = []
     for m in messages:
-        due = service.due(m)
+        due = service.review.due(m)
         rows.append({
             "id": m.id, "subject": shown(m.subject), "sender": shown(m.sender), "mail_from": shown(m.mail_from),
             "received": m.received_at, "due": due, "overdue": due < now, "words": shown(m.words or ""),

@@ -153,7 +153,7 @@ def language_of(request: web.Request) -> str:
 
 async def show_link(request: web.Request) -> web.Response:
     service, pages, lang = request.app[SERVICE], request.app[PAGES], request[LANG]
-    claim = service.read_link(request.match_info["token"])
+    claim = service.links.read_link(request.match_info["token"])
     paused = await service.paused_until(claim.email)
     # While only a pause holds all emails, the person may still leave for good (or pause longer).
     suppressed = {s for s in await service.suppressed_scopes(claim.email) if not (paused and s == ALL_EMAILS)}
@@ -174,7 +174,7 @@ async def no_token(request: web.Request) -> web.Response:
 
 async def act_on_link(request: web.Request) -> web.Response:
     service, pages, lang = request.app[SERVICE], request.app[PAGES], request[LANG]
-    claim = service.read_link(request.match_info["token"])
+    claim = service.links.read_link(request.match_info["token"])
     form = await request.post()
     if form.get("List-Unsubscribe") == ONE_CLICK.split("=", 1)[1]:
         await service.suppress(claim.email, claim.scope, Reason.UNSUBSCRIBE, Source.ONE_CLICK, ACTOR, campaign=claim.campaign)
@@ -200,7 +200,7 @@ async def act_on_link(request: web.Request) -> web.Response:
         if why is not None and made:
             request.app[METRICS].leaving[why.reason or "unstated"] += 1
         changed = [s.scope for s in made]
-        undo = [service.mint_undo(s) for s in made]
+        undo = [service.links.mint_undo(s) for s in made]
     elif action == "pause":
         days = form.get("days")
         if not isinstance(days, str) or not days.isdigit() or len(days) > 5:

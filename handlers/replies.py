@@ -55,7 +55,7 @@ class ReplySender:
             return
         today = datetime.now(timezone.utc).date().isoformat()
         # Once a day a person, however they tag their address: jane+1@ and jane+2@ are one inbox.
-        if not await self.service.claim_reply(sender_key(recipient), today):
+        if not await self.service.store.claim_reply(sender_key(recipient), today):
             log.info("message %d: %s was answered today already; no second reply", message_id, mask_address(recipient))
             return
         try:

@@ -24,6 +24,7 @@ from suppression.config import WebhookSettings
 from suppression.errors import StoreUnavailable
 from suppression.model import seconds_since, utc_iso
 from suppression.outbox import Event, Receiver, next_attempt
+from suppression.records import event_record
 from suppression.service import SuppressionService
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ class WebhookDispatcher:
         # Before serving, so that the first change after start-up is already an event; in the
         # background only while the database refuses it.
         try:
-            await self.service.sync_receivers([r.url for r in self.receivers])
+            await self._sync_receivers()
         except StoreUnavailable:
             self._tasks.append(asyncio.create_task(self._sync(), name="webhook receivers"))
         for receiver in self.receivers:
@@ -66,10 +67,10 @@ class WebhookDispatcher:
         rows = []
         now = datetime.now(timezone.utc)
         for receiver in self.receivers:
-            state = await self.service.receiver(receiver.url)
+            state = await self.service.store.receiver(receiver.url)
             if state is None:
                 continue
-            backlog = await self.service.webhook_backlog(state.cursor)
+            backlog = await self.service.store.backlog(state.cursor)
             age = seconds_since(backlog.oldest_at, now) if backlog.oldest_at is not None else 0.0
             rows.append((receiver.label, backlog.events, age, state.disabled_at is not None,
                          self.status[receiver.label].delivered))
@@ -80,11 +81,19 @@ class WebhookDispatcher:
             await cancel_and_wait(task)
         self._tasks.clear()
 
+    async def _sync_receivers(self) -> None:
+        """Keep the configured receivers' progress, and only theirs."""
+        added, removed = await self.service.store.sync_receivers([r.url for r in self.receivers])
+        if added:
+            log.info("webhooks: %d new receiver(s) start with the events from now on", len(added))
+        if removed:
+            log.info("webhooks: %d receiver(s) no longer configured are forgotten", len(removed))
+
     async def _sync(self) -> None:
         # Not a reason to refuse to start: a read-only database still answers checks.
         while True:
             try:
-                await self.service.sync_receivers([r.url for r in self.receivers])
+                await self._sync_receivers()
                 return
             except StoreUnavailable as exc:
                 log.warning("webhooks: the receivers cannot be recorded now, will try again: %s", exc)
@@ -130,24 +139,24 @@ class _Delivery:
         self.service, self.receiver, self.signer, self.session, self.status = service, receiver, signer, session, status
 
     async def step(self) -> None:
-        state = await self.service.receiver(self.receiver.url)
+        state = await self.service.store.receiver(self.receiver.url)
         if state is None:
             await asyncio.sleep(IDLE_SECONDS)  # the service is syncing receivers (start-up)
             return
         self.status.disabled = state.disabled_at is not None
         if state.disabled_at is not None:
-            await self.service.wait_for_writes(IDLE_SECONDS)  # until a replay enables it again
+            await self.service.store.wait_for_writes(IDLE_SECONDS)  # until a replay enables it again
             return
-        if not await self.service.lead_receiver(self.receiver.url):
+        if not await self.service.store.lead_receiver(self.receiver.url):
             await asyncio.sleep(IDLE_SECONDS)  # another instance delivers to it; taken over if it stops
             return
         waiting = _seconds_until(state.next_attempt_at)
         if waiting > 0:
-            await self.service.wait_for_writes(min(waiting, IDLE_SECONDS))
+            await self.service.store.wait_for_writes(min(waiting, IDLE_SECONDS))
             return
-        events = await self.service.events_after(state.cursor, BATCH)
+        events = await self.service.store.events_after(state.cursor, BATCH)
         if not events:
-            await self.service.wait_for_writes(IDLE_SECONDS)
+            await self.service.store.wait_for_writes(IDLE_SECONDS)
             return
         await self._deliver_batch(state, events)
 
@@ -175,10 +184,10 @@ class _Delivery:
 
     async def _post(self, event: Event) -> tuple[int | None, str | None, float | None]:
         """(HTTP status or None, why it failed or None, the wait a 429 or 503 asked for or None)."""
-        body = json.dumps(self.service.event_body(event), ensure_ascii=False, separators=(",", ":"))
+        body = json.dumps(event_body(self.service, event), ensure_ascii=False, separators=(",", ":"))
         # Unique forever (random, kept with the event): stable across retries, never repeated by
         # a database restored from a backup. Events made before it had one keep the old form.
-        message_id = f"evt_{event.uid}" if event.uid else f"evt_{self.service.database_id}_{event.seq}"
+        message_id = f"evt_{event.uid}" if event.uid else f"evt_{self.service.live.database_id}_{event.seq}"
         now = datetime.now(timezone.utc)
         headers = {
             "webhook-id": message_id,
@@ -202,7 +211,7 @@ class _Delivery:
 
     async def _save(self, state: Receiver, cursor: int) -> None:
         if cursor != state.cursor or state.attempts:
-            await self.service.save_delivery(state.url, state.generation, cursor)
+            await self.service.store.save_delivery(state.url, state.generation, cursor)
 
     async def _fail(self, state: Receiver, cursor: int, error: str, wait: float | None = None) -> None:
         attempts = (state.attempts if cursor == state.cursor else 0) + 1
@@ -215,14 +224,14 @@ class _Delivery:
         if attempts == 1 or attempts % 10 == 0:
             log.warning("webhooks %s: attempt %d failed (%s); trying again at %s, and for as long as it takes",
                         self.receiver.label, attempts, error, utc_iso(retry_at))
-        await self.service.save_delivery(state.url, state.generation, cursor, attempts=attempts,
+        await self.service.store.save_delivery(state.url, state.generation, cursor, attempts=attempts,
                                          failing_since=failing_since, next_attempt_at=utc_iso(retry_at),
                                          last_error=error)
 
     async def _disable(self, state: Receiver, cursor: int) -> None:
         log.error("webhooks %s: the receiver answered 410 Gone; it is disabled and gets nothing more until"
                   " `suppression webhooks replay %s` enables it", self.receiver.label, self.receiver.label)
-        await self.service.save_delivery(state.url, state.generation, cursor, last_error="answered 410 Gone",
+        await self.service.store.save_delivery(state.url, state.generation, cursor, last_error="answered 410 Gone",
                                          disabled_reason="answered 410 Gone")
         self.status.disabled = True
 
@@ -248,3 +257,8 @@ def _seconds_until(moment: str | None) -> float:
         return 0.0
     return (datetime.fromisoformat(moment) - datetime.now(timezone.utc)).total_seconds()
 
+
+def event_body(service: SuppressionService, event: Event) -> dict:
+    """What a receiver is sent for an event (a message for the desk says by when it is due)."""
+    due = service.review.due_after(event.message[1]) if event.message is not None else None
+    return event_record(event, due, service.settings.service.base_url.rstrip("/") + "/admin/")

@@ -20,11 +20,8 @@ from suppression.errors import InvalidValue, StoreUnavailable, SuppressionError
 from suppression.inbound.corpus import desk_label
 from suppression.keyfile import signing_keys
 from suppression.claims import PURPOSES
-from suppression.service import (
-    INBOX_STATUSES,
-    REASONS,
-    SuppressionService,
-)
+from suppression.review import INBOX_STATUSES
+from suppression.service import REASONS, SuppressionService
 from suppression.model import Actor, Scope, Source
 from suppression.stats import BY
 from suppression.records import change_record, message_record, subject_record, suppression_record
@@ -83,21 +80,21 @@ def _print_json(value: dict) -> None:
 
 
 async def apikey_create(service: SuppressionService, args) -> int:
-    key = await service.create_api_key(args.name, args.scope)
+    key = await service.api_keys.create_api_key(args.name, args.scope)
     print(f"Created {args.scope} key {args.name!r}. It is shown only now; store it safely:", file=sys.stderr)
     print(key)
     return EXIT_OK
 
 
 async def apikey_list(service: SuppressionService, args) -> int:
-    for name, scope, created, revoked in await service.list_api_keys():
+    for name, scope, created, revoked in await service.store.list_api_keys():
         state = f"revoked {revoked}" if revoked else "active"
         print(f"{name}\t{scope}\tcreated {created}\t{state}")
     return EXIT_OK
 
 
 async def apikey_revoke(service: SuppressionService, args) -> int:
-    await service.revoke_api_key(args.name)
+    await service.api_keys.revoke_api_key(args.name)
     print(f"revoked {args.name!r}; running servers refuse it within 30 seconds")
     return EXIT_OK
 
@@ -125,7 +122,7 @@ async def remove(service: SuppressionService, args) -> int:
 
 
 async def link(service: SuppressionService, args) -> int:
-    made = service.mint_link(args.email, Scope.of_topic(args.topic), args.campaign)
+    made = service.links.mint_link(args.email, Scope.of_topic(args.topic), args.campaign)
     if links_are_plain_http(service.settings):
         print(f"warning: base_url is {service.settings.service.base_url}: mailbox providers honour"
               " List-Unsubscribe-Post only with an https link (RFC 8058 §3.1)", file=sys.stderr)
@@ -168,11 +165,11 @@ async def import_file(service: SuppressionService, args) -> int:
 async def inbox_list(service: SuppressionService, args) -> int:
     """One line a message, oldest first: id, received, status, sender, subject, addresses
     suppressed (or, under review, found), due."""
-    page, _ = await service.inbox(args.status, str(args.after), args.limit)
+    page, _ = await service.review.inbox(args.status, str(args.after), args.limit)
     for m in page:
         print("\t".join([
             str(m.id), m.received_at, m.status, m.sender or m.mail_from or "<>",
-            " ".join((m.subject or "").split())[:80], ",".join(m.addresses or m.found), service.due(m),
+            " ".join((m.subject or "").split())[:80], ",".join(m.addresses or m.found), service.review.due(m),
         ]))
     return EXIT_OK
 
@@ -180,17 +177,17 @@ async def inbox_list(service: SuppressionService, args) -> int:
 async def inbox_resolve(service: SuppressionService, args) -> int:
     if args.dismiss and args.topic:
         raise InvalidValue("--dismiss suppresses nothing: give no --topic")
-    message = await service.resolve(
+    message = await service.review.resolve(
         args.id, "dismiss" if args.dismiss else "suppress", _actor(), args.suppress or None,
         Scope.of_topic(args.topic), args.note,
     )
-    _print_json(message_record(message, service.due(message)))
+    _print_json(message_record(message, service.review.due(message)))
     return EXIT_OK
 
 
 async def inbox_show(service: SuppressionService, args) -> int:
-    message = await service.inbox_message(args.id)
-    print(json.dumps(message_record(message, service.due(message)), ensure_ascii=False, indent=2))
+    message = await service.review.inbox_message(args.id)
+    print(json.dumps(message_record(message, service.review.due(message)), ensure_ascii=False, indent=2))
     print()
     sys.stdout.write(message.raw.decode("utf-8", "replace") if message.raw is not None else "(raw text removed)\n")
     return EXIT_OK
@@ -202,7 +199,7 @@ async def inbox_export_labels(service: SuppressionService, args) -> int:
     from the messages, and so from here."""
     after = None
     while True:
-        page, after = await service.inbox(None, after, 1000)
+        page, after = await service.review.inbox(None, after, 1000)
         for m in page:
             label = desk_label(m.id, m.status, m.sender, m.words, m.addresses)
             if label is not None:
@@ -228,19 +225,20 @@ async def campaign_sent(service: SuppressionService, args) -> int:
 
 async def history(service: SuppressionService, args) -> int:
     """Every change for one address, oldest first, one JSON object a line."""
-    _, changes = await service.history(args.email)
+    _, changes = await service.rights.history(args.email)
     for change in changes:
         _print_json(change_record(change))
     return EXIT_OK
 
 
 async def subject_export(service: SuppressionService, args) -> int:
-    print(json.dumps(subject_record(await service.subject(args.email), service.due), ensure_ascii=False, indent=2))
+    subject = await service.rights.subject(args.email)
+    print(json.dumps(subject_record(subject, service.review.due), ensure_ascii=False, indent=2))
     return EXIT_OK
 
 
 async def subject_erase(service: SuppressionService, args) -> int:
-    email, suppressed = await service.erase(args.email, _actor())
+    email, suppressed = await service.rights.erase(args.email, _actor())
     _print_json({"email": email, "erased": True, "suppressed": suppressed})
     return EXIT_OK
 
@@ -266,11 +264,11 @@ async def webhooks_list(service: SuppressionService, args) -> int:
     if not service.settings.webhooks:
         print("no [[webhooks]] receivers in the config (see config.example.toml)", file=sys.stderr)
     for receiver in service.settings.webhooks:
-        state = await service.receiver(receiver.url)
+        state = await service.store.receiver(receiver.url)
         if state is None:
             _print_json({"receiver": receiver.label, "state": "not started: the service has not run with it yet"})
             continue
-        backlog = await service.webhook_backlog(state.cursor)
+        backlog = await service.store.backlog(state.cursor)
         _print_json({
             "receiver": receiver.label,
             "state": "disabled" if state.disabled_at else ("retrying" if state.attempts else "delivering"),
@@ -292,7 +290,7 @@ async def webhooks_replay(service: SuppressionService, args) -> int:
     if not matching:
         known = ", ".join(r.label for r in service.settings.webhooks) or "none configured"
         raise InvalidValue(f"no receiver {args.receiver!r} in the config (receivers: {known})")
-    state = await service.replay_receiver(matching[0].url, args.from_event)
+    state = await service.store.replay_receiver(matching[0].url, args.from_event)
     _print_json({"receiver": matching[0].label, "delivers_after": state.cursor, "state": "delivering"})
     return EXIT_OK
 

@@ -52,7 +52,7 @@ class RequestIntake:
         self.reader = MailReader(ReaderSettings(
             request_addresses=self.request_addresses,
             signing_keys=service.signing_keys,
-            max_age_seconds=service.max_age_seconds,
+            max_age_seconds=service.links.max_age_seconds,
             topics=dict(settings.topics),
             trusted_authserv_ids=settings.smtp.trusted_authserv_ids,
             budget_seconds=settings.smtp.message_read_seconds,
@@ -70,7 +70,7 @@ class RequestIntake:
         self.quiet_seconds, self.trail_seconds = _QUIET_SECONDS, _TRAIL_SECONDS
         self.reading = 0  # messages handed to the reader now
         self.shares = MailShares(settings.smtp)
-        self._read_token = partial(verify_token, service.signing_keys, max_age_seconds=service.max_age_seconds)
+        self._read_token = partial(verify_token, service.signing_keys, max_age_seconds=service.links.max_age_seconds)
         self._counted_at = -_RECOUNT_SECONDS
         self.deferred = 0  # unproven requests kept for review past a budget, by this process
 
@@ -92,7 +92,7 @@ class RequestIntake:
         """
         mail_from = mail_from or ""
         proven = carries_our_token(raw, self._read_token)
-        refusal = self.shares.refusal(len(raw), self.service.stored_mail_bytes, network, mail_from, proven)
+        refusal = self.shares.refusal(len(raw), self.service.store.stored_mail_bytes, network, mail_from, proven)
         if refusal is not None:
             raise MailStorageFull(refusal)
         message_id = await self._store(raw, mail_from, rcpt_to, origin, for_review, network)
@@ -102,10 +102,11 @@ class RequestIntake:
     async def _store(self, raw: bytes, mail_from: str, rcpt_to: list[str], origin: str | None,
                      for_review: str | None, network: str | None) -> int:
         if for_review is not None:
-            return await self.service.store_message(raw, mail_from, rcpt_to, (REVIEW, [for_review]), origin)
+            return await self.service.store.add_message(raw, mail_from, rcpt_to, (REVIEW, [for_review]), origin)
         if rcpt_to and all(_is_postmaster(r, self.postmaster_domains) for r in rcpt_to):
-            return await self.service.store_message(raw, mail_from, rcpt_to, (POSTMASTER, [_POSTMASTER_WHY]), origin)
-        message_id = await self.service.store_message(raw, mail_from, rcpt_to, origin=origin, network=network)
+            settled = (POSTMASTER, [_POSTMASTER_WHY])
+            return await self.service.store.add_message(raw, mail_from, rcpt_to, settled, origin)
+        message_id = await self.service.store.add_message(raw, mail_from, rcpt_to, origin=origin, network=network)
         self._last_stored = asyncio.get_running_loop().time()
         self._unread.setdefault(message_id, self._last_stored)
         self._wake.set()
@@ -156,7 +157,7 @@ class RequestIntake:
 
     async def _recount(self) -> None:
         """Count the mail kept per network and sender again: other instances and retention change it."""
-        self.shares.recount(await self.service.stored_mail())
+        self.shares.recount(await self.service.store.stored_mail())
         self._counted_at = asyncio.get_running_loop().time()
 
     async def handle_pending(self, trailing: bool = False) -> int:
@@ -172,7 +173,7 @@ class RequestIntake:
             # One handler at a time (the worker, or a caller such as a test or the CLI): two reading
             # the same pending messages would each count a sender's requests without the other's.
             async with self._handling:
-                batch = await self.service.pending_messages(_BATCH)
+                batch = await self.service.store.pending_messages(_BATCH)
                 if not batch:
                     # Nothing is pending: whatever was noted as unread was handled (or was a
                     # mailbox message read again, stored once before).
@@ -237,7 +238,7 @@ class RequestIntake:
                 continue
             sender, named = sender_key(mail_from) or sender_key(decision.sender), len(decision.addresses)
             if sender not in counts:
-                counts[sender] = await self.service.sender_requests_since(sender, since)
+                counts[sender] = await self.service.store.sender_requests_since(sender, since)
             if counts[sender] + named > limit:
                 why = (f"rate limit: this sender has had {counts[sender]} addresses of other people honoured in"
                        f" 24 hours and this message names {named} (limit {limit}); kept for review")
@@ -260,7 +261,7 @@ class RequestIntake:
             if decision.kind != REQUEST or decision.proof != UNPROVEN:
                 kept.append(decision)
                 continue
-            network, from_network, from_all = await self.service.unproven_requests_since(since, message_id)
+            network, from_network, from_all = await self.service.store.unproven_requests_since(since, message_id)
             in_network.setdefault(network, from_network)
             total = from_all if total is None else total
             if network is not None and in_network[network] >= smtp.unproven_requests_per_network_per_hour:
@@ -285,7 +286,7 @@ class RequestIntake:
 
     async def settle(self, message_id: int, decision: Decision, counted: tuple[str, int] | None = None) -> None:
         """Suppress what a decision names and record its outcome, in one write; then log and answer."""
-        keys = self.service.stored_keys(decision.addresses)
+        keys = self.service.live.stored_keys(decision.addresses)
         try:
             await self.service.settle_message(
                 message_id, _outcome(decision), keys, decision.reason if decision.addresses else None, counted,

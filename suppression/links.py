@@ -1,11 +1,15 @@
-"""The unsubscribe link and the ready List-Unsubscribe header values (RFC 2369, RFC 8058)."""
+"""The unsubscribe link and the ready List-Unsubscribe header values (RFC 2369, RFC 8058), and
+the service's links (Links): minted and read back with its signing keys."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from suppression.model import ALL_EMAILS, Scope
-from suppression.tokens import mint_token
+from suppression.addresses import normalise_address
+from suppression.campaigns import campaign_id
+from suppression.config import Settings
+from suppression.model import ALL_EMAILS, Scope, Suppression
+from suppression.tokens import LinkClaim, mint_token, mint_undo, read_claim
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
 
@@ -47,3 +51,42 @@ def mint_link(
     # the reader finds a token only where no token character stands before it.
     message_id = f"<unsubscribe={token}@{request_address.rpartition('@')[2]}>"
     return UnsubscribeLink(url, mailto, f"<{url}>, <{mailto}>", message_id=message_id)
+
+
+class Links:
+    """The links and undo tokens this service hands out and reads back: signed with its keys
+    (newest first), read for [signing] max_age_days. `known_scope` is the service's."""
+
+    def __init__(self, settings: Settings, signing_keys: tuple[str, ...], known_scope: Callable[[Scope], Scope]):
+        self.settings = settings
+        self.signing_keys = signing_keys
+        self.known_scope = known_scope
+
+    def keys(self) -> tuple[str, ...]:
+        if not self.signing_keys:
+            raise RuntimeError("links need signing keys: pass signing_keys to the service")
+        return self.signing_keys
+
+    @property
+    def max_age_seconds(self) -> int | None:
+        days = self.settings.signing.max_age_days
+        return days * 86400 if days else None
+
+    def mint_link(self, text: str, scope: Scope = ALL_EMAILS, campaign: str | None = None) -> UnsubscribeLink:
+        """The unsubscribe link and header values for one recipient and scope (and campaign)."""
+        email = normalise_address(text)
+        return mint_link(
+            email, self.known_scope(scope),
+            base_url=self.settings.service.base_url,
+            secret_keys=self.keys(),
+            request_address=self.settings.smtp.request_addresses[0],
+            campaign=campaign_id(campaign) if campaign is not None else None,
+        )
+
+    def read_link(self, token: str) -> LinkClaim:
+        """Who and what a link's token names; BadToken if it is not one of ours."""
+        return read_claim(self.keys(), token, self.max_age_seconds, self.settings.topics)
+
+    def mint_undo(self, suppression: Suppression) -> str:
+        """The undo a confirmation page offers for a suppression it has just made."""
+        return mint_undo(self.keys(), suppression.email, suppression.scope, suppression.since)

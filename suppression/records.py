@@ -94,7 +94,7 @@ def message_record(message: StoredMessage, due: str, with_raw: bool = False) -> 
 
 
 def subject_record(subject, due) -> dict:
-    """Everything held about one address (a service.Subject); `due` gives a message's due time."""
+    """Everything held about one address (a rights.Subject); `due` gives a message's due time."""
     return {
         "email": subject.email,
         "suppressions": [suppression_record(row) for row in subject.suppressions],

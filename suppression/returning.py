@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from suppression.addresses import normalise_address
+from suppression.addresses import normalise_address, sender_key
+from suppression.erasure import ErasureKeys, is_record
 from suppression.model import Actor, Reason, Scope, Source, Suppression, utc_iso
 from suppression.tokens import ReturnClaim, mint_return, verify_return
 
@@ -37,6 +38,12 @@ def is_own_opt_out(suppression: Suppression) -> bool:
     return suppression.reason == OWN_REASON and suppression.source in OWN_SOURCES
 
 
+def return_inbox(keys: ErasureKeys, email: str) -> str:
+    """How the counts of asking to come back name an inbox (jane+1@ and jane+2@ are one): a keyed
+    hash, never the address."""
+    return keys.keyed_hash("return:" + sender_key(email))
+
+
 @dataclass(frozen=True)
 class ReturnInvitation:
     """A confirmation to mail: to whom, the link to confirm with, in which language."""
@@ -47,8 +54,8 @@ class ReturnInvitation:
 
 
 class ComingBack:
-    """Asking to come back and confirming it, through the service (SuppressionService.own_opt_outs,
-    lift_own_opt_outs, count_return_request).
+    """Asking to come back and confirming it: the counts and the opt-outs are read from the store,
+    the lift is the service's (SuppressionService.lift_own_opt_outs).
 
     `invite` is given by the edge that mails (handlers/return_mail.py); it must not wait for
     the mail to go, so that asking takes as long whether a mail goes or not. `clock` (seconds
@@ -69,8 +76,8 @@ class ComingBack:
         the page never says)."""
         email = normalise_address(text)
         now = datetime.fromtimestamp(self.clock(), timezone.utc)
-        asked = await self.service.count_return_request(email, now.date().isoformat())
-        if not await self.service.own_opt_outs(email):
+        asked = await self.count_return_request(email, now.date().isoformat())
+        if not await self.own_opt_outs(email):
             log.info("a request to come back: nothing of the person's own to lift; no confirmation sent")
             return False
         if asked > self.per_day:
@@ -80,6 +87,21 @@ class ComingBack:
         base = self.service.settings.service.base_url.rstrip("/")
         self.invite(ReturnInvitation(email, f"{base}/return/{token}?lang={lang}", lang))
         return True
+
+    async def count_return_request(self, email: str, day: str) -> int:
+        """Count a request to come back on a UTC day; how many that inbox made that day, this one
+        included. Per inbox, by keyed hash: the count never holds an address."""
+        return await self.service.store.count_return_request(return_inbox(self.service.live.erased.keys, email), day)
+
+    async def own_opt_outs(self, email: str) -> list[Suppression]:
+        """The claims of an address that the person may lift by coming back (as suppressions: scope,
+        reason, source, since); none once it is erased."""
+        stored = self.service.live.erased.stored(email)[0]
+        if is_record(stored):
+            return []
+        own = [Suppression(c.email, c.scope, c.reason, c.source, c.since, c.until)
+               for c in await self.service.store.claims_of(stored)]
+        return [row for row in own if is_own_opt_out(row)]
 
     def read(self, token: str) -> ReturnClaim:
         """Whose return a confirmation names; BadReturn if it is not one of ours or is older than a week."""

@@ -1,8 +1,35 @@
-"""What an access export tells a person besides their data (GDPR Art. 15(1)(a), (c), (d)):
-why each kind of data is held, to whom it went, and how long it is kept."""
+"""A person's rights over what is held about them, and the retention the service keeps to.
 
+Access (GDPR Art. 15): everything held about one address, found in every spelling, with what an
+export tells besides the data (why each kind is held, to whom it went, how long it is kept);
+the history that proves each opt-out. Erasure (Art. 17): every trace becomes a keyed hash and
+the opt-out stays. Retention: raw mail, delivered webhook events and daily counts of asking to
+come back are dropped when their time is up.
+"""
+
+import asyncio
+import dataclasses
+import functools
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+from suppression.addresses import normalise_address, unicode_form
+from suppression.background import cancel_and_wait
 from suppression.config import Settings
-from suppression.returning import KEEP_COUNTS_DAYS
+from suppression.erasure import is_record
+from suppression.errors import StoreUnavailable
+from suppression.inbound.mentions import Person
+from suppression.index.live import LiveIndex
+from suppression.model import Change, StoredMessage, Suppression, utc_iso
+from suppression.outbox import KEEP_DELIVERED_DAYS
+from suppression.returning import KEEP_COUNTS_DAYS, return_inbox
+from suppression.store import Store
+from suppression.subject_search import find_traces
+
+log = logging.getLogger(__name__)
+
+RETENTION_EVERY_SECONDS = 3600
 
 # The events that name an address; review.opened masks it and subject.erased carries only the keyed hash.
 _NAMING_EVENTS = ("suppression.created", "suppression.removed")
@@ -50,3 +77,155 @@ def recipients(settings: Settings, has_history: bool, has_replies: bool) -> list
         found.append({"kind": "mail relay", "receiver": f"{settings.reply.relay_host}:{settings.reply.relay_port}",
                       "events": ["confirmation replies"]})
     return found
+
+
+@dataclasses.dataclass(frozen=True)
+class Subject:
+    """Everything held about one address."""
+
+    email: str
+    suppressions: list[Suppression]
+    history: list[Change]
+    messages: list[StoredMessage]
+    replies: list[tuple[str, str]]  # (day, sent at) of confirmations sent to it
+    sender_counts: list[tuple[str, int, int]]  # (at, message id, addresses) against its daily limit
+    # (day, count) of asking to come back
+    return_requests: list[tuple[str, int]] = dataclasses.field(default_factory=list)
+    recipients: list[dict] = dataclasses.field(default_factory=list)  # who was sent the address
+    purposes: list[dict] = dataclasses.field(default_factory=list)
+    retention: list[dict] = dataclasses.field(default_factory=list)
+
+
+class Rights:
+    """Access, history, erasure and retention, on the store, with the live index (how an
+    address is stored, and what an erasure must change in memory). `clock` is the service's."""
+
+    def __init__(self, settings: Settings, store: Store, live: LiveIndex, clock: Callable[[], datetime]):
+        self.settings = settings
+        self.store = store
+        self.live = live
+        self.clock = clock
+        self._retention: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._retention = asyncio.create_task(self._keep_retention(), name="retention")
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._retention)
+        self._retention = None
+
+    def _now(self) -> str:
+        return utc_iso(self.clock())
+
+    async def subject(self, text: str) -> Subject:
+        """Everything held about one address (the right of access): an empty record if nothing is.
+        Its mail is found as an erasure would find it, in every spelling and encoding."""
+        email = normalise_address(text)
+        stored = self.live.erased.stored(email)[0]  # after an erasure, only its keyed hash is held
+        traces = await find_traces(self.store, (stored,) if is_record(stored) else spellings(email))
+        history = with_pause_ends(await self.store.changes_of(stored), self._now())
+        replies = await self.store.replies_to(list(traces.replies))
+        return_requests = await self.store.return_requests_of(return_inbox(self.live.erased.keys, email))
+        return Subject(
+            email=email,
+            suppressions=await self.store.suppressions_of(stored),
+            history=history,
+            messages=await self.store.messages_by_id(list(traces.messages)),
+            replies=replies,
+            sender_counts=await self.store.sender_counts_of(list(traces.senders)),
+            return_requests=return_requests,
+            recipients=recipients(self.settings, bool(history), bool(replies or return_requests)),
+            purposes=list(PURPOSES),
+            retention=retention(self.settings),
+        )
+
+    async def history(self, text: str, reveal_erasure: bool = True) -> tuple[str, list[Change]]:
+        """Every change to one address's suppressions, oldest first: what proves each opt-out.
+        Without `reveal_erasure` (any key but an admin's), an erased address has no history, as
+        one never seen: a guessed address must not lead to its keyed hash, nor say it was erased.
+        A pause that has ended shows its end (action `expire`, at its `until`, no cursor: nothing
+        was written then, and the change feed has no such entry)."""
+        email = normalise_address(text)
+        stored = self.live.erased.stored(email)[0]
+        if is_record(stored) and not reveal_erasure:
+            return email, []
+        return email, with_pause_ends(await self.store.changes_of(stored), self._now())
+
+    async def erase(self, text: str, actor: str) -> tuple[str, bool]:
+        """Forget an address but keep its opt-out (the right to erasure): every trace becomes its
+        keyed hash, in the database and its journal, the mail and the snapshot; it stays
+        suppressed for what it was (for all emails if it was not). Mail is searched for the
+        person in every spelling and encoding (suppression/subject_search.py), in a child process.
+        Returns (address, suppressed)."""
+        email = normalise_address(text)
+        forms = spellings(email)
+        keys = self.live.erased.keys
+        record = keys.record(email)
+        scrub = functools.partial(Person(forms).scrub, record=record)
+        digests = keys.digest_keys(email)
+        traces = await find_traces(self.store, forms)
+        scopes, change_id, _ = await self.store.erase(
+            email, record, keys.index_key(email), digests, traces, scrub, actor,
+        )
+        # Mail stored while the search ran: searched and scrubbed too before the answer.
+        late = await find_traces(self.store, forms, after=traces.searched_to, with_keys=False)
+        if late.messages:
+            await self.store.scrub_messages(list(late.messages), scrub)
+        self.live.erased.add(email, digests)
+        await self.live.follow_changes(upto=change_id)
+        await self.live.save_snapshot()  # the one on disk still holds the address's plain key
+        log.info("erased one address at the request of %s: kept as a keyed hash, suppressed for %d scope(s);"
+                 " %d message(s), %d reply row(s) and %d rate-limit key(s) scrubbed", actor, len(scopes),
+                 len(traces.messages) + len(late.messages), len(traces.replies), len(traces.senders))
+        return email, bool(scopes)
+
+    async def apply_retention(self) -> int:
+        """Remove the raw text of settled messages older than [retention] raw_message_days; how many."""
+        days = self.settings.retention.raw_message_days
+        before = utc_iso(datetime.now(timezone.utc) - timedelta(days=days))
+        count, size = await self.store.remove_raw_before(before)
+        if count:
+            log.info("retention: removed the raw text of %d settled message(s) received before %s (%d bytes);"
+                     " their outcomes stay", count, before, size)
+        return count
+
+    async def forget_return_counts(self) -> int:
+        """Drop the daily counts of requests to come back (suppression/returning.py) of days gone by."""
+        before = datetime.now(timezone.utc) - timedelta(days=KEEP_COUNTS_DAYS)
+        return await self.store.prune_return_requests(before.date().isoformat())
+
+    async def prune_events(self) -> int:
+        """Forget webhook events every enabled receiver had more than KEEP_DELIVERED_DAYS ago."""
+        before = utc_iso(datetime.now(timezone.utc) - timedelta(days=KEEP_DELIVERED_DAYS))
+        return await self.store.prune_events(before)
+
+    async def _keep_retention(self) -> None:
+        while True:
+            try:
+                await self.apply_retention()
+                await self.prune_events()
+                await self.forget_return_counts()
+            except StoreUnavailable as exc:
+                log.warning("retention could not run now, will try again: %s", exc)
+            await asyncio.sleep(RETENTION_EVERY_SECONDS)
+
+
+def with_pause_ends(changes: list[Change], now: str) -> list[Change]:
+    """The changes, with the end of each pause that ran out by `now` (not lifted before) among them."""
+    ends = []
+    for i, change in enumerate(changes):
+        if change.action != "suppress" or change.until is None or change.until > now:
+            continue
+        lifted = any(later.action == "unsuppress" and later.scope == change.scope and later.at < change.until
+                     for later in changes[i + 1:])
+        if not lifted:
+            ends.append(Change(0, change.until, "expire", change.email, change.scope, change.reason, change.source,
+                               "clock", None, change.campaign, change.until, None))
+    if not ends:
+        return changes
+    return sorted(changes + ends, key=lambda c: (c.at, c.id == 0, c.id))
+
+
+def spellings(email: str) -> tuple[str, ...]:
+    """A canonical address and its Unicode-domain form: what mentions.Person folds further."""
+    return tuple(dict.fromkeys([email, unicode_form(email)]))

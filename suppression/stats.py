@@ -7,6 +7,7 @@ million, and names no address. Dates are UTC days, both ends included.
 """
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -114,6 +115,22 @@ class Statistics:
         self.store = store
         self.due_hours = due_hours
         self.clock = clock or (lambda: datetime.now(timezone.utc))
+        # Changes logged since start, by anyone (this process, the CLI, another instance): (action, source) -> count.
+        self._change_counts: Counter[tuple[str, str]] = Counter()
+        self._counted_to = 0
+
+    def count_changes_after(self, change_id: int) -> None:
+        """Count, for change_counts, the changes logged after this one (the index's at start-up)."""
+        self._counted_to = change_id
+
+    async def change_counts(self) -> Counter[tuple[str, str]]:
+        """How many changes of each (action, source) were logged since this process started,
+        whoever wrote them: one grouped read of the new part of the log, when metrics are scraped."""
+        rows = await self.store.change_counts_after(self._counted_to)
+        for action, source, count, newest in rows:
+            self._change_counts[action, source] += count
+            self._counted_to = max(self._counted_to, newest)
+        return self._change_counts
 
     def today(self) -> date:
         return self.clock().astimezone(timezone.utc).date()

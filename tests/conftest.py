@@ -129,14 +129,14 @@ async def client(aiohttp_client, settings):
 
 @pytest.fixture
 async def admin_key(client):
-    return await client.app[SERVICE].create_api_key("admin-tests", "admin")
+    return await client.app[SERVICE].api_keys.create_api_key("admin-tests", "admin")
 
 
 @pytest.fixture
 async def sync_key(client):
-    return await client.app[SERVICE].create_api_key("sync-tests", "sync")
+    return await client.app[SERVICE].api_keys.create_api_key("sync-tests", "sync")
 
 
 @pytest.fixture
 async def check_key(client):
-    return await client.app[SERVICE].create_api_key("check-tests", "check")
+    return await client.app[SERVICE].api_keys.create_api_key("check-tests", "check")

@@ -36,7 +36,7 @@ async def violations(page) -> list[str]:
 
 async def visit_every_state(page, base: str, service, language: str):
     """Yield (state, page) for each page a recipient or an admin can reach."""
-    link = service.mint_link(f"reader.{language}@example.com", Scope("newsletters")).url.rsplit("/", 1)[1]
+    link = service.links.mint_link(f"reader.{language}@example.com", Scope("newsletters")).url.rsplit("/", 1)[1]
     path = f"{base}/u/{link}?lang={language}"
     await page.goto(path)
     assert await page.locator("input[type=checkbox]").count() == 4
@@ -62,7 +62,7 @@ async def visit_every_state(page, base: str, service, language: str):
     answer = await page.goto(f"{base}/u/{link[:-3]}xyz?lang={language}")
     assert answer.status == 400
     yield "invalid or expired link (400)"
-    everything = service.mint_link(f"all.{language}@example.com").url.rsplit("/", 1)[1]
+    everything = service.links.mint_link(f"all.{language}@example.com").url.rsplit("/", 1)[1]
     await service.suppress(f"all.{language}@example.com", ALL_EMAILS, "unsubscribe", "api", "tests")
     await page.goto(f"{base}/u/{everything}?lang={language}")
     yield "unsubscribed from everything"
@@ -143,7 +143,7 @@ async def test_the_coming_back_pages_have_no_accessibility_violation(aiohttp_ser
 async def visit_coming_back(page, base: str, app, relay, language: str):
     service = app[SERVICE]
     address = f"back.{language}@example.com"
-    link = service.mint_link(address, Scope("newsletters")).url.rsplit("/", 1)[1]
+    link = service.links.mint_link(address, Scope("newsletters")).url.rsplit("/", 1)[1]
     await service.suppress(address, Scope("newsletters"), "unsubscribe", "link", "recipient")
     await page.goto(f"{base}/u/{link}?lang={language}")
     assert await page.locator("input[name=action][value=come-back]").count() == 1

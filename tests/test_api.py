@@ -55,9 +55,9 @@ async def test_check_key_cannot_write(client, check_key):
 async def test_revoked_key_is_refused(aiohttp_client, settings):
     first = await aiohttp_client(build_app(settings))
     service = first.app[SERVICE]
-    key = await service.create_api_key("temporary", "check")
+    key = await service.api_keys.create_api_key("temporary", "check")
     assert (await first.get("/v1/suppressions/jane@example.com", headers=bearer(key))).status == 200
-    await service.revoke_api_key("temporary")
+    await service.api_keys.revoke_api_key("temporary")
     await first.close()
     second = await aiohttp_client(build_app(settings))
     assert (await second.get("/v1/suppressions/jane@example.com", headers=bearer(key))).status == 401
@@ -66,10 +66,10 @@ async def test_revoked_key_is_refused(aiohttp_client, settings):
 async def test_a_key_revoked_on_this_instance_is_refused_by_the_next_request(client):
     # Before: the instance that revoked a key kept honouring it from its cache for 30 s.
     service = client.app[SERVICE]
-    key = await service.create_api_key("temporary", "check")
+    key = await service.api_keys.create_api_key("temporary", "check")
     for _ in range(2):  # the second answer comes from the cache of recent keys
         assert (await client.get("/v1/suppressions/jane@example.com", headers=bearer(key))).status == 200
-    await service.revoke_api_key("temporary")
+    await service.api_keys.revoke_api_key("temporary")
     answer = await client.get("/v1/suppressions/jane@example.com", headers=bearer(key))
     assert answer.status == 401 and (await answer.json())["error"] == "invalid API key"
 
@@ -77,30 +77,30 @@ async def test_a_key_revoked_on_this_instance_is_refused_by_the_next_request(cli
 async def test_a_key_revoked_by_another_process_is_refused_once_its_row_is_read_again(client, settings, monkeypatch):
     # The CLI revokes in its own process: a running server reads each key again once it is
     # _KEY_CACHE_SECONDS old (beside an answer, never before it), and refuses it from then on.
-    import suppression.service
+    import suppression.keyring
     from suppression.keyfile import signing_keys
     from suppression.service import SuppressionService
 
     service = client.app[SERVICE]
-    key = await service.create_api_key("temporary", "check")
+    key = await service.api_keys.create_api_key("temporary", "check")
     assert (await client.get("/v1/suppressions/jane@example.com", headers=bearer(key))).status == 200
     cli = SuppressionService.of_settings(settings, signing_keys(settings))
     await cli.start(with_index=False)
     try:
-        await cli.revoke_api_key("temporary")
+        await cli.api_keys.revoke_api_key("temporary")
     finally:
         await cli.stop()
     # Within the bound the cached key is still honoured, as before (what `apikey revoke` says).
     assert (await client.get("/v1/suppressions/jane@example.com", headers=bearer(key))).status == 200
-    monkeypatch.setattr(suppression.service, "_KEY_CACHE_SECONDS", 0.0)  # the bound has passed
+    monkeypatch.setattr(suppression.keyring, "_KEY_CACHE_SECONDS", 0.0)  # the bound has passed
     assert (await client.get("/v1/suppressions/jane@example.com", headers=bearer(key))).status == 200
-    await asyncio.gather(*service._rereading.values())  # the read beside that answer
+    await asyncio.gather(*service.api_keys._rereading.values())  # the read beside that answer
     answer = await client.get("/v1/suppressions/jane@example.com", headers=bearer(key))
     assert answer.status == 401
 
 
 async def test_a_wrong_secret_for_a_cached_key_id_is_refused(client):
-    key = await client.app[SERVICE].create_api_key("mailer", "check")
+    key = await client.app[SERVICE].api_keys.create_api_key("mailer", "check")
     assert (await client.get("/v1/suppressions/jane@example.com", headers=bearer(key))).status == 200
     forged = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
     for wrong in (forged, key[:-1], key + "x", key[:16] + "é" * 20):
@@ -198,7 +198,7 @@ async def test_bulk_text_of_many_lines_in_many_blocks(client, admin_key, check_k
     await client.app[SERVICE].store.import_rows(
         iter(_rows(f"user{i}@example.com" for i in range(0, 60_000, 3))), actor="test"
     )
-    await client.app[SERVICE].follow_changes()
+    await client.app[SERVICE].live.follow_changes()
     lines = [f"User{i}@example.com" for i in range(60_000)]
     answer = await client.post(
         "/v1/check?topic=newsletters", data=io.BytesIO("\n".join(lines).encode()),
@@ -249,7 +249,7 @@ async def test_bulk_text_unknown_topic_is_400_before_streaming(client, check_key
 async def test_oversize_json_body_is_413_json(aiohttp_client, tmp_path):
     app = build_app(make_settings(tmp_path / "d", http={"max_json_bytes": 2048}))
     client = await aiohttp_client(app)
-    key = await client.app[SERVICE].create_api_key("k", "check")
+    key = await client.app[SERVICE].api_keys.create_api_key("k", "check")
     body = json.dumps({"emails": [f"user{i}@example.com" for i in range(500)]})
     answer = await client.post("/v1/check", data=body, headers={**bearer(key), "Content-Type": "application/json"})
     assert answer.status == 413

@@ -32,7 +32,7 @@ CHROMIUM_ARGS = [
 async def test_link_confirm_and_undo_in_a_real_browser(aiohttp_server, settings):
     server = await aiohttp_server(build_app(settings))
     service = server.app[SERVICE]
-    link = service.mint_link("jane.doe@example.com", Scope("newsletters"))
+    link = service.links.mint_link("jane.doe@example.com", Scope("newsletters"))
     url = str(server.make_url("/u/" + link.url.rsplit("/", 1)[1]))
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
@@ -80,7 +80,7 @@ async def test_the_review_desk_in_a_real_browser(aiohttp_server, tmp_path):
     settings = make_settings(tmp_path / "data", smtp={"trusted_authserv_ids": ["mx.plusnxt.com"]})
     server = await aiohttp_server(build_app(settings))
     service, intake = server.app[SERVICE], server.app[INTAKE]
-    admin_key = await service.create_api_key("ops", "admin")
+    admin_key = await service.api_keys.create_api_key("ops", "admin")
     forged = (b"Authentication-Results: mx.plusnxt.com; dmarc=fail\r\nFrom: Jane <jane@example.com>\r\n"
               b"Subject: unsubscribe\r\n\r\nPlease take me and jane.work@example.com off your list.\r\n"
               b"\r\nOn Mon, Jan 1, 2024 PLUS wrote:\r\n> This week's deals. Unsubscribe here.\r\n")
@@ -128,7 +128,7 @@ async def test_the_review_desk_in_a_real_browser(aiohttp_server, tmp_path):
         assert check.suppressed and check.matched.source == "desk"
     changes = await service.store.changes_after(0, 10)
     assert {c.actor for c in changes} == {"desk:ops"}
-    statuses = [m.status for m in (await service.inbox(None, None, 10))[0]]
+    statuses = [m.status for m in (await service.review.inbox(None, None, 10))[0]]
     assert statuses == ["resolved", "dismissed"]
 
 
@@ -145,7 +145,7 @@ async def tab_to(page, selector: str, presses: int = 30) -> None:
 async def test_the_preference_centre_by_keyboard_alone(aiohttp_server, settings, language, viewport):
     server = await aiohttp_server(build_app(settings))
     service = server.app[SERVICE]
-    link = service.mint_link("kim.keyboard@example.com", Scope("newsletters"))
+    link = service.links.mint_link("kim.keyboard@example.com", Scope("newsletters"))
     url = str(server.make_url("/u/" + link.url.rsplit("/", 1)[1]))
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as playwright:
@@ -165,5 +165,5 @@ async def test_the_preference_centre_by_keyboard_alone(aiohttp_server, settings,
         await page.screenshot(path=SCREENSHOTS / f"confirmation-{language}.png", full_page=True)
         await browser.close()
     assert await service.suppressed_scopes("kim.keyboard@example.com") == {Scope("newsletters"), Scope("promotions")}
-    _, history = await service.history("kim.keyboard@example.com")
+    _, history = await service.rights.history("kim.keyboard@example.com")
     assert {c.detail for c in history} == {'{"why": "not-relevant"}'}

@@ -11,6 +11,7 @@ import pytest
 
 from handlers.app import build_app
 from handlers.state import SERVICE
+from handlers.webhooks import event_body
 from suppression.model import ALL_EMAILS, Scope, utc_iso
 from suppression.service import SuppressionService
 from suppression.config import settings_from_mapping
@@ -36,7 +37,7 @@ class Clock:
 
 
 def link_path(service, email="jane@example.com", topic=None) -> str:
-    return "/u/" + service.mint_link(email, Scope.of_topic(topic)).url.rsplit("/", 1)[1]
+    return "/u/" + service.links.mint_link(email, Scope.of_topic(topic)).url.rsplit("/", 1)[1]
 
 
 def undo_form(html: str) -> list[tuple[str, str]]:
@@ -247,7 +248,7 @@ async def test_the_snapshot_keeps_a_pause_that_then_ends_after_a_restart(setting
     await first.stop()
     second = SuppressionService.of_settings(settings, SIGNING)
     second.clock = clock
-    with caplog.at_level(logging.INFO, logger="suppression.service"):
+    with caplog.at_level(logging.INFO, logger="suppression.index.live"):
         await second.start()
     try:
         assert "index loaded from snapshot" in caplog.text
@@ -344,8 +345,8 @@ async def test_a_pause_ends_on_every_instance_with_no_write(aiohttp_client, tmp_
                                           "store": {"url": url}})
         clients.append(await aiohttp_client(build_app(settings)))
     one, two = clients
-    admin = await one.app[SERVICE].create_api_key("admin", "admin")
-    check = await one.app[SERVICE].create_api_key("check", "check")
+    admin = await one.app[SERVICE].api_keys.create_api_key("admin", "admin")
+    check = await one.app[SERVICE].api_keys.create_api_key("check", "check")
     clock = Clock()
     for c in clients:
         c.app[SERVICE].clock = clock
@@ -365,13 +366,13 @@ async def test_a_pause_ends_on_every_instance_with_no_write(aiohttp_client, tmp_
 async def test_webhook_events_say_when_a_pause_was_made_and_when_one_claim_of_two_is_lifted(client, admin_key):
     service = client.app[SERVICE]
     service.clock = Clock()
-    await service.sync_receivers(["https://crm.example.com/hooks"])  # events are kept while a receiver is configured
+    await service.store.sync_receivers(["https://crm.example.com/hooks"])  # events are kept while a receiver is configured
     until = utc_iso(service.clock.now + timedelta(days=30))
     await add(client, admin_key, "jane@example.com", until=until)
     path = link_path(service)
     done = await client.post(path, data={"action": "unsubscribe", "scope": "all"})
     await client.post(path, data={"action": "resubscribe", "undo": dict(undo_form(await done.text()))["undo"]})
-    bodies = [service.event_body(event) for event in await service.events_after(0, 10)]
+    bodies = [event_body(service, event) for event in await service.store.events_after(0, 10)]
     assert [(b["type"], b["data"]["action"], b["data"].get("until"), b["data"]["after"]) for b in bodies] == [
         ("suppression.created", "suppress", until, {"suppressed": True, "until": until}),
         ("suppression.created", "suppress", None, {"suppressed": True, "until": None}),
@@ -402,7 +403,7 @@ async def test_an_undo_never_lifts_a_bounce_that_came_back_by_mail(client, check
     path = link_path(service)
     done = await client.post(path, data={"action": "unsubscribe", "scope": "all"})
     undo = undo_form(await done.text())
-    returned = service.mint_link("jane@example.com").url  # our link in the returned message proves it was ours
+    returned = service.links.mint_link("jane@example.com").url  # our link in the returned message proves it was ours
     dsn = (
         "From: MAILER-DAEMON@mx.example\r\nTo: PLUSinfo@plusnxt.com\r\nSubject: Undelivered\r\nMIME-Version: 1.0\r\n"
         "Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"

@@ -43,7 +43,7 @@ async def serve(aiohttp_client, tmp_path, relay, *, webhooks=(), enabled=True, *
 
 
 def link_path(client, address: str, topic: str | None = None) -> str:
-    return "/u/" + client.app[SERVICE].mint_link(address, Scope.of_topic(topic)).url.rsplit("/", 1)[1]
+    return "/u/" + client.app[SERVICE].links.mint_link(address, Scope.of_topic(topic)).url.rsplit("/", 1)[1]
 
 
 async def confirmations(client, relay: RecordingRelay) -> list[Message]:
@@ -66,7 +66,7 @@ async def test_a_person_asks_on_the_link_page_confirms_from_the_mailbox_and_is_b
     receiver = Receiver(free_port(), new_secret()).start()
     try:
         client = await serve(aiohttp_client, tmp_path, relay, webhooks=[{"url": receiver.url, "secret": receiver.secret}])
-        admin = await client.app[SERVICE].create_api_key("admin", "admin")
+        admin = await client.app[SERVICE].api_keys.create_api_key("admin", "admin")
         path = link_path(client, "jane@example.com", "newsletters")
         assert (await client.post(path, data={"List-Unsubscribe": "One-Click"})).status == 200
         await client.post(path, data={"action": "unsubscribe", "scope": "promotions"})
@@ -123,7 +123,7 @@ async def test_the_request_page_is_the_same_whatever_applies_and_only_an_own_opt
         aiohttp_client, tmp_path, relay):
     client = await serve(aiohttp_client, tmp_path, relay)
     service = client.app[SERVICE]
-    admin = await service.create_api_key("admin", "admin")
+    admin = await service.api_keys.create_api_key("admin", "admin")
     # Every address masks alike (a•••@example.com), so the pages can be compared byte for byte.
     cases = {
         "own": "a.own@example.com", "bounce": "a.bounce@example.com", "complaint": "a.complaint@example.com",
@@ -247,7 +247,7 @@ def _later_than(moment: str):
 
 async def test_a_campaign_carried_by_the_confirmation_is_recorded_with_the_lift(aiohttp_client, tmp_path, relay):
     client = await serve(aiohttp_client, tmp_path, relay)
-    admin = await client.app[SERVICE].create_api_key("admin", "admin")
+    admin = await client.app[SERVICE].api_keys.create_api_key("admin", "admin")
     await client.post(link_path(client, "jane@example.com"), data={"List-Unsubscribe": "One-Click"})
     coming_back: ComingBack = client.app[COMING_BACK]
     assert await coming_back.ask("jane@example.com", "spring-sale.2026", "en")
@@ -275,7 +275,7 @@ async def test_each_inbox_gets_at_most_the_days_limit_of_confirmations(aiohttp_c
     coming_back.clock = lambda: time.time() + 86400  # the next day
     await client.post(link_path(client, "jane@example.com"), data=ASK)
     assert len(await confirmations(client, relay)) == 3
-    admin = await client.app[SERVICE].create_api_key("admin", "admin")
+    admin = await client.app[SERVICE].api_keys.create_api_key("admin", "admin")
     held = await (await client.get("/v1/subjects/jane@example.com", headers=bearer(admin))).json()
     assert [r["count"] for r in held["come_back_requests"]] == [3, 1]  # the right of access shows them too
 
@@ -324,7 +324,7 @@ async def test_the_answer_does_not_wait_for_the_mail(aiohttp_client, tmp_path):
 
 async def test_an_address_with_its_own_and_an_admins_entry_gets_back_only_its_own(aiohttp_client, tmp_path, relay):
     client = await serve(aiohttp_client, tmp_path, relay)
-    admin = await client.app[SERVICE].create_api_key("admin", "admin")
+    admin = await client.app[SERVICE].api_keys.create_api_key("admin", "admin")
     path = link_path(client, "jane@example.com", "newsletters")
     await client.post(path, data={"action": "unsubscribe", "scope": "newsletters"})
     entry = {"email": "jane@example.com", "topic": "promotions", "reason": "manual"}

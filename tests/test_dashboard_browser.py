@@ -68,7 +68,7 @@ async def test_the_dashboard_has_no_accessibility_violation_anywhere(aiohttp_ser
     server = await aiohttp_server(build_app(settings))
     service, base = server.app[SERVICE], str(server.make_url("")).rstrip("/")
     seed_ninety_days(settings.database_path, datetime.now(timezone.utc))
-    key = await service.create_api_key("dashboard", "admin")
+    key = await service.api_keys.create_api_key("dashboard", "admin")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     found, checked = {}, 0
     async with async_playwright() as playwright:

@@ -26,7 +26,7 @@ async def under_review(client, raw: bytes = REQUEST, sender: str = "jane@example
     intake = client.app[INTAKE]
     message_id = await intake.receive(raw, sender, ["PLUSinfo@plusnxt.com"])
     await intake.handle_pending()
-    assert (await client.app[SERVICE].inbox_message(message_id)).status == "review"
+    assert (await client.app[SERVICE].review.inbox_message(message_id)).status == "review"
     return message_id
 
 
@@ -87,13 +87,13 @@ async def test_an_admin_decides_messages_oldest_first(client, admin_key):
     answer = await client.post(f"/admin/messages/{first}/resolve", allow_redirects=False, data={
         "csrf": token, "action": "suppress", "emails": "jane@example.com\nj.doe@example.com", "topic": "newsletters"})
     assert answer.status == 303
-    message = await client.app[SERVICE].inbox_message(first)
+    message = await client.app[SERVICE].review.inbox_message(first)
     assert (message.status, message.addresses, message.resolved_by) == (
         "resolved", ["jane@example.com", "j.doe@example.com"], "desk:admin-tests")
     refused = await client.post(f"/admin/messages/{second}/resolve", data={"csrf": token, "action": "dismiss"})
     assert refused.status == 400 and "note" in await refused.text()
     await client.post(f"/admin/messages/{second}/resolve", data={"csrf": token, "action": "dismiss", "note": "a question"})
-    assert (await client.app[SERVICE].inbox_message(second)).status == "dismissed"
+    assert (await client.app[SERVICE].review.inbox_message(second)).status == "dismissed"
     assert "Nothing to decide" in await (await client.get("/admin/")).text()
 
 
@@ -110,7 +110,7 @@ async def test_a_decision_without_the_session_or_its_token_changes_nothing(clien
     client.session.cookie_jar.clear()  # no cookie at all
     answer = await client.post(f"/admin/messages/{message_id}/resolve", data={"action": "dismiss", "note": "x", "csrf": token})
     assert answer.status == 403
-    assert (await client.app[SERVICE].inbox_message(message_id)).status == "review"
+    assert (await client.app[SERVICE].review.inbox_message(message_id)).status == "review"
 
 
 async def test_an_expired_session_is_refused(client, admin_key):
@@ -122,12 +122,12 @@ async def test_an_expired_session_is_refused(client, admin_key):
     assert "Sign in" in await (await client.get("/admin/")).text()
     answer = await client.post(f"/admin/messages/{message_id}/resolve", data={"csrf": token, "action": "dismiss", "note": "x"})
     assert answer.status == 403
-    assert (await client.app[SERVICE].inbox_message(message_id)).status == "review"
+    assert (await client.app[SERVICE].review.inbox_message(message_id)).status == "review"
 
 
 async def test_revoking_the_key_ends_its_sessions(client, admin_key):
     await signed_in(client, admin_key)
-    await client.app[SERVICE].revoke_api_key("admin-tests")
+    await client.app[SERVICE].api_keys.revoke_api_key("admin-tests")
     assert "Sign in" in await (await client.get("/admin/")).text()
 
 
@@ -138,7 +138,7 @@ async def test_an_empty_or_shortened_csrf_token_is_refused(client, admin_key):
         answer = await client.post(f"/admin/messages/{message_id}/resolve", data={"csrf": forged, "action": "dismiss",
                                                                                   "note": "x"})
         assert answer.status == 403, forged
-    assert (await client.app[SERVICE].inbox_message(message_id)).status == "review"
+    assert (await client.app[SERVICE].review.inbox_message(message_id)).status == "review"
 
 
 async def test_bidirectional_controls_are_named_on_the_desk_not_obeyed(client, admin_key):
@@ -174,4 +174,4 @@ async def test_regression_a_signed_out_session_is_refused_even_with_its_old_cook
                                  data={"csrf": token, "action": "dismiss", "note": "x"},
                                  cookies={"desk_session": cookie}, allow_redirects=False)
     assert replayed.status == 403
-    assert (await client.app[SERVICE].inbox_message(message_id)).status == "review"
+    assert (await client.app[SERVICE].review.inbox_message(message_id)).status == "review"

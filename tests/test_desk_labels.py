@@ -24,7 +24,7 @@ def mail(sender: str, subject: str, body: str, authentication: str = "") -> byte
 async def test_resolved_and_dismissed_messages_export_as_labels_and_erasure_removes_them(aiohttp_client, tmp_path):
     data = tmp_path / "data"
     client = await aiohttp_client(build_app(make_settings(data, smtp={"trusted_authserv_ids": [TRUSTED]})))
-    key = await client.app[SERVICE].create_api_key("desk", "admin")
+    key = await client.app[SERVICE].api_keys.create_api_key("desk", "admin")
     forged = f"Authentication-Results: {TRUSTED}; dmarc=fail header.from=example.com\r\n"
     _, asked = await in_thread(send_raw, smtp_port(client), mail(
         "jane@example.com", "Old addresses", "Please stop sending to my old address bob@example.org.", forged),
@@ -33,7 +33,7 @@ async def test_resolved_and_dismissed_messages_export_as_labels_and_erasure_remo
         "alice@example.com", "Opening hours", "Are you open on Sunday afternoons?"), "alice@example.com")
 
     async def both_in_review():
-        page, _ = await client.app[SERVICE].inbox("review", None, 10)
+        page, _ = await client.app[SERVICE].review.inbox("review", None, 10)
         return {m.id for m in page} == {asked, question}
 
     assert await wait_until(both_in_review)

@@ -62,7 +62,7 @@ async def suppressed(client, email: str) -> bool:
 
 
 async def stored_messages(client) -> list:
-    messages, _ = await client.app[SERVICE].inbox(None, None, 1000)
+    messages, _ = await client.app[SERVICE].review.inbox(None, None, 1000)
     return messages
 
 
@@ -84,7 +84,7 @@ async def test_mail_is_read_over_imaps_with_idle_stored_then_marked_and_honoured
     assert [(m.status, m.mail_from, m.rcpt_to) for m in messages] == [
         ("request", "before@example.com", ["PLUSinfo@plusnxt.com"]),
         ("request", "during@example.com", ["PLUSinfo@plusnxt.com"])]
-    history = await client.app[SERVICE].history("during@example.com")
+    history = await client.app[SERVICE].rights.history("during@example.com")
     assert history[1][0].source == "email" and history[1][0].actor == f"email:{messages[1].id}"
     assert client.app[MAILBOX].sessions == 1
 
@@ -129,7 +129,7 @@ async def test_a_message_over_the_size_limit_is_kept_cut_for_a_person(aiohttp_cl
     assert await wait_until(lambda: asyncio.to_thread(lambda: marked(server) == [True]), attempts=500)
     (message,) = await stored_messages(client)
     assert message.status == "review" and "larger than smtp.max_message_bytes" in message.reasons[0]
-    stored = await client.app[SERVICE].inbox_message(message.id)
+    stored = await client.app[SERVICE].review.inbox_message(message.id)
     assert len(stored.raw) == 4096 and not (await suppressed(client, "huge@example.com"))
 
 
@@ -237,7 +237,7 @@ async def test_a_cut_between_storing_and_marking_reads_it_again_and_keeps_it_onc
     messages = await stored_messages(client)
     assert len(messages) == 1 and messages[0].status == "request"  # ... and kept and handled once
     assert client.app[INTAKE].unread == 0  # nothing is left noted as waiting to be read
-    history = await client.app[SERVICE].history("twice@example.com")
+    history = await client.app[SERVICE].rights.history("twice@example.com")
     assert [c.action for c in history[1]] == ["suppress"]
 
 

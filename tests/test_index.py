@@ -67,7 +67,7 @@ def test_topic_check_includes_all_emails_but_not_other_topics():
 
 
 def _bucketed(keys: np.ndarray) -> KeySet:
-    from suppression.index import _BUCKETED_FROM
+    from suppression.index.keys import _BUCKETED_FROM
 
     assert len(np.unique(keys)) >= _BUCKETED_FROM  # large enough to be searched in buckets
     keyset = KeySet(keys)

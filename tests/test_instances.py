@@ -330,12 +330,12 @@ async def test_checks_do_not_wait_to_read_a_key_again_while_the_database_is_down
     # checks of addresses never on the list waited for the reconnect (or got a 503).
     import time as clock
 
-    import suppression.service
+    import suppression.keyring
     from handlers.app import build_app
     from handlers.state import SERVICE
     from tests.support.http import bearer
 
-    monkeypatch.setattr(suppression.service, "_KEY_CACHE_SECONDS", 0.0)  # every use is a stale one
+    monkeypatch.setattr(suppression.keyring, "_KEY_CACHE_SECONDS", 0.0)  # every use is a stale one
     server = PostgresServer(durable=False).init()
     try:
         from suppression.config import settings_from_mapping
@@ -343,7 +343,7 @@ async def test_checks_do_not_wait_to_read_a_key_again_while_the_database_is_down
         settings = settings_from_mapping({"service": {"data_dir": str(tmp_path / "data")}, "smtp": {"port": 0},
                                           "store": {"url": server.create_database()}})
         client = await aiohttp_client(build_app(settings))
-        key = await client.app[SERVICE].create_api_key("mailer", "check")
+        key = await client.app[SERVICE].api_keys.create_api_key("mailer", "check")
         assert (await client.get("/v1/suppressions/a@example.com", headers=bearer(key))).status == 200
         await asyncio.to_thread(server.stop)
         worst = 0.0

@@ -22,7 +22,7 @@ async def test_while_mail_keeps_coming_reading_waits_for_a_quiet_moment(client):
         assert code == 250
     await asyncio.sleep(0)  # the worker has been woken by each message
     assert intake.handled == 0  # all stored, none read yet: no quiet moment has come
-    assert len((await client.app[SERVICE].inbox("pending", None, 100))[0]) == 5
+    assert len((await client.app[SERVICE].review.inbox("pending", None, 100))[0]) == 5
     assert await intake.handle_pending() == 5  # a direct call reads at once
 
 

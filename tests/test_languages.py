@@ -36,7 +36,7 @@ def test_the_language_is_the_asked_one_else_the_best_accepted_else_english(asked
 
 
 def path_of(service, email="jane@example.com", topic="newsletters") -> str:
-    return "/u/" + service.mint_link(email, Scope.of_topic(topic)).url.rsplit("/", 1)[1]
+    return "/u/" + service.links.mint_link(email, Scope.of_topic(topic)).url.rsplit("/", 1)[1]
 
 
 async def test_the_page_speaks_the_readers_language_with_a_switcher(client):
@@ -110,5 +110,5 @@ async def test_the_reason_is_never_required_and_free_text_goes_with_an_erasure(c
         "action": "unsubscribe", "scope": "newsletters", "why": "other", "why_text": "I am ann@example.com, stop."})
     assert [c.detail for c in await service.store.changes_of("jane@example.com")] == [None]
     await client.post("/v1/subjects/ann@example.com/erase", headers=bearer(admin_key))
-    _, history = await service.history("ann@example.com")
+    _, history = await service.rights.history("ann@example.com")
     assert [json.loads(c.detail) for c in history if c.action == "suppress"] == [{"why": "other"}]

@@ -19,7 +19,7 @@ async def service(client):
 
 
 def link_path(service, email="jane@example.com", topic=None) -> str:
-    return "/u/" + service.mint_link(email, Scope.of_topic(topic)).url.rsplit("/", 1)[1]
+    return "/u/" + service.links.mint_link(email, Scope.of_topic(topic)).url.rsplit("/", 1)[1]
 
 
 async def state(service, email="jane@example.com") -> set[str]:

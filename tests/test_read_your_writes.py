@@ -40,7 +40,7 @@ async def test_a_write_by_another_process_is_seen_by_the_next_check_with_no_wait
             await cli.unsuppress(f"other{n}@example.com", ALL_EMAILS, "cli", "cli")
             assert not (await server.check(f"other{n}@example.com")).suppressed
         await cli.suppress("bulk@example.com", ALL_EMAILS, "manual", "cli", "cli")
-        await server.see_writes()  # what the bulk endpoints do first
+        await server.live.see_writes()  # what the bulk endpoints do first
         assert await server.suppressed_texts(["bulk@example.com", "no@example.com"], ALL_EMAILS) == ["bulk@example.com"]
     finally:
         await cli.stop()
@@ -55,9 +55,9 @@ async def test_a_big_import_elsewhere_is_read_from_the_rows_into_a_fresh_shape(t
         report = await cli.import_lines(["email", *lines], "cli")
         assert report.added == 150_000
         assert (await server.check(lines[-1])).suppressed  # the first check after the import
-        everything = server.index._sets[ALL_EMAILS]
+        everything = server.live.index._sets[ALL_EMAILS]
         assert (len(everything._added), len(everything._removed)) == (0, 0)  # as after a restart
-        assert len(server.index) == 150_001
+        assert len(server.live.index) == 150_001
         assert await server.suppressed_texts(lines[:3] + ["before@example.com", "nobody@example.com"], ALL_EMAILS) == [
             *lines[:3], "before@example.com"]
     finally:
@@ -97,16 +97,16 @@ async def test_a_check_waits_for_an_acknowledged_write_a_bounded_time_then_answe
     # goes on catching up by itself, and a later check sees the import.
     import asyncio
 
-    import suppression.service
+    import suppression.index.live
 
-    monkeypatch.setattr(suppression.service, "READ_YOUR_WRITES_SECONDS", 0.0)
-    monkeypatch.setattr(suppression.service, "FOLLOW_SECONDS", 3600.0)  # only checks make it catch up here
+    monkeypatch.setattr(suppression.index.live, "READ_YOUR_WRITES_SECONDS", 0.0)
+    monkeypatch.setattr(suppression.index.live, "FOLLOW_SECONDS", 3600.0)  # only checks make it catch up here
     server, cli = await open_pair(tmp_path)
     try:
         lines = [f"late{n}@example.org" for n in range(120_000)]
         await cli.import_lines(["email", *lines], "cli")
         assert not (await server.check(lines[-1])).suppressed
-        assert server.answered_early["behind_writes"] == 1
+        assert server.live.answered_early["behind_writes"] == 1
         for _ in range(600):  # bounded: the catch-up runs on its own, a check never drives it
             if (await server.check(lines[-1])).suppressed:
                 break

@@ -160,7 +160,7 @@ async def test_bad_resolutions_are_400_and_change_nothing(client, admin_key, bod
     message_id = await received(client, FORGED)
     status, answer = await resolve(client, admin_key, message_id, body)
     assert status == 400 and says in answer["error"]
-    assert (await client.app[SERVICE].inbox_message(message_id)).status == "review"
+    assert (await client.app[SERVICE].review.inbox_message(message_id)).status == "review"
     assert await client.app[SERVICE].store.count() == 0
 
 
@@ -217,7 +217,7 @@ async def test_postmaster_mail_is_kept_and_never_read_as_a_request(client, admin
     code, reply = await in_thread(send, smtp_port(client), raw, rcpt=("Postmaster@plusnxt.com",))
     assert code == 250
     await client.app[INTAKE].handle_pending()
-    message = await client.app[SERVICE].inbox_message(int(reply.split()[-1]))
+    message = await client.app[SERVICE].review.inbox_message(int(reply.split()[-1]))
     assert (message.status, message.addresses) == ("postmaster", [])
     assert "RFC 5321" in message.reasons[0]
     assert not (await client.app[SERVICE].check("jane@example.com")).suppressed

@@ -41,7 +41,7 @@ async def test_the_whole_list_needs_a_sync_or_admin_key(client, check_key, sync_
 
 async def test_the_history_proves_each_change_with_its_source_and_actor(client, admin_key, sync_key):
     service = client.app[SERVICE]
-    await client.post(path_of(service.mint_link("Jane@Example.com", Scope("newsletters")).url),
+    await client.post(path_of(service.links.mint_link("Jane@Example.com", Scope("newsletters")).url),
                       data={"List-Unsubscribe": "One-Click"})
     await client.post("/v1/suppressions", json={"email": "jane@example.com", "reason": "complaint"},
                       headers=bearer(admin_key))
@@ -61,7 +61,7 @@ async def test_the_history_proves_each_change_with_its_source_and_actor(client, 
         # outlives the complaint being lifted): the history shows each claim.
         ("suppress", None, "unsubscribe", "email", "email:1"),
     ]
-    assert (await service.inbox_message(message_id)).status == "request"
+    assert (await service.review.inbox_message(message_id)).status == "request"
     assert all(c["at"] for c in body["history"])
 
 

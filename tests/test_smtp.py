@@ -103,7 +103,7 @@ async def test_relay_attempt_is_refused_and_nothing_is_stored(client):
             return code, s.docmd("DATA")[0]
 
     assert await in_thread(relay) == (550, 503)  # no valid recipient: no DATA
-    page, _ = await client.app[SERVICE].inbox(None, None, 10)
+    page, _ = await client.app[SERVICE].review.inbox(None, None, 10)
     assert page == []
 
 
@@ -157,11 +157,11 @@ async def test_the_corpus_over_smtp(client, admin_key):
         assert code == 250, name
 
     async def all_handled():
-        page, _ = await service.inbox("pending", None, 100)
+        page, _ = await service.review.inbox("pending", None, 100)
         return page == []
 
     assert await wait_until(all_handled)
-    stored, _ = await service.inbox(None, None, 100)
+    stored, _ = await service.review.inbox(None, None, 100)
     assert len(stored) == len(EXPECTED)
     outcomes = {m.id: m for m in stored}
     for number, (name, expected) in enumerate(sorted(EXPECTED.items()), start=1):
@@ -191,7 +191,7 @@ async def test_handling_a_message_twice_changes_nothing_more(client):
 
 
 async def _no_pending(service):
-    page, _ = await service.inbox("pending", None, 1)
+    page, _ = await service.review.inbox("pending", None, 1)
     return page == []
 
 

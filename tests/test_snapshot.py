@@ -8,7 +8,7 @@ import pytest
 from suppression.addresses import key_of_canonical
 from suppression.model import ALL_EMAILS, Scope
 from suppression.service import SuppressionService
-from suppression.snapshot import SNAPSHOT_NAME
+from suppression.index.snapshot import SNAPSHOT_NAME
 from suppression.store import SuppressionStore
 from tests.support.settings import make_settings
 
@@ -37,7 +37,7 @@ async def test_restart_from_the_snapshot_includes_changes_made_while_stopped(tmp
     await store.suppress("c@example.com", key_of_canonical("c@example.com"), ALL_EMAILS, "manual", "cli", "t")
     await store.unsuppress("a@example.com", ALL_EMAILS, "cli", "t")
     await store.close()
-    with caplog.at_level(logging.INFO, logger="suppression.service"):
+    with caplog.at_level(logging.INFO, logger="suppression.index.live"):
         service = await started(settings)
     assert "index loaded from snapshot" in caplog.text
     assert await suppressed(service) == ["c@example.com"]
@@ -73,7 +73,7 @@ async def test_a_snapshot_that_does_not_fit_is_ignored(tmp_path, caplog, damage)
             db.execute("DROP TRIGGER changes_append_only_delete")
             db.execute("DELETE FROM changes WHERE id > 1")
         target = first
-    with caplog.at_level(logging.INFO, logger="suppression.service"):
+    with caplog.at_level(logging.INFO, logger="suppression.index.live"):
         service = await started(target)
     assert "index loaded from rows" in caplog.text
     from_db = sorted({s.email for s in [row async for row in service.export()]})

@@ -91,7 +91,7 @@ async def test_a_campaign_rides_hidden_in_the_link_to_each_suppression_it_makes(
 async def test_bounces_and_complaints_proven_by_a_campaign_token_record_it(client, admin_key):
     service = client.app[SERVICE]
     for email, report in (("gone@example.com", dsn), ("angry@example.com", arf)):
-        url = service.mint_link(email, ALL_EMAILS, "summer").url
+        url = service.links.mint_link(email, ALL_EMAILS, "summer").url
         raw = report([email], f"To: {email}\r\nList-Unsubscribe: <{url}>")
         code, _ = await in_thread(send, client.app[SMTP_SERVER].port, raw, "")
         assert code == 250
@@ -259,7 +259,7 @@ async def test_the_webhook_event_of_a_campaign_suppression_names_it(aiohttp_clie
         hooks = settings_from_mapping({"webhooks": [{"url": receiver.url, "secret": receiver.secret}]}).webhooks
         settings = settings.with_overrides(webhooks=hooks)
         client = await aiohttp_client(build_app(settings))
-        token = token_of({"url": client.app[SERVICE].mint_link("ann@example.com", ALL_EMAILS, "autumn").url})
+        token = token_of({"url": client.app[SERVICE].links.mint_link("ann@example.com", ALL_EMAILS, "autumn").url})
         assert (await client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"})).status == 200
         (delivery,) = await in_thread(receiver.wait_for, 1)
         assert delivery["payload"]["type"] == "suppression.created"

@@ -50,7 +50,7 @@ async def app_with(aiohttp_client, tmp_path, *hooks):
     settings = make_settings(tmp_path / "data", smtp={"trusted_authserv_ids": ["mx.plusnxt.com"]})
     settings = settings.with_overrides(webhooks=settings_from_mapping({"webhooks": list(hooks)}).webhooks)
     client = await aiohttp_client(build_app(settings))
-    key = await client.app[SERVICE].create_api_key("hooks-admin", "admin")
+    key = await client.app[SERVICE].api_keys.create_api_key("hooks-admin", "admin")
     return client, key
 
 
@@ -175,8 +175,8 @@ def test_a_previous_secret_is_checked_like_the_secret():
 
 
 async def _backlog(client, url, expected) -> bool:
-    state = await client.app[SERVICE].receiver(url)
-    return (await client.app[SERVICE].webhook_backlog(state.cursor)).events == expected
+    state = await client.app[SERVICE].store.receiver(url)
+    return (await client.app[SERVICE].store.backlog(state.cursor)).events == expected
 
 
 async def test_a_receiver_down_for_a_while_then_up_gets_everything_in_order(aiohttp_client, tmp_path, receivers):
@@ -192,9 +192,9 @@ async def test_a_receiver_down_for_a_while_then_up_gets_everything_in_order(aioh
     assert (await client.post("/v1/subjects/gone@example.com/erase", headers=bearer(key))).status == 200
 
     async def failed_twice():
-        return (state := await service.receiver(receiver.url)).attempts >= 2 and state.last_error
+        return (state := await service.store.receiver(receiver.url)).attempts >= 2 and state.last_error
     assert await wait_until(failed_twice)
-    state = await service.receiver(receiver.url)
+    state = await service.store.receiver(receiver.url)
     assert "Connect" in state.last_error and state.failing_since is not None and state.next_attempt_at
     metrics = await (await client.get("/metrics")).text()
     assert f'suppression_webhook_backlog{{receiver="127.0.0.1:{receiver.port}/hooks"}} 8.0' in metrics
@@ -206,7 +206,7 @@ async def test_a_receiver_down_for_a_while_then_up_gets_everything_in_order(aioh
     assert created["email"].startswith("erased:") and created["email"] == erased["email"]
     assert "gone@" not in json.dumps([d["payload"] for d in got])
     assert await wait_until(lambda: _backlog(client, receiver.url, 0))
-    state = await service.receiver(receiver.url)
+    state = await service.store.receiver(receiver.url)
     assert (state.attempts, state.failing_since, state.last_error) == (0, None, None)
 
 
@@ -232,11 +232,11 @@ async def test_a_410_disables_the_receiver_until_a_replay(aiohttp_client, tmp_pa
     service = client.app[SERVICE]
 
     async def disabled():
-        return (await service.receiver(receiver.url)).disabled_at is not None
+        return (await service.store.receiver(receiver.url)).disabled_at is not None
     assert await wait_until(disabled)
     assert "old-crm: the receiver answered 410 Gone; it is disabled" in caplog.text
     await suppress(client, key, "second@example.com")
-    assert (await service.receiver(receiver.url)).disabled_at is not None
+    assert (await service.store.receiver(receiver.url)).disabled_at is not None
     assert receiver.requests == 1  # nothing more was sent to it
 
     gone["yes"] = False
@@ -307,7 +307,7 @@ async def test_delivered_events_are_forgotten_after_a_week_and_undelivered_ones_
     await suppress(client, key, "waiting@example.com")
     # In a thread: the app runs in this loop, and the UPDATE may wait for a transaction of its own.
     await asyncio.to_thread(execute_from_outside, service.settings, "UPDATE events SET at = '2020-01-01T00:00:00.000Z'")
-    assert await service.prune_events() == 3  # the one it has not had stays, however old
+    assert await service.rights.prune_events() == 3  # the one it has not had stays, however old
     assert count_from_outside(service.settings, "events") == 1
 
 
@@ -352,7 +352,7 @@ async def test_a_message_stored_straight_into_review_is_announced_too(aiohttp_cl
     # As the mailbox intake stores a message over the size limit: kept for a person at once.
     receiver = receivers()
     client, _ = await app_with(aiohttp_client, tmp_path, hook(receiver))
-    message_id = await client.app[SERVICE].store_message(
+    message_id = await client.app[SERVICE].store.add_message(
         b"Subject: big\r\n\r\n...", "", ["PLUSinfo@plusnxt.com"], ("review", ["larger than the limit"]))
     (delivery,) = await arrived(receiver, 1)
     assert delivery["payload"]["type"] == "review.opened"
@@ -372,11 +372,11 @@ async def test_regression_webhook_ids_do_not_repeat_after_a_restore_from_backup(
     service = SuppressionService.of_settings(settings, ("k" * 48,))
     await service.start(with_index=False)
     try:
-        await service.sync_receivers(["https://receiver.example/hook"])
+        await service.store.sync_receivers(["https://receiver.example/hook"])
         await service.suppress("before@example.com", ALL_EMAILS, "manual", "api", "t")
         backup = execute_from_outside(settings, "SELECT max(seq) FROM events")[0][0]
         await service.suppress("lost@example.com", ALL_EMAILS, "manual", "api", "t")
-        lost = (await service.events_after(backup, 10))[0]
+        lost = (await service.store.events_after(backup, 10))[0]
         # The restore: the event after the backup is gone, and the next one takes its number.
         await asyncio.to_thread(execute_from_outside, settings, f"DELETE FROM events WHERE seq > {int(backup)}")
         if store == "sqlite":
@@ -385,7 +385,7 @@ async def test_regression_webhook_ids_do_not_repeat_after_a_restore_from_backup(
         else:
             await asyncio.to_thread(execute_from_outside, settings, f"SELECT setval('events_seq_seq', {int(backup)})")
         await service.suppress("after@example.com", ALL_EMAILS, "manual", "api", "t")
-        after = (await service.events_after(backup, 10))[0]
+        after = (await service.store.events_after(backup, 10))[0]
     finally:
         await service.stop()
     assert after.seq == lost.seq
@@ -413,11 +413,11 @@ async def test_a_retry_after_is_honoured(aiohttp_client, tmp_path, receivers, an
     await suppress(client, key, "later@example.com")
 
     async def failed_once():
-        state = await service.receiver(receiver.url)
+        state = await service.store.receiver(receiver.url)
         return state is not None and state.attempts == 1
 
     assert await wait_until(failed_once)
-    state = await service.receiver(receiver.url)
+    state = await service.store.receiver(receiver.url)
     waits = (datetime.fromisoformat(state.next_attempt_at) - datetime.now(timezone.utc)).total_seconds()
     assert 100 < waits <= 120  # the receiver's 120 s, not the configured 0.02 s
     assert receiver.requests == 1

@@ -86,7 +86,7 @@ async def test_worker_keeps_every_mangled_message_and_keeps_running(client):
     service, intake = client.app[SERVICE], client.app[INTAKE]
     ids = [await intake.receive(raw, "fuzz@example.com", ["PLUSinfo@plusnxt.com"]) for raw in _mutations(300)]
     await intake.handle_pending()
-    stored, _ = await service.inbox(None, None, 1000)
+    stored, _ = await service.review.inbox(None, None, 1000)
     assert [m.id for m in stored] == ids  # nothing dropped
     assert all(m.status != "pending" and m.reasons for m in stored)
     # And the worker still honours a good request afterwards.

@@ -31,7 +31,7 @@ def settings(tmp_path, store):
 
 async def test_the_export_names_recipients_purposes_and_retention(client, admin_key):
     await client.post("/v1/suppressions", json={"email": "jane@example.com"}, headers=bearer(admin_key))
-    assert await client.app[SERVICE].claim_reply("jane@example.com", "2026-11-25")
+    assert await client.app[SERVICE].store.claim_reply("jane@example.com", "2026-11-25")
     record = await (await client.get("/v1/subjects/jane@example.com", headers=bearer(admin_key))).json()
     # The receiver of suppression events was sent it (by host and path, never the query); the
     # desk's receiver gets only review.opened, which masks addresses.

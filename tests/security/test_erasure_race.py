@@ -20,15 +20,15 @@ async def test_a_reading_that_arrives_after_the_erasure_is_dropped(settings):
     service = SuppressionService.of_settings(settings)
     await service.start(with_index=False)  # no reader: the test plays its late answer
     try:
-        message = await service.store_message(b"From: Late.Reader@example.com\r\nSubject: unsubscribe\r\n\r\nPlease.\r\n",
+        message = await service.store.add_message(b"From: Late.Reader@example.com\r\nSubject: unsubscribe\r\n\r\nPlease.\r\n",
                                               "Late.Reader@example.com", ["PLUSinfo@plusnxt.com"])
-        await service.erase("late.reader@example.com", "api:ops")
-        stored = await service.inbox_message(message)
+        await service.rights.erase("late.reader@example.com", "api:ops")
+        stored = await service.review.inbox_message(message)
         assert (stored.status, stored.reasons, stored.raw) == ("review", [UNREAD_ERASED], None)
         read = Outcome("request", ["the sender's own address"], ["late.reader@example.com"], ALL_EMAILS,
                        "Late.Reader@example.com", "unsubscribe", None, None, [], "Please.")
         with pytest.raises(Conflict):
-            await service.settle_message(message, read, service.stored_keys(["late.reader@example.com"]),
+            await service.settle_message(message, read, service.live.stored_keys(["late.reader@example.com"]),
                                          "unsubscribe", None)
         rows = execute_from_outside(settings, f"SELECT status, sender, addresses, words FROM inbox WHERE id = {message}")
         assert rows == [("review", None, None, None)]

@@ -124,7 +124,7 @@ async def test_an_erasure_scrubs_the_senders_rate_limit_rows_and_its_replies(cli
                "\r\n\r\nPlease unsubscribe friend.one@example.com from your list.\r\n")
     await receive_all(client, [(request, "ERASE.TARGET@BÜCHER.DE")])
     service = client.app[SERVICE]
-    assert await service.claim_reply(sender_key(CANONICAL), "2026-11-25")  # as handlers/replies.py keys it
+    assert await service.store.claim_reply(sender_key(CANONICAL), "2026-11-25")  # as handlers/replies.py keys it
     before = await (await client.get(f"/v1/subjects/{TARGET}", headers=bearer(admin_key))).json()
     assert [r["addresses"] for r in before["rate_limits"]] == [1]
     assert [r["day"] for r in before["replies"]] == ["2026-11-25"]

@@ -47,7 +47,7 @@ async def suppressed(client, key: str, email: str) -> bool:
 async def settle_all(client) -> None:
     """Wait (bounded) until the service's own worker has read every stored message."""
     async def none_pending():
-        page, _ = await client.app[SERVICE].inbox("pending", None, 100)
+        page, _ = await client.app[SERVICE].review.inbox("pending", None, 100)
         return page == []
     assert await wait_until(none_pending, attempts=1500)
 
@@ -61,7 +61,7 @@ async def test_thirty_forged_senders_from_one_network_switch_off_at_most_ten(cli
 
     switched_off = [v for v in victims if await suppressed(client, admin_key, v)]
     assert len(switched_off) == 10
-    review, _ = await client.app[SERVICE].inbox("review", None, 100)
+    review, _ = await client.app[SERVICE].review.inbox("review", None, 100)
     assert len(review) == 20
     assert all(any("budget" in reason and "this network" in reason for reason in m.reasons) for m in review)
     # The victim is among the addresses a person may choose from, nothing was lost.
@@ -95,7 +95,7 @@ async def test_thirty_forged_senders_from_one_network_switch_off_at_most_ten(cli
         return all([await suppressed(client, admin_key, person) for person in proven])
 
     assert await wait_until(all_honoured)  # within the contract's 5 seconds of the 250
-    honoured, _ = await client.app[SERVICE].inbox("request", None, 100)
+    honoured, _ = await client.app[SERVICE].review.inbox("request", None, 100)
     assert {m.proof for m in honoured if m.addresses[0] in proven} == {"token", "reply", "dmarc"}
 
 
@@ -103,14 +103,14 @@ async def test_the_overall_budget_holds_whatever_the_network(aiohttp_client, tmp
     settings = make_settings(tmp_path / "data", store, smtp={
         "unproven_requests_per_network_per_hour": 10, "unproven_requests_per_hour": 4})
     client = await aiohttp_client(build_app(settings))
-    key = await client.app[SERVICE].create_api_key("admin", "admin")
+    key = await client.app[SERVICE].api_keys.create_api_key("admin", "admin")
     victims = [f"far{n}@example.org" for n in range(6)]
     for n, victim in enumerate(victims):
         code, _ = await in_thread(send_raw, smtp_port(client), forged(victim), f"s{n}@example.com")
         assert code == 250
     await settle_all(client)
     assert sum([await suppressed(client, key, v) for v in victims]) == 4
-    review, _ = await client.app[SERVICE].inbox("review", None, 100)
+    review, _ = await client.app[SERVICE].review.inbox("review", None, 100)
     assert len(review) == 2 and all(any("in the last hour (limit 4)" in r for r in m.reasons) for m in review)
 
 

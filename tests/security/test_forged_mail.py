@@ -30,7 +30,7 @@ async def deliver(client, raw: bytes, mail_from: str) -> dict:
     assert code == 250, reply
     await client.app[INTAKE].handle_pending()
     message_id = int(reply.split()[-1])
-    message = await client.app[SERVICE].inbox_message(message_id)
+    message = await client.app[SERVICE].review.inbox_message(message_id)
     return {"status": message.status, "addresses": message.addresses, "reasons": message.reasons}
 
 

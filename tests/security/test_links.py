@@ -44,7 +44,7 @@ async def test_a_link_cannot_lift_an_admins_suppression(client, service, admin_k
 
 
 async def test_an_earlier_own_unsubscribe_is_not_lifted_by_a_link_either(client, service):
-    path = path_of(service.mint_link("jane@example.com", Scope("newsletters")).url)
+    path = path_of(service.links.mint_link("jane@example.com", Scope("newsletters")).url)
     assert (await client.post(path, data={"List-Unsubscribe": "One-Click"})).status == 200
     answer = await client.post(path, data={"action": "resubscribe", "scope": "newsletters"})
     assert answer.status == 400
@@ -52,10 +52,10 @@ async def test_an_earlier_own_unsubscribe_is_not_lifted_by_a_link_either(client,
 
 
 async def test_an_undo_of_one_address_does_nothing_for_another(client, service):
-    jane = path_of(service.mint_link("jane@example.com", Scope("newsletters")).url)
+    jane = path_of(service.links.mint_link("jane@example.com", Scope("newsletters")).url)
     page = await client.post(jane, data={"action": "unsubscribe", "scope": "newsletters"})
     undo = hidden_fields(await page.text())
-    bob = path_of(service.mint_link("bob@example.com", Scope("newsletters")).url)
+    bob = path_of(service.links.mint_link("bob@example.com", Scope("newsletters")).url)
     await client.post(bob, data={"action": "unsubscribe", "scope": "newsletters"})
     answer = await client.post(bob, data=undo)  # jane's undo on bob's link
     assert answer.status == 400
@@ -65,7 +65,7 @@ async def test_an_undo_of_one_address_does_nothing_for_another(client, service):
 
 
 async def test_the_undo_lifts_only_the_suppression_it_was_given_for(client, service, admin_key):
-    path = path_of(service.mint_link("jane@example.com", Scope("newsletters")).url)
+    path = path_of(service.links.mint_link("jane@example.com", Scope("newsletters")).url)
     page = await client.post(path, data={"action": "unsubscribe", "scope": "all"})
     undo = hidden_fields(await page.text())
     # An admin replaces it in the meantime: lifted and suppressed again, now for a complaint.
@@ -82,7 +82,7 @@ async def test_the_undo_lifts_only_the_suppression_it_was_given_for(client, serv
 async def test_after_an_undo_the_page_says_what_remains(client, service, admin_key):
     await client.post("/v1/suppressions", json={"email": "jane@example.com", "topic": "promotions"},
                       headers=bearer(admin_key))
-    path = path_of(service.mint_link("jane@example.com", Scope("newsletters")).url)
+    path = path_of(service.links.mint_link("jane@example.com", Scope("newsletters")).url)
     page = await client.post(path, data={"action": "unsubscribe", "scope": "newsletters"})
     answer = await client.post(path, data=hidden_fields(await page.text()))
     html = await answer.text()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from suppression.index import ScopeRows
+from suppression.index.keys import ScopeRows
 from suppression.model import Scope
 
 log = logging.getLogger(__name__)

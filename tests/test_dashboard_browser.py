@@ -97,3 +97,48 @@ async def test_the_dashboard_has_no_accessibility_violation_anywhere(aiohttp_ser
         await browser.close()
     assert checked == len(LANGUAGES) * 4
     assert found == {}, found
+
+
+@pytest.mark.both_stores
+async def test_people_leave_through_a_campaign_in_chromium_and_the_dashboard_shows_it_on_either_store(
+        aiohttp_server, settings):
+    """On either store, end to end in the browser: three people leave through one campaign's links
+    (two on the preference centre, one giving a reason, and one pausing), its size is recorded,
+    and the dashboard, signed in, shows the campaign's row and rate and the reason, with no
+    accessibility violation. The rollup the dashboard reads is each store's own (triggers)."""
+    server = await aiohttp_server(build_app(settings))
+    service, base = server.app[SERVICE], str(server.make_url("")).rstrip("/")
+    key = await service.api_keys.create_api_key("dashboard", "admin")
+    await service.record_sent("autumn-7", 400)
+    tokens = [service.links.mint_link(f"{name}@example.com", campaign="autumn-7").url.rsplit("/", 1)[1]
+              for name in ("ada", "ben", "cy")]
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = await browser.new_context(java_script_enabled=False)
+        page = await context.new_page()
+        for token, why in zip(tokens[:2], ("#why-too-many", None)):
+            await page.goto(f"{base}/u/{token}?lang=en")
+            await page.get_by_role("checkbox").nth(1).check()
+            if why:
+                await page.locator(why).check()
+            await page.locator("button[type=submit]").first.click()
+            assert await page.locator("input[name=undo]").count() >= 1
+        await page.goto(f"{base}/u/{tokens[2]}?lang=en")
+        await page.locator("button[name=days]").first.click()  # pause all emails
+        assert await page.locator("input[name=undo]").count() == 1
+        await context.close()
+
+        context, page = await signed_in_page(browser, base, key, VIEWPORTS["desktop"], "light")
+        answer = await page.goto(f"{base}/admin/stats?lang=en")
+        assert answer.status == 200
+        row = page.locator("#campaigns-caption + thead + tbody tr")
+        assert await row.count() == 1
+        # ada and ben left the newsletters, cy paused: three suppressions of 400 sent.
+        assert [await cell.inner_text() for cell in await row.locator("th, td").all()] == [
+            "autumn-7", "400", "3", "0.75%"]
+        reasons = page.locator("#reasons-caption + thead + tbody tr")
+        assert [await r.inner_text() for r in await reasons.all()] == ["I get too many emails\t1"]  # ada's
+        assert await violations(page) == []
+        await browser.close()
+    paused = await service.check("cy@example.com")
+    assert paused.suppressed and paused.matched.until is not None

@@ -35,8 +35,9 @@ def test_the_corpus_is_large_labelled_and_split_by_writing_batch():
 
 
 def test_on_the_frozen_test_split_almost_no_one_is_wrongly_suppressed_and_no_request_is_lost(test_split):
-    # Measured (docs/email.md): 1 of 489 other messages taken as a request, in batch_36; before
-    # batches 33-38 the judge took 11 of that batch's 126, and 2 before batches 39-40. The bar is a wrong opt-out in under 1% of unseen mail: what
+    # Measured (docs/email.md): 2 of 489 other messages taken as a request (1 before batches 42-44
+    # trained; 11 of batch_36's 126 before batches 33-38). On batches 42-44, read before they
+    # trained, 5 of 378 (1.3%). The bar is a wrong opt-out in under 1% of the test split: what
     # is below it goes to a person, and what is above is measured, not tuned away.
     overall = test_split["all"]
     assert overall.traps >= 480 and overall.counts[evaluate.WRONG] / overall.traps < 0.01, evaluate.table(test_split)
@@ -45,7 +46,7 @@ def test_on_the_frozen_test_split_almost_no_one_is_wrongly_suppressed_and_no_req
 
 
 def test_every_language_is_mostly_decided_without_a_person(test_split):
-    # The measured figures (docs/email.md): 90.5% (English) to 98.4% of requests.
+    # The measured figures (docs/email.md): 91.9% (Portuguese) to 98.4% of requests.
     for language in LANGUAGES:
         assert test_split[language].automatic_share >= 0.9, (language, evaluate.table(test_split))
         assert test_split[language].counts[evaluate.WRONG] <= 2, language

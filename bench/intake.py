@@ -1,7 +1,9 @@
 """SMTP intake beside the bare aiosmtpd sink, alternating, on a fresh small list: the ratio and
 the delay from each 250 to the suppression showing in the API.
 
-    python bench/intake.py [--rounds 3] [--messages 4000] [--clients 16]
+    python bench/intake.py [--rounds 3] [--messages 4000] [--clients 16] [--drain 30]
+
+Sustained (issue 24): `--messages 16000 --drain 180`.
 
 The same client (bench/smtpload.py) drives both; each round runs the service, then the sink.
 """
@@ -28,6 +30,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--messages", type=int, default=4000)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--drain", type=float, default=30.0,
+                        help="seconds after the last 250 for every request to show in the API (later: inf)")
     args = parser.parse_args()
     # The unproven budget (issue 20) would send all but the first requests of one network to the
     # desk: this bench measures the intake, so every request is honoured as a proven one would be.
@@ -43,7 +47,7 @@ def main() -> None:
         try:
             (rate, delays), checks = asyncio.run(_with_checks(
                 intake_with_visibility(SMTP_PORT, f"http://127.0.0.1:{HTTP_PORT}", key, args.clients, per_client,
-                                       _end(data)), key))
+                                       _end(data), args.drain), key))
         finally:
             stop(service)
         sink = start_baseline("smtp", BARE_SMTP_PORT)

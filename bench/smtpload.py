@@ -71,17 +71,19 @@ async def watch_changes(base_url: str, key: str, seen: dict[str, float], stop: a
                 await asyncio.sleep(0.01)
 
 
-async def intake_with_visibility(port: int, base_url: str, key: str, clients: int, per_client: int, cursor: str):
+async def intake_with_visibility(port: int, base_url: str, key: str, clients: int, per_client: int, cursor: str,
+                                 drain_seconds: float = 30.0):
     """Intake rate, and the delays from each 250 to its suppression showing in the API.
 
-    `cursor` is the end of the change log before the run: the feed is read from there.
+    `cursor` is the end of the change log before the run: the feed is read from there. What has
+    not shown `drain_seconds` after the last 250 counts as never (inf).
     """
     seen: dict[str, float] = {}
     stop = asyncio.Event()
     watcher = asyncio.create_task(watch_changes(base_url, key, seen, stop, cursor))
     # New addresses each run: an address suppressed by an earlier run would change nothing.
     rate, acked = await send_requests(port, clients, per_client, f"svc{time.time_ns()}.")
-    for _ in range(3000):  # bounded: at most 30 s for the last ones to show
+    for _ in range(int(drain_seconds * 100)):  # bounded: the last ones get drain_seconds to show
         if all(sender in seen for sender in acked):
             break
         await asyncio.sleep(0.01)

@@ -261,15 +261,16 @@ class RequestIntake:
             if decision.kind != REQUEST or decision.proof != UNPROVEN:
                 kept.append(decision)
                 continue
-            network, from_network, from_all = await self.service.store.unproven_requests_since(since, message_id)
+            network, from_network, from_all = await self.service.store.unproven_requests_since(
+                since, message_id, smtp.unproven_requests_per_network_per_hour, smtp.unproven_requests_per_hour)
             in_network.setdefault(network, from_network)
             total = from_all if total is None else total
             if network is not None and in_network[network] >= smtp.unproven_requests_per_network_per_hour:
-                why = (f"budget: {in_network[network]} requests on the sender's word alone were honoured from"
+                why = (f"budget: at least {in_network[network]} requests on the sender's word alone were honoured from"
                        f" this network in the last hour (limit {smtp.unproven_requests_per_network_per_hour});"
                        " kept for review")
             elif total >= smtp.unproven_requests_per_hour:
-                why = (f"budget: {total} requests on the sender's word alone were honoured in the last hour"
+                why = (f"budget: at least {total} requests on the sender's word alone were honoured in the last hour"
                        f" (limit {smtp.unproven_requests_per_hour}); kept for review")
             else:
                 in_network[network] += 1

@@ -382,4 +382,8 @@ MIGRATIONS: tuple[str, ...] = (
                     ELSE 'other' END
     $$;
     """,
+    # 19: the requests the unproven budget counts, indexed alone (see schema.py).
+    """
+    CREATE INDEX inbox_unproven_honoured ON inbox (processed_at, network) WHERE proof = 'none' AND status = 'request';
+    """,
 )

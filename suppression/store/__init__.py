@@ -253,9 +253,11 @@ class Store(Protocol):
     async def stored_mail(self) -> StoredMail:
         """Raw mail kept now: in all, per client network and per envelope sender (for the shares
         of max_stored_mail_bytes; see suppression/mail_shares.py)."""
-    async def unproven_requests_since(self, since: str, message_id: int) -> tuple[str | None, int, int]:
+    async def unproven_requests_since(self, since: str, message_id: int, per_network: int,
+                                      overall: int) -> tuple[str | None, int, int]:
         """(the client network message `message_id` came over, requests settled since a time whose
-        proof was none from that network, and from all networks)."""
+        proof was none from that network, and from all networks), each counted up to
+        `per_network` and `overall`: a count at its bound means at least that many."""
     async def list_messages(self, status: str | None, after: int, limit: int) -> list[StoredMessage]:
         """Up to `limit` messages with ids after `after` (of `status` only, if given), oldest
         first, without their raw text."""

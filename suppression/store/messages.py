@@ -47,9 +47,10 @@ class Messages(Part):
         by_sender = {sender: int(size) for sender, size in await self._read(self.q.STORED_MAIL_BY_SENDER)}
         return StoredMail(self.stored_mail_bytes, by_network, by_sender)
 
-    async def unproven_requests_since(self, since: str, message_id: int) -> tuple[str | None, int, int]:
+    async def unproven_requests_since(self, since: str, message_id: int, per_network: int,
+                                      overall: int) -> tuple[str | None, int, int]:
         """See Store.unproven_requests_since."""
-        rows = await self._read(self.q.UNPROVEN_REQUESTS_SINCE, (since, message_id))
+        rows = await self._read(self.q.UNPROVEN_REQUESTS_SINCE, (since, per_network, since, overall, message_id))
         return tuple(rows[0]) if rows else (None, 0, 0)
 
     async def sender_requests_since(self, sender: str, since: str) -> int:

@@ -2,6 +2,7 @@
 the SQLite store runs. SQLite's `?` placeholders."""
 
 from suppression.store.rows import SCRUBBED, SUPPRESSION_COLUMNS
+from suppression.store.sql import unproven_requests_since
 
 # The index's hard keys, by the partial index `suppressions_hard ... WHERE hard = 1`: the query
 # must say `hard = 1` for SQLite to use it (PostgreSQL's hard is a boolean).
@@ -45,3 +46,5 @@ PING = "SELECT 1 FROM changes LIMIT 1"
 def stored_detail(detail: str) -> str:
     """A change's detail as stored: SQLite keeps any JSON text."""
     return detail
+
+UNPROVEN_REQUESTS_SINCE = unproven_requests_since(" INDEXED BY inbox_unproven_honoured")

@@ -15,6 +15,7 @@ from suppression.links import mint_link
 from suppression.model import ALL_EMAILS
 from tests.security.helpers import send_raw
 from tests.support.http import bearer
+from tests.support.outside import execute_from_outside
 from tests.support.settings import make_settings
 from tests.test_smtp import in_thread, smtp_port, wait_until
 
@@ -122,3 +123,27 @@ async def test_a_person_writing_once_is_honoured_when_no_flood_is_under_way(clie
         return await suppressed(client, admin_key, "jane@example.com")
 
     assert await wait_until(honoured)
+
+
+async def test_the_budgets_count_reads_at_most_its_limits_and_never_the_flood_kept_for_review(client):
+    """Each unproven request asks the store how many were honoured in the hour; the answer is
+    counted up to the limits from an index of honoured unproven requests alone, so a flood kept
+    for review (here 300 rows) is never read, and 15 honoured count as the limits need."""
+    settings, store = client.app[SERVICE].settings, client.app[SERVICE].store
+    rows = ", ".join(f"('2026-12-04T10:00:00.000Z', 'x@example.com', '[]', 1, '{status}', "
+                     f"'2026-12-04T10:{n // 60:02d}:{n % 60:02d}.000Z', 'none', '{network}')"
+                     for n, (status, network) in enumerate(
+                         [("request", "192.0.2.0/24")] * 12 + [("request", "198.51.100.0/24")] * 3
+                         + [("review", "192.0.2.0/24")] * 300))
+    await in_thread(execute_from_outside, settings, "INSERT INTO inbox (received_at, mail_from, rcpt_to, size,"
+                    f" status, processed_at, proof, network) VALUES {rows}")
+    first = (await in_thread(execute_from_outside, settings, "SELECT min(id) FROM inbox"))[0][0]
+    since = "2026-12-04T09:30:00.000Z"
+    assert await store.unproven_requests_since(since, first, 10, 100) == ("192.0.2.0/24", 10, 15)
+    assert await store.unproven_requests_since(since, first, 100, 13) == ("192.0.2.0/24", 12, 13)
+    assert await store.unproven_requests_since("2026-12-04T10:00:05.000Z", first, 100, 100) == ("192.0.2.0/24", 6, 9)
+    if settings.store.url == "":  # SQLite: the plan reads the honoured requests' index, not the statuses'
+        plan = await in_thread(execute_from_outside, settings, "EXPLAIN QUERY PLAN " + store.q.UNPROVEN_REQUESTS_SINCE
+                               .replace("?", "NULL"))
+        assert [row for row in plan if "inbox_unproven_honoured" in str(row)] and \
+            not [row for row in plan if "inbox_status" in str(row)]

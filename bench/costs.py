@@ -73,13 +73,14 @@ def authenticate_repeated_key() -> float:
                                                  ("k" * 48,))
         await service.start()
         try:
-            key = await service.api_keys.create_api_key("bench", "check")
-            await service.api_keys.authenticate(key)
+            ring = getattr(service, "api_keys", service)  # --tree: a checkout from before the key ring
+            key = await ring.create_api_key("bench", "check")
+            await ring.authenticate(key)
             best = float("inf")
             for _ in range(3):
                 started = timeit.default_timer()
                 for _ in range(20_000):
-                    await service.api_keys.authenticate(key)
+                    await ring.authenticate(key)
                 best = min(best, (timeit.default_timer() - started) / 20_000 * 1e6)
             return best
         finally:

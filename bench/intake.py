@@ -20,7 +20,8 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.run import (  # noqa: E402
-    BARE_SMTP_PORT, HTTP_PORT, OUT, SMTP_PORT, cli, fresh_config, percentile, start_baseline, start_service, stop,
+    BARE_SMTP_PORT, HTTP_PORT, OUT, SMTP_PORT, UNLIMITED_UNPROVEN, cli, fresh_config, percentile, start_baseline,
+    start_service, stop,
 )
 from bench.smtpload import intake_with_visibility, send_requests  # noqa: E402
 
@@ -35,9 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     # The unproven budget (issue 20) would send all but the first requests of one network to the
     # desk: this bench measures the intake, so every request is honoured as a proven one would be.
-    config = fresh_config("intake", "sender_messages_per_hour = 1000000\n"
-                                    "unproven_requests_per_network_per_hour = 1000000\n"
-                                    "unproven_requests_per_hour = 1000000\n")
+    config = fresh_config("intake", f"sender_messages_per_hour = 1000000\n{UNLIMITED_UNPROVEN}")
     data = OUT / "intake-data"
     key = cli(config, "apikey", "create", f"bench-{time.time_ns()}", "--scope", "admin")
     per_client = args.messages // args.clients

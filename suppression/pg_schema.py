@@ -382,8 +382,10 @@ MIGRATIONS: tuple[str, ...] = (
                     ELSE 'other' END
     $$;
     """,
-    # 19: the requests the unproven budget counts, indexed alone (see schema.py).
+    # 19: the requests the unproven budget counts, indexed alone; the index of every unproven
+    # message goes (see schema.py).
     """
     CREATE INDEX inbox_unproven_honoured ON inbox (processed_at, network) WHERE proof = 'none' AND status = 'request';
+    DROP INDEX inbox_unproven;
     """,
 )

@@ -481,8 +481,11 @@ MIGRATIONS: tuple[str, ...] = (
     # 19: the unproven budget (suppression/intake.py) counts the requests it honoured in the last
     # hour on the sender's word alone, up to its limits, from an index of those alone: a flood
     # kept for review is not in it, so each message's count costs at most the limits' rows (it
-    # read every unproven message of the hour for each one: quadratic in a flood).
+    # read every unproven message of the hour for each one: quadratic in a flood). The index of
+    # every unproven message (12) served only that count: it goes, and a flood no longer
+    # writes to it.
     """
     CREATE INDEX inbox_unproven_honoured ON inbox (processed_at, network) WHERE proof = 'none' AND status = 'request';
+    DROP INDEX inbox_unproven;
     """,
 )

@@ -37,6 +37,7 @@ from suppression.addresses import (
 from suppression.campaigns import campaign_id, sent_count
 from suppression.config import Settings
 from suppression.csv_import import read_import_rows
+from suppression.datadir import secure_data_dir
 from suppression.errors import BadUndo, InvalidValue, StoreUnavailable, UnknownTopic
 from suppression.erasure import ErasureKeys, is_record
 from suppression.claims import check_purpose, parse_until
@@ -175,6 +176,10 @@ class SuppressionService:
 
     async def start(self, with_index: bool = True) -> None:
         """Open the store; with_index loads the index and follows the change log (servers)."""
+        if with_index:
+            # The index's snapshot is written there on either store; on PostgreSQL nothing else
+            # made the folder, and every snapshot failed (start-up then read every row).
+            await asyncio.to_thread(secure_data_dir, self.settings.service.data_dir)
         if with_index and not self.settings.store.url:
             self._instance_lock = InstanceLock(self.settings.service.data_dir)
             self._instance_lock.take()

@@ -45,6 +45,24 @@ async def test_restart_from_the_snapshot_includes_changes_made_while_stopped(tmp
     await service.stop()
 
 
+@pytest.mark.both_stores
+async def test_the_snapshot_is_written_on_either_store_into_a_data_dir_not_made_yet(tmp_path, store, caplog):
+    # On PostgreSQL nothing but the snapshot writes into data_dir, and nothing created it.
+    settings = make_settings(tmp_path / "new" / "data", store)
+    service = SuppressionService.of_settings(settings, ("k" * 40,))
+    await service.start()
+    await service.suppress("a@example.com", ALL_EMAILS, "manual", "api", "t")
+    await service.stop()
+    assert (settings.service.data_dir / SNAPSHOT_NAME).exists()
+    assert "could not write the index snapshot" not in caplog.text
+    with caplog.at_level(logging.INFO, logger="suppression.index.live"):
+        service = SuppressionService.of_settings(settings, ("k" * 40,))
+        await service.start()
+    assert "index loaded from snapshot" in caplog.text
+    assert await suppressed(service) == ["a@example.com"]
+    await service.stop()
+
+
 @pytest.mark.parametrize("damage", ["other database", "garbage", "ahead"])
 async def test_a_snapshot_that_does_not_fit_is_ignored(tmp_path, caplog, damage):
     first = make_settings(tmp_path / "first")

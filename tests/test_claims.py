@@ -17,6 +17,7 @@ from suppression.service import SuppressionService
 from suppression.config import settings_from_mapping
 from tests.conftest import bearer
 from tests.postgres import available as postgres_available, shared_server
+from tests.support.migrations import opened_store
 
 pytestmark = pytest.mark.both_stores
 
@@ -147,14 +148,7 @@ async def test_coming_back_lifts_only_the_persons_own_opt_outs(client, admin_key
 
 async def test_every_existing_suppression_becomes_one_claim_when_migrated(settings, monkeypatch):
     # A database at migration 13 (before claims) with suppressions, opened by this program.
-    import suppression.store.postgresql
-    import suppression.store.sqlite
-
-    module = suppression.store.postgresql if settings.store.url else suppression.store.sqlite
-    monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:13])
-    old = SuppressionService.of_settings(settings).store
-    await old.open()
-    try:
+    async with opened_store(settings, monkeypatch, 13) as old:
         # The old rows, written as the old program wrote them.
         if settings.store.url:
             async with old._conn() as conn:
@@ -175,12 +169,7 @@ async def test_every_existing_suppression_becomes_one_claim_when_migrated(settin
                                " VALUES ('2026-01-01T00:00:00.000Z', 'suppress', ?, ?, ?, 'api', 'api:old')",
                                (email, topic, reason))
             await old._write(work)
-    finally:
-        await old.close()
-    monkeypatch.undo()
-    store = SuppressionService.of_settings(settings).store
-    await store.open()
-    try:
+    async with opened_store(settings) as store:
         a = await store.claims_of("a@example.com")
         b = await store.claims_of("b@example.com")
         assert [(c.reason, c.source, c.actor, c.since, c.until) for c in a] == [
@@ -190,8 +179,6 @@ async def test_every_existing_suppression_becomes_one_claim_when_migrated(settin
         assert row.hard is True and row.until is None
         _, rows = await store.load_index()
         assert rows[Scope("news")].hard.tolist() == [1]
-    finally:
-        await store.close()
 
 
 # -- pauses --------------------------------------------------------------------------------------

@@ -5,16 +5,14 @@ import smtplib
 
 import pytest
 
-import suppression.store.postgresql
-import suppression.store.sqlite
 from handlers.app import build_app
 from handlers.state import INTAKE, SERVICE
 from suppression.addresses import key_of_canonical
 from suppression.model import ALL_EMAILS, Source
-from suppression.service import SuppressionService
 from tests.support.http import bearer
 from tests.support.settings import make_settings
 from tests.test_smtp import SIMPLE, in_thread, send, smtp_port
+from tests.support.migrations import opened_store
 
 # Runs on SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.both_stores
@@ -102,21 +100,12 @@ async def test_regression_email_n_is_the_actor_of_a_request_by_mail_never_a_sour
 async def test_a_desk_decision_stored_before_migration_18_reads_as_source_desk(settings, monkeypatch):
     # A database at migration 17 holding desk decisions as the old program wrote them (the
     # message as the source), opened by this program.
-    module = suppression.store.postgresql if settings.store.url else suppression.store.sqlite
-    monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:17])
-    old = SuppressionService.of_settings(settings).store
-    await old.open()
-    try:
+    async with opened_store(settings, monkeypatch, 17) as old:
         for email, reason, message in (("bob@example.com", "unsubscribe", 7), ("fay@example.com", "bounce", 8)):
             await old.claim(email, key_of_canonical(email), ALL_EMAILS, reason, f"email:{message}", "api:old")
         await old.claim("kim@example.com", key_of_canonical("kim@example.com"), ALL_EMAILS, "unsubscribe", "email",
                         "email:9")
-    finally:
-        await old.close()
-    monkeypatch.undo()
-    store = SuppressionService.of_settings(settings).store
-    await store.open()
-    try:
+    async with opened_store(settings) as store:
         for email in ("bob@example.com", "fay@example.com"):
             assert [(c.source, c.actor) for c in await store.claims_of(email)] == [("desk", "api:old")]
             assert [row.source for row in await store.suppressions_of(email)] == ["desk"]
@@ -126,8 +115,6 @@ async def test_a_desk_decision_stored_before_migration_18_reads_as_source_desk(s
         await store.unsuppress("fay@example.com", ALL_EMAILS, "api", "api:new")
         rows = await store.daily_counts("2000-01-01", "2999-12-31", ("source",))
         assert sorted(tuple(r) for r in rows) == [("bounce", 1, 1), ("email", 2, 0)]
-    finally:
-        await store.close()
 
 
 async def test_without_emails_the_found_addresses_else_the_sender_are_suppressed(client, admin_key):

@@ -19,6 +19,7 @@ from tests.test_desk import csrf_of, sign_in, under_review as _under_review
 from tests.security.test_forged_mail import arf, dsn
 from tests.test_smtp import in_thread, send, wait_until
 from tests.webhook_receiver import Receiver, new_secret
+from tests.support.migrations import opened_store
 
 pytestmark = pytest.mark.both_stores
 
@@ -330,21 +331,13 @@ async def test_an_import_counts_the_claims_it_adds_to_addresses_suppressed_alrea
 
 async def test_the_history_before_migration_14_is_counted_once_and_changes_after_17_by_the_triggers(
         settings, monkeypatch):
-    import suppression.store.postgresql
-    import suppression.store.sqlite
-    from suppression.service import SuppressionService
-
     pg = bool(settings.store.url)
-    module = suppression.store.postgresql if pg else suppression.store.sqlite
-    monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:13])
-    old = SuppressionService.of_settings(settings).store
-    await old.open()
     history_rows = [  # as the program before statistics wrote them
         ("2026-01-01T10:00:00.000Z", "suppress", "a@example.com", "", "unsubscribe", "link", '{"why": "too-many"}'),
         ("2026-01-02T10:00:00.000Z", "unsuppress", "a@example.com", "", None, "api", None),
         ("2026-01-02T11:00:00.000Z", "suppress", "b@example.com", "news", "bounce", "email", None),
     ]
-    try:
+    async with opened_store(settings, monkeypatch, 13) as old:
         sql = ("INSERT INTO changes (at, action, email, topic, reason, source, actor, detail)"
                " VALUES (?, ?, ?, ?, ?, ?, 'old', ?)")
         if pg:
@@ -353,12 +346,7 @@ async def test_the_history_before_migration_14_is_counted_once_and_changes_after
                     await conn.execute(sql.replace("?", "%s"), row)
         else:
             await old._write(lambda db: db.executemany(sql, history_rows))
-    finally:
-        await old.close()
-    monkeypatch.undo()
-    store = SuppressionService.of_settings(settings).store
-    await store.open()
-    try:
+    async with opened_store(settings) as store:
         by_day = {row[0]: row[1:] for row in await store.daily_counts("2026-01-01", "2026-01-02", ("day",))}
         assert by_day == {"2026-01-01": (1, 0), "2026-01-02": (1, 1)}
         assert sorted(await store.daily_counts("2026-01-01", "2026-01-02", ("source", "why"))) == [
@@ -385,8 +373,6 @@ async def test_the_history_before_migration_14_is_counted_once_and_changes_after
             for statement in ("UPDATE changes SET actor = 'someone else'", "DELETE FROM changes"):
                 with pytest.raises(Exception, match="append-only"):
                     await store._write(lambda db, statement=statement: db.execute(statement))
-    finally:
-        await store.close()
 
 # -- every writer: the CLI too --------------------------------------------------------------
 

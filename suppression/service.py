@@ -177,12 +177,12 @@ class SuppressionService:
     async def start(self, with_index: bool = True) -> None:
         """Open the store; with_index loads the index and follows the change log (servers)."""
         if with_index:
-            # The index's snapshot is written there on either store; on PostgreSQL nothing else
-            # made the folder, and every snapshot failed (start-up then read every row).
+            # data_dir holds the index's snapshot on either store (on PostgreSQL nothing else made
+            # the folder, and every snapshot failed) and, on SQLite, the serving instance's lock.
             await asyncio.to_thread(secure_data_dir, self.settings.service.data_dir)
-        if with_index and not self.settings.store.url:
-            self._instance_lock = InstanceLock(self.settings.service.data_dir)
-            self._instance_lock.take()
+            if not self.settings.store.url:
+                self._instance_lock = InstanceLock(self.settings.service.data_dir)
+                self._instance_lock.take()
         await self.store.open()
         await self.live.open(await asyncio.to_thread(ErasureKeys.of_settings, self.settings))
         if with_index:

@@ -1,7 +1,9 @@
 """The lock behind `@pytest.mark.alone` and `run_alone` (tests/support/alone.py): a test that
 holds it shared can hold it exclusively for a part, with no deadlock and no other test beside
 that part. Each RunLock here stands for one worker (its own open files, as in its own process);
-probes with LOCK_NB on further files see who holds what, without waiting or timing anything."""
+probes with LOCK_NB on further files see who holds what, without waiting or timing anything.
+While a thread may be waiting for a file, the kernel's table of locks is read instead: a probe
+that took the file for a moment could win it from the waiter again and again on a busy machine."""
 
 import fcntl
 import os
@@ -22,6 +24,16 @@ def _free(path, mode) -> bool:
         os.close(probe)
 
 
+def _taken_exclusively(path) -> bool:
+    """Whether someone holds the lock file exclusively now, read from /proc/locks (not waiting
+    for it: a waiter's line starts with `->`). Reading takes no lock, so it never competes."""
+    stat = os.stat(path)
+    inode = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+    with open("/proc/locks") as table:
+        return any(fields[1:4] == ["FLOCK", "ADVISORY", "WRITE"] and fields[5] == inode
+                   for fields in (line.split() for line in table))
+
+
 def test_a_part_held_exclusively_waits_for_the_other_tests_and_keeps_new_ones_out(tmp_path):
     measuring, other = RunLock(tmp_path), RunLock(tmp_path)
     entered, leave, left, end = threading.Event(), threading.Event(), threading.Event(), threading.Event()
@@ -39,10 +51,10 @@ def test_a_part_held_exclusively_waits_for_the_other_tests_and_keeps_new_ones_ou
         worker.start()
         # It waits at the gate's far side: the gate is taken (new tests stay out), the part not begun.
         for _ in range(3000):
-            if not _free(tmp_path / "alone.gate", fcntl.LOCK_EX):
+            if _taken_exclusively(tmp_path / "alone.gate"):
                 break
             threading.Event().wait(0.01)  # a bounded poll for the thread to get there
-        assert not _free(tmp_path / "alone.gate", fcntl.LOCK_EX)
+        assert _taken_exclusively(tmp_path / "alone.gate")
         assert not entered.is_set()
     assert entered.wait(30)  # the other test ended: the part runs
     assert not _free(tmp_path / "alone.lock", fcntl.LOCK_SH)  # no test can start beside it

@@ -34,13 +34,13 @@ def test_the_corpus_is_large_labelled_and_split_by_writing_batch():
         assert sum(r.lang == language and r.label == REQUEST for r in parts["test"]) >= 25, language
 
 
-def test_on_the_frozen_test_split_almost_no_one_is_wrongly_suppressed_and_no_request_is_lost(test_split):
-    # Measured (docs/email.md): 2 of 489 other messages taken as a request (1 before batches 42-44
-    # trained; 11 of batch_36's 126 before batches 33-38). On batches 42-44, read before they
-    # trained, 5 of 378 (1.3%). The bar is a wrong opt-out in under 1% of the test split: what
-    # is below it goes to a person, and what is above is measured, not tuned away.
+def test_on_the_frozen_test_split_no_one_is_wrongly_suppressed_and_no_request_is_lost(test_split):
+    # Issue 20's bar. Measured (docs/email.md): 0 of 489 other messages taken as a request since
+    # batches 45-50 trained (2 before; 11 of batch_36's 126 before batches 33-38). On mail from
+    # new writers, read before it trained, the judge was wrong more often: 5 of 378 (batches
+    # 42-44), 3 of 378 (45-47), 4 of 378 (48-50). What is below the thresholds goes to a person.
     overall = test_split["all"]
-    assert overall.traps >= 480 and overall.counts[evaluate.WRONG] / overall.traps < 0.01, evaluate.table(test_split)
+    assert overall.traps >= 480 and overall.counts[evaluate.WRONG] == 0, evaluate.table(test_split)
     assert overall.counts[evaluate.LOST] == 0
     assert overall.automatic_share >= 0.90, evaluate.table(test_split)
 
@@ -49,7 +49,7 @@ def test_every_language_is_mostly_decided_without_a_person(test_split):
     # The measured figures (docs/email.md): 91.9% (Portuguese) to 98.4% of requests.
     for language in LANGUAGES:
         assert test_split[language].automatic_share >= 0.9, (language, evaluate.table(test_split))
-        assert test_split[language].counts[evaluate.WRONG] <= 2, language
+        assert test_split[language].counts[evaluate.WRONG] == 0, language
 
 
 def test_the_evaluation_command_prints_the_table():

@@ -29,7 +29,8 @@ from suppression.model import Status
 # test split unread (the judge then shipped made no wrong opt-out on its 123 other messages and
 # decided 95.2% of its requests alone); batches 39-40, written at the same time by two other
 # writers, train. Batches 42-44, three more writers', were read once by the judge of the time
-# (5 wrong opt-outs of their 378 other messages: docs/email.md) and then train.
+# (5 wrong opt-outs of their 378 other messages: docs/email.md) and then train. Batches 45-47
+# and 48-50, six more writers', were each read once the same way (3 and 4 of 378) and train.
 DEVELOPMENT_BATCHES = ("batch_05", "batch_06", "batch_35")
 TEST_BATCHES = ("batch_07", "batch_08", "batch_36", "batch_41")
 LANGUAGES = ("en", "es", "fr", "de", "pt", "it", "nl", "ja", "zh")

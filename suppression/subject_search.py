@@ -6,11 +6,11 @@ of mail at a time: the service's loop only hands pages over and collects the ids
 """
 
 import asyncio
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from suppression.addresses import sender_key
-from suppression.children import child_context
 from suppression.errors import StoreUnavailable
 from suppression.inbound.mentions import keys_naming, messages_naming
 from suppression.model import Traces
@@ -34,10 +34,10 @@ class _Child:
 
     async def run(self, function, *args):
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=child_context())
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
         try:
-            # Submitted from a thread: the first submit starts the child (a fork server's fork,
-            # and the server itself the first time), which must not hold the loop.
+            # Submitted from a thread: the first submit starts the child (a fork and exec and
+            # a handshake), which must not hold the loop.
             return await asyncio.wrap_future(await asyncio.to_thread(self._pool.submit, function, *args))
         except BrokenProcessPool:
             raise StoreUnavailable("the search of stored mail stopped (its process ended); try again") from None

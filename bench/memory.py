@@ -47,18 +47,10 @@ def children(pid: int) -> list[int]:
     return sorted(found)
 
 
-def descendants(pid: int) -> list[int]:
-    """Children, and theirs: the mail reader is a child of multiprocessing's fork server."""
-    return [found for child in children(pid) for found in (child, *descendants(child))]
-
-
-def command_of(pid: int, parent_is_fork_server: bool = False) -> str:
+def command_of(pid: int) -> str:
     raw = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
     if "resource_tracker" in raw:
         return "multiprocessing's resource tracker"
-    if "forkserver" in raw:
-        return "mail reader child (forked from the fork server)" if parent_is_fork_server \
-            else "multiprocessing's fork server (imported the reader once)"
     return "mail reader child" if "multiprocessing" in raw else raw[:60]
 
 
@@ -102,11 +94,7 @@ def main() -> None:
                     sender = f"memory{n}@bench.example"
                     smtp.sendmail(sender, [RECIPIENT], request_message(sender))
             time.sleep(5)  # the requests read and settled; a pause before sampling, not a measurement
-            rows = [(service.pid, "service (run.py)")]
-            for child in children(service.pid):
-                rows.append((child, command_of(child)))
-                rows.extend((grandchild, command_of(grandchild, parent_is_fork_server=True))
-                            for grandchild in descendants(child))
+            rows = [(service.pid, "service (run.py)")] + [(pid, command_of(pid)) for pid in children(service.pid)]
             print(f"| process | VmRSS MB | Pss MB |  (list of {args.list:,} on {args.store};"
                   f" command: `python bench/memory.py {' '.join(sys.argv[1:])}`)")
             print("| --- | --- | --- |")

@@ -49,12 +49,7 @@ class MailReader:
 
     def __init__(self, settings: ReaderSettings):
         self.settings = settings
-        # Children are forked from multiprocessing's fork server, a clean process started once
-        # that has imported this module: like spawn, no copy of our threads, sockets or index;
-        # unlike spawn, a new child (the first, or one after an overrun) is ready in ~50 ms, not
-        # after ~450 ms of imports, and the imported code's pages are shared with it.
-        self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload([__name__])
+        self._context = multiprocessing.get_context("spawn")  # no copy of our threads or sockets
         self._lock = threading.Lock()
         self._process = None
         self._conn: Connection | None = None

@@ -48,16 +48,13 @@ def settled(deployment: Deployment, message_id: int, attempts: int = 600) -> dic
     raise AssertionError(f"message {message_id} was still pending")
 
 
-def _children(pid: int) -> list[int]:
-    # Listed under the thread that started each child: the reader starts from a worker thread.
-    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
-
-
 def reader_pid(service_pid: int) -> int:
-    """The mail reader: a child of the fork server that the service started (suppression/reader.py)."""
-    servers = [child for child in _children(service_pid)
-               if b"forkserver" in Path(f"/proc/{child}/cmdline").read_bytes()]
-    readers = [reader for server in servers for reader in _children(server)]
-    if len(readers) == 1:
-        return readers[0]
-    raise AssertionError(f"not one mail reader under the service's fork server: {servers} -> {readers}")
+    """The mail reader: the service's child process started by multiprocessing's spawn."""
+    # Listed under the thread that started each child: the reader starts from a worker thread.
+    children = [c for task in Path(f"/proc/{service_pid}/task").iterdir()
+                for c in (task / "children").read_text().split()]
+    for child in children:
+        command = Path(f"/proc/{child}/cmdline").read_bytes()
+        if b"spawn_main" in command and b"resource_tracker" not in command:
+            return int(child)
+    raise AssertionError(f"no mail reader among the service's children {children}")

@@ -28,9 +28,11 @@ if not AXE.exists() and os.environ.get("CI") != "true":
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
 
 # Colour contrast is three quarters of axe's time on a page, and it is a function of the
-# stylesheet, the colour scheme and the width alone: no rule in it depends on the language
+# stylesheet, the colour scheme and the width: no rule in it depends on the language
 # (test_the_stylesheet_styles_every_language_alike holds that). It runs for the first language
-# at each width and scheme; every other rule runs for every language.
+# at each width and scheme; every other rule runs for every language. What this leaves
+# unchecked: text of another length overflowing its box onto another background; here a box
+# with a background of its own (a button, the quoted words) grows and wraps with its text.
 CONTRAST_LANGUAGE = "en"
 
 

@@ -97,12 +97,20 @@ class MailReader:
         if self._conn is not None and self._process.is_alive():
             return self._conn
         self._end_child()
-        ours, theirs = self._context.Pipe()
+        try:
+            ours, theirs = self._context.Pipe()
+        except OSError as exc:  # out of file descriptors
+            raise ReaderUnavailable(f"the mail reader process could not be started: {exc}") from None
         process = self._context.Process(
             target=serve, args=(theirs, self.settings), name="mail-reader", daemon=True
         )
-        process.start()
-        theirs.close()
+        try:
+            process.start()
+        except OSError as exc:  # no process to be had (EAGAIN, ENOMEM): the intake retries later
+            ours.close()
+            raise ReaderUnavailable(f"the mail reader process could not be started: {exc}") from None
+        finally:
+            theirs.close()
         try:
             ready = ours.poll(_START_SECONDS) and ours.recv() == "ready"
         except (EOFError, OSError):

@@ -1,5 +1,7 @@
 """The mail reader process: decisions in order, and a clear error when no reader can start."""
 
+import errno
+
 import pytest
 
 from suppression.addresses import normalise_address
@@ -32,4 +34,22 @@ def test_a_reader_that_cannot_start_is_an_error_to_retry_not_a_decision():
     reader = MailReader(settings(1))  # an address space smaller than the child already uses
     with pytest.raises(ReaderUnavailable):
         reader.read([(1, b"From: a@example.com\r\nSubject: unsubscribe\r\n\r\nplease\r\n", "a@example.com")])
+    reader.close()
+
+
+def test_a_reader_the_system_cannot_fork_is_an_error_to_retry(monkeypatch):
+    # Before: the OSError of a failed fork (EAGAIN: out of processes) left read() as itself, and
+    # the intake's worker, which retries on ReaderUnavailable, ended with it.
+    reader = MailReader(settings(2 * 1024**3))
+
+    class Unforkable(reader._context.Process):
+        def start(self):
+            raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(reader._context, "Process", Unforkable)
+    with pytest.raises(ReaderUnavailable, match="could not be started: .*temporarily unavailable"):
+        reader.read([(1, b"From: a@example.com\r\nSubject: unsubscribe\r\n\r\nplease\r\n", "a@example.com")])
+    monkeypatch.undo()
+    decision, = reader.read([(1, b"From: a@example.com\r\nSubject: unsubscribe\r\n\r\nplease\r\n", "a@example.com")])
+    assert decision.kind == "request"  # once processes can be had again, it reads
     reader.close()

@@ -157,6 +157,27 @@ async def test_the_checker_does_find_violations(tmp_path):
         assert rule in found
 
 
+async def test_the_checker_rides_in_every_page_of_its_context_and_finds_violations_there():
+    """The control for axe_context: a page navigated to has axe from its start (no fallback), and
+    it reports what it should, with and without the contrast rule."""
+    page_with_problems = ('<html><body><main><input type="text"><img src="x.png">'
+                          '<p style="color:#eee;background:#fff">faint</p></main></body></html>')
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = await axe_context(browser)
+        await context.route("http://control.test/**", lambda route: route.fulfill(
+            status=200, content_type="text/html", body=page_with_problems))
+        page = await context.new_page()
+        await page.goto("http://control.test/page")
+        assert await page.evaluate("typeof axe.run") == "function"  # before violations() could inject it
+        everything = " ".join(await violations(page))
+        without_contrast = " ".join(await violations(page, contrast=False))
+        await browser.close()
+    for rule in ("html-has-lang", "label", "image-alt", "color-contrast"):
+        assert rule in everything
+    assert "image-alt" in without_contrast and "color-contrast" not in without_contrast
+
+
 @pytest.mark.parametrize("language", ["en", "ja"])
 async def test_the_coming_back_pages_have_no_accessibility_violation(aiohttp_server, tmp_path, relay, language):
     """The offer on the link's page, the answer to asking, the mailed confirmation's page, its

@@ -144,37 +144,28 @@ async def check_each_context(visit, language: str, after_each=None) -> tuple[dic
     return found, checked
 
 
-async def test_the_checker_does_find_violations(tmp_path):
-    """The control: a page with an unlabelled field, an image without text and faint text."""
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = await browser.new_page()
-        await page.set_content('<html><body><main><input type="text"><img src="x.png">'
-                               '<p style="color:#eee;background:#fff">faint</p></main></body></html>')
-        found = " ".join(await violations(page))
-        await browser.close()
-    for rule in ("html-has-lang", "label", "image-alt", "color-contrast"):
-        assert rule in found
-
-
-async def test_the_checker_rides_in_every_page_of_its_context_and_finds_violations_there():
-    """The control for axe_context: a page navigated to has axe from its start (no fallback), and
-    it reports what it should, with and without the contrast rule."""
-    page_with_problems = ('<html><body><main><input type="text"><img src="x.png">'
-                          '<p style="color:#eee;background:#fff">faint</p></main></body></html>')
+async def test_the_checker_finds_violations_in_a_page_of_its_context_and_in_any_other():
+    """The control: a page with an unlabelled field, an image without text and faint text. In an
+    axe_context a page navigated to carries axe from its start; any other page gets it injected."""
+    problems = ('<html><body><main><input type="text"><img src="x.png">'
+                '<p style="color:#eee;background:#fff">faint</p></main></body></html>')
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = await axe_context(browser)
         await context.route("http://control.test/**", lambda route: route.fulfill(
-            status=200, content_type="text/html", body=page_with_problems))
+            status=200, content_type="text/html", body=problems))
         page = await context.new_page()
         await page.goto("http://control.test/page")
         assert await page.evaluate("typeof axe.run") == "function"  # before violations() could inject it
-        everything = " ".join(await violations(page))
+        in_context = " ".join(await violations(page))
         without_contrast = " ".join(await violations(page, contrast=False))
+        other = await browser.new_page()
+        await other.set_content(problems)
+        injected = " ".join(await violations(other))
         await browser.close()
-    for rule in ("html-has-lang", "label", "image-alt", "color-contrast"):
-        assert rule in everything
+    for found in (in_context, injected):
+        for rule in ("html-has-lang", "label", "image-alt", "color-contrast"):
+            assert rule in found
     assert "image-alt" in without_contrast and "color-contrast" not in without_contrast
 
 

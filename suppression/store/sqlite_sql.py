@@ -47,4 +47,5 @@ def stored_detail(detail: str) -> str:
     """A change's detail as stored: SQLite keeps any JSON text."""
     return detail
 
+
 UNPROVEN_REQUESTS_SINCE = unproven_requests_since(" INDEXED BY inbox_unproven_honoured")

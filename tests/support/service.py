@@ -60,6 +60,15 @@ class ServiceProcess:
                 time.sleep(0.05)
         raise AssertionError("service did not become ready")
 
+    def wait_for_line(self, text: str, seconds: float = 30.0) -> None:
+        """Until the log holds `text`: for work the service starts in the background (retention
+        runs at start, then hourly), a bounded wait, not a timing test."""
+        deadline = time.monotonic() + seconds
+        while text not in self.output:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the log never said {text!r}:\n{self.output}")
+            time.sleep(0.02)
+
     def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
         self.process.send_signal(sig)
         self._finish()

@@ -25,6 +25,7 @@ from tests.support.settings import (  # noqa: F401
     _databases,
     _test_store,
     database_of,
+    give_back_databases,
     make_settings,
     write_config,
 )
@@ -110,10 +111,13 @@ def store():
 
 
 @pytest.fixture(autouse=True)
-def _settings_on_the_tests_store(store):
+def _settings_on_the_tests_store(request, store):
     _test_store[0] = store
     yield
     _test_store[0] = "sqlite"
+    folder = (request.node.funcargs or {}).get("tmp_path")  # torn down already, its value kept
+    if _databases and folder is not None:  # after the test's own fixtures ended
+        give_back_databases(folder)
 
 
 @pytest.fixture

@@ -59,6 +59,7 @@ class PostgresServer:
         self.port = _free_port()
         self._user = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
         self._names = itertools.count(1)
+        self._emptied: list[str] = []  # databases tests gave back, emptied for the next
         self.running = False
 
     def _as_postgres(self, *command: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -106,6 +107,32 @@ class PostgresServer:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # our own name, not input
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
+
+    def lend_database(self) -> str:
+        """An empty database for one test: one a finished test gave back, emptied, or a new one.
+        Emptying one takes a hundredth of a second where CREATE DATABASE takes a tenth or more (it
+        copies template1), and a third of the tests run on PostgreSQL."""
+        return self._emptied.pop() if self._emptied else self.create_database()
+
+    def give_back(self, url: str) -> None:
+        """Empty a lent database for the next test as CREATE DATABASE would make it: every
+        connection to it ended, then its one schema dropped, with all it holds, and made again.
+        One that cannot be emptied is left as it is and never lent again."""
+        name = url.rsplit("/", 1)[1]
+        try:
+            with psycopg.connect(self.url(), autocommit=True) as conn:
+                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                             " WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("SET lock_timeout = '5s'")  # a terminated backend may still hold a lock
+                conn.execute("DROP SCHEMA public CASCADE")
+                conn.execute("CREATE SCHEMA public")
+                left = conn.execute("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                                    " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')").fetchone()[0]
+        except psycopg.Error:
+            return
+        if left == 0:
+            self._emptied.append(url)
 
     def remove(self) -> None:
         self.stop("immediate")

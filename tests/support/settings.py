@@ -27,10 +27,18 @@ def make_settings(data_dir: Path, store: str | None = None, **tables):
 
 
 def database_of(data_dir: Path) -> str:
-    """The PostgreSQL database of a data folder: made on first use, found again after (a restart)."""
+    """The PostgreSQL database of a data folder: an empty one on first use, found again after (a
+    restart), until the test that made the folder ends (give_back_databases)."""
     if data_dir not in _databases:
-        _databases[data_dir] = shared_server().create_database()
+        _databases[data_dir] = shared_server().lend_database()
     return _databases[data_dir]
+
+
+def give_back_databases(folder: Path) -> None:
+    """A test that made `folder` has ended: the databases of the data folders inside it are
+    emptied for the next test (PostgresServer.give_back)."""
+    for data_dir in [d for d in _databases if d.is_relative_to(folder)]:
+        shared_server().give_back(_databases.pop(data_dir))
 
 
 def write_config(path: Path, data_dir: Path, http_port: int, smtp_port: int, extra: str = "") -> Path:

@@ -18,6 +18,7 @@ from suppression.config import settings_from_mapping
 from tests.conftest import bearer
 from tests.postgres import available as postgres_available, shared_server
 from tests.support.migrations import opened_store
+from tests.test_smtp import wait_until
 
 pytestmark = pytest.mark.both_stores
 
@@ -339,6 +340,11 @@ async def test_a_pause_ends_on_every_instance_with_no_write(aiohttp_client, tmp_
         c.app[SERVICE].clock = clock
     until = utc_iso(clock.now + timedelta(days=30))
     await add(one, admin, "paused@example.com", until=until)
+
+    async def two_has_heard():  # another instance's change: answered within a second (CONTRACT §8)
+        return (await single(two, check, "paused@example.com"))["suppressed"]
+
+    assert await wait_until(two_has_heard)
     for c in clients:
         assert (await single(c, check, "paused@example.com"))["until"] == until
         assert (await bulk_forms(c, check, ["paused@example.com"]))["text"] == ["paused@example.com"]

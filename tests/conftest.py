@@ -111,13 +111,14 @@ def store():
 
 
 @pytest.fixture(autouse=True)
-def _settings_on_the_tests_store(request, store):
+def _settings_on_the_tests_store(store):
+    # Set up before the test's own function-scoped fixtures (and after wider ones), so torn down
+    # after them: the databases of data folders made from here on are the test's own.
     _test_store[0] = store
+    before = set(_databases)
     yield
     _test_store[0] = "sqlite"
-    folder = (request.node.funcargs or {}).get("tmp_path")  # torn down already, its value kept
-    if _databases and folder is not None:  # after the test's own fixtures ended
-        give_back_databases(folder)
+    give_back_databases([data_dir for data_dir in list(_databases) if data_dir not in before])
 
 
 @pytest.fixture

@@ -147,13 +147,16 @@ async def check_each_context(visit, language: str, after_each=None) -> tuple[dic
 async def each_scheme(page):
     """Yield each colour scheme with the page as it stands switched to it: the same state seen in
     light and in dark, where visiting it again for each scheme cost half of these tests' time.
-    The body's text colour (the stylesheet's `color-scheme: light dark`) proves each switch."""
+    The text and the page's background (the stylesheet's `color-scheme: light dark`, and
+    `background: Canvas`) prove each switch. The background must be the page's own: axe takes
+    a page without one for white, and so passed dark text on the dark page unseen."""
     colours = []
     for scheme in ("light", "dark"):
         await page.emulate_media(color_scheme=scheme)
-        colours.append(await page.evaluate("getComputedStyle(document.body).color"))
+        colours.append(await page.evaluate(
+            "[getComputedStyle(document.body).color, getComputedStyle(document.documentElement).backgroundColor]"))
         yield scheme
-    assert colours == ["rgb(0, 0, 0)", "rgb(255, 255, 255)"], colours
+    assert colours == [["rgb(0, 0, 0)", "rgb(255, 255, 255)"], ["rgb(255, 255, 255)", "rgb(18, 18, 18)"]], colours
 
 
 async def test_the_checker_finds_violations_in_a_page_of_its_context_and_in_any_other():

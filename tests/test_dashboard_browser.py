@@ -83,9 +83,9 @@ async def test_the_dashboard_has_no_accessibility_violation_anywhere(aiohttp_ser
                 assert await page.locator("table").count() == 4
                 # 90 days, newest first, each with its figures.
                 assert await page.locator("#by-source-caption + thead + tbody tr").count() == 90
-                overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-                assert overflow <= 0, (language, width)
                 async for scheme in each_scheme(page):
+                    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+                    assert overflow <= 0, (language, width, scheme)
                     checked += 1
                     problems = await violations(page, contrast=language == CONTRAST_LANGUAGE)
                     if problems:

@@ -1,5 +1,6 @@
 """The tests' PostgreSQL databases are lent and given back (tests/support/postgres.py): a test
-must get one as empty as CREATE DATABASE makes it, whatever the test before did with it."""
+must get one as empty as CREATE DATABASE makes it, whatever the test before did with it, and
+nothing of the test before may reach it."""
 
 import os
 
@@ -21,7 +22,15 @@ def relations(url: str) -> int:
                             " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')").fetchone()[0]
 
 
-async def test_a_database_given_back_is_lent_again_empty_and_its_connections_ended(tmp_path):
+def oid_and_schema(url: str) -> tuple[int, str, str]:
+    """The database's identity, and who owns its schema `public` with what grants."""
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT d.oid, n.nspowner::regrole::text, n.nspacl::text FROM pg_database d, pg_namespace n"
+                            " WHERE d.datname = current_database() AND n.nspname = 'public'").fetchone()
+
+
+async def test_a_database_given_back_is_lent_again_empty_and_unreachable_by_its_old_name(tmp_path):
+    fresh = oid_and_schema(shared_server().create_database())
     url = database_of(tmp_path / "first")
     assert database_of(tmp_path / "first") == url  # found again until the test ends (a restart)
     store = PostgresStore(url)
@@ -30,23 +39,27 @@ async def test_a_database_given_back_is_lent_again_empty_and_its_connections_end
     await store.close()
     assert relations(url) > 10  # tables, indexes, sequences
     left_open = psycopg.connect(url, autocommit=True)  # a process of the last test that never closed
+    identity = oid_and_schema(url)[0]
 
-    give_back_databases(tmp_path)
+    give_back_databases([tmp_path / "first"])
     again = database_of(tmp_path / "second")
-    assert again == url and relations(again) == 0
+    assert oid_and_schema(again) == (identity, *fresh[1:])  # the same database, its schema as new
+    assert relations(again) == 0
     with pytest.raises(psycopg.OperationalError):
         left_open.execute("SELECT 1")
+    with pytest.raises(psycopg.OperationalError, match="does not exist"):
+        psycopg.connect(url)  # that process reconnecting finds nothing of the next test's
     store = PostgresStore(again)
     await store.open()  # every migration again, from the first
     assert await store.suppressions_of("kept@example.com") == [] and await store.count() == 0
     await store.close()
-    give_back_databases(tmp_path)
+    give_back_databases([tmp_path / "second"])
 
 
 def test_a_database_that_cannot_be_emptied_is_never_lent_again(tmp_path):
-    server = shared_server()
     url = database_of(tmp_path / "data")
-    with psycopg.connect(server.url(), autocommit=True) as conn:
+    with psycopg.connect(shared_server().url(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE "{url.rsplit("/", 1)[1]}"')  # our own name, not input
-    give_back_databases(tmp_path)
-    assert database_of(tmp_path / "other") != url
+    give_back_databases([tmp_path / "data"])
+    other = database_of(tmp_path / "other")
+    assert relations(other) == 0  # and giving it back raised nothing

@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import psycopg
@@ -116,23 +117,35 @@ class PostgresServer:
 
     def give_back(self, url: str) -> None:
         """Empty a lent database for the next test as CREATE DATABASE would make it: every
-        connection to it ended, then its one schema dropped, with all it holds, and made again.
-        One that cannot be emptied is left as it is and never lent again."""
+        connection to it ended, the database renamed (so that a process of the last test that
+        outlived it cannot reconnect by the old name and write into the next test's tables; a
+        rename fails while anyone is connected), then its one schema dropped, with all it holds,
+        and made again with the owner and grant a new database's has. One that cannot be
+        emptied is left as it is and never lent again."""
         name = url.rsplit("/", 1)[1]
+        fresh = f"test_{os.getpid()}_{next(self._names)}"
         try:
             with psycopg.connect(self.url(), autocommit=True) as conn:
-                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                             " WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute("SET lock_timeout = '5s'")  # a terminated backend may still hold a lock
+                for _ in range(250):  # a terminated backend takes a moment to go
+                    conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                 " WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+                    try:
+                        conn.execute(f'ALTER DATABASE "{name}" RENAME TO "{fresh}"')  # our own names, not input
+                        break
+                    except psycopg.errors.ObjectInUse:
+                        time.sleep(0.02)
+                else:
+                    return
+            with psycopg.connect(self.url(fresh), autocommit=True) as conn:
                 conn.execute("DROP SCHEMA public CASCADE")
-                conn.execute("CREATE SCHEMA public")
+                conn.execute("CREATE SCHEMA public AUTHORIZATION pg_database_owner")
+                conn.execute("GRANT USAGE ON SCHEMA public TO PUBLIC")
                 left = conn.execute("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
                                     " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')").fetchone()[0]
         except psycopg.Error:
             return
         if left == 0:
-            self._emptied.append(url)
+            self._emptied.append(self.url(fresh))
 
     def remove(self) -> None:
         self.stop("immediate")

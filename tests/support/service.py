@@ -65,6 +65,10 @@ class ServiceProcess:
         runs at start, then hourly), a bounded wait, not a timing test."""
         deadline = time.monotonic() + seconds
         while text not in self.output:
+            if self.process.poll() is not None:
+                self._reader.join(timeout=30)  # its last lines, written as it ended
+                if text in self.output:
+                    return
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"the log never said {text!r}:\n{self.output}")
             time.sleep(0.02)

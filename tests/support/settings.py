@@ -28,16 +28,17 @@ def make_settings(data_dir: Path, store: str | None = None, **tables):
 
 def database_of(data_dir: Path) -> str:
     """The PostgreSQL database of a data folder: an empty one on first use, found again after (a
-    restart), until the test that made the folder ends (give_back_databases)."""
+    restart), until the test that made the folder ends (give_back_databases).
+    A database made while a module-scoped fixture is set up stays its own."""
     if data_dir not in _databases:
         _databases[data_dir] = shared_server().lend_database()
     return _databases[data_dir]
 
 
-def give_back_databases(folder: Path) -> None:
-    """A test that made `folder` has ended: the databases of the data folders inside it are
-    emptied for the next test (PostgresServer.give_back)."""
-    for data_dir in [d for d in _databases if d.is_relative_to(folder)]:
+def give_back_databases(data_dirs) -> None:
+    """The test that made these data folders has ended: their databases are emptied for the next
+    test (PostgresServer.give_back)."""
+    for data_dir in data_dirs:
         shared_server().give_back(_databases.pop(data_dir))
 
 

@@ -2,10 +2,17 @@
 mail keeps coming, short imperatives; and the traps that must stay traps. Each is read as a
 whole message, so quoting, signatures and negation apply as they do to real mail."""
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from suppression.addresses import normalise_address
 from suppression.inbound.classify import REQUEST, REVIEW, classify_message
+from suppression.inbound.corpus import read_batches
+from suppression.inbound.evaluate import DEFAULT_CORPUS
+from suppression.inbound.intent import _PHRASES, REQUEST_PHRASES, phrases_pattern
 from suppression.tokens import verify_token
 
 REQUESTS = {
@@ -138,3 +145,40 @@ def test_a_genuine_request_is_honoured(words):
 @pytest.mark.parametrize("words", TRAPS, ids=lambda w: w[:30])
 def test_a_trap_stays_a_trap(words):
     assert read(words).kind == REVIEW
+
+
+# -- one pattern for every phrase, as fast as it can be and no different ---------------------
+
+PHRASES = [phrase for phrases in REQUEST_PHRASES.values() for phrase in phrases]
+PLAIN = re.compile("|".join(f"(?:{phrase})" for phrase in PHRASES), re.IGNORECASE | re.MULTILINE)
+
+
+def matches(pattern: re.Pattern, text: str) -> list[tuple[tuple[int, int], str]]:
+    return [(match.span(), match.group(0)) for match in pattern.finditer(text)]
+
+
+def test_the_phrases_pattern_finds_what_the_plain_alternation_finds_in_the_corpus():
+    """The reader's pattern writes each run of phrases' leading \\b once (two times faster);
+    in every tenth message of the mail we hold (every batch and language; the plain pattern
+    takes 7 s over all of it) it finds the same phrases at the same places."""
+    records = read_batches(DEFAULT_CORPUS)[::10]
+    assert len(records) > 1_000 and PLAIN.pattern != _PHRASES.pattern
+    for record in records:
+        for text in (record.subject, record.body):
+            assert matches(_PHRASES, text) == matches(PLAIN, text), record.id
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["unsubscribe", "remove me", "stop", "no more", "emails", "from your list",
+                                 "abmelden", "désinscrire", "配信停止", "x", "-", " ", "\n", ".", "!", "'",
+                                 "un", "sub", "scribe", "opt", "out", "baja", "de", "me"]), max_size=30))
+def test_the_phrases_pattern_finds_what_the_plain_alternation_finds_in_made_up_text(parts):
+    text = "".join(parts)
+    assert matches(_PHRASES, text) == matches(PLAIN, text)
+
+
+def test_a_phrase_with_an_alternative_outside_its_groups_keeps_its_own_boundary():
+    # `\bab|c` is (\bab)|c: c inside a word still counts; written as \b(?:ab|c) it would not.
+    together = re.compile(phrases_pattern([r"\bab|c", r"\bd"]))
+    assert together.findall("xc d") == ["c", "d"]
+    assert phrases_pattern([r"\bab", r"\bd", r"e", r"\bf"]) == r"\b(?:(?:ab)|(?:d))|(?:e)|\b(?:(?:f))"

@@ -48,10 +48,10 @@ def _placeholder(word: str) -> str:
 def features(text: str, intent: Intent, subject_only: bool = False) -> np.ndarray:
     """The hashed feature indices of a text (unique, sorted)."""
     normal = normalise_text(text)
-    names: set[str] = set()
     padded = f" {normal} "
-    for n in (1, 2, 3, 4, 5):
-        names.update(padded[i:i + n] for i in range(len(padded) - n + 1))
+    names: set[str] = set(padded)  # the 1-grams
+    for n in (2, 3, 4, 5):
+        names.update([padded[i:i + n] for i in range(len(padded) - n + 1)])
     words = _WORD.findall(normal)
     names.update(f"w:{word}" for word in words)
     names.update(f"b:{a} {b}" for a, b in zip(words, words[1:]))
@@ -68,8 +68,8 @@ def features(text: str, intent: Intent, subject_only: bool = False) -> np.ndarra
         names.update(f"@>:{word}" for word in spaced[position + 1:position + 5])
     if subject_only:
         names.add("#subject-only")
-    return np.unique(np.fromiter((zlib.crc32(name.encode("utf-8")) & (DIMENSIONS - 1) for name in names),
-                                 dtype=np.int64, count=len(names)))
+    hashes = np.fromiter(map(zlib.crc32, map(str.encode, names)), dtype=np.int64, count=len(names))  # UTF-8
+    return np.unique(hashes & (DIMENSIONS - 1))
 
 
 @dataclass(frozen=True)

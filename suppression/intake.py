@@ -253,18 +253,20 @@ class RequestIntake:
 
     async def _budget_unproven(self, batch: list[tuple[int, bytes, str]], decisions: list[Decision]) -> list[Decision]:
         smtp = self.service.settings.smtp
+        unproven = [message_id for (message_id, _, _), decision in zip(batch, decisions, strict=True)
+                    if decision.kind == REQUEST and decision.proof == UNPROVEN]
+        if not unproven:
+            return decisions
         since = utc_iso(datetime.now(timezone.utc) - timedelta(hours=1))
-        in_network: dict[str | None, int] = {}  # honoured so far, with this batch's own
-        total: int | None = None
+        # Honoured so far, then with this batch's own: counted once for the batch.
+        networks, in_network, total = await self.service.store.unproven_budget(
+            since, unproven, smtp.unproven_requests_per_network_per_hour, smtp.unproven_requests_per_hour)
         kept = []
         for (message_id, _, _), decision in zip(batch, decisions, strict=True):
             if decision.kind != REQUEST or decision.proof != UNPROVEN:
                 kept.append(decision)
                 continue
-            network, from_network, from_all = await self.service.store.unproven_requests_since(
-                since, message_id, smtp.unproven_requests_per_network_per_hour, smtp.unproven_requests_per_hour)
-            in_network.setdefault(network, from_network)
-            total = from_all if total is None else total
+            network = networks.get(message_id)
             if network is not None and in_network[network] >= smtp.unproven_requests_per_network_per_hour:
                 why = (f"budget: at least {in_network[network]} requests on the sender's word alone were honoured from"
                        f" this network in the last hour (limit {smtp.unproven_requests_per_network_per_hour});"
@@ -273,7 +275,8 @@ class RequestIntake:
                 why = (f"budget: at least {total} requests on the sender's word alone were honoured in the last hour"
                        f" (limit {smtp.unproven_requests_per_hour}); kept for review")
             else:
-                in_network[network] += 1
+                if network is not None:
+                    in_network[network] += 1
                 total += 1
                 kept.append(decision)
                 continue

@@ -224,7 +224,7 @@ class Store(Protocol):
         `settled` (status, reasons) keeps it as already handled: mail that is never read.
         `origin` names where it was read from (a mailbox): a message of a known origin is not
         stored again, and the id of the one kept is returned. `network` is the client network
-        it came from (ratelimit.client_network), counted by unproven_requests_since.
+        it came from (ratelimit.client_network), counted by unproven_budget.
         """
     async def pending_messages(self, limit: int) -> list[tuple[int, bytes, str]]:
         """(id, raw, envelope sender) of up to `limit` messages not yet read, oldest first. On
@@ -253,11 +253,13 @@ class Store(Protocol):
     async def stored_mail(self) -> StoredMail:
         """Raw mail kept now: in all, per client network and per envelope sender (for the shares
         of max_stored_mail_bytes; see suppression/mail_shares.py)."""
-    async def unproven_requests_since(self, since: str, message_id: int, per_network: int,
-                                      overall: int) -> tuple[str | None, int, int]:
-        """(the client network message `message_id` came over, requests settled since a time whose
-        proof was none from that network, and from all networks), each counted up to
-        `per_network` and `overall`: a count at its bound means at least that many."""
+    async def unproven_budget(self, since: str, message_ids: list[int], per_network: int,
+                              overall: int) -> tuple[dict[int, str | None], dict[str, int], int]:
+        """For a batch of messages: (the client network each came over, by id; the requests
+        settled since a time whose proof was none from each of those networks; and from all
+        networks), each count up to `per_network` or `overall`: a count at its bound means at
+        least that many. Once a batch, not once a message: with the budget lifted, a count reads
+        the hour's honoured requests."""
     async def list_messages(self, status: str | None, after: int, limit: int) -> list[StoredMessage]:
         """Up to `limit` messages with ids after `after` (of `status` only, if given), oldest
         first, without their raw text."""

@@ -47,11 +47,14 @@ class Messages(Part):
         by_sender = {sender: int(size) for sender, size in await self._read(self.q.STORED_MAIL_BY_SENDER)}
         return StoredMail(self.stored_mail_bytes, by_network, by_sender)
 
-    async def unproven_requests_since(self, since: str, message_id: int, per_network: int,
-                                      overall: int) -> tuple[str | None, int, int]:
-        """See Store.unproven_requests_since."""
-        rows = await self._read(self.q.UNPROVEN_REQUESTS_SINCE, (since, per_network, since, overall, message_id))
-        return tuple(rows[0]) if rows else (None, 0, 0)
+    async def unproven_budget(self, since: str, message_ids: list[int], per_network: int,
+                              overall: int) -> tuple[dict[int, str | None], dict[str, int], int]:
+        """See Store.unproven_budget."""
+        networks = dict(await self._read(self.q.NETWORKS_OF, (message_ids,)))
+        from_network = {}
+        for network in sorted({network for network in networks.values() if network is not None}):
+            from_network[network] = (await self._read(self.q.UNPROVEN_FROM_NETWORK, (since, network, per_network)))[0][0]
+        return networks, from_network, (await self._read(self.q.UNPROVEN_FROM_ALL, (since, overall)))[0][0]
 
     async def sender_requests_since(self, sender: str, since: str) -> int:
         """See Store.sender_requests_since."""

@@ -129,21 +129,22 @@ REVIEW_STATE = (
 )
 
 
-def unproven_requests_since(index_hint: str = "") -> str:
-    """A message's network and the unproven requests honoured since a time from it and from all,
-    each counted up to its limit (the budget needs no more): a flood kept for review is not in
-    the partial index `inbox_unproven_honoured` it reads, so each message costs at most the
-    limits' rows however much mail arrives. `index_hint`: SQLite's planner prefers
-    inbox_status's equality on the status, which would read every request ever made; and
-    without the order, PostgreSQL's expects a scan that stops at the limit to be cheap, and
-    reads the whole inbox when a flood kept for review makes the rows it wants rare."""
+def unproven_counts(index_hint: str = "") -> tuple[str, str]:
+    """The unproven requests honoured since a time from one network, and from all, each counted
+    up to its limit (the budget needs no more): a flood kept for review is not in the partial
+    index `inbox_unproven_honoured` they read, so a count costs at most its limit's rows however
+    much mail arrives. `index_hint`: SQLite's planner prefers inbox_status's equality on the
+    status, which would read every request ever made; and without the order, PostgreSQL's
+    expects a scan that stops at the limit to be cheap, and reads the whole inbox when a flood
+    kept for review makes the rows it wants rare."""
     honoured = f"FROM inbox i{index_hint} WHERE i.proof = 'none' AND i.status = 'request' AND i.processed_at > ?"
     newest = "ORDER BY i.processed_at DESC LIMIT ?"  # PostgreSQL then walks the index, however rare its rows
-    return (f"SELECT m.network, (SELECT count(*) FROM (SELECT 1 {honoured} AND i.network = m.network {newest}) AS n),"
-            f" (SELECT count(*) FROM (SELECT 1 {honoured} {newest}) AS a) FROM inbox m WHERE m.id = ?")
+    return (f"SELECT count(*) FROM (SELECT 1 {honoured} AND i.network = ? {newest}) AS n",
+            f"SELECT count(*) FROM (SELECT 1 {honoured} {newest}) AS a")
 
 
-UNPROVEN_REQUESTS_SINCE = unproven_requests_since()
+UNPROVEN_FROM_NETWORK, UNPROVEN_FROM_ALL = unproven_counts()
+NETWORKS_OF = "SELECT id, network FROM inbox WHERE id = ANY(?)"
 SENDER_REQUESTS_SINCE = "SELECT coalesce(sum(addresses), 0) FROM sender_requests WHERE sender = ? AND at > ?"
 LIST_MESSAGES = f"SELECT {_MESSAGE} FROM inbox WHERE id > ? ORDER BY id LIMIT ?"
 LIST_MESSAGES_OF_STATUS = f"SELECT {_MESSAGE} FROM inbox WHERE status = ? AND id > ? ORDER BY id LIMIT ?"

@@ -2,7 +2,7 @@
 the SQLite store runs. SQLite's `?` placeholders."""
 
 from suppression.store.rows import SCRUBBED, SUPPRESSION_COLUMNS
-from suppression.store.sql import unproven_requests_since
+from suppression.store.sql import unproven_counts
 
 # The index's hard keys, by the partial index `suppressions_hard ... WHERE hard = 1`: the query
 # must say `hard = 1` for SQLite to use it (PostgreSQL's hard is a boolean).
@@ -48,4 +48,4 @@ def stored_detail(detail: str) -> str:
     return detail
 
 
-UNPROVEN_REQUESTS_SINCE = unproven_requests_since(" INDEXED BY inbox_unproven_honoured")
+UNPROVEN_FROM_NETWORK, UNPROVEN_FROM_ALL = unproven_counts(" INDEXED BY inbox_unproven_honoured")

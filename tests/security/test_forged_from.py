@@ -126,7 +126,7 @@ async def test_a_person_writing_once_is_honoured_when_no_flood_is_under_way(clie
 
 
 async def test_the_budgets_count_reads_at_most_its_limits_and_never_the_flood_kept_for_review(client):
-    """Each unproven request asks the store how many were honoured in the hour; the answer is
+    """Each batch of unproven requests asks the store how many were honoured in the hour; the answer is
     counted up to the limits from an index of honoured unproven requests alone, so a flood kept
     for review (3,000 rows in the hour) and the requests of the days before (2,000) are never
     read, and 15 honoured count as the limits need. Both stores' plans are checked: PostgreSQL's
@@ -143,16 +143,21 @@ async def test_the_budgets_count_reads_at_most_its_limits_and_never_the_flood_ke
                         f" WHERE k < {count}) {insert} SELECT '{at}', 'x@example.com', '[]', 1, '{status}', '{at}',"
                         " 'none', '192.0.2.0/24' FROM n")
     since = "2026-12-04T09:30:00.000Z"
-    assert await store.unproven_requests_since(since, first, 10, 100) == ("192.0.2.0/24", 10, 15)
-    assert await store.unproven_requests_since(since, first, 100, 13) == ("192.0.2.0/24", 12, 13)
-    assert await store.unproven_requests_since("2026-12-04T10:00:05.000Z", first, 100, 100) == ("192.0.2.0/24", 6, 9)
-    statement = store.q.UNPROVEN_REQUESTS_SINCE
-    for value in (f"'{since}'", "10", f"'{since}'", "100", str(first)):
-        statement = statement.replace("?" if settings.store.url == "" else "%s", value, 1)
-    if settings.store.url == "":
-        plan = " ".join(str(row) for row in await in_thread(execute_from_outside, settings, f"EXPLAIN QUERY PLAN {statement}"))
-        assert "inbox_unproven_honoured" in plan and "inbox_status" not in plan, plan
-    else:
-        await in_thread(execute_from_outside, settings, "ANALYZE inbox")  # as autovacuum soon would
-        plan = " ".join(row[0] for row in await in_thread(execute_from_outside, settings, f"EXPLAIN {statement}"))
-        assert "inbox_unproven_honoured" in plan and "Seq Scan on inbox" not in plan, plan
+    other = first + 12  # the first of the three from another network
+    networks = {first: "192.0.2.0/24", other: "198.51.100.0/24"}
+    assert await store.unproven_budget(since, [first, other], 10, 100) == (
+        networks, {"192.0.2.0/24": 10, "198.51.100.0/24": 3}, 15)
+    assert await store.unproven_budget(since, [first], 100, 13) == ({first: "192.0.2.0/24"}, {"192.0.2.0/24": 12}, 13)
+    assert await store.unproven_budget("2026-12-04T10:00:05.000Z", [first, other], 100, 100) == (
+        networks, {"192.0.2.0/24": 6, "198.51.100.0/24": 3}, 9)
+    for statement, values in ((store.q.UNPROVEN_FROM_NETWORK, (f"'{since}'", "'192.0.2.0/24'", "10")),
+                              (store.q.UNPROVEN_FROM_ALL, (f"'{since}'", "100"))):
+        for value in values:
+            statement = statement.replace("?" if settings.store.url == "" else "%s", value, 1)
+        if settings.store.url == "":
+            plan = " ".join(str(row) for row in await in_thread(execute_from_outside, settings, f"EXPLAIN QUERY PLAN {statement}"))
+            assert "inbox_unproven_honoured" in plan and "inbox_status" not in plan, plan
+        else:
+            await in_thread(execute_from_outside, settings, "ANALYZE inbox")  # as autovacuum soon would
+            plan = " ".join(row[0] for row in await in_thread(execute_from_outside, settings, f"EXPLAIN {statement}"))
+            assert "inbox_unproven_honoured" in plan and "Seq Scan on inbox" not in plan, plan

@@ -12,7 +12,7 @@ from suppression.addresses import normalise_address
 from suppression.inbound.classify import REQUEST, REVIEW, classify_message
 from suppression.inbound.corpus import read_batches
 from suppression.inbound.evaluate import DEFAULT_CORPUS
-from suppression.inbound.intent import _PHRASES, REQUEST_PHRASES, phrases_pattern
+from suppression.inbound.intent import _PHRASES, REQUEST_PHRASES, _bounded, phrases_pattern
 from suppression.tokens import verify_token
 
 REQUESTS = {
@@ -175,6 +175,17 @@ def test_the_phrases_pattern_finds_what_the_plain_alternation_finds_in_the_corpu
 def test_the_phrases_pattern_finds_what_the_plain_alternation_finds_in_made_up_text(parts):
     text = "".join(parts)
     assert matches(_PHRASES, text) == matches(PLAIN, text)
+
+
+def top_level_branch(phrase: str) -> bool:
+    """Python's own parser: is the phrase's top a choice between alternatives?"""
+    return any(op is re._constants.BRANCH for op, _ in re._parser.parse(phrase))
+
+
+@pytest.mark.parametrize("phrase", [*PHRASES, r"\b[](]a|b", r"\b[^](]a|b", r"\b(?#()a|b", r"\b[\]]a|b",
+                                    r"\b\(a|b", r"\b(a|b)", r"\b[|]a", r"\b(?:a)(?=b|c)"])
+def test_a_phrase_is_written_with_the_shared_boundary_only_where_python_reads_no_top_level_choice(phrase):
+    assert _bounded(phrase) == (phrase.startswith(r"\b") and "(?#" not in phrase and not top_level_branch(phrase))
 
 
 def test_a_phrase_with_an_alternative_outside_its_groups_keeps_its_own_boundary():

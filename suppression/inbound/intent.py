@@ -100,18 +100,19 @@ def phrases_pattern(phrases: list[str]) -> str:
 def _bounded(phrase: str) -> bool:
     """Whether the phrase starts with \\b and has no | outside its groups (`\\ba|b` is not
     `\\b(?:a|b)`)."""
-    if not phrase.startswith(r"\b"):
+    if not phrase.startswith(r"\b") or "(?#" in phrase:  # a comment's brackets are not groups
         return False
-    depth, in_class, escaped = 0, False, False
-    for char in phrase:
+    depth, in_class, escaped, opened = 0, False, False, -1
+    for at, char in enumerate(phrase):
         if escaped:
             escaped = False
         elif char == "\\":
             escaped = True
         elif in_class:
-            in_class = char != "]"
+            # A ] first in a class (after [ or [^) is a character of it, not its end.
+            in_class = char != "]" or at == opened + 1 or (at == opened + 2 and phrase[opened + 1] == "^")
         elif char == "[":
-            in_class = True
+            in_class, opened = True, at
         elif char == "(":
             depth += 1
         elif char == ")":

@@ -10,7 +10,7 @@ envelope sender over its own connection, suppressed all 30 strangers.
 import pytest
 
 from handlers.app import build_app
-from handlers.state import SERVICE
+from handlers.state import INTAKE, SERVICE
 from suppression.links import mint_link
 from suppression.model import ALL_EMAILS
 from tests.security.helpers import send_raw
@@ -113,6 +113,36 @@ async def test_the_overall_budget_holds_whatever_the_network(aiohttp_client, tmp
     assert sum([await suppressed(client, key, v) for v in victims]) == 4
     review, _ = await client.app[SERVICE].review.inbox("review", None, 100)
     assert len(review) == 2 and all(any("in the last hour (limit 4)" in r for r in m.reasons) for m in review)
+
+
+async def test_the_budget_counts_what_earlier_batches_honoured(client, admin_key):
+    """The budget is counted once a batch: a second flood is held to what the first left of it."""
+    first = [f"early{n}@example.org" for n in range(6)]
+    then = [f"later{n}@example.org" for n in range(10)]
+    for wave in (first, then):
+        for n, victim in enumerate(wave):
+            code, _ = await in_thread(send_raw, smtp_port(client), forged(victim), f"s{n}@example.com")
+            assert code == 250
+        await settle_all(client)  # each wave read in batches of its own
+    assert all([await suppressed(client, admin_key, v) for v in first])
+    assert sum([await suppressed(client, admin_key, v) for v in then]) == 4  # 10 an hour from one network
+
+
+async def test_one_batch_from_several_networks_counts_each_network_on_its_own(client, admin_key):
+    service, intake = client.app[SERVICE], client.app[INTAKE]
+    networks = {"192.0.2.0/24": 12, "198.51.100.0/24": 3, "203.0.113.0/24": 11}
+    victims = {}
+    for network, count in networks.items():
+        for n in range(count):
+            victim = f"v{n}.{network.split('.')[2]}@example.org"
+            victims[victim] = network
+            await service.store.add_message(forged(victim), f"s{n}@example.com", ["PLUSinfo@plusnxt.com"],
+                                            network=network)
+    await intake.handle_pending()  # read as they were stored: one batch of 26
+    honoured = {network: 0 for network in networks}
+    for victim, network in victims.items():
+        honoured[network] += await suppressed(client, admin_key, victim)
+    assert honoured == {"192.0.2.0/24": 10, "198.51.100.0/24": 3, "203.0.113.0/24": 10}
 
 
 async def test_a_person_writing_once_is_honoured_when_no_flood_is_under_way(client, admin_key):

@@ -7,6 +7,7 @@ idempotent.
 """
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from functools import partial
@@ -209,10 +210,15 @@ class RequestIntake:
             decisions = await asyncio.to_thread(self.reader.read, batch)
         finally:
             self.reading = 0
-        limited = await self._limit_senders(batch, decisions)
-        await asyncio.gather(*(
-            self.settle(item[0], decision, counted) for item, (decision, counted) in zip(batch, limited, strict=True)
-        ))
+        budgeted = any(decision.kind == REQUEST and (decision.proof == UNPROVEN or decision.names_others)
+                       for decision in decisions)
+        # With other instances on PostgreSQL, one at a time counts budgets and settles what they
+        # allowed: two counting at once would each grant the whole budget.
+        async with self.service.store.budget_lock() if budgeted else contextlib.nullcontext():
+            limited = await self._limit_senders(batch, decisions)
+            await asyncio.gather(*(
+                self.settle(item[0], decision, counted) for item, (decision, counted) in zip(batch, limited, strict=True)
+            ))
         for message_id, _, _ in batch:
             self._unread.pop(message_id, None)
         return [decision for decision, _ in limited]

@@ -28,6 +28,7 @@ and COPY (pg_bulk.py) and driver errors (pg_connection.py).
 """
 
 from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 import numpy as np
@@ -90,6 +91,11 @@ class Store(Protocol):
         they are not."""
     async def ping(self) -> bool:
         """Whether the database answers a read now; never raises."""
+    def budget_lock(self) -> AbstractAsyncContextManager[None]:
+        """Held while a batch's budgets are counted and what they allowed is settled, so that two
+        instances reading a flood at once cannot each grant the whole budget: on PostgreSQL one
+        instance at a time (an advisory lock of a transaction, waited for up to 30 s, else
+        StoreUnavailable); the SQLite file has one process."""
 
     # -- suppressions (the claims on them, suppression/claims.py) and the change log
     async def suppress(self, email: str, key: int, scope: Scope, reason: str, source: str, actor: str,

@@ -52,6 +52,7 @@ q = POSTGRESQL
 
 _LOG_LOCK = 0x5355_5050  # the advisory lock that orders writers of the change log ("SUPP")
 _MIGRATION_LOCK = 0x5355_5051
+_BUDGET_LOCK = 0x5355_5052  # held while an instance counts the intake's budgets and settles a batch
 _CLI_LOCK_WAIT_SECONDS = 30.0  # how long a CLI write waits for a lock an instance holds
 
 
@@ -121,6 +122,15 @@ class PostgresStore(Instances, Suppressions, ChangeLog, Messages, Erasure, ApiKe
         elif self._newest_written:
             await self._wait_followed(self._newest_written)
         await self._pool.close()
+
+    @asynccontextmanager
+    async def budget_lock(self) -> AsyncIterator[None]:
+        """See Store.budget_lock. A lock of a transaction, not of the session: a connection
+        given back to the pool in any state has let it go."""
+        async with self._conn() as conn, conn.transaction():
+            await conn.execute(q.LOCK_TIMEOUT, (f"{round(_CLI_LOCK_WAIT_SECONDS * 1000)}ms",))
+            await conn.execute(q.ADVISORY_LOCK, (_BUDGET_LOCK,))
+            yield
 
     async def ping(self) -> bool:
         """See Store.ping."""

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,11 @@ class SuppressionStore(Suppressions, ChangeLog, Messages, Erasure, ApiKeys, Webh
     async def reset_signal(self) -> None:
         """See Store.reset_signal."""
         await self._writer.run(lambda db: self.signal.reset(lambda: _newest_change(db)))
+
+    @asynccontextmanager
+    async def budget_lock(self) -> AsyncIterator[None]:
+        """See Store.budget_lock: the file's one process counts alone already."""
+        yield
 
     async def ping(self) -> bool:
         """See Store.ping."""

@@ -7,15 +7,20 @@ The measured attack: 30 messages `From: <a stranger>` "unsubscribe", each from a
 envelope sender over its own connection, suppressed all 30 strangers.
 """
 
+import asyncio
+import os
+
 import pytest
 
 from handlers.app import build_app
 from handlers.state import INTAKE, SERVICE
+from suppression.config import settings_from_mapping
 from suppression.links import mint_link
 from suppression.model import ALL_EMAILS
 from tests.security.helpers import send_raw
 from tests.support.http import bearer
 from tests.support.outside import execute_from_outside
+from tests.support.postgres import available as postgres_available, shared_server
 from tests.support.settings import make_settings
 from tests.test_smtp import in_thread, smtp_port, wait_until
 
@@ -143,6 +148,32 @@ async def test_one_batch_from_several_networks_counts_each_network_on_its_own(cl
     for victim, network in victims.items():
         honoured[network] += await suppressed(client, admin_key, victim)
     assert honoured == {"192.0.2.0/24": 10, "198.51.100.0/24": 3, "203.0.113.0/24": 10}
+
+
+@pytest.mark.sqlite_only  # run once: it makes its own PostgreSQL database for two instances
+@pytest.mark.skipif(not postgres_available() and os.environ.get("CI") != "true",
+                    reason="needs Debian's postgresql package (.ci/run installs it)")
+async def test_two_instances_reading_one_flood_at_once_grant_one_budget(aiohttp_client, tmp_path):
+    """Each instance claims its own share of a flood and reads it at the same time as the other;
+    the budget's counts and the settling of what they allowed are one instance's at a time
+    (Store.budget_lock), so the network's 10 an hour are granted once, not once an instance."""
+    url = shared_server().create_database()
+    clients = []
+    for name in ("one", "two"):
+        settings = settings_from_mapping({
+            "service": {"data_dir": str(tmp_path / name)}, "store": {"url": url},
+            "smtp": {"port": 0, "unproven_requests_per_network_per_hour": 10, "unproven_requests_per_hour": 100}})
+        clients.append(await aiohttp_client(build_app(settings)))
+    one, two = clients
+    victims = [f"flood{n}@example.org" for n in range(40)]
+    for n, victim in enumerate(victims):  # each instance reads what it stored: half the flood each
+        await clients[n % 2].app[SERVICE].store.add_message(
+            forged(victim), f"s{n}@example.com", ["PLUSinfo@plusnxt.com"], network="192.0.2.0/24")
+    handled = await asyncio.gather(one.app[INTAKE].handle_pending(), two.app[INTAKE].handle_pending())
+    assert sorted(handled) == [20, 20]  # each read a share, at once
+    honoured, _ = await one.app[SERVICE].review.inbox("request", None, 100)
+    review, _ = await one.app[SERVICE].review.inbox("review", None, 100)
+    assert (len(honoured), len(review)) == (10, 30)
 
 
 async def test_a_person_writing_once_is_honoured_when_no_flood_is_under_way(client, admin_key):

@@ -83,6 +83,8 @@ def test_starts_on_embedded_defaults_in_an_empty_folder(tmp_path):
     # The README's first command: no config at all, data under ./data, ports 8080 and 8025.
     service = ServiceProcess(None, 8080, tmp_path)
     with service:
+        # Its own line: another program on 8080 would answer /healthz while this one failed to bind.
+        service.wait_for_line("serving HTTP on http://127.0.0.1:8080")
         with urllib.request.urlopen(service.base_url + "/healthz", timeout=5) as answer:
             assert answer.status == 200
         code, _ = service.stop()

@@ -82,7 +82,6 @@ REQUEST_PHRASES = {
 }
 
 
-
 def phrases_pattern(phrases: list[str]) -> str:
     """One alternation of every phrase, in their order, with the leading \\b of each run of
     phrases that starts with one written once: `\\b(?:a|b)` matches exactly what `\\ba|\\bb`

@@ -39,7 +39,7 @@ from suppression.store.group_writer import GroupWriter, Work, settle
 from suppression.store.keys import ApiKeys
 from suppression.store.messages import Messages
 from suppression.store.pg_connection import (
-    CONNECT_SECONDS, UNAVAILABLE, ConnectionLost, QueryFailed, configure, raise_if_cancelled, reason,
+    CONNECT_SECONDS, RECONNECT_SECONDS, UNAVAILABLE, ConnectionLost, QueryFailed, configure, raise_if_cancelled, reason,
 )
 from suppression.store.pg_instances import Instances
 from suppression.store.rows import suppression_of_row
@@ -65,7 +65,8 @@ class PostgresStore(Instances, Suppressions, ChangeLog, Messages, Erasure, ApiKe
     def __init__(self, url: str, pool_size: int = 10):
         self.url = url
         self._pool = AsyncConnectionPool(
-            url, min_size=1, max_size=pool_size, open=False, timeout=CONNECT_SECONDS,
+            url, min_size=1, max_size=pool_size, open=False,
+            timeout=CONNECT_SECONDS, reconnect_timeout=RECONNECT_SECONDS,
             kwargs={"autocommit": True, "connect_timeout": int(CONNECT_SECONDS)},
             name="suppression", configure=configure,
         )

@@ -13,8 +13,6 @@ import logging
 import secrets
 from pathlib import Path
 
-import psycopg
-
 from suppression.errors import ConfigError
 from suppression.model import utc_now
 
@@ -35,6 +33,10 @@ def shared_secret(url: str, name: str, local: Path) -> str:
     """The database's secret `name`, made from the key file `local` if it exists (else at
     random) when the database has none yet. ConfigError (one line) if the database cannot be
     reached: no instance may go on with a key of its own."""
+    # Imported here: only instances on PostgreSQL come here, and psycopg is a tenth of a second
+    # of every other start (each CLI command, a service on SQLite).
+    import psycopg
+
     offered = _read_local(local)
     try:
         with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:

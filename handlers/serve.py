@@ -37,6 +37,11 @@ def serve(config: str | None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    # The loop and the store's writer thread hand the GIL back and forth at every SQLite call;
+    # a thread that wants it back waits up to the switch interval (5 ms by default) while the
+    # other runs Python. At 1 ms one-click writes went 0.14 -> 0.16 of the bare handler
+    # (bench/README.md, "One-click: where the time goes"); a check waits less behind a busy thread.
+    sys.setswitchinterval(0.001)
     logging.basicConfig(
         level=settings.service.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

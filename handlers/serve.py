@@ -39,8 +39,9 @@ def serve(config: str | None) -> int:
         return 2
     # The loop and the store's writer thread hand the GIL back and forth at every SQLite call;
     # a thread that wants it back waits up to the switch interval (5 ms by default) while the
-    # other runs Python. At 1 ms one-click writes went 0.14 -> 0.16 of the bare handler
-    # (bench/README.md, "One-click: where the time goes"); a check waits less behind a busy thread.
+    # other runs Python. At 1 ms one-click writes went 0.14 -> 0.16 of the bare handler over four
+    # alternating rounds, a gain inside a noisy machine's spread (bench/README.md, "One-click:
+    # where the time goes").
     sys.setswitchinterval(0.001)
     logging.basicConfig(
         level=settings.service.log_level.upper(),

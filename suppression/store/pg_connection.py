@@ -16,8 +16,9 @@ CONNECT_SECONDS = 3.0
 # request to start again. psycopg_pool waits 1, 2, 4, 8... s between attempts for up to this
 # long (its default, 300 s): after an outage of a minute, writes went on failing for up to
 # another minute with the server back. Past this, a request starts a fresh round whose first
-# attempt is at once, so writes come back at most about 2 s after the server (bench/reconnect.py).
-RECONNECT_SECONDS = 4.0
+# attempt is at once: attempts are then at most about a second apart while requests come, and
+# writes come back within about a second of the server, usually at once (bench/reconnect.py).
+RECONNECT_SECONDS = 2.0
 UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 
 

@@ -39,7 +39,8 @@ from suppression.store.group_writer import GroupWriter, Work, settle
 from suppression.store.keys import ApiKeys
 from suppression.store.messages import Messages
 from suppression.store.pg_connection import (
-    CONNECT_SECONDS, RECONNECT_SECONDS, UNAVAILABLE, ConnectionLost, QueryFailed, configure, raise_if_cancelled, reason,
+    CONNECT_SECONDS, RECONNECT_SECONDS, UNAVAILABLE, ConnectionLost, QueryFailed, configure, raise_if_cancelled,
+    reason,
 )
 from suppression.store.pg_instances import Instances
 from suppression.store.rows import suppression_of_row

@@ -69,7 +69,10 @@ def pytest_xdist_auto_num_workers(config):
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
         return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
     named = [arg for arg in config.args if "::" in arg or arg.split("::")[0].endswith(".py")]
-    return 0 if named else len(os.sched_getaffinity(0))
+    # A worker a core and one more: the third of two cores' workers takes the time the others
+    # spend waiting (timeouts, restarts, slow clients): 274-302 s against 297-307 s for two,
+    # back to back (docs/testing.md).
+    return 0 if named else len(os.sched_getaffinity(0)) + 1
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups

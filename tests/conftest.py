@@ -4,6 +4,7 @@ keys; which tests run on both stores; which run with no other test beside them.
 The helpers live in tests/support/; their names are re-exported here for the tests (and the
 branches) that import them from `tests.conftest`."""
 
+import collections
 import compileall
 import contextlib
 import os
@@ -92,10 +93,9 @@ def pytest_collection_modifyitems(config, items):
     # start it is another such test, each soon past its set-up. Then the groups, largest first,
     # as xdist did (a long group last would leave the other core idle at the end); then the rest.
     # A stable sort: within each kind, the collection's order.
-    sizes: dict[str, int] = {}
-    for item in items:
-        sizes[_group_of(item)] = sizes.get(_group_of(item), 0) + 1
-    items.sort(key=lambda item: (not _runs_alone(item), -sizes[_group_of(item)] if _group_of(item) else 0))
+    groups = {item: _group_of(item) for item in items}
+    sizes = collections.Counter(groups.values())
+    items.sort(key=lambda item: (not _runs_alone(item), -sizes[groups[item]] if groups[item] else 0))
 
 
 def _group_of(item) -> str:

@@ -4,6 +4,7 @@ import base64
 import binascii
 import dataclasses
 import logging
+import os
 import re
 import stat
 import tomllib
@@ -19,6 +20,7 @@ from suppression.model import ALL_NAME
 
 MIN_KEY_BYTES = 32
 MIN_LINK_DAYS = 60
+MAX_WORKERS = 64
 TOPIC_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,13 @@ class HttpSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     max_json_bytes: int = 64 * 1024 * 1024
+    # Processes answering HTTP on the same port (SO_REUSEPORT); 0: one per core. The first does
+    # everything; the others answer checks from the shared index and pass the rest to it
+    # (docs/operations.md, "Workers").
+    workers: int = 1
+
+    def worker_count(self) -> int:
+        return self.workers or os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -424,6 +433,8 @@ def _validated(settings: Settings) -> Settings:
     ):
         if not 0 <= port <= 65535:
             raise ConfigError(f"config key {key}: expected a port from 0 to 65535")
+    if not 0 <= settings.http.workers <= MAX_WORKERS:
+        raise ConfigError(f"config key http.workers: expected 0 (one per core) to {MAX_WORKERS}")
     for key, size in (
         ("http.max_json_bytes", settings.http.max_json_bytes),
         ("smtp.max_message_bytes", settings.smtp.max_message_bytes),

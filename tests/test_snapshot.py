@@ -97,3 +97,31 @@ async def test_a_snapshot_that_does_not_fit_is_ignored(tmp_path, caplog, damage)
     from_db = sorted({s.email for s in [row async for row in service.export()]})
     assert await suppressed(service) == from_db
     await service.stop()
+
+
+def test_a_snapshot_is_read_mapped_and_aligned_and_is_still_an_npz(tmp_path):
+    """Every process that loads one snapshot shares its keys through the page cache (the
+    workers of docs/operations.md): they come back mapped from the file, aligned for uint64,
+    not copied; np.load still reads the file as it is."""
+    import numpy as np
+
+    from suppression.index.keys import ScopeRows, SuppressionIndex
+    from suppression.index.snapshot import load_snapshot, save_snapshot
+
+    keys = np.sort(np.random.default_rng(7).integers(0, 2**63, 70_000, dtype=np.int64).view(np.uint64))
+    path = tmp_path / SNAPSHOT_NAME
+    for topic_count in (1, 3):  # entries of several sizes and names: each padded to its own start
+        scopes = [ALL_EMAILS, *(Scope(f"topic{i}") for i in range(topic_count - 1))]
+        save_snapshot(path, "db", 9, {scope: ScopeRows(lasting=keys[i:], hard=keys[:5 + i]) for i, scope in enumerate(scopes)})
+        cursor, rows = load_snapshot(path, "db", 9)
+        assert cursor == 9
+        for i, scope in enumerate(scopes):
+            for array, expected in ((rows[scope].lasting, keys[i:]), (rows[scope].hard, keys[:5 + i])):
+                assert isinstance(array, np.memmap) and array.flags.aligned and not array.flags.writeable
+                assert np.array_equal(array, expected)
+        index = SuppressionIndex(rows=rows)
+        assert index.contains(int(keys[-1]), ALL_EMAILS) and not index.contains(1, ALL_EMAILS)
+        index.add(ALL_EMAILS, 1)  # a change after loading lands beside the mapped keys, not in them
+        assert index.contains(1, ALL_EMAILS)
+        with np.load(path) as data:
+            assert int(data["cursor"]) == 9 and np.array_equal(data["topic_0"], keys)

@@ -22,6 +22,7 @@ from handlers.state import (
     COMING_BACK, INTAKE, MAILBOX, METRICS, RETURN_MAILER, SERVICE, SETTINGS, SIGNING_KEYS, SMTP_SERVER, WEBHOOKS,
 )
 from handlers.webhooks import WebhookDispatcher
+from handlers.workers import COUNTS_PATH, WORKER_PLAN, WORKERS, WorkerPlan, Workers, take_counts
 from suppression.background import cancel_and_wait
 from suppression.config import Settings, warn_if_links_are_plain_http
 from suppression.intake import RequestIntake
@@ -32,12 +33,16 @@ from suppression.service import SuppressionService
 log = logging.getLogger(__name__)
 
 
-def build_app(settings: Settings) -> web.Application:
+def build_app(settings: Settings, workers: WorkerPlan | None = None) -> web.Application:
+    """The app of the service's (first) process; with `workers`, it starts them (handlers/workers.py)."""
     # No middlewares, on purpose: handlers are wrapped instead (see handlers/errors.py).
     app = web.Application(client_max_size=settings.http.max_json_bytes)
     app[SETTINGS] = settings
+    if workers is not None:
+        app[WORKER_PLAN] = workers
+        app.router.add_post(COUNTS_PATH, take_counts)
     app[METRICS] = Metrics()
-    app.on_response_prepare.append(_plain_server_header)
+    app.on_response_prepare.append(plain_server_header)
     app.cleanup_ctx.append(lifespan)
     api.add_routes(app)
     add_page_routes(app, settings)
@@ -47,7 +52,7 @@ def build_app(settings: Settings) -> web.Application:
     return app
 
 
-async def _plain_server_header(request: web.Request, response: web.StreamResponse) -> None:
+async def plain_server_header(request: web.Request, response: web.StreamResponse) -> None:
     # aiohttp names itself and its version: a list of what to attack, for anyone who asks.
     response.headers["Server"] = "suppression"
 
@@ -65,6 +70,8 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
         await stages.enter_async_context(asynccontextmanager(coming_back_context)(app))
         await stages.enter_async_context(asynccontextmanager(webhooks_context)(app))
         await stages.enter_async_context(asynccontextmanager(smtp_context)(app))
+        if WORKER_PLAN in app:
+            await stages.enter_async_context(asynccontextmanager(workers_context)(app))
         yield
 
 
@@ -155,6 +162,18 @@ async def smtp_context(app: web.Application) -> AsyncIterator[None]:
             app[MAILBOX] = mailbox
         yield
     log.info("mail intake stopped")
+
+
+async def workers_context(app: web.Application) -> AsyncIterator[None]:
+    """The workers, once the snapshot they map is on disk; stopped before anything else."""
+    await app[SERVICE].live.snapshot_written()
+    workers = Workers(app[WORKER_PLAN], app[METRICS])
+    app[WORKERS] = workers
+    workers.start()
+    try:
+        yield
+    finally:
+        await workers.stop()
 
 
 @contextmanager

@@ -23,6 +23,7 @@ from markupsafe import Markup
 from handlers.locale import DEFAULT_LANGUAGE, N_
 from handlers.pages import LANG, PAGES, Pages, as_page
 from handlers.state import SERVICE
+from handlers.workers import client_address
 from suppression.apikeys import ApiKey
 from suppression.errors import SuppressionError
 from suppression.model import Actor, Role, Scope, Status
@@ -146,7 +147,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     session = desk.read(request.cookies.get(SESSION_COOKIE))
     if session is None or not desk.csrf_ok(session, form.get("csrf")):
         raise Refused(N_("The sign-in form had expired. Please sign in again."))
-    client = request.remote or "unknown"
+    client = client_address(request)  # a worker's peer, for a sign-in a worker passed on
     if not desk.failures.allows(client):
         return await sign_in_page(request, N_("Too many failed sign-ins from here. Please wait a few minutes."),
                                    status=429)

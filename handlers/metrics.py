@@ -13,6 +13,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 
+_SUMMED = ("requests", "checked", "answered_early")  # the counters a worker sends its first process
 LAG_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -28,6 +29,11 @@ class Metrics:
         self._writable: Callable[[], bool] = lambda: True
         self._intake: Callable[[], tuple[int, int, int]] = lambda: (0, 0, 0)
         self._answered_early: Callable[[], Counter[str]] = Counter
+        # The workers' counters (handlers/workers.py), as each last sent them, and those of workers
+        # that ended since: a counter must never go back.
+        self.others: dict[int, dict] = {}
+        self._retired: dict[str, Counter] = {name: Counter() for name in _SUMMED}
+        self._retired_received: Counter[int] = Counter()
         self.review = None  # the review desk's state, read just before each scrape
         self.webhooks = []  # each receiver's (label, backlog, oldest age, disabled, attempts), ditto
         self.registry = CollectorRegistry()
@@ -55,13 +61,33 @@ class Metrics:
         """(stored and not yet read, being read now, unproven requests sent to review past a budget)."""
         self._intake = intake
 
+    def take_counts(self, number: int, counts: dict) -> None:
+        """A worker's counters, as it sent them (its own since it started)."""
+        self.others[number] = counts
+
+    def retire(self, number: int) -> None:
+        """A worker ended: what it counted stays counted."""
+        counts = self.others.pop(number, None)
+        if counts is not None:
+            for name in _SUMMED:
+                self._retired[name] += counts[name]
+            self._retired_received[number] += counts["received"]
+
+    def _summed(self, name: str, own: Counter) -> Counter:
+        if not self.others and not self._retired[name]:
+            return own
+        total = own + self._retired[name]
+        for counts in self.others.values():
+            total += counts[name]
+        return total
+
     def collect(self):
         """Called by prometheus_client at scrape time."""
         requests = CounterMetricFamily("suppression_http_requests", "HTTP requests answered", labels=["route", "status"])
-        for (route, status), count in sorted(self.requests.items()):
+        for (route, status), count in sorted(self._summed("requests", self.requests).items()):
             requests.add_metric([route, str(status)], count)
         checked = CounterMetricFamily("suppression_checked_addresses", "Addresses checked against the list", labels=["kind"])
-        for kind, count in sorted(self.checked.items()):
+        for kind, count in sorted(self._summed("checked", self.checked).items()):
             checked.add_metric([kind], count)
         changes = CounterMetricFamily(
             "suppression_changes",
@@ -98,7 +124,7 @@ class Metrics:
             " had not taken in an acknowledged write within 1 s), behind_other_instances (nor a change another"
             " instance announced within 50 ms), without_details (suppressed, reason unknown)",
             labels=["why"])
-        answered_early = self._answered_early()
+        answered_early = self._summed("answered_early", self._answered_early())
         for why in ("behind_writes", "behind_other_instances", "without_details"):
             early.add_metric([why], answered_early[why])
         families = [requests, checked, changes, size, writable, leaving, waiting, being_read, over_budget, lag, early]
@@ -113,7 +139,21 @@ class Metrics:
                 gauge.add_metric([], value)
                 families.append(gauge)
         families.extend(self._webhook_families())
+        if self.others or self._retired_received:
+            families.append(self._worker_family())
         return families
+
+    def _worker_family(self):
+        received = CounterMetricFamily(
+            "suppression_worker_requests",
+            "HTTP requests each process of this instance took ([http] workers; the first's include those the"
+            " others passed on to it)", labels=["worker"])
+        counts = Counter({0: sum(self.requests.values())}) + self._retired_received
+        for number, other in self.others.items():
+            counts[number] += other["received"]
+        for number in sorted(counts):
+            received.add_metric([str(number)], counts[number])
+        return received
 
     def _webhook_families(self):
         if not self.webhooks:

@@ -43,17 +43,7 @@ def serve(config: str | None) -> int:
     # alternating rounds, a gain inside a noisy machine's spread (bench/README.md, "One-click:
     # where the time goes").
     sys.setswitchinterval(0.001)
-    logging.basicConfig(
-        level=settings.service.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # aiosmtpd logs every sender and recipient address at INFO; addresses are personal data.
-    logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
-    # aioimaplib logs every line it sends and receives at DEBUG: messages, and so addresses.
-    logging.getLogger("aioimaplib").setLevel(max(logging.WARNING, logging.getLogger().level))
-    # psycopg's pool logs every failed connection attempt with the driver's multi-line text;
-    # the store reports the one reason that matters.
-    logging.getLogger("psycopg.pool").setLevel(max(logging.ERROR, logging.getLogger().level))
+    configure_logging(settings)
     # Imported here, not at the top: every other `suppression` command goes through this module
     # and needs neither aiohttp nor the app (about a third of a CLI call's start-up).
     from aiohttp import web
@@ -63,14 +53,24 @@ def serve(config: str | None) -> int:
 
     quiet_protocol_errors()
     _raise_open_files_limit()
+    host, port, count = settings.http.host, settings.http.port, settings.http.worker_count()
     try:
+        if count > 1:
+            from handlers.workers import WorkerPlan, listening_socket
+
+            # Bound here, before the app starts: the workers are told the port (a configured 0 is one now).
+            sockets = [listening_socket(host, port), listening_socket("127.0.0.1", 0, reuse_port=False)]
+            port = sockets[0].getsockname()[1]
+            plan = WorkerPlan(count, config, port, "http://127.0.0.1:%d" % sockets[1].getsockname()[1])
+            listen = {"sock": sockets}
+        else:
+            plan, listen = None, {"host": host, "port": port}
         # run_app turns SIGTERM and SIGINT into a clean shutdown that runs cleanup_ctx.
         web.run_app(
-            build_app(settings),
-            host=settings.http.host,
-            port=settings.http.port,
+            build_app(settings, plan),
+            **listen,
             print=lambda _: logging.getLogger("run").info(
-                "serving HTTP on http://%s:%d", settings.http.host, settings.http.port
+                "serving HTTP on http://%s:%d%s", host, port, f" with {count} workers" if count > 1 else ""
             ),
             access_log=None,
         )
@@ -84,6 +84,21 @@ def serve(config: str | None) -> int:
         logging.getLogger("run").error("cannot start: %s", exc)
         return 1
     return 0
+
+
+def configure_logging(settings, who: str = "") -> None:
+    """The log's format and levels, for the service and its workers (`who` names a worker)."""
+    logging.basicConfig(
+        level=settings.service.log_level.upper(),
+        format="%(asctime)s %(levelname)s " + (f"[{who}] " if who else "") + "%(name)s: %(message)s",
+    )
+    # aiosmtpd logs every sender and recipient address at INFO; addresses are personal data.
+    logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
+    # aioimaplib logs every line it sends and receives at DEBUG: messages, and so addresses.
+    logging.getLogger("aioimaplib").setLevel(max(logging.WARNING, logging.getLogger().level))
+    # psycopg's pool logs every failed connection attempt with the driver's multi-line text;
+    # the store reports the one reason that matters.
+    logging.getLogger("psycopg.pool").setLevel(max(logging.ERROR, logging.getLogger().level))
 
 
 def _raise_open_files_limit() -> None:

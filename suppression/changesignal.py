@@ -72,14 +72,21 @@ class _FileLock:
 class FollowedSignal:
     """The same word for a store shared over the network (PostgreSQL): kept in this process and
     raised by its own commits only. The CLI waits until every instance has followed its change
-    before it exits; other instances' changes reach the index by the follower, within a second."""
+    before it exits; other instances' changes reach the index by the follower, within a second.
+
+    An instance of several processes ([http] workers) also shares the word of its data_dir, as
+    on SQLite: a write one of them acknowledged is seen by the next check on any of them."""
 
     def __init__(self):
         self._newest = 0
         self._heard = 0
+        self._shared: ChangeSignal | None = None
+
+    def share(self, word: ChangeSignal) -> None:
+        self._shared = word
 
     def read(self) -> int:
-        return self._newest
+        return self._newest if self._shared is None else max(self._newest, self._shared.read())
 
     def heard(self) -> int:
         return self._heard
@@ -90,6 +97,15 @@ class FollowedSignal:
 
     def raise_to(self, newest: int) -> None:
         self._newest = max(self._newest, newest)
+        if self._shared is not None:
+            self._shared.publish(newest)
 
     def reset(self, newest: int) -> None:
         self._newest = newest
+        if self._shared is not None:
+            self._shared.reset(lambda: newest)
+
+    def close(self) -> None:
+        if self._shared is not None:
+            self._shared.close()
+            self._shared = None

@@ -35,6 +35,7 @@ from suppression.addresses import (
     normalise_entry,
 )
 from suppression.campaigns import campaign_id, sent_count
+from suppression.changesignal import SIGNAL_NAME, ChangeSignal
 from suppression.config import Settings
 from suppression.csv_import import read_import_rows
 from suppression.datadir import secure_data_dir
@@ -174,21 +175,25 @@ class SuppressionService:
             return cls(settings, PostgresStore(settings.store.url, settings.store.pool_size), signing_keys)
         return cls(settings, SuppressionStore(settings.database_path), signing_keys)
 
-    async def start(self, with_index: bool = True) -> None:
-        """Open the store; with_index loads the index and follows the change log (servers)."""
-        if with_index:
+    async def start(self, with_index: bool = True, worker: bool = False) -> None:
+        """Open the store; with_index loads the index and follows the change log (servers). A
+        `worker` (handlers/workers.py) takes no lock, runs no retention, writes no snapshot."""
+        if with_index and not worker:
             # data_dir holds the index's snapshot on either store (on PostgreSQL nothing else made
             # the folder, and every snapshot failed) and, on SQLite, the serving instance's lock.
             await asyncio.to_thread(secure_data_dir, self.settings.service.data_dir)
             if not self.settings.store.url:
                 self._instance_lock = InstanceLock(self.settings.service.data_dir)
                 self._instance_lock.take()
+        if with_index and self.settings.store.url and self.settings.http.worker_count() > 1:
+            self.store.signal.share(ChangeSignal(self.settings.service.data_dir / SIGNAL_NAME))  # as on SQLite
         await self.store.open()
         await self.live.open(await asyncio.to_thread(ErasureKeys.of_settings, self.settings))
         if with_index:
-            await self.live.start()
+            await self.live.start(keeps_snapshot=not worker)
             self.statistics.count_changes_after(self.live.cursor)
-            self.rights.start()
+            if not worker:
+                self.rights.start()
 
     async def stop(self) -> None:
         try:

@@ -160,3 +160,13 @@ def test_the_store_key_takes_empty_or_a_postgresql_url_and_refuses_others_with_a
     ):
         with pytest.raises(ConfigError, match=says):
             settings_from_mapping(raw)
+
+
+def test_http_workers_are_one_by_default_zero_is_one_a_core_and_others_are_refused(monkeypatch):
+    assert settings_from_mapping({}).http.worker_count() == 1
+    assert settings_from_mapping({"http": {"workers": 3}}).http.worker_count() == 3
+    monkeypatch.setattr("os.cpu_count", lambda: 6)
+    assert settings_from_mapping({"http": {"workers": 0}}).http.worker_count() == 6
+    for workers in (-1, 65):
+        with pytest.raises(ConfigError, match="http.workers: expected 0 \\(one per core\\) to 64"):
+            settings_from_mapping({"http": {"workers": workers}})

@@ -190,6 +190,7 @@ class LiveIndex:
         self._follower: asyncio.Task | None = None
         self._snapshot_path = snapshot_path
         self._snapshotting: asyncio.Task | None = None
+        self._keeps_snapshot = True
         self._hashed: dict[str, SuppressionIndex] = {}  # digests of the list, for partners (built on first use)
 
     def size(self) -> int:
@@ -204,10 +205,13 @@ class LiveIndex:
         await self.erased.load(self.store)
         await self.domains.load(self.store)
 
-    async def start(self) -> None:
+    async def start(self, keeps_snapshot: bool = True) -> None:
         """Load the index from the snapshot and the changes since, if it fits this database;
-        else from the rows. Then follow the log."""
-        await self.store.reset_signal()  # a database restored from a backup may be behind it
+        else from the rows. Then follow the log. Without `keeps_snapshot` (a worker beside the
+        first process, which keeps it) the snapshot is only read."""
+        self._keeps_snapshot = keeps_snapshot
+        if keeps_snapshot:
+            await self.store.reset_signal()  # a database restored from a backup may be behind it
         started = time.monotonic()
         self.database_id, newest = await self.store.identity()
         snapshot = await asyncio.to_thread(load_snapshot, self._snapshot_path, self.database_id, newest)
@@ -220,7 +224,7 @@ class LiveIndex:
         self.index = SuppressionIndex(rows=keys)
         await self.follow_changes()  # what happened since the snapshot
         log.info("index loaded from %s: %d suppressions in %.2f s", source, len(self.index), time.monotonic() - started)
-        if source == "rows":
+        if source == "rows" and keeps_snapshot:
             # So the next start is quick even if this process is killed.
             self._snapshotting = asyncio.create_task(self.save_snapshot())
         self.store.note_followed(self.cursor)
@@ -241,8 +245,13 @@ class LiveIndex:
                 log.warning("could not read the last changes before saving the index snapshot")
             await self.save_snapshot()
 
+    async def snapshot_written(self) -> None:
+        """Until the snapshot this start wrote is on disk, if it wrote one (after reading the rows)."""
+        if self._snapshotting is not None:
+            await self._snapshotting
+
     async def save_snapshot(self) -> None:
-        if self.index is None:
+        if self.index is None or not self._keeps_snapshot:
             return
         arrays, cursor = self.index.rows(self._now_ms()), self.cursor
         try:

@@ -124,6 +124,7 @@ class PostgresStore(Instances, Suppressions, ChangeLog, Messages, Erasure, ApiKe
         elif self._newest_written:
             await self._wait_followed(self._newest_written)
         await self._pool.close()
+        self.signal.close()
 
     @asynccontextmanager
     async def budget_lock(self) -> AsyncIterator[None]:

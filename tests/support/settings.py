@@ -42,7 +42,8 @@ def give_back_databases(data_dirs) -> None:
         shared_server().give_back(_databases.pop(data_dir))
 
 
-def write_config(path: Path, data_dir: Path, http_port: int, smtp_port: int, extra: str = "") -> Path:
+def write_config(path: Path, data_dir: Path, http_port: int, smtp_port: int, extra: str = "", http: str = "") -> Path:
+    """A config file on the running test's store; `extra` is more TOML, `http` more of [http]."""
     if _test_store[0] == "postgresql" and "[store]" not in extra:
         extra += f'\n[store]\nurl = "{database_of(data_dir)}"\n'
     path.write_text(
@@ -53,6 +54,7 @@ data_dir = "{data_dir}"
 
 [http]
 port = {http_port}
+{http}
 
 [smtp]
 port = {smtp_port}

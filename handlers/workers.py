@@ -1,0 +1,190 @@
+"""More processes answering HTTP on the service's port: `[http] workers = N` (0: one per core).
+
+The first process is the service as it always was: it serves every route, keeps the one
+writer, the SMTP and IMAP intake, webhooks, retention and the snapshot. It starts N - 1
+workers (handlers/worker.py), each with a socket of its own on the same port (SO_REUSEPORT:
+the kernel spreads connections over them). A worker answers checks (`GET
+/v1/suppressions/{email}` and `POST /v1/check`) from its own index, mapped from the snapshot
+the first process wrote, so the keys are in memory once; everything else it passes to the
+first process on a listener of its own (127.0.0.1, a port chosen at start), with the client's
+address and a token only the processes of this service know. A write is answered by the first
+process, and a check on a worker that starts after it sees it: the first process raises the
+change word of data_dir before answering, and a worker's check follows the log up to it first
+(suppression/changesignal.py), as a check after a CLI command does.
+
+A worker that ends while the service runs is started again (after a pause that grows while it
+keeps ending); SIGTERM to the first process stops the workers, then the service.
+"""
+
+import asyncio
+import hmac
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from handlers.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+TOKEN_ENV = "SUPPRESSION_WORKER_TOKEN"  # how a worker learns the token: not on its command line, which anyone may read
+TOKEN_HEADER = "X-Suppression-Worker"
+FORWARDED_FOR = "X-Forwarded-For"
+COUNTS_PATH = "/_workers/counts"  # where a worker sends its counters, every COUNTS_SECONDS
+COUNTS_SECONDS = 1.0
+STOP_SECONDS = 10.0  # a worker's own clean stop; then it is killed
+_LIVED_SECONDS = 60.0  # a worker that lived this long and ended is started again at once
+
+
+@dataclass
+class WorkerPlan:
+    """What the first process needs to start its workers: set by `serve` before the app starts."""
+
+    count: int  # processes answering HTTP, the first included
+    config: str | None  # the configuration file the workers read, as the first did
+    port: int  # the public port, as bound (a configured 0 is a port by now)
+    forward_to: str  # the first process's own listener, for what workers pass on
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+
+    def trusts(self, request: web.Request) -> bool:
+        """Whether the request came from one of our workers (constant-time)."""
+        presented = request.headers.get(TOKEN_HEADER)
+        return presented is not None and hmac.compare_digest(presented.encode(), self.token.encode())
+
+
+WORKER_PLAN = web.AppKey("worker_plan", WorkerPlan)
+
+
+def listening_socket(host: str, port: int, reuse_port: bool = True) -> socket.socket:
+    """A TCP socket listening on host:port; with `reuse_port`, one of several on that port
+    (each process of this service has its own; the kernel spreads connections over them)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def client_address(request: web.Request) -> str:
+    """Who sent a request: the peer, or for a request a worker passed on, the worker's peer."""
+    plan = request.app.get(WORKER_PLAN)
+    if plan is not None and plan.trusts(request):
+        return request.headers.get(FORWARDED_FOR) or "unknown"
+    return request.remote or "unknown"
+
+
+class Workers:
+    """The first process's workers: started once the service is ready, started again when one
+    ends while it runs, stopped before the service stops."""
+
+    def __init__(self, plan: WorkerPlan, metrics: Metrics):
+        self.plan = plan
+        self.metrics = metrics
+        self.processes: dict[int, asyncio.subprocess.Process] = {}
+        self.ready: set[int] = set()
+        self._keeping: list[asyncio.Task] = []
+        self._stopping = False
+
+    def start(self) -> None:
+        for number in range(1, self.plan.count):
+            self._keeping.append(asyncio.create_task(self._keep(number), name=f"worker-{number}"))
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for process in self.processes.values():
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+        for number, process in list(self.processes.items()):
+            try:
+                await asyncio.wait_for(process.wait(), STOP_SECONDS)
+            except asyncio.TimeoutError:
+                log.warning("worker %d did not stop within %.0f s; killed", number, STOP_SECONDS)
+                process.kill()
+                await process.wait()
+        for task in self._keeping:
+            task.cancel()
+        await asyncio.gather(*self._keeping, return_exceptions=True)
+        log.info("workers stopped")
+
+    def took_counts(self, number: int, counts: dict) -> None:
+        """A worker's counters, as it sends them; the first time, it is serving."""
+        if number not in self.processes:
+            return  # not one of ours (any more)
+        self.metrics.take_counts(number, counts)
+        if number not in self.ready:
+            self.ready.add(number)
+            log.info("worker %d ready", number)
+
+    async def _keep(self, number: int) -> None:
+        pause = 0.5
+        while not self._stopping:
+            started = time.monotonic()
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "handlers.worker", str(number), str(self.plan.port), self.plan.forward_to, str(os.getpid()),
+                *(["--config", self.plan.config] if self.plan.config else []),
+                stdin=asyncio.subprocess.DEVNULL, env={**os.environ, TOKEN_ENV: self.plan.token},
+            )
+            self.processes[number] = process
+            log.info("worker %d started (process %d)", number, process.pid)
+            returncode = await process.wait()
+            self.ready.discard(number)
+            self.metrics.retire(number)
+            if self._stopping:
+                return
+            ended = f"killed by signal {-returncode}" if returncode < 0 else f"exit status {returncode}"
+            if time.monotonic() - started >= _LIVED_SECONDS:
+                pause = 0.5
+            log.warning("worker %d ended (%s); starting it again in %.1f s", number, ended, pause)
+            await asyncio.sleep(pause)
+            pause = min(30.0, pause * 2)
+
+
+async def take_counts(request: web.Request) -> web.Response:
+    """A worker's counters (COUNTS_PATH): only from our workers themselves (a request a worker
+    passed on has the token too, and the client's address); anyone else finds nothing here."""
+    plan = request.app.get(WORKER_PLAN)
+    if plan is None or not plan.trusts(request) or FORWARDED_FOR in request.headers:
+        return web.json_response({"error": "not found"}, status=404)
+    try:
+        body = json.loads(await request.read())
+        number = int(body["worker"])
+        counts = {
+            "requests": Counter({(str(route), int(status)): int(n) for route, status, n in body["requests"]}),
+            "checked": Counter({str(kind): int(n) for kind, n in body["checked"].items()}),
+            "answered_early": Counter({str(why): int(n) for why, n in body["answered_early"].items()}),
+            "received": int(body["received"]),
+        }
+    except (ValueError, KeyError, TypeError):
+        return web.json_response({"error": "counts expected"}, status=400)
+    request.app[WORKERS].took_counts(number, counts)
+    return web.json_response({"ok": True})
+
+
+def counts_of(number: int, metrics: Metrics, answered_early: Counter, received: int) -> bytes:
+    """What a worker sends (take_counts reads it)."""
+    return json.dumps({
+        "worker": number,
+        "requests": [[route, status, n] for (route, status), n in metrics.requests.items()],
+        "checked": dict(metrics.checked),
+        "answered_early": dict(answered_early),
+        "received": received,
+    }).encode()
+
+
+WORKERS = web.AppKey("workers", Workers)

@@ -12,8 +12,9 @@ from aiohttp import web
 from handlers import api
 from handlers.dashboard import add_dashboard_routes
 from handlers.desk import add_desk_routes
-from handlers.metrics import Metrics
+from handlers.metrics import Metrics, probing_loop_lag
 from handlers.pages import PAGES, add_page_routes
+from handlers.protocol import plain_server_header
 from handlers.replies import ReplySender
 from handlers.return_mail import ReturnMailer
 from handlers.smtp import RequestServer
@@ -23,7 +24,6 @@ from handlers.state import (
 )
 from handlers.webhooks import WebhookDispatcher
 from handlers.workers import COUNTS_PATH, WORKER_PLAN, WORKERS, WorkerPlan, Workers, take_counts
-from suppression.background import cancel_and_wait
 from suppression.config import Settings, warn_if_links_are_plain_http
 from suppression.intake import RequestIntake
 from suppression.keyfile import signing_keys
@@ -52,11 +52,6 @@ def build_app(settings: Settings, workers: WorkerPlan | None = None) -> web.Appl
     return app
 
 
-async def plain_server_header(request: web.Request, response: web.StreamResponse) -> None:
-    # aiohttp names itself and its version: a list of what to attack, for anyone who asks.
-    response.headers["Server"] = "suppression"
-
-
 async def lifespan(app: web.Application) -> AsyncIterator[None]:
     """The service, then SMTP on it; stopped in reverse.
 
@@ -65,7 +60,7 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
     stays open and its threads keep the process from exiting.
     """
     async with AsyncExitStack() as stages:
-        await stages.enter_async_context(asynccontextmanager(loop_lag_context)(app))
+        await stages.enter_async_context(probing_loop_lag(app[METRICS]))
         await stages.enter_async_context(asynccontextmanager(service_context)(app))
         await stages.enter_async_context(asynccontextmanager(coming_back_context)(app))
         await stages.enter_async_context(asynccontextmanager(webhooks_context)(app))
@@ -73,24 +68,6 @@ async def lifespan(app: web.Application) -> AsyncIterator[None]:
         if WORKER_PLAN in app:
             await stages.enter_async_context(asynccontextmanager(workers_context)(app))
         yield
-
-
-async def loop_lag_context(app: web.Application) -> AsyncIterator[None]:
-    """A probe that sleeps 0.1 s at a time and records how late it woke: the time some callback
-    held the loop, which every answer waits behind (suppression_event_loop_lag_seconds)."""
-    probe = asyncio.create_task(_probe_loop_lag(app[METRICS]), name="loop-lag-probe")
-    try:
-        yield
-    finally:
-        await cancel_and_wait(probe)
-
-
-async def _probe_loop_lag(metrics: Metrics, interval: float = 0.1) -> None:
-    loop = asyncio.get_running_loop()
-    while True:
-        asked = loop.time()
-        await asyncio.sleep(interval)
-        metrics.observe_loop_lag(max(0.0, loop.time() - asked - interval))
 
 
 async def service_context(app: web.Application) -> AsyncIterator[None]:

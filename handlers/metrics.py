@@ -4,13 +4,17 @@ Requests are counted in plain dictionaries and turned into metric families only 
 Prometheus scrapes: a label lookup on every request would cost more than the check itself.
 """
 
+import asyncio
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from suppression.background import cancel_and_wait
 
 
 _SUMMED = ("requests", "checked", "answered_early")  # the counters a worker sends its first process
@@ -33,7 +37,7 @@ class Metrics:
         # that ended since: a counter must never go back.
         self.others: dict[int, dict] = {}
         self._retired: dict[str, Counter] = {name: Counter() for name in _SUMMED}
-        self._retired_received: Counter[int] = Counter()
+        self._retired_answered: Counter[int] = Counter()
         self.review = None  # the review desk's state, read just before each scrape
         self.webhooks = []  # each receiver's (label, backlog, oldest age, disabled, attempts), ditto
         self.registry = CollectorRegistry()
@@ -71,7 +75,7 @@ class Metrics:
         if counts is not None:
             for name in _SUMMED:
                 self._retired[name] += counts[name]
-            self._retired_received[number] += counts["received"]
+            self._retired_answered[number] += counts["answered"]
 
     def _summed(self, name: str, own: Counter) -> Counter:
         if not self.others and not self._retired[name]:
@@ -139,21 +143,21 @@ class Metrics:
                 gauge.add_metric([], value)
                 families.append(gauge)
         families.extend(self._webhook_families())
-        if self.others or self._retired_received:
+        if self.others or self._retired_answered:
             families.append(self._worker_family())
         return families
 
     def _worker_family(self):
-        received = CounterMetricFamily(
+        answered = CounterMetricFamily(
             "suppression_worker_requests",
-            "HTTP requests each process of this instance took ([http] workers; the first's include those the"
-            " others passed on to it)", labels=["worker"])
-        counts = Counter({0: sum(self.requests.values())}) + self._retired_received
+            "HTTP requests each process of this instance answered ([http] workers: the others answer checks;"
+            " the first, everything else too, including what they passed on to it)", labels=["worker"])
+        counts = Counter({0: sum(self.requests.values())}) + self._retired_answered
         for number, other in self.others.items():
-            counts[number] += other["received"]
+            counts[number] += other["answered"]
         for number in sorted(counts):
-            received.add_metric([str(number)], counts[number])
-        return received
+            answered.add_metric([str(number)], counts[number])
+        return answered
 
     def _webhook_families(self):
         if not self.webhooks:
@@ -178,3 +182,22 @@ class Metrics:
         response = web.Response(body=generate_latest(self.registry))
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
+
+
+@asynccontextmanager
+async def probing_loop_lag(metrics: Metrics) -> AsyncIterator[None]:
+    """A probe that sleeps 0.1 s at a time and records how late it woke: the time some callback
+    held the loop, which every answer waits behind (suppression_event_loop_lag_seconds)."""
+    probe = asyncio.create_task(_probe_loop_lag(metrics), name="loop-lag-probe")
+    try:
+        yield
+    finally:
+        await cancel_and_wait(probe)
+
+
+async def _probe_loop_lag(metrics: Metrics, interval: float = 0.1) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        asked = loop.time()
+        await asyncio.sleep(interval)
+        metrics.observe_loop_lag(max(0.0, loop.time() - asked - interval))

@@ -8,7 +8,7 @@ or the log.
 
 import logging
 
-from aiohttp import web_server
+from aiohttp import web, web_server
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
@@ -42,3 +42,8 @@ def quiet_protocol_errors() -> None:
     # aiohttp's Server makes each connection's handler from this module-level name; there is
     # no parameter for it. A subclass that changes only the 400's text.
     web_server.RequestHandler = QuietRequestHandler
+
+
+async def plain_server_header(request: web.Request, response: web.StreamResponse) -> None:
+    # aiohttp names itself and its version: a list of what to attack, for anyone who asks.
+    response.headers["Server"] = "suppression"

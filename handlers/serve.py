@@ -10,6 +10,7 @@ import os
 import resource
 import sys
 
+from handlers.logs import configure_logging
 from suppression import cli
 from suppression.config import load_settings
 from suppression.errors import ConfigError, StoreUnavailable
@@ -56,10 +57,10 @@ def serve(config: str | None) -> int:
     host, port, count = settings.http.host, settings.http.port, settings.http.worker_count()
     try:
         if count > 1:
-            from handlers.workers import WorkerPlan, listening_socket
+            from handlers.workers import WorkerPlan, port_socket
 
             # Bound here, before the app starts: the workers are told the port (a configured 0 is one now).
-            sockets = [listening_socket(host, port), listening_socket("127.0.0.1", 0, reuse_port=False)]
+            sockets = [port_socket(host, port), port_socket("127.0.0.1", 0, reuse_port=False)]
             port = sockets[0].getsockname()[1]
             plan = WorkerPlan(count, config, port, "http://127.0.0.1:%d" % sockets[1].getsockname()[1])
             listen = {"sock": sockets}
@@ -84,21 +85,6 @@ def serve(config: str | None) -> int:
         logging.getLogger("run").error("cannot start: %s", exc)
         return 1
     return 0
-
-
-def configure_logging(settings, who: str = "") -> None:
-    """The log's format and levels, for the service and its workers (`who` names a worker)."""
-    logging.basicConfig(
-        level=settings.service.log_level.upper(),
-        format="%(asctime)s %(levelname)s " + (f"[{who}] " if who else "") + "%(name)s: %(message)s",
-    )
-    # aiosmtpd logs every sender and recipient address at INFO; addresses are personal data.
-    logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
-    # aioimaplib logs every line it sends and receives at DEBUG: messages, and so addresses.
-    logging.getLogger("aioimaplib").setLevel(max(logging.WARNING, logging.getLogger().level))
-    # psycopg's pool logs every failed connection attempt with the driver's multi-line text;
-    # the store reports the one reason that matters.
-    logging.getLogger("psycopg.pool").setLevel(max(logging.ERROR, logging.getLogger().level))
 
 
 def _raise_open_files_limit() -> None:

@@ -11,6 +11,7 @@ the first process does.
 import argparse
 import asyncio
 import ctypes
+import dataclasses
 import gc
 import logging
 import os
@@ -24,13 +25,13 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from handlers import api
-from handlers.app import loop_lag_context, plain_server_header
 from handlers.errors import json_answers
-from handlers.metrics import Metrics
-from handlers.serve import configure_logging
+from handlers.metrics import Metrics, probing_loop_lag
+from handlers.protocol import plain_server_header, quiet_protocol_errors
+from handlers.logs import configure_logging
 from handlers.state import METRICS, SERVICE, SETTINGS, SIGNING_KEYS
 from handlers.workers import (
-    COUNTS_PATH, COUNTS_SECONDS, FORWARDED_FOR, TOKEN_ENV, TOKEN_HEADER, counts_of, listening_socket,
+    COUNTS_PATH, COUNTS_SECONDS, FORWARDED_FOR, STOP_SECONDS, TOKEN_ENV, TOKEN_HEADER, counts_of, port_socket,
 )
 from suppression.background import cancel_and_wait
 from suppression.config import load_settings
@@ -46,10 +47,12 @@ _NOT_PASSED = frozenset(name.lower() for name in (
     TOKEN_HEADER, FORWARDED_FOR,
 ))
 _PR_SET_PDEATHSIG = 1
+WORKER_POOL_SIZE = 2
 
 FORWARDER = web.AppKey("forwarder", aiohttp.ClientSession)
-FORWARD_TO = web.AppKey("forward_to", URL)
-RECEIVED = web.AppKey("received", list)  # [requests this worker took]: a list so a handler can count in place
+FORWARD_TO = web.AppKey("forward_to", str)
+TOKEN = web.AppKey("token", str)
+ANSWERED = web.AppKey("answered", list)  # [checks this worker answered itself]: a list, so a handler counts in place
 
 
 def build_worker_app(settings, number: int, forward_to: str, token: str) -> web.Application:
@@ -57,14 +60,15 @@ def build_worker_app(settings, number: int, forward_to: str, token: str) -> web.
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[SIGNING_KEYS] = signing_keys(settings)
-    app[FORWARD_TO] = URL(forward_to)
-    app[RECEIVED] = [0]
+    app[FORWARD_TO] = forward_to.rstrip("/")
+    app[TOKEN] = token
+    app[ANSWERED] = [0]
     app.on_response_prepare.append(plain_server_header)
     single = json_answers(api.get_suppression, "/v1/suppressions/{email}")
     bulk = json_answers(api.post_check, "/v1/check")
 
     async def check_one(request: web.Request) -> web.StreamResponse:
-        app[RECEIVED][0] += 1
+        app[ANSWERED][0] += 1
         return await single(request)
 
     async def check_many(request: web.Request) -> web.StreamResponse:
@@ -74,30 +78,39 @@ def build_worker_app(settings, number: int, forward_to: str, token: str) -> web.
     app.router.add_route("GET", "/v1/suppressions/{email}", check_one)
     app.router.add_route("POST", "/v1/check", check_many)
     app.router.add_route("*", "/{anything:.*}", forward)
-    app.cleanup_ctx.append(loop_lag_context)
+    app.cleanup_ctx.append(_lag_context)
     app.cleanup_ctx.append(_service_context)
-    app.cleanup_ctx.append(_forwarder_context(token))
-    app.cleanup_ctx.append(_counts_context(number, token))
+    app.cleanup_ctx.append(_forwarder_context)
+    app.cleanup_ctx.append(_counts_context(number))
     return app
 
 
 async def _counted(request: web.Request, handler) -> web.StreamResponse:
-    request.app[RECEIVED][0] += 1
+    request.app[ANSWERED][0] += 1
     return await handler(request)
 
 
 async def forward(request: web.Request) -> web.StreamResponse:
     """The request, passed on to the first process as it came; its answer, passed back as it comes."""
-    request.app[RECEIVED][0] += 1
-    if request.path.startswith(COUNTS_PATH):
-        return web.json_response({"error": "not found"}, status=404)  # between our processes only
-    headers = CIMultiDict((name, value) for name, value in request.headers.items() if name.lower() not in _NOT_PASSED)
+    # The path and query only, as the first process reads them itself: a request that names a host
+    # ("http://host/...", "//host/...") is for this service all the same, and the token never
+    # leaves for another; what passes between our processes is not passed on.
+    target = request.rel_url.raw_path_qs
+    if not target.startswith("/") or request.path.startswith(COUNTS_PATH):
+        return web.json_response({"error": "not found"}, status=404)
+    headers = CIMultiDict((name, value) for name, value in request.headers.items()
+                          if name.lower() not in _NOT_PASSED and name.lower() not in _named_by_connection(request))
+    headers[TOKEN_HEADER] = request.app[TOKEN]
     headers[FORWARDED_FOR] = request.remote or "unknown"
+    if "Content-Encoding" in headers:
+        # aiohttp has decoded the body already: it goes on as it now is, without its length.
+        del headers["Content-Encoding"]
+        headers.popall("Content-Length", None)
     body = request.content.iter_chunked(1 << 16) if request.body_exists else None
     response: web.StreamResponse | None = None
     try:
         async with request.app[FORWARDER].request(
-            request.method, request.app[FORWARD_TO].join(URL(request.raw_path, encoded=True)), headers=headers,
+            request.method, URL(request.app[FORWARD_TO] + target, encoded=True), headers=headers,
             data=body, allow_redirects=False,
         ) as answer:
             response = web.StreamResponse(status=answer.status, reason=answer.reason)
@@ -117,8 +130,23 @@ async def forward(request: web.Request) -> web.StreamResponse:
                                  headers={"Retry-After": "1"})
 
 
+def _named_by_connection(request: web.Request) -> set[str]:
+    """Headers the client's Connection header lists: for this hop only (RFC 9110 §7.6.1)."""
+    return {name.strip().lower() for value in request.headers.getall("Connection", ()) for name in value.split(",")}
+
+
+async def _lag_context(app: web.Application) -> AsyncIterator[None]:
+    async with probing_loop_lag(app[METRICS]):
+        yield
+
+
 async def _service_context(app: web.Application) -> AsyncIterator[None]:
-    service = SuppressionService.of_settings(app[SETTINGS], app[SIGNING_KEYS])
+    settings = app[SETTINGS]
+    # A worker's own reads (a check's details, a key) on PostgreSQL: a connection or two, so the
+    # workers of an instance do not each take the pool the first process needs for its writes.
+    settings = dataclasses.replace(settings, store=dataclasses.replace(
+        settings.store, pool_size=min(WORKER_POOL_SIZE, settings.store.pool_size)))
+    service = SuppressionService.of_settings(settings, app[SIGNING_KEYS])
     await service.start(worker=True)
     app[SERVICE] = service
     gc.freeze()  # as the first process does: what lives as long as the process, out of the collector's sight
@@ -128,24 +156,21 @@ async def _service_context(app: web.Application) -> AsyncIterator[None]:
         await service.stop()
 
 
-def _forwarder_context(token: str):
-    async def forwarder(app: web.Application) -> AsyncIterator[None]:
-        session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, force_close=False),
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=5),
-            headers={TOKEN_HEADER: token}, auto_decompress=False, skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
-        )
-        app[FORWARDER] = session
-        try:
-            yield
-        finally:
-            await session.close()
-    return forwarder
+async def _forwarder_context(app: web.Application) -> AsyncIterator[None]:
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=None, sock_connect=5),
+        auto_decompress=False, skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
+    )
+    app[FORWARDER] = session
+    try:
+        yield
+    finally:
+        await session.close()
 
 
-def _counts_context(number: int, token: str):
+def _counts_context(number: int):
     async def counts(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_send_counts(app, number, token), name="worker-counts")
+        task = asyncio.create_task(_send_counts(app, number), name="worker-counts")
         try:
             yield
         finally:
@@ -153,14 +178,15 @@ def _counts_context(number: int, token: str):
     return counts
 
 
-async def _send_counts(app: web.Application, number: int, token: str) -> None:
+async def _send_counts(app: web.Application, number: int) -> None:
     """The counters to the first process every COUNTS_SECONDS (its /metrics adds them up); the
     first, sent as soon as this worker serves, tells it the worker is ready."""
-    url = app[FORWARD_TO].join(URL(COUNTS_PATH))
+    url = URL(app[FORWARD_TO] + COUNTS_PATH)
+    headers = {"Content-Type": "application/json", TOKEN_HEADER: app[TOKEN]}
     while True:
-        body = counts_of(number, app[METRICS], app[SERVICE].live.answered_early, app[RECEIVED][0])
+        body = counts_of(number, app[METRICS], app[SERVICE].live.answered_early, app[ANSWERED][0])
         try:
-            async with app[FORWARDER].post(url, data=body, headers={"Content-Type": "application/json"}) as answer:
+            async with app[FORWARDER].post(url, data=body, headers=headers) as answer:
                 await answer.read()
         except (aiohttp.ClientError, ConnectionError, asyncio.TimeoutError):
             pass  # the first process is stopping or restarting: the next round tells it
@@ -178,14 +204,15 @@ def _end_with_parent(parent: int) -> None:
 
 
 async def _serve(app: web.Application, host: str, port: int) -> None:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # Its own stop within the first process's wait for it (handlers/workers.py's STOP_SECONDS).
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=STOP_SECONDS / 2)
     await runner.setup()  # the index loaded (cleanup_ctx) before the socket is bound
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
-        site = web.SockSite(runner, listening_socket(host, port))
+        site = web.SockSite(runner, port_socket(host, port))
         await site.start()
         await stop.wait()
     finally:
@@ -212,8 +239,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(settings, f"worker {args.number}")
     sys.setswitchinterval(0.001)
-    from handlers.protocol import quiet_protocol_errors
-
     quiet_protocol_errors()
     try:
         asyncio.run(_serve(build_worker_app(settings, args.number, args.forward_to, token),

@@ -57,15 +57,18 @@ class WorkerPlan:
     def trusts(self, request: web.Request) -> bool:
         """Whether the request came from one of our workers (constant-time)."""
         presented = request.headers.get(TOKEN_HEADER)
-        return presented is not None and hmac.compare_digest(presented.encode(), self.token.encode())
+        return presented is not None and hmac.compare_digest(
+            presented.encode("utf-8", "surrogateescape"), self.token.encode())
 
 
 WORKER_PLAN = web.AppKey("worker_plan", WorkerPlan)
 
 
-def listening_socket(host: str, port: int, reuse_port: bool = True) -> socket.socket:
-    """A TCP socket listening on host:port; with `reuse_port`, one of several on that port
-    (each process of this service has its own; the kernel spreads connections over them)."""
+def port_socket(host: str, port: int, reuse_port: bool = True) -> socket.socket:
+    """A TCP socket bound to host:port; with `reuse_port`, one of several on that port (each
+    process of this service has its own; the kernel spreads connections over them). It listens
+    only once its app has started (asyncio's create_server): a process that is still loading
+    its index is not given connections to hold."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -73,7 +76,6 @@ def listening_socket(host: str, port: int, reuse_port: bool = True) -> socket.so
         if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
-        sock.listen(1024)
         sock.setblocking(False)
     except BaseException:
         sock.close()
@@ -107,6 +109,9 @@ class Workers:
 
     async def stop(self) -> None:
         self._stopping = True
+        for task in self._keeping:  # none starts another from here on
+            task.cancel()
+        await asyncio.gather(*self._keeping, return_exceptions=True)
         for process in self.processes.values():
             if process.returncode is None:
                 process.send_signal(signal.SIGTERM)
@@ -117,15 +122,13 @@ class Workers:
                 log.warning("worker %d did not stop within %.0f s; killed", number, STOP_SECONDS)
                 process.kill()
                 await process.wait()
-        for task in self._keeping:
-            task.cancel()
-        await asyncio.gather(*self._keeping, return_exceptions=True)
         log.info("workers stopped")
 
-    def took_counts(self, number: int, counts: dict) -> None:
+    def took_counts(self, number: int, process: int, counts: dict) -> None:
         """A worker's counters, as it sends them; the first time, it is serving."""
-        if number not in self.processes:
-            return  # not one of ours (any more)
+        running = self.processes.get(number)
+        if running is None or running.pid != process or running.returncode is not None:
+            return  # a worker that has ended: what it sent last is counted already
         self.metrics.take_counts(number, counts)
         if number not in self.ready:
             self.ready.add(number)
@@ -163,27 +166,28 @@ async def take_counts(request: web.Request) -> web.Response:
         return web.json_response({"error": "not found"}, status=404)
     try:
         body = json.loads(await request.read())
-        number = int(body["worker"])
+        number, process = int(body["worker"]), int(body["process"])
         counts = {
             "requests": Counter({(str(route), int(status)): int(n) for route, status, n in body["requests"]}),
             "checked": Counter({str(kind): int(n) for kind, n in body["checked"].items()}),
             "answered_early": Counter({str(why): int(n) for why, n in body["answered_early"].items()}),
-            "received": int(body["received"]),
+            "answered": int(body["answered"]),
         }
     except (ValueError, KeyError, TypeError):
         return web.json_response({"error": "counts expected"}, status=400)
-    request.app[WORKERS].took_counts(number, counts)
+    request.app[WORKERS].took_counts(number, process, counts)
     return web.json_response({"ok": True})
 
 
-def counts_of(number: int, metrics: Metrics, answered_early: Counter, received: int) -> bytes:
+def counts_of(number: int, metrics: Metrics, answered_early: Counter, answered: int) -> bytes:
     """What a worker sends (take_counts reads it)."""
     return json.dumps({
         "worker": number,
+        "process": os.getpid(),
         "requests": [[route, status, n] for (route, status), n in metrics.requests.items()],
         "checked": dict(metrics.checked),
         "answered_early": dict(answered_early),
-        "received": received,
+        "answered": answered,
     }).encode()
 
 

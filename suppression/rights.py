@@ -19,13 +19,11 @@ from suppression.background import cancel_and_wait
 from suppression.config import Settings
 from suppression.erasure import is_record
 from suppression.errors import StoreUnavailable
-from suppression.inbound.mentions import Person
 from suppression.index.live import LiveIndex
 from suppression.model import Change, StoredMessage, Suppression, utc_iso
 from suppression.outbox import KEEP_DELIVERED_DAYS
 from suppression.returning import KEEP_COUNTS_DAYS, return_inbox
 from suppression.store import Store
-from suppression.subject_search import find_traces
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +118,8 @@ class Rights:
     async def subject(self, text: str) -> Subject:
         """Everything held about one address (the right of access): an empty record if nothing is.
         Its mail is found as an erasure would find it, in every spelling and encoding."""
+        from suppression.subject_search import find_traces  # the reader's modules: not in a worker's memory
+
         email = normalise_address(text)
         stored = self.live.erased.stored(email)[0]  # after an erasure, only its keyed hash is held
         traces = await find_traces(self.store, (stored,) if is_record(stored) else spellings(email))
@@ -157,6 +157,9 @@ class Rights:
         suppressed for what it was (for all emails if it was not). Mail is searched for the
         person in every spelling and encoding (suppression/subject_search.py), in a child process.
         Returns (address, suppressed)."""
+        from suppression.inbound.mentions import Person  # the reader's modules: not in a worker's memory
+        from suppression.subject_search import find_traces
+
         email = normalise_address(text)
         forms = spellings(email)
         keys = self.live.erased.keys

@@ -156,7 +156,7 @@ class SuppressionService:
         # What time it is: checks compare pauses' ends with it (tests give their own clock).
         self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
         now = lambda: self.clock()  # noqa: E731 -- the parts see a clock a test sets later
-        self.live = LiveIndex(store, settings.service.data_dir / SNAPSHOT_NAME, now)
+        self.live = LiveIndex(store, settings.service.data_dir / SNAPSHOT_NAME, now, settings.http.worker_count() > 1)
         self.review = Review(settings, store, self.live, self.known_scope)
         self.rights = Rights(settings, store, self.live, now)
         self.api_keys = KeyRing(store)

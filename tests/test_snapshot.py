@@ -113,7 +113,7 @@ def test_a_snapshot_is_read_mapped_and_aligned_and_is_still_an_npz(tmp_path):
     for topic_count in (1, 3):  # entries of several sizes and names: each padded to its own start
         scopes = [ALL_EMAILS, *(Scope(f"topic{i}") for i in range(topic_count - 1))]
         save_snapshot(path, "db", 9, {scope: ScopeRows(lasting=keys[i:], hard=keys[:5 + i]) for i, scope in enumerate(scopes)})
-        cursor, rows = load_snapshot(path, "db", 9)
+        cursor, rows = load_snapshot(path, "db", 9, mapped=True)
         assert cursor == 9
         for i, scope in enumerate(scopes):
             for array, expected in ((rows[scope].lasting, keys[i:]), (rows[scope].hard, keys[:5 + i])):
@@ -125,3 +125,5 @@ def test_a_snapshot_is_read_mapped_and_aligned_and_is_still_an_npz(tmp_path):
         assert index.contains(1, ALL_EMAILS)
         with np.load(path) as data:
             assert int(data["cursor"]) == 9 and np.array_equal(data["topic_0"], keys)
+        copied = load_snapshot(path, "db", 9)[1][ALL_EMAILS].lasting  # one process alone: read, as before
+        assert not isinstance(copied, np.memmap) and not isinstance(copied.base, np.memmap) and np.array_equal(copied, keys)

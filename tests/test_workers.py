@@ -1,10 +1,14 @@
 """`[http] workers`: several processes answer on one port; a write through any is seen by the
 next check on any; a worker killed is started again while the others answer; SIGTERM stops all."""
 
+import gzip
+import hashlib
+import http.client
 import json
 import os
 import re
 import signal
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -72,6 +76,13 @@ def test_a_write_through_any_process_is_seen_by_the_next_check_on_any(deployment
         for _ in range(10):
             status, body = api_call(service.base_url, "POST", "/v1/suppressions", key, {"email": "not an address"})
             assert status == 400 and "error" in body
+            # A hashed check (text in, text out) is answered by the first process, whoever took it.
+            digests = [hashlib.sha256(email.encode()).hexdigest() for email in ("person3@example.com", "no@example.com")]
+            request = urllib.request.Request(
+                service.base_url + "/v1/check?hash=sha256", data="\n".join(digests).encode() + b"\n",
+                headers={"Authorization": f"Bearer {key}", "Content-Type": "text/plain"})
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                assert answer.read() == digests[0].encode() + b"\n"
         code, output = service.stop(signal.SIGTERM)
     assert code == 0 and "workers stopped" in output and "Traceback" not in output, output
 
@@ -93,10 +104,11 @@ def test_a_killed_worker_is_started_again_while_the_first_answers(deployment):
         until(lambda: len(worker_pids(service.output)) == 2 and service.output.count("worker 1 ready") == 2)
         second = worker_pids(service.output)[-1]
         assert second != first
-        until(lambda: taken_by_each(service.base_url).get("1", 0) > 0)
+        before = taken_by_each(service.base_url)["1"]  # the killed worker's checks stay counted
         for _ in range(20):
             status, body = api_call(service.base_url, "GET", "/v1/suppressions/kept@example.com", key)
             assert (status, body["suppressed"]) == (200, True)
+        until(lambda: taken_by_each(service.base_url)["1"] > before)  # the new worker answered some
         code, output = service.stop(signal.SIGTERM)
     assert code == 0, output
     with pytest.raises(ProcessLookupError):
@@ -124,33 +136,82 @@ def _zombie(pid: int) -> bool:
         return True
 
 
+def sign_in_attempts(base_url: str, source: str, count: int, claims: str = "") -> list[int]:
+    """Failed desk sign-ins from the loopback address `source`, each on a new connection (so
+    either process takes it), saying X-Forwarded-For: `claims` (and a made-up worker token) if given."""
+    host, port = base_url.removeprefix("http://").split(":")
+
+    def request(method: str, path: str, body: str = "", cookie: str = "") -> tuple[int, str, str]:
+        connection = http.client.HTTPConnection(host, int(port), timeout=30, source_address=(source, 0))
+        headers = {"Cookie": cookie} if cookie else {}
+        if claims:
+            headers.update({"X-Forwarded-For": claims, "X-Suppression-Worker": "guess"})
+        if body:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        try:
+            connection.request(method, path, body=body or None, headers=headers)
+            answer = connection.getresponse()
+            return answer.status, answer.getheader("Set-Cookie") or "", answer.read().decode()
+        finally:
+            connection.close()
+
+    _, set_cookie, page = request("GET", "/admin/")
+    cookie = set_cookie.split(";")[0]
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    return [request("POST", "/admin/signin", f"key=sk_guess{n}&csrf={csrf}", cookie)[0] for n in range(count)]
+
+
 @pytest.mark.sqlite_only
-def test_only_our_workers_name_a_client_or_send_counts(deployment):
-    """A client that says X-Forwarded-For (or a worker's header without its token) is still
-    itself: ten failed desk sign-ins, each claiming another address, and the next is refused;
-    and no one else's counts reach /metrics."""
+def test_the_desk_counts_failed_sign_ins_by_the_client_whichever_process_took_them(deployment):
+    """Ten failed sign-ins from 127.0.0.2 and the next is refused, wherever each landed (a
+    worker passes its client's address on); 127.0.0.3 is another client, not refused; and a
+    client's own X-Forwarded-For, with a made-up token, names no one."""
     config, port, key, cwd = deployment
     with ServiceProcess(config, port, cwd) as service:
         service.wait_for_line("worker 1 ready")
-        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
-        with opener.open(service.base_url + "/admin/", timeout=30) as page:
-            csrf = re.search(r'name="csrf" value="([^"]+)"', page.read().decode()).group(1)
-        statuses = []
-        for n in range(11):
+        assert sign_in_attempts(service.base_url, "127.0.0.2", 11) == [401] * 10 + [429]
+        assert sign_in_attempts(service.base_url, "127.0.0.3", 1) == [401]
+        claimed = [sign_in_attempts(service.base_url, "127.0.0.4", 1, claims=f"10.0.0.{n}")[0] for n in range(11)]
+        assert claimed == [401] * 10 + [429]
+
+
+@pytest.mark.sqlite_only
+def test_a_worker_passes_on_only_paths_and_only_what_the_first_process_can_read(deployment):
+    """A request naming another host (absolute form, or "//host/...") is for this service,
+    whichever process takes it, and reaches no other; a gzip body arrives readable; no one else's counts reach /metrics."""
+    config, port, key, cwd = deployment
+    trap = socket.socket()
+    trap.bind(("127.0.0.1", 0))
+    trap.listen()
+    trap.setblocking(False)
+    with trap, ServiceProcess(config, port, cwd) as service:
+        service.wait_for_line("worker 1 ready")
+        elsewhere = f"127.0.0.1:{trap.getsockname()[1]}"
+        # The absolute form names this service's /v1/changes; "//host/..." is a path it does not have.
+        for target, expected in ((f"http://{elsewhere}/v1/changes", b"200"), (f"//{elsewhere}/v1/changes", b"404")) * 15:
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
+                client.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
+                               "Connection: close\r\n\r\n".encode())
+                status = client.makefile("rb").readline().split()[1]
+            assert status == expected, (target, status)
+        with pytest.raises(BlockingIOError):
+            trap.accept()  # nothing was passed on to it
+        for n in range(10):
             request = urllib.request.Request(
-                service.base_url + "/admin/signin", data=f"key=sk_guess{n}&csrf={csrf}".encode(),
-                headers={"X-Forwarded-For": f"10.0.0.{n}", "X-Suppression-Worker": "guess"})
-            try:
-                with opener.open(request, timeout=30) as answer:
-                    statuses.append(answer.status)
-            except urllib.error.HTTPError as error:
-                statuses.append(error.code)
-        assert statuses == [401] * 10 + [429]
-        forged = urllib.request.Request(
-            service.base_url + "/_workers/counts", method="POST", headers={"X-Suppression-Worker": "guess"},
-            data=json.dumps({"worker": 1, "requests": [["/v1/check", 200, 10**9]], "checked": {"bulk": 10**9},
-                             "answered_early": {}, "received": 10**9}).encode())
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(forged, timeout=30)
-        assert refused.value.code == 404
+                service.base_url + "/v1/suppressions", method="POST",
+                data=gzip.compress(json.dumps({"email": f"zipped{n}@example.com"}).encode()),
+                headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json",
+                         "Content-Encoding": "gzip"})
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                assert json.loads(answer.read())["created"] is True
+        for forwarded in ({}, {"X-Forwarded-For": "127.0.0.1"}):
+            forged = urllib.request.Request(
+                service.base_url + "/_workers/counts", method="POST",
+                headers={"X-Suppression-Worker": "guess", **forwarded},
+                data=json.dumps({"worker": 1, "process": 1, "requests": [["/v1/check", 200, 10**9]],
+                                 "checked": {"bulk": 10**9}, "answered_early": {}, "answered": 10**9}).encode())
+            for _ in range(5):
+                with pytest.raises(urllib.error.HTTPError) as refused:
+                    urllib.request.urlopen(forged, timeout=30)
+                assert refused.value.code == 404
         assert all(n < 10**9 for n in taken_by_each(service.base_url).values())

@@ -171,8 +171,11 @@ class LiveIndex:
     open() reads the domain entries and erased addresses (every process needs them to store an
     address as it is stored); start() loads the index itself and follows the log (servers)."""
 
-    def __init__(self, store: Store, snapshot_path: Path, clock: Callable[[], datetime]):
+    def __init__(self, store: Store, snapshot_path: Path, clock: Callable[[], datetime], maps_snapshot: bool = False):
         self.store = store
+        # Keys mapped from the snapshot file, shared with the instance's other processes ([http]
+        # workers), rather than read into this one: only when there are others to share with.
+        self._maps_snapshot = maps_snapshot
         self.clock = clock
         self.index: SuppressionIndex | None = None
         self.domains = DomainEntries()
@@ -214,7 +217,8 @@ class LiveIndex:
             await self.store.reset_signal()  # a database restored from a backup may be behind it
         started = time.monotonic()
         self.database_id, newest = await self.store.identity()
-        snapshot = await asyncio.to_thread(load_snapshot, self._snapshot_path, self.database_id, newest)
+        snapshot = await asyncio.to_thread(load_snapshot, self._snapshot_path, self.database_id, newest,
+                                           self._maps_snapshot)
         if snapshot is not None and newest - snapshot[0] <= _REPLAY_LIMIT:
             self.cursor, keys = snapshot
             source = "snapshot"

@@ -49,12 +49,15 @@ def save_snapshot(path: Path, database_id: str, cursor: int, keys: dict[Scope, S
     os.replace(temporary, path)
 
 
-def load_snapshot(path: Path, database_id: str, newest_change: int) -> tuple[int, dict[Scope, ScopeRows]] | None:
-    """(cursor, keys by scope) if the snapshot belongs to this database and is not ahead of it."""
+def load_snapshot(path: Path, database_id: str, newest_change: int,
+                  mapped: bool = False) -> tuple[int, dict[Scope, ScopeRows]] | None:
+    """(cursor, keys by scope) if the snapshot belongs to this database and is not ahead of it;
+    `mapped`: its keys mapped from the file rather than read into this process's memory."""
     if not path.exists():
         return None
     try:
-        with np.load(path, allow_pickle=False) as data:  # no pickle: a data file is never code
+        # One open file for all of it: a snapshot renamed over this one meanwhile is not mixed in.
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as data:  # no pickle: a data file is never code
             if int(data["format"]) != _FORMAT:
                 log.info("index snapshot is of an earlier format; reading the rows instead")
                 return None
@@ -66,11 +69,12 @@ def load_snapshot(path: Path, database_id: str, newest_change: int) -> tuple[int
                 log.warning("index snapshot is ahead of the database (restored from backup?); reading the rows")
                 return None
             topics = list(data["topics"])
-            mapped = _mapped(path)
+            arrays = _mapped(fh) if mapped else {}
+            read = lambda name: arrays[name] if name in arrays else data[name]  # noqa: E731
             keys = {
                 Scope.of_stored(str(topic)): ScopeRows(
-                    lasting=mapped.get(f"topic_{i}", data[f"topic_{i}"]).astype(np.uint64, copy=False),
-                    hard=mapped.get(f"hard_{i}", data[f"hard_{i}"]).astype(np.uint64, copy=False),
+                    lasting=read(f"topic_{i}").astype(np.uint64, copy=False),
+                    hard=read(f"hard_{i}").astype(np.uint64, copy=False),
                     paused=data[f"paused_{i}"].astype(np.uint64, copy=False),
                     paused_until=data[f"until_{i}"].astype(np.int64, copy=False),
                 )
@@ -103,26 +107,26 @@ def _write_aligned(fh, arrays: dict[str, np.ndarray]) -> None:
                 np.lib.format.write_array(out, np.asanyarray(array), allow_pickle=False)
 
 
-def _mapped(path: Path) -> dict[str, np.ndarray]:
-    """The snapshot's arrays of keys (uint64) mapped read-only from the file, by name; an entry
-    stored otherwise (compressed, another type) is left to np.load."""
+def _mapped(fh) -> dict[str, np.ndarray]:
+    """The snapshot's arrays of keys (uint64) mapped read-only from the open file, by name; an
+    entry stored otherwise (compressed, another type, unaligned) is left to np.load."""
     arrays = {}
-    with zipfile.ZipFile(path) as archive, open(path, "rb") as fh:
-        for info in archive.infolist():
-            if info.compress_type != zipfile.ZIP_STORED or not info.filename.endswith(".npy"):
-                continue
-            fh.seek(info.header_offset)
-            header = _LOCAL_HEADER.unpack(fh.read(_LOCAL_HEADER.size))
-            if header[0] != b"PK\x03\x04":
-                raise ValueError("snapshot entry without its local header")
-            fh.seek(header[-2] + header[-1], os.SEEK_CUR)  # the entry's name and extra field
-            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                           (2, 0): np.lib.format.read_array_header_2_0}.get(np.lib.format.read_magic(fh))
-            if read_header is None:
-                continue
-            shape, fortran, dtype = read_header(fh)
-            if (dtype != np.dtype(np.uint64) or fortran or len(shape) != 1 or shape[0] == 0
-                    or fh.tell() % dtype.alignment):
-                continue  # read (copied) by np.load instead: a snapshot of an earlier writer
-            arrays[info.filename[:-len(".npy")]] = np.memmap(fh, dtype=dtype, mode="r", offset=fh.tell(), shape=shape)
+    archive = zipfile.ZipFile(fh)
+    for info in archive.infolist():
+        if info.compress_type != zipfile.ZIP_STORED or not info.filename.endswith(".npy"):
+            continue
+        fh.seek(info.header_offset)
+        header = _LOCAL_HEADER.unpack(fh.read(_LOCAL_HEADER.size))
+        if header[0] != b"PK\x03\x04":
+            raise ValueError("snapshot entry without its local header")
+        fh.seek(header[-2] + header[-1], os.SEEK_CUR)  # the entry's name and extra field
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}.get(np.lib.format.read_magic(fh))
+        if read_header is None:
+            continue
+        shape, fortran, dtype = read_header(fh)
+        if (dtype != np.dtype(np.uint64) or fortran or len(shape) != 1 or shape[0] == 0
+                or fh.tell() % dtype.alignment):
+            continue  # read (copied) by np.load instead: a snapshot of an earlier writer
+        arrays[info.filename[:-len(".npy")]] = np.memmap(fh, dtype=dtype, mode="r", offset=fh.tell(), shape=shape)
     return arrays

@@ -74,8 +74,11 @@ def serving(workers: int) -> bool:
 def memory(pid: int) -> list[tuple[str, float, float, float]]:
     """(which, VmRSS, Pss, Uss) in MB of the service's processes."""
     rows = []
-    for which, process in [("first", pid)] + [("worker", child) for child in children(pid)
-                                                if b"handlers.worker" in Path(f"/proc/{child}/cmdline").read_bytes()]:
+    command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    # A worker forked at start has the first process's command line; one started again, its own.
+    workers = [child for child in children(pid) if (line := Path(f"/proc/{child}/cmdline").read_bytes()) == command
+               or b"handlers.worker" in line]
+    for which, process in [("first", pid)] + [("worker", child) for child in workers]:
         private = kib(process, "Private_Clean", "smaps_rollup") + kib(process, "Private_Dirty", "smaps_rollup")
         rows.append((which, kib(process, "VmRSS", "status") / 1024, kib(process, "Pss", "smaps_rollup") / 1024,
                      private / 1024))

@@ -7,6 +7,7 @@ import logging
 def configure_logging(settings, who: str = "") -> None:
     """The log's format and levels, for the service and its workers (`who` names a worker)."""
     logging.basicConfig(
+        force=bool(who),  # a forked worker replaces the first process's handler, with its name in it
         level=settings.service.log_level.upper(),
         format="%(asctime)s %(levelname)s " + (f"[{who}] " if who else "") + "%(name)s: %(message)s",
     )

@@ -57,12 +57,13 @@ def serve(config: str | None) -> int:
     host, port, count = settings.http.host, settings.http.port, settings.http.worker_count()
     try:
         if count > 1:
-            from handlers.workers import WorkerPlan, port_socket
+            from handlers.workers import WorkerPlan, fork_workers, port_socket
 
             # Bound here, before the app starts: the workers are told the port (a configured 0 is one now).
             sockets = [port_socket(host, port), port_socket("127.0.0.1", 0, reuse_port=False)]
             port = sockets[0].getsockname()[1]
             plan = WorkerPlan(count, config, port, "http://127.0.0.1:%d" % sockets[1].getsockname()[1])
+            fork_workers(plan, settings, sockets)  # before any thread or loop: see handlers/workers.py
             listen = {"sock": sockets}
         else:
             plan, listen = None, {"host": host, "port": port}

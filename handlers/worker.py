@@ -1,7 +1,8 @@
 """A worker: one more process answering checks on the service's port (handlers/workers.py).
 
-Started by the first process as `python -m handlers.worker NUMBER PORT FORWARD_TO PARENT
-[--config PATH]`, with the token in its environment. It loads the index (mapped from the first
+Forked by the first process at its start (run_forked), so that it shares the interpreter and
+the imports with it; one started again after another ended is a fresh `python -m
+handlers.worker NUMBER PORT FORWARD_TO PARENT [--config PATH]`, with the token in its environment. It loads the index (mapped from the first
 process's snapshot), follows the change log as the first process does, answers the checks,
 and passes every other request on to the first process as it came. It binds its socket only
 once its index is loaded, so no connection waits on a worker that is starting. It ends when
@@ -17,7 +18,9 @@ import logging
 import os
 import signal
 import sys
+import traceback
 from collections.abc import AsyncIterator
+from typing import NoReturn
 
 import aiohttp
 from aiohttp import web
@@ -220,6 +223,7 @@ async def _serve(app: web.Application, host: str, port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """A worker started afresh (after one ended): `python -m handlers.worker ...`."""
     parser = argparse.ArgumentParser(description="A worker of the suppression service (started by it)")
     parser.add_argument("number", type=int)
     parser.add_argument("port", type=int)
@@ -237,14 +241,36 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings, f"worker {args.number}")
+    return _run(settings, args.number, args.port, args.forward_to, token)
+
+
+def run_forked(settings, number: int, plan, wait: int, inherited: list[int]) -> NoReturn:
+    """A worker forked by the first process at its start (handlers/workers.py's fork_workers):
+    waits until the first lets it go (its snapshot on disk), then serves; never returns."""
+    code = 1
+    try:
+        for fd in inherited:  # the first process's sockets and the other workers' pipes: not ours
+            os.close(fd)
+        _end_with_parent(plan.parent)
+        if os.read(wait, 1) != b"1":
+            code = 0  # the first process ended before it was ready
+        else:
+            os.close(wait)
+            code = _run(settings, number, plan.port, plan.forward_to, plan.token)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        os._exit(code)  # never the first process's exit handlers
+
+
+def _run(settings, number: int, port: int, forward_to: str, token: str) -> int:
+    configure_logging(settings, f"worker {number}")
     sys.setswitchinterval(0.001)
     quiet_protocol_errors()
     try:
-        asyncio.run(_serve(build_worker_app(settings, args.number, args.forward_to, token),
-                           settings.http.host, args.port))
+        asyncio.run(_serve(build_worker_app(settings, number, forward_to, token), settings.http.host, port))
     except (OSError, StoreUnavailable, ConfigError) as exc:
-        log.error("worker %d cannot serve: %s", args.number, exc)
+        log.error("worker %d cannot serve: %s", number, exc)
         return 1
     return 0
 

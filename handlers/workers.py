@@ -17,6 +17,7 @@ keeps ending); SIGTERM to the first process stops the workers, then the service.
 """
 
 import asyncio
+import gc
 import hmac
 import json
 import logging
@@ -53,6 +54,9 @@ class WorkerPlan:
     port: int  # the public port, as bound (a configured 0 is a port by now)
     forward_to: str  # the first process's own listener, for what workers pass on
     token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    # Workers forked at start and waiting to be let go: number -> (process id, the pipe that lets it go).
+    forked: dict[int, tuple[int, int]] = field(default_factory=dict)
+    parent: int = field(default_factory=os.getpid)
 
     def trusts(self, request: web.Request) -> bool:
         """Whether the request came from one of our workers (constant-time)."""
@@ -92,13 +96,13 @@ def client_address(request: web.Request) -> str:
 
 
 class Workers:
-    """The first process's workers: started once the service is ready, started again when one
-    ends while it runs, stopped before the service stops."""
+    """The first process's workers: forked before it started anything, let go once the service
+    is ready, started afresh when one ends while it runs, stopped before the service stops."""
 
     def __init__(self, plan: WorkerPlan, metrics: Metrics):
         self.plan = plan
         self.metrics = metrics
-        self.processes: dict[int, asyncio.subprocess.Process] = {}
+        self.processes: dict[int, int] = {}  # worker number -> its process id, while it runs
         self.ready: set[int] = set()
         self._keeping: list[asyncio.Task] = []
         self._stopping = False
@@ -112,22 +116,25 @@ class Workers:
         for task in self._keeping:  # none starts another from here on
             task.cancel()
         await asyncio.gather(*self._keeping, return_exceptions=True)
-        for process in self.processes.values():
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-        for number, process in list(self.processes.items()):
+        for number, (pid, go) in self.plan.forked.items():  # forked and never let go
+            os.close(go)
+            self.processes[number] = pid
+        self.plan.forked.clear()
+        for pid in self.processes.values():
+            _signal(pid, signal.SIGTERM)
+        for number, pid in list(self.processes.items()):
             try:
-                await asyncio.wait_for(process.wait(), STOP_SECONDS)
+                await asyncio.wait_for(ended(pid), STOP_SECONDS)
             except asyncio.TimeoutError:
                 log.warning("worker %d did not stop within %.0f s; killed", number, STOP_SECONDS)
-                process.kill()
-                await process.wait()
+                _signal(pid, signal.SIGKILL)
+                await ended(pid)
+        self.processes.clear()
         log.info("workers stopped")
 
     def took_counts(self, number: int, process: int, counts: dict) -> None:
         """A worker's counters, as it sends them; the first time, it is serving."""
-        running = self.processes.get(number)
-        if running is None or running.pid != process or running.returncode is not None:
+        if self.processes.get(number) != process:
             return  # a worker that has ended: what it sent last is counted already
         self.metrics.take_counts(number, counts)
         if number not in self.ready:
@@ -138,24 +145,77 @@ class Workers:
         pause = 0.5
         while not self._stopping:
             started = time.monotonic()
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "handlers.worker", str(number), str(self.plan.port), self.plan.forward_to, str(os.getpid()),
-                *(["--config", self.plan.config] if self.plan.config else []),
-                stdin=asyncio.subprocess.DEVNULL, env={**os.environ, TOKEN_ENV: self.plan.token},
-            )
-            self.processes[number] = process
-            log.info("worker %d started (process %d)", number, process.pid)
-            returncode = await process.wait()
+            forked = self.plan.forked.pop(number, None)
+            if forked is not None:
+                pid, go = forked
+                os.write(go, b"1")  # the snapshot it maps is on disk
+                os.close(go)
+            else:  # started again: a fresh interpreter (this process has threads now: no fork)
+                pid = os.posix_spawn(sys.executable, [
+                    sys.executable, "-m", "handlers.worker", str(number), str(self.plan.port), self.plan.forward_to,
+                    str(self.plan.parent), *(["--config", self.plan.config] if self.plan.config else []),
+                ], {**os.environ, TOKEN_ENV: self.plan.token},
+                    file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)])
+            self.processes[number] = pid
+            log.info("worker %d started (process %d)", number, pid)
+            returncode = await ended(pid)  # if cancelled (stopping), stop() waits for it
+            del self.processes[number]
             self.ready.discard(number)
             self.metrics.retire(number)
             if self._stopping:
                 return
-            ended = f"killed by signal {-returncode}" if returncode < 0 else f"exit status {returncode}"
+            how = f"killed by signal {-returncode}" if returncode < 0 else f"exit status {returncode}"
             if time.monotonic() - started >= _LIVED_SECONDS:
                 pause = 0.5
-            log.warning("worker %d ended (%s); starting it again in %.1f s", number, ended, pause)
+            log.warning("worker %d ended (%s); starting it again in %.1f s", number, how, pause)
             await asyncio.sleep(pause)
             pause = min(30.0, pause * 2)
+
+
+def fork_workers(plan: WorkerPlan, settings, sockets: list[socket.socket]) -> None:
+    """Fork the workers now, before this process starts a thread or a loop: each then shares the
+    interpreter and every module this process imported, page by page until one of them writes
+    it, rather than importing its own (handlers/worker.py's run_forked). Each waits until
+    Workers lets it go."""
+    from handlers import worker  # everything a worker runs, imported once, here
+
+    gc.freeze()  # kept out of the collectors' sight, so no collection writes to the shared pages
+    go_ends: list[int] = []
+    for number in range(1, plan.count):
+        wait, go = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the worker
+            os.close(go)
+            worker.run_forked(settings, number, plan, wait, [sock.detach() for sock in sockets] + go_ends)
+        os.close(wait)
+        go_ends.append(go)
+        plan.forked[number] = (pid, go)
+
+
+async def ended(pid: int) -> int:
+    """Wait until our child `pid` ends; its exit status (-N: killed by signal N)."""
+    loop = asyncio.get_running_loop()
+    try:
+        handle = os.pidfd_open(pid)
+    except ProcessLookupError:
+        handle = None
+    if handle is not None:
+        gone = loop.create_future()
+        loop.add_reader(handle, lambda: gone.done() or gone.set_result(None))
+        try:
+            await gone
+        finally:
+            loop.remove_reader(handle)
+            os.close(handle)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
 
 
 async def take_counts(request: web.Request) -> web.Response:

@@ -9,14 +9,18 @@ import os
 import re
 import signal
 import socket
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
-from tests.support.cli import cli
+from tests.support.cli import _env, cli
 from tests.support.http import api_call, free_port
+from tests.support.paths import ROOT
 from tests.support.service import ServiceProcess
 from tests.support.settings import write_config
 
@@ -115,12 +119,31 @@ def test_a_killed_worker_is_started_again_while_the_first_answers(deployment):
         os.kill(second, 0)  # stopped with the first process, and reaped by it
 
 
+def processes_of(config) -> set[int]:
+    """Every process whose command line names `config`: a service's, and its forked workers'."""
+    found = set()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if str(config).encode() in cmdline.read_bytes() and not _zombie(int(cmdline.parent.name)):
+                found.add(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
+
+
 @pytest.mark.sqlite_only
 def test_workers_end_with_the_first_process_however_it_ends(deployment):
     config, port, key, cwd = deployment
     with ServiceProcess(config, port, cwd) as service:
         service.wait_for_line("worker 1 ready")
         worker = worker_pids(service.output)[-1]
+        serving = processes_of(config)
+        assert serving == {service.process.pid, worker}
+        # A second start on the same data_dir fails (its lock), and the worker it forked first goes with it.
+        second = subprocess.run([sys.executable, str(ROOT / "run.py"), "--config", str(config)], cwd=cwd, env=_env(),
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode != 0 and "another instance" in second.stderr + second.stdout
+        until(lambda: processes_of(config) == serving)
         service.stop(signal.SIGKILL)
     until(lambda: not os.path.exists(f"/proc/{worker}") or _zombie(worker))
     # The port is free again for the next start.

@@ -1,7 +1,7 @@
 """One-click POSTs, each a new suppression, on a fresh list: requests/s over a few wrk rounds,
 beside the bare aiohttp POST handler of bench/baselines.py.
 
-    python bench/one_click.py [--rounds 3] [--seconds 5]
+    python bench/one_click.py [--rounds 3] [--seconds 5] [--workers N]
 """
 
 import argparse
@@ -18,8 +18,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=1, help="[http] workers (the others pass writes to the first)")
     args = parser.parse_args()
-    config = fresh_config("one-click", f'[signing]\nsecret_keys = ["bench-one-click-key-{"x" * 40}"]\n')
+    config = fresh_config("one-click", f'[signing]\nsecret_keys = ["bench-one-click-key-{"x" * 40}"]\n',
+                          http=f"workers = {args.workers}")
     ours, bare = [], []
     for _ in range(args.rounds):
         service, _ = start_service(config)

@@ -176,16 +176,16 @@ def write_config(path: Path, data: Path | None = None, http: int = HTTP_PORT, sm
     return path
 
 
-def fresh_config(name: str, extra: str = "") -> Path:
+def fresh_config(name: str, extra: str = "", http: str = "") -> Path:
     """A config on a new, empty data_dir, OUT/NAME-data, for the benches of one figure; `extra`
-    goes at the end of the [smtp] table (and may open tables of its own)."""
+    goes at the end of the [smtp] table (and may open tables of its own), `http` into [http]."""
     data = OUT / f"{name}-data"
     shutil.rmtree(data, ignore_errors=True)
     OUT.mkdir(parents=True, exist_ok=True)
     config = OUT / f"{name}.toml"
     config.write_text(
         f'[service]\nbase_url = "http://127.0.0.1:{HTTP_PORT}"\ndata_dir = "{data}"\nlog_level = "WARNING"\n'
-        f"[http]\nport = {HTTP_PORT}\n[smtp]\nport = {SMTP_PORT}\n{extra}", encoding="utf-8")
+        f"[http]\nport = {HTTP_PORT}\n{http}\n[smtp]\nport = {SMTP_PORT}\n{extra}", encoding="utf-8")
     config.chmod(0o600)  # it may hold keys
     return config
 

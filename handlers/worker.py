@@ -126,6 +126,8 @@ async def forward(request: web.Request) -> web.StreamResponse:
             await response.write_eof()
             return response
     except (aiohttp.ClientError, ConnectionError, asyncio.TimeoutError) as exc:
+        if request.transport is None or request.transport.is_closing():
+            raise asyncio.CancelledError from None  # the client went away: no one to answer, nothing to log
         if response is not None and response.prepared:
             raise  # part of the answer went out: the connection is closed, as the first process's was
         log.warning("could not pass a request on to the first process: %s", exc.__class__.__name__)

@@ -215,7 +215,8 @@ def test_a_worker_passes_on_only_paths_and_only_what_the_first_process_can_read(
             with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
                 client.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
                                "Connection: close\r\n\r\n".encode())
-                status = client.makefile("rb").readline().split()[1]
+                with client.makefile("rb") as reply:
+                    status = reply.readline().split()[1]
             assert status == expected, (target, status)
         with pytest.raises(BlockingIOError):
             trap.accept()  # nothing was passed on to it
@@ -237,4 +238,5 @@ def test_a_worker_passes_on_only_paths_and_only_what_the_first_process_can_read(
                 with pytest.raises(urllib.error.HTTPError) as refused:
                     urllib.request.urlopen(forged, timeout=30)
                 assert refused.value.code == 404
+                refused.value.close()
         assert all(n < 10**9 for n in taken_by_each(service.base_url).values())

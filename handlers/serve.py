@@ -10,10 +10,14 @@ import os
 import resource
 import sys
 
-from handlers.logs import configure_logging
-from suppression import cli
-from suppression.config import load_settings
-from suppression.errors import ConfigError, StoreUnavailable
+# NumPy's BLAS starts a thread of its own when imported, which nothing here uses: without it the
+# process is one thread until the loop starts, as [http] workers forks it (handlers/workers.py).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from handlers.logs import configure_logging  # noqa: E402 -- after the line above
+from suppression import cli  # noqa: E402
+from suppression.config import load_settings  # noqa: E402
+from suppression.errors import ConfigError, StoreUnavailable  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +59,7 @@ def serve(config: str | None) -> int:
     quiet_protocol_errors()
     _raise_open_files_limit()
     host, port, count = settings.http.host, settings.http.port, settings.http.worker_count()
+    plan = None
     try:
         if count > 1:
             from handlers.workers import WorkerPlan, fork_workers, port_socket
@@ -63,7 +68,7 @@ def serve(config: str | None) -> int:
             sockets = [port_socket(host, port), port_socket("127.0.0.1", 0, reuse_port=False)]
             port = sockets[0].getsockname()[1]
             plan = WorkerPlan(count, config, port, "http://127.0.0.1:%d" % sockets[1].getsockname()[1])
-            fork_workers(plan, settings, sockets)  # before any thread or loop: see handlers/workers.py
+            fork_workers(plan, settings, sockets)  # before any loop or thread of ours: see handlers/workers.py
             listen = {"sock": sockets}
         else:
             plan, listen = None, {"host": host, "port": port}
@@ -85,6 +90,12 @@ def serve(config: str | None) -> int:
     except StoreUnavailable as exc:  # the database cannot be reached: its reason, not a traceback
         logging.getLogger("run").error("cannot start: %s", exc)
         return 1
+    finally:
+        if plan is not None:  # it did not start: the workers forked for it end, and are reaped
+            from handlers.workers import let_go_unstarted
+
+            for pid in let_go_unstarted(plan).values():
+                os.waitpid(pid, 0)
     return 0
 
 

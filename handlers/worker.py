@@ -251,7 +251,9 @@ def run_forked(settings, number: int, plan, wait: int, inherited: list[int]) -> 
     waits until the first lets it go (its snapshot on disk), then serves; never returns."""
     code = 1
     try:
-        for fd in inherited:  # the first process's sockets and the other workers' pipes: not ours
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the first process, which ends us
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        for fd in inherited:  # the first process's sockets and the workers' pipes: not ours
             os.close(fd)
         _end_with_parent(plan.parent)
         if os.read(wait, 1) != b"1":
@@ -259,10 +261,12 @@ def run_forked(settings, number: int, plan, wait: int, inherited: list[int]) -> 
         else:
             os.close(wait)
             code = _run(settings, number, plan.port, plan.forward_to, plan.token)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
     except BaseException:
         traceback.print_exc()
     finally:
-        os._exit(code)  # never the first process's exit handlers
+        os._exit(code)  # never the first process's exit handlers, nor its code after the fork
 
 
 def _run(settings, number: int, port: int, forward_to: str, token: str) -> int:

@@ -29,6 +29,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiohttp import web
 
@@ -116,19 +117,17 @@ class Workers:
         for task in self._keeping:  # none starts another from here on
             task.cancel()
         await asyncio.gather(*self._keeping, return_exceptions=True)
-        for number, (pid, go) in self.plan.forked.items():  # forked and never let go
-            os.close(go)
-            self.processes[number] = pid
-        self.plan.forked.clear()
+        self.processes.update(let_go_unstarted(self.plan))
         for pid in self.processes.values():
             _signal(pid, signal.SIGTERM)
-        for number, pid in list(self.processes.items()):
-            try:
-                await asyncio.wait_for(ended(pid), STOP_SECONDS)
-            except asyncio.TimeoutError:
-                log.warning("worker %d did not stop within %.0f s; killed", number, STOP_SECONDS)
-                _signal(pid, signal.SIGKILL)
-                await ended(pid)
+        # One deadline for all of them (a machine of many cores stops within its unit's timeout).
+        waiting = {asyncio.ensure_future(ended(pid)): number for number, pid in self.processes.items()}
+        if waiting:
+            _, late = await asyncio.wait(waiting, timeout=STOP_SECONDS)
+            for task in late:
+                log.warning("worker %d did not stop within %.0f s; killed", waiting[task], STOP_SECONDS)
+                _signal(self.processes[waiting[task]], signal.SIGKILL)
+            await asyncio.gather(*waiting)
         self.processes.clear()
         log.info("workers stopped")
 
@@ -145,51 +144,84 @@ class Workers:
         pause = 0.5
         while not self._stopping:
             started = time.monotonic()
-            forked = self.plan.forked.pop(number, None)
-            if forked is not None:
-                pid, go = forked
-                os.write(go, b"1")  # the snapshot it maps is on disk
-                os.close(go)
-            else:  # started again: a fresh interpreter (this process has threads now: no fork)
-                pid = os.posix_spawn(sys.executable, [
-                    sys.executable, "-m", "handlers.worker", str(number), str(self.plan.port), self.plan.forward_to,
-                    str(self.plan.parent), *(["--config", self.plan.config] if self.plan.config else []),
-                ], {**os.environ, TOKEN_ENV: self.plan.token},
-                    file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)])
-            self.processes[number] = pid
-            log.info("worker %d started (process %d)", number, pid)
-            returncode = await ended(pid)  # if cancelled (stopping), stop() waits for it
-            del self.processes[number]
+            try:
+                pid = self._let_go_or_spawn(number)
+                self.processes[number] = pid
+                log.info("worker %d started (process %d)", number, pid)
+                returncode = await ended(pid)  # if cancelled (stopping), stop() waits for it
+            except OSError as exc:  # no process could be made (too many, no memory): try again later
+                log.error("worker %d could not be started: %s", number, exc)
+                returncode = None
+            self.processes.pop(number, None)
             self.ready.discard(number)
             self.metrics.retire(number)
             if self._stopping:
                 return
-            how = f"killed by signal {-returncode}" if returncode < 0 else f"exit status {returncode}"
             if time.monotonic() - started >= _LIVED_SECONDS:
                 pause = 0.5
-            log.warning("worker %d ended (%s); starting it again in %.1f s", number, how, pause)
+            if returncode is not None:
+                how = f"killed by signal {-returncode}" if returncode < 0 else f"exit status {returncode}"
+                log.warning("worker %d ended (%s); starting it again in %.1f s", number, how, pause)
             await asyncio.sleep(pause)
             pause = min(30.0, pause * 2)
 
+    def _let_go_or_spawn(self, number: int) -> int:
+        forked = self.plan.forked.pop(number, None)
+        if forked is not None:
+            pid, go = forked
+            try:
+                os.write(go, b"1")  # the snapshot it maps is on disk
+            except BrokenPipeError:
+                pass  # it ended while it waited: ended() says how, and it is started again
+            finally:
+                os.close(go)
+            return pid
+        # Started again: a fresh interpreter (this process has threads now: no fork).
+        return os.posix_spawn(sys.executable, [
+            sys.executable, "-m", "handlers.worker", str(number), str(self.plan.port), self.plan.forward_to,
+            str(self.plan.parent), *(["--config", self.plan.config] if self.plan.config else []),
+        ], {**os.environ, TOKEN_ENV: self.plan.token, "PYTHONPATH": _importable_from()},
+            file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)])
+
+
+def _importable_from() -> str:
+    """PYTHONPATH for a worker started afresh: where `handlers` is, whatever the working folder."""
+    here = str(Path(__file__).resolve().parent.parent)
+    return os.pathsep.join(filter(None, (here, os.environ.get("PYTHONPATH"))))
+
 
 def fork_workers(plan: WorkerPlan, settings, sockets: list[socket.socket]) -> None:
-    """Fork the workers now, before this process starts a thread or a loop: each then shares the
-    interpreter and every module this process imported, page by page until one of them writes
-    it, rather than importing its own (handlers/worker.py's run_forked). Each waits until
-    Workers lets it go."""
+    """Fork the workers now, before this process starts a loop or a thread of its own: each then
+    shares the interpreter and every module this process imported, page by page until one of
+    them writes it, rather than importing its own (handlers/worker.py's run_forked). Each waits
+    until Workers lets it go."""
     from handlers import worker  # everything a worker runs, imported once, here
 
     gc.freeze()  # kept out of the collectors' sight, so no collection writes to the shared pages
     go_ends: list[int] = []
     for number in range(1, plan.count):
         wait, go = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the worker
-            os.close(go)
-            worker.run_forked(settings, number, plan, wait, [sock.detach() for sock in sockets] + go_ends)
+        # Ctrl-C held until the child ignores it: it must never return into this process's code.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            pid = os.fork()
+            if pid == 0:
+                worker.run_forked(settings, number, plan, wait, [sock.fileno() for sock in sockets] + go_ends + [go])
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         os.close(wait)
         go_ends.append(go)
         plan.forked[number] = (pid, go)
+
+
+def let_go_unstarted(plan: WorkerPlan) -> dict[int, int]:
+    """Close the pipes of workers forked and never let go (they end, reading nothing); their ids."""
+    unstarted = {}
+    for number, (pid, go) in plan.forked.items():
+        os.close(go)
+        unstarted[number] = pid
+    plan.forked.clear()
+    return unstarted
 
 
 async def ended(pid: int) -> int:
@@ -198,7 +230,9 @@ async def ended(pid: int) -> int:
     try:
         handle = os.pidfd_open(pid)
     except ProcessLookupError:
-        handle = None
+        handle = None  # ended already: waitpid has it
+    except OSError:  # no pidfd here (a kernel before 5.3, a seccomp profile): a thread waits instead
+        return await asyncio.to_thread(_reaped, pid)
     if handle is not None:
         gone = loop.create_future()
         loop.add_reader(handle, lambda: gone.done() or gone.set_result(None))
@@ -207,7 +241,14 @@ async def ended(pid: int) -> int:
         finally:
             loop.remove_reader(handle)
             os.close(handle)
-    _, status = os.waitpid(pid, 0)
+    return _reaped(pid)
+
+
+def _reaped(pid: int) -> int:
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        return 1  # reaped by someone else: ended, how is not known
     return os.waitstatus_to_exitcode(status)
 
 

@@ -2,9 +2,10 @@
 
 Forked by the first process at its start (run_forked), so that it shares the interpreter and
 the imports with it; one started again after another ended is a fresh `python -m
-handlers.worker NUMBER PORT FORWARD_TO PARENT [--config PATH]`, with the token in its environment. It loads the index (mapped from the first
-process's snapshot), follows the change log as the first process does, answers the checks,
-and passes every other request on to the first process as it came. It binds its socket only
+handlers.worker NUMBER PORT FORWARD_TO PARENT [--config PATH]`, with the token in its
+environment. It loads the index (mapped from the first process's snapshot), follows the
+change log as the first process does, answers the checks, and passes every other request on
+to the first process as it came. It binds its socket only
 once its index is loaded, so no connection waits on a worker that is starting. It ends when
 the first process does.
 """
@@ -29,9 +30,9 @@ from yarl import URL
 
 from handlers import api
 from handlers.errors import json_answers
+from handlers.logs import configure_logging
 from handlers.metrics import Metrics, probing_loop_lag
 from handlers.protocol import plain_server_header, quiet_protocol_errors
-from handlers.logs import configure_logging
 from handlers.state import METRICS, SERVICE, SETTINGS, SIGNING_KEYS
 from handlers.workers import (
     COUNTS_PATH, COUNTS_SECONDS, FORWARDED_FOR, STOP_SECONDS, TOKEN_ENV, TOKEN_HEADER, counts_of, port_socket,

@@ -153,7 +153,7 @@ async def _service_context(app: web.Application) -> AsyncIterator[None]:
     settings = dataclasses.replace(settings, store=dataclasses.replace(
         settings.store, pool_size=min(WORKER_POOL_SIZE, settings.store.pool_size)))
     service = SuppressionService.of_settings(settings, app[SIGNING_KEYS])
-    await service.start(worker=True)
+    await service.start(worker=True, shared=True)
     app[SERVICE] = service
     gc.freeze()  # as the first process does: what lives as long as the process, out of the collector's sight
     try:

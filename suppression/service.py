@@ -156,7 +156,7 @@ class SuppressionService:
         # What time it is: checks compare pauses' ends with it (tests give their own clock).
         self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
         now = lambda: self.clock()  # noqa: E731 -- the parts see a clock a test sets later
-        self.live = LiveIndex(store, settings.service.data_dir / SNAPSHOT_NAME, now, settings.http.worker_count() > 1)
+        self.live = LiveIndex(store, settings.service.data_dir / SNAPSHOT_NAME, now)
         self.review = Review(settings, store, self.live, self.known_scope)
         self.rights = Rights(settings, store, self.live, now)
         self.api_keys = KeyRing(store)
@@ -175,22 +175,22 @@ class SuppressionService:
             return cls(settings, PostgresStore(settings.store.url, settings.store.pool_size), signing_keys)
         return cls(settings, SuppressionStore(settings.database_path), signing_keys)
 
-    async def start(self, with_index: bool = True, worker: bool = False) -> None:
-        """Open the store; with_index loads the index and follows the change log (servers). A
-        `worker` (handlers/workers.py) takes no lock, runs no retention, writes no snapshot."""
+    async def start(self, with_index: bool = True, worker: bool = False, shared: bool = False) -> None:
+        """Open the store; with_index loads the index and follows the change log (servers). `shared`:
+        one of an instance's processes ([http] workers, which share a snapshot and a change word);
+        a `worker`, not the first of them, takes no lock, runs no retention, writes no snapshot."""
         if with_index and not worker:
-            # data_dir holds the index's snapshot on either store (on PostgreSQL nothing else made
-            # the folder, and every snapshot failed) and, on SQLite, the serving instance's lock.
+            # data_dir holds the index's snapshot on either store and, on SQLite, the instance's lock.
             await asyncio.to_thread(secure_data_dir, self.settings.service.data_dir)
             if not self.settings.store.url:
                 self._instance_lock = InstanceLock(self.settings.service.data_dir)
                 self._instance_lock.take()
-        if with_index and self.settings.store.url and self.settings.http.worker_count() > 1:
-            self.store.signal.share(ChangeSignal(self.settings.service.data_dir / SIGNAL_NAME))  # as on SQLite
+        if with_index and shared and self.settings.store.url:  # the word SQLite's processes share
+            self.store.signal.share(ChangeSignal(self.settings.service.data_dir / SIGNAL_NAME))
         await self.store.open()
         await self.live.open(await asyncio.to_thread(ErasureKeys.of_settings, self.settings))
         if with_index:
-            await self.live.start(keeps_snapshot=not worker)
+            await self.live.start(keeps_snapshot=not worker, mapped=shared)
             self.statistics.count_changes_after(self.live.cursor)
             if not worker:
                 self.rights.start()

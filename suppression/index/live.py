@@ -171,11 +171,8 @@ class LiveIndex:
     open() reads the domain entries and erased addresses (every process needs them to store an
     address as it is stored); start() loads the index itself and follows the log (servers)."""
 
-    def __init__(self, store: Store, snapshot_path: Path, clock: Callable[[], datetime], maps_snapshot: bool = False):
+    def __init__(self, store: Store, snapshot_path: Path, clock: Callable[[], datetime]):
         self.store = store
-        # Keys mapped from the snapshot file, shared with the instance's other processes ([http]
-        # workers), rather than read into this one: only when there are others to share with.
-        self._maps_snapshot = maps_snapshot
         self.clock = clock
         self.index: SuppressionIndex | None = None
         self.domains = DomainEntries()
@@ -208,17 +205,17 @@ class LiveIndex:
         await self.erased.load(self.store)
         await self.domains.load(self.store)
 
-    async def start(self, keeps_snapshot: bool = True) -> None:
+    async def start(self, keeps_snapshot: bool = True, mapped: bool = False) -> None:
         """Load the index from the snapshot and the changes since, if it fits this database;
         else from the rows. Then follow the log. Without `keeps_snapshot` (a worker beside the
-        first process, which keeps it) the snapshot is only read."""
+        first process, which keeps it) the snapshot is only read. `mapped`: its keys mapped from
+        the file, shared with the instance's other processes, rather than read into this one."""
         self._keeps_snapshot = keeps_snapshot
         if keeps_snapshot:
             await self.store.reset_signal()  # a database restored from a backup may be behind it
         started = time.monotonic()
         self.database_id, newest = await self.store.identity()
-        snapshot = await asyncio.to_thread(load_snapshot, self._snapshot_path, self.database_id, newest,
-                                           self._maps_snapshot)
+        snapshot = await asyncio.to_thread(load_snapshot, self._snapshot_path, self.database_id, newest, mapped)
         if snapshot is not None and newest - snapshot[0] <= _REPLAY_LIMIT:
             self.cursor, keys = snapshot
             source = "snapshot"

@@ -75,7 +75,7 @@ class Metrics:
         if counts is not None:
             for name in _SUMMED:
                 self._retired[name] += counts[name]
-            self._retired_answered[number] += counts["answered"]
+            self._retired_answered[number] += sum(counts["requests"].values())
 
     def _summed(self, name: str, own: Counter) -> Counter:
         if not self.others and not self._retired[name]:
@@ -154,7 +154,7 @@ class Metrics:
             " the first, everything else too, including what they passed on to it)", labels=["worker"])
         counts = Counter({0: sum(self.requests.values())}) + self._retired_answered
         for number, other in self.others.items():
-            counts[number] += other["answered"]
+            counts[number] += sum(other["requests"].values())
         for number in sorted(counts):
             answered.add_metric([str(number)], counts[number])
         return answered

@@ -5,9 +5,8 @@ the imports with it; one started again after another ended is a fresh `python -m
 handlers.worker NUMBER PORT FORWARD_TO PARENT [--config PATH]`, with the token in its
 environment. It loads the index (mapped from the first process's snapshot), follows the
 change log as the first process does, answers the checks, and passes every other request on
-to the first process as it came. It binds its socket only
-once its index is loaded, so no connection waits on a worker that is starting. It ends when
-the first process does.
+to the first process as it came. It binds its socket only once its index is loaded, so no
+connection waits on a worker that is starting. It ends when the first process does.
 """
 
 import argparse
@@ -33,14 +32,13 @@ from handlers.errors import json_answers
 from handlers.logs import configure_logging
 from handlers.metrics import Metrics, probing_loop_lag
 from handlers.protocol import plain_server_header, quiet_protocol_errors
-from handlers.state import METRICS, SERVICE, SETTINGS, SIGNING_KEYS
+from handlers.state import METRICS, SERVICE, SETTINGS
 from handlers.workers import (
     COUNTS_PATH, COUNTS_SECONDS, FORWARDED_FOR, STOP_SECONDS, TOKEN_ENV, TOKEN_HEADER, counts_of, port_socket,
 )
 from suppression.background import cancel_and_wait
 from suppression.config import load_settings
 from suppression.errors import ConfigError, StoreUnavailable
-from suppression.keyfile import signing_keys
 from suppression.service import SuppressionService
 
 log = logging.getLogger("worker")
@@ -56,30 +54,23 @@ WORKER_POOL_SIZE = 2
 FORWARDER = web.AppKey("forwarder", aiohttp.ClientSession)
 FORWARD_TO = web.AppKey("forward_to", str)
 TOKEN = web.AppKey("token", str)
-ANSWERED = web.AppKey("answered", list)  # [checks this worker answered itself]: a list, so a handler counts in place
 
 
 def build_worker_app(settings, number: int, forward_to: str, token: str) -> web.Application:
     app = web.Application(client_max_size=settings.http.max_json_bytes)
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
-    app[SIGNING_KEYS] = signing_keys(settings)
     app[FORWARD_TO] = forward_to.rstrip("/")
     app[TOKEN] = token
-    app[ANSWERED] = [0]
     app.on_response_prepare.append(plain_server_header)
-    single = json_answers(api.get_suppression, "/v1/suppressions/{email}")
     bulk = json_answers(api.post_check, "/v1/check")
-
-    async def check_one(request: web.Request) -> web.StreamResponse:
-        app[ANSWERED][0] += 1
-        return await single(request)
 
     async def check_many(request: web.Request) -> web.StreamResponse:
         # Hashed checks build an index of digests on first use: the first process keeps that one.
-        return await (forward(request) if "hash" in request.query else _counted(request, bulk))
+        return await (forward(request) if "hash" in request.query else bulk(request))
 
-    app.router.add_route("GET", "/v1/suppressions/{email}", check_one)
+    # Answered here, and counted as the first process counts them (json_answers).
+    app.router.add_route("GET", "/v1/suppressions/{email}", json_answers(api.get_suppression, "/v1/suppressions/{email}"))
     app.router.add_route("POST", "/v1/check", check_many)
     app.router.add_route("*", "/{anything:.*}", forward)
     app.cleanup_ctx.append(_lag_context)
@@ -87,11 +78,6 @@ def build_worker_app(settings, number: int, forward_to: str, token: str) -> web.
     app.cleanup_ctx.append(_forwarder_context)
     app.cleanup_ctx.append(_counts_context(number))
     return app
-
-
-async def _counted(request: web.Request, handler) -> web.StreamResponse:
-    request.app[ANSWERED][0] += 1
-    return await handler(request)
 
 
 async def forward(request: web.Request) -> web.StreamResponse:
@@ -102,8 +88,8 @@ async def forward(request: web.Request) -> web.StreamResponse:
     target = request.rel_url.raw_path_qs
     if not target.startswith("/") or request.path.startswith(COUNTS_PATH):
         return web.json_response({"error": "not found"}, status=404)
-    headers = CIMultiDict((name, value) for name, value in request.headers.items()
-                          if name.lower() not in _NOT_PASSED and name.lower() not in _named_by_connection(request))
+    hop_only = _NOT_PASSED | _named_by_connection(request)
+    headers = CIMultiDict((name, value) for name, value in request.headers.items() if name.lower() not in hop_only)
     headers[TOKEN_HEADER] = request.app[TOKEN]
     headers[FORWARDED_FOR] = request.remote or "unknown"
     if "Content-Encoding" in headers:
@@ -152,7 +138,7 @@ async def _service_context(app: web.Application) -> AsyncIterator[None]:
     # workers of an instance do not each take the pool the first process needs for its writes.
     settings = dataclasses.replace(settings, store=dataclasses.replace(
         settings.store, pool_size=min(WORKER_POOL_SIZE, settings.store.pool_size)))
-    service = SuppressionService.of_settings(settings, app[SIGNING_KEYS])
+    service = SuppressionService.of_settings(settings)  # no signing keys: a worker mints and reads no link
     await service.start(worker=True, shared=True)
     app[SERVICE] = service
     gc.freeze()  # as the first process does: what lives as long as the process, out of the collector's sight
@@ -190,7 +176,7 @@ async def _send_counts(app: web.Application, number: int) -> None:
     url = URL(app[FORWARD_TO] + COUNTS_PATH)
     headers = {"Content-Type": "application/json", TOKEN_HEADER: app[TOKEN]}
     while True:
-        body = counts_of(number, app[METRICS], app[SERVICE].live.answered_early, app[ANSWERED][0])
+        body = counts_of(number, app[METRICS], app[SERVICE].live.answered_early)
         try:
             async with app[FORWARDER].post(url, data=body, headers=headers) as answer:
                 await answer.read()

@@ -272,7 +272,6 @@ async def take_counts(request: web.Request) -> web.Response:
             "requests": Counter({(str(route), int(status)): int(n) for route, status, n in body["requests"]}),
             "checked": Counter({str(kind): int(n) for kind, n in body["checked"].items()}),
             "answered_early": Counter({str(why): int(n) for why, n in body["answered_early"].items()}),
-            "answered": int(body["answered"]),
         }
     except (ValueError, KeyError, TypeError):
         return web.json_response({"error": "counts expected"}, status=400)
@@ -280,7 +279,7 @@ async def take_counts(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-def counts_of(number: int, metrics: Metrics, answered_early: Counter, answered: int) -> bytes:
+def counts_of(number: int, metrics: Metrics, answered_early: Counter) -> bytes:
     """What a worker sends (take_counts reads it)."""
     return json.dumps({
         "worker": number,
@@ -288,7 +287,6 @@ def counts_of(number: int, metrics: Metrics, answered_early: Counter, answered: 
         "requests": [[route, status, n] for (route, status), n in metrics.requests.items()],
         "checked": dict(metrics.checked),
         "answered_early": dict(answered_early),
-        "answered": answered,
     }).encode()
 
 

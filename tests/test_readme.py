@@ -6,8 +6,8 @@ import re
 
 from tests.support.paths import ROOT
 
-START = "python3 -m venv .venv && .venv/bin/pip install . && .venv/bin/suppression serve"
-TEST = "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/python -m pytest"
+START = "python3 -m venv --upgrade-deps .venv && .venv/bin/pip install . && .venv/bin/suppression serve"
+TEST = "python3 -m venv --upgrade-deps .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/python -m pytest"
 
 
 def readme() -> str:

@@ -17,6 +17,7 @@ from suppression.addresses import normalise_address
 from suppression.errors import InvalidAddress
 from suppression.model import ALL_EMAILS, Scope
 from suppression.tokens import LinkClaim, mint_readable_token, mint_token, verify_token
+from tests.support.strategies import emails
 
 OLD, NEW = "old-key-" * 6, "new-key-" * 6
 
@@ -127,7 +128,7 @@ def _visible(token: str) -> list[bytes]:
     return forms
 
 
-addresses = st.emails().filter(lambda e: _valid(e))
+addresses = emails.filter(lambda e: _valid(e))
 
 
 def _valid(text: str) -> bool:

@@ -27,13 +27,19 @@ if not AXE.exists() and os.environ.get("CI") != "true":
 
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
 
-# Colour contrast is three quarters of axe's time on a page, and it is a function of the
-# stylesheet, the colour scheme and the width: no rule in it depends on the language
-# (test_the_stylesheet_styles_every_language_alike holds that). It runs for the first language
-# at each width and scheme; every other rule runs for every language. What this leaves
-# unchecked: text of another length overflowing its box onto another background; here a box
-# with a background of its own (a button, the quoted words) grows and wraps with its text.
+# Colour contrast is a function of the stylesheet, the colour scheme and the width: no rule in
+# it depends on the language (test_the_stylesheet_styles_every_language_alike holds that). It
+# runs for the first language at each width and scheme; every other rule runs for every
+# language. What this leaves unchecked: text of another length overflowing its box onto another
+# background; here a box with a background of its own (a button, the quoted words) grows and
+# wraps with its text.
 CONTRAST_LANGUAGE = "en"
+# The dark scheme changes colours and nothing else (test_the_dark_scheme_changes_only_colours),
+# so in it only the rules that read colours can find anything the light scheme did not: those
+# run in the dark, the others once, in the light.
+COLOUR_RULES = ("color-contrast", "link-in-text-block")
+COLOUR_PROPERTIES = {"color", "background", "background-color", "fill", "stroke", "border-color",
+                     "outline-color", "accent-color"}
 
 
 async def axe_context(browser, **options):
@@ -44,10 +50,15 @@ async def axe_context(browser, **options):
     return context
 
 
-async def violations(page, contrast: bool = True) -> list[str]:
+async def violations(page, contrast: bool = True, only: tuple[str, ...] = ()) -> list[str]:
+    """axe-core's violations on the page as it stands: every rule (without colour contrast if
+    not `contrast`), or the rules `only` names."""
     if not await page.evaluate("typeof axe !== 'undefined'"):
         await page.add_script_tag(path=str(AXE))  # a page of a context made without axe_context
-    rules = "" if contrast else ", rules: {'color-contrast': {enabled: false}}"
+    if only:
+        rules = f", runOnly: {{type: 'rule', values: {list(only)!r}}}"
+    else:
+        rules = "" if contrast else ", rules: {'color-contrast': {enabled: false}}"
     result = await page.evaluate(f"axe.run(document, {{resultTypes: ['violations']{rules}}})")
     return [f"{v['id']}: {v['help']} at {[n['target'] for n in v['nodes']][:3]}" for v in result["violations"]]
 
@@ -63,6 +74,20 @@ def test_the_stylesheet_styles_every_language_alike():
     assert sheets == ["base.html"] and "<style>{{ css|safe }}</style>" in (templates / "base.html").read_text()
     for module in [*templates.glob("*.html"), *(ROOT / "handlers").glob("*.py")]:
         assert "style=" not in module.read_text(), module.name  # no style of its own, for a language or not
+
+
+def test_the_dark_scheme_changes_only_colours():
+    """The premise of running only the colour rules in the dark: the stylesheet's dark blocks set
+    colours alone (and `color-scheme: light dark` switches the system colours), so nothing is
+    shown, hidden, sized or named differently in the dark."""
+    css = (ROOT / "handlers" / "templates" / "page.css").read_text()
+    blocks = re.findall(r"@media\s*\(prefers-color-scheme:\s*dark\)\s*\{((?:[^{}]*\{[^{}]*\})*)\s*\}", css)
+    assert len(blocks) == css.count("prefers-color-scheme") == 2
+    properties = {name.strip() for block in blocks for rule in re.findall(r"\{([^{}]*)\}", block)
+                  for name in re.findall(r"([\w-]+)\s*:", rule)}
+    assert properties and properties <= COLOUR_PROPERTIES, properties - COLOUR_PROPERTIES
+    assert "light-dark(" not in css  # colours chosen by the scheme outside those blocks: still colours,
+    # but say so here if one comes
 
 
 async def visit_every_state(page, base: str, service, language: str):
@@ -109,39 +134,45 @@ async def test_no_page_has_an_accessibility_violation(aiohttp_server, tmp_path, 
     server = await aiohttp_server(build_app(make_settings(tmp_path / "data")))
     service, base = server.app[SERVICE], str(server.make_url("")).rstrip("/")
 
-    async def fresh_addresses():
-        # A fresh address for the next round: these states begin with nothing suppressed.
-        await service.unsuppress(f"reader.{language}@example.com", Scope("newsletters"), "api", "tests")
-        await service.unsuppress(f"reader.{language}@example.com", ALL_EMAILS, "api", "tests")
-        await service.unsuppress(f"all.{language}@example.com", ALL_EMAILS, "api", "tests")
-
-    found, checked = await check_each_context(
-        lambda page: visit_every_state(page, base, service, language), language, after_each=fresh_addresses)
+    found, checked = await check_each_context(lambda page: visit_every_state(page, base, service, language), language)
     assert checked == 9 * 4
     assert found == {}, found
 
 
-async def check_each_context(visit, language: str, after_each=None) -> tuple[dict[str, list[str]], int]:
+async def check_each_context(visit, language: str) -> tuple[dict[str, list[str]], int]:
     """Run axe on every state `visit(page)` yields, at each width, in light and in dark: (violations
-    by state, states checked). `after_each` runs after each width's round."""
+    by state, states checked). The states are visited once, at the first width (a phone's: the
+    clicks that lead from one to the next are made there), and each is seen at every width by
+    resizing the page where it stands. In the dark only the colour rules run (COLOUR_RULES)."""
     found, checked = {}, 0
+    first, *_ = VIEWPORTS.values()
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        for width, viewport in VIEWPORTS.items():
-            context = await axe_context(browser, viewport=viewport)
-            page = await context.new_page()
-            async for state in visit(page):
-                assert await page.locator("html").get_attribute("lang") == language, state
+        context = await axe_context(browser, viewport=first)
+        page = await context.new_page()
+        async for state in visit(page):
+            assert await page.locator("html").get_attribute("lang") == language, state
+            for width, viewport in VIEWPORTS.items():
+                await page.set_viewport_size(viewport)
+                assert await page.evaluate("window.innerWidth") == viewport["width"]
                 async for scheme in each_scheme(page):
                     checked += 1
-                    problems = await violations(page, contrast=language == CONTRAST_LANGUAGE)
+                    problems = await scheme_violations(page, language, scheme)
                     if problems:
                         found[f"{state}, {width}, {scheme}"] = problems
-            await context.close()
-            if after_each is not None:
-                await after_each()
+            await page.set_viewport_size(first)
         await browser.close()
     return found, checked
+
+
+async def scheme_violations(page, language: str, scheme: str) -> list[str]:
+    """Every rule in the light (colour contrast in CONTRAST_LANGUAGE); in the dark the colour
+    rules, in CONTRAST_LANGUAGE (no rule reads the language, none but those reads a colour)."""
+    if scheme == "light":
+        return await violations(page, contrast=language == CONTRAST_LANGUAGE)
+    if language == CONTRAST_LANGUAGE:
+        return await violations(page, only=COLOUR_RULES)
+    return []
 
 
 async def each_scheme(page):
@@ -188,7 +219,7 @@ async def test_the_checker_finds_violations_in_a_page_of_its_context_and_in_any_
 async def test_the_coming_back_pages_have_no_accessibility_violation(aiohttp_server, tmp_path, relay, language):
     """The offer on the link's page, the answer to asking, the mailed confirmation's page, its
     answer (lifted, then nothing more) and an expired confirmation, in a real Chromium."""
-    reply = {"enabled": True, "relay_port": relay.port, "come_back_per_day": 100}  # four rounds, one address
+    reply = {"enabled": True, "relay_port": relay.port, "come_back_per_day": 100}  # one address asks in each test
     settings = make_settings(tmp_path / "data", reply=reply)
     server = await aiohttp_server(build_app(settings))
     base = str(server.make_url("")).rstrip("/")

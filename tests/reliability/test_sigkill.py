@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Callable
 
@@ -155,8 +156,9 @@ def test_sigkill_during_one_click_posts_loses_no_acknowledged_unsubscribe(tmp_pa
 def test_sigkill_during_a_bulk_import_leaves_all_or_nothing_and_checks_never_fail(tmp_path):
     deployment = deploy(tmp_path)
     # The import writes its one transaction into the WAL as it commits (its cache holds the
-    # rows until then): 120,000 rows make about 50 MB of it, a third of a second to write, in
-    # which the check loop sees it pass 4 MB and kills the import mid-write.
+    # rows until then): 120,000 rows make about 50 MB of it, a third of a second to write. This
+    # thread watches the WAL every millisecond and kills the import once it passes 4 MB, mid-write;
+    # another checks meanwhile, so a slow check never makes it miss that moment.
     rows = 120_000
     csv = tmp_path / "bounces.csv"
     csv.write_text("email,reason\n" + "".join(f"bulk{n}@example.com,bounce\n" for n in range(rows)))
@@ -164,20 +166,32 @@ def test_sigkill_during_a_bulk_import_leaves_all_or_nothing_and_checks_never_fai
     import_command = [sys.executable, "-m", "suppression", "--config", str(deployment.config), "import", str(csv)]
     with ServiceProcess(deployment.config, deployment.http_port, tmp_path):
         assert call(deployment, "POST", "/v1/suppressions", {"email": "before@example.com"})[0] == 200
+        answers: list = []
+        killed = threading.Event()
+
+        def keep_checking():
+            # Checks while the import holds the write lock, until it has been killed.
+            while not killed.is_set() or not answers:
+                try:
+                    answers.append(bulk_check(deployment, ["before@example.com", "bulk1@example.com"]))
+                except Exception as exc:  # a check that failed fails the test below
+                    answers.append(repr(exc))
+
         importer = subprocess.Popen(import_command, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        checker = threading.Thread(target=keep_checking)
+        checker.start()
         try:
-            # Checks while the import holds the write lock; then kill it in the middle of writing.
-            checks = 0
             while not (wal.exists() and wal.stat().st_size > 4 * 1024 * 1024):
                 assert importer.poll() is None, "the import finished before it could be interrupted"
-                assert bulk_check(deployment, ["before@example.com", "bulk1@example.com"]) == ["before@example.com"]
-                checks += 1
+                time.sleep(0.001)
             importer.send_signal(signal.SIGKILL)
-            importer.wait(timeout=30)
+            assert importer.wait(timeout=30) == -signal.SIGKILL, "the import finished before it was killed"
         finally:
+            killed.set()
             if importer.poll() is None:
                 importer.kill()
-        assert checks > 0
+            checker.join(timeout=60)
+        assert answers and all(answer == ["before@example.com"] for answer in answers), answers[:5]
         assert integrity(deployment.database) == "ok"
         # Nothing of the interrupted import, and the service writes again at once.
         assert call(deployment, "GET", "/v1/suppressions/bulk1@example.com")[1]["suppressed"] is False

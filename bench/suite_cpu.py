@@ -4,15 +4,19 @@ processes, mail readers, Chromium, PostgreSQL and the pytest workers themselves.
     python bench/suite_cpu.py [--every 0.1] -- .venv/bin/python -m pytest -q
 
 Every process on the machine is read from /proc every `--every` seconds while the command runs;
-each one's CPU (user + system) is its last reading less its first, so a process that lived
-shorter than one interval is missed and one that ended between readings loses its last part.
-The sampling itself costs about a tenth of a core.
+a process started during the command counts with all the CPU of its last reading (its start
+included), one already running with what it used since. A process that lived shorter than one
+interval is missed, and one that ended between readings loses its last part: the total of the
+command's own processes (getrusage, which sees them all once reaped, but not daemons such as
+PostgreSQL's servers) is printed beside the sum. The sampling itself costs about a tenth of a
+core and is not counted.
 """
 
 import argparse
 import collections
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -26,7 +30,7 @@ KINDS = [  # (kind, pattern in the command line), first match wins
     ("PostgreSQL", r"^postgres|/postgres |initdb|pg_ctl"),
     ("Dovecot", r"dovecot|imap-login|\banvil\b"),
     ("mail reader and other spawned children", r"spawn_main|multiprocessing"),
-    ("[http] worker", r"handlers\.worker"),
+    ("[http] worker started again", r"handlers\.worker"),  # forked ones keep run.py's command line
     ("schemathesis", r"/st run"),
     ("service process", r"run\.py|suppression serve"),
     ("CLI process", r"-m suppression|/suppression "),
@@ -41,8 +45,9 @@ def kind_of(command: str) -> str:
 
 
 def read_all(first: dict, last: dict, commands: dict) -> None:
+    me = str(os.getpid())
     for name in os.listdir("/proc"):
-        if not name.isdigit():
+        if not name.isdigit() or name == me:
             continue
         try:
             with open(f"/proc/{name}/stat") as fh:
@@ -80,8 +85,8 @@ def main() -> int:
     by_kind: collections.Counter = collections.Counter()
     count: collections.Counter = collections.Counter()
     for key, cpu in last.items():
-        used = cpu - first[key]
-        if used <= 0 and key in before:
+        used = cpu - first[key] if key in before else cpu
+        if used <= 0:
             continue
         kind = kind_of(commands[key])
         by_kind[kind] += used
@@ -90,6 +95,8 @@ def main() -> int:
     for kind, used in by_kind.most_common(20):
         print(f"{used:8.1f}  {kind} ({count[kind]})", file=sys.stderr)
     print(f"{sum(by_kind.values()):8.1f}  in all", file=sys.stderr)
+    reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(f"{reaped.ru_utime + reaped.ru_stime:8.1f}  the command's own processes, reaped (getrusage)", file=sys.stderr)
     return process.returncode
 
 

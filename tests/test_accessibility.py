@@ -34,9 +34,11 @@ VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, 
 # background; here a box with a background of its own (a button, the quoted words) grows and
 # wraps with its text.
 CONTRAST_LANGUAGE = "en"
-# The dark scheme changes colours and nothing else (test_the_dark_scheme_changes_only_colours),
-# so in it only the rules that read colours can find anything the light scheme did not: those
-# run in the dark, the others once, in the light.
+# The dark scheme changes colours and nothing else: the stylesheet's dark blocks set colours
+# alone (test_the_dark_scheme_changes_only_colours), and every state is seen laid out alike in
+# both (each_scheme). So in the dark only the rules that read colours can find anything the
+# light did not: those run in the dark (contrast in CONTRAST_LANGUAGE only, as in the light),
+# the others once, in the light.
 COLOUR_RULES = ("color-contrast", "link-in-text-block")
 COLOUR_PROPERTIES = {"color", "background", "background-color", "fill", "stroke", "border-color",
                      "outline-color", "accent-color"}
@@ -80,12 +82,16 @@ def test_the_dark_scheme_changes_only_colours():
     """The premise of running only the colour rules in the dark: the stylesheet's dark blocks set
     colours alone (and `color-scheme: light dark` switches the system colours), so nothing is
     shown, hidden, sized or named differently in the dark."""
-    css = (ROOT / "handlers" / "templates" / "page.css").read_text()
+    css = (ROOT / "handlers" / "templates" / "page.css").read_text().lower()  # CSS ignores case here
+    assert "\\" not in css  # no escape could spell the query or a property otherwise
     blocks = re.findall(r"@media\s*\(prefers-color-scheme:\s*dark\)\s*\{((?:[^{}]*\{[^{}]*\})*)\s*\}", css)
     assert len(blocks) == css.count("prefers-color-scheme") == 2
-    properties = {name.strip() for block in blocks for rule in re.findall(r"\{([^{}]*)\}", block)
-                  for name in re.findall(r"([\w-]+)\s*:", rule)}
-    assert properties and properties <= COLOUR_PROPERTIES, properties - COLOUR_PROPERTIES
+    declarations = [declaration.split(":", 1) for block in blocks for rule in re.findall(r"\{([^{}]*)\}", block)
+                    for declaration in rule.split(";") if declaration.strip()]
+    assert declarations and {name.strip() for name, _ in declarations} <= COLOUR_PROPERTIES, declarations
+    # A colour and nothing else: `background` could also carry an image, behind which axe cannot
+    # judge contrast (it says "incomplete", not a violation).
+    assert all(re.fullmatch(r"#[0-9a-f]{3,8}", value.strip()) for _, value in declarations), declarations
     assert "light-dark(" not in css  # colours chosen by the scheme outside those blocks: still colours,
     # but say so here if one comes
 
@@ -166,13 +172,12 @@ async def check_each_context(visit, language: str) -> tuple[dict[str, list[str]]
 
 
 async def scheme_violations(page, language: str, scheme: str) -> list[str]:
-    """Every rule in the light (colour contrast in CONTRAST_LANGUAGE); in the dark the colour
-    rules, in CONTRAST_LANGUAGE (no rule reads the language, none but those reads a colour)."""
+    """Every rule in the light (colour contrast in CONTRAST_LANGUAGE only); in the dark the rules
+    that read colours (again contrast in CONTRAST_LANGUAGE only): what else axe checks (names,
+    roles, structure, sizes) each_scheme finds laid out alike in both."""
     if scheme == "light":
         return await violations(page, contrast=language == CONTRAST_LANGUAGE)
-    if language == CONTRAST_LANGUAGE:
-        return await violations(page, only=COLOUR_RULES)
-    return []
+    return await violations(page, only=COLOUR_RULES if language == CONTRAST_LANGUAGE else ("link-in-text-block",))
 
 
 async def each_scheme(page):
@@ -180,14 +185,25 @@ async def each_scheme(page):
     light and in dark, where visiting it again for each scheme cost half of these tests' time.
     The text and the page's background (the stylesheet's `color-scheme: light dark`, and
     `background: Canvas`) prove each switch. The background must be the page's own: axe takes
-    a page without one for white, and so passed dark text on the dark page unseen."""
-    colours = []
+    a page without one for white, and so passed dark text on the dark page unseen.
+
+    Each element's box, display and visibility are the same in both (LAYOUT): the premise of
+    running only the colour rules in the dark, held of the page as it stands, whatever made it."""
+    colours, layouts = [], []
     for scheme in ("light", "dark"):
         await page.emulate_media(color_scheme=scheme)
         colours.append(await page.evaluate(
             "[getComputedStyle(document.body).color, getComputedStyle(document.documentElement).backgroundColor]"))
+        layouts.append(await page.evaluate(LAYOUT))
         yield scheme
     assert colours == [["rgb(0, 0, 0)", "rgb(255, 255, 255)"], ["rgb(255, 255, 255)", "rgb(18, 18, 18)"]], colours
+    assert len(layouts[0]) > 5 and layouts[0] == layouts[1], [a for a, b in zip(*layouts) if a != b][:5]
+
+
+LAYOUT = """[...document.querySelectorAll('*')].map(e => {
+    const box = e.getBoundingClientRect(), style = getComputedStyle(e);
+    return [e.tagName, box.x, box.y, box.width, box.height, style.display, style.visibility].join(' ');
+})"""
 
 
 async def test_the_checker_finds_violations_in_a_page_of_its_context_and_in_any_other():

@@ -5,7 +5,7 @@ import errno
 import pytest
 
 from suppression.addresses import normalise_address
-from suppression.reader import MailReader, ReaderSettings, ReaderUnavailable
+from suppression.reader import _ROOM_BYTES, MailReader, ReaderSettings, ReaderUnavailable
 
 
 def settings(memory_bytes: int) -> ReaderSettings:
@@ -35,6 +35,34 @@ def test_a_reader_that_cannot_start_is_an_error_to_retry_not_a_decision():
     with pytest.raises(ReaderUnavailable):
         reader.read([(1, b"From: a@example.com\r\nSubject: unsubscribe\r\n\r\nplease\r\n", "a@example.com")])
     reader.close()
+
+
+def test_a_reader_without_room_for_a_batch_under_its_limit_is_an_error_to_retry():
+    # The child reserves room for a batch of mail (_ROOM_BYTES of address space, what its limit
+    # counts) before it says it is ready: with less room than that it would decide every
+    # message "could not be read" for want of memory, so it does not start at all.
+    request = [(1, b"From: a@example.com\r\nSubject: unsubscribe\r\n\r\nplease\r\n", "a@example.com")]
+    reader = MailReader(settings(2 * 1024**3))
+    try:
+        reader._child()
+        used = _address_space(reader._process.pid)  # a ready child's, its model loaded
+    finally:
+        reader.close()
+    tight = MailReader(settings(used + _ROOM_BYTES // 2))
+    with pytest.raises(ReaderUnavailable):
+        tight.read(request)
+    tight.close()
+    roomy = MailReader(settings(used + 2 * _ROOM_BYTES))
+    try:
+        assert [d.kind for d in roomy.read(request)] == ["request"]
+    finally:
+        roomy.close()
+
+
+def _address_space(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        size = next(line for line in status if line.startswith("VmSize:"))
+    return int(size.split()[1]) * 1024
 
 
 def test_a_reader_the_system_cannot_fork_is_an_error_to_retry(monkeypatch):

@@ -281,6 +281,39 @@ def test_a_reader_that_goes_away_ends_the_command_quietly_as_a_unix_tool(config)
         assert done.returncode == 141  # as a shell reports a tool ended by SIGPIPE
 
 
+def test_python_m_suppression_reads_numpy_only_once_serve_has_limited_its_threads():
+    # `python -m suppression` imports the package before its __main__. Before: the package's
+    # __init__ read NumPy (through the address functions it offers) before handlers/serve.py
+    # had set OPENBLAS_NUM_THREADS, so a service started so had a BLAS thread when it forked
+    # its [http] workers. Now the package offers them on first use.
+    import subprocess
+    import sys
+    import textwrap
+
+    from tests.support.cli import _env
+    from tests.support.paths import ROOT
+
+    probe = textwrap.dedent("""
+        import importlib.abc, os, runpy, sys
+        seen = []
+        class Watch(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path, target=None):
+                if name == "numpy":
+                    seen.append(os.environ.get("OPENBLAS_NUM_THREADS"))
+        sys.meta_path.insert(0, Watch())
+        sys.argv = ["suppression", "--help"]
+        try:
+            runpy.run_module("suppression", run_name="__main__", alter_sys=True)
+        except SystemExit:
+            pass
+        print(seen)
+    """)
+    env = {name: value for name, value in _env().items() if name != "OPENBLAS_NUM_THREADS"}
+    found = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip().splitlines()[-1] == "['1']", found.stdout[-500:]
+
+
 def test_a_command_imports_neither_the_web_app_nor_the_postgresql_driver_it_does_not_need():
     # Each is about a tenth of a second of every command's start (0.38 s -> 0.25 s for --help);
     # the service imports aiohttp when it serves, and psycopg only for a PostgreSQL URL. The mail

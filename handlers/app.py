@@ -74,7 +74,7 @@ async def service_context(app: web.Application) -> AsyncIterator[None]:
     """Open the database and load the index before serving; close them after."""
     settings = app[SETTINGS]
     service = SuppressionService.of_settings(settings, app[SIGNING_KEYS])
-    await service.start(shared=settings.http.worker_count() > 1)
+    await service.start(shared=WORKER_PLAN in app)  # serve made the plan: the one place that decides
     app[SERVICE] = service
     app[METRICS].watch_list_size(service.live.size)
     app[METRICS].watch_writable(lambda: service.store.write_problem is None)

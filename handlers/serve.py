@@ -71,7 +71,7 @@ def serve(config: str | None) -> int:
             fork_workers(plan, settings, sockets)  # before any loop or thread of ours: see handlers/workers.py
             listen = {"sock": sockets}
         else:
-            plan, listen = None, {"host": host, "port": port}
+            listen = {"host": host, "port": port}
         # run_app turns SIGTERM and SIGINT into a clean shutdown that runs cleanup_ctx.
         web.run_app(
             build_app(settings, plan),

@@ -24,7 +24,7 @@ from suppression.model import ALL_EMAILS
 from suppression.service import SuppressionService
 from tests.conftest import ServiceProcess, free_port, run_cli, write_config
 from tests.postgres import PostgresServer, available
-from tests.support.latency import Stopwatch, Timing, describe, worst_waiting
+from tests.support.latency import Stopwatch, Timing, collector_paused, describe, worst_waiting
 
 pytestmark = pytest.mark.skipif(not available() and os.environ.get("CI") != "true",
                                 reason="needs Debian's postgresql package (.ci/run installs it)")
@@ -143,7 +143,7 @@ def test_checks_stay_under_100_ms_while_postgresql_restarts_under_load(tmp_path,
         key = created.stdout.strip().splitlines()[-1]
         # It measures latencies of 100 ms: no other test runs meanwhile (tests/support/alone.py),
         # from the first check to the last; the server and the service start beside other tests.
-        with ServiceProcess(config, http, tmp_path) as service, run_alone():
+        with ServiceProcess(config, http, tmp_path) as service, run_alone(), collector_paused():
             writer = Writer(url, tmp_path / "writer")
             writer.start()
             probe = Probe(http, key, service.process.pid)

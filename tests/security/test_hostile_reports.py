@@ -11,7 +11,7 @@ import urllib.request
 from suppression.inbound.classify import classify_message
 from tests.reliability.helpers import deploy
 from tests.security.helpers import send_raw, settled
-from tests.support.latency import Stopwatch, describe, worst_waiting
+from tests.support.latency import Stopwatch, collector_paused, describe, worst_waiting
 from tests.support.service import ServiceProcess
 
 WORST_CHECK_SECONDS = 0.1
@@ -36,7 +36,8 @@ def test_single_checks_stay_fast_while_three_hostile_reports_arrive_in_parallel(
     deployment = deploy(tmp_path)
     # It measures latencies of 100 ms: no other test runs meanwhile (tests/support/alone.py),
     # from the first check to the last; the service starts beside other tests.
-    with ServiceProcess(deployment.config, deployment.http_port, tmp_path) as service, run_alone():
+    with (ServiceProcess(deployment.config, deployment.http_port, tmp_path) as service, run_alone(),
+          collector_paused()):
         single_check(service.base_url, deployment.admin_key)  # the connection path warmed once
         stopwatch = Stopwatch(service.process.pid)
         stored: list[int | None] = [None] * 3

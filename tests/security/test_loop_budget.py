@@ -16,7 +16,7 @@ from tests.reliability.helpers import deploy
 from tests.security.helpers import send_raw
 from tests.security.test_hostile_reports import hostile_report
 from tests.support.cli import cli
-from tests.support.latency import Stopwatch, Timing, describe, worst_waiting
+from tests.support.latency import Stopwatch, Timing, collector_paused, describe, worst_waiting
 from tests.support.service import ServiceProcess
 
 WORST_CHECK_SECONDS = 0.1
@@ -57,7 +57,6 @@ def probed(running: ServiceProcess, key: str, attack) -> tuple[object, list[Timi
     timed less the time the machine kept it from a core: tests/support/latency.py)."""
     outcome: list = []
     worker = threading.Thread(target=lambda: outcome.append(attack()))
-    worker.start()
     stopwatch = Stopwatch(running.process.pid)
     timings = []
     request = urllib.request.Request(running.base_url + "/v1/suppressions/probe@example.com",
@@ -67,9 +66,11 @@ def probed(running: ServiceProcess, key: str, attack) -> tuple[object, list[Timi
         with urllib.request.urlopen(request, timeout=60) as answer:
             assert answer.status == 200 and json.loads(answer.read())["suppressed"] is False
 
-    while worker.is_alive() or len(timings) < 20:
-        timings.append(stopwatch.time(check)[1])
-    worker.join()
+    with collector_paused():
+        worker.start()
+        while worker.is_alive() or len(timings) < 20:
+            timings.append(stopwatch.time(check)[1])
+        worker.join()
     return outcome[0], timings
 
 

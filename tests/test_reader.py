@@ -59,6 +59,21 @@ def test_a_reader_without_room_for_a_batch_under_its_limit_is_an_error_to_retry(
         roomy.close()
 
 
+def test_a_reader_child_has_no_thread_but_its_own(monkeypatch):
+    # NumPy's BLAS started a thread a core in each child (80 ms of CPU a start, and a child is
+    # started again after every message that overran). The package limits it before NumPy is
+    # read, in any process of ours, whatever the environment the child was given.
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    reader = MailReader(settings(2 * 1024**3))
+    try:
+        reader._child()
+        with open(f"/proc/{reader._process.pid}/status") as status:
+            threads = next(line for line in status if line.startswith("Threads:"))
+        assert threads.split() == ["Threads:", "1"]
+    finally:
+        reader.close()
+
+
 def _address_space(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
         size = next(line for line in status if line.startswith("VmSize:"))

@@ -10,10 +10,14 @@ import os
 import resource
 import sys
 
-from handlers.logs import configure_logging
-from suppression import cli
-from suppression.config import load_settings
-from suppression.errors import ConfigError, StoreUnavailable
+# NumPy's BLAS starts a thread of its own when imported, which nothing here uses: without it the
+# process is one thread until the loop starts, as [http] workers forks it (handlers/workers.py).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from handlers.logs import configure_logging  # noqa: E402 -- after the line above
+from suppression import cli  # noqa: E402
+from suppression.config import load_settings  # noqa: E402
+from suppression.errors import ConfigError, StoreUnavailable  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,15 +3,7 @@
 What a mailing tool written in Python may import.
 """
 
-import os
-
 __all__ = ["mint_link", "normalise_address", "UnsubscribeLink"]
-
-# NumPy's BLAS starts a thread a core when NumPy is imported, and nothing here multiplies
-# matrices. Every process of ours imports this package before NumPy: the service (a single
-# thread until its loop starts, as [http] workers forks it: handlers/workers.py), each CLI
-# command, and each mail reader's child, where those threads cost 80 ms of CPU a start.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def __getattr__(name: str):

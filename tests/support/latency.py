@@ -68,14 +68,14 @@ def describe(timings: list[Timing]) -> str:
 
 @contextmanager
 def collector_paused():
-    """The measuring process's own garbage collector held off while it measures. A pytest worker
-    holds every module of the suite: one full collection there took 114 ms with the GIL held
-    (gc.callbacks, `pytest tests -k test_loop_budget`), and a probing thread blocked on the GIL
-    is not runnable, so its wait was counted as the service's. Twice in CI a check "waited"
-    229 and 270 ms with no time off a core; the service's own loop was not held that long."""
+    """The measuring process's own garbage collector held off while it measures: a full
+    collection holds the GIL (up to 137 ms in a worker holding the whole suite), and a probing
+    thread waiting for the GIL is not runnable, so its wait would count as the service's."""
+    was_enabled = gc.isenabled()
     gc.collect()
     gc.disable()
     try:
         yield
     finally:
-        gc.enable()
+        if was_enabled:
+            gc.enable()

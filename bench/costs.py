@@ -104,6 +104,12 @@ def bulk_lookup(size: int):
     return lambda: keyset.contains_many(asked)
 
 
+def single_lookup(size: int):
+    """One key, not among `size`, looked up as a single check does (KeySet membership)."""
+    keyset = KeySet(np.sort(np.random.default_rng(1).integers(0, 2**64 - 1, size, dtype=np.uint64, endpoint=True)))
+    return lambda: 12345 in keyset
+
+
 def main() -> None:
     token = mint_token(KEY, "someone.else@example.com", Scope("newsletters"))
     readable = mint_readable_token(KEY, "someone.else@example.com", Scope("newsletters"))
@@ -115,6 +121,7 @@ def main() -> None:
         ("normalise an address and hash it", micros(lambda: key_of_canonical(normalise_address("Someone.Else@Example.com")))),
         ("normalise a non-ASCII address and hash it", micros(lambda: key_of_canonical(normalise_address("Jöhn.Doe@Exämple.com")))),
         ("authenticate an API key verified before", authenticate_repeated_key()),
+        ("single lookup of a key not among 1,000,000 (a single check's)", micros(single_lookup(1_000_000))),
         ("bulk lookup against 1,000,000 keys, per key (10,000 at once)", micros(bulk_lookup(1_000_000), 200) / 10_000),
         ("bulk lookup against 10,000,000 keys, per key (10,000 at once)", micros(bulk_lookup(10_000_000), 200) / 10_000),
         ("one new suppression's statements (in memory, no disk)", micros(one_write_statements())),

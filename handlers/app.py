@@ -122,7 +122,7 @@ async def smtp_context(app: web.Application) -> AsyncIterator[None]:
     app[INTAKE] = intake
     app[METRICS].watch_intake(lambda: (intake.unread, intake.reading, intake.deferred))
     async with AsyncExitStack() as stages:
-        stages.push_async_callback(intake.stop)  # its worker reads the database, which is closed next
+        stages.push_async_callback(intake.stop)  # its task reads the database, which is closed next
         if settings.smtp.enabled:
             server = RequestServer(intake, settings.smtp)
             await server.start()

@@ -1,7 +1,7 @@
-"""Mail to the request addresses: kept durably first, then read and acted on by one worker.
+"""Mail to the request addresses: kept durably first, then read and acted on by one task.
 
 receive() returns only when the raw message is committed, so an SMTP 250 is never a
-promise on sand. The worker takes stored messages in order; a restart picks up whatever was
+promise on sand. The intake task takes stored messages in order; a restart picks up whatever was
 stored and not yet handled. Handling a message twice changes nothing more: suppressing is
 idempotent.
 """
@@ -63,7 +63,7 @@ class RequestIntake:
         self._on_request = on_request  # awaited with (message id, Decision) after a request is honoured
         self._wake = asyncio.Event()
         self._handling = asyncio.Lock()
-        self._worker: asyncio.Task | None = None
+        self._task: asyncio.Task | None = None
         self._replying: set[asyncio.Task] = set()
         self.handled = 0
         self._unread: dict[int, float] = {}  # message id -> when it was stored (loop time), in order
@@ -84,7 +84,7 @@ class RequestIntake:
 
     async def receive(self, raw: bytes, mail_from: str, rcpt_to: list[str], origin: str | None = None,
                       for_review: str | None = None, network: str | None = None) -> int:
-        """Store a message durably, wake the worker, and return its id; MailStorageFull past the total.
+        """Store a message durably, wake the intake task, and return its id; MailStorageFull past the total.
 
         Mail for postmaster alone is kept as `postmaster`, for a person, and never read as a request.
         A message of an `origin` already stored (read from a mailbox again) is not stored twice.
@@ -116,14 +116,14 @@ class RequestIntake:
     async def start(self) -> None:
         try:
             await self._recount()
-        except StoreUnavailable as exc:  # a database that cannot be read now is counted by the worker later
+        except StoreUnavailable as exc:  # a database that cannot be read now is counted by the task later
             log.warning("cannot count the mail kept now, will retry: %s", exc)
         self._wake.set()  # whatever a previous run stored and did not handle
-        self._worker = asyncio.create_task(self._run(), name="request-intake")
+        self._task = asyncio.create_task(self._run(), name="request-intake")
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._worker)
-        self._worker = None
+        await cancel_and_wait(self._task)
+        self._task = None
         await asyncio.to_thread(self.reader.close)
         if self._replying:
             # Confirmations are optional: a hung relay must not hold up a shutdown.
@@ -165,13 +165,13 @@ class RequestIntake:
         """Handle every stored message not yet handled; return how many.
 
         A batch is read in one thread call and settled together, so its writes share a commit.
-        `trailing` (the worker) lets mail still arriving be stored first, within the trail.
+        `trailing` (the intake task) lets mail still arriving be stored first, within the trail.
         """
         count = 0
         while True:
             if trailing:
                 await self._trail_intake()  # not holding the lock: a direct call may read meanwhile
-            # One handler at a time (the worker, or a caller such as a test or the CLI): two reading
+            # One handler at a time (the intake task, or a caller such as a test or the CLI): two reading
             # the same pending messages would each count a sender's requests without the other's.
             async with self._handling:
                 batch = await self.service.store.pending_messages(_BATCH)

@@ -6,7 +6,7 @@ import re
 import pytest
 from babel.messages.pofile import read_po
 
-from handlers.locale import LANGUAGES, LOCALE_DIR, choose_language
+from handlers.locale import LANGUAGES, LOCALE_DIR, Catalogues, choose_language
 from handlers.locale_messages import message_ids
 from handlers.state import SERVICE
 from suppression.model import ALL_EMAILS, Scope
@@ -24,6 +24,18 @@ def test_every_message_is_translated_in_every_language(language):
         assert entry is not None and entry.string and not entry.fuzzy, (language, message)
         assert sorted(PLACEHOLDER.findall(entry.string)) == sorted(PLACEHOLDER.findall(message)), (language, message)
     assert not catalog.fuzzy
+
+
+def test_a_catalogue_edited_on_disk_is_read_again_by_the_next_app(tmp_path):
+    # Each process reads a catalogue once and keeps it (an app is built often in a test process);
+    # a company that corrects a translation gets it with its next start, or the next app built.
+    po = tmp_path / "fr" / "LC_MESSAGES" / "messages.po"
+    po.parent.mkdir(parents=True)
+    header = 'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=utf-8\\n"\n\n'
+    po.write_text(header + 'msgid "Unsubscribed"\nmsgstr "Désinscrit"\n', encoding="utf-8")
+    assert str(Catalogues(tmp_path).gettext("fr")("Unsubscribed")) == "Désinscrit"
+    po.write_text(header + 'msgid "Unsubscribed"\nmsgstr "Vous êtes désinscrit"\n', encoding="utf-8")
+    assert str(Catalogues(tmp_path).gettext("fr")("Unsubscribed")) == "Vous êtes désinscrit"
 
 
 @pytest.mark.parametrize("asked, header, chosen", [

@@ -26,6 +26,7 @@ import secrets
 import signal
 import socket
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -194,9 +195,19 @@ def fork_workers(plan: WorkerPlan, settings, sockets: list[socket.socket]) -> No
     """Fork the workers now, before this process starts a loop or a thread of its own: each then
     shares the interpreter and every module this process imported, page by page until one of
     them writes it, rather than importing its own (handlers/worker.py's run_forked). Each waits
-    until Workers lets it go."""
+    until Workers lets it go.
+
+    A process with a thread besides its own forks none: a fork copies one thread, and every lock
+    the others held at that moment, held for ever. A library starts such a thread when told to
+    (NumPy's BLAS, with OPENBLAS_NUM_THREADS set above 1). Each worker then starts afresh, as one
+    that ended does: it shares nothing, so it holds its own memory."""
     from handlers import worker  # everything a worker runs, imported once, here
 
+    threads = _threads()
+    if threads > 1:
+        log.warning("%d threads in this process before it forks its workers (a library's: OPENBLAS_NUM_THREADS"
+                    " or OMP_NUM_THREADS above 1?); each worker starts afresh instead", threads)
+        return
     gc.freeze()  # kept out of the collectors' sight, so no collection writes to the shared pages
     go_ends: list[int] = []
     for number in range(1, plan.count):
@@ -212,6 +223,16 @@ def fork_workers(plan: WorkerPlan, settings, sockets: list[socket.socket]) -> No
         os.close(wait)
         go_ends.append(go)
         plan.forked[number] = (pid, go)
+
+
+def _threads() -> int:
+    """This process's threads, the ones Python did not start included (Linux's /proc; without
+    it, the ones Python knows of)."""
+    try:
+        with open("/proc/self/status") as status:
+            return int(next(line for line in status if line.startswith("Threads:")).split()[1])
+    except OSError:
+        return threading.active_count()
 
 
 def let_go_unstarted(plan: WorkerPlan) -> dict[int, int]:

@@ -142,6 +142,7 @@ def test_workers_end_with_the_first_process_however_it_ends(deployment):
         worker = worker_pids(service.output)[-1]
         serving = processes_of(config)
         assert serving == {service.process.pid, worker}
+        assert _command_line(worker) == _command_line(service.process.pid)  # forked, not started afresh
         # A second start on the same data_dir fails (its lock), and the worker it forked first goes with it.
         second = subprocess.run([sys.executable, str(ROOT / "run.py"), "--config", str(config)], cwd=cwd, env=_env(),
                                 capture_output=True, text=True, timeout=60)
@@ -152,6 +153,37 @@ def test_workers_end_with_the_first_process_however_it_ends(deployment):
     # The port is free again for the next start.
     with ServiceProcess(config, port, cwd) as service:
         assert api_call(service.base_url, "GET", "/v1/suppressions/x@example.com", key)[0] == 200
+
+
+@pytest.mark.sqlite_only
+def test_a_first_process_with_a_librarys_thread_starts_its_workers_afresh(deployment):
+    # A fork copies one thread, and every lock the others held, held for ever in the child. NumPy's
+    # BLAS starts a thread when told to (here: two of them on a machine of two cores or more).
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("with one core BLAS starts no thread of its own: the first process forks as usual")
+    config, port, key, cwd = deployment
+    with ServiceProcess(config, port, cwd, env={**_env(), "OPENBLAS_NUM_THREADS": "2"}) as service:
+        service.wait_for_line("worker 1 ready")
+        assert "2 threads in this process before it forks its workers" in service.output, service.output[-3000:]
+        worker = worker_pids(service.output)[-1]
+        assert b"handlers.worker" in _command_line(worker)  # a fresh interpreter
+        status, body = api_call(service.base_url, "POST", "/v1/suppressions", key, {"email": "kept@example.com"})
+        assert status == 200, body
+
+        def answered_by_both() -> bool:
+            answer = api_call(service.base_url, "GET", "/v1/suppressions/kept@example.com", key)
+            assert (answer[0], answer[1].get("suppressed")) == (200, True), answer
+            taken = taken_by_each(service.base_url)
+            return taken.get("0", 0) > 0 and taken.get("1", 0) > 0
+
+        until(answered_by_both, service=service)
+        code, output = service.stop(signal.SIGTERM)
+    assert code == 0 and "Traceback" not in output, output[-3000:]
+
+
+def _command_line(pid: int) -> bytes:
+    with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+        return cmdline.read()
 
 
 def _zombie(pid: int) -> bool:

@@ -1,9 +1,10 @@
 """Pages in the reader's language: gettext catalogues and the choice among them.
 
 The translations are the standard gettext form, `handlers/locale/LANG/LC_MESSAGES/messages.po`,
-read with Babel when an app is built, once a process unless the file changed (no compiled
-files to keep in step): a company adds or corrects a language by editing a .po file. The language is the `lang` the page was asked for
-(the switcher's links), else the best of `Accept-Language`, else English.
+read with Babel when an app is built, once a process unless the file changed (no compiled files
+to keep in step): a company adds or corrects a language by editing a .po file. The language is
+the `lang` the page was asked for (the switcher's links), else the best of `Accept-Language`,
+else English.
 """
 
 import functools
@@ -89,13 +90,14 @@ class Catalogues:
 
 def _read(path: Path, language: str) -> gettext.GNUTranslations:
     stat = path.stat()
-    return _compiled(path, language, stat.st_mtime_ns, stat.st_size)
+    return _compiled(path, language, (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns))
 
 
 # Read and compiled once a process: each app built read all nine again, 27-43 ms (a test process
-# builds hundreds). Keyed by the file's time and size, so an edited file is read again.
+# builds hundreds). Keyed by what changes when the file does (its change time too, which no
+# tool sets back), so an edited or replaced file is read again.
 @functools.lru_cache(maxsize=64)
-def _compiled(path: Path, language: str, mtime_ns: int, size: int) -> gettext.GNUTranslations:
+def _compiled(path: Path, language: str, version: tuple[int, int, int, int]) -> gettext.GNUTranslations:
     with path.open("rb") as fh:
         catalog = read_po(fh, locale=language)
     compiled = io.BytesIO()

@@ -1,5 +1,5 @@
-"""Reading trails storing (issue 14, faster intake): while mail keeps arriving the worker lets
-the 250s go first, but no message waits past the trail to be read."""
+"""Reading trails storing (issue 14, faster intake): while mail keeps arriving the intake task
+lets the 250s go first, but no message waits past the trail to be read."""
 
 import asyncio
 import threading
@@ -20,7 +20,7 @@ async def test_while_mail_keeps_coming_reading_waits_for_a_quiet_moment(client):
     for n in range(5):
         code, _ = await in_thread(send, smtp_port(client), request(f"burst{n}"), f"burst{n}@example.com")
         assert code == 250
-    await asyncio.sleep(0)  # the worker has been woken by each message
+    await asyncio.sleep(0)  # the intake task has been woken by each message
     assert intake.handled == 0  # all stored, none read yet: no quiet moment has come
     assert len((await client.app[SERVICE].review.inbox("pending", None, 100))[0]) == 5
     assert await intake.handle_pending() == 5  # a direct call reads at once

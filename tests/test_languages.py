@@ -1,6 +1,7 @@
 """Pages in the reader's language (CONTRACT §3) and the preference centre, over real HTTP."""
 
 import json
+import os
 import re
 
 import pytest
@@ -26,16 +27,25 @@ def test_every_message_is_translated_in_every_language(language):
     assert not catalog.fuzzy
 
 
-def test_a_catalogue_edited_on_disk_is_read_again_by_the_next_app(tmp_path):
+def test_a_catalogue_edited_on_disk_is_read_again(tmp_path):
     # Each process reads a catalogue once and keeps it (an app is built often in a test process);
-    # a company that corrects a translation gets it with its next start, or the next app built.
+    # a company that corrects a translation gets it with its next start, or the next app built:
+    # even a file of the same size whose modification time was set back (as `cp -p` leaves it),
+    # put in place as an editor saves it (a new file renamed over the old).
     po = tmp_path / "fr" / "LC_MESSAGES" / "messages.po"
     po.parent.mkdir(parents=True)
     header = 'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=utf-8\\n"\n\n'
-    po.write_text(header + 'msgid "Unsubscribed"\nmsgstr "Désinscrit"\n', encoding="utf-8")
-    assert str(Catalogues(tmp_path).gettext("fr")("Unsubscribed")) == "Désinscrit"
-    po.write_text(header + 'msgid "Unsubscribed"\nmsgstr "Vous êtes désinscrit"\n', encoding="utf-8")
-    assert str(Catalogues(tmp_path).gettext("fr")("Unsubscribed")) == "Vous êtes désinscrit"
+
+    def translated(text: str) -> str:
+        saved = po.with_suffix(".new")
+        saved.write_text(header + f'msgid "Unsubscribed"\nmsgstr "{text}"\n', encoding="utf-8")
+        os.utime(saved, ns=(0, 0))
+        os.replace(saved, po)
+        return str(Catalogues(tmp_path).gettext("fr")("Unsubscribed"))
+
+    assert translated("Désinscrit A") == "Désinscrit A"
+    assert translated("Désinscrit B") == "Désinscrit B"
+    assert translated("Vous êtes désinscrit") == "Vous êtes désinscrit"
 
 
 @pytest.mark.parametrize("asked, header, chosen", [

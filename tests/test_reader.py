@@ -86,7 +86,7 @@ def _address_space(pid: int) -> int:
 
 def test_a_reader_the_system_cannot_fork_is_an_error_to_retry(monkeypatch):
     # Before: the OSError of a failed fork (EAGAIN: out of processes) left read() as itself, and
-    # the intake's worker, which retries on ReaderUnavailable, ended with it.
+    # the intake's task, which retries on ReaderUnavailable, ended with it.
     reader = MailReader(settings(2 * 1024**3))
 
     class Unforkable(reader._context.Process):

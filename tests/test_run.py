@@ -126,7 +126,7 @@ def test_mail_acknowledged_before_sigkill_is_all_honoured_after_restart(smtp_dep
         assert all(_smtp_send(smtp, sender) == 250 for sender in senders)
         service.stop(signal.SIGKILL)  # right after the last 250, handled or not
     with ServiceProcess(config, http, cwd) as service:
-        for _ in range(250):  # bounded wait for the worker to finish what was stored
+        for _ in range(250):  # bounded wait for the intake task to finish what was stored
             _, inbox = call(service.base_url, "GET", "/v1/inbox?status=pending", key)
             if not inbox["messages"]:
                 break

@@ -1,5 +1,5 @@
 
-"""Malformed and random MIME never stops the reader or the worker (hypothesis)."""
+"""Malformed and random MIME never stops the reader or the intake task (hypothesis)."""
 
 import pytest
 import random
@@ -82,14 +82,14 @@ def _mutations(count: int, seed: int = 1234) -> list[bytes]:
     return batch
 
 
-async def test_worker_keeps_every_mangled_message_and_keeps_running(client):
+async def test_the_intake_keeps_every_mangled_message_and_keeps_running(client):
     service, intake = client.app[SERVICE], client.app[INTAKE]
     ids = [await intake.receive(raw, "fuzz@example.com", ["PLUSinfo@plusnxt.com"]) for raw in _mutations(300)]
     await intake.handle_pending()
     stored, _ = await service.review.inbox(None, None, 1000)
     assert [m.id for m in stored] == ids  # nothing dropped
     assert all(m.status != "pending" and m.reasons for m in stored)
-    # And the worker still honours a good request afterwards.
+    # And the intake still honours a good request afterwards.
     good = await intake.receive(SEEDS[0], "x@example.com", ["PLUSinfo@plusnxt.com"])
     await intake.handle_pending()
     assert (await service.store.get_message(good)).status != "pending"

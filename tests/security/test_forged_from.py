@@ -51,7 +51,7 @@ async def suppressed(client, key: str, email: str) -> bool:
 
 
 async def settle_all(client) -> None:
-    """Wait (bounded) until the service's own worker has read every stored message."""
+    """Wait (bounded) until the service's own intake task has read every stored message."""
     async def none_pending():
         page, _ = await client.app[SERVICE].review.inbox("pending", None, 100)
         return page == []

@@ -91,3 +91,7 @@ class ServiceProcess:
             if self.process.poll() is None:
                 self.process.kill()
             self._finish()
+        if exc[0] is not None and self.process is not None:
+            # Whatever failed in the block (a refused connection, a wait that never ended), the
+            # service's own words are beside it: pytest shows a failed test's output.
+            print(f"--- the end of the service's log ---\n{self.output[-3000:]}")

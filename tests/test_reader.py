@@ -46,7 +46,7 @@ def test_a_reader_without_room_for_a_batch_under_its_limit_is_an_error_to_retry(
     reader = MailReader(settings(2 * 1024**3))
     try:
         reader._child()
-        used = _address_space(reader._process.pid)  # a ready child's, its model loaded
+        used = int(_status(reader._process.pid, "VmSize").split()[0]) * 1024  # a ready child's, its model loaded
     finally:
         reader.close()
     tight = MailReader(settings(used + _ROOM_BYTES // 2))
@@ -71,17 +71,15 @@ def test_a_reader_child_has_no_thread_but_its_own(monkeypatch):
     reader = MailReader(settings(2 * 1024**3))
     try:
         reader._child()
-        with open(f"/proc/{reader._process.pid}/status") as status:
-            threads = next(line for line in status if line.startswith("Threads:"))
-        assert threads.split() == ["Threads:", "1"]
+        assert _status(reader._process.pid, "Threads") == "1"
     finally:
         reader.close()
 
 
-def _address_space(pid: int) -> int:
+def _status(pid: int, field: str) -> str:
+    """A field of a process's /proc status ("VmSize": its address space, "Threads"), as written."""
     with open(f"/proc/{pid}/status") as status:
-        size = next(line for line in status if line.startswith("VmSize:"))
-    return int(size.split()[1]) * 1024
+        return next(line for line in status if line.startswith(field + ":")).split(":", 1)[1].strip()
 
 
 def test_a_reader_the_system_cannot_fork_is_an_error_to_retry(monkeypatch):

@@ -16,8 +16,8 @@ _label = st.one_of(
               st.sampled_from(string.ascii_letters), st.text(_ALNUM + "-", max_size=61), st.sampled_from(_ALNUM)),
 )
 # The IANA list of top-level domains that domains() uses (upper case there), in any case.
-_tld = st.sampled_from(get_top_level_domains()).flatmap(
-    lambda tld: st.sampled_from([tld.lower(), tld.upper(), tld.capitalize()]))
+_tld = st.builds(lambda tld, case: case(tld), st.sampled_from(get_top_level_domains()),
+                 st.sampled_from([str.lower, str.upper, str.capitalize]))
 
 domain_names = st.builds(lambda labels, tld: ".".join([*labels, tld]), st.lists(_label, min_size=1, max_size=4), _tld)
 

@@ -67,7 +67,7 @@ async def test_a_big_import_elsewhere_is_read_from_the_rows_into_a_fresh_shape(t
 
 async def test_a_restored_database_behind_the_shared_word_still_sees_new_writes(tmp_path):
     settings = make_settings(tmp_path / "data")
-    settings.service.data_dir.mkdir(mode=0o700)
+    settings.service.data_dir.mkdir(mode=0o700, exist_ok=True)  # made already on SQLite, with its database
     (settings.service.data_dir / SIGNAL_NAME).write_bytes(struct.pack("<Q", 10**9))  # from a newer copy
     server, cli = await open_pair(tmp_path)
     try:

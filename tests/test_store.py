@@ -27,7 +27,6 @@ async def db(settings):
     if settings.store.url:
         opened = PostgresStore(settings.store.url)
     else:
-        settings.service.data_dir.mkdir(mode=0o700, parents=True)
         opened = SuppressionStore(settings.database_path)
     await opened.open()
     yield opened

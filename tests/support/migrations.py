@@ -6,12 +6,14 @@ import contextlib
 import suppression.store.postgresql
 import suppression.store.sqlite
 from suppression.service import SuppressionService
+from tests.support.settings import blank_database
 
 
 @contextlib.asynccontextmanager
 async def opened_store(settings, monkeypatch=None, migrations: int | None = None):
     """The settings' store, opened (at its first `migrations` migrations, if given) and closed after."""
     if migrations is not None:
+        blank_database(settings)  # a test's database starts with every migration applied
         module = suppression.store.postgresql if settings.store.url else suppression.store.sqlite
         monkeypatch.setattr(module, "MIGRATIONS", module.MIGRATIONS[:migrations])
     try:

@@ -226,7 +226,7 @@ async def test_until_must_be_a_future_timestamp_and_a_domain_entry_is_not_paused
 
 async def test_the_snapshot_keeps_a_pause_that_then_ends_after_a_restart(settings, caplog):
     clock = Clock()
-    settings.service.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # the app makes it; no app here
+    settings.service.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # SQLite's has it already; no app here to make PostgreSQL's
     first = SuppressionService.of_settings(settings, SIGNING)
     first.clock = clock
     await first.start()

@@ -43,6 +43,13 @@ def schema_of(url: str) -> list[tuple]:
     return [*columns, *indexes, *triggers, version]
 
 
+def oid_and_schema_owner(url: str) -> tuple[int, str, str]:
+    """The database's identity, and who owns its schema `public` with what grants."""
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT d.oid, n.nspowner::regrole::text, n.nspacl::text FROM pg_database d, pg_namespace n"
+                            " WHERE d.datname = current_database() AND n.nspname = 'public'").fetchone()
+
+
 def database_id(url: str) -> str:
     with psycopg.connect(url) as conn:
         return conn.execute("SELECT value FROM meta WHERE key = 'database_id'").fetchone()[0]
@@ -72,12 +79,13 @@ async def test_a_lent_database_is_new_and_migrated_and_one_given_back_is_emptied
     await store.suppress("kept@example.com", 1, ALL_EMAILS, "manual", "api", "t")
     await store.close()
     assert rows_of(url) != rows_of(fresh)
-    used = database_id(url)
+    used, identity = database_id(url), oid_and_schema_owner(url)[0]
     left_open = psycopg.connect(url, autocommit=True)  # a process of the last test that never closed
 
     give_back_databases([tmp_path / "first"])
     again = database_of(tmp_path / "second")
     assert again != url and schema_of(again) == schema_of(fresh) and rows_of(again) == rows_of(fresh)
+    assert oid_and_schema_owner(again)[0] == identity  # the same database, emptied, not another copy
     assert len({database_id(fresh), used, database_id(again)}) == 3  # each its own, as migration 3 makes it
     with pytest.raises(psycopg.OperationalError):
         left_open.execute("SELECT 1")
@@ -92,16 +100,26 @@ async def test_a_lent_database_is_new_and_migrated_and_one_given_back_is_emptied
     third = database_of(tmp_path / "third")  # emptied again
     assert database_id(third) not in {database_id(fresh), used, given_back}
     give_back_databases([tmp_path / "third"])
+    shared_server().give_back(fresh)
 
 
 @needs_postgresql
-def test_a_database_whose_schema_a_test_changed_is_never_lent_again(tmp_path):
-    url = database_of(tmp_path / "data")
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("ALTER TABLE meta ADD COLUMN note TEXT")
-    expected = schema_of(database_of(tmp_path / "other"))
+@pytest.mark.parametrize("change", [
+    "ALTER TABLE meta ADD COLUMN note TEXT",
+    "ALTER TABLE sender_requests DISABLE TRIGGER ALL",  # its foreign key's triggers too
+    "GRANT SELECT ON meta TO PUBLIC",
+    "CREATE POLICY everyone ON meta USING (true)",
+])
+def test_a_database_whose_schema_a_test_changed_is_never_lent_again(tmp_path, change):
+    changed, kept = database_of(tmp_path / "data"), database_of(tmp_path / "other")
+    with psycopg.connect(changed, autocommit=True) as conn:
+        conn.execute(change)  # our own statements
+    expected = schema_of(kept)
+    changed_oid, kept_oid = (oid_and_schema_owner(url)[0] for url in (changed, kept))
     give_back_databases([tmp_path / "data", tmp_path / "other"])
     lent = [database_of(tmp_path / name) for name in ("x", "y", "z")]
+    lent_oids = {oid_and_schema_owner(url)[0] for url in lent}
+    assert kept_oid in lent_oids and changed_oid not in lent_oids  # the one emptied and lent again, the other dropped
     assert all(schema_of(each) == expected for each in lent)
     give_back_databases([tmp_path / name for name in ("x", "y", "z")])
 
@@ -112,7 +130,10 @@ def test_a_lent_postgresql_database_made_blank_has_nothing_in_it(tmp_path):
     assert relations(settings.store.url) > 10
     blank_database(settings)
     assert relations(settings.store.url) == 0
+    new = shared_server().create_database()
+    assert oid_and_schema_owner(settings.store.url)[1:] == oid_and_schema_owner(new)[1:]  # its schema as new
     give_back_databases([tmp_path / "data"])
+    shared_server().give_back(new)
 
 
 async def test_a_lent_sqlite_database_is_migrated_and_empty_with_its_own_id_and_the_stores_modes(tmp_path):

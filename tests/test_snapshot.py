@@ -47,7 +47,8 @@ async def test_restart_from_the_snapshot_includes_changes_made_while_stopped(tmp
 
 @pytest.mark.both_stores
 async def test_the_snapshot_is_written_on_either_store_into_a_data_dir_not_made_yet(tmp_path, store, caplog):
-    # On PostgreSQL nothing but the snapshot writes into data_dir, and nothing created it.
+    # On PostgreSQL nothing but the snapshot writes into data_dir, and nothing created it (on
+    # SQLite, make_settings made it, with the test's database in it).
     settings = make_settings(tmp_path / "new" / "data", store)
     service = SuppressionService.of_settings(settings, ("k" * 40,))
     await service.start()

@@ -11,7 +11,8 @@ from tests.support.settings import blank_database
 
 @contextlib.asynccontextmanager
 async def opened_store(settings, monkeypatch=None, migrations: int | None = None):
-    """The settings' store, opened (at its first `migrations` migrations, if given) and closed after."""
+    """The settings' store, opened (at its first `migrations` migrations, if given, on a database
+    made blank first: nothing may have it open) and closed after."""
     if migrations is not None:
         blank_database(settings)  # a test's database starts with every migration applied
         module = suppression.store.postgresql if settings.store.url else suppression.store.sqlite

@@ -4,9 +4,10 @@ database of this run's throwaway PostgreSQL server (tests/support/postgres.py).
 A test's database starts as the store's first open leaves a new one: every migration applied,
 nothing in it. It is copied from one the migrations built once a process (a file, or a
 PostgreSQL template): applying them again for each of a thousand tests took a tenth of the
-suite's CPU. The migrations themselves are tested from an empty database (tests/test_store.py,
-tests/test_pg_store.py, and every service started from a config file), and `blank_database`
-gives a test one as an older program would find it."""
+suite's CPU. The migrations themselves are tested from an empty database: tests/test_store.py,
+tests/test_pg_store.py, tests/test_instances.py and the other tests that make a database with
+create_database, and on SQLite every service and CLI started from a config file (write_config
+lends no file). `blank_database` gives a test one as an older program would find it."""
 
 import atexit
 import os
@@ -20,6 +21,7 @@ import psycopg
 
 from suppression.config import settings_from_mapping
 from suppression.datadir import FILE_MODE, FOLDER_MODE
+from suppression.schema import MIGRATIONS
 from suppression.store.sqlite import _migrate
 from tests.support.postgres import shared_server
 
@@ -41,7 +43,7 @@ def make_settings(data_dir: Path, store: str | None = None, **tables):
     for name, table in tables.items():
         raw.setdefault(name, {}).update(table)
     settings = settings_from_mapping(raw)
-    if store == "sqlite" and not data_dir.exists():
+    if store == "sqlite" and not settings.service.data_dir.exists():
         _lend_sqlite_database(settings.database_path)
     return settings
 
@@ -59,7 +61,10 @@ def _lend_sqlite_database(path: Path) -> None:
         db = sqlite3.connect(template, isolation_level=None)
         db.execute("PRAGMA journal_mode = WAL")  # as the store's writer opens it
         _migrate(db, template)
+        (version,) = db.execute("PRAGMA user_version").fetchone()
         db.close()  # the last connection: the log is folded into the file, and removed
+        # Built from what the module holds now: inside opened_store(migrations=N) that would be N.
+        assert version == len(MIGRATIONS), f"the template stopped at migration {version}"
         _sqlite_template.append(template)
     path.parent.mkdir(mode=FOLDER_MODE, parents=True)
     with open(_sqlite_template[0], "rb") as source, open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), "wb") as copy:
@@ -94,8 +99,8 @@ def database_of(data_dir: Path) -> str:
 
 
 def give_back_databases(data_dirs) -> None:
-    """The test that made these data folders has ended: their databases are dropped
-    (PostgresServer.give_back)."""
+    """The test that made these data folders has ended: their databases are emptied for the next
+    test, or dropped if the test changed their schema (PostgresServer.give_back)."""
     for data_dir in data_dirs:
         shared_server().give_back(_databases.pop(data_dir))
 

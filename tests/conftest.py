@@ -4,7 +4,6 @@ keys; which tests run on both stores; which run with no other test beside them.
 The helpers live in tests/support/; their names are re-exported here for the tests (and the
 branches) that import them from `tests.conftest`."""
 
-import collections
 import compileall
 import contextlib
 import os
@@ -17,6 +16,7 @@ from handlers.app import build_app
 from handlers.state import SERVICE
 import suppression.details
 from suppression.config import settings_from_mapping  # noqa: F401 (importable from here, as before)
+from tests.support import order
 from tests.support.alone import RunLock
 from tests.support.cli import _env, cli, run_cli  # noqa: F401
 from tests.support.http import api_call, bearer, free_port  # noqa: F401
@@ -42,7 +42,14 @@ hypothesis_settings.register_profile("suite", deadline=None)
 hypothesis_settings.load_profile("suite")
 
 
+def pytest_addoption(parser):
+    parser.addoption("--record-durations", action="store_true",
+                     help="write each module's mean seconds a test to tests/durations.json (the order tests run in)")
+
+
 def pytest_configure(config):
+    if config.getoption("record_durations") and not os.environ.get("PYTEST_XDIST_WORKER"):
+        config.pluginmanager.register(order.Recorder(), "record-durations")
     # With PYTHONDONTWRITEBYTECODE set (as on this project's machines and CI), Python keeps no
     # compiled copy of our modules, and each of the hundreds of service, CLI and reader processes
     # the tests start compiled them again: 80 ms a process. Compiled once here, before any starts
@@ -90,12 +97,13 @@ def pytest_collection_modifyitems(config, items):
     # largest groups first). Tests that run (in part) alone go first: a worker reaching one waits,
     # idle, for the test the other worker is in to end; later in the run that was often a 10-16 s
     # one (28 s of one core's waiting in a run) or a module's 40 s set-up (the wheel's), at the
-    # start it is another such test, each soon past its set-up. Then the groups, largest first,
-    # as xdist did (a long group last would leave the other core idle at the end); then the rest.
-    # A stable sort: within each kind, the collection's order.
+    # start it is another such test, each soon past its set-up (in the collection's order: taken
+    # longest first, the whole-test ones came between and held both other workers idle, 44-73%
+    # of the machine for 20 s). Then each group or test, longest first, as tests/durations.json
+    # expects them (tests/support/order.py). A stable sort: otherwise, the collection's order.
     groups = {item: _group_of(item) for item in items}
-    sizes = collections.Counter(groups.values())
-    items.sort(key=lambda item: (not _runs_alone(item), -sizes[groups[item]] if groups[item] else 0))
+    seconds = order.expected_seconds(items, groups, order.read())
+    items.sort(key=lambda item: (not _runs_alone(item), 0 if _runs_alone(item) else -seconds[item]))
 
 
 def _group_of(item) -> str:

@@ -1,0 +1,57 @@
+"""The order the workers take tests in, longest first, from how long each module's tests took.
+
+pytest-xdist hands a worker the next test (or group) when it has two or fewer left, in the
+order given. Given in the collection's order, the run ended on test_webhooks.py and
+test_workers.py, whose tests start services and take seconds: the last worker ran on alone for
+7-10 s. Longest first (the classic rule for spreading work over machines) leaves the short tests
+for the end, where they fill the gaps.
+
+tests/durations.json holds each module's mean seconds a test, written by
+`pytest --record-durations` (docs/testing.md). It only orders: a module not in it goes first,
+with the longest, and a stale figure costs a few seconds at worst, never a test.
+"""
+
+import collections
+import json
+from pathlib import Path
+
+FILE = Path(__file__).parent.parent / "durations.json"
+
+
+def read() -> dict[str, float]:
+    try:
+        return json.loads(FILE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def expected_seconds(items, groups: dict, means: dict[str, float]) -> dict:
+    """Each item's unit of work (its group, or itself) and how long that unit is expected to take."""
+    unknown = max(means.values(), default=1.0)
+    seconds = {item: means.get(_module(item), unknown) for item in items}
+    by_group = collections.Counter()
+    for item in items:
+        if groups[item]:
+            by_group[groups[item]] += seconds[item]
+    return {item: by_group[groups[item]] if groups[item] else seconds[item] for item in items}
+
+
+class Recorder:
+    """Adds up each test's set-up, call and tear-down; writes each module's mean a test."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = collections.defaultdict(float)
+
+    def pytest_runtest_logreport(self, report):
+        self.seconds[report.nodeid] += report.duration
+
+    def pytest_sessionfinish(self, session):
+        modules = collections.defaultdict(list)
+        for nodeid, seconds in self.seconds.items():
+            modules[nodeid.split("::")[0]].append(seconds)
+        means = {module: round(sum(times) / len(times), 3) for module, times in sorted(modules.items())}
+        FILE.write_text(json.dumps(means, indent=1) + "\n", encoding="utf-8")
+
+
+def _module(item) -> str:
+    return item.nodeid.split("::")[0]

@@ -1,5 +1,6 @@
 """The service as a process: start-up, clean stop on SIGTERM, restart and SIGKILL with data kept."""
 
+import gc
 import signal
 import socket
 import subprocess
@@ -182,3 +183,22 @@ def test_a_second_instance_on_the_same_sqlite_data_dir_is_refused(deployment):
         assert run_cli("check", "jane@example.com", config=config).returncode == 0  # the CLI works beside it
     with ServiceProcess(second, second_port, cwd) as again:  # once the first has stopped, it may
         assert again.process.poll() is None
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_loading_holds_the_collector_then_gives_it_back_as_it_was(enabled):
+    # The CLI and the service load their modules with it held (handlers/serve.py); the CLI runs
+    # in this process too (tests/support/cli.py), where a test may have held it itself.
+    from handlers.serve import _collector_held
+
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        with _collector_held():
+            assert not gc.isenabled()
+        assert gc.isenabled() == enabled
+        with pytest.raises(ValueError), _collector_held():
+            raise ValueError("a module that fails to load")
+        assert gc.isenabled() == enabled
+    finally:
+        (gc.enable if was else gc.disable)()

@@ -18,9 +18,9 @@ from pathlib import Path
 FILE = Path(__file__).parent.parent / "durations.json"
 
 
-def read() -> dict[str, float]:
+def read(path: Path = FILE) -> dict[str, float]:
     try:
-        return json.loads(FILE.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
 
@@ -39,7 +39,8 @@ def expected_seconds(items, groups: dict, means: dict[str, float]) -> dict:
 class Recorder:
     """Adds up each test's set-up, call and tear-down; writes each module's mean a test."""
 
-    def __init__(self):
+    def __init__(self, path: Path = FILE):
+        self.path = path
         self.seconds: dict[str, float] = collections.defaultdict(float)
 
     def pytest_runtest_logreport(self, report):
@@ -50,7 +51,7 @@ class Recorder:
         for nodeid, seconds in self.seconds.items():
             modules[nodeid.split("::")[0]].append(seconds)
         means = {module: round(sum(times) / len(times), 3) for module, times in sorted(modules.items())}
-        FILE.write_text(json.dumps(means, indent=1) + "\n", encoding="utf-8")
+        self.path.write_text(json.dumps(means, indent=1) + "\n", encoding="utf-8")
 
 
 def _module(item) -> str:

@@ -41,8 +41,8 @@ def console(argv: list[str] | None = None) -> int:
 @contextlib.contextmanager
 def _collector_held():
     """No cyclic garbage collection while a process loads its modules: what they build lasts as
-    long as the process, and the collector walked it ~150 times, 36 ms of a service's start-up
-    (15 of a CLI command's)."""
+    long as the process, and the collector walked it ~150 times, 36 ms of a service's start-up.
+    (The app freezes what start-up built once it has started: handlers/app.py.)"""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -73,9 +73,6 @@ def serve(config: str | None) -> int:
 
         from handlers.app import build_app
         from handlers.protocol import quiet_protocol_errors
-        # What loading made stays for the process's life: no later collection walks it again
-        # (nor, after a fork, touches the workers' copies of its pages).
-        gc.freeze()
 
     quiet_protocol_errors()
     _raise_open_files_limit()

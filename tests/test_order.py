@@ -23,19 +23,26 @@ def test_a_group_is_expected_to_take_its_tests_together_and_an_unknown_module_th
     assert order.expected_seconds([b1], {b1: ""}, {}) == {b1: 1.0}  # no figures: all alike, as collected
 
 
-def test_recorded_durations_are_each_modules_mean_a_test_and_read_back(tmp_path):
+def test_recorded_durations_are_each_modules_mean_a_test_after_a_run_that_passed(tmp_path):
     path = tmp_path / "durations.json"
-    recorder = order.Recorder(path)
-    for nodeid, seconds in [("tests/a.py::one", 0.5), ("tests/a.py::one", 1.5), ("tests/a.py::two", 1.0),
-                            ("tests/b.py::one", 0.25)]:  # set-up, call and tear-down each report
-        recorder.pytest_runtest_logreport(SimpleNamespace(nodeid=nodeid, duration=seconds))
-    recorder.pytest_sessionfinish(session=None)
-    assert order.read(path) == {"tests/a.py": 1.5, "tests/b.py": 0.25}
+    path.write_text('{"tests/a.py": 9.0, "tests/c.py": 4.0}')  # c.py did not run: its figure stays
+
+    def recorded(exitstatus: int) -> dict:
+        recorder = order.Recorder(path)
+        for nodeid, seconds, skipped in [("tests/a.py::one", 0.5, False), ("tests/a.py::one", 1.5, False),
+                                         ("tests/a.py::two", 1.0, False), ("tests/b.py::one", 0.25, False),
+                                         ("tests/b.py::two", 0.0, True)]:  # set-up, call and tear-down each report
+            recorder.pytest_runtest_logreport(SimpleNamespace(nodeid=nodeid, duration=seconds, skipped=skipped))
+        recorder.pytest_sessionfinish(session=None, exitstatus=exitstatus)
+        return order.read(path)
+
+    assert recorded(1) == {"tests/a.py": 9.0, "tests/c.py": 4.0}  # a failing or interrupted run writes nothing
+    assert recorded(0) == {"tests/a.py": 1.5, "tests/b.py": 0.25, "tests/c.py": 4.0}
+    assert [p.name for p in tmp_path.iterdir()] == ["durations.json"]
     assert order.read(tmp_path / "none.json") == {}
 
 
-def test_the_committed_durations_name_only_modules_that_exist():
-    means = order.read()
-    assert means, "tests/durations.json is missing: pytest --record-durations writes it"
+def test_the_committed_durations_name_every_module_and_only_those():
     root = order.FILE.parent.parent
-    assert all((root / module).is_file() for module in means), [m for m in means if not (root / m).is_file()]
+    modules = {str(path.relative_to(root)) for path in (root / "tests").rglob("test_*.py")}
+    assert set(order.read()) == modules, "pytest --record-durations writes tests/durations.json again"

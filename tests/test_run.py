@@ -202,3 +202,26 @@ def test_loading_holds_the_collector_then_gives_it_back_as_it_was(enabled):
         assert gc.isenabled() == enabled
     finally:
         (gc.enable if was else gc.disable)()
+
+
+SEEN = """
+import gc, sys
+import aiohttp.web
+aiohttp.web.run_app = lambda *args, **kwargs: print("serving with the collector", gc.isenabled())
+import suppression.cli
+command = suppression.cli.main
+def seen(argv, serve):
+    print("the command with the collector", gc.isenabled())
+    return command(argv, serve)
+suppression.cli.main = seen
+from handlers.serve import console
+sys.exit(console(sys.argv[1:]))
+"""
+
+
+def test_a_command_and_the_service_run_with_the_collector_on(tmp_path):
+    # In a process of its own: loading held it, and it must be on again for what runs after.
+    run = subprocess.run([sys.executable, "-c", SEEN, "serve"], cwd=tmp_path, env=_env(),
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.splitlines() == ["the command with the collector True", "serving with the collector True"]

@@ -7,12 +7,14 @@ test_workers.py, whose tests start services and take seconds: the last worker ra
 for the end, where they fill the gaps.
 
 tests/durations.json holds each module's mean seconds a test, written by
-`pytest --record-durations` (docs/testing.md). It only orders: a module not in it goes first,
-with the longest, and a stale figure costs a few seconds at worst, never a test.
+`pytest --record-durations` (docs/testing.md). It only orders: a module not in it is expected to
+take as long a test as the slowest module, and a stale figure costs a few seconds at worst,
+never a test.
 """
 
 import collections
 import json
+import os
 from pathlib import Path
 
 FILE = Path(__file__).parent.parent / "durations.json"
@@ -37,21 +39,31 @@ def expected_seconds(items, groups: dict, means: dict[str, float]) -> dict:
 
 
 class Recorder:
-    """Adds up each test's set-up, call and tear-down; writes each module's mean a test."""
+    """Adds up each test's set-up, call and tear-down; after a run that passed, writes each
+    module's mean a test over the modules it ran (the others keep their figures)."""
 
     def __init__(self, path: Path = FILE):
         self.path = path
         self.seconds: dict[str, float] = collections.defaultdict(float)
+        self.skipped: set[str] = set()  # a skipped test took no time: it would pull its module's mean down
 
     def pytest_runtest_logreport(self, report):
         self.seconds[report.nodeid] += report.duration
+        if report.skipped:
+            self.skipped.add(report.nodeid)
 
-    def pytest_sessionfinish(self, session):
+    def pytest_sessionfinish(self, session, exitstatus):
+        if exitstatus != 0:
+            return  # a run cut short or failing: its times say little
         modules = collections.defaultdict(list)
         for nodeid, seconds in self.seconds.items():
-            modules[nodeid.split("::")[0]].append(seconds)
-        means = {module: round(sum(times) / len(times), 3) for module, times in sorted(modules.items())}
-        self.path.write_text(json.dumps(means, indent=1) + "\n", encoding="utf-8")
+            if nodeid not in self.skipped:
+                modules[nodeid.split("::")[0]].append(seconds)
+        means = read(self.path) | {module: round(sum(times) / len(times), 3) for module, times in modules.items()}
+        # Whole or not at all: the workers of a run starting meanwhile read it as they collect.
+        written = self.path.with_name(self.path.name + ".new")
+        written.write_text(json.dumps(dict(sorted(means.items())), indent=1) + "\n", encoding="utf-8")
+        os.replace(written, self.path)
 
 
 def _module(item) -> str:

@@ -94,9 +94,12 @@ class Judge:
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, total))))
 
     def save(self, path: Path) -> None:
-        """Only the features that have a weight: the file stays small."""
+        """Only the features that have a weight: the file stays small. Stored, not compressed:
+        a reader child loads it as it starts, and again after each message that overran, and
+        inflating it took 18.6 ms of the child's CPU where reading it takes 3.7 (the wheel, a
+        zip, compresses it anyway)."""
         indices = np.flatnonzero(self.weights)
-        np.savez_compressed(path, indices=indices.astype(np.int32), weights=self.weights[indices].astype(np.float32),
+        np.savez(path, indices=indices.astype(np.int32), weights=self.weights[indices].astype(np.float32),
                             bias=np.float64(self.bias), threshold=np.float64(self.threshold),
                             threshold_named=np.float64(self.threshold_named),
                             version=np.int64(FEATURES_VERSION), dimensions=np.int64(DIMENSIONS))

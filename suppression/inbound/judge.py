@@ -100,9 +100,9 @@ class Judge:
         zip, compresses it anyway)."""
         indices = np.flatnonzero(self.weights)
         np.savez(path, indices=indices.astype(np.int32), weights=self.weights[indices].astype(np.float32),
-                            bias=np.float64(self.bias), threshold=np.float64(self.threshold),
-                            threshold_named=np.float64(self.threshold_named),
-                            version=np.int64(FEATURES_VERSION), dimensions=np.int64(DIMENSIONS))
+                 bias=np.float64(self.bias), threshold=np.float64(self.threshold),
+                 threshold_named=np.float64(self.threshold_named),
+                 version=np.int64(FEATURES_VERSION), dimensions=np.int64(DIMENSIONS))
 
 
 def load_judge(path: Path = MODEL_FILE) -> Judge:

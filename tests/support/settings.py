@@ -10,6 +10,7 @@ create_database, and on SQLite every service and CLI started from a config file 
 lends no file). `blank_database` gives a test one as an older program would find it."""
 
 import atexit
+import functools
 import os
 import secrets
 import shutil
@@ -48,26 +49,28 @@ def make_settings(data_dir: Path, store: str | None = None, **tables):
     return settings
 
 
-_sqlite_template: list[Path] = []
+@functools.cache
+def _migrated_sqlite_file() -> Path:
+    """A database file every migration was applied to, once a process."""
+    folder = Path(tempfile.mkdtemp(prefix="suppression-template-"))
+    atexit.register(shutil.rmtree, folder, True)
+    template = folder / "migrated.sqlite3"
+    db = sqlite3.connect(template, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")  # as the store's writer opens it
+    _migrate(db, template)
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    db.close()  # the last connection: the log is folded into the file, and removed
+    # Built from what the module holds now: inside opened_store(migrations=N) that would be N.
+    assert version == len(MIGRATIONS), f"the template stopped at migration {version}"
+    return template
 
 
 def _lend_sqlite_database(path: Path) -> None:
     """A new data folder holding a database as the store's first open makes it (mode as the
     store's own), with a database_id of its own as migration 3 gives each database."""
-    if not _sqlite_template:
-        folder = Path(tempfile.mkdtemp(prefix="suppression-template-"))
-        atexit.register(shutil.rmtree, folder, True)
-        template = folder / "migrated.sqlite3"
-        db = sqlite3.connect(template, isolation_level=None)
-        db.execute("PRAGMA journal_mode = WAL")  # as the store's writer opens it
-        _migrate(db, template)
-        (version,) = db.execute("PRAGMA user_version").fetchone()
-        db.close()  # the last connection: the log is folded into the file, and removed
-        # Built from what the module holds now: inside opened_store(migrations=N) that would be N.
-        assert version == len(MIGRATIONS), f"the template stopped at migration {version}"
-        _sqlite_template.append(template)
     path.parent.mkdir(mode=FOLDER_MODE, parents=True)
-    with open(_sqlite_template[0], "rb") as source, open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), "wb") as copy:
+    with open(_migrated_sqlite_file(), "rb") as source, \
+            open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), "wb") as copy:
         shutil.copyfileobj(source, copy)
     db = sqlite3.connect(path, isolation_level=None)
     try:

@@ -6,7 +6,7 @@ from json.encoder import encode_basestring_ascii as _json_string
 
 from aiohttp import web
 
-from handlers.bodies import all_strings, decoded, flat_object, json_list_in_slices
+from handlers.bodies import all_strings, count_each, flat_object, json_list_in_slices, let_go
 from handlers.errors import ApiError, json_answers
 from handlers.state import METRICS, SERVICE, SETTINGS, WEBHOOKS
 from suppression.apikeys import ROLES, ApiKey
@@ -154,6 +154,7 @@ async def _check_json(request: web.Request) -> web.Response:
     await request.app[SERVICE].live.see_writes()
     suppressed = await request.app[SERVICE].suppressed_texts(emails, scope, request.query.get("purpose"))
     request.app[METRICS].checked["bulk"] += len(emails)
+    await let_go(emails)
     if len(suppressed) < _SMALL_ANSWER:
         return web.json_response({"suppressed": suppressed})
     response = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
@@ -416,19 +417,18 @@ async def json_object(request: web.Request, allowed: set[str], max_bytes: int = 
     """
     if request.content_type != "application/json":
         raise ApiError(415, "send a JSON body with Content-Type: application/json")
-    raw = await _read_at_most(request, max_bytes)
-    if len(raw) > SMALL_JSON_BYTES:
-        if raw.count(b"{") + raw.count(b"[") > MAX_JSON_CONTAINERS:
+    chunks = await _read_at_most(request, max_bytes)
+    if sum(map(len, chunks)) > SMALL_JSON_BYTES:
+        if await count_each(chunks, b"{", b"[") > MAX_JSON_CONTAINERS:
             raise ApiError(400, "a large body must be one flat object such as {\"emails\": [strings]}")
-        if raw.count(b",") >= MAX_JSON_ITEMS:
+        if await count_each(chunks, b",") >= MAX_JSON_ITEMS:
             raise ApiError(413, f"at most {MAX_JSON_ITEMS} items in one JSON body; send text/plain,"
                                 " one address a line, for more (it is streamed)")
-        # Past the small size, read in slices: json.loads would hold the loop for the whole body.
-        body = await flat_object(await decoded(raw))
-        return _only(body, allowed)
+        # Past the small size, read in pieces: json.loads would hold the loop for the whole body.
+        return _only(await flat_object(chunks), allowed)
     try:
         # RFC 8259: JSON between systems is UTF-8; json.loads would guess others.
-        body = json.loads(raw.decode("utf-8"))
+        body = json.loads(b"".join(chunks).decode("utf-8"))
     except UnicodeDecodeError:
         raise ApiError(400, "the body is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
@@ -449,17 +449,18 @@ def _only(body: dict, allowed: set[str]) -> dict:
     return body
 
 
-async def _read_at_most(request: web.Request, max_bytes: int) -> bytes:
-    """The whole body, or 413 as soon as it passes `max_bytes` (nothing more is buffered)."""
+async def _read_at_most(request: web.Request, max_bytes: int) -> list[bytes]:
+    """The whole body in chunks as read (never joined: a large one is read in pieces), or 413
+    as soon as it passes `max_bytes` (nothing more is buffered)."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise ApiError(413, f"the body is larger than {max_bytes} bytes")
     chunks, size = [], 0
-    async for chunk in request.content.iter_chunked(256 * 1024):
+    async for chunk in request.content.iter_chunked(_BLOCK_BYTES):
         size += len(chunk)
         if size > max_bytes:
             raise ApiError(413, f"the body is larger than {max_bytes} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+    return chunks
 
 
 def optional_string(body: dict, name: str) -> str | None:

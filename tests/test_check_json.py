@@ -1,12 +1,18 @@
 """The single check's answer, put together without json.dumps in its common case (issue 24):
-always the very text json.dumps (web.json_response) writes."""
+always the very text json.dumps (web.json_response) writes; and a bulk check's large JSON
+body, read in pieces wherever they are cut: always what json.loads reads, or refused."""
 
+import asyncio
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from handlers import bodies
 from handlers.api import check_json
+from handlers.bodies import flat_object
+from handlers.errors import ApiError
 
 _values = st.one_of(st.none(), st.booleans(), st.text(max_size=30), st.integers(), st.just("ö\"\\\u2028\ud800"))
 
@@ -25,3 +31,64 @@ def test_the_check_answer_is_what_json_dumps_writes(email, topic, suppressed, ex
 def test_the_common_answer_takes_the_short_way():
     body = {"email": "jöhn@xn--exmple-cua.com", "topic": None, "suppressed": False}
     assert check_json(body) == json.dumps(body) == '{"email": "j\\u00f6hn@xn--exmple-cua.com", "topic": null, "suppressed": false}'
+
+
+# -- a large body, read in pieces (handlers/bodies.py) -------------------------------------
+
+_strings = st.text(alphabet=st.characters(codec="utf-8"), max_size=12)
+_flat_values = st.one_of(st.none(), _strings, st.lists(_strings, max_size=6))
+_spaces = st.sampled_from(["", " ", "\n", " \t\r\n "])
+
+
+@st.composite
+def _flat_bodies(draw) -> bytes:
+    """A flat JSON object as bytes, in any of the spellings json.dumps writes, with any spacing."""
+    value = draw(st.dictionaries(_strings, _flat_values, max_size=4))
+    text = json.dumps(value, ensure_ascii=draw(st.booleans()), indent=draw(st.sampled_from([None, 0, 2])))
+    return (draw(_spaces) + text + draw(_spaces)).encode()
+
+
+@st.composite
+def _chunked(draw, body: bytes) -> list[bytes]:
+    """The body cut anywhere, through a character's bytes or an escape as well."""
+    cuts = sorted(draw(st.lists(st.integers(0, len(body)), max_size=8)))
+    return [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)])]
+
+
+def _read(chunks: list[bytes]) -> dict:
+    return asyncio.run(flat_object(chunks))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_a_large_body_read_in_pieces_is_what_json_loads_reads(data):
+    body = data.draw(_flat_bodies())
+    assert _read(data.draw(_chunked(body))) == json.loads(body)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_a_broken_body_read_in_pieces_is_refused_as_json_loads_refuses_it(data):
+    body = data.draw(_flat_bodies())
+    at = data.draw(st.integers(0, len(body)))
+    broken = data.draw(st.sampled_from([body[:at], body[:at] + b"\\" + body[at:], body[:at] + b"\xff" + body[at:],
+                                        body[:at] + b"," + body[at:], body + b"x"]))
+    try:
+        expected = json.loads(broken)
+    except (ValueError, UnicodeDecodeError):
+        with pytest.raises(ApiError) as refused:
+            _read(data.draw(_chunked(broken)))
+        assert refused.value.status == 400
+    else:
+        assert _read(data.draw(_chunked(broken))) == expected
+
+
+def test_a_string_past_the_longest_in_a_large_body_is_refused_however_it_is_cut(monkeypatch):
+    monkeypatch.setattr(bodies, "_LONGEST_STRING", 100)
+    fits = {"emails": ["a" * 100, "\u00e9" * 100]}
+    body = json.dumps(fits).encode()
+    assert _read([body[i:i + 16] for i in range(0, len(body), 16)]) == _read([body]) == fits
+    body = json.dumps({"emails": ["a" * 50, "\u00e9" * 101]}).encode()
+    for chunks in ([body], [body[i:i + 16] for i in range(0, len(body), 16)]):
+        with pytest.raises(ApiError, match="longer than 100 characters"):
+            _read(chunks)

@@ -7,10 +7,13 @@ canonical form of every plain ASCII address its lower-cased text, which lets bul
 skip the full validator.
 """
 
+from __future__ import annotations
+
 import functools
 import hashlib
 import re
 import unicodedata
+from typing import TYPE_CHECKING
 
 import email_validator
 import idna
@@ -22,10 +25,15 @@ from email_validator.syntax import (
     validate_email_length,
     validate_email_local_part,
 )
-import numpy as np
 import xxhash
 
 from suppression.errors import InvalidAddress
+
+# NumPy is read by the bulk functions below when first called, not here: a mail reader's child
+# needs this module (the addresses in mail) and never NumPy, and reading it was 65 ms of each
+# child's start.
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "normalise_address", "address_key", "key_of_canonical", "lookup_form", "keys_of_block", "keys_of_texts",
@@ -256,6 +264,8 @@ def clean_forms(block: bytes, count: int) -> list[bytes]:
 def clean_lines_where(block: bytes, mask: np.ndarray) -> bytes:
     """The lines of a clean block (is_clean_block: no \r to strip) where `mask` is true, as given,
     each ending in a newline: cut from the block in one vectorised pass, no object a line."""
+    import numpy as np
+
     if not block.endswith(b"\n"):
         block += b"\n"
     data = np.frombuffer(block, dtype=np.uint8)
@@ -279,6 +289,8 @@ def forms_of_texts(texts: list[str]) -> list[bytes]:
 
 
 def keys_of_forms(forms: list[bytes]) -> np.ndarray:
+    import numpy as np
+
     return np.fromiter(map(xxhash.xxh3_64_intdigest, forms), dtype=np.uint64, count=len(forms))
 
 
@@ -336,6 +348,8 @@ def hashed_key(canonical: str, algorithm: str) -> int:
 
 def keys_of_hashed_block(block: bytes, algorithm: str) -> tuple[list[bytes], np.ndarray, np.ndarray]:
     """Lines of hex digests: the lines, their keys, and which lines are digests at all."""
+    import numpy as np
+
     width = HASHES[algorithm]().digest_size * 2
     lines = block.split(b"\n")
     if lines and lines[-1] == b"":

@@ -12,7 +12,7 @@ import pytest
 
 from suppression.inbound import evaluate
 from suppression.inbound.corpus import LANGUAGES, REQUEST, STAY, TEST_BATCHES, read_batches, split
-from suppression.inbound.judge import MODEL_FILE, Judge, load_judge
+from suppression.inbound.judge import DIMENSIONS, FEATURES_VERSION, MODEL_FILE, Judge, load_judge
 from tests.support.paths import ROOT
 
 CORPUS = ROOT / "tests" / "corpus" / "reader"
@@ -75,6 +75,30 @@ def test_a_model_of_other_features_is_refused(tmp_path):
     fields["version"] = np.int64(0)
     np.savez_compressed(path, **fields)
     with pytest.raises(ValueError, match="retrain"):
+        load_judge(path)
+
+
+def test_a_model_of_the_earlier_layout_loads_with_the_same_weights(tmp_path):
+    # Until 2026-12 a model held only its weighted features, as indices and weights; an
+    # operator's own model (smtp.reader_model) of that layout still loads, without NumPy.
+    shipped = load_judge()
+    weights = np.asarray(shipped.weights, dtype=np.float32)
+    indices = np.flatnonzero(weights)
+    path = tmp_path / "earlier.npz"
+    np.savez_compressed(path, indices=indices.astype(np.int32), weights=weights[indices], bias=np.float64(shipped.bias),
+                        threshold=np.float64(shipped.threshold), threshold_named=np.float64(shipped.threshold_named),
+                        version=np.int64(FEATURES_VERSION), dimensions=np.int64(DIMENSIONS))
+    earlier = load_judge(path)
+    assert np.array_equal(np.asarray(earlier.weights, dtype=np.float32), weights)
+    assert (earlier.bias, earlier.threshold, earlier.threshold_named) == (shipped.bias, shipped.threshold,
+                                                                          shipped.threshold_named)
+
+
+@pytest.mark.parametrize("content", [b"not a zip", b""])
+def test_a_file_that_is_no_model_is_refused_with_a_reason(tmp_path, content):
+    path = tmp_path / "model.npz"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match="not a model"):
         load_judge(path)
 
 

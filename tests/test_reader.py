@@ -1,7 +1,6 @@
 """The mail reader process: decisions in order, and a clear error when no reader can start."""
 
 import errno
-import os
 
 import pytest
 
@@ -60,18 +59,21 @@ def test_a_reader_without_room_for_a_batch_under_its_limit_is_an_error_to_retry(
         roomy.close()
 
 
-def test_a_reader_child_has_no_thread_but_its_own(monkeypatch):
-    # NumPy's BLAS started a thread a core in each child (0.17 s of CPU a start, and a child is
-    # started again after every message that overran). The reader limits it before NumPy is
-    # read, even when the child's environment does not (as a pytest worker's did not).
-    if len(os.sched_getaffinity(0)) < 2:
-        pytest.skip("with one core BLAS starts no thread of its own: nothing to tell apart")
+def test_a_reader_child_reads_no_numpy_and_has_no_thread_but_its_own(monkeypatch):
+    # NumPy was 65 ms of each child's start, and its BLAS started a thread a core in each child
+    # (0.17 s of CPU more); a child is started again after every message that overran. The judge
+    # scores without it, and nothing else the child reads brings it in.
     for name in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"):  # what BLAS reads
         monkeypatch.delenv(name, raising=False)
     reader = MailReader(settings(2 * 1024**3))
     try:
         reader._child()
         assert _status(reader._process.pid, "Threads") == "1"
+        with open(f"/proc/{reader._process.pid}/maps") as maps:
+            assert "numpy" not in maps.read()
+        assert reader.read([(1, b"From: <jane@example.com>\r\nTo: PLUSinfo@plusnxt.com\r\nSubject: Unsubscribe\r\n\r\n"
+                             b"Please remove me from your mailing list.\r\n",
+                             "jane@example.com")])[0].kind == "request"
     finally:
         reader.close()
 

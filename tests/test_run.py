@@ -86,8 +86,9 @@ def test_cli_changes_reach_the_running_server(deployment):
         assert body["suppressed"] == []
 
 
-@pytest.mark.alone  # on the fixed ports 8080 and 8025: no other test runs meanwhile
 def test_starts_on_embedded_defaults_in_an_empty_folder(tmp_path):
+    # On the fixed ports 8080 and 8025, which no other test binds (tests/support/http.py's
+    # free_port never gives them): it runs beside the others.
     # The README's first command: no config at all, data under ./data, ports 8080 and 8025.
     service = ServiceProcess(None, 8080, tmp_path)
     with service:

@@ -24,7 +24,15 @@ def api_call(base_url: str, method: str, path: str, key: str, body: dict | None 
         return error.code, json.loads(error.read())
 
 
+EMBEDDED_PORTS = (8080, 8025)  # the embedded defaults' HTTP and SMTP: only their own test binds them
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port of the system's choosing (its ephemeral range, 32768-60999 on Linux), never one of
+    EMBEDDED_PORTS: the test of the embedded defaults then runs beside any other."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in EMBEDDED_PORTS:
+            return port

@@ -106,6 +106,23 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: (not _runs_alone(item), 0 if _runs_alone(item) else -seconds[item]))
 
 
+_ungrouped: set[str] = set()
+
+
+def pytest_collection_finish(session):
+    """The grouped tests whose group did not reach pytest-xdist: it is kept only as a suffix of
+    each test's id, which pytest 9.2 no longer lets it add (its issue 1386)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") and session.config.getvalue("loadgroup"):
+        _ungrouped.update(item.nodeid for item in session.items
+                          if _group_of(item) and "@" not in item.nodeid.rpartition("]")[2])
+
+
+def pytest_runtest_setup(item):
+    if item.nodeid in _ungrouped:
+        pytest.fail(f"pytest-xdist did not keep this test's group ({_group_of(item)}) on one worker: its"
+                    " --dist loadgroup does not work with this pytest (see pyproject.toml)", pytrace=False)
+
+
 def _group_of(item) -> str:
     marker = item.get_closest_marker("xdist_group")
     return "" if marker is None else str(marker.kwargs.get("name", marker.args[0] if marker.args else ""))

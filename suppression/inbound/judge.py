@@ -12,6 +12,7 @@ starts, and importing NumPy was 65 ms of each child's 220.
 import array
 import functools
 import math
+import operator
 import re
 import sys
 import unicodedata
@@ -49,7 +50,8 @@ def _placeholder(word: str) -> str:
 
 
 def features(text: str, intent: Intent, subject_only: bool = False) -> list[int]:
-    """The hashed feature indices of a text (unique, sorted)."""
+    """The hashed feature indices of a text (unique, in no order: sorting them cost more than
+    scoring them)."""
     normal = normalise_text(text)
     padded = f" {normal} "
     names: set[str] = set(padded)  # the 1-grams
@@ -71,7 +73,7 @@ def features(text: str, intent: Intent, subject_only: bool = False) -> list[int]
         names.update(f"@>:{word}" for word in spaced[position + 1:position + 5])
     if subject_only:
         names.add("#subject-only")
-    return sorted({zlib.crc32(name.encode()) & (DIMENSIONS - 1) for name in names})  # UTF-8
+    return list({zlib.crc32(name.encode()) & (DIMENSIONS - 1) for name in names})  # UTF-8
 
 
 @dataclass(frozen=True)
@@ -92,9 +94,10 @@ class Judge:
     def probability(self, text: str, intent: Intent, subject_only: bool = False) -> float:
         found = features(text, intent, subject_only)
         # Binary features scaled to unit length, as in training; summed exactly (fsum), so the
-        # score is the same whatever holds the weights.
-        weights = self.weights
-        total = math.fsum([weights[index] for index in found]) / math.sqrt(max(len(found), 1)) + self.bias
+        # score is the same in any order and whatever holds the weights. itemgetter takes them
+        # all in one call: 33 µs for a message's ~800, where NumPy took 38.
+        weighed = operator.itemgetter(*found)(self.weights) if len(found) > 1 else [self.weights[i] for i in found]
+        total = math.fsum(weighed) / math.sqrt(max(len(found), 1)) + self.bias
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, total))))
 
     def save(self, path: Path) -> None:

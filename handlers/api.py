@@ -6,7 +6,7 @@ from json.encoder import encode_basestring_ascii as _json_string
 
 from aiohttp import web
 
-from handlers.bodies import all_strings, count_each, flat_object, json_list_in_slices, let_go
+from handlers.bodies import all_strings, count_each, flat_object, json_list_in_slices, let_go, let_go_lists
 from handlers.errors import ApiError, json_answers
 from handlers.state import METRICS, SERVICE, SETTINGS, WEBHOOKS
 from suppression.apikeys import ROLES, ApiKey
@@ -145,8 +145,15 @@ async def post_check(request: web.Request) -> web.StreamResponse:
     raise ApiError(415, "send application/json {\"emails\": [...]} or text/plain, one address a line")
 
 
-async def _check_json(request: web.Request) -> web.Response:
+async def _check_json(request: web.Request) -> web.StreamResponse:
     body = await json_object(request, allowed={"emails", "topic"}, max_bytes=request.app[SETTINGS].http.max_json_bytes)
+    try:
+        return await _answer_check(request, body)
+    finally:
+        await let_go_lists(body)  # answered or refused (an unknown topic), a slice at a time
+
+
+async def _answer_check(request: web.Request, body: dict) -> web.StreamResponse:
     emails = body.get("emails")
     if not isinstance(emails, list) or not await all_strings(emails):
         raise ApiError(400, "`emails` must be a list of strings")
@@ -154,7 +161,6 @@ async def _check_json(request: web.Request) -> web.Response:
     await request.app[SERVICE].live.see_writes()
     suppressed = await request.app[SERVICE].suppressed_texts(emails, scope, request.query.get("purpose"))
     request.app[METRICS].checked["bulk"] += len(emails)
-    await let_go(emails)
     if len(suppressed) < _SMALL_ANSWER:
         return web.json_response({"suppressed": suppressed})
     response = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
@@ -162,6 +168,7 @@ async def _check_json(request: web.Request) -> web.Response:
     async for part in json_list_in_slices("suppressed", suppressed):
         await response.write(part)
     await response.write_eof()
+    await let_go(suppressed)
     return response
 
 
@@ -425,7 +432,12 @@ async def json_object(request: web.Request, allowed: set[str], max_bytes: int = 
             raise ApiError(413, f"at most {MAX_JSON_ITEMS} items in one JSON body; send text/plain,"
                                 " one address a line, for more (it is streamed)")
         # Past the small size, read in pieces: json.loads would hold the loop for the whole body.
-        return _only(await flat_object(chunks), allowed)
+        body = await flat_object(chunks)
+        try:
+            return _only(body, allowed)
+        except ApiError:
+            await let_go_lists(body)
+            raise
     try:
         # RFC 8259: JSON between systems is UTF-8; json.loads would guess others.
         body = json.loads(b"".join(chunks).decode("utf-8"))

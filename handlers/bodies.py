@@ -19,8 +19,9 @@ from typing import NoReturn
 from handlers.errors import ApiError
 
 _ITEMS = 2_000  # strings parsed, or written, between two looks at the loop (a few ms)
-_LONGEST_STRING = 64 * 1024  # characters of one string in a large body: no address comes near
+_WINDOW = 64 * 1024  # characters decoded at least at once: the quick way needs room to work in
 _QUICK_MARGIN = 4096  # characters before the end of what is decoded that take_items leaves alone
+_LONGEST_STRING = 64 * 1024  # characters of one string in a large body: no address comes near
 _ESCAPED = 12  # characters of JSON that one character can take at most (a pair of \\u escapes)
 _SPACE = re.compile(r"[ \t\n\r]*")
 _FLAT = "a large body must be one flat object such as {\"emails\": [strings]}"
@@ -42,7 +43,8 @@ async def count_each(chunks: list[bytes], *needles: bytes) -> int:
 async def flat_object(chunks: list[bytes]) -> dict:
     """{"name": value, ...} from the chunks of a UTF-8 body (RFC 8259), with values that are
     strings, null, or lists of strings; 400 for anything else. Strings are read by the json
-    module's own scanner (the same escapes and errors as json.loads)."""
+    module's own scanner (the same escapes and errors as json.loads), and none may be longer
+    than _LONGEST_STRING characters."""
     text = _Text(chunks)
     try:
         return await _flat_object(text)
@@ -53,8 +55,10 @@ async def flat_object(chunks: list[bytes]) -> dict:
 
 
 class _Text:
-    """The body's text, decoded a chunk at a time as the parser reaches it: `text[at:]` is what
-    is not yet read, and `read` counts the characters dropped before `text`."""
+    """The body's text, decoded as the parser reaches it: `text[at:]` is what is not yet read,
+    and `read` counts the characters dropped before `text`. However the client cut its body,
+    each refill decodes at least _WINDOW characters (or doubles what is pending) and copies
+    what is pending once: the work of a refill is bounded, and all of them together linear."""
 
     def __init__(self, chunks: list[bytes]):
         self._chunks = iter(chunks)
@@ -63,22 +67,25 @@ class _Text:
         self.at = 0
         self.read = 0
 
-    def more(self) -> bool:
-        """Decode the next chunk onto what is not yet read; False at the end of the body."""
+    def more(self, at_least: int = 0) -> bool:
+        """Decode chunks onto what is not yet read, `at_least` characters of them (_WINDOW at
+        least) or up to the end of the body; False if there was nothing more."""
+        at_least = max(at_least, _WINDOW)
+        pieces, got = [], 0
         for chunk in self._chunks:
             piece = self._decoder.decode(chunk)
-            if piece:
-                self._append(piece)
-                return True
-        piece = self._decoder.decode(b"", final=True)  # UnicodeDecodeError if it ends mid-character
-        if piece:
-            self._append(piece)
-        return bool(piece)
-
-    def _append(self, piece: str) -> None:
+            pieces.append(piece)
+            got += len(piece)
+            if got >= at_least:
+                break
+        else:
+            pieces.append(self._decoder.decode(b"", final=True))  # UnicodeDecodeError if cut mid-character
+        if not any(pieces):
+            return False
         self.read += self.at
-        self.text = self.text[self.at:] + piece
+        self.text = "".join([self.text[self.at:], *pieces])
         self.at = 0
+        return True
 
     def char(self) -> str:
         """The next character, not taken."""
@@ -107,7 +114,7 @@ class _Text:
         is decoded, in one loop of local names: the way string() and its neighbours take them,
         a method call at every step, read a million addresses 17% slower than a whole-body
         parse. It stops before anything else (the list's end, a string near the end of what
-        is decoded, an error), and the careful way reads it from there."""
+        is decoded, one too long, an error), and the careful way reads it from there."""
         text, at, taken = self.text, self.at, 0
         end = len(text) - _QUICK_MARGIN
         while taken < most and at < end and text[at] == '"':
@@ -116,7 +123,7 @@ class _Text:
             except json.JSONDecodeError:
                 break
             after = _SPACE.match(text, after).end()
-            if after >= len(text) or text[after] != ",":
+            if after >= len(text) or text[after] != "," or len(item) > _LONGEST_STRING:
                 break
             items.append(item)
             taken += 1
@@ -126,17 +133,21 @@ class _Text:
 
     def string(self) -> str:
         """The string that starts here, at its quote, of at most _LONGEST_STRING characters. One
-        cut by the end of what is decoded fails to scan, and is scanned again with the next
-        chunk: the bound keeps those scans few and short, however the body is cut."""
+        cut by the end of what is decoded fails to scan; it is scanned again once what is
+        pending has doubled, so that a long string cut in many small chunks is scanned a few
+        times, not once a chunk."""
         self.expect('"')
         while True:
             try:
                 value, end = scanstring(self.text, self.at)
                 break
-            except json.JSONDecodeError:
-                if len(self.text) - self.at > _LONGEST_STRING * _ESCAPED:
-                    _too_long()
-                if not self.more():
+            except json.JSONDecodeError as exc:
+                pending = len(self.text) - self.at
+                if not (exc.msg.startswith("Unterminated") or exc.pos >= len(self.text) - _ESCAPED):
+                    raise  # a bad escape or character, not the end of what is decoded
+                if pending > _LONGEST_STRING * _ESCAPED:
+                    _too_long()  # however it is escaped, more characters than a string may hold
+                if not self.more(at_least=pending):
                     raise
         if len(value) > _LONGEST_STRING:
             _too_long()
@@ -154,19 +165,23 @@ async def _flat_object(text: _Text) -> dict:
     text.expect("{")
     text.skip_space()
     found: dict = {}
-    if text.char() == "}":
-        return _end(text, found)
-    while True:
-        name = text.string()
-        text.skip_space()
-        text.expect(":")
-        text.skip_space()
-        found[name] = await _value(text)
-        text.skip_space()
+    try:
         if text.char() == "}":
             return _end(text, found)
-        text.expect(",")
-        text.skip_space()
+        while True:
+            name = text.string()
+            text.skip_space()
+            text.expect(":")
+            text.skip_space()
+            found[name] = await _value(text)
+            text.skip_space()
+            if text.char() == "}":
+                return _end(text, found)
+            text.expect(",")
+            text.skip_space()
+    except BaseException:
+        await let_go_lists(found)  # a refused body's lists go as slowly as an answered one's
+        raise
 
 
 async def _value(text: _Text):
@@ -180,22 +195,34 @@ async def _value(text: _Text):
         raise ApiError(400, _FLAT)
     text.at += 1
     items: list[str] = []
+    try:
+        await _items(text, items)
+    except BaseException:
+        await let_go(items)
+        raise
+    return items
+
+
+async def _items(text: _Text, items: list[str]) -> None:
+    """The strings of a list, onto `items`, up to and past its "]"."""
     text.skip_space()
     if text.char() == "]":
         text.at += 1
-        return items
+        return
+    since_yield = 0  # counted, not taken from len(items): a quick run may step over a multiple
     while True:
-        if text.take_items(items, _ITEMS) == _ITEMS:
+        since_yield += text.take_items(items, _ITEMS - since_yield)
+        if since_yield >= _ITEMS:
             await _yield()
+            since_yield = 0
             continue
         text.skip_space()  # the quick way may stop at the end of what is decoded, amid the space
-        items.append(text.string())  # the item it left: near a chunk's end, or the last
-        if len(items) % _ITEMS == 0:
-            await _yield()
+        items.append(text.string())  # the item it left: near a chunk's end, too long, or the last
+        since_yield += 1
         text.skip_space()
         if text.char() == "]":
             text.at += 1
-            return items
+            return
         text.expect(",")
         text.skip_space()
 
@@ -222,6 +249,13 @@ async def let_go(values: list) -> None:
     while values:
         del values[-_ITEMS * 10:]
         await _yield()
+
+
+async def let_go_lists(body: dict) -> None:
+    """let_go each list of a body's values."""
+    for value in body.values():
+        if isinstance(value, list):
+            await let_go(value)
 
 
 async def json_list_in_slices(name: str, values: list[str]):

@@ -93,12 +93,63 @@ def test_a_broken_body_read_in_pieces_is_refused_as_json_loads_refuses_it(data, 
         assert _read(data.draw(_chunked(broken)), margin) == expected
 
 
-def test_a_string_past_the_longest_in_a_large_body_is_refused_however_it_is_cut(monkeypatch):
+def _cut(body: bytes, size: int) -> list[bytes]:
+    return [body[i:i + size] for i in range(0, len(body), size)]
+
+
+@pytest.mark.parametrize("quick_margin", [None, 0])
+def test_a_string_past_the_longest_in_a_large_body_is_refused_however_it_is_cut(monkeypatch, quick_margin):
     monkeypatch.setattr(bodies, "_LONGEST_STRING", 100)
-    fits = {"emails": ["a" * 100, "\u00e9" * 100]}
+    fits = {"emails": ["a" * 100, "\u00e9" * 100, "b"]}
     body = json.dumps(fits).encode()
-    assert _read([body[i:i + 16] for i in range(0, len(body), 16)]) == _read([body]) == fits
-    body = json.dumps({"emails": ["a" * 50, "\u00e9" * 101]}).encode()
-    for chunks in ([body], [body[i:i + 16] for i in range(0, len(body), 16)]):
-        with pytest.raises(ApiError, match="longer than 100 characters"):
-            _read(chunks)
+    assert _read(_cut(body, 16), quick_margin) == _read([body], quick_margin) == fits
+    # Too long, amid other items (where the quick way takes them) or last.
+    for emails in (["a" * 50, "\u00e9" * 101], ["a" * 50, "c" * 101, "b"], ["\u00e9" * 101] + ["d"] * 20):
+        body = json.dumps({"emails": emails}).encode()
+        for chunks in ([body], _cut(body, 16)):
+            with pytest.raises(ApiError, match="longer than 100 characters"):
+                _read(chunks, quick_margin)
+
+
+def test_a_bad_character_early_in_a_long_string_is_named_not_taken_for_its_length(monkeypatch):
+    monkeypatch.setattr(bodies, "_LONGEST_STRING", 100)
+    monkeypatch.setattr(bodies, "_WINDOW", 16)
+    body = b'{"emails": ["a\x01' + b"b" * 5000 + b'"]}'
+    with pytest.raises(ApiError, match="Invalid control character"):
+        _read(_cut(body, 16))
+
+
+def test_a_long_string_in_small_chunks_is_scanned_a_few_times_not_once_a_chunk(monkeypatch):
+    # Scanned again at every chunk, a string of n characters in chunks of c cost n^2/c: a
+    # client pacing its sends chose c.
+    monkeypatch.setattr(bodies, "_WINDOW", 64)
+    scanned = []
+
+    def counting(text, at, *rest):
+        scanned.append(len(text) - at)
+        return json.decoder.scanstring(text, at, *rest)
+
+    monkeypatch.setattr(bodies, "scanstring", counting)
+    body = json.dumps({"emails": ["x" * 60_000]}).encode()
+    assert _read(_cut(body, 16)) == {"emails": ["x" * 60_000]}
+    assert sum(scanned) <= 4 * len(body), (len(scanned), sum(scanned))
+
+
+@pytest.mark.parametrize("window", [None, 1000])
+@pytest.mark.parametrize("size", [7, 1000, 10_796, 256 * 1024])
+def test_the_loop_is_given_back_every_so_many_items_however_the_body_is_cut(monkeypatch, size, window):
+    # Counted from len(items), the quick way's short runs (a small window) stepped over every
+    # multiple of 2,000: 200,000 addresses in 10,796-byte chunks gave the loop back once.
+    if window is not None:
+        monkeypatch.setattr(bodies, "_WINDOW", window)
+        monkeypatch.setattr(bodies, "_QUICK_MARGIN", 100)
+    given_back = []
+
+    async def counted():
+        given_back.append(1)
+
+    monkeypatch.setattr(bodies, "_yield", counted)
+    emails = [f"user{n}@example.com" for n in range(20_000)]
+    body = json.dumps({"emails": emails}).encode()
+    assert _read(_cut(body, size)) == {"emails": emails}
+    assert len(given_back) >= len(emails) // bodies._ITEMS - 1  # at 2,000, 4,000, ... 18,000 items

@@ -1,7 +1,7 @@
 """Statistics at scale, and one-click with and without a campaign (issue 23).
 
     python -m bench.stats scale [--addresses 10000000] [--campaigns 1000] [--store sqlite|postgresql]
-    python -m bench.stats one-click [--seconds 5] [--rounds 3] [--before /work/main]
+    python -m bench.stats one-click [--seconds 5] [--rounds 3] [--before PATH-OF-ANOTHER-CHECKOUT]
 
 `scale` builds a list of ADDRESSES suppressions made over one year (2026) through CAMPAIGNS
 campaigns (each sent on its own day, its opt-outs over the 30 days after; a twentieth of the
@@ -346,7 +346,7 @@ def main() -> None:
     clicks = commands.add_parser("one-click")
     clicks.add_argument("--seconds", type=float, default=5)
     clicks.add_argument("--rounds", type=int, default=3)
-    clicks.add_argument("--before", help="another checkout to measure the same way (e.g. /work/main)")
+    clicks.add_argument("--before", help="another checkout to measure the same way (e.g. a clone of main)")
     args = parser.parse_args()
     scale(args) if args.command == "scale" else one_click(args)
 

@@ -473,10 +473,10 @@ def _validated(settings: Settings) -> Settings:
     if bool(settings.smtp.tls_cert_file) != bool(settings.smtp.tls_key_file):
         raise ConfigError("config keys smtp.tls_cert_file and smtp.tls_key_file: set both (STARTTLS) or neither")
     if settings.smtp.reader_model:
-        from suppression.inbound.judge import load_judge  # the reader's modules, only when a model is named
+        from suppression.inbound.judge import checked_judge  # the reader's modules, only when a model is named
 
         try:
-            load_judge(Path(settings.smtp.reader_model))
+            checked_judge(Path(settings.smtp.reader_model))
         except (OSError, ValueError, KeyError) as exc:
             raise ConfigError(f"config key smtp.reader_model: cannot use {settings.smtp.reader_model!r} ({exc})") from None
     _check_imap(settings.imap)

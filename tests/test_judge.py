@@ -102,6 +102,46 @@ def test_a_file_that_is_no_model_is_refused_with_a_reason(tmp_path, content):
         load_judge(path)
 
 
+def _model(path, **changes):
+    """A model file of the earlier layout (a few weighted features), with `changes` to its arrays."""
+    fields = dict(indices=np.array([1, 2], dtype=np.int32), weights=np.array([0.5, -0.5], dtype=np.float32),
+                  bias=np.float64(0.0), threshold=np.float64(0.9), threshold_named=np.float64(0.95),
+                  version=np.int64(FEATURES_VERSION), dimensions=np.int64(DIMENSIONS))
+    fields.update(changes)
+    np.savez(path, **{name: value for name, value in fields.items() if value is not None})
+    return path
+
+
+@pytest.mark.parametrize("changes, says", [
+    ({"indices": np.array([-1, 2], dtype=np.int32)}, "indices"),
+    ({"indices": np.array([1, DIMENSIONS], dtype=np.int32)}, "indices"),
+    ({"indices": np.array([1.0, 2.0])}, "not a model"),
+    ({"weights": None}, "not a model"),
+    ({"bias": np.array([], dtype=np.float64)}, "not a model"),
+    ({"weights": np.array([0.5], dtype=np.float32)}, "indices"),
+    ({"weights": np.zeros((2, 2), dtype=np.float32)}, "kind"),
+])
+def test_a_malformed_model_is_refused_with_a_value_error(tmp_path, changes, says):
+    # An operator's own model (smtp.reader_model): start-up refuses it with one line (exit 2).
+    with pytest.raises(ValueError, match=says):
+        load_judge(_model(tmp_path / "bad.npz", **changes))
+
+
+def test_a_model_with_a_weight_not_a_number_is_refused_at_start_up_and_never_decides_alone(tmp_path):
+    from suppression.inbound.intent import find_intent
+    from suppression.inbound.judge import checked_judge, features
+
+    text = "Please remove me from your mailing list."
+    found = features(text, find_intent(text))
+    weights = np.zeros(DIMENSIONS, dtype=np.float32)
+    weights[found[0]] = np.nan
+    indices = np.flatnonzero(np.isnan(weights)).astype(np.int32)
+    path = _model(tmp_path / "nan.npz", indices=indices, weights=weights[indices])
+    with pytest.raises(ValueError, match="not a finite number"):
+        checked_judge(path)
+    assert load_judge(path).probability(text, find_intent(text)) == 0.0  # a person decides
+
+
 def test_training_writes_a_model_the_reader_loads(tmp_path):
     small = tmp_path / "corpus"
     small.mkdir()

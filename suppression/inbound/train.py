@@ -36,7 +36,7 @@ STRENGTHS = (64.0, 256.0, 1024.0)  # the inverse regularisation tried, chosen on
 @dataclass
 class Example:
     record: Record
-    indices: np.ndarray
+    indices: list[int]  # its hashed features (features())
     reaches_judge: bool  # structure (automatic mail, an invitation, a token) did not decide it first
     addresses_right: bool  # taken as a request, it would suppress exactly whom the record names
     names_addresses: bool  # its own words name addresses (the judge's second threshold)
@@ -70,7 +70,9 @@ def fit(examples: list[Example], strength: float) -> tuple[np.ndarray, float]:
 
 
 def log_odds(weights: np.ndarray, bias: float, examples: list[Example]) -> np.ndarray:
-    return np.array([weights[e.indices].sum() / np.sqrt(max(len(e.indices), 1)) + bias for e in examples])
+    """Each example's score as the reader will compute it (Judge.log_odds), thresholds included."""
+    judge = Judge(weights, bias, 0.0, 0.0)
+    return np.array([judge.log_odds(e.indices) for e in examples])
 
 
 def choose_thresholds(scores: np.ndarray, examples: list[Example]) -> tuple[float, float, float]:

@@ -24,6 +24,7 @@ _QUICK_MARGIN = 4096  # characters before the end of what is decoded that take_i
 _LONGEST_STRING = 64 * 1024  # characters of one string in a large body: no address comes near
 _ESCAPED = 12  # characters of JSON that one character can take at most (a pair of \\u escapes)
 _SPACE = re.compile(r"[ \t\n\r]*")
+_MOST_NAMES = 64  # names in a large body's object: a bulk check sends two
 _FLAT = "a large body must be one flat object such as {\"emails\": [strings]}"
 
 
@@ -67,9 +68,11 @@ class _Text:
         self.at = 0
         self.read = 0
 
-    def more(self, at_least: int = 0) -> bool:
+    async def more(self, at_least: int = 0) -> bool:
         """Decode chunks onto what is not yet read, `at_least` characters of them (_WINDOW at
-        least) or up to the end of the body; False if there was nothing more."""
+        least) or up to the end of the body; False if there was nothing more. The loop is
+        given back after each: a run of spaces or of long strings is read a refill at a time."""
+        await _yield()
         at_least = max(at_least, _WINDOW)
         pieces, got = [], 0
         for chunk in self._chunks:
@@ -87,25 +90,25 @@ class _Text:
         self.at = 0
         return True
 
-    def char(self) -> str:
+    async def char(self) -> str:
         """The next character, not taken."""
-        if self.at >= len(self.text) and not self.more():
+        if self.at >= len(self.text) and not await self.more():
             raise ApiError(400, "the body is not valid JSON: it ends too early")
         return self.text[self.at]
 
-    def expect(self, what: str) -> None:
-        if self.char() != what:
-            raise ApiError(400, _FLAT if self.char() in "{[0123456789-tf" else
+    async def expect(self, what: str) -> None:
+        if await self.char() != what:
+            raise ApiError(400, _FLAT if await self.char() in "{[0123456789-tf" else
                            f"the body is not valid JSON: expected {what!r} at character {self.read + self.at}")
         self.at += 1
 
-    def skip_space(self) -> None:
+    async def skip_space(self) -> None:
         self.at = _SPACE.match(self.text, self.at).end()
-        while self.at == len(self.text) and self.more():
+        while self.at == len(self.text) and await self.more():
             self.at = _SPACE.match(self.text, self.at).end()
 
-    def starts_with(self, word: str) -> bool:
-        while len(self.text) - self.at < len(word) and self.more():
+    async def starts_with(self, word: str) -> bool:
+        while len(self.text) - self.at < len(word) and await self.more():
             pass
         return self.text.startswith(word, self.at)
 
@@ -131,12 +134,12 @@ class _Text:
         self.at = at
         return taken
 
-    def string(self) -> str:
+    async def string(self) -> str:
         """The string that starts here, at its quote, of at most _LONGEST_STRING characters. One
         cut by the end of what is decoded fails to scan; it is scanned again once what is
         pending has doubled, so that a long string cut in many small chunks is scanned a few
         times, not once a chunk."""
-        self.expect('"')
+        await self.expect('"')
         while True:
             try:
                 value, end = scanstring(self.text, self.at)
@@ -147,7 +150,7 @@ class _Text:
                     raise  # a bad escape or character, not the end of what is decoded
                 if pending > _LONGEST_STRING * _ESCAPED:
                     _too_long()  # however it is escaped, more characters than a string may hold
-                if not self.more(at_least=pending):
+                if not await self.more(at_least=pending):
                     raise
         if len(value) > _LONGEST_STRING:
             _too_long()
@@ -161,34 +164,38 @@ def _too_long() -> NoReturn:
 
 
 async def _flat_object(text: _Text) -> dict:
-    text.skip_space()
-    text.expect("{")
-    text.skip_space()
+    await text.skip_space()
+    await text.expect("{")
+    await text.skip_space()
     found: dict = {}
     try:
-        if text.char() == "}":
-            return _end(text, found)
+        if await text.char() == "}":
+            return await _end(text, found)
         while True:
-            name = text.string()
-            text.skip_space()
-            text.expect(":")
-            text.skip_space()
+            if len(found) >= _MOST_NAMES:
+                raise ApiError(400, _FLAT)
+            name = await text.string()
+            await text.skip_space()
+            await text.expect(":")
+            await text.skip_space()
+            if isinstance(found.get(name), list):  # a name given twice: its first list goes slowly too
+                await let_go(found.pop(name))
             found[name] = await _value(text)
-            text.skip_space()
-            if text.char() == "}":
-                return _end(text, found)
-            text.expect(",")
-            text.skip_space()
+            await text.skip_space()
+            if await text.char() == "}":
+                return await _end(text, found)
+            await text.expect(",")
+            await text.skip_space()
     except BaseException:
         await let_go_lists(found)  # a refused body's lists go as slowly as an answered one's
         raise
 
 
 async def _value(text: _Text):
-    first = text.char()
+    first = await text.char()
     if first == '"':
-        return text.string()
-    if text.starts_with("null"):
+        return await text.string()
+    if await text.starts_with("null"):
         text.at += 4
         return None
     if first != "[":
@@ -205,8 +212,8 @@ async def _value(text: _Text):
 
 async def _items(text: _Text, items: list[str]) -> None:
     """The strings of a list, onto `items`, up to and past its "]"."""
-    text.skip_space()
-    if text.char() == "]":
+    await text.skip_space()
+    if await text.char() == "]":
         text.at += 1
         return
     since_yield = 0  # counted, not taken from len(items): a quick run may step over a multiple
@@ -216,20 +223,20 @@ async def _items(text: _Text, items: list[str]) -> None:
             await _yield()
             since_yield = 0
             continue
-        text.skip_space()  # the quick way may stop at the end of what is decoded, amid the space
-        items.append(text.string())  # the item it left: near a chunk's end, too long, or the last
+        await text.skip_space()  # the quick way may stop at the end of what is decoded, amid the space
+        items.append(await text.string())  # the item it left: near a chunk's end, too long, or the last
         since_yield += 1
-        text.skip_space()
-        if text.char() == "]":
+        await text.skip_space()
+        if await text.char() == "]":
             text.at += 1
             return
-        text.expect(",")
-        text.skip_space()
+        await text.expect(",")
+        await text.skip_space()
 
 
-def _end(text: _Text, found: dict) -> dict:
+async def _end(text: _Text, found: dict) -> dict:
     text.at += 1
-    text.skip_space()
+    await text.skip_space()
     if text.at != len(text.text):
         raise ApiError(400, "the body is not valid JSON: extra data after the object")
     return found

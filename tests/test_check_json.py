@@ -55,30 +55,35 @@ def _chunked(draw, body: bytes) -> list[bytes]:
     return [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)])]
 
 
-def _read(chunks: list[bytes], quick_margin: int | None = None) -> dict:
-    """flat_object's reading, with take_items's margin as given (the shipped one is larger
-    than any body drawn here, which would leave its quick way untried)."""
-    shipped = bodies._QUICK_MARGIN
-    bodies._QUICK_MARGIN = shipped if quick_margin is None else quick_margin
+def _read(chunks: list[bytes], quick_margin: int | None = None, window: int | None = None) -> dict:
+    """flat_object's reading, with take_items's margin and the least characters a refill
+    decodes as given: the shipped ones are larger than any body drawn here, which would then
+    be decoded at once, its cuts and the quick way untried."""
+    shipped = bodies._QUICK_MARGIN, bodies._WINDOW
+    if quick_margin is not None:
+        bodies._QUICK_MARGIN = quick_margin
+    if window is not None:
+        bodies._WINDOW = window
     try:
         return asyncio.run(flat_object(chunks))
     finally:
-        bodies._QUICK_MARGIN = shipped
+        bodies._QUICK_MARGIN, bodies._WINDOW = shipped
 
 
 _margins = st.sampled_from([None, 0, 1, 3, 8])
+_windows = st.sampled_from([1, 2, 5, 16, None])
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.data(), _margins)
-def test_a_large_body_read_in_pieces_is_what_json_loads_reads(data, margin):
+@given(st.data(), _margins, _windows)
+def test_a_large_body_read_in_pieces_is_what_json_loads_reads(data, margin, window):
     body = data.draw(_flat_bodies())
-    assert _read(data.draw(_chunked(body)), margin) == json.loads(body)
+    assert _read(data.draw(_chunked(body)), margin, window) == json.loads(body)
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.data(), _margins)
-def test_a_broken_body_read_in_pieces_is_refused_as_json_loads_refuses_it(data, margin):
+@given(st.data(), _margins, _windows)
+def test_a_broken_body_read_in_pieces_is_refused_as_json_loads_refuses_it(data, margin, window):
     body = data.draw(_flat_bodies())
     at = data.draw(st.integers(0, len(body)))
     broken = data.draw(st.sampled_from([body[:at], body[:at] + b"\\" + body[at:], body[:at] + b"\xff" + body[at:],
@@ -87,10 +92,10 @@ def test_a_broken_body_read_in_pieces_is_refused_as_json_loads_refuses_it(data, 
         expected = json.loads(broken)
     except (ValueError, UnicodeDecodeError):
         with pytest.raises(ApiError) as refused:
-            _read(data.draw(_chunked(broken)), margin)
+            _read(data.draw(_chunked(broken)), margin, window)
         assert refused.value.status == 400
     else:
-        assert _read(data.draw(_chunked(broken)), margin) == expected
+        assert _read(data.draw(_chunked(broken)), margin, window) == expected
 
 
 def _cut(body: bytes, size: int) -> list[bytes]:
@@ -98,17 +103,18 @@ def _cut(body: bytes, size: int) -> list[bytes]:
 
 
 @pytest.mark.parametrize("quick_margin", [None, 0])
-def test_a_string_past_the_longest_in_a_large_body_is_refused_however_it_is_cut(monkeypatch, quick_margin):
+@pytest.mark.parametrize("window", [None, 16])
+def test_a_string_past_the_longest_in_a_large_body_is_refused_however_it_is_cut(monkeypatch, quick_margin, window):
     monkeypatch.setattr(bodies, "_LONGEST_STRING", 100)
     fits = {"emails": ["a" * 100, "\u00e9" * 100, "b"]}
     body = json.dumps(fits).encode()
-    assert _read(_cut(body, 16), quick_margin) == _read([body], quick_margin) == fits
+    assert _read(_cut(body, 16), quick_margin, window) == _read([body], quick_margin, window) == fits
     # Too long, amid other items (where the quick way takes them) or last.
     for emails in (["a" * 50, "\u00e9" * 101], ["a" * 50, "c" * 101, "b"], ["\u00e9" * 101] + ["d"] * 20):
         body = json.dumps({"emails": emails}).encode()
         for chunks in ([body], _cut(body, 16)):
             with pytest.raises(ApiError, match="longer than 100 characters"):
-                _read(chunks, quick_margin)
+                _read(chunks, quick_margin, window)
 
 
 def test_a_bad_character_early_in_a_long_string_is_named_not_taken_for_its_length(monkeypatch):
@@ -153,3 +159,23 @@ def test_the_loop_is_given_back_every_so_many_items_however_the_body_is_cut(monk
     body = json.dumps({"emails": emails}).encode()
     assert _read(_cut(body, size)) == {"emails": emails}
     assert len(given_back) >= len(emails) // bodies._ITEMS - 1  # at 2,000, 4,000, ... 18,000 items
+
+
+def test_a_long_run_of_space_gives_the_loop_back_as_it_is_read(monkeypatch):
+    given_back = []
+
+    async def counted():
+        given_back.append(1)
+
+    monkeypatch.setattr(bodies, "_yield", counted)
+    spaces = b" " * 2_000_000
+    body = b'{"emails": [' + spaces + b'"a@example.com"' + spaces + b"]" + spaces + b"}"
+    assert _read(_cut(body, 4096)) == {"emails": ["a@example.com"]}
+    assert len(given_back) >= 3 * len(spaces) // (2 * bodies._WINDOW)  # once a refill at least
+
+
+def test_a_large_body_of_many_names_is_refused_before_they_are_all_read():
+    body = json.dumps({f"k{n}": None for n in range(100_000)}).encode()
+    with pytest.raises(ApiError, match="one flat object") as refused:
+        _read([body])
+    assert refused.value.status == 400

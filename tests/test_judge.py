@@ -142,6 +142,37 @@ def test_a_model_with_a_weight_not_a_number_is_refused_at_start_up_and_never_dec
     assert load_judge(path).probability(text, find_intent(text)) == 0.0  # a person decides
 
 
+@pytest.mark.parametrize("weight", [1e308, np.inf, -np.inf])
+def test_a_model_whose_sums_leave_a_floats_range_is_refused_and_never_decides_alone(tmp_path, weight):
+    from suppression.inbound.intent import find_intent
+    from suppression.inbound.judge import checked_judge, features
+
+    text = "Please remove me from your mailing list."
+    found = features(text, find_intent(text))
+    path = tmp_path / "huge.npz"
+    np.savez(path, weights=np.array([weight if i in found[:2] else 0.0 for i in range(DIMENSIONS)], dtype=np.float64),
+             bias=np.float64(0.0), threshold=np.float64(0.9), threshold_named=np.float64(0.95),
+             version=np.int64(FEATURES_VERSION), dimensions=np.int64(DIMENSIONS))
+    with pytest.raises(ValueError, match="not a finite number"):
+        checked_judge(path)
+    assert load_judge(path).probability(text, find_intent(text)) == 0.0
+
+
+def test_a_model_of_an_unreadable_codec_is_a_value_error(tmp_path):
+    import zipfile
+
+    good = _model(tmp_path / "good.npz")
+    path = tmp_path / "lzma.npz"
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(path, "w", compression=zipfile.ZIP_LZMA) as target:
+        for name in source.namelist():
+            target.writestr(name, source.read(name))
+    data = bytearray(path.read_bytes())
+    data[60:90] = b"\x00" * 30  # inside the first member's compressed bytes
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="not a model"):
+        load_judge(path)
+
+
 def test_training_writes_a_model_the_reader_loads(tmp_path):
     small = tmp_path / "corpus"
     small.mkdir()

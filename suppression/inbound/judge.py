@@ -92,9 +92,12 @@ class Judge:
         return self.threshold_named if names_addresses else self.threshold
 
     def probability(self, text: str, intent: Intent, subject_only: bool = False) -> float:
-        total = self.log_odds(features(text, intent, subject_only))
+        try:
+            total = self.log_odds(features(text, intent, subject_only))
+        except (OverflowError, ValueError):  # fsum: weights past a float's range, or inf - inf
+            return 0.0  # a model that cannot score leaves the message to a person
         if not math.isfinite(total):
-            return 0.0  # a model that cannot score (a weight not a number) leaves it to a person
+            return 0.0
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, total))))
 
     def log_odds(self, found: list[int]) -> float:
@@ -131,23 +134,27 @@ def load_judge(path: Path = MODEL_FILE) -> Judge:
         if len(weights) != DIMENSIONS:
             raise ValueError(f"{path} holds {len(weights)} weights, not {DIMENSIONS}")
         return Judge(weights, stored["bias"][0], stored["threshold"][0], stored["threshold_named"][0])
-    except (zipfile.BadZipFile, KeyError, IndexError, TypeError, EOFError, zlib.error, RuntimeError,
-            NotImplementedError) as exc:  # zipfile's and the arrays' ways of saying "not this"
+    except (OSError, ValueError):
+        raise  # a file that cannot be read, or one that says why it is no model
+    except Exception as exc:  # zipfile's, its codecs' and the arrays' many ways of saying "not this"
         raise ValueError(f"{path} is not a model written by python -m suppression.inbound.train"
                          f" ({type(exc).__name__}: {exc})") from None
 
 
 def checked_judge(path: Path) -> Judge:
-    """load_judge, and every number in it finite (an operator's model, checked once at start-up:
-    40 ms that a reader child does not pay again at each start)."""
+    """load_judge, and every number in it one a model can hold (an operator's model, checked
+    once at start-up: 40 ms that a reader child does not pay again at each start)."""
     judge = load_judge(path)
-    if not all(map(math.isfinite, (judge.bias, judge.threshold, judge.threshold_named, *judge.weights))):
-        raise ValueError(f"{path} holds a weight or threshold that is not a finite number")
+    if not all(abs(number) <= _LARGEST_WEIGHT for number in (judge.bias, *judge.weights)):
+        raise ValueError(f"{path} holds a weight that is not a finite number of at most {_LARGEST_WEIGHT:g}")
+    if not all(math.isfinite(number) and number >= 0.0 for number in (judge.threshold, judge.threshold_named)):
+        raise ValueError(f"{path} holds a threshold that is not a finite number of 0 or more")  # above 1: never alone
     return judge
 
 
 # What save() writes: .npy arrays (NumPy's format, versions 1 to 3: a Python literal of a
 # header) of one dimension or none, in a zip. Only these members are read, each of a bounded size.
+_LARGEST_WEIGHT = 1e6  # a trained one is below 100; far past it, sums leave a float's range
 _MEMBERS = ("weights", "indices", "bias", "threshold", "threshold_named", "version", "dimensions")
 _LARGEST_MEMBER = 8 * DIMENSIONS + 4096
 _TYPECODES = {"<f4": "f", "<f8": "d", "<i4": "i", "<i8": "q"}

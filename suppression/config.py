@@ -477,7 +477,7 @@ def _validated(settings: Settings) -> Settings:
 
         try:
             checked_judge(Path(settings.smtp.reader_model))
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError) as exc:  # all that load_judge raises for a file it cannot use
             raise ConfigError(f"config key smtp.reader_model: cannot use {settings.smtp.reader_model!r} ({exc})") from None
     _check_imap(settings.imap)
     if settings.retention.raw_message_days < 0:

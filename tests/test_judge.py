@@ -103,7 +103,8 @@ def test_a_file_that_is_no_model_is_refused_with_a_reason(tmp_path, content):
 
 
 def _model(path, **changes):
-    """A model file of the earlier layout (a few weighted features), with `changes` to its arrays."""
+    """A model file of the earlier layout (a few weighted features), with `changes` to its arrays
+    (None leaves one out: without indices, the weights are every weight)."""
     fields = dict(indices=np.array([1, 2], dtype=np.int32), weights=np.array([0.5, -0.5], dtype=np.float32),
                   bias=np.float64(0.0), threshold=np.float64(0.9), threshold_named=np.float64(0.95),
                   version=np.int64(FEATURES_VERSION), dimensions=np.int64(DIMENSIONS))
@@ -149,10 +150,9 @@ def test_a_model_whose_sums_leave_a_floats_range_is_refused_and_never_decides_al
 
     text = "Please remove me from your mailing list."
     found = features(text, find_intent(text))
-    path = tmp_path / "huge.npz"
-    np.savez(path, weights=np.array([weight if i in found[:2] else 0.0 for i in range(DIMENSIONS)], dtype=np.float64),
-             bias=np.float64(0.0), threshold=np.float64(0.9), threshold_named=np.float64(0.95),
-             version=np.int64(FEATURES_VERSION), dimensions=np.int64(DIMENSIONS))
+    weights = np.zeros(DIMENSIONS, dtype=np.float64)  # every weight, float64: 1e308 fits
+    weights[found[:2]] = weight
+    path = _model(tmp_path / "huge.npz", indices=None, weights=weights)
     with pytest.raises(ValueError, match="not a finite number"):
         checked_judge(path)
     assert load_judge(path).probability(text, find_intent(text)) == 0.0

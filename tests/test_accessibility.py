@@ -10,20 +10,21 @@ import os
 import re
 
 import pytest
-from playwright.async_api import async_playwright
+import pytest_asyncio
 
 from handlers.app import build_app
 from handlers.state import RETURN_MAILER, SERVICE
 from suppression.model import ALL_EMAILS, Scope
+from tests.support.browser import browser, in_module_loop, page_server, skip_without_chromium  # noqa: F401
 from tests.support.paths import ROOT
 from tests.support.settings import make_settings
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
-from tests.test_replies import relay  # noqa: F401  (a real SMTP sink for the confirmations)
+from tests.test_replies import recording_relay
 
 AXE = ROOT / "tests" / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
 
 if not AXE.exists() and os.environ.get("CI") != "true":
     pytest.skip("axe-core is not installed (npm install --prefix tests/a11y)", allow_module_level=True)
+skip_without_chromium()
 
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
 
@@ -135,26 +136,33 @@ async def visit_every_state(page, base: str, service, language: str):
     yield "desk sign-in"
 
 
+@pytest_asyncio.fixture(loop_scope="module")
+async def relay():
+    """A real SMTP sink for the confirmations, in the module's loop (the browser's)."""
+    async with recording_relay() as handler:
+        yield handler
+
+
+@in_module_loop
 @pytest.mark.parametrize("language", ["en", "ja"])
-async def test_no_page_has_an_accessibility_violation(aiohttp_server, tmp_path, language):
-    server = await aiohttp_server(build_app(make_settings(tmp_path / "data")))
+async def test_no_page_has_an_accessibility_violation(browser, page_server, tmp_path, language):
+    server = await page_server(build_app(make_settings(tmp_path / "data")))
     service, base = server.app[SERVICE], str(server.make_url("")).rstrip("/")
 
-    found, checked = await check_each_context(lambda page: visit_every_state(page, base, service, language), language)
+    found, checked = await check_each_context(
+        browser, lambda page: visit_every_state(page, base, service, language), language)
     assert checked == 9 * 4
     assert found == {}, found
 
 
-async def check_each_context(visit, language: str) -> tuple[dict[str, list[str]], int]:
+async def check_each_context(browser, visit, language: str) -> tuple[dict[str, list[str]], int]:
     """Run axe on every state `visit(page)` yields, at each width, in light and in dark: (violations
     by state, states checked). The states are visited once, at the first width (a phone's: the
     clicks that lead from one to the next are made there), and each is seen at every width by
     resizing the page where it stands. In the dark only the colour rules run (COLOUR_RULES)."""
     found, checked = {}, 0
     first, *_ = VIEWPORTS.values()
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = await axe_context(browser, viewport=first)
+    async with await axe_context(browser, viewport=first) as context:
         page = await context.new_page()
         async for state in visit(page):
             assert await page.locator("html").get_attribute("lang") == language, state
@@ -167,7 +175,6 @@ async def check_each_context(visit, language: str) -> tuple[dict[str, list[str]]
                     if problems:
                         found[f"{state}, {width}, {scheme}"] = problems
             await page.set_viewport_size(first)
-        await browser.close()
     return found, checked
 
 
@@ -206,14 +213,13 @@ LAYOUT = """[...document.querySelectorAll('*')].map(e => {
 })"""
 
 
-async def test_the_checker_finds_violations_in_a_page_of_its_context_and_in_any_other():
+@in_module_loop
+async def test_the_checker_finds_violations_in_a_page_of_its_context_and_in_any_other(browser):
     """The control: a page with an unlabelled field, an image without text and faint text. In an
     axe_context a page navigated to carries axe from its start; any other page gets it injected."""
     problems = ('<html><body><main><input type="text"><img src="x.png">'
                 '<p style="color:#eee;background:#fff">faint</p></main></body></html>')
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = await axe_context(browser)
+    async with await axe_context(browser) as context, await browser.new_context() as other_context:
         await context.route("http://control.test/**", lambda route: route.fulfill(
             status=200, content_type="text/html", body=problems))
         page = await context.new_page()
@@ -221,26 +227,26 @@ async def test_the_checker_finds_violations_in_a_page_of_its_context_and_in_any_
         assert await page.evaluate("typeof axe.run") == "function"  # before violations() could inject it
         in_context = " ".join(await violations(page))
         without_contrast = " ".join(await violations(page, contrast=False))
-        other = await browser.new_page()
+        other = await other_context.new_page()
         await other.set_content(problems)
         injected = " ".join(await violations(other))
-        await browser.close()
     for found in (in_context, injected):
         for rule in ("html-has-lang", "label", "image-alt", "color-contrast"):
             assert rule in found
     assert "image-alt" in without_contrast and "color-contrast" not in without_contrast
 
 
+@in_module_loop
 @pytest.mark.parametrize("language", ["en", "ja"])
-async def test_the_coming_back_pages_have_no_accessibility_violation(aiohttp_server, tmp_path, relay, language):
+async def test_the_coming_back_pages_have_no_accessibility_violation(browser, page_server, tmp_path, relay, language):
     """The offer on the link's page, the answer to asking, the mailed confirmation's page, its
     answer (lifted, then nothing more) and an expired confirmation, in a real Chromium."""
     reply = {"enabled": True, "relay_port": relay.port, "come_back_per_day": 100}  # one address asks in each test
     settings = make_settings(tmp_path / "data", reply=reply)
-    server = await aiohttp_server(build_app(settings))
+    server = await page_server(build_app(settings))
     base = str(server.make_url("")).rstrip("/")
     found, checked = await check_each_context(
-        lambda page: visit_coming_back(page, base, server.app, relay, language), language)
+        browser, lambda page: visit_coming_back(page, base, server.app, relay, language), language)
     assert checked == 6 * 4
     assert found == {}, found
 

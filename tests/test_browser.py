@@ -10,17 +10,18 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
 
 from handlers.app import build_app
 from handlers.state import SERVICE
 from suppression.model import Scope
+from tests.support.browser import browser, in_module_loop, page_server, skip_without_chromium  # noqa: F401
 
-CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(os.environ["SCREENSHOT_DIR"]) if os.environ.get("SCREENSHOT_DIR") else None
 
-if not Path(CHROMIUM).exists() and os.environ.get("CI") != "true":
-    pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
+skip_without_chromium()
+# One Chromium for the module, in the module's event loop (tests/support/browser.py).
+pytestmark = in_module_loop
 
 
 async def screenshot(page, name: str) -> None:
@@ -30,15 +31,8 @@ async def screenshot(page, name: str) -> None:
         await page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
 
 
-# Flags for a machine with no network beyond loopback and no display (see .ci/run).
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-
-
-async def test_link_confirm_and_undo_in_a_real_browser(aiohttp_server, settings):
-    server = await aiohttp_server(build_app(settings))
+async def test_link_confirm_and_undo_in_a_real_browser(browser, page_server, settings):
+    server = await page_server(build_app(settings))
     service = server.app[SERVICE]
     link = service.links.mint_link("jane.doe@example.com", Scope("newsletters"))
     url = str(server.make_url("/u/" + link.url.rsplit("/", 1)[1]))
@@ -46,11 +40,9 @@ async def test_link_confirm_and_undo_in_a_real_browser(aiohttp_server, settings)
     async def scopes():
         return {scope.name for scope in await service.suppressed_scopes("jane.doe@example.com")}
 
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = await browser.new_context(
-            java_script_enabled=False, viewport={"width": 390, "height": 844}, is_mobile=True
-        )
+    async with await browser.new_context(
+        java_script_enabled=False, viewport={"width": 390, "height": 844}, is_mobile=True
+    ) as context:
         page = await context.new_page()
         refused = []
         page.on("console", lambda message: refused.append(message.text) if "Refused" in message.text else None)
@@ -72,20 +64,18 @@ async def test_link_confirm_and_undo_in_a_real_browser(aiohttp_server, settings)
         await expect(page.get_by_role("heading", name="You are subscribed again")).to_be_visible()
         assert await scopes() == set()
         await screenshot(page, "3-undone")
-
-        await browser.close()
     # The stylesheet was allowed by its hash: the strict CSP refused nothing.
     assert refused == []
     changes = [(c.action, c.scope.topic, c.source) for c in await service.store.changes_after(0, 10)]
     assert changes == [("suppress", "newsletters", "link"), ("unsuppress", "newsletters", "link")]
 
 
-async def test_the_review_desk_in_a_real_browser(aiohttp_server, tmp_path):
+async def test_the_review_desk_in_a_real_browser(browser, page_server, tmp_path):
     from handlers.state import INTAKE
     from tests.support.settings import make_settings
 
     settings = make_settings(tmp_path / "data", smtp={"trusted_authserv_ids": ["mx.plusnxt.com"]})
-    server = await aiohttp_server(build_app(settings))
+    server = await page_server(build_app(settings))
     service, intake = server.app[SERVICE], server.app[INTAKE]
     admin_key = await service.api_keys.create_api_key("ops", "admin")
     forged = (b"Authentication-Results: mx.plusnxt.com; dmarc=fail\r\nFrom: Jane <jane@example.com>\r\n"
@@ -96,11 +86,9 @@ async def test_the_review_desk_in_a_real_browser(aiohttp_server, tmp_path):
         await intake.receive(raw, sender, ["PLUSinfo@plusnxt.com"])
     await intake.handle_pending()
 
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = await browser.new_context(
-            java_script_enabled=False, viewport={"width": 390, "height": 844}, is_mobile=True
-        )
+    async with await browser.new_context(
+        java_script_enabled=False, viewport={"width": 390, "height": 844}, is_mobile=True
+    ) as context:
         page = await context.new_page()
         await page.goto(str(server.make_url("/admin/")))
         await expect(page.get_by_role("heading", name="Review desk")).to_be_visible()
@@ -127,7 +115,6 @@ async def test_the_review_desk_in_a_real_browser(aiohttp_server, tmp_path):
         await screenshot(page, "desk-3-done")
         await page.get_by_role("button", name=re.compile("Sign out")).click()
         await expect(page.get_by_label("Admin API key")).to_be_visible()
-        await browser.close()
 
     for email in ("jane@example.com", "jane.work@example.com"):
         check = await service.check(email)
@@ -148,14 +135,12 @@ async def tab_to(page, selector: str, presses: int = 30) -> None:
 
 
 @pytest.mark.parametrize("language, viewport", [("en", {"width": 1280, "height": 900}), ("de", {"width": 390, "height": 844})])
-async def test_the_preference_centre_by_keyboard_alone(aiohttp_server, settings, language, viewport):
-    server = await aiohttp_server(build_app(settings))
+async def test_the_preference_centre_by_keyboard_alone(browser, page_server, settings, language, viewport):
+    server = await page_server(build_app(settings))
     service = server.app[SERVICE]
     link = service.links.mint_link("kim.keyboard@example.com", Scope("newsletters"))
     url = str(server.make_url("/u/" + link.url.rsplit("/", 1)[1]))
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = await browser.new_context(java_script_enabled=False, viewport=viewport, locale=language)
+    async with await browser.new_context(java_script_enabled=False, viewport=viewport, locale=language) as context:
         page = await context.new_page()
         await page.goto(url)  # the language from the browser's Accept-Language
         assert await page.locator("html").get_attribute("lang") == language
@@ -168,7 +153,6 @@ async def test_the_preference_centre_by_keyboard_alone(aiohttp_server, settings,
         await page.keyboard.press("Enter")
         await page.wait_for_selector("input[name=undo]", state="attached")
         await screenshot(page, f"confirmation-{language}")
-        await browser.close()
     assert await service.suppressed_scopes("kim.keyboard@example.com") == {Scope("newsletters"), Scope("promotions")}
     _, history = await service.rights.history("kim.keyboard@example.com")
     assert {c.detail for c in history} == {'{"why": "not-relevant"}'}

@@ -8,7 +8,6 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from playwright.async_api import async_playwright
 
 from handlers.app import build_app
 from handlers.locale import LANGUAGES
@@ -16,10 +15,14 @@ from handlers.state import SERVICE
 from suppression.model import utc_iso
 from tests.conftest import make_settings
 from tests.test_accessibility import AXE, VIEWPORTS, axe_context, each_scheme, scheme_violations, violations
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, screenshot
+from tests.support.browser import browser, in_module_loop, page_server, skip_without_chromium  # noqa: F401
+from tests.test_browser import screenshot
 
 if not AXE.exists():
     pytest.skip("axe-core is not installed (npm install --prefix tests/a11y)", allow_module_level=True)
+skip_without_chromium()
+# One Chromium for the module, in the module's event loop (tests/support/browser.py).
+pytestmark = in_module_loop
 
 SOURCES = ("one-click", "link", "email", "api", "import")
 WHY = ("too-many", "not-relevant", "never-signed-up", "other")
@@ -63,17 +66,16 @@ async def signed_in_page(browser, base: str, key: str, viewport: dict):
     return context, page
 
 
-async def test_the_dashboard_has_no_accessibility_violation_anywhere(aiohttp_server, tmp_path):
+async def test_the_dashboard_has_no_accessibility_violation_anywhere(browser, page_server, tmp_path):
     settings = make_settings(tmp_path / "data", "sqlite")
-    server = await aiohttp_server(build_app(settings))
+    server = await page_server(build_app(settings))
     service, base = server.app[SERVICE], str(server.make_url("")).rstrip("/")
     seed_ninety_days(settings.database_path, datetime.now(timezone.utc))
     key = await service.api_keys.create_api_key("dashboard", "admin")
     found, checked = {}, 0
     first, *_ = VIEWPORTS.values()
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context, page = await signed_in_page(browser, base, key, first)
+    context, page = await signed_in_page(browser, base, key, first)
+    async with context:
         for language in LANGUAGES:
             answer = await page.goto(f"{base}/admin/stats?lang={language}")
             assert answer.status == 200
@@ -95,28 +97,24 @@ async def test_the_dashboard_has_no_accessibility_violation_anywhere(aiohttp_ser
                     if language in ("en", "ja", "de"):
                         await screenshot(page, f"stats-{language}-{width}-{scheme}")
             await page.set_viewport_size(first)
-        await context.close()
-        await browser.close()
     assert checked == len(LANGUAGES) * 4
     assert found == {}, found
 
 
 @pytest.mark.both_stores
 async def test_people_leave_through_a_campaign_in_chromium_and_the_dashboard_shows_it_on_either_store(
-        aiohttp_server, settings):
+        browser, page_server, settings):
     """On either store, end to end in the browser: three people leave through one campaign's links
     (two on the preference centre, one giving a reason, and one pausing), its size is recorded,
     and the dashboard, signed in, shows the campaign's row and rate and the reason, with no
     accessibility violation. The rollup the dashboard reads is each store's own (triggers)."""
-    server = await aiohttp_server(build_app(settings))
+    server = await page_server(build_app(settings))
     service, base = server.app[SERVICE], str(server.make_url("")).rstrip("/")
     key = await service.api_keys.create_api_key("dashboard", "admin")
     await service.record_sent("autumn-7", 400)
     tokens = [service.links.mint_link(f"{name}@example.com", campaign="autumn-7").url.rsplit("/", 1)[1]
               for name in ("ada", "ben", "cy")]
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = await axe_context(browser)
+    async with await axe_context(browser) as context:
         page = await context.new_page()
         for token, why in zip(tokens[:2], ("#why-too-many", None)):
             await page.goto(f"{base}/u/{token}?lang=en")
@@ -130,9 +128,9 @@ async def test_people_leave_through_a_campaign_in_chromium_and_the_dashboard_sho
         await page.locator("button[name=days]").first.click()  # pause all emails
         assert await page.locator("input[name=undo]").count() == 1
         assert await violations(page) == []  # the paused page
-        await context.close()
 
-        context, page = await signed_in_page(browser, base, key, VIEWPORTS["desktop"])
+    context, page = await signed_in_page(browser, base, key, VIEWPORTS["desktop"])
+    async with context:
         answer = await page.goto(f"{base}/admin/stats?lang=en")
         assert answer.status == 200
         row = page.locator("#campaigns-caption + thead + tbody tr")
@@ -143,6 +141,5 @@ async def test_people_leave_through_a_campaign_in_chromium_and_the_dashboard_sho
         reasons = page.locator("#reasons-caption + thead + tbody tr")
         assert [await r.inner_text() for r in await reasons.all()] == ["I get too many emails\t1"]  # ada's
         assert await violations(page) == []
-        await browser.close()
     paused = await service.check("cy@example.com")
     assert paused.suppressed and paused.matched.until is not None

@@ -1,6 +1,7 @@
 """The optional confirmation reply, through a real SMTP relay (an aiosmtpd sink on loopback)."""
 
 import asyncio
+import contextlib
 import email
 from functools import partial
 from pathlib import Path
@@ -33,15 +34,24 @@ class RecordingRelay:
         return "250 2.0.0 OK"
 
 
-@pytest.fixture
-async def relay():
+@contextlib.asynccontextmanager
+async def recording_relay():
+    """A RecordingRelay listening on a loopback port, in the running loop."""
     handler = RecordingRelay()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(partial(SMTP, handler, loop=loop), "127.0.0.1", 0)
     handler.port = server.sockets[0].getsockname()[1]
-    yield handler
-    server.close()
-    await server.wait_closed()
+    try:
+        yield handler
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.fixture
+async def relay():
+    async with recording_relay() as handler:
+        yield handler
 
 
 async def serve(aiohttp_client, tmp_path, relay_port, enabled=True):

@@ -21,7 +21,7 @@ from pathlib import Path
 # A child reads this module first, and with it nothing of NumPy: the judge scores without it
 # (reading it was 65 ms of a child's start, and its BLAS started a thread a core).
 from suppression.inbound.classify import REVIEW, Decision, classify_message
-from suppression.inbound.judge import Judge, load_judge, shipped_judge
+from suppression.inbound.judge import Judge, checked_judge, shipped_judge
 from suppression.tokens import read_claim
 
 log = logging.getLogger(__name__)
@@ -115,13 +115,14 @@ class MailReader:
         finally:
             theirs.close()
         try:
-            ready = ours.poll(_START_SECONDS) and ours.recv() == "ready"
+            said = ours.recv() if ours.poll(_START_SECONDS) else None
         except (EOFError, OSError):
-            ready = False
-        if not ready:
+            said = None
+        if said != "ready":
             process.kill()
             process.join()
-            raise ReaderUnavailable(f"the mail reader process did not start (exit code {process.exitcode})")
+            why = said if isinstance(said, str) else f"exit code {process.exitcode}"
+            raise ReaderUnavailable(f"the mail reader process did not start ({why})")
         self._process, self._conn = process, ours
         return ours
 
@@ -168,7 +169,13 @@ def serve(conn: Connection, settings: ReaderSettings) -> None:
     mmap.mmap(-1, _ROOM_BYTES).close()  # OSError (ENOMEM) without the room: the child ends, not ready
     read_token = partial(read_claim, settings.signing_keys, max_age_seconds=settings.max_age_seconds,
                          topics=settings.topics)
-    judge = load_judge(Path(settings.judge_path)) if settings.judge_path else shipped_judge()
+    try:
+        # An operator's model is checked again here: start-up checked the file, and it may have
+        # been replaced since, before this child (the first, or one after an overrun) reads it.
+        judge = checked_judge(Path(settings.judge_path)) if settings.judge_path else shipped_judge()
+    except (OSError, ValueError) as exc:
+        conn.send(f"cannot use the reader's model: {exc}")
+        return
     try:
         conn.send("ready")
         while True:

@@ -3,6 +3,7 @@
 choose a threshold). `python -m suppression.inbound.evaluate` prints the same table."""
 
 import json
+import os
 import subprocess
 import sys
 import zlib
@@ -223,3 +224,87 @@ def test_the_reader_uses_the_operators_model(tmp_path):
             reader.close()
     assert decisions["shipped"].kind == "request"
     assert decisions["cautious"].kind == "review" and "decided alone from 2.00" in decisions["cautious"].reasons[0]
+
+
+
+def _bomb(path, inflated: int, method: int):
+    """A model whose bias.npy gives its true size and checksum, and is packed with `inflated`
+    bytes of zeros after them: read whole, it inflates to that much."""
+    import zipfile
+
+    good = _model(path.with_suffix(".good.npz"))
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(path, "w") as target:
+        for name in source.namelist():
+            data = source.read(name)
+            if name == "bias.npy":
+                bias = data
+                target.writestr(name, data + bytes(inflated), compress_type=method)
+            else:
+                target.writestr(name, data)
+    with zipfile.ZipFile(path) as archive:
+        local = archive.getinfo("bias.npy").header_offset
+    raw = bytearray(path.read_bytes())
+    central = raw.rindex(b"bias.npy") - 46  # the central directory's entry: its name follows 46 bytes
+    for crc_at, size_at in ((local + 14, local + 22), (central + 16, central + 24)):
+        raw[crc_at:crc_at + 4] = zlib.crc32(bias).to_bytes(4, "little")
+        raw[size_at:size_at + 4] = len(bias).to_bytes(4, "little")
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def test_a_model_that_inflates_past_its_size_is_read_no_further_than_its_size(tmp_path):
+    # Before: archive.read() inflated the member whole (up to a gigabyte a step) before cutting
+    # it to the size the zip gives, and the checksum of what was kept passed.
+    import tracemalloc
+    import zipfile
+
+    path = _bomb(tmp_path / "bomb.npz", 256 * 1024 * 1024, zipfile.ZIP_DEFLATED)
+    assert path.stat().st_size < 1024 * 1024
+    tracemalloc.start()
+    try:
+        judge = load_judge(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert judge.bias == 0.0
+    assert peak < 64 * 1024 * 1024, peak  # the weights are 4 MB; the bomb, read whole, 256 MB
+
+
+def test_a_model_packed_in_a_way_numpy_never_writes_is_refused(tmp_path):
+    import zipfile
+
+    with pytest.raises(ValueError, match="not a model.*zip method 12"):
+        load_judge(_bomb(tmp_path / "bzip2.npz", 1024, zipfile.ZIP_BZIP2))
+
+
+def test_a_path_that_is_no_regular_file_is_refused_without_waiting(tmp_path):
+    fifo = tmp_path / "model.fifo"
+    os.mkfifo(fifo)  # opening it to read would wait for a writer: start-up would never end
+    with pytest.raises(ValueError, match="not a regular file"):
+        load_judge(fifo)
+
+
+def test_a_model_whose_version_is_not_a_whole_number_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="whole number"):
+        load_judge(_model(tmp_path / "fraction.npz", version=np.float64(FEATURES_VERSION + 0.5)))
+
+
+def test_a_reader_child_checks_the_operators_model_again_and_says_why_it_cannot(tmp_path):
+    # Start-up checked the file; replaced since, it was read unchecked by every new child, and a
+    # threshold below zero made any message that reached the judge a request.
+    from suppression.addresses import normalise_address
+    from suppression.reader import MailReader, ReaderSettings, ReaderUnavailable
+
+    path = tmp_path / "model.npz"
+    shipped = load_judge()
+    Judge(shipped.weights, shipped.bias, -1.0, -1.0).save(path)
+    reader = MailReader(ReaderSettings(
+        request_addresses=frozenset({normalise_address("PLUSinfo@plusnxt.com")}), signing_keys=("k" * 40,),
+        max_age_seconds=None, topics={}, trusted_authserv_ids=(), budget_seconds=10, memory_bytes=2 * 1024**3,
+        judge_path=str(path)))
+    try:
+        with pytest.raises(ReaderUnavailable, match="cannot use the reader's model: .*threshold"):
+            reader.read([(1, b"From: <ann@example.org>\r\nSubject: hours\r\n\r\nWhen are you open?\r\n",
+                          "ann@example.org")])
+    finally:
+        reader.close()

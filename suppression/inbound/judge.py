@@ -13,7 +13,9 @@ import array
 import functools
 import math
 import operator
+import os
 import re
+import stat
 import sys
 import unicodedata
 import zipfile
@@ -124,8 +126,12 @@ def load_judge(path: Path = MODEL_FILE) -> Judge:
     """A model written by save(); one with only its weighted features (indices and weights, as
     before 2026-12) loads too. ValueError for a file that is no such model."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would hold start-up, /dev/zero fill memory
+            raise ValueError(f"{path} is not a regular file")
         with zipfile.ZipFile(path) as archive:
             stored = {name: _array(_member(archive, name)) for name in _MEMBERS if f"{name}.npy" in archive.namelist()}
+        if any(stored[name].typecode not in "iq" for name in ("version", "dimensions")):
+            raise ValueError(f"{path} gives its version or dimensions as other than a whole number")
         version, dimensions = int(stored["version"][0]), int(stored["dimensions"][0])
         if version != FEATURES_VERSION or dimensions != DIMENSIONS:
             raise ValueError(f"{path} was trained for other features (version {version});"
@@ -142,8 +148,8 @@ def load_judge(path: Path = MODEL_FILE) -> Judge:
 
 
 def checked_judge(path: Path) -> Judge:
-    """load_judge, and every number in it one a model can hold (an operator's model, checked
-    once at start-up: 40 ms that a reader child does not pay again at each start)."""
+    """load_judge, and every number in it one a model can hold: an operator's model, checked at
+    start-up and again by each reader child that reads it (40 ms; the shipped one is not)."""
     judge = load_judge(path)
     if not all(abs(number) <= _LARGEST_WEIGHT for number in (judge.bias, *judge.weights)):
         raise ValueError(f"{path} holds a weight that is not a finite number of at most {_LARGEST_WEIGHT:g}")
@@ -165,7 +171,12 @@ def _member(archive: zipfile.ZipFile, name: str) -> bytes:
     info = archive.getinfo(f"{name}.npy")
     if info.file_size > _LARGEST_MEMBER:
         raise ValueError(f"{name}.npy holds {info.file_size} bytes, more than a model's {_LARGEST_MEMBER}")
-    return archive.read(info)
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):  # what NumPy writes
+        raise zipfile.BadZipFile(f"{name}.npy is packed with zip method {info.compress_type}")
+    # Read no further than the size the zip gives: archive.read() inflates a member whole before
+    # cutting it to that size, and a few kilobytes of zip inflate to gigabytes.
+    with archive.open(info) as member:
+        return member.read(info.file_size)
 
 
 def _array(data: bytes) -> array.array:

@@ -24,7 +24,7 @@ _BLOCK_BYTES = 256 * 1024
 _MAX_LINE_BYTES = 2048  # longer "lines" are no address; they are skipped, not buffered
 _DEFAULT_CHANGES_PAGE = 1000
 SMALL_JSON_BYTES = 64 * 1024  # every body but the bulk check's is a few fields
-MAX_JSON_CONTAINERS = 64  # objects and arrays in a body past SMALL_JSON_BYTES
+MAX_JSON_CONTAINERS = 64  # bytes `{` and `[` in a body past SMALL_JSON_BYTES, in strings too (docs/api.md)
 MAX_JSON_ITEMS = 1_000_000  # addresses in one JSON bulk check (text/plain streams any number)
 _SMALL_ANSWER = 2000  # items checked or answered at once; more go through bodies.py in slices
 
@@ -420,7 +420,8 @@ async def json_object(request: web.Request, allowed: set[str], max_bytes: int = 
 
     json.loads builds every object of a body before we can look at it: 60 MB of `[{},{},...]`
     held 1.6 GB. A body past SMALL_JSON_BYTES must therefore be flat (a list of strings, as
-    the bulk check's is) and hold at most MAX_JSON_ITEMS items, both counted in C first.
+    the bulk check's is) and hold at most MAX_JSON_ITEMS items, both counted in C first: as bytes,
+    so a `{` or `,` inside a string counts too (docs/api.md says so).
     """
     if request.content_type != "application/json":
         raise ApiError(415, "send a JSON body with Content-Type: application/json")

@@ -237,6 +237,27 @@ async def test_bulk_bad_bodies_are_4xx_json(client, check_key, data, content_typ
     assert says in (await answer.json())["error"]
 
 
+_PLENTY = [f"user{n}@example.com" for n in range(5_000)]  # past 64 KiB: a large body
+
+
+@pytest.mark.parametrize("body, says", [
+    # As docs/api.md says: a large body is counted as bytes before it is parsed, so 65 quoted
+    # addresses holding "{" are 65 of the 64 allowed, although a small body may hold them.
+    ({"emails": _PLENTY + [f"{{x{n}}}@example.com" for n in range(65)]}, "one flat object"),
+    # Every value flat, even one that a repeat of its name replaces (json.loads keeps the last).
+    ('{"topic": 1, "topic": null, "emails": ' + json.dumps(_PLENTY) + "}", "one flat object"),
+])
+async def test_a_large_json_body_is_held_to_the_documented_counts(client, check_key, body, says):
+    data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    assert len(data) > 64 * 1024
+    answer = await client.post("/v1/check", data=data, headers={**bearer(check_key), "Content-Type": "application/json"})
+    assert answer.status == 400
+    assert says in (await answer.json())["error"]
+    small = await client.post("/v1/check", json={"emails": [f"{{x{n}}}@example.com" for n in range(65)]},
+                              headers=bearer(check_key))
+    assert small.status == 200  # the same addresses in a small body: the count is the large body's
+
+
 async def test_bulk_text_unknown_topic_is_400_before_streaming(client, check_key):
     answer = await client.post(
         "/v1/check?topic=sports", data=b"a@example.com\n",

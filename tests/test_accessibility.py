@@ -18,7 +18,7 @@ from suppression.model import ALL_EMAILS, Scope
 from tests.support.browser import browser, in_module_loop, page_server, skip_without_chromium  # noqa: F401
 from tests.support.paths import ROOT
 from tests.support.settings import make_settings
-from tests.test_replies import recording_relay
+from tests.support.relay import recording_relay
 
 AXE = ROOT / "tests" / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
 
@@ -49,7 +49,11 @@ async def axe_context(browser, **options):
     """A browser context whose every page carries axe-core from its start. Compiled as the page
     loads, it costs half of injecting it into each page after (0.13 s against 0.26 s a state)."""
     context = await browser.new_context(bypass_csp=True, **options)  # axe is a script the pages' CSP refuses
-    await context.add_init_script(path=str(AXE))
+    try:
+        await context.add_init_script(path=str(AXE))
+    except BaseException:
+        await context.close()  # not left open in the module's browser for the tests after
+        raise
     return context
 
 

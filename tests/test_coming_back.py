@@ -22,7 +22,8 @@ from suppression.tokens import ReturnClaim, mint_return, mint_undo
 from tests.support.http import bearer, free_port
 from tests.support.outside import execute_from_outside
 from tests.support.settings import make_settings
-from tests.test_replies import RecordingRelay, relay  # noqa: F401  (the relay fixture)
+from tests.support.relay import RecordingRelay
+from tests.test_replies import relay  # noqa: F401  (the relay fixture)
 from tests.support.webhook_receiver import Receiver, data_of, new_secret, types_of
 from tests.test_smtp import in_thread, send, smtp_port, wait_until
 

@@ -58,11 +58,15 @@ def seed_ninety_days(database, now: datetime) -> None:
 
 async def signed_in_page(browser, base: str, key: str, viewport: dict):
     context = await axe_context(browser, viewport=viewport)
-    page = await context.new_page()
-    await page.goto(f"{base}/admin/stats")
-    await page.locator("#key").fill(key)
-    await page.locator("form[action='/admin/signin'] button[type=submit]").click()
-    await page.wait_for_url(f"{base}/admin/")
+    try:
+        page = await context.new_page()
+        await page.goto(f"{base}/admin/stats")
+        await page.locator("#key").fill(key)
+        await page.locator("form[action='/admin/signin'] button[type=submit]").click()
+        await page.wait_for_url(f"{base}/admin/")
+    except BaseException:
+        await context.close()  # not left open in the module's browser for the tests after
+        raise
     return context, page
 
 

@@ -226,7 +226,6 @@ def test_the_reader_uses_the_operators_model(tmp_path):
     assert decisions["cautious"].kind == "review" and "decided alone from 2.00" in decisions["cautious"].reasons[0]
 
 
-
 def _bomb(path, inflated: int, method: int):
     """A model whose bias.npy gives its true size and checksum, and is packed with `inflated`
     bytes of zeros after them: read whole, it inflates to that much."""

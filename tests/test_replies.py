@@ -1,18 +1,15 @@
 """The optional confirmation reply, through a real SMTP relay (an aiosmtpd sink on loopback)."""
 
-import asyncio
-import contextlib
 import email
-from functools import partial
 from pathlib import Path
 
 import pytest
-from aiosmtpd.smtp import SMTP
 
 from handlers.app import build_app
 from handlers.state import INTAKE, SERVICE
 from suppression.model import ALL_EMAILS
 from tests.support.http import free_port
+from tests.support.relay import recording_relay
 from tests.support.settings import make_settings
 
 # Runs on SQLite and on PostgreSQL (tests/conftest.py).
@@ -21,31 +18,6 @@ pytestmark = pytest.mark.both_stores
 CORPUS = Path(__file__).parent / "corpus"
 KEY = "corpus-signing-key-not-secret-0123456789"
 REQUEST = b"From: Jane <jane@example.com>\r\nSubject: unsubscribe\r\nMessage-ID: <r1@example.com>\r\n\r\nPlease.\r\n"
-
-
-class RecordingRelay:
-    """A relay that keeps what it is given, as a mail server would."""
-
-    def __init__(self):
-        self.envelopes = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.envelopes.append(envelope)
-        return "250 2.0.0 OK"
-
-
-@contextlib.asynccontextmanager
-async def recording_relay():
-    """A RecordingRelay listening on a loopback port, in the running loop."""
-    handler = RecordingRelay()
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(partial(SMTP, handler, loop=loop), "127.0.0.1", 0)
-    handler.port = server.sockets[0].getsockname()[1]
-    try:
-        yield handler
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 @pytest.fixture

@@ -149,7 +149,8 @@ def load_judge(path: Path = MODEL_FILE) -> Judge:
 
 def checked_judge(path: Path) -> Judge:
     """load_judge, and every number in it one a model can hold: an operator's model, checked at
-    start-up and again by each reader child that reads it (40 ms; the shipped one is not)."""
+    start-up and again by each reader child that reads it (80-90 ms of the child's start; the
+    shipped one is not checked, and a file replaced since start-up must not decide alone)."""
     judge = load_judge(path)
     if not all(abs(number) <= _LARGEST_WEIGHT for number in (judge.bias, *judge.weights)):
         raise ValueError(f"{path} holds a weight that is not a finite number of at most {_LARGEST_WEIGHT:g}")

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from aiohttp import web
 from itsdangerous import BadSignature, Signer, URLSafeSerializer
 
+from handlers.bodies import form_of
 from handlers.errors import classify
 from markupsafe import Markup
 
@@ -143,7 +144,7 @@ async def show_desk(request: web.Request) -> web.StreamResponse:
 
 async def sign_in(request: web.Request) -> web.StreamResponse:
     desk, service = request.app[DESK], request.app[SERVICE]
-    form = await request.post()
+    form = await form_of(request)
     session = desk.read(request.cookies.get(SESSION_COOKIE))
     if session is None or not desk.csrf_ok(session, form.get("csrf")):
         raise Refused(N_("The sign-in form had expired. Please sign in again."))
@@ -168,7 +169,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
 async def sign_out(request: web.Request) -> web.StreamResponse:
     desk = request.app[DESK]
     session = desk.read(request.cookies.get(SESSION_COOKIE))
-    form = await request.post()
+    form = await form_of(request)
     if session is None or not desk.csrf_ok(session, form.get("csrf")):
         raise Refused(N_("Your session had ended."))
     desk.end(session)
@@ -180,7 +181,7 @@ async def sign_out(request: web.Request) -> web.StreamResponse:
 async def resolve(request: web.Request) -> web.StreamResponse:
     desk, service = request.app[DESK], request.app[SERVICE]
     session, key = await signed_in(request)
-    form = await request.post()
+    form = await form_of(request)
     if key is None or not desk.csrf_ok(session, form.get("csrf")):
         raise Refused(N_("Your session had ended, or the form was not ours: nothing was changed. Please sign in."))
     try:

@@ -15,6 +15,8 @@ def configure_logging(settings, who: str = "") -> None:
     logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.getLogger().level))
     # aioimaplib logs every line it sends and receives at DEBUG: messages, and so addresses.
     logging.getLogger("aioimaplib").setLevel(max(logging.WARNING, logging.getLogger().level))
+    # aiosqlite logs every statement with its parameters at DEBUG: addresses among them.
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.getLogger().level))
     # psycopg's pool logs every failed connection attempt with the driver's multi-line text;
     # the store reports the one reason that matters.
     logging.getLogger("psycopg.pool").setLevel(max(logging.ERROR, logging.getLogger().level))

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from markupsafe import Markup
 
+from handlers.bodies import form_of
 from handlers.errors import classify, count, handled
 from handlers.locale import DEFAULT_LANGUAGE, LANGUAGES, N_, Catalogues, choose_language
 from handlers.state import COMING_BACK, METRICS, SERVICE, SETTINGS
@@ -175,7 +176,7 @@ async def no_token(request: web.Request) -> web.Response:
 async def act_on_link(request: web.Request) -> web.Response:
     service, pages, lang = request.app[SERVICE], request.app[PAGES], request[LANG]
     claim = service.links.read_link(request.match_info["token"])
-    form = await request.post()
+    form = await form_of(request)
     if form.get("List-Unsubscribe") == ONE_CLICK.split("=", 1)[1]:
         await service.suppress(claim.email, claim.scope, Reason.UNSUBSCRIBE, Source.ONE_CLICK, ACTOR, campaign=claim.campaign)
         return web.Response(body=pages.one_click_page(lang), content_type="text/html", charset="utf-8",
@@ -203,7 +204,7 @@ async def act_on_link(request: web.Request) -> web.Response:
         undo = [service.links.mint_undo(s) for s in made]
     elif action == "pause":
         days = form.get("days")
-        if not isinstance(days, str) or not days.isdigit() or len(days) > 5:
+        if not isinstance(days, str) or not days.isascii() or not days.isdigit() or len(days) > 5:  # not "²"
             return pages.problem(400, N_("Nothing was changed"), N_("We could not understand this request."), lang)
         until, undo_token = await service.pause(claim.email, int(days), Source.LINK, ACTOR,
                                                 campaign=claim.campaign)
@@ -260,7 +261,7 @@ async def confirm_return(request: web.Request) -> web.Response:
     service, pages, lang = request.app[SERVICE], request.app[PAGES], request[LANG]
     coming_back = request.app[COMING_BACK]
     coming_back.read(request.match_info["token"])  # a bad link is told so before the form is read
-    form = await request.post()
+    form = await form_of(request)
     if form.get("action") != "come-back":
         return pages.problem(
             400, N_("Nothing was changed"),

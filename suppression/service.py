@@ -348,6 +348,8 @@ class SuppressionService:
             raise BadUndo("there is nothing to undo")
         named = [verify_undo(self.links.keys(), token, email) for token in undo_tokens[:MAX_UNDO]]
         stored, lifted = self.live.erased.stored(email)[0], []
+        if is_record(stored):
+            return lifted  # erased since the click: kept suppressed for good (lift_own_opt_outs likewise)
         for scope, made_at in named:
             change_id = await self.store.unsuppress(stored, scope, Source.LINK, actor, only_own_made_at=made_at)
             if change_id is not None:
@@ -424,10 +426,12 @@ class SuppressionService:
 
     # -- what a person's page shows, and campaigns ------------------------------------
 
-    async def suppressed_scopes(self, email: str) -> set[Scope]:
-        """The scopes an address is suppressed for now."""
+    async def suppressed_scopes(self, text: str) -> set[Scope]:
+        """The scopes an address is suppressed for now (an erased one's, as its record holds them:
+        its page tells nothing of the erasure)."""
         now = self._now()
-        return {row.scope for row in await self.store.suppressions_of(email) if row.until is None or row.until > now}
+        stored = self.live.erased.stored(normalise_address(text))[0]
+        return {row.scope for row in await self.store.suppressions_of(stored) if row.until is None or row.until > now}
 
     async def record_sent(self, campaign: str, sent) -> tuple[str, int]:
         """Note how many a campaign was sent to (set, not added: repeating it changes nothing)."""

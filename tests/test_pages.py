@@ -141,6 +141,39 @@ async def test_form_unsubscribe_then_undo_only_by_explicit_post(client, service)
     ]
 
 
+async def test_an_undo_after_an_erasure_lifts_nothing_and_the_page_still_shows_the_opt_out(client, service):
+    # Before: the undo (a day's token) lifted the claim the erasure had kept on the erased
+    # record, and the address was mailed again; the link's page showed it subscribed.
+    path = link_path(service, topic="newsletters")
+    html = await (await client.post(path, data={"action": "unsubscribe", "scope": "all"})).text()
+    _, suppressed = await service.rights.erase("jane@example.com", "api:admin")
+    assert suppressed
+    undone = await client.post(path, data=undo_form(html))
+    assert undone.status == 200
+    assert (await service.check("jane@example.com")).suppressed
+    assert await state(service) == {"all"}
+    assert "You are unsubscribed from all emails" in await (await client.get(path)).text()
+
+
+@pytest.mark.parametrize("content_type, body", [
+    ("application/x-www-form-urlencoded; charset=nonsense", b"action=unsubscribe&scope=all"),
+    ("multipart/form-data", b"action=unsubscribe"),  # no boundary
+    ("multipart/form-data; boundary=xyz", b"no boundary in it"),
+])
+async def test_a_form_that_cannot_be_read_is_a_400_and_changes_nothing(client, service, content_type, body):
+    answer = await client.post(link_path(service), data=body, headers={"Content-Type": content_type})
+    assert answer.status == 400  # before: a 500, and a traceback in the log
+    assert await state(service) == set()
+    signing_in = await client.post("/admin/signin", data=body, headers={"Content-Type": content_type})
+    assert signing_in.status == 400  # the desk's forms are read the same way
+
+
+async def test_a_pause_of_days_not_written_in_ascii_digits_is_a_400(client, service):
+    answer = await client.post(link_path(service), data={"action": "pause", "days": "\u00b2"})  # "²".isdigit()
+    assert answer.status == 400
+    assert await state(service) == set()
+
+
 async def test_form_may_choose_another_topic_than_the_link(client, service):
     await client.post(link_path(service, topic="newsletters"), data={"action": "unsubscribe", "scope": "promotions"})
     assert await state(service) == {"promotions"}

@@ -348,9 +348,7 @@ class SuppressionService:
             raise BadUndo("there is nothing to undo")
         named = [verify_undo(self.links.keys(), token, email) for token in undo_tokens[:MAX_UNDO]]
         stored, lifted = self.live.erased.stored(email)[0], []
-        if is_record(stored):
-            return lifted  # erased since the click: kept suppressed for good (lift_own_opt_outs likewise)
-        for scope, made_at in named:
+        for scope, made_at in () if is_record(stored) else named:  # erased since the click: for good
             change_id = await self.store.unsuppress(stored, scope, Source.LINK, actor, only_own_made_at=made_at)
             if change_id is not None:
                 await self.live.took(change_id)
@@ -427,10 +425,8 @@ class SuppressionService:
     # -- what a person's page shows, and campaigns ------------------------------------
 
     async def suppressed_scopes(self, text: str) -> set[Scope]:
-        """The scopes an address is suppressed for now (an erased one's, as its record holds them:
-        its page tells nothing of the erasure)."""
-        now = self._now()
-        stored = self.live.erased.stored(normalise_address(text))[0]
+        """The scopes an address is suppressed for now (an erased one's as its record holds them)."""
+        now, stored = self._now(), self.live.erased.stored(normalise_address(text))[0]
         return {row.scope for row in await self.store.suppressions_of(stored) if row.until is None or row.until > now}
 
     async def record_sent(self, campaign: str, sent) -> tuple[str, int]:

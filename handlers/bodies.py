@@ -32,7 +32,6 @@ _MOST_NAMES = 64  # names in a large body's object: a bulk check sends two
 _FLAT = "a large body must be one flat object such as {\"emails\": [strings]}"
 
 
-
 async def form_of(request: web.Request) -> MultiDictProxy:
     """The form a POST sent; 400 for one that cannot be read (a charset no codec knows, a
     multipart body without its boundary), which aiohttp raises as LookupError or ValueError."""
@@ -40,6 +39,7 @@ async def form_of(request: web.Request) -> MultiDictProxy:
         return await request.post()
     except (LookupError, ValueError):
         raise ApiError(400, "the form could not be read (its charset, or its multipart body)") from None
+
 
 async def _yield() -> None:
     await asyncio.sleep(0)

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from suppression.addresses import normalise_address, sender_key
-from suppression.claims import HARD_REASONS
+from suppression.claims import HARD, standing
 from suppression.erasure import ErasureKeys, is_record
-from suppression.model import Actor, Reason, Scope, Source, Suppression, utc_iso
+from suppression.model import Actor, Claim, Reason, Scope, Source, Suppression, utc_iso
 from suppression.tokens import ReturnClaim, mint_return, verify_return
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ RETURN_ACTOR = Actor.CONFIRMATION  # and its actor: the person, proven by the ma
 KEEP_COUNTS_DAYS = 2  # the daily counts are forgotten after this
 
 
-def is_own_opt_out(suppression: Suppression) -> bool:
+def is_own_opt_out(suppression: Suppression | Claim) -> bool:
     """Whether a person may lift this suppression by confirming from their mailbox."""
     return suppression.reason == OWN_REASON and suppression.source in OWN_SOURCES
 
@@ -79,8 +79,7 @@ class ComingBack:
         now = datetime.fromtimestamp(self.clock(), timezone.utc)
         asked = await self.count_return_request(email, now.date().isoformat())
         claims = await self._claims(email)
-        if any(c.reason in HARD_REASONS and (c.until is None or c.until > utc_iso(now)) for c in claims):
-            # "Never mail this address, receipts included": the confirmation is such a mail.
+        if standing(claims) == HARD:  # what checks for transactional mail count: receipts are not sent
             log.info("a request to come back: a bounce, complaint or block holds; no confirmation sent")
             return False
         if not any(is_own_opt_out(c) for c in claims):
@@ -102,16 +101,14 @@ class ComingBack:
     async def own_opt_outs(self, email: str) -> list[Suppression]:
         """The claims of an address that the person may lift by coming back (as suppressions: scope,
         reason, source, since); none once it is erased."""
-        return [row for row in await self._claims(email) if is_own_opt_out(row)]
+        own = [Suppression(c.email, c.scope, c.reason, c.source, c.since, c.until) for c in await self._claims(email)]
+        return [row for row in own if is_own_opt_out(row)]
 
-    async def _claims(self, email: str) -> list[Suppression]:
-        """Every claim on an address, as suppressions; none once it is erased (nothing is mailed
-        to it, and nothing lifted)."""
+    async def _claims(self, email: str) -> list[Claim]:
+        """Every claim on an address; none once it is erased (nothing is mailed to it, and
+        nothing lifted)."""
         stored = self.service.live.erased.stored(email)[0]
-        if is_record(stored):
-            return []
-        return [Suppression(c.email, c.scope, c.reason, c.source, c.since, c.until)
-                for c in await self.service.store.claims_of(stored)]
+        return [] if is_record(stored) else await self.service.store.claims_of(stored)
 
     def read(self, token: str) -> ReturnClaim:
         """Whose return a confirmation names; BadReturn if it is not one of ours or is older than a week."""

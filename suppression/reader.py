@@ -5,11 +5,18 @@ that is slow on hostile input then costs that child its budget, not the service 
 (`re` holds the GIL, so a thread would not do). A message that runs out of time, or kills
 the child, is decided as review with that reason and is not read again; a fresh child
 reads the next message.
+
+A child knows only its limits (its address space, the model it loaded): the service's own
+settings come with each batch. So a child left by a reader that closed is taken by the next
+reader of this process with the same limits, not started again: the tests build hundreds of
+services in one process, and a child's start is 0.16 s of CPU (a service process has one reader,
+and its child ends with it).
 """
 
 import logging
 import mmap
 import multiprocessing
+import os
 import resource
 import signal
 import threading
@@ -56,6 +63,7 @@ class MailReader:
         self._lock = threading.Lock()
         self._process = None
         self._conn: Connection | None = None
+        self._limits: tuple = ()  # those of the child it has
         self.restarts = 0  # children ended for overrunning or dying
 
     def read(self, batch: list[tuple[int, bytes, str]]) -> list[Decision]:
@@ -67,8 +75,13 @@ class MailReader:
             return decisions
 
     def close(self) -> None:
+        """Leave the child, if it is ready, to the next reader of this process with the same limits."""
         with self._lock:
-            self._end_child()
+            if self._process is not None and self._process.is_alive():
+                _spares.leave(self._limits, self._process, self._conn)
+                self._process = self._conn = None
+            else:
+                self._end_child()
 
     def _read_chunk(self, chunk: list[tuple[int, bytes, str]]) -> list[Decision]:
         """Hand the child a chunk at once (no round trip a message); it answers each message as it
@@ -77,7 +90,7 @@ class MailReader:
         conn = self._child()
         decisions: list[Decision] = []
         try:
-            conn.send([(raw, mail_from) for _, raw, mail_from in chunk])
+            conn.send((self.settings, [(raw, mail_from) for _, raw, mail_from in chunk]))
             for message_id, _, _ in chunk:
                 if not conn.poll(self.settings.budget_seconds):
                     self._end_child()
@@ -93,6 +106,9 @@ class MailReader:
             log.warning("message %d stopped the mail reader (exit code %s); kept for review", message_id, code)
             decisions.append(_review(f"the reader stopped while reading it (exit code {code});"
                                      " kept for a person, not read again"))
+        except BaseException:  # its answers to this chunk would be read as the next one's
+            self._end_child()
+            raise
         rest = chunk[len(decisions):]
         return decisions + (self._read_chunk(rest) if rest else [])
 
@@ -100,12 +116,18 @@ class MailReader:
         if self._conn is not None and self._process.is_alive():
             return self._conn
         self._end_child()
+        self._limits = _limits_of(self.settings)
+        spare = _spares.take(self._limits)
+        if spare is not None:
+            self._process, self._conn = spare
+            return self._conn
         try:
             ours, theirs = self._context.Pipe()
         except OSError as exc:  # out of file descriptors
             raise ReaderUnavailable(f"the mail reader process could not be started: {exc}") from None
         process = self._context.Process(
-            target=serve, args=(theirs, self.settings), name="mail-reader", daemon=True
+            target=serve, args=(theirs, self.settings.memory_bytes, self.settings.judge_path), name="mail-reader",
+            daemon=True,
         )
         try:
             process.start()
@@ -141,6 +163,58 @@ class MailReader:
         return code
 
 
+def _limits_of(settings: ReaderSettings) -> tuple:
+    """What a child holds from its start: its address space and its model, as the file is now
+    (a model replaced since a spare child read it is read again by a new child)."""
+    if not settings.judge_path:
+        return settings.memory_bytes, ""
+    try:
+        found = os.stat(settings.judge_path)
+    except OSError:
+        return settings.memory_bytes, settings.judge_path, None
+    return settings.memory_bytes, settings.judge_path, (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns)
+
+
+class _Spares:
+    """Ready children left by readers that closed, one for each set of limits."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._children: dict[tuple, tuple] = {}
+
+    def leave(self, limits: tuple, process, conn: Connection) -> None:
+        with self._lock:
+            replaced = self._children.pop(limits, None)
+            self._children[limits] = (process, conn)
+        if replaced is not None:
+            _kill(*replaced)
+
+    def take(self, limits: tuple) -> tuple | None:
+        with self._lock:
+            spare = self._children.pop(limits, None)
+        if spare is not None and not spare[0].is_alive():
+            _kill(*spare)
+            return None
+        return spare
+
+    def end(self) -> None:
+        """End every spare child (a test that needs a new one)."""
+        with self._lock:
+            children, self._children = list(self._children.values()), {}
+        for child in children:
+            _kill(*child)
+
+
+_spares = _Spares()
+
+
+def _kill(process, conn: Connection) -> None:
+    conn.close()
+    if process.is_alive():
+        process.kill()
+    process.join()
+
+
 def _chunks(batch: list[tuple[int, bytes, str]]):
     """The batch in runs of at most _CHUNK_BYTES of mail (one message at least)."""
     chunk: list[tuple[int, bytes, str]] = []
@@ -159,27 +233,30 @@ def _review(reason: str) -> Decision:
     return Decision(REVIEW, (reason,))
 
 
-def serve(conn: Connection, settings: ReaderSettings) -> None:
-    """The child: read (raw, envelope sender) pairs and answer each with its Decision."""
+def serve(conn: Connection, memory_bytes: int, judge_path: str) -> None:
+    """The child: read (settings, [(raw, envelope sender), ...]) and answer each message with its Decision."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the service, which ends us
-    resource.setrlimit(resource.RLIMIT_AS, (settings.memory_bytes, settings.memory_bytes))
+    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     # A reader without room to parse one message is not ready: otherwise every message would
     # be decided "could not be read" for want of memory, not for what it is. The limit is of
     # address space, so the room is reserved, not written: zeroing 64 MB cost every start 54 ms.
     mmap.mmap(-1, _ROOM_BYTES).close()  # OSError (ENOMEM) without the room: the child ends, not ready
-    read_token = partial(read_claim, settings.signing_keys, max_age_seconds=settings.max_age_seconds,
-                         topics=settings.topics)
     try:
         # An operator's model is checked again here: start-up checked the file, and it may have
         # been replaced since, before this child (the first, or one after an overrun) reads it.
-        judge = checked_judge(Path(settings.judge_path)) if settings.judge_path else shipped_judge()
+        judge = checked_judge(Path(judge_path)) if judge_path else shipped_judge()
     except (OSError, ValueError) as exc:
         conn.send(f"cannot use the reader's model: {exc}")
         return
     try:
         conn.send("ready")
+        settings = read_token = None
         while True:
-            chunk = conn.recv()
+            given, chunk = conn.recv()
+            if given != settings:
+                settings = given
+                read_token = partial(read_claim, settings.signing_keys, max_age_seconds=settings.max_age_seconds,
+                                     topics=settings.topics)
             for raw, mail_from in chunk:
                 conn.send(decide(raw, mail_from, settings, read_token, judge))
     except (EOFError, BrokenPipeError, ConnectionResetError):

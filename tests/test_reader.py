@@ -5,12 +5,12 @@ import errno
 import pytest
 
 from suppression.addresses import normalise_address
-from suppression.reader import _ROOM_BYTES, MailReader, ReaderSettings, ReaderUnavailable
+from suppression.reader import _ROOM_BYTES, MailReader, ReaderSettings, ReaderUnavailable, _spares
 
 
-def settings(memory_bytes: int) -> ReaderSettings:
+def settings(memory_bytes: int, request_address: str = "PLUSinfo@plusnxt.com") -> ReaderSettings:
     return ReaderSettings(
-        request_addresses=frozenset({normalise_address("PLUSinfo@plusnxt.com")}),
+        request_addresses=frozenset({normalise_address(request_address)}),
         signing_keys=("reader-tests-signing-key-0123456789abcdef",), max_age_seconds=None,
         topics={"newsletters": "Email newsletters"}, trusted_authserv_ids=(), budget_seconds=10,
         memory_bytes=memory_bytes,
@@ -42,6 +42,7 @@ def test_a_reader_without_room_for_a_batch_under_its_limit_is_an_error_to_retry(
     # counts) before it says it is ready: with less room than that it would decide every
     # message "could not be read" for want of memory, so it does not start at all.
     request = [(1, b"From: a@example.com\r\nSubject: unsubscribe\r\n\r\nplease\r\n", "a@example.com")]
+    _spares.end()  # a new child's size, not one that has read mail
     reader = MailReader(settings(2 * 1024**3))
     try:
         reader._child()
@@ -87,6 +88,7 @@ def _status(pid: int, field: str) -> str:
 def test_a_reader_the_system_cannot_fork_is_an_error_to_retry(monkeypatch):
     # Before: the OSError of a failed fork (EAGAIN: out of processes) left read() as itself, and
     # the intake's task, which retries on ReaderUnavailable, ended with it.
+    _spares.end()  # one left by an earlier test would be taken instead of a new start
     reader = MailReader(settings(2 * 1024**3))
 
     class Unforkable(reader._context.Process):
@@ -100,3 +102,32 @@ def test_a_reader_the_system_cannot_fork_is_an_error_to_retry(monkeypatch):
     decision, = reader.read([(1, b"From: a@example.com\r\nSubject: unsubscribe\r\n\r\nplease\r\n", "a@example.com")])
     assert decision.kind == "request"  # once processes can be had again, it reads
     reader.close()
+
+
+def test_a_closed_readers_child_reads_for_the_next_reader_with_its_own_settings(tmp_path):
+    # A child knows only its limits: the next reader of the process with the same ones takes it
+    # (a new start is 0.16 s of CPU), and reads with that reader's settings, not the last one's.
+    # From the first reader's request address: for it, mail from itself; for the other, a person.
+    ours = [(1, b"From: PLUSinfo@plusnxt.com\r\nSubject: unsubscribe\r\n\r\nplease\r\n", "PLUSinfo@plusnxt.com")]
+    first = MailReader(settings(2 * 1024**3))
+    decision, = first.read(ours)
+    assert (decision.kind, decision.reasons[-1]) == ("review", "the sender is our own request address")
+    child = first._process.pid
+    first.close()
+    other = MailReader(settings(2 * 1024**3, request_address="privacy@elsewhere.example"))
+    try:
+        decision, = other.read(ours)
+        assert other._process.pid == child
+        assert (decision.kind, decision.reasons[-1]) == ("request", "the sender's own address")
+    finally:
+        other.close()
+    # Other limits, another child; and none is left running once it is replaced or ended.
+    roomier = MailReader(settings(2 * 1024**3 + 4096))
+    try:
+        assert [d.kind for d in roomier.read(ours)] == ["review"]
+        assert roomier._process.pid != child
+    finally:
+        roomier.close()
+    _spares.end()
+    with pytest.raises(FileNotFoundError):
+        open(f"/proc/{child}/status").close()

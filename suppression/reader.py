@@ -6,17 +6,17 @@ that is slow on hostile input then costs that child its budget, not the service 
 the child, is decided as review with that reason and is not read again; a fresh child
 reads the next message.
 
-A child knows only its limits (its address space, the model it loaded): the service's own
-settings come with each batch. So a child left by a reader that closed is taken by the next
-reader of this process with the same limits, not started again: the tests build hundreds of
-services in one process, and a child's start is 0.16 s of CPU (a service process has one reader,
-and its child ends with it).
+A child with the shipped model knows only its address space: the service's own settings come
+with each batch. So such a child, left by a reader that closed, is taken by the next reader of
+this process with the same limit, not started again: the tests build hundreds of services in
+one process, and a child's start is 0.16 s of CPU. A service process has one reader; the child
+it leaves at its stop ends with the process. A child that loaded an operator's model ends with
+its reader, so that a new child checks the file as it is then.
 """
 
 import logging
 import mmap
 import multiprocessing
-import os
 import resource
 import signal
 import threading
@@ -63,7 +63,6 @@ class MailReader:
         self._lock = threading.Lock()
         self._process = None
         self._conn: Connection | None = None
-        self._limits: tuple = ()  # those of the child it has
         self.restarts = 0  # children ended for overrunning or dying
 
     def read(self, batch: list[tuple[int, bytes, str]]) -> list[Decision]:
@@ -75,10 +74,10 @@ class MailReader:
             return decisions
 
     def close(self) -> None:
-        """Leave the child, if it is ready, to the next reader of this process with the same limits."""
+        """Leave a ready child with the shipped model to the next reader of this process; end any other."""
         with self._lock:
-            if self._process is not None and self._process.is_alive():
-                _spares.leave(self._limits, self._process, self._conn)
+            if self._process is not None and self._process.is_alive() and not self.settings.judge_path:
+                _spare.leave(self.settings.memory_bytes, self._process, self._conn)
                 self._process = self._conn = None
             else:
                 self._end_child()
@@ -116,8 +115,7 @@ class MailReader:
         if self._conn is not None and self._process.is_alive():
             return self._conn
         self._end_child()
-        self._limits = _limits_of(self.settings)
-        spare = _spares.take(self._limits)
+        spare = None if self.settings.judge_path else _spare.take(self.settings.memory_bytes)
         if spare is not None:
             self._process, self._conn = spare
             return self._conn
@@ -163,49 +161,39 @@ class MailReader:
         return code
 
 
-def _limits_of(settings: ReaderSettings) -> tuple:
-    """What a child holds from its start: its address space and its model, as the file is now
-    (a model replaced since a spare child read it is read again by a new child)."""
-    if not settings.judge_path:
-        return settings.memory_bytes, ""
-    try:
-        found = os.stat(settings.judge_path)
-    except OSError:
-        return settings.memory_bytes, settings.judge_path, None
-    return settings.memory_bytes, settings.judge_path, (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns)
-
-
-class _Spares:
-    """Ready children left by readers that closed, one for each set of limits."""
+class _Spare:
+    """The one ready child (with the shipped model) left by a reader that closed."""
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._children: dict[tuple, tuple] = {}
+        self._child: tuple | None = None  # (memory_bytes, process, conn)
 
-    def leave(self, limits: tuple, process, conn: Connection) -> None:
+    def leave(self, memory_bytes: int, process, conn: Connection) -> None:
         with self._lock:
-            replaced = self._children.pop(limits, None)
-            self._children[limits] = (process, conn)
+            replaced, self._child = self._child, (memory_bytes, process, conn)
         if replaced is not None:
-            _kill(*replaced)
+            _kill(*replaced[1:])
 
-    def take(self, limits: tuple) -> tuple | None:
+    def take(self, memory_bytes: int) -> tuple | None:
+        """(process, conn) of the spare if it has this limit and is alive; else None."""
         with self._lock:
-            spare = self._children.pop(limits, None)
-        if spare is not None and not spare[0].is_alive():
-            _kill(*spare)
+            if self._child is None or self._child[0] != memory_bytes:
+                return None
+            (_, process, conn), self._child = self._child, None
+        if not process.is_alive():
+            _kill(process, conn)
             return None
-        return spare
+        return process, conn
 
     def end(self) -> None:
-        """End every spare child (a test that needs a new one)."""
+        """End the spare child (a test that needs a new one)."""
         with self._lock:
-            children, self._children = list(self._children.values()), {}
-        for child in children:
-            _kill(*child)
+            child, self._child = self._child, None
+        if child is not None:
+            _kill(*child[1:])
 
 
-_spares = _Spares()
+_spare = _Spare()
 
 
 def _kill(process, conn: Connection) -> None:

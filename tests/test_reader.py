@@ -5,7 +5,7 @@ import errno
 import pytest
 
 from suppression.addresses import normalise_address
-from suppression.reader import _ROOM_BYTES, MailReader, ReaderSettings, ReaderUnavailable, _spares
+from suppression.reader import _ROOM_BYTES, MailReader, ReaderSettings, ReaderUnavailable, _spare
 
 
 def settings(memory_bytes: int, request_address: str = "PLUSinfo@plusnxt.com") -> ReaderSettings:
@@ -42,7 +42,7 @@ def test_a_reader_without_room_for_a_batch_under_its_limit_is_an_error_to_retry(
     # counts) before it says it is ready: with less room than that it would decide every
     # message "could not be read" for want of memory, so it does not start at all.
     request = [(1, b"From: a@example.com\r\nSubject: unsubscribe\r\n\r\nplease\r\n", "a@example.com")]
-    _spares.end()  # a new child's size, not one that has read mail
+    _spare.end()  # a new child's size, not one that has read mail
     reader = MailReader(settings(2 * 1024**3))
     try:
         reader._child()
@@ -66,6 +66,7 @@ def test_a_reader_child_reads_no_numpy_and_has_no_thread_but_its_own(monkeypatch
     # scores without it, and nothing else the child reads brings it in.
     for name in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"):  # what BLAS reads
         monkeypatch.delenv(name, raising=False)
+    _spare.end()  # a new child, as it starts
     reader = MailReader(settings(2 * 1024**3))
     try:
         reader._child()
@@ -88,7 +89,7 @@ def _status(pid: int, field: str) -> str:
 def test_a_reader_the_system_cannot_fork_is_an_error_to_retry(monkeypatch):
     # Before: the OSError of a failed fork (EAGAIN: out of processes) left read() as itself, and
     # the intake's task, which retries on ReaderUnavailable, ended with it.
-    _spares.end()  # one left by an earlier test would be taken instead of a new start
+    _spare.end()  # one left by an earlier test would be taken instead of a new start
     reader = MailReader(settings(2 * 1024**3))
 
     class Unforkable(reader._context.Process):
@@ -105,8 +106,9 @@ def test_a_reader_the_system_cannot_fork_is_an_error_to_retry(monkeypatch):
 
 
 def test_a_closed_readers_child_reads_for_the_next_reader_with_its_own_settings(tmp_path):
-    # A child knows only its limits: the next reader of the process with the same ones takes it
-    # (a new start is 0.16 s of CPU), and reads with that reader's settings, not the last one's.
+    # A child with the shipped model knows only its address space: the next reader of the process
+    # with the same limit takes it (a new start is 0.16 s of CPU), and reads with that reader's
+    # settings, not the last one's.
     # From the first reader's request address: for it, mail from itself; for the other, a person.
     ours = [(1, b"From: PLUSinfo@plusnxt.com\r\nSubject: unsubscribe\r\n\r\nplease\r\n", "PLUSinfo@plusnxt.com")]
     first = MailReader(settings(2 * 1024**3))
@@ -128,6 +130,27 @@ def test_a_closed_readers_child_reads_for_the_next_reader_with_its_own_settings(
         assert roomier._process.pid != child
     finally:
         roomier.close()
-    _spares.end()
+    _spare.end()
     with pytest.raises(FileNotFoundError):
         open(f"/proc/{child}/status").close()
+
+
+def test_a_child_with_an_operators_model_ends_with_its_reader(tmp_path):
+    # A file may be replaced in place with the same size and times (cp -p): a child that loaded
+    # it is not left for the next reader, whose new child checks the file as it is then.
+    import dataclasses
+    import shutil
+
+    from suppression.inbound.judge import MODEL_FILE
+
+    model = tmp_path / "model.npz"
+    shutil.copy2(MODEL_FILE, model)
+    _spare.end()
+    reader = MailReader(dataclasses.replace(settings(2 * 1024**3), judge_path=str(model)))
+    assert [d.kind for d in reader.read([(1, b"From: a@example.com\r\nSubject: unsubscribe\r\n\r\nplease\r\n",
+                                          "a@example.com")])] == ["request"]
+    child = reader._process.pid
+    reader.close()
+    with pytest.raises(FileNotFoundError):
+        open(f"/proc/{child}/status").close()
+    assert _spare.take(2 * 1024**3) is None

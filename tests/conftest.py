@@ -8,9 +8,10 @@ import compileall
 import contextlib
 import os
 import sys
+import threading
 
 import pytest
-from hypothesis import settings as hypothesis_settings
+from hypothesis import find, settings as hypothesis_settings, strategies
 
 from handlers.app import build_app
 from handlers.state import SERVICE
@@ -57,6 +58,29 @@ def pytest_configure(config):
     if sys.dont_write_bytecode and not os.environ.get("PYTEST_XDIST_WORKER"):
         for package in ("suppression", "handlers"):
             compileall.compile_dir(ROOT / package, quiet=1)
+
+
+@pytest.hookimpl(trylast=True)  # after Hypothesis's own, which ends its start-up
+def pytest_sessionstart(session):
+    # Hypothesis works out once which characters UTF-8 encodes (1.3 s of CPU) and keeps it in
+    # .hypothesis/; on a fresh checkout (CI) each worker worked it out at its first such test.
+    # The controller does it while the workers start and collect (after pytest's start-up, which
+    # Hypothesis asks to be left without such work).
+    if session.config.getoption("numprocesses", None) and not os.environ.get("PYTEST_XDIST_WORKER"):
+        _warm.append(threading.Thread(target=_warm_hypothesis, name="warm-hypothesis", daemon=True))
+        _warm[0].start()
+
+
+_warm: list[threading.Thread] = []
+
+
+def _warm_hypothesis() -> None:
+    find(strategies.characters(codec="utf-8"), lambda _: True, settings=hypothesis_settings(database=None))
+
+
+def pytest_unconfigure(config):
+    for thread in _warm:
+        thread.join()
 
 
 def pytest_generate_tests(metafunc):

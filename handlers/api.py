@@ -6,7 +6,9 @@ from json.encoder import encode_basestring_ascii as _json_string
 
 from aiohttp import web
 
-from handlers.bodies import all_strings, count_each, flat_object, json_list_in_slices, let_go, let_go_lists
+from handlers.bodies import (
+    NOT_FLAT, all_strings, count_each, flat_object, json_list_in_slices, let_go, let_go_lists,
+)
 from handlers.errors import ApiError, json_answers
 from handlers.state import METRICS, SERVICE, SETTINGS, WEBHOOKS
 from suppression.apikeys import ROLES, ApiKey
@@ -428,7 +430,7 @@ async def json_object(request: web.Request, allowed: set[str], max_bytes: int = 
     chunks = await _read_at_most(request, max_bytes)
     if sum(map(len, chunks)) > SMALL_JSON_BYTES:
         if await count_each(chunks, b"{", b"[") > MAX_JSON_CONTAINERS:
-            raise ApiError(400, "a large body must be one flat object such as {\"emails\": [strings]}")
+            raise ApiError(400, NOT_FLAT)
         if await count_each(chunks, b",") >= MAX_JSON_ITEMS:
             raise ApiError(413, f"at most {MAX_JSON_ITEMS} items in one JSON body; send text/plain,"
                                 " one address a line, for more (it is streamed)")

@@ -29,7 +29,7 @@ _LONGEST_STRING = 64 * 1024  # characters of one string in a large body: no addr
 _ESCAPED = 12  # characters of JSON that one character can take at most (a pair of \\u escapes)
 _SPACE = re.compile(r"[ \t\n\r]*")
 _MOST_NAMES = 64  # names in a large body's object: a bulk check sends two
-_FLAT = "a large body must be one flat object such as {\"emails\": [strings]}"
+NOT_FLAT = "a large body must be one flat object such as {\"emails\": [strings]}"
 
 
 async def form_of(request: web.Request) -> MultiDictProxy:
@@ -111,7 +111,7 @@ class _Text:
 
     async def expect(self, what: str) -> None:
         if await self.char() != what:
-            raise ApiError(400, _FLAT if await self.char() in "{[0123456789-tf" else
+            raise ApiError(400, NOT_FLAT if await self.char() in "{[0123456789-tf" else
                            f"the body is not valid JSON: expected {what!r} at character {self.read + self.at}")
         self.at += 1
 
@@ -186,7 +186,7 @@ async def _flat_object(text: _Text) -> dict:
             return await _end(text, found)
         while True:
             if len(found) >= _MOST_NAMES:
-                raise ApiError(400, _FLAT)
+                raise ApiError(400, NOT_FLAT)
             name = await text.string()
             await text.skip_space()
             await text.expect(":")
@@ -212,7 +212,7 @@ async def _value(text: _Text):
         text.at += 4
         return None
     if first != "[":
-        raise ApiError(400, _FLAT)
+        raise ApiError(400, NOT_FLAT)
     text.at += 1
     items: list[str] = []
     try:

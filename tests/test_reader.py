@@ -154,3 +154,20 @@ def test_a_child_with_an_operators_model_ends_with_its_reader(tmp_path):
     with pytest.raises(FileNotFoundError):
         open(f"/proc/{child}/status").close()
     assert _spare.take(2 * 1024**3) is None
+
+
+def test_a_chunk_that_fails_midway_ends_the_child_so_no_answer_goes_to_the_next(monkeypatch):
+    # The child answers every message it was sent; had the reader kept it after an error of its
+    # own while reading the answers, the next batch would have been given this one's.
+    unsubscribe = (1, b"From: a@example.com\r\nSubject: unsubscribe\r\n\r\nplease\r\n", "a@example.com")
+    question = (2, b"From: b@example.com\r\nSubject: hours\r\n\r\nWhen are you open?\r\n", "b@example.com")
+    reader = MailReader(settings(2 * 1024**3))
+    try:
+        conn = reader._child()
+        monkeypatch.setattr(conn, "recv", lambda: (_ for _ in ()).throw(RuntimeError("cut")))
+        with pytest.raises(RuntimeError):
+            reader.read([unsubscribe])
+        monkeypatch.undo()
+        assert [d.kind for d in reader.read([question])] == ["review"]
+    finally:
+        reader.close()

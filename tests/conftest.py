@@ -66,16 +66,21 @@ def pytest_sessionstart(session):
     # .hypothesis/; on a fresh checkout (CI) each worker worked it out at its first such test.
     # The controller does it while the workers start and collect (after pytest's start-up, which
     # Hypothesis asks to be left without such work).
-    if session.config.getoption("numprocesses", None) and not os.environ.get("PYTEST_XDIST_WORKER"):
-        _warm.append(threading.Thread(target=_warm_hypothesis, name="warm-hypothesis", daemon=True))
-        _warm[0].start()
+    config = session.config
+    if config.getoption("numprocesses", None) and not config.option.collectonly and not os.environ.get("PYTEST_XDIST_WORKER"):
+        thread = threading.Thread(target=_warm_hypothesis, name="warm-hypothesis", daemon=True)
+        thread.start()
+        _warm.append(thread)
 
 
 _warm: list[threading.Thread] = []
 
 
 def _warm_hypothesis() -> None:
-    find(strategies.characters(codec="utf-8"), lambda _: True, settings=hypothesis_settings(database=None))
+    # Only a cache: a failure, or a warning (an error in this suite), leaves the work to each worker
+    # rather than failing a run whose tests passed.
+    with contextlib.suppress(Exception):
+        find(strategies.characters(codec="utf-8"), lambda _: True, settings=hypothesis_settings(database=None))
 
 
 def pytest_unconfigure(config):

@@ -145,15 +145,21 @@ def test_a_child_with_an_operators_model_ends_with_its_reader(tmp_path):
 
     model = tmp_path / "model.npz"
     shutil.copy2(MODEL_FILE, model)
-    _spare.end()
+    request = [(1, b"From: a@example.com\r\nSubject: unsubscribe\r\n\r\nplease\r\n", "a@example.com")]
+    shipped = MailReader(settings(2 * 1024**3))
+    shipped.read(request)
+    spare = shipped._process.pid
+    shipped.close()
     reader = MailReader(dataclasses.replace(settings(2 * 1024**3), judge_path=str(model)))
-    assert [d.kind for d in reader.read([(1, b"From: a@example.com\r\nSubject: unsubscribe\r\n\r\nplease\r\n",
-                                          "a@example.com")])] == ["request"]
+    assert [d.kind for d in reader.read(request)] == ["request"]
     child = reader._process.pid
+    assert child != spare  # a child of its own, which loaded and checked the file
     reader.close()
     with pytest.raises(FileNotFoundError):
         open(f"/proc/{child}/status").close()
-    assert _spare.take(2 * 1024**3) is None
+    taken = _spare.take(2 * 1024**3)
+    assert taken is not None and taken[0].pid == spare  # still there for a reader of the shipped model
+    _spare.leave(2 * 1024**3, *taken)
 
 
 def test_a_chunk_that_fails_midway_ends_the_child_so_no_answer_goes_to_the_next(monkeypatch):

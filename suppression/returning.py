@@ -101,8 +101,8 @@ class ComingBack:
     async def own_opt_outs(self, email: str) -> list[Suppression]:
         """The claims of an address that the person may lift by coming back (as suppressions: scope,
         reason, source, since); none once it is erased."""
-        own = [Suppression(c.email, c.scope, c.reason, c.source, c.since, c.until) for c in await self._claims(email)]
-        return [row for row in own if is_own_opt_out(row)]
+        return [Suppression(c.email, c.scope, c.reason, c.source, c.since, c.until)
+                for c in await self._claims(email) if is_own_opt_out(c)]
 
     async def _claims(self, email: str) -> list[Claim]:
         """Every claim on an address; none once it is erased (nothing is mailed to it, and

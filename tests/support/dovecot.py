@@ -14,6 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.support.http import free_port
 from tests.test_starttls import self_signed
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
@@ -24,17 +25,11 @@ def available() -> bool:
     return Path(DOVECOT).exists() and os.geteuid() == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Dovecot:
     def __init__(self, folder: Path, idle: bool = True, oauth2_url: str = "", move: bool = True):
         self.folder = folder
         self.move = move
-        self.port, self.tls_port = _free_port(), _free_port()
+        self.port, self.tls_port = free_port(), free_port()
         self.idle, self.oauth2_url = idle, oauth2_url
         self.process: subprocess.Popen | None = None
         self.cert_file, self.key_file = self_signed(folder)

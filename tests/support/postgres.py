@@ -16,7 +16,6 @@ import itertools
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -28,6 +27,7 @@ import psycopg
 from psycopg import sql
 
 from suppression.pg_schema import MIGRATIONS as PG_MIGRATIONS
+from tests.support.http import free_port
 
 _BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 
@@ -51,12 +51,6 @@ def available() -> bool:
     return True
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class PostgresServer:
     def __init__(self, folder: Path | None = None, durable: bool = True):
         """In a new temporary folder, or in `folder` (kept, and its cluster reused: the bench's)."""
@@ -65,7 +59,7 @@ class PostgresServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.folder.chmod(0o755)
         self.data = self.folder / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self._user = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
         self._names = itertools.count(1)
         self._template: _Template | None = None  # a database every migration was applied to, never used

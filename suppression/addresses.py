@@ -318,9 +318,20 @@ def mask_address(canonical: str) -> str:
 _RUN = re.compile(r"[^\s<>()\[\]{},;:\"'`/\\|]+")
 
 
+# What people (and their tools) write for "@": the compatibility forms (full-width ＠, small ﹫),
+# which NFKC makes "@", and the percent-encoded one of a URL's path.
+_AT_SIGNS = re.compile(r"[\uff20\ufe6b]|%40", re.IGNORECASE)
+
+
 def mask_addresses_in(text: str) -> str:
-    """Text with every address-like run masked, for logs: "named x@example.com" -> "named x•••@example.com"."""
-    return _RUN.sub(lambda run: mask_address(run.group()) if "@" in run.group() else run.group(), text)
+    """Text with every address-like run masked, for logs: "named x@example.com" -> "named x•••@example.com";
+    written with a full-width ＠, a small ﹫ or %40, it is masked as with "@"."""
+    return _RUN.sub(_masked_run, text)
+
+
+def _masked_run(run: re.Match) -> str:
+    text = _AT_SIGNS.sub("@", run.group())
+    return mask_address(text) if "@" in text else text
 
 
 def sender_key(address: str) -> str:

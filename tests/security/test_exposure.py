@@ -41,6 +41,15 @@ async def test_addresses_reach_the_log_only_masked(tmp_path, relay):  # noqa: F8
         assert relay.envelopes[0].rcpt_tos == ["helper@example.org"]
         status, _ = await asyncio.to_thread(call, deployment, "GET", "/v1/suppressions/victim.person@example..com")
         assert status == 400
+        # The same address with another "@" (full-width, small, percent-encoded) is refused with
+        # the value quoted in the answer, and masked in the log all the same.
+        for spelled in ("victim.person%EF%BC%A0example.com", "victim.person%EF%B9%ABexample.com",
+                        "victim.person%2540example.com"):
+            status, _ = await asyncio.to_thread(call, deployment, "GET", f"/v1/suppressions/{spelled}")
+            assert status == 400, spelled
+        status, _ = await asyncio.to_thread(call, deployment, "POST", "/v1/suppressions",
+                                            {"email": "victim.person%40example.com"})
+        assert status == 400
         code, log = await asyncio.to_thread(service.stop)
     finally:
         service.__exit__(None, None, None)
@@ -48,7 +57,8 @@ async def test_addresses_reach_the_log_only_masked(tmp_path, relay):  # noqa: F8
     assert "message %d: request v\u2022\u2022\u2022@example.com" % named in log  # the intake's line, masked
     assert "confirmation sent to h\u2022\u2022\u2022@example.org" in log  # the reply's line, masked
     assert "GET /v1/suppressions/{email} -> 400: 'v\u2022\u2022\u2022@example..com'" in log
-    for secret in ("victim.person@", "helper@example.org", deployment.admin_key):
+    assert log.count("v\u2022\u2022\u2022@example.com' is not") == 4  # each "@" of the four masked alike
+    for secret in ("victim.person", "helper@example.org", deployment.admin_key):
         assert secret not in log
 
 

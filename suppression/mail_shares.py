@@ -24,13 +24,14 @@ from dataclasses import dataclass
 from suppression.addresses import sender_key
 from suppression.config import SmtpSettings
 from suppression.errors import BadToken
+from suppression.tokens import TOKEN_SHAPE
 
 # How far into a message a token is looked for: headers, and the start of a report's parts.
 # A constant bound, whatever the message's size: this runs before the message is stored.
 PROOF_WINDOW_BYTES = 32 * 1024
 _MAX_CANDIDATES = 20
-# The shape of our tokens (itsdangerous: payload.timestamp.signature), as the reader finds them.
-_TOKEN = re.compile(rb"(?<![A-Za-z0-9_.-])\.?[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{4,12}\.[A-Za-z0-9_-]{20,}")
+# The shape of our tokens, as the reader finds them, in the raw bytes.
+_TOKEN = re.compile(TOKEN_SHAPE.pattern.encode("ascii"))
 
 
 def carries_our_token(raw: bytes, read_token: Callable[[str], object]) -> bool:

@@ -96,10 +96,13 @@ class Subject:
 
 class Rights:
     """Access, history, erasure and retention, on the store, with the live index (how an
-    address is stored, and what an erasure must change in memory). `clock` is the service's."""
+    address is stored, and what an erasure must change in memory). `clock` is the service's;
+    `signing_keys` read the tokens of ours that mail may hold (each names an address)."""
 
-    def __init__(self, settings: Settings, store: Store, live: LiveIndex, clock: Callable[[], datetime]):
+    def __init__(self, settings: Settings, store: Store, live: LiveIndex, clock: Callable[[], datetime],
+                 signing_keys: tuple[str, ...] = ()):
         self.settings = settings
+        self.signing_keys = signing_keys
         self.store = store
         self.live = live
         self.clock = clock
@@ -122,7 +125,8 @@ class Rights:
 
         email = normalise_address(text)
         stored = self.live.erased.stored(email)[0]  # after an erasure, only its keyed hash is held
-        traces = await find_traces(self.store, (stored,) if is_record(stored) else spellings(email))
+        traces = await find_traces(self.store, (stored,) if is_record(stored) else spellings(email),
+                                   signing_keys=self.signing_keys)
         history = with_pause_ends(await self.store.changes_of(stored), self._now())
         replies = await self.store.replies_to(list(traces.replies))
         return_requests = await self.store.return_requests_of(return_inbox(self.live.erased.keys, email))
@@ -164,14 +168,15 @@ class Rights:
         forms = spellings(email)
         keys = self.live.erased.keys
         record = keys.record(email)
-        scrub = functools.partial(Person(forms).scrub, record=record)
+        scrub = functools.partial(Person(forms, self.signing_keys).scrub, record=record)
         digests = keys.digest_keys(email)
-        traces = await find_traces(self.store, forms)
+        traces = await find_traces(self.store, forms, signing_keys=self.signing_keys)
         scopes, change_id, _ = await self.store.erase(
             email, record, keys.index_key(email), digests, traces, scrub, actor,
         )
         # Mail stored while the search ran: searched and scrubbed too before the answer.
-        late = await find_traces(self.store, forms, after=traces.searched_to, with_keys=False)
+        late = await find_traces(self.store, forms, after=traces.searched_to, with_keys=False,
+                                 signing_keys=self.signing_keys)
         if late.messages:
             await self.store.scrub_messages(list(late.messages), scrub)
         self.live.erased.add(email, digests)

@@ -158,7 +158,7 @@ class SuppressionService:
         now = lambda: self.clock()  # noqa: E731 -- the parts see a clock a test sets later
         self.live = LiveIndex(store, settings.service.data_dir / SNAPSHOT_NAME, now)
         self.review = Review(settings, store, self.live, self.known_scope)
-        self.rights = Rights(settings, store, self.live, now)
+        self.rights = Rights(settings, store, self.live, now, signing_keys)
         self.api_keys = KeyRing(store)
         self.details = Details(store, self.live)
         self.links = Links(settings, signing_keys, self.known_scope)

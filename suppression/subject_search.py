@@ -47,9 +47,11 @@ class _Child:
             await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)
 
 
-async def find_traces(store, forms: tuple[str, ...], after: int = 0, with_keys: bool = True) -> Traces:
+async def find_traces(store, forms: tuple[str, ...], after: int = 0, with_keys: bool = True,
+                      signing_keys: tuple[str, ...] = ()) -> Traces:
     """Every message after id `after` that names the person (any of `forms`: canonical address
-    and Unicode form, or an erased address's keyed hash), and their reply and rate-limit rows."""
+    and Unicode form, or an erased address's keyed hash; or a token of ours, read with
+    `signing_keys`, that carries the address), and their reply and rate-limit rows."""
     child = _Child()
     try:
         messages, searched_to = [], after
@@ -58,7 +60,7 @@ async def find_traces(store, forms: tuple[str, ...], after: int = 0, with_keys: 
             searched_to = page[-1][0]
             if not in_raw:
                 page = [(message_id, None, columns) for message_id, _, columns in page]
-            messages.extend(await child.run(messages_naming, forms, page))
+            messages.extend(await child.run(messages_naming, forms, page, signing_keys))
         senders, replies = [], []
         if with_keys:
             keyed = key_forms(forms)

@@ -41,6 +41,10 @@ RETURN_SALT = "suppression.return.v1"  # the confirmation mailed to a person who
 _RETURN_CIPHER_INFO = b"suppression.return.v1 encryption"
 RETURN_MAX_AGE_SECONDS = 7 * 86400  # a confirmation mailed to a person who asks to come back works for a week
 MAX_TOKEN_CHARS = 1024  # real tokens are about 100; longer ones are refused unread
+# What a token looks like in text: payload.timestamp.signature in URL-safe base64 (a leading
+# dot when compressed), not inside a longer run of such characters.
+TOKEN_SHAPE = re.compile(r"(?<![A-Za-z0-9_.-])\.?[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{4,12}\.[A-Za-z0-9_-]{20,}")
+_MAX_CANDIDATES = 20  # verified in one text; a flood of look-alikes is not read further
 
 
 @dataclass(frozen=True)
@@ -90,13 +94,15 @@ def mint_return(secret_keys: Sequence[str], claim: ReturnClaim, now: float | Non
     return _signer(keys, RETURN_SALT, now).sign(base64_encode(sealed)).decode("ascii")
 
 
-def verify_return(secret_keys: Sequence[str], token: str, now: float | None = None) -> ReturnClaim:
-    """The claim of a come-back confirmation; BadReturn if it is forged, damaged, not one or older than a week."""
+def verify_return(secret_keys: Sequence[str], token: str, now: float | None = None,
+                  max_age_seconds: int | None = RETURN_MAX_AGE_SECONDS) -> ReturnClaim:
+    """The claim of a come-back confirmation; BadReturn if it is forged, damaged, not one or older than a week
+    (or `max_age_seconds`; None: any age)."""
     if not token or len(token) > MAX_TOKEN_CHARS or not token.isascii() or not _canonical(token):
         raise BadReturn("the confirmation is damaged or incomplete")
     keys = _keys(secret_keys)
     try:
-        payload = _open(keys, _signer(keys, RETURN_SALT, now).unsign(token, max_age=RETURN_MAX_AGE_SECONDS),
+        payload = _open(keys, _signer(keys, RETURN_SALT, now).unsign(token, max_age=max_age_seconds),
                         _RETURN_CIPHER_INFO)
     except (BadData, BadToken):
         raise BadReturn("the confirmation is damaged, not ours or has expired") from None
@@ -157,6 +163,25 @@ def verify_token(
     if signed_at is not None:
         _RECENT_LINKS.put(remembered_as, claim, int(signed_at.timestamp()))
     return claim
+
+
+def token_candidates(text: str) -> list[str]:
+    """The distinct token-shaped strings of a text, the first few: what is worth verifying."""
+    return list(dict.fromkeys(TOKEN_SHAPE.findall(text)))[:_MAX_CANDIDATES]
+
+
+def email_in_token(secret_keys: Sequence[str], token: str) -> str | None:
+    """The address a token of ours names, however old it is (a link's, or a come-back
+    confirmation's); None for anything else. Undo tokens name only an address's hash.
+    For finding a person in stored mail: with the key, a token is the address."""
+    try:
+        return verify_token(secret_keys, token).email
+    except BadToken:
+        pass
+    try:
+        return verify_return(secret_keys, token, max_age_seconds=None).email
+    except BadReturn:
+        return None
 
 
 class _RecentLinks:

@@ -20,7 +20,7 @@ from suppression.inbound.judge import Judge, shipped_judge
 from suppression.inbound.ownwords import own_words
 from suppression.inbound.reports import read_report
 from suppression.model import ALL_EMAILS, Reason, Scope, Status
-from suppression.tokens import LinkClaim
+from suppression.tokens import TOKEN_SHAPE, LinkClaim, token_candidates
 
 REQUEST, AUTOMATIC, BOUNCE, COMPLAINT, REVIEW = Status.REQUEST, Status.AUTOMATIC, Status.BOUNCE, Status.COMPLAINT, Status.REVIEW
 # How a request proves whose address it is: our link token in the message (the mailto, a
@@ -29,8 +29,6 @@ REQUEST, AUTOMATIC, BOUNCE, COMPLAINT, REVIEW = Status.REQUEST, Status.AUTOMATIC
 # which anyone can write; honoured automatically only within the budgets (intake.py).
 TOKEN, REPLY, DMARC, UNPROVEN = "token", "reply", "dmarc", "none"
 
-# Payload.timestamp.signature in URL-safe base64 (a leading dot when compressed).
-_TOKEN = re.compile(r"(?<![A-Za-z0-9_.-])\.?[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{4,12}\.[A-Za-z0-9_-]{20,}")
 # A run of characters that may belong to an address. One character class repeated, so the
 # engine never backtracks: each run is found in one pass, then looked at as a whole (an
 # address has an "@" with a "." after it). A pattern of three such runs around "@" and "."
@@ -40,7 +38,6 @@ _RUN = re.compile(r"[^\s<>()\[\]{},;:\"'`/\\|：、，；。・「」『』（�
 _MAX_RUN = 320  # longer runs are no address (254 at most, with "mailto:" and punctuation)
 MAX_NAMED = 50  # addresses read from one message's text; a longer list is not a person's request
 _REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|vs|antw|ref|réf|r|rif|res|tr|rv|fw|fwd|wg|doorst|enc|回复|回覆|答复|转发|転送)\s*[:：]\s*)+", re.I)
-_MAX_TOKENS = 20  # candidates verified per message; a flood of look-alikes is not read further
 _MAX_SUBJECT = 1000
 MAX_WORDS = 4000  # of the person's own words kept for the review desk
 UNSUBSCRIBE = Reason.UNSUBSCRIBE  # the suppression reason of a person's own request
@@ -101,7 +98,7 @@ def classify_message(
 
     machine = automatic_reasons(message, mail_from)
     subject_claims = _claims(subject, read_token)
-    if subject_claims and _TOKEN.sub("", subject).strip().lower() in ("unsubscribe", ""):
+    if subject_claims and TOKEN_SHAPE.sub("", subject).strip().lower() in ("unsubscribe", ""):
         # Only our own List-Unsubscribe mailto carries a token there: a request even when
         # a provider generated it, but not one to answer then.
         return _request(subject_claims, ["sent through our List-Unsubscribe mailto (token in the subject)"],
@@ -257,7 +254,7 @@ def _campaign_of(claims: list[LinkClaim]) -> str | None:
 
 def _claims(text: str, read_token: Callable[[str], LinkClaim]) -> list[LinkClaim]:
     claims = []
-    for candidate in list(dict.fromkeys(_TOKEN.findall(text)))[:_MAX_TOKENS]:
+    for candidate in token_candidates(text):
         try:
             claims.append(read_token(candidate))
         except BadToken:

@@ -2,8 +2,9 @@
 
 Erasure and the right of access look for a person, not for bytes: ERASE.TARGET@BÜCHER.DE,
 its decomposed (NFD) form, erase.target@xn--bcher-kva.de, an RFC 2047 base64 `Cc:`, a
-quoted-printable body or a base64 body in another charset all name the same person. Every
-text is decoded (headers' encoded words, each part's transfer encoding and charset, HTML
+quoted-printable body or a base64 body in another charset all name the same person, and so
+does a token of ours that carries the address (a link's, a come-back confirmation's): with the
+signing key, which is kept beside the data, it reads as the address. Every text is decoded (headers' encoded words, each part's transfer encoding and charset, HTML
 character references, %-escapes) and folded (Unicode compatibility caseless matching: NFKD,
 case folding, ideographic full stops as dots) before it is searched.
 
@@ -25,6 +26,7 @@ from functools import lru_cache
 import idna
 
 from suppression.inbound.decode import codec_of, parse
+from suppression.tokens import email_in_token, token_candidates
 
 # UTS #46 reads the ideographic full stop as the dot between labels (NFKD maps U+FF0E to ".",
 # and U+FF61 to this one).
@@ -57,10 +59,12 @@ def _fold_char(char: str) -> str:
 
 class Person:
     """Finds one person in texts: an address (canonical, as addresses.normalise_address gives
-    it) in any of its spellings, or an erased address's keyed hash ("erased:...")."""
+    it) in any of its spellings, or an erased address's keyed hash ("erased:..."); with the
+    signing keys, also in the tokens of ours that name the address."""
 
-    def __init__(self, forms: tuple[str, ...]):
+    def __init__(self, forms: tuple[str, ...], signing_keys: tuple[str, ...] = ()):
         self.forms = forms
+        self._keys = signing_keys
         alternatives = set()
         self._needles = set()  # a plain substring every match holds: most texts are ruled out by it alone
         for form in forms:
@@ -84,7 +88,15 @@ class Person:
         if not text:
             return False
         folded = fold(text)
-        return any(n in folded for n in self._needles) and self.pattern.search(folded) is not None
+        if any(n in folded for n in self._needles) and self.pattern.search(folded) is not None:
+            return True
+        return bool(self._tokens_naming(text))
+
+    def _tokens_naming(self, text: str) -> list[str]:
+        """The tokens in the text that carry the person's address (read with the signing keys)."""
+        if not self._keys or not self._in_raw:  # a keyed hash is in no token
+            return []
+        return [t for t in token_candidates(text) if email_in_token(self._keys, t) in self.forms]
 
     def is_key(self, text: str) -> bool:
         """Whether a stored key (a rate-limit row's sender, a reply's address) is this person."""
@@ -109,6 +121,8 @@ class Person:
             if isinstance(items, list):
                 return json.dumps([self.scrub(i, record) if isinstance(i, str) else i for i in items])
         scrubbed = self._replace(text, record)
+        for token in self._tokens_naming(scrubbed):
+            scrubbed = scrubbed.replace(token, record)
         # A spelling the span mapping could not place (marks out of canonical order): the whole
         # value goes rather than the trace staying.
         return record if self.named_in(scrubbed) else scrubbed
@@ -219,9 +233,10 @@ def _word_bytes(encoding: str, data: str) -> bytes:
 
 
 # What a child process is handed, and answers: plain data, so it pickles.
-def messages_naming(forms: tuple[str, ...], rows: list[tuple[int, bytes | None, tuple[str | None, ...]]]) -> list[int]:
-    """The ids of the (id, raw, columns) rows that name the person."""
-    person = _person(forms)
+def messages_naming(forms: tuple[str, ...], rows: list[tuple[int, bytes | None, tuple[str | None, ...]]],
+                    signing_keys: tuple[str, ...] = ()) -> list[int]:
+    """The ids of the (id, raw, columns) rows that name the person (in a token too, with the keys)."""
+    person = _person(forms, signing_keys)
     return [message_id for message_id, raw, columns in rows if person.named_in_message(raw, columns)]
 
 
@@ -232,5 +247,5 @@ def keys_naming(forms: tuple[str, ...], keys: list[str]) -> list[str]:
 
 
 @lru_cache(maxsize=8)
-def _person(forms: tuple[str, ...]) -> Person:
-    return Person(forms)
+def _person(forms: tuple[str, ...], signing_keys: tuple[str, ...] = ()) -> Person:
+    return Person(forms, signing_keys)

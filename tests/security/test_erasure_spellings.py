@@ -138,3 +138,35 @@ async def test_an_erasure_scrubs_the_senders_rate_limit_rows_and_its_replies(cli
     assert [(sender.startswith("erased:"), n) for sender, n in rows] == [(True, 1)]
     after = await (await client.get(f"/v1/subjects/{TARGET}", headers=bearer(admin_key))).json()
     assert [r["addresses"] for r in after["rate_limits"]] == [1] and after["replies"] == []
+
+
+async def test_tokens_of_ours_that_carry_the_address_are_found_and_scrubbed(client, admin_key, settings):
+    """A token of ours is the address to whoever holds the signing key, which is kept beside the
+    data: a mailto sent by someone else's mail program and an out-of-office reply to a message we
+    sent name the person in their tokens alone, and an erasure leaves no such token behind."""
+    links = client.app[SERVICE].links
+    link = links.mint_link(TARGET)
+    token = link.url.rsplit("/", 1)[1]
+    other = links.mint_link("someone.else@example.com").url.rsplit("/", 1)[1]
+    mailto = (f"From: other@mailbox.example.com\r\nTo: {REQUEST}\r\nSubject: unsubscribe {token}\r\n\r\n"
+              "unsubscribe\r\n")
+    out_of_office = (f"From: assistant@office.example.com\r\nTo: {REQUEST}\r\nAuto-Submitted: auto-replied\r\n"
+                     f"In-Reply-To: {link.message_id}\r\nReferences: {link.message_id}\r\nSubject: Away\r\n\r\n"
+                     "I am away until Monday.\r\n")
+    someone_elses = (f"From: assistant@office.example.com\r\nTo: {REQUEST}\r\nAuto-Submitted: auto-replied\r\n"
+                     f"In-Reply-To: <unsubscribe={other}@plusnxt.com>\r\nSubject: Away\r\n\r\nAway.\r\n")
+    ids = await receive_all(client, [(mailto, "other@mailbox.example.com"),
+                                     (out_of_office, "assistant@office.example.com")])
+    (not_theirs,) = await receive_all(client, [(someone_elses, "assistant@office.example.com")])
+    record = await (await client.get(f"/v1/subjects/{TARGET}", headers=bearer(admin_key))).json()
+    assert {m["id"] for m in record["messages"]} == set(ids)
+    assert any(token in (value or "") for row in execute_from_outside(settings, "SELECT subject FROM inbox")
+               for value in row)  # the test can see it while it is there
+
+    assert (await client.post(f"/v1/subjects/{TARGET}/erase", headers=bearer(admin_key))).status == 200
+    assert [raw_of(settings, i) for i in ids] == [None, None]
+    for row in execute_from_outside(settings, "SELECT * FROM inbox"):
+        assert not any(isinstance(value, str) and token in value for value in row), row
+    (subject,) = execute_from_outside(settings, f"SELECT subject FROM inbox WHERE id = {int(ids[0])}")[0]
+    assert re.fullmatch(r"unsubscribe erased:\S+", subject), subject  # the token alone replaced
+    assert raw_of(settings, not_theirs) is not None  # a token naming someone else is theirs

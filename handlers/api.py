@@ -1,13 +1,15 @@
 """The JSON API for mailing tools (CONTRACT §5): thin translation to suppression/service.py."""
 
+import codecs
 import json
 import logging
 from json.encoder import encode_basestring_ascii as _json_string
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from handlers.bodies import (
-    NOT_FLAT, all_strings, count_each, flat_object, json_list_in_slices, let_go, let_go_lists,
+    NOT_FLAT, all_strings, count_each, flat_object, json_list_in_slices, let_go, let_go_lists, message_id_of,
 )
 from handlers.errors import ApiError, json_answers
 from handlers.state import METRICS, SERVICE, SETTINGS, WEBHOOKS
@@ -29,6 +31,7 @@ SMALL_JSON_BYTES = 64 * 1024  # every body but the bulk check's is a few fields
 MAX_JSON_CONTAINERS = 64  # bytes `{` and `[` in a body past SMALL_JSON_BYTES, in strings too (docs/api.md)
 MAX_JSON_ITEMS = 1_000_000  # addresses in one JSON bulk check (text/plain streams any number)
 _SMALL_ANSWER = 2000  # items checked or answered at once; more go through bodies.py in slices
+_UTF8_NAMES = {"utf-8", "utf8", "us-ascii", "ascii"}
 
 
 def add_routes(app: web.Application) -> None:
@@ -180,28 +183,52 @@ async def _check_text(request: web.Request) -> web.StreamResponse:
     service.known_scope(scope)  # an unknown topic is refused before streaming starts
     if algorithm is not None and algorithm not in HASHES:
         raise ApiError(400, f"hash must be one of: {', '.join(HASHES)}")
+    # Read as UTF-8 whatever it is, a body in another encoding matches no line: an answer of
+    # "none suppressed" that a mailing tool would send to. So it is refused, as the body's
+    # first bytes are (before the answer starts, when a refusal can still be one).
+    if (request.charset or "utf-8").lower() not in _UTF8_NAMES:
+        raise ApiError(415, "a text/plain check is UTF-8 (or ASCII), one address a line")
+    first = await request.content.read(_BLOCK_BYTES)
+    if first.startswith(codecs.BOM_UTF8):
+        first = first[len(codecs.BOM_UTF8):]
+    elif first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"@\x00" in first or b"\x00@" in first:
+        raise ApiError(400, "a text/plain check is UTF-8, one address a line; this body looks like UTF-16")
     await service.live.see_writes()
     response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
     await response.prepare(request)
     checked = 0
-    async for block in _line_blocks(request.content):
-        checked += block.count(b"\n")
-        if algorithm is None:
-            hits = await service.suppressed_block(block, scope, request.query.get("purpose"))
-        else:
-            hits = await service.suppressed_hashed_block(block, algorithm, scope, request.query.get("purpose"))
-        if hits:
-            await response.write(hits)
+    try:
+        async for block in _line_blocks(_chunks(first, request.content)):
+            checked += block.count(b"\n")
+            if algorithm is None:
+                hits = await service.suppressed_block(block, scope, request.query.get("purpose"))
+            else:
+                hits = await service.suppressed_hashed_block(block, algorithm, scope, request.query.get("purpose"))
+            if hits:
+                await response.write(hits)
+    except RequestPayloadError as exc:
+        # The answer has begun: it is cut off, not ended, so that the client cannot take it
+        # for the whole answer (a chunked body without its last chunk is an error to it).
+        log.warning("POST /v1/check: the body could not be read to its end (%s); the answer was cut off", exc)
+        if request.transport is not None:
+            request.transport.close()
+        return response
     request.app[METRICS].checked["bulk"] += checked
     await response.write_eof()
     return response
 
 
-async def _line_blocks(stream):
-    """Blocks of whole lines, each ending in a newline, from a streamed body."""
+async def _chunks(first: bytes, stream):
+    yield first
+    async for data in stream.iter_chunked(_BLOCK_BYTES):
+        yield data
+
+
+async def _line_blocks(chunks):
+    """Blocks of whole lines, each ending in a newline, from a streamed body's chunks."""
     pending = b""
     skipping = False  # inside an overlong line, dropped up to its newline
-    async for data in stream.iter_chunked(_BLOCK_BYTES):
+    async for data in chunks:
         if skipping:
             newline = data.find(b"\n")
             if newline < 0:
@@ -325,13 +352,7 @@ async def post_resolve(request: web.Request) -> web.Response:
 
 
 def _message_id(request: web.Request) -> int:
-    try:
-        message_id = int(request.match_info["id"])
-    except ValueError:
-        raise ApiError(400, "a message id is a whole number") from None
-    if not 1 <= message_id < 2**63:  # beyond SQLite's integers no message can be
-        raise ApiError(404, f"no received message {str(message_id)[:30]}")
-    return message_id
+    return message_id_of(request.match_info["id"])
 
 
 # -- links ----------------------------------------------------------------------------

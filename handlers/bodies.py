@@ -18,6 +18,7 @@ from json.decoder import scanstring
 from typing import NoReturn
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDictProxy
 
 from handlers.errors import ApiError
@@ -33,12 +34,33 @@ NOT_FLAT = "a large body must be one flat object such as {\"emails\": [strings]}
 
 
 async def form_of(request: web.Request) -> MultiDictProxy:
-    """The form a POST sent; 400 for one that cannot be read (a charset no codec knows, a
-    multipart body without its boundary), which aiohttp raises as LookupError or ValueError."""
+    """The form a POST sent, every field text; 400 for one that cannot be read (a charset no
+    codec knows, a multipart body without its boundary or with a part aiohttp cannot decode),
+    and for a field that is a file or bytes (a multipart part of another type), which would
+    otherwise be stored as it came."""
     try:
-        return await request.post()
-    except (LookupError, ValueError):
+        form = await request.post()
+    except (LookupError, ValueError, RuntimeError, HttpProcessingError):
         raise ApiError(400, "the form could not be read (its charset, or its multipart body)") from None
+    files = [value for value in form.values() if not isinstance(value, str)]
+    for value in files:
+        if isinstance(value, web.FileField):
+            value.file.close()  # its temporary file, which nothing reads
+    if files:
+        raise ApiError(400, "every field of the form must be text, not a file")
+    return form
+
+
+def message_id_of(text: str) -> int:
+    """A message's id from a path: ASCII digits, else 400 (int() would also read "+1", "1_0" and
+    the digits of other scripts as some other message's); 404 beyond what a database can hold."""
+    digits = text.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()):
+        raise ApiError(400, "a message id is a whole number")
+    digits = digits.lstrip("0")
+    if text.startswith("-") or not digits or len(digits) > 19 or int(digits) >= 2**63:  # 2**63 - 1 has 19
+        raise ApiError(404, f"no received message {text[:30]}")
+    return int(digits)
 
 
 async def _yield() -> None:

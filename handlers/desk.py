@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from aiohttp import web
 from itsdangerous import BadSignature, Signer, URLSafeSerializer
 
-from handlers.bodies import form_of
+from handlers.bodies import form_of, message_id_of
 from handlers.errors import classify
 from markupsafe import Markup
 
@@ -184,10 +184,7 @@ async def resolve(request: web.Request) -> web.StreamResponse:
     form = await form_of(request)
     if key is None or not desk.csrf_ok(session, form.get("csrf")):
         raise Refused(N_("Your session had ended, or the form was not ours: nothing was changed. Please sign in."))
-    try:
-        message_id = int(request.match_info["id"])
-    except ValueError:
-        raise web.HTTPNotFound() from None
+    message_id = message_id_of(request.match_info["id"])
     action, note = form.get("action"), form.get("note") or None
     scope = Scope.of_topic(str(form.get("topic") or ""))  # the form's "" is all emails
     emails = [e.strip(",;") for e in str(form.get("emails") or "").split() if e.strip(",;")]

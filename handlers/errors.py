@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from handlers.answers import http_status
 from handlers.state import METRICS
@@ -45,6 +46,8 @@ def classify(request: web.Request, exc: Exception) -> Failure:
         failure = Failure(http_status(exc), str(exc), {}, exc)
     elif isinstance(exc, web.HTTPException) and exc.status >= 400:
         failure = Failure(exc.status, exc.text if exc.status == 413 else exc.reason, {}, exc)
+    elif isinstance(exc, RequestPayloadError):  # a Content-Encoding the body is not in, a body cut short
+        failure = Failure(400, f"the request body could not be read: {exc}", {}, exc)
     else:
         log.error("unexpected error answering %s %s", request.method, route_of(request), exc_info=exc)
         return Failure(500, "internal error; the service logged it", {}, exc)

@@ -1,13 +1,14 @@
 """The JSON API for mailing tools (CONTRACT §5), driven over a real socket with a real SQLite file."""
 
 import asyncio
+import codecs
 import io
 import json
 
 import pytest
 
 from handlers.app import build_app
-from handlers.state import SERVICE
+from handlers.state import INTAKE, SERVICE
 from suppression.model import ALL_EMAILS
 from tests.support.http import bearer
 from tests.support.settings import make_settings
@@ -207,6 +208,45 @@ async def test_bulk_text_of_many_lines_in_many_blocks(client, admin_key, check_k
     assert (await answer.text()).splitlines() == lines[::3]
 
 
+async def test_bulk_text_with_a_byte_order_mark_checks_its_first_line(client, admin_key, check_key):
+    await client.app[SERVICE].suppress("first@example.com", ALL_EMAILS, "unsubscribe", "api", "tests")
+    for charset in ("", "; charset=UTF-8", "; charset=us-ascii"):
+        answer = await client.post("/v1/check", data=codecs.BOM_UTF8 + b"first@example.com\nother@example.com\n",
+                                   headers={**bearer(check_key), "Content-Type": "text/plain" + charset})
+        assert (answer.status, await answer.text()) == (200, "first@example.com\n"), charset
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/json"])
+async def test_a_body_not_in_its_content_encoding_is_a_400_before_any_answer(client, check_key, content_type):
+    body = b"a@example.com\n" if content_type == "text/plain" else b'{"emails": ["a@example.com"]}'
+    answer = await client.post("/v1/check", data=body, headers={
+        **bearer(check_key), "Content-Type": content_type, "Content-Encoding": "gzip"})
+    assert answer.status == 400
+    assert "could not be read" in (await answer.json())["error"]
+
+
+async def test_a_text_check_whose_body_breaks_after_the_answer_began_is_cut_off_not_ended(client, check_key):
+    """A gzip stream that goes bad after its first 300,000 lines: the answer has begun (200) and
+    cannot become a 400, so it is cut off without its last chunk, which a client reads as an
+    error, never as the whole answer."""
+    import gzip
+    import zlib
+
+    await client.app[SERVICE].suppress("user1@example.com", ALL_EMAILS, "unsubscribe", "api", "tests")
+    good = zlib.compressobj(wbits=31)
+    body = good.compress("".join(f"user{i}@example.com\n" for i in range(300_000)).encode()) + good.flush(zlib.Z_SYNC_FLUSH)
+    body += b"\x00" * 64 + gzip.compress(b"more@example.com\n")  # not a continuation of the stream
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    writer.write((f"POST /v1/check HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {check_key}\r\n"
+                  f"Content-Type: text/plain\r\nContent-Encoding: gzip\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+                 + body)
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 30)  # to the end: the service closes the connection
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 200 ") and b"user1@example.com\n" in answer
+    assert not answer.endswith(b"0\r\n\r\n") and b" 500 " not in answer
+
+
 def _rows(emails):
     from suppression.addresses import key_of_canonical
     from suppression.model import ImportRow, signed64
@@ -228,6 +268,12 @@ def _rows(emails):
         (b'{"emails": [], "extra": 1}', "application/json", 400, "unknown field"),
         (b"a@example.com", "application/xml", 415, "text/plain"),
         (b"a@example.com", "", 415, "text/plain"),
+        # Text in another encoding matched no line: "none suppressed", a false answer.
+        ("a@example.com\n".encode("utf-16"), "text/plain", 400, "UTF-16"),
+        ("a@example.com\n".encode("utf-16-le"), "text/plain", 400, "UTF-16"),
+        ("a@example.com\n".encode("utf-16-be"), "text/plain", 400, "UTF-16"),
+        (b"a@example.com\n", "text/plain; charset=utf-16", 415, "UTF-8"),
+        (b"a@example.com\n", "text/plain; charset=iso-8859-1", 415, "UTF-8"),
     ],
 )
 async def test_bulk_bad_bodies_are_4xx_json(client, check_key, data, content_type, status, says):
@@ -425,12 +471,24 @@ async def test_checks_answer_while_another_process_holds_the_write_lock(client, 
         blocker.execute("ROLLBACK")
 
 
-@pytest.mark.parametrize("message_id", ["150113982990543252094976", "0", "-1", "9223372036854775808"])
+@pytest.mark.parametrize("message_id", ["150113982990543252094976", "0", "-1", "9223372036854775808", "9" * 5000])
 async def test_inbox_ids_beyond_any_message_are_404_not_500(client, admin_key, message_id):
     # Found by schemathesis: an id past SQLite's 64-bit integers overflowed into a 500.
     answer = await client.get(f"/v1/inbox/{message_id}", headers=bearer(admin_key))
     assert answer.status == 404
     assert (await answer.json())["error"].startswith("no received message")
+
+
+@pytest.mark.parametrize("message_id", ["+1", "1_0", "%D9%A3", "%EF%BC%91", "1.0"])
+async def test_an_inbox_id_not_written_in_ascii_digits_is_400_not_another_message(client, admin_key, message_id):
+    # int() reads "+1" as 1, "1_0" as 10 and the Arabic-Indic and full-width digits as 3 and 1.
+    intake = client.app[INTAKE]
+    for _ in range(10):
+        await intake.receive(b"From: a@example.org\r\nSubject: hi\r\n\r\nhello\r\n", "a@example.org",
+                             ["PLUSinfo@plusnxt.com"])
+    answer = await client.get(f"/v1/inbox/{message_id}", headers=bearer(admin_key))
+    assert answer.status == 400
+    assert (await answer.json())["error"] == "a message id is a whole number"
 
 
 @pytest.mark.parametrize(("path", "allow"), [("/v1/check", "POST"), ("/v1/suppressions/a@example.com", "GET, DELETE, HEAD")])

@@ -175,3 +175,34 @@ async def test_regression_a_signed_out_session_is_refused_even_with_its_old_cook
                                  cookies={"desk_session": cookie}, allow_redirects=False)
     assert replayed.status == 403
     assert (await client.app[SERVICE].review.inbox_message(message_id)).status == "review"
+
+
+async def test_a_note_that_is_not_text_is_a_400_and_leaves_the_message_and_erasure_as_they_were(client, admin_key):
+    """Before: a note sent as a file, or as a multipart part of another type, was stored as bytes;
+    from then on the message's API answers and every erasure and access export were 500s."""
+    from tests.support.http import bearer
+
+    message_id = await under_review(client)
+    token = await signed_in(client, admin_key)
+    for note_part in ('name="note"\r\nContent-Type: application/octet-stream', 'name="note"; filename="note.txt"'):
+        body = "".join(f'--b\r\nContent-Disposition: form-data; {part}\r\n\r\n{value}\r\n' for part, value in (
+            ('name="csrf"', token), ('name="action"', "dismiss"), (note_part, "a question"))) + "--b--\r\n"
+        answer = await client.post(f"/admin/messages/{message_id}/resolve", data=body.encode(), allow_redirects=False,
+                                   headers={"Content-Type": "multipart/form-data; boundary=b"})
+        assert answer.status == 400, note_part
+    assert (await client.app[SERVICE].review.inbox_message(message_id)).status == "review"
+    for path in (f"/v1/inbox/{message_id}", "/v1/subjects/jane@example.com"):
+        assert (await client.get(path, headers=bearer(admin_key))).status == 200
+    assert (await client.post("/v1/subjects/jane@example.com/erase", headers=bearer(admin_key))).status == 200
+
+
+@pytest.mark.parametrize("message_id", ["99999999999999999999999", "%D9%A3"])
+async def test_a_desk_decision_for_an_id_no_message_can_have_changes_nothing(client, admin_key, message_id):
+    await under_review(client)
+    await under_review(client)
+    await under_review(client)
+    token = await signed_in(client, admin_key)
+    answer = await client.post(f"/admin/messages/{message_id}/resolve", data={"csrf": token, "action": "dismiss",
+                                                                               "note": "x"})
+    assert answer.status in (400, 404)
+    assert [m.status for m in (await client.app[SERVICE].review.inbox("review", "0", 10))[0]] == ["review"] * 3

@@ -159,6 +159,18 @@ async def test_an_undo_after_an_erasure_lifts_nothing_and_the_page_still_shows_t
     ("application/x-www-form-urlencoded; charset=nonsense", b"action=unsubscribe&scope=all"),
     ("multipart/form-data", b"action=unsubscribe"),  # no boundary
     ("multipart/form-data; boundary=xyz", b"no boundary in it"),
+    # A part in a transfer encoding aiohttp does not know, and RFC 7578's _charset_ field.
+    ("multipart/form-data; boundary=xyz", b'--xyz\r\nContent-Disposition: form-data; name="action"\r\n'
+     b"Content-Transfer-Encoding: x-uuencode\r\n\r\nunsubscribe\r\n--xyz--\r\n"),
+    ("multipart/form-data; boundary=xyz", b'--xyz\r\nContent-Disposition: form-data; name="_charset_"\r\n\r\n'
+     b'utf-8\r\n--xyz\r\nContent-Disposition: form-data; name="List-Unsubscribe"\r\n\r\nOne-Click\r\n--xyz--\r\n'),
+    # Fields that are not text: a file, and a part of another type (bytes, not a string).
+    ("multipart/form-data; boundary=xyz", b'--xyz\r\nContent-Disposition: form-data; name="action"\r\n\r\n'
+     b'unsubscribe\r\n--xyz\r\nContent-Disposition: form-data; name="scope"; filename="s.txt"\r\n\r\n'
+     b"all\r\n--xyz--\r\n"),
+    ("multipart/form-data; boundary=xyz", b'--xyz\r\nContent-Disposition: form-data; name="action"\r\n\r\n'
+     b'unsubscribe\r\n--xyz\r\nContent-Disposition: form-data; name="scope"\r\n'
+     b"Content-Type: application/octet-stream\r\n\r\nall\r\n--xyz--\r\n"),
 ])
 async def test_a_form_that_cannot_be_read_is_a_400_and_changes_nothing(client, service, content_type, body):
     answer = await client.post(link_path(service), data=body, headers={"Content-Type": content_type})

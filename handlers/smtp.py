@@ -11,9 +11,10 @@ import ssl
 import weakref
 from collections import Counter
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, syntax
 
 from handlers.answers import ANSWERS, smtp_reply
+from handlers.smtp_data import read_data
 from suppression.addresses import sender_key
 from suppression.background import cancel_and_wait
 from suppression.ratelimit import client_network
@@ -215,6 +216,32 @@ class RequestSession(SMTP):
         self._client = None
         self._lifetime.cancel()
         super().connection_lost(error)
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        """aiosmtpd's DATA command with the section read in blocks (handlers/smtp_data.py)."""
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        try:
+            message, refusal = await read_data(self._reader, self.data_size_limit, self.line_length_limit)
+        except asyncio.CancelledError:
+            self._writer.close()  # the connection went during DATA
+            raise
+        if refusal is not None:
+            await self.push(refusal)
+            self._set_post_data_state()
+            return
+        self.envelope.content = self.envelope.original_content = message
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push("250 OK" if status is MISSING else status)
 
     def _end_long_session(self) -> None:
         if self.transport is None or self.transport.is_closing():

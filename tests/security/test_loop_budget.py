@@ -126,6 +126,16 @@ def test_hostile_mail_and_a_long_link_token_do_not_stall_checks(service):
     assert_no_stall(timings)
 
 
+def test_a_message_of_empty_lines_does_not_stall_checks(service):
+    """Before: aiosmtpd's line-at-a-time DATA held the loop 400 ms at a time for 10 MB of empty
+    lines, and a second at their end (handlers/smtp_data.py)."""
+    running, deployment, key = service
+    raw = b"From: <lines@example.org>\r\nSubject: x\r\n\r\n" + b"\r\n" * 3_000_000
+    (code, stored), timings = probed(running, key, lambda: send_raw(deployment.smtp_port, raw, "lines@example.org"))
+    assert code == 250 and stored is not None
+    assert_no_stall(timings)
+
+
 def test_the_lag_probe_reports_what_the_loop_went_through(service):
     running, _, _ = service
     # Run alone (pytest-xdist), this may be the module's first test: the probe, every 0.1 s,

@@ -33,9 +33,11 @@ _FETCHED_UID = re.compile(rb"UID (\d+)")
 # header block only, never with the email package in this process (hostile headers).
 _RETURN_PATH = re.compile(rb"^Return-Path:[ \t]*<([^<>\s]{0,320})>", re.IGNORECASE | re.MULTILINE)
 # Without one (a server that does not write it), the From address stands in: the request is then
-# on the word of From alone, and the unproven budget applies to it (intake.py).
-_FROM = re.compile(rb"^From:[^\r\n<]{0,500}<([^<>\s]{1,320}@[^<>\s]{1,255})>|^From:[ \t]*([^<>\s\"]{1,320}@[^<>\s\"]{1,255})[ \t]*\r?$",
-                   re.IGNORECASE | re.MULTILINE)
+# on the word of From alone, and the unproven budget applies to it (intake.py). The local part
+# holds no "@", so each line has one place to split: with "@" allowed there, a header of
+# "From: @@@@...@x" lines was split every way, 0.3 s of the loop for 64 KB.
+_FROM = re.compile(rb"^From:[^\r\n<]{0,500}<([^<>\s@]{1,320}@[^<>\s]{1,255})>"
+                   rb"|^From:[ \t]*([^<>\s\"@]{1,320}@[^<>\s\"]{1,255})[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
 _HEADER_SCAN_BYTES = 64 * 1024
 
 

@@ -1,5 +1,6 @@
 """The JSON API for mailing tools (CONTRACT §5): thin translation to suppression/service.py."""
 
+import asyncio
 import codecs
 import json
 import logging
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 # numpy's per-call cost vanishes, small enough to stream.
 _BLOCK_BYTES = 256 * 1024
 _MAX_LINE_BYTES = 2048  # longer "lines" are no address; they are skipped, not buffered
+_LINES_AT_ONCE = 8192
 _DEFAULT_CHANGES_PAGE = 1000
 SMALL_JSON_BYTES = 64 * 1024  # every body but the bulk check's is a few fields
 MAX_JSON_CONTAINERS = 64  # bytes `{` and `[` in a body past SMALL_JSON_BYTES, in strings too (docs/api.md)
@@ -206,6 +208,7 @@ async def _check_text(request: web.Request) -> web.StreamResponse:
                 hits = await service.suppressed_hashed_block(block, algorithm, scope, request.query.get("purpose"))
             if hits:
                 await response.write(hits)
+            await asyncio.sleep(0)  # a body already received would otherwise be checked in one go
     except RequestPayloadError as exc:
         # The answer has begun: it is cut off, not ended, so that the client cannot take it
         # for the whole answer (a chunked body without its last chunk is an error to it).
@@ -224,6 +227,21 @@ async def _chunks(first: bytes, stream):
         yield data
 
 
+def _by_lines(block: bytes):
+    """A block of whole lines in pieces of about _LINES_AT_ONCE lines, each checked in one call:
+    256 KB of real addresses are 7,000 lines, of empty ones 262,144 (0.24 s in one call, with
+    erased addresses' keyed keys to look up too)."""
+    count = block.count(b"\n")
+    if count <= _LINES_AT_ONCE:
+        yield block
+        return
+    step, start = len(block) * _LINES_AT_ONCE // count, 0
+    while start < len(block):
+        cut = block.find(b"\n", start + step) + 1 or len(block)
+        yield block[start:cut]
+        start = cut
+
+
 async def _line_blocks(chunks):
     """Blocks of whole lines, each ending in a newline, from a streamed body's chunks."""
     pending = b""
@@ -238,7 +256,8 @@ async def _line_blocks(chunks):
         cut = pending.rfind(b"\n") + 1
         if cut:
             block, pending = pending[:cut], pending[cut:]
-            yield block
+            for piece in _by_lines(block):
+                yield piece
         if len(pending) > _MAX_LINE_BYTES:
             pending, skipping = b"", True
     if pending and not skipping:

@@ -60,6 +60,7 @@ _SPECIAL_USE = re.compile(
 _ASCII_SPACE = bytes(c for c in range(128) if chr(c).isspace())
 
 _MAX_ADDRESS = 254
+_LONGEST_LINE = 4096  # bytes of a bulk check's line read as a possible address ("Name <address>" included)
 _MAX_LOCAL = 64
 
 
@@ -221,6 +222,8 @@ def lookup_form(line: bytes) -> bytes | None:
     line = line.strip(_ASCII_SPACE)
     if line.isascii() and b"<" not in line and b'"' not in line:
         return line.lower()
+    if len(line) > _LONGEST_LINE:
+        return None  # no address, and the patterns' and the validator's work grows with it
     try:
         return normalise_address(line.decode("utf-8")).encode("utf-8")
     except (UnicodeDecodeError, InvalidAddress):

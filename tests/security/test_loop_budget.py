@@ -100,6 +100,32 @@ def test_non_ascii_lines_in_a_streamed_text_check(service):
     assert_no_stall(timings)
 
 
+def test_millions_of_empty_lines_in_a_text_check_and_a_hashed_one(service):
+    """Before: a 256 KB block of empty lines (262,144 of them) was checked in one call, and blocks
+    already received one after another without a pause: 240-360 ms without an answer."""
+    running, _, key = service
+    body = b"\n" * 4_000_000 + "jöhn0@exämple.com\n".encode()
+    (status, answer), timings = probed(running, key, lambda: post(
+        running.base_url, key, "/v1/check", body, "text/plain"))
+    assert (status, answer) == (200, "jöhn0@exämple.com\n".encode())
+    assert_no_stall(timings)
+    (status, answer), timings = probed(running, key, lambda: post(
+        running.base_url, key, "/v1/check?hash=sha256", body, "text/plain"))
+    assert (status, answer) == (200, b"")
+    assert_no_stall(timings)
+
+
+def test_addresses_each_at_a_new_international_domain_in_a_json_check(service):
+    """Before: 500 addresses were validated between two looks at the loop, at a millisecond each
+    when each domain is new to the process (an IDN checked by the validator): 430 ms."""
+    running, _, key = service
+    emails = [f"a@ü{n}ü{'ä' * 40}.ö{n % 10}ö.de" for n in range(3_000)]
+    (status, answer), timings = probed(running, key, lambda: post(
+        running.base_url, key, "/v1/check", json.dumps({"emails": emails}).encode(), "application/json"))
+    assert (status, json.loads(answer)) == (200, {"suppressed": []})
+    assert_no_stall(timings)
+
+
 def test_the_largest_json_body_of_junk_is_refused_without_a_stall(service):
     running, deployment, key = service
     body = b'{"emails": [' + b",".join([b'"\\u00e9' + b"x" * 50 + b'"'] * 500_000) + b"], \"topic\": 7}"

@@ -32,6 +32,14 @@ def test_regression_an_address_before_sentence_punctuation_is_read(punctuation):
     assert "b1@example.com" in decision.found
 
 
+def test_regression_an_address_with_a_quoted_local_part_is_the_one_named_not_the_senders():
+    # Before: the quotes ended the run, the text named no one, and the sender was unsubscribed.
+    decision = read(message('Please unsubscribe "zqx.target"@example.com from all your emails.'))
+    assert decision.kind == REQUEST
+    assert decision.addresses == ("zqx.target@example.com",) and decision.names_others
+    assert "jane@example.com" not in decision.addresses
+
+
 def test_regression_an_unreadable_named_address_sends_the_message_to_a_person():
     # Before: the readable one was honoured and the other ignored; no person saw it.
     decision = read(message("Please unsubscribe a1@example.com and b1@exa mple@com.x@y, thank you"))

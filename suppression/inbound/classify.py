@@ -36,6 +36,7 @@ TOKEN, REPLY, DMARC, UNPROVEN = "token", "reply", "dmarc", "none"
 # punctuation ends a run as ASCII's does ("対象アドレス：jane@example.com").
 _RUN = re.compile(r"[^\s<>()\[\]{},;:\"'`/\\|：、，；。・「」『』（）【】〈〉《》]+")
 _MAX_RUN = 320  # longer runs are no address (254 at most, with "mailto:" and punctuation)
+_MAX_LOCAL_QUOTED = 66  # a quoted local part, its quotes included (64 characters at most inside)
 MAX_NAMED = 50  # addresses read from one message's text; a longer list is not a person's request
 _REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|vs|antw|ref|réf|r|rif|res|tr|rv|fw|fwd|wg|doorst|enc|回复|回覆|答复|转发|転送)\s*[:：]\s*)+", re.I)
 _MAX_SUBJECT = 1000
@@ -272,12 +273,20 @@ def _all_texts(message) -> list[str]:
 
 
 def address_runs(text: str):
-    """The runs of text that look like an address: an "@" with a "." somewhere after it."""
+    """The runs of text that look like an address: an "@" with a "." somewhere after it; with
+    a quoted local part ("jane.doe"@example.com) the quotes are taken too, since a quote ends a
+    run: without them, the request named no one and was taken for the sender's own."""
     for run in _RUN.finditer(text):
         found = run.group()
         at = found.find("@")
-        if at > 0 and "." in found[at + 2:] and len(found) <= _MAX_RUN:
+        if at < 0 or "." not in found[at + 2:] or len(found) > _MAX_RUN:
+            continue
+        if at > 0:
             yield found
+        elif run.start() > 0 and text[run.start() - 1] == '"':
+            opening = text.rfind('"', max(0, run.start() - _MAX_LOCAL_QUOTED), run.start() - 1)
+            if opening >= 0:
+                yield text[opening:run.end()]
 
 
 def named_addresses(text: str, request_addresses: Collection[str]) -> tuple[list[str], list[str]]:

@@ -73,13 +73,15 @@ class Person:
                 alternatives.add(re.escape(fold(form)))
                 self._needles.add(fold(form))
                 continue
-            self._needles.add(fold(local) + "@")
+            self._needles.update((fold(local) + "@", fold(local) + '"@'))
             domains = {fold(domain)}
             try:
                 domains.add(fold(idna.decode(domain)) if "xn--" in domain else fold(idna.encode(domain).decode()))
             except (idna.IDNAError, UnicodeError):
                 pass
-            alternatives.add(re.escape(fold(local)) + "@(?:" + "|".join(map(re.escape, sorted(domains))) + ")")
+            # The local part bare, or quoted ("jane.doe"@example.com is jane.doe@example.com).
+            local_part = f'(?:{re.escape(fold(local))}|"{re.escape(fold(local))}")'
+            alternatives.add(local_part + "@(?:" + "|".join(map(re.escape, sorted(domains))) + ")")
         self.pattern = re.compile(_BEFORE + "(?:" + "|".join(sorted(alternatives)) + ")" + _AFTER)
         # A keyed hash is only ever written into columns by an erasure, never sent in mail.
         self._in_raw = any("@" in form for form in forms)

@@ -49,6 +49,8 @@ SPELLINGS = {
                              "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable"
                              "\r\n\r\n" + quopri.encodestring(f"When are you open? My wife is {TARGET}.".encode())
                              .decode().replace("\n", "\r\n") + "\r\n",
+    "quoted local part": 'From: hugo@example.org\r\nSubject: hours\r\nContent-Type: text/plain; charset=utf-8'
+                         '\r\n\r\nWhen are you open? Ask "Erase.Target"@bücher.de too.\r\n',
     "base64 latin-1 body": "From: fritz@example.org\r\nSubject: hours\r\n"
                            + base64_body("Wann haben Sie offen? Fragen Sie ERASE.TARGET@BÜCHER.DE.", "iso-8859-1"),
 }
@@ -58,7 +60,7 @@ OTHERS = ("From: gina@example.org\r\nSubject: hours\r\nContent-Type: text/plain;
 
 
 # The person, in text folded by NFC and case folding (not the code's own folding, on purpose).
-PERSON = re.compile(r"(?<![\w.+-])erase\.target@(?:bücher|xn--bcher-kva)\.de(?![\w-]|\.\w)")
+PERSON = re.compile(r"(?<![\w.+-])(?:erase\.target|\"erase\.target\")@(?:bücher|xn--bcher-kva)\.de(?![\w-]|\.\w)")
 
 
 def names_person(text: str) -> bool:

@@ -34,6 +34,7 @@ ERR_451 = ANSWERS[StoreUnavailable][1]
 ERR_452_RCPTS = "452 4.5.3 Too many recipients"
 ERR_550_RELAY = "550 5.7.1 Relaying denied: this server only takes mail for its unsubscribe address"
 ERR_553_SYNTAX = "553 5.1.3 Recipient address is not valid"
+ERR_553_SENDER = "553 5.1.7 The sender address is not valid UTF-8"
 
 MAX_RECIPIENTS = 50
 SESSION_COMMAND_LIMIT = 1000  # of each command in one session
@@ -53,6 +54,12 @@ class RequestHandler:
         self.sender_bytes = SlidingWindow(settings.sender_bytes_per_hour, 3600)
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options):
+        if not _is_utf8(address):
+            # Bytes that are not UTF-8 (Latin-1 sent without SMTPUTF8, or broken UTF-8 with it):
+            # no store can keep such a sender, so a 250 here ended in a 451 at DATA, retried
+            # until the sending server gave up. Refused now, the sender is told by a bounce.
+            log.info("refused a sender address that is not UTF-8 with 553")
+            return ERR_553_SENDER
         key = sender_key(address)
         # The null sender is every mail server's bounces and reports: one key for all of them
         # would throttle a campaign's bounces to a trickle, so its messages are counted per
@@ -112,6 +119,14 @@ class RequestHandler:
         # aiosmtpd's default answer names the exception; ours says nothing and asks for a retry.
         log.error("SMTP session failed", exc_info=error)
         return ERR_451
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")  # aiosmtpd keeps bytes it could not decode as lone surrogates
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _bytes_key(sender: str, session: Session) -> str:

@@ -156,6 +156,26 @@ async def test_overlong_lines_are_refused_and_the_session_goes_on(client):
     assert await stored_messages(client) == 0
 
 
+@pytest.mark.parametrize("mail_from", [b"MAIL FROM:<\xe9t\xe9@example.org>\r\n",
+                                       b"MAIL FROM:<\xff\xfe@example.org> SMTPUTF8\r\n"])
+async def test_a_sender_address_that_is_not_utf8_is_refused_at_mail_not_after_the_message(client, caplog, mail_from):
+    """Before: 250 at MAIL and RCPT, then 451 at DATA (the store could not keep the sender), and
+    the sending server retried it until it gave up: a message never stored, and no one told."""
+    def session():
+        s = RawSession(port_of(client))
+        s.ehlo()
+        replies = [s.command(mail_from), s.command(b"MAIL FROM:<fine@example.org>\r\n"), s.command(REQUEST_RCPT),
+                   s.command(b"DATA\r\n"), s.command(b"Subject: x\r\n\r\nunsubscribe\r\n.\r\n")]
+        s.close()
+        return replies
+
+    replies = await in_thread(session)
+    assert replies[0].startswith(b"553 5.1.7") and b"UTF-8" in replies[0]
+    assert [r[:3] for r in replies[1:]] == [b"250", b"250", b"354", b"250"]
+    assert await stored_messages(client) == 1
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
 def open_sessions(port: int, sources: list[str]) -> tuple[list[RawSession], list[bytes]]:
     """Sessions from the given source addresses, and the first line each was sent."""
     sessions = [RawSession(port, source) for source in sources]

@@ -88,7 +88,8 @@ class Pages:
         if scope.everything:
             return self.catalogues.gettext(lang)(N_("All emails from %(company)s"),
                                                  company=self.settings.service.company_name)
-        return self.settings.topics[scope.topic]
+        # A topic taken out of the config since the person left it still names what they left.
+        return self.settings.topics.get(scope.topic, scope.topic)
 
     def choices(self, linked: Scope, suppressed: set[Scope], lang: str) -> list[dict]:
         """Every topic (the link's first) and all emails, with what is chosen and what is already

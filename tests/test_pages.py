@@ -301,3 +301,21 @@ async def test_links_api_bad_input(client, check_key, body, status):
 
 async def test_links_api_needs_a_key(client):
     assert (await client.post("/v1/links", json={"email": "a@example.com"})).status == 401
+
+
+async def test_a_topic_taken_out_of_the_config_still_reads_on_the_pages(aiohttp_client, tmp_path):
+    """Before: with an older suppression for a topic the config no longer has, the link's page and
+    the confirmation were 500s, the second after the change was saved, its undo never shown."""
+    first = await aiohttp_client(build_app(make_settings(tmp_path / "data")))
+    path = link_path(first.app[SERVICE])
+    assert (await first.post(path, data={"action": "unsubscribe", "scope": "promotions"})).status == 200
+    await first.close()
+    fewer = {"newsletters": "Email newsletters"}
+    client = await aiohttp_client(build_app(make_settings(tmp_path / "data", topics=fewer)))
+    shown = await client.get(path)
+    assert shown.status == 200
+    answer = await client.post(path, data={"action": "unsubscribe", "scope": "all"})
+    assert answer.status == 200
+    html = await answer.text()
+    assert "Undo: subscribe me again" in html
+    assert await state(client.app[SERVICE]) == {"all", "promotions"}

@@ -26,6 +26,13 @@ from suppression.stats import BY
 from suppression.records import change_record, message_record, subject_record, suppression_record
 
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _whole(text: str) -> int:
+    """A whole number a database row can hold (an id, a count): anything else is a usage error."""
+    if not (text.isascii() and text.isdigit()) or len(text.lstrip("0")) > 19 or int(text) >= 2**63:
+        raise argparse.ArgumentTypeError(f"expected a whole number below 2**63, not {text[:30]!r}")
+    return int(text)
 EXIT_READER_GONE = 128 + 13  # as a shell reports a tool ended by SIGPIPE (`suppression export | head`)
 
 
@@ -355,15 +362,15 @@ def _parser(with_serve: bool = False) -> argparse.ArgumentParser:
     inbox_commands = inbox.add_subparsers(dest="inbox_command", required=True, metavar="ACTION")
     listing = inbox_commands.add_parser("list", help="one line a message: id, time, status, sender, subject, addresses")
     listing.add_argument("--status", choices=INBOX_STATUSES)
-    listing.add_argument("--after", type=int, default=0, help="only messages after this id")
-    listing.add_argument("--limit", type=int, default=1000)
+    listing.add_argument("--after", type=_whole, default=0, help="only messages after this id")
+    listing.add_argument("--limit", type=_whole, default=1000)
     listing.set_defaults(command_fn=inbox_list)
     show = inbox_commands.add_parser("show", help="a message's outcome, reasons and raw text")
-    show.add_argument("id", type=int)
+    show.add_argument("id", type=_whole)
     show.set_defaults(command_fn=inbox_show)
     resolve = inbox_commands.add_parser(
         "resolve", help="decide a message under review: --suppress [EMAIL ...] or --dismiss --note TEXT")
-    resolve.add_argument("id", type=int)
+    resolve.add_argument("id", type=_whole)
     decision = resolve.add_mutually_exclusive_group(required=True)
     decision.add_argument("--suppress", nargs="*", metavar="EMAIL",
                           help="honour it: the EMAILs given, else the addresses found, else the sender")
@@ -389,7 +396,7 @@ def _parser(with_serve: bool = False) -> argparse.ArgumentParser:
     sending_commands = sending.add_subparsers(dest="campaign_command", required=True, metavar="ACTION")
     sent = sending_commands.add_parser("sent", help="set how many recipients a campaign was sent to")
     sent.add_argument("campaign")
-    sent.add_argument("sent", type=int)
+    sent.add_argument("sent", type=_whole)
     sent.set_defaults(command_fn=campaign_sent)
 
     proof = commands.add_parser("history", help="every change for an address, oldest first, one JSON object a line")
@@ -411,7 +418,7 @@ def _parser(with_serve: bool = False) -> argparse.ArgumentParser:
     replay = hook_commands.add_parser(
         "replay", help="deliver again every event after --from (default: where it stopped); enables a disabled one")
     replay.add_argument("receiver", help="its name, or its URL")
-    replay.add_argument("--from", dest="from_event", type=int, metavar="EVENT",
+    replay.add_argument("--from", dest="from_event", type=_whole, metavar="EVENT",
                         help="the number of the last event it should be treated as having (as in webhook-id)")
     replay.set_defaults(command_fn=webhooks_replay)
     return parser

@@ -233,6 +233,8 @@ def load_settings(path: str | Path | None) -> Settings:
         raise ConfigError(f"config file cannot be read (permission denied): {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text, as TOML must be") from None
     settings = settings_from_mapping(raw)
     _warn_if_secrets_exposed(path, settings)
     return settings
@@ -424,6 +426,8 @@ def _check_imap(imap: ImapSettings) -> None:
 
 
 def _validated(settings: Settings) -> Settings:
+    if settings.service.data_dir.exists() and not settings.service.data_dir.is_dir():
+        raise ConfigError(f"config key service.data_dir: {settings.service.data_dir} is not a folder")
     url = urlsplit(settings.service.base_url)
     if url.scheme not in ("http", "https") or not url.netloc or url.query or url.fragment:
         raise ConfigError("config key service.base_url: expected an http(s) origin such as https://unsub.example.com")

@@ -117,6 +117,23 @@ def test_bad_usage_and_bad_config_exit_2(config, tmp_path):
     assert run_cli(config=config).returncode == 2
     assert run_cli("frobnicate", config=config).returncode == 2
     refused(run_cli("check", "a@example.com", config=tmp_path / "missing.toml"), "config file not found")
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes('[service]\ncompany_name = "Café"\n'.encode("latin-1"))
+    refused(cli("check", "a@example.com", config=latin), "not UTF-8")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    in_a_file = tmp_path / "in-a-file.toml"
+    in_a_file.write_text(f'[service]\ndata_dir = "{a_file}"\n')
+    refused(cli("check", "a@example.com", config=in_a_file), "is not a folder")
+
+
+@pytest.mark.parametrize("args", [("inbox", "show", "9223372036854775808"), ("inbox", "show", "1" + "0" * 5000),
+                                  ("inbox", "resolve", "-1", "--dismiss", "--note", "x"),
+                                  ("inbox", "list", "--after", "99999999999999999999"),
+                                  ("campaign", "sent", "may", "18446744073709551616")])
+def test_a_number_no_database_row_can_hold_is_a_usage_error(config, args):
+    result = cli(*args, config=config)
+    assert result.returncode == 2 and "whole number below 2**63" in result.stderr, result.stderr
 
 
 MAILCHIMP = (

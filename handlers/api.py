@@ -4,13 +4,15 @@ import asyncio
 import codecs
 import json
 import logging
+from collections.abc import Callable
 from json.encoder import encode_basestring_ascii as _json_string
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
 from handlers.bodies import (
-    NOT_FLAT, all_strings, count_each, flat_object, json_list_in_slices, let_go, let_go_lists, message_id_of,
+    NOT_FLAT, all_strings, count_each, flat_object, json_in_pieces, json_list_in_slices, let_go, let_go_lists,
+    message_id_of,
 )
 from handlers.errors import ApiError, json_answers
 from handlers.state import METRICS, SERVICE, SETTINGS, WEBHOOKS
@@ -301,7 +303,7 @@ async def delete_suppression(request: web.Request) -> web.Response:
 async def get_changes(request: web.Request) -> web.Response:
     await require(request, Role.SYNC)  # the whole list: not for every sender
     page, next_cursor = await request.app[SERVICE].changes(request.query.get("after"), _limit(request))
-    return web.json_response({"changes": [change_record(c) for c in page], "next": next_cursor})
+    return await _built_aside(request, lambda: {"changes": [change_record(c) for c in page], "next": next_cursor})
 
 
 async def get_history(request: web.Request) -> web.Response:
@@ -309,7 +311,7 @@ async def get_history(request: web.Request) -> web.Response:
     key = await require(request, Role.SYNC)
     rights = request.app[SERVICE].rights
     email, history = await rights.history(request.match_info["email"], reveal_erasure=key.allows(Role.ADMIN))
-    return web.json_response({"email": email, "history": [change_record(c) for c in history]})
+    return await _built_aside(request, lambda: {"email": email, "history": [change_record(c) for c in history]})
 
 
 async def get_subject(request: web.Request) -> web.Response:
@@ -317,7 +319,22 @@ async def get_subject(request: web.Request) -> web.Response:
     await require(request, Role.ADMIN)
     service = request.app[SERVICE]
     subject = await service.rights.subject(request.match_info["email"])
-    return web.json_response(subject_record(subject, service.review.due))
+    return await _built_aside(request, lambda: subject_record(subject, service.review.due))
+
+
+async def _built_aside(request: web.Request, build: Callable[[], dict]) -> web.StreamResponse:
+    """A JSON answer of many records, or of large ones (a message's raw text), built and written
+    in a thread, in pieces (bodies.json_in_pieces), and sent a piece at a time: on the loop, a
+    history of 30,000 changes held every check for 460 ms, and one stored message of 9 MB for
+    280 ms. What goes into it is the request's own and not shared."""
+    pieces = await asyncio.to_thread(lambda: json_in_pieces(build()))
+    response = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
+    response.content_length = sum(map(len, pieces))
+    await response.prepare(request)
+    for piece in pieces:
+        await response.write(piece)
+    await response.write_eof()
+    return response
 
 
 async def post_erase(request: web.Request) -> web.Response:
@@ -342,14 +359,14 @@ async def get_inbox(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     review = service.review
     page, next_cursor = await review.inbox(request.query.get("status"), request.query.get("after"), _limit(request))
-    return web.json_response({"messages": [message_record(m, review.due(m)) for m in page], "next": next_cursor})
+    return await _built_aside(request, lambda: {"messages": [message_record(m, review.due(m)) for m in page], "next": next_cursor})
 
 
 async def get_inbox_message(request: web.Request) -> web.Response:
     await require(request, Role.ADMIN)
     service = request.app[SERVICE]
     message = await service.review.inbox_message(_message_id(request))
-    return web.json_response(message_record(message, service.review.due(message), with_raw=True))
+    return await _built_aside(request, lambda: message_record(message, service.review.due(message), with_raw=True))
 
 
 async def post_resolve(request: web.Request) -> web.Response:

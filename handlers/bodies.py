@@ -15,6 +15,7 @@ import codecs
 import json
 import re
 from json.decoder import scanstring
+from json.encoder import encode_basestring_ascii as _json_string
 from typing import NoReturn
 
 from aiohttp import web
@@ -30,6 +31,7 @@ _LONGEST_STRING = 64 * 1024  # characters of one string in a large body: no addr
 _ESCAPED = 12  # characters of JSON that one character can take at most (a pair of \\u escapes)
 _SPACE = re.compile(r"[ \t\n\r]*")
 _MOST_NAMES = 64  # names in a large body's object: a bulk check sends two
+_STRING_PIECE = 64 * 1024  # characters of a long string written into an answer at once
 NOT_FLAT = "a large body must be one flat object such as {\"emails\": [strings]}"
 
 
@@ -298,6 +300,51 @@ async def let_go_lists(body: dict) -> None:
     for value in body.values():
         if isinstance(value, list):
             await let_go(value)
+
+
+def json_in_pieces(value) -> list[bytes]:
+    """The bytes of json.dumps(value), in pieces of about _STRING_PIECE, for the records of an
+    answer (dicts with string keys, lists, strings, numbers, booleans, None). Written a value at a
+    time and a long string in slices, each step a short call: a thread writing a large answer
+    lets the loop's thread take the interpreter between them, where json.dumps holds it for the
+    whole of its one call (60 ms for a 10 MB message, and 30 ms more to encode it)."""
+    parts: list[str] = []
+    _write(value, parts)
+    pieces, pending, size = [], [], 0
+    for part in parts:
+        pending.append(part)
+        size += len(part)
+        if size >= _STRING_PIECE:
+            pieces.append("".join(pending).encode())
+            pending, size = [], 0
+    pieces.append("".join(pending).encode())
+    return pieces
+
+
+def _write(value, parts: list[str]) -> None:
+    if isinstance(value, str):
+        if len(value) <= _STRING_PIECE:
+            parts.append(_json_string(value))
+        else:
+            parts.append('"')
+            parts.extend(_json_string(value[start:start + _STRING_PIECE])[1:-1]
+                         for start in range(0, len(value), _STRING_PIECE))
+            parts.append('"')
+    elif isinstance(value, dict):
+        parts.append("{")
+        for index, (name, item) in enumerate(value.items()):
+            parts.append(", " if index else "")
+            parts.append(_json_string(name) + ": ")
+            _write(item, parts)
+        parts.append("}")
+    elif isinstance(value, (list, tuple)):
+        parts.append("[")
+        for index, item in enumerate(value):
+            parts.append(", " if index else "")
+            _write(item, parts)
+        parts.append("]")
+    else:
+        parts.append(json.dumps(value))
 
 
 async def json_list_in_slices(name: str, values: list[str]):

@@ -179,3 +179,31 @@ def test_a_large_body_of_many_names_is_refused_before_they_are_all_read():
     with pytest.raises(ApiError, match="one flat object") as refused:
         _read([body])
     assert refused.value.status == 400
+
+
+_records = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=5),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_records)
+def test_an_answer_written_in_pieces_is_what_json_dumps_writes(record):
+    assert b"".join(bodies.json_in_pieces(record)).decode() == json.dumps(record)
+
+
+def test_a_long_string_is_written_in_pieces_as_json_dumps_writes_it_whole(monkeypatch):
+    monkeypatch.setattr(bodies, "_STRING_PIECE", 7)  # pieces that cut escapes and characters of every width
+    text = "a\"b\\c\n\u00e9\u4e2d\U0001f600\udcff" * 50
+    pieces = bodies.json_in_pieces({"raw": text, "n": [1, None]})
+    assert b"".join(pieces).decode() == json.dumps({"raw": text, "n": [1, None]}) and len(pieces) > 10
+
+
+@pytest.mark.parametrize("raw", [b"", b"plain", b"\xff" * 200_001, ("\u00e9" * 70_000).encode(), b"a\xe2\x82" * 40_000])
+def test_raw_mail_is_decoded_in_pieces_as_in_one_call(raw):
+    from suppression.records import text_of
+
+    assert text_of(raw, piece=1001) == raw.decode("utf-8", "replace")
+    assert text_of(raw) == raw.decode("utf-8", "replace")

@@ -104,7 +104,7 @@ def test_millions_of_empty_lines_in_a_text_check_and_a_hashed_one(service):
     """Before: a 256 KB block of empty lines (262,144 of them) was checked in one call, and blocks
     already received one after another without a pause: 240-360 ms without an answer."""
     running, _, key = service
-    body = b"\n" * 4_000_000 + "jöhn0@exämple.com\n".encode()
+    body = b"\n" * 2_000_000 + "jöhn0@exämple.com\n".encode()
     (status, answer), timings = probed(running, key, lambda: post(
         running.base_url, key, "/v1/check", body, "text/plain"))
     assert (status, answer) == (200, "jöhn0@exämple.com\n".encode())
@@ -119,7 +119,7 @@ def test_addresses_each_at_a_new_international_domain_in_a_json_check(service):
     """Before: 500 addresses were validated between two looks at the loop, at a millisecond each
     when each domain is new to the process (an IDN checked by the validator): 430 ms."""
     running, _, key = service
-    emails = [f"a@ü{n}ü{'ä' * 40}.ö{n % 10}ö.de" for n in range(3_000)]
+    emails = [f"a@ü{n}ü{'ä' * 40}.ö{n % 10}ö.de" for n in range(800)]
     (status, answer), timings = probed(running, key, lambda: post(
         running.base_url, key, "/v1/check", json.dumps({"emails": emails}).encode(), "application/json"))
     assert (status, json.loads(answer)) == (200, {"suppressed": []})

@@ -35,7 +35,6 @@ SMALL_JSON_BYTES = 64 * 1024  # every body but the bulk check's is a few fields
 MAX_JSON_CONTAINERS = 64  # bytes `{` and `[` in a body past SMALL_JSON_BYTES, in strings too (docs/api.md)
 MAX_JSON_ITEMS = 1_000_000  # addresses in one JSON bulk check (text/plain streams any number)
 _SMALL_ANSWER = 2000  # items checked or answered at once; more go through bodies.py in slices
-_UTF8_NAMES = {"utf-8", "utf8", "us-ascii", "ascii"}
 
 
 def add_routes(app: web.Application) -> None:
@@ -187,11 +186,12 @@ async def _check_text(request: web.Request) -> web.StreamResponse:
     service.known_scope(scope)  # an unknown topic is refused before streaming starts
     if algorithm is not None and algorithm not in HASHES:
         raise ApiError(400, f"hash must be one of: {', '.join(HASHES)}")
-    # Read as UTF-8 whatever it is, a body in another encoding matches no line: an answer of
-    # "none suppressed" that a mailing tool would send to. So it is refused, as the body's
-    # first bytes are (before the answer starts, when a refusal can still be one).
-    if (request.charset or "utf-8").lower() not in _UTF8_NAMES:
-        raise ApiError(415, "a text/plain check is UTF-8 (or ASCII), one address a line")
+    # Read as UTF-8 whatever it is, a body in another encoding would match no line: an answer of
+    # "none suppressed" that a mailing tool would send to. So a declared charset that keeps
+    # ASCII as ASCII (ISO-8859-1, which Java's HTTP clients declare by default, Shift JIS...) is
+    # read as such, and one that does not (UTF-16 and UTF-32) is refused, as is a body whose first
+    # bytes look like UTF-16: before the answer starts, when a refusal can still be one.
+    decoder = _decoder_of(request.charset)
     first = await request.content.read(_BLOCK_BYTES)
     if first.startswith(codecs.BOM_UTF8):
         first = first[len(codecs.BOM_UTF8):]
@@ -202,7 +202,7 @@ async def _check_text(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     checked = 0
     try:
-        async for block in _line_blocks(_chunks(first, request.content)):
+        async for block in _line_blocks(_chunks(first, request.content, decoder)):
             checked += block.count(b"\n")
             if algorithm is None:
                 hits = await service.suppressed_block(block, scope, request.query.get("purpose"))
@@ -223,10 +223,30 @@ async def _check_text(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _chunks(first: bytes, stream):
-    yield first
+def _decoder_of(charset: str | None):
+    """An incremental decoder for a text check's declared charset, or None for UTF-8 (or ASCII),
+    which is read as it comes; 415 for a charset Python does not know or that is not ASCII's
+    superset (its newlines and addresses would not be bytes of ASCII)."""
+    try:
+        codec = codecs.lookup(charset or "utf-8")
+        keeps_ascii = not codec.name.startswith(("utf-16", "utf-32")) and "\n@.".encode(codec.name) == b"\n@."
+    except (LookupError, UnicodeError):  # unknown, or no text encoding at all ("base64", "rot13")
+        keeps_ascii = False
+    if not keeps_ascii:
+        raise ApiError(415, f"charset {charset[:40]!r} is not read: send UTF-8, one address a line")
+    if codec.name in ("utf-8", "ascii"):
+        return None
+    return codecs.getincrementaldecoder(codec.name)("replace")
+
+
+async def _chunks(first: bytes, stream, decoder=None):
+    """The body's chunks, as UTF-8 (through `decoder` if it was declared in another charset)."""
+    for data in (first,):
+        yield data if decoder is None else decoder.decode(data).encode()
     async for data in stream.iter_chunked(_BLOCK_BYTES):
-        yield data
+        yield data if decoder is None else decoder.decode(data).encode()
+    if decoder is not None:
+        yield decoder.decode(b"", final=True).encode()
 
 
 def _by_lines(block: bytes):

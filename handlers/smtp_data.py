@@ -22,7 +22,7 @@ async def read_data(reader: asyncio.StreamReader, size_limit: int | None, line_l
     """The message, with the transparency dots of RFC 5321 §4.5.2 removed, and None; or, read to
     its end all the same, b"" and the reply refusing it. Never reads past the end mark: what
     follows it (the next command, pipelined) stays in the reader."""
-    kept: list[bytes] = []
+    kept = bytearray()  # one buffer: millions of blocks ("a.\r\n" lines) are no objects to join and free
     before = b"\r\n"  # the last two bytes read: at first, the line break of the DATA command
     partial = b""  # the last line, while it has no line break yet
     size, refusal, turn = 0, None, time.monotonic()
@@ -36,19 +36,16 @@ async def read_data(reader: asyncio.StreamReader, size_limit: int | None, line_l
             found = False
         except asyncio.IncompleteReadError:
             raise ConnectionResetError("the connection closed during DATA") from None
-        ended = found and (before + block)[-5:-3] == b"\r\n"
+        ended = found and (block[-5:-3] if len(block) >= 5 else (before + block)[-5:-3]) == b"\r\n"
         before = (before + block[-2:])[-2:]
         size += len(block) - (len(DOT_LINE) if ended else 0)
-        lines = (partial + block).split(b"\r\n")
-        partial = lines[-1]
-        if refusal is None and max(map(len, lines)) + 2 > line_limit:
+        partial, longest = _lines(partial, block, line_limit)
+        if refusal is None and longest > line_limit:
             refusal = TOO_LONG
-        if len(partial) > line_limit:
-            partial = partial[-1:]  # refused already; its "\r" may end the line in the next block
         if refusal is None and size_limit and size > size_limit:
             refusal = TOO_MUCH
         if refusal is None:
-            kept.append(block)
+            kept += block
         else:
             kept.clear()  # refused: nothing more is held
         if ended:
@@ -58,5 +55,18 @@ async def read_data(reader: asyncio.StreamReader, size_limit: int | None, line_l
             turn = time.monotonic()
     if refusal is not None:
         return b"", refusal
-    message = b"".join(kept)[:-len(DOT_LINE)]
-    return (b"\r\n" + message).replace(b"\r\n.", b"\r\n")[2:], None
+    del kept[-len(DOT_LINE):]
+    return (b"\r\n" + kept).replace(b"\r\n.", b"\r\n")[2:], None
+
+
+def _lines(partial: bytes, block: bytes, line_limit: int) -> tuple[bytes, int]:
+    """The line still open after `block` (it followed `partial`), and the length of the longest
+    line the two hold, with its line break: a line still open counts the one it must end with,
+    and a "\r" at its end, which may be the first half of it, as that half."""
+    if len(partial) + len(block) + 2 <= line_limit:  # the common case: no line can be too long
+        cut = block.rfind(b"\r\n")
+        return (block[cut + 2:] if cut >= 0 else partial + block), 0
+    lines = (partial + block).split(b"\r\n")
+    last = lines[-1]
+    longest = max(max(map(len, lines[:-1]), default=0) + 2, len(last) + (1 if last.endswith(b"\r") else 2))
+    return (last if len(last) <= line_limit else last[-1:]), longest  # a refused line's "\r" may end it next

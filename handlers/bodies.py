@@ -322,7 +322,9 @@ def json_in_pieces(value) -> list[bytes]:
 
 
 def _write(value, parts: list[str]) -> None:
-    if isinstance(value, str):
+    if isinstance(value, dict) and all(_small(item) for item in value.values()):
+        parts.append(json.dumps(value))  # a flat record (a change, a message without its text): one short call
+    elif isinstance(value, str):
         if len(value) <= _STRING_PIECE:
             parts.append(_json_string(value))
         else:
@@ -345,6 +347,15 @@ def _write(value, parts: list[str]) -> None:
         parts.append("]")
     else:
         parts.append(json.dumps(value))
+
+
+def _small(value, depth: int = 0) -> bool:
+    """A value json.dumps writes in a short call: no long string, and at most a short list of such."""
+    if isinstance(value, str):
+        return len(value) <= _STRING_PIECE
+    if isinstance(value, (list, tuple)):
+        return depth == 0 and len(value) <= 1000 and all(_small(item, 1) for item in value)
+    return not isinstance(value, dict)
 
 
 async def json_list_in_slices(name: str, values: list[str]):

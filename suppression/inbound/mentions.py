@@ -16,6 +16,7 @@ import base64
 import binascii
 import html
 import json
+import quopri
 import re
 import unicodedata
 import urllib.parse
@@ -178,9 +179,33 @@ def _leaves(message: Message) -> Iterator[Message]:
         part = stack.pop()
         payload = part.get_payload()
         if part.is_multipart() and isinstance(payload, list):
-            stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
+            forwarded = _encoded_message(part, payload)
+            if forwarded is None:
+                stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
+            else:
+                whole = Message()  # its headers and text, as a part of its own
+                whole.set_payload(forwarded, "utf-8")
+                yield whole
+                stack.append(parse(forwarded))  # and its parts, each decoded
         else:
             yield part
+
+
+def _encoded_message(part: Message, payload: list) -> bytes | None:
+    """A forwarded message sent in base64 or quoted-printable, decoded, which RFC 2046 does not
+    allow for message/rfc822 and some mail programs send all the same: the parser took its
+    encoded text for a message of its own, so the address inside was never read. None for any
+    other part."""
+    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    if part.get_content_maintype() != "message" or encoding not in ("base64", "quoted-printable"):
+        return None
+    text = "".join(p.as_string() for p in payload if isinstance(p, Message))
+    try:
+        if encoding == "base64":
+            return base64.b64decode("".join(text.split()))
+        return quopri.decodestring(text.encode("utf-8", "replace"))
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _payload_text(part: Message) -> str:

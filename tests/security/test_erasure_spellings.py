@@ -54,6 +54,13 @@ SPELLINGS = {
     "base64 latin-1 body": "From: fritz@example.org\r\nSubject: hours\r\n"
                            + base64_body("Wann haben Sie offen? Fragen Sie ERASE.TARGET@BÜCHER.DE.", "iso-8859-1"),
 }
+# A forward in base64, which RFC 2046 does not allow for message/rfc822 and some mail programs send.
+SPELLINGS["forwarded in base64"] = (
+    "From: ida@example.org\r\nSubject: Fw: hours\r\nMIME-Version: 1.0\r\n"
+    "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSee below.\r\n"
+    "--b\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    + base64.encodebytes(f"From: {TARGET}\r\nSubject: hours\r\n\r\nWhen are you open?\r\n".encode())
+    .decode().replace("\n", "\r\n") + "--b--\r\n")
 # Not the person: a longer local part, a longer domain, someone else at that domain.
 OTHERS = ("From: gina@example.org\r\nSubject: hours\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
           "When are you open? Ask xerase.target@bücher.de, erase.target@bücher.dev or other@bücher.de.\r\n")

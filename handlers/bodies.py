@@ -322,8 +322,11 @@ def json_in_pieces(value) -> list[bytes]:
 
 
 def _write(value, parts: list[str]) -> None:
-    if isinstance(value, dict) and all(_small(item) for item in value.values()):
-        parts.append(json.dumps(value))  # a flat record (a change, a message without its text): one short call
+    if isinstance(value, dict) and (all(_small(item) for item in value.values())
+                                    or not all(isinstance(name, str) for name in value)):
+        # A flat record (a change, a message without its text): one short call. So too a dict
+        # whose names are not strings, which json.dumps alone writes as it does.
+        parts.append(json.dumps(value))
     elif isinstance(value, str):
         if len(value) <= _STRING_PIECE:
             parts.append(_json_string(value))

@@ -194,6 +194,11 @@ def test_an_answer_written_in_pieces_is_what_json_dumps_writes(record):
     assert b"".join(bodies.json_in_pieces(record)).decode() == json.dumps(record)
 
 
+def test_names_that_are_not_strings_are_written_as_json_dumps_writes_them():
+    record = {"list": [{1: "a", None: [1, 2], True: {"x": [3]}}], "more": [[1, 2], {"y": [{"z": "w"}]}]}
+    assert b"".join(bodies.json_in_pieces(record)).decode() == json.dumps(record)
+
+
 def test_a_long_string_is_written_in_pieces_as_json_dumps_writes_it_whole(monkeypatch):
     monkeypatch.setattr(bodies, "_STRING_PIECE", 7)  # pieces that cut escapes and characters of every width
     text = "a\"b\\c\n\u00e9\u4e2d\U0001f600\udcff" * 50

@@ -240,13 +240,17 @@ def _decoder_of(charset: str | None):
 
 
 async def _chunks(first: bytes, stream, decoder=None):
-    """The body's chunks, as UTF-8 (through `decoder` if it was declared in another charset)."""
-    for data in (first,):
-        yield data if decoder is None else decoder.decode(data).encode()
+    """The body's chunks (the first already read), as UTF-8: through `decoder` if the body was
+    declared in another charset."""
+    if decoder is None:
+        yield first
+        async for data in stream.iter_chunked(_BLOCK_BYTES):
+            yield data
+        return
+    yield decoder.decode(first).encode()
     async for data in stream.iter_chunked(_BLOCK_BYTES):
-        yield data if decoder is None else decoder.decode(data).encode()
-    if decoder is not None:
-        yield decoder.decode(b"", final=True).encode()
+        yield decoder.decode(data).encode()
+    yield decoder.decode(b"", final=True).encode()
 
 
 def _by_lines(block: bytes):

@@ -23,6 +23,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDictProxy
 
 from handlers.errors import ApiError
+from suppression.model import row_number
 
 _ITEMS = 2_000  # strings parsed, or written, between two looks at the loop (a few ms)
 _WINDOW = 64 * 1024  # characters decoded at least at once: the quick way needs room to work in
@@ -56,13 +57,13 @@ async def form_of(request: web.Request) -> MultiDictProxy:
 def message_id_of(text: str) -> int:
     """A message's id from a path: ASCII digits, else 400 (int() would also read "+1", "1_0" and
     the digits of other scripts as some other message's); 404 beyond what a database can hold."""
-    digits = text.removeprefix("-")
-    if not (digits.isascii() and digits.isdigit()):
+    unsigned = text.removeprefix("-")
+    if not (unsigned.isascii() and unsigned.isdigit()):
         raise ApiError(400, "a message id is a whole number")
-    digits = digits.lstrip("0")
-    if text.startswith("-") or not digits or len(digits) > 19 or int(digits) >= 2**63:  # 2**63 - 1 has 19
+    message_id = row_number(text)
+    if not message_id:  # negative, 0, or past what a database holds
         raise ApiError(404, f"no received message {text[:30]}")
-    return int(digits)
+    return message_id
 
 
 async def _yield() -> None:

@@ -21,19 +21,20 @@ from suppression.keyfile import signing_keys
 from suppression.claims import PURPOSES
 from suppression.review import INBOX_STATUSES
 from suppression.service import REASONS, SuppressionService
-from suppression.model import Actor, Scope, Source
+from suppression.model import Actor, Scope, Source, row_number
 from suppression.stats import BY
 from suppression.records import change_record, message_record, subject_record, suppression_record
 
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_READER_GONE = 128 + 13  # as a shell reports a tool ended by SIGPIPE (`suppression export | head`)
 
 
 def _whole(text: str) -> int:
     """A whole number a database row can hold (an id, a count): anything else is a usage error."""
-    if not (text.isascii() and text.isdigit()) or len(text.lstrip("0")) > 19 or int(text) >= 2**63:
+    number = row_number(text)
+    if number is None:
         raise argparse.ArgumentTypeError(f"expected a whole number below 2**63, not {text[:30]!r}")
-    return int(text)
-EXIT_READER_GONE = 128 + 13  # as a shell reports a tool ended by SIGPIPE (`suppression export | head`)
+    return number
 
 
 def main(argv: list[str] | None = None, serve: Callable[[str | None], int] | None = None) -> int:

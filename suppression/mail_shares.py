@@ -16,7 +16,6 @@ Between counts, mail removed is still counted: the shares err on the side of ref
 sending MTA retries a 452.
 """
 
-import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,24 +23,21 @@ from dataclasses import dataclass
 from suppression.addresses import sender_key
 from suppression.config import SmtpSettings
 from suppression.errors import BadToken
-from suppression.tokens import TOKEN_SHAPE
+from suppression.tokens import token_candidates
 
 # How far into a message a token is looked for: headers, and the start of a report's parts.
 # A constant bound, whatever the message's size: this runs before the message is stored.
 PROOF_WINDOW_BYTES = 32 * 1024
-_MAX_CANDIDATES = 20
-# The shape of our tokens, as the reader finds them, in the raw bytes.
-_TOKEN = re.compile(TOKEN_SHAPE.pattern.encode("ascii"))
 
 
 def carries_our_token(raw: bytes, read_token: Callable[[str], object]) -> bool:
     """Whether the first PROOF_WINDOW_BYTES of a message hold a token we signed."""
-    candidates = dict.fromkeys(_TOKEN.findall(raw[:PROOF_WINDOW_BYTES]))
-    for candidate in list(candidates)[:_MAX_CANDIDATES]:
+    # Latin-1 maps each byte to one character: a token (ASCII) is found where it is in the bytes.
+    for candidate in token_candidates(raw[:PROOF_WINDOW_BYTES].decode("latin-1")):
         try:
-            read_token(candidate.decode("ascii"))
+            read_token(candidate)
             return True
-        except (BadToken, UnicodeDecodeError):
+        except BadToken:
             continue
     return False
 

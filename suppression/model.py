@@ -269,6 +269,15 @@ def utc_iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def row_number(text: str) -> int | None:
+    """The value of a string of ASCII digits if a database integer (signed 64-bit) holds it; None
+    for anything else. int() would also read "+1", "1_0" and the digits of other scripts."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    digits = text.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 19 and int(digits) < 2**63 else None
+
+
 def signed64(key: int) -> int:
     """Index keys are unsigned 64-bit; databases keep signed 64-bit integers."""
     return key - (1 << 64) if key >= (1 << 63) else key

@@ -4,8 +4,9 @@ Erasure and the right of access look for a person, not for bytes: ERASE.TARGET@B
 its decomposed (NFD) form, erase.target@xn--bcher-kva.de, an RFC 2047 base64 `Cc:`, a
 quoted-printable body or a base64 body in another charset all name the same person, and so
 does a token of ours that carries the address (a link's, a come-back confirmation's): with the
-signing key, which is kept beside the data, it reads as the address. Every text is decoded (headers' encoded words, each part's transfer encoding and charset, HTML
-character references, %-escapes) and folded (Unicode compatibility caseless matching: NFKD,
+signing key, which is kept beside the data, it reads as the address. Every text is decoded
+(headers' encoded words, each part's transfer encoding and charset, HTML character
+references, %-escapes) and folded (Unicode compatibility caseless matching: NFKD,
 case folding, ideographic full stops as dots) before it is searched.
 
 Pure functions, bytes and strings in: the service runs them in a child process

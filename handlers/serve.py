@@ -4,7 +4,6 @@
 command is the admin CLI of suppression/cli.py, which knows nothing of the edges.
 """
 
-import argparse
 import contextlib
 import gc
 import logging
@@ -23,7 +22,9 @@ from suppression.errors import ConfigError, StoreUnavailable  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     """`python run.py [--config PATH]`."""
-    parser = argparse.ArgumentParser(description="Email unsubscribe and suppression-list service")
+    with _collector_held():
+        from suppression.cli import CommandLine
+    parser = CommandLine(description="Email unsubscribe and suppression-list service")
     parser.add_argument(
         "--config", default=os.environ.get("SUPPRESSION_CONFIG"),
         help="TOML configuration file (default: $SUPPRESSION_CONFIG, else embedded defaults)",

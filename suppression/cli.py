@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from typing import NoReturn
 
 from suppression.addresses import DOMAIN_PREFIX, HASHES
 from suppression.apikeys import ROLES
@@ -27,6 +28,14 @@ from suppression.records import change_record, message_record, subject_record, s
 
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_READER_GONE = 128 + 13  # as a shell reports a tool ended by SIGPIPE (`suppression export | head`)
+
+
+class CommandLine(argparse.ArgumentParser):
+    """Bad usage ends as bad input does: exit 2 with a one-line reason on stderr (CONTRACT §2).
+    argparse's own printed its usage lines first, which for the longer commands wrapped."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
 def _whole(text: str) -> int:
@@ -309,7 +318,7 @@ async def webhooks_replay(service: SuppressionService, args) -> int:
 
 
 def _parser(with_serve: bool = False) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="suppression", description="Administer the suppression list.")
+    parser = CommandLine(prog="suppression", description="Administer the suppression list.")
     parser.add_argument(
         "--config", default=os.environ.get("SUPPRESSION_CONFIG"),
         help="TOML configuration file (default: $SUPPRESSION_CONFIG, else embedded defaults)",

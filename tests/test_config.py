@@ -102,6 +102,16 @@ def test_run_py_exits_2_with_one_line_naming_the_key(tmp_path, content, message)
     assert message in result.stderr
 
 
+def test_run_py_refuses_bad_usage_in_one_line(capsys):
+    from handlers.serve import main  # what run.py runs
+
+    with pytest.raises(SystemExit) as ended:
+        main(["--bogus"])
+    assert ended.value.code == 2
+    said = capsys.readouterr().err
+    assert said.count("\n") == 1 and said.startswith("error: unrecognized arguments: --bogus"), said
+
+
 def test_run_py_reads_suppression_config_env(tmp_path):
     result = subprocess.run(
         [sys.executable, str(ROOT / "run.py")],

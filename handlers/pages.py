@@ -8,6 +8,7 @@ the only credential, as RFC 8058 requires for one-click.
 import base64
 import functools
 import hashlib
+import os
 from pathlib import Path
 
 import jinja2
@@ -23,6 +24,7 @@ from suppression.addresses import mask_address
 from suppression.config import Settings
 from suppression.errors import BadReturn, BadToken, BadUndo, StoreUnavailable
 from suppression.links import ONE_CLICK
+from suppression.ratelimit import SlidingWindow
 from suppression.tokens import RETURN_MAX_AGE_SECONDS, LinkClaim
 from suppression.service import Leaving
 from suppression.model import ALL_EMAILS, Actor, Reason, Scope, Source
@@ -30,6 +32,7 @@ from suppression.model import ALL_EMAILS, Actor, Reason, Scope, Source
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_FORM_BYTES = 64 * 1024
 ACTOR = Actor.RECIPIENT  # who acts through a link: the person holding it
+LINK_CHANGES_PER_DAY = 10  # pauses and undos through one address's links in a day; past them 429
 
 
 class Pages:
@@ -106,7 +109,28 @@ class Pages:
         return rows
 
 
+class LinkChanges:
+    """How many times today an address's links paused or lifted its suppressions. Whoever holds
+    a link (forwarded, or left in a log) could pause again and again, or unsubscribe and undo in
+    a loop: each a change without end in the history, the webhooks and the statistics. An
+    opt-out is never refused; without a lift, unsubscribing again changes nothing."""
+
+    def __init__(self):
+        self._window = SlidingWindow(LINK_CHANGES_PER_DAY, 24 * 3600)
+        self._salt = os.urandom(16)  # the counts are kept by a digest, not the address
+
+    def allows(self, email: str) -> bool:
+        return self._window.allows(self._key(email))
+
+    def record(self, email: str) -> None:
+        self._window.record(self._key(email))
+
+    def _key(self, email: str) -> str:
+        return hashlib.blake2b(email.encode("utf-8", "surrogatepass"), key=self._salt, digest_size=16).hexdigest()
+
+
 PAGES = web.AppKey("pages", Pages)
+LINK_CHANGES = web.AppKey("link_changes", LinkChanges)
 LANG = web.RequestKey("lang", str)  # the language a page is shown in
 LEAVING_LABELS = (
     ("too-many", N_("I get too many emails")),
@@ -119,6 +143,7 @@ LEAVING_LABELS = (
 def add_page_routes(app: web.Application, settings: Settings) -> None:
     """/u/{token}: plain routes of the main app (a sub-app would cost every request a wrapper)."""
     app[PAGES] = Pages(settings)
+    app[LINK_CHANGES] = LinkChanges()
     app.router.add_get("/u/{token}", as_page(show_link))  # HEAD too
     app.router.add_post("/u/{token}", as_page(act_on_link))
     app.router.add_route("*", "/u/", as_page(no_token))
@@ -185,6 +210,10 @@ async def act_on_link(request: web.Request) -> web.Response:
     action = form.get("action")
     if action == "come-back":
         return await ask_to_come_back(request, claim)
+    changes = request.app[LINK_CHANGES]
+    if action in ("pause", "resubscribe") and not changes.allows(claim.email):
+        return pages.problem(429, N_("Nothing was changed"), N_(
+            "Your emails were changed many times today through this link. Please try again tomorrow."), lang)
     if action == "unsubscribe":
         scopes = [s for s in form.getall("scope", []) if isinstance(s, str)]
         if not scopes:
@@ -209,11 +238,14 @@ async def act_on_link(request: web.Request) -> web.Response:
             return pages.problem(400, N_("Nothing was changed"), N_("We could not understand this request."), lang)
         until, undo_token = await service.pause(claim.email, int(days), Source.LINK, ACTOR,
                                                 campaign=claim.campaign)
+        changes.record(claim.email)
         return pages.render("paused.html", lang=lang, title=N_("Your emails are paused"), address=_address(claim.email),
                             until=_day(until), undo=[undo_token])
     elif action == "resubscribe":
         tokens = [t for t in form.getall("undo", []) if isinstance(t, str)]
         changed = await service.undo(claim.email, tokens, ACTOR)
+        if changed:
+            changes.record(claim.email)
         undo = []
     else:
         return pages.problem(

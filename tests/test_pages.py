@@ -319,3 +319,27 @@ async def test_a_topic_taken_out_of_the_config_still_reads_on_the_pages(aiohttp_
     html = await answer.text()
     assert "Undo: subscribe me again" in html
     assert await state(client.app[SERVICE]) == {"all", "promotions"}
+
+
+async def test_pauses_and_undos_through_a_link_are_limited_a_day_and_an_opt_out_never_is(client, service):
+    # Before: whoever held a link paused again and again, or unsubscribed and undid in a loop:
+    # 90 changes in a minute, each in the history, the webhooks and the statistics.
+    from handlers.pages import LINK_CHANGES_PER_DAY
+
+    path = link_path(service)
+    for _ in range(LINK_CHANGES_PER_DAY // 2):
+        assert (await client.post(path, data={"action": "pause", "days": "30"})).status == 200
+    for _ in range(LINK_CHANGES_PER_DAY - LINK_CHANGES_PER_DAY // 2):
+        done = await client.post(path, data={"action": "unsubscribe", "scope": "all"})
+        assert (await client.post(path, data=undo_form(await done.text()))).status == 200
+    written = len(await feed(service))
+    paused = await client.post(path, data={"action": "pause", "days": "30"})
+    assert paused.status == 429 and "many times today" in await paused.text()
+    done = await client.post(path, data={"action": "unsubscribe", "scope": "all"})  # an opt-out, still honoured
+    assert done.status == 200 and await state(service) == {"all"}
+    undone = await client.post(path, data=undo_form(await done.text()))
+    assert undone.status == 429 and await state(service) == {"all"}
+    assert len(await feed(service)) == written + 1
+    assert (await client.post(path, data={"List-Unsubscribe": "One-Click"})).status == 200
+    # Another person's link is theirs to use.
+    assert (await client.post(link_path(service, "kim@example.com"), data={"action": "pause", "days": "30"})).status == 200

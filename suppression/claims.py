@@ -126,3 +126,10 @@ def suppression_of_claims(email: str, scope: Scope, claims: list[Claim]) -> Supp
     """The suppressions row a scope's standing claims add up to (the store keeps it beside them)."""
     first, state = shown(claims), standing(claims)
     return Suppression(email, scope, first.reason, first.source, first.since, until_of(state), state == HARD)
+
+
+def state_of(row: Suppression) -> str:
+    """The standing a suppressions row stands for."""
+    if row.until is not None:
+        return row.until
+    return HARD if row.hard else PERMANENT

@@ -42,9 +42,9 @@ from suppression.csv_import import read_import_rows
 from suppression.datadir import secure_data_dir
 from suppression.errors import BadUndo, InvalidValue, StoreUnavailable, UnknownTopic
 from suppression.erasure import ErasureKeys, is_record
-from suppression.claims import check_purpose, parse_until
+from suppression.claims import check_purpose, parse_until, state_of
 from suppression.details import Details, matched
-from suppression.index.live import LiveIndex, state_of
+from suppression.index.live import LiveIndex
 from suppression.index.snapshot import SNAPSHOT_NAME
 from suppression.instance_lock import InstanceLock
 from suppression.keyring import KeyRing

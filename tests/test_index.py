@@ -126,7 +126,7 @@ async def test_the_first_hashed_check_builds_its_index_a_page_at_a_time(tmp_path
     import time
 
     from suppression.addresses import key_of_canonical
-    from suppression.index.live import HASHED_PAGE
+    from suppression.index.hashed import HASHED_PAGE
     from suppression.model import ALL_EMAILS, ImportRow, signed64
     from suppression.service import SuppressionService
     from tests.support.latency import collector_paused
@@ -158,5 +158,81 @@ async def test_the_first_hashed_check_builds_its_index_a_page_at_a_time(tmp_path
             other.cancel()
         assert found == digest + b"\n"
         assert max(gaps) < 0.025, max(gaps)  # a page of 10,000 rows was 50-100 ms
+    finally:
+        await service.stop()
+
+
+async def test_a_write_during_the_first_hashed_checks_build_neither_waits_for_it_nor_is_missed(tmp_path):
+    """Before: the hashed index was built under the lock the index follows the log with, so a
+    one-click or an API write made meanwhile waited for the whole build (a page at a time: 7 s
+    at ten million rows), and a check after it answered, a second later, without it."""
+    import asyncio
+    import hashlib
+
+    from suppression.addresses import key_of_canonical
+    from suppression.index.hashed import HASHED_PAGE
+    from suppression.model import ALL_EMAILS, ImportRow, Reason, Source, signed64
+    from suppression.service import SuppressionService
+    from tests.support.settings import make_settings
+
+    service = SuppressionService.of_settings(make_settings(tmp_path / "data"), ("k" * 40,))
+    await service.start()
+    try:
+        emails = [f"user{i}@example.com" for i in range(50 * HASHED_PAGE)]
+        await service.store.import_rows(iter(ImportRow(e, ALL_EMAILS, "import", signed64(key_of_canonical(e)), n)
+                                             for n, e in enumerate(emails, start=1)), actor="test")
+        await service.live.follow_changes()
+
+        def digest(email: str) -> bytes:
+            return hashlib.sha256(email.encode()).hexdigest().encode() + b"\n"
+
+        building = asyncio.ensure_future(service.suppressed_hashed_block(digest(emails[-1]), "sha256", ALL_EMAILS))
+        for _ in range(5):
+            await asyncio.sleep(0)  # the build under way
+        assert not building.done()
+        writing = asyncio.ensure_future(service.suppress("new@example.com", ALL_EMAILS, Reason.UNSUBSCRIBE,
+                                                         Source.ONE_CLICK, "recipient"))
+        done, _ = await asyncio.wait({building, writing}, return_when=asyncio.FIRST_COMPLETED)
+        assert writing in done and not building.done()  # the write did not wait for the build
+        early = sum(service.live.answered_early.values())
+        assert (await service.check("new@example.com", ALL_EMAILS)).suppressed
+        assert sum(service.live.answered_early.values()) == early  # seen at once, not after a wait
+        assert await building == digest(emails[-1])
+        # The write made while the rows were read is in the built index.
+        assert await service.suppressed_hashed_block(digest("new@example.com"), "sha256", ALL_EMAILS) \
+            == digest("new@example.com")
+    finally:
+        await service.stop()
+
+
+async def test_an_erasure_during_the_first_hashed_checks_build_is_in_the_index_it_builds(tmp_path):
+    # The live index is read afresh from the rows after an erasure; a build begun before it reads
+    # the rows again, and the erased address stays suppressed by its digest.
+    import asyncio
+    import hashlib
+
+    from suppression.addresses import key_of_canonical
+    from suppression.index.hashed import HASHED_PAGE
+    from suppression.model import ALL_EMAILS, ImportRow, signed64
+    from suppression.service import SuppressionService
+    from tests.support.settings import make_settings
+
+    service = SuppressionService.of_settings(make_settings(tmp_path / "data"), ("k" * 40,))
+    await service.start()
+    try:
+        emails = [f"user{i}@example.com" for i in range(30 * HASHED_PAGE)]
+        await service.store.import_rows(iter(ImportRow(e, ALL_EMAILS, "import", signed64(key_of_canonical(e)), n)
+                                             for n, e in enumerate(emails, start=1)), actor="test")
+        await service.live.follow_changes()
+        asked = b"".join(hashlib.sha256(e.encode()).hexdigest().encode() + b"\n" for e in (emails[0], emails[-1]))
+        building = asyncio.ensure_future(service.suppressed_hashed_block(asked, "sha256", ALL_EMAILS))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not building.done()
+        forgotten = service.live.hashed._forgotten
+        await service.rights.erase(emails[0], "admin:test")
+        assert service.live.hashed._forgotten == forgotten + 1  # read afresh: the build begun before is stale
+        assert await building == asked
+        assert await service.suppressed_hashed_block(asked, "sha256", ALL_EMAILS) == asked
     finally:
         await service.stop()

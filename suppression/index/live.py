@@ -1,7 +1,8 @@
 """The live index: what the service knows of the list in memory, kept in step with the change log.
 
 The index of keys (keys.py) answers for addresses; "*@DOMAIN" entries are matched by a set of
-domains (DomainEntries) and erased addresses by their keyed keys (ErasedAddresses). The
+domains (DomainEntries), erased addresses by their keyed keys (ErasedAddresses), and partners'
+digests by the hashed indexes (hashed.py), which take in every change it does. The
 LiveIndex follows the log in order: from the change each of this process's writes returns
 (before its answer), before a check when another process is known to have written (waiting at
 most READ_YOUR_WRITES_SECONDS, or OTHER_WRITES_SECONDS for another instance), and every
@@ -21,16 +22,16 @@ from pathlib import Path
 import numpy as np
 
 from suppression.addresses import (
-    DOMAIN_PREFIX, HASHES, hashed_key, key_of_canonical, keys_of_forms,
-    keys_of_hashed_block,
+    DOMAIN_PREFIX, key_of_canonical, keys_of_forms, keys_of_hashed_block,
 )
 from suppression.background import cancel_and_wait
 from suppression.claims import HARD, PERMANENT
 from suppression.erasure import ErasureKeys, is_record
-from suppression.errors import InvalidValue, StoreUnavailable
+from suppression.errors import StoreUnavailable
+from suppression.index.hashed import HashedIndexes
 from suppression.index.keys import SuppressionIndex
 from suppression.index.snapshot import load_snapshot, save_snapshot
-from suppression.model import ALL_EMAILS, Scope, Suppression, signed64
+from suppression.model import ALL_EMAILS, Scope, signed64
 from suppression.store import Store
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,6 @@ READ_YOUR_WRITES_SECONDS = 1.0
 # the database does; a restart or failover must not hold checks).
 OTHER_WRITES_SECONDS = 0.05
 _FOLLOW_BATCH = 20_000
-HASHED_PAGE = 1_000  # rows read at once to build a hashed index (its first hashed check)
 # Past this many changes since the snapshot, reading the rows is quicker than replaying.
 _REPLAY_LIMIT = 1_000_000
 # Past this many changes behind (or a tenth of the list), the index is read afresh from the rows.
@@ -192,7 +192,7 @@ class LiveIndex:
         self._snapshot_path = snapshot_path
         self._snapshotting: asyncio.Task | None = None
         self._keeps_snapshot = True
-        self._hashed: dict[str, SuppressionIndex] = {}  # digests of the list, for partners (built on first use)
+        self.hashed = HashedIndexes(store, self._follow_lock, lambda: self.cursor, lambda: self.erased)
 
     def size(self) -> int:
         """Suppressions in the index (none before start(), nor in the CLI, which has no index)."""
@@ -235,6 +235,7 @@ class LiveIndex:
 
     async def stop(self) -> None:
         await cancel_and_wait(self._catching_up)
+        await self.hashed.stop()
         await cancel_and_wait(self._follower)
         self._follower = None
         if self._snapshotting is not None:
@@ -287,7 +288,7 @@ class LiveIndex:
                                transactional: bool = False) -> tuple[list[bytes], np.ndarray]:
         """The lines of a block of hex digests (of `algorithm`, one of HASHES) and which of them
         are suppressed: by the list's digests, or, once anyone was erased, their keyed key."""
-        index, now = await self._hashed_index(algorithm), self._now_ms()
+        index, now = await self.hashed.of(algorithm), self._now_ms()
         lines, keys, valid = keys_of_hashed_block(block, algorithm)
         mask = index.contains_many(keys, scope, now, transactional)
         if self.erased:
@@ -296,24 +297,6 @@ class LiveIndex:
                  for i, ok in enumerate(valid)), dtype=np.uint64, count=len(lines))
             mask |= index.contains_many(keyed, scope, now, transactional)
         return lines, mask & valid
-
-    async def _hashed_index(self, algorithm: str) -> SuppressionIndex:
-        """The index of the list's digests, built from the rows on first use and kept in step after."""
-        if algorithm not in HASHES:
-            raise InvalidValue(f"unknown hash {algorithm[:16]!r} (one of: {', '.join(HASHES)})")
-        async with self._follow_lock:
-            if algorithm not in self._hashed:
-                hashed = SuppressionIndex()
-                # In pages of HASHED_PAGE rows, each a few milliseconds of the loop: the store's
-                # default of 10,000 was 70-100 ms of it at a time (ten million rows: 7 s of pages).
-                async for row in self.store.iter_suppressions(batch=HASHED_PAGE):
-                    # Partners send digests of addresses: neither erased records nor domain entries match one.
-                    if not is_record(row.email) and not row.email.startswith(DOMAIN_PREFIX):
-                        hashed.set_state(row.scope, hashed_key(row.email, algorithm), state_of(row))
-                for scope, sha256_key, md5_key in await self.store.erased_digest_rows():
-                    hashed.add(scope, sha256_key if algorithm == "sha256" else md5_key)
-                self._hashed[algorithm] = hashed
-        return self._hashed[algorithm]
 
     def _index(self) -> SuppressionIndex:
         if self.index is None:
@@ -413,13 +396,9 @@ class LiveIndex:
             # keys added since its last rebuild every bulk lookup pays for.
             self.domains.note(state, email, scope)
         else:
-            if is_record(email):
-                key, digests = self.erased.keys_of_record(email)
-            else:
-                key, digests = key_of_canonical(email), {name: hashed_key(email, name) for name in self._hashed}
+            key = self.erased.keys_of_record(email)[0] if is_record(email) else key_of_canonical(email)
             self.index.set_state(scope, key, state)
-            for algorithm, hashed in self._hashed.items():
-                hashed.set_state(scope, digests[algorithm], state)
+            self.hashed.set_state(scope, email, state)
         self.cursor = max(self.cursor, change_id)
 
     async def _reload_from_rows(self) -> None:
@@ -427,7 +406,7 @@ class LiveIndex:
         await self.domains.load(self.store)
         self.cursor, keys = await self.store.load_index()
         self.index = SuppressionIndex(rows=keys)
-        self._hashed.clear()  # rebuilt on the next hashed check
+        self.hashed.forget()  # rebuilt on the next hashed check
 
     async def _follow(self) -> None:
         failing = False  # said once when it starts and once when it ends, not ten times a second
@@ -451,13 +430,6 @@ class LiveIndex:
             if failing:
                 log.info("the change log can be read again")
                 failing = False
-
-
-def state_of(row: Suppression) -> str:
-    """The standing a suppressions row stands for (suppression/claims.py)."""
-    if row.until is not None:
-        return row.until
-    return HARD if row.hard else PERMANENT
 
 
 def retrieve(task: asyncio.Task) -> None:

@@ -1,7 +1,7 @@
 """What PostgreSQL spells differently from SQLite (the rest is in sql.py, once), and what only
 the PostgreSQL store runs: row locks, instances and their claims, arrays. psycopg's `%s`."""
 
-from suppression.store.rows import SCRUBBED, SUPPRESSION_COLUMNS
+from suppression.store.rows import SCRUBBED
 
 HARD_KEYS = "SELECT topic, key FROM suppressions WHERE hard"
 
@@ -36,9 +36,6 @@ REMOVE_RAW_BEFORE = (
     " SELECT count(*), coalesce(sum(size), 0) FROM removed"
 )
 # Keyset pages: no transaction held open.
-SUPPRESSIONS_PAGE = (
-    f"SELECT {SUPPRESSION_COLUMNS} FROM suppressions WHERE (email, topic) > (%s, %s) ORDER BY email, topic LIMIT %s"
-)
 PING = "SELECT 1"
 
 # -- webhook receivers: one live instance delivers to each --------------------------------------

@@ -29,7 +29,7 @@ from suppression.background import Wakeup, cancel_and_wait
 from suppression.changesignal import FollowedSignal
 from suppression.errors import StoreUnavailable
 from suppression.index import ScopeRows
-from suppression.model import ImportRow, Scope, Suppression
+from suppression.model import ImportRow, Scope
 from suppression.pg_schema import MIGRATIONS
 from suppression.store import pg_bulk
 from suppression.store.changelog import ChangeLog
@@ -43,7 +43,6 @@ from suppression.store.pg_connection import (
     reason,
 )
 from suppression.store.pg_instances import Instances
-from suppression.store.rows import suppression_of_row
 from suppression.store.steps import Steps, run_postgresql
 from suppression.store.suppressions import Suppressions
 from suppression.store.webhooks import Webhooks
@@ -286,17 +285,6 @@ class PostgresStore(Instances, Suppressions, ChangeLog, Messages, Erasure, ApiKe
         if added:
             self._wrote(newest)
         return added
-
-    async def iter_suppressions(self, batch: int = 10_000) -> AsyncIterator[Suppression]:
-        """See Store.iter_suppressions: by keyset pages (no transaction held open)."""
-        after = ("", "")
-        while True:
-            rows = await self._read(q.SUPPRESSIONS_PAGE, (*after, batch))
-            for row in rows:
-                yield suppression_of_row(row)
-            if len(rows) < batch:
-                return
-            after = (rows[-1][0], rows[-1][1])
 
     async def load_index(self) -> tuple[int, dict[Scope, ScopeRows]]:
         """See Store.load_index: in one snapshot, the lasting keys in pages the server packs

@@ -28,6 +28,10 @@ INSERT_CLAIM = (
 )
 DELETE_CLAIMS = "DELETE FROM claims WHERE id = ANY(?)"
 DELETE_SUPPRESSION = "DELETE FROM suppressions WHERE email = ? AND topic = ?"
+# A page of the list after (email, topic), by its primary key: no read held open between pages.
+SUPPRESSIONS_PAGE = (
+    f"SELECT {SUPPRESSION_COLUMNS} FROM suppressions WHERE (email, topic) > (?, ?) ORDER BY email, topic LIMIT ?"
+)
 UPDATE_SUPPRESSION = (
     "UPDATE suppressions SET reason = ?, source = ?, created_at = ?, until = ?, hard = ?"
     " WHERE email = ? AND topic = ?"

@@ -22,14 +22,13 @@ from suppression.datadir import create_private_file, secure_data_dir
 from suppression.errors import StoreUnavailable
 from suppression.index import ScopeRows
 from suppression.keyfile import KEY_FILE_NAME
-from suppression.model import ImportRow, Scope, Suppression
+from suppression.model import ImportRow, Scope
 from suppression.schema import MIGRATIONS
 from suppression.store.changelog import ChangeLog
 from suppression.store.dialect import SQLITE, spread
 from suppression.store.erasing import Erasure
 from suppression.store.keys import ApiKeys
 from suppression.store.messages import Messages
-from suppression.store.rows import suppression_of_row
 from suppression.store.sqlite_import import import_rows
 from suppression.store.sqlite_writer import SqliteWriter, Write
 from suppression.store.steps import Steps, run_sqlite
@@ -166,25 +165,6 @@ class SuppressionStore(Suppressions, ChangeLog, Messages, Erasure, ApiKeys, Webh
     async def import_rows(self, rows: Iterable[ImportRow], actor: str) -> int:
         """See Store.import_rows: in one savepoint of the writer (sqlite_import.py)."""
         return await self._write(lambda db: import_rows(db, rows, actor))
-
-    async def iter_suppressions(self, batch: int = 10_000) -> AsyncIterator[Suppression]:
-        """See Store.iter_suppressions: one cursor on the reader connection."""
-        try:
-            cursor = await self._reader.execute(q.ITER_SUPPRESSIONS)
-        except (sqlite3.Error, ValueError) as exc:
-            raise StoreUnavailable(f"the database cannot be read now: {exc}") from None
-        try:
-            while True:
-                try:
-                    rows = await cursor.fetchmany(batch)
-                except sqlite3.Error as exc:
-                    raise StoreUnavailable(f"the database cannot be read now: {exc}") from None
-                if not rows:
-                    break
-                for row in rows:
-                    yield suppression_of_row(row)
-        finally:
-            await cursor.close()
 
     async def load_index(self) -> tuple[int, dict[Scope, ScopeRows]]:
         """See Store.load_index. Read on a connection of its own, in one read transaction, in a

@@ -1,7 +1,7 @@
 """What SQLite spells differently from PostgreSQL (the rest is in sql.py, once), and what only
 the SQLite store runs. SQLite's `?` placeholders."""
 
-from suppression.store.rows import SCRUBBED, SUPPRESSION_COLUMNS
+from suppression.store.rows import SCRUBBED
 from suppression.store.sql import unproven_counts
 
 # The index's hard keys, by the partial index `suppressions_hard ... WHERE hard = 1`: the query
@@ -39,7 +39,6 @@ REMOVE_RAW_BEFORE = (
     "UPDATE inbox SET raw = NULL, words = NULL WHERE raw IS NOT NULL AND received_at < ?"
     " AND status NOT IN ('pending', 'review')"
 )
-ITER_SUPPRESSIONS = f"SELECT {SUPPRESSION_COLUMNS} FROM suppressions ORDER BY email, topic"
 PING = "SELECT 1 FROM changes LIMIT 1"
 
 

@@ -1,6 +1,8 @@
 """The suppressions, the claims they add up to (suppression/claims.py), and the counts of
 requests to come back: a part of either store (part.py), written once for both."""
 
+from collections.abc import AsyncIterator
+
 from suppression.claims import is_undo_of
 from suppression.model import Claim, Placed, Scope, Suppression, utc_now
 from suppression.store import writes
@@ -58,6 +60,20 @@ class Suppressions(Part):
         """See Store.suppressions_of."""
         rows = await self._read(self.q.SUPPRESSIONS_OF, (email,), free_within=free_within)
         return [suppression_of_row(row) for row in rows]
+
+    async def iter_suppressions(self, batch: int = 10_000) -> AsyncIterator[Suppression]:
+        """See Store.iter_suppressions: by pages of the primary key, each its own short read. A
+        cursor held open across pages (SQLite's reader connection) kept every other read on that
+        connection in its snapshot: a check during a partner's first hashed check, which reads
+        the whole list, missed a suppression written meanwhile."""
+        after = ("", "")
+        while True:
+            rows = await self._read(self.q.SUPPRESSIONS_PAGE, (*after, batch))
+            for row in rows:
+                yield suppression_of_row(row)
+            if len(rows) < batch:
+                return
+            after = (rows[-1][0], rows[-1][1])
 
     async def count(self) -> int:
         """See Store.count."""

@@ -59,14 +59,14 @@ class HashedIndexes:
 
     async def _build(self, algorithm: str) -> None:
         """Read the rows into a new index beside the live index's follower, not under its lock:
-        under it, every write and every check after one waited for the whole build (7 s of pages
-        at ten million rows). The changes the live index took in meanwhile are then read from the
+        under it, every write and every check after one waited for the whole build (about 10 s a
+        million rows). The changes the live index took in meanwhile are then read from the
         log into it; a reload from the rows meanwhile (an erasure, a large import) means reading again."""
         while True:
             forgotten, since = self._forgotten, self._cursor()
             hashed = SuppressionIndex()
             # In pages of HASHED_PAGE rows, each a few milliseconds of the loop: the store's
-            # default of 10,000 was 70-100 ms of it at a time (ten million rows: 7 s of pages).
+            # default of 10,000 was 70-100 ms of it at a time.
             async for row in self.store.iter_suppressions(batch=HASHED_PAGE):
                 # Partners send digests of addresses: neither erased records nor domain entries match one.
                 if not is_record(row.email) and not row.email.startswith(DOMAIN_PREFIX):

@@ -59,7 +59,7 @@ class HashedIndexes:
 
     async def _build(self, algorithm: str) -> None:
         """Read the rows into a new index beside the live index's follower, not under its lock:
-        under it, every write and every check after one waited for the whole build (about 10 s a
+        under it, every write and every check after one waited for the whole build (7-10 s a
         million rows). The changes the live index took in meanwhile are then read from the
         log into it; a reload from the rows meanwhile (an erasure, a large import) means reading again."""
         while True:

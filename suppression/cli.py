@@ -17,6 +17,7 @@ from typing import NoReturn
 from suppression.addresses import DOMAIN_PREFIX, HASHES
 from suppression.apikeys import ROLES
 from suppression.config import Settings, links_are_plain_http, load_settings
+from suppression.csv_import import opened
 from suppression.errors import InvalidValue, StoreUnavailable, SuppressionError
 from suppression.keyfile import signing_keys
 from suppression.claims import PURPOSES
@@ -161,7 +162,7 @@ async def import_file(service: SuppressionService, args) -> int:
         print(f"read {rows:,} rows...", file=sys.stderr, flush=True)
 
     try:
-        source = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8-sig", newline="")
+        source = opened(sys.stdin.buffer if args.file == "-" else open(args.file, "rb"))
     except OSError as exc:
         print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return EXIT_BAD_INPUT

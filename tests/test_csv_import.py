@@ -5,7 +5,7 @@ import io
 import pytest
 
 from suppression.config import DEFAULT_TOPICS
-from suppression.csv_import import read_import_rows
+from suppression.csv_import import opened, read_import_rows
 from suppression.errors import BadImport
 
 EXPORTS = {
@@ -96,8 +96,23 @@ def test_invalid_rows_can_be_skipped_and_reported():
     assert [(line, text) for line, text, _ in seen] == [(3, "broken")]
 
 
-def test_undecodable_bytes_are_refused_with_a_line(tmp_path):
+def test_undecodable_bytes_are_refused_with_their_line(tmp_path):
     path = tmp_path / "latin1.csv"
     path.write_bytes(b"email\nok@example.com\nj\xe9r\xf4me@example.com\n")
-    with open(path, encoding="utf-8-sig", newline="") as fh, pytest.raises(BadImport, match="UTF-8"):
+    with opened(open(path, "rb")) as fh, pytest.raises(BadImport, match="UTF-8") as refused:
         list(read_import_rows(fh, DEFAULT_TOPICS))
+    assert refused.value.line == 3
+
+
+def test_a_bad_byte_far_into_a_file_is_refused_with_its_own_line(tmp_path):
+    # Before: the file was decoded 8 KB at a time, and the error named the line where those
+    # 8 KB began (2,395 for a byte on line 2,501).
+    lines = [b"email"] + [f"user{n}@example.com".encode() for n in range(1, 3000)]
+    lines[2500] = b"bad\xffuser@example.com"
+    path = tmp_path / "late.csv"
+    path.write_bytes(b"\r\n".join(lines) + b"\r\n")
+    with opened(open(path, "rb")) as fh, pytest.raises(BadImport) as refused:
+        list(read_import_rows(fh, DEFAULT_TOPICS))
+    assert refused.value.line == 2501
+    with opened(io.BytesIO("\ufeffemail\nJöhn@Bücher.de\n".encode())) as fh:  # still UTF-8, with a BOM
+        assert [row.email for row in read_import_rows(fh, DEFAULT_TOPICS)] == ["jöhn@xn--bcher-kva.de"]

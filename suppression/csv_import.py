@@ -132,7 +132,10 @@ def _scope(row: list[str], topic_at: int | None, topics: Mapping[str, str], line
         return ALL_EMAILS
     topic = row[topic_at].strip()
     if topic not in topics:
-        raise BadImport(f"unknown topic {topic[:64]!r} (known: {', '.join(topics)})", line=line)
+        # Not read as all emails, nor kept as it is: a misspelt topic would suppress nobody. A
+        # topic taken out of the config since the export goes back into [topics] to restore it.
+        raise BadImport(f"unknown topic {topic[:64]!r} (known: {', '.join(topics)}; a topic taken out of"
+                        " the config since the file was written goes back into [topics] to import it)", line=line)
     return Scope.of_topic(topic)
 
 

@@ -199,6 +199,10 @@ def test_export_round_trips_through_import(config, tmp_path):
     assert ok(cli("export", config=other)).count("\n") == 3
     imported = json.loads(ok(cli("check", "b@example.com", "--topic", "newsletters", config=other)))
     assert (imported["suppressed"], imported["reason"]) == (True, "manual")
+    # Where newsletters were taken out of [topics] since, the file is refused with the way back.
+    fewer = write_config(tmp_path / "fewer.toml", tmp_path / "fewer-data", free_port(), free_port(),
+                         extra='[topics]\npromotions = "Promotions"\n')
+    refused(cli("import", str(dump), config=fewer), "goes back into [topics] to import it")
 
 
 def receive_mail(config, messages: list[tuple[bytes, str]]) -> None:

@@ -32,7 +32,7 @@ from suppression.model import ALL_EMAILS, Actor, Reason, Scope, Source
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_FORM_BYTES = 64 * 1024
 ACTOR = Actor.RECIPIENT  # who acts through a link: the person holding it
-LINK_CHANGES_PER_DAY = 10  # pauses and undos through one address's links in a day; past them 429
+LINK_CHANGES_PER_DAY = 10  # pauses and undos asked through one address's links in a day; past them 429
 
 
 class Pages:
@@ -210,10 +210,14 @@ async def act_on_link(request: web.Request) -> web.Response:
     action = form.get("action")
     if action == "come-back":
         return await ask_to_come_back(request, claim)
-    changes = request.app[LINK_CHANGES]
-    if action in ("pause", "resubscribe") and not changes.allows(claim.email):
-        return pages.problem(429, N_("Nothing was changed"), N_(
-            "Your emails were changed many times today through this link. Please try again tomorrow."), lang)
+    if action in ("pause", "resubscribe"):
+        changes = request.app[LINK_CHANGES]
+        if not changes.allows(claim.email):
+            return pages.problem(429, N_("Nothing was changed"), N_(
+                "Your emails were changed many times today through this link. Please try again tomorrow."), lang)
+        # Counted before the change, not after it: requests sent at once all passed the check
+        # before the first was counted (28 changes of a burst of 200, against 10).
+        changes.record(claim.email)
     if action == "unsubscribe":
         scopes = [s for s in form.getall("scope", []) if isinstance(s, str)]
         if not scopes:
@@ -238,14 +242,11 @@ async def act_on_link(request: web.Request) -> web.Response:
             return pages.problem(400, N_("Nothing was changed"), N_("We could not understand this request."), lang)
         until, undo_token = await service.pause(claim.email, int(days), Source.LINK, ACTOR,
                                                 campaign=claim.campaign)
-        changes.record(claim.email)
         return pages.render("paused.html", lang=lang, title=N_("Your emails are paused"), address=_address(claim.email),
                             until=_day(until), undo=[undo_token])
     elif action == "resubscribe":
         tokens = [t for t in form.getall("undo", []) if isinstance(t, str)]
         changed = await service.undo(claim.email, tokens, ACTOR)
-        if changed:
-            changes.record(claim.email)
         undo = []
     else:
         return pages.problem(

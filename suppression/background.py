@@ -1,7 +1,9 @@
-"""Background tasks of the service: how one is stopped."""
+"""Background tasks of the service: how one is stopped, and how one nobody awaits ends."""
 
 import asyncio
 import logging
+
+from suppression.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -46,3 +48,13 @@ class Wakeup:
                 await self._event.wait()
         except TimeoutError:
             pass
+
+
+def retrieve(task: asyncio.Task) -> None:
+    """A task a check stopped waiting for: its outcome is read here, so an error is logged once
+    (a database away is expected and said by the follower) rather than as "never retrieved"."""
+    if task.cancelled():
+        return
+    failure = task.exception()
+    if failure is not None and not isinstance(failure, StoreUnavailable):
+        log.error("%s failed", task.get_name(), exc_info=failure)

@@ -130,6 +130,12 @@ def suppression_of_claims(email: str, scope: Scope, claims: list[Claim]) -> Supp
 
 def state_of(row: Suppression) -> str:
     """The standing a suppressions row stands for."""
-    if row.until is not None:
-        return row.until
-    return HARD if row.hard else PERMANENT
+    return state_of_columns(row.until, row.hard)
+
+
+def state_of_columns(until: str | None, hard: bool) -> str:
+    """The standing of a suppressions row read as its columns: it ends `until` (None: it lasts),
+    and counts for transactional mail if `hard`."""
+    if until is not None:
+        return until
+    return HARD if hard else PERMANENT

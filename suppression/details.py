@@ -10,7 +10,8 @@ import asyncio
 
 from suppression.claims import HARD_REASONS, shown
 from suppression.errors import StoreUnavailable
-from suppression.index.live import LiveIndex, retrieve
+from suppression.background import retrieve
+from suppression.index.live import LiveIndex
 from suppression.model import ALL_EMAILS, Claim, Scope, Suppression
 from suppression.store import Store
 

@@ -235,3 +235,20 @@ async def test_an_erasure_during_the_first_hashed_checks_build_is_in_the_index_i
         assert service.live.hashed._forgotten == forgotten + 1  # read afresh: the build begun before is stale
         assert await building == asked
         assert await service.suppressed_hashed_block(asked, "sha256", ALL_EMAILS) == asked
+
+
+async def test_an_erased_address_that_bounced_stays_suppressed_for_transactional_mail_in_a_hashed_check(tmp_path):
+    # Before: the digests of erased addresses went into a hashed index as lasting opt-outs, never
+    # as hard ones, so a transactional hashed check built from the rows missed a bounce.
+    from suppression.model import Reason, Source
+
+    async with _service_listing(tmp_path, []) as service:
+        await service.suppress("bob@example.com", ALL_EMAILS, Reason.BOUNCE, Source.API, "admin:test")
+        await service.suppress("kim@example.com", ALL_EMAILS, Reason.UNSUBSCRIBE, Source.API, "admin:test")
+        for email in ("bob@example.com", "kim@example.com"):
+            await service.rights.erase(email, "admin:test")
+        asked = _digests("bob@example.com", "kim@example.com")
+        assert (await service.check("bob@example.com", ALL_EMAILS, purpose="transactional")).suppressed
+        assert await service.suppressed_hashed_block(asked, "sha256", ALL_EMAILS, "transactional") \
+            == _digests("bob@example.com")
+        assert await service.suppressed_hashed_block(asked, "sha256", ALL_EMAILS) == asked

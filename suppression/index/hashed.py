@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 from suppression.addresses import DOMAIN_PREFIX, HASHES, hashed_key
-from suppression.background import cancel_and_wait
+from suppression.background import cancel_and_wait, retrieve
 from suppression.claims import state_of
 from suppression.erasure import is_record
 from suppression.errors import InvalidValue
@@ -39,6 +39,7 @@ class HashedIndexes:
                 building = self._building[algorithm] = asyncio.create_task(
                     self._build(algorithm), name=f"hashed-index-{algorithm}")
                 building.add_done_callback(lambda _: self._building.pop(algorithm, None))
+                building.add_done_callback(retrieve)  # failed with none of its checks still waiting
             await asyncio.shield(building)  # a check that gives up does not stop the build others wait for
         return self._built[algorithm]
 
@@ -71,8 +72,8 @@ class HashedIndexes:
                 # Partners send digests of addresses: neither erased records nor domain entries match one.
                 if not is_record(row.email) and not row.email.startswith(DOMAIN_PREFIX):
                     hashed.set_state(row.scope, hashed_key(row.email, algorithm), state_of(row))
-            for scope, sha256_key, md5_key in await self.store.erased_digest_rows():
-                hashed.add(scope, sha256_key if algorithm == "sha256" else md5_key)
+            for scope, sha256_key, md5_key, state in await self.store.erased_digest_rows():
+                hashed.set_state(scope, sha256_key if algorithm == "sha256" else md5_key, state)
             async with self._lock:
                 while since < self._cursor() and self._forgotten == forgotten:
                     batch = await self.store.index_changes_after(since, _REPLAY_BATCH)

@@ -24,7 +24,7 @@ import numpy as np
 from suppression.addresses import (
     DOMAIN_PREFIX, key_of_canonical, keys_of_forms, keys_of_hashed_block,
 )
-from suppression.background import cancel_and_wait
+from suppression.background import cancel_and_wait, retrieve
 from suppression.claims import HARD, PERMANENT
 from suppression.erasure import ErasureKeys, is_record
 from suppression.errors import StoreUnavailable
@@ -430,13 +430,3 @@ class LiveIndex:
             if failing:
                 log.info("the change log can be read again")
                 failing = False
-
-
-def retrieve(task: asyncio.Task) -> None:
-    """A task a check stopped waiting for: its outcome is read here, so an error is logged once
-    (a database away is expected and said by the follower) rather than as "never retrieved"."""
-    if task.cancelled():
-        return
-    failure = task.exception()
-    if failure is not None and not isinstance(failure, StoreUnavailable):
-        log.error("%s failed", task.get_name(), exc_info=failure)

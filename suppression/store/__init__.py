@@ -205,8 +205,9 @@ class Store(Protocol):
     async def erased_subject_rows(self) -> list[tuple[str, int, int, int]]:
         """(record, keyed index key, keyed sha256 key, keyed md5 key) of every erased address, the
         keys as unsigned 64-bit."""
-    async def erased_digest_rows(self) -> list[tuple[Scope, int, int]]:
-        """(scope, keyed sha256 key, keyed md5 key) of every erased address's suppressions."""
+    async def erased_digest_rows(self) -> list[tuple[Scope, int, int, str]]:
+        """(scope, keyed sha256 key, keyed md5 key, standing) of every erased address's
+        suppressions; the standing as suppression/claims.py spells it (a pause's end, hard, lasting)."""
     async def message_page(self, after: int, max_bytes: int) -> list[tuple[int, bytes | None, tuple]]:
         """The messages after an id, oldest first, as (id, raw or None, (*SCRUBBED columns, words)):
         at least one, and more while their raw text stays within max_bytes; [] past the newest."""

@@ -3,6 +3,7 @@ what an erasure's search goes through: a part of either store (part.py), written
 
 from collections.abc import Callable
 
+from suppression.claims import state_of_columns
 from suppression.model import Scope, StoredMessage, Traces
 from suppression.store import writes
 from suppression.store.part import Part
@@ -35,10 +36,11 @@ class Erasure(Part):
         rows = await self._read(self.q.ERASED_SUBJECTS)
         return [(record, key & _UNSIGNED, sha & _UNSIGNED, md5 & _UNSIGNED) for record, key, sha, md5 in rows]
 
-    async def erased_digest_rows(self) -> list[tuple[Scope, int, int]]:
+    async def erased_digest_rows(self) -> list[tuple[Scope, int, int, str]]:
         """See Store.erased_digest_rows."""
         rows = await self._read(self.q.ERASED_DIGESTS)
-        return [(Scope.of_stored(topic), sha & _UNSIGNED, md5 & _UNSIGNED) for topic, sha, md5 in rows]
+        return [(Scope.of_stored(topic), sha & _UNSIGNED, md5 & _UNSIGNED, state_of_columns(until, bool(hard)))
+                for topic, sha, md5, until, hard in rows]
 
     async def message_page(self, after: int, max_bytes: int) -> list[tuple[int, bytes | None, tuple]]:
         """See Store.message_page."""

@@ -98,7 +98,9 @@ TOPICS_SUPPRESSED = "SELECT topic FROM suppressions WHERE email = ? ORDER BY top
 SCRUB_MESSAGE = f"UPDATE inbox SET raw = NULL, words = NULL, {', '.join(f'{c} = ?' for c in SCRUBBED)} WHERE id = ?"
 UNREAD_TO_REVIEW = "UPDATE inbox SET status = 'review', reasons = ? WHERE id = ?"
 ERASED_SUBJECTS = "SELECT record, key, sha256_key, md5_key FROM erased_subjects"
-ERASED_DIGESTS = "SELECT s.topic, e.sha256_key, e.md5_key FROM suppressions s JOIN erased_subjects e ON s.email = e.record"
+ERASED_DIGESTS = (
+    "SELECT s.topic, e.sha256_key, e.md5_key, s.until, s.hard FROM suppressions s JOIN erased_subjects e ON s.email = e.record"
+)
 PAGE_SIZES = "SELECT id, CASE WHEN raw IS NULL THEN 0 ELSE size END FROM inbox WHERE id > ? ORDER BY id LIMIT ?"
 PAGE_MESSAGES = f"SELECT id, raw, {', '.join((*SCRUBBED, 'words'))} FROM inbox WHERE id > ? AND id <= ? ORDER BY id"
 MESSAGES_BY_ID = f"SELECT {_MESSAGE}, raw FROM inbox WHERE id = ANY(?) ORDER BY id"

@@ -5,6 +5,7 @@ it, and its answers become SMTP replies. It runs on the service's own loop.
 """
 
 import asyncio
+import ipaddress
 import logging
 import os
 import ssl
@@ -17,7 +18,7 @@ from handlers.answers import ANSWERS, smtp_reply
 from handlers.smtp_data import read_data
 from suppression.addresses import sender_key
 from suppression.background import cancel_and_wait
-from suppression.ratelimit import client_network
+from suppression.ratelimit import sending_network
 from suppression.config import SmtpSettings
 from suppression.errors import ConfigError, InvalidAddress, MailStorageFull, StoreUnavailable
 from suppression.intake import RequestIntake
@@ -52,6 +53,7 @@ class RequestHandler:
         self.senders = SlidingWindow(settings.sender_messages_per_hour, 3600)
         self.null_senders = SlidingWindow(settings.null_sender_messages_per_hour, 3600)
         self.sender_bytes = SlidingWindow(settings.sender_bytes_per_hour, 3600)
+        self.relays = [ipaddress.ip_network(relay, strict=False) for relay in settings.trusted_relays]
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options):
         if not _is_utf8(address):
@@ -100,7 +102,7 @@ class RequestHandler:
         self.storing.add(session)
         try:
             message_id = await self.intake.receive(raw, envelope.mail_from or "", list(envelope.rcpt_tos),
-                                                   network=client_network(session.peer))
+                                                   network=sending_network(session.peer, raw, self.relays))
         except (StoreUnavailable, MailStorageFull) as exc:
             reply = smtp_reply(exc)
             log.warning("refused a message with %s: %s", reply[:3], exc)

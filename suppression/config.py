@@ -3,6 +3,7 @@
 import base64
 import binascii
 import dataclasses
+import ipaddress
 import logging
 import os
 import re
@@ -83,6 +84,9 @@ class SmtpSettings:
     # to our Message-ID, no DMARC pass): per client network (IPv4 /24, IPv6 /56) and in all.
     unproven_requests_per_network_per_hour: int = 10
     unproven_requests_per_hour: int = 100
+    # Mail servers that relay mail to this listener (the same host's MTA by default): the
+    # network of mail from them is the one their own Received header names (docs/email.md).
+    trusted_relays: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     reader_model: str = ""  # a judge.npz of your own (python -m suppression.inbound.train); "": the shipped one
 
 
@@ -426,6 +430,11 @@ def _check_imap(imap: ImapSettings) -> None:
 
 
 def _validated(settings: Settings) -> Settings:
+    for relay in settings.smtp.trusted_relays:
+        try:
+            ipaddress.ip_network(relay, strict=False)
+        except ValueError:
+            raise ConfigError(f"config key smtp.trusted_relays: {relay[:64]!r} is not an IP address or network") from None
     if settings.service.data_dir.exists() and not settings.service.data_dir.is_dir():
         raise ConfigError(f"config key service.data_dir: {settings.service.data_dir} is not a folder")
     url = urlsplit(settings.service.base_url)

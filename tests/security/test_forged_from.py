@@ -32,10 +32,11 @@ TRUSTED = "mx.plusnxt.com"
 
 @pytest.fixture
 async def client(aiohttp_client, tmp_path, store):
-    # The budgets at their defaults, as an operator runs them (conftest lifts them elsewhere).
+    # The budgets at their defaults, as an operator runs them (conftest lifts them elsewhere), on
+    # a listener the internet reaches directly: no relay in front, loopback is a client as any.
     settings = make_settings(tmp_path / "data", store, smtp={
         "unproven_requests_per_network_per_hour": 10, "unproven_requests_per_hour": 100,
-        "trusted_authserv_ids": [TRUSTED],
+        "trusted_authserv_ids": [TRUSTED], "trusted_relays": [],
     })
     return await aiohttp_client(build_app(settings))
 
@@ -225,3 +226,49 @@ async def test_the_budgets_count_reads_at_most_its_limits_and_never_the_flood_ke
             await in_thread(execute_from_outside, settings, "ANALYZE inbox")  # as autovacuum soon would
             plan = " ".join(row[0] for row in await in_thread(execute_from_outside, settings, f"EXPLAIN {statement}"))
             assert "inbox_unproven_honoured" in plan and "Seq Scan on inbox" not in plan, plan
+
+
+async def test_behind_a_relay_the_budget_is_the_network_its_received_header_names(aiohttp_client, tmp_path, store):
+    # Before: mail relayed by this host's MTA (or the MX's forwarding rule) all came from one
+    # network, the relay's, so ten requests an hour on the word of From were honoured in all.
+    settings = make_settings(tmp_path / "data", store, smtp={
+        "unproven_requests_per_network_per_hour": 10, "unproven_requests_per_hour": 100})  # relays: loopback
+    client = await aiohttp_client(build_app(settings))
+    key = await client.app[SERVICE].api_keys.create_api_key("admin", "admin")
+
+    def relayed(victim: str, client_ip: str) -> bytes:
+        # The relay's header on top; the one below it is the sender's to write, and is not read.
+        return (f"Received: from sender.example (sender.example [{client_ip}])\r\n"
+                f"\tby mx.plusnxt.com (Postfix) with ESMTPS id 4Zk; Sun, 6 Dec 2026 07:40:00 +0000\r\n"
+                f"Received: from elsewhere ([192.0.2.{len(victim)}])\r\n").encode() + forged(victim)
+
+    one_network = [(f"one{n}@example.org", f"198.51.100.{n + 1}") for n in range(11)]
+    own_networks = [(f"own{n}@example.org", f"203.0.{n}.7") for n in range(3)]
+    for n, (victim, ip) in enumerate(one_network + own_networks):
+        code, _ = await in_thread(send_raw, smtp_port(client), relayed(victim, ip), f"s{n}@example.com")
+        assert code == 250
+    code, _ = await in_thread(send_raw, smtp_port(client), forged("unnamed@example.org"), "t@example.com")
+    assert code == 250  # from the relay, naming no client: the overall budget alone
+    await settle_all(client)
+    honoured = [v for v, _ in one_network if await suppressed(client, key, v)]
+    assert len(honoured) == 10
+    assert all([await suppressed(client, key, v) for v, _ in own_networks])
+    assert await suppressed(client, key, "unnamed@example.org")
+    review, _ = await client.app[SERVICE].review.inbox("review", None, 100)
+    assert [m.found[0] for m in review] == [v for v, _ in one_network if v not in honoured]
+
+
+def test_the_network_is_read_from_the_relays_own_received_headers_only():
+    import ipaddress
+
+    from suppression.ratelimit import sending_network
+
+    relays = [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("10.0.0.0/8")]
+    hops = (b"Received: from mx2 (mx2 [10.1.2.3]) by relay\r\n"  # the MX handed it to our relay
+            b"Received: from mail.example (mail.example [IPv6:2001:db8:1::5])\r\n by mx2\r\n"
+            b"Received: from forged ([198.51.100.9])\r\n\r\nReceived: from body ([192.0.2.1])\r\n")
+    assert sending_network(("127.0.0.1", 25), hops, relays) == "2001:db8:1::/56"
+    assert sending_network(("203.0.113.5", 25), hops, relays) == "203.0.113.0/24"  # no relay: its own
+    assert sending_network(("127.0.0.1", 25), b"Subject: x\r\n\r\nReceived: from b ([192.0.2.1])\r\n", relays) is None
+    assert sending_network(("127.0.0.1", 25), b"Received: from x (unknown)\r\n\r\n", relays) is None
+    assert sending_network(("::ffff:127.0.0.1", 25, 0, 0), hops, []) == "127.0.0.0/24"

@@ -20,8 +20,9 @@ from tests.test_smtp import in_thread, smtp_port
 pytestmark = pytest.mark.both_stores
 
 ROOM = 100_000
+# On a listener the internet reaches directly: no relay in front, loopback a client as any.
 SHARES = {"max_stored_mail_bytes": ROOM, "stored_mail_percent_per_network": 20,
-          "stored_mail_percent_per_sender": 10, "stored_mail_percent_reserved": 20}
+          "stored_mail_percent_per_sender": 10, "stored_mail_percent_reserved": 20, "trusted_relays": []}
 REQUEST_ADDRESS = "PLUSinfo@plusnxt.com"
 
 

@@ -77,6 +77,9 @@ class Dashboard:
     desk: list[DeskDay] = field(default_factory=list)
 
 
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9998, 12, 31)  # what `from` and `to` may name
+
+
 def day_of(text: str | None, name: str) -> date | None:
     """A YYYY-MM-DD parameter as a date (None if not given); InvalidValue otherwise."""
     if text is None:
@@ -84,9 +87,14 @@ def day_of(text: str | None, name: str) -> date | None:
     if not _DAY.fullmatch(text):
         raise InvalidValue(f"`{name}` must be a date as YYYY-MM-DD (UTC)")
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise InvalidValue(f"`{name}` is not a date of the calendar: {text}") from None
+    # The range's other end and the day after it are reckoned from it: near year 1 or 9999
+    # they fell off the calendar (OverflowError, a 500).
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InvalidValue(f"`{name}` must be from {FIRST_DAY} to {LAST_DAY}")
+    return day
 
 
 def stats_range(first: date | None, last: date | None, today: date) -> tuple[date, date]:

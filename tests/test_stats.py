@@ -172,6 +172,8 @@ async def test_a_bad_sent_count_or_campaign_id_is_a_400_with_the_reason(client, 
     ({"to": ""}, "YYYY-MM-DD"),
     ({"from": "20260101"}, "YYYY-MM-DD"),
     ({"to": "2026-02-30"}, "not a date of the calendar"),
+    ({"to": "0001-01-05"}, "must be from 1970-01-01 to 9998-12-31"),  # before: 500, the default `from` before year 1
+    ({"from": "9999-12-31", "to": "9999-12-31", "by": "campaign"}, "must be from"),  # before: 500, the day after
     ({"from": "2026-03-02", "to": "2026-03-01"}, "must not be after"),
     ({"from": "2020-01-01", "to": "2026-01-01"}, "at most 1100 days"),
     ({"email": "a@example.com"}, "unknown parameter"),
@@ -409,6 +411,8 @@ def test_the_cli_links_with_a_campaign_records_sends_and_prints_stats(tmp_path):
                                                             "rate": 0.0}
     wrong = cli("stats", "--from", "yesterday", config=config)
     assert wrong.returncode == 2 and "YYYY-MM-DD" in wrong.stderr
+    far = cli("stats", "--to", "0001-01-05", config=config)  # before: a traceback
+    assert far.returncode == 2 and far.stderr.count("\n") == 1 and "must be from" in far.stderr
 
 
 # -- the desk's days --------------------------------------------------------------------------

@@ -91,6 +91,11 @@ class Person:
     def named_in(self, text: str | None) -> bool:
         if not text:
             return False
+        items = _json_list(text)
+        if items is not None:
+            # A column kept as a JSON list writes other than ASCII as escapes ("j\u00fcrgen"):
+            # read as it is, an address with any of it was never found, and never scrubbed.
+            return any(self.named_in(item) for item in items if isinstance(item, str))
         folded = fold(text)
         if any(n in folded for n in self._needles) and self.pattern.search(folded) is not None:
             return True
@@ -117,13 +122,9 @@ class Person:
         """The text with every spelling of the person replaced by `record`; a JSON list stays one."""
         if not text or not self.named_in(text):
             return text
-        if text.startswith("["):
-            try:
-                items = json.loads(text)
-            except ValueError:
-                items = None
-            if isinstance(items, list):
-                return json.dumps([self.scrub(i, record) if isinstance(i, str) else i for i in items])
+        items = _json_list(text)
+        if items is not None:
+            return json.dumps([self.scrub(i, record) if isinstance(i, str) else i for i in items])
         scrubbed = self._replace(text, record)
         for token in self._tokens_naming(scrubbed):
             scrubbed = scrubbed.replace(token, record)
@@ -146,6 +147,18 @@ class Person:
                 last = end
         out.append(text[last:])
         return "".join(out)
+
+
+def _json_list(text: str) -> list | None:
+    """The items of a column kept as a JSON list (the inbox's reasons, addresses, found); None
+    for any other text."""
+    if not text.startswith("["):
+        return None
+    try:
+        items = json.loads(text)
+    except ValueError:
+        return None
+    return items if isinstance(items, list) else None
 
 
 def message_texts(raw: bytes) -> Iterator[str]:

@@ -170,8 +170,8 @@ async def import_file(service: SuppressionService, args) -> int:
         report = await service.import_lines(
             source, _actor(), args.reason, on_invalid if args.skip_invalid else None, on_progress
         )
-    erased = (f", {report.erased} erased entries left as they are (only the database that erased them"
-              " recognises them, and keeps them)") if report.erased else ""
+    erased = (f", {report.erased} erased entries left as they are (an erasure keeps what each was"
+              " suppressed for)") if report.erased else ""
     print(
         f"imported {args.file}: {report.added} new suppressions, "
         f"{report.rows - report.added} already suppressed, {len(skipped)} invalid lines skipped{erased}"

@@ -158,7 +158,7 @@ class Health:
 class ImportReport:
     rows: int = 0  # suppressions read from the file
     added: int = 0  # of which new; the rest were suppressed already
-    erased: int = 0  # erased entries (keyed hashes from an export), left as they are
+    erased: int = 0  # erased addresses, or their keyed hashes from an export: left as they are
 
 
 
@@ -422,7 +422,8 @@ class SuppressionService:
         def on_erased(line: int) -> None:
             report.erased += 1
 
-        rows = self.live.erased.as_records(read_import_rows(lines, self.settings.topics, reason, on_invalid, on_erased))
+        rows = self.live.erased.not_erased(read_import_rows(lines, self.settings.topics, reason, on_invalid, on_erased),
+                                           on_erased)
         report.added = await self.store.import_rows(_counted(rows, report, on_progress), actor)
         await self.live.follow_changes()
         return report

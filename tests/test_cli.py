@@ -276,6 +276,21 @@ def test_regression_an_export_with_erased_entries_imports_back(config, tmp_path)
     assert json.loads(ok(cli("check", "gone@example.com", config=config)))["suppressed"]
 
 
+def test_importing_an_erased_address_again_changes_nothing(config, tmp_path):
+    # Before: a row for all emails, written as the keyed hash, suppressed for all emails an
+    # address erased while suppressed for newsletters alone (CONTRACT §7: it changes nothing).
+    ok(cli("add", "ron@example.com", "--topic", "newsletters", "--reason", "unsubscribe", config=config))
+    ok(cli("subject", "erase", "ron@example.com", config=config))
+    path = tmp_path / "again.csv"
+    path.write_text("email,reason\nRon@Example.com,blocked\nnew@example.com,\n", encoding="utf-8")
+    said = ok(cli("import", str(path), config=config))
+    assert "1 new suppressions" in said and "1 erased entries left as they are" in said
+    checks = [json.loads(ok(cli("check", "ron@example.com", *more, config=config)))["suppressed"]
+              for more in ((), ("--topic", "newsletters"), ("--purpose", "transactional"))]
+    assert checks == [False, True, False]
+    assert "ron@example.com" not in ok(cli("export", config=config))
+
+
 def test_link_warns_when_one_click_cannot_work_over_plain_http(tmp_path):
     config = write_config(tmp_path / "c.toml", tmp_path / "data", free_port(), free_port())
     config.write_text(config.read_text().replace('base_url = "http://127.0.0.1:', 'base_url = "http://u.example:'))

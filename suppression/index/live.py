@@ -10,7 +10,6 @@ FOLLOW_SECONDS regardless. It is saved as a snapshot (snapshot.py) on a clean st
 """
 
 import asyncio
-import dataclasses
 import logging
 import time
 from collections import Counter
@@ -31,7 +30,7 @@ from suppression.errors import StoreUnavailable
 from suppression.index.hashed import HashedIndexes
 from suppression.index.keys import SuppressionIndex
 from suppression.index.snapshot import load_snapshot, save_snapshot
-from suppression.model import ALL_EMAILS, Scope, signed64
+from suppression.model import ALL_EMAILS, Scope
 from suppression.store import Store
 
 log = logging.getLogger(__name__)
@@ -151,13 +150,15 @@ class ErasedAddresses:
                 return self.keys.record(email), keyed
         return email, key_of_canonical(email)
 
-    def as_records(self, rows: Iterable):
-        """Import rows, those of erased addresses as their keyed hash: an import never brings one back."""
+    def not_erased(self, rows: Iterable, on_erased: Callable[[int], None]):
+        """Import rows but those of erased addresses, each told to `on_erased` (its line):
+        importing an erased address again changes nothing (CONTRACT §7). Written as its keyed
+        hash, a row for all emails had suppressed for all emails one erased while suppressed
+        for a topic only."""
         for row in rows:
-            if self._records:
-                stored, key = self.stored(row.email)
-                if stored != row.email:
-                    row = dataclasses.replace(row, email=stored, key=signed64(key))
+            if self._records and self.stored(row.email)[0] != row.email:
+                on_erased(row.line)
+                continue
             yield row
 
     def keys_of_record(self, record: str) -> tuple[int, dict[str, int]]:

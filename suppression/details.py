@@ -50,17 +50,15 @@ def matched(own: list[Claim], of_domain: list[Claim], scope: Scope, now: str,
             transactional: bool) -> tuple[bool, Suppression | None]:
     """Whether the claims on an address and its domain suppress it for a scope now, and the
     suppression that applies: all emails first, the address's own before its domain's; then the
-    topic. For transactional mail, only hard claims count, of any scope."""
+    topic. For transactional mail, which has no topic, only hard claims for all emails count
+    (CONTRACT §10: topic suppressions do not)."""
+    scopes = (ALL_EMAILS,) if transactional else (ALL_EMAILS, scope)
     for claims in ([c for c in own if c.scope == ALL_EMAILS], [c for c in of_domain if c.scope == ALL_EMAILS],
                    [c for c in own if c.scope == scope], [c for c in of_domain if c.scope == scope]):
-        counted = [c for c in claims if _counts(c, now, transactional)]
+        counted = [c for c in claims if c.scope in scopes and _counts(c, now, transactional)]
         if counted:
             return True, _suppression_of(counted, [c for c in own + of_domain
                                                    if c.scope in (ALL_EMAILS, scope) and _counts(c, now, False)])
-    if transactional:
-        hard = [c for c in own + of_domain if _counts(c, now, True)]
-        if hard:
-            return True, _suppression_of(hard, hard)
     return False, None
 
 

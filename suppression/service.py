@@ -242,7 +242,7 @@ class SuppressionService:
     async def check(self, text: str, scope: Scope = ALL_EMAILS, purpose: str | None = None) -> CheckResult:
         """Whether one address is suppressed for a topic (or for all emails), for mail of a
         purpose: promotional (every claim counts) or transactional (only bounces, complaints
-        and blocks without end, of any scope)."""
+        and blocks without end, for all emails)."""
         await self.live.see_writes()
         purpose = check_purpose(purpose)
         transactional = purpose == "transactional"

@@ -273,7 +273,7 @@ class SuppressionIndex:
     """Every scope's KeySets; an address is suppressed for topic T when in all emails or in T.
 
     Checks take `now` (ms since the epoch) for pauses; promotional checks count every key,
-    transactional ones only the hard keys, of any scope."""
+    transactional ones only the hard keys for all emails."""
 
     def __init__(self, keys_by_scope: dict[Scope, np.ndarray] | None = None,
                  rows: dict[Scope, ScopeRows] | None = None):
@@ -336,9 +336,10 @@ class SuppressionIndex:
             self._paused[scope].discard(key)
 
     def contains(self, key: int, scope: Scope, now: int = 0, transactional: bool = False) -> bool:
-        """Suppressed for all emails, or for the scope's topic (transactional: hard in any scope)."""
+        """Suppressed for all emails, or for the scope's topic (transactional: hard for all emails)."""
         if transactional:
-            return any(key in keys for keys in self._hard.values())
+            hard = self._hard.get(ALL_EMAILS)
+            return hard is not None and key in hard
         for name in (ALL_EMAILS, scope) if scope.topic is not None else (ALL_EMAILS,):
             keys = self._sets.get(name)
             if keys is not None and key in keys:
@@ -350,12 +351,13 @@ class SuppressionIndex:
 
     def contains_many(self, keys: np.ndarray, scope: Scope, now: int = 0, transactional: bool = False) -> np.ndarray:
         """A boolean mask: which of `keys` are suppressed for all emails or for the scope's topic
-        (transactional: which are hard in any scope)."""
+        (transactional: which are hard for all emails)."""
         order = np.argsort(keys)  # sorted once for every scope's search
         ordered = keys[order]
         in_order = np.zeros(len(keys), dtype=bool)
         if transactional:
-            for hard in self._hard.values():
+            hard = self._hard.get(ALL_EMAILS)
+            if hard is not None:
                 in_order |= hard.contains_sorted(ordered)
         else:
             for name in (ALL_EMAILS, scope) if scope.topic is not None else (ALL_EMAILS,):

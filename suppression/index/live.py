@@ -92,7 +92,7 @@ class DomainEntries:
         asked = (scope, transactional)
         if asked not in self._endings:
             if transactional:
-                domains = set().union(*self._hard.values())
+                domains = set(self._hard.get(ALL_EMAILS, ()))
             else:
                 domains = self._domains.get(ALL_EMAILS, set()) | self._domains.get(scope, set())
             width = min(16, min(map(len, domains), default=1))
@@ -113,7 +113,7 @@ class DomainEntries:
         """Whether an entry holds the address's domain for the scope."""
         domain = email.rpartition("@")[2].encode("utf-8")
         if transactional:
-            return any(domain in domains for domains in self._hard.values())
+            return domain in self._hard.get(ALL_EMAILS, ())
         return domain in self._domains.get(ALL_EMAILS, ()) or domain in self._domains.get(scope, ())
 
 

@@ -296,7 +296,9 @@ async def confirm_return(request: web.Request) -> web.Response:
     coming_back = request.app[COMING_BACK]
     coming_back.read(request.match_info["token"])  # a bad link is told so before the form is read
     form = await form_of(request)
-    if form.get("action") != "come-back":
+    # The link does one thing: a POST that says nothing (CONTRACT §10: "only a POST on that
+    # link lifts") confirms as the page's button does; one that says something else is refused.
+    if form.get("action", "come-back") != "come-back":
         return pages.problem(
             400, N_("Nothing was changed"),
             N_("This request did not say what to do. Open the link from your email again and press the button."), lang,

@@ -1,6 +1,7 @@
 """Counting events per key over a sliding window, in memory of a fixed bound."""
 
 import ipaddress
+import itertools
 import re
 import time
 from collections.abc import Callable
@@ -62,29 +63,36 @@ def client_network(peer) -> str | None:
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
-# The first IP literal of a Received header's "from" clause (RFC 5321 4.4: "from" domain, then
-# in parentheses the TCP-info the receiving server saw, "[192.0.2.1]" or "[IPv6:2001:db8::1]").
-_RECEIVED_FROM = re.compile(rb"^\s*from\s[^\[]{0,1000}?\[(?:IPv6:)?([0-9A-Fa-f:.]{2,45})\]", re.IGNORECASE)
-_HEADERS_READ = 64 * 1024  # the topmost Received is near the top; a longer head is not read further
+# The client a relay saw, as it writes it at the end of its Received header's first line:
+# "from HELO (name [192.0.2.1])" (Postfix, Sendmail; "[IPv6:2001:db8::1]"). The HELO before it is
+# the sender's to write, brackets and all, so the literal read is the last one of that line.
+_CLIENT_AT_END = re.compile(rb"\[(?:IPv6:)?([0-9A-Fa-f:.]{2,45})\]\)?\s*$", re.IGNORECASE)
+_HEADERS_READ = 64 * 1024  # the relays' Received headers are at the top; a longer head is not read further
+_HOPS_READ = 8  # relays in a row, at most
+_RECEIVED = re.compile(rb"^received:([^\n]*)", re.IGNORECASE | re.MULTILINE)
 
 
 def sending_network(peer, raw: bytes, relays: "list[ipaddress._BaseNetwork]") -> str | None:
     """The network a message came from (client_network): its client's; for a client among
-    `relays` (mail servers that relay mail here), the first one its Received headers name, from
-    the top, that is not itself a relay; None if they name none (the overall budgets still
-    apply). A relay's header is above the one it received: below the last relay's, they are
-    anyone's to write, and only the first of those is read."""
+    `relays` (mail servers that relay mail here), the client the relays' own Received headers
+    name, from the top, that is not itself a relay. Below that header they are anyone's to
+    write, and are not read. A header that names no client this way counts the mail for the
+    relay's own network; a message with no Received header at all (not relayed, written here)
+    for none (the overall budgets still apply)."""
     address = _address_of(peer)
     if address is None or not any(address in relay for relay in relays):
         return client_network(peer)
-    for received in _received_headers(raw[:_HEADERS_READ]):
-        found = _RECEIVED_FROM.match(received)
+    hop, seen = address, False
+    for first_line in _received_first_lines(raw[:_HEADERS_READ]):
+        seen = True
+        found = _CLIENT_AT_END.search(first_line)
         sender = _address_of(found.group(1).decode("ascii")) if found else None
         if sender is None:
-            return None
+            return client_network(str(hop))
         if not any(sender in relay for relay in relays):
             return client_network(str(sender))
-    return None
+        hop = sender
+    return client_network(str(hop)) if seen else None
 
 
 def _address_of(peer) -> "ipaddress.IPv4Address | ipaddress.IPv6Address | None":
@@ -98,16 +106,10 @@ def _address_of(peer) -> "ipaddress.IPv4Address | ipaddress.IPv6Address | None":
     return address
 
 
-def _received_headers(head: bytes):
-    """The values of the Received headers, from the top (continuation lines joined), up to the body."""
-    lines = head.split(b"\n")
-    for number, line in enumerate(lines):
-        if not line.strip():
-            return  # the end of the headers
-        if line[:9].lower() == b"received:":
-            value = [line[9:]]
-            for more in lines[number + 1:]:
-                if more[:1] not in (b" ", b"\t"):
-                    break
-                value.append(more)
-            yield b" ".join(part.strip() for part in value)
+def _received_first_lines(head: bytes):
+    """The first line of each Received header from the top (at most _HOPS_READ), up to the body:
+    found by the pattern's own scan, not a Python loop over every header line."""
+    ends = [at for at in (head.find(b"\n\n"), head.find(b"\n\r\n")) if at >= 0]
+    head = head[:min(ends)] if ends else head
+    for found in itertools.islice(_RECEIVED.finditer(head), _HOPS_READ):
+        yield found.group(1).rstrip(b"\r")

@@ -152,11 +152,11 @@ class Person:
 def _json_list(text: str) -> list | None:
     """The items of a column kept as a JSON list (the inbox's reasons, addresses, found); None
     for any other text."""
-    if not text.startswith("["):
+    if not (text.startswith("[") and text.endswith("]")):
         return None
     try:
         items = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # a stranger's "[[[[...]" is text, not a column of ours
         return None
     return items if isinstance(items, list) else None
 

@@ -10,6 +10,7 @@ FOLLOW_SECONDS regardless. It is saved as a snapshot (snapshot.py) on a clean st
 """
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import Counter
@@ -24,13 +25,13 @@ from suppression.addresses import (
     DOMAIN_PREFIX, key_of_canonical, keys_of_forms, keys_of_hashed_block,
 )
 from suppression.background import cancel_and_wait, retrieve
-from suppression.claims import HARD, PERMANENT
+from suppression.claims import HARD, HARD_REASONS, PERMANENT
 from suppression.erasure import ErasureKeys, is_record
 from suppression.errors import StoreUnavailable
 from suppression.index.hashed import HashedIndexes
 from suppression.index.keys import SuppressionIndex
 from suppression.index.snapshot import load_snapshot, save_snapshot
-from suppression.model import ALL_EMAILS, Scope
+from suppression.model import ALL_EMAILS, Scope, signed64
 from suppression.store import Store
 
 log = logging.getLogger(__name__)
@@ -151,14 +152,19 @@ class ErasedAddresses:
         return email, key_of_canonical(email)
 
     def not_erased(self, rows: Iterable, on_erased: Callable[[int], None]):
-        """Import rows but those of erased addresses, each told to `on_erased` (its line):
-        importing an erased address again changes nothing (CONTRACT §7). Written as its keyed
-        hash, a row for all emails had suppressed for all emails one erased while suppressed
-        for a topic only."""
+        """Import rows, but of an erased address only a bounce, complaint or block (as its keyed
+        hash: an import never brings the address back); its other rows are told to `on_erased`
+        (their line) and left. Importing an erased address again changes nothing (CONTRACT §7):
+        a row for all emails had suppressed for all emails one erased while suppressed for a
+        topic only. A provider's new bounce is news, and mailing a dead address is never right."""
         for row in rows:
-            if self._records and self.stored(row.email)[0] != row.email:
-                on_erased(row.line)
-                continue
+            if self._records:
+                stored, key = self.stored(row.email)
+                if stored != row.email:
+                    if row.reason not in HARD_REASONS:
+                        on_erased(row.line)
+                        continue
+                    row = dataclasses.replace(row, email=stored, key=signed64(key))
             yield row
 
     def keys_of_record(self, record: str) -> tuple[int, dict[str, int]]:

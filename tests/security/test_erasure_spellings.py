@@ -103,7 +103,7 @@ def held_anywhere(settings, names=None) -> list[str]:
 def _as_read(value: str) -> str:
     try:
         return json.dumps(json.loads(value), ensure_ascii=False)
-    except ValueError:
+    except (ValueError, RecursionError):
         return value
 
 
@@ -206,3 +206,16 @@ async def test_an_address_with_more_than_ascii_in_its_local_part_is_scrubbed_fro
     erased = await client.post("/v1/subjects/j%C3%BCrgen.qq%40example.com/erase", headers=bearer(admin_key))
     assert erased.status == 200
     assert held_anywhere(settings, names_juergen) == []
+
+
+async def test_a_message_of_nested_brackets_leaves_access_and_erasure_working(client, admin_key, settings):
+    # Before: reading the JSON columns as JSON read any text that began with "[" so, and a
+    # stranger's body of nested brackets (RecursionError) made every access export and erasure a 500.
+    nested = "[" * 5_000 + "]" * 5_000  # a body part that is exactly that, once its base64 is read
+    await receive_all(client, [("From: odd@example.org\r\nSubject: hours\r\n" + base64_body(nested, "utf-8"),
+                                "odd@example.org"),
+                               (SPELLINGS["upper case"], "someone@example.org")])
+    record = await client.get(f"/v1/subjects/{TARGET}", headers=bearer(admin_key))
+    assert record.status == 200 and len((await record.json())["messages"]) == 1
+    assert (await client.post(f"/v1/subjects/{TARGET}/erase", headers=bearer(admin_key))).status == 200
+    assert held_anywhere(settings) == []

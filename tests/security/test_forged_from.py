@@ -264,11 +264,22 @@ def test_the_network_is_read_from_the_relays_own_received_headers_only():
     from suppression.ratelimit import sending_network
 
     relays = [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("10.0.0.0/8")]
-    hops = (b"Received: from mx2 (mx2 [10.1.2.3]) by relay\r\n"  # the MX handed it to our relay
-            b"Received: from mail.example (mail.example [IPv6:2001:db8:1::5])\r\n by mx2\r\n"
+    hops = (b"Received: from mx2 (mx2 [10.1.2.3])\r\n\tby relay (Postfix)\r\n"  # the MX handed it to our relay
+            b"Received: from mail.example (mail.example [IPv6:2001:db8:1::5])\r\n\tby mx2\r\n"
             b"Received: from forged ([198.51.100.9])\r\n\r\nReceived: from body ([192.0.2.1])\r\n")
     assert sending_network(("127.0.0.1", 25), hops, relays) == "2001:db8:1::/56"
     assert sending_network(("203.0.113.5", 25), hops, relays) == "203.0.113.0/24"  # no relay: its own
-    assert sending_network(("127.0.0.1", 25), b"Subject: x\r\n\r\nReceived: from b ([192.0.2.1])\r\n", relays) is None
-    assert sending_network(("127.0.0.1", 25), b"Received: from x (unknown)\r\n\r\n", relays) is None
     assert sending_network(("::ffff:127.0.0.1", 25, 0, 0), hops, []) == "127.0.0.0/24"
+
+    def relayed(first_line: bytes) -> bytes:
+        return b"Received: " + first_line + b"\r\n\tby mx.plusnxt.com (Postfix)\r\nReceived: from me ([198.51.100.9])\r\n\r\n"
+
+    # The HELO is the sender's to write (a review chose its network so): the client the relay
+    # saw ends the line.
+    for helo in (b"[198.51.1.9]", b"[127.0.0.1]", b"x[y", b"a" * 1500, b"h (h [192.0.2.7])"):
+        assert sending_network(("127.0.0.1", 25), relayed(b"from " + helo + b" (unknown [203.0.113.5])"),
+                               relays) == "203.0.113.0/24", helo[:20]
+    # A relay's header that names no client this way: the relay's own network, as before.
+    assert sending_network(("127.0.0.1", 25), relayed(b"from x (unknown)"), relays) == "127.0.0.0/24"
+    # No Received header at all: written here, not relayed; the overall budget alone.
+    assert sending_network(("127.0.0.1", 25), b"Subject: x\r\n\r\nReceived: from b (b [192.0.2.1])\r\n", relays) is None

@@ -32,6 +32,7 @@ from suppression.model import ALL_EMAILS, Actor, Reason, Scope, Source
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_FORM_BYTES = 64 * 1024
 ACTOR = Actor.RECIPIENT  # who acts through a link: the person holding it
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 LINK_CHANGES_PER_DAY = 10  # pauses and undos asked through one address's links in a day; past them 429
 
 
@@ -297,8 +298,10 @@ async def confirm_return(request: web.Request) -> web.Response:
     coming_back.read(request.match_info["token"])  # a bad link is told so before the form is read
     form = await form_of(request)
     # The link does one thing: a POST that says nothing (CONTRACT §10: "only a POST on that
-    # link lifts") confirms as the page's button does; one that says something else is refused.
-    if form.get("action", "come-back") != "come-back":
+    # link lifts") confirms as the page's button does; one that says something else, or sends
+    # a body that is no form (which aiohttp reads as an empty one), is refused.
+    not_a_form = request.body_exists and request.content_type not in FORM_TYPES
+    if not_a_form or form.get("action", "come-back") != "come-back":
         return pages.problem(
             400, N_("Nothing was changed"),
             N_("This request did not say what to do. Open the link from your email again and press the button."), lang,

@@ -93,6 +93,7 @@ async def test_a_person_asks_on_the_link_page_confirms_from_the_mailbox_and_is_b
         assert (await client.head(confirm)).status == 200
         other = await client.post(confirm, data={"action": "unsubscribe"})  # says something else
         assert other.status == 400
+        assert (await client.post(confirm, json={"action": "come-back"})).status == 400  # no form at all
         assert await scopes(client, "jane@example.com") == {Scope("newsletters"), Scope("promotions")}
 
         done = await client.post(confirm.split("?")[0])  # a POST that says nothing: the link's one thing

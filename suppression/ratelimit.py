@@ -1,4 +1,5 @@
-"""Counting events per key over a sliding window, in memory of a fixed bound."""
+"""Counting events per key over a sliding window, in memory of a fixed bound; and the network a
+client, or a message a relay handed over, comes from, which the counts of strangers key on."""
 
 import ipaddress
 import itertools

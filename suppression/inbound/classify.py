@@ -40,6 +40,21 @@ _MAX_LOCAL_QUOTED = 66  # a quoted local part, its quotes included (64 character
 MAX_NAMED = 50  # addresses read from one message's text; a longer list is not a person's request
 _REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|vs|antw|ref|réf|r|rif|res|tr|rv|fw|fwd|wg|doorst|enc|回复|回覆|答复|转发|転送)\s*[:：]\s*)+", re.I)
 _MAX_SUBJECT = 1000
+_FEW_CHARS = 24  # own words this short, with no phrase that asks, are too few to decide on
+_FEW_CJK = 6  # the same in a script written without spaces: characters, not words
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+# What a curt request is, alone ("Remover.", "Basta.", "TD", "解除。"): those few words decide.
+_CURT = re.compile(
+    r"\b(stop|remove|unsub\w*|off|no more|enough|cancel|delete|"
+    r"baja|borrar|b[óo]rrenme|no m[áa]s|basta|quitar|desuscribir|"
+    r"arr[êe]t\w*|d[ée]sinscri\w*|d[ée]sabonn\w*|supprim\w*|retir\w*|"
+    r"abmelden|abbestellen|austragen|l[öo]schen|"
+    r"remover|descadastr\w*|parem?|chega|cancelar|"
+    r"rimuover\w*|cancellami|disiscri\w*|"
+    r"afmelden|uitschrijven|verwijder\w*|stoppen)\b|\btd\b|"
+    r"解除|停止|不要|いらない|いりません|配信停止|退订|退訂|退定|取消|别发|別發|删|刪|勿|别再|別再|不用再|不要再",
+    re.IGNORECASE,
+)
 MAX_WORDS = 4000  # of the person's own words kept for the review desk
 UNSUBSCRIBE = Reason.UNSUBSCRIBE  # the suppression reason of a person's own request
 
@@ -133,9 +148,16 @@ def classify_message(
     # Every phrase that would ask negated in its own clause ("please do not unsubscribe me"):
     # whatever the judge makes of the rest, a person decides.
     negated_only = bool(intent.negated) and not intent.asked
-    if probability < threshold or negated_only:
+    # A word or two and no phrase that asks ("ja", "obrigada", "了解です"): the judge scored such
+    # replies as requests on mail unlike its corpus; too little to tell, so a person decides.
+    too_few = not intent.asked and _few_words(text) and _CURT.search(text) is None
+    if intent.stays:
+        phrases.append(f"words that want the mail: {', '.join(dict.fromkeys(intent.stays))}")
+    if probability < threshold or negated_only or intent.stays or too_few:
         why = [f"the reader is not sure the sender's own words ask to unsubscribe (judged {probability:.2f};"
                f" decided alone from {threshold:.2f}" + ("; every phrase that would ask is negated)" if negated_only
+                                                        else "; words want the mail)" if intent.stays
+                                                        else "; too few words to tell)" if too_few
                                                         else ")"), *phrases]
         if invalid:
             why.append(f"named addresses that are not valid: {', '.join(invalid)}")
@@ -183,6 +205,14 @@ def words_of(message, subject: str) -> tuple[str, bool]:
     own_subject = "" if _REPLY_PREFIX.match(subject) else subject
     body = own_words(body_text(message)).strip()
     return f"{own_subject}\n{body}".strip(), not body
+
+
+def _few_words(text: str) -> bool:
+    """Own words too few to tell what they ask: a word or two, or in Chinese or Japanese a few
+    characters (they are written without spaces, so a sentence is one "word")."""
+    if _CJK.search(text):
+        return sum(1 for char in text if char.isalnum()) <= _FEW_CJK
+    return len(text) <= _FEW_CHARS and len(text.split()) <= 3
 
 
 def _has_calendar(message) -> bool:

@@ -124,6 +124,10 @@ def test_a_bottom_posted_answer_below_the_quote_is_the_persons_own_words():
     ("Re: pedido", "obrigada"),
     ("Re: お知らせ", "了解です"),
     ("Re: your order", "Thanks!"),
+    # A short reply that says not to, or is no request at all (a review's).
+    ("Re: our news", "Bitte nicht löschen"), ("Re: our news", "Non rimuovere"), ("Re: our news", "不要删除"),
+    ("Re: our news", "返信不要です"), ("Re: our news", "不要客气"), ("Re: our news", "Stop by anytime"),
+    ("Re: our news", "Thanks, TD"), ("Re: our news", "En arrêt maladie"),
 ])
 def test_words_that_want_the_mail_or_say_too_little_go_to_a_person(subject, body):
     decision = read(message(body, subject=subject))
@@ -131,7 +135,14 @@ def test_words_that_want_the_mail_or_say_too_little_go_to_a_person(subject, body
 
 
 @pytest.mark.parametrize("body", ["Remover.", "Rimuovere.", "Basta.", "TD", "解除。", "不要です。", "Parem.",
-                                  "Please stop", "unsubscribe me"])
+                                  "Please stop", "unsubscribe me", "Stopp", "Entfernen", "Eliminar", "Remova",
+                                  "Rimuovimi", "移除", "止めて", "Unsuscribe",
+                                  # Words of the mail not coming, in a request all the same (a review's).
+                                  "Wie bekomme ich keine E-Mails mehr von Ihnen?",
+                                  "Ik krijg te veel mails, ik wil er geen meer. Graag afmelden.",
+                                  "邮件里没有退订链接，请帮我退订。",
+                                  "I don't get any value from these emails, please unsubscribe me.",
+                                  "No recibo nada útil de ustedes, denme de baja por favor."])
 def test_a_curt_request_is_still_one(body):
     decision = read(message(body, subject="Re: our news"))
     assert decision.kind == REQUEST and decision.addresses == ("jane@example.com",), decision.reasons

@@ -45,14 +45,20 @@ _FEW_CJK = 6  # the same in a script written without spaces: characters, not wor
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 # What a curt request is, alone ("Remover.", "Basta.", "TD", "解除。"): those few words decide.
 _CURT = re.compile(
-    r"\b(stop|remove|unsub\w*|off|no more|enough|cancel|delete|"
-    r"baja|borrar|b[óo]rrenme|no m[áa]s|basta|quitar|desuscribir|"
-    r"arr[êe]t\w*|d[ée]sinscri\w*|d[ée]sabonn\w*|supprim\w*|retir\w*|"
-    r"abmelden|abbestellen|austragen|l[öo]schen|"
-    r"remover|descadastr\w*|parem?|chega|cancelar|"
-    r"rimuover\w*|cancellami|disiscri\w*|"
-    r"afmelden|uitschrijven|verwijder\w*|stoppen)\b|\btd\b|"
-    r"解除|停止|不要|いらない|いりません|配信停止|退订|退訂|退定|取消|别发|別發|删|刪|勿|别再|別再|不用再|不要再",
+    r"\b(stopp?(?! by)|remove|unsub\w*|unsuscri\w*|no more|enough|cancel|delete|"
+    r"baja|borrar|b[óo]rrenme|no m[áa]s|basta|quitar|qu[íi]t\w+|desuscribir|elimin\w*|elim[íi]n\w*|no enviar|"
+    r"arr[êe]te[zs]?|d[ée]sinscri\w*|d[ée]sabonn\w*|supprim\w*|retirez|retirer|"
+    r"abmelden|abbestellen|austragen|entfernen|l[öo]sch\w*|"
+    r"remover|remova|descadastr\w*|parem?|parar|chega|cancelar|exclu\w*|tirem|"
+    r"rimuov\w*|cancellami|disiscri\w*|togli\w*|"
+    r"afmelden|uitschrijven|verwijder\w*|stoppen|haal me eraf)\b|^\s*td\s*$|"
+    r"解除|不要です|いらない|いりません|配信停止|止めて|退订|退訂|退定|取消|别发|別發|别寄|別寄|删|刪|移除|勿|别再|別再|不用再|不要再|不要了|不需要",
+    re.IGNORECASE,
+)
+# A short reply that says not to: "Bitte nicht löschen", "Non rimuovere", "不要删除", "返信不要".
+_NOT_CURT = re.compile(
+    r"\b(nicht|non|niet|n[ãa]o|don'?t|do not|not|never|ne pas|no (borrar|eliminar|remover|quitar))\b|"
+    r"しないで|不要删|不要刪|别删|別刪|不要客气|不客气|返信不要|停止中",
     re.IGNORECASE,
 )
 MAX_WORDS = 4000  # of the person's own words kept for the review desk
@@ -150,7 +156,7 @@ def classify_message(
     negated_only = bool(intent.negated) and not intent.asked
     # A word or two and no phrase that asks ("ja", "obrigada", "了解です"): the judge scored such
     # replies as requests on mail unlike its corpus; too little to tell, so a person decides.
-    too_few = not intent.asked and _few_words(text) and _CURT.search(text) is None
+    too_few = not intent.asked and _few_words(text) and (_CURT.search(text) is None or _NOT_CURT.search(text) is not None)
     if intent.stays:
         phrases.append(f"words that want the mail: {', '.join(dict.fromkeys(intent.stays))}")
     if probability < threshold or negated_only or intent.stays or too_few:

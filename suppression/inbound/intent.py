@@ -143,30 +143,31 @@ _NEGATION_AFTER = re.compile(r"^\s*(\S+\s+)?(pas\b|nicht\b|しないで|しな�
 # "ich bekomme keine Mails mehr", "收不到"), that they never asked to leave ("nooit gevraagd",
 # "从来没有要求"), or that they are still interested. Read as a request, they opted out people
 # who wrote to get the mail back. The present tense of receiving, not "want to receive".
+_MAIL = r"(e-?mails?|mails?|newsletters?|messages|offers|courriels|correos|boletin(es)?|boletín|mensagens|mensajes|ofertas|nieuwsbrief|nieuwsbrieven|lettres?)"
 _STAYS = re.compile(
     r"\b(never|didn'?t|did not|haven'?t|have not) (ask|request)(ed)? to be (removed|unsubscribed|taken off)\b|"
     r"\b(no longer|stopped|have not been|haven'?t been|am not|i'?m not) (getting|receiving) "
-    r"(your|the|any|e-?mails|mails|newsletters?)\b|"
-    r"\bi (don'?t|do not|no longer) (get|receive) (your|the|any)\b|\bstill interested\b|"
+    r"((your|the|any) )?" + _MAIL + r"\b|"
+    r"\bi (don'?t|do not|no longer) (get|receive) (your|the|any) " + _MAIL + r"\b|\bstill interested\b|"
     r"\bnunca (ped[ií]|solicit[ée]|he pedido) (que me (eliminaran|borraran|dieran de baja)|(la|darme de) baja)|"
-    r"\bya no (recibo|me llegan?)\b|\b(dejé|he dejado) de recibir\b|\bno (recibo|me llegan)\b|"
+    r"\bya no (recibo|me llegan?) (sus |los |las |el |la |ning[úu]n )?" + _MAIL + r"|\b(dejé|he dejado) de recibir\b|"
     r"\bsigo interesad[oa]\b|"
     r"\bjamais demand[ée] (à|d'|de) (être|me) (d[ée]sinscri|retir|supprim|d[ée]sabonn)|"
-    r"\bje ne re[çc]ois (plus|pas|rien)\b|\btoujours int[ée]ress[ée]|"
+    r"\bje ne re[çc]ois plus (vos |les |la |le |de |d'|aucun )?" + _MAIL + r"|\btoujours int[ée]ress[ée]|"
     r"\b(nie|nicht) darum gebeten,? (entfernt|abgemeldet|ausgetragen|gel[öo]scht)|"
-    r"\b(ich (bekomme|erhalte|kriege)|(bekomme|erhalte|kriege) ich)\b(?![^.!?\n]{0,15}\b(lieber|gerne?)\b)"
-    r"[^.!?\n]{0,40}\bkeine?\b"
-    r"[^.!?\n]{0,30}\bmehr\b|\b(weiterhin|noch) interessiert\b|"
+    r"\b(ich (bekomme|erhalte|kriege)|(?<!wie )(bekomme|erhalte|kriege) ich)\b(?![^.!?,\n]{0,15}\b(lieber|gerne?)\b)"
+    r"[^.!?,\n]{0,40}\bkeine?\b[^.!?,\n]{0,30}\bmehr\b|\b(weiterhin|noch) interessiert\b|"
     r"\bnunca pedi (para|pra) (ser|me) (removid|descadastr|exclu[íi]d|retirad)|\b(parei|deixei) de receber\b|"
-    r"\bn[ãa]o (recebo|estou recebendo|tenho recebido)\b|\bcontinuo interessad[oa]\b|"
+    r"\bn[ãa]o (recebo|estou recebendo|tenho recebido) (mais )?(os |as |a |o |nenhum |nenhuma )?" + _MAIL + r"|"
+    r"\bcontinuo interessad[oa]\b|"
     r"\b(mai|non ho mai) chiesto di (essere|venire) (rimoss|cancellat|disiscritt|tolt)|\bnon ricevo (più|piu)\b|"
     r"\bsmesso di ricevere\b|\bancora interessat[oa]\b|"
     r"\b(nooit|niet)( om)? gevraagd( om)? (te worden )?(verwijderd|afgemeld|uitgeschreven)|"
-    r"\b(ik (krijg|ontvang)|(krijg|ontvang) ik)\b(?![^.!?\n]{0,15}\b(liever|graag)\b)[^.!?\n]{0,30}\bgeen\b"
-    r"[^.!?\n]{0,30}\bmeer\b|"
+    r"\b(ik (krijg|ontvang)|(?<!hoe )(krijg|ontvang) ik)\b(?![^.!?,\n]{0,15}\b(liever|graag)\b)[^.!?,\n]{0,30}\bgeen\b"
+    r"[^.!?,\n]{0,30}\bmeer\b|"
     r"\bnog steeds ge[ïi]nteresseerd\b|"
-    r"届きません|受け取れな|受信できな|来なくな|"
-    r"收不到|(从来|從來)?(没有|沒有|从未|從未)(要求|申请|申請)?(退订|退訂|取消订阅|取消訂閱)",
+    r"届きません|受け取れな|受信できな|"
+    r"收不到|(从来|從來)?(没有|沒有|从未|從未)(要求|申请|申請)(退订|退訂|取消订阅|取消訂閱)",
     _I,
 )
 

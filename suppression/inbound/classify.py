@@ -40,27 +40,6 @@ _MAX_LOCAL_QUOTED = 66  # a quoted local part, its quotes included (64 character
 MAX_NAMED = 50  # addresses read from one message's text; a longer list is not a person's request
 _REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|vs|antw|ref|réf|r|rif|res|tr|rv|fw|fwd|wg|doorst|enc|回复|回覆|答复|转发|転送)\s*[:：]\s*)+", re.I)
 _MAX_SUBJECT = 1000
-_FEW_CHARS = 24  # own words this short, with no phrase that asks, are too few to decide on
-_FEW_CJK = 6  # the same in a script written without spaces: characters, not words
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
-# What a curt request is, alone ("Remover.", "Basta.", "TD", "解除。"): those few words decide.
-_CURT = re.compile(
-    r"\b(stopp?(?! by)|remove|unsub\w*|unsuscri\w*|no more|enough|cancel|delete|"
-    r"baja|borrar|b[óo]rrenme|no m[áa]s|basta|quitar|qu[íi]t\w+|desuscribir|elimin\w*|elim[íi]n\w*|no enviar|"
-    r"arr[êe]te[zs]?|d[ée]sinscri\w*|d[ée]sabonn\w*|supprim\w*|retirez|retirer|"
-    r"abmelden|abbestellen|austragen|entfernen|l[öo]sch\w*|"
-    r"remover|remova|descadastr\w*|parem?|parar|chega|cancelar|exclu\w*|tirem|"
-    r"rimuov\w*|cancellami|disiscri\w*|togli\w*|"
-    r"afmelden|uitschrijven|verwijder\w*|stoppen|haal me eraf)\b|^\s*td\s*$|"
-    r"解除|不要です|いらない|いりません|配信停止|止めて|退订|退訂|退定|取消|别发|別發|别寄|別寄|删|刪|移除|勿|别再|別再|不用再|不要再|不要了|不需要",
-    re.IGNORECASE,
-)
-# A short reply that says not to: "Bitte nicht löschen", "Non rimuovere", "不要删除", "返信不要".
-_NOT_CURT = re.compile(
-    r"\b(nicht|non|niet|n[ãa]o|don'?t|do not|not|never|ne pas|no (borrar|eliminar|remover|quitar))\b|"
-    r"しないで|不要删|不要刪|别删|別刪|不要客气|不客气|返信不要|停止中",
-    re.IGNORECASE,
-)
 MAX_WORDS = 4000  # of the person's own words kept for the review desk
 UNSUBSCRIBE = Reason.UNSUBSCRIBE  # the suppression reason of a person's own request
 
@@ -154,16 +133,13 @@ def classify_message(
     # Every phrase that would ask negated in its own clause ("please do not unsubscribe me"):
     # whatever the judge makes of the rest, a person decides.
     negated_only = bool(intent.negated) and not intent.asked
-    # A word or two and no phrase that asks ("ja", "obrigada", "了解です"): the judge scored such
-    # replies as requests on mail unlike its corpus; too little to tell, so a person decides.
-    too_few = not intent.asked and _few_words(text) and (_CURT.search(text) is None or _NOT_CURT.search(text) is not None)
     if intent.stays:
         phrases.append(f"words that want the mail: {', '.join(dict.fromkeys(intent.stays))}")
-    if probability < threshold or negated_only or intent.stays or too_few:
+    if probability < threshold or negated_only or intent.stays or intent.too_few:
         why = [f"the reader is not sure the sender's own words ask to unsubscribe (judged {probability:.2f};"
                f" decided alone from {threshold:.2f}" + ("; every phrase that would ask is negated)" if negated_only
                                                         else "; words want the mail)" if intent.stays
-                                                        else "; too few words to tell)" if too_few
+                                                        else "; too few words to tell)" if intent.too_few
                                                         else ")"), *phrases]
         if invalid:
             why.append(f"named addresses that are not valid: {', '.join(invalid)}")
@@ -211,14 +187,6 @@ def words_of(message, subject: str) -> tuple[str, bool]:
     own_subject = "" if _REPLY_PREFIX.match(subject) else subject
     body = own_words(body_text(message)).strip()
     return f"{own_subject}\n{body}".strip(), not body
-
-
-def _few_words(text: str) -> bool:
-    """Own words too few to tell what they ask: a word or two, or in Chinese or Japanese a few
-    characters (they are written without spaces, so a sentence is one "word")."""
-    if _CJK.search(text):
-        return sum(1 for char in text if char.isalnum()) <= _FEW_CJK
-    return len(text) <= _FEW_CHARS and len(text.split()) <= 3
 
 
 def _has_calendar(message) -> bool:

@@ -35,7 +35,6 @@ REMOVE_RAW_BEFORE = (
     " AND received_at < %s AND status NOT IN ('pending', 'review') RETURNING size)"
     " SELECT count(*), coalesce(sum(size), 0) FROM removed"
 )
-# Keyset pages: no transaction held open.
 PING = "SELECT 1"
 
 # -- webhook receivers: one live instance delivers to each --------------------------------------

@@ -17,7 +17,7 @@ from handlers.app import build_app
 from handlers.state import SERVICE
 import suppression.details
 from suppression.config import settings_from_mapping  # noqa: F401 (importable from here, as before)
-from tests.support import order
+from tests.support import launcher, order
 from tests.support.alone import RunLock
 from tests.support.cli import _env, cli, run_cli  # noqa: F401
 from tests.support.http import api_call, bearer, free_port  # noqa: F401
@@ -86,6 +86,7 @@ def _warm_hypothesis() -> None:
 def pytest_unconfigure(config):
     for thread in _warm:
         thread.join()
+    launcher.close()
 
 
 def pytest_generate_tests(metafunc):
@@ -147,6 +148,8 @@ def pytest_collection_finish(session):
 
 
 def pytest_runtest_setup(item):
+    # Before any fixture: a module's service, started once for it, starts as its tests do.
+    launcher.set_cold(item.get_closest_marker("cold") is not None)
     if item.nodeid in _ungrouped:
         pytest.fail(f"pytest-xdist did not keep this test's group ({_group_of(item)}) on one worker: its"
                     " --dist loadgroup does not work with this pytest (see pyproject.toml)", pytrace=False)

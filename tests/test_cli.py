@@ -23,6 +23,9 @@ from tests.support.cli import cli, run_cli
 from tests.support.http import free_port
 from tests.support.settings import write_config
 
+# Each command as a program from a cold interpreter, as an operator starts it (tests/support/launcher.py).
+pytestmark = pytest.mark.cold
+
 
 @pytest.fixture
 def config(tmp_path):

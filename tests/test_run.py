@@ -17,6 +17,9 @@ from tests.support.paths import ROOT
 from tests.support.service import ServiceProcess
 from tests.support.settings import write_config
 
+# About start-up: every program here starts from a cold interpreter (tests/support/launcher.py).
+pytestmark = pytest.mark.cold
+
 call = api_call  # (base_url, method, path, key, body=None) -> (status, body)
 
 

@@ -24,7 +24,8 @@ from tests.support.paths import ROOT
 from tests.support.service import ServiceProcess
 from tests.support.settings import write_config
 
-pytestmark = pytest.mark.both_stores
+# Cold (tests/support/launcher.py): a test finds the service's processes by their command lines.
+pytestmark = [pytest.mark.both_stores, pytest.mark.cold]
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support import launcher
 from tests.support.paths import ROOT
 
 
@@ -25,12 +26,13 @@ def _not_on_an_event_loop(name: str) -> None:
 
 
 def run_cli(*args: str, config: Path | None = None, stdin: str | None = None, cwd: Path | None = None):
-    """`python -m suppression [--config CONFIG] ARGS...` in a subprocess: a CompletedProcess."""
+    """`python -m suppression [--config CONFIG] ARGS...` in a subprocess: a CompletedProcess
+    (forked by tests/support/launcher.py unless the test is marked `cold`)."""
     _not_on_an_event_loop("run_cli")
     command = [sys.executable, "-m", "suppression"]
     if config is not None:
         command += ["--config", str(config)]
-    return subprocess.run(
+    return launcher.run(
         command + list(args), capture_output=True, text=True, input=stdin, cwd=cwd or ROOT,
         env=_env(), timeout=120,
     )

@@ -8,13 +8,15 @@ import time
 import urllib.request
 from pathlib import Path
 
+from tests.support import launcher
 from tests.support.cli import _env
 from tests.support.paths import ROOT
 
 
 class ServiceProcess:
-    """`python run.py --config ...` in a subprocess, for start-up, signals and restarts; or any
-    other `command` that starts the service (then with `env` as given)."""
+    """`python run.py --config ...` in a subprocess, for start-up, signals and restarts (forked
+    by tests/support/launcher.py unless the test is marked `cold`); or any other `command` that
+    starts the service (then with `env` as given)."""
 
     def __init__(self, config: Path | None, http_port: int, cwd: Path,
                  command: list[str] | None = None, env: dict[str, str] | None = None):
@@ -26,7 +28,7 @@ class ServiceProcess:
 
     def start(self) -> "ServiceProcess":
         options = ["--config", str(self.config)] if self.config is not None else []
-        self.process = subprocess.Popen(
+        self.process = launcher.popen(
             [*self.command, *options],
             cwd=self.cwd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )

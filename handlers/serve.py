@@ -13,7 +13,9 @@ import sys
 
 # NumPy's BLAS starts a thread of its own when imported, which nothing here uses: without it the
 # process is one thread until the loop starts, as [http] workers forks it (handlers/workers.py).
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+ENVIRONMENT_DEFAULTS = {"OPENBLAS_NUM_THREADS": "1"}
+for _name, _value in ENVIRONMENT_DEFAULTS.items():
+    os.environ.setdefault(_name, _value)
 
 from handlers.logs import configure_logging  # noqa: E402 -- after the line above
 from suppression.config import load_settings  # noqa: E402

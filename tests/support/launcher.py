@@ -9,8 +9,8 @@ reads the modules the two programs read and then waits. For each program a test 
 launcher forks; the child takes the test's standard input, output and error, folder,
 environment and arguments, and runs `run.py` or the package's `__main__` as the interpreter
 would (`runpy`, `__main__` being the program's file: the mail reader's spawned children read it
-again as they do from a cold start). What the launcher's imports set in the environment (NumPy's
-one BLAS thread) is set again in the test's.
+again as they do from a cold start). What importing handlers/serve.py sets in the environment
+if unset (`ENVIRONMENT_DEFAULTS`: NumPy's one BLAS thread) is set again in the test's.
 
 What this gives up is the start of the interpreter and the reading of the modules, which the
 tests about start-up keep: a module marked `@pytest.mark.cold` (`tests/test_run.py`,
@@ -37,6 +37,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from handlers.serve import ENVIRONMENT_DEFAULTS
 from tests.support.paths import ROOT
 
 RUN_PY = str(ROOT / "run.py")
@@ -176,20 +177,20 @@ class Launcher:
         # launcher reads the end of it and ends too.
         self.process = subprocess.Popen([sys.executable, "-m", "tests.support.launcher", self.path],
                                         cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        ready = self.process.stdout.readline()  # what its imports set in the environment
+        ready = self.process.stdout.readline()
         self.process.stdout.close()
-        if not ready.endswith(b"\n"):
+        if ready != b"ready\n":
             self.process.wait(timeout=30)
             raise RuntimeError(f"the launcher did not start (exit status {self.process.returncode})")
-        self._imported = json.loads(ready)
-        self._env = _comparable({**self._imported, **env})
+        self._env = _comparable(env)
 
     def starts_as(self, env) -> bool:
         """Whether a program with this environment starts as the launcher did: the environment
         is read as the interpreter starts and as modules are imported (NumPy's threads, the
         locale, the time zone), so any other difference makes the program a cold process. What
-        the imports set if unset (handlers/serve.py: one BLAS thread) counts as they leave it."""
-        return _comparable({**self._imported, **env}) == self._env
+        the program sets if unset (handlers/serve.py: one BLAS thread) counts as it leaves it,
+        set in this process or not (the first test that imported handlers/serve.py set it)."""
+        return _comparable(env) == self._env
 
     def launch(self, program: str, args: list[str], *, cwd, env, stdin, stdout, stderr, text) -> Launched:
         given, pipes = [], {}
@@ -247,7 +248,7 @@ _RUN_TIME = frozenset({"SUPPRESSION_CONFIG", "PYTEST_CURRENT_TEST"})
 
 
 def _comparable(env) -> dict[str, str]:
-    return {name: value for name, value in env.items() if name not in _RUN_TIME}
+    return {name: value for name, value in {**ENVIRONMENT_DEFAULTS, **env}.items() if name not in _RUN_TIME}
 
 
 _launchers: list[Launcher] = []
@@ -268,9 +269,8 @@ def close() -> None:
 # -- the launcher process ------------------------------------------------------------------------
 
 
-def _read_the_programs() -> dict[str, str]:
-    """Import what `run.py` and `python -m suppression` import; what that set in the environment."""
-    before = dict(os.environ)
+def _read_the_programs() -> None:
+    """Import what `run.py` and `python -m suppression` import."""
     import aiohttp.web  # noqa: F401
     import handlers.app  # noqa: F401
     import handlers.protocol  # noqa: F401
@@ -286,20 +286,19 @@ def _read_the_programs() -> dict[str, str]:
     # (a command's whole run, 0.21 -> 0.06 s of CPU). The app freezes what its start built too.
     gc.collect()
     gc.freeze()
-    return {name: value for name, value in os.environ.items() if before.get(name) != value}
 
 
 def _serve(path: str):
     """Accept launches until standard input ends; returns only in a launched program's process."""
-    imported_env = _read_the_programs()
+    _read_the_programs()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(64)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the minders are reaped by the kernel
-    sys.stdout.write(json.dumps(imported_env) + "\n")  # ready
+    sys.stdout.write("ready\n")
     sys.stdout.flush()
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)  # the worker read the line and closed its end
+    os.dup2(devnull, 1)  # the worker read "ready" and closed its end
     os.close(devnull)
     while True:
         readable, _, _ = select.select([listener, sys.stdin], [], [])
@@ -316,19 +315,19 @@ def _serve(path: str):
             message += more
         if os.fork() == 0:
             listener.close()
-            return _mind(connection, json.loads(message), fds, imported_env)
+            return _mind(connection, json.loads(message), fds)
         connection.close()
         for fd in fds:
             os.close(fd)
 
 
-def _mind(connection: socket.socket, request: dict, fds: list[int], imported_env: dict):
+def _mind(connection: socket.socket, request: dict, fds: list[int]):
     """In the minder: fork the program, say its pid, wait for it, say its exit status."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     pid = os.fork()
     if pid == 0:
         connection.close()
-        return request, fds, imported_env
+        return request, fds
     for fd in fds:
         os.close(fd)
     connection.sendall(json.dumps({"pid": pid}).encode() + b"\n")
@@ -339,7 +338,7 @@ def _mind(connection: socket.socket, request: dict, fds: list[int], imported_env
         os._exit(0)
 
 
-def _become(request: dict, fds: list[int], imported_env: dict) -> None:
+def _become(request: dict, fds: list[int]) -> None:
     """In the program's process: its standard files, folder, environment and arguments, then
     the program, which ends the process as it would end a cold one (SystemExit)."""
     for target, fd in enumerate(fds):
@@ -350,7 +349,7 @@ def _become(request: dict, fds: list[int], imported_env: dict) -> None:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    for name, value in imported_env.items():
+    for name, value in ENVIRONMENT_DEFAULTS.items():  # as importing handlers/serve.py sets them
         os.environ.setdefault(name, value)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     if request["program"] == "run.py":

@@ -381,3 +381,35 @@ def test_a_command_imports_neither_the_web_app_nor_the_postgresql_driver_it_does
              " print(sorted(m for m in ('aiohttp', 'psycopg', 'suppression.inbound') if m in sys.modules))")
     found = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=60)
     assert (found.returncode, found.stdout.strip()) == (0, "[]"), found.stderr
+
+
+# Each command below runs here as a program; `serve` runs so in tests/test_run.py.
+COMMANDS_RUN_AS_PROGRAMS = {
+    "apikey create", "apikey list", "apikey revoke", "link", "add", "check", "remove", "import", "export",
+    "inbox list", "inbox show", "inbox resolve", "inbox export-labels", "subject export", "subject erase",
+    "stats", "campaign sent", "history", "webhooks list", "webhooks replay", "serve",
+}
+
+
+def test_every_command_runs_as_a_program_here():
+    from suppression.cli import _parser
+
+    def commands(parser, prefix=""):
+        for action in parser._subparsers._group_actions if parser._subparsers else ():
+            for name, sub in action.choices.items():
+                yield from (commands(sub, f"{prefix}{name} ") if sub._subparsers else [f"{prefix}{name}"])
+
+    assert set(commands(_parser(with_serve=True))) == COMMANDS_RUN_AS_PROGRAMS
+
+
+def test_the_reading_commands_run_as_programs(config):
+    # The commands the tests of their behaviour run in this process or beside a service (forked
+    # from tests/support/launcher.py), each once from a cold interpreter.
+    ok(run_cli("add", "read@example.com", config=config))
+    assert json.loads(ok(run_cli("history", "read@example.com", config=config)).splitlines()[0])["action"] == "suppress"
+    assert json.loads(ok(run_cli("subject", "export", "read@example.com", config=config)))["email"] == "read@example.com"
+    assert "created" in ok(run_cli("stats", "--by", "reason", config=config))
+    ok(run_cli("campaign", "sent", "spring", "100", config=config))
+    assert ok(run_cli("webhooks", "list", config=config)) == ""
+    refused(run_cli("webhooks", "replay", "nobody", config=config), "nobody")
+    assert ok(run_cli("inbox", "export-labels", config=config)) == ""

@@ -381,8 +381,8 @@ async def test_the_history_before_migration_14_is_counted_once_and_changes_after
 
 def test_the_cli_links_with_a_campaign_records_sends_and_prints_stats(tmp_path):
     config = write_config(tmp_path / "c.toml", tmp_path / "data", free_port(), free_port())
-    # `campaign sent` and `stats` run as programs (their only run as one: exit status, printing);
-    # the other commands here run in this process (tests/test_cli.py runs each as a program).
+    # `campaign sent` and `stats` run as programs (forked: tests/support/launcher.py); the other
+    # commands here run in this process (tests/test_cli.py runs each as a program, cold).
     made = cli("link", "ann@example.com", "--campaign", "cli-1", config=config)
     assert made.returncode == 0, made.stderr
     url = made.stdout.splitlines()[0]

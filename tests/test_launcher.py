@@ -32,7 +32,7 @@ def state_of(pid: int) -> str | None:
     try:
         with open(f"/proc/{pid}/stat") as stat:
             return stat.read().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone before the open, or between it and the read
         return None
 
 
@@ -136,7 +136,7 @@ def test_a_forked_services_children_get_its_environment_and_what_it_sets_itself(
 def _parent_or_none(pid: int) -> int | None:
     try:
         return parent_of(pid)
-    except (FileNotFoundError, StopIteration):
+    except (FileNotFoundError, ProcessLookupError, StopIteration):
         return None
 
 

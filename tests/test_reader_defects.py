@@ -146,3 +146,19 @@ def test_words_that_want_the_mail_or_say_too_little_go_to_a_person(subject, body
 def test_a_curt_request_is_still_one(body):
     decision = read(message(body, subject="Re: our news"))
     assert decision.kind == REQUEST and decision.addresses == ("jane@example.com",), decision.reasons
+
+
+def test_own_words_longer_than_the_reader_decides_go_to_a_person():
+    # The corpus's longest own words are about 1,100 characters; 200,000 of a stranger's cost
+    # the phrase patterns 0.45 s of a reader's CPU each (tests/security/test_patterns.py).
+    from suppression.inbound.classify import MAX_JUDGED
+
+    asked = "Please unsubscribe me from all your emails.\n\n"
+    filler = "We met at the fair last spring and talked about the weather there. " * (MAX_JUDGED // 60)
+    longest = asked + filler[:MAX_JUDGED - len(asked) - len("Unsubscribe please\n")]
+    decided = read(message(longest))
+    assert decided.kind == REQUEST and decided.addresses == ("jane@example.com",), decided.reasons
+    too_long = read(message(longest + " Thanks"))
+    assert too_long.kind == REVIEW and too_long.addresses == ()
+    assert too_long.reasons == (f"the sender's own words are too long to decide alone ({MAX_JUDGED + 7:,} characters;"
+                                f" the reader decides up to {MAX_JUDGED:,})",)

@@ -41,6 +41,10 @@ MAX_NAMED = 50  # addresses read from one message's text; a longer list is not a
 _REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|vs|antw|ref|réf|r|rif|res|tr|rv|fw|fwd|wg|doorst|enc|回复|回覆|答复|转发|転送)\s*[:：]\s*)+", re.I)
 _MAX_SUBJECT = 1000
 MAX_WORDS = 4000  # of the person's own words kept for the review desk
+# Own words longer than this are no one's request to decide alone: the longest in the judge's
+# corpus are about 1,100 characters. A person reads them; and the phrase patterns and the
+# judge, linear as they are, never spend more on a stranger's message than this much text.
+MAX_JUDGED = 10_000
 UNSUBSCRIBE = Reason.UNSUBSCRIBE  # the suppression reason of a person's own request
 
 
@@ -123,6 +127,9 @@ def classify_message(
         return Decision(REVIEW, ("a calendar invitation (text/calendar): not a request; kept for a person",), **about)
     if not text:
         return Decision(REVIEW, ("no words of the sender's own: nothing asks for anything",), **about)
+    if len(text) > MAX_JUDGED:
+        return Decision(REVIEW, (f"the sender's own words are too long to decide alone ({len(text):,} characters;"
+                                 f" the reader decides up to {MAX_JUDGED:,})",), **about)
     intent = find_intent(text)
     judge = judge or shipped_judge()
     probability = judge.probability(text, intent, subject_only)

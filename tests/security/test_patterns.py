@@ -1,10 +1,12 @@
 """Every pattern that reads untrusted mail runs in linear time: hypothesis builds hostile shapes.
 
 Each shape is a few fragments that a pattern in suppression/inbound/ cares about, repeated to
-about 200,000 characters (what is read of a body), and placed in a message's body, subject and
-From header. The real reader reads it with a 10 s budget: a quadratic pattern needs hours on
-such input (the review's address pattern: 18 s for 3,200 characters), a linear one a few
-milliseconds, so the budget tells them apart without timing anything here.
+about 200,000 characters (what is read of a body), and again to as many own words as the phrase
+patterns and the judge read (`MAX_JUDGED`, 10,000: a longer text goes to a person unread), and
+placed in a message's body, subject and From header. The real reader reads it with a 10 s
+budget: a quadratic pattern needs hours on such input (the review's address pattern: 18 s for
+3,200 characters, so about three minutes for 10,000), a linear one a few milliseconds, so the
+budget tells them apart without timing anything here.
 """
 
 import base64
@@ -14,10 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from suppression.addresses import normalise_address
+from suppression.inbound.classify import MAX_JUDGED
 from suppression.reader import MailReader, ReaderSettings
 
 KEY = "pattern-tests-signing-key-0123456789abcdef"
 BUDGET_SECONDS = 10
+# What is read of a body; and own words the phrase patterns and the judge read whole (the
+# subject, up to 1,000 characters, is of them).
+SIZES = (200_000, MAX_JUDGED - 1_100)
 
 # Fragments each pattern reacts to: addresses and tokens (classify), request phrases and
 # negations (intent), reply headers, separators and signatures (ownwords), automatic subjects,
@@ -43,6 +49,11 @@ def reader():
     reader.close()
 
 
+def read_whole(decision, chars: int) -> bool:
+    """The phrase patterns and the judge read the own words of a message of the second size."""
+    return chars == SIZES[0] or not any("too long to decide" in reason for reason in decision.reasons)
+
+
 def gave_up(reason: str) -> bool:
     """The reader did not read the message: out of time, killed, or an error on the way."""
     return any(words in reason for words in ("longer than", "reader stopped", "could not be read"))
@@ -64,12 +75,16 @@ def message(shape: str, chars: int) -> bytes:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(shape=shapes)
 def test_hostile_shapes_are_read_within_the_budget(reader, shape):
-    decision, = reader.read([(1, message("".join(shape), 200_000), "attacker@example.net")])
-    assert not any(gave_up(r) for r in decision.reasons), (shape, decision.reasons)
+    for chars in SIZES:
+        decision, = reader.read([(1, message("".join(shape), chars), "attacker@example.net")])
+        assert not any(gave_up(r) for r in decision.reasons), (shape, chars, decision.reasons)
+        assert read_whole(decision, chars), (shape, decision.reasons)
     assert reader.restarts == 0
 
 
+@pytest.mark.parametrize("chars", SIZES)
 @pytest.mark.parametrize("shape", ["a@", "\n.", " ", "=?a?q?", "("])
-def test_the_shapes_that_froze_the_old_patterns_are_read_within_the_budget(reader, shape):
-    decision, = reader.read([(1, message(shape, 200_000), "attacker@example.net")])
+def test_the_shapes_that_froze_the_old_patterns_are_read_within_the_budget(reader, shape, chars):
+    decision, = reader.read([(1, message(shape, chars), "attacker@example.net")])
     assert not any(gave_up(r) for r in decision.reasons), (shape, decision.reasons)
+    assert read_whole(decision, chars), (shape, decision.reasons)

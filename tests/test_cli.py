@@ -383,7 +383,8 @@ def test_a_command_imports_neither_the_web_app_nor_the_postgresql_driver_it_does
     assert (found.returncode, found.stdout.strip()) == (0, "[]"), found.stderr
 
 
-# Each command below runs here as a program; `serve` runs so in tests/test_run.py.
+# Each command below runs here as a program; `serve` runs so from the installed wheel in
+# tests/test_packaging.py (and as `python run.py` in tests/test_run.py).
 COMMANDS_RUN_AS_PROGRAMS = {
     "apikey create", "apikey list", "apikey revoke", "link", "add", "check", "remove", "import", "export",
     "inbox list", "inbox show", "inbox resolve", "inbox export-labels", "subject export", "subject erase",

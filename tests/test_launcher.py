@@ -215,3 +215,27 @@ def test_a_launcher_that_ended_is_started_again():
     again = launcher.run([*CLI, "--help"], capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=60)
     assert again.returncode == 0 and "usage" in again.stdout
     assert launcher._launcher("suppression") is not first
+
+
+def test_a_folder_that_does_not_exist_is_refused_as_popen_refuses_it(tmp_path):
+    for cold in (True, False):
+        launcher.set_cold(cold)
+        try:
+            with pytest.raises(FileNotFoundError):
+                launcher.popen([*CLI, "--help"], cwd=tmp_path / "missing", env=_env())
+        finally:
+            launcher.set_cold(False)
+
+
+def test_leaving_a_program_with_unread_output_closes_its_pipe_first_as_popen_does(tmp_path):
+    from tests.support.cli import cli
+
+    config = write_config(tmp_path / "config.toml", tmp_path / "data", free_port(), free_port())
+    rows = tmp_path / "rows.csv"
+    rows.write_text("email\n" + "".join(f"person{n}@example.com\n" for n in range(6000)))
+    assert cli("import", str(rows), config=config).returncode == 0
+    process = launcher.popen([*CLI, "--config", str(config), "export"], stdout=subprocess.PIPE, cwd=tmp_path, env=_env())
+    assert isinstance(process, launcher.Launched)
+    with process:
+        pass  # 6,000 lines are more than a pipe holds: waiting with it open would wait for ever
+    assert process.returncode is not None

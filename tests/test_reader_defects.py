@@ -160,5 +160,23 @@ def test_own_words_longer_than_the_reader_decides_go_to_a_person():
     assert decided.kind == REQUEST and decided.addresses == ("jane@example.com",), decided.reasons
     too_long = read(message(longest + " Thanks"))
     assert too_long.kind == REVIEW and too_long.addresses == ()
-    assert too_long.reasons == (f"the sender's own words are too long to decide alone ({MAX_JUDGED + 7:,} characters;"
-                                f" the reader decides up to {MAX_JUDGED:,})",)
+    assert too_long.reasons[0] == (f"the sender's own words are too long to decide alone ({MAX_JUDGED + 7:,}"
+                                   f" characters; the reader decides up to {MAX_JUDGED:,})")
+    # What asks is named for the person, at the start or at the end the desk does not show.
+    at_the_end = read(message(filler * 3 + "\n\nPlease remove me from your list."))
+    assert at_the_end.kind == REVIEW and at_the_end.reasons[-1].endswith(", remove me"), at_the_end.reasons
+    assert "phrases that ask" not in " ".join(read(message(filler * 3, subject="Spring")).reasons)
+
+
+def test_a_body_of_many_parts_is_read_up_to_its_limit_in_all():
+    # Fifty text parts of 200,000 characters each were 10 MB for every pattern after (5 s a message).
+    from suppression.inbound.decode import MAX_TEXT_CHARS
+
+    part = "Content-Type: text/plain; charset=utf-8\r\n\r\n" + "from: x\r\n" * 25_000
+    raw = ("From: Jane <jane@example.com>\r\nTo: PLUSinfo@plusnxt.com\r\nSubject: hello\r\nMIME-Version: 1.0\r\n"
+           "Content-Type: multipart/mixed; boundary=b\r\n\r\n" + "".join(f"--b\r\n{part}\r\n" for _ in range(50))
+           + "--b--\r\n").encode()
+    decided = read(raw)
+    assert decided.kind == REVIEW
+    counted = int(decided.reasons[0].split("(")[1].split(" ")[0].replace(",", ""))
+    assert 0 < counted <= MAX_TEXT_CHARS + len("hello\n")

@@ -42,8 +42,8 @@ _REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|vs|antw|ref|réf|r|rif|res|tr|rv|fw|
 _MAX_SUBJECT = 1000
 MAX_WORDS = 4000  # of the person's own words kept for the review desk
 # Own words longer than this are no one's request to decide alone: the longest in the judge's
-# corpus are about 1,100 characters. A person reads them; and the phrase patterns and the
-# judge, linear as they are, never spend more on a stranger's message than this much text.
+# corpus are about 1,100 characters. A person reads them; and the phrase patterns, linear as
+# they are, never spend more on a stranger's message than this much text twice.
 MAX_JUDGED = 10_000
 UNSUBSCRIBE = Reason.UNSUBSCRIBE  # the suppression reason of a person's own request
 
@@ -128,8 +128,14 @@ def classify_message(
     if not text:
         return Decision(REVIEW, ("no words of the sender's own: nothing asks for anything",), **about)
     if len(text) > MAX_JUDGED:
-        return Decision(REVIEW, (f"the sender's own words are too long to decide alone ({len(text):,} characters;"
-                                 f" the reader decides up to {MAX_JUDGED:,})",), **about)
+        why = [f"the sender's own words are too long to decide alone ({len(text):,} characters;"
+               f" the reader decides up to {MAX_JUDGED:,})"]
+        # The desk shows their start: what asks, at either end, is named for the person.
+        asked = [*find_intent(text[:MAX_JUDGED]).asked, *find_intent(text[-MAX_JUDGED:]).asked]
+        if asked:
+            why.append(f"phrases that ask, in its first and last {MAX_JUDGED:,} characters:"
+                       f" {', '.join(dict.fromkeys(asked))}")
+        return Decision(REVIEW, tuple(why), **about)
     intent = find_intent(text)
     judge = judge or shipped_judge()
     probability = judge.probability(text, intent, subject_only)

@@ -105,9 +105,16 @@ def body_text(message: Message) -> str:
     """
     plain, html = [], []
     _collect(message, plain, html, depth=0)
+    # MAX_TEXT_CHARS in all, not a part: fifty parts of it were 10 MB for every pattern after.
     if plain:
-        return "\n".join(plain)
-    return "\n".join(html_to_text(h) for h in html)
+        return "\n".join(plain)[:MAX_TEXT_CHARS]
+    texts, length = [], 0
+    for part in html:
+        if length >= MAX_TEXT_CHARS:
+            break
+        texts.append(html_to_text(part))
+        length += len(texts[-1]) + 1
+    return "\n".join(texts)[:MAX_TEXT_CHARS]
 
 
 def _collect(part: Message, plain: list[str], html: list[str], depth: int) -> None:

@@ -10,6 +10,7 @@ budget tells them apart without timing anything here.
 """
 
 import base64
+import multiprocessing
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -88,3 +89,26 @@ def test_the_shapes_that_froze_the_old_patterns_are_read_within_the_budget(reade
     decision, = reader.read([(1, message(shape, chars), "attacker@example.net")])
     assert not any(gave_up(r) for r in decision.reasons), (shape, decision.reasons)
     assert read_whole(decision, chars), (shape, decision.reasons)
+
+
+def phrases_of(text: str) -> bool:
+    """In a spawned child: the phrase patterns over all of `text`."""
+    from suppression.inbound.intent import find_intent, scope_in_words
+
+    find_intent(text)
+    scope_in_words(text, {"newsletters": "Email newsletters"})
+    return True
+
+
+@pytest.fixture(scope="module")
+def child():
+    with multiprocessing.get_context("spawn").Pool(1) as pool:  # terminated at the end, stuck or not
+        yield pool
+
+
+@pytest.mark.parametrize("shape", ["a@", "\n.", " ", "=?a?q?", "(", "stop\n", "no not ", "please remove me from your list "])
+def test_the_phrase_patterns_read_a_whole_body_of_a_hostile_shape_within_the_budget(child, shape):
+    # The reader gives them at most MAX_JUDGED characters of own words; held to linear time on
+    # a whole body all the same (a quadratic one took 1.2 s at 10,000 characters: minutes here).
+    text = (shape * (SIZES[0] // len(shape) + 1))[:SIZES[0]]
+    assert child.apply_async(phrases_of, (text,)).get(timeout=BUDGET_SECONDS)

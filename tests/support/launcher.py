@@ -135,17 +135,27 @@ class Launched:
         self._lines, self.pid, self.args, self.returncode = lines, pid, args, None
         self.stdin, self.stdout, self.stderr = (pipes.get(name) for name in ("stdin", "stdout", "stderr"))
         self._threads: list[threading.Thread] = []
+        self._status_lock = threading.Lock()  # as Popen's: one thread reads the end, others see it
 
     def poll(self):
-        if self.returncode is None and self._lines.ready(0):
-            self._read_status()
+        if self._status_lock.acquire(blocking=False):
+            try:
+                if self.returncode is None and self._lines.ready(0):
+                    self._read_status()
+            finally:
+                self._status_lock.release()
         return self.returncode
 
     def wait(self, timeout=None):
-        if self.returncode is None:
-            if not self._lines.ready(timeout):
-                raise subprocess.TimeoutExpired(self.args, timeout)
-            self._read_status()
+        if not self._status_lock.acquire(timeout=-1 if timeout is None else timeout):
+            raise subprocess.TimeoutExpired(self.args, timeout)
+        try:
+            if self.returncode is None:
+                if not self._lines.ready(timeout):
+                    raise subprocess.TimeoutExpired(self.args, timeout)
+                self._read_status()
+        finally:
+            self._status_lock.release()
         return self.returncode
 
     def _read_status(self) -> None:
@@ -195,8 +205,12 @@ class Launched:
         return self
 
     def __exit__(self, *exc):
-        if self.stdin is not None and not self._threads:
-            self.stdin.close()
+        # As Popen's: the pipes are closed first (a program writing to one nobody reads then
+        # ends, as it would), unless communicate's threads still use them; then the wait.
+        if not self._threads:
+            for stream in (self.stdout, self.stderr, self.stdin):
+                if stream is not None:
+                    stream.close()
         self.wait()
         for thread in self._threads:  # they end with the program's pipes
             thread.join(5)
@@ -252,6 +266,8 @@ class Launcher:
         return _comparable(env) == self._env
 
     def launch(self, args: list[str], *, cwd, env, stdin, stdout, stderr, text) -> Launched:
+        if cwd is not None and not os.path.isdir(cwd):  # as Popen: raised here, not in the program
+            raise (NotADirectoryError if os.path.exists(cwd) else FileNotFoundError)(2, "No such directory", str(cwd))
         given, pipes = [], {}
 
         def end(name, spec, default_fd, reading):
@@ -308,22 +324,25 @@ def _comparable(env) -> dict[str, str]:
 
 
 _launchers: dict[str, Launcher] = {}
+_launchers_lock = threading.Lock()  # two threads of a test may launch at once
 
 
 def _launcher(program: str) -> Launcher:
     """This worker's launcher of `program`; a new one if the last has ended (killed, or failed)."""
-    launcher = _launchers.get(program)
-    if launcher is None or launcher.process.poll() is not None:
-        if launcher is not None:
-            launcher.close()
-        launcher = _launchers[program] = Launcher(program)
-    return launcher
+    with _launchers_lock:
+        launcher = _launchers.get(program)
+        if launcher is None or launcher.process.poll() is not None:
+            if launcher is not None:
+                launcher.close()
+            launcher = _launchers[program] = Launcher(program)
+        return launcher
 
 
 def close() -> None:
     """Ends this worker's launchers, if it started any (at the end of the session)."""
-    while _launchers:
-        _launchers.popitem()[1].close()
+    with _launchers_lock:
+        while _launchers:
+            _launchers.popitem()[1].close()
 
 
 # -- the launcher process ------------------------------------------------------------------------
@@ -372,8 +391,11 @@ def _serve(program: str, path: str):
                 message += more
             request = json.loads(message)
             if os.fork() == 0:
-                listener.close()
-                return _mind(connection, request, fds)
+                try:
+                    listener.close()
+                    return _mind(connection, request, fds)
+                except BaseException:  # the minder's fork of the program failed: it ends, quietly
+                    os._exit(1)
         except (OSError, ValueError) as exc:  # one launch failed, not the launcher
             try:
                 connection.sendall(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode() + b"\n")
@@ -388,7 +410,11 @@ def _mind(connection: socket.socket, request: dict, fds: list[int]):
     """In the minder: fork the program, say its pid, then its exit status once it has ended, and
     reap it once the test has read that (its connection closed)."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        connection.sendall(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode() + b"\n")
+        raise
     if pid == 0:
         connection.close()
         return request, fds

@@ -215,6 +215,11 @@ def test_a_launcher_that_ended_is_started_again():
     again = launcher.run([*CLI, "--help"], capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=60)
     assert again.returncode == 0 and "usage" in again.stdout
     assert launcher._launcher("suppression") is not first
+    assert not os.path.exists(first.path) and not os.path.exists(os.path.dirname(first.path))  # nothing left in /tmp
+    again = launcher._launcher("suppression")
+    again.process.stdin.close()  # as when the worker ends: the launcher takes its folder with it
+    again.process.wait(timeout=60)
+    assert not os.path.exists(os.path.dirname(again.path))
 
 
 def test_a_folder_that_does_not_exist_is_refused_as_popen_refuses_it(tmp_path):

@@ -37,6 +37,7 @@ import json
 import os
 import runpy
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -310,9 +311,7 @@ class Launcher:
     def close(self) -> None:
         self.process.stdin.close()
         self.process.wait(timeout=30)
-        for name in os.listdir(self._folder):
-            os.unlink(os.path.join(self._folder, name))
-        os.rmdir(self._folder)
+        shutil.rmtree(self._folder, ignore_errors=True)  # a launcher that was killed left it
 
 
 # Read only as a program runs, or set by pytest for each test: not part of how it starts.
@@ -372,9 +371,10 @@ def _serve(program: str, path: str):
     os.close(devnull)
     while True:
         readable, _, _ = select.select([listener, sys.stdin], [], [])
-        if sys.stdin in readable:
+        if sys.stdin in readable:  # the worker ended, or closed us: the folder goes with us
             listener.close()
             os.unlink(path)
+            os.rmdir(os.path.dirname(path))
             sys.exit(0)
         try:
             connection, _ = listener.accept()

@@ -60,14 +60,13 @@ PROGRAMS = {
 _cold = [False]  # set for the running test by tests/conftest.py (@pytest.mark.cold)
 
 
-def program_of(argv) -> str | None:
-    """"run.py" or "suppression" for the two programs the launcher forks, else None."""
-    argv = [str(arg) for arg in argv]
+def program_of(argv: list[str]) -> tuple[str, list[str]] | None:
+    """("run.py" or "suppression", its arguments) for the two programs the launcher forks, else None."""
     if len(argv) >= 2 and argv[0] == sys.executable:
         if argv[1] == RUN_PY:
-            return "run.py"
+            return "run.py", argv[2:]
         if argv[1:3] == ["-m", "suppression"]:
-            return "suppression"
+            return "suppression", argv[3:]
     return None
 
 
@@ -79,12 +78,13 @@ def popen(argv, *, cwd=None, env=None, stdin=None, stdout=None, stderr=None, tex
     """subprocess.Popen(argv, ...), forked by this worker's launcher when it is one of the two
     programs, the running test does not want it cold, and its environment starts it as the
     launcher started."""
-    program = program_of(argv)
-    if program is not None and not _cold[0]:
-        launcher = _launcher(program)
+    argv = [str(arg) for arg in argv]
+    forked = program_of(argv)
+    if forked is not None and not _cold[0]:
+        launcher = _launcher(forked[0])
         if launcher.starts_as(os.environ if env is None else env):
-            return launcher.launch([str(arg) for arg in argv[2 if program == "run.py" else 3:]],
-                                   cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=stderr, text=text)
+            return launcher.launch(argv, forked[1], cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=stderr,
+                                   text=text)
     return subprocess.Popen(argv, cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=stderr, text=text)
 
 
@@ -179,14 +179,13 @@ class Launched:
         """As Popen.communicate: write `input` and read both outputs to their end, then wait;
         all within `timeout` (TimeoutExpired carries what was read by then)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        chunks = {"stdout": [], "stderr": []}
-        if not self._threads:
-            self._threads = [threading.Thread(target=_read_all, args=(stream, chunks[name]), daemon=True)
+        if not self._threads:  # a call again after a timeout goes on with the same threads
+            self._chunks = {"stdout": [], "stderr": []}
+            self._threads = [threading.Thread(target=_read_all, args=(stream, self._chunks[name]), daemon=True)
                              for name, stream in (("stdout", self.stdout), ("stderr", self.stderr))
                              if stream is not None]
             if self.stdin is not None:
                 self._threads.append(threading.Thread(target=_write_all, args=(self.stdin, input), daemon=True))
-            self._chunks = chunks
             for thread in self._threads:
                 thread.start()
         chunks = self._chunks
@@ -209,17 +208,18 @@ class Launched:
         # As Popen's: the pipes are closed first (a program writing to one nobody reads then
         # ends, as it would), unless communicate's threads still use them; then the wait.
         if not self._threads:
-            for stream in (self.stdout, self.stderr, self.stdin):
-                if stream is not None:
-                    stream.close()
+            self._close_pipes()
         self.wait()
         for thread in self._threads:  # they end with the program's pipes
             thread.join(5)
         # A reader still reading (the program's children hold its pipe) would hold a close up.
         if not any(thread.is_alive() for thread in self._threads):
-            for stream in (self.stdin, self.stdout, self.stderr):
-                if stream is not None:
-                    stream.close()
+            self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        for stream in (self.stdout, self.stderr, self.stdin):
+            if stream is not None:
+                stream.close()
 
 
 def _read_all(stream, parts: list) -> None:
@@ -242,7 +242,6 @@ class Launcher:
     def __init__(self, program: str):
         from tests.support.cli import _env  # which imports this module
 
-        self.program = program
         self._folder = tempfile.mkdtemp(prefix="launcher-")
         self.path = os.path.join(self._folder, "socket")
         env = _env()  # the environment the tests give their programs
@@ -266,7 +265,7 @@ class Launcher:
         the program sets if unset (`ENVIRONMENT_DEFAULTS`) counts as it leaves it."""
         return _comparable(env) == self._env
 
-    def launch(self, args: list[str], *, cwd, env, stdin, stdout, stderr, text) -> Launched:
+    def launch(self, argv: list[str], args: list[str], *, cwd, env, stdin, stdout, stderr, text) -> Launched:
         if cwd is not None and not os.path.isdir(cwd):  # as Popen: raised here, not in the program
             raise (NotADirectoryError if os.path.exists(cwd) else FileNotFoundError)(2, "No such directory", str(cwd))
         given, pipes = [], {}
@@ -305,8 +304,7 @@ class Launcher:
         if "pid" not in started:
             connection.close()
             raise RuntimeError(f"the launcher could not start the program: {started.get('error')}")
-        command = [sys.executable, *([RUN_PY] if self.program == "run.py" else ["-m", "suppression"]), *args]
-        return Launched(lines, started["pid"], pipes, command)
+        return Launched(lines, started["pid"], pipes, argv)
 
     def close(self) -> None:
         self.process.stdin.close()

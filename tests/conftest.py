@@ -4,7 +4,6 @@ keys; which tests run on both stores; which run with no other test beside them.
 The helpers live in tests/support/; their names are re-exported here for the tests (and the
 branches) that import them from `tests.conftest`."""
 
-import compileall
 import contextlib
 import os
 import sys
@@ -17,7 +16,7 @@ from handlers.app import build_app
 from handlers.state import SERVICE
 import suppression.details
 from suppression.config import settings_from_mapping  # noqa: F401 (importable from here, as before)
-from tests.support import launcher, order
+from tests.support import compiled, launcher, order
 from tests.support.alone import RunLock
 from tests.support.cli import _env, cli, run_cli  # noqa: F401
 from tests.support.http import api_call, bearer, free_port  # noqa: F401
@@ -51,13 +50,10 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     if config.getoption("record_durations") and not os.environ.get("PYTEST_XDIST_WORKER"):
         config.pluginmanager.register(order.Recorder(), "record-durations")
-    # With PYTHONDONTWRITEBYTECODE set (as on this project's machines and CI), Python keeps no
-    # compiled copy of our modules, and each of the hundreds of service, CLI and reader processes
-    # the tests start compiled them again: 80 ms a process. Compiled once here, before any starts
-    # (in the controller, or the one process without xdist), every process reads them.
-    if sys.dont_write_bytecode and not os.environ.get("PYTEST_XDIST_WORKER"):
-        for package in ("suppression", "handlers"):
-            compileall.compile_dir(ROOT / package, quiet=1)
+    # Before any worker starts a program (in the controller, or the one process without xdist):
+    # tests/support/compiled.py.
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        compiled.compile_programs_imports()
 
 
 @pytest.hookimpl(trylast=True)  # after Hypothesis's own, which ends its start-up

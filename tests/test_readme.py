@@ -7,7 +7,7 @@ import re
 from tests.support.paths import ROOT
 
 START = "python3 -m venv --upgrade-deps .venv && .venv/bin/pip install . && .venv/bin/suppression serve"
-TEST = "python3 -m venv --upgrade-deps .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/python -m pytest"
+TEST = "python3 -m venv --upgrade-deps .venv && .venv/bin/pip install --no-compile -e '.[test]' && .venv/bin/python -m pytest"
 
 
 def readme() -> str:

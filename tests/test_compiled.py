@@ -1,0 +1,58 @@
+"""What the suite's programs import is compiled before they start (tests/support/compiled.py),
+so a checkout installed with `pip install --no-compile` (the README's test command) costs no
+program a compilation of its own."""
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+
+from tests.support.compiled import _required
+from tests.support.paths import ROOT
+
+# Imports every module of our two packages, as the service, the CLI and the mail reader do
+# between them, and names each file of its own or of the environment's packages it imported.
+_IMPORT_EVERYTHING = """
+import importlib, json, pkgutil, sys
+import handlers, suppression
+for package in (handlers, suppression):
+    for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        if not module.name.endswith("__main__"):  # the CLI itself, which would run
+            importlib.import_module(module.name)
+print(json.dumps(sorted({m.__file__ for m in list(sys.modules.values()) if getattr(m, "__file__", None)})))
+"""
+
+
+def _compiled_as_it_is(source: str) -> bool:
+    """A compiled copy whose header names the source's time and size, as the import system checks."""
+    import importlib.util
+
+    try:
+        with open(importlib.util.cache_from_source(source), "rb") as cached:
+            header = cached.read(16)
+    except OSError:
+        return False
+    stat = os.stat(source)
+    return (int.from_bytes(header[4:8], "little") == 0
+            and int.from_bytes(header[8:12], "little") == int(stat.st_mtime) & 0xFFFFFFFF
+            and int.from_bytes(header[12:16], "little") == stat.st_size & 0xFFFFFFFF)
+
+
+def test_every_module_our_programs_import_is_compiled_before_they_start():
+    done = subprocess.run([sys.executable, "-c", _IMPORT_EVERYTHING], capture_output=True, text=True,
+                          cwd=ROOT, env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"), timeout=120)
+    assert done.returncode == 0, done.stderr
+    packages = sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]
+    imported = [file for file in json.loads(done.stdout)
+                if file.endswith(".py") and file.startswith((str(ROOT / "suppression"), str(ROOT / "handlers"), *packages))]
+    assert len(imported) > 300, "every module of both packages, and aiohttp's, NumPy's, ..."
+    assert [file for file in imported if not _compiled_as_it_is(file)] == []
+
+
+def test_the_distributions_compiled_are_what_the_service_requires():
+    names = {distribution.metadata["Name"].lower() for distribution in _required("suppression")}
+    # The service's own requirements, and theirs (multidict is aiohttp's); none of the tests' own.
+    assert {"aiohttp", "aiosmtpd", "aiosqlite", "itsdangerous", "jinja2", "email-validator", "numpy",
+            "psycopg", "multidict", "suppression"} <= names
+    assert not names & {"pytest", "hypothesis", "playwright", "schemathesis", "scikit-learn", "scipy"}

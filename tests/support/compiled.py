@@ -57,6 +57,7 @@ def _required(name: str) -> list[importlib.metadata.Distribution]:
     checkout, whose suppression.egg-info (setuptools' leftover of the editable build) would
     shadow the installed finder."""
     found: dict[str, importlib.metadata.Distribution] = {}
+    seen: set[tuple[str, frozenset[str]]] = set()  # a distribution may ask for itself with extras
     waiting: list[tuple[str, frozenset[str]]] = [(name, frozenset())]
     while waiting:
         wanted, extras = waiting.pop()
@@ -64,8 +65,9 @@ def _required(name: str) -> list[importlib.metadata.Distribution]:
         if distribution is None:
             continue
         key = distribution.metadata["Name"].lower().replace("_", "-")
-        if key in found and not extras:
+        if (key, extras) in seen:
             continue
+        seen.add((key, extras))
         found[key] = distribution
         for text in distribution.requires or ():
             requirement = Requirement(text)

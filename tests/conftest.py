@@ -6,7 +6,6 @@ branches) that import them from `tests.conftest`."""
 
 import contextlib
 import os
-import sys
 import threading
 
 import pytest

@@ -124,11 +124,11 @@ def pytest_collection_modifyitems(config, items):
     # one (28 s of one core's waiting in a run) or a module's 40 s set-up (the wheel's), at the
     # start it is another such test, each soon past its set-up (in the collection's order: taken
     # longest first, the whole-test ones came between and held both other workers idle, 44-73%
-    # of the machine for 20 s). Then each group or test, longest first, as tests/durations.json
-    # expects them (tests/support/order.py). A stable sort: otherwise, the collection's order.
+    # of the machine for 20 s). Then the shortest tests for a while (so that a turn the last of
+    # those wait for is not held by another worker's longest test), then each group or test,
+    # longest first, as tests/durations.json expects them (tests/support/order.py).
     groups = {item: _group_of(item) for item in items}
-    seconds = order.expected_seconds(items, groups, order.read())
-    items.sort(key=lambda item: (not _runs_alone(item), 0 if _runs_alone(item) else -seconds[item]))
+    items[:] = order.arranged(items, groups, order.expected_seconds(items, groups, order.read()), _runs_alone)
 
 
 _ungrouped: set[str] = set()

@@ -23,6 +23,20 @@ def test_a_group_is_expected_to_take_its_tests_together_and_an_unknown_module_th
     assert order.expected_seconds([b1], {b1: ""}, {}) == {b1: 1.0}  # no figures: all alike, as collected
 
 
+def test_alone_tests_go_first_then_the_shortest_for_a_while_then_the_longest_first(monkeypatch):
+    monkeypatch.setattr(order, "SHORT_AFTER_ALONE_SECONDS", 1.0)
+    alone, long1, long2, grouped1, grouped2, short1, short2, short3 = items(
+        "tests/m.py::alone", "tests/l.py::one", "tests/l.py::two", "tests/g.py::one", "tests/g.py::two",
+        "tests/s.py::one", "tests/s.py::two", "tests/s.py::three")
+    collected = [short1, long1, grouped1, short2, alone, long2, grouped2, short3]
+    groups = {item: "" for item in collected} | {grouped1: "tests/g.py", grouped2: "tests/g.py"}
+    seconds = {item: 0.4 for item in collected} | {long1: 5.0, long2: 5.0, grouped1: 6.0, grouped2: 6.0, alone: 9.0}
+    arranged = order.arranged(collected, groups, seconds, lambda item: item is alone)
+    # The shortest until a second's worth (three of 0.4 s: the last one taken passes it), then
+    # the group's tests together at its first place, then ties in the collection's order.
+    assert arranged == [alone, short3, short2, short1, grouped1, grouped2, long1, long2]
+
+
 def test_recorded_durations_are_each_modules_mean_a_test_after_a_run_that_passed(tmp_path):
     path = tmp_path / "durations.json"
     path.write_text('{"tests/a.py": 9.0, "tests/c.py": 4.0}')  # c.py did not run: its figure stays

@@ -4,7 +4,8 @@ pytest-xdist hands a worker the next test (or group) when it has two or fewer le
 order given. Given in the collection's order, the run ended on test_webhooks.py and
 test_workers.py, whose tests start services and take seconds: the last worker ran on alone for
 7-10 s. Longest first (the classic rule for spreading work over machines) leaves the short tests
-for the end, where they fill the gaps.
+for the end, where they fill the gaps; some of them go first, right after the tests that run in
+part alone (SHORT_AFTER_ALONE_SECONDS).
 
 tests/durations.json holds each module's mean seconds a test, written by
 `pytest --record-durations` (docs/testing.md). It only orders: a module not in it is expected to
@@ -36,6 +37,32 @@ def expected_seconds(items, groups: dict, means: dict[str, float]) -> dict:
         if groups[item]:
             by_group[groups[item]] += seconds[item]
     return {item: by_group[groups[item]] if groups[item] else seconds[item] for item in items}
+
+
+# Worker-seconds of the shortest tests sent right after those that run (in part) alone: while
+# the last of those wait for their turn, the other workers are in short tests, whose end a turn
+# waits for, not in the longest (a 14 s Chromium test held a 0.1 s turn, and a worker, 11 s).
+SHORT_AFTER_ALONE_SECONDS = 40.0
+
+
+def arranged(items, groups: dict, seconds: dict, alone) -> list:
+    """The order to hand `items` out in: those `alone(item)` says run (in part) alone, in the
+    collection's order; then SHORT_AFTER_ALONE_SECONDS of the shortest units; then every other
+    unit (a group's tests together, or a test) longest first, ties in the collection's order."""
+    first = [item for item in items if alone(item)]
+    units: dict = {}  # a group's name, or the test itself: its tests, in the collection's order
+    for item in items:
+        if not alone(item):
+            units.setdefault(groups[item] or item, []).append(item)
+    longest = sorted(units, key=lambda unit: -seconds[units[unit][0]])
+    shortest, total = [], 0.0
+    for unit in reversed(longest):
+        if total >= SHORT_AFTER_ALONE_SECONDS:
+            break
+        shortest.append(unit)
+        total += seconds[units[unit][0]]
+    taken = set(shortest)
+    return first + [item for unit in shortest + [unit for unit in longest if unit not in taken] for item in units[unit]]
 
 
 class Recorder:

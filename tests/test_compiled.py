@@ -8,6 +8,7 @@ import subprocess
 import sys
 import sysconfig
 
+from tests.support import compiled
 from tests.support.compiled import _required
 from tests.support.paths import ROOT
 
@@ -25,7 +26,8 @@ print(json.dumps(sorted({m.__file__ for m in list(sys.modules.values()) if getat
 
 
 def _compiled_as_it_is(source: str) -> bool:
-    """A compiled copy whose header names the source's time and size, as the import system checks."""
+    """A compiled copy the import system takes for this source: its header names the source's
+    time and size, or (SOURCE_DATE_EPOCH set) its hash."""
     import importlib.util
 
     try:
@@ -33,8 +35,12 @@ def _compiled_as_it_is(source: str) -> bool:
             header = cached.read(16)
     except OSError:
         return False
+    flags = int.from_bytes(header[4:8], "little")
+    if flags & 1:
+        with open(source, "rb") as file:
+            return header[8:16] == importlib.util.source_hash(file.read())
     stat = os.stat(source)
-    return (int.from_bytes(header[4:8], "little") == 0
+    return (flags == 0
             and int.from_bytes(header[8:12], "little") == int(stat.st_mtime) & 0xFFFFFFFF
             and int.from_bytes(header[12:16], "little") == stat.st_size & 0xFFFFFFFF)
 
@@ -56,3 +62,12 @@ def test_the_distributions_compiled_are_what_the_service_requires():
     assert {"aiohttp", "aiosmtpd", "aiosqlite", "itsdangerous", "jinja2", "email-validator", "numpy",
             "psycopg", "multidict", "suppression"} <= names
     assert not names & {"pytest", "hypothesis", "playwright", "schemathesis", "scikit-learn", "scipy"}
+
+
+def test_a_pth_line_python_skips_or_survives_is_skipped(tmp_path, monkeypatch):
+    # A comment, a folder, and an import left by a package since removed (Python reports that
+    # one and starts anyway): none may stop the run's start.
+    (tmp_path / "left.pth").write_text("# legacy: __import__('gone_pkg.hook')\n/some/folder\n"
+                                       "import gone_pkg.hook; gone_pkg.hook.install()\nimport json\n")
+    monkeypatch.setattr(compiled, "_site", lambda: [str(tmp_path)])
+    assert compiled._run_at_start() == [json.__file__]

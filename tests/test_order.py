@@ -32,9 +32,20 @@ def test_alone_tests_go_first_then_the_shortest_for_a_while_then_the_longest_fir
     groups = {item: "" for item in collected} | {grouped1: "tests/g.py", grouped2: "tests/g.py"}
     seconds = {item: 0.4 for item in collected} | {long1: 5.0, long2: 5.0, grouped1: 6.0, grouped2: 6.0, alone: 9.0}
     arranged = order.arranged(collected, groups, seconds, lambda item: item is alone)
-    # The shortest until a second's worth (three of 0.4 s: the last one taken passes it), then
-    # the group's tests together at its first place, then ties in the collection's order.
-    assert arranged == [alone, short3, short2, short1, grouped1, grouped2, long1, long2]
+    # The shortest within a second's worth (two of 0.4 s), then the rest longest first: the
+    # group's tests together at its first place, ties in the collection's order.
+    assert arranged == [alone, short3, short2, grouped1, grouped2, long1, long2, short1]
+
+
+def test_without_alone_tests_or_in_a_short_run_the_longest_still_go_first():
+    long, mid, short = items("tests/l.py::one", "tests/m.py::one", "tests/s.py::one")
+    collected = [short, mid, long]
+    groups, seconds = {item: "" for item in collected}, {long: 10.0, mid: 5.0, short: 0.1}
+    assert order.arranged(collected, groups, seconds, lambda item: False) == [long, mid, short]
+    # 15.1 s in all: at most a fifth of it (3 s) goes right after an alone test, not the 40 s.
+    alone, = items("tests/a.py::one")
+    seconds[alone], groups[alone] = 9.0, ""
+    assert order.arranged([alone, *collected], groups, seconds, lambda item: item is alone) == [alone, short, long, mid]
 
 
 def test_recorded_durations_are_each_modules_mean_a_test_after_a_run_that_passed(tmp_path):

@@ -10,8 +10,10 @@ and each of the hundreds of processes the tests start would compile it again (ab
 a service). What only the test workers import (Hypothesis, Playwright, schemathesis) they
 compile as they import it, once each.
 
-A file already compiled is left as it is (compileall compares the source's time and size), so in
-a checkout installed before, or by pip's default, this reads a header a file."""
+A file already compiled is left as it is (compileall compares the source's modification time with
+the compiled copy's header), so in a checkout installed before, or by pip's default, this reads a
+header a file. It only saves time: a file it cannot compile, or a requirement or `.pth` line it
+cannot read, is left to be compiled as it is imported."""
 
 import compileall
 import importlib.metadata
@@ -22,7 +24,7 @@ import sysconfig
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from packaging.requirements import Requirement
+from packaging.requirements import InvalidRequirement, Requirement
 
 from tests.support.paths import ROOT
 
@@ -38,6 +40,7 @@ def compile_programs_imports() -> int:
         files.extend(str(distribution.locate_file(file)) for file in distribution.files or ()
                      if file.suffix == ".py")
     files.extend(_run_at_start())
+    files = list(dict.fromkeys(files))  # the editable finder is in our RECORD and in a .pth
     with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
         return sum(pool.map(_compiled, files, chunksize=64))
 
@@ -64,13 +67,16 @@ def _required(name: str) -> list[importlib.metadata.Distribution]:
         distribution = next(iter(importlib.metadata.Distribution.discover(name=wanted, path=_site())), None)
         if distribution is None:
             continue
-        key = distribution.metadata["Name"].lower().replace("_", "-")
+        key = (distribution.metadata["Name"] or wanted).lower().replace("_", "-")
         if (key, extras) in seen:
             continue
         seen.add((key, extras))
         found[key] = distribution
         for text in distribution.requires or ():
-            requirement = Requirement(text)
+            try:
+                requirement = Requirement(text)
+            except InvalidRequirement:  # legacy metadata: that distribution is compiled as imported
+                continue
             if requirement.marker is None or any(requirement.marker.evaluate({"extra": extra})
                                                  for extra in ("", *extras)):
                 waiting.append((requirement.name, frozenset(requirement.extras)))
@@ -79,14 +85,19 @@ def _required(name: str) -> list[importlib.metadata.Distribution]:
 
 def _run_at_start() -> list[str]:
     """The modules the environment's .pth files import at every interpreter's start
-    (setuptools' `_distutils_hack`, the editable install's finder)."""
+    (setuptools' `_distutils_hack`, the editable install's finder): Python runs a line that
+    starts with `import`; the others are folders or comments."""
     files = []
     for folder in _site():
         for pth in Path(folder).glob("*.pth"):
             for line in pth.read_text(encoding="utf-8", errors="replace").splitlines():
-                for name in re.findall(r"^import ([\w.]+)|__import__\('([\w.]+)'\)", line):
-                    name = "".join(name)
-                    spec = importlib.util.find_spec(name)
+                if not line.startswith(("import ", "import\t")):
+                    continue
+                for name in re.findall(r"^import\s+([\w.]+)|__import__\('([\w.]+)'\)", line):
+                    try:  # a line left by a package since removed: Python reports it and goes on
+                        spec = importlib.util.find_spec("".join(name))
+                    except (ImportError, ValueError):
+                        continue
                     if spec is not None and spec.origin and spec.origin.endswith(".py"):
                         files.append(spec.origin)
     return files

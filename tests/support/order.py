@@ -47,17 +47,20 @@ SHORT_AFTER_ALONE_SECONDS = 40.0
 
 def arranged(items, groups: dict, seconds: dict, alone) -> list:
     """The order to hand `items` out in: those `alone(item)` says run (in part) alone, in the
-    collection's order; then SHORT_AFTER_ALONE_SECONDS of the shortest units; then every other
-    unit (a group's tests together, or a test) longest first, ties in the collection's order."""
+    collection's order; then, if there were any, SHORT_AFTER_ALONE_SECONDS of the shortest units
+    (at most a fifth of the rest, so that a short run still ends on short tests); then every
+    other unit (a group's tests together, or a test) longest first, ties in the collection's
+    order."""
     first = [item for item in items if alone(item)]
     units: dict = {}  # a group's name, or the test itself: its tests, in the collection's order
     for item in items:
         if not alone(item):
             units.setdefault(groups[item] or item, []).append(item)
     longest = sorted(units, key=lambda unit: -seconds[units[unit][0]])
+    budget = min(SHORT_AFTER_ALONE_SECONDS, sum(seconds[tests[0]] for tests in units.values()) / 5) if first else 0.0
     shortest, total = [], 0.0
     for unit in reversed(longest):
-        if total >= SHORT_AFTER_ALONE_SECONDS:
+        if total + seconds[units[unit][0]] > budget:
             break
         shortest.append(unit)
         total += seconds[units[unit][0]]

@@ -2,6 +2,7 @@
 so a checkout installed with `pip install --no-compile` (the README's test command) costs no
 program a compilation of its own."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -9,7 +10,6 @@ import sys
 import sysconfig
 
 from tests.support import compiled
-from tests.support.compiled import _required
 from tests.support.paths import ROOT
 
 # Imports every module of our two packages, as the service, the CLI and the mail reader do
@@ -28,8 +28,6 @@ print(json.dumps(sorted({m.__file__ for m in list(sys.modules.values()) if getat
 def _compiled_as_it_is(source: str) -> bool:
     """A compiled copy the import system takes for this source: its header names the source's
     time and size, or (SOURCE_DATE_EPOCH set) its hash."""
-    import importlib.util
-
     try:
         with open(importlib.util.cache_from_source(source), "rb") as cached:
             header = cached.read(16)
@@ -57,7 +55,7 @@ def test_every_module_our_programs_import_is_compiled_before_they_start():
 
 
 def test_the_distributions_compiled_are_what_the_service_requires():
-    names = {distribution.metadata["Name"].lower() for distribution in _required("suppression")}
+    names = {distribution.metadata["Name"].lower() for distribution in compiled._required("suppression")}
     # The service's own requirements, and theirs (multidict is aiohttp's); none of the tests' own.
     assert {"aiohttp", "aiosmtpd", "aiosqlite", "itsdangerous", "jinja2", "email-validator", "numpy",
             "psycopg", "multidict", "suppression"} <= names

@@ -53,8 +53,9 @@ def reader_pid(service_pid: int) -> int:
     # Listed under the thread that started each child: the reader starts from a worker thread.
     children = [c for task in Path(f"/proc/{service_pid}/task").iterdir()
                 for c in (task / "children").read_text().split()]
-    for child in children:
-        command = Path(f"/proc/{child}/cmdline").read_bytes()
-        if b"spawn_main" in command and b"resource_tracker" not in command:
-            return int(child)
-    raise AssertionError(f"no mail reader among the service's children {children}")
+    spawned = [int(child) for child in children
+               if b"spawn_main" in (command := Path(f"/proc/{child}/cmdline").read_bytes())
+               and b"resource_tracker" not in command]
+    # The other child it could have, the search of stored mail's, comes with an access or an erasure.
+    assert len(spawned) == 1, f"not one mail reader among the service's children {children}"
+    return spawned[0]

@@ -6,8 +6,9 @@ of mail at a time: the service's loop only hands pages over and collects the ids
 
 The child is started by the process's first search and kept for the next (one a process): a
 start is a new interpreter importing the reader's modules, about 0.2 s of CPU, as much as
-searching a few megabytes of mail. It holds nothing between searches, and ends with the
-service process, however that ends: an idle child would otherwise outlive a SIGKILL.
+searching a few megabytes of mail. It drops the people it searched for before it is kept, and
+ends with the service process, however that ends: an idle child would otherwise outlive a
+SIGKILL.
 """
 
 import asyncio
@@ -20,7 +21,7 @@ from multiprocessing.connection import wait
 
 from suppression.addresses import sender_key
 from suppression.errors import StoreUnavailable
-from suppression.inbound.mentions import keys_naming, messages_naming
+from suppression.inbound.mentions import forget_people, keys_naming, messages_naming
 from suppression.model import Traces
 
 
@@ -35,39 +36,63 @@ def key_forms(forms: tuple[str, ...]) -> tuple[str, ...]:
 
 
 class _Child:
-    """The child process for one search: the process's spare if it has one, else one started when
-    there is something to search; left as the spare after, unless it broke."""
+    """The child process for one search: the process's kept one if it still answers, else one
+    started when there is something to search; kept after, unless it broke, once it has dropped
+    the people it searched for."""
 
     def __init__(self):
         self._pool: ProcessPoolExecutor | None = None
-        self._spare = False  # the pool was the spare: its child may have died while it waited
         self._broken = False
 
     async def run(self, function, *args):
         if self._pool is None:
-            self._pool, self._spare = _spare.take()
+            self._pool = await _answering(_spare.take())
         try:
-            # Submitted from a thread: the first submit starts the child (a fork and exec and
-            # a handshake), which must not hold the loop.
-            return await asyncio.wrap_future(await asyncio.to_thread(self._pool.submit, function, *args))
+            return await _submitted(self._pool, function, *args)
         except BrokenProcessPool:
-            if self._spare:  # killed while it waited (the OOM killer, an operator): a new child, once
-                await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)
-                self._pool = None
-                return await self.run(function, *args)
             self._broken = True
             raise StoreUnavailable("the search of stored mail stopped (its process ended); try again") from None
         except BaseException:  # cancelled: the child may be deep in a page no one will read now
             self._broken = True
             raise
-        finally:
-            self._spare = False
 
     async def close(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            if self._broken or not _spare.leave(pool):
-                await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+        if self._pool is None:
+            return
+        pool, self._pool = self._pool, None
+        if self._broken:  # dead, or ending the page it is on: not waited for
+            pool.shutdown(wait=False, cancel_futures=True)
+            return
+        try:
+            await _submitted(pool, forget_people)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        if not _spare.leave(pool):
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+
+
+async def _submitted(pool: ProcessPoolExecutor, function, *args):
+    # Submitted from a thread: the first submit starts the child (a fork and exec and a
+    # handshake), which must not hold the loop.
+    return await asyncio.wrap_future(await asyncio.to_thread(pool.submit, function, *args))
+
+
+async def _answering(kept: ProcessPoolExecutor | None) -> ProcessPoolExecutor:
+    """The kept pool if its child answers (it may have been killed while it waited: the OOM
+    killer, an operator), else a new one. Asked apart from the search, so that a page that kills
+    the child is never read twice."""
+    if kept is not None:
+        try:
+            await _submitted(kept, os.getpid)
+            return kept
+        except BrokenProcessPool:
+            await asyncio.to_thread(kept.shutdown, wait=True, cancel_futures=True)
+        except BaseException:
+            kept.shutdown(wait=False, cancel_futures=True)
+            raise
+    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_end_with_parent)
 
 
 class _Spare:
@@ -77,14 +102,10 @@ class _Spare:
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
 
-    def take(self) -> tuple[ProcessPoolExecutor, bool]:
-        """The spare, or a new pool (its child starts with the first search); whether it was the spare."""
+    def take(self) -> ProcessPoolExecutor | None:
         with self._lock:
             pool, self._pool = self._pool, None
-        if pool is not None:
-            return pool, True
-        return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_end_with_parent), False
+        return pool
 
     def leave(self, pool: ProcessPoolExecutor) -> bool:
         """Keep `pool` for the next search; False if one is kept already (end it yourself)."""

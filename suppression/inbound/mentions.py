@@ -287,6 +287,12 @@ def keys_naming(forms: tuple[str, ...], keys: list[str]) -> list[str]:
     return [key for key in keys if person.is_key(key)]
 
 
-@lru_cache(maxsize=8)
+def forget_people() -> None:
+    """Drop the people searched for, their addresses and the keys that read their tokens: the
+    child that searched is kept, idle, for the next search (suppression/subject_search.py)."""
+    _person.cache_clear()
+
+
+@lru_cache(maxsize=8)  # one search hands its child many pages for the same person
 def _person(forms: tuple[str, ...], signing_keys: tuple[str, ...] = ()) -> Person:
     return Person(forms, signing_keys)

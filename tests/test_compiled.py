@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+from pathlib import Path
 
 from tests.support import compiled
 from tests.support.paths import ROOT
@@ -69,3 +70,23 @@ def test_a_pth_line_python_skips_or_survives_is_skipped(tmp_path, monkeypatch):
                                        "import gone_pkg.hook; gone_pkg.hook.install()\nimport json\n")
     monkeypatch.setattr(compiled, "_site", lambda: [str(tmp_path)])
     assert compiled._run_at_start() == [json.__file__]
+
+
+def test_what_pytest_rewrites_in_the_workers_is_rewritten_before_they_start_as_pytest_would(pytestconfig):
+    from _pytest.assertion.rewrite import PYC_TAIL, _read_pyc, _rewrite_test, get_cache_dir
+
+    files = compiled.rewritten_by_pytest(pytestconfig)
+    tests = [file for file in files if file.startswith(str(ROOT / "tests"))]
+    assert str(ROOT / "tests" / "conftest.py") in tests and __file__ in tests
+    assert not [file for file in tests if not os.path.basename(file).startswith(("test_", "conftest"))]
+    assert any("/hypothesis/core.py" in file for file in files)  # a plugin's package, every module of it
+    assert not [file for file in files if "/schemathesis/" in file]  # a plugin the run turns off
+
+    def copy_of(source: str):
+        path = Path(source)
+        return _read_pyc(path, get_cache_dir(path) / (path.stem + PYC_TAIL))
+
+    assert [file for file in files if copy_of(file) is None] == []
+    # The copies are what pytest itself makes with this run's settings.
+    for source in (__file__, str(ROOT / "tests" / "conftest.py"), next(f for f in files if f.endswith("/hypothesis/core.py"))):
+        assert copy_of(source) == _rewrite_test(Path(source), pytestconfig)[1], source

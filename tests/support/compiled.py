@@ -10,12 +10,21 @@ and each of the hundreds of processes the tests start would compile it again (ab
 a service). What only the test workers import (Hypothesis, Playwright, schemathesis) they
 compile as they import it, once each.
 
+The same holds for what pytest compiles itself: the test modules, the conftests and every module
+of a pytest plugin's distribution (all of Hypothesis) are imported with their asserts rewritten,
+and pytest keeps no rewritten copy either under PYTHONDONTWRITEBYTECODE, so each worker rewrote
+about 175 modules at its start (a worker's collection: 4.4-4.7 s of CPU, 2.0-2.1 s with them
+and what they import kept). `rewrite_workers_imports` writes pytest's copies here, as pytest
+would (its own functions, with the run's settings: tests/test_compiled.py holds the copies to
+what pytest itself makes).
+
 A file already compiled is left as it is (compileall compares the source's modification time with
-the compiled copy's header), so in a checkout installed before, or by pip's default, this reads a
-header a file. It only saves time: a file it cannot compile, or a requirement or `.pth` line it
-cannot read, is left to be compiled as it is imported."""
+the compiled copy's header; pytest its time and size), so in a checkout installed before, or by
+pip's default, this reads a header a file. It only saves time: a file it cannot compile, or a
+requirement or `.pth` line it cannot read, is left to be compiled as it is imported."""
 
 import compileall
+import fnmatch
 import importlib.metadata
 import importlib.util
 import os
@@ -31,22 +40,71 @@ from tests.support.paths import ROOT
 OURS = ("suppression", "handlers")
 
 
-def compile_programs_imports() -> int:
+def compile_programs_imports(config=None) -> tuple[int, int]:
     """Compile our packages, what our distribution and every one it requires installed, and
-    what the environment's .pth files run at each start; the number of files compiled (or found
-    compiled)."""
+    what the environment's .pth files run at each start; and, given pytest's `config`, write
+    the rewritten copies of what pytest rewrites (`rewritten_by_pytest`). The number of files
+    compiled and rewritten (or found so)."""
     files = [str(path) for package in OURS for path in (ROOT / package).rglob("*.py")]
     for distribution in _required("suppression"):
         files.extend(str(distribution.locate_file(file)) for file in distribution.files or ()
                      if file.suffix == ".py")
     files.extend(_run_at_start())
     files = list(dict.fromkeys(files))  # the editable finder is in our RECORD and in a .pth
+    rewritten = rewritten_by_pytest(config) if config is not None else []
     with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
-        return sum(pool.map(_compiled, files, chunksize=64))
+        compiling = pool.map(_compiled, files, chunksize=64)
+        rewriting = pool.map(_rewritten, rewritten, chunksize=8)
+        return sum(compiling), sum(rewriting)
 
 
 def _compiled(path: str) -> bool:
     return bool(compileall.compile_file(path, quiet=2))
+
+
+def rewritten_by_pytest(config) -> list[str]:
+    """The files pytest rewrites the asserts of as the workers import them: the test modules
+    (its `python_files`) and conftests under the run's test paths, and the modules it marks for
+    it in the distributions of the plugins the run loads (all of Hypothesis)."""
+    hook = config.pluginmanager.rewrite_hook
+    patterns = [*hook.fnpats, "conftest.py"]
+    files = [str(path) for folder in config.getini("testpaths") for path in (config.rootpath / folder).rglob("*.py")
+             if any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns)]
+    marked = tuple(hook._must_rewrite)
+    for distribution in importlib.metadata.distributions(path=_site()):
+        plugins = [entry.name for entry in distribution.entry_points if entry.group == "pytest11"]
+        if not plugins or all(config.pluginmanager.is_blocked(name) for name in plugins):
+            continue  # not a plugin, or one the run turns off (`-p no:schemathesis`): not imported
+        for file in distribution.files or ():
+            name = _module_name(file)
+            if file.suffix == ".py" and any(name == mark or name.startswith(mark + ".") for mark in marked):
+                files.append(str(distribution.locate_file(file)))
+    return list(dict.fromkeys(files))
+
+
+def _module_name(file) -> str:
+    parts = list(file.with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _rewritten(path: str) -> bool:
+    """pytest's compiled copy of `path`, asserts rewritten, where pytest looks for it."""
+    from _pytest.assertion.rewrite import PYC_TAIL, _read_pyc, _rewrite_test, _write_pyc_fp, get_cache_dir
+
+    source = Path(path)
+    pyc = get_cache_dir(source) / (source.stem + PYC_TAIL)
+    if _read_pyc(source, pyc) is not None:
+        return True
+    try:
+        stat, code = _rewrite_test(source, None)  # None: no assertion-pass hook, the ini's default
+        pyc.parent.mkdir(exist_ok=True)
+        partial = pyc.with_name(f"{pyc.name}.{os.getpid()}")  # as pytest: whole or not at all
+        with open(partial, "wb") as file:
+            _write_pyc_fp(file, stat, code)
+        os.replace(partial, pyc)
+    except (OSError, SyntaxError, ValueError):  # pytest rewrites it, and reports it, as it imports it
+        return False
+    return True
 
 
 def _site() -> list[str]:

@@ -82,7 +82,7 @@ def test_a_60_mb_body_of_objects_is_refused_without_building_them(tmp_path):
     deployment = deploy(tmp_path)
     with ServiceProcess(deployment.config, deployment.http_port, tmp_path) as service:
         before = peak_rss_mb(service.process.pid)
-        body = b'{"emails": [' + b",".join([b"{}"] * 20_000_000) + b"]}"
+        body = b'{"emails": [' + b"{}," * 19_999_999 + b"{}]}"  # 20 million objects (a join took 1-4 s)
         status, answer = post(deployment.base_url + "/v1/check", deployment.admin_key, body)
         assert status == 400 and "flat" in answer["error"]
         # The body itself (60 MB) was read; the 20 million objects in it were never built.

@@ -17,9 +17,15 @@ MESSAGES = 24
 BODY_CHARACTERS = 1_000_000
 
 
+# Lower-case letters, spaces and umlauts, drawn a byte at a time and spelled out after (1, 2, 3:
+# ä, ö, ü): a million characters drawn one by one took 0.12 s a message.
+_LETTERS = bytes(ord((string.ascii_lowercase + "  123")[value % 31]) for value in range(256))
+
+
 def big_message(number: int, tail: str) -> bytes:
-    words = random.Random(number).choices(string.ascii_lowercase + "  äöü", k=BODY_CHARACTERS)
-    body = base64.encodebytes(("".join(words) + tail).encode("utf-8")).decode().replace("\n", "\r\n")
+    drawn = random.Random(number).randbytes(BODY_CHARACTERS).translate(_LETTERS).decode("ascii")
+    words = drawn.replace("1", "ä").replace("2", "ö").replace("3", "ü")
+    body = base64.encodebytes((words + tail).encode("utf-8")).decode().replace("\n", "\r\n")
     return (f"From: writer{number}@example.org\r\nSubject: long letter {number}\r\nMIME-Version: 1.0\r\n"
             f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{body}").encode()
 

@@ -197,21 +197,21 @@ def _ours(text: str) -> str | None:
         return None
 
 
-@settings(max_examples=4000, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(_unicode_address_like, emails, st.text(max_size=80)))
-@example("jöhn1@exämple.com")
-@example("Jöhn <jöhn1@exämple.com>")
-@example("e\u0301@exämple.com")
-@example("postmaster@exämple.com")
-@example("x@[1.2.3.4]")
-@example("a@b")
-def test_the_step_by_step_validator_with_remembered_domains_agrees_with_email_validator(text):
+# Eight different addresses an example, 850 examples: 6,800 addresses (6,224 different, 2,343
+# valid) where 4,000 examples of one (4,000; 2,377) took twice the time, nearly all of it
+# hypothesis's own per example (email-validator and ours are 4% of it).
+@settings(max_examples=850, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(_unicode_address_like, emails, st.text(max_size=80)), min_size=8, max_size=8, unique=True))
+@example(["jöhn1@exämple.com", "Jöhn <jöhn1@exämple.com>", "e\u0301@exämple.com", "postmaster@exämple.com",
+          "x@[1.2.3.4]", "a@b"])
+def test_the_step_by_step_validator_with_remembered_domains_agrees_with_email_validator(texts):
     # Checked twice: once as the domain is first seen, once from the remembered answer. "*@"
     # is only ever a domain entry (normalise_entry), never an address.
-    theirs = _validator(text)
-    expected = None if theirs is not None and theirs.startswith("*@") else theirs
-    assert _ours(text) == expected
-    assert _ours(text) == expected
+    for text in texts:
+        theirs = _validator(text)
+        expected = None if theirs is not None and theirs.startswith("*@") else theirs
+        assert _ours(text) == expected, text
+        assert _ours(text) == expected, text
 
 
 # -- the Unicode fast path (issue 24): most non-ASCII addresses without the step-by-step validator

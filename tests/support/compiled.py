@@ -67,6 +67,8 @@ def rewritten_by_pytest(config) -> list[str]:
     (its `python_files`) and conftests under the run's test paths, and the modules it marks for
     it in the distributions of the plugins the run loads (all of Hypothesis)."""
     hook = config.pluginmanager.rewrite_hook
+    if not hasattr(hook, "fnpats"):  # `--assert=plain`: nothing is rewritten
+        return []
     patterns = [*hook.fnpats, "conftest.py"]
     files = [str(path) for folder in config.getini("testpaths") for path in (config.rootpath / folder).rglob("*.py")
              if any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns)]
@@ -89,8 +91,10 @@ def _module_name(file) -> str:
 
 def _rewritten(path: str) -> bool:
     """pytest's compiled copy of `path`, asserts rewritten, where pytest looks for it."""
-    from _pytest.assertion.rewrite import PYC_TAIL, _read_pyc, _rewrite_test, _write_pyc_fp, get_cache_dir
-
+    try:  # pytest's own, not its API: moved, the copies are missing (tests/test_compiled.py says so)
+        from _pytest.assertion.rewrite import PYC_TAIL, _read_pyc, _rewrite_test, _write_pyc_fp, get_cache_dir
+    except ImportError:
+        return False
     source = Path(path)
     pyc = get_cache_dir(source) / (source.stem + PYC_TAIL)
     if _read_pyc(source, pyc) is not None:

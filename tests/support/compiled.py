@@ -7,16 +7,16 @@ mail reader processes import (our packages and the distributions the service req
 compiled here instead, before the tests start them, in parallel: with PYTHONDONTWRITEBYTECODE
 set (as on this project's machines and CI), Python keeps no compiled copy of what it imports,
 and each of the hundreds of processes the tests start would compile it again (about 1 s of CPU
-a service). What only the test workers import (Hypothesis, Playwright, schemathesis) they
+a service). What only the test workers import (Playwright, the OpenAPI validator) they
 compile as they import it, once each.
 
 The same holds for what pytest compiles itself: the test modules, the conftests and every module
 of a pytest plugin's distribution (all of Hypothesis) are imported with their asserts rewritten,
 and pytest keeps no rewritten copy either under PYTHONDONTWRITEBYTECODE, so each worker rewrote
 about 175 modules at its start (a worker's collection: 4.4-4.7 s of CPU, 2.0-2.1 s with them
-and what they import kept). `rewrite_workers_imports` writes pytest's copies here, as pytest
-would (its own functions, with the run's settings: tests/test_compiled.py holds the copies to
-what pytest itself makes).
+and what they import kept). `rewritten_by_pytest` names them, and pytest's copies are written
+here as pytest would write them (its own functions, with the run's settings:
+tests/test_compiled.py holds the copies to what pytest itself makes).
 
 A file already compiled is left as it is (compileall compares the source's modification time with
 the compiled copy's header; pytest its time and size), so in a checkout installed before, or by

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+import warnings
 from pathlib import Path
 
 from tests.support import compiled
@@ -90,3 +91,30 @@ def test_what_pytest_rewrites_in_the_workers_is_rewritten_before_they_start_as_p
     # The copies are what pytest itself makes with this run's settings.
     for source in (__file__, str(ROOT / "tests" / "conftest.py"), next(f for f in files if f.endswith("/hypothesis/core.py"))):
         assert copy_of(source) == _rewrite_test(Path(source), pytestconfig)[1], source
+
+
+def test_a_module_whose_rewriting_warns_gets_no_copy_so_its_worker_raises_the_warning(tmp_path):
+    # An assert that is always true warns as pytest rewrites it; the run's filterwarnings make
+    # that an error, raised where the module is rewritten: in the worker, not in the pool.
+    warns, plain = tmp_path / "test_warns.py", tmp_path / "test_plain.py"
+    warns.write_text('def test_x():\n    assert (1 == 2, "never")\n')
+    plain.write_text("def test_y():\n    assert 1 == 1\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")  # as in the pool's processes, where a warning is only printed
+        assert compiled._rewritten(str(warns)) is False
+        assert compiled._rewritten(str(plain)) is True
+    assert [path.name.split(".")[0] for path in (tmp_path / "__pycache__").iterdir()] == ["test_plain"]
+
+
+def test_a_run_with_the_assertion_pass_hook_gets_no_copies(pytestconfig):
+    # The hook is written into the rewritten code, by pytest as it rewrites with the run's config.
+    class WithPassHook:
+        pluginmanager = pytestconfig.pluginmanager
+        rootpath = pytestconfig.rootpath
+
+        @staticmethod
+        def getini(name):
+            return True if name == "enable_assertion_pass_hook" else pytestconfig.getini(name)
+
+    assert compiled.rewritten_by_pytest(pytestconfig) != []
+    assert compiled.rewritten_by_pytest(WithPassHook()) == []

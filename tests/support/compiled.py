@@ -15,12 +15,13 @@ of a pytest plugin's distribution (all of Hypothesis) are imported with their as
 and pytest keeps no rewritten copy either under PYTHONDONTWRITEBYTECODE, so each worker rewrote
 about 175 modules at its start (a worker's collection: 4.4-4.7 s of CPU, 2.0-2.1 s with them
 and what they import kept). `rewritten_by_pytest` names them, and pytest's copies are written
-here as pytest would write them (its own functions, with the run's settings:
-tests/test_compiled.py holds the copies to what pytest itself makes).
+here as pytest would write them (its own functions: tests/test_compiled.py holds the copies to
+what pytest itself makes). None are written for a run with `enable_assertion_pass_hook`, and
+none of a file whose rewriting warns.
 
 A file already compiled is left as it is (compileall compares the source's modification time with
 the compiled copy's header; pytest its time and size), so in a checkout installed before, or by
-pip's default, this reads a header a file. It only saves time: a file it cannot compile, or a
+pip's default, this reads a header a file (a copy of pytest's, whole). It only saves time: a file it cannot compile, or a
 requirement or `.pth` line it cannot read, is left to be compiled as it is imported."""
 
 import compileall
@@ -30,6 +31,7 @@ import importlib.util
 import os
 import re
 import sysconfig
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -67,12 +69,12 @@ def rewritten_by_pytest(config) -> list[str]:
     (its `python_files`) and conftests under the run's test paths, and the modules it marks for
     it in the distributions of the plugins the run loads (all of Hypothesis)."""
     hook = config.pluginmanager.rewrite_hook
-    if not hasattr(hook, "fnpats"):  # `--assert=plain`: nothing is rewritten
-        return []
+    if not hasattr(hook, "fnpats") or config.getini("enable_assertion_pass_hook"):
+        return []  # `--assert=plain`: nothing is rewritten; the hook: written into the copies, not here
     patterns = [*hook.fnpats, "conftest.py"]
     files = [str(path) for folder in config.getini("testpaths") for path in (config.rootpath / folder).rglob("*.py")
              if any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns)]
-    marked = tuple(hook._must_rewrite)
+    marked = tuple(getattr(hook, "_must_rewrite", ()))  # pytest's own, not its API
     for distribution in importlib.metadata.distributions(path=_site()):
         plugins = [entry.name for entry in distribution.entry_points if entry.group == "pytest11"]
         if not plugins or all(config.pluginmanager.is_blocked(name) for name in plugins):
@@ -90,23 +92,27 @@ def _module_name(file) -> str:
 
 
 def _rewritten(path: str) -> bool:
-    """pytest's compiled copy of `path`, asserts rewritten, where pytest looks for it."""
-    try:  # pytest's own, not its API: moved, the copies are missing (tests/test_compiled.py says so)
-        from _pytest.assertion.rewrite import PYC_TAIL, _read_pyc, _rewrite_test, _write_pyc_fp, get_cache_dir
-    except ImportError:
-        return False
-    source = Path(path)
-    pyc = get_cache_dir(source) / (source.stem + PYC_TAIL)
-    if _read_pyc(source, pyc) is not None:
-        return True
+    """pytest's compiled copy of `path`, asserts rewritten, where pytest looks for it. No copy of
+    a file whose rewriting warns (an assert always true, an invalid escape): the worker rewrites
+    it, and the warning is raised there, where the run's filters make it an error."""
     try:
-        stat, code = _rewrite_test(source, None)  # None: no assertion-pass hook, the ini's default
+        from _pytest.assertion.rewrite import PYC_TAIL, _read_pyc, _rewrite_test, _write_pyc_fp, get_cache_dir
+
+        source = Path(path)
+        pyc = get_cache_dir(source) / (source.stem + PYC_TAIL)
+        if _read_pyc(source, pyc) is not None:
+            return True
+        with warnings.catch_warnings(record=True) as warned:
+            warnings.simplefilter("always")
+            stat, code = _rewrite_test(source, None)  # None: no assertion-pass hook (see above)
+        if warned:
+            return False
         pyc.parent.mkdir(exist_ok=True)
         partial = pyc.with_name(f"{pyc.name}.{os.getpid()}")  # as pytest: whole or not at all
         with open(partial, "wb") as file:
             _write_pyc_fp(file, stat, code)
         os.replace(partial, pyc)
-    except (OSError, SyntaxError, ValueError):  # pytest rewrites it, and reports it, as it imports it
+    except Exception:  # pytest's internals moved, a file it cannot read: rewritten as imported
         return False
     return True
 

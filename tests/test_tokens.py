@@ -190,16 +190,20 @@ def _canonical_by_decoding(token: str) -> bool:
     return True
 
 
-@settings(max_examples=3000, deadline=None)
-@given(st.one_of(
+# Eight different texts an example, 560 examples: about 3,100 different texts, 310-350 of them
+# canonical, as 3,000 examples of one gave (2,958; 325) in three times the time, nearly all of it
+# hypothesis's own per example.
+@settings(max_examples=560, deadline=None)
+@given(st.lists(st.one_of(
     st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.", max_size=40),
     st.text(alphabet="AQgw_-.=+/ !\n\t", max_size=12),
     st.text(max_size=20),
-))
-def test_the_canonical_check_reads_segments_as_decoding_them_would(token):
+), min_size=8, max_size=8, unique=True))
+def test_the_canonical_check_reads_segments_as_decoding_them_would(tokens):
     from suppression.tokens import _canonical
 
-    assert _canonical(token) == _canonical_by_decoding(token)
+    for token in tokens:
+        assert _canonical(token) == _canonical_by_decoding(token), token
 
 
 # -- each link verified once (issue 24) --------------------------------------------------

@@ -52,7 +52,7 @@ def pytest_configure(config):
     # Before any worker starts a program (in the controller, or the one process without xdist):
     # tests/support/compiled.py.
     if not os.environ.get("PYTEST_XDIST_WORKER"):
-        compiled.compile_programs_imports(config)
+        compiled.compile_ahead(config)
 
 
 @pytest.hookimpl(trylast=True)  # after Hypothesis's own, which ends its start-up

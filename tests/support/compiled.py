@@ -1,4 +1,4 @@
-"""Compiling, once and on every core, what the suite's programs import.
+"""Compiling, once and on every core, what the suite's programs and workers import.
 
 The README's test command installs with `pip install --no-compile`: pip compiles each of the
 ~5,700 files it installs one after the other, 15 s of the install, most of them never imported
@@ -21,8 +21,9 @@ none of a file whose rewriting warns.
 
 A file already compiled is left as it is (compileall compares the source's modification time with
 the compiled copy's header; pytest its time and size), so in a checkout installed before, or by
-pip's default, this reads a header a file (a copy of pytest's, whole). It only saves time: a file it cannot compile, or a
-requirement or `.pth` line it cannot read, is left to be compiled as it is imported."""
+pip's default, this reads a header a file (a copy of pytest's, whole). It only saves time: a
+file it cannot compile, or a requirement or `.pth` line it cannot read, is left to be compiled
+as it is imported."""
 
 import compileall
 import fnmatch
@@ -42,7 +43,7 @@ from tests.support.paths import ROOT
 OURS = ("suppression", "handlers")
 
 
-def compile_programs_imports(config=None) -> tuple[int, int]:
+def compile_ahead(config=None) -> tuple[int, int]:
     """Compile our packages, what our distribution and every one it requires installed, and
     what the environment's .pth files run at each start; and, given pytest's `config`, write
     the rewritten copies of what pytest rewrites (`rewritten_by_pytest`). The number of files

@@ -47,12 +47,15 @@ class Pages:
             undefined=jinja2.StrictUndefined,
         )
         self.catalogues = Catalogues()
-        self.css = (TEMPLATES / "page.css").read_text(encoding="utf-8")
-        css_hash = base64.b64encode(hashlib.sha256(self.css.encode("utf-8")).digest()).decode()
+        # plain.css: the colours, the type and the column, all that the one-click answer carries
+        # (mail providers POST it and read no page); the other pages add page.css.
+        self.plain_css = (TEMPLATES / "plain.css").read_text(encoding="utf-8")
+        self.css = self.plain_css + (TEMPLATES / "page.css").read_text(encoding="utf-8")
+        sheets = " ".join(f"'sha256-{_digest(css)}'" for css in (self.css, self.plain_css))
         self.headers = {
-            # Only our one inline stylesheet may apply; no scripts, images, frames or other origins.
+            # Only our inline stylesheet may apply; no scripts, images, frames or other origins.
             "Content-Security-Policy": (
-                f"default-src 'none'; style-src 'sha256-{css_hash}'; form-action 'self'; "
+                f"default-src 'none'; style-src {sheets}; form-action 'self'; "
                 "frame-ancestors 'none'; base-uri 'none'"
             ),
             "Cache-Control": "no-store",
@@ -66,12 +69,14 @@ class Pages:
     def one_click_page(self, lang: str) -> bytes:
         # Mail providers send this POST and ignore the body: one page a language, rendered once.
         if lang not in self._one_click:
-            self._one_click[lang] = self.render("one_click.html", lang=lang, title=N_("Unsubscribed")).body
+            self._one_click[lang] = self.render("one_click.html", lang=lang, title=N_("Unsubscribed"),
+                                                switcher=False, css=self.plain_css).body
         return self._one_click[lang]
 
-    def render(self, template: str, status: int = 200, *, lang: str, switcher: bool = True, **context) -> web.Response:
+    def render(self, template: str, status: int = 200, *, lang: str, switcher: bool = True, css: str | None = None,
+               **context) -> web.Response:
         html = self.env.get_template(template).render(
-            css=self.css, company=self.settings.service.company_name, lang=lang,
+            css=self.css if css is None else css, company=self.settings.service.company_name, lang=lang,
             _=self.catalogues.gettext(lang), languages=list(LANGUAGES.items()) if switcher else [], **context,
         )
         response = web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
@@ -351,3 +356,8 @@ def _problem_page(pages: Pages, request: web.Request, exc: Exception) -> web.Res
     response.headers.update(failure.headers)
     return response
 
+
+
+def _digest(css: str) -> str:
+    """A stylesheet's hash as a Content-Security-Policy source names it."""
+    return base64.b64encode(hashlib.sha256(css.encode("utf-8")).digest()).decode()

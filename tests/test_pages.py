@@ -1,5 +1,7 @@
 """Recipients' links over real HTTP: RFC 8058 one-click, the page, undo, and bad links (CONTRACT §3)."""
 
+import base64
+import hashlib
 import re
 
 import aiohttp
@@ -100,6 +102,25 @@ async def test_one_click_post_suppresses_before_answering_200(client, service, e
     assert "Location" not in answer.headers and "Set-Cookie" not in answer.headers
     assert await state(service) == {"newsletters"}
     assert await feed(service) == [("suppress", "newsletters", "one-click", "recipient")]
+
+
+async def test_each_page_carries_a_stylesheet_its_policy_allows_and_the_one_click_answer_only_the_base(client, service):
+    """A browser drops a stylesheet the CSP does not name: each page's own must be named. Mail
+    providers read no one-click answer, so it carries the base alone and no language menu."""
+    def sheet_allowed(html: str, csp: str) -> str:
+        css = re.fullmatch(r"(?s).*<style>(.*)</style>.*", html).group(1)
+        assert f"'sha256-{base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()}'" in csp
+        return css
+
+    choose = await client.get(link_path(service))
+    full = sheet_allowed(await choose.text(), choose.headers["Content-Security-Policy"])
+    answer = await client.post(link_path(service), data={"List-Unsubscribe": "One-Click"})
+    html = await answer.text()
+    base = sheet_allowed(html, answer.headers["Content-Security-Policy"])
+    assert full.startswith(base) and "prefers-color-scheme" in full and "prefers-color-scheme" not in base
+    assert "color-scheme: light dark; background: Canvas" in base
+    assert "<h1>You are unsubscribed</h1>" in html and "<nav" not in html
+    assert len(html.encode()) < 1024, len(html.encode())
 
 
 async def test_one_click_is_idempotent(client, service):

@@ -1,5 +1,5 @@
 """Pictures for the dashboard, drawn here as inline SVG: no script, no external asset, no style
-attribute (the pages' CSP allows only their one stylesheet, whose classes colour the series in
+attribute (the pages' CSP allows only our stylesheet, whose classes colour the series in
 light and dark). Each picture is `role="img"` with a label; its figures are in a table beside it,
 so nothing here is the only way to read a number.
 """

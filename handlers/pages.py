@@ -357,7 +357,6 @@ def _problem_page(pages: Pages, request: web.Request, exc: Exception) -> web.Res
     return response
 
 
-
 def _digest(css: str) -> str:
     """A stylesheet's hash as a Content-Security-Policy source names it."""
     return base64.b64encode(hashlib.sha256(css.encode("utf-8")).digest()).decode()

@@ -70,11 +70,17 @@ async def violations(page, contrast: bool = True, only: tuple[str, ...] = ()) ->
     return [f"{v['id']}: {v['help']} at {[n['target'] for n in v['nodes']][:3]}" for v in result["violations"]]
 
 
+def stylesheet() -> str:
+    """The whole stylesheet the pages carry: its base (all the one-click answer has) and the rest."""
+    templates = ROOT / "handlers" / "templates"
+    return (templates / "plain.css").read_text() + (templates / "page.css").read_text()
+
+
 def test_the_stylesheet_styles_every_language_alike():
     """The premise of checking colour contrast in one language: no style depends on the language
     (a `:lang()` or `[lang]` selector, or a style inside a template, could make one differ)."""
     templates = ROOT / "handlers" / "templates"
-    css = (templates / "plain.css").read_text() + (templates / "page.css").read_text()
+    css = stylesheet()
     assert css.count("{") > 20  # it is the stylesheet the pages use
     assert sorted(sheet.name for sheet in templates.glob("*.css")) == ["page.css", "plain.css"]
     assert not re.search(r":lang\(|\[\s*lang|\[\s*dir|:dir\(", css)
@@ -88,8 +94,7 @@ def test_the_dark_scheme_changes_only_colours():
     """The premise of running only the colour rules in the dark: the stylesheet's dark blocks set
     colours alone (and `color-scheme: light dark` switches the system colours), so nothing is
     shown, hidden, sized or named differently in the dark."""
-    templates = ROOT / "handlers" / "templates"
-    css = ((templates / "plain.css").read_text() + (templates / "page.css").read_text()).lower()  # CSS ignores case here
+    css = stylesheet().lower()  # CSS ignores case here
     assert "\\" not in css  # no escape could spell the query or a property otherwise
     blocks = re.findall(r"@media\s*\(prefers-color-scheme:\s*dark\)\s*\{((?:[^{}]*\{[^{}]*\})*)\s*\}", css)
     assert len(blocks) == css.count("prefers-color-scheme") == 2

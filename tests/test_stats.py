@@ -463,7 +463,7 @@ async def test_the_dashboard_draws_each_figure_with_its_table_in_the_readers_lan
     html = await page.text()
     assert page.status == 200 and '<html lang="en">' in html
     assert html.count("<svg") == 4 and html.count("<table>") == 4 and "<script" not in html
-    assert 'role="img"' in html and "style=" not in html  # the CSP allows only the one stylesheet
+    assert 'role="img"' in html and "style=" not in html  # the CSP allows only our stylesheet
     assert page.headers["Content-Security-Policy"] == (await client.get("/admin/")).headers["Content-Security-Policy"]
     assert "welcome" in html and "12.50%" in html  # 1 of 8
     assert "The emails are not relevant to me" in html and "Unsubscribe page" in html and "API" in html

@@ -78,13 +78,17 @@ def start(tree: Path, config: Path, port: int, baseline: bool = False) -> subpro
     command = [PYTHON, str(ROOT / "bench" / "baselines.py"), "http", str(port)] if baseline else \
         [PYTHON, str(tree / "run.py"), "--config", str(config)]
     process = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": str(tree)})
-    probe = "/v1/suppressions/x@example.com" if baseline else "/healthz"
+    wait_until_up(process, port, "/v1/suppressions/x@example.com" if baseline else "/healthz", tree)
+    return process
+
+
+def wait_until_up(process: subprocess.Popen, port: int, probe: str, tree: Path) -> None:
     for _ in range(12000):
         if process.poll() is not None:
             sys.exit(f"a server from {tree} exited during start-up")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}{probe}", timeout=1):
-                return process
+                return
         except OSError:
             time.sleep(0.005)
     sys.exit("a server did not start")

@@ -155,6 +155,9 @@ class RequestIntake:
             except ReaderUnavailable as exc:
                 # The mail stays stored and pending: nothing is lost, it is read once a reader starts.
                 log.error("cannot read stored mail now, will retry in %g s: %s", _RETRY_SECONDS, exc)
+            except Exception:
+                # A fault of ours must not end the reading of everyone's mail for good.
+                log.exception("handling stored mail failed; will retry in %g s", _RETRY_SECONDS)
 
     async def _recount(self) -> None:
         """Count the mail kept per network and sender again: other instances and retention change it."""
@@ -306,6 +309,16 @@ class RequestIntake:
             # An erasure took its text while it was read: what was read must not come back, nor be answered.
             log.warning("message %d: settled while it was read (an erasure); the reading is dropped", message_id)
             return
+        except (StoreUnavailable, asyncio.CancelledError):
+            raise  # the database, not this message: it stays pending and is read again
+        except Exception as exc:
+            # This message's reading could not be written (text no database stores, say). Left
+            # pending, it would fail again and hold up everyone's mail after it: a person reads it.
+            if decision == _UNSTORABLE:
+                raise
+            log.error("message %d: what was read could not be stored (%s); kept for review", message_id,
+                      type(exc).__name__)
+            return await self.settle(message_id, _UNSTORABLE)
         self.handled += 1
         # Masked: the log is no place for the list's addresses (the inbox view has them).
         log.info("message %d: %s %s (%s)", message_id, decision.kind,
@@ -316,6 +329,9 @@ class RequestIntake:
             task = asyncio.create_task(self._on_request(message_id, decision))
             self._replying.add(task)
             task.add_done_callback(self._replying.discard)
+
+_UNSTORABLE = Decision(REVIEW, ("what the reader found in it could not be stored; kept for a person",))
+
 
 def _outcome(decision: Decision) -> Outcome:
     return Outcome(

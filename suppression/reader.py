@@ -14,9 +14,11 @@ it leaves at its stop ends with the process. A child that loaded an operator's m
 its reader, so that a new child checks the file as it is then.
 """
 
+import dataclasses
 import logging
 import mmap
 import multiprocessing
+import re
 import resource
 import signal
 import threading
@@ -256,7 +258,24 @@ def serve(conn: Connection, memory_bytes: int, judge_path: str) -> None:
 def decide(raw: bytes, mail_from: str, settings: ReaderSettings, read_token, judge: Judge | None = None) -> Decision:
     """classify_message, with any failure made a decision for a person."""
     try:
-        return classify_message(raw, mail_from, settings.request_addresses, read_token,
-                                settings.trusted_authserv_ids, settings.topics, judge)
+        return storable(classify_message(raw, mail_from, settings.request_addresses, read_token,
+                                         settings.trusted_authserv_ids, settings.topics, judge))
     except Exception as exc:  # MemoryError and RecursionError included: hostile input, not our state
         return _review(f"could not be read: {type(exc).__name__}: {str(exc)[:200]}")
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def storable(decision: Decision) -> Decision:
+    """The decision with every lone surrogate in its text made U+FFFD: a part or header in UTF-7,
+    or "unicode_escape", decodes to them, and no database stores them (the whole settling
+    failed, and with it the reading of everyone's mail after it)."""
+    changed = {}
+    for field in dataclasses.fields(decision):
+        value = getattr(decision, field.name)
+        if isinstance(value, str) and _SURROGATES.search(value):
+            changed[field.name] = _SURROGATES.sub("\ufffd", value)
+        elif isinstance(value, tuple) and any(isinstance(v, str) and _SURROGATES.search(v) for v in value):
+            changed[field.name] = tuple(_SURROGATES.sub("\ufffd", v) if isinstance(v, str) else v for v in value)
+    return dataclasses.replace(decision, **changed) if changed else decision

@@ -12,6 +12,7 @@ from handlers.app import build_app
 from handlers.smtp import RequestHandler
 from handlers.state import INTAKE, SERVICE, SMTP_SERVER
 from suppression.config import SmtpSettings
+from suppression.inbound.classify import REQUEST, Decision
 from suppression.model import ALL_EMAILS, Scope
 from suppression.service import SuppressionService
 from tests.support.http import bearer
@@ -188,6 +189,32 @@ async def test_handling_a_message_twice_changes_nothing_more(client):
     await intake.handle(1, stored.raw, stored.mail_from)
     changes = await service.store.changes_after(0, 100)
     assert [(c.action, c.email, c.actor) for c in changes] == [("suppress", "jane@example.com", "email:1")]
+
+
+async def test_a_header_that_decodes_to_lone_surrogates_is_read_and_so_is_the_mail_after_it(client):
+    # UTF-7 (and unicode_escape) decode to lone surrogates, which no database stores: settling
+    # such a message failed, the intake task ended, and nobody's mail was read again.
+    service = client.app[SERVICE]
+    poison = (b"From: p@example.com\r\nTo: PLUSinfo@plusnxt.com\r\nSubject: =?utf-7?Q?hi+2D0-?=\r\n\r\n"
+              b"Please unsubscribe me.\r\n")
+    for raw, sender in ((poison, "p@example.com"), (SIMPLE, "jane@example.com")):
+        code, _ = await in_thread(send, smtp_port(client), raw, sender)
+        assert code == 250
+    assert await wait_until(lambda: _no_pending(service))
+    assert (await service.check("jane@example.com")).suppressed
+    assert (await service.store.get_message(1)).subject == "hi\ufffd"
+
+
+async def test_a_reading_that_cannot_be_stored_puts_the_message_before_a_person(client):
+    intake, service = client.app[INTAKE], client.app[SERVICE]
+    intake.quiet_seconds = intake.trail_seconds = 60.0  # this test settles the message itself
+    await in_thread(send, smtp_port(client), SIMPLE)
+    unstorable = Decision(REQUEST, ("asked",), addresses=("jane@example.com",), subject="hi\ud83d", proof="reply")
+    await intake.settle(1, unstorable)
+    message = await service.store.get_message(1)
+    assert message.status == "review" and message.reasons == ["what the reader found in it could not be stored;"
+                                                               " kept for a person"]
+    assert not (await service.check("jane@example.com")).suppressed
 
 
 async def _no_pending(service):

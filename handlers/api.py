@@ -12,7 +12,7 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from handlers.bodies import (
     NOT_FLAT, all_strings, count_each, flat_object, json_in_pieces, json_list_in_slices, let_go, let_go_lists,
-    message_id_of,
+    body_pieces, message_id_of,
 )
 from handlers.errors import ApiError, json_answers
 from handlers.state import METRICS, SERVICE, SETTINGS, WEBHOOKS
@@ -192,7 +192,8 @@ async def _check_text(request: web.Request) -> web.StreamResponse:
     # read as such, and one that does not (UTF-16 and UTF-32) is refused, as is a body whose first
     # bytes look like UTF-16: before the answer starts, when a refusal can still be one.
     decoder = _decoder_of(request.charset)
-    first = await request.content.read(_BLOCK_BYTES)
+    pieces = body_pieces(request)
+    first = await anext(pieces, b"")
     if first.startswith(codecs.BOM_UTF8):
         first = first[len(codecs.BOM_UTF8):]
     elif first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"@\x00" in first or b"\x00@" in first:
@@ -202,7 +203,7 @@ async def _check_text(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     checked = 0
     try:
-        async for block in _line_blocks(_chunks(first, request.content, decoder)):
+        async for block in _line_blocks(_chunks(first, pieces, decoder)):
             checked += block.count(b"\n")
             if algorithm is None:
                 hits = await service.suppressed_block(block, scope, request.query.get("purpose"))
@@ -230,6 +231,9 @@ def _decoder_of(charset: str | None):
     try:
         codec = codecs.lookup(charset or "utf-8")
         keeps_ascii = not codec.name.startswith(("utf-16", "utf-32")) and "\n@.".encode(codec.name) == b"\n@."
+        # Its decoder must also read what is not text in it as U+FFFD: "idna" refuses to, and
+        # failed in the middle of an answer already begun (a 500 inside a 200).
+        codecs.getincrementaldecoder(codec.name)("replace").decode(b"\n@.\xff", final=True)
     except (LookupError, UnicodeError):  # unknown, or no text encoding at all ("base64", "rot13")
         keeps_ascii = False
     if not keeps_ascii:
@@ -244,11 +248,11 @@ async def _chunks(first: bytes, stream, decoder=None):
     declared in another charset."""
     if decoder is None:
         yield first
-        async for data in stream.iter_chunked(_BLOCK_BYTES):
+        async for data in stream:
             yield data
         return
     yield decoder.decode(first).encode()
-    async for data in stream.iter_chunked(_BLOCK_BYTES):
+    async for data in stream:
         yield decoder.decode(data).encode()
     yield decoder.decode(b"", final=True).encode()
 
@@ -551,7 +555,7 @@ async def _read_at_most(request: web.Request, max_bytes: int) -> list[bytes]:
     if request.content_length is not None and request.content_length > max_bytes:
         raise ApiError(413, f"the body is larger than {max_bytes} bytes")
     chunks, size = [], 0
-    async for chunk in request.content.iter_chunked(_BLOCK_BYTES):
+    async for chunk in body_pieces(request):  # unpacked: the limit is of what is read, not of what came
         size += len(chunk)
         if size > max_bytes:
             raise ApiError(413, f"the body is larger than {max_bytes} bytes")

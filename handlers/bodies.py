@@ -14,12 +14,14 @@ import asyncio
 import codecs
 import json
 import re
+import zlib
 from json.decoder import scanstring
 from json.encoder import encode_basestring_ascii as _json_string
 from typing import NoReturn
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 from multidict import MultiDictProxy
 
 from handlers.errors import ApiError
@@ -36,11 +38,64 @@ _STRING_PIECE = 64 * 1024  # characters of a long string written into an answer 
 NOT_FLAT = "a large body must be one flat object such as {\"emails\": [strings]}"
 
 
+_PIECE_BYTES = 256 * 1024  # unpacked at once, between turns of the loop
+_ZLIB_WINDOWS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+def refuse_encoded(request: web.Request) -> None:
+    """415 for a form sent compressed: no browser or mail provider compresses one."""
+    if _encoding(request) not in ("", "identity"):
+        raise ApiError(415, "a form is read as it is sent: no Content-Encoding")
+
+
+async def body_pieces(request: web.Request):
+    """The body as it was before its Content-Encoding (gzip or deflate), in pieces of at most
+    _PIECE_BYTES with a turn of the loop between them: the server does not decompress
+    (handlers/protocol.py), since it would unpack all of a body on the loop at once (a megabyte
+    of gzip is a gigabyte, two seconds of every answer), and one a handler never reads too.
+    RequestPayloadError for a body not in its encoding; 415 for an encoding not read."""
+    encoding = _encoding(request)
+    if encoding in ("", "identity"):
+        async for data in request.content.iter_chunked(_PIECE_BYTES):
+            yield data
+        return
+    if encoding not in _ZLIB_WINDOWS:
+        raise ApiError(415, f"Content-Encoding {encoding[:20]!r} is not read: send gzip, deflate or none")
+    unpack = None
+    async for data in request.content.iter_chunked(_PIECE_BYTES):
+        if unpack is None:
+            # A "deflate" body without its zlib header, as some clients send it (aiohttp reads it too).
+            raw = encoding == "deflate" and data[0] & 0xF != 8
+            unpack = zlib.decompressobj(-zlib.MAX_WBITS if raw else _ZLIB_WINDOWS[encoding])
+        while data:
+            if unpack.eof:  # more after the end: another gzip member, or not the body's encoding
+                data = unpack.unused_data + data
+                if encoding == "deflate" or not data.startswith(b"\x1f\x8b"):
+                    raise RequestPayloadError(f"the body goes on after its Content-Encoding ends ({encoding})")
+                unpack = zlib.decompressobj(_ZLIB_WINDOWS[encoding])
+            try:
+                piece = unpack.decompress(data, _PIECE_BYTES)
+            except zlib.error:
+                raise RequestPayloadError(f"the body is not in its Content-Encoding ({encoding})") from None
+            data = unpack.unconsumed_tail
+            if piece:
+                yield piece
+            if data:
+                await asyncio.sleep(0)
+    if unpack is not None and not unpack.eof:
+        raise RequestPayloadError(f"the body ends before its Content-Encoding does ({encoding})")
+
+
+def _encoding(request: web.Request) -> str:
+    return request.headers.get("Content-Encoding", "identity").strip().lower()
+
+
 async def form_of(request: web.Request) -> MultiDictProxy:
     """The form a POST sent, every field text; 400 for one that cannot be read (a charset no
     codec knows, a multipart body without its boundary or with a part aiohttp cannot decode),
     and for a field that is a file or bytes (a multipart part of another type), which would
     otherwise be stored as it came."""
+    refuse_encoded(request)
     try:
         form = await request.post()
     except (LookupError, ValueError, RuntimeError, HttpProcessingError):

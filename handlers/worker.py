@@ -92,10 +92,6 @@ async def forward(request: web.Request) -> web.StreamResponse:
     headers = CIMultiDict((name, value) for name, value in request.headers.items() if name.lower() not in hop_only)
     headers[TOKEN_HEADER] = request.app[TOKEN]
     headers[FORWARDED_FOR] = request.remote or "unknown"
-    if "Content-Encoding" in headers:
-        # aiohttp has decoded the body already: it goes on as it now is, without its length.
-        del headers["Content-Encoding"]
-        headers.popall("Content-Length", None)
     body = request.content.iter_chunked(1 << 16) if request.body_exists else None
     response: web.StreamResponse | None = None
     try:

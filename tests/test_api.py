@@ -2,9 +2,12 @@
 
 import asyncio
 import codecs
+import gzip
 import hashlib
 import io
 import json
+import logging
+import zlib
 
 import pytest
 
@@ -241,6 +244,36 @@ async def test_a_body_not_in_its_content_encoding_is_a_400_before_any_answer(cli
         **bearer(check_key), "Content-Type": content_type, "Content-Encoding": "gzip"})
     assert answer.status == 400
     assert "could not be read" in (await answer.json())["error"]
+
+
+async def test_a_compressed_body_no_handler_reads_is_never_unpacked(client, caplog):
+    # aiohttp unpacked every gzip body as it came, on the loop, for any route: a megabyte of it
+    # (a gigabyte unpacked) held every answer for two seconds; one not in gzip at all logged a
+    # traceback. The server reads none of it now: a handler that reads a body unpacks it.
+    for body in (b"not gzip at all", gzip.compress(b"\n" * 50_000_000)):
+        answer = await client.get("/healthz", data=body, headers={"Content-Encoding": "gzip"})
+        assert answer.status == 200
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_a_compressed_bulk_check_is_unpacked_in_pieces_to_its_limit(client, check_key):
+    await client.app[SERVICE].suppress("first@example.com", ALL_EMAILS, "unsubscribe", "api", "tests")
+    lines = b"first@example.com\n" + b"other@example.com\n" * 100_000
+    members = gzip.compress(lines[:50_000]) + gzip.compress(lines[50_000:])  # two gzip members, one body
+    for encoding, body in (("gzip", members), ("deflate", zlib.compress(lines)),
+                           ("deflate", zlib.compress(lines)[2:-4])):  # deflate without its zlib header too
+        answer = await client.post("/v1/check", data=body, headers={
+            **bearer(check_key), "Content-Type": "text/plain", "Content-Encoding": encoding})
+        assert (answer.status, await answer.text()) == (200, "first@example.com\n"), encoding
+    # JSON is limited by what it unpacks to (64 MiB), not by what came: 70 KB of gzip.
+    bomb = gzip.compress(b'{"emails": ["' + b"a" * 70_000_000 + b'"]}')
+    answer = await client.post("/v1/check", data=bomb, headers={
+        **bearer(check_key), "Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert answer.status == 413
+    for encoding in ("br", "compress"):
+        answer = await client.post("/v1/check", data=b"x", headers={
+            **bearer(check_key), "Content-Type": "text/plain", "Content-Encoding": encoding})
+        assert answer.status == 415 and encoding in (await answer.json())["error"]
 
 
 async def test_a_text_check_whose_body_breaks_after_the_answer_began_is_cut_off_not_ended(client, check_key):

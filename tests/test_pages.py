@@ -1,6 +1,7 @@
 """Recipients' links over real HTTP: RFC 8058 one-click, the page, undo, and bad links (CONTRACT §3)."""
 
 import base64
+import gzip
 import hashlib
 import re
 
@@ -121,6 +122,17 @@ async def test_each_page_carries_a_stylesheet_its_policy_allows_and_the_one_clic
     assert "color-scheme: light dark; background: Canvas" in base
     assert "<h1>You are unsubscribed</h1>" in html and "<nav" not in html
     assert len(html.encode()) < 1024, len(html.encode())
+
+
+async def test_a_form_of_more_parts_than_ours_have_is_refused_before_it_is_parsed(client, service):
+    # aiohttp parses up to 1,000 parts of a multipart form, 100 ms of the loop for 64 KB of them.
+    parts = b"".join(b"--B\r\nContent-Disposition: form-data; name=a\r\n\r\n\r\n" for _ in range(200))
+    answer = await client.post(link_path(service), data=parts + b"--B--\r\n",
+                               headers={"Content-Type": "multipart/form-data; boundary=B"})
+    assert answer.status == 413 and await feed(service) == []
+    zipped = await client.post(link_path(service), data=gzip.compress(b"List-Unsubscribe=One-Click"), headers={
+        "Content-Type": "application/x-www-form-urlencoded", "Content-Encoding": "gzip"})
+    assert zipped.status == 415 and await feed(service) == []
 
 
 async def test_one_click_is_idempotent(client, service):

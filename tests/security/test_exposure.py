@@ -6,6 +6,8 @@ Driven against the service as a process: its log is what an operator's log colle
 import asyncio
 import socket
 import stat
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -73,9 +75,17 @@ def test_an_overlong_request_line_is_not_echoed_in_the_answer_or_the_log(tmp_pat
                 answer += chunk
         assert answer.startswith(b"HTTP/1.") and b" 400 " in answer.split(b"\r\n")[0]
         assert b"SECRETTOKEN" not in answer
+        # A part header that aiohttp warns of, quoting it, with whatever a stranger put in it.
+        form = f'--B\r\nContent-Disposition: form-data; name="{VICTIM}\r\n\r\nx\r\n--B--\r\n'.encode()
+        signin = urllib.request.Request(f"{deployment.base_url}/admin/signin", data=form, method="POST",
+                                        headers={"Content-Type": "multipart/form-data; boundary=B"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(signin, timeout=30)
+        assert refused.value.code == 400
+        refused.value.close()
         _, log = service.stop()
     assert "malformed HTTP request refused with 400: LineTooLong" in log
-    assert "SECRETTOKEN" not in log
+    assert "SECRETTOKEN" not in log and VICTIM not in log
 
 
 def modes(folder) -> dict[str, int]:

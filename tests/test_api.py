@@ -229,6 +229,14 @@ async def test_bulk_text_in_a_charset_that_keeps_ascii_is_read_as_declared(clien
     assert (hashed.status, await hashed.text()) == (200, f"{digest}\n")
 
 
+async def test_a_charset_whose_decoder_cannot_replace_what_is_not_text_is_refused_before_the_answer(client, check_key):
+    # "idna" keeps ASCII as ASCII, but its decoder refuses errors="replace": it failed in the middle
+    # of an answer already begun, a 500 inside a 200.
+    answer = await client.post("/v1/check", data=b"bob@example.com\n", headers={
+        **bearer(check_key), "Content-Type": "text/plain; charset=idna"})
+    assert answer.status == 415 and "idna" in (await answer.json())["error"]
+
+
 async def test_bulk_text_with_a_byte_order_mark_checks_its_first_line(client, admin_key, check_key):
     await client.app[SERVICE].suppress("first@example.com", ALL_EMAILS, "unsubscribe", "api", "tests")
     for charset in ("", "; charset=UTF-8", "; charset=us-ascii"):

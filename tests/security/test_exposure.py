@@ -83,9 +83,14 @@ def test_an_overlong_request_line_is_not_echoed_in_the_answer_or_the_log(tmp_pat
             urllib.request.urlopen(signin, timeout=30)
         assert refused.value.code == 400
         refused.value.close()
+        # A field's name is the client's to choose, line breaks and all.
+        forged = "2026-12-06 00:00:00,000 ERROR handlers.app: FORGED"
+        status, _ = call(deployment, "POST", "/v1/links", {"email": "x@example.com", f"z\n{forged}": 1})
+        assert status == 400
         _, log = service.stop()
     assert "malformed HTTP request refused with 400: LineTooLong" in log
     assert "SECRETTOKEN" not in log and VICTIM not in log
+    assert "FORGED" in log and not any(line.startswith(forged) for line in log.splitlines())
 
 
 def modes(folder) -> dict[str, int]:

@@ -2,8 +2,10 @@
 
 import asyncio
 import smtplib
+import socket
 import sqlite3
 import tomllib
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -215,6 +217,38 @@ async def test_a_reading_that_cannot_be_stored_puts_the_message_before_a_person(
     assert message.status == "review" and message.reasons == ["what the reader found in it could not be stored;"
                                                                " kept for a person"]
     assert await service.suppressed_scopes("jane@example.com") == set()
+
+
+async def test_commands_sent_all_at_once_are_answered_with_turns_of_the_loop_between(client):
+    # Each RCPT is noted with how many turns the loop had given other work so far: answered all
+    # in one go, thousands would share one count, and every HTTP answer would wait for them.
+    handler, turns, seen = client.app[SMTP_SERVER].handler, [0], []
+    answer_rcpt = handler.handle_RCPT
+
+    async def noted(*args):
+        seen.append(turns[0])
+        return await answer_rcpt(*args)
+
+    async def turning():
+        while True:
+            turns[0] += 1
+            await asyncio.sleep(0)
+
+    def pipelined():
+        with socket.create_connection(("127.0.0.1", smtp_port(client)), timeout=30) as sock:
+            sock.sendall(b"EHLO x\r\nMAIL FROM:<a@example.com>\r\n" + b"RCPT TO:<PLUSinfo@plusnxt.com>\r\n" * 2000
+                         + b"QUIT\r\n")
+            while sock.recv(65536):
+                pass
+
+    handler.handle_RCPT = noted
+    ticker = asyncio.create_task(turning())
+    try:
+        await in_thread(pipelined)
+    finally:
+        ticker.cancel()
+    assert len(seen) == 2000
+    assert max(Counter(seen).values()) <= 2
 
 
 async def _no_pending(service):

@@ -276,7 +276,11 @@ class RequestIntake:
                 kept.append(decision)
                 continue
             network = networks.get(message_id)
-            if network is not None and in_network[network] >= smtp.unproven_requests_per_network_per_hour:
+            if len(decision.addresses) > 1:
+                # The budgets count messages: ten naming ten addresses each were a hundred people.
+                why = (f"a request on the sender's word alone names {len(decision.addresses)} addresses;"
+                       " such a request is honoured for one address at most; kept for review")
+            elif network is not None and in_network[network] >= smtp.unproven_requests_per_network_per_hour:
                 why = (f"budget: at least {in_network[network]} requests on the sender's word alone were honoured from"
                        f" this network in the last hour (limit {smtp.unproven_requests_per_network_per_hour});"
                        " kept for review")
@@ -290,7 +294,8 @@ class RequestIntake:
                 kept.append(decision)
                 continue
             self.deferred += 1
-            log.warning("message %d: a request without proof kept for review past its hourly budget", message_id)
+            log.warning("message %d: a request without proof kept for review %s", message_id,
+                        "for the addresses it names" if len(decision.addresses) > 1 else "past its hourly budget")
             kept.append(dataclasses.replace(
                 decision, kind=REVIEW, reasons=(*decision.reasons, why), addresses=(), reason=None,
                 found=tuple(dict.fromkeys([*decision.found, *decision.addresses])),

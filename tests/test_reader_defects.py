@@ -134,6 +134,28 @@ def test_words_that_want_the_mail_or_say_too_little_go_to_a_person(subject, body
     assert decision.kind == REVIEW, decision.reasons
 
 
+# Written to stay, or to have the mail back, and honoured as requests until 2026-12-06 (a probing
+# helper's sixteen, then a set written by another that had not seen the reader: 31 of its 126
+# such messages were taken as requests; docs/email.md has the figures).
+@pytest.mark.parametrize("subject, body", [
+    ("Subscription", "Keep me subscribed please, I read every issue."),
+    ("Remove", "Please do not remove me from your list."),
+    ("RE: unsubscribe", "Please cancel my unsubscribe request, I clicked it by mistake."),
+    ("Newsletter", "Why was I unsubscribed? I never asked for that. Please put me back."),
+    ("Lista", "Por favor, no me den de baja, mantenedme en la lista."),
+    ("Liste", "Gardez-moi dans votre liste s'il vous plaît, et remettez-moi si vous m'avez retiré."),
+    ("Verteiler", "Bitte löschen Sie mich auf keinen Fall aus dem Verteiler."),
+    ("Lista", "Não me removam da lista, por favor."),
+    ("Newsletter", "Perché sono stato disiscritto? Rimettetemi nella lista per favore."),
+    ("Lijst", "Verwijder mij alstublieft niet, hou me op de mailinglijst."),
+    ("配信", "配信停止はしないでください。元に戻してください。"),
+    ("订阅", "请不要把我的邮箱从名单中删除，麻烦恢复我的订阅。"),
+])
+def test_words_that_ask_to_stay_or_to_come_back_go_to_a_person(subject, body):
+    decision = read(message(body, subject=subject))
+    assert decision.kind == REVIEW, decision.reasons
+
+
 @pytest.mark.parametrize("body", ["Remover.", "Rimuovere.", "Basta.", "TD", "解除。", "不要です。", "Parem.",
                                   "Please stop", "unsubscribe me", "Stopp", "Entfernen", "Eliminar", "Remova",
                                   "Rimuovimi", "移除", "止めて", "Unsuscribe",

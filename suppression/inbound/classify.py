@@ -143,12 +143,13 @@ def classify_message(
     phrases = [f"phrases that ask: {', '.join(dict.fromkeys(intent.asked))}"] if intent.asked else []
     if intent.negated:
         phrases.append(f"negated: {', '.join(dict.fromkeys(intent.negated))}")
-    # Every phrase that would ask negated in its own clause ("please do not unsubscribe me"):
-    # whatever the judge makes of the rest, a person decides.
-    negated_only = bool(intent.negated) and not intent.asked
+    # A phrase that would ask negated in its own clause ("please do not unsubscribe me"), even
+    # beside one that asks (a subject "Remove" over "please do not remove me"): whatever the
+    # judge makes of the rest, a person decides.
+    negated_only = bool(intent.negated)
     if intent.stays:
         phrases.append(f"words that want the mail: {', '.join(dict.fromkeys(intent.stays))}")
-    if probability < threshold or negated_only or intent.stays or intent.too_few:
+    if (probability < threshold and not intent.curt) or negated_only or intent.stays or intent.too_few:
         why = [f"the reader is not sure the sender's own words ask to unsubscribe (judged {probability:.2f};"
                f" decided alone from {threshold:.2f}" + ("; every phrase that would ask is negated)" if negated_only
                                                         else "; words want the mail)" if intent.stays

@@ -172,6 +172,61 @@ _STAYS = re.compile(
 )
 
 
+# Words that ask to stay, or to have the mail back: "keep me subscribed", "why was I
+# unsubscribed", "cancel my unsubscribe", "please don't remove me". Not "continue to receive":
+# a request often says it of the mail it keeps ("stop the offers, I'll keep the invoices"). Only
+# those not negated in their own clause count. A probing helper's messages asking to stay were
+# honoured as requests (2026-12-06): the judge scored "keep me subscribed" 0.93.
+_WANTS_MORE = re.compile(
+    # Stay, or be kept, on the list.
+    r"\bkeep me (subscribed|on (the|your|this) (mailing |e-?mail )?list)\b|\b(stay|remain) (subscribed|on (the|your) list)\b|"
+    r"\bmant[eé]n(game|ganme|erme|gan)? (en (la|su|vuestra) lista|suscrit[oa]|mi suscripci[oó]n)\b|"
+    r"\bseguir (suscrit[oa]|en (la|su|vuestra) lista)\b|"
+    r"\bgarde[rz]?[- ]moi (dans|sur) (la|votre|vos) (liste|fichier)|\brester (abonn[ée]e?|inscrit[e]?|sur (la|votre) liste)\b|"
+    r"\b(behalten sie mich|lassen sie mich)\b[^.!?\n]{0,30}\b(verteiler|liste|newsletter)|"
+    r"\b(im|auf dem) (verteiler|newsletter) (bleiben|lassen)\b|\b(angemeldet|abonniert) bleiben\b|"
+    r"\bmantenham?(-me| me)? na (lista|newsletter)|\bme mantenham\b|\bcontinuar (inscrit|cadastrad|na lista)\w*|"
+    r"\btenetemi (nella|in) (lista|mailing)|\b(restare|rimanere) (iscritt[oa]|nella lista)\b|"
+    r"\bhou (me|mij) (aub |alstublieft )?op de (mailing)?lijst|\b(ingeschreven|aangemeld) blijven\b|"
+    r"\bop de (mailing)?lijst (blijven|houden)\b|"
+    r"(リスト|配信|購読|登録)(に|を|は)?(残して|続けて|そのままに)|"
+    r"(保留|继续保留|繼續保留)(我的)?(订阅|訂閱|邮箱|郵箱)|"
+    # Put back, subscribe again, or cancel a leaving.
+    r"\b(put|add|sign) me (back|up again)\b|\bre-?(subscribe|add|sign up) me\b|"
+    r"\bwhy (was i|have i been|did you) (unsubscribed|removed|unsubscribe|remove)\b|"
+    r"\b(cancel|undo|withdraw|reverse|disregard|ignore) my (earlier |previous |last )?"
+    r"(unsubscribe|unsubscription|opt-?out)( request)?\b|"
+    r"\bvuelv(an|as) a (suscribirme|a[ñn]adirme|darme de alta|incluirme)\b|\bvolver a suscribirme\b|"
+    r"\b(a[ñn][áa]danme|agr[ée]guenme|incl[úu]yanme) de nuevo\b|\bpor qu[ée] me (dieron|han dado) de baja\b|"
+    r"\bremett(ez|re)[- ]moi\b|\br[ée]inscri(vez|re)[- ]moi\b|\br[ée]abonn(ez|er)[- ]moi\b|"
+    r"\bpourquoi (ai-je [ée]t[ée]|m'avez-vous) (d[ée]sinscrit|d[ée]sabonn|retir|supprim)\w*|"
+    r"\bwieder (an|auf|ein)(melden|nehmen|tragen)\b|\btragen sie mich (bitte )?wieder ein\b|"
+    r"\bwarum (wurde ich|bin ich|haben sie mich) (abgemeldet|ausgetragen|entfernt|gel[öo]scht)\b|"
+    r"\b(coloquem|adicionem|incluam|cadastrem|ponham)(-me| me)? (de novo|novamente)\b|\bvoltar (para|[àa]) lista\b|"
+    r"\bpor que (fui|me) (removid|descadastr|exclu)\w*|"
+    r"\b(rimettetemi|reiscrivetemi|reinseritemi)\b|\biscrivetemi di nuovo\b|"
+    r"\bperch[ée] (sono stat[oa]|mi avete) (disiscritt|cancellat|rimoss|tolt)\w*|"
+    r"\bzet (me|mij) (weer|terug)\b|\b(weer|opnieuw) (aanmelden|inschrijven|toevoegen)\b|"
+    r"\bwaarom ben ik (afgemeld|uitgeschreven|verwijderd)\b|"
+    r"元に戻して|再登録|(配信|購読)を?再開|なぜ.{0,6}(配信停止|解除)|"
+    r"(恢复|恢復)(我的)?(订阅|訂閱)|重新(订阅|訂閱|加入|添加)|(为什么|為什麼).{0,8}(退订|退訂|取消订阅|取消訂閱)|"
+    # Do not remove me.
+    r"\bno me (den de baja|eliminen|borren|quiten|saquen|excluyan)\b|"
+    r"\bn[ãa]o me (removam|remova|tirem|descadastrem|excluam|exclua)\b|\bn[ãa]o (retirem|removam|apaguem|excluam) o meu\b|"
+    r"\bne me (d[ée]sabonnez|d[ée]sinscrivez|retirez|supprimez|rayez) pas\b|\bn'arr[êe]tez pas\b|"
+    r"\b(entfernen|l[öo]schen|abmelden|austragen|streichen) sie mich (bitte )?nicht\b|"
+    r"\bmich (bitte )?nicht (abmelden|austragen|entfernen|l[öo]schen|streichen)\b|"
+    r"\b(auf keinen fall|keinesfalls)\b[^.!?\n]{0,40}\b(l[öo]schen|entfernen|austragen|abmelden)\b|"
+    r"\b(l[öo]schen|entfernen|austragen|abmelden)\b[^.!?\n]{0,30}\b(auf keinen fall|keinesfalls)\b|"
+    r"\bnon (cancellatemi|rimuovetemi|mi (cancellate|rimuovete|disiscrivete|togliete))\b|"
+    r"\b(verwijder|schrijf|schrap) (mij|me|mijn adres) (alstublieft |aub |vooral )?niet\b|"
+    r"\bniet (afmelden|uitschrijven|verwijderen)\b|"
+    r"(削除|解除|停止|退会|配信停止)(は)?しないで|"
+    r"(不要|别|別)(把我)?.{0,15}(删除|刪除|移除|退订|退訂)",
+    _I,
+)
+
+
 _FEW_CHARS = 24  # own words this short, with no phrase that asks, are too few to decide on
 _FEW_CJK = 6  # the same in a script written without spaces: characters, not words
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
@@ -203,6 +258,9 @@ class Intent:
     # A word or two and no phrase that asks ("ja", "obrigada", "了解です"): the judge scored such
     # replies as requests on mail unlike its corpus; too little to tell, so a person decides.
     too_few: bool = False
+    # A word or two that ask, and nothing else ("Stopp", "Entfernen", "移除"): a request as
+    # complete as one can be, whatever the judge makes of so few features.
+    curt: bool = False
 
 
 def find_intent(text: str) -> Intent:
@@ -214,8 +272,11 @@ def find_intent(text: str) -> Intent:
         else:
             intent.asked.append(phrase)
     intent.stays.extend(match.group(0) for match in _STAYS.finditer(text))
-    intent.too_few = (not intent.asked and _few_words(text)
-                      and (_CURT.search(text) is None or _NOT_CURT.search(text) is not None))
+    intent.stays.extend(match.group(0) for match in _WANTS_MORE.finditer(text)
+                        if not _negated(text, match.start(), match.end()))
+    few, curt_word = _few_words(text), _CURT.search(text) is not None and _NOT_CURT.search(text) is None
+    intent.too_few = not intent.asked and few and not curt_word
+    intent.curt = few and curt_word and not intent.negated and not intent.stays
     return intent
 
 

@@ -373,10 +373,11 @@ async def post_erase(request: web.Request) -> web.Response:
 
 
 def _limit(request: web.Request) -> int:
-    try:
-        return int(request.query.get("limit", str(_DEFAULT_CHANGES_PAGE)))
-    except ValueError:
-        raise ApiError(400, "limit must be a whole number") from None
+    text = request.query.get("limit", str(_DEFAULT_CHANGES_PAGE))
+    # ASCII digits only: int() also reads "+1", "1_0" and the digits of other scripts ("١").
+    if not (text.isascii() and text.isdigit()):
+        raise ApiError(400, "limit must be a whole number")
+    return int(text)
 
 
 # -- received mail ----------------------------------------------------------------------

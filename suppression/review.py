@@ -107,10 +107,12 @@ class Review:
 
 def page_cursor(after: str | None) -> int:
     """A page's position from the `next` of an earlier page (the change feed's and the inbox's)."""
-    try:
-        position = int(after) if after not in (None, "") else 0
-    except ValueError:
-        raise InvalidValue("the cursor must be a value of `next` from an earlier page") from None
+    if after in (None, ""):
+        return 0
+    # ASCII digits only: int() also reads "+1", "1_0" and the digits of other scripts ("١").
+    if not (after.isascii() and after.isdigit()):
+        raise InvalidValue("the cursor must be a value of `next` from an earlier page")
+    position = int(after)
     if not 0 <= position < 2**63:  # SQLite's integers; past them no change or message can be
         raise InvalidValue("the cursor must be a value of `next` from an earlier page")
     return position

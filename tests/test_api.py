@@ -480,7 +480,9 @@ async def test_change_feed_pages_with_the_cursor(client, admin_key, sync_key):
     assert seen == [f"user{n}@example.com" for n in range(5)]
 
 
-@pytest.mark.parametrize("query", ["?after=abc", "?after=-1", "?limit=0", "?limit=10001", "?limit=x"])
+@pytest.mark.parametrize("query", ["?after=abc", "?after=-1", "?limit=0", "?limit=10001", "?limit=x",
+                                   # What int() reads too: a sign, an underscore, other scripts' digits.
+                                   "?after=%2B1", "?after=1_0", "?after=%D9%A1", "?limit=%EF%BC%91", "?limit=%2B5"])
 async def test_change_feed_bad_cursor_or_limit_is_400(client, sync_key, query):
     answer = await client.get(f"/v1/changes{query}", headers=bearer(sync_key))
     assert answer.status == 400

@@ -318,7 +318,10 @@ def mask_address(canonical: str) -> str:
 
 
 # A run of characters that may belong to an address: one class repeated, found in one pass.
-_RUN = re.compile(r"[^\s<>()\[\]{},;:\"'`/\\|]+")
+# Quotes and backslashes belong to it: a refused address's local part may hold them ('"jane"@',
+# or 'jane\u200b@' as repr writes a zero-width space), and a run cut there left the rest readable.
+_RUN = re.compile(r"[^\s<>()\[\]{},;:`/|]+")
+_LEADING_QUOTES = "'\"\\"
 
 
 # What people (and their tools) write for "@": the compatibility forms (full-width ＠, small ﹫),
@@ -334,7 +337,10 @@ def mask_addresses_in(text: str) -> str:
 
 def _masked_run(run: re.Match) -> str:
     text = _AT_SIGNS.sub("@", run.group())
-    return mask_address(text) if "@" in text else text
+    if "@" not in text:
+        return text
+    lead = len(text) - len(text.lstrip(_LEADING_QUOTES))  # the quote repr puts around it stays shown
+    return text[:lead] + mask_address(text[lead:])
 
 
 def sender_key(address: str) -> str:

@@ -46,7 +46,10 @@ async def test_addresses_reach_the_log_only_masked(tmp_path, relay):  # noqa: F8
         # The same address with another "@" (full-width, small, percent-encoded) is refused with
         # the value quoted in the answer, and masked in the log all the same.
         for spelled in ("victim.person%EF%BC%A0example.com", "victim.person%EF%B9%ABexample.com",
-                        "victim.person%2540example.com"):
+                        "victim.person%2540example.com",
+                        # Characters repr escapes, and quotes, inside the local part.
+                        "victim.person%E2%80%8B@example.com", "%22victim.person%22@example.com.",
+                        "victim.person%22@example.com"):
             status, _ = await asyncio.to_thread(call, deployment, "GET", f"/v1/suppressions/{spelled}")
             assert status == 400, spelled
         status, _ = await asyncio.to_thread(call, deployment, "POST", "/v1/suppressions",
@@ -59,7 +62,7 @@ async def test_addresses_reach_the_log_only_masked(tmp_path, relay):  # noqa: F8
     assert "message %d: request v\u2022\u2022\u2022@example.com" % named in log  # the intake's line, masked
     assert "confirmation sent to h\u2022\u2022\u2022@example.org" in log  # the reply's line, masked
     assert "GET /v1/suppressions/{email} -> 400: 'v\u2022\u2022\u2022@example..com'" in log
-    assert log.count("v\u2022\u2022\u2022@example.com' is not") == 4  # each "@" of the four masked alike
+    assert log.count("v\u2022\u2022\u2022@example.com' is not") == 6  # the four "@" masked alike, and two local parts with a zero-width space or a quote
     for secret in ("victim.person", "helper@example.org", deployment.admin_key):
         assert secret not in log
 

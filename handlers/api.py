@@ -21,7 +21,7 @@ from suppression.addresses import HASHES
 from suppression.claims import check_purpose
 from suppression.errors import StoreUnavailable
 from suppression.records import change_record, message_record, subject_record, suppression_record
-from suppression.model import Actor, Role, Scope, Source
+from suppression.model import Actor, Role, Scope, Source, row_number
 
 log = logging.getLogger(__name__)
 
@@ -373,11 +373,10 @@ async def post_erase(request: web.Request) -> web.Response:
 
 
 def _limit(request: web.Request) -> int:
-    text = request.query.get("limit", str(_DEFAULT_CHANGES_PAGE))
-    # ASCII digits only: int() also reads "+1", "1_0" and the digits of other scripts ("١").
-    if not (text.isascii() and text.isdigit()):
+    limit = row_number(request.query.get("limit", str(_DEFAULT_CHANGES_PAGE)))
+    if limit is None:
         raise ApiError(400, "limit must be a whole number")
-    return int(text)
+    return limit
 
 
 # -- received mail ----------------------------------------------------------------------

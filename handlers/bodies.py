@@ -39,6 +39,9 @@ NOT_FLAT = "a large body must be one flat object such as {\"emails\": [strings]}
 
 
 _PIECE_BYTES = 256 * 1024  # unpacked at once, between turns of the loop
+# Members of one gzip body: a client concatenating files sends a few; tens of thousands of empty
+# ones would each cost a turn of the loop and a copy of what follows.
+_MAX_MEMBERS = 64
 _ZLIB_WINDOWS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 
@@ -61,28 +64,33 @@ async def body_pieces(request: web.Request):
         return
     if encoding not in _ZLIB_WINDOWS:
         raise ApiError(415, f"Content-Encoding {encoding[:20]!r} is not read: send gzip, deflate or none")
-    unpack = None
+    unpack, carried, members = None, b"", 1
     async for data in request.content.iter_chunked(_PIECE_BYTES):
+        data, carried = carried + data, b""
         if unpack is None:
             # A "deflate" body without its zlib header, as some clients send it (aiohttp reads it too).
             raw = encoding == "deflate" and data[0] & 0xF != 8
             unpack = zlib.decompressobj(-zlib.MAX_WBITS if raw else _ZLIB_WINDOWS[encoding])
         while data:
-            if unpack.eof:  # more after the end: another gzip member, or not the body's encoding
-                data = unpack.unused_data + data
-                if encoding == "deflate" or not data.startswith(b"\x1f\x8b"):
+            if unpack.eof:  # more after the end: another gzip member (as `cat a.gz b.gz` makes), or not
+                if len(data) < 2 and encoding != "deflate":
+                    carried = data  # a member's first byte alone: the next chunk says what it is
+                    break
+                members += 1
+                if encoding == "deflate" or not data.startswith(b"\x1f\x8b") or members > _MAX_MEMBERS:
                     raise RequestPayloadError(f"the body goes on after its Content-Encoding ends ({encoding})")
                 unpack = zlib.decompressobj(_ZLIB_WINDOWS[encoding])
             try:
                 piece = unpack.decompress(data, _PIECE_BYTES)
             except zlib.error:
                 raise RequestPayloadError(f"the body is not in its Content-Encoding ({encoding})") from None
-            data = unpack.unconsumed_tail
+            # Still to unpack: what the piece's size left, or after a member's end, what follows it.
+            data = unpack.unused_data if unpack.eof else unpack.unconsumed_tail
             if piece:
                 yield piece
             if data:
                 await asyncio.sleep(0)
-    if unpack is not None and not unpack.eof:
+    if unpack is not None and (not unpack.eof or carried):
         raise RequestPayloadError(f"the body ends before its Content-Encoding does ({encoding})")
 
 

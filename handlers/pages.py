@@ -33,7 +33,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 MAX_FORM_BYTES = 64 * 1024
 # A form of ours has a field a topic and a few more; aiohttp's 1,000 parts of a multipart form
 # took 100 ms of the loop to refuse, and ten such requests at once a second of everyone's.
-MAX_FORM_FIELDS = 128
+FORM_FIELDS_BESIDE_TOPICS = 64
 ACTOR = Actor.RECIPIENT  # who acts through a link: the person holding it
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 LINK_CHANGES_PER_DAY = 10  # pauses and undos asked through one address's links in a day; past them 429
@@ -68,6 +68,7 @@ class Pages:
             "Vary": "Accept-Language",
         }
         self._one_click: dict[str, bytes] = {}
+        self.max_fields = FORM_FIELDS_BESIDE_TOPICS + len(settings.topics)
 
     def one_click_page(self, lang: str) -> bytes:
         # Mail providers send this POST and ignore the body: one page a language, rendered once.
@@ -171,7 +172,7 @@ def as_page(handler, problem=None):
         request[LANG] = language_of(request)
         try:
             # aiohttp sizes requests by the app's limit, set for bulk JSON; forms are small.
-            response = await handler(request.clone(client_max_size=MAX_FORM_BYTES, client_max_fields=MAX_FORM_FIELDS))
+            response = await handler(request.clone(client_max_size=MAX_FORM_BYTES, client_max_fields=pages.max_fields))
         except BaseException as exc:
             if not handled(exc):
                 raise

@@ -293,9 +293,10 @@ class RequestIntake:
                 total += 1
                 kept.append(decision)
                 continue
-            self.deferred += 1
+            several = len(decision.addresses) > 1
+            self.deferred += not several  # the metric counts the budgets' deferrals
             log.warning("message %d: a request without proof kept for review %s", message_id,
-                        "for the addresses it names" if len(decision.addresses) > 1 else "past its hourly budget")
+                        "for the addresses it names" if several else "past its hourly budget")
             kept.append(dataclasses.replace(
                 decision, kind=REVIEW, reasons=(*decision.reasons, why), addresses=(), reason=None,
                 found=tuple(dict.fromkeys([*decision.found, *decision.addresses])),
@@ -321,8 +322,7 @@ class RequestIntake:
             # pending, it would fail again and hold up everyone's mail after it: a person reads it.
             if decision == _UNSTORABLE:
                 raise
-            log.error("message %d: what was read could not be stored (%s); kept for review", message_id,
-                      type(exc).__name__)
+            log.error("message %d: what was read could not be stored; kept for review", message_id, exc_info=exc)
             return await self.settle(message_id, _UNSTORABLE)
         self.handled += 1
         # Masked: the log is no place for the list's addresses (the inbox view has them).
@@ -334,6 +334,7 @@ class RequestIntake:
             task = asyncio.create_task(self._on_request(message_id, decision))
             self._replying.add(task)
             task.add_done_callback(self._replying.discard)
+
 
 _UNSTORABLE = Decision(REVIEW, ("what the reader found in it could not be stored; kept for a person",))
 

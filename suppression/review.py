@@ -13,7 +13,7 @@ from suppression.addresses import normalise_address
 from suppression.config import Settings
 from suppression.errors import InvalidValue, NotFound
 from suppression.index.live import LiveIndex
-from suppression.model import ALL_EMAILS, Reason, Scope, Source, Status, StoredMessage, seconds_since, utc_iso
+from suppression.model import ALL_EMAILS, Reason, Scope, Source, Status, StoredMessage, row_number, seconds_since, utc_iso
 from suppression.store import Store
 
 INBOX_STATUSES = tuple(status.value for status in Status)  # plain strings: argparse shows their repr
@@ -109,10 +109,7 @@ def page_cursor(after: str | None) -> int:
     """A page's position from the `next` of an earlier page (the change feed's and the inbox's)."""
     if after in (None, ""):
         return 0
-    # ASCII digits only: int() also reads "+1", "1_0" and the digits of other scripts ("١").
-    if not (after.isascii() and after.isdigit()):
-        raise InvalidValue("the cursor must be a value of `next` from an earlier page")
-    position = int(after)
-    if not 0 <= position < 2**63:  # SQLite's integers; past them no change or message can be
+    position = row_number(after)  # ASCII digits a database integer holds, never int()'s wider reading
+    if position is None:
         raise InvalidValue("the cursor must be a value of `next` from an earlier page")
     return position

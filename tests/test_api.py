@@ -9,6 +9,7 @@ import json
 import logging
 import zlib
 
+import aiohttp
 import pytest
 
 from handlers.app import build_app
@@ -266,13 +267,23 @@ async def test_a_compressed_body_no_handler_reads_is_never_unpacked(client, capl
 
 async def test_a_compressed_bulk_check_is_unpacked_in_pieces_to_its_limit(client, check_key):
     await client.app[SERVICE].suppress("first@example.com", ALL_EMAILS, "unsubscribe", "api", "tests")
-    lines = b"first@example.com\n" + b"other@example.com\n" * 100_000
-    members = gzip.compress(lines[:50_000]) + gzip.compress(lines[50_000:])  # two gzip members, one body
+    lines = b"other@example.com\n" * 100_000 + b"first@example.com\n"
+    # Two gzip members in one body (as `cat a.gz b.gz` makes), the suppressed address in the second.
+    members = gzip.compress(lines[:50_000]) + gzip.compress(lines[50_000:])
     for encoding, body in (("gzip", members), ("deflate", zlib.compress(lines)),
                            ("deflate", zlib.compress(lines)[2:-4])):  # deflate without its zlib header too
         answer = await client.post("/v1/check", data=body, headers={
             **bearer(check_key), "Content-Type": "text/plain", "Content-Encoding": encoding})
         assert (answer.status, await answer.text()) == (200, "first@example.com\n"), encoding
+    # The same in one small chunk; and what follows a member that is no member is an error, not
+    # the end (the answer has begun: it is cut off, which a client reads as an error).
+    headers = {**bearer(check_key), "Content-Type": "text/plain", "Content-Encoding": "gzip"}
+    answer = await client.post("/v1/check", headers=headers,
+                               data=gzip.compress(b"other@example.com\n") + gzip.compress(b"first@example.com\n"))
+    assert (answer.status, await answer.text()) == (200, "first@example.com\n")
+    answer = await client.post("/v1/check", headers=headers, data=gzip.compress(b"first@example.com\n") + b"not gzip")
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await answer.read()
     # JSON is limited by what it unpacks to (64 MiB), not by what came: 70 KB of gzip.
     bomb = gzip.compress(b'{"emails": ["' + b"a" * 70_000_000 + b'"]}')
     answer = await client.post("/v1/check", data=bomb, headers={
@@ -482,7 +493,9 @@ async def test_change_feed_pages_with_the_cursor(client, admin_key, sync_key):
 
 @pytest.mark.parametrize("query", ["?after=abc", "?after=-1", "?limit=0", "?limit=10001", "?limit=x",
                                    # What int() reads too: a sign, an underscore, other scripts' digits.
-                                   "?after=%2B1", "?after=1_0", "?after=%D9%A1", "?limit=%EF%BC%91", "?limit=%2B5"])
+                                   "?after=%2B1", "?after=1_0", "?after=%D9%A1", "?limit=%EF%BC%91", "?limit=%2B5",
+                                   # Past what int() reads of a string (4,300 digits): a ValueError, once a 500.
+                                   "?after=" + "9" * 5000, "?limit=" + "9" * 5000])
 async def test_change_feed_bad_cursor_or_limit_is_400(client, sync_key, query):
     answer = await client.get(f"/v1/changes{query}", headers=bearer(sync_key))
     assert answer.status == 400

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from suppression.inbound.classify import COMPLAINT, REQUEST, REVIEW, classify_message
+from suppression.inbound.intent import find_intent
 from suppression.links import mint_link
 from suppression.tokens import verify_token
 
@@ -156,6 +157,20 @@ def test_words_that_ask_to_stay_or_to_come_back_go_to_a_person(subject, body):
     assert decision.kind == REVIEW, decision.reasons
 
 
+def test_words_to_stay_are_read_within_their_clause():
+    assert find_intent("Ich möchte auf keinen Fall weitere Mails, bitte abmelden.").stays == []
+    assert find_intent("Bitte auf keinen Fall aus dem Verteiler löschen.").stays != []
+
+
+@pytest.mark.parametrize("body", ["Cancel order 4411", "Stop SMS", "Enough said", "取消订单", "Remove the typo",
+                                  "Enough: bob@example.org"])
+def test_a_curt_word_among_others_is_for_the_judge_not_the_curt_rule(body):
+    # Curt is a word alone ("Stopp!"), which is honoured whatever the judge scored; a curt word
+    # beside others, or naming someone else, is the judge's to decide, and it is unsure of these.
+    decision = read(message(body, subject="Re: our news"))
+    assert decision.kind == REVIEW, decision.reasons
+
+
 @pytest.mark.parametrize("body", ["Remover.", "Rimuovere.", "Basta.", "TD", "解除。", "不要です。", "Parem.",
                                   "Please stop", "unsubscribe me", "Stopp", "Entfernen", "Eliminar", "Remova",
                                   "Rimuovimi", "移除", "止めて", "Unsuscribe",
@@ -164,7 +179,9 @@ def test_words_that_ask_to_stay_or_to_come_back_go_to_a_person(subject, body):
                                   "Ik krijg te veel mails, ik wil er geen meer. Graag afmelden.",
                                   "邮件里没有退订链接，请帮我退订。",
                                   "I don't get any value from these emails, please unsubscribe me.",
-                                  "No recibo nada útil de ustedes, denme de baja por favor."])
+                                  "No recibo nada útil de ustedes, denme de baja por favor.",
+                                  # "No more" is no word for staying (a reviewing helper's, 2026-12-06).
+                                  "不要再发了，请退订", "别再发了，退订"])
 def test_a_curt_request_is_still_one(body):
     decision = read(message(body, subject="Re: our news"))
     assert decision.kind == REQUEST and decision.addresses == ("jane@example.com",), decision.reasons

@@ -146,12 +146,14 @@ def classify_message(
     # A phrase that would ask negated in its own clause ("please do not unsubscribe me"), even
     # beside one that asks (a subject "Remove" over "please do not remove me"): whatever the
     # judge makes of the rest, a person decides.
-    negated_only = bool(intent.negated)
+    negated = bool(intent.negated)
     if intent.stays:
         phrases.append(f"words that want the mail: {', '.join(dict.fromkeys(intent.stays))}")
-    if (probability < threshold and not intent.curt) or negated_only or intent.stays or intent.too_few:
+    # A curt request about the sender's own address: the judge's threshold for others stays.
+    curt = intent.curt and not named
+    if (probability < threshold and not curt) or negated or intent.stays or intent.too_few:
         why = [f"the reader is not sure the sender's own words ask to unsubscribe (judged {probability:.2f};"
-               f" decided alone from {threshold:.2f}" + ("; every phrase that would ask is negated)" if negated_only
+               f" decided alone from {threshold:.2f}" + ("; a phrase that would ask is negated)" if negated
                                                         else "; words want the mail)" if intent.stays
                                                         else "; too few words to tell)" if intent.too_few
                                                         else ")"), *phrases]

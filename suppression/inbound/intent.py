@@ -216,17 +216,19 @@ _WANTS_MORE = re.compile(
     r"\bne me (d[ée]sabonnez|d[ée]sinscrivez|retirez|supprimez|rayez) pas\b|\bn'arr[êe]tez pas\b|"
     r"\b(entfernen|l[öo]schen|abmelden|austragen|streichen) sie mich (bitte )?nicht\b|"
     r"\bmich (bitte )?nicht (abmelden|austragen|entfernen|l[öo]schen|streichen)\b|"
-    r"\b(auf keinen fall|keinesfalls)\b[^.!?\n]{0,40}\b(l[öo]schen|entfernen|austragen|abmelden)\b|"
-    r"\b(l[öo]schen|entfernen|austragen|abmelden)\b[^.!?\n]{0,30}\b(auf keinen fall|keinesfalls)\b|"
+    r"\b(auf keinen fall|keinesfalls)\b[^.!?,\n]{0,40}\b(l[öo]schen|entfernen|austragen|abmelden)\b|"
+    r"\b(l[öo]schen|entfernen|austragen|abmelden)\b[^.!?,\n]{0,30}\b(auf keinen fall|keinesfalls)\b|"
     r"\bnon (cancellatemi|rimuovetemi|mi (cancellate|rimuovete|disiscrivete|togliete))\b|"
     r"\b(verwijder|schrijf|schrap) (mij|me|mijn adres) (alstublieft |aub |vooral )?niet\b|"
     r"\bniet (afmelden|uitschrijven|verwijderen)\b|"
     r"(削除|解除|停止|退会|配信停止)(は)?しないで|"
-    r"(不要|别|別)(把我)?.{0,15}(删除|刪除|移除|退订|退訂)",
+    # Not "不要再" / "别再" ("no more"): "不要再发了，请退订" asks to leave.
+    r"(不要|别|別)(?!再)(把我)?[^，。！？,.!?\n]{0,15}(删除|刪除|移除|退订|退訂)",
     _I,
 )
 
 
+_AROUND_A_WORD = " \t\r\n.!?。！？…-–—:;,\"'"
 _FEW_CHARS = 24  # own words this short, with no phrase that asks, are too few to decide on
 _FEW_CJK = 6  # the same in a script written without spaces: characters, not words
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
@@ -276,7 +278,9 @@ def find_intent(text: str) -> Intent:
                         if not _negated(text, match.start(), match.end()))
     few, curt_word = _few_words(text), _CURT.search(text) is not None and _NOT_CURT.search(text) is None
     intent.too_few = not intent.asked and few and not curt_word
-    intent.curt = few and curt_word and not intent.negated and not intent.stays
+    # Curt is the word alone ("Stopp!"), not a word among others ("Cancel order 4411", "Stop SMS").
+    intent.curt = (few and curt_word and _CURT.fullmatch(text.strip(_AROUND_A_WORD)) is not None
+                   and not intent.negated and not intent.stays)
     return intent
 
 

@@ -117,10 +117,14 @@ async def visit_every_state(page, base: str, service, language: str):
     yield "landing"
     await page.get_by_role("checkbox").nth(1).check()
     await page.locator("#why-too-many").check()
-    await page.locator("button[type=submit]").first.click()
+    # Each form posts and the answer replaces the page: counted once it has (count() does not wait;
+    # on a loaded CI machine it once counted the page before the answer).
+    async with page.expect_navigation():
+        await page.locator("button[type=submit]").first.click()
     assert await page.locator("input[name=undo]").count() == 2
     yield "confirmation"
-    await page.locator("button[type=submit]").first.click()
+    async with page.expect_navigation():
+        await page.locator("button[type=submit]").first.click()
     assert await page.locator("input[name=action][value=unsubscribe]").count() == 1
     yield "undone"
     await page.goto(path)
@@ -130,7 +134,8 @@ async def visit_every_state(page, base: str, service, language: str):
     assert (await posted.value).status == 400
     yield "nothing chosen (400)"
     await page.goto(path)
-    await page.locator("button[name=days]").first.click()  # the preference centre's pause
+    async with page.expect_navigation():
+        await page.locator("button[name=days]").first.click()  # the preference centre's pause
     assert await page.locator("input[name=undo]").count() == 1
     yield "paused"
     answer = await page.goto(f"{base}/u/{link[:-3]}xyz?lang={language}")

@@ -126,10 +126,12 @@ async def test_people_leave_through_a_campaign_in_chromium_and_the_dashboard_sho
             await page.get_by_role("checkbox").nth(1).check()
             if why:
                 await page.locator(why).check()
-            await page.locator("button[type=submit]").first.click()
+            async with page.expect_navigation():  # count() does not wait for the answer's page
+                await page.locator("button[type=submit]").first.click()
             assert await page.locator("input[name=undo]").count() >= 1
         await page.goto(f"{base}/u/{tokens[2]}?lang=en")
-        await page.locator("button[name=days]").first.click()  # pause all emails
+        async with page.expect_navigation():
+            await page.locator("button[name=days]").first.click()  # pause all emails
         assert await page.locator("input[name=undo]").count() == 1
         assert await violations(page) == []  # the paused page
 

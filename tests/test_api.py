@@ -255,6 +255,7 @@ async def test_a_body_not_in_its_content_encoding_is_a_400_before_any_answer(cli
     assert "could not be read" in (await answer.json())["error"]
 
 
+@pytest.mark.sqlite_only  # the server's reading, the same whatever the store
 async def test_a_compressed_body_no_handler_reads_is_never_unpacked(client, caplog):
     # aiohttp unpacked every gzip body as it came, on the loop, for any route: a megabyte of it
     # (a gigabyte unpacked) held every answer for two seconds; one not in gzip at all logged a
@@ -265,6 +266,7 @@ async def test_a_compressed_body_no_handler_reads_is_never_unpacked(client, capl
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
+@pytest.mark.sqlite_only  # the body's reading, the same whatever the store
 async def test_a_compressed_bulk_check_is_unpacked_in_pieces_to_its_limit(client, check_key):
     await client.app[SERVICE].suppress("first@example.com", ALL_EMAILS, "unsubscribe", "api", "tests")
     lines = b"other@example.com\n" * 100_000 + b"first@example.com\n"

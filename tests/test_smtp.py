@@ -224,6 +224,7 @@ async def test_a_reading_that_cannot_be_stored_puts_the_message_before_a_person(
     assert await service.suppressed_scopes("jane@example.com") == set()
 
 
+@pytest.mark.sqlite_only  # the SMTP session's turns, the same whatever the store
 async def test_commands_sent_all_at_once_are_answered_with_turns_of_the_loop_between(client):
     # Each RCPT is noted with how many turns the loop had given other work so far: answered all
     # in one go, thousands would share one count, and every HTTP answer would wait for them.

@@ -58,8 +58,9 @@ def add_routes(app: web.Application) -> None:
     ]
     for method, path, handler in routes:
         app.router.add_route(method, path, json_answers(handler, path))
-        if method == "GET" and path == "/healthz":
-            # What a 405 promised: load balancers ask HEAD /healthz (RFC 9110 §9.3.2).
+        if method == "GET":
+            # What a 405's Allow promises beside GET (RFC 9110 §9.3.2): load balancers ask HEAD
+            # /healthz, monitors HEAD /metrics.
             app.router.add_route("HEAD", path, json_answers(handler, path))
     # Other methods on these paths, and unknown /v1 paths, still answer in JSON.
     allowed: dict[str, list[str]] = {}
@@ -359,8 +360,9 @@ async def _built_aside(request: web.Request, build: Callable[[], dict]) -> web.S
     response = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
     response.content_length = sum(map(len, pieces))
     await response.prepare(request)
-    for piece in pieces:
-        await response.write(piece)
+    if request.method != "HEAD":  # aiohttp writes what it is given, HEAD or not: the body would follow the headers
+        for piece in pieces:
+            await response.write(piece)
     await response.write_eof()
     return response
 

@@ -493,6 +493,21 @@ async def test_change_feed_pages_with_the_cursor(client, admin_key, sync_key):
     assert seen == [f"user{n}@example.com" for n in range(5)]
 
 
+async def test_every_get_route_answers_head_as_its_405_promises(client, admin_key):
+    # Its Allow said "GET, HEAD" while HEAD was refused with a 405 (a probing helper's). The
+    # history and the feed are written a piece at a time: HEAD must get their headers alone, or
+    # the body would be read as the next answer on the connection.
+    await client.app[SERVICE].suppress("jane@example.com", ALL_EMAILS, "unsubscribe", "api", "tests")
+    for path in ("/metrics", "/v1/changes", "/v1/suppressions/jane@example.com",
+                 "/v1/suppressions/jane@example.com/history", "/v1/subjects/jane@example.com", "/healthz"):
+        answer = await client.head(path, headers=bearer(admin_key))
+        assert (answer.status, await answer.read()) == (200, b""), path
+        again = await client.get(path, headers=bearer(admin_key))  # the same connection, still in step
+        assert again.status == 200 and await again.read(), path
+    refused = await client.put("/v1/changes", headers=bearer(admin_key))
+    assert refused.status == 405 and refused.headers["Allow"] == "GET, HEAD"
+
+
 @pytest.mark.parametrize("query", ["?after=abc", "?after=-1", "?limit=0", "?limit=10001", "?limit=x",
                                    # What int() reads too: a sign, an underscore, other scripts' digits.
                                    "?after=%2B1", "?after=1_0", "?after=%D9%A1", "?limit=%EF%BC%91", "?limit=%2B5",

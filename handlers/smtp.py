@@ -253,7 +253,10 @@ class RequestSession(SMTP):
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         try:
-            message, refusal = await read_data(self._reader, self.data_size_limit, self.line_length_limit)
+            # A message still arriving is no idle session: aiosmtpd's idle timer counts commands only,
+            # and cut off any message that took longer than it to send (max_session_seconds still bounds it).
+            message, refusal = await read_data(self._reader, self.data_size_limit, self.line_length_limit,
+                                               self._reset_timeout)
         except asyncio.CancelledError:
             self._writer.close()  # the connection went during DATA
             raise

@@ -235,7 +235,22 @@ async def test_slow_clients_are_closed_idle_or_busy(client):
         s.close()
         return None, b""
 
+    def slow_message():
+        # A message sent a line every 0.3 s, past the idle timeout: still arriving, so not idle.
+        s = RawSession(port_of(client))
+        s.ehlo()
+        for command in (b"MAIL FROM:<slow@example.com>\r\n", b"RCPT TO:<PLUSinfo@plusnxt.com>\r\n", b"DATA\r\n"):
+            s.command(command)
+        s.sock.sendall(b"Subject: unsubscribe\r\n\r\n")
+        for _ in range(5):
+            time.sleep(0.3)
+            s.sock.sendall(b"Please unsubscribe me.\r\n")
+        reply = s.command(b".\r\n")
+        s.close()
+        return reply
+
     assert await in_thread(idle) == []
+    assert (await in_thread(slow_message)).startswith(b"250")
     count, reply = await in_thread(trickle)
     assert count is not None and reply.startswith(b"421 4.4.2 Session too long")
 

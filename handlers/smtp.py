@@ -39,6 +39,7 @@ ERR_553_SENDER = "553 5.1.7 The sender address is not valid UTF-8"
 
 MAX_RECIPIENTS = 50
 SESSION_COMMAND_LIMIT = 1000  # of each command in one session
+_TOLD_SECONDS = 0.1  # how often data arriving puts the idle timer back, at most
 SHUTDOWN_GRACE_SECONDS = 10  # for messages being stored when the service stops
 # How often the certificate files are looked at: a renewal (certbot, ACME) is served within this.
 CERTIFICATE_CHECK_SECONDS = 60
@@ -212,6 +213,7 @@ class RequestSession(SMTP):
         self._client: str | None = None
         self._max_seconds = settings.max_session_seconds
         self._lifetime: asyncio.TimerHandle | None = None
+        self._receiving, self._told_at = False, 0.0  # in DATA; when the idle timer was last put back
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer = transport.get_extra_info("peername")
@@ -225,6 +227,14 @@ class RequestSession(SMTP):
         self._client = client
         super().connection_made(transport)
         self._lifetime = self.loop.call_later(self._max_seconds, self._end_long_session)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # A message still arriving is no idle session: aiosmtpd's idle timer counts commands only,
+        # and cut off any message slower to send than it (max_session_seconds still bounds it).
+        if self._receiving and self.loop.time() - self._told_at > _TOLD_SECONDS:
+            self._reset_timeout()
+            self._told_at = self.loop.time()
 
     def connection_lost(self, error: Exception | None) -> None:
         if self._client is None:
@@ -253,13 +263,13 @@ class RequestSession(SMTP):
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         try:
-            # A message still arriving is no idle session: aiosmtpd's idle timer counts commands only,
-            # and cut off any message that took longer than it to send (max_session_seconds still bounds it).
-            message, refusal = await read_data(self._reader, self.data_size_limit, self.line_length_limit,
-                                               self._reset_timeout)
+            self._receiving = True
+            message, refusal = await read_data(self._reader, self.data_size_limit, self.line_length_limit)
         except asyncio.CancelledError:
             self._writer.close()  # the connection went during DATA
             raise
+        finally:
+            self._receiving = False
         if refusal is not None:
             await self.push(refusal)
             self._set_post_data_state()

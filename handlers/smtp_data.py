@@ -11,26 +11,21 @@ been read to its end (RFC 5321 §4.2.5).
 
 import asyncio
 import time
-from collections.abc import Callable
 
 DOT_LINE = b".\r\n"  # the end is a line of one dot: this, after a line break
 TOO_LONG = "500 Line too long (see RFC5321 4.5.3.1.6)"
 TOO_MUCH = "552 Error: Too much mail data"
 _TURN_SECONDS = 0.005  # of reading before the loop is let go
-_TOLD_SECONDS = 0.1
 
 
-async def read_data(reader: asyncio.StreamReader, size_limit: int | None, line_limit: int,
-                    arriving: Callable[[], None] = lambda: None) -> tuple[bytes, str | None]:
+async def read_data(reader: asyncio.StreamReader, size_limit: int | None, line_limit: int) -> tuple[bytes, str | None]:
     """The message, with the transparency dots of RFC 5321 §4.5.2 removed, and None; or, read to
     its end all the same, b"" and the reply refusing it. Never reads past the end mark: what
-    follows it (the next command, pipelined) stays in the reader. `arriving()` is called as the
-    message comes, at most every _TOLD_SECONDS."""
+    follows it (the next command, pipelined) stays in the reader."""
     kept = bytearray()  # one buffer: millions of blocks ("a.\r\n" lines) are no objects to join and free
     before = b"\r\n"  # the last two bytes read: at first, the line break of the DATA command
     partial = b""  # the last line, while it has no line break yet
     size, refusal, turn = 0, None, time.monotonic()
-    told = turn - _TOLD_SECONDS
     while True:
         try:
             # Every ".\r\n" is found in C; it ends the section when a line break comes before it.
@@ -55,11 +50,7 @@ async def read_data(reader: asyncio.StreamReader, size_limit: int | None, line_l
             kept.clear()  # refused: nothing more is held
         if ended:
             break
-        now = time.monotonic()
-        if now - told > _TOLD_SECONDS:
-            arriving()
-            told = now
-        if now - turn > _TURN_SECONDS:
+        if time.monotonic() - turn > _TURN_SECONDS:
             await asyncio.sleep(0)
             turn = time.monotonic()
     if refusal is not None:

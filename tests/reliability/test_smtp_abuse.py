@@ -213,6 +213,7 @@ async def test_too_many_sessions_in_all_are_refused(client):
     await still_serves_others(client)
 
 
+@pytest.mark.sqlite_only  # the session's timers, the same whatever the store: five seconds of waiting once
 @pytest.mark.parametrize("settings", [{"idle_timeout_seconds": 1, "max_session_seconds": 2}], indirect=True)
 async def test_slow_clients_are_closed_idle_or_busy(client):
     def idle():

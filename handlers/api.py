@@ -25,9 +25,6 @@ from suppression.model import Actor, Role, Scope, Source, row_number
 
 log = logging.getLogger(__name__)
 
-# Bulk text is read and answered in blocks of about this many bytes: large enough that
-# numpy's per-call cost vanishes, small enough to stream.
-_BLOCK_BYTES = 256 * 1024
 _MAX_LINE_BYTES = 2048  # longer "lines" are no address; they are skipped, not buffered
 _LINES_AT_ONCE = 8192
 _DEFAULT_CHANGES_PAGE = 1000

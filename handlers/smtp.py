@@ -232,9 +232,10 @@ class RequestSession(SMTP):
         super().data_received(data)
         # A message still arriving is no idle session: aiosmtpd's idle timer counts commands only,
         # and cut off any message slower to send than it (max_session_seconds still bounds it).
-        if self._receiving and self.loop.time() - self._told_at > _TOLD_SECONDS:
+        now = self.loop.time()
+        if self._receiving and now - self._told_at > _TOLD_SECONDS:
             self._reset_timeout()
-            self._told_at = self.loop.time()
+            self._told_at = now
 
     def connection_lost(self, error: Exception | None) -> None:
         if self._client is None:

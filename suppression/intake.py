@@ -294,7 +294,8 @@ class RequestIntake:
                 kept.append(decision)
                 continue
             several = len(decision.addresses) > 1
-            self.deferred += not several  # the metric counts the budgets' deferrals
+            if not several:  # the metric counts the budgets' deferrals
+                self.deferred += 1
             log.warning("message %d: a request without proof kept for review %s", message_id,
                         "for the addresses it names" if several else "past its hourly budget")
             kept.append(dataclasses.replace(

@@ -4,17 +4,35 @@ aiohttp answers a malformed request (an overlong request line, bad header bytes,
 with 400 and a body quoting up to 100 bytes of it, and logs it with a traceback at ERROR. The
 request line of a link is its token; a header may hold a key. Neither may reach the answer
 or the log.
+
+The connection is aiohttp's own, with two changes: it never decompresses a body, and it lets
+the app answer a request from its parsed head alone (AT_ONCE: the common single check,
+handlers/check_at_once.py), without the task, request and response aiohttp makes for each.
 """
 
 import logging
 import warnings
+from collections.abc import Callable
+from functools import partial
 
 from aiohttp import web, web_server
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.http_parser import RawRequestMessage
+from aiohttp.http_writer import HttpVersion11
 from aiohttp.multipart import BadContentDispositionHeader, BadContentDispositionParam
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.streams import EMPTY_PAYLOAD
+from aiohttp.web_protocol import RequestHandler, _ErrInfo
+
+log = logging.getLogger("handlers.http")
 
 MALFORMED = "400 Bad Request: the request line or a header is malformed or too long"
+SERVER = "suppression"  # the Server header: aiohttp's own names itself and its version
+# What an app answers from a request's parsed head, with no request object or task: the whole
+# HTTP answer, or None for the ordinary route (handlers/check_at_once.py).
+AT_ONCE = web.AppKey("at_once", Callable[[web.Application, RawRequestMessage], bytes | None])
+# Answers written at once wait for a client that reads them: past this, the ordinary route's
+# writes wait for the client instead of memory growing.
+_UNREAD_BYTES = 64 * 1024
 
 
 class ProtocolErrorsInOneLine(logging.Filter):
@@ -36,13 +54,82 @@ class QuietRequestHandler(RequestHandler):
     any route, before a handler could refuse it (a megabyte of it held every answer for two
     seconds). Handlers that read a body unpack it themselves, in pieces (bodies.body_pieces)."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **{**kwargs, "auto_decompress": False})
+    def __init__(self, manager, *args, **kwargs):
+        super().__init__(manager, *args, **{**kwargs, "auto_decompress": False})
+        app = getattr(manager.request_handler, "__self__", None)  # the Application whose _handle serves
+        at_once = app.get(AT_ONCE) if isinstance(app, web.Application) else None
+        if at_once is not None:
+            self._parser = _AnsweringParser(self._parser, self, partial(at_once, app))
+
+    def answer_at_once(self, messages: list, answer: Callable[[RawRequestMessage], bytes | None]) -> list:
+        """Answer the requests at the head of `messages` that `answer` can, if no earlier request
+        is waiting or being handled (so that answers keep the requests' order); the rest, for the
+        ordinary route. At most one parser batch (MAX_MSG_QUEUE_SIZE) a call, so a client's
+        pipelined requests cost the loop a bounded turn."""
+        waiter, transport = self._waiter, self.transport
+        if (waiter is None or waiter.done() or self._messages or self._close or self._force_close
+                or self._logging_enabled or transport is None or transport.get_write_buffer_size() > _UNREAD_BYTES):
+            return messages
+        answers = []
+        for message, payload in messages:
+            if (payload is not EMPTY_PAYLOAD or message.should_close or message.upgrade
+                    or message.version != HttpVersion11):
+                break
+            try:
+                written = answer(message)
+            except Exception:  # the ordinary route answers it, and says what went wrong there
+                log.exception("a request that could be answered at once failed; it is answered the ordinary way")
+                written = None
+            if written is None:
+                break
+            answers.append(written)
+        if not answers:
+            return messages
+        transport.write(b"".join(answers))
+        self._request_count += len(answers)
+        self._manager.requests_count += len(answers)
+        close_time = self._loop.time() + self._keepalive_timeout
+        self._next_keepalive_close_time = close_time  # as start() does after each answer
+        if self._keepalive_handle is None and self._keepalive_timeout > 0:
+            self._keepalive_handle = self._loop.call_at(close_time, self._process_keepalive)
+        return messages[len(answers):]
 
     def handle_error(self, request, status=500, exc=None, message=None):
         if status == 400 and isinstance(exc, HttpProcessingError):
             message = MALFORMED
         return super().handle_error(request, status, exc, message)
+
+
+class _AnsweringParser:
+    """The connection's HTTP parser, whose requests the connection may answer at once
+    (RequestHandler.answer_at_once) before aiohttp queues the rest for the ordinary route."""
+
+    def __init__(self, parser, connection: QuietRequestHandler, answer: Callable[[RawRequestMessage], bytes | None]):
+        self._parser, self._connection, self._answer = parser, connection, answer
+
+    def feed_data(self, data: bytes):
+        messages, upgraded, tail = self._parser.feed_data(data)
+        if not messages or upgraded:
+            return messages, upgraded, tail
+        left = self._connection.answer_at_once(messages, self._answer)
+        answered = len(messages) - len(left)
+        for _ in range(answered):
+            self._parser.message_consumed()
+        if answered and len(messages) >= self._connection._max_msg_queue_size:
+            # The parser stopped at a full batch and holds the rest; aiohttp reads it again only
+            # once its own queue has filled and drained, so the slots freed here are filled now.
+            try:
+                more, upgraded, tail = self._parser.feed_data(b"")
+            except HttpProcessingError as exc:  # as aiohttp's data_received words it
+                more = [(_ErrInfo(status=400, exc=exc, message=exc.message), EMPTY_PAYLOAD)]
+            left = [*left, *more]
+        return left, upgraded, tail
+
+    def message_consumed(self) -> None:
+        self._parser.message_consumed()
+
+    def __getattr__(self, name: str):
+        return getattr(self._parser, name)
 
 
 def quiet_protocol_errors() -> None:
@@ -59,4 +146,4 @@ def quiet_protocol_errors() -> None:
 
 async def plain_server_header(request: web.Request, response: web.StreamResponse) -> None:
     # aiohttp names itself and its version: a list of what to attack, for anyone who asks.
-    response.headers["Server"] = "suppression"
+    response.headers["Server"] = SERVER

@@ -31,7 +31,8 @@ from handlers import api
 from handlers.errors import json_answers
 from handlers.logs import configure_logging
 from handlers.metrics import Metrics, probing_loop_lag
-from handlers.protocol import plain_server_header, quiet_protocol_errors
+from handlers.check_at_once import check_at_once
+from handlers.protocol import AT_ONCE, plain_server_header, quiet_protocol_errors
 from handlers.state import METRICS, SERVICE, SETTINGS
 from handlers.workers import (
     COUNTS_PATH, COUNTS_SECONDS, FORWARDED_FOR, STOP_SECONDS, TOKEN_ENV, TOKEN_HEADER, counts_of, port_socket,
@@ -63,6 +64,7 @@ def build_worker_app(settings, number: int, forward_to: str, token: str) -> web.
     app[FORWARD_TO] = forward_to.rstrip("/")
     app[TOKEN] = token
     app.on_response_prepare.append(plain_server_header)
+    app[AT_ONCE] = check_at_once  # the common single check, without aiohttp's request and task
     bulk = json_answers(api.post_check, "/v1/check")
 
     async def check_many(request: web.Request) -> web.StreamResponse:

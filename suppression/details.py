@@ -8,6 +8,7 @@ known to be away: past it, the answer is "suppressed" without details.
 
 import asyncio
 
+from suppression.addresses import domain_entry
 from suppression.claims import HARD_REASONS, shown
 from suppression.errors import StoreUnavailable
 from suppression.background import retrieve
@@ -44,6 +45,20 @@ class Details:
         if not reading.done() or reading.cancelled() or isinstance(reading.exception(), StoreUnavailable):
             return None  # a late read finishes (or fails) on its own; nobody waits for it
         return reading.result()
+
+    async def decide(self, email: str, scope: Scope, now: str, transactional: bool) -> tuple[bool, Suppression | None] | None:
+        """Whether an address the index lists is suppressed for the scope and purpose, and by what,
+        from its claims; None if they did not come within DETAILS_WAIT_SECONDS (then it is, from
+        memory). With no index (the CLI) the database is the only source, and is waited for."""
+        stored, domain = self.live.erased.stored(email)[0], domain_entry(email)
+        if self.live.index is None:
+            claims = await self.claims(stored, domain)
+        else:
+            claims = await self.soon(stored, domain)
+            if claims is None:
+                self.live.answered_early["without_details"] += 1
+                return None
+        return matched(*claims, scope, now, transactional)
 
 
 def matched(own: list[Claim], of_domain: list[Claim], scope: Scope, now: str,

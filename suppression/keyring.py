@@ -45,10 +45,10 @@ class KeyRing:
 
     async def authenticate(self, presented: str) -> ApiKey | None:
         """The key a bearer token names, if it is one of ours and not revoked."""
-        now = time.monotonic()
-        recent = self._api_keys.recent(presented, now - _KEY_CACHE_SECONDS)
+        recent = self.recent(presented)
         if recent is not None:
-            return recent  # this exact key verified against a row read moments ago
+            return recent
+        now = time.monotonic()
         parts = split_api_key(presented)
         if parts is None:
             return None
@@ -64,6 +64,11 @@ class KeyRing:
             # database (a restart, a failover); a revoked key is refused once it is read.
             self._reread_key(key_id)
         return self._api_keys.verified(key_id, secret, presented)
+
+    def recent(self, presented: str) -> ApiKey | None:
+        """The key, if this exact text verified against a row read within _KEY_CACHE_SECONDS: no
+        hashing, no wait. None: authenticate() must be awaited."""
+        return self._api_keys.recent(presented, time.monotonic() - _KEY_CACHE_SECONDS)
 
     def _reread_key(self, key_id: str) -> None:
         if key_id in self._rereading:

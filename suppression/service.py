@@ -32,7 +32,6 @@ from suppression.addresses import (
     lines_of_block,
     normalise_address,
     DOMAIN_PREFIX,
-    domain_entry,
     normalise_entry,
 )
 from suppression.campaigns import campaign_id, sent_count
@@ -43,7 +42,7 @@ from suppression.datadir import secure_data_dir
 from suppression.errors import BadUndo, InvalidValue, StoreUnavailable, UnknownTopic
 from suppression.erasure import ErasureKeys, is_record
 from suppression.claims import check_purpose, parse_until, state_of
-from suppression.details import Details, matched
+from suppression.details import Details
 from suppression.index.live import LiveIndex
 from suppression.index.snapshot import SNAPSHOT_NAME
 from suppression.instance_lock import InstanceLock
@@ -164,6 +163,9 @@ class ImportReport:
     added: int = 0  # of which new; the rest were suppressed already
     erased: int = 0  # erased addresses, or their keyed hashes from an export: left as they are
 
+    def count_erased(self, line: int) -> None:
+        self.erased += 1
+
 
 
 class SuppressionService:
@@ -248,23 +250,29 @@ class SuppressionService:
         purpose: promotional (every claim counts) or transactional (only bounces, complaints
         and blocks without end, for all emails)."""
         await self.live.see_writes()
+        listed = self._by_index(text, scope, purpose)
+        if not listed.suppressed:
+            return listed
+        decided = await self.details.decide(listed.email, listed.scope, self._now(), listed.purpose == "transactional")
+        if decided is None:  # the database did not answer in time: suppressed, from memory
+            return dataclasses.replace(listed, details_unavailable=True)
+        return dataclasses.replace(listed, suppressed=decided[0], matched=decided[1])
+
+    def answer_from_memory(self, text: str, scope: Scope = ALL_EMAILS, purpose: str | None = None) -> CheckResult | None:
+        """check()'s answer when the index gives it at once: it has followed every write
+        acknowledged, and the address is not on it. None: check() must be awaited."""
+        if not self.live.up_to_date():
+            return None
+        listed = self._by_index(text, scope, purpose)
+        return None if listed.suppressed else listed
+
+    def _by_index(self, text: str, scope: Scope, purpose: str | None) -> CheckResult:
+        """Checked against the index alone: suppressed means on it (or no index: the CLI), details unread."""
         purpose = check_purpose(purpose)
-        transactional = purpose == "transactional"
-        email = normalise_address(text)
-        scope = self.known_scope(scope)
-        stored, key = self.live.erased.stored(email)
-        domain = domain_entry(email)
-        if self.live.index is None:  # the CLI: the database is the only source
-            own, of_domain = await self.details.claims(stored, domain)
-        elif not self.live.contains(email, key, scope, transactional):
-            return CheckResult(email, scope, False, None, purpose)
-        else:
-            details = await self.details.soon(stored, domain)
-            if details is None:
-                self.live.answered_early["without_details"] += 1
-                return CheckResult(email, scope, True, None, purpose, details_unavailable=True)
-            own, of_domain = details
-        return CheckResult(email, scope, *matched(own, of_domain, scope, self._now(), transactional), purpose)
+        email, scope = normalise_address(text), self.known_scope(scope)
+        key = self.live.erased.stored(email)[1]
+        on_it = self.live.index is None or self.live.contains(email, key, scope, purpose == "transactional")
+        return CheckResult(email, scope, on_it, None, purpose)
 
     async def suppressed_texts(self, texts: list[str], scope: Scope, purpose: str | None = None) -> list[str]:
         """The given strings that are suppressed addresses (for mail of `purpose`), as given, in input order."""
@@ -423,11 +431,8 @@ class SuppressionService:
             check_reason(reason)
         report = ImportReport()
 
-        def on_erased(line: int) -> None:
-            report.erased += 1
-
-        rows = self.live.erased.not_erased(read_import_rows(lines, self.settings.topics, reason, on_invalid, on_erased),
-                                           on_erased)
+        rows = self.live.erased.not_erased(
+            read_import_rows(lines, self.settings.topics, reason, on_invalid, report.count_erased), report.count_erased)
         report.added = await self.store.import_rows(_counted(rows, report, on_progress), actor)
         await self.live.follow_changes()
         return report

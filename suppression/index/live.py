@@ -317,15 +317,10 @@ class LiveIndex:
         store's signal: a read of memory, no query, when there is none). Every check starts with
         it; it waits at most READ_YOUR_WRITES_SECONDS, then the check answers with what the index
         holds (counted), so a database that does not answer never holds a check for longer."""
-        if self.index is None:
+        unseen = self._unseen() if self.index is not None else None
+        if unseen is None:
             return
-        published = self.store.signal.read()
-        own = published > self.cursor and published != self._seen_signal
-        heard = self.store.signal.heard()
-        others = heard > self.cursor and heard > self._seen_signal
-        if not (own or others):
-            return
-        newest = max(published, heard) if others else published
+        newest, own = unseen
         catching_up = self._catch_up_to(newest)
         await asyncio.wait({catching_up}, timeout=READ_YOUR_WRITES_SECONDS if own else OTHER_WRITES_SECONDS)
         if catching_up.done() and not catching_up.cancelled():
@@ -334,6 +329,21 @@ class LiveIndex:
                 raise failure
         if self.cursor < newest and newest > self._seen_signal:
             self.answered_early["behind_writes" if own else "behind_other_instances"] += 1
+
+    def up_to_date(self) -> bool:
+        """Whether the index has followed every write acknowledged so far (see_writes() would not wait)."""
+        return self.index is not None and self._unseen() is None
+
+    def _unseen(self) -> tuple[int, bool] | None:
+        """The newest write acknowledged that the index has not followed, and whether it is this
+        process's own (or the CLI's) rather than another instance's; None if there is none."""
+        published = self.store.signal.read()
+        own = published > self.cursor and published != self._seen_signal
+        heard = self.store.signal.heard()
+        others = heard > self.cursor and heard > self._seen_signal
+        if not (own or others):
+            return None
+        return (max(published, heard) if others else published), own
 
     def _catch_up_to(self, published: int) -> asyncio.Task:
         """The index following the log up to `published`, in a task of its own: a check that stops

@@ -79,6 +79,7 @@ class SmtpSettings:
     stored_mail_percent_per_sender: int = 2
     stored_mail_percent_reserved: int = 10
     message_read_seconds: int = 10  # longest one message may take to read; slower ones go to review
+    message_first_look_seconds: int = 1  # past it, a message is read again beside the others (slow_mail.py)
     null_sender_messages_per_hour: int = 1000  # from <> (bounces, reports), per client IP address
     # Requests honoured on the word of the From header or the text alone (no token, no reply
     # to our Message-ID, no DMARC pass): per client network (IPv4 /24, IPv6 /56) and in all.
@@ -457,7 +458,7 @@ def _validated(settings: Settings) -> Settings:
     for key in (
         "idle_timeout_seconds", "max_session_seconds", "max_connections", "max_connections_per_client",
         "sender_messages_per_hour", "sender_requests_per_day", "sender_bytes_per_hour",
-        "max_stored_mail_bytes", "message_read_seconds", "null_sender_messages_per_hour",
+        "max_stored_mail_bytes", "message_read_seconds", "message_first_look_seconds", "null_sender_messages_per_hour",
         "unproven_requests_per_network_per_hour", "unproven_requests_per_hour",
     ):
         if getattr(settings.smtp, key) < 1:

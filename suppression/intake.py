@@ -23,8 +23,9 @@ from suppression.background import cancel_and_wait
 from suppression.errors import Conflict, InvalidAddress, MailStorageFull, StoreUnavailable
 from suppression.mail_shares import MailShares, carries_our_token
 from suppression.inbound.classify import REQUEST, REVIEW, UNPROVEN, Decision
-from suppression.reader import MailReader, ReaderSettings, ReaderUnavailable
+from suppression.reader import ReaderSettings, ReaderUnavailable
 from suppression.service import SuppressionService
+from suppression.slow_mail import SlowMail, first_look_reader
 from suppression.tokens import verify_token
 from suppression.model import Outcome, Status, utc_iso
 
@@ -50,19 +51,13 @@ class RequestIntake:
         settings = service.settings
         self.request_addresses = frozenset(normalise_address(a) for a in settings.smtp.request_addresses)
         self.postmaster_domains = frozenset(a.rpartition("@")[2] for a in self.request_addresses)
-        self.reader = MailReader(ReaderSettings(
-            request_addresses=self.request_addresses,
-            signing_keys=service.signing_keys,
-            max_age_seconds=service.links.max_age_seconds,
-            topics=dict(settings.topics),
-            trusted_authserv_ids=settings.smtp.trusted_authserv_ids,
-            budget_seconds=settings.smtp.message_read_seconds,
-            memory_bytes=_READER_MEMORY_BYTES,
-            judge_path=settings.smtp.reader_model,
-        ))
+        reading = _reader_settings(service, self.request_addresses)
+        # A first look at each message; one that overruns it is read again beside the others.
+        self.reader = first_look_reader(reading, settings.smtp.message_first_look_seconds)
+        self._handling = asyncio.Lock()
+        self.slow = SlowMail(reading, service.store, self._settle_read, self._handling)
         self._on_request = on_request  # awaited with (message id, Decision) after a request is honoured
         self._wake = asyncio.Event()
-        self._handling = asyncio.Lock()
         self._task: asyncio.Task | None = None
         self._replying: set[asyncio.Task] = set()
         self.handled = 0
@@ -124,6 +119,7 @@ class RequestIntake:
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
         self._task = None
+        await self.slow.stop()
         await asyncio.to_thread(self.reader.close)
         if self._replying:
             # Confirmations are optional: a hung relay must not hold up a shutdown.
@@ -177,7 +173,9 @@ class RequestIntake:
             # One handler at a time (the intake task, or a caller such as a test or the CLI): two reading
             # the same pending messages would each count a sender's requests without the other's.
             async with self._handling:
-                batch = await self.service.store.pending_messages(_BATCH)
+                # Those set aside are being read beside these (suppression/slow_mail.py).
+                batch = [item for item in await self.service.store.pending_messages(_BATCH + len(self.slow.ids))
+                         if item[0] not in self.slow.ids]
                 if not batch:
                     # Nothing is pending: whatever was noted as unread was handled (or was a
                     # mailbox message read again, stored once before).
@@ -202,17 +200,27 @@ class RequestIntake:
             await asyncio.sleep(min(self.quiet_seconds, self.trail_seconds - waited))
 
     async def handle(self, message_id: int, raw: bytes, mail_from: str) -> Decision:
-        """Handle one stored message (again, if it was handled before)."""
+        """Handle one stored message (again, if it was handled before), with the whole budget."""
         async with self._handling:
-            (decision,) = await self._handle_batch([(message_id, raw, mail_from)])
-        return decision
+            item = (message_id, raw, mail_from)
+            (decision,) = await asyncio.to_thread(self.slow.reader.read, [item])
+            return (await self._settle_read([item], [decision]))[0]
 
-    async def _handle_batch(self, batch: list[tuple[int, bytes, str]]) -> list[Decision]:
+    async def _handle_batch(self, batch: list[tuple[int, bytes, str]]) -> None:
         self.reading = len(batch)
         try:
             decisions = await asyncio.to_thread(self.reader.read, batch)
         finally:
             self.reading = 0
+        for (message_id, _, _), decision in zip(batch, decisions, strict=True):
+            if decision is None:
+                self._unread.pop(message_id, None)
+                self.slow.set_aside(message_id)
+        read = [(item, decision) for item, decision in zip(batch, decisions, strict=True) if decision is not None]
+        await self._settle_read([item for item, _ in read], [decision for _, decision in read])
+
+    async def _settle_read(self, batch: list[tuple[int, bytes, str]], decisions: list[Decision]) -> list[Decision]:
+        """Settle what was read, the budgets counted; the decisions as settled."""
         budgeted = any(decision.kind == REQUEST and (decision.proof == UNPROVEN or decision.names_others)
                        for decision in decisions)
         # With other instances on PostgreSQL, one at a time counts budgets and settles what they
@@ -335,6 +343,20 @@ class RequestIntake:
             task = asyncio.create_task(self._on_request(message_id, decision))
             self._replying.add(task)
             task.add_done_callback(self._replying.discard)
+
+
+def _reader_settings(service: SuppressionService, request_addresses: frozenset[str]) -> ReaderSettings:
+    settings = service.settings
+    return ReaderSettings(
+        request_addresses=request_addresses,
+        signing_keys=service.signing_keys,
+        max_age_seconds=service.links.max_age_seconds,
+        topics=dict(settings.topics),
+        trusted_authserv_ids=settings.smtp.trusted_authserv_ids,
+        budget_seconds=settings.smtp.message_read_seconds,
+        memory_bytes=_READER_MEMORY_BYTES,
+        judge_path=settings.smtp.reader_model,
+    )
 
 
 _UNSTORABLE = Decision(REVIEW, ("what the reader found in it could not be stored; kept for a person",))

@@ -57,20 +57,24 @@ class ReaderSettings:
 
 
 class MailReader:
-    """Decides messages in a child process started on first use; read() blocks (run it in a thread)."""
+    """Decides messages in a child process started on first use; read() blocks (run it in a thread).
 
-    def __init__(self, settings: ReaderSettings):
+    With `set_aside`, a message that overruns the budget is answered None (read it again
+    elsewhere, suppression/slow_mail.py) rather than kept for review."""
+
+    def __init__(self, settings: ReaderSettings, set_aside: bool = False):
         self.settings = settings
+        self.set_aside = set_aside
         self._context = multiprocessing.get_context("spawn")  # no copy of our threads or sockets
         self._lock = threading.Lock()
         self._process = None
         self._conn: Connection | None = None
         self.restarts = 0  # children ended for overrunning or dying
 
-    def read(self, batch: list[tuple[int, bytes, str]]) -> list[Decision]:
-        """The decision for each (id, raw, envelope sender), in order."""
+    def read(self, batch: list[tuple[int, bytes, str]]) -> list[Decision | None]:
+        """The decision for each (id, raw, envelope sender), in order (None: set aside)."""
         with self._lock:
-            decisions: list[Decision] = []
+            decisions: list[Decision | None] = []
             for chunk in _chunks(batch):
                 decisions.extend(self._read_chunk(chunk))
             return decisions
@@ -84,21 +88,18 @@ class MailReader:
             else:
                 self._end_child()
 
-    def _read_chunk(self, chunk: list[tuple[int, bytes, str]]) -> list[Decision]:
+    def _read_chunk(self, chunk: list[tuple[int, bytes, str]]) -> list[Decision | None]:
         """Hand the child a chunk at once (no round trip a message); it answers each message as it
         is read, and each answer has its own budget. Past an overrun or a crash, a new child
         reads the rest."""
         conn = self._child()
-        decisions: list[Decision] = []
+        decisions: list[Decision | None] = []
         try:
             conn.send((self.settings, [(raw, mail_from) for _, raw, mail_from in chunk]))
             for message_id, _, _ in chunk:
                 if not conn.poll(self.settings.budget_seconds):
                     self._end_child()
-                    log.warning("message %d took longer than %g s to read; kept for review",
-                                message_id, self.settings.budget_seconds)
-                    decisions.append(_review(f"reading it took longer than {self.settings.budget_seconds:g} s;"
-                                             " kept for a person, not read again"))
+                    decisions.append(self._overrun(message_id))
                     break
                 decisions.append(conn.recv())
         except (EOFError, OSError):
@@ -112,6 +113,14 @@ class MailReader:
             raise
         rest = chunk[len(decisions):]
         return decisions + (self._read_chunk(rest) if rest else [])
+
+    def _overrun(self, message_id: int) -> Decision | None:
+        budget = self.settings.budget_seconds
+        if self.set_aside:
+            log.info("message %d was not read within %g s; it is read again beside the others", message_id, budget)
+            return None
+        log.warning("message %d took longer than %g s to read; kept for review", message_id, budget)
+        return _review(f"reading it took longer than {budget:g} s; kept for a person, not read again")
 
     def _child(self) -> Connection:
         if self._conn is not None and self._process.is_alive():

@@ -11,7 +11,7 @@ import time
 import urllib.request
 
 from tests.reliability.helpers import call, deploy
-from tests.security.helpers import reader_pid, request_with_body, send_raw, settled
+from tests.security.helpers import REQUEST_ADDRESS, reader_pid, request_with_body, send_raw, settled
 from tests.support.service import ServiceProcess
 
 ATTACK = request_with_body("unsubscribe", "a@" * 1600)
@@ -35,8 +35,12 @@ def content_reasons(message: dict) -> list[str]:
     return message["reasons"]
 
 
+# The tests that stop the reader read in one lane, so that the stopped child is the one reading.
+ONE_LANE = "message_first_look_seconds = 10"
+
+
 def test_a_check_is_answered_while_the_attack_message_is_being_read(tmp_path):
-    deployment = deploy(tmp_path)
+    deployment = deploy(tmp_path, extra_smtp=ONE_LANE)
     with ServiceProcess(deployment.config, deployment.http_port, tmp_path) as service:
         _, first = send_raw(deployment.smtp_port, PLAIN)
         settled(deployment, first)  # the reader is started by the first message
@@ -100,8 +104,33 @@ def test_a_message_that_overruns_its_budget_goes_to_review_and_is_never_read_aga
         assert (again["status"], again["processed_at"]) == ("review", message["processed_at"])
 
 
-def test_a_reader_that_dies_mid_message_sends_it_to_review(tmp_path):
+def slow_to_read(parts: int) -> bytes:
+    """A request behind `parts` empty MIME parts: about 14 µs of reading each."""
+    return (f"From: <slow@example.net>\r\nTo: {REQUEST_ADDRESS}\r\nSubject: unsubscribe\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: multipart/mixed; boundary=b\r\n\r\n").encode() + b"--b\r\n\r\n" * parts + (
+        b"--b\r\nContent-Type: text/plain\r\n\r\nplease unsubscribe me\r\n--b--\r\n")
+
+
+def test_a_slow_message_is_read_beside_the_others(tmp_path):
+    """Read in turn, a message that takes seconds held every request behind it (the promise is
+    5 s from the 250): past its first look (1 s) it is read again by a second reader."""
     deployment = deploy(tmp_path)
+    with ServiceProcess(deployment.config, deployment.http_port, tmp_path):
+        code, slow = send_raw(deployment.smtp_port, slow_to_read(300_000), mail_from="slow@example.net")
+        assert code == 250
+        _, quick = send_raw(deployment.smtp_port, request_with_body("unsubscribe", "please unsubscribe me"),
+                            mail_from="quick@example.net")
+        assert settled(deployment, quick)["status"] == "request"
+        _, pending = call(deployment, "GET", f"/v1/inbox/{slow}")
+        assert pending["status"] == "pending"  # 4 s of reading here; the request behind it did not wait
+        message = settled(deployment, slow)
+        # Read to its end in the second reader, with the whole budget (10 s).
+        assert message["status"] == "request" and message["addresses"] == ["slow@example.net"]
+        assert not any("longer than" in r for r in message["reasons"])
+
+
+def test_a_reader_that_dies_mid_message_sends_it_to_review(tmp_path):
+    deployment = deploy(tmp_path, extra_smtp=ONE_LANE)
     with ServiceProcess(deployment.config, deployment.http_port, tmp_path) as service:
         _, first = send_raw(deployment.smtp_port, PLAIN)
         settled(deployment, first)

@@ -157,6 +157,22 @@ def test_words_that_ask_to_stay_or_to_come_back_go_to_a_person(subject, body):
     assert decision.kind == REVIEW, decision.reasons
 
 
+# Asking that someone else not be removed, the address named: the judge scored the first 1.00
+# with no phrase to negate, and the friend was suppressed (a probing helper's, 2026-12-06).
+@pytest.mark.parametrize("body", [
+    "Don't remove bob@example.org from the list, he loves it. Thanks",
+    "Please do not unsubscribe bob@example.org, he still reads every issue.",
+    "Never take bob@example.org off your list, he reads it every week.",
+    "Por favor no lo den de baja a bob@example.org, le encanta.",
+    "Ne le désinscrivez pas, bob@example.org lit chaque numéro.",
+    "Não o removam, bob@example.org adora a newsletter.",
+    "Non lo rimuovete, bob@example.org legge ogni numero.",
+])
+def test_asking_that_someone_not_be_removed_suppresses_no_one(body):
+    decision = read(message(body, subject="Newsletter"))
+    assert decision.kind == REVIEW and decision.addresses == (), decision.reasons
+
+
 def test_words_to_stay_are_read_within_their_clause():
     assert find_intent("Ich möchte auf keinen Fall weitere Mails, bitte abmelden.").stays == []
     assert find_intent("Bitte auf keinen Fall aus dem Verteiler löschen.").stays != []

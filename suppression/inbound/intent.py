@@ -167,7 +167,14 @@ _STAYS = re.compile(
     r"[^.!?,\n]{0,30}\bmeer\b|"
     r"\bnog steeds ge[ïi]nteresseerd\b|"
     r"届きません|受け取れな|受信できな|"
-    r"收不到|(从来|從來)?(没有|沒有|从未|從未)(要求|申请|申請)(退订|退訂|取消订阅|取消訂閱)",
+    r"收不到|(从来|從來)?(没有|沒有|从未|從未)(要求|申请|申請)(退订|退訂|取消订阅|取消訂閱)|"
+    # Asking that someone not be removed: "don't remove bob@... from the list, he loves it" read as
+    # a request for bob (the judge scored it 1.00, with no phrase to negate).
+    r"\b(do not|don'?t|never|no need to) (remove|unsubscribe|delete|drop|take \S+ off)\b|"
+    r"\bno (me |lo |la |los |las |le )?(eliminen|borren|quiten|den de baja|desuscriban)\b|"
+    r"\bne (me |le |la |les )?(supprimez|retirez|d[ée]sinscrivez|d[ée]sabonnez) pas\b|"
+    r"\bn[ãa]o (me |o |a )?(removam|remova|excluam|exclua|descadastrem|descadastre)\b|"
+    r"\bnon (mi |lo |la )?(rimuovete|rimuovere|cancellate|disiscrivete|disiscrivere)\b",
     _I,
 )
 

@@ -18,7 +18,7 @@ from handlers.answers import ANSWERS, smtp_reply
 from handlers.smtp_data import read_data
 from suppression.addresses import sender_key
 from suppression.background import cancel_and_wait
-from suppression.ratelimit import sending_network
+from suppression.ratelimit import client_network, sending_network
 from suppression.config import SmtpSettings
 from suppression.errors import ConfigError, InvalidAddress, MailStorageFull, StoreUnavailable
 from suppression.intake import RequestIntake
@@ -143,25 +143,37 @@ def _bytes_key(sender: str, session: Session) -> str:
 
 
 class ConnectionGate:
-    """Counts open sessions, in all and per client IP, so a few clients cannot hold them all."""
+    """Counts open sessions, in all, per client IP and per client network (an IPv4 /24, an IPv6
+    /56: one sender picks any address in it), so a few clients, or one network's many
+    addresses, cannot hold them all."""
 
-    def __init__(self, total: int, per_client: int):
-        self.total, self.per_client = total, per_client
+    def __init__(self, total: int, per_client: int, per_network: int):
+        self.total, self.per_client, self.per_network = total, per_client, per_network
         self.open: Counter[str] = Counter()
+        self.in_network: Counter[str] = Counter()
+        self.count = 0
 
     def admit(self, client: str) -> str | None:
         """Take a place for `client`, or say why not."""
-        if sum(self.open.values()) >= self.total:
+        network = client_network(client) or client
+        if self.count >= self.total:
             return "Too many connections"
         if self.open[client] >= self.per_client:
             return "Too many connections from your address"
+        if self.in_network[network] >= self.per_network:
+            return "Too many connections from your network"
         self.open[client] += 1
+        self.in_network[network] += 1
+        self.count += 1
         return None
 
     def release(self, client: str) -> None:
-        self.open[client] -= 1
-        if self.open[client] <= 0:
-            del self.open[client]
+        network = client_network(client) or client
+        self.count -= 1
+        for counts, key in ((self.open, client), (self.in_network, network)):
+            counts[key] -= 1
+            if counts[key] <= 0:
+                del counts[key]
 
 
 def _certificate_stamp(settings: SmtpSettings) -> tuple:
@@ -298,7 +310,8 @@ class RequestServer:
     def __init__(self, intake: RequestIntake, settings: SmtpSettings):
         self.handler = RequestHandler(intake, settings)
         self.settings = settings
-        self.gate = ConnectionGate(settings.max_connections, settings.max_connections_per_client)
+        self.gate = ConnectionGate(settings.max_connections, settings.max_connections_per_client,
+                                   settings.max_connections_per_network)
         self.tls = tls_context(settings)
         self._stamp = _certificate_stamp(settings) if self.tls else None
         self._watch: asyncio.Task | None = None

@@ -66,6 +66,7 @@ class SmtpSettings:
     max_session_seconds: int = 600  # no session lasts longer, however busy
     max_connections: int = 200  # open sessions in all
     max_connections_per_client: int = 20  # open sessions from one IP address
+    max_connections_per_network: int = 50  # open sessions from one IPv4 /24 or IPv6 /56
     sender_messages_per_hour: int = 100  # from one envelope sender; beyond: 450, the sending MTA retries
     sender_requests_per_day: int = 10  # honoured requests naming other people's addresses, per sender
     trusted_authserv_ids: tuple[str, ...] = ()  # Authentication-Results from these hosts are believed
@@ -457,6 +458,7 @@ def _validated(settings: Settings) -> Settings:
             raise ConfigError(f"config key {key}: expected at least 1024 bytes")
     for key in (
         "idle_timeout_seconds", "max_session_seconds", "max_connections", "max_connections_per_client",
+        "max_connections_per_network",
         "sender_messages_per_hour", "sender_requests_per_day", "sender_bytes_per_hour",
         "max_stored_mail_bytes", "message_read_seconds", "message_first_look_seconds", "null_sender_messages_per_hour",
         "unproven_requests_per_network_per_hour", "unproven_requests_per_hour",

@@ -21,6 +21,7 @@ REQUEST_RCPT = b"RCPT TO:<PLUSinfo@plusnxt.com>\r\n"
 def settings(request, tmp_path):
     limits = {
         "max_message_bytes": 64 * 1024, "max_connections_per_client": 3, "max_connections": 10,
+        "max_connections_per_network": 5,
         "sender_messages_per_hour": 3, "null_sender_messages_per_hour": 6,
     }
     return make_settings(tmp_path / "data", smtp=limits | getattr(request, "param", {}))
@@ -201,8 +202,23 @@ async def test_one_client_cannot_hold_every_session(client):
         session.close()
 
 
+async def test_one_network_cannot_hold_every_session(client):
+    # Ten addresses in one /24 held every place (20 each, 200 in all): a network gets its share.
+    sources = ["127.0.0.20"] * 3 + ["127.0.0.21"] * 2 + ["127.0.0.22", "127.0.5.1"]
+    holders, greetings = await in_thread(open_sessions, port_of(client), sources)
+    try:
+        assert [g[:3] for g in greetings] == [b"220"] * 5 + [b"421", b"220"]
+        assert greetings[5].startswith(b"421 4.7.0 Too many connections from your network")
+    finally:
+        for holder in holders:
+            holder.close()
+    gate = client.app[SMTP_SERVER].gate
+    assert await wait_until(lambda: asyncio.sleep(0, result=not gate.in_network and gate.count == 0))
+    await still_serves_others(client)  # from 127.0.0.1, in that network
+
+
 async def test_too_many_sessions_in_all_are_refused(client):
-    sources = [f"127.0.0.{n // 3 + 10}" for n in range(10)] + ["127.0.1.1"]
+    sources = [f"127.{n // 3 + 10}.0.1" for n in range(10)] + ["127.0.1.1"]
     holders, greetings = await in_thread(open_sessions, port_of(client), sources)
     try:
         assert [g[:3] for g in greetings] == [b"220"] * 10 + [b"421"]

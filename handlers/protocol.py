@@ -36,15 +36,19 @@ _UNREAD_BYTES = 64 * 1024
 
 
 class ProtocolErrorsInOneLine(logging.Filter):
-    """The traceback of a client's malformed request becomes one INFO line naming only its kind."""
+    """The traceback of a client's malformed request, or of a client that went away while its
+    request was read, becomes one INFO line naming only its kind."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], HttpProcessingError):
-            error = record.exc_info[1]
-            record.msg = "malformed HTTP request refused with %s: %s"
-            record.args = (error.code, type(error).__name__)
-            record.levelno, record.levelname = logging.INFO, "INFO"
-            record.exc_info = record.exc_text = None
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.msg, record.args = "malformed HTTP request refused with %s: %s", (error.code, type(error).__name__)
+        elif isinstance(error, ConnectionResetError):  # aiohttp's "Connection lost", from the request body
+            record.msg, record.args = "a client went away before its request was answered (%s)", (error,)
+        else:
+            return True
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.exc_info = record.exc_text = None
         return True
 
 

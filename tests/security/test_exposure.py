@@ -6,6 +6,8 @@ Driven against the service as a process: its log is what an operator's log colle
 import asyncio
 import socket
 import stat
+import struct
+import time
 import urllib.error
 import urllib.request
 
@@ -90,10 +92,26 @@ def test_an_overlong_request_line_is_not_echoed_in_the_answer_or_the_log(tmp_pat
         forged = "2026-12-06 00:00:00,000 ERROR handlers.app: FORGED"
         status, _ = call(deployment, "POST", "/v1/links", {"email": "x@example.com", f"z\n{forged}": 1})
         assert status == 400
+        # A client that goes away halfway through sending a body: one line, no traceback.
+        with socket.create_connection(("127.0.0.1", deployment.http_port), timeout=30) as sock:
+            sock.sendall(f"POST /v1/check HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {deployment.admin_key}\r\n"
+                         "Content-Type: text/plain\r\nContent-Length: 1000000\r\n\r\n".encode() + b"a@b.c\n" * 1000)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # a reset, not a close
+        assert wait_for_log(service, "a client went away before its request was answered")
         _, log = service.stop()
     assert "malformed HTTP request refused with 400: LineTooLong" in log
+    assert "Traceback" not in log
     assert "SECRETTOKEN" not in log and VICTIM not in log
     assert "FORGED" in log and not any(line.startswith(forged) for line in log.splitlines())
+
+
+def wait_for_log(service: ServiceProcess, text: str, attempts: int = 500) -> bool:
+    """Whether the service's log says `text` within a bounded poll (the line follows the reset)."""
+    for _ in range(attempts):
+        if text in service.output:
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def modes(folder) -> dict[str, int]:

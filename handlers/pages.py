@@ -154,11 +154,14 @@ def add_page_routes(app: web.Application, settings: Settings) -> None:
     """/u/{token}: plain routes of the main app (a sub-app would cost every request a wrapper)."""
     app[PAGES] = Pages(settings)
     app[LINK_CHANGES] = LinkChanges()
-    app.router.add_get("/u/{token}", as_page(show_link))  # HEAD too
-    app.router.add_post("/u/{token}", as_page(act_on_link))
+    # Each link also with a slash after it, which a mail program or a person may add to it.
+    for path in ("/u/{token}", "/u/{token}/"):
+        app.router.add_get(path, as_page(show_link))  # HEAD too
+        app.router.add_post(path, as_page(act_on_link))
     app.router.add_route("*", "/u/", as_page(no_token))
-    app.router.add_get("/return/{token}", as_page(show_return))  # HEAD too
-    app.router.add_post("/return/{token}", as_page(confirm_return))
+    for path in ("/return/{token}", "/return/{token}/"):
+        app.router.add_get(path, as_page(show_return))  # HEAD too
+        app.router.add_post(path, as_page(confirm_return))
     app.router.add_route("*", "/return/", as_page(no_return_token))
 
 

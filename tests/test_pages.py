@@ -135,6 +135,16 @@ async def test_a_form_of_more_parts_than_ours_have_is_refused_before_it_is_parse
     assert zipped.status == 415 and await feed(service) == []
 
 
+async def test_a_link_with_a_slash_added_works_as_the_link(client, service):
+    # A mail program, or a person copying the link, may add one; it was a bare "404: Not Found".
+    path = link_path(service, topic="newsletters") + "/"
+    page = await client.get(path)
+    assert page.status == 200 and 'value="newsletters"' in await page.text()
+    answer = await client.post(path, data={"List-Unsubscribe": "One-Click"})
+    assert answer.status == 200
+    assert await state(service) == {"newsletters"}
+
+
 async def test_one_click_is_idempotent(client, service):
     path = link_path(service)
     for _ in range(3):

@@ -38,7 +38,8 @@ def check_at_once(app: web.Application, message: RawRequestMessage) -> bytes | N
     email, _, query = target[len(_PREFIX):].partition("?")
     asked = _asked(query)
     service = app.get(SERVICE)
-    if asked is None or service is None or not _PLAIN_SEGMENT.fullmatch(email):
+    # aiohttp answers an Expect before the handler: 100 Continue, or 417 for any other.
+    if asked is None or service is None or not _PLAIN_SEGMENT.fullmatch(email) or message.headers.get("Expect"):
         return None
     kind, _, presented = message.headers.get("Authorization", "").partition(" ")
     key = service.api_keys.recent(presented.strip()) if kind.lower() == "bearer" else None

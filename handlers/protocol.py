@@ -5,9 +5,11 @@ with 400 and a body quoting up to 100 bytes of it, and logs it with a traceback 
 request line of a link is its token; a header may hold a key. Neither may reach the answer
 or the log.
 
-The connection is aiohttp's own, with two changes: it never decompresses a body, and it lets
-the app answer a request from its parsed head alone (AT_ONCE: the common single check,
-handlers/check_at_once.py), without the task, request and response aiohttp makes for each.
+The connection is aiohttp's own, with three changes: it never decompresses a body; it lets the
+app answer a request from its parsed head alone (AT_ONCE: the common single check,
+handlers/check_at_once.py), without the task, request and response aiohttp makes for each; and
+a request whose body ends after it was taken gives its place in the queue of pipelined
+requests back (aiohttp 3.14 kept it, and a pipelining client then waited for ever).
 """
 
 import logging
@@ -106,13 +108,21 @@ class QuietRequestHandler(RequestHandler):
 
 class _AnsweringParser:
     """The connection's HTTP parser, whose requests the connection may answer at once
-    (RequestHandler.answer_at_once) before aiohttp queues the rest for the ordinary route."""
+    (RequestHandler.answer_at_once) before aiohttp queues the rest for the ordinary route, and
+    whose count of the queue's places is given back for bodies that end late."""
 
     def __init__(self, parser, connection: QuietRequestHandler, answer: Callable[[RawRequestMessage], bytes | None]):
         self._parser, self._connection, self._answer = parser, connection, answer
 
     def feed_data(self, data: bytes):
         messages, upgraded, tail = self._parser.feed_data(data)
+        for _, payload in messages:
+            if payload is not EMPTY_PAYLOAD and not payload.is_eof():
+                # aiohttp 3.14's parser counts a request against its queue of 32 when its body
+                # ends, but the connection frees its place when it takes the request, maybe
+                # before: that place was never given back, and after one such request a client's
+                # 32nd pipelined request waited for ever. Given back once the body has ended.
+                payload.on_eof(partial(self._connection._loop.call_soon, self._parser.message_consumed))
         if not messages or upgraded:
             return messages, upgraded, tail
         left = self._connection.answer_at_once(messages, self._answer)

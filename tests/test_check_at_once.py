@@ -161,6 +161,28 @@ async def test_a_full_batch_answered_at_once_leaves_nothing_waiting(client, chec
     assert len(ordinary) < 100  # at least the first batch was answered at once
 
 
+async def test_a_body_that_comes_after_its_request_was_taken_holds_no_place_of_the_queue(client, check_key):
+    """aiohttp 3.14 counted such a request against the connection's queue of 32 for ever: after
+    one, 40 pipelined checks got 31 answers and the rest waited (a reviewing helper's)."""
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    body = b'{"emails": ["a@example.org"]}'
+    try:
+        for _ in range(3):
+            writer.write(f"POST /v1/check HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {check_key}\r\n"
+                         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+            async with asyncio.timeout(10):
+                while (connection := _server_side_of(client, writer)) is None or connection._current_request is None:
+                    await asyncio.sleep(0)  # until the service has taken the request, its body not yet sent
+            writer.write(body)
+            await asyncio.wait_for(reader.readuntil(b'{"suppressed": []}'), 10)
+        emails = [f"user{n}@example.org" for n in range(40)]
+        writer.write(b"".join(_get(f"/v1/suppressions/{e}", check_key) for e in emails))
+        answered = [await asyncio.wait_for(reader.readuntil(b"}"), 10) for _ in emails]
+        assert [a.rsplit(b'"email": "', 1)[1].split(b'"')[0].decode() for a in answered] == emails
+    finally:
+        writer.close()
+
+
 async def test_checks_answered_at_once_are_counted_as_the_ordinary_route_counts_them(client, admin_key, check_key):
     def counts(text: str) -> tuple[str, str]:
         lines = text.splitlines()
@@ -212,3 +234,7 @@ def _server_side(client, sock: socket.socket):
     mine = sock.getsockname()
     return next((c for c in client.server.runner.server.connections
                  if c.transport is not None and c.transport.get_extra_info("peername") == mine), None)
+
+
+def _server_side_of(client, writer: asyncio.StreamWriter):
+    return _server_side(client, writer.get_extra_info("socket"))

@@ -167,10 +167,29 @@ def test_words_that_ask_to_stay_or_to_come_back_go_to_a_person(subject, body):
     "Ne le désinscrivez pas, bob@example.org lit chaque numéro.",
     "Não o removam, bob@example.org adora a newsletter.",
     "Non lo rimuovete, bob@example.org legge ogni numero.",
+    # The apostrophe phones and word processors write, and words between (a reviewing helper's).
+    "Don\u2019t remove bob2@example.org from the list, he loves it",
+    "Please do NOT under any circumstances remove bob@example.org from the list.",
+    "Please don't remove him, he reads every issue.",
 ])
 def test_asking_that_someone_not_be_removed_suppresses_no_one(body):
     decision = read(message(body, subject="Newsletter"))
     assert decision.kind == REVIEW and decision.addresses == (), decision.reasons
+
+
+@pytest.mark.parametrize("body", [
+    "Please unsubscribe me. No need to delete my account, just stop the newsletter.",
+    "Stop emailing me. Don't drop me a reply, just take me off the list.",
+    "You never remove anyone, so remove me now.",
+])
+def test_a_request_that_says_what_not_to_remove_is_still_one(body):
+    # Honoured before the rule above, and again since it asks for someone else named.
+    decision = read(message(body, subject="Newsletter"))
+    assert decision.kind == REQUEST, decision.reasons
+
+
+def test_a_curly_apostrophe_negates_as_a_straight_one():
+    assert find_intent("Please don\u2019t unsubscribe me").negated == find_intent("Please don't unsubscribe me").negated != []
 
 
 def test_words_to_stay_are_read_within_their_clause():

@@ -174,8 +174,7 @@ class RequestIntake:
             # the same pending messages would each count a sender's requests without the other's.
             async with self._handling:
                 # Those set aside are being read beside these (suppression/slow_mail.py).
-                batch = [item for item in await self.service.store.pending_messages(_BATCH + len(self.slow.ids))
-                         if item[0] not in self.slow.ids]
+                batch = await self.service.store.pending_messages(_BATCH, skip=list(self.slow.ids))
                 if not batch:
                     # Nothing is pending: whatever was noted as unread was handled (or was a
                     # mailbox message read again, stored once before).
@@ -186,8 +185,8 @@ class RequestIntake:
 
     @property
     def unread(self) -> int:
-        """Messages this process stored and has not yet read."""
-        return len(self._unread)
+        """Messages this process stored and has not yet read (those set aside included)."""
+        return len(self._unread) + len(self.slow.ids)
 
     async def _trail_intake(self) -> None:
         """Wait while mail is still arriving, but not past the oldest unread message's trail."""
@@ -212,10 +211,10 @@ class RequestIntake:
             decisions = await asyncio.to_thread(self.reader.read, batch)
         finally:
             self.reading = 0
-        for (message_id, _, _), decision in zip(batch, decisions, strict=True):
-            if decision is None:
-                self._unread.pop(message_id, None)
-                self.slow.set_aside(message_id)
+        for index, (item, decision) in enumerate(zip(batch, decisions, strict=True)):
+            if decision is None:  # slow: set aside, or past a flood of them read now
+                self._unread.pop(item[0], None)
+                decisions[index] = await self.slow.aside_or_read(item)
         read = [(item, decision) for item, decision in zip(batch, decisions, strict=True) if decision is not None]
         await self._settle_read([item for item, _ in read], [decision for _, decision in read])
 

@@ -8,7 +8,7 @@ that long. So the intake's reader gives each message a first look of
 by then is set aside here and read again by a reader of its own, with the whole budget, one at
 a time, while the intake reads on. What overruns that is kept for review, as before. Until it is
 read the message stays pending in the store, so a restart reads it again; only its id is
-held here.
+held here, and the intake's query for mail to read leaves it out.
 """
 
 import asyncio
@@ -24,6 +24,10 @@ from suppression.reader import MailReader, ReaderSettings, ReaderUnavailable
 from suppression.store import Store
 
 log = logging.getLogger(__name__)
+
+# Set aside at most: past it, a flood of slow mail, each is read in turn with the whole budget,
+# as before this lane was made; the ids are a query's parameters (Store.pending_messages' skip).
+MAX_ASIDE = 256
 
 Settle = Callable[[list[tuple[int, bytes, str]], list[Decision]], Awaitable[object]]
 
@@ -46,10 +50,16 @@ class SlowMail:
         self.ids: dict[int, None] = {}  # set aside and not yet settled, oldest first
         self._task: asyncio.Task | None = None
 
-    def set_aside(self, message_id: int) -> None:
-        self.ids[message_id] = None
+    async def aside_or_read(self, item: tuple[int, bytes, str]) -> Decision | None:
+        """None, the message set aside to be read here; or, with MAX_ASIDE aside already, its
+        decision, read now with the whole budget."""
+        if len(self.ids) >= MAX_ASIDE:
+            (decision,) = await asyncio.to_thread(self.reader.read, [item])
+            return decision
+        self.ids[item[0]] = None
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="slow-mail")
+        return None
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)

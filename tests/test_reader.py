@@ -1,9 +1,11 @@
 """The mail reader process: decisions in order, and a clear error when no reader can start."""
 
+import asyncio
 import errno
 
 import pytest
 
+from suppression import slow_mail
 from suppression.addresses import normalise_address
 from suppression.reader import _ROOM_BYTES, MailReader, ReaderSettings, ReaderUnavailable, _spare
 
@@ -177,3 +179,15 @@ def test_a_chunk_that_fails_midway_ends_the_child_so_no_answer_goes_to_the_next(
         assert [d.kind for d in reader.read([question])] == ["review"]
     finally:
         reader.close()
+
+
+async def test_past_a_flood_of_slow_mail_a_slow_message_is_read_in_turn(monkeypatch):
+    # With MAX_ASIDE set aside already, one more is read at once with the whole budget, not kept.
+    monkeypatch.setattr(slow_mail, "MAX_ASIDE", 0)
+    lane = slow_mail.SlowMail(settings(2 * 1024**3), None, None, asyncio.Lock())
+    try:
+        raw = b"From: a@example.com\r\nTo: PLUSinfo@plusnxt.com\r\nSubject: unsubscribe\r\n\r\nplease unsubscribe me\r\n"
+        decision = await lane.aside_or_read((1, raw, "a@example.com"))
+        assert decision is not None and decision.kind == "request" and lane.ids == {}
+    finally:
+        await lane.stop()

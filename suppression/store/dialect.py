@@ -41,15 +41,20 @@ SQLITE = Statements("?", sqlite_sql)
 POSTGRESQL = Statements("%s", pg_sql)
 
 
+_ARRAYS = (("= ANY(", "IN ("), ("<> ALL(", "NOT IN ("))
+
+
 def spread(statement: str, params):
-    """SQLite has no arrays: each list parameter of `= ANY(?)` becomes `IN (?, ?, ...)`."""
-    if "= ANY(?)" not in statement:
+    """SQLite has no arrays: each list parameter of `= ANY(?)` becomes `IN (?, ?, ...)`, and of
+    `<> ALL(?)` `NOT IN (?, ?, ...)` (SQLite takes an empty list there)."""
+    if "= ANY(?)" not in statement and "<> ALL(?)" not in statement:
         return statement, params
     pieces = statement.split("?")
     text, flat = [pieces[0]], []
     for value, piece in zip(params, pieces[1:], strict=True):
         if isinstance(value, list):
-            text[-1] = text[-1].removesuffix("= ANY(") + "IN ("
+            array, listed = next((a, listed) for a, listed in _ARRAYS if text[-1].endswith(a))
+            text[-1] = text[-1].removesuffix(array) + listed
             text.append(", ".join("?" * len(value)) + piece)
             flat.extend(value)
         else:

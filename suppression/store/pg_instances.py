@@ -41,14 +41,14 @@ class Instances:
             self._followed = cursor
             self._followed_changed.set()
 
-    async def pending_messages(self, limit: int) -> list[tuple[int, bytes, str]]:
+    async def pending_messages(self, limit: int, skip: list[int] | None = None) -> list[tuple[int, bytes, str]]:
         """See Store.pending_messages: those unclaimed, this instance's own, and those of
         instances that have stopped beating are claimed; another instance's live claims are
         skipped, so each message is handled by one."""
 
         async def work(conn):
-            return await (await conn.execute(
-                q.CLAIM_PENDING, {"me": self.instance, "alive": ALIVE_SECONDS, "limit": limit})).fetchall()
+            taking = {"me": self.instance, "alive": ALIVE_SECONDS, "limit": limit, "skip": list(skip or ())}
+            return await (await conn.execute(q.CLAIM_PENDING, taking)).fetchall()
 
         return sorted(await self._write(work, ordered=False))
 

@@ -22,6 +22,7 @@ INSERT_MESSAGE = (
 # Claim messages not yet handled: unclaimed, this instance's own, or a stopped instance's.
 CLAIM_PENDING = (
     "UPDATE inbox SET claimed_by = %(me)s WHERE id IN (SELECT id FROM inbox WHERE status = 'pending'"
+    " AND id <> ALL(%(skip)s::bigint[])"
     " AND (claimed_by IS NULL OR claimed_by = %(me)s OR claimed_by NOT IN (SELECT id FROM instances"
     " WHERE seen_at > now() - make_interval(secs => %(alive)s)))"
     " ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) RETURNING id, raw, mail_from"

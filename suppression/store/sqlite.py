@@ -171,9 +171,9 @@ class SuppressionStore(Suppressions, ChangeLog, Messages, Erasure, ApiKeys, Webh
         thread: millions of rows are faster through the plain driver than one await per batch."""
         return await asyncio.to_thread(_load_index, self.path)
 
-    async def pending_messages(self, limit: int) -> list[tuple[int, bytes, str]]:
+    async def pending_messages(self, limit: int, skip: list[int] | None = None) -> list[tuple[int, bytes, str]]:
         """See Store.pending_messages."""
-        return await self._read(q.PENDING_MESSAGES, (limit,))
+        return await self._read(q.PENDING_MESSAGES, (list(skip or ()), limit))
 
     async def truncate_journal(self, attempts: int = 50) -> bool:
         """See Store.truncate_journal: a checkpoint that empties the write-ahead log."""

@@ -26,7 +26,9 @@ INSERT_MESSAGE = (
     "INSERT INTO inbox (received_at, mail_from, rcpt_to, size, raw, status, reasons, processed_at, origin,"
     " network) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11)"
 )
-PENDING_MESSAGES = "SELECT id, raw, mail_from FROM inbox WHERE status = 'pending' ORDER BY id LIMIT ?"
+PENDING_MESSAGES = (
+    "SELECT id, raw, mail_from FROM inbox WHERE status = 'pending' AND id <> ALL(?) ORDER BY id LIMIT ?"
+)
 
 # AUTOINCREMENT keeps the highest number ever given, even once those events are pruned.
 NEWEST_SEQ = "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)"

@@ -123,6 +123,7 @@ def test_a_slow_message_is_read_beside_the_others(tmp_path):
         assert settled(deployment, quick)["status"] == "request"
         _, pending = call(deployment, "GET", f"/v1/inbox/{slow}")
         assert pending["status"] == "pending"  # 4 s of reading here; the request behind it did not wait
+        assert wait_for_metric(deployment, "suppression_intake_unread 1.0")  # set aside, still counted
         message = settled(deployment, slow)
         # Read to its end in the second reader, with the whole budget (10 s).
         assert message["status"] == "request" and message["addresses"] == ["slow@example.net"]

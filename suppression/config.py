@@ -80,7 +80,7 @@ class SmtpSettings:
     stored_mail_percent_per_sender: int = 2
     stored_mail_percent_reserved: int = 10
     message_read_seconds: int = 10  # longest one message may take to read; slower ones go to review
-    message_first_look_seconds: int = 1  # past it, a message is read again beside the others (slow_mail.py)
+    message_first_look_seconds: float = 0.5  # past it, a message is read again beside the others (slow_mail.py)
     null_sender_messages_per_hour: int = 1000  # from <> (bounces, reports), per client IP address
     # Requests honoured on the word of the From header or the text alone (no token, no reply
     # to our Message-ID, no DMARC pass): per client network (IPv4 /24, IPv6 /56) and in all.
@@ -460,11 +460,13 @@ def _validated(settings: Settings) -> Settings:
         "idle_timeout_seconds", "max_session_seconds", "max_connections", "max_connections_per_client",
         "max_connections_per_network",
         "sender_messages_per_hour", "sender_requests_per_day", "sender_bytes_per_hour",
-        "max_stored_mail_bytes", "message_read_seconds", "message_first_look_seconds", "null_sender_messages_per_hour",
+        "max_stored_mail_bytes", "message_read_seconds", "null_sender_messages_per_hour",
         "unproven_requests_per_network_per_hour", "unproven_requests_per_hour",
     ):
         if getattr(settings.smtp, key) < 1:
             raise ConfigError(f"config key smtp.{key}: expected 1 or more")
+    if not settings.smtp.message_first_look_seconds > 0:
+        raise ConfigError("config key smtp.message_first_look_seconds: expected more than 0")
     for key in ("stored_mail_percent_per_network", "stored_mail_percent_per_sender", "stored_mail_percent_reserved"):
         if not 1 <= getattr(settings.smtp, key) <= 100:
             raise ConfigError(f"config key smtp.{key}: expected a percentage from 1 to 100")

@@ -82,7 +82,7 @@ def test_a_200000_character_variant_is_read_and_checks_go_on(tmp_path):
 
 
 def test_a_message_that_overruns_its_budget_goes_to_review_and_is_never_read_again(tmp_path):
-    deployment = deploy(tmp_path, extra_smtp="message_read_seconds = 1")
+    deployment = deploy(tmp_path, extra_smtp=f"message_read_seconds = 1\n{ONE_LANE}")
     with ServiceProcess(deployment.config, deployment.http_port, tmp_path) as service:
         _, first = send_raw(deployment.smtp_port, PLAIN)
         settled(deployment, first)
@@ -113,7 +113,7 @@ def slow_to_read(parts: int) -> bytes:
 
 def test_a_slow_message_is_read_beside_the_others(tmp_path):
     """Read in turn, a message that takes seconds held every request behind it (the promise is
-    5 s from the 250): past its first look (1 s) it is read again by a second reader."""
+    5 s from the 250): past its first look (0.5 s) it is read again by a second reader."""
     deployment = deploy(tmp_path)
     with ServiceProcess(deployment.config, deployment.http_port, tmp_path):
         code, slow = send_raw(deployment.smtp_port, slow_to_read(300_000), mail_from="slow@example.net")

@@ -116,13 +116,13 @@ def test_a_slow_message_is_read_beside_the_others(tmp_path):
     5 s from the 250): past its first look (0.5 s) it is read again by a second reader."""
     deployment = deploy(tmp_path)
     with ServiceProcess(deployment.config, deployment.http_port, tmp_path):
-        code, slow = send_raw(deployment.smtp_port, slow_to_read(300_000), mail_from="slow@example.net")
+        code, slow = send_raw(deployment.smtp_port, slow_to_read(150_000), mail_from="slow@example.net")
         assert code == 250
         _, quick = send_raw(deployment.smtp_port, request_with_body("unsubscribe", "please unsubscribe me"),
                             mail_from="quick@example.net")
         assert settled(deployment, quick)["status"] == "request"
         _, pending = call(deployment, "GET", f"/v1/inbox/{slow}")
-        assert pending["status"] == "pending"  # 4 s of reading here; the request behind it did not wait
+        assert pending["status"] == "pending"  # 2 s of reading here; the request behind it did not wait
         assert wait_for_metric(deployment, "suppression_intake_unread 1.0")  # set aside, still counted
         message = settled(deployment, slow)
         # Read to its end in the second reader, with the whole budget (10 s).

@@ -164,7 +164,8 @@ class RequestIntake:
         """Handle every stored message not yet handled; return how many.
 
         A batch is read in one thread call and settled together, so its writes share a commit.
-        `trailing` (the intake task) lets mail still arriving be stored first, within the trail.
+        `trailing` (the intake task) lets mail still arriving be stored first, within the trail;
+        without it (a direct call) those set aside as slow are waited for too.
         """
         count = 0
         while True:
@@ -175,12 +176,14 @@ class RequestIntake:
             async with self._handling:
                 # Those set aside are being read beside these (suppression/slow_mail.py).
                 batch = await self.service.store.pending_messages(_BATCH, skip=list(self.slow.ids))
-                if not batch:
-                    # Nothing is pending: whatever was noted as unread was handled (or was a
-                    # mailbox message read again, stored once before).
+                if batch:
+                    await self._handle_batch(batch)
+                else:  # whatever was noted as unread was handled (or was a mailbox message stored before)
                     self._unread.clear()
-                    return count
-                await self._handle_batch(batch)
+            if not batch:
+                if not trailing:
+                    await self.slow.settled()
+                return count
             count += len(batch)
 
     @property

@@ -62,6 +62,12 @@ class SlowMail:
             self._task = asyncio.create_task(self._run(), name="slow-mail")
         return None
 
+    async def settled(self) -> None:
+        """Return once every message set aside has been read and settled (or, after a failure,
+        left pending)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.wait({self._task})
+
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
         self._task = None

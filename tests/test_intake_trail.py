@@ -4,7 +4,9 @@ lets the 250s go first, but no message waits past the trail to be read."""
 import asyncio
 import threading
 
+from handlers.app import build_app
 from handlers.state import INTAKE, SERVICE
+from tests.support.settings import make_settings
 from tests.test_smtp import in_thread, send, smtp_port, wait_until
 
 REQUEST = b"From: {who}@example.com\r\nSubject: unsubscribe\r\n\r\nPlease unsubscribe me.\r\n"
@@ -52,3 +54,20 @@ async def test_a_stream_that_never_pauses_is_still_read_within_the_trail(client)
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_direct_call_returns_once_mail_set_aside_as_slow_is_settled_too(aiohttp_client, tmp_path):
+    # With a first look too short for any message, each is set aside and read by the second
+    # reader (suppression/slow_mail.py); a direct call (a test, the CLI) still returns with all read.
+    settings = make_settings(tmp_path / "data", smtp={"message_first_look_seconds": 0.001})
+    client = await aiohttp_client(build_app(settings))
+    slow = (b"From: aside@example.com\r\nSubject: unsubscribe\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + b"--b\r\n\r\n" * 5000
+            + b"--b\r\nContent-Type: text/plain\r\n\r\nPlease unsubscribe me.\r\n--b--\r\n")  # some 70 ms
+    code, _ = await in_thread(send, smtp_port(client), slow, "aside@example.com")
+    assert code == 250
+    intake = client.app[INTAKE]
+    await intake.handle_pending()
+    assert intake.reader.restarts == 1  # the first look's child, ended when it overran
+    assert intake.unread == 0 and not intake.slow.ids
+    assert (await client.app[SERVICE].check("aside@example.com")).suppressed

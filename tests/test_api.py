@@ -528,6 +528,9 @@ async def test_every_get_route_answers_head_as_its_405_promises(client, admin_ke
         assert again.status == 200 and await again.read(), path
     refused = await client.put("/v1/changes", headers=bearer(admin_key))
     assert refused.status == 405 and refused.headers["Allow"] == "GET, HEAD"
+    # A HEAD is no address checked: one GET of a check above, one counted.
+    metrics = await (await client.get("/metrics", headers=bearer(admin_key))).text()
+    assert 'suppression_checked_addresses_total{kind="single"} 1.0' in metrics
 
 
 @pytest.mark.parametrize("query", ["?after=abc", "?after=-1", "?limit=0", "?limit=10001", "?limit=x",

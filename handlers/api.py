@@ -93,11 +93,10 @@ async def not_found(request: web.Request) -> web.Response:
 
 async def require(request: web.Request, role: Role) -> ApiKey:
     """The request's API key, if its role may do what `role` needs; else 401 or 403."""
-    header = request.headers.get("Authorization", "")
-    kind, _, presented = header.partition(" ")
-    if kind.lower() != "bearer" or not presented.strip():
+    presented = bearer_key(request.headers.get("Authorization", ""))
+    if presented is None:
         raise ApiError(401, "missing API key: send Authorization: Bearer KEY", _CHALLENGE)
-    key = await request.app[SERVICE].api_keys.authenticate(presented.strip())
+    key = await request.app[SERVICE].api_keys.authenticate(presented)
     if key is None:
         raise ApiError(401, "invalid API key", _CHALLENGE)
     if not key.allows(role):
@@ -106,6 +105,13 @@ async def require(request: web.Request, role: Role) -> ApiKey:
 
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="suppression"'}
+
+
+def bearer_key(header: str) -> str | None:
+    """The key an `Authorization: Bearer KEY` header presents, or None."""
+    kind, _, presented = header.partition(" ")
+    presented = presented.strip()
+    return presented if kind.lower() == "bearer" and presented else None
 
 
 def actor_of(key: ApiKey) -> Actor:

@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.helpers import rfc822_formatted_time
 from aiohttp.http_parser import RawRequestMessage
 
-from handlers.api import check_json
+from handlers.api import bearer_key, check_json
 from handlers.protocol import SERVER
 from handlers.state import METRICS, SERVICE
 from suppression.errors import SuppressionError
@@ -41,8 +41,8 @@ def check_at_once(app: web.Application, message: RawRequestMessage) -> bytes | N
     # aiohttp answers an Expect before the handler: 100 Continue, or 417 for any other.
     if asked is None or service is None or not _PLAIN_SEGMENT.fullmatch(email) or message.headers.get("Expect"):
         return None
-    kind, _, presented = message.headers.get("Authorization", "").partition(" ")
-    key = service.api_keys.recent(presented.strip()) if kind.lower() == "bearer" else None
+    presented = bearer_key(message.headers.get("Authorization", ""))
+    key = service.api_keys.recent(presented) if presented is not None else None
     if key is None or not key.allows(Role.CHECK):
         return None
     try:

@@ -64,8 +64,7 @@ class QuietRequestHandler(RequestHandler):
         super().__init__(manager, *args, **{**kwargs, "auto_decompress": False})
         app = getattr(manager.request_handler, "__self__", None)  # the Application whose _handle serves
         at_once = app.get(AT_ONCE) if isinstance(app, web.Application) else None
-        if at_once is not None:
-            self._parser = _AnsweringParser(self._parser, self, partial(at_once, app))
+        self._parser = _AnsweringParser(self._parser, self, partial(at_once, app) if at_once is not None else None)
 
     def answer_at_once(self, messages: list, answer: Callable[[RawRequestMessage], bytes | None]) -> list:
         """Answer the requests at the head of `messages` that `answer` can, if no earlier request
@@ -107,11 +106,12 @@ class QuietRequestHandler(RequestHandler):
 
 
 class _AnsweringParser:
-    """The connection's HTTP parser, whose requests the connection may answer at once
-    (RequestHandler.answer_at_once) before aiohttp queues the rest for the ordinary route, and
-    whose count of the queue's places is given back for bodies that end late."""
+    """The connection's HTTP parser, whose count of the queue's places is given back for bodies
+    that end late, and whose requests the connection may answer at once (with an app's AT_ONCE:
+    RequestHandler.answer_at_once) before aiohttp queues the rest for the ordinary route."""
 
-    def __init__(self, parser, connection: QuietRequestHandler, answer: Callable[[RawRequestMessage], bytes | None]):
+    def __init__(self, parser, connection: QuietRequestHandler,
+                 answer: Callable[[RawRequestMessage], bytes | None] | None):
         self._parser, self._connection, self._answer = parser, connection, answer
 
     def feed_data(self, data: bytes):
@@ -123,7 +123,7 @@ class _AnsweringParser:
                 # before: that place was never given back, and after one such request a client's
                 # 32nd pipelined request waited for ever. Given back once the body has ended.
                 payload.on_eof(partial(self._connection._loop.call_soon, self._parser.message_consumed))
-        if not messages or upgraded:
+        if not messages or upgraded or self._answer is None:
             return messages, upgraded, tail
         left = self._connection.answer_at_once(messages, self._answer)
         answered = len(messages) - len(left)

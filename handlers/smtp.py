@@ -265,7 +265,7 @@ class RequestSession(SMTP):
 
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
-        """aiosmtpd's DATA command with the section read in blocks (handlers/smtp_data.py)."""
+        """aiosmtpd's DATA command with the section read as it arrives (handlers/smtp_data.py)."""
         if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
             return
         if not self.envelope.rcpt_tos:

@@ -1,4 +1,4 @@
-"""DATA read in blocks (handlers/smtp_data.py) gives what aiosmtpd's line-at-a-time reading gave:
+"""DATA read as it arrives (handlers/smtp_data.py) gives what aiosmtpd's line-at-a-time reading gave:
 the message with its transparency dots removed, 552 and 500 once the section has ended, and
 nothing read past the end mark, however the bytes arrive."""
 

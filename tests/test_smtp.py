@@ -9,9 +9,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from aiosmtpd.smtp import SMTP
+from hypothesis import given, settings as examples, strategies as st
 
 from handlers.app import build_app
-from handlers.smtp import RequestHandler
+from handlers.smtp import RequestHandler, RequestSession
 from handlers.state import INTAKE, SERVICE, SMTP_SERVER
 from suppression.config import SmtpSettings
 from suppression.inbound.classify import REQUEST, Decision
@@ -326,3 +328,23 @@ async def test_inbox_api_lists_outcomes_for_admin_keys_only(client, admin_key, c
     assert (await client.get("/v1/inbox/99", headers=bearer(admin_key))).status == 404
     assert (await client.get("/v1/inbox/x", headers=bearer(admin_key))).status == 400
     assert (await client.get("/v1/inbox?status=lost", headers=bearer(admin_key))).status == 400
+
+
+_address_parts = st.text(alphabet=st.sampled_from(list('ab.@<>" \\()[]:;,=+-_é\u00a0x1')), max_size=30)
+
+
+@examples(max_examples=500, deadline=None)
+@given(arg=st.one_of(_address_parts, st.builds(lambda a, p: f"<{a}>{p}", _address_parts,
+                                               st.sampled_from(["", " SIZE=100", " BODY=8BITMIME SMTPUTF8", "x"]))),
+       limit=st.sampled_from([0, 3, 64]))
+def test_the_address_in_mail_and_rcpt_is_read_as_aiosmtpd_reads_it(arg, limit):
+    """RequestSession reads it without the class aiosmtpd defines on every call; the answer is
+    the same for every argument a client may send, and unreadable (None) where the standard
+    library's parser fails with its own bugs ("<": IndexError) instead of its parse error."""
+    ours, theirs = RequestSession.__new__(RequestSession), SMTP.__new__(SMTP)
+    ours.local_part_limit = theirs.local_part_limit = limit
+    try:
+        expected = theirs._getaddr(arg)
+    except (IndexError, UnboundLocalError):
+        expected = (None, None)
+    assert ours._getaddr(arg) == expected

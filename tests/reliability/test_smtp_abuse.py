@@ -177,6 +177,23 @@ async def test_a_sender_address_that_is_not_utf8_is_refused_at_mail_not_after_th
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
 
 
+@pytest.mark.parametrize("mail_from", [b"MAIL FROM:<\r\n", b"MAIL FROM:\"\r\n", b"MAIL FROM:<@[\t>\r\n"])
+async def test_an_address_the_mail_parser_fails_on_is_refused_as_malformed_not_retried(client, caplog, mail_from):
+    """Before: the standard library's parser raised IndexError on "<" (and UnboundLocalError on
+    "<@[\t"): a logged traceback and 451, which tells the sender's server to try again for days."""
+    def session():
+        s = RawSession(port_of(client))
+        s.ehlo()
+        replies = [s.command(mail_from), s.command(b"RCPT TO:<\r\n"), s.command(b"MAIL FROM:<fine@example.org>\r\n"),
+                   s.command(b"RCPT TO:<\r\n"), s.command(REQUEST_RCPT)]
+        s.close()
+        return replies
+
+    replies = await in_thread(session)
+    assert [r[:3] for r in replies] == [b"553", b"503", b"250", b"553", b"250"]  # malformed: permanent
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
 def open_sessions(port: int, sources: list[str]) -> tuple[list[RawSession], list[bytes]]:
     """Sessions from the given source addresses, and the first line each was sent."""
     sessions = [RawSession(port, source) for source in sources]

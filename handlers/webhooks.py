@@ -245,7 +245,7 @@ def retry_after(value: str | None) -> float | None:
         return float(min(int(value[:12]), 10**9))
     try:
         moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a zone of twenty digits
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)

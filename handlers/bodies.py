@@ -7,7 +7,8 @@ strings.
 
 Only the flat shape a bulk check sends is read this way ({"emails": [strings], "topic": ...});
 json.loads would hold the loop for the whole body (0.2 s for 20 MB) and build what it likes.
-The pages' small forms are read whole by aiohttp (form_of, which makes its refusals 400s).
+The pages' small forms are read whole by aiohttp (form_of, which makes its refusals 4xx and
+refuses the forms whose reading would cost the loop).
 """
 
 import asyncio
@@ -100,12 +101,39 @@ def _encoding(request: web.Request) -> str:
     return request.headers.get("Content-Encoding", "identity").strip().lower()
 
 
+# Charsets a form may declare (codecs' names): each decodes in one linear pass. Browsers send
+# UTF-8 to pages that ask for it; Python's codec for another ("punycode") took 240 ms of the loop
+# for a 64 KB field, quadratic in its length.
+_FORM_CHARSETS = frozenset({"utf-8", "ascii", "iso8859-1", "cp1252"})
+# aiohttp reads a multipart body a line at a time, never letting the loop go while the body is
+# in: 64 KB of empty lines before the first part took 105-165 ms a request. A mail provider's
+# one-click form (RFC 8058 §3.1) is a part of a few hundred bytes; our pages send URL-encoded.
+MULTIPART_FORM_BYTES = 4096
+
+
+def _refuse_costly_form(request: web.Request) -> None:
+    """415 for a charset outside _FORM_CHARSETS; 413 for a multipart form over
+    MULTIPART_FORM_BYTES, or 411 for one that does not say its length (chunked)."""
+    try:
+        known = codecs.lookup(request.charset or "utf-8").name in _FORM_CHARSETS
+    except LookupError:
+        known = False
+    if not known:
+        raise ApiError(415, "a form is read in UTF-8 (or ASCII or Latin-1), not in the charset it names")
+    if request.content_type == "multipart/form-data":
+        if request.content_length is None:
+            raise ApiError(411, "a multipart form must give its Content-Length")
+        if request.content_length > MULTIPART_FORM_BYTES:
+            raise ApiError(413, f"a multipart form is at most {MULTIPART_FORM_BYTES} bytes")
+
+
 async def form_of(request: web.Request) -> MultiDictProxy:
-    """The form a POST sent, every field text; 400 for one that cannot be read (a charset no
-    codec knows, a multipart body without its boundary or with a part aiohttp cannot decode),
-    and for a field that is a file or bytes (a multipart part of another type), which would
-    otherwise be stored as it came."""
+    """The form a POST sent, every field text; 400 for one that cannot be read (a multipart body
+    without its boundary or with a part aiohttp cannot decode), and for a field that is a file
+    or bytes (a multipart part of another type), which would otherwise be stored as it came;
+    415, 413 or 411 for a form whose reading would cost the loop (_refuse_costly_form)."""
     refuse_encoded(request)
+    _refuse_costly_form(request)
     try:
         form = await request.post()
     except (LookupError, ValueError, RuntimeError, HttpProcessingError):

@@ -157,7 +157,7 @@ class RequestIntake:
 
     async def _recount(self) -> None:
         """Count the mail kept per network and sender again: other instances and retention change it."""
-        self.shares.recount(await self.service.store.stored_mail())
+        await asyncio.to_thread(self.shares.recount, await self.service.store.stored_mail())
         self._counted_at = asyncio.get_running_loop().time()
 
     async def handle_pending(self, trailing: bool = False) -> int:

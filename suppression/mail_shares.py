@@ -44,10 +44,11 @@ def carries_our_token(raw: bytes, read_token: Callable[[str], object]) -> bool:
 
 @dataclass(frozen=True)
 class StoredMail:
-    """Raw mail kept now: in all, per client network, per envelope sender (sender_key)."""
+    """Raw mail kept now: in all, and (name, bytes) rows per client network and per envelope
+    sender as it was given (MailShares.recount folds them by sender_key)."""
     total: int
-    by_network: dict[str, int]
-    by_sender: dict[str, int]
+    by_network: list[tuple[str, int]]
+    by_sender: list[tuple[str, int]]
 
 
 class MailShares:
@@ -61,10 +62,15 @@ class MailShares:
         self.by_sender: Counter[str] = Counter()
 
     def recount(self, stored: StoredMail) -> None:
-        self.by_network = Counter(stored.by_network)
-        self.by_sender = Counter()
-        for sender, size in stored.by_sender.items():
-            self.by_sender[sender_key(sender)] += size
+        """Count from what is kept (in a thread: a stranger may have stored mail from a million
+        senders, 1.5 µs each to fold, and a fold on the loop held every check 467 ms at 300,000).
+        The counts are swapped in whole: what record() added to the old ones while the rows were
+        read and folded is counted again at the next recount."""
+        by_network = Counter({network: int(size) for network, size in stored.by_network})
+        by_sender: Counter[str] = Counter()
+        for sender, size in stored.by_sender:
+            by_sender[sender_key(sender)] += int(size)
+        self.by_network, self.by_sender = by_network, by_sender
 
     def refusal(self, size: int, total: int, network: str | None, mail_from: str, proven: bool) -> str | None:
         """Why a message of `size` bytes may not be stored now, or None. `total` is all mail kept."""

@@ -2,6 +2,7 @@
 lets the 250s go first, but no message waits past the trail to be read."""
 
 import asyncio
+import sqlite3
 import threading
 
 from handlers.app import build_app
@@ -71,3 +72,29 @@ async def test_a_direct_call_returns_once_mail_set_aside_as_slow_is_settled_too(
     assert intake.reader.restarts == 1  # the first look's child, ended when it overran
     assert intake.unread == 0 and not intake.slow.ids
     assert (await client.app[SERVICE].check("aside@example.com")).suppressed
+
+
+async def test_the_recount_of_mail_from_many_senders_leaves_the_loop_free(client):
+    """Before: every 300 s the mail kept was counted again per sender on the loop, 1.5 µs a
+    sender: a stranger's 300,000 empty messages, each from a new sender, held checks 467 ms."""
+    intake = client.app[INTAKE]
+    with sqlite3.connect(client.app[SERVICE].store.path) as db:
+        db.executemany("INSERT INTO inbox (received_at, mail_from, rcpt_to, size, raw, status, network)"
+                       " VALUES ('2026-12-06T00:00:00Z', ?, '[]', 1, x'', 'review', '127.0.0')",
+                       ((f"s{n % 150_000}+{n}@evil.example",) for n in range(300_000)))
+    loop, gaps, done = asyncio.get_running_loop(), [], asyncio.Event()
+
+    async def ticks():
+        last = loop.time()
+        while not done.is_set():
+            await asyncio.sleep(0.001)
+            gaps.append(loop.time() - last)
+            last = loop.time()
+
+    ticker = asyncio.create_task(ticks())
+    await intake._recount()
+    done.set()
+    await ticker
+    assert intake.shares.by_sender["s7@evil.example"] == 2  # its two tags, folded into one sender
+    assert intake.shares.by_network["127.0.0"] == 300_000
+    assert max(gaps) < 0.1, f"the loop waited {max(gaps) * 1000:.0f} ms"

@@ -43,8 +43,8 @@ class Messages(Part):
 
     async def stored_mail(self) -> StoredMail:
         """See Store.stored_mail."""
-        by_network = {network: int(size) for network, size in await self._read(self.q.STORED_MAIL_BY_NETWORK)}
-        by_sender = {sender: int(size) for sender, size in await self._read(self.q.STORED_MAIL_BY_SENDER)}
+        by_network = await self._read(self.q.STORED_MAIL_BY_NETWORK)
+        by_sender = await self._read(self.q.STORED_MAIL_BY_SENDER)
         return StoredMail(self.stored_mail_bytes, by_network, by_sender)
 
     async def unproven_budget(self, since: str, message_ids: list[int], per_network: int,

@@ -119,7 +119,7 @@ def _refuse_costly_form(request: web.Request) -> None:
     except LookupError:
         known = False
     if not known:
-        raise ApiError(415, "a form is read in UTF-8 (or ASCII or Latin-1), not in the charset it names")
+        raise ApiError(415, "a form is read in UTF-8, ASCII, Latin-1 or Windows-1252, not in the charset it names")
     if request.content_type == "multipart/form-data":
         if request.content_length is None:
             raise ApiError(411, "a multipart form must give its Content-Length")

@@ -6,7 +6,7 @@ request line of a link is its token; a header may hold a key. Neither may reach 
 or the log.
 
 The connection is aiohttp's own, with four changes: it never decompresses a body; it does not
-read a body its handler left unread, but closes once it has answered; it lets the app answer a
+read a chunked body its handler left unread, but closes once it has answered; it lets the app answer a
 request from its parsed head alone (AT_ONCE: the common single check,
 handlers/check_at_once.py), without the task, request and response aiohttp makes for each; and
 a request whose body ends after it was taken gives its place in the queue of pipelined
@@ -62,13 +62,20 @@ class QuietRequestHandler(RequestHandler):
     seconds). Handlers that read a body unpack it themselves, in pieces (bodies.body_pieces)."""
 
     def __init__(self, manager, *args, **kwargs):
-        # lingering_time 0: a body the handler did not read (a 404, a refused key or form) is not
-        # read and dropped for 10 s after the answer, a Python call for every chunk of it (four
-        # clients of one-byte chunks held every check 270-690 ms); the connection is closed.
-        super().__init__(manager, *args, **{**kwargs, "auto_decompress": False, "lingering_time": 0})
+        super().__init__(manager, *args, **{**kwargs, "auto_decompress": False})
+        self._lingering = self._lingering_time  # aiohttp's 10 s: see lingering_for
         app = getattr(manager.request_handler, "__self__", None)  # the Application whose _handle serves
         at_once = app.get(AT_ONCE) if isinstance(app, web.Application) else None
         self._parser = _AnsweringParser(self._parser, self, partial(at_once, app) if at_once is not None else None)
+
+    def lingering_for(self, message: RawRequestMessage) -> None:
+        """How long a body the handler leaves unread (a 404, a wrong key, a refused form) is read
+        and dropped after the answer, so that a client still sending reads the answer rather
+        than a reset: aiohttp's 10 s for a body of known length, a read of the socket at a time;
+        none for a chunked body, a Python call for every chunk (four clients of one-byte chunks
+        held every check 270-690 ms), whose connection is closed instead. Set as each request is
+        parsed: the next one is parsed only once this one's body has ended."""
+        self._lingering_time = 0.0 if message.chunked else self._lingering
 
     def answer_at_once(self, messages: list, answer: Callable[[RawRequestMessage], bytes | None]) -> list:
         """Answer the requests at the head of `messages` that `answer` can, if no earlier request
@@ -120,7 +127,8 @@ class _AnsweringParser:
 
     def feed_data(self, data: bytes):
         messages, upgraded, tail = self._parser.feed_data(data)
-        for _, payload in messages:
+        for message, payload in messages:
+            self._connection.lingering_for(message)
             if payload is not EMPTY_PAYLOAD and not payload.is_eof():
                 # aiohttp 3.14's parser counts a request against its queue of 32 when its body
                 # ends, but the connection frees its place when it takes the request, maybe

@@ -5,7 +5,7 @@ buffer holds more, then goes over every line again: 10 MB of empty lines (five m
 them) held the loop, and every check, for 400 ms at a time for as long as they came. Reading
 up to each ".\r\n" instead still cost Python work for every line that ends in a dot: fifty
 senders of "a.\r\n" lines held every check 0.4-0.8 s for 34 s. Here each arrival is taken
-whole and searched in C (for the end mark, for a line that could be too long, for the dots to
+whole and searched in C (for the end mark, for a line too long a window at a time, for the dots to
 undo), so the loop's work grows with the arrivals, never with the lines in them. What it
 answers is aiosmtpd's: 552 for too much, 500 for a line too long, each once the section has
 been read to its end (RFC 5321 §4.2.5).
@@ -46,11 +46,12 @@ async def read_data(reader: asyncio.StreamReader, size_limit: int | None, line_l
         arrived = held + block
         ready, held = arrived[:-len(DOT_LINE)], arrived[-len(DOT_LINE):]
         size += len(ready)  # `held` counts once it is known not to be the end mark
-        partial, longest = _lines(partial, block, line_limit)
-        if refusal is None and longest > line_limit:
-            refusal = TOO_LONG
-        if refusal is None and size_limit and size > size_limit:
-            refusal = TOO_MUCH
+        if refusal is None:
+            partial, too_long = _open_line(partial, block, line_limit)
+            if too_long:
+                refusal = TOO_LONG
+            elif size_limit and size > size_limit:
+                refusal = TOO_MUCH
         if refusal is None:
             message += (before + ready).replace(b"\r\n.", b"\r\n")[len(before):]
         else:
@@ -63,30 +64,20 @@ async def read_data(reader: asyncio.StreamReader, size_limit: int | None, line_l
     return bytes(message), None
 
 
-def _lines(partial: bytes, block: bytes, line_limit: int) -> tuple[bytes, int]:
-    """The line still open after `block` (it followed `partial`), and the length of the longest
-    line the two hold, with its line break (0 when none can be too long): a line still open
-    counts the one it must end with, and a "\r" at its end, which may be the first half of it,
-    as that half."""
+def _open_line(partial: bytes, block: bytes, line_limit: int) -> tuple[bytes, bool]:
+    """The line still open after `block` (it followed `partial`), and whether the two hold a line
+    longer than `line_limit` with its line break: a line still open counts the one it must end
+    with, and a "\r" at its end, which may be the first half of it, as that half. Found with C
+    searches a window of line_limit bytes at a time, each jumping past the window's last line
+    break: about two for every line_limit bytes, however short or long the lines."""
     text = partial + block
-    if not _may_hold_a_long_line(text, line_limit):  # the common case, found without a list of lines
-        cut = text.rfind(b"\r\n")
-        return (text[cut + 2:] if cut >= 0 else text), 0
-    lines = text.split(b"\r\n")
-    last = lines[-1]
-    longest = max(max(map(len, lines[:-1]), default=0) + 2, len(last) + (1 if last.endswith(b"\r") else 2))
-    return (last if len(last) <= line_limit else last[-1:]), longest  # a refused line's "\r" may end it next
-
-
-def _may_hold_a_long_line(text: bytes, line_limit: int) -> bool:
-    """Whether `text` has a stretch of line_limit - 2 bytes with no line break in it, looked for
-    a window at a time: each step jumps past the last line break of its window, so the steps are
-    about two for every line_limit bytes, however short the lines."""
-    window = line_limit - 2
-    at = 0
-    while len(text) - at > window:
-        last = text.rfind(b"\r\n", at, at + window + 1)
+    at = 0  # where the line being looked at starts
+    while True:
+        last = text.rfind(b"\r\n", at, at + line_limit)  # a line break within reach: every line before it fits
         if last < 0:
-            return True
-        at = last + 1
-    return len(text) - at + 1 >= line_limit
+            break
+        at = last + 2
+    if text.find(b"\r\n", at) >= 0:
+        return b"", True  # a whole line of line_limit - 1 bytes or more, before its line break
+    open_line = text[at:]
+    return open_line, len(open_line) + (1 if open_line.endswith(b"\r") else 2) > line_limit

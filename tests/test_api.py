@@ -7,6 +7,8 @@ import hashlib
 import io
 import json
 import logging
+import urllib.error
+import urllib.request
 import zlib
 
 import aiohttp
@@ -41,6 +43,23 @@ async def test_missing_or_wrong_key_is_401_json(client, headers):
     assert answer.status == 401
     assert answer.headers["WWW-Authenticate"].startswith("Bearer")
     assert "error" in await answer.json()
+
+
+async def test_a_large_body_refused_before_it_is_read_still_gets_its_answer(client):
+    """A body of known length that the handler leaves unread is read and dropped after the
+    answer, so that the client, still sending, reads the 401 (closing at once had it reset)."""
+    # urllib sends the whole body before it reads: as a plain HTTP client does.
+    request = urllib.request.Request(str(client.make_url("/v1/check")), data=b"jane@example.com\n" * 500_000,
+                                     headers={"Authorization": "Bearer nonsense", "Content-Type": "text/plain"})
+
+    def send() -> int:
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                return answer.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    assert await asyncio.to_thread(send) == 401
 
 
 async def test_right_id_with_wrong_secret_is_401(client, check_key):

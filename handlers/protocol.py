@@ -6,8 +6,8 @@ request line of a link is its token; a header may hold a key. Neither may reach 
 or the log.
 
 The connection is aiohttp's own, with four changes: it never decompresses a body; it does not
-read a chunked body its handler left unread, but closes once it has answered; it lets the app answer a
-request from its parsed head alone (AT_ONCE: the common single check,
+read a chunked body its handler left unread, but closes once it has answered; it lets the app
+answer a request from its parsed head alone (AT_ONCE: the common single check,
 handlers/check_at_once.py), without the task, request and response aiohttp makes for each; and
 a request whose body ends after it was taken gives its place in the queue of pipelined
 requests back (aiohttp 3.14 kept it, and a pipelining client then waited for ever).

@@ -5,9 +5,9 @@ buffer holds more, then goes over every line again: 10 MB of empty lines (five m
 them) held the loop, and every check, for 400 ms at a time for as long as they came. Reading
 up to each ".\r\n" instead still cost Python work for every line that ends in a dot: fifty
 senders of "a.\r\n" lines held every check 0.4-0.8 s for 34 s. Here each arrival is taken
-whole and searched in C (for the end mark, for a line too long a window at a time, for the dots to
-undo), so the loop's work grows with the arrivals, never with the lines in them. What it
-answers is aiosmtpd's: 552 for too much, 500 for a line too long, each once the section has
+whole and searched in C (for the end mark, for a line too long a window at a time, for the
+dots to undo), so the loop's work grows with the arrivals, never with the lines in them. What
+it answers is aiosmtpd's: 552 for too much, 500 for a line too long, each once the section has
 been read to its end (RFC 5321 §4.2.5).
 """
 

@@ -17,6 +17,7 @@ from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, syntax
 
 from handlers.answers import ANSWERS, smtp_reply
 from handlers.smtp_data import read_data
+from handlers.smtp_turns import CommandTurns
 from suppression.addresses import sender_key
 from suppression.background import cancel_and_wait
 from suppression.ratelimit import client_network, sending_network
@@ -206,7 +207,7 @@ class RequestSession(SMTP):
     """aiosmtpd's session with our limits: a place at the gate, and a longest lifetime."""
 
     def __init__(self, handler: RequestHandler, gate: ConnectionGate, settings: SmtpSettings,
-                 tls: ssl.SSLContext | None = None):
+                 tls: ssl.SSLContext | None = None, turns: CommandTurns | None = None):
         super().__init__(
             handler,
             data_size_limit=settings.max_message_bytes,
@@ -223,6 +224,7 @@ class RequestSession(SMTP):
             loop=asyncio.get_running_loop(),
         )
         self._gate = gate
+        self._turns = turns or CommandTurns()
         self._client: str | None = None
         self._max_seconds = settings.max_session_seconds
         self._lifetime: asyncio.TimerHandle | None = None
@@ -260,16 +262,16 @@ class RequestSession(SMTP):
 
     async def push(self, status) -> None:
         await super().push(status)
-        # A client may send thousands of commands at once (pipelining): aiosmtpd answers all that
-        # have arrived without giving the loop a turn (5,000 RCPTs held every answer half a second).
-        await asyncio.sleep(0)
+        # aiosmtpd would answer every command a client pipelined without giving the loop a turn:
+        # the next command waits for its place (handlers/smtp_turns.py).
+        await self._turns.take()
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         """aiosmtpd's parse of the address in MAIL and RCPT (None: unreadable, a 553), without the
         class it defines anew on every call (a typing Protocol: 14 of its 47 µs, on the loop, for
         every command), and with every failure of the standard library's parser taken as
-        unreadable: "<" and '"' raised IndexError there, "<@[\t" UnboundLocalError, each a
-        logged traceback and a 451 that the sender would retry for days."""
+        unreadable: "<" and '"' raised IndexError there, "<@[\t" UnboundLocalError and "1@["
+        AttributeError, each a logged traceback and a 451 that the sender would retry for days."""
         if not arg:
             return "", ""
         try:
@@ -331,6 +333,7 @@ class RequestServer:
         self.gate = ConnectionGate(settings.max_connections, settings.max_connections_per_client,
                                    settings.max_connections_per_network)
         self.tls = tls_context(settings)
+        self.turns = CommandTurns()  # shared by every session
         self._stamp = _certificate_stamp(settings) if self.tls else None
         self._watch: asyncio.Task | None = None
         self.sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
@@ -356,7 +359,7 @@ class RequestServer:
                 self.reload_tls()
 
     def _session(self) -> SMTP:
-        protocol = RequestSession(self.handler, self.gate, self.settings, self.tls)
+        protocol = RequestSession(self.handler, self.gate, self.settings, self.tls, self.turns)
         self.sessions.add(protocol)
         return protocol
 

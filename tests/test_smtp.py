@@ -14,6 +14,7 @@ from hypothesis import given, settings as examples, strategies as st
 
 from handlers.app import build_app
 from handlers.smtp import RequestHandler, RequestSession
+from handlers.smtp_turns import CommandTurns
 from handlers.state import INTAKE, SERVICE, SMTP_SERVER
 from suppression.config import SmtpSettings
 from suppression.inbound.classify import REQUEST, Decision
@@ -340,11 +341,40 @@ _address_parts = st.text(alphabet=st.sampled_from(list('ab.@<>" \\()[]:;,=+-_é\
 def test_the_address_in_mail_and_rcpt_is_read_as_aiosmtpd_reads_it(arg, limit):
     """RequestSession reads it without the class aiosmtpd defines on every call; the answer is
     the same for every argument a client may send, and unreadable (None) where the standard
-    library's parser fails with its own bugs ("<": IndexError) instead of its parse error."""
+    library's parser fails with its own bugs instead of its parse error."""
     ours, theirs = RequestSession.__new__(RequestSession), SMTP.__new__(SMTP)
     ours.local_part_limit = theirs.local_part_limit = limit
     try:
         expected = theirs._getaddr(arg)
-    except (IndexError, UnboundLocalError):
+    except Exception:  # IndexError ("<"), UnboundLocalError ("<@[\t"), AttributeError ("1@[")
         expected = (None, None)
     assert ours._getaddr(arg) == expected
+
+
+async def test_a_turn_of_the_loop_runs_at_most_its_commands_whatever_the_sessions():
+    """Before, each session took a turn after each answer, and each turn ran one command of
+    every busy session: 200 sessions pipelining VRFY held every check 106-137 ms."""
+    turns, ticks, done = CommandTurns(per_turn=4), [0], asyncio.Event()
+
+    async def count_turns():
+        while not done.is_set():
+            ticks[0] += 1
+            await asyncio.sleep(0)
+
+    async def session(passed: list[int]):
+        for _ in range(5):
+            await turns.take()  # after an answer, before the next command
+            passed.append(ticks[0])
+
+    counter = asyncio.create_task(count_turns())
+    passes: list[list[int]] = [[] for _ in range(50)]
+    await asyncio.wait_for(asyncio.gather(*(session(p) for p in passes)), 10)
+    done.set()
+    await counter
+    per_turn = Counter(tick for p in passes for tick in p)
+    assert sum(per_turn.values()) == 250 and max(per_turn.values()) <= 4
+    # A session cancelled while it waits (its client went) gives its place to the next one.
+    waiting = [asyncio.create_task(turns.take()) for _ in range(10)]
+    await asyncio.sleep(0)
+    waiting[5].cancel()
+    await asyncio.wait_for(asyncio.gather(*waiting[:5], *waiting[6:]), 10)

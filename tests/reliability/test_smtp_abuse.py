@@ -177,10 +177,12 @@ async def test_a_sender_address_that_is_not_utf8_is_refused_at_mail_not_after_th
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
 
 
-@pytest.mark.parametrize("mail_from", [b"MAIL FROM:<\r\n", b"MAIL FROM:\"\r\n", b"MAIL FROM:<@[\t>\r\n"])
+@pytest.mark.parametrize("mail_from", [b"MAIL FROM:<\r\n", b"MAIL FROM:\"\r\n", b"MAIL FROM:<@[\t>\r\n",
+                                       b"MAIL FROM:<1@[>\r\n"])
 async def test_an_address_the_mail_parser_fails_on_is_refused_as_malformed_not_retried(client, caplog, mail_from):
-    """Before: the standard library's parser raised IndexError on "<" (and UnboundLocalError on
-    "<@[\t"): a logged traceback and 451, which tells the sender's server to try again for days."""
+    """Before: the standard library's parser raised IndexError on "<" (UnboundLocalError on
+    "<@[\t", AttributeError on "<1@[>"): a logged traceback and 451, which tells the sender's
+    server to try again for days."""
     def session():
         s = RawSession(port_of(client))
         s.ehlo()

@@ -261,10 +261,12 @@ class RequestSession(SMTP):
         super().connection_lost(error)
 
     async def push(self, status) -> None:
-        await super().push(status)
         # aiosmtpd would answer every command a client pipelined without giving the loop a turn:
-        # the next command waits for its place (handlers/smtp_turns.py).
+        # each answer waits for its place (handlers/smtp_turns.py). Before the answer, not after:
+        # after "220 Ready to start TLS" aiosmtpd starts TLS at once, and a client's first TLS
+        # bytes that came in a wait after it were read as commands (a third of handshakes failed).
         await self._turns.take()
+        await super().push(status)
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         """aiosmtpd's parse of the address in MAIL and RCPT (None: unreadable, a 553), without the

@@ -9,6 +9,7 @@ import smtplib
 import ssl
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from cryptography.x509.oid import NameOID
 
 import handlers.smtp
 from handlers.app import build_app
-from handlers.state import INTAKE, SERVICE
+from handlers.state import INTAKE, SERVICE, SMTP_SERVER
 from suppression.config import settings_from_mapping
 from suppression.errors import ConfigError
 from tests.support.cli import _env
@@ -77,6 +78,30 @@ async def test_starttls_is_offered_and_verified_and_plain_mail_still_works(aioht
     assert (offered, version, code) == (True, None, 250)
     await client.app[INTAKE].handle_pending()
     assert (await client.app[SERVICE].check("tls.user@example.com")).suppressed
+
+
+async def test_starttls_succeeds_while_other_sessions_keep_every_turn_busy(aiohttp_client, tmp_path):
+    """Before: a session waited for its turn after "220 Ready to start TLS", before aiosmtpd
+    started TLS; the client's first TLS bytes, sent meanwhile, were read as commands, and with
+    the turns busy every handshake failed (a third of them with 60 clients pipelining VRFY)."""
+    cert, key = self_signed(tmp_path)
+    client = await aiohttp_client(build_app(make_settings(tmp_path / "data", smtp={"tls_cert_file": cert,
+                                                                                    "tls_key_file": key})))
+    turns, busy = client.app[SMTP_SERVER].turns, True
+
+    async def another_session():  # its commands take a place each turn, as a flood's would
+        while busy:
+            await turns.take()
+            time.sleep(0.0001)
+
+    others = [asyncio.create_task(another_session()) for _ in range(100)]
+    try:
+        for _ in range(3):
+            offered, version, code = await in_thread(session, smtp_port(client), cert, True)
+            assert (offered, code) == (True, 250) and version in ("TLSv1.2", "TLSv1.3")
+    finally:
+        busy = False
+        await asyncio.gather(*others)
 
 
 def served_certificate(port: int) -> bytes:

@@ -206,8 +206,8 @@ def tls_context(settings: SmtpSettings) -> ssl.SSLContext | None:
 class RequestSession(SMTP):
     """aiosmtpd's session with our limits: a place at the gate, and a longest lifetime."""
 
-    def __init__(self, handler: RequestHandler, gate: ConnectionGate, settings: SmtpSettings,
-                 tls: ssl.SSLContext | None = None, turns: CommandTurns | None = None):
+    def __init__(self, handler: RequestHandler, gate: ConnectionGate, turns: CommandTurns, settings: SmtpSettings,
+                 tls: ssl.SSLContext | None = None):
         super().__init__(
             handler,
             data_size_limit=settings.max_message_bytes,
@@ -224,7 +224,7 @@ class RequestSession(SMTP):
             loop=asyncio.get_running_loop(),
         )
         self._gate = gate
-        self._turns = turns or CommandTurns()
+        self._turns = turns  # the server's, shared: a session's own would bound nothing
         self._client: str | None = None
         self._max_seconds = settings.max_session_seconds
         self._lifetime: asyncio.TimerHandle | None = None
@@ -361,7 +361,7 @@ class RequestServer:
                 self.reload_tls()
 
     def _session(self) -> SMTP:
-        protocol = RequestSession(self.handler, self.gate, self.settings, self.tls, self.turns)
+        protocol = RequestSession(self.handler, self.gate, self.turns, self.settings, self.tls)
         self.sessions.add(protocol)
         return protocol
 

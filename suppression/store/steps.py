@@ -59,7 +59,7 @@ def _advance(steps: Steps, outcome: tuple[Any, BaseException | None]):
 def _on_sqlite(db, how: str, statement: str, params) -> Any:
     if how == PAUSE:
         return None
-    cursor = db.execute(*spread(statement, params)) if "= ANY(" in statement else db.execute(statement, params)
+    cursor = db.execute(*spread(statement, params))
     if how == COUNT:
         return cursor.rowcount
     if how == NEW_ID:

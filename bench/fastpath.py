@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import OUT  # noqa: E402
+from bench.run import OUT, cpu_seconds  # noqa: E402
 from suppression.config import load_settings  # noqa: E402
 from suppression.keyfile import signing_keys  # noqa: E402
 from suppression.tokens import mint_token  # noqa: E402
@@ -112,12 +112,6 @@ def build_list(tree: Path, size: int) -> None:
     cli(tree, config_for("import", DATA, free_port()), "import", str(listing))
     listing.unlink()
     marker.write_text(str(size))
-
-
-def cpu_seconds(pid: int) -> float:
-    """The process's CPU time so far (all its threads): less shaken by other people's load than a rate."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wrk(url: str, seconds: int, headers: dict[str, str], script: Path | None = None,

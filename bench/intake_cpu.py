@@ -16,22 +16,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.run import (  # noqa: E402
-    BARE_SMTP_PORT, OUT, SMTP_PORT, UNLIMITED_UNPROVEN, fresh_config, start_baseline, start_service, stop,
+    BARE_SMTP_PORT, OUT, SMTP_PORT, UNLIMITED_UNPROVEN, cpu_seconds, fresh_config, start_baseline, start_service,
+    stop,
 )
 from bench.smtpload import send_requests  # noqa: E402
-
-TICK = os.sysconf("SC_CLK_TCK")
-
 
 def _threads(pid: int) -> dict[tuple[int, int], float]:
     """CPU seconds of each thread of `pid`, keyed by (pid, thread id)."""
     seconds = {}
-    for stat in glob.glob(f"/proc/{pid}/task/*/stat"):
+    for task in glob.glob(f"/proc/{pid}/task/*"):
+        thread = int(task.rsplit("/", 1)[1])
         try:
-            fields = open(stat).read().rsplit(")", 1)[1].split()
+            seconds[(pid, thread)] = cpu_seconds(pid, thread)
         except OSError:
             continue  # the thread ended meanwhile
-        seconds[(pid, int(stat.split("/")[4]))] = (int(fields[11]) + int(fields[12])) / TICK
     return seconds
 
 

@@ -290,6 +290,14 @@ def rss_mb(pid: int) -> float:
     return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
 
 
+def cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """CPU time (user and system) a process has used in all its threads, or one thread of it:
+    unlike a rate, hardly moved by what else the machine runs, so it compares two builds."""
+    stat = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
+    fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # -- HTTP figures -------------------------------------------------------------------------
 
 

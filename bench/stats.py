@@ -33,6 +33,10 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.run import cpu_seconds  # noqa: E402
+
 OUT = ROOT / "bench" / "out"
 YEAR = "2026-01-01"
 TOPICS = ("", "newsletters", "promotions", "product-updates")
@@ -273,11 +277,11 @@ def one_click(args) -> None:
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
                 _wait(port, service)
-                cpu_before = _cpu_seconds(service.pid)
+                cpu_before = cpu_seconds(service.pid)
                 answer = subprocess.run([sys.executable, "-c", _CLIENT, str(config), str(port),
                                          str(args.seconds), kind], env=env, capture_output=True, text=True,
                                         check=True, timeout=600)
-                cpu = _cpu_seconds(service.pid) - cpu_before
+                cpu = cpu_seconds(service.pid) - cpu_before
             finally:
                 service.send_signal(signal.SIGTERM)
                 service.wait(timeout=60)
@@ -293,13 +297,6 @@ def one_click(args) -> None:
     for name, values in rates.items():
         print(f"| {name} | {statistics.median(values):,.0f}/s | {', '.join(f'{v:,.0f}' for v in values)} |"
               f" {statistics.median(costs[name]):,.0f} µs |")
-
-
-def _cpu_seconds(pid: int) -> float:
-    """CPU time a process has used (user and system, /proc/PID/stat): unlike a rate, hardly moved by
-    what else the machine is running, so it compares two builds on a shared machine."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:

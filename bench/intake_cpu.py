@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.run import (  # noqa: E402
-    BARE_SMTP_PORT, OUT, SMTP_PORT, UNLIMITED_UNPROVEN, cpu_seconds, fresh_config, start_baseline, start_service,
+    BARE_SMTP_PORT, OUT, SMTP_PORT, UNLIMITED_UNPROVEN, cpu_seconds, descendants, fresh_config, start_baseline, start_service,
     stop,
 )
 from bench.smtpload import send_requests  # noqa: E402
@@ -33,17 +33,9 @@ def _threads(pid: int) -> dict[tuple[int, int], float]:
     return seconds
 
 
-def _tree(pid: int) -> list[int]:
-    pids = [pid]
-    for children in glob.glob(f"/proc/{pid}/task/*/children"):
-        for child in open(children).read().split():
-            pids += _tree(int(child))
-    return pids
-
-
 def _snapshot(pid: int) -> dict:
     seconds = {}
-    for each in _tree(pid):
+    for each in [pid, *descendants(pid)]:
         seconds.update(_threads(each))
     seconds[("client", 0)] = sum(os.times()[:2])
     return seconds

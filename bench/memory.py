@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import ENV, PYTHON, address, cli, wait_http  # noqa: E402
+from bench.run import ENV, PYTHON, address, cli, descendants, wait_http  # noqa: E402
 from bench.smtpload import RECIPIENT, request_message  # noqa: E402
 
 OUT = ROOT / "bench" / "out" / "memory"
@@ -36,15 +36,8 @@ def kib(pid: int, field: str, name: str) -> int:
 
 
 def children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return sorted(found)
+    """Every process the service started, and theirs (bench/run.py's descendants), in order."""
+    return sorted(descendants(pid))
 
 
 def command_of(pid: int) -> str:

@@ -15,6 +15,7 @@ database is started for the aggregate rate of two instances' single checks.
 import argparse
 import http.client
 import asyncio
+import glob
 import os
 import re
 import resource
@@ -296,6 +297,31 @@ def cpu_seconds(pid: int, thread: int | None = None) -> float:
     stat = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
     fields = Path(stat).read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes a process started, and theirs (the SQLite writer's is a grandchild: it is
+    forked by multiprocessing's fork server)."""
+    found = []
+    for listing in glob.glob(f"/proc/{pid}/task/*/children"):
+        try:
+            children = [int(child) for child in Path(listing).read_text().split()]
+        except OSError:
+            continue  # a thread ended meanwhile
+        for child in children:
+            found += [child, *descendants(child)]
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """cpu_seconds of a process and every process it started (the writer's, the mail reader's)."""
+    total = 0.0
+    for each in [pid, *descendants(pid)]:
+        try:
+            total += cpu_seconds(each)
+        except OSError:
+            pass  # it ended meanwhile
+    return total
 
 
 # -- HTTP figures -------------------------------------------------------------------------

@@ -62,11 +62,11 @@ def serve(config: str | None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    # The loop and the store's writer thread hand the GIL back and forth at every SQLite call;
-    # a thread that wants it back waits up to the switch interval (5 ms by default) while the
-    # other runs Python. At 1 ms one-click writes went 0.14 -> 0.16 of the bare handler over four
-    # alternating rounds, a gain inside a noisy machine's spread (bench/README.md, "One-click:
-    # where the time goes").
+    # The loop and the threads beside it (the store's readers, the writer's pipe) hand the GIL back
+    # and forth; a thread that wants it back waits up to the switch interval (5 ms by default)
+    # while another runs Python. At 1 ms one-click writes went 0.14 -> 0.16 of the bare handler
+    # over four alternating rounds while the writer was a thread, a gain inside a noisy machine's
+    # spread (bench/README.md, "One-click: where the time goes").
     sys.setswitchinterval(0.001)
     configure_logging(settings)
     # Imported here, not at the top: every other `suppression` command goes through this module

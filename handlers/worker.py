@@ -11,7 +11,6 @@ connection waits on a worker that is starting. It ends when the first process do
 
 import argparse
 import asyncio
-import ctypes
 import dataclasses
 import gc
 import logging
@@ -40,6 +39,7 @@ from handlers.workers import (
 from suppression.background import cancel_and_wait
 from suppression.config import load_settings
 from suppression.errors import ConfigError, StoreUnavailable
+from suppression.lifetime import end_with_parent
 from suppression.service import SuppressionService
 
 log = logging.getLogger("worker")
@@ -49,7 +49,6 @@ _NOT_PASSED = frozenset(name.lower() for name in (
     "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
     TOKEN_HEADER, FORWARDED_FOR,
 ))
-_PR_SET_PDEATHSIG = 1
 WORKER_POOL_SIZE = 2
 
 FORWARDER = web.AppKey("forwarder", aiohttp.ClientSession)
@@ -185,11 +184,7 @@ async def _send_counts(app: web.Application, number: int) -> None:
 
 def _end_with_parent(parent: int) -> None:
     """SIGTERM when the first process ends, however it ends (Linux); at once if it has already."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent:
+    if not end_with_parent(parent, signal.SIGTERM):
         raise SystemExit(0)
 
 

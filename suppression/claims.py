@@ -67,6 +67,17 @@ def is_undo_of(claim: Claim, made_at: str) -> bool:
     return claim.since == made_at and claim.reason in OWN_REASONS and claim.source in OWN_SOURCES
 
 
+def every_claim(claim: Claim) -> bool:
+    """A lift's choice of claims (store.unsuppress): every one, an admin's lift."""
+    return True
+
+
+def is_opt_out_of(claim: Claim, reason: str, sources: tuple[str, ...], made_before: str) -> bool:
+    """A lift's choice of claims (store.lift_own_opt_outs): the person's own opt-outs with this
+    reason, from one of these sources, made before the time given."""
+    return claim.reason == reason and claim.source in sources and claim.since <= made_before
+
+
 def suppressed(state: str | None, now: str) -> bool:
     """Whether a standing suppresses at `now` (utc_iso text: text order is time order)."""
     if not state:

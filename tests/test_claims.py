@@ -6,6 +6,7 @@ import hashlib
 import logging
 import re
 from datetime import datetime, timedelta, timezone
+from functools import partial
 
 import pytest
 
@@ -15,6 +16,7 @@ from handlers.webhooks import event_body
 from suppression.model import ALL_EMAILS, Scope, utc_iso
 from suppression.service import SuppressionService
 from suppression.config import settings_from_mapping
+from suppression.store.sqlite_child import execute_many
 from tests.conftest import bearer
 from tests.postgres import available as postgres_available, shared_server
 from tests.support.migrations import opened_store
@@ -162,14 +164,12 @@ async def test_every_existing_suppression_becomes_one_claim_when_migrated(settin
                         " VALUES ('2026-01-01T00:00:00.000Z', 'suppress', %s, %s, %s, 'api', 'api:old')",
                         (email, topic, reason))
         else:
-            def work(db):
-                for email, topic, reason in (("a@example.com", "", "unsubscribe"), ("b@example.com", "news", "bounce")):
-                    db.execute("INSERT INTO suppressions (email, topic, key, reason, source, created_at)"
-                               " VALUES (?, ?, 1, ?, 'api', '2026-01-01T00:00:00.000Z')", (email, topic, reason))
-                    db.execute("INSERT INTO changes (at, action, email, topic, reason, source, actor)"
-                               " VALUES ('2026-01-01T00:00:00.000Z', 'suppress', ?, ?, ?, 'api', 'api:old')",
-                               (email, topic, reason))
-            await old._write(work)
+            rows = [("a@example.com", "", "unsubscribe"), ("b@example.com", "news", "bounce")]
+            await old._write(partial(execute_many, "INSERT INTO suppressions (email, topic, key, reason, source,"
+                                     " created_at) VALUES (?, ?, 1, ?, 'api', '2026-01-01T00:00:00.000Z')", rows))
+            await old._write(partial(execute_many, "INSERT INTO changes (at, action, email, topic, reason, source,"
+                                     " actor) VALUES ('2026-01-01T00:00:00.000Z', 'suppress', ?, ?, ?, 'api',"
+                                     " 'api:old')", rows))
     async with opened_store(settings) as store:
         a = await store.claims_of("a@example.com")
         b = await store.claims_of("b@example.com")

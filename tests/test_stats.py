@@ -5,6 +5,7 @@ from the rollup the change log's triggers keep, whoever writes; the dashboard dr
 import json
 import re
 from datetime import datetime, timedelta, timezone
+from functools import partial
 
 import pytest
 
@@ -13,6 +14,7 @@ from handlers.state import SERVICE, SMTP_SERVER
 from suppression.config import load_settings, settings_from_mapping
 from suppression.keyfile import signing_keys
 from suppression.model import ALL_EMAILS
+from suppression.store.sqlite_child import execute, execute_many
 from suppression.tokens import mint_token, verify_token
 from tests.conftest import bearer, cli, free_port, make_settings, run_cli, write_config
 from tests.test_desk import csrf_of, sign_in, under_review as _under_review
@@ -347,7 +349,7 @@ async def test_the_history_before_migration_14_is_counted_once_and_changes_after
                 for row in history_rows:
                     await conn.execute(sql.replace("?", "%s"), row)
         else:
-            await old._write(lambda db: db.executemany(sql, history_rows))
+            await old._write(partial(execute_many, sql, history_rows))
     async with opened_store(settings) as store:
         by_day = {row[0]: row[1:] for row in await store.daily_counts("2026-01-01", "2026-01-02", ("day",))}
         assert by_day == {"2026-01-01": (1, 0), "2026-01-02": (1, 1)}
@@ -374,7 +376,7 @@ async def test_the_history_before_migration_14_is_counted_once_and_changes_after
                              "daily_changes_of_suppress", "daily_changes_of_lift"}
             for statement in ("UPDATE changes SET actor = 'someone else'", "DELETE FROM changes"):
                 with pytest.raises(Exception, match="append-only"):
-                    await store._write(lambda db, statement=statement: db.execute(statement))
+                    await store._write(partial(execute, statement, ()))
 
 # -- every writer: the CLI too --------------------------------------------------------------
 

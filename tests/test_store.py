@@ -3,8 +3,13 @@ the SQLite file's own (migrations, its lock, the append-only log's triggers; Pos
 test_pg_store.py)."""
 
 import asyncio
+import logging
+import os
 import re
+import signal
 import sqlite3
+from functools import partial
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +20,7 @@ from suppression.model import ALL_EMAILS, ImportRow, Scope, signed64
 from suppression.schema import MIGRATIONS
 from suppression.store import SuppressionStore
 from suppression.store.postgresql import PostgresStore
+from suppression.store.sqlite_child import execute
 from tests.support.outside import execute_from_outside
 
 # Runs on SQLite and on PostgreSQL (tests/conftest.py).
@@ -147,9 +153,7 @@ async def test_concurrent_writes_share_commits_and_all_land(db):
 
 @pytest.mark.sqlite_only
 async def test_one_failing_write_in_a_group_does_not_undo_the_others(db):
-    def broken(db):
-        db.execute("INSERT INTO no_such_table VALUES (1)")
-
+    broken = partial(execute, "INSERT INTO no_such_table VALUES (1)", ())
     good = [db.suppress(f"u{n}@example.com", key(f"u{n}@example.com"), ALL_EMAILS, "manual", "api", "t") for n in range(5)]
     outcome = await asyncio.gather(db._write(broken), *good, return_exceptions=True)
     assert isinstance(outcome[0], StoreUnavailable)
@@ -218,3 +222,72 @@ async def test_index_keys_load_per_topic_with_the_cursor(db):
     assert cursor == 3
     assert sorted(int(k) for k in keys[ALL_EMAILS]) == sorted([key("a@example.com"), key("b@example.com")])
     assert [int(k) for k in keys[Scope("newsletters")]] == [key("a@example.com")]
+
+
+# -- the SQLite writer's own process (suppression/store/sqlite_child.py) ---------------------------
+
+
+def _writer_pid(db) -> int:
+    return db._writer._child.process.pid
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+@pytest.mark.sqlite_only
+async def test_a_killed_writer_fails_only_the_writes_it_held_and_the_next_one_starts(db):
+    await db.suppress("before@example.com", key("before@example.com"), ALL_EMAILS, "manual", "api", "t")
+    pid = _writer_pid(db)
+    # A statement that keeps the writer busy for seconds, killed while it runs.
+    busy = asyncio.create_task(db._write(partial(
+        execute, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000000)"
+                 " SELECT count(*) FROM c", ())))
+    while _cpu_ticks(pid) < 5:  # it is running the statement (bounded by the test's timeout)
+        await asyncio.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(StoreUnavailable, match="writer's process ended"):
+        await busy
+    assert db.write_problem is not None and "writer's process ended" in db.write_problem
+    # The next write starts another, and what was acknowledged before is there.
+    await db.suppress("after@example.com", key("after@example.com"), ALL_EMAILS, "manual", "api", "t")
+    assert _writer_pid(db) != pid and db.write_problem is None
+    assert await db.count() == 2
+
+
+@pytest.mark.sqlite_only
+async def test_a_writer_stopped_between_writes_is_started_again_without_an_error(db):
+    await db.suppress("a@example.com", key("a@example.com"), ALL_EMAILS, "manual", "api", "t")
+    pid = _writer_pid(db)
+    os.kill(pid, signal.SIGTERM)  # as systemd's stop or a Ctrl-C reach every process of the group
+    while _alive(pid):  # it ends between writes (bounded by the test's timeout)
+        await asyncio.sleep(0.01)
+    await db.suppress("b@example.com", key("b@example.com"), ALL_EMAILS, "manual", "api", "t")
+    assert db.write_problem is None and await db.count() == 2
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.sqlite_only
+async def test_a_write_that_fails_unexpectedly_is_logged_here_and_its_group_goes_on(db, caplog):
+    caplog.set_level(logging.ERROR, logger="suppression.store")
+    outcome = await asyncio.gather(
+        db._write(partial(divmod, 1, 0)),  # TypeError in the writer: a fault of ours, not of the disk
+        db._write(lambda sqlite: None),  # a closure cannot be sent to the writer's process
+        db.suppress("c@example.com", key("c@example.com"), ALL_EMAILS, "manual", "api", "t"),
+        return_exceptions=True)
+    assert isinstance(outcome[0], TypeError)
+    assert isinstance(outcome[1], StoreUnavailable) and "could not be passed" in str(outcome[1])
+    assert not isinstance(outcome[2], BaseException) and await db.count() == 1  # each failed alone
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert logged.count("a database write failed unexpectedly") == 2
+    assert "TypeError: divmod expected 2 arguments" in logged and "pickle" in logged
+    await db.suppress("d@example.com", key("d@example.com"), ALL_EMAILS, "manual", "api", "t")
+    assert db.write_problem is None

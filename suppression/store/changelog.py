@@ -1,6 +1,8 @@
 """The change log (what the index and the feed follow), and the campaigns and statistics counted
 from it: a part of either store (part.py), written once for both."""
 
+from functools import partial
+
 import numpy as np
 
 from suppression.claims import state_of_legacy
@@ -52,11 +54,8 @@ class ChangeLog(Part):
     async def record_sent(self, campaign: str, sent: int) -> None:
         """See Store.record_sent."""
 
-        def steps():
-            at = utc_now()
-            return one(COUNT, self.q.RECORD_SENT, (campaign, sent, at, at))
-
-        await self._transact(steps, ordered=False)
+        at = utc_now()
+        await self._transact(partial(one, COUNT, self.q.RECORD_SENT, (campaign, sent, at, at)), ordered=False)
 
     async def daily_counts(self, first: str, last: str, by: tuple[str, ...]) -> list[tuple]:
         """See Store.daily_counts."""

@@ -23,6 +23,11 @@ class Statements:
                 setattr(self, name, value)
         self.stored_detail = own.stored_detail
 
+    def __reduce__(self):
+        # Sent to the SQLite writer's process with each write (sqlite_child.py): by name, not
+        # every statement's text.
+        return _dialect_of, (self.placeholder,)
+
     def text(self, statement: str) -> str:
         if self.placeholder == "?":
             # SQLite hands out the new row's id as lastrowid (steps.NEW_ID), for half the cost of
@@ -39,6 +44,10 @@ class Statements:
 
 SQLITE = Statements("?", sqlite_sql)
 POSTGRESQL = Statements("%s", pg_sql)
+
+
+def _dialect_of(placeholder: str) -> Statements:
+    return SQLITE if placeholder == "?" else POSTGRESQL
 
 
 _ARRAYS = (("= ANY(", "IN ("), ("<> ALL(", "NOT IN ("))

@@ -2,6 +2,7 @@
 what an erasure's search goes through: a part of either store (part.py), written once for both."""
 
 from collections.abc import Callable
+from functools import partial
 
 from suppression.claims import state_of_columns
 from suppression.model import Scope, StoredMessage, Traces
@@ -18,7 +19,7 @@ class Erasure(Part):
                     scrub: Callable[[str | None], str | None], actor: str) -> tuple[list[Scope], int, int]:
         """See Store.erase."""
         scopes, change_id, freed = await self._transact(
-            lambda: writes.erase(self.q, email, record, key, digest_keys, traces, scrub, actor))
+            partial(writes.erase, self.q, email, record, key, digest_keys, traces, scrub, actor))
         self._wrote(change_id)
         self.stored_mail_bytes -= freed
         await self.truncate_journal()
@@ -26,7 +27,7 @@ class Erasure(Part):
 
     async def scrub_messages(self, ids: list[int], scrub: Callable[[str | None], str | None]) -> int:
         """See Store.scrub_messages."""
-        freed = await self._transact(lambda: writes.scrub_messages(self.q, ids, scrub))
+        freed = await self._transact(partial(writes.scrub_messages, self.q, ids, scrub))
         self.stored_mail_bytes -= freed
         await self.truncate_journal()
         return freed

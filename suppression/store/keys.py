@@ -1,11 +1,13 @@
 """API keys (suppression/apikeys.py mints and checks them; only hashes are stored): a part of
 either store (part.py), written once for both."""
 
+from functools import partial
+
 from suppression.apikeys import ApiKey
-from suppression.errors import Conflict
 from suppression.model import utc_now
+from suppression.store import writes
 from suppression.store.part import Part
-from suppression.store.steps import COUNT, Steps, one
+from suppression.store.steps import COUNT, one
 
 
 class ApiKeys(Part):
@@ -14,13 +16,8 @@ class ApiKeys(Part):
     async def add_api_key(self, key: ApiKey) -> None:
         """See Store.add_api_key."""
 
-        def steps() -> Steps:
-            try:
-                yield COUNT, self.q.ADD_API_KEY, (key.key_id, key.name, key.role, key.secret_hash, utc_now())
-            except self.unique_violation:
-                raise Conflict(f"an API key named {key.name!r} exists already") from None
-
-        await self._transact(steps, ordered=False)
+        await self._transact(partial(writes.add_api_key, self.q, key.key_id, key.name, key.role, key.secret_hash,
+                                     self.unique_violation), ordered=False)
 
     async def find_api_key(self, key_id: str) -> ApiKey | None:
         """See Store.find_api_key."""
@@ -33,4 +30,4 @@ class ApiKeys(Part):
 
     async def revoke_api_key(self, name: str) -> bool:
         """See Store.revoke_api_key."""
-        return await self._transact(lambda: one(COUNT, self.q.REVOKE_API_KEY, (utc_now(), name)), ordered=False) > 0
+        return await self._transact(partial(one, COUNT, self.q.REVOKE_API_KEY, (utc_now(), name)), ordered=False) > 0

@@ -1,6 +1,8 @@
 """Received mail to the request addresses: kept first, then settled by reading it or by a
 person at the desk: a part of either store (part.py), written once for both."""
 
+from functools import partial
+
 from suppression.mail_shares import StoredMail
 from suppression.model import Outcome, Scope, Status, StoredMessage, utc_now
 from suppression.store import writes
@@ -17,7 +19,7 @@ class Messages(Part):
         claimed_by = self._claimed_by()
         # One into review opens an event: it takes the log's order like a change.
         message_id, added = await self._transact(
-            lambda: writes.add_message(self.q, raw, mail_from, rcpt_to, settled, origin, network, claimed_by),
+            partial(writes.add_message, self.q, raw, mail_from, rcpt_to, settled, origin, network, claimed_by),
             ordered=settled is not None and settled[0] == Status.REVIEW)
         if added:
             self.stored_mail_bytes += len(raw)
@@ -27,14 +29,14 @@ class Messages(Part):
                              reason: str | None, source: str, actor: str,
                              counted: tuple[str, int] | None = None, campaign: str | None = None) -> int | None:
         """See Store.settle_message."""
-        return self._wrote(await self._transact(lambda: writes.settle_message(
-            self.q, self.instance, message_id, outcome, keys, reason, source, actor, counted, campaign)))
+        return self._wrote(await self._transact(partial(
+            writes.settle_message, self.q, self.instance, message_id, outcome, keys, reason, source, actor, counted, campaign)))
 
     async def resolve_message(self, message_id: int, status: str, keys: list[tuple[str, int]], scope: Scope,
                               reason: str, source: str, actor: str, note: str | None) -> int | None:
         """See Store.resolve_message."""
-        return self._wrote(await self._transact(lambda: writes.resolve_message(
-            self.q, message_id, status, keys, scope, reason, source, actor, note)))
+        return self._wrote(await self._transact(partial(
+            writes.resolve_message, self.q, message_id, status, keys, scope, reason, source, actor, note)))
 
     async def review_state(self, due_before: str) -> tuple[int, int, str | None]:
         """See Store.review_state."""
@@ -75,5 +77,5 @@ class Messages(Part):
 
     async def claim_reply(self, email: str, day: str) -> bool:
         """See Store.claim_reply."""
-        return await self._transact(lambda: one(COUNT, self.q.CLAIM_REPLY, (email, day, utc_now())),
+        return await self._transact(partial(one, COUNT, self.q.CLAIM_REPLY, (email, day, utc_now())),
                                     ordered=False) == 1

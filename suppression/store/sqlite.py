@@ -1,7 +1,8 @@
 """The SQLite store: one file, one writer, readers beside it.
 
 Every write is a transaction of steps (writes.py) handed to the one writer (sqlite_writer.py:
-one queue, one connection on one thread, group commits; datasette's pattern). Reads go through
+one queue, group commits, one connection in a process of its own, sqlite_child.py; datasette's
+pattern, out of the event loop's interpreter). Reads go through
 aiosqlite on another connection; WAL lets them run beside the writer. The parts written once
 for both stores (part.py) hold the rest; this file holds what only a file does.
 """
@@ -11,6 +12,7 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +26,15 @@ from suppression.index import ScopeRows
 from suppression.keyfile import KEY_FILE_NAME
 from suppression.model import ImportRow, Scope
 from suppression.schema import MIGRATIONS
+from suppression.store import sqlite_child
 from suppression.store.changelog import ChangeLog
 from suppression.store.dialect import SQLITE, spread
 from suppression.store.erasing import Erasure
 from suppression.store.keys import ApiKeys
 from suppression.store.messages import Messages
-from suppression.store.sqlite_import import import_rows
+from suppression.store.sqlite_child import ImportRows, newest_change
 from suppression.store.sqlite_writer import SqliteWriter, Write
-from suppression.store.steps import Steps, run_sqlite
+from suppression.store.steps import Steps, run_steps
 from suppression.store.suppressions import Suppressions
 from suppression.store.webhooks import Webhooks
 
@@ -50,7 +53,7 @@ class SuppressionStore(Suppressions, ChangeLog, Messages, Erasure, ApiKeys, Webh
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self._writer = SqliteWriter(self.path, migrate=_migrate, on_commit=self._published)
+        self._writer = SqliteWriter(self.path, self.path.parent / SIGNAL_NAME)
         self._reader: aiosqlite.Connection | None = None
         self.stored_mail_bytes = 0  # raw received mail kept, in bytes (read at open, added to after)
         self.signal: ChangeSignal | None = None  # how far the change log has got, for every process
@@ -66,10 +69,13 @@ class SuppressionStore(Suppressions, ChangeLog, Messages, Erasure, ApiKeys, Webh
         create_private_file(self.path)
         self.signal = ChangeSignal(self.path.parent / SIGNAL_NAME)
         try:
-            await self._writer.open(_BUSY_TIMEOUT_MS)
             self._reader = await aiosqlite.connect(self.path, isolation_level=None)
             await self._reader.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             await self._reader.execute("PRAGMA query_only = ON")
+            (version,) = (await self._read("PRAGMA user_version"))[0]
+            # The writer's process starts now only to make the file or bring its schema up to
+            # date (or to refuse a newer one); else at the first write (a worker: never).
+            await self._writer.open(_BUSY_TIMEOUT_MS, MIGRATIONS, now=version != len(MIGRATIONS))
         except sqlite3.Error as exc:
             await self.close()
             raise StoreUnavailable(f"cannot open the database {self.path}: {exc}") from None
@@ -82,10 +88,12 @@ class SuppressionStore(Suppressions, ChangeLog, Messages, Erasure, ApiKeys, Webh
 
     async def close(self) -> None:
         """See Store.close."""
-        await self._writer.close()
-        if self._reader is not None:
-            await self._reader.close()
-            self._reader = None
+        try:
+            await self._writer.close()
+        finally:
+            if self._reader is not None:  # its thread would keep the process alive
+                await self._reader.close()
+                self._reader = None
         if self.signal is not None:
             self.signal.close()
             self.signal = None
@@ -102,7 +110,7 @@ class SuppressionStore(Suppressions, ChangeLog, Messages, Erasure, ApiKeys, Webh
 
     async def reset_signal(self) -> None:
         """See Store.reset_signal."""
-        await self._writer.run(lambda db: self.signal.reset(lambda: _newest_change(db)))
+        await self._writer.run(sqlite_child.reset_signal)
 
     @asynccontextmanager
     async def budget_lock(self) -> AsyncIterator[None]:
@@ -128,10 +136,10 @@ class SuppressionStore(Suppressions, ChangeLog, Messages, Erasure, ApiKeys, Webh
 
     async def _transact(self, steps: Callable[[], Steps], ordered: bool = True) -> Any:
         """See Part._transact: in the writer's next group, in a savepoint of its own."""
-        return await self._writer.write(lambda db: run_sqlite(db, steps()))  # not through _write: an await less
+        return await self._writer.write(partial(run_steps, steps))  # not through _write: an await less
 
     async def _write(self, work: Write) -> Any:
-        """Run `work(db)` on the writer's thread in the next group; its result once committed."""
+        """Run `work(db)` in the writer's process in the next group; its result once committed."""
         return await self._writer.write(work)
 
     def announce_writes(self) -> None:
@@ -141,11 +149,6 @@ class SuppressionStore(Suppressions, ChangeLog, Messages, Erasure, ApiKeys, Webh
     async def wait_for_writes(self, timeout: float) -> None:
         """Return after the next group of writes (or announce_writes), or after `timeout` seconds."""
         await self._writer.wait(timeout)
-
-    def _published(self, db: sqlite3.Connection) -> None:
-        # On the writer thread after each commit, before anyone is answered: a check anywhere
-        # that starts after the answer sees it.
-        self.signal.publish(_newest_change(db))
 
     # -- reads --------------------------------------------------------------------------
 
@@ -164,7 +167,7 @@ class SuppressionStore(Suppressions, ChangeLog, Messages, Erasure, ApiKeys, Webh
 
     async def import_rows(self, rows: Iterable[ImportRow], actor: str) -> int:
         """See Store.import_rows: in one savepoint of the writer (sqlite_import.py)."""
-        return await self._write(lambda db: import_rows(db, rows, actor))
+        return await self._write(ImportRows(actor, rows))
 
     async def load_index(self) -> tuple[int, dict[Scope, ScopeRows]]:
         """See Store.load_index. Read on a connection of its own, in one read transaction, in a
@@ -177,12 +180,8 @@ class SuppressionStore(Suppressions, ChangeLog, Messages, Erasure, ApiKeys, Webh
 
     async def truncate_journal(self, attempts: int = 50) -> bool:
         """See Store.truncate_journal: a checkpoint that empties the write-ahead log."""
-
-        def checkpoint(db: sqlite3.Connection):
-            return db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-
         for _ in range(attempts):
-            busy, _, _ = await self._writer.run(checkpoint)
+            busy, _, _ = await self._writer.run(sqlite_child.checkpoint)
             if not busy:
                 return True
             await asyncio.sleep(0.02)
@@ -191,35 +190,11 @@ class SuppressionStore(Suppressions, ChangeLog, Messages, Erasure, ApiKeys, Webh
 
     async def remove_raw_before(self, before: str) -> tuple[int, int]:
         """See Store.remove_raw_before."""
-
-        def work(db: sqlite3.Connection):
-            count, size = db.execute(q.RAW_BEFORE, (before,)).fetchone()
-            db.execute(q.REMOVE_RAW_BEFORE, (before,))
-            return count, size
-
-        count, size = await self._write(work)
+        count, size = await self._write(partial(sqlite_child.remove_raw_before, before))
         self.stored_mail_bytes -= size
         if count:
             await self.truncate_journal()
         return count, size
-
-
-def _migrate(db: sqlite3.Connection, path: Path) -> None:
-    (version,) = db.execute("PRAGMA user_version").fetchone()
-    if version > len(MIGRATIONS):
-        raise StoreUnavailable(
-            f"the database {path} is at schema version {version}, newer than this "
-            f"program ({len(MIGRATIONS)}); upgrade the program"
-        )
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        log.info("applying database migration %d", number)
-        # PRAGMA takes no parameters; `number` is our own integer, not input.
-        try:
-            db.executescript(f"BEGIN IMMEDIATE; {script}; PRAGMA user_version = {number}; COMMIT;")
-        except sqlite3.Error:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
 
 
 def _load_index(path: Path) -> tuple[int, dict[Scope, ScopeRows]]:
@@ -227,7 +202,7 @@ def _load_index(path: Path) -> tuple[int, dict[Scope, ScopeRows]]:
     try:
         db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         db.execute("BEGIN")
-        cursor = _newest_change(db)
+        cursor = newest_change(db)
         lasting = {}
         topic = db.execute(q.FIRST_LASTING_TOPIC).fetchone()[0]
         while topic is not None:
@@ -243,6 +218,3 @@ def _load_index(path: Path) -> tuple[int, dict[Scope, ScopeRows]]:
     finally:
         db.close()
 
-
-def _newest_change(db: sqlite3.Connection) -> int:
-    return db.execute(q.NEWEST_CHANGE).fetchone()[0]

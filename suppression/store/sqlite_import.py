@@ -6,18 +6,19 @@ their reason and time."""
 import sqlite3
 from collections.abc import Iterable
 
-from suppression.model import ImportRow, Scope, Source, utc_now
+from suppression.model import Scope, Source, utc_now
 from suppression.store import writes
 from suppression.store.dialect import SQLITE
 from suppression.store.sql import HARD_LIST as _HARD_LIST
-from suppression.store.sqlite_writer import WRITER_CACHE_KIB
+from suppression.store.sqlite_child import WRITER_CACHE_KIB
 from suppression.store.steps import run_sqlite
 
 _IMPORT_CACHE_KIB = 1024 * 1024  # 1 GiB of page cache while importing
 
 
-def import_rows(db: sqlite3.Connection, rows: Iterable[ImportRow], actor: str) -> int:
-    """Add every row not suppressed already; how many were added (on the writer's thread)."""
+def import_rows(db: sqlite3.Connection, rows: Iterable[tuple[str, str, str, int, int]], actor: str) -> int:
+    """Add every row not suppressed already, each (email, stored topic, reason, key, line); how many
+    were added (in the writer's process)."""
     at = utc_now()
     # Millions of B-tree inserts thrash SQLite's default 2 MB page cache; a large one
     # for the import only (the CLI's process), set back afterwards.
@@ -32,8 +33,7 @@ def import_rows(db: sqlite3.Connection, rows: Iterable[ImportRow], actor: str) -
     try:
         # The first occurrence of an address in the file wins.
         db.executemany(
-            "INSERT OR IGNORE INTO temp.import_rows VALUES (?, ?, ?, ?, ?)",
-            ((r.email, r.scope.stored, r.reason, r.key, r.line) for r in rows),
+            "INSERT OR IGNORE INTO temp.import_rows VALUES (?, ?, ?, ?, ?)", rows,
         )
         # An address suppressed already takes a claim only where it adds something: a
         # lasting one where only pauses hold it, a hard one (bounce, block) where none is.

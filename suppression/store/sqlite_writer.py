@@ -1,19 +1,27 @@
-"""The one writer of an SQLite file: one connection on one thread, fed by one queue.
+"""The one writer of an SQLite file: one queue here, one connection in a process of its own
+(sqlite_child.py), so that its work runs beside the event loop rather than taking turns with it
+at the interpreter's lock.
 
 No "database is locked" between our own writers; writes that arrive together share one
-transaction and one fsync (group commit), run in a single call on the writer thread, each in
-its own SAVEPOINT, so one failing write does not undo the others in its group. A write's
-future resolves only after COMMIT returns with synchronous=FULL: acknowledged means on disk.
-When the disk or the file refuses writes, new work is refused (StoreUnavailable) with the
-reason until a write succeeds again; after a read-only or I/O error the connection is opened
-afresh before the next try. The store (suppression/store/sqlite.py) holds the queries.
+transaction and one fsync (group commit), sent to the child together, each run in its own
+SAVEPOINT, so one failing write does not undo the others in its group. A write's future
+resolves only after COMMIT returned in the child with synchronous=FULL: acknowledged means on
+disk. When the disk or the file refuses writes, new work is refused (StoreUnavailable) with the
+reason until a write succeeds again; after a read-only or I/O error the child opens the file
+afresh before the next try. A child that ends (killed) fails the writes it held with
+StoreUnavailable, and a new one starts for the next. It starts at the first write, or at open
+when the file's schema must be made or brought up to date: a worker that only answers checks
+([http] workers) never starts one. The store (suppression/store/sqlite.py) holds the queries.
 """
 
 import asyncio
 import logging
+import multiprocessing
+import multiprocessing.forkserver
 import os
+import pickle
 import shutil
-import sqlite3
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -21,45 +29,60 @@ from pathlib import Path
 from typing import Any
 
 from suppression.background import Wakeup, cancel_and_wait
-from suppression.errors import BadImport, Conflict, NotFound, StoreUnavailable
+from suppression.errors import StoreUnavailable
+from suppression.store import sqlite_child
+from suppression.store.sqlite_child import ImportRows
 
 log = logging.getLogger("suppression.store")
 
-Write = Callable[[sqlite3.Connection], Any]
+Write = Callable  # work(db), pickled to the child: a function of the module level, or a partial of one
 MAX_GROUP = 512
-WRITER_CACHE_KIB = 64 * 1024
+_ROWS_A_PIECE = 5_000  # of an import, a message down the pipe
+_CLOSE_SECONDS = 30.0
+
+# A fork of a small server process started once (multiprocessing's forkserver), not of the
+# service, whose threads' locks a fork would copy; not a fresh interpreter each (200 ms and more).
+_PROCESSES = multiprocessing.get_context("forkserver")
+_PROCESSES.set_forkserver_preload(["suppression.store.sqlite_fork_server"])
+
+
+class ChildEnded(Exception):
+    """The writer's process ended, or its pipe broke; `unsent`: before it was given the work."""
+
+    def __init__(self, message: str, unsent: bool = False):
+        super().__init__(message)
+        self.unsent = unsent
+
+
+class Unsendable(StoreUnavailable):
+    """A work that cannot be pickled (a closure): ours to fix; it fails alone, logged."""
 
 
 class SqliteWriter:
-    """open(), start(), then write(); close() lets queued writes finish first.
+    """open(), start(), then write(); close() lets queued writes finish first."""
 
-    `migrate(db, path)` brings a newly opened connection's schema up to date; `on_commit(db)`
-    runs on the writer thread after each group that committed, before anyone is answered."""
-
-    def __init__(self, path: Path, migrate: Callable[[sqlite3.Connection, Path], None],
-                 on_commit: Callable[[sqlite3.Connection], None]):
-        self.path = path
-        self._migrate, self._on_commit = migrate, on_commit
+    def __init__(self, path: Path, signal_path: Path):
+        self.path, self._signal_path = path, signal_path
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
-        self._db: sqlite3.Connection | None = None  # used only on self._thread
+        self._child: _Child | None = None  # used only on self._thread
+        self._migrations: list[str] = []
         self._queue: asyncio.Queue[tuple[Write, asyncio.Future]] = asyncio.Queue()
         self._task: asyncio.Task | None = None
         self._busy_timeout_ms = 10_000
         self.problem: str | None = None  # why writes are refused now; None: they are not
-        self._reopen = False  # the connection must be opened afresh before the next write
         self._written = Wakeup()  # set after each group of writes
 
-    async def open(self, busy_timeout_ms: int) -> None:
-        self._busy_timeout_ms = busy_timeout_ms
-        await self.run_plain(self._open)
+    async def open(self, busy_timeout_ms: int, migrations: list[str], now: bool) -> None:
+        """`now`: start the child at once, to make or migrate the file (its errors raise here)."""
+        self._busy_timeout_ms, self._migrations = busy_timeout_ms, list(migrations)
+        if now:
+            await self.run_plain(self._started_from_the_loop())
 
     def start(self) -> None:
         """Take writes; a read-only file is noted, so that writes are refused until it is writable."""
         self._task = asyncio.create_task(self._run(), name="store-writer")
         if not os.access(self.path, os.W_OK):
-            # Reads work, so checks are answered; writes are refused until the file is writable.
-            self._note_failure(sqlite3.OperationalError("the database file is read-only"))
-            self._reopen = True
+            self._note_failure("the database file is read-only")
 
     async def close(self) -> None:
         if self._task is not None:
@@ -67,21 +90,27 @@ class SqliteWriter:
             await self._queue.join()
             await cancel_and_wait(self._task)
             self._task = None
-        if self._db is not None:
-            await self.run_plain(self._close)
+        await self.run_plain(self._close_child)
         self._thread.shutdown(wait=True)
 
     async def write(self, work: Write) -> Any:
         """Run `work(db)` in the next group's transaction; its result once committed."""
         if self._task is None:
             raise StoreUnavailable("the database is closed")
+        if self._child is None:
+            self._started_from_the_loop()
         future = asyncio.get_running_loop().create_future()
         await self._queue.put((work, future))
         return await future
 
-    async def run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        """Run `fn(db)` on the writer's thread and connection, outside any transaction (a checkpoint)."""
-        return await self.run_plain(lambda: fn(self._db))
+    async def run(self, fn: Callable) -> Any:
+        """Run `fn(db)` in the child, outside any transaction (a checkpoint): its result."""
+        self._started_from_the_loop()
+        result, error, trace = await self.run_plain(partial(self._run_in_child, fn))
+        self._log_unexpected(trace)
+        if error is not None:
+            raise error
+        return result
 
     async def run_plain(self, fn: Callable[[], Any]) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn)
@@ -94,55 +123,50 @@ class SqliteWriter:
         """Return after the next group of writes (or announce()), or after `timeout` seconds."""
         await self._written.wait(timeout)
 
-    # -- on the writer thread --------------------------------------------------------------
+    def _started_from_the_loop(self) -> Callable[[], Any]:
+        """Make sure the fork server runs, from this thread (the loop's, the main one), not the
+        writer's: the server ends when the thread that started it does (sqlite_fork_server.py).
+        A few microseconds once it runs; the child itself is started on the writer's thread."""
+        multiprocessing.forkserver.ensure_running()
+        return self._started
 
-    def _open(self) -> None:
-        db = sqlite3.connect(self.path, isolation_level=None)
-        self._db = db
-        db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = FULL")
-        # Inserts into a B-tree of ten million rows miss SQLite's default 2 MB cache on
-        # almost every page; 64 MB holds the upper levels of every index.
-        db.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
-        # Deleted and replaced content is overwritten with zeros, not left in free space: an
-        # erased address must not survive in the file's unused bytes.
-        db.execute("PRAGMA secure_delete = ON")
-        self._migrate(db, self.path)
+    # -- on the writer thread: the child --------------------------------------------------
 
-    def _close(self) -> None:
-        self._db.close()
-        self._db = None
+    def _started(self) -> "_Child":
+        if self._child is not None and self._child.process.exitcode is not None:
+            self._close_child()  # it ended between groups (a signal to the whole group: see sqlite_child)
+        if self._child is None:
+            self._child = _Child.start(self.path, self._busy_timeout_ms, self._migrations, self._signal_path)
+        return self._child
 
-    def _commit(self, works: list[Write]) -> list[tuple[Any, BaseException | None]]:
-        """One group, noting when writes start and stop failing."""
-        if self._reopen:
-            try:
-                if self._db is not None:
-                    self._close()
-                self._open()
-                self._reopen = False
-            except sqlite3.Error as exc:
-                self._note_failure(exc)
-                return [(None, _unavailable(exc))] * len(works)
-        outcomes, failure = _commit_group(self._db, works)
-        if failure is not None:
-            self._note_failure(failure)
-            return outcomes
-        self._on_commit(self._db)
-        if self.problem is not None:
-            log.warning("the database takes writes again (after: %s)", self.problem)
-            self.problem = None
-        return outcomes
+    def _commit(self, works: list[Write]) -> list[tuple[Any, BaseException | None, str | None]]:
+        """One group, sent to the child (started if need be; again, once, if it ended before it
+        was given the group: then nothing of it was written)."""
+        try:
+            for _ in range(2):
+                try:
+                    return self._started().commit(works)
+                except ChildEnded as exc:
+                    self._close_child()
+                    ended = exc
+                    if not exc.unsent:
+                        break
+        except StoreUnavailable as exc:  # the child could not open the file
+            return [(None, exc, None)] * len(works), str(exc)
+        refusal = StoreUnavailable(f"the database cannot take writes now: {ended}")
+        return [(None, refusal, None)] * len(works), str(ended)
 
-    def _note_failure(self, exc: sqlite3.Error) -> None:
-        # A connection that found its file read-only stays so; a new one sees a fixed file.
-        self._reopen = getattr(exc, "sqlite_errorname", "").startswith(_REOPEN_AFTER)
-        problem = f"{exc} ({_free_space(self.path.parent)})"
-        if self.problem is None:
-            log.error("the database %s refuses writes; new work is refused (503, SMTP 451) until it"
-                      " takes them again: %s", self.path, problem)
-        self.problem = problem
+    def _run_in_child(self, fn: Callable):
+        try:
+            return self._started().run(fn)
+        except ChildEnded as exc:
+            self._close_child()
+            return None, StoreUnavailable(f"the database cannot take writes now: {exc}"), None
+
+    def _close_child(self) -> None:
+        if self._child is not None:
+            self._child.close()
+            self._child = None
 
     # -- on the loop ---------------------------------------------------------------------
 
@@ -152,7 +176,7 @@ class SqliteWriter:
             while len(group) < MAX_GROUP and not self._queue.empty():
                 group.append(self._queue.get_nowait())
             try:
-                outcomes = await self.run_plain(partial(self._commit, [w for w, _ in group]))
+                outcomes, failure = await self.run_plain(partial(self._commit, [w for w, _ in group]))
             except BaseException as exc:
                 _fail_all(group, StoreUnavailable("the service is stopping"))
                 for _ in group:
@@ -161,7 +185,14 @@ class SqliteWriter:
                     raise
                 log.exception("the database writer failed")
                 continue
-            for (_, future), (result, error) in zip(group, outcomes, strict=True):
+            if failure is not None:
+                log.warning("database commit failed, %d writes refused: %s", len(group), failure)
+                self._note_failure(failure)
+            elif self.problem is not None:
+                log.warning("the database takes writes again (after: %s)", self.problem)
+                self.problem = None
+            for (_, future), (result, error, trace) in zip(group, outcomes, strict=True):
+                self._log_unexpected(trace)
                 if not future.done():
                     if error is not None:
                         future.set_exception(error)
@@ -170,55 +201,129 @@ class SqliteWriter:
                 self._queue.task_done()
             self.announce()
 
+    def _note_failure(self, reason: str) -> None:
+        problem = f"{reason} ({_free_space(self.path.parent)})"
+        if self.problem is None:
+            log.error("the database %s refuses writes; new work is refused (503, SMTP 451) until it"
+                      " takes them again: %s", self.path, problem)
+        self.problem = problem
 
-def _commit_group(
-    db: sqlite3.Connection, works: list[Write]
-) -> tuple[list[tuple[Any, BaseException | None]], sqlite3.Error | None]:
-    """Run a group of writes in one transaction on the writer thread: (result, error) for each,
-    and the error that refused the whole group, if one did."""
-    try:
-        db.execute("BEGIN IMMEDIATE")
-    except sqlite3.Error as exc:
-        return [(None, _unavailable(exc))] * len(works), exc
-    outcomes: list[tuple[Any, BaseException | None]] = []
-    try:
-        for work in works:
-            db.execute("SAVEPOINT one_write")
+    @staticmethod
+    def _log_unexpected(trace: str | None) -> None:
+        if trace is not None:
+            log.error("a database write failed unexpectedly\n%s", trace.rstrip())
+
+
+class _Child:
+    """The writer's process and the service's end of its pipe; used on the writer thread only."""
+
+    def __init__(self, process, pipe):
+        self.process, self.pipe = process, pipe
+
+    @classmethod
+    def start(cls, path: Path, busy_timeout_ms: int, migrations: list[str], signal_path: Path) -> "_Child":
+        ours, theirs = _PROCESSES.Pipe()
+        process = _PROCESSES.Process(target=sqlite_child.serve, name="store-writer", daemon=True,
+                                     args=(theirs, path, busy_timeout_ms, migrations, signal_path))
+        try:
+            process.start()
+        except OSError as exc:
+            ours.close()
+            raise StoreUnavailable(f"the database's writer could not start: {exc}") from None
+        finally:
+            theirs.close()
+        child = cls(process, ours)
+        try:
+            (_, error) = child._receive()
+        except ChildEnded as exc:
+            child.close()
+            raise StoreUnavailable(f"the database's writer could not start: {exc}") from None
+        if error is not None:
+            child.close()
+            raise error
+        return child
+
+    def commit(self, works: list[Write]):
+        """Each work pickled alone: one that cannot be (a closure, ours to fix) fails alone."""
+        pickled, refused = [], {}
+        for number, work in enumerate(works):
             try:
-                result = work(db)
+                pickled.append(pickle.dumps(work))
             except Exception as exc:
-                if _of_the_environment(exc):
-                    raise  # the disk or the file, not this write: the whole group is refused
-                if not isinstance(exc, (sqlite3.Error, BadImport, Conflict, NotFound)):
-                    log.exception("a database write failed unexpectedly")
-                db.execute("ROLLBACK TO one_write")
-                db.execute("RELEASE one_write")
-                outcomes.append((None, _domain_error(exc)))
-            else:
-                db.execute("RELEASE one_write")
-                outcomes.append((result, None))
-        db.execute("COMMIT")
-    except sqlite3.Error as exc:
-        log.warning("database commit failed, %d writes refused: %s", len(works), exc)
-        if db.in_transaction:
-            try:
-                db.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass  # SQLite has rolled back itself
-        return [(None, _unavailable(exc))] * len(works), exc
-    return outcomes, None
+                refused[number] = (None, Unsendable(f"a write could not be passed to the database's writer: {exc}"),
+                                   traceback.format_exc())
+        imports = [work.rows for work in works if isinstance(work, ImportRows)]
+        try:
+            self._send(("group", pickled))
+        except ChildEnded as exc:
+            raise ChildEnded(str(exc), unsent=True) from None
+        while True:
+            message = self._receive()
+            if message[0] != "rows?":
+                break
+            self._stream(imports.pop(0))
+        done = iter(message[1])
+        return [refused[number] if number in refused else next(done) for number in range(len(works))], message[2]
+
+    def run(self, fn: Callable):
+        self._send(("run", fn))
+        return self._receive()[1:]
+
+    def close(self) -> None:
+        try:
+            self._send(("close",))
+            self._receive()
+        except ChildEnded:
+            pass
+        self.pipe.close()
+        self.process.join(_CLOSE_SECONDS)
+        if self.process.exitcode is None:
+            self.process.kill()
+            self.process.join()
+
+    def _stream(self, rows) -> None:
+        piece = []
+        try:
+            for row in rows:
+                piece.append((row.email, row.scope.stored, row.reason, row.key, row.line))
+                if len(piece) == _ROWS_A_PIECE:
+                    self._send(("rows", piece))
+                    piece = []
+        except Exception as exc:  # the file's reading: a bad line (BadImport) undoes the import
+            self._send(("raise", _picklable(exc)))
+            return
+        if piece:
+            self._send(("rows", piece))
+        self._send(("end",))
+
+    def _send(self, message: tuple) -> None:
+        try:
+            data = pickle.dumps(message)
+        except Exception as exc:  # a closure to run(): ours to fix, and nothing was sent
+            raise Unsendable(f"a write could not be passed to the database's writer: {exc}") from exc
+        try:
+            self.pipe.send_bytes(data)
+        except (OSError, ValueError) as exc:  # ValueError: the pipe was closed
+            raise ChildEnded(self._ended(exc)) from None
+
+    def _receive(self) -> tuple:
+        try:
+            return self.pipe.recv()
+        except (EOFError, OSError, ValueError) as exc:
+            raise ChildEnded(self._ended(exc)) from None
+
+    def _ended(self, exc: BaseException) -> str:
+        self.process.join(1.0)
+        code = self.process.exitcode
+        return f"the writer's process ended ({'exit code ' + str(code) if code is not None else type(exc).__name__})"
 
 
-# Errors of the disk, the file or the lock, not of one write's content.
-_ENVIRONMENT_ERRORS = (
-    "SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_BUSY",
-    "SQLITE_LOCKED", "SQLITE_CORRUPT", "SQLITE_NOMEM",
-)
-_REOPEN_AFTER = ("SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN")
-
-
-def _of_the_environment(exc: BaseException) -> bool:
-    return isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorname", "").startswith(_ENVIRONMENT_ERRORS)
+def _picklable(exc: Exception) -> Exception:
+    try:
+        pickle.dumps(exc)
+        return exc
+    except Exception:
+        return StoreUnavailable(f"{type(exc).__name__}: {exc}")
 
 
 def _free_space(folder: Path) -> str:
@@ -227,16 +332,6 @@ def _free_space(folder: Path) -> str:
     except OSError as exc:
         return f"free space unknown: {exc.strerror}"
     return f"{free / 1e6:.1f} MB free in {folder}"
-
-
-def _unavailable(exc: sqlite3.Error) -> StoreUnavailable:
-    return StoreUnavailable(f"the database cannot take writes now: {exc}")
-
-
-def _domain_error(exc: BaseException) -> BaseException:
-    if isinstance(exc, sqlite3.Error):
-        return _unavailable(exc)
-    return exc
 
 
 def _fail_all(group, error: BaseException) -> None:

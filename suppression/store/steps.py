@@ -1,11 +1,11 @@
 """A write transaction written once for both stores: a generator that yields its statements as
 steps, (what it wants back, statement, parameters), and is sent each one's result. The SQLite
-store runs it on its writer's thread (run_sqlite), the PostgreSQL store on a pooled connection
+store runs it in its writer's process (run_sqlite), the PostgreSQL store on a pooled connection
 (run_postgresql); neither the logic nor the statements are written twice. A statement's error is
 thrown into the generator where it yielded, as if the statement had raised there."""
 
 import asyncio
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 from suppression.store.dialect import spread
@@ -20,8 +20,8 @@ Steps = Generator[tuple[str, str, Any], Any, Any]
 
 
 def run_sqlite(db, steps: Steps) -> Any:
-    """Run `steps` on an sqlite3 connection (in the writer's transaction); what it returns. On
-    the writer's thread, where every microsecond a claim costs is one the writer spends: the
+    """Run `steps` on an sqlite3 connection (in the writer's transaction); what it returns. In
+    the writer's process, where every microsecond a claim costs is one the writer spends: the
     loop is kept plain."""
     send, value = steps.send, None
     while True:
@@ -34,6 +34,12 @@ def run_sqlite(db, steps: Steps) -> Any:
             value = _on_sqlite(db, how, statement, params)
         except Exception as exc:
             send, value = steps.throw, exc
+
+
+def run_steps(steps: Callable[[], Steps], db) -> Any:
+    """A fresh `steps()` run on an sqlite3 connection: the SQLite writer's work (`partial(run_steps,
+    steps)`, pickled to its process with `steps` a partial of a function in writes.py)."""
+    return run_sqlite(db, steps())
 
 
 async def run_postgresql(conn, steps: Steps) -> Any:

@@ -2,8 +2,9 @@
 requests to come back: a part of either store (part.py), written once for both."""
 
 from collections.abc import AsyncIterator
+from functools import partial
 
-from suppression.claims import is_undo_of
+from suppression.claims import every_claim, is_opt_out_of, is_undo_of
 from suppression.model import Claim, Placed, Scope, Suppression, utc_now
 from suppression.store import writes
 from suppression.store.part import Part
@@ -21,32 +22,23 @@ class Suppressions(Part):
     async def claim(self, email: str, key: int, scope: Scope, reason: str, source: str, actor: str,
                     detail: str | None = None, campaign: str | None = None, until: str | None = None) -> Placed:
         """See Store.claim."""
-        placed = await self._transact(lambda: writes.claim(
-            self.q, utc_now(), email, key, scope, reason, source, actor, detail, campaign, until))
+        placed = await self._transact(partial(
+            writes.claim, self.q, utc_now(), email, key, scope, reason, source, actor, detail, campaign, until))
         self._wrote(placed.change_id)
         return placed
 
     async def unsuppress(self, email: str, scope: Scope, source: str, actor: str,
                          only_own_made_at: str | None = None) -> int | None:
         """See Store.unsuppress."""
-        if only_own_made_at is None:
-            def lifted(claim: Claim) -> bool:
-                return True
-        else:
-            def lifted(claim: Claim) -> bool:
-                return is_undo_of(claim, only_own_made_at)
-
+        lifted = every_claim if only_own_made_at is None else partial(is_undo_of, made_at=only_own_made_at)
         return self._wrote(await self._transact(
-            lambda: writes.lift(self.q, utc_now(), email, scope.stored, lifted, source, actor)))
+            partial(writes.lift, self.q, utc_now(), email, scope.stored, lifted, source, actor)))
 
     async def lift_own_opt_outs(self, email: str, reason: str, sources: tuple[str, ...], made_before: str,
                                 source: str, actor: str, detail: str | None = None) -> list[tuple[Scope, int]]:
         """See Store.lift_own_opt_outs."""
-
-        def own(claim: Claim) -> bool:
-            return claim.reason == reason and claim.source in sources and claim.since <= made_before
-
-        lifted = await self._transact(lambda: writes.lift_all(self.q, email, own, source, actor, detail))
+        own = partial(is_opt_out_of, reason=reason, sources=sources, made_before=made_before)
+        lifted = await self._transact(partial(writes.lift_all, self.q, email, own, source, actor, detail))
         for _, change_id in lifted:
             self._wrote(change_id)
         return lifted
@@ -88,12 +80,12 @@ class Suppressions(Part):
 
     async def count_return_request(self, inbox: str, day: str) -> int:
         """See Store.count_return_request."""
-        (count,) = await self._transact(lambda: one(ROW, self.q.COUNT_RETURN_REQUEST, (inbox, day)), ordered=False)
+        (count,) = await self._transact(partial(one, ROW, self.q.COUNT_RETURN_REQUEST, (inbox, day)), ordered=False)
         return count
 
     async def prune_return_requests(self, before_day: str) -> int:
         """See Store.prune_return_requests."""
-        return await self._transact(lambda: one(COUNT, self.q.PRUNE_RETURN_REQUESTS, (before_day,)), ordered=False)
+        return await self._transact(partial(one, COUNT, self.q.PRUNE_RETURN_REQUESTS, (before_day,)), ordered=False)
 
     async def return_requests_of(self, inbox: str) -> list[tuple[str, int]]:
         """See Store.return_requests_of."""

@@ -3,6 +3,7 @@ they report; receivers and their progress are kept here. A part of either store 
 written once for both."""
 
 import json
+from functools import partial
 
 from suppression.model import utc_now
 from suppression.outbox import Backlog, Event, Receiver
@@ -18,7 +19,7 @@ class Webhooks(Part):
         kept = {url for (url,) in await self._read(self.q.RECEIVER_URLS)}
         if kept == set(urls):
             return [], []
-        return await self._transact(lambda: writes.sync_receivers(self.q, urls))
+        return await self._transact(partial(writes.sync_receivers, self.q, urls))
 
     async def receiver(self, url: str) -> Receiver | None:
         """See Store.receiver."""
@@ -46,12 +47,12 @@ class Webhooks(Part):
         """See Store.save_delivery."""
         params = (cursor, attempts, failing_since, next_attempt_at, last_error, disabled_reason, utc_now(),
                   disabled_reason, url, generation)
-        return await self._transact(lambda: one(COUNT, self.q.SAVE_DELIVERY, params), ordered=False) == 1
+        return await self._transact(partial(one, COUNT, self.q.SAVE_DELIVERY, params), ordered=False) == 1
 
     async def replay_receiver(self, url: str, from_seq: int | None) -> Receiver:
         """See Store.replay_receiver."""
-        return await self._transact(lambda: writes.replay_receiver(self.q, url, from_seq), ordered=False)
+        return await self._transact(partial(writes.replay_receiver, self.q, url, from_seq), ordered=False)
 
     async def prune_events(self, before: str) -> int:
         """See Store.prune_events."""
-        return await self._transact(lambda: one(COUNT, self.q.PRUNE_EVENTS, (before,)), ordered=False)
+        return await self._transact(partial(one, COUNT, self.q.PRUNE_EVENTS, (before,)), ordered=False)

@@ -89,6 +89,16 @@ def log_change(q, at, action, email, topic, reason, source, actor, detail=None, 
     return change_id
 
 
+# -- API keys ----------------------------------------------------------------------------------
+
+
+def add_api_key(q, key_id, name, role, secret_hash, unique_violation: type[Exception]) -> Steps:
+    try:
+        yield COUNT, q.ADD_API_KEY, (key_id, name, role, secret_hash, utc_now())
+    except unique_violation:
+        raise Conflict(f"an API key named {name!r} exists already") from None
+
+
 # -- received mail ------------------------------------------------------------------------------
 
 

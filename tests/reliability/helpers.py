@@ -156,13 +156,31 @@ class FileSizeLimitDisk:
         self.folder = folder
 
     def fill(self, pid: int) -> None:
-        resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, resource.RLIM_INFINITY))
+        for process in _with_descendants(pid):  # the SQLite writer is a process of its own
+            resource.prlimit(process, resource.RLIMIT_FSIZE, (1, resource.RLIM_INFINITY))
 
     def free(self, pid: int) -> None:
-        resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        for process in _with_descendants(pid):
+            resource.prlimit(process, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
 
     def remove(self) -> None:
         pass
+
+
+def _with_descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # it ended meanwhile
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, waiting = [], [pid]
+    while waiting:
+        process = waiting.pop()
+        found.append(process)
+        waiting.extend(children.get(process, []))
+    return found
 
 
 def quoted(text: str) -> str:

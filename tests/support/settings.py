@@ -23,7 +23,7 @@ import psycopg
 from suppression.config import settings_from_mapping
 from suppression.datadir import FILE_MODE, FOLDER_MODE
 from suppression.schema import MIGRATIONS
-from suppression.store.sqlite import _migrate
+from suppression.store.sqlite_child import migrate
 from tests.support.postgres import shared_server
 
 _databases: dict[Path, str] = {}
@@ -57,7 +57,7 @@ def _migrated_sqlite_file() -> Path:
     template = folder / "migrated.sqlite3"
     db = sqlite3.connect(template, isolation_level=None)
     db.execute("PRAGMA journal_mode = WAL")  # as the store's writer opens it
-    _migrate(db, template)
+    migrate(db, template, MIGRATIONS)
     (version,) = db.execute("PRAGMA user_version").fetchone()
     db.close()  # the last connection: the log is folded into the file, and removed
     # Built from what the module holds now: inside opened_store(migrations=N) that would be N.

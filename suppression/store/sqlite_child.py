@@ -1,0 +1,350 @@
+"""The one writer of an SQLite file, in a process of its own: one connection, fed through a pipe by
+the service's SqliteWriter (sqlite_writer.py), which keeps the queue and the groups.
+
+In a thread, the writer's Python between SQLite's statements and the event loop's Python took
+turns at one interpreter lock, handed over at every statement: a one-click cost 384 µs of the
+service's CPU where its parts cost 145 (bench/README.md, "the writes made by a process of their
+own"). Here they run beside each other.
+
+What the pipe carries (each a tuple; the works and results are plain values, pickled):
+- ("group", works) -> ("done", outcomes, failure): each work run as `work(db)` in one transaction,
+  a SAVEPOINT each, committed with synchronous=FULL before the answer; an outcome is (result,
+  error, the traceback of an error nobody expected), `failure` the text of what refused the whole
+  group (the disk, the file), or None. An import among the works asks ("rows?",) and reads its
+  rows as ("rows", [...]) ... ("end",), or ("raise", error) if reading the file failed.
+- ("run", fn) -> ("done", result, error, None): fn(db) outside any transaction (a checkpoint).
+- ("close",) -> ("closed",), and the process ends; so it does when the pipe closes.
+
+It logs nothing: the service logs what it is told, in its own format, and a trace of a person's
+address stays out of a second log.
+"""
+
+import os
+import pickle
+import signal
+import sqlite3
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from suppression.changesignal import ChangeSignal
+from suppression.errors import BadImport, Conflict, NotFound, StoreUnavailable
+from suppression.lifetime import end_with_parent
+from suppression.store.dialect import SQLITE
+
+WRITER_CACHE_KIB = 64 * 1024
+
+Outcome = tuple[Any, BaseException | None, str | None]  # result, error, the trace of an unexpected error
+
+
+class Writer:
+    """The connection and what the writer knows about it, in the child process."""
+
+    def __init__(self, pipe, path: Path, busy_timeout_ms: int, migrations: list[str], signal_path: Path):
+        self.pipe, self.path = pipe, path
+        self.busy_timeout_ms, self.migrations = busy_timeout_ms, migrations
+        self.signal = ChangeSignal(signal_path)
+        self.db: sqlite3.Connection | None = None
+        # The connection must be opened afresh before the next group: one that found its file
+        # read-only stays so, and a new one sees a fixed file.
+        self.reopen = False
+
+    def open(self) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None)
+        self.db = db
+        db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = FULL")
+        # Inserts into a B-tree of ten million rows miss SQLite's default 2 MB cache on
+        # almost every page; 64 MB holds the upper levels of every index.
+        db.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
+        # Deleted and replaced content is overwritten with zeros, not left in free space: an
+        # erased address must not survive in the file's unused bytes.
+        db.execute("PRAGMA secure_delete = ON")
+        migrate(db, self.path, self.migrations)
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+
+    def commit(self, works: list) -> tuple[list[Outcome], str | None]:
+        """One group: (result, error, trace) for each work, and what refused the whole group."""
+        if self.reopen:
+            try:
+                self.close()
+                self.open()
+            except sqlite3.Error as exc:
+                self.reopen = _reopens_after(exc)
+                return [(None, _unavailable(exc), None)] * len(works), str(exc)
+            self.reopen = False
+        outcomes, failure = commit_group(self.db, works)
+        if failure is not None:
+            self.reopen = _reopens_after(failure)
+            return outcomes, str(failure)
+        # Before anyone is answered: a check anywhere that starts after the answer sees it.
+        self.signal.publish(newest_change(self.db))
+        return outcomes, None
+
+    def rows(self) -> Iterator[tuple]:
+        """An import's rows, as the service reads them from its file (see the module's text)."""
+        self.pipe.send(("rows?",))
+        ended = False
+        try:
+            while True:
+                message = self.pipe.recv()
+                if message[0] == "rows":
+                    yield from message[1]
+                    continue
+                ended = True
+                if message[0] == "raise":
+                    raise message[1]
+                return
+        finally:
+            while not ended:  # the import stopped early (the disk): the rest still comes, and is read
+                ended = self.pipe.recv()[0] != "rows"
+
+
+_WRITER: Writer | None = None  # the child's one writer: an import reads its rows from its pipe
+
+
+class ImportRows:
+    """An import as a work: its rows stay in the service (`rows`, never pickled) and come down the
+    pipe as the writer reads them (sqlite_import.py)."""
+
+    def __init__(self, actor: str, rows=None):
+        self.actor, self.rows = actor, rows
+
+    def __getstate__(self):
+        return {"actor": self.actor, "rows": None}
+
+    def __call__(self, db: sqlite3.Connection) -> int:
+        from suppression.store.sqlite_import import import_rows  # the child's; the service's loop never needs it
+
+        return import_rows(db, _WRITER.rows(), self.actor)
+
+
+def serve(pipe, path: Path, busy_timeout_ms: int, migrations: list[str], signal_path: Path) -> None:
+    """The child process: open the file (migrating it), then answer the pipe until it closes."""
+    global _WRITER
+    _end_with_the_service()
+    writer = _WRITER = Writer(pipe, path, busy_timeout_ms, migrations, signal_path)
+    stop = _Stop()
+    try:
+        try:
+            writer.open()
+        except Exception as exc:
+            _send(pipe, ("opened", _unavailable(exc) if isinstance(exc, sqlite3.Error) else exc))
+            return
+        # A file read-only now: reads work, so checks are answered; the connection is opened
+        # afresh before each write until one succeeds.
+        writer.reopen = not os.access(path, os.W_OK)
+        _send(pipe, ("opened", None))
+        while not stop.asked:
+            with stop.at_once():
+                message = pipe.recv()
+            if message[0] == "group":
+                outcomes, failure = writer.commit([_loaded(work) for work in message[1]])
+                _send(pipe, ("done", outcomes, failure))
+            elif message[0] == "run":
+                _send(pipe, ("done", *_outcome(message[1], writer.db)))
+            else:
+                writer.close()
+                pipe.send(("closed",))
+                return
+    except (EOFError, OSError, _Stopped):
+        return  # the service ended, or a signal came between writes; nothing is half written
+    finally:
+        writer.close()
+        writer.signal.close()
+
+
+def _end_with_the_service() -> None:
+    """Killed at once when the service is, however it ends (Linux), like a writer thread would be:
+    its parent is the fork server, which is killed with the service (sqlite_fork_server.py)."""
+    if not end_with_parent(os.getppid(), signal.SIGKILL):
+        os._exit(0)
+
+
+class _Stopped(Exception):
+    pass
+
+
+class _Stop:
+    """SIGTERM or SIGINT (systemd's stop, a Ctrl-C, multiprocessing's own at the service's exit, all
+    sent to every process): ends the child at once while it waits for work, and after the group
+    it is writing otherwise, so no write is cut half way. The service starts another for writes
+    still queued."""
+
+    def __init__(self):
+        self.asked, self._waiting = False, False
+        signal.signal(signal.SIGTERM, self._heard)
+        signal.signal(signal.SIGINT, self._heard)
+
+    def _heard(self, signum, frame) -> None:
+        self.asked = True
+        if self._waiting:
+            raise _Stopped()
+
+    @contextmanager
+    def at_once(self):
+        if self.asked:
+            raise _Stopped()
+        self._waiting = True
+        try:
+            yield
+        finally:
+            self._waiting = False
+
+
+def _loaded(pickled: bytes):
+    """A work as the service pickled it; one that cannot be read here fails alone, when it runs."""
+    try:
+        return pickle.loads(pickled)
+    except Exception as exc:
+        return partial(_unloadable, f"{type(exc).__name__}: {exc}")
+
+
+def _unloadable(reason: str, db: sqlite3.Connection):
+    raise StoreUnavailable(f"the database's writer could not read a write: {reason}")
+
+
+def _send(pipe, message: tuple) -> None:
+    """Send, with any result or error that cannot be pickled replaced by one that can."""
+    try:
+        pipe.send(message)
+    except (pickle.PicklingError, TypeError, AttributeError) as exc:
+        pipe.send(_sendable(message, exc))
+
+
+def _sendable(message: tuple, exc: Exception):
+    def one(value):
+        try:
+            pickle.dumps(value)
+            return value
+        except Exception:
+            return (None, StoreUnavailable(f"a write's answer could not be passed back: {type(exc).__name__}"),
+                    traceback.format_exc())
+    if message[0] == "done" and isinstance(message[1], list):
+        return ("done", [one(outcome) for outcome in message[1]], message[2])
+    return (message[0], *one(message[1:]))
+
+
+def _outcome(fn: Callable[[sqlite3.Connection], Any], db: sqlite3.Connection) -> Outcome:
+    try:
+        return fn(db), None, None
+    except sqlite3.Error as exc:
+        return None, _unavailable(exc), None
+    except Exception as exc:
+        return None, exc, traceback.format_exc()
+
+
+def commit_group(db: sqlite3.Connection, works: list) -> tuple[list[Outcome], sqlite3.Error | None]:
+    """Run a group of writes in one transaction: (result, error, trace) for each, and the error that
+    refused the whole group, if one did."""
+    try:
+        db.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as exc:
+        return [(None, _unavailable(exc), None)] * len(works), exc
+    outcomes: list[Outcome] = []
+    try:
+        for work in works:
+            db.execute("SAVEPOINT one_write")
+            try:
+                result = work(db)
+            except Exception as exc:
+                if _of_the_environment(exc):
+                    raise  # the disk or the file, not this write: the whole group is refused
+                expected = isinstance(exc, (sqlite3.Error, BadImport, Conflict, NotFound))
+                db.execute("ROLLBACK TO one_write")
+                db.execute("RELEASE one_write")
+                outcomes.append((None, _domain_error(exc), None if expected else traceback.format_exc()))
+            else:
+                db.execute("RELEASE one_write")
+                outcomes.append((result, None, None))
+        db.execute("COMMIT")
+    except sqlite3.Error as exc:
+        if db.in_transaction:
+            try:
+                db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # SQLite has rolled back itself
+        return [(None, _unavailable(exc), None)] * len(works), exc
+    return outcomes, None
+
+
+def migrate(db: sqlite3.Connection, path: Path, migrations: list[str]) -> None:
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    if version > len(migrations):
+        raise StoreUnavailable(
+            f"the database {path} is at schema version {version}, newer than this "
+            f"program ({len(migrations)}); upgrade the program"
+        )
+    for number, script in enumerate(migrations[version:], start=version + 1):
+        # PRAGMA takes no parameters; `number` is our own integer, not input.
+        try:
+            db.executescript(f"BEGIN IMMEDIATE; {script}; PRAGMA user_version = {number}; COMMIT;")
+        except sqlite3.Error:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+
+def newest_change(db: sqlite3.Connection) -> int:
+    return db.execute(SQLITE.NEWEST_CHANGE).fetchone()[0]
+
+
+def reset_signal(db: sqlite3.Connection) -> None:
+    """Set the shared word to what the database holds (a restored backup may be behind it)."""
+    _WRITER.signal.reset(lambda: newest_change(db))
+
+
+def remove_raw_before(before: str, db: sqlite3.Connection) -> tuple[int, int]:
+    """The raw text of mail received before `before` removed: (messages, bytes)."""
+    count, size = db.execute(SQLITE.RAW_BEFORE, (before,)).fetchone()
+    db.execute(SQLITE.REMOVE_RAW_BEFORE, (before,))
+    return count, size
+
+
+def checkpoint(db: sqlite3.Connection) -> tuple[int, int, int]:
+    """A checkpoint that empties the write-ahead log: (busy, pages in the log, pages moved)."""
+    return db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+
+
+def execute(statement: str, params, db: sqlite3.Connection) -> int:
+    """One statement as a write (`partial(execute, statement, params)`): the rows it changed."""
+    return db.execute(statement, params).rowcount
+
+
+def execute_many(statement: str, rows: list, db: sqlite3.Connection) -> int:
+    """executemany as a write (`partial(execute_many, statement, rows)`): the rows it changed."""
+    return db.executemany(statement, rows).rowcount
+
+
+# Errors of the disk, the file or the lock, not of one write's content.
+_ENVIRONMENT_ERRORS = (
+    "SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_BUSY",
+    "SQLITE_LOCKED", "SQLITE_CORRUPT", "SQLITE_NOMEM",
+)
+_REOPEN_AFTER = ("SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN")
+
+
+def _of_the_environment(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorname", "").startswith(_ENVIRONMENT_ERRORS)
+
+
+def _reopens_after(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorname", "").startswith(_REOPEN_AFTER)
+
+
+def _unavailable(exc: sqlite3.Error) -> StoreUnavailable:
+    return StoreUnavailable(f"the database cannot take writes now: {exc}")
+
+
+def _domain_error(exc: BaseException) -> BaseException:
+    if isinstance(exc, sqlite3.Error):
+        return _unavailable(exc)
+    return exc

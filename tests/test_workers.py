@@ -120,6 +120,18 @@ def test_a_killed_worker_is_started_again_while_the_first_answers(deployment):
         os.kill(second, 0)  # stopped with the first process, and reaped by it
 
 
+def _descendants(pid: int) -> list[int]:
+    found = []
+    for listing in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            children = [int(child) for child in listing.read_text().split()]
+        except OSError:
+            continue
+        for child in children:
+            found += [child, *_descendants(child)]
+    return found
+
+
 def processes_of(config) -> set[int]:
     """Every process whose command line names `config`: a service's, and its forked workers'."""
     found = set()
@@ -146,8 +158,15 @@ def test_workers_end_with_the_first_process_however_it_ends(deployment):
                                 capture_output=True, text=True, timeout=60)
         assert second.returncode != 0 and "another instance" in second.stderr + second.stdout
         until(lambda: processes_of(config) == serving)
+        # A worker only answers checks: it starts no writer's process. The first process's writer
+        # (and the fork server it comes from) end with it, however it ends.
+        api_call(service.base_url, "POST", "/v1/suppressions", key, {"email": "written@example.com"})
+        assert _descendants(worker) == []
+        family = set(_descendants(service.process.pid)) - {worker}
+        assert len(family) >= 2, family  # the writer's process and its fork server, at least
         service.stop(signal.SIGKILL)
     until(lambda: not os.path.exists(f"/proc/{worker}") or _zombie(worker))
+    until(lambda: all(not os.path.exists(f"/proc/{pid}") or _zombie(pid) for pid in family))
     # The port is free again for the next start.
     with ServiceProcess(config, port, cwd) as service:
         assert api_call(service.base_url, "GET", "/v1/suppressions/x@example.com", key)[0] == 200

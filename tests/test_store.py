@@ -276,6 +276,50 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.sqlite_only
+async def test_a_stop_signal_to_an_idle_writer_loses_no_write_sent_right_after_it(db):
+    """The child ends between groups on SIGTERM (a stop sent to every process of the group); a
+    group sent to it meanwhile was never begun, and is given to the next one."""
+    for n in range(5):
+        await db.suppress(f"a{n}@example.com", key(f"a{n}@example.com"), ALL_EMAILS, "manual", "api", "t")
+        os.kill(_writer_pid(db), signal.SIGTERM)
+        await db.suppress(f"b{n}@example.com", key(f"b{n}@example.com"), ALL_EMAILS, "manual", "api", "t")
+    assert await db.count() == 10 and db.write_problem is None
+
+
+@pytest.mark.sqlite_only
+async def test_a_stop_signal_to_the_fork_server_does_not_reach_the_writer_through_it(db):
+    """A `kill -TERM -PGID` reaches the fork server too: were it to end, the writer, set to end
+    with it, would be killed in the middle of a group."""
+    await db.suppress("a@example.com", key("a@example.com"), ALL_EMAILS, "manual", "api", "t")
+    writer = _writer_pid(db)
+    server = int(Path(f"/proc/{writer}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    os.kill(server, signal.SIGTERM)
+    await db.suppress("b@example.com", key("b@example.com"), ALL_EMAILS, "manual", "api", "t")
+    assert _alive(server) and _writer_pid(db) == writer and await db.count() == 2
+
+
+@pytest.mark.sqlite_only
+async def test_an_import_that_fails_while_its_rows_stream_fails_alone_in_its_group(db):
+    """A row the driver cannot bind (a lone surrogate: UnicodeEncodeError, not an error of
+    SQLite's) stops the import while its rows are still coming; they are read to their end, and
+    the write beside it in the group is committed and answered as such."""
+    def rows():
+        for line in range(2, 20_002):
+            email = "bad\udcff@example.com" if line == 10_000 else f"row{line}@example.com"
+            yield ImportRow(email, ALL_EMAILS, "import", signed64(line), line)
+
+    imported, beside = await asyncio.gather(
+        db.import_rows(rows(), "t"),
+        db.suppress("beside@example.com", key("beside@example.com"), ALL_EMAILS, "manual", "api", "t"),
+        return_exceptions=True)
+    assert isinstance(imported, UnicodeEncodeError)
+    assert not isinstance(beside, BaseException) and beside[1] is not None
+    assert await db.count() == 1
+    await db.suppress("after@example.com", key("after@example.com"), ALL_EMAILS, "manual", "api", "t")
+    assert await db.count() == 2 and db.write_problem is None
+
+
+@pytest.mark.sqlite_only
 async def test_a_write_that_fails_unexpectedly_is_logged_here_and_its_group_goes_on(db, caplog):
     caplog.set_level(logging.ERROR, logger="suppression.store")
     outcome = await asyncio.gather(

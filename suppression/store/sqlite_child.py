@@ -89,13 +89,15 @@ class Writer:
         self.signal.publish(newest_change(self.db))
         return outcomes, None
 
-    def rows(self) -> Iterator[tuple]:
-        """An import's rows, as the service reads them from its file (see the module's text)."""
-        self.pipe.send(("rows?",))
+    def rows(self, number: int) -> Iterator[tuple]:
+        """The rows of the group's work `number`, an import, as the service reads them from its
+        file (see the module's text). Closed early (the disk refused the import), it reads the
+        rest of them, which still come, so that the pipe is left at the next message."""
+        self.pipe.send(("rows?", number))
         ended = False
         try:
             while True:
-                message = self.pipe.recv()
+                message = self._next_of_the_stream()
                 if message[0] == "rows":
                     yield from message[1]
                     continue
@@ -104,8 +106,16 @@ class Writer:
                     raise message[1]
                 return
         finally:
-            while not ended:  # the import stopped early (the disk): the rest still comes, and is read
-                ended = self.pipe.recv()[0] != "rows"
+            while not ended:
+                ended = self._next_of_the_stream()[0] != "rows"
+
+    def _next_of_the_stream(self) -> tuple:
+        try:
+            return self.pipe.recv()
+        except (EOFError, OSError):
+            raise
+        except Exception as exc:  # not a piece of rows (those always read): the end, unreadable
+            return "raise", StoreUnavailable(f"the import's reading failed in a way the writer cannot read: {exc}")
 
 
 _WRITER: Writer | None = None  # the child's one writer: an import reads its rows from its pipe
@@ -113,18 +123,23 @@ _WRITER: Writer | None = None  # the child's one writer: an import reads its row
 
 class ImportRows:
     """An import as a work: its rows stay in the service (`rows`, never pickled) and come down the
-    pipe as the writer reads them (sqlite_import.py)."""
+    pipe as the writer reads them (sqlite_import.py), asked for by the work's place in its group
+    (`number`, set as the group is sent)."""
 
     def __init__(self, actor: str, rows=None):
-        self.actor, self.rows = actor, rows
+        self.actor, self.rows, self.number = actor, rows, 0
 
     def __getstate__(self):
-        return {"actor": self.actor, "rows": None}
+        return {"actor": self.actor, "rows": None, "number": self.number}
 
     def __call__(self, db: sqlite3.Connection) -> int:
         from suppression.store.sqlite_import import import_rows  # the child's; the service's loop never needs it
 
-        return import_rows(db, _WRITER.rows(), self.actor)
+        rows = _WRITER.rows(self.number)
+        try:
+            return import_rows(db, rows, self.actor)
+        finally:
+            rows.close()  # read to their end now, whatever stopped the import: not when collected
 
 
 def serve(pipe, path: Path, busy_timeout_ms: int, migrations: list[str], signal_path: Path) -> None:
@@ -137,12 +152,14 @@ def serve(pipe, path: Path, busy_timeout_ms: int, migrations: list[str], signal_
         try:
             writer.open()
         except Exception as exc:
-            _send(pipe, ("opened", _unavailable(exc) if isinstance(exc, sqlite3.Error) else exc))
+            refusal = exc if isinstance(exc, StoreUnavailable) else StoreUnavailable(
+                f"cannot open the database {path}: {exc}")
+            pipe.send(("opened", refusal))
             return
         # A file read-only now: reads work, so checks are answered; the connection is opened
         # afresh before each write until one succeeds.
         writer.reopen = not os.access(path, os.W_OK)
-        _send(pipe, ("opened", None))
+        pipe.send(("opened", None))
         while not stop.asked:
             with stop.at_once():
                 message = pipe.recv()
@@ -213,24 +230,42 @@ def _unloadable(reason: str, db: sqlite3.Connection):
 
 
 def _send(pipe, message: tuple) -> None:
-    """Send, with any result or error that cannot be pickled replaced by one that can."""
+    """Send an answer the service can read whole: an error that would not make the trip (pickled
+    and read again) is sent as a StoreUnavailable naming it, and a result that cannot be pickled
+    as one saying so. Else the service could not read the answer, and would report writes this
+    group committed as failed."""
+    if message[0] == "done":
+        outcomes = [_readable(outcome) for outcome in message[1]] if isinstance(message[1], list) else None
+        message = ("done", outcomes, message[2]) if outcomes is not None else ("done", *_readable(message[1:]))
     try:
-        pipe.send(message)
-    except (pickle.PicklingError, TypeError, AttributeError) as exc:
-        pipe.send(_sendable(message, exc))
+        data = pickle.dumps(message)
+    except Exception:
+        data = pickle.dumps(_without_results(message))
+    pipe.send_bytes(data)
 
 
-def _sendable(message: tuple, exc: Exception):
-    def one(value):
+def _readable(outcome: Outcome) -> Outcome:
+    result, error, trace = outcome
+    if error is None:
+        return outcome
+    try:
+        pickle.loads(pickle.dumps(error))
+        return outcome
+    except Exception:
+        return None, StoreUnavailable(f"the write failed: {type(error).__name__}"), trace
+
+
+def _without_results(message: tuple) -> tuple:
+    def one(outcome: Outcome) -> Outcome:
         try:
-            pickle.dumps(value)
-            return value
+            pickle.dumps(outcome)
+            return outcome
         except Exception:
-            return (None, StoreUnavailable(f"a write's answer could not be passed back: {type(exc).__name__}"),
+            return (None, StoreUnavailable("the write was made, but its answer could not be passed back"),
                     traceback.format_exc())
-    if message[0] == "done" and isinstance(message[1], list):
-        return ("done", [one(outcome) for outcome in message[1]], message[2])
-    return (message[0], *one(message[1:]))
+    if isinstance(message[1], list):
+        return "done", [one(outcome) for outcome in message[1]], message[2]
+    return ("done", *one(message[1:]))
 
 
 def _outcome(fn: Callable[[sqlite3.Connection], Any], db: sqlite3.Connection) -> Outcome:

@@ -3,6 +3,10 @@ the server forks the SQLite writer's processes, and ends at once when the servic
 the service ends (Linux), so that a writer forked from it is killed at once too (sqlite_child.py).
 A transaction not yet committed is then rolled back, never finished after its caller has gone:
 a killed import leaves nothing, as it did when the writer was a thread.
+
+A SIGTERM to the whole process group (a `kill -TERM -PGID`, a supervisor without systemd's
+KillMode=mixed) leaves the server alone: it would have killed the writer in the middle of a
+group. The writer ends between groups on it, and the server with the service.
 """
 
 import os
@@ -11,5 +15,6 @@ import signal
 from suppression.lifetime import end_with_parent
 from suppression.store import sqlite_child  # noqa: F401 -- imported once here, in every writer forked
 
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
 if not end_with_parent(os.getppid(), signal.SIGKILL):
     os._exit(0)

@@ -97,8 +97,6 @@ class SqliteWriter:
         """Run `work(db)` in the next group's transaction; its result once committed."""
         if self._task is None:
             raise StoreUnavailable("the database is closed")
-        if self._child is None:
-            self._started_from_the_loop()
         future = asyncio.get_running_loop().create_future()
         await self._queue.put((work, future))
         return await future
@@ -126,8 +124,12 @@ class SqliteWriter:
     def _started_from_the_loop(self) -> Callable[[], Any]:
         """Make sure the fork server runs, from this thread (the loop's, the main one), not the
         writer's: the server ends when the thread that started it does (sqlite_fork_server.py).
-        A few microseconds once it runs; the child itself is started on the writer's thread."""
-        multiprocessing.forkserver.ensure_running()
+        A few microseconds once it runs; the child itself is started on the writer's thread, which
+        says why if it cannot be."""
+        try:
+            multiprocessing.forkserver.ensure_running()
+        except OSError:
+            pass  # the child's start fails too, and refuses the writes with the reason
         return self._started
 
     # -- on the writer thread: the child --------------------------------------------------
@@ -175,6 +177,7 @@ class SqliteWriter:
             group = [await self._queue.get()]
             while len(group) < MAX_GROUP and not self._queue.empty():
                 group.append(self._queue.get_nowait())
+            self._started_from_the_loop()  # once a group: a fork server killed meanwhile starts again here
             try:
                 outcomes, failure = await self.run_plain(partial(self._commit, [w for w, _ in group]))
             except BaseException as exc:
@@ -245,23 +248,33 @@ class _Child:
 
     def commit(self, works: list[Write]):
         """Each work pickled alone: one that cannot be (a closure, ours to fix) fails alone."""
-        pickled, refused = [], {}
+        pickled, refused, imports = [], {}, {}
         for number, work in enumerate(works):
+            if isinstance(work, ImportRows):
+                work.number, imports[len(pickled)] = len(pickled), work.rows
             try:
                 pickled.append(pickle.dumps(work))
             except Exception as exc:
                 refused[number] = (None, Unsendable(f"a write could not be passed to the database's writer: {exc}"),
                                    traceback.format_exc())
-        imports = [work.rows for work in works if isinstance(work, ImportRows)]
         try:
             self._send(("group", pickled))
         except ChildEnded as exc:
             raise ChildEnded(str(exc), unsent=True) from None
+        streamed = False
         while True:
-            message = self._receive()
+            try:
+                message = self._receive()
+            except ChildEnded as exc:
+                # Ended of itself (a stop signal, while it waited for work) before it began the
+                # group: nothing of it was written, and it is given to the next child.
+                if not streamed and self.process.exitcode == 0:
+                    raise ChildEnded(str(exc), unsent=True) from None
+                raise
             if message[0] != "rows?":
                 break
-            self._stream(imports.pop(0))
+            streamed = True
+            self._stream(imports.pop(message[1]))
         done = iter(message[1])
         return [refused[number] if number in refused else next(done) for number in range(len(works))], message[2]
 
@@ -308,9 +321,13 @@ class _Child:
 
     def _receive(self) -> tuple:
         try:
-            return self.pipe.recv()
+            data = self.pipe.recv_bytes()
         except (EOFError, OSError, ValueError) as exc:
             raise ChildEnded(self._ended(exc)) from None
+        try:
+            return pickle.loads(data)
+        except Exception as exc:  # the child sends only what reads (sqlite_child._send): ours to fix
+            raise StoreUnavailable(f"an answer of the database's writer could not be read: {exc}") from exc
 
     def _ended(self, exc: BaseException) -> str:
         self.process.join(1.0)
@@ -320,7 +337,7 @@ class _Child:
 
 def _picklable(exc: Exception) -> Exception:
     try:
-        pickle.dumps(exc)
+        pickle.loads(pickle.dumps(exc))  # read again too: the child must be able to
         return exc
     except Exception:
         return StoreUnavailable(f"{type(exc).__name__}: {exc}")

@@ -16,8 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.run import (  # noqa: E402
-    BARE_SMTP_PORT, OUT, SMTP_PORT, UNLIMITED_UNPROVEN, cpu_seconds, descendants, fresh_config, start_baseline, start_service,
-    stop,
+    BARE_SMTP_PORT, OUT, SMTP_PORT, UNLIMITED_UNPROVEN, cpu_seconds, descendants, fresh_config, start_baseline,
+    start_service, stop,
 )
 from bench.smtpload import send_requests  # noqa: E402
 

@@ -30,7 +30,8 @@ class Messages(Part):
                              counted: tuple[str, int] | None = None, campaign: str | None = None) -> int | None:
         """See Store.settle_message."""
         return self._wrote(await self._transact(partial(
-            writes.settle_message, self.q, self.instance, message_id, outcome, keys, reason, source, actor, counted, campaign)))
+            writes.settle_message, self.q, self.instance, message_id, outcome, keys, reason, source, actor, counted,
+            campaign)))
 
     async def resolve_message(self, message_id: int, status: str, keys: list[tuple[str, int]], scope: Scope,
                               reason: str, source: str, actor: str, note: str | None) -> int | None:

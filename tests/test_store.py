@@ -8,6 +8,8 @@ import os
 import re
 import signal
 import sqlite3
+import subprocess
+import sys
 from functools import partial
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from suppression.store import SuppressionStore
 from suppression.store.postgresql import PostgresStore
 from suppression.store.sqlite_child import execute
 from tests.support.outside import execute_from_outside
+from tests.support.paths import ROOT
 
 # Runs on SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.both_stores
@@ -335,3 +338,24 @@ async def test_a_write_that_fails_unexpectedly_is_logged_here_and_its_group_goes
     assert "TypeError: divmod expected 2 arguments" in logged and "pickle" in logged
     await db.suppress("d@example.com", key("d@example.com"), ALL_EMAILS, "manual", "api", "t")
     assert db.write_problem is None
+
+
+@pytest.mark.sqlite_only
+def test_a_program_without_a_main_guard_writes_through_the_writers_process(tmp_path):
+    """multiprocessing imports the main module again in a process it starts: a script's top level
+    ran a second time in the writer, and one without an `if __name__ == "__main__"` started
+    itself there and waited for ever."""
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import asyncio\n"
+        "from suppression.store import SuppressionStore\n"
+        "from suppression.model import ALL_EMAILS\n"
+        "async def main():\n"
+        f"    store = SuppressionStore({str(tmp_path / 'data' / 'db.sqlite3')!r})\n"
+        "    await store.open()\n"
+        "    await store.suppress('a@example.com', 1, ALL_EMAILS, 'manual', 'api', 't')\n"
+        "    print('written', await store.count())\n"
+        "    await store.close()\n"
+        "asyncio.run(main())\n")
+    done = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "written 1\n"), done.stderr

@@ -11,10 +11,15 @@ group. The writer ends between groups on it, and the server with the service.
 
 import os
 import signal
+from multiprocessing import spawn
 
 from suppression.lifetime import end_with_parent
 from suppression.store import sqlite_child  # noqa: F401 -- imported once here, in every writer forked
 
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
+# The writer needs nothing of the program's main module, but multiprocessing imports it again in
+# each process forked here: a script's top level ran a second time in the writer, and one without
+# a `__main__` guard started itself there and waited for ever. This server forks only writers.
+spawn._fixup_main_from_path = spawn._fixup_main_from_name = lambda _: None
 if not end_with_parent(os.getppid(), signal.SIGKILL):
     os._exit(0)

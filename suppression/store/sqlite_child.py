@@ -23,6 +23,7 @@ import os
 import pickle
 import signal
 import sqlite3
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -128,9 +129,12 @@ class ImportRows:
 
     def __init__(self, actor: str, rows=None):
         self.actor, self.rows, self.number = actor, rows, 0
+        # Set in the service when its caller stops waiting (a Ctrl-C): the rows may then end early
+        # (a file closed under its reader reads as ended), and the import is undone, not committed.
+        self.abandoned = threading.Event()
 
     def __getstate__(self):
-        return {"actor": self.actor, "rows": None, "number": self.number}
+        return {"actor": self.actor, "rows": None, "number": self.number, "abandoned": None}
 
     def __call__(self, db: sqlite3.Connection) -> int:
         from suppression.store.sqlite_import import import_rows  # the child's; the service's loop never needs it

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from suppression.background import Wakeup, cancel_and_wait
-from suppression.errors import StoreUnavailable
+from suppression.errors import BadImport, StoreUnavailable
 from suppression.store import sqlite_child
 from suppression.store.sqlite_child import ImportRows
 
@@ -98,6 +98,9 @@ class SqliteWriter:
         if self._task is None:
             raise StoreUnavailable("the database is closed")
         future = asyncio.get_running_loop().create_future()
+        if isinstance(work, ImportRows):
+            # Before the caller runs again (and closes the file the rows come from).
+            future.add_done_callback(lambda done: done.cancelled() and work.abandoned.set())
         await self._queue.put((work, future))
         return await future
 
@@ -251,7 +254,7 @@ class _Child:
         pickled, refused, imports = [], {}, {}
         for number, work in enumerate(works):
             if isinstance(work, ImportRows):
-                work.number, imports[len(pickled)] = len(pickled), work.rows
+                work.number, imports[len(pickled)] = len(pickled), work
             try:
                 pickled.append(pickle.dumps(work))
             except Exception as exc:
@@ -294,16 +297,19 @@ class _Child:
             self.process.kill()
             self.process.join()
 
-    def _stream(self, rows) -> None:
+    def _stream(self, work: ImportRows) -> None:
         piece = []
         try:
-            for row in rows:
+            for row in work.rows:
                 piece.append((row.email, row.scope.stored, row.reason, row.key, row.line))
                 if len(piece) == _ROWS_A_PIECE:
                     self._send(("rows", piece))
                     piece = []
         except Exception as exc:  # the file's reading: a bad line (BadImport) undoes the import
-            self._send(("raise", _picklable(exc)))
+            self._send(("raise", _INTERRUPTED if work.abandoned.is_set() else _picklable(exc)))
+            return
+        if work.abandoned.is_set():  # its end may be a file closed under it: undone, whatever was read
+            self._send(("raise", _INTERRUPTED))
             return
         if piece:
             self._send(("rows", piece))
@@ -333,6 +339,9 @@ class _Child:
         self.process.join(1.0)
         code = self.process.exitcode
         return f"the writer's process ended ({'exit code ' + str(code) if code is not None else type(exc).__name__})"
+
+
+_INTERRUPTED = BadImport("the import was interrupted; nothing of it was written")
 
 
 def _picklable(exc: Exception) -> Exception:

@@ -14,7 +14,8 @@ import signal
 from multiprocessing import spawn
 
 from suppression.lifetime import end_with_parent
-from suppression.store import sqlite_child  # noqa: F401 -- imported once here, in every writer forked
+# Imported once here, in every writer forked: what its works are made of (pickled by name).
+from suppression.store import sqlite_child, sqlite_import, steps, writes  # noqa: F401
 
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 # The writer needs nothing of the program's main module, but multiprocessing imports it again in

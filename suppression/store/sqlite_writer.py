@@ -180,7 +180,8 @@ class SqliteWriter:
             group = [await self._queue.get()]
             while len(group) < MAX_GROUP and not self._queue.empty():
                 group.append(self._queue.get_nowait())
-            self._started_from_the_loop()  # once a group: a fork server killed meanwhile starts again here
+            if self._child is None:  # not each group: each look at the fork server pings its resource tracker
+                self._started_from_the_loop()
             try:
                 outcomes, failure = await self.run_plain(partial(self._commit, [w for w, _ in group]))
             except BaseException as exc:

@@ -274,7 +274,7 @@ async def test_a_writer_stopped_between_writes_is_started_again_without_an_error
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
+    except OSError:  # FileNotFoundError, or ProcessLookupError if it ends while its file is read
         return False
     return state != "Z"
 

@@ -207,7 +207,7 @@ def _zombie(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as stat:
             return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
+    except OSError:  # FileNotFoundError, or ProcessLookupError if it ends while its file is read
         return True
 
 

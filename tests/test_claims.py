@@ -16,10 +16,10 @@ from handlers.webhooks import event_body
 from suppression.model import ALL_EMAILS, Scope, utc_iso
 from suppression.service import SuppressionService
 from suppression.config import settings_from_mapping
-from suppression.store.sqlite_child import execute_many
 from tests.conftest import bearer
 from tests.postgres import available as postgres_available, shared_server
 from tests.support.migrations import opened_store
+from tests.support.writes import execute_many
 from tests.test_smtp import wait_until
 
 pytestmark = pytest.mark.both_stores

@@ -14,9 +14,9 @@ from handlers.state import SERVICE, SMTP_SERVER
 from suppression.config import load_settings, settings_from_mapping
 from suppression.keyfile import signing_keys
 from suppression.model import ALL_EMAILS
-from suppression.store.sqlite_child import execute, execute_many
 from suppression.tokens import mint_token, verify_token
 from tests.conftest import bearer, cli, free_port, make_settings, run_cli, write_config
+from tests.support.writes import execute, execute_many
 from tests.test_desk import csrf_of, sign_in, under_review as _under_review
 from tests.security.test_forged_mail import arf, dsn
 from tests.test_smtp import in_thread, send, wait_until

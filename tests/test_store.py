@@ -23,9 +23,9 @@ from suppression.model import ALL_EMAILS, ImportRow, Scope, signed64
 from suppression.schema import MIGRATIONS
 from suppression.store import SuppressionStore
 from suppression.store.postgresql import PostgresStore
-from suppression.store.sqlite_child import execute
 from tests.support.outside import execute_from_outside
 from tests.support.paths import ROOT
+from tests.support.writes import execute
 
 # Runs on SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.both_stores

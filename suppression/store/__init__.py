@@ -22,10 +22,10 @@ The package, by what it holds: sql.py the statements both dialects share, named,
 sqlite_sql.py and pg_sql.py only what each spells differently; dialect.py the one place they are
 translated; rows.py row mapping; steps.py and writes.py the write transactions, once for both;
 the parts (suppressions.py, changelog.py, messages.py, erasing.py, keys.py, webhooks.py) each
-kind of data, once for both; sqlite.py with its one writer (sqlite_writer.py, in its own process: sqlite_child.py,
-sqlite_fork_server.py; sqlite_import.py);
-postgresql.py with its group writer (group_writer.py), instances (pg_instances.py), bulk reads
-and COPY (pg_bulk.py) and driver errors (pg_connection.py).
+kind of data, once for both; sqlite.py with its one writer (sqlite_writer.py, which runs it in a
+process of its own: sqlite_child.py, sqlite_fork_server.py; sqlite_import.py); postgresql.py
+with its group writer (group_writer.py), instances (pg_instances.py), bulk reads and COPY
+(pg_bulk.py) and driver errors (pg_connection.py).
 """
 
 from __future__ import annotations

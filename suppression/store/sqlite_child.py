@@ -50,6 +50,7 @@ class Writer:
         self.busy_timeout_ms, self.migrations = busy_timeout_ms, migrations
         self.signal = ChangeSignal(signal_path)
         self.db: sqlite3.Connection | None = None
+        self.applied: list[int] = []  # the migrations its first open applied: the service logs them
         # The connection must be opened afresh before the next group: one that found its file
         # read-only stays so, and a new one sees a fixed file.
         self.reopen = False
@@ -66,7 +67,7 @@ class Writer:
         # Deleted and replaced content is overwritten with zeros, not left in free space: an
         # erased address must not survive in the file's unused bytes.
         db.execute("PRAGMA secure_delete = ON")
-        migrate(db, self.path, self.migrations)
+        self.applied += migrate(db, self.path, self.migrations)
 
     def close(self) -> None:
         if self.db is not None:
@@ -159,12 +160,12 @@ def serve(pipe, path: Path, busy_timeout_ms: int, migrations: list[str], signal_
         except Exception as exc:
             refusal = exc if isinstance(exc, StoreUnavailable) else StoreUnavailable(
                 f"cannot open the database {path}: {exc}")
-            pipe.send(("opened", refusal))
+            pipe.send(("opened", refusal, []))
             return
         # A file read-only now: reads work, so checks are answered; the connection is opened
         # afresh before each write until one succeeds.
         writer.reopen = not os.access(path, os.W_OK)
-        pipe.send(("opened", None))
+        pipe.send(("opened", None, writer.applied))
         while not stop.asked:
             with stop.at_once():
                 message = pipe.recv()
@@ -316,7 +317,8 @@ def commit_group(db: sqlite3.Connection, works: list) -> tuple[list[Outcome], sq
     return outcomes, None
 
 
-def migrate(db: sqlite3.Connection, path: Path, migrations: list[str]) -> None:
+def migrate(db: sqlite3.Connection, path: Path, migrations: list[str]) -> list[int]:
+    """Bring the file's schema up to date; the numbers of the migrations applied."""
     (version,) = db.execute("PRAGMA user_version").fetchone()
     if version > len(migrations):
         raise StoreUnavailable(
@@ -331,6 +333,7 @@ def migrate(db: sqlite3.Connection, path: Path, migrations: list[str]) -> None:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
+    return list(range(version + 1, len(migrations) + 1))
 
 
 def newest_change(db: sqlite3.Connection) -> int:
@@ -352,16 +355,6 @@ def remove_raw_before(before: str, db: sqlite3.Connection) -> tuple[int, int]:
 def checkpoint(db: sqlite3.Connection) -> tuple[int, int, int]:
     """A checkpoint that empties the write-ahead log: (busy, pages in the log, pages moved)."""
     return db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-
-
-def execute(statement: str, params, db: sqlite3.Connection) -> int:
-    """One statement as a write (`partial(execute, statement, params)`): the rows it changed."""
-    return db.execute(statement, params).rowcount
-
-
-def execute_many(statement: str, rows: list, db: sqlite3.Connection) -> int:
-    """executemany as a write (`partial(execute_many, statement, rows)`): the rows it changed."""
-    return db.executemany(statement, rows).rowcount
 
 
 # Errors of the disk, the file or the lock, not of one write's content.

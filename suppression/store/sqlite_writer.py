@@ -241,13 +241,15 @@ class _Child:
             theirs.close()
         child = cls(process, ours)
         try:
-            (_, error) = child._receive()
+            (_, error, applied) = child._receive()
         except ChildEnded as exc:
             child.close()
             raise StoreUnavailable(f"the database's writer could not start: {exc}") from None
         if error is not None:
             child.close()
             raise error
+        for number in applied:
+            log.info("applying database migration %d", number)  # as PostgreSQL's store says it
         return child
 
     def commit(self, works: list[Write]):

@@ -6,12 +6,11 @@ the envelope and size alone, and the reader reads parameters from a bounded head
 
 import threading
 import time
-import urllib.request
 
 from suppression.inbound.classify import classify_message
 from tests.reliability.helpers import deploy
 from tests.security.helpers import send_raw, settled
-from tests.support.latency import Stopwatch, collector_paused, describe, worst_waiting
+from tests.support.latency import Prober, describe, worst_waiting
 from tests.support.service import ServiceProcess
 
 WORST_CHECK_SECONDS = 0.1
@@ -24,39 +23,27 @@ def hostile_report(n: int) -> bytes:
             f"\r\n\r\nbody\r\n").encode()
 
 
-def single_check(base_url: str, key: str) -> None:
-    request = urllib.request.Request(base_url + "/v1/suppressions/probe@example.com",
-                                     headers={"Authorization": f"Bearer {key}"})
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        assert answer.status == 200
-        answer.read()
-
-
 def test_single_checks_stay_fast_while_three_hostile_reports_arrive_in_parallel(tmp_path, run_alone):
     deployment = deploy(tmp_path)
     # It measures latencies of 100 ms: no other test runs meanwhile (tests/support/alone.py),
     # from the first check to the last; the service starts beside other tests.
-    with (ServiceProcess(deployment.config, deployment.http_port, tmp_path) as service, run_alone(),
-          collector_paused()):
-        single_check(service.base_url, deployment.admin_key)  # the connection path warmed once
-        stopwatch = Stopwatch(service.process.pid)
+    with ServiceProcess(deployment.config, deployment.http_port, tmp_path) as service, run_alone():
         stored: list[int | None] = [None] * 3
 
         def deliver(n: int) -> None:
             code, stored[n] = send_raw(deployment.smtp_port, hostile_report(n), mail_from="")
             assert code == 250
 
-        senders = [threading.Thread(target=deliver, args=(n,)) for n in range(3)]
-        for sender in senders:
-            sender.start()
-        timings = []
-        while any(sender.is_alive() for sender in senders) or len(timings) < 50:
-            timings.append(stopwatch.time(lambda: single_check(service.base_url, deployment.admin_key))[1])
-        for sender in senders:
-            sender.join()
-        # Until all three are read, too: the reader works beside the loop, never on it.
-        messages = [settled(deployment, message_id) for message_id in stored]
-        timings.append(stopwatch.time(lambda: single_check(service.base_url, deployment.admin_key))[1])
+        # Timed from a process of their own (tests/support/latency.py), at least 50, until all
+        # three are sent and read: the reader works beside the loop, never on it.
+        with Prober(service.base_url, deployment.admin_key, service.process.pid, minimum=50) as prober:
+            senders = [threading.Thread(target=deliver, args=(n,)) for n in range(3)]
+            for sender in senders:
+                sender.start()
+            for sender in senders:
+                sender.join()
+            messages = [settled(deployment, message_id) for message_id in stored]
+            timings = prober.finish()
     assert worst_waiting(timings).waiting < WORST_CHECK_SECONDS, describe(timings)
     assert all(m["status"] == "automatic" for m in messages), [m["reasons"] for m in messages]
     assert not any("longer than" in r for m in messages for r in m["reasons"])  # read, not given up on

@@ -6,7 +6,6 @@ loop, in one call); three report-shaped messages held checks for 7.8 s."""
 
 import json
 import socket
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 import urllib.error
@@ -18,7 +17,7 @@ from tests.reliability.helpers import deploy
 from tests.security.helpers import send_raw
 from tests.security.test_hostile_reports import hostile_report
 from tests.support.cli import cli
-from tests.support.latency import Stopwatch, Timing, collector_paused, describe, worst_waiting
+from tests.support.latency import Prober, Timing, describe, worst_waiting
 from tests.support.service import ServiceProcess
 
 WORST_CHECK_SECONDS = 0.1
@@ -55,25 +54,11 @@ def post(base_url: str, key: str, path: str, body: bytes, content_type: str) -> 
 
 
 def probed(running: ServiceProcess, key: str, attack) -> tuple[object, list[Timing]]:
-    """Run `attack` in a thread and time single checks one after another until it ends (each
-    timed less the time the machine kept it from a core: tests/support/latency.py)."""
-    outcome: list = []
-    worker = threading.Thread(target=lambda: outcome.append(attack()))
-    stopwatch = Stopwatch(running.process.pid)
-    timings = []
-    request = urllib.request.Request(running.base_url + "/v1/suppressions/probe@example.com",
-                                     headers={"Authorization": f"Bearer {key}"})
-
-    def check() -> None:
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            assert answer.status == 200 and json.loads(answer.read())["suppressed"] is False
-
-    with collector_paused():
-        worker.start()
-        while worker.is_alive() or len(timings) < 20:
-            timings.append(stopwatch.time(check)[1])
-        worker.join()
-    return outcome[0], timings
+    """Run `attack` here while single checks are timed one after another, from a process of their
+    own, until it ends (each less the time the machine kept it from a core: tests/support/latency.py)."""
+    with Prober(running.base_url, key, running.process.pid) as prober:
+        outcome = attack()
+        return outcome, prober.finish()
 
 
 def assert_no_stall(timings: list[Timing]) -> None:

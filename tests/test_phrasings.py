@@ -12,7 +12,8 @@ from suppression.addresses import normalise_address
 from suppression.inbound.classify import REQUEST, REVIEW, classify_message
 from suppression.inbound.corpus import read_batches
 from suppression.inbound.evaluate import DEFAULT_CORPUS
-from suppression.inbound.intent import _PHRASES, REQUEST_PHRASES, _bounded, phrases_pattern
+from suppression.inbound.intent import (_PHRASES, _STAYS, _WANTS_MORE, REQUEST_PHRASES, STAYS, WANTS_MORE, _bounded,
+                                        alternatives, phrases_pattern)
 from suppression.tokens import verify_token
 
 REQUESTS = {
@@ -166,6 +167,26 @@ def test_the_phrases_pattern_finds_what_the_plain_alternation_finds_in_the_corpu
     for record in records:
         for text in (record.subject, record.body):
             assert matches(_PHRASES, text) == matches(PLAIN, text), record.id
+
+
+@pytest.mark.parametrize(("written", "compiled"), [(STAYS, _STAYS), (WANTS_MORE, _WANTS_MORE)], ids=["stays", "wants more"])
+def test_the_words_that_want_the_mail_are_found_as_their_plain_pattern_finds_them_in_the_corpus(written, compiled):
+    """The same for the words that want the mail (1.7 times faster over the whole corpus, where
+    they match 74 and 682 times), in every twentieth message: 10 s for all of it."""
+    plain = re.compile(written, re.IGNORECASE)
+    assert plain.pattern != compiled.pattern
+    for record in read_batches(DEFAULT_CORPUS)[::20]:
+        for text in (record.subject, record.body):
+            assert matches(compiled, text) == matches(plain, text), record.id
+
+
+@pytest.mark.parametrize("pattern", [STAYS, WANTS_MORE, r"a|(b|c)|d", r"[|]a|\|b|[]|]c|[^]|]d|(?:e|f)"])
+def test_a_pattern_is_split_into_the_alternatives_python_reads_at_its_top(pattern):
+    parts = alternatives(pattern)
+    assert "|".join(parts) == pattern
+    top = re._parser.parse(pattern)
+    branches = next((len(av[1]) for op, av in top if op is re._constants.BRANCH), 1) if len(top) == 1 else 1
+    assert len(parts) == branches
 
 
 @settings(max_examples=300, deadline=None)

@@ -99,17 +99,27 @@ def phrases_pattern(phrases: list[str]) -> str:
 def _bounded(phrase: str) -> bool:
     """Whether the phrase starts with \\b and has no | outside its groups (`\\ba|b` is not
     `\\b(?:a|b)`)."""
-    if not phrase.startswith(r"\b") or "(?#" in phrase:  # a comment's brackets are not groups
-        return False
-    depth, in_class, escaped, opened = 0, False, False, -1
-    for at, char in enumerate(phrase):
+    return phrase.startswith(r"\b") and "(?#" not in phrase and not _top_level_bars(phrase)
+
+
+def alternatives(pattern: str) -> list[str]:
+    """The pattern's alternatives, as Python reads its top: `a|(b|c)|d` is a, (b|c) and d."""
+    assert "(?#" not in pattern  # a comment's brackets are not groups
+    cuts = [-1, *_top_level_bars(pattern), len(pattern)]
+    return [pattern[start + 1:end] for start, end in itertools.pairwise(cuts)]
+
+
+def _top_level_bars(pattern: str) -> list[int]:
+    """Where the pattern has a | outside its groups and classes."""
+    bars, depth, in_class, escaped, opened = [], 0, False, False, -1
+    for at, char in enumerate(pattern):
         if escaped:
             escaped = False
         elif char == "\\":
             escaped = True
         elif in_class:
             # A ] first in a class (after [ or [^) is a character of it, not its end.
-            in_class = char != "]" or at == opened + 1 or (at == opened + 2 and phrase[opened + 1] == "^")
+            in_class = char != "]" or at == opened + 1 or (at == opened + 2 and pattern[opened + 1] == "^")
         elif char == "[":
             in_class, opened = True, at
         elif char == "(":
@@ -117,8 +127,8 @@ def _bounded(phrase: str) -> bool:
         elif char == ")":
             depth -= 1
         elif char == "|" and depth == 0:
-            return False
-    return True
+            bars.append(at)
+    return bars
 
 
 # One pass over the text for every phrase of every language.
@@ -144,7 +154,7 @@ _NEGATION_AFTER = re.compile(r"^\s*(\S+\s+)?(pas\b|nicht\b|しないで|しな�
 # "从来没有要求"), or that they are still interested. Read as a request, they opted out people
 # who wrote to get the mail back. The present tense of receiving, not "want to receive".
 _MAIL = r"(e-?mails?|mails?|newsletters?|messages|offers|courriels|correos|boletin(es)?|boletín|mensagens|mensajes|ofertas|nieuwsbrief|nieuwsbrieven|lettres?)"
-_STAYS = re.compile(
+STAYS = (
     r"\b(never|didn'?t|did not|haven'?t|have not) (ask|request)(ed)? to be (removed|unsubscribed|taken off)\b|"
     r"\b(no longer|stopped|have not been|haven'?t been|am not|i'?m not) (getting|receiving) "
     r"((your|the|any) )?" + _MAIL + r"\b|"
@@ -179,9 +189,10 @@ _STAYS = re.compile(
     r"\bn[ãa]o (?P<pt>(o|a|os|as) )?(removam|remova|excluam|exclua|descadastrem|descadastre)\b"
     r"(?(pt)|[^.!?;,\n]{0,60}@)|"
     r"\bnon (?P<it>(lo|la|li|le) )?(rimuovete|rimuovere|cancellate|disiscrivete|disiscrivere)\b"
-    r"(?(it)|[^.!?;,\n]{0,60}@)",
-    _I,
+    r"(?(it)|[^.!?;,\n]{0,60}@)"
 )
+# Each run of alternatives' leading \b written once, as for the phrases (two to four times faster).
+_STAYS = re.compile(phrases_pattern(alternatives(STAYS)), _I)
 
 
 # Words that ask to stay, or to have the mail back: "keep me subscribed", "why was I
@@ -189,7 +200,7 @@ _STAYS = re.compile(
 # a request often says it of the mail it keeps ("stop the offers, I'll keep the invoices"). Only
 # those not negated in their own clause count. A probing helper's messages asking to stay were
 # honoured as requests (2026-12-06): the judge scored "keep me subscribed" 0.93.
-_WANTS_MORE = re.compile(
+WANTS_MORE = (
     # Stay, or be kept, on the list.
     r"\bkeep me (subscribed|on (the|your|this) (mailing |e-?mail )?list)\b|\b(stay|remain) (subscribed|on (the|your) list)\b|"
     r"\bmant[eé]n(game|ganme|erme|gan)? (en (la|su|vuestra) lista|suscrit[oa]|mi suscripci[oó]n)\b|"
@@ -235,9 +246,9 @@ _WANTS_MORE = re.compile(
     r"\bniet (afmelden|uitschrijven|verwijderen)\b|"
     r"(削除|解除|停止|退会|配信停止)(は)?しないで|"
     # Not "不要再" / "别再" ("no more"): "不要再发了，请退订" asks to leave.
-    r"(不要|别|別)(?!再)(把我)?[^，。！？,.!?\n]{0,15}(删除|刪除|移除|退订|退訂)",
-    _I,
+    r"(不要|别|別)(?!再)(把我)?[^，。！？,.!?\n]{0,15}(删除|刪除|移除|退订|退訂)"
 )
+_WANTS_MORE = re.compile(phrases_pattern(alternatives(WANTS_MORE)), _I)
 
 
 _AROUND_A_WORD = " \t\r\n.!?。！？…-–—:;,\"'"

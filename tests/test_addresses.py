@@ -116,28 +116,28 @@ _ascii_address_like = st.builds(
 )
 
 
-@settings(max_examples=3000, suppress_health_check=[HealthCheck.too_slow])
-@given(_ascii_address_like)
-@example("a-b@c--d.com")
-@example("x@xn--bcher-kva.de")
-@example("x@123.com")
-@example("x@a.b1")
-def test_fast_path_only_accepts_what_the_validator_accepts_identically(text):
-    fast = _simple_canonical(text)
-    if fast is not None:
-        assert _validator(text) == fast
+# Eight an example, as below: as many addresses as before, in a third of the time.
+@settings(max_examples=375, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_ascii_address_like, min_size=8, max_size=8))
+@example(["a-b@c--d.com", "x@xn--bcher-kva.de", "x@123.com", "x@a.b1"])
+def test_fast_path_only_accepts_what_the_validator_accepts_identically(texts):
+    for text in texts:
+        fast = _simple_canonical(text)
+        if fast is not None:
+            assert _validator(text) == fast, text
 
 
-@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(_ascii_address_like, emails, st.text(max_size=80)))
-def test_canonical_form_is_a_fixed_point_and_lookup_finds_it(text):
-    try:
-        canonical = normalise_address(text)
-    except InvalidAddress:
-        return
-    assert normalise_address(canonical) == canonical
-    # The bulk path must reach the same key for any accepted spelling.
-    assert lookup_form(text.encode("utf-8", "surrogatepass")) == canonical.encode("utf-8")
+@settings(max_examples=190, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(_ascii_address_like, emails, st.text(max_size=80)), min_size=8, max_size=8))
+def test_canonical_form_is_a_fixed_point_and_lookup_finds_it(texts):
+    for text in texts:
+        try:
+            canonical = normalise_address(text)
+        except InvalidAddress:
+            continue
+        assert normalise_address(canonical) == canonical, text
+        # The bulk path must reach the same key for any accepted spelling.
+        assert lookup_form(text.encode("utf-8", "surrogatepass")) == canonical.encode("utf-8"), text
 
 
 def test_lookup_form_of_junk_is_none_or_never_stored():
@@ -267,31 +267,27 @@ _tricky_addresses = st.one_of(
 )
 
 
-@settings(max_examples=4000, suppress_health_check=[HealthCheck.too_slow], deadline=None)  # timing is not its subject
-@given(_tricky_addresses)
-@example("jöhn1@exämple.com")
-@example("JÖHN@EXÄMPLE.COM")
-@example("jöhn.doe+news@bücher.de")
-@example("e\u0301@exämple.com")  # NFD: the normal path normalises it
-@example("\u212bngström@bücher.de")  # the Angstrom sign, a letter that NFC changes
-@example("\u1100\u1161@bücher.de")  # conjoining jamo, letters NFC composes
-@example("ﬁ@bücher.de")  # NFC leaves the ligature; lower() keeps it
-@example("İ@bücher.de")  # lower() makes two code points of it
-@example("jöhn@[192.0.2.1]")
-@example('"jöhn doe"@bücher.de')
-@example("postmaster@bücher.de")
-@example("*@bücher.de")
-@example("jöhn@bücher.local")
-@example("jöhn@xn--zz.com")
-@example("jöhn@exämple。com")
-def test_the_fast_paths_agree_with_email_validator_on_tricky_addresses(text):
-    theirs = _validator(text)
-    for fast in (_simple_canonical, _unicode_canonical):
-        ours = fast(text.strip())
-        if ours is not None:
-            assert ours == theirs, fast.__name__
-    # Whatever the path, normalise_address answers as the validator does.
-    assert _ours(text) == (None if theirs is not None and theirs.startswith("*@") else theirs)
+# Eight addresses an example, 500 examples: 4,000 addresses in 2.0 s, where 4,000 examples of one
+# took 5.4 s, most of it hypothesis's own work for each example.
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow], deadline=None)  # timing is not its subject
+@given(st.lists(_tricky_addresses, min_size=8, max_size=8))
+@example(["jöhn1@exämple.com", "JÖHN@EXÄMPLE.COM", "jöhn.doe+news@bücher.de",
+          "e\u0301@exämple.com",  # NFD: the normal path normalises it
+          "\u212bngström@bücher.de",  # the Angstrom sign, a letter that NFC changes
+          "\u1100\u1161@bücher.de",  # conjoining jamo, letters NFC composes
+          "ﬁ@bücher.de",  # NFC leaves the ligature; lower() keeps it
+          "İ@bücher.de"])  # lower() makes two code points of it
+@example(["jöhn@[192.0.2.1]", '"jöhn doe"@bücher.de', "postmaster@bücher.de", "*@bücher.de", "jöhn@bücher.local",
+          "jöhn@xn--zz.com", "jöhn@exämple。com"])
+def test_the_fast_paths_agree_with_email_validator_on_tricky_addresses(texts):
+    for text in texts:
+        theirs = _validator(text)
+        for fast in (_simple_canonical, _unicode_canonical):
+            ours = fast(text.strip())
+            if ours is not None:
+                assert ours == theirs, (text, fast.__name__)
+        # Whatever the path, normalise_address answers as the validator does.
+        assert _ours(text) == (None if theirs is not None and theirs.startswith("*@") else theirs), text
 
 
 @pytest.mark.parametrize("text", [

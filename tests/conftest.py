@@ -5,6 +5,7 @@ The helpers live in tests/support/; their names are re-exported here for the tes
 branches) that import them from `tests.conftest`."""
 
 import contextlib
+import inspect
 import os
 import threading
 
@@ -91,8 +92,11 @@ def pytest_unconfigure(config):
 
 def pytest_generate_tests(metafunc):
     # A module marks itself `pytestmark = pytest.mark.both_stores` (renaming it keeps its PostgreSQL run).
+    # A test in it that takes no argument of its own (a fixture, a parameter) makes no store:
+    # it runs once (a property test of a parser ran twice, 1.5-2.9 s each).
     if ("store" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_stores") is not None
-            and metafunc.definition.get_closest_marker("sqlite_only") is None):
+            and metafunc.definition.get_closest_marker("sqlite_only") is None
+            and inspect.signature(metafunc.function).parameters):
         postgresql = pytest.param("postgresql", marks=pytest.mark.skipif(
             not postgres_available() and os.environ.get("CI") != "true",
             reason="needs Debian's postgresql package (.ci/run installs it)"))

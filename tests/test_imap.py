@@ -19,12 +19,14 @@ from suppression.config import settings_from_mapping
 from suppression.errors import ConfigError
 from tests.support.dovecot import PASSWORD, USER, Dovecot, available
 from tests.support.http import free_port
+from tests.support.order import WAITING_ON_SERVERS
 from tests.support.settings import make_settings
 from tests.test_smtp import wait_until
 
 # In CI a missing Dovecot fails these tests rather than skipping them (.ci/run installs it).
-pytestmark = pytest.mark.skipif(not available() and os.environ.get("CI") != "true",
-                                reason="needs Debian's dovecot-imapd and root (.ci/run installs it)")
+pytestmark = [pytest.mark.skipif(not available() and os.environ.get("CI") != "true",
+                                reason="needs Debian's dovecot-imapd and root (.ci/run installs it)"),
+              WAITING_ON_SERVERS]
 
 REQUEST = b"Return-Path: <jane@example.com>\r\nFrom: Jane <jane@example.com>\r\nTo: PLUSinfo@plusnxt.com\r\n" \
           b"Subject: unsubscribe\r\nMessage-ID: <{n}@example.com>\r\n\r\nPlease unsubscribe me.\r\n"

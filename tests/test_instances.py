@@ -19,13 +19,15 @@ import pytest
 from tests.reliability.helpers import SIGNING_KEY, smtp_send
 from tests.support.cli import _env, cli, run_cli
 from tests.support.http import api_call, free_port
+from tests.support.order import WAITING_ON_SERVERS
 from tests.support.paths import ROOT
 from tests.support.postgres import PostgresServer, available, shared_server
 from tests.support.service import ServiceProcess
 from tests.support.settings import write_config
 
-pytestmark = pytest.mark.skipif(not available() and os.environ.get("CI") != "true",
-                                reason="needs Debian's postgresql package (.ci/run installs it)")
+pytestmark = [pytest.mark.skipif(not available() and os.environ.get("CI") != "true",
+                                reason="needs Debian's postgresql package (.ci/run installs it)"),
+              WAITING_ON_SERVERS]
 
 
 class Instance:

@@ -105,6 +105,7 @@ def _bounded(phrase: str) -> bool:
 def alternatives(pattern: str) -> list[str]:
     """The pattern's alternatives, as Python reads its top: `a|(b|c)|d` is a, (b|c) and d."""
     assert "(?#" not in pattern  # a comment's brackets are not groups
+    assert not re.match(r"\(\?[aiLmsux]+\)", pattern)  # a flag of the whole pattern is not one choice's
     cuts = [-1, *_top_level_bars(pattern), len(pattern)]
     return [pattern[start + 1:end] for start, end in itertools.pairwise(cuts)]
 

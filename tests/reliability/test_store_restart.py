@@ -2,7 +2,8 @@
 under check load, against the service running as its own process, while another process (as
 the CLI does) keeps writing to the same database, so that its notifications and its changes
 keep arriving as they do beside a second instance. Every check is timed from outside, one at
-a time: the worst of them must stay under 100 ms, the restart included.
+a time: from the restart on (run alone) the worst must stay under 100 ms; before it, beside
+other tests, under a second, which a stall still passes.
 
 Each check's time has the time the machine kept it from a core taken out (tests/support/latency.py):
 what must stay under 100 ms is the time spent waiting on something, the store included."""
@@ -169,6 +170,8 @@ def test_checks_stay_under_100_ms_while_postgresql_restarts_under_load(tmp_path,
             log = service.output
         during = [t for t in measured if restart_started - 0.1 <= t.started <= restart_ended + 2.0]
         worst = worst_waiting(measured)
+        before = probe.timings[:measured_from]
+        assert worst_waiting(before).waiting < 1.0, describe(before)  # beside other tests: a loose bound
         assert not probe.problems, probe.problems[:10]
         assert writer.refused > 0  # the restart did reach the writes: the database was really away
         assert len(during) >= 50, len(during)  # checks were asked while it restarted, not only around it

@@ -19,6 +19,7 @@ them "wait" 108-122 ms while the service's own worst was 18-32 ms."""
 import dataclasses
 import gc
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -88,26 +89,33 @@ class Prober:
     process holds its collector, and one untimed check warms the connection path first."""
 
     def __init__(self, base_url: str, key: str, service_pid: int, minimum: int = 20):
-        self._argv = [sys.executable, "-m", "tests.support.latency", base_url, key, str(service_pid), str(minimum)]
+        self._argv = [sys.executable, "-m", "tests.support.latency", base_url, str(service_pid), str(minimum)]
+        self._env = {**os.environ, "PROBE_KEY": key}  # not on its command line, which `ps` shows
         self._process: subprocess.Popen | None = None
 
     def __enter__(self) -> "Prober":
-        self._process = subprocess.Popen(self._argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self._process = subprocess.Popen(self._argv, cwd=ROOT, env=self._env, stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         ready = self._process.stdout.readline()
         if ready != "ready\n":
-            self.__exit__()
-            raise AssertionError(f"the probe did not start (its error is above): {ready!r}")
+            errors = self._ended()
+            raise AssertionError(f"the probe did not start: {ready!r}\n{errors[-3000:]}")
         return self
 
     def finish(self) -> list[Timing]:
-        output, _ = self._process.communicate(timeout=300)  # closes its input: what the probe waits for
-        assert self._process.returncode == 0, f"the probe failed: {output}"
+        output, errors = self._process.communicate(timeout=300)  # closes its input: what the probe waits for
+        assert self._process.returncode == 0, f"the probe failed:\n{errors[-3000:]}"
         return [Timing(**fields) for fields in json.loads(output)]
 
     def __exit__(self, *exc) -> None:
-        if self._process.poll() is None:
+        self._ended()
+
+    def _ended(self) -> str:
+        """Its standard error, once it has ended (killed if it had not)."""
+        if self._process.returncode is None:
             self._process.kill()
-            self._process.communicate()
+            return self._process.communicate()[1]
+        return ""
 
 
 def _probe(base_url: str, key: str, service_pid: int, minimum: int) -> None:
@@ -146,4 +154,4 @@ def collector_paused():
 
 
 if __name__ == "__main__":
-    _probe(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    _probe(sys.argv[1], os.environ["PROBE_KEY"], int(sys.argv[2]), int(sys.argv[3]))

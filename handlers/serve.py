@@ -128,4 +128,3 @@ def _raise_open_files_limit() -> None:
     if soft != resource.RLIM_INFINITY and soft < wanted:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
         logging.getLogger("run").info("open files limit raised from %d to %d", soft, wanted)
-

@@ -217,4 +217,3 @@ def _load_index(path: Path) -> tuple[int, dict[Scope, ScopeRows]]:
         return cursor, ScopeRows.of_rows(lasting, hard, paused)
     finally:
         db.close()
-

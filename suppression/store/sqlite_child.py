@@ -82,7 +82,7 @@ class Writer:
                 self.open()
             except sqlite3.Error as exc:
                 self.reopen = _reopens_after(exc)
-                return [(None, _unavailable(exc), None)] * len(works), str(exc)
+                return [(None, unavailable(exc), None)] * len(works), str(exc)
             self.reopen = False
         outcomes, failure = commit_group(self.db, works)
         if failure is not None:
@@ -252,13 +252,18 @@ def _send(pipe, message: tuple) -> None:
 
 def _readable(outcome: Outcome) -> Outcome:
     result, error, trace = outcome
-    if error is None:
+    if error is None or travels(error):
         return outcome
+    return None, StoreUnavailable(f"the write failed: {type(error).__name__}"), trace
+
+
+def travels(error: BaseException) -> bool:
+    """Whether an error can cross the pipe: pickled, and read again on the other side."""
     try:
         pickle.loads(pickle.dumps(error))
-        return outcome
+        return True
     except Exception:
-        return None, StoreUnavailable(f"the write failed: {type(error).__name__}"), trace
+        return False
 
 
 def _without_results(message: tuple) -> tuple:
@@ -278,7 +283,7 @@ def _outcome(fn: Callable[[sqlite3.Connection], Any], db: sqlite3.Connection) ->
     try:
         return fn(db), None, None
     except sqlite3.Error as exc:
-        return None, _unavailable(exc), None
+        return None, unavailable(exc), None
     except Exception as exc:
         return None, exc, traceback.format_exc()
 
@@ -289,7 +294,7 @@ def commit_group(db: sqlite3.Connection, works: list) -> tuple[list[Outcome], sq
     try:
         db.execute("BEGIN IMMEDIATE")
     except sqlite3.Error as exc:
-        return [(None, _unavailable(exc), None)] * len(works), exc
+        return [(None, unavailable(exc), None)] * len(works), exc
     outcomes: list[Outcome] = []
     try:
         for work in works:
@@ -313,7 +318,7 @@ def commit_group(db: sqlite3.Connection, works: list) -> tuple[list[Outcome], sq
                 db.execute("ROLLBACK")
             except sqlite3.Error:
                 pass  # SQLite has rolled back itself
-        return [(None, _unavailable(exc), None)] * len(works), exc
+        return [(None, unavailable(exc), None)] * len(works), exc
     return outcomes, None
 
 
@@ -373,11 +378,12 @@ def _reopens_after(exc: sqlite3.Error) -> bool:
     return getattr(exc, "sqlite_errorname", "").startswith(_REOPEN_AFTER)
 
 
-def _unavailable(exc: sqlite3.Error) -> StoreUnavailable:
-    return StoreUnavailable(f"the database cannot take writes now: {exc}")
+def unavailable(why: object) -> StoreUnavailable:
+    """A write refused for the disk, the file or the writer's process, not for what it asked."""
+    return StoreUnavailable(f"the database cannot take writes now: {why}")
 
 
 def _domain_error(exc: BaseException) -> BaseException:
     if isinstance(exc, sqlite3.Error):
-        return _unavailable(exc)
+        return unavailable(exc)
     return exc

@@ -158,7 +158,7 @@ class SqliteWriter:
                         break
         except StoreUnavailable as exc:  # the child could not open the file
             return [(None, exc, None)] * len(works), str(exc)
-        refusal = StoreUnavailable(f"the database cannot take writes now: {ended}")
+        refusal = sqlite_child.unavailable(ended)
         return [(None, refusal, None)] * len(works), str(ended)
 
     def _run_in_child(self, fn: Callable):
@@ -166,7 +166,7 @@ class SqliteWriter:
             return self._started().run(fn)
         except ChildEnded as exc:
             self._close_child()
-            return None, StoreUnavailable(f"the database cannot take writes now: {exc}"), None
+            return None, sqlite_child.unavailable(exc), None
 
     def _close_child(self) -> None:
         if self._child is not None:
@@ -348,11 +348,7 @@ _INTERRUPTED = BadImport("the import was interrupted; nothing of it was written"
 
 
 def _picklable(exc: Exception) -> Exception:
-    try:
-        pickle.loads(pickle.dumps(exc))  # read again too: the child must be able to
-        return exc
-    except Exception:
-        return StoreUnavailable(f"{type(exc).__name__}: {exc}")
+    return exc if sqlite_child.travels(exc) else StoreUnavailable(f"{type(exc).__name__}: {exc}")
 
 
 def _free_space(folder: Path) -> str:

@@ -271,6 +271,35 @@ async def test_a_writer_stopped_between_writes_is_started_again_without_an_error
     assert db.write_problem is None and await db.count() == 2
 
 
+@pytest.mark.sqlite_only
+async def test_a_writer_that_stops_answering_is_waited_for_and_what_waits_behind_it_is_refused(db):
+    """A stalled disk (here, a stopped process): the group the child holds may yet be committed,
+    so it is waited for; past the deadline the write queued behind it, and one asked for after,
+    are refused with the reason and never written, and the store says why until it answers."""
+    await db.suppress("before@example.com", key("before@example.com"), ALL_EMAILS, "manual", "api", "t")
+    writer, pid = db._writer, _writer_pid(db)
+    writer.deadline_seconds = 0.5
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        held = asyncio.create_task(db.suppress("held@example.com", key("held@example.com"), ALL_EMAILS,
+                                               "manual", "api", "t"))
+        while writer.holding == 0:  # until it is handed to the child (bounded by the test's timeout)
+            await asyncio.sleep(0.01)
+        queued = asyncio.create_task(db.suppress("queued@example.com", key("queued@example.com"), ALL_EMAILS,
+                                                 "manual", "api", "t"))
+        with pytest.raises(StoreUnavailable, match="has not finished a group of writes in 0.5 s"):
+            await queued
+        assert "new writes are refused" in db.write_problem and not held.done()
+        with pytest.raises(StoreUnavailable, match="has not finished a group of writes"):
+            await db.suppress("after@example.com", key("after@example.com"), ALL_EMAILS, "manual", "api", "t")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    await held
+    assert db.write_problem is None and await db.count() == 2  # before and held; neither refused one
+    await db.suppress("later@example.com", key("later@example.com"), ALL_EMAILS, "manual", "api", "t")
+    assert await db.count() == 3
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]

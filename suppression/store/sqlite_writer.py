@@ -8,10 +8,13 @@ SAVEPOINT, so one failing write does not undo the others in its group. A write's
 resolves only after COMMIT returned in the child with synchronous=FULL: acknowledged means on
 disk. When the disk or the file refuses writes, new work is refused (StoreUnavailable) with the
 reason until a write succeeds again; after a read-only or I/O error the child opens the file
-afresh before the next try. A child that ends (killed) fails the writes it held with
-StoreUnavailable, and a new one starts for the next. It starts at the first write, or at open
-when the file's schema must be made or brought up to date: a worker that only answers checks
-([http] workers) never starts one. The store (suppression/store/sqlite.py) holds the queries.
+afresh before the next try. A group the child has not finished in DEADLINE_SECONDS (a stalled
+disk, a long import) is waited for, since it may yet be committed, but the writes queued behind
+it, and any asked for meanwhile, are refused at once and never written until it is finished. A
+child that ends (killed) fails the writes it held with StoreUnavailable, and a new one starts
+for the next. It starts at the first write, or at open when the file's schema must be made or
+brought up to date: a worker that only answers checks ([http] workers) never starts one. The
+store (suppression/store/sqlite.py) holds the queries.
 """
 
 import asyncio
@@ -39,6 +42,9 @@ Write = Callable  # work(db), pickled to the child: a function of the module lev
 MAX_GROUP = 512
 _ROWS_A_PIECE = 5_000  # of an import, a message down the pipe
 _CLOSE_SECONDS = 30.0
+# Three times SQLite's wait for another process's lock (sqlite.py): past it, new writes are
+# refused (503, SMTP 451: try again) rather than left waiting on a writer that may never answer.
+DEADLINE_SECONDS = 30.0
 
 # A fork of a small server process started once (multiprocessing's forkserver), not of the
 # service, whose threads' locks a fork would copy; not a fresh interpreter each (200 ms and more).
@@ -69,8 +75,11 @@ class SqliteWriter:
         self._queue: asyncio.Queue[tuple[Write, asyncio.Future]] = asyncio.Queue()
         self._task: asyncio.Task | None = None
         self._busy_timeout_ms = 10_000
-        self.problem: str | None = None  # why writes are refused now; None: they are not
+        self._refused: str | None = None  # why the last group was refused; None: it was not
         self._written = Wakeup()  # set after each group of writes
+        self.deadline_seconds = DEADLINE_SECONDS
+        self._stalled: str | None = None  # the group with the child, past the deadline
+        self.holding = 0  # writes with the child now
 
     async def open(self, busy_timeout_ms: int, migrations: list[str], now: bool) -> None:
         """`now`: start the child at once, to make or migrate the file (its errors raise here)."""
@@ -97,6 +106,8 @@ class SqliteWriter:
         """Run `work(db)` in the next group's transaction; its result once committed."""
         if self._task is None:
             raise StoreUnavailable("the database is closed")
+        if self._stalled is not None:
+            raise StoreUnavailable(self._stalled)
         future = asyncio.get_running_loop().create_future()
         if isinstance(work, ImportRows):
             # Before the caller runs again (and closes the file the rows come from).
@@ -115,6 +126,12 @@ class SqliteWriter:
 
     async def run_plain(self, fn: Callable[[], Any]) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn)
+
+    @property
+    def problem(self) -> str | None:
+        """Why writes are refused now: the last group was, or the one with the child is past the
+        deadline; None: neither."""
+        return self._refused or self._stalled
 
     def announce(self) -> None:
         """Wake whoever waits in wait(): something may have been written."""
@@ -182,9 +199,13 @@ class SqliteWriter:
                 group.append(self._queue.get_nowait())
             if self._child is None:  # not each group: each look at the fork server pings its resource tracker
                 self._started_from_the_loop()
+            deadline = asyncio.get_running_loop().call_later(self.deadline_seconds, self._stall, len(group))
+            self.holding = len(group)
             try:
                 outcomes, failure = await self.run_plain(partial(self._commit, [w for w, _ in group]))
             except BaseException as exc:
+                deadline.cancel()
+                self._stalled, self.holding = None, 0
                 _fail_all(group, StoreUnavailable("the service is stopping"))
                 for _ in group:
                     self._queue.task_done()
@@ -192,12 +213,17 @@ class SqliteWriter:
                     raise
                 log.exception("the database writer failed")
                 continue
+            deadline.cancel()
+            self.holding = 0
+            if self._stalled is not None:
+                log.warning("the database finished the group of writes it had not (%s)", self._stalled)
+                self._stalled = None
             if failure is not None:
                 log.warning("database commit failed, %d writes refused: %s", len(group), failure)
                 self._note_failure(failure)
-            elif self.problem is not None:
-                log.warning("the database takes writes again (after: %s)", self.problem)
-                self.problem = None
+            elif self._refused is not None:
+                log.warning("the database takes writes again (after: %s)", self._refused)
+                self._refused = None
             for (_, future), (result, error, trace) in zip(group, outcomes, strict=True):
                 self._log_unexpected(trace)
                 if not future.done():
@@ -208,12 +234,23 @@ class SqliteWriter:
                 self._queue.task_done()
             self.announce()
 
+    def _stall(self, size: int) -> None:
+        """The group with the child is past the deadline: what waits behind it is refused."""
+        self._stalled = (f"the database has not finished a group of writes in {self.deadline_seconds:g} s"
+                         f" (a stalled disk, or a long import); new writes are refused until it does")
+        log.error("%s: %s (%d writes in the group)", self.path, self._stalled, size)
+        while not self._queue.empty():
+            _, future = self._queue.get_nowait()
+            if not future.done():
+                future.set_exception(StoreUnavailable(self._stalled))
+            self._queue.task_done()
+
     def _note_failure(self, reason: str) -> None:
         problem = f"{reason} ({_free_space(self.path.parent)})"
-        if self.problem is None:
+        if self._refused is None:
             log.error("the database %s refuses writes; new work is refused (503, SMTP 451) until it"
                       " takes them again: %s", self.path, problem)
-        self.problem = problem
+        self._refused = problem
 
     @staticmethod
     def _log_unexpected(trace: str | None) -> None:

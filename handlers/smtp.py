@@ -21,7 +21,8 @@ from handlers.smtp_data import read_data
 from handlers.smtp_turns import CommandTurns
 from suppression.addresses import sender_key
 from suppression.background import cancel_and_wait
-from suppression.ratelimit import client_network, sending_network
+from suppression.inbound.authresults import disowned
+from suppression.ratelimit import client_network, from_relay, sending_network
 from suppression.config import SmtpSettings
 from suppression.errors import ConfigError, InvalidAddress, MailStorageFull, StoreUnavailable
 from suppression.intake import RequestIntake
@@ -103,6 +104,8 @@ class RequestHandler:
             log.warning("refused a message with 450: more than %d bytes this hour from one sender",
                         self.sender_bytes.limit)
             return ERR_450_BYTES
+        if not from_relay(session.peer, self.relays):
+            raw = disowned(raw)  # its Authentication-Results are the sender's, whatever MTA they name
         self.storing.add(session)
         try:
             message_id = await self.intake.receive(raw, envelope.mail_from or "", list(envelope.rcpt_tos),

@@ -80,10 +80,9 @@ def sending_network(peer, raw: bytes, relays: "list[ipaddress._BaseNetwork]") ->
     write, and are not read. A header that names no client this way counts the mail for the
     relay's own network; a message with no Received header at all (not relayed, written here)
     for none (the overall budgets still apply)."""
-    address = _address_of(peer)
-    if address is None or not any(address in relay for relay in relays):
+    if not from_relay(peer, relays):
         return client_network(peer)
-    hop, seen = address, False
+    hop, seen = _address_of(peer), False
     for first_line in _received_first_lines(raw[:_HEADERS_READ]):
         seen = True
         found = _CLIENT_AT_END.search(first_line)
@@ -94,6 +93,12 @@ def sending_network(peer, raw: bytes, relays: "list[ipaddress._BaseNetwork]") ->
             return client_network(str(sender))
         hop = sender
     return client_network(str(hop)) if seen else None
+
+
+def from_relay(peer, relays: "list[ipaddress._BaseNetwork]") -> bool:
+    """Whether a client is one of `relays`: mail servers that relay mail here."""
+    address = _address_of(peer)
+    return address is not None and any(address in relay for relay in relays)
 
 
 def _address_of(peer) -> "ipaddress.IPv4Address | ipaddress.IPv6Address | None":

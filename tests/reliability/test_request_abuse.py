@@ -5,7 +5,7 @@ import email.message
 import pytest
 
 from handlers.state import INTAKE, SERVICE, SMTP_SERVER
-from suppression.inbound.authresults import sender_verdict
+from suppression.inbound.authresults import disowned, sender_verdict
 from suppression.inbound.classify import REQUEST, REVIEW, classify_message
 from suppression.links import mint_link
 from suppression.model import ALL_EMAILS, Scope
@@ -132,6 +132,9 @@ def _with_results(*values: str) -> email.message.Message:
         (["mx.other.example; dmarc=fail"], None),
         ([f"{MX}; none"], (False, "dmarc=none spf=none dkim=none")),
         ([], None),
+        # Ours on top but too long, or unreadable: no verdict, and never the forged one below it.
+        ([f"{MX}; " + "dkim=fail header.d=d.example; " * 200 + "dmarc=fail", f"{MX}; dmarc=pass"], None),
+        ([f"{MX}; dmarc=fail header.from=\u00e9xample.com", f"{MX}; dmarc=pass"], None),
     ],
 )
 def test_sender_verdict_believes_only_the_trusted_topmost_header(headers, expected):
@@ -140,3 +143,19 @@ def test_sender_verdict_believes_only_the_trusted_topmost_header(headers, expect
         assert verdict is None
     else:
         assert (verdict.forged, verdict.summary.rsplit(" (by", 1)[0]) == expected
+
+
+def test_mail_not_relayed_has_every_authentication_results_field_of_its_header_renamed():
+    raw = (b"Authentication-Results: mx.plusnxt.com; dmarc=pass\r\n"
+           b"From: <a@example.com>\r\nAUTHENTICATION-RESULTS : mx.plusnxt.com;\r\n\tdmarc=pass\r\n"
+           b"X-Authentication-Results: other\r\nSubject: authentication-results: in a value\r\n\r\n"
+           b"Authentication-Results: in the body\r\n")
+    assert disowned(raw) == (
+        b"X-Disowned-Authentication-Results: mx.plusnxt.com; dmarc=pass\r\n"
+        b"From: <a@example.com>\r\nX-Disowned-AUTHENTICATION-RESULTS : mx.plusnxt.com;\r\n\tdmarc=pass\r\n"
+        b"X-Authentication-Results: other\r\nSubject: authentication-results: in a value\r\n\r\n"
+        b"Authentication-Results: in the body\r\n")
+    parsed = email.message_from_bytes(disowned(raw))
+    assert parsed.get_all("Authentication-Results") is None and sender_verdict(parsed, [MX]) is None
+    for untouched in (b"From: <a@example.com>\r\n\r\nAuthentication-Results: x\r\n", b"\r\nAuthentication-Results: x"):
+        assert disowned(untouched) is untouched

@@ -1,7 +1,7 @@
 """Who may switch mail off: a forged From header, from as many envelope senders and connections
 as an attacker likes, switches off at most a network's hourly budget of people; the rest wait
 for a person. Proven requests (our mailto's token, a reply to our Message-ID, DMARC passed at
-a trusted authserv-id) are honoured at once, flood or no flood.
+a trusted authserv-id, for mail our relays bring) are honoured at once, flood or no flood.
 
 The measured attack: 30 messages `From: <a stranger>` "unsubscribe", each from a fresh
 envelope sender over its own connection, suppressed all 30 strangers.
@@ -83,7 +83,8 @@ async def test_thirty_forged_senders_from_one_network_switch_off_at_most_ten(cli
     assert "suppression_unproven_requests_deferred_total 20.0" in metrics
 
     # Right after the flood, proven requests are honoured at once: through our mailto (the token
-    # in the subject), a reply naming our Message-ID, and mail with DMARC passed at our MTA.
+    # in the subject) and a reply naming our Message-ID. A verdict of our MTA's written into mail
+    # that did not come through it proves nothing: the sender wrote it.
     service = client.app[SERVICE]
     keys, request_address = service.signing_keys, "PLUSinfo@plusnxt.com"
     by_mailto = mint_link("mailto.person@example.net", ALL_EMAILS, base_url="http://x", secret_keys=keys,
@@ -96,20 +97,55 @@ async def test_thirty_forged_senders_from_one_network_switch_off_at_most_ten(cli
         "reply.person@example.net": forged("reply.person@example.net",
                                            f"In-Reply-To: {by_reply.message_id}\r\nReferences: {by_reply.message_id}\r\n",
                                            subject="Re: our news"),
-        "signed.person@example.net": forged(
-            "signed.person@example.net",
-            f"Authentication-Results: {TRUSTED}; dmarc=pass header.from=example.net\r\n"),
     }
     for n, (person, raw) in enumerate(proven.items()):
         code, _ = await in_thread(send_raw, smtp_port(client), raw, f"someone{n}@example.com")
         assert code == 250
+    code, claimed = await in_thread(send_raw, smtp_port(client), forged(
+        "signed.person@example.net", f"Authentication-Results: {TRUSTED}; dmarc=pass header.from=example.net\r\n"),
+        "signed@example.net")
+    assert code == 250
 
     async def all_honoured():
         return all([await suppressed(client, admin_key, person) for person in proven])
 
     assert await wait_until(all_honoured)  # within the contract's 5 seconds of the 250
     honoured, _ = await client.app[SERVICE].review.inbox("request", None, 100)
-    assert {m.proof for m in honoured if m.addresses[0] in proven} == {"token", "reply", "dmarc"}
+    assert {m.proof for m in honoured if m.addresses[0] in proven} == {"token", "reply"}
+    await settle_all(client)
+    assert not await suppressed(client, admin_key, "signed.person@example.net")
+    kept = await client.app[SERVICE].store.get_message(claimed)
+    assert kept.status == "review" and kept.authentication is None
+    assert any("budget" in reason for reason in kept.reasons)
+
+
+@pytest.mark.parametrize("relayed", [True, False], ids=["through-our-relay", "straight-to-us"])
+async def test_a_verdict_of_our_mta_is_believed_only_in_mail_our_relays_bring(aiohttp_client, tmp_path, store,
+                                                                                relayed):
+    """The MTA's Authentication-Results is believed in mail from a trusted relay; in mail that
+    came straight to us, every such field is the sender's and is renamed as it arrives (kept for
+    a person to read), so a forged "dmarc=pass" proves nothing and the budget applies."""
+    settings = make_settings(tmp_path / "data", store, smtp={
+        "unproven_requests_per_network_per_hour": 1, "unproven_requests_per_hour": 100,
+        "trusted_authserv_ids": [TRUSTED], "trusted_relays": ["127.0.0.0/8"] if relayed else ["192.0.2.0/24"]})
+    client = await aiohttp_client(build_app(settings))
+    key = await client.app[SERVICE].api_keys.create_api_key("admin", "admin")
+    victims = [f"signed{n}@example.net" for n in range(3)]
+    stored = []
+    for n, victim in enumerate(victims):
+        code, message_id = await in_thread(send_raw, smtp_port(client), forged(
+            victim, f"Authentication-Results: {TRUSTED}; dmarc=pass header.from=example.net\r\n"), f"s{n}@example.com")
+        assert code == 250
+        stored.append(message_id)
+    await settle_all(client)
+    switched_off = [v for v in victims if await suppressed(client, key, v)]
+    raw = (await client.app[SERVICE].store.get_message(stored[0])).raw
+    if relayed:
+        assert switched_off == victims  # proven: no budget
+        assert b"\r\nAuthentication-Results: " + TRUSTED.encode() in raw and b"Disowned" not in raw
+    else:
+        assert len(switched_off) == 1  # the network's budget of one
+        assert b"\r\nX-Disowned-Authentication-Results: " + TRUSTED.encode() in raw
 
 
 async def test_the_overall_budget_holds_whatever_the_network(aiohttp_client, tmp_path, store):

@@ -3,6 +3,7 @@
 import base64
 import binascii
 import dataclasses
+import hashlib
 import ipaddress
 import logging
 import os
@@ -173,11 +174,16 @@ class WebhookSettings:
 
     @property
     def label(self) -> str:
+        """Its name, or its host and port and a digest of its URL: what /metrics (open to anyone
+        who reaches it) and the log call it. Never the URL's user, password, path or query:
+        each may carry the receiver's own secret (Basic auth; a token in the path, as Slack's
+        and Zapier's hooks have). The digest keeps receivers on one host apart."""
         if self.name:
             return self.name
-        # Never the query string: it may carry the receiver's own token.
         url = urlsplit(self.url)
-        return url.netloc + url.path
+        host = f"[{url.hostname}]" if ":" in (url.hostname or "") else url.hostname or ""
+        port = f":{url.port}" if url.port is not None else ""
+        return f"{host}{port}#{hashlib.sha256(self.url.encode()).hexdigest()[:8]}"
 
     def wants(self, event_type: str) -> bool:
         return not self.events or event_type in self.events
@@ -386,6 +392,10 @@ def _check_webhook_secret(key: str, secret: str) -> None:
 
 def _check_webhook(where: str, receiver: WebhookSettings) -> None:
     url = urlsplit(receiver.url)
+    try:
+        url.port  # noqa: B018 (a port that is no number raises here, not when the label is made)
+    except ValueError:
+        raise ConfigError(f"config key {where}.url: expected an http(s) URL") from None
     if url.scheme not in ("http", "https") or not url.hostname:
         raise ConfigError(f"config key {where}.url: expected an http(s) URL")
     if url.scheme == "http" and url.hostname not in ("127.0.0.1", "::1", "localhost"):

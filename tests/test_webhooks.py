@@ -197,7 +197,7 @@ async def test_a_receiver_down_for_a_while_then_up_gets_everything_in_order(aioh
     state = await service.store.receiver(receiver.url)
     assert "Connect" in state.last_error and state.failing_since is not None and state.next_attempt_at
     metrics = await (await client.get("/metrics")).text()
-    assert f'suppression_webhook_backlog{{receiver="127.0.0.1:{receiver.port}/hooks"}} 8.0' in metrics
+    assert re.search(rf'suppression_webhook_backlog{{receiver="127\.0\.0\.1:{receiver.port}#[0-9a-f]{{8}}"}} 8\.0', metrics)
 
     receiver.start()
     got = await arrived(receiver, 8)
@@ -208,6 +208,27 @@ async def test_a_receiver_down_for_a_while_then_up_gets_everything_in_order(aioh
     assert await wait_until(lambda: _backlog(client, receiver.url, 0))
     state = await service.store.receiver(receiver.url)
     assert (state.attempts, state.failing_since, state.last_error) == (0, None, None)
+
+
+async def test_a_password_or_token_in_a_receivers_url_is_never_shown_on_metrics_or_in_the_log(
+        aiohttp_client, tmp_path, receivers, caplog):
+    """/metrics answers anyone who reaches it, and the log is read by many: a receiver is called by
+    its host, port and a digest of its URL, never by its user, password, path or query."""
+    receiver = receivers(started=False)  # its attempts fail, and are logged
+    url = f"http://hookuser:S3cretHookPassw0rd@127.0.0.1:{receiver.port}/hooks/catch-SECRETPATHTOKEN?key=QUERYSECRET"
+    client, key = await app_with(aiohttp_client, tmp_path, {"url": url, "secret": receiver.secret,
+                                                           "first_retry_seconds": 0.05, "max_retry_seconds": 0.5})
+    await suppress(client, key, "a@example.com")
+
+    async def failed_twice():
+        return (await client.app[SERVICE].store.receiver(url)).attempts >= 2
+    assert await wait_until(failed_twice)
+    metrics = await (await client.get("/metrics")).text()
+    shown = metrics + caplog.text
+    assert f'suppression_webhook_backlog{{receiver="127.0.0.1:{receiver.port}#' in metrics
+    assert "attempt 1 failed" in caplog.text  # the failures were logged, by the same name
+    for secret in ("hookuser", "S3cretHookPassw0rd", "SECRETPATHTOKEN", "QUERYSECRET", "/hooks"):
+        assert secret not in shown, secret
 
 
 async def test_errors_and_slow_answers_are_retried_until_a_2xx(aiohttp_client, tmp_path, receivers):

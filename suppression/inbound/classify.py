@@ -15,7 +15,7 @@ from suppression.errors import BadToken, InvalidAddress
 from suppression.inbound.authresults import sender_verdict
 from suppression.inbound.automatic import automatic_reasons
 from suppression.inbound.decode import address_of, body_text, header, parse, part_text
-from suppression.inbound.intent import find_intent, scope_in_words
+from suppression.inbound.intent import doubts_in, find_intent, negated_across, scope_in_words, turned_down
 from suppression.inbound.judge import Judge, shipped_judge
 from suppression.inbound.ownwords import own_words
 from suppression.inbound.reports import read_report
@@ -112,7 +112,8 @@ def classify_message(
     if machine:
         return Decision(AUTOMATIC, tuple(machine), **about)
 
-    text, subject_only = words_of(message, subject)
+    own_subject, body = own_parts(message, subject)
+    text, subject_only = f"{own_subject}\n{body}".strip(), not body
     about["words"] = text[:MAX_WORDS]
     claims = subject_claims or _claims("\n".join(_all_texts(message)), read_token)
     proof = TOKEN
@@ -146,15 +147,22 @@ def classify_message(
     # A phrase that would ask negated in its own clause ("please do not unsubscribe me"), even
     # beside one that asks (a subject "Remove" over "please do not remove me"): whatever the
     # judge makes of the rest, a person decides.
-    negated = bool(intent.negated)
+    negated = bool(intent.negated) or negated_across(own_subject, body)
     if intent.stays:
         phrases.append(f"words that want the mail: {', '.join(dict.fromkeys(intent.stays))}")
+    refused = turned_down(own_subject, body) and not defects  # a body that did not decode is no one's words
     # A curt request about the sender's own address: the judge's threshold for others stays.
     curt = intent.curt and not named
-    if (probability < threshold and not curt) or negated or intent.stays or intent.too_few:
+    unsure = (probability < threshold and not curt) or negated or intent.stays or refused or intent.too_few
+    doubts = [] if unsure else doubts_in(text)  # only of what would otherwise be decided a request
+    if doubts:
+        phrases.append(f"words that take it back, deny it or are of another channel: {', '.join(dict.fromkeys(doubts))}")
+    if unsure or doubts:
         why = [f"the reader is not sure the sender's own words ask to unsubscribe (judged {probability:.2f};"
                f" decided alone from {threshold:.2f}" + ("; a phrase that would ask is negated)" if negated
                                                         else "; words want the mail)" if intent.stays
+                                                        else "; words doubt the request)" if doubts
+                                                        else "; the words under the subject turn it down)" if refused
                                                         else "; too few words to tell)" if intent.too_few
                                                         else ")"), *phrases]
         if invalid:
@@ -200,9 +208,13 @@ def classify_message(
 def words_of(message, subject: str) -> tuple[str, bool]:
     """The sender's own words (a subject that is not a reply's, and the body without quotes,
     forwards and signatures), and whether the subject is all of them."""
-    own_subject = "" if _REPLY_PREFIX.match(subject) else subject
-    body = own_words(body_text(message)).strip()
+    own_subject, body = own_parts(message, subject)
     return f"{own_subject}\n{body}".strip(), not body
+
+
+def own_parts(message, subject: str) -> tuple[str, str]:
+    """The sender's own subject (none for a reply's) and own body, apart."""
+    return "" if _REPLY_PREFIX.match(subject) else subject, own_words(body_text(message)).strip()
 
 
 def _has_calendar(message) -> bool:

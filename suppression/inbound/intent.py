@@ -169,6 +169,9 @@ _NEGATION_BEFORE = re.compile(
 # A negation inside a separable verb: "melden Sie mich nicht ab". Only German's and Dutch's: in
 # the other languages' phrases a negation is the phrase's own ("do not want to receive").
 _NEGATION_INSIDE = re.compile(r"\b(nicht|niet)\b", _I)
+_NEGATION_AT_END = re.compile(
+    r"(\bnot|\bdon'?t|\bdo not|\bnever|\bwon'?t|\bno|\bnunca|\bne pas|\bpas|\bnicht|\bn[ãa]o|\bnon|\bniet|"
+    r"请不要|請不要|别|別|请勿|請勿)\W*$", _I)
 _NEGATION_AFTER = re.compile(r"^\s*(\S+\s+)?(pas\b|nicht\b|しないで|しない|ないで|不要)", _I)
 
 
@@ -273,6 +276,92 @@ WANTS_MORE = (
 _WANTS_MORE = re.compile(words_pattern(alternatives(WANTS_MORE)), _I)
 
 
+# Words that take a request back, say it was not theirs, or are about another channel than
+# email: "that wasn't me, ignore it", "unsubscribe me... just kidding", "I clicked it by
+# mistake", "stop the SMS, emails are fine", "I get it twice". A probing helper's messages of
+# these kinds were honoured as requests (2026-12-07): the judge scored them 0.97-1.00 on the
+# phrase that asks. A person decides whatever else they say.
+DOUBTS = (
+    # Someone else asked, and this one takes it back.
+    r"\b(someone|somebody) (else )?(has )?(asked|requested|wanted|tried) (you )?to (unsubscribe|remove) me\b|"
+    r"\balguien (pidi[óo]|solicit[óo]) (darme de baja|mi baja|que me (dieran|den) de baja)|"
+    r"\bquelqu'un a demand[ée] (à me d[ée]sinscrire|ma d[ée]sinscription|mon d[ée]sabonnement)|"
+    r"\b(jemand|irgendjemand) (hat|wollte) mich ab(gemeldet|melden|zumelden)|"
+    r"\bqualcuno ha chiesto (di disiscrivermi|la mia disiscrizione|di cancellarmi)|"
+    r"\biemand (heeft|wilde) (mij|me) (af(gemeld|melden)|laten afmelden|uitschrijven)|"
+    r"\balgu[ée]m (pediu|solicitou) (o meu descadastro|para me descadastrar|a minha remo[çc][ãa]o)|"
+    r"誰かが[^。！？\n]{0,10}(配信停止|解除)|有人(帮我|替我|冒充我)?(申请)?(退订|退訂)|"
+    # Forget it, or my last message: the request is withdrawn. Not "ignore this": a request says
+    # it too, of the rest ("if it's about my booking, ignore this").
+    r"\bforget (it|that|about it)\b|\b(ignore|disregard|forget) my (last|earlier|previous) (e-?mail|message|request)\b|"
+    r"\bolv[ií]d(en|a)lo\b|\boubliez (ça|mon (dernier |pr[ée]c[ée]dent )?(message|mail|courriel))|"
+    r"\bvergessen sie (das|meine (letzte )?(mail|nachricht))\b|\bdimenticate (il mio|la mia) (ultim|precedent)|"
+    r"\bvergeet (het|mijn (vorige|laatste) (mail|bericht))\b|\besque[çc](a|am) (isso|a minha (última|mensagem))\b|"
+    r"忘れてください|当我没说|當我沒說|"
+    # Joking.
+    r"\bjust (kidding|joking)\b|\b(i was|i'?m) (just )?(kidding|joking)\b|\b(era|es|fue) (solo )?(una )?broma\b|"
+    r"\bbromeaba\b|\bje plaisant(e|ais)\b|\bc'[ée]tait une blague\b|\b(nur|bloß|war) (ein )?(spa(ß|ss)|scherz)\b|"
+    r"\bscherz(avo|ando)\b|\bgrapje\b|\b(é|era|foi) (s[óo] )?(uma )?brincadeira\b|\b(estava|estou) brincando\b|"
+    r"冗談(です|でした|だよ)|(开|開)玩笑的|"
+    # The leaving was a slip: clicked by mistake.
+    r"\b(clicked|pressed|hit|tapped|unsubscribed)\b[^.!?\n]{0,40}\b(by (mistake|accident)|accidentally|mistakenly)\b|"
+    r"\b(accidentally|mistakenly) (clicked|pressed|hit|tapped|unsubscribed)\b|"
+    r"\b(puls[ée]|hice clic|di clic|me di de baja)\b[^.!?\n]{0,40}\b(por error|sin querer|por equivocaci[óo]n)\b|"
+    r"\b(por error|sin querer) (puls[ée]|hice clic|di clic|me di de baja)\b|"
+    r"\b(cliqu[ée]|appuy[ée]|d[ée]sinscrit)\b[^.!?\n]{0,40}\bpar erreur\b|\bpar erreur\b[^.!?\n]{0,20}\bcliqu[ée]|"
+    r"\b(versehentlich|aus versehen)\b[^.!?\n]{0,40}\b(geklickt|gedr[üu]ckt|abgemeldet)\b|"
+    r"\b(geklickt|gedr[üu]ckt|abgemeldet)\b[^.!?\n]{0,30}\b(versehentlich|aus versehen)\b|"
+    r"\b(cliccato|premuto|disiscritt[oa])\b[^.!?\n]{0,40}\bper (errore|sbaglio)\b|"
+    r"\bper (errore|sbaglio)\b[^.!?\n]{0,20}\b(cliccato|premuto)\b|"
+    r"\bper (ongeluk|vergissing)\b[^.!?\n]{0,40}\b(geklikt|afgemeld|gedrukt)\b|"
+    r"\b(geklikt|afgemeld|gedrukt)\b[^.!?\n]{0,30}\bper (ongeluk|vergissing)\b|"
+    r"\b(cliquei|carreguei|descadastrei)\b[^.!?\n]{0,40}\b(por engano|sem querer)\b|"
+    r"\b(por engano|sem querer)\b[^.!?\n]{0,20}\b(cliquei|carreguei)\b|"
+    r"(間違えて|誤って)(クリック|押し|配信停止|解除)|误点|誤點|错点|錯點|不小心点|不小心點|"
+    # Staying after all: a change of mind, a wrong button, a request revoked.
+    r"\bi'?ll stay\b|\bkeep (me in|'?em coming|them coming)\b|\bchanged my mind\b|\bscratch that\b|"
+    r"\bnever ?mind\b|\bon second thought\b|\bwrong button\b|"
+    r"\bes mir anders [üu]berlegt\b|\bfalsche[nr]? (knopf|button)\b|\b(widerrufe ich meine|meine) abmeldung\b|"
+    r"\bchang[ée] d'avis\b|\bne tenez pas compte\b|\bmauvais bouton\b|"
+    r"\bcambi[ée] de (opini[óo]n|idea)\b|\bme equivoqu[ée] de bot[óo]n\b|\bbot[óo]n equivocado\b|"
+    r"\bci ho ripensato\b|\bcambiato idea\b|\bnon tenete conto\b|\btasto sbagliato\b|"
+    r"\bbedacht\b|\bverkeerde knop\b|"
+    r"\bmudei de ideia\b|\bfoi engano\b|\bbot[ãa]o errado\b|"
+    r"押し間違え|(停止|解除)(の|を)?(依頼|申請|申し込み)?を?取り消|算了|改变主意|改變主意|按错|按錯|"
+    # Another channel only: the text messages, not the email.
+    r"\b(only|just) (the )?(sms|text messages?)\b|\b(sms|text messages?) only\b|"
+    r"\bsolo (los )?sms\b|\buniquement (les )?sms\b|\bnur (die )?sms\b|\bsolo (gli )?sms\b|\balleen (de )?sms\b|"
+    r"\bs[óo] (os )?sms\b|\bSMS(だけ|のみ)|只(退订|退訂|取消)?短信|仅短信|僅簡訊|"
+    # ... and the email may go on: "the emails can keep coming", "los correos sí".
+    r"\b(e-?mails?|newsletters?) (can|may) (keep coming|continue|stay)\b|\bstill want (the|your|my) (e-?mails?|newsletters?)\b|"
+    r"\bcontinuez (les|vos) (e-?mails?|mails|courriels|newsletters?)\b|"
+    r"\blos correos s[íi]\b|\b(los correos|el bolet[íi]n) (pueden|puede) seguir\b|"
+    r"\b(e-?mails?|mails|newsletter) (m[öo]chte|will) ich (aber )?(weiter|weiterhin)\b|"
+    r"\be-?mail invece continuate\b|"
+    r"\be-?mails? (mogen|kunnen) (blijven|gewoon)\b|\bmailen is prima\b|"
+    r"\bos e-?mails? podem continuar\b|"
+    r"邮件联系就行|郵件聯繫就行"
+)
+_DOUBTS = re.compile(words_pattern(alternatives(DOUBTS)), _I)
+# A few words under a subject that asks, turning it down: "No thanks.", "Please don't!", "Nope",
+# "Nein danke, bitte nicht.", "不要", "しないでください", "lol no".
+_REFUSAL = re.compile(
+    r"\b(no|nope|nah|not|don'?t|never|nein|nee|nicht|niet|non|pas|n[ãa]o|ignore|wrong|sorry|lol|haha|kidding|joke|"
+    r"nvm|mdr|kkk+|jaja|quatsch|ignor\w*|negeer)\b|"
+    r"いいえ|しない|しません|しなくて|結構です|不要|無視|不|没|沒|忽略",
+    _I,
+)
+# A negation of the mail itself asks: "no more", "I don't want your emails", "keine Mails mehr".
+_OF_THE_MAIL = re.compile(
+    r"\b(any ?more|no more|no longer|mehr|m[áa]s|meer|mais|pi[ùúu]|niente|nada|rien|geen|keine?)\b|"
+    r"\b(don'?t|do not) (want|need|wish)\b|\bne (veux|souhaite)\b|\bno (quiero|deseo)\b|\bnon voglio\b|"
+    r"\bn[ãa]o quero\b|\bwil geen\b|再|もう|いらない|不想|不需要",
+    _I,
+)
+_FEW_WORDS_UNDER = 10  # the words of a body that only answers its subject
+_FEW_CJK_UNDER = 20
+
+
 _AROUND_A_WORD = " \t\r\n.!?。！？…-–—:;,\"'"
 _FEW_CHARS = 24  # own words this short, with no phrase that asks, are too few to decide on
 _FEW_CJK = 6  # the same in a script written without spaces: characters, not words
@@ -332,6 +421,45 @@ def find_intent(text: str) -> Intent:
     intent.curt = (few and curt_word and _CURT.fullmatch(text.strip(_AROUND_A_WORD)) is not None
                    and not intent.negated and not intent.stays)
     return intent
+
+
+def doubts_in(text: str) -> list[str]:
+    """Words that take a request back, deny it, or are of another channel (DOUBTS). Apart from
+    find_intent: about half its time again, asked only of what would be decided a request."""
+    return [match.group(0) for match in _DOUBTS.finditer(text.translate(_APOSTROPHES))]
+
+
+def turned_down(subject: str, body: str) -> bool:
+    """The subject asks, and the few words under it, asking nothing, turn it down ("Unsubscribe" /
+    "No thanks."): the subject alone decided such a message, and it said the opposite."""
+    body = body.translate(_APOSTROPHES).strip(_AROUND_A_WORD)
+    if not body or not (_PHRASES.search(subject) or _CURT.search(subject)):
+        return False
+    if _CJK.search(body):
+        few = sum(1 for char in body if char.isalnum()) <= _FEW_CJK_UNDER
+    else:
+        few = len(body.split()) <= _FEW_WORDS_UNDER
+    asks = _PHRASES.search(body) is not None or (_CURT.search(body) is not None and _NOT_CURT.search(body) is None)
+    # "Keine Mails mehr", "I don't want these emails": a negation of the mail asks.
+    of_the_mail = _OF_THE_MAIL.search(body) is not None
+    return few and not asks and not of_the_mail and _REFUSAL.search(body) is not None
+
+
+def negated_across(subject: str, body: str) -> bool:
+    """A subject that runs on into the body ("Please do NOT" / "unsubscribe", "Never" / "Stop."):
+    what asks at the body's start, negated by the subject's last words. The two are joined by a
+    line break in the text read, which ends a clause, so find_intent does not see it."""
+    subject = subject.translate(_APOSTROPHES).rstrip()
+    # Only a subject that ends in the negation: "Not interested" / "Please unsubscribe me" gives a
+    # reason and asks; "请勿再发邮件" (send no more mail) asks.
+    if not _NEGATION_AT_END.search(subject):
+        return False
+    body = body.translate(_APOSTROPHES).lstrip(_AROUND_A_WORD)
+    start = len(subject) + 1
+    joined = f"{subject} {body[:80]}"
+    # What asks opens the body ("unsubscribe", "Stop."), not "the link does not work: I clicked".
+    return any(found is not None and found.start() == start
+               for found in (_PHRASES.search(joined, start), _CURT.search(joined, start)))
 
 
 def _few_words(text: str) -> bool:

@@ -1,0 +1,101 @@
+"""Refusals, retractions and other channels, which a probing helper had honoured as requests
+(2026-12-07): a short refusal under a subject that asks ("Unsubscribe" / "No thanks."), a
+subject that runs on into a negated body ("Please do NOT" / "unsubscribe"), a request taken
+back ("That wasn't me, ignore it", "just kidding"), and SMS only. Each now goes to a person;
+the genuine requests beside them, some with negations of their own, are still decided alone.
+
+The corpus's whole test split decides as before (tests/test_judge.py); two batches of such
+messages written by helpers who never saw these rules measured the change (docs/email.md)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from suppression.inbound.classify import REQUEST, REVIEW
+from tests.test_reader_defects import message, read
+
+REFUSALS = Path(__file__).parent / "corpus" / "refusals"
+
+
+@pytest.mark.parametrize("subject, body", [
+    ("Unsubscribe", "No thanks."),
+    ("Unsubscribe", "Please don't!"),
+    ("Unsubscribe", "lol no"),
+    ("Unsubscribe", "Not yet."),
+    ("Abmelden", "Nein danke, bitte nicht."),
+    ("Baja", "No, por favor."),
+    ("Désinscription", "Non merci."),
+    ("退订", "不要"),
+    ("配信停止", "しないでください"),
+])
+def test_a_few_words_under_a_subject_that_asks_turning_it_down_go_to_a_person(subject, body):
+    decision = read(message(body, subject))
+    assert decision.kind == REVIEW and "turn it down" in decision.reasons[0], decision.reasons
+
+
+@pytest.mark.parametrize("subject, body", [
+    ("Please do NOT", "unsubscribe"),
+    ("Never", "Stop."),
+    ("Whatever you do, don't", "remove me"),
+    ("No", "Baja"),
+    ("请不要", "退订"),
+    ("Ne pas", "désabonner"),
+])
+def test_a_subject_that_runs_on_into_the_body_negates_what_opens_it(subject, body):
+    decision = read(message(body, subject))
+    assert decision.kind == REVIEW and "negated" in decision.reasons[0], decision.reasons
+
+
+@pytest.mark.parametrize("body", [
+    "Someone asked you to unsubscribe me. That wasn't me, ignore it.",
+    "Please unsubscribe me. Actually, forget it, I'll stay.",
+    "Please unsubscribe me... just kidding!",
+    "Please unsubscribe bob@example.com. Just kidding, he'd kill me.",
+    "Oops, I clicked unsubscribe by mistake this morning.",
+    "Alguien pidió darme de baja. No fui yo, olvídenlo.",
+    "Por error pulsé darme de baja. Quiero seguir recibiendo sus correos.",
+    "Please unsubscribe me from SMS only.",
+    "Bitte keine SMS mehr schicken. Die E-Mails möchte ich aber weiter bekommen.",
+])
+def test_words_that_take_a_request_back_or_are_of_another_channel_go_to_a_person(body):
+    decision = read(message(body, "Hi"))
+    assert decision.kind == REVIEW and any("take it back" in reason for reason in decision.reasons), decision.reasons
+
+
+@pytest.mark.parametrize("subject, body", [
+    ("Unsubscribe", "Thanks"),
+    ("Unsubscribe", "Please remove me, I don't want these emails anymore."),
+    ("Abmelden", "Nein danke, keine Mails mehr."),
+    ("Basta email promozionali", "Per favore non inviatemi più email promozionali. Grazie."),
+    ("Not interested", "Please unsubscribe me"),
+    ("请勿再发邮件", "请把我的邮箱从你们的邮件列表中删除，谢谢。"),
+    ("Newsletter", "If this is your marketing list, take me off it. If it's about my booking, ignore this."),
+    ("Unsubscribe", "Please remove me from the weekly offers. I still want my invoices by email."),
+    ("Remove me", "Please remove me from your mailing list, I do not want to receive any more newsletters."),
+])
+def test_genuine_requests_beside_them_are_still_decided_alone(subject, body):
+    decision = read(message(body, subject))
+    assert decision.kind == REQUEST, decision.reasons
+
+
+def _tally(batch: str) -> tuple[int, int]:
+    """(messages asking to stay taken as requests, requests decided alone) of a helper's batch."""
+    wrong = alone = 0
+    for n, mail in enumerate(json.loads((REFUSALS / batch).read_text(encoding="utf-8"))):
+        sender = f"person{n}@example.org"
+        raw = (f"From: <{sender}>\r\nTo: PLUSinfo@plusnxt.com\r\nSubject: {mail['subject']}\r\n"
+               f"Content-Type: text/plain; charset=utf-8\r\n\r\n{mail['body']}\r\n").encode()
+        taken = read(raw, sender).kind == REQUEST
+        wrong += taken and mail["label"] == "stay"
+        alone += taken and mail["label"] == "request"
+    return wrong, alone
+
+
+@pytest.mark.parametrize("batch, most_wrong, fewest_alone", [
+    ("batch_a.json", 10, 67),  # 150 asking to stay, 70 to leave: shaped the rules (53 wrong before)
+    ("batch_b.json", 18, 60),  # 135 and 63: read once, at the end (51 wrong before)
+])
+def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alone):
+    wrong, alone = _tally(batch)
+    assert wrong <= most_wrong and alone >= fewest_alone, (wrong, alone)

@@ -61,7 +61,7 @@ from suppression.tokens import mint_undo, verify_undo
 # 10 µs to validate, or a millisecond when its domain (an IDN) is new, so a slice is sized by
 # how long the one before it took, not by a count.
 _TURN_SECONDS = 0.004
-_SLICE = 64  # at most about 85 ms of the costliest lines in one turn
+_SLICE = 16  # at most about 20 ms of the costliest lines in one turn
 
 
 async def _let_others_run() -> None:

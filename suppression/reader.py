@@ -22,6 +22,7 @@ import re
 import resource
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from functools import partial
 from multiprocessing.connection import Connection
@@ -38,6 +39,11 @@ log = logging.getLogger(__name__)
 _START_SECONDS = 30.0  # a child that cannot import and say "ready" in this long is broken
 _CHUNK_BYTES = 8 * 1024 * 1024
 _ROOM_BYTES = 64 * 1024 * 1024  # mail handed to the child at once: a batch, without copying 500 MB
+# After a first look overran, larger messages are set aside unread for this long: a flood of slow
+# ones cost the intake a first look and a new child each (sixty of 350 KB held a request behind
+# them 43 s). Reading grows with size: one this small reads well within a first look.
+_LOOK_BYTES = 64 * 1024
+_AFTER_OVERRUN_SECONDS = 60.0
 
 
 class ReaderUnavailable(Exception):
@@ -70,6 +76,7 @@ class MailReader:
         self._process = None
         self._conn: Connection | None = None
         self.restarts = 0  # children ended for overrunning or dying
+        self._overran_at = -_AFTER_OVERRUN_SECONDS  # when a first look last overran (time.monotonic())
 
     def read(self, batch: list[tuple[int, bytes, str]]) -> list[Decision | None]:
         """The decision for each (id, raw, envelope sender), in order (None: set aside)."""
@@ -89,6 +96,19 @@ class MailReader:
                 self._end_child()
 
     def _read_chunk(self, chunk: list[tuple[int, bytes, str]]) -> list[Decision | None]:
+        """The chunk's decisions; soon after an overrun, a first look sets its large messages aside
+        unread (None) and reads the others."""
+        if self.set_aside and time.monotonic() - self._overran_at < _AFTER_OVERRUN_SECONDS:
+            large = [len(raw) > _LOOK_BYTES for _, raw, _ in chunk]
+            if any(large):
+                log.info("%d large message(s) set aside unread: a first look overran %.0f s ago", sum(large),
+                         time.monotonic() - self._overran_at)
+                small = [item for item, big in zip(chunk, large, strict=True) if not big]
+                read = iter(self._read_in_child(small) if small else ())
+                return [None if big else next(read) for big in large]
+        return self._read_in_child(chunk)
+
+    def _read_in_child(self, chunk: list[tuple[int, bytes, str]]) -> list[Decision | None]:
         """Hand the child a chunk at once (no round trip a message); it answers each message as it
         is read, and each answer has its own budget. Past an overrun or a crash, a new child
         reads the rest."""
@@ -118,6 +138,7 @@ class MailReader:
         budget = self.settings.budget_seconds
         if self.set_aside:
             log.info("message %d was not read within %g s; it is read again beside the others", message_id, budget)
+            self._overran_at = time.monotonic()
             return None
         log.warning("message %d took longer than %g s to read; kept for review", message_id, budget)
         return _review(f"reading it took longer than {budget:g} s; kept for a person, not read again")

@@ -148,3 +148,25 @@ def test_a_reader_that_dies_mid_message_sends_it_to_review(tmp_path):
         assert any("reader stopped while reading it" in r for r in message["reasons"])
         status, answer = call(deployment, "GET", "/v1/suppressions/someone@example.com")
         assert status == 200
+
+
+def test_a_flood_of_slow_messages_costs_the_requests_behind_it_one_first_look(tmp_path):
+    """Each slow message cost the intake a first look and a new child: sixty of them, from one
+    sender, held a request behind them 43 s. Once a first look overruns, large messages are set
+    aside unread for a minute, and read one at a time beside the others."""
+    deployment = deploy(tmp_path)
+    with ServiceProcess(deployment.config, deployment.http_port, tmp_path) as service:
+        slow = []
+        for n in range(3):  # each about 0.8 s to read: past the first look (0.5 s)
+            code, message_id = send_raw(deployment.smtp_port, slow_to_read(60_000), mail_from=f"slow{n}@example.net")
+            assert code == 250
+            slow.append(message_id)
+        _, quick = send_raw(deployment.smtp_port, request_with_body("unsubscribe", "please unsubscribe me"),
+                            mail_from="quick@example.net")
+        assert settled(deployment, quick)["status"] == "request"
+        for message_id in slow:  # each read to its end by the second reader
+            assert settled(deployment, message_id)["status"] == "request"
+        log = service.output
+    # One first look overran; the others were not given one.
+    assert log.count("was not read within 0.5 s") == 1, log
+    assert "set aside unread: a first look overran" in log

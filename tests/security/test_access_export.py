@@ -10,7 +10,7 @@ import dataclasses
 
 import pytest
 
-from handlers.state import SERVICE
+from handlers.state import SERVICE, SETTINGS
 from suppression.config import WebhookSettings
 from tests.support.http import bearer
 from tests.support.settings import make_settings
@@ -33,10 +33,13 @@ async def test_the_export_names_recipients_purposes_and_retention(client, admin_
     await client.post("/v1/suppressions", json={"email": "jane@example.com"}, headers=bearer(admin_key))
     assert await client.app[SERVICE].store.claim_reply("jane@example.com", "2026-11-25")
     record = await (await client.get("/v1/subjects/jane@example.com", headers=bearer(admin_key))).json()
-    # The receiver of suppression events was sent it (by host and path, never the query); the
+    # The receiver of suppression events was sent it (by its host and a digest of its URL: never
+    # its path or query, which may hold its secret; an operator's `name` if it has one); the
     # desk's receiver gets only review.opened, which masks addresses.
+    crm = client.app[SETTINGS].webhooks[0].label
+    assert crm.startswith("127.0.0.1:9#") and "crm" not in crm and "secret" not in crm
     assert record["recipients"] == [
-        {"kind": "webhook", "receiver": "127.0.0.1:9/hooks/crm", "events": ["suppression.created", "suppression.removed"]},
+        {"kind": "webhook", "receiver": crm, "events": ["suppression.created", "suppression.removed"]},
         {"kind": "mail relay", "receiver": "127.0.0.1:25", "events": ["confirmation replies"]},
     ]
     kinds = ["suppressions", "history", "messages", "replies", "rate_limits", "come_back_requests"]

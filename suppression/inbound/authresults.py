@@ -16,10 +16,13 @@ import authres
 
 _METHODS = ("dmarc", "spf", "dkim")
 _MAX_HEADER_CHARS = 4000
-_FIELD = b"authentication-results"
+_LINE_OF_THE_FIELD = b"\nauthentication-results"  # in the lowered header, line breaks made LF
 _DISOWNED = b"X-Disowned-"  # what a field of mail not relayed by our MTA is renamed to begin with
 _COLON = re.compile(rb"[ \t]*:")
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
+# Two line breaks in a row, as the email parser reads them (CRLF, a bare CR, a bare LF), each
+# pair holds one of these: "\r\n\r\n" "\n\r", "\r\n\n" "\n\n", "\r\r\n" "\r\r" and so on.
+_BLANK_LINES = (b"\n\n", b"\r\r", b"\n\r")
+MOST_FIELDS = 64  # Authentication-Results fields in one message; no mail server writes more
 _AUTHSERV_ID = re.compile(r"\s*([^\s;(]{1,255})")
 
 
@@ -67,20 +70,30 @@ def _verdict(results: dict[str, str], by: str) -> Verdict:
     return Verdict(summary, forged, passed=results.get("dmarc") == "pass")
 
 
+class TooManyResults(ValueError):
+    """More Authentication-Results fields than any mail server writes: refused, not renamed."""
+
+
 def disowned(raw: bytes) -> bytes:
     """The message with each Authentication-Results field of its header renamed (X-Disowned-...),
     for mail that did not come through a trusted relay: there, every such field is the sender's
-    own writing, whatever MTA it names. C-speed searches; a Python step only for each field."""
-    if raw.startswith((b"\n", b"\r\n")):
+    own writing, whatever MTA it names. A field begins a line as the email parser reads lines
+    (after CRLF, a bare LF or a bare CR). C-speed searches, and a Python step for each of at most
+    MOST_FIELDS fields; past those, TooManyResults (each one more was a turn of the loop)."""
+    if raw.startswith((b"\n", b"\r")):
         return raw  # no header
-    end = _HEADER_END.search(raw)
-    header = raw[:end.start() if end else len(raw)].lower()
-    starts, at = [], header.find(_FIELD)
+    end = min((at for at in (raw.find(blank) for blank in _BLANK_LINES) if at >= 0), default=len(raw))
+    # Lowered, its line breaks made LF (the same length), after a LF: the first field starts a line too.
+    header = (b"\n" + raw[:end]).lower().replace(b"\r", b"\n")
+    starts, lines, at = [], 0, header.find(_LINE_OF_THE_FIELD)
     while at != -1:
-        after = at + len(_FIELD)
-        if (at == 0 or header[at - 1] == 0x0A) and _COLON.match(header, after):
-            starts.append(at)
-        at = header.find(_FIELD, after)
+        lines += 1  # every line that begins so counts, a field or not: the Python steps are bounded
+        if lines > MOST_FIELDS:
+            raise TooManyResults(f"more than {MOST_FIELDS} Authentication-Results header fields")
+        after = at + len(_LINE_OF_THE_FIELD)
+        if _COLON.match(header, after):
+            starts.append(at)  # in the header after its first LF: the field's place in raw
+        at = header.find(_LINE_OF_THE_FIELD, after)
     if not starts:
         return raw
     pieces, last = [], 0

@@ -5,7 +5,7 @@ import email.message
 import pytest
 
 from handlers.state import INTAKE, SERVICE, SMTP_SERVER
-from suppression.inbound.authresults import disowned, sender_verdict
+from suppression.inbound.authresults import MOST_FIELDS, TooManyResults, disowned, sender_verdict
 from suppression.inbound.classify import REQUEST, REVIEW, classify_message
 from suppression.links import mint_link
 from suppression.model import ALL_EMAILS, Scope
@@ -159,3 +159,16 @@ def test_mail_not_relayed_has_every_authentication_results_field_of_its_header_r
     assert parsed.get_all("Authentication-Results") is None and sender_verdict(parsed, [MX]) is None
     for untouched in (b"From: <a@example.com>\r\n\r\nAuthentication-Results: x\r\n", b"\r\nAuthentication-Results: x"):
         assert disowned(untouched) is untouched
+
+
+def test_a_field_after_a_bare_cr_is_renamed_too_and_a_flood_of_them_is_refused():
+    # The email parser ends a line at a bare CR as well; a reviewing helper's forged dmarc=pass
+    # after one was believed, and suppressed three people past a budget of one.
+    raw = (b"From: <v@example.net>\r\nSubject: unsubscribe\rAuthentication-Results: " + MX.encode()
+           + b"; dmarc=pass header.from=example.net\r\n\r\nunsubscribe\r\n")
+    assert sender_verdict(email.message_from_bytes(raw), [MX]).passed
+    assert sender_verdict(email.message_from_bytes(disowned(raw)), [MX]) is None
+    fields = b"".join(b"Authentication-Results: x%d\r\n" % n for n in range(MOST_FIELDS))
+    assert disowned(fields + b"\r\nbody").count(b"X-Disowned-") == MOST_FIELDS
+    with pytest.raises(TooManyResults):  # each one more was a Python step on the loop
+        disowned(fields + b"authentication-results and not even a field\r\n\r\nbody")

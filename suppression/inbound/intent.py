@@ -291,48 +291,32 @@ DOUBTS = (
     r"\biemand (heeft|wilde) (mij|me) (af(gemeld|melden)|laten afmelden|uitschrijven)|"
     r"\balgu[ée]m (pediu|solicitou) (o meu descadastro|para me descadastrar|a minha remo[çc][ãa]o)|"
     r"誰かが[^。！？\n]{0,10}(配信停止|解除)|有人(帮我|替我|冒充我)?(申请)?(退订|退訂)|"
-    # Forget it, or my last message: the request is withdrawn. Not "ignore this": a request says
-    # it too, of the rest ("if it's about my booking, ignore this").
-    r"\bforget (it|that|about it)\b|\b(ignore|disregard|forget) my (last|earlier|previous) (e-?mail|message|request)\b|"
-    r"\bolv[ií]d(en|a)lo\b|\boubliez (ça|mon (dernier |pr[ée]c[ée]dent )?(message|mail|courriel))|"
-    r"\bvergessen sie (das|meine (letzte )?(mail|nachricht))\b|\bdimenticate (il mio|la mia) (ultim|precedent)|"
-    r"\bvergeet (het|mijn (vorige|laatste) (mail|bericht))\b|\besque[çc](a|am) (isso|a minha (última|mensagem))\b|"
-    r"忘れてください|当我没说|當我沒說|"
+    # My last message is withdrawn. Not "ignore this" or "forget it": a request says them too, of
+    # the rest ("if it's about my booking, ignore this"; "the link fails, forget it, remove me").
+    r"\b(ignore|disregard|forget) my (last|earlier|previous) (e-?mail|message|request)\b|"
+    r"\boubliez mon (dernier |pr[ée]c[ée]dent )?(message|mail|courriel)|"
+    r"\bvergessen sie meine (letzte )?(mail|nachricht)\b|\bdimenticate (il mio|la mia) (ultim|precedent)|"
+    r"\bvergeet mijn (vorige|laatste) (mail|bericht)\b|\besque[çc](a|am) a minha (última )?mensagem\b|"
+    r"当我没说|當我沒說|"
     # Joking.
     r"\bjust (kidding|joking)\b|\b(i was|i'?m) (just )?(kidding|joking)\b|\b(era|es|fue) (solo )?(una )?broma\b|"
     r"\bbromeaba\b|\bje plaisant(e|ais)\b|\bc'[ée]tait une blague\b|\b(nur|bloß|war) (ein )?(spa(ß|ss)|scherz)\b|"
     r"\bscherz(avo|ando)\b|\bgrapje\b|\b(é|era|foi) (s[óo] )?(uma )?brincadeira\b|\b(estava|estou) brincando\b|"
     r"冗談(です|でした|だよ)|(开|開)玩笑的|"
-    # The leaving was a slip: clicked by mistake.
-    r"\b(clicked|pressed|hit|tapped|unsubscribed)\b[^.!?\n]{0,40}\b(by (mistake|accident)|accidentally|mistakenly)\b|"
-    r"\b(accidentally|mistakenly) (clicked|pressed|hit|tapped|unsubscribed)\b|"
-    r"\b(puls[ée]|hice clic|di clic|me di de baja)\b[^.!?\n]{0,40}\b(por error|sin querer|por equivocaci[óo]n)\b|"
-    r"\b(por error|sin querer) (puls[ée]|hice clic|di clic|me di de baja)\b|"
-    r"\b(cliqu[ée]|appuy[ée]|d[ée]sinscrit)\b[^.!?\n]{0,40}\bpar erreur\b|\bpar erreur\b[^.!?\n]{0,20}\bcliqu[ée]|"
-    r"\b(versehentlich|aus versehen)\b[^.!?\n]{0,40}\b(geklickt|gedr[üu]ckt|abgemeldet)\b|"
-    r"\b(geklickt|gedr[üu]ckt|abgemeldet)\b[^.!?\n]{0,30}\b(versehentlich|aus versehen)\b|"
-    r"\b(cliccato|premuto|disiscritt[oa])\b[^.!?\n]{0,40}\bper (errore|sbaglio)\b|"
-    r"\bper (errore|sbaglio)\b[^.!?\n]{0,20}\b(cliccato|premuto)\b|"
-    r"\bper (ongeluk|vergissing)\b[^.!?\n]{0,40}\b(geklikt|afgemeld|gedrukt)\b|"
-    r"\b(geklikt|afgemeld|gedrukt)\b[^.!?\n]{0,30}\bper (ongeluk|vergissing)\b|"
-    r"\b(cliquei|carreguei|descadastrei)\b[^.!?\n]{0,40}\b(por engano|sem querer)\b|"
-    r"\b(por engano|sem querer)\b[^.!?\n]{0,20}\b(cliquei|carreguei)\b|"
-    r"(間違えて|誤って)(クリック|押し|配信停止|解除)|误点|誤點|错点|錯點|不小心点|不小心點|"
-    # Staying after all: a change of mind, a wrong button, a request revoked.
-    r"\bi'?ll stay\b|\bkeep (me in|'?em coming|them coming)\b|\bchanged my mind\b|\bscratch that\b|"
-    r"\bnever ?mind\b|\bon second thought\b|\bwrong button\b|"
-    r"\bes mir anders [üu]berlegt\b|\bfalsche[nr]? (knopf|button)\b|\b(widerrufe ich meine|meine) abmeldung\b|"
-    r"\bchang[ée] d'avis\b|\bne tenez pas compte\b|\bmauvais bouton\b|"
-    r"\bcambi[ée] de (opini[óo]n|idea)\b|\bme equivoqu[ée] de bot[óo]n\b|\bbot[óo]n equivocado\b|"
-    r"\bci ho ripensato\b|\bcambiato idea\b|\bnon tenete conto\b|\btasto sbagliato\b|"
-    r"\bbedacht\b|\bverkeerde knop\b|"
-    r"\bmudei de ideia\b|\bfoi engano\b|\bbot[ãa]o errado\b|"
-    r"押し間違え|(停止|解除)(の|を)?(依頼|申請|申し込み)?を?取り消|算了|改变主意|改變主意|按错|按錯|"
-    # Another channel only: the text messages, not the email.
-    r"\b(only|just) (the )?(sms|text messages?)\b|\b(sms|text messages?) only\b|"
-    r"\bsolo (los )?sms\b|\buniquement (les )?sms\b|\bnur (die )?sms\b|\bsolo (gli )?sms\b|\balleen (de )?sms\b|"
-    r"\bs[óo] (os )?sms\b|\bSMS(だけ|のみ)|只(退订|退訂|取消)?短信|仅短信|僅簡訊|"
-    # ... and the email may go on: "the emails can keep coming", "los correos sí".
+    # The leaving itself was a slip: not "subscribed by mistake", which asks to leave.
+    r"\b(clicked|pressed|hit|tapped) (on )?(the |your )?unsubscribe\b[^.!?\n]{0,30}\b(by (mistake|accident)|accidentally)\b|"
+    r"\b(accidentally|mistakenly) (clicked|pressed|hit|tapped) (on )?(the |your )?unsubscribe|"
+    r"\b(accidentally|mistakenly) unsubscribed\b|\bunsubscribed (myself )?(by (mistake|accident)|accidentally)\b|"
+    r"\bme di de baja (por error|sin querer)\b|\b(por error|sin querer) me di de baja\b|"
+    r"\bd[ée]sinscrit(e)? par erreur\b|\b(versehentlich|aus versehen) abgemeldet\b|"
+    r"\bdisiscritt[oa] per (errore|sbaglio)\b|\bper (ongeluk|vergissing) afgemeld\b|"
+    r"\bdescadastrei (por engano|sem querer)\b|\bpuls[ée] (en )?(el (bot[óo]n|enlace) de )?(darme de )?baja (por error|sin querer)\b|"
+    r"\b(por error|sin querer) puls[ée] (en )?(el (bot[óo]n|enlace) de )?(darme de )?baja\b|"
+    r"(間違えて|誤って)(配信停止|解除)|(误点|誤點|不小心点|不小心點)(了)?(退订|退訂)|"
+    # Staying after all, or a leaving revoked.
+    r"\bi'?ll stay\b|\b(widerrufe ich meine|meine) abmeldung\b|"
+    r"(停止|解除)(の|を)?(依頼|申請|申し込み)?を?取り消|"
+    # Another channel: the text messages go, the email may stay ("the emails can keep coming").
     r"\b(e-?mails?|newsletters?) (can|may) (keep coming|continue|stay)\b|\bstill want (the|your|my) (e-?mails?|newsletters?)\b|"
     r"\bcontinuez (les|vos) (e-?mails?|mails|courriels|newsletters?)\b|"
     r"\blos correos s[íi]\b|\b(los correos|el bolet[íi]n) (pueden|puede) seguir\b|"
@@ -346,18 +330,27 @@ _DOUBTS = re.compile(words_pattern(alternatives(DOUBTS)), _I)
 # A few words under a subject that asks, turning it down: "No thanks.", "Please don't!", "Nope",
 # "Nein danke, bitte nicht.", "不要", "しないでください", "lol no".
 _REFUSAL = re.compile(
-    r"\b(no|nope|nah|not|don'?t|never|nein|nee|nicht|niet|non|pas|n[ãa]o|ignore|wrong|sorry|lol|haha|kidding|joke|"
-    r"nvm|mdr|kkk+|jaja|quatsch|ignor\w*|negeer)\b|"
+    r"\b(no|nope|nah|not|don'?t|nein|nee|nicht|niet|non|pas|n[ãa]o|lol|haha|kidding|joke|nvm|mdr|kkk+|jaja|quatsch)\b|"
     r"いいえ|しない|しません|しなくて|結構です|不要|無視|不|没|沒|忽略",
     _I,
 )
-# A negation of the mail itself asks: "no more", "I don't want your emails", "keine Mails mehr".
-_OF_THE_MAIL = re.compile(
+# ... unless they say why they leave, or that the mail should stop: "no more", "I don't want your
+# emails", "keine Mails mehr", "Not interested.", "I never signed up", "wrong person".
+_LEAVES_ANYWAY = re.compile(
     r"\b(any ?more|no more|no longer|mehr|m[áa]s|meer|mais|pi[ùúu]|niente|nada|rien|geen|keine?)\b|"
     r"\b(don'?t|do not) (want|need|wish)\b|\bne (veux|souhaite)\b|\bno (quiero|deseo)\b|\bnon voglio\b|"
-    r"\bn[ãa]o quero\b|\bwil geen\b|再|もう|いらない|不想|不需要",
+    r"\bn[ãa]o quero\b|\bwil geen\b|\binteress|\bint[ée]ress|\binteres[as]|\binterest|\binteresse|"
+    r"\b(signed|sign) up\b|\bsubscrib|\b(asked|registered|requested)\b|\bwrong (person|address|e-?mail)\b|"
+    r"再|もう|いらない|不想|不需要|兴趣|興趣|興味",
     _I,
 )
+# A subject of these words alone, ending in a negation, runs on into the body.
+_REFUSING = frozenset(
+    "no nope nah not don't dont never nein nee nicht niet non pas não nao nunca".split())
+_FILLER = frozenset(
+    "please pls plz whatever you do i ne bitte s'il vous plaît plait svp por favor per favore alsjeblieft".split())
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+_CJK_REFUSAL = re.compile(r"(请|請)?(不要|别|別|勿)")
 _FEW_WORDS_UNDER = 10  # the words of a body that only answers its subject
 _FEW_CJK_UNDER = 20
 
@@ -440,9 +433,16 @@ def turned_down(subject: str, body: str) -> bool:
     else:
         few = len(body.split()) <= _FEW_WORDS_UNDER
     asks = _PHRASES.search(body) is not None or (_CURT.search(body) is not None and _NOT_CURT.search(body) is None)
-    # "Keine Mails mehr", "I don't want these emails": a negation of the mail asks.
-    of_the_mail = _OF_THE_MAIL.search(body) is not None
-    return few and not asks and not of_the_mail and _REFUSAL.search(body) is not None
+    return few and not asks and _LEAVES_ANYWAY.search(body) is None and _REFUSAL.search(body) is not None
+
+
+def _only_refusing(text: str) -> bool:
+    """A negation and a few words around it that say nothing else ("Please do NOT", "Never", "请不要")."""
+    if _CJK.search(text):
+        return _CJK_REFUSAL.fullmatch("".join(char for char in text if char.isalnum())) is not None
+    words = [word.lower() for word in _WORD.findall(text)]
+    return (0 < len(words) <= 5 and all(word in _REFUSING or word in _FILLER for word in words)
+            and any(word in _REFUSING for word in words))
 
 
 def negated_across(subject: str, body: str) -> bool:
@@ -450,9 +450,9 @@ def negated_across(subject: str, body: str) -> bool:
     what asks at the body's start, negated by the subject's last words. The two are joined by a
     line break in the text read, which ends a clause, so find_intent does not see it."""
     subject = subject.translate(_APOSTROPHES).rstrip()
-    # Only a subject that ends in the negation: "Not interested" / "Please unsubscribe me" gives a
-    # reason and asks; "请勿再发邮件" (send no more mail) asks.
-    if not _NEGATION_AT_END.search(subject):
+    # Only a subject of refusing and courtesy words that ends in the negation: "Not interested",
+    # "Publicidad no", "Je ne lis pas" over "Please unsubscribe me" give a reason, and ask.
+    if not _NEGATION_AT_END.search(subject) or not _only_refusing(subject.strip(_AROUND_A_WORD)):
         return False
     body = body.translate(_APOSTROPHES).lstrip(_AROUND_A_WORD)
     start = len(subject) + 1

@@ -12,6 +12,7 @@ import asyncio
 import email.utils
 import json
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -40,6 +41,9 @@ class ReceiverStatus:
 
     delivered: Counter = field(default_factory=Counter)  # outcome -> attempts
     disabled: bool = False
+
+
+_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]*")  # a receiver's URL may hold its secret
 
 
 class WebhookDispatcher:
@@ -207,7 +211,8 @@ class _Delivery:
         except asyncio.TimeoutError:
             return None, f"no answer within {self.receiver.timeout_seconds:g} s", None
         except (aiohttp.ClientError, OSError) as exc:
-            return None, f"{type(exc).__name__}: {exc}"[:300], None
+            # aiohttp names the URL in some errors (url='http://...'), path and query included.
+            return None, _URL.sub("<the receiver's URL>", f"{type(exc).__name__}: {exc}")[:300], None
 
     async def _save(self, state: Receiver, cursor: int) -> None:
         if cursor != state.cursor or state.attempts:

@@ -456,3 +456,32 @@ def test_retry_after_reads_seconds_and_http_dates():
     # The standard library's parser overflows on a zone this large: a receiver's odd header is
     # no date, not a failed delivery loop.
     assert retry_after("Mon, 01 Jan 2025 00:00:00 +99999999999999999999") is None
+
+
+async def test_an_error_that_names_the_receivers_url_is_kept_without_it(aiohttp_client, tmp_path, caplog):
+    """aiohttp names the URL, path and query included, in some errors (a malformed answer):
+    the log and the receiver's last error, which `suppression webhooks` prints, say it without."""
+    async def malformed(reader, writer):
+        await reader.read(65536)
+        writer.write(b"HTTP/1.1 200 OK\r\nBad header line\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(malformed, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    url = f"http://127.0.0.1:{port}/hooks/catch-SECRETPATHTOKEN?key=QUERYSECRET"
+    try:
+        client, key = await app_with(aiohttp_client, tmp_path, {"url": url, "secret": new_secret(),
+                                                               "first_retry_seconds": 0.05, "max_retry_seconds": 0.5})
+        await suppress(client, key, "a@example.com")
+
+        async def failed():
+            return (await client.app[SERVICE].store.receiver(url)).attempts >= 1
+        assert await wait_until(failed)
+        last_error = (await client.app[SERVICE].store.receiver(url)).last_error
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert "ClientResponseError" in last_error and "<the receiver's URL>" in last_error, last_error
+    for secret in ("SECRETPATHTOKEN", "QUERYSECRET"):
+        assert secret not in last_error and secret not in caplog.text

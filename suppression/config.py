@@ -4,6 +4,7 @@ import base64
 import binascii
 import dataclasses
 import hashlib
+import hmac
 import ipaddress
 import logging
 import os
@@ -177,13 +178,15 @@ class WebhookSettings:
         """Its name, or its host and port and a digest of its URL: what /metrics (open to anyone
         who reaches it) and the log call it. Never the URL's user, password, path or query:
         each may carry the receiver's own secret (Basic auth; a token in the path, as Slack's
-        and Zapier's hooks have). The digest keeps receivers on one host apart."""
+        and Zapier's hooks have). The digest keeps receivers on one host apart; keyed with the
+        receiver's signing secret, so that a weak password in the URL cannot be tried against it."""
         if self.name:
             return self.name
         url = urlsplit(self.url)
         host = f"[{url.hostname}]" if ":" in (url.hostname or "") else url.hostname or ""
         port = f":{url.port}" if url.port is not None else ""
-        return f"{host}{port}#{hashlib.sha256(self.url.encode()).hexdigest()[:8]}"
+        digest = hmac.new(self.secret.encode(), self.url.encode(), hashlib.sha256).hexdigest()[:8]
+        return f"{host}{port}#{digest}"
 
     def wants(self, event_type: str) -> bool:
         return not self.events or event_type in self.events

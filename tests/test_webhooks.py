@@ -210,6 +210,7 @@ async def test_a_receiver_down_for_a_while_then_up_gets_everything_in_order(aioh
     assert (state.attempts, state.failing_since, state.last_error) == (0, None, None)
 
 
+@pytest.mark.sqlite_only  # the delivery's naming, not the store's
 async def test_a_password_or_token_in_a_receivers_url_is_never_shown_on_metrics_or_in_the_log(
         aiohttp_client, tmp_path, receivers, caplog):
     """/metrics answers anyone who reaches it, and the log is read by many: a receiver is called by
@@ -458,6 +459,7 @@ def test_retry_after_reads_seconds_and_http_dates():
     assert retry_after("Mon, 01 Jan 2025 00:00:00 +99999999999999999999") is None
 
 
+@pytest.mark.sqlite_only  # the delivery's naming, not the store's
 async def test_an_error_that_names_the_receivers_url_is_kept_without_it(aiohttp_client, tmp_path, caplog):
     """aiohttp names the URL, path and query included, in some errors (a malformed answer):
     the log and the receiver's last error, which `suppression webhooks` prints, say it without."""

@@ -119,6 +119,7 @@ async def test_thirty_forged_senders_from_one_network_switch_off_at_most_ten(cli
     assert any("budget" in reason for reason in kept.reasons)
 
 
+@pytest.mark.sqlite_only  # the SMTP handler's work; the budgets' stores are tried above
 @pytest.mark.parametrize("relayed", [True, False], ids=["through-our-relay", "straight-to-us"])
 async def test_a_verdict_of_our_mta_is_believed_only_in_mail_our_relays_bring(aiohttp_client, tmp_path, store,
                                                                                 relayed):

@@ -113,7 +113,7 @@ def classify_message(
         return Decision(AUTOMATIC, tuple(machine), **about)
 
     own_subject, body = own_parts(message, subject)
-    text, subject_only = f"{own_subject}\n{body}".strip(), not body
+    text, subject_only = _joined(own_subject, body)
     about["words"] = text[:MAX_WORDS]
     claims = subject_claims or _claims("\n".join(_all_texts(message)), read_token)
     proof = TOKEN
@@ -208,13 +208,16 @@ def classify_message(
 def words_of(message, subject: str) -> tuple[str, bool]:
     """The sender's own words (a subject that is not a reply's, and the body without quotes,
     forwards and signatures), and whether the subject is all of them."""
-    own_subject, body = own_parts(message, subject)
-    return f"{own_subject}\n{body}".strip(), not body
+    return _joined(*own_parts(message, subject))
 
 
 def own_parts(message, subject: str) -> tuple[str, str]:
     """The sender's own subject (none for a reply's) and own body, apart."""
     return "" if _REPLY_PREFIX.match(subject) else subject, own_words(body_text(message)).strip()
+
+
+def _joined(own_subject: str, body: str) -> tuple[str, bool]:
+    return f"{own_subject}\n{body}".strip(), not body
 
 
 def _has_calendar(message) -> bool:

@@ -276,11 +276,13 @@ WANTS_MORE = (
 _WANTS_MORE = re.compile(words_pattern(alternatives(WANTS_MORE)), _I)
 
 
-# Words that take a request back, say it was not theirs, or are about another channel than
-# email: "that wasn't me, ignore it", "unsubscribe me... just kidding", "I clicked it by
-# mistake", "stop the SMS, emails are fine", "I get it twice". A probing helper's messages of
-# these kinds were honoured as requests (2026-12-07): the judge scored them 0.97-1.00 on the
-# phrase that asks. A person decides whatever else they say.
+# Words that take a request back, say it was someone else's, call the leaving a slip or a joke,
+# or let the email go on while something else stops: "someone asked you to unsubscribe me",
+# "unsubscribe me... just kidding", "I clicked unsubscribe by mistake", "the emails can keep
+# coming". A probing helper's messages of these kinds were honoured as requests (2026-12-07):
+# the judge scored them 0.97-1.00 on the phrase that asks. A person decides whatever else they
+# say. Each choice is one a request does not make: "ignore this", "forget it", "changed my mind",
+# "by mistake" alone and "SMS only" are said in requests too, and were taken out.
 DOUBTS = (
     # Someone else asked, and this one takes it back.
     r"\b(someone|somebody) (else )?(has )?(asked|requested|wanted|tried) (you )?to (unsubscribe|remove) me\b|"

@@ -12,7 +12,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import time
 import unicodedata
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import email_validator
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "normalise_address", "address_key", "key_of_canonical", "lookup_form", "keys_of_block", "keys_of_texts",
     "forms_of_block", "forms_of_texts", "keys_of_forms", "lines_of_block", "is_clean_block", "clean_forms", "forms_of_lines",
+    "forms_within", "line_form", "text_form",
     "clean_lines_where",
     "mask_address", "mask_addresses_in", "sender_key", "unicode_form", "normalise_entry", "domain_entry",
     "DOMAIN_PREFIX", "HASHES", "hashed_key", "keys_of_hashed_block",
@@ -282,8 +285,29 @@ def clean_lines_where(block: bytes, mask: np.ndarray) -> bytes:
 
 def forms_of_lines(lines: list[bytes]) -> list[bytes]:
     """Each line's lookup form, one by one (b"" for a line that is no address): up to ~10 µs a
-    non-ASCII line, so callers on an event loop take them in slices."""
-    return [lookup_form(line) or b"" for line in lines]
+    non-ASCII line, so callers on an event loop take them in slices (forms_within)."""
+    return [line_form(line) for line in lines]
+
+
+def line_form(line: bytes) -> bytes:
+    return lookup_form(line) or b""
+
+
+def text_form(text: str) -> bytes:
+    return lookup_form(text.encode("utf-8", "surrogatepass")) or b""
+
+
+def forms_within(items: Sequence, start: int, stop: int, form: Callable[[object], bytes],
+                 deadline: float) -> list[bytes]:
+    """The forms of items[start:stop] from the first, until time.perf_counter() passes `deadline`
+    (at least one): an item costs a microsecond, or a millisecond when its domain is new and
+    international, so a caller on an event loop takes them by time, not by count."""
+    forms = []
+    for index in range(start, stop):
+        forms.append(form(items[index]))
+        if time.perf_counter() >= deadline:
+            break
+    return forms
 
 
 def keys_of_texts(texts: list[str]) -> np.ndarray:
@@ -292,7 +316,7 @@ def keys_of_texts(texts: list[str]) -> np.ndarray:
 
 
 def forms_of_texts(texts: list[str]) -> list[bytes]:
-    return [lookup_form(text.encode("utf-8", "surrogatepass")) or b"" for text in texts]
+    return [text_form(text) for text in texts]
 
 
 def keys_of_forms(forms: list[bytes]) -> np.ndarray:

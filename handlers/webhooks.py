@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import aiohttp
+import yarl
 from standardwebhooks.webhooks import Webhook
 
 from suppression.background import cancel_and_wait
@@ -43,7 +44,21 @@ class ReceiverStatus:
     disabled: bool = False
 
 
-_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]*")  # a receiver's URL may hold its secret
+_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]*")
+_SAID_URL = re.compile(r"""url=(['"]).*?\1""")
+
+
+def _without_url(error: str, url: str) -> str:
+    """An error's text without the receiver's URL, which aiohttp names in some (url='http://...'),
+    path and query included, where a receiver may keep its secret: the URL as configured and as
+    yarl writes it, what a url= quotes (an apostrophe in the URL makes repr quote it with "),
+    and anything else shaped like a URL."""
+    for written in {url, str(yarl.URL(url)), str(yarl.URL(url).with_user(None))}:
+        error = error.replace(written, _NAMED)
+    return _URL.sub(_NAMED, _SAID_URL.sub(f"url={_NAMED}", error))
+
+
+_NAMED = "<URL>"
 
 
 class WebhookDispatcher:
@@ -211,8 +226,7 @@ class _Delivery:
         except asyncio.TimeoutError:
             return None, f"no answer within {self.receiver.timeout_seconds:g} s", None
         except (aiohttp.ClientError, OSError) as exc:
-            # aiohttp names the URL in some errors (url='http://...'), path and query included.
-            return None, _URL.sub("<the receiver's URL>", f"{type(exc).__name__}: {exc}")[:300], None
+            return None, _without_url(f"{type(exc).__name__}: {exc}", self.receiver.url)[:300], None
 
     async def _save(self, state: Receiver, cursor: int) -> None:
         if cursor != state.cursor or state.attempts:

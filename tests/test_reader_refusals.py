@@ -53,6 +53,8 @@ def test_a_subject_that_runs_on_into_the_body_negates_what_opens_it(subject, bod
     "Please unsubscribe me... just kidding!",
     "Please unsubscribe bob@example.com. Just kidding, he'd kill me.",
     "Oops, I clicked unsubscribe by mistake this morning.",
+    "Please unsubscribe me. Actually never mind, keep me in.",
+    "Please unsubscribe me. Wait, wrong button, sorry.",
     "Alguien pidió darme de baja. No fui yo, olvídenlo.",
     "Por error pulsé darme de baja. Quiero seguir recibiendo sus correos.",
     "Bitte keine SMS mehr schicken. Die E-Mails möchte ich aber weiter bekommen.",
@@ -71,6 +73,10 @@ def test_words_that_take_a_request_back_or_are_of_another_channel_go_to_a_person
     ("请勿再发邮件", "请把我的邮箱从你们的邮件列表中删除，谢谢。"),
     ("Newsletter", "If this is your marketing list, take me off it. If it's about my booking, ignore this."),
     ("Unsubscribe", "Not interested."),
+    ("Unsubscribe", "Please do not contact me again."),
+    ("Unsubscribe", "Not relevant."),
+    ("Unsubscribe", "I'm not a customer."),
+    ("Disiscrizione", "Non contattatemi"),
     ("Unsubscribe", "I never signed up for this."),
     ("Remove me", "Wrong person."),
     ("Hi", "I hit subscribe by mistake, please unsubscribe me."),
@@ -99,7 +105,7 @@ def _tally(batch: str) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize("batch, most_wrong, fewest_alone", [
-    ("batch_a.json", 14, 67),  # 150 asking to stay, 70 to leave: shaped the rules (53 wrong before)
+    ("batch_a.json", 13, 67),  # 150 asking to stay, 70 to leave: shaped the rules (53 wrong before)
     ("batch_b.json", 21, 60),  # 135 and 63: its messages never read (51 wrong before)
 ])
 def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alone):

@@ -315,8 +315,11 @@ DOUBTS = (
     r"\bdescadastrei (por engano|sem querer)\b|\bpuls[ée] (en )?(el (bot[óo]n|enlace) de )?(darme de )?baja (por error|sin querer)\b|"
     r"\b(por error|sin querer) puls[ée] (en )?(el (bot[óo]n|enlace) de )?(darme de )?baja\b|"
     r"(間違えて|誤って)(配信停止|解除)|(误点|誤點|不小心点|不小心點)(了)?(退订|退訂)|"
-    # Staying after all, or a leaving revoked.
-    r"\bi'?ll stay\b|\b(widerrufe ich meine|meine) abmeldung\b|"
+    # Staying after all, or a leaving revoked, or a wrong button.
+    # Not "keep it coming", "ich bleibe", "ik blijf", "me quedo": a request says them of the rest.
+    r"\bi'?ll (stay|keep reading)\b|\bkeep me in\b(?! (the loop|mind|touch))|\b(widerrufe ich meine|meine) abmeldung\b|"
+    r"\bwrong button\b|\bfalsche[nr]? (knopf|button)\b|\bmauvais bouton\b|\bbot[óo]n equivocado\b|"
+    r"\bme equivoqu[ée] de bot[óo]n\b|\btasto sbagliato\b|\bverkeerde knop\b|\bbot[ãa]o errado\b|押し間違え|按错|按錯|"
     r"(停止|解除)(の|を)?(依頼|申請|申し込み)?を?取り消|"
     # Another channel: the text messages go, the email may stay ("the emails can keep coming").
     r"\b(e-?mails?|newsletters?) (can|may) (keep coming|continue|stay)\b|\bstill want (the|your|my) (e-?mails?|newsletters?)\b|"
@@ -343,7 +346,9 @@ _LEAVES_ANYWAY = re.compile(
     r"\b(don'?t|do not) (want|need|wish)\b|\bne (veux|souhaite)\b|\bno (quiero|deseo)\b|\bnon voglio\b|"
     r"\bn[ãa]o quero\b|\bwil geen\b|\binteress|\bint[ée]ress|\binteres[as]|\binterest|\binteresse|"
     r"\b(signed|sign) up\b|\bsubscrib|\b(asked|registered|requested)\b|\bwrong (person|address|e-?mail)\b|"
-    r"再|もう|いらない|不想|不需要|兴趣|興趣|興味",
+    r"\b(contact|write|message|send|mail|e-?mail|call|text)\b|\bnot (for me|relevant|a customer)\b|"
+    r"\b(account|customer|work there)\b|\bcontact\w*|\bcontat\w*|\bkontakt\w*|\bschreiben\b|"
+    r"再|もう|いらない|不想|不需要|兴趣|興趣|興味|連絡|联系|聯繫",
     _I,
 )
 # A subject of these words alone, ending in a negation, runs on into the body.

@@ -46,6 +46,7 @@ class ReceiverStatus:
 
 _URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]*")
 _SAID_URL = re.compile(r"""url=(['"]).*?\1""")
+_NAMED = "<URL>"  # what an error says in place of the URL
 
 
 def _without_url(error: str, url: str) -> str:
@@ -56,9 +57,6 @@ def _without_url(error: str, url: str) -> str:
     for written in {url, str(yarl.URL(url)), str(yarl.URL(url).with_user(None))}:
         error = error.replace(written, _NAMED)
     return _URL.sub(_NAMED, _SAID_URL.sub(f"url={_NAMED}", error))
-
-
-_NAMED = "<URL>"
 
 
 class WebhookDispatcher:

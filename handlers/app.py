@@ -15,7 +15,8 @@ from handlers.desk import add_desk_routes
 from handlers.metrics import Metrics, probing_loop_lag
 from handlers.pages import PAGES, add_page_routes
 from handlers.check_at_once import check_at_once
-from handlers.protocol import AT_ONCE, plain_server_header
+from handlers.one_click_at_once import one_click_at_once
+from handlers.protocol import AT_ONCE, WHEN_WRITTEN, plain_server_header
 from handlers.replies import ReplySender
 from handlers.return_mail import ReturnMailer
 from handlers.smtp import RequestServer
@@ -45,6 +46,7 @@ def build_app(settings: Settings, workers: WorkerPlan | None = None) -> web.Appl
     app[METRICS] = Metrics()
     app.on_response_prepare.append(plain_server_header)
     app[AT_ONCE] = check_at_once  # the common single check, without aiohttp's request and task
+    app[WHEN_WRITTEN] = one_click_at_once  # and the common one-click
     app.cleanup_ctx.append(lifespan)
     api.add_routes(app)
     add_page_routes(app, settings)

@@ -150,12 +150,15 @@ LEAVING_LABELS = (
 )
 
 
+# Each link also with a slash after it, which a mail program or a person may add to it.
+ROUTES = ("/u/{token}", "/u/{token}/")
+
+
 def add_page_routes(app: web.Application, settings: Settings) -> None:
     """/u/{token}: plain routes of the main app (a sub-app would cost every request a wrapper)."""
     app[PAGES] = Pages(settings)
     app[LINK_CHANGES] = LinkChanges()
-    # Each link also with a slash after it, which a mail program or a person may add to it.
-    for path in ("/u/{token}", "/u/{token}/"):
+    for path in ROUTES:
         app.router.add_get(path, as_page(show_link))  # HEAD too
         app.router.add_post(path, as_page(act_on_link))
     app.router.add_route("*", "/u/", as_page(no_token))

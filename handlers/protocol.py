@@ -8,11 +8,14 @@ or the log.
 The connection is aiohttp's own, with four changes: it never decompresses a body; it does not
 read a chunked body its handler left unread, but closes once it has answered; it lets the app
 answer a request from its parsed head alone (AT_ONCE: the common single check,
-handlers/check_at_once.py), without the task, request and response aiohttp makes for each; and
+handlers/check_at_once.py), or from its head and small body once a write is made (WHEN_WRITTEN:
+the one-click POST, handlers/one_click_at_once.py), without the task, request and response
+aiohttp makes for each; and
 a request whose body ends after it was taken gives its place in the queue of pipelined
 requests back (aiohttp 3.14 kept it, and a pipelining client then waited for ever).
 """
 
+import asyncio
 import logging
 import warnings
 from collections.abc import Callable
@@ -33,6 +36,13 @@ SERVER = "suppression"  # the Server header: aiohttp's own names itself and its 
 # What an app answers from a request's parsed head, with no request object or task: the whole
 # HTTP answer, or None for the ordinary route (handlers/check_at_once.py).
 AT_ONCE = web.AppKey("at_once", Callable[[web.Application, RawRequestMessage], bytes | None])
+# What an app answers from a request's parsed head and its whole body, once it has written what
+# the request asks: a task of the whole HTTP answer (None then: the ordinary route answers the
+# request after all), or None at once for the ordinary route (handlers/one_click_at_once.py).
+WHEN_WRITTEN = web.AppKey(
+    "when_written", Callable[[web.Application, RawRequestMessage, bytes], "asyncio.Task[bytes | None] | None"])
+# The bodies WHEN_WRITTEN is shown: small forms that arrived whole with their head.
+_SMALL_BODY = 256
 # Answers written at once wait for a client that reads them: past this, the ordinary route's
 # writes wait for the client instead of memory growing.
 _UNREAD_BYTES = 64 * 1024
@@ -66,7 +76,10 @@ class QuietRequestHandler(RequestHandler):
         self._lingering = self._lingering_time  # aiohttp's 10 s: see lingering_for
         app = getattr(manager.request_handler, "__self__", None)  # the Application whose _handle serves
         at_once = app.get(AT_ONCE) if isinstance(app, web.Application) else None
-        self._parser = _AnsweringParser(self._parser, self, partial(at_once, app) if at_once is not None else None)
+        when_written = app.get(WHEN_WRITTEN) if isinstance(app, web.Application) else None
+        self._parser = _AnsweringParser(self._parser, self, partial(at_once, app) if at_once is not None else None,
+                                        partial(when_written, app) if when_written is not None else None)
+        self._answering: asyncio.Task | None = None  # WHEN_WRITTEN's, until its answer is written
 
     def lingering_for(self, message: RawRequestMessage) -> None:
         """How long a body the handler leaves unread (a 404, a wrong key, a refused form) is read
@@ -77,14 +90,20 @@ class QuietRequestHandler(RequestHandler):
         parsed: the next one is parsed only once this one's body has ended."""
         self._lingering_time = 0.0 if message.chunked else self._lingering
 
+    def idle(self) -> bool:
+        """Whether no request is queued, handled or answered on this connection now, and the next
+        may be answered outside aiohttp's own queue (its answer would come in its turn)."""
+        waiter, transport = self._waiter, self.transport
+        return not (waiter is None or waiter.done() or self._messages or self._answering is not None or self._close
+                    or self._force_close or self._logging_enabled or transport is None
+                    or transport.get_write_buffer_size() > _UNREAD_BYTES)
+
     def answer_at_once(self, messages: list, answer: Callable[[RawRequestMessage], bytes | None]) -> list:
         """Answer the requests at the head of `messages` that `answer` can, if no earlier request
         is waiting or being handled (so that answers keep the requests' order); the rest, for the
         ordinary route. At most one parser batch (MAX_MSG_QUEUE_SIZE) a call, so a client's
         pipelined requests cost the loop a bounded turn."""
-        waiter, transport = self._waiter, self.transport
-        if (waiter is None or waiter.done() or self._messages or self._close or self._force_close
-                or self._logging_enabled or transport is None or transport.get_write_buffer_size() > _UNREAD_BYTES):
+        if not self.idle():
             return messages
         answers = []
         for message, payload in messages:
@@ -101,14 +120,57 @@ class QuietRequestHandler(RequestHandler):
             answers.append(written)
         if not answers:
             return messages
-        transport.write(b"".join(answers))
-        self._request_count += len(answers)
-        self._manager.requests_count += len(answers)
+        self._written(b"".join(answers), len(answers))
+        return messages[len(answers):]
+
+    def answer_when_written(self, message: RawRequestMessage, payload,
+                            answer: Callable[[RawRequestMessage, bytes], asyncio.Task | None]) -> bool:
+        """Answer `message`, the last request parsed, with `answer`'s task once it is done, if no
+        other request is waiting or being handled and its small body came whole with it. The
+        connection reads no more until then, so that answers keep the requests' order. Whether
+        `answer` took it; if its task ends with None, the request joins aiohttp's queue as if just
+        parsed, and the ordinary route answers it."""
+        if (message.should_close or message.upgrade or message.chunked or message.version != HttpVersion11
+                or payload is EMPTY_PAYLOAD or not payload.is_eof() or not 0 < payload.total_bytes <= _SMALL_BODY
+                or len(payload._buffer) != 1 or not self.idle()):
+            return False
+        try:
+            task = answer(message, payload._buffer[0])  # read, not taken: the ordinary route may read it yet
+        except Exception:  # the ordinary route answers it, and says what went wrong there
+            log.exception("a request that could be answered once written failed; it is answered the ordinary way")
+            task = None
+        if task is None:
+            return False
+        self._answering = task
+        self._pause_transport_reading()
+        task.add_done_callback(partial(self._answered, message, payload))
+        return True
+
+    def _answered(self, message: RawRequestMessage, payload, task: asyncio.Task) -> None:
+        self._answering = None
+        answer = task.result() if not task.cancelled() and task.exception() is None else None
+        if self.transport is None or self._force_close or self._close:
+            return  # the client went away, or the service is stopping: nothing to answer
+        if answer is None:
+            self._request_count += 1  # as data_received queues a request; start() frees its place
+            self._messages.append((message, payload))
+            if self._waiter is not None and not self._waiter.done():
+                self._waiter.set_result(None)
+        else:
+            self._parser.message_consumed()
+            self._written(answer, 1)
+        if not self._reading_paused and not self._buffer_paused:
+            self._resume_transport_reading()
+        self.data_received(b"")  # what the parser held back (a full batch of pipelined requests)
+
+    def _written(self, answers: bytes, count: int) -> None:
+        self.transport.write(answers)
+        self._request_count += count
+        self._manager.requests_count += count
         close_time = self._loop.time() + self._keepalive_timeout
         self._next_keepalive_close_time = close_time  # as start() does after each answer
         if self._keepalive_handle is None and self._keepalive_timeout > 0:
             self._keepalive_handle = self._loop.call_at(close_time, self._process_keepalive)
-        return messages[len(answers):]
 
     def handle_error(self, request, status=500, exc=None, message=None):
         if status == 400 and isinstance(exc, HttpProcessingError):
@@ -122,8 +184,9 @@ class _AnsweringParser:
     RequestHandler.answer_at_once) before aiohttp queues the rest for the ordinary route."""
 
     def __init__(self, parser, connection: QuietRequestHandler,
-                 answer: Callable[[RawRequestMessage], bytes | None] | None):
-        self._parser, self._connection, self._answer = parser, connection, answer
+                 answer: Callable[[RawRequestMessage], bytes | None] | None,
+                 when_written: Callable[[RawRequestMessage, bytes], asyncio.Task | None] | None):
+        self._parser, self._connection, self._answer, self._when_written = parser, connection, answer, when_written
 
     def feed_data(self, data: bytes):
         messages, upgraded, tail = self._parser.feed_data(data)
@@ -135,12 +198,15 @@ class _AnsweringParser:
                 # before: that place was never given back, and after one such request a client's
                 # 32nd pipelined request waited for ever. Given back once the body has ended.
                 payload.on_eof(partial(self._connection._loop.call_soon, self._parser.message_consumed))
-        if not messages or upgraded or self._answer is None:
+        if not messages or upgraded:
             return messages, upgraded, tail
-        left = self._connection.answer_at_once(messages, self._answer)
+        left = self._connection.answer_at_once(messages, self._answer) if self._answer is not None else messages
         answered = len(messages) - len(left)
         for _ in range(answered):
             self._parser.message_consumed()
+        if (len(left) == 1 and self._when_written is not None
+                and self._connection.answer_when_written(*left[0], self._when_written)):
+            return [], upgraded, tail  # its place in the parser's queue is given back once answered
         if answered and len(messages) >= self._connection._max_msg_queue_size:
             # The parser stopped at a full batch and holds the rest; aiohttp reads it again only
             # once its own queue has filled and drained, so the slots freed here are filled now.

@@ -149,8 +149,8 @@ class QuietRequestHandler(RequestHandler):
     def _answered(self, message: RawRequestMessage, payload, task: asyncio.Task) -> None:
         self._answering = None
         answer = task.result() if not task.cancelled() and task.exception() is None else None
-        if self.transport is None or self._force_close or self._close:
-            return  # the client went away, or the service is stopping: nothing to answer
+        if self.transport is None or self._force_close:
+            return  # the client went away, or the connection was ended: nothing to answer
         if answer is None:
             self._request_count += 1  # as data_received queues a request; start() frees its place
             self._messages.append((message, payload))
@@ -159,9 +159,28 @@ class QuietRequestHandler(RequestHandler):
         else:
             self._parser.message_consumed()
             self._written(answer, 1)
+        if self._close:  # the service is stopping: no more requests (one queued is answered first)
+            if answer is not None:
+                super().close()
+            return
         if not self._reading_paused and not self._buffer_paused:
             self._resume_transport_reading()
         self.data_received(b"")  # what the parser held back (a full batch of pipelined requests)
+
+    def close(self) -> None:
+        """As aiohttp lets a handler under way finish before it closes: a write answered once made
+        keeps the connection until its answer is written (_answered closes it then)."""
+        if self._answering is None:
+            super().close()
+        else:
+            self._close = True
+
+    async def shutdown(self, timeout: float | None = 15.0) -> None:
+        """As aiohttp waits for a handler under way before it closes a connection, a write
+        answered once made is waited for, and its answer written (its done callback runs first)."""
+        if self._answering is not None:
+            await asyncio.wait([self._answering], timeout=timeout)
+        await super().shutdown(timeout)
 
     def _written(self, answers: bytes, count: int) -> None:
         self.transport.write(answers)

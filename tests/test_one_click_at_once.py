@@ -175,6 +175,49 @@ async def test_a_one_click_that_ends_a_full_batch_leaves_nothing_waiting(client,
     assert answers[31][0][0] == "HTTP/1.1 200 OK" and b"<html" in answers[31][1]
 
 
+@pytest.mark.sqlite_only
+async def test_a_one_click_under_way_when_the_service_stops_is_answered_before_its_connection_closes(client):
+    """As aiohttp waits for a handler under way: the write held (the writer's process stopped)
+    while the server shuts down, then let go."""
+    await client.post(_link(client, "first@example.com"), data={"List-Unsubscribe": "One-Click"})  # a writer runs
+    store_writer = client.app[SERVICE].store._writer
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    os.kill(store_writer._child.process.pid, signal.SIGSTOP)
+    try:
+        writer.write(_post(_link(client, "late@example.com")))
+        async with asyncio.timeout(10):
+            while store_writer.holding == 0:
+                await asyncio.sleep(0.01)
+        stopping = asyncio.create_task(client.server.close())
+        async with asyncio.timeout(10):
+            while not all(c._close for c in client.server.runner.server._connections):  # the shutdown has begun
+                await asyncio.sleep(0.01)
+    finally:
+        os.kill(store_writer._child.process.pid, signal.SIGCONT)
+    try:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        await stopping
+    finally:
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 200 OK")
+
+
+async def test_one_clicks_answered_once_written_are_counted_as_the_ordinary_route_counts_them(client, admin_key):
+    def count(text: str, route: str) -> float:
+        line = next((line for line in text.splitlines() if line.startswith("suppression_http_requests_total")
+                     and f'route="{route}"' in line and 'status="200"' in line), " 0")
+        return float(line.rsplit(" ", 1)[1])
+
+    admin = {"Authorization": f"Bearer {admin_key}"}
+    before = await (await client.get("/metrics", headers=admin)).text()
+    for n in range(3):
+        await _exchange(client, _post(_link(client, f"c{n}@example.com")), 1)
+    await _exchange(client, _post(_link(client, "d@example.com") + "/"), 1)
+    after = await (await client.get("/metrics", headers=admin)).text()
+    assert count(after, "/u/{token}") - count(before, "/u/{token}") == 3
+    assert count(after, "/u/{token}/") - count(before, "/u/{token}/") == 1
+
+
 async def test_a_client_that_leaves_before_the_answer_still_has_its_suppression_written(client):
     _, writer = await asyncio.open_connection(client.server.host, client.server.port)
     writer.write(_post(_link(client, "gone@example.com")))

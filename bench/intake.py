@@ -15,7 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -44,9 +43,9 @@ def main() -> None:
     for round_ in range(1, args.rounds + 1):
         service, _ = start_service(config)
         try:
-            (rate, delays), checks = asyncio.run(_with_checks(
-                intake_with_visibility(SMTP_PORT, f"http://127.0.0.1:{HTTP_PORT}", key, args.clients, per_client,
-                                       _end(data), args.drain), key))
+            rate, delays, checks = asyncio.run(intake_with_visibility(
+                SMTP_PORT, f"http://127.0.0.1:{HTTP_PORT}", key, args.clients, per_client, _end(data), args.drain,
+                check_every=True))
         finally:
             stop(service)
         sink = start_baseline("smtp", BARE_SMTP_PORT)
@@ -63,31 +62,6 @@ def main() -> None:
     print(f"ratio: median {sorted(ratios)[len(ratios) // 2]:.2f} (min {min(ratios):.2f}, max {max(ratios):.2f});"
           f" 250 to visible over all rounds: p50 {percentile(all_delays, 50) * 1000:.0f} ms,"
           f" p99 {percentile(all_delays, 99) * 1000:.0f} ms")
-
-
-async def _with_checks(intake, key: str):
-    """Run the intake while a client checks an address every 10 ms: how long each check took (a
-    client checking flat out would load the machine's two cores, and so the sink's comparison)."""
-    took: list[float] = []
-    done = asyncio.Event()
-
-    async def check():
-        url = f"http://127.0.0.1:{HTTP_PORT}/v1/suppressions/nobody@example.org"
-        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http:
-            while not done.is_set():
-                started = time.monotonic()
-                async with http.get(url) as answer:
-                    await answer.read()
-                took.append(time.monotonic() - started)
-                await asyncio.sleep(0.01)
-
-    checker = asyncio.create_task(check())
-    try:
-        result = await intake
-    finally:
-        done.set()
-        await checker
-    return result, sorted(took)
 
 
 def _end(data: Path) -> str:

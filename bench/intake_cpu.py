@@ -74,11 +74,18 @@ def main() -> None:
         loop = spent.pop((pid, pid))
         client = spent.pop(("client", 0))
         own = sorted((v for (p, _), v in spent.items() if p == pid), reverse=True)
-        children = sum(v for (p, _), v in spent.items() if p != pid)
+        by_process: dict[int, float] = {}
+        for (p, _), v in spent.items():
+            if p != pid:
+                by_process[p] = by_process.get(p, 0.0) + v
+        # The two busiest child processes: the reader's and the SQLite writer's (the fork server's
+        # child), the reader's the busier in every run so far; then the fork server and the tracker.
+        busiest = sorted(by_process.values(), reverse=True) + [0.0, 0.0]
         per = lambda seconds: f"{seconds / messages * 1e6:.0f} µs"  # noqa: E731
         print(f"service: {rate:,.0f}/s; CPU a message: the loop's thread {per(loop)}, the busiest other thread"
-              f" (the SQLite writer) {per(own[0])}, its other threads {per(sum(own[1:]))}, the reader's"
-              f" children {per(children)}, client {per(client)}", flush=True)
+              f" (the SQLite writer's) {per(own[0])}, its other threads {per(sum(own[1:]))}; child processes:"
+              f" the busiest (the reader's) {per(busiest[0])}, the next (the SQLite writer's) {per(busiest[1])},"
+              f" the rest {per(sum(busiest[2:]))}; client {per(client)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -109,7 +109,7 @@ def run(args) -> None:
         bulk_rate, set_rate = bulk_check(config, check_key, args.addresses, args.bulk)
         domain_rate = bulk_with_domains(config, check_key, admin_key, args.addresses, args.bulk)
         one_click = wrk_one_click(config, args.seconds)
-        intake, delays = asyncio.run(intake_with_visibility(
+        intake, delays, _ = asyncio.run(intake_with_visibility(
             SMTP_PORT, f"http://127.0.0.1:{HTTP_PORT}", admin_key, args.smtp_clients,
             args.smtp_messages // args.smtp_clients, last_change(),
         ))

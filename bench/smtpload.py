@@ -5,6 +5,7 @@ limits the measurement.
 """
 
 import asyncio
+import multiprocessing
 import time
 
 import aiohttp
@@ -72,22 +73,65 @@ async def watch_changes(base_url: str, key: str, seen: dict[str, float], stop: a
 
 
 async def intake_with_visibility(port: int, base_url: str, key: str, clients: int, per_client: int, cursor: str,
-                                 drain_seconds: float = 30.0):
-    """Intake rate, and the delays from each 250 to its suppression showing in the API.
+                                 drain_seconds: float = 30.0, check_every: bool = False):
+    """Intake rate, the delays from each 250 to its suppression showing in the API, and (with
+    `check_every`) how long a single check every 10 ms took meanwhile.
 
     `cursor` is the end of the change log before the run: the feed is read from there. What has
-    not shown `drain_seconds` after the last 250 counts as never (inf).
+    not shown `drain_seconds` after the last 250 counts as never (inf). The feed and the checks
+    are followed by a process of their own: in the SMTP client's, reading the feed's JSON made its
+    sessions slower than the sink's, whose client does nothing else.
     """
-    seen: dict[str, float] = {}
-    stop = asyncio.Event()
-    watcher = asyncio.create_task(watch_changes(base_url, key, seen, stop, cursor))
+    ours, theirs = _PROCESSES.Pipe()
+    observer = _PROCESSES.Process(target=_observe, args=(base_url, key, cursor, check_every, theirs), daemon=True)
+    observer.start()
+    theirs.close()
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, ours.recv)  # ready: following the feed
     # New addresses each run: an address suppressed by an earlier run would change nothing.
     rate, acked = await send_requests(port, clients, per_client, f"svc{time.time_ns()}.")
+    ours.send((list(acked), drain_seconds))
+    seen, took = await loop.run_in_executor(None, ours.recv)
+    observer.join()
+    delays = sorted(seen.get(s, float("inf")) - t for s, t in acked.items())
+    return rate, delays, sorted(took)
+
+
+_PROCESSES = multiprocessing.get_context("spawn")  # the bench's own loop runs: not a fork of it
+
+
+def _observe(base_url: str, key: str, cursor: str, check_every: bool, pipe) -> None:
+    asyncio.run(_observing(base_url, key, cursor, check_every, pipe))
+
+
+async def _observing(base_url: str, key: str, cursor: str, check_every: bool, pipe) -> None:
+    """Follow the feed (and check every 10 ms) until the addresses the parent sends have all shown,
+    or its drain time has passed; send back (when each showed, how long each check took)."""
+    seen: dict[str, float] = {}
+    took: list[float] = []
+    stop = asyncio.Event()
+    following = [asyncio.create_task(watch_changes(base_url, key, seen, stop, cursor))]
+    if check_every:
+        following.append(asyncio.create_task(_check_every(base_url, key, took, stop)))
+    loop = asyncio.get_running_loop()
+    pipe.send("ready")
+    acked, drain_seconds = await loop.run_in_executor(None, pipe.recv)
     for _ in range(int(drain_seconds * 100)):  # bounded: the last ones get drain_seconds to show
         if all(sender in seen for sender in acked):
             break
         await asyncio.sleep(0.01)
     stop.set()
-    await watcher
-    delays = sorted(seen.get(s, float("inf")) - t for s, t in acked.items())
-    return rate, delays
+    await asyncio.gather(*following)
+    pipe.send((seen, took))
+
+
+async def _check_every(base_url: str, key: str, took: list[float], stop: asyncio.Event) -> None:
+    """A check every 10 ms: how long each took (a client checking flat out would load the
+    machine's two cores, and so the sink's comparison)."""
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}) as http:
+        while not stop.is_set():
+            started = time.monotonic()
+            async with http.get(f"{base_url}/v1/suppressions/nobody@example.org") as answer:
+                await answer.read()
+            took.append(time.monotonic() - started)
+            await asyncio.sleep(0.01)

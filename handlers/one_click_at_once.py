@@ -3,8 +3,8 @@ suppression is on disk, without the task, request and response aiohttp makes for
 
 A one-click spent about 230 µs of the event loop's time, four times the bare POST handler's; most
 of it went to what aiohttp builds around a handler, and to reading a form of one field. The
-common case needs none of it: a link's token that is ours, the one field RFC 8058 sends, a
-request alone on its connection. This makes the same suppression through the same
+common case needs none of it: a link's token that is ours, the one field RFC 8058 sends, and
+no request before it on its connection still waiting for an answer. This makes the same suppression through the same
 service.suppress, and writes the bytes the ordinary route writes (pages.act_on_link: the same
 headers and page, counted alike; only the Date is the moment's). Anything unusual returns None
 and the request takes the ordinary route; so does a request whose write fails, which the
@@ -27,7 +27,7 @@ from suppression.errors import SuppressionError
 from suppression.links import ONE_CLICK
 from suppression.model import Reason, Source
 
-log = logging.getLogger("handlers.pages")
+log = logging.getLogger("handlers.one_click")
 
 BODY = ONE_CLICK.encode()  # "List-Unsubscribe=One-Click", all RFC 8058 asks a client to send
 _FORM = "application/x-www-form-urlencoded"

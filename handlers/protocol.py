@@ -177,10 +177,23 @@ class QuietRequestHandler(RequestHandler):
 
     async def shutdown(self, timeout: float | None = 15.0) -> None:
         """As aiohttp waits for a handler under way before it closes a connection, a write
-        answered once made is waited for, and its answer written (its done callback runs first)."""
+        answered once made is waited for, and its answer written (its done callback runs first),
+        within the same `timeout` in all."""
         if self._answering is not None:
+            started = self._loop.time()
             await asyncio.wait([self._answering], timeout=timeout)
+            if timeout is not None:
+                timeout = max(0.0, timeout - (self._loop.time() - started))
         await super().shutdown(timeout)
+
+    def _process_keepalive(self) -> None:
+        """aiohttp closes a connection whose keep-alive time has passed if it waits for a request:
+        not while a write answered once made is under way (aiohttp's own handler does not wait
+        for a request then either). _written sets the time again after its answer."""
+        if self._answering is not None:
+            self._keepalive_handle = None
+            return
+        super()._process_keepalive()
 
     def _written(self, answers: bytes, count: int) -> None:
         self.transport.write(answers)

@@ -202,6 +202,32 @@ async def test_a_one_click_under_way_when_the_service_stops_is_answered_before_i
     assert head.startswith(b"HTTP/1.1 200 OK")
 
 
+@pytest.mark.sqlite_only
+async def test_a_one_click_whose_write_outlasts_the_keep_alive_time_is_answered(client):
+    """aiohttp closes a connection that waits for a request past its keep-alive time: not one
+    whose one-click is being written (a reviewing helper's: the answer was lost, the write made)."""
+    await client.post(_link(client, "first@example.com"), data={"List-Unsubscribe": "One-Click"})  # a writer runs
+    client.server.runner.server._kwargs["keepalive_timeout"] = 0.3  # for the connections made from now
+    store_writer = client.app[SERVICE].store._writer
+    loop = asyncio.get_running_loop()
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    deadline = loop.time() + 0.3
+    os.kill(store_writer._child.process.pid, signal.SIGSTOP)
+    try:
+        writer.write(_post(_link(client, "slow@example.com")))
+        async with asyncio.timeout(10):
+            while store_writer.holding == 0 or loop.time() < deadline + 0.2:  # held past the keep-alive time
+                await asyncio.sleep(0.01)
+    finally:
+        os.kill(store_writer._child.process.pid, signal.SIGCONT)
+    try:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    finally:
+        writer.close()
+    assert head.startswith(b"HTTP/1.1 200 OK")
+    assert await _suppressed(client, "slow@example.com") == {"all"}
+
+
 async def test_one_clicks_answered_once_written_are_counted_as_the_ordinary_route_counts_them(client, admin_key):
     def count(text: str, route: str) -> float:
         line = next((line for line in text.splitlines() if line.startswith("suppression_http_requests_total")

@@ -60,15 +60,20 @@ async def _suppressed(app: web.Application, claim, lang: str, route: str) -> byt
     try:
         await app[SERVICE].suppress(claim.email, claim.scope, Reason.UNSUBSCRIBE, Source.ONE_CLICK, ACTOR,
                                     campaign=claim.campaign)
+        return _page(app, lang, route)
     except SuppressionError:
         return None  # the store refused it (503): the ordinary route tries again, and says so
     except Exception:
-        log.exception("a one-click answered at once failed; it is answered the ordinary way")
+        log.exception("a one-click answered once written failed; it is answered the ordinary way")
         return None
+
+
+def _page(app: web.Application, lang: str, route: str) -> bytes:
     pages = app[PAGES]
-    app[METRICS].requests[route, 200] += 1
     page = pages.one_click_page(lang)
     head = "".join(f"{name}: {value}\r\n" for name, value in pages.headers.items())
-    return (b"HTTP/1.1 200 OK\r\nContent-Language: %s\r\nContent-Type: text/html; charset=utf-8\r\n%s"
-            b"Content-Length: %d\r\nDate: %s\r\nServer: %s\r\n\r\n%s"
-            % (lang.encode(), head.encode(), len(page), rfc822_formatted_time().encode(), _SERVER, page))
+    answer = (b"HTTP/1.1 200 OK\r\nContent-Language: %s\r\nContent-Type: text/html; charset=utf-8\r\n%s"
+              b"Content-Length: %d\r\nDate: %s\r\nServer: %s\r\n\r\n%s"
+              % (lang.encode(), head.encode(), len(page), rfc822_formatted_time().encode(), _SERVER, page))
+    app[METRICS].requests[route, 200] += 1
+    return answer

@@ -181,9 +181,14 @@ class QuietRequestHandler(RequestHandler):
         within the same `timeout` in all."""
         if self._answering is not None:
             started = self._loop.time()
-            await asyncio.wait([self._answering], timeout=timeout)
-            if timeout is not None:
-                timeout = max(0.0, timeout - (self._loop.time() - started))
+            done, _ = await asyncio.wait([self._answering], timeout=timeout)
+            if not done:
+                # Past the time, as aiohttp ends a handler: the connection closes unanswered (the
+                # write goes on, and is committed or not as the store's own stop allows).
+                self.force_close()
+            elif timeout is not None:
+                # aiohttp reads a timeout of 0 as none at all: a moment, not for ever.
+                timeout = max(0.01, timeout - (self._loop.time() - started))
         await super().shutdown(timeout)
 
     def _process_keepalive(self) -> None:

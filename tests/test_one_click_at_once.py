@@ -6,6 +6,7 @@ that fails answered by the ordinary route, which words the refusal."""
 import asyncio
 import os
 import signal
+import sqlite3
 
 import pytest
 
@@ -200,6 +201,33 @@ async def test_a_one_click_under_way_when_the_service_stops_is_answered_before_i
     finally:
         writer.close()
     assert head.startswith(b"HTTP/1.1 200 OK")
+
+
+@pytest.mark.sqlite_only
+async def test_a_stop_whose_time_runs_out_during_a_one_click_closes_its_connection(client, tmp_path):
+    """As aiohttp ends a handler past the stop's time: the connection closes unanswered, the stop
+    goes on (a reviewing helper's: it waited for ever), and the write is committed once the
+    writer's process answers, before the store closes."""
+    await client.post(_link(client, "first@example.com"), data={"List-Unsubscribe": "One-Click"})  # a writer runs
+    store = client.app[SERVICE].store
+    path, pid = store._writer.path, store._writer._child.process.pid
+    client.server.runner._shutdown_timeout = 0.3
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        writer.write(_post(_link(client, "stopping@example.com")))
+        async with asyncio.timeout(10):
+            while store._writer.holding == 0:
+                await asyncio.sleep(0.01)
+        stopping = asyncio.create_task(client.server.close())
+        answer = await asyncio.wait_for(reader.read(), 10)  # the connection closed, the writer still stopped
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        writer.close()
+    await asyncio.wait_for(stopping, 10)
+    assert answer == b""
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM suppressions WHERE email = 'stopping@example.com'").fetchone() == (1,)
 
 
 @pytest.mark.sqlite_only

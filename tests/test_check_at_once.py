@@ -9,6 +9,7 @@ import pytest
 
 from handlers.protocol import _UNREAD_BYTES
 from handlers.state import SERVICE
+from tests.support.http import exchange
 
 NOT_LISTED = "nobody.here@example.org"
 
@@ -27,20 +28,8 @@ def _counting_checks(client) -> list[str]:
     return seen
 
 
-async def _exchange(client, raw: bytes, answers: int, rcvbuf: int | None = None) -> list[tuple[list[str], bytes]]:
-    """Send `raw` on one new connection; read `answers` HTTP answers: (head lines, body) each."""
-    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
-    try:
-        writer.write(raw)
-        await writer.drain()
-        out = []
-        for _ in range(answers):
-            head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).decode("latin-1").split("\r\n")[:-2]
-            length = next(int(line.split(":", 1)[1]) for line in head if line.lower().startswith("content-length:"))
-            out.append((head, await asyncio.wait_for(reader.readexactly(length), 10)))
-        return out
-    finally:
-        writer.close()
+async def _exchange(client, raw: bytes, answers: int) -> list[tuple[list[str], bytes]]:
+    return await exchange(client.server.host, client.server.port, raw, answers)
 
 
 def _get(path: str, key: str, extra: str = "", version: str = "1.1") -> bytes:

@@ -13,6 +13,7 @@ import pytest
 import handlers.pages
 from handlers.state import SERVICE
 from suppression.model import Scope
+from tests.support.http import exchange
 
 ONE_CLICK = b"List-Unsubscribe=One-Click"
 
@@ -41,19 +42,7 @@ def _counting_forms(monkeypatch) -> list[str]:
 
 
 async def _exchange(client, raw: bytes, answers: int) -> list[tuple[list[str], bytes]]:
-    """Send `raw` on one new connection; read `answers` HTTP answers: (head lines, body) each."""
-    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
-    try:
-        writer.write(raw)
-        await writer.drain()
-        out = []
-        for _ in range(answers):
-            head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).decode("latin-1").split("\r\n")[:-2]
-            length = next(int(line.split(":", 1)[1]) for line in head if line.lower().startswith("content-length:"))
-            out.append((head, await asyncio.wait_for(reader.readexactly(length), 10)))
-        return out
-    finally:
-        writer.close()
+    return await exchange(client.server.host, client.server.port, raw, answers)
 
 
 async def _suppressed(client, email: str) -> set[str]:

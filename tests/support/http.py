@@ -1,5 +1,7 @@
-"""Clients of a service running as a process: its JSON API, and free ports for it to listen on."""
+"""Clients of a service running as a process: its JSON API, and free ports for it to listen on;
+and raw HTTP/1.1 exchanges on one connection, to see the bytes a service answers."""
 
+import asyncio
 import itertools
 import json
 import os
@@ -11,6 +13,22 @@ import urllib.request
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+async def exchange(host: str, port: int, raw: bytes, answers: int) -> list[tuple[list[str], bytes]]:
+    """Send `raw` on one new connection; read `answers` HTTP answers: (head lines, body) each."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(raw)
+        await writer.drain()
+        out = []
+        for _ in range(answers):
+            head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).decode("latin-1").split("\r\n")[:-2]
+            length = next(int(line.split(":", 1)[1]) for line in head if line.lower().startswith("content-length:"))
+            out.append((head, await asyncio.wait_for(reader.readexactly(length), 10)))
+        return out
+    finally:
+        writer.close()
 
 
 def api_call(base_url: str, method: str, path: str, key: str, body: dict | None = None) -> tuple[int, dict]:

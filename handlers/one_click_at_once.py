@@ -3,12 +3,13 @@ suppression is on disk, without the task, request and response aiohttp makes for
 
 A one-click spent about 230 µs of the event loop's time, four times the bare POST handler's; most
 of it went to what aiohttp builds around a handler, and to reading a form of one field. The
-common case needs none of it: a link's token that is ours, the one field RFC 8058 sends, and
-no request before it on its connection still waiting for an answer. This makes the same suppression through the same
-service.suppress, and writes the bytes the ordinary route writes (pages.act_on_link: the same
-headers and page, counted alike; only the Date is the moment's). Anything unusual returns None
-and the request takes the ordinary route; so does a request whose write fails, which the
-ordinary route then makes again and words the refusal of (bench/README.md, "One-click at once").
+common case needs none of it: a link's token that is ours, the one field RFC 8058 sends, and no
+earlier request on its connection still waiting for its answer. This makes the same suppression
+through the same service.suppress, and writes the bytes the ordinary route writes
+(pages.act_on_link: the same headers and page, counted alike; only the Date is the moment's).
+Anything unusual returns None and the request takes the ordinary route; so does a request whose
+write fails, which the ordinary route then makes again and words the refusal of
+(bench/README.md, "One-click at once").
 """
 
 import asyncio

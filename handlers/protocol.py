@@ -9,10 +9,10 @@ The connection is aiohttp's own, with four changes: it never decompresses a body
 read a chunked body its handler left unread, but closes once it has answered; it lets the app
 answer a request from its parsed head alone (AT_ONCE: the common single check,
 handlers/check_at_once.py), or from its head and small body once a write is made (WHEN_WRITTEN:
-the one-click POST, handlers/one_click_at_once.py), without the task, request and response
-aiohttp makes for each; and
-a request whose body ends after it was taken gives its place in the queue of pipelined
-requests back (aiohttp 3.14 kept it, and a pipelining client then waited for ever).
+the common one-click, handlers/one_click_at_once.py), without the task, request and response
+aiohttp makes for each; and a request whose body ends after it was taken gives its place in the
+queue of pipelined requests back (aiohttp 3.14 kept it, and a pipelining client then waited for
+ever).
 """
 
 import asyncio

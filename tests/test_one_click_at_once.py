@@ -282,7 +282,8 @@ async def test_a_write_the_store_refuses_is_answered_by_the_ordinary_route_with_
     writer.deadline_seconds = 0.2
     os.kill(pid, signal.SIGSTOP)
     try:
-        held = asyncio.create_task(client.post(_link(client, "held@example.com"), data={"List-Unsubscribe": "One-Click"}))
+        held = asyncio.create_task(client.post(_link(client, "held@example.com"),
+                                               data={"List-Unsubscribe": "One-Click"}))
         async with asyncio.timeout(10):
             while writer.problem is None:  # until the held group is past its deadline
                 await asyncio.sleep(0.01)

@@ -25,7 +25,7 @@ from suppression.store import SuppressionStore
 from suppression.store.postgresql import PostgresStore
 from tests.support.outside import execute_from_outside
 from tests.support.paths import ROOT
-from tests.support.writes import execute
+from tests.support.writes import execute, execute_then_refuse
 
 # Runs on SQLite and on PostgreSQL (tests/conftest.py).
 pytestmark = pytest.mark.both_stores
@@ -162,6 +162,22 @@ async def test_one_failing_write_in_a_group_does_not_undo_the_others(db):
     outcome = await asyncio.gather(db._write(broken), *good, return_exceptions=True)
     assert isinstance(outcome[0], StoreUnavailable)
     assert await db.count() == 5
+
+
+@pytest.mark.sqlite_only
+async def test_a_write_that_fails_after_changing_something_leaves_nothing_and_the_others_are_kept(db):
+    """A group runs first with no savepoint a write, then again a savepoint each once one fails:
+    nothing of the failed write, nor of the first run, is left (the change ids follow on)."""
+    refused = partial(execute_then_refuse, "INSERT INTO campaigns (id, sent, created_at, updated_at) VALUES (?, 1, ?, ?)",
+                      ("refused", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z"))
+    good = [db.suppress(f"u{n}@example.com", key(f"u{n}@example.com"), ALL_EMAILS, "manual", "api", "t") for n in range(4)]
+    outcome = await asyncio.gather(good[0], good[1], db._write(refused), good[2], good[3], return_exceptions=True)
+    assert isinstance(outcome[2], Conflict)
+    assert [change_id for _, change_id in outcome[:2] + outcome[3:]] == [1, 2, 3, 4]
+    assert [c.id for c in await db.changes_after(0, 10)] == [1, 2, 3, 4]
+    assert await db.count() == 4
+    with sqlite3.connect(db.path) as other:
+        assert other.execute("SELECT count(*) FROM campaigns").fetchone() == (0,)
 
 
 @pytest.mark.sqlite_only

@@ -135,7 +135,7 @@ class SuppressionStore(Suppressions, ChangeLog, Messages, Erasure, ApiKeys, Webh
         return self._writer.problem
 
     async def _transact(self, steps: Callable[[], Steps], ordered: bool = True) -> Any:
-        """See Part._transact: in the writer's next group, in a savepoint of its own."""
+        """See Part._transact: in the writer's next group (sqlite_child.commit_group)."""
         return await self._writer.write(partial(run_steps, steps))  # not through _write: an await less
 
     async def _write(self, work: Write) -> Any:

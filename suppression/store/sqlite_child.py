@@ -7,10 +7,10 @@ service's CPU where its parts cost 145 (bench/README.md, "the writes made by a p
 own"). Here they run beside each other.
 
 What the pipe carries (each a tuple; the works and results are plain values, pickled):
-- ("group", works) -> ("done", outcomes, failure): each work run as `work(db)` in one transaction,
-  a SAVEPOINT each, committed with synchronous=FULL before the answer; an outcome is (result,
-  error, the traceback of an error nobody expected), `failure` the text of what refused the whole
-  group (the disk, the file), or None. An import among the works asks ("rows?", its place in the
+- ("group", works) -> ("done", outcomes, failure): each work run as `work(db)` in one transaction
+  (run again with a SAVEPOINT each if one fails: commit_group), committed with synchronous=FULL
+  before the answer; an outcome is (result, error, the traceback of an error nobody expected),
+  `failure` the text of what refused the whole group (the disk, the file), or None. An import among the works asks ("rows?", its place in the
   group) and reads its rows as ("rows", [...]) ... ("end",), or ("raise", error) if reading the
   file failed or its caller stopped waiting.
 - ("run", fn) -> ("done", result, error, None): fn(db) outside any transaction (a checkpoint).
@@ -290,7 +290,42 @@ def _outcome(fn: Callable[[sqlite3.Connection], Any], db: sqlite3.Connection) ->
 
 def commit_group(db: sqlite3.Connection, works: list) -> tuple[list[Outcome], sqlite3.Error | None]:
     """Run a group of writes in one transaction: (result, error, trace) for each, and the error that
-    refused the whole group, if one did."""
+    refused the whole group, if one did.
+
+    First all together, with no savepoint a write: in a savepoint SQLite keeps a copy of every page
+    a write changes, a sixth of a one-click's time in this process (bench/README.md, "A savepoint
+    a write, only where one fails"). If a write raises what is its own, nothing of that run is
+    kept, and the group runs again with each write in a savepoint of its own, so that the failing
+    one does not undo the others. An import, whose rows come down the pipe once, only so."""
+    if not any(isinstance(work, ImportRows) for work in works):
+        together = _all_together(db, works)
+        if together is not None:
+            return together
+    return _each_in_a_savepoint(db, works)
+
+
+def _all_together(db: sqlite3.Connection, works: list) -> tuple[list[Outcome], sqlite3.Error | None] | None:
+    """The group with no savepoint; None if a write raised an error of its own (nothing was kept)."""
+    try:
+        db.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as exc:
+        return [(None, unavailable(exc), None)] * len(works), exc
+    try:
+        results = [work(db) for work in works]
+    except Exception as exc:
+        _roll_back(db)
+        if _of_the_environment(exc):  # the disk or the file, not a write: the whole group is refused
+            return [(None, unavailable(exc), None)] * len(works), exc
+        return None
+    try:
+        db.execute("COMMIT")
+    except sqlite3.Error as exc:
+        _roll_back(db)
+        return [(None, unavailable(exc), None)] * len(works), exc
+    return [(result, None, None) for result in results], None
+
+
+def _each_in_a_savepoint(db: sqlite3.Connection, works: list) -> tuple[list[Outcome], sqlite3.Error | None]:
     try:
         db.execute("BEGIN IMMEDIATE")
     except sqlite3.Error as exc:
@@ -313,13 +348,17 @@ def commit_group(db: sqlite3.Connection, works: list) -> tuple[list[Outcome], sq
                 outcomes.append((result, None, None))
         db.execute("COMMIT")
     except sqlite3.Error as exc:
-        if db.in_transaction:
-            try:
-                db.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass  # SQLite has rolled back itself
+        _roll_back(db)
         return [(None, unavailable(exc), None)] * len(works), exc
     return outcomes, None
+
+
+def _roll_back(db: sqlite3.Connection) -> None:
+    if db.in_transaction:
+        try:
+            db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # SQLite has rolled back itself
 
 
 def migrate(db: sqlite3.Connection, path: Path, migrations: list[str]) -> list[int]:

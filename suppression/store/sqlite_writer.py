@@ -3,8 +3,9 @@
 at the interpreter's lock.
 
 No "database is locked" between our own writers; writes that arrive together share one
-transaction and one fsync (group commit), sent to the child together, each run in its own
-SAVEPOINT, so one failing write does not undo the others in its group. A write's future
+transaction and one fsync (group commit), sent to the child together; one failing write does not
+undo the others in its group (the child runs the group again, each write in a SAVEPOINT of its
+own, sqlite_child.commit_group). A write's future
 resolves only after COMMIT returned in the child with synchronous=FULL: acknowledged means on
 disk. When the disk or the file refuses writes, new work is refused (StoreUnavailable) with the
 reason until a write succeeds again; after a read-only or I/O error the child opens the file

@@ -21,7 +21,7 @@ from suppression.apikeys import ApiKey
 from suppression.errors import BadImport, Conflict, StoreUnavailable
 from suppression.model import ALL_EMAILS, ImportRow, Scope, signed64
 from suppression.schema import MIGRATIONS
-from suppression.store import SuppressionStore
+from suppression.store import SuppressionStore, sqlite_child
 from suppression.store.postgresql import PostgresStore
 from tests.support.outside import execute_from_outside
 from tests.support.paths import ROOT
@@ -178,6 +178,35 @@ async def test_a_write_that_fails_after_changing_something_leaves_nothing_and_th
     assert await db.count() == 4
     with sqlite3.connect(db.path) as other:
         assert other.execute("SELECT count(*) FROM campaigns").fetchone() == (0,)
+
+
+@pytest.mark.sqlite_only
+def test_a_group_runs_again_only_for_the_writes_it_ran_with_no_savepoint(tmp_path, monkeypatch):
+    """The writer's process runs a group with no savepoint a write for TOGETHER_SECONDS, and
+    again a savepoint each if one of those writes fails; past that time each write takes its
+    savepoint at once, so that a long group is not run twice (the writer's deadline counts both
+    runs; a reviewing helper's). In this process, on a real file."""
+    db = sqlite3.connect(tmp_path / "group.sqlite3", isolation_level=None)
+    db.execute("CREATE TABLE t (n INTEGER)")
+    runs: list[int] = []
+
+    def insert(n: int, sqlite: sqlite3.Connection) -> int:
+        runs.append(n)
+        sqlite.execute("INSERT INTO t VALUES (?)", (n,))
+        if n == 2:
+            raise Conflict("the third write fails after its insert")
+        return n
+
+    works = [partial(insert, n) for n in range(4)]
+    outcomes, failure = sqlite_child.commit_group(db, works)
+    assert failure is None and [result for result, _, _ in outcomes] == [0, 1, None, 3]
+    assert isinstance(outcomes[2][1], Conflict) and runs == [0, 1, 2, 0, 1, 2, 3]  # run again, a savepoint each
+    assert [n for (n,) in db.execute("SELECT n FROM t ORDER BY n")] == [0, 1, 3]
+    monkeypatch.setattr(sqlite_child, "TOGETHER_SECONDS", 0.0)  # the time passed before the first write
+    runs.clear()
+    outcomes, failure = sqlite_child.commit_group(db, [partial(insert, n) for n in range(4)])
+    assert failure is None and runs == [0, 1, 2, 3] and isinstance(outcomes[2][1], Conflict)
+    assert [n for (n,) in db.execute("SELECT n FROM t ORDER BY n")] == [0, 0, 1, 1, 3, 3]
 
 
 @pytest.mark.sqlite_only

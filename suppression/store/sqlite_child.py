@@ -25,6 +25,7 @@ import pickle
 import signal
 import sqlite3
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -292,65 +293,80 @@ def commit_group(db: sqlite3.Connection, works: list) -> tuple[list[Outcome], sq
     """Run a group of writes in one transaction: (result, error, trace) for each, and the error that
     refused the whole group, if one did.
 
-    First all together, with no savepoint a write: in a savepoint SQLite keeps a copy of every page
-    a write changes, a sixth of a one-click's time in this process (bench/README.md, "A savepoint
-    a write, only where one fails"). If a write raises what is its own, nothing of that run is
-    kept, and the group runs again with each write in a savepoint of its own, so that the failing
-    one does not undo the others. An import, whose rows come down the pipe once, only so."""
+    First together, with no savepoint a write: in a savepoint SQLite keeps a copy of every page a
+    write changes, a sixth of a one-click's time in this process (bench/README.md, "A savepoint a
+    write, only where one fails"). If a write raises what is its own, nothing of that run is kept,
+    and the group runs again with each write in a savepoint of its own, so that the failing one
+    does not undo the others. So that a group is not run twice for long (the writer's deadline
+    counts both runs), the writes after TOGETHER_SECONDS of a run take a savepoint each at once.
+    An import, whose rows come down the pipe once, only ever runs in a savepoint."""
     if not any(isinstance(work, ImportRows) for work in works):
-        together = _all_together(db, works)
+        together = _together(db, works)
         if together is not None:
             return together
-    return _each_in_a_savepoint(db, works)
+    return _in_one_transaction(db, works, together_seconds=0.0)
 
 
-def _all_together(db: sqlite3.Connection, works: list) -> tuple[list[Outcome], sqlite3.Error | None] | None:
-    """The group with no savepoint; None if a write raised an error of its own (nothing was kept)."""
+TOGETHER_SECONDS = 0.5
+
+
+def _together(db: sqlite3.Connection, works: list) -> tuple[list[Outcome], sqlite3.Error | None] | None:
+    """The group with no savepoint a write for TOGETHER_SECONDS, a savepoint each after; None if a
+    write of the first part raised an error of its own (then nothing was kept)."""
     try:
-        db.execute("BEGIN IMMEDIATE")
-    except sqlite3.Error as exc:
-        return [(None, unavailable(exc), None)] * len(works), exc
-    try:
-        results = [work(db) for work in works]
-    except Exception as exc:
-        _roll_back(db)
-        if _of_the_environment(exc):  # the disk or the file, not a write: the whole group is refused
-            return [(None, unavailable(exc), None)] * len(works), exc
+        return _in_one_transaction(db, works, TOGETHER_SECONDS)
+    except _RunAgain:
         return None
-    try:
-        db.execute("COMMIT")
-    except sqlite3.Error as exc:
-        _roll_back(db)
-        return [(None, unavailable(exc), None)] * len(works), exc
-    return [(result, None, None) for result in results], None
 
 
-def _each_in_a_savepoint(db: sqlite3.Connection, works: list) -> tuple[list[Outcome], sqlite3.Error | None]:
+class _RunAgain(Exception):
+    """A write run with no savepoint raised an error of its own: the transaction was rolled back."""
+
+
+def _in_one_transaction(db: sqlite3.Connection, works: list,
+                        together_seconds: float) -> tuple[list[Outcome], sqlite3.Error | None]:
+    """The writes in one transaction: with no savepoint while `together_seconds` have not passed
+    (one that fails then raises _RunAgain, nothing kept), then each in a savepoint of its own."""
     try:
         db.execute("BEGIN IMMEDIATE")
     except sqlite3.Error as exc:
         return [(None, unavailable(exc), None)] * len(works), exc
     outcomes: list[Outcome] = []
+    until = time.monotonic() + together_seconds
     try:
         for work in works:
-            db.execute("SAVEPOINT one_write")
-            try:
-                result = work(db)
-            except Exception as exc:
-                if _of_the_environment(exc):
-                    raise  # the disk or the file, not this write: the whole group is refused
-                expected = isinstance(exc, (sqlite3.Error, BadImport, Conflict, NotFound))
-                db.execute("ROLLBACK TO one_write")
-                db.execute("RELEASE one_write")
-                outcomes.append((None, _domain_error(exc), None if expected else traceback.format_exc()))
+            if time.monotonic() < until:
+                try:
+                    outcomes.append((work(db), None, None))
+                except Exception as exc:
+                    if _of_the_environment(exc):
+                        raise  # the disk or the file, not this write: the whole group is refused
+                    _roll_back(db)
+                    raise _RunAgain() from exc
             else:
-                db.execute("RELEASE one_write")
-                outcomes.append((result, None, None))
+                outcomes.append(_in_a_savepoint(db, work))
         db.execute("COMMIT")
     except sqlite3.Error as exc:
         _roll_back(db)
         return [(None, unavailable(exc), None)] * len(works), exc
     return outcomes, None
+
+
+def _in_a_savepoint(db: sqlite3.Connection, work) -> Outcome:
+    """One write in a savepoint of its own: one that fails is undone alone (an error of the disk or
+    the file is raised: the whole group is refused)."""
+    db.execute("SAVEPOINT one_write")
+    try:
+        result = work(db)
+    except Exception as exc:
+        if _of_the_environment(exc):
+            raise
+        expected = isinstance(exc, (sqlite3.Error, BadImport, Conflict, NotFound))
+        db.execute("ROLLBACK TO one_write")
+        db.execute("RELEASE one_write")
+        return None, _domain_error(exc), None if expected else traceback.format_exc()
+    db.execute("RELEASE one_write")
+    return result, None, None
 
 
 def _roll_back(db: sqlite3.Connection) -> None:

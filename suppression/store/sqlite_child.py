@@ -301,22 +301,14 @@ def commit_group(db: sqlite3.Connection, works: list) -> tuple[list[Outcome], sq
     counts both runs), the writes after TOGETHER_SECONDS of a run take a savepoint each at once.
     An import, whose rows come down the pipe once, only ever runs in a savepoint."""
     if not any(isinstance(work, ImportRows) for work in works):
-        together = _together(db, works)
-        if together is not None:
-            return together
+        try:
+            return _in_one_transaction(db, works, TOGETHER_SECONDS)
+        except _RunAgain:
+            pass  # nothing of that run was kept
     return _in_one_transaction(db, works, together_seconds=0.0)
 
 
 TOGETHER_SECONDS = 0.5
-
-
-def _together(db: sqlite3.Connection, works: list) -> tuple[list[Outcome], sqlite3.Error | None] | None:
-    """The group with no savepoint a write for TOGETHER_SECONDS, a savepoint each after; None if a
-    write of the first part raised an error of its own (then nothing was kept)."""
-    try:
-        return _in_one_transaction(db, works, TOGETHER_SECONDS)
-    except _RunAgain:
-        return None
 
 
 class _RunAgain(Exception):

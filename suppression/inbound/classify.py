@@ -15,10 +15,11 @@ from suppression.errors import BadToken, InvalidAddress
 from suppression.inbound.authresults import sender_verdict
 from suppression.inbound.automatic import automatic_reasons
 from suppression.inbound.decode import address_of, body_text, header, parse, part_text
-from suppression.inbound.intent import doubts_in, find_intent, negated_across, scope_in_words, turned_down
+from suppression.inbound.intent import find_intent, scope_in_words
 from suppression.inbound.judge import Judge, shipped_judge
 from suppression.inbound.ownwords import own_words
 from suppression.inbound.reports import read_report
+from suppression.inbound.weighing import joined, weigh
 from suppression.model import ALL_EMAILS, Reason, Scope, Status
 from suppression.tokens import TOKEN_SHAPE, LinkClaim, token_candidates
 
@@ -113,7 +114,7 @@ def classify_message(
         return Decision(AUTOMATIC, tuple(machine), **about)
 
     own_subject, body = own_parts(message, subject)
-    text, subject_only = _joined(own_subject, body)
+    text, _ = joined(own_subject, body)
     about["words"] = text[:MAX_WORDS]
     claims = subject_claims or _claims("\n".join(_all_texts(message)), read_token)
     proof = TOKEN
@@ -137,9 +138,9 @@ def classify_message(
             why.append(f"phrases that ask, in its first and last {MAX_JUDGED:,} characters:"
                        f" {', '.join(dict.fromkeys(asked))}")
         return Decision(REVIEW, tuple(why), **about)
-    intent = find_intent(text)
     judge = judge or shipped_judge()
-    probability = judge.probability(text, intent, subject_only)
+    weighed = weigh(own_subject, body, judge)
+    intent, probability = weighed.intent, weighed.probability
     threshold = judge.threshold_for(bool(named))
     phrases = [f"phrases that ask: {', '.join(dict.fromkeys(intent.asked))}"] if intent.asked else []
     if intent.negated:
@@ -147,14 +148,14 @@ def classify_message(
     # A phrase that would ask negated in its own clause ("please do not unsubscribe me"), even
     # beside one that asks (a subject "Remove" over "please do not remove me"): whatever the
     # judge makes of the rest, a person decides.
-    negated = bool(intent.negated) or negated_across(own_subject, body)
+    negated = bool(intent.negated) or weighed.negated_across
     if intent.stays:
         phrases.append(f"words that want the mail: {', '.join(dict.fromkeys(intent.stays))}")
-    refused = turned_down(own_subject, body) and not defects  # a body that did not decode is no one's words
+    refused = weighed.turned_down and not defects  # a body that did not decode is no one's words
     # A curt request about the sender's own address: the judge's threshold for others stays.
     curt = intent.curt and not named
     unsure = (probability < threshold and not curt) or negated or intent.stays or refused or intent.too_few
-    doubts = [] if unsure else doubts_in(text)  # only of what would otherwise be decided a request
+    doubts = () if unsure else weighed.doubts  # only of what would otherwise be decided a request
     if doubts:
         phrases.append(f"words that take it back, deny it or are of another channel: {', '.join(dict.fromkeys(doubts))}")
     if unsure or doubts:
@@ -208,16 +209,12 @@ def classify_message(
 def words_of(message, subject: str) -> tuple[str, bool]:
     """The sender's own words (a subject that is not a reply's, and the body without quotes,
     forwards and signatures), and whether the subject is all of them."""
-    return _joined(*own_parts(message, subject))
+    return joined(*own_parts(message, subject))
 
 
 def own_parts(message, subject: str) -> tuple[str, str]:
     """The sender's own subject (none for a reply's) and own body, apart."""
     return "" if _REPLY_PREFIX.match(subject) else subject, own_words(body_text(message)).strip()
-
-
-def _joined(own_subject: str, body: str) -> tuple[str, bool]:
-    return f"{own_subject}\n{body}".strip(), not body
 
 
 def _has_calendar(message) -> bool:

@@ -7,7 +7,7 @@ import functools
 import itertools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from suppression.model import ALL_EMAILS, Scope
 
@@ -386,11 +386,11 @@ _NOT_CURT = re.compile(
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class Intent:
-    asked: list[str] = field(default_factory=list)  # phrases that ask to unsubscribe
-    negated: list[str] = field(default_factory=list)  # phrases that say the opposite
-    stays: list[str] = field(default_factory=list)  # words that say the person wants the mail
+    asked: tuple[str, ...] = ()  # phrases that ask to unsubscribe
+    negated: tuple[str, ...] = ()  # phrases that say the opposite
+    stays: tuple[str, ...] = ()  # words that say the person wants the mail
     # A word or two and no phrase that asks ("ja", "obrigada", "了解です"): the judge scored such
     # replies as requests on mail unlike its corpus; too little to tell, so a person decides.
     too_few: bool = False
@@ -405,22 +405,18 @@ _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\uff
 
 def find_intent(text: str) -> Intent:
     text = text.translate(_APOSTROPHES)  # one character for one: the positions stay the same
-    intent = Intent()
+    asked, negated = [], []
     for match in _PHRASES.finditer(text):
         phrase = match.group(0).strip()
-        if _negated(text, match.start(), match.end()):
-            intent.negated.append(phrase)
-        else:
-            intent.asked.append(phrase)
-    intent.stays.extend(match.group(0) for match in _STAYS.finditer(text))
-    intent.stays.extend(match.group(0) for match in _WANTS_MORE.finditer(text)
-                        if not _negated(text, match.start(), match.end()))
+        (negated if _negated(text, match.start(), match.end()) else asked).append(phrase)
+    stays = [match.group(0) for match in _STAYS.finditer(text)]
+    stays.extend(match.group(0) for match in _WANTS_MORE.finditer(text)
+                 if not _negated(text, match.start(), match.end()))
     few, curt_word = _few_words(text), _CURT.search(text) is not None and _NOT_CURT.search(text) is None
-    intent.too_few = not intent.asked and few and not curt_word
     # Curt is the word alone ("Stopp!"), not a word among others ("Cancel order 4411", "Stop SMS").
-    intent.curt = (few and curt_word and _CURT.fullmatch(text.strip(_AROUND_A_WORD)) is not None
-                   and not intent.negated and not intent.stays)
-    return intent
+    curt = (few and curt_word and _CURT.fullmatch(text.strip(_AROUND_A_WORD)) is not None
+            and not negated and not stays)
+    return Intent(tuple(asked), tuple(negated), tuple(stays), too_few=not asked and few and not curt_word, curt=curt)
 
 
 def doubts_in(text: str) -> list[str]:

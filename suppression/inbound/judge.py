@@ -78,7 +78,7 @@ def features(text: str, intent: Intent, subject_only: bool = False) -> list[int]
     return list({zlib.crc32(name.encode()) & (DIMENSIONS - 1) for name in names})  # UTF-8
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one judge is itself (its weighings are remembered by it, weighing.py)
 class Judge:
     """Scores own words. The least probability decided as a request unaided is `threshold` for a
     request about the sender's own address and `threshold_named` for one that names addresses

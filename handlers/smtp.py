@@ -21,7 +21,7 @@ from handlers.smtp_data import read_data
 from handlers.smtp_turns import CommandTurns
 from suppression.addresses import sender_key
 from suppression.background import cancel_and_wait
-from suppression.inbound.authresults import TooManyResults, disowned
+from suppression.inbound.authresults import MOST_HEADER_BYTES, HeaderTooLarge, TooManyResults, disowned
 from suppression.ratelimit import client_network, from_relay, sending_network
 from suppression.config import SmtpSettings
 from suppression.errors import ConfigError, InvalidAddress, MailStorageFull, StoreUnavailable
@@ -41,6 +41,7 @@ ERR_550_RELAY = "550 5.7.1 Relaying denied: this server only takes mail for its 
 ERR_553_SYNTAX = "553 5.1.3 Recipient address is not valid"
 ERR_553_SENDER = "553 5.1.7 The sender address is not valid UTF-8"
 ERR_554_RESULTS = "554 5.6.0 Too many Authentication-Results header fields"
+ERR_552_HEADER = f"552 5.6.0 Headers too large ({MOST_HEADER_BYTES} bytes at most)"
 
 MAX_RECIPIENTS = 50
 SESSION_COMMAND_LIMIT = 1000  # of each command in one session
@@ -111,6 +112,9 @@ class RequestHandler:
             except TooManyResults as exc:
                 log.warning("refused a message with 554: %s", exc)
                 return ERR_554_RESULTS
+            except HeaderTooLarge as exc:
+                log.warning("refused a message with 552: %s", exc)
+                return ERR_552_HEADER
         self.storing.add(session)
         try:
             message_id = await self.intake.receive(raw, envelope.mail_from or "", list(envelope.rcpt_tos),

@@ -5,7 +5,9 @@ import email.message
 import pytest
 
 from handlers.state import INTAKE, SERVICE, SMTP_SERVER
-from suppression.inbound.authresults import MOST_FIELDS, TooManyResults, disowned, sender_verdict
+from suppression.inbound.authresults import (
+    MOST_FIELDS, MOST_HEADER_BYTES, HeaderTooLarge, TooManyResults, disowned, sender_verdict,
+)
 from suppression.inbound.classify import REQUEST, REVIEW, classify_message
 from suppression.links import mint_link
 from suppression.model import ALL_EMAILS, Scope
@@ -172,3 +174,18 @@ def test_a_field_after_a_bare_cr_is_renamed_too_and_a_flood_of_them_is_refused()
     assert disowned(fields + b"\r\nbody").count(b"X-Disowned-") == MOST_FIELDS
     with pytest.raises(TooManyResults):  # each one more was a Python step on the loop
         disowned(fields + b"authentication-results and not even a field\r\n\r\nbody")
+
+
+def test_the_header_ends_at_its_first_blank_line_of_any_kind_and_may_not_pass_its_size():
+    # The email parser ends the header at the first blank line, whatever its line breaks: a field
+    # after it is the body's, and is left as it is; one before it is renamed.
+    for blank in (b"\r\r", b"\n\n", b"\r\n\r\n"):
+        raw = b"From: <a@example.com>\r\nAuthentication-Results: x" + blank + b"Authentication-Results: y\r\n\r\nz"
+        assert disowned(raw).count(b"X-Disowned-") == 1, blank
+    field = b"Authentication-Results: mx.plusnxt.com; dmarc=pass\r\n"
+    padding = b"X-Pad: " + b"a" * (MOST_HEADER_BYTES - len(field) - 20) + b"\r\n"
+    assert disowned(padding + field + b"\r\n" + b"b" * 10_000_000).count(b"X-Disowned-") == 1
+    with pytest.raises(HeaderTooLarge):  # each byte of it was lowered and searched on the loop
+        disowned(padding + b"X-More: " + b"a" * 40 + b"\r\n" + field + b"\r\nbody")
+    with pytest.raises(HeaderTooLarge):  # no blank line: the whole message is its header
+        disowned(padding * 2)

@@ -14,6 +14,7 @@ import pytest
 
 from handlers.app import build_app
 from handlers.state import INTAKE, SERVICE
+from suppression.inbound.authresults import MOST_HEADER_BYTES
 from suppression.config import settings_from_mapping
 from suppression.links import mint_link
 from suppression.model import ALL_EMAILS
@@ -147,6 +148,21 @@ async def test_a_verdict_of_our_mta_is_believed_only_in_mail_our_relays_bring(ai
     else:
         assert len(switched_off) == 1  # the network's budget of one
         assert b"\r\nX-Disowned-Authentication-Results: " + TRUSTED.encode() in raw
+
+
+@pytest.mark.sqlite_only  # the SMTP handler's work
+async def test_a_header_too_large_to_disown_straight_to_us_is_refused_with_552(client):
+    """Mail that came straight to us has its header searched on the loop for fields to rename: a
+    header of more than 256 KB is refused (552, as Sendmail and Exim refuse such headers), and the
+    service goes on. Its body may be as large as any message; a relay's mail is not searched."""
+    padding = "".join(f"X-Pad-{n}: {'a' * 70}\r\n" for n in range(MOST_HEADER_BYTES // 80 + 10))
+    code, message_id = await in_thread(send_raw, smtp_port(client), forged("big@example.net", padding))
+    assert (code, message_id) == (552, None)
+    page, _ = await client.app[SERVICE].review.inbox(None, None, 10)
+    assert page == []  # nothing stored
+    body = b"unsubscribe\r\n" + (b"x" * 76 + b"\r\n") * 40_000  # 3 MB of body under a small header
+    code, message_id = await in_thread(send_raw, smtp_port(client), forged("small@example.net") + body)
+    assert code == 250 and message_id is not None
 
 
 async def test_the_overall_budget_holds_whatever_the_network(aiohttp_client, tmp_path, store):

@@ -23,6 +23,7 @@ HEARTBEAT_SECONDS = 1
 _RECOUNT_BEATS = 30  # how often (in heartbeats) the mail kept by every instance is counted again
 _STALE_INSTANCE_SECONDS = 86400  # an instance not seen for this long has its row removed
 _FOLLOWED_WAIT_SECONDS = 5.0  # how long the CLI waits for the instances to follow its change
+_INLINE_BYTES = 256 * 1024  # pending mail at most this large comes with its claim (CLAIM_PENDING)
 
 
 class Instances:
@@ -47,8 +48,16 @@ class Instances:
         skipped, so each message is handled by one."""
 
         async def work(conn):
-            taking = {"me": self.instance, "alive": ALIVE_SECONDS, "limit": limit, "skip": list(skip or ())}
-            return await (await conn.execute(q.CLAIM_PENDING, taking)).fetchall()
+            taking = {"me": self.instance, "alive": ALIVE_SECONDS, "limit": limit, "skip": list(skip or ()),
+                      "inline": _INLINE_BYTES}
+            # Binary: a text bytea is twice the size, and decoded on the loop (17 ms for 10 MB;
+            # 50 such rows held it 0.75 s in one step).
+            claimed = await (await conn.execute(q.CLAIM_PENDING, taking, binary=True)).fetchall()
+            for at, (message_id, raw, mail_from) in enumerate(claimed):
+                if raw is None:  # a large one, by itself (a turn of the loop between them)
+                    (raw,) = await (await conn.execute(q.PENDING_RAW, (message_id,), binary=True)).fetchone()
+                    claimed[at] = (message_id, raw, mail_from)
+            return claimed
 
         return sorted(await self._write(work, ordered=False))
 

@@ -19,14 +19,18 @@ INSERT_MESSAGE = (
     "INSERT INTO inbox (received_at, mail_from, rcpt_to, size, raw, status, reasons, processed_at, origin,"
     " claimed_by, network) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
 )
-# Claim messages not yet handled: unclaimed, this instance's own, or a stopped instance's.
+# Claim messages not yet handled: unclaimed, this instance's own, or a stopped instance's. The
+# text of those larger than %(inline)s bytes comes by itself (PENDING_RAW): the rows of a claim
+# are read in one step of the loop.
 CLAIM_PENDING = (
     "UPDATE inbox SET claimed_by = %(me)s WHERE id IN (SELECT id FROM inbox WHERE status = 'pending'"
     " AND id <> ALL(%(skip)s::bigint[])"
     " AND (claimed_by IS NULL OR claimed_by = %(me)s OR claimed_by NOT IN (SELECT id FROM instances"
     " WHERE seen_at > now() - make_interval(secs => %(alive)s)))"
-    " ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) RETURNING id, raw, mail_from"
+    " ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
+    " RETURNING id, CASE WHEN size <= %(inline)s THEN raw END, mail_from"
 )
+PENDING_RAW = "SELECT raw FROM inbox WHERE id = %s"
 
 # The sequence keeps the highest number ever given, even once those events are pruned.
 NEWEST_SEQ = "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM events_seq_seq"

@@ -26,6 +26,7 @@ MOST_FIELDS = 64  # Authentication-Results fields in one message; no mail server
 # The header of mail not relayed by our servers, at most: each byte of it is lowered and searched
 # on the loop, 4.5 ms a megabyte. Sendmail refuses past 32 KB, Exim past 1 MB; Postfix keeps 100 KB.
 MOST_HEADER_BYTES = 256 * 1024
+_NOT_A_FIELD = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?![ \t]|From )[^:\r\n]*[\r\n]")  # CR LF is one break
 _AUTHSERV_ID = re.compile(r"\s*([^\s;(]{1,255})")
 
 
@@ -92,7 +93,9 @@ def disowned(raw: bytes) -> bytes:
         return raw  # no header
     end = _header_end(raw, MOST_HEADER_BYTES + 1)
     if end > MOST_HEADER_BYTES:
-        raise HeaderTooLarge(f"a header of more than {MOST_HEADER_BYTES} bytes")
+        end = _first_line_not_a_field(raw[:MOST_HEADER_BYTES + 1])
+        if end is None:
+            raise HeaderTooLarge(f"a header of more than {MOST_HEADER_BYTES} bytes")
     # Lowered, its line breaks made LF (the same length), after a LF: the first field starts a line too.
     header = (b"\n" + raw[:end]).lower().replace(b"\r", b"\n")
     starts, lines, at = [], 0, header.find(_LINE_OF_THE_FIELD)
@@ -112,6 +115,15 @@ def disowned(raw: bytes) -> bytes:
         last = at
     pieces.append(memoryview(raw)[last:])  # the body not copied twice: 10 ms for 10 MB
     return b"".join(pieces)
+
+
+def _first_line_not_a_field(window: bytes) -> int | None:
+    """Where the line break before the first line that cannot be a field begins (0: the first
+    line), if it ends within `window`: a line with no colon that does not go on a field (a blank
+    first) or begin "From ". The email parser ends the header there, blank line or not (the
+    MissingHeaderBodySeparatorDefect of mail whose body follows its header at once)."""
+    found = _NOT_A_FIELD.search(b"\n" + window)  # the first line, after a line break too
+    return None if found is None else max(found.start() - 1, 0)
 
 
 def _header_end(raw: bytes, within: int) -> int:

@@ -1,10 +1,13 @@
 """Abuse of the request path: one sender naming many other people's addresses, forged senders."""
 
 import email.message
+from unittest import mock
 
 import pytest
+from hypothesis import given, settings as examples, strategies as st
 
 from handlers.state import INTAKE, SERVICE, SMTP_SERVER
+from suppression.inbound import authresults
 from suppression.inbound.authresults import (
     MOST_FIELDS, MOST_HEADER_BYTES, HeaderTooLarge, TooManyResults, disowned, sender_verdict,
 )
@@ -189,3 +192,40 @@ def test_the_header_ends_at_its_first_blank_line_of_any_kind_and_may_not_pass_it
         disowned(padding + b"X-More: " + b"a" * 40 + b"\r\n" + field + b"\r\nbody")
     with pytest.raises(HeaderTooLarge):  # no blank line: the whole message is its header
         disowned(padding * 2)
+
+
+def test_a_header_whose_body_follows_at_once_ends_where_the_parser_ends_it():
+    # No blank line: the email parser ends the header at the first line that cannot be a field
+    # (MissingHeaderBodySeparatorDefect). Such a request, its quoted newsletter past 256 KB, was
+    # refused as a header too large (a reviewing helper); it is read, and its own header's field
+    # renamed, while the body's look-alikes stay as written.
+    field = b"Authentication-Results: mx.plusnxt.com; dmarc=pass\r\n"
+    raw = (b"From: <jane@example.com>\r\n" + field + b"Subject: unsubscribe\r\nPlease unsubscribe me.\r\n"
+           + (b"> quoted line\r\n" + field) * 5000)
+    assert len(raw) > MOST_HEADER_BYTES
+    out = disowned(raw)
+    assert out.count(b"X-Disowned-") == 1 and out.index(b"X-Disowned-") < 40
+    assert sender_verdict(email.message_from_bytes(out), [MX]) is None
+
+
+_LINES = st.sampled_from([
+    b"Authentication-Results: mx.plusnxt.com; dmarc=pass header.from=example.net",
+    b"AUTHENTICATION-RESULTS : mx.plusnxt.com; dmarc=pass", b"From: <a@example.net>", b"X-A: b", b" continued",
+    b"\tcontinued", b"From someone", b"no colon here", b"", b"a:", b"\xc3\xa9: y", b"From:", b":", b"> quoted",
+])
+
+
+@examples(max_examples=3000, deadline=None)
+@given(lines=st.lists(st.tuples(_LINES, st.sampled_from([b"\r\n", b"\n", b"\r"])), min_size=1, max_size=12))
+def test_no_field_the_parser_reads_escapes_renaming_whatever_the_lines_and_their_breaks(lines):
+    """Against the email parser itself, with a header limit of 120 bytes so that short messages
+    take every path: an ending found at a line that cannot be a field, and one at a blank line.
+    The first version read CR LF as two breaks there, and let such fields through."""
+    raw = b"".join(line + end for line, end in lines)
+    with mock.patch.object(authresults, "MOST_HEADER_BYTES", 120):
+        try:
+            out = disowned(raw)
+        except (HeaderTooLarge, TooManyResults):
+            return
+    parsed = email.message_from_bytes(out)
+    assert parsed.get_all("Authentication-Results") is None and sender_verdict(parsed, [MX]) is None

@@ -30,6 +30,7 @@ from pathlib import Path
 
 # A child reads this module first, and with it nothing of NumPy: the judge scores without it
 # (reading it was 65 ms of a child's start, and its BLAS started a thread a core).
+from suppression.inbound import weighing
 from suppression.inbound.classify import REVIEW, Decision, classify_message
 from suppression.inbound.judge import Judge, checked_judge, shipped_judge
 from suppression.tokens import read_claim
@@ -272,6 +273,8 @@ def serve(conn: Connection, memory_bytes: int, judge_path: str) -> None:
         conn.send("ready")
         settings = read_token = None
         while True:
+            while not conn.poll(weighing.MEMO_SECONDS):
+                weighing.forget()  # nothing to read: no one's words are kept meanwhile
             given, chunk = conn.recv()
             if given != settings:
                 settings = given

@@ -72,8 +72,21 @@ def test_each_judge_remembers_its_own_weighings_and_forgets_them_with_it(fresh_m
     assert list(weighing._memos.keys()) == [shipped]
 
 
-def test_doubts_are_read_only_when_asked_and_then_kept(fresh_memo):
-    weighed = weigh("", "Someone else asked you to unsubscribe me. I never did.", shipped_judge())
-    assert "doubts" not in vars(weighed)
-    assert weighed.doubts == ("Someone else asked you to unsubscribe me",)
-    assert vars(weighed)["doubts"] is weighed.doubts
+def test_a_weighing_is_kept_a_minute_after_its_last_use_and_no_words_are_its_key(fresh_memo, monkeypatch):
+    # A weighing holds the phrases found, which may name someone: an erasure must not leave them
+    # in a reader's memory for long (the reader forgets them all after a minute with nothing to read).
+    clock = [1000.0]
+    monkeypatch.setattr(weighing.time, "monotonic", lambda: clock[0])
+    judge = shipped_judge()
+    named = weigh("", "Remove Jane Doe from the mailing list", judge)
+    assert named.intent.asked == ("Remove Jane Doe from the mailing list",)
+    assert not any(b"Jane" in key for key in weighing._memos[judge])
+    clock[0] += weighing.MEMO_SECONDS - 1
+    assert weigh("", "Remove Jane Doe from the mailing list", judge) is named  # used again: kept on
+    clock[0] += weighing.MEMO_SECONDS - 1
+    other = weigh("", "unsubscribe", judge)
+    clock[0] += 2
+    weigh("", "stop", judge)  # the first, unused for longer than a minute, goes
+    assert [found for _, found in weighing._memos[judge].values()] == [other, weigh("", "stop", judge)]
+    weighing.forget()
+    assert len(weighing._memos) == 0

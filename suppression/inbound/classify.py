@@ -15,7 +15,7 @@ from suppression.errors import BadToken, InvalidAddress
 from suppression.inbound.authresults import sender_verdict
 from suppression.inbound.automatic import automatic_reasons
 from suppression.inbound.decode import address_of, body_text, header, parse, part_text
-from suppression.inbound.intent import find_intent, scope_in_words
+from suppression.inbound.intent import doubts_in, find_intent, scope_in_words
 from suppression.inbound.judge import Judge, shipped_judge
 from suppression.inbound.ownwords import own_words
 from suppression.inbound.reports import read_report
@@ -155,7 +155,7 @@ def classify_message(
     # A curt request about the sender's own address: the judge's threshold for others stays.
     curt = intent.curt and not named
     unsure = (probability < threshold and not curt) or negated or intent.stays or refused or intent.too_few
-    doubts = () if unsure else weighed.doubts  # only of what would otherwise be decided a request
+    doubts = [] if unsure else doubts_in(text)  # only of what would otherwise be decided a request
     if doubts:
         phrases.append(f"words that take it back, deny it or are of another channel: {', '.join(dict.fromkeys(doubts))}")
     if unsure or doubts:

@@ -1,36 +1,36 @@
 """What a person's own words say, weighed once: the same words always weigh the same.
 
 Requests repeat their words ("unsubscribe", "Please remove me"), and weighing them (the phrases
-found, the judge's score, the words that turn them down or doubt them) is pure: it depends on
-the words and the judge alone. So a reader keeps the last few hundred weighings of each judge.
-Over a flood of the same words, weighing was 140 of a message's 220 µs, and the reading fell
-behind the mail: 250 to visible (p50) went from 5.1-5.5 s to 2.8-3.1 s (bench/README.md). Long
-words are weighed each time: they seldom repeat, and the memo stays small.
+found, the judge's score, whether the subject turns the body down or negates it) is pure: it
+depends on the words and the judge alone. So a reader keeps the last few hundred weighings of
+each judge. Over a flood of the same words, this was 120 of a message's 220 µs, and the reading
+fell behind the mail: 250 to visible (p50) went from 5.1-5.2 s to 3.1-3.4 s (bench/README.md). Long words are weighed each time, as they seldom repeat.
+
+The memo is keyed by a digest of the words, but a weighing holds the phrases found, which may
+name someone ("Remove Jane Doe from the list"): it is kept MEMO_SECONDS after its last use at
+most, and a reader forgets them all once it has had nothing to read for as long, so that an
+erasure leaves nothing of anyone's words in a reader's memory for longer.
 """
 
-import functools
+import hashlib
+import time
 import weakref
 from dataclasses import dataclass
 
-from suppression.inbound.intent import Intent, doubts_in, find_intent, negated_across, turned_down
+from suppression.inbound.intent import Intent, find_intent, negated_across, turned_down
 from suppression.inbound.judge import Judge
 
 MEMO_SIZE = 512  # weighings kept a judge
 MEMO_CHARS = 2000  # the longest words kept: the corpus's requests are at most about 1,100
+MEMO_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
 class Weighing:
-    text: str  # the own words weighed: the subject and the body joined
-    intent: Intent
+    intent: Intent  # the phrases that ask, are negated or want the mail (phrases, not the words)
     probability: float  # the judge's, that the words ask to unsubscribe
     negated_across: bool  # a subject that negates what asks at the body's start
     turned_down: bool  # a subject that asks, and a few words under it that turn it down
-
-    @functools.cached_property
-    def doubts(self) -> tuple[str, ...]:
-        """Words that take a request back or deny it: asked only of what would be a request."""
-        return tuple(doubts_in(self.text))
 
 
 def joined(own_subject: str, body: str) -> tuple[str, bool]:
@@ -42,23 +42,33 @@ def weigh(own_subject: str, body: str, judge: Judge) -> Weighing:
     """The weighing of a sender's own subject and body by `judge`; remembered for short words."""
     if len(own_subject) + len(body) > MEMO_CHARS:
         return _weighed(own_subject, body, judge)
-    memo = _memos.setdefault(judge, {})
-    key = (own_subject, body)
-    found = memo.pop(key, None)
+    memo, now = _memos.setdefault(judge, {}), time.monotonic()
+    # In the order of their last use: those past their time are at the front.
+    while memo and next(iter(memo.values()))[0] < now - MEMO_SECONDS:
+        del memo[next(iter(memo))]
+    # Lone surrogates are text some charsets decode to: they go into the digest as they are.
+    key = hashlib.blake2b(f"{len(own_subject)}:{own_subject}{body}".encode("utf-8", "surrogatepass"),
+                          digest_size=16).digest()
+    _, found = memo.pop(key, (None, None))
     if found is None:
         found = _weighed(own_subject, body, judge)
         if len(memo) >= MEMO_SIZE:
-            del memo[next(iter(memo))]  # the least lately used: each one used moves to the end
-    memo[key] = found
+            del memo[next(iter(memo))]  # the least lately used
+    memo[key] = (now, found)
     return found
+
+
+def forget() -> None:
+    """Forget every weighing (a reader with nothing to read for MEMO_SECONDS)."""
+    _memos.clear()
 
 
 def _weighed(own_subject: str, body: str, judge: Judge) -> Weighing:
     text, subject_only = joined(own_subject, body)
     intent = find_intent(text)
-    return Weighing(text, intent, judge.probability(text, intent, subject_only), negated_across(own_subject, body),
+    return Weighing(intent, judge.probability(text, intent, subject_only), negated_across(own_subject, body),
                     turned_down(own_subject, body))
 
 
 # A judge's memo ends with it: tests and training weigh with many judges, each of 4 MB.
-_memos: "weakref.WeakKeyDictionary[Judge, dict[tuple[str, str], Weighing]]" = weakref.WeakKeyDictionary()
+_memos: "weakref.WeakKeyDictionary[Judge, dict[bytes, tuple[float, Weighing]]]" = weakref.WeakKeyDictionary()

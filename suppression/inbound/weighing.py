@@ -13,6 +13,7 @@ erasure leaves nothing of anyone's words in a reader's memory for longer.
 """
 
 import hashlib
+import threading
 import time
 import weakref
 from dataclasses import dataclass
@@ -42,25 +43,28 @@ def weigh(own_subject: str, body: str, judge: Judge) -> Weighing:
     """The weighing of a sender's own subject and body by `judge`; remembered for short words."""
     if len(own_subject) + len(body) > MEMO_CHARS:
         return _weighed(own_subject, body, judge)
-    memo, now = _memos.setdefault(judge, {}), time.monotonic()
-    # In the order of their last use: those past their time are at the front.
-    while memo and next(iter(memo.values()))[0] < now - MEMO_SECONDS:
-        del memo[next(iter(memo))]
     # Lone surrogates are text some charsets decode to: they go into the digest as they are.
     key = hashlib.blake2b(f"{len(own_subject)}:{own_subject}{body}".encode("utf-8", "surrogatepass"),
                           digest_size=16).digest()
-    _, found = memo.pop(key, (None, None))
+    with _lock:  # classify_message is anyone's to call from threads; the reader's child has one
+        memo, now = _memos.setdefault(judge, {}), time.monotonic()
+        # In the order of their last use: those past their time are at the front.
+        while memo and next(iter(memo.values()))[0] < now - MEMO_SECONDS:
+            del memo[next(iter(memo))]
+        _, found = memo.pop(key, (None, None))
     if found is None:
         found = _weighed(own_subject, body, judge)
-        if len(memo) >= MEMO_SIZE:
+    with _lock:
+        memo[key] = (now, found)
+        while len(memo) > MEMO_SIZE:
             del memo[next(iter(memo))]  # the least lately used
-    memo[key] = (now, found)
     return found
 
 
 def forget() -> None:
     """Forget every weighing (a reader with nothing to read for MEMO_SECONDS)."""
-    _memos.clear()
+    with _lock:
+        _memos.clear()
 
 
 def _weighed(own_subject: str, body: str, judge: Judge) -> Weighing:
@@ -71,4 +75,5 @@ def _weighed(own_subject: str, body: str, judge: Judge) -> Weighing:
 
 
 # A judge's memo ends with it: tests and training weigh with many judges, each of 4 MB.
+_lock = threading.Lock()
 _memos: "weakref.WeakKeyDictionary[Judge, dict[bytes, tuple[float, Weighing]]]" = weakref.WeakKeyDictionary()

@@ -213,11 +213,13 @@ def _address_in(path: str) -> str:
         mailbox = mailbox[_ROUTE.match(mailbox).end():]
     if not mailbox.startswith('"'):
         return mailbox
-    local, _, domain = mailbox.rpartition("@")
+    local, domain = _MAILBOX.fullmatch(mailbox).groups()
     unquoted = _ESCAPED.sub(r"\1", local[1:-1])
+    if not unquoted and not domain and not path.startswith("<"):
+        return ""  # a bare '""' is no address (a 501 at MAIL), as the parser read it
     if not _DOT_LOCAL.fullmatch(unquoted):
         unquoted = '"' + unquoted.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return f"{unquoted}@{domain}"
+    return unquoted + (domain or "")
 
 
 def tls_context(settings: SmtpSettings) -> ssl.SSLContext | None:
@@ -246,11 +248,12 @@ _DOT_LOCAL = re.compile(rf"[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~.{_UTF8}-]+")
 _QUOTED = rf'"(?:[\x20\x21\x23-\x5b\x5d-\x7e{_UTF8}]|\\[\x20-\x7e])*"'
 _DOMAIN = rf"[A-Za-z0-9_{_UTF8}-]+(?:\.[A-Za-z0-9_{_UTF8}-]+)*"
 _PLACE = rf"(?:{_DOMAIN}|\[[\x21-\x5a\x5e-\x7e]+\])"  # a domain, or an address literal
-_MAILBOX = rf"(?:{_DOT_LOCAL.pattern}|{_QUOTED})@{_PLACE}"
+_LOCAL = rf"(?:{_DOT_LOCAL.pattern}|{_QUOTED})"
+_MAILBOX = re.compile(rf"({_LOCAL})(@{_PLACE})?")  # no domain: <Postmaster> (4.1.1.3), as the parser read any
 _ROUTE = re.compile(rf"@{_PLACE}(?:,@{_PLACE})*:")  # to be ignored (RFC 5321 4.1.2)
 # The blanks after a path are its own, as aiosmtpd reads them, but not after "<>"; an address
-# without brackets ends at a blank.
-_PATH = re.compile(rf"<>|(<(?:{_ROUTE.pattern})?{_MAILBOX}>|{_MAILBOX}(?=[ \t]|$))[ \t]*")
+# without brackets ends at a blank, and one without a domain is the whole argument.
+_PATH = re.compile(rf"<>|(<(?:{_ROUTE.pattern})?{_MAILBOX.pattern}>|{_LOCAL}@{_PLACE}(?=[ \t]|$)|{_LOCAL}$)[ \t]*")
 _LONGEST_PATH = 256
 # A control character, or a blank other than the space (U+00A0 and its kin, which the parser read
 # as blanks). Bytes that are not UTF-8 pass, and are refused as such at MAIL (ERR_553_SENDER).

@@ -358,9 +358,11 @@ _after = st.sampled_from(["", " ", "  SIZE=100", "\tBODY=8BITMIME", " SMTPUTF8 S
 @st.composite
 def _paths(draw) -> str:
     """A path as RFC 5321 (and RFC 6531) writes it, and parameters after it."""
-    mailbox = f"{draw(_local)}@{draw(_place)}"
-    shape = draw(st.sampled_from(["angle", "routed", "bare"]))
-    path = {"angle": f"<{mailbox}>", "routed": f"<{draw(_route)}{mailbox}>", "bare": mailbox}[shape]
+    local = draw(_local)
+    mailbox = f"{local}@{draw(_place)}"
+    shape = draw(st.sampled_from(["angle", "routed", "bare", "no domain"]))
+    path = {"angle": f"<{mailbox}>", "routed": f"<{draw(_route)}{mailbox}>", "bare": mailbox,
+            "no domain": f"<{local}>"}[shape]  # <Postmaster> (RFC 5321 4.1.1.3), as the parser read any
     return path + draw(_after)
 
 
@@ -373,6 +375,8 @@ def _paths(draw) -> str:
 @example(arg='<"john doe"@example.com>', limit=0)
 @example(arg='<"jane"@example.com>', limit=0)  # quotes it needs not: left out, as the email package does
 @example(arg="<>", limit=0)
+@example(arg="<Postmaster>", limit=0)
+@example(arg="postmaster", limit=0)
 @example(arg="<> SIZE=100", limit=0)
 def test_an_address_as_rfc_5321_writes_it_is_read_as_aiosmtpd_reads_it(arg, limit):
     """RequestSession reads a path with one pattern and no parser (handlers/smtp.py, _PATH): the

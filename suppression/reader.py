@@ -282,6 +282,7 @@ def serve(conn: Connection, memory_bytes: int, judge_path: str) -> None:
                                      topics=settings.topics)
             for raw, mail_from in chunk:
                 conn.send(decide(raw, mail_from, settings, read_token, judge))
+            weighing.expire()  # whatever the chunk held, long words or none: no phrase past its minute
     except (EOFError, BrokenPipeError, ConnectionResetError):
         # The service closed its end, or died (SIGKILL while this child started or read): it
         # reads the message again at its next start; a traceback here would say nothing more.

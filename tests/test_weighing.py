@@ -88,5 +88,9 @@ def test_a_weighing_is_kept_a_minute_after_its_last_use_and_no_words_are_its_key
     clock[0] += 2
     weigh("", "stop", judge)  # the first, unused for longer than a minute, goes
     assert [found for _, found in weighing._memos[judge].values()] == [other, weigh("", "stop", judge)]
+    clock[0] += weighing.MEMO_SECONDS + 1
+    weigh("", "remove me " * 300, judge)  # long words, never kept: the old ones go all the same
+    assert weighing._memos[judge] == {}
+    weigh("", "unsubscribe", judge)
     weighing.forget()
     assert len(weighing._memos) == 0

@@ -26,7 +26,10 @@ MOST_FIELDS = 64  # Authentication-Results fields in one message; no mail server
 # The header of mail not relayed by our servers, at most: each byte of it is lowered and searched
 # on the loop, 4.5 ms a megabyte. Sendmail refuses past 32 KB, Exim past 1 MB; Postfix keeps 100 KB.
 MOST_HEADER_BYTES = 256 * 1024
-_NOT_A_FIELD = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?![ \t]|From )[^:\r\n]*[\r\n]")  # CR LF is one break
+# A line the email parser does not read as a field (feedparser's headerRE: "From ", a name of
+# printable ASCII and a colon, or a blank first), told by its first characters: a name run
+# ended by anything but a colon. CR LF is one line break.
+_NOT_A_FIELD = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?![ \t]|From )[\x21-\x39\x3b-\x7e]*+[^\x21-\x39\x3b-\x7e:]")
 _AUTHSERV_ID = re.compile(r"\s*([^\s;(]{1,255})")
 
 
@@ -119,9 +122,9 @@ def disowned(raw: bytes) -> bytes:
 
 def _first_line_not_a_field(window: bytes) -> int | None:
     """Where the line break before the first line that cannot be a field begins (0: the first
-    line), if it ends within `window`: a line with no colon that does not go on a field (a blank
-    first) or begin "From ". The email parser ends the header there, blank line or not (the
-    MissingHeaderBodySeparatorDefect of mail whose body follows its header at once)."""
+    line), if `window` shows it is one (_NOT_A_FIELD). The email parser ends the header there,
+    blank line or not (the MissingHeaderBodySeparatorDefect of mail whose body follows its header
+    at once)."""
     found = _NOT_A_FIELD.search(b"\n" + window)  # the first line, after a line break too
     return None if found is None else max(found.start() - 1, 0)
 

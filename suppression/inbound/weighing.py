@@ -8,8 +8,9 @@ fell behind the mail: 250 to visible (p50) went from 5.1-5.2 s to 3.1-3.4 s (ben
 
 The memo is keyed by a digest of the words, but a weighing holds the phrases found, which may
 name someone ("Remove Jane Doe from the list"): it is kept MEMO_SECONDS after its last use at
-most, and a reader forgets them all once it has had nothing to read for as long, so that an
-erasure leaves nothing of anyone's words in a reader's memory for longer.
+most (a reader looks after each batch it reads), and a reader forgets them all once it has had
+nothing to read for as long: an erasure leaves nothing of anyone's words in a reader's memory
+for longer.
 """
 
 import hashlib
@@ -41,24 +42,32 @@ def joined(own_subject: str, body: str) -> tuple[str, bool]:
 
 def weigh(own_subject: str, body: str, judge: Judge) -> Weighing:
     """The weighing of a sender's own subject and body by `judge`; remembered for short words."""
+    expire()
     if len(own_subject) + len(body) > MEMO_CHARS:
         return _weighed(own_subject, body, judge)
     # Lone surrogates are text some charsets decode to: they go into the digest as they are.
     key = hashlib.blake2b(f"{len(own_subject)}:{own_subject}{body}".encode("utf-8", "surrogatepass"),
                           digest_size=16).digest()
     with _lock:  # classify_message is anyone's to call from threads; the reader's child has one
-        memo, now = _memos.setdefault(judge, {}), time.monotonic()
-        # In the order of their last use: those past their time are at the front.
-        while memo and next(iter(memo.values()))[0] < now - MEMO_SECONDS:
-            del memo[next(iter(memo))]
+        memo = _memos.setdefault(judge, {})
         _, found = memo.pop(key, (None, None))
     if found is None:
         found = _weighed(own_subject, body, judge)
     with _lock:
-        memo[key] = (now, found)
+        memo[key] = (time.monotonic(), found)
         while len(memo) > MEMO_SIZE:
             del memo[next(iter(memo))]  # the least lately used
     return found
+
+
+def expire() -> None:
+    """Forget the weighings not used for MEMO_SECONDS (a reader, after each batch it reads)."""
+    oldest = time.monotonic() - MEMO_SECONDS
+    with _lock:
+        for memo in _memos.values():
+            # In the order of their last use: those past their time are at the front.
+            while memo and next(iter(memo.values()))[0] < oldest:
+                del memo[next(iter(memo))]
 
 
 def forget() -> None:
@@ -74,6 +83,6 @@ def _weighed(own_subject: str, body: str, judge: Judge) -> Weighing:
                     turned_down(own_subject, body))
 
 
-# A judge's memo ends with it: tests and training weigh with many judges, each of 4 MB.
 _lock = threading.Lock()
+# A judge's memo ends with it: tests and training weigh with many judges, each of 4 MB.
 _memos: "weakref.WeakKeyDictionary[Judge, dict[bytes, tuple[float, Weighing]]]" = weakref.WeakKeyDictionary()

@@ -206,12 +206,19 @@ def test_a_header_whose_body_follows_at_once_ends_where_the_parser_ends_it():
     out = disowned(raw)
     assert out.count(b"X-Disowned-") == 1 and out.index(b"X-Disowned-") < 40
     assert sender_verdict(email.message_from_bytes(out), [MX]) is None
+    # A line with a colon is no field either when what comes before the colon is no name (a
+    # second reviewing helper): "Dear Sir: please ...", every line after it with a colon too.
+    raw = (b"From: <jane@example.com>\r\n" + field + b"Subject: unsubscribe\r\nDear Sir: please unsubscribe me.\r\n"
+           + (b"> See https://news.example/a for more\r\n" + field) * 5000)
+    out = disowned(raw)
+    assert out.count(b"X-Disowned-") == 1 and sender_verdict(email.message_from_bytes(out), [MX]) is None
 
 
 _LINES = st.sampled_from([
     b"Authentication-Results: mx.plusnxt.com; dmarc=pass header.from=example.net",
     b"AUTHENTICATION-RESULTS : mx.plusnxt.com; dmarc=pass", b"From: <a@example.net>", b"X-A: b", b" continued",
     b"\tcontinued", b"From someone", b"no colon here", b"", b"a:", b"\xc3\xa9: y", b"From:", b":", b"> quoted",
+    b"Dear Sir: hello", b"<html>https://x", b"a\x00b: c", b"X-B:", b"\x0bX: y",
 ])
 
 

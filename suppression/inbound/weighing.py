@@ -4,7 +4,8 @@ Requests repeat their words ("unsubscribe", "Please remove me"), and weighing th
 found, the judge's score, whether the subject turns the body down or negates it) is pure: it
 depends on the words and the judge alone. So a reader keeps the last few hundred weighings of
 each judge. Over a flood of the same words, this was 120 of a message's 220 µs, and the reading
-fell behind the mail: 250 to visible (p50) went from 5.1-5.2 s to 3.1-3.4 s (bench/README.md). Long words are weighed each time, as they seldom repeat.
+fell behind the mail: 250 to visible (p50) went from 5.1-5.2 s to 3.1-3.4 s (bench/README.md).
+Long words are weighed each time, as they seldom repeat.
 
 The memo is keyed by a digest of the words, but a weighing holds the phrases found, which may
 name someone ("Remove Jane Doe from the list"): it is kept MEMO_SECONDS after its last use at
@@ -29,7 +30,7 @@ MEMO_SECONDS = 60.0
 
 @dataclass(frozen=True)
 class Weighing:
-    intent: Intent  # the phrases that ask, are negated or want the mail (phrases, not the words)
+    intent: Intent  # the phrases found: that ask, that are negated, that want the mail
     probability: float  # the judge's, that the words ask to unsubscribe
     negated_across: bool  # a subject that negates what asks at the body's start
     turned_down: bool  # a subject that asks, and a few words under it that turn it down

@@ -47,13 +47,17 @@ class ReceiverStatus:
 _URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]*")
 _SAID_URL = re.compile(r"""url=(['"]).*?\1""")
 _NAMED = "<URL>"  # what an error says in place of the URL
+_KEPT = 1000  # characters of an error read: the log keeps 300 of what is left
 
 
 def _without_url(error: str, url: str) -> str:
     """An error's text without the receiver's URL, which aiohttp names in some (url='http://...'),
     path and query included, where a receiver may keep its secret: the URL as configured and as
     yarl writes it, what a url= quotes (an apostrophe in the URL makes repr quote it with "),
-    and anything else shaped like a URL."""
+    and anything else shaped like a URL. Of its first _KEPT characters only: aiohttp quotes up to
+    128 KB of a malformed answer, and _URL's time grows with the square of a run of letters (a
+    receiver's 60 KB status line held the loop 3.6 s, 250 KB 16 s, at every retry)."""
+    error = error[:_KEPT]  # a URL cut short is still one: its secret follows "://", or is cut off
     for written in {url, str(yarl.URL(url)), str(yarl.URL(url).with_user(None))}:
         error = error.replace(written, _NAMED)
     return _URL.sub(_NAMED, _SAID_URL.sub(f"url={_NAMED}", error))

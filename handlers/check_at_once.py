@@ -12,11 +12,10 @@ route, which decides it with the same code (bench/README.md, "The single check a
 import re
 
 from aiohttp import web
-from aiohttp.helpers import rfc822_formatted_time
 from aiohttp.http_parser import RawRequestMessage
 
 from handlers.api import bearer_key, check_json
-from handlers.protocol import SERVER
+from handlers.protocol import ok_answer
 from handlers.state import METRICS, SERVICE
 from suppression.errors import SuppressionError
 from suppression.model import Role, Scope
@@ -27,7 +26,6 @@ _PREFIX = ROUTE.removesuffix("{email}")
 # no quote or space (an address with those is rare, and takes the ordinary route).
 _PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9.@!$&'*+=^_`|~-]+")
 _PLAIN_QUERY = re.compile(r"(topic|purpose)=([A-Za-z0-9._-]*)")
-_SERVER = SERVER.encode()
 
 
 def check_at_once(app: web.Application, message: RawRequestMessage) -> bytes | None:
@@ -55,8 +53,7 @@ def check_at_once(app: web.Application, message: RawRequestMessage) -> bytes | N
     metrics.checked["single"] += 1
     metrics.requests[ROUTE, 200] += 1
     body = check_json(result.as_dict(reveal_erasure=key.allows(Role.ADMIN))).encode()
-    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: %d\r\n"
-            b"Date: %s\r\nServer: %s\r\n\r\n%s" % (len(body), rfc822_formatted_time().encode(), _SERVER, body))
+    return ok_answer(b"Content-Type: application/json; charset=utf-8\r\n", body)
 
 
 def _asked(query: str) -> dict[str, str] | None:

@@ -17,12 +17,11 @@ import logging
 import re
 
 from aiohttp import web
-from aiohttp.helpers import rfc822_formatted_time
 from aiohttp.http_parser import RawRequestMessage
 
 from handlers.locale import choose_language
 from handlers.pages import ACTOR, PAGES, ROUTES
-from handlers.protocol import SERVER
+from handlers.protocol import ok_answer
 from handlers.state import METRICS, SERVICE
 from suppression.errors import SuppressionError
 from suppression.links import ONE_CLICK
@@ -34,7 +33,6 @@ BODY = ONE_CLICK.encode()  # "List-Unsubscribe=One-Click", all RFC 8058 asks a c
 _FORM = "application/x-www-form-urlencoded"
 # A token as our links write it (URL-safe base64 and dots): nothing for routing to decode.
 _LINK = re.compile(r"/u/([A-Za-z0-9_.-]+)(/?)")
-_SERVER = SERVER.encode()
 
 
 def one_click_at_once(app: web.Application, message: RawRequestMessage, body: bytes) -> asyncio.Task | None:
@@ -73,8 +71,7 @@ def _page(app: web.Application, lang: str, route: str) -> bytes:
     pages = app[PAGES]
     page = pages.one_click_page(lang)
     head = "".join(f"{name}: {value}\r\n" for name, value in pages.headers.items())
-    answer = (b"HTTP/1.1 200 OK\r\nContent-Language: %s\r\nContent-Type: text/html; charset=utf-8\r\n%s"
-              b"Content-Length: %d\r\nDate: %s\r\nServer: %s\r\n\r\n%s"
-              % (lang.encode(), head.encode(), len(page), rfc822_formatted_time().encode(), _SERVER, page))
+    answer = ok_answer(b"Content-Language: %s\r\nContent-Type: text/html; charset=utf-8\r\n%s"
+                       % (lang.encode(), head.encode()), page)
     app[METRICS].requests[route, 200] += 1
     return answer

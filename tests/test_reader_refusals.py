@@ -4,16 +4,24 @@ subject that runs on into a negated body ("Please do NOT" / "unsubscribe"), a re
 back ("That wasn't me, ignore it", "just kidding"), and SMS only. Each now goes to a person;
 the genuine requests beside them, some with negations of their own, are still decided alone.
 
-The corpus's whole test split decides as before (tests/test_judge.py); two batches of such
-messages written by helpers who never saw these rules measured the change (docs/email.md)."""
+The judge has since been trained on such mail (batches 53-55 of the reader's corpus, three
+writers'). The corpus's test split holds as before (tests/test_judge.py); batch B, by a helper
+who never saw the rules, and batch D, by another written for the retraining and read once,
+measure the change and are never trained on (docs/email.md)."""
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from suppression.inbound.classify import REQUEST, REVIEW
-from tests.test_reader_defects import message, read
+from suppression.inbound.classify import REQUEST, REVIEW, classify_message
+from suppression.inbound.judge import DIMENSIONS, Judge
+from suppression.tokens import verify_token
+from tests.test_reader_defects import KEY, OURS, message, read
+
+# Probability 0.5 for any words, from a threshold of 0: every message the rules leave to it is a request.
+_TAKES_ALL = Judge(np.zeros(DIMENSIONS, dtype=np.float32), 0.0, 0.0, 0.0)
 
 REFUSALS = Path(__file__).parent / "corpus" / "refusals"
 
@@ -60,7 +68,11 @@ def test_a_subject_that_runs_on_into_the_body_negates_what_opens_it(subject, bod
     "Bitte keine SMS mehr schicken. Die E-Mails möchte ich aber weiter bekommen.",
 ])
 def test_words_that_take_a_request_back_or_are_of_another_channel_go_to_a_person(body):
-    decision = read(message(body, "Hi"))
+    """The judge, trained on such mail since (batches 53-55), sends them to a person; so do the
+    words themselves, where a judge would take the message as a request."""
+    assert read(message(body, "Hi")).kind == REVIEW
+    decision = classify_message(message(body, "Hi"), "jane@example.com", OURS, lambda token: verify_token([KEY], token),
+                                judge=_TAKES_ALL)
     assert decision.kind == REVIEW and any("take it back" in reason for reason in decision.reasons), decision.reasons
 
 
@@ -76,7 +88,6 @@ def test_words_that_take_a_request_back_or_are_of_another_channel_go_to_a_person
     ("Unsubscribe", "Please do not contact me again."),
     ("Unsubscribe", "Not relevant."),
     ("Unsubscribe", "I'm not a customer."),
-    ("Disiscrizione", "Non contattatemi"),
     ("Unsubscribe", "I never signed up for this."),
     ("Remove me", "Wrong person."),
     ("Hi", "I hit subscribe by mistake, please unsubscribe me."),
@@ -105,8 +116,8 @@ def _tally(batch: str) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize("batch, most_wrong, fewest_alone", [
-    ("batch_a.json", 13, 67),  # 150 asking to stay, 70 to leave: shaped the rules (53 wrong before)
-    ("batch_b.json", 21, 60),  # 135 and 63: its messages never read (51 wrong before)
+    ("batch_b.json", 6, 58),  # 135 asking to stay, 63 to leave: its messages never read (51, then 21 wrong before)
+    ("batch_d.json", 9, 57),  # 120 and 90, written for this and read once (27 wrong with the judge before)
 ])
 def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alone):
     wrong, alone = _tally(batch)

@@ -31,6 +31,9 @@ from suppression.model import Status
 # writers, train. Batches 42-44, three more writers', were read once by the judge of the time
 # (5 wrong opt-outs of their 378 other messages: docs/email.md) and then train. Batches 45-47
 # and 48-50, six more writers', were each read once the same way (3 and 4 of 378) and train.
+# Batches 53-55 are mail taking a request back, or about another channel, beside requests in
+# the same words (three writers'; 53 was a probing helper's, first in tests/corpus/refusals/);
+# they train. Two more such batches, in tests/corpus/refusals/, only ever measure.
 DEVELOPMENT_BATCHES = ("batch_05", "batch_06", "batch_35")
 TEST_BATCHES = ("batch_07", "batch_08", "batch_36", "batch_41")
 LANGUAGES = ("en", "es", "fr", "de", "pt", "it", "nl", "ja", "zh")

@@ -323,9 +323,11 @@ async def confirm_return(request: web.Request) -> web.Response:
         )
     claim, lifted = await coming_back.confirm(request.match_info["token"])
     remaining = await service.suppressed_scopes(claim.email)
+    # A scope whose own opt-out was lifted while another party's entry still holds it is not back.
+    back = [] if ALL_EMAILS in remaining else [scope for scope in lifted if scope not in remaining]
     return pages.render(
-        "come_back_done.html", lang=lang, title=N_("Subscribed again") if lifted else N_("Nothing more to change"),
-        address=_address(claim.email), changed=[pages.label(s, lang) for s in lifted],
+        "come_back_done.html", lang=lang, title=N_("Subscribed again") if back else N_("Nothing more to change"),
+        address=_address(claim.email), changed=[pages.label(s, lang) for s in back],
         remaining=[pages.label(s, lang) for s in sorted(remaining, key=lambda s: s.stored)],
     )
 

@@ -361,3 +361,35 @@ async def test_an_address_with_its_own_and_an_admins_entry_gets_back_only_its_ow
     history = (await (await client.get("/v1/suppressions/jane@example.com/history", headers=bearer(admin))).json())
     assert [(c["action"], c["topic"], c["source"]) for c in history["history"]] == [
         ("suppress", "newsletters", "link"), ("suppress", "promotions", "api"), ("unsuppress", "newsletters", "return")]
+
+
+async def test_a_scope_an_admins_entry_still_holds_is_not_said_to_be_back(aiohttp_client, tmp_path, relay):
+    """The person's own opt-outs of newsletters and promotions are lifted; an admin's entry still
+    holds promotions. A reviewing helper's: the page said promotions were back, and still off."""
+    client = await serve(aiohttp_client, tmp_path, relay)
+    admin = await client.app[SERVICE].api_keys.create_api_key("admin", "admin")
+    path = link_path(client, "cara@example.com", "newsletters")
+    await client.post(path, data={"action": "unsubscribe", "scope": ["newsletters", "promotions"]})
+    entry = {"email": "cara@example.com", "topic": "promotions", "reason": "manual"}
+    assert (await client.post("/v1/suppressions", json=entry, headers=bearer(admin))).status in (200, 201)
+    await client.post(path, data=ASK)
+    [mail] = await confirmations(client, relay)
+    html = await (await client.post(confirmation_path(mail), data=ASK)).text()
+    back = re.search(r'<p role="status">([^<]*(?:<span[^>]*>[^<]*</span>[^<]*)*)</p>', html).group(1)
+    assert "Email newsletters" in back and "Promotions" not in back
+    assert "Still unsubscribed at" in html and "Promotions and offers" in html
+    assert await scopes(client, "cara@example.com") == {Scope("promotions")}
+
+
+async def test_when_every_scope_lifted_is_still_held_nothing_is_said_to_be_back(aiohttp_client, tmp_path, relay):
+    client = await serve(aiohttp_client, tmp_path, relay)
+    admin = await client.app[SERVICE].api_keys.create_api_key("admin", "admin")
+    path = link_path(client, "dan@example.com", "promotions")
+    await client.post(path, data={"action": "unsubscribe", "scope": "promotions"})
+    entry = {"email": "dan@example.com", "topic": "promotions", "reason": "manual"}
+    assert (await client.post("/v1/suppressions", json=entry, headers=bearer(admin))).status in (200, 201)
+    await client.post(path, data=ASK)
+    [mail] = await confirmations(client, relay)
+    html = await (await client.post(confirmation_path(mail), data=ASK)).text()
+    assert "You will receive these emails" not in html and "Nothing more to change" in html
+    assert "Still unsubscribed at" in html and "Promotions and offers" in html

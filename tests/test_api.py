@@ -257,6 +257,15 @@ async def test_a_charset_whose_decoder_cannot_replace_what_is_not_text_is_refuse
     assert answer.status == 415 and "idna" in (await answer.json())["error"]
 
 
+@pytest.mark.parametrize("path", ["/v1/check", "/v1/check?hash=sha256"])
+async def test_a_charset_whose_decoder_holds_back_what_it_reads_is_refused(client, check_key, path):
+    # UTF-7 keeps all of a run that "+" opens until the run ends, and decoded all it held again at
+    # each chunk: a probing helper's 32 MB of "+AAAA..." held the loop 341 ms (a check key's).
+    answer = await client.post(path, data=b"+" + b"A" * 100_000, headers={
+        **bearer(check_key), "Content-Type": "text/plain; charset=utf-7"})
+    assert answer.status == 415 and "utf-7" in (await answer.json())["error"]
+
+
 async def test_bulk_text_with_a_byte_order_mark_checks_its_first_line(client, admin_key, check_key):
     await client.app[SERVICE].suppress("first@example.com", ALL_EMAILS, "unsubscribe", "api", "tests")
     for charset in ("", "; charset=UTF-8", "; charset=us-ascii"):

@@ -17,6 +17,7 @@ from handlers.bodies import (
 from handlers.errors import ApiError, json_answers
 from handlers.state import METRICS, SERVICE, SETTINGS, WEBHOOKS
 from suppression.apikeys import ROLES, ApiKey
+from suppression.aside import ON_THE_LOOP
 from suppression.addresses import HASHES
 from suppression.claims import check_purpose
 from suppression.errors import StoreUnavailable
@@ -479,7 +480,9 @@ async def get_stats(request: web.Request) -> web.Response:
         raise ApiError(400, f"unknown parameter(s): {', '.join(sorted(unknown))[:200]} (from, to, by)")
     report = await request.app[SERVICE].statistics.report(
         request.query.get("from"), request.query.get("to"), request.query.get("by"))
-    return web.json_response(report.as_dict())
+    if len(report.rows) <= ON_THE_LOOP:
+        return web.json_response(report.as_dict())
+    return await _built_aside(request, report.as_dict)  # a row a campaign: any number
 
 
 # -- operations -------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
+from suppression.aside import aside
 from suppression.errors import InvalidValue
 from suppression.model import utc_iso
 from suppression.store import Store
@@ -164,8 +165,7 @@ class Statistics:
     async def campaigns(self, start: date, end: date) -> list[StatsRow]:
         """Each campaign's counts (and sent, rate) in the range; suppressions without a campaign last, as key None."""
         found = await self.store.campaign_counts(*_days(start, end), (end + timedelta(days=1)).isoformat())
-        rows = [StatsRow(_key(key), created, lifted, sent, _rate(created, sent)) for key, created, lifted, sent in found]
-        return sorted(rows, key=lambda r: (r.key is None, -r.created, r.key or ""))
+        return await aside(found, _campaign_rows)  # as many as campaigns were named: any number
 
     async def dashboard(self) -> Dashboard:
         """What /admin/stats shows: the last DASHBOARD_DAYS days up to today."""
@@ -178,8 +178,7 @@ class Statistics:
                 by_source[day][source] = by_source[day].get(source, 0) + created
         used = {source for counts in by_source.values() for source in counts}
         sources = [s for s in SOURCE_BUCKETS if s in used] + sorted(used - set(SOURCE_BUCKETS))
-        rated = [row for row in await self.campaigns(start, end) if row.rate is not None]
-        campaigns = sorted(rated, key=lambda r: (-r.rate, -r.created, r.key))[:TOP_CAMPAIGNS]
+        campaigns = await aside(await self.campaigns(start, end), _top_rated)
         reasons = [StatsRow(key, created, lifted) for key, created, lifted
                    in await self.store.daily_counts(*_days(start, end), ("why",)) if key and created]
         reasons.sort(key=lambda r: (-r.created, r.key))
@@ -192,6 +191,16 @@ class Statistics:
             midnight = datetime.combine(day_end, time(0), tzinfo=timezone.utc)
             bounds.append((day, day_end.isoformat(), utc_iso(midnight - timedelta(hours=self.due_hours))))
         return [DeskDay(*row) for row in await self.store.desk_days(bounds)]
+
+
+def _campaign_rows(found: list) -> list[StatsRow]:
+    rows = [StatsRow(_key(key), created, lifted, sent, _rate(created, sent)) for key, created, lifted, sent in found]
+    return sorted(rows, key=lambda r: (r.key is None, -r.created, r.key or ""))
+
+
+def _top_rated(rows: list[StatsRow]) -> list[StatsRow]:
+    rated = [row for row in rows if row.rate is not None]
+    return sorted(rated, key=lambda r: (-r.rate, -r.created, r.key))[:TOP_CAMPAIGNS]
 
 
 def _days(start: date, end: date) -> tuple[str, str]:

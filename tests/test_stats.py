@@ -148,6 +148,22 @@ async def test_the_number_sent_is_set_idempotently_and_gives_the_rate(client, ad
     assert refused.status == 403
 
 
+async def test_a_report_of_many_campaigns_reads_as_a_short_one_does(client, admin_key):
+    """Past 100 rows the report is built and written beside the loop (80,000 campaigns held it
+    255-283 ms, a probing helper's): the same rows, in the same order, with the same rates."""
+    service = client.app[SERVICE]
+    for n in range(150):
+        await service.record_sent(f"c{n:03d}", 1000 - n)
+    made = await link_of(client, admin_key, "ann@example.com", campaign="c149")
+    await client.post(f"/u/{token_of(made)}", data={"List-Unsubscribe": "One-Click"})
+    answer = await client.get("/v1/stats", params={"by": "campaign"}, headers=bearer(admin_key))
+    assert answer.content_type == "application/json" and answer.content_length == len(await answer.read())
+    report = await answer.json()
+    assert [row["key"] for row in report["rows"]] == ["c149", *(f"c{n:03d}" for n in range(149))]
+    assert report["rows"][0] == {"key": "c149", "created": 1, "lifted": 0, "sent": 851, "rate": 0.001175}
+    assert report == (await service.statistics.report(None, None, "campaign")).as_dict()
+
+
 @pytest.mark.parametrize("path, body, says", [
     ("/v1/campaigns/may", {"sent": -1}, "whole number"),
     ("/v1/campaigns/may", {"sent": "5"}, "whole number"),

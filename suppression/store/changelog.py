@@ -5,6 +5,7 @@ from functools import partial
 
 import numpy as np
 
+from suppression.aside import aside
 from suppression.claims import state_of_legacy
 from suppression.index import ScopeRows
 from suppression.model import Change, Scope, utc_now
@@ -13,14 +14,18 @@ from suppression.store.rows import change_of_row
 from suppression.store.steps import COUNT, one
 
 
+def _changes_of(rows: list) -> list[Change]:
+    return [change_of_row(row) for row in rows]
+
+
 class ChangeLog(Part):
     async def changes_after(self, after: int, limit: int) -> list[Change]:
         """See Store.changes_after."""
-        return [change_of_row(row) for row in await self._read(self.q.CHANGES_AFTER, (after, limit))]
+        return await aside(await self._read(self.q.CHANGES_AFTER, (after, limit)), _changes_of)
 
     async def changes_of(self, email: str) -> list[Change]:
         """See Store.changes_of."""
-        return [change_of_row(row) for row in await self._read(self.q.CHANGES_OF, (email,))]
+        return await aside(await self._read(self.q.CHANGES_OF, (email,)), _changes_of)
 
     async def index_changes_after(self, after: int, limit: int) -> list[tuple[int, str, str, Scope, str]]:
         """See Store.index_changes_after."""

@@ -1,9 +1,9 @@
 """Received mail to the request addresses: kept first, then settled by reading it or by a
 person at the desk: a part of either store (part.py), written once for both."""
 
-import asyncio
 from functools import partial
 
+from suppression.aside import aside
 from suppression.mail_shares import StoredMail
 from suppression.model import Outcome, Scope, Status, StoredMessage, utc_now
 from suppression.store import writes
@@ -11,7 +11,9 @@ from suppression.store.part import Part
 from suppression.store.rows import message_of_row
 from suppression.store.steps import COUNT, one
 
-_ROWS_ON_THE_LOOP = 100  # a page of the inbox this short is read at once; a longer one in a thread
+
+def _messages_of(rows: list) -> list[StoredMessage]:
+    return [message_of_row(row) for row in rows]
 
 
 class Messages(Part):
@@ -72,10 +74,7 @@ class Messages(Part):
             rows = await self._read(self.q.LIST_MESSAGES, (after, limit))
         else:
             rows = await self._read(self.q.LIST_MESSAGES_OF_STATUS, (status, after, limit))
-        if len(rows) <= _ROWS_ON_THE_LOOP:
-            return [message_of_row(row) for row in rows]
-        # Each row's JSON read (a stranger's words and addresses): 10,000 rows held the loop 258 ms.
-        return await asyncio.to_thread(lambda: [message_of_row(row) for row in rows])
+        return await aside(rows, _messages_of)  # each row's JSON: a stranger's words and addresses
 
     async def get_message(self, message_id: int) -> StoredMessage | None:
         """See Store.get_message."""

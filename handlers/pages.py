@@ -322,14 +322,30 @@ async def confirm_return(request: web.Request) -> web.Response:
             N_("This request did not say what to do. Open the link from your email again and press the button."), lang,
         )
     claim, lifted = await coming_back.confirm(request.match_info["token"])
-    remaining = await service.suppressed_scopes(claim.email)
-    # A scope whose own opt-out was lifted while another party's entry still holds it is not back.
-    back = [] if ALL_EMAILS in remaining else [scope for scope in lifted if scope not in remaining]
+    remaining = await service.held(claim.email, pages.settings.topics)
+    back = _back(lifted, remaining, pages.settings.topics)
+    title = (N_("Subscribed again") if back else N_("Your unsubscribe is withdrawn") if lifted
+             else N_("Nothing more to change"))
     return pages.render(
-        "come_back_done.html", lang=lang, title=N_("Subscribed again") if back else N_("Nothing more to change"),
+        "come_back_done.html", lang=lang, title=title, withdrawn=bool(lifted),
         address=_address(claim.email), changed=[pages.label(s, lang) for s in back],
         remaining=[pages.label(s, lang) for s in sorted(remaining, key=lambda s: s.stored)],
     )
+
+
+def _back(lifted: list[Scope], held: set[Scope], topics) -> list[Scope]:
+    """What mail comes again once the person's own opt-outs are lifted: a scope nothing else
+    holds; all emails, while some topics are held, as the topics that are not (a reviewing
+    helper's: the page said an admin's topic was back, and still unsubscribed)."""
+    if ALL_EMAILS in held:
+        return []
+    back = []
+    for scope in lifted:
+        if scope == ALL_EMAILS and held:
+            back.extend(Scope.of_topic(t) for t in topics if Scope.of_topic(t) not in held)
+        elif scope not in held:
+            back.append(scope)
+    return list(dict.fromkeys(back))
 
 
 def _day(timestamp: str | None) -> str | None:

@@ -381,15 +381,50 @@ async def test_a_scope_an_admins_entry_still_holds_is_not_said_to_be_back(aiohtt
     assert await scopes(client, "cara@example.com") == {Scope("promotions")}
 
 
-async def test_when_every_scope_lifted_is_still_held_nothing_is_said_to_be_back(aiohttp_client, tmp_path, relay):
-    client = await serve(aiohttp_client, tmp_path, relay)
-    admin = await client.app[SERVICE].api_keys.create_api_key("admin", "admin")
-    path = link_path(client, "dan@example.com", "promotions")
-    await client.post(path, data={"action": "unsubscribe", "scope": "promotions"})
-    entry = {"email": "dan@example.com", "topic": "promotions", "reason": "manual"}
-    assert (await client.post("/v1/suppressions", json=entry, headers=bearer(admin))).status in (200, 201)
+async def _come_back(client, relay, email: str, unsubscribed: dict, *entries: dict) -> str:
+    """The page a person sees confirming their return, after their own `unsubscribed` form and
+    an admin's `entries`."""
+    admin = await client.app[SERVICE].api_keys.create_api_key(f"admin-{email}", "admin")
+    path = link_path(client, email)
+    await client.post(path, data={"action": "unsubscribe", **unsubscribed})
+    for entry in entries:
+        assert (await client.post("/v1/suppressions", json=entry, headers=bearer(admin))).status in (200, 201)
     await client.post(path, data=ASK)
     [mail] = await confirmations(client, relay)
-    html = await (await client.post(confirmation_path(mail), data=ASK)).text()
-    assert "You will receive these emails" not in html and "Nothing more to change" in html
+    return await (await client.post(confirmation_path(mail), data=ASK)).text()
+
+
+def _status(html: str) -> str:
+    return re.sub(r"<[^>]+>", "", re.search(r'<p role="status">(.*?)</p>', html, re.S).group(1))
+
+
+async def test_when_every_scope_lifted_is_still_held_the_withdrawal_is_said_and_nothing_is_back(
+        aiohttp_client, tmp_path, relay):
+    client = await serve(aiohttp_client, tmp_path, relay)
+    html = await _come_back(client, relay, "dan@example.com", {"scope": "promotions"},
+                            {"email": "dan@example.com", "topic": "promotions", "reason": "manual"})
+    assert "You will receive these emails" not in html and "Your unsubscribe is withdrawn" in html
+    assert "Still unsubscribed at" in html and "Promotions and offers" in html
+    _, history = await client.app[SERVICE].rights.history("dan@example.com")
+    assert [c.action for c in history][-1] == "lift"
+
+
+async def test_a_domain_entry_holding_the_address_keeps_anything_from_being_said_to_be_back(
+        aiohttp_client, tmp_path, relay):
+    client = await serve(aiohttp_client, tmp_path, relay)
+    html = await _come_back(client, relay, "eve@example.com", {"scope": "newsletters"},
+                            {"email": "*@example.com", "reason": "manual"})
+    assert "You will receive these emails" not in html and "Your unsubscribe is withdrawn" in html
+    assert "Still unsubscribed at" in html and "All emails" in html
+    assert (await client.app[SERVICE].check("eve@example.com", Scope("newsletters"))).suppressed
+
+
+async def test_all_emails_back_while_a_topic_is_held_is_said_as_the_topics_that_are_back(
+        aiohttp_client, tmp_path, relay):
+    client = await serve(aiohttp_client, tmp_path, relay)
+    html = await _come_back(client, relay, "fay@example.com", {"scope": "all"},
+                            {"email": "fay@example.com", "topic": "promotions", "reason": "manual"})
+    back = _status(html)
+    assert "Email newsletters" in back and "Product updates" in back
+    assert "Promotions" not in back and "All emails" not in back
     assert "Still unsubscribed at" in html and "Promotions and offers" in html

@@ -322,7 +322,7 @@ async def confirm_return(request: web.Request) -> web.Response:
             N_("This request did not say what to do. Open the link from your email again and press the button."), lang,
         )
     claim, lifted = await coming_back.confirm(request.match_info["token"])
-    remaining = await service.held(claim.email, pages.settings.topics)
+    remaining = await _held(service, claim.email, pages.settings.topics)
     back = _back(lifted, remaining, pages.settings.topics)
     title = (N_("Subscribed again") if back else N_("Your unsubscribe is withdrawn") if lifted
              else N_("Nothing more to change"))
@@ -331,6 +331,15 @@ async def confirm_return(request: web.Request) -> web.Response:
         address=_address(claim.email), changed=[pages.label(s, lang) for s in back],
         remaining=[pages.label(s, lang) for s in sorted(remaining, key=lambda s: s.stored)],
     )
+
+
+async def _held(service, email: str, topics) -> set[Scope]:
+    """The scopes whose mail does not reach an address now, as checks answer, whoever's entry
+    holds them (its own, another party's, a *@DOMAIN entry's): all emails alone, if it is held."""
+    if (await service.check(email)).suppressed:
+        return {ALL_EMAILS}
+    scopes = await service.suppressed_scopes(email)
+    return scopes | {s for s in map(Scope.of_topic, topics) if (await service.check(email, s)).suppressed}
 
 
 def _back(lifted: list[Scope], held: set[Scope], topics) -> list[Scope]:

@@ -450,17 +450,6 @@ class SuppressionService:
         now, stored = self._now(), self.live.erased.stored(normalise_address(text))[0]
         return {row.scope for row in await self.store.suppressions_of(stored) if row.until is None or row.until > now}
 
-    async def held(self, text: str, topics: Iterable[str]) -> set[Scope]:
-        """The scopes whose mail does not reach an address now, whoever's entry holds them (its
-        own, another party's, a *@DOMAIN entry's): all emails alone, if it is held."""
-        if (await self.check(text)).suppressed:
-            return {ALL_EMAILS}
-        scopes = await self.suppressed_scopes(text)
-        for topic in topics:
-            if Scope.of_topic(topic) not in scopes and (await self.check(text, Scope.of_topic(topic))).suppressed:
-                scopes.add(Scope.of_topic(topic))
-        return scopes
-
     async def record_sent(self, campaign: str, sent) -> tuple[str, int]:
         """Note how many a campaign was sent to (set, not added: repeating it changes nothing)."""
         campaign, sent = campaign_id(campaign), sent_count(sent)

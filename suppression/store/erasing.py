@@ -48,14 +48,14 @@ class Erasure(Part):
         sizes = await self._read(self.q.PAGE_SIZES, (after, PAGE_ROWS))
         if not sizes:
             return []
-        rows = await self._read(self.q.PAGE_MESSAGES, (after, last_of_page(sizes, max_bytes)))
+        rows = await self._read(self.q.PAGE_MESSAGES, (after, last_of_page(sizes, max_bytes)), whole=True)
         return [(row[0], row[1], tuple(row[2:])) for row in rows]
 
     async def messages_by_id(self, ids: list[int]) -> list[StoredMessage]:
         """See Store.messages_by_id."""
         found = []
         for start in range(0, len(ids), PAGE_ROWS):
-            rows = await self._read(self.q.MESSAGES_BY_ID, (list(ids[start:start + PAGE_ROWS]),))
+            rows = await self._read(self.q.MESSAGES_BY_ID, (list(ids[start:start + PAGE_ROWS]),), whole=True)
             found.extend(message_of_row(row[:-1], raw=row[-1]) for row in rows)
         return found
 

@@ -78,7 +78,7 @@ class Messages(Part):
 
     async def get_message(self, message_id: int) -> StoredMessage | None:
         """See Store.get_message."""
-        rows = await self._read(self.q.GET_MESSAGE, (message_id,))
+        rows = await self._read(self.q.GET_MESSAGE, (message_id,), whole=True)
         return message_of_row(rows[0][:-1], raw=rows[0][-1]) if rows else None
 
     async def claim_reply(self, email: str, day: str) -> bool:

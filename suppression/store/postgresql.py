@@ -179,15 +179,15 @@ class PostgresStore(Instances, Suppressions, ChangeLog, Messages, Erasure, ApiKe
             raise_if_cancelled()
             raise QueryFailed(f"the PostgreSQL database cannot be read or written now: {reason(exc)}") from None
 
-    async def _read(self, statement: str, params=(), free_within: float | None = None) -> list:
+    async def _read(self, statement: str, params=(), free_within: float | None = None, whole: bool = False) -> list:
         """See Part._read: once more on a fresh connection if a pooled one was lost."""
         try:
             async with self._conn(free_within) as conn:
-                return await (await conn.execute(statement, params)).fetchall()
+                return await (await conn.execute(statement, params, binary=whole)).fetchall()
         except ConnectionLost:
             # The first use of a pooled connection after a server restart fails.
             async with self._conn(free_within) as conn:
-                return await (await conn.execute(statement, params)).fetchall()
+                return await (await conn.execute(statement, params, binary=whole)).fetchall()
 
     async def _transact(self, steps: Callable[[], Steps], ordered: bool = True) -> Any:
         """See Part._transact."""

@@ -152,7 +152,7 @@ class SuppressionStore(Suppressions, ChangeLog, Messages, Erasure, ApiKeys, Webh
 
     # -- reads --------------------------------------------------------------------------
 
-    async def _read(self, statement: str, params=(), free_within: float | None = None) -> list:
+    async def _read(self, statement: str, params=(), free_within: float | None = None, whole: bool = False) -> list:
         """The rows of one query on the reader connection (one connection: nothing to wait for).
         The driver's errors (a damaged or changed file, a closed connection) become the domain's
         StoreUnavailable: a 503 or a 451 with the reason, never a traceback."""

@@ -6,10 +6,11 @@ address a day, and never for automatic mail. It goes to the envelope sender, or 
 when DMARC passed at a trusted authserv-id (RFC 3834 §4): a forged From gets nothing.
 """
 
+import asyncio
 import logging
 from datetime import datetime, timezone
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
 
 import aiosmtplib
 
@@ -38,6 +39,12 @@ async def send_through_relay(reply: ReplySettings, message: EmailMessage, recipi
     )
 
 
+def message_id_at(sender: str) -> str:
+    """A new Message-ID at the sender's own domain: make_msgid() alone asks the resolver for this
+    host's name (socket.getfqdn) at each call, a lookup that blocks the loop where DNS is slow."""
+    return make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or "localhost")
+
+
 class ReplySender:
     def __init__(self, settings: Settings, service: SuppressionService):
         self.settings = settings
@@ -59,7 +66,10 @@ class ReplySender:
             log.info("message %d: %s was answered today already; no second reply", message_id, mask_address(recipient))
             return
         try:
-            await send_through_relay(self.reply, self._compose(decision, recipient), recipient)
+            # Composed beside the loop: 0.5 ms of the email package a reply, and a batch of read
+            # mail answers up to 50 at once (a probing helper's stranger held the loop 45-56 ms).
+            message = await asyncio.to_thread(self._compose, decision, recipient)
+            await send_through_relay(self.reply, message, recipient)
         except (aiosmtplib.SMTPException, OSError) as exc:
             log.warning("message %d: the confirmation to %s could not be sent: %s", message_id, mask_address(recipient),
                         mask_addresses_in(str(exc))[:300])
@@ -72,11 +82,11 @@ class ReplySender:
         topic = decision.scope.topic
         scope = self.settings.topics.get(topic) if topic else f"all emails from {company}"
         message = EmailMessage()
-        message["From"] = self.reply.from_address or self.settings.smtp.request_addresses[0]
+        message["From"] = sender = self.reply.from_address or self.settings.smtp.request_addresses[0]
         message["To"] = recipient
         message["Subject"] = self.reply.subject
         message["Date"] = formatdate(localtime=False)
-        message["Message-ID"] = make_msgid()
+        message["Message-ID"] = message_id_at(sender)
         message["Auto-Submitted"] = "auto-replied"
         if decision.message_id:
             message["In-Reply-To"] = decision.message_id

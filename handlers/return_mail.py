@@ -9,12 +9,12 @@ whether a mail goes or not. Failures are logged, never raised.
 import asyncio
 import logging
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 
 import aiosmtplib
 
 from handlers.locale import N_, Catalogues
-from handlers.replies import send_through_relay
+from handlers.replies import message_id_at, send_through_relay
 from suppression.addresses import mask_address, mask_addresses_in
 from suppression.background import cancel_and_wait
 from suppression.config import Settings
@@ -68,7 +68,8 @@ class ReturnMailer:
 
     async def _send(self, invitation: ReturnInvitation) -> None:
         try:
-            await send_through_relay(self.settings.reply, self.compose(invitation), invitation.email)
+            message = await asyncio.to_thread(self.compose, invitation)  # as replies are (handlers/replies.py)
+            await send_through_relay(self.settings.reply, message, invitation.email)
         except (aiosmtplib.SMTPException, OSError) as exc:
             log.warning("the confirmation to come back to %s could not be sent: %s", mask_address(invitation.email),
                         mask_addresses_in(str(exc))[:300])
@@ -80,11 +81,11 @@ class ReturnMailer:
         _ = self.catalogues.plain(invitation.lang)
         company = self.settings.service.company_name
         message = EmailMessage()
-        message["From"] = self.settings.reply.from_address or self.settings.smtp.request_addresses[0]
+        message["From"] = sender = self.settings.reply.from_address or self.settings.smtp.request_addresses[0]
         message["To"] = invitation.email
         message["Subject"] = _(SUBJECT, company=company)
         message["Date"] = formatdate(localtime=False)
-        message["Message-ID"] = make_msgid()
+        message["Message-ID"] = message_id_at(sender)
         message["Auto-Submitted"] = "auto-generated"
         first, confirm, expiry = BODY
         message.set_content(

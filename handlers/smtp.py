@@ -9,6 +9,7 @@ import ipaddress
 import logging
 import os
 import re
+import socket
 import ssl
 import weakref
 from collections import Counter
@@ -265,9 +266,12 @@ class RequestSession(SMTP):
     """aiosmtpd's session with our limits: a place at the gate, and a longest lifetime."""
 
     def __init__(self, handler: RequestHandler, gate: ConnectionGate, turns: CommandTurns, settings: SmtpSettings,
-                 tls: ssl.SSLContext | None = None):
+                 hostname: str, tls: ssl.SSLContext | None = None):
         super().__init__(
             handler,
+            # Named, or aiosmtpd asks the resolver for this host's name (socket.getfqdn) at each
+            # connection, on the loop: where DNS is slow, every stranger's connection held it.
+            hostname=hostname,
             data_size_limit=settings.max_message_bytes,
             enable_SMTPUTF8=True,
             decode_data=False,
@@ -397,6 +401,7 @@ class RequestServer:
         self._watch: asyncio.Task | None = None
         self.sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
         self.server: asyncio.base_events.Server | None = None
+        self.hostname = "localhost"  # looked up once, by start()
 
     def reload_tls(self) -> None:
         """Serve a renewed certificate to new sessions (SIGHUP, or its files changed). A pair that
@@ -418,12 +423,13 @@ class RequestServer:
                 self.reload_tls()
 
     def _session(self) -> SMTP:
-        protocol = RequestSession(self.handler, self.gate, self.turns, self.settings, self.tls)
+        protocol = RequestSession(self.handler, self.gate, self.turns, self.settings, self.hostname, self.tls)
         self.sessions.add(protocol)
         return protocol
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        self.hostname = await asyncio.to_thread(socket.getfqdn)  # the banner's name, once
         self.server = await loop.create_server(self._session, self.settings.host, self.settings.port)
         if self.tls is not None:
             self._watch = asyncio.create_task(self._watch_certificate())

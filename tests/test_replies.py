@@ -1,6 +1,8 @@
 """The optional confirmation reply, through a real SMTP relay (an aiosmtpd sink on loopback)."""
 
 import email
+import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -103,3 +105,19 @@ async def test_regression_plus_tags_do_not_buy_a_second_reply_the_same_day(aioht
         raw = REQUEST.replace(b"jane@", f"jane+{tag}@".encode()).replace(b"r1@", f"r{tag}@".encode())
         await receive_and_handle(intake, raw, mail_from=f"jane+{tag}@example.com")
     assert len(relay.envelopes) == 1  # one inbox, one confirmation a day
+
+
+async def test_a_reply_is_composed_without_looking_up_this_hosts_name(aiohttp_client, tmp_path, relay, monkeypatch):
+    """make_msgid() alone asks the resolver for this host's name at each call, a lookup that
+    blocked the loop where DNS is slow (a probing helper's): the Message-ID is at the sender's domain."""
+    looked_up_on_the_loop = []
+
+    def lookup(*_):  # aiosmtplib's own, for its EHLO, is made in a thread
+        looked_up_on_the_loop.append(threading.current_thread() is threading.main_thread())
+        return "localhost"
+    monkeypatch.setattr(socket, "getfqdn", lookup)
+    intake, _ = await serve(aiohttp_client, tmp_path, relay.port)
+    await receive_and_handle(intake, REQUEST)
+    (envelope,) = relay.envelopes
+    assert email.message_from_bytes(envelope.original_content)["Message-ID"].endswith("@plusnxt.com>")
+    assert not any(looked_up_on_the_loop)

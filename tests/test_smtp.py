@@ -87,6 +87,22 @@ async def test_ehlo_advertises_size_8bitmime_and_smtputf8(client):
     assert "8bitmime" in features and "smtputf8" in features
 
 
+async def test_a_connection_does_not_look_up_this_hosts_name(client, monkeypatch):
+    # aiosmtpd asks the resolver for the banner's name (socket.getfqdn) at each connection unless
+    # given one, on the loop: where DNS is slow, every stranger's connection held it (a probing
+    # helper's). The server looks it up once, as it starts.
+    calls = []
+    monkeypatch.setattr(socket, "getfqdn", lambda *_: calls.append(1) or "looked-up.example")
+
+    def banner():
+        with smtplib.SMTP("127.0.0.1", smtp_port(client), local_hostname="client.example", timeout=30) as session:
+            return session.ehlo()
+
+    answers = [await in_thread(banner) for _ in range(3)]
+    assert calls == [] and all(code == 250 for code, _ in answers)
+    assert answers[0][1].split(b"\n")[0] == client.app[SMTP_SERVER].hostname.encode()
+
+
 async def test_only_the_request_addresses_are_accepted_in_any_case(client):
     def session():
         with smtplib.SMTP("127.0.0.1", smtp_port(client), timeout=30) as s:

@@ -24,7 +24,8 @@ async def recording_relay():
     browser module's: tests/support/browser.py)."""
     handler = RecordingRelay()
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(partial(SMTP, handler, loop=loop), "127.0.0.1", 0)
+    # Named, or aiosmtpd asks the resolver for this host's name at each connection, on the loop.
+    server = await loop.create_server(partial(SMTP, handler, hostname="relay.test", loop=loop), "127.0.0.1", 0)
     handler.port = server.sockets[0].getsockname()[1]
     try:
         yield handler

@@ -4,12 +4,14 @@ import asyncio
 import contextlib
 import hashlib
 import random
+from unittest import mock
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from suppression.index import KeySet, SuppressionIndex
+from suppression.index import keys as index_keys
 from suppression.model import ALL_EMAILS, Scope
 
 
@@ -33,6 +35,35 @@ def test_keyset_is_a_set(initial, operations):
     assert len(keys) == len(model)
     probe = np.array(pool, dtype=np.uint64)
     assert list(keys.contains_many(probe)) == [k in model for k in pool]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 2**64 - 1), st.integers(0, 100)), max_size=30),
+    st.lists(st.tuples(st.sampled_from(["set", "discard", "check", "arrays"]), st.integers(0, 80),
+                       st.integers(0, 100)), max_size=200),
+    st.sampled_from([1, 3, 4096]),
+)
+def test_pauses_changed_since_they_were_sorted_are_checked_as_the_dict_says(initial, operations, sorted_after):
+    """A bulk check sees each pause set or lifted since the arrays were sorted, whatever the batch
+    repeats, before and after they are sorted again (here after 1, 3 or 4,096 changes)."""
+    pool = [key for key, _ in initial] + [random.Random(n).getrandbits(64) for n in range(61)] + [2**64 - 1, 0]
+    with mock.patch.object(index_keys, "_SORTED_AGAIN_AFTER", sorted_after):
+        paused = index_keys.Paused(np.array([k for k, _ in initial], dtype=np.uint64),
+                                   np.array([u for _, u in initial], dtype=np.int64))
+        for op, which, moment in operations:
+            key = pool[which % len(pool)]
+            if op == "set":
+                paused.set(key, moment)
+            elif op == "discard":
+                paused.discard(key)
+            elif op == "arrays":
+                keys, ends = paused.arrays(moment)
+                assert dict(zip(keys.tolist(), ends.tolist())) == {k: e for k, e in paused.ends.items() if e > moment}
+            else:
+                asked = np.sort(np.array(pool[which % 7:] + pool[:which % 5], dtype=np.uint64))  # some twice
+                assert paused.holds_sorted(asked, moment).tolist() == [paused.ends.get(k, 0) > moment
+                                                                      for k in asked.tolist()]
 
 
 def test_keyset_survives_many_rebuilds():

@@ -56,6 +56,23 @@ _BUDGET_LOCK = 0x5355_5052  # held while an instance counts the intake's budgets
 _CLI_LOCK_WAIT_SECONDS = 30.0  # how long a CLI write waits for a lock an instance holds
 
 
+
+# Rows made Python objects in one step of the loop, at most: psycopg reads a whole result as one
+# call, and one row a distinct sender (the recount of stored mail, every 300 s) held the loop 53-56
+# ms at 300,000 senders (a probing helper's).
+ROWS_A_STEP = 10_000
+
+
+async def _rows(cursor) -> list:
+    rows = []
+    while True:
+        page = await cursor.fetchmany(ROWS_A_STEP)
+        rows.extend(page)
+        if len(page) < ROWS_A_STEP:
+            return rows
+        await asyncio.sleep(0)  # the loop's other work between the pages
+
+
 class PostgresStore(Instances, Suppressions, ChangeLog, Messages, Erasure, ApiKeys, Webhooks):
     """open() before use, close() after; all methods are coroutines (see Store)."""
 
@@ -183,11 +200,11 @@ class PostgresStore(Instances, Suppressions, ChangeLog, Messages, Erasure, ApiKe
         """See Part._read: once more on a fresh connection if a pooled one was lost."""
         try:
             async with self._conn(free_within) as conn:
-                return await (await conn.execute(statement, params, binary=whole)).fetchall()
+                return await _rows(await conn.execute(statement, params, binary=whole))
         except ConnectionLost:
             # The first use of a pooled connection after a server restart fails.
             async with self._conn(free_within) as conn:
-                return await (await conn.execute(statement, params, binary=whole)).fetchall()
+                return await _rows(await conn.execute(statement, params, binary=whole))
 
     async def _transact(self, steps: Callable[[], Steps], ordered: bool = True) -> Any:
         """See Part._transact."""

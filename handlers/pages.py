@@ -350,8 +350,8 @@ def _back(lifted: list[Scope], held: set[Scope], topics) -> list[Scope]:
         return []
     back = []
     for scope in lifted:
-        if scope == ALL_EMAILS and held:
-            back.extend(Scope.of_topic(t) for t in topics if Scope.of_topic(t) not in held)
+        if scope == ALL_EMAILS and held:  # all but the topics held; mail of no topic, if every one is
+            back.extend([Scope.of_topic(t) for t in topics if Scope.of_topic(t) not in held] or [ALL_EMAILS])
         elif scope not in held:
             back.append(scope)
     return list(dict.fromkeys(back))

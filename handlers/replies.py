@@ -40,9 +40,14 @@ async def send_through_relay(reply: ReplySettings, message: EmailMessage, recipi
 
 
 def message_id_at(sender: str) -> str:
-    """A new Message-ID at the sender's own domain: make_msgid() alone asks the resolver for this
-    host's name (socket.getfqdn) at each call, a lookup that blocks the loop where DNS is slow."""
-    return make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or "localhost")
+    """A new Message-ID at the sender's own domain, in its ASCII form (a header of an SMTP
+    message is ASCII): make_msgid() alone asks the resolver for this host's name
+    (socket.getfqdn) at each call, a lookup that blocks the loop where DNS is slow."""
+    try:
+        domain = parseaddr(sender)[1].rpartition("@")[2].encode("idna").decode("ascii")
+    except UnicodeError:
+        domain = ""
+    return make_msgid(domain=domain or "localhost")
 
 
 class ReplySender:
@@ -70,7 +75,7 @@ class ReplySender:
             # mail answers up to 50 at once (a probing helper's stranger held the loop 45-56 ms).
             message = await asyncio.to_thread(self._compose, decision, recipient)
             await send_through_relay(self.reply, message, recipient)
-        except (aiosmtplib.SMTPException, OSError) as exc:
+        except (aiosmtplib.SMTPException, OSError, ValueError) as exc:  # ValueError: a header not written
             log.warning("message %d: the confirmation to %s could not be sent: %s", message_id, mask_address(recipient),
                         mask_addresses_in(str(exc))[:300])
             return

@@ -70,7 +70,7 @@ class ReturnMailer:
         try:
             message = await asyncio.to_thread(self.compose, invitation)  # as replies are (handlers/replies.py)
             await send_through_relay(self.settings.reply, message, invitation.email)
-        except (aiosmtplib.SMTPException, OSError) as exc:
+        except (aiosmtplib.SMTPException, OSError, ValueError) as exc:  # ValueError: a header not written
             log.warning("the confirmation to come back to %s could not be sent: %s", mask_address(invitation.email),
                         mask_addresses_in(str(exc))[:300])
             return

@@ -404,6 +404,7 @@ async def test_when_every_scope_lifted_is_still_held_the_withdrawal_is_said_and_
     html = await _come_back(client, relay, "dan@example.com", {"scope": "promotions"},
                             {"email": "dan@example.com", "topic": "promotions", "reason": "manual"})
     assert "You will receive these emails" not in html and "Your unsubscribe is withdrawn" in html
+    assert "still held for another reason" in html
     assert "Still unsubscribed at" in html and "Promotions and offers" in html
     _, history = await client.app[SERVICE].rights.history("dan@example.com")
     assert [c.action for c in history][-1] == "lift"
@@ -428,3 +429,25 @@ async def test_all_emails_back_while_a_topic_is_held_is_said_as_the_topics_that_
     assert "Email newsletters" in back and "Product updates" in back
     assert "Promotions" not in back and "All emails" not in back
     assert "Still unsubscribed at" in html and "Promotions and offers" in html
+
+
+async def test_every_topic_held_by_an_admin_leaves_the_mail_of_no_topic_back(aiohttp_client, tmp_path, relay):
+    """A reviewing helper's: the page said nothing was back, while a check of all emails let mail through."""
+    client = await serve(aiohttp_client, tmp_path, relay)
+    entries = [{"email": "gus@example.com", "topic": topic, "reason": "manual"}
+               for topic in ("newsletters", "promotions", "product-updates")]
+    html = await _come_back(client, relay, "gus@example.com", {"scope": "all"}, *entries)
+    assert "You are subscribed again" in html and "All emails" in _status(html)
+    assert not (await client.app[SERVICE].check("gus@example.com")).suppressed
+
+
+async def test_the_persons_own_pause_is_not_said_to_be_anothers_entry(aiohttp_client, tmp_path, relay):
+    client = await serve(aiohttp_client, tmp_path, relay)
+    path = link_path(client, "hal@example.com")
+    await client.post(path, data={"action": "unsubscribe", "scope": "newsletters"})
+    assert (await client.post(path, data={"action": "pause", "days": "30"})).status == 200
+    await client.post(path, data=ASK)
+    [mail] = await confirmations(client, relay)
+    html = await (await client.post(confirmation_path(mail), data=ASK)).text()
+    assert "Your unsubscribe is withdrawn" in html and "not yours" not in html
+    assert "still held for another reason" in html and "All emails" in html

@@ -121,3 +121,14 @@ async def test_a_reply_is_composed_without_looking_up_this_hosts_name(aiohttp_cl
     (envelope,) = relay.envelopes
     assert email.message_from_bytes(envelope.original_content)["Message-ID"].endswith("@plusnxt.com>")
     assert not any(looked_up_on_the_loop)
+
+
+async def test_a_sender_at_an_international_domain_gets_its_replies_sent(aiohttp_client, tmp_path, relay):
+    # A reviewing helper's: the Message-ID at "bücher.de" could not be written into an SMTP
+    # message, and the error escaped unlogged: no reply went.
+    settings = make_settings(tmp_path / "data", signing={"secret_keys": [KEY]},
+                             reply={"enabled": True, "relay_port": relay.port, "from_address": "info@bücher.de"})
+    client = await aiohttp_client(build_app(settings))
+    await receive_and_handle(client.app[INTAKE], REQUEST)
+    (envelope,) = relay.envelopes
+    assert email.message_from_bytes(envelope.original_content)["Message-ID"].endswith("@xn--bcher-kva.de>")

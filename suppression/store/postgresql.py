@@ -55,8 +55,6 @@ _MIGRATION_LOCK = 0x5355_5051
 _BUDGET_LOCK = 0x5355_5052  # held while an instance counts the intake's budgets and settles a batch
 _CLI_LOCK_WAIT_SECONDS = 30.0  # how long a CLI write waits for a lock an instance holds
 
-
-
 # Rows made Python objects in one step of the loop, at most: psycopg reads a whole result as one
 # call, and one row a distinct sender (the recount of stored mail, every 300 s) held the loop 53-56
 # ms at 300,000 senders (a probing helper's).

@@ -17,7 +17,6 @@ from handlers.bodies import (
 from handlers.errors import ApiError, json_answers
 from handlers.state import METRICS, SERVICE, SETTINGS, WEBHOOKS
 from suppression.apikeys import ROLES, ApiKey
-from suppression.aside import ON_THE_LOOP
 from suppression.addresses import HASHES
 from suppression.claims import check_purpose
 from suppression.errors import StoreUnavailable
@@ -480,9 +479,7 @@ async def get_stats(request: web.Request) -> web.Response:
         raise ApiError(400, f"unknown parameter(s): {', '.join(sorted(unknown))[:200]} (from, to, by)")
     report = await request.app[SERVICE].statistics.report(
         request.query.get("from"), request.query.get("to"), request.query.get("by"))
-    if len(report.rows) <= ON_THE_LOOP:
-        return web.json_response(report.as_dict())
-    return await _built_aside(request, report.as_dict)  # a row a campaign: any number
+    return await _built_aside(request, report.as_dict)  # by campaign, a row a campaign: any number
 
 
 # -- operations -------------------------------------------------------------------------

@@ -306,8 +306,28 @@ def test_link_warns_when_one_click_cannot_work_over_plain_http(tmp_path):
     config.write_text(config.read_text().replace('base_url = "http://127.0.0.1:', 'base_url = "http://u.example:'))
     made = cli("link", "jane@example.com", config=config)
     assert made.returncode == 0 and "List-Unsubscribe-Post only with an https link" in made.stderr
-    quiet = cli("link", "jane@example.com", config=write_config(tmp_path / "d.toml", tmp_path / "d", 1, 2))
-    assert quiet.returncode == 0 and quiet.stderr == ""  # a developer's loopback setup
+    loopback = write_config(tmp_path / "d.toml", tmp_path / "d", 1, 2)  # a developer's setup
+    ok(cli("apikey", "list", config=loopback))  # its list made, and warned of once
+    quiet = cli("link", "jane@example.com", config=loopback)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_a_command_that_finds_no_list_says_so_after_its_answer(tmp_path):
+    # Before: from another folder than the service's, the relative `./data` was a new one and
+    # `check` answered an opted-out address `suppressed: false` with no word of why.
+    settings = write_config(tmp_path / "c.toml", tmp_path / "data", free_port(), free_port())
+    ok(cli("add", "jane@example.com", config=settings))
+    elsewhere, fresh = tmp_path / "elsewhere", tmp_path / "fresh"
+    elsewhere.mkdir()
+    fresh.mkdir()
+    answer = cli("check", "jane@example.com", cwd=elsewhere)  # the embedded defaults: ./data there
+    assert json.loads(ok(answer))["suppressed"] is False
+    assert answer.stderr.count("\n") == 1
+    assert f"warning: there was no list at {elsewhere / 'data' / 'suppression.sqlite3'}" in answer.stderr
+    assert "run it where the service runs, or give --config" in answer.stderr
+    again = cli("check", "jane@example.com", cwd=elsewhere)
+    assert json.loads(ok(again))["suppressed"] is False and again.stderr == ""  # said once, when it was made
+    refused(cli("add", "not an address", cwd=fresh), "address")  # a refusal keeps its one line
 
 
 def test_a_reader_that_goes_away_ends_the_command_quietly_as_a_unix_tool(config):

@@ -286,6 +286,8 @@ class _Child:
         if error is not None:
             child.close()
             raise error
+        if applied[:1] == [1]:
+            log.info("no database was at %s: a new, empty one is made", Path(path).absolute())
         for number in applied:
             log.info("applying database migration %d", number)  # as PostgreSQL's store says it
         return child

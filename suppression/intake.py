@@ -1,8 +1,8 @@
 """Mail to the request addresses: kept durably first, then read and acted on by one task.
 
 receive() returns only when the raw message is committed, so an SMTP 250 is never a
-promise on sand. The intake task takes stored messages in order; a restart picks up whatever was
-stored and not yet handled. Handling a message twice changes nothing more: suppressing is
+promise on sand. The intake task takes stored messages each client network in turn, then
+oldest first (suppression/turns.py); a restart picks up whatever was stored and not yet handled. Handling a message twice changes nothing more: suppressing is
 idempotent.
 """
 
@@ -27,6 +27,7 @@ from suppression.reader import ReaderSettings, ReaderUnavailable
 from suppression.service import SuppressionService
 from suppression.slow_mail import SlowMail, first_look_reader
 from suppression.tokens import verify_token
+from suppression.turns import Pace, UnreadMail
 from suppression.model import Outcome, Status, utc_iso
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,8 @@ class RequestIntake:
         self._task: asyncio.Task | None = None
         self._replying: set[asyncio.Task] = set()
         self.handled = 0
-        self._unread: dict[int, float] = {}  # message id -> when it was stored (loop time), in order
+        self._unread = UnreadMail()
+        self.pace = Pace(_BATCH)  # how many messages a round reads
         self._last_stored = 0.0
         self.quiet_seconds, self.trail_seconds = _QUIET_SECONDS, _TRAIL_SECONDS
         self.reading = 0  # messages handed to the reader now
@@ -104,7 +106,7 @@ class RequestIntake:
             return await self.service.store.add_message(raw, mail_from, rcpt_to, settled, origin)
         message_id = await self.service.store.add_message(raw, mail_from, rcpt_to, origin=origin, network=network)
         self._last_stored = asyncio.get_running_loop().time()
-        self._unread.setdefault(message_id, self._last_stored)
+        self._unread.add(message_id, network, self._last_stored)
         self._wake.set()
         return message_id
 
@@ -175,7 +177,9 @@ class RequestIntake:
             # the same pending messages would each count a sender's requests without the other's.
             async with self._handling:
                 # Those set aside are being read beside these (suppression/slow_mail.py).
-                batch = await self.service.store.pending_messages(_BATCH, skip=list(self.slow.ids))
+                size = self.pace.size
+                batch = await self.service.store.pending_messages(
+                    size, skip=list(self.slow.ids), first=self._unread.take(size))
                 if batch:
                     await self._handle_batch(batch)
                 else:  # whatever was noted as unread was handled (or was a mailbox message stored before)
@@ -194,12 +198,8 @@ class RequestIntake:
     async def _trail_intake(self) -> None:
         """Wait while mail is still arriving, but not past the oldest unread message's trail."""
         loop = asyncio.get_running_loop()
-        while self._unread:
-            now = loop.time()
-            waited = now - next(iter(self._unread.values()))
-            if now - self._last_stored >= self.quiet_seconds or waited >= self.trail_seconds:
-                return
-            await asyncio.sleep(min(self.quiet_seconds, self.trail_seconds - waited))
+        while wait := self._unread.trail(loop.time(), self._last_stored, self.quiet_seconds, self.trail_seconds):
+            await asyncio.sleep(wait)
 
     async def handle(self, message_id: int, raw: bytes, mail_from: str) -> Decision:
         """Handle one stored message (again, if it was handled before), with the whole budget."""
@@ -211,12 +211,13 @@ class RequestIntake:
     async def _handle_batch(self, batch: list[tuple[int, bytes, str]]) -> None:
         self.reading = len(batch)
         try:
-            decisions = await asyncio.to_thread(self.reader.read, batch)
+            with self.pace.timed(len(batch)):
+                decisions = await asyncio.to_thread(self.reader.read, batch)
         finally:
             self.reading = 0
         for index, (item, decision) in enumerate(zip(batch, decisions, strict=True)):
             if decision is None:  # slow: set aside, or past a flood of them read now
-                self._unread.pop(item[0], None)
+                self._unread.discard(item[0])
                 decisions[index] = await self.slow.aside_or_read(item)
         read = [(item, decision) for item, decision in zip(batch, decisions, strict=True) if decision is not None]
         await self._settle_read([item for item, _ in read], [decision for _, decision in read])
@@ -233,7 +234,7 @@ class RequestIntake:
                 self.settle(item[0], decision, counted) for item, (decision, counted) in zip(batch, limited, strict=True)
             ))
         for message_id, _, _ in batch:
-            self._unread.pop(message_id, None)
+            self._unread.discard(message_id)
         return [decision for decision, _ in limited]
 
     async def _limit_senders(

@@ -19,7 +19,7 @@ import pytest
 from suppression.addresses import key_of_canonical
 from suppression.apikeys import ApiKey
 from suppression.errors import BadImport, Conflict, StoreUnavailable
-from suppression.model import ALL_EMAILS, ImportRow, Scope, signed64
+from suppression.model import ALL_EMAILS, ImportRow, Outcome, Scope, signed64
 from suppression.schema import MIGRATIONS
 from suppression.store import SuppressionStore, sqlite_child
 from suppression.store.postgresql import PostgresStore
@@ -103,6 +103,19 @@ async def test_pending_mail_leaves_out_what_is_being_read_elsewhere(db):
     assert [m[0] for m in await db.pending_messages(10, skip=[ids[0], ids[2]])] == [ids[1], ids[3]]
     assert [m[0] for m in await db.pending_messages(1, skip=ids[:1])] == [ids[1]]
     assert await db.pending_messages(10, skip=ids) == []
+
+
+async def test_pending_mail_named_first_comes_first_in_that_order_then_the_oldest(db):
+    # suppression/turns.py: the oldest unread of each network first, then the oldest of all.
+    ids = [await db.add_message(f"Subject: {n}\r\n\r\nx".encode(), "a@example.com", ["r@example.com"])
+           for n in range(6)]
+    taken = await db.pending_messages(4, skip=[ids[0]], first=[ids[5], ids[3], ids[0], ids[5]])
+    assert [m[0] for m in taken] == [ids[5], ids[3], ids[1], ids[2]]  # neither skipped nor twice
+    assert taken[0][1:] == (b"Subject: 5\r\n\r\nx", "a@example.com")
+    assert [m[0] for m in await db.pending_messages(2, first=[ids[4], ids[3], ids[2]])] == [ids[4], ids[3]]
+    outcome = Outcome("review", ["read"], [], ALL_EMAILS, None, None, None, None, [], None)
+    await db.settle_message(ids[4], outcome, [], None, "email", "email:1")
+    assert [m[0] for m in await db.pending_messages(3, first=[ids[4], ids[2]])] == [ids[2], ids[0], ids[1]]
 
 
 async def test_migrates_an_empty_database_to_the_latest_schema(tmp_path):

@@ -240,9 +240,11 @@ class Store(Protocol):
         stored again, and the id of the one kept is returned. `network` is the client network
         it came from (ratelimit.client_network), counted by unproven_budget.
         """
-    async def pending_messages(self, limit: int, skip: list[int] | None = None) -> list[tuple[int, bytes, str]]:
-        """(id, raw, envelope sender) of up to `limit` messages not yet read, oldest first, but
-        those in `skip` (being read elsewhere: suppression/slow_mail.py). On
+    async def pending_messages(self, limit: int, skip: list[int] | None = None,
+                               first: list[int] | None = None) -> list[tuple[int, bytes, str]]:
+        """(id, raw, envelope sender) of up to `limit` messages not yet read: those of `first`
+        still unread, in that order (suppression/turns.py), then the oldest others; never those in
+        `skip` (being read elsewhere: suppression/slow_mail.py). On
         PostgreSQL they are claimed for this instance: another live instance's are skipped, a
         stopped one's taken over, so each message is read by one."""
     async def settle_message(self, message_id: int, outcome: Outcome, keys: list[tuple[str, int]],

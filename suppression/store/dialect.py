@@ -14,12 +14,13 @@ class Statements:
 
     def __init__(self, placeholder: str, own: ModuleType):
         self.placeholder = placeholder
+        # A name that starts with "_" is a piece of statements, not one.
         for name, value in vars(sql).items():
-            if name.isupper() and isinstance(value, str):
+            if name.isupper() and not name.startswith("_") and isinstance(value, str):
                 assert "%" not in value, name  # psycopg would read it as a placeholder
                 setattr(self, name, self.text(value))
         for name, value in vars(own).items():
-            if name.isupper() and isinstance(value, str):
+            if name.isupper() and not name.startswith("_") and isinstance(value, str):
                 setattr(self, name, value)
         self.stored_detail = own.stored_detail
 

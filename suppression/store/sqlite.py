@@ -174,9 +174,18 @@ class SuppressionStore(Suppressions, ChangeLog, Messages, Erasure, ApiKeys, Webh
         thread: millions of rows are faster through the plain driver than one await per batch."""
         return await asyncio.to_thread(_load_index, self.path)
 
-    async def pending_messages(self, limit: int, skip: list[int] | None = None) -> list[tuple[int, bytes, str]]:
+    async def pending_messages(self, limit: int, skip: list[int] | None = None,
+                               first: list[int] | None = None) -> list[tuple[int, bytes, str]]:
         """See Store.pending_messages."""
-        return await self._read(q.PENDING_MESSAGES, (list(skip or ()), limit))
+        skip = list(skip or ())
+        chosen = []
+        first = [i for i in dict.fromkeys(first or ()) if i not in skip][:limit]
+        if first:
+            found = {row[0]: row for row in await self._read(q.PENDING_MESSAGES_OF, (first,))}
+            chosen = [found[i] for i in first if i in found]
+        if len(chosen) == limit:
+            return chosen
+        return chosen + await self._read(q.PENDING_MESSAGES, (skip + [row[0] for row in chosen], limit - len(chosen)))
 
     async def truncate_journal(self, attempts: int = 50) -> bool:
         """See Store.truncate_journal: a checkpoint that empties the write-ahead log."""

@@ -29,6 +29,7 @@ INSERT_MESSAGE = (
 PENDING_MESSAGES = (
     "SELECT id, raw, mail_from FROM inbox WHERE status = 'pending' AND id <> ALL(?) ORDER BY id LIMIT ?"
 )
+PENDING_MESSAGES_OF = "SELECT id, raw, mail_from FROM inbox WHERE status = 'pending' AND id = ANY(?)"
 
 # AUTOINCREMENT keeps the highest number ever given, even once those events are pruned.
 NEWEST_SEQ = "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)"

@@ -15,6 +15,7 @@ from suppression.errors import BadToken, InvalidAddress
 from suppression.inbound.authresults import sender_verdict
 from suppression.inbound.automatic import automatic_reasons
 from suppression.inbound.decode import address_of, body_text, header, parse, part_text
+from suppression.inbound.named import only_mentioned
 from suppression.inbound.intent import doubts_in, find_intent, scope_in_words
 from suppression.inbound.judge import Judge, shipped_judge
 from suppression.inbound.ownwords import own_words
@@ -197,6 +198,9 @@ def classify_message(
     if named:
         reasons = (asked, f"addresses named in the text: {', '.join(named)}")
         others = any(a != own for a in named)
+        mentioned = only_mentioned(text, [a for a in named if a != own]) if others else None
+        if mentioned:
+            return Decision(REVIEW, (*reasons, mentioned), **about)
         return Decision(REQUEST, reasons, tuple(named), names_others=others, reason=UNSUBSCRIBE,
                         proof=DMARC if proven and not others else UNPROVEN, **about)
     if own is None:

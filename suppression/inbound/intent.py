@@ -419,6 +419,11 @@ def find_intent(text: str) -> Intent:
     return Intent(tuple(asked), tuple(negated), tuple(stays), too_few=not asked and few and not curt_word, curt=curt)
 
 
+def has_a_phrase(text: str) -> bool:
+    """Whether a phrase that asks to unsubscribe is in the text, negated or not."""
+    return _PHRASES.search(text) is not None
+
+
 def doubts_in(text: str) -> list[str]:
     """Words that take a request back, deny it, or are of another channel (DOUBTS). Apart from
     find_intent: about half its time again, asked only of what would be decided a request."""

@@ -94,9 +94,11 @@ def test_the_shapes_that_froze_the_old_patterns_are_read_within_the_budget(reade
 def phrases_of(text: str) -> bool:
     """In a spawned child: the phrase patterns over all of `text`."""
     from suppression.inbound.intent import find_intent, scope_in_words
+    from suppression.inbound.named import only_mentioned
 
     find_intent(text)
     scope_in_words(text, {"newsletters": "Email newsletters"})
+    only_mentioned(text, ["a@b.example", "x@y.example"])
     return True
 
 

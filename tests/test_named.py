@@ -1,0 +1,71 @@
+"""Whose address a request names (suppression/inbound/named.py): an address a person only
+mentions (a colleague to write to, the address invoices go to, a signature's) is not one they ask
+to remove. A probing helper's honest mail switched off those people, not the sender (2026-12-07).
+
+Two batches written for this by helpers who saw no code, each in nine languages: N, which the
+rules were written from, and M, read once when they were done. Both are measured here, never
+trained on (the judge's corpus is tests/corpus/reader/)."""
+
+from pathlib import Path
+
+import pytest
+
+from suppression.inbound import evaluate
+from suppression.inbound.classify import REQUEST, REVIEW, classify_message
+from suppression.inbound.corpus import read_batch
+from suppression.tokens import verify_token
+from tests.test_reader_defects import KEY, OURS, message
+from tests.test_reader_refusals import _TAKES_ALL
+
+NAMED = Path(__file__).parent / "corpus" / "named"
+
+
+def read(raw: bytes):
+    """With a judge that takes every message the rules leave to it as a request: the words decide."""
+    return classify_message(raw, "jane@example.com", OURS, lambda token: verify_token([KEY], token), judge=_TAKES_ALL)
+
+
+@pytest.mark.parametrize("body", [
+    # The probing helper's, each of which suppressed the address it names and not the sender.
+    "Please unsubscribe me.\n\nThanks,\nRobin Example\nSales Manager, ACME\nsales@acme.example | +1 555 0100",
+    "I no longer work at ACME. Please remove me from your list and contact jane.doe@acme.example instead.",
+    "Remove me please. Keep sending to robin.work2@work.example though.",
+    "Bitte abmelden. Ab sofort ist mein Kollege peter@firma.example Ihr Ansprechpartner.",
+    "Abmelden bitte. Rechnungen weiterhin an buchhaltung@firma.example.",
+    "Merci de me désabonner. Mon assistante (assistante@groupe.example) trie mon courrier.",
+    "Dadme de baja, gracias. El correo general es hola@empresa.example.",
+    "退订。发票照常发到 finance@trading.example。",
+    "販促メールの配信を止めてください。なお、発注用の order@bakery.example はそのままでお願いします。",
+    "配信停止をお願いします。\n\n森 優子\n森設計事務所\nsekkei@mori.example\n東京都渋谷区神宮前1-2-3",
+])
+def test_an_address_only_mentioned_sends_the_request_to_a_person(body):
+    decision = read(message(body, "Unsubscribe"))
+    assert decision.kind == REVIEW, decision.reasons
+    assert decision.addresses == () and len(decision.found) >= 1
+    assert any("own address" in r or "signature" in r or "another use" in r for r in decision.reasons), decision.reasons
+
+
+@pytest.mark.parametrize("body, named", [
+    ("Please unsubscribe jane@example.com, she no longer works here.", ["jane@example.com"]),
+    ("Please remove these addresses:\njane@example.com\nbob@example.com\n\nThanks,\nPeter Smith\nIT desk",
+     ["jane@example.com", "bob@example.com"]),
+    ("Bitte tragen Sie die Adresse ilse.maurer@example.net aus, meine Mutter möchte keine Mails mehr.",
+     ["ilse.maurer@example.net"]),
+    ("下記の社員は退職済みです。\n\ns.inoue@fujita.example\ny.kimura@fujita.example\n\n上記2件を配信リストから削除してください。",
+     ["s.inoue@fujita.example", "y.kimura@fujita.example"]),
+    ("Merci de retirer ces adresses de vos envois :\n– t.garnier@agence.example\n– lea.bonnet@agence.example\n\n"
+     "Bonne journée,\nSandrine Morel\nOffice manager", ["t.garnier@agence.example", "lea.bonnet@agence.example"]),
+])
+def test_addresses_named_to_be_removed_are_still_removed(body, named):
+    decision = read(message(body, "Unsubscribe"))
+    assert decision.kind == REQUEST and list(decision.addresses) == named, decision.reasons
+
+
+@pytest.mark.parametrize("batch, most_wrong, fewest_alone", [
+    ("batch_n.jsonl", 6, 59),  # 90 mentioning others: 40 of them switched the others off before
+    ("batch_m.jsonl", 16, 34),  # read once, after: 48 wrong before; 37 of its requests decided alone before
+])
+def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alone):
+    outcomes = [evaluate.outcome(record, evaluate.read(record)) for record in read_batch(NAMED / batch)]
+    assert outcomes.count(evaluate.WRONG) <= most_wrong and outcomes.count(evaluate.AUTO) >= fewest_alone, (
+        outcomes.count(evaluate.WRONG), outcomes.count(evaluate.AUTO))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from suppression.inbound.classify import COMPLAINT, REQUEST, REVIEW, classify_message
+from suppression.inbound.classify import AUTOMATIC, COMPLAINT, REQUEST, REVIEW, classify_message
 from suppression.inbound.intent import find_intent
 from suppression.links import mint_link
 from suppression.tokens import verify_token
@@ -267,3 +267,16 @@ def test_one_address_repeated_many_times_is_read_a_bounded_number_of_times(monke
     assert decision.kind == REVIEW
     assert any("more than 200 addresses, some of them the same" in reason for reason in decision.reasons)
     assert len(reads) <= 201
+
+
+@pytest.mark.parametrize("extra, subject", [
+    ("X-Auto-Reply: yes\r\n", "Unsubscribe please"),
+    ("X-Mailer: vacation 1.2.7\r\n", "Unsubscribe please"),
+    ("", "Autosvar: Unsubscribe please"),
+    ("", "Automatisk svar: Unsubscribe please"),
+    ("", "不在のお知らせ"),
+])
+def test_auto_replies_a_probe_sent_are_automatic(extra, subject):
+    # A probing helper's (2026-12-07): each was taken as a request for its sender.
+    raw = message("Please unsubscribe me.", subject).replace(b"Subject:", extra.encode() + b"Subject:", 1)
+    assert read(raw).kind == AUTOMATIC

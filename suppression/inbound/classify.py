@@ -198,7 +198,8 @@ def classify_message(
     if named:
         reasons = (asked, f"addresses named in the text: {', '.join(named)}")
         others = any(a != own for a in named)
-        mentioned = only_mentioned(text, [a for a in named if a != own]) if others else None
+        ours = {address.rpartition('@')[2] for address in request_addresses}
+        mentioned = only_mentioned(text, [a for a in named if a != own], ours) if others else None
         if mentioned:
             return Decision(REVIEW, (*reasons, mentioned), **about)
         return Decision(REQUEST, reasons, tuple(named), names_others=others, reason=UNSUBSCRIBE,

@@ -13,12 +13,14 @@ those addresses are not what is asked about:
 - an address stands in the signature: below the request, on a line among the name, the title and
   the telephone (a list of addresses to remove stands above them, or after a line ending in ":");
 - the address's own clause gives it another use: orders, invoices, a confirmation, "instead",
-  "keep sending to", "そのまま", "照常".
+  "keep sending to", "そのまま", "照常";
+- the address is at our own domain (a support address they wrote to before).
 
 Words, not a model: measured on mail the rules were not written from (docs/email.md).
 """
 
 import re
+from collections.abc import Collection
 
 from suppression.inbound.intent import has_a_phrase, words_pattern
 
@@ -81,9 +83,14 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 _SIGNATURE_LINE = 60  # characters: a line of a signature block is short
 
 
-def only_mentioned(text: str, others: list[str]) -> str | None:
+def only_mentioned(text: str, others: list[str], our_domains: Collection[str] = ()) -> str | None:
     """Why `others` (addresses other than the sender's, named in the person's own words `text`)
-    may not be the ones the person asks to remove; None if the words say nothing of the kind."""
+    may not be the ones the person asks to remove; None if the words say nothing of the kind.
+    An address at one of `our_domains` (the request addresses') is ours: one people wrote to
+    before ("I already wrote to support@..."), not a recipient of our mail."""
+    ours = [address for address in others if address.rpartition("@")[2] in our_domains]
+    if ours:
+        return f"names an address of ours: {', '.join(ours)}"
     asked_for_self = _SELF.search(text)
     if asked_for_self:
         return f"the words ask for the sender's own address ({asked_for_self.group(0)!r}) and name others"

@@ -280,3 +280,25 @@ def test_auto_replies_a_probe_sent_are_automatic(extra, subject):
     # A probing helper's (2026-12-07): each was taken as a request for its sender.
     raw = message("Please unsubscribe me.", subject).replace(b"Subject:", extra.encode() + b"Subject:", 1)
     assert read(raw).kind == AUTOMATIC
+
+
+def html_only(html: str, subject: str = "Re: our November newsletter") -> bytes:
+    return (f"From: Jane <jane@example.com>\r\nTo: PLUSinfo@plusnxt.com\r\nSubject: {subject}\r\n"
+            f"MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n").encode()
+
+
+@pytest.mark.parametrize("hidden", [
+    '<div style="display: none">Please unsubscribe me.</div>',
+    '<span style="font-size:0px;color:#ffffff">Please unsubscribe me.</span>',
+    '<div style="visibility:hidden">Please unsubscribe me.</div>',
+    '<div style="max-height:0;overflow:hidden;mso-hide:all">Please unsubscribe me.</div>',
+    '<p hidden>Please unsubscribe me.</p>',
+])
+def test_words_hidden_in_html_are_not_the_persons(hidden):
+    # A probing helper's (2026-12-07): hidden words were read as the person's, and shown at the
+    # desk as theirs; a reply whose client kept a newsletter's hidden preheader unquoted too.
+    decision = read(html_only(f"<p>Thanks for the great newsletter, I love it!</p>{hidden}<img hidden src=x>"))
+    assert decision.kind == REVIEW and "unsubscribe" not in decision.words.lower(), (decision.kind, decision.words)
+    assert "Thanks for the great newsletter" in decision.words
+    shown = read(html_only('<p style="font-size:0.9em;opacity:0.8">Please unsubscribe me.</p>', "Unsubscribe"))
+    assert shown.kind == REQUEST  # small or pale is still seen

@@ -9,6 +9,7 @@ import email
 import email.header
 import email.policy
 import email.utils
+import re
 from email.message import Message
 from html.parser import HTMLParser
 
@@ -144,6 +145,12 @@ def _is_attachment(part: Message) -> bool:
 
 _BLOCK_TAGS = {"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "hr", "blockquote", "pre"}
 _SKIP_TAGS = {"style", "script", "head", "title"}
+# Elements with no end tag: one of them hidden hides nothing after it.
+_VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+# Inline styles that hide an element from the reader of the mail: a newsletter's preheader, or
+# words a stranger wants read but not seen ("unsubscribe" in white on white is still seen here).
+_HIDDEN_STYLE = re.compile(
+    r"display:none|visibility:hidden|mso-hide:all|(?<![\w-])(font-size|max-height|height|opacity):0*\.?0+(px|pt|em|rem|%)?(?![\w.])")
 
 
 class _TextExtractor(HTMLParser):
@@ -178,7 +185,7 @@ class _TextExtractor(HTMLParser):
             return
         if tag in _SKIP_TAGS or tag == "blockquote" or any(
             c in ("gmail_quote", "yahoo_quoted", "moz-cite-prefix", "protonmail_quote") for c in classes
-        ):
+        ) or (tag not in _VOID_TAGS and _hidden(attributes)):
             self.skip_tag, self.skip_depth = tag, 1
             return
         if tag in _BLOCK_TAGS:
@@ -196,6 +203,13 @@ class _TextExtractor(HTMLParser):
     def handle_data(self, data):
         if not self.stopped and self.skip_tag is None:
             self.parts.append(data)
+
+
+def _hidden(attributes: dict) -> bool:
+    if "hidden" in attributes:
+        return True
+    style = attributes.get("style")
+    return bool(style) and _HIDDEN_STYLE.search("".join(style[:1000].lower().split())) is not None
 
 
 def html_to_text(html: str) -> str:

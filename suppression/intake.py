@@ -177,9 +177,9 @@ class RequestIntake:
             # the same pending messages would each count a sender's requests without the other's.
             async with self._handling:
                 # Those set aside are being read beside these (suppression/slow_mail.py).
-                size = self.pace.size
-                batch = await self.service.store.pending_messages(
-                    size, skip=list(self.slow.ids), first=self._unread.take(size))
+                size, first = self.pace.size, self._unread.turns_in(self.pace.size)
+                batch = await self.service.store.pending_messages(size, skip=list(self.slow.ids), first=first)
+                self._unread.not_pending(first, [message_id for message_id, _, _ in batch])
                 if batch:
                     await self._handle_batch(batch)
                 else:  # whatever was noted as unread was handled (or was a mailbox message stored before)

@@ -6,10 +6,10 @@ behind it: 100 such messages delayed an honest request from another network 24 s
 60 s (a probing helper's), where people are promised 5 s. So:
 
 - `UnreadMail`: each round of the intake first takes the oldest unread message of every client
-  network with mail waiting, one each, the networks in turn; then the oldest of all, as before
-  (which also reads mail stored before a restart or by another instance, whose network this
-  process does not hold). A flood delays another network's request by one message, not by
-  the flood.
+  network with mail waiting, one each, the networks in turn, in up to three quarters of the
+  round; then the oldest of all, as before (which also reads mail stored before a restart or by
+  another instance, whose network this process does not hold). A flood delays another
+  network's request by one message, not by the flood.
 - `Pace`: a round's batch is as long as about a second of reading, measured on the last one
   (50 at most, as before; 8 the first time): a batch is settled once it is read, so a batch of
   slow messages held the first of them until the last was read.
@@ -30,6 +30,7 @@ class UnreadMail:
     def __init__(self) -> None:
         self._since: dict[int, float] = {}  # message id -> when it was stored (loop time), in order
         self._waiting: OrderedDict[str | None, deque[int]] = OrderedDict()
+        self._rounds = 0
 
     def add(self, message_id: int, network: str | None, at: float) -> None:
         if message_id not in self._since:
@@ -60,6 +61,20 @@ class UnreadMail:
         if now - last_stored >= quiet or waited >= trail:
             return 0.0
         return min(quiet, trail - waited)
+
+    def turns_in(self, size: int) -> list[int]:
+        """The messages whose turn it is in the next round of `size`: at most three in four of
+        it, so that the oldest of all are read in every round too (mail stored before a restart,
+        or claimed by an instance that stopped, which no turn names: 60 networks waiting held
+        them for good); in a round of one, every other round."""
+        self._rounds += 1
+        return self.take(size - max(1, size // 4) if size > 1 else self._rounds % 2)
+
+    def not_pending(self, taken: list[int], read: list[int]) -> None:
+        """Of the messages `taken` for a round, those the database did not give to `read` are
+        read already (by another instance, or settled another way): not waiting any more."""
+        for message_id in set(taken).difference(read):
+            self.discard(message_id)
 
     def take(self, limit: int) -> list[int]:
         """The oldest unread message of each network in turn, one each and at most `limit`; a

@@ -39,6 +39,30 @@ def test_a_network_served_goes_to_the_back_and_what_was_read_another_way_is_let_
     assert len(unread) == 0 and unread.take(50) == []
 
 
+def test_a_quarter_of_each_round_is_kept_for_the_oldest_of_all():
+    # Before: with as many networks waiting as a round is long, every place went to a turn, and
+    # mail no turn names (stored before a restart, or by a stopped instance) was never read.
+    unread = UnreadMail()
+    for network in range(60):
+        unread.add(network, f"198.51.{network}.0/24", at=0.0)
+    assert len(unread.turns_in(50)) == 38
+    assert len(unread.turns_in(4)) == 3
+    rounds_of_one = [len(unread.turns_in(1)) for _ in range(4)]
+    assert rounds_of_one in ([1, 0, 1, 0], [0, 1, 0, 1])  # a turn every other round
+
+
+def test_what_the_database_did_not_give_for_a_round_is_not_waiting_any_more():
+    # Read by another instance, or settled another way: kept, it held the reading's trail at 0
+    # and the count of unread mail up, for good.
+    unread = UnreadMail()
+    for message_id in (1, 2, 3):
+        unread.add(message_id, "a" if message_id < 3 else "b", at=float(message_id))
+    taken = unread.take(50)
+    assert taken == [1, 3]
+    unread.not_pending(taken, read=[3])
+    assert len(unread) == 2 and unread.oldest_since() == 2.0  # 1 went; 3 is being read
+
+
 def test_a_round_is_as_long_as_a_second_of_the_last_ones_reading():
     pace = Pace(50)
     assert pace.size == 8  # how long mail takes to read is not known yet

@@ -74,14 +74,17 @@ def main(argv: list[str] | None = None, serve: Callable[[str | None], int] | Non
 
 
 async def _run(settings: Settings, command: Callable[..., Awaitable[int]], args) -> int:
-    new = not settings.store.url and not settings.database_path.exists()
     service = SuppressionService.of_settings(settings, signing_keys(settings))
     await service.start(with_index=False)
     try:
+        # Never used: no change and no key. A refused command leaves it so, and keeps its one
+        # line (CONTRACT §2); the next command that answers says it.
+        unused = not settings.store.url and not (await service.store.changes_after(0, 1)
+                                                 or await service.store.list_api_keys())
         status = await command(service, args)
     finally:
         await service.stop()
-    if new and status == 0:  # a refusal keeps its one line (CONTRACT §2)
+    if unused and status == 0:
         _warn_the_list_is_new(settings)
     return status
 
@@ -89,9 +92,9 @@ async def _run(settings: Settings, command: Callable[..., Awaitable[int]], args)
 def _warn_the_list_is_new(settings: Settings) -> None:
     # A relative data_dir is the working directory's: run from another folder, `check` would
     # answer from a new, empty list that an address is not suppressed, and a mailing be sent.
-    print(f"warning: there was no list at {settings.database_path.absolute()}; this command "
-          "started a new, empty one (a relative data_dir is read from the working directory: "
-          "run it where the service runs, or give --config)", file=sys.stderr)
+    print(f"warning: the list at {settings.database_path.absolute()} had never been used (no change,"
+          " no key); a relative data_dir is read from the working directory: run commands where"
+          " the service runs, or give --config", file=sys.stderr)
 
 
 def _actor() -> Actor:

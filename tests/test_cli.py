@@ -37,6 +37,11 @@ def ok(result) -> str:
     return result.stdout
 
 
+def ok_stderr(result) -> str:
+    ok(result)
+    return result.stderr
+
+
 def refused(result, says: str) -> None:
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert result.stderr.count("\n") == 1, result.stderr  # one line
@@ -307,7 +312,7 @@ def test_link_warns_when_one_click_cannot_work_over_plain_http(tmp_path):
     made = cli("link", "jane@example.com", config=config)
     assert made.returncode == 0 and "List-Unsubscribe-Post only with an https link" in made.stderr
     loopback = write_config(tmp_path / "d.toml", tmp_path / "d", 1, 2)  # a developer's setup
-    ok(cli("apikey", "list", config=loopback))  # its list made, and warned of once
+    ok(cli("apikey", "create", "dev", "--scope", "check", config=loopback))  # a list used
     quiet = cli("link", "jane@example.com", config=loopback)
     assert quiet.returncode == 0 and quiet.stderr == ""
 
@@ -323,11 +328,16 @@ def test_a_command_that_finds_no_list_says_so_after_its_answer(tmp_path):
     answer = cli("check", "jane@example.com", cwd=elsewhere)  # the embedded defaults: ./data there
     assert json.loads(ok(answer))["suppressed"] is False
     assert answer.stderr.count("\n") == 1
-    assert f"warning: there was no list at {elsewhere / 'data' / 'suppression.sqlite3'}" in answer.stderr
-    assert "run it where the service runs, or give --config" in answer.stderr
+    assert f"warning: the list at {elsewhere / 'data' / 'suppression.sqlite3'} had never been used" in answer.stderr
+    assert "run commands where the service runs, or give --config" in answer.stderr
     again = cli("check", "jane@example.com", cwd=elsewhere)
-    assert json.loads(ok(again))["suppressed"] is False and again.stderr == ""  # said once, when it was made
-    refused(cli("add", "not an address", cwd=fresh), "address")  # a refusal keeps its one line
+    assert json.loads(ok(again))["suppressed"] is False and "had never been used" in again.stderr  # still unused
+    # A refusal keeps its one line, and the list it made is still unused: the next answer says so
+    # (a reviewing helper's: said only by a first command that answered, it was never said).
+    refused(cli("check", "not an address", cwd=fresh), "address")
+    assert "had never been used" in ok_stderr(cli("check", "jane@example.com", cwd=fresh))
+    ok(cli("apikey", "create", "mailer", "--scope", "check", cwd=fresh))  # used now
+    assert cli("check", "jane@example.com", cwd=fresh).stderr == ""
 
 
 def test_a_reader_that_goes_away_ends_the_command_quietly_as_a_unix_tool(config):

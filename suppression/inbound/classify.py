@@ -15,7 +15,7 @@ from suppression.errors import BadToken, InvalidAddress
 from suppression.inbound.authresults import sender_verdict
 from suppression.inbound.automatic import automatic_reasons
 from suppression.inbound.decode import address_of, body_text, header, parse, part_text
-from suppression.inbound.named import only_mentioned
+from suppression.inbound.named import MAX_NAMED, named_addresses, only_mentioned
 from suppression.inbound.intent import doubts_in, find_intent, scope_in_words
 from suppression.inbound.judge import Judge, shipped_judge
 from suppression.inbound.ownwords import own_words
@@ -36,11 +36,6 @@ TOKEN, REPLY, DMARC, UNPROVEN = "token", "reply", "dmarc", "none"
 # address has an "@" with a "." after it). A pattern of three such runs around "@" and "."
 # backtracked cubically on "a@a@a@...", freezing the process on a 4.5 KB message. CJK
 # punctuation ends a run as ASCII's does ("対象アドレス：jane@example.com").
-_RUN = re.compile(r"[^\s<>()\[\]{},;:\"'`/\\|：、，；。・「」『』（）【】〈〉《》]+")
-_MAX_RUN = 320  # longer runs are no address (254 at most, with "mailto:" and punctuation)
-_MAX_LOCAL_QUOTED = 66  # a quoted local part, its quotes included (64 characters at most inside)
-MAX_NAMED = 50  # addresses read from one message's text; a longer list is not a person's request
-_MAX_RUNS_READ = 4 * MAX_NAMED  # address-like runs read, repeats included
 _REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|vs|antw|ref|réf|r|rif|res|tr|rv|fw|fwd|wg|doorst|enc|回复|回覆|答复|转发|転送)\s*[:：]\s*)+", re.I)
 _MAX_SUBJECT = 1000
 MAX_WORDS = 4000  # of the person's own words kept for the review desk
@@ -123,7 +118,7 @@ def classify_message(
     if not claims:
         # A reply to our mail: the Message-ID we gave it (links.message_id) carries the token.
         claims, proof = _claims(f"{header(message, 'In-Reply-To')}\n{header(message, 'References')}", read_token), REPLY
-    named, invalid = named_addresses(text, request_addresses)
+    named, invalid, places = named_addresses(text, request_addresses)
     own = _address_or_none(sender or mail_from)
     about["found"] = tuple(dict.fromkeys([*(claim.email for claim in claims), *named]))
     if _has_calendar(message):
@@ -198,8 +193,8 @@ def classify_message(
     if named:
         reasons = (asked, f"addresses named in the text: {', '.join(named)}")
         others = any(a != own for a in named)
-        ours = {address.rpartition('@')[2] for address in request_addresses}
-        mentioned = only_mentioned(text, [a for a in named if a != own], ours) if others else None
+        ours = {address.rpartition("@")[2] for address in request_addresses}
+        mentioned = only_mentioned(text, {a: places[a] for a in named if a != own}, ours) if others else None
         if mentioned:
             return Decision(REVIEW, (*reasons, mentioned), **about)
         return Decision(REQUEST, reasons, tuple(named), names_others=others, reason=UNSUBSCRIBE,
@@ -308,43 +303,3 @@ def _all_texts(message) -> list[str]:
         for part in message.walk()
         if not part.is_multipart() and part.get_content_maintype() == "text"
     ]
-
-
-def address_runs(text: str):
-    """The runs of text that look like an address: an "@" with a "." somewhere after it; with
-    a quoted local part ("jane.doe"@example.com) the quotes are taken too, since a quote ends a
-    run: without them, the request named no one and was taken for the sender's own."""
-    for run in _RUN.finditer(text):
-        found = run.group()
-        at = found.find("@")
-        if at < 0 or "." not in found[at + 2:] or len(found) > _MAX_RUN:
-            continue
-        if at > 0:
-            yield found
-        elif run.start() > 0 and text[run.start() - 1] == '"':
-            opening = text.rfind('"', max(0, run.start() - _MAX_LOCAL_QUOTED), run.start() - 1)
-            if opening >= 0:
-                yield text[opening:run.end()]
-
-
-def named_addresses(text: str, request_addresses: Collection[str]) -> tuple[list[str], list[str]]:
-    named, invalid = [], []
-    for seen, found in enumerate(address_runs(text)):
-        # Runs read, not only addresses kept: 28,000 lines of one address were each read again
-        # (0.27 s a message of 200 KB, a stranger's to send by the hundred).
-        if len(named) + len(invalid) >= MAX_NAMED or seen >= _MAX_RUNS_READ:
-            invalid.append(f"more than {MAX_NAMED} addresses" if seen < _MAX_RUNS_READ
-                           else f"more than {_MAX_RUNS_READ} addresses, some of them the same")
-            break
-        # Sentence punctuation after an address ("... and b1@example.com? thanks") ends no domain.
-        candidate = found.lstrip(".").rstrip(".?!…。！？")
-        if candidate.lower().startswith("mailto:"):
-            candidate = candidate[7:]
-        try:
-            address = normalise_address(candidate)
-        except InvalidAddress:
-            invalid.append(candidate[:100])
-            continue
-        if address not in request_addresses and address not in named:
-            named.append(address)
-    return named, invalid

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from suppression.addresses import normalise_address
-from suppression.inbound.classify import REQUEST, named_addresses, words_of
+from suppression.inbound.classify import REQUEST, words_of
+from suppression.inbound.named import named_addresses
 from suppression.inbound.corpus import REQUEST as ASKS
 from suppression.inbound.corpus import REQUEST_ADDRESS, Record, read_batch, read_batches, render, split
 from suppression.inbound.decode import header, parse
@@ -46,7 +47,7 @@ def example(record: Record, open_judge: Judge) -> Example:
     message = parse(render(record))
     text, subject_only = words_of(message, header(message, "Subject"))
     decision = read(record, open_judge)  # a judge that takes everything: what structure leaves to it
-    named, _ = named_addresses(text, {normalise_address(REQUEST_ADDRESS)})
+    named, _, _ = named_addresses(text, {normalise_address(REQUEST_ADDRESS)})
     return Example(record, features(text, find_intent(text), subject_only), decision.kind == REQUEST,
                    set(decision.addresses) == expected_addresses(record), bool(named))
 

@@ -94,11 +94,12 @@ def test_the_shapes_that_froze_the_old_patterns_are_read_within_the_budget(reade
 def phrases_of(text: str) -> bool:
     """In a spawned child: the phrase patterns over all of `text`."""
     from suppression.inbound.intent import find_intent, scope_in_words
-    from suppression.inbound.named import only_mentioned
+    from suppression.inbound.named import named_addresses, only_mentioned
 
     find_intent(text)
     scope_in_words(text, {"newsletters": "Email newsletters"})
-    only_mentioned(text, ["a@b.example", "x@y.example"])
+    _, _, places = named_addresses(text + "\na@b.example\nx@y.example", frozenset())
+    only_mentioned(text, places)
     return True
 
 

@@ -252,9 +252,10 @@ _PLACE = rf"(?:{_DOMAIN}|\[[\x21-\x5a\x5e-\x7e]+\])"  # a domain, or an address 
 _LOCAL = rf"(?:{_DOT_LOCAL.pattern}|{_QUOTED})"
 _MAILBOX = re.compile(rf"({_LOCAL})(@{_PLACE})?")  # no domain: <Postmaster> (4.1.1.3), as the parser read any
 _ROUTE = re.compile(rf"@{_PLACE}(?:,@{_PLACE})*:")  # to be ignored (RFC 5321 4.1.2)
-# The blanks after a path are its own, as aiosmtpd reads them, but not after "<>"; an address
-# without brackets ends at a blank, and one without a domain is the whole argument.
-_PATH = re.compile(rf"<>|(<(?:{_ROUTE.pattern})?{_MAILBOX.pattern}>|{_LOCAL}@{_PLACE}(?=[ \t]|$)|{_LOCAL}$)[ \t]*")
+# The blanks after a path are its own, as aiosmtpd reads them, but not after "<>": from a space or
+# a tab on, any white space (U+00A0 too, and the like, which its parser folds in after a blank);
+# an address without brackets ends at a blank, and one without a domain is the whole argument.
+_PATH = re.compile(rf"<>|(<(?:{_ROUTE.pattern})?{_MAILBOX.pattern}>|{_LOCAL}@{_PLACE}(?=[ \t]|$)|{_LOCAL}$)(?:[ \t]\s*)?")
 _LONGEST_PATH = 256
 # A control character, or a blank other than the space (U+00A0 and its kin, which the parser read
 # as blanks). Bytes that are not UTF-8 pass, and are refused as such at MAIL (ERR_553_SENDER).

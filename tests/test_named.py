@@ -43,6 +43,19 @@ def read(raw: bytes):
     "Please remove info@acme.example from your list. Orders still go to info@shop.example, keep that one.",
     "Please remove jimbob@acme.example. Keep sending orders to bob@acme.example.",
     "Please remove Info@Acme.example. Please keep sending invoices to INFO@acme.example.",
+    # A second reviewing helper's: a confirmation, a new address, from now on, a copy, whom to
+    # write to, and signatures with a telephone, a title or a disclaimer beside the address.
+    "Unsubscribe this address please, and send the confirmation to priv@home.example.",
+    "Bitte diese Adresse abmelden. Ab sofort bitte nur noch an hans.neu@firma.example schreiben.",
+    "Unsubscribe please (cc'ing my manager boss@acme.example).",
+    "Désinscription svp. Pour toute question, contactez notre service client : sav@boutique.example",
+    "Quero cancelar a inscrição. Meu novo e-mail é joao.novo@mail.example.",
+    "请退订。以后有事请联系我的同事李明 liming@gongsi.example。",
+    "Unsubscribe\n\nThanks,\nRobin Example <robin@acme.example>",
+    "Bitte abmelden.\n\nKarl Schmidt\nTel. +49 30 123456 | E-Mail: karl@firma.example",
+    "Unsubscribe\n\nRobin Example\nHead of Sales | ACME Ltd.\nrobin@acme.example",
+    "Unsubscribe\n\nRobin Example\nrobin@acme.example\nThis message is confidential. If you received it in error, "
+    "please delete it and tell the sender.",
 ])
 def test_an_address_only_mentioned_sends_the_request_to_a_person(body):
     decision = read(message(body, "Unsubscribe"))
@@ -75,7 +88,15 @@ def test_an_address_only_mentioned_sends_the_request_to_a_person(body):
      ["gerald@family.example"]),
     ("Can you help me remove my old address jane@other.example from your list?", ["jane@other.example"]),
     ("Bitte tragen Sie jörg@müller.example aus. Rechnungen weiter an uns.", ["jörg@xn--mller-kva.example"]),
-    ("Please remove jane@other.example from your list and send me a confirmation.", ["jane@other.example"]),
+    # ("... and send me a confirmation" goes to a person: a confirmation's address is a mention.)
+    ("I'd like to unsubscribe my old work address j.smith@oldjob.example.", ["j.smith@oldjob.example"]),
+    ("Please remove old.address@mail.example. I don't want these emails at that address anymore.",
+     ["old.address@mail.example"]),
+    ("Je ne veux plus recevoir vos mails sur mon ancienne adresse vieux@mail.example, merci de la supprimer.",
+     ["vieux@mail.example"]),
+    ("Não quero mais receber e-mails no meu endereço antigo antigo@correio.example, removam por favor.",
+     ["antigo@correio.example"]),
+    ("这个邮箱 old@mail.example 我不想再收到你们的邮件了，请退订。", ["old@mail.example"]),
 ])
 def test_addresses_named_to_be_removed_are_still_removed(body, named):
     decision = read(message(body, "Unsubscribe"))
@@ -83,10 +104,11 @@ def test_addresses_named_to_be_removed_are_still_removed(body, named):
 
 
 @pytest.mark.parametrize("batch, most_wrong, fewest_alone", [
-    ("batch_n.jsonl", 6, 59),  # 90 mentioning others: 40 of them switched the others off before
-    # Read once, when the rules were done: 48 wrong before, 16 after; then 12, with addresses of
-    # our own domain as only mentioned, a rule M's errors showed. 37 of its requests decided alone before.
-    ("batch_m.jsonl", 12, 34),
+    ("batch_n.jsonl", 4, 59),  # 90 mentioning others: 40 of them switched the others off before
+    # Read once, when the first rules were done: 48 wrong before, 16 after; 12 with addresses of
+    # our own domain as only mentioned, a rule M's errors showed; 10 with the second review's.
+    # 37 of its requests decided alone before.
+    ("batch_m.jsonl", 10, 34),
 ])
 def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alone):
     outcomes = [evaluate.outcome(record, evaluate.read(record)) for record in read_batch(NAMED / batch)]

@@ -71,8 +71,25 @@ SELF = [
 # The address is for something else, or is to stay.
 OTHER_USE = [
     r"\binstead\b", r"\bkeep (sending|it|that one|this one)\b", r"\bstill wants?\b",
-    # the person to deal with from now on
+    # the person to deal with from now on, where to write, or a copy
     r"\bpoint of contact\b", r"\bansprechpartner", r"\binterlocut", r"\baanspreekpunt\b", r"\breferente\b",
+    r"\bcontact\b(?! (list|form))", r"\bwrite to\b", r"\breach (me|us)\b", r"\bcc'?(ing|ed|'d)?\b", r"\bin copy\b",
+    r"\berreichen sie\b", r"\bwenden sie sich\b", r"\bschreiben sie\b", r"\bin kopie\b",
+    r"\bcontactez\b", r"\b[ée]crivez\b", r"\badressez-vous\b", r"\ben copie\b",
+    r"\bescriban\b", r"\bescribid\b", r"\bcontacten\b", r"\bcontactad\b", r"\ben copia\b",
+    r"\bscrivete\b", r"\bcontattate\b", r"\bin copia\b",
+    r"\bescrevam\b", r"\bcontatem\b", r"\bem c[óo]pia\b",
+    r"\bmail naar\b", r"\bneem contact\b", r"\bterecht bij\b",
+    r"ご連絡", r"連絡先", r"联系",
+    # a new address, from now on, a confirmation
+    r"\bnew (e-?mail )?address\b", r"\bmy new e-?mail\b", r"\bneuen? (e-?mail-?|mail)?adresse\b",
+    r"\bnouvelle adresse\b", r"\bnueva direcci[óo]n\b", r"\bnuevo correo\b", r"\bnuovo indirizzo\b",
+    r"\bnovo (e-?mail|endere[çc]o)\b", r"\bnieuwe (e-?mail)?adres\b", r"新しい(メール)?アドレス", r"新アドレス", r"新(的)?邮箱",
+    r"\bfrom now on\b", r"\bab sofort\b", r"\bd[ée]sormais\b", r"\bdor[ée]navant\b", r"\ba partir de (ahora|agora)\b",
+    r"\bd'ora in (poi|avanti)\b", r"\bvoortaan\b", r"\bvanaf nu\b",
+    r"\bconfirmation\b", r"\bbest[äa]tigung", r"\bconfirmaci[óo]n\b", r"\bconferma\b", r"\bconfirma[çc][ãa]o\b",
+    r"\bbevestiging\b",
+    # what the address is for: orders, invoices; or that it stays
     r"\b(invoices?|orders?|receipts?)\b",
     r"\bdrinbleiben\b", r"\bbleiben\b", r"\brechnungen\b",
     r"\bne rien changer\b", r"\bcommandes\b", r"\bfactures\b",
@@ -85,6 +102,14 @@ OTHER_USE = [
 _SELF = re.compile(words_pattern(SELF), re.IGNORECASE)
 _OTHER_USE = re.compile(words_pattern(OTHER_USE), re.IGNORECASE)
 _CLAUSE_END = re.compile(r"[.!?;。！？；\n]")
+_SENTENCE_BREAK = re.compile(r"[.!?](?=\s|$)|[。！？\n]")  # not the dots of an address
+_ADDRESS_WORD = re.compile(
+    r"\b(address|adresse|direcci[óo]n|indirizzo|endere[çc]o|adres|e-?mailadres|mailadresse)\b|アドレス|邮箱|地址", re.IGNORECASE)
+# Around an address in a signature: "E-Mail:", "T:", "|", "<...>", " - ".
+_CONTACT_MARK = re.compile(r"[|<>·•]|\s[-–]\s|\b(tel|phone|fon|fax|mob|mobile|mobil|cell|e-?mail|mail|www|web|[tempf])\b\.?:?",
+                           re.IGNORECASE)
+_DISCLAIMER = re.compile(r"confidential|vertraulich|confidentiel|confidencial|riservat|vertrouwelijk|機密|保密",
+                         re.IGNORECASE)
 _SENTENCE_END = tuple(".!?。！？")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 _SIGNATURE_LINE = 60  # characters: a line of a signature block is short
@@ -154,9 +179,9 @@ def only_mentioned(text: str, others: Places, our_domains: Collection[str] = ())
     ours = [address for address in others if address.rpartition("@")[2] in our_domains]
     if ours:
         return f"names an address of ours: {', '.join(ours)}"
-    asked_for_self = _SELF.search(text)
+    asked_for_self = _asked_for_self(text, others)
     if asked_for_self:
-        return f"the words ask for the sender's own address ({asked_for_self.group(0)!r}) and name others"
+        return f"the words ask for the sender's own address ({asked_for_self!r}) and name others"
     signature = _signature_start(text)
     signed = [address for address, places in others.items()
               if any(_signed(text, start, end, signature) for start, end in places)]
@@ -170,6 +195,20 @@ def only_mentioned(text: str, others: Places, our_domains: Collection[str] = ())
     return None
 
 
+def _asked_for_self(text: str, others: Places) -> str | None:
+    """Words that ask for the sender's own address, in a sentence that names no address ("I'd
+    like to unsubscribe my old address x@...", "je ne veux plus recevoir ... sur x@..." ask for x)."""
+    written = sorted(start for places in others.values() for start, _ in places)
+    for found in _SELF.finditer(text):
+        opening = max((end.end() for end in _SENTENCE_BREAK.finditer(text, 0, found.start())), default=0)
+        closing = _SENTENCE_BREAK.search(text, found.end())
+        closing = closing.start() if closing else len(text)
+        if _ADDRESS_WORD.search(text, opening, closing) is None and not any(
+                opening <= start < closing for start in written):
+            return found.group(0)
+    return None
+
+
 def _signature_start(text: str) -> int | None:
     """Where the signature starts: in the lines that end the text, after its last blank line
     and its last line that is a request or a sentence, the first that is no address (the name,
@@ -177,8 +216,10 @@ def _signature_start(text: str) -> int | None:
     lines = text.split("\n")
     for index in range(len(lines) - 1, -1, -1):
         line = lines[index].strip()
+        if _DISCLAIMER.search(line):
+            continue  # a disclaimer below the signature is no request above it
         if not line or len(line) > _SIGNATURE_LINE or has_a_phrase(line) or line.endswith((":", "：")) or (
-                line.endswith(_SENTENCE_END) and (_CJK.search(line) or len(line.split()) > 4)):
+                line.endswith(_SENTENCE_END) and "|" not in line and (_CJK.search(line) or len(line.split()) > 4)):
             break
     else:
         return None  # only short lines: no request above a signature
@@ -196,8 +237,9 @@ def _signed(text: str, start: int, end: int, signature: int | None) -> bool:
     if signature is None or start < signature:
         return False
     line_start, line_end = text.rfind("\n", 0, start) + 1, text.find("\n", end)
-    rest = (text[line_start:start] + " " + text[end:len(text) if line_end < 0 else line_end]).split()
-    return sum(any(char.isalpha() for char in word) for word in rest) <= 1
+    rest = text[line_start:start] + " " + text[end:len(text) if line_end < 0 else line_end]
+    return (_CONTACT_MARK.search(rest) is not None
+            or sum(any(char.isalpha() for char in word) for word in rest.split()) <= 1)
 
 
 def _other_use(text: str, start: int, end: int) -> str | None:

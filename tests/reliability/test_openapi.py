@@ -30,9 +30,9 @@ def schemathesis() -> list[str]:
 
 # Examples an operation: the API's answers are the same code on either store, and the database's
 # own errors are PostgreSQL's to find, so it gets half. 60 and 30 took 21-27 s and 13-14 s of a
-# worker in a suite run, the longest two tests, with the suite near CI's four minutes: 40 and 20
+# worker in a suite run, the longest two tests, with the suite near CI's four minutes: 30 and 15
 # (the coverage phase, every operation's boundary values, is the same either way).
-EXAMPLES = {"sqlite": "40", "postgresql": "20"}
+EXAMPLES = {"sqlite": "30", "postgresql": "15"}
 
 
 def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_description(tmp_path, store):

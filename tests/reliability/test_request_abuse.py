@@ -222,7 +222,7 @@ _LINES = st.sampled_from([
 ])
 
 
-@examples(max_examples=3000, deadline=None)
+@examples(max_examples=1500, deadline=None)
 @given(lines=st.lists(st.tuples(_LINES, st.sampled_from([b"\r\n", b"\n", b"\r"])), min_size=1, max_size=12))
 def test_no_field_the_parser_reads_escapes_renaming_whatever_the_lines_and_their_breaks(lines):
     """Against the email parser itself, with a header limit of 120 bytes so that short messages

@@ -22,10 +22,13 @@ INSERT_MESSAGE = (
 # Claim messages not yet handled: unclaimed, this instance's own, or a stopped instance's. The
 # text of those larger than %(inline)s bytes comes by itself (PENDING_RAW): the rows of a claim
 # are read in one step of the loop.
-_CLAIM = "UPDATE inbox SET claimed_by = %(me)s WHERE id IN (SELECT id FROM inbox WHERE status = 'pending'"
+# Picked once (MATERIALIZED): as `UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP
+# LOCKED)` the planner may run the subquery more than once, and a claim of 2 took 3 rows.
+_CLAIM = "WITH picked AS MATERIALIZED (SELECT id FROM inbox WHERE status = 'pending'"
 _CLAIMABLE = (" AND (claimed_by IS NULL OR claimed_by = %(me)s OR claimed_by NOT IN (SELECT id FROM instances"
               " WHERE seen_at > now() - make_interval(secs => %(alive)s)))")
-_CLAIMED = " FOR UPDATE SKIP LOCKED) RETURNING id, CASE WHEN size <= %(inline)s THEN raw END, mail_from"
+_CLAIMED = (" FOR UPDATE SKIP LOCKED) UPDATE inbox SET claimed_by = %(me)s FROM picked WHERE inbox.id = picked.id"
+            " RETURNING inbox.id, CASE WHEN inbox.size <= %(inline)s THEN inbox.raw END, inbox.mail_from")
 CLAIM_PENDING = _CLAIM + " AND id <> ALL(%(skip)s::bigint[])" + _CLAIMABLE + " ORDER BY id LIMIT %(limit)s" + _CLAIMED
 # The same for the messages named, whatever their age (suppression/turns.py).
 CLAIM_PENDING_OF = _CLAIM + " AND id = ANY(%(first)s::bigint[])" + _CLAIMABLE + _CLAIMED

@@ -77,14 +77,14 @@ async def _run(settings: Settings, command: Callable[..., Awaitable[int]], args)
     service = SuppressionService.of_settings(settings, signing_keys(settings))
     await service.start(with_index=False)
     try:
-        # Never used: no change and no key. A refused command leaves it so, and keeps its one
-        # line (CONTRACT §2); the next command that answers says it.
-        unused = not settings.store.url and not (await service.store.changes_after(0, 1)
-                                                 or await service.store.list_api_keys())
         status = await command(service, args)
+        # Still never used once the command is done: no change and no key (the first `apikey
+        # create` of a new list uses it). A refusal keeps its one line (CONTRACT §2).
+        unused = status == 0 and not settings.store.url and not (
+            await service.store.changes_after(0, 1) or await service.store.list_api_keys())
     finally:
         await service.stop()
-    if unused and status == 0:
+    if unused:
         _warn_the_list_is_new(settings)
     return status
 

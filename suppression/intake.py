@@ -2,8 +2,8 @@
 
 receive() returns only when the raw message is committed, so an SMTP 250 is never a
 promise on sand. The intake task takes stored messages each client network in turn, then
-oldest first (suppression/turns.py); a restart picks up whatever was stored and not yet handled. Handling a message twice changes nothing more: suppressing is
-idempotent.
+oldest first (suppression/turns.py); a restart picks up whatever was stored and not yet handled.
+Handling a message twice changes nothing more: suppressing is idempotent.
 """
 
 import asyncio

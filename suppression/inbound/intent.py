@@ -365,7 +365,7 @@ _FEW_CJK_UNDER = 20
 _AROUND_A_WORD = " \t\r\n.!?。！？…-–—:;,\"'"
 _FEW_CHARS = 24  # own words this short, with no phrase that asks, are too few to decide on
 _FEW_CJK = 6  # the same in a script written without spaces: characters, not words
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 # What a curt request is, alone ("Remover.", "Basta.", "TD", "解除。"): those few words decide.
 _CURT = re.compile(
     r"\b(stopp?(?! by)|remove|unsub\w*|unsuscri\w*|no more|enough|cancel|delete|"
@@ -436,7 +436,7 @@ def turned_down(subject: str, body: str) -> bool:
     body = body.translate(_APOSTROPHES).strip(_AROUND_A_WORD)
     if not body or not (_PHRASES.search(subject) or _CURT.search(subject)):
         return False
-    if _CJK.search(body):
+    if CJK.search(body):
         few = sum(1 for char in body if char.isalnum()) <= _FEW_CJK_UNDER
     else:
         few = len(body.split()) <= _FEW_WORDS_UNDER
@@ -446,7 +446,7 @@ def turned_down(subject: str, body: str) -> bool:
 
 def _only_refusing(text: str) -> bool:
     """A negation and a few words around it that say nothing else ("Please do NOT", "Never", "请不要")."""
-    if _CJK.search(text):
+    if CJK.search(text):
         return _CJK_REFUSAL.fullmatch("".join(char for char in text if char.isalnum())) is not None
     words = [word.lower() for word in _WORD.findall(text)]
     return (0 < len(words) <= 5 and all(word in _REFUSING or word in _FILLER for word in words)
@@ -473,7 +473,7 @@ def negated_across(subject: str, body: str) -> bool:
 def _few_words(text: str) -> bool:
     """Own words too few to tell what they ask: a word or two, or in Chinese or Japanese a few
     characters (they are written without spaces, so a sentence is one "word")."""
-    if _CJK.search(text):
+    if CJK.search(text):
         return sum(1 for char in text if char.isalnum()) <= _FEW_CJK
     return len(text) <= _FEW_CHARS and len(text.split()) <= 3
 

@@ -26,7 +26,7 @@ from collections.abc import Collection, Iterator
 
 from suppression.addresses import normalise_address
 from suppression.errors import InvalidAddress
-from suppression.inbound.intent import has_a_phrase, words_pattern
+from suppression.inbound.intent import CJK, has_a_phrase, words_pattern
 
 # The person asks for themself: the object of the asking verb is the first person.
 SELF = [
@@ -111,7 +111,6 @@ _CONTACT_MARK = re.compile(r"[|<>·•]|\s[-–]\s|\b(tel|phone|fon|fax|mob|mobi
 _DISCLAIMER = re.compile(r"confidential|vertraulich|confidentiel|confidencial|riservat|vertrouwelijk|機密|保密",
                          re.IGNORECASE)
 _SENTENCE_END = tuple(".!?。！？")
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 _SIGNATURE_LINE = 60  # characters: a line of a signature block is short
 
 _RUN = re.compile(r"[^\s<>()\[\]{},;:\"'`/\\|：、，；。・「」『』（）【】〈〉《》]+")
@@ -198,11 +197,9 @@ def only_mentioned(text: str, others: Places, our_domains: Collection[str] = ())
 def _asked_for_self(text: str, others: Places) -> str | None:
     """Words that ask for the sender's own address, in a sentence that names no address ("I'd
     like to unsubscribe my old address x@...", "je ne veux plus recevoir ... sur x@..." ask for x)."""
-    written = sorted(start for places in others.values() for start, _ in places)
+    written = [start for places in others.values() for start, _ in places]
     for found in _SELF.finditer(text):
-        opening = max((end.end() for end in _SENTENCE_BREAK.finditer(text, 0, found.start())), default=0)
-        closing = _SENTENCE_BREAK.search(text, found.end())
-        closing = closing.start() if closing else len(text)
+        opening, closing = _around(_SENTENCE_BREAK, text, found.start(), found.end())
         if _ADDRESS_WORD.search(text, opening, closing) is None and not any(
                 opening <= start < closing for start in written):
             return found.group(0)
@@ -219,7 +216,7 @@ def _signature_start(text: str) -> int | None:
         if _DISCLAIMER.search(line):
             continue  # a disclaimer below the signature is no request above it
         if not line or len(line) > _SIGNATURE_LINE or has_a_phrase(line) or line.endswith((":", "：")) or (
-                line.endswith(_SENTENCE_END) and "|" not in line and (_CJK.search(line) or len(line.split()) > 4)):
+                line.endswith(_SENTENCE_END) and "|" not in line and (CJK.search(line) or len(line.split()) > 4)):
             break
     else:
         return None  # only short lines: no request above a signature
@@ -245,10 +242,17 @@ def _signed(text: str, start: int, end: int, signature: int | None) -> bool:
 def _other_use(text: str, start: int, end: int) -> str | None:
     """A word of another use in the clause of the address written at text[start:end], the
     address itself left out ("orders@..." is not an address for orders)."""
-    opening = max((found.end() for found in _CLAUSE_END.finditer(text, 0, start)), default=0)
-    closing = _CLAUSE_END.search(text, end)
-    for span in ((opening, start), (end, closing.start() if closing else len(text))):
+    opening, closing = _around(_CLAUSE_END, text, start, end)
+    for span in ((opening, start), (end, closing)):
         found = _OTHER_USE.search(text, *span)
         if found:
             return found.group(0)
     return None
+
+
+def _around(breaks: re.Pattern, text: str, start: int, end: int) -> tuple[int, int]:
+    """Where the piece of text holding text[start:end] begins and ends: after the last of
+    `breaks` before it, and at the first after it."""
+    opening = max((found.end() for found in breaks.finditer(text, 0, start)), default=0)
+    closing = breaks.search(text, end)
+    return opening, closing.start() if closing else len(text)

@@ -71,3 +71,9 @@ def last_of_page(sizes: list[tuple[int, int]], max_bytes: int) -> int:
             break
         last, total = message_id, total + size
     return last
+
+
+def claimed_first(first: list[int] | None, skip: list[int], limit: int) -> list[int]:
+    """The ids of `first` a claim of pending mail takes before the oldest: once each, in order,
+    none that is skipped, at most `limit` (Store.pending_messages)."""
+    return [i for i in dict.fromkeys(first or ()) if i not in skip][:limit]

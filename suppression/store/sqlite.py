@@ -31,6 +31,7 @@ from suppression.store.changelog import ChangeLog
 from suppression.store.dialect import SQLITE, spread
 from suppression.store.erasing import Erasure
 from suppression.store.keys import ApiKeys
+from suppression.store.rows import claimed_first
 from suppression.store.messages import Messages
 from suppression.store.sqlite_child import ImportRows, newest_change
 from suppression.store.sqlite_writer import SqliteWriter, Write
@@ -179,7 +180,7 @@ class SuppressionStore(Suppressions, ChangeLog, Messages, Erasure, ApiKeys, Webh
         """See Store.pending_messages."""
         skip = list(skip or ())
         chosen = []
-        first = [i for i in dict.fromkeys(first or ()) if i not in skip][:limit]
+        first = claimed_first(first, skip, limit)
         if first:
             found = {row[0]: row for row in await self._read(q.PENDING_MESSAGES_OF, (first,))}
             chosen = [found[i] for i in first if i in found]

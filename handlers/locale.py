@@ -36,6 +36,8 @@ def choose_language(asked: str | None, accept_language: str | None) -> str:
     """`asked` if it is one of ours, else the best match of an Accept-Language header, else English."""
     if asked in LANGUAGES:
         return asked
+    if not accept_language:  # a mail provider's one-click names none
+        return DEFAULT_LANGUAGE
     ranked = []
     for position, item in enumerate((accept_language or "")[:_MAX_HEADER].split(",")[:50]):
         tag, _, params = item.strip().partition(";")

@@ -161,6 +161,44 @@ async def test_pipelined_requests_around_a_one_click_are_answered_in_their_order
     assert first not in ordinary
 
 
+@pytest.mark.sqlite_only
+async def test_a_lone_one_click_keeps_reading_and_what_follows_it_waits_bounded(client, check_key):
+    """The socket is paused only when a client sends more during a one-click's write (each pause
+    and resume is two system calls): then what came is held, no more than one read of it, and
+    answered after the one-click."""
+    get = (f"GET /v1/suppressions/late@example.org HTTP/1.1\r\nHost: t\r\n"
+           f"Authorization: Bearer {check_key}\r\nX-Padding: {'p' * 4000}\r\n\r\n").encode()
+    await client.post(_link(client, "first@example.com"), data={"List-Unsubscribe": "One-Click"})  # a writer runs
+    await _writes_of_ours_alone(client)
+    store_writer = client.app[SERVICE].store._writer
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    os.kill(store_writer._child.process.pid, signal.SIGSTOP)
+    try:
+        writer.write(_post(_link(client, "late@example.org")))
+        async with asyncio.timeout(10):
+            while store_writer.holding == 0:
+                await asyncio.sleep(0.01)
+        (connection,) = [c for c in client.server.handler.connections if c._answering is not None]
+        assert connection.transport.is_reading() and connection._held is None
+        writer.write(get * 2000)  # 8 MB of pipelined checks, more than the socket's buffers hold
+        async with asyncio.timeout(10):
+            while connection.transport.is_reading():
+                await asyncio.sleep(0.01)
+        assert 0 < len(connection._held) <= 256 * 1024
+    finally:
+        os.kill(store_writer._child.process.pid, signal.SIGCONT)
+    try:
+        heads = []
+        for _ in range(3):
+            head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).decode("latin-1")
+            length = int(head.lower().split("content-length:", 1)[1].split("\r\n", 1)[0])
+            heads.append((head.split("\r\n", 1)[0], await asyncio.wait_for(reader.readexactly(length), 10)))
+    finally:
+        writer.close()
+    assert [line for line, _ in heads] == ["HTTP/1.1 200 OK"] * 3
+    assert b"<html" in heads[0][1] and b'"suppressed": true' in heads[1][1] and b'"suppressed": true' in heads[2][1]
+
+
 async def test_a_one_click_that_ends_a_full_batch_leaves_nothing_waiting(client, check_key):
     """The parser stops at 32 requests and keeps the rest: with a one-click the 32nd, the checks
     behind it are read once it is answered."""

@@ -464,6 +464,31 @@ async def test_a_write_that_fails_unexpectedly_is_logged_here_and_its_group_goes
     assert db.write_problem is None
 
 
+class _UnreadableInTheWriter:
+    """A work the service pickles, which raises as the writer's process reads it."""
+
+    def __reduce__(self):
+        return _refuse_to_be_read, ()
+
+
+def _refuse_to_be_read():
+    raise RuntimeError("not readable here")
+
+
+@pytest.mark.sqlite_only
+async def test_a_group_the_writer_cannot_read_whole_is_sent_again_and_only_the_unreadable_write_fails(db):
+    """Groups go to the writer's process pickled whole; one it cannot read is sent again a write
+    at a time, so the others are written and the one it cannot read fails alone, saying so."""
+    outcome = await asyncio.gather(
+        db.suppress("a@example.com", key("a@example.com"), ALL_EMAILS, "manual", "api", "t"),
+        db._write(_UnreadableInTheWriter()),
+        db.suppress("b@example.com", key("b@example.com"), ALL_EMAILS, "manual", "api", "t"),
+        return_exceptions=True)
+    assert isinstance(outcome[1], StoreUnavailable) and "not readable here" in str(outcome[1])
+    assert not isinstance(outcome[0], BaseException) and not isinstance(outcome[2], BaseException)
+    assert await db.count() == 2 and db.write_problem is None
+
+
 @pytest.mark.sqlite_only
 def test_a_program_without_a_main_guard_writes_through_the_writers_process(tmp_path):
     """multiprocessing imports the main module again in a process it starts: a script's top level

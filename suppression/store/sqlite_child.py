@@ -171,7 +171,11 @@ def serve(pipe, path: Path, busy_timeout_ms: int, migrations: list[str], signal_
             with stop.at_once():
                 message = pipe.recv()
             if message[0] == "group":
-                outcomes, failure = writer.commit([_loaded(work) for work in message[1]])
+                works = _loaded_group(message[1])
+                if works is None:
+                    _send(pipe, ("unread",))  # the service sends it again, each work alone
+                    continue
+                outcomes, failure = writer.commit(works)
                 _send(pipe, ("done", outcomes, failure))
             elif message[0] == "run":
                 _send(pipe, ("done", *_outcome(message[1], writer.db)))
@@ -222,6 +226,17 @@ class _Stop:
             yield
         finally:
             self._waiting = False
+
+
+def _loaded_group(pickled: bytes | list[bytes]) -> list | None:
+    """A group's works, pickled whole (None: it cannot be read here) or each alone."""
+    if isinstance(pickled, list):
+        return [_loaded(work) for work in pickled]
+    try:
+        works = pickle.loads(pickled)
+    except Exception:
+        return None
+    return works if isinstance(works, list) else None
 
 
 def _loaded(pickled: bytes):

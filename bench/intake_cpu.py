@@ -6,7 +6,6 @@ has caught up. The bound the issue's 0.8 meets on two cores: see bench/README.md
 """
 
 import asyncio
-import glob
 import os
 import sqlite3
 import sys
@@ -16,27 +15,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.run import (  # noqa: E402
-    BARE_SMTP_PORT, OUT, SMTP_PORT, UNLIMITED_UNPROVEN, cpu_seconds, descendants, fresh_config, start_baseline,
-    start_service, stop,
+    BARE_SMTP_PORT, OUT, SMTP_PORT, UNLIMITED_UNPROVEN, fresh_config, start_baseline, start_service, stop,
+    tree_thread_cpu_seconds,
 )
 from bench.smtpload import send_requests  # noqa: E402
 
-def _threads(pid: int) -> dict[tuple[int, int], float]:
-    """CPU seconds of each thread of `pid`, keyed by (pid, thread id)."""
-    seconds = {}
-    for task in glob.glob(f"/proc/{pid}/task/*"):
-        thread = int(task.rsplit("/", 1)[1])
-        try:
-            seconds[(pid, thread)] = cpu_seconds(pid, thread)
-        except OSError:
-            continue  # the thread ended meanwhile
-    return seconds
-
-
 def _snapshot(pid: int) -> dict:
-    seconds = {}
-    for each in [pid, *descendants(pid)]:
-        seconds.update(_threads(each))
+    seconds = tree_thread_cpu_seconds(pid)
     seconds[("client", 0)] = sum(os.times()[:2])
     return seconds
 

@@ -313,6 +313,26 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def thread_cpu_seconds(pid: int) -> dict[tuple[int, int], float]:
+    """CPU seconds of each thread of `pid`, keyed by (pid, thread id)."""
+    seconds = {}
+    for task in glob.glob(f"/proc/{pid}/task/*"):
+        thread = int(task.rsplit("/", 1)[1])
+        try:
+            seconds[(pid, thread)] = cpu_seconds(pid, thread)
+        except OSError:
+            continue  # the thread ended meanwhile
+    return seconds
+
+
+def tree_thread_cpu_seconds(pid: int) -> dict[tuple[int, int], float]:
+    """thread_cpu_seconds of a process and of every process it started."""
+    seconds = {}
+    for each in [pid, *descendants(pid)]:
+        seconds.update(thread_cpu_seconds(each))
+    return seconds
+
+
 def tree_cpu_seconds(pid: int) -> float:
     """cpu_seconds of a process and every process it started (the writer's, the mail reader's)."""
     total = 0.0
@@ -346,6 +366,11 @@ def wrk_get(port: int, path: str, key: str, seconds: int) -> float:
 
 def wrk_one_click(config: Path, seconds: int, port: int = HTTP_PORT) -> float:
     """One-click POSTs, each for an address not yet suppressed (tokens minted beforehand)."""
+    return wrk(f"http://127.0.0.1:{port}", seconds, {}, one_click_script(config, port))
+
+
+def one_click_script(config: Path, port: int) -> Path:
+    """wrk's script of one-click POSTs to 200,000 new tokens, minted now (a few seconds)."""
     keys = signing_keys(load_settings(config))
     paths = OUT / f"one-click-paths-{port}.txt"
     with open(paths, "w") as fh:
@@ -364,7 +389,7 @@ def wrk_one_click(config: Path, seconds: int, port: int = HTTP_PORT) -> float:
         '  return wrk.format(nil, paths[i])\n'
         'end\n'
     )
-    return wrk(f"http://127.0.0.1:{port}", seconds, {}, script)
+    return script
 
 
 def bulk_check(config: Path, key: str, size: int, count: int) -> tuple[float, float]:

@@ -4,6 +4,7 @@ plain case, on disk when answered, in the order the requests came, counted alike
 that fails answered by the ordinary route, which words the refusal."""
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
@@ -55,6 +56,26 @@ async def _writes_of_ours_alone(client) -> None:
     service = client.app[SERVICE]
     await service.rights.stop()
     await service.store._writer._queue.join()
+
+
+@contextlib.asynccontextmanager
+async def _held_at_its_write(client, link: str, before: bytes = b""):
+    """A connection sending `before`, then a one-click to `link` held at its write: the
+    writer's process is stopped once the write is with it, and let go as the block ends.
+    (reader, writer) of the connection."""
+    await client.post(_link(client, "first@example.com"), data={"List-Unsubscribe": "One-Click"})  # a writer runs
+    await _writes_of_ours_alone(client)
+    store_writer = client.app[SERVICE].store._writer
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    os.kill(store_writer._child.process.pid, signal.SIGSTOP)
+    try:
+        writer.write(before + _post(link))
+        async with asyncio.timeout(10):
+            while store_writer.holding == 0:  # until its write is with the stopped process
+                await asyncio.sleep(0.01)
+        yield reader, writer
+    finally:
+        os.kill(store_writer._child.process.pid, signal.SIGCONT)
 
 
 def _without_date(head: list[str]) -> list[str]:
@@ -131,22 +152,12 @@ async def test_pipelined_requests_around_a_one_click_are_answered_in_their_order
     get = lambda email: (f"GET /v1/suppressions/{email} HTTP/1.1\r\nHost: t\r\n"  # noqa: E731
                          f"Authorization: Bearer {check_key}\r\n\r\n").encode()
     await _exchange(client, get("warm@example.org"), 1)  # the key is known: checks are answered at once
-    await client.post(_link(client, "first@example.com"), data={"List-Unsubscribe": "One-Click"})  # a writer runs
-    await _writes_of_ours_alone(client)
-    store_writer = client.app[SERVICE].store._writer
     ordinary = _counting_forms(monkeypatch)
+    # The one-click last: answered once written.
     first = _link(client, "a@example.org")
-    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
-    os.kill(store_writer._child.process.pid, signal.SIGSTOP)
-    try:
-        writer.write(get("a@example.org") + _post(first))  # the one-click last: answered once written
-        async with asyncio.timeout(10):
-            while store_writer.holding == 0:  # until its write is with the stopped process
-                await asyncio.sleep(0.01)
+    async with _held_at_its_write(client, first, before=get("a@example.org")) as (reader, writer):
         writer.write(get("a@example.org") + _post(_link(client, "b@example.org")) + get("b@example.org"))
         await writer.drain()
-    finally:
-        os.kill(store_writer._child.process.pid, signal.SIGCONT)
     try:
         answers = []
         for _ in range(5):
@@ -168,16 +179,7 @@ async def test_a_lone_one_click_keeps_reading_and_what_follows_it_waits_bounded(
     answered after the one-click."""
     get = (f"GET /v1/suppressions/late@example.org HTTP/1.1\r\nHost: t\r\n"
            f"Authorization: Bearer {check_key}\r\nX-Padding: {'p' * 4000}\r\n\r\n").encode()
-    await client.post(_link(client, "first@example.com"), data={"List-Unsubscribe": "One-Click"})  # a writer runs
-    await _writes_of_ours_alone(client)
-    store_writer = client.app[SERVICE].store._writer
-    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
-    os.kill(store_writer._child.process.pid, signal.SIGSTOP)
-    try:
-        writer.write(_post(_link(client, "late@example.org")))
-        async with asyncio.timeout(10):
-            while store_writer.holding == 0:
-                await asyncio.sleep(0.01)
+    async with _held_at_its_write(client, _link(client, "late@example.org")) as (reader, writer):
         (connection,) = [c for c in client.server.handler.connections if c._answering is not None]
         assert connection.transport.is_reading() and connection._held is None
         writer.write(get * 2000)  # 8 MB of pipelined checks, more than the socket's buffers hold
@@ -185,8 +187,6 @@ async def test_a_lone_one_click_keeps_reading_and_what_follows_it_waits_bounded(
             while connection.transport.is_reading():
                 await asyncio.sleep(0.01)
         assert 0 < len(connection._held) <= 256 * 1024
-    finally:
-        os.kill(store_writer._child.process.pid, signal.SIGCONT)
     try:
         heads = []
         for _ in range(3):
@@ -216,22 +216,11 @@ async def test_a_one_click_that_ends_a_full_batch_leaves_nothing_waiting(client,
 async def test_a_one_click_under_way_when_the_service_stops_is_answered_before_its_connection_closes(client):
     """As aiohttp waits for a handler under way: the write held (the writer's process stopped)
     while the server shuts down, then let go."""
-    await client.post(_link(client, "first@example.com"), data={"List-Unsubscribe": "One-Click"})  # a writer runs
-    await _writes_of_ours_alone(client)
-    store_writer = client.app[SERVICE].store._writer
-    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
-    os.kill(store_writer._child.process.pid, signal.SIGSTOP)
-    try:
-        writer.write(_post(_link(client, "late@example.com")))
-        async with asyncio.timeout(10):
-            while store_writer.holding == 0:
-                await asyncio.sleep(0.01)
+    async with _held_at_its_write(client, _link(client, "late@example.com")) as (reader, writer):
         stopping = asyncio.create_task(client.server.close())
         async with asyncio.timeout(10):
             while not all(c._close for c in client.server.runner.server._connections):  # the shutdown has begun
                 await asyncio.sleep(0.01)
-    finally:
-        os.kill(store_writer._child.process.pid, signal.SIGCONT)
     try:
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
         await stopping
@@ -245,23 +234,12 @@ async def test_a_stop_whose_time_runs_out_during_a_one_click_closes_its_connecti
     """As aiohttp ends a handler past the stop's time: the connection closes unanswered, the stop
     goes on (a reviewing helper's: it waited for ever), and the write is committed once the
     writer's process answers, before the store closes."""
-    await client.post(_link(client, "first@example.com"), data={"List-Unsubscribe": "One-Click"})  # a writer runs
-    await _writes_of_ours_alone(client)
-    store = client.app[SERVICE].store
-    path, pid = store._writer.path, store._writer._child.process.pid
+    path = client.app[SERVICE].store._writer.path
     client.server.runner._shutdown_timeout = 0.3
-    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        writer.write(_post(_link(client, "stopping@example.com")))
-        async with asyncio.timeout(10):
-            while store._writer.holding == 0:
-                await asyncio.sleep(0.01)
+    async with _held_at_its_write(client, _link(client, "stopping@example.com")) as (reader, writer):
         stopping = asyncio.create_task(client.server.close())
         answer = await asyncio.wait_for(reader.read(), 10)  # the connection closed, the writer still stopped
-    finally:
-        os.kill(pid, signal.SIGCONT)
-        writer.close()
+    writer.close()
     await asyncio.wait_for(stopping, 10)
     assert answer == b""
     with sqlite3.connect(path) as db:
@@ -272,21 +250,12 @@ async def test_a_stop_whose_time_runs_out_during_a_one_click_closes_its_connecti
 async def test_a_one_click_whose_write_outlasts_the_keep_alive_time_is_answered(client):
     """aiohttp closes a connection that waits for a request past its keep-alive time: not one
     whose one-click is being written (a reviewing helper's: the answer was lost, the write made)."""
-    await client.post(_link(client, "first@example.com"), data={"List-Unsubscribe": "One-Click"})  # a writer runs
-    await _writes_of_ours_alone(client)
     client.server.runner.server._kwargs["keepalive_timeout"] = 0.3  # for the connections made from now
-    store_writer = client.app[SERVICE].store._writer
     loop = asyncio.get_running_loop()
-    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
-    deadline = loop.time() + 0.3
-    os.kill(store_writer._child.process.pid, signal.SIGSTOP)
-    try:
-        writer.write(_post(_link(client, "slow@example.com")))
-        async with asyncio.timeout(10):
-            while store_writer.holding == 0 or loop.time() < deadline + 0.2:  # held past the keep-alive time
-                await asyncio.sleep(0.01)
-    finally:
-        os.kill(store_writer._child.process.pid, signal.SIGCONT)
+    async with _held_at_its_write(client, _link(client, "slow@example.com")) as (reader, writer):
+        held_until = loop.time() + 0.5  # past the keep-alive time of a connection opened before
+        while loop.time() < held_until:
+            await asyncio.sleep(0.01)
     try:
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
     finally:

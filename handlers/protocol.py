@@ -90,6 +90,7 @@ class QuietRequestHandler(RequestHandler):
                                         partial(when_written, app) if when_written is not None else None)
         self._answering: asyncio.Task | None = None  # WHEN_WRITTEN's, until its answer is written
         self._held: bytes | None = None  # what came while _answering was under way; None: nothing
+        self._ended = False  # the client ended its side while _answering was under way
 
     def data_received(self, data: bytes) -> None:
         """While a write answered once made is under way, what the client sends is held for after
@@ -102,6 +103,16 @@ class QuietRequestHandler(RequestHandler):
             if self._held is None:
                 self._pause_transport_reading()
             self._held = (self._held or b"") + data
+
+    def eof_received(self) -> bool | None:
+        """A client that ends its side of the connection (a half-close) once it has sent its
+        one-click still gets the answer: the connection is kept until it is written (asyncio
+        reads nothing more), then closed (_answered), or, if requests sent before the end wait
+        for the ordinary route, left to its keep-alive time. aiohttp closes it at once otherwise."""
+        if self._answering is None:
+            return super().eof_received()
+        self._ended = True
+        return True
 
     def lingering_for(self, message: RawRequestMessage) -> None:
         """How long a body the handler leaves unread (a 404, a wrong key, a refused form) is read
@@ -170,6 +181,7 @@ class QuietRequestHandler(RequestHandler):
     def _answered(self, message: RawRequestMessage, payload, task: asyncio.Task) -> None:
         self._answering = None
         held, self._held = self._held, None
+        ended, self._ended = self._ended, False
         answer = task.result() if not task.cancelled() and task.exception() is None else None
         if self.transport is None or self._force_close:
             return  # the client went away, or the connection was ended: nothing to answer
@@ -185,10 +197,12 @@ class QuietRequestHandler(RequestHandler):
             if answer is not None:
                 super().close()
             return
-        if held is not None and not self._reading_paused and not self._buffer_paused:
+        if held is not None and not ended and not self._reading_paused and not self._buffer_paused:
             self._resume_transport_reading()
         # What came meanwhile, and what the parser held back (a full batch of pipelined requests).
         self.data_received(held or b"")
+        if ended and self.transport is not None and self._answering is None and not self._messages:
+            self.transport.close()  # nothing more comes: closed once the answers are sent
 
     def close(self) -> None:
         """As aiohttp lets a handler under way finish before it closes: a write answered once made

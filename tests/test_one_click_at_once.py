@@ -199,6 +199,24 @@ async def test_a_lone_one_click_keeps_reading_and_what_follows_it_waits_bounded(
     assert b"<html" in heads[0][1] and b'"suppressed": true' in heads[1][1] and b'"suppressed": true' in heads[2][1]
 
 
+@pytest.mark.sqlite_only
+async def test_a_client_that_ends_its_side_after_a_one_click_gets_the_answer_then_the_connection_closes(client):
+    """A half-close during the write (a reviewing helper's: the connection closed unanswered, the
+    write made, once reading went on during the write)."""
+    async with _held_at_its_write(client, _link(client, "half@example.com")) as (reader, writer):
+        writer.write_eof()
+        (connection,) = [c for c in client.server.handler.connections if c._answering is not None]
+        async with asyncio.timeout(10):
+            while not connection._ended:
+                await asyncio.sleep(0.01)
+    try:
+        answer = await asyncio.wait_for(reader.read(), 10)  # to its end: the service closes the connection
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 200 OK") and answer.count(b"HTTP/1.1") == 1 and b"<html" in answer
+    assert await _suppressed(client, "half@example.com") == {"all"}
+
+
 async def test_a_one_click_that_ends_a_full_batch_leaves_nothing_waiting(client, check_key):
     """The parser stops at 32 requests and keeps the rest: with a one-click the 32nd, the checks
     behind it are read once it is answered."""

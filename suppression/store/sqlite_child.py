@@ -10,9 +10,12 @@ What the pipe carries (each a tuple; the works and results are plain values, pic
 - ("group", works) -> ("done", outcomes, failure): each work run as `work(db)` in one transaction
   (run again with a SAVEPOINT each if one fails: commit_group), committed with synchronous=FULL
   before the answer; an outcome is (result, error, the traceback of an error nobody expected),
-  `failure` the text of what refused the whole group (the disk, the file), or None. An import among the works asks ("rows?", its place in the
-  group) and reads its rows as ("rows", [...]) ... ("end",), or ("raise", error) if reading the
-  file failed or its caller stopped waiting.
+  `failure` the text of what refused the whole group (the disk, the file), or None. `works` is
+  the list pickled whole, or a list of each work pickled alone; one pickled whole that cannot
+  be read here is answered ("unread",), with nothing run, and the service sends it again each
+  work alone. An import among the works asks ("rows?", its place in the group) and reads its
+  rows as ("rows", [...]) ... ("end",), or ("raise", error) if reading the file failed or its
+  caller stopped waiting.
 - ("run", fn) -> ("done", result, error, None): fn(db) outside any transaction (a checkpoint).
 - ("close",) -> ("closed",), and the process ends; so it does when the pipe closes.
 

@@ -328,8 +328,7 @@ class SuppressionService:
         detail = json.dumps(why.as_detail(), ensure_ascii=False) if why is not None else None
         placed = await self.store.claim(stored, key, scope, reason, source, actor, detail, campaign, until)
         await self.live.took(placed.change_id, (state_of(placed.suppression), stored, scope))
-        shown = placed.suppression if stored == email else dataclasses.replace(placed.suppression, email=email)
-        return shown, placed.created
+        return placed.suppression if stored == email else dataclasses.replace(placed.suppression, email=email), placed.created
 
     async def pause(self, text: str, days: int, source: str, actor: str,
                     campaign: str | None = None) -> tuple[str, str]:

@@ -2,8 +2,9 @@
 mentions (a colleague to write to, the address invoices go to, a signature's) is not one they ask
 to remove. A probing helper's honest mail switched off those people, not the sender (2026-12-07).
 
-Two batches written for this by helpers who saw no code, each in nine languages: N, which the
-rules were written from, and M, read once when they were done. Both are measured here, never
+Three batches written for this by helpers who saw no code, each in nine languages: N, which the
+rules were written from; M, read once when they were done (its errors written into rules since);
+and O, written after those, read once. Both are measured here, never
 trained on (the judge's corpus is tests/corpus/reader/)."""
 
 from pathlib import Path
@@ -56,6 +57,21 @@ def read(raw: bytes):
     "Unsubscribe\n\nRobin Example\nHead of Sales | ACME Ltd.\nrobin@acme.example",
     "Unsubscribe\n\nRobin Example\nrobin@acme.example\nThis message is confidential. If you received it in error, "
     "please delete it and tell the sender.",
+    # Batch M's last wrong opt-outs (its rules since are written from them): one to leave alone,
+    # to write to, to add to the list, or a signature above a line about printing.
+    "unsub me from THIS address pls. i still use accounts@ortizbuild.example for our account so dont mess with that one",
+    "Some of what you send looks like it was meant for grace.kim@kimfamily.example, not me. Please take this address "
+    "off your lists.",
+    "Could you add my daughter Rachel to your mailing list please, rachel.simms@simmsfarm.example. Thanks",
+    "Ich möchte Ihre Aussendungen nicht mehr erhalten. Rückfragen richten Sie bitte an mein Sekretariat "
+    "(sekretariat.albers@uni.example).",
+    "Pourriez-vous ajouter mon associé, thomas.henry@morel-vins.example, à votre liste de diffusion ?",
+    "ni idea de cómo acabé en su lista, creo que fue mi amigo (alvaro.pena@correo.example) que me metió. Sáquenme porfa",
+    "Favor não me enviar mais emails promocionais.\n\nAtt,\nAna Paula Rocha\nCompras | Tecsul Ltda.\n"
+    "compras@tecsul.example | (11) 4000-0000\nAntes de imprimir, pense no meio ambiente.",
+    "Graag mij uitschrijven. Mijn mail gaat ook naar g.hoekstra@werkplaats.example, daar hoeven jullie niks mee.",
+    "ニュースレターの配信を停止してください。請求書は今まで通り seikyu@inoue-studio.example 宛てにお送りください。",
+    "退订。账号是用公司邮箱 finance@sun-build.example 注册的,那个不用管,就是别再往我这个私人邮箱发了",
 ])
 def test_an_address_only_mentioned_sends_the_request_to_a_person(body):
     decision = read(message(body, "Unsubscribe"))
@@ -97,6 +113,14 @@ def test_an_address_only_mentioned_sends_the_request_to_a_person(body):
     ("Não quero mais receber e-mails no meu endereço antigo antigo@correio.example, removam por favor.",
      ["antigo@correio.example"]),
     ("这个邮箱 old@mail.example 我不想再收到你们的邮件了，请退订。", ["old@mail.example"]),
+    # Mail still arriving at an old address, forwarded here: that address is the one asked about
+    # (the development split's; forwarding and "still" were first read as another use).
+    ("These are still being forwarded to me from my old work address, p.nguyen@oldfirm.example. Could you please "
+     "delete that address from your lists?", ["p.nguyen@oldfirm.example"]),
+    ("An seine Adresse klaus.becker@example.org kommen weiterhin Ihre Newsletter. Bitte löschen Sie diese Adresse.",
+     ["klaus.becker@example.org"]),
+    ("Deze nieuwsbrief komt binnen op mijn oude adres, s.mulder@student.example, dat wordt doorgestuurd. Kunnen "
+     "jullie dat adres uit de lijst halen?", ["s.mulder@student.example"]),
 ])
 def test_addresses_named_to_be_removed_are_still_removed(body, named):
     decision = read(message(body, "Unsubscribe"))
@@ -106,9 +130,13 @@ def test_addresses_named_to_be_removed_are_still_removed(body, named):
 @pytest.mark.parametrize("batch, most_wrong, fewest_alone", [
     ("batch_n.jsonl", 4, 59),  # 90 mentioning others: 40 of them switched the others off before
     # Read once, when the first rules were done: 48 wrong before, 16 after; 12 with addresses of
-    # our own domain as only mentioned, a rule M's errors showed; 10 with the second review's.
+    # our own domain as only mentioned, a rule M's errors showed; 10 with the second review's;
+    # none once its last ten were written into rules (2026-12-07, evening): no longer unseen.
     # 37 of its requests decided alone before.
-    ("batch_m.jsonl", 10, 34),
+    ("batch_m.jsonl", 0, 34),
+    # Written after those rules by a helper who saw no code, read once: 7 wrong with the rules
+    # before them, 5 after; 34 decided alone either way.
+    ("batch_o.jsonl", 5, 34),
 ])
 def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alone):
     outcomes = [evaluate.outcome(record, evaluate.read(record)) for record in read_batch(NAMED / batch)]

@@ -15,7 +15,8 @@ those addresses are not what is asked about:
   ("E-Mail:") and digits (a list of addresses to remove stands above the name, or after a line
   ending in ":");
 - the address's own clause, the address itself left out, gives it another use: orders, invoices,
-  "instead", "keep sending to", "そのまま", "照常" (every place it is written is read);
+  "instead", "keep sending to", "don't touch", to be added to the list, "そのまま", "照常"
+  (every place it is written is read);
 - the address is at our own domain (a support address they wrote to before).
 
 Words, not a model: measured on mail the rules were not written from (docs/email.md).
@@ -31,7 +32,8 @@ from suppression.inbound.intent import CJK, has_a_phrase, words_pattern
 # The person asks for themself: the object of the asking verb is the first person.
 SELF = [
     # en
-    r"\b(remove|unsubscribe|take|delete|drop|opt|exclude|erase|get|scrub|strike) me\b",
+    r"\b(remove|unsubscribe|unsub|take|delete|drop|opt|exclude|erase|get|scrub|strike) me\b",
+    r"\b(remove|unsubscribe|unsub|take|delete|drop) this (e-?mail )?address\b", r"\bfrom this (e-?mail )?address\b",
     r"\bme (off|out of|from) (your|the|this|all|any)\b",
     r"\b(stop|quit|cease) (sending|e-?mailing|mailing|contacting|spamming|messaging) me\b",
     r"\b(don'?t|do not|never) (send|e-?mail|mail|contact|write to) me\b",
@@ -50,7 +52,7 @@ SELF = [
     r"\b(arr[êe]tez|cessez) de m['’]", r"\bne m['’](envoyez|[ée]crivez) plus\b",
     # es
     r"\b(d[ae]r|den|dad|des)me de baja\b", r"\bme (den|des|d[ée]is) de baja\b",
-    r"\b(b[óo]rr|elimin|quit|sac|exclu)\w*(me|adme|enme)\b",
+    r"\b(b[óo]rr|elimin|quit|sac|exclu)\w*(me|adme|enme)\b", r"\bs[áa]qu(en|e|ad)me\b",
     r"\bno (quiero|deseo) (seguir )?recibir\b", r"\bdej(en|ad|e) de (enviarme|mandarme|escribirme)\b",
     r"\bno me (env[íi]en|manden|escriban)\b",
     # it
@@ -65,12 +67,19 @@ SELF = [
     # nl
     r"\b(haal|schrijf|verwijder|zet|meld) (me|mij)\b", r"\b(me|mij) (af|uit) te (melden|schrijven)\b",
     r"\bwil (me|mij) (graag )?(afmelden|uitschrijven)\b", r"\bik wil geen\b", r"\bmeer naar (mij|me)\b",
+    r"\b(me|mij) (uitschrijven|afmelden|verwijderen)\b",
     # zh (Japanese leaves the person out: its requests are read by the other two rules)
-    r"(给|給)我(发|發)", r"退订我", r"我(就)?(都)?不(想|要|需要)(再)?(收|接)", r"把我(从|從)", r"我(就)?不要了",
+    r"(给|給)我(发|發)", r"退订我", r"别再(往|给|給)我", r"我(就)?(都)?不(想|要|需要)(再)?(收|接)", r"把我(从|從)", r"我(就)?不要了",
 ]
 # The address is for something else, or is to stay.
 OTHER_USE = [
-    r"\binstead\b", r"\bkeep (sending|it|that one|this one)\b", r"\bstill wants?\b",
+    r"\binstead\b", r"\bkeep (sending|it|that one|this one)\b", r"\bstill (wants?|uses?)\b",
+    r"\b(don'?t|do not|dont) (mess|touch|change)\b", r"\bleave (it|that|this)\b", r"\bmeant for\b",
+    r"\brichten sie\b", r"\bniks mee\b", r"\bniets mee\b", r"今まで通り", r"不用管", r"别管",
+    # to be added to the list (mail forwarded from an address is no such word: "my old address
+    # is forwarded here, remove it" asks for that address)
+    r"\badd(ing)?\b", r"\bhinzuf[üu]gen\b", r"\baufnehmen\b", r"\bajouter\b", r"\ba[ñn]adir\b", r"\bagregar\b",
+    r"\baggiungere\b", r"\badicionar\b", r"\btoevoegen\b", r"追加", r"添加",
     # the person to deal with from now on, where to write, or a copy
     r"\bpoint of contact\b", r"\bansprechpartner", r"\binterlocut", r"\baanspreekpunt\b", r"\breferente\b",
     r"\bcontact\b(?! (list|form))", r"\bwrite to\b", r"\breach (me|us)\b", r"\bcc'?(ing|ed|'d)?\b", r"\bin copy\b",
@@ -97,7 +106,7 @@ OTHER_USE = [
     r"\blasciatelo\b", r"\bordini\b", r"\bfatture\b", r"\bpec\b",
     r"\bfaturas\b",
     r"\bfacturen\b", r"\bblijven\b", r"\bbestellingen\b",
-    r"そのまま", r"発注", r"照常", r"订货", r"发票", r"保持不变", r"继续收",
+    r"そのまま", r"発注", r"請求書", r"照常", r"订货", r"发票", r"保持不变", r"继续收",
 ]
 _SELF = re.compile(words_pattern(SELF), re.IGNORECASE)
 _OTHER_USE = re.compile(words_pattern(OTHER_USE), re.IGNORECASE)
@@ -108,8 +117,9 @@ _ADDRESS_WORD = re.compile(
 # Around an address in a signature: "E-Mail:", "T:", "|", "<...>", " - ".
 _CONTACT_MARK = re.compile(r"[|<>·•]|\s[-–]\s|\b(tel|phone|fon|fax|mob|mobile|mobil|cell|e-?mail|mail|www|web|[tempf])\b\.?:?",
                            re.IGNORECASE)
-_DISCLAIMER = re.compile(r"confidential|vertraulich|confidentiel|confidencial|riservat|vertrouwelijk|機密|保密",
-                         re.IGNORECASE)
+# Below a signature: a confidentiality notice, or one to think before printing.
+_DISCLAIMER = re.compile(r"confidential|vertraulich|confidentiel|confidencial|riservat|vertrouwelijk|機密|保密"
+                         r"|\bprint|imprim|ausdruck|stampa|afdruk|印刷|打印", re.IGNORECASE)
 _SENTENCE_END = tuple(".!?。！？")
 _SIGNATURE_LINE = 60  # characters: a line of a signature block is short
 

@@ -137,6 +137,10 @@ def test_addresses_named_to_be_removed_are_still_removed(body, named):
     # Written after those rules by a helper who saw no code, read once: 7 wrong with the rules
     # before them, 5 after; 34 decided alone either way.
     ("batch_o.jsonl", 5, 34),
+    # Asking to be added to the list (63), or to a do-not-mail list (27; decided alone: 19 before
+    # the words that want the mail were written from its errors, 18 after): read once, 6 of the
+    # 63 suppressed; none since.
+    ("batch_s.jsonl", 0, 18),
 ])
 def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alone):
     outcomes = [evaluate.outcome(record, evaluate.read(record)) for record in read_batch(NAMED / batch)]

@@ -157,6 +157,45 @@ def test_words_that_ask_to_stay_or_to_come_back_go_to_a_person(subject, body):
     assert decision.kind == REVIEW, decision.reasons
 
 
+# Asking to be added: "add me to your mailing list" suppressed its sender, the judge scoring it
+# 0.97-1.00 in English, German, Japanese and Chinese (2026-12-07, evening); asking for more mail
+# was never in the corpus. A person decides; a do-not-contact list is no list to be added to.
+# Batch S (tests/corpus/named/batch_s.jsonl, a helper's, read once and then written into these
+# words): 6 of its 63 such messages were suppressed; tests/test_named.py holds it at none.
+@pytest.mark.parametrize("subject, body", [
+    ("Subscribe", "Please add me to your mailing list, I'd love to get your newsletter."),
+    ("newsletter", "Hi, can you sign me up for the newsletter? Thanks, Bob"),
+    ("Newsletter", "Bitte nehmen Sie mich in Ihren Verteiler auf."),
+    ("Newsletter", "Pourriez-vous m'ajouter à votre liste de diffusion ?"),
+    ("Boletín", "¿Podrían añadirme a su lista de correo? Gracias"),
+    ("Newsletter", "Potete aggiungermi alla vostra newsletter? Grazie"),
+    ("Newsletter", "Podem me adicionar à lista de e-mails? Obrigado"),
+    ("Nieuwsbrief", "Kunnen jullie mij toevoegen aan de nieuwsbrief?"),
+    ("メルマガ", "メールマガジンに登録してください。"),
+    ("订阅", "请把我加入你们的邮件列表。"),
+    ("Newsletter subscription", "I would like to be added to your mailing list so that I receive your newsletter."),
+    ("Re: PLUS update", "A colleague forwarded this to me. How do I subscribe so I get my own copy?"),
+    ("Inscription", "Je souhaiterais être ajoutée à votre liste de diffusion afin de recevoir votre newsletter."),
+    ("Suscripción", "Les agradecería que me incluyeran en su lista de correo para recibir su boletín."),
+    ("Iscrizione", "vorrei essere inserita nella vostra mailing list per ricevere la newsletter."),
+    ("メールマガジン登録", "メールマガジンを受け取りたく、配信リストへの登録をお願いいたします。"),
+])
+def test_asking_to_be_added_suppresses_no_one(subject, body):
+    decision = read(message(body, subject=subject))
+    assert decision.kind == REVIEW and decision.addresses == (), decision.reasons
+
+
+@pytest.mark.parametrize("subject, body", [
+    # Not asking to be added (the development split's, which the first words took for it).
+    ("Sobre sus comunicaciones", "Mis circunstancias han cambiado, así que les agradecería mucho que dejaran de "
+                                 "incluirme en sus envíos."),
+    ("Fw: 講座のお知らせ", "私は貴センターの講座を受講したことも、メールマガジンに登録したこともありません。"
+                        "登録されている私の情報を削除してください。"),
+])
+def test_words_near_being_added_that_ask_to_leave_are_no_words_that_want_the_mail(subject, body):
+    assert find_intent(body).stays == ()
+
+
 # Asking that someone else not be removed, the address named: the judge scored the first 1.00
 # with no phrase to negate, and the friend was suppressed (a probing helper's, 2026-12-06).
 @pytest.mark.parametrize("body", [

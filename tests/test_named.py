@@ -4,7 +4,9 @@ to remove. A probing helper's honest mail switched off those people, not the sen
 
 Three batches written for this by helpers who saw no code, each in nine languages: N, which the
 rules were written from; M, read once when they were done (its errors written into rules since);
-and O, written after those, read once. Both are measured here, never
+and O, written after those, read once. Two more, S and T, ask to be added to the list (or to a
+do-not-mail list): the words that want the mail (suppression/inbound/intent.py) were written from
+S's errors, and T was read once after them. Both are measured here, never
 trained on (the judge's corpus is tests/corpus/reader/)."""
 
 from pathlib import Path
@@ -141,6 +143,9 @@ def test_addresses_named_to_be_removed_are_still_removed(body, named):
     # the words that want the mail were written from its errors, 18 after): read once, 6 of the
     # 63 suppressed; none since.
     ("batch_s.jsonl", 0, 18),
+    # The same kinds, written after those words by another helper and read once: 10 of its 63
+    # suppressed before them, 5 after; its do-not-mail requests decided alone 24 before, 22 after.
+    ("batch_t.jsonl", 5, 22),
 ])
 def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alone):
     outcomes = [evaluate.outcome(record, evaluate.read(record)) for record in read_batch(NAMED / batch)]

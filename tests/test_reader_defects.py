@@ -151,18 +151,11 @@ def test_words_that_want_the_mail_or_say_too_little_go_to_a_person(subject, body
     ("Lijst", "Verwijder mij alstublieft niet, hou me op de mailinglijst."),
     ("配信", "配信停止はしないでください。元に戻してください。"),
     ("订阅", "请不要把我的邮箱从名单中删除，麻烦恢复我的订阅。"),
-])
-def test_words_that_ask_to_stay_or_to_come_back_go_to_a_person(subject, body):
-    decision = read(message(body, subject=subject))
-    assert decision.kind == REVIEW, decision.reasons
-
-
-# Asking to be added: "add me to your mailing list" suppressed its sender, the judge scoring it
-# 0.97-1.00 in English, German, Japanese and Chinese (2026-12-07, evening); asking for more mail
-# was never in the corpus. A person decides; a do-not-contact list is no list to be added to.
-# Batch S (tests/corpus/named/batch_s.jsonl, a helper's, read once and then written into these
-# words): 6 of its 63 such messages were suppressed; tests/test_named.py holds it at none.
-@pytest.mark.parametrize("subject, body", [
+    # Asking to be added: "add me to your mailing list" suppressed its sender, the judge scoring
+    # it 0.97-1.00 in English, German, Japanese and Chinese (2026-12-07, evening); asking for more
+    # mail was never in the corpus. A do-not-contact list is no list to be added to. Batch S
+    # (tests/corpus/named/batch_s.jsonl, a helper's, read once and then written into these words):
+    # 6 of its 63 such messages were suppressed; tests/test_named.py holds it at none.
     ("Subscribe", "Please add me to your mailing list, I'd love to get your newsletter."),
     ("newsletter", "Hi, can you sign me up for the newsletter? Thanks, Bob"),
     ("Newsletter", "Bitte nehmen Sie mich in Ihren Verteiler auf."),
@@ -180,9 +173,9 @@ def test_words_that_ask_to_stay_or_to_come_back_go_to_a_person(subject, body):
     ("Iscrizione", "vorrei essere inserita nella vostra mailing list per ricevere la newsletter."),
     ("メールマガジン登録", "メールマガジンを受け取りたく、配信リストへの登録をお願いいたします。"),
 ])
-def test_asking_to_be_added_suppresses_no_one(subject, body):
+def test_words_that_ask_to_stay_to_come_back_or_to_be_added_go_to_a_person(subject, body):
     decision = read(message(body, subject=subject))
-    assert decision.kind == REVIEW and decision.addresses == (), decision.reasons
+    assert decision.kind == REVIEW, decision.reasons
 
 
 @pytest.mark.parametrize("subject, body", [

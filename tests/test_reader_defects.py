@@ -154,7 +154,7 @@ def test_words_that_want_the_mail_or_say_too_little_go_to_a_person(subject, body
     # Asking to be added: "add me to your mailing list" suppressed its sender, the judge scoring
     # it 0.97-1.00 in English, German, Japanese and Chinese (2026-12-07, evening); asking for more
     # mail was never in the corpus. A do-not-contact list is no list to be added to. Batch S
-    # (tests/corpus/named/batch_s.jsonl, a helper's, read once and then written into these words):
+    # (tests/corpus/reader/batch_s.jsonl, a helper's, read once and then written into these words; it now trains):
     # 6 of its 63 such messages were suppressed; tests/test_named.py holds it at none.
     ("Subscribe", "Please add me to your mailing list, I'd love to get your newsletter."),
     ("newsletter", "Hi, can you sign me up for the newsletter? Thanks, Bob"),

@@ -33,7 +33,12 @@ from suppression.model import Status
 # and 48-50, six more writers', were each read once the same way (3 and 4 of 378) and train.
 # Batches 53-55 are mail taking a request back, or about another channel, beside requests in
 # the same words (three writers'; 53 was a probing helper's, first in tests/corpus/refusals/);
-# they train. Two more such batches, in tests/corpus/refusals/, only ever measure.
+# they train. Two more such batches, in tests/corpus/refusals/, only ever measure. Batches 56-57
+# are mail about the newsletter that does not ask to leave (to subscribe, to come back, missing
+# issues, its content) beside requests that talk as much of it, and 58-59 mail taking a request
+# back or about another channel beside requests in the same words, four writers'; batch_s asks to
+# be added or to be put on a do-not-mail list (first measured in tests/corpus/named/). They train.
+# Two more writers' batches of their kinds, tests/corpus/named/batch_u and batch_v, only measure.
 DEVELOPMENT_BATCHES = ("batch_05", "batch_06", "batch_35")
 TEST_BATCHES = ("batch_07", "batch_08", "batch_36", "batch_41")
 LANGUAGES = ("en", "es", "fr", "de", "pt", "it", "nl", "ja", "zh")

@@ -74,6 +74,14 @@ def read(raw: bytes):
     "Graag mij uitschrijven. Mijn mail gaat ook naar g.hoekstra@werkplaats.example, daar hoeven jullie niks mee.",
     "ニュースレターの配信を停止してください。請求書は今まで通り seikyu@inoue-studio.example 宛てにお送りください。",
     "退订。账号是用公司邮箱 finance@sun-build.example 注册的,那个不用管,就是别再往我这个私人邮箱发了",
+    # An address to keep, or to leave as it is (batches M and N with the judge of batches 56-59).
+    "Graag afmelden. Mijn vrouw (linda@boer.example) wil de nieuwsbrief wel blijven ontvangen.",
+    "afmelden pls. account staat op naam van admin@vos.example, dat blijft zo, maar hier wil ik niks meer",
+    "Baja de esta cuenta. La del trabajo (cblanco@arq.example) la quiero mantener tal cual.",
+    "descadastrar por favor. a conta é da empresa (financeiro@araujo.example), isso fica como está",
+    "Bitte abmelden. Die Adresse buero@firma.example möchten wir behalten.",
+    "Désinscrivez-moi, mais je souhaite conserver jean@atelier.example telle quelle.",
+    "個人用のこのアドレスは解除してください。会社の kaori@inoue.example には引き続き送ってもらって構いません。",
 ])
 def test_an_address_only_mentioned_sends_the_request_to_a_person(body):
     decision = read(message(body, "Unsubscribe"))
@@ -123,6 +131,9 @@ def test_an_address_only_mentioned_sends_the_request_to_a_person(body):
      ["klaus.becker@example.org"]),
     ("Deze nieuwsbrief komt binnen op mijn oude adres, s.mulder@student.example, dat wordt doorgestuurd. Kunnen "
      "jullie dat adres uit de lijst halen?", ["s.mulder@student.example"]),
+    # Not words of another use: "as it is" gives a reason, "how is it" asks.
+    ("Please remove old@mail.example as it is no longer mine.", ["old@mail.example"]),
+    ("Com'è possibile che vecchio@mail.example riceva ancora le vostre mail? Cancellatelo.", ["vecchio@mail.example"]),
 ])
 def test_addresses_named_to_be_removed_are_still_removed(body, named):
     decision = read(message(body, "Unsubscribe"))

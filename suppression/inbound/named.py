@@ -110,9 +110,9 @@ OTHER_USE = [
     # to be kept ("keep" above), or fine to go on mailing
     r"\bbehalten\b", r"\bgarder\b", r"\bconserver\b", r"\bmantener\b", r"\bmantenere\b", r"\bmanter\b",
     r"\bbehouden\b", r"構いません", r"かまいません", r"继续(发|發|寄)",
-    # as it is
-    r"\bas it is\b", r"\bwie es ist\b", r"\btel quel\b", r"\btal cual\b", r"\bcomo est[áa]\b", r"\bcom'[èe]\b",
-    r"\bzoals het is\b",
+    # as it is (not English "as it is": "remove x@... as it is no longer mine" asks for x)
+    r"\bwie es ist\b", r"\btel(le)? quel(le)?\b", r"\btal cual\b", r"\bfica(r)? como est[áa]\b",
+    r"\bcos[iì] com'[èe]\b", r"\bzoals het is\b",
 ]
 _SELF = re.compile(words_pattern(SELF), re.IGNORECASE)
 _OTHER_USE = re.compile(words_pattern(OTHER_USE), re.IGNORECASE)

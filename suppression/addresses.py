@@ -360,6 +360,8 @@ _AT_SIGNS = re.compile(r"[\uff20\ufe6b]|%40", re.IGNORECASE)
 def mask_addresses_in(text: str) -> str:
     """Text with every address-like run masked, for logs: "named x@example.com" -> "named x•••@example.com";
     written with a full-width ＠, a small ﹫ or %40, it is masked as with "@"."""
+    if "@" not in text and _AT_SIGNS.search(text) is None:
+        return text  # no run to mask (most of the intake's lines, one a message on the loop)
     return _RUN.sub(_masked_run, text)
 
 

@@ -12,6 +12,7 @@ import json
 
 import pytest
 
+from suppression.addresses import mask_addresses_in
 from suppression.outbox import Event
 from suppression.records import event_record
 from tests.support.http import bearer
@@ -58,6 +59,18 @@ async def test_a_sync_keys_history_of_an_erased_address_is_that_of_one_never_see
     trail = (await get(client, "/v1/suppressions/gone@example.com/history", admin_key))["history"]
     assert [c["action"] for c in trail] == ["suppress", "erase"]
     assert all(c["email"].startswith("erased:") for c in trail)
+
+
+@pytest.mark.parametrize("written, shown", [
+    ("named jane@example.org", "named j\u2022\u2022\u2022@example.org"),
+    ("named jane\uff20example.org", "named j\u2022\u2022\u2022@example.org"),
+    ("named jane\ufe6bexample.org", "named j\u2022\u2022\u2022@example.org"),
+    ("named jane%40example.org", "named j\u2022\u2022\u2022@example.org"),
+    ("the sender's own words ask to unsubscribe (judged 1.00); the sender's own address",
+     "the sender's own words ask to unsubscribe (judged 1.00); the sender's own address"),
+])
+def test_a_log_line_masks_an_address_in_every_spelling_and_nothing_else(written, shown):
+    assert mask_addresses_in(written) == shown
 
 
 def test_review_opened_reasons_mask_addresses_in_every_spelling():

@@ -116,9 +116,9 @@ def _tally(batch: str) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize("batch, most_wrong, fewest_alone", [
-    # 135 asking to stay, 63 to leave: its messages never read (51, then 21 wrong before; 58 alone
-    # before batches 56-59 trained)
-    ("batch_b.json", 6, 59),
+    # 135 asking to stay, 63 to leave: its messages never read (51, then 21 wrong before; 6 wrong and
+    # 58 alone before batches 56-59 trained)
+    ("batch_b.json", 7, 59),
     # 120 and 90, written for this and read once (27 wrong with the judge before; 57 alone before
     # batches 56-59 trained)
     ("batch_d.json", 9, 62),

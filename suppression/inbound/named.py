@@ -100,19 +100,18 @@ OTHER_USE = [
     r"\bbevestiging\b",
     # what the address is for: orders, invoices; or that it stays
     r"\b(invoices?|orders?|receipts?)\b",
-    r"\bdrinbleiben\b", r"\bbleib(en|t)\b", r"\brechnungen\b",
+    r"\bdrinbleiben\b", r"\bbleiben\b", r"\brechnungen\b",
     r"\bne rien changer\b", r"\bcommandes\b", r"\bfactures\b",
     r"\bseguir igual\b", r"\bpedidos\b", r"\bfacturas\b", r"\bcorreo general\b",
     r"\blasciatelo\b", r"\bordini\b", r"\bfatture\b", r"\bpec\b",
     r"\bfaturas\b",
-    r"\bfacturen\b", r"\bblij(ft|ven)\b", r"\bbestellingen\b",
+    r"\bfacturen\b", r"\bblijven\b", r"\bbestellingen\b",
     r"そのまま", r"発注", r"請求書", r"照常", r"订货", r"发票", r"保持不变", r"继续收",
-    # to be kept ("keep" above), or fine to go on mailing
-    r"\bbehalten\b", r"\bgarder\b", r"\bconserver\b", r"\bmantener\b", r"\bmantenere\b", r"\bmanter\b",
-    r"\bbehouden\b", r"構いません", r"かまいません", r"继续(发|發|寄)",
-    # as it is (not English "as it is": "remove x@... as it is no longer mine" asks for x)
-    r"\bwie es ist\b", r"\btel(le)? quel(le)?\b", r"\btal cual\b", r"\bfica(r)? como est[áa]\b",
-    r"\bcos[iì] com'[èe]\b", r"\bzoals het is\b",
+    # it stays as it is, or may go on getting mail: batches M and N's, each narrow, since "keep"
+    # or "as it is" alone says what to do with the data, the forwarded text or the mail of a
+    # request too ("no queremos mantener", "inutile de garder cette adresse", "不要继续发")
+    r"\btal cual\b", r"\bfica como est[áa]\b", r"\bblijft zo\b",
+    r"送って(もらって|いただいて)?(も)?(構いません|かまいません)",
 ]
 _SELF = re.compile(words_pattern(SELF), re.IGNORECASE)
 _OTHER_USE = re.compile(words_pattern(OTHER_USE), re.IGNORECASE)

@@ -183,6 +183,16 @@ def test_addresses_named_to_be_removed_are_still_removed(body, named):
     # the same words; a fourth helper's, written after U, read once each way: 8 suppressed and 34
     # alone with the judge before batches 56-59, 2 and 34 after.
     ("batch_v.jsonl", 2, 34),
+    # Mail full of the words of leaving that does not ask yet (117 each: questions about leaving,
+    # a subject that asks over a body that refuses, warnings, someone else's leaving) beside 63
+    # requests in the same words; three helpers' (2026-12-07, night). 60 and 61, read once: 11 and
+    # 6 suppressed, 15 of the 17 warnings ("si je reçois encore une vente flash, je me désabonne");
+    # the warnings are now doubts (suppression/inbound/intent.py): 2 and 1. W, never read: 12
+    # suppressed before those words, 8 after; 31 alone either way. (Trained on 60 and 61, the
+    # judge took W's wrong to 7 but one message of the frozen test split as a request: not kept.)
+    ("batch_60.jsonl", 2, 32),
+    ("batch_61.jsonl", 1, 33),
+    ("batch_w.jsonl", 8, 31),
 ])
 def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alone):
     outcomes = [evaluate.outcome(record, evaluate.read(record)) for record in read_batch(NAMED / batch)]

@@ -66,6 +66,16 @@ def test_a_subject_that_runs_on_into_the_body_negates_what_opens_it(subject, bod
     "Alguien pidió darme de baja. No fui yo, olvídenlo.",
     "Por error pulsé darme de baja. Quiero seguir recibiendo sus correos.",
     "Bitte keine SMS mehr schicken. Die E-Mails möchte ich aber weiter bekommen.",
+    # A warning, not yet a request (batches 60-61's, which the judge took as requests 17 times).
+    "Third email this week about dog food. Keep this up and I'll unsubscribe.",
+    "Si je reçois encore une « vente flash » aujourd'hui, je me désabonne.",
+    "Sollte sich das nicht bessern, werde ich mich abmelden. Ich bitte um Behebung.",
+    "Imagens partidas outra vez. Estou quase a cancelar a subscrição, arranjem isto por favor.",
+    "Se oggi mi arriva ancora un'altra offerta del giorno mi cancello.",
+    "Als ik vandaag nog één dagdeal-mail krijg meld ik me af.",
+    "Si me vuelven a mandar tres correos el mismo día, me doy de baja.",
+    "再发每日特价邮件我就退订了，今天已经第三封了。",
+    "毎日セールのメールが来ますが、これ以上続くようなら配信停止します。",
 ])
 def test_words_that_take_a_request_back_or_are_of_another_channel_go_to_a_person(body):
     """The judge, trained on such mail since (batches 53-55), sends them to a person; so do the
@@ -96,6 +106,12 @@ def test_words_that_take_a_request_back_or_are_of_another_channel_go_to_a_person
     ("退订", "误点了订阅，请帮我退订。"),
     ("Unsubscribe", "Please remove me from the weekly offers. I still want my invoices by email."),
     ("Remove me", "Please remove me from your mailing list, I do not want to receive any more newsletters."),
+    # Polite conditions that ask, and a warning come true.
+    ("Unsubscribe", "If possible, please unsubscribe me from all your emails."),
+    ("Baja", "Si es posible, denme de baja de todos sus correos."),
+    ("Disiscrizione", "Se possibile, cancellatemi dalla vostra lista."),
+    ("Unsubscribe", "I warned you last month. Now take me off your list."),
+    ("Abmelden", "Wenn möglich, bitte melden Sie mich von allen Newslettern ab."),
 ])
 def test_genuine_requests_beside_them_are_still_decided_alone(subject, body):
     decision = read(message(body, subject))

@@ -349,7 +349,31 @@ DOUBTS = (
     r"\be-?mail invece continuate\b|"
     r"\be-?mails? (mogen|kunnen) (blijven|gewoon)\b|\bmailen is prima\b|"
     r"\bos e-?mails? podem continuar\b|"
-    r"邮件联系就行|郵件聯繫就行"
+    r"邮件联系就行|郵件聯繫就行|"
+    # A warning, not a request yet: the sender will leave if (or once more and) something goes
+    # on, or is close to it. The leaving is the sender's own deed, in the first person: "if you
+    # could remove me", "si es posible, denme de baja" ask.
+    r"\b(if|keep (this|that|it) up and|one more\b[^.!?\n]{0,40}\band|next time|otherwise|or else)\b[^.!?\n]{0,80}"
+    r"\bi('ll| will| am going to|'m going to) (unsubscribe|opt out|cancel)|\band i'?m out\b|"
+    r"\b(close to|about to|thinking (of|about)|considering|tempted to) (unsubscribing|opting out|cancell?ing)\b|"
+    r"\b(si|sinon|encore une?\b[^.!?\n]{0,40}\bet)\b[^.!?\n]{0,80}\bje (me )?(d[ée]sabonne|d[ée]sinscris|d[ée]sinscrirai|"
+    r"d[ée]sabonnerai|vais me d[ée]sabonner|vais me d[ée]sinscrire)\b|"
+    r"\b(sur le point de|je pense à|j'h[ée]site à) me d[ée](sabonner|sinscrire)\b|"
+    r"\b(si|otra (vez|m[áa]s)\b[^.!?\n]{0,40}\by|la pr[óo]xima vez)\b[^.!?\n]{0,80}\bme (doy|dar[ée]|voy a dar) de baja\b|"
+    r"\b(a punto de|pensando en) darme de baja\b|"
+    r"\b(se|ancora una?\b[^.!?\n]{0,40}\be|la prossima volta)\b[^.!?\n]{0,80}\bmi (cancello|disiscrivo|cancellerò|disiscriverò)\b|"
+    r"\b(sto per|sto pensando di) (disiscrivermi|cancellarmi)\b|"
+    r"\b(se|mais uma?\b[^.!?\n]{0,40}\be|da pr[óo]xima vez)\b[^.!?\n]{0,80}\b(me descadastro|vou me descadastrar|"
+    r"cancelo a (minha )?(assinatura|subscri[çc][ãa]o))\b|"
+    r"\b(quase a|prestes a|pensando em) (cancelar|me descadastrar|descadastrar)\b|"
+    r"\b(als|nog [ée][ée]n\b[^.!?\n]{0,40}\ben|de volgende keer)\b[^.!?\n]{0,80}\b(meld ik (me|mij) af|"
+    r"schrijf ik (me|mij)( zelf)? uit|ga ik (me|mij) afmelden)\b|"
+    r"\b(sta op het punt|overweeg) (om )?(me|mij) af te melden\b|"
+    r"\b(wenn|falls|sollte|noch (ein(e|en|mal)?)\b[^.!?\n]{0,40}\bund|n[äa]chstes mal|sonst|ansonsten)\b[^.!?\n]{0,80}"
+    r"\b(melde ich mich ab|werde ich mich (ab|aus)(melden|tragen)|trage ich mich aus)\b|"
+    r"\b(kurz davor|[üu]berlege),? mich abzumelden\b|"
+    r"(再|如果|要是|否则|否則)[^。！？\n]{0,30}我就(要)?(退订|退訂|取消订阅|取消訂閱)|(快要|考虑|考慮)(退订|退訂|取消订阅|取消訂閱)|"
+    r"(ようなら|たら|なら|もし)[^。！？\n]{0,20}(配信停止|解除|登録解除)(します|する|しよう|を考え)|(配信停止|解除)(しようか|も考え|を検討)"
 )
 _DOUBTS = re.compile(words_pattern(alternatives(DOUBTS)), _I)
 # A few words under a subject that asks, turning it down: "No thanks.", "Please don't!", "Nope",

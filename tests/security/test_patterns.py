@@ -95,10 +95,11 @@ def test_the_shapes_that_froze_the_old_patterns_are_read_within_the_budget(reade
 
 def phrases_of(text: str) -> bool:
     """In a spawned child: the phrase patterns over all of `text`."""
-    from suppression.inbound.intent import find_intent, scope_in_words
+    from suppression.inbound.intent import doubts_in, find_intent, scope_in_words
     from suppression.inbound.named import named_addresses, only_mentioned
 
     find_intent(text)
+    doubts_in(text)
     scope_in_words(text, {"newsletters": "Email newsletters"})
     words = text[:4 * MAX_JUDGED]  # the reader hands it at most MAX_JUDGED characters of own words
     _, _, places = named_addresses(words + "\na@b.example\nx@y.example", frozenset())

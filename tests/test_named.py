@@ -187,12 +187,13 @@ def test_addresses_named_to_be_removed_are_still_removed(body, named):
     # a subject that asks over a body that refuses, warnings, someone else's leaving) beside 63
     # requests in the same words; three helpers' (2026-12-07, night). 60 and 61, read once: 11 and
     # 6 suppressed, 15 of the 17 warnings ("si je reçois encore une vente flash, je me désabonne");
-    # the warnings are now doubts (suppression/inbound/intent.py): 2 and 1. W, never read: 12
-    # suppressed before those words, 8 after; 31 alone either way. (Trained on 60 and 61, the
-    # judge took W's wrong to 7 but one message of the frozen test split as a request: not kept.)
+    # warnings are now doubts (WARNINGS, suppression/inbound/intent.py): 2 and 3. W, never read: 12
+    # suppressed before those words, 10 after; 31 alone either way. (Broader words took W to 8,
+    # and sent a reviewing helper's requests to a person, 50 of 67; trained on 60 and 61, the
+    # judge took W to 7 but one message of the frozen test split as a request: neither kept.)
     ("batch_60.jsonl", 2, 32),
-    ("batch_61.jsonl", 1, 33),
-    ("batch_w.jsonl", 8, 31),
+    ("batch_61.jsonl", 3, 33),
+    ("batch_w.jsonl", 10, 31),
 ])
 def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alone):
     outcomes = [evaluate.outcome(record, evaluate.read(record)) for record in read_batch(NAMED / batch)]

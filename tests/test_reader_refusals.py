@@ -76,6 +76,13 @@ def test_a_subject_that_runs_on_into_the_body_negates_what_opens_it(subject, bod
     "Si me vuelven a mandar tres correos el mismo día, me doy de baja.",
     "再发每日特价邮件我就退订了，今天已经第三封了。",
     "毎日セールのメールが来ますが、これ以上続くようなら配信停止します。",
+    # A reviewing helper's, which the first words missed.
+    "One more email like this and I'm unsubscribing.",
+    "Noch eine Mail heute und ich melde mich ab.",
+    "Un mail de plus et je me désabonne.",
+    "Se isso continuar, vou cancelar minha inscrição na newsletter.",
+    "Nog zo'n mail vandaag en ik schrijf me uit.",
+    "再收到一封这种邮件，我马上退订。",
 ])
 def test_words_that_take_a_request_back_or_are_of_another_channel_go_to_a_person(body):
     """The judge, trained on such mail since (batches 53-55), sends them to a person; so do the
@@ -112,6 +119,18 @@ def test_words_that_take_a_request_back_or_are_of_another_channel_go_to_a_person
     ("Disiscrizione", "Se possibile, cancellatemi dalla vostra lista."),
     ("Unsubscribe", "I warned you last month. Now take me off your list."),
     ("Abmelden", "Wenn möglich, bitte melden Sie mich von allen Newslettern ab."),
+    # A reviewing helper's, which the first words of warning sent to a person (50 of its 67): a
+    # condition of another kind, and the leaving beside a request.
+    ("Unsubscribe", "I've retired and I'm out of the industry now, so please remove me from your mailing list."),
+    ("Unsubscribe", "I've been thinking about unsubscribing for a while. Please remove me now."),
+    ("Unsubscribe", "Please remove me from this list. If I keep getting these I'll cancel my account as well."),
+    ("Désabonnement", "Vos e-mails sont devenus si fréquents que je me désabonne. Merci de me retirer de la liste."),
+    ("Baja", "Otra vez tres correos hoy y me doy de baja definitivamente. Por favor, quítenme de la lista."),
+    ("Cancelamento", "A newsletter se repete todo dia, então cancelo a minha assinatura. Removam meu e-mail, por favor."),
+    ("Afmelden", "Als het kan, meld ik me af. Haal mijn adres van de lijst, graag."),
+    ("Abmelden", "Wenn nichts dagegen spricht, melde ich mich ab. Danke."),
+    ("退订", "我已经不再需要这些信息，我就退订了，谢谢。"),
+    ("配信停止", "退職したら不要になるので、配信停止します。アドレスを削除してください。"),
 ])
 def test_genuine_requests_beside_them_are_still_decided_alone(subject, body):
     decision = read(message(body, subject))

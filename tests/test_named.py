@@ -81,6 +81,37 @@ def read(raw: bytes):
     "Baja de esta cuenta. La del trabajo (cblanco@arq.example) la quiero mantener tal cual.",
     "descadastrar por favor. a conta é da empresa (financeiro@araujo.example), isso fica como está",
     "個人用のこのアドレスは解除してください。会社の kaori@inoue.example には引き続き送ってもらって構いません。",
+    # Batches 64 and 65 (2026-12-07, twentieth session): but not this one, or let it stay.
+    "Mich bitte austragen, aber nicht info@keller-steuer.example – das Büro will die Angebote weiter haben.",
+    "Diese Adresse bitte abmelden. markus.wolf@it-wolf.example bleibt drauf, der will das.",
+    "Désinscrivez-moi, mais pas mon mari : marc.duval@foyer-net.example veut continuer à recevoir vos offres.",
+    "Mij afmelden, maar kantoor@vanleeuwen-advies.example laten staan.",
+    "me descadastra, mas deixa o contato@lojaflor.example na lista que a loja usa as promoções",
+    "私個人のアドレスだけ解除してください。部署の共有アドレス eigyo@design-y.example は残しておいてください。",
+    "请帮我退订。不过我太太的邮箱 lin.jing@huangjia.example 请保留,她还想收你们的优惠信息。",
+    "只退订我这个邮箱。公司的公用邮箱 service@sheji-studio.example 别动,我们还要看活动信息。",
+    "请将本邮箱从 PLUS News 订阅中移除。同事 zhou.qiang@dongfang-design.example 仍希望接收，请继续给他发送，谢谢。",
+    # ... the sender asking for themself beside a neighbour's address seen in the To: line ...
+    "Ihre letzte Werbemail ging mit allen Empfängern offen raus. Ich konnte die Adresse meines Nachbarn lesen, "
+    "peter.lang@postfach-nord.example. Ich verlange meine sofortige Abmeldung.",
+    "Im An-Feld standen alle Empfänger offen drin, u.a. k.meyer@hafenstadt.example. Ich will aus dem Verteiler raus, "
+    "sofort.",
+    "你们上一封邮件把所有收件人的地址都放在收件人栏里了，我能看到我邻居 liu.min@huayu-mail.example 的邮箱。马上把我退订。",
+    # ... and this address too, beside an old one already left.
+    "Früher kamen Ihre Mails an heike.s@altanbieter.example, da hatte ich mich längst abgemeldet. Jetzt landen sie "
+    "hier. Bitte melden Sie auch diese Adresse ab.",
+    "Prima mi scrivevate a annacolombo@vecchiaposta.example e da lì mi ero già disiscritta. Adesso le mail arrivano "
+    "a questo indirizzo nuovo. Per favore, disiscrivete anche questo.",
+    "U schreef mij vroeger op m.dekker@oudewerkgever.example, daar ben ik al jaren weg. Nu krijg ik uw mails hier. "
+    "Ook dit adres graag afmelden.",
+    "以前は yukihayashi@furui-provider.example に送られてきていて、そちらは解約済みです。今度はこのアドレスに届くように"
+    "なりました。こちらも配信停止してください。",
+    # Batch O's, read once with the judge trained on batches 62-63: as it is, may go on, nothing to do.
+    "unser Firmenkonto läuft über admin@brauerei-lindner.example – das bitte so lassen, da kommen die "
+    "Auftragsbestätigungen hin.\n\nIch persönlich möchte aber keine Newsletter mehr bekommen.",
+    "Quero sair da lista nesse email pessoal. No trabalho podem continuar mandando pra "
+    "larissa.dias@agencia-sol.example, lá eu uso pra cotações.",
+    "本人申请取消订阅贵司的促销邮件。已抄送我的助理张敏（zhang.min@beifang-group.example）知悉，她的邮箱无需处理。",
 ])
 def test_an_address_only_mentioned_sends_the_request_to_a_person(body):
     decision = read(message(body, "Unsubscribe"))
@@ -146,6 +177,17 @@ def test_an_address_only_mentioned_sends_the_request_to_a_person(body):
     ("Wilt u info@bakkerij.example van de lijst halen, anders blijft die inbox vollopen.", ["info@bakkerij.example"]),
     ("tanaka@old-company.example は配信停止していただいて構いません。", ["tanaka@old-company.example"]),
     ("请不要再继续发邮件到 wang@old.example，这个邮箱已经不用了，请退订。", ["wang@old.example"]),
+    # Words a request says beside the words of batches 64-65 for an address to keep: out of
+    # service, "unless I am mistaken", still asking; and "this address" meaning the one just named.
+    ("Bitte löschen Sie alt@firma.example aus Ihrem Verteiler, das Postfach ist außer Betrieb.", ["alt@firma.example"]),
+    ("Merci de supprimer vieux@mail.example de votre liste, sauf erreur je ne me suis jamais inscrit.",
+     ["vieux@mail.example"]),
+    ("Borren antiguo@correo.example de su lista, salvo error nunca me suscribí.", ["antiguo@correo.example"]),
+    ("请删除 wang@old.example，我仍然要求退订。", ["wang@old.example"]),
+    ("Mein Mann ist im Februar verstorben. An seine Adresse werner@postfach.example kommen weiterhin Ihre "
+     "Newsletter.\nBitte löschen Sie diese Adresse aus Ihrem Verteiler.", ["werner@postfach.example"]),
+    ("父のアドレス isamu.sato@hikari-mail.example 宛てに、今もメールマガジンが届いております。お手数ですが、"
+     "こちらのアドレスを配信リストから削除していただけますでしょうか。", ["isamu.sato@hikari-mail.example"]),
 ])
 def test_addresses_named_to_be_removed_are_still_removed(body, named):
     decision = read(message(body, "Unsubscribe"))
@@ -153,47 +195,70 @@ def test_addresses_named_to_be_removed_are_still_removed(body, named):
 
 
 @pytest.mark.parametrize("batch, most_wrong, fewest_alone", [
-    # 90 mentioning others: 40 of them switched the others off before.
-    ("batch_n.jsonl", 4, 59),
+    # 90 mentioning others: 40 of them switched the others off before. 4 wrong and 59 alone until
+    # the judge trained on batches 62-63 (2026-12-07, twentieth session): 5 and 61, 4 with the
+    # words of batches 64-65 and O.
+    ("batch_n.jsonl", 4, 61),
     # Read once, when the first rules were done: 48 wrong before, 16 after; 12 with addresses of
     # our own domain as only mentioned, a rule M's errors showed; 10 with the second review's;
     # none once its last ten were written into rules (2026-12-07, evening): no longer unseen.
     # 37 of its requests decided alone before. With the judge trained on batches 56-59 (2026-12-07,
     # night), 3 wrong: two addresses to stay as they are ("dat blijft zo", "isso fica como está",
     # now words of another use, each as narrow), and one a colleague forwarded mail from, still
-    # wrong. N went from 4 to 5 wrong with that judge, and back to 4 with the words.
-    ("batch_m.jsonl", 1, 34),
+    # wrong. N went from 4 to 5 wrong with that judge, and back to 4 with the words. 34 alone
+    # until batches 62-63 trained, 33 since.
+    ("batch_m.jsonl", 1, 33),
     # Written after those rules by a helper who saw no code, read once: 7 wrong with the rules
     # before them, 5 after; 34 decided alone either way. With the judge trained on batches 56-59:
-    # 5 wrong, 37 alone.
-    ("batch_o.jsonl", 5, 37),
+    # 5 wrong, 37 alone. With the judge trained on batches 62-63: 8 wrong (three requests near
+    # the threshold for named addresses that went to a person before), 39 alone; those three
+    # were read, and two were held by words written from them ("so lassen", "podem continuar",
+    # "无需处理"): 6. No longer unseen: batch Z is.
+    ("batch_o.jsonl", 6, 39),
     # Batch S (asking to be added, 63, or to be put on a do-not-mail list, 27: 6 of the 63
     # suppressed when first read, none once the words that want the mail were written from its
     # errors) now trains the judge: tests/corpus/reader/batch_s.jsonl.
     # The same kinds, written after those words by another helper and read once: 10 of its 63
     # suppressed before them, 5 after; its do-not-mail requests decided alone 24 before, 22 after.
-    # With the judge trained on batches 56-59 and S: 2 suppressed, 23 alone.
-    ("batch_t.jsonl", 2, 23),
+    # With the judge trained on batches 56-59 and S: 2 suppressed, 23 alone; trained on 62-63: 1, 20.
+    ("batch_t.jsonl", 1, 20),
     # Mail about the newsletter that does not ask to leave (117: to subscribe, to come back,
     # missing issues, more mail, its content, complaints of those who keep it, questions about the
     # list) beside 63 requests that talk as much of it; a third helper's, written with 56 and 57
-    # and never trained on. Read once with the judge before them: 8 suppressed, 31 alone; after: 3, 30.
-    ("batch_u.jsonl", 3, 30),
+    # and never trained on. Read once with the judge before them: 8 suppressed, 31 alone; after: 3,
+    # 30; trained on 62-63: 3, 29.
+    ("batch_u.jsonl", 3, 29),
     # 63 of those kinds, 63 taking a request back or about another channel only, and 54 requests in
     # the same words; a fourth helper's, written after U, read once each way: 8 suppressed and 34
-    # alone with the judge before batches 56-59, 2 and 34 after.
-    ("batch_v.jsonl", 2, 34),
+    # alone with the judge before batches 56-59, 2 and 34 after; 0 and 31 trained on 62-63.
+    ("batch_v.jsonl", 0, 31),
     # Mail full of the words of leaving that does not ask yet (117 each: questions about leaving,
     # a subject that asks over a body that refuses, warnings, someone else's leaving) beside 63
     # requests in the same words; three helpers' (2026-12-07, night). 60 and 61, read once: 11 and
     # 6 suppressed, 15 of the 17 warnings ("si je reçois encore une vente flash, je me désabonne");
-    # warnings are now doubts (WARNINGS, suppression/inbound/intent.py): 2 and 3. W, never read: 12
+    # warnings are now doubts (WARNINGS, suppression/inbound/intent.py): 2 and 3. They now choose
+    # the judge's thresholds (tests/corpus/reader/, the development split). W, never read: 12
     # suppressed before those words, 10 after; 31 alone either way. (Broader words took W to 8,
-    # and sent a reviewing helper's requests to a person, 50 of 67; trained on 60 and 61, the
-    # judge took W to 7 but one message of the frozen test split as a request: neither kept.)
-    ("batch_60.jsonl", 2, 32),
-    ("batch_61.jsonl", 3, 33),
-    ("batch_w.jsonl", 10, 31),
+    # and sent a reviewing helper's requests to a person, 50 of 67.) Trained on 60 and 61, the
+    # judge took W to 7 but one message of the frozen test split as a request: not kept. Trained
+    # on batches 62-63 (two more writers', warnings the most), with 60-61 choosing its
+    # thresholds (0.897 and 0.916, from 0.720 and 0.915): W 2, 31 alone.
+    ("batch_w.jsonl", 2, 31),
+    # X and Y, two more writers' of 62-63's kinds (45 warnings, 27 requests taken back, 27
+    # refusals under a subject that asks, 18 questions, 63 requests in the same words), never
+    # read: 3 and 4 suppressed, 19 and 28 alone with the judge before 62-63 trained; 1 and 2, 21 and
+    # 33 after.
+    ("batch_x.jsonl", 1, 21),
+    ("batch_y.jsonl", 2, 33),
+    # 64 and 65, two writers' of messages that all name another address (63 requests to remove
+    # it, 72 to remove only the sender's own beside it, often "keep that one", 45 asking nothing):
+    # read, and the words of "but not", "let it stay" and "this address too" written from them
+    # (named.py): 11 and 6 wrong with the judge before 62-63, 12 and 11 after, 2 and 3 with the
+    # words; 34 and 31 alone either way. Z, a third writer's of those kinds, never read: 8 wrong
+    # and 17 alone before 62-63, 10 and 19 after, 8 and 19 with the words.
+    ("batch_64.jsonl", 2, 34),
+    ("batch_65.jsonl", 3, 31),
+    ("batch_z.jsonl", 8, 19),
 ])
 def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alone):
     outcomes = [evaluate.outcome(record, evaluate.read(record)) for record in read_batch(NAMED / batch)]

@@ -104,7 +104,6 @@ def test_words_that_take_a_request_back_or_are_of_another_channel_go_to_a_person
     ("Unsubscribe", "Not interested."),
     ("Unsubscribe", "Please do not contact me again."),
     ("Unsubscribe", "Not relevant."),
-    ("Unsubscribe", "I'm not a customer."),
     ("Unsubscribe", "I never signed up for this."),
     ("Remove me", "Wrong person."),
     ("Hi", "I hit subscribe by mistake, please unsubscribe me."),
@@ -116,7 +115,6 @@ def test_words_that_take_a_request_back_or_are_of_another_channel_go_to_a_person
     # Polite conditions that ask, and a warning come true.
     ("Unsubscribe", "If possible, please unsubscribe me from all your emails."),
     ("Baja", "Si es posible, denme de baja de todos sus correos."),
-    ("Disiscrizione", "Se possibile, cancellatemi dalla vostra lista."),
     ("Unsubscribe", "I warned you last month. Now take me off your list."),
     ("Abmelden", "Wenn möglich, bitte melden Sie mich von allen Newslettern ab."),
     # A reviewing helper's, which the first words of warning sent to a person (50 of its 67): a
@@ -137,6 +135,18 @@ def test_genuine_requests_beside_them_are_still_decided_alone(subject, body):
     assert decision.kind == REQUEST, decision.reasons
 
 
+@pytest.mark.parametrize("subject, body", [
+    # Decided alone until the judge trained on batches 62-63 (warnings the most, "se continuate
+    # così..."), with 60-61 choosing its threshold (0.720 -> 0.897): judged 0.87 and 0.74 now. The
+    # price of fewer wrong opt-outs (docs/email.md, "Warnings, trained"): a person decides them.
+    ("Disiscrizione", "Se possibile, cancellatemi dalla vostra lista."),
+    ("Unsubscribe", "I'm not a customer."),
+])
+def test_requests_the_judge_is_unsure_of_go_to_a_person_not_away(subject, body):
+    decision = read(message(body, subject))
+    assert decision.kind == REVIEW and "not sure" in decision.reasons[0], decision.reasons
+
+
 def _tally(batch: str) -> tuple[int, int]:
     """(messages asking to stay taken as requests, requests decided alone) of a helper's batch."""
     wrong = alone = 0
@@ -152,11 +162,12 @@ def _tally(batch: str) -> tuple[int, int]:
 
 @pytest.mark.parametrize("batch, most_wrong, fewest_alone", [
     # 135 asking to stay, 63 to leave: its messages never read (51, then 21 wrong before; 6 wrong and
-    # 58 alone before batches 56-59 trained)
-    ("batch_b.json", 7, 59),
+    # 58 alone before batches 56-59 trained; 7 and 59 after, until batches 62-63 trained with 60-61
+    # choosing the threshold)
+    ("batch_b.json", 3, 58),
     # 120 and 90, written for this and read once (27 wrong with the judge before; 57 alone before
-    # batches 56-59 trained)
-    ("batch_d.json", 9, 62),
+    # batches 56-59 trained; 9 and 62 after, until batches 62-63 trained: more go to a person)
+    ("batch_d.json", 7, 53),
 ])
 def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alone):
     wrong, alone = _tally(batch)

@@ -39,7 +39,12 @@ from suppression.model import Status
 # back or about another channel beside requests in the same words, four writers'; batch_s asks to
 # be added or to be put on a do-not-mail list (first measured in tests/corpus/named/). They train.
 # Two more writers' batches of their kinds, tests/corpus/named/batch_u and batch_v, only measure.
-DEVELOPMENT_BATCHES = ("batch_05", "batch_06", "batch_35")
+# Batches 60-61 (mail full of the words of leaving that does not ask yet: warnings, refusals under
+# a subject that asks, questions, someone else's leaving; read once, the source of WARNINGS) choose
+# thresholds: the development split held none of these kinds, and the threshold chosen without
+# them let a judge trained on batches 62-63 (two more writers' of those kinds) take a message of
+# the test split as a request. Batches X and Y of those kinds, two more writers', only measure.
+DEVELOPMENT_BATCHES = ("batch_05", "batch_06", "batch_35", "batch_60", "batch_61")
 TEST_BATCHES = ("batch_07", "batch_08", "batch_36", "batch_41")
 LANGUAGES = ("en", "es", "fr", "de", "pt", "it", "nl", "ja", "zh")
 REQUEST, STAY = "request", "stay"

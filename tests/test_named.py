@@ -81,12 +81,9 @@ def read(raw: bytes):
     "Baja de esta cuenta. La del trabajo (cblanco@arq.example) la quiero mantener tal cual.",
     "descadastrar por favor. a conta é da empresa (financeiro@araujo.example), isso fica como está",
     "個人用のこのアドレスは解除してください。会社の kaori@inoue.example には引き続き送ってもらって構いません。",
-    # Batches 64 and 65 (2026-12-07, twentieth session): but not this one, or let it stay.
-    "Mich bitte austragen, aber nicht info@keller-steuer.example – das Büro will die Angebote weiter haben.",
+    # Batches 64 and 65 (2026-12-07, twentieth session): it stays, or is to be left alone.
     "Diese Adresse bitte abmelden. markus.wolf@it-wolf.example bleibt drauf, der will das.",
-    "Désinscrivez-moi, mais pas mon mari : marc.duval@foyer-net.example veut continuer à recevoir vos offres.",
     "Mij afmelden, maar kantoor@vanleeuwen-advies.example laten staan.",
-    "me descadastra, mas deixa o contato@lojaflor.example na lista que a loja usa as promoções",
     "私個人のアドレスだけ解除してください。部署の共有アドレス eigyo@design-y.example は残しておいてください。",
     "请帮我退订。不过我太太的邮箱 lin.jing@huangjia.example 请保留,她还想收你们的优惠信息。",
     "只退订我这个邮箱。公司的公用邮箱 service@sheji-studio.example 别动,我们还要看活动信息。",
@@ -97,21 +94,9 @@ def read(raw: bytes):
     "Im An-Feld standen alle Empfänger offen drin, u.a. k.meyer@hafenstadt.example. Ich will aus dem Verteiler raus, "
     "sofort.",
     "你们上一封邮件把所有收件人的地址都放在收件人栏里了，我能看到我邻居 liu.min@huayu-mail.example 的邮箱。马上把我退订。",
-    # ... and this address too, beside an old one already left.
-    "Früher kamen Ihre Mails an heike.s@altanbieter.example, da hatte ich mich längst abgemeldet. Jetzt landen sie "
-    "hier. Bitte melden Sie auch diese Adresse ab.",
-    "Prima mi scrivevate a annacolombo@vecchiaposta.example e da lì mi ero già disiscritta. Adesso le mail arrivano "
-    "a questo indirizzo nuovo. Per favore, disiscrivete anche questo.",
-    "U schreef mij vroeger op m.dekker@oudewerkgever.example, daar ben ik al jaren weg. Nu krijg ik uw mails hier. "
-    "Ook dit adres graag afmelden.",
-    "以前は yukihayashi@furui-provider.example に送られてきていて、そちらは解約済みです。今度はこのアドレスに届くように"
-    "なりました。こちらも配信停止してください。",
-    # Batch O's, read once with the judge trained on batches 62-63: as it is, may go on, nothing to do.
+    # Batch O's, read once with the judge trained on batches 62-63: as it is.
     "unser Firmenkonto läuft über admin@brauerei-lindner.example – das bitte so lassen, da kommen die "
     "Auftragsbestätigungen hin.\n\nIch persönlich möchte aber keine Newsletter mehr bekommen.",
-    "Quero sair da lista nesse email pessoal. No trabalho podem continuar mandando pra "
-    "larissa.dias@agencia-sol.example, lá eu uso pra cotações.",
-    "本人申请取消订阅贵司的促销邮件。已抄送我的助理张敏（zhang.min@beifang-group.example）知悉，她的邮箱无需处理。",
 ])
 def test_an_address_only_mentioned_sends_the_request_to_a_person(body):
     decision = read(message(body, "Unsubscribe"))
@@ -177,13 +162,31 @@ def test_an_address_only_mentioned_sends_the_request_to_a_person(body):
     ("Wilt u info@bakkerij.example van de lijst halen, anders blijft die inbox vollopen.", ["info@bakkerij.example"]),
     ("tanaka@old-company.example は配信停止していただいて構いません。", ["tanaka@old-company.example"]),
     ("请不要再继续发邮件到 wang@old.example，这个邮箱已经不用了，请退订。", ["wang@old.example"]),
-    # Words a request says beside the words of batches 64-65 for an address to keep: out of
-    # service, "unless I am mistaken", still asking; and "this address" meaning the one just named.
-    ("Bitte löschen Sie alt@firma.example aus Ihrem Verteiler, das Postfach ist außer Betrieb.", ["alt@firma.example"]),
-    ("Merci de supprimer vieux@mail.example de votre liste, sauf erreur je ne me suis jamais inscrit.",
-     ["vieux@mail.example"]),
-    ("Borren antiguo@correo.example de su lista, salvo error nunca me suscribí.", ["antiguo@correo.example"]),
-    ("请删除 wang@old.example，我仍然要求退订。", ["wang@old.example"]),
+    # A reviewing helper's requests (2026-12-07, twentieth session), which the first words written
+    # from batches 64-65 ("except", "but not", "außer", "sauf", "bleibt", "保留", "别动", "除了",
+    # "以外", "anche questo", "こちらも", "may go on") sent to a person, 40 of 44.
+    ("Please remove bob@acme.example, he gets nothing from you except spam.", ["bob@acme.example"]),
+    ("I clicked the unsubscribe link for old@mail.example but not a thing changed, please remove it.",
+     ["old@mail.example"]),
+    ("Bitte löschen Sie max@firma.example, da kommt außer Werbung nichts an.", ["max@firma.example"]),
+    ("alt@firma.example bleibt im Verteiler, obwohl ich ihn abgemeldet habe. Bitte löschen.", ["alt@firma.example"]),
+    ("Meine Frau erika@familie.example bekommt Ihre Werbung. Ich möchte, dass sie da raus ist.",
+     ["erika@familie.example"]),
+    ("J'ai désinscrit paul@societe.example la semaine dernière mais pas de changement, merci de le supprimer.",
+     ["paul@societe.example"]),
+    ("No pueden seguir enviando publicidad a rosa@empresa.example, se dio de baja hace meses. Elimínenla.",
+     ["rosa@empresa.example"]),
+    ("Já pedi para descadastrar joao@empresa.example mas não adiantou, por favor removam.", ["joao@empresa.example"]),
+    ("Cancellate luca@azienda.example, per favore. Anche questa settimana ha ricevuto tre email.",
+     ["luca@azienda.example"]),
+    ("Op oud@mail.example krijg ik nog steeds mails, kunt u dat laten stoppen?", ["oud@mail.example"]),
+    ("tanaka@old.example は退職者のアドレスで、広告以外届かないので配信停止してください。", ["tanaka@old.example"]),
+    ("父のアドレス isamu@hikari.example にまだメールが届いています。こちらも困っております。削除をお願いします。",
+     ["isamu@hikari.example"]),
+    ("请删除 wang@old.example，不要再保留它。", ["wang@old.example"]),
+    ("请退订 zhao@old.example，除了广告你们什么都不发。", ["zhao@old.example"]),
+    ("请别动不动就给 zhao@old.example 发广告，请删除这个邮箱。", ["zhao@old.example"]),
+    # "this address" is the one just named (a first version of "this address too" sent these to a person)
     ("Mein Mann ist im Februar verstorben. An seine Adresse werner@postfach.example kommen weiterhin Ihre "
      "Newsletter.\nBitte löschen Sie diese Adresse aus Ihrem Verteiler.", ["werner@postfach.example"]),
     ("父のアドレス isamu.sato@hikari-mail.example 宛てに、今もメールマガジンが届いております。お手数ですが、"
@@ -196,9 +199,8 @@ def test_addresses_named_to_be_removed_are_still_removed(body, named):
 
 @pytest.mark.parametrize("batch, most_wrong, fewest_alone", [
     # 90 mentioning others: 40 of them switched the others off before. 4 wrong and 59 alone until
-    # the judge trained on batches 62-63 (2026-12-07, twentieth session): 5 and 61, 4 with the
-    # words of batches 64-65 and O.
-    ("batch_n.jsonl", 4, 61),
+    # the judge trained on batches 62-63 (2026-12-07, twentieth session): 5 and 61.
+    ("batch_n.jsonl", 5, 61),
     # Read once, when the first rules were done: 48 wrong before, 16 after; 12 with addresses of
     # our own domain as only mentioned, a rule M's errors showed; 10 with the second review's;
     # none once its last ten were written into rules (2026-12-07, evening): no longer unseen.
@@ -212,9 +214,9 @@ def test_addresses_named_to_be_removed_are_still_removed(body, named):
     # before them, 5 after; 34 decided alone either way. With the judge trained on batches 56-59:
     # 5 wrong, 37 alone. With the judge trained on batches 62-63: 8 wrong (three requests near
     # the threshold for named addresses that went to a person before), 39 alone; those three
-    # were read, and two were held by words written from them ("so lassen", "podem continuar",
-    # "无需处理"): 6. No longer unseen: batch Z is.
-    ("batch_o.jsonl", 6, 39),
+    # were read, and one is held by words written from it ("so lassen"): 7. No longer unseen:
+    # batch Z is.
+    ("batch_o.jsonl", 7, 39),
     # Batch S (asking to be added, 63, or to be put on a do-not-mail list, 27: 6 of the 63
     # suppressed when first read, none once the words that want the mail were written from its
     # errors) now trains the judge: tests/corpus/reader/batch_s.jsonl.
@@ -252,13 +254,14 @@ def test_addresses_named_to_be_removed_are_still_removed(body, named):
     ("batch_y.jsonl", 2, 33),
     # 64 and 65, two writers' of messages that all name another address (63 requests to remove
     # it, 72 to remove only the sender's own beside it, often "keep that one", 45 asking nothing):
-    # read, and the words of "but not", "let it stay" and "this address too" written from them
-    # (named.py): 11 and 6 wrong with the judge before 62-63, 12 and 11 after, 2 and 3 with the
-    # words; 34 and 31 alone either way. Z, a third writer's of those kinds, never read: 8 wrong
-    # and 17 alone before 62-63, 10 and 19 after, 8 and 19 with the words.
-    ("batch_64.jsonl", 2, 34),
-    ("batch_65.jsonl", 3, 31),
-    ("batch_z.jsonl", 8, 19),
+    # read, and phrases of an address that stays written from them (named.py): 11 and 6 wrong with
+    # the judge before 62-63, 12 and 11 after, 7 and 6 with the phrases (2 and 3 with the broad
+    # words a reviewing helper took apart: "except", "but not", "sauf", "this address too"); 34
+    # and 31 alone with either judge. Z, a third writer's of those kinds, never read: 8 wrong and
+    # 17 alone before 62-63, 10 and 19 after, 9 and 19 with the phrases.
+    ("batch_64.jsonl", 7, 34),
+    ("batch_65.jsonl", 6, 31),
+    ("batch_z.jsonl", 9, 19),
 ])
 def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alone):
     outcomes = [evaluate.outcome(record, evaluate.read(record)) for record in read_batch(NAMED / batch)]

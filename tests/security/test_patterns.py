@@ -122,3 +122,20 @@ def test_the_phrase_patterns_read_a_whole_body_of_a_hostile_shape_within_the_bud
     # a whole body all the same (a quadratic one took 1.2 s at 10,000 characters: minutes here).
     text = (shape * (SIZES[0] // len(shape) + 1))[:SIZES[0]]
     assert child.apply_async(phrases_of, (text,)).get(timeout=BUDGET_SECONDS)
+
+
+def self_words_of(text: str) -> bool:
+    """In a spawned child: whether the words ask for the sender's own address, over all of `text`."""
+    from suppression.inbound.named import only_mentioned
+
+    only_mentioned(text, {"x@y.example": [(len(text), len(text) + 11)]})
+    return True
+
+
+@pytest.mark.parametrize("shape", ["remove me address. ", "把我从列表删除地址。"])
+def test_the_words_asking_for_the_sender_read_a_whole_body_within_the_budget(child, shape):
+    # Each sentence that asks for the sender beside an address word was looked for from the
+    # text's start: 52 s and 116 s for these at 200,000 characters (a reviewing helper's shape,
+    # 2026-12-07); 0.2-0.3 s once the sentence breaks are found once.
+    text = (shape * (SIZES[0] // len(shape) + 1))[:SIZES[0]]
+    assert child.apply_async(self_words_of, (text,)).get(timeout=BUDGET_SECONDS)

@@ -81,22 +81,11 @@ def read(raw: bytes):
     "Baja de esta cuenta. La del trabajo (cblanco@arq.example) la quiero mantener tal cual.",
     "descadastrar por favor. a conta é da empresa (financeiro@araujo.example), isso fica como está",
     "個人用のこのアドレスは解除してください。会社の kaori@inoue.example には引き続き送ってもらって構いません。",
-    # Batches 64 and 65 (2026-12-07, twentieth session): it stays, or is to be left alone.
-    "Diese Adresse bitte abmelden. markus.wolf@it-wolf.example bleibt drauf, der will das.",
-    "Mij afmelden, maar kantoor@vanleeuwen-advies.example laten staan.",
-    "私個人のアドレスだけ解除してください。部署の共有アドレス eigyo@design-y.example は残しておいてください。",
-    "请帮我退订。不过我太太的邮箱 lin.jing@huangjia.example 请保留,她还想收你们的优惠信息。",
-    "只退订我这个邮箱。公司的公用邮箱 service@sheji-studio.example 别动,我们还要看活动信息。",
-    "请将本邮箱从 PLUS News 订阅中移除。同事 zhou.qiang@dongfang-design.example 仍希望接收，请继续给他发送，谢谢。",
-    # ... the sender asking for themself beside a neighbour's address seen in the To: line ...
-    "Ihre letzte Werbemail ging mit allen Empfängern offen raus. Ich konnte die Adresse meines Nachbarn lesen, "
-    "peter.lang@postfach-nord.example. Ich verlange meine sofortige Abmeldung.",
-    "Im An-Feld standen alle Empfänger offen drin, u.a. k.meyer@hafenstadt.example. Ich will aus dem Verteiler raus, "
-    "sofort.",
-    "你们上一封邮件把所有收件人的地址都放在收件人栏里了，我能看到我邻居 liu.min@huayu-mail.example 的邮箱。马上把我退订。",
-    # Batch O's, read once with the judge trained on batches 62-63: as it is.
-    "unser Firmenkonto läuft über admin@brauerei-lindner.example – das bitte so lassen, da kommen die "
-    "Auftragsbestätigungen hin.\n\nIch persönlich möchte aber keine Newsletter mehr bekommen.",
+    # A dot right before the words that ask for the sender ends the sentence before them, as it
+    # did before those sentences were found once (a reviewing helper's: the first version read the
+    # neighbour's address as asked for).
+    "Your last mail showed every recipient, I could read my neighbour's peter.lang@postfach-nord.example in the "
+    "To line.Unsubscribe me now.",
 ])
 def test_an_address_only_mentioned_sends_the_request_to_a_person(body):
     decision = read(message(body, "Unsubscribe"))
@@ -162,9 +151,18 @@ def test_an_address_only_mentioned_sends_the_request_to_a_person(body):
     ("Wilt u info@bakkerij.example van de lijst halen, anders blijft die inbox vollopen.", ["info@bakkerij.example"]),
     ("tanaka@old-company.example は配信停止していただいて構いません。", ["tanaka@old-company.example"]),
     ("请不要再继续发邮件到 wang@old.example，这个邮箱已经不用了，请退订。", ["wang@old.example"]),
-    # A reviewing helper's requests (2026-12-07, twentieth session), which the first words written
-    # from batches 64-65 ("except", "but not", "außer", "sauf", "bleibt", "保留", "别动", "除了",
-    # "以外", "anche questo", "こちらも", "may go on") sent to a person, 40 of 44.
+    # Two reviewing helpers' requests (2026-12-07, twentieth session), which the words first written
+    # from batches 64-65 for an address to keep ("except", "but not", "außer", "sauf", "bleibt",
+    # "保留", "别动", "除了", "以外", "anche questo", "こちらも", "may go on") sent to a person, 40 of
+    # 44; and the phrases they were narrowed to ("laten staan", "残して", "请保留", "把我退订", "ich
+    # möchte aus Ihrem Newsletter"), 22 of 45. Neither was kept (docs/email.md).
+    ("Ich möchte aus Ihrem Newsletter folgende Adressen austragen lassen:\na.klein@firma.example\n"
+     "b.gross@firma.example", ["a.klein@firma.example", "b.gross@firma.example"]),
+    ("Na mijn afmelding hebben jullie oud@mail.example gewoon laten staan. Graag alsnog verwijderen.",
+     ["oud@mail.example"]),
+    ("退職者のアドレスを残しておく必要はありませんので、s.inoue@fujita.example を配信リストから削除してください。",
+     ["s.inoue@fujita.example"]),
+    ("请把我退订。我订阅时用的邮箱是 xiaoming@qq.example。", ["xiaoming@qq.example"]),
     ("Please remove bob@acme.example, he gets nothing from you except spam.", ["bob@acme.example"]),
     ("I clicked the unsubscribe link for old@mail.example but not a thing changed, please remove it.",
      ["old@mail.example"]),
@@ -213,10 +211,9 @@ def test_addresses_named_to_be_removed_are_still_removed(body, named):
     # Written after those rules by a helper who saw no code, read once: 7 wrong with the rules
     # before them, 5 after; 34 decided alone either way. With the judge trained on batches 56-59:
     # 5 wrong, 37 alone. With the judge trained on batches 62-63: 8 wrong (three requests near
-    # the threshold for named addresses that went to a person before), 39 alone; those three
-    # were read, and one is held by words written from it ("so lassen"): 7. No longer unseen:
-    # batch Z is.
-    ("batch_o.jsonl", 7, 39),
+    # the threshold for named addresses that went to a person before), 39 alone. Those three were
+    # read (for words of an address to keep, not kept: docs/email.md): no longer unseen. Z is.
+    ("batch_o.jsonl", 8, 39),
     # Batch S (asking to be added, 63, or to be put on a do-not-mail list, 27: 6 of the 63
     # suppressed when first read, none once the words that want the mail were written from its
     # errors) now trains the judge: tests/corpus/reader/batch_s.jsonl.
@@ -254,14 +251,13 @@ def test_addresses_named_to_be_removed_are_still_removed(body, named):
     ("batch_y.jsonl", 2, 33),
     # 64 and 65, two writers' of messages that all name another address (63 requests to remove
     # it, 72 to remove only the sender's own beside it, often "keep that one", 45 asking nothing):
-    # read, and phrases of an address that stays written from them (named.py): 11 and 6 wrong with
-    # the judge before 62-63, 12 and 11 after, 7 and 6 with the phrases (2 and 3 with the broad
-    # words a reviewing helper took apart: "except", "but not", "sauf", "this address too"); 34
-    # and 31 alone with either judge. Z, a third writer's of those kinds, never read: 8 wrong and
-    # 17 alone before 62-63, 10 and 19 after, 9 and 19 with the phrases.
-    ("batch_64.jsonl", 7, 34),
-    ("batch_65.jsonl", 6, 31),
-    ("batch_z.jsonl", 9, 19),
+    # read, for words of an address to keep (two versions, each taken apart by a reviewing helper;
+    # none kept, docs/email.md): 11 and 6 wrong with the judge before 62-63, 12 and 11 after; 32
+    # and 31 alone before, 34 and 31 after. Z, a third writer's of those kinds, never read: 8
+    # wrong and 17 alone before 62-63, 10 and 19 after.
+    ("batch_64.jsonl", 12, 34),
+    ("batch_65.jsonl", 11, 31),
+    ("batch_z.jsonl", 10, 19),
 ])
 def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alone):
     outcomes = [evaluate.outcome(record, evaluate.read(record)) for record in read_batch(NAMED / batch)]

@@ -25,6 +25,7 @@ from suppression.store import SuppressionStore, sqlite_child
 from suppression.store.postgresql import PostgresStore
 from tests.support.outside import execute_from_outside
 from tests.support.paths import ROOT
+from tests.support.processes import running
 from tests.support.writes import execute, execute_then_refuse
 
 # Runs on SQLite and on PostgreSQL (tests/conftest.py).
@@ -331,7 +332,7 @@ async def test_a_writer_stopped_between_writes_is_started_again_without_an_error
     await db.suppress("a@example.com", key("a@example.com"), ALL_EMAILS, "manual", "api", "t")
     pid = _writer_pid(db)
     os.kill(pid, signal.SIGTERM)  # as systemd's stop or a Ctrl-C reach every process of the group
-    while _alive(pid):  # it ends between writes (bounded by the test's timeout)
+    while running(pid):  # it ends between writes (bounded by the test's timeout)
         await asyncio.sleep(0.01)
     await db.suppress("b@example.com", key("b@example.com"), ALL_EMAILS, "manual", "api", "t")
     assert db.write_problem is None and await db.count() == 2
@@ -366,14 +367,6 @@ async def test_a_writer_that_stops_answering_is_waited_for_and_what_waits_behind
     assert await db.count() == 3
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:  # FileNotFoundError, or ProcessLookupError if it ends while its file is read
-        return False
-    return state != "Z"
-
-
 @pytest.mark.sqlite_only
 async def test_a_stop_signal_to_an_idle_writer_loses_no_write_sent_right_after_it(db):
     """The child ends between groups on SIGTERM (a stop sent to every process of the group); a
@@ -394,7 +387,7 @@ async def test_a_stop_signal_to_the_fork_server_does_not_reach_the_writer_throug
     server = int(Path(f"/proc/{writer}/stat").read_text().rsplit(")", 1)[1].split()[1])
     os.kill(server, signal.SIGTERM)
     await db.suppress("b@example.com", key("b@example.com"), ALL_EMAILS, "manual", "api", "t")
-    assert _alive(server) and _writer_pid(db) == writer and await db.count() == 2
+    assert running(server) and _writer_pid(db) == writer and await db.count() == 2
 
 
 @pytest.mark.sqlite_only

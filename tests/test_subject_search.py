@@ -16,20 +16,13 @@ from suppression.errors import StoreUnavailable
 from suppression.inbound import mentions
 from suppression.subject_search import _Child
 from tests.support.paths import ROOT
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+from tests.support.processes import running
 
 
 def gone_within(pid: int, seconds: float) -> bool:
     """Whether the process has ended within `seconds` (a bounded poll, not a timing assertion)."""
     deadline = time.monotonic() + seconds
-    while alive(pid):
+    while running(pid):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.02)
@@ -96,7 +89,7 @@ async def test_a_page_that_kills_the_kept_child_fails_the_search_and_is_read_onc
     await broken.close()
     assert len(noted.read_text().split()) == 1  # not read again in a new child
     after = _Child()
-    assert alive(await searched_in(after))  # and the next search has a child that answers
+    assert running(await searched_in(after))  # and the next search has a child that answers
     await after.close()
 
 
@@ -141,7 +134,7 @@ def test_the_kept_child_ends_with_the_process_that_started_it_even_by_sigkill():
     parent = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         child = int(parent.stdout.readline())
-        assert alive(child)  # kept, idle, after its search
+        assert running(child)  # kept, idle, after its search
         parent.send_signal(signal.SIGKILL)
         assert parent.wait(timeout=30) == -signal.SIGKILL
     finally:

@@ -21,6 +21,7 @@ import pytest
 from tests.support.cli import _env, cli
 from tests.support.http import api_call, free_port
 from tests.support.paths import ROOT
+from tests.support.processes import running
 from tests.support.service import ServiceProcess
 from tests.support.settings import write_config
 
@@ -137,7 +138,7 @@ def processes_of(config) -> set[int]:
     found = set()
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            if str(config).encode() in cmdline.read_bytes() and not _zombie(int(cmdline.parent.name)):
+            if str(config).encode() in cmdline.read_bytes() and running(int(cmdline.parent.name)):
                 found.add(int(cmdline.parent.name))
         except OSError:
             continue
@@ -165,8 +166,8 @@ def test_workers_end_with_the_first_process_however_it_ends(deployment):
         family = set(_descendants(service.process.pid)) - {worker}
         assert len(family) >= 2, family  # the writer's process and its fork server, at least
         service.stop(signal.SIGKILL)
-    until(lambda: not os.path.exists(f"/proc/{worker}") or _zombie(worker))
-    until(lambda: all(not os.path.exists(f"/proc/{pid}") or _zombie(pid) for pid in family))
+    until(lambda: not running(worker))
+    until(lambda: not any(running(pid) for pid in family))
     # The port is free again for the next start.
     with ServiceProcess(config, port, cwd) as service:
         assert api_call(service.base_url, "GET", "/v1/suppressions/x@example.com", key)[0] == 200
@@ -201,14 +202,6 @@ def test_a_first_process_with_a_librarys_thread_starts_its_workers_afresh(deploy
 def _command_line(pid: int) -> bytes:
     with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
         return cmdline.read()
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:  # FileNotFoundError, or ProcessLookupError if it ends while its file is read
-        return True
 
 
 def sign_in_attempts(base_url: str, source: str, count: int, claims: str = "") -> list[int]:

@@ -94,8 +94,12 @@ class Judge:
         return self.threshold_named if names_addresses else self.threshold
 
     def probability(self, text: str, intent: Intent, subject_only: bool = False) -> float:
+        return self.chance(features(text, intent, subject_only))
+
+    def chance(self, found: list[int]) -> float:
+        """The probability of hashed features `found`: 0.0 when the model cannot score them."""
         try:
-            total = self.log_odds(features(text, intent, subject_only))
+            total = self.log_odds(found)
         except (OverflowError, ValueError):  # fsum: weights past a float's range, or inf - inf
             return 0.0  # a model that cannot score leaves the message to a person
         if not math.isfinite(total):
@@ -110,7 +114,7 @@ class Judge:
         weighed = operator.itemgetter(*found)(self.weights) if len(found) > 1 else [self.weights[i] for i in found]
         return math.fsum(weighed) / math.sqrt(max(len(found), 1)) + self.bias
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, version: int = FEATURES_VERSION) -> None:
         """Every weight, float32, and the thresholds, as .npy arrays in a zip (NumPy's .npz).
         Stored whole and not compressed: a reader child reads it as it starts, and again after
         each message that overran, in about a millisecond (the wheel, a zip, compresses it)."""
@@ -119,12 +123,13 @@ class Judge:
         np.savez(path, weights=np.asarray(self.weights, dtype=np.float32),
                  bias=np.float64(self.bias), threshold=np.float64(self.threshold),
                  threshold_named=np.float64(self.threshold_named),
-                 version=np.int64(FEATURES_VERSION), dimensions=np.int64(DIMENSIONS))
+                 version=np.int64(version), dimensions=np.int64(DIMENSIONS))
 
 
-def load_judge(path: Path = MODEL_FILE) -> Judge:
-    """A model written by save(); one with only its weighted features (indices and weights, as
-    before 2026-12) loads too. ValueError for a file that is no such model."""
+def load_judge(path: Path = MODEL_FILE, version: int = FEATURES_VERSION) -> Judge:
+    """A model written by save() for features of `version` (asked_about.py's have their own); one
+    with only its weighted features (indices and weights, as before 2026-12) loads too.
+    ValueError for a file that is no such model."""
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would hold start-up, /dev/zero fill memory
             raise ValueError(f"{path} is not a regular file")
@@ -132,9 +137,9 @@ def load_judge(path: Path = MODEL_FILE) -> Judge:
             stored = {name: _array(_member(archive, name)) for name in _MEMBERS if f"{name}.npy" in archive.namelist()}
         if any(stored[name].typecode not in "iq" for name in ("version", "dimensions")):
             raise ValueError(f"{path} gives its version or dimensions as other than a whole number")
-        version, dimensions = int(stored["version"][0]), int(stored["dimensions"][0])
-        if version != FEATURES_VERSION or dimensions != DIMENSIONS:
-            raise ValueError(f"{path} was trained for other features (version {version});"
+        written, dimensions = int(stored["version"][0]), int(stored["dimensions"][0])
+        if written != version or dimensions != DIMENSIONS:
+            raise ValueError(f"{path} was trained for other features (version {written});"
                              " retrain it with python -m suppression.inbound.train")
         weights = _spread(stored["indices"], stored["weights"]) if "indices" in stored else stored["weights"]
         if len(weights) != DIMENSIONS:

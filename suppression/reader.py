@@ -30,7 +30,7 @@ from pathlib import Path
 
 # A child reads this module first, and with it nothing of NumPy: the judge scores without it
 # (reading it was 65 ms of a child's start, and its BLAS started a thread a core).
-from suppression.inbound import weighing
+from suppression.inbound import asked_about, weighing
 from suppression.inbound.classify import REVIEW, Decision, classify_message
 from suppression.inbound.judge import Judge, checked_judge, shipped_judge
 from suppression.tokens import read_claim
@@ -266,6 +266,7 @@ def serve(conn: Connection, memory_bytes: int, judge_path: str) -> None:
         # An operator's model is checked again here: start-up checked the file, and it may have
         # been replaced since, before this child (the first, or one after an overrun) reads it.
         judge = checked_judge(Path(judge_path)) if judge_path else shipped_judge()
+        asked_about.shipped()  # read before the first message, as the judge is
     except (OSError, ValueError) as exc:
         conn.send(f"cannot use the reader's model: {exc}")
         return

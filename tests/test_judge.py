@@ -4,6 +4,7 @@ choose a threshold). `python -m suppression.inbound.evaluate` prints the same ta
 
 import json
 import os
+import re
 import subprocess
 import sys
 import zlib
@@ -11,9 +12,10 @@ import zlib
 import numpy as np
 import pytest
 
-from suppression.inbound import evaluate
-from suppression.inbound.corpus import LANGUAGES, REQUEST, STAY, TEST_BATCHES, read_batches, split
+from suppression.inbound import asked_about, evaluate
+from suppression.inbound.corpus import ADDRESS_BATCHES, LANGUAGES, REQUEST, STAY, TEST_BATCHES, read_batches, split
 from suppression.inbound.judge import DIMENSIONS, FEATURES_VERSION, MODEL_FILE, Judge, load_judge
+from suppression.inbound.train import ADDRESS_FLOOR
 from tests.support.paths import ROOT
 
 CORPUS = ROOT / "tests" / "corpus" / "reader"
@@ -48,9 +50,13 @@ def test_on_the_frozen_test_split_no_one_is_wrongly_suppressed_and_no_request_is
 
 
 def test_every_language_is_mostly_decided_without_a_person(test_split):
-    # The measured figures (docs/email.md): 91.9% (Portuguese) to 98.4% of requests.
+    # The measured figures (docs/email.md): 91.9% (Portuguese) to 98.4% of requests, then 90.5%
+    # (English) with the judge trained on batches 62-63. The bar was 90% until the addresses'
+    # model (asked_about.py, 2026-12-07): it sent one more English request of 74 to a person
+    # (89.2%), and on 540 messages of mail naming addresses it had never seen (batches Z, AA,
+    # AB) it took the wrong opt-outs from 33 to 5. A wrong opt-out is worse than a question.
     for language in LANGUAGES:
-        assert test_split[language].automatic_share >= 0.9, (language, evaluate.table(test_split))
+        assert test_split[language].automatic_share >= 0.89, (language, evaluate.table(test_split))
         assert test_split[language].counts[evaluate.WRONG] == 0, language
 
 
@@ -193,6 +199,31 @@ def test_training_writes_a_model_the_reader_loads(tmp_path):
     assert "trained on 81 messages" in trained.stdout
     judge = load_judge(output)
     assert 0 < judge.threshold <= 1
+
+
+def test_training_the_addresses_model_writes_one_the_reader_loads_and_the_judge_refuses(tmp_path):
+    small, named = tmp_path / "corpus", tmp_path / "named"
+    small.mkdir()
+    named.mkdir()
+    # Records of a training batch (and of ADDRESS_BATCHES) and of a development batch that name addresses.
+    for folder, names in ((small, ("batch_01", "batch_05")), (named, ADDRESS_BATCHES)):
+        for name in names:
+            source = (CORPUS if folder is small else CORPUS.parent / "named") / f"{name}.jsonl"
+            lines = [line for line in source.read_text(encoding="utf-8").splitlines() if "@" in json.loads(line)["body"]]
+            (folder / f"{name}.jsonl").write_text("\n".join(lines[:30]) + "\n", encoding="utf-8")
+    output = tmp_path / "asked_about.npz"
+    trained = subprocess.run([sys.executable, "-m", "suppression.inbound.train", "--addresses", "--corpus", str(small),
+                              "--named-corpus", str(named), "--output", str(output)],
+                             capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert trained.returncode == 0, trained.stderr
+    assert re.search(r"trained on \d+ addresses", trained.stdout), trained.stdout
+    model = load_judge(output, asked_about.FEATURES_VERSION)
+    assert ADDRESS_FLOOR <= model.threshold <= 1
+    with pytest.raises(ValueError, match="other features"):
+        load_judge(output)  # not a judge of whole messages
+    with pytest.raises(ValueError, match="other features"):
+        load_judge(MODEL_FILE, asked_about.FEATURES_VERSION)  # nor the judge one of addresses
+    assert asked_about.shipped().threshold == pytest.approx(0.3)
 
 
 def test_a_reader_model_that_cannot_be_used_stops_start_up(tmp_path):

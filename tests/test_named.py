@@ -23,9 +23,11 @@ from tests.test_reader_refusals import _TAKES_ALL
 NAMED = Path(__file__).parent / "corpus" / "named"
 
 
-def read(raw: bytes):
-    """With a judge that takes every message the rules leave to it as a request: the words decide."""
-    return classify_message(raw, "jane@example.com", OURS, lambda token: verify_token([KEY], token), judge=_TAKES_ALL)
+def read(raw: bytes, addresses_judge=None):
+    """With a judge that takes every message the rules leave to it as a request: the words decide
+    (and the addresses' model, the shipped one unless `addresses_judge` is given)."""
+    return classify_message(raw, "jane@example.com", OURS, lambda token: verify_token([KEY], token), judge=_TAKES_ALL,
+                            addresses_judge=addresses_judge)
 
 
 @pytest.mark.parametrize("body", [
@@ -114,12 +116,9 @@ def test_an_address_only_mentioned_sends_the_request_to_a_person(body):
     ("Bonjour,\nMerci de supprimer jane@other.example\nCordialement", ["jane@other.example"]),
     ("Good morning,\nCould you remove\n\njane.old@other.example\nbob.old@other.example\n\nMany thanks\nPeter",
      ["jane.old@other.example", "bob.old@other.example"]),
-    ("Please cancel my husband's subscription, his address is gerald@family.example. He passed away.",
-     ["gerald@family.example"]),
     ("Can you help me remove my old address jane@other.example from your list?", ["jane@other.example"]),
     ("Bitte tragen Sie jörg@müller.example aus. Rechnungen weiter an uns.", ["jörg@xn--mller-kva.example"]),
     # ("... and send me a confirmation" goes to a person: a confirmation's address is a mention.)
-    ("I'd like to unsubscribe my old work address j.smith@oldjob.example.", ["j.smith@oldjob.example"]),
     ("Please remove old.address@mail.example. I don't want these emails at that address anymore.",
      ["old.address@mail.example"]),
     ("Je ne veux plus recevoir vos mails sur mon ancienne adresse vieux@mail.example, merci de la supprimer.",
@@ -162,7 +161,6 @@ def test_an_address_only_mentioned_sends_the_request_to_a_person(body):
      ["oud@mail.example"]),
     ("退職者のアドレスを残しておく必要はありませんので、s.inoue@fujita.example を配信リストから削除してください。",
      ["s.inoue@fujita.example"]),
-    ("请把我退订。我订阅时用的邮箱是 xiaoming@qq.example。", ["xiaoming@qq.example"]),
     ("Please remove bob@acme.example, he gets nothing from you except spam.", ["bob@acme.example"]),
     ("I clicked the unsubscribe link for old@mail.example but not a thing changed, please remove it.",
      ["old@mail.example"]),
@@ -181,7 +179,6 @@ def test_an_address_only_mentioned_sends_the_request_to_a_person(body):
     ("tanaka@old.example は退職者のアドレスで、広告以外届かないので配信停止してください。", ["tanaka@old.example"]),
     ("父のアドレス isamu@hikari.example にまだメールが届いています。こちらも困っております。削除をお願いします。",
      ["isamu@hikari.example"]),
-    ("请删除 wang@old.example，不要再保留它。", ["wang@old.example"]),
     ("请退订 zhao@old.example，除了广告你们什么都不发。", ["zhao@old.example"]),
     ("请别动不动就给 zhao@old.example 发广告，请删除这个邮箱。", ["zhao@old.example"]),
     # "this address" is the one just named (a first version of "this address too" sent these to a person)
@@ -195,10 +192,48 @@ def test_addresses_named_to_be_removed_are_still_removed(body, named):
     assert decision.kind == REQUEST and list(decision.addresses) == named, decision.reasons
 
 
+@pytest.mark.parametrize("body, named", [
+    # Four of the reviewers' requests above that the addresses' model (asked_about.py) is not sure
+    # of, judged 0.10 to 0.27 for a threshold of 0.30: the cost of its 33 wrong opt-outs taken
+    # to 5 on mail it had never seen (docs/email.md). A person decides them; the open model takes
+    # them as before, so that is where they go.
+    ("Please cancel my husband's subscription, his address is gerald@family.example. He passed away.",
+     ["gerald@family.example"]),
+    ("I'd like to unsubscribe my old work address j.smith@oldjob.example.", ["j.smith@oldjob.example"]),
+    ("请把我退订。我订阅时用的邮箱是 xiaoming@qq.example。", ["xiaoming@qq.example"]),
+    ("请删除 wang@old.example，不要再保留它。", ["wang@old.example"]),
+])
+def test_requests_whose_address_the_model_is_not_sure_of_go_to_a_person(body, named):
+    decision = read(message(body, "Unsubscribe"))
+    assert decision.kind == REVIEW and "not sure the words ask to remove" in decision.reasons[-1], decision.reasons
+    opened = read(message(body, "Unsubscribe"), addresses_judge=_TAKES_ALL)
+    assert opened.kind == REQUEST and list(opened.addresses) == named, opened.reasons
+
+
+@pytest.mark.parametrize("body, kept", [
+    # Requests for the sender's own address beside one to keep, in the words of batches 64 and
+    # 65 (which the addresses' model trains on): each rule let the kept address go with the
+    # sender's before it.
+    ("Désinscrivez-moi, mais pas mon mari : marc.duval@foyer.example veut continuer à recevoir vos offres.",
+     "marc.duval@foyer.example"),
+    ("Mich bitte austragen, aber nicht info@steuerbuero.example – das Büro will die Angebote weiter haben.",
+     "info@steuerbuero.example"),
+    ("请帮我退订。不过我太太的邮箱 lin.jing@jia.example 请保留,她还想收你们的优惠信息。", "lin.jing@jia.example"),
+    ("停止してください。※ ryo.kato@hikari.example は息子です。そちらは止めないで。", "ryo.kato@hikari.example"),
+])
+def test_an_address_named_to_keep_beside_a_request_goes_to_a_person(body, kept):
+    decision = read(message(body, "Unsubscribe"))
+    assert decision.kind == REVIEW and kept in decision.reasons[-1], decision.reasons
+    opened = read(message(body, "Unsubscribe"), addresses_judge=_TAKES_ALL)
+    assert opened.kind == REQUEST and kept in opened.addresses, opened.reasons  # suppressed, without the model
+
+
 @pytest.mark.parametrize("batch, most_wrong, fewest_alone", [
     # 90 mentioning others: 40 of them switched the others off before. 4 wrong and 59 alone until
-    # the judge trained on batches 62-63 (2026-12-07, twentieth session): 5 and 61.
-    ("batch_n.jsonl", 5, 61),
+    # the judge trained on batches 62-63 (2026-12-07, twentieth session): 5 and 61. N, M, O, 64
+    # and 65 now train the addresses' model (suppression/inbound/corpus.py, ADDRESS_BATCHES): none
+    # wrong since; what they measure is that model on what it was trained on.
+    ("batch_n.jsonl", 0, 61),
     # Read once, when the first rules were done: 48 wrong before, 16 after; 12 with addresses of
     # our own domain as only mentioned, a rule M's errors showed; 10 with the second review's;
     # none once its last ten were written into rules (2026-12-07, evening): no longer unseen.
@@ -207,13 +242,13 @@ def test_addresses_named_to_be_removed_are_still_removed(body, named):
     # now words of another use, each as narrow), and one a colleague forwarded mail from, still
     # wrong. N went from 4 to 5 wrong with that judge, and back to 4 with the words. 34 alone
     # until batches 62-63 trained, 33 since.
-    ("batch_m.jsonl", 1, 33),
+    ("batch_m.jsonl", 0, 33),
     # Written after those rules by a helper who saw no code, read once: 7 wrong with the rules
     # before them, 5 after; 34 decided alone either way. With the judge trained on batches 56-59:
     # 5 wrong, 37 alone. With the judge trained on batches 62-63: 8 wrong (three requests near
     # the threshold for named addresses that went to a person before), 39 alone. Those three were
     # read (for words of an address to keep, not kept: docs/email.md): no longer unseen. Z is.
-    ("batch_o.jsonl", 8, 39),
+    ("batch_o.jsonl", 0, 39),
     # Batch S (asking to be added, 63, or to be put on a do-not-mail list, 27: 6 of the 63
     # suppressed when first read, none once the words that want the mail were written from its
     # errors) now trains the judge: tests/corpus/reader/batch_s.jsonl.
@@ -254,10 +289,17 @@ def test_addresses_named_to_be_removed_are_still_removed(body, named):
     # read, for words of an address to keep (two versions, each taken apart by a reviewing helper;
     # none kept, docs/email.md): 11 and 6 wrong with the judge before 62-63, 12 and 11 after; 32
     # and 31 alone before, 34 and 31 after. Z, a third writer's of those kinds, never read: 8
-    # wrong and 17 alone before 62-63, 10 and 19 after.
-    ("batch_64.jsonl", 12, 34),
-    ("batch_65.jsonl", 11, 31),
-    ("batch_z.jsonl", 10, 19),
+    # wrong and 17 alone before 62-63, 10 and 19 after. The addresses' model (asked_about.py)
+    # trains on 64 and 65: none wrong, 34 and 31 alone. Z chose its regularisation and threshold
+    # (suppression/inbound/train.py): 1 wrong, 17 alone.
+    ("batch_64.jsonl", 0, 34),
+    ("batch_65.jsonl", 0, 31),
+    ("batch_z.jsonl", 1, 17),
+    # AA and AB, two more writers' of Z's kinds, written while the addresses' model was built and
+    # never read; measured once, each way: 8 and 15 wrong, 32 and 29 alone without the model; 1
+    # and 3 wrong, 31 and 28 alone with it.
+    ("batch_aa.jsonl", 1, 31),
+    ("batch_ab.jsonl", 3, 28),
 ])
 def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alone):
     outcomes = [evaluate.outcome(record, evaluate.read(record)) for record in read_batch(NAMED / batch)]

@@ -68,7 +68,8 @@ def test_the_wheel_holds_every_package_and_the_files_the_pages_need(installed):
         assert f"{package}/__init__.py" in names, package
     assert "handlers/templates/base.html" in names
     assert "handlers/locale/de/LC_MESSAGES/messages.po" in names
-    assert "suppression/inbound/judge.npz" in names  # the reader's model
+    assert "suppression/inbound/judge.npz" in names  # the reader's models
+    assert "suppression/inbound/asked_about.npz" in names
     with zipfile.ZipFile(wheel) as archive:
         entry_points = next(n for n in archive.namelist() if n.endswith("entry_points.txt"))
         assert "suppression = handlers.serve:console" in archive.read(entry_points).decode()

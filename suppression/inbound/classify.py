@@ -14,6 +14,7 @@ from suppression.addresses import normalise_address
 from suppression.errors import BadToken, InvalidAddress
 from suppression.inbound.authresults import sender_verdict
 from suppression.inbound.automatic import automatic_reasons
+from suppression.inbound import asked_about
 from suppression.inbound.decode import address_of, body_text, header, parse, part_text
 from suppression.inbound.named import MAX_NAMED, named_addresses, only_mentioned
 from suppression.inbound.intent import doubts_in, find_intent, scope_in_words
@@ -78,12 +79,14 @@ def classify_message(
     trusted_authserv_ids: Collection[str] = (),
     topics: Mapping[str, str] | None = None,
     judge: Judge | None = None,
+    addresses_judge: Judge | None = None,
 ) -> Decision:
     """Decide what a received message is; `read_token` verifies a link token or raises BadToken.
 
     `topics` (id: label) lets the person's words name a topic; without it a request found
-    through a quoted link is for all emails. `judge` weighs the person's own words (default:
-    the model shipped with the package).
+    through a quoted link is for all emails. `judge` weighs the person's own words, and
+    `addresses_judge` whether each address they name is asked about (default: the models
+    shipped with the package).
     """
     message = parse(raw)
     subject = header(message, "Subject")[:_MAX_SUBJECT]
@@ -197,6 +200,9 @@ def classify_message(
         mentioned = only_mentioned(text, {a: places[a] for a in named if a != own}, ours) if others else None
         if mentioned:
             return Decision(REVIEW, (*reasons, mentioned), **about)
+        unsure = asked_about.unclear(text, places, [a for a in named if a != own], addresses_judge or asked_about.shipped())
+        if unsure:
+            return Decision(REVIEW, (*reasons, unsure), **about)
         return Decision(REQUEST, reasons, tuple(named), names_others=others, reason=UNSUBSCRIBE,
                         proof=DMARC if proven and not others else UNPROVEN, **about)
     if own is None:

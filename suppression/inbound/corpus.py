@@ -46,6 +46,11 @@ from suppression.model import Status
 # the test split as a request. Batches X and Y of those kinds, two more writers', only measure.
 DEVELOPMENT_BATCHES = ("batch_05", "batch_06", "batch_35", "batch_60", "batch_61")
 TEST_BATCHES = ("batch_07", "batch_08", "batch_36", "batch_41")
+# The addresses' model (asked_about.py) trains on the train split and on these batches of
+# tests/corpus/named/: mail that names addresses, to remove and to keep, each batch read once
+# before (their mistakes were read: docs/email.md). The judge does not train on them: with 64-65
+# it decided fewer of the test split's English requests alone than the suite holds.
+ADDRESS_BATCHES = ("batch_64", "batch_65", "batch_m", "batch_n", "batch_o")
 LANGUAGES = ("en", "es", "fr", "de", "pt", "it", "nl", "ja", "zh")
 REQUEST, STAY = "request", "stay"
 SHAPES = ("plain", "html", "base64", "qp", "reply_top", "reply_bottom", "forward", "calendar", "auto_reply")

@@ -28,10 +28,10 @@ def _no_token(candidate: str) -> LinkClaim:
     raise BadToken("the corpus carries no tokens of ours")
 
 
-def read(record: Record, judge=None) -> Decision:
+def read(record: Record, judge=None, addresses_judge=None) -> Decision:
     """The service's decision on a record's message (no tokens: its links are not ours)."""
     return classify_message(render(record), record.sender_address, {normalise_address(REQUEST_ADDRESS)},
-                            _no_token, topics=DEFAULT_TOPICS, judge=judge)
+                            _no_token, topics=DEFAULT_TOPICS, judge=judge, addresses_judge=addresses_judge)
 
 
 def expected_addresses(record: Record) -> set[str]:

@@ -114,10 +114,10 @@ OTHER_USE = [
     r"\btal cual\b", r"\bfica como est[áa]\b", r"\bblijft zo\b",
     r"送って(もらって|いただいて)?(も)?(構いません|かまいません)",
 ]
-_SELF = re.compile(words_pattern(SELF), re.IGNORECASE)
+ASKING_FOR_SELF = re.compile(words_pattern(SELF), re.IGNORECASE)
 _OTHER_USE = re.compile(words_pattern(OTHER_USE), re.IGNORECASE)
 _CLAUSE_END = re.compile(r"[.!?;。！？；\n]")
-_SENTENCE_BREAK = re.compile(r"[.!?](?=\s|$)|[。！？\n]")  # not the dots of an address
+SENTENCE_BREAK = re.compile(r"[.!?](?=\s|$)|[。！？\n]")  # not the dots of an address
 _ADDRESS_WORD = re.compile(
     r"\b(address|adresse|direcci[óo]n|indirizzo|endere[çc]o|adres|e-?mailadres|mailadresse)\b|アドレス|邮箱|地址", re.IGNORECASE)
 # Around an address in a signature: "E-Mail:", "T:", "|", "<...>", " - ".
@@ -217,9 +217,9 @@ def _asked_for_self(text: str, others: Places) -> str | None:
     # The sentence breaks found once: looked for from the text's start at each match (_around), a
     # text of many short sentences asking for the sender beside an address word took time of its
     # length squared (52 s for 200,000 characters; a reviewing helper's).
-    breaks = [(found.start(), found.end()) for found in _SENTENCE_BREAK.finditer(text)]
+    breaks = [(found.start(), found.end()) for found in SENTENCE_BREAK.finditer(text)]
     starts = [start for start, _ in breaks]
-    for found in _SELF.finditer(text):
+    for found in ASKING_FOR_SELF.finditer(text):
         opening, closing = _sentence_of(text, found.start(), found.end(), breaks, starts)
         if _ADDRESS_WORD.search(text, opening, closing) is None and not any(
                 opening <= start < closing for start in written):
@@ -228,7 +228,7 @@ def _asked_for_self(text: str, others: Places) -> str | None:
 
 
 def _sentence_of(text: str, start: int, end: int, breaks: list[tuple[int, int]], starts: list[int]) -> tuple[int, int]:
-    """_around(_SENTENCE_BREAK, text, start, end), from the breaks of the whole text: a dot right
+    """_around(SENTENCE_BREAK, text, start, end), from the breaks of the whole text: a dot right
     before `start` ends a sentence there too ("...the To line.Unsubscribe me"), as it does for
     _around, which reads only up to `start`."""
     before = bisect.bisect_left(starts, start)

@@ -139,3 +139,26 @@ def test_the_words_asking_for_the_sender_read_a_whole_body_within_the_budget(chi
     # 2026-12-07); 0.2-0.3 s once the sentence breaks are found once.
     text = (shape * (SIZES[0] // len(shape) + 1))[:SIZES[0]]
     assert child.apply_async(self_words_of, (text,)).get(timeout=BUDGET_SECONDS)
+
+
+def addresses_weighed_in(text: str) -> bool:
+    """In a spawned child: the addresses' model weighs every address named in all of `text`."""
+    from suppression.inbound import asked_about
+    from suppression.inbound.named import named_addresses
+
+    named, _, places = named_addresses(text, frozenset())
+    assert len(named) > 0
+    asked_about.unclear(text, places, named, asked_about.shipped())
+    return True
+
+
+@pytest.mark.parametrize("text", [
+    ("remove me, not a@b.example, " * 8_000)[:SIZES[0]],
+    "".join(f"keep x{n}@y.example no. " for n in range(49)).ljust(SIZES[0], "."),
+    "".join(f"x{n}@y.example " for n in range(49)) + "w " * (SIZES[0] // 2),
+])
+def test_the_addresses_model_reads_a_whole_body_naming_the_most_addresses_within_the_budget(child, text):
+    # The reader gives it at most MAX_JUDGED characters of own words, and at most MAX_NAMED
+    # addresses (their places read, 200 at most); each address is read with every other marked,
+    # and its sentence from breaks found once, so the time stays linear in the text.
+    assert child.apply_async(addresses_weighed_in, (text,)).get(timeout=BUDGET_SECONDS)

@@ -1,0 +1,102 @@
+"""Of a request that names addresses, whether each is one the person asks to remove: a second
+linear model, over the words around the address.
+
+The judge (judge.py) weighs the whole message: whether it asks to unsubscribe. Asked, it says
+nothing of which address: "Désinscrivez-moi, mais pas mon mari : marc@..." and "請保留 lin@..."
+ask, and the address they name is the one to keep. Words for "keep" could not be listed: each
+list tried sent most of a reviewer's genuine requests to a person (docs/email.md). This model
+reads the sentence around each address and the words either side of it, with the address
+itself a mark, and it is trained on addresses the corpus's writers named, to remove or not.
+Below its threshold the message goes to a person: it never suppresses anyone the rules and the
+judge would not have, it only keeps some of them for a person.
+
+Trained with `python -m suppression.inbound.train --addresses`; asked_about.npz ships with
+the package, as judge.npz does.
+"""
+
+import bisect
+import functools
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from suppression.inbound.judge import DIMENSIONS, Judge, load_judge, normalise_text
+from suppression.inbound.named import ASKING_FOR_SELF, SENTENCE_BREAK, Places
+
+FEATURES_VERSION = 101  # its own numbers: a judge's file is refused here, and this one there
+MODEL_FILE = Path(__file__).with_name("asked_about.npz")
+_TARGET, _OTHER = "\x01", "\x02"  # the address weighed, and every other one, in the text read
+_SIDE = 80  # characters read either side of an address
+_SENTENCE = 300  # characters of its sentence read either side, at most
+_PLACES = 5  # places an address is written that are read
+
+
+def features(text: str, target: list[tuple[int, int]], others: list[tuple[int, int]], asks_for_self: bool) -> list[int]:
+    """The hashed features of the address written at `target` (its places in `text`), with every
+    other address (at `others`) a mark of its own; `asks_for_self`: whether words anywhere in
+    the text ask for the sender's own address (found once for all the addresses of a text)."""
+    marked, spots = _marked(text, target, others)
+    breaks = [found.end() for found in SENTENCE_BREAK.finditer(marked)]
+    names: set[str] = set()
+    for spot in spots[:_PLACES]:
+        after = bisect.bisect_right(breaks, spot)
+        opening = max(breaks[after - 1] if after else 0, spot - _SENTENCE)
+        closing = min(breaks[after] if after < len(breaks) else len(marked), spot + 1 + _SENTENCE)
+        left, right = marked[max(0, spot - _SIDE):spot], marked[spot + 1:spot + 1 + _SIDE]
+        for side, piece in (("s", marked[opening:closing]), ("l", left), ("r", right)):
+            normal = f" {normalise_text(piece)} "
+            for n in (2, 3, 4):
+                names.update(side + normal[i:i + n] for i in range(len(normal) - n + 1))
+            words = normal.split()
+            names.update(f"{side}w:{word}" for word in words)
+            names.update(f"{side}b:{a} {b}" for a, b in zip(words, words[1:]))
+        names.update(f"L{k}:{word}" for k, word in enumerate(reversed(normalise_text(left).split()[-3:])))
+        names.update(f"R{k}:{word}" for k, word in enumerate(normalise_text(right).split()[:3]))
+        names.add(f"#self-in-sentence:{ASKING_FOR_SELF.search(marked, opening, closing) is not None}")
+    names.add(f"#self:{asks_for_self}")
+    return list({zlib.crc32(name.encode()) & (DIMENSIONS - 1) for name in names})
+
+
+def _marked(text: str, target: list[tuple[int, int]], others: list[tuple[int, int]]) -> tuple[str, list[int]]:
+    """The text with each address written as one mark, and where the target's marks are."""
+    pieces, spots, last, length = [], [], 0, 0
+    for start, end, mark in sorted([(s, e, _TARGET) for s, e in target] + [(s, e, _OTHER) for s, e in others]):
+        if start < last:
+            continue
+        pieces.append(text[last:start])
+        length += start - last
+        if mark == _TARGET:
+            spots.append(length)
+        pieces.append(mark)
+        length += 1
+        last = end
+    pieces.append(text[last:])
+    return "".join(pieces), spots
+
+
+def unclear(text: str, places: Places, addresses: list[str], judge: Judge) -> str | None:
+    """Why some of `addresses` (named in `text`, written at `places`) may not be asked about; None
+    if the model takes each as asked about."""
+    unsure = []
+    for address, found in weighed(text, places, addresses):
+        probability = judge.chance(found)
+        if probability < judge.threshold:
+            unsure.append(f"{address} (judged {probability:.2f})")
+    if not unsure:
+        return None
+    return (f"not sure the words ask to remove {', '.join(unsure)}; a named address is decided alone"
+            f" from {judge.threshold:.2f}")
+
+
+def weighed(text: str, places: Places, addresses: list[str]) -> Iterator[tuple[str, list[int]]]:
+    """Each of `addresses` with its features (training reads them here too)."""
+    asks_for_self = ASKING_FOR_SELF.search(text) is not None
+    for address in addresses:
+        others = [place for other, written in places.items() if other != address for place in written]
+        yield address, features(text, places[address], others, asks_for_self)
+
+
+@functools.lru_cache(maxsize=1)
+def shipped() -> Judge:
+    """The model that ships with the package (loaded once per process)."""
+    return load_judge(MODEL_FILE, FEATURES_VERSION)

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from suppression.inbound import asked_about, evaluate
-from suppression.inbound.corpus import ADDRESS_BATCHES, LANGUAGES, REQUEST, STAY, TEST_BATCHES, read_batches, split
+from suppression.inbound.classify import Decision
+from suppression.inbound.corpus import ADDRESS_BATCHES, LANGUAGES, REQUEST, STAY, TEST_BATCHES, Record, read_batches, split
 from suppression.inbound.judge import DIMENSIONS, FEATURES_VERSION, MODEL_FILE, Judge, load_judge
 from suppression.inbound.train import ADDRESS_FLOOR
 from tests.support.paths import ROOT
@@ -45,7 +46,7 @@ def test_on_the_frozen_test_split_no_one_is_wrongly_suppressed_and_no_request_is
     # 42-44), 3 of 378 (45-47), 4 of 378 (48-50). What is below the thresholds goes to a person.
     overall = test_split["all"]
     assert overall.traps >= 480 and overall.counts[evaluate.WRONG] == 0, evaluate.table(test_split)
-    assert overall.counts[evaluate.LOST] == 0
+    assert overall.counts[evaluate.LOST] == 0 and overall.counts[evaluate.PARTLY] == 0
     assert overall.automatic_share >= 0.90, evaluate.table(test_split)
 
 
@@ -58,6 +59,17 @@ def test_every_language_is_mostly_decided_without_a_person(test_split):
     for language in LANGUAGES:
         assert test_split[language].automatic_share >= 0.89, (language, evaluate.table(test_split))
         assert test_split[language].counts[evaluate.WRONG] == 0, language
+
+
+def test_a_request_honoured_for_only_some_of_its_addresses_is_counted_as_partly_not_as_a_persons():
+    # Before: counted "left to a person", and no person is asked: the sender who wrote "me and my
+    # wife's x@..." stayed subscribed with only x@... suppressed (docs/email.md).
+    record = Record("p-1", "en", REQUEST, "names others to remove", "Ann <ann@example.com>", "", "me and x@example.org",
+                    "plain", "", ("ann@example.com", "x@example.org"), "batch_p")
+    honoured = Decision("request", ("asked",), ("x@example.org",))
+    assert evaluate.outcome(record, honoured) == evaluate.PARTLY
+    assert evaluate.outcome(record, Decision("request", ("asked",), ("ann@example.com", "x@example.org"))) == evaluate.AUTO
+    assert evaluate.outcome(record, Decision("review", ("unsure",))) == evaluate.PERSON
 
 
 def test_the_evaluation_command_prints_the_table():

@@ -305,3 +305,12 @@ def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alon
     outcomes = [evaluate.outcome(record, evaluate.read(record)) for record in read_batch(NAMED / batch)]
     assert outcomes.count(evaluate.WRONG) <= most_wrong and outcomes.count(evaluate.AUTO) >= fewest_alone, (
         outcomes.count(evaluate.WRONG), outcomes.count(evaluate.AUTO))
+    assert outcomes.count(evaluate.PARTLY) <= PARTLY.get(batch, 0), outcomes.count(evaluate.PARTLY)
+
+
+# A request for the sender's own address and another's in one sentence ("unsubscribe both me and
+# greg.hall@...", "meldet mich UND meinen Mann ab: thomas@...") is honoured for the named address
+# alone, and the sender stays subscribed: a known gap (docs/email.md). Counted as "left to a
+# person" until 2026-12-07, which no person was. A model of whether the sender is asked for too,
+# tried on these kinds, flagged a fifth to a half of the requests for named addresses only: not kept.
+PARTLY = {"batch_m.jsonl": 10, "batch_n.jsonl": 9, "batch_64.jsonl": 2, "batch_aa.jsonl": 3, "batch_ab.jsonl": 3}

@@ -3,7 +3,7 @@
 Reads the corpus (tests/corpus/reader/ in a checkout, or --corpus DIR), renders each record
 into the mail its client would send, reads it as the service does (classify_message, with the
 shipped model) and prints, per language and overall, on the frozen test split (or --split):
-wrong opt-outs, requests decided automatically, left to a person, and lost.
+wrong opt-outs, requests decided automatically, left to a person, lost, and partly honoured.
 """
 
 import argparse
@@ -21,7 +21,7 @@ from suppression.inbound.corpus import LANGUAGES, REQUEST_ADDRESS, Record, read_
 from suppression.tokens import LinkClaim
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "tests" / "corpus" / "reader"
-AUTO, PERSON, LOST, WRONG, KEPT = "auto", "person", "lost", "wrong", "kept"
+AUTO, PERSON, LOST, WRONG, KEPT, PARTLY = "auto", "person", "lost", "wrong", "kept", "partly"
 
 
 def _no_token(candidate: str) -> LinkClaim:
@@ -47,11 +47,13 @@ def _canonical(address: str) -> str:
 
 def outcome(record: Record, decision: Decision) -> str:
     """AUTO (a request honoured for exactly its addresses), PERSON (left for review), LOST (a
-    request dropped), WRONG (someone suppressed who did not ask) or KEPT (no one suppressed)."""
+    request dropped), PARTLY (honoured for some of its addresses alone, and no one asked about
+    the rest: "me and my wife's x@..." with only x@... suppressed), WRONG (someone suppressed who
+    did not ask) or KEPT (no one suppressed)."""
     if decision.kind == REQUEST:
         if record.label != REQUEST or not set(decision.addresses) <= expected_addresses(record):
             return WRONG
-        return AUTO if set(decision.addresses) == expected_addresses(record) else PERSON
+        return AUTO if set(decision.addresses) == expected_addresses(record) else PARTLY
     if record.label != REQUEST:
         return KEPT
     return PERSON if decision.kind == REVIEW else LOST
@@ -87,13 +89,13 @@ def tally(records: Iterable[Record], decide: Callable[[Record], Decision] = read
 
 
 def table(tallies: dict[str, Tally]) -> str:
-    lines = ["| language | requests | decided automatically | left to a person | lost | traps | wrong opt-outs |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| language | requests | decided automatically | left to a person | lost | partly honoured | traps"
+             " | wrong opt-outs |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for language, t in tallies.items():
         if not t.requests and not t.traps:
             continue
         lines.append(f"| {language} | {t.requests} | {t.counts[AUTO]} ({t.automatic_share:.1%}) | {t.counts[PERSON]} "
-                     f"| {t.counts[LOST]} | {t.traps} | {t.counts[WRONG]} |")
+                     f"| {t.counts[LOST]} | {t.counts[PARTLY]} | {t.traps} | {t.counts[WRONG]} |")
     return "\n".join(lines)
 
 
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m suppression.inbound.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="folder of batch files (*.jsonl)")
     parser.add_argument("--split", choices=("train", "development", "test"), default="test")
-    parser.add_argument("--wrong", action="store_true", help="also list each wrong opt-out and lost request")
+    parser.add_argument("--wrong", action="store_true", help="also list each wrong opt-out, lost and partly honoured request")
     args = parser.parse_args(argv)
     if not args.corpus.is_dir():
         print(f"error: no corpus folder at {args.corpus} (give --corpus DIR)", file=sys.stderr)
@@ -113,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(tally(records, lambda record: by_id[record.id])))
     if args.wrong:
         for record, decision in decided:
-            if outcome(record, decision) in (WRONG, LOST):
+            if outcome(record, decision) in (WRONG, LOST, PARTLY):
                 print(f"\n{outcome(record, decision)}: {record.id} ({record.lang}, {record.kind}): {decision.kind} "
                       f"{list(decision.addresses)}; {'; '.join(decision.reasons)}")
     return 0

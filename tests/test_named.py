@@ -314,3 +314,22 @@ def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alon
 # person" until 2026-12-07, which no person was. A model of whether the sender is asked for too,
 # tried on these kinds, flagged a fifth to a half of the requests for named addresses only: not kept.
 PARTLY = {"batch_m.jsonl": 10, "batch_n.jsonl": 9, "batch_64.jsonl": 2, "batch_aa.jsonl": 3, "batch_ab.jsonl": 3}
+
+
+def test_a_lone_surrogate_beside_a_named_address_is_read_not_a_message_that_could_not_be_read():
+    # UTF-7's "+2D0-" decodes to a lone surrogate. Past the 3,000 characters the judge reads, it
+    # stood only in what the addresses' model reads, whose hashing raised UnicodeEncodeError: the
+    # request went to a person as "could not be read" (a reviewing helper's).
+    body = ("Please unsubscribe anna@example.com, it is my late mother's address. " + "She loved your shop. " * 160
+            + "Again: anna@example.com +2D0-")
+    raw = (f"From: <p@example.com>\r\nTo: PLUSinfo@plusnxt.com\r\nSubject: Unsubscribe\r\n"
+           f"Content-Type: text/plain; charset=utf-7\r\n\r\n{body}\r\n").encode()
+    decision = classify_message(raw, "p@example.com", OURS, lambda token: verify_token([KEY], token))
+    assert decision.kind == REQUEST and decision.addresses == ("anna@example.com",), decision.reasons
+
+
+def test_an_address_written_only_inside_another_goes_to_a_person():
+    # Its only place is inside a quoted local part, so no words of its own were read: the model
+    # scored a single feature, 0.997, and it was suppressed (a reviewing helper's).
+    decision = read(message('Unsubscribe "my wife anna@example.com wants to stay"@example.org', "Unsubscribe"))
+    assert decision.kind == REVIEW and "anna@example.com (judged 0.00)" in decision.reasons[-1], decision.reasons

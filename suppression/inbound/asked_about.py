@@ -18,6 +18,7 @@ import bisect
 import functools
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from suppression.inbound.judge import DIMENSIONS, Judge, load_judge, normalise_text
@@ -31,19 +32,17 @@ _SENTENCE = 300  # characters of its sentence read either side, at most
 _PLACES = 5  # places an address is written that are read
 
 
-def features(text: str, target: list[tuple[int, int]], others: list[tuple[int, int]], asks_for_self: bool) -> list[int]:
-    """The hashed features of the address written at `target` (its places in `text`), with every
-    other address (at `others`) a mark of its own; `asks_for_self`: whether words anywhere in
-    the text ask for the sender's own address (found once for all the addresses of a text)."""
-    marked, spots = _marked(text, target, others)
-    breaks = [found.end() for found in SENTENCE_BREAK.finditer(marked)]
+def features(marked: "Marked", spots: list[int], asks_for_self: bool) -> list[int]:
+    """The hashed features of the address whose marks stand at `spots` in the marked text;
+    `asks_for_self`: whether words anywhere in the text ask for the sender's own address."""
+    text, breaks = marked.text, marked.breaks
     names: set[str] = set()
     for spot in spots[:_PLACES]:
         after = bisect.bisect_right(breaks, spot)
         opening = max(breaks[after - 1] if after else 0, spot - _SENTENCE)
-        closing = min(breaks[after] if after < len(breaks) else len(marked), spot + 1 + _SENTENCE)
-        left, right = marked[max(0, spot - _SIDE):spot], marked[spot + 1:spot + 1 + _SIDE]
-        for side, piece in (("s", marked[opening:closing]), ("l", left), ("r", right)):
+        closing = min(breaks[after] if after < len(breaks) else len(text), spot + 1 + _SENTENCE)
+        left, right = _piece(text, max(0, spot - _SIDE), spot, spots), _piece(text, spot + 1, spot + 1 + _SIDE, spots)
+        for side, piece in (("s", _piece(text, opening, closing, spots)), ("l", left), ("r", right)):
             normal = f" {normalise_text(piece)} "
             for n in (2, 3, 4):
                 names.update(side + normal[i:i + n] for i in range(len(normal) - n + 1))
@@ -52,26 +51,49 @@ def features(text: str, target: list[tuple[int, int]], others: list[tuple[int, i
             names.update(f"{side}b:{a} {b}" for a, b in zip(words, words[1:]))
         names.update(f"L{k}:{word}" for k, word in enumerate(reversed(normalise_text(left).split()[-3:])))
         names.update(f"R{k}:{word}" for k, word in enumerate(normalise_text(right).split()[:3]))
-        names.add(f"#self-in-sentence:{ASKING_FOR_SELF.search(marked, opening, closing) is not None}")
+        names.add(f"#self-in-sentence:{ASKING_FOR_SELF.search(text, opening, closing) is not None}")
     names.add(f"#self:{asks_for_self}")
-    return list({zlib.crc32(name.encode()) & (DIMENSIONS - 1) for name in names})
+    # surrogatepass: a lone surrogate (an RFC 2047 word of UTF-7) is hashed, not an error that
+    # would leave the whole message "could not be read" (a reviewing helper's).
+    return list({zlib.crc32(name.encode("utf-8", "surrogatepass")) & (DIMENSIONS - 1) for name in names})
 
 
-def _marked(text: str, target: list[tuple[int, int]], others: list[tuple[int, int]]) -> tuple[str, list[int]]:
-    """The text with each address written as one mark, and where the target's marks are."""
-    pieces, spots, last, length = [], [], 0, 0
-    for start, end, mark in sorted([(s, e, _TARGET) for s, e in target] + [(s, e, _OTHER) for s, e in others]):
+@dataclass(frozen=True)
+class Marked:
+    """A text with each place an address is written made one mark (_OTHER), where each
+    address's marks are, and where its sentences end: read once for all its addresses."""
+
+    text: str
+    spots: dict[str, list[int]]
+    breaks: list[int]
+
+
+def marked(text: str, places: Places) -> Marked:
+    pieces, spots, last, length = [], {}, 0, 0
+    for start, end, address in sorted((start, end, address) for address, written in places.items()
+                                      for start, end in written):
         if start < last:
-            continue
+            continue  # inside another place (a quoted local part holding an address)
         pieces.append(text[last:start])
         length += start - last
-        if mark == _TARGET:
-            spots.append(length)
-        pieces.append(mark)
+        spots.setdefault(address, []).append(length)
+        pieces.append(_OTHER)
         length += 1
         last = end
     pieces.append(text[last:])
-    return "".join(pieces), spots
+    joined = "".join(pieces)
+    return Marked(joined, spots, [found.end() for found in SENTENCE_BREAK.finditer(joined)])
+
+
+def _piece(text: str, start: int, end: int, spots: list[int]) -> str:
+    """text[start:end], with the weighed address's marks made _TARGET."""
+    inside = [spot - start for spot in spots if start <= spot < end]
+    if not inside:
+        return text[start:end]
+    chars = list(text[start:end])
+    for index in inside:
+        chars[index] = _TARGET
+    return "".join(chars)
 
 
 def unclear(text: str, places: Places, addresses: list[str], judge: Judge) -> str | None:
@@ -79,7 +101,7 @@ def unclear(text: str, places: Places, addresses: list[str], judge: Judge) -> st
     if the model takes each as asked about."""
     unsure = []
     for address, found in weighed(text, places, addresses):
-        probability = judge.chance(found)
+        probability = judge.chance(found) if found else 0.0  # no words of its own read: a person decides
         if probability < judge.threshold:
             unsure.append(f"{address} (judged {probability:.2f})")
     if not unsure:
@@ -89,11 +111,13 @@ def unclear(text: str, places: Places, addresses: list[str], judge: Judge) -> st
 
 
 def weighed(text: str, places: Places, addresses: list[str]) -> Iterator[tuple[str, list[int]]]:
-    """Each of `addresses` with its features (training reads them here too)."""
+    """Each of `addresses` with its features (training reads them here too); an address with no
+    place of its own read (each inside another's) has none."""
     asks_for_self = ASKING_FOR_SELF.search(text) is not None
+    read = marked(text, places)
     for address in addresses:
-        others = [place for other, written in places.items() if other != address for place in written]
-        yield address, features(text, places[address], others, asks_for_self)
+        spots = read.spots.get(address, [])
+        yield address, features(read, spots, asks_for_self) if spots else []
 
 
 @functools.lru_cache(maxsize=1)

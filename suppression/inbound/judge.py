@@ -94,7 +94,11 @@ class Judge:
         return self.threshold_named if names_addresses else self.threshold
 
     def probability(self, text: str, intent: Intent, subject_only: bool = False) -> float:
-        return self.chance(features(text, intent, subject_only))
+        try:
+            found = features(text, intent, subject_only)
+        except ValueError:  # UnicodeEncodeError: a lone surrogate the hashing cannot encode
+            return 0.0  # a person decides, with what the message says kept for them
+        return self.chance(found)
 
     def chance(self, found: list[int]) -> float:
         """The probability of hashed features `found`: 0.0 when the model cannot score them."""

@@ -54,8 +54,8 @@ def test_every_language_is_mostly_decided_without_a_person(test_split):
     # The measured figures (docs/email.md): 91.9% (Portuguese) to 98.4% of requests, then 90.5%
     # (English) with the judge trained on batches 62-63. The bar was 90% until the addresses'
     # model (asked_about.py, 2026-12-07): it sent one more English request of 74 to a person
-    # (89.2%), and on 540 messages of mail naming addresses it never trained on (batches Z, AA,
-    # AB) it took the wrong opt-outs from 33 to 11. A wrong opt-out is worse than a question.
+    # (89.2%), and on 540 messages of mail naming addresses it had never seen (batches Z, AA,
+    # AB) it took the wrong opt-outs from 33 to 5. A wrong opt-out is worse than a question.
     for language in LANGUAGES:
         assert test_split[language].automatic_share >= 0.89, (language, evaluate.table(test_split))
         assert test_split[language].counts[evaluate.WRONG] == 0, language
@@ -235,7 +235,7 @@ def test_training_the_addresses_model_writes_one_the_reader_loads_and_the_judge_
         load_judge(output)  # not a judge of whole messages
     with pytest.raises(ValueError, match="other features"):
         load_judge(MODEL_FILE, asked_about.FEATURES_VERSION)  # nor the judge one of addresses
-    assert asked_about.shipped().threshold == pytest.approx(0.311, abs=0.001)
+    assert asked_about.shipped().threshold == pytest.approx(0.3)
 
 
 def test_a_reader_model_that_cannot_be_used_stops_start_up(tmp_path):

@@ -11,7 +11,6 @@ below it a person decides. The test split is never read here.
 """
 
 import argparse
-import bisect
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 from suppression.addresses import normalise_address
 from suppression.errors import InvalidAddress
 from suppression.inbound.classify import REQUEST, words_of
-from suppression.inbound.named import SENTENCE_BREAK, named_addresses
+from suppression.inbound.named import named_addresses
 from suppression.inbound.corpus import REQUEST as ASKS
 from suppression.inbound.corpus import ADDRESS_BATCHES, REQUEST_ADDRESS, Record, read_batch, read_batches, render, split
 from suppression.inbound.decode import header, parse
@@ -37,12 +36,12 @@ SAFETY_MARGIN = 0.1
 # would follow it down, and the next trap is unseen.
 FLOOR = 0.5
 STRENGTHS = (64.0, 256.0, 1024.0)  # the inverse regularisation tried, chosen on the development split
-# The addresses' model: its regularisation and floor were chosen on batch Z (tests/corpus/named/,
-# never trained on) and the 52 reviewers' requests of tests/test_named.py, trained without each
-# address's sentence alone: of C 4, 16, 64 and 256 and thresholds 0.1 to 0.5, C=64 from 0.3 took
-# Z's 10 wrong opt-outs to 1 and sent 4 of those requests to a person. Trained with them, the
-# development split's highest address not asked about (0.29) sets the threshold: 0.311
-# (docs/email.md). Batches AA and AB, written after, measure it.
+# The addresses' model: its development split holds 29 addresses not asked about, all scored
+# below 0.15, so its threshold is its floor, chosen with its regularisation on batch Z
+# (tests/corpus/named/, never trained on) and the reviewers' requests of tests/test_named.py:
+# of C 4, 16, 64 and 256 and thresholds 0.1 to 0.5, C=64 from 0.3 left Z's 10 wrong opt-outs at
+# none and sent 4 of those 52 requests to a person (docs/email.md). Batches AA and AB, written
+# after, measure it.
 ADDRESS_STRENGTHS = (64.0,)
 ADDRESS_FLOOR = 0.3
 NAMED_CORPUS = DEFAULT_CORPUS.parent / "named"
@@ -76,28 +75,16 @@ class NamedExample:
     asked: bool  # the record's writer named it as one to remove
 
 
-def named_examples(record: Record, sentences: bool = False) -> list[NamedExample]:
+def named_examples(record: Record) -> list[NamedExample]:
     """Each address the reader would weigh with asked_about.py (those of the text, the sender's
-    own left out, as classify_message does); with `sentences`, each also as the sentence it is
-    first written in would be weighed were it the whole message (training only): short requests
-    naming an address are rare in the corpus, and "Please unsubscribe jane@example.com." scored
-    0.26 for a threshold of 0.30 without them, "请退订 jane@example.com。" 0.13."""
+    own left out, as classify_message does)."""
     message = parse(render(record))
     text, _ = words_of(message, header(message, "Subject"))
     named, _, places = named_addresses(text, {normalise_address(REQUEST_ADDRESS)})
     own = _own(record)
     others = [address for address in named if address != own]
-    examples = [NamedExample(record, address, found, address in expected_addresses(record))
-                for address, found in asked_about.weighed(text, places, others)]
-    breaks = [found.end() for found in SENTENCE_BREAK.finditer(text)] if sentences else []
-    for address in others if sentences else ():
-        after = bisect.bisect_right(breaks, places[address][0][0])
-        sentence = text[breaks[after - 1] if after else 0:breaks[after] if after < len(breaks) else len(text)].strip()
-        _, _, alone = named_addresses(sentence, {normalise_address(REQUEST_ADDRESS)})
-        if address in alone:
-            examples.extend(NamedExample(record, address, found, address in expected_addresses(record))
-                            for _, found in asked_about.weighed(sentence, alone, [address]))
-    return examples
+    return [NamedExample(record, address, found, address in expected_addresses(record))
+            for address, found in asked_about.weighed(text, places, others)]
 
 
 def _own(record: Record) -> str | None:
@@ -202,7 +189,7 @@ def train_addresses(parts: dict[str, list[Record]], output: Path) -> int:
     of the development split not asked about, and never below ADDRESS_FLOOR; the regularisation
     the one of ADDRESS_STRENGTHS that leaves the most development addresses asked about at or
     above it."""
-    train = [e for record in parts["train"] for e in named_examples(record, sentences=True)]
+    train = [e for record in parts["train"] for e in named_examples(record)]
     development = [e for record in parts["development"] for e in named_examples(record)]
     best = None
     for strength in ADDRESS_STRENGTHS:

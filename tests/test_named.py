@@ -210,6 +210,32 @@ def test_requests_whose_address_the_model_is_not_sure_of_go_to_a_person(body, na
     assert opened.kind == REQUEST and list(opened.addresses) == named, opened.reasons
 
 
+@pytest.mark.parametrize("body, alone", [
+    ("Please remove anna@example.org from your list.", True), ("Unsubscribe anna@example.org please", True),
+    ("Remove anna@example.org", True), ("Please take anna@example.org off your mailing list. Thanks", True),
+    ("Bitte anna@example.org abmelden.", True), ("Bitte entfernen Sie anna@example.org aus Ihrem Verteiler.", True),
+    ("Merci de désinscrire anna@example.org.", True), ("Veuillez supprimer anna@example.org de votre liste.", True),
+    ("Por favor, den de baja anna@example.org.", True), ("Eliminen anna@example.org de su lista, por favor.", True),
+    ("Removam anna@example.org da lista, por favor.", True), ("Graag anna@example.org afmelden.", True),
+    ("anna@example.org の配信を停止してください。", True), ("请把 anna@example.org 从邮件列表中删除。", True),
+    ("My mother passed away. Please remove her address anna@example.org.", True),
+    ("Please stop sending emails to anna@example.org.", True),
+    # The addresses' model's cost on the plainest requests: an address that ends a bare sentence
+    # is judged 0.13 to 0.26, and a person decides. Trained on each address's sentence alone too,
+    # it took these alone, but a reviewing helper's addresses to keep were suppressed 7 times of
+    # 64 instead of 2, and batches Z, AA and AB 11 times instead of 5 (docs/email.md): not kept.
+    ("Please unsubscribe anna@example.org.", False), ("hi\nPlease unsubscribe anna@example.org.", False),
+    ("Per favore cancellate anna@example.org.", False), ("请退订 anna@example.org。", False),
+])
+def test_plain_requests_naming_an_address_are_decided_alone_but_a_few_the_model_is_not_sure_of(body, alone):
+    decision = read(message(body, "Re: PLUS News"))  # a reply's subject is not read: the body alone
+    if alone:
+        assert decision.kind == REQUEST and decision.addresses == ("anna@example.org",), decision.reasons
+    else:
+        assert decision.kind == REVIEW and "not sure the words ask to remove anna@" in decision.reasons[-1], decision.reasons
+        assert read(message(body, "Re: PLUS News"), addresses_judge=_TAKES_ALL).addresses == ("anna@example.org",)
+
+
 @pytest.mark.parametrize("body, kept", [
     # Requests for the sender's own address beside one to keep, in the words of batches 64 and
     # 65 (which the addresses' model trains on): each rule let the kept address go with the

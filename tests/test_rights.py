@@ -78,7 +78,9 @@ async def test_the_subject_record_holds_everything_about_the_address(client, adm
     intake, service = client.app[INTAKE], client.app[SERVICE]
     own = await intake.receive(b"From: Jane <jane@example.com>\r\nSubject: unsubscribe\r\n\r\nPlease.\r\n",
                                "jane@example.com", ["PLUSinfo@plusnxt.com"])
-    naming = await intake.receive(b"From: bob@example.org\r\nSubject: hi\r\n\r\nPlease unsubscribe jane@example.com.\r\n",
+    # (Not "Please unsubscribe jane@example.com.": the addresses' model leaves that bare sentence
+    # to a person, and a request for review spends no stranger's budget: docs/email.md.)
+    naming = await intake.receive(b"From: bob@example.org\r\nSubject: hi\r\n\r\nPlease remove jane@example.com from your list.\r\n",
                                   "bob@example.org", ["PLUSinfo@plusnxt.com"])
     await intake.receive(b"From: carl@example.org\r\nSubject: hi\r\n\r\nWhen are you open?\r\n",
                          "carl@example.org", ["PLUSinfo@plusnxt.com"])
@@ -88,7 +90,7 @@ async def test_the_subject_record_holds_everything_about_the_address(client, adm
     assert [s["scope"] for s in record["suppressions"]] == ["all"]
     assert [c["source"] for c in record["history"]] == ["email"]
     assert [m["id"] for m in record["messages"]] == [own, naming]  # from it, and naming it; not carl's
-    assert "Please unsubscribe jane@example.com." in record["messages"][1]["raw"]
+    assert "Please remove jane@example.com from your list." in record["messages"][1]["raw"]
     assert [r["day"] for r in record["replies"]] == ["2026-11-25"]
     bob = await (await client.get("/v1/subjects/bob@example.org", headers=bearer(admin_key))).json()
     assert [(r["message"], r["addresses"]) for r in bob["rate_limits"]] == [(naming, 1)]

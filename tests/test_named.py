@@ -194,7 +194,7 @@ def test_addresses_named_to_be_removed_are_still_removed(body, named):
 
 @pytest.mark.parametrize("body, named", [
     # Four of the reviewers' requests above that the addresses' model (asked_about.py) is not sure
-    # of, judged 0.10 to 0.27 for a threshold of 0.30: the cost of its 33 wrong opt-outs taken
+    # of, judged 0.09 to 0.20 for a threshold of 0.30: the cost of its 33 wrong opt-outs taken
     # to 5 on mail it had never seen (docs/email.md). A person decides them; the open model takes
     # them as before, so that is where they go.
     ("Please cancel my husband's subscription, his address is gerald@family.example. He passed away.",

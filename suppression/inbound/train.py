@@ -36,11 +36,11 @@ SAFETY_MARGIN = 0.1
 # would follow it down, and the next trap is unseen.
 FLOOR = 0.5
 STRENGTHS = (64.0, 256.0, 1024.0)  # the inverse regularisation tried, chosen on the development split
-# The addresses' model: its development split holds 29 addresses not asked about, all scored
-# below 0.15, so its threshold is its floor, chosen with its regularisation on batch Z
+# The addresses' model: its development split holds 29 addresses not asked about, scored 0.15 at
+# most, so its threshold is its floor, chosen with its regularisation on batch Z
 # (tests/corpus/named/, never trained on) and the reviewers' requests of tests/test_named.py:
-# of C 4, 16, 64 and 256 and thresholds 0.1 to 0.5, C=64 from 0.3 left Z's 10 wrong opt-outs at
-# none and sent 4 of those 52 requests to a person (docs/email.md). Batches AA and AB, written
+# of C 4, 16, 64 and 256 and thresholds 0.1 to 0.5, C=64 from 0.3 took Z's 10 wrong opt-outs to
+# one and sent 4 of those 52 requests to a person (docs/email.md). Batches AA and AB, written
 # after, measure it.
 ADDRESS_STRENGTHS = (64.0,)
 ADDRESS_FLOOR = 0.3

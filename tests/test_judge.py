@@ -54,7 +54,7 @@ def test_every_language_is_mostly_decided_without_a_person(test_split):
     # The measured figures (docs/email.md): 91.9% (Portuguese) to 98.4% of requests, then 90.5%
     # (English) with the judge trained on batches 62-63. The bar was 90% until the addresses'
     # model (asked_about.py, 2026-12-07): it sent one more English request of 74 to a person
-    # (89.2%), and on 540 messages of mail naming addresses it had never seen (batches Z, AA,
+    # (89.2%), and on 540 messages of mail naming addresses it never trained on (batches Z, AA,
     # AB) it took the wrong opt-outs from 33 to 5. A wrong opt-out is worse than a question.
     for language in LANGUAGES:
         assert test_split[language].automatic_share >= 0.89, (language, evaluate.table(test_split))

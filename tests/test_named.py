@@ -116,12 +116,9 @@ def test_an_address_only_mentioned_sends_the_request_to_a_person(body):
     ("Bonjour,\nMerci de supprimer jane@other.example\nCordialement", ["jane@other.example"]),
     ("Good morning,\nCould you remove\n\njane.old@other.example\nbob.old@other.example\n\nMany thanks\nPeter",
      ["jane.old@other.example", "bob.old@other.example"]),
-    ("Please cancel my husband's subscription, his address is gerald@family.example. He passed away.",
-     ["gerald@family.example"]),
     ("Can you help me remove my old address jane@other.example from your list?", ["jane@other.example"]),
     ("Bitte tragen Sie jörg@müller.example aus. Rechnungen weiter an uns.", ["jörg@xn--mller-kva.example"]),
     # ("... and send me a confirmation" goes to a person: a confirmation's address is a mention.)
-    ("I'd like to unsubscribe my old work address j.smith@oldjob.example.", ["j.smith@oldjob.example"]),
     ("Please remove old.address@mail.example. I don't want these emails at that address anymore.",
      ["old.address@mail.example"]),
     ("Je ne veux plus recevoir vos mails sur mon ancienne adresse vieux@mail.example, merci de la supprimer.",
@@ -182,7 +179,6 @@ def test_an_address_only_mentioned_sends_the_request_to_a_person(body):
     ("tanaka@old.example は退職者のアドレスで、広告以外届かないので配信停止してください。", ["tanaka@old.example"]),
     ("父のアドレス isamu@hikari.example にまだメールが届いています。こちらも困っております。削除をお願いします。",
      ["isamu@hikari.example"]),
-    ("请删除 wang@old.example，不要再保留它。", ["wang@old.example"]),
     ("请退订 zhao@old.example，除了广告你们什么都不发。", ["zhao@old.example"]),
     ("请别动不动就给 zhao@old.example 发广告，请删除这个邮箱。", ["zhao@old.example"]),
     # "this address" is the one just named (a first version of "this address too" sent these to a person)
@@ -197,15 +193,17 @@ def test_addresses_named_to_be_removed_are_still_removed(body, named):
 
 
 @pytest.mark.parametrize("body, named", [
-    # One of the reviewers' requests above that the addresses' model (asked_about.py) is not sure
-    # of: the cost of its wrong opt-outs taken from 33 to 3 on mail it never trained on
-    # (docs/email.md). A person decides it; the open model takes it as before, so that is where
-    # it goes. (Trained on whole messages only, it left three more to a person: "Please cancel
-    # my husband's subscription, his address is gerald@...", "I'd like to unsubscribe my old work
-    # address j.smith@...", "请删除 wang@...，不要再保留它。")
+    # Four of the reviewers' requests above that the addresses' model (asked_about.py) is not sure
+    # of, judged 0.09 to 0.20 for a threshold of 0.30: the cost of its 33 wrong opt-outs taken
+    # to 5 on mail it had never seen (docs/email.md). A person decides them; the open model takes
+    # them as before, so that is where they go.
+    ("Please cancel my husband's subscription, his address is gerald@family.example. He passed away.",
+     ["gerald@family.example"]),
+    ("I'd like to unsubscribe my old work address j.smith@oldjob.example.", ["j.smith@oldjob.example"]),
     ("请把我退订。我订阅时用的邮箱是 xiaoming@qq.example。", ["xiaoming@qq.example"]),
+    ("请删除 wang@old.example，不要再保留它。", ["wang@old.example"]),
 ])
-def test_a_request_whose_address_the_model_is_not_sure_of_goes_to_a_person(body, named):
+def test_requests_whose_address_the_model_is_not_sure_of_go_to_a_person(body, named):
     decision = read(message(body, "Unsubscribe"))
     assert decision.kind == REVIEW and "not sure the words ask to remove" in decision.reasons[-1], decision.reasons
     opened = read(message(body, "Unsubscribe"), addresses_judge=_TAKES_ALL)
@@ -222,13 +220,11 @@ def test_a_request_whose_address_the_model_is_not_sure_of_goes_to_a_person(body,
     ("anna@example.org の配信を停止してください。", True), ("请把 anna@example.org 从邮件列表中删除。", True),
     ("My mother passed away. Please remove her address anna@example.org.", True),
     ("Please stop sending emails to anna@example.org.", True),
-    ("Please unsubscribe anna@example.org.", True), ("hi\nPlease unsubscribe anna@example.org.", True),
     # The addresses' model's cost on the plainest requests: an address that ends a bare sentence
-    # may be judged low, and a person decides. Trained on whole messages only, it left the two
-    # above to a person too (0.26); trained on every sentence alone as well, it took all four
-    # alone, but a reviewing helper's addresses to keep were suppressed 7 times of 64 instead of
-    # 2, and batches Z, AA and AB 11 times instead of 5 (docs/email.md): not kept. Trained on the
-    # sentences that ask by themselves (and those of addresses not asked about): these two.
+    # is judged 0.13 to 0.26, and a person decides. Trained on each address's sentence alone too,
+    # it took these alone, but a reviewing helper's addresses to keep were suppressed 7 times of
+    # 64 instead of 2, and batches Z, AA and AB 11 times instead of 5 (docs/email.md): not kept.
+    ("Please unsubscribe anna@example.org.", False), ("hi\nPlease unsubscribe anna@example.org.", False),
     ("Per favore cancellate anna@example.org.", False), ("请退订 anna@example.org。", False),
 ])
 def test_plain_requests_naming_an_address_are_decided_alone_but_a_few_the_model_is_not_sure_of(body, alone):
@@ -320,17 +316,16 @@ def test_an_address_named_to_keep_beside_a_request_goes_to_a_person(body, kept):
     # none kept, docs/email.md): 11 and 6 wrong with the judge before 62-63, 12 and 11 after; 32
     # and 31 alone before, 34 and 31 after. Z, a third writer's of those kinds, never read: 8
     # wrong and 17 alone before 62-63, 10 and 19 after. The addresses' model (asked_about.py)
-    # trains on 64 and 65: none wrong, 34 and 31 alone. Z chose its regularisation and floor
-    # (suppression/inbound/train.py): 1 wrong, 17 alone; trained on sentences that ask by
-    # themselves too, none wrong.
+    # trains on 64 and 65: none wrong, 34 and 31 alone. Z chose its regularisation and threshold
+    # (suppression/inbound/train.py): 1 wrong, 17 alone.
     ("batch_64.jsonl", 0, 34),
     ("batch_65.jsonl", 0, 31),
-    ("batch_z.jsonl", 0, 17),
+    ("batch_z.jsonl", 1, 17),
     # AA and AB, two more writers' of Z's kinds, written while the addresses' model was built and
-    # never read: 8 and 15 wrong, 32 and 29 alone without the model; 1 and 3 wrong, 31 and 28
-    # alone with it trained on whole messages; 1 and 2, 31 and 28 with the sentences that ask.
+    # never read; measured once, each way: 8 and 15 wrong, 32 and 29 alone without the model; 1
+    # and 3 wrong, 31 and 28 alone with it.
     ("batch_aa.jsonl", 1, 31),
-    ("batch_ab.jsonl", 2, 28),
+    ("batch_ab.jsonl", 3, 28),
 ])
 def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alone):
     outcomes = [evaluate.outcome(record, evaluate.read(record)) for record in read_batch(NAMED / batch)]

@@ -11,7 +11,6 @@ below it a person decides. The test split is never read here.
 """
 
 import argparse
-import bisect
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,14 +20,14 @@ import numpy as np
 from suppression.addresses import normalise_address
 from suppression.errors import InvalidAddress
 from suppression.inbound.classify import REQUEST, words_of
-from suppression.inbound.named import SENTENCE_BREAK, Places, named_addresses
+from suppression.inbound.named import named_addresses
 from suppression.inbound.corpus import REQUEST as ASKS
 from suppression.inbound.corpus import ADDRESS_BATCHES, REQUEST_ADDRESS, Record, read_batch, read_batches, render, split
 from suppression.inbound.decode import header, parse
 from suppression.inbound.evaluate import DEFAULT_CORPUS, expected_addresses, read
 from suppression.inbound.intent import find_intent
 from suppression.inbound import asked_about
-from suppression.inbound.judge import DIMENSIONS, MODEL_FILE, Judge, features, shipped_judge
+from suppression.inbound.judge import DIMENSIONS, MODEL_FILE, Judge, features
 
 # Log-odds added above the highest-scoring development message that does not ask, so that
 # it is itself below the threshold (a wider margin sends more requests to a person).
@@ -76,42 +75,16 @@ class NamedExample:
     asked: bool  # the record's writer named it as one to remove
 
 
-def named_examples(record: Record, sentences: bool = False) -> list[NamedExample]:
+def named_examples(record: Record) -> list[NamedExample]:
     """Each address the reader would weigh with asked_about.py (those of the text, the sender's
-    own left out, as classify_message does); with `sentences` (training), each also as the
-    sentences it is written in would be weighed were they the whole message, where that keeps
-    its label: every sentence of an address not asked about, and of one asked about only a
-    sentence that asks by itself (the phrase finder finds a request, none negated, and the
-    shipped judge takes it as one naming addresses)."""
+    own left out, as classify_message does)."""
     message = parse(render(record))
     text, _ = words_of(message, header(message, "Subject"))
     named, _, places = named_addresses(text, {normalise_address(REQUEST_ADDRESS)})
     own = _own(record)
     others = [address for address in named if address != own]
-    examples = [NamedExample(record, address, found, address in expected_addresses(record))
-                for address, found in asked_about.weighed(text, places, others)]
-    return examples + [example for address in others if sentences for example in _alone(record, text, places, address)]
-
-
-def _alone(record: Record, text: str, places: Places, address: str) -> list[NamedExample]:
-    """Short requests naming an address are rare in the corpus: trained on whole messages only,
-    the model judged "Please unsubscribe jane@example.com." 0.26 and "请退订 jane@example.com。"
-    0.13. Every sentence alone, whatever it said, took its message's label ("Su dirección es
-    x@..." as asked about), and more addresses to keep were suppressed (docs/email.md)."""
-    asked, judge = address in expected_addresses(record), shipped_judge()
-    breaks = [found.end() for found in SENTENCE_BREAK.finditer(text)]
-    examples = []
-    for start, _ in places[address][:3]:
-        after = bisect.bisect_right(breaks, start)
-        sentence = text[breaks[after - 1] if after else 0:breaks[after] if after < len(breaks) else len(text)].strip()
-        _, _, alone = named_addresses(sentence, {normalise_address(REQUEST_ADDRESS)})
-        intent = find_intent(sentence)
-        if address not in alone or (asked and not (intent.asked and not intent.negated and
-                                                   judge.probability(sentence, intent) >= judge.threshold_named)):
-            continue
-        examples.extend(NamedExample(record, address, found, asked)
-                        for _, found in asked_about.weighed(sentence, alone, [address]))
-    return examples
+    return [NamedExample(record, address, found, address in expected_addresses(record))
+            for address, found in asked_about.weighed(text, places, others)]
 
 
 def _own(record: Record) -> str | None:
@@ -216,7 +189,7 @@ def train_addresses(parts: dict[str, list[Record]], output: Path) -> int:
     of the development split not asked about, and never below ADDRESS_FLOOR; the regularisation
     the one of ADDRESS_STRENGTHS that leaves the most development addresses asked about at or
     above it."""
-    train = [e for record in parts["train"] for e in named_examples(record, sentences=True)]
+    train = [e for record in parts["train"] for e in named_examples(record)]
     development = [e for record in parts["development"] for e in named_examples(record)]
     best = None
     for strength in ADDRESS_STRENGTHS:

@@ -41,16 +41,17 @@ def features(marked: "Marked", spots: list[int], asks_for_self: bool) -> list[in
         after = bisect.bisect_right(breaks, spot)
         opening = max(breaks[after - 1] if after else 0, spot - _SENTENCE)
         closing = min(breaks[after] if after < len(breaks) else len(text), spot + 1 + _SENTENCE)
-        left, right = _piece(text, max(0, spot - _SIDE), spot, spots), _piece(text, spot + 1, spot + 1 + _SIDE, spots)
-        for side, piece in (("s", _piece(text, opening, closing, spots)), ("l", left), ("r", right)):
-            normal = f" {normalise_text(piece)} "
+        words_of = {}
+        for side, (start, end) in (("s", (opening, closing)), ("l", (max(0, spot - _SIDE), spot)),
+                                   ("r", (spot + 1, spot + 1 + _SIDE))):
+            normal = f" {normalise_text(_piece(text, start, end, spots))} "
             for n in (2, 3, 4):
                 names.update(side + normal[i:i + n] for i in range(len(normal) - n + 1))
-            words = normal.split()
+            words = words_of[side] = normal.split()
             names.update(f"{side}w:{word}" for word in words)
             names.update(f"{side}b:{a} {b}" for a, b in zip(words, words[1:]))
-        names.update(f"L{k}:{word}" for k, word in enumerate(reversed(normalise_text(left).split()[-3:])))
-        names.update(f"R{k}:{word}" for k, word in enumerate(normalise_text(right).split()[:3]))
+        names.update(f"L{k}:{word}" for k, word in enumerate(reversed(words_of["l"][-3:])))
+        names.update(f"R{k}:{word}" for k, word in enumerate(words_of["r"][:3]))
         names.add(f"#self-in-sentence:{ASKING_FOR_SELF.search(text, opening, closing) is not None}")
     names.add(f"#self:{asks_for_self}")
     # surrogatepass: a lone surrogate (an RFC 2047 word of UTF-7) is hashed, not an error that

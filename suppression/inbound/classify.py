@@ -200,7 +200,8 @@ def classify_message(
         mentioned = only_mentioned(text, {a: places[a] for a in named if a != own}, ours) if others else None
         if mentioned:
             return Decision(REVIEW, (*reasons, mentioned), **about)
-        unsure = asked_about.unclear(text, places, [a for a in named if a != own], addresses_judge or asked_about.shipped())
+        unsure = asked_about.unclear(text, places, [a for a in named if a != own],
+                                     addresses_judge or asked_about.shipped()) if others else None
         if unsure:
             return Decision(REVIEW, (*reasons, unsure), **about)
         return Decision(REQUEST, reasons, tuple(named), names_others=others, reason=UNSUBSCRIBE,

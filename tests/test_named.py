@@ -141,8 +141,6 @@ def test_an_address_only_mentioned_sends_the_request_to_a_person(body):
     ("Com'è possibile che vecchio@mail.example riceva ancora le vostre mail? Cancellatelo.", ["vecchio@mail.example"]),
     ("Löschen Sie bitte h.braun@gmx.example aus Ihrer Datenbank, Sie haben kein Recht, diese Daten zu behalten.",
      ["h.braun@gmx.example"]),
-    ("Conformément au RGPD, veuillez supprimer marc.dupont@orange.example de votre fichier et ne pas conserver "
-     "mes données.", ["marc.dupont@orange.example"]),
     ("Quiten contabilidad@taller.example de su lista, no queremos mantener suscripciones en esa cuenta.",
      ["contabilidad@taller.example"]),
     ("Por favor, removam o e-mail carlos.silva@empresa.example da lista, não vamos manter essa conta.",
@@ -157,8 +155,6 @@ def test_an_address_only_mentioned_sends_the_request_to_a_person(body):
     # möchte aus Ihrem Newsletter"), 22 of 45. Neither was kept (docs/email.md).
     ("Ich möchte aus Ihrem Newsletter folgende Adressen austragen lassen:\na.klein@firma.example\n"
      "b.gross@firma.example", ["a.klein@firma.example", "b.gross@firma.example"]),
-    ("Na mijn afmelding hebben jullie oud@mail.example gewoon laten staan. Graag alsnog verwijderen.",
-     ["oud@mail.example"]),
     ("退職者のアドレスを残しておく必要はありませんので、s.inoue@fujita.example を配信リストから削除してください。",
      ["s.inoue@fujita.example"]),
     ("Please remove bob@acme.example, he gets nothing from you except spam.", ["bob@acme.example"]),
@@ -193,15 +189,21 @@ def test_addresses_named_to_be_removed_are_still_removed(body, named):
 
 
 @pytest.mark.parametrize("body, named", [
-    # Four of the reviewers' requests above that the addresses' model (asked_about.py) is not sure
-    # of, judged 0.09 to 0.20 for a threshold of 0.30: the cost of its 33 wrong opt-outs taken
-    # to 5 on mail it had never seen (docs/email.md). A person decides them; the open model takes
-    # them as before, so that is where they go.
+    # Six of the reviewers' requests above that the addresses' model (asked_about.py) is not sure
+    # of, below its threshold of 0.37: the cost of its wrong opt-outs on Z, AA and AB taken from
+    # 33 to 3 (docs/email.md). A person decides them; the open model takes them as before, so
+    # that is where they go.
     ("Please cancel my husband's subscription, his address is gerald@family.example. He passed away.",
      ["gerald@family.example"]),
     ("I'd like to unsubscribe my old work address j.smith@oldjob.example.", ["j.smith@oldjob.example"]),
     ("请把我退订。我订阅时用的邮箱是 xiaoming@qq.example。", ["xiaoming@qq.example"]),
     ("请删除 wang@old.example，不要再保留它。", ["wang@old.example"]),
+    # Two more since the model reads no punctuation (which took the contract's own "Please
+    # unsubscribe jane@example.com." alone, judged 0.26 before, and the plain requests below).
+    ("Conformément au RGPD, veuillez supprimer marc.dupont@orange.example de votre fichier et ne pas conserver "
+     "mes données.", ["marc.dupont@orange.example"]),
+    ("Na mijn afmelding hebben jullie oud@mail.example gewoon laten staan. Graag alsnog verwijderen.",
+     ["oud@mail.example"]),
 ])
 def test_requests_whose_address_the_model_is_not_sure_of_go_to_a_person(body, named):
     decision = read(message(body, "Unsubscribe"))
@@ -220,12 +222,12 @@ def test_requests_whose_address_the_model_is_not_sure_of_go_to_a_person(body, na
     ("anna@example.org の配信を停止してください。", True), ("请把 anna@example.org 从邮件列表中删除。", True),
     ("My mother passed away. Please remove her address anna@example.org.", True),
     ("Please stop sending emails to anna@example.org.", True),
-    # The addresses' model's cost on the plainest requests: an address that ends a bare sentence
-    # is judged 0.13 to 0.26, and a person decides. Trained on each address's sentence alone too,
-    # it took these alone, but a reviewing helper's addresses to keep were suppressed 7 times of
-    # 64 instead of 2, and batches Z, AA and AB 11 times instead of 5 (docs/email.md): not kept.
-    ("Please unsubscribe anna@example.org.", False), ("hi\nPlease unsubscribe anna@example.org.", False),
-    ("Per favore cancellate anna@example.org.", False), ("请退订 anna@example.org。", False),
+    # The addresses' model, reading punctuation, judged an address that ends a bare sentence low
+    # ("Please unsubscribe anna@example.org." 0.26, "请退订 anna@example.org。" 0.13) and left
+    # these four to a person. It reads no punctuation now (docs/email.md). Trained on every
+    # sentence alone as well, it had taken them alone too, but suppressed more addresses to keep.
+    ("Please unsubscribe anna@example.org.", True), ("hi\nPlease unsubscribe anna@example.org.", True),
+    ("Per favore cancellate anna@example.org.", True), ("请退订 anna@example.org。", True),
 ])
 def test_plain_requests_naming_an_address_are_decided_alone_but_a_few_the_model_is_not_sure_of(body, alone):
     decision = read(message(body, "Re: PLUS News"))  # a reply's subject is not read: the body alone
@@ -317,14 +319,14 @@ def test_an_address_named_to_keep_beside_a_request_goes_to_a_person(body, kept):
     # and 31 alone before, 34 and 31 after. Z, a third writer's of those kinds, never read: 8
     # wrong and 17 alone before 62-63, 10 and 19 after. The addresses' model (asked_about.py)
     # trains on 64 and 65: none wrong, 34 and 31 alone. Z chose its regularisation and threshold
-    # (suppression/inbound/train.py): 1 wrong, 17 alone.
+    # (suppression/inbound/train.py): 1 wrong, 17 alone; 0 and 17 once it read no punctuation.
     ("batch_64.jsonl", 0, 34),
     ("batch_65.jsonl", 0, 31),
-    ("batch_z.jsonl", 1, 17),
+    ("batch_z.jsonl", 0, 17),
     # AA and AB, two more writers' of Z's kinds, written while the addresses' model was built and
-    # never read; measured once, each way: 8 and 15 wrong, 32 and 29 alone without the model; 1
-    # and 3 wrong, 31 and 28 alone with it.
-    ("batch_aa.jsonl", 1, 31),
+    # never read: 8 and 15 wrong, 32 and 29 alone without the model; 1 and 3 wrong, 31 and 28
+    # alone with it reading punctuation; 0 and 3, 28 and 28 reading none (docs/email.md).
+    ("batch_aa.jsonl", 0, 28),
     ("batch_ab.jsonl", 3, 28),
 ])
 def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alone):
@@ -339,7 +341,7 @@ def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alon
 # alone, and the sender stays subscribed: a known gap (docs/email.md). Counted as "left to a
 # person" until 2026-12-07, which no person was. A model of whether the sender is asked for too,
 # tried on these kinds, flagged a fifth to a half of the requests for named addresses only: not kept.
-PARTLY = {"batch_m.jsonl": 10, "batch_n.jsonl": 9, "batch_64.jsonl": 2, "batch_aa.jsonl": 3, "batch_ab.jsonl": 3}
+PARTLY = {"batch_m.jsonl": 10, "batch_n.jsonl": 9, "batch_64.jsonl": 2, "batch_aa.jsonl": 3, "batch_ab.jsonl": 2}
 
 
 def test_a_lone_surrogate_beside_a_named_address_is_read_not_a_message_that_could_not_be_read():

@@ -54,6 +54,7 @@ class Example:
     indices: list[int]  # its hashed features (features())
     reaches_judge: bool  # structure (automatic mail, an invitation, a token) did not decide it first
     addresses_right: bool  # taken as a request, it would suppress exactly whom the record names
+    no_one_else: bool  # taken as a request, it would suppress no one the record does not name
     names_addresses: bool  # its own words name addresses (the judge's second threshold)
 
 
@@ -62,8 +63,9 @@ def example(record: Record, open_judge: Judge) -> Example:
     text, subject_only = words_of(message, header(message, "Subject"))
     decision = read(record, open_judge, open_judge)  # judges that take everything: what structure leaves to them
     named, _, _ = named_addresses(text, {normalise_address(REQUEST_ADDRESS)})
+    expected = expected_addresses(record)
     return Example(record, features(text, find_intent(text), subject_only), decision.kind == REQUEST,
-                   set(decision.addresses) == expected_addresses(record), bool(named))
+                   set(decision.addresses) == expected, set(decision.addresses) <= expected, bool(named))
 
 
 @dataclass
@@ -132,7 +134,11 @@ def choose_thresholds(scores: np.ndarray, examples: list[Example]) -> tuple[floa
     thresholds, alone = [], 0
     for named in (False, True):
         judged = [(s, e) for s, e in zip(scores, examples, strict=True) if e.reaches_judge and e.names_addresses == named]
-        traps = [s for s, e in judged if e.record.label != ASKS or not e.addresses_right]
+        # A request honoured for some of its addresses ("me and x@...": x@... alone) is no trap:
+        # it suppresses no one who did not ask, and the pairing words send such requests to a
+        # person (named.py). Counted as one, the development split's one such request set the
+        # threshold for named addresses at 0.998 once the audit put the sender in its label.
+        traps = [s for s, e in judged if e.record.label != ASKS or not e.no_one_else]
         cut = least_above(traps, [s for s, _ in judged])
         thresholds.append(float(1 / (1 + np.exp(-cut))))
         alone += sum(1 for s, e in judged if e.record.label == ASKS and e.addresses_right and s >= cut)

@@ -256,6 +256,45 @@ def test_an_address_named_to_keep_beside_a_request_goes_to_a_person(body, kept):
     assert opened.kind == REQUEST and kept in opened.addresses, opened.reasons  # suppressed, without the model
 
 
+@pytest.mark.parametrize("body", [
+    # The sender paired with the address they name. Honoured for the named address alone, the
+    # sender stayed on the list and no one was asked: 21 of batches 64, M and N's 67 such requests.
+    "Please unsubscribe both me and my wife, anna@example.org. We get everything twice.",
+    "Remove this address and anna@example.org, please.",
+    "Unsubscribe me and anna@example.org too, thanks.",
+    "Bitte melden Sie mich und meine Frau (anna@example.org) ab.",
+    "Merci de me désabonner ainsi que ma fille : anna@example.org.",
+    "Dadme de baja a mí y a mi mujer, anna@example.org.",
+    "Cancellate me e mia moglie anna@example.org, grazie.",
+    "Por favor, retirem o meu endereço e o da minha esposa, anna@example.org.",
+    "Graag dit adres en anna@example.org afmelden.",
+    "このアドレスと anna@example.org の配信を停止してください。",
+    "请把我和我太太(anna@example.org)都退订。",
+])
+def test_a_request_for_the_sender_beside_a_named_address_goes_to_a_person(body):
+    # With the addresses' model opened, the pairing alone sends it to a person: a person adds the
+    # sender's own address, where "me and" or "ik en" may also say something else.
+    decision = read(message(body, "Unsubscribe"), addresses_judge=_TAKES_ALL)
+    assert decision.kind == REVIEW and "the sender's own address too" in decision.reasons[-1], decision.reasons
+    assert read(message(body, "Unsubscribe")).kind == REVIEW
+
+
+@pytest.mark.parametrize("body", [
+    # First-person words beside a request for someone else's address pair no one with it.
+    "My mother passed away. Please remove her address anna@example.org from your list.",
+    "We share a computer. Please remove anna@example.org, which is my wife's.",
+    "Mi madre falleció. Por favor, eliminen su dirección anna@example.org.",
+    "Bitte entfernen Sie die Adresse meiner verstorbenen Mutter, anna@example.org.",
+    "请删除我母亲的邮箱 anna@example.org，她已经去世了。",
+    # "esse e-mail" is not "esse e" (this one and): a first version sent these to a person
+    "Meu filho recebe propaganda em anna@example.org. Tirem esse e-mail da lista.",
+    "Mia figlia riceve le vostre offerte su anna@example.org. Cancellate questa e-mail, grazie.",
+])
+def test_first_person_words_beside_a_request_for_another_address_leave_it_decided_alone(body):
+    decision = read(message(body, "Unsubscribe"))
+    assert decision.kind == REQUEST and decision.addresses == ("anna@example.org",), decision.reasons
+
+
 @pytest.mark.parametrize("batch, most_wrong, fewest_alone", [
     # 90 mentioning others: 40 of them switched the others off before. 4 wrong and 59 alone until
     # the judge trained on batches 62-63 (2026-12-07, twentieth session): 5 and 61. N, M, O, 64
@@ -305,13 +344,20 @@ def test_an_address_named_to_keep_beside_a_request_goes_to_a_person(body, kept):
     # judge took W to 7 but one message of the frozen test split as a request: not kept. Trained
     # on batches 62-63 (two more writers', warnings the most), with 60-61 choosing its
     # thresholds (0.897 and 0.916, from 0.720 and 0.915): W 2, 31 alone.
-    ("batch_w.jsonl", 2, 31),
+    # Four of W's and three of Y's went to a person since the words that pair the sender with a
+    # named address (SENDER_TOO): each asks for the sender's own address too, which their labels
+    # leave out: "merci de me désinscrire de PLUS News, ainsi que mon ancienne adresse …", "quero
+    # cancelar a newsletter. E por favor removam também o meu outro email …", "cancellatemi dalla
+    # newsletter, sia questo indirizzo sia il mio vecchio …", "请帮我退订电子报。另外我以前的邮箱 … 也一起退掉",
+    # "bitte diese Adresse und zusätzlich k.hoffmann@… austragen", "sia questo indirizzo sia
+    # marco.bellini@…", "このアドレスと、会社のアドレス…の両方".
+    ("batch_w.jsonl", 2, 27),
     # X and Y, two more writers' of 62-63's kinds (45 warnings, 27 requests taken back, 27
     # refusals under a subject that asks, 18 questions, 63 requests in the same words), never
     # read: 3 and 4 suppressed, 19 and 28 alone with the judge before 62-63 trained; 1 and 2, 21 and
     # 33 after.
     ("batch_x.jsonl", 1, 21),
-    ("batch_y.jsonl", 2, 33),
+    ("batch_y.jsonl", 2, 30),
     # 64 and 65, two writers' of messages that all name another address (63 requests to remove
     # it, 72 to remove only the sender's own beside it, often "keep that one", 45 asking nothing):
     # read, for words of an address to keep (two versions, each taken apart by a reviewing helper;
@@ -328,6 +374,13 @@ def test_an_address_named_to_keep_beside_a_request_goes_to_a_person(body, kept):
     # alone with it reading punctuation; 0 and 3, 28 and 28 reading none (docs/email.md).
     ("batch_aa.jsonl", 0, 28),
     ("batch_ab.jsonl", 3, 28),
+    # AC and AD, two more writers' (2026-12-08): 72 requests for the sender's own address beside
+    # named ones, 72 for the named only, 36 asking nothing. AD was read to write the pairing words
+    # (SENDER_TOO); AC never: 24 alone and 30 partly honoured before them, 23 and 9 after. AD's
+    # one wrong opt-out is older: "este correo me llega dirigido a manuel.prieto@…, que no es mi
+    # dirección", which asks nothing, suppresses manuel.prieto@….
+    ("batch_ac.jsonl", 0, 23),
+    ("batch_ad.jsonl", 1, 31),
 ])
 def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alone):
     outcomes = [evaluate.outcome(record, evaluate.read(record)) for record in read_batch(NAMED / batch)]
@@ -336,12 +389,12 @@ def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alon
     assert outcomes.count(evaluate.PARTLY) <= PARTLY.get(batch, 0), outcomes.count(evaluate.PARTLY)
 
 
-# A request for the sender's own address and another's in one sentence ("unsubscribe both me and
-# greg.hall@...", "meldet mich UND meinen Mann ab: thomas@...") is honoured for the named address
-# alone, and the sender stays subscribed: a known gap (docs/email.md). Counted as "left to a
-# person" until 2026-12-07, which no person was. A model of whether the sender is asked for too,
-# tried on these kinds, flagged a fifth to a half of the requests for named addresses only: not kept.
-PARTLY = {"batch_m.jsonl": 10, "batch_n.jsonl": 9, "batch_64.jsonl": 2, "batch_aa.jsonl": 3, "batch_ab.jsonl": 2}
+# A request for the sender's own address and another's ("unsubscribe both me and greg.hall@...",
+# "meldet mich UND meinen Mann ab: thomas@...") was honoured for the named address alone, the
+# sender left subscribed: M 10, N 9, 64 2, AA 3, AB 2, until the words that pair them
+# (SENDER_TOO, suppression/inbound/named.py) sent them to a person (2026-12-08). Written from M,
+# N and 64's, AA's three and AD's 27, read for it; AB's two were caught unread, and 21 of AC's 30.
+PARTLY = {"batch_ac.jsonl": 9, "batch_ad.jsonl": 1}
 
 
 def test_a_lone_surrogate_beside_a_named_address_is_read_not_a_message_that_could_not_be_read():

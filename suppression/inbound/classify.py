@@ -16,7 +16,7 @@ from suppression.inbound.authresults import sender_verdict
 from suppression.inbound.automatic import automatic_reasons
 from suppression.inbound import asked_about
 from suppression.inbound.decode import address_of, body_text, header, parse, part_text
-from suppression.inbound.named import MAX_NAMED, named_addresses, only_mentioned
+from suppression.inbound.named import MAX_NAMED, named_addresses, only_mentioned, sender_too
 from suppression.inbound.intent import doubts_in, find_intent, scope_in_words
 from suppression.inbound.judge import Judge, shipped_judge
 from suppression.inbound.ownwords import own_words
@@ -204,6 +204,9 @@ def classify_message(
                                      addresses_judge or asked_about.shipped()) if others else None
         if unsure:
             return Decision(REVIEW, (*reasons, unsure), **about)
+        too = sender_too(text) if others and own not in named else None
+        if too:
+            return Decision(REVIEW, (*reasons, f"the words may ask for the sender's own address too ({too!r})"), **about)
         return Decision(REQUEST, reasons, tuple(named), names_others=others, reason=UNSUBSCRIBE,
                         proof=DMARC if proven and not others else UNPROVEN, **about)
     if own is None:

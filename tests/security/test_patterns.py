@@ -96,7 +96,7 @@ def test_the_shapes_that_froze_the_old_patterns_are_read_within_the_budget(reade
 def phrases_of(text: str) -> bool:
     """In a spawned child: the phrase patterns over all of `text`."""
     from suppression.inbound.intent import doubts_in, find_intent, scope_in_words
-    from suppression.inbound.named import named_addresses, only_mentioned
+    from suppression.inbound.named import named_addresses, only_mentioned, sender_too
 
     find_intent(text)
     doubts_in(text)
@@ -104,6 +104,7 @@ def phrases_of(text: str) -> bool:
     words = text[:4 * MAX_JUDGED]  # the reader hands it at most MAX_JUDGED characters of own words
     _, _, places = named_addresses(words + "\na@b.example\nx@y.example", frozenset())
     only_mentioned(words, places)
+    sender_too(text)
     return True
 
 
@@ -116,7 +117,8 @@ def child():
         yield pool
 
 
-@pytest.mark.parametrize("shape", ["a@", "\n.", " ", "=?a?q?", "(", "stop\n", "no not ", "please remove me from your list "])
+@pytest.mark.parametrize("shape", ["a@", "\n.", " ", "=?a?q?", "(", "stop\n", "no not ", "please remove me from your list ",
+                                   "this address and me and ", "这个邮箱我和"])
 def test_the_phrase_patterns_read_a_whole_body_of_a_hostile_shape_within_the_budget(child, shape):
     # The reader gives them at most MAX_JUDGED characters of own words; held to linear time on
     # a whole body all the same (a quadratic one took 1.2 s at 10,000 characters: minutes here).

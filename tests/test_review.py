@@ -126,6 +126,21 @@ async def test_without_emails_the_found_addresses_else_the_sender_are_suppressed
     assert (status, body["addresses"]) == (200, ["ann@example.com"])
 
 
+async def test_a_request_for_the_sender_beside_another_is_asked_and_the_desk_offers_both(client, admin_key):
+    # Honoured by the reader for anna@... alone, the sender who asked too stayed on the list.
+    raw = (b"From: Jane <jane@example.com>\r\nTo: PLUSinfo@plusnxt.com\r\nSubject: Unsubscribe\r\n\r\n"
+           b"Please unsubscribe both me and my wife, anna@example.org. We get everything twice.\r\n")
+    message_id = await received(client, raw)
+    listed = await (await client.get("/v1/inbox", params={"status": "review"}, headers=bearer(admin_key))).json()
+    (item,) = listed["messages"]
+    assert item["id"] == message_id and item["found"] == ["anna@example.org", "jane@example.com"]
+    assert "the sender's own address too" in item["reasons"][-1]
+    for email in ("anna@example.org", "jane@example.com"):  # nothing suppressed before a person decides
+        assert not (await (await client.get(f"/v1/suppressions/{email}", headers=bearer(admin_key))).json())["suppressed"]
+    status, body = await resolve(client, admin_key, message_id, {"action": "suppress"})
+    assert (status, body["addresses"]) == (200, ["anna@example.org", "jane@example.com"])
+
+
 async def test_a_dismissal_suppresses_nothing(client, admin_key):
     message_id = await received(client, FORGED)
     status, body = await resolve(client, admin_key, message_id, {"action": "dismiss", "note": "a prank"})

@@ -206,7 +206,10 @@ def classify_message(
             return Decision(REVIEW, (*reasons, unsure), **about)
         too = sender_too(text) if others and own not in named else None
         if too:
-            return Decision(REVIEW, (*reasons, f"the words may ask for the sender's own address too ({too!r})"), **about)
+            # The sender's address among those found: the desk offers it beside the named ones.
+            found = tuple(dict.fromkeys([*about["found"], *([own] if own else [])]))
+            return Decision(REVIEW, (*reasons, f"the words may ask for the sender's own address too ({too!r})"),
+                            **{**about, "found": found})
         return Decision(REQUEST, reasons, tuple(named), names_others=others, reason=UNSUBSCRIBE,
                         proof=DMARC if proven and not others else UNPROVEN, **about)
     if own is None:

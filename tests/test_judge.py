@@ -62,9 +62,10 @@ def test_on_the_frozen_test_split_no_one_is_wrongly_suppressed_and_no_request_is
     # Partly honoured: a request for the sender's own address and another's, suppressed for the
     # other alone. The labels left the sender out of 31 such requests of both splits until a
     # blind audit of the 132 that name another address (2026-12-08); on the audited labels 7 of
-    # the test split's were partly honoured, and 3 since the words that pair the sender with
-    # another (SENDER_TOO, suppression/inbound/named.py) send the others to a person.
-    assert overall.counts[evaluate.LOST] == 0 and overall.counts[evaluate.PARTLY] <= 3, evaluate.table(test_split)
+    # the test split's were partly honoured, and 4 since the words that pair the sender with
+    # another (SENDER_TOO, suppression/inbound/named.py) send the others to a person (3 with a
+    # broader first version of them, which misfired on everyday words).
+    assert overall.counts[evaluate.LOST] == 0 and overall.counts[evaluate.PARTLY] <= 4, evaluate.table(test_split)
     assert overall.automatic_share >= 0.90, evaluate.table(test_split)
 
 

@@ -270,6 +270,14 @@ def test_an_address_named_to_keep_beside_a_request_goes_to_a_person(body, kept):
     "Graag dit adres en anna@example.org afmelden.",
     "このアドレスと anna@example.org の配信を停止してください。",
     "请把我和我太太(anna@example.org)都退订。",
+    # A reviewing helper's, honoured for anna@ alone by the first version of the words.
+    "Please remove me & anna@example.org.", "Remove anna@example.org, and the address I’m writing from.",
+    "anna@example.org and I would both like to be removed.", "Unsubscribe anna@example.org, plus my address.",
+    "Bitte anna@example.org austragen, und auch diese Adresse.", "Désinscrivez anna@example.org. La mienne aussi, merci.",
+    "Per favore cancellate anna@example.org. Anche il mio indirizzo, grazie.", "Graag anna@example.org afmelden, en ook dit adres.",
+    "anna@example.org とこのアドレスの両方を配信停止してください。", "请把 anna@example.org 和我本人的邮箱都退订。",
+    # The sender and a relative as one subject: as often both as the relative alone.
+    "Mon mari et moi ne voulons plus rien : supprimez aussi anna@example.org.",
 ])
 def test_a_request_for_the_sender_beside_a_named_address_goes_to_a_person(body):
     # With the addresses' model opened, the pairing alone sends it to a person: a person adds the
@@ -290,6 +298,16 @@ def test_a_request_for_the_sender_beside_a_named_address_goes_to_a_person(body):
     # "esse e-mail" is not "esse e" (this one and): a first version sent these to a person
     "Meu filho recebe propaganda em anna@example.org. Tirem esse e-mail da lista.",
     "Mia figlia riceve le vostre offerte su anna@example.org. Cancellate questa e-mail, grazie.",
+    # Words the first version read as a pairing (a reviewing helper's): "mich und", "both my",
+    # "this and", "esta y", "questa mail e", "este e-mail e", "本也" (of 基本也), "me and".
+    "Ich bedanke mich und bitte Sie, anna@example.org aus dem Verteiler zu nehmen.",
+    "Please remove both my children's address anna@example.org from your list.",
+    "I received this and other mails at anna@example.org. Please remove that address.",
+    "No envíen esta y otras promociones a anna@example.org, por favor. Denla de baja.",
+    "Ho ricevuto questa mail e altre su anna@example.org: cancellate quell'indirizzo, grazie.",
+    "Recebi este e-mail e outros em anna@example.org. Removam esse endereço, por favor.",
+    "请删除 anna@example.org，这个邮箱基本也不用了。",
+    "Please remove anna@example.org and email me to confirm it is done.",
 ])
 def test_first_person_words_beside_a_request_for_another_address_leave_it_decided_alone(body):
     decision = read(message(body, "Unsubscribe"))
@@ -377,7 +395,7 @@ def test_first_person_words_beside_a_request_for_another_address_leave_it_decide
     ("batch_ab.jsonl", 3, 28),
     # AC and AD, two more writers' (2026-12-08): 72 requests for the sender's own address beside
     # named ones, 72 for the named only, 36 asking nothing. AD was read to write the pairing words
-    # (SENDER_TOO); AC never: 24 alone and 30 partly honoured before them, 23 and 9 after. AD's
+    # (SENDER_TOO); AC never: 24 alone and 30 partly honoured before them, 23 and 13 after. AD's
     # one wrong opt-out is older: "este correo me llega dirigido a manuel.prieto@…, que no es mi
     # dirección", which asks nothing, suppresses manuel.prieto@….
     ("batch_ac.jsonl", 0, 23),
@@ -394,8 +412,10 @@ def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alon
 # "meldet mich UND meinen Mann ab: thomas@...") was honoured for the named address alone, the
 # sender left subscribed: M 10, N 9, 64 2, AA 3, AB 2, until the words that pair them
 # (SENDER_TOO, suppression/inbound/named.py) sent them to a person (2026-12-08). Written from M,
-# N and 64's, AA's three and AD's 27, read for it; AB's two were caught unread, and 21 of AC's 30.
-PARTLY = {"batch_ac.jsonl": 9, "batch_ad.jsonl": 1}
+# N and 64's, AA's three and AD's 27, read for it; of AB's two, one is caught unread, and 17 of
+# AC's 30 (21 by a broader first version, which a reviewing helper's requests for named
+# addresses alone showed misfiring on "Ich bedanke mich und", "esta y otras", "基本也").
+PARTLY = {"batch_ab.jsonl": 1, "batch_ac.jsonl": 13, "batch_ad.jsonl": 2}
 
 
 def test_a_lone_surrogate_beside_a_named_address_is_read_not_a_message_that_could_not_be_read():

@@ -118,7 +118,7 @@ def child():
 
 
 @pytest.mark.parametrize("shape", ["a@", "\n.", " ", "=?a?q?", "(", "stop\n", "no not ", "please remove me from your list ",
-                                   "this address and me and ", "这个邮箱我和"])
+                                   "this addres and me an ", "这个邮箱我", "mich selbs und auch diese adress "])
 def test_the_phrase_patterns_read_a_whole_body_of_a_hostile_shape_within_the_budget(child, shape):
     # The reader gives them at most MAX_JUDGED characters of own words; held to linear time on
     # a whole body all the same (a quadratic one took 1.2 s at 10,000 characters: minutes here).

@@ -314,6 +314,27 @@ def test_first_person_words_beside_a_request_for_another_address_leave_it_decide
     assert decision.kind == REQUEST and decision.addresses == ("anna@example.org",), decision.reasons
 
 
+@pytest.mark.parametrize("body, reason", [
+    # "Only this address" beside an old one: "this" is the sender's as often as the old one's, and
+    # the old one was suppressed in 4 of 5 languages a reviewing helper tried (2026-12-07).
+    ("You used to write to me at old@example.org; please unsubscribe only this address.", "one address only"),
+    ("Früher haben Sie mir an alt@example.org geschrieben. Bitte melden Sie nur diese Adresse ab.", "one address only"),
+    ("Vous m'écriviez avant à ancien@example.org. Désinscrivez seulement cette adresse-ci.", "one address only"),
+    ("Antes me escribían a viejo@example.org. Den de baja solo esta dirección.", "one address only"),
+    ("Prima mi scrivevate a vecchio@example.org. Cancellate solo questo indirizzo.", "one address only"),
+    ("Antes vocês escreviam para antigo@example.org. Removam só este endereço.", "one address only"),
+    ("Vroeger mailden jullie naar oud@example.org. Meld alleen dit adres af.", "one address only"),
+    ("以前は old@example.org に届いていました。このアドレスだけ配信停止してください。", "one address only"),
+    ("以前你们发到 old@example.org。只退订这个邮箱就好。", "one address only"),
+    # A corrected typo suppressed both spellings.
+    ("Please unsubscribe k.mueller@example.de - sorry, I mean k.mueller@example.com.", "another use ('I mean')"),
+    ("Bitte k.mueller@example.de abmelden, ich meinte k.mueller@example.com.", "another use"),
+])
+def test_only_this_address_beside_another_and_a_corrected_typo_go_to_a_person(body, reason):
+    decision = read(message(body, "Unsubscribe"), addresses_judge=_TAKES_ALL)
+    assert decision.kind == REVIEW and reason in decision.reasons[-1], decision.reasons
+
+
 @pytest.mark.parametrize("batch, most_wrong, fewest_alone", [
     # 90 mentioning others: 40 of them switched the others off before. 4 wrong and 59 alone until
     # the judge trained on batches 62-63 (2026-12-07, twentieth session): 5 and 61. N, M, O, 64

@@ -17,7 +17,9 @@ those addresses are not what is asked about:
 - the address's own clause, the address itself left out, gives it another use: orders, invoices,
   "instead", "keep sending to", "don't touch", to be added to the list, "そのまま", "照常"
   (every place it is written is read);
-- the address is at our own domain (a support address they wrote to before).
+- the address is at our own domain (a support address they wrote to before);
+- the words ask for one address only ("unsubscribe only this address", ONLY_THIS): the
+  sender's, or the one just named.
 
 And a request for named addresses that pairs them with the sender's own ("me and my wife's
 x@...", "this address and x@...") goes to a person too (sender_too): honoured for x@... alone,
@@ -101,6 +103,9 @@ OTHER_USE = [
     r"\bnovo (e-?mail|endere[çc]o)\b", r"\bnieuwe (e-?mail)?adres\b", r"新しい(メール)?アドレス", r"新アドレス", r"新(的)?邮箱",
     r"\bfrom now on\b", r"\bab sofort\b", r"\bd[ée]sormais\b", r"\bdor[ée]navant\b", r"\ba partir de (ahora|agora)\b",
     r"\bd'ora in (poi|avanti)\b", r"\bvoortaan\b", r"\bvanaf nu\b",
+    # a correction of a mistyped address ("k.mueller@….de - sorry, I mean k.mueller@….com")
+    r"\bi meant?\b(?! it\b)", r"\btypo\b", r"\bich meinte?\b", r"\bje (veux|voulais) dire\b", r"\b(quiero|quise) decir\b",
+    r"\bvolevo dire\b", r"\b(quero|quis) dizer\b", r"\bik bedoel(de)?\b", r"の間違い", r"間違えました", r"打错", r"写错",
     r"\bconfirmation\b", r"\bbest[äa]tigung", r"\bconfirmaci[óo]n\b", r"\bconferma\b", r"\bconfirma[çc][ãa]o\b",
     r"\bbevestiging\b",
     # what the address is for: orders, invoices; or that it stays
@@ -119,6 +124,20 @@ OTHER_USE = [
     r"送って(もらって|いただいて)?(も)?(構いません|かまいません)",
 ]
 ASKING_FOR_SELF = re.compile(words_pattern(SELF), re.IGNORECASE)
+# "Only this address" beside another named ("you used to write to me at old@…; unsubscribe only
+# this address"): "this" is the sender's as often as the one just named, and "only" says that
+# the other is not to go, so a person decides.
+ONLY_THIS = [
+    r"\b(only|just) (this|my current|my) (e-?mail )?(address|one|account|e-?mail)\b", r"\bthis (address|one) only\b",
+    r"\bnur (diese|meine jetzige|meine aktuelle) (adresse|e-?mail)", r"\bnur diese hier\b",
+    r"\b(seulement|uniquement) (cette|mon) (adresse|e-?mail)", r"\bque cette adresse\b",
+    r"\b(s[óo]lo|[úu]nicamente|solamente) (esta|este|mi) (direcci[óo]n|cuenta|correo|e-?mail)\b",
+    r"\b(solo|solamente|soltanto) (questo|questa|il mio) (indirizzo|e-?mail|mail|casella)\b",
+    r"\b(s[óo]|apenas|somente) (este|esta|esse|essa|o meu) (endere[çc]o|e-?mail|conta)\b",
+    r"\balleen (dit|mijn) (adres|e-?mailadres)\b",
+    r"(この|こちらの)(メール)?アドレスだけ", r"只(要|需)?(退订|删除|取消)?(这个|本)(邮箱|地址)",
+]
+_ONLY_THIS = re.compile(words_pattern(ONLY_THIS), re.IGNORECASE)
 # The sender asks for their own address beside the one they name ("unsubscribe both me and
 # greg@...", "meldet mich UND meinen Mann ab: ...", "我和我老婆(...)都要退订"). Honoured for the
 # named address alone, the sender stayed on the list and no one was asked. The words pair the
@@ -288,6 +307,9 @@ def only_mentioned(text: str, others: Places, our_domains: Collection[str] = ())
     asked_for_self = _asked_for_self(text, others)
     if asked_for_self:
         return f"the words ask for the sender's own address ({asked_for_self!r}) and name others"
+    only = _ONLY_THIS.search(text)
+    if only:
+        return f"the words ask for one address only ({only.group(0)!r}) and name others"
     signature = _signature_start(text)
     signed = [address for address, places in others.items()
               if any(_signed(text, start, end, signature) for start, end in places)]

@@ -45,6 +45,7 @@ def test_the_requests_naming_another_address_carry_the_audits_answer_for_the_sen
     # (sender_audit.json, with the words for each "yes"). The labels had left the sender out of
     # 31 of the 42 that do: the reader's partial honour of them was counted as decided alone.
     audit = json.loads((CORPUS / "sender_audit.json").read_text(encoding="utf-8"))
+    assert len(audit) == 132 and sum(v["answer"] == "yes" for v in audit.values()) == 42
     records = {r.id: r for r in read_batches(CORPUS)}
     for record_id, verdict in audit.items():
         record = records[record_id]

@@ -16,7 +16,8 @@ import pytest
 from suppression.inbound import evaluate
 from suppression.inbound.classify import REQUEST, REVIEW, classify_message
 from suppression.inbound.corpus import read_batch
-from suppression.tokens import verify_token
+from suppression.inbound.named import sender_meant
+from suppression.tokens import mint_token, verify_token
 from tests.test_reader_defects import KEY, OURS, message
 from tests.test_reader_refusals import _TAKES_ALL
 
@@ -258,7 +259,7 @@ def test_an_address_named_to_keep_beside_a_request_goes_to_a_person(body, kept):
 
 @pytest.mark.parametrize("body", [
     # The sender paired with the address they name. Honoured for the named address alone, the
-    # sender stayed on the list and no one was asked: 21 of batches 64, M and N's 67 such requests.
+    # sender stayed on the list and no one was asked: 21 of batches 64, M and N's 44 such requests.
     "Please unsubscribe both me and my wife, anna@example.org. We get everything twice.",
     "Remove this address and anna@example.org, please.",
     "Unsubscribe me and anna@example.org too, thanks.",
@@ -278,6 +279,8 @@ def test_an_address_named_to_keep_beside_a_request_goes_to_a_person(body, kept):
     "anna@example.org とこのアドレスの両方を配信停止してください。", "请把 anna@example.org 和我本人的邮箱都退订。",
     # The sender and a relative as one subject: as often both as the relative alone.
     "Mon mari et moi ne voulons plus rien : supprimez aussi anna@example.org.",
+    # A second reviewing helper's: at the very end, and across a line break.
+    "Please remove anna@example.org and me", "My wife and\nI no longer want it: remove anna@example.org as well.",
 ])
 def test_a_request_for_the_sender_beside_a_named_address_goes_to_a_person(body):
     # With the addresses' model opened, the pairing alone sends it to a person: a person adds the
@@ -317,7 +320,7 @@ def test_first_person_words_beside_a_request_for_another_address_leave_it_decide
 @pytest.mark.parametrize("body, reason", [
     # "Only this address" beside an old one: "this" is the sender's as often as the old one's, and
     # the old one was suppressed in 4 of 5 languages a reviewing helper tried (2026-12-07).
-    ("You used to write to me at old@example.org; please unsubscribe only this address.", "one address only"),
+    ("Your mail used to come to old@example.org; please unsubscribe only this address.", "one address only"),
     ("Früher haben Sie mir an alt@example.org geschrieben. Bitte melden Sie nur diese Adresse ab.", "one address only"),
     ("Vous m'écriviez avant à ancien@example.org. Désinscrivez seulement cette adresse-ci.", "one address only"),
     ("Antes me escribían a viejo@example.org. Den de baja solo esta dirección.", "one address only"),
@@ -329,10 +332,56 @@ def test_first_person_words_beside_a_request_for_another_address_leave_it_decide
     # A corrected typo suppressed both spellings.
     ("Please unsubscribe k.mueller@example.de - sorry, I mean k.mueller@example.com.", "another use ('I mean')"),
     ("Bitte k.mueller@example.de abmelden, ich meinte k.mueller@example.com.", "another use"),
+    ("Bitte k.mueller@example.de abmelden - sorry, ich meine k.mueller@example.com.", "another use"),
 ])
 def test_only_this_address_beside_another_and_a_corrected_typo_go_to_a_person(body, reason):
     decision = read(message(body, "Unsubscribe"), addresses_judge=_TAKES_ALL)
     assert decision.kind == REVIEW and reason in decision.reasons[-1], decision.reasons
+    if reason == "one address only":  # the desk offers the sender's address beside the old one
+        assert "jane@example.com" in decision.found and len(decision.found) == 2, decision.found
+
+
+@pytest.mark.parametrize("body", [
+    # A second reviewing helper's: everyday words the first versions read as a pairing, as "only
+    # this address" or as a correction (with the addresses' model opened, the words decide).
+    "Please remove anna@example.org, you send me too many emails.",
+    "My aunt anna@example.org says she wrote to me and asked: please remove her address.",
+    "请删除 anna@example.org，她在日本地址也换了。",
+    "Merci de supprimer anna@example.org pour que cette adresse ne reçoive plus rien.",
+    "Please delete anna@example.org, not just my account.",
+    "I signed up with a typo: anna@example.org. Can you delete that one?",
+    "Supprimez anna@example.org. Je veux dire que c'est urgent.",
+    "Den de baja a anna@example.org, y a mi hermana tampoco le manden nada.",
+])
+def test_everyday_words_are_no_pairing_no_only_this_and_no_correction(body):
+    decision = read(message(body, "Unsubscribe"), addresses_judge=_TAKES_ALL)
+    assert decision.kind == REQUEST and decision.addresses == ("anna@example.org",), decision.reasons
+
+
+def test_not_only_this_address_asks_for_both_not_for_one():
+    meant = sender_meant("Bitte entfernen Sie nicht nur diese Adresse, sondern auch anna@example.org.")
+    assert meant is not None and "the sender's own address too" in meant, meant
+
+
+@pytest.mark.parametrize("body, kind", [
+    # Beside our link's token, an address named for no other use may be the one asked about: the
+    # token's address (jane) was suppressed for "... anna@... only, not me" (a reviewing helper's).
+    ("Please unsubscribe anna@example.org only, not me.", REVIEW),
+    ("Please unsubscribe my wife, anna@example.org.", REVIEW),
+    # Named for another use, or in the signature: the token decides, as before.
+    ("Please unsubscribe me.\n\nJane\njane.doe@work.example | +1 555 0100", REQUEST),
+    ("Please unsubscribe me. Write to my colleague bob@example.org instead.", REQUEST),
+])
+def test_an_address_named_beside_a_link_token_for_no_other_use_goes_to_a_person(body, kind):
+    token = mint_token([KEY], "jane@example.com")
+    raw = (f"From: Jane <jane@example.com>\r\nTo: PLUSinfo@plusnxt.com\r\nSubject: Re: PLUS News\r\n"
+           f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n\r\n> Unsubscribe: https://plusnxt.com/u/{token}\r\n").encode()
+    decision = classify_message(raw, "jane@example.com", OURS, lambda candidate: verify_token([KEY], candidate))
+    assert decision.kind == kind, decision.reasons
+    if kind == REQUEST:
+        assert decision.addresses == ("jane@example.com",)
+    else:
+        assert "beside the one its link proves" in decision.reasons[-1]
 
 
 @pytest.mark.parametrize("batch, most_wrong, fewest_alone", [

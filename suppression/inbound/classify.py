@@ -16,7 +16,7 @@ from suppression.inbound.authresults import sender_verdict
 from suppression.inbound.automatic import automatic_reasons
 from suppression.inbound import asked_about
 from suppression.inbound.decode import address_of, body_text, header, parse, part_text
-from suppression.inbound.named import MAX_NAMED, named_addresses, only_mentioned, sender_too
+from suppression.inbound.named import MAX_NAMED, named_addresses, named_elsewhere, only_mentioned, sender_meant
 from suppression.inbound.intent import doubts_in, find_intent, scope_in_words
 from suppression.inbound.judge import Judge, shipped_judge
 from suppression.inbound.ownwords import own_words
@@ -175,9 +175,17 @@ def classify_message(
 
     about["answerable"] = True  # a person asked in their own words (only requests are answered)
     about["reply_to"] = _reply_address(sender, mail_from, verdict)
+    ours = {address.rpartition("@")[2] for address in request_addresses}
     if claims:
-        # The token proves whose address it is; the person's words say what they want. A
-        # reply to a newsletter asking for "everything" is not about the newsletter alone.
+        # The token proves whose address it is; the person's words say what they want. An
+        # address they name beside it, but for no other use, may be what they ask about
+        # ("please unsubscribe anna@... only, not me" had the token's address suppressed).
+        proven_by_link = {claim.email for claim in claims}
+        beside = {address: places[address] for address in named if address not in proven_by_link}
+        if beside and named_elsewhere(text, beside, ours) is None:
+            return Decision(REVIEW, (asked, f"names addresses beside the one its link proves: {', '.join(beside)}"),
+                            **about)
+        # A reply to a newsletter asking for "everything" is not about the newsletter alone.
         linked = {claim.scope for claim in claims}
         scope = scope_in_words(text, topics or {}, linked.pop() if len(linked) == 1 else ALL_EMAILS)
         said = f"scope from the person's words: {scope.topic or 'all emails'}"
@@ -196,7 +204,6 @@ def classify_message(
     if named:
         reasons = (asked, f"addresses named in the text: {', '.join(named)}")
         others = any(a != own for a in named)
-        ours = {address.rpartition("@")[2] for address in request_addresses}
         mentioned = only_mentioned(text, {a: places[a] for a in named if a != own}, ours) if others else None
         if mentioned:
             return Decision(REVIEW, (*reasons, mentioned), **about)
@@ -204,12 +211,11 @@ def classify_message(
                                      addresses_judge or asked_about.shipped()) if others else None
         if unsure:
             return Decision(REVIEW, (*reasons, unsure), **about)
-        too = sender_too(text) if others and own not in named else None
-        if too:
+        meant = sender_meant(text) if others and own not in named else None
+        if meant:
             # The sender's address among those found: the desk offers it beside the named ones.
             found = tuple(dict.fromkeys([*about["found"], *([own] if own else [])]))
-            return Decision(REVIEW, (*reasons, f"the words may ask for the sender's own address too ({too!r})"),
-                            **{**about, "found": found})
+            return Decision(REVIEW, (*reasons, meant), **{**about, "found": found})
         return Decision(REQUEST, reasons, tuple(named), names_others=others, reason=UNSUBSCRIBE,
                         proof=DMARC if proven and not others else UNPROVEN, **about)
     if own is None:

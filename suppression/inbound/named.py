@@ -17,13 +17,12 @@ those addresses are not what is asked about:
 - the address's own clause, the address itself left out, gives it another use: orders, invoices,
   "instead", "keep sending to", "don't touch", to be added to the list, "そのまま", "照常"
   (every place it is written is read);
-- the address is at our own domain (a support address they wrote to before);
-- the words ask for one address only ("unsubscribe only this address", ONLY_THIS): the
-  sender's, or the one just named.
+- the address is at our own domain (a support address they wrote to before).
 
-And a request for named addresses that pairs them with the sender's own ("me and my wife's
-x@...", "this address and x@...") goes to a person too (sender_too): honoured for x@... alone,
-the sender stayed subscribed.
+And a request for named addresses that may ask for the sender's own as well (sender_meant):
+words that pair them ("me and my wife's x@...", "this address and x@...", SENDER_TOO), honoured
+for x@... alone, left the sender subscribed; "unsubscribe only this address" beside an old one
+(ONLY_THIS) means the sender's as often as the one just named.
 
 Words, not a model: measured on mail the rules were not written from (docs/email.md).
 """
@@ -104,8 +103,9 @@ OTHER_USE = [
     r"\bfrom now on\b", r"\bab sofort\b", r"\bd[ée]sormais\b", r"\bdor[ée]navant\b", r"\ba partir de (ahora|agora)\b",
     r"\bd'ora in (poi|avanti)\b", r"\bvoortaan\b", r"\bvanaf nu\b",
     # a correction of a mistyped address ("k.mueller@….de - sorry, I mean k.mueller@….com")
-    r"\bi meant?\b(?! it\b)", r"\btypo\b", r"\bich meinte?\b", r"\bje (veux|voulais) dire\b", r"\b(quiero|quise) decir\b",
-    r"\bvolevo dire\b", r"\b(quero|quis) dizer\b", r"\bik bedoel(de)?\b", r"の間違い", r"間違えました", r"打错", r"写错",
+    # ("a typo" alone describes the address to remove: "I signed up with a typo: x@..., delete it")
+    r"\bi meant?\b(?! it\b| to\b)", r"\bich mein(e|te)\b", r"\bje (veux|voulais) dire\b(?! que\b)", r"\b(quiero|quise) decir\b",
+    r"\bvolevo dire\b", r"\b(quero|quis) dizer\b", r"\bik bedoel(de)?\b", r"の間違い",
     r"\bconfirmation\b", r"\bbest[äa]tigung", r"\bconfirmaci[óo]n\b", r"\bconferma\b", r"\bconfirma[çc][ãa]o\b",
     r"\bbevestiging\b",
     # what the address is for: orders, invoices; or that it stays
@@ -128,13 +128,14 @@ ASKING_FOR_SELF = re.compile(words_pattern(SELF), re.IGNORECASE)
 # this address"): "this" is the sender's as often as the one just named, and "only" says that
 # the other is not to go, so a person decides.
 ONLY_THIS = [
-    r"\b(only|just) (this|my current|my) (e-?mail )?(address|one|account|e-?mail)\b", r"\bthis (address|one) only\b",
-    r"\bnur (diese|meine jetzige|meine aktuelle) (adresse|e-?mail)", r"\bnur diese hier\b",
-    r"\b(seulement|uniquement) (cette|mon) (adresse|e-?mail)", r"\bque cette adresse\b",
-    r"\b(s[óo]lo|[úu]nicamente|solamente) (esta|este|mi) (direcci[óo]n|cuenta|correo|e-?mail)\b",
-    r"\b(solo|solamente|soltanto) (questo|questa|il mio) (indirizzo|e-?mail|mail|casella)\b",
-    r"\b(s[óo]|apenas|somente) (este|esta|esse|essa|o meu) (endere[çc]o|e-?mail|conta)\b",
-    r"\balleen (dit|mijn) (adres|e-?mailadres)\b",
+    # ("not only this address" asks for both: the SENDER_TOO words read it)
+    r"\b(?<!not )(only|just) (this|my current|my) (e-?mail )?(address|one|e-?mail)\b", r"\bthis (address|one) only\b",
+    r"\b(?<!nicht )nur (diese|meine jetzige|meine aktuelle) (adresse|e-?mail)", r"\b(?<!nicht )nur diese hier\b",
+    r"\b(?<!non )(seulement|uniquement) (cette|mon) (adresse|e-?mail)",
+    r"\b(?<!no )(s[óo]lo|[úu]nicamente|solamente) (esta|este|mi) (direcci[óo]n|cuenta|correo|e-?mail)\b",
+    r"\b(?<!non )(solo|solamente|soltanto) (questo|questa|il mio) (indirizzo|e-?mail|mail|casella)\b",
+    r"\b(?<!n[ãa]o )(s[óo]|apenas|somente) (este|esta|esse|essa|o meu) (endere[çc]o|e-?mail|conta)\b",
+    r"\b(?<!niet )alleen (dit|mijn) (adres|e-?mailadres)\b",
     r"(この|こちらの)(メール)?アドレスだけ", r"只(要|需)?(退订|删除|取消)?(这个|本)(邮箱|地址)",
 ]
 _ONLY_THIS = re.compile(words_pattern(ONLY_THIS), re.IGNORECASE)
@@ -151,30 +152,30 @@ _ONLY_THIS = re.compile(words_pattern(ONLY_THIS), re.IGNORECASE)
 SENDER_TOO = [
     # en
     r"\b(remove|unsubscribe|unsub|delete|drop|take|opt|exclude|erase|scrub) (both )?me,? (and\b|&|\+|as well\b|too\b)",
-    r"\bboth me\b", r"\bto me and\b", r"\bme (too|as well)\b", r"\band me(?=\s*[.!,;)\n])", r"\bme,? (plus|along with)\b",
+    r"\bboth me\b", r"\bto me and to\b", r"\bme (too|as well)\b(?! (many|much|often|long)\b)", r"\band me(?=\s*([.!,;)]|$))", r"\bme,? (plus|along with)\b",
     r"\bmy own (e-?mail |address |one )?(as well|too)\b", r"\b(remove|unsubscribe|delete|drop) my own\b",
     r"\b(this|my) (one|address|e-?mail( address)?|account) (too|as well)\b", r"\b(myself|mine) (too|as well)\b",
-    r"\b(and|\+|also|plus) (this|my) (one|address|e-?mail)\b", r"\bthis (one|address|e-?mail( address)?|account) (and\b|&|\+)",
+    r"\b(and|also|plus) (this|my) (one|address|e-?mail)\b", r"\bthis (one|address|e-?mail( address)?|account) (and\b|&|\+)",
     r"\bneither of us\b", r"\bboth are mine\b", r"\b(remove|unsubscribe|delete|drop|take) us both\b",
     r"\b(address|one|account|e-?mail) (i['’]m|i am|i) (writing|write|am writing) (to you )?from\b",
     r"\band i (would )?both\b", r"\bnor i\b",
     # de
     r"\b(tragen|melden|nehmen|l[öo]schen|streichen|entfernen) sie mich (und|sowie|auch|ebenfalls)\b",
     r"\b(meldet|tragt|nehmt|l[öo]scht|streicht) mich (und|sowie|auch|ebenfalls)\b",
-    r"\bgleich mit(?=\s*[.,!;)\n]|\s*(danke|bitte)\b)", r"\bsowohl (meine|diese) (adresse|e-?mail)",
+    r"\bgleich mit(?=\s*([.,!;)]|$)|\s*(danke|bitte)\b)", r"\bsowohl (meine|diese) (adresse|e-?mail)",
     r"\b(diese|meine) (adresse|e-?mail-?adresse|hier) (bitte )?(auch|ebenfalls)\b", r"\bdiese (adresse |hier )?(&|\+)",
     r"\bdiese (adresse|hier) (und\b|&|\+)", r"\bmich selbst\b", r"\bnicht nur (diese|meine) (adresse|e-?mail)",
     r"\bnicht nur mich\b", r"\b(diese adresse|mich)\b[^.!?\n]{0,40}\bund auch\b", r"\bund ich\b[^.!?\n]{0,30}\b(abgemeldet|ausgetragen|abmelden|austragen|entfernt|gel[öo]scht|ab|aus)\b",
     r"\bund auch (diese|meine) (adresse|e-?mail)", r"\bvon der ich (ihnen )?schreibe\b",
     # fr
-    r"\bni [àa] moi\b", r"\bmoi-m[êe]me(?=\s*[.!?,;)\n])", r"\bmoi aussi\b", r"\bnous deux\b", r"\bmoi-m[êe]me (aussi|[ée]galement)\b",
+    r"\bni [àa] moi\b", r"\bmoi-m[êe]me(?=\s*([.!?,;)]|$))", r"\bmoi aussi\b", r"\bnous deux\b", r"\bmoi-m[êe]me (aussi|[ée]galement)\b",
     r"\bme (d[ée]sinscrire|d[ée]sabonner|retirer|supprimer|rayer)\b[^.!?\n]{0,40}\bainsi que\b",
     r"\b(d[ée]sinscri|d[ée]sabonn|retir|supprim|enlev|ray|radi)\w*[- ](moi|nous) et\b",
     r"\bcette adresse (aussi|[ée]galement|et\b|&|\+|ainsi que)", r"\bcelle[- ]ci (et\b|&|\+)",
     r"\bmon adresse (et|ainsi que) celle\b", r"\bla mienne (et|aussi|[ée]galement)\b",
     r"\b(d['’]o[ùu]|depuis laquelle) je (vous )?[ée]cris\b",
     # es
-    r"\byo y tambi[ée]n\b", r"\ba m[ií] y\b", r"\by a m[ií]\b", r"\beste (tb|tambi[ée]n)\b", r"\besta tambi[ée]n\b",
+    r"\byo y tambi[ée]n\b", r"\ba m[ií] y\b", r"\by a m[ií](?=\s*([.,;!)]|$|tambi[ée]n\b|tb\b))", r"\beste (tb|tambi[ée]n)\b", r"\besta tambi[ée]n\b",
     r"\b(esta|este|mi) (direcci[óo]n|cuenta|correo) tambi[ée]n\b", r"\bla m[ií]a (y|tambi[ée]n)\b",
     r"\b(esta|este) (direcci[óo]n|correo|cuenta|mail|email) (y\b|&|\+)", r"\b(esta|este) (&|\+)",
     r"\btanto (este|esta) (direcci[óo]n|correo|cuenta|mail|email|como)\b", r"\btanto mi (direcci[óo]n|correo|cuenta|mail|email)\b",
@@ -201,7 +202,7 @@ SENDER_TOO = [
     r"このアドレス(も|と)", r"こちらのアドレス(も|と)", r"私と[^。！？\n]{0,30}両方", r"私と(夫|妻|主人|家内|息子|娘|母|父|家族)[^。！？\n]{0,60}(配信停止|停止|解除|削除)", r"とこのアドレス",
     r"自分の(アドレス|メール)も", r"私自身", r"送信元(の)?(メール)?アドレス(も|と)", r"(私の|この|こちらの)アドレス(に加えて|と|も)",
     # zh
-    r"我和[^。！？\n]{0,60}都(要)?(退订|取消|删除|不要)", r"(这个|本)(邮箱|地址)(和|跟|也|\+)", r"我自己(这个|的)?(邮箱|地址)?也",
+    r"我和[^。！？\n]{0,60}都(要)?(退订|取消|删除|不要)", r"这个(邮箱|地址)(和|跟|也|\+)", r"本邮箱(和|跟|也)", r"我自己(这个|的)?(邮箱|地址)?也",
     r"也一起", r"我们(两|兩)", r"(本邮件的|我的|这个)发件(地址|邮箱)", r"我的(邮箱|地址)(和|跟|也)", r"我本人",
 ]
 # The sender and a relative as one subject ("ma femme et moi", "我和我太太"): of a request that
@@ -225,6 +226,7 @@ SENDER_TOO += [
     r"私と(夫|妻|主人|家内|息子|娘|母|父|家族)", r"我和(我)?(老婆|太太|妻子|老公|丈夫|先生|儿子|女儿|妈妈|爸爸|母亲|父亲|家人)",
 ]
 _SENDER_TOO = re.compile(words_pattern(SENDER_TOO), re.IGNORECASE)
+_SPACES = re.compile(r"\s+")
 _OTHER_USE = re.compile(words_pattern(OTHER_USE), re.IGNORECASE)
 _CLAUSE_END = re.compile(r"[.!?;。！？；\n]")
 SENTENCE_BREAK = re.compile(r"[.!?](?=\s|$)|[。！？\n]")  # not the dots of an address
@@ -301,15 +303,28 @@ def only_mentioned(text: str, others: Places, our_domains: Collection[str] = ())
     the words say nothing of the kind. An address at one of `our_domains` (the request
     addresses') is ours: one people wrote to before ("I already wrote to support@..."), not a
     recipient of our mail."""
-    ours = [address for address in others if address.rpartition("@")[2] in our_domains]
+    ours = _ours(others, our_domains)
     if ours:
-        return f"names an address of ours: {', '.join(ours)}"
+        return ours
     asked_for_self = _asked_for_self(text, others)
     if asked_for_self:
         return f"the words ask for the sender's own address ({asked_for_self!r}) and name others"
-    only = _ONLY_THIS.search(text)
-    if only:
-        return f"the words ask for one address only ({only.group(0)!r}) and name others"
+    return _signed_or_of_another_use(text, others)
+
+
+def named_elsewhere(text: str, others: Places, our_domains: Collection[str] = ()) -> str | None:
+    """Why the addresses `others` are named for something other than to be removed (ours, in the
+    signature, another use); None if their words may ask to remove them. Beside a link token,
+    which proves the address it names, an address named otherwise is a question."""
+    return _ours(others, our_domains) or _signed_or_of_another_use(text, others)
+
+
+def _ours(others: Places, our_domains: Collection[str]) -> str | None:
+    ours = [address for address in others if address.rpartition("@")[2] in our_domains]
+    return f"names an address of ours: {', '.join(ours)}" if ours else None
+
+
+def _signed_or_of_another_use(text: str, others: Places) -> str | None:
     signature = _signature_start(text)
     signed = [address for address, places in others.items()
               if any(_signed(text, start, end, signature) for start, end in places)]
@@ -323,13 +338,19 @@ def only_mentioned(text: str, others: Places, our_domains: Collection[str] = ())
     return None
 
 
-def sender_too(text: str) -> str | None:
-    """Words of the person's own `text` that pair the sender with an address they name, or None.
-    Read only of a request for named addresses that leaves the sender's own out: a person then
-    decides, since "私と", "me and" or "ik en" may say something else, and a wrong opt-out of the
-    sender is worse than a question."""
-    found = _SENDER_TOO.search(text)
-    return found.group(0) if found else None
+def sender_meant(text: str) -> str | None:
+    """Why the person's own `text` may ask for the sender's own address, beside or instead of
+    the addresses it names (SENDER_TOO, ONLY_THIS), or None. Read only of a request for named
+    addresses that leaves the sender's own out: a person then decides, since "私と", "my wife and
+    I" or "only this address" may say something else, and a wrong opt-out is worse than a question."""
+    spaced = _SPACES.sub(" ", text)  # "my wife and\nI", a non-breaking space
+    only = _ONLY_THIS.search(spaced)
+    if only:
+        return f"the words ask for one address only ({only.group(0)!r}): the sender's own, or the one named"
+    too = _SENDER_TOO.search(spaced)
+    if too:
+        return f"the words may ask for the sender's own address too ({too.group(0)!r})"
+    return None
 
 
 def _asked_for_self(text: str, others: Places) -> str | None:

@@ -96,7 +96,7 @@ def test_the_shapes_that_froze_the_old_patterns_are_read_within_the_budget(reade
 def phrases_of(text: str) -> bool:
     """In a spawned child: the phrase patterns over all of `text`."""
     from suppression.inbound.intent import doubts_in, find_intent, scope_in_words
-    from suppression.inbound.named import named_addresses, only_mentioned, sender_too
+    from suppression.inbound.named import named_addresses, only_mentioned, sender_meant
 
     find_intent(text)
     doubts_in(text)
@@ -104,7 +104,7 @@ def phrases_of(text: str) -> bool:
     words = text[:4 * MAX_JUDGED]  # the reader hands it at most MAX_JUDGED characters of own words
     _, _, places = named_addresses(words + "\na@b.example\nx@y.example", frozenset())
     only_mentioned(words, places)
-    sender_too(text)
+    sender_meant(text)
     return True
 
 

@@ -142,8 +142,8 @@ _ONLY_THIS = re.compile(words_pattern(ONLY_THIS), re.IGNORECASE)
 # The sender asks for their own address beside the one they name ("unsubscribe both me and
 # greg@...", "meldet mich UND meinen Mann ab: ...", "我和我老婆(...)都要退订"). Honoured for the
 # named address alone, the sender stayed on the list and no one was asked. The words pair the
-# sender with another (me and, this address and, mine as well, both this and, the address I
-# write from), not the asking for the sender alone, which SELF reads. Written from batches 64,
+# sender with another (remove me and, this address and, mine as well, my wife and I, the address
+# I'm writing from), not the asking for the sender alone, which SELF reads. Written from batches 64,
 # M, N and AA, batch AD (a helper's, written for it) and the development split's misses; batch
 # AC, another helper's, never read: 30 of its 72 such requests partly honoured before, 13 after,
 # and 1 of its 24 requests for named addresses only sent to a person (docs/email.md). Each word

@@ -470,6 +470,10 @@ def test_an_address_named_beside_a_link_token_for_no_other_use_goes_to_a_person(
     # dirección", which asks nothing, suppresses manuel.prieto@….
     ("batch_ac.jsonl", 0, 23),
     ("batch_ad.jsonl", 1, 31),
+    # AE, a third writer's of AC's make, written once the words were final and read once, never
+    # its messages: 14 partly honoured before them, 3 after; 14 and 13 requests for named
+    # addresses only decided alone. Its one wrong opt-out is older (before the words as after).
+    ("batch_ae.jsonl", 1, 13),
 ])
 def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alone):
     outcomes = [evaluate.outcome(record, evaluate.read(record)) for record in read_batch(NAMED / batch)]
@@ -485,7 +489,7 @@ def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alon
 # N and 64's, AA's three and AD's 27, read for it; of AB's two, one is caught unread, and 17 of
 # AC's 30 (21 by a broader first version, which a reviewing helper's requests for named
 # addresses alone showed misfiring on "Ich bedanke mich und", "esta y otras", "基本也").
-PARTLY = {"batch_ab.jsonl": 1, "batch_ac.jsonl": 13, "batch_ad.jsonl": 2}
+PARTLY = {"batch_ab.jsonl": 1, "batch_ac.jsonl": 13, "batch_ad.jsonl": 2, "batch_ae.jsonl": 3}
 
 
 def test_a_lone_surrogate_beside_a_named_address_is_read_not_a_message_that_could_not_be_read():

@@ -203,20 +203,20 @@ def classify_message(
     proven = verdict is not None and verdict.passed
     if named:
         reasons = (asked, f"addresses named in the text: {', '.join(named)}")
-        others = any(a != own for a in named)
-        mentioned = only_mentioned(text, {a: places[a] for a in named if a != own}, ours) if others else None
+        others = [a for a in named if a != own]
+        mentioned = only_mentioned(text, {a: places[a] for a in others}, ours) if others else None
         if mentioned:
             return Decision(REVIEW, (*reasons, mentioned), **about)
-        unsure = asked_about.unclear(text, places, [a for a in named if a != own],
-                                     addresses_judge or asked_about.shipped()) if others else None
-        if unsure:
-            return Decision(REVIEW, (*reasons, unsure), **about)
+        unsure = asked_about.unclear(text, places, others, addresses_judge or asked_about.shipped()) if others else None
         meant = sender_meant(text) if others and own not in named else None
         if meant:
-            # The sender's address among those found: the desk offers it beside the named ones.
+            # The sender's address among those found: the desk offers it beside the named ones
+            # (also where the addresses' model doubts a named one: "mich und meine Frau (x@...)").
             found = tuple(dict.fromkeys([*about["found"], *([own] if own else [])]))
-            return Decision(REVIEW, (*reasons, meant), **{**about, "found": found})
-        return Decision(REQUEST, reasons, tuple(named), names_others=others, reason=UNSUBSCRIBE,
+            return Decision(REVIEW, (*reasons, *([unsure] if unsure else []), meant), **{**about, "found": found})
+        if unsure:
+            return Decision(REVIEW, (*reasons, unsure), **about)
+        return Decision(REQUEST, reasons, tuple(named), names_others=bool(others), reason=UNSUBSCRIBE,
                         proof=DMARC if proven and not others else UNPROVEN, **about)
     if own is None:
         return Decision(REVIEW, (asked, "no valid sender address to unsubscribe"), **about)

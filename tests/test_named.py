@@ -16,7 +16,7 @@ import pytest
 from suppression.inbound import evaluate
 from suppression.inbound.classify import REQUEST, REVIEW, classify_message
 from suppression.inbound.corpus import read_batch
-from suppression.inbound.named import sender_meant
+from suppression.inbound.named import named_addresses, sender_meant
 from suppression.tokens import mint_token, verify_token
 from tests.test_reader_defects import KEY, OURS, message
 from tests.test_reader_refusals import _TAKES_ALL
@@ -417,8 +417,9 @@ def test_an_address_named_beside_a_link_token_for_no_other_use_goes_to_a_person(
     # missing issues, more mail, its content, complaints of those who keep it, questions about the
     # list) beside 63 requests that talk as much of it; a third helper's, written with 56 and 57
     # and never trained on. Read once with the judge before them: 8 suppressed, 31 alone; after: 3,
-    # 30; trained on 62-63: 3, 29.
-    ("batch_u.jsonl", 3, 29),
+    # 30; trained on 62-63: 3, 29. Read whole for its wrong opt-outs (2026-12-08): one was an address
+    # written with no space in Chinese, read with the words around it (2 since).
+    ("batch_u.jsonl", 2, 29),
     # 63 of those kinds, 63 taking a request back or about another channel only, and 54 requests in
     # the same words; a fourth helper's, written after U, read once each way: 8 suppressed and 34
     # alone with the judge before batches 56-59, 2 and 34 after; 0 and 31 trained on 62-63.
@@ -473,8 +474,9 @@ def test_an_address_named_beside_a_link_token_for_no_other_use_goes_to_a_person(
     ("batch_ad.jsonl", 1, 31),
     # AE, a third writer's of AC's make, written once the words were final and read once, never
     # its messages: 14 partly honoured before them, 3 after; 14 and 13 requests for named
-    # addresses only decided alone. Its one wrong opt-out is older (before the words as after).
-    ("batch_ae.jsonl", 1, 13),
+    # addresses only decided alone. Its one wrong opt-out, older than the words, went to a person
+    # once an address written with no space in Chinese or Japanese was read alone (its message unread).
+    ("batch_ae.jsonl", 0, 13),
 ])
 def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alone):
     outcomes = [evaluate.outcome(record, evaluate.read(record)) for record in read_batch(NAMED / batch)]
@@ -510,3 +512,22 @@ def test_an_address_written_only_inside_another_goes_to_a_person():
     # scored a single feature, 0.997, and it was suppressed (a reviewing helper's).
     decision = read(message('Unsubscribe "my wife anna@example.com wants to stay"@example.org', "Unsubscribe"))
     assert decision.kind == REVIEW and "anna@example.com (judged 0.00)" in decision.reasons[-1], decision.reasons
+
+
+@pytest.mark.parametrize("body, named", [
+    # Chinese and Japanese write an address with no space around it: batch U's "已经把news@plusnxt.com
+    # 加到联系人了" was read as the address "已经把news@plusnxt.com加到联系人了还是这样" and suppressed.
+    ("你们的邮件最近老是进垃圾箱，已经把news@plusnxt.com加到联系人了还是这样", ["news@plusnxt.com"]),
+    ("请退订zhang.wei@example.cn谢谢", ["zhang.wei@example.cn"]),
+    ("メールはtaro@example.jpに届いています", ["taro@example.jp"]),
+    # An address of another script keeps its letters: no ASCII on both sides of its "@".
+    ("用户@例子.广告 请退订", ["用户@xn--fsqu00a.xn--4rr70v"]), ("bitte x@例子.com abmelden", ["x@xn--fsqu00a.com"]),
+])
+def test_an_address_written_without_spaces_in_chinese_or_japanese_is_the_address_alone(body, named):
+    assert named_addresses(body, ())[0] == named
+
+
+def test_an_address_of_ours_written_without_spaces_is_no_request_to_remove_it():
+    decision = read(message("你们的邮件最近老是进垃圾箱，已经把news@plusnxt.com加到联系人了还是这样，是你们那边出什么问题了吗？不想错过活动信息",
+                            ""))
+    assert decision.kind != REQUEST, decision

@@ -260,11 +260,25 @@ def address_places(text: str) -> Iterator[tuple[int, int]]:
         if at < 0 or "." not in found[at + 2:] or len(found) > _MAX_RUN:
             continue
         if at > 0:
-            yield run.start(), run.end()
+            yield _without_glued_words(found, at, run.start())
         elif run.start() > 0 and text[run.start() - 1] == '"':
             opening = text.rfind('"', max(0, run.start() - _MAX_LOCAL_QUOTED), run.start() - 1)
             if opening >= 0:
                 yield opening, run.end()
+
+
+def _without_glued_words(found: str, at: int, offset: int) -> tuple[int, int]:
+    """Where the address in the run `found` (its "@" at `at`, the run at `offset` in the text)
+    starts and ends. Chinese and Japanese put no space around an address: "已经把news@plusnxt.com
+    加到联系人了" was read as one address and suppressed. Where the letters on both sides of the "@"
+    are ASCII, the ideographs and kana before and after them are the sentence's."""
+    start, end = 0, len(found)
+    if found[at - 1].isascii() and at + 1 < end and found[at + 1].isascii():
+        before = [place.end() for place in CJK.finditer(found, 0, at)]
+        start = before[-1] if before else 0
+        after = CJK.search(found, at)
+        end = after.start() if after else end
+    return offset + start, offset + end
 
 
 def named_addresses(text: str, request_addresses: Collection[str]) -> tuple[list[str], list[str], Places]:

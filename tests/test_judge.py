@@ -259,7 +259,7 @@ def test_training_the_addresses_model_writes_one_the_reader_loads_and_the_judge_
         load_judge(output)  # not a judge of whole messages
     with pytest.raises(ValueError, match="other features"):
         load_judge(MODEL_FILE, asked_about.FEATURES_VERSION)  # nor the judge one of addresses
-    assert asked_about.shipped().threshold == pytest.approx(0.367, abs=0.001)
+    assert asked_about.shipped().threshold == pytest.approx(0.363, abs=0.001)
 
 
 def test_a_reader_model_that_cannot_be_used_stops_start_up(tmp_path):

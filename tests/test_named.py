@@ -245,9 +245,9 @@ def test_plain_requests_naming_an_address_are_decided_alone_but_a_few_the_model_
     # sender's before it.
     ("Désinscrivez-moi, mais pas mon mari : marc.duval@foyer.example veut continuer à recevoir vos offres.",
      "marc.duval@foyer.example"),
-    ("Mich bitte austragen, aber nicht info@steuerbuero.example – das Büro will die Angebote weiter haben.",
-     "info@steuerbuero.example"),
-    ("请帮我退订。不过我太太的邮箱 lin.jing@jia.example 请保留,她还想收你们的优惠信息。", "lin.jing@jia.example"),
+    # (German "aber nicht info@…" is a word of the address to keep since 2026-12-08: tested below)
+    # (its "请保留" is a word of another use since 2026-12-08: below, without it)
+    ("请帮我退订。不过我太太的邮箱 lin.jing@jia.example 她还想收你们的优惠信息。", "lin.jing@jia.example"),
     ("停止してください。※ ryo.kato@hikari.example は息子です。そちらは止めないで。", "ryo.kato@hikari.example"),
 ])
 def test_an_address_named_to_keep_beside_a_request_goes_to_a_person(body, kept):
@@ -464,19 +464,30 @@ def test_an_address_named_beside_a_link_token_for_no_other_use_goes_to_a_person(
     # never read: 8 and 15 wrong, 32 and 29 alone without the model; 1 and 3 wrong, 31 and 28
     # alone with it reading punctuation; 0 and 3, 28 and 28 reading none (docs/email.md).
     ("batch_aa.jsonl", 0, 28),
-    ("batch_ab.jsonl", 3, 28),
+    # Read for their wrong opt-outs (2026-12-08): two of AB's three were addresses said to stay,
+    # "inkoop@… blijft staan", "caigou@… 保留", words of another use since.
+    ("batch_ab.jsonl", 1, 28),
     # AC and AD, two more writers' (2026-12-08): 72 requests for the sender's own address beside
     # named ones, 72 for the named only, 36 asking nothing. AD was read to write the pairing words
     # (SENDER_TOO); AC never: 24 alone and 30 partly honoured before them, 23 and 13 after. AD's
-    # one wrong opt-out is older: "este correo me llega dirigido a manuel.prieto@…, que no es mi
-    # dirección", which asks nothing, suppresses manuel.prieto@….
+    # one wrong opt-out was older: "este correo me llega dirigido a manuel.prieto@…, que no es mi
+    # dirección", which asks nothing, suppressed manuel.prieto@…; words of an address not the
+    # sender's since.
     ("batch_ac.jsonl", 0, 23),
-    ("batch_ad.jsonl", 1, 31),
+    ("batch_ad.jsonl", 0, 31),
     # AE, a third writer's of AC's make, written once the words were final and read once, never
     # its messages: 14 partly honoured before them, 3 after; 14 and 13 requests for named
     # addresses only decided alone. Its one wrong opt-out, older than the words, went to a person
     # once an address written with no space in Chinese or Japanese was read alone (its message unread).
     ("batch_ae.jsonl", 0, 13),
+    # AF and AG, two more writers' (2026-12-08), each naming another address in all 180: 54 to
+    # remove it, 72 asking for the sender's own beside one said to stay ("hier afmelden, x@…
+    # niet", "x@… va benissimo"), 54 asking nothing (mail addressed to someone else, questions).
+    # Before this session's words: AF 2 wrong opt-outs, AG 6, each of AG's a request for the
+    # sender's own that suppressed the one to keep. AG, 5 with the words written from AB and AD,
+    # was then read for more words (0 since); AF, never read: 2 with all of them, 8 alone either way.
+    ("batch_af.jsonl", 2, 8),
+    ("batch_ag.jsonl", 0, 20),
 ])
 def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alone):
     outcomes = [evaluate.outcome(record, evaluate.read(record)) for record in read_batch(NAMED / batch)]
@@ -492,7 +503,8 @@ def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alon
 # N and 64's, AA's three and AD's 27, read for it; of AB's two, one is caught unread, and 17 of
 # AC's 30 (21 by a broader first version, which a reviewing helper's requests for named
 # addresses alone showed misfiring on "Ich bedanke mich und", "esta y otras", "基本也").
-PARTLY = {"batch_ab.jsonl": 1, "batch_ac.jsonl": 13, "batch_ad.jsonl": 2, "batch_ae.jsonl": 3}
+PARTLY = {"batch_ab.jsonl": 1, "batch_ac.jsonl": 13, "batch_ad.jsonl": 2, "batch_ae.jsonl": 3, "batch_af.jsonl": 3,
+          "batch_ag.jsonl": 1}
 
 
 def test_a_lone_surrogate_beside_a_named_address_is_read_not_a_message_that_could_not_be_read():
@@ -531,3 +543,39 @@ def test_an_address_of_ours_written_without_spaces_is_no_request_to_remove_it():
     decision = read(message("你们的邮件最近老是进垃圾箱，已经把news@plusnxt.com加到联系人了还是这样，是你们那边出什么问题了吗？不想错过活动信息",
                             ""))
     assert decision.kind != REQUEST, decision
+
+
+@pytest.mark.parametrize("body, named", [
+    # Batch AB's and AD's last wrong opt-outs (read for them, 2026-12-08): the address named beside
+    # the request is to stay, or is not the sender's at all; each suppressed the named address.
+    ("Dit adres afmelden; inkoop@jacobsadvies.example blijft staan.", "inkoop@jacobsadvies.example"),
+    ("这个邮箱退订;caigou@minda-maoyi.example 保留。", "caigou@minda-maoyi.example"),
+    ("请帮我退订。不过我太太的邮箱 lin.jing@jia.example 请保留,她还想收你们的优惠信息。", "lin.jing@jia.example"),
+    ("Este correo me llega dirigido a manuel.prieto@ejemplo-correo.example, que no es mi dirección. No sé si es un "
+     "error de su base de datos pero se lo comento para que lo revisen.", "manuel.prieto@ejemplo-correo.example"),
+    # The same in the other languages' words.
+    ("Bitte mich abmelden, info@buero.example bleibt.", "info@buero.example"),
+    ("Denme de baja a mí; ana@casa.example se queda.", "ana@casa.example"),
+    ("Cancellatemi pure, ma luca@casa.example resta.", "luca@casa.example"),
+    ("Me descadastrem, mas joao@casa.example pode ficar.", "joao@casa.example"),
+    ("このアドレスの配信を止めてください。taro@kaisha.example は止めないで。", "taro@kaisha.example"),
+    ("This email was addressed to mark@example.org, which isn't me.", "mark@example.org"),
+    ("Diese Mail war an birgit@example.de adressiert, das bin nicht ich.", "birgit@example.de"),
+])
+def test_an_address_said_to_stay_or_not_to_be_the_senders_goes_to_a_person(body, named):
+    decision = read(message(body, "Unsubscribe"))
+    assert decision.kind == REVIEW and f"{named} is named for another use" in decision.reasons[-1], decision.reasons
+
+
+@pytest.mark.parametrize("body, named", [
+    # "keeps arriving at", "no longer mine": the named address is the one to remove (the first is
+    # batch AA's, the second the training split's; each went to a person with a first version).
+    ("Ik beheer nog haar mailbox en zie dat uw nieuwsbrief blijft binnenkomen op truus@thuismail.example. Wilt u dit "
+     "adres uit uw bestand verwijderen?", "truus@thuismail.example"),
+    ("Este correo me está llegando a mi antigua cuenta, pnavarro@antiguo.example, que ya no es mía. Por favor, "
+     "eliminen esa dirección.", "pnavarro@antiguo.example"),
+    ("old.me@oldjob.example isn't my address any more, please remove it.", "old.me@oldjob.example"),
+])
+def test_an_address_that_keeps_getting_mail_or_is_no_longer_the_senders_is_still_removed(body, named):
+    decision = read(message(body, "Unsubscribe"))
+    assert decision.kind == REQUEST and decision.addresses == (named,), decision.reasons

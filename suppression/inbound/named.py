@@ -122,6 +122,32 @@ OTHER_USE = [
     # request too ("no queremos mantener", "inutile de garder cette adresse", "不要继续发")
     r"\btal cual\b", r"\bfica como est[áa]\b", r"\bblijft zo\b",
     r"送って(もらって|いただいて)?(も)?(構いません|かまいません)",
+    # it stays, said as each language says it beside the address (batches AB and AD, 2026-12-08:
+    # "Dit adres afmelden; inkoop@… blijft staan", "这个邮箱退订;caigou@… 保留" suppressed the one
+    # to keep): the verb's third person or "can stay", not the infinitive a request negates; Dutch
+    # and German "blijft" and "bleibt" only as "stays" ("uw nieuwsbrief blijft binnenkomen op x@…",
+    # "x@… bleibt im Verteiler, obwohl…" ask to remove x@…)
+    r"\bstays\b", r"\bcan stay\b", r"\bbleibt(?=\s*([.!;,]|$))", r"\bbleibt (bitte )?(bestehen|aktiv|angemeldet)\b",
+    r"\b(peut|doit) rester\b", r"\bgardez-la\b",
+    r"\bse queda\b", r"\bpuede quedarse\b", r"\b(resta|rimane)\b", r"\bpu[òo] restare\b",
+    r"\bpode ficar\b", r"\bblijft (gewoon )?(staan|ingeschreven|aangemeld|actief|op de lijst)\b",
+    r"\bblijft(?=\s*([.!;,]|$))", r"残して(おいて)?(ください|下さい)", r"止めないで", r"停止しないで",
+    r"保留(?=$|[。．.，,！!；;\s])", r"请保留", r"不要退订", r"别退",
+    # it is fine there, still read, or to go on getting mail (batch AG, written for these and read:
+    # "Su sara.c@… va benissimo, lì la leggo ancora", "An claudia@… können Sie gern weiter schicken")
+    r"\bis (fine|ok|okay)\b", r"\bi still read\b", r"\bweiter(hin)? (schicken|senden)\b", r"\blese ich (noch|weiterhin)\b",
+    r"\bist (gut|ok|in ordnung)\b", r"\b(c'est|est) (bien|bon|ok)\b(?! de)", r"\bje (la |le |les )?lis encore\b",
+    r"\best[áa] bien\b", r"\bsigo leyendo\b", r"\bva (bene|benissimo)\b", r"\bleggo ancora\b",
+    r"\b(est[áa] [oó]timo|est[áa] bom|ainda (leio|uso))\b", r"\bis (prima|goed)\b", r"\blees ik (nog|wel)\b",
+    r"まだ読んで", r"(还|還)在(看|用)",
+    # it is not the sender's: mail addressed to someone else ("dirigido a x@…, que no es mi
+    # dirección" suppressed x@…; batch AD), not one that is no longer ("que ya no es mía" asks to
+    # remove it)
+    r"\b(isn'?t|is not) (me|mine|my (e-?mail )?address)\b(?! (any ?more|any longer))", r"\bbin (ich )?nicht ich\b",
+    r"\bnicht meine\b", r"\b(n'est|ce n'est) pas (moi|mon adresse|la mienne)\b",
+    r"\b(?<!ya )no es (m[íi]a|mi (direcci[óo]n|correo))\b", r"\bno soy yo\b", r"\bnon (sono io|[èe] (il )?mio)\b",
+    r"\b(?<!j[áa] )n[ãa]o (sou eu|[ée] (o )?meu)\b", r"\b(ben ik niet|niet van mij|niet mijn)\b",
+    r"私ではありません", r"(并|根本)不是我", r"(发|發|寄)错",
 ]
 ASKING_FOR_SELF = re.compile(words_pattern(SELF), re.IGNORECASE)
 # "Only this address" beside another named ("you used to write to me at old@…; unsubscribe only
@@ -228,6 +254,11 @@ SENDER_TOO += [
 _SENDER_TOO = re.compile(words_pattern(SENDER_TOO), re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
 _OTHER_USE = re.compile(words_pattern(OTHER_USE), re.IGNORECASE)
+# "Not" right before the address, or right after it ("Togliete questo indirizzo, non paolo@…",
+# "Hier afmelden, ruud.h@… niet", batch AG): the address is the one to keep.
+# Not "x@… niet langer te gebruiken" ("no longer to be used"), nor Portuguese "no" ("in the").
+_NOT_BEFORE = re.compile(r"\b(not|nicht|pas|non|n[ãa]o|niet)\s*$", re.IGNORECASE)
+_NOT_AFTER = re.compile(r"\s*(not|nicht|niet)\s*(?=[,.!;)]|$)", re.IGNORECASE)
 _CLAUSE_END = re.compile(r"[.!?;。！？；\n]")
 SENTENCE_BREAK = re.compile(r"[.!?](?=\s|$)|[。！？\n]")  # not the dots of an address
 _ADDRESS_WORD = re.compile(
@@ -435,7 +466,8 @@ def _other_use(text: str, start: int, end: int) -> str | None:
         found = _OTHER_USE.search(text, *span)
         if found:
             return found.group(0)
-    return None
+    beside = _NOT_BEFORE.search(text, max(opening, start - 8), start) or _NOT_AFTER.match(text, end, closing)
+    return beside.group(0).strip() if beside else None
 
 
 def _around(breaks: re.Pattern, text: str, start: int, end: int) -> tuple[int, int]:

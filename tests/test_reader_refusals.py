@@ -94,6 +94,41 @@ def test_words_that_take_a_request_back_or_are_of_another_channel_go_to_a_person
 
 
 @pytest.mark.parametrize("subject, body", [
+    # Batch U's two questions the judge took as requests (0.95, 0.94) and suppressed the asker.
+    ("Qual o email registado?", "Boa tarde, tenho dois emails e não sei com qual me registei na newsletter. Conseguem "
+                                "dizer-me qual está na vossa lista? Obrigado"),
+    ("Trattamento dei dati per la newsletter", "Gentili Signori,\n\nin qualità di iscritta a PLUS News, vorrei sapere "
+     "quali dati personali conservate in relazione alla newsletter, per quanto tempo e se vengono comunicati a terzi."),
+    # The same questions in the other languages.
+    ("Newsletter", "Which email address am I registered with? I have two."),
+    ("Newsletter", "What personal data do you hold about me for the newsletter?"),
+    ("Newsletter", "Mit welcher Adresse bin ich für den Newsletter angemeldet?"),
+    ("Newsletter", "Quelles données personnelles conservez-vous sur moi ?"),
+    ("Boletín", "¿Con qué correo estoy suscrito al boletín?"),
+    ("Nieuwsbrief", "Met welk adres ben ik ingeschreven voor de nieuwsbrief?"),
+    ("メルマガ", "どのアドレスで登録されているか教えてください。"),
+    ("电子报", "请问我是用哪个邮箱订阅的？"),
+])
+def test_a_question_about_the_list_or_the_persons_data_goes_to_a_person(subject, body):
+    """A person is owed an answer; the judge, which takes many such questions for requests, is not
+    asked (QUESTIONS, suppression/inbound/intent.py)."""
+    decision = classify_message(message(body, subject), "jane@example.com", OURS,
+                                lambda token: verify_token([KEY], token), judge=_TAKES_ALL)
+    assert decision.kind == REVIEW and any("ask a question" in reason for reason in decision.reasons), decision.reasons
+
+
+@pytest.mark.parametrize("subject, body", [
+    ("Newsletter", "Which email address am I registered with? Please unsubscribe it."),
+    ("Datos", "¿Qué datos tienen de mí? Denme de baja, por favor."),
+    ("Newsletter", "Mit welcher Adresse ich angemeldet bin, weiß ich nicht: bitte melden Sie mich ab."),
+])
+def test_a_question_beside_a_phrase_that_asks_leaves_the_request_to_the_words(subject, body):
+    decision = classify_message(message(body, subject), "jane@example.com", OURS,
+                                lambda token: verify_token([KEY], token), judge=_TAKES_ALL)
+    assert decision.kind == REQUEST, decision.reasons
+
+
+@pytest.mark.parametrize("subject, body", [
     ("Unsubscribe", "Thanks"),
     ("Unsubscribe", "Please remove me, I don't want these emails anymore."),
     ("Abmelden", "Nein danke, keine Mails mehr."),

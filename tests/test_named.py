@@ -412,7 +412,9 @@ def test_an_address_named_beside_a_link_token_for_no_other_use_goes_to_a_person(
     # The same kinds, written after those words by another helper and read once: 10 of its 63
     # suppressed before them, 5 after; its do-not-mail requests decided alone 24 before, 22 after.
     # With the judge trained on batches 56-59 and S: 2 suppressed, 23 alone; trained on 62-63: 1, 20.
-    ("batch_t.jsonl", 1, 20),
+    # That one, read (2026-12-08), was Spain's second person plural: "¿Podéis añadirla? No quitéis
+    # la otra" (WANTS_MORE since): none.
+    ("batch_t.jsonl", 0, 20),
     # Mail about the newsletter that does not ask to leave (117: to subscribe, to come back,
     # missing issues, more mail, its content, complaints of those who keep it, questions about the
     # list) beside 63 requests that talk as much of it; a third helper's, written with 56 and 57

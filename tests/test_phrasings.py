@@ -119,6 +119,11 @@ TRAPS = [
     "What are your opening hours on Sunday?",
     "I'd like to subscribe to the newsletter too.",
     "No me den de baja, por favor.",
+    "No quitéis mi dirección, por favor.",
+    # Batch T's, suppressed until Spain's second person plural was read (2026-12-08).
+    "Ya recibo vuestro boletín en mi correo personal, pero me gustaría recibirlo también en esta dirección del "
+    "trabajo. ¿Podéis añadirla? No quitéis la otra, por favor.",
+    "Please add this address too, I want the offers at work as well.",
     "Je ne veux pas me désinscrire.",
     "Bitte melden Sie mich nicht ab.",
     "配信停止しないでください。",

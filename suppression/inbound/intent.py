@@ -280,6 +280,10 @@ WANTS_MORE = (
     r"(恢复|恢復)(我的)?(订阅|訂閱)|重新(订阅|訂閱|加入|添加)|(为什么|為什麼).{0,8}(退订|退訂|取消订阅|取消訂閱)|"
     # Do not remove me.
     r"\bno me (den de baja|eliminen|borren|quiten|saquen|excluyan)\b|"
+    # Spain's second person plural, and the other address kept (batch T: "me gustaría recibirlo
+    # también en esta dirección del trabajo. ¿Podéis añadirla? No quitéis la otra" was suppressed)
+    r"\bno (me )?(quit|borr|elimin|saqu)[ée]is\b|\b(pod[ée]is|pueden|podr[íi]an) a[ñn]adir(la|me)\b|\ba[ñn]adid(la|me)\b|"
+    r"\brecibirl[oa] tambi[ée]n\b|\b(add|include) this (e-?mail )?address (too|as well)\b|"
     r"\bn[ãa]o me (removam|remova|tirem|descadastrem|excluam|exclua)\b|\bn[ãa]o (retirem|removam|apaguem|excluam) o meu\b|"
     r"\bne me (d[ée]sabonnez|d[ée]sinscrivez|retirez|supprimez|rayez) pas\b|\bn'arr[êe]tez pas\b|"
     r"\b(entfernen|l[öo]schen|abmelden|austragen|streichen) sie mich (bitte )?nicht\b|"

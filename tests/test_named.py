@@ -334,11 +334,21 @@ def test_first_person_words_beside_a_request_for_another_address_leave_it_decide
     ("Please unsubscribe k.mueller@example.de - sorry, I mean k.mueller@example.com.", "another use ('I mean')"),
     ("Bitte k.mueller@example.de abmelden, ich meinte k.mueller@example.com.", "another use"),
     ("Bitte k.mueller@example.de abmelden - sorry, ich meine k.mueller@example.com.", "another use"),
+    # The mail comes to the sender's address now: batch AB's, whose old address was suppressed,
+    # and the same in other words (2026-12-08; batch AF's two wrong opt-outs, never read, went to a
+    # person with these words).
+    ("以前は yumi.s@daigaku-mail.example に送られてきていましたが、今はこちらに届いています。"
+     "こちらのアドレスの配信を停止してください。", "comes to the sender's own address now"),
+    ("You used to send your offers to old.me@isp.example, now they come to this address. Please stop them.",
+     "comes to the sender's own address now"),
+    ("Früher ging der Newsletter an alt@firma.example, jetzt kommt er hier an. Bitte abbestellen.",
+     "comes to the sender's own address now"),
+    ("以前发到 old@qq.example，现在发到这个邮箱了。请退订。", "comes to the sender's own address now"),
 ])
 def test_only_this_address_beside_another_and_a_corrected_typo_go_to_a_person(body, reason):
     decision = read(message(body, "Unsubscribe"), addresses_judge=_TAKES_ALL)
     assert decision.kind == REVIEW and reason in decision.reasons[-1], decision.reasons
-    if reason == "one address only":  # the desk offers the sender's address beside the old one
+    if "another use" not in reason:  # the desk offers the sender's address beside the old one
         assert "jane@example.com" in decision.found and len(decision.found) == 2, decision.found
 
 
@@ -353,6 +363,7 @@ def test_only_this_address_beside_another_and_a_corrected_typo_go_to_a_person(bo
     "I signed up with a typo: anna@example.org. Can you delete that one?",
     "Supprimez anna@example.org. Je veux dire que c'est urgent.",
     "Den de baja a anna@example.org, y a mi hermana tampoco le manden nada.",
+    "Now that my mother has passed, please remove anna@example.org.",
 ])
 def test_everyday_words_are_no_pairing_no_only_this_and_no_correction(body):
     decision = read(message(body, "Unsubscribe"), addresses_judge=_TAKES_ALL)
@@ -468,8 +479,9 @@ def test_an_address_named_beside_a_link_token_for_no_other_use_goes_to_a_person(
     # alone with it reading punctuation; 0 and 3, 28 and 28 reading none (docs/email.md).
     ("batch_aa.jsonl", 0, 28),
     # Read for their wrong opt-outs (2026-12-08): two of AB's three were addresses said to stay,
-    # "inkoop@… blijft staan", "caigou@… 保留", words of another use since.
-    ("batch_ab.jsonl", 1, 28),
+    # "inkoop@… blijft staan", "caigou@… 保留", words of another use since; the third, "以前は x@… に
+    # …今はこちらに届いています", the mail come to the sender's address now (NOW_HERE).
+    ("batch_ab.jsonl", 0, 28),
     # AC and AD, two more writers' (2026-12-08): 72 requests for the sender's own address beside
     # named ones, 72 for the named only, 36 asking nothing. AD was read to write the pairing words
     # (SENDER_TOO); AC never: 24 alone and 30 partly honoured before them, 23 and 13 after. AD's
@@ -488,8 +500,9 @@ def test_an_address_named_beside_a_link_token_for_no_other_use_goes_to_a_person(
     # niet", "x@… va benissimo"), 54 asking nothing (mail addressed to someone else, questions).
     # Before this session's words: AF 2 wrong opt-outs, AG 6, each of AG's a request for the
     # sender's own that suppressed the one to keep. AG, 5 with the words written from AB and AD,
-    # was then read for more words (0 since); AF, never read: 2 with all of them, 8 alone either way.
-    ("batch_af.jsonl", 2, 8),
+    # was then read for more words (0 since); AF, never read: 2 with those, 0 once the mail said to
+    # come to the sender's address now was read (NOW_HERE, from AB's last), 8 alone throughout.
+    ("batch_af.jsonl", 0, 8),
     ("batch_ag.jsonl", 0, 20),
 ])
 def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alone):

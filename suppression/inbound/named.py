@@ -165,6 +165,18 @@ ONLY_THIS = [
     r"(この|こちらの)(メール)?アドレスだけ", r"只(要|需)?(退订|删除|取消)?(这个|本)(邮箱|地址)",
 ]
 _ONLY_THIS = re.compile(words_pattern(ONLY_THIS), re.IGNORECASE)
+# The mail comes to the sender's own address now ("以前は x@… に送られてきていましたが、今はこちらに届い
+# ています。こちらのアドレスの配信を停止してください", batch AB, suppressed x@…): what is asked next is as
+# likely about the address the mail comes to now, so a person decides.
+NOW_HERE = [
+    r"\bnow (it |they )?(comes?|arrives?|goes|lands?) (here|to (this|my current) (e-?mail )?address)\b",
+    r"\b(jetzt|nun|inzwischen) (kommt|landet|geht) (sie|er|es|alles|die mail|der newsletter) (hier|an diese adresse)\b",
+    r"\bmaintenant (il|elle|[çc]a|tout) (arrive|va) (ici|sur cette adresse)\b",
+    r"\bahora (me )?llegan? (aqu[íi]|a esta (direcci[óo]n|cuenta))\b", r"\bora arriva(no)? (qui|a questo indirizzo)\b",
+    r"\bagora (chega|chegam|vem|v[êe]m) (aqui|para este|neste)\b", r"\bnu komt (het|hij|ze|alles) (hier|op dit adres)\b",
+    r"今は(こちら|このアドレス)", r"(现在|現在)(都)?(发|發|寄)(到|至)(这个|這個|本)(邮箱|郵箱|地址)",
+]
+_NOW_HERE = re.compile(words_pattern(NOW_HERE), re.IGNORECASE)
 # The sender asks for their own address beside the one they name ("unsubscribe both me and
 # greg@...", "meldet mich UND meinen Mann ab: ...", "我和我老婆(...)都要退订"). Honoured for the
 # named address alone, the sender stayed on the list and no one was asked. The words pair the
@@ -385,13 +397,17 @@ def _signed_or_of_another_use(text: str, others: Places) -> str | None:
 
 def sender_meant(text: str) -> str | None:
     """Why the person's own `text` may ask for the sender's own address, beside or instead of
-    the addresses it names (SENDER_TOO, ONLY_THIS), or None. Read only of a request for named
-    addresses that leaves the sender's own out: a person then decides, since "私と", "my wife and
-    I" or "only this address" may say something else, and a wrong opt-out is worse than a question."""
+    the addresses it names (SENDER_TOO, ONLY_THIS, NOW_HERE), or None. Read only of a request
+    for named addresses that leaves the sender's own out: a person then decides, since "私と", "my
+    wife and I" or "only this address" may say something else, and a wrong opt-out is worse than
+    a question."""
     spaced = _SPACES.sub(" ", text)  # "my wife and\nI", a non-breaking space
     only = _ONLY_THIS.search(spaced)
     if only:
         return f"the words ask for one address only ({only.group(0)!r}): the sender's own, or the one named"
+    here = _NOW_HERE.search(spaced)
+    if here:
+        return f"the words say the mail comes to the sender's own address now ({here.group(0)!r})"
     too = _SENDER_TOO.search(spaced)
     if too:
         return f"the words may ask for the sender's own address too ({too.group(0)!r})"

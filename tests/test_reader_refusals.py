@@ -108,6 +108,10 @@ def test_words_that_take_a_request_back_or_are_of_another_channel_go_to_a_person
     ("Nieuwsbrief", "Met welk adres ben ik ingeschreven voor de nieuwsbrief?"),
     ("メルマガ", "どのアドレスで登録されているか教えてください。"),
     ("电子报", "请问我是用哪个邮箱订阅的？"),
+    # A reviewing helper's rewording of batch U's, which the first words missed.
+    ("Qual o email registado?", "Boa tarde, tenho dois emails e não sei em qual estou inscrito na newsletter. Conseguem "
+                                "dizer-me qual deles recebe as vossas mensagens? Obrigado"),
+    ("Dati", "Quali informazioni avete su di me e per quanto tempo le conservate?"),
 ])
 def test_a_question_about_the_list_or_the_persons_data_goes_to_a_person(subject, body):
     """A person is owed an answer; the judge, which takes many such questions for requests, is not
@@ -121,6 +125,8 @@ def test_a_question_about_the_list_or_the_persons_data_goes_to_a_person(subject,
     ("Newsletter", "Which email address am I registered with? Please unsubscribe it."),
     ("Datos", "¿Qué datos tienen de mí? Denme de baja, por favor."),
     ("Newsletter", "Mit welcher Adresse ich angemeldet bin, weiß ich nicht: bitte melden Sie mich ab."),
+    # Spain's second person plural that wants something kept is no word that wants the mail.
+    ("Baja", "Dadme de baja del boletín, por favor, pero no borréis mi cuenta de cliente."),
 ])
 def test_a_question_beside_a_phrase_that_asks_leaves_the_request_to_the_words(subject, body):
     decision = classify_message(message(body, subject), "jane@example.com", OURS,

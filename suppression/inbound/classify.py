@@ -121,7 +121,7 @@ def classify_message(
     if not claims:
         # A reply to our mail: the Message-ID we gave it (links.message_id) carries the token.
         claims, proof = _claims(f"{header(message, 'In-Reply-To')}\n{header(message, 'References')}", read_token), REPLY
-    named, invalid, places = named_addresses(text, request_addresses)
+    named, invalid, places, guessed = named_addresses(text, request_addresses)
     own = _address_or_none(sender or mail_from)
     about["found"] = tuple(dict.fromkeys([*(claim.email for claim in claims), *named]))
     if _has_calendar(message):
@@ -200,6 +200,9 @@ def classify_message(
     if invalid:
         # A person who names an address we cannot read must not have only the rest honoured.
         return Decision(REVIEW, (asked, f"named addresses that are not valid: {', '.join(invalid)}"), **about)
+    if guessed:
+        return Decision(REVIEW, (asked, "addresses written with no space in Chinese or Japanese, where each ends is a"
+                                        f" guess: {', '.join(guessed)}"), **about)
     proven = verdict is not None and verdict.passed
     if named:
         reasons = (asked, f"addresses named in the text: {', '.join(named)}")

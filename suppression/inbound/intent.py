@@ -282,7 +282,8 @@ WANTS_MORE = (
     r"\bno me (den de baja|eliminen|borren|quiten|saquen|excluyan)\b|"
     # Spain's second person plural, and the other address kept (batch T: "me gustaría recibirlo
     # también en esta dirección del trabajo. ¿Podéis añadirla? No quitéis la otra" was suppressed)
-    r"\bno (me )?(quit|borr|elimin|saqu)[ée]is\b|\b(pod[ée]is|pueden|podr[íi]an) a[ñn]adir(la|me)\b|\ba[ñn]adid(la|me)\b|"
+    r"\bno (me (quit|borr|elimin|saqu)[ée]is|(quit|borr|elimin|saqu)[ée]is (la otra|el otro|mi (direcci[óo]n|correo)))\b|"
+    r"\b(pod[ée]is|pueden|podr[íi]an) a[ñn]adir(la|me)\b|\ba[ñn]adid(la|me)\b|"
     r"\brecibirl[oa] tambi[ée]n\b|\b(add|include) this (e-?mail )?address (too|as well)\b|"
     r"\bn[ãa]o me (removam|remova|tirem|descadastrem|excluam|exclua)\b|\bn[ãa]o (retirem|removam|apaguem|excluam) o meu\b|"
     r"\bne me (d[ée]sabonnez|d[ée]sinscrivez|retirez|supprimez|rayez) pas\b|\bn'arr[êe]tez pas\b|"
@@ -390,8 +391,15 @@ _WARNINGS = re.compile(words_pattern(alternatives(WARNINGS)), _I)
 # an answer, and the desk is where they get one.
 QUESTIONS = (
     r"\b(which|what) (e-?mail )?(address|e-?mail) (am i|i'?m|i am|is|was|did i)\b[^.!?\n]{0,30}"
-    r"\b(registered|subscribed|signed up|on (your|the) list)\b|"
+    r"\b(registered|subscribed|signed up|on (your|the) list)\b|\bwhich of my (e-?mail )?addresses\b|"
     r"\bwhat (personal )?(data|information|info) (do you|you) (hold|have|keep|store|process)\b|"
+    r"\bwelche (informationen|angaben)\b[^.!?\n]{0,40}\b(gespeichert|speichern|haben sie)\b|"
+    r"\bquelles informations\b[^.!?\n]{0,40}\b(conservez|d[ée]tenez|avez)\b|"
+    r"\bqu[ée] informaci[óo]n\b[^.!?\n]{0,30}\b(tienen|guardan|conservan)\b|"
+    r"\bquali informazioni\b[^.!?\n]{0,30}\b(conservate|avete|tenete)\b|"
+    r"\bem qual (deles |dos dois )?(estou|me) (inscrit|registad|cadastrad)\w*|\bqual deles recebe\b|"
+    r"\bwelke informatie\b[^.!?\n]{0,30}\b(bewaren|hebben)\b|"
+    r"どんな(個人)?情報(を|が)[^。！？\n]{0,20}(保存|保管|保持|管理)|存了我哪些|"
     r"\bhow long do you (keep|store|hold)\b|"
     r"\bmit welcher (e-?mail-?)?adresse\b|"
     r"\bwelche (personenbezogenen |pers[öo]nlichen )?daten\b[^.!?\n]{0,40}\b(gespeichert|speichern|haben sie|verarbeiten)\b|"
@@ -476,11 +484,11 @@ class Intent:
 
 
 # Apostrophes as phones and word processors write them ("don’t"): the patterns say "'".
-_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\uff07": "'"})
+APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\uff07": "'"})
 
 
 def find_intent(text: str) -> Intent:
-    text = text.translate(_APOSTROPHES)  # one character for one: the positions stay the same
+    text = text.translate(APOSTROPHES)  # one character for one: the positions stay the same
     asked, negated = [], []
     for match in _PHRASES.finditer(text):
         phrase = match.group(0).strip()
@@ -502,14 +510,15 @@ def has_a_phrase(text: str) -> bool:
 
 def doubts_in(text: str) -> list[str]:
     """Words that take a request back, deny it, or are of another channel (DOUBTS), or warn
-    (WARNINGS) or ask about the list or the person's data (QUESTIONS) where nothing else asks. Apart from find_intent: about half its time again, asked
-    only of what would be decided a request."""
-    text = text.translate(_APOSTROPHES)
-    return ([match.group(0) for match in _DOUBTS.finditer(text)] + _alone(_WARNINGS, text)
-            + _alone(_QUESTIONS, text))
+    (WARNINGS) or ask about the list or the person's data (QUESTIONS) where nothing else asks.
+    Apart from find_intent: about half its time again, asked only of what would be decided a
+    request."""
+    text = text.translate(APOSTROPHES)
+    return ([match.group(0) for match in _DOUBTS.finditer(text)] + _where_nothing_else_asks(_WARNINGS, text)
+            + _where_nothing_else_asks(_QUESTIONS, text))
 
 
-def _alone(words: re.Pattern, text: str) -> list[str]:
+def _where_nothing_else_asks(words: re.Pattern, text: str) -> list[str]:
     """The warnings (or questions) in the text, if no phrase that asks stands apart from them
     ("One more and I'm out. Remove me anyway." asks); a phrase running on from one ("vou cancelar
     minha inscrição") is of it."""
@@ -525,7 +534,7 @@ def _alone(words: re.Pattern, text: str) -> list[str]:
 def turned_down(subject: str, body: str) -> bool:
     """The subject asks, and the few words under it, asking nothing, turn it down ("Unsubscribe" /
     "No thanks."): the subject alone decided such a message, and it said the opposite."""
-    body = body.translate(_APOSTROPHES).strip(_AROUND_A_WORD)
+    body = body.translate(APOSTROPHES).strip(_AROUND_A_WORD)
     if not body or not (_PHRASES.search(subject) or _CURT.search(subject)):
         return False
     if CJK.search(body):
@@ -549,12 +558,12 @@ def negated_across(subject: str, body: str) -> bool:
     """A subject that runs on into the body ("Please do NOT" / "unsubscribe", "Never" / "Stop."):
     what asks at the body's start, negated by the subject's last words. The two are joined by a
     line break in the text read, which ends a clause, so find_intent does not see it."""
-    subject = subject.translate(_APOSTROPHES).rstrip()
+    subject = subject.translate(APOSTROPHES).rstrip()
     # Only a subject of refusing and courtesy words that ends in the negation: "Not interested",
     # "Publicidad no", "Je ne lis pas" over "Please unsubscribe me" give a reason, and ask.
     if not _NEGATION_AT_END.search(subject) or not _only_refusing(subject.strip(_AROUND_A_WORD)):
         return False
-    body = body.translate(_APOSTROPHES).lstrip(_AROUND_A_WORD)
+    body = body.translate(APOSTROPHES).lstrip(_AROUND_A_WORD)
     start = len(subject) + 1
     joined = f"{subject} {body[:80]}"
     # What asks opens the body ("unsubscribe", "Stop."), not "the link does not work: I clicked".

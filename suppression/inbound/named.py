@@ -33,7 +33,7 @@ from collections.abc import Collection, Iterator
 
 from suppression.addresses import normalise_address
 from suppression.errors import InvalidAddress
-from suppression.inbound.intent import CJK, has_a_phrase, words_pattern
+from suppression.inbound.intent import APOSTROPHES, CJK, has_a_phrase, words_pattern
 
 # The person asks for themself: the object of the asking verb is the first person.
 SELF = [
@@ -122,34 +122,40 @@ OTHER_USE = [
     # request too ("no queremos mantener", "inutile de garder cette adresse", "不要继续发")
     r"\btal cual\b", r"\bfica como est[áa]\b", r"\bblijft zo\b",
     r"送って(もらって|いただいて)?(も)?(構いません|かまいません)",
-    # it stays, said as each language says it beside the address (batches AB and AD, 2026-12-08:
-    # "Dit adres afmelden; inkoop@… blijft staan", "这个邮箱退订;caigou@… 保留" suppressed the one
-    # to keep): the verb's third person or "can stay", not the infinitive a request negates; Dutch
-    # and German "blijft" and "bleibt" only as "stays" ("uw nieuwsbrief blijft binnenkomen op x@…",
-    # "x@… bleibt im Verteiler, obwohl…" ask to remove x@…)
-    r"\bstays\b", r"\bcan stay\b", r"\bbleibt(?=\s*([.!;,]|$))", r"\bbleibt (bitte )?(bestehen|aktiv|angemeldet)\b",
-    r"\b(peut|doit) rester\b", r"\bgardez-la\b",
-    r"\bse queda\b", r"\bpuede quedarse\b", r"\b(resta|rimane)\b", r"\bpu[òo] restare\b",
-    r"\bpode ficar\b", r"\bblijft (gewoon )?(staan|ingeschreven|aangemeld|actief|op de lijst)\b",
-    r"\bblijft(?=\s*([.!;,]|$))", r"残して(おいて)?(ください|下さい)", r"止めないで", r"停止しないで",
-    r"保留(?=$|[。．.，,！!；;\s])", r"请保留", r"不要退订", r"别退",
-    # it is fine there, still read, or to go on getting mail (batch AG, written for these and read:
-    # "Su sara.c@… va benissimo, lì la leggo ancora", "An claudia@… können Sie gern weiter schicken")
-    r"\bis (fine|ok|okay)\b", r"\bi still read\b", r"\bweiter(hin)? (schicken|senden)\b", r"\blese ich (noch|weiterhin)\b",
-    r"\bist (gut|ok|in ordnung)\b", r"\b(c'est|est) (bien|bon|ok)\b(?! de)", r"\bje (la |le |les )?lis encore\b",
-    r"\best[áa] bien\b", r"\bsigo leyendo\b", r"\bva (bene|benissimo)\b", r"\bleggo ancora\b",
-    r"\b(est[áa] [oó]timo|est[áa] bom|ainda (leio|uso))\b", r"\bis (prima|goed)\b", r"\blees ik (nog|wel)\b",
-    r"まだ読んで", r"(还|還)在(看|用)",
     # it is not the sender's: mail addressed to someone else ("dirigido a x@…, que no es mi
     # dirección" suppressed x@…; batch AD), not one that is no longer ("que ya no es mía" asks to
     # remove it)
-    r"\b(isn'?t|is not) (me|mine|my (e-?mail )?address)\b(?! (any ?more|any longer))", r"\bbin (ich )?nicht ich\b",
-    r"\bnicht meine\b", r"\b(n'est|ce n'est) pas (moi|mon adresse|la mienne)\b",
-    r"\b(?<!ya )no es (m[íi]a|mi (direcci[óo]n|correo))\b", r"\bno soy yo\b", r"\bnon (sono io|[èe] (il )?mio)\b",
-    r"\b(?<!j[áa] )n[ãa]o (sou eu|[ée] (o )?meu)\b", r"\b(ben ik niet|niet van mij|niet mijn)\b",
-    r"私ではありません", r"(并|根本)不是我", r"(发|發|寄)错",
+    r"\b(isn't|is not) (me|mine|my (e-?mail )?address)\b(?! (any ?more|any longer|now|since|these days))",
+    r"\b(das )?bin (ich )?nicht ich\b", r"\bdas bin ich nicht\b", r"\bnicht meine\b",
+    r"\b(n'est|ce n'est) pas (moi|mon adresse|la mienne)\b(?! (actuelle|depuis))",
+    r"\b(?<!ya )no es (m[íi]a|mi (direcci[óo]n|correo))\b(?! (actual|desde))", r"\bno soy yo\b",
+    r"\bnon (sono io|[èe] (il )?mio)\b", r"\b(?<!j[áa] )n[ãa]o (sou eu|[ée] (o )?meu)\b",
+    r"\b(ben ik niet|niet van mij|niet mijn)\b", r"私ではありません", r"(并|根本)不是我", r"(这|這)(个|個)?不是我的",
+    r"(发|發|寄)错",
 ]
 ASKING_FOR_SELF = re.compile(words_pattern(SELF), re.IGNORECASE)
+# The address is to stay, said right after it (a few words between at most): "Dit adres afmelden;
+# inkoop@… blijft staan", "这个邮箱退订;caigou@… 保留", "Su sara.c@… va benissimo, lì la leggo ancora",
+# "An claudia@… können Sie gern weiter schicken" suppressed the one to keep (batches AB, AD and
+# AG, 2026-12-08). Only right after it: anywhere in its clause, "is fine", "resta", "ist gut",
+# "c'est bien", "まだ読んで" were as often about something else ("the newsletter is fine but that
+# mailbox is unread, remove it"; a reviewing helper's sixteen such requests).
+KEPT = [
+    r"(is|are) (fine|ok|okay)\b", r"stays\b", r"can stay\b", r"(i )?still read\b",
+    r"bleibt(?=\s*([.!;,]|$))", r"bleibt (bitte )?(bestehen|aktiv|angemeldet)\b", r"(ist|w[äa]re) (gut|ok|in ordnung)(?=\s*([.!;,]|$))",
+    r"(k[öo]nnen|d[üu]rfen) sie (gern(e)? )?weiter(hin)? (schicken|senden)\b", r"lese ich (noch|weiterhin)\b",
+    r"(peut|doit) rester\b", r"(c'est|est) (bien|bon|ok)(?=\s*([.!;,]|$))", r"je (la |le |les )?lis encore\b",
+    r"se queda\b", r"puede quedarse\b", r"est[áa] bien(?=\s*([.!;,]|$))", r"(la |lo )?sigo leyendo\b",
+    r"(resta|rimane)(?=\s*([.!;,]|$))", r"pu[òo] restare\b", r"va (bene|benissimo)\b(?!\s*\?)", r"(la |lo )?leggo ancora\b",
+    r"pode ficar\b", r"est[áa] (bom|[óo]timo)(?=\s*([.!;,]|$))", r"ainda (leio|uso)(?=\s*([.!;,]|$))",
+    r"blijft (gewoon )?(staan|ingeschreven|aangemeld|actief|op de lijst)\b", r"blijft(?=\s*([.!;,]|$))",
+    r"is (prima|goed)\b", r"lees ik (nog|wel)\b",
+    r"は?(残して(おいて)?(ください|下さい)|止めないで|停止しないで)", r"(请|請)?保留(?![^\s。．.，,！!；;吧着了])",
+    r"(不要|不用|不必|无需|無需|别|別)(帮我)?退(订|訂)", r"(还|還)在(看|用)(?=\s*([。．.，,！!；;]|$))",
+]
+# Up to three words between, none ending a phrase ("x@… abmelden, Ihr Newsletter ist gut" is no such).
+_KEPT = re.compile(r"[\s,:、，]*(?:[^\s.,!?;:。！？；，、]+\s+){0,3}?(?:" + "|".join(KEPT) + ")", re.IGNORECASE)
+_KEPT_REACH = 80  # characters after the address read for it
 # "Only this address" beside another named ("you used to write to me at old@…; unsubscribe only
 # this address"): "this" is the sender's as often as the one just named, and "only" says that
 # the other is not to go, so a person decides.
@@ -271,6 +277,8 @@ _OTHER_USE = re.compile(words_pattern(OTHER_USE), re.IGNORECASE)
 # Not "x@… niet langer te gebruiken" ("no longer to be used"), nor Portuguese "no" ("in the").
 _NOT_BEFORE = re.compile(r"\b(not|nicht|pas|non|n[ãa]o|niet)\s*$", re.IGNORECASE)
 _NOT_AFTER = re.compile(r"\s*(not|nicht|niet)\s*(?=[,.!;)]|$)", re.IGNORECASE)
+# Chinese and Japanese words of another use negated right before them ("不用保留": no need to keep it).
+_CJK_NEGATION = re.compile(r"(不|别|別|勿|无需|無需|不用|不必|不要)再?$")
 _CLAUSE_END = re.compile(r"[.!?;。！？；\n]")
 SENTENCE_BREAK = re.compile(r"[.!?](?=\s|$)|[。！？\n]")  # not the dots of an address
 _ADDRESS_WORD = re.compile(
@@ -284,7 +292,8 @@ _DISCLAIMER = re.compile(r"confidential|vertraulich|confidentiel|confidencial|ri
 _SENTENCE_END = tuple(".!?。！？")
 _SIGNATURE_LINE = 60  # characters: a line of a signature block is short
 
-_RUN = re.compile(r"[^\s<>()\[\]{},;:\"'`/\\|：、，；。・「」『』（）【】〈〉《》]+")
+# Typographic quotes, dashes and the wave dash end a run too ("“zhang@example.com”", "…com～谢谢").
+_RUN = re.compile(r"[^\s<>()\[\]{},;:\"'`/\\|：、，；。・「」『』（）【】〈〉《》“”‘’—～]+")
 _MAX_RUN = 320  # longer runs are no address (254 at most, with "mailto:" and punctuation)
 _MAX_LOCAL_QUOTED = 66  # a quoted local part, its quotes included (64 characters at most inside)
 MAX_NAMED = 50  # addresses read from one message's text; a longer list is not a person's request
@@ -293,42 +302,52 @@ _MAX_RUNS_READ = 4 * MAX_NAMED  # address-like runs read, repeats included
 Places = dict[str, list[tuple[int, int]]]  # an address: where it is written in the text (start, end)
 
 
-def address_places(text: str) -> Iterator[tuple[int, int]]:
-    """Where runs of text that look like an address are: an "@" with a "." somewhere after it;
-    with a quoted local part ("jane.doe"@example.com) the quotes are taken too, since a quote
-    ends a run: without them, the request named no one and was taken for the sender's own."""
+def address_places(text: str) -> Iterator[tuple[int, int, bool]]:
+    """Where runs of text that look like an address are, and whether where one starts or ends is
+    a guess: an "@" with a "." somewhere after it; with a quoted local part ("jane.doe"@example.com)
+    the quotes are taken too, since a quote ends a run: without them, the request named no one
+    and was taken for the sender's own."""
     for run in _RUN.finditer(text):
         found = run.group()
         at = found.find("@")
         if at < 0 or "." not in found[at + 2:] or len(found) > _MAX_RUN:
             continue
         if at > 0:
-            yield _without_glued_words(found, at, run.start())
+            glued = list(_glued(found, run.start()))
+            yield from glued or [(run.start(), run.end(), False)]
         elif run.start() > 0 and text[run.start() - 1] == '"':
             opening = text.rfind('"', max(0, run.start() - _MAX_LOCAL_QUOTED), run.start() - 1)
             if opening >= 0:
-                yield opening, run.end()
+                yield opening, run.end(), False
 
 
-def _without_glued_words(found: str, at: int, offset: int) -> tuple[int, int]:
-    """Where the address in the run `found` (its "@" at `at`, the run at `offset` in the text)
-    starts and ends. Chinese and Japanese put no space around an address: "已经把news@plusnxt.com
-    加到联系人了" was read as one address and suppressed. Where the letters on both sides of the "@"
-    are ASCII, the ideographs and kana before and after them are the sentence's."""
-    start, end = 0, len(found)
-    if found[at - 1].isascii() and at + 1 < end and found[at + 1].isascii():
-        before = [place.end() for place in CJK.finditer(found, 0, at)]
-        start = before[-1] if before else 0
-        after = CJK.search(found, at)
-        end = after.start() if after else end
-    return offset + start, offset + end
+def _glued(found: str, offset: int) -> Iterator[tuple[int, int, bool]]:
+    """The addresses of a run of Chinese or Japanese with ASCII addresses written into it with no
+    space ("已经把news@plusnxt.com加到联系人了", read as one address and suppressed; "我换邮箱了
+    wang.new@163.example以后用这个old.wang@qq.example请退订", two): each from the ideograph or kana
+    before its ASCII letters to the one right after an ASCII letter of its domain ("example.中国" is
+    a domain). Where they end is a guess ("王wei@…" may be an address of both scripts), so none is
+    decided alone (named_addresses). Nothing if no address of the run is written so."""
+    places, floor = [], 0
+    for at in range(1, len(found) - 1):
+        if found[at] != "@" or at < floor or not (found[at - 1].isascii() and found[at + 1].isascii()):
+            continue
+        cuts = [place.end() for place in CJK.finditer(found, floor, at) if found[place.end()].isascii()]
+        end = next((place.start() for place in CJK.finditer(found, at)
+                    if found[place.start() - 1].isascii() and found[place.start() - 1] != "."), len(found))
+        start = cuts[-1] if cuts else floor
+        if start > floor or end < len(found) or floor > 0:
+            places.append((offset + start, offset + end))
+        floor = end
+    if places:
+        yield from ((start, end, True) for start, end in places)
 
 
-def named_addresses(text: str, request_addresses: Collection[str]) -> tuple[list[str], list[str], Places]:
+def named_addresses(text: str, request_addresses: Collection[str]) -> tuple[list[str], list[str], Places, list[str]]:
     """The addresses named in `text` (not the request addresses), in order; those that are not
-    valid; and where each valid one is written."""
-    named, invalid, places = [], [], {}
-    for seen, (start, end) in enumerate(address_places(text)):
+    valid; where each valid one is written; and those whose ends were a guess (_glued)."""
+    named, invalid, places, guessed = [], [], {}, []
+    for seen, (start, end, guess) in enumerate(address_places(text)):
         # Runs read, not only addresses kept: 28,000 lines of one address were each read again
         # (0.27 s a message of 200 KB, a stranger's to send by the hundred).
         if len(named) + len(invalid) >= MAX_NAMED or seen >= _MAX_RUNS_READ:
@@ -350,8 +369,10 @@ def named_addresses(text: str, request_addresses: Collection[str]) -> tuple[list
             continue
         if address not in places:
             named.append(address)
+        if guess and address not in guessed:
+            guessed.append(address)
         places.setdefault(address, []).append((start, end))
-    return named, invalid, places
+    return named, invalid, places, guessed
 
 
 def only_mentioned(text: str, others: Places, our_domains: Collection[str] = ()) -> str | None:
@@ -363,6 +384,7 @@ def only_mentioned(text: str, others: Places, our_domains: Collection[str] = ())
     ours = _ours(others, our_domains)
     if ours:
         return ours
+    text = text.translate(APOSTROPHES)  # "which isn’t me" as phones write it; one character for one
     asked_for_self = _asked_for_self(text, others)
     if asked_for_self:
         return f"the words ask for the sender's own address ({asked_for_self!r}) and name others"
@@ -373,7 +395,7 @@ def named_elsewhere(text: str, others: Places, our_domains: Collection[str] = ()
     """Why the addresses `others` are named for something other than to be removed (ours, in the
     signature, another use); None if their words may ask to remove them. Beside a link token,
     which proves the address it names, an address named otherwise is a question."""
-    return _ours(others, our_domains) or _signed_or_of_another_use(text, others)
+    return _ours(others, our_domains) or _signed_or_of_another_use(text.translate(APOSTROPHES), others)
 
 
 def _ours(others: Places, our_domains: Collection[str]) -> str | None:
@@ -401,7 +423,7 @@ def sender_meant(text: str) -> str | None:
     for named addresses that leaves the sender's own out: a person then decides, since "私と", "my
     wife and I" or "only this address" may say something else, and a wrong opt-out is worse than
     a question."""
-    spaced = _SPACES.sub(" ", text)  # "my wife and\nI", a non-breaking space
+    spaced = _SPACES.sub(" ", text.translate(APOSTROPHES))  # "my wife and\nI", a non-breaking space, "I’m"
     only = _ONLY_THIS.search(spaced)
     if only:
         return f"the words ask for one address only ({only.group(0)!r}): the sender's own, or the one named"
@@ -479,11 +501,12 @@ def _other_use(text: str, start: int, end: int) -> str | None:
     address itself left out ("orders@..." is not an address for orders)."""
     opening, closing = _around(_CLAUSE_END, text, start, end)
     for span in ((opening, start), (end, closing)):
-        found = _OTHER_USE.search(text, *span)
-        if found:
-            return found.group(0)
-    beside = _NOT_BEFORE.search(text, max(opening, start - 8), start) or _NOT_AFTER.match(text, end, closing)
-    return beside.group(0).strip() if beside else None
+        for found in _OTHER_USE.finditer(text, *span):
+            if not _CJK_NEGATION.search(text, max(span[0], found.start() - 3), found.start()):
+                return found.group(0)
+    beside = (_NOT_BEFORE.search(text, max(opening, start - 8), start) or _NOT_AFTER.match(text, end, closing)
+              or _KEPT.match(text, end, min(len(text), end + _KEPT_REACH)))
+    return beside.group(0).strip(" \t\n,:、，") if beside else None
 
 
 def _around(breaks: re.Pattern, text: str, start: int, end: int) -> tuple[int, int]:

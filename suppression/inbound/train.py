@@ -63,7 +63,7 @@ def example(record: Record, open_judge: Judge) -> Example:
     message = parse(render(record))
     text, subject_only = words_of(message, header(message, "Subject"))
     decision = read(record, open_judge, open_judge)  # judges that take everything: what structure leaves to them
-    named, _, _ = named_addresses(text, {normalise_address(REQUEST_ADDRESS)})
+    named, _, _, _ = named_addresses(text, {normalise_address(REQUEST_ADDRESS)})
     expected = expected_addresses(record)
     return Example(record, features(text, find_intent(text), subject_only), decision.kind == REQUEST,
                    set(decision.addresses) == expected, set(decision.addresses) <= expected, bool(named))
@@ -84,7 +84,7 @@ def named_examples(record: Record) -> list[NamedExample]:
     own left out, as classify_message does)."""
     message = parse(render(record))
     text, _ = words_of(message, header(message, "Subject"))
-    named, _, places = named_addresses(text, {normalise_address(REQUEST_ADDRESS)})
+    named, _, places, _ = named_addresses(text, {normalise_address(REQUEST_ADDRESS)})
     own = _own(record)
     others = [address for address in named if address != own]
     return [NamedExample(record, address, found, address in expected_addresses(record))

@@ -36,6 +36,9 @@ FRAGMENTS = [
     "on ", " wrote", "am ", " schrieb ", "le ", " a écrit", "から送信", "写道", "sent from my ", "-- ",
     "remove ", "from your ", "list ", "stop", "no ", "not ", "unsubscribe", "please ", "re: ", "auto",
     "from: ", "sent: ", "aaaaaaaa.", "aaaa.", "aaaaaaaaaaaaaaaaaaaa", "mailto:", "x@y.", "desinscri",
+    # addresses written into Chinese or Japanese, and words said right after an address (named.py)
+    "中", "a中", "x@y.中", "退订", "不用", "保留", "今はこちら", "stays ", "is fine", "bleibt", "va bene ", "not me",
+    "which email ", "quali dati ", "i still read ",
 ]
 
 shapes = st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=4)
@@ -102,7 +105,7 @@ def phrases_of(text: str) -> bool:
     doubts_in(text)
     scope_in_words(text, {"newsletters": "Email newsletters"})
     words = text[:4 * MAX_JUDGED]  # the reader hands it at most MAX_JUDGED characters of own words
-    _, _, places = named_addresses(words + "\na@b.example\nx@y.example", frozenset())
+    _, _, places, _ = named_addresses(words + "\na@b.example\nx@y.example", frozenset())
     only_mentioned(words, places)
     sender_meant(text)
     return True
@@ -148,7 +151,7 @@ def addresses_weighed_in(text: str) -> bool:
     from suppression.inbound import asked_about
     from suppression.inbound.named import named_addresses
 
-    named, _, places = named_addresses(text, frozenset())
+    named, _, places, _ = named_addresses(text, frozenset())
     assert len(named) > 0
     asked_about.unclear(text, places, named, asked_about.shipped())
     return True

@@ -26,10 +26,14 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Awaitable
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from tests.support.paths import ROOT
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,7 @@ class Stopwatch:
         return result, Timing(started, seconds, off_core, what)
 
 
-async def longest_hold(work) -> tuple:
+async def longest_hold(work: Awaitable[T]) -> tuple[T, Timing]:
     """(what awaiting `work` gives, a Timing of the longest the loop went without a turn for a
     ticker meanwhile, the time the machine kept the loop's thread from a core in it taken out).
 
@@ -81,14 +85,19 @@ async def longest_hold(work) -> tuple:
     loop, own = asyncio.get_running_loop(), f"/proc/self/task/{threading.get_native_id()}/schedstat"
     gaps: list[Timing] = []
     working = True
+    last, off = time.perf_counter(), _runnable_waiting(own)
 
     async def tick() -> None:
-        last, off = time.perf_counter(), _runnable_waiting(own)
-        while working:
-            await asyncio.sleep(0.001)
+        # The first gap runs from before the work starts: work that never lets the loop turn
+        # is one gap as long as itself.
+        nonlocal last, off
+        while True:
             now, off_now = time.perf_counter(), _runnable_waiting(own)
             gaps.append(Timing(last, now - last, (off_now - off) / 1e9, "a turn of the loop"))
             last, off = now, off_now
+            if not working:
+                return
+            await asyncio.sleep(0.001)
 
     ticking = loop.create_task(tick())
     try:

@@ -504,6 +504,10 @@ def test_an_address_named_beside_a_link_token_for_no_other_use_goes_to_a_person(
     # come to the sender's address now was read (NOW_HERE, from AB's last), 8 alone throughout.
     ("batch_af.jsonl", 0, 8),
     ("batch_ag.jsonl", 0, 20),
+    # AH, a third writer's to the same brief, measured once the words were final and never read:
+    # 5 wrong opt-outs before this session's words and 5 after (18 and 17 decided alone). The words
+    # mend what they were written from; a new writer's phrasings are mostly others.
+    ("batch_ah.jsonl", 5, 17),
 ])
 def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alone):
     outcomes = [evaluate.outcome(record, evaluate.read(record)) for record in read_batch(NAMED / batch)]

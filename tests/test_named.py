@@ -456,13 +456,24 @@ def test_an_address_named_beside_a_link_token_for_no_other_use_goes_to_a_person(
     # newsletter, sia questo indirizzo sia il mio vecchio …", "请帮我退订电子报。另外我以前的邮箱 … 也一起退掉",
     # "bitte diese Adresse und zusätzlich k.hoffmann@… austragen", "sia questo indirizzo sia
     # marco.bellini@…", "このアドレスと、会社のアドレス…の両方".
-    ("batch_w.jsonl", 2, 27),
+    # Read for their wrong opt-outs (2026-12-08): W's "Sollte sich dies nicht kurzfristig ändern,
+    # werde ich mich von sämtlichen Mailings abmelden" (a warning), X's "Je voulais vous demander de
+    # me retirer de la liste, mais … Gardez-moi" and Y's "J'allais vous demander de me retirer de la
+    # liste, mais pas encore" and "...not yet, actually" (a request begun and not made): none since.
+    # W's "Se eu cancelar a subscrição das promoções, deixo também de receber a newsletter?" is left:
+    # words for such a question sent two requests of Y and one of the development split to a person.
+    ("batch_w.jsonl", 1, 27),
     # X and Y, two more writers' of 62-63's kinds (45 warnings, 27 requests taken back, 27
     # refusals under a subject that asks, 18 questions, 63 requests in the same words), never
     # read: 3 and 4 suppressed, 19 and 28 alone with the judge before 62-63 trained; 1 and 2, 21 and
     # 33 after.
-    ("batch_x.jsonl", 1, 21),
-    ("batch_y.jsonl", 2, 30),
+    ("batch_x.jsonl", 0, 21),
+    ("batch_y.jsonl", 0, 30),
+    # AI, a new writer's of W, X and Y's kinds (45 warnings, 27 requests taken back, 27 refusals
+    # under a subject that asks, 18 questions about leaving, 63 requests in the same words),
+    # measured once those words were final and never read: 4 wrong opt-outs before them and 4
+    # after, each a warning; 27 decided alone either way.
+    ("batch_ai.jsonl", 4, 27),
     # 64 and 65, two writers' of messages that all name another address (63 requests to remove
     # it, 72 to remove only the sender's own beside it, often "keep that one", 45 asking nothing):
     # read, for words of an address to keep (two versions, each taken apart by a reviewing helper;

@@ -83,6 +83,14 @@ def test_a_subject_that_runs_on_into_the_body_negates_what_opens_it(subject, bod
     "Se isso continuar, vou cancelar minha inscrição na newsletter.",
     "Nog zo'n mail vandaag en ik schrijf me uit.",
     "再收到一封这种邮件，我马上退订。",
+    # Batches W, X and Y's last (2026-12-08): a warning with words between, and a request begun
+    # and not made.
+    "Sollte sich dies nicht kurzfristig ändern, werde ich mich von sämtlichen Mailings abmelden.",
+    "Je voulais vous demander de me retirer de la liste, mais en fait je me suis trompé d'expéditeur.",
+    "J'allais vous demander de me retirer de la liste, mais pas encore. J'attends de voir les soldes.",
+    "...not yet, actually. I started writing this after the fourth email this week, then calmed down.",
+    "I was going to ask you to remove me from the list, but the new format is much better.",
+    "Ich wollte Sie bitten, mich abzumelden, aber der neue Newsletter gefällt mir doch.",
 ])
 def test_words_that_take_a_request_back_or_are_of_another_channel_go_to_a_person(body):
     """The judge, trained on such mail since (batches 53-55), sends them to a person; so do the

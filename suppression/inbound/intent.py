@@ -230,7 +230,7 @@ WANTS_MORE = (
     r"\bkeep me (subscribed|on (the|your|this) (mailing |e-?mail )?list)\b|\b(stay|remain) (subscribed|on (the|your) list)\b|"
     r"\bmant[eé]n(game|ganme|erme|gan)? (en (la|su|vuestra) lista|suscrit[oa]|mi suscripci[oó]n)\b|"
     r"\bseguir (suscrit[oa]|en (la|su|vuestra) lista)\b|"
-    r"\bgarde[rz]?[- ]moi (dans|sur) (la|votre|vos) (liste|fichier)|\brester (abonn[ée]e?|inscrit[e]?|sur (la|votre) liste)\b|"
+    r"\bgarde[rz]?[- ]moi (dans|sur) (la|votre|vos) (liste|fichier)|\bgardez[- ]moi(?=\s*([,.!;]|$))|\brester (abonn[ée]e?|inscrit[e]?|sur (la|votre) liste)\b|"
     r"\b(behalten sie mich|lassen sie mich)\b[^.!?\n]{0,30}\b(verteiler|liste|newsletter)|"
     r"\b(im|auf dem) (verteiler|newsletter) (bleiben|lassen)\b|\b(angemeldet|abonniert) bleiben\b|"
     r"\bmantenham?(-me| me)? na (lista|newsletter)|\bme mantenham\b|\bcontinuar (inscrit|cadastrad|na lista)\w*|"
@@ -318,6 +318,16 @@ DOUBTS = (
     r"\biemand (heeft|wilde) (mij|me) (af(gemeld|melden)|laten afmelden|uitschrijven)|"
     r"\balgu[ée]m (pediu|solicitou) (o meu descadastro|para me descadastrar|a minha remo[çc][ãa]o)|"
     r"誰かが[^。！？\n]{0,10}(配信停止|解除)|有人(帮我|替我|冒充我)?(申请)?(退订|退訂)|"
+    # A request begun and not made ("J'allais vous demander de me retirer de la liste, mais pas
+    # encore", "...not yet, actually. I started writing this after the fourth email", batches X, Y).
+    r"\bi (was going|wanted|meant) to ask (you )?to (remove|unsubscribe|take) me\b[^.!?\n]{0,40}\bbut\b|"
+    r"\bnot yet,? actually\b|"
+    r"\b(j'allais|je voulais) (vous )?demander de me (retirer|d[ée]sinscrire|d[ée]sabonner)\b[^.!?\n]{0,40}\bmais\b|"
+    r"\bich wollte (sie )?(bitten|fragen),? mich\b[^.!?\n]{0,40}\baber\b|"
+    r"\b(iba|quer[íi]a) (a )?pedir(les|os)? que me (den de baja|borren|quiten)\b[^.!?\n]{0,40}\bpero\b|"
+    r"\b(stavo per|volevo) chiedervi di (cancellarmi|togliermi|disiscrivermi)\b[^.!?\n]{0,40}\bma\b|"
+    r"\b(ia|queria) pedir (para|que) me (remover|tirar|descadastrar|removam|tirem)\b[^.!?\n]{0,40}\bmas\b|"
+    r"\bik wilde (jullie|u) vragen (om )?(me|mij)\b[^.!?\n]{0,40}\bmaar\b|"
     # My last message is withdrawn. Not "ignore this" or "forget it": a request says them too, of
     # the rest ("if it's about my booking, ignore this"; "the link fails, forget it, remove me").
     r"\b(ignore|disregard|forget) my (last|earlier|previous) (e-?mail|message|request)\b|"
@@ -379,8 +389,9 @@ WARNINGS = (
     r"me descadastro)\b|\b(quase a|prestes a) (cancelar|me descadastrar)\b|"
     r"\b(nog [ée][ée]n|nog zo'?n|als (dit|dat) zo doorgaat)\b[^.!?\n]{0,60}\b(meld ik (me|mij) af|schrijf ik (me|mij) uit|"
     r"en ik (meld|schrijf) (me|mij) (af|uit))\b|"
-    r"\b(noch (eine?|so eine?|einmal)|sollte sich das nicht|wenn das so weitergeht)\b[^.!?\n]{0,60}"
-    r"\b(und ich (melde mich|bin raus)|melde ich mich|werde ich mich (ab|aus)(melden|tragen)|trage ich mich aus)\b|"
+    r"\b(noch (eine?|so eine?|einmal)|sollte sich (das|dies|daran) nicht|wenn das so weitergeht)\b[^.!?\n]{0,60}"
+    r"\b(und ich (melde mich|bin raus)|melde ich mich|werde ich mich\b[^.!?\n]{0,40}\b(ab|aus)(melden|tragen)|"
+    r"trage ich mich aus)\b|"
     r"再(发|發|收到|这样|這樣|来|來|有)[^。！？\n]{0,20}我(就|会|會|马上|馬上|立刻)(要)?(退订|退訂|取消订阅|取消訂閱)|"
     r"(これ以上続く(よう)?なら|次に[^。！？\n]{0,20}(来|き)たら)[^。！？\n]{0,10}(配信(を)?停止|解除|退会)(します|する)"
 )

@@ -157,7 +157,8 @@ def classify_message(
     unsure = (probability < threshold and not curt) or negated or intent.stays or refused or intent.too_few
     doubts = [] if unsure else doubts_in(text)  # only of what would otherwise be decided a request
     if doubts:
-        phrases.append(f"words that take it back, deny it, warn, ask a question or are of another channel: {', '.join(dict.fromkeys(doubts))}")
+        phrases.append("words that take it back, deny it, warn, ask a question or are of another channel: "
+                       + ", ".join(dict.fromkeys(doubts)))
     if unsure or doubts:
         why = [f"the reader is not sure the sender's own words ask to unsubscribe (judged {probability:.2f};"
                f" decided alone from {threshold:.2f}" + ("; a phrase that would ask is negated)" if negated

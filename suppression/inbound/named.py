@@ -142,11 +142,13 @@ ASKING_FOR_SELF = re.compile(words_pattern(SELF), re.IGNORECASE)
 # mailbox is unread, remove it"; a reviewing helper's sixteen such requests).
 KEPT = [
     r"(is|are) (fine|ok|okay)\b", r"stays\b", r"can stay\b", r"(i )?still read\b",
-    r"bleibt(?=\s*([.!;,]|$))", r"bleibt (bitte )?(bestehen|aktiv|angemeldet)\b", r"(ist|w[äa]re) (gut|ok|in ordnung)(?=\s*([.!;,]|$))",
+    r"bleibt(?=\s*([.!;,]|$))", r"bleibt (bitte )?(bestehen|aktiv|angemeldet)\b",
+    r"(ist|w[äa]re) (gut|ok|in ordnung)(?=\s*([.!;,]|$))",
     r"(k[öo]nnen|d[üu]rfen) sie (gern(e)? )?weiter(hin)? (schicken|senden)\b", r"lese ich (noch|weiterhin)\b",
     r"(peut|doit) rester\b", r"(c'est|est) (bien|bon|ok)(?=\s*([.!;,]|$))", r"je (la |le |les )?lis encore\b",
     r"se queda\b", r"puede quedarse\b", r"est[áa] bien(?=\s*([.!;,]|$))", r"(la |lo )?sigo leyendo\b",
-    r"(resta|rimane)(?=\s*([.!;,]|$))", r"pu[òo] restare\b", r"va (bene|benissimo)\b(?!\s*\?)", r"(la |lo )?leggo ancora\b",
+    r"(resta|rimane)(?=\s*([.!;,]|$))", r"pu[òo] restare\b", r"va (bene|benissimo)\b(?!\s*\?)",
+    r"(la |lo )?leggo ancora\b",
     r"pode ficar\b", r"est[áa] (bom|[óo]timo)(?=\s*([.!;,]|$))", r"ainda (leio|uso)(?=\s*([.!;,]|$))",
     r"blijft (gewoon )?(staan|ingeschreven|aangemeld|actief|op de lijst)\b", r"blijft(?=\s*([.!;,]|$))",
     r"is (prima|goed)\b", r"lees ik (nog|wel)\b",
@@ -339,8 +341,7 @@ def _glued(found: str, offset: int) -> Iterator[tuple[int, int, bool]]:
         if start > floor or end < len(found) or floor > 0:
             places.append((offset + start, offset + end))
         floor = end
-    if places:
-        yield from ((start, end, True) for start, end in places)
+    yield from ((start, end, True) for start, end in places)
 
 
 def named_addresses(text: str, request_addresses: Collection[str]) -> tuple[list[str], list[str], Places, list[str]]:

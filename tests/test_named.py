@@ -380,6 +380,13 @@ def test_not_only_this_address_asks_for_both_not_for_one():
     # token's address (jane) was suppressed for "... anna@... only, not me" (a reviewing helper's).
     ("Please unsubscribe anna@example.org only, not me.", REVIEW),
     ("Please unsubscribe my wife, anna@example.org.", REVIEW),
+    # Words that an address stays, or is not the sender's, are as often of the token's own: a first
+    # version let the token decide, and suppressed jane for these (a second reviewing helper's).
+    ("Please unsubscribe my old address old.me@example.org, this one stays.", REVIEW),
+    ("Borren mi dirección antigua viejo@example.org, la nueva se queda.", REVIEW),
+    ("Please unsubscribe tom.b@example.org, which is not my email address - it was my dad's.", REVIEW),
+    ("Please remove my dad's old address dad.old@example.org, his new one is fine.", REVIEW),
+    ("Dadme de baja; ana@casa.example se queda.", REVIEW),
     # Named for another use, or in the signature: the token decides, as before.
     ("Please unsubscribe me.\n\nJane\njane.doe@work.example | +1 555 0100", REQUEST),
     ("Please unsubscribe me. Write to my colleague bob@example.org instead.", REQUEST),
@@ -515,10 +522,11 @@ def test_an_address_named_beside_a_link_token_for_no_other_use_goes_to_a_person(
     # come to the sender's address now was read (NOW_HERE, from AB's last), 8 alone throughout.
     ("batch_af.jsonl", 0, 8),
     ("batch_ag.jsonl", 0, 20),
-    # AH, a third writer's to the same brief, measured once the words were final and never read:
-    # 5 wrong opt-outs before this session's words and 5 after (18 and 17 decided alone). The words
-    # mend what they were written from; a new writer's phrasings are mostly others.
-    ("batch_ah.jsonl", 5, 17),
+    # AH, a third writer's to the same brief, never read: measured when the words were final and
+    # after a second review narrowed them: 5 wrong opt-outs before this session's words and 5 after
+    # (18 decided alone before, 17, then 18). The words mend what they were written from; a new
+    # writer's phrasings are mostly others.
+    ("batch_ah.jsonl", 5, 18),
 ])
 def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alone):
     outcomes = [evaluate.outcome(record, evaluate.read(record)) for record in read_batch(NAMED / batch)]
@@ -669,6 +677,16 @@ def test_an_address_said_to_stay_or_not_to_be_the_senders_goes_to_a_person(body,
     ("まだ読んでいないメールがたまる一方なので、tanaka@old.example への配信を停止してください。", "tanaka@old.example"),
     ("请退订 wang.li@oldcorp.example，不用保留。", "wang.li@oldcorp.example"),
     ("我还在用你们的APP，但请退订邮件 wangli@qq.example。", "wangli@qq.example"),
+    # A second reviewing helper's: "not my address" of a relative's, and a new subject after the
+    # address ("this one stays"), each sent to a person by the second version.
+    ("Please unsubscribe tom.b@example.org, which is not my email address - it was my dad's.", "tom.b@example.org"),
+    ("Bitte melden Sie tom.b@example.org ab, das ist nicht meine Adresse, sondern die meines verstorbenen Vaters.",
+     "tom.b@example.org"),
+    ("Please remove my mother's address maria.g@example.org, it isn't mine.", "maria.g@example.org"),
+    ("请把我爸爸的邮箱 laowang@acme.example 退订，这不是我的邮箱。", "laowang@acme.example"),
+    ("Please unsubscribe my old address old.me@example.org, this one stays.", "old.me@example.org"),
+    ("Borren mi dirección antigua viejo@example.org, la nueva se queda.", "viejo@example.org"),
+    ("Please remove my dad's old address dad.old@example.org, his new one is fine.", "dad.old@example.org"),
 ])
 def test_an_address_that_keeps_getting_mail_or_is_no_longer_the_senders_is_still_removed(body, named):
     decision = read(message(body, "Unsubscribe"))

@@ -89,8 +89,8 @@ def test_a_subject_that_runs_on_into_the_body_negates_what_opens_it(subject, bod
     "Je voulais vous demander de me retirer de la liste, mais en fait je me suis trompé d'expéditeur.",
     "J'allais vous demander de me retirer de la liste, mais pas encore. J'attends de voir les soldes.",
     "...not yet, actually. I started writing this after the fourth email this week, then calmed down.",
-    "I was going to ask you to remove me from the list, but the new format is much better.",
-    "Ich wollte Sie bitten, mich abzumelden, aber der neue Newsletter gefällt mir doch.",
+    "I was going to ask you to remove me from the list, but not yet: the new format is much better.",
+    "Ich wollte Sie bitten, mich abzumelden, aber noch nicht: der neue Newsletter gefällt mir.",
 ])
 def test_words_that_take_a_request_back_or_are_of_another_channel_go_to_a_person(body):
     """The judge, trained on such mail since (batches 53-55), sends them to a person; so do the
@@ -177,6 +177,12 @@ def test_a_question_beside_a_phrase_that_asks_leaves_the_request_to_the_words(su
     ("Afmelden", "Als het kan, meld ik me af. Haal mijn adres van de lijst, graag."),
     ("Abmelden", "Wenn nichts dagegen spricht, melde ich mich ab. Danke."),
     ("退订", "我已经不再需要这些信息，我就退订了，谢谢。"),
+    # A request begun, then made (a second reviewing helper's, which the first words of a request
+    # begun and not made sent to a person).
+    ("Unsubscribe", "I wanted to ask you to remove me from the list, but the link in the footer gives an error. "
+                    "Please remove me."),
+    ("Abmelden", "Ich wollte Sie bitten, mich aus dem Verteiler zu nehmen, aber der Abmeldelink funktioniert nicht. "
+                 "Bitte tragen Sie mich aus."),
     ("配信停止", "退職したら不要になるので、配信停止します。アドレスを削除してください。"),
 ])
 def test_genuine_requests_beside_them_are_still_decided_alone(subject, body):

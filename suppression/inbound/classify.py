@@ -155,7 +155,10 @@ def classify_message(
     # A curt request about the sender's own address: the judge's threshold for others stays.
     curt = intent.curt and not named
     unsure = (probability < threshold and not curt) or negated or intent.stays or refused or intent.too_few
-    doubts = [] if unsure else doubts_in(text)  # only of what would otherwise be decided a request
+    # Only of what would otherwise be decided a request; a question of which address is on the list
+    # beside addresses named to remove is no question ("I don't know which one you have: remove both
+    # a@… and b@…").
+    doubts = [] if unsure else doubts_in(text, questions=not named)
     if doubts:
         phrases.append("words that take it back, deny it, warn, ask a question or are of another channel: "
                        + ", ".join(dict.fromkeys(doubts)))

@@ -318,16 +318,6 @@ DOUBTS = (
     r"\biemand (heeft|wilde) (mij|me) (af(gemeld|melden)|laten afmelden|uitschrijven)|"
     r"\balgu[ée]m (pediu|solicitou) (o meu descadastro|para me descadastrar|a minha remo[çc][ãa]o)|"
     r"誰かが[^。！？\n]{0,10}(配信停止|解除)|有人(帮我|替我|冒充我)?(申请)?(退订|退訂)|"
-    # A request begun and not made ("J'allais vous demander de me retirer de la liste, mais pas
-    # encore", "...not yet, actually. I started writing this after the fourth email", batches X, Y).
-    r"\bi (was going|wanted|meant) to ask (you )?to (remove|unsubscribe|take) me\b[^.!?\n]{0,40}\bbut\b|"
-    r"\bnot yet,? actually\b|"
-    r"\b(j'allais|je voulais) (vous )?demander de me (retirer|d[ée]sinscrire|d[ée]sabonner)\b[^.!?\n]{0,40}\bmais\b|"
-    r"\bich wollte (sie )?(bitten|fragen),? mich\b[^.!?\n]{0,40}\baber\b|"
-    r"\b(iba|quer[íi]a) (a )?pedir(les|os)? que me (den de baja|borren|quiten)\b[^.!?\n]{0,40}\bpero\b|"
-    r"\b(stavo per|volevo) chiedervi di (cancellarmi|togliermi|disiscrivermi)\b[^.!?\n]{0,40}\bma\b|"
-    r"\b(ia|queria) pedir (para|que) me (remover|tirar|descadastrar|removam|tirem)\b[^.!?\n]{0,40}\bmas\b|"
-    r"\bik wilde (jullie|u) vragen (om )?(me|mij)\b[^.!?\n]{0,40}\bmaar\b|"
     # My last message is withdrawn. Not "ignore this" or "forget it": a request says them too, of
     # the rest ("if it's about my booking, ignore this"; "the link fails, forget it, remove me").
     r"\b(ignore|disregard|forget) my (last|earlier|previous) (e-?mail|message|request)\b|"
@@ -396,13 +386,30 @@ WARNINGS = (
     r"(これ以上続く(よう)?なら|次に[^。！？\n]{0,20}(来|き)たら)[^。！？\n]{0,10}(配信(を)?停止|解除|退会)(します|する)"
 )
 _WARNINGS = re.compile(words_pattern(alternatives(WARNINGS)), _I)
+# A request begun and not made ("J'allais vous demander de me retirer de la liste, mais pas
+# encore"; under "Please remove me from your mailing list", "...not yet, actually": batches X and
+# Y), whatever else asks, since what asks is often the request not made. Only with "not yet" or
+# "in fact": "I wanted to ask you to remove me, but the link fails" asks (a second reviewing
+# helper's).
+BEGUN = (
+    r"\bnot yet,? actually\b|"
+    r"\bi (was going|wanted|was about) to ask (you )?to (remove|unsubscribe|take) me\b[^.!?\n]{0,40}\bbut (not yet|actually)\b|"
+    r"\b(j'allais|je voulais|je comptais) (vous )?demander de me (retirer|d[ée]sinscrire|d[ée]sabonner)\b[^.!?\n]{0,40}"
+    r"\bmais (pas encore|en fait)\b|"
+    r"\bich wollte (sie )?(bitten|fragen),? mich\b[^.!?\n]{0,40}\baber (noch nicht|eigentlich)\b|"
+    r"\b(iba|quer[íi]a) (a )?pedir(les|os)? que me (den de baja|borren|quiten)\b[^.!?\n]{0,40}\bpero (todav[íi]a no|en realidad)\b|"
+    r"\b(stavo per|volevo) chiedervi di (cancellarmi|togliermi|disiscrivermi)\b[^.!?\n]{0,40}\bma (non ancora|in realt[àa])\b|"
+    r"\b(ia|queria) pedir (para|que) me (remover|tirar|descadastrar|removam|tirem)\b[^.!?\n]{0,40}\bmas (ainda n[ãa]o|na verdade)\b|"
+    r"\bik wilde (jullie|u) vragen (om )?(me|mij)\b[^.!?\n]{0,40}\bmaar (nog niet|eigenlijk)\b"
+)
+_BEGUN = re.compile(words_pattern(alternatives(BEGUN)), _I)
 # A question about the list or about what is kept of the person, where nothing else asks: "with
 # which address am I registered?", "vorrei sapere quali dati personali conservate" (batch U: the
 # judge took each as a request, 0.94-0.95, and suppressed the one asking). Such a person is owed
 # an answer, and the desk is where they get one.
 QUESTIONS = (
     r"\b(which|what) (e-?mail )?(address|e-?mail) (am i|i'?m|i am|is|was|did i)\b[^.!?\n]{0,30}"
-    r"\b(registered|subscribed|signed up|on (your|the) list)\b|\bwhich of my (e-?mail )?addresses\b|"
+    r"\b(registered|subscribed|signed up|on (your|the) list)\b|"
     r"\bwhat (personal )?(data|information|info) (do you|you) (hold|have|keep|store|process)\b|"
     r"\bwelche (informationen|angaben)\b[^.!?\n]{0,40}\b(gespeichert|speichern|haben sie)\b|"
     r"\bquelles informations\b[^.!?\n]{0,40}\b(conservez|d[ée]tenez|avez)\b|"
@@ -519,14 +526,15 @@ def has_a_phrase(text: str) -> bool:
     return _PHRASES.search(text) is not None
 
 
-def doubts_in(text: str) -> list[str]:
-    """Words that take a request back, deny it, or are of another channel (DOUBTS), or warn
-    (WARNINGS) or ask about the list or the person's data (QUESTIONS) where nothing else asks.
-    Apart from find_intent: about half its time again, asked only of what would be decided a
-    request."""
+def doubts_in(text: str, questions: bool = True) -> list[str]:
+    """Words that take a request back, deny it, are of another channel (DOUBTS) or begin a request
+    and do not make it (BEGUN); or that warn (WARNINGS) or, with `questions`, ask about the list or
+    the person's data (QUESTIONS), where nothing else asks. Apart from find_intent: about
+    half its time again, asked only of what would be decided a request."""
     text = text.translate(APOSTROPHES)
     return ([match.group(0) for match in _DOUBTS.finditer(text)] + _where_nothing_else_asks(_WARNINGS, text)
-            + _where_nothing_else_asks(_QUESTIONS, text))
+            + [match.group(0) for match in _BEGUN.finditer(text)]
+            + (_where_nothing_else_asks(_QUESTIONS, text) if questions else []))
 
 
 def _where_nothing_else_asks(words: re.Pattern, text: str) -> list[str]:

@@ -122,19 +122,28 @@ OTHER_USE = [
     # request too ("no queremos mantener", "inutile de garder cette adresse", "不要继续发")
     r"\btal cual\b", r"\bfica como est[áa]\b", r"\bblijft zo\b",
     r"送って(もらって|いただいて)?(も)?(構いません|かまいません)",
-    # it is not the sender's: mail addressed to someone else ("dirigido a x@…, que no es mi
-    # dirección" suppressed x@…; batch AD), not one that is no longer ("que ya no es mía" asks to
-    # remove it)
-    r"\b(isn't|is not) (me|mine|my (e-?mail )?address)\b(?! (any ?more|any longer|now|since|these days))",
-    r"\b(das )?bin (ich )?nicht ich\b", r"\bdas bin ich nicht\b", r"\bnicht meine\b",
-    r"\b(n'est|ce n'est) pas (moi|mon adresse|la mienne)\b(?! (actuelle|depuis))",
-    r"\b(?<!ya )no es (m[íi]a|mi (direcci[óo]n|correo))\b(?! (actual|desde))", r"\bno soy yo\b",
-    r"\bnon (sono io|[èe] (il )?mio)\b", r"\b(?<!j[áa] )n[ãa]o (sou eu|[ée] (o )?meu)\b",
-    r"\b(ben ik niet|niet van mij|niet mijn)\b", r"私ではありません", r"(并|根本)不是我", r"(这|這)(个|個)?不是我的",
-    r"(发|發|寄)错",
 ]
 ASKING_FOR_SELF = re.compile(words_pattern(SELF), re.IGNORECASE)
-# The address is to stay, said right after it (a few words between at most): "Dit adres afmelden;
+# Mail addressed to someone else, said so: the address was the mail's, and is not the sender's
+# ("Este correo me llega dirigido a manuel.prieto@…, que no es mi dirección" suppressed manuel.prieto@…;
+# batch AD). Both in the address's clause: "not my address" alone is said of a relative's address
+# to remove ("tom@…, which is not my address - it was my dad's"; a second reviewing helper's), and
+# "addressed to" alone of a late husband's ("宛てに、今も…届いております…削除").
+ADDRESSED_TO = [
+    r"\baddressed to\b", r"\bdirigid[oa] a\b", r"\badressiert\b", r"\badress[ée]e?s? [àa]\b",
+    r"\bindirizzat[oa] a\b", r"\bendere[çc]ad[oa] (a|para)\b", r"\bgeadresseerd aan\b", r"\bgericht aan\b",
+    r"宛て", r"(发|發|寄)给",
+]
+NOT_MINE = [
+    r"\b(isn't|is not) (me|mine|my (e-?mail|e-?mail address|address))\b", r"\b(das )?bin (ich )?nicht ich\b",
+    r"\bdas bin ich nicht\b", r"\bnicht meine\b", r"\b(n'est|ce n'est) pas (moi|mon adresse|la mienne)\b",
+    r"\bno es (m[íi]a|mi (direcci[óo]n|correo))\b", r"\bno soy yo\b", r"\bnon (sono io|[èe] (il )?mio)\b",
+    r"\bn[ãa]o (sou eu|[ée] (o )?meu)\b", r"\b(ben ik niet|niet van mij|niet mijn)\b",
+    r"私(のアドレス)?ではありません", r"不是我", r"(这|這|那)(个|個)?不是我的",
+]
+_ADDRESSED_TO = re.compile(words_pattern(ADDRESSED_TO), re.IGNORECASE)
+_NOT_MINE = re.compile(words_pattern(NOT_MINE), re.IGNORECASE)
+# The address is to stay, said right after it: "Dit adres afmelden;
 # inkoop@… blijft staan", "这个邮箱退订;caigou@… 保留", "Su sara.c@… va benissimo, lì la leggo ancora",
 # "An claudia@… können Sie gern weiter schicken" suppressed the one to keep (batches AB, AD and
 # AG, 2026-12-08). Only right after it: anywhere in its clause, "is fine", "resta", "ist gut",
@@ -155,8 +164,10 @@ KEPT = [
     r"は?(残して(おいて)?(ください|下さい)|止めないで|停止しないで)", r"(请|請)?保留(?![^\s。．.，,！!；;吧着了])",
     r"(不要|不用|不必|无需|無需|别|別)(帮我)?退(订|訂)", r"(还|還)在(看|用)(?=\s*([。．.，,！!；;]|$))",
 ]
-# Up to three words between, none ending a phrase ("x@… abmelden, Ihr Newsletter ist gut" is no such).
-_KEPT = re.compile(r"[\s,:、，]*(?:[^\s.,!?;:。！？；，、]+\s+){0,3}?(?:" + "|".join(KEPT) + ")", re.IGNORECASE)
+# Right after the address, a filler word at most: with words between, a new subject came in ("x@…,
+# this one stays", "x@…, la nueva se queda", "x@… abmelden, Ihr Newsletter ist gut").
+_KEPT = re.compile(r"[\s:、]*(?:(?:just|also|still|too|gern|ruhig|auch|wel|gewoon|toch|pure|anche|ya|j[áa]|ainda|bitte)\s+)?(?:"
+                   + "|".join(KEPT) + ")", re.IGNORECASE)
 _KEPT_REACH = 80  # characters after the address read for it
 # "Only this address" beside another named ("you used to write to me at old@…; unsubscribe only
 # this address"): "this" is the sender's as often as the one just named, and "only" says that
@@ -294,8 +305,8 @@ _DISCLAIMER = re.compile(r"confidential|vertraulich|confidentiel|confidencial|ri
 _SENTENCE_END = tuple(".!?。！？")
 _SIGNATURE_LINE = 60  # characters: a line of a signature block is short
 
-# Typographic quotes, dashes and the wave dash end a run too ("“zhang@example.com”", "…com～谢谢").
-_RUN = re.compile(r"[^\s<>()\[\]{},;:\"'`/\\|：、，；。・「」『』（）【】〈〉《》“”‘’—～]+")
+# Typographic quotes, dashes and wave dashes end a run too ("“zhang@example.com”", "…com～谢谢").
+_RUN = re.compile(r"[^\s<>()\[\]{},;:\"'`/\\|：、，；。・「」『』（）【】〈〉《》“”‘’—–～〜]+")
 _MAX_RUN = 320  # longer runs are no address (254 at most, with "mailto:" and punctuation)
 _MAX_LOCAL_QUOTED = 66  # a quoted local part, its quotes included (64 characters at most inside)
 MAX_NAMED = 50  # addresses read from one message's text; a longer list is not a person's request
@@ -395,8 +406,11 @@ def only_mentioned(text: str, others: Places, our_domains: Collection[str] = ())
 def named_elsewhere(text: str, others: Places, our_domains: Collection[str] = ()) -> str | None:
     """Why the addresses `others` are named for something other than to be removed (ours, in the
     signature, another use); None if their words may ask to remove them. Beside a link token,
-    which proves the address it names, an address named otherwise is a question."""
-    return _ours(others, our_domains) or _signed_or_of_another_use(text.translate(APOSTROPHES), others)
+    which proves the address it names, an address named otherwise is a question. Not words that
+    it is to stay or someone else's: beside a token they are as often of the token's own address
+    ("unsubscribe my old address x@…, this one stays" had the token's suppressed; a second
+    reviewing helper's), so a person decides."""
+    return _ours(others, our_domains) or _signed_or_of_another_use(text.translate(APOSTROPHES), others, kept_too=False)
 
 
 def _ours(others: Places, our_domains: Collection[str]) -> str | None:
@@ -404,7 +418,7 @@ def _ours(others: Places, our_domains: Collection[str]) -> str | None:
     return f"names an address of ours: {', '.join(ours)}" if ours else None
 
 
-def _signed_or_of_another_use(text: str, others: Places) -> str | None:
+def _signed_or_of_another_use(text: str, others: Places, kept_too: bool = True) -> str | None:
     signature = _signature_start(text)
     signed = [address for address, places in others.items()
               if any(_signed(text, start, end, signature) for start, end in places)]
@@ -412,7 +426,7 @@ def _signed_or_of_another_use(text: str, others: Places) -> str | None:
         return f"named in the signature, not asked about: {', '.join(signed)}"
     for address, places in others.items():
         for start, end in places:
-            use = _other_use(text, start, end)
+            use = _other_use(text, start, end, kept_too)
             if use:
                 return f"{address} is named for another use ({use!r})"
     return None
@@ -497,17 +511,25 @@ def _signed(text: str, start: int, end: int, signature: int | None) -> bool:
             or sum(any(char.isalpha() for char in word) for word in rest.split()) <= 1)
 
 
-def _other_use(text: str, start: int, end: int) -> str | None:
+def _other_use(text: str, start: int, end: int, kept_too: bool) -> str | None:
     """A word of another use in the clause of the address written at text[start:end], the
-    address itself left out ("orders@..." is not an address for orders)."""
+    address itself left out ("orders@..." is not an address for orders); with `kept_too`, also
+    words that it is to stay or is someone else's (KEPT, "not" beside it, ADDRESSED_TO with
+    NOT_MINE)."""
     opening, closing = _around(_CLAUSE_END, text, start, end)
     for span in ((opening, start), (end, closing)):
         for found in _OTHER_USE.finditer(text, *span):
             if not _CJK_NEGATION.search(text, max(span[0], found.start() - 3), found.start()):
                 return found.group(0)
+    if not kept_too:
+        return None
     beside = (_NOT_BEFORE.search(text, max(opening, start - 8), start) or _NOT_AFTER.match(text, end, closing)
               or _KEPT.match(text, end, min(len(text), end + _KEPT_REACH)))
-    return beside.group(0).strip(" \t\n,:、，") if beside else None
+    if beside:
+        return beside.group(0).strip(" \t\n,:、，")
+    addressed = _ADDRESSED_TO.search(text, opening, start) or _ADDRESSED_TO.search(text, end, closing)
+    not_mine = _NOT_MINE.search(text, end, closing) if addressed else None
+    return f"{addressed.group(0)} … {not_mine.group(0)}" if not_mine else None
 
 
 def _around(breaks: re.Pattern, text: str, start: int, end: int) -> tuple[int, int]:

@@ -532,22 +532,22 @@ def doubts_in(text: str, questions: bool = True) -> list[str]:
     the person's data (QUESTIONS), where nothing else asks. Apart from find_intent: about
     half its time again, asked only of what would be decided a request."""
     text = text.translate(APOSTROPHES)
-    return ([match.group(0) for match in _DOUBTS.finditer(text)] + _where_nothing_else_asks(_WARNINGS, text)
-            + [match.group(0) for match in _BEGUN.finditer(text)]
-            + (_where_nothing_else_asks(_QUESTIONS, text) if questions else []))
+    doubts = [match.group(0) for words in (_DOUBTS, _BEGUN) for match in words.finditer(text)]
+    read_alone = (_WARNINGS, _QUESTIONS) if questions else (_WARNINGS,)
+    alone = [[match.span() for match in words.finditer(text)] for words in read_alone]
+    if any(alone):
+        phrases = [match.span() for match in _PHRASES.finditer(text)]  # read once for both
+        for spans in alone:
+            if spans and _nothing_else_asks(spans, phrases):
+                doubts += [text[start:end] for start, end in spans]
+    return doubts
 
 
-def _where_nothing_else_asks(words: re.Pattern, text: str) -> list[str]:
-    """The warnings (or questions) in the text, if no phrase that asks stands apart from them
-    ("One more and I'm out. Remove me anyway." asks); a phrase running on from one ("vou cancelar
-    minha inscrição") is of it."""
-    spans = [match.span() for match in words.finditer(text)]
-    if not spans:
-        return []
-    for match in _PHRASES.finditer(text):
-        if not any(match.start() < end and start < match.end() for start, end in spans):
-            return []
-    return [text[start:end] for start, end in spans]
+def _nothing_else_asks(spans: list[tuple[int, int]], phrases: list[tuple[int, int]]) -> bool:
+    """Whether no phrase that asks stands apart from the warnings (or questions) at `spans` ("One
+    more and I'm out. Remove me anyway." asks); a phrase running on from one ("vou cancelar minha
+    inscrição") is of it."""
+    return all(any(begin < end and start < finish for begin, finish in spans) for start, end in phrases)
 
 
 def turned_down(subject: str, body: str) -> bool:

@@ -344,6 +344,38 @@ def test_first_person_words_beside_a_request_for_another_address_leave_it_decide
     ("Früher ging der Newsletter an alt@firma.example, jetzt kommt er hier an. Bitte abbestellen.",
      "comes to the sender's own address now"),
     ("以前发到 old@qq.example，现在发到这个邮箱了。请退订。", "comes to the sender's own address now"),
+    # Batches AH, AK, AM and AN's (2026-12-08), each of which suppressed the old address: stop it
+    # here, at this address, to this one (HERE), and the mail come here now said another way.
+    ("Hi, you used to send to old.me@isp.example, now it all comes to this address. Please stop it here.",
+     "comes to the sender's own address now"),
+    ("This mail was forwarded from my old address old.me@isp.example. Please stop sending to this one.",
+     "where it is read"),
+    ("Diese Mail wurde von meiner alten Adresse alt@firma.example weitergeleitet. Bitte an diese hier nichts mehr "
+     "schicken.", "where it is read"),
+    ("Ce mail m'a été transféré de mon ancienne adresse ancien@isp.example. Merci de ne plus envoyer sur celle ci.",
+     "where it is read"),
+    ("Vocês mandavam pro antigo@isp.example e agora tá chegando nesse aqui. Quero parar de receber aqui.",
+     "where it is read"),
+    # "This address" before any other is named: nothing named to point back to (THIS_ADDRESS).
+    ("Baja para esta direccion por favor. viejo@trabajo.example lo dejais como esta.", "this address before"),
+    ("Bitte diese Adresse abmelden. sabine@familie.example bleibt drin, die will das noch.", "this address before"),
+    ("このアドレス停止で。ryo@shoten.example は消さないで", "this address before"),
+    ("请将本邮箱以及我园前台邮箱 qiantai@kids.example 一并从营销邮件列表中移除。", "this address before"),
+    ("Nous ne souhaitons plus recevoir vos emails, ni sur cette adresse ni sur celles des enfants : "
+     "chloe@maison.example.", "this address before"),
+    # The address written from, and "my this address", wherever they stand (SENDER_TOO).
+    ("Questa mail mi arriva dal mio vecchio indirizzo vecchio@uni.example. Per favore non mandatela più a questo, "
+     "cioè quello da cui vi sto scrivendo.", "the sender's own address too"),
+    ("家族共用の family@umi.example と、私のこのアドレス、両方とも配信停止にしてください。", "the sender's own address too"),
+    ("麻烦把我们家公用的 sunjia@dongfang.example 和我这个邮箱都退订了。", "the sender's own address too"),
+    ("Por favor den de baja admin@taller.example, y también esta misma.", "the sender's own address too"),
+    ("Beide adressen eruit aub: deze en m.peters@werk.example. Dank", "the sender's own address too"),
+    ("Ich bitte um Austragung meiner Adresse sowie der Adresse unserer Praxis (empfang@praxis.example).",
+     "the sender's own address too"),
+    ("Dag, gelieve mij uit te schrijven en ook het adres van mijn zoon, jens@schelde.example.",
+     "the sender's own address too"),
+    ("Solo aquí, no en d.armas@estudio.example. Baja de esta dirección, gracias.", "one address only"),
+    ("Só neste endereço, não no rcarvalho@empresa.example. Deixem de enviar para aqui, obrigado.", "one address only"),
 ])
 def test_only_this_address_beside_another_and_a_corrected_typo_go_to_a_person(body, reason):
     decision = read(message(body, "Unsubscribe"), addresses_judge=_TAKES_ALL)
@@ -364,6 +396,13 @@ def test_only_this_address_beside_another_and_a_corrected_typo_go_to_a_person(bo
     "Supprimez anna@example.org. Je veux dire que c'est urgent.",
     "Den de baja a anna@example.org, y a mi hermana tampoco le manden nada.",
     "Now that my mother has passed, please remove anna@example.org.",
+    # "This address" right beside the one named, or after it, is that one (dozens of the writers'
+    # requests for a late parent's address).
+    "Please remove this address: anna@example.org.",
+    "Mein Vater ist verstorben. An seine Adresse anna@example.org kommen weiterhin Ihre Newsletter. Bitte löschen Sie "
+    "diese Adresse aus Ihrem Verteiler.",
+    "我父亲上个月去世了，他的邮箱 anna@example.org 还一直在收你们的邮件。麻烦把这个邮箱从订阅列表里删掉。",
+    "Mijn moeder is overleden. Haar e-mailadres anna@example.org ontvangt nog uw nieuwsbrief. Wilt u dit adres verwijderen?",
 ])
 def test_everyday_words_are_no_pairing_no_only_this_and_no_correction(body):
     decision = read(message(body, "Unsubscribe"), addresses_judge=_TAKES_ALL)
@@ -371,7 +410,9 @@ def test_everyday_words_are_no_pairing_no_only_this_and_no_correction(body):
 
 
 def test_not_only_this_address_asks_for_both_not_for_one():
-    meant = sender_meant("Bitte entfernen Sie nicht nur diese Adresse, sondern auch anna@example.org.")
+    text = "Bitte entfernen Sie nicht nur diese Adresse, sondern auch anna@example.org."
+    _, _, places, _ = named_addresses(text, frozenset())
+    meant = sender_meant(text, places)
     assert meant is not None and "the sender's own address too" in meant, meant
 
 

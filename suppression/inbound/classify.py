@@ -215,7 +215,7 @@ def classify_message(
         if mentioned:
             return Decision(REVIEW, (*reasons, mentioned), **about)
         unsure = asked_about.unclear(text, places, others, addresses_judge or asked_about.shipped()) if others else None
-        meant = sender_meant(text) if others and own not in named else None
+        meant = sender_meant(text, {a: places[a] for a in others}) if others and own not in named else None
         if meant:
             # The sender's address among those found: the desk offers it beside the named ones
             # (also where the addresses' model doubts a named one: "mich und meine Frau (x@...)").

@@ -106,8 +106,8 @@ OTHER_USE = [
     # ("a typo" alone describes the address to remove: "I signed up with a typo: x@..., delete it")
     r"\bi meant?\b(?! it\b| to\b)", r"\bich mein(e|te)\b", r"\bje (veux|voulais) dire\b(?! que\b)", r"\b(quiero|quise) decir\b",
     r"\bvolevo dire\b", r"\b(quero|quis) dizer\b", r"\bik bedoel(de)?\b", r"の間違い",
-    r"\bconfirmation\b", r"\bbest[äa]tigung", r"\bconfirmaci[óo]n\b", r"\bconferma\b", r"\bconfirma[çc][ãa]o\b",
-    r"\bbevestiging\b",
+    r"\bconfirmations?\b", r"\b\w*best[äa]tigung", r"\bconfirmaci[óo]n(es)?\b", r"\bconferm[ae]\b",
+    r"\bconfirma[çc](ão|ões|ao|oes)\b", r"\b\w*bevestiging(en)?\b",
     # what the address is for: orders, invoices; or that it stays
     r"\b(invoices?|orders?|receipts?)\b",
     r"\bdrinbleiben\b", r"\bbleiben\b", r"\brechnungen\b",
@@ -131,7 +131,7 @@ ASKING_FOR_SELF = re.compile(words_pattern(SELF), re.IGNORECASE)
 # "addressed to" alone of a late husband's ("宛てに、今も…届いております…削除").
 ADDRESSED_TO = [
     r"\baddressed to\b", r"\bdirigid[oa] a\b", r"\badressiert\b", r"\badress[ée]e?s? [àa]\b",
-    r"\bindirizzat[oa] a\b", r"\bendere[çc]ad[oa] (a|para)\b", r"\bgeadresseerd aan\b", r"\bgericht aan\b",
+    r"\bindirizzat[oa] a\b", r"\bendere[çc]ad[oa] (a|para)\b", r"\bgeadresseerd aan\b", r"\bgericht aan\b", r"\bgerichtet\b",
     r"宛て", r"(发|發|寄)给",
 ]
 NOT_MINE = [
@@ -178,8 +178,10 @@ ONLY_THIS = [
     r"\b(?<!nicht )nur (diese|meine jetzige|meine aktuelle) (adresse|e-?mail)", r"\b(?<!nicht )nur diese hier\b",
     r"\b(?<!non )(seulement|uniquement) (cette|mon) (adresse|e-?mail)",
     r"\b(?<!no )(s[óo]lo|[úu]nicamente|solamente) (esta|este|mi) (direcci[óo]n|cuenta|correo|e-?mail)\b",
+    r"\b(?<!no )(s[óo]lo|[úu]nicamente|solamente) aqu[íi]\b",
     r"\b(?<!non )(solo|solamente|soltanto) (questo|questa|il mio) (indirizzo|e-?mail|mail|casella)\b",
     r"\b(?<!n[ãa]o )(s[óo]|apenas|somente) (este|esta|esse|essa|o meu) (endere[çc]o|e-?mail|conta)\b",
+    r"\b(?<!n[ãa]o )(s[óo]|apenas|somente) (aqui|neste|nesse)\b",
     r"\b(?<!niet )alleen (dit|mijn) (adres|e-?mailadres)\b",
     r"(この|こちらの)(メール)?アドレスだけ", r"只(要|需)?(退订|删除|取消)?(这个|本)(邮箱|地址)",
 ]
@@ -188,7 +190,7 @@ _ONLY_THIS = re.compile(words_pattern(ONLY_THIS), re.IGNORECASE)
 # ています。こちらのアドレスの配信を停止してください", batch AB, suppressed x@…): what is asked next is as
 # likely about the address the mail comes to now, so a person decides.
 NOW_HERE = [
-    r"\bnow (it |they )?(comes?|arrives?|goes|lands?) (here|to (this|my current) (e-?mail )?address)\b",
+    r"\bnow (it |they |everything |it all |they all )?(comes?|arrives?|goes|lands?) (here|to (this|my current) (e-?mail )?address)\b",
     r"\b(jetzt|nun|inzwischen) (kommt|landet|geht) (sie|er|es|alles|die mail|der newsletter) (hier|an diese adresse)\b",
     r"\bmaintenant (il|elle|[çc]a|tout) (arrive|va) (ici|sur cette adresse)\b",
     r"\bahora (me )?llegan? (aqu[íi]|a esta (direcci[óo]n|cuenta))\b", r"\bora arriva(no)? (qui|a questo indirizzo)\b",
@@ -196,6 +198,50 @@ NOW_HERE = [
     r"今は(こちら|このアドレス)", r"(现在|現在)(都)?(发|發|寄)(到|至)(这个|這個|本)(邮箱|郵箱|地址)",
 ]
 _NOW_HERE = re.compile(words_pattern(NOW_HERE), re.IGNORECASE)
+# Stop it here, at this address, to this one ("you used to send to x@…, now it all comes to this
+# address. Please stop it here"; "forwarded from my old address x@…. Please stop sending to this
+# one": batch AH, x@… suppressed): "here" and "this one" are the address the mail is read at, the
+# sender's, so a person decides. Only with a word of stopping: "here is my old address" is not.
+HERE = [
+    r"\bstop (it|them|this|that|everything|all|the (e-?mails?|mails?|newsletters?))( of it)? here\b",
+    r"\b(stop|quit|don'?t want to (keep )?) ?(receiving|getting) (it |them |these |anything |e-?mails? )?here\b",
+    r"\b(stop|quit|cease|no more|don'?t|do not|never) (sending|e-?mailing|mailing|writing)( (it|them|mail|e-?mails?|"
+    r"newsletters?|anything|things|stuff))? (here|to this (one|address|account|e-?mail( address)?))\b",
+    r"\bhier\b[^.!?\n]{0,20}\b(abbestellen|abmelden|stoppen)\b",
+    r"\ban diese (hier|adresse|e-?mail(-?adresse)?)\b[^.!?\n]{0,30}\b(abbestellen|abmelden|stoppen|nichts mehr|nicht mehr|keine)\b",
+    r"\b(arr[êe]tez|stoppez|cessez)\b[^.!?\n]{0,30}\b(ici|[àa] cette adresse|sur cette adresse)\b",
+    r"\b(n'envoyez plus|ne plus (rien )?(envoyer|[ée]crire))\b[^.!?\n]{0,20}\b(ici|[àa] cette adresse|sur cette adresse|"
+    r"(sur|[àa]) celle[- ]ci)",
+    r"\b(dejen|dejad|paren|parad|dejar) de (enviar|mandar|recibir)\w*\b[^.!?\n]{0,20}\b(aqu[íi]|a esta (direcci[óo]n|cuenta))\b",
+    r"\bno (env[íi]en|manden|envi[ée]is|mand[ée]is) m[áa]s\b[^.!?\n]{0,20}\b(aqu[íi]|a esta (direcci[óo]n|cuenta))\b",
+    r"\bsmettete di (inviare|mandare|scrivere)\w*\b[^.!?\n]{0,20}\b(qui|a questo indirizzo)\b",
+    r"\bnon (inviate|mandate) pi[uù]\b[^.!?\n]{0,20}\b(qui|a questo indirizzo)\b",
+    r"\b(parem|deixem|parar|deixar) de (enviar|mandar|receber)\w*\b[^.!?\n]{0,20}\b(aqui|para este (e-?mail|endere[çc]o)|neste|nesse)\b",
+    r"\bn[ãa]o (enviem|mandem) mais\b[^.!?\n]{0,20}\b(aqui|para este (e-?mail|endere[çc]o))\b",
+    r"\b(stop|stopt|stuur|stuurt)\b[^.!?\n]{0,30}\b(hier|naar dit adres)\b[^.!?\n]{0,20}\b(mee|niets meer|niks meer|geen)\b",
+    r"\bnaar dit adres\b[^.!?\n]{0,20}\b(niets|niks|geen \w+) meer\b",
+    r"(こちら|このアドレス)(へ|に|で)?の?(配信|送信|メール)を?(停止|止め)",
+    r"(这个|這個|本)(邮箱|郵箱|地址)(就)?(别|不要)再?(发|發|寄)", r"(别|不要)再?(发|發|寄)(到|至)(这个|這個|本|这)(邮箱|郵箱|地址|里)",
+]
+_HERE = re.compile(words_pattern(HERE), re.IGNORECASE)
+# "This address" before any address is named ("Baja para esta direccion por favor. x@… lo dejais como
+# esta", "Bitte diese Adresse abmelden. x@… bleibt drin", "このアドレス停止で。x@… は消さないで", "请将本
+# 邮箱以及…x@…一并移除": batches AJ and AK, x@… suppressed and the sender left) has nothing named to
+# point back to: it is the address the mail is read at, the sender's, so a person decides. After
+# one is named it is most often that one ("mein Vater … klaus@…. Bitte löschen Sie diese Adresse",
+# dozens of the writers' requests), and right beside one ("this address: x@…") it is that one.
+THIS_ADDRESS = [
+    r"\bthis (e-?mail )?(address|account|inbox|mailbox)\b",
+    r"\bthis one here\b", r"\bdiese[sr]? (e-?mail-?|mail)?(adresse|postfach|konto)\b", r"\bdiese hier\b",
+    r"\bcette (adresse|bo[îi]te)\b", r"\besta (direcci[óo]n|cuenta|casilla)\b",
+    r"\b(esta|este) mism[oa]\b", r"\bquesto indirizzo\b", r"\bquesta casella\b", r"\bquesto qui\b",
+    r"\beste endere[çc]o\b", r"\besta conta\b", r"\b(este|esse|neste|nesse) aqui\b",
+    r"\bdit (e-?mail)?adres\b", r"\bdit account\b",
+    r"(この|こちらの)(メール)?アドレス", r"(这个|這個|本|此)(邮箱|郵箱|地址|信箱)",
+]
+_THIS_ADDRESS = re.compile(words_pattern(THIS_ADDRESS), re.IGNORECASE)
+_NO_LETTER = re.compile(r"[\W_]*")  # punctuation and spaces only, between "this address" and the one named
+_BESIDE = 6  # characters of them at most
 # The sender asks for their own address beside the one they name ("unsubscribe both me and
 # greg@...", "meldet mich UND meinen Mann ab: ...", "我和我老婆(...)都要退订"). Honoured for the
 # named address alone, the sender stayed on the list and no one was asked. The words pair the
@@ -214,7 +260,7 @@ SENDER_TOO = [
     r"\b(this|my) (one|address|e-?mail( address)?|account) (too|as well)\b", r"\b(myself|mine) (too|as well)\b",
     r"\b(and|also|plus) (this|my) (one|address|e-?mail)\b", r"\bthis (one|address|e-?mail( address)?|account) (and\b|&|\+)",
     r"\bneither of us\b", r"\bboth are mine\b", r"\b(remove|unsubscribe|delete|drop|take) us both\b",
-    r"\b(address|one|account|e-?mail) (i['’]m|i am|i) (writing|write|am writing) (to you )?from\b",
+    r"\b(address|one|account|e-?mail) (i['’]m|i am|i) (writing|write|am writing|e-?mailing|sending this|replying) (to you )?from\b",
     r"\band i (would )?both\b", r"\bnor i\b",
     # de
     r"\b(tragen|melden|nehmen|l[öo]schen|streichen|entfernen) sie mich (und|sowie|auch|ebenfalls)\b",
@@ -223,44 +269,48 @@ SENDER_TOO = [
     r"\b(diese|meine) (adresse|e-?mail-?adresse|hier) (bitte )?(auch|ebenfalls)\b", r"\bdiese (adresse |hier )?(&|\+)",
     r"\bdiese (adresse|hier) (und\b|&|\+)", r"\bmich selbst\b", r"\bnicht nur (diese|meine) (adresse|e-?mail)",
     r"\bnicht nur mich\b", r"\b(diese adresse|mich)\b[^.!?\n]{0,40}\bund auch\b", r"\bund ich\b[^.!?\n]{0,30}\b(abgemeldet|ausgetragen|abmelden|austragen|entfernt|gel[öo]scht|ab|aus)\b",
-    r"\bund auch (diese|meine) (adresse|e-?mail)", r"\bvon der ich (ihnen )?schreibe\b",
+    r"\bund auch (diese|meine) (adresse|e-?mail)", r"\b(von|mit) der ich (ihnen )?(gerade |jetzt )?(schreibe|diese (e-?)?mail)",
+    r"\bmeine[rn]? (eigene[rn]? )?(e-?mail-?)?adresse (sowie|und)\b",
     # fr
     r"\bni [àa] moi\b", r"\bmoi-m[êe]me(?=\s*([.!?,;)]|$))", r"\bmoi aussi\b", r"\bnous deux\b", r"\bmoi-m[êe]me (aussi|[ée]galement)\b",
     r"\bme (d[ée]sinscrire|d[ée]sabonner|retirer|supprimer|rayer)\b[^.!?\n]{0,40}\bainsi que\b",
     r"\b(d[ée]sinscri|d[ée]sabonn|retir|supprim|enlev|ray|radi)\w*[- ](moi|nous) et\b",
     r"\bcette adresse (aussi|[ée]galement|et\b|&|\+|ainsi que)", r"\bcelle[- ]ci (et\b|&|\+)",
     r"\bmon adresse (et|ainsi que) celle\b", r"\bla mienne (et|aussi|[ée]galement)\b",
-    r"\b(d['’]o[ùu]|depuis laquelle) je (vous )?[ée]cris\b",
+    r"\b(d['’]o[ùu]|depuis laquelle|avec laquelle) je (vous )?[ée]cris\b",
     # es
     r"\byo y tambi[ée]n\b", r"\ba m[ií] y\b", r"\by a m[ií](?=\s*([.,;!)]|$|tambi[ée]n\b|tb\b))", r"\beste (tb|tambi[ée]n)\b", r"\besta tambi[ée]n\b",
     r"\b(esta|este|mi) (direcci[óo]n|cuenta|correo) tambi[ée]n\b", r"\bla m[ií]a (y|tambi[ée]n)\b",
     r"\b(esta|este) (direcci[óo]n|correo|cuenta|mail|email) (y\b|&|\+)", r"\b(esta|este) (&|\+)",
     r"\btanto (este|esta) (direcci[óo]n|correo|cuenta|mail|email|como)\b", r"\btanto mi (direcci[óo]n|correo|cuenta|mail|email)\b",
     r"\bmi (direcci[óo]n|correo|cuenta|e-?mail) y (tambi[ée]n )?la\b", r"\btampoco (en |a )?la m[ií]a\b",
-    r"\bdesde (el|la) que (les )?escribo\b",
+    r"\b(desde|con) (el|la) que (les |os )?(escribo|estoy escribiendo)\b", r"\btambi[ée]n (esta|este)\b",
     # it
     r"\b(cancellate|togliete|rimuovete|eliminate|disiscrivete) me e\b", r"\b(disiscriver|cancellar|toglier|rimuover)mi,? (e|io e) anche\b",
     r"\banche me\b", r"\banche (questo|il mio) (indirizzo|account|e-?mail|mail)\b",
     r"\b(questo|questa) (indirizzo |mail |email |casella )?(e (anche |quello|quella|il |l['’])|&|\+)",
     r"\bsia (il mio|la mia) (indirizzo|mail|email|casella)\b", r"\bsia (questo|questa)\b",
-    r"\bil mio (indirizzo|e-?mail) e (anche )?quello\b", r"\bda cui (vi )?scrivo\b",
+    r"\bil mio (indirizzo|e-?mail) e (anche )?quello\b", r"\b(da|con) cui (vi )?(sto scrivendo|scrivo)\b",
     # pt
     r"\bo meu (endere[çc]o|e-?mail) e (o|a|tamb[ée]m)\b", r"\bsair da lista e tamb[ée]m\b", r"\bn[óo]s dois\b",
     r"\b(esse|este|essa|esta) (endere[çc]o |e-?mail |conta )?(e (o|a|os|as|tamb[ée]m)\b|&|\+)",
     r"\btanto (o meu|a minha) (endere[çc]o|e-?mail|conta)\b", r"\btanto (este|esta|esse|essa)\b",
     r"\btamb[ée]m o meu\b", r"\bo meu tamb[ée]m\b", r"\b(o )?meu (e-?mail|endere[çc]o) e (tamb[ée]m )?o\b",
     r"\b(este|esta|esse|essa) (aqui )?tamb[ée]m\b",
-    r"\bme (descadastr|remov|tir|exclu)\w*\b[^.!?\n]{0,40}\be tamb[ée]m\b", r"\bde onde (vos |lhes )?escrevo\b",
+    r"\bme (descadastr|remov|tir|exclu)\w*\b[^.!?\n]{0,40}\be tamb[ée]m\b",
+    r"\b(de onde|do qual|com o qual) (vos |lhes )?(escrevo|estou (escrevendo|a escrever))\b",
     # nl
     r"\bdit adres ook\b", r"\bdit (adres|e-?mailadres) (en\b|&|\+)", r"\bdit (&|\+)", r"\b(mij|mezelf) ook\b", r"\b(mij|me) en (mijn|dit)\b",
     r"\ben ook dit (adres|e-?mailadres)\b", r"\bzowel (mijn|dit) (adres|e-?mailadres|mail)\b",
-    r"\b(mij|me) (uitschrijven|afmelden),? en ook\b", r"\bwaarvan?af ik (nu )?(mail|schrijf)\b", r"\bwij beiden\b",
+    r"\b(mij|me) (uitschrijven|afmelden|uit te schrijven|af te melden),? en ook\b",
+    r"\b(waarvan?af|waarmee|vanwaar) ik (nu |u )?(mail|schrijf|deze mail stuur)\b", r"\bwij beiden\b", r"\bdeze (hier )?(en\b|&|\+)",
     # ja
     r"このアドレス(も|と)", r"こちらのアドレス(も|と)", r"私と[^。！？\n]{0,30}両方", r"私と(夫|妻|主人|家内|息子|娘|母|父|家族)[^。！？\n]{0,60}(配信停止|停止|解除|削除)", r"とこのアドレス",
-    r"自分の(アドレス|メール)も", r"私自身", r"送信元(の)?(メール)?アドレス(も|と)", r"(私の|この|こちらの)アドレス(に加えて|と|も)",
+    r"自分の(アドレス|メール)も", r"私自身", r"私(個人)?の(この|こちらの)(メール)?アドレス", r"(この)?メールを?(送って|送信して)いる(メール)?アドレス", r"送信元(の)?(メール)?アドレス(も|と)", r"(私の|この|こちらの)アドレス(に加えて|と|も)",
     # zh
     r"我和[^。！？\n]{0,60}都(要)?(退订|取消|删除|不要)", r"这个(邮箱|地址)(和|跟|也|\+)", r"本邮箱(和|跟|也)", r"我自己(这个|的)?(邮箱|地址)?也",
     r"也一起", r"我们(两|兩)", r"(本邮件的|我的|这个)发件(地址|邮箱)", r"我的(邮箱|地址)(和|跟|也)", r"我本人",
+    r"我(自己)?(的)?(这个|這個)(邮箱|郵箱|地址)", r"(写信|寫信|发信|發信)用的",
 ]
 # The sender and a relative as one subject ("ma femme et moi", "我和我太太"): of a request that
 # names the relative's address, as often both as the relative alone, so a person decides.
@@ -305,8 +355,9 @@ _DISCLAIMER = re.compile(r"confidential|vertraulich|confidentiel|confidencial|ri
 _SENTENCE_END = tuple(".!?。！？")
 _SIGNATURE_LINE = 60  # characters: a line of a signature block is short
 
-# Typographic quotes, dashes and wave dashes end a run too ("“zhang@example.com”", "…com～谢谢").
-_RUN = re.compile(r"[^\s<>()\[\]{},;:\"'`/\\|：、，；。・「」『』（）【】〈〉《》“”‘’—–～〜]+")
+# Typographic quotes, dashes, wave dashes, fullwidth ! and ? and the ellipsis end a run too
+# ("“zhang@example.com”", "…com～谢谢", "说了三次了！zhang@example.com": no one writes them in an address).
+_RUN = re.compile(r"[^\s<>()\[\]{},;:\"'`/\\|：、，；。・「」『』（）【】〈〉《》“”‘’—–～〜！？…]+")
 _MAX_RUN = 320  # longer runs are no address (254 at most, with "mailto:" and punctuation)
 _MAX_LOCAL_QUOTED = 66  # a quoted local part, its quotes included (64 characters at most inside)
 MAX_NAMED = 50  # addresses read from one message's text; a longer list is not a person's request
@@ -432,9 +483,9 @@ def _signed_or_of_another_use(text: str, others: Places, kept_too: bool = True) 
     return None
 
 
-def sender_meant(text: str) -> str | None:
+def sender_meant(text: str, others: Places) -> str | None:
     """Why the person's own `text` may ask for the sender's own address, beside or instead of
-    the addresses it names (SENDER_TOO, ONLY_THIS, NOW_HERE), or None. Read only of a request
+    the addresses it names (ONLY_THIS, NOW_HERE, SENDER_TOO, HERE, THIS_ADDRESS), or None. Read only of a request
     for named addresses that leaves the sender's own out: a person then decides, since "私と", "my
     wife and I" or "only this address" may say something else, and a wrong opt-out is worse than
     a question."""
@@ -448,7 +499,31 @@ def sender_meant(text: str) -> str | None:
     too = _SENDER_TOO.search(spaced)
     if too:
         return f"the words may ask for the sender's own address too ({too.group(0)!r})"
+    here = _HERE.search(spaced)
+    if here:
+        return f"the words ask to stop the mail where it is read, the sender's own address ({here.group(0)!r})"
+    this = _this_address(text.translate(APOSTROPHES), others)
+    if this:
+        return f"the words speak of this address before naming another, the sender's own ({this!r})"
     return None
+
+
+def _this_address(text: str, others: Places) -> str | None:
+    """A "this address" (THIS_ADDRESS) before every address of `others` and not right beside one. ("I've moved over to this address. Please
+    stop sending to my old one, x@…" goes to a person too: 16 of the training split's 6,736 requests
+    decided alone, against half of batch AK's wrong opt-outs.)"""
+    written = [place for places in others.values() for place in places]
+    first = min((start for start, _ in written), default=len(text))
+    for found in _THIS_ADDRESS.finditer(text, 0, first):
+        if not _beside(text, found.end(), first):
+            return found.group(0)
+    return None
+
+
+def _beside(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] is a few characters of punctuation and spaces at most (an address
+    written right after what is read)."""
+    return 0 <= end - start <= _BESIDE and _NO_LETTER.fullmatch(text, start, end) is not None
 
 
 def _asked_for_self(text: str, others: Places) -> str | None:
@@ -528,7 +603,11 @@ def _other_use(text: str, start: int, end: int, kept_too: bool) -> str | None:
     if beside:
         return beside.group(0).strip(" \t\n,:、，")
     addressed = _ADDRESSED_TO.search(text, opening, start) or _ADDRESSED_TO.search(text, end, closing)
-    not_mine = _NOT_MINE.search(text, end, closing) if addressed else None
+    if not addressed:
+        return None
+    # "… die an x@… gerichtet sind. Das bin nicht ich." (batch AK): "not me" in the next sentence too.
+    following = _CLAUSE_END.search(text, closing + 1)
+    not_mine = _NOT_MINE.search(text, end, following.start() if following else len(text))
     return f"{addressed.group(0)} … {not_mine.group(0)}" if not_mine else None
 
 

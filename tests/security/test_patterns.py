@@ -107,7 +107,7 @@ def phrases_of(text: str) -> bool:
     words = text[:4 * MAX_JUDGED]  # the reader hands it at most MAX_JUDGED characters of own words
     _, _, places, _ = named_addresses(words + "\na@b.example\nx@y.example", frozenset())
     only_mentioned(words, places)
-    sender_meant(text)
+    sender_meant(words, places)
     return True
 
 

@@ -376,6 +376,19 @@ def test_first_person_words_beside_a_request_for_another_address_leave_it_decide
      "the sender's own address too"),
     ("Solo aquí, no en d.armas@estudio.example. Baja de esta dirección, gracias.", "one address only"),
     ("Só neste endereço, não no rcarvalho@empresa.example. Deixem de enviar para aqui, obrigado.", "one address only"),
+    # Batches AP and AQ's: "and this address" after the one named, and more ways to stop it here.
+    ("Hören Sie endlich auf, an dieter@berg.example UND an diese Adresse hier zu schicken. Beide löschen.",
+     "the sender's own address too"),
+    ("Smettetela di mandare pubblicità a salvatore@etna.example e pure a questo indirizzo.", "the sender's own address too"),
+    ("Voor de derde keer: stop met mailen naar henk@dijk.example en naar dit adres.", "the sender's own address too"),
+    ("我已经说过两次了！liu@shanshui.example 和这个邮箱，两个都别再发了。", "the sender's own address too"),
+    ("Please stop mailing bob@old.example and this address.", "the sender's own address too"),
+    ("Ce mail m'a été transféré depuis mon ancienne adresse ancien@vieux.example. Ne l'envoyez plus à celle-ci, merci.",
+     "where it is read"),
+    ("Das hier wurde von meiner alten Adresse alt@altpost.example weitergeleitet. An diese hier bitte nix mehr schicken.",
+     "where it is read"),
+    ("Antes enviavam para antigo@velho.example, agora chega tudo a este endereço. Por favor parem aqui.",
+     "comes to the sender's own address now"),
 ])
 def test_only_this_address_beside_another_and_a_corrected_typo_go_to_a_person(body, reason):
     decision = read(message(body, "Unsubscribe"), addresses_judge=_TAKES_ALL)
@@ -520,8 +533,18 @@ def test_an_address_named_beside_a_link_token_for_no_other_use_goes_to_a_person(
     # AI, a new writer's of W, X and Y's kinds (45 warnings, 27 requests taken back, 27 refusals
     # under a subject that asks, 18 questions about leaving, 63 requests in the same words),
     # measured once those words were final and never read: 4 wrong opt-outs before them and 4
-    # after, each a warning; 27 decided alone either way.
-    ("batch_ai.jsonl", 4, 27),
+    # after, each a warning; 27 decided alone either way. Read for them (2026-12-08, second
+    # session): "estoy a nada de darme de baja", "Indien dit aanhoudt, zal ik mij … afmelden".
+    ("batch_ai.jsonl", 0, 27),
+    # AL, AO and AR, three more writers' of AI's kinds (2026-12-08, second session), each written
+    # while the words before it were made, measured once and then read: AL 3 wrong opt-outs at
+    # the session's start, 2 with the words from AH and AI; AO 4, then 2 with the words from
+    # AJ, AK and AL (a condition with the sender's own leaving to come, WARNINGS); AR 6, then 6
+    # with the words from AM, AN and AO: its warnings asked for the removal to come ("je
+    # demanderai ma radiation", "chiederò la cancellazione"), and one "the answer is no".
+    ("batch_al.jsonl", 0, 31),
+    ("batch_ao.jsonl", 0, 17),
+    ("batch_ar.jsonl", 0, 33),
     # 64 and 65, two writers' of messages that all name another address (63 requests to remove
     # it, 72 to remove only the sender's own beside it, often "keep that one", 45 asking nothing):
     # read, for words of an address to keep (two versions, each taken apart by a reviewing helper;
@@ -566,8 +589,23 @@ def test_an_address_named_beside_a_link_token_for_no_other_use_goes_to_a_person(
     # AH, a third writer's to the same brief, never read: measured when the words were final and
     # after a second review narrowed them: 5 wrong opt-outs before this session's words and 5 after
     # (18 decided alone before, 17, then 18). The words mend what they were written from; a new
-    # writer's phrasings are mostly others.
-    ("batch_ah.jsonl", 5, 18),
+    # writer's phrasings are mostly others. Read for them (2026-12-08, second session): "now it all
+    # comes to this address", "please stop sending to this one", a request to see what is kept,
+    # a daughter to get the promotions too, "三次了！x@…" read as one address.
+    ("batch_ah.jsonl", 0, 19),
+    # AJ, AK, AM, AN, AP and AQ, six more writers' to the same brief (2026-12-08, second session),
+    # in three rounds: each round measured once, with the words of the round before, then read
+    # for the next. AJ and AK 2 and 6 wrong opt-outs at the session's start, 2 and 6 with AH's
+    # words; AM and AN 8 and 5, then 3 and 3 with AJ and AK's ("this address" before any other
+    # is named, THIS_ADDRESS; mail for someone else, "not me" in the next sentence); AP and AQ 1
+    # and 5, then 0 and 3 with AM and AN's (the address written from, "my this address", "only
+    # here"). Decided alone: unchanged by each round.
+    ("batch_aj.jsonl", 0, 24),
+    ("batch_ak.jsonl", 0, 21),
+    ("batch_am.jsonl", 0, 24),
+    ("batch_an.jsonl", 0, 16),
+    ("batch_ap.jsonl", 0, 15),
+    ("batch_aq.jsonl", 0, 20),
 ])
 def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alone):
     outcomes = [evaluate.outcome(record, evaluate.read(record)) for record in read_batch(NAMED / batch)]
@@ -582,8 +620,9 @@ def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alon
 # (SENDER_TOO, suppression/inbound/named.py) sent them to a person (2026-12-08). Written from M,
 # N and 64's, AA's three and AD's 27, read for it; of AB's two, one is caught unread, and 17 of
 # AC's 30 (21 by a broader first version, which a reviewing helper's requests for named
-# addresses alone showed misfiring on "Ich bedanke mich und", "esta y otras", "基本也").
-PARTLY = {"batch_ab.jsonl": 1, "batch_ac.jsonl": 13, "batch_ad.jsonl": 2, "batch_ae.jsonl": 3, "batch_af.jsonl": 3,
+# addresses alone showed misfiring on "Ich bedanke mich und", "esta y otras", "基本也"). AC's 13
+# and AD's 2 are 11 and 1 since "this address" before any other is named went to a person.
+PARTLY = {"batch_ab.jsonl": 1, "batch_ac.jsonl": 11, "batch_ad.jsonl": 1, "batch_ae.jsonl": 3, "batch_af.jsonl": 3,
           "batch_ag.jsonl": 1}
 
 
@@ -612,6 +651,11 @@ def test_an_address_written_only_inside_another_goes_to_a_person():
     ("你们的邮件最近老是进垃圾箱，已经把news@plusnxt.com加到联系人了还是这样", ["news@plusnxt.com"], True),
     ("请退订zhang.wei@example.cn谢谢", ["zhang.wei@example.cn"], True),
     ("メールはtaro@example.jpに届いています", ["taro@example.jp"], True),
+    # Fullwidth "!" and "?" and the ellipsis end an address (batch AH: "已经说了三次了！zhang.wei@…" was
+    # read, and suppressed, as one address).
+    ("已经说了三次了！zhang.wei@home-net.example 和 zhangjia@home-net.example 两个邮箱都给我删掉",
+     ["zhang.wei@home-net.example", "zhangjia@home-net.example"], False),
+    ("请删掉……a.b@x.example？谢谢", ["a.b@x.example"], False),
     ("kim@example.kr입니다", ["kim@example.kr"], True),
     # Two in one run (a reviewing helper's: the first version read only the first).
     ("我换邮箱了wang.new@163.example以后用这个old.wang@qq.example请退订", ["wang.new@163.example", "old.wang@qq.example"], True),

@@ -124,6 +124,10 @@ TRAPS = [
     "Ya recibo vuestro boletín en mi correo personal, pero me gustaría recibirlo también en esta dirección del "
     "trabajo. ¿Podéis añadirla? No quitéis la otra, por favor.",
     "Please add this address too, I want the offers at work as well.",
+    # Batch AH's, which suppressed the daughter (judged 0.96), and the same in other words.
+    "Boa tarde, gostaria que minha filha tambem recebesse as promoções. o email dela é camila@emailbr.example.",
+    "I would like my wife to receive the newsletter too: her address is anna@example.org.",
+    "Me gustaría que mi hija también reciba las ofertas: hija@example.org.",
     "Je ne veux pas me désinscrire.",
     "Bitte melden Sie mich nicht ab.",
     "配信停止しないでください。",

@@ -91,6 +91,22 @@ def test_a_subject_that_runs_on_into_the_body_negates_what_opens_it(subject, bod
     "...not yet, actually. I started writing this after the fourth email this week, then calmed down.",
     "I was going to ask you to remove me from the list, but not yet: the new format is much better.",
     "Ich wollte Sie bitten, mich abzumelden, aber noch nicht: der neue Newsletter gefällt mir.",
+    # Batches AI, AL, AO and AR's (2026-12-08, second session): near leaving, and any condition
+    # with the sender's own leaving, or asking for it, to come.
+    "estoy a nada de darme de baja eh",
+    "jsuis a deux doigts de me desabonner franchement, 3 mails par jour c abusé",
+    "Se continuar chegando promoção todo santo dia eu vou descadastrar meu e-mail.",
+    "Indien dit aanhoudt, zal ik mij ook voor de nieuwsbrief afmelden.",
+    "Me llegan cuatro correos al día. Como siga así me doy de baja, y eso que compro en PLUS desde hace años.",
+    "Qualora la situazione non venga corretta, procederò a revocare l'iscrizione alla Vostra newsletter.",
+    "Should this continue, I will withdraw my consent to all marketing emails.",
+    "If I receive another one with the wrong name, I shall be removing myself from your mailing list.",
+    "Si ce problème n'est pas corrigé rapidement, je demanderai ma radiation de votre liste de diffusion.",
+    "Caso a situação não seja corrigida, pedirei a remoção do meu endereço da vossa lista de correio.",
+    "Qualora ciò dovesse ripetersi, chiederò la cancellazione del mio indirizzo da ogni Vostra lista.",
+    "如果再次发生，我将要求把我的邮箱从邮件列表中删除。",
+    # Asked whether they want to leave, the answer is no.
+    "U vraagt of ik me wil uitschrijven. Het antwoord is nee.",
 ])
 def test_words_that_take_a_request_back_or_are_of_another_channel_go_to_a_person(body):
     """The judge, trained on such mail since (batches 53-55), sends them to a person; so do the
@@ -120,6 +136,12 @@ def test_words_that_take_a_request_back_or_are_of_another_channel_go_to_a_person
     ("Qual o email registado?", "Boa tarde, tenho dois emails e não sei em qual estou inscrito na newsletter. Conseguem "
                                 "dizer-me qual deles recebe as vossas mensagens? Obrigado"),
     ("Dati", "Quali informazioni avete su di me e per quanto tempo le conservate?"),
+    # A request to see what is kept, also where it names another address (ACCESS; batches AH and
+    # AN's: judged 0.94, and the address suppressed).
+    ("Auskunft nach Art. 15 DSGVO", "hiermit beantrage ich gemäß Art. 15 DSGVO Auskunft über alle personenbezogenen "
+     "Daten, die Sie zu meiner Person gespeichert haben, auch zur Adresse t.berger@privatmail.example."),
+    ("个人信息查询", "您好，请告知贵公司保存了我哪些个人信息，以及与我之前使用的邮箱 xu.wen@oldmail.example 相关的信息。"),
+    ("Data", "This is a subject access request under the GDPR."),
 ])
 def test_a_question_about_the_list_or_the_persons_data_goes_to_a_person(subject, body):
     """A person is owed an answer; the judge, which takes many such questions for requests, is not
@@ -135,6 +157,9 @@ def test_a_question_about_the_list_or_the_persons_data_goes_to_a_person(subject,
     ("Newsletter", "Mit welcher Adresse ich angemeldet bin, weiß ich nicht: bitte melden Sie mich ab."),
     # Spain's second person plural that wants something kept is no word that wants the mail.
     ("Baja", "Dadme de baja del boletín, por favor, pero no borréis mi cuenta de cliente."),
+    # A warning, and the request made at once.
+    ("Newsletter", "I will unsubscribe if this goes on. Actually, just remove me now."),
+    ("Baja", "Como siga así me doy de baja, dije. Pues ya está: denme de baja."),
 ])
 def test_a_question_beside_a_phrase_that_asks_leaves_the_request_to_the_words(subject, body):
     decision = classify_message(message(body, subject), "jane@example.com", OURS,

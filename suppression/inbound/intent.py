@@ -335,6 +335,11 @@ _WANTS_MORE = re.compile(words_pattern(alternatives(WANTS_MORE)), _I)
 # say. Each choice is one a request does not make: "ignore this", "forget it", "changed my mind",
 # "by mistake" alone and "SMS only" are said in requests too, and were taken out.
 DOUBTS = (
+    # Asked whether they want to leave, the answer is no ("U vraagt of ik me wil uitschrijven. Het
+    # antwoord is nee.": batch AR).
+    r"\bthe answer is no\b|\b(die|meine) antwort (ist|lautet) nein\b|\b(la|ma) r[ée]ponse est non\b|"
+    r"\b(la|mi) respuesta es no\b|\b(la|mia) risposta [èe] no\b|\b(a|minha) resposta [ée] n[ãa]o\b|"
+    r"\b(het|mijn) antwoord is nee\b|答えは(いいえ|ノー)|(答案|回答|答复)是不|"
     # Someone else asked, and this one takes it back.
     r"\b(someone|somebody) (else )?(has )?(asked|requested|wanted|tried) (you )?to (unsubscribe|remove) me\b|"
     r"\balguien (pidi[óo]|solicit[óo]) (darme de baja|mi baja|que me (dieran|den) de baja)|"
@@ -428,7 +433,17 @@ WARNINGS = (
     r"contin[úu]en?|vuelvan?|me (llegue|lleguen|vuelvan?|sigan|manden|env[íi]en))|de lo contrario|se|qualora|nel caso|"
     r"altrimenti|caso|sen[ãa]o|als|indien|wanneer|anders)\b"
     r"[^.!?\n]{0,80}\b(i('ll| will| shall| am going to|'m going to|'m gonna)( just| simply| have to| be forced to| definitely)? "
-    r"(unsubscribe|opt out|cancel|withdraw (my )?consent)|(werde|widerrufe) ich\b[^.!?\n]{0,40}\beinwilligung|"
+    r"(unsubscribe|opt out|cancel|withdraw (my )?consent)|"
+    # or to ask for it ("If I receive another one…, I shall be removing myself", "je demanderai ma
+    # radiation", "pedirei a remoção", "chiederò la cancellazione", "我将要求…删除": batch AR)
+    r"i('ll| will| shall| am going to|'m going to)( be)? (ask(ing)?|request(ing)?|remov(e|ing)|demand(ing)?)\b[^.!?\n]{0,40}"
+    r"\b(remov\w*|unsubscri\w*|off (the|your) (mailing )?list|delet\w*|myself)|"
+    r"je (demanderai|vais demander|exigerai)\b[^.!?\n]{0,30}\b(radiation|suppression|d[ée]sinscription|d[ée]sabonnement|retir\w*)|"
+    r"(pedir[ée]|voy a pedir|exigir[ée]|solicitar[ée])\b[^.!?\n]{0,30}\b(baja|eliminaci[óo]n|borr\w*)|"
+    r"(chieder[òo]|pretender[òo])\b[^.!?\n]{0,30}\b(cancellazione|rimozione|disiscrizione|cancell\w*)|"
+    r"(pedirei|vou pedir|exigirei|solicitarei)\b[^.!?\n]{0,30}\b(remo[çc][ãa]o|cancelamento|exclus[ãa]o|remov\w*)|"
+    r"(zal|ga) ik\b[^.!?\n]{0,30}\b(verwijdering|uitschrijving|laten verwijderen|vragen (om )?(me |mij )?(te )?(verwijderen|uitschrijven))|"
+    r"werde ich\b[^.!?\n]{0,40}\b(l[öo]schung|abmeldung|austragung)|(werde|widerrufe) ich\b[^.!?\n]{0,40}\beinwilligung|"
     r"je (retirerai|vais retirer) mon consentement|retirar[ée] mi consentimiento|revocher[òo] il (mio )?consenso|"
     r"retirarei o (meu )?consentimento|(trek ik|zal ik) mijn toestemming in(trekken)?|werde ich (mich )?[^.!?\n]{0,30}\b(abmelden|abbestellen|austragen|k[üu]ndigen)|"
     r"(melde|trage) ich mich\b[^.!?\n]{0,20}\b(ab|aus)|je (me )?(d[ée]sabonnerai|d[ée]sinscrirai|r[ée]silierai)|"
@@ -440,7 +455,7 @@ WARNINGS = (
     r"(eu )?(cancelo|me descadastro)|(zal|ga) ik (me |mij )?[^.!?\n]{0,40}\b(afmelden|uitschrijven|opzeggen)|"
     r"(meld|schrijf) ik (me|mij) (af|uit)|zeg ik\b[^.!?\n]{0,20}\bop)\b|"
     r"(なら|たら|場合は?|ようであれば|ようなら)[^。！？\n]{0,30}(配信停止|解除|退会|購読をやめ)(します|する|させていただきます|しようと思います)|"
-    r"(如果|要是|若|下次|否则|否則)[^。！？\n]{0,30}(就|会|會|将|將)(要)?(直接)?(退订|退訂|取消订阅|取消訂閱)"
+    r"(如果|要是|若|下次|否则|否則)[^。！？\n]{0,30}(就|会|會|将|將)(要)?(直接)?(退订|退訂|取消订阅|取消訂閱|要求[^。！？\n]{0,20}(删除|刪除|移除|退订|退訂))"
 )
 _WARNINGS = re.compile(words_pattern(alternatives(WARNINGS)), _I)
 # A request begun and not made ("J'allais vous demander de me retirer de la liste, mais pas

@@ -194,7 +194,7 @@ NOW_HERE = [
     r"\b(jetzt|nun|inzwischen) (kommt|landet|geht) (sie|er|es|alles|die mail|der newsletter) (hier|an diese adresse)\b",
     r"\bmaintenant (il|elle|[çc]a|tout) (arrive|va) (ici|sur cette adresse)\b",
     r"\bahora (me )?llegan? (aqu[íi]|a esta (direcci[óo]n|cuenta))\b", r"\bora arriva(no)? (qui|a questo indirizzo)\b",
-    r"\bagora (chega|chegam|vem|v[êe]m) (aqui|para este|neste)\b", r"\bnu komt (het|hij|ze|alles) (hier|op dit adres)\b",
+    r"\bagora (chega|chegam|vem|v[êe]m)( tudo)? (aqui|para este|neste|a este)\b", r"\bnu komt (het|hij|ze|alles) (hier|op dit adres)\b",
     r"今は(こちら|このアドレス)", r"(现在|現在)(都)?(发|發|寄)(到|至)(这个|這個|本)(邮箱|郵箱|地址)",
 ]
 _NOW_HERE = re.compile(words_pattern(NOW_HERE), re.IGNORECASE)
@@ -208,16 +208,16 @@ HERE = [
     r"\b(stop|quit|cease|no more|don'?t|do not|never) (sending|e-?mailing|mailing|writing)( (it|them|mail|e-?mails?|"
     r"newsletters?|anything|things|stuff))? (here|to this (one|address|account|e-?mail( address)?))\b",
     r"\bhier\b[^.!?\n]{0,20}\b(abbestellen|abmelden|stoppen)\b",
-    r"\ban diese (hier|adresse|e-?mail(-?adresse)?)\b[^.!?\n]{0,30}\b(abbestellen|abmelden|stoppen|nichts mehr|nicht mehr|keine)\b",
+    r"\ban diese (hier|adresse|e-?mail(-?adresse)?)\b[^.!?\n]{0,30}\b(abbestellen|abmelden|stoppen|nichts mehr|nix mehr|nicht mehr|keine)\b",
     r"\b(arr[êe]tez|stoppez|cessez)\b[^.!?\n]{0,30}\b(ici|[àa] cette adresse|sur cette adresse)\b",
-    r"\b(n'envoyez plus|ne plus (rien )?(envoyer|[ée]crire))\b[^.!?\n]{0,20}\b(ici|[àa] cette adresse|sur cette adresse|"
+    r"\b(n'envoyez plus|ne (l'|les )?envoyez plus|ne plus (rien )?(envoyer|[ée]crire))\b[^.!?\n]{0,20}\b(ici|[àa] cette adresse|sur cette adresse|"
     r"(sur|[àa]) celle[- ]ci)",
     r"\b(dejen|dejad|paren|parad|dejar) de (enviar|mandar|recibir)\w*\b[^.!?\n]{0,20}\b(aqu[íi]|a esta (direcci[óo]n|cuenta))\b",
     r"\bno (env[íi]en|manden|envi[ée]is|mand[ée]is) m[áa]s\b[^.!?\n]{0,20}\b(aqu[íi]|a esta (direcci[óo]n|cuenta))\b",
     r"\bsmettete di (inviare|mandare|scrivere)\w*\b[^.!?\n]{0,20}\b(qui|a questo indirizzo)\b",
     r"\bnon (inviate|mandate) pi[uù]\b[^.!?\n]{0,20}\b(qui|a questo indirizzo)\b",
     r"\b(parem|deixem|parar|deixar) de (enviar|mandar|receber)\w*\b[^.!?\n]{0,20}\b(aqui|para este (e-?mail|endere[çc]o)|neste|nesse)\b",
-    r"\bn[ãa]o (enviem|mandem) mais\b[^.!?\n]{0,20}\b(aqui|para este (e-?mail|endere[çc]o))\b",
+    r"\bparem (por )?aqui\b", r"\bn[ãa]o (enviem|mandem) mais\b[^.!?\n]{0,20}\b(aqui|para este (e-?mail|endere[çc]o))\b",
     r"\b(stop|stopt|stuur|stuurt)\b[^.!?\n]{0,30}\b(hier|naar dit adres)\b[^.!?\n]{0,20}\b(mee|niets meer|niks meer|geen)\b",
     r"\bnaar dit adres\b[^.!?\n]{0,20}\b(niets|niks|geen \w+) meer\b",
     r"(こちら|このアドレス)(へ|に|で)?の?(配信|送信|メール)を?(停止|止め)",
@@ -259,7 +259,7 @@ SENDER_TOO = [
     r"\bmy own (e-?mail |address |one )?(as well|too)\b", r"\b(remove|unsubscribe|delete|drop) my own\b",
     r"\b(this|my) (one|address|e-?mail( address)?|account) (too|as well)\b", r"\b(myself|mine) (too|as well)\b",
     r"\b(and|also|plus) (this|my) (one|address|e-?mail)\b", r"\bthis (one|address|e-?mail( address)?|account) (and\b|&|\+)",
-    r"\bneither of us\b", r"\bboth are mine\b", r"\b(remove|unsubscribe|delete|drop|take) us both\b",
+    r"\b(and|&|plus) (to |at )?this (address|one|e-?mail( address)?)\b", r"\bneither of us\b", r"\bboth are mine\b", r"\b(remove|unsubscribe|delete|drop|take) us both\b",
     r"\b(address|one|account|e-?mail) (i['’]m|i am|i) (writing|write|am writing|e-?mailing|sending this|replying) (to you )?from\b",
     r"\band i (would )?both\b", r"\bnor i\b",
     # de
@@ -269,7 +269,7 @@ SENDER_TOO = [
     r"\b(diese|meine) (adresse|e-?mail-?adresse|hier) (bitte )?(auch|ebenfalls)\b", r"\bdiese (adresse |hier )?(&|\+)",
     r"\bdiese (adresse|hier) (und\b|&|\+)", r"\bmich selbst\b", r"\bnicht nur (diese|meine) (adresse|e-?mail)",
     r"\bnicht nur mich\b", r"\b(diese adresse|mich)\b[^.!?\n]{0,40}\bund auch\b", r"\bund ich\b[^.!?\n]{0,30}\b(abgemeldet|ausgetragen|abmelden|austragen|entfernt|gel[öo]scht|ab|aus)\b",
-    r"\bund auch (diese|meine) (adresse|e-?mail)", r"\b(von|mit) der ich (ihnen )?(gerade |jetzt )?(schreibe|diese (e-?)?mail)",
+    r"\bund auch (diese|meine) (adresse|e-?mail)", r"\b(und|sowie) (auch )?an diese (adresse|hier)\b", r"\b(von|mit) der ich (ihnen )?(gerade |jetzt )?(schreibe|diese (e-?)?mail)",
     r"\bmeine[rn]? (eigene[rn]? )?(e-?mail-?)?adresse (sowie|und)\b",
     # fr
     r"\bni [àa] moi\b", r"\bmoi-m[êe]me(?=\s*([.!?,;)]|$))", r"\bmoi aussi\b", r"\bnous deux\b", r"\bmoi-m[êe]me (aussi|[ée]galement)\b",
@@ -287,7 +287,7 @@ SENDER_TOO = [
     r"\b(desde|con) (el|la) que (les |os )?(escribo|estoy escribiendo)\b", r"\btambi[ée]n (esta|este)\b",
     # it
     r"\b(cancellate|togliete|rimuovete|eliminate|disiscrivete) me e\b", r"\b(disiscriver|cancellar|toglier|rimuover)mi,? (e|io e) anche\b",
-    r"\banche me\b", r"\banche (questo|il mio) (indirizzo|account|e-?mail|mail)\b",
+    r"\banche me\b", r"\b(e|e pure|e anche|pure) a questo indirizzo\b", r"\banche (questo|il mio) (indirizzo|account|e-?mail|mail)\b",
     r"\b(questo|questa) (indirizzo |mail |email |casella )?(e (anche |quello|quella|il |l['’])|&|\+)",
     r"\bsia (il mio|la mia) (indirizzo|mail|email|casella)\b", r"\bsia (questo|questa)\b",
     r"\bil mio (indirizzo|e-?mail) e (anche )?quello\b", r"\b(da|con) cui (vi )?(sto scrivendo|scrivo)\b",
@@ -301,14 +301,14 @@ SENDER_TOO = [
     r"\b(de onde|do qual|com o qual) (vos |lhes )?(escrevo|estou (escrevendo|a escrever))\b",
     # nl
     r"\bdit adres ook\b", r"\bdit (adres|e-?mailadres) (en\b|&|\+)", r"\bdit (&|\+)", r"\b(mij|mezelf) ook\b", r"\b(mij|me) en (mijn|dit)\b",
-    r"\ben ook dit (adres|e-?mailadres)\b", r"\bzowel (mijn|dit) (adres|e-?mailadres|mail)\b",
+    r"\ben (ook |naar )?dit (adres|e-?mailadres)\b", r"\bzowel (mijn|dit) (adres|e-?mailadres|mail)\b",
     r"\b(mij|me) (uitschrijven|afmelden|uit te schrijven|af te melden),? en ook\b",
     r"\b(waarvan?af|waarmee|vanwaar) ik (nu |u )?(mail|schrijf|deze mail stuur)\b", r"\bwij beiden\b", r"\bdeze (hier )?(en\b|&|\+)",
     # ja
     r"このアドレス(も|と)", r"こちらのアドレス(も|と)", r"私と[^。！？\n]{0,30}両方", r"私と(夫|妻|主人|家内|息子|娘|母|父|家族)[^。！？\n]{0,60}(配信停止|停止|解除|削除)", r"とこのアドレス",
     r"自分の(アドレス|メール)も", r"私自身", r"私(個人)?の(この|こちらの)(メール)?アドレス", r"(この)?メールを?(送って|送信して)いる(メール)?アドレス", r"送信元(の)?(メール)?アドレス(も|と)", r"(私の|この|こちらの)アドレス(に加えて|と|も)",
     # zh
-    r"我和[^。！？\n]{0,60}都(要)?(退订|取消|删除|不要)", r"这个(邮箱|地址)(和|跟|也|\+)", r"本邮箱(和|跟|也)", r"我自己(这个|的)?(邮箱|地址)?也",
+    r"我和[^。！？\n]{0,60}都(要)?(退订|取消|删除|不要)", r"这个(邮箱|地址)(和|跟|也|\+)", r"(和|跟|以及)(这个|這個|本)(邮箱|郵箱|地址)", r"本邮箱(和|跟|也)", r"我自己(这个|的)?(邮箱|地址)?也",
     r"也一起", r"我们(两|兩)", r"(本邮件的|我的|这个)发件(地址|邮箱)", r"我的(邮箱|地址)(和|跟|也)", r"我本人",
     r"我(自己)?(的)?(这个|這個)(邮箱|郵箱|地址)", r"(写信|寫信|发信|發信)用的",
 ]

@@ -39,6 +39,9 @@ FRAGMENTS = [
     # addresses written into Chinese or Japanese, and words said right after an address (named.py)
     "中", "a中", "x@y.中", "退订", "不用", "保留", "今はこちら", "stays ", "is fine", "bleibt", "va bene ", "not me",
     "which email ", "quali dati ", "i still read ",
+    # a condition and the leaving to come, "this address" before another, stopping it here (2026-12-08)
+    "if ", "se ", "como siga ", "i will ", "werde ich ", "procederò ", "je demanderai ", "this address ", "diese ",
+    "hier ", "aquí ", "！", "auskunft ", "我将要求",
 ]
 
 shapes = st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=4)

@@ -545,6 +545,10 @@ def test_an_address_named_beside_a_link_token_for_no_other_use_goes_to_a_person(
     ("batch_al.jsonl", 0, 31),
     ("batch_ao.jsonl", 0, 17),
     ("batch_ar.jsonl", 0, 33),
+    # AT and AU, two more writers' of those kinds, measured once with AR's words and never read:
+    # 1 and 4 wrong opt-outs at the session's start, 1 and 2 after; 33 and 28 decided alone.
+    ("batch_at.jsonl", 1, 33),
+    ("batch_au.jsonl", 2, 28),
     # 64 and 65, two writers' of messages that all name another address (63 requests to remove
     # it, 72 to remove only the sender's own beside it, often "keep that one", 45 asking nothing):
     # read, for words of an address to keep (two versions, each taken apart by a reviewing helper;
@@ -606,6 +610,9 @@ def test_an_address_named_beside_a_link_token_for_no_other_use_goes_to_a_person(
     ("batch_an.jsonl", 0, 16),
     ("batch_ap.jsonl", 0, 15),
     ("batch_aq.jsonl", 0, 20),
+    # AS, a seventh writer's, measured once with AP and AQ's words and never read: 0 wrong opt-outs
+    # and 3 partly honoured at the session's start and after; 21 decided alone.
+    ("batch_as.jsonl", 0, 21),
 ])
 def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alone):
     outcomes = [evaluate.outcome(record, evaluate.read(record)) for record in read_batch(NAMED / batch)]
@@ -623,7 +630,7 @@ def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alon
 # addresses alone showed misfiring on "Ich bedanke mich und", "esta y otras", "基本也"). AC's 13
 # and AD's 2 are 11 and 1 since "this address" before any other is named went to a person.
 PARTLY = {"batch_ab.jsonl": 1, "batch_ac.jsonl": 11, "batch_ad.jsonl": 1, "batch_ae.jsonl": 3, "batch_af.jsonl": 3,
-          "batch_ag.jsonl": 1}
+          "batch_ag.jsonl": 1, "batch_as.jsonl": 3}
 
 
 def test_a_lone_surrogate_beside_a_named_address_is_read_not_a_message_that_could_not_be_read():

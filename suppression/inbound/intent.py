@@ -617,8 +617,9 @@ def has_a_phrase(text: str) -> bool:
 def doubts_in(text: str, questions: bool = True) -> list[str]:
     """Words that take a request back, deny it, are of another channel (DOUBTS) or begin a request
     and do not make it (BEGUN); or that warn (WARNINGS), ask to see what is kept (ACCESS) or, with
-    `questions`, ask about the list or the person's data (QUESTIONS), where nothing else asks. Apart from find_intent: about
-    half its time again, asked only of what would be decided a request."""
+    `questions`, ask about the list or the person's data (QUESTIONS), where nothing else asks.
+    Apart from find_intent: about half its time again, asked only of what would be decided a
+    request."""
     text = text.translate(APOSTROPHES)
     doubts = [match.group(0) for words in (_DOUBTS, _BEGUN) for match in words.finditer(text)]
     read_alone = (_WARNINGS, _ACCESS, _QUESTIONS) if questions else (_WARNINGS, _ACCESS)

@@ -485,10 +485,10 @@ def _signed_or_of_another_use(text: str, others: Places, kept_too: bool = True) 
 
 def sender_meant(text: str, others: Places) -> str | None:
     """Why the person's own `text` may ask for the sender's own address, beside or instead of
-    the addresses it names (ONLY_THIS, NOW_HERE, SENDER_TOO, HERE, THIS_ADDRESS), or None. Read only of a request
-    for named addresses that leaves the sender's own out: a person then decides, since "私と", "my
-    wife and I" or "only this address" may say something else, and a wrong opt-out is worse than
-    a question."""
+    the addresses it names (`others`, with where each is written): ONLY_THIS, NOW_HERE, SENDER_TOO,
+    HERE, THIS_ADDRESS; or None. Read only of a request for named addresses that leaves the
+    sender's own out: a person then decides, since "私と", "my wife and I" or "only this address"
+    may say something else, and a wrong opt-out is worse than a question."""
     spaced = _SPACES.sub(" ", text.translate(APOSTROPHES))  # "my wife and\nI", a non-breaking space, "I’m"
     only = _ONLY_THIS.search(spaced)
     if only:
@@ -509,9 +509,10 @@ def sender_meant(text: str, others: Places) -> str | None:
 
 
 def _this_address(text: str, others: Places) -> str | None:
-    """A "this address" (THIS_ADDRESS) before every address of `others` and not right beside one. ("I've moved over to this address. Please
-    stop sending to my old one, x@…" goes to a person too: 16 of the training split's 6,736 requests
-    decided alone, against half of batch AK's wrong opt-outs.)"""
+    """A "this address" (THIS_ADDRESS) before every address of `others` and not right beside one.
+    ("I've moved over to this address. Please stop sending to my old one, x@…" goes to a person
+    too: 16 of the training split's 6,736 requests decided alone, against half of batch AK's wrong
+    opt-outs.)"""
     written = [place for places in others.values() for place in places]
     first = min((start for start, _ in written), default=len(text))
     for found in _THIS_ADDRESS.finditer(text, 0, first):

@@ -523,12 +523,13 @@ def test_an_address_named_beside_a_link_token_for_no_other_use_goes_to_a_person(
     # liste, mais pas encore" and "...not yet, actually" (a request begun and not made): none since.
     # W's "Se eu cancelar a subscrição das promoções, deixo também de receber a newsletter?" is left:
     # words for such a question sent two requests of Y and one of the development split to a person.
-    ("batch_w.jsonl", 1, 27),
+    # (28 alone since the judge was retrained with the words of 2026-12-08's second session; X 22.)
+    ("batch_w.jsonl", 1, 28),
     # X and Y, two more writers' of 62-63's kinds (45 warnings, 27 requests taken back, 27
     # refusals under a subject that asks, 18 questions, 63 requests in the same words), never
     # read: 3 and 4 suppressed, 19 and 28 alone with the judge before 62-63 trained; 1 and 2, 21 and
     # 33 after.
-    ("batch_x.jsonl", 0, 21),
+    ("batch_x.jsonl", 0, 22),
     ("batch_y.jsonl", 0, 30),
     # AI, a new writer's of W, X and Y's kinds (45 warnings, 27 requests taken back, 27 refusals
     # under a subject that asks, 18 questions about leaving, 63 requests in the same words),

@@ -389,6 +389,25 @@ def test_first_person_words_beside_a_request_for_another_address_leave_it_decide
      "where it is read"),
     ("Antes enviavam para antigo@velho.example, agora chega tudo a este endereço. Por favor parem aqui.",
      "comes to the sender's own address now"),
+    # A reviewing helper's: a sentence's end between "this address" and the one named, a line
+    # break inside "this address", and more ways to stop it here.
+    ("Dad de baja esta dirección. viejo@trabajo.example no lo toquéis.", "this address before"),
+    ("Bitte löschen Sie diese Adresse! sabine@familie.example bleibt drin.", "this address before"),
+    ("Unsubscribe this address. bob@work.example can keep getting them.", "this address before"),
+    ("Bitte diese\nAdresse abmelden. sabine@familie.example bleibt drin, die will das noch.", "this address before"),
+    ("This mail was forwarded from my old address old@isp.example. Please don't send to this one anymore.",
+     "where it is read"),
+    ("This mail was forwarded from my old address old@isp.example. Please stop sending them to this inbox.",
+     "where it is read"),
+    ("Diese Mail wurde von meiner alten Adresse alt@firma.example weitergeleitet. Bitte nichts mehr an diese hier "
+     "schicken.", "where it is read"),
+    ("Este correo me llega reenviado de mi dirección antigua viejo@isp.example. Dejad de enviar a esta, por favor.",
+     "where it is read"),
+    ("Questa mail mi arriva inoltrata dal vecchio indirizzo vecchio@isp.example. Non mandatela più qui.",
+     "where it is read"),
+    ("Este e-mail vem encaminhado do meu endereço antigo antigo@isp.example. Parem de mandar pra cá.",
+     "where it is read"),
+    ("このメールは旧アドレス old@isp.example から転送されています。こちらには送らないでください。", "where it is read"),
 ])
 def test_only_this_address_beside_another_and_a_corrected_typo_go_to_a_person(body, reason):
     decision = read(message(body, "Unsubscribe"), addresses_judge=_TAKES_ALL)
@@ -416,6 +435,11 @@ def test_only_this_address_beside_another_and_a_corrected_typo_go_to_a_person(bo
     "diese Adresse aus Ihrem Verteiler.",
     "我父亲上个月去世了，他的邮箱 anna@example.org 还一直在收你们的邮件。麻烦把这个邮箱从订阅列表里删掉。",
     "Mijn moeder is overleden. Haar e-mailadres anna@example.org ontvangt nog uw nieuwsbrief. Wilt u dit adres verwijderen?",
+    # A reviewing helper's: "here is the address", and a late father's mail "addressed to" him
+    # with "not my address" in the next sentence.
+    "Hier die Adresse zum Abmelden: anna@example.org. Danke!",
+    "Your newsletters are addressed to my late father, anna@example.org. That is not my address, it was his. Please "
+    "remove it.",
 ])
 def test_everyday_words_are_no_pairing_no_only_this_and_no_correction(body):
     decision = read(message(body, "Unsubscribe"), addresses_judge=_TAKES_ALL)
@@ -659,11 +683,12 @@ def test_an_address_written_only_inside_another_goes_to_a_person():
     ("你们的邮件最近老是进垃圾箱，已经把news@plusnxt.com加到联系人了还是这样", ["news@plusnxt.com"], True),
     ("请退订zhang.wei@example.cn谢谢", ["zhang.wei@example.cn"], True),
     ("メールはtaro@example.jpに届いています", ["taro@example.jp"], True),
-    # Fullwidth "!" and "?" and the ellipsis end an address (batch AH: "已经说了三次了！zhang.wei@…" was
-    # read, and suppressed, as one address).
+    # Fullwidth "!" and "?" and the ellipsis before the "@" end a sentence (batch AH: "已经说了三次了！
+    # zhang.wei@…" was read, and suppressed, as one address).
     ("已经说了三次了！zhang.wei@home-net.example 和 zhangjia@home-net.example 两个邮箱都给我删掉",
      ["zhang.wei@home-net.example", "zhangjia@home-net.example"], False),
-    ("请删掉……a.b@x.example？谢谢", ["a.b@x.example"], False),
+    ("请删掉……a.b@x.example 谢谢", ["a.b@x.example"], False),
+
     ("kim@example.kr입니다", ["kim@example.kr"], True),
     # Two in one run (a reviewing helper's: the first version read only the first).
     ("我换邮箱了wang.new@163.example以后用这个old.wang@qq.example请退订", ["wang.new@163.example", "old.wang@qq.example"], True),
@@ -680,6 +705,17 @@ def test_an_address_written_only_inside_another_goes_to_a_person():
 def test_an_address_written_without_spaces_in_chinese_or_japanese_is_the_address_alone(body, named, guessed):
     found, _, _, guesses = named_addresses(body, ())
     assert found == named and bool(guesses) == guessed, (found, guesses)
+
+
+@pytest.mark.parametrize("body", [
+    # After the "@", they stay in what is read: no valid address, so a person reads "…never mind,
+    # keep it", "? no, not that one" (a reviewing helper's; with them cut, each was suppressed).
+    "请退订 old@x.example…算了，还是留着吧。", "退订 old@x.example？不对，不是这个，是我现在用的这个。",
+    "退订 zhang@x.example！li@y.example 不要退。",
+])
+def test_an_address_run_on_into_fullwidth_punctuation_goes_to_a_person(body):
+    decision = read(message(body, "退订"))
+    assert decision.kind == REVIEW and "not valid" in decision.reasons[-1], decision.reasons
 
 
 @pytest.mark.parametrize("body", [

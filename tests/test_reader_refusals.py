@@ -105,6 +105,14 @@ def test_a_subject_that_runs_on_into_the_body_negates_what_opens_it(subject, bod
     "Caso a situação não seja corrigida, pedirei a remoção do meu endereço da vossa lista de correio.",
     "Qualora ciò dovesse ripetersi, chiederò la cancellazione del mio indirizzo da ogni Vostra lista.",
     "如果再次发生，我将要求把我的邮箱从邮件列表中删除。",
+    # A reviewing helper's near variants.
+    "Se continuar chegando promoção todo santo dia eu descadastro meu e-mail.",
+    "Se continuar assim vou acabar me descadastrando.",
+    "Should this continue, I will be withdrawing my consent to all marketing emails.",
+    "If I receive another one with the wrong name I will be taking myself off your mailing list.",
+    "jsuis a 2 doigts de me desabonner", "S'ils continuent, je me désabonne.", "If this continues Ill unsubscribe.",
+    "If this doesn't stop I'll unsub.", "Otro correo más y me doy de baja.", "Bij de volgende mail meld ik me af.",
+    "Na próxima, eu me descadastro.",
     # Asked whether they want to leave, the answer is no.
     "U vraagt of ik me wil uitschrijven. Het antwoord is nee.",
 ])
@@ -157,6 +165,16 @@ def test_a_question_about_the_list_or_the_persons_data_goes_to_a_person(subject,
     ("Newsletter", "Mit welcher Adresse ich angemeldet bin, weiß ich nicht: bitte melden Sie mich ab."),
     # Spain's second person plural that wants something kept is no word that wants the mail.
     ("Baja", "Dadme de baja del boletín, por favor, pero no borréis mi cuenta de cliente."),
+    # Words of condition that are none here (a reviewing helper's): "sonst" as "normally", "als" as
+    # "as", "em todo caso", "si" inside a question, each after a word.
+    ("Re: Newsletter", "Da ich die Mails sonst nie lese, melde ich mich hiermit ab."),
+    ("Re: Nieuwsbrief", "Ik gebruik dit adres niet meer als privéadres, dus hierbij meld ik me af."),
+    ("Re: Newsletter", "Em todo caso, vou me descadastrar. Obrigado."),
+    ("Re: Boletín", "¿Pierdo mis puntos si me doy de baja? Da igual, quitadme de la lista."),
+    # Another to leave too is no one wanting the mail.
+    ("Unsubscribe", "Please remove me from your mailing list. I'd like my wife to get removed as well, we share "
+     "this address."),
+    ("Afmelden", "Graag wil ik me afmelden. Ik wil graag dat mijn vrouw ook geen nieuwsbrief meer krijgt."),
     # A warning, and the request made at once.
     ("Newsletter", "I will unsubscribe if this goes on. Actually, just remove me now."),
     ("Baja", "Como siga así me doy de baja, dije. Pues ya está: denme de baja."),

@@ -225,6 +225,16 @@ _STAYS = re.compile(words_pattern(alternatives(STAYS)), _I)
 # a request often says it of the mail it keeps ("stop the offers, I'll keep the invoices"). Only
 # those not negated in their own clause count. A probing helper's messages asking to stay were
 # honoured as requests (2026-12-06): the judge scored "keep me subscribed" 0.93.
+# A relative, in the words of each language (WANTS_MORE here; named.py's SENDER_TOO).
+KIN = {
+    "en": r"(wife|husband|son|daughter|partner|mother|mom|mum|father|dad|brother|sister)",
+    "de": r"(frau|mann|sohn|tochter|mutter|vater|partner|partnerin|bruder|schwester)",
+    "fr": r"(mari|femme|[ée]pou(x|se)|fils|fille|m[èe]re|p[èe]re|conjoint|conjointe|compagnon|compagne|fr[èe]re|s(œ|oe)ur)",
+    "es": r"(esposa|esposo|mujer|marido|hij[oa]|madre|padre|novi[oa]|pareja|herman[oa])",
+    "it": r"(moglie|marito|figli[oa]|madre|padre|compagn[oa]|fratello|sorella)",
+    "pt": r"(esposa|esposo|mulher|marido|filh[oa]|m[ãa]e|pai|namorad[oa]|irm[ãa]o?)",
+    "nl": r"(vrouw|man|zoon|dochter|moeder|vader|partner|broer|zus)",
+}
 WANTS_MORE = (
     # Stay, or be kept, on the list.
     r"\bkeep me (subscribed|on (the|your|this) (mailing |e-?mail )?list)\b|\b(stay|remain) (subscribed|on (the|your) list)\b|"
@@ -260,29 +270,25 @@ WANTS_MORE = (
     r"|登録して(ください|下さい|ほしい|いただけ)|登録したい|購読したい|"
     r"(将|把)我(的邮箱)?加(入|到)(你们的|您的|贵司的)?(邮件|郵件|订阅|訂閱)?(列表|名单|名單)|我(想|要)(订阅|訂閱)|"
     # Someone else to get the mail too ("gostaria que minha filha tambem recebesse as promoções. o email
-    # dela é camila@…": batch AH, judged 0.96, and camila@… suppressed). A relative or a friend by
-    # name: "add my address to your do-not-contact list" asks to leave.
-    r"\b(i'?d like|i would like|i want|we'?d like|please let) (my|our) (wife|husband|partner|daughter|son|mother|mum|mom"
-    r"|father|dad|sister|brother|friend|colleague|kids|children) (to )?(also |too )?(receive|get)\b|"
-    r"\b(sign|subscribe|add) (my|our) (wife|husband|partner|daughter|son|mother|mum|mom|father|dad|sister|brother|friend"
-    r"|colleague|kids|children) (up|too|as well|to (the|your) (list|newsletter|mailing))\b|"
-    r"\b(m[öo]chte|w[üu]rde gerne?|h[äa]tte gerne?),? dass (meine?|unsere?) (frau|mann|partner(in)?|tochter|sohn|mutter"
-    r"|vater|schwester|bruder|freund(in)?|kolleg(e|in)|kinder) (auch|ebenfalls)\b|"
-    r"\b(meine?|unsere?) (frau|mann|tochter|sohn|mutter|vater|kollegin|kollege) (bitte )?(auch|ebenfalls) "
-    r"(anmelden|eintragen|aufnehmen)\b|"
-    r"\b(j'aimerais|je voudrais|je souhaite|je souhaiterais|nous voudrions) que (ma|mon|notre) (femme|[ée]pouse|mari"
-    r"|[ée]poux|fille|fils|m[èe]re|p[èe]re|s[œo]e?ur|fr[èe]re|amie?|coll[èe]gue|conjointe?) (re[çc]oive|puisse recevoir"
-    r"|soit inscrite?)|\b(inscrire|ajouter) (aussi )?(ma|mon) (femme|[ée]pouse|mari|fille|fils|m[èe]re|p[èe]re|amie?"
-    r"|coll[èe]gue)\b|"
-    r"\b(me gustar[íi]a|quisiera|quiero|querr[íi]a) que (mi|nuestra|nuestro) (esposa|mujer|marido|esposo|hija|hijo|madre"
-    r"|padre|hermana|hermano|amiga|amigo|pareja|compa[ñn]er[oa]) (tambi[ée]n )?(reciba|recibiera)\b|"
-    r"\b(vorrei|mi piacerebbe|desidero|vorremmo) che (mia|mio|nostra|nostro) (moglie|marito|figlia|figlio|madre|padre"
-    r"|mamma|sorella|fratello|amica|amico|collega|compagna|compagno) (anche |pure )?(ricev|fosse iscritt)\w*|"
-    r"\b(gostaria|queria|quero|gostar[íi]amos) que (a |o )?(minha|meu|nossa|nosso) (esposa|mulher|marido|filha|filho|m[ãa]e"
-    r"|pai|irm[ãa]|irm[ãa]o|amiga|amigo|colega) (tamb[ée]m )?(receb(a|esse)|fosse (inscrit|cadastrad))\w*|"
-    r"\bincluir (a |o )?(minha|meu) (esposa|mulher|marido|filha|filho|m[ãa]e|pai|irm[ãa]|irm[ãa]o|amiga|amigo|colega)\b|"
-    r"\b(zou graag willen|wil graag|willen graag) dat (mijn|onze?) (vrouw|man|partner|dochter|zoon|moeder|vader|zus"
-    r"|broer|vriendin|vriend|collega) (ook )?\b[^.!?\n]{0,30}\b(ontvangt|krijgt)\b|"
+    # dela é camila@…": batch AH, judged 0.96, and camila@… suppressed): a relative by name (KIN),
+    # and the mail to get, not its end ("I'd like my wife to get removed as well", "dat mijn vrouw ook
+    # geen nieuwsbrief meer krijgt" ask to leave: a reviewing helper's).
+    rf"\b(i'?d like|i would like|i want|we'?d like) (my|our) {KIN['en']} (to )?(also |too )?(receive|get)\b"
+    r"(?! (removed|taken off|unsubscribed|off|no|nothing)\b)|"
+    rf"\b(sign|subscribe|add) (my|our) {KIN['en']} (up|too|as well|to (the|your) (list|newsletter|mailing))\b|"
+    rf"\b(m[öo]chte|w[üu]rde gerne?|h[äa]tte gerne?),? dass (meine?|unsere?) {KIN['de']} (auch|ebenfalls) "
+    r"(?:(?!\b(keine?n?|nicht|nichts)\b)[^.!?\n]){0,40}\b(erh[äa]lt|bekommt|empf[äa]ngt|bekommen|erhalten)\b|"
+    rf"\b(meine?|unsere?) {KIN['de']} (bitte )?(auch|ebenfalls) (anmelden|eintragen|aufnehmen)\b|"
+    rf"\b(j'aimerais|je voudrais|je souhaite|je souhaiterais|nous voudrions) que (ma|mon|notre) {KIN['fr']} "
+    rf"(re[çc]oive|puisse recevoir|soit inscrite?)|\b(inscrire|ajouter) (aussi )?(ma|mon) {KIN['fr']}\b|"
+    rf"\b(me gustar[íi]a|quisiera|quiero|querr[íi]a) que (mi|nuestra|nuestro) {KIN['es']} (tambi[ée]n )?"
+    r"(reciba|recibiera)\b|"
+    rf"\b(vorrei|mi piacerebbe|desidero|vorremmo) che (mia|mio|nostra|nostro) {KIN['it']} (anche |pure )?"
+    r"(ricev|fosse iscritt)\w*|"
+    rf"\b(gostaria|queria|quero|gostar[íi]amos) que (a |o )?(minha|meu|nossa|nosso) {KIN['pt']} (tamb[ée]m )?"
+    rf"(receb(a|esse)|fosse (inscrit|cadastrad))\w*|\bincluir (a |o )?(minha|meu) {KIN['pt']}\b|"
+    rf"\b(zou graag willen|wil graag|willen graag) dat (mijn|onze?) {KIN['nl']} (ook )?"
+    r"(?:(?!\b(geen|niet|niets|niks)\b)[^.!?\n]){0,30}\b(ontvangt|krijgt)\b|"
     r"(娘|息子|妻|夫|主人|家内|母|父|家族)(に|へ)も[^。！？\n]{0,20}(届け|送って|配信して|受け取)|"
     r"(让|讓|给|給)(我)?(女儿|女兒|儿子|兒子|老婆|妻子|老公|丈夫|妈妈|媽媽|爸爸|家人)也(订阅|訂閱|收到|接收)|"
     # Put back, subscribe again, or cancel a leaving.
@@ -403,7 +409,7 @@ WARNINGS = (
     r"\bif (you|they) (keep|continue|don'?t stop|do not stop)\b[^.!?\n]{0,60}\bi('ll| will| am going to|'m going to)"
     r"( have to| just)? (unsubscribe|opt out)\b|"
     # Near leaving ("estoy a nada de darme de baja", "jsuis a deux doigts de me desabonner": batch AI)
-    r"\b([àa] (deux doigts|un doigt|deux pas)|sur le point|pas loin) de me d[ée](sabonner|sinscrire)\b|"
+    r"\b([àa] ((deux|2) doigts|un doigt|deux pas)|sur le point|pas loin) de me d[ée](sabonner|sinscrire)\b|"
     r"\ba (nada|punto|un paso|poco) de (darme de baja|desuscribirme|borrarme)\b|"
     r"\b(a un passo dal|sul punto di|sto per) (disiscrivermi|cancellarmi)\b|"
     r"\b(kurz davor|nahe dran|drauf und dran),? mich (abzumelden|auszutragen)\b|"
@@ -424,40 +430,68 @@ WARNINGS = (
     r"\b(und ich (melde mich|bin raus)|melde ich mich|werde ich mich\b[^.!?\n]{0,40}\b(ab|aus)(melden|tragen)|"
     r"trage ich mich aus)\b|"
     r"再(发|發|收到|这样|這樣|来|來|有)[^。！？\n]{0,20}我(就|会|會|马上|馬上|立刻)(要)?(退订|退訂|取消订阅|取消訂閱)|"
-    r"(これ以上続く(よう)?なら|次に[^。！？\n]{0,20}(来|き)たら)[^。！？\n]{0,10}(配信(を)?停止|解除|退会)(します|する)|"
-    # Any condition, then the sender's own leaving to come, in one sentence: the words of each
-    # language's conditions and of its first person's future are few, where the warnings' own are
-    # many ("Como siga así me doy de baja", "Qualora la situazione non venga corretta, procederò a
-    # revocare l'iscrizione": batch AL).
-    r"\b(if|unless|should (this|it|you|they)|otherwise|wenn|falls|sollten?|ansonsten|sonst|si|sinon|como (siga|sigan|"
-    r"contin[úu]en?|vuelvan?|me (llegue|lleguen|vuelvan?|sigan|manden|env[íi]en))|de lo contrario|se|qualora|nel caso|"
-    r"altrimenti|caso|sen[ãa]o|als|indien|wanneer|anders)\b"
-    r"[^.!?\n]{0,80}\b(i('ll| will| shall| am going to|'m going to|'m gonna)( just| simply| have to| be forced to| definitely)? "
-    r"(unsubscribe|opt out|cancel|withdraw (my )?consent)|"
-    # or to ask for it ("If I receive another one…, I shall be removing myself", "je demanderai ma
-    # radiation", "pedirei a remoção", "chiederò la cancellazione", "我将要求…删除": batch AR)
-    r"i('ll| will| shall| am going to|'m going to)( be)? (ask(ing)?|request(ing)?|remov(e|ing)|demand(ing)?)\b[^.!?\n]{0,40}"
-    r"\b(remov\w*|unsubscri\w*|off (the|your) (mailing )?list|delet\w*|myself)|"
-    r"je (demanderai|vais demander|exigerai)\b[^.!?\n]{0,30}\b(radiation|suppression|d[ée]sinscription|d[ée]sabonnement|retir\w*)|"
-    r"(pedir[ée]|voy a pedir|exigir[ée]|solicitar[ée])\b[^.!?\n]{0,30}\b(baja|eliminaci[óo]n|borr\w*)|"
-    r"(chieder[òo]|pretender[òo])\b[^.!?\n]{0,30}\b(cancellazione|rimozione|disiscrizione|cancell\w*)|"
-    r"(pedirei|vou pedir|exigirei|solicitarei)\b[^.!?\n]{0,30}\b(remo[çc][ãa]o|cancelamento|exclus[ãa]o|remov\w*)|"
-    r"(zal|ga) ik\b[^.!?\n]{0,30}\b(verwijdering|uitschrijving|laten verwijderen|vragen (om )?(me |mij )?(te )?(verwijderen|uitschrijven))|"
-    r"werde ich\b[^.!?\n]{0,40}\b(l[öo]schung|abmeldung|austragung)|(werde|widerrufe) ich\b[^.!?\n]{0,40}\beinwilligung|"
-    r"je (retirerai|vais retirer) mon consentement|retirar[ée] mi consentimiento|revocher[òo] il (mio )?consenso|"
-    r"retirarei o (meu )?consentimento|(trek ik|zal ik) mijn toestemming in(trekken)?|werde ich (mich )?[^.!?\n]{0,30}\b(abmelden|abbestellen|austragen|k[üu]ndigen)|"
-    r"(melde|trage) ich mich\b[^.!?\n]{0,20}\b(ab|aus)|je (me )?(d[ée]sabonnerai|d[ée]sinscrirai|r[ée]silierai)|"
-    r"je vais (devoir |finir par )?(me d[ée]sabonner|me d[ée]sinscrire|r[ée]silier)|je me (d[ée]sabonne|d[ée]sinscris)|"
-    r"me (dar[ée]|voy a dar|doy) de baja|cancelar[ée]|me (borrar[ée]|desuscribir[ée]|borro|desuscribo)|"
-    r"voy a (cancelar|borrarme|desuscribirme|darme de baja)|(mi )?(cancellerò|disiscriverò|toglierò)|revocherò|"
-    r"procederò\b[^.!?\n]{0,40}\b(revoc|disiscri|cancell)\w*|mi (cancello|disiscrivo|tolgo)|"
-    r"(vou|irei) (me )?(cancelar|descadastrar|sair|desinscrever)|cancelarei|(me )?descadastrarei|"
-    r"(eu )?(cancelo|me descadastro)|(zal|ga) ik (me |mij )?[^.!?\n]{0,40}\b(afmelden|uitschrijven|opzeggen)|"
-    r"(meld|schrijf) ik (me|mij) (af|uit)|zeg ik\b[^.!?\n]{0,20}\bop)\b|"
-    r"(なら|たら|場合は?|ようであれば|ようなら)[^。！？\n]{0,30}(配信停止|解除|退会|購読をやめ)(します|する|させていただきます|しようと思います)|"
-    r"(如果|要是|若|下次|否则|否則)[^。！？\n]{0,30}(就|会|會|将|將)(要)?(直接)?(退订|退訂|取消订阅|取消訂閱|要求[^。！？\n]{0,20}(删除|刪除|移除|退订|退訂))"
+    r"(これ以上続く(よう)?なら|次に[^。！？\n]{0,20}(来|き)たら)[^。！？\n]{0,10}(配信(を)?停止|解除|退会)(します|する)"
 )
 _WARNINGS = re.compile(words_pattern(alternatives(WARNINGS)), _I)
+# Any condition, then the sender's own leaving to come, or asking for it, in one sentence: each
+# language's words of condition and of its first person's future are few, where the warnings' own
+# are many ("Como siga así me doy de baja", "Qualora la situazione non venga corretta, procederò a
+# revocare l'iscrizione", "If I receive another one…, I shall be removing myself", "je demanderai ma
+# radiation", "我将要求…删除": batches AL and AR). Read in two passes (the leaving to come, then a
+# condition in the words before it), as one pattern with a gap between they took 400 ms on 10,000
+# characters of "if " (a reviewing helper's).
+LEAVING_LATER = (
+    r"\bi('?ll| will| shall| am going to|'m going to|'m gonna)( just| simply| have to| be forced to| definitely)?"
+    r"( be)? (unsubscrib(e|ing)|unsub|opt(ing)? out|cancel(l?ing)?|withdraw(ing)? (my )?consent|"
+    r"tak(e|ing) myself off|(ask(ing)?|request(ing)?|remov(e|ing)|demand(ing)?)\b[^.!?\n]{0,40}"
+    r"\b(remov\w*|unsubscri\w*|off (the|your) (mailing )?list|delet\w*|myself))\b|"
+    r"\bwerde ich\b[^.!?\n]{0,40}\b(abmelden|abbestellen|austragen|k[üu]ndigen|l[öo]schung|abmeldung|austragung|einwilligung)\b|"
+    r"\bwiderrufe ich\b[^.!?\n]{0,40}\beinwilligung\b|\b(melde|trage) ich mich\b[^.!?\n]{0,20}\b(ab|aus)\b|"
+    r"\bje (me )?(d[ée]sabonnerai|d[ée]sinscrirai|r[ée]silierai|retirerai mon consentement)\b|"
+    r"\bje vais (devoir |finir par )?(me d[ée]sabonner|me d[ée]sinscrire|r[ée]silier|retirer mon consentement)\b|"
+    r"\bje me (d[ée]sabonne|d[ée]sinscris)\b|"
+    r"\bje (demanderai|vais demander|exigerai)\b[^.!?\n]{0,30}\b(radiation|suppression|d[ée]sinscription|d[ée]sabonnement|retir\w*)\b|"
+    r"\bme (dar[ée]|voy a dar|doy) de baja\b|\bcancelar[ée]\b|\bme (borrar[ée]|desuscribir[ée]|borro|desuscribo)\b|"
+    r"\bvoy a (cancelar|borrarme|desuscribirme|darme de baja)\b|\bretirar[ée] mi consentimiento\b|"
+    r"\b(pedir[ée]|voy a pedir|exigir[ée]|solicitar[ée])\b[^.!?\n]{0,30}\b(baja|eliminaci[óo]n|borr\w*)\b|"
+    r"\b(mi )?(cancellerò|disiscriverò|toglierò|revocherò)\b|\bmi (cancello|disiscrivo|tolgo)\b|"
+    r"\bprocederò\b[^.!?\n]{0,40}\b(revoc|disiscri|cancell)\w*|"
+    r"\b(chieder[òo]|pretender[òo])\b[^.!?\n]{0,30}\b(cancellazione|rimozione|disiscrizione|cancell\w*)|"
+    r"\b(vou|irei) (acabar )?(me )?(cancelar|descadastrar|sair|desinscrever|cancelando|descadastrando)\b|"
+    r"\b(cancelarei|(me )?descadastrarei|retirarei o (meu )?consentimento)\b|\b(eu )?(cancelo|me descadastro|descadastro)\b|"
+    r"\b(pedirei|vou pedir|exigirei|solicitarei)\b[^.!?\n]{0,30}\b(remo[çc][ãa]o|cancelamento|exclus[ãa]o|remov\w*)|"
+    r"\b(zal|ga) ik (me |mij )?[^.!?\n]{0,40}\b(afmelden|uitschrijven|opzeggen|verwijdering|uitschrijving)\b|"
+    r"\b(meld|schrijf) ik (me|mij) (af|uit)\b|\bzeg ik\b[^.!?\n]{0,20}\bop\b|\b(trek ik|zal ik) mijn toestemming in|"
+    r"(配信停止|解除|退会|購読をやめ)(します|する|させていただきます|しようと思います)|"
+    r"(就|会|會|将|將)(要)?(直接)?(退订|退訂|取消订阅|取消訂閱|要求[^。！？\n]{0,20}(删除|刪除|移除|退订|退訂))"
+)
+_LEAVING_LATER = re.compile(words_pattern(alternatives(LEAVING_LATER)), _I)
+# Where a clause starts, not after a word ("Da ich die Mails sonst nie lese", "als privéadres",
+# "Em todo caso", "¿Pierdo mis puntos si me doy de baja?" are no conditions: a reviewing helper's).
+CONDITIONS = (
+    r"(?<![^\W\d_] )\b(if|unless|should (this|it|you|they)|otherwise|next time|one more|wenn|falls|sollten?|"
+    r"ansonsten|sonst|beim n[äa]chsten mal|noch (eine?|einmal)|si|s'ils?|sinon|la prochaine fois|encore une?|"
+    r"como (siga|sigan|contin[úu]en?|vuelvan?|me (llegue|lleguen|vuelvan?|sigan|manden|env[íi]en))|de lo contrario|"
+    r"otro (correo |mail |email )?m[áa]s|la pr[óo]xima( vez)?|se|qualora|nel caso|altrimenti|la prossima volta|"
+    r"caso|sen[ãa]o|na pr[óo]xima( vez)?|mais uma?|als|indien|wanneer|anders|bij de volgende( mail| keer)?|"
+    r"nog (é|e)[ée]n)\b|"
+    r"(なら|たら|場合は?|ようであれば|ようなら|次に)|(如果|要是|若|下次|否则|否則|再(发|發|来|來))"
+)
+_CONDITIONS = re.compile(CONDITIONS, _I)
+_CONDITION_REACH = 80  # characters before the leaving to come read for a condition
+_SENTENCE_END = re.compile(r"[.!?。！？\n]")
+
+
+def _conditional_warnings(text: str) -> list[tuple[int, int]]:
+    """Where a condition and the sender's own leaving to come stand in one sentence, condition first."""
+    spans = []
+    for later in _LEAVING_LATER.finditer(text):
+        reach = max(0, later.start() - _CONDITION_REACH)
+        ends = [found.end() for found in _SENTENCE_END.finditer(text, reach, later.start())]
+        condition = _CONDITIONS.search(text, ends[-1] if ends else reach, later.start())
+        if condition:
+            spans.append((condition.start(), later.end()))
+    return spans
 # A request begun and not made ("J'allais vous demander de me retirer de la liste, mais pas
 # encore"; under "Please remove me from your mailing list", "...not yet, actually": batches X and
 # Y), whatever else asks, since what asks is often the request not made. Only with "not yet" or
@@ -616,14 +650,15 @@ def has_a_phrase(text: str) -> bool:
 
 def doubts_in(text: str, questions: bool = True) -> list[str]:
     """Words that take a request back, deny it, are of another channel (DOUBTS) or begin a request
-    and do not make it (BEGUN); or that warn (WARNINGS), ask to see what is kept (ACCESS) or, with
-    `questions`, ask about the list or the person's data (QUESTIONS), where nothing else asks.
-    Apart from find_intent: about half its time again, asked only of what would be decided a
-    request."""
+    and do not make it (BEGUN); or that warn (WARNINGS, CONDITIONS before LEAVING_LATER), ask to see
+    what is kept (ACCESS) or, with `questions`, ask about the list or the person's data
+    (QUESTIONS), where nothing else asks. Apart from find_intent: about half its time again, asked
+    only of what would be decided a request."""
     text = text.translate(APOSTROPHES)
     doubts = [match.group(0) for words in (_DOUBTS, _BEGUN) for match in words.finditer(text)]
     read_alone = (_WARNINGS, _ACCESS, _QUESTIONS) if questions else (_WARNINGS, _ACCESS)
     alone = [[match.span() for match in words.finditer(text)] for words in read_alone]
+    alone[0] += _conditional_warnings(text)
     if any(alone):
         phrases = [match.span() for match in _PHRASES.finditer(text)]  # read once for all of them
         for spans in alone:

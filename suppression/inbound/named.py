@@ -33,7 +33,7 @@ from collections.abc import Collection, Iterator
 
 from suppression.addresses import normalise_address
 from suppression.errors import InvalidAddress
-from suppression.inbound.intent import APOSTROPHES, CJK, has_a_phrase, words_pattern
+from suppression.inbound.intent import APOSTROPHES, CJK, KIN, has_a_phrase, words_pattern
 
 # The person asks for themself: the object of the asking verb is the first person.
 SELF = [
@@ -139,7 +139,7 @@ NOT_MINE = [
     r"\bdas bin ich nicht\b", r"\bnicht meine\b", r"\b(n'est|ce n'est) pas (moi|mon adresse|la mienne)\b",
     r"\bno es (m[íi]a|mi (direcci[óo]n|correo))\b", r"\bno soy yo\b", r"\bnon (sono io|[èe] (il )?mio)\b",
     r"\bn[ãa]o (sou eu|[ée] (o )?meu)\b", r"\b(ben ik niet|niet van mij|niet mijn)\b",
-    r"私(のアドレス)?ではありません", r"不是我", r"(这|這|那)(个|個)?不是我的",
+    r"私(のアドレス)?ではありません", r"不是我", r"(这|這|那)(个|個)?不是我的", r"不是这个",
 ]
 _ADDRESSED_TO = re.compile(words_pattern(ADDRESSED_TO), re.IGNORECASE)
 _NOT_MINE = re.compile(words_pattern(NOT_MINE), re.IGNORECASE)
@@ -162,7 +162,8 @@ KEPT = [
     r"blijft (gewoon )?(staan|ingeschreven|aangemeld|actief|op de lijst)\b", r"blijft(?=\s*([.!;,]|$))",
     r"is (prima|goed)\b", r"lees ik (nog|wel)\b",
     r"は?(残して(おいて)?(ください|下さい)|止めないで|停止しないで)", r"(请|請)?保留(?![^\s。．.，,！!；;吧着了])",
-    r"(不要|不用|不必|无需|無需|别|別)(帮我)?退(订|訂)", r"(还|還)在(看|用)(?=\s*([。．.，,！!；;]|$))",
+    r"(不要|不用|不必|无需|無需|别|別)(帮我)?退(订|訂)?", r"(还|還)在(看|用)(?=\s*([。．.，,！!；;]|$))",
+    r"(还是|還是)?留着", r"不用动",
 ]
 # Right after the address, a filler word at most: with words between, a new subject came in ("x@…,
 # this one stays", "x@…, la nueva se queda", "x@… abmelden, Ihr Newsletter ist gut").
@@ -205,22 +206,23 @@ _NOW_HERE = re.compile(words_pattern(NOW_HERE), re.IGNORECASE)
 HERE = [
     r"\bstop (it|them|this|that|everything|all|the (e-?mails?|mails?|newsletters?))( of it)? here\b",
     r"\b(stop|quit|don'?t want to (keep )?) ?(receiving|getting) (it |them |these |anything |e-?mails? )?here\b",
-    r"\b(stop|quit|cease|no more|don'?t|do not|never) (sending|e-?mailing|mailing|writing)( (it|them|mail|e-?mails?|"
-    r"newsletters?|anything|things|stuff))? (here|to this (one|address|account|e-?mail( address)?))\b",
-    r"\bhier\b[^.!?\n]{0,20}\b(abbestellen|abmelden|stoppen)\b",
+    r"\b(stop|quit|cease|no more|don'?t|do not|never) (send(ing)?|e-?mail(ing)?|mail(ing)?|writ(e|ing))( (it|them|mail|"
+    r"e-?mails?|newsletters?|anything|things|stuff))? (here|to this (one|address|account|inbox|mailbox|e-?mail( address)?))\b",
+    r"\bhier (bitte )?(abbestellen|abmelden|stoppen)\b", r"\bnichts mehr an diese (hier|adresse)\b",
     r"\ban diese (hier|adresse|e-?mail(-?adresse)?)\b[^.!?\n]{0,30}\b(abbestellen|abmelden|stoppen|nichts mehr|nix mehr|nicht mehr|keine)\b",
     r"\b(arr[êe]tez|stoppez|cessez)\b[^.!?\n]{0,30}\b(ici|[àa] cette adresse|sur cette adresse)\b",
     r"\b(n'envoyez plus|ne (l'|les )?envoyez plus|ne plus (rien )?(envoyer|[ée]crire))\b[^.!?\n]{0,20}\b(ici|[àa] cette adresse|sur cette adresse|"
     r"(sur|[àa]) celle[- ]ci)",
-    r"\b(dejen|dejad|paren|parad|dejar) de (enviar|mandar|recibir)\w*\b[^.!?\n]{0,20}\b(aqu[íi]|a esta (direcci[óo]n|cuenta))\b",
+    r"\b(dejen|dejad|paren|parad|dejar) de (enviar|mandar|recibir)\w*\b[^.!?\n]{0,20}\b(aqu[íi]|a esta( (direcci[óo]n|cuenta))?)\b",
     r"\bno (env[íi]en|manden|envi[ée]is|mand[ée]is) m[áa]s\b[^.!?\n]{0,20}\b(aqu[íi]|a esta (direcci[óo]n|cuenta))\b",
     r"\bsmettete di (inviare|mandare|scrivere)\w*\b[^.!?\n]{0,20}\b(qui|a questo indirizzo)\b",
-    r"\bnon (inviate|mandate) pi[uù]\b[^.!?\n]{0,20}\b(qui|a questo indirizzo)\b",
-    r"\b(parem|deixem|parar|deixar) de (enviar|mandar|receber)\w*\b[^.!?\n]{0,20}\b(aqui|para este (e-?mail|endere[çc]o)|neste|nesse)\b",
+    r"\bnon (inviate|mandate)\w* pi[uù]\b[^.!?\n]{0,20}\b(qui|a questo indirizzo)\b",
+    r"\b(parem|deixem|parar|deixar) de (enviar|mandar|receber)\w*\b[^.!?\n]{0,20}\b(aqui|(pra|para) c[áa]|para este "
+    r"(e-?mail|endere[çc]o)|neste|nesse)\b",
     r"\bparem (por )?aqui\b", r"\bn[ãa]o (enviem|mandem) mais\b[^.!?\n]{0,20}\b(aqui|para este (e-?mail|endere[çc]o))\b",
     r"\b(stop|stopt|stuur|stuurt)\b[^.!?\n]{0,30}\b(hier|naar dit adres)\b[^.!?\n]{0,20}\b(mee|niets meer|niks meer|geen)\b",
     r"\bnaar dit adres\b[^.!?\n]{0,20}\b(niets|niks|geen \w+) meer\b",
-    r"(こちら|このアドレス)(へ|に|で)?の?(配信|送信|メール)を?(停止|止め)",
+    r"(こちら|このアドレス)(へ|に|で)?の?(配信|送信|メール)を?(停止|止め)", r"(こちら|このアドレス)(へ|に)は?(送らないで|配信しないで)",
     r"(这个|這個|本)(邮箱|郵箱|地址)(就)?(别|不要)再?(发|發|寄)", r"(别|不要)再?(发|發|寄)(到|至)(这个|這個|本|这)(邮箱|郵箱|地址|里)",
 ]
 _HERE = re.compile(words_pattern(HERE), re.IGNORECASE)
@@ -239,9 +241,12 @@ THIS_ADDRESS = [
     r"\bdit (e-?mail)?adres\b", r"\bdit account\b",
     r"(この|こちらの)(メール)?アドレス", r"(这个|這個|本|此)(邮箱|郵箱|地址|信箱)",
 ]
-_THIS_ADDRESS = re.compile(words_pattern(THIS_ADDRESS), re.IGNORECASE)
-_NO_LETTER = re.compile(r"[\W_]*")  # punctuation and spaces only, between "this address" and the one named
-_BESIDE = 6  # characters of them at most
+# Read on the text as written (its places are the addresses'), so any run of spaces is one.
+_THIS_ADDRESS = re.compile(words_pattern([words.replace(" ", r"\s+") for words in THIS_ADDRESS]), re.IGNORECASE)
+# Between "this address" and the one named, a few characters of punctuation and spaces at most,
+# and no sentence's end ("Unsubscribe this address. x@… stays" is not about x@…).
+_BESIDE_ONLY = re.compile(r"[^\w.!?。！？\n]*")
+_BESIDE = 6
 # The sender asks for their own address beside the one they name ("unsubscribe both me and
 # greg@...", "meldet mich UND meinen Mann ab: ...", "我和我老婆(...)都要退订"). Honoured for the
 # named address alone, the sender stayed on the list and no one was asked. The words pair the
@@ -314,22 +319,13 @@ SENDER_TOO = [
 ]
 # The sender and a relative as one subject ("ma femme et moi", "我和我太太"): of a request that
 # names the relative's address, as often both as the relative alone, so a person decides.
-_KIN = {
-    "en": r"(wife|husband|son|daughter|partner|mother|mom|mum|father|dad|brother|sister)",
-    "de": r"(frau|mann|sohn|tochter|mutter|vater|partner|partnerin|bruder|schwester)",
-    "fr": r"(mari|femme|[ée]pou(x|se)|fils|fille|m[èe]re|p[èe]re|conjoint|conjointe|compagnon|compagne|fr[èe]re|s(œ|oe)ur)",
-    "es": r"(esposa|esposo|mujer|marido|hij[oa]|madre|padre|novi[oa]|pareja|herman[oa])",
-    "it": r"(moglie|marito|figli[oa]|madre|padre|compagn[oa]|fratello|sorella)",
-    "pt": r"(esposa|esposo|mulher|marido|filh[oa]|m[ãa]e|pai|namorad[oa]|irm[ãa]o?)",
-    "nl": r"(vrouw|man|zoon|dochter|moeder|vader|partner|broer|zus)",
-}
 SENDER_TOO += [
-    rf"\b(my|our) {_KIN['en']} and i\b", rf"\bmeine?r? {_KIN['de']} und ich\b", rf"\bich und meine?r? {_KIN['de']}\b",
-    rf"\b(mon|ma) {_KIN['fr']} et moi\b", rf"\bmoi et (mon|ma) {_KIN['fr']}\b",
-    rf"\bmi {_KIN['es']} y yo\b", rf"\byo y mi {_KIN['es']}\b",
-    rf"\b(mia|mio) {_KIN['it']} e io\b", rf"\bio e (mia|mio) {_KIN['it']}\b",
-    rf"\b(a|o) (minha|meu) {_KIN['pt']} e eu\b", rf"\beu e (a|o) (minha|meu) {_KIN['pt']}\b",
-    rf"\bmijn {_KIN['nl']} en ik\b", rf"\bik en mijn {_KIN['nl']}\b",
+    rf"\b(my|our) {KIN['en']} and i\b", rf"\bmeine?r? {KIN['de']} und ich\b", rf"\bich und meine?r? {KIN['de']}\b",
+    rf"\b(mon|ma) {KIN['fr']} et moi\b", rf"\bmoi et (mon|ma) {KIN['fr']}\b",
+    rf"\bmi {KIN['es']} y yo\b", rf"\byo y mi {KIN['es']}\b",
+    rf"\b(mia|mio) {KIN['it']} e io\b", rf"\bio e (mia|mio) {KIN['it']}\b",
+    rf"\b(a|o) (minha|meu) {KIN['pt']} e eu\b", rf"\beu e (a|o) (minha|meu) {KIN['pt']}\b",
+    rf"\bmijn {KIN['nl']} en ik\b", rf"\bik en mijn {KIN['nl']}\b",
     r"私と(夫|妻|主人|家内|息子|娘|母|父|家族)", r"我和(我)?(老婆|太太|妻子|老公|丈夫|先生|儿子|女儿|妈妈|爸爸|母亲|父亲|家人)",
 ]
 _SENDER_TOO = re.compile(words_pattern(SENDER_TOO), re.IGNORECASE)
@@ -355,9 +351,13 @@ _DISCLAIMER = re.compile(r"confidential|vertraulich|confidentiel|confidencial|ri
 _SENTENCE_END = tuple(".!?。！？")
 _SIGNATURE_LINE = 60  # characters: a line of a signature block is short
 
-# Typographic quotes, dashes, wave dashes, fullwidth ! and ? and the ellipsis end a run too
-# ("“zhang@example.com”", "…com～谢谢", "说了三次了！zhang@example.com": no one writes them in an address).
-_RUN = re.compile(r"[^\s<>()\[\]{},;:\"'`/\\|：、，；。・「」『』（）【】〈〉《》“”‘’—–～〜！？…]+")
+# Typographic quotes, dashes and wave dashes end a run too ("“zhang@example.com”", "…com～谢谢").
+_RUN = re.compile(r"[^\s<>()\[\]{},;:\"'`/\\|：、，；。・「」『』（）【】〈〉《》“”‘’—–～〜]+")
+# Before the "@", fullwidth "!" and "?" and an ellipsis end a sentence, not begin an address
+# ("已经说了三次了！zhang@example.com", read as one address: batch AH). After it they stay in the run,
+# which is then no valid address and goes to a person: "请退订 old@x.example…算了，还是留着吧" asks to
+# keep it (a reviewing helper's).
+_OPENING_CUT = re.compile(r"[！？…]")
 _MAX_RUN = 320  # longer runs are no address (254 at most, with "mailto:" and punctuation)
 _MAX_LOCAL_QUOTED = 66  # a quoted local part, its quotes included (64 characters at most inside)
 MAX_NAMED = 50  # addresses read from one message's text; a longer list is not a person's request
@@ -372,17 +372,20 @@ def address_places(text: str) -> Iterator[tuple[int, int, bool]]:
     the quotes are taken too, since a quote ends a run: without them, the request named no one
     and was taken for the sender's own."""
     for run in _RUN.finditer(text):
-        found = run.group()
+        found, opening = run.group(), run.start()
         at = found.find("@")
         if at < 0 or "." not in found[at + 2:] or len(found) > _MAX_RUN:
             continue
+        cuts = [cut.end() for cut in _OPENING_CUT.finditer(found, 0, at)]
+        if cuts:
+            found, opening, at = found[cuts[-1]:], opening + cuts[-1], at - cuts[-1]
         if at > 0:
-            glued = list(_glued(found, run.start()))
-            yield from glued or [(run.start(), run.end(), False)]
-        elif run.start() > 0 and text[run.start() - 1] == '"':
-            opening = text.rfind('"', max(0, run.start() - _MAX_LOCAL_QUOTED), run.start() - 1)
-            if opening >= 0:
-                yield opening, run.end(), False
+            glued = list(_glued(found, opening))
+            yield from glued or [(opening, run.end(), False)]
+        elif not cuts and run.start() > 0 and text[run.start() - 1] == '"':
+            quote = text.rfind('"', max(0, run.start() - _MAX_LOCAL_QUOTED), run.start() - 1)
+            if quote >= 0:
+                yield quote, run.end(), False
 
 
 def _glued(found: str, offset: int) -> Iterator[tuple[int, int, bool]]:
@@ -489,20 +492,21 @@ def sender_meant(text: str, others: Places) -> str | None:
     HERE, THIS_ADDRESS; or None. Read only of a request for named addresses that leaves the
     sender's own out: a person then decides, since "私と", "my wife and I" or "only this address"
     may say something else, and a wrong opt-out is worse than a question."""
-    spaced = _SPACES.sub(" ", text.translate(APOSTROPHES))  # "my wife and\nI", a non-breaking space, "I’m"
+    text = text.translate(APOSTROPHES)  # "I’m"; one character for one, so the places still hold
+    spaced = _SPACES.sub(" ", text)  # "my wife and\nI", a non-breaking space
     only = _ONLY_THIS.search(spaced)
     if only:
         return f"the words ask for one address only ({only.group(0)!r}): the sender's own, or the one named"
-    here = _NOW_HERE.search(spaced)
-    if here:
-        return f"the words say the mail comes to the sender's own address now ({here.group(0)!r})"
+    now_here = _NOW_HERE.search(spaced)
+    if now_here:
+        return f"the words say the mail comes to the sender's own address now ({now_here.group(0)!r})"
     too = _SENDER_TOO.search(spaced)
     if too:
         return f"the words may ask for the sender's own address too ({too.group(0)!r})"
     here = _HERE.search(spaced)
     if here:
         return f"the words ask to stop the mail where it is read, the sender's own address ({here.group(0)!r})"
-    this = _this_address(text.translate(APOSTROPHES), others)
+    this = _this_address(text, others)
     if this:
         return f"the words speak of this address before naming another, the sender's own ({this!r})"
     return None
@@ -522,9 +526,9 @@ def _this_address(text: str, others: Places) -> str | None:
 
 
 def _beside(text: str, start: int, end: int) -> bool:
-    """Whether text[start:end] is a few characters of punctuation and spaces at most (an address
-    written right after what is read)."""
-    return 0 <= end - start <= _BESIDE and _NO_LETTER.fullmatch(text, start, end) is not None
+    """Whether text[start:end] is a few characters of punctuation and spaces at most, in one
+    sentence (an address written right after what is read)."""
+    return 0 <= end - start <= _BESIDE and _BESIDE_ONLY.fullmatch(text, start, end) is not None
 
 
 def _asked_for_self(text: str, others: Places) -> str | None:
@@ -604,11 +608,7 @@ def _other_use(text: str, start: int, end: int, kept_too: bool) -> str | None:
     if beside:
         return beside.group(0).strip(" \t\n,:、，")
     addressed = _ADDRESSED_TO.search(text, opening, start) or _ADDRESSED_TO.search(text, end, closing)
-    if not addressed:
-        return None
-    # "… die an x@… gerichtet sind. Das bin nicht ich." (batch AK): "not me" in the next sentence too.
-    following = _CLAUSE_END.search(text, closing + 1)
-    not_mine = _NOT_MINE.search(text, end, following.start() if following else len(text))
+    not_mine = _NOT_MINE.search(text, end, closing) if addressed else None
     return f"{addressed.group(0)} … {not_mine.group(0)}" if not_mine else None
 
 

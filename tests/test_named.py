@@ -381,6 +381,12 @@ def test_first_person_words_beside_a_request_for_another_address_leave_it_decide
      "the sender's own address too"),
     ("Smettetela di mandare pubblicità a salvatore@etna.example e pure a questo indirizzo.", "the sender's own address too"),
     ("Voor de derde keer: stop met mailen naar henk@dijk.example en naar dit adres.", "the sender's own address too"),
+    # Batch AS's: the sender's own added at the end.
+    ("Bitte auch die Adresse von meiner Tochter rausnehmen, lena@netzpost.example. Und mich bitte auch gleich.",
+     "the sender's own address too"),
+    ("息子のアドレス（sota@mailbox.example）にも届いているので止めてください。ついでに私のも止めてもらえますか。",
+     "the sender's own address too"),
+    ("我儿子的邮箱 xiaoyu@youxiang.example 也在收这个，麻烦取消掉。顺便把我的也取消了吧。", "the sender's own address too"),
     ("我已经说过两次了！liu@shanshui.example 和这个邮箱，两个都别再发了。", "the sender's own address too"),
     ("Please stop mailing bob@old.example and this address.", "the sender's own address too"),
     ("Ce mail m'a été transféré depuis mon ancienne adresse ancien@vieux.example. Ne l'envoyez plus à celle-ci, merci.",
@@ -554,7 +560,9 @@ def test_an_address_named_beside_a_link_token_for_no_other_use_goes_to_a_person(
     # read: 3 and 4 suppressed, 19 and 28 alone with the judge before 62-63 trained; 1 and 2, 21 and
     # 33 after.
     ("batch_x.jsonl", 0, 22),
-    ("batch_y.jsonl", 0, 30),
+    # (Y 29 alone since "nog één en ik ben weg" is a warning: "Ik zei: nog één en ik ben weg. Nou,
+    # hier is 'ie. Meld me af." goes to a person, its "meld me af" in no phrase list.)
+    ("batch_y.jsonl", 0, 29),
     # AI, a new writer's of W, X and Y's kinds (45 warnings, 27 requests taken back, 27 refusals
     # under a subject that asks, 18 questions about leaving, 63 requests in the same words),
     # measured once those words were final and never read: 4 wrong opt-outs before them and 4
@@ -570,10 +578,14 @@ def test_an_address_named_beside_a_link_token_for_no_other_use_goes_to_a_person(
     ("batch_al.jsonl", 0, 31),
     ("batch_ao.jsonl", 0, 17),
     ("batch_ar.jsonl", 0, 33),
-    # AT and AU, two more writers' of those kinds, measured once with AR's words and never read:
-    # 1 and 4 wrong opt-outs at the session's start, 1 and 2 after; 33 and 28 decided alone.
-    ("batch_at.jsonl", 1, 33),
-    ("batch_au.jsonl", 2, 28),
+    # AT and AU, two more writers' of those kinds, measured once with AR's words: 1 and 4 wrong
+    # opt-outs at the session's start, 1 and 2 after, then read ("Nog één zo'n mail en ik ben weg",
+    # "je me verrais contraint de demander ma radiation"); 33 and 28 decided alone throughout.
+    ("batch_at.jsonl", 0, 33),
+    ("batch_au.jsonl", 0, 28),
+    # AW, one more, measured once with AT and AU's words and never read: 3 wrong opt-outs at the
+    # session's start, 0 after; 25 decided alone either way.
+    ("batch_aw.jsonl", 0, 25),
     # 64 and 65, two writers' of messages that all name another address (63 requests to remove
     # it, 72 to remove only the sender's own beside it, often "keep that one", 45 asking nothing):
     # read, for words of an address to keep (two versions, each taken apart by a reviewing helper;
@@ -635,9 +647,15 @@ def test_an_address_named_beside_a_link_token_for_no_other_use_goes_to_a_person(
     ("batch_an.jsonl", 0, 16),
     ("batch_ap.jsonl", 0, 15),
     ("batch_aq.jsonl", 0, 20),
-    # AS, a seventh writer's, measured once with AP and AQ's words and never read: 0 wrong opt-outs
-    # and 3 partly honoured at the session's start and after; 21 decided alone.
+    # AS, a seventh writer's, measured once with AP and AQ's words: 0 wrong opt-outs and 3 partly
+    # honoured at the session's start and after, then read ("und mich bitte auch gleich", "ついでに
+    # 私のも", "顺便把我的也取消"); 21 decided alone throughout.
     ("batch_as.jsonl", 0, 21),
+    # AV and AX, two more writers', measured once with AS's words and never read: 5 and 6 wrong
+    # opt-outs (and AX 3 partly honoured) at the session's start, 2 and 0 (AX 2 partly) after;
+    # 31 and 20 decided alone either way.
+    ("batch_av.jsonl", 2, 31),
+    ("batch_ax.jsonl", 0, 20),
 ])
 def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alone):
     outcomes = [evaluate.outcome(record, evaluate.read(record)) for record in read_batch(NAMED / batch)]
@@ -655,7 +673,7 @@ def test_the_helpers_batches_are_read_as_measured(batch, most_wrong, fewest_alon
 # addresses alone showed misfiring on "Ich bedanke mich und", "esta y otras", "基本也"). AC's 13
 # and AD's 2 are 11 and 1 since "this address" before any other is named went to a person.
 PARTLY = {"batch_ab.jsonl": 1, "batch_ac.jsonl": 11, "batch_ad.jsonl": 1, "batch_ae.jsonl": 3, "batch_af.jsonl": 3,
-          "batch_ag.jsonl": 1, "batch_as.jsonl": 3}
+          "batch_ag.jsonl": 1, "batch_ax.jsonl": 2}
 
 
 def test_a_lone_surrogate_beside_a_named_address_is_read_not_a_message_that_could_not_be_read():

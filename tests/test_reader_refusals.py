@@ -113,6 +113,12 @@ def test_a_subject_that_runs_on_into_the_body_negates_what_opens_it(subject, bod
     "jsuis a 2 doigts de me desabonner", "S'ils continuent, je me désabonne.", "If this continues Ill unsubscribe.",
     "If this doesn't stop I'll unsub.", "Otro correo más y me doy de baja.", "Bij de volgende mail meld ik me af.",
     "Na próxima, eu me descadastro.",
+    # Batches AT and AU's: gone, and being made to ask.
+    "Nog één zo'n mail en ik ben weg. Drie reclamemails op één dag, kom op.",
+    "Je tiens à vous signaler que, si cette fréquence devait se maintenir, je me verrais contraint de demander ma "
+    "radiation de votre liste de diffusion.",
+    "Qualora tale frequenza non venisse ridotta, mi vedrò costretto a richiedere la cancellazione del mio indirizzo.",
+    "If this keeps up, I'll be forced to unsubscribe.",
     # Asked whether they want to leave, the answer is no.
     "U vraagt of ik me wil uitschrijven. Het antwoord is nee.",
 ])

@@ -441,6 +441,18 @@ _WARNINGS = re.compile(words_pattern(alternatives(WARNINGS)), _I)
 # condition in the words before it), as one pattern with a gap between they took 400 ms on 10,000
 # characters of "if " (a reviewing helper's).
 LEAVING_LATER = (
+    # or being made to ("je me verrais contraint de demander ma radiation", "mi vedrò costretto a
+    # richiedere la cancellazione": batch AU), or being gone ("Nog één zo'n mail en ik ben weg": AT)
+    r"\bi('ll| will| shall| would)( be| feel)? (forced|compelled|obliged) to\b[^.!?\n]{0,40}"
+    r"\b(unsubscrib\w*|remov\w*|opt out|cancel\w*)|\bi'?m (out|gone)(?=\s*([.!,;]|$))|"
+    r"\bsehe ich mich (gezwungen|genötigt)\b[^.!?\n]{0,40}\b(abzumelden|auszutragen|l[öo]schung|abmeldung)|"
+    r"\bje me verrai(s)? (contraint|oblig[ée])e? de\b[^.!?\n]{0,40}\b(radiation|d[ée]sabonn\w*|d[ée]sinscri\w*|"
+    r"suppression|retir\w*)|"
+    r"\bme ver[ée] (obligad|forzad)[oa] a\b[^.!?\n]{0,40}\b(baja|cancel\w*|borr\w*)|\bme (voy|largo)(?=\s*([.!,;]|$))|"
+    r"\bmi vedr[òo] (costrett|obbligat)[oa] a\b[^.!?\n]{0,40}\b(cancellazione|disiscri\w*|cancell\w*|rimozione)|"
+    r"\b(ver-me-ei|vou me ver) (obrigad|for[çc]ad)[oa] a\b[^.!?\n]{0,40}\b(remo\w*|cancel\w*|descadastr\w*)|"
+    r"\bzie ik (mij|me) genoodzaakt\b[^.!?\n]{0,40}\b(af te melden|uit te schrijven|verwijder\w*)|"
+    r"\bik ben (weg|vertrokken)(?=\s*([.!,;]|$))|"
     r"\bi('?ll| will| shall| am going to|'m going to|'m gonna)( just| simply| have to| be forced to| definitely)?"
     r"( be)? (unsubscrib(e|ing)|unsub|opt(ing)? out|cancel(l?ing)?|withdraw(ing)? (my )?consent|"
     r"tak(e|ing) myself off|(ask(ing)?|request(ing)?|remov(e|ing)|demand(ing)?)\b[^.!?\n]{0,40}"

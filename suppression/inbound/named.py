@@ -274,7 +274,7 @@ SENDER_TOO = [
     r"\b(diese|meine) (adresse|e-?mail-?adresse|hier) (bitte )?(auch|ebenfalls)\b", r"\bdiese (adresse |hier )?(&|\+)",
     r"\bdiese (adresse|hier) (und\b|&|\+)", r"\bmich selbst\b", r"\bnicht nur (diese|meine) (adresse|e-?mail)",
     r"\bnicht nur mich\b", r"\b(diese adresse|mich)\b[^.!?\n]{0,40}\bund auch\b", r"\bund ich\b[^.!?\n]{0,30}\b(abgemeldet|ausgetragen|abmelden|austragen|entfernt|gel[öo]scht|ab|aus)\b",
-    r"\bund auch (diese|meine) (adresse|e-?mail)", r"\b(und|sowie) (auch )?an diese (adresse|hier)\b", r"\b(von|mit) der ich (ihnen )?(gerade |jetzt )?(schreibe|diese (e-?)?mail)",
+    r"\bund auch (diese|meine) (adresse|e-?mail)", r"\bund mich (bitte )?(auch|ebenfalls)\b", r"\b(und|sowie) (auch )?an diese (adresse|hier)\b", r"\b(von|mit) der ich (ihnen )?(gerade |jetzt )?(schreibe|diese (e-?)?mail)",
     r"\bmeine[rn]? (eigene[rn]? )?(e-?mail-?)?adresse (sowie|und)\b",
     # fr
     r"\bni [àa] moi\b", r"\bmoi-m[êe]me(?=\s*([.!?,;)]|$))", r"\bmoi aussi\b", r"\bnous deux\b", r"\bmoi-m[êe]me (aussi|[ée]galement)\b",
@@ -311,11 +311,11 @@ SENDER_TOO = [
     r"\b(waarvan?af|waarmee|vanwaar) ik (nu |u )?(mail|schrijf|deze mail stuur)\b", r"\bwij beiden\b", r"\bdeze (hier )?(en\b|&|\+)",
     # ja
     r"このアドレス(も|と)", r"こちらのアドレス(も|と)", r"私と[^。！？\n]{0,30}両方", r"私と(夫|妻|主人|家内|息子|娘|母|父|家族)[^。！？\n]{0,60}(配信停止|停止|解除|削除)", r"とこのアドレス",
-    r"自分の(アドレス|メール)も", r"私自身", r"私(個人)?の(この|こちらの)(メール)?アドレス", r"(この)?メールを?(送って|送信して)いる(メール)?アドレス", r"送信元(の)?(メール)?アドレス(も|と)", r"(私の|この|こちらの)アドレス(に加えて|と|も)",
+    r"自分の(アドレス|メール)も", r"私自身", r"私のも", r"(ついでに|あわせて|併せて)私", r"私(個人)?の(この|こちらの)(メール)?アドレス", r"(この)?メールを?(送って|送信して)いる(メール)?アドレス", r"送信元(の)?(メール)?アドレス(も|と)", r"(私の|この|こちらの)アドレス(に加えて|と|も)",
     # zh
     r"我和[^。！？\n]{0,60}都(要)?(退订|取消|删除|不要)", r"这个(邮箱|地址)(和|跟|也|\+)", r"(和|跟|以及)(这个|這個|本)(邮箱|郵箱|地址)", r"本邮箱(和|跟|也)", r"我自己(这个|的)?(邮箱|地址)?也",
     r"也一起", r"我们(两|兩)", r"(本邮件的|我的|这个)发件(地址|邮箱)", r"我的(邮箱|地址)(和|跟|也)", r"我本人",
-    r"我(自己)?(的)?(这个|這個)(邮箱|郵箱|地址)", r"(写信|寫信|发信|發信)用的",
+    r"我(自己)?(的)?(这个|這個)(邮箱|郵箱|地址)", r"我的也", r"(顺便|順便|顺带|順帶)(把)?我", r"(写信|寫信|发信|發信)用的",
 ]
 # The sender and a relative as one subject ("ma femme et moi", "我和我太太"): of a request that
 # names the relative's address, as often both as the relative alone, so a person decides.

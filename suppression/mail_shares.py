@@ -16,6 +16,7 @@ Between counts, mail removed is still counted: the shares err on the side of ref
 sending MTA retries a 452.
 """
 
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,6 +52,9 @@ class StoredMail:
     by_sender: list[tuple[str, int]]
 
 
+_YIELD_EVERY = 1000  # senders folded between giving the interpreter's lock to the loop
+
+
 class MailShares:
     def __init__(self, settings: SmtpSettings):
         room = settings.max_stored_mail_bytes
@@ -68,8 +72,13 @@ class MailShares:
         read and folded is counted again at the next recount."""
         by_network = Counter({network: int(size) for network, size in stored.by_network})
         by_sender: Counter[str] = Counter()
-        for sender, size in stored.by_sender:
+        for n, (sender, size) in enumerate(stored.by_sender, 1):
             by_sender[sender_key(sender)] += int(size)
+            if n % _YIELD_EVERY == 0:
+                # The loop waits for the interpreter's lock while this thread holds it: give it
+                # up now and then, so checks are answered between (longest hold of the loop at
+                # 300,000 senders 48-63 ms before, 24-44 ms after, tests/test_intake_trail.py).
+                time.sleep(0)
         self.by_network, self.by_sender = by_network, by_sender
 
     def refusal(self, size: int, total: int, network: str | None, mail_from: str, proven: bool) -> str | None:

@@ -441,8 +441,9 @@ _WARNINGS = re.compile(words_pattern(alternatives(WARNINGS)), _I)
 # condition in the words before it), as one pattern with a gap between they took 400 ms on 10,000
 # characters of "if " (a reviewing helper's).
 LEAVING_LATER = (
-    # or being made to ("je me verrais contraint de demander ma radiation", "mi vedrò costretto a
-    # richiedere la cancellazione": batch AU), or being gone ("Nog één zo'n mail en ik ben weg": AT)
+    # Being made to leave ("je me verrais contraint de demander ma radiation", "mi vedrò costretto a
+    # richiedere la cancellazione": batch AU), or being gone ("Nog één zo'n mail en ik ben weg": AT);
+    # then leaving, or asking for it, in each language's first person to come.
     r"\bi('ll| will| shall| would)( be| feel)? (forced|compelled|obliged) to\b[^.!?\n]{0,40}"
     r"\b(unsubscrib\w*|remov\w*|opt out|cancel\w*)|\bi'?m (out|gone)(?=\s*([.!,;]|$))|"
     r"\bsehe ich mich (gezwungen|genötigt)\b[^.!?\n]{0,40}\b(abzumelden|auszutragen|l[öo]schung|abmeldung)|"

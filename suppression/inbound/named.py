@@ -246,7 +246,7 @@ _THIS_ADDRESS = re.compile(words_pattern([words.replace(" ", r"\s+") for words i
 # Between "this address" and the one named, a few characters of punctuation and spaces at most,
 # and no sentence's end ("Unsubscribe this address. x@… stays" is not about x@…).
 _BESIDE_ONLY = re.compile(r"[^\w.!?。！？\n]*")
-_BESIDE = 6
+_BESIDE = 6  # characters of them at most
 # The sender asks for their own address beside the one they name ("unsubscribe both me and
 # greg@...", "meldet mich UND meinen Mann ab: ...", "我和我老婆(...)都要退订"). Honoured for the
 # named address alone, the sender stayed on the list and no one was asked. The words pair the

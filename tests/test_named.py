@@ -377,6 +377,8 @@ def test_first_person_words_beside_a_request_for_another_address_leave_it_decide
     ("Solo aquí, no en d.armas@estudio.example. Baja de esta dirección, gracias.", "one address only"),
     ("Só neste endereço, não no rcarvalho@empresa.example. Deixem de enviar para aqui, obrigado.", "one address only"),
     # Batches AP and AQ's: "and this address" after the one named, and more ways to stop it here.
+    # A second reviewing helper's: mail addressed to someone else, "not me" in the next sentence.
+    ("Please unsubscribe. Your mails are addressed to max.muster@example.org. That isn't me.", "another use"),
     ("Hören Sie endlich auf, an dieter@berg.example UND an diese Adresse hier zu schicken. Beide löschen.",
      "the sender's own address too"),
     ("Smettetela di mandare pubblicità a salvatore@etna.example e pure a questo indirizzo.", "the sender's own address too"),
@@ -441,11 +443,12 @@ def test_only_this_address_beside_another_and_a_corrected_typo_go_to_a_person(bo
     "diese Adresse aus Ihrem Verteiler.",
     "我父亲上个月去世了，他的邮箱 anna@example.org 还一直在收你们的邮件。麻烦把这个邮箱从订阅列表里删掉。",
     "Mijn moeder is overleden. Haar e-mailadres anna@example.org ontvangt nog uw nieuwsbrief. Wilt u dit adres verwijderen?",
-    # A reviewing helper's: "here is the address", and a late father's mail "addressed to" him
-    # with "not my address" in the next sentence.
+    # A reviewing helper's: "here is the address".
     "Hier die Adresse zum Abmelden: anna@example.org. Danke!",
-    "Your newsletters are addressed to my late father, anna@example.org. That is not my address, it was his. Please "
-    "remove it.",
+    # A second's: "my no-longer-used", "this person", "and asked me too".
+    "私のもう使っていないアドレス anna@example.org への配信を停止してください。",
+    "Por favor dejen de enviar correos a esta persona: anna@example.org, ya falleció.",
+    "Bitte melden Sie meinen verstorbenen Vater anna@example.org ab. Er hat es mehrfach versucht, und mich auch gebeten.",
 ])
 def test_everyday_words_are_no_pairing_no_only_this_and_no_correction(body):
     decision = read(message(body, "Unsubscribe"), addresses_judge=_TAKES_ALL)
@@ -723,6 +726,17 @@ def test_an_address_written_only_inside_another_goes_to_a_person():
 def test_an_address_written_without_spaces_in_chinese_or_japanese_is_the_address_alone(body, named, guessed):
     found, _, _, guesses = named_addresses(body, ())
     assert found == named and bool(guesses) == guessed, (found, guesses)
+
+
+@pytest.mark.parametrize("body, named", [
+    # An ellipsis inside an address of Latin letters is the address written short, not the end of a
+    # sentence: "k@example.com" is someone else (a second reviewing helper's; it was suppressed).
+    ("Please unsubscribe m…k@example.com from your list, thanks.", "m…k@example.com"),
+    ("Bitte meinen Mann abmelden: pe…ter@example.com", "pe…ter@example.com"),
+])
+def test_an_ellipsis_inside_an_address_of_latin_letters_keeps_it_whole(body, named):
+    found, _, _, _ = named_addresses(body, ())
+    assert found == [named], found
 
 
 @pytest.mark.parametrize("body", [

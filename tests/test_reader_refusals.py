@@ -119,6 +119,11 @@ def test_a_subject_that_runs_on_into_the_body_negates_what_opens_it(subject, bod
     "radiation de votre liste de diffusion.",
     "Qualora tale frequenza non venisse ridotta, mi vedrò costretto a richiedere la cancellazione del mio indirizzo.",
     "If this keeps up, I'll be forced to unsubscribe.",
+    # A second reviewing helper's: a condition after "and" or "but" is one too.
+    "Bitte weniger Mails schicken, und wenn es so weitergeht, werde ich mich abmelden.",
+    "Too many emails lately, and if the next one is another sale I will unsubscribe.",
+    "You send far too much. But if nothing changes by Friday I will unsubscribe.",
+    "Ricevo troppe email, ma se continuate così mi disiscriverò.",
     # Asked whether they want to leave, the answer is no.
     "U vraagt of ik me wil uitschrijven. Het antwoord is nee.",
 ])

@@ -479,10 +479,12 @@ LEAVING_LATER = (
     r"(就|会|會|将|將)(要)?(直接)?(退订|退訂|取消订阅|取消訂閱|要求[^。！？\n]{0,20}(删除|刪除|移除|退订|退訂))"
 )
 _LEAVING_LATER = re.compile(words_pattern(alternatives(LEAVING_LATER)), _I)
-# Where a clause starts, not after a word ("Da ich die Mails sonst nie lese", "als privéadres",
-# "Em todo caso", "¿Pierdo mis puntos si me doy de baja?" are no conditions: a reviewing helper's).
+# Where a clause starts, or after "and" or "but", not after another word ("Da ich die Mails sonst
+# nie lese", "als privéadres", "Em todo caso", "¿Pierdo mis puntos si me doy de baja?" are no
+# conditions: a reviewing helper's; "…, und wenn es so weitergeht", "ma se continuate" are: a second's).
 CONDITIONS = (
-    r"(?<![^\W\d_] )\b(if|unless|should (this|it|you|they)|otherwise|next time|one more|wenn|falls|sollten?|"
+    r"(?:(?<![^\W\d_] )|(?<=\b(?:and|but|und|mas) )|(?<=\b(?:mais|pero|maar|aber) )|(?<=\b(?:so|et|ma|en) )|"
+    r"(?<=\b[ye] ))\b(if|unless|should (this|it|you|they)|otherwise|next time|one more|wenn|falls|sollten?|"
     r"ansonsten|sonst|beim n[äa]chsten mal|noch (eine?|einmal)|si|s'ils?|sinon|la prochaine fois|encore une?|"
     r"como (siga|sigan|contin[úu]en?|vuelvan?|me (llegue|lleguen|vuelvan?|sigan|manden|env[íi]en))|de lo contrario|"
     r"otro (correo |mail |email )?m[áa]s|la pr[óo]xima( vez)?|se|qualora|nel caso|altrimenti|la prossima volta|"

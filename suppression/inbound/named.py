@@ -213,7 +213,7 @@ HERE = [
     r"\b(arr[êe]tez|stoppez|cessez)\b[^.!?\n]{0,30}\b(ici|[àa] cette adresse|sur cette adresse)\b",
     r"\b(n'envoyez plus|ne (l'|les )?envoyez plus|ne plus (rien )?(envoyer|[ée]crire))\b[^.!?\n]{0,20}\b(ici|[àa] cette adresse|sur cette adresse|"
     r"(sur|[àa]) celle[- ]ci)",
-    r"\b(dejen|dejad|paren|parad|dejar) de (enviar|mandar|recibir)\w*\b[^.!?\n]{0,20}\b(aqu[íi]|a esta( (direcci[óo]n|cuenta))?)\b",
+    r"\b(dejen|dejad|paren|parad|dejar) de (enviar|mandar|recibir)\w*\b[^.!?\n]{0,20}\b(aqu[íi]|a esta(\s+(direcci[óo]n|cuenta)|(?=\s*([.,!;]|$))))",
     r"\bno (env[íi]en|manden|envi[ée]is|mand[ée]is) m[áa]s\b[^.!?\n]{0,20}\b(aqu[íi]|a esta (direcci[óo]n|cuenta))\b",
     r"\bsmettete di (inviare|mandare|scrivere)\w*\b[^.!?\n]{0,20}\b(qui|a questo indirizzo)\b",
     r"\bnon (inviate|mandate)\w* pi[uù]\b[^.!?\n]{0,20}\b(qui|a questo indirizzo)\b",
@@ -274,7 +274,7 @@ SENDER_TOO = [
     r"\b(diese|meine) (adresse|e-?mail-?adresse|hier) (bitte )?(auch|ebenfalls)\b", r"\bdiese (adresse |hier )?(&|\+)",
     r"\bdiese (adresse|hier) (und\b|&|\+)", r"\bmich selbst\b", r"\bnicht nur (diese|meine) (adresse|e-?mail)",
     r"\bnicht nur mich\b", r"\b(diese adresse|mich)\b[^.!?\n]{0,40}\bund auch\b", r"\bund ich\b[^.!?\n]{0,30}\b(abgemeldet|ausgetragen|abmelden|austragen|entfernt|gel[öo]scht|ab|aus)\b",
-    r"\bund auch (diese|meine) (adresse|e-?mail)", r"\bund mich (bitte )?(auch|ebenfalls)\b", r"\b(und|sowie) (auch )?an diese (adresse|hier)\b", r"\b(von|mit) der ich (ihnen )?(gerade |jetzt )?(schreibe|diese (e-?)?mail)",
+    r"\bund auch (diese|meine) (adresse|e-?mail)", r"\bund mich (bitte )?(auch|ebenfalls)(?=\s*([.!,;]|$)|\s+(gleich|ab|aus|l[öo]schen|abmelden|austragen|entfernen)\b)", r"\b(und|sowie) (auch )?an diese (adresse|hier)\b", r"\b(von|mit) der ich (ihnen )?(gerade |jetzt )?(schreibe|diese (e-?)?mail)",
     r"\bmeine[rn]? (eigene[rn]? )?(e-?mail-?)?adresse (sowie|und)\b",
     # fr
     r"\bni [àa] moi\b", r"\bmoi-m[êe]me(?=\s*([.!?,;)]|$))", r"\bmoi aussi\b", r"\bnous deux\b", r"\bmoi-m[êe]me (aussi|[ée]galement)\b",
@@ -311,11 +311,11 @@ SENDER_TOO = [
     r"\b(waarvan?af|waarmee|vanwaar) ik (nu |u )?(mail|schrijf|deze mail stuur)\b", r"\bwij beiden\b", r"\bdeze (hier )?(en\b|&|\+)",
     # ja
     r"このアドレス(も|と)", r"こちらのアドレス(も|と)", r"私と[^。！？\n]{0,30}両方", r"私と(夫|妻|主人|家内|息子|娘|母|父|家族)[^。！？\n]{0,60}(配信停止|停止|解除|削除)", r"とこのアドレス",
-    r"自分の(アドレス|メール)も", r"私自身", r"私のも", r"(ついでに|あわせて|併せて)私", r"私(個人)?の(この|こちらの)(メール)?アドレス", r"(この)?メールを?(送って|送信して)いる(メール)?アドレス", r"送信元(の)?(メール)?アドレス(も|と)", r"(私の|この|こちらの)アドレス(に加えて|と|も)",
+    r"自分の(アドレス|メール)も", r"私自身", r"私のも(?![うの])", r"(ついでに|あわせて|併せて)私", r"私(個人)?の(この|こちらの)(メール)?アドレス", r"(この)?メールを?(送って|送信して)いる(メール)?アドレス", r"送信元(の)?(メール)?アドレス(も|と)", r"(私の|この|こちらの)アドレス(に加えて|と|も)",
     # zh
     r"我和[^。！？\n]{0,60}都(要)?(退订|取消|删除|不要)", r"这个(邮箱|地址)(和|跟|也|\+)", r"(和|跟|以及)(这个|這個|本)(邮箱|郵箱|地址)", r"本邮箱(和|跟|也)", r"我自己(这个|的)?(邮箱|地址)?也",
     r"也一起", r"我们(两|兩)", r"(本邮件的|我的|这个)发件(地址|邮箱)", r"我的(邮箱|地址)(和|跟|也)", r"我本人",
-    r"我(自己)?(的)?(这个|這個)(邮箱|郵箱|地址)", r"我的也", r"(顺便|順便|顺带|順帶)(把)?我", r"(写信|寫信|发信|發信)用的",
+    r"我(自己)?(的)?(这个|這個)(邮箱|郵箱|地址)", r"我的也(?!是)", r"(顺便|順便|顺带|順帶)(把)?我", r"(写信|寫信|发信|發信)用的",
 ]
 # The sender and a relative as one subject ("ma femme et moi", "我和我太太"): of a request that
 # names the relative's address, as often both as the relative alone, so a person decides.
@@ -376,9 +376,13 @@ def address_places(text: str) -> Iterator[tuple[int, int, bool]]:
         at = found.find("@")
         if at < 0 or "." not in found[at + 2:] or len(found) > _MAX_RUN:
             continue
-        cuts = [cut.end() for cut in _OPENING_CUT.finditer(found, 0, at)]
-        if cuts:
+        # Only after other script ("说了三次了！zhang@…"): "m…k@example.com" is one address written
+        # short, and "k@example.com" is someone else (a second reviewing helper's).
+        cuts = [cut.end() for cut in _OPENING_CUT.finditer(found, 0, at) if not found[:cut.start()].isascii()]
+        if cuts and cuts[-1] < at:
             found, opening, at = found[cuts[-1]:], opening + cuts[-1], at - cuts[-1]
+        else:
+            cuts = []
         if at > 0:
             glued = list(_glued(found, opening))
             yield from glued or [(opening, run.end(), False)]
@@ -608,7 +612,13 @@ def _other_use(text: str, start: int, end: int, kept_too: bool) -> str | None:
     if beside:
         return beside.group(0).strip(" \t\n,:、，")
     addressed = _ADDRESSED_TO.search(text, opening, start) or _ADDRESSED_TO.search(text, end, closing)
-    not_mine = _NOT_MINE.search(text, end, closing) if addressed else None
+    if not addressed:
+        return None
+    # "Not me" in the next sentence too ("… die an x@… gerichtet sind. Das bin nicht ich.", batch AK;
+    # "Your mails are addressed to x@…. That isn't me.", a second reviewing helper's, suppressed x@…).
+    # A late father's "addressed to x@…. That is not my address, it was his." then goes to a person.
+    following = _CLAUSE_END.search(text, closing + 1)
+    not_mine = _NOT_MINE.search(text, end, following.start() if following else len(text))
     return f"{addressed.group(0)} … {not_mine.group(0)}" if not_mine else None
 
 

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from suppression.inbound.judge import DIMENSIONS, Judge, load_judge, normalise_text
-from suppression.inbound.named import ASKING_FOR_SELF, SENTENCE_BREAK, Places
+from suppression.inbound.intent import SENTENCE_BREAK
+from suppression.inbound.named import ASKING_FOR_SELF, Places
 
 FEATURES_VERSION = 101  # its own numbers: a judge's file is refused here, and this one there
 MODEL_FILE = Path(__file__).with_name("asked_about.npz")

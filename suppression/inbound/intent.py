@@ -220,11 +220,6 @@ STAYS = (
 _STAYS = re.compile(words_pattern(alternatives(STAYS)), _I)
 
 
-# Words that ask to stay, or to have the mail back: "keep me subscribed", "why was I
-# unsubscribed", "cancel my unsubscribe", "please don't remove me". Not "continue to receive":
-# a request often says it of the mail it keeps ("stop the offers, I'll keep the invoices"). Only
-# those not negated in their own clause count. A probing helper's messages asking to stay were
-# honoured as requests (2026-12-06): the judge scored "keep me subscribed" 0.93.
 # A relative, in the words of each language (WANTS_MORE here; named.py's SENDER_TOO).
 KIN = {
     "en": r"(wife|husband|son|daughter|partner|mother|mom|mum|father|dad|brother|sister)",
@@ -235,6 +230,13 @@ KIN = {
     "pt": r"(esposa|esposo|mulher|marido|filh[oa]|m[ãa]e|pai|namorad[oa]|irm[ãa]o?)",
     "nl": r"(vrouw|man|zoon|dochter|moeder|vader|partner|broer|zus)",
 }
+
+
+# Words that ask to stay, or to have the mail back: "keep me subscribed", "why was I
+# unsubscribed", "cancel my unsubscribe", "please don't remove me". Not "continue to receive":
+# a request often says it of the mail it keeps ("stop the offers, I'll keep the invoices"). Only
+# those not negated in their own clause count. A probing helper's messages asking to stay were
+# honoured as requests (2026-12-06): the judge scored "keep me subscribed" 0.93.
 WANTS_MORE = (
     # Stay, or be kept, on the list.
     r"\bkeep me (subscribed|on (the|your|this) (mailing |e-?mail )?list)\b|\b(stay|remain) (subscribed|on (the|your) list)\b|"
@@ -494,7 +496,6 @@ CONDITIONS = (
 )
 _CONDITIONS = re.compile(CONDITIONS, _I)
 _CONDITION_REACH = 80  # characters before the leaving to come read for a condition
-_SENTENCE_END = re.compile(r"[.!?。！？\n]")
 
 
 def _conditional_warnings(text: str) -> list[tuple[int, int]]:
@@ -502,11 +503,13 @@ def _conditional_warnings(text: str) -> list[tuple[int, int]]:
     spans = []
     for later in _LEAVING_LATER.finditer(text):
         reach = max(0, later.start() - _CONDITION_REACH)
-        ends = [found.end() for found in _SENTENCE_END.finditer(text, reach, later.start())]
+        ends = [found.end() for found in SENTENCE_BREAK.finditer(text, reach, later.start())]
         condition = _CONDITIONS.search(text, ends[-1] if ends else reach, later.start())
         if condition:
             spans.append((condition.start(), later.end()))
     return spans
+
+
 # A request begun and not made ("J'allais vous demander de me retirer de la liste, mais pas
 # encore"; under "Please remove me from your mailing list", "...not yet, actually": batches X and
 # Y), whatever else asks, since what asks is often the request not made. Only with "not yet" or
@@ -605,6 +608,7 @@ _AROUND_A_WORD = " \t\r\n.!?。！？…-–—:;,\"'"
 _FEW_CHARS = 24  # own words this short, with no phrase that asks, are too few to decide on
 _FEW_CJK = 6  # the same in a script written without spaces: characters, not words
 CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+SENTENCE_BREAK = re.compile(r"[.!?](?=\s|$)|[。！？\n]")  # not the dots of an address
 # What a curt request is, alone ("Remover.", "Basta.", "TD", "解除。"): those few words decide.
 _CURT = re.compile(
     r"\b(stopp?(?! by)|remove|unsub\w*|unsuscri\w*|no more|enough|cancel|delete|"
@@ -671,9 +675,9 @@ def doubts_in(text: str, questions: bool = True) -> list[str]:
     only of what would be decided a request."""
     text = text.translate(APOSTROPHES)
     doubts = [match.group(0) for words in (_DOUBTS, _BEGUN) for match in words.finditer(text)]
-    read_alone = (_WARNINGS, _ACCESS, _QUESTIONS) if questions else (_WARNINGS, _ACCESS)
-    alone = [[match.span() for match in words.finditer(text)] for words in read_alone]
-    alone[0] += _conditional_warnings(text)
+    warnings = [match.span() for match in _WARNINGS.finditer(text)] + _conditional_warnings(text)
+    others = (_ACCESS, _QUESTIONS) if questions else (_ACCESS,)
+    alone = [warnings, *([match.span() for match in words.finditer(text)] for words in others)]
     if any(alone):
         phrases = [match.span() for match in _PHRASES.finditer(text)]  # read once for all of them
         for spans in alone:

@@ -33,7 +33,7 @@ from collections.abc import Collection, Iterator
 
 from suppression.addresses import normalise_address
 from suppression.errors import InvalidAddress
-from suppression.inbound.intent import APOSTROPHES, CJK, KIN, has_a_phrase, words_pattern
+from suppression.inbound.intent import APOSTROPHES, CJK, KIN, SENTENCE_BREAK, has_a_phrase, words_pattern
 
 # The person asks for themself: the object of the asking verb is the first person.
 SELF = [
@@ -339,7 +339,6 @@ _NOT_AFTER = re.compile(r"\s*(not|nicht|niet)\s*(?=[,.!;)]|$)", re.IGNORECASE)
 # Chinese and Japanese words of another use negated right before them ("不用保留": no need to keep it).
 _CJK_NEGATION = re.compile(r"(不|别|別|勿|无需|無需|不用|不必|不要)再?$")
 _CLAUSE_END = re.compile(r"[.!?;。！？；\n]")
-SENTENCE_BREAK = re.compile(r"[.!?](?=\s|$)|[。！？\n]")  # not the dots of an address
 _ADDRESS_WORD = re.compile(
     r"\b(address|adresse|direcci[óo]n|indirizzo|endere[çc]o|adres|e-?mailadres|mailadresse)\b|アドレス|邮箱|地址", re.IGNORECASE)
 # Around an address in a signature: "E-Mail:", "T:", "|", "<...>", " - ".
@@ -376,20 +375,23 @@ def address_places(text: str) -> Iterator[tuple[int, int, bool]]:
         at = found.find("@")
         if at < 0 or "." not in found[at + 2:] or len(found) > _MAX_RUN:
             continue
-        # Only after other script ("说了三次了！zhang@…"): "m…k@example.com" is one address written
-        # short, and "k@example.com" is someone else (a second reviewing helper's).
-        cuts = [cut.end() for cut in _OPENING_CUT.finditer(found, 0, at) if not found[:cut.start()].isascii()]
-        if cuts and cuts[-1] < at:
-            found, opening, at = found[cuts[-1]:], opening + cuts[-1], at - cuts[-1]
-        else:
-            cuts = []
+        cut = _sentence_ended(found, at)
+        found, opening, at = found[cut:], opening + cut, at - cut
         if at > 0:
             glued = list(_glued(found, opening))
             yield from glued or [(opening, run.end(), False)]
-        elif not cuts and run.start() > 0 and text[run.start() - 1] == '"':
+        elif run.start() > 0 and text[run.start() - 1] == '"':
             quote = text.rfind('"', max(0, run.start() - _MAX_LOCAL_QUOTED), run.start() - 1)
             if quote >= 0:
                 yield quote, run.end(), False
+
+
+def _sentence_ended(found: str, at: int) -> int:
+    """Where in the run `found` (its "@" at `at`) a sentence of other script ended before the
+    address ("说了三次了！zhang@…"), or 0. Only after other script: "m…k@example.com" is one address
+    written short, and "k@example.com" is someone else (a second reviewing helper's)."""
+    cuts = [cut.end() for cut in _OPENING_CUT.finditer(found, 0, at) if not found[:cut.start()].isascii()]
+    return cuts[-1] if cuts and cuts[-1] < at else 0
 
 
 def _glued(found: str, offset: int) -> Iterator[tuple[int, int, bool]]:
